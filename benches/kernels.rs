@@ -1,0 +1,36 @@
+//! Criterion benches of the slice kernels against their scalar references and a plain sum
+//! (the read-once baseline). Run: `cargo bench --bench kernels`.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use fastentropy::kernels::{cross, rel_entr, xlogx};
+
+fn data(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+fn kernels(c: &mut Criterion) {
+    let n = 8192;
+    let p = data(n, 1);
+    let q = data(n, 2);
+    let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+    let mut g = c.benchmark_group("block_8192");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("sum (read once)", |b| b.iter(|| black_box(&p).iter().sum::<f64>()));
+    g.bench_function("xlogx f64", |b| b.iter(|| xlogx::xlogx_sums(black_box(&p[..]))));
+    g.bench_function("xlogx f32", |b| b.iter(|| xlogx::xlogx_sums(black_box(&p32[..]))));
+    g.bench_function("xlogx scalar reference", |b| b.iter(|| xlogx::reference(black_box(&p[..]))));
+    g.bench_function("rel_entr f64", |b| b.iter(|| rel_entr::rel_entr_sums(black_box(&p[..]), black_box(&q[..]))));
+    g.bench_function("cross f64", |b| b.iter(|| cross::cross_sums(black_box(&p[..]), black_box(&q[..]))));
+    g.finish();
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);

@@ -1,0 +1,70 @@
+//! NumPy arrays → borrowed ndarray views, by dtype.
+
+use ndarray::ArrayD;
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// A read-only float32 or float64 array borrowed from Python (no copy).
+pub enum Floats<'py> {
+    F32(PyReadonlyArrayDyn<'py, f32>),
+    F64(PyReadonlyArrayDyn<'py, f64>),
+}
+
+impl<'py> Floats<'py> {
+    /// Borrows `obj` as a float array, naming `arg` in the error otherwise.
+    pub fn borrow(arg: &str, obj: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
+            return Ok(Floats::F64(a.try_readonly().map_err(|e| busy(arg, e))?));
+        }
+        if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+            return Ok(Floats::F32(a.try_readonly().map_err(|e| busy(arg, e))?));
+        }
+        Err(not_a_float_array(arg, obj))
+    }
+}
+
+/// The TypeError for an argument that is not a float32/float64 ndarray.
+pub fn not_a_float_array(arg: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+    let kind = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    PyTypeError::new_err(format!("`{arg}` must be a native-endian float32 or float64 numpy.ndarray, got {kind}"))
+}
+
+fn busy(arg: &str, e: numpy::BorrowError) -> PyErr {
+    PyValueError::new_err(format!("`{arg}` cannot be read while it is being written: {e}"))
+}
+
+/// Runs `$body` with `$view` bound to the borrowed view of `$arr` (f32 or f64).
+macro_rules! with_view {
+    ($arr:expr, |$view:ident| $body:expr) => {
+        match &$arr {
+            $crate::bindings::arrays::Floats::F32(a) => {
+                let $view = a.as_array();
+                $body
+            }
+            $crate::bindings::arrays::Floats::F64(a) => {
+                let $view = a.as_array();
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_view;
+
+/// Runs `$body` with views of two float arrays, for each of the four dtype pairs.
+macro_rules! with_view_pair {
+    ($p:expr, $q:expr, |$pv:ident, $qv:ident| $body:expr) => {
+        $crate::bindings::arrays::with_view!($p, |$pv| $crate::bindings::arrays::with_view!($q, |$qv| $body))
+    };
+}
+pub(crate) use with_view_pair;
+
+/// A reduction's result as Python sees it: a float for a 0-d result, else an ndarray.
+pub fn into_python<'py>(py: Python<'py>, result: ArrayD<f64>) -> PyResult<Bound<'py, PyAny>> {
+    if result.ndim() == 0 {
+        let value = result.iter().next().copied().unwrap_or(f64::NAN);
+        Ok(value.into_pyobject(py)?.into_any())
+    } else {
+        Ok(result.into_pyarray(py).into_any())
+    }
+}

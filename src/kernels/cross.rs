@@ -1,0 +1,132 @@
+//! Σp, Σq and Σ p·ln q over a block: the partial statistics of cross-entropy.
+
+use super::{for_each_block_pair, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
+use crate::simd::log::ln_lane;
+
+/// Partial statistics of cross-entropy over a block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CrossSums {
+    /// Σ p.
+    pub sum_p: f64,
+    /// Σ q.
+    pub sum_q: f64,
+    /// Σ p·ln q with 0·ln q = 0 (also for q = 0); −inf where q = 0 < p.
+    pub sum_plogq: f64,
+    /// min(0, smallest p), NaN ignored: below 0 means an input error. Zero padding of short blocks cannot change it.
+    pub min_p: f64,
+    /// min(0, smallest q), NaN ignored: below 0 means an input error. Zero padding of short blocks cannot change it.
+    pub min_q: f64,
+}
+
+impl Partial for CrossSums {
+    const EMPTY: Self = CrossSums {
+        sum_p: 0.0,
+        sum_q: 0.0,
+        sum_plogq: 0.0,
+        min_p: 0.0,
+        min_q: 0.0,
+    };
+    #[inline]
+    fn combine(self, o: Self) -> Self {
+        CrossSums {
+            sum_p: self.sum_p + o.sum_p,
+            sum_q: self.sum_q + o.sum_q,
+            sum_plogq: self.sum_plogq + o.sum_plogq,
+            min_p: min_ignoring_nan(self.min_p, o.min_p),
+            min_q: min_ignoring_nan(self.min_q, o.min_q),
+        }
+    }
+}
+
+#[inline(always)]
+fn cross_sums_body<T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
+    let mut sp = [0.0; LANES];
+    let mut sq = [0.0; LANES];
+    let mut st = [0.0; LANES];
+    let mut mp = [0.0; LANES];
+    let mut mq = [0.0; LANES];
+    for_each_block_pair(p, q, |a, b| {
+        for i in 0..LANES {
+            let term = a[i] * ln_lane(b[i]);
+            sp[i] += a[i];
+            sq[i] += b[i];
+            st[i] += if a[i] == 0.0 { 0.0 } else { term };
+            mp[i] = min_ignoring_nan(mp[i], a[i]);
+            mq[i] = min_ignoring_nan(mq[i], b[i]);
+        }
+    });
+    CrossSums {
+        sum_p: sum_lanes(sp),
+        sum_q: sum_lanes(sq),
+        sum_plogq: sum_lanes(st),
+        min_p: min_lanes(mp),
+        min_q: min_lanes(mq),
+    }
+}
+
+crate::simd::multiversion! {
+    /// Σp, Σq, Σ p·ln q, min p, min q over equally long `p` and `q`, vectorised.
+    pub fn cross_sums<T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums = cross_sums_body;
+}
+
+/// Scalar reference for [`cross_sums`], with `f64::ln`.
+pub fn reference<T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
+    let mut acc = CrossSums::EMPTY;
+    for (&a, &b) in p.iter().zip(q) {
+        let (a, b) = (a.to_f64(), b.to_f64());
+        let term = if a == 0.0 { 0.0 } else if b < 0.0 { f64::NAN } else { a * b.ln() };
+        acc = acc.combine(CrossSums { sum_p: a, sum_q: b, sum_plogq: term, min_p: a, min_q: b });
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::adversarial::{close, positive, SPECIALS};
+
+    fn check(p: &[f64], q: &[f64]) {
+        let (got, want) = (cross_sums(p, q), reference(p, q));
+        assert!(close(got.sum_p, want.sum_p, 1e-13));
+        assert!(close(got.sum_q, want.sum_q, 1e-13));
+        let scale: f64 = p.iter().zip(q).map(|(a, b)| (a * b.ln()).abs()).filter(|t| t.is_finite()).sum();
+        let ok = if got.sum_plogq.is_finite() && want.sum_plogq.is_finite() {
+            (got.sum_plogq - want.sum_plogq).abs() <= 1e-13 * scale.max(1e-300)
+        } else {
+            close(got.sum_plogq, want.sum_plogq, 0.0)
+        };
+        assert!(ok, "{got:?} vs {want:?} for p={p:?} q={q:?}");
+        assert_eq!((got.min_p, got.min_q), (want.min_p, want.min_q));
+    }
+
+    #[test]
+    fn matches_reference_on_every_tail_length() {
+        for len in 1..=67 {
+            check(&positive(len, len as u64), &positive(len, 77 + len as u64));
+        }
+        assert_eq!(cross_sums::<f32, f64>(&[], &[]), CrossSums::EMPTY);
+        check(&positive(50_001, 3), &positive(50_001, 4));
+    }
+
+    #[test]
+    fn matches_reference_on_special_values_in_every_position() {
+        for &s in &SPECIALS {
+            for &t in &SPECIALS {
+                for len in [1, 8, 9, 67] {
+                    let pos = len - 1;
+                    let (mut p, mut q) = (positive(len, 5), positive(len, 6));
+                    p[pos] = s;
+                    q[pos] = t;
+                    check(&p, &q);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mixed_precision_reads_f32_exactly() {
+        let p = [0.0f32, 0.0, 1.0];
+        let q = [0.3f64, 0.3, 0.4];
+        assert_eq!(cross_sums(&p, &q).sum_plogq, 0.4f64.ln());
+    }
+}

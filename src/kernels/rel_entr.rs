@@ -1,0 +1,209 @@
+//! Σp, Σq and Σ p·ln(p/q) over a block: the partial statistics of KL divergence.
+
+use super::{for_each_block_pair, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
+use crate::simd::log::ln_lane;
+
+/// Partial statistics of KL divergence over a block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RelEntrSums {
+    /// Σ p.
+    pub sum_p: f64,
+    /// Σ q.
+    pub sum_q: f64,
+    /// Σ rel_entr(p, q): p·ln(p/q) for p, q > 0; 0 for p = 0; +inf for q = 0 < p.
+    pub sum_rel_entr: f64,
+    /// min(0, smallest p), NaN ignored: below 0 means an input error. Zero padding of short blocks cannot change it.
+    pub min_p: f64,
+    /// min(0, smallest q), NaN ignored: below 0 means an input error. Zero padding of short blocks cannot change it.
+    pub min_q: f64,
+}
+
+impl Partial for RelEntrSums {
+    const EMPTY: Self = RelEntrSums {
+        sum_p: 0.0,
+        sum_q: 0.0,
+        sum_rel_entr: 0.0,
+        min_p: 0.0,
+        min_q: 0.0,
+    };
+    #[inline]
+    fn combine(self, o: Self) -> Self {
+        RelEntrSums {
+            sum_p: self.sum_p + o.sum_p,
+            sum_q: self.sum_q + o.sum_q,
+            sum_rel_entr: self.sum_rel_entr + o.sum_rel_entr,
+            min_p: min_ignoring_nan(self.min_p, o.min_p),
+            min_q: min_ignoring_nan(self.min_q, o.min_q),
+        }
+    }
+}
+
+/// The block sums plus whether some p/q left the normal range, where ln(p/q) is inexact.
+struct FastSums {
+    sums: RelEntrSums,
+    ratio_out_of_range: bool,
+}
+
+/// p·ln(p/q) via one division and one log: exact where p = q (ln 1 = 0), so
+/// `kl_divergence(p, p)` is exactly 0. Where p/q underflows or overflows this loses the
+/// term; such blocks are redone by the careful body.
+#[inline(always)]
+fn fast_body<T: Real, U: Real>(p: &[T], q: &[U]) -> FastSums {
+    let mut sp = [0.0; LANES];
+    let mut sq = [0.0; LANES];
+    let mut sr = [0.0; LANES];
+    let mut mp = [0.0; LANES];
+    let mut mq = [0.0; LANES];
+    let mut bad = [false; LANES];
+    for_each_block_pair(p, q, |a, b| {
+        for i in 0..LANES {
+            let ratio = a[i] / b[i];
+            let term = a[i] * ln_lane(ratio);
+            sp[i] += a[i];
+            sq[i] += b[i];
+            sr[i] += if a[i] == 0.0 { 0.0 } else if b[i] == 0.0 { f64::INFINITY } else { term };
+            mp[i] = min_ignoring_nan(mp[i], a[i]);
+            mq[i] = min_ignoring_nan(mq[i], b[i]);
+            bad[i] |= a[i] > 0.0 && b[i] > 0.0 && !(ratio >= f64::MIN_POSITIVE && ratio < f64::INFINITY);
+        }
+    });
+    FastSums {
+        sums: RelEntrSums {
+            sum_p: sum_lanes(sp),
+            sum_q: sum_lanes(sq),
+            sum_rel_entr: sum_lanes(sr),
+            min_p: min_lanes(mp),
+            min_q: min_lanes(mq),
+        },
+        ratio_out_of_range: bad.iter().any(|&b| b),
+    }
+}
+
+/// p·(ln p − ln q): two logs, no ratio, so no overflow or underflow. Used only for blocks
+/// whose ratio left the normal range (p/q beyond 2^±1022), which makes it rare.
+#[inline(always)]
+fn careful_body<T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
+    let mut sp = [0.0; LANES];
+    let mut sq = [0.0; LANES];
+    let mut sr = [0.0; LANES];
+    let mut mp = [0.0; LANES];
+    let mut mq = [0.0; LANES];
+    for_each_block_pair(p, q, |a, b| {
+        for i in 0..LANES {
+            let ratio = a[i] / b[i];
+            let fast = a[i] * ln_lane(ratio);
+            let split = a[i] * (ln_lane(a[i]) - ln_lane(b[i]));
+            let in_range = ratio >= f64::MIN_POSITIVE && ratio < f64::INFINITY;
+            let term = if in_range { fast } else { split };
+            sp[i] += a[i];
+            sq[i] += b[i];
+            sr[i] += if a[i] == 0.0 { 0.0 } else if b[i] == 0.0 { f64::INFINITY } else { term };
+            mp[i] = min_ignoring_nan(mp[i], a[i]);
+            mq[i] = min_ignoring_nan(mq[i], b[i]);
+        }
+    });
+    RelEntrSums {
+        sum_p: sum_lanes(sp),
+        sum_q: sum_lanes(sq),
+        sum_rel_entr: sum_lanes(sr),
+        min_p: min_lanes(mp),
+        min_q: min_lanes(mq),
+    }
+}
+
+#[inline(always)]
+fn rel_entr_sums_body<T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
+    let fast = fast_body(p, q);
+    if fast.ratio_out_of_range {
+        careful_body(p, q)
+    } else {
+        fast.sums
+    }
+}
+
+crate::simd::multiversion! {
+    /// Σp, Σq, Σ rel_entr(p, q), min p, min q over equally long `p` and `q`, vectorised.
+    pub fn rel_entr_sums<T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums = rel_entr_sums_body;
+}
+
+/// Scalar reference for [`rel_entr_sums`] (scipy.special.rel_entr's cases, `f64::ln`).
+pub fn reference<T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
+    let mut acc = RelEntrSums::EMPTY;
+    for (&a, &b) in p.iter().zip(q) {
+        let (a, b) = (a.to_f64(), b.to_f64());
+        let term = if a.is_nan() || b.is_nan() || a < 0.0 || b < 0.0 {
+            f64::NAN
+        } else if a == 0.0 {
+            0.0
+        } else if b == 0.0 {
+            f64::INFINITY
+        } else {
+            a * (a.ln() - b.ln())
+        };
+        acc = acc.combine(RelEntrSums { sum_p: a, sum_q: b, sum_rel_entr: term, min_p: a, min_q: b });
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::adversarial::{close, positive, SPECIALS};
+
+    fn check(p: &[f64], q: &[f64]) {
+        let (got, want) = (rel_entr_sums(p, q), reference(p, q));
+        assert!(close(got.sum_p, want.sum_p, 1e-13));
+        assert!(close(got.sum_q, want.sum_q, 1e-13));
+        // ln(p/q) and ln p − ln q round differently: compare against the size of the terms.
+        let scale: f64 = p.iter().zip(q).map(|(a, b)| (a * (a.ln() - b.ln())).abs()).filter(|t| t.is_finite()).sum();
+        let ok = if got.sum_rel_entr.is_finite() && want.sum_rel_entr.is_finite() {
+            (got.sum_rel_entr - want.sum_rel_entr).abs() <= 1e-13 * scale.max(1e-300)
+        } else {
+            close(got.sum_rel_entr, want.sum_rel_entr, 0.0)
+        };
+        assert!(ok, "{got:?} vs {want:?} for p={p:?} q={q:?}");
+        assert_eq!(got.min_p, want.min_p);
+        assert_eq!(got.min_q, want.min_q);
+        let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+        let _ = rel_entr_sums(&p32, q);
+    }
+
+    #[test]
+    fn matches_reference_on_every_tail_length() {
+        for len in 1..=67 {
+            check(&positive(len, len as u64), &positive(len, 1000 + len as u64));
+        }
+        assert_eq!(rel_entr_sums::<f64, f64>(&[], &[]), RelEntrSums::EMPTY);
+        check(&positive(70_001, 1), &positive(70_001, 2));
+    }
+
+    #[test]
+    fn matches_reference_on_special_values_in_every_position() {
+        for &s in &SPECIALS {
+            for &t in &SPECIALS {
+                for len in [1, 8, 9, 67] {
+                    let pos = len / 2;
+                    let (mut p, mut q) = (positive(len, 5), positive(len, 6));
+                    p[pos] = s;
+                    q[pos] = t;
+                    check(&p, &q);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identical_inputs_give_exactly_zero() {
+        for len in 0..=67 {
+            let p = positive(len, 9);
+            assert_eq!(rel_entr_sums(&p, &p).sum_rel_entr, 0.0);
+        }
+    }
+
+    #[test]
+    fn underflowing_ratio_keeps_the_term() {
+        // p/q = 1e-300/1e300 underflows to 0; the term is 1e-300·ln(1e-600) ≈ −1.38e-297.
+        let s = rel_entr_sums(&[1e-300], &[1e300]);
+        assert!(close(s.sum_rel_entr, 1e-300 * (-600.0 * 10f64.ln()), 1e-14), "{s:?}");
+    }
+}

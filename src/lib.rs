@@ -1,0 +1,20 @@
+//! fastentropy: entropy, KL divergence, cross-entropy and self-information over strided
+//! arrays, vectorised (runtime-dispatched AVX-512 / AVX2 / baseline) and parallel (rayon),
+//! accumulating in f64 with results that are bitwise identical for any thread count.
+//!
+//! Layers, bottom up: [`simd`] (dispatch and the vector `ln`), [`kernels`] (slice
+//! kernels → partial statistics), [`parallel`] (deterministic blocks over lanes),
+//! [`measures`] (the quantities). `bindings` (feature `python`) is the only layer that
+//! knows Python.
+
+pub mod error;
+pub mod kernels;
+pub mod measures;
+pub mod parallel;
+pub mod simd;
+
+#[cfg(feature = "python")]
+mod bindings;
+
+pub use error::Error;
+pub use measures::Options;

@@ -1,0 +1,112 @@
+//! Runtime instruction-set dispatch and the vector-friendly `ln` every kernel uses.
+//!
+//! The kernels are written once, as branch-free lane code over `[f64; LANES]` blocks
+//! (see [`log`]), and compiled three times by [`multiversion!`]: for AVX-512, for
+//! AVX2+FMA, and for the baseline target (SSE2 on x86-64, NEON on aarch64, where NEON is
+//! always present). LLVM vectorises the lane loops for each target. The choice is made
+//! once, at first use, by [`isa`].
+//!
+//! No path uses fused multiply-add (`f64::mul_add` is never called and Rust never
+//! contracts `a * b + c` on its own), so every path performs the same IEEE operations in
+//! the same order: the three builds return **bitwise identical** results. The tests rely
+//! on this (`FASTENTROPY_SIMD=scalar|avx2|avx512` forces a path).
+
+pub mod log;
+
+use std::sync::OnceLock;
+
+/// The instruction set the kernels run with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F/DQ/VL (x86-64).
+    Avx512,
+    /// AVX2 + FMA (x86-64).
+    Avx2,
+    /// The compile-time baseline: SSE2 on x86-64, NEON on aarch64, plain code elsewhere.
+    Baseline,
+}
+
+impl Isa {
+    /// The lower-case name used by `FASTENTROPY_SIMD` and reported to Python.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Baseline => "baseline",
+        }
+    }
+}
+
+static ISA: OnceLock<Isa> = OnceLock::new();
+
+/// The instruction set in use: the best one this CPU has, or a lower one forced with the
+/// environment variable `FASTENTROPY_SIMD` (`avx512`, `avx2`, `baseline`/`scalar`), read
+/// once. A request for an instruction set the CPU lacks falls back to the best available.
+pub fn isa() -> Isa {
+    *ISA.get_or_init(|| {
+        let best = detect();
+        match std::env::var("FASTENTROPY_SIMD").as_deref() {
+            Ok("baseline") | Ok("scalar") => Isa::Baseline,
+            Ok("avx2") if best != Isa::Baseline => Isa::Avx2,
+            _ => best,
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Isa {
+    if is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+    {
+        Isa::Avx512
+    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Isa::Avx2
+    } else {
+        Isa::Baseline
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Isa {
+    Isa::Baseline
+}
+
+/// Defines `pub fn $name` that runs the `#[inline(always)]` function `$body` compiled for
+/// the instruction set chosen by [`isa`].
+///
+/// `$body` is inlined into a `#[target_feature]` wrapper per instruction set, so its lane
+/// loops are vectorised for that set.
+macro_rules! multiversion {
+    (
+        $(#[$meta:meta])*
+        pub fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),*) -> $ret:ty = $body:ident;
+    ) => {
+        $(#[$meta])*
+        pub fn $name<$($g: $bound),*>($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+                fn avx512<$($g: $bound),*>($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2<$($g: $bound),*>($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                match $crate::simd::isa() {
+                    // SAFETY: `isa()` returns `Avx512` only when `detect()` found every feature
+                    // enabled on `avx512` on the running CPU.
+                    $crate::simd::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: `isa()` returns `Avx2` only when the CPU has AVX2 and FMA.
+                    $crate::simd::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::simd::Isa::Baseline => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;
