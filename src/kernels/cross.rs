@@ -1,6 +1,6 @@
 //! Σp, Σq and Σ p·ln q over a block: the partial statistics of cross-entropy.
 
-use super::{for_each_block_pair, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
+use super::{for_each_block_pair, AccumulatePair, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
 use crate::simd::log::ln_lane;
 
 /// Partial statistics of cross-entropy over a block.
@@ -38,29 +38,39 @@ impl Partial for CrossSums {
     }
 }
 
-#[inline(always)]
-fn cross_sums_body<T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
-    let mut sp = [0.0; LANES];
-    let mut sq = [0.0; LANES];
-    let mut st = [0.0; LANES];
-    let mut mp = [0.0; LANES];
-    let mut mq = [0.0; LANES];
-    for_each_block_pair(p, q, |a, b| {
+struct Lanes {
+    sp: [f64; LANES],
+    sq: [f64; LANES],
+    st: [f64; LANES],
+    mp: [f64; LANES],
+    mq: [f64; LANES],
+}
+
+impl AccumulatePair for Lanes {
+    #[inline(always)]
+    fn add(&mut self, a: [f64; LANES], b: [f64; LANES]) {
         for i in 0..LANES {
             let term = a[i] * ln_lane(b[i]);
-            sp[i] += a[i];
-            sq[i] += b[i];
-            st[i] += if a[i] == 0.0 { 0.0 } else { term };
-            mp[i] = min_ignoring_nan(mp[i], a[i]);
-            mq[i] = min_ignoring_nan(mq[i], b[i]);
+            self.sp[i] += a[i];
+            self.sq[i] += b[i];
+            self.st[i] += if a[i] == 0.0 { 0.0 } else { term };
+            self.mp[i] = min_ignoring_nan(self.mp[i], a[i]);
+            self.mq[i] = min_ignoring_nan(self.mq[i], b[i]);
         }
-    });
+    }
+}
+
+#[inline(always)]
+fn cross_sums_body<T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
+    let zero = [0.0; LANES];
+    let mut acc = Lanes { sp: zero, sq: zero, st: zero, mp: zero, mq: zero };
+    for_each_block_pair(p, q, &mut acc);
     CrossSums {
-        sum_p: sum_lanes(sp),
-        sum_q: sum_lanes(sq),
-        sum_plogq: sum_lanes(st),
-        min_p: min_lanes(mp),
-        min_q: min_lanes(mq),
+        sum_p: sum_lanes(acc.sp),
+        sum_q: sum_lanes(acc.sq),
+        sum_plogq: sum_lanes(acc.st),
+        min_p: min_lanes(acc.mp),
+        min_q: min_lanes(acc.mq),
     }
 }
 

@@ -74,14 +74,25 @@ pub(crate) fn min_ignoring_nan(m: f64, v: f64) -> f64 {
     }
 }
 
-/// Calls `f` on each block of `LANES` values of `x`, widened to f64; the last, short
+/// Lane accumulators of a one-input kernel. `add` must be `#[inline(always)]`: it is the
+/// loop body, and only inlined code is vectorised for the caller's instruction set.
+pub(crate) trait Accumulate {
+    fn add(&mut self, x: [f64; LANES]);
+}
+
+/// Lane accumulators of a two-input kernel (see [`Accumulate`]).
+pub(crate) trait AccumulatePair {
+    fn add(&mut self, p: [f64; LANES], q: [f64; LANES]);
+}
+
+/// Feeds each block of `LANES` values of `x`, widened to f64, to `acc`; the last, short
 /// block is padded with zeros (every kernel's terms vanish at 0), so tails take the same
 /// vector path as the body instead of a scalar loop.
 #[inline(always)]
-pub(crate) fn for_each_block<T: Real>(x: &[T], mut f: impl FnMut([f64; LANES])) {
+pub(crate) fn for_each_block<T: Real>(x: &[T], acc: &mut impl Accumulate) {
     let mut chunks = x.chunks_exact(LANES);
     for chunk in &mut chunks {
-        f(std::array::from_fn(|i| chunk[i].to_f64()));
+        acc.add(std::array::from_fn(|i| chunk[i].to_f64()));
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
@@ -89,7 +100,7 @@ pub(crate) fn for_each_block<T: Real>(x: &[T], mut f: impl FnMut([f64; LANES])) 
         for (slot, v) in padded.iter_mut().zip(rest) {
             *slot = v.to_f64();
         }
-        f(padded);
+        acc.add(padded);
     }
 }
 
@@ -98,7 +109,7 @@ pub(crate) fn for_each_block<T: Real>(x: &[T], mut f: impl FnMut([f64; LANES])) 
 pub(crate) fn for_each_block_pair<T: Real, U: Real>(
     p: &[T],
     q: &[U],
-    mut f: impl FnMut([f64; LANES], [f64; LANES]),
+    acc: &mut impl AccumulatePair,
 ) {
     debug_assert_eq!(p.len(), q.len());
     let n = p.len().min(q.len());
@@ -106,10 +117,7 @@ pub(crate) fn for_each_block_pair<T: Real, U: Real>(
     let mut pc = p.chunks_exact(LANES);
     let mut qc = q.chunks_exact(LANES);
     for (a, b) in (&mut pc).zip(&mut qc) {
-        f(
-            std::array::from_fn(|i| a[i].to_f64()),
-            std::array::from_fn(|i| b[i].to_f64()),
-        );
+        acc.add(std::array::from_fn(|i| a[i].to_f64()), std::array::from_fn(|i| b[i].to_f64()));
     }
     let (pr, qr) = (pc.remainder(), qc.remainder());
     if !pr.is_empty() {
@@ -119,7 +127,7 @@ pub(crate) fn for_each_block_pair<T: Real, U: Real>(
             a[i] = pr[i].to_f64();
             b[i] = qr[i].to_f64();
         }
-        f(a, b);
+        acc.add(a, b);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Σp, Σq and Σ p·ln(p/q) over a block: the partial statistics of KL divergence.
 
-use super::{for_each_block_pair, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
+use super::{for_each_block_pair, AccumulatePair, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
 use crate::simd::log::ln_lane;
 
 /// Partial statistics of KL divergence over a block.
@@ -38,86 +38,94 @@ impl Partial for RelEntrSums {
     }
 }
 
-/// The block sums plus whether some p/q left the normal range, where ln(p/q) is inexact.
-struct FastSums {
-    sums: RelEntrSums,
-    ratio_out_of_range: bool,
+/// Lane accumulators shared by the fast and the careful body.
+struct Lanes {
+    sp: [f64; LANES],
+    sq: [f64; LANES],
+    sr: [f64; LANES],
+    mp: [f64; LANES],
+    mq: [f64; LANES],
+    /// Extremes of p/q over lanes with p, q > 0 (1 elsewhere): whether ln(p/q) was exact.
+    ratio_min: [f64; LANES],
+    ratio_max: [f64; LANES],
+}
+
+impl Lanes {
+    fn new() -> Self {
+        let zero = [0.0; LANES];
+        Lanes { sp: zero, sq: zero, sr: zero, mp: zero, mq: zero, ratio_min: [1.0; LANES], ratio_max: [1.0; LANES] }
+    }
+
+    /// Adds one lane's term (0 where p = 0, +inf where q = 0 < p) and its sums.
+    #[inline(always)]
+    fn add_term(&mut self, i: usize, a: f64, b: f64, term: f64) {
+        self.sp[i] += a;
+        self.sq[i] += b;
+        self.sr[i] += if a == 0.0 { 0.0 } else if b == 0.0 { f64::INFINITY } else { term };
+        self.mp[i] = min_ignoring_nan(self.mp[i], a);
+        self.mq[i] = min_ignoring_nan(self.mq[i], b);
+    }
+
+    fn ratio_out_of_range(&self) -> bool {
+        self.ratio_min.iter().any(|&r| r < f64::MIN_POSITIVE) || self.ratio_max.iter().any(|&r| r == f64::INFINITY)
+    }
+
+    fn finish(self) -> RelEntrSums {
+        RelEntrSums {
+            sum_p: sum_lanes(self.sp),
+            sum_q: sum_lanes(self.sq),
+            sum_rel_entr: sum_lanes(self.sr),
+            min_p: min_lanes(self.mp),
+            min_q: min_lanes(self.mq),
+        }
+    }
 }
 
 /// p·ln(p/q) via one division and one log: exact where p = q (ln 1 = 0), so
 /// `kl_divergence(p, p)` is exactly 0. Where p/q underflows or overflows this loses the
-/// term; such blocks are redone by the careful body.
-#[inline(always)]
-fn fast_body<T: Real, U: Real>(p: &[T], q: &[U]) -> FastSums {
-    let mut sp = [0.0; LANES];
-    let mut sq = [0.0; LANES];
-    let mut sr = [0.0; LANES];
-    let mut mp = [0.0; LANES];
-    let mut mq = [0.0; LANES];
-    let mut bad = [false; LANES];
-    for_each_block_pair(p, q, |a, b| {
+/// term; such blocks are redone by [`Careful`].
+struct Fast(Lanes);
+
+impl AccumulatePair for Fast {
+    #[inline(always)]
+    fn add(&mut self, a: [f64; LANES], b: [f64; LANES]) {
+        let l = &mut self.0;
         for i in 0..LANES {
             let ratio = a[i] / b[i];
-            let term = a[i] * ln_lane(ratio);
-            sp[i] += a[i];
-            sq[i] += b[i];
-            sr[i] += if a[i] == 0.0 { 0.0 } else if b[i] == 0.0 { f64::INFINITY } else { term };
-            mp[i] = min_ignoring_nan(mp[i], a[i]);
-            mq[i] = min_ignoring_nan(mq[i], b[i]);
-            bad[i] |= a[i] > 0.0 && b[i] > 0.0 && !(ratio >= f64::MIN_POSITIVE && ratio < f64::INFINITY);
+            l.add_term(i, a[i], b[i], a[i] * ln_lane(ratio));
+            let checked = if (a[i] > 0.0) & (b[i] > 0.0) { ratio } else { 1.0 };
+            l.ratio_min[i] = if checked < l.ratio_min[i] { checked } else { l.ratio_min[i] };
+            l.ratio_max[i] = if checked > l.ratio_max[i] { checked } else { l.ratio_max[i] };
         }
-    });
-    FastSums {
-        sums: RelEntrSums {
-            sum_p: sum_lanes(sp),
-            sum_q: sum_lanes(sq),
-            sum_rel_entr: sum_lanes(sr),
-            min_p: min_lanes(mp),
-            min_q: min_lanes(mq),
-        },
-        ratio_out_of_range: bad.iter().any(|&b| b),
     }
 }
 
-/// p·(ln p − ln q): two logs, no ratio, so no overflow or underflow. Used only for blocks
-/// whose ratio left the normal range (p/q beyond 2^±1022), which makes it rare.
-#[inline(always)]
-fn careful_body<T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
-    let mut sp = [0.0; LANES];
-    let mut sq = [0.0; LANES];
-    let mut sr = [0.0; LANES];
-    let mut mp = [0.0; LANES];
-    let mut mq = [0.0; LANES];
-    for_each_block_pair(p, q, |a, b| {
+/// p·(ln p − ln q) where p/q left the normal range (two logs, no overflow or underflow);
+/// used only for blocks that contain such a ratio (beyond 2^±1022), so rarely.
+struct Careful(Lanes);
+
+impl AccumulatePair for Careful {
+    #[inline(always)]
+    fn add(&mut self, a: [f64; LANES], b: [f64; LANES]) {
         for i in 0..LANES {
             let ratio = a[i] / b[i];
-            let fast = a[i] * ln_lane(ratio);
-            let split = a[i] * (ln_lane(a[i]) - ln_lane(b[i]));
-            let in_range = ratio >= f64::MIN_POSITIVE && ratio < f64::INFINITY;
-            let term = if in_range { fast } else { split };
-            sp[i] += a[i];
-            sq[i] += b[i];
-            sr[i] += if a[i] == 0.0 { 0.0 } else if b[i] == 0.0 { f64::INFINITY } else { term };
-            mp[i] = min_ignoring_nan(mp[i], a[i]);
-            mq[i] = min_ignoring_nan(mq[i], b[i]);
+            let in_range = (ratio >= f64::MIN_POSITIVE) & (ratio < f64::INFINITY);
+            let term = if in_range { a[i] * ln_lane(ratio) } else { a[i] * (ln_lane(a[i]) - ln_lane(b[i])) };
+            self.0.add_term(i, a[i], b[i], term);
         }
-    });
-    RelEntrSums {
-        sum_p: sum_lanes(sp),
-        sum_q: sum_lanes(sq),
-        sum_rel_entr: sum_lanes(sr),
-        min_p: min_lanes(mp),
-        min_q: min_lanes(mq),
     }
 }
 
 #[inline(always)]
 fn rel_entr_sums_body<T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
-    let fast = fast_body(p, q);
-    if fast.ratio_out_of_range {
-        careful_body(p, q)
+    let mut fast = Fast(Lanes::new());
+    for_each_block_pair(p, q, &mut fast);
+    if fast.0.ratio_out_of_range() {
+        let mut careful = Careful(Lanes::new());
+        for_each_block_pair(p, q, &mut careful);
+        careful.0.finish()
     } else {
-        fast.sums
+        fast.0.finish()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Σx and Σ x·ln x over a block: the partial statistics of Shannon entropy.
 
-use super::{for_each_block, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
+use super::{for_each_block, Accumulate, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
 use crate::simd::log::ln_lane;
 
 /// Partial statistics of Shannon entropy over a block.
@@ -37,19 +37,28 @@ pub(crate) fn xlogx_lane(x: f64) -> f64 {
     }
 }
 
+struct Lanes {
+    sum: [f64; LANES],
+    sum_xlogx: [f64; LANES],
+    min: [f64; LANES],
+}
+
+impl Accumulate for Lanes {
+    #[inline(always)]
+    fn add(&mut self, x: [f64; LANES]) {
+        for i in 0..LANES {
+            self.sum[i] += x[i];
+            self.sum_xlogx[i] += xlogx_lane(x[i]);
+            self.min[i] = min_ignoring_nan(self.min[i], x[i]);
+        }
+    }
+}
+
 #[inline(always)]
 fn xlogx_sums_body<T: Real>(x: &[T]) -> XLogXSums {
-    let mut sum = [0.0; LANES];
-    let mut sum_xlogx = [0.0; LANES];
-    let mut min = [0.0; LANES];
-    for_each_block(x, |v| {
-        for i in 0..LANES {
-            sum[i] += v[i];
-            sum_xlogx[i] += xlogx_lane(v[i]);
-            min[i] = min_ignoring_nan(min[i], v[i]);
-        }
-    });
-    XLogXSums { sum: sum_lanes(sum), sum_xlogx: sum_lanes(sum_xlogx), min: min_lanes(min) }
+    let mut acc = Lanes { sum: [0.0; LANES], sum_xlogx: [0.0; LANES], min: [0.0; LANES] };
+    for_each_block(x, &mut acc);
+    XLogXSums { sum: sum_lanes(acc.sum), sum_xlogx: sum_lanes(acc.sum_xlogx), min: min_lanes(acc.min) }
 }
 
 crate::simd::multiversion! {

@@ -1,0 +1,24 @@
+# Self-describing targets; CI (.ci/run) calls `make test`, the README's test command.
+.PHONY: build test test-python test-rust lint bench
+
+build:  ## build and install the extension (release) into the active Python
+	pip install .
+
+test: test-python test-rust  ## the full test suite: pytest, then cargo test on every SIMD path
+
+test-python:
+	python -m pytest
+
+test-rust:  ## Rust kernels against their scalar references, once per instruction set
+	cargo test --release
+	FASTENTROPY_SIMD=avx2 cargo test --release
+	FASTENTROPY_SIMD=baseline cargo test --release
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features python -- -D warnings
+
+bench:  ## ratio tables vs numpy / scipy / torch (benches/bench.py) and criterion kernel benches
+	python benches/bench.py
+	cargo bench --bench kernels
