@@ -1,7 +1,8 @@
 //! Σp, Σq and Σ p·ln q over a block: the partial statistics of cross-entropy.
 
-use super::{for_each_block_pair, AccumulatePair, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
-use crate::simd::log::ln_lane;
+use super::{for_each_block_pair, min_ignoring_nan, AccumulatePair, Partial, Real};
+use crate::simd::log::ln;
+use crate::simd::vector::F8;
 
 /// Partial statistics of cross-entropy over a block.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,39 +39,37 @@ impl Partial for CrossSums {
     }
 }
 
-struct Lanes {
-    sp: [f64; LANES],
-    sq: [f64; LANES],
-    st: [f64; LANES],
-    mp: [f64; LANES],
-    mq: [f64; LANES],
+struct Lanes<V> {
+    sp: V,
+    sq: V,
+    st: V,
+    mp: V,
+    mq: V,
 }
 
-impl AccumulatePair for Lanes {
+impl<V: F8> AccumulatePair<V> for Lanes<V> {
     #[inline(always)]
-    fn add(&mut self, a: [f64; LANES], b: [f64; LANES]) {
-        for i in 0..LANES {
-            let term = a[i] * ln_lane(b[i]);
-            self.sp[i] += a[i];
-            self.sq[i] += b[i];
-            self.st[i] += if a[i] == 0.0 { 0.0 } else { term };
-            self.mp[i] = min_ignoring_nan(self.mp[i], a[i]);
-            self.mq[i] = min_ignoring_nan(self.mq[i], b[i]);
-        }
+    fn add(&mut self, a: V, b: V) {
+        let zero = V::splat(0.0);
+        self.sp = self.sp.add(a);
+        self.sq = self.sq.add(b);
+        self.st = self.st.add(V::select(a.eq(zero), zero, a.mul(ln(b))));
+        self.mp = self.mp.min_ignoring_nan(a);
+        self.mq = self.mq.min_ignoring_nan(b);
     }
 }
 
 #[inline(always)]
-fn cross_sums_body<T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
-    let zero = [0.0; LANES];
+fn cross_sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
+    let zero = V::splat(0.0);
     let mut acc = Lanes { sp: zero, sq: zero, st: zero, mp: zero, mq: zero };
     for_each_block_pair(p, q, &mut acc);
     CrossSums {
-        sum_p: sum_lanes(acc.sp),
-        sum_q: sum_lanes(acc.sq),
-        sum_plogq: sum_lanes(acc.st),
-        min_p: min_lanes(acc.mp),
-        min_q: min_lanes(acc.mq),
+        sum_p: acc.sp.sum_lanes(),
+        sum_q: acc.sq.sum_lanes(),
+        sum_plogq: acc.st.sum_lanes(),
+        min_p: acc.mp.min_lane(),
+        min_q: acc.mq.min_lane(),
     }
 }
 

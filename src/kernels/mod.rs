@@ -10,6 +10,8 @@ pub mod neg_log;
 pub mod rel_entr;
 pub mod xlogx;
 
+use crate::simd::vector::F8;
+
 /// Width of the lane blocks the kernels are written in: one AVX-512 register of f64,
 /// two AVX2 registers, four SSE2/NEON registers.
 pub const LANES: usize = 8;
@@ -20,6 +22,8 @@ pub trait Real: Copy + Default + std::fmt::Debug + Send + Sync + 'static {
     fn to_f64(self) -> f64;
     /// The nearest value of this type (round to nearest even).
     fn from_f64(v: f64) -> Self;
+    /// Eight values widened into a vector.
+    fn load_lanes<V: F8>(x: &[Self; 8]) -> V;
 }
 
 impl Real for f64 {
@@ -30,6 +34,10 @@ impl Real for f64 {
     #[inline(always)]
     fn from_f64(v: f64) -> Self {
         v
+    }
+    #[inline(always)]
+    fn load_lanes<V: F8>(x: &[Self; 8]) -> V {
+        V::load_f64(x)
     }
 }
 
@@ -42,6 +50,10 @@ impl Real for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    #[inline(always)]
+    fn load_lanes<V: F8>(x: &[Self; 8]) -> V {
+        V::load_f32(x)
+    }
 }
 
 /// Partial statistics of a block: an identity and an exact, fixed-order combination.
@@ -52,19 +64,7 @@ pub trait Partial: Copy + Send + Sync {
     fn combine(self, other: Self) -> Self;
 }
 
-/// Sums the lanes of an accumulator in a fixed tree (the same on every instruction set).
-#[inline(always)]
-pub(crate) fn sum_lanes(a: [f64; LANES]) -> f64 {
-    ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
-}
-
-/// The smallest lane, ignoring NaN (a NaN never compares below).
-#[inline(always)]
-pub(crate) fn min_lanes(a: [f64; LANES]) -> f64 {
-    a.iter().fold(f64::INFINITY, |m, &v| if v < m { v } else { m })
-}
-
-/// Smaller of two values, ignoring NaN in `v` (written as a select so it vectorises).
+/// Smaller of two values, ignoring NaN in `v` (NaN never compares below).
 #[inline(always)]
 pub(crate) fn min_ignoring_nan(m: f64, v: f64) -> f64 {
     if v < m {
@@ -75,59 +75,44 @@ pub(crate) fn min_ignoring_nan(m: f64, v: f64) -> f64 {
 }
 
 /// Lane accumulators of a one-input kernel. `add` must be `#[inline(always)]`: it is the
-/// loop body, and only inlined code is vectorised for the caller's instruction set.
-pub(crate) trait Accumulate {
-    fn add(&mut self, x: [f64; LANES]);
+/// loop body and must compile inside the caller's `#[target_feature]` context.
+pub(crate) trait Accumulate<V: F8> {
+    fn add(&mut self, x: V);
 }
 
 /// Lane accumulators of a two-input kernel (see [`Accumulate`]).
-pub(crate) trait AccumulatePair {
-    fn add(&mut self, p: [f64; LANES], q: [f64; LANES]);
+pub(crate) trait AccumulatePair<V: F8> {
+    fn add(&mut self, p: V, q: V);
 }
 
-/// Feeds each block of `LANES` values of `x`, widened to f64, to `acc`; the last, short
-/// block is padded with zeros (every kernel's terms vanish at 0), so tails take the same
-/// vector path as the body instead of a scalar loop.
+/// Feeds `x` to `acc` eight values at a time, widened to f64; the last, short block is
+/// padded with zeros (every kernel's terms vanish at 0), so tails take the same vector
+/// path as the body instead of a scalar loop.
 #[inline(always)]
-pub(crate) fn for_each_block<T: Real>(x: &[T], acc: &mut impl Accumulate) {
+pub(crate) fn for_each_block<V: F8, T: Real>(x: &[T], acc: &mut impl Accumulate<V>) {
     let mut chunks = x.chunks_exact(LANES);
     for chunk in &mut chunks {
-        acc.add(std::array::from_fn(|i| chunk[i].to_f64()));
+        acc.add(V::load(chunk.try_into().expect("chunks_exact gives 8")));
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut padded = [0.0; LANES];
-        for (slot, v) in padded.iter_mut().zip(rest) {
-            *slot = v.to_f64();
-        }
-        acc.add(padded);
+        acc.add(V::load_padded(rest));
     }
 }
 
-/// [`for_each_block`] over two equally long slices read in step.
+/// [`for_each_block`] over two equally long slices read in step (the shorter length wins).
 #[inline(always)]
-pub(crate) fn for_each_block_pair<T: Real, U: Real>(
-    p: &[T],
-    q: &[U],
-    acc: &mut impl AccumulatePair,
-) {
+pub(crate) fn for_each_block_pair<V: F8, T: Real, U: Real>(p: &[T], q: &[U], acc: &mut impl AccumulatePair<V>) {
     debug_assert_eq!(p.len(), q.len());
     let n = p.len().min(q.len());
     let (p, q) = (&p[..n], &q[..n]);
     let mut pc = p.chunks_exact(LANES);
     let mut qc = q.chunks_exact(LANES);
     for (a, b) in (&mut pc).zip(&mut qc) {
-        acc.add(std::array::from_fn(|i| a[i].to_f64()), std::array::from_fn(|i| b[i].to_f64()));
+        acc.add(V::load(a.try_into().expect("8")), V::load(b.try_into().expect("8")));
     }
-    let (pr, qr) = (pc.remainder(), qc.remainder());
-    if !pr.is_empty() {
-        let mut a = [0.0; LANES];
-        let mut b = [0.0; LANES];
-        for i in 0..pr.len() {
-            a[i] = pr[i].to_f64();
-            b[i] = qr[i].to_f64();
-        }
-        acc.add(a, b);
+    if !pc.remainder().is_empty() {
+        acc.add(V::load_padded(pc.remainder()), V::load_padded(qc.remainder()));
     }
 }
 

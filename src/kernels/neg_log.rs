@@ -1,28 +1,38 @@
 //! Elementwise self-information −ln(x)/ln(base), written into an output slice.
 
-use super::{min_ignoring_nan, min_lanes, Real, LANES};
-use crate::simd::log::ln_lane;
+use super::{min_ignoring_nan, Real, LANES};
+use crate::simd::log::ln;
+use crate::simd::vector::F8;
 
 #[inline(always)]
-fn neg_log_into_body<T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f64 {
-    let mut min = [f64::INFINITY; LANES];
+fn neg_log_into_body<V: F8, T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f64 {
+    let divisor = V::splat(-ln_base);
+    let mut min = V::splat(f64::INFINITY);
     let n = x.len().min(out.len());
     let (x, out) = (&x[..n], &mut out[..n]);
     let mut xc = x.chunks_exact(LANES);
     let mut oc = out.chunks_exact_mut(LANES);
-    for (a, o) in (&mut xc).zip(&mut oc) {
-        for i in 0..LANES {
-            let v = a[i].to_f64();
-            o[i] = T::from_f64(-ln_lane(v) / ln_base);
-            min[i] = min_ignoring_nan(min[i], v);
+    let store = |v: V, o: &mut [T]| {
+        let lanes = v.to_array();
+        for (slot, &l) in o.iter_mut().zip(&lanes) {
+            *slot = T::from_f64(l);
         }
+    };
+    for (a, o) in (&mut xc).zip(&mut oc) {
+        let v = V::load(a.try_into().expect("8"));
+        min = min.min_ignoring_nan(v);
+        store(ln(v).div(divisor), o);
     }
-    for (a, o) in xc.remainder().iter().zip(oc.into_remainder()) {
-        let v = a.to_f64();
-        *o = T::from_f64(-ln_lane(v) / ln_base);
-        min[0] = min_ignoring_nan(min[0], v);
+    let rest = xc.remainder();
+    if !rest.is_empty() {
+        // Padding with 1 keeps the padded lanes out of the minimum's way (ln 1 = 0).
+        let mut padded = [T::from_f64(1.0); LANES];
+        padded[..rest.len()].copy_from_slice(rest);
+        let v = V::load(&padded);
+        min = min.min_ignoring_nan(v);
+        store(ln(v).div(divisor), oc.into_remainder());
     }
-    min_lanes(min)
+    min.min_lane()
 }
 
 crate::simd::multiversion! {

@@ -1,7 +1,8 @@
 //! Σp, Σq and Σ p·ln(p/q) over a block: the partial statistics of KL divergence.
 
-use super::{for_each_block_pair, AccumulatePair, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
-use crate::simd::log::ln_lane;
+use super::{for_each_block_pair, min_ignoring_nan, AccumulatePair, Partial, Real};
+use crate::simd::log::ln;
+use crate::simd::vector::F8;
 
 /// Partial statistics of KL divergence over a block.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,93 +40,95 @@ impl Partial for RelEntrSums {
 }
 
 /// Lane accumulators shared by the fast and the careful body.
-struct Lanes {
-    sp: [f64; LANES],
-    sq: [f64; LANES],
-    sr: [f64; LANES],
-    mp: [f64; LANES],
-    mq: [f64; LANES],
-    /// Extremes of p/q over lanes with p, q > 0 (1 elsewhere): whether ln(p/q) was exact.
-    ratio_min: [f64; LANES],
-    ratio_max: [f64; LANES],
+struct Lanes<V> {
+    sp: V,
+    sq: V,
+    sr: V,
+    mp: V,
+    mq: V,
 }
 
-impl Lanes {
-    fn new() -> Self {
-        let zero = [0.0; LANES];
-        Lanes { sp: zero, sq: zero, sr: zero, mp: zero, mq: zero, ratio_min: [1.0; LANES], ratio_max: [1.0; LANES] }
-    }
-
-    /// Adds one lane's term (0 where p = 0, +inf where q = 0 < p) and its sums.
+impl<V: F8> Lanes<V> {
     #[inline(always)]
-    fn add_term(&mut self, i: usize, a: f64, b: f64, term: f64) {
-        self.sp[i] += a;
-        self.sq[i] += b;
-        self.sr[i] += if a == 0.0 { 0.0 } else if b == 0.0 { f64::INFINITY } else { term };
-        self.mp[i] = min_ignoring_nan(self.mp[i], a);
-        self.mq[i] = min_ignoring_nan(self.mq[i], b);
+    fn new() -> Self {
+        let zero = V::splat(0.0);
+        Lanes { sp: zero, sq: zero, sr: zero, mp: zero, mq: zero }
     }
 
-    fn ratio_out_of_range(&self) -> bool {
-        self.ratio_min.iter().any(|&r| r < f64::MIN_POSITIVE) || self.ratio_max.iter().any(|&r| r == f64::INFINITY)
+    /// Adds the lanes' terms (0 where p = 0, +inf where q = 0 < p) and sums.
+    #[inline(always)]
+    fn add_terms(&mut self, a: V, b: V, terms: V) {
+        let zero = V::splat(0.0);
+        let terms = V::select(b.eq(zero), V::splat(f64::INFINITY), terms);
+        self.sp = self.sp.add(a);
+        self.sq = self.sq.add(b);
+        self.sr = self.sr.add(V::select(a.eq(zero), zero, terms));
+        self.mp = self.mp.min_ignoring_nan(a);
+        self.mq = self.mq.min_ignoring_nan(b);
     }
 
+    #[inline(always)]
     fn finish(self) -> RelEntrSums {
         RelEntrSums {
-            sum_p: sum_lanes(self.sp),
-            sum_q: sum_lanes(self.sq),
-            sum_rel_entr: sum_lanes(self.sr),
-            min_p: min_lanes(self.mp),
-            min_q: min_lanes(self.mq),
+            sum_p: self.sp.sum_lanes(),
+            sum_q: self.sq.sum_lanes(),
+            sum_rel_entr: self.sr.sum_lanes(),
+            min_p: self.mp.min_lane(),
+            min_q: self.mq.min_lane(),
         }
     }
+}
+
+/// Whether ln(p/q) is exact-ish: the ratio is a normal, finite number.
+#[inline(always)]
+fn ratio_in_range<V: F8>(ratio: V) -> V::Mask {
+    V::and(ratio.ge(V::splat(f64::MIN_POSITIVE)), ratio.lt(V::splat(f64::INFINITY)))
 }
 
 /// p·ln(p/q) via one division and one log: exact where p = q (ln 1 = 0), so
 /// `kl_divergence(p, p)` is exactly 0. Where p/q underflows or overflows this loses the
-/// term; such blocks are redone by [`Careful`].
-struct Fast(Lanes);
+/// term; `out_of_range` (1 in lanes where it happened) gets the block redone by [`Careful`].
+struct Fast<V> {
+    lanes: Lanes<V>,
+    out_of_range: V,
+}
 
-impl AccumulatePair for Fast {
+impl<V: F8> AccumulatePair<V> for Fast<V> {
     #[inline(always)]
-    fn add(&mut self, a: [f64; LANES], b: [f64; LANES]) {
-        let l = &mut self.0;
-        for i in 0..LANES {
-            let ratio = a[i] / b[i];
-            l.add_term(i, a[i], b[i], a[i] * ln_lane(ratio));
-            let checked = if (a[i] > 0.0) & (b[i] > 0.0) { ratio } else { 1.0 };
-            l.ratio_min[i] = if checked < l.ratio_min[i] { checked } else { l.ratio_min[i] };
-            l.ratio_max[i] = if checked > l.ratio_max[i] { checked } else { l.ratio_max[i] };
-        }
+    fn add(&mut self, a: V, b: V) {
+        let zero = V::splat(0.0);
+        let ratio = a.div(b);
+        self.lanes.add_terms(a, b, a.mul(ln(ratio)));
+        let both_positive = V::and(a.gt(zero), b.gt(zero));
+        let flagged = V::select(both_positive, V::splat(1.0), self.out_of_range);
+        self.out_of_range = V::select(ratio_in_range(ratio), self.out_of_range, flagged);
     }
 }
 
 /// p·(ln p − ln q) where p/q left the normal range (two logs, no overflow or underflow);
 /// used only for blocks that contain such a ratio (beyond 2^±1022), so rarely.
-struct Careful(Lanes);
+struct Careful<V>(Lanes<V>);
 
-impl AccumulatePair for Careful {
+impl<V: F8> AccumulatePair<V> for Careful<V> {
     #[inline(always)]
-    fn add(&mut self, a: [f64; LANES], b: [f64; LANES]) {
-        for i in 0..LANES {
-            let ratio = a[i] / b[i];
-            let in_range = (ratio >= f64::MIN_POSITIVE) & (ratio < f64::INFINITY);
-            let term = if in_range { a[i] * ln_lane(ratio) } else { a[i] * (ln_lane(a[i]) - ln_lane(b[i])) };
-            self.0.add_term(i, a[i], b[i], term);
-        }
+    fn add(&mut self, a: V, b: V) {
+        let ratio = a.div(b);
+        let terms = V::select(ratio_in_range(ratio), a.mul(ln(ratio)), a.mul(ln(a).sub(ln(b))));
+        self.0.add_terms(a, b, terms);
     }
 }
 
 #[inline(always)]
-fn rel_entr_sums_body<T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
-    let mut fast = Fast(Lanes::new());
+fn rel_entr_sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
+    let zero = V::splat(0.0);
+    let mut fast = Fast { lanes: Lanes::<V>::new(), out_of_range: zero };
     for_each_block_pair(p, q, &mut fast);
-    if fast.0.ratio_out_of_range() {
-        let mut careful = Careful(Lanes::new());
+    if fast.out_of_range.max_lane() > 0.0 {
+        let mut careful = Careful(Lanes::<V>::new());
         for_each_block_pair(p, q, &mut careful);
         careful.0.finish()
     } else {
-        fast.0.finish()
+        fast.lanes.finish()
     }
 }
 

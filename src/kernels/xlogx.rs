@@ -1,7 +1,8 @@
 //! Σx and Σ x·ln x over a block: the partial statistics of Shannon entropy.
 
-use super::{for_each_block, Accumulate, min_ignoring_nan, min_lanes, sum_lanes, Partial, Real, LANES};
-use crate::simd::log::ln_lane;
+use super::{for_each_block, min_ignoring_nan, Accumulate, Partial, Real};
+use crate::simd::log::ln;
+use crate::simd::vector::F8;
 
 /// Partial statistics of Shannon entropy over a block.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,41 +29,36 @@ impl Partial for XLogXSums {
 
 /// x·ln x with 0·ln 0 = 0 (NaN and negatives give NaN, +inf gives +inf).
 #[inline(always)]
-pub(crate) fn xlogx_lane(x: f64) -> f64 {
-    let t = x * ln_lane(x);
-    if x == 0.0 {
-        0.0
-    } else {
-        t
-    }
+pub(crate) fn xlogx<V: F8>(x: V) -> V {
+    let zero = V::splat(0.0);
+    V::select(x.eq(zero), zero, x.mul(ln(x)))
 }
 
-struct Lanes {
-    sum: [f64; LANES],
-    sum_xlogx: [f64; LANES],
-    min: [f64; LANES],
+struct Lanes<V> {
+    sum: V,
+    sum_xlogx: V,
+    min: V,
 }
 
-impl Accumulate for Lanes {
+impl<V: F8> Accumulate<V> for Lanes<V> {
     #[inline(always)]
-    fn add(&mut self, x: [f64; LANES]) {
-        for i in 0..LANES {
-            self.sum[i] += x[i];
-            self.sum_xlogx[i] += xlogx_lane(x[i]);
-            self.min[i] = min_ignoring_nan(self.min[i], x[i]);
-        }
+    fn add(&mut self, x: V) {
+        self.sum = self.sum.add(x);
+        self.sum_xlogx = self.sum_xlogx.add(xlogx(x));
+        self.min = self.min.min_ignoring_nan(x);
     }
 }
 
 #[inline(always)]
-fn xlogx_sums_body<T: Real>(x: &[T]) -> XLogXSums {
-    let mut acc = Lanes { sum: [0.0; LANES], sum_xlogx: [0.0; LANES], min: [0.0; LANES] };
+fn xlogx_sums_body<V: F8, T: Real>(x: &[T]) -> XLogXSums {
+    let zero = V::splat(0.0);
+    let mut acc = Lanes { sum: zero, sum_xlogx: zero, min: zero };
     for_each_block(x, &mut acc);
-    XLogXSums { sum: sum_lanes(acc.sum), sum_xlogx: sum_lanes(acc.sum_xlogx), min: min_lanes(acc.min) }
+    XLogXSums { sum: acc.sum.sum_lanes(), sum_xlogx: acc.sum_xlogx.sum_lanes(), min: acc.min.min_lane() }
 }
 
 crate::simd::multiversion! {
-    /// Σx, Σ x·ln x and min x over `x`, vectorised.
+    /// Σx, Σ x·ln x and min(0, min x) over `x`, vectorised.
     pub fn xlogx_sums<T: Real>(x: &[T]) -> XLogXSums = xlogx_sums_body;
 }
 

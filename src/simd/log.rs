@@ -16,6 +16,8 @@
 //! Cost: one division per lane dominates (s = f/(2+f)); rejected alternative: a
 //! table-driven log (glibc-style, no division) needs a gather, which is slower on AVX2.
 
+use crate::simd::vector::F8;
+
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01; // 0x3fe62e42_fee00000
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3dea39ef_35793c76
 const LG1: f64 = 6.666_666_666_666_735_13e-01;
@@ -63,10 +65,52 @@ pub fn ln_lane(x: f64) -> f64 {
     }
 }
 
+/// ln of eight lanes: the same operations as [`ln_lane`], so bitwise the same results.
 #[inline(always)]
-fn ln_into_body(x: &[f64], out: &mut [f64]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = ln_lane(v);
+pub fn ln<V: F8>(x: V) -> V {
+    let tiny = x.lt(V::splat(f64::MIN_POSITIVE));
+    let scaled = V::select(tiny, x.mul(V::splat(TWO54)), x);
+    let k_adjust = V::select(tiny, V::splat(54.0), V::splat(0.0));
+
+    let ix = scaled.bits_add(ONE_BITS - SQRT_HALF_HIGH_BITS);
+    let biased_exp = ix.bits_shr52().bits_and(0x7ff);
+    let k = biased_exp.bits_or(0x4330_0000_0000_0000).sub(V::splat(EXP_MAGIC_OFFSET)).sub(k_adjust);
+    let m = ix.bits_and(0x000f_ffff_ffff_ffff).bits_add(SQRT_HALF_HIGH_BITS);
+
+    let one = V::splat(1.0);
+    let f = m.sub(one);
+    let hfsq = V::splat(0.5).mul(f).mul(f);
+    let s = f.div(V::splat(2.0).add(f));
+    let z = s.mul(s);
+    let w = z.mul(z);
+    let t1 = w.mul(V::splat(LG2).add(w.mul(V::splat(LG4).add(w.mul(V::splat(LG6))))));
+    let t2 = z.mul(V::splat(LG1).add(w.mul(V::splat(LG3).add(w.mul(V::splat(LG5).add(w.mul(V::splat(LG7))))))));
+    let r = t2.add(t1);
+    let y = s
+        .mul(hfsq.add(r))
+        .add(k.mul(V::splat(LN2_LO)))
+        .sub(hfsq)
+        .add(f)
+        .add(k.mul(V::splat(LN2_HI)));
+
+    let y = V::select(x.eq(V::splat(f64::INFINITY)), x, y);
+    let y = V::select(x.eq(V::splat(0.0)), V::splat(f64::NEG_INFINITY), y);
+    V::select(x.ge(V::splat(0.0)), y, V::splat(f64::NAN))
+}
+
+#[inline(always)]
+fn ln_into_body<V: F8>(x: &[f64], out: &mut [f64]) {
+    let n = x.len().min(out.len());
+    let (x, out) = (&x[..n], &mut out[..n]);
+    let mut xc = x.chunks_exact(8);
+    let mut oc = out.chunks_exact_mut(8);
+    for (a, o) in (&mut xc).zip(&mut oc) {
+        o.copy_from_slice(&ln(V::load_f64(a.try_into().expect("8 lanes"))).to_array());
+    }
+    let (rest, out_rest) = (xc.remainder(), oc.into_remainder());
+    if !rest.is_empty() {
+        let lanes = ln(V::load_padded(rest)).to_array();
+        out_rest.copy_from_slice(&lanes[..rest.len()]);
     }
 }
 
@@ -122,6 +166,26 @@ mod tests {
             worst = worst.max(ulps(got, want));
         }
         assert!(worst <= 1, "worst error {worst} ULP");
+    }
+
+    struct LnOp;
+    impl crate::simd::vector::LaneOp for LnOp {
+        fn apply<V: F8>(&self, v: V) -> V {
+            ln(v)
+        }
+    }
+
+    #[test]
+    fn every_vector_type_matches_the_lane_function_bitwise() {
+        let mut x: Vec<f64> = crate::kernels::adversarial::SPECIALS.to_vec();
+        x.extend([-1.0, -0.0, f64::NAN, f64::NEG_INFINITY, 0.7, 1.4142135623730951, 0.7071067811865476]);
+        x.extend(crate::kernels::adversarial::positive(4000, 5));
+        for (name, got) in crate::simd::vector::on_every_vector_type(&LnOp, &x) {
+            for (g, &v) in got.iter().zip(&x) {
+                let want = ln_lane(v);
+                assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{name}: ln({v:e}) = {g:e}, want {want:e}");
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! the same order: the three builds return **bitwise identical** results. The tests rely
 //! on this (`FASTENTROPY_SIMD=scalar|avx2|avx512` forces a path).
 
+pub mod exp;
 pub mod log;
+pub mod vector;
 
 use std::sync::OnceLock;
 
@@ -74,11 +76,11 @@ fn detect() -> Isa {
     Isa::Baseline
 }
 
-/// Defines `pub fn $name` that runs the `#[inline(always)]` function `$body` compiled for
-/// the instruction set chosen by [`isa`].
+/// Defines `pub fn $name` that runs `$body::<V, ...>` with the vector type `V` of the
+/// instruction set chosen by [`isa`]: `Avx512x8`, `Avx2x8` or `Scalar8` (see [`vector`]).
 ///
-/// `$body` is inlined into a `#[target_feature]` wrapper per instruction set, so its lane
-/// loops are vectorised for that set.
+/// `$body` must be `#[inline(always)]`: it is inlined into a `#[target_feature]` wrapper
+/// per instruction set, so the vector type's intrinsics compile for that set.
 macro_rules! multiversion {
     (
         $(#[$meta:meta])*
@@ -90,11 +92,11 @@ macro_rules! multiversion {
             {
                 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
                 fn avx512<$($g: $bound),*>($($arg: $ty),*) -> $ret {
-                    $body($($arg),*)
+                    $body::<$crate::simd::vector::x86::Avx512x8 $(, $g)*>($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2<$($g: $bound),*>($($arg: $ty),*) -> $ret {
-                    $body($($arg),*)
+                    $body::<$crate::simd::vector::x86::Avx2x8 $(, $g)*>($($arg),*)
                 }
                 match $crate::simd::isa() {
                     // SAFETY: `isa()` returns `Avx512` only when `detect()` found every feature
@@ -105,7 +107,7 @@ macro_rules! multiversion {
                     $crate::simd::Isa::Baseline => {}
                 }
             }
-            $body($($arg),*)
+            $body::<$crate::simd::vector::Scalar8 $(, $g)*>($($arg),*)
         }
     };
 }

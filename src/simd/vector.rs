@@ -1,0 +1,515 @@
+//! `F8`: eight f64 lanes, the one vector shape every kernel is written in.
+//!
+//! Three implementations: [`Scalar8`] (plain arrays: the baseline target and aarch64, where
+//! LLVM maps it to SSE2/NEON), [`x86::Avx2x8`] (two `__m256d`) and [`x86::Avx512x8`] (one
+//! `__m512d`). Every operation is lane-wise IEEE arithmetic with no fused multiply-add,
+//! so a kernel gives bitwise the same result on all three — the same logical lanes,
+//! the same operations, the same order.
+//!
+//! Bit operations act on the IEEE bit pattern of each lane as a u64; they are all the
+//! integer arithmetic the vector `ln` and `exp` need (exponent split and 2^k).
+
+use crate::kernels::Real;
+
+/// Eight f64 lanes. See the module docs.
+pub trait F8: Copy {
+    /// Lane-wise comparison result.
+    type Mask: Copy;
+    /// All lanes `v`.
+    fn splat(v: f64) -> Self;
+    /// Lanes from an array.
+    fn from_array(a: [f64; 8]) -> Self;
+    /// Lanes as an array.
+    fn to_array(self) -> [f64; 8];
+    /// Loads eight f64.
+    fn load_f64(x: &[f64; 8]) -> Self;
+    /// Loads eight f32, widened exactly.
+    fn load_f32(x: &[f32; 8]) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    fn div(self, o: Self) -> Self;
+    /// `self < o` (false for NaN).
+    fn lt(self, o: Self) -> Self::Mask;
+    /// `self <= o` (false for NaN).
+    fn le(self, o: Self) -> Self::Mask;
+    /// `self == o` (false for NaN).
+    fn eq(self, o: Self) -> Self::Mask;
+    /// Both masks.
+    fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// Either mask.
+    fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// `if m { a } else { b }` per lane.
+    fn select(m: Self::Mask, a: Self, b: Self) -> Self;
+    /// Whether any lane of the mask is set.
+    fn any(m: Self::Mask) -> bool;
+    /// Bits + `c` (wrapping u64 add).
+    fn bits_add(self, c: u64) -> Self;
+    /// Bits & `c`.
+    fn bits_and(self, c: u64) -> Self;
+    /// Bits | `c`.
+    fn bits_or(self, c: u64) -> Self;
+    /// Bits >> 52 (logical).
+    fn bits_shr52(self) -> Self;
+    /// Bits << 52.
+    fn bits_shl52(self) -> Self;
+
+    /// `self > o`.
+    #[inline(always)]
+    fn gt(self, o: Self) -> Self::Mask {
+        o.lt(self)
+    }
+    /// `self >= o`.
+    #[inline(always)]
+    fn ge(self, o: Self) -> Self::Mask {
+        o.le(self)
+    }
+    /// The smaller of `self` and `o`, ignoring NaN in `o`.
+    #[inline(always)]
+    fn min_ignoring_nan(self, o: Self) -> Self {
+        Self::select(o.lt(self), o, self)
+    }
+    /// The larger of `self` and `o`, ignoring NaN in `o`.
+    #[inline(always)]
+    fn max_ignoring_nan(self, o: Self) -> Self {
+        Self::select(self.lt(o), o, self)
+    }
+    /// Sum of the lanes in the fixed tree ((0+4)+(2+6)) + ((1+5)+(3+7)).
+    #[inline(always)]
+    fn sum_lanes(self) -> f64 {
+        let a = self.to_array();
+        ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+    }
+    /// The smallest lane (NaN ignored; +inf for all-NaN).
+    #[inline(always)]
+    fn min_lane(self) -> f64 {
+        self.to_array().iter().fold(f64::INFINITY, |m, &v| if v < m { v } else { m })
+    }
+    /// The largest lane (NaN ignored; −inf for all-NaN).
+    #[inline(always)]
+    fn max_lane(self) -> f64 {
+        self.to_array().iter().fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+    }
+    /// Loads eight values of `T` as f64.
+    #[inline(always)]
+    fn load<T: Real>(x: &[T; 8]) -> Self {
+        T::load_lanes(x)
+    }
+    /// Loads up to eight values of `T`, zero-padded (a block's tail).
+    #[inline(always)]
+    fn load_padded<T: Real>(x: &[T]) -> Self {
+        let mut padded = [T::default(); 8];
+        padded[..x.len()].copy_from_slice(x);
+        Self::load(&padded)
+    }
+}
+
+/// Eight lanes as a plain array: the portable implementation.
+#[derive(Clone, Copy, Debug)]
+pub struct Scalar8(pub [f64; 8]);
+
+macro_rules! lanewise {
+    ($a:expr, |$v:ident| $e:expr) => {
+        Scalar8(std::array::from_fn(|i| {
+            let $v = $a.0[i];
+            $e
+        }))
+    };
+    ($a:expr, $b:expr, |$v:ident, $w:ident| $e:expr) => {
+        Scalar8(std::array::from_fn(|i| {
+            let ($v, $w) = ($a.0[i], $b.0[i]);
+            $e
+        }))
+    };
+}
+
+impl F8 for Scalar8 {
+    type Mask = [bool; 8];
+    #[inline(always)]
+    fn splat(v: f64) -> Self {
+        Scalar8([v; 8])
+    }
+    #[inline(always)]
+    fn from_array(a: [f64; 8]) -> Self {
+        Scalar8(a)
+    }
+    #[inline(always)]
+    fn to_array(self) -> [f64; 8] {
+        self.0
+    }
+    #[inline(always)]
+    fn load_f64(x: &[f64; 8]) -> Self {
+        Scalar8(*x)
+    }
+    #[inline(always)]
+    fn load_f32(x: &[f32; 8]) -> Self {
+        Scalar8(std::array::from_fn(|i| x[i] as f64))
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        lanewise!(self, o, |a, b| a + b)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        lanewise!(self, o, |a, b| a - b)
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        lanewise!(self, o, |a, b| a * b)
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        lanewise!(self, o, |a, b| a / b)
+    }
+    #[inline(always)]
+    fn lt(self, o: Self) -> [bool; 8] {
+        std::array::from_fn(|i| self.0[i] < o.0[i])
+    }
+    #[inline(always)]
+    fn le(self, o: Self) -> [bool; 8] {
+        std::array::from_fn(|i| self.0[i] <= o.0[i])
+    }
+    #[inline(always)]
+    fn eq(self, o: Self) -> [bool; 8] {
+        std::array::from_fn(|i| self.0[i] == o.0[i])
+    }
+    #[inline(always)]
+    fn and(a: [bool; 8], b: [bool; 8]) -> [bool; 8] {
+        std::array::from_fn(|i| a[i] & b[i])
+    }
+    #[inline(always)]
+    fn or(a: [bool; 8], b: [bool; 8]) -> [bool; 8] {
+        std::array::from_fn(|i| a[i] | b[i])
+    }
+    #[inline(always)]
+    fn select(m: [bool; 8], a: Self, b: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| if m[i] { a.0[i] } else { b.0[i] }))
+    }
+    #[inline(always)]
+    fn any(m: [bool; 8]) -> bool {
+        m.iter().fold(false, |acc, &b| acc | b)
+    }
+    #[inline(always)]
+    fn bits_add(self, c: u64) -> Self {
+        lanewise!(self, |a| f64::from_bits(a.to_bits().wrapping_add(c)))
+    }
+    #[inline(always)]
+    fn bits_and(self, c: u64) -> Self {
+        lanewise!(self, |a| f64::from_bits(a.to_bits() & c))
+    }
+    #[inline(always)]
+    fn bits_or(self, c: u64) -> Self {
+        lanewise!(self, |a| f64::from_bits(a.to_bits() | c))
+    }
+    #[inline(always)]
+    fn bits_shr52(self) -> Self {
+        lanewise!(self, |a| f64::from_bits(a.to_bits() >> 52))
+    }
+    #[inline(always)]
+    fn bits_shl52(self) -> Self {
+        lanewise!(self, |a| f64::from_bits(a.to_bits() << 52))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86 {
+    //! AVX2 and AVX-512 implementations of [`F8`].
+    //!
+    //! SAFETY (for every `unsafe` block in this module): the intrinsics need AVX2 (and
+    //! AVX-512F/DQ/VL for `Avx512x8`). Values of these types are created only inside kernel
+    //! bodies instantiated by `multiversion!` for the matching instruction set, in a
+    //! `#[target_feature]` function that is called only after `simd::isa()` detected those
+    //! features on the running CPU; the methods are `#[inline(always)]`, so they are
+    //! compiled into that function. Loads read exactly the 8 elements of a `&[T; 8]`.
+    //! The types are `pub(crate)`-constructible only through this trait.
+
+    use super::F8;
+    use std::arch::x86_64::*;
+
+    /// Eight lanes in two AVX2 registers (lanes 0–3, 4–7).
+    #[derive(Clone, Copy)]
+    pub struct Avx2x8(__m256d, __m256d);
+
+    macro_rules! both {
+        ($f:ident($a:expr $(, $b:expr)*)) => {
+            // SAFETY: see module docs.
+            unsafe { Avx2x8($f($a.0 $(, $b.0)*), $f($a.1 $(, $b.1)*)) }
+        };
+    }
+
+    impl F8 for Avx2x8 {
+        type Mask = (__m256d, __m256d);
+        #[inline(always)]
+        fn splat(v: f64) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx2x8(_mm256_set1_pd(v), _mm256_set1_pd(v)) }
+        }
+        #[inline(always)]
+        fn from_array(a: [f64; 8]) -> Self {
+            Self::load_f64(&a)
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f64; 8] {
+            let mut out = [0.0; 8];
+            // SAFETY: see module docs; `out` has room for 8 f64.
+            unsafe {
+                _mm256_storeu_pd(out.as_mut_ptr(), self.0);
+                _mm256_storeu_pd(out.as_mut_ptr().add(4), self.1);
+            }
+            out
+        }
+        #[inline(always)]
+        fn load_f64(x: &[f64; 8]) -> Self {
+            // SAFETY: see module docs; reads x[0..8].
+            unsafe { Avx2x8(_mm256_loadu_pd(x.as_ptr()), _mm256_loadu_pd(x.as_ptr().add(4))) }
+        }
+        #[inline(always)]
+        fn load_f32(x: &[f32; 8]) -> Self {
+            // SAFETY: see module docs; reads x[0..8].
+            unsafe {
+                let v = _mm256_loadu_ps(x.as_ptr());
+                Avx2x8(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)))
+            }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            both!(_mm256_add_pd(self, o))
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            both!(_mm256_sub_pd(self, o))
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            both!(_mm256_mul_pd(self, o))
+        }
+        #[inline(always)]
+        fn div(self, o: Self) -> Self {
+            both!(_mm256_div_pd(self, o))
+        }
+        #[inline(always)]
+        fn lt(self, o: Self) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe { (_mm256_cmp_pd::<_CMP_LT_OQ>(self.0, o.0), _mm256_cmp_pd::<_CMP_LT_OQ>(self.1, o.1)) }
+        }
+        #[inline(always)]
+        fn le(self, o: Self) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe { (_mm256_cmp_pd::<_CMP_LE_OQ>(self.0, o.0), _mm256_cmp_pd::<_CMP_LE_OQ>(self.1, o.1)) }
+        }
+        #[inline(always)]
+        fn eq(self, o: Self) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe { (_mm256_cmp_pd::<_CMP_EQ_OQ>(self.0, o.0), _mm256_cmp_pd::<_CMP_EQ_OQ>(self.1, o.1)) }
+        }
+        #[inline(always)]
+        fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe { (_mm256_and_pd(a.0, b.0), _mm256_and_pd(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe { (_mm256_or_pd(a.0, b.0), _mm256_or_pd(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn select(m: Self::Mask, a: Self, b: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx2x8(_mm256_blendv_pd(b.0, a.0, m.0), _mm256_blendv_pd(b.1, a.1, m.1)) }
+        }
+        #[inline(always)]
+        fn any(m: Self::Mask) -> bool {
+            // SAFETY: see module docs.
+            unsafe { _mm256_movemask_pd(_mm256_or_pd(m.0, m.1)) != 0 }
+        }
+        #[inline(always)]
+        fn bits_add(self, c: u64) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let k = _mm256_set1_epi64x(c as i64);
+                let f = |v: __m256d| _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(v), k));
+                Avx2x8(f(self.0), f(self.1))
+            }
+        }
+        #[inline(always)]
+        fn bits_and(self, c: u64) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let k = _mm256_castsi256_pd(_mm256_set1_epi64x(c as i64));
+                Avx2x8(_mm256_and_pd(self.0, k), _mm256_and_pd(self.1, k))
+            }
+        }
+        #[inline(always)]
+        fn bits_or(self, c: u64) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let k = _mm256_castsi256_pd(_mm256_set1_epi64x(c as i64));
+                Avx2x8(_mm256_or_pd(self.0, k), _mm256_or_pd(self.1, k))
+            }
+        }
+        #[inline(always)]
+        fn bits_shr52(self) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let f = |v: __m256d| _mm256_castsi256_pd(_mm256_srli_epi64::<52>(_mm256_castpd_si256(v)));
+                Avx2x8(f(self.0), f(self.1))
+            }
+        }
+        #[inline(always)]
+        fn bits_shl52(self) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let f = |v: __m256d| _mm256_castsi256_pd(_mm256_slli_epi64::<52>(_mm256_castpd_si256(v)));
+                Avx2x8(f(self.0), f(self.1))
+            }
+        }
+    }
+
+    /// Eight lanes in one AVX-512 register.
+    #[derive(Clone, Copy)]
+    pub struct Avx512x8(__m512d);
+
+    impl F8 for Avx512x8 {
+        type Mask = __mmask8;
+        #[inline(always)]
+        fn splat(v: f64) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_set1_pd(v)) }
+        }
+        #[inline(always)]
+        fn from_array(a: [f64; 8]) -> Self {
+            Self::load_f64(&a)
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f64; 8] {
+            let mut out = [0.0; 8];
+            // SAFETY: see module docs; `out` has room for 8 f64.
+            unsafe { _mm512_storeu_pd(out.as_mut_ptr(), self.0) };
+            out
+        }
+        #[inline(always)]
+        fn load_f64(x: &[f64; 8]) -> Self {
+            // SAFETY: see module docs; reads x[0..8].
+            unsafe { Avx512x8(_mm512_loadu_pd(x.as_ptr())) }
+        }
+        #[inline(always)]
+        fn load_f32(x: &[f32; 8]) -> Self {
+            // SAFETY: see module docs; reads x[0..8].
+            unsafe { Avx512x8(_mm512_cvtps_pd(_mm256_loadu_ps(x.as_ptr()))) }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_add_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_sub_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_mul_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn div(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_div_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn lt(self, o: Self) -> __mmask8 {
+            // SAFETY: see module docs.
+            unsafe { _mm512_cmp_pd_mask::<_CMP_LT_OQ>(self.0, o.0) }
+        }
+        #[inline(always)]
+        fn le(self, o: Self) -> __mmask8 {
+            // SAFETY: see module docs.
+            unsafe { _mm512_cmp_pd_mask::<_CMP_LE_OQ>(self.0, o.0) }
+        }
+        #[inline(always)]
+        fn eq(self, o: Self) -> __mmask8 {
+            // SAFETY: see module docs.
+            unsafe { _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(self.0, o.0) }
+        }
+        #[inline(always)]
+        fn and(a: __mmask8, b: __mmask8) -> __mmask8 {
+            a & b
+        }
+        #[inline(always)]
+        fn or(a: __mmask8, b: __mmask8) -> __mmask8 {
+            a | b
+        }
+        #[inline(always)]
+        fn select(m: __mmask8, a: Self, b: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_mask_blend_pd(m, b.0, a.0)) }
+        }
+        #[inline(always)]
+        fn any(m: __mmask8) -> bool {
+            m != 0
+        }
+        #[inline(always)]
+        fn bits_add(self, c: u64) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(self.0), _mm512_set1_epi64(c as i64)))) }
+        }
+        #[inline(always)]
+        fn bits_and(self, c: u64) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(self.0), _mm512_set1_epi64(c as i64)))) }
+        }
+        #[inline(always)]
+        fn bits_or(self, c: u64) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(self.0), _mm512_set1_epi64(c as i64)))) }
+        }
+        #[inline(always)]
+        fn bits_shr52(self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_srli_epi64::<52>(_mm512_castpd_si512(self.0)))) }
+        }
+        #[inline(always)]
+        fn bits_shl52(self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_slli_epi64::<52>(_mm512_castpd_si512(self.0)))) }
+        }
+    }
+}
+
+/// A lane operation generic over the vector type (test helper).
+#[cfg(test)]
+pub(crate) trait LaneOp {
+    fn apply<V: F8>(&self, v: V) -> V;
+}
+
+/// Test helper: `op` applied to `x` (in blocks of eight) with every vector type this CPU
+/// supports, each inside its `#[target_feature]` context; returns (name, results).
+#[cfg(test)]
+pub(crate) fn on_every_vector_type<O: LaneOp>(op: &O, x: &[f64]) -> Vec<(&'static str, Vec<f64>)> {
+    #[inline(always)]
+    fn run<V: F8, O: LaneOp>(op: &O, x: &[f64]) -> Vec<f64> {
+        x.chunks(8).flat_map(|c| op.apply(V::load_padded(c)).to_array()[..c.len()].to_vec()).collect()
+    }
+    let mut out = vec![("scalar", run::<Scalar8, O>(op, x))];
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<O: LaneOp>(op: &O, x: &[f64]) -> Vec<f64> {
+            run::<x86::Avx2x8, O>(op, x)
+        }
+        #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+        fn avx512<O: LaneOp>(op: &O, x: &[f64]) -> Vec<f64> {
+            run::<x86::Avx512x8, O>(op, x)
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features `avx2` enables.
+            out.push(("avx2", unsafe { avx2(op, x) }));
+        }
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") && is_x86_feature_detected!("avx512vl") {
+            // SAFETY: the CPU has the features `avx512` enables.
+            out.push(("avx512", unsafe { avx512(op, x) }));
+        }
+    }
+    out
+}
