@@ -1,7 +1,7 @@
 //! Σp, Σq and Σ p·ln q over a block: the partial statistics of cross-entropy.
 
 use super::{for_each_block_pair, min_ignoring_nan, AccumulatePair, Partial, Real};
-use crate::simd::log::ln;
+use crate::simd::log::{ln, ln_finite};
 use crate::simd::vector::F8;
 
 /// Partial statistics of cross-entropy over a block.
@@ -39,7 +39,33 @@ impl Partial for CrossSums {
     }
 }
 
-struct Lanes<V> {
+/// Fast path: [`ln_finite`] and fused accumulation. Blocks with ±inf or NaN (the sums are
+/// not finite) or some q = 0 under p > 0 (`zero_q`: the largest such p) are redone by
+/// [`Careful`].
+struct Fast<V> {
+    sp: V,
+    sq: V,
+    st: V,
+    mp: V,
+    mq: V,
+    zero_q: V,
+}
+
+impl<V: F8> AccumulatePair<V> for Fast<V> {
+    #[inline(always)]
+    fn add(&mut self, a: V, b: V) {
+        let zero = V::splat(0.0);
+        self.sp = self.sp.add(a);
+        self.sq = self.sq.add(b);
+        self.st = a.mul_add(ln_finite(b), self.st);
+        self.mp = self.mp.min_ignoring_nan(a);
+        self.mq = self.mq.min_ignoring_nan(b);
+        self.zero_q = self.zero_q.max_ignoring_nan(V::select(b.eq(zero), a, zero));
+    }
+}
+
+/// Careful path: every special value handled lane by lane.
+struct Careful<V> {
     sp: V,
     sq: V,
     st: V,
@@ -47,7 +73,7 @@ struct Lanes<V> {
     mq: V,
 }
 
-impl<V: F8> AccumulatePair<V> for Lanes<V> {
+impl<V: F8> AccumulatePair<V> for Careful<V> {
     #[inline(always)]
     fn add(&mut self, a: V, b: V) {
         let zero = V::splat(0.0);
@@ -62,7 +88,13 @@ impl<V: F8> AccumulatePair<V> for Lanes<V> {
 #[inline(always)]
 fn cross_sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
     let zero = V::splat(0.0);
-    let mut acc = Lanes { sp: zero, sq: zero, st: zero, mp: zero, mq: zero };
+    let mut fast = Fast { sp: zero, sq: zero, st: zero, mp: zero, mq: zero, zero_q: zero };
+    for_each_block_pair(p, q, &mut fast);
+    let (sum_p, sum_q) = (fast.sp.sum_lanes(), fast.sq.sum_lanes());
+    if fast.zero_q.max_lane() <= 0.0 && (sum_p + sum_q).is_finite() {
+        return CrossSums { sum_p, sum_q, sum_plogq: fast.st.sum_lanes(), min_p: fast.mp.min_lane(), min_q: fast.mq.min_lane() };
+    }
+    let mut acc = Careful { sp: zero, sq: zero, st: zero, mp: zero, mq: zero };
     for_each_block_pair(p, q, &mut acc);
     CrossSums {
         sum_p: acc.sp.sum_lanes(),

@@ -1,7 +1,7 @@
 //! Σp, Σq and Σ p·ln(p/q) over a block: the partial statistics of KL divergence.
 
 use super::{for_each_block_pair, min_ignoring_nan, AccumulatePair, Partial, Real};
-use crate::simd::log::ln;
+use crate::simd::log::{ln, ln_finite};
 use crate::simd::vector::F8;
 
 /// Partial statistics of KL divergence over a block.
@@ -85,28 +85,35 @@ fn ratio_in_range<V: F8>(ratio: V) -> V::Mask {
     V::and(ratio.ge(V::splat(f64::MIN_POSITIVE)), ratio.lt(V::splat(f64::INFINITY)))
 }
 
-/// p·ln(p/q) via one division and one log: exact where p = q (ln 1 = 0), so
-/// `kl_divergence(p, p)` is exactly 0. Where p/q underflows or overflows this loses the
-/// term; `out_of_range` (1 in lanes where it happened) gets the block redone by [`Careful`].
+/// Fast path: p·ln(p/q) with one division and [`ln_finite`]: exact where p = q (ln 1 = 0),
+/// so `kl_divergence(p, p)` is exactly 0. The extremes of p/q over lanes with p > 0 tell
+/// whether every ratio was a normal finite number; if not (q = 0, inf, p/q beyond
+/// 2^±1022) or the sums are not finite (±inf, NaN), the block is redone by [`Careful`].
 struct Fast<V> {
     lanes: Lanes<V>,
-    out_of_range: V,
+    ratio_min: V,
+    ratio_max: V,
 }
 
 impl<V: F8> AccumulatePair<V> for Fast<V> {
     #[inline(always)]
     fn add(&mut self, a: V, b: V) {
-        let zero = V::splat(0.0);
+        let (zero, one) = (V::splat(0.0), V::splat(1.0));
         let ratio = a.div(b);
-        self.lanes.add_terms(a, b, a.mul(ln(ratio)));
-        let both_positive = V::and(a.gt(zero), b.gt(zero));
-        let flagged = V::select(both_positive, V::splat(1.0), self.out_of_range);
-        self.out_of_range = V::select(ratio_in_range(ratio), self.out_of_range, flagged);
+        let l = &mut self.lanes;
+        l.sp = l.sp.add(a);
+        l.sq = l.sq.add(b);
+        l.sr = l.sr.add(V::select(a.eq(zero), zero, a.mul(ln_finite(ratio))));
+        l.mp = l.mp.min_ignoring_nan(a);
+        l.mq = l.mq.min_ignoring_nan(b);
+        let checked = V::select(a.gt(zero), ratio, one);
+        self.ratio_min = self.ratio_min.min_ignoring_nan(checked);
+        self.ratio_max = self.ratio_max.max_ignoring_nan(checked);
     }
 }
 
-/// p·(ln p − ln q) where p/q left the normal range (two logs, no overflow or underflow);
-/// used only for blocks that contain such a ratio (beyond 2^±1022), so rarely.
+/// Careful path: special values lane by lane, and p·(ln p − ln q) (two logs, no overflow
+/// or underflow) where p/q left the normal range. Used only for blocks that need it.
 struct Careful<V>(Lanes<V>);
 
 impl<V: F8> AccumulatePair<V> for Careful<V> {
@@ -120,16 +127,17 @@ impl<V: F8> AccumulatePair<V> for Careful<V> {
 
 #[inline(always)]
 fn rel_entr_sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
-    let zero = V::splat(0.0);
-    let mut fast = Fast { lanes: Lanes::<V>::new(), out_of_range: zero };
+    let one = V::splat(1.0);
+    let mut fast = Fast { lanes: Lanes::<V>::new(), ratio_min: one, ratio_max: one };
     for_each_block_pair(p, q, &mut fast);
-    if fast.out_of_range.max_lane() > 0.0 {
-        let mut careful = Careful(Lanes::<V>::new());
-        for_each_block_pair(p, q, &mut careful);
-        careful.0.finish()
-    } else {
-        fast.lanes.finish()
+    let sums = fast.lanes.finish();
+    let in_range = fast.ratio_min.min_lane() >= f64::MIN_POSITIVE && fast.ratio_max.max_lane() < f64::INFINITY;
+    if in_range && (sums.sum_p + sums.sum_q).is_finite() {
+        return sums;
     }
+    let mut careful = Careful(Lanes::<V>::new());
+    for_each_block_pair(p, q, &mut careful);
+    careful.0.finish()
 }
 
 crate::simd::multiversion! {

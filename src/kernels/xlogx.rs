@@ -1,7 +1,7 @@
 //! Σx and Σ x·ln x over a block: the partial statistics of Shannon entropy.
 
 use super::{for_each_block, min_ignoring_nan, Accumulate, Partial, Real};
-use crate::simd::log::ln;
+use crate::simd::log::{ln, ln_finite};
 use crate::simd::vector::F8;
 
 /// Partial statistics of Shannon entropy over a block.
@@ -34,13 +34,31 @@ pub(crate) fn xlogx<V: F8>(x: V) -> V {
     V::select(x.eq(zero), zero, x.mul(ln(x)))
 }
 
-struct Lanes<V> {
+/// Fast path: [`ln_finite`] and fused accumulation. A block holding ±inf or NaN has a
+/// non-finite sum, and is redone by [`Careful`].
+struct Fast<V> {
     sum: V,
     sum_xlogx: V,
     min: V,
 }
 
-impl<V: F8> Accumulate<V> for Lanes<V> {
+impl<V: F8> Accumulate<V> for Fast<V> {
+    #[inline(always)]
+    fn add(&mut self, x: V) {
+        self.sum = self.sum.add(x);
+        self.sum_xlogx = x.mul_add(ln_finite(x), self.sum_xlogx);
+        self.min = self.min.min_ignoring_nan(x);
+    }
+}
+
+/// Careful path: every special value handled lane by lane.
+struct Careful<V> {
+    sum: V,
+    sum_xlogx: V,
+    min: V,
+}
+
+impl<V: F8> Accumulate<V> for Careful<V> {
     #[inline(always)]
     fn add(&mut self, x: V) {
         self.sum = self.sum.add(x);
@@ -52,9 +70,15 @@ impl<V: F8> Accumulate<V> for Lanes<V> {
 #[inline(always)]
 fn xlogx_sums_body<V: F8, T: Real>(x: &[T]) -> XLogXSums {
     let zero = V::splat(0.0);
-    let mut acc = Lanes { sum: zero, sum_xlogx: zero, min: zero };
-    for_each_block(x, &mut acc);
-    XLogXSums { sum: acc.sum.sum_lanes(), sum_xlogx: acc.sum_xlogx.sum_lanes(), min: acc.min.min_lane() }
+    let mut fast = Fast { sum: zero, sum_xlogx: zero, min: zero };
+    for_each_block(x, &mut fast);
+    let sum = fast.sum.sum_lanes();
+    if sum.is_finite() {
+        return XLogXSums { sum, sum_xlogx: fast.sum_xlogx.sum_lanes(), min: fast.min.min_lane() };
+    }
+    let mut careful = Careful { sum: zero, sum_xlogx: zero, min: zero };
+    for_each_block(x, &mut careful);
+    XLogXSums { sum: careful.sum.sum_lanes(), sum_xlogx: careful.sum_xlogx.sum_lanes(), min: careful.min.min_lane() }
 }
 
 crate::simd::multiversion! {

@@ -2,21 +2,30 @@
 //!
 //! With `normalize`, H of p/S is computed in the same single pass: H = (S ln S − T)/S.
 //! Written so rather than ln S − T/S because S ln S and T are then the same rounded
-//! product when one element holds all the mass, so a certain outcome gives exactly 0.
+//! product when one element holds all the mass (ln S is taken with the kernels' own
+//! logarithm), so a certain outcome gives exactly 0.
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, Zip};
 
 use super::{batch_shape, check_non_negative, lane_len, zeros_for_empty_lanes, Options};
 use crate::error::Error;
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
 use crate::kernels::Real;
 use crate::parallel::reduce_lanes;
-use crate::simd::log::ln_lane;
+use crate::simd::log::ln_finite_each;
 
-/// The entropy from one distribution's partials.
-pub fn finish(s: &XLogXSums, opts: &Options, ln_base: f64) -> f64 {
-    let nats = if opts.normalize { (s.sum * ln_lane(s.sum) - s.sum_xlogx) / s.sum } else { -s.sum_xlogx };
+/// The entropy from one distribution's partials; `ln_sum` is ln S computed by
+/// [`ln_finite_each`], the logarithm of the kernels' x·ln x terms.
+pub fn finish(s: &XLogXSums, ln_sum: f64, opts: &Options, ln_base: f64) -> f64 {
+    let nats = if opts.normalize { (s.sum * ln_sum - s.sum_xlogx) / s.sum } else { -s.sum_xlogx };
     nats / ln_base
+}
+
+/// Finishes every distribution: ln S for all of them in one vector pass, then [`finish`].
+pub fn finish_all(partials: &ArrayD<XLogXSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
+    let sums: Vec<f64> = partials.iter().map(|s| s.sum).collect();
+    let ln_sums = ArrayD::from_shape_vec(partials.raw_dim(), ln_finite_each(&sums)).expect("one ln per partial");
+    Zip::from(partials).and(&ln_sums).map_collect(|s, &l| finish(s, l, opts, ln_base))
 }
 
 /// Entropy of every distribution along the last axis of `p`.
@@ -28,7 +37,7 @@ pub fn entropy<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<ArrayD<f
     }
     let partials = reduce_lanes(p, xlogx_sums);
     check_non_negative("p", &partials, |s| s.min)?;
-    Ok(partials.mapv(|s| finish(&s, opts, ln_base)))
+    Ok(finish_all(&partials, opts, ln_base))
 }
 
 #[cfg(test)]
@@ -43,6 +52,19 @@ mod tests {
         let opts = Options { normalize: true, base: Some(2.0) };
         let h = entropy(arr2(&[[1.0f32, 1.0, 1.0, 1.0], [3.0, 0.0, 0.0, 0.0]]).into_dyn().view(), &opts).unwrap();
         assert_eq!(h.into_raw_vec_and_offset().0, vec![2.0, 0.0]);
+    }
+
+    #[test]
+    fn a_certain_outcome_has_exactly_zero_entropy() {
+        let mut state = 7u64;
+        for _ in 0..2000 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let v = f64::from_bits(0x3000_0000_0000_0000 + (state >> 12) % 0x2000_0000_0000_0000);
+            let mut row = vec![0.0; 37];
+            row[(state % 37) as usize] = v;
+            let h = entropy(arr1(&row).into_dyn().view(), &Options::default()).unwrap();
+            assert_eq!(h[[]], 0.0, "one mass of {v:e}");
+        }
     }
 
     #[test]

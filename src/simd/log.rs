@@ -65,20 +65,25 @@ pub fn ln_lane(x: f64) -> f64 {
     }
 }
 
-/// ln of eight lanes: the same operations as [`ln_lane`], so bitwise the same results.
+/// The exponent split of eight lanes: (k, f) with x = 2^k·(1 + f), 1 + f ∈ [√2/2, √2),
+/// k exact; subnormals are scaled by 2^54 first. Meaningless for x ≤ 0, inf, NaN.
 #[inline(always)]
-pub fn ln<V: F8>(x: V) -> V {
+fn split<V: F8>(x: V) -> (V, V) {
     let tiny = x.lt(V::splat(f64::MIN_POSITIVE));
     let scaled = V::select(tiny, x.mul(V::splat(TWO54)), x);
     let k_adjust = V::select(tiny, V::splat(54.0), V::splat(0.0));
-
     let ix = scaled.bits_add(ONE_BITS - SQRT_HALF_HIGH_BITS);
     let biased_exp = ix.bits_shr52().bits_and(0x7ff);
     let k = biased_exp.bits_or(0x4330_0000_0000_0000).sub(V::splat(EXP_MAGIC_OFFSET)).sub(k_adjust);
     let m = ix.bits_and(0x000f_ffff_ffff_ffff).bits_add(SQRT_HALF_HIGH_BITS);
+    (k, m.sub(V::splat(1.0)))
+}
 
-    let one = V::splat(1.0);
-    let f = m.sub(one);
+/// ln of eight lanes: the same operations as [`ln_lane`], so bitwise the same results,
+/// special values included. The careful path of every kernel.
+#[inline(always)]
+pub fn ln<V: F8>(x: V) -> V {
+    let (k, f) = split(x);
     let hfsq = V::splat(0.5).mul(f).mul(f);
     let s = f.div(V::splat(2.0).add(f));
     let z = s.mul(s);
@@ -96,6 +101,26 @@ pub fn ln<V: F8>(x: V) -> V {
     let y = V::select(x.eq(V::splat(f64::INFINITY)), x, y);
     let y = V::select(x.eq(V::splat(0.0)), V::splat(f64::NEG_INFINITY), y);
     V::select(x.ge(V::splat(0.0)), y, V::splat(f64::NAN))
+}
+
+/// ln of eight lanes for finite x > 0 (subnormals included), with fused multiply-adds and
+/// no special-value handling: the kernels' fast path. x = 0 gives a finite value (so
+/// 0·ln 0 evaluates to 0); ±inf, NaN and negatives give garbage, which the kernels detect
+/// per block (max, sum) and redo with [`ln`]. ≤ 1 ULP (tested against `f64::ln`).
+// PERF: ~30 vector ops per 8 lanes against ~45 for `ln`; this is the hot loop of every
+// reduction (Zen 4: 0.9 vs 1.4 ns per element and core).
+#[inline(always)]
+pub fn ln_finite<V: F8>(x: V) -> V {
+    let (k, f) = split(x);
+    let hfsq = V::splat(0.5).mul(f).mul(f);
+    let s = f.div(V::splat(2.0).add(f));
+    let z = s.mul(s);
+    let w = z.mul(z);
+    let t1 = w.mul(w.mul_add(w.mul_add(V::splat(LG6), V::splat(LG4)), V::splat(LG2)));
+    let t2 = z.mul(w.mul_add(w.mul_add(w.mul_add(V::splat(LG7), V::splat(LG5)), V::splat(LG3)), V::splat(LG1)));
+    let r = t2.add(t1);
+    let y = s.mul_add(hfsq.add(r), k.mul(V::splat(LN2_LO))).sub(hfsq).add(f);
+    k.mul_add(V::splat(LN2_HI), y)
 }
 
 #[inline(always)]
@@ -117,6 +142,23 @@ fn ln_into_body<V: F8>(x: &[f64], out: &mut [f64]) {
 crate::simd::multiversion! {
     /// `out[i] = ln(x[i])` with the dispatched instruction set (used by tests and benches).
     pub fn ln_into<>(x: &[f64], out: &mut [f64]) -> () = ln_into_body;
+}
+
+#[inline(always)]
+fn ln_finite_each_body<V: F8>(x: &[f64]) -> Vec<f64> {
+    x.chunks(8)
+        .flat_map(|c| {
+            let lanes = ln_finite(V::load_padded(c)).to_array();
+            lanes.into_iter().zip(c).map(|(l, &v)| if v > 0.0 && v < f64::INFINITY { l } else { ln_lane(v) })
+        })
+        .collect()
+}
+
+crate::simd::multiversion! {
+    /// ln of each value with the kernels' fast-path logarithm ([`ln_finite`]) on the
+    /// dispatched instruction set, so a finish step such as S·ln S rounds exactly like the
+    /// kernels' x·ln x; zeros, infinities and NaN take [`ln_lane`]'s special values.
+    pub fn ln_finite_each<>(x: &[f64]) -> Vec<f64> = ln_finite_each_body;
 }
 
 #[cfg(test)]
@@ -186,6 +228,33 @@ mod tests {
                 assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{name}: ln({v:e}) = {g:e}, want {want:e}");
             }
         }
+    }
+
+    struct LnFiniteOp;
+    impl crate::simd::vector::LaneOp for LnFiniteOp {
+        fn apply<V: F8>(&self, v: V) -> V {
+            ln_finite(v)
+        }
+    }
+
+    #[test]
+    fn fast_ln_is_within_one_ulp_on_positive_finite_values() {
+        let mut x: Vec<f64> = vec![5e-324, 1e-310, f64::MIN_POSITIVE, 1e-300, 0.5, 1.0, 2.0, f64::MAX, 0.7071067811865476, 1.4142135623730951];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..400_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            x.push(if i % 3 == 0 { 1.0 + ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.2 } else { f64::from_bits(1 + state % 0x7fef_ffff_ffff_ffff) });
+        }
+        for (name, got) in crate::simd::vector::on_every_vector_type(&LnFiniteOp, &x) {
+            for (g, &v) in got.iter().zip(&x) {
+                let want = v.ln();
+                assert!(ulps(*g, want) <= 1 || (want == 0.0 && *g == 0.0), "{name}: ln({v:e}) = {g:e}, want {want:e}");
+            }
+        }
+        let zero = crate::simd::vector::on_every_vector_type(&LnFiniteOp, &[0.0]);
+        assert!(zero.iter().all(|(_, r)| r[0].is_finite()), "0·ln 0 must evaluate to 0: {zero:?}");
     }
 
     #[test]

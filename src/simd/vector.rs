@@ -2,9 +2,10 @@
 //!
 //! Three implementations: [`Scalar8`] (plain arrays: the baseline target and aarch64, where
 //! LLVM maps it to SSE2/NEON), [`x86::Avx2x8`] (two `__m256d`) and [`x86::Avx512x8`] (one
-//! `__m512d`). Every operation is lane-wise IEEE arithmetic with no fused multiply-add,
-//! so a kernel gives bitwise the same result on all three — the same logical lanes,
-//! the same operations, the same order.
+//! `__m512d`). Every operation is lane-wise IEEE arithmetic, so a kernel gives bitwise the
+//! same result on AVX2 and AVX-512 — the same logical lanes, the same operations, the same
+//! order. The one exception is [`F8::mul_add`]: fused on AVX2/AVX-512 (and aarch64), two
+//! roundings on the x86-64 baseline, whose results may therefore differ in the last bits.
 //!
 //! Bit operations act on the IEEE bit pattern of each lane as a u64; they are all the
 //! integer arithmetic the vector `ln` and `exp` need (exponent split and 2^k).
@@ -29,6 +30,15 @@ pub trait F8: Copy {
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
     fn div(self, o: Self) -> Self;
+    /// `self * b + c`: fused (one rounding) on AVX2/AVX-512; two roundings on the portable
+    /// type unless the target has FMA (x86-64 baseline has none, and a software fma would
+    /// be ~20× slower), so the portable path may differ from the AVX paths by rounding.
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `if o < self { o } else { self }` per lane: the smaller, ignoring NaN in `o`
+    /// (the semantics of x86 `minpd(o, self)`).
+    fn min_ignoring_nan(self, o: Self) -> Self;
+    /// `if o > self { o } else { self }` per lane: the larger, ignoring NaN in `o`.
+    fn max_ignoring_nan(self, o: Self) -> Self;
     /// `self < o` (false for NaN).
     fn lt(self, o: Self) -> Self::Mask;
     /// `self <= o` (false for NaN).
@@ -63,16 +73,6 @@ pub trait F8: Copy {
     #[inline(always)]
     fn ge(self, o: Self) -> Self::Mask {
         o.le(self)
-    }
-    /// The smaller of `self` and `o`, ignoring NaN in `o`.
-    #[inline(always)]
-    fn min_ignoring_nan(self, o: Self) -> Self {
-        Self::select(o.lt(self), o, self)
-    }
-    /// The larger of `self` and `o`, ignoring NaN in `o`.
-    #[inline(always)]
-    fn max_ignoring_nan(self, o: Self) -> Self {
-        Self::select(self.lt(o), o, self)
     }
     /// Sum of the lanes in the fixed tree ((0+4)+(2+6)) + ((1+5)+(3+7)).
     #[inline(always)]
@@ -160,6 +160,21 @@ impl F8 for Scalar8 {
     #[inline(always)]
     fn div(self, o: Self) -> Self {
         lanewise!(self, o, |a, b| a / b)
+    }
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        #[cfg(any(target_feature = "fma", target_arch = "aarch64"))]
+        return Scalar8(std::array::from_fn(|i| self.0[i].mul_add(b.0[i], c.0[i])));
+        #[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
+        return Scalar8(std::array::from_fn(|i| self.0[i] * b.0[i] + c.0[i]));
+    }
+    #[inline(always)]
+    fn min_ignoring_nan(self, o: Self) -> Self {
+        lanewise!(self, o, |m, v| if v < m { v } else { m })
+    }
+    #[inline(always)]
+    fn max_ignoring_nan(self, o: Self) -> Self {
+        lanewise!(self, o, |m, v| if v > m { v } else { m })
     }
     #[inline(always)]
     fn lt(self, o: Self) -> [bool; 8] {
@@ -286,6 +301,20 @@ pub mod x86 {
         #[inline(always)]
         fn div(self, o: Self) -> Self {
             both!(_mm256_div_pd(self, o))
+        }
+        #[inline(always)]
+        fn mul_add(self, b: Self, c: Self) -> Self {
+            // SAFETY: see module docs (FMA is part of the AVX2 path's features).
+            unsafe { Avx2x8(_mm256_fmadd_pd(self.0, b.0, c.0), _mm256_fmadd_pd(self.1, b.1, c.1)) }
+        }
+        #[inline(always)]
+        fn min_ignoring_nan(self, o: Self) -> Self {
+            // minpd(a, b) = a < b ? a : b, so NaN in `o` keeps `self`.
+            both!(_mm256_min_pd(o, self))
+        }
+        #[inline(always)]
+        fn max_ignoring_nan(self, o: Self) -> Self {
+            both!(_mm256_max_pd(o, self))
         }
         #[inline(always)]
         fn lt(self, o: Self) -> Self::Mask {
@@ -416,6 +445,22 @@ pub mod x86 {
         fn div(self, o: Self) -> Self {
             // SAFETY: see module docs.
             unsafe { Avx512x8(_mm512_div_pd(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn mul_add(self, b: Self, c: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_fmadd_pd(self.0, b.0, c.0)) }
+        }
+        #[inline(always)]
+        fn min_ignoring_nan(self, o: Self) -> Self {
+            // minpd(a, b) = a < b ? a : b, so NaN in `o` keeps `self`.
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_min_pd(o.0, self.0)) }
+        }
+        #[inline(always)]
+        fn max_ignoring_nan(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x8(_mm512_max_pd(o.0, self.0)) }
         }
         #[inline(always)]
         fn lt(self, o: Self) -> __mmask8 {
