@@ -9,7 +9,12 @@ pub enum Error {
     /// A probability or count below zero; `value` is the most negative one.
     Negative { arg: &'static str, value: f64 },
     /// Two arrays whose shapes must be equal are not.
-    ShapeMismatch { first: &'static str, second: &'static str, first_shape: Vec<usize>, second_shape: Vec<usize> },
+    ShapeMismatch {
+        first: &'static str,
+        second: &'static str,
+        first_shape: Vec<usize>,
+        second_shape: Vec<usize>,
+    },
     /// An array without the axis that holds the distributions.
     NoAxis { arg: &'static str },
     /// A logarithm base that is not positive and different from 1.

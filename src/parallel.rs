@@ -41,7 +41,11 @@ fn default_threads() -> usize {
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n >= 1)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 fn build(threads: usize) -> Pool {
@@ -55,18 +59,26 @@ fn build(threads: usize) -> Pool {
     } else {
         None
     };
-    Pool { threads: if pool.is_some() { threads } else { 1 }, pool }
+    Pool {
+        threads: if pool.is_some() { threads } else { 1 },
+        pool,
+    }
 }
 
 fn current_pool() -> Option<Arc<ThreadPool>> {
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    guard.get_or_insert_with(|| build(default_threads())).pool.clone()
+    guard
+        .get_or_insert_with(|| build(default_threads()))
+        .pool
+        .clone()
 }
 
 /// The number of threads reductions use (`FASTENTROPY_NUM_THREADS`, else the CPU count).
 pub fn num_threads() -> usize {
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    guard.get_or_insert_with(|| build(default_threads())).threads
+    guard
+        .get_or_insert_with(|| build(default_threads()))
+        .threads
 }
 
 /// Sets the number of threads; 1 runs everything on the calling thread.
@@ -101,14 +113,21 @@ pub fn tree_combine<P: Partial>(parts: &[P]) -> P {
 
 /// Reduces a lane of `len` elements block by block: `block(range)` gives each block's
 /// partials, which are combined by [`tree_combine`]. Blocks run in parallel when `fork`.
-pub fn reduce_blocks<P: Partial>(len: usize, fork: bool, block: impl Fn(Range<usize>) -> P + Sync) -> P {
+pub fn reduce_blocks<P: Partial>(
+    len: usize,
+    fork: bool,
+    block: impl Fn(Range<usize>) -> P + Sync,
+) -> P {
     let blocks = len.div_ceil(BLOCK);
     let range = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(len);
     match blocks {
         0 => block(0..0),
         1 => block(0..len),
         _ if fork && len >= PARALLEL_MIN_ELEMENTS => {
-            let parts: Vec<P> = (0..blocks).into_par_iter().map(|b| block(range(b))).collect();
+            let parts: Vec<P> = (0..blocks)
+                .into_par_iter()
+                .map(|b| block(range(b)))
+                .collect();
             tree_combine(&parts)
         }
         _ => {
@@ -121,7 +140,11 @@ pub fn reduce_blocks<P: Partial>(len: usize, fork: bool, block: impl Fn(Range<us
 /// Calls `f` with the elements `range` of `lane` as a slice: borrowed when they are
 /// contiguous, else gathered into a buffer of at most [`BLOCK`] elements.
 #[inline]
-pub fn with_slice<T: Copy, R>(lane: &ArrayView1<'_, T>, range: Range<usize>, f: impl FnOnce(&[T]) -> R) -> R {
+pub fn with_slice<T: Copy, R>(
+    lane: &ArrayView1<'_, T>,
+    range: Range<usize>,
+    f: impl FnOnce(&[T]) -> R,
+) -> R {
     let part = lane.slice(s![range]);
     match part.as_slice() {
         Some(slice) => f(slice),
@@ -139,9 +162,8 @@ where
     let axis = Axis(x.ndim() - 1);
     let len = x.len_of(axis);
     run(x.len(), |fork| {
-        let lane_partial = |lane: ArrayView1<'_, T>| {
-            reduce_blocks(len, fork, |r| with_slice(&lane, r, &kernel))
-        };
+        let lane_partial =
+            |lane: ArrayView1<'_, T>| reduce_blocks(len, fork, |r| with_slice(&lane, r, &kernel));
         let lanes = Zip::from(x.lanes(axis));
         if fork {
             lanes.par_map_collect(lane_partial)
@@ -166,7 +188,9 @@ where
     let len = p.len_of(axis);
     run(p.len(), |fork| {
         let lane_partial = |a: ArrayView1<'_, T>, b: ArrayView1<'_, U>| {
-            reduce_blocks(len, fork, |r| with_slice(&a, r.clone(), |sa| with_slice(&b, r, |sb| kernel(sa, sb))))
+            reduce_blocks(len, fork, |r| {
+                with_slice(&a, r.clone(), |sa| with_slice(&b, r, |sb| kernel(sa, sb)))
+            })
         };
         let lanes = Zip::from(p.lanes(axis)).and(q.lanes(axis));
         if fork {
@@ -207,14 +231,19 @@ mod tests {
         let mut seen: Vec<Vec<XLogXSums>> = Vec::new();
         for threads in [1, 2, 7] {
             set_num_threads(threads).unwrap();
-            let mut r = reduce_lanes(one_lane.view(), xlogx_sums).into_raw_vec_and_offset().0;
+            let mut r = reduce_lanes(one_lane.view(), xlogx_sums)
+                .into_raw_vec_and_offset()
+                .0;
             r.extend(reduce_lanes(rows.view().into_dyn(), xlogx_sums).iter());
             r.extend(reduce_lanes(columns.view(), xlogx_sums).iter());
             seen.push(r);
         }
         for r in &seen[1..] {
-            assert!(r.iter().zip(&seen[0]).all(|(a, b)| a.sum_xlogx.to_bits() == b.sum_xlogx.to_bits()
-                && a.sum.to_bits() == b.sum.to_bits()));
+            assert!(r
+                .iter()
+                .zip(&seen[0])
+                .all(|(a, b)| a.sum_xlogx.to_bits() == b.sum_xlogx.to_bits()
+                    && a.sum.to_bits() == b.sum.to_bits()));
         }
     }
 }

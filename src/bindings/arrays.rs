@@ -26,12 +26,20 @@ impl<'py> Floats<'py> {
 
 /// The TypeError for an argument that is not a float32/float64 ndarray.
 pub fn not_a_float_array(arg: &str, obj: &Bound<'_, PyAny>) -> PyErr {
-    let kind = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-    PyTypeError::new_err(format!("`{arg}` must be a native-endian float32 or float64 numpy.ndarray, got {kind}"))
+    let kind = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    PyTypeError::new_err(format!(
+        "`{arg}` must be a native-endian float32 or float64 numpy.ndarray, got {kind}"
+    ))
 }
 
 fn busy(arg: &str, e: numpy::BorrowError) -> PyErr {
-    PyValueError::new_err(format!("`{arg}` cannot be read while it is being written: {e}"))
+    PyValueError::new_err(format!(
+        "`{arg}` cannot be read while it is being written: {e}"
+    ))
 }
 
 /// Runs `$body` with `$view` bound to the borrowed view of `$arr` (f32 or f64).
@@ -54,7 +62,10 @@ pub(crate) use with_view;
 /// Runs `$body` with views of two float arrays, for each of the four dtype pairs.
 macro_rules! with_view_pair {
     ($p:expr, $q:expr, |$pv:ident, $qv:ident| $body:expr) => {
-        $crate::bindings::arrays::with_view!($p, |$pv| $crate::bindings::arrays::with_view!($q, |$qv| $body))
+        $crate::bindings::arrays::with_view!($p, |$pv| $crate::bindings::arrays::with_view!(
+            $q,
+            |$qv| $body
+        ))
     };
 }
 pub(crate) use with_view_pair;

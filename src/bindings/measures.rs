@@ -19,7 +19,12 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// Entropy along the last axis of `p`.
 #[pyfunction(name = "entropy")]
 #[pyo3(signature = (p, *, base=None, normalize=true))]
-fn py_entropy<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, base: Option<f64>, normalize: bool) -> PyResult<Bound<'py, PyAny>> {
+fn py_entropy<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    base: Option<f64>,
+    normalize: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let p = Floats::borrow("p", p)?;
     let result = with_view!(p, |pv| py.detach(|| entropy::entropy(pv, &opts)))?;
@@ -29,20 +34,34 @@ fn py_entropy<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, base: Option<f64>, no
 /// KL divergence along the last axis of equally shaped `p` and `q`.
 #[pyfunction(name = "kl_divergence")]
 #[pyo3(signature = (p, q, *, base=None, normalize=true))]
-fn py_kl_divergence<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, base: Option<f64>, normalize: bool) -> PyResult<Bound<'py, PyAny>> {
+fn py_kl_divergence<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    base: Option<f64>,
+    normalize: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let result = with_view_pair!(p, q, |pv, qv| py.detach(|| kl::kl_divergence(pv, qv, &opts)))?;
+    let result = with_view_pair!(p, q, |pv, qv| py
+        .detach(|| kl::kl_divergence(pv, qv, &opts)))?;
     into_python(py, result)
 }
 
 /// Cross-entropy along the last axis of equally shaped `p` and `q`.
 #[pyfunction(name = "cross_entropy")]
 #[pyo3(signature = (p, q, *, base=None, normalize=true))]
-fn py_cross_entropy<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, base: Option<f64>, normalize: bool) -> PyResult<Bound<'py, PyAny>> {
+fn py_cross_entropy<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    base: Option<f64>,
+    normalize: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let result = with_view_pair!(p, q, |pv, qv| py.detach(|| cross_entropy::cross_entropy(pv, qv, &opts)))?;
+    let result = with_view_pair!(p, q, |pv, qv| py
+        .detach(|| cross_entropy::cross_entropy(pv, qv, &opts)))?;
     into_python(py, result)
 }
 
@@ -50,7 +69,12 @@ fn py_cross_entropy<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, 
 /// may be `p` itself. Returns `out`.
 #[pyfunction(name = "self_information")]
 #[pyo3(signature = (p, *, base=None, out=None))]
-fn py_self_information<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, base: Option<f64>, out: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+fn py_self_information<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    base: Option<f64>,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     if let Ok(a) = p.cast::<PyArrayDyn<f64>>() {
         return typed_self_information(py, a, base, out);
     }
@@ -68,17 +92,26 @@ fn typed_self_information<'py, T: Real + numpy::Element>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let out = match out {
         None => PyArrayDyn::<T>::zeros(py, p.shape(), false),
-        Some(o) => o.cast::<PyArrayDyn<T>>().map_err(|_| {
-            PyTypeError::new_err("`out` must be a writable numpy.ndarray with the dtype of `p`")
-        })?.clone(),
+        Some(o) => o
+            .cast::<PyArrayDyn<T>>()
+            .map_err(|_| {
+                PyTypeError::new_err("`out` must be a writable numpy.ndarray with the dtype of `p`")
+            })?
+            .clone(),
     };
     if out.is(p) {
-        let mut rw = out.try_readwrite().map_err(|e| PyTypeError::new_err(format!("`out` is not writable: {e}")))?;
+        let mut rw = out
+            .try_readwrite()
+            .map_err(|e| PyTypeError::new_err(format!("`out` is not writable: {e}")))?;
         let view = rw.as_array_mut();
         py.detach(|| self_information::self_information_in_place(view, base))?;
     } else {
-        let src = p.try_readonly().map_err(|e| PyTypeError::new_err(format!("`p` cannot be read: {e}")))?;
-        let mut rw = out.try_readwrite().map_err(|e| PyTypeError::new_err(format!("`out` is not writable: {e}")))?;
+        let src = p
+            .try_readonly()
+            .map_err(|e| PyTypeError::new_err(format!("`p` cannot be read: {e}")))?;
+        let mut rw = out
+            .try_readwrite()
+            .map_err(|e| PyTypeError::new_err(format!("`out` is not writable: {e}")))?;
         let (pv, ov) = (src.as_array(), rw.as_array_mut());
         py.detach(|| self_information::self_information_into(pv, ov, base))?;
     }

@@ -88,13 +88,32 @@ impl<V: F8> AccumulatePair<V> for Careful<V> {
 #[inline(always)]
 fn cross_sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
     let zero = V::splat(0.0);
-    let mut fast = Fast { sp: zero, sq: zero, st: zero, mp: zero, mq: zero, zero_q: zero };
+    let mut fast = Fast {
+        sp: zero,
+        sq: zero,
+        st: zero,
+        mp: zero,
+        mq: zero,
+        zero_q: zero,
+    };
     for_each_block_pair(p, q, &mut fast);
     let (sum_p, sum_q) = (fast.sp.sum_lanes(), fast.sq.sum_lanes());
     if fast.zero_q.max_lane() <= 0.0 && (sum_p + sum_q).is_finite() {
-        return CrossSums { sum_p, sum_q, sum_plogq: fast.st.sum_lanes(), min_p: fast.mp.min_lane(), min_q: fast.mq.min_lane() };
+        return CrossSums {
+            sum_p,
+            sum_q,
+            sum_plogq: fast.st.sum_lanes(),
+            min_p: fast.mp.min_lane(),
+            min_q: fast.mq.min_lane(),
+        };
     }
-    let mut acc = Careful { sp: zero, sq: zero, st: zero, mp: zero, mq: zero };
+    let mut acc = Careful {
+        sp: zero,
+        sq: zero,
+        st: zero,
+        mp: zero,
+        mq: zero,
+    };
     for_each_block_pair(p, q, &mut acc);
     CrossSums {
         sum_p: acc.sp.sum_lanes(),
@@ -115,8 +134,20 @@ pub fn reference<T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
     let mut acc = CrossSums::EMPTY;
     for (&a, &b) in p.iter().zip(q) {
         let (a, b) = (a.to_f64(), b.to_f64());
-        let term = if a == 0.0 { 0.0 } else if b < 0.0 { f64::NAN } else { a * b.ln() };
-        acc = acc.combine(CrossSums { sum_p: a, sum_q: b, sum_plogq: term, min_p: a, min_q: b });
+        let term = if a == 0.0 {
+            0.0
+        } else if b < 0.0 {
+            f64::NAN
+        } else {
+            a * b.ln()
+        };
+        acc = acc.combine(CrossSums {
+            sum_p: a,
+            sum_q: b,
+            sum_plogq: term,
+            min_p: a,
+            min_q: b,
+        });
     }
     acc
 }
@@ -130,7 +161,12 @@ mod tests {
         let (got, want) = (cross_sums(p, q), reference(p, q));
         assert!(close(got.sum_p, want.sum_p, 1e-13));
         assert!(close(got.sum_q, want.sum_q, 1e-13));
-        let scale: f64 = p.iter().zip(q).map(|(a, b)| (a * b.ln()).abs()).filter(|t| t.is_finite()).sum();
+        let scale: f64 = p
+            .iter()
+            .zip(q)
+            .map(|(a, b)| (a * b.ln()).abs())
+            .filter(|t| t.is_finite())
+            .sum();
         let ok = if got.sum_plogq.is_finite() && want.sum_plogq.is_finite() {
             (got.sum_plogq - want.sum_plogq).abs() <= 1e-13 * scale.max(1e-300)
         } else {

@@ -102,17 +102,27 @@ pub(crate) fn for_each_block<V: F8, T: Real>(x: &[T], acc: &mut impl Accumulate<
 
 /// [`for_each_block`] over two equally long slices read in step (the shorter length wins).
 #[inline(always)]
-pub(crate) fn for_each_block_pair<V: F8, T: Real, U: Real>(p: &[T], q: &[U], acc: &mut impl AccumulatePair<V>) {
+pub(crate) fn for_each_block_pair<V: F8, T: Real, U: Real>(
+    p: &[T],
+    q: &[U],
+    acc: &mut impl AccumulatePair<V>,
+) {
     debug_assert_eq!(p.len(), q.len());
     let n = p.len().min(q.len());
     let (p, q) = (&p[..n], &q[..n]);
     let mut pc = p.chunks_exact(LANES);
     let mut qc = q.chunks_exact(LANES);
     for (a, b) in (&mut pc).zip(&mut qc) {
-        acc.add(V::load(a.try_into().expect("8")), V::load(b.try_into().expect("8")));
+        acc.add(
+            V::load(a.try_into().expect("8")),
+            V::load(b.try_into().expect("8")),
+        );
     }
     if !pc.remainder().is_empty() {
-        acc.add(V::load_padded(pc.remainder()), V::load_padded(qc.remainder()));
+        acc.add(
+            V::load_padded(pc.remainder()),
+            V::load_padded(qc.remainder()),
+        );
     }
 }
 
@@ -122,8 +132,20 @@ pub(crate) fn for_each_block_pair<V: F8, T: Real, U: Real>(p: &[T], q: &[U], acc
 pub(crate) mod adversarial {
     /// Values that break naive kernels.
     pub const SPECIALS: [f64; 14] = [
-        0.0, -0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 1e-30, 0.25, 1.0, 3.5, 1e30,
-        1e300, 1.7976931348623157e308, f64::INFINITY,
+        0.0,
+        -0.0,
+        5e-324,
+        1e-310,
+        2.2250738585072014e-308,
+        1e-300,
+        1e-30,
+        0.25,
+        1.0,
+        3.5,
+        1e30,
+        1e300,
+        1.7976931348623157e308,
+        f64::INFINITY,
     ];
 
     /// A deterministic pseudo-random positive sequence of length `n` with a mix of scales.
@@ -135,7 +157,7 @@ pub(crate) mod adversarial {
                 s ^= s >> 7;
                 s ^= s << 17;
                 let u = (s >> 11) as f64 / (1u64 << 53) as f64;
-                if s % 5 == 0 {
+                if s.is_multiple_of(5) {
                     0.0
                 } else {
                     u * 10f64.powi((s % 7) as i32 - 3)

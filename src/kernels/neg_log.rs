@@ -81,19 +81,27 @@ mod tests {
             }
             for ln_base in [1.0, 2f64.ln()] {
                 let (mut got, mut want) = (vec![0.0; len], vec![0.0; len]);
-                assert_eq!(neg_log_into(&x, &mut got, ln_base), reference(&x, &mut want, ln_base));
+                assert_eq!(
+                    neg_log_into(&x, &mut got, ln_base),
+                    reference(&x, &mut want, ln_base)
+                );
                 for (a, b) in got.iter().zip(&want) {
                     assert!(close(*a, *b, 4.5e-16), "{a} vs {b}");
                 }
                 let mut inplace = x.clone();
                 neg_log_in_place(&mut inplace, ln_base);
-                assert!(inplace.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
+                assert!(inplace
+                    .iter()
+                    .zip(&got)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
                 let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 let (mut g32, mut w32) = (vec![0f32; len], vec![0f32; len]);
                 neg_log_into(&x32, &mut g32, ln_base);
                 reference(&x32, &mut w32, ln_base);
                 for (a, b) in g32.iter().zip(&w32) {
-                    assert!(a == b || (a.is_nan() && b.is_nan()) || close(*a as f64, *b as f64, 1.2e-7));
+                    assert!(
+                        a == b || (a.is_nan() && b.is_nan()) || close(*a as f64, *b as f64, 1.2e-7)
+                    );
                 }
             }
         }

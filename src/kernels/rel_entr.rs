@@ -52,7 +52,13 @@ impl<V: F8> Lanes<V> {
     #[inline(always)]
     fn new() -> Self {
         let zero = V::splat(0.0);
-        Lanes { sp: zero, sq: zero, sr: zero, mp: zero, mq: zero }
+        Lanes {
+            sp: zero,
+            sq: zero,
+            sr: zero,
+            mp: zero,
+            mq: zero,
+        }
     }
 
     /// Adds the lanes' terms (0 where p = 0, +inf where q = 0 < p) and sums.
@@ -82,7 +88,10 @@ impl<V: F8> Lanes<V> {
 /// Whether ln(p/q) is exact-ish: the ratio is a normal, finite number.
 #[inline(always)]
 fn ratio_in_range<V: F8>(ratio: V) -> V::Mask {
-    V::and(ratio.ge(V::splat(f64::MIN_POSITIVE)), ratio.lt(V::splat(f64::INFINITY)))
+    V::and(
+        ratio.ge(V::splat(f64::MIN_POSITIVE)),
+        ratio.lt(V::splat(f64::INFINITY)),
+    )
 }
 
 /// Fast path: p·ln(p/q) with one division and [`ln_finite`]: exact where p = q (ln 1 = 0),
@@ -103,7 +112,8 @@ impl<V: F8> AccumulatePair<V> for Fast<V> {
         let l = &mut self.lanes;
         l.sp = l.sp.add(a);
         l.sq = l.sq.add(b);
-        l.sr = l.sr.add(V::select(a.eq(zero), zero, a.mul(ln_finite(ratio))));
+        l.sr =
+            l.sr.add(V::select(a.eq(zero), zero, a.mul(ln_finite(ratio))));
         l.mp = l.mp.min_ignoring_nan(a);
         l.mq = l.mq.min_ignoring_nan(b);
         let checked = V::select(a.gt(zero), ratio, one);
@@ -120,7 +130,11 @@ impl<V: F8> AccumulatePair<V> for Careful<V> {
     #[inline(always)]
     fn add(&mut self, a: V, b: V) {
         let ratio = a.div(b);
-        let terms = V::select(ratio_in_range(ratio), a.mul(ln(ratio)), a.mul(ln(a).sub(ln(b))));
+        let terms = V::select(
+            ratio_in_range(ratio),
+            a.mul(ln(ratio)),
+            a.mul(ln(a).sub(ln(b))),
+        );
         self.0.add_terms(a, b, terms);
     }
 }
@@ -128,10 +142,15 @@ impl<V: F8> AccumulatePair<V> for Careful<V> {
 #[inline(always)]
 fn rel_entr_sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
     let one = V::splat(1.0);
-    let mut fast = Fast { lanes: Lanes::<V>::new(), ratio_min: one, ratio_max: one };
+    let mut fast = Fast {
+        lanes: Lanes::<V>::new(),
+        ratio_min: one,
+        ratio_max: one,
+    };
     for_each_block_pair(p, q, &mut fast);
     let sums = fast.lanes.finish();
-    let in_range = fast.ratio_min.min_lane() >= f64::MIN_POSITIVE && fast.ratio_max.max_lane() < f64::INFINITY;
+    let in_range =
+        fast.ratio_min.min_lane() >= f64::MIN_POSITIVE && fast.ratio_max.max_lane() < f64::INFINITY;
     if in_range && (sums.sum_p + sums.sum_q).is_finite() {
         return sums;
     }
@@ -159,7 +178,13 @@ pub fn reference<T: Real, U: Real>(p: &[T], q: &[U]) -> RelEntrSums {
         } else {
             a * (a.ln() - b.ln())
         };
-        acc = acc.combine(RelEntrSums { sum_p: a, sum_q: b, sum_rel_entr: term, min_p: a, min_q: b });
+        acc = acc.combine(RelEntrSums {
+            sum_p: a,
+            sum_q: b,
+            sum_rel_entr: term,
+            min_p: a,
+            min_q: b,
+        });
     }
     acc
 }
@@ -174,7 +199,12 @@ mod tests {
         assert!(close(got.sum_p, want.sum_p, 1e-13));
         assert!(close(got.sum_q, want.sum_q, 1e-13));
         // ln(p/q) and ln p − ln q round differently: compare against the size of the terms.
-        let scale: f64 = p.iter().zip(q).map(|(a, b)| (a * (a.ln() - b.ln())).abs()).filter(|t| t.is_finite()).sum();
+        let scale: f64 = p
+            .iter()
+            .zip(q)
+            .map(|(a, b)| (a * (a.ln() - b.ln())).abs())
+            .filter(|t| t.is_finite())
+            .sum();
         let ok = if got.sum_rel_entr.is_finite() && want.sum_rel_entr.is_finite() {
             (got.sum_rel_entr - want.sum_rel_entr).abs() <= 1e-13 * scale.max(1e-300)
         } else {
@@ -190,7 +220,10 @@ mod tests {
     #[test]
     fn matches_reference_on_every_tail_length() {
         for len in 1..=67 {
-            check(&positive(len, len as u64), &positive(len, 1000 + len as u64));
+            check(
+                &positive(len, len as u64),
+                &positive(len, 1000 + len as u64),
+            );
         }
         assert_eq!(rel_entr_sums::<f64, f64>(&[], &[]), RelEntrSums::EMPTY);
         check(&positive(70_001, 1), &positive(70_001, 2));
@@ -223,6 +256,9 @@ mod tests {
     fn underflowing_ratio_keeps_the_term() {
         // p/q = 1e-300/1e300 underflows to 0; the term is 1e-300·ln(1e-600) ≈ −1.38e-297.
         let s = rel_entr_sums(&[1e-300], &[1e300]);
-        assert!(close(s.sum_rel_entr, 1e-300 * (-600.0 * 10f64.ln()), 1e-14), "{s:?}");
+        assert!(
+            close(s.sum_rel_entr, 1e-300 * (-600.0 * 10f64.ln()), 1e-14),
+            "{s:?}"
+        );
     }
 }

@@ -16,7 +16,11 @@ pub struct XLogXSums {
 }
 
 impl Partial for XLogXSums {
-    const EMPTY: Self = XLogXSums { sum: 0.0, sum_xlogx: 0.0, min: 0.0 };
+    const EMPTY: Self = XLogXSums {
+        sum: 0.0,
+        sum_xlogx: 0.0,
+        min: 0.0,
+    };
     #[inline]
     fn combine(self, o: Self) -> Self {
         XLogXSums {
@@ -70,15 +74,31 @@ impl<V: F8> Accumulate<V> for Careful<V> {
 #[inline(always)]
 fn xlogx_sums_body<V: F8, T: Real>(x: &[T]) -> XLogXSums {
     let zero = V::splat(0.0);
-    let mut fast = Fast { sum: zero, sum_xlogx: zero, min: zero };
+    let mut fast = Fast {
+        sum: zero,
+        sum_xlogx: zero,
+        min: zero,
+    };
     for_each_block(x, &mut fast);
     let sum = fast.sum.sum_lanes();
     if sum.is_finite() {
-        return XLogXSums { sum, sum_xlogx: fast.sum_xlogx.sum_lanes(), min: fast.min.min_lane() };
+        return XLogXSums {
+            sum,
+            sum_xlogx: fast.sum_xlogx.sum_lanes(),
+            min: fast.min.min_lane(),
+        };
     }
-    let mut careful = Careful { sum: zero, sum_xlogx: zero, min: zero };
+    let mut careful = Careful {
+        sum: zero,
+        sum_xlogx: zero,
+        min: zero,
+    };
     for_each_block(x, &mut careful);
-    XLogXSums { sum: careful.sum.sum_lanes(), sum_xlogx: careful.sum_xlogx.sum_lanes(), min: careful.min.min_lane() }
+    XLogXSums {
+        sum: careful.sum.sum_lanes(),
+        sum_xlogx: careful.sum_xlogx.sum_lanes(),
+        min: careful.min.min_lane(),
+    }
 }
 
 crate::simd::multiversion! {
@@ -91,8 +111,18 @@ pub fn reference<T: Real>(x: &[T]) -> XLogXSums {
     let mut acc = XLogXSums::EMPTY;
     for &v in x {
         let v = v.to_f64();
-        let t = if v == 0.0 { 0.0 } else if v < 0.0 { f64::NAN } else { v * v.ln() };
-        acc = acc.combine(XLogXSums { sum: v, sum_xlogx: t, min: v });
+        let t = if v == 0.0 {
+            0.0
+        } else if v < 0.0 {
+            f64::NAN
+        } else {
+            v * v.ln()
+        };
+        acc = acc.combine(XLogXSums {
+            sum: v,
+            sum_xlogx: t,
+            min: v,
+        });
     }
     acc
 }
@@ -105,7 +135,10 @@ mod tests {
     fn check<T: Real>(x: &[T]) {
         let (got, want) = (xlogx_sums(x), reference(x));
         assert!(close(got.sum, want.sum, 1e-13), "sum {got:?} vs {want:?}");
-        assert!(close(got.sum_xlogx, want.sum_xlogx, 1e-13), "xlogx {got:?} vs {want:?} for {x:?}");
+        assert!(
+            close(got.sum_xlogx, want.sum_xlogx, 1e-13),
+            "xlogx {got:?} vs {want:?} for {x:?}"
+        );
         assert!(got.min == want.min || (got.min.is_infinite() && want.min.is_infinite()));
     }
 

@@ -17,15 +17,22 @@ use crate::simd::log::ln_finite_each;
 /// The entropy from one distribution's partials; `ln_sum` is ln S computed by
 /// [`ln_finite_each`], the logarithm of the kernels' x·ln x terms.
 pub fn finish(s: &XLogXSums, ln_sum: f64, opts: &Options, ln_base: f64) -> f64 {
-    let nats = if opts.normalize { (s.sum * ln_sum - s.sum_xlogx) / s.sum } else { -s.sum_xlogx };
+    let nats = if opts.normalize {
+        (s.sum * ln_sum - s.sum_xlogx) / s.sum
+    } else {
+        -s.sum_xlogx
+    };
     nats / ln_base
 }
 
 /// Finishes every distribution: ln S for all of them in one vector pass, then [`finish`].
 pub fn finish_all(partials: &ArrayD<XLogXSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
     let sums: Vec<f64> = partials.iter().map(|s| s.sum).collect();
-    let ln_sums = ArrayD::from_shape_vec(partials.raw_dim(), ln_finite_each(&sums)).expect("one ln per partial");
-    Zip::from(partials).and(&ln_sums).map_collect(|s, &l| finish(s, l, opts, ln_base))
+    let ln_sums = ArrayD::from_shape_vec(partials.raw_dim(), ln_finite_each(&sums))
+        .expect("one ln per partial");
+    Zip::from(partials)
+        .and(&ln_sums)
+        .map_collect(|s, &l| finish(s, l, opts, ln_base))
 }
 
 /// Entropy of every distribution along the last axis of `p`.
@@ -49,8 +56,17 @@ mod tests {
     fn known_values() {
         let h = entropy(arr1(&[0.5, 0.5]).into_dyn().view(), &Options::default()).unwrap();
         assert_eq!(h.into_raw_vec_and_offset().0, vec![std::f64::consts::LN_2]);
-        let opts = Options { normalize: true, base: Some(2.0) };
-        let h = entropy(arr2(&[[1.0f32, 1.0, 1.0, 1.0], [3.0, 0.0, 0.0, 0.0]]).into_dyn().view(), &opts).unwrap();
+        let opts = Options {
+            normalize: true,
+            base: Some(2.0),
+        };
+        let h = entropy(
+            arr2(&[[1.0f32, 1.0, 1.0, 1.0], [3.0, 0.0, 0.0, 0.0]])
+                .into_dyn()
+                .view(),
+            &opts,
+        )
+        .unwrap();
         assert_eq!(h.into_raw_vec_and_offset().0, vec![2.0, 0.0]);
     }
 
@@ -58,7 +74,9 @@ mod tests {
     fn a_certain_outcome_has_exactly_zero_entropy() {
         let mut state = 7u64;
         for _ in 0..2000 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let v = f64::from_bits(0x3000_0000_0000_0000 + (state >> 12) % 0x2000_0000_0000_0000);
             let mut row = vec![0.0; 37];
             row[(state % 37) as usize] = v;
@@ -70,12 +88,26 @@ mod tests {
     #[test]
     fn edge_cases() {
         let empty = ndarray::Array2::<f64>::zeros((3, 0));
-        assert_eq!(entropy(empty.view().into_dyn(), &Options::default()).unwrap().shape(), &[3]);
+        assert_eq!(
+            entropy(empty.view().into_dyn(), &Options::default())
+                .unwrap()
+                .shape(),
+            &[3]
+        );
         let zero = entropy(arr1(&[0.0, 0.0]).into_dyn().view(), &Options::default()).unwrap();
         assert!(zero[[]].is_nan());
         let err = entropy(arr1(&[0.5, -0.5]).into_dyn().view(), &Options::default()).unwrap_err();
-        assert_eq!(err, Error::Negative { arg: "p", value: -0.5 });
-        let bad = Options { normalize: true, base: Some(1.0) };
+        assert_eq!(
+            err,
+            Error::Negative {
+                arg: "p",
+                value: -0.5
+            }
+        );
+        let bad = Options {
+            normalize: true,
+            base: Some(1.0),
+        };
         assert!(entropy(arr1(&[1.0]).into_dyn().view(), &bad).is_err());
     }
 }

@@ -5,7 +5,9 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{batch_shape, check_non_negative, lane_len, same_shape, zeros_for_empty_lanes, Options};
+use super::{
+    batch_shape, check_non_negative, lane_len, same_shape, zeros_for_empty_lanes, Options,
+};
 use crate::error::Error;
 use crate::kernels::rel_entr::{rel_entr_sums, RelEntrSums};
 use crate::kernels::Real;
@@ -23,7 +25,11 @@ pub fn finish(s: &RelEntrSums, opts: &Options, ln_base: f64) -> f64 {
 }
 
 /// KL divergence of every pair of distributions along the last axis of `p` and `q`.
-pub fn kl_divergence<T: Real, U: Real>(p: ArrayViewD<'_, T>, q: ArrayViewD<'_, U>, opts: &Options) -> Result<ArrayD<f64>, Error> {
+pub fn kl_divergence<T: Real, U: Real>(
+    p: ArrayViewD<'_, T>,
+    q: ArrayViewD<'_, U>,
+    opts: &Options,
+) -> Result<ArrayD<f64>, Error> {
     same_shape(&p, &q)?;
     let batch = batch_shape("p", &p)?;
     let ln_base = opts.ln_base()?;
@@ -44,14 +50,35 @@ mod tests {
     #[test]
     fn known_values_and_infinities() {
         let opts = Options::default();
-        let d = kl_divergence(arr1(&[0.5, 0.5]).into_dyn().view(), arr1(&[0.25, 0.75]).into_dyn().view(), &opts).unwrap();
+        let d = kl_divergence(
+            arr1(&[0.5, 0.5]).into_dyn().view(),
+            arr1(&[0.25, 0.75]).into_dyn().view(),
+            &opts,
+        )
+        .unwrap();
         let want = 0.5 * (2.0f64).ln() + 0.5 * (0.5f64 / 0.75).ln();
         assert!((d[[]] - want).abs() < 1e-15);
-        let inf = kl_divergence(arr1(&[0.5, 0.5]).into_dyn().view(), arr1(&[1.0, 0.0]).into_dyn().view(), &opts).unwrap();
+        let inf = kl_divergence(
+            arr1(&[0.5, 0.5]).into_dyn().view(),
+            arr1(&[1.0, 0.0]).into_dyn().view(),
+            &opts,
+        )
+        .unwrap();
         assert_eq!(inf[[]], f64::INFINITY);
         let p = arr1(&[0.1, 0.2, 0.7f32]).into_dyn();
         assert_eq!(kl_divergence(p.view(), p.view(), &opts).unwrap()[[]], 0.0);
-        let err = kl_divergence(arr1(&[0.5]).into_dyn().view(), arr1(&[-1.0]).into_dyn().view(), &opts).unwrap_err();
-        assert_eq!(err, Error::Negative { arg: "q", value: -1.0 });
+        let err = kl_divergence(
+            arr1(&[0.5]).into_dyn().view(),
+            arr1(&[-1.0]).into_dyn().view(),
+            &opts,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Negative {
+                arg: "q",
+                value: -1.0
+            }
+        );
     }
 }

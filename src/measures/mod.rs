@@ -22,7 +22,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { normalize: true, base: None }
+        Options {
+            normalize: true,
+            base: None,
+        }
     }
 }
 
@@ -38,7 +41,10 @@ impl Options {
 }
 
 /// Checks that `x` has a distribution axis; returns the shape of the result.
-pub(crate) fn batch_shape<T>(arg: &'static str, x: &ArrayViewD<'_, T>) -> Result<Vec<usize>, Error> {
+pub(crate) fn batch_shape<T>(
+    arg: &'static str,
+    x: &ArrayViewD<'_, T>,
+) -> Result<Vec<usize>, Error> {
     match x.shape().split_last() {
         Some((_, batch)) => Ok(batch.to_vec()),
         None => Err(Error::NoAxis { arg }),
@@ -65,8 +71,15 @@ pub(crate) fn zeros_for_empty_lanes(batch: &[usize]) -> ArrayD<f64> {
 }
 
 /// Rejects the most negative value found in `mins`, naming `arg`.
-pub(crate) fn check_non_negative<P>(arg: &'static str, partials: &ArrayD<P>, min: impl Fn(&P) -> f64) -> Result<(), Error> {
-    let lowest = partials.iter().map(min).fold(f64::INFINITY, |m, v| if v < m { v } else { m });
+pub(crate) fn check_non_negative<P>(
+    arg: &'static str,
+    partials: &ArrayD<P>,
+    min: impl Fn(&P) -> f64,
+) -> Result<(), Error> {
+    let lowest = partials
+        .iter()
+        .map(min)
+        .fold(f64::INFINITY, |m, v| if v < m { v } else { m });
     if lowest < 0.0 {
         Err(Error::Negative { arg, value: lowest })
     } else {

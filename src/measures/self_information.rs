@@ -11,7 +11,10 @@ use rayon::prelude::*;
 
 fn check(min: f64) -> Result<(), Error> {
     if min < 0.0 {
-        Err(Error::Negative { arg: "p", value: min })
+        Err(Error::Negative {
+            arg: "p",
+            value: min,
+        })
     } else {
         Ok(())
     }
@@ -19,10 +22,23 @@ fn check(min: f64) -> Result<(), Error> {
 
 /// Writes −log_base(p) into `out` (same shape). Contiguous arrays of the same memory order
 /// take the vector kernel in parallel blocks; other layouts an elementwise loop.
-pub fn self_information_into<T: Real>(p: ArrayViewD<'_, T>, mut out: ArrayViewMutD<'_, T>, base: Option<f64>) -> Result<(), Error> {
-    let ln_base = Options { normalize: false, base }.ln_base()?;
+pub fn self_information_into<T: Real>(
+    p: ArrayViewD<'_, T>,
+    mut out: ArrayViewMutD<'_, T>,
+    base: Option<f64>,
+) -> Result<(), Error> {
+    let ln_base = Options {
+        normalize: false,
+        base,
+    }
+    .ln_base()?;
     if p.shape() != out.shape() {
-        return Err(Error::ShapeMismatch { first: "p", second: "out", first_shape: p.shape().to_vec(), second_shape: out.shape().to_vec() });
+        return Err(Error::ShapeMismatch {
+            first: "p",
+            second: "out",
+            first_shape: p.shape().to_vec(),
+            second_shape: out.shape().to_vec(),
+        });
     }
     let same_layout = p.strides() == out.strides();
     let min = match (p.as_slice_memory_order(), out.as_slice_memory_order_mut()) {
@@ -50,12 +66,21 @@ pub fn self_information_into<T: Real>(p: ArrayViewD<'_, T>, mut out: ArrayViewMu
 }
 
 /// Overwrites `x` with −log_base(x).
-pub fn self_information_in_place<T: Real>(mut x: ArrayViewMutD<'_, T>, base: Option<f64>) -> Result<(), Error> {
-    let ln_base = Options { normalize: false, base }.ln_base()?;
+pub fn self_information_in_place<T: Real>(
+    mut x: ArrayViewMutD<'_, T>,
+    base: Option<f64>,
+) -> Result<(), Error> {
+    let ln_base = Options {
+        normalize: false,
+        base,
+    }
+    .ln_base()?;
     let min = match x.as_slice_memory_order_mut() {
         Some(data) => run(data.len(), |fork| {
             if fork {
-                data.par_chunks_mut(BLOCK).map(|c| neg_log_in_place(c, ln_base)).reduce(|| f64::INFINITY, min_ignoring_nan)
+                data.par_chunks_mut(BLOCK)
+                    .map(|c| neg_log_in_place(c, ln_base))
+                    .reduce(|| f64::INFINITY, min_ignoring_nan)
             } else {
                 neg_log_in_place(data, ln_base)
             }

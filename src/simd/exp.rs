@@ -11,7 +11,9 @@
 use crate::simd::vector::F8;
 
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
+#[allow(clippy::excessive_precision)]
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01; // 0x3fe62e42_fee00000: 32 trailing zero bits
+#[allow(clippy::excessive_precision)]
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
 /// 1.5·2^52: adding and subtracting it rounds |v| < 2^51 to the nearest integer.
 const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
@@ -49,7 +51,10 @@ pub fn exp<V: F8>(x: V) -> V {
     // Clamp so k stays in range; out-of-range lanes are replaced at the end.
     let xc = V::select(x.lt(V::splat(-746.0)), V::splat(-746.0), x);
     let xc = V::select(xc.gt(V::splat(710.0)), V::splat(710.0), xc);
-    let k = xc.mul(V::splat(LOG2_E)).add(V::splat(ROUND_MAGIC)).sub(V::splat(ROUND_MAGIC));
+    let k = xc
+        .mul(V::splat(LOG2_E))
+        .add(V::splat(ROUND_MAGIC))
+        .sub(V::splat(ROUND_MAGIC));
     let r = xc.sub(k.mul(V::splat(LN2_HI))).sub(k.mul(V::splat(LN2_LO)));
 
     let mut p = V::splat(INV_FACT[11]);
@@ -62,8 +67,16 @@ pub fn exp<V: F8>(x: V) -> V {
     // 2^k = 2^k1 · 2^k2 with k1 in the normal range: k < −1020 borrows 2^−1000, k = 1024 borrows 2.
     let low = k.lt(V::splat(-1020.0));
     let high = k.gt(V::splat(1023.0));
-    let k1 = V::select(low, k.add(V::splat(1000.0)), V::select(high, k.sub(V::splat(1.0)), k));
-    let second = V::select(low, V::splat(f64::from_bits(0x0170_0000_0000_0000)), V::select(high, V::splat(2.0), V::splat(1.0)));
+    let k1 = V::select(
+        low,
+        k.add(V::splat(1000.0)),
+        V::select(high, k.sub(V::splat(1.0)), k),
+    );
+    let second = V::select(
+        low,
+        V::splat(f64::from_bits(0x0170_0000_0000_0000)),
+        V::select(high, V::splat(2.0), V::splat(1.0)),
+    );
     let y = poly.mul(pow2i(k1)).mul(second);
 
     let y = V::select(x.gt(V::splat(EXP_OVERFLOW)), V::splat(f64::INFINITY), y);
@@ -90,8 +103,30 @@ mod tests {
     #[test]
     fn within_one_ulp_of_libm_and_identical_on_every_vector_type() {
         let mut x: Vec<f64> = vec![
-            0.0, -0.0, 1.0, -1.0, 1e-300, -1e-300, 709.78, 709.782712893384, 709.79, 710.0, 1e300, -708.3, -708.4, -720.0,
-            -744.0, -745.0, -745.13, -745.14, -746.0, -1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 0.5 * std::f64::consts::LN_2,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            1e-300,
+            -1e-300,
+            709.78,
+            709.782712893384,
+            709.79,
+            710.0,
+            1e300,
+            -708.3,
+            -708.4,
+            -720.0,
+            -744.0,
+            -745.0,
+            -745.13,
+            -745.14,
+            -746.0,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            0.5 * std::f64::consts::LN_2,
         ];
         let mut s = 0x1234_5678_9abc_def1u64;
         for _ in 0..200_000 {
@@ -111,15 +146,17 @@ mod tests {
                 assert_eq!(got, want, "exp({v})");
             } else {
                 // Subnormal results: the absolute error is what counts (one final rounding).
-                let limit = if want < f64::MIN_POSITIVE { 1 } else { 1 };
                 let e = ulps(got, want);
-                assert!(e <= limit, "exp({v:e}) = {got:e}, want {want:e} ({e} ULP)");
+                assert!(e <= 1, "exp({v:e}) = {got:e}, want {want:e} ({e} ULP)");
                 worst = worst.max(e);
             }
         }
         for (name, other) in &results[1..] {
             for (a, b) in other.iter().zip(first) {
-                assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()), "{name} differs");
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{name} differs"
+                );
             }
         }
         assert!(worst <= 1);

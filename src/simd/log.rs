@@ -18,14 +18,23 @@
 
 use crate::simd::vector::F8;
 
+#[allow(clippy::excessive_precision)]
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01; // 0x3fe62e42_fee00000
+#[allow(clippy::excessive_precision)]
 const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3dea39ef_35793c76
+#[allow(clippy::excessive_precision)]
 const LG1: f64 = 6.666_666_666_666_735_13e-01;
+#[allow(clippy::excessive_precision)]
 const LG2: f64 = 3.999_999_999_940_941_908e-01;
+#[allow(clippy::excessive_precision)]
 const LG3: f64 = 2.857_142_874_366_239_149e-01;
+#[allow(clippy::excessive_precision)]
 const LG4: f64 = 2.222_219_843_214_978_396e-01;
+#[allow(clippy::excessive_precision)]
 const LG5: f64 = 1.818_357_216_161_805_012e-01;
+#[allow(clippy::excessive_precision)]
 const LG6: f64 = 1.531_383_769_920_937_332e-01;
+#[allow(clippy::excessive_precision)]
 const LG7: f64 = 1.479_819_860_511_658_591e-01;
 const TWO54: f64 = 18_014_398_509_481_984.0;
 /// 2^52 + 1023: subtracting it from the magic-number double recovers the unbiased exponent.
@@ -41,7 +50,9 @@ pub fn ln_lane(x: f64) -> f64 {
     let scaled = if tiny { x * TWO54 } else { x };
     let k_adjust = if tiny { 54.0 } else { 0.0 };
 
-    let ix = scaled.to_bits().wrapping_add(ONE_BITS - SQRT_HALF_HIGH_BITS);
+    let ix = scaled
+        .to_bits()
+        .wrapping_add(ONE_BITS - SQRT_HALF_HIGH_BITS);
     let biased_exp = (ix >> 52) & 0x7ff;
     let k = f64::from_bits(biased_exp | 0x4330_0000_0000_0000) - EXP_MAGIC_OFFSET - k_adjust;
     let m = f64::from_bits((ix & 0x000f_ffff_ffff_ffff).wrapping_add(SQRT_HALF_HIGH_BITS));
@@ -74,8 +85,13 @@ fn split<V: F8>(x: V) -> (V, V) {
     let k_adjust = V::select(tiny, V::splat(54.0), V::splat(0.0));
     let ix = scaled.bits_add(ONE_BITS - SQRT_HALF_HIGH_BITS);
     let biased_exp = ix.bits_shr52().bits_and(0x7ff);
-    let k = biased_exp.bits_or(0x4330_0000_0000_0000).sub(V::splat(EXP_MAGIC_OFFSET)).sub(k_adjust);
-    let m = ix.bits_and(0x000f_ffff_ffff_ffff).bits_add(SQRT_HALF_HIGH_BITS);
+    let k = biased_exp
+        .bits_or(0x4330_0000_0000_0000)
+        .sub(V::splat(EXP_MAGIC_OFFSET))
+        .sub(k_adjust);
+    let m = ix
+        .bits_and(0x000f_ffff_ffff_ffff)
+        .bits_add(SQRT_HALF_HIGH_BITS);
     (k, m.sub(V::splat(1.0)))
 }
 
@@ -89,7 +105,9 @@ pub fn ln<V: F8>(x: V) -> V {
     let z = s.mul(s);
     let w = z.mul(z);
     let t1 = w.mul(V::splat(LG2).add(w.mul(V::splat(LG4).add(w.mul(V::splat(LG6))))));
-    let t2 = z.mul(V::splat(LG1).add(w.mul(V::splat(LG3).add(w.mul(V::splat(LG5).add(w.mul(V::splat(LG7))))))));
+    let t2 = z.mul(
+        V::splat(LG1).add(w.mul(V::splat(LG3).add(w.mul(V::splat(LG5).add(w.mul(V::splat(LG7))))))),
+    );
     let r = t2.add(t1);
     let y = s
         .mul(hfsq.add(r))
@@ -117,9 +135,15 @@ pub fn ln_finite<V: F8>(x: V) -> V {
     let z = s.mul(s);
     let w = z.mul(z);
     let t1 = w.mul(w.mul_add(w.mul_add(V::splat(LG6), V::splat(LG4)), V::splat(LG2)));
-    let t2 = z.mul(w.mul_add(w.mul_add(w.mul_add(V::splat(LG7), V::splat(LG5)), V::splat(LG3)), V::splat(LG1)));
+    let t2 = z.mul(w.mul_add(
+        w.mul_add(w.mul_add(V::splat(LG7), V::splat(LG5)), V::splat(LG3)),
+        V::splat(LG1),
+    ));
     let r = t2.add(t1);
-    let y = s.mul_add(hfsq.add(r), k.mul(V::splat(LN2_LO))).sub(hfsq).add(f);
+    let y = s
+        .mul_add(hfsq.add(r), k.mul(V::splat(LN2_LO)))
+        .sub(hfsq)
+        .add(f);
     k.mul_add(V::splat(LN2_HI), y)
 }
 
@@ -149,7 +173,13 @@ fn ln_finite_each_body<V: F8>(x: &[f64]) -> Vec<f64> {
     x.chunks(8)
         .flat_map(|c| {
             let lanes = ln_finite(V::load_padded(c)).to_array();
-            lanes.into_iter().zip(c).map(|(l, &v)| if v > 0.0 && v < f64::INFINITY { l } else { ln_lane(v) })
+            lanes.into_iter().zip(c).map(|(l, &v)| {
+                if v > 0.0 && v < f64::INFINITY {
+                    l
+                } else {
+                    ln_lane(v)
+                }
+            })
         })
         .collect()
 }
@@ -220,12 +250,23 @@ mod tests {
     #[test]
     fn every_vector_type_matches_the_lane_function_bitwise() {
         let mut x: Vec<f64> = crate::kernels::adversarial::SPECIALS.to_vec();
-        x.extend([-1.0, -0.0, f64::NAN, f64::NEG_INFINITY, 0.7, 1.4142135623730951, 0.7071067811865476]);
+        x.extend([
+            -1.0,
+            -0.0,
+            f64::NAN,
+            f64::NEG_INFINITY,
+            0.7,
+            std::f64::consts::SQRT_2,
+            std::f64::consts::FRAC_1_SQRT_2,
+        ]);
         x.extend(crate::kernels::adversarial::positive(4000, 5));
         for (name, got) in crate::simd::vector::on_every_vector_type(&LnOp, &x) {
             for (g, &v) in got.iter().zip(&x) {
                 let want = ln_lane(v);
-                assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "{name}: ln({v:e}) = {g:e}, want {want:e}");
+                assert!(
+                    g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                    "{name}: ln({v:e}) = {g:e}, want {want:e}"
+                );
             }
         }
     }
@@ -239,29 +280,64 @@ mod tests {
 
     #[test]
     fn fast_ln_is_within_one_ulp_on_positive_finite_values() {
-        let mut x: Vec<f64> = vec![5e-324, 1e-310, f64::MIN_POSITIVE, 1e-300, 0.5, 1.0, 2.0, f64::MAX, 0.7071067811865476, 1.4142135623730951];
+        let mut x: Vec<f64> = vec![
+            5e-324,
+            1e-310,
+            f64::MIN_POSITIVE,
+            1e-300,
+            0.5,
+            1.0,
+            2.0,
+            f64::MAX,
+            std::f64::consts::FRAC_1_SQRT_2,
+            std::f64::consts::SQRT_2,
+        ];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for i in 0..400_000 {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            x.push(if i % 3 == 0 { 1.0 + ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.2 } else { f64::from_bits(1 + state % 0x7fef_ffff_ffff_ffff) });
+            x.push(if i % 3 == 0 {
+                1.0 + ((state >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 0.2
+            } else {
+                f64::from_bits(1 + state % 0x7fef_ffff_ffff_ffff)
+            });
         }
         for (name, got) in crate::simd::vector::on_every_vector_type(&LnFiniteOp, &x) {
             for (g, &v) in got.iter().zip(&x) {
                 let want = v.ln();
-                assert!(ulps(*g, want) <= 1 || (want == 0.0 && *g == 0.0), "{name}: ln({v:e}) = {g:e}, want {want:e}");
+                assert!(
+                    ulps(*g, want) <= 1 || (want == 0.0 && *g == 0.0),
+                    "{name}: ln({v:e}) = {g:e}, want {want:e}"
+                );
             }
         }
         let zero = crate::simd::vector::on_every_vector_type(&LnFiniteOp, &[0.0]);
-        assert!(zero.iter().all(|(_, r)| r[0].is_finite()), "0·ln 0 must evaluate to 0: {zero:?}");
+        assert!(
+            zero.iter().all(|(_, r)| r[0].is_finite()),
+            "0·ln 0 must evaluate to 0: {zero:?}"
+        );
     }
 
     #[test]
     fn dispatched_slice_matches_lane_function_on_every_tail() {
-        let values = [0.0, -0.0, 1e-310, 5e-324, 0.3, 1.0, 2.5, 1e300, f64::INFINITY, f64::NAN, -2.0];
+        let values = [
+            0.0,
+            -0.0,
+            1e-310,
+            5e-324,
+            0.3,
+            1.0,
+            2.5,
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+            -2.0,
+        ];
         for len in 0..=67 {
-            let x: Vec<f64> = (0..len).map(|i| values[i % values.len()] * (1.0 + i as f64)).collect();
+            let x: Vec<f64> = (0..len)
+                .map(|i| values[i % values.len()] * (1.0 + i as f64))
+                .collect();
             let mut out = vec![0.0; len];
             ln_into(&x, &mut out);
             for (a, &b) in out.iter().zip(&x) {

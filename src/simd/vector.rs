@@ -83,12 +83,16 @@ pub trait F8: Copy {
     /// The smallest lane (NaN ignored; +inf for all-NaN).
     #[inline(always)]
     fn min_lane(self) -> f64 {
-        self.to_array().iter().fold(f64::INFINITY, |m, &v| if v < m { v } else { m })
+        self.to_array()
+            .iter()
+            .fold(f64::INFINITY, |m, &v| if v < m { v } else { m })
     }
     /// The largest lane (NaN ignored; −inf for all-NaN).
     #[inline(always)]
     fn max_lane(self) -> f64 {
-        self.to_array().iter().fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+        self.to_array()
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
     }
     /// Loads eight values of `T` as f64.
     #[inline(always)]
@@ -276,14 +280,22 @@ pub mod x86 {
         #[inline(always)]
         fn load_f64(x: &[f64; 8]) -> Self {
             // SAFETY: see module docs; reads x[0..8].
-            unsafe { Avx2x8(_mm256_loadu_pd(x.as_ptr()), _mm256_loadu_pd(x.as_ptr().add(4))) }
+            unsafe {
+                Avx2x8(
+                    _mm256_loadu_pd(x.as_ptr()),
+                    _mm256_loadu_pd(x.as_ptr().add(4)),
+                )
+            }
         }
         #[inline(always)]
         fn load_f32(x: &[f32; 8]) -> Self {
             // SAFETY: see module docs; reads x[0..8].
             unsafe {
                 let v = _mm256_loadu_ps(x.as_ptr());
-                Avx2x8(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)))
+                Avx2x8(
+                    _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                    _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+                )
             }
         }
         #[inline(always)]
@@ -305,7 +317,12 @@ pub mod x86 {
         #[inline(always)]
         fn mul_add(self, b: Self, c: Self) -> Self {
             // SAFETY: see module docs (FMA is part of the AVX2 path's features).
-            unsafe { Avx2x8(_mm256_fmadd_pd(self.0, b.0, c.0), _mm256_fmadd_pd(self.1, b.1, c.1)) }
+            unsafe {
+                Avx2x8(
+                    _mm256_fmadd_pd(self.0, b.0, c.0),
+                    _mm256_fmadd_pd(self.1, b.1, c.1),
+                )
+            }
         }
         #[inline(always)]
         fn min_ignoring_nan(self, o: Self) -> Self {
@@ -319,17 +336,32 @@ pub mod x86 {
         #[inline(always)]
         fn lt(self, o: Self) -> Self::Mask {
             // SAFETY: see module docs.
-            unsafe { (_mm256_cmp_pd::<_CMP_LT_OQ>(self.0, o.0), _mm256_cmp_pd::<_CMP_LT_OQ>(self.1, o.1)) }
+            unsafe {
+                (
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(self.0, o.0),
+                    _mm256_cmp_pd::<_CMP_LT_OQ>(self.1, o.1),
+                )
+            }
         }
         #[inline(always)]
         fn le(self, o: Self) -> Self::Mask {
             // SAFETY: see module docs.
-            unsafe { (_mm256_cmp_pd::<_CMP_LE_OQ>(self.0, o.0), _mm256_cmp_pd::<_CMP_LE_OQ>(self.1, o.1)) }
+            unsafe {
+                (
+                    _mm256_cmp_pd::<_CMP_LE_OQ>(self.0, o.0),
+                    _mm256_cmp_pd::<_CMP_LE_OQ>(self.1, o.1),
+                )
+            }
         }
         #[inline(always)]
         fn eq(self, o: Self) -> Self::Mask {
             // SAFETY: see module docs.
-            unsafe { (_mm256_cmp_pd::<_CMP_EQ_OQ>(self.0, o.0), _mm256_cmp_pd::<_CMP_EQ_OQ>(self.1, o.1)) }
+            unsafe {
+                (
+                    _mm256_cmp_pd::<_CMP_EQ_OQ>(self.0, o.0),
+                    _mm256_cmp_pd::<_CMP_EQ_OQ>(self.1, o.1),
+                )
+            }
         }
         #[inline(always)]
         fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask {
@@ -344,7 +376,12 @@ pub mod x86 {
         #[inline(always)]
         fn select(m: Self::Mask, a: Self, b: Self) -> Self {
             // SAFETY: see module docs.
-            unsafe { Avx2x8(_mm256_blendv_pd(b.0, a.0, m.0), _mm256_blendv_pd(b.1, a.1, m.1)) }
+            unsafe {
+                Avx2x8(
+                    _mm256_blendv_pd(b.0, a.0, m.0),
+                    _mm256_blendv_pd(b.1, a.1, m.1),
+                )
+            }
         }
         #[inline(always)]
         fn any(m: Self::Mask) -> bool {
@@ -356,7 +393,8 @@ pub mod x86 {
             // SAFETY: see module docs.
             unsafe {
                 let k = _mm256_set1_epi64x(c as i64);
-                let f = |v: __m256d| _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(v), k));
+                let f =
+                    |v: __m256d| _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(v), k));
                 Avx2x8(f(self.0), f(self.1))
             }
         }
@@ -380,7 +418,9 @@ pub mod x86 {
         fn bits_shr52(self) -> Self {
             // SAFETY: see module docs.
             unsafe {
-                let f = |v: __m256d| _mm256_castsi256_pd(_mm256_srli_epi64::<52>(_mm256_castpd_si256(v)));
+                let f = |v: __m256d| {
+                    _mm256_castsi256_pd(_mm256_srli_epi64::<52>(_mm256_castpd_si256(v)))
+                };
                 Avx2x8(f(self.0), f(self.1))
             }
         }
@@ -388,7 +428,9 @@ pub mod x86 {
         fn bits_shl52(self) -> Self {
             // SAFETY: see module docs.
             unsafe {
-                let f = |v: __m256d| _mm256_castsi256_pd(_mm256_slli_epi64::<52>(_mm256_castpd_si256(v)));
+                let f = |v: __m256d| {
+                    _mm256_castsi256_pd(_mm256_slli_epi64::<52>(_mm256_castpd_si256(v)))
+                };
                 Avx2x8(f(self.0), f(self.1))
             }
         }
@@ -497,27 +539,50 @@ pub mod x86 {
         #[inline(always)]
         fn bits_add(self, c: u64) -> Self {
             // SAFETY: see module docs.
-            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(self.0), _mm512_set1_epi64(c as i64)))) }
+            unsafe {
+                Avx512x8(_mm512_castsi512_pd(_mm512_add_epi64(
+                    _mm512_castpd_si512(self.0),
+                    _mm512_set1_epi64(c as i64),
+                )))
+            }
         }
         #[inline(always)]
         fn bits_and(self, c: u64) -> Self {
             // SAFETY: see module docs.
-            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(self.0), _mm512_set1_epi64(c as i64)))) }
+            unsafe {
+                Avx512x8(_mm512_castsi512_pd(_mm512_and_si512(
+                    _mm512_castpd_si512(self.0),
+                    _mm512_set1_epi64(c as i64),
+                )))
+            }
         }
         #[inline(always)]
         fn bits_or(self, c: u64) -> Self {
             // SAFETY: see module docs.
-            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_or_si512(_mm512_castpd_si512(self.0), _mm512_set1_epi64(c as i64)))) }
+            unsafe {
+                Avx512x8(_mm512_castsi512_pd(_mm512_or_si512(
+                    _mm512_castpd_si512(self.0),
+                    _mm512_set1_epi64(c as i64),
+                )))
+            }
         }
         #[inline(always)]
         fn bits_shr52(self) -> Self {
             // SAFETY: see module docs.
-            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_srli_epi64::<52>(_mm512_castpd_si512(self.0)))) }
+            unsafe {
+                Avx512x8(_mm512_castsi512_pd(_mm512_srli_epi64::<52>(
+                    _mm512_castpd_si512(self.0),
+                )))
+            }
         }
         #[inline(always)]
         fn bits_shl52(self) -> Self {
             // SAFETY: see module docs.
-            unsafe { Avx512x8(_mm512_castsi512_pd(_mm512_slli_epi64::<52>(_mm512_castpd_si512(self.0)))) }
+            unsafe {
+                Avx512x8(_mm512_castsi512_pd(_mm512_slli_epi64::<52>(
+                    _mm512_castpd_si512(self.0),
+                )))
+            }
         }
     }
 }
@@ -534,7 +599,9 @@ pub(crate) trait LaneOp {
 pub(crate) fn on_every_vector_type<O: LaneOp>(op: &O, x: &[f64]) -> Vec<(&'static str, Vec<f64>)> {
     #[inline(always)]
     fn run<V: F8, O: LaneOp>(op: &O, x: &[f64]) -> Vec<f64> {
-        x.chunks(8).flat_map(|c| op.apply(V::load_padded(c)).to_array()[..c.len()].to_vec()).collect()
+        x.chunks(8)
+            .flat_map(|c| op.apply(V::load_padded(c)).to_array()[..c.len()].to_vec())
+            .collect()
     }
     let mut out = vec![("scalar", run::<Scalar8, O>(op, x))];
     #[cfg(target_arch = "x86_64")]
@@ -551,7 +618,10 @@ pub(crate) fn on_every_vector_type<O: LaneOp>(op: &O, x: &[f64]) -> Vec<(&'stati
             // SAFETY: the CPU has the features `avx2` enables.
             out.push(("avx2", unsafe { avx2(op, x) }));
         }
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq") && is_x86_feature_detected!("avx512vl") {
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+        {
             // SAFETY: the CPU has the features `avx512` enables.
             out.push(("avx512", unsafe { avx512(op, x) }));
         }
