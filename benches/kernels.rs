@@ -23,12 +23,24 @@ fn kernels(c: &mut Criterion) {
     let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
     let mut g = c.benchmark_group("block_8192");
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("sum (read once)", |b| b.iter(|| black_box(&p).iter().sum::<f64>()));
-    g.bench_function("xlogx f64", |b| b.iter(|| xlogx::xlogx_sums(black_box(&p[..]))));
-    g.bench_function("xlogx f32", |b| b.iter(|| xlogx::xlogx_sums(black_box(&p32[..]))));
-    g.bench_function("xlogx scalar reference", |b| b.iter(|| xlogx::reference(black_box(&p[..]))));
-    g.bench_function("rel_entr f64", |b| b.iter(|| rel_entr::rel_entr_sums(black_box(&p[..]), black_box(&q[..]))));
-    g.bench_function("cross f64", |b| b.iter(|| cross::cross_sums(black_box(&p[..]), black_box(&q[..]))));
+    g.bench_function("sum (read once)", |b| {
+        b.iter(|| black_box(&p).iter().sum::<f64>())
+    });
+    g.bench_function("xlogx f64", |b| {
+        b.iter(|| xlogx::xlogx_sums(black_box(&p[..])))
+    });
+    g.bench_function("xlogx f32", |b| {
+        b.iter(|| xlogx::xlogx_sums(black_box(&p32[..])))
+    });
+    g.bench_function("xlogx scalar reference", |b| {
+        b.iter(|| xlogx::reference(black_box(&p[..])))
+    });
+    g.bench_function("rel_entr f64", |b| {
+        b.iter(|| rel_entr::rel_entr_sums(black_box(&p[..]), black_box(&q[..])))
+    });
+    g.bench_function("cross f64", |b| {
+        b.iter(|| cross::cross_sums(black_box(&p[..]), black_box(&q[..])))
+    });
     g.finish();
 }
 

@@ -1,6 +1,6 @@
 //! NumPy arrays → borrowed ndarray views, by dtype.
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD};
 use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -78,4 +78,26 @@ pub fn into_python<'py>(py: Python<'py>, result: ArrayD<f64>) -> PyResult<Bound<
     } else {
         Ok(result.into_pyarray(py).into_any())
     }
+}
+
+/// `view` with `axis` (negative counts from the end) moved last, like `np.moveaxis(x, axis,
+/// -1)`: a permuted view, no copy. The measures read distributions along the last axis.
+pub fn axis_last<'a, T>(
+    arg: &str,
+    view: ArrayViewD<'a, T>,
+    axis: isize,
+) -> PyResult<ArrayViewD<'a, T>> {
+    let ndim = view.ndim();
+    let index = if axis < 0 { axis + ndim as isize } else { axis };
+    if index < 0 || index >= ndim as isize {
+        return Err(PyValueError::new_err(format!(
+            "`axis` {axis} is out of bounds for `{arg}` with {ndim} dimension(s)"
+        )));
+    }
+    let index = index as usize;
+    if index == ndim - 1 {
+        return Ok(view);
+    }
+    let order: Vec<usize> = (0..ndim).filter(|&i| i != index).chain([index]).collect();
+    Ok(view.permuted_axes(order))
 }

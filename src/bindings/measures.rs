@@ -4,7 +4,7 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use super::arrays::{into_python, not_a_float_array, with_view, with_view_pair, Floats};
+use super::arrays::{axis_last, into_python, not_a_float_array, with_view, with_view_pair, Floats};
 use crate::kernels::Real;
 use crate::measures::{cross_entropy, entropy, kl, self_information, Options};
 
@@ -16,52 +16,62 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Entropy along the last axis of `p`.
+/// Entropy along `axis` of `p`.
 #[pyfunction(name = "entropy")]
-#[pyo3(signature = (p, *, base=None, normalize=true))]
+#[pyo3(signature = (p, *, axis=-1, base=None, normalize=true))]
 fn py_entropy<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
+    axis: isize,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let p = Floats::borrow("p", p)?;
-    let result = with_view!(p, |pv| py.detach(|| entropy::entropy(pv, &opts)))?;
+    let result = with_view!(p, |pv| {
+        let pv = axis_last("p", pv, axis)?;
+        py.detach(|| entropy::entropy(pv, &opts))
+    })?;
     into_python(py, result)
 }
 
-/// KL divergence along the last axis of equally shaped `p` and `q`.
+/// KL divergence along `axis` of equally shaped `p` and `q`.
 #[pyfunction(name = "kl_divergence")]
-#[pyo3(signature = (p, q, *, base=None, normalize=true))]
+#[pyo3(signature = (p, q, *, axis=-1, base=None, normalize=true))]
 fn py_kl_divergence<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
+    axis: isize,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let result = with_view_pair!(p, q, |pv, qv| py
-        .detach(|| kl::kl_divergence(pv, qv, &opts)))?;
+    let result = with_view_pair!(p, q, |pv, qv| {
+        let (pv, qv) = (axis_last("p", pv, axis)?, axis_last("q", qv, axis)?);
+        py.detach(|| kl::kl_divergence(pv, qv, &opts))
+    })?;
     into_python(py, result)
 }
 
-/// Cross-entropy along the last axis of equally shaped `p` and `q`.
+/// Cross-entropy along `axis` of equally shaped `p` and `q`.
 #[pyfunction(name = "cross_entropy")]
-#[pyo3(signature = (p, q, *, base=None, normalize=true))]
+#[pyo3(signature = (p, q, *, axis=-1, base=None, normalize=true))]
 fn py_cross_entropy<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
+    axis: isize,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let result = with_view_pair!(p, q, |pv, qv| py
-        .detach(|| cross_entropy::cross_entropy(pv, qv, &opts)))?;
+    let result = with_view_pair!(p, q, |pv, qv| {
+        let (pv, qv) = (axis_last("p", pv, axis)?, axis_last("q", qv, axis)?);
+        py.detach(|| cross_entropy::cross_entropy(pv, qv, &opts))
+    })?;
     into_python(py, result)
 }
 

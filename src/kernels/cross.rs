@@ -1,6 +1,6 @@
 //! Σp, Σq and Σ p·ln q over a block: the partial statistics of cross-entropy.
 
-use super::{for_each_block_pair, min_ignoring_nan, AccumulatePair, Partial, Real};
+use super::{for_each_block_pair, min_ignoring_nan, zero_p_term, AccumulatePair, Partial, Real};
 use crate::simd::log::{ln, ln_finite};
 use crate::simd::vector::F8;
 
@@ -79,7 +79,9 @@ impl<V: F8> AccumulatePair<V> for Careful<V> {
         let zero = V::splat(0.0);
         self.sp = self.sp.add(a);
         self.sq = self.sq.add(b);
-        self.st = self.st.add(V::select(a.eq(zero), zero, a.mul(ln(b))));
+        self.st = self
+            .st
+            .add(V::select(a.eq(zero), zero_p_term(b), a.mul(ln(b))));
         self.mp = self.mp.min_ignoring_nan(a);
         self.mq = self.mq.min_ignoring_nan(b);
     }
@@ -134,7 +136,9 @@ pub fn reference<T: Real, U: Real>(p: &[T], q: &[U]) -> CrossSums {
     let mut acc = CrossSums::EMPTY;
     for (&a, &b) in p.iter().zip(q) {
         let (a, b) = (a.to_f64(), b.to_f64());
-        let term = if a == 0.0 {
+        let term = if b.is_nan() {
+            f64::NAN
+        } else if a == 0.0 {
             0.0
         } else if b < 0.0 {
             f64::NAN

@@ -74,6 +74,13 @@ pub(crate) fn min_ignoring_nan(m: f64, v: f64) -> f64 {
     }
 }
 
+/// The term of a lane whose p is 0: 0, or NaN where q is NaN (NaN propagates, as in
+/// scipy.special.rel_entr(0, nan)); q = +inf still gives 0.
+#[inline(always)]
+pub(crate) fn zero_p_term<V: F8>(q: V) -> V {
+    V::select(q.eq(q), V::splat(0.0), q)
+}
+
 /// Lane accumulators of a one-input kernel. `add` must be `#[inline(always)]`: it is the
 /// loop body and must compile inside the caller's `#[target_feature]` context.
 pub(crate) trait Accumulate<V: F8> {

@@ -1,6 +1,6 @@
 //! Σp, Σq and Σ p·ln(p/q) over a block: the partial statistics of KL divergence.
 
-use super::{for_each_block_pair, min_ignoring_nan, AccumulatePair, Partial, Real};
+use super::{for_each_block_pair, min_ignoring_nan, zero_p_term, AccumulatePair, Partial, Real};
 use crate::simd::log::{ln, ln_finite};
 use crate::simd::vector::F8;
 
@@ -68,7 +68,7 @@ impl<V: F8> Lanes<V> {
         let terms = V::select(b.eq(zero), V::splat(f64::INFINITY), terms);
         self.sp = self.sp.add(a);
         self.sq = self.sq.add(b);
-        self.sr = self.sr.add(V::select(a.eq(zero), zero, terms));
+        self.sr = self.sr.add(V::select(a.eq(zero), zero_p_term(b), terms));
         self.mp = self.mp.min_ignoring_nan(a);
         self.mq = self.mq.min_ignoring_nan(b);
     }
