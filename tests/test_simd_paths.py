@@ -1,8 +1,9 @@
-"""The instruction-set paths agree bit for bit. No path uses fused multiply-add, so the AVX-512,
-AVX2 and baseline builds of every kernel perform the same IEEE operations in the same order
-(src/simd/mod.rs); ``FASTENTROPY_SIMD`` forces a path, read once per process, so each path
-runs in a fresh interpreter on the same adversarial data and the outputs are compared byte
-for byte with the default path's.
+"""The instruction-set paths agree. AVX-512 and AVX2 perform the same IEEE operations (fused
+multiply-adds included) in the same order on the same eight logical lanes
+(src/simd/vector.rs), so they agree bit for bit — except for the sign/payload of a NaN, which
+no operation specifies. The x86-64 baseline has no FMA instruction and rounds a·b + c twice,
+so it agrees to a few ULP per term. ``FASTENTROPY_SIMD`` forces a path, read once per
+process, so each path runs in a fresh interpreter on the same adversarial data.
 """
 
 from __future__ import annotations
@@ -134,11 +135,19 @@ def _hex(x: np.generic) -> str:
     return f"{x!r} (0x{x.tobytes()[::-1].hex()})"
 
 
-@pytest.mark.parametrize("path_name", ["avx2", "baseline"])
-def test_forced_path_is_bitwise_identical_to_default(
-    path_name: str, default_results: Dict[str, np.ndarray], run_path: Callable[[Optional[str]], Dict[str, np.ndarray]]
+def _skip_without_avx2() -> None:
+    if not _has_avx2():
+        reason = f"this CPU ({platform.machine()}) lacks AVX2+FMA, so FASTENTROPY_SIMD=avx2 cannot be honoured"
+        print(reason)
+        pytest.skip(reason)
+
+
+def test_avx2_is_bitwise_identical_to_default_up_to_the_sign_of_nan(
+    default_results: Dict[str, np.ndarray], run_path: Callable[[Optional[str]], Dict[str, np.ndarray]]
 ) -> None:
-    forced = run_path(path_name)
+    """Every non-NaN value bitwise identical, NaN in the same places."""
+    _skip_without_avx2()
+    forced = run_path("avx2")
     isa = str(forced.pop("isa"))
     default = dict(default_results)
     default_isa = str(default.pop("isa"))
@@ -147,29 +156,32 @@ def test_forced_path_is_bitwise_identical_to_default(
     for key in sorted(default):
         a, b = default[key], forced[key]
         assert a.dtype == b.dtype and a.shape == b.shape, key
-        if a.tobytes() != b.tobytes():
-            bits = a.view(np.uint8).reshape(a.size, -1) != b.view(np.uint8).reshape(b.size, -1)
-            where = np.flatnonzero(bits.any(axis=1))
-            mismatched.append(f"{key}: {where.size} of {a.size} differ, e.g. #{where[0]}: {_hex(a[where[0]])} vs {_hex(b[where[0]])}")
+        nan_a, nan_b = np.isnan(a), np.isnan(b)
+        if not np.array_equal(nan_a, nan_b):
+            mismatched.append(f"{key}: NaN in different places")
+        elif a[~nan_a].tobytes() != b[~nan_b].tobytes():
+            fa, fb = a[~nan_a], b[~nan_b]
+            where = np.flatnonzero(fa.view(np.uint8).reshape(fa.size, -1) != fb.view(np.uint8).reshape(fb.size, -1))
+            mismatched.append(f"{key}: e.g. {_hex(fa[where[0] // fa.itemsize])} vs {_hex(fb[where[0] // fb.itemsize])}")
     assert not mismatched, f"{isa} vs default {default_isa}:\n" + "\n".join(mismatched[:20])
 
 
-@pytest.mark.parametrize("path_name", ["avx2", "baseline"])
-def test_forced_path_is_identical_to_default_up_to_the_sign_of_nan(
-    path_name: str, default_results: Dict[str, np.ndarray], run_path: Callable[[Optional[str]], Dict[str, np.ndarray]]
+def test_baseline_agrees_with_default_to_rounding(
+    default_results: Dict[str, np.ndarray], run_path: Callable[[Optional[str]], Dict[str, np.ndarray]]
 ) -> None:
-    """Weaker than the test above, to tell its failures apart: every non-NaN value is bitwise
-    identical and NaN sits in the same places (only a NaN's sign/payload may differ)."""
-    forced = run_path(path_name)
-    mismatched = []
+    """Same NaN and infinity pattern; finite values within a few ULP per term."""
+    forced = run_path("baseline")
+    assert str(forced.pop("isa")) == "baseline"
     for key, a in default_results.items():
         if key == "isa":
             continue
         b = forced[key]
-        nan_a, nan_b = np.isnan(a), np.isnan(b)
-        if not np.array_equal(nan_a, nan_b) or a[~nan_a].tobytes() != b[~nan_b].tobytes():
-            mismatched.append(key)
-    assert not mismatched, mismatched
+        assert np.array_equal(np.isnan(a), np.isnan(b)), key
+        finite = np.isfinite(a)
+        assert np.array_equal(finite, np.isfinite(b)), key
+        assert np.array_equal(a[~finite & ~np.isnan(a)], b[~finite & ~np.isnan(b)]), key
+        rtol = 1e-12 if a.dtype == np.float64 else 2.4e-7
+        np.testing.assert_allclose(b[finite], a[finite], rtol=rtol, atol=1e-13, err_msg=key)
 
 
 def test_results_are_not_trivially_equal(default_results: Dict[str, np.ndarray]) -> None:

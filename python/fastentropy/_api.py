@@ -28,6 +28,7 @@ __all__ = [
 _AxisError: type = getattr(getattr(np, "exceptions", np), "AxisError")
 
 Axis = Optional[int]
+_MAX_THREADS = 1 << 16
 Result = Union[float, NDArray[np.float64]]
 
 
@@ -60,7 +61,7 @@ def _check_base(base: Optional[float]) -> Optional[float]:
         raise TypeError(f"`base` must be a real number or None, got {base!r}")
     b = float(base)
     if not (b > 0.0 and b != 1.0 and np.isfinite(b)):
-        raise ValueError(f"`base` must be positive, finite and different from 1, got {base!r}")
+        raise ValueError(f"`base` must be positive, finite and different from 1, got {b!r}")
     return b
 
 
@@ -109,12 +110,13 @@ def self_information(
     Parameters
     ----------
     p : array_like
-        Probabilities, any shape. float32 and float64 are read without copying; other real
-        dtypes are converted to float64.
+        Probabilities, any shape. float32 and float64 are read without copying; float16
+        is converted to float32, integers, bools and long doubles to float64.
     base : float, optional
         Logarithm base (2 for bits). Default: natural logarithm (nats).
     out : ndarray, optional
-        Array of the same shape and dtype as ``p`` to write into; may be ``p`` itself.
+        Array of the same shape and dtype as ``p`` to write into; may be ``p`` itself
+        (a negative value is then reported before anything is overwritten).
 
     Returns
     -------
@@ -315,6 +317,8 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"`n` must be an integer, got {n!r}")
     if n < 1:
         raise ValueError(f"`n` must be at least 1, got {n}")
+    if n > _MAX_THREADS:
+        raise ValueError(f"`n` must be at most {_MAX_THREADS}, got {n}")
     _core.set_num_threads(int(n))
 
 

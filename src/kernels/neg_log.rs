@@ -6,7 +6,7 @@ use crate::simd::vector::F8;
 
 #[inline(always)]
 fn neg_log_into_body<V: F8, T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f64 {
-    let divisor = V::splat(-ln_base);
+    let (zero, divisor) = (V::splat(0.0), V::splat(ln_base));
     let mut min = V::splat(f64::INFINITY);
     let n = x.len().min(out.len());
     let (x, out) = (&x[..n], &mut out[..n]);
@@ -21,7 +21,8 @@ fn neg_log_into_body<V: F8, T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f6
     for (a, o) in (&mut xc).zip(&mut oc) {
         let v = V::load(a.try_into().expect("8"));
         min = min.min_ignoring_nan(v);
-        store(ln(v).div(divisor), o);
+        // 0 − y rather than −y: −ln 1 is +0, as numpy's −log(1) prints.
+        store(zero.sub(ln(v).div(divisor)), o);
     }
     let rest = xc.remainder();
     if !rest.is_empty() {
@@ -30,7 +31,7 @@ fn neg_log_into_body<V: F8, T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f6
         padded[..rest.len()].copy_from_slice(rest);
         let v = V::load(&padded);
         min = min.min_ignoring_nan(v);
-        store(ln(v).div(divisor), oc.into_remainder());
+        store(zero.sub(ln(v).div(divisor)), oc.into_remainder());
     }
     min.min_lane()
 }
@@ -59,7 +60,11 @@ pub fn reference<T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f64 {
     let mut min = f64::INFINITY;
     for (o, &a) in out.iter_mut().zip(x) {
         let v = a.to_f64();
-        *o = T::from_f64(if v < 0.0 { f64::NAN } else { -v.ln() / ln_base });
+        *o = T::from_f64(if v < 0.0 {
+            f64::NAN
+        } else {
+            0.0 - v.ln() / ln_base
+        });
         min = min_ignoring_nan(min, v);
     }
     min

@@ -1,7 +1,7 @@
 //! Σp, Σq and Σ p·ln(p/q) over a block: the partial statistics of KL divergence.
 
 use super::{for_each_block_pair, min_ignoring_nan, zero_p_term, AccumulatePair, Partial, Real};
-use crate::simd::log::{ln, ln_finite};
+use crate::simd::log::{ln, ln_ratio_finite};
 use crate::simd::vector::F8;
 
 /// Partial statistics of KL divergence over a block.
@@ -65,7 +65,8 @@ impl<V: F8> Lanes<V> {
     #[inline(always)]
     fn add_terms(&mut self, a: V, b: V, terms: V) {
         let zero = V::splat(0.0);
-        let terms = V::select(b.eq(zero), V::splat(f64::INFINITY), terms);
+        // q = 0: +inf for p > 0, NaN for NaN p (p = 0 is replaced below).
+        let terms = V::select(b.eq(zero), a.mul(V::splat(f64::INFINITY)), terms);
         self.sp = self.sp.add(a);
         self.sq = self.sq.add(b);
         self.sr = self.sr.add(V::select(a.eq(zero), zero_p_term(b), terms));
@@ -94,7 +95,7 @@ fn ratio_in_range<V: F8>(ratio: V) -> V::Mask {
     )
 }
 
-/// Fast path: p·ln(p/q) with one division and [`ln_finite`]: exact where p = q (ln 1 = 0),
+/// Fast path: p·ln(p/q) with [`ln_ratio_finite`] (accurate near p = q, exactly 0 at p = q),
 /// so `kl_divergence(p, p)` is exactly 0. The extremes of p/q over lanes with p > 0 tell
 /// whether every ratio was a normal finite number; if not (q = 0, inf, p/q beyond
 /// 2^±1022) or the sums are not finite (±inf, NaN), the block is redone by [`Careful`].
@@ -113,7 +114,7 @@ impl<V: F8> AccumulatePair<V> for Fast<V> {
         l.sp = l.sp.add(a);
         l.sq = l.sq.add(b);
         l.sr =
-            l.sr.add(V::select(a.eq(zero), zero, a.mul(ln_finite(ratio))));
+            l.sr.add(V::select(a.eq(zero), zero, a.mul(ln_ratio_finite(a, b))));
         l.mp = l.mp.min_ignoring_nan(a);
         l.mq = l.mq.min_ignoring_nan(b);
         let checked = V::select(a.gt(zero), ratio, one);
@@ -132,7 +133,7 @@ impl<V: F8> AccumulatePair<V> for Careful<V> {
         let ratio = a.div(b);
         let terms = V::select(
             ratio_in_range(ratio),
-            a.mul(ln(ratio)),
+            a.mul(ln_ratio_finite(a, b)),
             a.mul(ln(a).sub(ln(b))),
         );
         self.0.add_terms(a, b, terms);
@@ -250,6 +251,22 @@ mod tests {
             let p = positive(len, 9);
             assert_eq!(rel_entr_sums(&p, &p).sum_rel_entr, 0.0);
         }
+    }
+
+    #[test]
+    fn nearly_equal_inputs_keep_full_relative_precision() {
+        // p/q − 1 = 4e-9: rounding p/q first would leave ~3e-8 relative error in ln(p/q).
+        let (p, q): (f64, f64) = (1.954_299_34, 1.954_299_330_711_364_7);
+        let want = p * ((p - q) / q).ln_1p();
+        let got = rel_entr_sums(&[p], &[q]).sum_rel_entr;
+        assert!(close(got, want, 1e-15), "{got:e} vs {want:e}");
+    }
+
+    #[test]
+    fn nan_p_over_zero_q_is_nan() {
+        assert!(rel_entr_sums(&[f64::NAN, 0.5], &[0.0, 0.5])
+            .sum_rel_entr
+            .is_nan());
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub fn finish(s: &CrossSums, opts: &Options, ln_base: f64) -> f64 {
     let nats = if opts.normalize {
         ln_lane(s.sum_q) - s.sum_plogq / s.sum_p
     } else {
-        -s.sum_plogq
+        0.0 - s.sum_plogq
     };
     nats / ln_base
 }

@@ -20,7 +20,7 @@ pub fn finish(s: &XLogXSums, ln_sum: f64, opts: &Options, ln_base: f64) -> f64 {
     let nats = if opts.normalize {
         (s.sum * ln_sum - s.sum_xlogx) / s.sum
     } else {
-        -s.sum_xlogx
+        0.0 - s.sum_xlogx
     };
     nats / ln_base
 }

@@ -65,7 +65,8 @@ pub fn self_information_into<T: Real>(
     check(min)
 }
 
-/// Overwrites `x` with −log_base(x).
+/// Overwrites `x` with −log_base(x). A negative value is reported before anything is
+/// written, so a refused call leaves `x` as it was.
 pub fn self_information_in_place<T: Real>(
     mut x: ArrayViewMutD<'_, T>,
     base: Option<f64>,
@@ -75,6 +76,10 @@ pub fn self_information_in_place<T: Real>(
         base,
     }
     .ln_base()?;
+    check(
+        x.iter()
+            .fold(f64::INFINITY, |m, v| min_ignoring_nan(m, v.to_f64())),
+    )?;
     let min = match x.as_slice_memory_order_mut() {
         Some(data) => run(data.len(), |fork| {
             if fork {

@@ -130,6 +130,23 @@ pub fn ln<V: F8>(x: V) -> V {
 #[inline(always)]
 pub fn ln_finite<V: F8>(x: V) -> V {
     let (k, f) = split(x);
+    ln_finite_from_parts(k, f)
+}
+
+/// ln(p/q) for finite p, q > 0 whose ratio is a normal number, accurate even where p ≈ q:
+/// when p/q lies in [√2/2, √2) (k = 0), q/2 ≤ p ≤ 2q, so p − q is exact (Sterbenz) and
+/// f = p/q − 1 is recomputed as (p − q)/q with a single rounding, instead of inheriting
+/// the rounding of p/q (which costs ~1e-16/|ln(p/q)| relative error). Exactly 0 at p = q.
+#[inline(always)]
+pub fn ln_ratio_finite<V: F8>(p: V, q: V) -> V {
+    let (k, f) = split(p.div(q));
+    let f = V::select(k.eq(V::splat(0.0)), p.sub(q).div(q), f);
+    ln_finite_from_parts(k, f)
+}
+
+/// ln(2^k·(1 + f)) for the outputs of [`split`], with fused multiply-adds.
+#[inline(always)]
+fn ln_finite_from_parts<V: F8>(k: V, f: V) -> V {
     let hfsq = V::splat(0.5).mul(f).mul(f);
     let s = f.div(V::splat(2.0).add(f));
     let z = s.mul(s);
