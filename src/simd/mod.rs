@@ -6,10 +6,13 @@
 //! always present). LLVM vectorises the lane loops for each target. The choice is made
 //! once, at first use, by [`isa`].
 //!
-//! No path uses fused multiply-add (`f64::mul_add` is never called and Rust never
-//! contracts `a * b + c` on its own), so every path performs the same IEEE operations in
-//! the same order: the three builds return **bitwise identical** results. The tests rely
-//! on this (`FASTENTROPY_SIMD=scalar|avx2|avx512` forces a path).
+//! The AVX-512 and AVX2 builds perform the same IEEE operations, fused multiply-adds
+//! included, in the same order on the same eight logical lanes, so they return **bitwise
+//! identical** results (up to the sign of a NaN). The x86-64 baseline has no FMA
+//! instruction and rounds `F8::mul_add` twice (a software fma would be ~20× slower), so it
+//! agrees to rounding; on aarch64 the portable build fuses too. Rust never contracts
+//! `a * b + c` on its own. `FASTENTROPY_SIMD=baseline|avx2|avx512` forces a path; the
+//! tests compare them.
 
 pub mod exp;
 pub mod log;
