@@ -57,7 +57,7 @@ def _as_float_array(x: ArrayLike, name: str) -> NDArray[Any]:
 def _check_base(base: Optional[float]) -> Optional[float]:
     if base is None:
         return None
-    if isinstance(base, bool) or not isinstance(base, numbers.Real):
+    if type(base) is not float and (isinstance(base, bool) or not isinstance(base, numbers.Real)):
         raise TypeError(f"`base` must be a real number or None, got {base!r}")
     b = float(base)
     if not (b > 0.0 and b != 1.0 and np.isfinite(b)):
@@ -66,7 +66,9 @@ def _check_base(base: Optional[float]) -> Optional[float]:
 
 
 def _check_flag(value: bool, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
+    if value is True or value is False:
+        return value
+    if not isinstance(value, np.bool_):
         raise TypeError(f"`{name}` must be True or False, got {value!r}")
     return bool(value)
 
@@ -79,7 +81,8 @@ def _lane_axis(arrays: Sequence[NDArray[Any]], axis: Axis, name: str) -> Tuple[T
     """
     if axis is None:
         return tuple(a.reshape(-1) for a in arrays), 0
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+    # `type(...) is int` first: an ABC isinstance check costs ~0.7 µs per call.
+    if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"`axis` must be an integer or None, got {axis!r}")
     ndim = arrays[0].ndim
     if not -ndim <= axis < ndim:
@@ -87,7 +90,7 @@ def _lane_axis(arrays: Sequence[NDArray[Any]], axis: Axis, name: str) -> Tuple[T
             f"`axis` {axis} is out of bounds for `{name}` with {ndim} dimension(s); "
             "use axis=None to treat the whole array as one distribution"
         )
-    return tuple(arrays), int(axis)
+    return tuple(arrays), axis if type(axis) is int else int(axis)
 
 
 def _broadcast(p: NDArray[Any], q: NDArray[Any]) -> Tuple[NDArray[Any], NDArray[Any]]:
@@ -199,7 +202,7 @@ def entropy(
     array([1.03972077, 0.        ])
     """
     (arr,), ax = _lane_axis([_as_float_array(p, "p")], axis, "p")
-    return _core.entropy(arr, axis=ax, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+    return _core.entropy(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def _pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray[Any], int]:
@@ -254,7 +257,7 @@ def kl_divergence(
     inf
     """
     pa, qa, ax = _pair(p, q, axis)
-    return _core.kl_divergence(pa, qa, axis=ax, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+    return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def cross_entropy(
@@ -298,7 +301,7 @@ def cross_entropy(
     0.916290731874155
     """
     pa, qa, ax = _pair(p, q, axis)
-    return _core.cross_entropy(pa, qa, axis=ax, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+    return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def set_num_threads(n: int) -> None:

@@ -1,4 +1,8 @@
 //! Bindings of the distribution measures and self-information.
+//!
+//! PERF: the options may be passed positionally. Under the stable ABI (abi3) a call with
+//! keyword arguments goes through a kwargs dict, which measured ~4 µs per call against
+//! ~1 µs positionally; `_api.py` therefore passes them by position. Keywords still work.
 
 use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
@@ -18,7 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Entropy along `axis` of `p`.
 #[pyfunction(name = "entropy")]
-#[pyo3(signature = (p, *, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, axis=-1, base=None, normalize=true))]
 fn py_entropy<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
@@ -37,7 +41,7 @@ fn py_entropy<'py>(
 
 /// KL divergence along `axis` of equally shaped `p` and `q`.
 #[pyfunction(name = "kl_divergence")]
-#[pyo3(signature = (p, q, *, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, q, axis=-1, base=None, normalize=true))]
 fn py_kl_divergence<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
@@ -57,7 +61,7 @@ fn py_kl_divergence<'py>(
 
 /// Cross-entropy along `axis` of equally shaped `p` and `q`.
 #[pyfunction(name = "cross_entropy")]
-#[pyo3(signature = (p, q, *, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, q, axis=-1, base=None, normalize=true))]
 fn py_cross_entropy<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
