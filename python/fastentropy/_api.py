@@ -34,8 +34,18 @@ Result = Union[float, NDArray[np.float64]]
 def _as_float_array(x: ArrayLike, name: str) -> NDArray[Any]:
     """``x`` as a native-endian float32/float64 array; other real dtypes are converted."""
     try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError) as exc:
+        if (
+            not isinstance(x, np.ndarray)
+            and hasattr(x, "__dlpack__")
+            and not hasattr(x, "__array__")
+            and not hasattr(x, "__array_interface__")
+        ):
+            # A DLPack-only producer (NumPy's asarray would make an object array of it):
+            # np.from_dlpack views its CPU memory without copying.
+            arr = np.from_dlpack(x)
+        else:
+            arr = np.asarray(x)
+    except (ValueError, TypeError, BufferError, RuntimeError) as exc:
         raise TypeError(f"`{name}` must be an array of real numbers: {exc}") from None
     dt = arr.dtype
     if dt.kind == "f":
