@@ -9,7 +9,7 @@ when they already are), moves the distribution axis last with :func:`numpy.movea
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -42,7 +42,7 @@ def _as_float_array(x: ArrayLike, name: str) -> NDArray[Any]:
         ):
             # A DLPack-only producer (NumPy's asarray would make an object array of it):
             # np.from_dlpack views its CPU memory without copying.
-            arr = np.from_dlpack(x)
+            arr = np.from_dlpack(cast(Any, x))
         else:
             arr = np.asarray(x)
     except (ValueError, TypeError, BufferError, RuntimeError) as exc:
@@ -204,7 +204,7 @@ def entropy(
     """
     arr = _as_float_array(p, "p")
     (arr,) = _move_axis_last([arr], axis, "p")
-    return _core.entropy(arr, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))  # type: ignore[no-any-return]
+    return _core.entropy(arr, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
 
 
 def _pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray[Any]]:
@@ -259,7 +259,7 @@ def kl_divergence(
     inf
     """
     pa, qa = _pair(p, q, axis)
-    return _core.kl_divergence(pa, qa, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))  # type: ignore[no-any-return]
+    return _core.kl_divergence(pa, qa, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
 
 
 def cross_entropy(
@@ -303,7 +303,7 @@ def cross_entropy(
     0.916290731874155
     """
     pa, qa = _pair(p, q, axis)
-    return _core.cross_entropy(pa, qa, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))  # type: ignore[no-any-return]
+    return _core.cross_entropy(pa, qa, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
 
 
 def set_num_threads(n: int) -> None:

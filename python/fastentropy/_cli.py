@@ -253,7 +253,7 @@ def _batch_to_numpy(batch: Any, what: str, path: str) -> NDArray[Any]:
         t = batch.column(0).type
         if batch.num_columns == 1 and (pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)):
             col = batch.column(0)
-            values = col.flatten().to_numpy(zero_copy_only=False)
+            values: NDArray[Any] = np.asarray(col.flatten().to_numpy(zero_copy_only=False))
             return values.reshape(len(col), -1)
         return np.column_stack([c.to_numpy(zero_copy_only=False) for c in batch.columns])
     except Exception as exc:

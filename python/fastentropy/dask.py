@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import numbers
 import string
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 try:
-    import dask.array as da
+    import dask.array
+    from dask.array import Array
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise ImportError(
         "fastentropy.dask needs dask: pip install 'fastentropy[dask]' "
@@ -41,6 +42,9 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     ) from exc
 
 from . import _api, _core
+
+# dask.array's functions carry no annotations: typed as Any here, results cast to Array.
+da: Any = dask.array
 
 __all__ = ["entropy", "kl_divergence", "cross_entropy", "softmax_cross_entropy"]
 
@@ -53,7 +57,7 @@ _KL_COLUMNS = (("sum", "sum", "sum", "min", "min"), _core.kl_divergence_partials
 _CROSS_COLUMNS = (("sum", "sum", "sum", "min", "min"), _core.cross_entropy_partials, _core.cross_entropy_finish)
 
 
-def _as_float_dask(x: Any, name: str) -> "da.Array":
+def _as_float_dask(x: Any, name: str) -> Any:
     """``x`` as a dask array of native-endian float32/float64 (the rules of ``_as_float_array``)."""
     arr = x if isinstance(x, da.Array) else da.asarray(_api._as_float_array(x, name))
     dt = arr.dtype
@@ -70,7 +74,7 @@ def _as_float_dask(x: Any, name: str) -> "da.Array":
     raise TypeError(f"`{name}` must hold real numbers (float, integer or bool), got dtype {dt}")
 
 
-def _move_axis_last(arrays: Sequence["da.Array"], axis: Axis, name: str) -> Tuple["da.Array", ...]:
+def _move_axis_last(arrays: Sequence[Any], axis: Axis, name: str) -> Tuple[Any, ...]:
     if axis is None:
         return tuple(a.reshape(-1) for a in arrays)
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
@@ -102,10 +106,10 @@ def _combine_columns(kinds: Tuple[str, ...]) -> Callable[..., NDArray[np.float64
 
 def _reduce(
     columns: Tuple[Tuple[str, ...], Callable[..., Any], Callable[..., Any]],
-    arrays: Sequence["da.Array"],
+    arrays: Sequence[Any],
     base: Optional[float],
     normalize: bool,
-) -> "da.Array":
+) -> Array:
     kinds, partials_fn, finish_fn = columns
     k = len(kinds)
     first = arrays[0]
@@ -152,15 +156,15 @@ def _reduce(
             return np.zeros(block.shape[:-1])
         return np.asarray(finish_fn(block, base=base, normalize=normalize), dtype=np.float64)
 
-    return combined.map_blocks(
+    return cast(Array, combined.map_blocks(
         finish,
         drop_axis=batch_ndim,
         dtype=np.float64,
         meta=np.empty((0,) * batch_ndim, dtype=np.float64),
-    )
+    ))
 
 
-def _pair(p: Any, q: Any, axis: Axis) -> Tuple["da.Array", "da.Array"]:
+def _pair(p: Any, q: Any, axis: Axis) -> Tuple[Any, Any]:
     pa, qa = _as_float_dask(p, "p"), _as_float_dask(q, "q")
     if pa.shape != qa.shape:
         try:
@@ -173,7 +177,7 @@ def _pair(p: Any, q: Any, axis: Axis) -> Tuple["da.Array", "da.Array"]:
     return pa, qa
 
 
-def entropy(p: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True) -> "da.Array":
+def entropy(p: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True) -> Array:
     """Shannon entropy of each distribution along ``axis`` of a dask array.
 
     The same parameters and results as :func:`fastentropy.entropy`, lazily: ``p`` may be
@@ -193,7 +197,7 @@ def entropy(p: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize:
 
 def kl_divergence(
     p: Any, q: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
-) -> "da.Array":
+) -> Array:
     """KL divergence ``D(P||Q)`` along ``axis`` of dask arrays (see :func:`fastentropy.kl_divergence`).
 
     Examples
@@ -209,7 +213,7 @@ def kl_divergence(
 
 def cross_entropy(
     p: Any, q: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
-) -> "da.Array":
+) -> Array:
     """Cross-entropy ``H(P, Q)`` along ``axis`` of dask arrays (see :func:`fastentropy.cross_entropy`).
 
     Examples
@@ -308,7 +312,7 @@ def softmax_cross_entropy(
     ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
-) -> "da.Array":
+) -> Array:
     """Softmax cross-entropy loss of dask arrays of logits (see ``fastentropy.softmax_cross_entropy``).
 
     ``target`` holds integer class indices (the shape of ``logits`` without ``axis``) or
@@ -397,25 +401,28 @@ def softmax_cross_entropy(
         def finish(block: NDArray[np.float64]) -> NDArray[np.float64]:
             with np.errstate(invalid="ignore"):
                 a, b, s = block[..., 3], block[..., 2], block[..., 1]
-                return np.asarray(b + np.where(a == 0, 0.0, a * np.log1p(s)), dtype=np.float64)
+                loss: NDArray[np.float64] = b + np.where(a == 0, 0.0, a * np.log1p(s))
+                return loss
 
         losses = combined.map_blocks(
             finish, drop_axis=batch_ndim, dtype=np.float64,
             meta=np.empty((0,) * batch_ndim, dtype=np.float64),
         )
     if reduction == "none":
-        return losses
+        return cast(Array, losses)
     total = losses.sum()
     if reduction == "sum":
-        return total
+        return cast(Array, total)
     if index_target:
         def target_weights(y: NDArray[Any]) -> NDArray[np.float64]:
             keep = y != ignore_index
             if not w.size:
-                return keep.astype(np.float64)
-            return np.where(keep, w[np.where(keep, y, 0)], 0.0)
+                counts: NDArray[np.float64] = keep.astype(np.float64)
+                return counts
+            weights: NDArray[np.float64] = np.where(keep, w[np.where(keep, y, 0)], 0.0)
+            return weights
 
         denominator = t.map_blocks(target_weights, dtype=np.float64).sum()
     else:
         denominator = float(np.prod(z.shape[:-1]))
-    return total / denominator
+    return cast(Array, total / denominator)
