@@ -27,7 +27,9 @@ use crate::error::Error;
 use crate::kernels::cross::{cross_sums, CrossSums};
 use crate::kernels::rel_entr::{rel_entr_sums, RelEntrSums};
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
-use crate::measures::{batch_shape, check_non_negative, cross_entropy, entropy, kl, same_shape, Options};
+use crate::measures::{
+    batch_shape, check_non_negative, cross_entropy, entropy, kl, same_shape, Options,
+};
 use crate::parallel::{reduce_lane_pairs, reduce_lanes};
 
 /// Registers the partial-statistics and finish functions.
@@ -52,25 +54,53 @@ impl Columns<3> for XLogXSums {
         [self.sum, self.sum_xlogx, self.min]
     }
     fn from_row(r: &[f64]) -> Self {
-        XLogXSums { sum: r[0], sum_xlogx: r[1], min: r[2] }
+        XLogXSums {
+            sum: r[0],
+            sum_xlogx: r[1],
+            min: r[2],
+        }
     }
 }
 
 impl Columns<5> for RelEntrSums {
     fn to_row(&self) -> [f64; 5] {
-        [self.sum_p, self.sum_q, self.sum_rel_entr, self.min_p, self.min_q]
+        [
+            self.sum_p,
+            self.sum_q,
+            self.sum_rel_entr,
+            self.min_p,
+            self.min_q,
+        ]
     }
     fn from_row(r: &[f64]) -> Self {
-        RelEntrSums { sum_p: r[0], sum_q: r[1], sum_rel_entr: r[2], min_p: r[3], min_q: r[4] }
+        RelEntrSums {
+            sum_p: r[0],
+            sum_q: r[1],
+            sum_rel_entr: r[2],
+            min_p: r[3],
+            min_q: r[4],
+        }
     }
 }
 
 impl Columns<5> for CrossSums {
     fn to_row(&self) -> [f64; 5] {
-        [self.sum_p, self.sum_q, self.sum_plogq, self.min_p, self.min_q]
+        [
+            self.sum_p,
+            self.sum_q,
+            self.sum_plogq,
+            self.min_p,
+            self.min_q,
+        ]
     }
     fn from_row(r: &[f64]) -> Self {
-        CrossSums { sum_p: r[0], sum_q: r[1], sum_plogq: r[2], min_p: r[3], min_q: r[4] }
+        CrossSums {
+            sum_p: r[0],
+            sum_q: r[1],
+            sum_plogq: r[2],
+            min_p: r[3],
+            min_q: r[4],
+        }
     }
 }
 
@@ -83,13 +113,20 @@ fn to_columns<P: Columns<K>, const K: usize>(partials: ArrayD<P>) -> ArrayD<f64>
 }
 
 /// Borrows a float64 array of shape `batch + (K,)` named `arg`.
-fn borrow_columns<'py, const K: usize>(arg: &str, obj: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, f64>> {
+fn borrow_columns<'py, const K: usize>(
+    arg: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<PyReadonlyArrayDyn<'py, f64>> {
     let arr = obj.cast::<PyArrayDyn<f64>>().map_err(|_| {
-        PyTypeError::new_err(format!("`{arg}` must be a float64 numpy.ndarray of partial statistics"))
+        PyTypeError::new_err(format!(
+            "`{arg}` must be a float64 numpy.ndarray of partial statistics"
+        ))
     })?;
-    let ro = arr
-        .try_readonly()
-        .map_err(|e| PyValueError::new_err(format!("`{arg}` cannot be read while it is being written: {e}")))?;
+    let ro = arr.try_readonly().map_err(|e| {
+        PyValueError::new_err(format!(
+            "`{arg}` cannot be read while it is being written: {e}"
+        ))
+    })?;
     let shape = ro.as_array().shape().to_vec();
     if shape.last() != Some(&K) {
         return Err(PyValueError::new_err(format!(
@@ -131,32 +168,49 @@ fn py_entropy_partials<'py>(py: Python<'py>, p: &Bound<'py, PyAny>) -> PyResult<
 
 /// Partial statistics of KL divergence along the last axis of equally shaped `p` and `q`.
 #[pyfunction(name = "kl_divergence_partials")]
-fn py_kl_divergence_partials<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn py_kl_divergence_partials<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let cols = with_view_pair!(p, q, |pv, qv| py.detach(|| -> Result<ArrayD<f64>, Error> {
-        same_shape(&pv, &qv)?;
-        batch_shape("p", &pv)?;
-        Ok(to_columns(reduce_lane_pairs(pv, qv, rel_entr_sums)))
-    }))?;
+    let cols = with_view_pair!(p, q, |pv, qv| py.detach(
+        || -> Result<ArrayD<f64>, Error> {
+            same_shape(&pv, &qv)?;
+            batch_shape("p", &pv)?;
+            Ok(to_columns(reduce_lane_pairs(pv, qv, rel_entr_sums)))
+        }
+    ))?;
     Ok(cols.into_pyarray(py).into_any())
 }
 
 /// Partial statistics of cross-entropy along the last axis of equally shaped `p` and `q`.
 #[pyfunction(name = "cross_entropy_partials")]
-fn py_cross_entropy_partials<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+fn py_cross_entropy_partials<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let cols = with_view_pair!(p, q, |pv, qv| py.detach(|| -> Result<ArrayD<f64>, Error> {
-        same_shape(&pv, &qv)?;
-        batch_shape("p", &pv)?;
-        Ok(to_columns(reduce_lane_pairs(pv, qv, cross_sums)))
-    }))?;
+    let cols = with_view_pair!(p, q, |pv, qv| py.detach(
+        || -> Result<ArrayD<f64>, Error> {
+            same_shape(&pv, &qv)?;
+            batch_shape("p", &pv)?;
+            Ok(to_columns(reduce_lane_pairs(pv, qv, cross_sums)))
+        }
+    ))?;
     Ok(cols.into_pyarray(py).into_any())
 }
 
 /// Entropy from rows of `entropy_partials` (combined over the pieces of each distribution).
 #[pyfunction(name = "entropy_finish")]
 #[pyo3(signature = (partials, *, base=None, normalize=true))]
-fn py_entropy_finish<'py>(py: Python<'py>, partials: &Bound<'py, PyAny>, base: Option<f64>, normalize: bool) -> PyResult<Bound<'py, PyAny>> {
+fn py_entropy_finish<'py>(
+    py: Python<'py>,
+    partials: &Bound<'py, PyAny>,
+    base: Option<f64>,
+    normalize: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let cols = borrow_columns::<3>("partials", partials)?;
     let mins: [(&'static str, fn(&XLogXSums) -> f64); 1] = [("p", |s| s.min)];
@@ -168,10 +222,16 @@ fn py_entropy_finish<'py>(py: Python<'py>, partials: &Bound<'py, PyAny>, base: O
 /// KL divergence from rows of `kl_divergence_partials`.
 #[pyfunction(name = "kl_divergence_finish")]
 #[pyo3(signature = (partials, *, base=None, normalize=true))]
-fn py_kl_divergence_finish<'py>(py: Python<'py>, partials: &Bound<'py, PyAny>, base: Option<f64>, normalize: bool) -> PyResult<Bound<'py, PyAny>> {
+fn py_kl_divergence_finish<'py>(
+    py: Python<'py>,
+    partials: &Bound<'py, PyAny>,
+    base: Option<f64>,
+    normalize: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let cols = borrow_columns::<5>("partials", partials)?;
-    let mins: [(&'static str, fn(&RelEntrSums) -> f64); 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
+    let mins: [(&'static str, fn(&RelEntrSums) -> f64); 2] =
+        [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let view = cols.as_array();
     let result = py.detach(|| finish_columns(view, &opts, &mins, kl::finish))?;
     into_python(py, result)
@@ -180,7 +240,12 @@ fn py_kl_divergence_finish<'py>(py: Python<'py>, partials: &Bound<'py, PyAny>, b
 /// Cross-entropy from rows of `cross_entropy_partials`.
 #[pyfunction(name = "cross_entropy_finish")]
 #[pyo3(signature = (partials, *, base=None, normalize=true))]
-fn py_cross_entropy_finish<'py>(py: Python<'py>, partials: &Bound<'py, PyAny>, base: Option<f64>, normalize: bool) -> PyResult<Bound<'py, PyAny>> {
+fn py_cross_entropy_finish<'py>(
+    py: Python<'py>,
+    partials: &Bound<'py, PyAny>,
+    base: Option<f64>,
+    normalize: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [(&'static str, fn(&CrossSums) -> f64); 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
