@@ -136,11 +136,14 @@ fn borrow_columns<'py, const K: usize>(
     Ok(ro)
 }
 
+/// An argument name and how to read its minimum (below 0: a negative input) from partials.
+type MinCheck<P> = (&'static str, fn(&P) -> f64);
+
 /// Finishes every row of `cols`: rebuilds the partials, checks the minima, applies `finish`.
 fn finish_columns<P: Columns<K> + Send + Sync, const K: usize>(
     view: ArrayViewD<'_, f64>,
     opts: &Options,
-    mins: &[(&'static str, fn(&P) -> f64)],
+    mins: &[MinCheck<P>],
     finish: fn(&P, &Options, f64) -> f64,
 ) -> Result<ArrayD<f64>, Error> {
     let ln_base = opts.ln_base()?;
@@ -213,7 +216,7 @@ fn py_entropy_finish<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let cols = borrow_columns::<3>("partials", partials)?;
-    let mins: [(&'static str, fn(&XLogXSums) -> f64); 1] = [("p", |s| s.min)];
+    let mins: [MinCheck<XLogXSums>; 1] = [("p", |s| s.min)];
     let view = cols.as_array();
     let result = py.detach(|| finish_columns(view, &opts, &mins, entropy::finish))?;
     into_python(py, result)
@@ -230,8 +233,7 @@ fn py_kl_divergence_finish<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let cols = borrow_columns::<5>("partials", partials)?;
-    let mins: [(&'static str, fn(&RelEntrSums) -> f64); 2] =
-        [("p", |s| s.min_p), ("q", |s| s.min_q)];
+    let mins: [MinCheck<RelEntrSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let view = cols.as_array();
     let result = py.detach(|| finish_columns(view, &opts, &mins, kl::finish))?;
     into_python(py, result)
@@ -248,7 +250,7 @@ fn py_cross_entropy_finish<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
     let cols = borrow_columns::<5>("partials", partials)?;
-    let mins: [(&'static str, fn(&CrossSums) -> f64); 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
+    let mins: [MinCheck<CrossSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let view = cols.as_array();
     let result = py.detach(|| finish_columns(view, &opts, &mins, cross_entropy::finish))?;
     into_python(py, result)
