@@ -9,7 +9,7 @@ axis last (a permuted view) and releases the GIL while it computes.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,8 +35,18 @@ Result = Union[float, NDArray[np.float64]]
 def _as_float_array(x: ArrayLike, name: str) -> NDArray[Any]:
     """``x`` as a native-endian float32/float64 array; other real dtypes are converted."""
     try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError) as exc:
+        if (
+            not isinstance(x, np.ndarray)
+            and hasattr(x, "__dlpack__")
+            and not hasattr(x, "__array__")
+            and not hasattr(x, "__array_interface__")
+        ):
+            # A DLPack-only producer (NumPy's asarray would make an object array of it):
+            # np.from_dlpack views its CPU memory without copying.
+            arr = np.from_dlpack(cast(Any, x))
+        else:
+            arr = np.asarray(x)
+    except (ValueError, TypeError, BufferError, RuntimeError) as exc:
         raise TypeError(f"`{name}` must be an array of real numbers: {exc}") from None
     dt = arr.dtype
     if dt.kind == "f":

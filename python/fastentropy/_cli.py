@@ -1,0 +1,471 @@
+"""The command line: ``python -m fastentropy [score ...]``.
+
+Without arguments it prints the seed's worked example and a short live speed comparison
+against NumPy/SciPy. ``score`` computes one score per distribution of a file of model
+outputs, reading ``.npy`` memory-mapped in row chunks (a file larger than RAM is never
+loaded whole), ``.npz`` and ``.parquet``, and writing ``.npy``, ``.csv`` or ``.parquet``
+through a temporary file in the output's directory that is renamed only when every row
+is done — an error leaves no partial output behind. Errors are one line on stderr and
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Iterator, List, NoReturn, Optional, Sequence, Tuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+import fastentropy as fe
+
+MEASURES = ("entropy", "kl", "cross-entropy", "softmax-ce")
+INPUT_SUFFIXES = (".npy", ".npz", ".parquet")
+OUTPUT_SUFFIXES = (".npy", ".csv", ".parquet")
+#: Elements per chunk when reading a file: 2^22 values (32 MiB of float64) keep the
+#: working set small while each call is long enough (milliseconds) to use every thread.
+CHUNK_ELEMENTS = 1 << 22
+
+
+class UsageError(Exception):
+    """A problem with the command line or the files, reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m fastentropy",
+        description="Fast, exact entropy, KL divergence, cross-entropy and softmax loss. "
+        "Without a command: the worked example and a live speed comparison.",
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    score = sub.add_parser(
+        "score",
+        help="per-row scores of a file of model outputs",
+        description="One score per distribution (the distributions lie along --axis) of INPUT "
+        "(.npy read memory-mapped in chunks, .npz, .parquet with pyarrow). Written to --out "
+        "(.npy, .csv, .parquet) or printed one per line.",
+    )
+    score.add_argument("input", metavar="INPUT", help="probabilities / counts / logits (.npy, .npz, .parquet)")
+    score.add_argument(
+        "--measure",
+        default="entropy",
+        help="entropy (default) | kl | cross-entropy (INPUT is P, --q is Q; or INPUT is Q and "
+        "--labels the true classes) | softmax-ce (INPUT holds logits, --labels the classes)",
+    )
+    score.add_argument("--q", metavar="FILE", help="the second distribution for kl / cross-entropy: same shape as INPUT, or one distribution")
+    score.add_argument("--labels", metavar="FILE", help="integer class labels, one per distribution")
+    score.add_argument("--axis", type=int, default=-1, help="the axis holding one distribution (default -1)")
+    score.add_argument("--base", type=float, default=None, help="logarithm base (default e: nats; 2: bits)")
+    score.add_argument("--out", metavar="FILE", help="output file (.npy, .csv, .parquet); default: print to stdout")
+    score.add_argument("--key", help="the array to read from an .npz holding several")
+    score.add_argument("--chunk-rows", type=int, default=None, help="rows per chunk (default: about 32 MiB of input)")
+    bar = score.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar")
+    bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python -m fastentropy``; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if args.command == "score":
+            score(args)
+        else:
+            demo()
+    except (UsageError, ValueError, TypeError, OSError) as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"python -m fastentropy: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+# ---- demo --------------------------------------------------------------------------------
+
+
+def _best_of(fn: Callable[[], Any], repeat: int = 5) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def demo(out: Any = None) -> None:
+    """Print the seed's worked example and a short speed comparison (a few seconds)."""
+    w = out or sys.stdout
+    p = np.array([0.3, 0.3, 0.4])
+    onehot = np.array([0.0, 0.0, 1.0])
+    print(f"fastentropy {fe.__version__} — SIMD: {fe.simd_isa()}, threads: {fe.get_num_threads()}", file=w)
+    print("\nWorked example: model probabilities p = [0.3, 0.3, 0.4], true label 2", file=w)
+    print(f"  entropy(p)                          = {fe.entropy(p)!r} nats", file=w)
+    print(f"  kl_divergence(onehot(2), p)         = {fe.kl_divergence(onehot, p)!r}", file=w)
+    print(f"  cross_entropy(onehot(2), p)         = {fe.cross_entropy(onehot, p)!r}  (= -ln 0.4)", file=w)
+    loss_fn = getattr(fe, "softmax_cross_entropy", None)
+    if loss_fn is not None:
+        loss = loss_fn(np.log(p)[None, :], np.array([2]))
+        print(f"  softmax_cross_entropy(log p, [2])   = {float(loss)!r}  (the loss, as torch's CrossEntropyLoss)", file=w)
+    else:
+        print(f"  loss -log p[2] via cross_entropy    = {fe.cross_entropy(onehot, p)!r}", file=w)
+
+    rng = np.random.default_rng(0)
+    n, c = 2000, 1000
+    x = rng.random((n, c))
+    y = rng.random((n, c))
+    print(f"\nSpeed on {n} x {c} float64 (rows are distributions), best of 5:", file=w)
+
+    def np_entropy() -> Any:
+        q = x / x.sum(axis=1, keepdims=True)
+        return -(q * np.log(q)).sum(axis=1)
+
+    def np_kl() -> Any:
+        a, b = x / x.sum(axis=1, keepdims=True), y / y.sum(axis=1, keepdims=True)
+        return (a * np.log(a / b)).sum(axis=1)
+
+    rows: List[Tuple[str, Callable[[], Any], List[Tuple[str, Callable[[], Any]]]]] = [
+        ("entropy", lambda: fe.entropy(x), [("numpy", np_entropy)]),
+        ("kl_divergence", lambda: fe.kl_divergence(x, y), [("numpy", np_kl)]),
+    ]
+    try:
+        import scipy.stats
+
+        rows[0][2].append(("scipy.stats.entropy", lambda: scipy.stats.entropy(x, axis=1)))
+        rows[1][2].append(("scipy.stats.entropy", lambda: scipy.stats.entropy(x, y, axis=1)))
+    except ImportError:
+        print("  (scipy is not installed: comparing with numpy only)", file=w)
+    for name, ours, others in rows:
+        t_ours = _best_of(ours)
+        parts = [f"{label} {_best_of(fn) / t_ours:.1f}x slower" for label, fn in others]
+        print(f"  {name:14s} fastentropy {t_ours * 1e3:7.2f} ms | " + " | ".join(parts), file=w)
+    print("\nScore a file: python -m fastentropy score --help", file=w)
+
+
+# ---- reading -----------------------------------------------------------------------------
+
+
+class Source:
+    """An input array read in chunks of whole rows (along the first axis)."""
+
+    def __init__(self, path: str, what: str, key: Optional[str] = None) -> None:
+        self.path, self.what = path, what
+        self.array: Optional[NDArray[Any]] = None
+        self._parquet: Any = None
+        suffix = os.path.splitext(path)[1].lower()
+        if not os.path.exists(path):
+            raise UsageError(f"{what} {path!r}: no such file")
+        if suffix == ".npy":
+            try:
+                self.array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except Exception as exc:
+                raise UsageError(f"{what} {path!r} is not a readable .npy file: {exc}") from None
+        elif suffix == ".npz":
+            self.array = _read_npz(path, what, key)
+        elif suffix == ".parquet":
+            self._parquet, self.shape_ = _open_parquet(path, what)
+        else:
+            raise UsageError(f"{what} {path!r}: unknown format {suffix!r}; expected one of {', '.join(INPUT_SUFFIXES)}")
+        if self.array is not None:
+            if self.array.dtype.kind not in "biuf":
+                raise UsageError(f"{what} {path!r} must hold real numbers, got dtype {self.array.dtype}")
+            self.shape_ = self.array.shape
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return tuple(self.shape_)
+
+    def whole(self) -> NDArray[Any]:
+        """The whole array (memory-mapped for .npy)."""
+        if self.array is None:
+            self.array = np.concatenate([b for _, b in self.chunks(1 << 16)]) if self.shape[0] else np.zeros(self.shape)
+        return self.array
+
+    def chunks(self, rows: int) -> Iterator[Tuple[int, NDArray[Any]]]:
+        """(first row, block of rows) covering the array in order."""
+        if self.array is not None:
+            for start in range(0, self.shape[0], rows):
+                yield start, self.array[start : start + rows]
+            return
+        start = 0
+        for batch in self._parquet.iter_batches(batch_size=rows):
+            block = _batch_to_numpy(batch, self.what, self.path)
+            yield start, block
+            start += len(block)
+
+
+def _read_npz(path: str, what: str, key: Optional[str]) -> NDArray[Any]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = list(npz.files)
+            if key is None:
+                if len(names) != 1:
+                    raise UsageError(f"{what} {path!r} holds {len(names)} arrays {names}; choose one with --key")
+                key = names[0]
+            if key not in names:
+                raise UsageError(f"{what} {path!r} has no array {key!r}; it holds {names}")
+            return np.asarray(npz[key])
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"{what} {path!r} is not a readable .npz file: {exc}") from None
+
+
+def _open_parquet(path: str, what: str) -> Tuple[Any, Tuple[int, ...]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError(f"reading {what} {path!r} needs pyarrow: pip install 'fastentropy[parquet]'") from None
+    try:
+        f = pq.ParquetFile(path)
+    except Exception as exc:
+        raise UsageError(f"{what} {path!r} is not a readable .parquet file: {exc}") from None
+    schema = f.schema_arrow
+    n = f.metadata.num_rows
+    if len(schema) == 1 and hasattr(schema.field(0).type, "value_type"):
+        t = schema.field(0).type
+        width = getattr(t, "list_size", None)
+        if width is None:  # variable-size lists: read the first row for the width
+            first = next(f.iter_batches(batch_size=1), None)
+            width = len(first.column(0)[0]) if first is not None and n else 0
+        return f, ((n, int(width)) if n else (0, int(width)))
+    return f, (n, len(schema))
+
+
+def _batch_to_numpy(batch: Any, what: str, path: str) -> NDArray[Any]:
+    import pyarrow as pa
+
+    try:
+        t = batch.column(0).type
+        if batch.num_columns == 1 and (pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)):
+            col = batch.column(0)
+            values: NDArray[Any] = np.asarray(col.flatten().to_numpy(zero_copy_only=False))
+            return values.reshape(len(col), -1)
+        return np.column_stack([c.to_numpy(zero_copy_only=False) for c in batch.columns])
+    except Exception as exc:
+        raise UsageError(f"{what} {path!r}: columns must be numeric (one column per class, or one list column): {exc}") from None
+
+
+# ---- writing -----------------------------------------------------------------------------
+
+
+class Sink:
+    """Writes scores of shape ``shape`` in row blocks to a temporary file, renamed at the end."""
+
+    def __init__(self, path: Optional[str], shape: Tuple[int, ...]) -> None:
+        self.path, self.shape = path, shape
+        self.tmp: Optional[str] = None
+        self._handle: Any = None
+        self._npy: Any = None
+        self._writer: Any = None
+        if path is None:
+            return
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in OUTPUT_SUFFIXES:
+            raise UsageError(f"--out {path!r}: unknown format {suffix!r}; expected one of {', '.join(OUTPUT_SUFFIXES)}")
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise UsageError(f"--out {path!r}: directory {directory!r} does not exist")
+        if suffix == ".parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise UsageError(f"writing {path!r} needs pyarrow: pip install 'fastentropy[parquet]'") from None
+        fd, self.tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        os.close(fd)
+        self.suffix = suffix
+        if suffix == ".npy":
+            self._npy = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float64, shape=shape)
+        elif suffix == ".csv":
+            self._handle = open(self.tmp, "w", encoding="ascii", newline="\n")
+            index = [f"i{k}" for k in range(1, len(shape))]
+            self._handle.write(",".join(["row", *index, "score"]) + "\n")
+
+    def write(self, start: int, scores: NDArray[np.float64]) -> None:
+        if self.path is None:
+            for v in np.asarray(scores).reshape(-1):
+                sys.stdout.write(f"{float(v)!r}\n")
+            return
+        if self._npy is not None:
+            self._npy[start : start + len(scores)] = scores
+            return
+        index = np.indices(scores.shape).reshape(scores.ndim, -1)
+        index[0] += start
+        flat = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if self.suffix == ".csv":
+            for i in range(flat.size):
+                self._handle.write(",".join([*(str(int(v)) for v in index[:, i]), repr(float(flat[i]))]) + "\n")
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        names = ["row"] + [f"i{k}" for k in range(1, index.shape[0])]
+        cols = {n: pa.array(index[k]) for k, n in enumerate(names) if k < index.shape[0]}
+        cols["score"] = pa.array(flat)
+        table = pa.table(cols)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.tmp, table.schema)
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        """Flush, close and rename the temporary file onto the output."""
+        if self.path is None or self.tmp is None:
+            return
+        if self._npy is not None:
+            self._npy.flush()
+            del self._npy
+            self._npy = None
+        if self._handle is not None:
+            self._handle.close()
+        if self.suffix == ".parquet":
+            if self._writer is None:  # no rows: write an empty table with the schema
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.table({"row": pa.array([], pa.int64()), "score": pa.array([], pa.float64())}), self.tmp)
+            else:
+                self._writer.close()
+        os.replace(self.tmp, self.path)
+        self.tmp = None
+
+    def discard(self) -> None:
+        """Remove the temporary file (after an error)."""
+        self._npy = None
+        for h in (self._handle, self._writer):
+            try:
+                if h is not None:
+                    h.close()
+            except Exception:
+                pass
+        if self.tmp is not None and os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+        self.tmp = None
+
+
+# ---- score -------------------------------------------------------------------------------
+
+
+def score(args: argparse.Namespace) -> None:
+    """``python -m fastentropy score``: see the module docstring and ``--help``."""
+    measure = args.measure
+    if measure not in MEASURES:
+        raise UsageError(f"unknown --measure {measure!r}; expected one of {', '.join(MEASURES)}")
+    loss = getattr(fe, "softmax_cross_entropy", None)
+    if measure == "softmax-ce" and loss is None:
+        raise UsageError("--measure softmax-ce needs fastentropy.softmax_cross_entropy, which this build lacks")
+    if args.base is not None:
+        fe._api._check_base(args.base)
+    src = Source(args.input, "INPUT", args.key)
+    shape = src_shape = src.shape
+    if len(shape) == 0:
+        raise UsageError(f"INPUT {args.input!r} is a 0-d array; expected one or more distributions")
+    axis = args.axis
+    if not -len(shape) <= axis < len(shape):
+        raise UsageError(f"--axis {axis} is out of range for INPUT of shape {shape}")
+    axis %= len(shape)
+    if src.array is None and axis != len(shape) - 1:
+        raise UsageError("a .parquet INPUT holds one distribution per row: --axis must be -1")
+    out_shape = shape[:axis] + shape[axis + 1 :]
+    if src.array is not None:
+        # Views, never copies: the distributions last, rows (what is chunked) first; a single
+        # distribution becomes one row.
+        src.array = np.moveaxis(src.array, axis, -1)
+        if src.array.ndim == 1:
+            src.array = src.array[None, :]
+            out_shape = (1,)
+        src.shape_ = src.array.shape
+    shape = src.shape
+
+    q: Optional[Source] = None
+    labels: Optional[Source] = None
+    if args.q is not None:
+        if measure not in ("kl", "cross-entropy"):
+            raise UsageError(f"--q is for --measure kl or cross-entropy, not {measure}")
+        q = Source(args.q, "--q", None)
+        if q.array is not None and q.array.ndim == len(src_shape) and len(src_shape) > 1:
+            q.array = np.moveaxis(q.array, axis, -1)
+            q.shape_ = q.array.shape
+        if q.shape[-1:] != shape[-1:] or (q.shape != shape and len(q.shape) != 1):
+            raise UsageError(
+                f"--q must have the shape of INPUT {src_shape} or be one distribution ({shape[-1]},), got {q.shape}"
+            )
+    if args.labels is not None:
+        if measure not in ("kl", "cross-entropy", "softmax-ce"):
+            raise UsageError(f"--labels is for --measure cross-entropy, kl or softmax-ce, not {measure}")
+        if q is not None:
+            raise UsageError("give either --q or --labels, not both")
+        labels = Source(args.labels, "--labels", None)
+        if labels.shape != out_shape and not (out_shape == (1,) and labels.shape == ()):
+            raise UsageError(f"--labels must have one label per distribution, shape {out_shape}, got {labels.shape}")
+        y_all = labels.whole()
+        if y_all.dtype.kind not in "iu":
+            raise UsageError(f"--labels must hold integer class indices, got dtype {y_all.dtype}")
+        labels.array = y_all.reshape(out_shape)
+    if measure in ("kl", "cross-entropy") and q is None and labels is None:
+        raise UsageError(f"--measure {measure} needs --q FILE or --labels FILE")
+    if measure == "softmax-ce" and labels is None:
+        raise UsageError("--measure softmax-ce needs --labels FILE")
+
+    row_elems = max(1, int(np.prod(shape[1:], dtype=np.int64)))
+    rows = args.chunk_rows or max(1, CHUNK_ELEMENTS // row_elems)
+    if rows < 1:
+        raise UsageError(f"--chunk-rows must be at least 1, got {rows}")
+    n_rows = shape[0]
+    n_chunks = math.ceil(n_rows / rows) if n_rows else 0
+    show = args.progress if args.progress is not None else (n_chunks > 1 and sys.stderr.isatty())
+
+    def compute(block: NDArray[Any], start: int) -> NDArray[np.float64]:
+        n = len(block)
+        if measure == "entropy":
+            res = fe.entropy(block, axis=-1, base=args.base)
+        elif labels is not None:
+            y = np.asarray(labels.whole()[start : start + n])
+            c = block.shape[-1]
+            bad = (y < 0) | (y >= c)
+            if bad.any():
+                pos = tuple(int(i) for i in np.argwhere(bad)[0])
+                at = (start + pos[0],) + pos[1:]
+                raise UsageError(f"--labels must be in [0, {c}), got {int(y[pos])} at {at if len(at) > 1 else at[0]}")
+            if measure == "softmax-ce":
+                assert loss is not None
+                res = np.asarray(loss(block, y, axis=-1, reduction="none"), dtype=np.float64)
+                if args.base is not None:
+                    res = res / math.log(args.base)
+            else:
+                onehot = np.zeros(block.shape)
+                np.put_along_axis(onehot, y[..., None], 1.0, axis=-1)
+                fn = fe.kl_divergence if measure == "kl" else fe.cross_entropy
+                res = fn(onehot, block, axis=-1, base=args.base)
+        else:
+            assert q is not None
+            qb = q.whole() if q.shape == (shape[-1],) else q.whole()[start : start + n]
+            fn = fe.kl_divergence if measure == "kl" else fe.cross_entropy
+            res = fn(block, qb, axis=-1, base=args.base)
+        return np.asarray(res, dtype=np.float64)
+
+    sink = Sink(args.out, out_shape)
+    try:
+        from tqdm import tqdm
+
+        with tqdm(total=n_rows, unit="row", unit_scale=True, disable=not show, desc="score", file=sys.stderr) as bar:
+            for start, block in src.chunks(rows):
+                sink.write(start, compute(block, start))
+                bar.update(len(block))
+        sink.close()
+    except BaseException:
+        sink.discard()
+        raise

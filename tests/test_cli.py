@@ -1,0 +1,268 @@
+"""`python -m fastentropy` and `python -m fastentropy score`."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, List
+
+import numpy as np
+import pytest
+
+import fastentropy as fe
+from fastentropy._cli import main
+
+rng = np.random.default_rng(7)
+P = rng.random((50, 13))
+Q = rng.random((50, 13))
+LABELS = rng.integers(0, 13, size=50)
+
+
+def run(args: List[str], capsys: Any) -> Any:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def save(tmp_path: Path, name: str, arr: Any) -> str:
+    path = tmp_path / name
+    np.save(path, arr)
+    return str(path)
+
+
+def leftovers(directory: Path) -> List[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+# ---- the demo ----------------------------------------------------------------------------
+
+
+def test_demo_prints_the_worked_example_and_a_speed_table_quickly() -> None:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "fastentropy"], capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "0.916290731874155" in out  # cross-entropy, -ln 0.4
+    if hasattr(fe, "softmax_cross_entropy"):
+        assert "0.9162907318741551" in out  # the loss, through log-softmax
+    assert repr(fe.entropy([0.3, 0.3, 0.4])) in out
+    assert "Speed" in out and "numpy" in out
+    assert elapsed < 30, f"the demo took {elapsed:.1f} s"
+
+
+# ---- score: results ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 1, 7, 50, 64])
+def test_entropy_npy_to_npy_in_chunks(tmp_path: Path, capsys: Any, chunk_rows: Any) -> None:
+    inp = save(tmp_path, "p.npy", P)
+    out = tmp_path / "h.npy"
+    extra = [] if chunk_rows is None else ["--chunk-rows", str(chunk_rows)]
+    code, _, err = run(["score", inp, "--out", str(out), *extra], capsys)
+    assert code == 0, err
+    assert np.array_equal(np.load(out), fe.entropy(P))
+    assert leftovers(tmp_path) == []
+
+
+def test_stdout_csv_and_base(tmp_path: Path, capsys: Any) -> None:
+    inp = save(tmp_path, "p.npy", P)
+    code, out, _ = run(["score", inp, "--base", "2"], capsys)
+    assert code == 0
+    assert np.array_equal(np.array([float(v) for v in out.split()]), fe.entropy(P, base=2))
+    csv_path = tmp_path / "h.csv"
+    assert run(["score", inp, "--out", str(csv_path), "--chunk-rows", "9"], capsys)[0] == 0
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["row"]) for r in rows] == list(range(50))
+    assert np.array_equal(np.array([float(r["score"]) for r in rows]), fe.entropy(P))
+
+
+@pytest.mark.parametrize("measure, fn", [("kl", fe.kl_divergence), ("cross-entropy", fe.cross_entropy)])
+def test_kl_and_cross_entropy_with_q_and_with_labels(tmp_path: Path, capsys: Any, measure: str, fn: Any) -> None:
+    inp, q = save(tmp_path, "p.npy", P), save(tmp_path, "q.npy", Q)
+    out = tmp_path / "s.npy"
+    assert run(["score", inp, "--measure", measure, "--q", q, "--out", str(out), "--chunk-rows", "8"], capsys)[0] == 0
+    assert np.array_equal(np.load(out), fn(P, Q))
+    one = save(tmp_path, "q1.npy", Q[0])
+    assert run(["score", inp, "--measure", measure, "--q", one, "--out", str(out)], capsys)[0] == 0
+    assert np.array_equal(np.load(out), fn(P, Q[0]))
+    labels = save(tmp_path, "y.npy", LABELS)
+    assert run(["score", inp, "--measure", measure, "--labels", labels, "--out", str(out), "--chunk-rows", "6"], capsys)[0] == 0
+    onehot = np.eye(13)[LABELS]
+    np.testing.assert_allclose(np.load(out), fn(onehot, P), rtol=0, atol=0)
+    want = -np.log(P[np.arange(50), LABELS] / P.sum(axis=1))
+    np.testing.assert_allclose(np.load(out), want, rtol=1e-13)
+
+
+def test_softmax_ce(tmp_path: Path, capsys: Any) -> None:
+    logits = rng.normal(size=(50, 13))
+    inp, labels = save(tmp_path, "z.npy", logits), save(tmp_path, "y.npy", LABELS)
+    out = tmp_path / "loss.npy"
+    code, _, err = run(["score", inp, "--measure", "softmax-ce", "--labels", labels, "--out", str(out), "--chunk-rows", "16"], capsys)
+    if not hasattr(fe, "softmax_cross_entropy"):
+        assert code == 2 and "softmax_cross_entropy" in err and not out.exists()
+        pytest.skip("fastentropy.softmax_cross_entropy (the loss family) is not in this build")
+    assert code == 0, err
+    want = fe.softmax_cross_entropy(logits, LABELS, reduction="none")
+    np.testing.assert_array_equal(np.load(out), want)
+    from scipy.special import log_softmax
+
+    np.testing.assert_allclose(np.load(out), -log_softmax(logits, axis=1)[np.arange(50), LABELS], rtol=1e-12)
+
+
+def test_axes_and_higher_dimensions(tmp_path: Path, capsys: Any) -> None:
+    x = rng.random((6, 5, 7))
+    inp = save(tmp_path, "x.npy", x)
+    out = tmp_path / "h.npy"
+    for axis in (0, 1, 2, -1):
+        assert run(["score", inp, "--axis", str(axis), "--out", str(out), "--chunk-rows", "2"], capsys)[0] == 0
+        assert np.array_equal(np.load(out), fe.entropy(x, axis=axis)), axis
+    csv_path = tmp_path / "h.csv"
+    assert run(["score", inp, "--axis", "1", "--out", str(csv_path)], capsys)[0] == 0
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 42 and set(rows[0]) == {"row", "i1", "score"}
+    one = save(tmp_path, "one.npy", np.array([0.3, 0.3, 0.4]))
+    code, stdout, _ = run(["score", one], capsys)
+    assert code == 0 and float(stdout) == fe.entropy([0.3, 0.3, 0.4])
+
+
+def test_npz_input(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "a.npz"
+    np.savez(path, p=P, q=Q)
+    code, out, _ = run(["score", str(path), "--key", "q"], capsys)
+    assert code == 0 and np.array_equal(np.array(out.split(), dtype=float), fe.entropy(Q))
+    code, _, err = run(["score", str(path)], capsys)
+    assert code == 2 and "--key" in err
+
+
+def test_parquet_in_and_out(tmp_path: Path, capsys: Any) -> None:
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastentropy[parquet]')")
+    import pyarrow.parquet as pq
+
+    wide = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({f"c{i}": P[:, i] for i in range(13)}), wide, row_group_size=11)
+    lists = tmp_path / "lists.parquet"
+    pq.write_table(pa.table({"probs": pa.array(list(P), type=pa.list_(pa.float64(), 13))}), lists, row_group_size=17)
+    out = tmp_path / "h.parquet"
+    for inp in (wide, lists):
+        code, _, err = run(["score", str(inp), "--out", str(out), "--chunk-rows", "8"], capsys)
+        assert code == 0, err
+        table = pq.read_table(out)
+        assert table.column("row").to_pylist() == list(range(50))
+        assert np.array_equal(table.column("score").to_numpy(), fe.entropy(P))
+    assert leftovers(tmp_path) == []
+
+
+def test_progress_bar(tmp_path: Path, capsys: Any) -> None:
+    inp = save(tmp_path, "p.npy", P)
+    code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5", "--progress"], capsys)
+    assert code == 0 and "score" in err and "100%" in err and "row" in err
+    code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5", "--no-progress"], capsys)
+    assert code == 0 and err == ""
+
+
+# ---- score: errors -----------------------------------------------------------------------
+
+
+def bad_files(tmp_path: Path) -> dict:
+    corrupt = tmp_path / "corrupt.npy"
+    corrupt.write_bytes(b"\x93NUMPY not really")
+    return {
+        "p": save(tmp_path, "p.npy", P),
+        "neg": save(tmp_path, "neg.npy", np.vstack([P, -P])),
+        "q_wrong": save(tmp_path, "qw.npy", Q[:, :5]),
+        "labels_wrong": save(tmp_path, "yw.npy", LABELS[:7]),
+        "labels_range": save(tmp_path, "yr.npy", np.where(np.arange(50) == 33, 13, LABELS)),
+        "strings": save(tmp_path, "s.npy", np.array([["a", "b"]])),
+        "corrupt": str(corrupt),
+    }
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["{missing}"], "no such file"),
+        (["{corrupt}"], "not a readable .npy"),
+        (["{p}", "--measure", "renyi"], "unknown --measure 'renyi'"),
+        (["{p}", "--measure", "kl"], "needs --q"),
+        (["{p}", "--measure", "kl", "--q", "{q_wrong}"], "--q must have the shape"),
+        (["{p}", "--measure", "cross-entropy", "--labels", "{labels_wrong}"], "one label per distribution"),
+        (["{p}", "--measure", "cross-entropy", "--labels", "{labels_range}"], r"must be in \[0, 13\), got 13 at 33"),
+        (["{p}", "--axis", "2"], "out of range"),
+        (["{p}", "--base", "1"], "base"),
+        (["{neg}"], "non-negative"),
+        (["{strings}"], "real numbers"),
+        (["{p}", "--out", "{dir}/h.txt"], "unknown format '.txt'"),
+        (["{p}", "--out", "{dir}/nope/h.npy"], "does not exist"),
+        (["{p}", "--frobnicate"], "unrecognized arguments"),
+    ],
+)
+def test_errors_are_one_line_exit_2_and_leave_no_output(tmp_path: Path, capsys: Any, args: List[str], message: str) -> None:
+    files = bad_files(tmp_path)
+    files.update(missing=str(tmp_path / "missing.npy"), dir=str(tmp_path))
+    out = tmp_path / "result.npy"
+    argv = ["score", *(a.format(**files) for a in args)]
+    if "--out" not in argv:
+        argv += ["--out", str(out), "--chunk-rows", "10"]
+    code = main(argv)
+    _, err = capsys.readouterr()
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert re.search(message, lines[0]), lines[0]
+    assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_error_in_a_late_chunk_removes_the_partial_output(tmp_path: Path) -> None:
+    """The first chunks are written before the negative values in the last ones are seen."""
+    inp = save(tmp_path, "neg.npy", np.vstack([P, -P]))
+    for suffix in (".npy", ".csv"):
+        out = tmp_path / f"s{suffix}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "fastentropy", "score", inp, "--out", str(out), "--chunk-rows", "10"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert proc.returncode == 2 and "non-negative" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+        assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_DATA accounting is Linux's")
+def test_a_file_larger_than_the_memory_limit_is_scored_in_chunks(tmp_path: Path) -> None:
+    """A 256 MiB .npy scored by a process whose heap is limited to 192 MiB: it is memory-mapped
+    and read in chunks, never loaded whole."""
+    rows, cols = 4096, 8192
+    path = tmp_path / "big.npy"
+    big = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(rows, cols))
+    big[::512] = 1.0  # sparse file: the other rows are zeros (entropy NaN)
+    big.flush()
+    del big
+    out = tmp_path / "h.npy"
+    script = (
+        "import resource, sys; lim = 192 << 20; resource.setrlimit(resource.RLIMIT_DATA, (lim, lim));"
+        "from fastentropy._cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "score", str(path), "--out", str(out)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "FASTENTROPY_NUM_THREADS": "2"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    h = np.load(out)
+    assert h.shape == (rows,)
+    np.testing.assert_allclose(h[::512], np.log(cols), rtol=1e-14)
+    assert np.isnan(h[1])
+    # the limit is real: loading the file whole fails under it
+    whole = subprocess.run(
+        [sys.executable, "-c", script.replace("from fastentropy._cli import main; sys.exit(main(sys.argv[1:]))",
+                                              "import numpy as np; np.load(sys.argv[1])"), str(path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert whole.returncode != 0 and "MemoryError" in whole.stderr
