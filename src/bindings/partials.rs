@@ -144,7 +144,7 @@ fn finish_columns<P: Columns<K> + Send + Sync, const K: usize>(
     view: ArrayViewD<'_, f64>,
     opts: &Options,
     mins: &[MinCheck<P>],
-    finish: fn(&P, &Options, f64) -> f64,
+    finish_all: fn(&ArrayD<P>, &Options, f64) -> ArrayD<f64>,
 ) -> Result<ArrayD<f64>, Error> {
     let ln_base = opts.ln_base()?;
     let last = Axis(view.ndim() - 1);
@@ -155,7 +155,7 @@ fn finish_columns<P: Columns<K> + Send + Sync, const K: usize>(
     for (arg, min) in mins {
         check_non_negative(arg, &partials, min)?;
     }
-    Ok(partials.mapv(|p| finish(&p, opts, ln_base)))
+    Ok(finish_all(&partials, opts, ln_base))
 }
 
 /// Partial statistics (Σx, Σ x ln x, min) of every distribution along the last axis of `p`.
@@ -218,7 +218,7 @@ fn py_entropy_finish<'py>(
     let cols = borrow_columns::<3>("partials", partials)?;
     let mins: [MinCheck<XLogXSums>; 1] = [("p", |s| s.min)];
     let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, entropy::finish))?;
+    let result = py.detach(|| finish_columns(view, &opts, &mins, entropy::finish_all))?;
     into_python(py, result)
 }
 
@@ -235,7 +235,7 @@ fn py_kl_divergence_finish<'py>(
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [MinCheck<RelEntrSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, kl::finish))?;
+    let result = py.detach(|| finish_columns(view, &opts, &mins, kl::finish_all))?;
     into_python(py, result)
 }
 
@@ -252,6 +252,6 @@ fn py_cross_entropy_finish<'py>(
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [MinCheck<CrossSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, cross_entropy::finish))?;
+    let result = py.detach(|| finish_columns(view, &opts, &mins, cross_entropy::finish_all))?;
     into_python(py, result)
 }

@@ -23,6 +23,11 @@ pub fn finish(s: &CrossSums, opts: &Options, ln_base: f64) -> f64 {
     nats / ln_base
 }
 
+/// Finishes every pair of distributions (see [`finish`]).
+pub fn finish_all(partials: &ArrayD<CrossSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
+    partials.mapv(|s| finish(&s, opts, ln_base))
+}
+
 /// Cross-entropy of every pair of distributions along the last axis of `p` and `q`.
 pub fn cross_entropy<T: Real, U: Real>(
     p: ArrayViewD<'_, T>,
@@ -38,7 +43,7 @@ pub fn cross_entropy<T: Real, U: Real>(
     let partials = reduce_lane_pairs(p, q, cross_sums);
     check_non_negative("p", &partials, |s| s.min_p)?;
     check_non_negative("q", &partials, |s| s.min_q)?;
-    Ok(partials.mapv(|s| finish(&s, opts, ln_base)))
+    Ok(finish_all(&partials, opts, ln_base))
 }
 
 #[cfg(test)]

@@ -24,6 +24,11 @@ pub fn finish(s: &RelEntrSums, opts: &Options, ln_base: f64) -> f64 {
     nats / ln_base
 }
 
+/// Finishes every pair of distributions (see [`finish`]).
+pub fn finish_all(partials: &ArrayD<RelEntrSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
+    partials.mapv(|s| finish(&s, opts, ln_base))
+}
+
 /// KL divergence of every pair of distributions along the last axis of `p` and `q`.
 pub fn kl_divergence<T: Real, U: Real>(
     p: ArrayViewD<'_, T>,
@@ -39,7 +44,7 @@ pub fn kl_divergence<T: Real, U: Real>(
     let partials = reduce_lane_pairs(p, q, rel_entr_sums);
     check_non_negative("p", &partials, |s| s.min_p)?;
     check_non_negative("q", &partials, |s| s.min_q)?;
-    Ok(partials.mapv(|s| finish(&s, opts, ln_base)))
+    Ok(finish_all(&partials, opts, ln_base))
 }
 
 #[cfg(test)]
