@@ -3,6 +3,7 @@
 //! conversion, broadcasting, moving `axis` last) happens in `python/fastentropy/_api.py`.
 
 mod arrays;
+mod loss;
 mod measures;
 
 use pyo3::exceptions::PyValueError;
@@ -20,6 +21,7 @@ impl From<Error> for PyErr {
 #[pymodule(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     measures::register(m)?;
+    loss::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;
