@@ -329,8 +329,8 @@ def softmax_cross_entropy(
     --------
     >>> import numpy as np
     >>> import fastentropy as fe
-    >>> fe.softmax_cross_entropy(np.log([[0.3, 0.3, 0.4]]), [2])  # doctest: +ELLIPSIS
-    0.916290731874155...
+    >>> round(fe.softmax_cross_entropy(np.log([[0.3, 0.3, 0.4]]), [2]), 12)
+    0.916290731874
     >>> loss, grad = fe.softmax_cross_entropy(np.log([[0.3, 0.3, 0.4]]), [2], return_grad=True)
     >>> np.round(grad, 12)
     array([[ 0.3,  0.3, -0.6]])
@@ -477,8 +477,8 @@ def binary_cross_entropy_with_logits(
     ``binary_cross_entropy_with_logits``.
 
     ``loss = weight * ((1 - t) * z + (1 + (pos_weight - 1) * t) * (max(-z, 0) + log1p(exp(-|z|))))``,
-    i.e. ``max(z, 0) - z * t + log1p(exp(-|z|))`` without ``pos_weight``: finite and
-    accurate for logits of +-80 and far beyond.
+    evaluated as ``max(z, 0) - z * t + log1p(exp(-|z|))`` (plus the ``pos_weight`` term)
+    so that nothing cancels: finite and accurate for logits of +-80 and far beyond.
 
     Parameters
     ----------

@@ -1,10 +1,11 @@
-//! Binary cross-entropy with logits, elementwise, as torch computes it:
+//! Binary cross-entropy with logits, elementwise, torch's definition:
 //! `loss = w·((1 − t)·z + lw·softplus(−z))` with `lw = 1 + (pos_weight − 1)·t` and
-//! `softplus(−z) = max(−z, 0) + log1p(exp(−|z|))` (= −log σ(z)), stable for any |z|:
-//! exp never sees a positive argument. Without `pos_weight` (lw = 1) this is
-//! `max(z, 0) − z·t + log1p(exp(−|z|))`.
+//! `softplus(−z) = max(−z, 0) + log1p(exp(−|z|))` (= −log σ(z)), evaluated as
+//! `max(z, 0) − z·t + log1p(exp(−|z|)) + (pos_weight − 1)·t·softplus(−z)` (no cancellation;
+//! exp never sees a positive argument), stable for any |z|.
 //!
-//! Gradient: `dloss/dz = w·((1 − t) − lw·σ(−z))`, σ(−z) from the same `exp(−|z|)`.
+//! Gradient: `dloss/dz = w·((1 − t) − lw·σ(−z)) = w·(σ(z) − t − (pos_weight − 1)·t·σ(−z))`,
+//! σ(±z) from the same `exp(−|z|)`.
 //!
 //! `log1p(e)` for e = exp(−|z|) ∈ (0, 1] uses the vector `ln`: with u = 1 + e,
 //! `log1p(e) = ln(u)·e/(u − 1)` (exact-ratio correction, Goldberg/Kahan), and `e` where
@@ -24,19 +25,31 @@ fn log1p_nonneg<V: F8>(e: V) -> V {
     V::select(d.eq(V::splat(0.0)), e, ln(u).mul(e.div(d)))
 }
 
-/// (loss, dloss/dz) of eight lanes, before the `w` factor... and with it.
+/// (loss, dloss/dz) of eight lanes, weights included.
+///
+/// Written as `max(z, 0) − t·z + L + (pw − 1)·t·(max(−z, 0) + L)` with `L = log1p(e^{−|z|})`,
+/// which is torch's `(1 − t)·z + lw·(max(−z, 0) + L)` rearranged so that nothing cancels:
+/// z = −100, t = 0 gives 3.7e−44, not −100 + 100 = 0. Likewise the gradient
+/// `(1 − t) − lw·σ(−z)` as `σ(z) − t − (pw − 1)·t·σ(−z)`, with `σ(z) − t` taken as
+/// `(1 − t) − σ(−z)` for z ≥ 0 (z = 100, t = 1 gives −3.7e−44, not 1 − 1 = 0).
 #[inline(always)]
 fn lanes<V: F8>(z: V, t: V, w: V, pw: V) -> (V, V) {
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
     let neg = zero.sub(z);
-    let az = V::select(z.lt(zero), neg, z);
+    let positive = z.ge(zero);
+    let az = V::select(positive, z, neg);
     let e = exp(zero.sub(az));
-    let softplus_neg = V::select(neg.gt(zero), neg, zero).add(log1p_nonneg(e));
-    let lw = pw.sub(one).mul(t).add(one);
-    let one_minus_t = one.sub(t);
-    let loss = one_minus_t.mul(z).add(lw.mul(softplus_neg)).mul(w);
-    let sig_neg = V::select(z.ge(zero), e.div(one.add(e)), one.div(one.add(e)));
-    let grad = one_minus_t.sub(lw.mul(sig_neg)).mul(w);
+    let l = log1p_nonneg(e);
+    let relu = V::select(z.gt(zero), z, zero);
+    let relu_neg = V::select(neg.gt(zero), neg, zero);
+    let extra = pw.sub(one).mul(t);
+    let loss = relu.sub(t.mul(z)).add(l).add(extra.mul(relu_neg.add(l))).mul(w);
+    let inv = one.div(one.add(e));
+    let sig = V::select(positive, inv, e.mul(inv));
+    let sig_neg = V::select(positive, e.mul(inv), inv);
+    // σ(z) − t, from whichever of σ(z), σ(−z) is the small one.
+    let base = V::select(positive, one.sub(t).sub(sig_neg), sig.sub(t));
+    let grad = base.sub(extra.mul(sig_neg)).mul(w);
     (loss, grad)
 }
 
@@ -103,10 +116,10 @@ crate::simd::multiversion! {
 /// Scalar reference: (loss, gradient) of one element with `f64::ln_1p` and `f64::exp`.
 pub fn reference(z: f64, t: f64, w: f64, pw: f64) -> (f64, f64) {
     let e = (-z.abs()).exp();
-    let lw = (pw - 1.0) * t + 1.0;
-    let loss = ((1.0 - t) * z + lw * ((-z).max(0.0) + e.ln_1p())) * w;
-    let sig_neg = if z >= 0.0 { e / (1.0 + e) } else { 1.0 / (1.0 + e) };
-    (loss, ((1.0 - t) - lw * sig_neg) * w)
+    let l = e.ln_1p();
+    let loss = (z.max(0.0) - t * z + l + (pw - 1.0) * t * ((-z).max(0.0) + l)) * w;
+    let (base, sig_neg) = if z >= 0.0 { ((1.0 - t) - e / (1.0 + e), e / (1.0 + e)) } else { (e / (1.0 + e) - t, 1.0 / (1.0 + e)) };
+    (loss, (base - (pw - 1.0) * t * sig_neg) * w)
 }
 
 #[cfg(test)]
@@ -135,6 +148,16 @@ mod tests {
             let s: f64 = acc.iter().sum();
             assert!(close(s, total, 1e-12), "{s} vs {total}");
         }
+    }
+
+    #[test]
+    fn tiny_losses_and_gradients_keep_precision() {
+        let (mut lo, mut go) = ([0.0; 2], [0.0; 2]);
+        let mut acc = [0.0; LANES];
+        bce_feed::<f64, f64>(&mut acc, BcePiece { z: &[-100.0, 100.0], t: &[0.0, 1.0], w: &[1.0; 2], pw: &[1.0; 2], loss_out: Some(&mut lo), grad_out: Some(&mut go) }, 1.0);
+        let e = (-100f64).exp();
+        assert!(close(lo[0], e, 1e-15) && close(lo[1], e, 1e-15), "{lo:?}");
+        assert!(close(go[0], e, 1e-15) && close(go[1], -e, 1e-15), "{go:?}");
     }
 
     #[test]
