@@ -252,3 +252,36 @@ def test_inputs_are_not_modified_without_grad_out():
     keep = z.copy()
     fe.softmax_cross_entropy(z, np.arange(6), return_grad=True)
     np.testing.assert_array_equal(z, keep)
+
+
+ISA_SCRIPT = """
+import hashlib, numpy as np, fastentropy as fe
+rng = np.random.default_rng(11)
+z = (rng.normal(size=(64, 203)) * 20).astype(np.float64)
+z[3, 5] = -np.inf; z[7] = 1e30; z[9, ::7] = -1e30
+y = rng.integers(0, 203, size=64)
+t = rng.uniform(size=z.shape)
+h = hashlib.sha256()
+for arr in (fe.logsumexp(z), fe.log_softmax(z), fe.softmax(z.astype(np.float32)),
+            fe.softmax_cross_entropy(z, y, return_grad=True, label_smoothing=0.1)[1],
+            fe.softmax_cross_entropy(z, t, return_grad=True)[1],
+            fe.binary_cross_entropy_with_logits(z, t, return_grad=True, reduction="none")):
+    h.update(np.ascontiguousarray(arr).tobytes())
+h.update(np.float64(fe.softmax_cross_entropy(z, y)).tobytes())
+print(fe.simd_isa(), h.hexdigest())
+"""
+
+
+def test_bitwise_identical_on_every_instruction_set():
+    import os
+    import subprocess
+    import sys
+
+    digests = {}
+    for isa in ("avx512", "avx2", "baseline"):
+        env = dict(os.environ, FASTENTROPY_SIMD=isa)
+        out = subprocess.run([sys.executable, "-c", ISA_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        name, digest = out.stdout.split()
+        digests[name] = digest
+    assert len(set(digests.values())) == 1, digests

@@ -13,7 +13,8 @@ use crate::measures::bce::{binary_cross_entropy_with_logits, BceInputs, BceLoss}
 use crate::measures::logsumexp::{logsumexp, normalize_in_place, normalize_into, Normalizer};
 use crate::measures::nll_loss::{nll_loss, nll_loss_in_place};
 use crate::measures::softmax_cross_entropy::{
-    softmax_cross_entropy, softmax_cross_entropy_grad_into, softmax_cross_entropy_in_place, LossOptions, Reduction, Target,
+    softmax_cross_entropy, softmax_cross_entropy_grad_into, softmax_cross_entropy_in_place,
+    LossOptions, Reduction, Target,
 };
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -26,19 +27,38 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-fn writable<'py, T: numpy::Element>(arg: &str, a: &Bound<'py, PyArrayDyn<T>>) -> PyResult<numpy::PyReadwriteArrayDyn<'py, T>> {
-    a.try_readwrite().map_err(|e| PyValueError::new_err(format!("`{arg}` must be a writable array that is not in use: {e}")))
+fn writable<'py, T: numpy::Element>(
+    arg: &str,
+    a: &Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<numpy::PyReadwriteArrayDyn<'py, T>> {
+    a.try_readwrite().map_err(|e| {
+        PyValueError::new_err(format!(
+            "`{arg}` must be a writable array that is not in use: {e}"
+        ))
+    })
 }
 
-fn readonly<'py, T: numpy::Element>(arg: &str, a: &Bound<'py, PyArrayDyn<T>>) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    a.try_readonly().map_err(|e| PyValueError::new_err(format!("`{arg}` cannot be read while it is being written: {e}")))
+fn readonly<'py, T: numpy::Element>(
+    arg: &str,
+    a: &Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    a.try_readonly().map_err(|e| {
+        PyValueError::new_err(format!(
+            "`{arg}` cannot be read while it is being written: {e}"
+        ))
+    })
 }
 
 /// `out` as an array of `x`'s dtype.
-fn same_dtype<'py, T: numpy::Element>(arg: &str, out: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
-    out.cast::<PyArrayDyn<T>>()
-        .map(|a| a.clone())
-        .map_err(|_| PyTypeError::new_err(format!("`{arg}` must be a numpy.ndarray with the dtype of the logits")))
+fn same_dtype<'py, T: numpy::Element>(
+    arg: &str,
+    out: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    out.cast::<PyArrayDyn<T>>().cloned().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "`{arg}` must be a numpy.ndarray with the dtype of the logits"
+        ))
+    })
 }
 
 /// log Σ exp along the last axis.
@@ -49,7 +69,12 @@ fn py_logsumexp<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'
     into_python(py, result)
 }
 
-fn normalize_typed<T: Real + numpy::Element>(py: Python<'_>, x: &Bound<'_, PyArrayDyn<T>>, out: &Bound<'_, PyAny>, kind: Normalizer) -> PyResult<()> {
+fn normalize_typed<T: Real + numpy::Element>(
+    py: Python<'_>,
+    x: &Bound<'_, PyArrayDyn<T>>,
+    out: &Bound<'_, PyAny>,
+    kind: Normalizer,
+) -> PyResult<()> {
     let out = same_dtype::<T>("out", out)?;
     if out.is(x) {
         let mut rw = writable("out", &out)?;
@@ -64,7 +89,12 @@ fn normalize_typed<T: Real + numpy::Element>(py: Python<'_>, x: &Bound<'_, PyArr
     Ok(())
 }
 
-fn normalize(py: Python<'_>, x: &Bound<'_, PyAny>, out: &Bound<'_, PyAny>, kind: Normalizer) -> PyResult<()> {
+fn normalize(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+    kind: Normalizer,
+) -> PyResult<()> {
     if let Ok(a) = x.cast::<PyArrayDyn<f64>>() {
         return normalize_typed(py, a, out, kind);
     }
@@ -166,9 +196,16 @@ fn py_softmax_cross_entropy<'py>(
     grad_out: Option<&Bound<'py, PyAny>>,
     in_place: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let opts = LossOptions { reduction: Reduction::parse(reduction)?, ignore_index, label_smoothing };
+    let opts = LossOptions {
+        reduction: Reduction::parse(reduction)?,
+        ignore_index,
+        label_smoothing,
+    };
     let weight = match &weight {
-        Some(w) => Some(w.as_slice().map_err(|_| PyValueError::new_err("`weight` must be contiguous"))?),
+        Some(w) => Some(
+            w.as_slice()
+                .map_err(|_| PyValueError::new_err("`weight` must be contiguous"))?,
+        ),
         None => None,
     };
     if let Ok(a) = logits.cast::<PyArrayDyn<f64>>() {
@@ -225,19 +262,40 @@ fn py_nll_loss<'py>(
     in_place: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let reduction = Reduction::parse(reduction)?;
-    let target = target
-        .cast::<PyArrayDyn<i64>>()
-        .map_err(|_| PyTypeError::new_err("`target` must be an int64 numpy.ndarray of class indices"))?;
+    let target = target.cast::<PyArrayDyn<i64>>().map_err(|_| {
+        PyTypeError::new_err("`target` must be an int64 numpy.ndarray of class indices")
+    })?;
     let target = readonly("target", target)?;
     let weight = match &weight {
-        Some(w) => Some(w.as_slice().map_err(|_| PyValueError::new_err("`weight` must be contiguous"))?),
+        Some(w) => Some(
+            w.as_slice()
+                .map_err(|_| PyValueError::new_err("`weight` must be contiguous"))?,
+        ),
         None => None,
     };
     if let Ok(a) = log_probs.cast::<PyArrayDyn<f64>>() {
-        return nll_typed(py, a, target, weight, ignore_index, reduction, grad_out, in_place);
+        return nll_typed(
+            py,
+            a,
+            target,
+            weight,
+            ignore_index,
+            reduction,
+            grad_out,
+            in_place,
+        );
     }
     if let Ok(a) = log_probs.cast::<PyArrayDyn<f32>>() {
-        return nll_typed(py, a, target, weight, ignore_index, reduction, grad_out, in_place);
+        return nll_typed(
+            py,
+            a,
+            target,
+            weight,
+            ignore_index,
+            reduction,
+            grad_out,
+            in_place,
+        );
     }
     Err(not_a_float_array("log_probs", log_probs))
 }
@@ -257,11 +315,19 @@ fn bce_typed<'py, T: Real + numpy::Element>(
         Some(g) => Some(writable("grad_out", &same_dtype::<T>("grad_out", g)?)?),
         None => None,
     };
-    let (w, pw) = (weight.as_ref().map(|w| w.as_array()), pos_weight.as_ref().map(|p| p.as_array()));
+    let (w, pw) = (
+        weight.as_ref().map(|w| w.as_array()),
+        pos_weight.as_ref().map(|p| p.as_array()),
+    );
     let z = src.as_array();
     let gv = grad.as_mut().map(|g| g.as_array_mut());
     let result = with_view!(target, |tv| py.detach(|| binary_cross_entropy_with_logits(
-        BceInputs { logits: z, target: tv, weight: w, pos_weight: pw },
+        BceInputs {
+            logits: z,
+            target: tv,
+            weight: w,
+            pos_weight: pw
+        },
         reduction,
         gv
     )))?;

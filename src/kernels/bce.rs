@@ -43,7 +43,11 @@ fn lanes<V: F8>(z: V, t: V, w: V, pw: V) -> (V, V) {
     let relu = V::select(z.gt(zero), z, zero);
     let relu_neg = V::select(neg.gt(zero), neg, zero);
     let extra = pw.sub(one).mul(t);
-    let loss = relu.sub(t.mul(z)).add(l).add(extra.mul(relu_neg.add(l))).mul(w);
+    let loss = relu
+        .sub(t.mul(z))
+        .add(l)
+        .add(extra.mul(relu_neg.add(l)))
+        .mul(w);
     let inv = one.div(one.add(e));
     let sig = V::select(positive, inv, e.mul(inv));
     let sig_neg = V::select(positive, e.mul(inv), inv);
@@ -70,8 +74,19 @@ pub struct BcePiece<'a, T, U> {
 }
 
 #[inline(always)]
-fn bce_feed_body<V: F8, T: Real, U: Real>(acc: &mut [f64; LANES], piece: BcePiece<'_, T, U>, grad_scale: f64) {
-    let BcePiece { z, t, w, pw, mut loss_out, mut grad_out } = piece;
+fn bce_feed_body<V: F8, T: Real, U: Real>(
+    acc: &mut [f64; LANES],
+    piece: BcePiece<'_, T, U>,
+    grad_scale: f64,
+) {
+    let BcePiece {
+        z,
+        t,
+        w,
+        pw,
+        mut loss_out,
+        mut grad_out,
+    } = piece;
     let n = z.len();
     let scale = V::splat(grad_scale);
     let mut sum = V::from_array(*acc);
@@ -88,7 +103,12 @@ fn bce_feed_body<V: F8, T: Real, U: Real>(acc: &mut [f64; LANES], piece: BcePiec
             )
         } else {
             // Zero padding: z = t = w = 0 gives a zero loss term.
-            (V::load_padded(&z[r.clone()]), V::load_padded(&t[r.clone()]), V::load_padded(&w[r.clone()]), V::load_padded(&pw[r.clone()]))
+            (
+                V::load_padded(&z[r.clone()]),
+                V::load_padded(&t[r.clone()]),
+                V::load_padded(&w[r.clone()]),
+                V::load_padded(&pw[r.clone()]),
+            )
         };
         let (loss, grad) = lanes(zv, tv, wv, pv);
         sum = sum.add(loss);
@@ -98,7 +118,10 @@ fn bce_feed_body<V: F8, T: Real, U: Real>(acc: &mut [f64; LANES], piece: BcePiec
             }
         }
         if let Some(out) = grad_out.as_deref_mut() {
-            for (o, &v) in out[r.clone()].iter_mut().zip(grad.mul(scale).to_array().iter()) {
+            for (o, &v) in out[r.clone()]
+                .iter_mut()
+                .zip(grad.mul(scale).to_array().iter())
+            {
                 *o = T::from_f64(v);
             }
         }
@@ -118,7 +141,11 @@ pub fn reference(z: f64, t: f64, w: f64, pw: f64) -> (f64, f64) {
     let e = (-z.abs()).exp();
     let l = e.ln_1p();
     let loss = (z.max(0.0) - t * z + l + (pw - 1.0) * t * ((-z).max(0.0) + l)) * w;
-    let (base, sig_neg) = if z >= 0.0 { ((1.0 - t) - e / (1.0 + e), e / (1.0 + e)) } else { (e / (1.0 + e) - t, 1.0 / (1.0 + e)) };
+    let (base, sig_neg) = if z >= 0.0 {
+        ((1.0 - t) - e / (1.0 + e), e / (1.0 + e))
+    } else {
+        (e / (1.0 + e) - t, 1.0 / (1.0 + e))
+    };
     (loss, (base - (pw - 1.0) * t * sig_neg) * w)
 }
 
@@ -129,21 +156,54 @@ mod tests {
 
     #[test]
     fn matches_reference_on_every_tail_and_extreme_logits() {
-        let specials = [0.0, -0.0, 80.0, -80.0, 1e3, -1e3, 1e30, -1e30, 36.0, -36.0, 1e-300, 745.0, -745.0, 0.5];
+        let specials = [
+            0.0, -0.0, 80.0, -80.0, 1e3, -1e3, 1e30, -1e30, 36.0, -36.0, 1e-300, 745.0, -745.0, 0.5,
+        ];
         for len in 0..=67usize {
-            let z: Vec<f64> = positive(len, len as u64).iter().enumerate().map(|(i, &v)| if i % 3 == 0 { specials[i % specials.len()] } else { (v - 0.5) * 30.0 }).collect();
+            let z: Vec<f64> = positive(len, len as u64)
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    if i % 3 == 0 {
+                        specials[i % specials.len()]
+                    } else {
+                        (v - 0.5) * 30.0
+                    }
+                })
+                .collect();
             let t: Vec<f64> = positive(len, 7).iter().map(|v| v.min(1.0)).collect();
             let w: Vec<f64> = positive(len, 8).iter().map(|v| v + 0.1).collect();
             let pw: Vec<f64> = positive(len, 9).iter().map(|v| v * 3.0).collect();
             let (mut lo, mut go) = (vec![0.0; len], vec![0.0; len]);
             let mut acc = [0.0; LANES];
-            bce_feed(&mut acc, BcePiece { z: &z, t: &t, w: &w, pw: &pw, loss_out: Some(&mut lo), grad_out: Some(&mut go) }, 1.0);
+            bce_feed(
+                &mut acc,
+                BcePiece {
+                    z: &z,
+                    t: &t,
+                    w: &w,
+                    pw: &pw,
+                    loss_out: Some(&mut lo),
+                    grad_out: Some(&mut go),
+                },
+                1.0,
+            );
             let mut total = 0.0;
             for j in 0..len {
                 let (l, g) = reference(z[j], t[j], w[j], pw[j]);
                 total += l;
-                assert!(close(lo[j], l, 1e-13) || (lo[j] - l).abs() < 1e-300, "z={} {} vs {l}", z[j], lo[j]);
-                assert!(close(go[j], g, 1e-13) || (go[j] - g).abs() < 1e-15, "z={} {} vs {g}", z[j], go[j]);
+                assert!(
+                    close(lo[j], l, 1e-13) || (lo[j] - l).abs() < 1e-300,
+                    "z={} {} vs {l}",
+                    z[j],
+                    lo[j]
+                );
+                assert!(
+                    close(go[j], g, 1e-13) || (go[j] - g).abs() < 1e-15,
+                    "z={} {} vs {g}",
+                    z[j],
+                    go[j]
+                );
             }
             let s: f64 = acc.iter().sum();
             assert!(close(s, total, 1e-12), "{s} vs {total}");
@@ -154,7 +214,18 @@ mod tests {
     fn tiny_losses_and_gradients_keep_precision() {
         let (mut lo, mut go) = ([0.0; 2], [0.0; 2]);
         let mut acc = [0.0; LANES];
-        bce_feed::<f64, f64>(&mut acc, BcePiece { z: &[-100.0, 100.0], t: &[0.0, 1.0], w: &[1.0; 2], pw: &[1.0; 2], loss_out: Some(&mut lo), grad_out: Some(&mut go) }, 1.0);
+        bce_feed::<f64, f64>(
+            &mut acc,
+            BcePiece {
+                z: &[-100.0, 100.0],
+                t: &[0.0, 1.0],
+                w: &[1.0; 2],
+                pw: &[1.0; 2],
+                loss_out: Some(&mut lo),
+                grad_out: Some(&mut go),
+            },
+            1.0,
+        );
         let e = (-100f64).exp();
         assert!(close(lo[0], e, 1e-15) && close(lo[1], e, 1e-15), "{lo:?}");
         assert!(close(go[0], e, 1e-15) && close(go[1], -e, 1e-15), "{go:?}");
@@ -164,7 +235,18 @@ mod tests {
     fn tiny_softplus_keeps_precision() {
         let mut lo = [0.0; 1];
         let mut acc = [0.0; LANES];
-        bce_feed::<f64, f64>(&mut acc, BcePiece { z: &[40.0], t: &[1.0], w: &[1.0], pw: &[1.0], loss_out: Some(&mut lo), grad_out: None }, 1.0);
+        bce_feed::<f64, f64>(
+            &mut acc,
+            BcePiece {
+                z: &[40.0],
+                t: &[1.0],
+                w: &[1.0],
+                pw: &[1.0],
+                loss_out: Some(&mut lo),
+                grad_out: None,
+            },
+            1.0,
+        );
         assert!(close(lo[0], (-40f64).exp().ln_1p(), 1e-15), "{}", lo[0]);
     }
 }

@@ -61,11 +61,21 @@ impl LseLanes {
 
     /// Combines the eight lanes in a fixed order into one row's statistics.
     pub fn finish(&self) -> RowStats {
-        let max = self.m.iter().fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+        let max = self
+            .m
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m });
         // exp(m_l − max) with the crate's exp (bitwise what the vector paths compute).
-        let gaps: [f64; LANES] = std::array::from_fn(|l| if self.m[l] == max { 0.0 } else { self.m[l] - max });
+        let gaps: [f64; LANES] = std::array::from_fn(|l| {
+            if self.m[l] == max {
+                0.0
+            } else {
+                self.m[l] - max
+            }
+        });
         let factor = exp(Scalar8(gaps)).0;
         let (mut below, mut at_max, mut a, mut t) = (0.0, 0.0, 0.0, 0.0);
+        #[allow(clippy::needless_range_loop)] // five parallel arrays: an index reads clearest
         for l in 0..LANES {
             if self.m[l] == max {
                 below += self.s[l];
@@ -73,13 +83,26 @@ impl LseLanes {
                 a += self.a[l];
             } else {
                 below += (self.s[l] + self.cnt[l]) * factor[l];
-                a += if self.t[l] == 0.0 { self.a[l] } else { self.a[l] + self.t[l] * (max - self.m[l]) };
+                a += if self.t[l] == 0.0 {
+                    self.a[l]
+                } else {
+                    self.a[l] + self.t[l] * (max - self.m[l])
+                };
             }
             t += self.t[l];
         }
         // One of the values equal to the maximum is the argmax itself: the others count 1 each.
-        let rest = if at_max > 0.0 { below + (at_max - 1.0) } else { below };
-        RowStats { max, rest, weighted_gap: a, weight_sum: t }
+        let rest = if at_max > 0.0 {
+            below + (at_max - 1.0)
+        } else {
+            below
+        };
+        RowStats {
+            max,
+            rest,
+            weighted_gap: a,
+            weight_sum: t,
+        }
     }
 }
 
@@ -199,14 +222,20 @@ impl<V: F8> State<V> {
         let absent = x.eq(V::splat(f64::NEG_INFINITY));
         let e = exp(x.sub(self.m));
         self.s = self.s.add(V::select(V::or(at_max, absent), zero, e));
-        self.cnt = self.cnt.add(V::select(absent, zero, V::select(at_max, one, zero)));
+        self.cnt = self
+            .cnt
+            .add(V::select(absent, zero, V::select(at_max, one, zero)));
     }
 
     /// Adds u·(m − x) (0 where u = 0, +inf where x = −inf < u) and u.
     #[inline(always)]
     fn add_weighted(&mut self, x: V, u: V) {
         let zero = V::splat(0.0);
-        let gap = V::select(x.eq(V::splat(f64::NEG_INFINITY)), V::splat(f64::INFINITY), self.m.sub(x));
+        let gap = V::select(
+            x.eq(V::splat(f64::NEG_INFINITY)),
+            V::splat(f64::INFINITY),
+            self.m.sub(x),
+        );
         self.a = self.a.add(V::select(u.eq(zero), zero, u.mul(gap)));
         self.t = self.t.add(u);
     }
@@ -238,7 +267,14 @@ crate::simd::multiversion! {
 
 /// Effective target weights u = ((t or 1)·a + b)·(w or 1) of eight lanes starting at `i`.
 #[inline(always)]
-fn target_weights<V: F8, U: Real>(t: Option<&[U]>, w: Option<&[f64]>, i: usize, n: usize, a: f64, b: f64) -> V {
+fn target_weights<V: F8, U: Real>(
+    t: Option<&[U]>,
+    w: Option<&[f64]>,
+    i: usize,
+    n: usize,
+    a: f64,
+    b: f64,
+) -> V {
     let tv = match t {
         Some(t) if n == LANES => V::load(t[i..i + LANES].try_into().expect("8")),
         Some(t) => load_tail::<V, U>(&t[i..i + n], 0.0),
@@ -258,7 +294,14 @@ fn target_weights<V: F8, U: Real>(t: Option<&[U]>, w: Option<&[f64]>, i: usize, 
 }
 
 #[inline(always)]
-fn lse_weighted_feed_body<V: F8, T: Real, U: Real>(st: &mut LseLanes, x: &[T], t: Option<&[U]>, w: Option<&[f64]>, a: f64, b: f64) {
+fn lse_weighted_feed_body<V: F8, T: Real, U: Real>(
+    st: &mut LseLanes,
+    x: &[T],
+    t: Option<&[U]>,
+    w: Option<&[f64]>,
+    a: f64,
+    b: f64,
+) {
     let n = x.len();
     let t = t.map(|t| &t[..n]);
     let w = w.map(|w| &w[..n]);
@@ -346,9 +389,19 @@ pub struct GradRow {
 }
 
 #[inline(always)]
-fn ce_grad_body<V: F8, T: Real, U: Real>(x: &mut [T], t: Option<&[U]>, w: Option<&[f64]>, g: GradRow) {
+fn ce_grad_body<V: F8, T: Real, U: Real>(
+    x: &mut [T],
+    t: Option<&[U]>,
+    w: Option<&[f64]>,
+    g: GradRow,
+) {
     let n = x.len();
-    let (m, d, total, scale) = (V::splat(g.max), V::splat(g.denom), V::splat(g.total), V::splat(g.scale));
+    let (m, d, total, scale) = (
+        V::splat(g.max),
+        V::splat(g.denom),
+        V::splat(g.total),
+        V::splat(g.scale),
+    );
     let mut i = 0;
     while i + LANES <= n {
         let v = V::load(x[i..i + LANES].try_into().expect("8"));
@@ -377,10 +430,18 @@ pub fn grad_at(z_j: f64, u_j: f64, g: &GradRow) -> f64 {
     (p * g.total - u_j) * g.scale
 }
 
+/// Effective target weights of the reference: (t, w, a, b) for u = ((t or 1)·a + b)·(w or 1).
+pub type ReferenceWeights<'a, U> = (Option<&'a [U]>, Option<&'a [f64]>, f64, f64);
+
 /// Scalar reference for the streaming pass: two passes with `f64::exp`.
-pub fn reference_stats<T: Real, U: Real>(x: &[T], weights: Option<(Option<&[U]>, Option<&[f64]>, f64, f64)>) -> RowStats {
+pub fn reference_stats<T: Real, U: Real>(
+    x: &[T],
+    weights: Option<ReferenceWeights<'_, U>>,
+) -> RowStats {
     let z: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
-    let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let max = z
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m });
     let argmax = z.iter().position(|&v| v == max && v > f64::NEG_INFINITY);
     let mut rest = 0.0;
     for (i, &v) in z.iter().enumerate() {
@@ -394,17 +455,34 @@ pub fn reference_stats<T: Real, U: Real>(x: &[T], weights: Option<(Option<&[U]>,
             let u = (t.map_or(1.0, |t| t[i].to_f64()) * ca + cb) * w.map_or(1.0, |w| w[i]);
             tsum += u;
             if u != 0.0 {
-                a += if v == f64::NEG_INFINITY { f64::INFINITY } else { u * (max - v) };
+                a += if v == f64::NEG_INFINITY {
+                    f64::INFINITY
+                } else {
+                    u * (max - v)
+                };
             }
         }
     }
-    RowStats { max, rest, weighted_gap: a, weight_sum: tsum }
+    RowStats {
+        max,
+        rest,
+        weighted_gap: a,
+        weight_sum: tsum,
+    }
 }
 
 /// Scalar reference for the writers: log-softmax (`log = true`) or softmax of a row.
 pub fn reference_softmax(z: &[f64], log: bool) -> Vec<f64> {
     let s = reference_stats::<f64, f64>(z, None);
-    z.iter().map(|&v| if log { (v - s.max) - s.rest.ln_1p() } else { (v - s.max).exp() / (1.0 + s.rest) }).collect()
+    z.iter()
+        .map(|&v| {
+            if log {
+                (v - s.max) - s.rest.ln_1p()
+            } else {
+                (v - s.max).exp() / (1.0 + s.rest)
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -415,7 +493,11 @@ mod tests {
     const NINF: f64 = f64::NEG_INFINITY;
 
     fn logits(len: usize, seed: u64) -> Vec<f64> {
-        positive(len, seed).iter().enumerate().map(|(i, &v)| (v - 0.5) * 20.0 + (i % 3) as f64).collect()
+        positive(len, seed)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v - 0.5) * 20.0 + (i % 3) as f64)
+            .collect()
     }
 
     fn special_rows() -> Vec<Vec<f64>> {
@@ -423,7 +505,20 @@ mod tests {
         for len in 0..=67 {
             let base = logits(len, 3 + len as u64);
             rows.push(base.clone());
-            for (k, &sp) in [0.0, NINF, 1e30, -1e30, 700.0, -745.5, 1e-300, f64::MAX, 5e-324].iter().enumerate() {
+            for (k, &sp) in [
+                0.0,
+                NINF,
+                1e30,
+                -1e30,
+                700.0,
+                -745.5,
+                1e-300,
+                f64::MAX,
+                5e-324,
+            ]
+            .iter()
+            .enumerate()
+            {
                 let mut r = base.clone();
                 if len > 0 {
                     for (i, v) in r.iter_mut().enumerate() {
@@ -474,11 +569,19 @@ mod tests {
         let s = stats_of(&[1.0, f64::NAN, 2.0]);
         assert!(s.logsumexp().is_nan());
         let s = stats_of(&[0.0, -40.0]);
-        assert!(close(s.logsumexp(), (-40f64).exp(), 1e-15), "{}", s.logsumexp());
+        assert!(
+            close(s.logsumexp(), (-40f64).exp(), 1e-15),
+            "{}",
+            s.logsumexp()
+        );
         assert_eq!(stats_of(&[]).logsumexp(), NINF);
         assert_eq!(stats_of(&[NINF, NINF]).logsumexp(), NINF);
         assert_eq!(stats_of(&[1e30, 1e30]).logsumexp(), 1e30);
-        assert!(close(stats_of(&[3.0, 3.0, 3.0]).logsumexp(), 3.0 + 3f64.ln(), 1e-15));
+        assert!(close(
+            stats_of(&[3.0, 3.0, 3.0]).logsumexp(),
+            3.0 + 3f64.ln(),
+            1e-15
+        ));
         assert_eq!(stats_of(&[f64::INFINITY, 1.0]).logsumexp(), f64::INFINITY);
     }
 
@@ -491,7 +594,10 @@ mod tests {
                 lse_feed(&mut st, piece);
             }
             let pieces = st.finish();
-            assert!(whole == pieces || (whole.rest.is_nan() && pieces.rest.is_nan()), "{row:?}");
+            assert!(
+                whole == pieces || (whole.rest.is_nan() && pieces.rest.is_nan()),
+                "{row:?}"
+            );
         }
     }
 
@@ -515,10 +621,20 @@ mod tests {
                 let mut st2 = LseLanes::EMPTY;
                 for start in (0..n).step_by(24) {
                     let end = (start + 24).min(n);
-                    lse_weighted_feed(&mut st2, &row[start..end], tt.map(|t| &t[start..end]), ww.map(|w| &w[start..end]), a, b);
+                    lse_weighted_feed(
+                        &mut st2,
+                        &row[start..end],
+                        tt.map(|t| &t[start..end]),
+                        ww.map(|w| &w[start..end]),
+                        a,
+                        b,
+                    );
                 }
                 let p = st2.finish();
-                assert!(p == got || p.rest.is_nan() || p.weighted_gap.is_nan(), "pieces");
+                assert!(
+                    p == got || p.rest.is_nan() || p.weighted_gap.is_nan(),
+                    "pieces"
+                );
             }
         }
     }
@@ -535,7 +651,14 @@ mod tests {
         lse_weighted_feed(&mut st, &z, Some(&[0.1, 0.4, 0.5][..]), None, 1.0, 0.0);
         assert_eq!(st.finish().weighted_loss(), f64::INFINITY);
         let mut st = LseLanes::EMPTY;
-        lse_weighted_feed(&mut st, &[NINF, NINF], Some(&[0.0, 1.0][..]), None, 1.0, 0.0);
+        lse_weighted_feed(
+            &mut st,
+            &[NINF, NINF],
+            Some(&[0.0, 1.0][..]),
+            None,
+            1.0,
+            0.0,
+        );
         assert!(st.finish().weighted_loss().is_nan());
     }
 
@@ -552,19 +675,34 @@ mod tests {
                 }
                 let want = reference_softmax(&row, log);
                 for (a, b) in out.iter().zip(&want) {
-                    assert!(close(*a, *b, 1e-13) || (a - b).abs() < 1e-300, "{a} vs {b} (log={log}) in {row:?}");
+                    assert!(
+                        close(*a, *b, 1e-13) || (a - b).abs() < 1e-300,
+                        "{a} vs {b} (log={log}) in {row:?}"
+                    );
                 }
             }
             let n = row.len();
             let t = positive(n, 5);
-            let g = GradRow { max: s.max, denom: 1.0 + s.rest, total: 1.3, a: 0.9, b: 0.01, scale: 0.5 };
+            let g = GradRow {
+                max: s.max,
+                denom: 1.0 + s.rest,
+                total: 1.3,
+                a: 0.9,
+                b: 0.01,
+                scale: 0.5,
+            };
             let mut out = row.clone();
             ce_grad_in_place(&mut out, Some(&t[..]), None, g);
             for j in 0..n {
                 let want = grad_at(row[j], t[j] * 0.9 + 0.01, &g);
-                let refv = ((row[j] - s.max).exp() / (1.0 + s.rest) * 1.3 - (t[j] * 0.9 + 0.01)) * 0.5;
+                let refv =
+                    ((row[j] - s.max).exp() / (1.0 + s.rest) * 1.3 - (t[j] * 0.9 + 0.01)) * 0.5;
                 assert!(out[j].to_bits() == want.to_bits() || (out[j].is_nan() && want.is_nan()));
-                assert!(close(out[j], refv, 1e-13) || (out[j] - refv).abs() < 1e-15, "{} vs {refv}", out[j]);
+                assert!(
+                    close(out[j], refv, 1e-13) || (out[j] - refv).abs() < 1e-15,
+                    "{} vs {refv}",
+                    out[j]
+                );
             }
         }
     }

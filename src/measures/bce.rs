@@ -38,21 +38,40 @@ fn row<T: Real, U: Real>(
     scale: f64,
 ) -> f64 {
     let mut acc = [0.0; LANES];
-    let (mut zb, mut tb, mut wb, mut pb) = ([T::default(); CHUNK], [U::default(); CHUNK], [0.0; CHUNK], [0.0; CHUNK]);
+    let (mut zb, mut tb, mut wb, mut pb) = (
+        [T::default(); CHUNK],
+        [U::default(); CHUNK],
+        [0.0; CHUNK],
+        [0.0; CHUNK],
+    );
     let (want_loss, want_grad) = (!lo.is_empty(), !go.is_empty());
     for r in chunks_of(z.len()) {
         let zs = lane_chunk(&z, r.clone(), &mut zb);
         let ts = lane_chunk(&t, r.clone(), &mut tb);
         let ws = lane_chunk(&w, r.clone(), &mut wb);
         let ps = lane_chunk(&pw, r.clone(), &mut pb);
-        let piece = |loss_out: Option<&mut [T]>, grad_out: Option<&mut [T]>, acc: &mut [f64; LANES]| {
-            bce_feed(acc, BcePiece { z: zs, t: ts, w: ws, pw: ps, loss_out, grad_out }, scale)
-        };
+        let piece =
+            |loss_out: Option<&mut [T]>, grad_out: Option<&mut [T]>, acc: &mut [f64; LANES]| {
+                bce_feed(
+                    acc,
+                    BcePiece {
+                        z: zs,
+                        t: ts,
+                        w: ws,
+                        pw: ps,
+                        loss_out,
+                        grad_out,
+                    },
+                    scale,
+                )
+            };
         match (want_loss, want_grad) {
             (false, false) => piece(None, None, &mut acc),
             (true, false) => with_lane_chunk_mut(&mut lo, r, |l| piece(Some(l), None, &mut acc)),
             (false, true) => with_lane_chunk_mut(&mut go, r, |g| piece(None, Some(g), &mut acc)),
-            (true, true) => with_lane_chunk_mut(&mut lo, r.clone(), |l| with_lane_chunk_mut(&mut go, r, |g| piece(Some(l), Some(g), &mut acc))),
+            (true, true) => with_lane_chunk_mut(&mut lo, r.clone(), |l| {
+                with_lane_chunk_mut(&mut go, r, |g| piece(Some(l), Some(g), &mut acc))
+            }),
         }
     }
     // The fixed lane tree of `F8::sum_lanes`.
@@ -74,7 +93,12 @@ pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
     reduction: Reduction,
     grad: Option<ArrayViewMutD<'_, T>>,
 ) -> Result<BceLoss<T>, Error> {
-    let BceInputs { logits, target, weight, pos_weight } = inputs;
+    let BceInputs {
+        logits,
+        target,
+        weight,
+        pos_weight,
+    } = inputs;
     let shape = logits.shape().to_vec();
     if shape.is_empty() {
         return Err(Error::NoAxis { arg: "logits" });
@@ -83,13 +107,20 @@ pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
         if s == shape.as_slice() {
             Ok(())
         } else {
-            Err(Error::ShapeMismatch { first: "logits", second, first_shape: shape.clone(), second_shape: s.to_vec() })
+            Err(Error::ShapeMismatch {
+                first: "logits",
+                second,
+                first_shape: shape.clone(),
+                second_shape: s.to_vec(),
+            })
         }
     };
     same("target", target.shape())?;
     let one = [1.0f64];
     let ones = ArrayView1::from(&one[..]).into_dyn();
-    let ones = ones.broadcast(IxDyn(&shape)).ok_or(Error::NoAxis { arg: "logits" })?;
+    let ones = ones
+        .broadcast(IxDyn(&shape))
+        .ok_or(Error::NoAxis { arg: "logits" })?;
     let w = weight.unwrap_or_else(|| ones.view());
     let pw = pos_weight.unwrap_or_else(|| ones.view());
     same("weight", w.shape())?;
@@ -99,22 +130,35 @@ pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
         same("grad_out", g.shape())?;
     }
     let n = logits.len();
-    let scale = if reduction == Reduction::Mean { 1.0 / n as f64 } else { 1.0 };
+    let scale = if reduction == Reduction::Mean {
+        1.0 / n as f64
+    } else {
+        1.0
+    };
     let axis = Axis(shape.len() - 1);
     let mut batch = shape.clone();
     *batch.last_mut().expect("ndim ≥ 1") = 0;
     // Outputs not asked for are arrays with rows of length 0 (no allocation).
-    let mut loss_out = ArrayD::<T>::default(if reduction == Reduction::None { IxDyn(&shape) } else { IxDyn(&[]) });
+    let mut loss_out = ArrayD::<T>::default(if reduction == Reduction::None {
+        IxDyn(&shape)
+    } else {
+        IxDyn(&[])
+    });
     let mut no_grad = ArrayD::<T>::default(IxDyn(&batch));
     let mut grad_view = match grad.as_mut() {
         Some(g) => g.view_mut(),
         None => no_grad.view_mut(),
     };
     let sums = run(n, |fork| {
-        let inputs = Zip::from(logits.lanes(axis)).and(target.lanes(axis)).and(w.lanes(axis)).and(pw.lanes(axis));
+        let inputs = Zip::from(logits.lanes(axis))
+            .and(target.lanes(axis))
+            .and(w.lanes(axis))
+            .and(pw.lanes(axis));
         if reduction == Reduction::None {
             // Per-row sums are not needed: the elementwise losses are the result.
-            let zip = inputs.and(loss_out.lanes_mut(axis)).and(grad_view.lanes_mut(axis));
+            let zip = inputs
+                .and(loss_out.lanes_mut(axis))
+                .and(grad_view.lanes_mut(axis));
             let f = |z, t, w, pw, lo, go| {
                 row(z, t, w, pw, lo, go, scale);
             };
@@ -145,8 +189,20 @@ mod tests {
     fn extreme_logits_are_finite_and_match_the_formula() {
         let z = arr2(&[[80.0f64, -80.0, 0.0, 1e30]]).into_dyn();
         let t = arr2(&[[0.25, 0.5, 1.0, 0.0]]).into_dyn();
-        let r = binary_cross_entropy_with_logits(BceInputs { logits: z.view(), target: t.view(), weight: None, pos_weight: None }, Reduction::None, None).unwrap();
-        let BceLoss::Elementwise::<f64>(l) = r else { panic!("elementwise") };
+        let r = binary_cross_entropy_with_logits(
+            BceInputs {
+                logits: z.view(),
+                target: t.view(),
+                weight: None,
+                pos_weight: None,
+            },
+            Reduction::None,
+            None,
+        )
+        .unwrap();
+        let BceLoss::Elementwise::<f64>(l) = r else {
+            panic!("elementwise")
+        };
         assert!((l[[0, 0]] - (80.0 - 20.0)).abs() < 1e-12);
         assert!((l[[0, 1]] - 40.0).abs() < 1e-12);
         assert!((l[[0, 2]] - std::f64::consts::LN_2).abs() < 1e-16);
@@ -159,12 +215,33 @@ mod tests {
         let t = arr2(&[[0.2, 1.0, 0.0], [0.7, 0.4, 1.0]]).into_dyn();
         let pwv = ndarray::arr1(&[0.5, 2.0, 3.0]).into_dyn();
         let pw = pwv.broadcast(IxDyn(&[2, 3])).unwrap();
-        let f = |z: &ArrayD<f64>| match binary_cross_entropy_with_logits(BceInputs { logits: z.view(), target: t.view(), weight: None, pos_weight: Some(pw.view()) }, Reduction::Mean, None).unwrap() {
+        let f = |z: &ArrayD<f64>| match binary_cross_entropy_with_logits(
+            BceInputs {
+                logits: z.view(),
+                target: t.view(),
+                weight: None,
+                pos_weight: Some(pw.view()),
+            },
+            Reduction::Mean,
+            None,
+        )
+        .unwrap()
+        {
             BceLoss::Reduced(v) => v,
             BceLoss::Elementwise(_) => unreachable!(),
         };
         let mut g = ndarray::Array2::<f64>::zeros((2, 3)).into_dyn();
-        binary_cross_entropy_with_logits(BceInputs { logits: z.view(), target: t.view(), weight: None, pos_weight: Some(pw.view()) }, Reduction::Mean, Some(g.view_mut())).unwrap();
+        binary_cross_entropy_with_logits(
+            BceInputs {
+                logits: z.view(),
+                target: t.view(),
+                weight: None,
+                pos_weight: Some(pw.view()),
+            },
+            Reduction::Mean,
+            Some(g.view_mut()),
+        )
+        .unwrap();
         for i in 0..2 {
             for j in 0..3 {
                 let (mut a, mut b) = (z.clone(), z.clone());

@@ -9,7 +9,9 @@ use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis
 
 use super::batch_shape;
 use crate::error::Error;
-use crate::kernels::softmax::{lse_feed, lse_weighted_feed, log_softmax_in_place, softmax_in_place, LseLanes, RowStats};
+use crate::kernels::softmax::{
+    log_softmax_in_place, lse_feed, lse_weighted_feed, softmax_in_place, LseLanes, RowStats,
+};
 use crate::kernels::Real;
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
@@ -61,7 +63,9 @@ pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     check(&x)?;
     let axis = Axis(x.ndim() - 1);
     Ok(run(x.len(), |fork| {
-        crate::zip_map_collect!(fork, Zip::from(x.lanes(axis)), |z: ArrayView1<'_, T>| row_stats(&z).logsumexp())
+        crate::zip_map_collect!(fork, Zip::from(x.lanes(axis)), |z: ArrayView1<'_, T>| {
+            row_stats(&z).logsumexp()
+        })
     }))
 }
 
@@ -85,10 +89,19 @@ fn transform<T: Real>(lane: &mut ArrayViewMut1<'_, T>, s: RowStats, kind: Normal
 }
 
 /// Writes the log-softmax or softmax of every row of `x` into `out` (same shape).
-pub fn normalize_into<T: Real>(x: ArrayViewD<'_, T>, mut out: ArrayViewMutD<'_, T>, kind: Normalizer) -> Result<(), Error> {
+pub fn normalize_into<T: Real>(
+    x: ArrayViewD<'_, T>,
+    mut out: ArrayViewMutD<'_, T>,
+    kind: Normalizer,
+) -> Result<(), Error> {
     check(&x)?;
     if x.shape() != out.shape() {
-        return Err(Error::ShapeMismatch { first: "x", second: "out", first_shape: x.shape().to_vec(), second_shape: out.shape().to_vec() });
+        return Err(Error::ShapeMismatch {
+            first: "x",
+            second: "out",
+            first_shape: x.shape().to_vec(),
+            second_shape: out.shape().to_vec(),
+        });
     }
     let axis = Axis(x.ndim() - 1);
     run(x.len(), |fork| {
@@ -108,7 +121,10 @@ pub fn normalize_into<T: Real>(x: ArrayViewD<'_, T>, mut out: ArrayViewMutD<'_, 
 }
 
 /// The same in place: every row of `x` is overwritten with its log-softmax or softmax.
-pub fn normalize_in_place<T: Real>(mut x: ArrayViewMutD<'_, T>, kind: Normalizer) -> Result<(), Error> {
+pub fn normalize_in_place<T: Real>(
+    mut x: ArrayViewMutD<'_, T>,
+    kind: Normalizer,
+) -> Result<(), Error> {
     check(&x.view())?;
     let axis = Axis(x.ndim() - 1);
     let n = x.len();
@@ -134,13 +150,21 @@ mod tests {
 
     #[test]
     fn known_values_and_edge_rows() {
-        let x = arr2(&[[0.0, -40.0], [f64::NEG_INFINITY, f64::NEG_INFINITY], [1e30, -1e30]]).into_dyn();
+        let x = arr2(&[
+            [0.0, -40.0],
+            [f64::NEG_INFINITY, f64::NEG_INFINITY],
+            [1e30, -1e30],
+        ])
+        .into_dyn();
         let l = logsumexp(x.view()).unwrap();
         assert_eq!(l[[0]], (-40f64).exp().ln_1p());
         assert_eq!(l[[1]], f64::NEG_INFINITY);
         assert_eq!(l[[2]], 1e30);
         let empty = Array2::<f32>::zeros((2, 0)).into_dyn();
-        assert!(logsumexp(empty.view()).unwrap().iter().all(|&v| v == f64::NEG_INFINITY));
+        assert!(logsumexp(empty.view())
+            .unwrap()
+            .iter()
+            .all(|&v| v == f64::NEG_INFINITY));
         let mut out = Array2::<f64>::zeros((3, 2)).into_dyn();
         normalize_into(x.view(), out.view_mut(), Normalizer::LogSoftmax).unwrap();
         assert!(out[[1, 0]].is_nan() && out[[1, 1]].is_nan());
@@ -151,7 +175,10 @@ mod tests {
 
     #[test]
     fn strided_rows_equal_contiguous_rows_bitwise() {
-        let data: Vec<f64> = crate::kernels::adversarial::positive(700 * 9, 4).iter().map(|v| v * 50.0 - 20.0).collect();
+        let data: Vec<f64> = crate::kernels::adversarial::positive(700 * 9, 4)
+            .iter()
+            .map(|v| v * 50.0 - 20.0)
+            .collect();
         let a = Array2::from_shape_vec((9, 700), data).unwrap();
         let at = a.t().to_owned();
         let strided = at.t();
@@ -159,9 +186,18 @@ mod tests {
         let l2 = logsumexp(strided.into_dyn()).unwrap();
         assert_eq!(l1, l2);
         let mut o1 = Array2::<f64>::zeros((9, 700));
-        normalize_into(a.view().into_dyn(), o1.view_mut().into_dyn(), Normalizer::Softmax).unwrap();
+        normalize_into(
+            a.view().into_dyn(),
+            o1.view_mut().into_dyn(),
+            Normalizer::Softmax,
+        )
+        .unwrap();
         let mut o2 = at.clone();
-        normalize_in_place(o2.view_mut().reversed_axes().into_dyn(), Normalizer::Softmax).unwrap();
+        normalize_in_place(
+            o2.view_mut().reversed_axes().into_dyn(),
+            Normalizer::Softmax,
+        )
+        .unwrap();
         assert_eq!(o1, o2.t());
     }
 }

@@ -8,11 +8,18 @@
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
-use super::softmax_cross_entropy::{check_common, check_label_shape, check_labels, reduce, Reduction};
+use super::softmax_cross_entropy::{
+    check_common, check_label_shape, check_labels, reduce, Reduction,
+};
 use crate::error::Error;
 use crate::kernels::Real;
 
-fn row_loss<T: Real>(lp: &ArrayView1<'_, T>, y: i64, ignore_index: i64, weight: Option<&[f64]>) -> f64 {
+fn row_loss<T: Real>(
+    lp: &ArrayView1<'_, T>,
+    y: i64,
+    ignore_index: i64,
+    weight: Option<&[f64]>,
+) -> f64 {
     if y == ignore_index {
         return 0.0;
     }
@@ -20,7 +27,13 @@ fn row_loss<T: Real>(lp: &ArrayView1<'_, T>, y: i64, ignore_index: i64, weight: 
     -(w * lp[y as usize].to_f64())
 }
 
-fn write_grad<T: Real>(g: &mut ArrayViewMut1<'_, T>, y: i64, ignore_index: i64, weight: Option<&[f64]>, scale: f64) {
+fn write_grad<T: Real>(
+    g: &mut ArrayViewMut1<'_, T>,
+    y: i64,
+    ignore_index: i64,
+    weight: Option<&[f64]>,
+    scale: f64,
+) {
     g.fill(T::default());
     if y != ignore_index {
         g[y as usize] = T::from_f64(-(weight.map_or(1.0, |w| w[y as usize]) * scale));
@@ -41,13 +54,26 @@ pub fn nll_loss<T: Real>(
     check_label_shape(&log_probs, &target)?;
     let denominator = check_labels(&target, classes, ignore_index, weight)?;
     let axis = Axis(log_probs.ndim() - 1);
-    let losses = Zip::from(log_probs.lanes(axis)).and(&target).map_collect(|lp, &y| row_loss(&lp, y, ignore_index, weight));
+    let losses = Zip::from(log_probs.lanes(axis))
+        .and(&target)
+        .map_collect(|lp, &y| row_loss(&lp, y, ignore_index, weight));
     if let Some(mut g) = grad {
         if g.shape() != log_probs.shape() {
-            return Err(Error::ShapeMismatch { first: "log_probs", second: "grad_out", first_shape: log_probs.shape().to_vec(), second_shape: g.shape().to_vec() });
+            return Err(Error::ShapeMismatch {
+                first: "log_probs",
+                second: "grad_out",
+                first_shape: log_probs.shape().to_vec(),
+                second_shape: g.shape().to_vec(),
+            });
         }
-        let scale = if reduction == Reduction::Mean { 1.0 / denominator } else { 1.0 };
-        Zip::from(g.lanes_mut(axis)).and(&target).for_each(|mut g, &y| write_grad(&mut g, y, ignore_index, weight, scale));
+        let scale = if reduction == Reduction::Mean {
+            1.0 / denominator
+        } else {
+            1.0
+        };
+        Zip::from(g.lanes_mut(axis))
+            .and(&target)
+            .for_each(|mut g, &y| write_grad(&mut g, y, ignore_index, weight, scale));
     }
     Ok(reduce(losses, reduction, denominator))
 }
@@ -60,12 +86,25 @@ pub fn nll_loss_in_place<T: Real>(
     ignore_index: i64,
     reduction: Reduction,
 ) -> Result<ArrayD<f64>, Error> {
-    let result = nll_loss(log_probs.view(), target.view(), weight, ignore_index, reduction, None)?;
+    let result = nll_loss(
+        log_probs.view(),
+        target.view(),
+        weight,
+        ignore_index,
+        reduction,
+        None,
+    )?;
     let classes = log_probs.shape()[log_probs.ndim() - 1];
     let denominator = check_labels(&target, classes, ignore_index, weight)?;
-    let scale = if reduction == Reduction::Mean { 1.0 / denominator } else { 1.0 };
+    let scale = if reduction == Reduction::Mean {
+        1.0 / denominator
+    } else {
+        1.0
+    };
     let axis = Axis(log_probs.ndim() - 1);
-    Zip::from(log_probs.lanes_mut(axis)).and(&target).for_each(|mut g, &y| write_grad(&mut g, y, ignore_index, weight, scale));
+    Zip::from(log_probs.lanes_mut(axis))
+        .and(&target)
+        .for_each(|mut g, &y| write_grad(&mut g, y, ignore_index, weight, scale));
     Ok(result)
 }
 
@@ -88,11 +127,20 @@ mod tests {
         let y = arr1(&[1i64, -100, 0]).into_dyn();
         let w = [2.0, 0.5];
         let mut g = ndarray::Array2::<f64>::ones((3, 2)).into_dyn();
-        let l = nll_loss(lp.view(), y.view(), Some(&w), -100, Reduction::Mean, Some(g.view_mut())).unwrap();
+        let l = nll_loss(
+            lp.view(),
+            y.view(),
+            Some(&w),
+            -100,
+            Reduction::Mean,
+            Some(g.view_mut()),
+        )
+        .unwrap();
         assert_eq!(l[[]], (0.5 * 2.0 + 2.0 * 5.0) / 2.5);
         assert_eq!(g, arr2(&[[0.0, -0.2], [0.0, 0.0], [-0.8, 0.0]]).into_dyn());
         let mut lp2 = lp.clone();
-        let l2 = nll_loss_in_place(lp2.view_mut(), y.view(), Some(&w), -100, Reduction::Mean).unwrap();
+        let l2 =
+            nll_loss_in_place(lp2.view_mut(), y.view(), Some(&w), -100, Reduction::Mean).unwrap();
         assert_eq!((l, g), (l2, lp2));
     }
 }
