@@ -11,7 +11,7 @@ unless a gradient or an elementwise output is asked for.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -364,7 +364,7 @@ def softmax_cross_entropy(
             f"got dtype {tgt.dtype}"
         )
     moved = np.moveaxis(arr, ax, -1)
-    kwargs = dict(weight=w, ignore_index=ignore, reduction=red, label_smoothing=eps)
+    kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red, label_smoothing=eps)
     if not (return_grad or grad_out is not None):
         return _core.softmax_cross_entropy(moved, core_target, **kwargs)  # type: ignore[no-any-return]
     core_grad, in_place, grad = _grad_buffer(arr, logits, grad_out, "logits")
@@ -439,7 +439,7 @@ def nll_loss(
         raise TypeError(f"`target` must hold integer class indices, got dtype {tgt.dtype}")
     labels = _labels(tgt, arr.shape[:ax] + arr.shape[ax + 1 :], classes)
     moved = np.moveaxis(arr, ax, -1)
-    kwargs = dict(weight=w, ignore_index=ignore, reduction=red)
+    kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red)
     if not (return_grad or grad_out is not None):
         return _core.nll_loss(moved, labels, **kwargs)  # type: ignore[no-any-return]
     core_grad, in_place, grad = _grad_buffer(arr, log_probs, grad_out, "log_probs")

@@ -17,6 +17,7 @@ use crate::measures::softmax_cross_entropy::{
     LossOptions, Reduction, Target,
 };
 
+/// Registers the loss-family functions on `fastentropy._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_logsumexp, m)?)?;
     m.add_function(wrap_pyfunction!(py_log_softmax, m)?)?;
