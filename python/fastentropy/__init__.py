@@ -1,6 +1,8 @@
 """fastentropy: fast, exact information-theory measures for NumPy arrays.
 
-Self-information, Shannon entropy, KL divergence and cross-entropy, computed by a Rust
+Self-information, Shannon entropy, KL divergence, cross-entropy and the softmax loss
+family (logsumexp, log_softmax, softmax, softmax_cross_entropy with a fused gradient,
+nll_loss, binary_cross_entropy_with_logits), computed by a Rust
 core (SIMD with runtime dispatch, rayon threads, f64 accumulation, results bitwise
 identical for any thread count) on NumPy buffers without copying, with the GIL released.
 """
@@ -14,14 +16,28 @@ from ._api import (
     set_num_threads,
 )
 from ._core import simd_isa
+from ._loss import (
+    binary_cross_entropy_with_logits,
+    log_softmax,
+    logsumexp,
+    nll_loss,
+    softmax,
+    softmax_cross_entropy,
+)
 
 __all__ = [
+    "binary_cross_entropy_with_logits",
     "cross_entropy",
     "entropy",
     "get_num_threads",
     "kl_divergence",
+    "log_softmax",
+    "logsumexp",
+    "nll_loss",
     "self_information",
     "set_num_threads",
     "simd_isa",
+    "softmax",
+    "softmax_cross_entropy",
 ]
 __version__ = "0.1.0"

@@ -7,6 +7,8 @@
 
 pub mod cross;
 pub mod neg_log;
+pub mod bce;
+pub mod softmax;
 pub mod rel_entr;
 pub mod xlogx;
 

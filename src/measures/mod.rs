@@ -6,6 +6,10 @@ pub mod cross_entropy;
 pub mod entropy;
 pub mod kl;
 pub mod self_information;
+pub mod bce;
+pub mod logsumexp;
+pub mod nll_loss;
+pub mod softmax_cross_entropy;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
