@@ -22,7 +22,11 @@ pub enum Error {
     /// A thread count of zero.
     InvalidThreadCount { value: usize },
     /// A class label outside `[0, classes)` that is not `ignore_index`; `position` indexes `target`.
-    LabelOutOfRange { label: i64, position: Vec<usize>, classes: usize },
+    LabelOutOfRange {
+        label: i64,
+        position: Vec<usize>,
+        classes: usize,
+    },
     /// A label smoothing outside [0, 1].
     InvalidLabelSmoothing { value: f64 },
     /// A reduction other than "none", "mean" and "sum".
@@ -32,14 +36,23 @@ pub enum Error {
     /// A class axis of length 0: no label can be in range.
     NoClasses { arg: &'static str },
     /// Class-index targets whose shape is not the logits' shape without the class axis.
-    TargetShape { expected: Vec<usize>, got: Vec<usize> },
+    TargetShape {
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
 }
 
 /// `(3,)` / `(1, 2)`: an index as Python prints a tuple.
 fn tuple(ix: &[usize]) -> String {
     match ix {
         [one] => format!("({one},)"),
-        _ => format!("({})", ix.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            ix.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -246,7 +246,11 @@ pub fn fixed_sum<'a>(values: impl IntoIterator<Item = &'a f64>) -> f64 {
 /// The elements `range` (at most [`CHUNK`]) of `lane`: borrowed when contiguous, else
 /// gathered into `buf`.
 #[inline]
-pub fn lane_chunk<'b, T: Copy>(lane: &'b ArrayView1<'_, T>, range: Range<usize>, buf: &'b mut [T; CHUNK]) -> &'b [T] {
+pub fn lane_chunk<'b, T: Copy>(
+    lane: &'b ArrayView1<'_, T>,
+    range: Range<usize>,
+    buf: &'b mut [T; CHUNK],
+) -> &'b [T] {
     debug_assert!(range.len() <= CHUNK);
     match lane.as_slice() {
         Some(s) => &s[range],
@@ -263,7 +267,11 @@ pub fn lane_chunk<'b, T: Copy>(lane: &'b ArrayView1<'_, T>, range: Range<usize>,
 /// Calls `f` with the elements `range` (at most [`CHUNK`]) of `lane` as a mutable slice:
 /// borrowed when contiguous, else gathered into a stack buffer and scattered back.
 #[inline]
-pub fn with_lane_chunk_mut<T: Copy + Default>(lane: &mut ArrayViewMut1<'_, T>, range: Range<usize>, f: impl FnOnce(&mut [T])) {
+pub fn with_lane_chunk_mut<T: Copy + Default>(
+    lane: &mut ArrayViewMut1<'_, T>,
+    range: Range<usize>,
+    f: impl FnOnce(&mut [T]),
+) {
     debug_assert!(range.len() <= CHUNK);
     if let Some(s) = lane.as_slice_mut() {
         return f(&mut s[range]);

@@ -5,11 +5,11 @@
 //! Every kernel has a plain scalar `reference` beside its vectorised body, and tests that
 //! compare the two on adversarial values and on every tail length 0..=67.
 
+pub mod bce;
 pub mod cross;
 pub mod neg_log;
-pub mod bce;
-pub mod softmax;
 pub mod rel_entr;
+pub mod softmax;
 pub mod xlogx;
 
 use crate::simd::vector::F8;

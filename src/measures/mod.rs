@@ -2,13 +2,13 @@
 //! reduction in [`crate::parallel`]. Inputs are strided views whose **last axis** holds
 //! one distribution (the binding layer moves the user's `axis` there without copying).
 
+pub mod bce;
 pub mod cross_entropy;
 pub mod entropy;
 pub mod kl;
-pub mod self_information;
-pub mod bce;
 pub mod logsumexp;
 pub mod nll_loss;
+pub mod self_information;
 pub mod softmax_cross_entropy;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
