@@ -48,6 +48,14 @@ def _as_float_array(x: ArrayLike, name: str) -> NDArray[Any]:
             arr = np.asarray(x)
     except (ValueError, TypeError, BufferError, RuntimeError) as exc:
         raise TypeError(f"`{name}` must be an array of real numbers: {exc}") from None
+    native: NDArray[Any] = _native_float(arr, name)
+    return native
+
+
+def _native_float(arr: Any, name: str) -> Any:
+    """The dtype rules, for any array with ``dtype`` and ``astype`` (NumPy or Dask): float32
+    and native float64 as they are, float16 → float32, long double, integers and bools →
+    float64, byte-swapped floats → native; anything else is a TypeError naming ``name``."""
     dt = arr.dtype
     if dt.kind == "f":
         if dt.itemsize < 4:

@@ -10,9 +10,9 @@ _Floats = Union[NDArray[np.float32], NDArray[np.float64]]
 
 BLOCK: int
 
-def entropy(p: _Floats, axis: int = -1, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
-def kl_divergence(p: _Floats, q: _Floats, axis: int = -1, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
-def cross_entropy(p: _Floats, q: _Floats, axis: int = -1, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
+def entropy(p: _Floats, axis: int = ..., base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
+def kl_divergence(p: _Floats, q: _Floats, axis: int = ..., base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
+def cross_entropy(p: _Floats, q: _Floats, axis: int = ..., base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def self_information(p: _Floats, *, base: Optional[float] = None, out: Optional[_Floats] = None) -> _Floats: ...
 def logsumexp(x: _Floats) -> Union[float, NDArray[np.float64]]: ...
 def log_softmax(x: _Floats, *, out: _Floats) -> None: ...
@@ -22,7 +22,7 @@ def softmax_cross_entropy(
     target: Union[NDArray[np.int64], _Floats],
     *,
     weight: Optional[NDArray[np.float64]] = None,
-    ignore_index: int = -100,
+    ignore_index: int = ...,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
     grad_out: Optional[_Floats] = None,
@@ -33,7 +33,7 @@ def nll_loss(
     target: NDArray[np.int64],
     *,
     weight: Optional[NDArray[np.float64]] = None,
-    ignore_index: int = -100,
+    ignore_index: int = ...,
     reduction: str = "mean",
     grad_out: Optional[_Floats] = None,
     in_place: bool = False,

@@ -123,7 +123,7 @@ def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1) -> Loss:
     """
     arr = _as_float_array(x, "x")
     moved, _ = _row_axis(arr, axis, "x")
-    return _core.logsumexp(moved)  # type: ignore[no-any-return]
+    return _core.logsumexp(moved)
 
 
 def _normalize(x: ArrayLike, axis: Optional[int], out: Optional[NDArray[Any]], log: bool) -> Any:
@@ -366,7 +366,7 @@ def softmax_cross_entropy(
     moved = np.moveaxis(arr, ax, -1)
     kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red, label_smoothing=eps)
     if not (return_grad or grad_out is not None):
-        return _core.softmax_cross_entropy(moved, core_target, **kwargs)  # type: ignore[no-any-return]
+        return _core.softmax_cross_entropy(moved, core_target, **kwargs)
     core_grad, in_place, grad = _grad_buffer(arr, logits, grad_out, "logits")
     if in_place:
         loss = _core.softmax_cross_entropy(np.moveaxis(grad, ax, -1), core_target, in_place=True, **kwargs)
@@ -441,7 +441,7 @@ def nll_loss(
     moved = np.moveaxis(arr, ax, -1)
     kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red)
     if not (return_grad or grad_out is not None):
-        return _core.nll_loss(moved, labels, **kwargs)  # type: ignore[no-any-return]
+        return _core.nll_loss(moved, labels, **kwargs)
     core_grad, in_place, grad = _grad_buffer(arr, log_probs, grad_out, "log_probs")
     if in_place:
         loss = _core.nll_loss(np.moveaxis(grad, ax, -1), labels, in_place=True, **kwargs)
@@ -520,8 +520,8 @@ def binary_cross_entropy_with_logits(
     w = _broadcast_weight(weight, shape, "weight")
     pw = _broadcast_weight(pos_weight, shape, "pos_weight")
     want_grad = return_grad or grad_out is not None
-    grad = None
-    core_grad = None
+    grad: Optional[NDArray[Any]] = None
+    core_grad: Optional[NDArray[Any]] = None
     if want_grad:
         if grad_out is None:
             grad = np.empty(arr.shape, dtype=arr.dtype)
@@ -536,9 +536,9 @@ def binary_cross_entropy_with_logits(
                     core_grad = np.empty(shape, dtype=arr.dtype)
     loss = _core.binary_cross_entropy_with_logits(z, t, weight=w, pos_weight=pw, reduction=red, grad_out=core_grad)
     if red == "none" and arr.ndim == 0:
-        loss = loss.reshape(())
+        loss = np.asarray(loss).reshape(())
     if not want_grad:
-        return loss  # type: ignore[no-any-return]
+        return loss
     assert grad is not None and core_grad is not None
     if not np.may_share_memory(core_grad, grad):
         grad[...] = core_grad.reshape(arr.shape)

@@ -60,18 +60,7 @@ _CROSS_COLUMNS = (("sum", "sum", "sum", "min", "min"), _core.cross_entropy_parti
 def _as_float_dask(x: Any, name: str) -> Any:
     """``x`` as a dask array of native-endian float32/float64 (the rules of ``_as_float_array``)."""
     arr = x if isinstance(x, da.Array) else da.asarray(_api._as_float_array(x, name))
-    dt = arr.dtype
-    if dt.kind == "f":
-        if dt.itemsize < 4:
-            return arr.astype(np.float32)
-        if dt.itemsize > 8:
-            return arr.astype(np.float64)
-        if not dt.isnative:
-            return arr.astype(dt.newbyteorder("="))
-        return arr
-    if dt.kind in "biu":
-        return arr.astype(np.float64)
-    raise TypeError(f"`{name}` must hold real numbers (float, integer or bool), got dtype {dt}")
+    return _api._native_float(arr, name)
 
 
 def _move_axis_last(arrays: Sequence[Any], axis: Axis, name: str) -> Tuple[Any, ...]:
