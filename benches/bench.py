@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """fastentropy benchmarks: ratio tables against numpy, scipy and torch, side by side in one run.
 
-    python benches/bench.py                 # full run: sizes 10 … 10^8, the loss family, a few minutes
-    python benches/bench.py --quick         # sizes 10 … 10^7, softmax_cross_entropy only, under a minute
+    python benches/bench.py                 # full run: sizes 10 … 10^8, the loss family: ~4-5 min on 2 idle cores
+    python benches/bench.py --quick         # sizes 10 … 10^7, softmax_cross_entropy only: under a minute
     python benches/bench.py --sizes 1e5 1e7 --functions entropy,kl_divergence --json /tmp/r.json
 
 stdout is Markdown (a header describing the machine, then one table per section) that the README
@@ -14,7 +14,8 @@ How it measures:
   baseline, numpy, scipy, torch) is timed in the same process on the same arrays, interleaved
   round by round, so drift of a shared, noisy machine hits all of them alike. The number
   reported is the median of the samples; a sample loops a fast call until it lasts ~2 ms, and
-  the number of samples adapts to a per-case time budget (small sizes get many, 10^8 gets 3).
+  each implementation samples until it has its minimum count and has used its share of a
+  per-case time budget (small sizes get many samples, 10^8 gets 3).
 - The first call of each implementation is a warm-up; its result is checked against
   fastentropy's (a mismatch is reported: a benchmark of different work is no benchmark).
 - Peak memory is the growth of the peak RSS (VmHWM, reset through /proc/self/clear_refs) over
@@ -314,9 +315,10 @@ def loss_impls(func: str, x: np.ndarray, y: np.ndarray, t: Optional[np.ndarray],
             lambda: np.mean(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))),
             "mean(max(x,0) - x*t + log1p(exp(-|x|)))",
         )
+        # t*log_expit(x) + (1-t)*log_expit(-x) = log_expit(-x) + t*x: one log_expit, not two
         out["scipy"] = (
-            lambda: -np.mean(t * scipy.special.log_expit(x) + (1 - t) * scipy.special.log_expit(-x)),
-            "-mean(t*log_expit(x) + (1-t)*log_expit(-x))",
+            lambda: np.mean(-scipy.special.log_expit(-x) - t * x),
+            "mean(-log_expit(-x) - t*x)",
         )
         if use_torch:
             out["torch"] = (lambda: F.binary_cross_entropy_with_logits(xt, tt).item(), "F.binary_cross_entropy_with_logits(x, t)")
@@ -509,6 +511,8 @@ def peak_growth(fn: Callable[[], Any]) -> int:
 def mem_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Runs in a fresh subprocess: peak RSS growth of each (function, implementation) of a group."""
     use_torch = spec["torch"] and _load_torch()
+    gc.collect()
+    gc.freeze()  # the imports' objects (torch's: ~200k) out of the collector's way: gc.collect() in µs
     fe.set_num_threads(spec["threads"])
     if use_torch:
         torch.set_num_threads(spec["threads"])
@@ -628,6 +632,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished subprocesses (user + system)."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        ru = resource.getrusage(who)
+        total += ru.ru_utime + ru.ru_stime
+    return total
+
+
 def loadavg() -> Optional[List[float]]:
     try:
         with open("/proc/loadavg") as f:
@@ -683,7 +698,7 @@ def header_md(info: Dict[str, Any], args: argparse.Namespace) -> str:
             f"- {busy_note(info['loadavg_start'], info['cores_available'], 'at the start')}",
             "",
             "Ratios are the point, not absolute times (the machine is shared and noisy). Each cell is the median of",
-            "interleaved repeated runs; a peer's cell is **its time ÷ fastentropy's** (above 1: fastentropy is faster).",
+            "interleaved repeated runs (`--stat min`: the minimum); a peer's cell is **its time ÷ fastentropy's** (above 1: fastentropy is faster).",
             "",
         ]
     )
@@ -722,14 +737,17 @@ class Runner:
         fe.entropy(self._warm)
 
     def timers_for(self, impls: Dict[str, Tuple[Callable[[], Any], str]]) -> List[Timer]:
+        """Timers in the order of one round: torch first and fastentropy last, so the samples
+        taken right after torch's (whose OpenMP workers spin for a while after a parallel
+        region, taking a core of a 2-core machine) are not fastentropy's."""
         timers: List[Timer] = []
+        order = sorted((name for name in impls if name != FE), key=lambda name: name != "torch")
+        for name in order:
+            timers.append(Timer(name, impls[name][0]))
         if FE in impls:
             timers.append(Timer(FE, impls[FE][0]))
             if self.threads > 1:
                 timers.append(Timer(FE1, impls[FE][0], setup=self._fe1_setup, teardown=self._fe1_teardown))
-        for name, (fn, _) in impls.items():
-            if name != FE:
-                timers.append(Timer(name, fn))
         return timers
 
     def check(self, where: str, timers: List[Timer], rtol: float) -> Dict[str, Optional[bool]]:
@@ -837,9 +855,9 @@ class Runner:
         return out
 
     # ---- loss
-    def run_loss(self, functions: List[str], shapes: List[Tuple[int, int]]) -> List[Dict[str, Any]]:
+    def run_loss(self, plan: List[Tuple[Tuple[int, int], List[str]]]) -> List[Dict[str, Any]]:
         rows: List[Dict[str, Any]] = []
-        for shape in shapes:
+        for shape, functions in plan:
             log(f"[loss] shape={shape[0]}x{shape[1]} float32: generating")
             x, y = make_logits(shape, 3)
             t = make_bce_target(shape, 4) if "binary_cross_entropy_with_logits" in functions else None
@@ -860,9 +878,9 @@ class Runner:
             gc.collect()
         return rows
 
-    def run_loss_memory(self, functions: List[str], shapes: List[Tuple[int, int]]) -> List[Dict[str, Any]]:
+    def run_loss_memory(self, plan: List[Tuple[Tuple[int, int], List[str]]]) -> List[Dict[str, Any]]:
         out = []
-        for shape in shapes:
+        for shape, functions in plan:
             log(f"[memory] loss {shape[0]}x{shape[1]}: fresh subprocess")
             spec = {"kind": "loss", "shape": list(shape), "functions": functions, "threads": self.threads, "torch": self.use_torch}
             t0 = time.perf_counter()
@@ -872,7 +890,8 @@ class Runner:
                 self.notes.append(f"memory loss {shape}: {res['error']}")
                 continue
             for func in functions:
-                out.append({"function": func, "shape": list(shape), "dtype": "float32", "input_bytes": shape[0] * shape[1] * 4, "peak_rss_growth_bytes": res.get(func, {})})
+                nb = shape[0] * shape[1] * 4 * (2 if func == "binary_cross_entropy_with_logits" else 1)
+                out.append({"function": func, "shape": list(shape), "dtype": "float32", "input_bytes": nb, "peak_rss_growth_bytes": res.get(func, {})})
         return out
 
     # ---- small-call overhead
@@ -1037,11 +1056,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--markdown", type=Path, default=None, help="also write the Markdown report to this file")
     ap.add_argument("--sizes", type=parse_size, nargs="+", default=None, help="element counts, e.g. 10 1e3 1e5 (default 10 … 10^8; --quick: … 10^7)")
     ap.add_argument("--functions", default=None, help=f"comma-separated subset of {','.join(MEASURES + LOSS_FUNCS)}")
-    ap.add_argument("--loss-shapes", type=parse_shape, nargs="+", default=None, help="(N, C) shapes of the loss section (default: 4096x32768 65536x1000)")
+    ap.add_argument("--loss-shapes", type=parse_shape, nargs="+", default=None, help="(N, C) shapes of the loss section, every chosen loss function at each (default: softmax_cross_entropy at 4096x32768 and 65536x1000, the rest at 65536x1000)")
     ap.add_argument("--threads", type=int, default=None, help="thread count for fastentropy and torch (default: all available cores)")
-    ap.add_argument("--budget", type=float, default=None, help="seconds of sampling per case (default 0.4 quick, 1.2 full)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds of sampling per case (default 0.25 quick, 1.0 full)")
     ap.add_argument("--stat", choices=["median", "min"], default="median", help="statistic of the samples the tables show (JSON has both; default median)")
-    ap.add_argument("--mem-min-size", type=parse_size, default=[10**7], help="measure peak memory for sizes >= this (default 1e7)")
+    ap.add_argument("--mem-sizes", type=parse_size, nargs="+", default=None, help="sizes whose peak memory is measured (default 1e7; memory grows linearly beyond)")
     ap.add_argument("--no-mem", action="store_true", help="skip the peak-memory subprocesses")
     ap.add_argument("--no-loss", action="store_true", help="skip the loss-family section")
     ap.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
@@ -1057,6 +1076,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
     if not args.no_torch:
         _load_torch()
+    gc.collect()
+    gc.freeze()  # see mem_worker
     if args.threads is None:
         try:
             args.threads = len(os.sched_getaffinity(0))
@@ -1079,10 +1100,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         losses = ["softmax_cross_entropy"] if args.quick else list(LOSS_FUNCS)
     if args.no_loss:
         losses = []
+    # The loss plan: softmax_cross_entropy (and +grad) at every shape; the rest of the family, whose
+    # peers are slow (scipy's log_expit over 10^8 elements takes seconds), at the smaller shape
+    # only unless --loss-shapes names the shapes.
+    if args.loss_shapes:
+        loss_plan = [(shape, list(losses)) for shape in args.loss_shapes]
+    else:
+        everywhere = {"softmax_cross_entropy", "softmax_cross_entropy+grad"}
+        loss_plan = [(shape, [f for f in losses if f in everywhere or shape == LOSS_SHAPES[-1]]) for shape in LOSS_SHAPES]
+    loss_plan = [(shape, fs) for shape, fs in loss_plan if fs]
     budget = args.budget if args.budget is not None else (0.25 if args.quick else 1.0)
     st = Settings(case_budget=budget, min_samples=3 if args.quick else 5, max_samples=100 if args.quick else 300)
-    mem_min = args.mem_min_size[0]
-    loss_shapes = args.loss_shapes or LOSS_SHAPES
+    mem_sizes = sorted(set(sum(args.mem_sizes, []))) if args.mem_sizes else [10**7]
 
     info = machine_info(args.threads)
     runner = Runner(args, st)
@@ -1091,10 +1120,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results: Dict[str, Any] = {
         "machine": info,
         "settings": {
-            "quick": args.quick, "sizes": sizes, "functions": measures, "loss_functions": losses,
-            "loss_shapes": [list(s) for s in loss_shapes], "case_budget_s": budget,
-            "min_samples": st.min_samples, "max_samples": st.max_samples, "sample_min_time_s": st.sample_min_time,
-            "memory": not args.no_mem, "mem_min_size": mem_min,
+            "quick": args.quick, "sizes": sizes, "functions": measures,
+            "loss_plan": [{"shape": list(shape), "functions": fs} for shape, fs in loss_plan],
+            "case_budget_s": budget, "min_samples": st.min_samples, "min_samples_slow": st.min_samples_slow,
+            "max_samples": st.max_samples, "sample_min_time_s": st.sample_min_time, "statistic": STAT,
+            "memory": not args.no_mem, "mem_sizes": mem_sizes,
         },
     }
 
@@ -1109,14 +1139,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         emit(
             "Measures: time and ratios",
             measures_table(rows, args.threads),
-            f"fastentropy: median time at {args.threads} threads. 1→{args.threads} threads: its 1-thread time ÷ that. "
+            f"fastentropy: {STAT} time at {args.threads} threads. 1→{args.threads} threads: its 1-thread time ÷ that. "
             "× np.sum: its time ÷ the time of `np.sum` over the same input(s) (reading the data once). "
             "numpy … torch: their time ÷ fastentropy's (numpy and scipy run on one thread: divide by the scaling "
             "column for a 1-thread comparison). ⚠: result disagrees with fastentropy's. —: no such peer.\n\n",
         )
-        mem_sizes = [n for n in sizes if n >= mem_min]
-        if not args.no_mem and mem_sizes:
-            mrows = runner.run_measure_memory(mem_sizes, measures)
+        mem_n = [n for n in sizes if n in mem_sizes]
+        if not args.no_mem and mem_n:
+            mrows = runner.run_measure_memory(mem_n, measures)
             results["measures_memory"] = mrows
             emit(
                 "Measures: peak memory",
@@ -1125,17 +1155,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 "array for self_information). input: the size of p (and q).\n\n",
             )
 
-    if losses:
-        lrows = runner.run_loss(losses, loss_shapes)
+    if loss_plan:
+        lrows = runner.run_loss(loss_plan)
         results["loss"] = lrows
         emit(
             "Loss family (float32 logits, int64 labels)",
             loss_table(lrows, args.threads),
-            "Median time; in parentheses a peer's time ÷ fastentropy's. `+grad`: loss and d loss/d logits "
+            f"{STAT.capitalize()} time; in parentheses a peer's time ÷ fastentropy's. `+grad`: loss and d loss/d logits "
             "(torch: forward + backward). nll_loss takes the logits as its log-probabilities.\n\n",
         )
         if not args.no_mem and (not args.quick or args.loss_shapes):
-            lm = runner.run_loss_memory(losses, loss_shapes)
+            lm = runner.run_loss_memory(loss_plan)
             results["loss_memory"] = lm
             emit("Loss family: peak memory", memory_table(lm, LOSS_PEERS, loss=True), "Peak RSS growth during one call (fresh subprocess per shape).\n\n")
 
@@ -1154,7 +1184,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if notes:
         emit("Notes", "\n".join(f"- {n}" for n in notes))
     info["loadavg_end"] = loadavg()
-    tail = f"_Run took {elapsed:.0f} s; {busy_note(info['loadavg_end'], info['cores_available'], 'at the end')}; raw numbers in `{args.json.name}`._\n"
+    cpu = cpu_seconds()
+    results["cpu_s"] = cpu
+    tail = f"_Run took {elapsed:.0f} s (CPU {cpu:.0f} s); {busy_note(info['loadavg_end'], info['cores_available'], 'at the end')}; raw numbers in `{args.json.name}`._\n"
     report.append(tail)
     print(tail, flush=True)
     results["notes"] = notes
