@@ -26,6 +26,8 @@ pub trait Real: Copy + Default + std::fmt::Debug + Send + Sync + 'static {
     fn from_f64(v: f64) -> Self;
     /// Eight values widened into a vector.
     fn load_lanes<V: F8>(x: &[Self; 8]) -> V;
+    /// A vector's eight lanes stored as this type (rounded to nearest for f32).
+    fn store_lanes<V: F8>(v: V, out: &mut [Self; 8]);
 }
 
 impl Real for f64 {
@@ -41,6 +43,10 @@ impl Real for f64 {
     fn load_lanes<V: F8>(x: &[Self; 8]) -> V {
         V::load_f64(x)
     }
+    #[inline(always)]
+    fn store_lanes<V: F8>(v: V, out: &mut [Self; 8]) {
+        v.store_f64(out)
+    }
 }
 
 impl Real for f32 {
@@ -55,6 +61,10 @@ impl Real for f32 {
     #[inline(always)]
     fn load_lanes<V: F8>(x: &[Self; 8]) -> V {
         V::load_f32(x)
+    }
+    #[inline(always)]
+    fn store_lanes<V: F8>(v: V, out: &mut [Self; 8]) {
+        v.store_f32(out)
     }
 }
 

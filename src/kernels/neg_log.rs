@@ -1,28 +1,41 @@
 //! Elementwise self-information −ln(x)/ln(base), written into an output slice.
 
 use super::{min_ignoring_nan, Real, LANES};
-use crate::simd::log::ln;
+use crate::simd::log::{ln, ln_finite};
 use crate::simd::vector::F8;
+
+/// −ln(v)/ln_base for eight lanes: the fast `ln_finite` for finite positive lanes, the
+/// careful `ln` (computed only for vectors that hold a special value) for the others. No division for natural logs. 0 − y rather than −y: −ln 1 is +0.
+#[inline(always)]
+fn neg_log<V: F8>(v: V, ln_base: f64) -> V {
+    let zero = V::splat(0.0);
+    let finite_positive = V::and(v.gt(zero), v.lt(V::splat(f64::INFINITY)));
+    // Lane by lane, so a value's result never depends on its neighbours (layouts agree).
+    let fast = ln_finite(v);
+    let y = if V::all(finite_positive) {
+        fast
+    } else {
+        V::select(finite_positive, fast, ln(v))
+    };
+    let y = if ln_base == 1.0 {
+        y
+    } else {
+        y.div(V::splat(ln_base))
+    };
+    zero.sub(y)
+}
 
 #[inline(always)]
 fn neg_log_into_body<V: F8, T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f64 {
-    let (zero, divisor) = (V::splat(0.0), V::splat(ln_base));
     let mut min = V::splat(f64::INFINITY);
     let n = x.len().min(out.len());
     let (x, out) = (&x[..n], &mut out[..n]);
     let mut xc = x.chunks_exact(LANES);
     let mut oc = out.chunks_exact_mut(LANES);
-    let store = |v: V, o: &mut [T]| {
-        let lanes = v.to_array();
-        for (slot, &l) in o.iter_mut().zip(&lanes) {
-            *slot = T::from_f64(l);
-        }
-    };
     for (a, o) in (&mut xc).zip(&mut oc) {
         let v = V::load(a.try_into().expect("8"));
         min = min.min_ignoring_nan(v);
-        // 0 − y rather than −y: −ln 1 is +0, as numpy's −log(1) prints.
-        store(zero.sub(ln(v).div(divisor)), o);
+        neg_log(v, ln_base).store(o);
     }
     let rest = xc.remainder();
     if !rest.is_empty() {
@@ -31,7 +44,7 @@ fn neg_log_into_body<V: F8, T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f6
         padded[..rest.len()].copy_from_slice(rest);
         let v = V::load(&padded);
         min = min.min_ignoring_nan(v);
-        store(zero.sub(ln(v).div(divisor)), oc.into_remainder());
+        neg_log(v, ln_base).store(oc.into_remainder());
     }
     min.min_lane()
 }
@@ -116,5 +129,26 @@ mod tests {
     fn negative_input_is_reported_through_the_minimum() {
         let mut out = [0.0; 3];
         assert_eq!(neg_log_into(&[0.5, -0.1, 0.2], &mut out, 1.0), -0.1);
+    }
+}
+
+#[cfg(test)]
+mod lane_independence {
+    use super::*;
+
+    #[test]
+    fn a_lane_does_not_depend_on_its_neighbours() {
+        let v = 0.398_987_253_088_043_84_f64;
+        let mut alone = [0.0; 1];
+        neg_log_into(&[v], &mut alone, 1.0);
+        let mut mixed = [0.0; 8];
+        neg_log_into(&[v, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], &mut mixed, 1.0);
+        assert_eq!(
+            alone[0].to_bits(),
+            mixed[0].to_bits(),
+            "{} vs {}",
+            alone[0],
+            mixed[0]
+        );
     }
 }

@@ -150,14 +150,6 @@ fn load_tail<V: F8, T: Real>(x: &[T], pad: f64) -> V {
     V::load(&padded)
 }
 
-/// Stores the first `out.len()` lanes of `v`, rounded to `T`.
-#[inline(always)]
-fn store<V: F8, T: Real>(v: V, out: &mut [T]) {
-    for (slot, &l) in out.iter_mut().zip(v.to_array().iter()) {
-        *slot = T::from_f64(l);
-    }
-}
-
 /// Lanes with index below `n` (the valid part of a tail).
 #[inline(always)]
 fn valid_lanes<V: F8>(n: usize) -> V::Mask {
@@ -337,12 +329,12 @@ fn log_softmax_body<V: F8, T: Real>(x: &mut [T], max: f64, log1p_rest: f64) {
     let mut chunks = x.chunks_exact_mut(LANES);
     for ch in &mut chunks {
         let v = V::load((&*ch).try_into().expect("8"));
-        store(v.sub(m).sub(c), ch);
+        v.sub(m).sub(c).store(ch);
     }
     let rest = chunks.into_remainder();
     if !rest.is_empty() {
         let v = load_tail::<V, T>(rest, 0.0);
-        store(v.sub(m).sub(c), rest);
+        v.sub(m).sub(c).store(rest);
     }
 }
 
@@ -357,12 +349,12 @@ fn softmax_body<V: F8, T: Real>(x: &mut [T], max: f64, denom: f64) {
     let mut chunks = x.chunks_exact_mut(LANES);
     for ch in &mut chunks {
         let v = V::load((&*ch).try_into().expect("8"));
-        store(exp(v.sub(m)).div(d), ch);
+        exp(v.sub(m)).div(d).store(ch);
     }
     let rest = chunks.into_remainder();
     if !rest.is_empty() {
         let v = load_tail::<V, T>(rest, 0.0);
-        store(exp(v.sub(m)).div(d), rest);
+        exp(v.sub(m)).div(d).store(rest);
     }
 }
 
@@ -407,14 +399,14 @@ fn ce_grad_body<V: F8, T: Real, U: Real>(
         let v = V::load(x[i..i + LANES].try_into().expect("8"));
         let u = target_weights::<V, U>(t, w, i, LANES, g.a, g.b);
         let p = exp(v.sub(m)).div(d);
-        store(p.mul(total).sub(u).mul(scale), &mut x[i..i + LANES]);
+        p.mul(total).sub(u).mul(scale).store(&mut x[i..i + LANES]);
         i += LANES;
     }
     if i < n {
         let v = load_tail::<V, T>(&x[i..], f64::NEG_INFINITY);
         let u = target_weights::<V, U>(t, w, i, n - i, g.a, g.b);
         let p = exp(v.sub(m)).div(d);
-        store(p.mul(total).sub(u).mul(scale), &mut x[i..]);
+        p.mul(total).sub(u).mul(scale).store(&mut x[i..]);
     }
 }
 

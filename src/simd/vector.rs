@@ -26,6 +26,10 @@ pub trait F8: Copy {
     fn load_f64(x: &[f64; 8]) -> Self;
     /// Loads eight f32, widened exactly.
     fn load_f32(x: &[f32; 8]) -> Self;
+    /// Stores the eight lanes.
+    fn store_f64(self, out: &mut [f64; 8]);
+    /// Stores the eight lanes rounded to f32 (to nearest, as `as f32`).
+    fn store_f32(self, out: &mut [f32; 8]);
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
@@ -53,6 +57,8 @@ pub trait F8: Copy {
     fn select(m: Self::Mask, a: Self, b: Self) -> Self;
     /// Whether any lane of the mask is set.
     fn any(m: Self::Mask) -> bool;
+    /// Whether every lane of the mask is set.
+    fn all(m: Self::Mask) -> bool;
     /// Bits + `c` (wrapping u64 add).
     fn bits_add(self, c: u64) -> Self;
     /// Bits & `c`.
@@ -98,6 +104,18 @@ pub trait F8: Copy {
     #[inline(always)]
     fn load<T: Real>(x: &[T; 8]) -> Self {
         T::load_lanes(x)
+    }
+    /// Stores the first `out.len()` (at most eight) lanes as `T`.
+    #[inline(always)]
+    fn store<T: Real>(self, out: &mut [T]) {
+        match <&mut [T; 8]>::try_from(&mut *out) {
+            Ok(full) => T::store_lanes(self, full),
+            Err(_) => {
+                for (slot, &l) in out.iter_mut().zip(self.to_array().iter()) {
+                    *slot = T::from_f64(l);
+                }
+            }
+        }
     }
     /// Loads up to eight values of `T`, zero-padded (a block's tail).
     #[inline(always)]
@@ -148,6 +166,14 @@ impl F8 for Scalar8 {
     #[inline(always)]
     fn load_f32(x: &[f32; 8]) -> Self {
         Scalar8(std::array::from_fn(|i| x[i] as f64))
+    }
+    #[inline(always)]
+    fn store_f64(self, out: &mut [f64; 8]) {
+        *out = self.0;
+    }
+    #[inline(always)]
+    fn store_f32(self, out: &mut [f32; 8]) {
+        *out = std::array::from_fn(|i| self.0[i] as f32);
     }
     #[inline(always)]
     fn add(self, o: Self) -> Self {
@@ -207,6 +233,10 @@ impl F8 for Scalar8 {
     #[inline(always)]
     fn any(m: [bool; 8]) -> bool {
         m.iter().fold(false, |acc, &b| acc | b)
+    }
+    #[inline(always)]
+    fn all(m: [bool; 8]) -> bool {
+        m.iter().fold(true, |acc, &b| acc & b)
     }
     #[inline(always)]
     fn bits_add(self, c: u64) -> Self {
@@ -296,6 +326,22 @@ pub mod x86 {
                     _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
                     _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
                 )
+            }
+        }
+        #[inline(always)]
+        fn store_f64(self, out: &mut [f64; 8]) {
+            // SAFETY: see module docs; writes out[0..8].
+            unsafe {
+                _mm256_storeu_pd(out.as_mut_ptr(), self.0);
+                _mm256_storeu_pd(out.as_mut_ptr().add(4), self.1);
+            }
+        }
+        #[inline(always)]
+        fn store_f32(self, out: &mut [f32; 8]) {
+            // SAFETY: see module docs; writes out[0..8].
+            unsafe {
+                _mm_storeu_ps(out.as_mut_ptr(), _mm256_cvtpd_ps(self.0));
+                _mm_storeu_ps(out.as_mut_ptr().add(4), _mm256_cvtpd_ps(self.1));
             }
         }
         #[inline(always)]
@@ -389,6 +435,11 @@ pub mod x86 {
             unsafe { _mm256_movemask_pd(_mm256_or_pd(m.0, m.1)) != 0 }
         }
         #[inline(always)]
+        fn all(m: Self::Mask) -> bool {
+            // SAFETY: see module docs.
+            unsafe { _mm256_movemask_pd(_mm256_and_pd(m.0, m.1)) == 0b1111 }
+        }
+        #[inline(always)]
         fn bits_add(self, c: u64) -> Self {
             // SAFETY: see module docs.
             unsafe {
@@ -469,6 +520,16 @@ pub mod x86 {
             unsafe { Avx512x8(_mm512_cvtps_pd(_mm256_loadu_ps(x.as_ptr()))) }
         }
         #[inline(always)]
+        fn store_f64(self, out: &mut [f64; 8]) {
+            // SAFETY: see module docs; writes out[0..8].
+            unsafe { _mm512_storeu_pd(out.as_mut_ptr(), self.0) }
+        }
+        #[inline(always)]
+        fn store_f32(self, out: &mut [f32; 8]) {
+            // SAFETY: see module docs; writes out[0..8].
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm512_cvtpd_ps(self.0)) }
+        }
+        #[inline(always)]
         fn add(self, o: Self) -> Self {
             // SAFETY: see module docs.
             unsafe { Avx512x8(_mm512_add_pd(self.0, o.0)) }
@@ -535,6 +596,10 @@ pub mod x86 {
         #[inline(always)]
         fn any(m: __mmask8) -> bool {
             m != 0
+        }
+        #[inline(always)]
+        fn all(m: __mmask8) -> bool {
+            m == 0xff
         }
         #[inline(always)]
         fn bits_add(self, c: u64) -> Self {
