@@ -21,6 +21,12 @@ pub enum Error {
     InvalidBase { value: f64 },
     /// A thread count of zero.
     InvalidThreadCount { value: usize },
+    /// An option outside its set of names; `expected` lists them.
+    InvalidOption { arg: &'static str, value: String, expected: &'static str },
+    /// An array with the wrong number of dimensions.
+    WrongDimensions { arg: &'static str, expected: usize, got: usize },
+    /// More distinct labels than the counting supports (2^32 per variable).
+    TooManyClasses { count: usize },
 }
 
 impl fmt::Display for Error {
@@ -39,6 +45,15 @@ impl fmt::Display for Error {
             }
             Error::InvalidThreadCount { value } => {
                 write!(f, "the number of threads must be at least 1, got {value}")
+            }
+            Error::InvalidOption { arg, value, expected } => {
+                write!(f, "`{arg}` must be one of {expected}, got {value:?}")
+            }
+            Error::WrongDimensions { arg, expected, got } => {
+                write!(f, "`{arg}` must be a {expected}-D array, got {got}-D")
+            }
+            Error::TooManyClasses { count } => {
+                write!(f, "at most 2^32 distinct labels per variable are supported, got {count}")
             }
         }
     }

@@ -4,7 +4,11 @@
 
 pub mod cross_entropy;
 pub mod entropy;
+pub mod js;
 pub mod kl;
+pub mod label_entropy;
+pub mod mutual_information;
+pub mod perplexity;
 pub mod self_information;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
