@@ -1,6 +1,7 @@
 """fastentropy: fast, exact information-theory measures for NumPy arrays.
 
-Self-information, Shannon entropy, KL divergence and cross-entropy, computed by a Rust
+Self-information, Shannon entropy, KL divergence, cross-entropy, Jensen–Shannon divergence,
+perplexity, and the entropies and mutual information of integer labels, computed by a Rust
 core (SIMD with runtime dispatch, rayon threads, f64 accumulation, results bitwise
 identical for any thread count) on NumPy buffers without copying, with the GIL released.
 """
@@ -14,12 +15,30 @@ from ._api import (
     set_num_threads,
 )
 from ._core import simd_isa
+from ._more import (
+    conditional_entropy,
+    joint_entropy,
+    js_distance,
+    js_divergence,
+    label_entropy,
+    mutual_information,
+    normalized_mutual_information,
+    perplexity,
+)
 
 __all__ = [
+    "conditional_entropy",
     "cross_entropy",
     "entropy",
     "get_num_threads",
+    "joint_entropy",
+    "js_distance",
+    "js_divergence",
     "kl_divergence",
+    "label_entropy",
+    "mutual_information",
+    "normalized_mutual_information",
+    "perplexity",
     "self_information",
     "set_num_threads",
     "simd_isa",

@@ -4,6 +4,7 @@
 
 mod arrays;
 mod measures;
+mod more;
 mod partials;
 
 use pyo3::exceptions::PyValueError;
@@ -22,6 +23,7 @@ impl From<Error> for PyErr {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     measures::register(m)?;
     partials::register(m)?;
+    more::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;
