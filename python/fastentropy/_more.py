@@ -42,7 +42,8 @@ def js_divergence(
     With ``normalize=True`` (the default) ``p`` and ``q`` are first divided by their sums,
     as ``scipy.spatial.distance.jensenshannon`` does, so
     ``js_divergence(p, q, base=b) == jensenshannon(p, q, base=b) ** 2`` up to rounding.
-    The result is never negative: a rounding result below zero is returned as 0.0, and
+    The result is never negative (for ``base > 1``): a rounding result below zero is
+    returned as 0.0 (clamped in nats, before the change of base), and
     ``js_divergence(p, p)`` is exactly 0.0.
 
     Parameters
@@ -54,7 +55,8 @@ def js_divergence(
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
         Logarithm base; default natural log (the divergence is then at most ln 2; in
-        base 2 at most 1).
+        base 2 at most 1). A base below 1 gives a negative divergence (and a NaN
+        distance, as scipy).
     normalize : bool, default True
         Divide ``p`` and ``q`` by their sums first. ``False`` sums
         ``(rel_entr(p, m) + rel_entr(q, m)) / 2`` with ``m = (p + q) / 2`` as given.
@@ -96,7 +98,8 @@ def js_distance(
     """Jensen–Shannon distance, the square root of :func:`js_divergence`.
 
     Equals ``scipy.spatial.distance.jensenshannon(p, q, base=base, axis=axis)`` (which
-    normalises ``p`` and ``q``), except that it is never NaN for valid input: scipy takes
+    normalises ``p`` and ``q``), except that it is never NaN for valid input and
+    ``base > 1``: scipy takes
     the square root of a tiny negative rounding result and returns NaN (scipy#20083,
     seen with float32 input); here that divergence is clamped to 0 first.
 

@@ -19,14 +19,13 @@ use crate::kernels::js::{js_sums, pair_sums, JsSums};
 use crate::kernels::Real;
 use crate::parallel::{reduce_blocks, run, with_slice};
 
-/// The divergence from one pair of distributions' phase-2 partials, clamped at 0.
+/// The divergence from one pair of distributions' phase-2 partials: clamped at 0 in
+/// nats, then converted to the unit of the base (negative for a base below 1, where the
+/// distance is NaN, as scipy's).
 pub fn finish(s: &JsSums, ln_base: f64) -> f64 {
-    let js = 0.5 * s.sum_terms / ln_base;
-    if js < 0.0 {
-        0.0
-    } else {
-        js
-    }
+    let nats = 0.5 * s.sum_terms;
+    let nats = if nats < 0.0 { 0.0 } else { nats };
+    nats / ln_base
 }
 
 /// Phase-2 partials of every pair of lanes along the last axis of `p` and `q`.
