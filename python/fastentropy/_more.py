@@ -185,6 +185,8 @@ def _as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:
         arr = np.asarray(x)
     except (ValueError, TypeError) as exc:
         raise TypeError(f"`{name}` must be an array of integer labels: {exc}") from None
+    if arr.size == 0 and arr.dtype.kind == "f":
+        arr = arr.astype(np.int64)  # np.asarray([]) is float64: an empty list is fine
     if arr.dtype.kind not in "biu":
         raise TypeError(
             f"`{name}` must hold integer (or bool) labels, got dtype {arr.dtype}; "

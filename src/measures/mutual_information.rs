@@ -181,6 +181,12 @@ fn cell_sum(cells: &impl CellRows, c: impl Fn(usize) -> f64 + Sync, fork: bool) 
     tree_combine(&parts).sum_terms
 }
 
+/// The number of classes of a marginal: its non-zero sums (a NaN sum counts, so NaN
+/// input reaches the NaN result).
+fn classes(marginal: &[f64]) -> usize {
+    marginal.iter().filter(|&&s| s != 0.0).count()
+}
+
 /// Everything a measure is computed from, in nats.
 struct Joint<'c, C: CellRows> {
     cells: &'c C,
@@ -198,6 +204,11 @@ impl<C: CellRows> Joint<'_, C> {
 
     fn mutual_information(&self, fork: bool) -> f64 {
         let n = self.n;
+        // One class on either side: I = 0 exactly (sklearn too); the ratios
+        // N·(n/a)/b would round to 1 ± ULP, leaving a residue that NMI divides by 0.
+        if n > 0.0 && (classes(&self.a) <= 1 || classes(&self.b) <= 1) {
+            return 0.0;
+        }
         clamp0(cell_sum(self.cells, |i| n / self.a[i], fork) / n)
     }
 
@@ -207,8 +218,6 @@ impl<C: CellRows> Joint<'_, C> {
             Measure::Conditional => clamp0(-cell_sum(self.cells, |_| 1.0, fork) / self.n) / ln_base,
             Measure::Mutual => self.mutual_information(fork) / ln_base,
             Measure::Normalized(avg) => {
-                // a NaN marginal counts as a class, so NaN input reaches the NaN result
-                let classes = |v: &[f64]| v.iter().filter(|&&s| s != 0.0).count();
                 let (kx, ky) = (classes(&self.a), classes(&self.b));
                 if kx == 1 && ky == 1 {
                     return 1.0;
