@@ -22,9 +22,17 @@ pub enum Error {
     /// A thread count of zero.
     InvalidThreadCount { value: usize },
     /// An option outside its set of names; `expected` lists them.
-    InvalidOption { arg: &'static str, value: String, expected: &'static str },
+    InvalidOption {
+        arg: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     /// An array with the wrong number of dimensions.
-    WrongDimensions { arg: &'static str, expected: usize, got: usize },
+    WrongDimensions {
+        arg: &'static str,
+        expected: usize,
+        got: usize,
+    },
     /// More distinct labels than the counting supports (2^32 per variable).
     TooManyClasses { count: usize },
 }

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _move_axis_last, _pair
+from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _lane_axis, _pair
 
 __all__ = [
     "js_divergence",
@@ -83,8 +83,8 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
-    pa, qa = _pair(p, q, axis)
-    return _core.js_divergence(pa, qa, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))  # type: ignore[no-any-return]
+    pa, qa, ax = _pair(p, q, axis)
+    return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def js_distance(
@@ -126,8 +126,8 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
-    pa, qa = _pair(p, q, axis)
-    return _core.js_distance(pa, qa, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))  # type: ignore[no-any-return]
+    pa, qa, ax = _pair(p, q, axis)
+    return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def perplexity(
@@ -173,9 +173,8 @@ def perplexity(
     >>> fe.perplexity([[0.5, 0.5], [1.0, 0.0]], base=2)
     array([2., 1.])
     """
-    arr = _as_float_array(p, "p")
-    (arr,) = _move_axis_last([arr], axis, "p")
-    return _core.perplexity(arr, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))  # type: ignore[no-any-return]
+    (arr,), ax = _lane_axis([_as_float_array(p, "p")], axis, "p")
+    return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def _as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:
@@ -249,10 +248,11 @@ def label_entropy(
     arr = _as_labels(labels, "labels")
     b = _check_base(base)
     mm = _check_flag(miller_madow, "miller_madow")
-    (moved,) = _move_axis_last([arr], axis, "labels")
+    (arr,), ax = _lane_axis([arr], axis, "labels")
+    moved = np.moveaxis(arr, ax, -1)
     batch = moved.shape[:-1]
     rows = np.ascontiguousarray(moved).reshape(int(np.prod(batch, dtype=np.int64)), moved.shape[-1])
-    out = _core.label_entropy(rows, base=b, miller_madow=mm)
+    out = _core.label_entropy(rows, b, mm)
     if not batch:
         return float(out[0])
     return out.reshape(batch)  # type: ignore[no-any-return]
@@ -294,8 +294,8 @@ def _measure(
     kind, arrays = _two_variables(x, y, contingency)
     b = _check_base(base)
     if kind == "table":
-        return float(_core.contingency_measure(arrays[0], measure=measure, base=b, average_method=average_method))
-    return float(_core.label_pair_measure(arrays[0], arrays[1], measure=measure, base=b, average_method=average_method))
+        return float(_core.contingency_measure(arrays[0], measure, b, average_method))
+    return float(_core.label_pair_measure(arrays[0], arrays[1], measure, b, average_method))
 
 
 _TWO_VARIABLES = """

@@ -9,7 +9,10 @@
 
 use std::collections::HashMap;
 
-use super::{for_each_block, for_each_block_pair, min_ignoring_nan, Accumulate, AccumulatePair, Partial, Real};
+use super::{
+    for_each_block, for_each_block_pair, min_ignoring_nan, Accumulate, AccumulatePair, Partial,
+    Real,
+};
 use crate::simd::log::ln;
 use crate::simd::vector::F8;
 
@@ -26,7 +29,10 @@ impl Partial for SumMin {
     const EMPTY: Self = SumMin { sum: 0.0, min: 0.0 };
     #[inline]
     fn combine(self, o: Self) -> Self {
-        SumMin { sum: self.sum + o.sum, min: min_ignoring_nan(self.min, o.min) }
+        SumMin {
+            sum: self.sum + o.sum,
+            min: min_ignoring_nan(self.min, o.min),
+        }
     }
 }
 
@@ -46,9 +52,15 @@ impl<V: F8> Accumulate<V> for SumLanes<V> {
 #[inline(always)]
 fn sum_min_body<V: F8, T: Real>(x: &[T]) -> SumMin {
     let zero = V::splat(0.0);
-    let mut acc = SumLanes { sum: zero, min: zero };
+    let mut acc = SumLanes {
+        sum: zero,
+        min: zero,
+    };
     for_each_block(x, &mut acc);
-    SumMin { sum: acc.sum.sum_lanes(), min: acc.min.min_lane() }
+    SumMin {
+        sum: acc.sum.sum_lanes(),
+        min: acc.min.min_lane(),
+    }
 }
 
 crate::simd::multiversion! {
@@ -58,7 +70,12 @@ crate::simd::multiversion! {
 
 /// Scalar reference for [`sum_min`].
 pub fn sum_min_reference<T: Real>(x: &[T]) -> SumMin {
-    x.iter().fold(SumMin::EMPTY, |acc, &v| acc.combine(SumMin { sum: v.to_f64(), min: v.to_f64() }))
+    x.iter().fold(SumMin::EMPTY, |acc, &v| {
+        acc.combine(SumMin {
+            sum: v.to_f64(),
+            min: v.to_f64(),
+        })
+    })
 }
 
 /// Σ x·ln(x·c/d) over a block (0 where x = 0).
@@ -72,13 +89,18 @@ impl Partial for LogRatioSums {
     const EMPTY: Self = LogRatioSums { sum_terms: 0.0 };
     #[inline]
     fn combine(self, o: Self) -> Self {
-        LogRatioSums { sum_terms: self.sum_terms + o.sum_terms }
+        LogRatioSums {
+            sum_terms: self.sum_terms + o.sum_terms,
+        }
     }
 }
 
 #[inline(always)]
 fn ratio_in_range<V: F8>(ratio: V) -> V::Mask {
-    V::and(ratio.ge(V::splat(f64::MIN_POSITIVE)), ratio.lt(V::splat(f64::INFINITY)))
+    V::and(
+        ratio.ge(V::splat(f64::MIN_POSITIVE)),
+        ratio.lt(V::splat(f64::INFINITY)),
+    )
 }
 
 /// Fast path: the ratio x·c/d and one log; lanes where a positive x meets a ratio out of
@@ -111,7 +133,11 @@ impl<V: F8> AccumulatePair<V> for RatioCareful<V> {
     fn add(&mut self, x: V, d: V) {
         let zero = V::splat(0.0);
         let ratio = x.mul(self.c).div(d);
-        let log = V::select(ratio_in_range(ratio), ln(ratio), ln(x).add(ln(self.c)).sub(ln(d)));
+        let log = V::select(
+            ratio_in_range(ratio),
+            ln(ratio),
+            ln(x).add(ln(self.c)).sub(ln(d)),
+        );
         self.st = self.st.add(V::select(x.eq(zero), zero, x.mul(log)));
     }
 }
@@ -119,14 +145,25 @@ impl<V: F8> AccumulatePair<V> for RatioCareful<V> {
 #[inline(always)]
 fn xlog_ratio_sums_body<V: F8>(x: &[f64], d: &[f64], c: f64) -> LogRatioSums {
     let zero = V::splat(0.0);
-    let mut fast = RatioFast { st: zero, c: V::splat(c), out_of_range: zero };
+    let mut fast = RatioFast {
+        st: zero,
+        c: V::splat(c),
+        out_of_range: zero,
+    };
     for_each_block_pair(x, d, &mut fast);
     if fast.out_of_range.max_lane() > 0.0 {
-        let mut careful = RatioCareful { st: zero, c: V::splat(c) };
+        let mut careful = RatioCareful {
+            st: zero,
+            c: V::splat(c),
+        };
         for_each_block_pair(x, d, &mut careful);
-        LogRatioSums { sum_terms: careful.st.sum_lanes() }
+        LogRatioSums {
+            sum_terms: careful.st.sum_lanes(),
+        }
     } else {
-        LogRatioSums { sum_terms: fast.st.sum_lanes() }
+        LogRatioSums {
+            sum_terms: fast.st.sum_lanes(),
+        }
     }
 }
 
@@ -158,7 +195,10 @@ pub fn xlog_ratio_reference(x: &[f64], d: &[f64], c: f64) -> LogRatioSums {
 /// The smallest and largest label (None when empty).
 pub fn min_max(x: &[i64]) -> Option<(i64, i64)> {
     let first = *x.first()?;
-    Some(x.iter().fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v))))
+    Some(
+        x.iter()
+            .fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v))),
+    )
 }
 
 /// `counts[x − min] += 1` for every label; every label must lie in min..min+counts.len().
@@ -206,11 +246,23 @@ mod tests {
         for len in 0..=67 {
             let x = positive(len, len as u64);
             // d ≥ x, as column sums are
-            let d: Vec<f64> = x.iter().zip(positive(len, 99 + len as u64)).map(|(a, b)| a + b + 1e-3).collect();
+            let d: Vec<f64> = x
+                .iter()
+                .zip(positive(len, 99 + len as u64))
+                .map(|(a, b)| a + b + 1e-3)
+                .collect();
             for c in [1.0, 2.5, 1e6] {
                 let (got, want) = (xlog_ratio_sums(&x, &d, c), xlog_ratio_reference(&x, &d, c));
-                let scale: f64 = x.iter().zip(&d).map(|(a, b)| (a * (a * c / b).ln()).abs()).filter(|t| t.is_finite()).sum();
-                assert!((got.sum_terms - want.sum_terms).abs() <= 1e-13 * scale.max(1e-300), "{got:?} vs {want:?}");
+                let scale: f64 = x
+                    .iter()
+                    .zip(&d)
+                    .map(|(a, b)| (a * (a * c / b).ln()).abs())
+                    .filter(|t| t.is_finite())
+                    .sum();
+                assert!(
+                    (got.sum_terms - want.sum_terms).abs() <= 1e-13 * scale.max(1e-300),
+                    "{got:?} vs {want:?}"
+                );
             }
         }
     }
@@ -223,13 +275,25 @@ mod tests {
                 let mut d: Vec<f64> = x.iter().map(|v| v + 1.0).collect();
                 x[len / 2] = s;
                 d[len / 2] = s.max(1e-300) * 2.0;
-                let (got, want) = (xlog_ratio_sums(&x, &d, 3.0), xlog_ratio_reference(&x, &d, 3.0));
-                assert!(close(got.sum_terms, want.sum_terms, 1e-12), "{s}: {got:?} vs {want:?}");
+                let (got, want) = (
+                    xlog_ratio_sums(&x, &d, 3.0),
+                    xlog_ratio_reference(&x, &d, 3.0),
+                );
+                assert!(
+                    close(got.sum_terms, want.sum_terms, 1e-12),
+                    "{s}: {got:?} vs {want:?}"
+                );
             }
         }
         // x = d·/c exactly: every ratio is 1, the sum is exactly 0 (independent table)
-        assert_eq!(xlog_ratio_sums(&[1.0, 1.0], &[2.0, 2.0], 2.0).sum_terms, 0.0);
-        assert_eq!(xlog_ratio_sums(&[3.0, 0.0], &[3.0, 0.0], 1.0).sum_terms, 0.0);
+        assert_eq!(
+            xlog_ratio_sums(&[1.0, 1.0], &[2.0, 2.0], 2.0).sum_terms,
+            0.0
+        );
+        assert_eq!(
+            xlog_ratio_sums(&[3.0, 0.0], &[3.0, 0.0], 1.0).sum_terms,
+            0.0
+        );
     }
 
     #[test]

@@ -40,7 +40,13 @@ pub struct JsSums {
 }
 
 impl Partial for JsSums {
-    const EMPTY: Self = JsSums { sum_p: 0.0, sum_q: 0.0, sum_terms: 0.0, min_p: 0.0, min_q: 0.0 };
+    const EMPTY: Self = JsSums {
+        sum_p: 0.0,
+        sum_q: 0.0,
+        sum_terms: 0.0,
+        min_p: 0.0,
+        min_q: 0.0,
+    };
     #[inline]
     fn combine(self, o: Self) -> Self {
         JsSums {
@@ -66,7 +72,13 @@ impl<V: F8> Lanes<V> {
     #[inline(always)]
     fn new() -> Self {
         let zero = V::splat(0.0);
-        Lanes { sp: zero, sq: zero, st: zero, mp: zero, mq: zero }
+        Lanes {
+            sp: zero,
+            sq: zero,
+            st: zero,
+            mp: zero,
+            mq: zero,
+        }
     }
 
     #[inline(always)]
@@ -102,7 +114,10 @@ impl<V: F8> AccumulatePair<V> for Sums<V> {
 /// Whether the ratio 2P/(P+Q) is a normal, finite number (its log is then accurate).
 #[inline(always)]
 fn ratio_in_range<V: F8>(ratio: V) -> V::Mask {
-    V::and(ratio.ge(V::splat(f64::MIN_POSITIVE)), ratio.lt(V::splat(f64::INFINITY)))
+    V::and(
+        ratio.ge(V::splat(f64::MIN_POSITIVE)),
+        ratio.lt(V::splat(f64::INFINITY)),
+    )
 }
 
 /// x·ln(ratio) with 0 where x = 0 (whatever the ratio).
@@ -160,7 +175,11 @@ impl<V: F8> AccumulatePair<V> for Careful<V> {
         // ln M: ln(P+Q) − ln 2 while P+Q is finite (subnormal sums included), else
         // ln(P/2 + Q/2), which cannot overflow.
         let s_finite = s.lt(V::splat(f64::INFINITY));
-        let ln_m = V::select(s_finite, ln(s).sub(V::splat(LN_2)), ln(pn.mul(half).add(qn.mul(half))));
+        let ln_m = V::select(
+            s_finite,
+            ln(s).sub(V::splat(LN_2)),
+            ln(pn.mul(half).add(qn.mul(half))),
+        );
         let lp = V::select(ratio_in_range(rp), ln(rp), ln(pn).sub(ln_m));
         let lq = V::select(ratio_in_range(rq), ln(rq), ln(qn).sub(ln_m));
         self.lanes.st = self.lanes.st.add(term(pn, lp).add(term(qn, lq)));
@@ -177,10 +196,19 @@ fn pair_sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> JsSums {
 #[inline(always)]
 fn js_sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], scale_p: f64, scale_q: f64) -> JsSums {
     let (scale_p, scale_q) = (V::splat(scale_p), V::splat(scale_q));
-    let mut fast = Fast { lanes: Lanes::<V>::new(), scale_p, scale_q, out_of_range: V::splat(0.0) };
+    let mut fast = Fast {
+        lanes: Lanes::<V>::new(),
+        scale_p,
+        scale_q,
+        out_of_range: V::splat(0.0),
+    };
     for_each_block_pair(p, q, &mut fast);
     if fast.out_of_range.max_lane() > 0.0 {
-        let mut careful = Careful { lanes: Lanes::<V>::new(), scale_p, scale_q };
+        let mut careful = Careful {
+            lanes: Lanes::<V>::new(),
+            scale_p,
+            scale_q,
+        };
         for_each_block_pair(p, q, &mut careful);
         careful.lanes.finish()
     } else {
@@ -205,7 +233,11 @@ crate::simd::multiversion! {
 /// the term where M underflows to 0: P = 0, Q = 5e-324 gives +inf there.)
 pub fn reference_terms(pn: f64, qn: f64) -> f64 {
     let s = pn + qn;
-    let ln_m = if s.is_finite() { s.ln() - LN_2 } else { (pn / 2.0 + qn / 2.0).ln() };
+    let ln_m = if s.is_finite() {
+        s.ln() - LN_2
+    } else {
+        (pn / 2.0 + qn / 2.0).ln()
+    };
     let side = |x: f64| {
         let r = x / s * 2.0;
         if x == 0.0 {
@@ -225,7 +257,13 @@ pub fn reference<T: Real, U: Real>(p: &[T], q: &[U], scale_p: f64, scale_q: f64)
     for (&a, &b) in p.iter().zip(q) {
         let (a, b) = (a.to_f64(), b.to_f64());
         let t = reference_terms(a / scale_p, b / scale_q);
-        acc = acc.combine(JsSums { sum_p: a, sum_q: b, sum_terms: t, min_p: a, min_q: b });
+        acc = acc.combine(JsSums {
+            sum_p: a,
+            sum_q: b,
+            sum_terms: t,
+            min_p: a,
+            min_q: b,
+        });
     }
     acc
 }
@@ -237,7 +275,11 @@ mod tests {
 
     /// Σ |terms|: the scale the rounding error of the sum is measured against.
     fn scale(p: &[f64], q: &[f64], sp: f64, sq: f64) -> f64 {
-        p.iter().zip(q).map(|(&a, &b)| reference_terms(a / sp, b / sq).abs()).filter(|t| t.is_finite()).sum::<f64>()
+        p.iter()
+            .zip(q)
+            .map(|(&a, &b)| reference_terms(a / sp, b / sq).abs())
+            .filter(|t| t.is_finite())
+            .sum::<f64>()
     }
 
     fn check(p: &[f64], q: &[f64], sp: f64, sq: f64) {
@@ -250,11 +292,17 @@ mod tests {
         } else {
             close(got.sum_terms, want.sum_terms, 0.0)
         };
-        assert!(ok, "{got:?} vs {want:?} for p={p:?} q={q:?} scales {sp} {sq}");
+        assert!(
+            ok,
+            "{got:?} vs {want:?} for p={p:?} q={q:?} scales {sp} {sq}"
+        );
         assert_eq!(got.min_p, want.min_p);
         assert_eq!(got.min_q, want.min_q);
         let phase1 = pair_sums(p, q);
-        assert_eq!((phase1.sum_p.to_bits(), phase1.sum_q.to_bits()), (got.sum_p.to_bits(), got.sum_q.to_bits()));
+        assert_eq!(
+            (phase1.sum_p.to_bits(), phase1.sum_q.to_bits()),
+            (got.sum_p.to_bits(), got.sum_q.to_bits())
+        );
         assert_eq!(phase1.sum_terms, 0.0);
     }
 
@@ -316,13 +364,20 @@ mod tests {
         // an underflowing ratio takes the careful path and keeps its term
         let s = js_sums(&[1e-300], &[1e300], 1.0, 1.0);
         let want = reference(&[1e-300], &[1e300], 1.0, 1.0);
-        assert!(close(s.sum_terms, want.sum_terms, 1e-13), "{s:?} vs {want:?}");
+        assert!(
+            close(s.sum_terms, want.sum_terms, 1e-13),
+            "{s:?} vs {want:?}"
+        );
     }
 
     #[test]
     fn nan_propagates_and_negative_is_reported() {
-        assert!(js_sums(&[0.5, f64::NAN], &[0.5, 0.5], 1.0, 1.0).sum_terms.is_nan());
-        assert!(js_sums(&[0.0, 0.5], &[f64::NAN, 0.5], 1.0, 1.0).sum_terms.is_nan());
+        assert!(js_sums(&[0.5, f64::NAN], &[0.5, 0.5], 1.0, 1.0)
+            .sum_terms
+            .is_nan());
+        assert!(js_sums(&[0.0, 0.5], &[f64::NAN, 0.5], 1.0, 1.0)
+            .sum_terms
+            .is_nan());
         assert_eq!(pair_sums(&[0.5, -0.25], &[0.5, 0.5]).min_p, -0.25);
     }
 }

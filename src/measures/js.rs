@@ -13,7 +13,9 @@
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
 
-use super::{batch_shape, check_non_negative, lane_len, same_shape, zeros_for_empty_lanes, Options};
+use super::{
+    batch_shape, check_non_negative, lane_len, same_shape, zeros_for_empty_lanes, Options,
+};
 use crate::error::Error;
 use crate::kernels::js::{js_sums, pair_sums, JsSums};
 use crate::kernels::Real;
@@ -29,7 +31,11 @@ pub fn finish(s: &JsSums, ln_base: f64) -> f64 {
 }
 
 /// Phase-2 partials of every pair of lanes along the last axis of `p` and `q`.
-fn partials<T: Real, U: Real>(p: ArrayViewD<'_, T>, q: ArrayViewD<'_, U>, normalize: bool) -> ArrayD<JsSums> {
+fn partials<T: Real, U: Real>(
+    p: ArrayViewD<'_, T>,
+    q: ArrayViewD<'_, U>,
+    normalize: bool,
+) -> ArrayD<JsSums> {
     let axis = Axis(p.ndim() - 1);
     let len = p.len_of(axis);
     run(p.len(), |fork| {
@@ -55,7 +61,11 @@ fn partials<T: Real, U: Real>(p: ArrayViewD<'_, T>, q: ArrayViewD<'_, U>, normal
 }
 
 /// Jensen–Shannon divergence of every pair of distributions along the last axis.
-pub fn js_divergence<T: Real, U: Real>(p: ArrayViewD<'_, T>, q: ArrayViewD<'_, U>, opts: &Options) -> Result<ArrayD<f64>, Error> {
+pub fn js_divergence<T: Real, U: Real>(
+    p: ArrayViewD<'_, T>,
+    q: ArrayViewD<'_, U>,
+    opts: &Options,
+) -> Result<ArrayD<f64>, Error> {
     same_shape(&p, &q)?;
     let batch = batch_shape("p", &p)?;
     let ln_base = opts.ln_base()?;
@@ -69,7 +79,11 @@ pub fn js_divergence<T: Real, U: Real>(p: ArrayViewD<'_, T>, q: ArrayViewD<'_, U
 }
 
 /// Jensen–Shannon distance √JS of every pair of distributions along the last axis.
-pub fn js_distance<T: Real, U: Real>(p: ArrayViewD<'_, T>, q: ArrayViewD<'_, U>, opts: &Options) -> Result<ArrayD<f64>, Error> {
+pub fn js_distance<T: Real, U: Real>(
+    p: ArrayViewD<'_, T>,
+    q: ArrayViewD<'_, U>,
+    opts: &Options,
+) -> Result<ArrayD<f64>, Error> {
     Ok(js_divergence(p, q, opts)?.mapv(f64::sqrt))
 }
 
@@ -87,7 +101,10 @@ mod tests {
     fn known_values() {
         let opts = Options::default();
         assert_eq!(js(&[1.0, 0.0], &[0.0, 1.0], &opts), std::f64::consts::LN_2);
-        let bits = Options { normalize: true, base: Some(2.0) };
+        let bits = Options {
+            normalize: true,
+            base: Some(2.0),
+        };
         assert_eq!(js(&[1.0, 0.0], &[0.0, 1.0], &bits), 1.0);
         // counts are normalised: (2, 0) vs (0, 5) is the same as above
         assert_eq!(js(&[2.0, 0.0], &[0.0, 5.0], &bits), 1.0);
@@ -106,11 +123,18 @@ mod tests {
         let v = ndarray::ArrayView1::from(&p[..]).into_dyn();
         assert_eq!(js_divergence(v.view(), v.view(), &opts).unwrap()[[]], 0.0);
         assert_eq!(js_distance(v.view(), v.view(), &opts).unwrap()[[]], 0.0);
-        let raw = Options { normalize: false, base: None };
+        let raw = Options {
+            normalize: false,
+            base: None,
+        };
         assert_eq!(js_divergence(v.view(), v.view(), &raw).unwrap()[[]], 0.0);
         // nearly equal rows: tiny results, never negative
         for i in 0..200 {
-            let q: Vec<f64> = p[..64].iter().enumerate().map(|(j, &x)| if j == i % 64 { x * (1.0 + 1e-15) } else { x }).collect();
+            let q: Vec<f64> = p[..64]
+                .iter()
+                .enumerate()
+                .map(|(j, &x)| if j == i % 64 { x * (1.0 + 1e-15) } else { x })
+                .collect();
             let d = js(&p[..64], &q, &opts);
             assert!(d >= 0.0, "{d}");
         }
@@ -120,12 +144,33 @@ mod tests {
     fn edge_cases() {
         let opts = Options::default();
         let empty = Array2::<f64>::zeros((3, 0)).into_dyn();
-        assert_eq!(js_divergence(empty.view(), empty.view(), &opts).unwrap().shape(), &[3]);
+        assert_eq!(
+            js_divergence(empty.view(), empty.view(), &opts)
+                .unwrap()
+                .shape(),
+            &[3]
+        );
         assert!(js(&[0.0, 0.0], &[0.5, 0.5], &opts).is_nan());
         assert!(js(&[f64::NAN, 0.5], &[0.5, 0.5], &opts).is_nan());
-        let err = js_divergence(arr1(&[0.5, -0.5]).into_dyn().view(), arr1(&[0.5, 0.5]).into_dyn().view(), &opts).unwrap_err();
-        assert_eq!(err, Error::Negative { arg: "p", value: -0.5 });
-        let err = js_divergence(arr1(&[0.5]).into_dyn().view(), arr1(&[0.5, 0.5]).into_dyn().view(), &opts).unwrap_err();
+        let err = js_divergence(
+            arr1(&[0.5, -0.5]).into_dyn().view(),
+            arr1(&[0.5, 0.5]).into_dyn().view(),
+            &opts,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Negative {
+                arg: "p",
+                value: -0.5
+            }
+        );
+        let err = js_divergence(
+            arr1(&[0.5]).into_dyn().view(),
+            arr1(&[0.5, 0.5]).into_dyn().view(),
+            &opts,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::ShapeMismatch { .. }));
     }
 
@@ -141,9 +186,23 @@ mod tests {
             let opts = Options::default();
             let one = ndarray::ArrayView1::from(p).into_dyn();
             let one_q = ndarray::ArrayView1::from(q).into_dyn();
-            let mut r: Vec<u64> = js_divergence(one, one_q, &opts).unwrap().iter().map(|v| v.to_bits()).collect();
-            r.extend(js_divergence(rows_p.view().into_dyn(), rows_q.view().into_dyn(), &opts).unwrap().iter().map(|v| v.to_bits()));
-            r.extend(js_divergence(rows_p.t().into_dyn(), rows_q.t().into_dyn(), &opts).unwrap().iter().map(|v| v.to_bits()));
+            let mut r: Vec<u64> = js_divergence(one, one_q, &opts)
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            r.extend(
+                js_divergence(rows_p.view().into_dyn(), rows_q.view().into_dyn(), &opts)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits()),
+            );
+            r.extend(
+                js_divergence(rows_p.t().into_dyn(), rows_q.t().into_dyn(), &opts)
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits()),
+            );
             seen.push(r);
         }
         assert!(seen.iter().all(|r| r == &seen[0]));

@@ -50,10 +50,13 @@ fn dense_counts(x: &[i64], min: i64, range: usize, fork: bool) -> Vec<u64> {
     };
     if fork && x.len() > COUNT_BLOCK {
         x.par_chunks(COUNT_BLOCK)
-            .fold(|| vec![0u64; range], |mut acc, chunk| {
-                bincount_offset(chunk, min, &mut acc);
-                acc
-            })
+            .fold(
+                || vec![0u64; range],
+                |mut acc, chunk| {
+                    bincount_offset(chunk, min, &mut acc);
+                    acc
+                },
+            )
             .reduce_with(|mut a, b| {
                 a.iter_mut().zip(&b).for_each(|(s, t)| *s += t);
                 a
@@ -82,7 +85,9 @@ fn range_of(min: i64, max: i64) -> u64 {
 
 /// The counts of the distinct labels of `x`, in ascending label order (no zeros).
 pub fn label_counts(x: &[i64], fork: bool) -> Vec<u64> {
-    let Some((min, max)) = min_max(x) else { return Vec::new() };
+    let Some((min, max)) = min_max(x) else {
+        return Vec::new();
+    };
     let range = range_of(min, max);
     if dense(range, x.len()) {
         let mut c = dense_counts(x, min, range as usize, fork);
@@ -106,20 +111,32 @@ pub fn label_counts(x: &[i64], fork: bool) -> Vec<u64> {
 /// ranges map by offset (k = range, some classes may be empty); sparse ones by the rank
 /// among the distinct labels (k = number of distinct labels).
 pub(crate) fn class_codes(x: &[i64], fork: bool) -> Result<(Vec<u32>, usize), Error> {
-    let Some((min, max)) = min_max(x) else { return Ok((Vec::new(), 0)) };
+    let Some((min, max)) = min_max(x) else {
+        return Ok((Vec::new(), 0));
+    };
     let range = range_of(min, max);
     if dense(range, x.len()) {
         let code = |&v: &i64| v.wrapping_sub(min) as u32;
-        let codes = if fork { x.par_iter().map(code).collect() } else { x.iter().map(code).collect() };
+        let codes = if fork {
+            x.par_iter().map(code).collect()
+        } else {
+            x.iter().map(code).collect()
+        };
         return Ok((codes, range as usize));
     }
     let mut distinct = sorted(x, fork);
     distinct.dedup();
     if distinct.len() > u32::MAX as usize {
-        return Err(Error::TooManyClasses { count: distinct.len() });
+        return Err(Error::TooManyClasses {
+            count: distinct.len(),
+        });
     }
     let code = |v: &i64| distinct.binary_search(v).unwrap_or(0) as u32;
-    let codes = if fork { x.par_iter().map(code).collect() } else { x.iter().map(code).collect() };
+    let codes = if fork {
+        x.par_iter().map(code).collect()
+    } else {
+        x.iter().map(code).collect()
+    };
     Ok((codes, distinct.len()))
 }
 
@@ -148,8 +165,16 @@ pub(crate) fn entropy_from_counts(counts: &[u64], miller_madow: bool) -> f64 {
 
 /// Entropy of the labels in each row of `labels` (one result per row), in the unit of
 /// `base`; an empty row gives 0.0.
-pub fn label_entropy(labels: ArrayView2<'_, i64>, base: Option<f64>, miller_madow: bool) -> Result<Array1<f64>, Error> {
-    let ln_base = Options { normalize: true, base }.ln_base()?;
+pub fn label_entropy(
+    labels: ArrayView2<'_, i64>,
+    base: Option<f64>,
+    miller_madow: bool,
+) -> Result<Array1<f64>, Error> {
+    let ln_base = Options {
+        normalize: true,
+        base,
+    }
+    .ln_base()?;
     let rows = labels.len_of(Axis(0));
     let per_row = |row: ndarray::ArrayView1<'_, i64>, fork: bool| -> f64 {
         let counts = match row.as_slice() {
@@ -160,7 +185,10 @@ pub fn label_entropy(labels: ArrayView2<'_, i64>, base: Option<f64>, miller_mado
     };
     let out: Vec<f64> = run(labels.len(), |fork| {
         if fork && rows > 1 {
-            (0..rows).into_par_iter().map(|i| per_row(labels.row(i), false)).collect()
+            (0..rows)
+                .into_par_iter()
+                .map(|i| per_row(labels.row(i), false))
+                .collect()
         } else {
             (0..rows).map(|i| per_row(labels.row(i), fork)).collect()
         }
@@ -200,7 +228,12 @@ mod tests {
         // Miller–Madow: + (K − 1)/(2n) = 1/4 for two labels in two samples
         assert_eq!(h(&[0, 1], true), std::f64::consts::LN_2 + 0.25);
         let bits = Array2::from_shape_vec((2, 4), vec![0, 1, 2, 3, 9, 9, 8, 8]).unwrap();
-        assert_eq!(label_entropy(bits.view(), Some(2.0), false).unwrap().to_vec(), vec![2.0, 1.0]);
+        assert_eq!(
+            label_entropy(bits.view(), Some(2.0), false)
+                .unwrap()
+                .to_vec(),
+            vec![2.0, 1.0]
+        );
         assert!(label_entropy(bits.view(), Some(1.0), false).is_err());
     }
 

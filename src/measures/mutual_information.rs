@@ -33,7 +33,9 @@ use rayon::prelude::*;
 use super::label_entropy::{class_codes, dense, sum_clogc, COUNT_BLOCK};
 use super::Options;
 use crate::error::Error;
-use crate::kernels::counts::{pair_bincount, pair_hashcount, sum_min, xlog_ratio_sums, LogRatioSums, SumMin};
+use crate::kernels::counts::{
+    pair_bincount, pair_hashcount, sum_min, xlog_ratio_sums, LogRatioSums, SumMin,
+};
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
 use crate::parallel::{reduce_lanes, run, tree_combine};
 use crate::simd::log::ln_lane;
@@ -226,7 +228,10 @@ impl<C: CellRows> Joint<'_, C> {
                 if mi == 0.0 {
                     return 0.0;
                 }
-                let (hx, hy) = (self.entropy_of(sum_clogc(&self.a)), self.entropy_of(sum_clogc(&self.b)));
+                let (hx, hy) = (
+                    self.entropy_of(sum_clogc(&self.a)),
+                    self.entropy_of(sum_clogc(&self.b)),
+                );
                 mi / avg.of(hx, hy)
             }
         }
@@ -235,8 +240,16 @@ impl<C: CellRows> Joint<'_, C> {
 
 /// The measure of a contingency table (rows: X, columns: Y), in the unit of `base`
 /// (ignored by [`Measure::Normalized`]).
-pub fn from_table(table: ArrayView2<'_, f64>, measure: Measure, base: Option<f64>) -> Result<f64, Error> {
-    let ln_base = Options { normalize: true, base }.ln_base()?;
+pub fn from_table(
+    table: ArrayView2<'_, f64>,
+    measure: Measure,
+    base: Option<f64>,
+) -> Result<f64, Error> {
+    let ln_base = Options {
+        normalize: true,
+        base,
+    }
+    .ln_base()?;
     if table.is_empty() {
         return Ok(measure.empty());
     }
@@ -246,25 +259,60 @@ pub fn from_table(table: ArrayView2<'_, f64>, measure: Measure, base: Option<f64
         let parts = reduce_lanes(rows, xlogx_sums);
         let parts: Vec<XLogXSums> = parts.iter().copied().collect();
         let all = tree_combine(&parts);
-        (parts.iter().map(|p| p.sum).collect::<Vec<_>>(), Some(all.sum_xlogx), all.min)
+        (
+            parts.iter().map(|p| p.sum).collect::<Vec<_>>(),
+            Some(all.sum_xlogx),
+            all.min,
+        )
     } else {
         let parts: Vec<SumMin> = reduce_lanes(rows, sum_min).iter().copied().collect();
-        (parts.iter().map(|p| p.sum).collect(), None, tree_combine(&parts).min)
+        (
+            parts.iter().map(|p| p.sum).collect(),
+            None,
+            tree_combine(&parts).min,
+        )
     };
     if row_min < 0.0 {
-        return Err(Error::Negative { arg: "contingency", value: row_min });
+        return Err(Error::Negative {
+            arg: "contingency",
+            value: row_min,
+        });
     }
-    let n = tree_combine(&row_sums.iter().map(|&s| SumMin { sum: s, min: 0.0 }).collect::<Vec<_>>()).sum;
-    let col_sums: Vec<f64> = reduce_lanes(table.t().into_dyn(), sum_min).iter().map(|p| p.sum).collect();
-    let cells = TableRows { table, b: col_sums.clone() };
-    let joint = Joint { cells: &cells, n, a: row_sums, b: col_sums, sum_nlogn };
-    Ok(run(table.len(), |fork| joint.compute(measure, ln_base, fork)))
+    let n = tree_combine(
+        &row_sums
+            .iter()
+            .map(|&s| SumMin { sum: s, min: 0.0 })
+            .collect::<Vec<_>>(),
+    )
+    .sum;
+    let col_sums: Vec<f64> = reduce_lanes(table.t().into_dyn(), sum_min)
+        .iter()
+        .map(|p| p.sum)
+        .collect();
+    let cells = TableRows {
+        table,
+        b: col_sums.clone(),
+    };
+    let joint = Joint {
+        cells: &cells,
+        n,
+        a: row_sums,
+        b: col_sums,
+        sum_nlogn,
+    };
+    Ok(run(table.len(), |fork| {
+        joint.compute(measure, ln_base, fork)
+    }))
 }
 
 /// Joint counts of two label arrays: a dense table when small, else sparse rows.
 enum Counted {
     Dense(Array2<f64>),
-    Sparse { cells: SparseRows, a: Vec<f64>, b: Vec<f64> },
+    Sparse {
+        cells: SparseRows,
+        a: Vec<f64>,
+        b: Vec<f64>,
+    },
 }
 
 fn count_pairs(x: &[i64], y: &[i64], fork: bool) -> Result<Counted, Error> {
@@ -282,10 +330,13 @@ fn count_pairs(x: &[i64], y: &[i64], fork: bool) -> Result<Counted, Error> {
         let counts = if fork && n > COUNT_BLOCK {
             cx.par_chunks(COUNT_BLOCK)
                 .zip(cy.par_chunks(COUNT_BLOCK))
-                .fold(|| vec![0u64; cells], |mut acc, (a, b)| {
-                    pair_bincount(a, b, ky, &mut acc);
-                    acc
-                })
+                .fold(
+                    || vec![0u64; cells],
+                    |mut acc, (a, b)| {
+                        pair_bincount(a, b, ky, &mut acc);
+                        acc
+                    },
+                )
                 .reduce_with(|mut s, t| {
                     s.iter_mut().zip(&t).for_each(|(u, v)| *u += v);
                     s
@@ -294,12 +345,17 @@ fn count_pairs(x: &[i64], y: &[i64], fork: bool) -> Result<Counted, Error> {
         } else {
             count(&cx, &cy)
         };
-        let table = Array2::from_shape_vec((kx, ky), counts.into_iter().map(|v| v as f64).collect())
-            .expect("kx·ky counts");
+        let table =
+            Array2::from_shape_vec((kx, ky), counts.into_iter().map(|v| v as f64).collect())
+                .expect("kx·ky counts");
         return Ok(Counted::Dense(table));
     }
     let merge = |mut s: HashMap<u64, u64>, t: HashMap<u64, u64>| {
-        let (mut big, small) = if s.len() >= t.len() { (std::mem::take(&mut s), t) } else { (t, s) };
+        let (mut big, small) = if s.len() >= t.len() {
+            (std::mem::take(&mut s), t)
+        } else {
+            (t, s)
+        };
         for (k, v) in small {
             *big.entry(k).or_insert(0) += v;
         }
@@ -339,17 +395,42 @@ fn count_pairs(x: &[i64], y: &[i64], fork: bool) -> Result<Counted, Error> {
         starts[i + 1] += starts[i];
     }
     let counts = sorted.iter().map(|&(_, c)| c as f64).collect();
-    let col_sums = sorted.iter().map(|&(key, _)| b[(key % ky64) as usize] as f64).collect();
+    let col_sums = sorted
+        .iter()
+        .map(|&(key, _)| b[(key % ky64) as usize] as f64)
+        .collect();
     let to_f64 = |v: Vec<u64>| v.into_iter().map(|c| c as f64).collect::<Vec<f64>>();
-    Ok(Counted::Sparse { cells: SparseRows { counts, col_sums, starts }, a: to_f64(a), b: to_f64(b) })
+    Ok(Counted::Sparse {
+        cells: SparseRows {
+            counts,
+            col_sums,
+            starts,
+        },
+        a: to_f64(a),
+        b: to_f64(b),
+    })
 }
 
 /// The measure of two equally long label arrays (X = `x`, Y = `y`), in the unit of
 /// `base` (ignored by [`Measure::Normalized`]).
-pub fn from_labels(x: &[i64], y: &[i64], measure: Measure, base: Option<f64>) -> Result<f64, Error> {
-    let ln_base = Options { normalize: true, base }.ln_base()?;
+pub fn from_labels(
+    x: &[i64],
+    y: &[i64],
+    measure: Measure,
+    base: Option<f64>,
+) -> Result<f64, Error> {
+    let ln_base = Options {
+        normalize: true,
+        base,
+    }
+    .ln_base()?;
     if x.len() != y.len() {
-        return Err(Error::ShapeMismatch { first: "x", second: "y", first_shape: vec![x.len()], second_shape: vec![y.len()] });
+        return Err(Error::ShapeMismatch {
+            first: "x",
+            second: "y",
+            first_shape: vec![x.len()],
+            second_shape: vec![y.len()],
+        });
     }
     if x.is_empty() {
         return Ok(measure.empty());
@@ -359,7 +440,13 @@ pub fn from_labels(x: &[i64], y: &[i64], measure: Measure, base: Option<f64>) ->
         Counted::Sparse { cells, a, b } => {
             let n = x.len() as f64;
             let sum_nlogn = (measure == Measure::Joint).then(|| sum_clogc(&cells.counts));
-            let joint = Joint { cells: &cells, n, a, b, sum_nlogn };
+            let joint = Joint {
+                cells: &cells,
+                n,
+                a,
+                b,
+                sum_nlogn,
+            };
             Ok(run(x.len(), |fork| joint.compute(measure, ln_base, fork)))
         }
     }
@@ -375,21 +462,37 @@ mod tests {
 
     /// Row and column sums, plainly.
     fn margins(table: ArrayView2<'_, f64>) -> (Vec<f64>, Vec<f64>) {
-        (table.map_axis(Axis(1), |row| row.sum()).to_vec(), table.map_axis(Axis(0), |col| col.sum()).to_vec())
+        (
+            table.map_axis(Axis(1), |row| row.sum()).to_vec(),
+            table.map_axis(Axis(0), |col| col.sum()).to_vec(),
+        )
     }
 
     /// Textbook formulas with f64::ln, from a dense table.
     fn naive(table: ArrayView2<'_, f64>) -> (f64, f64, f64, f64, f64) {
         let (a, b) = margins(table);
         let n: f64 = a.iter().sum();
-        let h = |v: &mut dyn Iterator<Item = f64>| -v.filter(|&x| x > 0.0).map(|x| x / n * (x / n).ln()).sum::<f64>();
-        let (hx, hy, hxy) = (h(&mut a.iter().copied()), h(&mut b.iter().copied()), h(&mut table.iter().copied()));
+        let h = |v: &mut dyn Iterator<Item = f64>| {
+            -v.filter(|&x| x > 0.0)
+                .map(|x| x / n * (x / n).ln())
+                .sum::<f64>()
+        };
+        let (hx, hy, hxy) = (
+            h(&mut a.iter().copied()),
+            h(&mut b.iter().copied()),
+            h(&mut table.iter().copied()),
+        );
         (hxy, hxy - hy, hx + hy - hxy, hx, hy)
     }
 
     fn all(table: ArrayView2<'_, f64>) -> [f64; 4] {
-        [Measure::Joint, Measure::Conditional, Measure::Mutual, Measure::Normalized(Average::Arithmetic)]
-            .map(|m| from_table(table, m, None).unwrap())
+        [
+            Measure::Joint,
+            Measure::Conditional,
+            Measure::Mutual,
+            Measure::Normalized(Average::Arithmetic),
+        ]
+        .map(|m| from_table(table, m, None).unwrap())
     }
 
     #[test]
@@ -402,12 +505,20 @@ mod tests {
         let got = all(t.view());
         assert_eq!(got[1..3], [0.0, LN2]);
         // (n ln n − Σ N ln N)/n rounds: within a few ULP of ln 2 and of 1
-        assert!((got[0] - LN2).abs() < 1e-15 && (got[3] - 1.0).abs() < 1e-15, "{got:?}");
+        assert!(
+            (got[0] - LN2).abs() < 1e-15 && (got[3] - 1.0).abs() < 1e-15,
+            "{got:?}"
+        );
         // one class each: NMI 1 (sklearn), the rest 0
         assert_eq!(all(arr2(&[[5.0]]).view()), [0.0, 0.0, 0.0, 1.0]);
         // one class of X, two of Y: I = 0 → NMI 0
         assert_eq!(all(arr2(&[[2.0, 2.0]]).view())[2..], [0.0, 0.0]);
-        let bits = from_table(arr2(&[[1.0, 1.0], [1.0, 1.0]]).view(), Measure::Joint, Some(2.0)).unwrap();
+        let bits = from_table(
+            arr2(&[[1.0, 1.0], [1.0, 1.0]]).view(),
+            Measure::Joint,
+            Some(2.0),
+        )
+        .unwrap();
         assert_eq!(bits, 2.0);
     }
 
@@ -420,7 +531,11 @@ mod tests {
         for (g, w) in got.iter().zip([hxy, hxgy, mi, mi / ((hx + hy) / 2.0)]) {
             assert!((g - w).abs() < 1e-13, "{got:?}");
         }
-        for (avg, w) in [(Average::Min, hx.min(hy)), (Average::Max, hx.max(hy)), (Average::Geometric, (hx * hy).sqrt())] {
+        for (avg, w) in [
+            (Average::Min, hx.min(hy)),
+            (Average::Max, hx.max(hy)),
+            (Average::Geometric, (hx * hy).sqrt()),
+        ] {
             let g = from_table(t.view(), Measure::Normalized(avg), None).unwrap();
             assert!((g - mi / w).abs() < 1e-13);
         }
@@ -439,8 +554,17 @@ mod tests {
         let nan = arr2(&[[1.0, f64::NAN], [1.0, 1.0]]);
         assert!(all(nan.view()).iter().all(|v| v.is_nan()));
         let neg = arr2(&[[1.0, -2.0]]);
-        assert_eq!(from_table(neg.view(), Measure::Mutual, None), Err(Error::Negative { arg: "contingency", value: -2.0 }));
-        assert!(matches!(from_labels(&[1], &[1, 2], Measure::Mutual, None), Err(Error::ShapeMismatch { .. })));
+        assert_eq!(
+            from_table(neg.view(), Measure::Mutual, None),
+            Err(Error::Negative {
+                arg: "contingency",
+                value: -2.0
+            })
+        );
+        assert!(matches!(
+            from_labels(&[1], &[1, 2], Measure::Mutual, None),
+            Err(Error::ShapeMismatch { .. })
+        ));
         assert!(Average::parse("mean").is_err());
         assert!(Measure::parse("entropy", "min").is_err());
     }
@@ -463,7 +587,12 @@ mod tests {
         // spread labels: counted by the sparse path (hash map + sort)
         let xs: Vec<i64> = x.iter().map(|&v| v * (1 << 45) + 3).collect();
         let ys: Vec<i64> = y.iter().map(|&v| -v * (1 << 44)).collect();
-        let ms = [Measure::Joint, Measure::Conditional, Measure::Mutual, Measure::Normalized(Average::Geometric)];
+        let ms = [
+            Measure::Joint,
+            Measure::Conditional,
+            Measure::Mutual,
+            Measure::Normalized(Average::Geometric),
+        ];
         let mut seen = Vec::new();
         for threads in [1, 2, 3] {
             set_num_threads(threads).unwrap();
@@ -473,7 +602,10 @@ mod tests {
                 let sp = from_labels(&xs, &ys, m, None).unwrap();
                 assert_eq!(t.to_bits(), d.to_bits(), "{m:?}");
                 // the sparse path sums the same cells in another lane order: equal to rounding
-                assert!((sp - t).abs() <= 1e-14 * t.abs().max(1.0), "{m:?}: {sp} vs {t}");
+                assert!(
+                    (sp - t).abs() <= 1e-14 * t.abs().max(1.0),
+                    "{m:?}: {sp} vs {t}"
+                );
                 seen.push((t.to_bits(), d.to_bits(), sp.to_bits()));
             }
         }

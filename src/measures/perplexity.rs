@@ -13,7 +13,13 @@ use crate::kernels::Real;
 /// but does not change the result; an empty distribution gives e^0 = 1).
 pub fn perplexity<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<ArrayD<f64>, Error> {
     opts.ln_base()?;
-    let nats = entropy(p, &Options { normalize: opts.normalize, base: None })?;
+    let nats = entropy(
+        p,
+        &Options {
+            normalize: opts.normalize,
+            base: None,
+        },
+    )?;
     Ok(nats.mapv(f64::exp))
 }
 
@@ -26,10 +32,27 @@ mod tests {
     fn uniform_distributions_have_their_size_as_perplexity() {
         for k in [1usize, 2, 4, 10] {
             let p = ndarray::Array1::from_elem(k, 1.0f64).into_dyn();
-            let v = perplexity(p.view(), &Options { normalize: true, base: Some(2.0) }).unwrap()[[]];
+            let v = perplexity(
+                p.view(),
+                &Options {
+                    normalize: true,
+                    base: Some(2.0),
+                },
+            )
+            .unwrap()[[]];
             assert!((v - k as f64).abs() < 1e-13 * k as f64, "{k}: {v}");
         }
-        assert_eq!(perplexity(arr1(&[0.0, 3.0]).into_dyn().view(), &Options::default()).unwrap()[[]], 1.0);
-        assert!(perplexity(arr1(&[1.0]).into_dyn().view(), &Options { normalize: true, base: Some(-1.0) }).is_err());
+        assert_eq!(
+            perplexity(arr1(&[0.0, 3.0]).into_dyn().view(), &Options::default()).unwrap()[[]],
+            1.0
+        );
+        assert!(perplexity(
+            arr1(&[1.0]).into_dyn().view(),
+            &Options {
+                normalize: true,
+                base: Some(-1.0)
+            }
+        )
+        .is_err());
     }
 }
