@@ -182,7 +182,7 @@ pub fn xlog_ratio_reference(x: &[f64], d: &[f64], c: f64) -> LogRatioSums {
         let r = a * c / b;
         let t = if a == 0.0 {
             0.0
-        } else if r >= f64::MIN_POSITIVE && r < f64::INFINITY {
+        } else if (f64::MIN_POSITIVE..f64::INFINITY).contains(&r) {
             a * r.ln()
         } else {
             a * (a.ln() + c.ln() - b.ln())

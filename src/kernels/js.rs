@@ -242,7 +242,7 @@ pub fn reference_terms(pn: f64, qn: f64) -> f64 {
         let r = x / s * 2.0;
         if x == 0.0 {
             0.0
-        } else if r >= f64::MIN_POSITIVE && r < f64::INFINITY {
+        } else if (f64::MIN_POSITIVE..f64::INFINITY).contains(&r) {
             x * r.ln()
         } else {
             x * (x.ln() - ln_m)
