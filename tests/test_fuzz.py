@@ -139,8 +139,13 @@ def ref_js(p: Any, q: Any, axis: Any = -1, base: Any = None, normalize: bool = T
     _no_negatives(a, b)
     P, Q = _normalise(a, normalize), _normalise(b, normalize)
     with np.errstate(all="ignore"):
-        M = P / 2 + Q / 2
-        nats = 0.5 * (_xlogy(P, P / M) + _xlogy(Q, Q / M)).sum(-1)
+        # 2P/(P+Q) as a ratio (M = (P+Q)/2 itself underflows for subnormal masses);
+        # halves first where P+Q overflows.
+        S = P + Q
+        fin = ~np.isinf(S)
+        rP = np.where(fin, P / S * 2, P / (P / 2 + Q / 2))
+        rQ = np.where(fin, Q / S * 2, Q / (P / 2 + Q / 2))
+        nats = 0.5 * (_xlogy(P, rP) + _xlogy(Q, rQ)).sum(-1)
     return _result(np.where(nats < 0, 0.0, nats) / lb)
 
 
