@@ -7,6 +7,7 @@
 
 pub mod counts;
 pub mod cross;
+pub mod fuzz_check;
 pub mod js;
 pub mod neg_log;
 pub mod rel_entr;
