@@ -6,11 +6,15 @@ doing a large call finish in clearly less than twice the time of one call.
 The timing test runs the core single-threaded (set_num_threads(1)), so each call needs
 one core and two calls can overlap only if neither holds the GIL. Compared: the best of a
 few trials, with a generous bound (< 1.6×; perfect overlap is 1.0×, a held GIL 2.0×),
-because the machine may be shared with other work.
+because the machine may be shared with other work. When even a GIL-free control
+(hashlib.sha256 of 48 MiB) cannot run two threads in parallel at the moment, the
+timing test skips, saying so; `test_python_runs_while_the_core_computes` checks the
+GIL release without needing an idle core.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any, Callable, Dict, List, Tuple
@@ -134,16 +138,28 @@ def test_the_gil_is_released(measure: str, keep_threads: Any) -> None:
     fe.set_num_threads(1)
     call = _long_call(measure)
     call()  # warm up
-    ratios = []
-    for _ in range(8):  # other processes on the machine make single trials noisy
+    # Control: hashlib releases the GIL for large buffers; its ratio shows how many idle
+    # cores the machine has right now (other processes may be running).
+    buf = bytes(48 << 20)
+
+    def control() -> Any:
+        return hashlib.sha256(buf).digest()
+
+    ratios, controls = [], []
+    for _ in range(6):  # other processes on the machine make single trials noisy
         one = min(_wall(call, 1) for _ in range(2))
         two = min(_wall(call, 2) for _ in range(2))
         ratios.append(two / one)
+        controls.append(min(_wall(control, 2) for _ in range(2)) / min(_wall(control, 1) for _ in range(2)))
         if two / one < 1.6:
             break
-    print(f"{measure}: one call {one * 1e3:.0f} ms, two concurrent calls / one call = {min(ratios):.2f}")
+    print(f"{measure}: one call {one * 1e3:.0f} ms, two concurrent calls / one call = {min(ratios):.2f} "
+          f"(hashlib control {min(controls):.2f})")
     assert one > 0.05, "the call is too short to time reliably"
-    assert min(ratios) < 1.6, ratios
+    if min(ratios) >= 1.6 and min(controls) >= 1.5:
+        pytest.skip(f"no two idle cores now: even the GIL-free hashlib control runs {min(controls):.2f}x slower "
+                    f"with two threads (this call: {min(ratios):.2f}x)")
+    assert min(ratios) < 1.6, (ratios, controls)
 
 
 @pytest.mark.parametrize("measure", ["js_divergence", "mutual_information"])
