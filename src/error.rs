@@ -21,6 +21,25 @@ pub enum Error {
     InvalidBase { value: f64 },
     /// A thread count of zero.
     InvalidThreadCount { value: usize },
+    /// A class label outside `[0, classes)` that is not `ignore_index`; `position` indexes `target`.
+    LabelOutOfRange {
+        label: i64,
+        position: Vec<usize>,
+        classes: usize,
+    },
+    /// A label smoothing outside [0, 1].
+    InvalidLabelSmoothing { value: f64 },
+    /// A reduction other than "none", "mean" and "sum".
+    InvalidReduction { value: String },
+    /// A per-class `weight` whose length is not the number of classes.
+    WeightLength { expected: usize, got: usize },
+    /// A class axis of length 0: no label can be in range.
+    NoClasses { arg: &'static str },
+    /// Class-index targets whose shape is not the logits' shape without the class axis.
+    TargetShape {
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
     /// An option outside its set of names; `expected` lists them.
     InvalidOption {
         arg: &'static str,
@@ -35,6 +54,20 @@ pub enum Error {
     },
     /// More distinct labels than the counting supports (2^32 per variable).
     TooManyClasses { count: usize },
+}
+
+/// `(3,)` / `(1, 2)`: an index as Python prints a tuple.
+fn tuple(ix: &[usize]) -> String {
+    match ix {
+        [one] => format!("({one},)"),
+        _ => format!(
+            "({})",
+            ix.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 impl fmt::Display for Error {
@@ -54,6 +87,27 @@ impl fmt::Display for Error {
             Error::InvalidThreadCount { value } => {
                 write!(f, "the number of threads must be at least 1, got {value}")
             }
+            Error::LabelOutOfRange { label, position, classes } => write!(
+                f,
+                "`target` has label {label} at position {}, outside [0, {classes}) (and not `ignore_index`)",
+                tuple(position)
+            ),
+            Error::InvalidLabelSmoothing { value } => {
+                write!(f, "`label_smoothing` must be between 0 and 1, got {value:?}")
+            }
+            Error::InvalidReduction { value } => {
+                write!(f, "`reduction` must be 'none', 'mean' or 'sum', got {value:?}")
+            }
+            Error::WeightLength { expected, got } => {
+                write!(f, "`weight` must have one entry per class ({expected}), got {got}")
+            }
+            Error::NoClasses { arg } => write!(f, "`{arg}` has no classes (the class axis has length 0)"),
+            Error::TargetShape { expected, got } => write!(
+                f,
+                "`target` (class indices) must have the shape of `logits` without the class axis, {}, got {}",
+                tuple(expected),
+                tuple(got)
+            ),
             Error::InvalidOption { arg, value, expected } => {
                 write!(f, "`{arg}` must be one of {expected}, got {value:?}")
             }

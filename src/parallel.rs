@@ -14,7 +14,7 @@
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
-use ndarray::{s, ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
+use ndarray::{s, ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, Zip};
 use rayon::prelude::*;
 use rayon::ThreadPool;
 
@@ -199,6 +199,112 @@ where
             lanes.map_collect(lane_partial)
         }
     })
+}
+
+/// Elements per piece when a row is processed in pieces (strided rows are gathered into a
+/// stack buffer of this size, so a row never needs a heap copy). A multiple of the kernels'
+/// eight lanes, so pieces give bitwise the same lane sums as one call on a contiguous row.
+pub const CHUNK: usize = 256;
+
+/// Rows per block when per-row results are summed: each block is summed in order, the
+/// block sums are combined by [`tree_combine`]. Depends on nothing but the row count, so a
+/// sum over rows is bitwise identical for any thread count.
+pub const ROW_BLOCK: usize = 1024;
+
+/// A plain f64 sum as [`Partial`] statistics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sum(pub f64);
+
+impl Partial for Sum {
+    const EMPTY: Self = Sum(0.0);
+    #[inline]
+    fn combine(self, o: Self) -> Self {
+        Sum(self.0 + o.0)
+    }
+}
+
+/// The sum of `values` (in their order) over fixed blocks of [`ROW_BLOCK`] combined by
+/// [`tree_combine`]: deterministic, and accurate to O(log n) roundings across blocks.
+pub fn fixed_sum<'a>(values: impl IntoIterator<Item = &'a f64>) -> f64 {
+    let mut blocks = Vec::new();
+    let (mut acc, mut n) = (0.0, 0);
+    for &v in values {
+        acc += v;
+        n += 1;
+        if n == ROW_BLOCK {
+            blocks.push(Sum(acc));
+            acc = 0.0;
+            n = 0;
+        }
+    }
+    if n > 0 {
+        blocks.push(Sum(acc));
+    }
+    tree_combine(&blocks).0
+}
+
+/// The elements `range` (at most [`CHUNK`]) of `lane`: borrowed when contiguous, else
+/// gathered into `buf`.
+#[inline]
+pub fn lane_chunk<'b, T: Copy>(
+    lane: &'b ArrayView1<'_, T>,
+    range: Range<usize>,
+    buf: &'b mut [T; CHUNK],
+) -> &'b [T] {
+    debug_assert!(range.len() <= CHUNK);
+    match lane.as_slice() {
+        Some(s) => &s[range],
+        None => {
+            let n = range.len();
+            for (slot, &v) in buf.iter_mut().zip(lane.slice(s![range]).iter()) {
+                *slot = v;
+            }
+            &buf[..n]
+        }
+    }
+}
+
+/// Calls `f` with the elements `range` (at most [`CHUNK`]) of `lane` as a mutable slice:
+/// borrowed when contiguous, else gathered into a stack buffer and scattered back.
+#[inline]
+pub fn with_lane_chunk_mut<T: Copy + Default>(
+    lane: &mut ArrayViewMut1<'_, T>,
+    range: Range<usize>,
+    f: impl FnOnce(&mut [T]),
+) {
+    debug_assert!(range.len() <= CHUNK);
+    if let Some(s) = lane.as_slice_mut() {
+        return f(&mut s[range]);
+    }
+    let mut buf = [T::default(); CHUNK];
+    let n = range.len();
+    let mut part = lane.slice_mut(s![range]);
+    for (slot, &v) in buf.iter_mut().zip(part.iter()) {
+        *slot = v;
+    }
+    f(&mut buf[..n]);
+    for (v, &b) in part.iter_mut().zip(buf.iter()) {
+        *v = b;
+    }
+}
+
+/// The piece ranges of a row of `len` elements: `0..CHUNK, CHUNK..2·CHUNK, …`.
+#[inline]
+pub fn chunks_of(len: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..len.div_ceil(CHUNK)).map(move |c| c * CHUNK..((c + 1) * CHUNK).min(len))
+}
+
+/// Runs `$zip.map_collect($f)`, in the pool (`par_map_collect`) when `$fork`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! zip_map_collect {
+    ($fork:expr, $zip:expr, $f:expr) => {
+        if $fork {
+            $zip.par_map_collect($f)
+        } else {
+            $zip.map_collect($f)
+        }
+    };
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 """fastentropy: fast, exact information-theory measures for NumPy arrays.
 
 Self-information, Shannon entropy, KL divergence, cross-entropy, Jensen–Shannon divergence,
-perplexity, and the entropies and mutual information of integer labels, computed by a Rust
+perplexity, the entropies and mutual information of integer labels, and the softmax loss
+family (logsumexp, log_softmax, softmax, softmax_cross_entropy with a fused gradient,
+nll_loss, binary_cross_entropy_with_logits), computed by a Rust
 core (SIMD with runtime dispatch, rayon threads, f64 accumulation, results bitwise
 identical for any thread count) on NumPy buffers without copying, with the GIL released.
 """
@@ -15,6 +17,14 @@ from ._api import (
     set_num_threads,
 )
 from ._core import simd_isa
+from ._loss import (
+    binary_cross_entropy_with_logits,
+    log_softmax,
+    logsumexp,
+    nll_loss,
+    softmax,
+    softmax_cross_entropy,
+)
 from ._more import (
     conditional_entropy,
     joint_entropy,
@@ -27,6 +37,7 @@ from ._more import (
 )
 
 __all__ = [
+    "binary_cross_entropy_with_logits",
     "conditional_entropy",
     "cross_entropy",
     "entropy",
@@ -36,11 +47,16 @@ __all__ = [
     "js_divergence",
     "kl_divergence",
     "label_entropy",
+    "log_softmax",
+    "logsumexp",
     "mutual_information",
+    "nll_loss",
     "normalized_mutual_information",
     "perplexity",
     "self_information",
     "set_num_threads",
     "simd_isa",
+    "softmax",
+    "softmax_cross_entropy",
 ]
 __version__ = "0.1.0"

@@ -14,6 +14,39 @@ def entropy(p: _Floats, axis: int = -1, base: Optional[float] = None, normalize:
 def kl_divergence(p: _Floats, q: _Floats, axis: int = -1, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def cross_entropy(p: _Floats, q: _Floats, axis: int = -1, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def self_information(p: _Floats, *, base: Optional[float] = None, out: Optional[_Floats] = None) -> _Floats: ...
+def logsumexp(x: _Floats) -> Union[float, NDArray[np.float64]]: ...
+def log_softmax(x: _Floats, *, out: _Floats) -> None: ...
+def softmax(x: _Floats, *, out: _Floats) -> None: ...
+def softmax_cross_entropy(
+    logits: _Floats,
+    target: Union[NDArray[np.int64], _Floats],
+    *,
+    weight: Optional[NDArray[np.float64]] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    grad_out: Optional[_Floats] = None,
+    in_place: bool = False,
+) -> Union[float, NDArray[np.float64]]: ...
+def nll_loss(
+    log_probs: _Floats,
+    target: NDArray[np.int64],
+    *,
+    weight: Optional[NDArray[np.float64]] = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    grad_out: Optional[_Floats] = None,
+    in_place: bool = False,
+) -> Union[float, NDArray[np.float64]]: ...
+def binary_cross_entropy_with_logits(
+    logits: _Floats,
+    target: _Floats,
+    *,
+    weight: Optional[NDArray[np.float64]] = None,
+    pos_weight: Optional[NDArray[np.float64]] = None,
+    reduction: str = "mean",
+    grad_out: Optional[_Floats] = None,
+) -> Union[float, _Floats]: ...
 def js_divergence(p: _Floats, q: _Floats, axis: int = -1, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def js_distance(p: _Floats, q: _Floats, axis: int = -1, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def perplexity(p: _Floats, axis: int = -1, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...

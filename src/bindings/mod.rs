@@ -3,6 +3,7 @@
 //! conversion, broadcasting, moving `axis` last) happens in `python/fastentropy/_api.py`.
 
 mod arrays;
+mod loss;
 mod measures;
 mod more;
 mod partials;
@@ -23,6 +24,7 @@ impl From<Error> for PyErr {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     measures::register(m)?;
     partials::register(m)?;
+    loss::register(m)?;
     more::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;

@@ -5,12 +5,14 @@
 //! Every kernel has a plain scalar `reference` beside its vectorised body, and tests that
 //! compare the two on adversarial values and on every tail length 0..=67.
 
+pub mod bce;
 pub mod counts;
 pub mod cross;
 pub mod fuzz_check;
 pub mod js;
 pub mod neg_log;
 pub mod rel_entr;
+pub mod softmax;
 pub mod xlogx;
 
 use crate::simd::vector::F8;

@@ -2,14 +2,18 @@
 //! reduction in [`crate::parallel`]. Inputs are strided views whose **last axis** holds
 //! one distribution (the binding layer moves the user's `axis` there without copying).
 
+pub mod bce;
 pub mod cross_entropy;
 pub mod entropy;
 pub mod js;
 pub mod kl;
 pub mod label_entropy;
+pub mod logsumexp;
 pub mod mutual_information;
+pub mod nll_loss;
 pub mod perplexity;
 pub mod self_information;
+pub mod softmax_cross_entropy;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 

@@ -1,0 +1,255 @@
+//! Binary cross-entropy with logits over arrays of any shape (torch's
+//! `binary_cross_entropy_with_logits`), elementwise kernel in [`crate::kernels::bce`].
+//!
+//! `weight` and `pos_weight` arrive broadcast to the logits' shape (zero strides, no copy;
+//! `None` is a broadcast 1). Rows along the last axis run in parallel; each row is read in
+//! pieces (strided parts gathered on the stack) into eight lane sums carried across the
+//! pieces, and the row sums are added over fixed blocks of rows: deterministic for any
+//! thread count. "mean" divides by the number of elements.
+
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, IxDyn, Zip};
+
+use super::softmax_cross_entropy::{reduce, Reduction};
+use crate::error::Error;
+use crate::kernels::bce::{bce_feed, BcePiece};
+use crate::kernels::{Real, LANES};
+use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
+
+/// The inputs, all of one shape.
+pub struct BceInputs<'a, T, U> {
+    /// Logits.
+    pub logits: ArrayViewD<'a, T>,
+    /// Targets.
+    pub target: ArrayViewD<'a, U>,
+    /// Elementwise weights (broadcast), or None.
+    pub weight: Option<ArrayViewD<'a, f64>>,
+    /// Positive-class weights (broadcast), or None.
+    pub pos_weight: Option<ArrayViewD<'a, f64>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row<T: Real, U: Real>(
+    z: ArrayView1<'_, T>,
+    t: ArrayView1<'_, U>,
+    w: ArrayView1<'_, f64>,
+    pw: ArrayView1<'_, f64>,
+    mut lo: ArrayViewMut1<'_, T>,
+    mut go: ArrayViewMut1<'_, T>,
+    scale: f64,
+) -> f64 {
+    let mut acc = [0.0; LANES];
+    let (mut zb, mut tb, mut wb, mut pb) = (
+        [T::default(); CHUNK],
+        [U::default(); CHUNK],
+        [0.0; CHUNK],
+        [0.0; CHUNK],
+    );
+    let (want_loss, want_grad) = (!lo.is_empty(), !go.is_empty());
+    for r in chunks_of(z.len()) {
+        let zs = lane_chunk(&z, r.clone(), &mut zb);
+        let ts = lane_chunk(&t, r.clone(), &mut tb);
+        let ws = lane_chunk(&w, r.clone(), &mut wb);
+        let ps = lane_chunk(&pw, r.clone(), &mut pb);
+        let piece =
+            |loss_out: Option<&mut [T]>, grad_out: Option<&mut [T]>, acc: &mut [f64; LANES]| {
+                bce_feed(
+                    acc,
+                    BcePiece {
+                        z: zs,
+                        t: ts,
+                        w: ws,
+                        pw: ps,
+                        loss_out,
+                        grad_out,
+                    },
+                    scale,
+                )
+            };
+        match (want_loss, want_grad) {
+            (false, false) => piece(None, None, &mut acc),
+            (true, false) => with_lane_chunk_mut(&mut lo, r, |l| piece(Some(l), None, &mut acc)),
+            (false, true) => with_lane_chunk_mut(&mut go, r, |g| piece(None, Some(g), &mut acc)),
+            (true, true) => with_lane_chunk_mut(&mut lo, r.clone(), |l| {
+                with_lane_chunk_mut(&mut go, r, |g| piece(Some(l), Some(g), &mut acc))
+            }),
+        }
+    }
+    // The fixed lane tree of `F8::sum_lanes`.
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}
+
+/// The loss (elementwise in the logits' dtype for "none", else a 0-d f64 array) and, with
+/// `grad`, d(loss)/d(logits) written there.
+pub enum BceLoss<T> {
+    /// Reduction "none": one loss per element, the logits' dtype.
+    Elementwise(ArrayD<T>),
+    /// "mean" or "sum".
+    Reduced(f64),
+}
+
+/// Binary cross-entropy with logits (see the module docs).
+pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
+    inputs: BceInputs<'_, T, U>,
+    reduction: Reduction,
+    grad: Option<ArrayViewMutD<'_, T>>,
+) -> Result<BceLoss<T>, Error> {
+    let BceInputs {
+        logits,
+        target,
+        weight,
+        pos_weight,
+    } = inputs;
+    let shape = logits.shape().to_vec();
+    if shape.is_empty() {
+        return Err(Error::NoAxis { arg: "logits" });
+    }
+    let same = |second: &'static str, s: &[usize]| {
+        if s == shape.as_slice() {
+            Ok(())
+        } else {
+            Err(Error::ShapeMismatch {
+                first: "logits",
+                second,
+                first_shape: shape.clone(),
+                second_shape: s.to_vec(),
+            })
+        }
+    };
+    same("target", target.shape())?;
+    let one = [1.0f64];
+    let ones = ArrayView1::from(&one[..]).into_dyn();
+    let ones = ones
+        .broadcast(IxDyn(&shape))
+        .ok_or(Error::NoAxis { arg: "logits" })?;
+    let w = weight.unwrap_or_else(|| ones.view());
+    let pw = pos_weight.unwrap_or_else(|| ones.view());
+    same("weight", w.shape())?;
+    same("pos_weight", pw.shape())?;
+    let mut grad = grad;
+    if let Some(g) = &grad {
+        same("grad_out", g.shape())?;
+    }
+    let n = logits.len();
+    let scale = if reduction == Reduction::Mean {
+        1.0 / n as f64
+    } else {
+        1.0
+    };
+    let axis = Axis(shape.len() - 1);
+    let mut batch = shape.clone();
+    *batch.last_mut().expect("ndim ≥ 1") = 0;
+    // Outputs not asked for are arrays with rows of length 0 (no allocation).
+    let mut loss_out = ArrayD::<T>::default(if reduction == Reduction::None {
+        IxDyn(&shape)
+    } else {
+        IxDyn(&[])
+    });
+    let mut no_grad = ArrayD::<T>::default(IxDyn(&batch));
+    let mut grad_view = match grad.as_mut() {
+        Some(g) => g.view_mut(),
+        None => no_grad.view_mut(),
+    };
+    let sums = run(n, |fork| {
+        let inputs = Zip::from(logits.lanes(axis))
+            .and(target.lanes(axis))
+            .and(w.lanes(axis))
+            .and(pw.lanes(axis));
+        if reduction == Reduction::None {
+            // Per-row sums are not needed: the elementwise losses are the result.
+            let zip = inputs
+                .and(loss_out.lanes_mut(axis))
+                .and(grad_view.lanes_mut(axis));
+            let f = |z, t, w, pw, lo, go| {
+                row(z, t, w, pw, lo, go, scale);
+            };
+            if fork {
+                zip.par_for_each(f)
+            } else {
+                zip.for_each(f)
+            }
+            None
+        } else {
+            let zip = inputs.and(grad_view.lanes_mut(axis));
+            let f = |z, t, w, pw, go| row(z, t, w, pw, ArrayViewMut1::from(&mut [][..]), go, scale);
+            Some(crate::zip_map_collect!(fork, zip, f))
+        }
+    });
+    Ok(match reduction {
+        Reduction::None => BceLoss::Elementwise(loss_out),
+        r => BceLoss::Reduced(reduce(sums.unwrap_or_default(), r, n as f64)[[]]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::arr2;
+
+    #[test]
+    fn extreme_logits_are_finite_and_match_the_formula() {
+        let z = arr2(&[[80.0f64, -80.0, 0.0, 1e30]]).into_dyn();
+        let t = arr2(&[[0.25, 0.5, 1.0, 0.0]]).into_dyn();
+        let r = binary_cross_entropy_with_logits(
+            BceInputs {
+                logits: z.view(),
+                target: t.view(),
+                weight: None,
+                pos_weight: None,
+            },
+            Reduction::None,
+            None,
+        )
+        .unwrap();
+        let BceLoss::Elementwise::<f64>(l) = r else {
+            panic!("elementwise")
+        };
+        assert!((l[[0, 0]] - (80.0 - 20.0)).abs() < 1e-12);
+        assert!((l[[0, 1]] - 40.0).abs() < 1e-12);
+        assert!((l[[0, 2]] - std::f64::consts::LN_2).abs() < 1e-16);
+        assert_eq!(l[[0, 3]], 1e30);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let z = arr2(&[[0.3, -1.2, 2.5], [4.0, -0.1, 0.0]]).into_dyn();
+        let t = arr2(&[[0.2, 1.0, 0.0], [0.7, 0.4, 1.0]]).into_dyn();
+        let pwv = ndarray::arr1(&[0.5, 2.0, 3.0]).into_dyn();
+        let pw = pwv.broadcast(IxDyn(&[2, 3])).unwrap();
+        let f = |z: &ArrayD<f64>| match binary_cross_entropy_with_logits(
+            BceInputs {
+                logits: z.view(),
+                target: t.view(),
+                weight: None,
+                pos_weight: Some(pw.view()),
+            },
+            Reduction::Mean,
+            None,
+        )
+        .unwrap()
+        {
+            BceLoss::Reduced(v) => v,
+            BceLoss::Elementwise(_) => unreachable!(),
+        };
+        let mut g = ndarray::Array2::<f64>::zeros((2, 3)).into_dyn();
+        binary_cross_entropy_with_logits(
+            BceInputs {
+                logits: z.view(),
+                target: t.view(),
+                weight: None,
+                pos_weight: Some(pw.view()),
+            },
+            Reduction::Mean,
+            Some(g.view_mut()),
+        )
+        .unwrap();
+        for i in 0..2 {
+            for j in 0..3 {
+                let (mut a, mut b) = (z.clone(), z.clone());
+                a[[i, j]] += 1e-6;
+                b[[i, j]] -= 1e-6;
+                let fd = (f(&a) - f(&b)) / 2e-6;
+                assert!((fd - g[[i, j]]).abs() < 1e-8, "{fd} vs {}", g[[i, j]]);
+            }
+        }
+    }
+}

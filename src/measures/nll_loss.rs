@@ -1,0 +1,146 @@
+//! Negative log-likelihood loss on log-probabilities (torch.nn.functional.nll_loss):
+//! `loss_i = −w_{y_i}·log_probs[i, y_i]`, ignored targets contribute 0, "mean" divides by
+//! Σ w_y over non-ignored targets (NaN when all are ignored). No pass over the classes:
+//! one element is read per row, so it is O(N) work and memory.
+//!
+//! `nll_loss(log(p), y)` with `p = [.3, .3, .4], y = 2` is exactly `−ln 0.4` (the log is
+//! read, negated and divided by 1 — no rounding added).
+
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
+
+use super::softmax_cross_entropy::{
+    check_common, check_label_shape, check_labels, reduce, Reduction,
+};
+use crate::error::Error;
+use crate::kernels::Real;
+
+fn row_loss<T: Real>(
+    lp: &ArrayView1<'_, T>,
+    y: i64,
+    ignore_index: i64,
+    weight: Option<&[f64]>,
+) -> f64 {
+    if y == ignore_index {
+        return 0.0;
+    }
+    let w = weight.map_or(1.0, |w| w[y as usize]);
+    -(w * lp[y as usize].to_f64())
+}
+
+fn write_grad<T: Real>(
+    g: &mut ArrayViewMut1<'_, T>,
+    y: i64,
+    ignore_index: i64,
+    weight: Option<&[f64]>,
+    scale: f64,
+) {
+    g.fill(T::default());
+    if y != ignore_index {
+        g[y as usize] = T::from_f64(-(weight.map_or(1.0, |w| w[y as usize]) * scale));
+    }
+}
+
+/// The loss of every row along the last axis of `log_probs`, reduced; with `grad`, its
+/// gradient d(loss)/d(log_probs) is written there (the shape of `log_probs`).
+pub fn nll_loss<T: Real>(
+    log_probs: ArrayViewD<'_, T>,
+    target: ArrayViewD<'_, i64>,
+    weight: Option<&[f64]>,
+    ignore_index: i64,
+    reduction: Reduction,
+    grad: Option<ArrayViewMutD<'_, T>>,
+) -> Result<ArrayD<f64>, Error> {
+    let classes = check_common("log_probs", &log_probs, weight, 0.0)?;
+    check_label_shape(&log_probs, &target)?;
+    let denominator = check_labels(&target, classes, ignore_index, weight)?;
+    let axis = Axis(log_probs.ndim() - 1);
+    let losses = Zip::from(log_probs.lanes(axis))
+        .and(&target)
+        .map_collect(|lp, &y| row_loss(&lp, y, ignore_index, weight));
+    if let Some(mut g) = grad {
+        if g.shape() != log_probs.shape() {
+            return Err(Error::ShapeMismatch {
+                first: "log_probs",
+                second: "grad_out",
+                first_shape: log_probs.shape().to_vec(),
+                second_shape: g.shape().to_vec(),
+            });
+        }
+        let scale = if reduction == Reduction::Mean {
+            1.0 / denominator
+        } else {
+            1.0
+        };
+        Zip::from(g.lanes_mut(axis))
+            .and(&target)
+            .for_each(|mut g, &y| write_grad(&mut g, y, ignore_index, weight, scale));
+    }
+    Ok(reduce(losses, reduction, denominator))
+}
+
+/// [`nll_loss`] with the gradient written over `log_probs` itself.
+pub fn nll_loss_in_place<T: Real>(
+    mut log_probs: ArrayViewMutD<'_, T>,
+    target: ArrayViewD<'_, i64>,
+    weight: Option<&[f64]>,
+    ignore_index: i64,
+    reduction: Reduction,
+) -> Result<ArrayD<f64>, Error> {
+    let result = nll_loss(
+        log_probs.view(),
+        target.view(),
+        weight,
+        ignore_index,
+        reduction,
+        None,
+    )?;
+    let classes = log_probs.shape()[log_probs.ndim() - 1];
+    let denominator = check_labels(&target, classes, ignore_index, weight)?;
+    let scale = if reduction == Reduction::Mean {
+        1.0 / denominator
+    } else {
+        1.0
+    };
+    let axis = Axis(log_probs.ndim() - 1);
+    Zip::from(log_probs.lanes_mut(axis))
+        .and(&target)
+        .for_each(|mut g, &y| write_grad(&mut g, y, ignore_index, weight, scale));
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{arr1, arr2};
+
+    #[test]
+    fn seed_example_is_exactly_minus_ln_point_four() {
+        let lp = arr2(&[[0.3f64.ln(), 0.3f64.ln(), 0.4f64.ln()]]).into_dyn();
+        let y = arr1(&[2i64]).into_dyn();
+        let l = nll_loss(lp.view(), y.view(), None, -100, Reduction::Mean, None).unwrap();
+        assert_eq!(l[[]], -(0.4f64.ln()));
+    }
+
+    #[test]
+    fn weights_ignore_and_gradient() {
+        let lp = arr2(&[[-1.0, -2.0], [-3.0, -4.0], [-5.0, -6.0]]).into_dyn();
+        let y = arr1(&[1i64, -100, 0]).into_dyn();
+        let w = [2.0, 0.5];
+        let mut g = ndarray::Array2::<f64>::ones((3, 2)).into_dyn();
+        let l = nll_loss(
+            lp.view(),
+            y.view(),
+            Some(&w),
+            -100,
+            Reduction::Mean,
+            Some(g.view_mut()),
+        )
+        .unwrap();
+        assert_eq!(l[[]], (0.5 * 2.0 + 2.0 * 5.0) / 2.5);
+        assert_eq!(g, arr2(&[[0.0, -0.2], [0.0, 0.0], [-0.8, 0.0]]).into_dyn());
+        let mut lp2 = lp.clone();
+        let l2 =
+            nll_loss_in_place(lp2.view_mut(), y.view(), Some(&w), -100, Reduction::Mean).unwrap();
+        assert_eq!((l, g), (l2, lp2));
+    }
+}

@@ -1,0 +1,595 @@
+//! Softmax cross-entropy (LogSoftmax + NLL) with torch.nn.functional.cross_entropy's rules,
+//! and its gradient fused into the same row loop.
+//!
+//! Each row (the last axis) is read once by the streaming pass of
+//! [`crate::kernels::softmax`]; the loss comes from the row statistics, and when a
+//! gradient is asked for, the row (still in cache) is written once with
+//! `g_j = scale·(softmax(z)_j·U − u_j)`, where `u` are the effective target weights:
+//! - class index y, smoothing ε, weights w: `u_c = (1−ε)·w_y·[c = y] + ε/C·w_c`;
+//! - class probabilities t: `u_c = ((1−ε)·t_c + ε/C)·w_c`;
+//!
+//! and `U = Σ u_c`. The loss of a row is `Σ_c u_c·(−log softmax(z)_c)`:
+//! `(1−ε)·w_y·((m − z_y) + log1p(rest)) + ε/C·Σ_c w_c(−log p_c)` for a class index
+//! (the first term has full relative precision when y is the argmax), `A + U·log1p(rest)`
+//! for probabilities (0 for a zero target on a −inf logit, +inf for a positive one).
+//!
+//! Reductions: "none" gives one loss per row; "sum" their sum; "mean" divides by
+//! Σ w_y over non-ignored class-index targets (NaN when all are ignored, as torch), or
+//! by the number of rows for probability targets. The denominator depends on the targets
+//! only, so it is computed first (an O(N) pass over the labels that also validates them)
+//! and the gradient is scaled as it is written. Extra memory: the N per-row losses.
+
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Dimension, Zip};
+
+use super::logsumexp::{row_stats, row_stats_weighted};
+use crate::error::Error;
+use crate::kernels::softmax::{ce_grad_in_place, grad_at, GradRow};
+use crate::kernels::Real;
+use crate::parallel::{chunks_of, fixed_sum, lane_chunk, run, with_lane_chunk_mut, CHUNK};
+
+/// How per-row losses are reduced (torch's `reduction`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// One loss per row.
+    None,
+    /// The weighted mean (see the module docs).
+    Mean,
+    /// The sum.
+    Sum,
+}
+
+impl Reduction {
+    /// Parses "none", "mean" or "sum".
+    pub fn parse(value: &str) -> Result<Self, Error> {
+        match value {
+            "none" => Ok(Reduction::None),
+            "mean" => Ok(Reduction::Mean),
+            "sum" => Ok(Reduction::Sum),
+            other => Err(Error::InvalidReduction {
+                value: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// The options of the loss (torch's keyword arguments).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossOptions {
+    /// How per-row losses are reduced.
+    pub reduction: Reduction,
+    /// A class-index target equal to this is ignored (loss 0, not counted by "mean").
+    pub ignore_index: i64,
+    /// ε ∈ [0, 1]: the target becomes (1−ε)·target + ε/C.
+    pub label_smoothing: f64,
+}
+
+impl Default for LossOptions {
+    fn default() -> Self {
+        LossOptions {
+            reduction: Reduction::Mean,
+            ignore_index: -100,
+            label_smoothing: 0.0,
+        }
+    }
+}
+
+/// The targets: class indices (the logits' shape without the last axis) or class
+/// probabilities (the logits' shape).
+pub enum Target<'a, U> {
+    /// Class indices.
+    Labels(ArrayViewD<'a, i64>),
+    /// Class probabilities.
+    Probs(ArrayViewD<'a, U>),
+}
+
+/// Checks the labels and returns Σ w_y over the non-ignored ones, in logical order.
+pub(crate) fn check_labels(
+    labels: &ArrayViewD<'_, i64>,
+    classes: usize,
+    ignore_index: i64,
+    weight: Option<&[f64]>,
+) -> Result<f64, Error> {
+    let mut total = 0.0;
+    for (ix, &y) in labels.indexed_iter() {
+        if y == ignore_index {
+            continue;
+        }
+        if y < 0 || y as u64 >= classes as u64 {
+            return Err(Error::LabelOutOfRange {
+                label: y,
+                position: ix.slice().to_vec(),
+                classes,
+            });
+        }
+        total += weight.map_or(1.0, |w| w[y as usize]);
+    }
+    Ok(total)
+}
+
+/// Validates the class count, weight length and label smoothing shared by the losses.
+pub(crate) fn check_common<T>(
+    arg: &'static str,
+    logits: &ArrayViewD<'_, T>,
+    weight: Option<&[f64]>,
+    label_smoothing: f64,
+) -> Result<usize, Error> {
+    let classes = match logits.shape().last() {
+        Some(&c) => c,
+        None => return Err(Error::NoAxis { arg }),
+    };
+    if classes == 0 {
+        return Err(Error::NoClasses { arg });
+    }
+    if let Some(w) = weight {
+        if w.len() != classes {
+            return Err(Error::WeightLength {
+                expected: classes,
+                got: w.len(),
+            });
+        }
+    }
+    if !(0.0..=1.0).contains(&label_smoothing) {
+        return Err(Error::InvalidLabelSmoothing {
+            value: label_smoothing,
+        });
+    }
+    Ok(classes)
+}
+
+/// Checks that class-index targets have the logits' shape without the class axis.
+pub(crate) fn check_label_shape<T>(
+    logits: &ArrayViewD<'_, T>,
+    labels: &ArrayViewD<'_, i64>,
+) -> Result<(), Error> {
+    let batch = &logits.shape()[..logits.ndim() - 1];
+    if labels.shape() != batch {
+        return Err(Error::TargetShape {
+            expected: batch.to_vec(),
+            got: labels.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Everything a row needs besides its own data.
+#[derive(Clone, Copy)]
+struct Ctx<'w> {
+    classes: usize,
+    eps: f64,
+    weight: Option<&'w [f64]>,
+    weight_sum: f64,
+    ignore_index: i64,
+    scale: f64,
+}
+
+impl Ctx<'_> {
+    fn w(&self, c: usize) -> f64 {
+        self.weight.map_or(1.0, |w| w[c])
+    }
+    fn eps_c(&self) -> f64 {
+        self.eps / self.classes as f64
+    }
+}
+
+/// The loss of a class-index row and its gradient constants (None when ignored).
+fn label_row<T: Real>(
+    z: &ArrayView1<'_, T>,
+    y: i64,
+    ctx: &Ctx<'_>,
+) -> (f64, Option<(GradRow, f64)>) {
+    if y == ctx.ignore_index {
+        return (0.0, None);
+    }
+    let y = y as usize;
+    let z_y = z[y].to_f64();
+    let w_y = ctx.w(y);
+    let (loss, stats) = if ctx.eps == 0.0 {
+        let s = row_stats(z);
+        (w_y * s.neg_log_softmax_at(z_y), s)
+    } else {
+        let s = row_stats_weighted::<T, f64>(z, None, ctx.weight, 1.0, 0.0);
+        (
+            (1.0 - ctx.eps) * w_y * s.neg_log_softmax_at(z_y) + ctx.eps_c() * s.weighted_loss(),
+            s,
+        )
+    };
+    let g = GradRow {
+        max: stats.max,
+        denom: 1.0 + stats.rest,
+        total: (1.0 - ctx.eps) * w_y + ctx.eps_c() * ctx.weight_sum,
+        a: 0.0,
+        b: ctx.eps_c(),
+        scale: ctx.scale,
+    };
+    // The target's own entry: −w_y·rest/(1 + rest) when it holds the maximum (no cancellation).
+    let g_y = if ctx.eps == 0.0 && z_y == stats.max {
+        -ctx.scale * (w_y * stats.rest / (1.0 + stats.rest))
+    } else {
+        grad_at(z_y, ctx.eps_c() * w_y + (1.0 - ctx.eps) * w_y, &g)
+    };
+    (loss, Some((g, g_y)))
+}
+
+/// Writes the gradient of a class-index row into `g`, which holds the row's logits.
+fn write_label_grad<T: Real>(
+    g: &mut ArrayViewMut1<'_, T>,
+    y: i64,
+    row: Option<(GradRow, f64)>,
+    ctx: &Ctx<'_>,
+) {
+    match row {
+        None => g.fill(T::default()),
+        Some((gr, g_y)) => {
+            for r in chunks_of(g.len()) {
+                let w = ctx.weight.map(|w| &w[r.clone()]);
+                with_lane_chunk_mut(g, r, |x| ce_grad_in_place::<T, f64>(x, None, w, gr));
+            }
+            g[y as usize] = T::from_f64(g_y);
+        }
+    }
+}
+
+/// The loss of a probability-target row and its gradient constants.
+fn prob_row<T: Real, U: Real>(
+    z: &ArrayView1<'_, T>,
+    t: &ArrayView1<'_, U>,
+    ctx: &Ctx<'_>,
+) -> (f64, GradRow) {
+    let (a, b) = (1.0 - ctx.eps, ctx.eps_c());
+    let s = row_stats_weighted(z, Some(t), ctx.weight, a, b);
+    let g = GradRow {
+        max: s.max,
+        denom: 1.0 + s.rest,
+        total: s.weight_sum,
+        a,
+        b,
+        scale: ctx.scale,
+    };
+    (s.weighted_loss(), g)
+}
+
+/// Writes the gradient of a probability-target row into `g`, which holds the row's logits.
+fn write_prob_grad<T: Real, U: Real>(
+    g: &mut ArrayViewMut1<'_, T>,
+    t: &ArrayView1<'_, U>,
+    gr: GradRow,
+    ctx: &Ctx<'_>,
+) {
+    let mut tb = [U::default(); CHUNK];
+    for r in chunks_of(g.len()) {
+        let ts = lane_chunk(t, r.clone(), &mut tb);
+        let w = ctx.weight.map(|w| &w[r.clone()]);
+        with_lane_chunk_mut(g, r, |x| ce_grad_in_place(x, Some(ts), w, gr));
+    }
+}
+
+/// Where the gradient goes.
+enum GradMode<'g, 'a, T> {
+    /// Loss only.
+    None(ArrayViewD<'a, T>),
+    /// Into a separate array of the logits' shape.
+    Into(ArrayViewD<'a, T>, &'g mut ArrayViewMutD<'a, T>),
+    /// Over the logits themselves.
+    InPlace(&'g mut ArrayViewMutD<'a, T>),
+}
+
+fn compute<T: Real, U: Real>(
+    mode: GradMode<'_, '_, T>,
+    target: Target<'_, U>,
+    weight: Option<&[f64]>,
+    opts: &LossOptions,
+) -> Result<ArrayD<f64>, Error> {
+    let logits = match &mode {
+        GradMode::None(z) | GradMode::Into(z, _) => z.view(),
+        GradMode::InPlace(z) => z.view(),
+    };
+    let classes = check_common("logits", &logits, weight, opts.label_smoothing)?;
+    if let GradMode::Into(z, g) = &mode {
+        if z.shape() != g.shape() {
+            return Err(Error::ShapeMismatch {
+                first: "logits",
+                second: "grad_out",
+                first_shape: z.shape().to_vec(),
+                second_shape: g.shape().to_vec(),
+            });
+        }
+    }
+    let rows = logits.len() / classes;
+    let denominator = match &target {
+        Target::Labels(y) => {
+            check_label_shape(&logits, y)?;
+            check_labels(y, classes, opts.ignore_index, weight)?
+        }
+        Target::Probs(t) => {
+            if t.shape() != logits.shape() {
+                return Err(Error::ShapeMismatch {
+                    first: "logits",
+                    second: "target",
+                    first_shape: logits.shape().to_vec(),
+                    second_shape: t.shape().to_vec(),
+                });
+            }
+            rows as f64
+        }
+    };
+    let elements = logits.len();
+    let ctx = Ctx {
+        classes,
+        eps: opts.label_smoothing,
+        weight,
+        weight_sum: weight.map_or(classes as f64, |w| w.iter().sum()),
+        ignore_index: opts.ignore_index,
+        scale: if opts.reduction == Reduction::Mean {
+            1.0 / denominator
+        } else {
+            1.0
+        },
+    };
+    let ctx = &ctx;
+    let last = |ndim: usize| Axis(ndim - 1);
+    let losses: ArrayD<f64> = run(elements, |fork| match (mode, target) {
+        (GradMode::None(z), Target::Labels(y)) => {
+            let zip = Zip::from(z.lanes(last(z.ndim()))).and(&y);
+            crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| label_row(
+                &z, y, ctx
+            )
+            .0)
+        }
+        (GradMode::Into(z, g), Target::Labels(y)) => {
+            let axis = last(z.ndim());
+            let zip = Zip::from(z.lanes(axis)).and(g.lanes_mut(axis)).and(&y);
+            crate::zip_map_collect!(
+                fork,
+                zip,
+                |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, &y: &i64| {
+                    let (loss, row) = label_row(&z, y, ctx);
+                    g.assign(&z);
+                    write_label_grad(&mut g, y, row, ctx);
+                    loss
+                }
+            )
+        }
+        (GradMode::InPlace(z), Target::Labels(y)) => {
+            let axis = last(z.ndim());
+            let zip = Zip::from(z.lanes_mut(axis)).and(&y);
+            crate::zip_map_collect!(fork, zip, |mut z: ArrayViewMut1<'_, T>, &y: &i64| {
+                let (loss, row) = label_row(&z.view(), y, ctx);
+                write_label_grad(&mut z, y, row, ctx);
+                loss
+            })
+        }
+        (GradMode::None(z), Target::Probs(t)) => {
+            let axis = last(z.ndim());
+            let zip = Zip::from(z.lanes(axis)).and(t.lanes(axis));
+            crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, t: ArrayView1<'_, U>| {
+                prob_row(&z, &t, ctx).0
+            })
+        }
+        (GradMode::Into(z, g), Target::Probs(t)) => {
+            let axis = last(z.ndim());
+            let zip = Zip::from(z.lanes(axis))
+                .and(g.lanes_mut(axis))
+                .and(t.lanes(axis));
+            crate::zip_map_collect!(
+                fork,
+                zip,
+                |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
+                    let (loss, gr) = prob_row(&z, &t, ctx);
+                    g.assign(&z);
+                    write_prob_grad(&mut g, &t, gr, ctx);
+                    loss
+                }
+            )
+        }
+        (GradMode::InPlace(z), Target::Probs(t)) => {
+            let axis = last(z.ndim());
+            let zip = Zip::from(z.lanes_mut(axis)).and(t.lanes(axis));
+            crate::zip_map_collect!(
+                fork,
+                zip,
+                |mut z: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
+                    let (loss, gr) = prob_row(&z.view(), &t, ctx);
+                    write_prob_grad(&mut z, &t, gr, ctx);
+                    loss
+                }
+            )
+        }
+    });
+    Ok(reduce(losses, opts.reduction, denominator))
+}
+
+/// Applies the reduction to per-row losses (a 0-d array for "mean" and "sum").
+pub(crate) fn reduce(losses: ArrayD<f64>, reduction: Reduction, denominator: f64) -> ArrayD<f64> {
+    match reduction {
+        Reduction::None => losses,
+        Reduction::Sum => ArrayD::from_elem(ndarray::IxDyn(&[]), fixed_sum(losses.iter())),
+        Reduction::Mean => {
+            ArrayD::from_elem(ndarray::IxDyn(&[]), fixed_sum(losses.iter()) / denominator)
+        }
+    }
+}
+
+/// The loss of every row along the last axis of `logits` (see the module docs).
+pub fn softmax_cross_entropy<T: Real, U: Real>(
+    logits: ArrayViewD<'_, T>,
+    target: Target<'_, U>,
+    weight: Option<&[f64]>,
+    opts: &LossOptions,
+) -> Result<ArrayD<f64>, Error> {
+    compute(GradMode::None(logits), target, weight, opts)
+}
+
+/// The loss, with d(loss)/d(logits) written into `grad` (the logits' shape).
+pub fn softmax_cross_entropy_grad_into<'a, T: Real, U: Real>(
+    logits: ArrayViewD<'a, T>,
+    target: Target<'_, U>,
+    weight: Option<&[f64]>,
+    opts: &LossOptions,
+    mut grad: ArrayViewMutD<'a, T>,
+) -> Result<ArrayD<f64>, Error> {
+    compute(GradMode::Into(logits, &mut grad), target, weight, opts)
+}
+
+/// The loss, with the logits overwritten by d(loss)/d(logits): no N×C buffer at all.
+pub fn softmax_cross_entropy_in_place<T: Real, U: Real>(
+    mut logits: ArrayViewMutD<'_, T>,
+    target: Target<'_, U>,
+    weight: Option<&[f64]>,
+    opts: &LossOptions,
+) -> Result<ArrayD<f64>, Error> {
+    compute(GradMode::InPlace(&mut logits), target, weight, opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{arr1, arr2, Array2};
+
+    fn labels(v: &[i64]) -> ArrayD<i64> {
+        arr1(v).into_dyn()
+    }
+
+    #[test]
+    fn seed_example() {
+        let z = arr2(&[[0.3f64.ln(), 0.3f64.ln(), 0.4f64.ln()]]).into_dyn();
+        let y = labels(&[2]);
+        let l = softmax_cross_entropy::<f64, f64>(
+            z.view(),
+            Target::Labels(y.view()),
+            None,
+            &LossOptions::default(),
+        )
+        .unwrap();
+        assert!((l[[]] - 0.9162907318741551).abs() < 1e-15);
+    }
+
+    #[test]
+    fn confident_prediction_keeps_relative_precision() {
+        let z = arr2(&[[0.0, -46.0]]).into_dyn();
+        let y = labels(&[0]);
+        let l = softmax_cross_entropy::<f64, f64>(
+            z.view(),
+            Target::Labels(y.view()),
+            None,
+            &LossOptions::default(),
+        )
+        .unwrap();
+        assert!((l[[]] / (-46f64).exp() - 1.0).abs() < 1e-15, "{}", l[[]]);
+    }
+
+    #[test]
+    fn errors() {
+        let z = Array2::<f64>::zeros((2, 3)).into_dyn();
+        let opts = LossOptions::default();
+        let e = softmax_cross_entropy::<f64, f64>(
+            z.view(),
+            Target::Labels(labels(&[0, 7]).view()),
+            None,
+            &opts,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`target` has label 7 at position (1,), outside [0, 3) (and not `ignore_index`)"
+        );
+        assert!(softmax_cross_entropy::<f64, f64>(
+            z.view(),
+            Target::Labels(labels(&[0]).view()),
+            None,
+            &opts
+        )
+        .is_err());
+        assert!(softmax_cross_entropy::<f64, f64>(
+            z.view(),
+            Target::Labels(labels(&[0, 1]).view()),
+            Some(&[1.0]),
+            &opts
+        )
+        .is_err());
+        let bad = LossOptions {
+            label_smoothing: 1.5,
+            ..opts
+        };
+        assert!(softmax_cross_entropy::<f64, f64>(
+            z.view(),
+            Target::Labels(labels(&[0, 1]).view()),
+            None,
+            &bad
+        )
+        .is_err());
+        let empty = Array2::<f64>::zeros((2, 0)).into_dyn();
+        assert!(softmax_cross_entropy::<f64, f64>(
+            empty.view(),
+            Target::Labels(labels(&[0, 1]).view()),
+            None,
+            &opts
+        )
+        .is_err());
+        assert!(Reduction::parse("avg").is_err());
+    }
+
+    #[test]
+    fn all_ignored_mean_is_nan_and_gradient_zero() {
+        let z = arr2(&[[1.0, 2.0], [3.0, 4.0]]).into_dyn();
+        let mut g = Array2::<f64>::ones((2, 2)).into_dyn();
+        let l = softmax_cross_entropy_grad_into::<f64, f64>(
+            z.view(),
+            Target::Labels(labels(&[-100, -100]).view()),
+            None,
+            &LossOptions::default(),
+            g.view_mut(),
+        )
+        .unwrap();
+        assert!(l[[]].is_nan());
+        assert!(g.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn in_place_equals_into_and_finite_differences() {
+        let data: Vec<f64> = (0..5 * 300)
+            .map(|i| ((i * 7919) % 1000) as f64 / 150.0 - 3.0)
+            .collect();
+        let z = Array2::from_shape_vec((5, 300), data).unwrap().into_dyn();
+        let y = labels(&[0, 299, 17, -100, 5]);
+        let w: Vec<f64> = (0..300).map(|i| 0.5 + (i % 7) as f64 / 7.0).collect();
+        let opts = LossOptions {
+            label_smoothing: 0.1,
+            ..LossOptions::default()
+        };
+        let mut g = Array2::<f64>::zeros((5, 300)).into_dyn();
+        let l1 = softmax_cross_entropy_grad_into::<f64, f64>(
+            z.view(),
+            Target::Labels(y.view()),
+            Some(&w),
+            &opts,
+            g.view_mut(),
+        )
+        .unwrap();
+        let mut zz = z.clone();
+        let l2 = softmax_cross_entropy_in_place::<f64, f64>(
+            zz.view_mut(),
+            Target::Labels(y.view()),
+            Some(&w),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(l1, l2);
+        assert_eq!(g, zz);
+        let f = |z: &ArrayD<f64>| {
+            softmax_cross_entropy::<f64, f64>(z.view(), Target::Labels(y.view()), Some(&w), &opts)
+                .unwrap()[[]]
+        };
+        for &(i, j) in &[(0usize, 0usize), (1, 299), (2, 40), (3, 3), (4, 5)] {
+            let h = 1e-5;
+            let (mut a, mut b) = (z.clone(), z.clone());
+            a[[i, j]] += h;
+            b[[i, j]] -= h;
+            let fd = (f(&a) - f(&b)) / (2.0 * h);
+            assert!(
+                (fd - g[[i, j]]).abs() < 1e-8,
+                "({i},{j}): {fd} vs {}",
+                g[[i, j]]
+            );
+        }
+    }
+}
