@@ -255,7 +255,7 @@ def label_entropy(
     out = _core.label_entropy(rows, b, mm)
     if not batch:
         return float(out[0])
-    return out.reshape(batch)  # type: ignore[no-any-return]
+    return out.reshape(batch)
 
 
 def _two_variables(
