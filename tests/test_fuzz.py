@@ -77,7 +77,14 @@ def _no_negatives(*arrays: np.ndarray) -> None:
 
 
 def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """x·ln y with 0 where x == 0 (NaN kept)."""
+    """x·ln y with 0 where x == 0, except NaN where y is NaN (NaN propagates, as
+    scipy.special.rel_entr(0, nan))."""
+    with np.errstate(all="ignore"):
+        return np.where(x == 0, np.where(np.isnan(y), np.nan, 0.0), x * np.log(y))
+
+
+def _xlogy0(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x·ln y with 0 wherever x == 0 (empty cells of a table: their ratio is 0/0)."""
     with np.errstate(all="ignore"):
         return np.where(x == 0, 0.0, x * np.log(y))
 
@@ -139,13 +146,19 @@ def ref_js(p: Any, q: Any, axis: Any = -1, base: Any = None, normalize: bool = T
     _no_negatives(a, b)
     P, Q = _normalise(a, normalize), _normalise(b, normalize)
     with np.errstate(all="ignore"):
-        # 2P/(P+Q) as a ratio (M = (P+Q)/2 itself underflows for subnormal masses);
-        # halves first where P+Q overflows.
+        # P·(ln P − ln M): ln M = ln(P+Q) − ln 2 (M itself underflows for subnormal
+        # masses), from halves where P+Q overflows.
         S = P + Q
-        fin = ~np.isinf(S)
-        rP = np.where(fin, P / S * 2, P / (P / 2 + Q / 2))
-        rQ = np.where(fin, Q / S * 2, Q / (P / 2 + Q / 2))
-        nats = 0.5 * (_xlogy(P, rP) + _xlogy(Q, rQ)).sum(-1)
+        ln_m = np.where(np.isinf(S), np.log(P / 2 + Q / 2), np.log(S) - math.log(2))
+        # the ratio form 2X/(P+Q) where it is a normal number (exact 0 for P = Q, like
+        # the library), the log difference elsewhere
+        def side(X: np.ndarray) -> np.ndarray:
+            r = X / S * 2
+            ok = (r >= np.finfo(np.float64).tiny) & np.isfinite(r)
+            log_ratio = np.where(ok, np.log(np.where(ok, r, 1.0)), np.log(X) - ln_m)
+            return np.where(X == 0, np.where(np.isnan(ln_m), np.nan, 0.0), X * log_ratio)
+
+        nats = 0.5 * (side(P) + side(Q)).sum(-1)
     return _result(np.where(nats < 0, 0.0, nats) / lb)
 
 
@@ -206,10 +219,10 @@ def _table_measures(t: np.ndarray) -> Dict[str, float]:
     with np.errstate(all="ignore"):
         n = t.sum()
         a, b = t.sum(1), t.sum(0)
-        h = lambda v: float(-_xlogy(v / n, v / n).sum())  # noqa: E731
+        h = lambda v: float(-_xlogy0(v / n, v / n).sum())  # noqa: E731
         hxy, hx, hy = h(t.ravel()), h(a), h(b)
-        cond = float(-_xlogy(t / n, t / b[None, :]).sum())
-        mi = float(_xlogy(t / n, t * n / np.outer(a, b)).sum())
+        cond = float(-_xlogy0(t / n, t / b[None, :]).sum())
+        mi = float(_xlogy0(t / n, t * n / np.outer(a, b)).sum())
     return {"n": n, "hxy": max(hxy, 0.0) if hxy == hxy else hxy, "hx": hx, "hy": hy,
             "cond": max(cond, 0.0) if cond == cond else cond, "mi": max(mi, 0.0) if mi == mi else mi,
             "kx": int(np.count_nonzero(a)), "ky": int(np.count_nonzero(b))}
