@@ -208,7 +208,7 @@ impl<C: CellRows> Joint<'_, C> {
         let n = self.n;
         // One class on either side: I = 0 exactly (sklearn too); the ratios
         // N·(n/a)/b would round to 1 ± ULP, leaving a residue that NMI divides by 0.
-        if n > 0.0 && (classes(&self.a) <= 1 || classes(&self.b) <= 1) {
+        if n > 0.0 && n.is_finite() && (classes(&self.a) <= 1 || classes(&self.b) <= 1) {
             return 0.0;
         }
         clamp0(cell_sum(self.cells, |i| n / self.a[i], fork) / n)
