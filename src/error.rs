@@ -40,6 +40,20 @@ pub enum Error {
         expected: Vec<usize>,
         got: Vec<usize>,
     },
+    /// An option outside its set of names; `expected` lists them.
+    InvalidOption {
+        arg: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    /// An array with the wrong number of dimensions.
+    WrongDimensions {
+        arg: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// More distinct labels than the counting supports (2^32 per variable).
+    TooManyClasses { count: usize },
 }
 
 /// `(3,)` / `(1, 2)`: an index as Python prints a tuple.
@@ -94,6 +108,15 @@ impl fmt::Display for Error {
                 tuple(expected),
                 tuple(got)
             ),
+            Error::InvalidOption { arg, value, expected } => {
+                write!(f, "`{arg}` must be one of {expected}, got {value:?}")
+            }
+            Error::WrongDimensions { arg, expected, got } => {
+                write!(f, "`{arg}` must be a {expected}-D array, got {got}-D")
+            }
+            Error::TooManyClasses { count } => {
+                write!(f, "at most 2^32 distinct labels per variable are supported, got {count}")
+            }
         }
     }
 }

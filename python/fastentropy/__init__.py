@@ -1,6 +1,7 @@
 """fastentropy: fast, exact information-theory measures for NumPy arrays.
 
-Self-information, Shannon entropy, KL divergence, cross-entropy and the softmax loss
+Self-information, Shannon entropy, KL divergence, cross-entropy, Jensen–Shannon divergence,
+perplexity, the entropies and mutual information of integer labels, and the softmax loss
 family (logsumexp, log_softmax, softmax, softmax_cross_entropy with a fused gradient,
 nll_loss, binary_cross_entropy_with_logits), computed by a Rust
 core (SIMD with runtime dispatch, rayon threads, f64 accumulation, results bitwise
@@ -24,16 +25,34 @@ from ._loss import (
     softmax,
     softmax_cross_entropy,
 )
+from ._more import (
+    conditional_entropy,
+    joint_entropy,
+    js_distance,
+    js_divergence,
+    label_entropy,
+    mutual_information,
+    normalized_mutual_information,
+    perplexity,
+)
 
 __all__ = [
     "binary_cross_entropy_with_logits",
+    "conditional_entropy",
     "cross_entropy",
     "entropy",
     "get_num_threads",
+    "joint_entropy",
+    "js_distance",
+    "js_divergence",
     "kl_divergence",
+    "label_entropy",
     "log_softmax",
     "logsumexp",
+    "mutual_information",
     "nll_loss",
+    "normalized_mutual_information",
+    "perplexity",
     "self_information",
     "set_num_threads",
     "simd_isa",

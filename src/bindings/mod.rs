@@ -5,6 +5,7 @@
 mod arrays;
 mod loss;
 mod measures;
+mod more;
 mod partials;
 
 use pyo3::exceptions::PyValueError;
@@ -24,6 +25,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     measures::register(m)?;
     partials::register(m)?;
     loss::register(m)?;
+    more::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;

@@ -6,7 +6,10 @@
 //! compare the two on adversarial values and on every tail length 0..=67.
 
 pub mod bce;
+pub mod counts;
 pub mod cross;
+pub mod fuzz_check;
+pub mod js;
 pub mod neg_log;
 pub mod rel_entr;
 pub mod softmax;

@@ -5,9 +5,13 @@
 pub mod bce;
 pub mod cross_entropy;
 pub mod entropy;
+pub mod js;
 pub mod kl;
+pub mod label_entropy;
 pub mod logsumexp;
+pub mod mutual_information;
 pub mod nll_loss;
+pub mod perplexity;
 pub mod self_information;
 pub mod softmax_cross_entropy;
 

@@ -1,0 +1,58 @@
+//! Perplexity PP(P) = e^H(P) with H in nats: the effective number of equally likely
+//! outcomes. In any base b, b^H_b(P) = e^H(P), so the value does not depend on the unit;
+//! computing e^H from the entropy in nats avoids the rounding of a base round trip.
+
+use ndarray::{ArrayD, ArrayViewD};
+
+use super::entropy::entropy;
+use super::Options;
+use crate::error::Error;
+use crate::kernels::Real;
+
+/// Perplexity of every distribution along the last axis of `p` (`opts.base` is validated
+/// but does not change the result; an empty distribution gives e^0 = 1).
+pub fn perplexity<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<ArrayD<f64>, Error> {
+    opts.ln_base()?;
+    let nats = entropy(
+        p,
+        &Options {
+            normalize: opts.normalize,
+            base: None,
+        },
+    )?;
+    Ok(nats.mapv(f64::exp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::arr1;
+
+    #[test]
+    fn uniform_distributions_have_their_size_as_perplexity() {
+        for k in [1usize, 2, 4, 10] {
+            let p = ndarray::Array1::from_elem(k, 1.0f64).into_dyn();
+            let v = perplexity(
+                p.view(),
+                &Options {
+                    normalize: true,
+                    base: Some(2.0),
+                },
+            )
+            .unwrap()[[]];
+            assert!((v - k as f64).abs() < 1e-13 * k as f64, "{k}: {v}");
+        }
+        assert_eq!(
+            perplexity(arr1(&[0.0, 3.0]).into_dyn().view(), &Options::default()).unwrap()[[]],
+            1.0
+        );
+        assert!(perplexity(
+            arr1(&[1.0]).into_dyn().view(),
+            &Options {
+                normalize: true,
+                base: Some(-1.0)
+            }
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,183 @@
+"""fastentropy.joint_entropy / conditional_entropy / mutual_information /
+normalized_mutual_information from label pairs and from contingency tables: known values,
+the sklearn oracles (mutual_info_score, normalized_mutual_info_score with every
+average_method) on hypothesis-generated labels, textbook identities, sparse and huge
+labels, dtypes, determinism across thread counts, and bad input."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.metrics import mutual_info_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
+
+import fastentropy as fe
+
+MAX_EXAMPLES = int(os.environ.get("FASTENTROPY_MAX_EXAMPLES", "100"))
+LN2 = math.log(2.0)
+METHODS = ["min", "geometric", "arithmetic", "max"]
+
+
+def textbook(table: Any) -> Any:
+    """(H(X,Y), H(X|Y), I(X;Y), H(X), H(Y)) from a table, by scipy.stats.entropy."""
+    t = np.asarray(table, dtype=np.float64)
+    hxy = scipy.stats.entropy(t.ravel())
+    hx, hy = scipy.stats.entropy(t.sum(1)), scipy.stats.entropy(t.sum(0))
+    return hxy, hxy - hy, hx + hy - hxy, hx, hy
+
+
+@pytest.fixture
+def keep_threads() -> Any:
+    before = fe.get_num_threads()
+    yield before
+    fe.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    "x, y, f, kwargs, expected",
+    [
+        ([0, 0, 1, 1], [0, 1, 0, 1], fe.joint_entropy, {"base": 2}, 2.0),
+        ([0, 0, 1, 1], [0, 1, 0, 1], fe.mutual_information, {}, 0.0),
+        ([0, 0, 1, 1], [0, 1, 0, 1], fe.conditional_entropy, {}, LN2),
+        ([0, 0, 1, 1], [7, 7, 3, 3], fe.mutual_information, {"base": 2}, 1.0),
+        ([0, 0, 1, 1], [7, 7, 3, 3], fe.conditional_entropy, {}, 0.0),
+        ([0, 1, 2, 3], [0, 0, 1, 1], fe.conditional_entropy, {"base": 2}, 1.0),
+        ([5, 5, 5], [1, 2, 3], fe.mutual_information, {}, 0.0),
+        ([5, 5, 5], [1, 2, 3], fe.normalized_mutual_information, {}, 0.0),
+        ([5, 5, 5], [1, 1, 1], fe.normalized_mutual_information, {}, 1.0),
+        ([], [], fe.normalized_mutual_information, {}, 1.0),
+        ([], [], fe.mutual_information, {}, 0.0),
+        ([], [], fe.joint_entropy, {}, 0.0),
+        ([True, False, True], [1, 0, 1], fe.normalized_mutual_information, {}, 1.0),
+    ],
+)
+def test_known_values(x: Any, y: Any, f: Any, kwargs: Any, expected: float) -> None:
+    assert f(x, y, **kwargs) == pytest.approx(expected, abs=1e-15)
+
+
+def test_tables_match_the_textbook_and_the_label_form() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 6, 5000)
+    y = (x * 3 + rng.integers(0, 4, 5000)) % 9
+    table = contingency_matrix(x, y)
+    hxy, hxgy, mi, hx, hy = textbook(table)
+    for f, want in [(fe.joint_entropy, hxy), (fe.conditional_entropy, hxgy), (fe.mutual_information, mi)]:
+        assert f(contingency=table) == pytest.approx(want, rel=1e-12)
+        assert f(x, y) == pytest.approx(want, rel=1e-12)
+        assert f(contingency=table, base=2) == pytest.approx(want / LN2, rel=1e-12)
+    assert fe.conditional_entropy(y, x) == pytest.approx(fe.conditional_entropy(contingency=table.T), rel=1e-13)
+    assert fe.mutual_information(contingency=table) == pytest.approx(mutual_info_score(x, y), rel=1e-12)
+    for m in METHODS:
+        want = normalized_mutual_info_score(x, y, average_method=m)
+        assert fe.normalized_mutual_information(x, y, average_method=m) == pytest.approx(want, rel=1e-12)
+        assert fe.normalized_mutual_information(contingency=table, average_method=m) == pytest.approx(want, rel=1e-12)
+    # non-integer tables (probabilities) and layouts
+    p = table / table.sum()
+    assert fe.mutual_information(contingency=p) == pytest.approx(mi, rel=1e-12)
+    for t in (np.asfortranarray(table), table[::-1, ::-1], table.astype(np.float32), table.astype(">f8")):
+        assert fe.mutual_information(contingency=t) == pytest.approx(mi, rel=1e-12)
+
+
+def test_sparse_and_extreme_labels() -> None:
+    """Labels far apart (hashes, 64-bit ids) are counted without a dense table."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 50, 20_000)
+    y = (x + rng.integers(0, 3, 20_000)) % 50
+    mi = mutual_info_score(x, y)
+    xs = x.astype(np.int64) * (1 << 56) - (1 << 62)
+    ys = np.array([np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0] * 17)[y % 51]
+    ys = ys + y  # distinct per class
+    assert fe.mutual_information(xs, ys) == pytest.approx(mi, rel=1e-12)
+    xu = x.astype(np.uint64) + np.uint64(2**63)
+    assert fe.mutual_information(xu, y.astype(np.int8)) == pytest.approx(mi, rel=1e-12)
+    # every label distinct: I = H(X) = H(Y) = ln n
+    n = 10_000
+    ids = rng.permutation(n).astype(np.int64) * 1_000_003
+    assert fe.mutual_information(ids, ids[::-1]) == pytest.approx(math.log(n), rel=1e-12)
+    assert fe.joint_entropy(ids, ids) == pytest.approx(math.log(n), rel=1e-12)
+
+
+def test_bitwise_identical_for_any_thread_count(keep_threads: Any) -> None:
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 300, 400_000)
+    y = (x * 7 + rng.integers(0, 40, 400_000)) % 1000
+    sparse_x = x * (1 << 40)
+    seen = []
+    for n in (1, 2, 3):
+        fe.set_num_threads(n)
+        seen.append(
+            tuple(
+                f(a, y)
+                for a in (x, sparse_x)
+                for f in (fe.joint_entropy, fe.conditional_entropy, fe.mutual_information, fe.normalized_mutual_information)
+            )
+        )
+    assert all(s == seen[0] for s in seen)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        (([0, 1], [0, 1, 2]), {}, ValueError, "same length"),
+        (([[0, 1]], [[0, 1]]), {}, ValueError, "1-D"),
+        (([0.5, 1.0], [0, 1]), {}, TypeError, "integer"),
+        ((["a", "b"], [0, 1]), {}, TypeError, "integer"),
+        (([0, 1],), {}, TypeError, "pass the label arrays"),
+        ((), {}, TypeError, "pass the label arrays"),
+        (([0, 1], [0, 1]), {"contingency": [[1, 0], [0, 1]]}, ValueError, "not both"),
+        ((), {"contingency": [1, 2, 3]}, ValueError, "2-D"),
+        ((), {"contingency": [[1, -1], [0, 1]]}, ValueError, "`contingency` must be non-negative"),
+        ((), {"contingency": [[1j, 1], [0, 1]]}, TypeError, "real"),
+        (([0, 1], [0, 1]), {"base": 1.0}, ValueError, "`base`"),
+    ],
+)
+def test_bad_input(args: Any, kwargs: Any, error: Any, match: str) -> None:
+    for f in (fe.joint_entropy, fe.conditional_entropy, fe.mutual_information):
+        with pytest.raises(error, match=match):
+            f(*args, **kwargs)
+
+
+def test_bad_average_method() -> None:
+    with pytest.raises(ValueError, match="average_method"):
+        fe.normalized_mutual_information([0, 1], [0, 1], average_method="mean")
+    with pytest.raises(TypeError, match="average_method"):
+        fe.normalized_mutual_information([0, 1], [0, 1], average_method=None)  # type: ignore[arg-type]
+
+
+def test_nan_and_zero_tables() -> None:
+    assert math.isnan(fe.mutual_information(contingency=[[0, 0], [0, 0]]))
+    assert math.isnan(fe.normalized_mutual_information(contingency=[[1, np.nan], [0, 1]]))
+    assert fe.mutual_information(contingency=np.zeros((0, 3))) == 0.0
+    assert fe.normalized_mutual_information(contingency=np.zeros((3, 0))) == 1.0
+
+
+labels = hnp.arrays(np.int64, st.integers(0, 200), elements=st.integers(-3, 8))
+
+
+@settings(max_examples=MAX_EXAMPLES, deadline=None)
+@given(data=st.data(), method=st.sampled_from(METHODS), spread=st.sampled_from([1, 10**15]))
+def test_agrees_with_sklearn(data: Any, method: str, spread: int) -> None:
+    x = data.draw(labels)
+    y = data.draw(hnp.arrays(np.int64, x.shape, elements=st.integers(-2, 5)))
+    if x.size == 0:  # sklearn's mutual_info_score fails on no samples (log of 0)
+        assert fe.mutual_information(x, y) == 0.0 and fe.normalized_mutual_information(x, y) == 1.0
+        return
+    x_spread = x * spread  # large spread: the sparse (hash + sort) counting path
+    mi = fe.mutual_information(x_spread, y)
+    assert mi >= 0.0
+    # sklearn zeroes each term below machine epsilon: allow that much per cell
+    cells = len(set(zip(x.tolist(), y.tolist())))
+    assert mi == pytest.approx(mutual_info_score(x, y), rel=1e-10, abs=(cells + 1) * 2.3e-16)
+    nmi = fe.normalized_mutual_information(x_spread, y, average_method=method)
+    want = normalized_mutual_info_score(x, y, average_method=method)
+    assert nmi == pytest.approx(want, rel=1e-9, abs=1e-12)
+    table = contingency_matrix(x, y)
+    assert fe.mutual_information(contingency=table) == pytest.approx(mi, rel=1e-12, abs=1e-15)
