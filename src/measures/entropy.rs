@@ -4,14 +4,19 @@
 //! Written so rather than ln S − T/S because S ln S and T are then the same rounded
 //! product when one element holds all the mass (ln S is taken with the kernels' own
 //! logarithm), so a certain outcome gives exactly 0.
+//!
+//! The one-pass form needs S ln S and the terms x ln x to be representable with full
+//! precision: a distribution whose total lies outside [2^−600, 2^600] (subnormal counts,
+//! or counts near overflow) is recomputed from its values scaled by an exact power of
+//! two, which leaves the normalised entropy unchanged.
 
-use ndarray::{ArrayD, ArrayViewD, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
 
 use super::{batch_shape, check_non_negative, lane_len, zeros_for_empty_lanes, Options};
 use crate::error::Error;
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
 use crate::kernels::Real;
-use crate::parallel::reduce_lanes;
+use crate::parallel::{reduce_blocks, reduce_lanes, with_slice};
 use crate::simd::log::ln_finite_each;
 
 /// The entropy from one distribution's partials; `ln_sum` is ln S computed by
@@ -42,9 +47,44 @@ pub fn entropy<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<ArrayD<f
     if lane_len(&p) == 0 {
         return Ok(zeros_for_empty_lanes(&batch));
     }
-    let partials = reduce_lanes(p, xlogx_sums);
+    let last = Axis(p.ndim() - 1);
+    let mut partials = reduce_lanes(p.view(), xlogx_sums);
     check_non_negative("p", &partials, |s| s.min)?;
+    if opts.normalize {
+        Zip::from(&mut partials)
+            .and(p.lanes(last))
+            .for_each(|s, lane| {
+                if s.sum > 0.0 && !(SAFE_SUM_MIN..=SAFE_SUM_MAX).contains(&s.sum) {
+                    *s = rescaled_partials(lane, s.sum);
+                }
+            });
+    }
     Ok(finish_all(&partials, opts, ln_base))
+}
+
+/// Totals in this range keep S ln S and every x ln x far from underflow and overflow.
+const SAFE_SUM_MIN: f64 = 2.409_919_865_102_884_6e-181; // 2^-600
+const SAFE_SUM_MAX: f64 = 4.149_515_568_880_993e180; // 2^600
+
+/// The partials of `lane` scaled by 2^k so that its total is near 1 (exact: a power of
+/// two only moves exponents; applied as two factors, 2^k itself may not be representable).
+/// Rare, so blocks are copied and run sequentially.
+fn rescaled_partials<T: Real>(lane: ArrayView1<'_, T>, sum: f64) -> XLogXSums {
+    let k = if sum.is_finite() {
+        -(sum.log2().round() as i32)
+    } else {
+        // The total overflowed (or an element is +inf, which no scale fixes): every value
+        // is below 2^1024, so this brings the total to at most 1.
+        -(1024 + (lane.len() as f64).log2().ceil() as i32)
+    };
+    let (k1, k2) = (k / 2, k - k / 2);
+    let (f1, f2) = (2f64.powi(k1), 2f64.powi(k2));
+    reduce_blocks(lane.len(), false, |r| {
+        with_slice(&lane, r, |x| {
+            let scaled: Vec<f64> = x.iter().map(|v| v.to_f64() * f1 * f2).collect();
+            xlogx_sums(&scaled)
+        })
+    })
 }
 
 #[cfg(test)]
@@ -83,6 +123,25 @@ mod tests {
             let h = entropy(arr1(&row).into_dyn().view(), &Options::default()).unwrap();
             assert_eq!(h[[]], 0.0, "one mass of {v:e}");
         }
+    }
+
+    #[test]
+    fn subnormal_and_huge_totals_are_rescaled() {
+        let h = entropy(
+            arr1(&[5e-324, 5e-324]).into_dyn().view(),
+            &Options::default(),
+        )
+        .unwrap();
+        assert!((h[[]] - std::f64::consts::LN_2).abs() < 1e-15, "{}", h[[]]);
+        let h = entropy(
+            arr1(&[1e-310, 3e-310]).into_dyn().view(),
+            &Options::default(),
+        )
+        .unwrap();
+        let want = -(0.25f64 * 0.25f64.ln() + 0.75 * 0.75f64.ln());
+        assert!((h[[]] - want).abs() < 1e-15, "{}", h[[]]);
+        let h = entropy(arr1(&[1e308, 1e308]).into_dyn().view(), &Options::default()).unwrap();
+        assert!((h[[]] - std::f64::consts::LN_2).abs() < 1e-15, "{}", h[[]]);
     }
 
     #[test]
