@@ -4,7 +4,7 @@
 build:  ## build and install the extension (release) into the active Python
 	pip install .
 
-test: test-python test-rust  ## the full test suite: pytest, then cargo test on every SIMD path
+test: test-rust test-python  ## the full test suite: cargo test on every SIMD path, then pytest
 
 test-python:
 	python -m pytest

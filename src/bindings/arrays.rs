@@ -70,6 +70,36 @@ macro_rules! with_view_pair {
 }
 pub(crate) use with_view_pair;
 
+/// A reduction over `axis` of one array, as every one-input measure binding does it: borrow
+/// `$p`, move `axis` last, run `$body` with the view bound to `$pv` and the GIL released,
+/// hand the result to Python.
+macro_rules! reduce_one {
+    ($py:expr, $p:expr, $axis:expr, |$pv:ident| $body:expr) => {{
+        let p = $crate::bindings::arrays::Floats::borrow("p", $p)?;
+        let result = $crate::bindings::arrays::with_view!(p, |pv| {
+            let $pv = $crate::bindings::arrays::axis_last("p", pv, $axis)?;
+            $py.detach(|| $body)
+        })?;
+        $crate::bindings::arrays::into_python($py, result)
+    }};
+}
+pub(crate) use reduce_one;
+
+/// [`reduce_one`] for the two-input measures (`$p`, `$q` of equal shape).
+macro_rules! reduce_pair {
+    ($py:expr, $p:expr, $q:expr, $axis:expr, |$pv:ident, $qv:ident| $body:expr) => {{
+        let p = $crate::bindings::arrays::Floats::borrow("p", $p)?;
+        let q = $crate::bindings::arrays::Floats::borrow("q", $q)?;
+        let result = $crate::bindings::arrays::with_view_pair!(p, q, |pv, qv| {
+            let $pv = $crate::bindings::arrays::axis_last("p", pv, $axis)?;
+            let $qv = $crate::bindings::arrays::axis_last("q", qv, $axis)?;
+            $py.detach(|| $body)
+        })?;
+        $crate::bindings::arrays::into_python($py, result)
+    }};
+}
+pub(crate) use reduce_pair;
+
 /// A reduction's result as Python sees it: a float for a 0-d result, else an ndarray.
 pub fn into_python<'py>(py: Python<'py>, result: ArrayD<f64>) -> PyResult<Bound<'py, PyAny>> {
     if result.ndim() == 0 {

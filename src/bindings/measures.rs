@@ -8,7 +8,7 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use super::arrays::{axis_last, into_python, not_a_float_array, with_view, with_view_pair, Floats};
+use super::arrays::{not_a_float_array, reduce_one, reduce_pair};
 use crate::kernels::Real;
 use crate::measures::{cross_entropy, entropy, kl, self_information, Options};
 
@@ -31,12 +31,7 @@ fn py_entropy<'py>(
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    let p = Floats::borrow("p", p)?;
-    let result = with_view!(p, |pv| {
-        let pv = axis_last("p", pv, axis)?;
-        py.detach(|| entropy::entropy(pv, &opts))
-    })?;
-    into_python(py, result)
+    reduce_one!(py, p, axis, |pv| entropy::entropy(pv, &opts))
 }
 
 /// KL divergence along `axis` of equally shaped `p` and `q`.
@@ -51,12 +46,7 @@ fn py_kl_divergence<'py>(
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let result = with_view_pair!(p, q, |pv, qv| {
-        let (pv, qv) = (axis_last("p", pv, axis)?, axis_last("q", qv, axis)?);
-        py.detach(|| kl::kl_divergence(pv, qv, &opts))
-    })?;
-    into_python(py, result)
+    reduce_pair!(py, p, q, axis, |pv, qv| kl::kl_divergence(pv, qv, &opts))
 }
 
 /// Cross-entropy along `axis` of equally shaped `p` and `q`.
@@ -71,12 +61,9 @@ fn py_cross_entropy<'py>(
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let result = with_view_pair!(p, q, |pv, qv| {
-        let (pv, qv) = (axis_last("p", pv, axis)?, axis_last("q", qv, axis)?);
-        py.detach(|| cross_entropy::cross_entropy(pv, qv, &opts))
-    })?;
-    into_python(py, result)
+    reduce_pair!(py, p, q, axis, |pv, qv| cross_entropy::cross_entropy(
+        pv, qv, &opts
+    ))
 }
 
 /// −log(p) elementwise into `out` (a new array of p's dtype and shape when None); `out`

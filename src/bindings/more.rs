@@ -10,7 +10,7 @@ use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use super::arrays::{axis_last, into_python, with_view, with_view_pair, Floats};
+use super::arrays::{reduce_one, reduce_pair};
 use crate::error::Error;
 use crate::measures::mutual_information::{from_labels, from_table, Measure};
 use crate::measures::{js, label_entropy, perplexity, Options};
@@ -37,12 +37,7 @@ fn py_js_divergence<'py>(
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let result = with_view_pair!(p, q, |pv, qv| {
-        let (pv, qv) = (axis_last("p", pv, axis)?, axis_last("q", qv, axis)?);
-        py.detach(|| js::js_divergence(pv, qv, &opts))
-    })?;
-    into_python(py, result)
+    reduce_pair!(py, p, q, axis, |pv, qv| js::js_divergence(pv, qv, &opts))
 }
 
 /// Jensen–Shannon distance (√ of the divergence) along the last axis.
@@ -57,12 +52,7 @@ fn py_js_distance<'py>(
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let result = with_view_pair!(p, q, |pv, qv| {
-        let (pv, qv) = (axis_last("p", pv, axis)?, axis_last("q", qv, axis)?);
-        py.detach(|| js::js_distance(pv, qv, &opts))
-    })?;
-    into_python(py, result)
+    reduce_pair!(py, p, q, axis, |pv, qv| js::js_distance(pv, qv, &opts))
 }
 
 /// Perplexity e^H along the last axis of `p`.
@@ -76,12 +66,7 @@ fn py_perplexity<'py>(
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    let p = Floats::borrow("p", p)?;
-    let result = with_view!(p, |pv| {
-        let pv = axis_last("p", pv, axis)?;
-        py.detach(|| perplexity::perplexity(pv, &opts))
-    })?;
-    into_python(py, result)
+    reduce_one!(py, p, axis, |pv| perplexity::perplexity(pv, &opts))
 }
 
 /// Borrows a native-endian int64 array, naming `arg` in the error otherwise.
