@@ -25,7 +25,6 @@ True
 
 from __future__ import annotations
 
-import numbers
 import string
 from typing import Any, Callable, Optional, Sequence, Tuple, cast
 
@@ -64,17 +63,9 @@ def _as_float_dask(x: Any, name: str) -> Any:
 
 
 def _move_axis_last(arrays: Sequence[Any], axis: Axis, name: str) -> Tuple[Any, ...]:
-    if axis is None:
-        return tuple(a.reshape(-1) for a in arrays)
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"`axis` must be an integer or None, got {axis!r}")
-    ndim = arrays[0].ndim
-    if not -ndim <= int(axis) < ndim:
-        raise _api._AxisError(
-            f"`axis` {axis} is out of bounds for `{name}` with {ndim} dimension(s); "
-            "use axis=None to treat the whole array as one distribution"
-        )
-    return tuple(da.moveaxis(a, int(axis), -1) for a in arrays)
+    """The dask arrays with ``axis`` last (checked as the local functions check it)."""
+    checked, ax = _api._lane_axis(arrays, axis, name)
+    return checked if axis is None else tuple(da.moveaxis(a, ax, -1) for a in checked)
 
 
 def _combine_columns(kinds: Tuple[str, ...]) -> Callable[..., NDArray[np.float64]]:
