@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -20,8 +19,8 @@ LOSS_FUNCTIONS = {
     "binary_cross_entropy_with_logits",
 }
 
-# FASTENTROPY_MAX_EXAMPLES examples per property; no deadline (thread-pool start-up).
-PROPERTY = settings(max_examples=int(os.environ.get("FASTENTROPY_MAX_EXAMPLES", "100")), deadline=None)
+# The loaded profile (tests/hypothesis_profiles.py) decides examples, seed and deadline.
+PROPERTY = settings()
 
 
 def loss_cases() -> List[Dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Shared test configuration: the hypothesis profile and the golden reference cases.
 
-Hypothesis runs ``FASTENTROPY_MAX_EXAMPLES`` examples per property (default 100), with no
-deadline (the first call of a kernel pays for thread-pool start-up).
+Hypothesis runs under the profiles of ``hypothesis_profiles.py``: derandomized in CI (the
+default), random with ``HYPOTHESIS_PROFILE=explore``.
 
 Golden data (DESIGN.md §5): ``shared/golden/`` beside the repository is the source of truth.
 When it is present and differs from ``tests/data/``, its files are copied into
@@ -14,7 +14,6 @@ from __future__ import annotations
 import filecmp
 import functools
 import json
-import os
 import shutil
 import stat
 from pathlib import Path
@@ -22,14 +21,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 import pytest
-from hypothesis import settings
-
-settings.register_profile(
-    "fastentropy",
-    max_examples=int(os.environ.get("FASTENTROPY_MAX_EXAMPLES", "100")),
-    deadline=None,
-)
-settings.load_profile("fastentropy")
+import hypothesis_profiles  # noqa: F401  (registers and loads the hypothesis profile)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import doctest
 import math
-import os
 import warnings
 from typing import Any, Optional
 
 import numpy as np
 import pytest
 import scipy.special
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.spatial.distance import jensenshannon
@@ -22,7 +21,6 @@ from scipy.spatial.distance import jensenshannon
 import fastentropy as fe
 import fastentropy._more
 
-MAX_EXAMPLES = int(os.environ.get("FASTENTROPY_MAX_EXAMPLES", "100"))
 LN2 = math.log(2.0)
 
 
@@ -173,7 +171,6 @@ def test_bitwise_identical_for_any_thread_count(keep_threads: Any) -> None:
 finite = st.floats(min_value=0.0, max_value=1e6, allow_nan=False, allow_infinity=False, width=64)
 
 
-@settings(max_examples=MAX_EXAMPLES, deadline=None)
 @given(
     data=st.data(),
     shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=12),

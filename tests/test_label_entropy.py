@@ -5,21 +5,19 @@ correction, axis handling, sparse labels, dtypes, and bad input."""
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from typing import Any
 
 import numpy as np
 import pytest
 import scipy.stats
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.metrics.cluster import entropy as sklearn_entropy
 
 import fastentropy as fe
 
-MAX_EXAMPLES = int(os.environ.get("FASTENTROPY_MAX_EXAMPLES", "100"))
 
 
 def reference(x: Any, base: Any = None, miller_madow: bool = False) -> float:
@@ -93,7 +91,6 @@ def test_bad_input(x: Any, kwargs: Any, error: Any, match: str) -> None:
         fe.label_entropy(x, **kwargs)
 
 
-@settings(max_examples=MAX_EXAMPLES, deadline=None)
 @given(
     x=hnp.arrays(np.int64, st.integers(1, 300), elements=st.integers(-(2**63), 2**63 - 1) | st.integers(-5, 5)),
     base=st.sampled_from([None, 2, 10]),
