@@ -54,6 +54,8 @@ pub enum Error {
     },
     /// More distinct labels than the counting supports (2^32 per variable).
     TooManyClasses { count: usize },
+    /// The call was stopped by the interrupt hook (Ctrl-C); its partial result is discarded.
+    Interrupted,
 }
 
 /// `(3,)` / `(1, 2)`: an index as Python prints a tuple.
@@ -117,6 +119,7 @@ impl fmt::Display for Error {
             Error::TooManyClasses { count } => {
                 write!(f, "at most 2^32 distinct labels per variable are supported, got {count}")
             }
+            Error::Interrupted => write!(f, "interrupted"),
         }
     }
 }

@@ -12,7 +12,10 @@
 //! time into a small buffer, so no copy of the input is ever made.
 
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use ndarray::{s, ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, Axis, Zip};
 use rayon::prelude::*;
@@ -29,6 +32,9 @@ pub const BLOCK: usize = 8192;
 /// Below this many elements a call runs on the calling thread (see module docs).
 pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 17;
 
+// ---------------------------------------------------------------------------- threads
+
+/// The configured thread count and, once a parallel call needed it, its pool.
 struct Pool {
     threads: usize,
     pool: Option<Arc<ThreadPool>>,
@@ -36,70 +42,227 @@ struct Pool {
 
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 
+/// The most threads a pool gets: 4× the CPUs (at least 8). More threads than cores only
+/// add scheduling overhead to these compute-bound reductions, and each OS thread costs a
+/// stack; `set_num_threads(65536)` would otherwise spawn 65536 of them.
+pub fn max_threads() -> usize {
+    (4 * cpu_count()).max(8)
+}
+
+fn cpu_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// `FASTENTROPY_NUM_THREADS` if it is a positive integer, else the CPU count; clamped to
+/// [`max_threads`].
 fn default_threads() -> usize {
     std::env::var("FASTENTROPY_NUM_THREADS")
         .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n >= 1)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+        .and_then(|v| match v.trim().parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(u64::MAX),
+            Err(_) => None,
         })
+        .filter(|&n| n >= 1)
+        .map(|n| n.min(max_threads() as u64) as usize)
+        .unwrap_or_else(cpu_count)
 }
 
-fn build(threads: usize) -> Pool {
-    let pool = if threads > 1 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+fn configured(guard: &mut Option<Pool>) -> &mut Pool {
+    guard.get_or_insert_with(|| Pool {
+        threads: default_threads(),
+        pool: None,
+    })
+}
+
+/// The pool of a parallel call, built on first use. Building spawns the OS threads, so it
+/// happens here — inside a call, with the GIL released — never in `set_num_threads`.
+/// A pool that cannot be built (the OS refuses threads) leaves the call on one thread.
+fn current_pool() -> Option<Arc<ThreadPool>> {
+    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    let config = configured(&mut guard);
+    if config.threads <= 1 {
+        return None;
+    }
+    if config.pool.is_none() {
+        config.pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
             .thread_name(|i| format!("fastentropy-{i}"))
             .build()
             .ok()
-            .map(Arc::new)
-    } else {
-        None
-    };
-    Pool {
-        threads: if pool.is_some() { threads } else { 1 },
-        pool,
+            .map(Arc::new);
     }
+    config.pool.clone()
 }
 
-fn current_pool() -> Option<Arc<ThreadPool>> {
-    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    guard
-        .get_or_insert_with(|| build(default_threads()))
-        .pool
-        .clone()
-}
-
-/// The number of threads reductions use (`FASTENTROPY_NUM_THREADS`, else the CPU count).
+/// The number of threads reductions use (`FASTENTROPY_NUM_THREADS`, else the CPU count;
+/// at most [`max_threads`]).
 pub fn num_threads() -> usize {
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    guard
-        .get_or_insert_with(|| build(default_threads()))
-        .threads
+    configured(&mut guard).threads
 }
 
-/// Sets the number of threads; 1 runs everything on the calling thread.
+/// Sets the number of threads, clamped to [`max_threads`]; 1 runs everything on the
+/// calling thread. Cheap: the pool itself is built by the next parallel call.
 pub fn set_num_threads(threads: usize) -> Result<(), Error> {
     if threads == 0 {
         return Err(Error::InvalidThreadCount { value: threads });
     }
     let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    *guard = Some(build(threads));
+    *guard = Some(Pool {
+        threads: threads.min(max_threads()),
+        pool: None,
+    });
     Ok(())
 }
 
-/// Runs `work` in the pool when `elements` is large enough and more than one thread is
-/// configured; otherwise on the calling thread. `work` receives whether it may fork.
-pub fn run<R: Send>(elements: usize, work: impl FnOnce(bool) -> R + Send) -> R {
-    if elements >= PARALLEL_MIN_ELEMENTS {
-        if let Some(pool) = current_pool() {
-            return pool.install(|| work(true));
+// ---------------------------------------------------------------------- interruption
+
+/// The interrupt hook: asked (on the calling thread only) whether the call should stop.
+/// The Python binding registers one that checks for pending signals (Ctrl-C); without a
+/// hook (plain Rust) calls are never interrupted.
+static INTERRUPT_HOOK: OnceLock<fn() -> bool> = OnceLock::new();
+
+/// How often the calling thread asks the hook: often enough that Ctrl-C stops a call
+/// well within 0.2 s, rarely enough that the check (a GIL acquisition, ~1 µs) is free.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Registers the interrupt hook (once; later registrations are ignored).
+pub fn set_interrupt_hook(hook: fn() -> bool) {
+    let _ = INTERRUPT_HOOK.set(hook);
+}
+
+/// The stop flag of one call, shared by the threads working on it.
+pub struct Stop {
+    requested: AtomicBool,
+    checks: AtomicU32,
+    last_poll: Mutex<Instant>,
+}
+
+impl Stop {
+    fn new() -> Self {
+        Stop {
+            requested: AtomicBool::new(false),
+            checks: AtomicU32::new(0),
+            last_poll: Mutex::new(Instant::now()),
         }
     }
-    work(false)
+
+    /// Asks the hook, at most every [`POLL_INTERVAL`], whether to stop; records a yes.
+    fn poll_hook(&self) {
+        let Some(hook) = INTERRUPT_HOOK.get() else {
+            return;
+        };
+        {
+            let mut last = self.last_poll.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() < POLL_INTERVAL {
+                return;
+            }
+            *last = Instant::now();
+        }
+        if hook() {
+            self.requested.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+}
+
+/// What a running call may do: fork work into the pool (`fork`), and find out whether it
+/// was asked to stop ([`Ctx::stopped`]), which every loop over blocks or rows checks
+/// between them.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Whether the call runs in the pool and may use parallel iterators.
+    pub fork: bool,
+    stop: &'a Stop,
+}
+
+impl Ctx<'_> {
+    /// Whether the call should stop now (Ctrl-C). Cheap on worker threads (one relaxed
+    /// load); on the calling thread it also asks the interrupt hook, rate-limited. A
+    /// stopped loop may return anything: [`run`] discards it and reports `Interrupted`.
+    ///
+    /// Callers check it between pieces of at most ~10^5 elements; on the calling thread
+    /// the clock is read every 8th check, the hook every [`POLL_INTERVAL`].
+    #[inline]
+    pub fn stopped(&self) -> bool {
+        if self.stop.is_requested() {
+            return true;
+        }
+        // Without `fork` the work runs on the calling thread (the only one that may ask
+        // the hook); with it, the calling thread polls in `run` while it waits.
+        if !self.fork && self.stop.checks.fetch_add(1, Ordering::Relaxed) % 8 == 7 {
+            self.stop.poll_hook();
+            return self.stop.is_requested();
+        }
+        false
+    }
+
+    /// A context for work that is never forked nor interrupted (tests, tiny helpers).
+    pub fn sequential<R>(f: impl FnOnce(Ctx<'_>) -> R) -> R {
+        let stop = Stop::new();
+        f(Ctx {
+            fork: false,
+            stop: &stop,
+        })
+    }
+}
+
+/// Runs `work` in the pool when `elements` is large enough and more than one thread is
+/// configured; otherwise on the calling thread. While the pool computes, the calling
+/// thread asks the interrupt hook every [`POLL_INTERVAL`] and raises the stop flag that
+/// the workers check between blocks. Returns [`Error::Interrupted`] when stopped.
+pub fn run<R: Send>(elements: usize, work: impl FnOnce(Ctx<'_>) -> R + Send) -> Result<R, Error> {
+    let stop = Stop::new();
+    let pool = if elements >= PARALLEL_MIN_ELEMENTS {
+        current_pool()
+    } else {
+        None
+    };
+    let result = match pool {
+        None => work(Ctx {
+            fork: false,
+            stop: &stop,
+        }),
+        Some(pool) => {
+            let (send, receive) = mpsc::channel();
+            let stop_ref = &stop;
+            let mut result = None;
+            pool.in_place_scope(|scope| {
+                scope.spawn(move |_| {
+                    let _ = send.send(work(Ctx {
+                        fork: true,
+                        stop: stop_ref,
+                    }));
+                });
+                loop {
+                    match receive.recv_timeout(POLL_INTERVAL) {
+                        Ok(r) => {
+                            result = Some(r);
+                            break;
+                        }
+                        // The job panicked; the scope re-raises the panic when it ends.
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        Err(mpsc::RecvTimeoutError::Timeout) => stop_ref.poll_hook(),
+                    }
+                }
+            });
+            match result {
+                Some(r) => r,
+                None => unreachable!("the scope re-raises a panic of the job before this"),
+            }
+        }
+    };
+    if stop.is_requested() {
+        Err(Error::Interrupted)
+    } else {
+        Ok(result)
+    }
 }
 
 /// Combines partials in a fixed binary tree: split at the middle, combine the halves.
@@ -112,26 +275,32 @@ pub fn tree_combine<P: Partial>(parts: &[P]) -> P {
 }
 
 /// Reduces a lane of `len` elements block by block: `block(range)` gives each block's
-/// partials, which are combined by [`tree_combine`]. Blocks run in parallel when `fork`.
+/// partials, which are combined by [`tree_combine`]. Blocks run in parallel when
+/// `ctx.fork`; once `ctx` is stopped the remaining blocks are skipped (their partials are
+/// empty, and `run` discards the result).
 pub fn reduce_blocks<P: Partial>(
     len: usize,
-    fork: bool,
+    ctx: Ctx<'_>,
     block: impl Fn(Range<usize>) -> P + Sync,
 ) -> P {
     let blocks = len.div_ceil(BLOCK);
     let range = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(len);
+    let checked = |b: usize| {
+        if ctx.stopped() {
+            P::EMPTY
+        } else {
+            block(range(b))
+        }
+    };
     match blocks {
         0 => block(0..0),
         1 => block(0..len),
-        _ if fork && len >= PARALLEL_MIN_ELEMENTS => {
-            let parts: Vec<P> = (0..blocks)
-                .into_par_iter()
-                .map(|b| block(range(b)))
-                .collect();
+        _ if ctx.fork && len >= PARALLEL_MIN_ELEMENTS => {
+            let parts: Vec<P> = (0..blocks).into_par_iter().map(checked).collect();
             tree_combine(&parts)
         }
         _ => {
-            let parts: Vec<P> = (0..blocks).map(|b| block(range(b))).collect();
+            let parts: Vec<P> = (0..blocks).map(checked).collect();
             tree_combine(&parts)
         }
     }
@@ -154,18 +323,21 @@ pub fn with_slice<T: Copy, R>(
 
 /// Reduces every lane along the last axis of `x` with `kernel`; the result has the shape
 /// of `x` without its last axis. `x` must have at least one dimension.
-pub fn reduce_lanes<T, P>(x: ArrayViewD<'_, T>, kernel: impl Fn(&[T]) -> P + Sync) -> ArrayD<P>
+pub fn reduce_lanes<T, P>(
+    x: ArrayViewD<'_, T>,
+    kernel: impl Fn(&[T]) -> P + Sync,
+) -> Result<ArrayD<P>, Error>
 where
     T: Copy + Send + Sync,
     P: Partial,
 {
     let axis = Axis(x.ndim() - 1);
     let len = x.len_of(axis);
-    run(x.len(), |fork| {
+    run(x.len(), |ctx| {
         let lane_partial =
-            |lane: ArrayView1<'_, T>| reduce_blocks(len, fork, |r| with_slice(&lane, r, &kernel));
+            |lane: ArrayView1<'_, T>| reduce_blocks(len, ctx, |r| with_slice(&lane, r, &kernel));
         let lanes = Zip::from(x.lanes(axis));
-        if fork {
+        if ctx.fork {
             lanes.par_map_collect(lane_partial)
         } else {
             lanes.map_collect(lane_partial)
@@ -178,7 +350,7 @@ pub fn reduce_lane_pairs<T, U, P>(
     p: ArrayViewD<'_, T>,
     q: ArrayViewD<'_, U>,
     kernel: impl Fn(&[T], &[U]) -> P + Sync,
-) -> ArrayD<P>
+) -> Result<ArrayD<P>, Error>
 where
     T: Copy + Send + Sync,
     U: Copy + Send + Sync,
@@ -186,14 +358,14 @@ where
 {
     let axis = Axis(p.ndim() - 1);
     let len = p.len_of(axis);
-    run(p.len(), |fork| {
+    run(p.len(), |ctx| {
         let lane_partial = |a: ArrayView1<'_, T>, b: ArrayView1<'_, U>| {
-            reduce_blocks(len, fork, |r| {
+            reduce_blocks(len, ctx, |r| {
                 with_slice(&a, r.clone(), |sa| with_slice(&b, r, |sb| kernel(sa, sb)))
             })
         };
         let lanes = Zip::from(p.lanes(axis)).and(q.lanes(axis));
-        if fork {
+        if ctx.fork {
             lanes.par_map_collect(lane_partial)
         } else {
             lanes.map_collect(lane_partial)
@@ -338,10 +510,15 @@ mod tests {
         for threads in [1, 2, 7] {
             set_num_threads(threads).unwrap();
             let mut r = reduce_lanes(one_lane.view(), xlogx_sums)
+                .unwrap()
                 .into_raw_vec_and_offset()
                 .0;
-            r.extend(reduce_lanes(rows.view().into_dyn(), xlogx_sums).iter());
-            r.extend(reduce_lanes(columns.view(), xlogx_sums).iter());
+            r.extend(
+                reduce_lanes(rows.view().into_dyn(), xlogx_sums)
+                    .unwrap()
+                    .iter(),
+            );
+            r.extend(reduce_lanes(columns.view(), xlogx_sums).unwrap().iter());
             seen.push(r);
         }
         for r in &seen[1..] {

@@ -120,3 +120,9 @@ def test_invalid_environment_variable_falls_back_to_the_default(value: str) -> N
 def test_set_num_threads_overrides_the_environment() -> None:
     code = "import fastentropy as fe; fe.set_num_threads(2); print(fe.get_num_threads())"
     assert _run(code, FASTENTROPY_NUM_THREADS="3") == "2"
+
+
+@pytest.mark.parametrize("value", ["100000", "18446744073709551617"])
+def test_a_huge_environment_variable_is_clamped(value: str) -> None:
+    code = "import fastentropy as fe; import numpy as np; fe.entropy(np.ones((300_000, 2))); print(fe.get_num_threads())"
+    assert _run(code, FASTENTROPY_NUM_THREADS=value) == str(max(8, 4 * (os.cpu_count() or 1)))

@@ -28,7 +28,6 @@ __all__ = [
 _AxisError: type = getattr(getattr(np, "exceptions", np), "AxisError")
 
 Axis = Optional[int]
-_MAX_THREADS = 1 << 16
 Result = Union[float, NDArray[np.float64]]
 
 
@@ -326,7 +325,10 @@ def set_num_threads(n: int) -> None:
     """Set the number of threads the reductions use (1: run on the calling thread).
 
     The default is the environment variable ``FASTENTROPY_NUM_THREADS`` or, without it,
-    the number of CPUs. Results are bitwise identical for every thread count.
+    the number of CPUs. Results are bitwise identical for every thread count. Counts above
+    ``4 × CPUs`` (at least 8) are clamped to it — more threads than cores only add overhead
+    — and ``get_num_threads()`` then reports the clamped value. The threads are started by
+    the next call that needs them, with the GIL released.
 
     Examples
     --------
@@ -338,9 +340,7 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"`n` must be an integer, got {n!r}")
     if n < 1:
         raise ValueError(f"`n` must be at least 1, got {n}")
-    if n > _MAX_THREADS:
-        raise ValueError(f"`n` must be at most {_MAX_THREADS}, got {n}")
-    _core.set_num_threads(int(n))
+    _core.set_num_threads(min(int(n), _core.MAX_THREADS))
 
 
 def get_num_threads() -> int:

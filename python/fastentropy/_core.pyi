@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 _Floats = Union[NDArray[np.float32], NDArray[np.float64]]
 
 BLOCK: int
+MAX_THREADS: int
 
 def entropy(p: _Floats, axis: int = ..., base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def kl_divergence(p: _Floats, q: _Floats, axis: int = ..., base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...

@@ -8,20 +8,48 @@ mod measures;
 mod more;
 mod partials;
 
-use pyo3::exceptions::PyValueError;
+use std::cell::RefCell;
+
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
-        PyValueError::new_err(e.to_string())
+        match e {
+            // The exception the signal handler raised (KeyboardInterrupt for Ctrl-C, or
+            // whatever a user's handler raises), kept by `check_signals_hook`.
+            Error::Interrupted => PENDING_SIGNAL_ERROR
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")),
+            e => PyValueError::new_err(e.to_string()),
+        }
     }
+}
+
+thread_local! {
+    /// The error a signal handler raised during this thread's current call.
+    static PENDING_SIGNAL_ERROR: RefCell<Option<PyErr>> = const { RefCell::new(None) };
+}
+
+/// The core's interrupt hook (`parallel::set_interrupt_hook`), called on the thread that
+/// made the call, with the GIL released: runs Python's signal handlers (only the main
+/// thread has any) and asks the call to stop if one raised.
+fn check_signals_hook() -> bool {
+    Python::attach(|py| match py.check_signals() {
+        Ok(()) => false,
+        Err(e) => {
+            PENDING_SIGNAL_ERROR.with(|p| *p.borrow_mut() = Some(e));
+            true
+        }
+    })
 }
 
 /// Registers every binding on the `fastentropy._core` module.
 #[pymodule(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    crate::parallel::set_interrupt_hook(check_signals_hook);
     measures::register(m)?;
     partials::register(m)?;
     loss::register(m)?;
@@ -30,9 +58,11 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;
     m.add("BLOCK", crate::parallel::BLOCK)?;
+    m.add("MAX_THREADS", crate::parallel::max_threads())?;
     Ok(())
 }
 
+/// Sets the thread count (clamped to `max_threads`); the pool is built by the next call.
 #[pyfunction(name = "set_num_threads")]
 fn py_set_num_threads(n: usize) -> PyResult<()> {
     Ok(crate::parallel::set_num_threads(n)?)

@@ -164,7 +164,7 @@ fn py_entropy_partials<'py>(py: Python<'py>, p: &Bound<'py, PyAny>) -> PyResult<
     let p = Floats::borrow("p", p)?;
     let cols = with_view!(p, |pv| py.detach(|| -> Result<ArrayD<f64>, Error> {
         batch_shape("p", &pv)?;
-        Ok(to_columns(reduce_lanes(pv, xlogx_sums)))
+        Ok(to_columns(reduce_lanes(pv, xlogx_sums)?))
     }))?;
     Ok(cols.into_pyarray(py).into_any())
 }
@@ -181,7 +181,7 @@ fn py_kl_divergence_partials<'py>(
         || -> Result<ArrayD<f64>, Error> {
             same_shape(&pv, &qv)?;
             batch_shape("p", &pv)?;
-            Ok(to_columns(reduce_lane_pairs(pv, qv, rel_entr_sums)))
+            Ok(to_columns(reduce_lane_pairs(pv, qv, rel_entr_sums)?))
         }
     ))?;
     Ok(cols.into_pyarray(py).into_any())
@@ -199,7 +199,7 @@ fn py_cross_entropy_partials<'py>(
         || -> Result<ArrayD<f64>, Error> {
             same_shape(&pv, &qv)?;
             batch_shape("p", &pv)?;
-            Ok(to_columns(reduce_lane_pairs(pv, qv, cross_sums)))
+            Ok(to_columns(reduce_lane_pairs(pv, qv, cross_sums)?))
         }
     ))?;
     Ok(cols.into_pyarray(py).into_any())

@@ -149,7 +149,8 @@ pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
         Some(g) => g.view_mut(),
         None => no_grad.view_mut(),
     };
-    let sums = run(n, |fork| {
+    let sums = run(n, |ctx| {
+        let fork = ctx.fork;
         let inputs = Zip::from(logits.lanes(axis))
             .and(target.lanes(axis))
             .and(w.lanes(axis))
@@ -173,7 +174,7 @@ pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
             let f = |z, t, w, pw, go| row(z, t, w, pw, ArrayViewMut1::from(&mut [][..]), go, scale);
             Some(crate::zip_map_collect!(fork, zip, f))
         }
-    });
+    })?;
     Ok(match reduction {
         Reduction::None => BceLoss::Elementwise(loss_out),
         r => BceLoss::Reduced(reduce(sums.unwrap_or_default(), r, n as f64)[[]]),

@@ -40,7 +40,7 @@ pub fn cross_entropy<T: Real, U: Real>(
     if lane_len(&p) == 0 {
         return Ok(zeros_for_empty_lanes(&batch));
     }
-    let partials = reduce_lane_pairs(p, q, cross_sums);
+    let partials = reduce_lane_pairs(p, q, cross_sums)?;
     check_non_negative("p", &partials, |s| s.min_p)?;
     check_non_negative("q", &partials, |s| s.min_q)?;
     Ok(finish_all(&partials, opts, ln_base))

@@ -48,7 +48,7 @@ pub fn entropy<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<ArrayD<f
         return Ok(zeros_for_empty_lanes(&batch));
     }
     let last = Axis(p.ndim() - 1);
-    let mut partials = reduce_lanes(p.view(), xlogx_sums);
+    let mut partials = reduce_lanes(p.view(), xlogx_sums)?;
     check_non_negative("p", &partials, |s| s.min)?;
     if opts.normalize {
         Zip::from(&mut partials)
@@ -79,10 +79,12 @@ fn rescaled_partials<T: Real>(lane: ArrayView1<'_, T>, sum: f64) -> XLogXSums {
     };
     let (k1, k2) = (k / 2, k - k / 2);
     let (f1, f2) = (2f64.powi(k1), 2f64.powi(k2));
-    reduce_blocks(lane.len(), false, |r| {
-        with_slice(&lane, r, |x| {
-            let scaled: Vec<f64> = x.iter().map(|v| v.to_f64() * f1 * f2).collect();
-            xlogx_sums(&scaled)
+    crate::parallel::Ctx::sequential(|ctx| {
+        reduce_blocks(lane.len(), ctx, |r| {
+            with_slice(&lane, r, |x| {
+                let scaled: Vec<f64> = x.iter().map(|v| v.to_f64() * f1 * f2).collect();
+                xlogx_sums(&scaled)
+            })
         })
     })
 }

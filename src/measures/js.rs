@@ -35,21 +35,22 @@ fn partials<T: Real, U: Real>(
     p: ArrayViewD<'_, T>,
     q: ArrayViewD<'_, U>,
     normalize: bool,
-) -> ArrayD<JsSums> {
+) -> Result<ArrayD<JsSums>, Error> {
     let axis = Axis(p.ndim() - 1);
     let len = p.len_of(axis);
-    run(p.len(), |fork| {
+    run(p.len(), |ctx| {
+        let fork = ctx.fork;
         let lane = |a: ArrayView1<'_, T>, b: ArrayView1<'_, U>| {
             let block = |r: std::ops::Range<usize>, f: &(dyn Fn(&[T], &[U]) -> JsSums + Sync)| {
                 with_slice(&a, r.clone(), |sa| with_slice(&b, r, |sb| f(sa, sb)))
             };
             let (sp, sq) = if normalize {
-                let s = reduce_blocks(len, fork, |r| block(r, &|x, y| pair_sums(x, y)));
+                let s = reduce_blocks(len, ctx, |r| block(r, &|x, y| pair_sums(x, y)));
                 (s.sum_p, s.sum_q)
             } else {
                 (1.0, 1.0)
             };
-            reduce_blocks(len, fork, |r| block(r, &|x, y| js_sums(x, y, sp, sq)))
+            reduce_blocks(len, ctx, |r| block(r, &|x, y| js_sums(x, y, sp, sq)))
         };
         let lanes = Zip::from(p.lanes(axis)).and(q.lanes(axis));
         if fork {
@@ -72,7 +73,7 @@ pub fn js_divergence<T: Real, U: Real>(
     if lane_len(&p) == 0 {
         return Ok(zeros_for_empty_lanes(&batch));
     }
-    let partials = partials(p, q, opts.normalize);
+    let partials = partials(p, q, opts.normalize)?;
     check_non_negative("p", &partials, |s| s.min_p)?;
     check_non_negative("q", &partials, |s| s.min_q)?;
     Ok(partials.mapv(|s| finish(&s, ln_base)))

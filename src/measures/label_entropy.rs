@@ -142,7 +142,10 @@ pub(crate) fn class_codes(x: &[i64], fork: bool) -> Result<(Vec<u32>, usize), Er
 
 /// Σ c ln c over `counts` (as f64), in the fixed blocks of [`crate::parallel`].
 pub(crate) fn sum_clogc(counts: &[f64]) -> f64 {
-    reduce_blocks(counts.len(), false, |r| xlogx_sums(&counts[r])).sum_xlogx
+    crate::parallel::Ctx::sequential(|ctx| {
+        reduce_blocks(counts.len(), ctx, |r| xlogx_sums(&counts[r]))
+    })
+    .sum_xlogx
 }
 
 /// Entropy in nats of `n` samples from their label counts, plus the Miller–Madow term.
@@ -183,7 +186,8 @@ pub fn label_entropy(
         };
         entropy_from_counts(&counts, miller_madow) / ln_base
     };
-    let out: Vec<f64> = run(labels.len(), |fork| {
+    let out: Vec<f64> = run(labels.len(), |ctx| {
+        let fork = ctx.fork;
         if fork && rows > 1 {
             (0..rows)
                 .into_par_iter()
@@ -192,7 +196,7 @@ pub fn label_entropy(
         } else {
             (0..rows).map(|i| per_row(labels.row(i), fork)).collect()
         }
-    });
+    })?;
     Ok(Array1::from(out))
 }
 

@@ -62,11 +62,12 @@ fn check<T>(x: &ArrayViewD<'_, T>) -> Result<Vec<usize>, Error> {
 pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     check(&x)?;
     let axis = Axis(x.ndim() - 1);
-    Ok(run(x.len(), |fork| {
+    Ok(run(x.len(), |ctx| {
+        let fork = ctx.fork;
         crate::zip_map_collect!(fork, Zip::from(x.lanes(axis)), |z: ArrayView1<'_, T>| {
             row_stats(&z).logsumexp()
         })
-    }))
+    })?)
 }
 
 /// Which row transform to write.
@@ -104,7 +105,8 @@ pub fn normalize_into<T: Real>(
         });
     }
     let axis = Axis(x.ndim() - 1);
-    run(x.len(), |fork| {
+    run(x.len(), |ctx| {
+        let fork = ctx.fork;
         let zip = Zip::from(x.lanes(axis)).and(out.lanes_mut(axis));
         let f = |z: ArrayView1<'_, T>, mut o: ArrayViewMut1<'_, T>| {
             let s = row_stats(&z);
@@ -116,8 +118,7 @@ pub fn normalize_into<T: Real>(
         } else {
             zip.for_each(f)
         }
-    });
-    Ok(())
+    })
 }
 
 /// The same in place: every row of `x` is overwritten with its log-softmax or softmax.
@@ -128,7 +129,8 @@ pub fn normalize_in_place<T: Real>(
     check(&x.view())?;
     let axis = Axis(x.ndim() - 1);
     let n = x.len();
-    run(n, |fork| {
+    run(n, |ctx| {
+        let fork = ctx.fork;
         let zip = Zip::from(x.lanes_mut(axis));
         let f = |mut z: ArrayViewMut1<'_, T>| {
             let s = row_stats(&z.view());
@@ -139,8 +141,7 @@ pub fn normalize_in_place<T: Real>(
         } else {
             zip.for_each(f)
         }
-    });
-    Ok(())
+    })
 }
 
 #[cfg(test)]

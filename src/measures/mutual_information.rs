@@ -259,7 +259,7 @@ pub fn from_table(
     let rows = table.view().into_dyn();
     // Row sums (and Σ N ln N for the joint entropy), column sums: lane reductions.
     let (row_sums, sum_nlogn, row_min) = if measure == Measure::Joint {
-        let parts = reduce_lanes(rows, xlogx_sums);
+        let parts = reduce_lanes(rows, xlogx_sums)?;
         let parts: Vec<XLogXSums> = parts.iter().copied().collect();
         let all = tree_combine(&parts);
         (
@@ -268,7 +268,7 @@ pub fn from_table(
             all.min,
         )
     } else {
-        let parts: Vec<SumMin> = reduce_lanes(rows, sum_min).iter().copied().collect();
+        let parts: Vec<SumMin> = reduce_lanes(rows, sum_min)?.iter().copied().collect();
         (
             parts.iter().map(|p| p.sum).collect(),
             None,
@@ -288,7 +288,7 @@ pub fn from_table(
             .collect::<Vec<_>>(),
     )
     .sum;
-    let col_sums: Vec<f64> = reduce_lanes(table.t().into_dyn(), sum_min)
+    let col_sums: Vec<f64> = reduce_lanes(table.t().into_dyn(), sum_min)?
         .iter()
         .map(|p| p.sum)
         .collect();
@@ -303,9 +303,10 @@ pub fn from_table(
         b: col_sums,
         sum_nlogn,
     };
-    Ok(run(table.len(), |fork| {
+    Ok(run(table.len(), |ctx| {
+        let fork = ctx.fork;
         joint.compute(measure, ln_base, fork)
-    }))
+    })?)
 }
 
 /// Joint counts of two label arrays: a dense table when small, else sparse rows.
@@ -438,7 +439,7 @@ pub fn from_labels(
     if x.is_empty() {
         return Ok(measure.empty());
     }
-    match run(x.len(), |fork| count_pairs(x, y, fork))? {
+    match run(x.len(), |ctx| count_pairs(x, y, ctx.fork))?? {
         Counted::Dense(table) => from_table(table.view(), measure, base),
         Counted::Sparse { cells, a, b } => {
             let n = x.len() as f64;
@@ -450,7 +451,9 @@ pub fn from_labels(
                 b,
                 sum_nlogn,
             };
-            Ok(run(x.len(), |fork| joint.compute(measure, ln_base, fork)))
+            Ok(run(x.len(), |ctx| {
+                joint.compute(measure, ln_base, ctx.fork)
+            })?)
         }
     }
 }

@@ -42,16 +42,26 @@ pub fn self_information_into<T: Real>(
     }
     let same_layout = p.strides() == out.strides();
     let min = match (p.as_slice_memory_order(), out.as_slice_memory_order_mut()) {
-        (Some(src), Some(dst)) if same_layout => run(src.len(), |fork| {
-            if fork {
+        (Some(src), Some(dst)) if same_layout => run(src.len(), |ctx| {
+            let block = |(s, d): (&[T], &mut [T])| {
+                if ctx.stopped() {
+                    f64::INFINITY
+                } else {
+                    neg_log_into(s, d, ln_base)
+                }
+            };
+            if ctx.fork {
                 src.par_chunks(BLOCK)
                     .zip(dst.par_chunks_mut(BLOCK))
-                    .map(|(s, d)| neg_log_into(s, d, ln_base))
+                    .map(block)
                     .reduce(|| f64::INFINITY, min_ignoring_nan)
             } else {
-                neg_log_into(src, dst, ln_base)
+                src.chunks(BLOCK)
+                    .zip(dst.chunks_mut(BLOCK))
+                    .map(block)
+                    .fold(f64::INFINITY, min_ignoring_nan)
             }
-        }),
+        })?,
         _ => {
             let mut min = f64::INFINITY;
             Zip::from(&mut out).and(&p).for_each(|o, &x| {
@@ -81,15 +91,24 @@ pub fn self_information_in_place<T: Real>(
             .fold(f64::INFINITY, |m, v| min_ignoring_nan(m, v.to_f64())),
     )?;
     let min = match x.as_slice_memory_order_mut() {
-        Some(data) => run(data.len(), |fork| {
-            if fork {
+        Some(data) => run(data.len(), |ctx| {
+            let block = |c: &mut [T]| {
+                if ctx.stopped() {
+                    f64::INFINITY
+                } else {
+                    neg_log_in_place(c, ln_base)
+                }
+            };
+            if ctx.fork {
                 data.par_chunks_mut(BLOCK)
-                    .map(|c| neg_log_in_place(c, ln_base))
+                    .map(block)
                     .reduce(|| f64::INFINITY, min_ignoring_nan)
             } else {
-                neg_log_in_place(data, ln_base)
+                data.chunks_mut(BLOCK)
+                    .map(block)
+                    .fold(f64::INFINITY, min_ignoring_nan)
             }
-        }),
+        })?,
         None => {
             let mut min = f64::INFINITY;
             x.map_inplace(|v| {

@@ -334,74 +334,77 @@ fn compute<T: Real, U: Real>(
     };
     let ctx = &ctx;
     let last = |ndim: usize| Axis(ndim - 1);
-    let losses: ArrayD<f64> = run(elements, |fork| match (mode, target) {
-        (GradMode::None(z), Target::Labels(y)) => {
-            let zip = Zip::from(z.lanes(last(z.ndim()))).and(&y);
-            crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| label_row(
-                &z, y, ctx
-            )
-            .0)
-        }
-        (GradMode::Into(z, g), Target::Labels(y)) => {
-            let axis = last(z.ndim());
-            let zip = Zip::from(z.lanes(axis)).and(g.lanes_mut(axis)).and(&y);
-            crate::zip_map_collect!(
-                fork,
-                zip,
-                |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, &y: &i64| {
-                    let (loss, row) = label_row(&z, y, ctx);
-                    g.assign(&z);
-                    write_label_grad(&mut g, y, row, ctx);
+    let losses: ArrayD<f64> = run(elements, |call| {
+        let fork = call.fork;
+        match (mode, target) {
+            (GradMode::None(z), Target::Labels(y)) => {
+                let zip = Zip::from(z.lanes(last(z.ndim()))).and(&y);
+                crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| label_row(
+                    &z, y, ctx
+                )
+                .0)
+            }
+            (GradMode::Into(z, g), Target::Labels(y)) => {
+                let axis = last(z.ndim());
+                let zip = Zip::from(z.lanes(axis)).and(g.lanes_mut(axis)).and(&y);
+                crate::zip_map_collect!(
+                    fork,
+                    zip,
+                    |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, &y: &i64| {
+                        let (loss, row) = label_row(&z, y, ctx);
+                        g.assign(&z);
+                        write_label_grad(&mut g, y, row, ctx);
+                        loss
+                    }
+                )
+            }
+            (GradMode::InPlace(z), Target::Labels(y)) => {
+                let axis = last(z.ndim());
+                let zip = Zip::from(z.lanes_mut(axis)).and(&y);
+                crate::zip_map_collect!(fork, zip, |mut z: ArrayViewMut1<'_, T>, &y: &i64| {
+                    let (loss, row) = label_row(&z.view(), y, ctx);
+                    write_label_grad(&mut z, y, row, ctx);
                     loss
-                }
-            )
+                })
+            }
+            (GradMode::None(z), Target::Probs(t)) => {
+                let axis = last(z.ndim());
+                let zip = Zip::from(z.lanes(axis)).and(t.lanes(axis));
+                crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, t: ArrayView1<'_, U>| {
+                    prob_row(&z, &t, ctx).0
+                })
+            }
+            (GradMode::Into(z, g), Target::Probs(t)) => {
+                let axis = last(z.ndim());
+                let zip = Zip::from(z.lanes(axis))
+                    .and(g.lanes_mut(axis))
+                    .and(t.lanes(axis));
+                crate::zip_map_collect!(
+                    fork,
+                    zip,
+                    |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
+                        let (loss, gr) = prob_row(&z, &t, ctx);
+                        g.assign(&z);
+                        write_prob_grad(&mut g, &t, gr, ctx);
+                        loss
+                    }
+                )
+            }
+            (GradMode::InPlace(z), Target::Probs(t)) => {
+                let axis = last(z.ndim());
+                let zip = Zip::from(z.lanes_mut(axis)).and(t.lanes(axis));
+                crate::zip_map_collect!(
+                    fork,
+                    zip,
+                    |mut z: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
+                        let (loss, gr) = prob_row(&z.view(), &t, ctx);
+                        write_prob_grad(&mut z, &t, gr, ctx);
+                        loss
+                    }
+                )
+            }
         }
-        (GradMode::InPlace(z), Target::Labels(y)) => {
-            let axis = last(z.ndim());
-            let zip = Zip::from(z.lanes_mut(axis)).and(&y);
-            crate::zip_map_collect!(fork, zip, |mut z: ArrayViewMut1<'_, T>, &y: &i64| {
-                let (loss, row) = label_row(&z.view(), y, ctx);
-                write_label_grad(&mut z, y, row, ctx);
-                loss
-            })
-        }
-        (GradMode::None(z), Target::Probs(t)) => {
-            let axis = last(z.ndim());
-            let zip = Zip::from(z.lanes(axis)).and(t.lanes(axis));
-            crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, t: ArrayView1<'_, U>| {
-                prob_row(&z, &t, ctx).0
-            })
-        }
-        (GradMode::Into(z, g), Target::Probs(t)) => {
-            let axis = last(z.ndim());
-            let zip = Zip::from(z.lanes(axis))
-                .and(g.lanes_mut(axis))
-                .and(t.lanes(axis));
-            crate::zip_map_collect!(
-                fork,
-                zip,
-                |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
-                    let (loss, gr) = prob_row(&z, &t, ctx);
-                    g.assign(&z);
-                    write_prob_grad(&mut g, &t, gr, ctx);
-                    loss
-                }
-            )
-        }
-        (GradMode::InPlace(z), Target::Probs(t)) => {
-            let axis = last(z.ndim());
-            let zip = Zip::from(z.lanes_mut(axis)).and(t.lanes(axis));
-            crate::zip_map_collect!(
-                fork,
-                zip,
-                |mut z: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
-                    let (loss, gr) = prob_row(&z.view(), &t, ctx);
-                    write_prob_grad(&mut z, &t, gr, ctx);
-                    loss
-                }
-            )
-        }
-    });
+    })?;
     Ok(reduce(losses, opts.reduction, denominator))
 }
 
