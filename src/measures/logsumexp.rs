@@ -62,12 +62,12 @@ fn check<T>(x: &ArrayViewD<'_, T>) -> Result<Vec<usize>, Error> {
 pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     check(&x)?;
     let axis = Axis(x.ndim() - 1);
-    Ok(run(x.len(), |ctx| {
+    run(x.len(), |ctx| {
         let fork = ctx.fork;
         crate::zip_map_collect!(fork, Zip::from(x.lanes(axis)), |z: ArrayView1<'_, T>| {
             row_stats(&z).logsumexp()
         })
-    })?)
+    })
 }
 
 /// Which row transform to write.

@@ -303,10 +303,10 @@ pub fn from_table(
         b: col_sums,
         sum_nlogn,
     };
-    Ok(run(table.len(), |ctx| {
+    run(table.len(), |ctx| {
         let fork = ctx.fork;
         joint.compute(measure, ln_base, fork)
-    })?)
+    })
 }
 
 /// Joint counts of two label arrays: a dense table when small, else sparse rows.
