@@ -21,55 +21,7 @@ use crate::simd::vector::F8;
 /// two AVX2 registers, four SSE2/NEON registers.
 pub const LANES: usize = 8;
 
-/// An element type the kernels read: f32 or f64, widened to f64 for arithmetic.
-pub trait Real: Copy + Default + std::fmt::Debug + Send + Sync + 'static {
-    /// The value as f64 (exact for both types).
-    fn to_f64(self) -> f64;
-    /// The nearest value of this type (round to nearest even).
-    fn from_f64(v: f64) -> Self;
-    /// Eight values widened into a vector.
-    fn load_lanes<V: F8>(x: &[Self; 8]) -> V;
-    /// A vector's eight lanes stored as this type (rounded to nearest for f32).
-    fn store_lanes<V: F8>(v: V, out: &mut [Self; 8]);
-}
-
-impl Real for f64 {
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-    #[inline(always)]
-    fn load_lanes<V: F8>(x: &[Self; 8]) -> V {
-        V::load_f64(x)
-    }
-    #[inline(always)]
-    fn store_lanes<V: F8>(v: V, out: &mut [Self; 8]) {
-        v.store_f64(out)
-    }
-}
-
-impl Real for f32 {
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    #[inline(always)]
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-    #[inline(always)]
-    fn load_lanes<V: F8>(x: &[Self; 8]) -> V {
-        V::load_f32(x)
-    }
-    #[inline(always)]
-    fn store_lanes<V: F8>(v: V, out: &mut [Self; 8]) {
-        v.store_f32(out)
-    }
-}
+pub use crate::simd::element::Real;
 
 /// Partial statistics of a block: an identity and an exact, fixed-order combination.
 pub trait Partial: Copy + Send + Sync {

@@ -14,9 +14,14 @@
 //! `a * b + c` on its own. `FASTENTROPY_SIMD=baseline|avx2|avx512` forces a path; the
 //! tests compare them.
 
+pub mod element;
 pub mod exp;
 pub mod log;
+pub mod log_f32;
 pub mod vector;
+pub mod vector_f32;
+
+pub use element::Real;
 
 use std::sync::OnceLock;
 
