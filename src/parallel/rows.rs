@@ -1,1 +1,500 @@
+//! The distributions ("rows") of an input as the kernels see them, without copying it.
+//!
+//! A [`Rows`] is a base pointer plus, for each row, the offset of its first element, its
+//! length, and one element stride shared by all rows. It describes:
+//! - the lanes along the last axis of any strided n-d view (C- or Fortran-ordered,
+//!   reversed, sliced, broadcast with zero strides): row `r` is the `r`-th lane in C order
+//!   of the other axes, which are coalesced first where their strides allow;
+//! - ragged rows (CSR `values` + `offsets`, Arrow list arrays): row `r` is
+//!   `values[offsets[r]..offsets[r + 1]]`.
+//!
+//! Reading goes through [`Rows::slice`] (a borrowed slice when the element stride is 1)
+//! or [`Rows::gather`] (a copy of a range of a row into a caller's buffer), so the unsafe
+//! pointer arithmetic is in this file only.
+//!
+//! [`Whole`] describes an n-d view read as **one** distribution (`axis=None`): its
+//! elements, in memory order, as a list of equally long strided runs, so no copy is made
+//! whatever the layout (issue: a Fortran-ordered, reversed or broadcast input used to be
+//! copied whole).
 
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use ndarray::ArrayViewD;
+
+use crate::error::Error;
+
+/// One row: where it starts (in elements from the base pointer) and how long it is.
+/// Only a [`Rows`] makes them, so its reads stay in bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row {
+    base: isize,
+    len: usize,
+}
+
+impl Row {
+    /// The number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether the row has no elements.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// CSR row boundaries as Arrow and scipy.sparse store them.
+#[derive(Clone, Copy, Debug)]
+pub enum Offsets<'a> {
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+}
+
+impl Offsets<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Offsets::I32(o) => o.len(),
+            Offsets::I64(o) => o.len(),
+        }
+    }
+    #[inline]
+    fn at(&self, i: usize) -> usize {
+        // Validated non-negative at construction.
+        match self {
+            Offsets::I32(o) => o[i] as usize,
+            Offsets::I64(o) => o[i] as usize,
+        }
+    }
+    /// Checks that the offsets are ≥ 0, non-decreasing and at most `values` (which they index).
+    fn validate(&self, values: usize) -> Result<(), Error> {
+        let bad = |position: usize, value: i64| {
+            Err(Error::InvalidOffsets {
+                position,
+                value,
+                values,
+            })
+        };
+        let mut previous = 0i64;
+        for i in 0..self.len() {
+            let v = match self {
+                Offsets::I32(o) => o[i] as i64,
+                Offsets::I64(o) => o[i],
+            };
+            if v < previous || v as u64 > values as u64 {
+                return bad(i, v);
+            }
+            previous = v;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Shape<'a> {
+    /// Every row has `len` elements; row bases follow the (coalesced) batch axes.
+    Strided {
+        len: usize,
+        batch_shape: Vec<usize>,
+        batch_strides: Vec<isize>,
+    },
+    /// CSR rows (element stride 1).
+    Ragged { offsets: Offsets<'a> },
+}
+
+/// The rows of one input. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Rows<'a, T> {
+    ptr: *const T,
+    elem_stride: isize,
+    n_rows: usize,
+    shape: Shape<'a>,
+    _data: PhantomData<&'a [T]>,
+}
+
+// SAFETY: a `Rows` is a read-only view of data borrowed for 'a (like `&'a [T]`, which is
+// Send + Sync for T: Sync); the raw pointer is only read through the bounds-checked
+// methods below.
+unsafe impl<T: Sync> Send for Rows<'_, T> {}
+// SAFETY: see above.
+unsafe impl<T: Sync> Sync for Rows<'_, T> {}
+
+/// Merges adjacent axes that step through memory as one (numpy's iterator coalescing):
+/// axis `d` and `d + 1` merge when `stride[d] == stride[d+1]·shape[d+1]`; axes of length
+/// 1 are dropped. Returns the merged shape and strides (possibly empty: one row).
+fn coalesce(shape: &[usize], strides: &[isize]) -> (Vec<usize>, Vec<isize>) {
+    let mut out_shape: Vec<usize> = Vec::new();
+    let mut out_strides: Vec<isize> = Vec::new();
+    for (&n, &s) in shape.iter().zip(strides) {
+        if n == 1 {
+            continue;
+        }
+        match (out_shape.last_mut(), out_strides.last_mut()) {
+            (Some(last_n), Some(last_s)) if *last_s == s * n as isize => {
+                *last_n *= n;
+                *last_s = s;
+            }
+            _ => {
+                out_shape.push(n);
+                out_strides.push(s);
+            }
+        }
+    }
+    (out_shape, out_strides)
+}
+
+impl<'a, T: Copy> Rows<'a, T> {
+    /// The lanes along the last axis of `x` (which must have at least one axis).
+    pub fn from_view(x: &ArrayViewD<'a, T>) -> Self {
+        let ndim = x.ndim();
+        assert!(ndim >= 1, "a view with a distribution axis");
+        let len = x.shape()[ndim - 1];
+        let elem_stride = if len > 1 { x.strides()[ndim - 1] } else { 1 };
+        let n_rows: usize = x.shape()[..ndim - 1].iter().product();
+        let (batch_shape, batch_strides) =
+            coalesce(&x.shape()[..ndim - 1], &x.strides()[..ndim - 1]);
+        Rows {
+            ptr: x.as_ptr(),
+            elem_stride,
+            n_rows,
+            shape: Shape::Strided {
+                len,
+                batch_shape,
+                batch_strides,
+            },
+            _data: PhantomData,
+        }
+    }
+
+    /// Ragged rows `values[offsets[r]..offsets[r+1]]`; the offsets are validated.
+    pub fn ragged(values: &'a [T], offsets: Offsets<'a>) -> Result<Self, Error> {
+        if offsets.len() == 0 {
+            return Err(Error::EmptyOffsets);
+        }
+        offsets.validate(values.len())?;
+        Ok(Rows {
+            ptr: values.as_ptr(),
+            elem_stride: 1,
+            n_rows: offsets.len() - 1,
+            shape: Shape::Ragged { offsets },
+            _data: PhantomData,
+        })
+    }
+
+    /// The number of rows.
+    #[inline]
+    pub fn n_rows(&self) -> usize {
+        self.n_rows
+    }
+
+    /// The common row length, if every row has the same.
+    #[inline]
+    pub fn uniform_len(&self) -> Option<usize> {
+        match &self.shape {
+            Shape::Strided { len, .. } => Some(*len),
+            Shape::Ragged { .. } => None,
+        }
+    }
+
+    /// The total number of elements.
+    pub fn elements(&self) -> usize {
+        match &self.shape {
+            Shape::Strided { len, .. } => len * self.n_rows,
+            Shape::Ragged { offsets } => offsets.at(self.n_rows) - offsets.at(0),
+        }
+    }
+
+    /// Whether `other` has rows of the same lengths (so the two can be read in step).
+    pub fn same_rows<U: Copy>(&self, other: &Rows<'_, U>) -> bool {
+        if self.n_rows != other.n_rows {
+            return false;
+        }
+        match (&self.shape, &other.shape) {
+            (Shape::Strided { len: a, .. }, Shape::Strided { len: b, .. }) => a == b,
+            (Shape::Ragged { offsets: a }, Shape::Ragged { offsets: b }) => {
+                (0..self.n_rows).all(|r| a.at(r + 1) - a.at(r) == b.at(r + 1) - b.at(r))
+            }
+            _ => false,
+        }
+    }
+
+    /// Calls `f(r, row)` for the rows `range`, in order.
+    pub fn for_rows(&self, range: Range<usize>, mut f: impl FnMut(usize, Row)) {
+        match &self.shape {
+            Shape::Ragged { offsets } => {
+                for r in range {
+                    let (a, b) = (offsets.at(r), offsets.at(r + 1));
+                    f(
+                        r,
+                        Row {
+                            base: a as isize,
+                            len: b - a,
+                        },
+                    );
+                }
+            }
+            Shape::Strided {
+                len,
+                batch_shape,
+                batch_strides,
+            } => {
+                let len = *len;
+                if range.is_empty() {
+                    return;
+                }
+                match batch_shape.len() {
+                    0 => {
+                        for r in range {
+                            f(r, Row { base: 0, len });
+                        }
+                    }
+                    1 => {
+                        let s = batch_strides[0];
+                        for r in range {
+                            f(
+                                r,
+                                Row {
+                                    base: r as isize * s,
+                                    len,
+                                },
+                            );
+                        }
+                    }
+                    dims => {
+                        // An odometer over the batch axes, started at range.start.
+                        let mut index = vec![0usize; dims];
+                        let mut rest = range.start;
+                        for d in (0..dims).rev() {
+                            index[d] = rest % batch_shape[d];
+                            rest /= batch_shape[d];
+                        }
+                        let mut base: isize = index
+                            .iter()
+                            .zip(batch_strides)
+                            .map(|(&i, &s)| i as isize * s)
+                            .sum();
+                        for r in range {
+                            f(r, Row { base, len });
+                            for d in (0..dims).rev() {
+                                index[d] += 1;
+                                base += batch_strides[d];
+                                if index[d] < batch_shape[d] {
+                                    break;
+                                }
+                                base -= batch_strides[d] * batch_shape[d] as isize;
+                                index[d] = 0;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row `r`.
+    pub fn row(&self, r: usize) -> Row {
+        let mut out = Row { base: 0, len: 0 };
+        self.for_rows(r..r + 1, |_, row| out = row);
+        out
+    }
+
+    /// The row as a slice, when its elements are adjacent (element stride 1, or one element).
+    #[inline]
+    pub fn slice(&self, row: Row) -> Option<&'a [T]> {
+        if self.elem_stride == 1 || row.len <= 1 {
+            // SAFETY: `row` came from this `Rows`, whose rows are lanes of the borrowed view
+            // (or validated ranges of `values`): elements base..base+len at stride 1 are
+            // in the allocation and live for 'a. A 0-length row gives an empty slice.
+            Some(unsafe {
+                std::slice::from_raw_parts(
+                    if row.len == 0 {
+                        std::ptr::NonNull::dangling().as_ptr()
+                    } else {
+                        self.ptr.offset(row.base)
+                    },
+                    row.len,
+                )
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Copies the elements `range` of `row` into `out[..range.len()]`.
+    #[inline]
+    pub fn gather(&self, row: Row, range: Range<usize>, out: &mut [T]) {
+        assert!(range.end <= row.len && range.len() <= out.len());
+        let s = self.elem_stride;
+        let mut at = row.base + range.start as isize * s;
+        for slot in &mut out[..range.len()] {
+            // SAFETY: element `at` is element `i < row.len` of the row (asserted above),
+            // a valid index of the borrowed view.
+            *slot = unsafe { *self.ptr.offset(at) };
+            at += s;
+        }
+    }
+
+    /// Calls `f` with the elements `range` of `row` as a slice: borrowed when adjacent,
+    /// else gathered into `buf` (which grows to `range.len()`).
+    #[inline]
+    pub fn with_slice<R>(
+        &self,
+        row: Row,
+        range: Range<usize>,
+        buf: &mut Vec<T>,
+        f: impl FnOnce(&[T]) -> R,
+    ) -> R
+    where
+        T: Default,
+    {
+        match self.slice(row) {
+            Some(s) => f(&s[range]),
+            None => {
+                buf.resize(range.len().max(buf.len()), T::default());
+                self.gather(row, range.clone(), buf);
+                f(&buf[..range.len()])
+            }
+        }
+    }
+}
+
+/// An n-d view read as one distribution (`axis=None`): its elements as `runs` strided
+/// runs of `run_len` elements each, in memory order (axes sorted by stride, reversed axes
+/// flipped, mergeable axes coalesced). The order differs from C order only in which
+/// element is added first — the value is a sum over all elements either way.
+pub struct Whole<'a, T> {
+    /// The runs as rows of a [`Rows`].
+    pub rows: Rows<'a, T>,
+}
+
+impl<'a, T: Copy> Whole<'a, T> {
+    /// The runs of `x` (any shape, any strides).
+    pub fn new(x: &ArrayViewD<'a, T>) -> Self {
+        let mut view = x.clone();
+        // Memory order: flip negative strides, sort axes by decreasing |stride|.
+        for d in 0..view.ndim() {
+            if view.strides()[d] < 0 {
+                view.invert_axis(ndarray::Axis(d));
+            }
+        }
+        let mut order: Vec<usize> = (0..view.ndim()).collect();
+        order.sort_by_key(|&d| std::cmp::Reverse(view.strides()[d]));
+        let view = view.permuted_axes(order);
+        let (shape, strides) = coalesce(view.shape(), view.strides());
+        let ptr = view.as_ptr();
+        let (run_len, elem_stride, batch_shape, batch_strides) = match shape.split_last() {
+            None => (if x.is_empty() { 0 } else { 1 }, 1, Vec::new(), Vec::new()),
+            Some((&n, rest)) => (
+                n,
+                *strides.last().expect("as many strides as axes"),
+                rest.to_vec(),
+                strides[..strides.len() - 1].to_vec(),
+            ),
+        };
+        let n_rows = if x.is_empty() {
+            0
+        } else {
+            batch_shape.iter().product()
+        };
+        Whole {
+            rows: Rows {
+                ptr,
+                elem_stride,
+                n_rows,
+                shape: Shape::Strided {
+                    len: run_len,
+                    batch_shape,
+                    batch_strides,
+                },
+                _data: PhantomData,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{s, Array, Array3, IxDyn};
+
+    fn collect<T: Copy + Default>(rows: &Rows<'_, T>) -> Vec<Vec<T>> {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        rows.for_rows(0..rows.n_rows(), |_, row| {
+            out.push(rows.with_slice(row, 0..row.len(), &mut buf, |s| s.to_vec()));
+        });
+        out
+    }
+
+    #[test]
+    fn rows_of_any_layout_are_the_lanes_in_c_order() {
+        let a = Array3::from_shape_fn((3, 4, 5), |(i, j, k)| (i * 100 + j * 10 + k) as f64);
+        let views = [
+            a.view().into_dyn(),
+            a.slice(s![..;-1, 1.., ..;2]).into_dyn(),
+            a.view().reversed_axes().into_dyn(),
+            a.slice(s![.., .., 3..4]).into_dyn(),
+        ];
+        for v in views {
+            let want: Vec<Vec<f64>> = v
+                .lanes(ndarray::Axis(v.ndim() - 1))
+                .into_iter()
+                .map(|l| l.to_vec())
+                .collect();
+            assert_eq!(collect(&Rows::from_view(&v)), want);
+            // any starting row: the odometer resumes correctly
+            let rows = Rows::from_view(&v);
+            for start in 0..rows.n_rows() {
+                let mut buf = Vec::new();
+                let row = rows.row(start);
+                assert_eq!(
+                    rows.with_slice(row, 0..row.len(), &mut buf, |s| s.to_vec()),
+                    want[start]
+                );
+            }
+        }
+        let b = Array::from_shape_vec(IxDyn(&[4]), vec![1.0f32, 2.0, 3.0, 4.0]).unwrap();
+        let bc = b.broadcast(IxDyn(&[3, 2, 4])).unwrap();
+        assert_eq!(collect(&Rows::from_view(&bc)), vec![vec![1.0, 2.0, 3.0, 4.0]; 6]);
+    }
+
+    #[test]
+    fn ragged_rows_and_bad_offsets() {
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let rows = Rows::ragged(&values[..], Offsets::I64(&[0, 2, 2, 5])).unwrap();
+        assert_eq!(
+            collect(&rows),
+            vec![vec![1.0, 2.0], vec![], vec![3.0, 4.0, 5.0]]
+        );
+        assert!(Rows::ragged(&values[..], Offsets::I32(&[0, 3, 2])).is_err());
+        assert!(Rows::ragged(&values[..], Offsets::I32(&[0, 6])).is_err());
+        assert!(Rows::ragged(&values[..], Offsets::I32(&[-1, 2])).is_err());
+        assert!(Rows::ragged(&values[..], Offsets::I32(&[])).is_err());
+    }
+
+    #[test]
+    fn whole_array_runs_cover_every_element_once() {
+        let a = Array3::from_shape_fn((3, 4, 5), |(i, j, k)| (i * 100 + j * 10 + k) as f64);
+        let f = a.t().to_owned();
+        let row = Array::from_shape_vec(IxDyn(&[5]), (0..5).map(|v| v as f64).collect()).unwrap();
+        let views = [
+            a.view().into_dyn(),
+            a.slice(s![..;-1, .., ..;-2]).into_dyn(),
+            f.view().into_dyn(),
+            f.t().into_dyn(),
+            row.broadcast(IxDyn(&[7, 3, 5])).unwrap(),
+        ];
+        for v in views {
+            let whole = Whole::new(&v);
+            let mut got: Vec<f64> = collect(&whole.rows).concat();
+            let mut want: Vec<f64> = v.iter().copied().collect();
+            got.sort_by(f64::total_cmp);
+            want.sort_by(f64::total_cmp);
+            assert_eq!(got, want);
+        }
+        // contiguous in any order: one run
+        assert_eq!(Whole::new(&f.view().into_dyn()).rows.n_rows(), 1);
+        assert_eq!(Whole::new(&a.slice(s![..;-1, ..;-1, ..;-1]).into_dyn()).rows.n_rows(), 1);
+    }
+}
