@@ -21,8 +21,11 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use ndarray::ArrayViewD;
+use rayon::prelude::*;
 
+use super::{reduce_blocks, Ctx};
 use crate::error::Error;
+use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
 
 /// One row: where it starts (in elements from the base pointer) and how long it is.
 /// Only a [`Rows`] makes them, so its reads stay in bounds.
@@ -456,7 +459,10 @@ mod tests {
         }
         let b = Array::from_shape_vec(IxDyn(&[4]), vec![1.0f32, 2.0, 3.0, 4.0]).unwrap();
         let bc = b.broadcast(IxDyn(&[3, 2, 4])).unwrap();
-        assert_eq!(collect(&Rows::from_view(&bc)), vec![vec![1.0, 2.0, 3.0, 4.0]; 6]);
+        assert_eq!(
+            collect(&Rows::from_view(&bc)),
+            vec![vec![1.0, 2.0, 3.0, 4.0]; 6]
+        );
     }
 
     #[test]
@@ -495,6 +501,297 @@ mod tests {
         }
         // contiguous in any order: one run
         assert_eq!(Whole::new(&f.view().into_dyn()).rows.n_rows(), 1);
-        assert_eq!(Whole::new(&a.slice(s![..;-1, ..;-1, ..;-1]).into_dyn()).rows.n_rows(), 1);
+        assert_eq!(
+            Whole::new(&a.slice(s![..;-1, ..;-1, ..;-1]).into_dyn())
+                .rows
+                .n_rows(),
+            1
+        );
     }
+}
+
+// ------------------------------------------------------------------------ the engine
+
+/// Rows up to this long are read as vertical groups of [`GROUP`] rows (lane = row).
+pub const SHORT: usize = 64;
+/// Rows up to this long take a measure's two-pass per-row form (a row stays in L2
+/// between its passes); longer ones are "long": partials over fixed blocks, in parallel.
+pub const MEDIUM: usize = 1 << 15;
+/// Elements per chunk of rows handed to one task (rows of one chunk run in order).
+const CHUNK_ELEMENTS: usize = 1 << 15;
+
+/// A distribution too long for the per-row form: the concatenation of the rows `runs`
+/// of `p` and `q` (one row, or the runs of a [`Whole`] array), reduced over fixed blocks.
+pub struct Long<'r, 'a, T, U> {
+    p: &'r Rows<'a, T>,
+    q: &'r Rows<'a, U>,
+    runs: Range<usize>,
+    len: usize,
+    ctx: Ctx<'r>,
+}
+
+impl<T: Real, U: Real> Long<'_, '_, T, U> {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `f` over blocks of [`BLOCK`] elements, combined by the fixed tree of
+    /// [`reduce_blocks`], blocks in parallel when the call may fork. A block that is not
+    /// one contiguous piece of both inputs is fed to `f` in gathered leaves of
+    /// [`LEAF`] elements combined pairwise — for kernels built on
+    /// [`crate::kernels::pairwise`] that is the same tree, so the bits do not depend on
+    /// the layout.
+    pub fn reduce<P: Partial>(&self, f: impl Fn(&[T], &[U]) -> P + Sync) -> P {
+        let run_len = |r: usize| self.p.row(r).len();
+        let uniform = self.p.uniform_len();
+        // the run holding element `e`, and the offset in it
+        let locate = |e: usize| -> (usize, usize) {
+            match uniform {
+                Some(n) if n > 0 => (self.runs.start + e / n, e % n),
+                _ => {
+                    let (mut r, mut e) = (self.runs.start, e);
+                    while e >= run_len(r) {
+                        e -= run_len(r);
+                        r += 1;
+                    }
+                    (r, e)
+                }
+            }
+        };
+        reduce_blocks(self.len, self.ctx, |range: Range<usize>| {
+            let (r, at) = locate(range.start);
+            let (pr, qr) = (self.p.row(r), self.q.row(r));
+            if at + range.len() <= pr.len() {
+                if let (Some(ps), Some(qs)) = (self.p.slice(pr), self.q.slice(qr)) {
+                    let piece = at..at + range.len();
+                    return f(&ps[piece.clone()], &qs[piece]);
+                }
+            }
+            // gathered leaves
+            let mut stack = PairwiseStack::new();
+            let mut pbuf = [T::default(); LEAF];
+            let mut qbuf = [U::default(); LEAF];
+            let (mut r, mut at) = (r, at);
+            let mut left = range.len();
+            while left > 0 {
+                let take = left.min(LEAF);
+                let mut filled = 0;
+                while filled < take {
+                    let (pr, qr) = (self.p.row(r), self.q.row(r));
+                    let n = (pr.len() - at).min(take - filled);
+                    self.p.gather(pr, at..at + n, &mut pbuf[filled..]);
+                    self.q.gather(qr, at..at + n, &mut qbuf[filled..]);
+                    filled += n;
+                    at += n;
+                    if at == pr.len() {
+                        r += 1;
+                        at = 0;
+                    }
+                }
+                stack.push(f(&pbuf[..take], &qbuf[..take]));
+                left -= take;
+            }
+            stack.total()
+        })
+    }
+}
+
+/// What a measure computes per row, in the three forms the engine asks for.
+pub trait RowMeasure<T, U>: Sync {
+    /// Up to [`GROUP`] short rows transposed (`p[c][j]`: element `c` of row `j`, zero
+    /// padded): writes `out[j]`, sets `regular[j] = false` for rows the engine must redo
+    /// with [`RowMeasure::row`], returns the smallest input value seen.
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        regular: &mut [bool],
+    ) -> f64;
+    /// One row as slices: (value, smallest input value).
+    fn row(&self, p: &[T], q: &[U]) -> (f64, f64);
+    /// One long distribution: (value, smallest input value).
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, f64);
+}
+
+/// Transposes up to [`GROUP`] rows into `buf[c][j]`, widened to f64, zero-padded to the
+/// longest; returns that length.
+fn transpose<T: Real>(rows: &Rows<'_, T>, group: &[Row], buf: &mut Vec<[f64; GROUP]>) -> usize {
+    let steps = group.iter().map(|r| r.len()).max().unwrap_or(0);
+    buf.clear();
+    buf.resize(steps, [0.0; GROUP]);
+    let mut tmp = [T::default(); SHORT];
+    for (j, &row) in group.iter().enumerate() {
+        let values: &[T] = match rows.slice(row) {
+            Some(s) => s,
+            None => {
+                rows.gather(row, 0..row.len(), &mut tmp);
+                &tmp[..row.len()]
+            }
+        };
+        for (slot, &v) in buf.iter_mut().zip(values) {
+            slot[j] = v.to_f64();
+        }
+    }
+    steps
+}
+
+/// Buffers reused across the rows of one chunk.
+#[derive(Default)]
+struct Scratch<T, U> {
+    pt: Vec<[f64; GROUP]>,
+    qt: Vec<[f64; GROUP]>,
+    pbuf: Vec<T>,
+    qbuf: Vec<U>,
+}
+
+/// One vertical group of short rows (see [`RowMeasure::group`]); rows the measure calls
+/// irregular are redone with [`RowMeasure::row`].
+fn group_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    m: &M,
+    rows: &[(Row, Row)],
+    same: bool,
+    s: &mut Scratch<T, U>,
+    out: &mut [f64],
+) -> f64 {
+    let prows: [Row; GROUP] =
+        std::array::from_fn(|j| rows.get(j).map_or(Row { base: 0, len: 0 }, |r| r.0));
+    let qrows: [Row; GROUP] =
+        std::array::from_fn(|j| rows.get(j).map_or(Row { base: 0, len: 0 }, |r| r.1));
+    let n = rows.len();
+    transpose(p, &prows[..n], &mut s.pt);
+    if !same {
+        transpose(q, &qrows[..n], &mut s.qt);
+    }
+    let qt: &[[f64; GROUP]] = if same { &s.pt } else { &s.qt };
+    let mut regular = [true; GROUP];
+    let mut min = m.group(&s.pt, qt, out, &mut regular[..n]);
+    for (j, &(pr, qr)) in rows.iter().enumerate() {
+        if !regular[j] {
+            let (v, lo) = p.with_slice(pr, 0..pr.len(), &mut s.pbuf, |ps| {
+                q.with_slice(qr, 0..qr.len(), &mut s.qbuf, |qs| m.row(ps, qs))
+            });
+            out[j] = v;
+            min = min.min(lo);
+        }
+    }
+    min
+}
+
+/// Computes `m` for every row of `p` and `q` (rows of equal lengths), writing `out[r]`;
+/// returns the smallest input value seen (negative: the caller reports an error). Rows
+/// are cut into fixed chunks run in parallel when `ctx.fork`; a row's value depends only
+/// on the row, never on the chunking, the thread count or its neighbours.
+pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    m: &M,
+    ctx: Ctx<'_>,
+    out: &mut [f64],
+) -> f64 {
+    assert!(p.same_rows(q) && out.len() == p.n_rows());
+    let same = p.ptr as usize == q.ptr as usize
+        && p.elem_stride == q.elem_stride
+        && std::mem::size_of::<T>() == std::mem::size_of::<U>();
+    let rows_per_chunk = match p.uniform_len() {
+        Some(n) if n > MEDIUM => 1,
+        Some(n) => (CHUNK_ELEMENTS / n.max(1)).div_ceil(GROUP).max(1) * GROUP,
+        None => 1024,
+    };
+    let chunk = |first: usize, out: &mut [f64]| -> f64 {
+        let mut rows: Vec<(Row, Row)> = Vec::with_capacity(out.len());
+        q.for_rows(first..first + out.len(), |_, qr| {
+            rows.push((Row { base: 0, len: 0 }, qr))
+        });
+        p.for_rows(first..first + out.len(), |r, pr| rows[r - first].0 = pr);
+        let mut s = Scratch::default();
+        let mut min = 0.0f64;
+        let mut start = 0;
+        while start < rows.len() {
+            if ctx.stopped() {
+                break;
+            }
+            let n = rows[start].0.len();
+            if n > SHORT {
+                let (pr, qr) = rows[start];
+                let (v, lo) = if n <= MEDIUM {
+                    p.with_slice(pr, 0..n, &mut s.pbuf, |ps| {
+                        q.with_slice(qr, 0..n, &mut s.qbuf, |qs| m.row(ps, qs))
+                    })
+                } else {
+                    m.long(&Long {
+                        p,
+                        q,
+                        runs: first + start..first + start + 1,
+                        len: n,
+                        ctx,
+                    })
+                };
+                out[start] = v;
+                min = min.min(lo);
+                start += 1;
+                continue;
+            }
+            // the next run of at most GROUP short rows
+            let mut end = start;
+            while end < rows.len() && end - start < GROUP && rows[end].0.len() <= SHORT {
+                end += 1;
+            }
+            let lo = group_rows(
+                p,
+                q,
+                m,
+                &rows[start..end],
+                same,
+                &mut s,
+                &mut out[start..end],
+            );
+            min = min.min(lo);
+            start = end;
+        }
+        min
+    };
+    let lowest = |a: f64, b: f64| a.min(b);
+    if ctx.fork && out.len() > rows_per_chunk {
+        out.par_chunks_mut(rows_per_chunk)
+            .enumerate()
+            .map(|(i, o)| chunk(i * rows_per_chunk, o))
+            .reduce(|| 0.0, lowest)
+    } else {
+        out.chunks_mut(rows_per_chunk)
+            .enumerate()
+            .map(|(i, o)| chunk(i * rows_per_chunk, o))
+            .fold(0.0, lowest)
+    }
+}
+
+/// Computes `m` over the whole of `p` and `q` (same shape) as one distribution: the
+/// runs of [`Whole::pair`], concatenated. Returns (value, smallest input value).
+pub fn map_whole<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    m: &M,
+    ctx: Ctx<'_>,
+) -> (f64, f64) {
+    let len = p.elements();
+    if len <= MEDIUM && p.n_rows() == 1 {
+        let mut out = [0.0];
+        let lowest = map_rows(p, q, m, ctx, &mut out);
+        return (out[0], lowest);
+    }
+    m.long(&Long {
+        p,
+        q,
+        runs: 0..p.n_rows(),
+        len,
+        ctx,
+    })
 }
