@@ -10,14 +10,16 @@ unless a gradient or an elementwise output is asked for.
 
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._api import _AxisError, _as_float_array
+from ._api import _as_array, _as_float_array, _AxisError, _check_flag, _check_out, _float_input, _show
+from ._targets import check_ignore_index, decode_labels
 
 __all__ = [
     "logsumexp",
@@ -30,13 +32,22 @@ __all__ = [
 
 Loss = Union[float, NDArray[Any]]
 _REDUCTIONS = ("none", "mean", "sum")
+NEG_INF = float("-inf")
+
+# What to pass instead of a masked array where a masked element has no single meaning.
+_MASKED_LABELS = "pass `target.filled(ignore_index)` to leave the masked targets out of the loss"
+_MASKED_WEIGHT = "pass `{name}.filled(value)`, e.g. `{name}.filled(0)` to give the masked entries no weight"
+_MASKED_BCE = (
+    "pass the data (`{name}.data`) with `weight=~np.ma.getmaskarray({name})` to give the masked "
+    "elements zero loss"
+)
 
 
-def _class_axis(arr: NDArray[Any], axis: Any, name: str) -> int:
+def _class_axis(arr: Any, axis: Any, name: str) -> int:
     """``axis`` as a non-negative int for ``arr`` (which must have a dimension)."""
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
         raise TypeError(f"`axis` must be an integer, got {axis!r}")
-    ndim = arr.ndim
+    ndim: int = arr.ndim
     if ndim == 0:
         raise ValueError(f"`{name}` must have at least one dimension (the class axis), got a 0-d array")
     if not -ndim <= int(axis) < ndim:
@@ -58,22 +69,95 @@ def _check_reduction(reduction: Any) -> str:
     return reduction
 
 
-def _check_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {value!r}")
-    return int(value)
+def _check_label_smoothing(value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`label_smoothing` must be a real number, got {value!r}")
+    try:
+        eps = float(value)
+    except OverflowError:  # an integer beyond the float range
+        eps = math.inf
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"`label_smoothing` must be between 0 and 1, got {_show(value)}")
+    return eps
 
 
-def _check_out(out: Any, like: NDArray[Any], name: str, what: str) -> NDArray[Any]:
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != like.shape:
-        raise ValueError(f"`{name}` must have the shape of `{what}` {like.shape}, got {out.shape}")
-    if out.dtype != like.dtype:
-        raise TypeError(f"`{name}` must have the dtype of `{what}` ({like.dtype}), got {out.dtype}")
-    if not out.flags.writeable:
-        raise ValueError(f"`{name}` must be writable, got a read-only array")
-    return out
+def _class_weight(weight: Optional[ArrayLike], classes: int) -> Optional[NDArray[np.float64]]:
+    if weight is None:
+        return None
+    w = _as_float_array(weight, "weight", None, _MASKED_WEIGHT.format(name="weight"))
+    if w.ndim != 1 or w.shape[0] != classes:
+        raise ValueError(f"`weight` must have one entry per class ({classes}), got shape {w.shape}")
+    return np.ascontiguousarray(w, dtype=np.float64)
+
+
+def _target_array(target: Any) -> NDArray[Any]:
+    """``target`` as an array: a masked probability target leaves the masked classes out
+    (probability 0); masked class indices are a TypeError (use ``ignore_index``)."""
+    if isinstance(target, np.ma.MaskedArray):
+        fill = 0.0 if target.dtype.kind == "f" else None
+        return _as_array(target, "target", fill, _MASKED_LABELS)
+    return _as_array(target, "target")
+
+
+class _LossArgs(NamedTuple):
+    """The checked arguments of a class-axis loss, shared by the local and Dask forms."""
+
+    axis: int
+    classes: int
+    reduction: str
+    ignore_index: int
+    label_smoothing: float
+    weight: Optional[NDArray[np.float64]]
+    labels: bool  # class-index target (else class probabilities)
+
+
+def _check_loss_args(
+    logits: Any,
+    target: Any,
+    *,
+    name: str,
+    axis: Any,
+    weight: Any,
+    ignore_index: Any,
+    reduction: Any,
+    label_smoothing: Any = 0.0,
+    probabilities: bool = True,
+) -> _LossArgs:
+    """Checks everything but the values of a loss call, in one order for every caller.
+
+    ``logits`` and ``target`` are arrays (NumPy or Dask) whose ``shape``/``ndim``/``dtype``
+    are read; ``probabilities=False`` (nll_loss) accepts only class indices.
+    """
+    ax = _class_axis(logits, axis, name)
+    classes = int(logits.shape[ax])
+    if classes == 0:
+        raise ValueError(f"`{name}` has no classes (the class axis has length 0)")
+    red = _check_reduction(reduction)
+    ignore = check_ignore_index(ignore_index)
+    eps = _check_label_smoothing(label_smoothing)
+    w = _class_weight(weight, classes)
+    kind = target.dtype.kind
+    shape = tuple(logits.shape)
+    if kind in "iu":
+        batch = shape[:ax] + shape[ax + 1 :]
+        if tuple(target.shape) != batch:
+            raise ValueError(
+                f"`target` (class indices) must have the shape of `{name}` without the class axis, "
+                f"{batch}, got {tuple(target.shape)}"
+            )
+        return _LossArgs(ax, classes, red, ignore, eps, w, True)
+    if kind == "f" and probabilities:
+        if tuple(target.shape) != shape:
+            raise ValueError(
+                f"`target` (class probabilities) must have the shape of `{name}` {shape}, got {tuple(target.shape)}"
+            )
+        return _LossArgs(ax, classes, red, ignore, eps, w, False)
+    if probabilities:
+        raise TypeError(
+            "`target` must hold integer class indices or float class probabilities, "
+            f"got dtype {target.dtype}"
+        )
+    raise TypeError(f"`target` must hold integer class indices, got dtype {target.dtype}")
 
 
 def _same_view(a: NDArray[Any], b: NDArray[Any]) -> bool:
@@ -84,6 +168,22 @@ def _same_view(a: NDArray[Any], b: NDArray[Any]) -> bool:
         and a.strides == b.strides
         and a.dtype == b.dtype
     )
+
+
+def _apart(x: Any, outputs: Sequence[Any]) -> Any:
+    """``x``, or a copy of it when its memory may overlap one of ``outputs``.
+
+    NumPy's rule for ``out=``: an output that overlaps an input gives the result of the
+    non-overlapping call. The core reads its inputs while it writes (and rust-numpy refuses
+    a writable borrow that overlaps a read one), so the overlapped input is copied first —
+    only then, the bounds check of ``np.may_share_memory`` costing nothing otherwise.
+    """
+    if x is None or not isinstance(x, np.ndarray):
+        return x
+    for out in outputs:
+        if out is not None and np.may_share_memory(x, out):
+            return x.copy()
+    return x
 
 
 def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1) -> Loss:
@@ -121,41 +221,62 @@ def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1) -> Loss:
     >>> fe.logsumexp([[1e30, 1e30], [0.0, float("-inf")]])
     array([1.e+30, 0.e+00])
     """
-    arr = _as_float_array(x, "x")
+    arr = _as_float_array(x, "x", NEG_INF)
     moved, _ = _row_axis(arr, axis, "x")
     return _core.logsumexp(moved)
 
 
 def _normalize(x: ArrayLike, axis: Optional[int], out: Optional[NDArray[Any]], log: bool) -> Any:
-    arr = _as_float_array(x, "x")
+    arr, kept = _float_input(x, "x", NEG_INF)
     kernel = _core.log_softmax if log else _core.softmax
     if out is not None:
-        out = _check_out(out, arr, "out", "x")
+        out = _check_out(out, arr.shape, kept, "out", "x")
+    if kept != arr.dtype:
+        # float16 / long double: computed in float32 / float64 (arr is already a converted
+        # copy, so `out` cannot overlap it), returned in the input's dtype.
+        return _normalize_converted(arr, axis, out, kept, kernel)
     if axis is None:
-        flat = np.ascontiguousarray(arr).reshape(-1)
+        flat = arr.reshape(-1)  # a view when contiguous, else a copy
         if out is not None and out.flags.c_contiguous:
             target = out.reshape(-1)
-            kernel(flat, out=target if not _same_view(flat, target) else flat)
+            if _same_view(flat, target):
+                kernel(flat, out=flat)
+            else:
+                kernel(_apart(flat, [target]), out=target)
             return out
         result = np.empty_like(flat)
         kernel(flat, out=result)
-        result = result.reshape(arr.shape)
         if out is None:
-            return result
-        out[...] = result
+            return result.reshape(arr.shape)
+        out[...] = result.reshape(arr.shape)
         return out
     ax = _class_axis(arr, axis, "x")
-    moved = np.moveaxis(arr, ax, -1)
     if out is None:
         result = np.empty(arr.shape, dtype=arr.dtype)
-        kernel(moved, out=np.moveaxis(result, ax, -1))
+        kernel(np.moveaxis(arr, ax, -1), out=np.moveaxis(result, ax, -1))
         return result
     if _same_view(arr, out):
+        moved = np.moveaxis(arr, ax, -1)
         kernel(moved, out=moved)
         return out
-    if np.may_share_memory(arr, out):
-        moved = np.moveaxis(arr.copy(), ax, -1)
-    kernel(moved, out=np.moveaxis(out, ax, -1))
+    kernel(np.moveaxis(_apart(arr, [out]), ax, -1), out=np.moveaxis(out, ax, -1))
+    return out
+
+
+def _normalize_converted(
+    arr: NDArray[Any], axis: Optional[int], out: Optional[NDArray[Any]], kept: np.dtype[Any], kernel: Any
+) -> Any:
+    if axis is None:
+        flat = arr.reshape(-1)
+        kernel(flat, out=flat)  # arr is the converted copy: computed in place
+        result = flat.reshape(arr.shape)
+    else:
+        moved = np.moveaxis(arr, _class_axis(arr, axis, "x"), -1)
+        kernel(moved, out=moved)
+        result = arr
+    if out is None:
+        return result.astype(kept)
+    out[...] = result
     return out
 
 
@@ -217,42 +338,30 @@ def softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray[Any
     return _normalize(x, axis, out, log=False)  # type: ignore[no-any-return]
 
 
-def _labels(target: NDArray[Any], batch_shape: Tuple[int, ...], classes: int) -> NDArray[np.int64]:
-    """Class-index targets as int64 of the expected shape."""
-    if target.shape != batch_shape:
-        raise ValueError(
-            "`target` (class indices) must have the shape of `logits` without the class axis, "
-            f"{batch_shape}, got {target.shape}"
-        )
-    if target.dtype == np.uint64 and target.size and int(target.max()) > np.iinfo(np.int64).max:
-        pos = np.unravel_index(int(np.argmax(target)), target.shape)
-        raise ValueError(
-            f"`target` has label {int(target[pos])} at position {tuple(int(i) for i in pos)}, "
-            f"outside [0, {classes}) (and not `ignore_index`)"
-        )
-    return target.astype(np.int64, copy=False)
+def _gradient(
+    arr: NDArray[Any],
+    kept: np.dtype[Any],
+    grad_out: Optional[NDArray[Any]],
+    name: str,
+) -> Tuple[NDArray[Any], Optional[NDArray[Any]], bool]:
+    """(the gradient returned, the array the core writes or None, in place).
 
-
-def _class_weight(weight: Optional[ArrayLike], classes: int) -> Optional[NDArray[np.float64]]:
-    if weight is None:
-        return None
-    w = _as_float_array(weight, "weight")
-    if w.ndim != 1 or w.shape[0] != classes:
-        raise ValueError(f"`weight` must have one entry per class ({classes}), got shape {w.shape}")
-    return np.ascontiguousarray(w, dtype=np.float64)
-
-
-def _grad_buffer(
-    arr: NDArray[Any], original: Any, grad_out: Optional[NDArray[Any]], name: str
-) -> Tuple[Optional[NDArray[Any]], bool, NDArray[Any]]:
-    """(array for the core's ``grad_out`` or None, in_place, the gradient returned)."""
+    The core writes into the returned array itself, except for float16 / long double
+    logits (computed in float32 / float64 into a temporary, copied into it afterwards:
+    the core array is then not None and differs from the returned one). ``grad_out`` that
+    is the very same view as the logits is the documented in-place mode (no N x C buffer:
+    the core array is None, in place True).
+    """
     if grad_out is None:
-        grad = np.empty(arr.shape, dtype=arr.dtype)
-        return grad, False, grad
-    grad = _check_out(grad_out, arr, "grad_out", name)
-    if grad is original or _same_view(arr, grad):
-        return None, True, grad
-    return grad, False, grad
+        grad = np.empty(arr.shape, dtype=kept)
+    else:
+        grad = _check_out(grad_out, arr.shape, kept, "grad_out", name)
+    if kept != arr.dtype:
+        return grad, np.empty(arr.shape, dtype=arr.dtype), False
+    if grad_out is not None and _same_view(arr, grad):
+        return grad, None, True
+    return grad, grad, False
+
 
 
 def softmax_cross_entropy(
@@ -335,46 +444,36 @@ def softmax_cross_entropy(
     >>> np.round(grad, 12)
     array([[ 0.3,  0.3, -0.6]])
     """
-    arr = _as_float_array(logits, "logits")
-    ax = _class_axis(arr, axis, "logits")
-    classes = arr.shape[ax]
-    if classes == 0:
-        raise ValueError("`logits` has no classes (the class axis has length 0)")
-    red = _check_reduction(reduction)
-    ignore = _check_int(ignore_index, "ignore_index")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise TypeError(f"`label_smoothing` must be a real number, got {label_smoothing!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"`label_smoothing` must be between 0 and 1, got {label_smoothing!r}")
-    w = _class_weight(weight, classes)
-    tgt = np.asarray(target)
-    if tgt.dtype.kind in "iu":
-        core_target: NDArray[Any] = _labels(tgt, arr.shape[:ax] + arr.shape[ax + 1 :], classes)
-    elif tgt.dtype.kind == "f":
-        if tgt.shape != arr.shape:
-            raise ValueError(
-                "`target` (class probabilities) must have the shape of `logits` "
-                f"{arr.shape}, got {tgt.shape}"
-            )
-        core_target = np.moveaxis(_as_float_array(tgt, "target"), ax, -1)
+    arr, kept = _float_input(logits, "logits", NEG_INF)
+    tgt = _target_array(target)
+    args = _check_loss_args(
+        arr, tgt, name="logits", axis=axis, weight=weight, ignore_index=ignore_index,
+        reduction=reduction, label_smoothing=label_smoothing,
+    )
+    want_grad = _check_flag(return_grad, "return_grad") or grad_out is not None
+    ax = args.axis
+    if args.labels:
+        core_target, core_ignore = decode_labels(tgt, args.classes, args.ignore_index)
     else:
-        raise TypeError(
-            "`target` must hold integer class indices or float class probabilities, "
-            f"got dtype {tgt.dtype}"
-        )
-    moved = np.moveaxis(arr, ax, -1)
-    kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red, label_smoothing=eps)
-    if not (return_grad or grad_out is not None):
-        return _core.softmax_cross_entropy(moved, core_target, **kwargs)
-    core_grad, in_place, grad = _grad_buffer(arr, logits, grad_out, "logits")
+        core_target, core_ignore = np.moveaxis(_as_float_array(tgt, "target"), ax, -1), args.ignore_index
+    kwargs: Dict[str, Any] = dict(
+        weight=args.weight, ignore_index=core_ignore, reduction=args.reduction, label_smoothing=args.label_smoothing
+    )
+    if not want_grad:
+        return _core.softmax_cross_entropy(np.moveaxis(arr, ax, -1), core_target, **kwargs)
+    grad, core_grad, in_place = _gradient(arr, kept, grad_out, "logits")
+    written = grad if in_place else core_grad
+    # Inputs read while the gradient is written must not overlap it (NumPy's out= rule).
+    core_target = _apart(core_target, [written])
+    kwargs["weight"] = _apart(args.weight, [written])
     if in_place:
         loss = _core.softmax_cross_entropy(np.moveaxis(grad, ax, -1), core_target, in_place=True, **kwargs)
-    else:
-        assert core_grad is not None
-        if np.may_share_memory(arr, core_grad):
-            moved = np.moveaxis(arr.copy(), ax, -1)
-        loss = _core.softmax_cross_entropy(moved, core_target, grad_out=np.moveaxis(core_grad, ax, -1), **kwargs)
+        return loss, grad
+    assert core_grad is not None
+    moved = np.moveaxis(_apart(arr, [core_grad]), ax, -1)
+    loss = _core.softmax_cross_entropy(moved, core_target, grad_out=np.moveaxis(core_grad, ax, -1), **kwargs)
+    if core_grad is not grad:
+        grad[...] = core_grad
     return loss, grad
 
 
@@ -426,37 +525,37 @@ def nll_loss(
     >>> fe.nll_loss(np.log([[0.3, 0.3, 0.4]]), [2])
     0.916290731874155
     """
-    arr = _as_float_array(log_probs, "log_probs")
-    ax = _class_axis(arr, axis, "log_probs")
-    classes = arr.shape[ax]
-    if classes == 0:
-        raise ValueError("`log_probs` has no classes (the class axis has length 0)")
-    red = _check_reduction(reduction)
-    ignore = _check_int(ignore_index, "ignore_index")
-    w = _class_weight(weight, classes)
-    tgt = np.asarray(target)
-    if tgt.dtype.kind not in "iu":
-        raise TypeError(f"`target` must hold integer class indices, got dtype {tgt.dtype}")
-    labels = _labels(tgt, arr.shape[:ax] + arr.shape[ax + 1 :], classes)
-    moved = np.moveaxis(arr, ax, -1)
-    kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red)
-    if not (return_grad or grad_out is not None):
-        return _core.nll_loss(moved, labels, **kwargs)
-    core_grad, in_place, grad = _grad_buffer(arr, log_probs, grad_out, "log_probs")
+    arr, kept = _float_input(log_probs, "log_probs", NEG_INF)
+    tgt = _target_array(target)
+    args = _check_loss_args(
+        arr, tgt, name="log_probs", axis=axis, weight=weight, ignore_index=ignore_index,
+        reduction=reduction, probabilities=False,
+    )
+    want_grad = _check_flag(return_grad, "return_grad") or grad_out is not None
+    ax = args.axis
+    labels, core_ignore = decode_labels(tgt, args.classes, args.ignore_index)
+    kwargs: Dict[str, Any] = dict(weight=args.weight, ignore_index=core_ignore, reduction=args.reduction)
+    if not want_grad:
+        return _core.nll_loss(np.moveaxis(arr, ax, -1), labels, **kwargs)
+    grad, core_grad, in_place = _gradient(arr, kept, grad_out, "log_probs")
+    written = grad if in_place else core_grad
+    labels = _apart(labels, [written])
+    kwargs["weight"] = _apart(args.weight, [written])
     if in_place:
         loss = _core.nll_loss(np.moveaxis(grad, ax, -1), labels, in_place=True, **kwargs)
-    else:
-        assert core_grad is not None
-        if np.may_share_memory(arr, core_grad):
-            moved = np.moveaxis(arr.copy(), ax, -1)
-        loss = _core.nll_loss(moved, labels, grad_out=np.moveaxis(core_grad, ax, -1), **kwargs)
+        return loss, grad
+    assert core_grad is not None
+    moved = np.moveaxis(_apart(arr, [core_grad]), ax, -1)
+    loss = _core.nll_loss(moved, labels, grad_out=np.moveaxis(core_grad, ax, -1), **kwargs)
+    if core_grad is not grad:
+        grad[...] = core_grad
     return loss, grad
 
 
 def _broadcast_weight(value: Optional[ArrayLike], shape: Tuple[int, ...], name: str) -> Optional[NDArray[np.float64]]:
     if value is None:
         return None
-    w = np.asarray(_as_float_array(value, name), dtype=np.float64)
+    w = np.asarray(_as_float_array(value, name, None, _MASKED_WEIGHT.format(name=name)), dtype=np.float64)
     try:
         return np.broadcast_to(w, shape)
     except ValueError:
@@ -510,33 +609,28 @@ def binary_cross_entropy_with_logits(
     >>> fe.binary_cross_entropy_with_logits([100.0, -100.0], [1.0, 0.0], reduction="none")
     array([3.72007598e-44, 3.72007598e-44])
     """
-    arr = _as_float_array(logits, "logits")
+    arr, kept = _float_input(logits, "logits", None, _MASKED_BCE.format(name="logits"))
     red = _check_reduction(reduction)
-    tgt = _as_float_array(target, "target")
+    tgt = _as_float_array(target, "target", None, _MASKED_BCE.format(name="target"))
     if tgt.shape != arr.shape:
         raise ValueError(f"`target` must have the shape of `logits` {arr.shape}, got {tgt.shape}")
     shape = arr.shape if arr.ndim else (1,)
     z, t = arr.reshape(shape), tgt.reshape(shape)
     w = _broadcast_weight(weight, shape, "weight")
     pw = _broadcast_weight(pos_weight, shape, "pos_weight")
-    want_grad = return_grad or grad_out is not None
+    want_grad = _check_flag(return_grad, "return_grad") or grad_out is not None
     grad: Optional[NDArray[Any]] = None
     core_grad: Optional[NDArray[Any]] = None
     if want_grad:
-        if grad_out is None:
-            grad = np.empty(arr.shape, dtype=arr.dtype)
-            core_grad = grad.reshape(shape)
-        else:
-            grad = _check_out(grad_out, arr, "grad_out", "logits")
-            if np.may_share_memory(grad, arr) or np.may_share_memory(grad, tgt):
-                core_grad = np.empty(shape, dtype=arr.dtype)
-            else:
-                core_grad = grad.reshape(shape) if grad.ndim else grad.reshape(1)
-                if not np.may_share_memory(core_grad, grad):
-                    core_grad = np.empty(shape, dtype=arr.dtype)
+        grad = np.empty(arr.shape, dtype=kept) if grad_out is None else _check_out(grad_out, arr.shape, kept, "grad_out", "logits")
+        core_grad = grad.reshape(shape)  # a view (same shape, or 0-d to (1,))
+        if kept != arr.dtype or any(x is not None and np.may_share_memory(x, grad) for x in (z, t, w, pw)):
+            # The core reads every input while it writes: an overlapped output (even
+            # grad_out=logits) is computed into a temporary and copied (NumPy's out= rule).
+            core_grad = np.empty(shape, dtype=arr.dtype)
     loss = _core.binary_cross_entropy_with_logits(z, t, weight=w, pos_weight=pw, reduction=red, grad_out=core_grad)
-    if red == "none" and arr.ndim == 0:
-        loss = np.asarray(loss).reshape(())
+    if red == "none":
+        loss = np.asarray(loss).reshape(arr.shape).astype(kept, copy=False)
     if not want_grad:
         return loss
     assert grad is not None and core_grad is not None
