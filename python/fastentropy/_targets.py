@@ -71,6 +71,10 @@ def decode_labels(
         ignored = (u == np.uint64(ignore_index)) if wide else None
         bad = big if ignored is None else big & ~ignored
         if bad.any():
+            # Report the first bad label in C order, as the core would: small ones included.
+            bad = u >= np.uint64(classes)
+            if ignore_index >= 0:
+                bad &= u != np.uint64(ignore_index)
             pos = _first(bad)
             raise label_error(int(u[pos]), _shift(pos, offset), classes)
         labels = u.astype(np.int64)
