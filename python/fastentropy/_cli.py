@@ -5,8 +5,11 @@ against NumPy/SciPy. ``score`` computes one score per distribution of a file of 
 outputs, reading ``.npy`` memory-mapped in row chunks (a file larger than RAM is never
 loaded whole), ``.npz`` and ``.parquet``, and writing ``.npy``, ``.csv`` or ``.parquet``
 through a temporary file in the output's directory that is renamed only when every row
-is done — an error leaves no partial output behind. Errors are one line on stderr and
-exit status 2.
+is done — an error leaves no partial output behind (nor does Ctrl-C, SIGTERM or SIGHUP).
+
+Exit status: 0 done; 2 an error (one line on stderr); 130 interrupted (Ctrl-C); 143 / 129
+terminated by SIGTERM / SIGHUP; 141 when stdout was closed early (``score ... | head``),
+quietly, as Unix tools end on SIGPIPE.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
+import stat
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Iterator, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, NoReturn, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,8 +37,36 @@ OUTPUT_SUFFIXES = (".npy", ".csv", ".parquet")
 CHUNK_ELEMENTS = 1 << 22
 
 
+#: Exit statuses (128 + the signal number for signals, as a shell reports them).
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE (no signal.SIGPIPE on Windows)
+_TERMINATING = {signal.SIGTERM: 128 + signal.SIGTERM}
+if hasattr(signal, "SIGHUP"):
+    _TERMINATING[signal.SIGHUP] = 128 + signal.SIGHUP
+
+
 class UsageError(Exception):
     """A problem with the command line or the files, reported as one line, exit status 2."""
+
+
+class Terminated(BaseException):
+    """Raised by the handler of SIGTERM / SIGHUP so that the temporary output is removed
+    (as for Ctrl-C) before the process ends with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Fast, exact entropy, KL divergence, cross-entropy and softmax loss. "
         "Without a command: the worked example and a live speed comparison.",
     )
+    parser.add_argument("--version", action="version", version=f"fastentropy {fe.__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     score = sub.add_parser(
         "score",
@@ -68,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--base", type=float, default=None, help="logarithm base (default e: nats; 2: bits)")
     score.add_argument("--out", metavar="FILE", help="output file (.npy, .csv, .parquet); default: print to stdout")
     score.add_argument("--key", help="the array to read from an .npz holding several")
-    score.add_argument("--chunk-rows", type=int, default=None, help="rows per chunk (default: about 32 MiB of input)")
+    score.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per chunk, at least 1 (default: about 32 MiB of input)")
     bar = score.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar")
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
@@ -82,17 +116,66 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        if args.command == "score":
-            score(args)
-        else:
-            demo()
+        with _terminate_on_signals():
+            if args.command == "score":
+                score(args)
+            else:
+                demo()
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (UsageError, ValueError, TypeError, OSError) as exc:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"python -m fastentropy: error: {msg}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated as exc:
+        return exc.status
     return 0
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null, so that the interpreter's final flush of the
+    unwritten buffer does not print "Exception ignored ... BrokenPipeError" (the recipe of
+    the Python docs, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests)
+        pass
+
+
+class _terminate_on_signals:
+    """While active (main thread only), SIGTERM and SIGHUP raise :class:`Terminated`, which
+    unwinds through ``Sink.discard`` like Ctrl-C: no temporary file is left behind. The Rust
+    core polls Python's signal handlers while it computes, so a long call ends promptly."""
+
+    def __enter__(self) -> None:
+        self.saved: Dict[int, Any] = {}
+        if not _in_main_thread():
+            return
+        for signum, status in _TERMINATING.items():
+            self.saved[signum] = signal.signal(signum, _raiser(status))
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+
+def _raiser(status: int) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(status)
+
+    return handler
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 # ---- demo --------------------------------------------------------------------------------
@@ -159,6 +242,37 @@ def demo(out: Any = None) -> None:
 # ---- reading -----------------------------------------------------------------------------
 
 
+class RaggedBlock(NamedTuple):
+    """Rows of different lengths read from a Parquet list column: row ``i`` of the block is
+    ``values[offsets[i]:offsets[i + 1]]`` (Arrow's layout, read without re-cutting)."""
+
+    values: NDArray[Any]
+    offsets: NDArray[np.int64]
+    #: Index of the block's first row in the file (for messages).
+    first_row: int
+    #: The length every row should have (the first row's), and the first row without it.
+    width: int
+    odd_row: int
+
+
+#: Per-row scorers of ragged blocks, by measure: ``(block, base) -> one score per row``.
+#: None yet — a later issue adds them (the ``offsets=`` reductions of DESIGN.md §2b); until
+#: then ragged rows are an error, never re-cut into equal rows.
+RAGGED_SCORERS: Dict[str, Callable[[RaggedBlock, Optional[float]], NDArray[np.float64]]] = {}
+
+Block = Union[NDArray[Any], RaggedBlock]
+
+
+def _ragged_error(what: str, path: str, block: RaggedBlock) -> UsageError:
+    row = block.first_row + block.odd_row
+    length = int(block.offsets[block.odd_row + 1] - block.offsets[block.odd_row])
+    return UsageError(
+        f"{what} {path!r}: the rows of its list column have different lengths (the first row "
+        f"has {block.width} values, row {row} has {length}); ragged rows are not supported yet: "
+        "pad them to one length"
+    )
+
+
 class Source:
     """An input array read in chunks of whole rows (along the first axis)."""
 
@@ -192,20 +306,26 @@ class Source:
     def whole(self) -> NDArray[Any]:
         """The whole array (memory-mapped for .npy)."""
         if self.array is None:
-            self.array = np.concatenate([b for _, b in self.chunks(1 << 16)]) if self.shape[0] else np.zeros(self.shape)
+            blocks: List[NDArray[Any]] = []
+            for _, b in self.chunks(1 << 16):
+                if isinstance(b, RaggedBlock):
+                    raise _ragged_error(self.what, self.path, b)
+                blocks.append(b)
+            self.array = np.concatenate(blocks) if self.shape[0] else np.zeros(self.shape)
         return self.array
 
-    def chunks(self, rows: int) -> Iterator[Tuple[int, NDArray[Any]]]:
-        """(first row, block of rows) covering the array in order."""
+    def chunks(self, rows: int) -> Iterator[Tuple[int, Block]]:
+        """(first row, block of rows) covering the array in order; a Parquet list column
+        whose rows differ in length gives :class:`RaggedBlock` blocks."""
         if self.array is not None:
             for start in range(0, self.shape[0], rows):
                 yield start, self.array[start : start + rows]
             return
         start = 0
         for batch in self._parquet.iter_batches(batch_size=rows):
-            block = _batch_to_numpy(batch, self.what, self.path)
+            block = _batch_to_numpy(batch, self.what, self.path, start, self.shape[-1])
             yield start, block
-            start += len(block)
+            start += batch.num_rows
 
 
 def _read_npz(path: str, what: str, key: Optional[str]) -> NDArray[Any]:
@@ -241,26 +361,85 @@ def _open_parquet(path: str, what: str) -> Tuple[Any, Tuple[int, ...]]:
         width = getattr(t, "list_size", None)
         if width is None:  # variable-size lists: read the first row for the width
             first = next(f.iter_batches(batch_size=1), None)
-            width = len(first.column(0)[0]) if first is not None and n else 0
+            cell = first.column(0)[0] if first is not None and n else None
+            width = len(cell) if cell is not None and cell.is_valid else 0  # a null row: reported when read
         return f, ((n, int(width)) if n else (0, int(width)))
     return f, (n, len(schema))
 
 
-def _batch_to_numpy(batch: Any, what: str, path: str) -> NDArray[Any]:
+def _batch_to_numpy(batch: Any, what: str, path: str, start: int, width: int) -> Block:
+    """A record batch as a 2-D block (one row per record), or a :class:`RaggedBlock` when
+    the rows of a list column differ in length from ``width``. Nulls — a null row, a null
+    value in a list, a null in a column — have no probability: they are an error."""
     import pyarrow as pa
 
+    t = batch.column(0).type if batch.num_columns else None
+    is_list = batch.num_columns == 1 and (
+        pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)
+    )
+    for name, col in zip(batch.schema.names, batch.columns):
+        if col.null_count:
+            row = start + int(np.argmax(np.asarray(col.is_null())))
+            raise UsageError(
+                f"{what} {path!r}: row {row} of column {name!r} is null; every row must hold "
+                "numbers (drop or fill the null rows first)"
+            )
     try:
-        t = batch.column(0).type
-        if batch.num_columns == 1 and (pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)):
+        if is_list:
             col = batch.column(0)
-            values: NDArray[Any] = np.asarray(col.flatten().to_numpy(zero_copy_only=False))
-            return values.reshape(len(col), -1)
+            flat = col.flatten()
+            if flat.null_count:
+                lengths = np.asarray(col.value_lengths(), dtype=np.int64)
+                row = int(np.searchsorted(np.cumsum(lengths), int(np.argmax(np.asarray(flat.is_null()))), side="right"))
+                raise UsageError(
+                    f"{what} {path!r}: row {start + row} of column {batch.schema.names[0]!r} holds a null "
+                    "value; every value must be a number (fill the nulls first)"
+                )
+            values: NDArray[Any] = np.asarray(flat.to_numpy(zero_copy_only=False))
+            lengths = np.asarray(col.value_lengths(), dtype=np.int64)
+            odd = np.flatnonzero(lengths != width)
+            if odd.size:
+                offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+                return RaggedBlock(values, offsets, start, width, int(odd[0]))
+            return values.reshape(len(col), width)
         return np.column_stack([c.to_numpy(zero_copy_only=False) for c in batch.columns])
+    except UsageError:
+        raise
     except Exception as exc:
         raise UsageError(f"{what} {path!r}: columns must be numeric (one column per class, or one list column): {exc}") from None
 
 
 # ---- writing -----------------------------------------------------------------------------
+
+
+def _check_not_an_input(out: Optional[str], inputs: Sequence[Tuple[Optional[str], str]]) -> None:
+    """Refuses an ``--out`` that is one of the input files — the same path, or another name
+    of the same file (a symbolic or hard link): the scores would replace the data."""
+    if out is None or not os.path.exists(out):
+        return
+    for path, what in inputs:
+        if path is None:
+            continue
+        try:
+            same = os.path.samefile(out, path)
+        except OSError:
+            same = os.path.realpath(out) == os.path.realpath(path)
+        if same:
+            raise UsageError(
+                f"--out {out!r} is the {what} file {path!r}: writing the scores would replace it; "
+                "choose another output file"
+            )
+
+
+def _new_file_mode(path: str) -> int:
+    """The permissions a plain ``open(path, "w")`` would give: those of the file it replaces,
+    else 0o666 less the umask (``tempfile.mkstemp`` creates 0o600 whatever the umask)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 class Sink:
@@ -287,6 +466,7 @@ class Sink:
                 raise UsageError(f"writing {path!r} needs pyarrow: pip install 'fastentropy[parquet]'") from None
         fd, self.tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
         os.close(fd)
+        self.mode = _new_file_mode(path)  # applied when the file is complete (it may be read-only)
         self.suffix = suffix
         if suffix == ".npy":
             self._npy = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float64, shape=shape)
@@ -339,6 +519,7 @@ class Sink:
                 pq.write_table(pa.table({"row": pa.array([], pa.int64()), "score": pa.array([], pa.float64())}), self.tmp)
             else:
                 self._writer.close()
+        os.chmod(self.tmp, self.mode)
         os.replace(self.tmp, self.path)
         self.tmp = None
 
@@ -457,14 +638,24 @@ def score(args: argparse.Namespace) -> None:
             res = fn(block, qb, axis=-1, base=args.base)
         return np.asarray(res, dtype=np.float64)
 
+    def compute_block(block: Block, start: int) -> NDArray[np.float64]:
+        if not isinstance(block, RaggedBlock):
+            return compute(block, start)
+        scorer = RAGGED_SCORERS.get(measure)
+        if scorer is None or q is not None or labels is not None:
+            raise _ragged_error("INPUT", args.input, block)
+        return scorer(block, args.base)
+
+    _check_not_an_input(args.out, [(args.input, "INPUT"), (args.q, "--q"), (args.labels, "--labels")])
     sink = Sink(args.out, out_shape)
     try:
         from tqdm import tqdm
 
         with tqdm(total=n_rows, unit="row", unit_scale=True, disable=not show, desc="score", file=sys.stderr) as bar:
             for start, block in src.chunks(rows):
-                sink.write(start, compute(block, start))
-                bar.update(len(block))
+                scores = compute_block(block, start)
+                sink.write(start, scores)
+                bar.update(len(scores))
         sink.close()
     except BaseException:
         sink.discard()
