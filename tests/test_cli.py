@@ -158,11 +158,25 @@ def test_parquet_in_and_out(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_progress_bar(tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("tqdm", reason="tqdm is not installed (pip install 'fastentropy[cli]')")
     inp = save(tmp_path, "p.npy", P)
     code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5", "--progress"], capsys)
     assert code == 0 and "score" in err and "100%" in err and "row" in err
     code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5", "--no-progress"], capsys)
     assert code == 0 and err == ""
+
+
+def test_without_tqdm_there_is_no_bar(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """tqdm is an optional extra: the CLI works without it; only --progress asks for it."""
+    from fastentropy import _cli
+
+    monkeypatch.setattr(_cli, "_has_tqdm", lambda: False)
+    inp = save(tmp_path, "p.npy", P)
+    code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5"], capsys)
+    assert code == 0 and err == ""
+    assert np.array_equal(np.load(tmp_path / "h.npy"), fe.entropy(P))
+    code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5", "--progress"], capsys)
+    assert code == 2 and "--progress needs tqdm" in err
 
 
 # ---- score: errors -----------------------------------------------------------------------

@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--key", help="the array to read from an .npz holding several")
     score.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per chunk, at least 1 (default: about 32 MiB of input)")
     bar = score.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar")
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar (needs tqdm)")
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
     return parser
 
@@ -540,6 +540,33 @@ class Sink:
 # ---- score -------------------------------------------------------------------------------
 
 
+def _has_tqdm() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tqdm") is not None
+
+
+class _NoBar:
+    """Stands in for tqdm when there is no bar to draw (tqdm is the optional ``cli`` extra)."""
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="row", unit_scale=True, desc="score", file=sys.stderr)
+
+
 def score(args: argparse.Namespace) -> None:
     """``python -m fastentropy score``: see the module docstring and ``--help``."""
     measure = args.measure
@@ -608,6 +635,10 @@ def score(args: argparse.Namespace) -> None:
     n_rows = shape[0]
     n_chunks = math.ceil(n_rows / rows) if n_rows else 0
     show = args.progress if args.progress is not None else (n_chunks > 1 and sys.stderr.isatty())
+    if show and not _has_tqdm():
+        if args.progress:
+            raise UsageError("--progress needs tqdm: pip install 'fastentropy[cli]' (or pip install tqdm)")
+        show = False
 
     def compute(block: NDArray[Any], start: int) -> NDArray[np.float64]:
         n = len(block)
@@ -649,9 +680,7 @@ def score(args: argparse.Namespace) -> None:
     _check_not_an_input(args.out, [(args.input, "INPUT"), (args.q, "--q"), (args.labels, "--labels")])
     sink = Sink(args.out, out_shape)
     try:
-        from tqdm import tqdm
-
-        with tqdm(total=n_rows, unit="row", unit_scale=True, disable=not show, desc="score", file=sys.stderr) as bar:
+        with _progress_bar(n_rows, show) as bar:
             for start, block in src.chunks(rows):
                 scores = compute_block(block, start)
                 sink.write(start, scores)
