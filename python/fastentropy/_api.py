@@ -196,25 +196,28 @@ def self_information(
     ----------
     p : array_like
         Probabilities, any shape. float32 and float64 are read without copying; float16
-        is converted to float32, integers, bools and long doubles to float64.
+        and long double are computed in float32 / float64, integers and bools in float64.
+        A masked array gives a masked array with the same mask.
     base : float, optional
         Logarithm base (2 for bits). Default: natural logarithm (nats).
     out : ndarray, optional
-        Array of the same shape and dtype as ``p`` to write into; may be ``p`` itself
-        (a negative value is then reported before anything is overwritten).
+        Array of the shape and float dtype of ``p`` to write into; may be ``p`` itself
+        (a negative value is then reported before anything is overwritten), or overlap it
+        (the result is that of the call without the overlap).
 
     Returns
     -------
     ndarray or numpy scalar
-        ``-log(p)`` with the dtype of ``p`` (``inf`` where ``p == 0``, NaN where ``p`` is NaN).
+        ``-log(p)`` with the float dtype of ``p`` (float64 for integers and bools; ``inf``
+        where ``p == 0``, NaN where ``p`` is NaN).
 
     Raises
     ------
     ValueError
-        If some ``p`` is negative, ``base`` is not positive or equals 1, or ``out`` has
-        the wrong shape or is read-only.
+        If some ``p`` is negative, ``base`` is not positive, finite and different from 1,
+        or ``out`` has the wrong shape or is read-only.
     TypeError
-        If ``p`` is not real-valued or ``out`` has another dtype.
+        If ``p`` is not real-valued, or ``out`` has another dtype or is a masked array.
 
     Examples
     --------
@@ -271,6 +274,7 @@ def entropy(
     ----------
     p : array_like
         Probabilities or counts (non-negative). float32/float64 are read without copying.
+        Masked elements of a masked array are left out (as 0).
     axis : int or None, default -1
         The axis that holds one distribution (rows of an ``(N, C)`` array by default;
         ``scipy.stats.entropy`` uses ``axis=0``). ``None``: the whole array is one distribution.
@@ -345,7 +349,8 @@ def kl_divergence(
     ----------
     p, q : array_like
         Non-negative probabilities or counts; they broadcast against each other (zero
-        strides, no copy). float32 and float64 may be mixed.
+        strides, no copy). float32 and float64 may be mixed. An element masked in
+        either (``numpy.ma``) is left out of both, as ``scipy.stats.entropy`` does.
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -391,7 +396,8 @@ def cross_entropy(
     ----------
     p, q : array_like
         Non-negative probabilities or counts (``p`` the reference distribution, ``q`` the
-        model's); they broadcast against each other.
+        model's); they broadcast against each other. An element masked in either
+        (``numpy.ma``) is left out of both.
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional

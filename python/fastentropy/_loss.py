@@ -290,17 +290,19 @@ def log_softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray
     Parameters
     ----------
     x : array_like
-        Logits; float32/float64 read without copying.
+        Logits; float32/float64 read without copying (float16 and long double computed in
+        float32 / float64). Masked elements of a masked array are left out (as ``-inf``).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` normalises the whole array.
     out : ndarray, optional
-        Where to write (the shape and dtype of ``x``); may be ``x`` itself (in place).
+        Where to write (the shape and float dtype of ``x``); may be ``x`` itself (in
+        place) or overlap it (the result is that of the call without the overlap).
 
     Returns
     -------
     ndarray
-        The dtype of ``x``. A row that is all ``-inf`` gives a NaN row; ``±1e30`` logits
-        give finite, correct values.
+        The float dtype of ``x`` (float64 for integers). A row that is all ``-inf`` gives a
+        NaN row; ``±1e30`` logits give finite, correct values.
 
     Examples
     --------
@@ -317,16 +319,19 @@ def softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray[Any
     Parameters
     ----------
     x : array_like
-        Logits; float32/float64 read without copying.
+        Logits; float32/float64 read without copying (float16 and long double computed in
+        float32 / float64). Masked elements of a masked array are left out (as ``-inf``).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` normalises the whole array.
     out : ndarray, optional
-        Where to write (the shape and dtype of ``x``); may be ``x`` itself (in place).
+        Where to write (the shape and float dtype of ``x``); may be ``x`` itself (in
+        place) or overlap it (the result is that of the call without the overlap).
 
     Returns
     -------
     ndarray
-        The dtype of ``x``; rows sum to 1. A row that is all ``-inf`` gives a NaN row.
+        The float dtype of ``x`` (float64 for integers); rows sum to 1. A row that is all
+        ``-inf`` gives a NaN row.
 
     Examples
     --------
@@ -387,17 +392,21 @@ def softmax_cross_entropy(
     ----------
     logits : array_like
         Unnormalised scores with the classes along ``axis``; float32/float64 read without
-        copying. Accumulation is in float64.
+        copying. Accumulation is in float64. Masked elements of a masked array are left
+        out (as ``-inf``).
     target : array_like
-        Either class indices (any integer dtype; the shape of ``logits`` without ``axis``)
-        or class probabilities (a float array of the shape of ``logits``).
+        Either class indices (any integer dtype and byte order, read as its true value;
+        the shape of ``logits`` without ``axis``) or class probabilities (a float array of
+        the shape of ``logits``; masked elements count as 0). Masked class indices are
+        refused: pass ``target.filled(ignore_index)``.
     axis : int, default -1
         The class axis. torch's ``(N, C, d1, ...)`` layout is ``axis=1``.
     weight : array_like, optional
         A weight per class (length C).
     ignore_index : int, default -100
-        Class-index targets equal to this contribute nothing and are not counted by "mean"
-        (not applicable to probability targets).
+        Class-index targets equal to this (compared as true values; any integer in
+        [-2**63, 2**64)) contribute nothing and are not counted by "mean" (not applicable
+        to probability targets).
     reduction : {"mean", "sum", "none"}, default "mean"
         "mean" divides by the summed ``weight[target]`` of non-ignored targets (NaN when all
         are ignored, as torch) or, for probability targets, by the number of rows.
@@ -407,8 +416,10 @@ def softmax_cross_entropy(
         Also return d(loss)/d(logits) (softmax minus the smoothed target, times the
         weights, scaled by the reduction) with the dtype of ``logits``.
     grad_out : ndarray, optional
-        Where to write the gradient (the shape and dtype of ``logits``); implies
+        Where to write the gradient (the shape and float dtype of ``logits``); implies
         ``return_grad``. ``grad_out=logits`` overwrites the logits: no N x C buffer at all.
+        A ``grad_out`` that partly overlaps an input gives the gradient of the call
+        without the overlap (the input is copied first).
 
     Returns
     -------
@@ -420,11 +431,13 @@ def softmax_cross_entropy(
     Raises
     ------
     ValueError
-        A label outside ``[0, C)`` that is not ``ignore_index`` (named with its position),
-        a target or ``weight`` of the wrong shape, ``label_smoothing`` outside [0, 1], an
-        unknown ``reduction``, zero classes.
+        A label outside ``[0, C)`` that is not ``ignore_index`` (named with its true value
+        and position), a target or ``weight`` of the wrong shape, ``label_smoothing``
+        outside [0, 1], ``ignore_index`` outside [-2**63, 2**64), an unknown
+        ``reduction``, zero classes.
     TypeError
-        Non-real inputs, or a ``grad_out`` of another dtype.
+        Non-real inputs, a non-integer ``ignore_index``, a ``return_grad`` that is not a
+        bool, a ``grad_out`` of another dtype, masked labels, weights or ``grad_out``.
 
     Notes
     -----
@@ -495,7 +508,8 @@ def nll_loss(
     log_probs : array_like
         Log-probabilities with the classes along ``axis``.
     target : array_like of int
-        Class indices, the shape of ``log_probs`` without ``axis``.
+        Class indices (any integer dtype and byte order, read as its true value), the
+        shape of ``log_probs`` without ``axis``.
     axis : int, default -1
         The class axis (``axis=1`` for torch's ``(N, C, d1, ...)``).
     weight : array_like, optional
@@ -516,7 +530,11 @@ def nll_loss(
     Raises
     ------
     ValueError
-        A label out of range, a target or ``weight`` of the wrong shape, a bad reduction.
+        A label out of range (named with its true value and position), a target or
+        ``weight`` of the wrong shape, a bad reduction or ``ignore_index``.
+    TypeError
+        Non-real ``log_probs``, non-integer targets, a ``return_grad`` that is not a bool,
+        masked labels, weights or ``grad_out``.
 
     Examples
     --------
@@ -596,12 +614,22 @@ def binary_cross_entropy_with_logits(
     return_grad : bool, default False
         Also return d(loss)/d(logits) with the dtype of ``logits``.
     grad_out : ndarray, optional
-        Where to write the gradient; implies ``return_grad``. (``grad_out=logits`` works,
-        through a temporary.)
+        Where to write the gradient (the shape and float dtype of ``logits``); implies
+        ``return_grad``. One that overlaps an input (``grad_out=logits`` or ``weight``
+        included) works, through a temporary.
 
     Returns
     -------
     float or ndarray, or (loss, grad)
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match or broadcast, a bad reduction.
+    TypeError
+        Non-real inputs, a ``return_grad`` that is not a bool, a ``grad_out`` of another
+        dtype, or a masked array: the loss of a masked element has no single meaning —
+        pass the data with ``weight=~mask`` to give masked elements zero loss.
 
     Examples
     --------
