@@ -40,8 +40,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         "(or pip install 'dask[distributed]')"
     ) from exc
 
-from . import _api, _core, _loss
-from ._loss import NEG_INF
+from . import _api, _core, _loss_arguments
+from ._loss_arguments import NEG_INF
 from ._targets import check_range, decode_labels
 
 # dask.array's functions carry no annotations: typed as Any here, results cast to Array.
@@ -244,7 +244,7 @@ def cross_entropy(
 # ---------------------------------------------------------------------------------------
 # softmax cross-entropy
 #
-# Arguments are checked by the local function's own code (`_loss._check_loss_args`, class
+# Arguments are checked by the local function's own code (`_loss_arguments._check_loss_args`, class
 # labels decoded by `_targets.decode_labels`), so both raise the same exceptions with the
 # same messages; a bad label is reported with its position in the whole `target`.
 #
@@ -364,10 +364,10 @@ def _decode_block(
 def _target_dask(target: Any) -> Any:
     """``target`` as a dask array, a mask handled as the local call handles it."""
     if not isinstance(target, da.Array):
-        return da.asarray(_loss._target_array(target))
+        return da.asarray(_loss_arguments._target_array(target))
     if _is_masked(target):
         if target.dtype.kind != "f":
-            _api._unmask(target._meta, "target", None, _loss._MASKED_LABELS)
+            _api._unmask(target._meta, "target", None, _loss_arguments._MASKED_LABELS)
         target = da.ma.filled(target, 0.0)
     return target
 
@@ -401,7 +401,7 @@ def softmax_cross_entropy(
     """
     z = _as_float_dask(logits, "logits", NEG_INF)
     t = _target_dask(target)
-    args = _loss._check_loss_args(
+    args = _loss_arguments._check_loss_args(
         z, t, name="logits", axis=axis, weight=weight, ignore_index=ignore_index,
         reduction=reduction, label_smoothing=label_smoothing,
     )
