@@ -47,8 +47,9 @@ def _unmask(x: Any, name: str, fill: Optional[float], hint: Optional[str] = None
     ``np.asarray`` of a masked array silently returns the values *under* the mask; instead a
     masked element takes the value ``fill`` that means "left out" for this argument (0 for a
     probability or count, ``-inf`` for a logit), or, where no value has that meaning
-    (``fill=None``: labels, weights, outputs), a TypeError naming ``name`` says what to pass.
-    A masked array without masked elements is read in place.
+    (``fill=None``: labels, weights, outputs), a TypeError naming ``name`` says what to pass
+    — whatever the mask holds: the type decides, not the data of the day. With a ``fill``,
+    a masked array without masked elements is read in place.
     """
     if not isinstance(x, np.ma.MaskedArray):
         return x

@@ -301,7 +301,7 @@ def _lse_block(
         if index_target:
             y = np.asarray(target)
             inside = (y >= cols[0]) & (y <= cols[-1])
-            local = np.where(inside, y - cols[0], 0)
+            local = np.where(inside, y, cols[0]) - cols[0]  # no arithmetic on the stand-ins
             zy = np.where(inside, np.take_along_axis(z, local[..., None], axis=-1)[..., 0], 0.0)
     out = np.stack([m, s, cnt, a, t, zy], axis=-1)
     return out[..., None, :]
