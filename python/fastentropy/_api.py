@@ -164,16 +164,26 @@ def _lane_axis(arrays: Sequence[NDArray[Any]], axis: Axis, name: str) -> Tuple[T
     """
     if axis is None:
         return tuple(a.reshape(-1) for a in arrays), 0
+    return tuple(arrays), _check_axis(arrays[0].ndim, axis, name)
+
+
+def _core_axis(ndim: int, axis: Axis, name: str) -> Optional[int]:
+    """The checked axis for a core function that reads ``axis=None`` itself: the whole
+    array as one distribution, in place, whatever its layout (no flattening copy)."""
+    return None if axis is None else _check_axis(ndim, axis, name)
+
+
+def _check_axis(ndim: int, axis: Any, name: str) -> int:
     # `type(...) is int` first: an ABC isinstance check costs ~0.7 µs per call.
     if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"`axis` must be an integer or None, got {axis!r}")
-    ndim = arrays[0].ndim
-    if not -ndim <= axis < ndim:
+    index = axis if type(axis) is int else int(axis)
+    if not -ndim <= index < ndim:
         raise _AxisError(
             f"`axis` {axis} is out of bounds for `{name}` with {ndim} dimension(s); "
             "use axis=None to treat the whole array as one distribution"
         )
-    return tuple(arrays), axis if type(axis) is int else int(axis)
+    return index
 
 
 def _broadcast(p: NDArray[Any], q: NDArray[Any]) -> Tuple[NDArray[Any], NDArray[Any]]:
@@ -309,8 +319,8 @@ def entropy(
     >>> fe.entropy([[1, 1, 2], [4, 0, 0]])
     array([1.03972077, 0.        ])
     """
-    (arr,), ax = _lane_axis([_as_float_array(p, "p", 0.0)], axis, "p")
-    return _core.entropy(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    arr = _as_float_array(p, "p", 0.0)
+    return _core.entropy(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def _unmask_pair(p: Any, q: Any) -> Tuple[Any, Any]:
@@ -331,6 +341,14 @@ def _pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray
     pa, qa = _broadcast(_as_float_array(p, "p"), _as_float_array(q, "q"))
     (pa, qa), ax = _lane_axis([pa, qa], axis, "p")
     return pa, qa, ax
+
+
+def _core_pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray[Any], Optional[int]]:
+    """``p`` and ``q`` broadcast (zero strides, no copy) and the axis for a core function
+    that reads ``axis=None`` itself (see ``_core_axis``)."""
+    p, q = _unmask_pair(p, q)
+    pa, qa = _broadcast(_as_float_array(p, "p"), _as_float_array(q, "q"))
+    return pa, qa, _core_axis(pa.ndim, axis, "p")
 
 
 def kl_divergence(
@@ -424,7 +442,7 @@ def cross_entropy(
     >>> fe.cross_entropy([0, 0, 1], [0.3, 0.3, 0.4])
     0.916290731874155
     """
-    pa, qa, ax = _pair(p, q, axis)
+    pa, qa, ax = _core_pair(p, q, axis)
     return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 

@@ -6,7 +6,8 @@
 //! **Two-pass form (every row that fits in cache).** Pass 1 sums p and q and finds the
 //! largest q; pass 2 adds the terms P·ln(1/Q), all ≥ 0, so nothing cancels. A term needs
 //! ln Q to full relative precision: for Q ≤ ½, ln(1/Q) ≥ ln 2 and is taken as
-//! `c − ln(q·2^e)`, where q·2^e is exact (a power of two) and c = ln(Σq·2^e) ∈ [0, ln 2).
+//! `c − ln(q·2^e)`, where c = ln(Σq·2^e) ∈ [0, ln 2) and ln(q·2^e) is the logarithm of q
+//! with e added to its exponent (never formed as a product, so it cannot underflow).
 //! At most one element can hold Q > ½ (a dominant mass); its term is
 //! P·log1p(R/q) with R the sum of the *other* q's, added up separately — never Σq − q,
 //! which is where a dominant mass loses everything (`entropy([1e16, 1, 1])` is 7.6e-15,
@@ -17,13 +18,13 @@
 //! as the Dask adapter needs). It cancels when the result is small against |ln Σq| or
 //! Σ|p ln q|/Σp, so the finish measures the condition (|Σp·ln Σq| + Σ|p ln q|)/(Σp·H) and
 //! accepts the result only below [`ONE_PASS_MAX_COND_F64`] (f64 logs: error ≲ 50 ULP ×
-//! cond) or [`ONE_PASS_MAX_COND_F32`] (native f32 logs, 1.2e-7 relative each: error ≲
-//! 1.2e-7 × cond). Otherwise the caller runs pass 2 over the row — paying a second read
+//! cond) or [`ONE_PASS_MAX_COND_F32`] (native f32 logs, ≤ 3e-8 relative each: error ≲
+//! 3e-8 × cond). Otherwise the caller runs pass 2 over the row — paying a second read
 //! only where the data need it.
 //!
 //! **float32 input** (DESIGN §2b) takes its logarithms in f32, sixteen lanes at once
-//! ([`crate::simd::log_f32`], ≤ 1 ULP), everything else in f64; q·2^e is exact in f32 too.
-//! A block holding an f32 value whose scaled form is subnormal redoes its logs in f64.
+//! ([`crate::simd::log_f32`], ≤ 1 ULP), everything else in f64. A block holding a
+//! subnormal f32 value (outside the f32 log's domain) redoes its logs in f64.
 //!
 //! **Sums** are exact enough that they never limit the result: every sum runs in lanes
 //! over leaves of [`super::LEAF`] elements combined pairwise (error ≲ (LEAF/16 + log₂ n)·u).
@@ -34,14 +35,13 @@
 
 use super::{min_ignoring_nan, pairwise, Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
-use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
 
 /// Largest condition accepted from the one-pass form with f64 logarithms.
 pub const ONE_PASS_MAX_COND_F64: f64 = 16.0;
 /// Largest condition accepted from the one-pass form with native f32 logarithms.
-pub const ONE_PASS_MAX_COND_F32: f64 = 4.0;
+pub const ONE_PASS_MAX_COND_F32: f64 = 16.0;
 /// Totals in this range are "regular" (see the module docs).
 const REGULAR_MIN: f64 = 9.332_636_185_032_189e-302; // 2^-1000
 const REGULAR_MAX: f64 = 1.071_508_607_186_267_3e301; // 2^1000
@@ -59,8 +59,31 @@ pub struct Sums {
     pub sq: f64,
     /// The largest q (NaN ignored; 0 for an empty row).
     pub max_q: f64,
-    /// min(0, smallest p or q), NaN ignored: below 0 means an input error.
-    pub min: f64,
+    /// min(0, smallest p and smallest q), NaN ignored: below 0 means an input error.
+    pub min: Lowest,
+}
+
+/// The smallest values seen of p and of q, or 0 if none is smaller (NaN ignored): a
+/// negative one is an input error, reported by the caller naming its argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lowest {
+    /// min(0, smallest p).
+    pub p: f64,
+    /// min(0, smallest q).
+    pub q: f64,
+}
+
+impl Lowest {
+    /// Nothing below 0 seen.
+    pub const NONE: Lowest = Lowest { p: 0.0, q: 0.0 };
+    /// The smaller of both, per side.
+    #[inline]
+    pub fn min(self, o: Lowest) -> Lowest {
+        Lowest {
+            p: min_ignoring_nan(self.p, o.p),
+            q: min_ignoring_nan(self.q, o.q),
+        }
+    }
 }
 
 impl Partial for Sums {
@@ -68,7 +91,7 @@ impl Partial for Sums {
         sp: 0.0,
         sq: 0.0,
         max_q: 0.0,
-        min: 0.0,
+        min: Lowest::NONE,
     };
     #[inline]
     fn combine(self, o: Self) -> Self {
@@ -80,7 +103,7 @@ impl Partial for Sums {
             } else {
                 self.max_q
             },
-            min: min_ignoring_nan(self.min, o.min),
+            min: self.min.min(o.min),
         }
     }
 }
@@ -132,7 +155,7 @@ pub struct Terms {
     pub rest_q: f64,
     /// Whether some q = 0 lies under a p > 0.
     pub zero_q: bool,
-    /// Whether an f32 value's scaled form was subnormal (redo with f64 logs).
+    /// Whether a subnormal f32 value was met (redo with f64 logs).
     pub f32_unsafe: bool,
 }
 
@@ -161,8 +184,8 @@ impl Partial for Terms {
 pub struct Consts {
     /// 1/Σp.
     pub inv_sp: f64,
-    /// 2^e with Σq·2^e ∈ [1, 2): q·2^e is exact.
-    pub scale: f64,
+    /// e (an integer) with Σq·2^e ∈ [1, 2).
+    pub e: f64,
     /// ln(Σq·2^e) ∈ [0, ln 2).
     pub c: f64,
     /// The largest q.
@@ -187,7 +210,7 @@ impl Sums {
         let scale = f64::from_bits(((e + 1023) as u64) << 52);
         Consts {
             inv_sp: 1.0 / self.sp,
-            scale,
+            e: e as f64,
             c: crate::simd::log::ln_lane(self.sq * scale),
             max_q: self.max_q,
             dominant: self.max_q > 0.5 * self.sq,
@@ -242,14 +265,38 @@ pub fn finish_one_pass(o: &OnePass, f32_logs: bool) -> Option<f64> {
 
 // --------------------------------------------------------------------- lane helpers
 
-/// ln of sixteen positive values given as two f64 halves: native f32 for f32 data (the
-/// values must then be normal f32 numbers), the f64 fast log otherwise.
+/// ln of sixteen positive values given as two f64 halves (see [`ln16_shifted`]).
 #[inline(always)]
 fn ln16<V: F8, const F32: bool>(lo: V, hi: V) -> (V, V) {
+    let zero = V::splat(0.0);
+    ln16_shifted::<V, F32>(lo, hi, zero, zero)
+}
+
+/// ln(x·2^e) of sixteen positive values (two f64 halves, with their exponent shifts):
+/// e is added to each value's exponent inside the logarithm, so x·2^e is never formed
+/// and cannot underflow or overflow.
+///
+/// With `F32` (f32 data: the values must be normal f32 numbers) the reduction and the
+/// polynomial run on sixteen f32 lanes, but the pieces are assembled in f64: x = 2^k(1+f)
+/// with k and f exact, and ln x = k·ln 2 + f + rest where only rest = ln(1+f) − f
+/// (|rest| ≤ f²/2) carries f32 rounding. So ln x is within ~3e-8 relative (against 7.9e-8
+/// for an all-f32 log) and exact powers of two give k·ln 2 to f64 precision — the entropy
+/// of a uniform f32 distribution is log₂ n, not its f32 rounding.
+#[inline(always)]
+fn ln16_shifted<V: F8, const F32: bool>(lo: V, hi: V, e_lo: V, e_hi: V) -> (V, V) {
     if F32 {
-        ln_fast(V::F32s::from_wide(lo, hi)).widen()
+        let (k, f, rest) = crate::simd::log_f32::ln_parts(V::F32s::from_wide(lo, hi));
+        let ((k0, k1), (f0, f1), (r0, r1)) = (k.widen(), f.widen(), rest.widen());
+        (
+            crate::simd::log::ln_from_parts(k0.add(e_lo), f0, r0),
+            crate::simd::log::ln_from_parts(k1.add(e_hi), f1, r1),
+        )
     } else {
-        (ln_finite(lo), ln_finite(hi))
+        let shift = |x: V, e: V| {
+            let (k, f, rest) = crate::simd::log::ln_finite_parts(x);
+            crate::simd::log::ln_from_parts(k.add(e), f, rest)
+        };
+        (shift(lo, e_lo), shift(hi, e_hi))
     }
 }
 
@@ -281,7 +328,8 @@ struct Acc2<V> {
     p_dom: V,
     rest_q: V,
     zero_q: V,
-    min_scaled: V,
+    /// The smallest q > 0 (an f32 subnormal one leaves the f32 log's domain).
+    min_q: V,
 }
 
 impl<V: F8> Acc2<V> {
@@ -293,7 +341,7 @@ impl<V: F8> Acc2<V> {
             p_dom: zero,
             rest_q: zero,
             zero_q: zero,
-            min_scaled: V::splat(f64::INFINITY),
+            min_q: V::splat(f64::INFINITY),
         }
     }
 }
@@ -302,7 +350,7 @@ impl<V: F8> Acc2<V> {
 #[derive(Clone, Copy)]
 struct Lanes<V> {
     inv_sp: V,
-    scale: V,
+    e: V,
     c: V,
     max_q: V,
     dominant: V,
@@ -313,7 +361,7 @@ impl<V: F8> Lanes<V> {
     fn splat(k: &Consts) -> Self {
         Lanes {
             inv_sp: V::splat(k.inv_sp),
-            scale: V::splat(k.scale),
+            e: V::splat(k.e),
             c: V::splat(k.c),
             max_q: V::splat(k.max_q),
             dominant: V::splat(if k.dominant { 1.0 } else { 0.0 }),
@@ -329,12 +377,11 @@ fn pass2_step<V: F8, const F32: bool>(
     q: (V, V),
     k: &[Lanes<V>; 2],
 ) {
-    let scaled = (q.0.mul(k[0].scale), q.1.mul(k[1].scale));
-    let l = ln16::<V, F32>(scaled.0, scaled.1);
+    let l = ln16_shifted::<V, F32>(q.0, q.1, k[0].e, k[1].e);
     for (h, ((a, (p, q)), (l, s))) in acc
         .iter_mut()
         .zip([p.0, p.1].into_iter().zip([q.0, q.1]))
-        .zip([l.0, l.1].into_iter().zip([scaled.0, scaled.1]))
+        .zip([l.0, l.1].into_iter().zip([q.0, q.1]))
         .enumerate()
     {
         let k = &k[h];
@@ -348,8 +395,8 @@ fn pass2_step<V: F8, const F32: bool>(
         a.zero_q = a
             .zero_q
             .max_ignoring_nan(flag(V::and(q.eq(zero), p.gt(zero))));
-        a.min_scaled =
-            a.min_scaled
+        a.min_q =
+            a.min_q
                 .min_ignoring_nan(V::select(s.gt(zero), s, V::splat(f64::INFINITY)));
     }
 }
@@ -361,7 +408,8 @@ fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
     let n = p.len().min(q.len());
     pairwise(n, |start, end| {
         let zero = V::splat(0.0);
-        let (mut sp, mut sq, mut mq, mut mn) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+        let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
+        let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
         let mut i = start;
         while i < end {
             let (a0, a1) = load16::<V, T>(&p[..end], i);
@@ -370,7 +418,8 @@ fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
                 sp[h] = sp[h].add(a);
                 sq[h] = sq[h].add(b);
                 mq[h] = mq[h].max_ignoring_nan(b);
-                mn[h] = mn[h].min_ignoring_nan(a).min_ignoring_nan(b);
+                mp[h] = mp[h].min_ignoring_nan(a);
+                mnq[h] = mnq[h].min_ignoring_nan(b);
             }
             i += 16;
         }
@@ -378,7 +427,10 @@ fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
             sp: sp[0].add(sp[1]).sum_lanes(),
             sq: sq[0].add(sq[1]).sum_lanes(),
             max_q: mq[0].max_ignoring_nan(mq[1]).max_lane(),
-            min: mn[0].min_ignoring_nan(mn[1]).min_lane(),
+            min: Lowest {
+                p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
+                q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
+            },
         }
     })
 }
@@ -415,16 +467,16 @@ fn terms_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts, f32_logs: b
             }
             i += 16;
         }
-        let min_scaled = acc[0]
-            .min_scaled
-            .min_ignoring_nan(acc[1].min_scaled)
+        let min_q = acc[0]
+            .min_q
+            .min_ignoring_nan(acc[1].min_q)
             .min_lane();
         Terms {
             t: acc[0].t.add(acc[1].t).sum_lanes(),
             p_dom: acc[0].p_dom.add(acc[1].p_dom).sum_lanes(),
             rest_q: acc[0].rest_q.add(acc[1].rest_q).sum_lanes(),
             zero_q: acc[0].zero_q.max_ignoring_nan(acc[1].zero_q).max_lane() > 0.0,
-            f32_unsafe: f32_logs && min_scaled < F32_MIN_NORMAL,
+            f32_unsafe: f32_logs && min_q < F32_MIN_NORMAL,
         }
     })
 }
@@ -451,7 +503,8 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
     let n = p.len().min(q.len());
     pairwise(n, |start, end| {
         let zero = V::splat(0.0);
-        let (mut sp, mut sq, mut mq, mut mn) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+        let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
+        let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
         let (mut w, mut a, mut zq) = ([zero; 2], [zero; 2], [zero; 2]);
         let mut min_q = [V::splat(f64::INFINITY); 2];
         let mut i = start;
@@ -474,7 +527,8 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
                 w[h] = w[h].add(term);
                 a[h] = a[h].add(term.max_ignoring_nan(zero.sub(term)));
                 mq[h] = mq[h].max_ignoring_nan(qv);
-                mn[h] = mn[h].min_ignoring_nan(pv).min_ignoring_nan(qv);
+                mp[h] = mp[h].min_ignoring_nan(pv);
+                mnq[h] = mnq[h].min_ignoring_nan(qv);
                 zq[h] = zq[h].max_ignoring_nan(flag(V::and(qv.eq(zero), pv.gt(zero))));
                 min_q[h] =
                     min_q[h].min_ignoring_nan(V::select(qv.gt(zero), qv, V::splat(f64::INFINITY)));
@@ -486,7 +540,10 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
                 sp: sp[0].add(sp[1]).sum_lanes(),
                 sq: sq[0].add(sq[1]).sum_lanes(),
                 max_q: mq[0].max_ignoring_nan(mq[1]).max_lane(),
-                min: mn[0].min_ignoring_nan(mn[1]).min_lane(),
+                min: Lowest {
+                    p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
+                    q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
+                },
             },
             w: w[0].add(w[1]).sum_lanes(),
             a: a[0].add(a[1]).sum_lanes(),
@@ -501,10 +558,29 @@ crate::simd::multiversion! {
     pub fn one_pass<T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass = one_pass_body;
 }
 
+#[inline(always)]
+fn one_pass_logs_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass {
+    let f32_logs = f32_logs && U::IS_F32;
+    let o = one_pass_with::<V, T, U>(p, q, f32_logs);
+    if o.f32_unsafe {
+        let mut o = one_pass_with::<V, T, U>(p, q, false);
+        o.f32_unsafe = false;
+        o
+    } else {
+        o
+    }
+}
+
+crate::simd::multiversion! {
+    /// [`one_pass`] with the choice of logarithm made by the caller (`f32_logs` has an
+    /// effect for f32 `q` only).
+    pub fn one_pass_with_logs<T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass = one_pass_logs_body;
+}
+
 /// The cross-entropy (nats) of one row given as slices, by the two-pass form; rows that
-/// are not regular go to [`careful_row`]. Returns (value, min) — `min` < 0 flags negative
-/// input, which the caller reports.
-pub fn row<T: Real, U: Real>(p: &[T], q: &[U]) -> (f64, f64) {
+/// are not regular go to [`careful_row`]. Returns the value and the [`Lowest`] inputs
+/// (negative: an error the caller reports).
+pub fn row<T: Real, U: Real>(p: &[T], q: &[U]) -> (f64, Lowest) {
     let s = sums(p, q);
     if !s.regular() {
         return (careful_row(p, q), s.min);
@@ -602,26 +678,28 @@ fn group_body<V: F8, U: Real>(
     q: &[[f64; GROUP]],
     out: &mut [f64],
     regular: &mut [bool],
-) -> f64 {
+) -> Lowest {
     let zero = V::splat(0.0);
     let half = |row: &[f64; GROUP], h: usize| -> V {
         V::load_f64(row[h * 8..h * 8 + 8].try_into().expect("8"))
     };
     // pass 1, lane = row
-    let (mut sp, mut sq, mut mq, mut mn) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+    let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
+    let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
     for (pr, qr) in p.iter().zip(q) {
         for h in 0..2 {
             let (a, b) = (half(pr, h), half(qr, h));
             sp[h] = sp[h].add(a);
             sq[h] = sq[h].add(b);
             mq[h] = mq[h].max_ignoring_nan(b);
-            mn[h] = mn[h].min_ignoring_nan(a).min_ignoring_nan(b);
+            mp[h] = mp[h].min_ignoring_nan(a);
+            mnq[h] = mnq[h].min_ignoring_nan(b);
         }
     }
     // per-lane constants (scalar: sixteen rows' worth)
     let mut consts = [Consts {
         inv_sp: 1.0,
-        scale: 1.0,
+        e: 0.0,
         c: 0.0,
         max_q: 1.0,
         dominant: false,
@@ -636,7 +714,7 @@ fn group_body<V: F8, U: Real>(
             sp: spa[j],
             sq: sqa[j],
             max_q: mqa[j],
-            min: 0.0,
+            min: Lowest::NONE,
         };
         regular[j] = s.regular();
         if regular[j] {
@@ -648,7 +726,7 @@ fn group_body<V: F8, U: Real>(
             |f: fn(&Consts) -> f64| V::from_array(std::array::from_fn(|i| f(&consts[h * 8 + i])));
         Lanes {
             inv_sp: pick(|k| k.inv_sp),
-            scale: pick(|k| k.scale),
+            e: pick(|k| k.e),
             c: pick(|k| k.c),
             max_q: pick(|k| k.max_q),
             dominant: pick(|k| if k.dominant { 1.0 } else { 0.0 }),
@@ -670,16 +748,16 @@ fn group_body<V: F8, U: Real>(
     };
     let mut acc = run(U::IS_F32);
     if U::IS_F32 {
-        // Lanes (rows) whose scaled values left the f32 log's domain take f64 logs; the
+        // Lanes (rows) holding a subnormal f32 value take f64 logs; the
         // others keep theirs, so a row's value never depends on its neighbours.
         let limit = V::splat(F32_MIN_NORMAL);
         if V::any(V::or(
-            acc[0].min_scaled.lt(limit),
-            acc[1].min_scaled.lt(limit),
+            acc[0].min_q.lt(limit),
+            acc[1].min_q.lt(limit),
         )) {
             let redo = run(false);
             for (a, r) in acc.iter_mut().zip(redo) {
-                let bad = a.min_scaled.lt(limit);
+                let bad = a.min_q.lt(limit);
                 a.t = V::select(bad, r.t, a.t);
                 a.p_dom = V::select(bad, r.p_dom, a.p_dom);
                 a.rest_q = V::select(bad, r.rest_q, a.rest_q);
@@ -703,12 +781,15 @@ fn group_body<V: F8, U: Real>(
             }
         }
     }
-    mn[0].min_ignoring_nan(mn[1]).min_lane()
+    Lowest {
+        p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
+        q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
+    }
 }
 
 crate::simd::multiversion! {
     /// Cross-entropies of up to sixteen short rows, transposed (see `group_body`).
-    pub fn group<U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> f64 = group_body;
+    pub fn group<U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
 }
 
 #[cfg(test)]
@@ -804,6 +885,10 @@ mod tests {
             let (h, _) = row(&x, &x);
             assert!((h - ln2).abs() < 1e-15, "{x:?}: {h}");
         }
+        // Q below the smallest double: −ln Q from the exponent, never an underflowed q·2^e
+        let (h, _) = row(&[0.5, 0.5, 0.0], &[5e-324, 1e-310, 1e300]);
+        let want = 1e300f64.ln() - 0.5 * 5e-324f64.ln() - 0.5 * 1e-310f64.ln();
+        assert!(((h - want) / want).abs() < 1e-15, "{h} vs {want}");
         // cross_entropy([5e-324], [0.5]) = 0 (both normalise to [1])
         assert_eq!(row(&[5e-324], &[0.5]).0, 0.0);
         let (h, _) = row(&[5e-324, 5e-324], &[0.5, 0.5]);
@@ -848,6 +933,37 @@ mod tests {
         let (got, _) = row(&x, &x);
         let want = reference(&x, &x);
         assert!(close(got, want, 1e-6), "{got:e} vs {want:e}");
+    }
+
+    struct Ln16F32;
+    impl crate::simd::vector::LaneOp for Ln16F32 {
+        fn apply<V: F8>(&self, v: V) -> V {
+            ln16::<V, true>(v, v).0
+        }
+    }
+
+    #[test]
+    fn f32_logs_assembled_in_f64_are_within_3e_minus_8() {
+        let mut x: Vec<f64> = (0..2_000_000u32)
+            .map(|i| {
+                let b = 0x0080_0000 + (i.wrapping_mul(2_654_435_761) % (0x7f80_0000 - 0x0080_0000));
+                f32::from_bits(b) as f64
+            })
+            .collect();
+        x.extend((1..100).map(|i| 2f64.powi(i - 50))); // powers of two: k·ln 2 exactly
+        for (name, got) in crate::simd::vector::on_every_vector_type(&Ln16F32, &x) {
+            let mut worst = 0f64;
+            for (&g, &v) in got.iter().zip(&x) {
+                let exact = v.ln();
+                if exact != 0.0 {
+                    worst = worst.max(((g - exact) / exact).abs());
+                }
+                if v.log2().fract() == 0.0 {
+                    assert!((g - exact).abs() <= 2.0 * f64::EPSILON * exact.abs(), "{name}: ln {v}");
+                }
+            }
+            assert!(worst < 3e-8, "{name}: {worst:e}");
+        }
     }
 
     #[test]

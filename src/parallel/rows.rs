@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use super::{reduce_blocks, Ctx};
 use crate::error::Error;
+use crate::kernels::plogq::Lowest;
 use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
 
 /// One row: where it starts (in elements from the base pointer) and how long it is.
@@ -362,32 +363,68 @@ impl<'a, T: Copy> Rows<'a, T> {
     }
 }
 
-/// An n-d view read as one distribution (`axis=None`): its elements as `runs` strided
-/// runs of `run_len` elements each, in memory order (axes sorted by stride, reversed axes
-/// flipped, mergeable axes coalesced). The order differs from C order only in which
-/// element is added first — the value is a sum over all elements either way.
-pub struct Whole<'a, T> {
-    /// The runs as rows of a [`Rows`].
-    pub rows: Rows<'a, T>,
-}
+/// An n-d view read as one distribution (`axis=None`): its elements as equally long
+/// strided runs — the rows of a [`Rows`] — in memory order (axes sorted by stride,
+/// reversed axes flipped, mergeable axes coalesced). The order differs from C order only
+/// in which element is added first: the value is a sum over all elements either way.
+pub struct Whole;
 
-impl<'a, T: Copy> Whole<'a, T> {
+impl Whole {
     /// The runs of `x` (any shape, any strides).
-    pub fn new(x: &ArrayViewD<'a, T>) -> Self {
-        let mut view = x.clone();
-        // Memory order: flip negative strides, sort axes by decreasing |stride|.
-        for d in 0..view.ndim() {
-            if view.strides()[d] < 0 {
-                view.invert_axis(ndarray::Axis(d));
+    pub fn new<'a, T: Copy>(x: &ArrayViewD<'a, T>) -> Rows<'a, T> {
+        Self::pair(x, x).0
+    }
+
+    /// The runs of `p` and `q` (equal shapes) in the same element order: `p`'s memory
+    /// order, axes merged only where both allow it.
+    pub fn pair<'a, 'b, T: Copy, U: Copy>(
+        p: &ArrayViewD<'a, T>,
+        q: &ArrayViewD<'b, U>,
+    ) -> (Rows<'a, T>, Rows<'b, U>) {
+        assert_eq!(p.shape(), q.shape());
+        let (mut pv, mut qv) = (p.clone(), q.clone());
+        for d in 0..pv.ndim() {
+            if pv.strides()[d] < 0 {
+                pv.invert_axis(ndarray::Axis(d));
+                qv.invert_axis(ndarray::Axis(d));
             }
         }
-        let mut order: Vec<usize> = (0..view.ndim()).collect();
-        order.sort_by_key(|&d| std::cmp::Reverse(view.strides()[d]));
-        let view = view.permuted_axes(order);
-        let (shape, strides) = coalesce(view.shape(), view.strides());
-        let ptr = view.as_ptr();
+        let mut order: Vec<usize> = (0..pv.ndim()).collect();
+        order.sort_by_key(|&d| std::cmp::Reverse(pv.strides()[d]));
+        let (pv, qv) = (pv.permuted_axes(order.clone()), qv.permuted_axes(order));
+        // joint coalescing: merge axis d+1 into d only where both views allow it
+        let (mut shape, mut ps, mut qs): (Vec<usize>, Vec<isize>, Vec<isize>) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for d in 0..pv.ndim() {
+            let (n, a, b) = (pv.shape()[d], pv.strides()[d], qv.strides()[d]);
+            if n == 1 {
+                continue;
+            }
+            match (shape.last_mut(), ps.last_mut(), qs.last_mut()) {
+                (Some(ln), Some(la), Some(lb))
+                    if *la == a * n as isize && *lb == b * n as isize =>
+                {
+                    *ln *= n;
+                    *la = a;
+                    *lb = b;
+                }
+                _ => {
+                    shape.push(n);
+                    ps.push(a);
+                    qs.push(b);
+                }
+            }
+        }
+        let empty = p.is_empty();
+        (
+            Self::runs(pv.as_ptr(), &shape, &ps, empty),
+            Self::runs(qv.as_ptr(), &shape, &qs, empty),
+        )
+    }
+
+    fn runs<'a, T>(ptr: *const T, shape: &[usize], strides: &[isize], empty: bool) -> Rows<'a, T> {
         let (run_len, elem_stride, batch_shape, batch_strides) = match shape.split_last() {
-            None => (if x.is_empty() { 0 } else { 1 }, 1, Vec::new(), Vec::new()),
+            None => (usize::from(!empty), 1, Vec::new(), Vec::new()),
             Some((&n, rest)) => (
                 n,
                 *strides.last().expect("as many strides as axes"),
@@ -395,23 +432,21 @@ impl<'a, T: Copy> Whole<'a, T> {
                 strides[..strides.len() - 1].to_vec(),
             ),
         };
-        let n_rows = if x.is_empty() {
+        let n_rows = if empty {
             0
         } else {
             batch_shape.iter().product()
         };
-        Whole {
-            rows: Rows {
-                ptr,
-                elem_stride,
-                n_rows,
-                shape: Shape::Strided {
-                    len: run_len,
-                    batch_shape,
-                    batch_strides,
-                },
-                _data: PhantomData,
+        Rows {
+            ptr,
+            elem_stride,
+            n_rows,
+            shape: Shape::Strided {
+                len: run_len,
+                batch_shape,
+                batch_strides,
             },
+            _data: PhantomData,
         }
     }
 }
@@ -493,18 +528,16 @@ mod tests {
         ];
         for v in views {
             let whole = Whole::new(&v);
-            let mut got: Vec<f64> = collect(&whole.rows).concat();
+            let mut got: Vec<f64> = collect(&whole).concat();
             let mut want: Vec<f64> = v.iter().copied().collect();
             got.sort_by(f64::total_cmp);
             want.sort_by(f64::total_cmp);
             assert_eq!(got, want);
         }
         // contiguous in any order: one run
-        assert_eq!(Whole::new(&f.view().into_dyn()).rows.n_rows(), 1);
+        assert_eq!(Whole::new(&f.view().into_dyn()).n_rows(), 1);
         assert_eq!(
-            Whole::new(&a.slice(s![..;-1, ..;-1, ..;-1]).into_dyn())
-                .rows
-                .n_rows(),
+            Whole::new(&a.slice(s![..;-1, ..;-1, ..;-1]).into_dyn()).n_rows(),
             1
         );
     }
@@ -606,18 +639,18 @@ impl<T: Real, U: Real> Long<'_, '_, T, U> {
 pub trait RowMeasure<T, U>: Sync {
     /// Up to [`GROUP`] short rows transposed (`p[c][j]`: element `c` of row `j`, zero
     /// padded): writes `out[j]`, sets `regular[j] = false` for rows the engine must redo
-    /// with [`RowMeasure::row`], returns the smallest input value seen.
+    /// with [`RowMeasure::row`], returns the smallest inputs seen.
     fn group(
         &self,
         p: &[[f64; GROUP]],
         q: &[[f64; GROUP]],
         out: &mut [f64],
         regular: &mut [bool],
-    ) -> f64;
-    /// One row as slices: (value, smallest input value).
-    fn row(&self, p: &[T], q: &[U]) -> (f64, f64);
-    /// One long distribution: (value, smallest input value).
-    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, f64);
+    ) -> Lowest;
+    /// One row as slices: (value, smallest inputs).
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest);
+    /// One long distribution: (value, smallest inputs).
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest);
 }
 
 /// Transposes up to [`GROUP`] rows into `buf[c][j]`, widened to f64, zero-padded to the
@@ -661,7 +694,7 @@ fn group_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
     same: bool,
     s: &mut Scratch<T, U>,
     out: &mut [f64],
-) -> f64 {
+) -> Lowest {
     let prows: [Row; GROUP] =
         std::array::from_fn(|j| rows.get(j).map_or(Row { base: 0, len: 0 }, |r| r.0));
     let qrows: [Row; GROUP] =
@@ -687,7 +720,7 @@ fn group_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
 }
 
 /// Computes `m` for every row of `p` and `q` (rows of equal lengths), writing `out[r]`;
-/// returns the smallest input value seen (negative: the caller reports an error). Rows
+/// returns the smallest inputs seen (negative: the caller reports an error). Rows
 /// are cut into fixed chunks run in parallel when `ctx.fork`; a row's value depends only
 /// on the row, never on the chunking, the thread count or its neighbours.
 pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
@@ -696,7 +729,7 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
     m: &M,
     ctx: Ctx<'_>,
     out: &mut [f64],
-) -> f64 {
+) -> Lowest {
     assert!(p.same_rows(q) && out.len() == p.n_rows());
     let same = p.ptr as usize == q.ptr as usize
         && p.elem_stride == q.elem_stride
@@ -706,14 +739,14 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         Some(n) => (CHUNK_ELEMENTS / n.max(1)).div_ceil(GROUP).max(1) * GROUP,
         None => 1024,
     };
-    let chunk = |first: usize, out: &mut [f64]| -> f64 {
+    let chunk = |first: usize, out: &mut [f64]| -> Lowest {
         let mut rows: Vec<(Row, Row)> = Vec::with_capacity(out.len());
         q.for_rows(first..first + out.len(), |_, qr| {
             rows.push((Row { base: 0, len: 0 }, qr))
         });
         p.for_rows(first..first + out.len(), |r, pr| rows[r - first].0 = pr);
         let mut s = Scratch::default();
-        let mut min = 0.0f64;
+        let mut min = Lowest::NONE;
         let mut start = 0;
         while start < rows.len() {
             if ctx.stopped() {
@@ -759,38 +792,41 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         }
         min
     };
-    let lowest = |a: f64, b: f64| a.min(b);
     if ctx.fork && out.len() > rows_per_chunk {
         out.par_chunks_mut(rows_per_chunk)
             .enumerate()
             .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .reduce(|| 0.0, lowest)
+            .reduce(|| Lowest::NONE, Lowest::min)
     } else {
         out.chunks_mut(rows_per_chunk)
             .enumerate()
             .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .fold(0.0, lowest)
+            .fold(Lowest::NONE, Lowest::min)
     }
 }
 
-/// Computes `m` over the whole of `p` and `q` (same shape) as one distribution: the
-/// runs of [`Whole::pair`], concatenated. Returns (value, smallest input value).
+/// Computes `m` over the whole of `p` and `q` (equal shapes, any strides) as one
+/// distribution (`axis=None`). Up to [`MEDIUM`] elements are gathered in C order into a
+/// buffer and take the per-row form, so the value does not depend on the layout at all;
+/// larger arrays are read in place in memory order (the runs of [`Whole::pair`]), which
+/// changes only the order of the additions.
 pub fn map_whole<T: Real, U: Real, M: RowMeasure<T, U>>(
-    p: &Rows<'_, T>,
-    q: &Rows<'_, U>,
+    p: &ArrayViewD<'_, T>,
+    q: &ArrayViewD<'_, U>,
     m: &M,
     ctx: Ctx<'_>,
-) -> (f64, f64) {
-    let len = p.elements();
-    if len <= MEDIUM && p.n_rows() == 1 {
-        let mut out = [0.0];
-        let lowest = map_rows(p, q, m, ctx, &mut out);
-        return (out[0], lowest);
+) -> (f64, Lowest) {
+    let len = p.len();
+    if len <= MEDIUM {
+        let ps: Vec<T> = p.iter().copied().collect();
+        let qs: Vec<U> = q.iter().copied().collect();
+        return m.row(&ps, &qs);
     }
+    let (pr, qr) = Whole::pair(p, q);
     m.long(&Long {
-        p,
-        q,
-        runs: 0..p.n_rows(),
+        p: &pr,
+        q: &qr,
+        runs: 0..pr.n_rows(),
         len,
         ctx,
     })
