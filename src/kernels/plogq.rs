@@ -33,7 +33,7 @@
 //! "regular": [`careful_row`] handles them (NaN propagates; a total out of range is
 //! rescaled by an exact power of two, which leaves H unchanged).
 
-use super::{min_ignoring_nan, pairwise, Partial, Real, GROUP};
+use super::{min_ignoring_nan, Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
@@ -292,12 +292,15 @@ fn ln16_shifted<V: F8, const F32: bool>(lo: V, hi: V, e_lo: V, e_hi: V) -> (V, V
             crate::simd::log::ln_from_parts(k1.add(e_hi), f1, r1),
         )
     } else {
-        let shift = |x: V, e: V| {
-            let (k, f, rest) = crate::simd::log::ln_finite_parts(x);
-            crate::simd::log::ln_from_parts(k.add(e), f, rest)
-        };
-        (shift(lo, e_lo), shift(hi, e_hi))
+        (ln_shifted(lo, e_lo), ln_shifted(hi, e_hi))
     }
+}
+
+/// ln(x·2^e) for eight lanes (f64).
+#[inline(always)]
+fn ln_shifted<V: F8>(x: V, e: V) -> V {
+    let (k, f, rest) = crate::simd::log::ln_finite_parts(x);
+    crate::simd::log::ln_from_parts(k.add(e), f, rest)
 }
 
 /// Sixteen elements of `x` from `i` (zero-padded past the end) as two f64 halves.
@@ -348,15 +351,37 @@ impl<V: F8> Acc2<V> {
 
 /// Per-lane pass-2 constants for eight lanes.
 #[derive(Clone, Copy)]
-struct Lanes<V> {
+struct Lanes<V: F8> {
     inv_sp: V,
     e: V,
     c: V,
     max_q: V,
-    dominant: V,
+    dominant: V::Mask,
 }
 
 impl<V: F8> Lanes<V> {
+    /// The constants of eight rows from their sums, lane-wise (see [`Sums::consts`]; lanes
+    /// that are not regular get meaningless values, which the caller discards).
+    #[inline(always)]
+    fn from_sums(sp: V, sq: V, max_q: V) -> Self {
+        // Σq = 2^(b−1023)·m with m ∈ [1, 2): e = 1023 − b, c = ln m.
+        let biased = sq
+            .bits_shr52()
+            .bits_and(0x7ff)
+            .bits_or(0x4330_0000_0000_0000)
+            .sub(V::splat(4_503_599_627_370_496.0));
+        let m = sq
+            .bits_and(0x000f_ffff_ffff_ffff)
+            .bits_or(0x3ff0_0000_0000_0000);
+        Lanes {
+            inv_sp: V::splat(1.0).div(sp),
+            e: V::splat(1023.0).sub(biased),
+            c: ln_finite(m),
+            max_q,
+            dominant: max_q.gt(V::splat(0.5).mul(sq)),
+        }
+    }
+
     #[inline(always)]
     fn splat(k: &Consts) -> Self {
         Lanes {
@@ -364,7 +389,7 @@ impl<V: F8> Lanes<V> {
             e: V::splat(k.e),
             c: V::splat(k.c),
             max_q: V::splat(k.max_q),
-            dominant: V::splat(if k.dominant { 1.0 } else { 0.0 }),
+            dominant: V::splat(0.0).lt(V::splat(if k.dominant { 1.0 } else { 0.0 })),
         }
     }
 }
@@ -378,26 +403,28 @@ fn pass2_step<V: F8, const F32: bool>(
     k: &[Lanes<V>; 2],
 ) {
     let l = ln16_shifted::<V, F32>(q.0, q.1, k[0].e, k[1].e);
-    for (h, ((a, (p, q)), (l, s))) in acc
-        .iter_mut()
-        .zip([p.0, p.1].into_iter().zip([q.0, q.1]))
-        .zip([l.0, l.1].into_iter().zip([q.0, q.1]))
-        .enumerate()
-    {
-        let k = &k[h];
-        let zero = V::splat(0.0);
-        let is_dom = V::and(k.dominant.eq(V::splat(1.0)), q.eq(k.max_q));
-        let term = p.mul(k.inv_sp).mul(k.c.sub(l));
-        let skip = V::or(is_dom, p.eq(zero));
-        a.t = a.t.add(V::select(skip, zero, term));
-        a.p_dom = a.p_dom.add(V::select(is_dom, p, zero));
-        a.rest_q = a.rest_q.add(V::select(is_dom, zero, q));
-        a.zero_q = a
-            .zero_q
-            .max_ignoring_nan(flag(V::and(q.eq(zero), p.gt(zero))));
-        a.min_q =
-            a.min_q
-                .min_ignoring_nan(V::select(s.gt(zero), s, V::splat(f64::INFINITY)));
+    let [a0, a1] = acc;
+    pass2_half::<V, F32>(a0, p.0, q.0, l.0, &k[0]);
+    pass2_half::<V, F32>(a1, p.1, q.1, l.1, &k[1]);
+}
+
+/// The pass-2 work on eight lanes, given l = ln(q·2^e).
+#[inline(always)]
+fn pass2_half<V: F8, const F32: bool>(a: &mut Acc2<V>, p: V, q: V, l: V, k: &Lanes<V>) {
+    let zero = V::splat(0.0);
+    let is_dom = V::and(k.dominant, q.eq(k.max_q));
+    let term = p.mul(k.inv_sp).mul(k.c.sub(l));
+    let skip = V::or(is_dom, p.eq(zero));
+    a.t = a.t.add(V::select(skip, zero, term));
+    a.p_dom = a.p_dom.add(V::select(is_dom, p, zero));
+    a.rest_q = a.rest_q.add(V::select(is_dom, zero, q));
+    a.zero_q = a
+        .zero_q
+        .max_ignoring_nan(flag(V::and(q.eq(zero), p.gt(zero))));
+    if F32 {
+        a.min_q = a
+            .min_q
+            .min_ignoring_nan(V::select(q.gt(zero), q, V::splat(f64::INFINITY)));
     }
 }
 
@@ -406,7 +433,7 @@ fn pass2_step<V: F8, const F32: bool>(
 #[inline(always)]
 fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
     let n = p.len().min(q.len());
-    pairwise(n, |start, end| {
+    super::pairwise_leaves!(n, |start, end| {
         let zero = V::splat(0.0);
         let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
         let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
@@ -454,7 +481,7 @@ fn terms_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts) -> Terms {
 fn terms_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts, f32_logs: bool) -> Terms {
     let n = p.len().min(q.len());
     let lanes = [Lanes::<V>::splat(k), Lanes::<V>::splat(k)];
-    pairwise(n, |start, end| {
+    super::pairwise_leaves!(n, |start, end| {
         let mut acc = [Acc2::<V>::new(); 2];
         let mut i = start;
         while i < end {
@@ -467,10 +494,7 @@ fn terms_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts, f32_logs: b
             }
             i += 16;
         }
-        let min_q = acc[0]
-            .min_q
-            .min_ignoring_nan(acc[1].min_q)
-            .min_lane();
+        let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
         Terms {
             t: acc[0].t.add(acc[1].t).sum_lanes(),
             p_dom: acc[0].p_dom.add(acc[1].p_dom).sum_lanes(),
@@ -501,7 +525,7 @@ fn one_pass_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass {
 #[inline(always)]
 fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass {
     let n = p.len().min(q.len());
-    pairwise(n, |start, end| {
+    super::pairwise_leaves!(n, |start, end| {
         let zero = V::splat(0.0);
         let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
         let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
@@ -680,15 +704,14 @@ fn group_body<V: F8, U: Real>(
     regular: &mut [bool],
 ) -> Lowest {
     let zero = V::splat(0.0);
-    let half = |row: &[f64; GROUP], h: usize| -> V {
-        V::load_f64(row[h * 8..h * 8 + 8].try_into().expect("8"))
-    };
     // pass 1, lane = row
     let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
     let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
-    for (pr, qr) in p.iter().zip(q) {
+    let steps = p.len().min(q.len());
+    for c in 0..steps {
+        let (pr, qr) = (&p[c], &q[c]);
         for h in 0..2 {
-            let (a, b) = (half(pr, h), half(qr, h));
+            let (a, b) = (half::<V>(pr, h), half::<V>(qr, h));
             sp[h] = sp[h].add(a);
             sq[h] = sq[h].add(b);
             mq[h] = mq[h].max_ignoring_nan(b);
@@ -696,66 +719,39 @@ fn group_body<V: F8, U: Real>(
             mnq[h] = mnq[h].min_ignoring_nan(b);
         }
     }
-    // per-lane constants (scalar: sixteen rows' worth)
-    let mut consts = [Consts {
-        inv_sp: 1.0,
-        e: 0.0,
-        c: 0.0,
-        max_q: 1.0,
-        dominant: false,
-    }; GROUP];
-    let (spa, sqa, mqa) = (
-        [sp[0].to_array(), sp[1].to_array()].concat(),
-        [sq[0].to_array(), sq[1].to_array()].concat(),
-        [mq[0].to_array(), mq[1].to_array()].concat(),
-    );
-    for j in 0..out.len() {
-        let s = Sums {
-            sp: spa[j],
-            sq: sqa[j],
-            max_q: mqa[j],
-            min: Lowest::NONE,
-        };
-        regular[j] = s.regular();
-        if regular[j] {
-            consts[j] = s.consts();
+    let lanes = [
+        Lanes::from_sums(sp[0], sq[0], mq[0]),
+        Lanes::from_sums(sp[1], sq[1], mq[1]),
+    ];
+    let lo = V::splat(REGULAR_MIN);
+    let hi = V::splat(REGULAR_MAX);
+    for h in 0..2 {
+        let ok = V::and(
+            V::and(sp[h].ge(lo), sp[h].le(hi)),
+            V::and(sq[h].ge(lo), sq[h].le(hi)),
+        );
+        if V::all(ok) {
+            continue; // `regular` is all true on entry
         }
-    }
-    let lanes: [Lanes<V>; 2] = std::array::from_fn(|h| {
-        let pick =
-            |f: fn(&Consts) -> f64| V::from_array(std::array::from_fn(|i| f(&consts[h * 8 + i])));
-        Lanes {
-            inv_sp: pick(|k| k.inv_sp),
-            e: pick(|k| k.e),
-            c: pick(|k| k.c),
-            max_q: pick(|k| k.max_q),
-            dominant: pick(|k| if k.dominant { 1.0 } else { 0.0 }),
-        }
-    });
-    // pass 2
-    let run = |f32_logs: bool| {
-        let mut acc = [Acc2::<V>::new(); 2];
-        for (pr, qr) in p.iter().zip(q) {
-            let a = (half(pr, 0), half(pr, 1));
-            let b = (half(qr, 0), half(qr, 1));
-            if f32_logs {
-                pass2_step::<V, true>(&mut acc, a, b, &lanes);
-            } else {
-                pass2_step::<V, false>(&mut acc, a, b, &lanes);
+        let ok = flag::<V>(ok).to_array();
+        for (i, &v) in ok.iter().enumerate() {
+            if let Some(r) = regular.get_mut(h * 8 + i) {
+                *r = v == 1.0;
             }
         }
-        acc
+    }
+    // pass 2
+    let mut acc = if U::IS_F32 {
+        group_terms::<V, true>(p, q, &lanes)
+    } else {
+        group_terms::<V, false>(p, q, &lanes)
     };
-    let mut acc = run(U::IS_F32);
     if U::IS_F32 {
-        // Lanes (rows) holding a subnormal f32 value take f64 logs; the
-        // others keep theirs, so a row's value never depends on its neighbours.
+        // Lanes (rows) holding a subnormal f32 value take f64 logs; the others keep
+        // theirs, so a row's value never depends on its neighbours.
         let limit = V::splat(F32_MIN_NORMAL);
-        if V::any(V::or(
-            acc[0].min_q.lt(limit),
-            acc[1].min_q.lt(limit),
-        )) {
-            let redo = run(false);
+        if V::any(V::or(acc[0].min_q.lt(limit), acc[1].min_q.lt(limit))) {
+            let redo = group_terms::<V, false>(p, q, &lanes);
             for (a, r) in acc.iter_mut().zip(redo) {
                 let bad = a.min_q.lt(limit);
                 a.t = V::select(bad, r.t, a.t);
@@ -767,17 +763,20 @@ fn group_body<V: F8, U: Real>(
     }
     // finish, lane-wise: t + (p_dom/Σp)·log1p(rest/max q) where dominant
     for h in 0..2 {
-        let a = &acc[h];
-        let k = &lanes[h];
+        let (a, k) = (&acc[h], &lanes[h]);
         let dom = a.p_dom.mul(k.inv_sp).mul(log1p(a.rest_q.div(k.max_q)));
-        let dom = V::select(k.dominant.eq(V::splat(1.0)), dom, zero);
-        let h_val = a.t.add(dom);
-        let h_val = V::select(a.zero_q.gt(zero), V::splat(f64::INFINITY), h_val);
-        let vals = h_val.to_array();
-        for (i, &v) in vals.iter().enumerate() {
-            let j = h * 8 + i;
-            if j < out.len() {
-                out[j] = v;
+        let dom = V::select(k.dominant, dom, zero);
+        let value = a.t.add(dom);
+        let value = V::select(a.zero_q.gt(zero), V::splat(f64::INFINITY), value);
+        match out.get_mut(h * 8..h * 8 + 8) {
+            Some(full) => value.store_f64(full.try_into().expect("8")),
+            None => {
+                let vals = value.to_array();
+                for (i, &v) in vals.iter().enumerate() {
+                    if let Some(slot) = out.get_mut(h * 8 + i) {
+                        *slot = v;
+                    }
+                }
             }
         }
     }
@@ -785,6 +784,30 @@ fn group_body<V: F8, U: Real>(
         p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
         q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
     }
+}
+
+/// Lanes `8h..8h+8` of a transposed row.
+#[inline(always)]
+fn half<V: F8>(row: &[f64; GROUP], h: usize) -> V {
+    V::load_f64(row[h * 8..h * 8 + 8].try_into().expect("8"))
+}
+
+/// Pass 2 of a vertical group.
+#[inline(always)]
+fn group_terms<V: F8, const F32: bool>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    lanes: &[Lanes<V>; 2],
+) -> [Acc2<V>; 2] {
+    let mut acc = [Acc2::<V>::new(); 2];
+    let steps = p.len().min(q.len());
+    for c in 0..steps {
+        let (pr, qr) = (&p[c], &q[c]);
+        let a = (half::<V>(pr, 0), half::<V>(pr, 1));
+        let b = (half::<V>(qr, 0), half::<V>(qr, 1));
+        pass2_step::<V, F32>(&mut acc, a, b, lanes);
+    }
+    acc
 }
 
 crate::simd::multiversion! {
@@ -959,7 +982,10 @@ mod tests {
                     worst = worst.max(((g - exact) / exact).abs());
                 }
                 if v.log2().fract() == 0.0 {
-                    assert!((g - exact).abs() <= 2.0 * f64::EPSILON * exact.abs(), "{name}: ln {v}");
+                    assert!(
+                        (g - exact).abs() <= 2.0 * f64::EPSILON * exact.abs(),
+                        "{name}: ln {v}"
+                    );
                 }
             }
             assert!(worst < 3e-8, "{name}: {worst:e}");
