@@ -17,6 +17,7 @@
 pub mod element;
 pub mod exp;
 pub mod log;
+pub mod log1p;
 pub mod log_f32;
 pub mod vector;
 pub mod vector_f32;
