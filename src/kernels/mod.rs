@@ -8,6 +8,8 @@
 pub mod bce;
 pub mod counts;
 pub mod cross;
+pub mod double_double;
+pub mod ensemble;
 pub mod fuzz_check;
 pub mod js;
 pub mod neg_log;

@@ -1,0 +1,674 @@
+//! Ensemble / MC-dropout uncertainty of one prediction: S member distributions over C
+//! classes → total = H(P̄), aleatoric = mean_s H(P_s), epistemic = mean_s KL(P_s ‖ P̄)
+//! (= total − aleatoric mathematically; BALD's mutual information), P_s = x_s / Σx_s.
+//!
+//! **Layout.** Eight predictions (rows) are processed together, one per lane, so every
+//! per-row quantity (a member's total, P̄, the dominant-mass bookkeeping) is a lane-wise
+//! vector with no horizontal operation, and nothing is wasted when C is small (C = 10
+//! would fill 10 of 16 lanes if a row were vectorised along its classes). The group's S×8
+//! rows are read twice: pass 1 sums each member row (the first read, from memory), pass 2
+//! (classes outer, members inner) computes everything else from the same bytes, now in
+//! L1/L2. No per-member temporary of the row's size is made.
+//!
+//! **Exactness.** Three pieces, each cancellation-free (measured against mpmath in
+//! `tests/test_ensemble_uncertainty.py`; see the README's table):
+//! - *Entropies* are Σ p·ln(1/p), a sum of non-negative terms. The one mass above 1/2
+//!   (there is at most one) is taken as p_m·(−log1p(−r)), r = Σ_{c≠m} p_c summed from the
+//!   other masses, so a confident row's tiny entropy (1e-20) keeps its relative precision;
+//!   ln p_m of a rounded p_m ≈ 1 would lose it.
+//! - *Epistemic* is mean_s Σ_c P̄_c·φ(f_sc) with f = P_s/P̄ − 1 and
+//!   φ(f) = (1+f)·ln(1+f) − f ≥ 0. That is KL(P_s‖P̄) with Σ_c (P̄_c − P_sc) = 0 added, and
+//!   makes every term non-negative: the plain Σ p·ln(p/P̄) has terms of first order in the
+//!   members' disagreement summing to a second-order result, and total − aleatoric
+//!   subtracts two nearly equal entropies; both lose all digits for members differing by
+//!   1e-8. φ is evaluated as 2s²(A + sB)/(1 − s), s = f/(2+f), A = 1 + s²B,
+//!   B = Σ_{k<9} s^{2k}/(2k+3) for |f| ≤ 0.2 (the atanh series of ln(1+f); no
+//!   cancellation), directly as t·ln t − f (t = 1 + f, cancellation ≤ 12×) above.
+//! - *The differences* P_s − P̄ are where near-agreement bites: normalisation rounds each
+//!   P_s to 1e-16, which is 1e-8 of a 1e-8 disagreement. So P_s = x_s/Z_s is computed in
+//!   double-double (Z_s by a compensated sum, the quotient with one Newton correction;
+//!   [`super::double_double`]), the members are anchored on member 0 (δ_s = P_s − P_0, so
+//!   identical members give exactly 0), P̄ = P_0 + mean δ, and P_s − P̄ = δ_s − mean δ is
+//!   rounded to f64 only then. Relative error of the epistemic part: ~1e-32/(members'
+//!   relative disagreement), below 1e-15 for disagreements down to 1e-17.
+//!
+//! With `from_logits`, x_sc = exp(z_sc − max_c z_sc) (so Z_s ∈ [1, C] and the member's
+//! argmax has x = 1 exactly); the probabilities are never stored. The exp is accurate to
+//! 1 ULP, so for logits the epistemic part is exact to ~1e-16/(disagreement) — 1e-8
+//! relative for members whose logits differ by 1e-8 (see the README).
+//!
+//! **Special rows.** The vector path requires every member total Z_s in [2^−500, 2^500]
+//! (the range where the double-double products cannot overflow or underflow). Other rows
+//! — a zero, NaN or infinite total, subnormal or huge counts — are recomputed by the scalar
+//! [`reference`], which scales each member by a power of two first (exact) and propagates
+//! NaN. A member summing to 0 gives NaN (as `entropy`); NaN gives NaN for its row.
+//!
+//! PERF (Zen 4, 2 threads, (30, 10^5, 10) f32, `benches/scorers.py`): see the README rows.
+//! Rejected: a fast f64 path with an error bound and a double-double fallback for rows
+//! whose bound fails (more code for the ~35% the double-double costs), vectorising along
+//! the classes (horizontal sums per row, lanes idle for C = 10).
+
+use super::double_double::{self as dd, Dd};
+use super::Real;
+use crate::simd::exp::exp;
+use crate::simd::log::ln_finite;
+use crate::simd::vector::F8;
+
+/// Rows processed together: one per lane.
+pub const GROUP: usize = 8;
+
+/// Member totals in this range take the vector path (see the module docs).
+const Z_MIN: f64 = 3.054_936_363_499_605e-151; // 2^-500
+const Z_MAX: f64 = 3.273_390_607_896_142e150; // 2^500
+
+/// Below this |f| = |P_s/P̄ − 1|, φ(f) is evaluated by its series.
+const SERIES_MAX: f64 = 0.2;
+
+/// 1/(2k+3) for k = 0..9: the series B(z) = Σ z^k/(2k+3) (truncation < 3e-20 at |f| ≤ 0.2).
+const B_COEF: [f64; 9] = [
+    1.0 / 3.0,
+    1.0 / 5.0,
+    1.0 / 7.0,
+    1.0 / 9.0,
+    1.0 / 11.0,
+    1.0 / 13.0,
+    1.0 / 15.0,
+    1.0 / 17.0,
+    1.0 / 19.0,
+];
+
+/// The three results of one prediction, in nats, and the smallest input value (probability
+/// input: below 0 means an input error; 0 for logits).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RowUncertainty {
+    /// H(P̄).
+    pub total: f64,
+    /// mean_s H(P_s).
+    pub aleatoric: f64,
+    /// mean_s KL(P_s ‖ P̄), ≥ 0.
+    pub epistemic: f64,
+    /// min(0, smallest x), NaN ignored.
+    pub min: f64,
+}
+
+/// Per-member lane state of a group, reused between groups (no allocation per group).
+#[derive(Default)]
+pub struct Scratch {
+    shift: Vec<[f64; GROUP]>,
+    z_hi: Vec<[f64; GROUP]>,
+    z_lo: Vec<[f64; GROUP]>,
+    z_inv: Vec<[f64; GROUP]>,
+    ent: Vec<[f64; GROUP]>,
+    others: Vec<[f64; GROUP]>,
+    dominant: Vec<[f64; GROUP]>,
+    d_hi: Vec<[f64; GROUP]>,
+    d_lo: Vec<[f64; GROUP]>,
+}
+
+impl Scratch {
+    fn resize(&mut self, members: usize) {
+        for v in [
+            &mut self.shift,
+            &mut self.z_hi,
+            &mut self.z_lo,
+            &mut self.z_inv,
+            &mut self.ent,
+            &mut self.others,
+            &mut self.dominant,
+            &mut self.d_hi,
+            &mut self.d_lo,
+        ] {
+            v.clear();
+            v.resize(members, [0.0; GROUP]);
+        }
+    }
+}
+
+/// |v|.
+#[inline(always)]
+fn abs<V: F8>(v: V) -> V {
+    v.bits_and(0x7fff_ffff_ffff_ffff)
+}
+
+/// ln(1 + y) for y ∈ (−1/2, 0]: ln u + (y − (u − 1))/u with u = fl(1 + y); u − 1 is exact,
+/// and the quotient restores what rounding 1 + y lost. ≤ 2 ULP.
+#[inline(always)]
+fn log1p_neg<V: F8>(y: V) -> V {
+    let u = V::splat(1.0).add(y);
+    ln_finite(u).add(y.sub(u.sub(V::splat(1.0))).div(u))
+}
+
+/// φ(f) = (1+f)·ln(1+f) − f ≥ 0 for f ≥ −1 (see the module docs).
+#[inline(always)]
+fn phi<V: F8>(f: V) -> V {
+    let small = abs(f).le(V::splat(SERIES_MAX));
+    let mut out = V::splat(0.0);
+    if V::any(small) {
+        let s = f.div(V::splat(2.0).add(f));
+        let z = s.mul(s);
+        let mut b = V::splat(B_COEF[8]);
+        for &k in B_COEF[..8].iter().rev() {
+            b = b.mul(z).add(V::splat(k));
+        }
+        let a = V::splat(1.0).add(z.mul(b));
+        let series = V::splat(2.0)
+            .mul(z)
+            .mul(a.add(s.mul(b)))
+            .div(V::splat(1.0).sub(s));
+        out = V::select(small, series, out);
+    }
+    if !V::all(small) {
+        let t = V::splat(1.0).add(f);
+        let t = V::select(t.lt(V::splat(0.0)), V::splat(0.0), t);
+        // ln_finite(0) is finite, so t = 0 (a member with P_sc = 0) gives 0·ln 0 = 0.
+        let direct = t.mul(ln_finite(t)).sub(f);
+        out = V::select(small, out, direct);
+    }
+    out
+}
+
+/// Lane l of the vector: member row `rows[l]`, class `c`, as f64.
+#[inline(always)]
+fn gather<V: F8, T: Real>(rows: &[&[T]; GROUP], c: usize) -> V {
+    V::from_array(std::array::from_fn(|l| rows[l][c].to_f64()))
+}
+
+#[inline(always)]
+fn group_body<V: F8, T: Real>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    scratch: &mut Scratch,
+    out: &mut [RowUncertainty; GROUP],
+) {
+    let members = rows.len();
+    scratch.resize(members);
+    let (zero, one, half) = (V::splat(0.0), V::splat(1.0), V::splat(0.5));
+    let mut min = zero;
+    let mut bad = zero;
+
+    // Pass 1: each member's total Z_s (compensated), and its max logit.
+    for (s, r) in rows.iter().enumerate() {
+        let shift = if from_logits {
+            let mut m = V::splat(f64::NEG_INFINITY);
+            for c in 0..classes {
+                m = m.max_ignoring_nan(gather::<V, T>(r, c));
+            }
+            m
+        } else {
+            zero
+        };
+        let (mut sum, mut comp) = (zero, zero);
+        for c in 0..classes {
+            let x = gather::<V, T>(r, c);
+            let x = if from_logits {
+                exp(x.sub(shift))
+            } else {
+                min = min.min_ignoring_nan(x);
+                x
+            };
+            let (t, e) = dd::two_sum(sum, x);
+            sum = t;
+            comp = comp.add(e);
+        }
+        let (hi, lo) = dd::fast_two_sum(sum, comp);
+        let ok = V::and(hi.ge(V::splat(Z_MIN)), hi.le(V::splat(Z_MAX)));
+        bad = V::select(ok, bad, one);
+        scratch.shift[s] = shift.to_array();
+        scratch.z_hi[s] = hi.to_array();
+        scratch.z_lo[s] = lo.to_array();
+        scratch.z_inv[s] = one.div(hi).to_array();
+    }
+
+    // Pass 2: classes outer, members inner.
+    let count = V::splat(members as f64);
+    let (mut ent_bar, mut others_bar, mut dominant_bar, mut epistemic) = (zero, zero, zero, zero);
+    for c in 0..classes {
+        let mut p0 = Dd::zero();
+        let mut dsum = Dd::zero();
+        for (s, r) in rows.iter().enumerate() {
+            let x = gather::<V, T>(r, c);
+            let x = if from_logits {
+                exp(x.sub(V::from_array(scratch.shift[s])))
+            } else {
+                x
+            };
+            let z = Dd {
+                hi: V::from_array(scratch.z_hi[s]),
+                lo: V::from_array(scratch.z_lo[s]),
+            };
+            let p = dd::div_by(x, z, V::from_array(scratch.z_inv[s]));
+            // The member's entropy terms: the mass above 1/2 is kept aside.
+            let big = p.hi.gt(half);
+            let term = p.hi.mul(zero.sub(ln_finite(p.hi)));
+            let ent = V::from_array(scratch.ent[s]).add(V::select(big, zero, term));
+            scratch.ent[s] = ent.to_array();
+            let oth = V::from_array(scratch.others[s]).add(V::select(big, zero, p.hi));
+            scratch.others[s] = oth.to_array();
+            let dom = V::select(big, p.hi, V::from_array(scratch.dominant[s]));
+            scratch.dominant[s] = dom.to_array();
+            // Differences from member 0.
+            let delta = if s == 0 {
+                p0 = p;
+                Dd::zero()
+            } else {
+                dd::sub(p, p0)
+            };
+            dsum = dd::add(dsum, delta);
+            scratch.d_hi[s] = delta.hi.to_array();
+            scratch.d_lo[s] = delta.lo.to_array();
+        }
+        let mean_delta = dd::div_f64(dsum, count);
+        let pbar = dd::add(p0, mean_delta).hi;
+        let big = pbar.gt(half);
+        let term = pbar.mul(zero.sub(ln_finite(pbar)));
+        ent_bar = ent_bar.add(V::select(big, zero, term));
+        others_bar = others_bar.add(V::select(big, zero, pbar));
+        dominant_bar = V::select(big, pbar, dominant_bar);
+
+        // Σ_s φ(f_sc), f = (δ_s − mean δ)/P̄. A subnormal P̄ has no finite reciprocal.
+        let tiny = pbar.lt(V::splat(f64::MIN_POSITIVE));
+        let inv = one.div(pbar);
+        let mut phis = zero;
+        for s in 0..members {
+            let delta = Dd {
+                hi: V::from_array(scratch.d_hi[s]),
+                lo: V::from_array(scratch.d_lo[s]),
+            };
+            let d = dd::sub(delta, mean_delta).to_f64();
+            let f = if V::any(tiny) {
+                V::select(tiny, d.div(pbar), d.mul(inv))
+            } else {
+                d.mul(inv)
+            };
+            phis = phis.add(phi(f));
+        }
+        let contrib = V::select(pbar.eq(zero), zero, pbar.mul(phis));
+        epistemic = epistemic.add(contrib);
+    }
+
+    // Finish: the dominant masses, the means.
+    let mut ent_sum = zero;
+    for s in 0..members {
+        let dom = V::from_array(scratch.dominant[s]);
+        let oth = V::from_array(scratch.others[s]);
+        let dom_term = V::select(
+            dom.gt(zero),
+            dom.mul(zero.sub(log1p_neg(zero.sub(oth)))),
+            zero,
+        );
+        ent_sum = ent_sum.add(V::from_array(scratch.ent[s]).add(dom_term));
+    }
+    let dom_term = V::select(
+        dominant_bar.gt(zero),
+        dominant_bar.mul(zero.sub(log1p_neg(zero.sub(others_bar)))),
+        zero,
+    );
+    let total = ent_bar.add(dom_term).to_array();
+    let aleatoric = ent_sum.div(count).to_array();
+    let epi = epistemic.div(count);
+    let epi = V::select(epi.lt(zero), zero, epi).to_array();
+    let (bad, min) = (bad.to_array(), min.to_array());
+    for l in 0..GROUP {
+        out[l] = if bad[l] != 0.0 {
+            let member_rows: Vec<&[T]> = rows.iter().map(|r| r[l]).collect();
+            reference(&member_rows, classes, from_logits)
+        } else {
+            RowUncertainty {
+                total: total[l],
+                aleatoric: aleatoric[l],
+                epistemic: epi[l],
+                min: min[l],
+            }
+        };
+    }
+}
+
+crate::simd::multiversion! {
+    /// The uncertainty of eight predictions: `rows[s][l]` is member s's distribution (or
+    /// logits) for prediction l, each of length at least `classes`; results into `out`.
+    /// Pad a short group by repeating a row.
+    pub fn uncertainty_group<T: Real>(rows: &[[&[T]; GROUP]], classes: usize, from_logits: bool, scratch: &mut Scratch, out: &mut [RowUncertainty; GROUP]) -> () = group_body;
+}
+
+// ---------------------------------------------------------------- scalar reference
+
+/// Scalar double-double helpers of the reference (exact products by `f64::mul_add`).
+mod scalar_dd {
+    pub fn two_sum(a: f64, b: f64) -> (f64, f64) {
+        let s = a + b;
+        let bb = s - a;
+        (s, (a - (s - bb)) + (b - bb))
+    }
+    pub fn fast_two_sum(a: f64, b: f64) -> (f64, f64) {
+        let s = a + b;
+        (s, b - (s - a))
+    }
+    pub fn add(x: (f64, f64), y: (f64, f64)) -> (f64, f64) {
+        let (s, e) = two_sum(x.0, y.0);
+        fast_two_sum(s, e + (x.1 + y.1))
+    }
+    pub fn sub(x: (f64, f64), y: (f64, f64)) -> (f64, f64) {
+        add(x, (-y.0, -y.1))
+    }
+    pub fn div_by(a: f64, z: (f64, f64)) -> (f64, f64) {
+        let q = a / z.0;
+        let r = (-q).mul_add(z.0, a) - q * z.1;
+        fast_two_sum(q, r / z.0)
+    }
+    pub fn div_f64(x: (f64, f64), d: f64) -> (f64, f64) {
+        let q = x.0 / d;
+        let r = (-q).mul_add(d, x.0) + x.1;
+        fast_two_sum(q, r / d)
+    }
+}
+
+/// φ(f) = (1+f)·ln(1+f) − f, scalar (series below |f| = 0.2, as the vector code).
+fn phi_scalar(f: f64) -> f64 {
+    if f.abs() <= SERIES_MAX {
+        let s = f / (2.0 + f);
+        let z = s * s;
+        let b = B_COEF.iter().rev().fold(0.0, |acc, &k| acc * z + k);
+        2.0 * z * ((1.0 + z * b) + s * b) / (1.0 - s)
+    } else {
+        let t = (1.0 + f).max(0.0);
+        let tlnt = if t == 0.0 { 0.0 } else { t * t.ln() };
+        tlnt - f
+    }
+}
+
+/// Σ p·ln(1/p) of masses `p` (summing to ~1) with the mass above 1/2 via log1p.
+fn entropy_scalar(p: impl Iterator<Item = f64>) -> f64 {
+    let (mut ent, mut others, mut dominant) = (0.0, 0.0, 0.0);
+    for v in p {
+        if v > 0.5 {
+            dominant = v;
+        } else {
+            others += v;
+            if v > 0.0 {
+                ent -= v * v.ln();
+            } else if v.is_nan() {
+                ent = f64::NAN;
+            }
+        }
+    }
+    if dominant > 0.0 {
+        ent -= dominant * (-others).ln_1p();
+    }
+    ent
+}
+
+/// 2^e as two factors whose product is exact (e in [−2148, 2046]).
+fn pow2_factors(e: i32) -> (f64, f64) {
+    let (a, b) = (e / 2, e - e / 2);
+    (2f64.powi(a), 2f64.powi(b))
+}
+
+/// Scalar reference for one prediction: `rows[s]` is member s (probabilities/counts, or
+/// logits with `from_logits`), of length ≥ `classes`. The same algorithm as the vector
+/// code in plain f64 with libm's `ln`, `ln_1p`, `exp` and exact `mul_add` products; each
+/// member is first scaled by a power of two (exact) that brings its largest value near 1,
+/// so it also serves the rows the vector path leaves out (see the module docs).
+pub fn reference<T: Real>(rows: &[&[T]], classes: usize, from_logits: bool) -> RowUncertainty {
+    let members = rows.len();
+    let nan = RowUncertainty {
+        total: f64::NAN,
+        aleatoric: f64::NAN,
+        epistemic: f64::NAN,
+        min: 0.0,
+    };
+    let mut min = 0.0f64;
+    let mut x: Vec<Vec<f64>> = Vec::with_capacity(members);
+    let mut any_nan = false;
+    for r in rows {
+        let raw: Vec<f64> = r[..classes].iter().map(|v| v.to_f64()).collect();
+        let largest = raw
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+        any_nan |= raw.iter().any(|v| v.is_nan());
+        let row: Vec<f64> = if from_logits {
+            raw.iter().map(|&z| (z - largest).exp()).collect()
+        } else {
+            min = raw.iter().fold(min, |m, &v| if v < m { v } else { m });
+            if largest > 0.0 && largest.is_finite() {
+                let (f1, f2) = pow2_factors(-(largest.log2().floor() as i32));
+                raw.iter().map(|&v| v * f1 * f2).collect()
+            } else {
+                raw
+            }
+        };
+        x.push(row);
+    }
+    if members == 0 || classes == 0 {
+        return RowUncertainty {
+            total: if members == 0 { f64::NAN } else { 0.0 },
+            aleatoric: if members == 0 { f64::NAN } else { 0.0 },
+            epistemic: if members == 0 { f64::NAN } else { 0.0 },
+            min,
+        };
+    }
+    let mut z = Vec::with_capacity(members);
+    for row in &x {
+        let (mut s, mut comp) = (0.0, 0.0);
+        for &v in row {
+            let (t, e) = scalar_dd::two_sum(s, v);
+            s = t;
+            comp += e;
+        }
+        let zs = scalar_dd::fast_two_sum(s, comp);
+        if any_nan || !(zs.0 > 0.0 && zs.0.is_finite()) {
+            return RowUncertainty { min, ..nan };
+        }
+        z.push(zs);
+    }
+    let p: Vec<Vec<(f64, f64)>> = x
+        .iter()
+        .zip(&z)
+        .map(|(row, &zs)| row.iter().map(|&v| scalar_dd::div_by(v, zs)).collect())
+        .collect();
+    let aleatoric = p
+        .iter()
+        .map(|row| entropy_scalar(row.iter().map(|v| v.0)))
+        .sum::<f64>()
+        / members as f64;
+    let mut pbar = Vec::with_capacity(classes);
+    let mut epistemic = 0.0;
+    for c in 0..classes {
+        let deltas: Vec<(f64, f64)> = p.iter().map(|row| scalar_dd::sub(row[c], p[0][c])).collect();
+        let dsum = deltas.iter().fold((0.0, 0.0), |acc, &d| scalar_dd::add(acc, d));
+        let mean_delta = scalar_dd::div_f64(dsum, members as f64);
+        let pb = scalar_dd::add(p[0][c], mean_delta).0;
+        pbar.push(pb);
+        if pb > 0.0 {
+            let phis: f64 = deltas
+                .iter()
+                .map(|&d| phi_scalar(scalar_dd::sub(d, mean_delta).0 / pb))
+                .sum();
+            epistemic += pb * phis;
+        }
+    }
+    RowUncertainty {
+        total: entropy_scalar(pbar.into_iter()),
+        aleatoric,
+        epistemic: (epistemic / members as f64).max(0.0),
+        min,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::adversarial::{close, positive};
+
+    /// Runs the dispatched kernel on `preds` (each a list of S member rows), in groups.
+    fn run<T: Real>(preds: &[Vec<Vec<T>>], classes: usize, logits: bool) -> Vec<RowUncertainty> {
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        for group in preds.chunks(GROUP) {
+            let members = group[0].len();
+            let rows: Vec<[&[T]; GROUP]> = (0..members)
+                .map(|s| std::array::from_fn(|l| &group[l.min(group.len() - 1)][s][..]))
+                .collect();
+            let mut res = [RowUncertainty::default(); GROUP];
+            uncertainty_group(&rows, classes, logits, &mut scratch, &mut res);
+            out.extend_from_slice(&res[..group.len()]);
+        }
+        out
+    }
+
+    fn reference_of<T: Real>(pred: &[Vec<T>], classes: usize, logits: bool) -> RowUncertainty {
+        let rows: Vec<&[T]> = pred.iter().map(|r| &r[..]).collect();
+        reference(&rows, classes, logits)
+    }
+
+    fn same(got: &RowUncertainty, want: &RowUncertainty, rtol: f64) -> bool {
+        // The epistemic part is a difference-based quantity: compare it relatively, with
+        // an absolute floor at the rounding level of the entropies.
+        close(got.total, want.total, rtol)
+            && close(got.aleatoric, want.aleatoric, rtol)
+            && (close(got.epistemic, want.epistemic, 1e-11)
+                || (got.epistemic - want.epistemic).abs() <= 1e-15 * want.total.abs())
+            && got.min == want.min
+    }
+
+    /// Predictions of `members` members over `classes` classes from a seed, with zeros,
+    /// near-agreement and dominant masses mixed in.
+    fn predictions(n: usize, members: usize, classes: usize, seed: u64) -> Vec<Vec<Vec<f64>>> {
+        (0..n)
+            .map(|i| {
+                let base = positive(classes, seed + i as u64);
+                (0..members)
+                    .map(|s| {
+                        let noise = positive(classes, seed * 31 + (i * members + s) as u64);
+                        base.iter()
+                            .zip(&noise)
+                            .map(|(&b, &e)| match i % 4 {
+                                0 => b + e,
+                                1 => b * (1.0 + 1e-8 * e),
+                                2 => {
+                                    if b > 0.05 {
+                                        1e6 * b
+                                    } else {
+                                        b * e
+                                    }
+                                }
+                                _ => b,
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_reference_on_every_class_count_and_member_count() {
+        for classes in 0..=67 {
+            for members in [1, 2, 3, 9] {
+                let preds = predictions(11, members, classes, classes as u64 * 7 + members as u64);
+                let got = run(&preds, classes, false);
+                for (g, p) in got.iter().zip(&preds) {
+                    let want = reference_of(p, classes, false);
+                    assert!(same(g, &want, 1e-13), "C={classes} S={members}: {g:?} vs {want:?}");
+                }
+                let p32: Vec<Vec<Vec<f32>>> = preds
+                    .iter()
+                    .map(|m| m.iter().map(|r| r.iter().map(|&v| v as f32).collect()).collect())
+                    .collect();
+                for (g, p) in run(&p32, classes, false).iter().zip(&p32) {
+                    let want = reference_of(p, classes, false);
+                    assert!(same(g, &want, 1e-13), "f32 C={classes} S={members}");
+                }
+                // The same values as logits.
+                let logits: Vec<Vec<Vec<f64>>> = preds
+                    .iter()
+                    .map(|m| m.iter().map(|r| r.iter().map(|&v| (v + 1e-3).ln()).collect()).collect())
+                    .collect();
+                for (g, p) in run(&logits, classes, true).iter().zip(&logits) {
+                    let want = reference_of(p, classes, true);
+                    assert!(same(g, &want, 1e-12), "logits C={classes} S={members}: {g:?} vs {want:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identical_members_have_exactly_zero_epistemic_uncertainty() {
+        for classes in [1, 2, 7, 8, 9, 33] {
+            let row = positive(classes, 5);
+            let pred = vec![row.clone(); 5];
+            let r = run(&[pred.clone()], classes, false)[0];
+            assert_eq!(r.epistemic, 0.0);
+            assert!(close(r.total, r.aleatoric, 1e-15));
+            let r = run(&[pred], classes, true)[0];
+            assert_eq!(r.epistemic, 0.0);
+            let single = vec![row];
+            assert_eq!(run(&[single], classes, false)[0].epistemic, 0.0);
+        }
+    }
+
+    #[test]
+    fn special_rows_take_the_reference() {
+        let preds = vec![
+            vec![vec![0.0, 0.0], vec![1.0, 1.0]],          // a member summing to 0 → NaN
+            vec![vec![f64::NAN, 1.0], vec![1.0, 1.0]],     // NaN → NaN
+            vec![vec![f64::INFINITY, 1.0], vec![1.0, 1.0]], // inf → NaN
+            vec![vec![5e-324, 5e-324], vec![1e-310, 3e-310]], // subnormal totals
+            vec![vec![1e308, 1e308], vec![1e300, 3e300]],  // totals that overflow
+            vec![vec![1.0, -0.5], vec![1.0, 1.0]],         // negative: min reported
+        ];
+        let got = run(&preds, 2, false);
+        for r in &got[..3] {
+            assert!(r.total.is_nan() && r.aleatoric.is_nan() && r.epistemic.is_nan(), "{r:?}");
+        }
+        let h = |p: f64| -(p * p.ln() + (1.0 - p) * (1.0 - p).ln());
+        let want_alea = (std::f64::consts::LN_2 + h(0.25)) / 2.0;
+        assert!(close(got[3].aleatoric, want_alea, 1e-14), "{:?}", got[3]);
+        assert!(close(got[3].total, h(0.375), 1e-14), "{:?}", got[3]);
+        assert!(close(got[4].aleatoric, want_alea, 1e-14), "{:?}", got[4]);
+        assert_eq!(got[5].min, -0.5);
+        let logits = vec![vec![vec![f64::NEG_INFINITY; 3], vec![0.0; 3]]];
+        assert!(run(&logits, 3, true)[0].total.is_nan());
+    }
+
+    #[test]
+    fn confident_rows_keep_their_relative_precision() {
+        // Members [1, 1e-20·k]: entropy ≈ 1e-20·k·(ln(1/(1e-20 k)) + 1).
+        let preds: Vec<Vec<Vec<f64>>> = (1..=9)
+            .map(|k| vec![vec![1.0, 1e-20 * k as f64], vec![1.0, 2e-20 * k as f64]])
+            .collect();
+        for (r, k) in run(&preds, 2, false).iter().zip(1..) {
+            let h = |e: f64| e * (1.0 / e).ln() + e;
+            let (e1, e2) = (1e-20 * k as f64, 2e-20 * k as f64);
+            assert!(close(r.aleatoric, (h(e1) + h(e2)) / 2.0, 1e-14), "{r:?}");
+            assert!(close(r.total, h(1.5e-20 * k as f64), 1e-14), "{r:?}");
+            // KL(P_1‖P̄) + KL(P_2‖P̄) ≈ Σ (e_s ln(e_s/ē) − e_s + ē) to first order.
+            let ebar = 1.5e-20 * k as f64;
+            let kl = |e: f64| e * (e / ebar).ln() - e + ebar;
+            assert!(close(r.epistemic, (kl(e1) + kl(e2)) / 2.0, 1e-10), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn phi_is_accurate_on_both_sides_of_the_switch() {
+        for &f in &[-1.0f64, -0.9, -0.2000001, -0.2, -0.1, -1e-5, -1e-12, 0.0, 1e-12, 1e-5, 0.1, 0.2, 0.2000001, 1.0, 29.0] {
+            let want = if f == -1.0 {
+                1.0
+            } else {
+                // (1+f)·ln(1+f) − f by the plain series to high order where small.
+                let mut s = 0.0;
+                if f.abs() < 0.25 {
+                    for k in 2..200 {
+                        s += (-1f64).powi(k) * f.powi(k) / (k * (k - 1)) as f64;
+                    }
+                    s
+                } else {
+                    (1.0 + f) * (1.0 + f).ln() - f
+                }
+            };
+            assert!(close(phi_scalar(f), want, 2e-15), "phi({f}) = {} vs {want}", phi_scalar(f));
+            let v = phi(crate::simd::vector::Scalar8::splat(f)).0[0];
+            assert!(close(v, want, 2e-15), "vector phi({f}) = {v} vs {want}");
+        }
+    }
+}
