@@ -4,12 +4,12 @@
 //! differ in the ninth digit of their normalised probabilities, which f64 normalisation
 //! would round away).
 //!
-//! Error-free transformations (Knuth's TwoSum, Dekker's FastTwoSum and TwoProduct with
-//! Veltkamp's split). The product uses the split rather than a fused multiply-add: the
-//! x86-64 baseline has no FMA instruction (`F8::mul_add` rounds twice there), and the split
-//! is exact on every instruction set with plain IEEE operations, so every path gives
-//! bitwise the same result. Measured cost of the split against an FMA product: see
-//! `kernels::ensemble`'s performance notes.
+//! Error-free transformations (Knuth's TwoSum, Dekker's FastTwoSum, TwoProduct). The
+//! product is one fused multiply-add where `F8::mul_add` is fused (AVX2, AVX-512, aarch64;
+//! [`fused`] checks it at run time) and Dekker's product with Veltkamp's split (17
+//! operations) on the x86-64 baseline, which has no FMA instruction; both are exact, so
+//! every path gives the same double-double results. Callers pick the variant once with
+//! the const parameter `FMA` (see `kernels::ensemble`).
 //!
 //! Validity: the split needs |a| < 2^996 (no overflow of `SPLITTER·a`); products and sums
 //! are exact while no intermediate underflows (operands above ~2^−900). Callers keep
@@ -70,10 +70,25 @@ fn split<V: F8>(a: V) -> (V, V) {
     (hi, a.sub(hi))
 }
 
-/// (p, e) with p = fl(a·b) and p + e = a·b exactly (Dekker's TwoProduct, 17 operations).
+/// Whether `V::mul_add` rounds once (checked on values whose unfused result differs).
 #[inline(always)]
-pub fn two_prod<V: F8>(a: V, b: V) -> (V, V) {
+pub fn fused<V: F8>() -> bool {
+    let a = V::splat(1.0 + f64::EPSILON);
+    // (1 + ε)² − (1 + 2ε) = ε²: fused gives ε², two roundings give 0.
+    a.mul_add(a, V::splat(-(1.0 + 2.0 * f64::EPSILON)))
+        .to_array()
+        .iter()
+        .all(|&v| v != 0.0)
+}
+
+/// (p, e) with p = fl(a·b) and p + e = a·b exactly: one fused multiply-add with `FMA`
+/// (only where [`fused`] holds), else Dekker's TwoProduct (17 operations).
+#[inline(always)]
+pub fn two_prod<V: F8, const FMA: bool>(a: V, b: V) -> (V, V) {
     let p = a.mul(b);
+    if FMA {
+        return (p, a.mul_add(b, V::splat(0.0).sub(p)));
+    }
     let (ah, al) = split(a);
     let (bh, bl) = split(b);
     let e = ah
@@ -116,25 +131,30 @@ pub fn add_f64<V: F8>(x: Dd<V>, a: V) -> Dd<V> {
     Dd { hi, lo }
 }
 
-/// a / z for a plain f64 `a` and a double-double `z`, given `inv ≈ 1/z.hi`: the
-/// correctly rounded quotient a / z.hi plus one correction, relative error ~2^−104. The
-/// quotient is a division, not a·inv: where a / z is a double (a one-class row, a one-hot
-/// row) the result is then exactly (a / z, 0), the same for every member that has it.
+/// a / z for a plain f64 `a` and a double-double `z`, given `inv ≈ 1/z.hi`, without a
+/// division (two to three times the cost of the rest on AVX-512): q = a·inv, then two
+/// corrections by the exact remainder a − q·z. The first makes `hi` the rounded quotient,
+/// the second computes `lo` from `hi` itself, so where a / z is a double (a one-class row,
+/// a one-hot row of counts) the result is exactly (a / z, 0), the same for every member
+/// that has it. Relative error ~2^−104.
 #[inline(always)]
-pub fn div_by<V: F8>(a: V, z: Dd<V>, inv: V) -> Dd<V> {
-    let q = a.div(z.hi);
-    let (p, e) = two_prod(q, z.hi);
-    // a − p is exact (p is within a few ulps of a); the rest is a small correction.
-    let r = a.sub(p).sub(e).sub(q.mul(z.lo));
-    let (hi, lo) = fast_two_sum(q, r.mul(inv));
+pub fn div_by<V: F8, const FMA: bool>(a: V, z: Dd<V>, inv: V) -> Dd<V> {
+    // a − p is exact below (p is within a few ulps of a); the rest is a small correction.
+    let remainder = |q: V| {
+        let (p, e) = two_prod::<V, FMA>(q, z.hi);
+        a.sub(p).sub(e).sub(q.mul(z.lo))
+    };
+    let q = a.mul(inv);
+    let hi = q.add(remainder(q).mul(inv));
+    let lo = remainder(hi).mul(inv);
     Dd { hi, lo }
 }
 
 /// x / d for a plain f64 `d` (the member count), relative error ~2^−104.
 #[inline(always)]
-pub fn div_f64<V: F8>(x: Dd<V>, d: V) -> Dd<V> {
+pub fn div_f64<V: F8, const FMA: bool>(x: Dd<V>, d: V) -> Dd<V> {
     let q = x.hi.div(d);
-    let (p, e) = two_prod(q, d);
+    let (p, e) = two_prod::<V, FMA>(q, d);
     let r = x.hi.sub(p).sub(e).add(x.lo);
     let (hi, lo) = fast_two_sum(q, r.div(d));
     Dd { hi, lo }
@@ -152,7 +172,14 @@ mod tests {
             let a = v.to_array();
             let x = V::from_array([a[0], a[1], a[2], a[3], a[0], a[1], a[2], a[3]]);
             let y = V::from_array([a[4], a[5], a[6], a[7], a[4], a[5], a[6], a[7]]);
-            let (p, e) = two_prod(x, y);
+            let (p, e) = if fused::<V>() {
+                two_prod::<V, true>(x, y)
+            } else {
+                two_prod::<V, false>(x, y)
+            };
+            let (p2, e2) = two_prod::<V, false>(x, y);
+            assert_eq!(p.to_array(), p2.to_array());
+            assert_eq!(e.to_array(), e2.to_array());
             let (p, e) = (p.to_array(), e.to_array());
             V::from_array([p[0], p[1], p[2], p[3], e[0], e[1], e[2], e[3]])
         }
@@ -189,14 +216,23 @@ mod tests {
                 hi: v,
                 lo: v.mul(V::splat(2f64.powi(-60))),
             };
-            let q = div_by(V::splat(1.0), z, V::splat(1.0).div(v));
+            let q = div_by::<V, false>(V::splat(1.0), z, V::splat(1.0).div(v));
             // q·z − 1 in double-double: should be ~1e-31.
-            let (p, e) = two_prod(q.hi, z.hi);
+            let (p, e) = two_prod::<V, false>(q.hi, z.hi);
             p.sub(V::splat(1.0))
                 .add(e)
                 .add(q.hi.mul(z.lo))
                 .add(q.lo.mul(z.hi))
         }
+    }
+
+    #[test]
+    fn fused_is_detected_where_mul_add_fuses() {
+        use crate::simd::vector::Scalar8;
+        assert_eq!(
+            fused::<Scalar8>(),
+            cfg!(any(target_feature = "fma", target_arch = "aarch64"))
+        );
     }
 
     #[test]

@@ -21,9 +21,9 @@
 //!   makes every term non-negative: the plain Σ p·ln(p/P̄) has terms of first order in the
 //!   members' disagreement summing to a second-order result, and total − aleatoric
 //!   subtracts two nearly equal entropies; both lose all digits for members differing by
-//!   1e-8. φ is evaluated as 2s²(A + sB)/(1 − s), s = f/(2+f), A = 1 + s²B,
-//!   B = Σ_{k<9} s^{2k}/(2k+3) for |f| ≤ 0.2 (the atanh series of ln(1+f); no
-//!   cancellation), directly as t·ln t − f (t = 1 + f, cancellation ≤ 12×) above.
+//!   1e-8. φ is its Taylor polynomial f²·Σ_{j<15} (−f)^j/((j+1)(j+2)) for |f| ≤ 0.1 (no
+//!   cancellation, no division), t·ln t − (t − 1) + ln t·(f − (t − 1)) above (t = fl(1 + f);
+//!   the last term corrects the rounding of 1 + f; ≤ 3e-15 relative at the switch).
 //! - *The differences* P_s − P̄ are where near-agreement bites: normalisation rounds each
 //!   P_s to 1e-16, which is 1e-8 of a 1e-8 disagreement. So P_s = x_s/Z_s is computed in
 //!   double-double (Z_s by a compensated sum, the quotient with one Newton correction;
@@ -61,21 +61,28 @@ pub const GROUP: usize = 8;
 const Z_MIN: f64 = 3.054_936_363_499_605e-151; // 2^-500
 const Z_MAX: f64 = 3.273_390_607_896_142e150; // 2^500
 
-/// Below this |f| = |P_s/P̄ − 1|, φ(f) is evaluated by its series.
-const SERIES_MAX: f64 = 0.2;
+/// Up to this |f| = |P_s/P̄ − 1|, φ(f) is evaluated by its series; above, directly (where
+/// t·ln t − f cancels at most 21×, ~5e-15 relative).
+const SERIES_MAX: f64 = 0.1;
 
-/// 1/(2k+3) for k = 0..9: the series B(z) = Σ z^k/(2k+3) (truncation < 3e-20 at |f| ≤ 0.2).
-const B_COEF: [f64; 9] = [
-    1.0 / 3.0,
-    1.0 / 5.0,
-    1.0 / 7.0,
-    1.0 / 9.0,
-    1.0 / 11.0,
-    1.0 / 13.0,
-    1.0 / 15.0,
-    1.0 / 17.0,
-    1.0 / 19.0,
-];
+/// (−1)^j / ((j+1)(j+2)), j = 0..15: φ(f) = f²·Σ_j c_j f^j (truncation < 1e-17 relative
+/// at |f| ≤ 0.1). A polynomial in f has no division; the atanh form 2s²(A + sB)/(1 − s),
+/// s = f/(2+f), has two, each costing as much as ten fused multiply-adds on AVX-512.
+const PHI_COEF: [f64; 15] = {
+    let mut c = [0.0; 15];
+    let mut j = 0;
+    while j < 15 {
+        let v = 1.0 / ((j + 1) * (j + 2)) as f64;
+        c[j] = if j % 2 == 0 { v } else { -v };
+        j += 1;
+    }
+    c
+};
+
+/// Above this many elements per member row group (S·C), pass 2 gathers from the input
+/// again instead of keeping the group's values in a lane-major buffer (8·S·C f64 =
+/// 512 KiB at the limit, within L2).
+const TRANSPOSE_MAX: usize = 8192;
 
 /// The three results of one prediction, in nats, and the smallest input value (probability
 /// input: below 0 means an input error; 0 for logits).
@@ -94,6 +101,7 @@ pub struct RowUncertainty {
 /// Per-member lane state of a group, reused between groups (no allocation per group).
 #[derive(Default)]
 pub struct Scratch {
+    x: Vec<[f64; GROUP]>,
     shift: Vec<[f64; GROUP]>,
     z_hi: Vec<[f64; GROUP]>,
     z_lo: Vec<[f64; GROUP]>,
@@ -144,24 +152,21 @@ fn phi<V: F8>(f: V) -> V {
     let small = abs(f).le(V::splat(SERIES_MAX));
     let mut out = V::splat(0.0);
     if V::any(small) {
-        let s = f.div(V::splat(2.0).add(f));
-        let z = s.mul(s);
-        let mut b = V::splat(B_COEF[8]);
-        for &k in B_COEF[..8].iter().rev() {
-            b = b.mul(z).add(V::splat(k));
+        let mut poly = V::splat(PHI_COEF[14]);
+        for &k in PHI_COEF[..14].iter().rev() {
+            poly = poly.mul_add(f, V::splat(k));
         }
-        let a = V::splat(1.0).add(z.mul(b));
-        let series = V::splat(2.0)
-            .mul(z)
-            .mul(a.add(s.mul(b)))
-            .div(V::splat(1.0).sub(s));
-        out = V::select(small, series, out);
+        out = V::select(small, f.mul(f).mul(poly), out);
     }
     if !V::all(small) {
         let t = V::splat(1.0).add(f);
         let t = V::select(t.lt(V::splat(0.0)), V::splat(0.0), t);
-        // ln_finite(0) is finite, so t = 0 (a member with P_sc = 0) gives 0·ln 0 = 0.
-        let direct = t.mul(ln_finite(t)).sub(f);
+        // φ at the rounded point t = fl(1 + f), t·ln t − (t − 1), plus the first-order
+        // correction ln t·(f − (t − 1)) for the rounding of 1 + f (~2e-15 relative, against
+        // 2e-14 for t·ln t − f). ln_finite(0) is finite, so t = 0 (P_sc = 0) gives 0·ln 0.
+        let lt = ln_finite(t);
+        let fp = t.sub(V::splat(1.0));
+        let direct = t.mul(lt).sub(fp).add(lt.mul(f.sub(fp)));
         out = V::select(small, out, direct);
     }
     out
@@ -181,13 +186,35 @@ fn group_body<V: F8, T: Real>(
     scratch: &mut Scratch,
     out: &mut [RowUncertainty; GROUP],
 ) {
+    if dd::fused::<V>() {
+        group_impl::<V, T, true>(rows, classes, from_logits, scratch, out)
+    } else {
+        group_impl::<V, T, false>(rows, classes, from_logits, scratch, out)
+    }
+}
+
+#[inline(always)]
+fn group_impl<V: F8, T: Real, const FMA: bool>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    scratch: &mut Scratch,
+    out: &mut [RowUncertainty; GROUP],
+) {
     let members = rows.len();
     scratch.resize(members);
-    let (zero, one, half) = (V::splat(0.0), V::splat(1.0), V::splat(0.5));
+    let buffered = members * classes <= TRANSPOSE_MAX;
+    scratch.x.clear();
+    if buffered {
+        scratch.x.resize(members * classes, [0.0; GROUP]);
+    }
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
     let mut min = zero;
     let mut bad = zero;
 
-    // Pass 1: each member's total Z_s (compensated), and its max logit.
+    // Pass 1 (the one read from memory): each member's total Z_s, compensated; its max
+    // logit first with `from_logits`. The values (exponentials for logits) are kept
+    // lane-major for pass 2.
     for (s, r) in rows.iter().enumerate() {
         let shift = if from_logits {
             let mut m = V::splat(f64::NEG_INFINITY);
@@ -207,6 +234,9 @@ fn group_body<V: F8, T: Real>(
                 min = min.min_ignoring_nan(x);
                 x
             };
+            if buffered {
+                scratch.x[s * classes + c] = x.to_array();
+            }
             let (t, e) = dd::two_sum(sum, x);
             sum = t;
             comp = comp.add(e);
@@ -220,33 +250,165 @@ fn group_body<V: F8, T: Real>(
         scratch.z_inv[s] = one.div(hi).to_array();
     }
 
-    // Pass 2: classes outer, members inner.
+    // Pass 2, fast: f64 probabilities, entropies, epistemic = total − aleatoric. Exact
+    // wherever that difference does not cancel; the bound below decides.
+    let (total, aleatoric) = fast_pass::<V, T>(rows, classes, from_logits, buffered, scratch);
+    let epi = total.sub(aleatoric);
+    // A bound on the rounding error of total and aleatoric (sums of C terms, S members,
+    // each term accurate to a few ε; see the module docs): the difference is accepted
+    // where it is larger than the bound by 1/tolerance.
+    let gamma = (4 * classes + 3 * members + 32) as f64 * f64::EPSILON;
+    let tolerance = if std::mem::size_of::<T>() < 8 { 1e-7 } else { 1e-12 };
+    let bound = V::splat(gamma).mul(total.add(aleatoric));
+    let accept = V::or(
+        bound.le(V::splat(tolerance).mul(epi)),
+        total.add(aleatoric).eq(zero),
+    );
+    let (mut total, mut aleatoric, mut epi) = (total, aleatoric, epi);
+    if !V::all(V::or(accept, bad.eq(one))) {
+        let (t, a, e) = exact_pass::<V, T, FMA>(rows, classes, from_logits, buffered, scratch);
+        total = V::select(accept, total, t);
+        aleatoric = V::select(accept, aleatoric, a);
+        epi = V::select(accept, epi, e);
+    }
+    let epi = V::select(epi.lt(zero), zero, epi);
+    let (total, aleatoric, epi) = (total.to_array(), aleatoric.to_array(), epi.to_array());
+    let (bad, min) = (bad.to_array(), min.to_array());
+    for l in 0..GROUP {
+        out[l] = if bad[l] != 0.0 {
+            let member_rows: Vec<&[T]> = rows.iter().map(|r| r[l]).collect();
+            reference(&member_rows, classes, from_logits)
+        } else {
+            RowUncertainty {
+                total: total[l],
+                aleatoric: aleatoric[l],
+                epistemic: epi[l],
+                min: min[l],
+            }
+        };
+    }
+}
+
+/// Member s's value for class c: from the lane-major buffer, or gathered again.
+#[inline(always)]
+fn value<V: F8, T: Real>(
+    rows: &[[&[T]; GROUP]],
+    s: usize,
+    c: usize,
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    scratch: &Scratch,
+) -> V {
+    if buffered {
+        V::from_array(scratch.x[s * classes + c])
+    } else if from_logits {
+        exp(gather::<V, T>(&rows[s], c).sub(V::from_array(scratch.shift[s])))
+    } else {
+        gather::<V, T>(&rows[s], c)
+    }
+}
+
+/// Adds p's entropy term to member s's accumulators (the mass above 1/2 kept aside).
+#[inline(always)]
+fn add_entropy_term<V: F8>(scratch: &mut Scratch, s: usize, p: V) {
+    let (zero, half) = (V::splat(0.0), V::splat(0.5));
+    let big = p.gt(half);
+    let term = p.mul(zero.sub(ln_finite(p)));
+    let ent = V::from_array(scratch.ent[s]).add(V::select(big, zero, term));
+    scratch.ent[s] = ent.to_array();
+    let oth = V::from_array(scratch.others[s]).add(V::select(big, zero, p));
+    scratch.others[s] = oth.to_array();
+    let dom = V::select(big, p, V::from_array(scratch.dominant[s]));
+    scratch.dominant[s] = dom.to_array();
+}
+
+/// Σ p·ln(1/p) from the accumulators: the non-dominant terms plus p_m·(−log1p(−r)).
+#[inline(always)]
+fn finish_entropy<V: F8>(ent: V, others: V, dominant: V) -> V {
+    let zero = V::splat(0.0);
+    let dom_term = V::select(
+        dominant.gt(zero),
+        dominant.mul(zero.sub(log1p_neg(zero.sub(others)))),
+        zero,
+    );
+    ent.add(dom_term)
+}
+
+/// Mean of the members' entropies from their accumulators (which it resets).
+#[inline(always)]
+fn mean_member_entropy<V: F8>(scratch: &mut Scratch, members: usize) -> V {
+    let mut sum = V::splat(0.0);
+    for s in 0..members {
+        sum = sum.add(finish_entropy(
+            V::from_array(scratch.ent[s]),
+            V::from_array(scratch.others[s]),
+            V::from_array(scratch.dominant[s]),
+        ));
+        scratch.ent[s] = [0.0; GROUP];
+        scratch.others[s] = [0.0; GROUP];
+        scratch.dominant[s] = [0.0; GROUP];
+    }
+    sum.div(V::splat(members as f64))
+}
+
+/// Pass 2 in f64: (total, aleatoric). Each entropy is accurate to ~(4C + 3S)ε relative.
+#[inline(always)]
+fn fast_pass<V: F8, T: Real>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    scratch: &mut Scratch,
+) -> (V, V) {
+    let members = rows.len();
+    let zero = V::splat(0.0);
+    let inv_count = V::splat(1.0 / members as f64);
+    let (mut ent_bar, mut others_bar, mut dominant_bar) = (zero, zero, zero);
+    for c in 0..classes {
+        let mut acc = zero;
+        for s in 0..members {
+            let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
+            let p = x.mul(V::from_array(scratch.z_inv[s]));
+            acc = acc.add(p);
+            add_entropy_term(scratch, s, p);
+        }
+        let pbar = acc.mul(inv_count);
+        let big = pbar.gt(V::splat(0.5));
+        let term = pbar.mul(zero.sub(ln_finite(pbar)));
+        ent_bar = ent_bar.add(V::select(big, zero, term));
+        others_bar = others_bar.add(V::select(big, zero, pbar));
+        dominant_bar = V::select(big, pbar, dominant_bar);
+    }
+    let aleatoric = mean_member_entropy(scratch, members);
+    (finish_entropy(ent_bar, others_bar, dominant_bar), aleatoric)
+}
+
+/// Pass 2 with double-double differences: (total, aleatoric, epistemic) for rows whose
+/// members nearly agree (see the module docs).
+#[inline(always)]
+fn exact_pass<V: F8, T: Real, const FMA: bool>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    scratch: &mut Scratch,
+) -> (V, V, V) {
+    let members = rows.len();
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
     let count = V::splat(members as f64);
     let (mut ent_bar, mut others_bar, mut dominant_bar, mut epistemic) = (zero, zero, zero, zero);
     for c in 0..classes {
         let mut p0 = Dd::zero();
         let mut dsum = Dd::zero();
-        for (s, r) in rows.iter().enumerate() {
-            let x = gather::<V, T>(r, c);
-            let x = if from_logits {
-                exp(x.sub(V::from_array(scratch.shift[s])))
-            } else {
-                x
-            };
+        for s in 0..members {
+            let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
             let z = Dd {
                 hi: V::from_array(scratch.z_hi[s]),
                 lo: V::from_array(scratch.z_lo[s]),
             };
-            let p = dd::div_by(x, z, V::from_array(scratch.z_inv[s]));
-            // The member's entropy terms: the mass above 1/2 is kept aside.
-            let big = p.hi.gt(half);
-            let term = p.hi.mul(zero.sub(ln_finite(p.hi)));
-            let ent = V::from_array(scratch.ent[s]).add(V::select(big, zero, term));
-            scratch.ent[s] = ent.to_array();
-            let oth = V::from_array(scratch.others[s]).add(V::select(big, zero, p.hi));
-            scratch.others[s] = oth.to_array();
-            let dom = V::select(big, p.hi, V::from_array(scratch.dominant[s]));
-            scratch.dominant[s] = dom.to_array();
+            let p = dd::div_by::<V, FMA>(x, z, V::from_array(scratch.z_inv[s]));
+            add_entropy_term(scratch, s, p.hi);
             // Differences from member 0.
             let delta = if s == 0 {
                 p0 = p;
@@ -258,9 +420,9 @@ fn group_body<V: F8, T: Real>(
             scratch.d_hi[s] = delta.hi.to_array();
             scratch.d_lo[s] = delta.lo.to_array();
         }
-        let mean_delta = dd::div_f64(dsum, count);
+        let mean_delta = dd::div_f64::<V, FMA>(dsum, count);
         let pbar = dd::add(p0, mean_delta).hi;
-        let big = pbar.gt(half);
+        let big = pbar.gt(V::splat(0.5));
         let term = pbar.mul(zero.sub(ln_finite(pbar)));
         ent_bar = ent_bar.add(V::select(big, zero, term));
         others_bar = others_bar.add(V::select(big, zero, pbar));
@@ -286,42 +448,12 @@ fn group_body<V: F8, T: Real>(
         let contrib = V::select(pbar.eq(zero), zero, pbar.mul(phis));
         epistemic = epistemic.add(contrib);
     }
-
-    // Finish: the dominant masses, the means.
-    let mut ent_sum = zero;
-    for s in 0..members {
-        let dom = V::from_array(scratch.dominant[s]);
-        let oth = V::from_array(scratch.others[s]);
-        let dom_term = V::select(
-            dom.gt(zero),
-            dom.mul(zero.sub(log1p_neg(zero.sub(oth)))),
-            zero,
-        );
-        ent_sum = ent_sum.add(V::from_array(scratch.ent[s]).add(dom_term));
-    }
-    let dom_term = V::select(
-        dominant_bar.gt(zero),
-        dominant_bar.mul(zero.sub(log1p_neg(zero.sub(others_bar)))),
-        zero,
-    );
-    let total = ent_bar.add(dom_term).to_array();
-    let aleatoric = ent_sum.div(count).to_array();
-    let epi = epistemic.div(count);
-    let epi = V::select(epi.lt(zero), zero, epi).to_array();
-    let (bad, min) = (bad.to_array(), min.to_array());
-    for l in 0..GROUP {
-        out[l] = if bad[l] != 0.0 {
-            let member_rows: Vec<&[T]> = rows.iter().map(|r| r[l]).collect();
-            reference(&member_rows, classes, from_logits)
-        } else {
-            RowUncertainty {
-                total: total[l],
-                aleatoric: aleatoric[l],
-                epistemic: epi[l],
-                min: min[l],
-            }
-        };
-    }
+    let aleatoric = mean_member_entropy(scratch, members);
+    (
+        finish_entropy(ent_bar, others_bar, dominant_bar),
+        aleatoric,
+        epistemic.div(count),
+    )
 }
 
 crate::simd::multiversion! {
@@ -363,17 +495,14 @@ mod scalar_dd {
     }
 }
 
-/// φ(f) = (1+f)·ln(1+f) − f, scalar (series below |f| = 0.2, as the vector code).
+/// φ(f) = (1+f)·ln(1+f) − f, scalar (series up to |f| = 0.1, as the vector code).
 fn phi_scalar(f: f64) -> f64 {
     if f.abs() <= SERIES_MAX {
-        let s = f / (2.0 + f);
-        let z = s * s;
-        let b = B_COEF.iter().rev().fold(0.0, |acc, &k| acc * z + k);
-        2.0 * z * ((1.0 + z * b) + s * b) / (1.0 - s)
+        f * f * PHI_COEF.iter().rev().fold(0.0, |acc, &k| acc * f + k)
     } else {
         let t = (1.0 + f).max(0.0);
-        let tlnt = if t == 0.0 { 0.0 } else { t * t.ln() };
-        tlnt - f
+        let (lt, fp) = (if t == 0.0 { 0.0 } else { t.ln() }, t - 1.0);
+        t * lt - fp + lt * (f - fp)
     }
 }
 
@@ -522,11 +651,15 @@ mod tests {
     }
 
     fn same(got: &RowUncertainty, want: &RowUncertainty, rtol: f64) -> bool {
+        same_within(got, want, rtol, 1e-11)
+    }
+
+    fn same_within(got: &RowUncertainty, want: &RowUncertainty, rtol: f64, etol: f64) -> bool {
         // The epistemic part is a difference-based quantity: compare it relatively, with
         // an absolute floor at the rounding level of the entropies.
         close(got.total, want.total, rtol)
             && close(got.aleatoric, want.aleatoric, rtol)
-            && (close(got.epistemic, want.epistemic, 1e-11)
+            && (close(got.epistemic, want.epistemic, etol)
                 || (got.epistemic - want.epistemic).abs() <= 1e-15 * want.total.abs())
             && got.min == want.min
     }
@@ -577,7 +710,8 @@ mod tests {
                     .collect();
                 for (g, p) in run(&p32, classes, false).iter().zip(&p32) {
                     let want = reference_of(p, classes, false);
-                    assert!(same(g, &want, 1e-13), "f32 C={classes} S={members}");
+                    // float32 input: the fast path is accepted to 1e-7 relative.
+                    assert!(same_within(g, &want, 1e-13, 2e-7), "f32 C={classes} S={members}: {g:?} vs {want:?}");
                 }
                 // The same values as logits.
                 let logits: Vec<Vec<Vec<f64>>> = preds
@@ -651,7 +785,7 @@ mod tests {
 
     #[test]
     fn phi_is_accurate_on_both_sides_of_the_switch() {
-        for &f in &[-1.0f64, -0.9, -0.2000001, -0.2, -0.1, -1e-5, -1e-12, 0.0, 1e-12, 1e-5, 0.1, 0.2, 0.2000001, 1.0, 29.0] {
+        for &f in &[-1.0f64, -0.9, -0.2, -0.1000001, -0.1, -1e-5, -1e-12, 0.0, 1e-12, 1e-5, 0.1, 0.1000001, 0.2, 1.0, 29.0] {
             let want = if f == -1.0 {
                 1.0
             } else {
@@ -666,9 +800,9 @@ mod tests {
                     (1.0 + f) * (1.0 + f).ln() - f
                 }
             };
-            assert!(close(phi_scalar(f), want, 2e-15), "phi({f}) = {} vs {want}", phi_scalar(f));
+            assert!(close(phi_scalar(f), want, 3e-15), "phi({f}) = {} vs {want}", phi_scalar(f));
             let v = phi(crate::simd::vector::Scalar8::splat(f)).0[0];
-            assert!(close(v, want, 2e-15), "vector phi({f}) = {v} vs {want}");
+            assert!(close(v, want, 3e-15), "vector phi({f}) = {v} vs {want}");
         }
     }
 }
