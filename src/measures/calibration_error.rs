@@ -11,7 +11,7 @@
 //!
 //! Bin boundaries: i/n rounded to the input's float type (f32 probabilities compare with
 //! f32 boundaries, as torchmetrics' `linspace` in the input dtype; logits' confidences are
-//! f64). torchmetrics (since its PR 1919) gives a confidence of exactly 1 a bin of its own,
+//! f64). torchmetrics (since 1.1, its PR 1919) gives a confidence of exactly 1 a bin of its own,
 //! (n+1)-th; here it is in the last bin, as in Guo et al.'s definition — the two agree
 //! unless some confidence is exactly 1 (see the Python docstring).
 //!
