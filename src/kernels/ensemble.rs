@@ -283,7 +283,11 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     // each term accurate to a few ε; see the module docs): the difference is accepted
     // where it is larger than the bound by 1/tolerance.
     let gamma = (4 * classes + 3 * members + 32) as f64 * f64::EPSILON;
-    let tolerance = if std::mem::size_of::<T>() < 8 { 1e-7 } else { 1e-12 };
+    let tolerance = if std::mem::size_of::<T>() < 8 {
+        1e-7
+    } else {
+        1e-12
+    };
     let bound = V::splat(gamma).mul(total.add(aleatoric));
     let accept = V::or(
         bound.le(V::splat(tolerance).mul(epi)),
@@ -628,8 +632,13 @@ pub fn reference<T: Real>(rows: &[&[T]], classes: usize, from_logits: bool) -> R
     let mut pbar = Vec::with_capacity(classes);
     let mut epistemic = 0.0;
     for c in 0..classes {
-        let deltas: Vec<(f64, f64)> = p.iter().map(|row| scalar_dd::sub(row[c], p[0][c])).collect();
-        let dsum = deltas.iter().fold((0.0, 0.0), |acc, &d| scalar_dd::add(acc, d));
+        let deltas: Vec<(f64, f64)> = p
+            .iter()
+            .map(|row| scalar_dd::sub(row[c], p[0][c]))
+            .collect();
+        let dsum = deltas
+            .iter()
+            .fold((0.0, 0.0), |acc, &d| scalar_dd::add(acc, d));
         let mean_delta = scalar_dd::div_f64(dsum, members as f64);
         let pb = scalar_dd::add(p[0][c], mean_delta).0;
         pbar.push(pb);
@@ -727,25 +736,42 @@ mod tests {
                 let got = run(&preds, classes, false);
                 for (g, p) in got.iter().zip(&preds) {
                     let want = reference_of(p, classes, false);
-                    assert!(same(g, &want, 1e-13), "C={classes} S={members}: {g:?} vs {want:?}");
+                    assert!(
+                        same(g, &want, 1e-13),
+                        "C={classes} S={members}: {g:?} vs {want:?}"
+                    );
                 }
                 let p32: Vec<Vec<Vec<f32>>> = preds
                     .iter()
-                    .map(|m| m.iter().map(|r| r.iter().map(|&v| v as f32).collect()).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|r| r.iter().map(|&v| v as f32).collect())
+                            .collect()
+                    })
                     .collect();
                 for (g, p) in run(&p32, classes, false).iter().zip(&p32) {
                     let want = reference_of(p, classes, false);
                     // float32 input: the fast path is accepted to 1e-7 relative.
-                    assert!(same_within(g, &want, 1e-13, 2e-7), "f32 C={classes} S={members}: {g:?} vs {want:?}");
+                    assert!(
+                        same_within(g, &want, 1e-13, 2e-7),
+                        "f32 C={classes} S={members}: {g:?} vs {want:?}"
+                    );
                 }
                 // The same values as logits.
                 let logits: Vec<Vec<Vec<f64>>> = preds
                     .iter()
-                    .map(|m| m.iter().map(|r| r.iter().map(|&v| (v + 1e-3).ln()).collect()).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|r| r.iter().map(|&v| (v + 1e-3).ln()).collect())
+                            .collect()
+                    })
                     .collect();
                 for (g, p) in run(&logits, classes, true).iter().zip(&logits) {
                     let want = reference_of(p, classes, true);
-                    assert!(same(g, &want, 1e-12), "logits C={classes} S={members}: {g:?} vs {want:?}");
+                    assert!(
+                        same(g, &want, 1e-12),
+                        "logits C={classes} S={members}: {g:?} vs {want:?}"
+                    );
                 }
             }
         }
@@ -769,16 +795,19 @@ mod tests {
     #[test]
     fn special_rows_take_the_reference() {
         let preds = vec![
-            vec![vec![0.0, 0.0], vec![1.0, 1.0]],          // a member summing to 0 → NaN
-            vec![vec![f64::NAN, 1.0], vec![1.0, 1.0]],     // NaN → NaN
+            vec![vec![0.0, 0.0], vec![1.0, 1.0]], // a member summing to 0 → NaN
+            vec![vec![f64::NAN, 1.0], vec![1.0, 1.0]], // NaN → NaN
             vec![vec![f64::INFINITY, 1.0], vec![1.0, 1.0]], // inf → NaN
             vec![vec![5e-324, 5e-324], vec![1e-310, 3e-310]], // subnormal totals
-            vec![vec![1e308, 1e308], vec![1e300, 3e300]],  // totals that overflow
-            vec![vec![1.0, -0.5], vec![1.0, 1.0]],         // negative: min reported
+            vec![vec![1e308, 1e308], vec![1e300, 3e300]], // totals that overflow
+            vec![vec![1.0, -0.5], vec![1.0, 1.0]], // negative: min reported
         ];
         let got = run(&preds, 2, false);
         for r in &got[..3] {
-            assert!(r.total.is_nan() && r.aleatoric.is_nan() && r.epistemic.is_nan(), "{r:?}");
+            assert!(
+                r.total.is_nan() && r.aleatoric.is_nan() && r.epistemic.is_nan(),
+                "{r:?}"
+            );
         }
         let h = |p: f64| -(p * p.ln() + (1.0 - p) * (1.0 - p).ln());
         let want_alea = (std::f64::consts::LN_2 + h(0.25)) / 2.0;
@@ -810,7 +839,10 @@ mod tests {
 
     #[test]
     fn phi_is_accurate_on_both_sides_of_the_switch() {
-        for &f in &[-1.0f64, -0.9, -0.2, -0.1000001, -0.1, -1e-5, -1e-12, 0.0, 1e-12, 1e-5, 0.1, 0.1000001, 0.2, 1.0, 29.0] {
+        for &f in &[
+            -1.0f64, -0.9, -0.2, -0.1000001, -0.1, -1e-5, -1e-12, 0.0, 1e-12, 1e-5, 0.1, 0.1000001,
+            0.2, 1.0, 29.0,
+        ] {
             let want = if f == -1.0 {
                 1.0
             } else {
@@ -825,7 +857,11 @@ mod tests {
                     (1.0 + f) * (1.0 + f).ln() - f
                 }
             };
-            assert!(close(phi_scalar(f), want, 3e-15), "phi({f}) = {} vs {want}", phi_scalar(f));
+            assert!(
+                close(phi_scalar(f), want, 3e-15),
+                "phi({f}) = {} vs {want}",
+                phi_scalar(f)
+            );
             let v = phi(crate::simd::vector::Scalar8::splat(f)).0[0];
             assert!(close(v, want, 3e-15), "vector phi({f}) = {v} vs {want}");
         }

@@ -196,7 +196,9 @@ fn process_piece<T: Real>(
         }
     };
     if ctx.fork {
-        out.par_chunks_mut(rows_per_block).enumerate().for_each(block);
+        out.par_chunks_mut(rows_per_block)
+            .enumerate()
+            .for_each(block);
     } else {
         out.chunks_mut(rows_per_block).enumerate().for_each(block);
     }
@@ -217,8 +219,13 @@ mod tests {
     fn layouts_give_the_same_results_as_the_reference() {
         // (S, N1, N2, C) contiguous, permuted, sliced and reversed views.
         let (s, n1, n2, c) = (4, 5, 6, 7);
-        let data: Vec<f64> = positive(s * n1 * n2 * c, 3).iter().map(|v| v + 0.01).collect();
-        let a = Array::from_shape_vec((s, n1, n2, c), data).unwrap().into_dyn();
+        let data: Vec<f64> = positive(s * n1 * n2 * c, 3)
+            .iter()
+            .map(|v| v + 0.01)
+            .collect();
+        let a = Array::from_shape_vec((s, n1, n2, c), data)
+            .unwrap()
+            .into_dyn();
         let want: Vec<RowUncertainty> = (0..n1 * n2)
             .map(|i| {
                 let rows: Vec<Vec<f64>> = (0..s)
@@ -283,7 +290,10 @@ mod tests {
             seen.push(uncertainty(a.view()));
         }
         for u in &seen[1..] {
-            for (x, y) in [(&u.total, &seen[0].total), (&u.epistemic, &seen[0].epistemic)] {
+            for (x, y) in [
+                (&u.total, &seen[0].total),
+                (&u.epistemic, &seen[0].epistemic),
+            ] {
                 assert!(x
                     .iter()
                     .zip(y.iter())
