@@ -782,7 +782,7 @@ mod tests {
         for classes in [1, 2, 7, 8, 9, 33] {
             let row = positive(classes, 5);
             let pred = vec![row.clone(); 5];
-            let r = run(&[pred.clone()], classes, false)[0];
+            let r = run(std::slice::from_ref(&pred), classes, false)[0];
             assert_eq!(r.epistemic, 0.0);
             assert!(close(r.total, r.aleatoric, 1e-15));
             let r = run(&[pred], classes, true)[0];
