@@ -11,6 +11,7 @@ pub mod counts;
 pub mod cross;
 pub mod double_double;
 pub mod ensemble;
+pub mod ensemble_reference;
 pub mod fuzz_check;
 pub mod js;
 pub mod neg_log;
