@@ -257,3 +257,25 @@ def test_bad_input(kwargs: Any, exc: Any, match: str) -> None:
 def test_docstring_examples() -> None:
     result = doctest.testmod(fastentropy._ensemble, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units are kB on Linux only")
+def test_no_per_member_temporary_peak_rss() -> None:
+    """An (S, N, C) = (30, 2·10^5, 10) float32 input (240 MB) raises the peak RSS of a fresh
+    interpreter by far less than one member's (N, C) slice (8 MB) beyond the outputs
+    (3 × N float64 = 4.8 MB) — the numpy expression makes several input-sized temporaries."""
+    code = (
+        "import json, resource, numpy as np, fastentropy as fe\n"
+        "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0\n"
+        "p = np.empty((30, 200_000, 10), dtype=np.float32); p[...] = 0.1\n"
+        "fe.ensemble_uncertainty(p[:, :2]); fe.ensemble_uncertainty(p[:, :2], from_logits=True)\n"
+        "before = peak()\n"
+        "u = fe.ensemble_uncertainty(p); v = fe.ensemble_uncertainty(p, from_logits=True)\n"
+        "print(json.dumps({'before': before, 'after': peak()}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    m = __import__("json").loads(proc.stdout.strip().splitlines()[-1])
+    growth = m["after"] - m["before"]
+    assert growth < 20, f"peak RSS grew by {growth:.1f} MB for a 240 MB input"

@@ -76,9 +76,8 @@ pub fn fused<V: F8>() -> bool {
     let a = V::splat(1.0 + f64::EPSILON);
     // (1 + ε)² − (1 + 2ε) = ε²: fused gives ε², two roundings give 0.
     a.mul_add(a, V::splat(-(1.0 + 2.0 * f64::EPSILON)))
-        .to_array()
-        .iter()
-        .all(|&v| v != 0.0)
+        .to_array()[0]
+        != 0.0
 }
 
 /// (p, e) with p = fl(a·b) and p + e = a·b exactly: one fused multiply-add with `FMA`

@@ -30,9 +30,10 @@ pub struct Uncertainty {
     pub epistemic: ArrayD<f64>,
 }
 
-/// Elements a block of rows should hold: ~16k (128 KiB of f64, in L2 for the second pass),
-/// enough that the per-block cost (a scratch buffer, a rayon task) is negligible.
-const BLOCK_ELEMENTS: usize = 16_384;
+/// Elements a block of rows should hold: ~64k, enough that the per-block cost (scratch
+/// buffers, a rayon task) is negligible, few enough for hundreds of blocks per call. (The
+/// second pass works on one group of eight rows at a time, so this is not a cache size.)
+const BLOCK_ELEMENTS: usize = 65_536;
 
 /// Uncertainty of every prediction of `p` (shape (S, batch…, C)); `from_logits` applies a
 /// softmax along C inside the pass. Errors: no member axis / S = 0, negative
@@ -157,6 +158,7 @@ fn process_piece<T: Real>(
         }
         let mut scratch = Scratch::default();
         let mut buffer: Vec<T> = Vec::new();
+        let mut member_rows: Vec<[&[T]; GROUP]> = Vec::with_capacity(members);
         let start = b * rows_per_block;
         for (g, part) in chunk.chunks_mut(GROUP).enumerate() {
             let first = start + g * GROUP;
@@ -164,15 +166,25 @@ fn process_piece<T: Real>(
             let mut res = [RowUncertainty::default(); GROUP];
             match layout {
                 Some((slice, ss, sn, origin)) => {
-                    let rows: Vec<[&[T]; GROUP]> = (0..members)
-                        .map(|s| {
+                    member_rows.clear();
+                    if part.len() == GROUP && sn == classes as isize {
+                        // PERF: a full group of adjacent rows is one chunk per member; cutting
+                        // it costs far less than locating 8 rows (measured: 25% of a call at
+                        // C = 2).
+                        member_rows.extend((0..members).map(|s| {
+                            let at = (origin + s as isize * ss + first as isize * sn) as usize;
+                            let chunk = &slice[at..at + GROUP * classes];
+                            std::array::from_fn(|l| &chunk[l * classes..(l + 1) * classes])
+                        }));
+                    } else {
+                        member_rows.extend((0..members).map(|s| {
                             std::array::from_fn(|l| {
                                 let at = origin + s as isize * ss + row_of(l) as isize * sn;
                                 &slice[at as usize..at as usize + classes]
                             })
-                        })
-                        .collect();
-                    uncertainty_group(&rows, classes, from_logits, &mut scratch, &mut res);
+                        }));
+                    }
+                    uncertainty_group(&member_rows, classes, from_logits, &mut scratch, &mut res);
                 }
                 None => {
                     buffer.clear();
