@@ -77,9 +77,9 @@ def ensemble_uncertainty(
     recomputed as ``Σ P̄·φ(P_s/P̄ − 1)``, ``φ(f) = (1+f)·ln(1+f) − f``, with the
     normalised members in double-double arithmetic. Measured against mpmath (see the
     README): ≤ 1e-12 relative for float64 input, ≤ 1e-6 for float32 (the exact value of the
-    float32 data), down to members differing by 1e-8. With ``from_logits`` the softmax's
-    ``exp`` (1 ULP) limits the epistemic part to ~1e-16/(the members' disagreement)
-    relative.
+    float32 data), down to members differing by 1e-8 — also with ``from_logits``, where
+    the double-double pass takes each member's exponentials relative to member 0's
+    (``expm1`` of the exact logit differences) so the ``exp``'s rounding cancels.
 
     Parameters
     ----------

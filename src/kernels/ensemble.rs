@@ -33,9 +33,9 @@
 //!   relative disagreement), below 1e-15 for disagreements down to 1e-17.
 //!
 //! With `from_logits`, x_sc = exp(z_sc − max_c z_sc) (so Z_s ∈ [1, C] and the member's
-//! argmax has x = 1 exactly); the probabilities are never stored. The exp is accurate to
-//! 1 ULP, so for logits the epistemic part is exact to ~1e-16/(disagreement) — 1e-8
-//! relative for members whose logits differ by 1e-8 (see the README).
+//! argmax has x = 1 exactly); the probabilities are never stored. In the double-double
+//! pass, x_sc is anchored on member 0 as x_0c·(1 + expm1(Δ)) (see [`logit_value`]), so
+//! logits differing by 1e-8 keep the epistemic part exact too.
 //!
 //! **Special rows.** The vector path requires every member total Z_s in [2^−500, 2^500]
 //! (the range where the double-double products cannot overflow or underflow). Other rows
@@ -399,6 +399,45 @@ fn mean_member_entropy<V: F8>(scratch: &mut Scratch, members: usize) -> V {
     sum.div(V::splat(members as f64))
 }
 
+/// exp(z_sc − max_c z_sc) in double-double, for the exact pass with `from_logits`: as
+/// x_0c·(1 + expm1(Δ)), Δ = (z_sc − z_0c) − (max z_s − max z_0) (exact differences where
+/// the members are close), so the members' differences keep their digits where the exp
+/// of each member's logits would round them away (1 ULP = 1e-16, against differences of
+/// 1e-8). expm1 is libm's, lane by lane (this pass is rare). Where member 0 has −inf, or
+/// Δ is not finite, the plain exp.
+#[inline(always)]
+fn logit_value<V: F8, T: Real, const FMA: bool>(
+    rows: &[[&[T]; GROUP]],
+    s: usize,
+    c: usize,
+    scratch: &Scratch,
+) -> Dd<V> {
+    let zs = gather::<V, T>(&rows[s], c);
+    let shift_s = V::from_array(scratch.shift[s]);
+    let direct = exp(zs.sub(shift_s));
+    if s == 0 {
+        return Dd {
+            hi: direct,
+            lo: V::splat(0.0),
+        };
+    }
+    let z0 = gather::<V, T>(&rows[0], c);
+    let shift_0 = V::from_array(scratch.shift[0]);
+    let x0 = exp(z0.sub(shift_0));
+    let delta = zs.sub(z0).sub(shift_s.sub(shift_0));
+    let g = V::from_array(delta.to_array().map(f64::exp_m1));
+    // x0 + x0·g, the product exact.
+    let (p, e) = dd::two_prod::<V, FMA>(x0, g);
+    let (hi, lo) = dd::two_sum(x0, p);
+    let (hi, lo) = dd::fast_two_sum(hi, lo.add(e));
+    let finite = abs(delta).lt(V::splat(f64::INFINITY));
+    let ok = V::and(finite, z0.gt(V::splat(f64::NEG_INFINITY)));
+    Dd {
+        hi: V::select(ok, hi, direct),
+        lo: V::select(ok, lo, V::splat(0.0)),
+    }
+}
+
 /// Pass 2 in f64: (total, aleatoric). Each entropy is accurate to ~(4C + 3S)ε relative.
 #[inline(always)]
 fn fast_pass<V: F8, T: Real>(
@@ -460,19 +499,25 @@ fn exact_pass<V: F8, T: Real, const FMA: bool>(
 ) -> (V, V, V) {
     let members = rows.len();
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let x_of = |s: usize, c: usize, scratch: &Scratch| -> Dd<V> {
+        if from_logits {
+            logit_value::<V, T, FMA>(rows, s, c, scratch)
+        } else {
+            Dd {
+                hi: value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch),
+                lo: zero,
+            }
+        }
+    };
     // The member totals, compensated (Z_s to ~2^−104).
     for s in 0..members {
-        let (mut sum, mut comp) = (zero, zero);
+        let mut sum = Dd::zero();
         for c in 0..classes {
-            let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
-            let (t, e) = dd::two_sum(sum, x);
-            sum = t;
-            comp = comp.add(e);
+            sum = dd::add(sum, x_of(s, c, scratch));
         }
-        let (hi, lo) = dd::fast_two_sum(sum, comp);
-        scratch.z_hi[s] = hi.to_array();
-        scratch.z_lo[s] = lo.to_array();
-        scratch.z_inv[s] = one.div(hi).to_array();
+        scratch.z_hi[s] = sum.hi.to_array();
+        scratch.z_lo[s] = sum.lo.to_array();
+        scratch.z_inv[s] = one.div(sum.hi).to_array();
     }
     let count = V::splat(members as f64);
     let (mut ent_bar, mut others_bar, mut dominant_bar, mut epistemic) = (zero, zero, zero, zero);
@@ -480,12 +525,18 @@ fn exact_pass<V: F8, T: Real, const FMA: bool>(
         let mut p0 = Dd::zero();
         let mut dsum = Dd::zero();
         for s in 0..members {
-            let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
+            let x = x_of(s, c, scratch);
             let z = Dd {
                 hi: V::from_array(scratch.z_hi[s]),
                 lo: V::from_array(scratch.z_lo[s]),
             };
-            let p = dd::div_by::<V, FMA>(x, z, V::from_array(scratch.z_inv[s]));
+            let inv = V::from_array(scratch.z_inv[s]);
+            let p = dd::div_by::<V, FMA>(x.hi, z, inv);
+            let p = if from_logits {
+                dd::add_f64(p, x.lo.mul(inv))
+            } else {
+                p
+            };
             add_entropy_term(scratch, s, p.hi);
             // Differences from member 0.
             let delta = if s == 0 {
