@@ -285,3 +285,26 @@ def test_no_per_member_temporary_peak_rss() -> None:
     m = __import__("json").loads(proc.stdout.strip().splitlines()[-1])
     growth = m["after"] - m["before"]
     assert growth < 20, f"peak RSS grew by {growth:.1f} MB for a 240 MB input"
+
+
+def test_dask_blocks_give_the_local_result() -> None:
+    pytest.importorskip("dask", reason="dask is not installed (pip install 'fastentropy[dask]')")
+    import dask.array as da
+
+    import fastentropy.dask as fed
+
+    rng = np.random.default_rng(12)
+    p = rng.dirichlet(np.ones(6), size=(7, 4, 50))  # (S, N1, N2, C)
+    x = da.from_array(np.moveaxis(p, 0, 1), chunks=(2, 3, 20, 6))  # members on axis 1, chunked
+    got = fed.ensemble_uncertainty(x, sample_axis=1)
+    want = fe.ensemble_uncertainty(p)
+    for g, w in zip(got, want):
+        assert np.array_equal(g.compute(scheduler="threads"), w)
+    one = fed.ensemble_uncertainty(da.from_array(p[:, 0, 0]), base=2)
+    assert one.total.compute() == fe.ensemble_uncertainty(p[:, 0, 0], base=2).total
+    with pytest.raises(ValueError, match="`sample_axis` and `axis` must be different"):
+        fed.ensemble_uncertainty(x, sample_axis=3)
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(fed.ensemble_uncertainty, "ensemble_uncertainty", globs={}):
+        runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0
