@@ -52,11 +52,14 @@
 //! double-double pass (~4× the cost), and use it for those rows only.
 //!
 //! PERF ((30, 10^5, 10) f32, one thread, CPU time on this project's 2-core AVX-512 Xeon
-//! under load; `benches/scorers.py` for the side-by-side ratios): 83 ms against 140 ms
-//! for numpy's expression. Measured on the way: the double-double pass for every row ran
-//! at 0.5× numpy (3.4× slower than now); the classes-outer order for the fast pass (three
+//! under load; `benches/scorers.py` for the side-by-side ratios): 62–71 ms against
+//! 136–140 ms for numpy's expression. Measured on the way: the double-double pass for
+//! every row ran at 0.5× numpy; the classes-outer order for the fast pass (three
 //! accumulators per member in memory) ~25% slower; zeroing the scratch per group ~10%;
-//! gathering each vector from eight rows instead of the lane-major copy slower again.
+//! locating each of a group's S×8 rows separately instead of cutting one chunk per member
+//! ~25% (83 ms); gathering each vector from eight rows instead of the lane-major copy
+//! slower again; compensating the sums over members costs ~10% and keeps rows with many
+//! members in the fast pass.
 //! Rejected: vectorising along the classes (horizontal sums per row, 6 of 16 lanes idle
 //! for C = 10). Not reached: the issue's ≥ 5× numpy. What remains is the f64 `ln` (a
 //! division and ~25 operations per eight lanes); a float32 path with sixteen lanes and a
