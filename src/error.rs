@@ -63,6 +63,22 @@ pub enum Error {
         value: i64,
         values: usize,
     },
+    /// An axis of length 0 where at least one entry is needed (`arg`'s `axis`).
+    EmptyAxis {
+        arg: &'static str,
+        axis: &'static str,
+    },
+    /// A class label outside `[0, classes)`; `position` indexes `arg` (scorers' labels).
+    LabelOutOfRangeIn {
+        arg: &'static str,
+        label: i64,
+        position: Vec<usize>,
+        classes: usize,
+    },
+    /// A probability above 1 where probabilities are required (`value` is the largest).
+    AboveOne { arg: &'static str, value: f64 },
+    /// More bins than can be allocated.
+    TooManyBins { value: usize },
     /// The call was stopped by the interrupt hook (Ctrl-C); its partial result is discarded.
     Interrupted,
 }
@@ -135,6 +151,21 @@ impl fmt::Display for Error {
                 f,
                 "`offsets` must be non-decreasing, non-negative and at most the number of values ({values}), got {value} at position {position}"
             ),
+            Error::EmptyAxis { arg, axis } => {
+                write!(f, "`{arg}` must have at least one entry along `{axis}`, got length 0")
+            }
+            Error::LabelOutOfRangeIn { arg, label, position, classes } => write!(
+                f,
+                "`{arg}` has label {label} at position {}, outside [0, {classes})",
+                tuple(position)
+            ),
+            Error::AboveOne { arg, value } => write!(
+                f,
+                "`{arg}` must hold probabilities in [0, 1], got {value:?} (pass from_logits=True for logits)"
+            ),
+            Error::TooManyBins { value } => {
+                write!(f, "`n_bins` is too large to allocate, got {value}")
+            }
             Error::Interrupted => write!(f, "interrupted"),
         }
     }

@@ -7,6 +7,7 @@ mod loss;
 mod measures;
 mod more;
 mod partials;
+mod scorers;
 
 use std::cell::RefCell;
 
@@ -54,6 +55,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     partials::register(m)?;
     loss::register(m)?;
     more::register(m)?;
+    scorers::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;

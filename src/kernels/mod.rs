@@ -6,8 +6,12 @@
 //! compare the two on adversarial values and on every tail length 0..=67.
 
 pub mod bce;
+pub mod calibration;
 pub mod counts;
 pub mod cross;
+pub mod double_double;
+pub mod ensemble;
+pub mod ensemble_reference;
 pub mod fuzz_check;
 pub mod js;
 pub mod neg_log;

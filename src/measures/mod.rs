@@ -3,7 +3,9 @@
 //! one distribution (the binding layer moves the user's `axis` there without copying).
 
 pub mod bce;
+pub mod calibration_error;
 pub mod cross_entropy;
+pub mod ensemble_uncertainty;
 pub mod entropy;
 pub mod js;
 pub mod kl;
