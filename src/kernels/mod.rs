@@ -18,6 +18,7 @@ pub mod neg_log;
 pub mod plogq;
 pub mod rel_entr;
 pub mod softmax;
+pub mod two_pass;
 pub mod xlogx;
 
 use crate::simd::vector::F8;
