@@ -397,7 +397,7 @@ def kl_divergence(
     >>> fe.kl_divergence([1, 0], [0, 1])
     inf
     """
-    pa, qa, ax = _pair(p, q, axis)
+    pa, qa, ax = _core_pair(p, q, axis)
     return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
