@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _lane_axis, _pair, _unmask
+from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _core_axis, _core_pair, _lane_axis, _unmask
 
 __all__ = [
     "js_divergence",
@@ -93,7 +93,7 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
-    pa, qa, ax = _pair(p, q, axis)
+    pa, qa, ax = _core_pair(p, q, axis)
     return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
@@ -136,7 +136,7 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
-    pa, qa, ax = _pair(p, q, axis)
+    pa, qa, ax = _core_pair(p, q, axis)
     return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
@@ -183,7 +183,8 @@ def perplexity(
     >>> fe.perplexity([[0.5, 0.5], [1.0, 0.0]], base=2)
     array([2., 1.])
     """
-    (arr,), ax = _lane_axis([_as_float_array(p, "p", 0.0)], axis, "p")
+    arr = _as_float_array(p, "p", 0.0)
+    ax = _core_axis(arr.ndim, axis, "p")
     return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 

@@ -10,7 +10,7 @@ use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use super::arrays::{reduce_one, reduce_pair};
+use super::arrays::{reduce_one, reduce_pair, whole_one, whole_pair};
 use crate::error::Error;
 use crate::measures::mutual_information::{from_labels, from_table, Measure};
 use crate::measures::{js, label_entropy, perplexity, Options};
@@ -27,46 +27,56 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Jensen–Shannon divergence along the last axis of equally shaped `p` and `q`.
 #[pyfunction(name = "js_divergence")]
-#[pyo3(signature = (p, q, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, q, axis=Some(-1), base=None, normalize=true))]
 fn py_js_divergence<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    axis: isize,
+    axis: Option<isize>,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    reduce_pair!(py, p, q, axis, |pv, qv| js::js_divergence(pv, qv, &opts))
+    match axis {
+        Some(axis) => reduce_pair!(py, p, q, axis, |pv, qv| js::js_divergence(pv, qv, &opts)),
+        None => whole_pair!(py, p, q, |pv, qv| js::js_divergence_whole(pv, qv, &opts)),
+    }
 }
 
 /// Jensen–Shannon distance (√ of the divergence) along the last axis.
 #[pyfunction(name = "js_distance")]
-#[pyo3(signature = (p, q, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, q, axis=Some(-1), base=None, normalize=true))]
 fn py_js_distance<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    axis: isize,
+    axis: Option<isize>,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    reduce_pair!(py, p, q, axis, |pv, qv| js::js_distance(pv, qv, &opts))
+    match axis {
+        Some(axis) => reduce_pair!(py, p, q, axis, |pv, qv| js::js_distance(pv, qv, &opts)),
+        None => whole_pair!(py, p, q, |pv, qv| js::js_divergence_whole(pv, qv, &opts)
+            .map(js::distance)),
+    }
 }
 
 /// Perplexity e^H along the last axis of `p`.
 #[pyfunction(name = "perplexity")]
-#[pyo3(signature = (p, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, axis=Some(-1), base=None, normalize=true))]
 fn py_perplexity<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
-    axis: isize,
+    axis: Option<isize>,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    reduce_one!(py, p, axis, |pv| perplexity::perplexity(pv, &opts))
+    match axis {
+        Some(axis) => reduce_one!(py, p, axis, |pv| perplexity::perplexity(pv, &opts)),
+        None => whole_one!(py, p, |pv| perplexity::perplexity_whole(pv, &opts)),
+    }
 }
 
 /// Borrows a native-endian int64 array, naming `arg` in the error otherwise.
