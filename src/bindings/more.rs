@@ -6,11 +6,11 @@
 use std::borrow::Cow;
 
 use ndarray::{ArrayView1, Ix1, Ix2};
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use super::arrays::{reduce_one, reduce_pair};
+use super::arrays::{borrow_array, reduce_one, reduce_pair, view};
 use crate::error::Error;
 use crate::measures::mutual_information::{from_labels, from_table, Measure};
 use crate::measures::{js, label_entropy, perplexity, Options};
@@ -79,11 +79,7 @@ fn borrow_labels<'py>(
             "`{arg}` must be a native-endian int64 numpy.ndarray of labels"
         ))
     })?;
-    arr.try_readonly().map_err(|e| {
-        PyValueError::new_err(format!(
-            "`{arg}` cannot be read while it is being written: {e}"
-        ))
-    })
+    borrow_array(arg, arr)
 }
 
 /// The labels as a slice: borrowed when contiguous, else copied.
@@ -115,7 +111,7 @@ fn py_label_entropy<'py>(
     miller_madow: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let labels = borrow_labels("labels", labels)?;
-    let view = labels.as_array();
+    let view = view(&labels);
     let ndim = view.ndim();
     let rows = view
         .into_dimensionality::<Ix2>()
@@ -140,18 +136,11 @@ fn py_contingency_measure(
     average_method: &str,
 ) -> PyResult<f64> {
     let measure = Measure::parse(measure, average_method)?;
-    let table = table
-        .cast::<PyArrayDyn<f64>>()
-        .map_err(|_| {
-            PyTypeError::new_err("`contingency` must be a native-endian float64 numpy.ndarray")
-        })?
-        .try_readonly()
-        .map_err(|e| {
-            PyValueError::new_err(format!(
-                "`contingency` cannot be read while it is being written: {e}"
-            ))
-        })?;
-    let view = table.as_array();
+    let table = table.cast::<PyArrayDyn<f64>>().map_err(|_| {
+        PyTypeError::new_err("`contingency` must be a native-endian float64 numpy.ndarray")
+    })?;
+    let table = borrow_array("contingency", table)?;
+    let view = view(&table);
     let ndim = view.ndim();
     let t = view
         .into_dimensionality::<Ix2>()
@@ -176,9 +165,6 @@ fn py_label_pair_measure(
 ) -> PyResult<f64> {
     let measure = Measure::parse(measure, average_method)?;
     let (x, y) = (borrow_labels("x", x)?, borrow_labels("y", y)?);
-    let (xs, ys) = (
-        label_slice("x", x.as_array())?,
-        label_slice("y", y.as_array())?,
-    );
+    let (xs, ys) = (label_slice("x", view(&x))?, label_slice("y", view(&y))?);
     Ok(py.detach(|| from_labels(&xs, &ys, measure, base))?)
 }

@@ -9,7 +9,7 @@
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
 use super::softmax_cross_entropy::{
-    check_common, check_label_shape, check_labels, reduce, Reduction,
+    check_common, check_label_shape, check_labels, class_of, reduce, Reduction,
 };
 use crate::error::Error;
 use crate::kernels::Real;
@@ -23,8 +23,17 @@ fn row_loss<T: Real>(
     if y == ignore_index {
         return 0.0;
     }
-    let w = weight.map_or(1.0, |w| w[y as usize]);
-    -(w * lp[y as usize].to_f64())
+    // Validated by `check_labels`, but looked up with a bounds check: another thread may
+    // have rewritten the label since (a NaN loss then, never a panic).
+    match class_of(y, lp.len()).and_then(|c| Some((c, lp.get(c)?.to_f64()))) {
+        Some((c, v)) => -(weight_of(weight, c) * v),
+        None => f64::NAN,
+    }
+}
+
+/// `weight[c]` (1 without weights; NaN if `c` is out of range, which validation excludes).
+fn weight_of(weight: Option<&[f64]>, c: usize) -> f64 {
+    weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN))
 }
 
 fn write_grad<T: Real>(
@@ -36,7 +45,9 @@ fn write_grad<T: Real>(
 ) {
     g.fill(T::default());
     if y != ignore_index {
-        g[y as usize] = T::from_f64(-(weight.map_or(1.0, |w| w[y as usize]) * scale));
+        if let Some(c) = class_of(y, g.len()) {
+            g[c] = T::from_f64(-(weight_of(weight, c) * scale));
+        }
     }
 }
 

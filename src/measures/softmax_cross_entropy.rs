@@ -19,7 +19,7 @@
 //! only, so it is computed first (an O(N) pass over the labels that also validates them)
 //! and the gradient is scaled as it is written. Extra memory: the N per-row losses.
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Dimension, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
 use super::logsumexp::{row_stats, row_stats_weighted};
 use crate::error::Error;
@@ -83,34 +83,54 @@ pub enum Target<'a, U> {
 }
 
 /// Checks the labels and returns Σ w_y over the non-ignored ones, in logical order.
+///
+/// Each label is read once here; the loss loops read it again and look it up with a
+/// bounds check (`class_of`), so labels rewritten by another thread during the call give
+/// a NaN loss for that row (or this ValueError), never an out-of-bounds panic.
 pub(crate) fn check_labels(
     labels: &ArrayViewD<'_, i64>,
     classes: usize,
     ignore_index: i64,
     weight: Option<&[f64]>,
 ) -> Result<f64, Error> {
-    let out_of_range = |y: i64| y != ignore_index && (y < 0 || y as u64 >= classes as u64);
     let mut total = 0.0;
     // PERF: a plain iteration; `indexed_iter` builds a dynamic index per element (~25 ns,
-    // most of nll_loss's time), so the position is looked up only for the error.
-    for &y in labels.iter() {
+    // most of nll_loss's time), so the position is computed from the count only for the
+    // error (not found again by a second search: the label may have changed since).
+    for (flat, &y) in labels.iter().enumerate() {
         if y == ignore_index {
             continue;
         }
-        if out_of_range(y) {
-            let (ix, _) = labels
-                .indexed_iter()
-                .find(|(_, &v)| out_of_range(v))
-                .expect("the label just seen");
-            return Err(Error::LabelOutOfRange {
-                label: y,
-                position: ix.slice().to_vec(),
-                classes,
-            });
+        match class_of(y, classes) {
+            Some(c) => total += weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN)),
+            None => {
+                return Err(Error::LabelOutOfRange {
+                    label: y,
+                    position: unravel(flat, labels.shape()),
+                    classes,
+                })
+            }
         }
-        total += weight.map_or(1.0, |w| w[y as usize]);
     }
     Ok(total)
+}
+
+/// The class index of label `y` when it lies in `[0, classes)`.
+#[inline]
+pub(crate) fn class_of(y: i64, classes: usize) -> Option<usize> {
+    usize::try_from(y).ok().filter(|&c| c < classes)
+}
+
+/// The multi-index of the `flat`-th element in logical (row-major) order of `shape`.
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut ix = vec![0; shape.len()];
+    for (slot, &len) in ix.iter_mut().zip(shape).rev() {
+        if len > 0 {
+            *slot = flat % len;
+            flat /= len;
+        }
+    }
+    ix
 }
 
 /// Validates the class count, weight length and label smoothing shared by the losses.
@@ -171,7 +191,8 @@ struct Ctx<'w> {
 
 impl Ctx<'_> {
     fn w(&self, c: usize) -> f64 {
-        self.weight.map_or(1.0, |w| w[c])
+        self.weight
+            .map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN))
     }
     fn eps_c(&self) -> f64 {
         self.eps / self.classes as f64
@@ -187,8 +208,11 @@ fn label_row<T: Real>(
     if y == ctx.ignore_index {
         return (0.0, None);
     }
-    let y = y as usize;
-    let z_y = z[y].to_f64();
+    // Checked by `check_labels`, but another thread may have rewritten it since.
+    let Some((y, z_y)) = class_of(y, ctx.classes).and_then(|c| Some((c, z.get(c)?.to_f64())))
+    else {
+        return (f64::NAN, None);
+    };
     let w_y = ctx.w(y);
     let (loss, stats) = if ctx.eps == 0.0 {
         let s = row_stats(z);
@@ -231,7 +255,10 @@ fn write_label_grad<T: Real>(
                 let w = ctx.weight.map(|w| &w[r.clone()]);
                 with_lane_chunk_mut(g, r, |x| ce_grad_in_place::<T, f64>(x, None, w, gr));
             }
-            g[y as usize] = T::from_f64(g_y);
+            // `row` is Some only for a label that was in range when read (`label_row`).
+            if let Some(slot) = class_of(y, ctx.classes).and_then(|c| g.get_mut(c)) {
+                *slot = T::from_f64(g_y);
+            }
         }
     }
 }
