@@ -1,5 +1,7 @@
 //! The one error type of the core. The binding layer maps every variant to a Python
-//! exception (all are `ValueError`s: dtype problems are caught before the core is called).
+//! exception: `Interrupted` to the signal handler's exception (KeyboardInterrupt),
+//! `OutOfMemory` to MemoryError, all others to ValueError (dtype problems are caught before
+//! the core is called).
 
 use std::fmt;
 
@@ -56,6 +58,11 @@ pub enum Error {
     TooManyClasses { count: usize },
     /// The call was stopped by the interrupt hook (Ctrl-C); its partial result is discarded.
     Interrupted,
+    /// An input changed while it was being read (another thread wrote to it): a label read
+    /// twice gave two different values.
+    ModifiedDuringCall { arg: &'static str },
+    /// A working buffer of `bytes` bytes could not be allocated.
+    OutOfMemory { bytes: usize },
 }
 
 /// `(3,)` / `(1, 2)`: an index as Python prints a tuple.
@@ -120,6 +127,13 @@ impl fmt::Display for Error {
                 write!(f, "at most 2^32 distinct labels per variable are supported, got {count}")
             }
             Error::Interrupted => write!(f, "interrupted"),
+            Error::ModifiedDuringCall { arg } => write!(
+                f,
+                "`{arg}` was modified by another thread during the call; pass an array no other thread writes to"
+            ),
+            Error::OutOfMemory { bytes } => {
+                write!(f, "unable to allocate a working buffer of {bytes} bytes")
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ mod partials;
 
 use std::cell::RefCell;
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -23,6 +23,7 @@ impl From<Error> for PyErr {
             Error::Interrupted => PENDING_SIGNAL_ERROR
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")),
+            e @ Error::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
             e => PyValueError::new_err(e.to_string()),
         }
     }

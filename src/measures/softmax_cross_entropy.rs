@@ -21,7 +21,8 @@
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
-use super::logsumexp::{row_stats, row_stats_weighted};
+use super::logsumexp::{piece_stop, row_stats, row_stats_weighted};
+use super::RowStop;
 use crate::error::Error;
 use crate::kernels::softmax::{ce_grad_in_place, grad_at, GradRow};
 use crate::kernels::Real;
@@ -93,26 +94,32 @@ pub(crate) fn check_labels(
     ignore_index: i64,
     weight: Option<&[f64]>,
 ) -> Result<f64, Error> {
-    let mut total = 0.0;
-    // PERF: a plain iteration; `indexed_iter` builds a dynamic index per element (~25 ns,
-    // most of nll_loss's time), so the position is computed from the count only for the
-    // error (not found again by a second search: the label may have changed since).
-    for (flat, &y) in labels.iter().enumerate() {
-        if y == ignore_index {
-            continue;
-        }
-        match class_of(y, classes) {
-            Some(c) => total += weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN)),
-            None => {
-                return Err(Error::LabelOutOfRange {
-                    label: y,
-                    position: unravel(flat, labels.shape()),
-                    classes,
-                })
+    // One pass in logical order (the sum's order), on one thread; Ctrl-C between pieces.
+    run(labels.len(), |call| {
+        let mut total = 0.0;
+        // PERF: a plain iteration; `indexed_iter` builds a dynamic index per element (~25
+        // ns, most of nll_loss's time), so the position is computed from the count only
+        // for the error (not found again by a second search: the label may have changed).
+        for (flat, &y) in labels.iter().enumerate() {
+            if flat % super::CHECK_ELEMENTS == 0 && flat > 0 && call.stopped() {
+                return Err(Error::Interrupted);
+            }
+            if y == ignore_index {
+                continue;
+            }
+            match class_of(y, classes) {
+                Some(c) => total += weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN)),
+                None => {
+                    return Err(Error::LabelOutOfRange {
+                        label: y,
+                        position: unravel(flat, labels.shape()),
+                        classes,
+                    })
+                }
             }
         }
-    }
-    Ok(total)
+        Ok(total)
+    })?
 }
 
 /// The class index of label `y` when it lies in `[0, classes)`.
@@ -204,6 +211,7 @@ fn label_row<T: Real>(
     z: &ArrayView1<'_, T>,
     y: i64,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) -> (f64, Option<(GradRow, f64)>) {
     if y == ctx.ignore_index {
         return (0.0, None);
@@ -215,10 +223,10 @@ fn label_row<T: Real>(
     };
     let w_y = ctx.w(y);
     let (loss, stats) = if ctx.eps == 0.0 {
-        let s = row_stats(z);
+        let s = row_stats(z, stop);
         (w_y * s.neg_log_softmax_at(z_y), s)
     } else {
-        let s = row_stats_weighted::<T, f64>(z, None, ctx.weight, 1.0, 0.0);
+        let s = row_stats_weighted::<T, f64>(z, None, ctx.weight, 1.0, 0.0, stop);
         (
             (1.0 - ctx.eps) * w_y * s.neg_log_softmax_at(z_y) + ctx.eps_c() * s.weighted_loss(),
             s,
@@ -247,11 +255,15 @@ fn write_label_grad<T: Real>(
     y: i64,
     row: Option<(GradRow, f64)>,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) {
     match row {
         None => g.fill(T::default()),
         Some((gr, g_y)) => {
             for r in chunks_of(g.len()) {
+                if piece_stop(r.start, stop) {
+                    return;
+                }
                 let w = ctx.weight.map(|w| &w[r.clone()]);
                 with_lane_chunk_mut(g, r, |x| ce_grad_in_place::<T, f64>(x, None, w, gr));
             }
@@ -268,9 +280,10 @@ fn prob_row<T: Real, U: Real>(
     z: &ArrayView1<'_, T>,
     t: &ArrayView1<'_, U>,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) -> (f64, GradRow) {
     let (a, b) = (1.0 - ctx.eps, ctx.eps_c());
-    let s = row_stats_weighted(z, Some(t), ctx.weight, a, b);
+    let s = row_stats_weighted(z, Some(t), ctx.weight, a, b, stop);
     let g = GradRow {
         max: s.max,
         denom: 1.0 + s.rest,
@@ -288,9 +301,13 @@ fn write_prob_grad<T: Real, U: Real>(
     t: &ArrayView1<'_, U>,
     gr: GradRow,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) {
     let mut tb = [U::default(); CHUNK];
     for r in chunks_of(g.len()) {
+        if piece_stop(r.start, stop) {
+            return;
+        }
         let ts = lane_chunk(t, r.clone(), &mut tb);
         let w = ctx.weight.map(|w| &w[r.clone()]);
         with_lane_chunk_mut(g, r, |x| ce_grad_in_place(x, Some(ts), w, gr));
@@ -363,13 +380,17 @@ fn compute<T: Real, U: Real>(
     let last = |ndim: usize| Axis(ndim - 1);
     let losses: ArrayD<f64> = run(elements, |call| {
         let fork = call.fork;
+        // Ctrl-C between rows and inside long ones; a stopped call's losses are discarded.
+        let stop = &RowStop::new(call, classes);
         match (mode, target) {
             (GradMode::None(z), Target::Labels(y)) => {
                 let zip = Zip::from(z.lanes(last(z.ndim()))).and(&y);
-                crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| label_row(
-                    &z, y, ctx
-                )
-                .0)
+                crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| {
+                    if stop.skip() {
+                        return f64::NAN;
+                    }
+                    label_row(&z, y, ctx, stop).0
+                })
             }
             (GradMode::Into(z, g), Target::Labels(y)) => {
                 let axis = last(z.ndim());
@@ -378,9 +399,12 @@ fn compute<T: Real, U: Real>(
                     fork,
                     zip,
                     |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, &y: &i64| {
-                        let (loss, row) = label_row(&z, y, ctx);
+                        if stop.skip() {
+                            return f64::NAN;
+                        }
+                        let (loss, row) = label_row(&z, y, ctx, stop);
                         g.assign(&z);
-                        write_label_grad(&mut g, y, row, ctx);
+                        write_label_grad(&mut g, y, row, ctx, stop);
                         loss
                     }
                 )
@@ -389,8 +413,11 @@ fn compute<T: Real, U: Real>(
                 let axis = last(z.ndim());
                 let zip = Zip::from(z.lanes_mut(axis)).and(&y);
                 crate::zip_map_collect!(fork, zip, |mut z: ArrayViewMut1<'_, T>, &y: &i64| {
-                    let (loss, row) = label_row(&z.view(), y, ctx);
-                    write_label_grad(&mut z, y, row, ctx);
+                    if stop.skip() {
+                        return f64::NAN;
+                    }
+                    let (loss, row) = label_row(&z.view(), y, ctx, stop);
+                    write_label_grad(&mut z, y, row, ctx, stop);
                     loss
                 })
             }
@@ -398,7 +425,10 @@ fn compute<T: Real, U: Real>(
                 let axis = last(z.ndim());
                 let zip = Zip::from(z.lanes(axis)).and(t.lanes(axis));
                 crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, t: ArrayView1<'_, U>| {
-                    prob_row(&z, &t, ctx).0
+                    if stop.skip() {
+                        return f64::NAN;
+                    }
+                    prob_row(&z, &t, ctx, stop).0
                 })
             }
             (GradMode::Into(z, g), Target::Probs(t)) => {
@@ -410,9 +440,12 @@ fn compute<T: Real, U: Real>(
                     fork,
                     zip,
                     |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
-                        let (loss, gr) = prob_row(&z, &t, ctx);
+                        if stop.skip() {
+                            return f64::NAN;
+                        }
+                        let (loss, gr) = prob_row(&z, &t, ctx, stop);
                         g.assign(&z);
-                        write_prob_grad(&mut g, &t, gr, ctx);
+                        write_prob_grad(&mut g, &t, gr, ctx, stop);
                         loss
                     }
                 )
@@ -424,8 +457,11 @@ fn compute<T: Real, U: Real>(
                     fork,
                     zip,
                     |mut z: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
-                        let (loss, gr) = prob_row(&z.view(), &t, ctx);
-                        write_prob_grad(&mut z, &t, gr, ctx);
+                        if stop.skip() {
+                            return f64::NAN;
+                        }
+                        let (loss, gr) = prob_row(&z.view(), &t, ctx, stop);
+                        write_prob_grad(&mut z, &t, gr, ctx, stop);
                         loss
                     }
                 )
