@@ -54,7 +54,7 @@ pub enum Error {
         expected: usize,
         got: usize,
     },
-    /// More distinct labels than the counting supports (2^32 per variable).
+    /// More distinct labels than the counting supports (fewer than 2^32 per variable).
     TooManyClasses { count: usize },
     /// The call was stopped by the interrupt hook (Ctrl-C); its partial result is discarded.
     Interrupted,
@@ -124,7 +124,7 @@ impl fmt::Display for Error {
                 write!(f, "`{arg}` must be a {expected}-D array, got {got}-D")
             }
             Error::TooManyClasses { count } => {
-                write!(f, "at most 2^32 distinct labels per variable are supported, got {count}")
+                write!(f, "fewer than 2^32 distinct labels per variable are supported, got {count}")
             }
             Error::Interrupted => write!(f, "interrupted"),
             Error::ModifiedDuringCall { arg } => write!(

@@ -16,13 +16,15 @@
 //! label order, in fixed blocks ([`sum_clogc`]): both strategies, and any thread count, give
 //! bitwise the same result.
 
+use std::sync::Mutex;
+
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
 
 use super::label_keys::{
     even_ranges, for_parts, key_range, offset_range, part_count, scan_keys, sorted_keys, sum_clogc,
-    try_zeroed, Count, Decode, KeySource, Label, LaneKeys, Work, COUNT_BLOCK,
+    try_zeroed_touched, Count, Decode, KeySource, Label, LaneKeys, Work, COUNT_BLOCK,
 };
-use super::Options;
+use super::{Options, RowStop};
 use crate::error::Error;
 use crate::parallel::run;
 use crate::simd::log::ln_lane;
@@ -35,7 +37,7 @@ fn label_counts_sums(
 ) -> Result<(f64, usize), Error> {
     let n = src.len();
     let Some((min, max)) = key_range(src, w)? else {
-        return Ok(sum_clogc(std::iter::empty()));
+        return sum_clogc(std::iter::empty(), w);
     };
     if let Some(range) = offset_range(min, max, n) {
         return if n < u32::MAX as usize {
@@ -45,7 +47,7 @@ fn label_counts_sums(
         };
     }
     let sorted = sorted_keys(src, (min, max), w)?;
-    Ok(sum_clogc(RunLengths::new(&sorted, w)))
+    sum_clogc(RunLengths::new(&sorted, w), w)
 }
 
 /// [`label_counts_sums`] by a count per value of the range `min..min + range`; each part
@@ -57,7 +59,7 @@ fn offset_counts<C: Count>(
     range: usize,
     w: Work<'_>,
 ) -> Result<(f64, usize), Error> {
-    let mut counts = try_zeroed::<C>(range)?;
+    let mut counts = try_zeroed_touched::<C>(range, w)?;
     let ranges = even_ranges(range, part_count(w));
     for_parts(&mut counts, &ranges, |mine, counts| {
         let mut outside = false;
@@ -76,7 +78,7 @@ fn offset_counts<C: Count>(
         }
         Ok(())
     })?;
-    Ok(sum_clogc(counts.iter().map(|&c| c.into())))
+    sum_clogc(counts.iter().map(|&c| c.into()), w)
 }
 
 /// The lengths of the runs of equal values of a sorted slice; ends early (the call's
@@ -153,10 +155,28 @@ pub fn label_entropy<T: Label>(
         return Err(Error::NoAxis { arg: "labels" });
     };
     let lanes = labels.len() / labels.len_of(Axis(last)).max(1);
+    let lane_len = labels.len_of(Axis(last));
+    // A lane's error (a label rewritten during the call) is kept aside, so the result is
+    // an array of f64: skipping millions of lanes after Ctrl-C writes 8 bytes each.
+    let error: Mutex<Option<Error>> = Mutex::new(None);
     let out = run(labels.len(), |ctx| {
         let w = Work::whole(ctx);
+        // Once stopped, the remaining lanes (maybe millions) are skipped at once.
+        let stop = RowStop::new(ctx, lane_len);
         let one = |lane: ArrayView1<'_, T>, w: Work<'_>| {
-            entropy_of(&LaneKeys::new(lane, decode), "labels", miller_madow, w).map(|h| h / ln_base)
+            if stop.skip() {
+                return f64::NAN;
+            }
+            match entropy_of(&LaneKeys::new(lane, decode), "labels", miller_madow, w) {
+                Ok(h) => h / ln_base,
+                Err(e) => {
+                    error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
+                    f64::NAN
+                }
+            }
         };
         let zip = Zip::from(labels.lanes(Axis(last)));
         if w.parallel && lanes > 1 {
@@ -166,11 +186,10 @@ pub fn label_entropy<T: Label>(
             zip.map_collect(|lane| one(lane, w))
         }
     })?;
-    let mut result = ArrayD::zeros(out.raw_dim());
-    for (r, o) in result.iter_mut().zip(out) {
-        *r = o?;
+    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    Ok(result)
 }
 
 /// Entropy of all elements of `labels` as one set of samples (`axis=None`).

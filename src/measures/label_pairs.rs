@@ -30,7 +30,7 @@ use rayon::prelude::*;
 
 use super::label_keys::{
     coding, even_ranges, fill_codes, for_parts, part_count, radix_sort, split_by, sum_clogc,
-    try_zeroed, Coding, Count, KeySource, Work, COUNT_BLOCK, KEY_BUF,
+    try_zeroed, try_zeroed_touched, Coding, Count, KeySource, Work, COUNT_BLOCK, KEY_BUF,
 };
 use crate::error::Error;
 use crate::kernels::counts::xlog_ratio_sums;
@@ -186,7 +186,7 @@ fn dense_table<C: Count>(
     (kx, ky): (usize, usize),
     w: Work<'_>,
 ) -> Result<Array2<f64>, Error> {
-    let mut counts = try_zeroed::<C>(kx * ky)?;
+    let mut counts = try_zeroed_touched::<C>(kx * ky, w)?;
     let ranges = even_ranges(kx * ky, part_count(w));
     for_parts(&mut counts, &ranges, |mine, counts| {
         let mut cell = [0u32; KEY_BUF];
@@ -220,8 +220,8 @@ fn sparse_sums<C: Count>(
     let (kr, kc) = (rows.coding.classes(), cols.coding.classes());
     let parts = part_count(w);
     // 1. Margins: each part owns a range of rows and a range of columns.
-    let mut cursor = try_zeroed::<C>(kr + 1)?;
-    let mut col_counts = try_zeroed::<C>(kc)?;
+    let mut cursor = try_zeroed_touched::<C>(kr + 1, w)?;
+    let mut col_counts = try_zeroed_touched::<C>(kc, w)?;
     {
         let (rr, cr) = (even_ranges(kr, parts), even_ranges(kc, parts));
         let jobs: Vec<_> = rr
@@ -246,11 +246,14 @@ fn sparse_sums<C: Count>(
         }
     }
     let count = |c: &C| -> u64 { (*c).into() };
-    let row_clogc = sum_clogc(cursor[..kr].iter().map(count));
-    let col_clogc = sum_clogc(col_counts.iter().map(count));
+    let row_clogc = sum_clogc(cursor[..kr].iter().map(count), w)?;
+    let col_clogc = sum_clogc(col_counts.iter().map(count), w)?;
     // 2. cursor[i] = the end of row i's slots.
     let mut end = 0u64;
-    for c in cursor[..kr].iter_mut() {
+    for (i, c) in cursor[..kr].iter_mut().enumerate() {
+        if i % COUNT_BLOCK == COUNT_BLOCK - 1 && w.stopped() {
+            return Err(Error::Interrupted);
+        }
         end += Into::<u64>::into(*c);
         *c = C::of(end);
     }
@@ -258,7 +261,7 @@ fn sparse_sums<C: Count>(
     // 3. Every sample's column code into its row's slots, from the end, so the cursor
     //    finishes at the row's start. Each part owns a range of rows holding about n/parts
     //    samples, hence a contiguous range of the slots.
-    let mut slots = try_zeroed::<u32>(n)?;
+    let mut slots = try_zeroed_touched::<u32>(n, w)?;
     {
         let row_ranges = balanced_rows(&cursor[..kr], n, parts);
         let slot_ranges: Vec<Range<usize>> = row_ranges
@@ -325,6 +328,9 @@ fn sparse_sums<C: Count>(
         rows_are_y: y_is_rows,
         classes: kc,
     };
+    if w.stopped() {
+        return Err(Error::Interrupted);
+    }
     let blocks = row_blocks(&starts);
     let bounds: Vec<Range<usize>> = blocks
         .iter()
