@@ -28,10 +28,12 @@ use std::ops::Range;
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use super::label_keys::{
-    coding, even_ranges, fill_codes, for_parts, part_count, radix_sort, split_by, sum_clogc,
-    try_zeroed, try_zeroed_touched, Coding, Count, KeySource, Work, COUNT_BLOCK, KEY_BUF,
+use super::label_counting::{
+    coding, even_ranges, fill_codes, for_parts, part_count, split_by, sum_clogc, try_zeroed,
+    try_zeroed_touched, Coding, Count, Work, COUNT_BLOCK, KEY_BUF,
 };
+use super::label_keys::KeySource;
+use super::radix_sort::radix_sort;
 use crate::error::Error;
 use crate::kernels::counts::xlog_ratio_sums;
 use crate::kernels::xlogx::xlogx_sums;

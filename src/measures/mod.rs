@@ -7,6 +7,7 @@ pub mod cross_entropy;
 pub mod entropy;
 pub mod js;
 pub mod kl;
+pub mod label_counting;
 pub mod label_entropy;
 pub mod label_keys;
 pub mod label_pairs;
@@ -14,6 +15,7 @@ pub mod logsumexp;
 pub mod mutual_information;
 pub mod nll_loss;
 pub mod perplexity;
+pub mod radix_sort;
 pub mod self_information;
 pub mod softmax_cross_entropy;
 

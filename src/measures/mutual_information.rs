@@ -29,7 +29,8 @@
 use ndarray::{Array2, ArrayView1, ArrayView2, Zip};
 use rayon::prelude::*;
 
-use super::label_keys::{KeySource, Work};
+use super::label_counting::Work;
+use super::label_keys::KeySource;
 use super::label_pairs::{count_pairs, CellSum, Counted};
 use super::{Options, RowStop};
 use crate::error::Error;
