@@ -264,6 +264,52 @@ def test_labels_rewritten_during_the_call_never_panic(threads: int, restore_thre
     assert sum(outcomes.values()) == RACE_CALLS
 
 
+def test_label_arrays_rewritten_during_the_call_never_panic(restore_threads: int) -> None:
+    """The label measures read their labels several times (range, counts, slots): a writer
+    thread switching some labels between a small and a huge value makes the passes disagree.
+    Any value or a ValueError naming the array, never a panic or an out-of-bounds access."""
+    fe.set_num_threads(2)
+    n = 400_000
+    x = np.arange(n, dtype=np.int64) % 1000
+    y = np.arange(n, dtype=np.int64)
+    stop = threading.Event()
+
+    def writer() -> None:
+        i = 0
+        while not stop.is_set():
+            x[-5:] = 7
+            y[-5:] = 3
+            x[-5:] = 10**15 + i
+            y[-5:] = -(2**62) - i
+            i += 1
+
+    calls: List[Callable[[], Any]] = [
+        lambda: fe.mutual_information(x, y),
+        lambda: fe.conditional_entropy(y, x),
+        lambda: fe.joint_entropy(x, x),
+        lambda: fe.normalized_mutual_information(y, x),
+        lambda: fe.label_entropy(x),
+        lambda: fe.label_entropy(y),
+    ]
+    outcomes: Dict[str, int] = {}
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for i in range(120):
+            try:
+                calls[i % len(calls)]()
+                key = "value"
+            except ValueError:
+                key = "ValueError"
+            except BaseException as exc:  # noqa: BLE001  (PanicException is a BaseException)
+                key = f"{type(exc).__module__}.{type(exc).__name__}: {exc}"
+            outcomes[key] = outcomes.get(key, 0) + 1
+    finally:
+        stop.set()
+        thread.join()
+    assert set(outcomes) <= {"value", "ValueError"}, outcomes
+
+
 # ----------------------------------------------------------------- layouts and sizes
 
 

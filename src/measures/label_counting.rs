@@ -430,11 +430,13 @@ impl<'a> RankIndex<'a> {
         let span_bits = 64 - (max - min).leading_zeros();
         let bucket_bits = (distinct.len().max(1).ilog2().saturating_sub(2)).min(22);
         let shift = span_bits.saturating_sub(bucket_bits);
-        let buckets = (((max - min) >> shift) as usize) + 1;
+        let buckets = (max - min).checked_shr(shift).unwrap_or(0) as usize + 1;
         let mut starts = try_zeroed::<u32>(buckets + 1)?;
         let mut i = 0;
         for (b, slot) in starts.iter_mut().enumerate() {
-            while i < distinct.len() && (((distinct[i] - min) >> shift) as usize) < b {
+            while i < distinct.len()
+                && ((distinct[i] - min).checked_shr(shift).unwrap_or(0) as usize) < b
+            {
                 i += 1;
             }
             *slot = i as u32;
@@ -449,7 +451,10 @@ impl<'a> RankIndex<'a> {
 
     #[inline]
     fn rank(&self, key: u64) -> Option<u32> {
-        let b = (key.checked_sub(self.min)? >> self.shift) as usize;
+        let b = key
+            .checked_sub(self.min)?
+            .checked_shr(self.shift)
+            .unwrap_or(0) as usize;
         let lo = *self.starts.get(b)? as usize;
         let hi = *self.starts.get(b + 1)? as usize;
         let i = self.distinct.get(lo..hi)?.binary_search(&key).ok()?;

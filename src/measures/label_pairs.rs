@@ -482,7 +482,7 @@ impl<C: Count> CellCtx<'_, C> {
         if seg.len() <= COUNT_BLOCK {
             seg.sort_unstable();
         } else {
-            let bits = 32 - (kc.max(1) as u32 - 1).leading_zeros();
+            let bits = 64 - ((kc.max(1) - 1) as u64).leading_zeros();
             radix_sort(seg, bits, w)?;
         }
         let mut at = 0;
