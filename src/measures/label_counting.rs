@@ -15,7 +15,7 @@
 //!
 //! **Threads and Ctrl-C.** Every pass visits the samples in blocks of [`COUNT_BLOCK`],
 //! checking [`Ctx::stopped`] before each. Counting is exact integer arithmetic, each part of
-//! a parallel pass owning a range of the counters ([`part_count`]), so no result depends on
+//! a parallel pass owning a range of the counters (`part_count`), so no result depends on
 //! how the work was shared out; the float sums that follow run over the counts in label
 //! order in fixed blocks.
 //!

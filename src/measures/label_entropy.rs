@@ -13,7 +13,7 @@
 //!
 //! Counting is exact integer arithmetic, so the counts do not depend on how the samples
 //! were split among threads; the float sums then run over the non-zero counts in ascending
-//! label order, in fixed blocks ([`sum_clogc`]): both strategies, and any thread count, give
+//! label order, in fixed blocks (`label_counting::sum_clogc`): both strategies, and any thread count, give
 //! bitwise the same result.
 
 use std::sync::Mutex;

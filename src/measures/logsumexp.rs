@@ -4,7 +4,7 @@
 //! Rows run in parallel (each row's result depends on that row only, so any thread count
 //! gives the same bits); a strided row is read in pieces of [`CHUNK`] gathered on the
 //! stack, so nothing the size of the input is ever allocated. Ctrl-C is checked between
-//! rows and between pieces of [`CHECK_ELEMENTS`] of a long row ([`RowStop`]; the pieces
+//! rows and between pieces of `CHECK_ELEMENTS` of a long row (`RowStop`; the pieces
 //! are multiples of the kernels' eight lanes, so the sums are bitwise those of one call).
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};

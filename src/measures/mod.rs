@@ -112,7 +112,7 @@ pub(crate) fn lane_len<T>(x: &ArrayViewD<'_, T>) -> usize {
 pub(crate) const CHECK_ELEMENTS: usize = 1 << 16;
 
 thread_local! {
-    /// Rows this thread has started since its last check (see [`RowStop::skip`]).
+    /// Rows this thread starts before its next check (see [`RowStop::skip`]).
     static ROW_TICKS: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -143,10 +143,17 @@ impl<'a> RowStop<'a> {
         if self.stopped.load(Ordering::Relaxed) {
             return true;
         }
-        let due = ROW_TICKS.with(|t| {
-            let k = t.get().wrapping_add(1);
-            t.set(k);
-            k % self.period == 0
+        // A countdown (no division per row); shared by this thread's loops, which only
+        // shifts when the next check falls.
+        let due = ROW_TICKS.with(|t| match t.get() {
+            0 => {
+                t.set(self.period - 1);
+                true
+            }
+            left => {
+                t.set(left.min(self.period) - 1);
+                false
+            }
         });
         due && self.piece()
     }
@@ -163,5 +170,25 @@ impl<'a> RowStop<'a> {
             return true;
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_stop_periods_and_no_stop_without_a_request() {
+        Ctx::sequential(|ctx| {
+            assert_eq!(RowStop::new(ctx, 1).period, CHECK_ELEMENTS);
+            assert_eq!(RowStop::new(ctx, 1000).period, CHECK_ELEMENTS / 1000);
+            assert_eq!(RowStop::new(ctx, 0).period, CHECK_ELEMENTS);
+            let long = RowStop::new(ctx, 10 * CHECK_ELEMENTS);
+            assert_eq!(long.period, 1);
+            // never asked to stop: no row is skipped, however many
+            let short = RowStop::new(ctx, 3);
+            assert!((0..1_000_000).all(|_| !short.skip() && !long.skip()));
+            assert!(!long.piece());
+        });
     }
 }
