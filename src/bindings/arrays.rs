@@ -318,7 +318,7 @@ macro_rules! reduce_one {
                 $crate::bindings::arrays::lanes($pv.shape()),
                 $crate::bindings::arrays::BYTES_PER_LANE,
             )?;
-            $py.detach(|| $body)
+            $crate::bindings::Compute::compute($py, || $body)
         })?;
         $crate::bindings::arrays::into_python($py, result)
     }};
@@ -337,7 +337,7 @@ macro_rules! reduce_pair {
                 $crate::bindings::arrays::lanes($pv.shape()),
                 $crate::bindings::arrays::BYTES_PER_LANE,
             )?;
-            $py.detach(|| $body)
+            $crate::bindings::Compute::compute($py, || $body)
         })?;
         $crate::bindings::arrays::into_python($py, result)
     }};

@@ -7,6 +7,8 @@ use numpy::{PyArrayDyn, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMeth
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+use super::Compute;
+
 use super::arrays::{check_result_size, lanes, BYTES_PER_LANE};
 use super::arrays::{
     into_numpy, into_python, not_a_float_array, view, view_mut, with_view, Floats,
@@ -51,7 +53,7 @@ fn py_logsumexp<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'
     let x = Floats::borrow("x", x)?;
     let result = with_view!(x, |v| {
         check_result_size(lanes(v.shape()), BYTES_PER_LANE)?;
-        py.detach(|| logsumexp(v))
+        py.compute(|| logsumexp(v))
     })?;
     into_python(py, result)
 }
@@ -66,12 +68,12 @@ fn normalize_typed<T: Real + numpy::Element>(
     if out.is(x) {
         let mut rw = writable("out", &out)?;
         let view = view_mut("out", &mut rw)?;
-        py.detach(|| normalize_in_place(view, kind))?;
+        py.compute(|| normalize_in_place(view, kind))?;
     } else {
         let src = readonly("x", x)?;
         let mut rw = writable("out", &out)?;
         let (xv, ov) = (view(&src), view_mut("out", &mut rw)?);
-        py.detach(|| normalize_into(xv, ov, kind))?;
+        py.compute(|| normalize_into(xv, ov, kind))?;
     }
     Ok(())
 }
@@ -156,7 +158,7 @@ fn ce_typed<'py, T: Real + numpy::Element>(
         let mut rw = writable("grad_out", logits)?;
         run_with!(|t| {
             let z = view_mut("logits", &mut rw)?;
-            py.detach(|| softmax_cross_entropy_in_place(z, t, weight, opts))
+            py.compute(|| softmax_cross_entropy_in_place(z, t, weight, opts))
         })
     } else if let Some(g) = grad_out {
         let g = same_dtype::<T>("grad_out", g)?;
@@ -164,13 +166,13 @@ fn ce_typed<'py, T: Real + numpy::Element>(
         let mut rw = writable("grad_out", &g)?;
         run_with!(|t| {
             let (z, gv) = (view(&src), view_mut("grad_out", &mut rw)?);
-            py.detach(|| softmax_cross_entropy_grad_into(z, t, weight, opts, gv))
+            py.compute(|| softmax_cross_entropy_grad_into(z, t, weight, opts, gv))
         })
     } else {
         let src = readonly("logits", logits)?;
         run_with!(|t| {
             let z = view(&src);
-            py.detach(|| softmax_cross_entropy(z, t, weight, opts))
+            py.compute(|| softmax_cross_entropy(z, t, weight, opts))
         })
     }?;
     into_python(py, result)
@@ -229,17 +231,17 @@ fn nll_typed<'py, T: Real + numpy::Element>(
     let result = if in_place {
         let mut rw = writable("grad_out", log_probs)?;
         let lp = view_mut("log_probs", &mut rw)?;
-        py.detach(|| nll_loss_in_place(lp, y, weight, ignore_index, reduction))
+        py.compute(|| nll_loss_in_place(lp, y, weight, ignore_index, reduction))
     } else if let Some(g) = grad_out {
         let g = same_dtype::<T>("grad_out", g)?;
         let src = readonly("log_probs", log_probs)?;
         let mut rw = writable("grad_out", &g)?;
         let (lp, gv) = (view(&src), view_mut("grad_out", &mut rw)?);
-        py.detach(|| nll_loss(lp, y, weight, ignore_index, reduction, Some(gv)))
+        py.compute(|| nll_loss(lp, y, weight, ignore_index, reduction, Some(gv)))
     } else {
         let src = readonly("log_probs", log_probs)?;
         let lp = view(&src);
-        py.detach(|| nll_loss(lp, y, weight, ignore_index, reduction, None))
+        py.compute(|| nll_loss(lp, y, weight, ignore_index, reduction, None))
     }?;
     into_python(py, result)
 }
@@ -329,16 +331,18 @@ fn bce_typed<'py, T: Real + numpy::Element>(
         Some(g) => Some(view_mut("grad_out", g)?),
         None => None,
     };
-    let result = with_view!(target, |tv| py.detach(|| binary_cross_entropy_with_logits(
-        BceInputs {
-            logits: z,
-            target: tv,
-            weight: w,
-            pos_weight: pw
-        },
-        reduction,
-        gv
-    )))?;
+    let result = with_view!(target, |tv| py.compute(
+        || binary_cross_entropy_with_logits(
+            BceInputs {
+                logits: z,
+                target: tv,
+                weight: w,
+                pos_weight: pw
+            },
+            reduction,
+            gv
+        )
+    ))?;
     match result {
         BceLoss::Elementwise(a) => into_numpy(py, a),
         BceLoss::Reduced(v) => Ok(v.into_pyobject(py)?.into_any()),

@@ -8,6 +8,8 @@ use numpy::{PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
+use super::Compute;
+
 use super::arrays::{
     borrow_array, borrow_array_mut, not_a_float_array, reduce_one, reduce_pair, view, view_mut,
     zeros,
@@ -106,12 +108,12 @@ fn typed_self_information<'py, T: Real + numpy::Element>(
     if out.is(p) {
         let mut rw = borrow_array_mut("out", &out)?;
         let v = view_mut("out", &mut rw)?;
-        py.detach(|| self_information::self_information_in_place(v, base))?;
+        py.compute(|| self_information::self_information_in_place(v, base))?;
     } else {
         let src = borrow_array("p", p)?;
         let mut rw = borrow_array_mut("out", &out)?;
         let (pv, ov) = (view(&src), view_mut("out", &mut rw)?);
-        py.detach(|| self_information::self_information_into(pv, ov, base))?;
+        py.compute(|| self_information::self_information_into(pv, ov, base))?;
     }
     Ok(out.into_any())
 }

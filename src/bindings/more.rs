@@ -8,6 +8,8 @@ use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
+use super::Compute;
+
 use super::arrays::{
     axis_last, borrow_array, check_result_size, into_python, lanes, reduce_one, reduce_pair, view,
     BYTES_PER_LANE,
@@ -201,13 +203,13 @@ fn py_label_entropy<'py>(
     let labels = borrow_labels("labels", labels)?;
     with_labels!(&labels, |v| match axis {
         None => {
-            let h = py.detach(|| label_entropy_pooled(v, decode, base, miller_madow))?;
+            let h = py.compute(|| label_entropy_pooled(v, decode, base, miller_madow))?;
             Ok(h.into_pyobject(py)?.into_any())
         }
         Some(axis) => {
             let v = axis_last("labels", v, axis)?;
             check_result_size(lanes(v.shape()), BYTES_PER_LANE)?;
-            let result = py.detach(|| label_entropy(v, decode, base, miller_madow))?;
+            let result = py.compute(|| label_entropy(v, decode, base, miller_madow))?;
             into_python(py, result)
         }
     })
@@ -238,7 +240,7 @@ fn py_contingency_measure(
             expected: 2,
             got: ndim,
         })?;
-    Ok(py.detach(|| from_table(t, measure, base))?)
+    Ok(py.compute(|| from_table(t, measure, base))?)
 }
 
 /// The same measures from two equally long 1-D integer label arrays (any integer dtypes,
@@ -264,5 +266,5 @@ fn py_label_pair_measure(
     let (x, y) = (borrow_labels("x", x)?, borrow_labels("y", y)?);
     let (xs, ys) = (x.lane("x", dx)?, y.lane("y", dy)?);
     let (xs, ys) = (xs.as_ref(), ys.as_ref());
-    Ok(py.detach(|| from_labels(xs, ys, measure, base))?)
+    Ok(py.compute(|| from_labels(xs, ys, measure, base))?)
 }

@@ -22,6 +22,8 @@ use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+use super::Compute;
+
 use super::arrays::{
     borrow_array, into_numpy, into_python, view, with_view, with_view_pair, Floats,
 };
@@ -163,7 +165,7 @@ fn py_entropy_partials<'py>(py: Python<'py>, p: &Bound<'py, PyAny>) -> PyResult<
     let p = Floats::borrow("p", p)?;
     let cols = with_view!(p, |pv| {
         check_result_size(lanes(pv.shape()), BYTES_PER_LANE)?;
-        py.detach(|| -> Result<ArrayD<f64>, Error> {
+        py.compute(|| -> Result<ArrayD<f64>, Error> {
             batch_shape("p", &pv)?;
             Ok(to_columns(reduce_lanes(pv, xlogx_sums)?))
         })
@@ -181,7 +183,7 @@ fn py_kl_divergence_partials<'py>(
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
     let cols = with_view_pair!(p, q, |pv, qv| {
         check_result_size(lanes(pv.shape()), BYTES_PER_LANE)?;
-        py.detach(|| -> Result<ArrayD<f64>, Error> {
+        py.compute(|| -> Result<ArrayD<f64>, Error> {
             same_shape(&pv, &qv)?;
             batch_shape("p", &pv)?;
             Ok(to_columns(reduce_lane_pairs(pv, qv, rel_entr_sums)?))
@@ -200,7 +202,7 @@ fn py_cross_entropy_partials<'py>(
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
     let cols = with_view_pair!(p, q, |pv, qv| {
         check_result_size(lanes(pv.shape()), BYTES_PER_LANE)?;
-        py.detach(|| -> Result<ArrayD<f64>, Error> {
+        py.compute(|| -> Result<ArrayD<f64>, Error> {
             same_shape(&pv, &qv)?;
             batch_shape("p", &pv)?;
             Ok(to_columns(reduce_lane_pairs(pv, qv, cross_sums)?))
@@ -222,7 +224,7 @@ fn py_entropy_finish<'py>(
     let cols = borrow_columns::<3>("partials", partials)?;
     let mins: [MinCheck<XLogXSums>; 1] = [("p", |s| s.min)];
     let v = view(&cols);
-    let result = py.detach(|| finish_columns(v, &opts, &mins, entropy::finish_all))?;
+    let result = py.compute(|| finish_columns(v, &opts, &mins, entropy::finish_all))?;
     into_python(py, result)
 }
 
@@ -239,7 +241,7 @@ fn py_kl_divergence_finish<'py>(
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [MinCheck<RelEntrSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let v = view(&cols);
-    let result = py.detach(|| finish_columns(v, &opts, &mins, kl::finish_all))?;
+    let result = py.compute(|| finish_columns(v, &opts, &mins, kl::finish_all))?;
     into_python(py, result)
 }
 
@@ -256,6 +258,6 @@ fn py_cross_entropy_finish<'py>(
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [MinCheck<CrossSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let v = view(&cols);
-    let result = py.detach(|| finish_columns(v, &opts, &mins, cross_entropy::finish_all))?;
+    let result = py.compute(|| finish_columns(v, &opts, &mins, cross_entropy::finish_all))?;
     into_python(py, result)
 }
