@@ -147,6 +147,14 @@ pub fn ln_ratio_finite<V: F8>(p: V, q: V) -> V {
 /// ln(2^k·(1 + f)) for the outputs of [`split`], with fused multiply-adds.
 #[inline(always)]
 fn ln_finite_from_parts<V: F8>(k: V, f: V) -> V {
+    ln_from_parts(k, f, rest_of(f))
+}
+
+/// ln(1 + f) − f for f ∈ [√2/2 − 1, √2 − 1): s·(f²/2 + R(s)) − f²/2 with s = f/(2+f)
+/// (musl's polynomial). About −f²/2, and computed without cancelling against f, so
+/// a caller that needs ln(1+f) − f (a KL or JS term near p = q) keeps full precision.
+#[inline(always)]
+pub fn rest_of<V: F8>(f: V) -> V {
     let hfsq = V::splat(0.5).mul(f).mul(f);
     let s = f.div(V::splat(2.0).add(f));
     let z = s.mul(s);
@@ -157,11 +165,32 @@ fn ln_finite_from_parts<V: F8>(k: V, f: V) -> V {
         V::splat(LG1),
     ));
     let r = t2.add(t1);
-    let y = s
-        .mul_add(hfsq.add(r), k.mul(V::splat(LN2_LO)))
-        .sub(hfsq)
-        .add(f);
-    k.mul_add(V::splat(LN2_HI), y)
+    s.mul_add(hfsq.add(r), V::splat(0.0).sub(hfsq))
+}
+
+/// k·ln 2 + f + rest, small terms first: the logarithm from [`ln_finite_parts`].
+#[inline(always)]
+pub fn ln_from_parts<V: F8>(k: V, f: V, rest: V) -> V {
+    k.mul_add(V::splat(LN2_HI), f.add(k.mul_add(V::splat(LN2_LO), rest)))
+}
+
+/// The parts of ln x for finite x > 0 (subnormals included): `(k, f, rest)` with
+/// x = 2^k·(1 + f), 1 + f ∈ [√2/2, √2) and rest = ln(1+f) − f (see [`rest_of`]).
+#[inline(always)]
+pub fn ln_finite_parts<V: F8>(x: V) -> (V, V, V) {
+    let (k, f) = split(x);
+    (k, f, rest_of(f))
+}
+
+/// The parts of ln(p/q) (see [`ln_finite_parts`]) for finite p, q > 0 whose ratio is a
+/// normal number, with f recomputed as (p − q)/q (exact numerator, Sterbenz) where the
+/// ratio lies in [√2/2, √2): then `f` and `rest` carry full relative precision however
+/// close p is to q, and p = q gives exactly (0, 0, 0).
+#[inline(always)]
+pub fn ln_ratio_parts<V: F8>(p: V, q: V) -> (V, V, V) {
+    let (k, f) = split(p.div(q));
+    let f = V::select(k.eq(V::splat(0.0)), p.sub(q).div(q), f);
+    (k, f, rest_of(f))
 }
 
 #[inline(always)]

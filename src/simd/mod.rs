@@ -14,9 +14,14 @@
 //! `a * b + c` on its own. `FASTENTROPY_SIMD=baseline|avx2|avx512` forces a path; the
 //! tests compare them.
 
+pub mod element;
 pub mod exp;
 pub mod log;
+pub mod log_f32;
 pub mod vector;
+pub mod vector_f32;
+
+pub use element::Real;
 
 use std::sync::OnceLock;
 
@@ -104,9 +109,9 @@ macro_rules! multiversion {
                 match $crate::simd::isa() {
                     // SAFETY: `isa()` returns `Avx512` only when `detect()` found every feature
                     // enabled on `avx512` on the running CPU.
-                    $crate::simd::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::simd::Isa::Avx512 => return unsafe { avx512::<$($g),*>($($arg),*) },
                     // SAFETY: `isa()` returns `Avx2` only when the CPU has AVX2 and FMA.
-                    $crate::simd::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::simd::Isa::Avx2 => return unsafe { avx2::<$($g),*>($($arg),*) },
                     $crate::simd::Isa::Baseline => {}
                 }
             }

@@ -10,12 +10,15 @@
 //! Bit operations act on the IEEE bit pattern of each lane as a u64; they are all the
 //! integer arithmetic the vector `ln` and `exp` need (exponent split and 2^k).
 
-use crate::kernels::Real;
+use super::element::Real;
+use super::vector_f32::{Scalar16, F16};
 
 /// Eight f64 lanes. See the module docs.
 pub trait F8: Copy {
     /// Lane-wise comparison result.
     type Mask: Copy;
+    /// The sixteen-lane f32 type of the same instruction set.
+    type F32s: F16<Wide = Self>;
     /// All lanes `v`.
     fn splat(v: f64) -> Self;
     /// Lanes from an array.
@@ -147,6 +150,7 @@ macro_rules! lanewise {
 
 impl F8 for Scalar8 {
     type Mask = [bool; 8];
+    type F32s = Scalar16;
     #[inline(always)]
     fn splat(v: f64) -> Self {
         Scalar8([v; 8])
@@ -273,11 +277,25 @@ pub mod x86 {
     //! The types are `pub(crate)`-constructible only through this trait.
 
     use super::F8;
+    use crate::simd::vector_f32::x86::{Avx2x16, Avx512x16};
     use std::arch::x86_64::*;
 
     /// Eight lanes in two AVX2 registers (lanes 0–3, 4–7).
     #[derive(Clone, Copy)]
     pub struct Avx2x8(__m256d, __m256d);
+
+    impl Avx2x8 {
+        /// The vector of lanes 0–3 and 4–7.
+        #[inline(always)]
+        pub(crate) fn from_halves(lo: __m256d, hi: __m256d) -> Self {
+            Avx2x8(lo, hi)
+        }
+        /// Lanes 0–3 and 4–7.
+        #[inline(always)]
+        pub(crate) fn halves(self) -> (__m256d, __m256d) {
+            (self.0, self.1)
+        }
+    }
 
     macro_rules! both {
         ($f:ident($a:expr $(, $b:expr)*)) => {
@@ -288,6 +306,7 @@ pub mod x86 {
 
     impl F8 for Avx2x8 {
         type Mask = (__m256d, __m256d);
+        type F32s = Avx2x16;
         #[inline(always)]
         fn splat(v: f64) -> Self {
             // SAFETY: see module docs.
@@ -491,8 +510,22 @@ pub mod x86 {
     #[derive(Clone, Copy)]
     pub struct Avx512x8(__m512d);
 
+    impl Avx512x8 {
+        /// The vector of a register.
+        #[inline(always)]
+        pub(crate) fn from_raw(v: __m512d) -> Self {
+            Avx512x8(v)
+        }
+        /// The register.
+        #[inline(always)]
+        pub(crate) fn raw(self) -> __m512d {
+            self.0
+        }
+    }
+
     impl F8 for Avx512x8 {
         type Mask = __mmask8;
+        type F32s = Avx512x16;
         #[inline(always)]
         fn splat(v: f64) -> Self {
             // SAFETY: see module docs.

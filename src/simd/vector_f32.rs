@@ -1,0 +1,448 @@
+//! `F16`: sixteen f32 lanes, the shape of the native float32 paths (DESIGN §2b: float32
+//! input may take its logarithms in f32, accumulated in f64).
+//!
+//! Each instruction set's [`F8`] names its `F16` (`F8::F32s`), so a kernel generic over
+//! `V: F8` reaches the f32 type of the same instruction set, and [`F16::widen`] /
+//! [`F16::from_wide`] convert between the two exactly (widening) or to nearest (narrowing).
+//! As with `F8`, every operation is lane-wise IEEE arithmetic, so AVX2 and AVX-512 give
+//! bitwise the same lanes; `mul_add` is fused there and on aarch64, two roundings on the
+//! x86-64 baseline.
+
+use super::vector::{Scalar8, F8};
+
+/// Sixteen f32 lanes. See the module docs.
+pub trait F16: Copy {
+    /// Lane-wise comparison result.
+    type Mask: Copy;
+    /// The eight-lane f64 type of the same instruction set.
+    type Wide: F8;
+    /// All lanes `v`.
+    fn splat(v: f32) -> Self;
+    /// Loads sixteen f32.
+    fn load(x: &[f32; 16]) -> Self;
+    /// Lanes as an array.
+    fn to_array(self) -> [f32; 16];
+    /// Lanes 0–7 and 8–15 widened to f64 (exact).
+    fn widen(self) -> (Self::Wide, Self::Wide);
+    /// Sixteen lanes from two f64 vectors (lanes 0–7, 8–15), each rounded to nearest f32.
+    fn from_wide(lo: Self::Wide, hi: Self::Wide) -> Self;
+    fn add(self, o: Self) -> Self;
+    fn sub(self, o: Self) -> Self;
+    fn mul(self, o: Self) -> Self;
+    /// `self * b + c`, fused except on the x86-64 baseline (see [`F8::mul_add`]).
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `self < o` (false for NaN).
+    fn lt(self, o: Self) -> Self::Mask;
+    /// `self == o` (false for NaN).
+    fn eq(self, o: Self) -> Self::Mask;
+    /// `if m { a } else { b }` per lane.
+    fn select(m: Self::Mask, a: Self, b: Self) -> Self;
+    /// Bits + `c` (wrapping u32 add).
+    fn bits_add(self, c: u32) -> Self;
+    /// Bits & `c`.
+    fn bits_and(self, c: u32) -> Self;
+    /// Bits | `c`.
+    fn bits_or(self, c: u32) -> Self;
+    /// Bits >> 23 (logical).
+    fn bits_shr23(self) -> Self;
+
+    /// `self > o`.
+    #[inline(always)]
+    fn gt(self, o: Self) -> Self::Mask {
+        o.lt(self)
+    }
+    /// Loads up to sixteen values, zero-padded (a block's tail).
+    #[inline(always)]
+    fn load_padded(x: &[f32]) -> Self {
+        let mut padded = [0.0f32; 16];
+        padded[..x.len()].copy_from_slice(x);
+        Self::load(&padded)
+    }
+}
+
+/// Sixteen lanes as a plain array: the portable implementation.
+#[derive(Clone, Copy, Debug)]
+pub struct Scalar16(pub [f32; 16]);
+
+macro_rules! lanewise16 {
+    ($a:expr, |$v:ident| $e:expr) => {
+        Scalar16(std::array::from_fn(|i| {
+            let $v = $a.0[i];
+            $e
+        }))
+    };
+    ($a:expr, $b:expr, |$v:ident, $w:ident| $e:expr) => {
+        Scalar16(std::array::from_fn(|i| {
+            let ($v, $w) = ($a.0[i], $b.0[i]);
+            $e
+        }))
+    };
+}
+
+impl F16 for Scalar16 {
+    type Mask = [bool; 16];
+    type Wide = Scalar8;
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Scalar16([v; 16])
+    }
+    #[inline(always)]
+    fn load(x: &[f32; 16]) -> Self {
+        Scalar16(*x)
+    }
+    #[inline(always)]
+    fn to_array(self) -> [f32; 16] {
+        self.0
+    }
+    #[inline(always)]
+    fn widen(self) -> (Scalar8, Scalar8) {
+        (
+            Scalar8(std::array::from_fn(|i| self.0[i] as f64)),
+            Scalar8(std::array::from_fn(|i| self.0[i + 8] as f64)),
+        )
+    }
+    #[inline(always)]
+    fn from_wide(lo: Scalar8, hi: Scalar8) -> Self {
+        Scalar16(std::array::from_fn(|i| {
+            if i < 8 {
+                lo.0[i] as f32
+            } else {
+                hi.0[i - 8] as f32
+            }
+        }))
+    }
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        lanewise16!(self, o, |a, b| a + b)
+    }
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        lanewise16!(self, o, |a, b| a - b)
+    }
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        lanewise16!(self, o, |a, b| a * b)
+    }
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        #[cfg(any(target_feature = "fma", target_arch = "aarch64"))]
+        return Scalar16(std::array::from_fn(|i| self.0[i].mul_add(b.0[i], c.0[i])));
+        #[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
+        return Scalar16(std::array::from_fn(|i| self.0[i] * b.0[i] + c.0[i]));
+    }
+    #[inline(always)]
+    fn lt(self, o: Self) -> [bool; 16] {
+        std::array::from_fn(|i| self.0[i] < o.0[i])
+    }
+    #[inline(always)]
+    fn eq(self, o: Self) -> [bool; 16] {
+        std::array::from_fn(|i| self.0[i] == o.0[i])
+    }
+    #[inline(always)]
+    fn select(m: [bool; 16], a: Self, b: Self) -> Self {
+        Scalar16(std::array::from_fn(|i| if m[i] { a.0[i] } else { b.0[i] }))
+    }
+    #[inline(always)]
+    fn bits_add(self, c: u32) -> Self {
+        lanewise16!(self, |a| f32::from_bits(a.to_bits().wrapping_add(c)))
+    }
+    #[inline(always)]
+    fn bits_and(self, c: u32) -> Self {
+        lanewise16!(self, |a| f32::from_bits(a.to_bits() & c))
+    }
+    #[inline(always)]
+    fn bits_or(self, c: u32) -> Self {
+        lanewise16!(self, |a| f32::from_bits(a.to_bits() | c))
+    }
+    #[inline(always)]
+    fn bits_shr23(self) -> Self {
+        lanewise16!(self, |a| f32::from_bits(a.to_bits() >> 23))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86 {
+    //! AVX2 and AVX-512 implementations of [`F16`].
+    //!
+    //! SAFETY (for every `unsafe` block in this module): as in `vector::x86` — the
+    //! intrinsics need AVX2 (and AVX-512F/DQ for `Avx512x16`); values of these types exist
+    //! only inside kernel bodies instantiated by `multiversion!` for the matching
+    //! instruction set, in a `#[target_feature]` function called only after `simd::isa()`
+    //! detected those features; the methods are `#[inline(always)]`, so they compile into
+    //! that function. Loads read exactly the 16 elements of a `&[f32; 16]`.
+
+    use super::F16;
+    use crate::simd::vector::x86::{Avx2x8, Avx512x8};
+    use std::arch::x86_64::*;
+
+    /// Sixteen lanes in two AVX2 registers (lanes 0–7, 8–15).
+    #[derive(Clone, Copy)]
+    pub struct Avx2x16(__m256, __m256);
+
+    macro_rules! both {
+        ($f:ident($a:expr $(, $b:expr)*)) => {
+            // SAFETY: see module docs.
+            unsafe { Avx2x16($f($a.0 $(, $b.0)*), $f($a.1 $(, $b.1)*)) }
+        };
+    }
+
+    impl F16 for Avx2x16 {
+        type Mask = (__m256, __m256);
+        type Wide = Avx2x8;
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx2x16(_mm256_set1_ps(v), _mm256_set1_ps(v)) }
+        }
+        #[inline(always)]
+        fn load(x: &[f32; 16]) -> Self {
+            // SAFETY: see module docs; reads x[0..16].
+            unsafe {
+                Avx2x16(
+                    _mm256_loadu_ps(x.as_ptr()),
+                    _mm256_loadu_ps(x.as_ptr().add(8)),
+                )
+            }
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f32; 16] {
+            let mut out = [0.0f32; 16];
+            // SAFETY: see module docs; `out` has room for 16 f32.
+            unsafe {
+                _mm256_storeu_ps(out.as_mut_ptr(), self.0);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8), self.1);
+            }
+            out
+        }
+        #[inline(always)]
+        fn widen(self) -> (Avx2x8, Avx2x8) {
+            // SAFETY: see module docs.
+            unsafe {
+                let w = |v: __m256| {
+                    Avx2x8::from_halves(
+                        _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                        _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+                    )
+                };
+                (w(self.0), w(self.1))
+            }
+        }
+        #[inline(always)]
+        fn from_wide(lo: Avx2x8, hi: Avx2x8) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let n = |v: Avx2x8| {
+                    let (a, b) = v.halves();
+                    _mm256_set_m128(_mm256_cvtpd_ps(b), _mm256_cvtpd_ps(a))
+                };
+                Avx2x16(n(lo), n(hi))
+            }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            both!(_mm256_add_ps(self, o))
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            both!(_mm256_sub_ps(self, o))
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            both!(_mm256_mul_ps(self, o))
+        }
+        #[inline(always)]
+        fn mul_add(self, b: Self, c: Self) -> Self {
+            // SAFETY: see module docs (FMA is part of the AVX2 path's features).
+            unsafe {
+                Avx2x16(
+                    _mm256_fmadd_ps(self.0, b.0, c.0),
+                    _mm256_fmadd_ps(self.1, b.1, c.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn lt(self, o: Self) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe {
+                (
+                    _mm256_cmp_ps::<_CMP_LT_OQ>(self.0, o.0),
+                    _mm256_cmp_ps::<_CMP_LT_OQ>(self.1, o.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn eq(self, o: Self) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe {
+                (
+                    _mm256_cmp_ps::<_CMP_EQ_OQ>(self.0, o.0),
+                    _mm256_cmp_ps::<_CMP_EQ_OQ>(self.1, o.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn select(m: Self::Mask, a: Self, b: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                Avx2x16(
+                    _mm256_blendv_ps(b.0, a.0, m.0),
+                    _mm256_blendv_ps(b.1, a.1, m.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn bits_add(self, c: u32) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let k = _mm256_set1_epi32(c as i32);
+                let f =
+                    |v: __m256| _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(v), k));
+                Avx2x16(f(self.0), f(self.1))
+            }
+        }
+        #[inline(always)]
+        fn bits_and(self, c: u32) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let k = _mm256_castsi256_ps(_mm256_set1_epi32(c as i32));
+                Avx2x16(_mm256_and_ps(self.0, k), _mm256_and_ps(self.1, k))
+            }
+        }
+        #[inline(always)]
+        fn bits_or(self, c: u32) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let k = _mm256_castsi256_ps(_mm256_set1_epi32(c as i32));
+                Avx2x16(_mm256_or_ps(self.0, k), _mm256_or_ps(self.1, k))
+            }
+        }
+        #[inline(always)]
+        fn bits_shr23(self) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let f = |v: __m256| {
+                    _mm256_castsi256_ps(_mm256_srli_epi32::<23>(_mm256_castps_si256(v)))
+                };
+                Avx2x16(f(self.0), f(self.1))
+            }
+        }
+    }
+
+    /// Sixteen lanes in one AVX-512 register.
+    #[derive(Clone, Copy)]
+    pub struct Avx512x16(__m512);
+
+    impl F16 for Avx512x16 {
+        type Mask = __mmask16;
+        type Wide = Avx512x8;
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_set1_ps(v)) }
+        }
+        #[inline(always)]
+        fn load(x: &[f32; 16]) -> Self {
+            // SAFETY: see module docs; reads x[0..16].
+            unsafe { Avx512x16(_mm512_loadu_ps(x.as_ptr())) }
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f32; 16] {
+            let mut out = [0.0f32; 16];
+            // SAFETY: see module docs; `out` has room for 16 f32.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) };
+            out
+        }
+        #[inline(always)]
+        fn widen(self) -> (Avx512x8, Avx512x8) {
+            // SAFETY: see module docs (AVX-512DQ for the 256-bit extract).
+            unsafe {
+                (
+                    Avx512x8::from_raw(_mm512_cvtps_pd(_mm512_castps512_ps256(self.0))),
+                    Avx512x8::from_raw(_mm512_cvtps_pd(_mm512_extractf32x8_ps::<1>(self.0))),
+                )
+            }
+        }
+        #[inline(always)]
+        fn from_wide(lo: Avx512x8, hi: Avx512x8) -> Self {
+            // SAFETY: see module docs (AVX-512DQ for the 256-bit insert).
+            unsafe {
+                let low = _mm512_castps256_ps512(_mm512_cvtpd_ps(lo.raw()));
+                Avx512x16(_mm512_insertf32x8::<1>(low, _mm512_cvtpd_ps(hi.raw())))
+            }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_add_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_sub_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_mul_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn mul_add(self, b: Self, c: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_fmadd_ps(self.0, b.0, c.0)) }
+        }
+        #[inline(always)]
+        fn lt(self, o: Self) -> __mmask16 {
+            // SAFETY: see module docs.
+            unsafe { _mm512_cmp_ps_mask::<_CMP_LT_OQ>(self.0, o.0) }
+        }
+        #[inline(always)]
+        fn eq(self, o: Self) -> __mmask16 {
+            // SAFETY: see module docs.
+            unsafe { _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(self.0, o.0) }
+        }
+        #[inline(always)]
+        fn select(m: __mmask16, a: Self, b: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_mask_blend_ps(m, b.0, a.0)) }
+        }
+        #[inline(always)]
+        fn bits_add(self, c: u32) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                Avx512x16(_mm512_castsi512_ps(_mm512_add_epi32(
+                    _mm512_castps_si512(self.0),
+                    _mm512_set1_epi32(c as i32),
+                )))
+            }
+        }
+        #[inline(always)]
+        fn bits_and(self, c: u32) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                Avx512x16(_mm512_castsi512_ps(_mm512_and_si512(
+                    _mm512_castps_si512(self.0),
+                    _mm512_set1_epi32(c as i32),
+                )))
+            }
+        }
+        #[inline(always)]
+        fn bits_or(self, c: u32) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                Avx512x16(_mm512_castsi512_ps(_mm512_or_si512(
+                    _mm512_castps_si512(self.0),
+                    _mm512_set1_epi32(c as i32),
+                )))
+            }
+        }
+        #[inline(always)]
+        fn bits_shr23(self) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                Avx512x16(_mm512_castsi512_ps(_mm512_srli_epi32::<23>(
+                    _mm512_castps_si512(self.0),
+                )))
+            }
+        }
+    }
+}
