@@ -63,7 +63,10 @@ CALLS = {
 
 CHILD = textwrap.dedent(
     """
-    import sys
+    import signal, sys
+    # A shell's background job starts with SIGINT ignored (Python then installs no
+    # KeyboardInterrupt handler): install it, so the test works from any shell.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import fastentropy as fe
 
@@ -113,6 +116,7 @@ def test_ctrl_c_interrupts_a_long_call(case: str, threads: int) -> None:
 LEAK_CHILD = textwrap.dedent(
     """
     import os, signal, threading, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # see CHILD
     import numpy as np
     import fastentropy as fe
 
