@@ -10,9 +10,10 @@
 // kernels must agree with their scalar references and the measures with each other.
 
 use fastentropy::kernels::counts::{sum_min, sum_min_reference, xlog_ratio_reference, xlog_ratio_sums};
-use fastentropy::kernels::{js, kl, plogq};
 use fastentropy::kernels::two_pass::sums;
+use fastentropy::kernels::{js, kl, plogq};
 use fastentropy::measures::label_entropy::label_entropy;
+use fastentropy::measures::label_keys::{Decode, LaneKeys};
 use fastentropy::measures::mutual_information::{from_labels, from_table, Average, Measure};
 
 const VALUES: [f64; 16] = [
@@ -126,17 +127,22 @@ fn labels(rest: &[u8]) {
     }
     let x: Vec<i64> = rest.iter().map(|&b| (b % 7) as i64 - 2).collect();
     let y: Vec<i64> = rest.iter().map(|&b| (b / 37) as i64).collect();
-    // the same labels spread over the i64 range: counted by sorting and hashing
+    // the same labels spread over the i64 range: coded by rank (sorting)
     let xs: Vec<i64> = x
         .iter()
         .map(|&v| v.wrapping_mul(1 << 60) ^ 0x5555)
         .collect();
     let ys: Vec<i64> = y.iter().map(|&v| v.wrapping_mul(-(1 << 58)) - 1).collect();
-    let row = |v: &[i64]| ndarray::Array2::from_shape_vec((1, v.len()), v.to_vec()).expect("1 row");
-    let h = label_entropy(row(&x).view(), None, true).expect("valid")[0];
+    let lane = |v: &[i64]| ndarray::Array1::from(v.to_vec());
+    let (xa, ya, xsa, ysa) = (lane(&x), lane(&y), lane(&xs), lane(&ys));
+    fn keys(a: &ndarray::Array1<i64>) -> LaneKeys<'_, i64> {
+        LaneKeys::new(a.view(), Decode::Native)
+    }
+    let h = label_entropy(xa.view().into_dyn(), Decode::Native, None, true).expect("valid")[[]];
     assert_eq!(
         h.to_bits(),
-        label_entropy(row(&xs).view(), None, true).expect("valid")[0].to_bits()
+        label_entropy(xsa.view().into_dyn(), Decode::Native, None, true).expect("valid")[[]]
+            .to_bits()
     );
     let mut table = ndarray::Array2::<f64>::zeros((7, 7));
     for (&a, &b) in x.iter().zip(&y) {
@@ -151,8 +157,8 @@ fn labels(rest: &[u8]) {
     let mut got = [0.0; 4];
     for (k, m) in measures.into_iter().enumerate() {
         let t = from_table(table.view(), m, None).expect("valid");
-        let dense = from_labels(&x, &y, m, None).expect("valid");
-        let sparse = from_labels(&xs, &ys, m, None).expect("valid");
+        let dense = from_labels(&keys(&xa), &keys(&ya), m, None).expect("valid");
+        let sparse = from_labels(&keys(&xsa), &keys(&ysa), m, None).expect("valid");
         assert!(
             close(t, dense, 1e-13) && close(t, sparse, 1e-13),
             "{m:?}: {t} {dense} {sparse}"

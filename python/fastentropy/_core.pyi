@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension. Arrays reaching these functions are already
 native-endian float32/float64 (see _api.py); `axis` is the distribution axis."""
 
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,9 +51,19 @@ def binary_cross_entropy_with_logits(
 def js_divergence(p: _Floats, q: _Floats, axis: Optional[int] = ..., base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def js_distance(p: _Floats, q: _Floats, axis: Optional[int] = ..., base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def perplexity(p: _Floats, axis: Optional[int] = ..., base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
-def label_entropy(labels: NDArray[np.int64], base: Optional[float] = None, miller_madow: bool = False) -> NDArray[np.float64]: ...
+def label_entropy(
+    labels: NDArray[Any], axis: Optional[int] = ..., base: Optional[float] = None, miller_madow: bool = False, decode: str = "native"
+) -> Any: ...
 def contingency_measure(table: NDArray[np.float64], measure: str, base: Optional[float] = None, average_method: str = "arithmetic") -> float: ...
-def label_pair_measure(x: NDArray[np.int64], y: NDArray[np.int64], measure: str, base: Optional[float] = None, average_method: str = "arithmetic") -> float: ...
+def label_pair_measure(
+    x: NDArray[Any],
+    y: NDArray[Any],
+    measure: str,
+    base: Optional[float] = None,
+    average_method: str = "arithmetic",
+    x_decode: str = "native",
+    y_decode: str = "native",
+) -> float: ...
 def ensemble_uncertainty(
     p: _Floats, sample_axis: int, axis: int, base: Optional[float] = None, from_logits: bool = False
 ) -> Tuple[Union[float, NDArray[np.float64]], Union[float, NDArray[np.float64]], Union[float, NDArray[np.float64]]]: ...

@@ -155,10 +155,10 @@ fn split_ratio<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V, V) {
     let (p, q) = (p.mul(k.scale_p), q.mul(k.scale_q));
     let (a, b) = (p.mul(k.sq), q.mul(k.sp));
     // a − b by Kahan's difference of products: b's rounding error added back
-    let eb = zero.sub(q).mul_add(k.sp, b);
+    let eb = zero.sub(q).fused_mul_add(k.sp, b);
     // plus the totals' own rounding errors, so a rounded total shifts nothing
     let lo = p.mul(k.sq_lo).sub(q.mul(k.sp_lo));
-    let diff = p.mul_add(k.sq, zero.sub(b)).add(eb).add(lo);
+    let diff = p.fused_mul_add(k.sq, zero.sub(b)).add(eb).add(lo);
     let weight = a.add(b);
     // d and 1 ± d are ratios to the weight: where it is tiny, scale all three by 2^600
     // first, so its reciprocal stays finite (such elements weigh < 1e-290 in the sum)

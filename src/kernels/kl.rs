@@ -238,9 +238,9 @@ fn deviation<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V) {
     let zero = V::splat(0.0);
     let (p, q) = (p.mul(k.scale_p), q.mul(k.scale_q));
     let w = q.mul(k.sp);
-    let e = zero.sub(q).mul_add(k.sp, w);
+    let e = zero.sub(q).fused_mul_add(k.sp, w);
     let num = p.mul(k.sq);
-    let d = p.mul_add(k.sq, zero.sub(w));
+    let d = p.fused_mul_add(k.sq, zero.sub(w));
     // the totals' own rounding errors, so a rounded total shifts nothing
     let lo = p.mul(k.sq_lo).sub(q.mul(k.sp_lo));
     let inv_w = V::splat(1.0).div(w);
