@@ -13,6 +13,7 @@ pub mod js;
 pub mod neg_log;
 pub mod rel_entr;
 pub mod softmax;
+pub mod softmax_f32;
 pub mod xlogx;
 
 use crate::simd::vector::F8;

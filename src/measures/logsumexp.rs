@@ -12,11 +12,26 @@ use crate::error::Error;
 use crate::kernels::softmax::{
     log_softmax_in_place, lse_feed, lse_weighted_feed, softmax_in_place, LseLanes, RowStats,
 };
+use crate::kernels::softmax_f32::{lse_feed_f32, softmax_in_place_f32, LseLanes32};
 use crate::kernels::Real;
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
-/// The streaming statistics of one row (contiguous or strided).
+/// The streaming statistics of one row (contiguous or strided); float32 rows take the
+/// native f32 pass ([`crate::kernels::softmax_f32`]).
 pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>) -> RowStats {
+    if T::IS_F32 {
+        let mut st = LseLanes32::EMPTY;
+        let mut feed = |x: &[T]| lse_feed_f32(&mut st, T::as_f32(x).expect("f32"));
+        if let Some(s) = z.as_slice() {
+            feed(s);
+        } else {
+            let mut buf = [T::default(); CHUNK];
+            for r in chunks_of(z.len()) {
+                feed(lane_chunk(z, r, &mut buf));
+            }
+        }
+        return st.finish();
+    }
     let mut st = LseLanes::EMPTY;
     if let Some(s) = z.as_slice() {
         lse_feed(&mut st, s);
@@ -47,8 +62,12 @@ pub(crate) fn row_stats_weighted<T: Real, U: Real>(
     st.finish()
 }
 
-/// Applies an in-place row writer to a mutable lane, piece by piece.
-fn write_lane<T: Real>(lane: &mut ArrayViewMut1<'_, T>, f: impl Fn(&mut [T])) {
+/// Applies an in-place row writer to a mutable lane: at once when it is contiguous, else
+/// piece by piece through a stack buffer.
+pub(crate) fn write_lane<T: Real>(lane: &mut ArrayViewMut1<'_, T>, f: impl Fn(&mut [T])) {
+    if let Some(s) = lane.as_slice_mut() {
+        return f(s);
+    }
     for r in chunks_of(lane.len()) {
         with_lane_chunk_mut(lane, r, &f);
     }
@@ -85,7 +104,10 @@ fn transform<T: Real>(lane: &mut ArrayViewMut1<'_, T>, s: RowStats, kind: Normal
             let c = s.rest.ln_1p();
             write_lane(lane, |x| log_softmax_in_place(x, s.max, c));
         }
-        Normalizer::Softmax => write_lane(lane, |x| softmax_in_place(x, s.max, 1.0 + s.rest)),
+        Normalizer::Softmax => write_lane(lane, |x| match T::as_f32_mut(x) {
+            Some(x) => softmax_in_place_f32(x, s.max, 1.0 + s.rest),
+            None => softmax_in_place(x, s.max, 1.0 + s.rest),
+        }),
     }
 }
 

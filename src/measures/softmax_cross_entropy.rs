@@ -24,6 +24,7 @@ use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis
 use super::logsumexp::{row_stats, row_stats_weighted};
 use crate::error::Error;
 use crate::kernels::softmax::{ce_grad_in_place, grad_at, GradRow};
+use crate::kernels::softmax_f32::ce_grad_in_place_f32;
 use crate::kernels::Real;
 use crate::parallel::{chunks_of, fixed_sum, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
@@ -227,9 +228,19 @@ fn write_label_grad<T: Real>(
     match row {
         None => g.fill(T::default()),
         Some((gr, g_y)) => {
-            for r in chunks_of(g.len()) {
-                let w = ctx.weight.map(|w| &w[r.clone()]);
-                with_lane_chunk_mut(g, r, |x| ce_grad_in_place::<T, f64>(x, None, w, gr));
+            if let Some(x) = g.as_slice_mut() {
+                match T::as_f32_mut(x) {
+                    Some(x) => ce_grad_in_place_f32(x, ctx.weight, gr),
+                    None => ce_grad_in_place::<T, f64>(x, None, ctx.weight, gr),
+                }
+            } else {
+                for r in chunks_of(g.len()) {
+                    let w = ctx.weight.map(|w| &w[r.clone()]);
+                    with_lane_chunk_mut(g, r, |x| match T::as_f32_mut(x) {
+                        Some(x) => ce_grad_in_place_f32(x, w, gr),
+                        None => ce_grad_in_place::<T, f64>(x, None, w, gr),
+                    });
+                }
             }
             g[y as usize] = T::from_f64(g_y);
         }

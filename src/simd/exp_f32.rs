@@ -123,6 +123,13 @@ pub fn exp_fast<V: F16>(d: V, c: V) -> V {
     // −88 makes k = −127, whose 2^k bits are 0: the lane's result is exactly 0.
     let d = V::select(below, V::splat(-88.0), d);
     let c = V::select(below, V::splat(0.0), c);
+    exp_fast_in_domain(d, c)
+}
+
+/// [`exp_fast`] for lanes known to be in its domain, d ∈ [FAST_MIN, 88] (or NaN, which
+/// gives NaN): no clamp. Blocks whose smallest gap is known are computed with it.
+#[inline(always)]
+pub fn exp_fast_in_domain<V: F16>(d: V, c: V) -> V {
     let (t, _, r) = reduce(d);
     exp_reduced(r.add(c)).mul(t.bits_shl23())
 }
@@ -153,9 +160,9 @@ pub fn exp_wide<V: F16>(d: V, c: V) -> (V::Wide, V::Wide) {
 pub fn two_diff<V: F16>(a: V, b: V) -> (V, V) {
     let s = a.sub(b);
     let bb = s.sub(a); // ≈ −b
+                       // (a − (s − bb)) + (−b − bb), the negation folded into the last subtraction.
     let err_a = a.sub(s.sub(bb));
-    let err_b = V::splat(0.0).sub(b).sub(bb);
-    (s, err_a.add(err_b))
+    (s, err_a.sub(b.add(bb)))
 }
 
 /// Scalar reference of [`exp`]: the same operations on one lane.

@@ -54,6 +54,9 @@ pub trait F16: Copy {
     /// `if o > self { o } else { self }` per lane: the larger, ignoring NaN in `o`
     /// (the semantics of x86 `maxps(o, self)`).
     fn max_ignoring_nan(self, o: Self) -> Self;
+    /// `if o < self { o } else { self }` per lane: the smaller, ignoring NaN in `o`
+    /// (the semantics of x86 `minps(o, self)`).
+    fn min_ignoring_nan(self, o: Self) -> Self;
     /// `self <= o` (false for NaN).
     fn le(self, o: Self) -> Self::Mask;
     /// Both masks.
@@ -189,6 +192,10 @@ impl F16 for Scalar16 {
     #[inline(always)]
     fn max_ignoring_nan(self, o: Self) -> Self {
         lanewise16!(self, o, |m, v| if v > m { v } else { m })
+    }
+    #[inline(always)]
+    fn min_ignoring_nan(self, o: Self) -> Self {
+        lanewise16!(self, o, |m, v| if v < m { v } else { m })
     }
     #[inline(always)]
     fn le(self, o: Self) -> [bool; 16] {
@@ -405,6 +412,11 @@ pub mod x86 {
             both!(_mm256_max_ps(o, self))
         }
         #[inline(always)]
+        fn min_ignoring_nan(self, o: Self) -> Self {
+            // minps(a, b) = a < b ? a : b, so NaN in `o` keeps `self`.
+            both!(_mm256_min_ps(o, self))
+        }
+        #[inline(always)]
         fn le(self, o: Self) -> Self::Mask {
             // SAFETY: see module docs.
             unsafe {
@@ -582,6 +594,11 @@ pub mod x86 {
         fn max_ignoring_nan(self, o: Self) -> Self {
             // SAFETY: see module docs.
             unsafe { Avx512x16(_mm512_max_ps(o.0, self.0)) }
+        }
+        #[inline(always)]
+        fn min_ignoring_nan(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_min_ps(o.0, self.0)) }
         }
         #[inline(always)]
         fn le(self, o: Self) -> __mmask16 {
