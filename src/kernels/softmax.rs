@@ -323,44 +323,54 @@ crate::simd::multiversion! {
     pub fn lse_weighted_feed<T: Real, U: Real>(st: &mut LseLanes, x: &[T], t: Option<&[U]>, w: Option<&[f64]>, a: f64, b: f64) -> () = lse_weighted_feed_body;
 }
 
+/// Eight values at `i` of `src`, or of `x` itself when there is no source (in place);
+/// a short block (`n < 8`) is padded with `pad`.
 #[inline(always)]
-fn log_softmax_body<V: F8, T: Real>(x: &mut [T], max: f64, log1p_rest: f64) {
+fn load_from<V: F8, T: Real>(src: Option<&[T]>, x: &[T], i: usize, n: usize, pad: f64) -> V {
+    let from = src.unwrap_or(x);
+    if n == LANES {
+        V::load(from[i..i + LANES].try_into().expect("8"))
+    } else {
+        load_tail::<V, T>(&from[i..i + n], pad)
+    }
+}
+
+#[inline(always)]
+fn log_softmax_body<V: F8, T: Real>(src: Option<&[T]>, x: &mut [T], max: f64, log1p_rest: f64) {
     let (m, c) = (V::splat(max), V::splat(log1p_rest));
-    let mut chunks = x.chunks_exact_mut(LANES);
-    for ch in &mut chunks {
-        let v = V::load((&*ch).try_into().expect("8"));
-        v.sub(m).sub(c).store(ch);
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let v = load_tail::<V, T>(rest, 0.0);
-        v.sub(m).sub(c).store(rest);
+    let n = x.len();
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(LANES);
+        let v: V = load_from(src, x, i, k, 0.0);
+        v.sub(m).sub(c).store(&mut x[i..i + k]);
+        i += LANES;
     }
 }
 
 crate::simd::multiversion! {
-    /// In place: `x[j] ← (x[j] − max) − log1p_rest`, the log-softmax of a row given its stats.
-    pub fn log_softmax_in_place<T: Real>(x: &mut [T], max: f64, log1p_rest: f64) -> () = log_softmax_body;
+    /// `x[j] ← (z[j] − max) − log1p_rest`, the log-softmax of a row given its stats, with
+    /// `z` = `src` (as long as `x`), or `x` itself when `src` is None (in place).
+    pub fn log_softmax_write<T: Real>(src: Option<&[T]>, x: &mut [T], max: f64, log1p_rest: f64) -> () = log_softmax_body;
 }
 
 #[inline(always)]
-fn softmax_body<V: F8, T: Real>(x: &mut [T], max: f64, denom: f64) {
+fn softmax_body<V: F8, T: Real>(src: Option<&[T]>, x: &mut [T], max: f64, denom: f64) {
     let (m, d) = (V::splat(max), V::splat(denom));
-    let mut chunks = x.chunks_exact_mut(LANES);
-    for ch in &mut chunks {
-        let v = V::load((&*ch).try_into().expect("8"));
-        exp(v.sub(m)).div(d).store(ch);
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let v = load_tail::<V, T>(rest, 0.0);
-        exp(v.sub(m)).div(d).store(rest);
+    let n = x.len();
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(LANES);
+        let v: V = load_from(src, x, i, k, 0.0);
+        exp(v.sub(m)).div(d).store(&mut x[i..i + k]);
+        i += LANES;
     }
 }
 
 crate::simd::multiversion! {
-    /// In place: `x[j] ← exp(x[j] − max) / denom` with `denom = 1 + rest`: the softmax of a row.
-    pub fn softmax_in_place<T: Real>(x: &mut [T], max: f64, denom: f64) -> () = softmax_body;
+    /// `x[j] ← exp(z[j] − max) / denom` with `denom = 1 + rest`: the softmax of a row, `z`
+    /// = `src` or `x` itself (in place).
+    pub fn softmax_write<T: Real>(src: Option<&[T]>, x: &mut [T], max: f64, denom: f64) -> () = softmax_body;
 }
 
 /// The per-row constants of the cross-entropy gradient `g_j = scale·(p_j·U − u_j)`.
@@ -382,6 +392,7 @@ pub struct GradRow {
 
 #[inline(always)]
 fn ce_grad_body<V: F8, T: Real, U: Real>(
+    src: Option<&[T]>,
     x: &mut [T],
     t: Option<&[U]>,
     w: Option<&[f64]>,
@@ -395,25 +406,21 @@ fn ce_grad_body<V: F8, T: Real, U: Real>(
         V::splat(g.scale),
     );
     let mut i = 0;
-    while i + LANES <= n {
-        let v = V::load(x[i..i + LANES].try_into().expect("8"));
-        let u = target_weights::<V, U>(t, w, i, LANES, g.a, g.b);
+    while i < n {
+        let k = (n - i).min(LANES);
+        let v: V = load_from(src, x, i, k, f64::NEG_INFINITY);
+        let u = target_weights::<V, U>(t, w, i, k, g.a, g.b);
         let p = exp(v.sub(m)).div(d);
-        p.mul(total).sub(u).mul(scale).store(&mut x[i..i + LANES]);
+        p.mul(total).sub(u).mul(scale).store(&mut x[i..i + k]);
         i += LANES;
-    }
-    if i < n {
-        let v = load_tail::<V, T>(&x[i..], f64::NEG_INFINITY);
-        let u = target_weights::<V, U>(t, w, i, n - i, g.a, g.b);
-        let p = exp(v.sub(m)).div(d);
-        p.mul(total).sub(u).mul(scale).store(&mut x[i..]);
     }
 }
 
 crate::simd::multiversion! {
-    /// In place: `x[j] ← scale·(softmax(x)_j·U − u_j)`, the cross-entropy gradient of a row
-    /// (class-index targets: `t = None, a = 0`, the target's own entry fixed by the caller).
-    pub fn ce_grad_in_place<T: Real, U: Real>(x: &mut [T], t: Option<&[U]>, w: Option<&[f64]>, g: GradRow) -> () = ce_grad_body;
+    /// `x[j] ← scale·(softmax(z)_j·U − u_j)`, the cross-entropy gradient of a row, `z` =
+    /// `src` or `x` itself (in place) (class-index targets: `t = None, a = 0`, the target's
+    /// own entry fixed by the caller).
+    pub fn ce_grad_write<T: Real, U: Real>(src: Option<&[T]>, x: &mut [T], t: Option<&[U]>, w: Option<&[f64]>, g: GradRow) -> () = ce_grad_body;
 }
 
 /// p_j·U − u_j at one index, computed as the vector writer does it (tests; the target fix-up).
@@ -661,9 +668,9 @@ mod tests {
             for log in [true, false] {
                 let mut out = row.clone();
                 if log {
-                    log_softmax_in_place(&mut out, s.max, s.rest.ln_1p());
+                    log_softmax_write(None, &mut out, s.max, s.rest.ln_1p());
                 } else {
-                    softmax_in_place(&mut out, s.max, 1.0 + s.rest);
+                    softmax_write(None, &mut out, s.max, 1.0 + s.rest);
                 }
                 let want = reference_softmax(&row, log);
                 for (a, b) in out.iter().zip(&want) {
@@ -684,7 +691,7 @@ mod tests {
                 scale: 0.5,
             };
             let mut out = row.clone();
-            ce_grad_in_place(&mut out, Some(&t[..]), None, g);
+            ce_grad_write(None, &mut out, Some(&t[..]), None, g);
             for j in 0..n {
                 let want = grad_at(row[j], t[j] * 0.9 + 0.01, &g);
                 let refv =

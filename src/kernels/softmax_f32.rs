@@ -320,29 +320,48 @@ fn exp_gap_scaled<V: F8>(x: V::F32s, max: V::F32s, scale32: V::F32s, scale: f64)
     }
 }
 
+/// Sixteen values at `i` of `src`, or of `x` itself (in place); a short block padded with −inf.
 #[inline(always)]
-fn softmax_f32_body<V: F8>(x: &mut [f32], max: f64, denom: f64) {
+fn load_from<H: F16>(src: Option<&[f32]>, x: &[f32], i: usize, n: usize) -> H {
+    let from = src.unwrap_or(x);
+    if n == LANES32 {
+        load16(&from[i..i + LANES32], 0)
+    } else {
+        load_tail(&from[i..i + n], f32::NEG_INFINITY)
+    }
+}
+
+/// Stores the first `n` lanes of `v` at `x[i..]`.
+#[inline(always)]
+fn store_at<H: F16>(v: H, x: &mut [f32], i: usize, n: usize) {
+    if n == LANES32 {
+        v.store((&mut x[i..i + LANES32]).try_into().expect("16"));
+    } else {
+        x[i..i + n].copy_from_slice(&v.to_array()[..n]);
+    }
+}
+
+#[inline(always)]
+fn softmax_f32_body<V: F8>(src: Option<&[f32]>, x: &mut [f32], max: f64, denom: f64) {
     // max is an f32 value (the row's largest element), so the cast is exact.
     let m = V::F32s::splat(max as f32);
     let inv = 1.0 / denom;
     let inv32 = V::F32s::splat(inv as f32);
-    let mut chunks = x.chunks_exact_mut(LANES32);
-    for ch in &mut chunks {
-        let v = V::F32s::load((&*ch).try_into().expect("16"));
-        exp_gap_scaled::<V>(v, m, inv32, inv).store(ch.try_into().expect("16"));
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let v: V::F32s = load_tail(rest, f32::NEG_INFINITY);
-        let out = exp_gap_scaled::<V>(v, m, inv32, inv).to_array();
-        rest.copy_from_slice(&out[..rest.len()]);
+    let n = x.len();
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(LANES32);
+        let v: V::F32s = load_from(src, x, i, k);
+        store_at(exp_gap_scaled::<V>(v, m, inv32, inv), x, i, k);
+        i += LANES32;
     }
 }
 
 crate::simd::multiversion! {
-    /// In place: `x[j] ← e^(x[j] − max) / denom` (as e^(x − max)·(1/denom), one rounding
-    /// of the product): the softmax of an f32 row given its statistics.
-    pub fn softmax_in_place_f32<>(x: &mut [f32], max: f64, denom: f64) -> () = softmax_f32_body;
+    /// `x[j] ← e^(z[j] − max) / denom` (as e^(z − max)·(1/denom), one rounding of the
+    /// product): the softmax of an f32 row given its statistics; `z` = `src`, or `x` itself
+    /// when `src` is None (in place).
+    pub fn softmax_write_f32<>(src: Option<&[f32]>, x: &mut [f32], max: f64, denom: f64) -> () = softmax_f32_body;
 }
 
 /// Eight class weights from `start` (zero-padded at `end`), or ones without weights.
@@ -358,47 +377,40 @@ fn weights8<V: F8>(w: Option<&[f64]>, start: usize, end: usize) -> V {
 }
 
 #[inline(always)]
-fn ce_grad_f32_body<V: F8>(x: &mut [f32], w: Option<&[f64]>, g: GradRow) {
+fn ce_grad_f32_body<V: F8>(src: Option<&[f32]>, x: &mut [f32], w: Option<&[f64]>, g: GradRow) {
     let m = V::F32s::splat(g.max as f32);
     // g_j = scale·(p_j·U − b·w_j) = e^(z_j − max)·K − B·w_j.
     let k = g.scale * g.total / g.denom;
     let b = g.scale * g.b;
     let k32 = V::F32s::splat(k as f32);
+    let plain = w.is_none() && b == 0.0;
     let n = x.len();
     let mut i = 0;
     while i < n {
         let len = (n - i).min(LANES32);
-        let v: V::F32s = if len == LANES32 {
-            V::F32s::load(x[i..i + LANES32].try_into().expect("16"))
+        let v: V::F32s = load_from(src, x, i, len);
+        let out = if plain {
+            exp_gap_scaled::<V>(v, m, k32, k)
         } else {
-            load_tail(&x[i..], f32::NEG_INFINITY)
+            // u_j = b·w_j: the product and the difference in f64, one rounding to f32.
+            let (e0, e1) = exp_gap::<V>(v, m);
+            let (kv, bv) = (V::splat(k), V::splat(-b));
+            V::F32s::from_wide(
+                e0.mul(kv).add(weights8::<V>(w, i, i + len).mul(bv)),
+                e1.mul(kv).add(weights8::<V>(w, i + 8, i + len).mul(bv)),
+            )
         };
-        let out = match w {
-            None if b == 0.0 => exp_gap_scaled::<V>(v, m, k32, k),
-            _ => {
-                // u_j = b·w_j: the product and the difference in f64, one rounding to f32.
-                let (e0, e1) = exp_gap::<V>(v, m);
-                let (kv, bv) = (V::splat(k), V::splat(-b));
-                V::F32s::from_wide(
-                    e0.mul(kv).add(weights8::<V>(w, i, i + len).mul(bv)),
-                    e1.mul(kv).add(weights8::<V>(w, i + 8, i + len).mul(bv)),
-                )
-            }
-        };
-        if len == LANES32 {
-            out.store((&mut x[i..i + LANES32]).try_into().expect("16"));
-        } else {
-            x[i..].copy_from_slice(&out.to_array()[..len]);
-        }
+        store_at(out, x, i, len);
         i += LANES32;
     }
 }
 
 crate::simd::multiversion! {
-    /// In place: the cross-entropy gradient `scale·(softmax(x)_j·U − b·w_j)` of an f32 row
-    /// with class-index targets (`t = None`, `a = 0` in [`GradRow`]; the target's own entry
-    /// is fixed by the caller), `w` the class weights or None.
-    pub fn ce_grad_in_place_f32<>(x: &mut [f32], w: Option<&[f64]>, g: GradRow) -> () = ce_grad_f32_body;
+    /// The cross-entropy gradient `scale·(softmax(z)_j·U − b·w_j)` of an f32 row with
+    /// class-index targets (`t = None`, `a = 0` in [`GradRow`]; the target's own entry is
+    /// fixed by the caller), `w` the class weights or None; `z` = `src`, or `x` itself when
+    /// `src` is None (in place).
+    pub fn ce_grad_write_f32<>(src: Option<&[f32]>, x: &mut [f32], w: Option<&[f64]>, g: GradRow) -> () = ce_grad_f32_body;
 }
 
 #[cfg(test)]
@@ -556,7 +568,7 @@ mod tests {
         for row in rows() {
             let s = stats(&row);
             let mut out = row.clone();
-            softmax_in_place_f32(&mut out, s.max, 1.0 + s.rest);
+            softmax_write_f32(Some(&row), &mut out, s.max, 1.0 + s.rest);
             for (j, &o) in out.iter().enumerate() {
                 let want = (row[j] as f64 - s.max).exp() / (1.0 + s.rest);
                 assert!(
@@ -583,7 +595,7 @@ mod tests {
                     scale: 0.5,
                 };
                 let mut out = row.clone();
-                ce_grad_in_place_f32(&mut out, weights, g);
+                ce_grad_write_f32(None, &mut out, weights, g);
                 for j in 0..n {
                     let u = b * weights.map_or(1.0, |w| w[j]);
                     let want = grad_at(row[j] as f64, u, &g);

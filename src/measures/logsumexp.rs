@@ -10,9 +10,9 @@ use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis
 use super::batch_shape;
 use crate::error::Error;
 use crate::kernels::softmax::{
-    log_softmax_in_place, lse_feed, lse_weighted_feed, softmax_in_place, LseLanes, RowStats,
+    log_softmax_write, lse_feed, lse_weighted_feed, softmax_write, LseLanes, RowStats,
 };
-use crate::kernels::softmax_f32::{lse_feed_f32, softmax_in_place_f32, LseLanes32};
+use crate::kernels::softmax_f32::{lse_feed_f32, softmax_write_f32, LseLanes32};
 use crate::kernels::Real;
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
@@ -62,14 +62,28 @@ pub(crate) fn row_stats_weighted<T: Real, U: Real>(
     st.finish()
 }
 
-/// Applies an in-place row writer to a mutable lane: at once when it is contiguous, else
-/// piece by piece through a stack buffer.
-pub(crate) fn write_lane<T: Real>(lane: &mut ArrayViewMut1<'_, T>, f: impl Fn(&mut [T])) {
-    if let Some(s) = lane.as_slice_mut() {
-        return f(s);
+/// Applies a row writer `f(src, dst, start)` (`dst` the elements `start..` of the output
+/// lane, `src` the same elements of the input or None to read `dst` itself): once, on
+/// whole slices, when the lanes are contiguous; else the input is copied into the output
+/// and the output is written in place, piece by piece through a stack buffer.
+pub(crate) fn write_row<T: Real>(
+    src: Option<&ArrayView1<'_, T>>,
+    lane: &mut ArrayViewMut1<'_, T>,
+    f: impl Fn(Option<&[T]>, &mut [T], usize),
+) {
+    let src_slice = match src {
+        None => Some(None),
+        Some(z) => z.as_slice().map(Some),
+    };
+    if let (Some(from), Some(dst)) = (src_slice, lane.as_slice_mut()) {
+        return f(from, dst, 0);
+    }
+    if let Some(z) = src {
+        lane.assign(z);
     }
     for r in chunks_of(lane.len()) {
-        with_lane_chunk_mut(lane, r, &f);
+        let start = r.start;
+        with_lane_chunk_mut(lane, r, |x| f(None, x, start));
     }
 }
 
@@ -98,15 +112,20 @@ pub enum Normalizer {
     Softmax,
 }
 
-fn transform<T: Real>(lane: &mut ArrayViewMut1<'_, T>, s: RowStats, kind: Normalizer) {
+fn transform<T: Real>(
+    src: Option<&ArrayView1<'_, T>>,
+    lane: &mut ArrayViewMut1<'_, T>,
+    s: RowStats,
+    kind: Normalizer,
+) {
     match kind {
         Normalizer::LogSoftmax => {
             let c = s.rest.ln_1p();
-            write_lane(lane, |x| log_softmax_in_place(x, s.max, c));
+            write_row(src, lane, |z, x, _| log_softmax_write(z, x, s.max, c));
         }
-        Normalizer::Softmax => write_lane(lane, |x| match T::as_f32_mut(x) {
-            Some(x) => softmax_in_place_f32(x, s.max, 1.0 + s.rest),
-            None => softmax_in_place(x, s.max, 1.0 + s.rest),
+        Normalizer::Softmax => write_row(src, lane, |z, x, _| match T::as_f32_mut(x) {
+            Some(x) => softmax_write_f32(z.and_then(T::as_f32), x, s.max, 1.0 + s.rest),
+            None => softmax_write(z, x, s.max, 1.0 + s.rest),
         }),
     }
 }
@@ -132,8 +151,7 @@ pub fn normalize_into<T: Real>(
         let zip = Zip::from(x.lanes(axis)).and(out.lanes_mut(axis));
         let f = |z: ArrayView1<'_, T>, mut o: ArrayViewMut1<'_, T>| {
             let s = row_stats(&z);
-            o.assign(&z);
-            transform(&mut o, s, kind);
+            transform(Some(&z), &mut o, s, kind);
         };
         if fork {
             zip.par_for_each(f)
@@ -156,7 +174,7 @@ pub fn normalize_in_place<T: Real>(
         let zip = Zip::from(x.lanes_mut(axis));
         let f = |mut z: ArrayViewMut1<'_, T>| {
             let s = row_stats(&z.view());
-            transform(&mut z, s, kind);
+            transform(None, &mut z, s, kind);
         };
         if fork {
             zip.par_for_each(f)

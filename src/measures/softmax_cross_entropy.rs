@@ -21,10 +21,10 @@
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Dimension, Zip};
 
-use super::logsumexp::{row_stats, row_stats_weighted};
+use super::logsumexp::{row_stats, row_stats_weighted, write_row};
 use crate::error::Error;
-use crate::kernels::softmax::{ce_grad_in_place, grad_at, GradRow};
-use crate::kernels::softmax_f32::ce_grad_in_place_f32;
+use crate::kernels::softmax::{ce_grad_write, grad_at, GradRow};
+use crate::kernels::softmax_f32::ce_grad_write_f32;
 use crate::kernels::Real;
 use crate::parallel::{chunks_of, fixed_sum, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
@@ -218,8 +218,10 @@ fn label_row<T: Real>(
     (loss, Some((g, g_y)))
 }
 
-/// Writes the gradient of a class-index row into `g`, which holds the row's logits.
+/// Writes the gradient of a class-index row into `g` from the logits `src` (None: `g`
+/// holds them, in place).
 fn write_label_grad<T: Real>(
+    src: Option<&ArrayView1<'_, T>>,
     g: &mut ArrayViewMut1<'_, T>,
     y: i64,
     row: Option<(GradRow, f64)>,
@@ -228,20 +230,13 @@ fn write_label_grad<T: Real>(
     match row {
         None => g.fill(T::default()),
         Some((gr, g_y)) => {
-            if let Some(x) = g.as_slice_mut() {
+            write_row(src, g, |z, x, start| {
+                let w = ctx.weight.map(|w| &w[start..start + x.len()]);
                 match T::as_f32_mut(x) {
-                    Some(x) => ce_grad_in_place_f32(x, ctx.weight, gr),
-                    None => ce_grad_in_place::<T, f64>(x, None, ctx.weight, gr),
+                    Some(x) => ce_grad_write_f32(z.and_then(T::as_f32), x, w, gr),
+                    None => ce_grad_write::<T, f64>(z, x, None, w, gr),
                 }
-            } else {
-                for r in chunks_of(g.len()) {
-                    let w = ctx.weight.map(|w| &w[r.clone()]);
-                    with_lane_chunk_mut(g, r, |x| match T::as_f32_mut(x) {
-                        Some(x) => ce_grad_in_place_f32(x, w, gr),
-                        None => ce_grad_in_place::<T, f64>(x, None, w, gr),
-                    });
-                }
-            }
+            });
             g[y as usize] = T::from_f64(g_y);
         }
     }
@@ -277,7 +272,7 @@ fn write_prob_grad<T: Real, U: Real>(
     for r in chunks_of(g.len()) {
         let ts = lane_chunk(t, r.clone(), &mut tb);
         let w = ctx.weight.map(|w| &w[r.clone()]);
-        with_lane_chunk_mut(g, r, |x| ce_grad_in_place(x, Some(ts), w, gr));
+        with_lane_chunk_mut(g, r, |x| ce_grad_write(None, x, Some(ts), w, gr));
     }
 }
 
@@ -363,8 +358,7 @@ fn compute<T: Real, U: Real>(
                     zip,
                     |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, &y: &i64| {
                         let (loss, row) = label_row(&z, y, ctx);
-                        g.assign(&z);
-                        write_label_grad(&mut g, y, row, ctx);
+                        write_label_grad(Some(&z), &mut g, y, row, ctx);
                         loss
                     }
                 )
@@ -374,7 +368,7 @@ fn compute<T: Real, U: Real>(
                 let zip = Zip::from(z.lanes_mut(axis)).and(&y);
                 crate::zip_map_collect!(fork, zip, |mut z: ArrayViewMut1<'_, T>, &y: &i64| {
                     let (loss, row) = label_row(&z.view(), y, ctx);
-                    write_label_grad(&mut z, y, row, ctx);
+                    write_label_grad(None, &mut z, y, row, ctx);
                     loss
                 })
             }
