@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension. Arrays reaching these functions are already
 native-endian float32/float64 (see _api.py); `axis` is the distribution axis."""
 
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,7 +31,7 @@ def softmax_cross_entropy(
 ) -> Union[float, NDArray[np.float64]]: ...
 def nll_loss(
     log_probs: _Floats,
-    target: NDArray[np.int64],
+    target: NDArray[np.integer[Any]],
     *,
     weight: Optional[NDArray[np.float64]] = None,
     ignore_index: int = ...,

@@ -217,8 +217,15 @@ def softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray[Any
     return _normalize(x, axis, out, log=False)  # type: ignore[no-any-return]
 
 
-def _labels(target: NDArray[Any], batch_shape: Tuple[int, ...], classes: int) -> NDArray[np.int64]:
-    """Class-index targets as int64 of the expected shape."""
+# Integer dtypes the core reads in place (for nll_loss): no converted copy of the labels.
+_NATIVE_LABELS = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32))
+
+
+def _labels(
+    target: NDArray[Any], batch_shape: Tuple[int, ...], classes: int, native: bool = False
+) -> NDArray[Any]:
+    """Class-index targets of the expected shape: int64, or with ``native`` any dtype the
+    core reads in place (native byte order, not uint64) as it is."""
     if target.shape != batch_shape:
         raise ValueError(
             "`target` (class indices) must have the shape of `logits` without the class axis, "
@@ -230,6 +237,8 @@ def _labels(target: NDArray[Any], batch_shape: Tuple[int, ...], classes: int) ->
             f"`target` has label {int(target[pos])} at position {tuple(int(i) for i in pos)}, "
             f"outside [0, {classes}) (and not `ignore_index`)"
         )
+    if native and target.dtype in _NATIVE_LABELS:
+        return target
     return target.astype(np.int64, copy=False)
 
 
@@ -437,7 +446,7 @@ def nll_loss(
     tgt = np.asarray(target)
     if tgt.dtype.kind not in "iu":
         raise TypeError(f"`target` must hold integer class indices, got dtype {tgt.dtype}")
-    labels = _labels(tgt, arr.shape[:ax] + arr.shape[ax + 1 :], classes)
+    labels = _labels(tgt, arr.shape[:ax] + arr.shape[ax + 1 :], classes, native=True)
     moved = np.moveaxis(arr, ax, -1)
     kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red)
     if not (return_grad or grad_out is not None):

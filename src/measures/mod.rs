@@ -8,6 +8,7 @@ pub mod entropy;
 pub mod js;
 pub mod kl;
 pub mod label_entropy;
+pub mod labels;
 pub mod logsumexp;
 pub mod mutual_information;
 pub mod nll_loss;

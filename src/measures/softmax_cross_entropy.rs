@@ -145,9 +145,9 @@ pub(crate) fn check_common<T>(
 }
 
 /// Checks that class-index targets have the logits' shape without the class axis.
-pub(crate) fn check_label_shape<T>(
+pub(crate) fn check_label_shape<T, L>(
     logits: &ArrayViewD<'_, T>,
-    labels: &ArrayViewD<'_, i64>,
+    labels: &ArrayViewD<'_, L>,
 ) -> Result<(), Error> {
     let batch = &logits.shape()[..logits.ndim() - 1];
     if labels.shape() != batch {
