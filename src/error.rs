@@ -54,6 +54,15 @@ pub enum Error {
     },
     /// More distinct labels than the counting supports (2^32 per variable).
     TooManyClasses { count: usize },
+    /// An `offsets` array without entries (it needs rows + 1 of them).
+    EmptyOffsets,
+    /// CSR/Arrow offsets that are negative, decreasing or past the values; `position`
+    /// indexes `offsets`.
+    InvalidOffsets {
+        position: usize,
+        value: i64,
+        values: usize,
+    },
     /// The call was stopped by the interrupt hook (Ctrl-C); its partial result is discarded.
     Interrupted,
 }
@@ -119,6 +128,13 @@ impl fmt::Display for Error {
             Error::TooManyClasses { count } => {
                 write!(f, "at most 2^32 distinct labels per variable are supported, got {count}")
             }
+            Error::EmptyOffsets => {
+                write!(f, "`offsets` must hold rows + 1 entries, got an empty array")
+            }
+            Error::InvalidOffsets { position, value, values } => write!(
+                f,
+                "`offsets` must be non-decreasing, non-negative and at most the number of values ({values}), got {value} at position {position}"
+            ),
             Error::Interrupted => write!(f, "interrupted"),
         }
     }

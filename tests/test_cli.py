@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -157,11 +158,25 @@ def test_parquet_in_and_out(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_progress_bar(tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("tqdm", reason="tqdm is not installed (pip install 'fastentropy[cli]')")
     inp = save(tmp_path, "p.npy", P)
     code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5", "--progress"], capsys)
     assert code == 0 and "score" in err and "100%" in err and "row" in err
     code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5", "--no-progress"], capsys)
     assert code == 0 and err == ""
+
+
+def test_without_tqdm_there_is_no_bar(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """tqdm is an optional extra: the CLI works without it; only --progress asks for it."""
+    from fastentropy import _cli
+
+    monkeypatch.setattr(_cli, "_has_tqdm", lambda: False)
+    inp = save(tmp_path, "p.npy", P)
+    code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5"], capsys)
+    assert code == 0 and err == ""
+    assert np.array_equal(np.load(tmp_path / "h.npy"), fe.entropy(P))
+    code, _, err = run(["score", inp, "--out", str(tmp_path / "h.npy"), "--chunk-rows", "5", "--progress"], capsys)
+    assert code == 2 and "--progress needs tqdm" in err
 
 
 # ---- score: errors -----------------------------------------------------------------------
@@ -262,3 +277,243 @@ def test_a_file_larger_than_the_memory_limit_is_scored_in_chunks(tmp_path: Path)
         capture_output=True, text=True, timeout=120,
     )
     assert whole.returncode != 0 and "MemoryError" in whole.stderr
+
+
+# ---- robustness (issue #12 item 10) ------------------------------------------------------
+
+
+def _input_files(tmp_path: Path) -> dict:
+    return {
+        "INPUT": save(tmp_path, "p.npy", P),
+        "--q": save(tmp_path, "q.npy", Q),
+        "--labels": save(tmp_path, "y.npy", LABELS),
+    }
+
+
+def _aliases(tmp_path: Path, target: str) -> dict:
+    """Other names of the file ``target``: the same path spelt differently, a symbolic link,
+    a hard link, a symbolic link to a symbolic link."""
+    d = Path(target).parent
+    (d / "sub").mkdir(exist_ok=True)
+    names = {
+        "same": target,
+        "dotted": str(d / "sub" / ".." / Path(target).name),
+        "symlink": str(d / ("sym-" + Path(target).name)),
+        "hardlink": str(d / ("hard-" + Path(target).name)),
+        "symlink-chain": str(d / ("sym2-" + Path(target).name)),
+    }
+    os.symlink(target, names["symlink"])
+    os.link(target, names["hardlink"])
+    os.symlink(names["symlink"], names["symlink-chain"])
+    return names
+
+
+@pytest.mark.parametrize("which", ["INPUT", "--q", "--labels"])
+@pytest.mark.parametrize("alias", ["same", "dotted", "symlink", "hardlink", "symlink-chain"])
+def test_out_naming_an_input_file_is_refused(tmp_path: Path, capsys: Any, which: str, alias: str) -> None:
+    """--out equal to the input used to overwrite it with the scores (exit 0)."""
+    files = _input_files(tmp_path)
+    before = {k: Path(v).read_bytes() for k, v in files.items()}
+    out = _aliases(tmp_path, files[which])[alias]
+    extra = {"INPUT": [], "--q": ["--measure", "kl", "--q", files["--q"]],
+             "--labels": ["--measure", "cross-entropy", "--labels", files["--labels"]]}[which]
+    code, stdout, err = run(["score", files["INPUT"], *extra, "--out", out], capsys)
+    assert code == 2 and stdout == ""
+    assert len(err.strip().splitlines()) == 1 and f"is the {which} file" in err, err
+    assert {k: Path(v).read_bytes() for k, v in files.items()} == before
+    assert leftovers(tmp_path) == []
+
+
+def test_out_beside_the_input_is_fine(tmp_path: Path, capsys: Any) -> None:
+    files = _input_files(tmp_path)
+    out = tmp_path / "p.npy.scores.npy"
+    assert run(["score", files["INPUT"], "--out", str(out)], capsys)[0] == 0
+    assert np.array_equal(np.load(out), fe.entropy(P))
+
+
+def _parquet_lists(path: Path, rows: List[Any], row_group_size: int = 4, fixed: Any = None) -> None:
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastentropy[parquet]')")
+    import pyarrow.parquet as pq
+
+    kind = pa.list_(pa.float64()) if fixed is None else pa.list_(pa.float64(), fixed)
+    pq.write_table(pa.table({"probs": pa.array(rows, type=kind)}), path, row_group_size=row_group_size)
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([[0.2, 0.8], [0.1, 0.2, 0.7], [0.5, 0.5]], r"different lengths \(the first row has 2 values, row 1 has 3\)"),
+        ([[0.2, 0.8]] * 9 + [[1.0]], r"different lengths \(the first row has 2 values, row 9 has 1\)"),  # a late batch
+        ([[0.2, 0.8], [0.1, 0.2, 0.3, 0.4]] * 3, r"row 1 has 4"),  # 2 + 4 values: 3 rows of 4 if re-cut
+        ([[0.2, 0.8], None, [0.5, 0.5]], r"row 1 of column 'probs' is null"),
+        ([None, [0.2, 0.8]], r"row 0 of column 'probs' is null"),
+        ([[0.2, 0.8], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.3, None]], r"row 5 of column 'probs' holds a null value"),
+        ([[], [0.5]], r"the first row has 0 values, row 1 has 1"),
+    ],
+    ids=["ragged", "ragged-late-batch", "recuttable", "null-row", "null-first-row", "null-value", "empty-first-row"],
+)
+def test_parquet_ragged_and_null_rows_are_errors(tmp_path: Path, capsys: Any, rows: List[Any], message: str) -> None:
+    """Ragged or null list rows used to be re-cut into equal rows: exit 0, wrong scores."""
+    path = tmp_path / "lists.parquet"
+    _parquet_lists(path, rows)
+    for out in ("h.npy", "h.csv", None):
+        argv = ["score", str(path), "--chunk-rows", "4"] + (["--out", str(tmp_path / out)] if out else [])
+        code, stdout, err = run(argv, capsys)
+        assert code == 2, (out, err)
+        assert len(err.strip().splitlines()) == 1 and re.search(message, err), err
+        if out:
+            assert not (tmp_path / out).exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_parquet_fixed_size_lists_with_a_null_row(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "fixed.parquet"
+    _parquet_lists(path, [[0.2, 0.8], None, [0.5, 0.5]], fixed=2)
+    code, _, err = run(["score", str(path)], capsys)
+    assert code == 2 and "row 1 of column 'probs' is null" in err
+
+
+def test_parquet_wide_table_with_a_null(tmp_path: Path, capsys: Any) -> None:
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastentropy[parquet]')")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({"a": [0.5, 0.2, 0.1], "b": pa.array([0.5, None, 0.9])}), path)
+    code, _, err = run(["score", str(path)], capsys)
+    assert code == 2 and "row 1 of column 'b' is null" in err
+
+
+def test_equal_length_list_rows_still_score(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "lists.parquet"
+    _parquet_lists(path, [list(r) for r in P], row_group_size=7)
+    code, stdout, err = run(["score", str(path), "--chunk-rows", "5"], capsys)
+    assert code == 0, err
+    assert np.array_equal(np.array(stdout.split(), dtype=float), fe.entropy(P))
+
+
+def test_ragged_rows_reach_a_plugged_in_scorer(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    """The seam a ragged path plugs into: a per-row scorer by measure receives the values
+    and offsets as Arrow holds them."""
+    from fastentropy import _cli
+
+    rows = [[0.2, 0.8], [0.1, 0.2, 0.7], [1.0], [0.25, 0.25, 0.25, 0.25]]
+    path = tmp_path / "lists.parquet"
+    _parquet_lists(path, rows, row_group_size=3)
+
+    def per_row(block: Any, base: Any) -> Any:
+        return np.array([fe.entropy(block.values[a:b], base=base) for a, b in zip(block.offsets[:-1], block.offsets[1:])])
+
+    monkeypatch.setitem(_cli.RAGGED_SCORERS, "entropy", per_row)
+    code, stdout, err = run(["score", str(path), "--base", "2", "--chunk-rows", "2"], capsys)
+    assert code == 0, err
+    np.testing.assert_array_equal(np.array(stdout.split(), dtype=float), [fe.entropy(r, base=2) for r in rows])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002, 0o027])
+@pytest.mark.parametrize("suffix", [".npy", ".csv", ".parquet"])
+def test_output_permissions_follow_the_umask(tmp_path: Path, capsys: Any, umask: int, suffix: str) -> None:
+    """Outputs used to be created 0600 whatever the umask (tempfile.mkstemp's mode)."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastentropy[parquet]')")
+    inp = save(tmp_path, "p.npy", P)
+    out = tmp_path / f"h{suffix}"
+    old = os.umask(umask)
+    try:
+        code = main(["score", inp, "--out", str(out)])
+        with open(tmp_path / "plain", "w"):  # what open() gives under this umask
+            pass
+    finally:
+        os.umask(old)
+    assert code == 0, capsys.readouterr().err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask == stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+
+
+def test_an_overwritten_output_keeps_its_permissions(tmp_path: Path, capsys: Any) -> None:
+    inp = save(tmp_path, "p.npy", P)
+    out = tmp_path / "h.csv"
+    out.write_text("old\n")
+    for mode in (0o640, 0o444):
+        out.chmod(mode)
+        assert run(["score", inp, "--out", str(out)], capsys)[0] == 0
+        assert stat.S_IMODE(out.stat().st_mode) == mode
+        assert out.read_text().startswith("row,score")
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    """`score ... | head -2` printed "error: [Errno 32] Broken pipe" and exited 2. Now it
+    ends as Unix tools do on SIGPIPE: no message, status 141 (128 + SIGPIPE)."""
+    inp = save(tmp_path, "many.npy", np.random.default_rng(0).random((200_000, 3)))  # ~4 MB of text
+    proc = subprocess.Popen([sys.executable, "-m", "fastentropy", "score", inp],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = [proc.stdout.readline() for _ in range(2)]
+    proc.stdout.close()  # what `head -2` does after two lines
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
+    assert [float(x) for x in first] == list(fe.entropy(np.load(inp)[:2]))
+
+
+def test_a_closed_stdout_in_a_shell_pipeline(tmp_path: Path) -> None:
+    inp = save(tmp_path, "many.npy", np.random.default_rng(0).random((200_000, 3)))
+    cmd = f"{sys.executable} -m fastentropy score {inp} | head -2"
+    proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert len(proc.stdout.splitlines()) == 2
+
+
+def test_version(capsys: Any) -> None:
+    code, out, err = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"fastentropy {fe.__version__}" and err == ""
+    proc = subprocess.run([sys.executable, "-m", "fastentropy", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"fastentropy {fe.__version__}"
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "x", "1.5"])
+def test_chunk_rows_must_be_a_positive_integer(tmp_path: Path, capsys: Any, value: str) -> None:
+    """--chunk-rows 0 used to be taken as the default."""
+    inp = save(tmp_path, "p.npy", P)
+    out = tmp_path / "h.npy"
+    code, _, err = run(["score", inp, "--chunk-rows", value, "--out", str(out)], capsys)
+    assert code == 2 and "--chunk-rows" in err and "positive integer" in err and value in err
+    assert not out.exists()
+
+
+# A driver that stops in the middle of the output, after the first chunk is written, and
+# says so on stderr: the test then sends the signal (no timing involved).
+_STOP_AFTER_FIRST_CHUNK = """
+import sys, time
+from fastentropy import _cli
+write = _cli.Sink.write
+def write_then_wait(self, start, scores):
+    write(self, start, scores)
+    if start == 0:
+        sys.stderr.write("first chunk written\\n"); sys.stderr.flush()
+        while True:
+            time.sleep(0.05)
+_cli.Sink.write = write_then_wait
+sys.exit(_cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signame, status", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGINT", 130)])
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_a_terminating_signal_removes_the_temporary_file(tmp_path: Path, signame: str, status: int, suffix: str) -> None:
+    """SIGTERM used to leave the hidden .tmp file behind."""
+    import signal as signal_module
+
+    inp = save(tmp_path, "p.npy", P)
+    out = tmp_path / f"h{suffix}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STOP_AFTER_FIRST_CHUNK, "score", inp, "--out", str(out), "--chunk-rows", "5"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "first chunk written\n"
+    assert len(leftovers(tmp_path)) == 1  # the temporary output exists while it works
+    proc.send_signal(getattr(signal_module, signame))
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == status, err
+    assert leftovers(tmp_path) == [] and not out.exists()

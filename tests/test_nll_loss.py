@@ -55,7 +55,7 @@ def test_axis1_and_all_ignored():
     [
         (dict(target=[0, 5]), ValueError, r"`target` has label 5 at position \(1,\), outside \[0, 3\)"),
         (dict(target=[0.0, 1.0]), TypeError, r"`target` must hold integer class indices"),
-        (dict(target=[0]), ValueError, r"must have the shape of `logits` without the class axis"),
+        (dict(target=[0]), ValueError, r"must have the shape of `log_probs` without the class axis"),
         (dict(target=[0, 1], weight=[1.0]), ValueError, r"`weight` must have one entry per class \(3\)"),
         (dict(target=[0, 1], reduction="max"), ValueError, r"`reduction` must be"),
     ],

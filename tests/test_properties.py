@@ -2,10 +2,10 @@
 and float64: H(P,Q) = H(P) + D(P||Q), D >= 0, 0 <= H <= log n, permutation invariance, and
 agreement with scipy (axis=0 and axis=-1 conventions; rel_entr/entr sums for normalize=False).
 
-Tolerances: the library computes in float64 whatever the input dtype (float32 values are
-widened exactly), so float32 inputs get float64 tolerances against a float64 oracle. The
-one-pass normalisation (H = ln S - T/S) cancels terms of size |ln S| and |ln x|, so the
-absolute tolerance is a few hundred ULPs of those logarithms, never of the result.
+Tolerances: float64 inputs are held to float64 tolerances against a float64 oracle; float32
+inputs may take native f32 logarithms (DESIGN §2b: within 1e-6 relative of the exact value
+of their data), so any float32 operand switches a comparison to rtol 1e-6 (``_tol``). The
+absolute tolerances are a few hundred ULPs of the logarithms involved, never of the result.
 """
 
 from __future__ import annotations
@@ -52,6 +52,14 @@ def distributions(draw: Any, pair: bool = False) -> Tuple[Any, ...]:
     return p, q, axis
 
 
+F32_RTOL = 1e-6
+
+
+def _tol(rtol: float, *arrays: Any) -> float:
+    """``rtol``, or the float32 contract's 1e-6 when an operand is float32."""
+    return F32_RTOL if any(np.asarray(a).dtype == np.float32 for a in arrays) else rtol
+
+
 def _lane_len(p: np.ndarray, axis: Any) -> int:
     return p.size if axis is None else p.shape[axis]
 
@@ -80,7 +88,7 @@ def test_cross_entropy_is_entropy_plus_divergence(case: Any) -> None:
         ce = fe.cross_entropy(p, q, axis=axis, base=base)
         h = fe.entropy(p, axis=axis, base=base)
         d = fe.kl_divergence(p, q, axis=axis, base=base)
-        np.testing.assert_allclose(ce, np.add(h, d), rtol=1e-9, atol=_atol(_lane_len(p, axis)))
+        np.testing.assert_allclose(ce, np.add(h, d), rtol=_tol(1e-9, p, q), atol=_atol(_lane_len(p, axis)))
 
 
 @given(distributions(pair=True))
@@ -90,7 +98,12 @@ def test_raw_cross_entropy_is_raw_entropy_plus_raw_divergence(case: Any) -> None
     h = fe.entropy(p, axis=axis, normalize=False)
     d = fe.kl_divergence(p, q, axis=axis, normalize=False)
     n = _lane_len(p, axis)
-    np.testing.assert_allclose(ce, np.add(h, d), rtol=1e-9, atol=_atol(n) * n * HI)
+    # the three are computed separately: the identity holds to the rounding of the largest
+    ce, total = np.asarray(ce), np.add(h, d)
+    inf = np.isinf(ce) | np.isinf(total)
+    np.testing.assert_array_equal(ce[inf], total[inf])
+    scale = (np.abs(ce) + np.abs(h) + np.abs(d))[~inf]
+    assert np.all(np.abs(ce[~inf] - total[~inf]) <= _tol(1e-9, p, q) * scale + _atol(n) * n * HI), (ce, h, d)
 
 
 @given(distributions(pair=True))
@@ -117,10 +130,11 @@ def test_entropy_is_between_zero_and_log_n(case: Any) -> None:
     n = _lane_len(p, axis)
     h = np.asarray(fe.entropy(p, axis=axis))
     finite = ~np.isnan(h)  # all-zero distributions give NaN
+    slack = _tol(1e-12, p)
     assert np.all(h[finite] >= -1e-12), h
-    assert np.all(h[finite] <= math.log(n) + 1e-12), (h, math.log(n))
+    assert np.all(h[finite] <= math.log(n) * (1 + slack) + 1e-12), (h, math.log(n))
     hb = np.asarray(fe.entropy(p, axis=axis, base=2))
-    assert np.all(hb[finite] <= math.log2(n) + 1e-12)
+    assert np.all(hb[finite] <= math.log2(n) * (1 + slack) + 1e-12)
 
 
 @given(distributions(pair=True), st.data())
@@ -132,9 +146,10 @@ def test_permutation_invariance_along_the_axis(case: Any, data: Any) -> None:
     perm = np.array(data.draw(st.permutations(range(n))), dtype=np.intp)
     pp, qp = np.take(p, perm, axis=ax), np.take(q, perm, axis=ax)
     atol = _atol(n)
-    np.testing.assert_allclose(fe.entropy(pp, axis=ax), fe.entropy(p, axis=ax), rtol=1e-12, atol=atol)
-    np.testing.assert_allclose(fe.kl_divergence(pp, qp, axis=ax), fe.kl_divergence(p, q, axis=ax), rtol=1e-12, atol=atol)
-    np.testing.assert_allclose(fe.cross_entropy(pp, qp, axis=ax), fe.cross_entropy(p, q, axis=ax), rtol=1e-12, atol=atol)
+    rtol = _tol(1e-12, p, q)
+    np.testing.assert_allclose(fe.entropy(pp, axis=ax), fe.entropy(p, axis=ax), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(fe.kl_divergence(pp, qp, axis=ax), fe.kl_divergence(p, q, axis=ax), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(fe.cross_entropy(pp, qp, axis=ax), fe.cross_entropy(p, q, axis=ax), rtol=rtol, atol=atol)
 
 
 @given(distributions(), st.data())
@@ -157,12 +172,12 @@ def test_entropy_agrees_with_scipy(case: Any, axis: int) -> None:
     exact = p.astype(np.float64)
     n = p.shape[axis]
     expected = _quiet(lambda: scipy.stats.entropy(exact, axis=axis))
-    np.testing.assert_allclose(fe.entropy(p, axis=axis), expected, rtol=1e-10, atol=_atol(n))
+    np.testing.assert_allclose(fe.entropy(p, axis=axis), expected, rtol=_tol(1e-10, p), atol=_atol(n))
     raw = scipy.special.entr(exact).sum(axis=axis)
     # -x ln x changes sign at x = 1: bound the error by the sum of the terms' magnitudes
     scale = np.abs(scipy.special.entr(exact)).sum(axis=axis)
     got = fe.entropy(p, axis=axis, normalize=False)
-    assert np.all(np.abs(got - raw) <= 1e-12 * scale + 1e-300), (got, raw)
+    assert np.all(np.abs(got - raw) <= _tol(1e-12, p) * scale + 1e-300), (got, raw)
 
 
 @given(distributions(pair=True), st.sampled_from([0, -1]))
@@ -171,7 +186,7 @@ def test_divergence_agrees_with_scipy(case: Any, axis: int) -> None:
     pe, qe = p.astype(np.float64), q.astype(np.float64)
     n = p.shape[axis]
     expected = _quiet(lambda: scipy.stats.entropy(pe, qe, axis=axis))
-    np.testing.assert_allclose(fe.kl_divergence(p, q, axis=axis), expected, rtol=1e-10, atol=_atol(n))
+    np.testing.assert_allclose(fe.kl_divergence(p, q, axis=axis), expected, rtol=_tol(1e-10, p, q), atol=_atol(n))
 
 
 @given(distributions(pair=True), st.sampled_from([0, -1, None]))

@@ -85,15 +85,24 @@ def test_float32_stays_float32(shape: Any, base: Any) -> None:
         (np.int64, np.float64),
         (np.uint8, np.float64),
         (np.bool_, np.float64),
-        (np.float16, np.float32),
-        (np.longdouble, np.float64),
+        (np.float16, np.float16),
+        (np.longdouble, np.longdouble),
+        (np.dtype(">f2"), np.float16),
+        (np.dtype(">f8"), np.float64),
     ],
 )
 def test_result_dtype(dtype: Any, result_dtype: Any) -> None:
+    """Elementwise outputs keep the input's float dtype (DESIGN.md §2) — float16 and long
+    double too, although they are computed in float32 / float64 (issue #12 item 8: float16
+    used to come back as float32)."""
     p = np.array([1, 2, 4]).astype(dtype) if dtype is not np.bool_ else np.array([True, False])
     result = fe.self_information(p)
     assert result.dtype == result_dtype
-    np.testing.assert_allclose(result, reference(p), rtol=F32_ULP if result_dtype is np.float32 else 2 * F64_ULP)
+    rtol = {np.dtype(np.float32): F32_ULP, np.dtype(np.float16): float(np.finfo(np.float16).eps)}
+    np.testing.assert_allclose(result.astype(np.float64), reference(p), rtol=rtol.get(np.dtype(result_dtype), 2 * F64_ULP))
+    out = np.empty(p.shape, dtype=result_dtype)
+    assert fe.self_information(p, out=out) is out
+    np.testing.assert_array_equal(out, result)
 
 
 def test_scalar_input() -> None:

@@ -180,7 +180,9 @@ def test_baseline_agrees_with_default_to_rounding(
         finite = np.isfinite(a)
         assert np.array_equal(finite, np.isfinite(b)), key
         assert np.array_equal(a[~finite & ~np.isnan(a)], b[~finite & ~np.isnan(b)]), key
-        rtol = 1e-12 if a.dtype == np.float64 else 2.4e-7
+        # float32 data may take native f32 logarithms, whose fused and unfused roundings
+        # differ by an f32 ULP (DESIGN §2b); float64 agrees to a few f64 ULPs per term.
+        rtol = 1e-12 if a.dtype == np.float64 and "float32" not in key else 2.4e-7
         np.testing.assert_allclose(b[finite], a[finite], rtol=rtol, atol=1e-13, err_msg=key)
 
 

@@ -8,6 +8,8 @@ axis last (a permuted view) and releases the GIL while it computes.
 
 from __future__ import annotations
 
+import decimal
+import math
 import numbers
 from typing import Any, Optional, Sequence, Tuple, Union, cast
 
@@ -31,8 +33,43 @@ Axis = Optional[int]
 Result = Union[float, NDArray[np.float64]]
 
 
-def _as_float_array(x: ArrayLike, name: str) -> NDArray[Any]:
-    """``x`` as a native-endian float32/float64 array; other real dtypes are converted."""
+def _show(value: Any) -> str:
+    """``repr(value)`` for an error message, with integers too large for a float shortened
+    (``2**2000`` has 603 digits) to their leading digits and exponent."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and abs(int(value)) >= 10**20:
+        return f"{decimal.Decimal(int(value)):.6e}"
+    return repr(value)
+
+
+def _unmask(x: Any, name: str, fill: Optional[float], hint: Optional[str] = None) -> Any:
+    """``x`` with its mask applied, if it is a :class:`numpy.ma.MaskedArray`.
+
+    ``np.asarray`` of a masked array silently returns the values *under* the mask; instead a
+    masked element takes the value ``fill`` that means "left out" for this argument (0 for a
+    probability or count, ``-inf`` for a logit), or, where no value has that meaning
+    (``fill=None``: labels, weights, outputs), a TypeError naming ``name`` says what to pass
+    — whatever the mask holds: the type decides, not the data of the day. With a ``fill``,
+    a masked array without masked elements is read in place.
+    """
+    if not isinstance(x, np.ma.MaskedArray):
+        return x
+    if fill is None:
+        raise TypeError(
+            f"`{name}` must not be a masked array: a masked element has no meaning for it; "
+            + (hint or f"pass `{name}.filled(value)` with the value the masked elements should take")
+        )
+    if not np.ma.is_masked(x):
+        return np.ma.getdata(x)
+    if x.dtype.kind not in "fc" and not np.isfinite(fill):
+        x = x.astype(np.float64)
+    return np.ma.filled(x, fill)
+
+
+def _as_array(x: ArrayLike, name: str, fill: Optional[float] = None, hint: Optional[str] = None) -> NDArray[Any]:
+    """``x`` as a NumPy array, without converting its dtype (masked arrays: :func:`_unmask`)."""
+    if type(x) is np.ndarray:  # the common case, first: no protocol lookups
+        return x
+    x = _unmask(x, name, fill, hint)
     try:
         if (
             not isinstance(x, np.ndarray)
@@ -42,13 +79,37 @@ def _as_float_array(x: ArrayLike, name: str) -> NDArray[Any]:
         ):
             # A DLPack-only producer (NumPy's asarray would make an object array of it):
             # np.from_dlpack views its CPU memory without copying.
-            arr = np.from_dlpack(cast(Any, x))
-        else:
-            arr = np.asarray(x)
+            return np.from_dlpack(cast(Any, x))
+        return np.asarray(x)
     except (ValueError, TypeError, BufferError, RuntimeError) as exc:
         raise TypeError(f"`{name}` must be an array of real numbers: {exc}") from None
-    native: NDArray[Any] = _native_float(arr, name)
+
+
+def _as_float_array(
+    x: ArrayLike, name: str, fill: Optional[float] = None, hint: Optional[str] = None
+) -> NDArray[Any]:
+    """``x`` as a native-endian float32/float64 array; other real dtypes are converted.
+
+    A masked array's masked elements become ``fill``, or raise a TypeError when ``fill`` is
+    None (see :func:`_unmask`).
+    """
+    native: NDArray[Any] = _native_float(_as_array(x, name, fill, hint), name)
     return native
+
+
+def _float_input(
+    x: ArrayLike, name: str, fill: Optional[float] = None, hint: Optional[str] = None
+) -> Tuple[NDArray[Any], np.dtype[Any]]:
+    """(``x`` as for :func:`_as_float_array`, the dtype an elementwise result keeps).
+
+    The kept dtype is the input's own float dtype in native byte order — float16 and long
+    double included, although the core computes them in float32 / float64 — and float64 for
+    integers and bools (DESIGN.md §2: "elementwise outputs keep the input dtype").
+    """
+    arr = _as_array(x, name, fill, hint)
+    native: NDArray[Any] = _native_float(arr, name)
+    kept = arr.dtype.newbyteorder("=") if arr.dtype.kind == "f" else native.dtype
+    return native, kept
 
 
 def _native_float(arr: Any, name: str) -> Any:
@@ -76,13 +137,18 @@ def _check_base(base: Optional[float]) -> Optional[float]:
         return None
     if type(base) is not float and (isinstance(base, bool) or not isinstance(base, numbers.Real)):
         raise TypeError(f"`base` must be a real number or None, got {base!r}")
-    b = float(base)
-    if not (b > 0.0 and b != 1.0 and np.isfinite(b)):
-        raise ValueError(f"`base` must be positive, finite and different from 1, got {b!r}")
+    try:
+        b = float(base)
+    except OverflowError:  # an integer (or Fraction) beyond the float range
+        b = math.inf
+    if not (b > 0.0 and b != 1.0 and math.isfinite(b)):
+        raise ValueError(f"`base` must be positive, finite and different from 1, got {_show(base)}")
     return b
 
 
 def _check_flag(value: bool, name: str) -> bool:
+    """``value`` as a bool: only True, False and NumPy bools are flags (a string such as
+    ``'no'`` or a number is a TypeError, not its truth value)."""
     if value is True or value is False:
         return value
     if not isinstance(value, np.bool_):
@@ -98,16 +164,26 @@ def _lane_axis(arrays: Sequence[NDArray[Any]], axis: Axis, name: str) -> Tuple[T
     """
     if axis is None:
         return tuple(a.reshape(-1) for a in arrays), 0
+    return tuple(arrays), _check_axis(arrays[0].ndim, axis, name)
+
+
+def _core_axis(ndim: int, axis: Axis, name: str) -> Optional[int]:
+    """The checked axis for a core function that reads ``axis=None`` itself: the whole
+    array as one distribution, in place, whatever its layout (no flattening copy)."""
+    return None if axis is None else _check_axis(ndim, axis, name)
+
+
+def _check_axis(ndim: int, axis: Any, name: str) -> int:
     # `type(...) is int` first: an ABC isinstance check costs ~0.7 µs per call.
     if type(axis) is not int and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
         raise TypeError(f"`axis` must be an integer or None, got {axis!r}")
-    ndim = arrays[0].ndim
-    if not -ndim <= axis < ndim:
+    index = axis if type(axis) is int else int(axis)
+    if not -ndim <= index < ndim:
         raise _AxisError(
             f"`axis` {axis} is out of bounds for `{name}` with {ndim} dimension(s); "
             "use axis=None to treat the whole array as one distribution"
         )
-    return tuple(arrays), axis if type(axis) is int else int(axis)
+    return index
 
 
 def _broadcast(p: NDArray[Any], q: NDArray[Any]) -> Tuple[NDArray[Any], NDArray[Any]]:
@@ -131,25 +207,28 @@ def self_information(
     ----------
     p : array_like
         Probabilities, any shape. float32 and float64 are read without copying; float16
-        is converted to float32, integers, bools and long doubles to float64.
+        and long double are computed in float32 / float64, integers and bools in float64.
+        A masked array gives a masked array with the same mask.
     base : float, optional
         Logarithm base (2 for bits). Default: natural logarithm (nats).
     out : ndarray, optional
-        Array of the same shape and dtype as ``p`` to write into; may be ``p`` itself
-        (a negative value is then reported before anything is overwritten).
+        Array of the shape and float dtype of ``p`` to write into; may be ``p`` itself
+        (a negative value is then reported before anything is overwritten), or overlap it
+        (the result is that of the call without the overlap).
 
     Returns
     -------
     ndarray or numpy scalar
-        ``-log(p)`` with the dtype of ``p`` (``inf`` where ``p == 0``, NaN where ``p`` is NaN).
+        ``-log(p)`` with the float dtype of ``p`` (float64 for integers and bools; ``inf``
+        where ``p == 0``, NaN where ``p`` is NaN).
 
     Raises
     ------
     ValueError
-        If some ``p`` is negative, ``base`` is not positive or equals 1, or ``out`` has
-        the wrong shape or is read-only.
+        If some ``p`` is negative, ``base`` is not positive, finite and different from 1,
+        or ``out`` has the wrong shape or is read-only.
     TypeError
-        If ``p`` is not real-valued or ``out`` has another dtype.
+        If ``p`` is not real-valued, or ``out`` has another dtype or is a masked array.
 
     Examples
     --------
@@ -157,23 +236,44 @@ def self_information(
     >>> fe.self_information([0.5, 0.25, 1.0], base=2)
     array([1., 2., 0.])
     """
-    arr = _as_float_array(p, "p")
+    if isinstance(p, np.ma.MaskedArray):
+        # Elementwise: the mask carries over to the result (as np.ma.log does).
+        if out is not None:
+            raise TypeError(
+                "`out` cannot hold the result of a masked `p` (its mask would be lost): "
+                "omit `out` to get a masked array back, or pass `p.filled(value)`"
+            )
+        mask = np.ma.getmaskarray(p).copy()
+        return np.ma.MaskedArray(self_information(np.ma.filled(p, 1), base=base), mask=mask)
+    arr, kept = _float_input(p, "p")
     b = _check_base(base)
     if out is not None:
-        if not isinstance(out, np.ndarray):
-            raise TypeError(f"`out` must be a numpy.ndarray, got {type(out).__name__}")
-        if out.shape != arr.shape:
-            raise ValueError(f"`out` must have the shape of `p` {arr.shape}, got {out.shape}")
-        if out.dtype != arr.dtype:
-            raise TypeError(f"`out` must have the dtype of `p` ({arr.dtype}), got {out.dtype}")
-        if not out.flags.writeable:
-            raise ValueError("`out` must be writable, got a read-only array")
+        out = _check_out(out, arr.shape, kept, "out", "p")
+        if kept != arr.dtype:  # float16 / long double: computed in float32 / float64
+            out[...] = _core.self_information(arr, base=b)
+            return out
         if out is not arr and np.may_share_memory(out, arr):
             arr = arr.copy()
         _core.self_information(arr, base=b, out=out)
         return out
     result = _core.self_information(arr, base=b)
+    if kept != arr.dtype:
+        result = result.astype(kept)
     return result[()] if result.ndim == 0 else result
+
+
+def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype[Any], name: str, what: str) -> NDArray[Any]:
+    """``out`` checked as a writable ndarray of ``shape`` and ``dtype`` (those of ``what``)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(out).__name__}")
+    _unmask(out, name, None, f"pass a plain numpy.ndarray (e.g. `{name}.data`) or omit `{name}`")
+    if out.shape != shape:
+        raise ValueError(f"`{name}` must have the shape of `{what}` {shape}, got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"`{name}` must have the dtype of `{what}` ({dtype}), got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError(f"`{name}` must be writable, got a read-only array")
+    return out
 
 
 def entropy(
@@ -185,6 +285,7 @@ def entropy(
     ----------
     p : array_like
         Probabilities or counts (non-negative). float32/float64 are read without copying.
+        Masked elements of a masked array are left out (as 0).
     axis : int or None, default -1
         The axis that holds one distribution (rows of an ``(N, C)`` array by default;
         ``scipy.stats.entropy`` uses ``axis=0``). ``None``: the whole array is one distribution.
@@ -218,14 +319,36 @@ def entropy(
     >>> fe.entropy([[1, 1, 2], [4, 0, 0]])
     array([1.03972077, 0.        ])
     """
-    (arr,), ax = _lane_axis([_as_float_array(p, "p")], axis, "p")
-    return _core.entropy(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    arr = _as_float_array(p, "p", 0.0)
+    return _core.entropy(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), _check_flag(normalize, "normalize"))
+
+
+def _unmask_pair(p: Any, q: Any) -> Tuple[Any, Any]:
+    """``p`` and ``q`` without masks: an element masked in either is left out of both (set
+    to 0 in both, after broadcasting), as scipy.stats.entropy(p, q) removes it from both."""
+    if not (isinstance(p, np.ma.MaskedArray) or isinstance(q, np.ma.MaskedArray)):
+        return p, q
+    if not (np.ma.is_masked(p) or np.ma.is_masked(q)):
+        return np.ma.getdata(p), np.ma.getdata(q)
+    pa, qa = _as_array(np.ma.getdata(p), "p"), _as_array(np.ma.getdata(q), "q")
+    pa, qa = _broadcast(pa, qa)
+    mask = np.ma.getmaskarray(p) | np.ma.getmaskarray(q)
+    return np.where(mask, 0, pa), np.where(mask, 0, qa)
 
 
 def _pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray[Any], int]:
+    p, q = _unmask_pair(p, q)
     pa, qa = _broadcast(_as_float_array(p, "p"), _as_float_array(q, "q"))
     (pa, qa), ax = _lane_axis([pa, qa], axis, "p")
     return pa, qa, ax
+
+
+def _core_pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray[Any], Optional[int]]:
+    """``p`` and ``q`` broadcast (zero strides, no copy) and the axis for a core function
+    that reads ``axis=None`` itself (see ``_core_axis``)."""
+    p, q = _unmask_pair(p, q)
+    pa, qa = _broadcast(_as_float_array(p, "p"), _as_float_array(q, "q"))
+    return pa, qa, _core_axis(pa.ndim, axis, "p")
 
 
 def kl_divergence(
@@ -245,7 +368,8 @@ def kl_divergence(
     ----------
     p, q : array_like
         Non-negative probabilities or counts; they broadcast against each other (zero
-        strides, no copy). float32 and float64 may be mixed.
+        strides, no copy). float32 and float64 may be mixed. An element masked in
+        either (``numpy.ma``) is left out of both, as ``scipy.stats.entropy`` does.
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -291,7 +415,8 @@ def cross_entropy(
     ----------
     p, q : array_like
         Non-negative probabilities or counts (``p`` the reference distribution, ``q`` the
-        model's); they broadcast against each other.
+        model's); they broadcast against each other. An element masked in either
+        (``numpy.ma``) is left out of both.
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -317,7 +442,7 @@ def cross_entropy(
     >>> fe.cross_entropy([0, 0, 1], [0.3, 0.3, 0.4])
     0.916290731874155
     """
-    pa, qa, ax = _pair(p, q, axis)
+    pa, qa, ax = _core_pair(p, q, axis)
     return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 

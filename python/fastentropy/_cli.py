@@ -5,8 +5,11 @@ against NumPy/SciPy. ``score`` computes one score per distribution of a file of 
 outputs, reading ``.npy`` memory-mapped in row chunks (a file larger than RAM is never
 loaded whole), ``.npz`` and ``.parquet``, and writing ``.npy``, ``.csv`` or ``.parquet``
 through a temporary file in the output's directory that is renamed only when every row
-is done — an error leaves no partial output behind. Errors are one line on stderr and
-exit status 2.
+is done — an error leaves no partial output behind (nor does Ctrl-C, SIGTERM or SIGHUP).
+
+Exit status: 0 done; 2 an error (one line on stderr); 130 interrupted (Ctrl-C); 143 / 129
+terminated by SIGTERM / SIGHUP; 141 when stdout was closed early (``score ... | head``),
+quietly, as Unix tools end on SIGPIPE.
 """
 
 from __future__ import annotations
@@ -14,26 +17,58 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
-import tempfile
 import time
-from typing import Any, Callable, Iterator, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 import fastentropy as fe
 
+from ._cli_files import (
+    Block,
+    RaggedBlock,
+    Sink,
+    Source,
+    UsageError,
+    _check_not_an_input,
+    _ragged_error,
+)
+
 MEASURES = ("entropy", "kl", "cross-entropy", "softmax-ce")
-INPUT_SUFFIXES = (".npy", ".npz", ".parquet")
-OUTPUT_SUFFIXES = (".npy", ".csv", ".parquet")
 #: Elements per chunk when reading a file: 2^22 values (32 MiB of float64) keep the
 #: working set small while each call is long enough (milliseconds) to use every thread.
 CHUNK_ELEMENTS = 1 << 22
 
 
-class UsageError(Exception):
-    """A problem with the command line or the files, reported as one line, exit status 2."""
+#: Exit statuses (128 + the signal number for signals, as a shell reports them).
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_BROKEN_PIPE = 128 + 13  # SIGPIPE (no signal.SIGPIPE on Windows)
+_TERMINATING = {signal.SIGTERM: 128 + signal.SIGTERM}
+if hasattr(signal, "SIGHUP"):
+    _TERMINATING[signal.SIGHUP] = 128 + signal.SIGHUP
+
+
+class Terminated(BaseException):
+    """Raised by the handler of SIGTERM / SIGHUP so that the temporary output is removed
+    (as for Ctrl-C) before the process ends with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Fast, exact entropy, KL divergence, cross-entropy and softmax loss. "
         "Without a command: the worked example and a live speed comparison.",
     )
+    parser.add_argument("--version", action="version", version=f"fastentropy {fe.__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     score = sub.add_parser(
         "score",
@@ -68,9 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--base", type=float, default=None, help="logarithm base (default e: nats; 2: bits)")
     score.add_argument("--out", metavar="FILE", help="output file (.npy, .csv, .parquet); default: print to stdout")
     score.add_argument("--key", help="the array to read from an .npz holding several")
-    score.add_argument("--chunk-rows", type=int, default=None, help="rows per chunk (default: about 32 MiB of input)")
+    score.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per chunk, at least 1 (default: about 32 MiB of input)")
     bar = score.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar")
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar (needs tqdm)")
     bar.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
     return parser
 
@@ -82,17 +118,66 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        if args.command == "score":
-            score(args)
-        else:
-            demo()
+        with _terminate_on_signals():
+            if args.command == "score":
+                score(args)
+            else:
+                demo()
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (UsageError, ValueError, TypeError, OSError) as exc:
         msg = " ".join(str(exc).split()) or type(exc).__name__
         print(f"python -m fastentropy: error: {msg}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated as exc:
+        return exc.status
     return 0
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null, so that the interpreter's final flush of the
+    unwritten buffer does not print "Exception ignored ... BrokenPipeError" (the recipe of
+    the Python docs, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (tests)
+        pass
+
+
+class _terminate_on_signals:
+    """While active (main thread only), SIGTERM and SIGHUP raise :class:`Terminated`, which
+    unwinds through ``Sink.discard`` like Ctrl-C: no temporary file is left behind. The Rust
+    core polls Python's signal handlers while it computes, so a long call ends promptly."""
+
+    def __enter__(self) -> None:
+        self.saved: Dict[int, Any] = {}
+        if not _in_main_thread():
+            return
+        for signum, status in _TERMINATING.items():
+            self.saved[signum] = signal.signal(signum, _raiser(status))
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+
+def _raiser(status: int) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(status)
+
+    return handler
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 # ---- demo --------------------------------------------------------------------------------
@@ -156,207 +241,40 @@ def demo(out: Any = None) -> None:
     print("\nScore a file: python -m fastentropy score --help", file=w)
 
 
-# ---- reading -----------------------------------------------------------------------------
-
-
-class Source:
-    """An input array read in chunks of whole rows (along the first axis)."""
-
-    def __init__(self, path: str, what: str, key: Optional[str] = None) -> None:
-        self.path, self.what = path, what
-        self.array: Optional[NDArray[Any]] = None
-        self._parquet: Any = None
-        suffix = os.path.splitext(path)[1].lower()
-        if not os.path.exists(path):
-            raise UsageError(f"{what} {path!r}: no such file")
-        if suffix == ".npy":
-            try:
-                self.array = np.load(path, mmap_mode="r", allow_pickle=False)
-            except Exception as exc:
-                raise UsageError(f"{what} {path!r} is not a readable .npy file: {exc}") from None
-        elif suffix == ".npz":
-            self.array = _read_npz(path, what, key)
-        elif suffix == ".parquet":
-            self._parquet, self.shape_ = _open_parquet(path, what)
-        else:
-            raise UsageError(f"{what} {path!r}: unknown format {suffix!r}; expected one of {', '.join(INPUT_SUFFIXES)}")
-        if self.array is not None:
-            if self.array.dtype.kind not in "biuf":
-                raise UsageError(f"{what} {path!r} must hold real numbers, got dtype {self.array.dtype}")
-            self.shape_ = self.array.shape
-
-    @property
-    def shape(self) -> Tuple[int, ...]:
-        return tuple(self.shape_)
-
-    def whole(self) -> NDArray[Any]:
-        """The whole array (memory-mapped for .npy)."""
-        if self.array is None:
-            self.array = np.concatenate([b for _, b in self.chunks(1 << 16)]) if self.shape[0] else np.zeros(self.shape)
-        return self.array
-
-    def chunks(self, rows: int) -> Iterator[Tuple[int, NDArray[Any]]]:
-        """(first row, block of rows) covering the array in order."""
-        if self.array is not None:
-            for start in range(0, self.shape[0], rows):
-                yield start, self.array[start : start + rows]
-            return
-        start = 0
-        for batch in self._parquet.iter_batches(batch_size=rows):
-            block = _batch_to_numpy(batch, self.what, self.path)
-            yield start, block
-            start += len(block)
-
-
-def _read_npz(path: str, what: str, key: Optional[str]) -> NDArray[Any]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = list(npz.files)
-            if key is None:
-                if len(names) != 1:
-                    raise UsageError(f"{what} {path!r} holds {len(names)} arrays {names}; choose one with --key")
-                key = names[0]
-            if key not in names:
-                raise UsageError(f"{what} {path!r} has no array {key!r}; it holds {names}")
-            return np.asarray(npz[key])
-    except UsageError:
-        raise
-    except Exception as exc:
-        raise UsageError(f"{what} {path!r} is not a readable .npz file: {exc}") from None
-
-
-def _open_parquet(path: str, what: str) -> Tuple[Any, Tuple[int, ...]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise UsageError(f"reading {what} {path!r} needs pyarrow: pip install 'fastentropy[parquet]'") from None
-    try:
-        f = pq.ParquetFile(path)
-    except Exception as exc:
-        raise UsageError(f"{what} {path!r} is not a readable .parquet file: {exc}") from None
-    schema = f.schema_arrow
-    n = f.metadata.num_rows
-    if len(schema) == 1 and hasattr(schema.field(0).type, "value_type"):
-        t = schema.field(0).type
-        width = getattr(t, "list_size", None)
-        if width is None:  # variable-size lists: read the first row for the width
-            first = next(f.iter_batches(batch_size=1), None)
-            width = len(first.column(0)[0]) if first is not None and n else 0
-        return f, ((n, int(width)) if n else (0, int(width)))
-    return f, (n, len(schema))
-
-
-def _batch_to_numpy(batch: Any, what: str, path: str) -> NDArray[Any]:
-    import pyarrow as pa
-
-    try:
-        t = batch.column(0).type
-        if batch.num_columns == 1 and (pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)):
-            col = batch.column(0)
-            values: NDArray[Any] = np.asarray(col.flatten().to_numpy(zero_copy_only=False))
-            return values.reshape(len(col), -1)
-        return np.column_stack([c.to_numpy(zero_copy_only=False) for c in batch.columns])
-    except Exception as exc:
-        raise UsageError(f"{what} {path!r}: columns must be numeric (one column per class, or one list column): {exc}") from None
-
-
-# ---- writing -----------------------------------------------------------------------------
-
-
-class Sink:
-    """Writes scores of shape ``shape`` in row blocks to a temporary file, renamed at the end."""
-
-    def __init__(self, path: Optional[str], shape: Tuple[int, ...]) -> None:
-        self.path, self.shape = path, shape
-        self.tmp: Optional[str] = None
-        self._handle: Any = None
-        self._npy: Any = None
-        self._writer: Any = None
-        if path is None:
-            return
-        suffix = os.path.splitext(path)[1].lower()
-        if suffix not in OUTPUT_SUFFIXES:
-            raise UsageError(f"--out {path!r}: unknown format {suffix!r}; expected one of {', '.join(OUTPUT_SUFFIXES)}")
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise UsageError(f"--out {path!r}: directory {directory!r} does not exist")
-        if suffix == ".parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise UsageError(f"writing {path!r} needs pyarrow: pip install 'fastentropy[parquet]'") from None
-        fd, self.tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-        os.close(fd)
-        self.suffix = suffix
-        if suffix == ".npy":
-            self._npy = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float64, shape=shape)
-        elif suffix == ".csv":
-            self._handle = open(self.tmp, "w", encoding="ascii", newline="\n")
-            index = [f"i{k}" for k in range(1, len(shape))]
-            self._handle.write(",".join(["row", *index, "score"]) + "\n")
-
-    def write(self, start: int, scores: NDArray[np.float64]) -> None:
-        if self.path is None:
-            for v in np.asarray(scores).reshape(-1):
-                sys.stdout.write(f"{float(v)!r}\n")
-            return
-        if self._npy is not None:
-            self._npy[start : start + len(scores)] = scores
-            return
-        index = np.indices(scores.shape).reshape(scores.ndim, -1)
-        index[0] += start
-        flat = np.asarray(scores, dtype=np.float64).reshape(-1)
-        if self.suffix == ".csv":
-            for i in range(flat.size):
-                self._handle.write(",".join([*(str(int(v)) for v in index[:, i]), repr(float(flat[i]))]) + "\n")
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        names = ["row"] + [f"i{k}" for k in range(1, index.shape[0])]
-        cols = {n: pa.array(index[k]) for k, n in enumerate(names) if k < index.shape[0]}
-        cols["score"] = pa.array(flat)
-        table = pa.table(cols)
-        if self._writer is None:
-            self._writer = pq.ParquetWriter(self.tmp, table.schema)
-        self._writer.write_table(table)
-
-    def close(self) -> None:
-        """Flush, close and rename the temporary file onto the output."""
-        if self.path is None or self.tmp is None:
-            return
-        if self._npy is not None:
-            self._npy.flush()
-            del self._npy
-            self._npy = None
-        if self._handle is not None:
-            self._handle.close()
-        if self.suffix == ".parquet":
-            if self._writer is None:  # no rows: write an empty table with the schema
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                pq.write_table(pa.table({"row": pa.array([], pa.int64()), "score": pa.array([], pa.float64())}), self.tmp)
-            else:
-                self._writer.close()
-        os.replace(self.tmp, self.path)
-        self.tmp = None
-
-    def discard(self) -> None:
-        """Remove the temporary file (after an error)."""
-        self._npy = None
-        for h in (self._handle, self._writer):
-            try:
-                if h is not None:
-                    h.close()
-            except Exception:
-                pass
-        if self.tmp is not None and os.path.exists(self.tmp):
-            os.unlink(self.tmp)
-        self.tmp = None
-
-
 # ---- score -------------------------------------------------------------------------------
+
+
+#: Per-row scorers of ragged blocks, by measure: ``(block, base) -> one score per row``.
+#: None yet — a later issue adds them (the ``offsets=`` reductions of DESIGN.md §2b); until
+#: then ragged rows are an error, never re-cut into equal rows.
+RAGGED_SCORERS: Dict[str, Callable[[RaggedBlock, Optional[float]], NDArray[np.float64]]] = {}
+
+
+def _has_tqdm() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tqdm") is not None
+
+
+class _NoBar:
+    """Stands in for tqdm when there is no bar to draw (tqdm is the optional ``cli`` extra)."""
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="row", unit_scale=True, desc="score", file=sys.stderr)
 
 
 def score(args: argparse.Namespace) -> None:
@@ -427,6 +345,10 @@ def score(args: argparse.Namespace) -> None:
     n_rows = shape[0]
     n_chunks = math.ceil(n_rows / rows) if n_rows else 0
     show = args.progress if args.progress is not None else (n_chunks > 1 and sys.stderr.isatty())
+    if show and not _has_tqdm():
+        if args.progress:
+            raise UsageError("--progress needs tqdm: pip install 'fastentropy[cli]' (or pip install tqdm)")
+        show = False
 
     def compute(block: NDArray[Any], start: int) -> NDArray[np.float64]:
         n = len(block)
@@ -457,14 +379,22 @@ def score(args: argparse.Namespace) -> None:
             res = fn(block, qb, axis=-1, base=args.base)
         return np.asarray(res, dtype=np.float64)
 
+    def compute_block(block: Block, start: int) -> NDArray[np.float64]:
+        if not isinstance(block, RaggedBlock):
+            return compute(block, start)
+        scorer = RAGGED_SCORERS.get(measure)
+        if scorer is None or q is not None or labels is not None:
+            raise _ragged_error("INPUT", args.input, block)
+        return scorer(block, args.base)
+
+    _check_not_an_input(args.out, [(args.input, "INPUT"), (args.q, "--q"), (args.labels, "--labels")])
     sink = Sink(args.out, out_shape)
     try:
-        from tqdm import tqdm
-
-        with tqdm(total=n_rows, unit="row", unit_scale=True, disable=not show, desc="score", file=sys.stderr) as bar:
+        with _progress_bar(n_rows, show) as bar:
             for start, block in src.chunks(rows):
-                sink.write(start, compute(block, start))
-                bar.update(len(block))
+                scores = compute_block(block, start)
+                sink.write(start, scores)
+                bar.update(len(scores))
         sink.close()
     except BaseException:
         sink.discard()

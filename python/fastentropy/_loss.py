@@ -1,23 +1,38 @@
 """The loss family: logsumexp, log_softmax, softmax, softmax_cross_entropy, nll_loss and
-binary_cross_entropy_with_logits. Argument checking and axis handling here; the numerics
-are in Rust (``fastentropy._core``), which reads every row once, accumulates in float64 and
-releases the GIL.
+binary_cross_entropy_with_logits. Axis handling here, argument checking in
+``_loss_arguments.py`` (shared with ``fastentropy.dask``), class-index targets decoded by
+``_targets.py``; the numerics are in Rust (``fastentropy._core``), which reads every row
+once, accumulates in float64 and releases the GIL.
 
 The class axis is moved last with :func:`numpy.moveaxis` (a view, never a copy); class
-index targets are converted to int64 (O(N)); nothing of the logits' size is allocated
-unless a gradient or an elementwise output is asked for.
+index targets other than native int64 are converted to int64 (O(N)); nothing of the
+logits' size is allocated unless a gradient or an elementwise output is asked for, or an
+output overlaps an input (then the overlapped input is copied, as NumPy does).
 """
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._api import _AxisError, _as_float_array
+from ._api import _as_float_array, _check_flag, _check_out, _float_input
+from ._loss_arguments import (
+    _MASKED_BCE,
+    NEG_INF,
+    _apart,
+    _broadcast_weight,
+    _check_loss_args,
+    _check_reduction,
+    _class_axis,
+    _gradient,
+    _row_axis,
+    _same_view,
+    _target_array,
+)
+from ._targets import decode_labels
 
 __all__ = [
     "logsumexp",
@@ -29,63 +44,6 @@ __all__ = [
 ]
 
 Loss = Union[float, NDArray[Any]]
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _class_axis(arr: NDArray[Any], axis: Any, name: str) -> int:
-    """``axis`` as a non-negative int for ``arr`` (which must have a dimension)."""
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"`axis` must be an integer, got {axis!r}")
-    ndim = arr.ndim
-    if ndim == 0:
-        raise ValueError(f"`{name}` must have at least one dimension (the class axis), got a 0-d array")
-    if not -ndim <= int(axis) < ndim:
-        raise _AxisError(f"`axis` {axis} is out of bounds for `{name}` with {ndim} dimension(s)")
-    return int(axis) % ndim
-
-
-def _row_axis(arr: NDArray[Any], axis: Any, name: str) -> Tuple[NDArray[Any], Optional[int]]:
-    """``arr`` with ``axis`` last (``None``: flattened) and the normalised axis."""
-    if axis is None:
-        return arr.reshape(-1), None
-    ax = _class_axis(arr, axis, name)
-    return np.moveaxis(arr, ax, -1), ax
-
-
-def _check_reduction(reduction: Any) -> str:
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"`reduction` must be 'none', 'mean' or 'sum', got {reduction!r}")
-    return reduction
-
-
-def _check_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer, got {value!r}")
-    return int(value)
-
-
-def _check_out(out: Any, like: NDArray[Any], name: str, what: str) -> NDArray[Any]:
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"`{name}` must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != like.shape:
-        raise ValueError(f"`{name}` must have the shape of `{what}` {like.shape}, got {out.shape}")
-    if out.dtype != like.dtype:
-        raise TypeError(f"`{name}` must have the dtype of `{what}` ({like.dtype}), got {out.dtype}")
-    if not out.flags.writeable:
-        raise ValueError(f"`{name}` must be writable, got a read-only array")
-    return out
-
-
-def _same_view(a: NDArray[Any], b: NDArray[Any]) -> bool:
-    """Whether two arrays are the same elements in the same layout (an in-place request)."""
-    return (
-        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-        and a.shape == b.shape
-        and a.strides == b.strides
-        and a.dtype == b.dtype
-    )
-
-
 def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1) -> Loss:
     """``log(sum(exp(x)))`` of each row along ``axis``, without overflow or loss of precision.
 
@@ -121,41 +79,62 @@ def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1) -> Loss:
     >>> fe.logsumexp([[1e30, 1e30], [0.0, float("-inf")]])
     array([1.e+30, 0.e+00])
     """
-    arr = _as_float_array(x, "x")
+    arr = _as_float_array(x, "x", NEG_INF)
     moved, _ = _row_axis(arr, axis, "x")
     return _core.logsumexp(moved)
 
 
 def _normalize(x: ArrayLike, axis: Optional[int], out: Optional[NDArray[Any]], log: bool) -> Any:
-    arr = _as_float_array(x, "x")
+    arr, kept = _float_input(x, "x", NEG_INF)
     kernel = _core.log_softmax if log else _core.softmax
     if out is not None:
-        out = _check_out(out, arr, "out", "x")
+        out = _check_out(out, arr.shape, kept, "out", "x")
+    if kept != arr.dtype:
+        # float16 / long double: computed in float32 / float64 (arr is already a converted
+        # copy, so `out` cannot overlap it), returned in the input's dtype.
+        return _normalize_converted(arr, axis, out, kept, kernel)
     if axis is None:
-        flat = np.ascontiguousarray(arr).reshape(-1)
+        flat = arr.reshape(-1)  # a view when contiguous, else a copy
         if out is not None and out.flags.c_contiguous:
             target = out.reshape(-1)
-            kernel(flat, out=target if not _same_view(flat, target) else flat)
+            if _same_view(flat, target):
+                kernel(flat, out=flat)
+            else:
+                kernel(_apart(flat, [target]), out=target)
             return out
         result = np.empty_like(flat)
         kernel(flat, out=result)
-        result = result.reshape(arr.shape)
         if out is None:
-            return result
-        out[...] = result
+            return result.reshape(arr.shape)
+        out[...] = result.reshape(arr.shape)
         return out
     ax = _class_axis(arr, axis, "x")
-    moved = np.moveaxis(arr, ax, -1)
     if out is None:
         result = np.empty(arr.shape, dtype=arr.dtype)
-        kernel(moved, out=np.moveaxis(result, ax, -1))
+        kernel(np.moveaxis(arr, ax, -1), out=np.moveaxis(result, ax, -1))
         return result
     if _same_view(arr, out):
+        moved = np.moveaxis(arr, ax, -1)
         kernel(moved, out=moved)
         return out
-    if np.may_share_memory(arr, out):
-        moved = np.moveaxis(arr.copy(), ax, -1)
-    kernel(moved, out=np.moveaxis(out, ax, -1))
+    kernel(np.moveaxis(_apart(arr, [out]), ax, -1), out=np.moveaxis(out, ax, -1))
+    return out
+
+
+def _normalize_converted(
+    arr: NDArray[Any], axis: Optional[int], out: Optional[NDArray[Any]], kept: np.dtype[Any], kernel: Any
+) -> Any:
+    if axis is None:
+        flat = arr.reshape(-1)
+        kernel(flat, out=flat)  # arr is the converted copy: computed in place
+        result = flat.reshape(arr.shape)
+    else:
+        moved = np.moveaxis(arr, _class_axis(arr, axis, "x"), -1)
+        kernel(moved, out=moved)
+        result = arr
+    if out is None:
+        return result.astype(kept)
+    out[...] = result
     return out
 
 
@@ -169,17 +148,19 @@ def log_softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray
     Parameters
     ----------
     x : array_like
-        Logits; float32/float64 read without copying.
+        Logits; float32/float64 read without copying (float16 and long double computed in
+        float32 / float64). Masked elements of a masked array are left out (as ``-inf``).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` normalises the whole array.
     out : ndarray, optional
-        Where to write (the shape and dtype of ``x``); may be ``x`` itself (in place).
+        Where to write (the shape and float dtype of ``x``); may be ``x`` itself (in
+        place) or overlap it (the result is that of the call without the overlap).
 
     Returns
     -------
     ndarray
-        The dtype of ``x``. A row that is all ``-inf`` gives a NaN row; ``±1e30`` logits
-        give finite, correct values.
+        The float dtype of ``x`` (float64 for integers). A row that is all ``-inf`` gives a
+        NaN row; ``±1e30`` logits give finite, correct values.
 
     Examples
     --------
@@ -196,16 +177,19 @@ def softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray[Any
     Parameters
     ----------
     x : array_like
-        Logits; float32/float64 read without copying.
+        Logits; float32/float64 read without copying (float16 and long double computed in
+        float32 / float64). Masked elements of a masked array are left out (as ``-inf``).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` normalises the whole array.
     out : ndarray, optional
-        Where to write (the shape and dtype of ``x``); may be ``x`` itself (in place).
+        Where to write (the shape and float dtype of ``x``); may be ``x`` itself (in
+        place) or overlap it (the result is that of the call without the overlap).
 
     Returns
     -------
     ndarray
-        The dtype of ``x``; rows sum to 1. A row that is all ``-inf`` gives a NaN row.
+        The float dtype of ``x`` (float64 for integers); rows sum to 1. A row that is all
+        ``-inf`` gives a NaN row.
 
     Examples
     --------
@@ -217,51 +201,12 @@ def softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray[Any
     return _normalize(x, axis, out, log=False)  # type: ignore[no-any-return]
 
 
-# Integer dtypes the core reads in place (for nll_loss): no converted copy of the labels.
-_NATIVE_LABELS = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32))
-
-
-def _labels(
-    target: NDArray[Any], batch_shape: Tuple[int, ...], classes: int, native: bool = False
-) -> NDArray[Any]:
-    """Class-index targets of the expected shape: int64, or with ``native`` any dtype the
-    core reads in place (native byte order, not uint64) as it is."""
-    if target.shape != batch_shape:
-        raise ValueError(
-            "`target` (class indices) must have the shape of `logits` without the class axis, "
-            f"{batch_shape}, got {target.shape}"
-        )
-    if target.dtype == np.uint64 and target.size and int(target.max()) > np.iinfo(np.int64).max:
-        pos = np.unravel_index(int(np.argmax(target)), target.shape)
-        raise ValueError(
-            f"`target` has label {int(target[pos])} at position {tuple(int(i) for i in pos)}, "
-            f"outside [0, {classes}) (and not `ignore_index`)"
-        )
-    if native and target.dtype in _NATIVE_LABELS:
-        return target
-    return target.astype(np.int64, copy=False)
-
-
-def _class_weight(weight: Optional[ArrayLike], classes: int) -> Optional[NDArray[np.float64]]:
-    if weight is None:
-        return None
-    w = _as_float_array(weight, "weight")
-    if w.ndim != 1 or w.shape[0] != classes:
-        raise ValueError(f"`weight` must have one entry per class ({classes}), got shape {w.shape}")
-    return np.ascontiguousarray(w, dtype=np.float64)
-
-
-def _grad_buffer(
-    arr: NDArray[Any], original: Any, grad_out: Optional[NDArray[Any]], name: str
-) -> Tuple[Optional[NDArray[Any]], bool, NDArray[Any]]:
-    """(array for the core's ``grad_out`` or None, in_place, the gradient returned)."""
-    if grad_out is None:
-        grad = np.empty(arr.shape, dtype=arr.dtype)
-        return grad, False, grad
-    grad = _check_out(grad_out, arr, "grad_out", name)
-    if grad is original or _same_view(arr, grad):
-        return None, True, grad
-    return grad, False, grad
+# Integer dtypes the core reads in place for nll_loss (native byte order; not uint64, whose
+# values above 2**63 - 1 have no int64): no converted copy of the labels.
+_NATIVE_LABELS = frozenset(
+    np.dtype(t).newbyteorder("=") for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32)
+)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def softmax_cross_entropy(
@@ -287,17 +232,21 @@ def softmax_cross_entropy(
     ----------
     logits : array_like
         Unnormalised scores with the classes along ``axis``; float32/float64 read without
-        copying. Accumulation is in float64.
+        copying. Accumulation is in float64. Masked elements of a masked array are left
+        out (as ``-inf``).
     target : array_like
-        Either class indices (any integer dtype; the shape of ``logits`` without ``axis``)
-        or class probabilities (a float array of the shape of ``logits``).
+        Either class indices (any integer dtype and byte order, read as its true value;
+        the shape of ``logits`` without ``axis``) or class probabilities (a float array of
+        the shape of ``logits``; masked elements count as 0). Masked class indices are
+        refused: pass ``target.filled(ignore_index)``.
     axis : int, default -1
         The class axis. torch's ``(N, C, d1, ...)`` layout is ``axis=1``.
     weight : array_like, optional
         A weight per class (length C).
     ignore_index : int, default -100
-        Class-index targets equal to this contribute nothing and are not counted by "mean"
-        (not applicable to probability targets).
+        Class-index targets equal to this (compared as true values; any integer in
+        [-2**63, 2**64)) contribute nothing and are not counted by "mean" (not applicable
+        to probability targets).
     reduction : {"mean", "sum", "none"}, default "mean"
         "mean" divides by the summed ``weight[target]`` of non-ignored targets (NaN when all
         are ignored, as torch) or, for probability targets, by the number of rows.
@@ -307,8 +256,10 @@ def softmax_cross_entropy(
         Also return d(loss)/d(logits) (softmax minus the smoothed target, times the
         weights, scaled by the reduction) with the dtype of ``logits``.
     grad_out : ndarray, optional
-        Where to write the gradient (the shape and dtype of ``logits``); implies
+        Where to write the gradient (the shape and float dtype of ``logits``); implies
         ``return_grad``. ``grad_out=logits`` overwrites the logits: no N x C buffer at all.
+        A ``grad_out`` that partly overlaps an input gives the gradient of the call
+        without the overlap (the input is copied first).
 
     Returns
     -------
@@ -320,11 +271,13 @@ def softmax_cross_entropy(
     Raises
     ------
     ValueError
-        A label outside ``[0, C)`` that is not ``ignore_index`` (named with its position),
-        a target or ``weight`` of the wrong shape, ``label_smoothing`` outside [0, 1], an
-        unknown ``reduction``, zero classes.
+        A label outside ``[0, C)`` that is not ``ignore_index`` (named with its true value
+        and position), a target or ``weight`` of the wrong shape, ``label_smoothing``
+        outside [0, 1], ``ignore_index`` outside [-2**63, 2**64), an unknown
+        ``reduction``, zero classes.
     TypeError
-        Non-real inputs, or a ``grad_out`` of another dtype.
+        Non-real inputs, a non-integer ``ignore_index``, a ``return_grad`` that is not a
+        bool, a ``grad_out`` of another dtype, masked labels, weights or ``grad_out``.
 
     Notes
     -----
@@ -344,46 +297,36 @@ def softmax_cross_entropy(
     >>> np.round(grad, 12)
     array([[ 0.3,  0.3, -0.6]])
     """
-    arr = _as_float_array(logits, "logits")
-    ax = _class_axis(arr, axis, "logits")
-    classes = arr.shape[ax]
-    if classes == 0:
-        raise ValueError("`logits` has no classes (the class axis has length 0)")
-    red = _check_reduction(reduction)
-    ignore = _check_int(ignore_index, "ignore_index")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real):
-        raise TypeError(f"`label_smoothing` must be a real number, got {label_smoothing!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"`label_smoothing` must be between 0 and 1, got {label_smoothing!r}")
-    w = _class_weight(weight, classes)
-    tgt = np.asarray(target)
-    if tgt.dtype.kind in "iu":
-        core_target: NDArray[Any] = _labels(tgt, arr.shape[:ax] + arr.shape[ax + 1 :], classes)
-    elif tgt.dtype.kind == "f":
-        if tgt.shape != arr.shape:
-            raise ValueError(
-                "`target` (class probabilities) must have the shape of `logits` "
-                f"{arr.shape}, got {tgt.shape}"
-            )
-        core_target = np.moveaxis(_as_float_array(tgt, "target"), ax, -1)
+    arr, kept = _float_input(logits, "logits", NEG_INF)
+    tgt = _target_array(target)
+    args = _check_loss_args(
+        arr, tgt, name="logits", axis=axis, weight=weight, ignore_index=ignore_index,
+        reduction=reduction, label_smoothing=label_smoothing,
+    )
+    want_grad = _check_flag(return_grad, "return_grad") or grad_out is not None
+    ax = args.axis
+    if args.labels:
+        core_target, core_ignore = decode_labels(tgt, args.classes, args.ignore_index)
     else:
-        raise TypeError(
-            "`target` must hold integer class indices or float class probabilities, "
-            f"got dtype {tgt.dtype}"
-        )
-    moved = np.moveaxis(arr, ax, -1)
-    kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red, label_smoothing=eps)
-    if not (return_grad or grad_out is not None):
-        return _core.softmax_cross_entropy(moved, core_target, **kwargs)
-    core_grad, in_place, grad = _grad_buffer(arr, logits, grad_out, "logits")
+        core_target, core_ignore = np.moveaxis(_as_float_array(tgt, "target"), ax, -1), args.ignore_index
+    kwargs: Dict[str, Any] = dict(
+        weight=args.weight, ignore_index=core_ignore, reduction=args.reduction, label_smoothing=args.label_smoothing
+    )
+    if not want_grad:
+        return _core.softmax_cross_entropy(np.moveaxis(arr, ax, -1), core_target, **kwargs)
+    grad, core_grad, in_place = _gradient(arr, kept, grad_out, "logits")
+    written = grad if in_place else core_grad
+    # Inputs read while the gradient is written must not overlap it (NumPy's out= rule).
+    core_target = _apart(core_target, [written])
+    kwargs["weight"] = _apart(args.weight, [written])
     if in_place:
         loss = _core.softmax_cross_entropy(np.moveaxis(grad, ax, -1), core_target, in_place=True, **kwargs)
-    else:
-        assert core_grad is not None
-        if np.may_share_memory(arr, core_grad):
-            moved = np.moveaxis(arr.copy(), ax, -1)
-        loss = _core.softmax_cross_entropy(moved, core_target, grad_out=np.moveaxis(core_grad, ax, -1), **kwargs)
+        return loss, grad
+    assert core_grad is not None
+    moved = np.moveaxis(_apart(arr, [core_grad]), ax, -1)
+    loss = _core.softmax_cross_entropy(moved, core_target, grad_out=np.moveaxis(core_grad, ax, -1), **kwargs)
+    if core_grad is not grad:
+        grad[...] = core_grad
     return loss, grad
 
 
@@ -405,7 +348,8 @@ def nll_loss(
     log_probs : array_like
         Log-probabilities with the classes along ``axis``.
     target : array_like of int
-        Class indices, the shape of ``log_probs`` without ``axis``.
+        Class indices (any integer dtype and byte order, read as its true value), the
+        shape of ``log_probs`` without ``axis``.
     axis : int, default -1
         The class axis (``axis=1`` for torch's ``(N, C, d1, ...)``).
     weight : array_like, optional
@@ -426,7 +370,11 @@ def nll_loss(
     Raises
     ------
     ValueError
-        A label out of range, a target or ``weight`` of the wrong shape, a bad reduction.
+        A label out of range (named with its true value and position), a target or
+        ``weight`` of the wrong shape, a bad reduction or ``ignore_index``.
+    TypeError
+        Non-real ``log_probs``, non-integer targets, a ``return_grad`` that is not a bool,
+        masked labels, weights or ``grad_out``.
 
     Examples
     --------
@@ -435,41 +383,36 @@ def nll_loss(
     >>> fe.nll_loss(np.log([[0.3, 0.3, 0.4]]), [2])
     0.916290731874155
     """
-    arr = _as_float_array(log_probs, "log_probs")
-    ax = _class_axis(arr, axis, "log_probs")
-    classes = arr.shape[ax]
-    if classes == 0:
-        raise ValueError("`log_probs` has no classes (the class axis has length 0)")
-    red = _check_reduction(reduction)
-    ignore = _check_int(ignore_index, "ignore_index")
-    w = _class_weight(weight, classes)
-    tgt = np.asarray(target)
-    if tgt.dtype.kind not in "iu":
-        raise TypeError(f"`target` must hold integer class indices, got dtype {tgt.dtype}")
-    labels = _labels(tgt, arr.shape[:ax] + arr.shape[ax + 1 :], classes, native=True)
-    moved = np.moveaxis(arr, ax, -1)
-    kwargs: Dict[str, Any] = dict(weight=w, ignore_index=ignore, reduction=red)
-    if not (return_grad or grad_out is not None):
-        return _core.nll_loss(moved, labels, **kwargs)
-    core_grad, in_place, grad = _grad_buffer(arr, log_probs, grad_out, "log_probs")
+    arr, kept = _float_input(log_probs, "log_probs", NEG_INF)
+    tgt = _target_array(target)
+    args = _check_loss_args(
+        arr, tgt, name="log_probs", axis=axis, weight=weight, ignore_index=ignore_index,
+        reduction=reduction, probabilities=False,
+    )
+    want_grad = _check_flag(return_grad, "return_grad") or grad_out is not None
+    ax = args.axis
+    if tgt.dtype in _NATIVE_LABELS and _INT64_MIN <= args.ignore_index <= _INT64_MAX:
+        # The core reads these integer dtypes in place (true values, compared with an
+        # int64 ignore_index): no converted copy of the labels.
+        labels, core_ignore = tgt, args.ignore_index
+    else:
+        labels, core_ignore = decode_labels(tgt, args.classes, args.ignore_index)
+    kwargs: Dict[str, Any] = dict(weight=args.weight, ignore_index=core_ignore, reduction=args.reduction)
+    if not want_grad:
+        return _core.nll_loss(np.moveaxis(arr, ax, -1), labels, **kwargs)
+    grad, core_grad, in_place = _gradient(arr, kept, grad_out, "log_probs")
+    written = grad if in_place else core_grad
+    labels = _apart(labels, [written])
+    kwargs["weight"] = _apart(args.weight, [written])
     if in_place:
         loss = _core.nll_loss(np.moveaxis(grad, ax, -1), labels, in_place=True, **kwargs)
-    else:
-        assert core_grad is not None
-        if np.may_share_memory(arr, core_grad):
-            moved = np.moveaxis(arr.copy(), ax, -1)
-        loss = _core.nll_loss(moved, labels, grad_out=np.moveaxis(core_grad, ax, -1), **kwargs)
+        return loss, grad
+    assert core_grad is not None
+    moved = np.moveaxis(_apart(arr, [core_grad]), ax, -1)
+    loss = _core.nll_loss(moved, labels, grad_out=np.moveaxis(core_grad, ax, -1), **kwargs)
+    if core_grad is not grad:
+        grad[...] = core_grad
     return loss, grad
-
-
-def _broadcast_weight(value: Optional[ArrayLike], shape: Tuple[int, ...], name: str) -> Optional[NDArray[np.float64]]:
-    if value is None:
-        return None
-    w = np.asarray(_as_float_array(value, name), dtype=np.float64)
-    try:
-        return np.broadcast_to(w, shape)
-    except ValueError:
-        raise ValueError(f"`{name}` must broadcast to the shape of `logits` {shape}, got {w.shape}") from None
 
 
 def binary_cross_entropy_with_logits(
@@ -506,12 +449,22 @@ def binary_cross_entropy_with_logits(
     return_grad : bool, default False
         Also return d(loss)/d(logits) with the dtype of ``logits``.
     grad_out : ndarray, optional
-        Where to write the gradient; implies ``return_grad``. (``grad_out=logits`` works,
-        through a temporary.)
+        Where to write the gradient (the shape and float dtype of ``logits``); implies
+        ``return_grad``. One that overlaps an input (``grad_out=logits`` or ``weight``
+        included) works, through a temporary.
 
     Returns
     -------
     float or ndarray, or (loss, grad)
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match or broadcast, a bad reduction.
+    TypeError
+        Non-real inputs, a ``return_grad`` that is not a bool, a ``grad_out`` of another
+        dtype, or a masked array: the loss of a masked element has no single meaning —
+        pass the data with ``weight=~mask`` to give masked elements zero loss.
 
     Examples
     --------
@@ -519,33 +472,28 @@ def binary_cross_entropy_with_logits(
     >>> fe.binary_cross_entropy_with_logits([100.0, -100.0], [1.0, 0.0], reduction="none")
     array([3.72007598e-44, 3.72007598e-44])
     """
-    arr = _as_float_array(logits, "logits")
+    arr, kept = _float_input(logits, "logits", None, _MASKED_BCE.format(name="logits"))
     red = _check_reduction(reduction)
-    tgt = _as_float_array(target, "target")
+    tgt = _as_float_array(target, "target", None, _MASKED_BCE.format(name="target"))
     if tgt.shape != arr.shape:
         raise ValueError(f"`target` must have the shape of `logits` {arr.shape}, got {tgt.shape}")
     shape = arr.shape if arr.ndim else (1,)
     z, t = arr.reshape(shape), tgt.reshape(shape)
     w = _broadcast_weight(weight, shape, "weight")
     pw = _broadcast_weight(pos_weight, shape, "pos_weight")
-    want_grad = return_grad or grad_out is not None
+    want_grad = _check_flag(return_grad, "return_grad") or grad_out is not None
     grad: Optional[NDArray[Any]] = None
     core_grad: Optional[NDArray[Any]] = None
     if want_grad:
-        if grad_out is None:
-            grad = np.empty(arr.shape, dtype=arr.dtype)
-            core_grad = grad.reshape(shape)
-        else:
-            grad = _check_out(grad_out, arr, "grad_out", "logits")
-            if np.may_share_memory(grad, arr) or np.may_share_memory(grad, tgt):
-                core_grad = np.empty(shape, dtype=arr.dtype)
-            else:
-                core_grad = grad.reshape(shape) if grad.ndim else grad.reshape(1)
-                if not np.may_share_memory(core_grad, grad):
-                    core_grad = np.empty(shape, dtype=arr.dtype)
+        grad = np.empty(arr.shape, dtype=kept) if grad_out is None else _check_out(grad_out, arr.shape, kept, "grad_out", "logits")
+        core_grad = grad.reshape(shape)  # a view (same shape, or 0-d to (1,))
+        if kept != arr.dtype or any(x is not None and np.may_share_memory(x, grad) for x in (z, t, w, pw)):
+            # The core reads every input while it writes: an overlapped output (even
+            # grad_out=logits) is computed into a temporary and copied (NumPy's out= rule).
+            core_grad = np.empty(shape, dtype=arr.dtype)
     loss = _core.binary_cross_entropy_with_logits(z, t, weight=w, pos_weight=pw, reduction=red, grad_out=core_grad)
-    if red == "none" and arr.ndim == 0:
-        loss = np.asarray(loss).reshape(())
+    if red == "none":
+        loss = np.asarray(loss).reshape(arr.shape).astype(kept, copy=False)
     if not want_grad:
         return loss
     assert grad is not None and core_grad is not None

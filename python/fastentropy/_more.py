@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _lane_axis, _pair
+from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _lane_axis, _pair, _unmask
 
 __all__ = [
     "js_divergence",
@@ -27,6 +27,16 @@ __all__ = [
 ]
 
 _AVERAGE_METHODS = ("min", "geometric", "arithmetic", "max")
+# What to pass instead of a masked label array (a masked sample has no label to count).
+_PAIRED = (
+    "to leave the masked samples out of both variables pass "
+    "`keep = ~(np.ma.getmaskarray(x) | np.ma.getmaskarray(y))` and then `np.asarray(x)[keep], np.asarray(y)[keep]`"
+)
+_MASKED_LABELS = {
+    "labels": "to leave the masked samples out of a 1-D array pass `labels.compressed()`",
+    "x": _PAIRED,
+    "y": _PAIRED,
+}
 
 
 def js_divergence(
@@ -173,13 +183,14 @@ def perplexity(
     >>> fe.perplexity([[0.5, 0.5], [1.0, 0.0]], base=2)
     array([2., 1.])
     """
-    (arr,), ax = _lane_axis([_as_float_array(p, "p")], axis, "p")
+    (arr,), ax = _lane_axis([_as_float_array(p, "p", 0.0)], axis, "p")
     return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def _as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:
     """``x`` as an int64 array of labels (integer and bool dtypes; uint64 is reinterpreted,
     which keeps distinct labels distinct)."""
+    _unmask(x, name, None, _MASKED_LABELS[name])
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as exc:
@@ -265,7 +276,7 @@ def _two_variables(
     if contingency is not None:
         if x is not None or y is not None:
             raise ValueError("pass either the label arrays `x` and `y` or `contingency`, not both")
-        table = _as_float_array(contingency, "contingency")
+        table = _as_float_array(contingency, "contingency", 0.0)
         if table.ndim != 2:
             raise ValueError(
                 f"`contingency` must be a 2-D table of counts (rows: values of x, columns: "

@@ -40,7 +40,9 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         "(or pip install 'dask[distributed]')"
     ) from exc
 
-from . import _api, _core
+from . import _api, _core, _loss_arguments
+from ._loss_arguments import NEG_INF
+from ._targets import check_range, decode_labels
 
 # dask.array's functions carry no annotations: typed as Any here, results cast to Array.
 da: Any = dask.array
@@ -56,10 +58,27 @@ _KL_COLUMNS = (("sum", "sum", "sum", "min", "min"), _core.kl_divergence_partials
 _CROSS_COLUMNS = (("sum", "sum", "sum", "min", "min"), _core.cross_entropy_partials, _core.cross_entropy_finish)
 
 
-def _as_float_dask(x: Any, name: str) -> Any:
-    """``x`` as a dask array of native-endian float32/float64 (the rules of ``_as_float_array``)."""
-    arr = x if isinstance(x, da.Array) else da.asarray(_api._as_float_array(x, name))
-    return _api._native_float(arr, name)
+def _is_masked(x: Any) -> bool:
+    """Whether ``x`` is a NumPy masked array or a Dask array of masked chunks."""
+    if isinstance(x, da.Array):
+        return isinstance(x._meta, np.ma.MaskedArray)
+    return isinstance(x, np.ma.MaskedArray)
+
+
+def _as_float_dask(x: Any, name: str, fill: Optional[float] = None, hint: Optional[str] = None) -> Any:
+    """``x`` as a dask array of native-endian float32/float64: the rules of the local
+    ``_as_float_array``, masks included (masked elements become ``fill``, or the same
+    TypeError when there is no fill)."""
+    if not isinstance(x, da.Array):
+        return da.asarray(_api._as_float_array(x, name, fill, hint))
+    if _is_masked(x):
+        if fill is None:
+            _api._unmask(x._meta, name, None, hint)  # raises the local TypeError
+        else:
+            if x.dtype.kind not in "fc" and not np.isfinite(fill):
+                x = x.astype(np.float64)
+            x = da.ma.filled(x, fill)
+    return _api._native_float(x, name)
 
 
 def _move_axis_last(arrays: Sequence[Any], axis: Axis, name: str) -> Tuple[Any, ...]:
@@ -144,7 +163,20 @@ def _reduce(
     ))
 
 
+def _mask_of(x: Any) -> Any:
+    return da.ma.getmaskarray(x) if isinstance(x, da.Array) else np.ma.getmaskarray(x)
+
+
+def _data_of(x: Any) -> Any:
+    return da.ma.getdata(x) if isinstance(x, da.Array) else np.ma.getdata(x)
+
+
 def _pair(p: Any, q: Any, axis: Axis) -> Tuple[Any, Any]:
+    # As the local functions (and scipy.stats.entropy): an element masked in p or q is left
+    # out of both (0 in both).
+    masks = (_mask_of(p), _mask_of(q)) if _is_masked(p) or _is_masked(q) else None
+    if masks is not None:
+        p, q = _data_of(p), _data_of(q)
     pa, qa = _as_float_dask(p, "p"), _as_float_dask(q, "q")
     if pa.shape != qa.shape:
         try:
@@ -153,6 +185,9 @@ def _pair(p: Any, q: Any, axis: Axis) -> Tuple[Any, Any]:
             raise ValueError(
                 f"`p` and `q` must have broadcastable shapes, got {pa.shape} and {qa.shape}"
             ) from None
+    if masks is not None:
+        either = masks[0] | masks[1]
+        pa, qa = da.where(either, 0, pa), da.where(either, 0, qa)
     pa, qa = _move_axis_last([pa, qa], axis, "p")
     return pa, qa
 
@@ -170,7 +205,7 @@ def entropy(p: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize:
     >>> fed.entropy(p, base=2).compute()
     array([2.5849625, 2.5849625, 2.5849625, 2.5849625])
     """
-    arr = _as_float_dask(p, "p")
+    arr = _as_float_dask(p, "p", 0.0)
     (arr,) = _move_axis_last([arr], axis, "p")
     return _reduce(_ENTROPY_COLUMNS, [arr], _api._check_base(base), _api._check_flag(normalize, "normalize"))
 
@@ -209,78 +244,132 @@ def cross_entropy(
 # ---------------------------------------------------------------------------------------
 # softmax cross-entropy
 #
-# Every target form of the loss is Σ_c a_c·(lse − z_c) for a row of logits z, with
-#   a_c = (1−ε)·w_y·[c = y] + ε/C·w_c           (class index y; 0 for an ignored target)
-#   a_c = w_c·((1−ε)·t_c + ε/C)                 (class probabilities t)
-# (torch's rules, DESIGN.md §2). Written with the row maximum M and lse = M + log1p(S),
-# S = Σ_{i≠argmax} exp(z_i − M), the loss is  B + A·log1p(S)  where A = Σ a_c and
-# B = Σ_{a_c≠0} a_c·(M − z_c): a confidently correct prediction keeps its tiny loss with
-# full relative precision, as the local function does. A chunk of classes reduces to
-# (m, s, B, A) relative to its own maximum m; two chunks combine exactly by rescaling to
-# the larger maximum. When the class axis is one chunk, the workers call the local Rust
-# `softmax_cross_entropy(reduction="none")` instead, so per-row losses are bitwise local.
-# TODO(loss family): compute the class-split partials in Rust once the logsumexp kernel
-# exposes its (max, Σ exp) partials; they are NumPy here because that kernel lives on
-# another branch.
+# Arguments are checked by the local function's own code (`_loss_arguments._check_loss_args`, class
+# labels decoded by `_targets.decode_labels`), so both raise the same exceptions with the
+# same messages; a bad label is reported with its position in the whole `target`.
+#
+# When the class axis is one chunk, the workers call the local Rust
+# `softmax_cross_entropy(reduction="none")` per row block: per-row losses are bitwise local.
+# A split class axis is reduced to the state the Rust kernel keeps per SIMD lane
+# (src/kernels/softmax.rs, `LseLanes`), one per row and class chunk:
+#   m    the chunk's maximum (NaN never is; −inf when it has no other value),
+#   s    Σ exp(z − m) over its values below m (−inf values add nothing; NaN gives NaN),
+#   cnt  how many values equal m (−inf values are not counted),
+#   a    Σ u·(m − z) over u ≠ 0, with +inf where z = −inf (NaN where z = m = +inf),
+#   t    Σ u,
+# with the effective target weights u = ((t or 1)·(1 − ε) + ε/C)·(w or 1) (probabilities)
+# or u = w (class indices with label smoothing), and z_y (the logit at the label, 0 in
+# the chunks that do not hold it). Chunks combine as the kernel combines its lanes
+# (`LseLanes::finish`): to the larger maximum, the other's s + cnt rescaled by exp(m − M)
+# and its a shifted by t·(M − m). The finish then applies the kernel's own formulas
+# (`RowStats::neg_log_softmax_at`, `weighted_loss`), so special values (±inf logits, an
+# all −inf row, NaN, zero targets on −inf) give what the local call gives — not only
+# finite rows. Results differ from the local ones only by the rounding of the extra
+# additions.
+# TODO(loss family): compute the chunk state in Rust once the kernel exposes `LseLanes`;
+# it is NumPy here because that kernel lives on another branch.
 # ---------------------------------------------------------------------------------------
+
+_M, _S, _CNT, _A, _T, _ZY = range(6)
+_STATE = 6
 
 
 def _lse_block(
-    z: NDArray[Any], cols: NDArray[Any], target: NDArray[Any], weight: NDArray[np.float64],
-    *, index_target: bool, n_classes: int, ignore_index: int, eps: float,
+    z: NDArray[Any], cols: NDArray[Any], target: NDArray[Any], weight: Optional[NDArray[np.float64]],
+    *, index_target: bool, n_classes: int, eps: float,
 ) -> NDArray[np.float64]:
+    """The kernel's lane state (see above) of every row piece in this chunk."""
     z = np.asarray(z, dtype=np.float64)
-    w = weight[cols] if weight.size else np.ones(len(cols))
-    if index_target:
-        y = np.asarray(target)
-        _check_labels(y, n_classes, ignore_index)
-        keep = y != ignore_index
-        wy = np.where(keep, (weight[np.where(keep, y, 0)] if weight.size else 1.0), 0.0)
-        a = (eps / n_classes) * w * keep[..., None]
-        a = a + (1.0 - eps) * wy[..., None] * (y[..., None] == cols)
-    else:
-        t = np.asarray(target, dtype=np.float64)
-        a = w * ((1.0 - eps) * t + eps / n_classes)
-    with np.errstate(invalid="ignore", over="ignore"):
-        m = z.max(axis=-1) if z.shape[-1] else np.full(z.shape[:-1], -np.inf)
-        finite_m = np.isfinite(m) | np.isnan(m)
-        shifted = z - m[..., None]
-        e = np.exp(shifted)
-        if z.shape[-1]:
-            np.put_along_axis(e, np.argmax(z, axis=-1)[..., None], 0.0, axis=-1)
-        s = np.where(finite_m, e.sum(axis=-1), 0.0)
-        b = np.where(a != 0, a * -shifted, 0.0).sum(axis=-1)
-        b = np.where(finite_m, b, 0.0)
-    out = np.stack([m, s, b, a.sum(axis=-1)], axis=-1)
+    w = None if weight is None else weight[cols]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if index_target:
+            u = np.broadcast_to(np.ones(len(cols)) if w is None else w, z.shape)
+        else:
+            u = np.asarray(target, dtype=np.float64) * (1.0 - eps) + eps / n_classes
+            if w is not None:
+                u = u * w
+        m = np.fmax.reduce(z, axis=-1, initial=-np.inf)
+        mm = m[..., None]
+        absent = z == -np.inf
+        at_max = z == mm
+        s = np.where(at_max | absent, 0.0, np.exp(z - mm)).sum(axis=-1)
+        cnt = (at_max & ~absent).sum(axis=-1).astype(np.float64)
+        gap = np.where(absent, np.inf, mm - z)
+        a = np.where(u == 0, 0.0, u * gap).sum(axis=-1)
+        t = u.sum(axis=-1)
+        zy = np.zeros(z.shape[:-1])
+        if index_target:
+            y = np.asarray(target)
+            inside = (y >= cols[0]) & (y <= cols[-1])
+            local = np.where(inside, y, cols[0]) - cols[0]  # no arithmetic on the stand-ins
+            zy = np.where(inside, np.take_along_axis(z, local[..., None], axis=-1)[..., 0], 0.0)
+    out = np.stack([m, s, cnt, a, t, zy], axis=-1)
     return out[..., None, :]
 
 
 def _lse_combine(x: NDArray[np.float64], axis: Any = None, keepdims: bool = False, **_: Any) -> NDArray[np.float64]:
-    m, s, b, a = (x[..., i] for i in range(4))
+    """Combines chunk states along ``axis`` exactly as `LseLanes::finish` combines lanes."""
+    m, s, cnt, a, t, zy = (x[..., i] for i in range(_STATE))
     with np.errstate(invalid="ignore", over="ignore"):
         big = m.max(axis=axis, keepdims=True)
-        rescale = np.where(np.isneginf(m) & ~np.isnan(big), 0.0, np.exp(m - big))
-        # Each chunk's s leaves out its own maximum; all but the winning chunk's count here.
-        others = rescale.copy()
-        ax = axis[0] if isinstance(axis, tuple) else axis
-        if others.shape[ax]:
-            np.put_along_axis(others, np.expand_dims(np.argmax(m, axis=ax), ax), 0.0, axis=ax)
-        new_s = (s * rescale + others).sum(axis=axis, keepdims=keepdims)
-        gap = np.where(a == 0, 0.0, a * (big - m))
-        new_b = (b + gap).sum(axis=axis, keepdims=keepdims)
-        new_a = a.sum(axis=axis, keepdims=keepdims)
+        top = m == big
+        factor = np.exp(np.where(top, 0.0, m - big))
+        new_s = np.where(top, s, (s + cnt) * factor).sum(axis=axis, keepdims=keepdims)
+        new_cnt = np.where(top, cnt, 0.0).sum(axis=axis, keepdims=keepdims)
+        shifted = np.where(t == 0, a, a + t * (big - m))
+        new_a = np.where(top, a, shifted).sum(axis=axis, keepdims=keepdims)
+        new_t = t.sum(axis=axis, keepdims=keepdims)
+        new_zy = zy.sum(axis=axis, keepdims=keepdims)
     new_m = big if keepdims else np.squeeze(big, axis=axis)
-    return np.stack([new_m, new_s, new_b, new_a], axis=-1)
+    return np.stack([new_m, new_s, new_cnt, new_a, new_t, new_zy], axis=-1)
 
 
-def _check_labels(y: NDArray[Any], n_classes: int, ignore_index: int) -> None:
-    bad = ((y < 0) | (y >= n_classes)) & (y != ignore_index)
-    if bad.any():
-        pos = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"`target` labels must be in [0, {n_classes}) or equal ignore_index={ignore_index}, "
-            f"got {y[pos]} at position {pos} of its chunk"
-        )
+def _lse_finish(
+    state: NDArray[np.float64], y: Optional[NDArray[np.int64]], weight: Optional[NDArray[np.float64]],
+    *, ignore_index: int, n_classes: int, eps: float,
+) -> NDArray[np.float64]:
+    """Per-row losses from combined states: the kernel's `neg_log_softmax_at` and
+    `weighted_loss`, and `label_row`'s formula for class indices."""
+    m, s, cnt, a, t, zy = (state[..., i] for i in range(_STATE))
+    with np.errstate(invalid="ignore", over="ignore"):
+        rest = np.where(cnt > 0, s + (cnt - 1.0), s)
+        log1p_rest = np.log1p(rest)
+        weighted = np.where(np.isneginf(m), np.nan, np.where(t == 0, a, a + t * log1p_rest))
+        if y is None:
+            loss: NDArray[np.float64] = weighted
+            return loss
+        keep = y != ignore_index
+        w_y = np.ones(y.shape) if weight is None else weight[np.where(keep, y, 0)]
+        nls = (m - zy) + log1p_rest
+        if eps == 0.0:
+            loss = w_y * nls
+        else:
+            loss = (1.0 - eps) * w_y * nls + (eps / n_classes) * weighted
+        return np.where(keep, loss, 0.0)
+
+
+def _decode_block(
+    y: NDArray[Any], block_info: Any = None, *, n_classes: int, ignore_index: int, core_ignore: int
+) -> NDArray[np.int64]:
+    """A chunk of class labels decoded (true values) and range-checked as the local call
+    does, positions counted in the whole target."""
+    offset: Tuple[int, ...] = ()
+    if block_info is not None and block_info.get(0) is not None:
+        offset = tuple(int(lo) for lo, _ in block_info[0]["array-location"])
+    labels, _ = decode_labels(np.asarray(y), n_classes, ignore_index, offset)
+    check_range(labels, n_classes, core_ignore, offset)
+    return labels
+
+
+def _target_dask(target: Any) -> Any:
+    """``target`` as a dask array, a mask handled as the local call handles it."""
+    if not isinstance(target, da.Array):
+        return da.asarray(_loss_arguments._target_array(target))
+    if _is_masked(target):
+        if target.dtype.kind != "f":
+            _api._unmask(target._meta, "target", None, _loss_arguments._MASKED_LABELS)
+        target = da.ma.filled(target, 0.0)
+    return target
 
 
 def softmax_cross_entropy(
@@ -299,7 +388,9 @@ def softmax_cross_entropy(
     class probabilities (the shape of ``logits``); ``weight``, ``ignore_index``,
     ``reduction`` and ``label_smoothing`` follow ``torch.nn.functional.cross_entropy``.
     ``logits`` may be chunked along any axis; returns a 0-d dask array for ``"mean"`` and
-    ``"sum"``, one loss per distribution for ``"none"``.
+    ``"sum"``, one loss per distribution for ``"none"``. Arguments are checked by the
+    local function's code: the same exceptions and messages (a bad label when its chunk is
+    computed, with its position in the whole ``target``).
 
     Examples
     --------
@@ -308,54 +399,38 @@ def softmax_cross_entropy(
     >>> round(float(fed.softmax_cross_entropy(z, [2]).compute()), 12)
     0.916290731874
     """
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"`reduction` must be 'mean', 'sum' or 'none', got {reduction!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"`label_smoothing` must be in [0, 1], got {label_smoothing!r}")
-    z = _as_float_dask(logits, "logits")
-    if z.ndim == 0:
-        raise ValueError("`logits` must have at least one dimension (the class axis)")
-    (z,) = _move_axis_last([z], axis, "logits")
-    n_classes = int(z.shape[-1])
-    if n_classes == 0:
-        raise ValueError("`logits` must have at least one class along `axis`, got 0 (no label is in range)")
-    t = target if isinstance(target, da.Array) else da.asarray(np.asarray(target))
-    index_target = t.dtype.kind in "iu"
+    z = _as_float_dask(logits, "logits", NEG_INF)
+    t = _target_dask(target)
+    args = _loss_arguments._check_loss_args(
+        z, t, name="logits", axis=axis, weight=weight, ignore_index=ignore_index,
+        reduction=reduction, label_smoothing=label_smoothing,
+    )
+    n_classes, eps, w = args.classes, args.label_smoothing, args.weight
+    z = da.moveaxis(z, args.axis, -1)
+    index_target = args.labels
     if index_target:
-        if t.shape != z.shape[:-1]:
-            raise ValueError(
-                f"`target` of class indices must have the shape of `logits` without `axis`, "
-                f"{z.shape[:-1]}, got {t.shape}"
-            )
-    elif t.dtype.kind in "fb":
-        t = _as_float_dask(t, "target")
-        if t.ndim != z.ndim:
-            raise ValueError(f"`target` of class probabilities must have the shape of `logits`, got {t.shape}")
-        (t,) = _move_axis_last([t], axis, "target")
-        if t.shape != z.shape:
-            raise ValueError(
-                f"`target` of class probabilities must have the shape of `logits` {z.shape}, got {t.shape}"
-            )
+        core_ignore = decode_labels(np.empty(0, dtype=t.dtype), n_classes, args.ignore_index)[1]
+        t = t.map_blocks(
+            _decode_block, dtype=np.int64, n_classes=n_classes, ignore_index=args.ignore_index,
+            core_ignore=core_ignore,
+        )
     else:
-        raise TypeError(f"`target` must hold integer class indices or float probabilities, got dtype {t.dtype}")
-    w = np.zeros(0) if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
-    if w.size and w.shape != (n_classes,):
-        raise ValueError(f"`weight` must have shape ({n_classes},), one per class, got {w.shape}")
+        core_ignore = args.ignore_index
+        t = da.moveaxis(_api._native_float(t, "target"), args.axis, -1)
 
     batch_ndim = z.ndim - 1
     ind = string.ascii_letters[: z.ndim]
     batch_ind, cls = ind[:-1], ind[-1]
+    t_ind = batch_ind if index_target else ind
     import fastentropy
 
-    local = getattr(fastentropy, "softmax_cross_entropy", None)
-    if local is not None and len(z.chunks[-1]) == 1:
-        t_ind = batch_ind if index_target else ind
+    if len(z.chunks[-1]) == 1:
+        local = fastentropy.softmax_cross_entropy
 
         def block_losses(zb: NDArray[Any], tb: NDArray[Any]) -> NDArray[np.float64]:
             return np.asarray(
-                local(zb, tb, axis=-1, weight=weight if w.size else None, ignore_index=ignore_index,
-                      reduction="none", label_smoothing=eps),
+                local(zb, tb, axis=-1, weight=w, ignore_index=core_ignore, reduction="none",
+                      label_smoothing=eps),
                 dtype=np.float64,
             )
 
@@ -365,38 +440,37 @@ def softmax_cross_entropy(
         )
     else:
         cols = da.arange(n_classes, chunks=(z.chunks[-1],))
-        args: list[Any] = [z, ind, cols, cls, t, batch_ind if index_target else ind]
         parts = da.blockwise(
-            _lse_block, ind + "Z", *args,
-            new_axes={"Z": 4}, adjust_chunks={cls: 1}, dtype=np.float64,
+            _lse_block, ind + "Z", z, ind, cols, cls, t, t_ind,
+            new_axes={"Z": _STATE}, adjust_chunks={cls: 1}, dtype=np.float64,
             meta=np.empty((0,) * (z.ndim + 1), dtype=np.float64),
-            weight=w, index_target=index_target, n_classes=n_classes, ignore_index=ignore_index, eps=eps,
+            weight=w, index_target=index_target, n_classes=n_classes, eps=eps,
         )
         combined = da.reduction(
             parts, chunk=_lse_combine, combine=_lse_combine, aggregate=_lse_combine, axis=batch_ndim,
             keepdims=False, dtype=np.float64, concatenate=True,
             meta=np.empty((0,) * (batch_ndim + 1), dtype=np.float64),
         )
+        finish_args: list[Any] = [combined, batch_ind + "Z"]
+        if index_target:
+            finish_args += [t, batch_ind]
 
-        def finish(block: NDArray[np.float64]) -> NDArray[np.float64]:
-            with np.errstate(invalid="ignore"):
-                a, b, s = block[..., 3], block[..., 2], block[..., 1]
-                loss: NDArray[np.float64] = b + np.where(a == 0, 0.0, a * np.log1p(s))
-                return loss
+        def finish(state: NDArray[np.float64], y: Optional[NDArray[np.int64]] = None) -> NDArray[np.float64]:
+            return _lse_finish(state, y, w, ignore_index=core_ignore, n_classes=n_classes, eps=eps)
 
-        losses = combined.map_blocks(
-            finish, drop_axis=batch_ndim, dtype=np.float64,
+        losses = da.blockwise(
+            finish, batch_ind, *finish_args, concatenate=True, dtype=np.float64,
             meta=np.empty((0,) * batch_ndim, dtype=np.float64),
         )
-    if reduction == "none":
+    if args.reduction == "none":
         return cast(Array, losses)
     total = losses.sum()
-    if reduction == "sum":
+    if args.reduction == "sum":
         return cast(Array, total)
     if index_target:
         def target_weights(y: NDArray[Any]) -> NDArray[np.float64]:
-            keep = y != ignore_index
-            if not w.size:
+            keep = y != core_ignore
+            if w is None:
                 counts: NDArray[np.float64] = keep.astype(np.float64)
                 return counts
             weights: NDArray[np.float64] = np.where(keep, w[np.where(keep, y, 0)], 0.0)

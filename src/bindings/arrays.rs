@@ -100,6 +100,28 @@ macro_rules! reduce_pair {
 }
 pub(crate) use reduce_pair;
 
+/// [`reduce_one`] for `axis=None`: `$body` gets the whole n-d view and returns one f64.
+macro_rules! whole_one {
+    ($py:expr, $p:expr, |$pv:ident| $body:expr) => {{
+        let p = $crate::bindings::arrays::Floats::borrow("p", $p)?;
+        let value: f64 = $crate::bindings::arrays::with_view!(p, |$pv| $py.detach(|| $body))?;
+        Ok(value.into_pyobject($py)?.into_any())
+    }};
+}
+pub(crate) use whole_one;
+
+/// [`reduce_pair`] for `axis=None` (`$p`, `$q` of equal shape).
+macro_rules! whole_pair {
+    ($py:expr, $p:expr, $q:expr, |$pv:ident, $qv:ident| $body:expr) => {{
+        let p = $crate::bindings::arrays::Floats::borrow("p", $p)?;
+        let q = $crate::bindings::arrays::Floats::borrow("q", $q)?;
+        let value: f64 =
+            $crate::bindings::arrays::with_view_pair!(p, q, |$pv, $qv| $py.detach(|| $body))?;
+        Ok(value.into_pyobject($py)?.into_any())
+    }};
+}
+pub(crate) use whole_pair;
+
 /// A reduction's result as Python sees it: a float for a 0-d result, else an ndarray.
 pub fn into_python<'py>(py: Python<'py>, result: ArrayD<f64>) -> PyResult<Bound<'py, PyAny>> {
     if result.ndim() == 0 {

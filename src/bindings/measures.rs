@@ -8,7 +8,7 @@ use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
-use super::arrays::{not_a_float_array, reduce_one, reduce_pair};
+use super::arrays::{not_a_float_array, reduce_one, reduce_pair, whole_one, whole_pair};
 use crate::kernels::Real;
 use crate::measures::{cross_entropy, entropy, kl, self_information, Options};
 
@@ -20,18 +20,21 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Entropy along `axis` of `p`.
+/// Entropy along `axis` of `p`; `axis=None`: the whole array as one distribution.
 #[pyfunction(name = "entropy")]
-#[pyo3(signature = (p, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, axis=Some(-1), base=None, normalize=true))]
 fn py_entropy<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
-    axis: isize,
+    axis: Option<isize>,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    reduce_one!(py, p, axis, |pv| entropy::entropy(pv, &opts))
+    match axis {
+        Some(axis) => reduce_one!(py, p, axis, |pv| entropy::entropy(pv, &opts)),
+        None => whole_one!(py, p, |pv| entropy::entropy_whole(pv, &opts)),
+    }
 }
 
 /// KL divergence along `axis` of equally shaped `p` and `q`.
@@ -49,21 +52,26 @@ fn py_kl_divergence<'py>(
     reduce_pair!(py, p, q, axis, |pv, qv| kl::kl_divergence(pv, qv, &opts))
 }
 
-/// Cross-entropy along `axis` of equally shaped `p` and `q`.
+/// Cross-entropy along `axis` of equally shaped `p` and `q`; `axis=None`: each whole.
 #[pyfunction(name = "cross_entropy")]
-#[pyo3(signature = (p, q, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, q, axis=Some(-1), base=None, normalize=true))]
 fn py_cross_entropy<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    axis: isize,
+    axis: Option<isize>,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    reduce_pair!(py, p, q, axis, |pv, qv| cross_entropy::cross_entropy(
-        pv, qv, &opts
-    ))
+    match axis {
+        Some(axis) => reduce_pair!(py, p, q, axis, |pv, qv| cross_entropy::cross_entropy(
+            pv, qv, &opts
+        )),
+        None => whole_pair!(py, p, q, |pv, qv| cross_entropy::cross_entropy_whole(
+            pv, qv, &opts
+        )),
+    }
 }
 
 /// −log(p) elementwise into `out` (a new array of p's dtype and shape when None); `out`

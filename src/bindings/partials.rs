@@ -27,9 +27,7 @@ use crate::error::Error;
 use crate::kernels::cross::{cross_sums, CrossSums};
 use crate::kernels::rel_entr::{rel_entr_sums, RelEntrSums};
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
-use crate::measures::{
-    batch_shape, check_non_negative, cross_entropy, entropy, kl, same_shape, Options,
-};
+use crate::measures::{batch_shape, check_non_negative, kl, same_shape, Options};
 use crate::parallel::{reduce_lane_pairs, reduce_lanes};
 
 /// Registers the partial-statistics and finish functions.
@@ -139,6 +137,31 @@ fn borrow_columns<'py, const K: usize>(
 /// An argument name and how to read its minimum (below 0: a negative input) from partials.
 type MinCheck<P> = (&'static str, fn(&P) -> f64);
 
+/// The one-pass entropy (S ln S − T)/S from Dask partials. TODO(#14): the Dask adapter
+/// moves to the checked one-pass partials of `kernels::plogq` with a second pass.
+fn entropy_finish_all(partials: &ArrayD<XLogXSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
+    partials.mapv(|s| {
+        let nats = if opts.normalize {
+            (s.sum * crate::simd::log::ln_lane(s.sum) - s.sum_xlogx) / s.sum
+        } else {
+            0.0 - s.sum_xlogx
+        };
+        nats / ln_base
+    })
+}
+
+/// The one-pass cross-entropy ln Sq − V/Sp from Dask partials (see `entropy_finish_all`).
+fn cross_entropy_finish_all(partials: &ArrayD<CrossSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
+    partials.mapv(|s| {
+        let nats = if opts.normalize {
+            crate::simd::log::ln_lane(s.sum_q) - s.sum_plogq / s.sum_p
+        } else {
+            0.0 - s.sum_plogq
+        };
+        nats / ln_base
+    })
+}
+
 /// Finishes every row of `cols`: rebuilds the partials, checks the minima, applies `finish`.
 fn finish_columns<P: Columns<K> + Send + Sync, const K: usize>(
     view: ArrayViewD<'_, f64>,
@@ -218,7 +241,7 @@ fn py_entropy_finish<'py>(
     let cols = borrow_columns::<3>("partials", partials)?;
     let mins: [MinCheck<XLogXSums>; 1] = [("p", |s| s.min)];
     let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, entropy::finish_all))?;
+    let result = py.detach(|| finish_columns(view, &opts, &mins, entropy_finish_all))?;
     into_python(py, result)
 }
 
@@ -252,6 +275,6 @@ fn py_cross_entropy_finish<'py>(
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [MinCheck<CrossSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, cross_entropy::finish_all))?;
+    let result = py.detach(|| finish_columns(view, &opts, &mins, cross_entropy_finish_all))?;
     into_python(py, result)
 }

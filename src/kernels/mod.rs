@@ -11,6 +11,7 @@ pub mod cross;
 pub mod fuzz_check;
 pub mod js;
 pub mod neg_log;
+pub mod plogq;
 pub mod rel_entr;
 pub mod softmax;
 pub mod softmax_f32;
@@ -22,7 +23,72 @@ use crate::simd::vector::F8;
 /// two AVX2 registers, four SSE2/NEON registers.
 pub const LANES: usize = 8;
 
+/// Rows per vertical group (lane = row): two f64 vectors, one f32 vector. Short rows are
+/// handed to the kernels transposed, `[element][row]`, this many rows at a time.
+pub const GROUP: usize = 16;
+
 pub use crate::simd::element::Real;
+
+/// Elements per leaf of the pairwise sums (sixteen steps of sixteen lanes).
+pub const LEAF: usize = 256;
+
+/// A binary counter of partials: push leaves in order, equal-size neighbours merge. The
+/// same combination tree as [`pairwise`], for callers that produce leaves one at a time.
+pub struct PairwiseStack<P> {
+    stack: [(P, u32); 48],
+    depth: usize,
+}
+
+impl<P: Partial> PairwiseStack<P> {
+    /// An empty counter.
+    pub fn new() -> Self {
+        PairwiseStack {
+            stack: [(P::EMPTY, 0); 48],
+            depth: 0,
+        }
+    }
+    /// Adds the next leaf.
+    #[inline]
+    pub fn push(&mut self, leaf: P) {
+        let mut part = (leaf, 0u32);
+        while self.depth > 0 && self.stack[self.depth - 1].1 == part.1 {
+            self.depth -= 1;
+            part = (self.stack[self.depth].0.combine(part.0), part.1 + 1);
+        }
+        self.stack[self.depth] = part;
+        self.depth += 1;
+    }
+    /// The combination of every leaf pushed.
+    pub fn total(&self) -> P {
+        let mut total = P::EMPTY;
+        for (part, _) in self.stack[..self.depth].iter().rev() {
+            total = part.combine(total);
+        }
+        total
+    }
+}
+
+impl<P: Partial> Default for PairwiseStack<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs `leaf(start, end)` over `0..len` in leaves of [`LEAF`] elements and combines the
+/// leaves pairwise (a binary counter: equal-size neighbours merge), so a sum carries
+/// ~(LEAF/16 + log₂ n) roundings instead of ~n/16. The tree depends only on `len`, so
+/// feeding the same elements leaf by leaf (gathered pieces) gives the same bits.
+#[inline(always)]
+pub fn pairwise<P: Partial>(len: usize, mut leaf: impl FnMut(usize, usize) -> P) -> P {
+    let mut stack = PairwiseStack::new();
+    let mut start = 0;
+    while start < len {
+        let end = (start + LEAF).min(len);
+        stack.push(leaf(start, end));
+        start = end;
+    }
+    stack.total()
+}
 
 /// Partial statistics of a block: an identity and an exact, fixed-order combination.
 pub trait Partial: Copy + Send + Sync {

@@ -1,31 +1,213 @@
-//! Cross-entropy H(P,Q) = −Σ p ln q, from the partials Sp, Sq and V = Σ p ln q.
+//! Cross-entropy H(P, Q) = −Σ P ln Q, and Shannon entropy H(P) = H(P, P).
 //!
-//! With `normalize`: H(p/Sp, q/Sq) = ln Sq − V/Sp, one pass.
+//! With `normalize` (P = p/Σp, Q = q/Σq) every row goes through the exact forms of
+//! [`crate::kernels::plogq`]: two passes for rows that fit in cache, one pass (checked,
+//! with a second pass only where it would cancel) for long ones. Without `normalize` the
+//! raw sum −Σ p ln q is returned (scipy.special's `entr`/`rel_entr` sums).
+//!
+//! Entropy is this code with q = p: `cross_entropy(p, p)` is `entropy(p)` bit for bit.
 
-use ndarray::{ArrayD, ArrayViewD};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{
-    batch_shape, check_non_negative, lane_len, same_shape, zeros_for_empty_lanes, Options,
-};
+use super::{batch_shape, same_shape, Options};
 use crate::error::Error;
-use crate::kernels::cross::{cross_sums, CrossSums};
-use crate::kernels::Real;
-use crate::parallel::reduce_lane_pairs;
-use crate::simd::log::ln_lane;
+use crate::kernels::plogq::{self, Lowest};
+use crate::kernels::{Real, GROUP};
+use crate::parallel::rows::{map_rows, map_whole, Long, Offsets, RowMeasure, Rows};
+use crate::parallel::run;
 
-/// The cross-entropy from one pair of distributions' partials.
-pub fn finish(s: &CrossSums, opts: &Options, ln_base: f64) -> f64 {
-    let nats = if opts.normalize {
-        ln_lane(s.sum_q) - s.sum_plogq / s.sum_p
-    } else {
-        0.0 - s.sum_plogq
-    };
-    nats / ln_base
+/// The cross-entropy row measure (nats), normalised or raw.
+pub(crate) struct CrossEntropy {
+    pub normalize: bool,
 }
 
-/// Finishes every pair of distributions (see [`finish`]).
-pub fn finish_all(partials: &ArrayD<CrossSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
-    partials.mapv(|s| finish(&s, opts, ln_base))
+/// Largest condition Σ|p ln q| / |Σ p ln q| for which the raw sum keeps native f32 logs
+/// within the f32 contract (their 1.2e-7 relative error is amplified by it).
+const RAW_MAX_COND_F32: f64 = 4.0;
+
+impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        regular: &mut [bool],
+    ) -> Lowest {
+        if self.normalize {
+            plogq::group::<U>(p, q, out, regular)
+        } else {
+            // rare: the raw sums row by row
+            let mut min = Lowest::NONE;
+            for (j, slot) in out.iter_mut().enumerate() {
+                let (ps, qs): (Vec<f64>, Vec<f64>) = p.iter().zip(q).map(|(a, b)| (a[j], b[j])).unzip();
+                let (v, lo) = raw::<f64, f64>(&ps, &qs, false);
+                *slot = v;
+                min = min.min(lo);
+            }
+            min
+        }
+    }
+
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
+        if self.normalize {
+            plogq::row(p, q)
+        } else {
+            raw(p, q, U::IS_F32)
+        }
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        if !self.normalize {
+            let o = x.reduce(|p, q| plogq::one_pass_with_logs(p, q, U::IS_F32));
+            if !(o.sums.sp + o.sums.sq).is_finite() {
+                let v = x.reduce(|p, q| Sum(raw_careful(p, q)));
+                return (v.0, o.sums.min);
+            }
+            if !U::IS_F32 || o.a <= RAW_MAX_COND_F32 * o.w.abs() {
+                return (raw_value(&o), o.sums.min);
+            }
+            let o = x.reduce(|p, q| plogq::one_pass_with_logs(p, q, false));
+            return (raw_value(&o), o.sums.min);
+        }
+        let o = x.reduce(|p, q| plogq::one_pass(p, q));
+        let min = o.sums.min;
+        if let Some(v) = plogq::finish_one_pass(&o, U::IS_F32) {
+            return (v, min);
+        }
+        if o.sums.regular() {
+            let k = o.sums.consts();
+            let t = x.reduce(|p, q| plogq::terms(p, q, &k));
+            return (plogq::finish(&k, &t), min);
+        }
+        (careful_long(x, &o.sums), min)
+    }
+}
+
+/// −Σ p ln q from one-pass partials (+inf where some q = 0 < p).
+fn raw_value(o: &plogq::OnePass) -> f64 {
+    if o.zero_q {
+        f64::INFINITY
+    } else {
+        0.0 - o.w
+    }
+}
+
+/// The raw sum of one row; f32 logs only where the sum does not cancel.
+fn raw<T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> (f64, Lowest) {
+    let o = plogq::one_pass_with_logs(p, q, f32_logs);
+    if !(o.sums.sp + o.sums.sq).is_finite() {
+        return (raw_careful(p, q), o.sums.min);
+    }
+    if f32_logs && o.a > RAW_MAX_COND_F32 * o.w.abs() {
+        return raw(p, q, false);
+    }
+    (raw_value(&o), o.sums.min)
+}
+
+/// −Σ p ln q term by term with `f64::ln` for rows holding ±inf or NaN: 0 where p = 0
+/// (NaN where q is NaN), +inf where q = 0 < p, −inf where q = +inf.
+fn raw_careful<T: Real, U: Real>(p: &[T], q: &[U]) -> f64 {
+    p.iter()
+        .zip(q)
+        .map(|(&a, &b)| {
+            let (a, b) = (a.to_f64(), b.to_f64());
+            if a == 0.0 {
+                if b.is_nan() {
+                    f64::NAN
+                } else {
+                    0.0
+                }
+            } else {
+                -a * b.ln()
+            }
+        })
+        .sum()
+}
+
+/// A plain sum as block partials.
+#[derive(Clone, Copy)]
+struct Sum(f64);
+
+impl crate::kernels::Partial for Sum {
+    const EMPTY: Self = Sum(0.0);
+    fn combine(self, o: Self) -> Self {
+        Sum(self.0 + o.0)
+    }
+}
+
+/// The maxima of p and q (for the rescaling of [`careful_long`]).
+#[derive(Clone, Copy)]
+struct Maxima(f64, f64);
+
+impl crate::kernels::Partial for Maxima {
+    const EMPTY: Self = Maxima(0.0, 0.0);
+    fn combine(self, o: Self) -> Self {
+        Maxima(self.0.max(o.0), self.1.max(o.1))
+    }
+}
+
+/// A long distribution that is not regular: NaN for NaN, an infinite mass or a zero
+/// total; otherwise both sides are rescaled by the powers of two that bring their
+/// largest values near 1 (block by block — no copy of the input) and the two-pass form
+/// runs on them. Rare: infinite or subnormal totals.
+fn careful_long<T: Real, U: Real>(x: &Long<'_, '_, T, U>, sums: &plogq::Sums) -> f64 {
+    if sums.sp.is_nan() || sums.sq.is_nan() {
+        return f64::NAN;
+    }
+    let m = x.reduce(|p, q| {
+        let max = |v: &mut f64, w: f64| {
+            if w > *v || w.is_nan() {
+                *v = w
+            }
+        };
+        let mut out = Maxima(0.0, 0.0);
+        p.iter().for_each(|&v| max(&mut out.0, v.to_f64()));
+        q.iter().for_each(|&v| max(&mut out.1, v.to_f64()));
+        out
+    });
+    if !(m.0.is_finite() && m.1.is_finite() && m.0 > 0.0 && m.1 > 0.0) {
+        return f64::NAN;
+    }
+    let factor = |m: f64| {
+        let k = -(m.log2().floor() as i32);
+        (2f64.powi(k / 2), 2f64.powi(k - k / 2))
+    };
+    let (fp, fq) = (factor(m.0), factor(m.1));
+    let scaled = |p: &[T], q: &[U]| -> (Vec<f64>, Vec<f64>) {
+        (
+            p.iter().map(|&v| v.to_f64() * fp.0 * fp.1).collect(),
+            q.iter().map(|&v| v.to_f64() * fq.0 * fq.1).collect(),
+        )
+    };
+    let s = x.reduce(|p, q| {
+        let (ps, qs) = scaled(p, q);
+        plogq::sums(&ps, &qs)
+    });
+    if !s.regular() {
+        return f64::NAN;
+    }
+    let k = s.consts();
+    let t = x.reduce(|p, q| {
+        let (ps, qs) = scaled(p, q);
+        plogq::terms(&ps, &qs, &k)
+    });
+    plogq::finish(&k, &t)
+}
+
+/// Rejects negative input (naming `p`, or `q` unless it is `p` itself) and converts the
+/// values from nats to `base`.
+pub(crate) fn checked(values: Vec<f64>, min: Lowest, ln_base: f64, q_name: &'static str) -> Result<Vec<f64>, Error> {
+    if min.p < 0.0 {
+        return Err(Error::Negative { arg: "p", value: min.p });
+    }
+    if min.q < 0.0 {
+        return Err(Error::Negative { arg: q_name, value: min.q });
+    }
+    Ok(if ln_base == 1.0 {
+        values
+    } else {
+        values.into_iter().map(|v| v / ln_base).collect()
+    })
 }
 
 /// Cross-entropy of every pair of distributions along the last axis of `p` and `q`.
@@ -37,39 +219,78 @@ pub fn cross_entropy<T: Real, U: Real>(
     same_shape(&p, &q)?;
     let batch = batch_shape("p", &p)?;
     let ln_base = opts.ln_base()?;
-    if lane_len(&p) == 0 {
-        return Ok(zeros_for_empty_lanes(&batch));
-    }
-    let partials = reduce_lane_pairs(p, q, cross_sums)?;
-    check_non_negative("p", &partials, |s| s.min_p)?;
-    check_non_negative("q", &partials, |s| s.min_q)?;
-    Ok(finish_all(&partials, opts, ln_base))
+    let (pr, qr) = (Rows::from_view(&p), Rows::from_view(&q));
+    let m = CrossEntropy {
+        normalize: opts.normalize,
+    };
+    let mut out = vec![0.0; pr.n_rows()];
+    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
+    let values = checked(out, min, ln_base, "q")?;
+    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+}
+
+/// Cross-entropy of `p` and `q` (equal shapes, any strides) each read whole as one
+/// distribution (`axis=None`), without copying.
+pub fn cross_entropy_whole<T: Real, U: Real>(
+    p: ArrayViewD<'_, T>,
+    q: ArrayViewD<'_, U>,
+    opts: &Options,
+) -> Result<f64, Error> {
+    same_shape(&p, &q)?;
+    let ln_base = opts.ln_base()?;
+    let m = CrossEntropy {
+        normalize: opts.normalize,
+    };
+    let (v, min) = run(p.len(), |ctx| map_whole(&p, &q, &m, ctx))?;
+    Ok(checked(vec![v], min, ln_base, "q")?[0])
+}
+
+/// Cross-entropy of ragged rows `p[offsets[r]..offsets[r+1]]` against the same rows of `q`.
+pub fn cross_entropy_ragged<T: Real, U: Real>(
+    p: &[T],
+    q: &[U],
+    offsets: Offsets<'_>,
+    opts: &Options,
+) -> Result<Vec<f64>, Error> {
+    let ln_base = opts.ln_base()?;
+    let (pr, qr) = (Rows::ragged(p, offsets)?, Rows::ragged(q, offsets)?);
+    let m = CrossEntropy {
+        normalize: opts.normalize,
+    };
+    let mut out = vec![0.0; pr.n_rows()];
+    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
+    checked(out, min, ln_base, "q")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::arr1;
+    use ndarray::{arr1, Array2};
 
     #[test]
-    fn seed_example_is_minus_ln_point_four() {
+    fn the_seed_example_and_identities() {
+        let opts = Options::default();
         let h = cross_entropy(
             arr1(&[0.0, 0.0, 1.0]).into_dyn().view(),
             arr1(&[0.3, 0.3, 0.4]).into_dyn().view(),
-            &Options::default(),
+            &opts,
         )
         .unwrap();
         assert_eq!(h[[]], 0.916290731874155);
+        let p = Array2::from_shape_fn((50, 7), |(i, j)| ((i * 7 + j) % 11) as f64 + 0.5);
+        let ce = cross_entropy(p.view().into_dyn(), p.view().into_dyn(), &opts).unwrap();
+        let h = super::super::entropy::entropy(p.view().into_dyn(), &opts).unwrap();
+        assert_eq!(ce, h);
     }
 
     #[test]
-    fn zero_q_under_positive_p_is_infinite() {
-        let h = cross_entropy(
+    fn negative_input_is_named() {
+        let err = cross_entropy(
             arr1(&[0.5, 0.5]).into_dyn().view(),
-            arr1(&[1.0, 0.0]).into_dyn().view(),
+            arr1(&[0.5, -0.5]).into_dyn().view(),
             &Options::default(),
         )
-        .unwrap();
-        assert_eq!(h[[]], f64::INFINITY);
+        .unwrap_err();
+        assert_eq!(err, Error::Negative { arg: "q", value: -0.5 });
     }
 }

@@ -110,9 +110,9 @@ macro_rules! multiversion {
                 match $crate::simd::isa() {
                     // SAFETY: `isa()` returns `Avx512` only when `detect()` found every feature
                     // enabled on `avx512` on the running CPU.
-                    $crate::simd::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::simd::Isa::Avx512 => return unsafe { avx512::<$($g),*>($($arg),*) },
                     // SAFETY: `isa()` returns `Avx2` only when the CPU has AVX2 and FMA.
-                    $crate::simd::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::simd::Isa::Avx2 => return unsafe { avx2::<$($g),*>($($arg),*) },
                     $crate::simd::Isa::Baseline => {}
                 }
             }
