@@ -151,7 +151,11 @@ fn entropy_finish_all(partials: &ArrayD<XLogXSums>, opts: &Options, ln_base: f64
 }
 
 /// The one-pass cross-entropy ln Sq − V/Sp from Dask partials (see `entropy_finish_all`).
-fn cross_entropy_finish_all(partials: &ArrayD<CrossSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
+fn cross_entropy_finish_all(
+    partials: &ArrayD<CrossSums>,
+    opts: &Options,
+    ln_base: f64,
+) -> ArrayD<f64> {
     partials.mapv(|s| {
         let nats = if opts.normalize {
             crate::simd::log::ln_lane(s.sum_q) - s.sum_plogq / s.sum_p

@@ -15,6 +15,7 @@ pub mod plogq;
 pub mod rel_entr;
 pub mod softmax;
 pub mod softmax_f32;
+pub mod softmax_rows;
 pub mod xlogx;
 
 use crate::simd::vector::F8;

@@ -395,9 +395,9 @@ fn pass2_step<V: F8, const F32: bool>(
         a.zero_q = a
             .zero_q
             .max_ignoring_nan(flag(V::and(q.eq(zero), p.gt(zero))));
-        a.min_q =
-            a.min_q
-                .min_ignoring_nan(V::select(s.gt(zero), s, V::splat(f64::INFINITY)));
+        a.min_q = a
+            .min_q
+            .min_ignoring_nan(V::select(s.gt(zero), s, V::splat(f64::INFINITY)));
     }
 }
 
@@ -467,10 +467,7 @@ fn terms_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts, f32_logs: b
             }
             i += 16;
         }
-        let min_q = acc[0]
-            .min_q
-            .min_ignoring_nan(acc[1].min_q)
-            .min_lane();
+        let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
         Terms {
             t: acc[0].t.add(acc[1].t).sum_lanes(),
             p_dom: acc[0].p_dom.add(acc[1].p_dom).sum_lanes(),
@@ -751,10 +748,7 @@ fn group_body<V: F8, U: Real>(
         // Lanes (rows) holding a subnormal f32 value take f64 logs; the
         // others keep theirs, so a row's value never depends on its neighbours.
         let limit = V::splat(F32_MIN_NORMAL);
-        if V::any(V::or(
-            acc[0].min_q.lt(limit),
-            acc[1].min_q.lt(limit),
-        )) {
+        if V::any(V::or(acc[0].min_q.lt(limit), acc[1].min_q.lt(limit))) {
             let redo = run(false);
             for (a, r) in acc.iter_mut().zip(redo) {
                 let bad = a.min_q.lt(limit);
@@ -959,7 +953,10 @@ mod tests {
                     worst = worst.max(((g - exact) / exact).abs());
                 }
                 if v.log2().fract() == 0.0 {
-                    assert!((g - exact).abs() <= 2.0 * f64::EPSILON * exact.abs(), "{name}: ln {v}");
+                    assert!(
+                        (g - exact).abs() <= 2.0 * f64::EPSILON * exact.abs(),
+                        "{name}: ln {v}"
+                    );
                 }
             }
             assert!(worst < 3e-8, "{name}: {worst:e}");

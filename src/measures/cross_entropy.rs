@@ -39,7 +39,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
             // rare: the raw sums row by row
             let mut min = Lowest::NONE;
             for (j, slot) in out.iter_mut().enumerate() {
-                let (ps, qs): (Vec<f64>, Vec<f64>) = p.iter().zip(q).map(|(a, b)| (a[j], b[j])).unzip();
+                let (ps, qs): (Vec<f64>, Vec<f64>) =
+                    p.iter().zip(q).map(|(a, b)| (a[j], b[j])).unzip();
                 let (v, lo) = raw::<f64, f64>(&ps, &qs, false);
                 *slot = v;
                 min = min.min(lo);
@@ -196,12 +197,23 @@ fn careful_long<T: Real, U: Real>(x: &Long<'_, '_, T, U>, sums: &plogq::Sums) ->
 
 /// Rejects negative input (naming `p`, or `q` unless it is `p` itself) and converts the
 /// values from nats to `base`.
-pub(crate) fn checked(values: Vec<f64>, min: Lowest, ln_base: f64, q_name: &'static str) -> Result<Vec<f64>, Error> {
+pub(crate) fn checked(
+    values: Vec<f64>,
+    min: Lowest,
+    ln_base: f64,
+    q_name: &'static str,
+) -> Result<Vec<f64>, Error> {
     if min.p < 0.0 {
-        return Err(Error::Negative { arg: "p", value: min.p });
+        return Err(Error::Negative {
+            arg: "p",
+            value: min.p,
+        });
     }
     if min.q < 0.0 {
-        return Err(Error::Negative { arg: q_name, value: min.q });
+        return Err(Error::Negative {
+            arg: q_name,
+            value: min.q,
+        });
     }
     Ok(if ln_base == 1.0 {
         values
@@ -291,6 +303,12 @@ mod tests {
             &Options::default(),
         )
         .unwrap_err();
-        assert_eq!(err, Error::Negative { arg: "q", value: -0.5 });
+        assert_eq!(
+            err,
+            Error::Negative {
+                arg: "q",
+                value: -0.5
+            }
+        );
     }
 }

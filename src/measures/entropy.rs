@@ -39,7 +39,11 @@ pub fn entropy_whole<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<f6
 }
 
 /// Entropy of ragged rows `p[offsets[r]..offsets[r+1]]`.
-pub fn entropy_ragged<T: Real>(p: &[T], offsets: Offsets<'_>, opts: &Options) -> Result<Vec<f64>, Error> {
+pub fn entropy_ragged<T: Real>(
+    p: &[T],
+    offsets: Offsets<'_>,
+    opts: &Options,
+) -> Result<Vec<f64>, Error> {
     let ln_base = opts.ln_base()?;
     let rows = Rows::ragged(p, offsets)?;
     let m = CrossEntropy {
@@ -97,16 +101,25 @@ mod tests {
             let x: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 + 0.25).collect();
             let want = crate::kernels::plogq::reference(&x, &x);
             let got = h(&x);
-            assert!(((got - want) / want.max(1e-300)).abs() < 1e-13, "n={n}: {got} vs {want}");
+            assert!(
+                ((got - want) / want.max(1e-300)).abs() < 1e-13,
+                "n={n}: {got} vs {want}"
+            );
         }
     }
 
     #[test]
     fn whole_array_equals_the_flattened_array() {
-        let a = ndarray::Array3::from_shape_fn((7, 5, 300), |(i, j, k)| ((i * 31 + j * 7 + k) % 13) as f64);
+        let a = ndarray::Array3::from_shape_fn((7, 5, 300), |(i, j, k)| {
+            ((i * 31 + j * 7 + k) % 13) as f64
+        });
         let flat: Array1<f64> = a.iter().copied().collect();
         let want = entropy(flat.view().into_dyn(), &Options::default()).unwrap()[[]];
-        for v in [a.view().into_dyn(), a.t().into_dyn(), a.slice(ndarray::s![..;-1, .., ..;-1]).into_dyn()] {
+        for v in [
+            a.view().into_dyn(),
+            a.t().into_dyn(),
+            a.slice(ndarray::s![..;-1, .., ..;-1]).into_dyn(),
+        ] {
             let got = entropy_whole(v, &Options::default()).unwrap();
             assert!(((got - want) / want).abs() < 1e-14, "{got} vs {want}");
         }
@@ -120,7 +133,13 @@ mod tests {
         assert!(v.iter().all(|&x| x == 0.0));
         assert!(h(&[0.0, 0.0]).is_nan());
         let err = entropy(arr1(&[0.5, -0.5]).into_dyn().view(), &Options::default()).unwrap_err();
-        assert_eq!(err, Error::Negative { arg: "p", value: -0.5 });
+        assert_eq!(
+            err,
+            Error::Negative {
+                arg: "p",
+                value: -0.5
+            }
+        );
         let bad = Options {
             normalize: true,
             base: Some(1.0),

@@ -5,7 +5,7 @@
 //! gives the same bits); a strided row is read in pieces of [`CHUNK`] gathered on the
 //! stack, so nothing the size of the input is ever allocated.
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, IxDyn};
 
 use super::batch_shape;
 use crate::error::Error;
@@ -13,7 +13,12 @@ use crate::kernels::softmax::{
     log_softmax_write, lse_feed, lse_weighted_feed, softmax_write, LseLanes, RowStats,
 };
 use crate::kernels::softmax_f32::{lse_feed_f32, softmax_write_f32, LseLanes32};
+use crate::kernels::softmax_rows::{group_finish, TileWrite};
 use crate::kernels::Real;
+use crate::kernels::GROUP;
+use crate::measures::loss_rows::{
+    load_tile, run_tasks, store_tile, tasks, tile_stats, tile_write, RowRef, Source, Task, SHORT,
+};
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
 /// The streaming statistics of one row (contiguous or strided); float32 rows take the
@@ -93,14 +98,37 @@ fn check<T>(x: &ArrayViewD<'_, T>) -> Result<Vec<usize>, Error> {
 
 /// log Σ exp(x) of every row along the last axis (−inf for empty or all −inf rows).
 pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
-    check(&x)?;
-    let axis = Axis(x.ndim() - 1);
-    run(x.len(), |ctx| {
-        let fork = ctx.fork;
-        crate::zip_map_collect!(fork, Zip::from(x.lanes(axis)), |z: ArrayView1<'_, T>| {
-            row_stats(&z).logsumexp()
+    let batch = check(&x)?;
+    let rows: usize = batch.iter().product();
+    // Empty rows (no classes) give −inf, the log of an empty sum; `tasks` has none for them.
+    let mut out = vec![f64::NEG_INFINITY; rows];
+    let elements = x.len();
+    run(elements.max(rows), |ctx| {
+        run_tasks(tasks(Source::Read(x), None), Some(&mut out), ctx, |t, o| {
+            lse_task(t, o.expect("per-row output"))
         })
-    })
+    })?;
+    Ok(ArrayD::from_shape_vec(IxDyn(&batch), out).expect("one value per row"))
+}
+
+/// The logsumexp of every row of a task: tiles of sixteen short rows, else row by row.
+fn lse_task<T: Real>(t: &mut Task<'_, T>, out: &mut [f64]) {
+    let x = t.block.input();
+    let (n, c) = x.dim();
+    if c <= SHORT {
+        let mut tile = Vec::new();
+        let mut lse = [0.0; GROUP];
+        for start in (0..n).step_by(GROUP) {
+            let k = GROUP.min(n - start);
+            load_tile(&x, start, k, &mut tile);
+            group_finish(&tile_stats(&tile), None, &mut lse);
+            out[start..start + k].copy_from_slice(&lse[..k]);
+        }
+    } else {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = row_stats(&x.row(i)).logsumexp();
+        }
+    }
 }
 
 /// Which row transform to write.
@@ -133,7 +161,7 @@ fn transform<T: Real>(
 /// Writes the log-softmax or softmax of every row of `x` into `out` (same shape).
 pub fn normalize_into<T: Real>(
     x: ArrayViewD<'_, T>,
-    mut out: ArrayViewMutD<'_, T>,
+    out: ArrayViewMutD<'_, T>,
     kind: Normalizer,
 ) -> Result<(), Error> {
     check(&x)?;
@@ -145,43 +173,57 @@ pub fn normalize_into<T: Real>(
             second_shape: out.shape().to_vec(),
         });
     }
-    let axis = Axis(x.ndim() - 1);
-    run(x.len(), |ctx| {
-        let fork = ctx.fork;
-        let zip = Zip::from(x.lanes(axis)).and(out.lanes_mut(axis));
-        let f = |z: ArrayView1<'_, T>, mut o: ArrayViewMut1<'_, T>| {
-            let s = row_stats(&z);
-            transform(Some(&z), &mut o, s, kind);
-        };
-        if fork {
-            zip.par_for_each(f)
-        } else {
-            zip.for_each(f)
-        }
+    let n = x.len();
+    run(n, |ctx| {
+        run_tasks(tasks(Source::Write(x, out), None), None, ctx, |t, _| {
+            normalize_task(t, kind)
+        })
     })
 }
 
 /// The same in place: every row of `x` is overwritten with its log-softmax or softmax.
-pub fn normalize_in_place<T: Real>(
-    mut x: ArrayViewMutD<'_, T>,
-    kind: Normalizer,
-) -> Result<(), Error> {
+pub fn normalize_in_place<T: Real>(x: ArrayViewMutD<'_, T>, kind: Normalizer) -> Result<(), Error> {
     check(&x.view())?;
-    let axis = Axis(x.ndim() - 1);
     let n = x.len();
     run(n, |ctx| {
-        let fork = ctx.fork;
-        let zip = Zip::from(x.lanes_mut(axis));
-        let f = |mut z: ArrayViewMut1<'_, T>| {
-            let s = row_stats(&z.view());
-            transform(None, &mut z, s, kind);
-        };
-        if fork {
-            zip.par_for_each(f)
-        } else {
-            zip.for_each(f)
-        }
+        run_tasks(tasks(Source::InPlace(x), None), None, ctx, |t, _| {
+            normalize_task(t, kind)
+        })
     })
+}
+
+/// Writes the rows of a task: tiles of sixteen short rows, else row by row.
+fn normalize_task<T: Real>(t: &mut Task<'_, T>, kind: Normalizer) {
+    let (n, c) = (t.block.nrows(), t.block.ncols());
+    if c <= SHORT {
+        let what = match kind {
+            Normalizer::LogSoftmax => TileWrite::LogSoftmax,
+            Normalizer::Softmax => TileWrite::Softmax,
+        };
+        let mut tile = Vec::new();
+        for start in (0..n).step_by(GROUP) {
+            let k = GROUP.min(n - start);
+            load_tile(&t.block.input(), start, k, &mut tile);
+            let stats = tile_stats(&tile);
+            tile_write(&mut tile, &stats, what);
+            let mut o = t.block.output().expect("an output");
+            store_tile(&mut o, start, k, &tile);
+        }
+        return;
+    }
+    for i in 0..n {
+        match t.block.row(i) {
+            RowRef::Write(z, mut o) => {
+                let s = row_stats(&z);
+                transform(Some(&z), &mut o, s, kind);
+            }
+            RowRef::InPlace(mut z) => {
+                let s = row_stats(&z.view());
+                transform(None, &mut z, s, kind);
+            }
+            RowRef::Read(_) => unreachable!("a normalization writes"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -211,7 +253,7 @@ mod tests {
         assert!(out[[1, 0]].is_nan() && out[[1, 1]].is_nan());
         assert_eq!(out[[2, 0]], 0.0);
         assert_eq!(out[[2, 1]], -2e30);
-        assert!(logsumexp(arr1(&[1.0]).into_dyn().index_axis(Axis(0), 0)).is_err());
+        assert!(logsumexp(arr1(&[1.0]).into_dyn().index_axis(ndarray::Axis(0), 0)).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod kl;
 pub mod label_entropy;
 pub mod labels;
 pub mod logsumexp;
+pub mod loss_rows;
 pub mod mutual_information;
 pub mod nll_loss;
 pub mod perplexity;

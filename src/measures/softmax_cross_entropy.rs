@@ -25,7 +25,12 @@ use super::logsumexp::{row_stats, row_stats_weighted, write_row};
 use crate::error::Error;
 use crate::kernels::softmax::{ce_grad_write, grad_at, GradRow};
 use crate::kernels::softmax_f32::ce_grad_write_f32;
+use crate::kernels::softmax_rows::{group_finish, TileWrite};
 use crate::kernels::Real;
+use crate::kernels::GROUP;
+use crate::measures::loss_rows::{
+    load_tile, run_tasks, store_tile, tasks, tile_stats, tile_write, RowRef, Source, Task, SHORT,
+};
 use crate::parallel::{chunks_of, fixed_sum, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
 /// How per-row losses are reduced (torch's `reduction`).
@@ -188,8 +193,12 @@ fn label_row<T: Real>(
     if y == ctx.ignore_index {
         return (0.0, None);
     }
-    let y = y as usize;
-    let z_y = z[y].to_f64();
+    // Checked before the rows run; a label changed since (another thread writing the
+    // array during the call) gives NaN, never an index out of bounds.
+    let Some(z_y) = usize::try_from(y).ok().and_then(|i| z.get(i)) else {
+        return (f64::NAN, None);
+    };
+    let (y, z_y) = (y as usize, z_y.to_f64());
     let w_y = ctx.w(y);
     let (loss, stats) = if ctx.eps == 0.0 {
         let s = row_stats(z);
@@ -237,8 +246,121 @@ fn write_label_grad<T: Real>(
                     None => ce_grad_write::<T, f64>(z, x, None, w, gr),
                 }
             });
-            g[y as usize] = T::from_f64(g_y);
+            if let Some(slot) = usize::try_from(y).ok().and_then(|i| g.get_mut(i)) {
+                *slot = T::from_f64(g_y);
+            }
         }
+    }
+}
+
+/// The losses (and, with `grad`, gradients) of the rows of a task with class-index
+/// targets: tiles of sixteen short rows when there is no label smoothing, else row by row.
+fn label_task<T: Real>(t: &mut Task<'_, T>, losses: &mut [f64], ctx: &Ctx<'_>, grad: bool) {
+    let labels = t.labels.expect("class-index targets");
+    let (n, c) = (t.block.nrows(), t.block.ncols());
+    if c <= SHORT && ctx.eps == 0.0 {
+        let mut tile = Vec::new();
+        for start in (0..n).step_by(GROUP) {
+            let k = GROUP.min(n - start);
+            load_tile(&t.block.input(), start, k, &mut tile);
+            let stats = tile_stats(&tile);
+            // Per row: the label (read once), its logit and weight.
+            let mut zy = [0.0; GROUP];
+            let mut wy = [0.0; GROUP];
+            let mut target = [None; GROUP];
+            let mut bad = [false; GROUP];
+            for j in 0..k {
+                let y = labels[start + j];
+                if y == ctx.ignore_index {
+                    continue;
+                }
+                match usize::try_from(y).ok().filter(|&i| i < c) {
+                    Some(i) => {
+                        target[j] = Some(i);
+                        zy[j] = tile[i][j].to_f64();
+                        wy[j] = ctx.w(i);
+                    }
+                    // changed since it was checked (a racing writer): NaN, no panic
+                    None => bad[j] = true,
+                }
+            }
+            let mut l = [0.0; GROUP];
+            group_finish(&stats, Some(&zy), &mut l);
+            for j in 0..k {
+                losses[start + j] = if bad[j] {
+                    f64::NAN
+                } else if target[j].is_some() {
+                    wy[j] * l[j]
+                } else {
+                    0.0
+                };
+            }
+            if !grad {
+                continue;
+            }
+            // g = scale·w_y·(softmax − one-hot): every entry e^(z − max)·k_j, then the
+            // target's own entry, as the row path computes it.
+            let kj: [f64; GROUP] =
+                std::array::from_fn(|j| ctx.scale * wy[j] / (1.0 + stats.rest[j]));
+            let zero = [0.0; GROUP];
+            tile_write(
+                &mut tile,
+                &stats,
+                TileWrite::Grad {
+                    k: &kj,
+                    b: &zero,
+                    w: None,
+                },
+            );
+            for j in 0..k {
+                match target[j] {
+                    Some(i) => {
+                        let (max, rest) = (stats.max[j], stats.rest[j]);
+                        let g_y = if zy[j] == max {
+                            -ctx.scale * (wy[j] * rest / (1.0 + rest))
+                        } else {
+                            let g = GradRow {
+                                max,
+                                denom: 1.0 + rest,
+                                total: wy[j],
+                                a: 0.0,
+                                b: 0.0,
+                                scale: ctx.scale,
+                            };
+                            grad_at(zy[j], wy[j], &g)
+                        };
+                        tile[i][j] = T::from_f64(g_y);
+                    }
+                    None => {
+                        let fill = if bad[j] {
+                            T::from_f64(f64::NAN)
+                        } else {
+                            T::default()
+                        };
+                        tile.iter_mut().for_each(|col| col[j] = fill);
+                    }
+                }
+            }
+            let mut o = t.block.output().expect("a gradient output");
+            store_tile(&mut o, start, k, &tile);
+        }
+        return;
+    }
+    for (i, loss) in losses.iter_mut().enumerate() {
+        let y = labels[i];
+        *loss = match t.block.row(i) {
+            RowRef::Read(z) => label_row(&z, y, ctx).0,
+            RowRef::Write(z, mut g) => {
+                let (loss, row) = label_row(&z, y, ctx);
+                write_label_grad(Some(&z), &mut g, y, row, ctx);
+                loss
+            }
+            RowRef::InPlace(mut z) => {
+                let (loss, row) = label_row(&z.view(), y, ctx);
+                write_label_grad(None, &mut z, y, row, ctx);
+                loss
+            }
+        };
     }
 }
 
@@ -340,38 +462,27 @@ fn compute<T: Real, U: Real>(
     };
     let ctx = &ctx;
     let last = |ndim: usize| Axis(ndim - 1);
+    if let Target::Labels(y) = target {
+        let batch = y.shape().to_vec();
+        let mut losses = vec![0.0; rows];
+        let grad = !matches!(mode, GradMode::None(_));
+        run(elements, |call| {
+            let src = match mode {
+                GradMode::None(z) => Source::Read(z),
+                GradMode::Into(z, g) => Source::Write(z, g.view_mut()),
+                GradMode::InPlace(z) => Source::InPlace(z.view_mut()),
+            };
+            run_tasks(tasks(src, Some(y)), Some(&mut losses), call, |t, o| {
+                label_task(t, o.expect("per-row losses"), ctx, grad)
+            })
+        })?;
+        let losses = ArrayD::from_shape_vec(ndarray::IxDyn(&batch), losses).expect("rows");
+        return Ok(reduce(losses, opts.reduction, denominator));
+    }
     let losses: ArrayD<f64> = run(elements, |call| {
         let fork = call.fork;
         match (mode, target) {
-            (GradMode::None(z), Target::Labels(y)) => {
-                let zip = Zip::from(z.lanes(last(z.ndim()))).and(&y);
-                crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| label_row(
-                    &z, y, ctx
-                )
-                .0)
-            }
-            (GradMode::Into(z, g), Target::Labels(y)) => {
-                let axis = last(z.ndim());
-                let zip = Zip::from(z.lanes(axis)).and(g.lanes_mut(axis)).and(&y);
-                crate::zip_map_collect!(
-                    fork,
-                    zip,
-                    |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, &y: &i64| {
-                        let (loss, row) = label_row(&z, y, ctx);
-                        write_label_grad(Some(&z), &mut g, y, row, ctx);
-                        loss
-                    }
-                )
-            }
-            (GradMode::InPlace(z), Target::Labels(y)) => {
-                let axis = last(z.ndim());
-                let zip = Zip::from(z.lanes_mut(axis)).and(&y);
-                crate::zip_map_collect!(fork, zip, |mut z: ArrayViewMut1<'_, T>, &y: &i64| {
-                    let (loss, row) = label_row(&z.view(), y, ctx);
-                    write_label_grad(None, &mut z, y, row, ctx);
-                    loss
-                })
-            }
+            (_, Target::Labels(_)) => unreachable!("class-index targets are handled above"),
             (GradMode::None(z), Target::Probs(t)) => {
                 let axis = last(z.ndim());
                 let zip = Zip::from(z.lanes(axis)).and(t.lanes(axis));
