@@ -28,13 +28,26 @@ use crate::simd::log::ln_finite;
 use crate::simd::vector::{Scalar8, F8};
 use crate::simd::vector_f32::F16;
 
-/// Maxima and rests of a group of rows (lanes past the group's rows are meaningless).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GroupStats {
-    /// The row maxima (−inf for an all −inf row).
-    pub max: [f64; GROUP],
-    /// Σ_{i≠argmax} e^(z_i − max) per row.
-    pub rest: [f64; GROUP],
+/// Sixteen f64 lanes as two vectors.
+#[inline(always)]
+fn halves<V: F8>(x: &[f64]) -> (V, V) {
+    (
+        V::load_f64(x[..8].try_into().expect("8")),
+        V::load_f64(x[8..16].try_into().expect("8")),
+    )
+}
+
+#[inline(always)]
+fn store_halves<V: F8>(a: V, b: V, out: &mut [f64]) {
+    a.store_f64((&mut out[..8]).try_into().expect("8"));
+    b.store_f64((&mut out[8..16]).try_into().expect("8"));
+}
+
+/// rest = s + (cnt − 1) where the maximum was counted (one of its copies is the argmax).
+#[inline(always)]
+fn rest_of<V: F8>(s: V, cnt: V) -> V {
+    let zero = V::splat(0.0);
+    V::select(cnt.gt(zero), s.add(cnt.sub(V::splat(1.0))), s)
 }
 
 /// log1p(r) of eight lanes for r ≥ 0 (NaN → NaN, +inf → +inf); see the module docs.
@@ -55,114 +68,94 @@ pub fn log1p_lane(r: f64) -> f64 {
     log1p_nonneg(Scalar8::splat(r)).0[0]
 }
 
-/// Sixteen f64 lanes as two vectors.
+/// The group of sixteen rows starting at row `g` of column `k` of a tile of `r` rows.
 #[inline(always)]
-fn halves<V: F8>(x: &[f64; GROUP]) -> (V, V) {
-    (
-        V::load_f64(x[..8].try_into().expect("8")),
-        V::load_f64(x[8..].try_into().expect("8")),
-    )
+fn at(k: usize, r: usize, g: usize) -> std::ops::Range<usize> {
+    k * r + g..k * r + g + GROUP
 }
 
 #[inline(always)]
-fn store_halves<V: F8>(a: V, b: V, out: &mut [f64; GROUP]) {
-    a.store_f64((&mut out[..8]).try_into().expect("8"));
-    b.store_f64((&mut out[8..]).try_into().expect("8"));
-}
-
-/// rest = s + (cnt − 1) where the maximum was counted (one of its copies is the argmax).
-#[inline(always)]
-fn rest_of<V: F8>(s: V, cnt: V) -> V {
-    let zero = V::splat(0.0);
-    V::select(cnt.gt(zero), s.add(cnt.sub(V::splat(1.0))), s)
-}
-
-#[inline(always)]
-fn stats_f64_body<V: F8>(cols: &[[f64; GROUP]]) -> GroupStats {
+fn stats_f64_body<V: F8>(tile: &[f64], r: usize, max: &mut [f64], rest: &mut [f64]) {
+    let c = tile.len() / r;
     let ninf = V::splat(f64::NEG_INFINITY);
-    let (mut m0, mut m1) = (ninf, ninf);
-    for col in cols {
-        let (a, b) = halves::<V>(col);
-        m0 = m0.max_ignoring_nan(a);
-        m1 = m1.max_ignoring_nan(b);
-    }
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
-    let (mut s0, mut s1, mut c0, mut c1) = (zero, zero, zero, zero);
-    for col in cols {
-        let (a, b) = halves::<V>(col);
-        let (at0, at1) = (a.eq(m0), b.eq(m1));
-        s0 = s0.add(V::select(at0, zero, exp_f64(a.sub(m0))));
-        s1 = s1.add(V::select(at1, zero, exp_f64(b.sub(m1))));
-        c0 = c0.add(V::select(V::and(at0, a.gt(ninf)), one, zero));
-        c1 = c1.add(V::select(V::and(at1, b.gt(ninf)), one, zero));
+    for g in (0..r).step_by(GROUP) {
+        let (mut m0, mut m1) = (ninf, ninf);
+        for k in 0..c {
+            let (a, b) = halves::<V>(&tile[at(k, r, g)]);
+            m0 = m0.max_ignoring_nan(a);
+            m1 = m1.max_ignoring_nan(b);
+        }
+        let (mut s0, mut s1, mut c0, mut c1) = (zero, zero, zero, zero);
+        for k in 0..c {
+            let (a, b) = halves::<V>(&tile[at(k, r, g)]);
+            let (at0, at1) = (a.eq(m0), b.eq(m1));
+            s0 = s0.add(V::select(at0, zero, exp_f64(a.sub(m0))));
+            s1 = s1.add(V::select(at1, zero, exp_f64(b.sub(m1))));
+            c0 = c0.add(V::select(V::and(at0, a.gt(ninf)), one, zero));
+            c1 = c1.add(V::select(V::and(at1, b.gt(ninf)), one, zero));
+        }
+        store_halves(m0, m1, &mut max[g..g + GROUP]);
+        store_halves(rest_of(s0, c0), rest_of(s1, c1), &mut rest[g..g + GROUP]);
     }
-    let mut out = GroupStats {
-        max: [0.0; GROUP],
-        rest: [0.0; GROUP],
-    };
-    store_halves(m0, m1, &mut out.max);
-    store_halves(rest_of(s0, c0), rest_of(s1, c1), &mut out.rest);
-    out
 }
 
 crate::simd::multiversion! {
-    /// The maxima and rests of up to [`GROUP`] f64 rows given as a tile `cols[c][j]`.
-    pub fn group_stats_f64<>(cols: &[[f64; GROUP]]) -> GroupStats = stats_f64_body;
+    /// The maxima and rests of the rows of an f64 tile (`tile[k·r + j]`: class k of row j;
+    /// r a multiple of [`GROUP`]) into `max[..r]`, `rest[..r]`.
+    pub fn tile_stats_f64<>(tile: &[f64], r: usize, max: &mut [f64], rest: &mut [f64]) -> () = stats_f64_body;
 }
 
 #[inline(always)]
-fn stats_f32_body<V: F8>(cols: &[[f32; GROUP]]) -> GroupStats {
+fn stats_f32_body<V: F8>(tile: &[f32], r: usize, max: &mut [f64], rest: &mut [f64]) {
+    let c = tile.len() / r;
     let ninf = V::F32s::splat(f32::NEG_INFINITY);
-    let mut m = ninf;
-    for col in cols {
-        m = m.max_ignoring_nan(V::F32s::load(col));
-    }
     let zero = V::splat(0.0);
-    let (mut s0, mut s1) = (zero, zero);
-    let mut cnt = V::F32s::splat(0.0);
-    for col in cols {
-        let x = V::F32s::load(col);
-        let at_max = x.eq(m);
-        let (d, c) = two_diff(x, m);
-        let (e0, e1) = if <V::F32s as F16>::any(fast_underflows(d)) {
-            exp_wide(d, c)
-        } else {
-            exp_fast(d, c).widen()
-        };
-        let (k0, k1) = V::F32s::widen_mask(at_max);
-        s0 = s0.add(V::select(k0, zero, e0));
-        s1 = s1.add(V::select(k1, zero, e1));
-        // Counts stay exact in f32 (at most SHORT-sized rows, far below 2^24).
-        let counted = V::F32s::and(at_max, x.gt(ninf));
-        cnt = cnt.add(V::F32s::select(
-            counted,
-            V::F32s::splat(1.0),
-            V::F32s::splat(0.0),
-        ));
+    let (zero32, one32) = (V::F32s::splat(0.0), V::F32s::splat(1.0));
+    for g in (0..r).step_by(GROUP) {
+        let mut m = ninf;
+        for k in 0..c {
+            m = m.max_ignoring_nan(V::F32s::load(tile[at(k, r, g)].try_into().expect("16")));
+        }
+        let (mut s0, mut s1) = (zero, zero);
+        let mut cnt = zero32;
+        for k in 0..c {
+            let x = V::F32s::load(tile[at(k, r, g)].try_into().expect("16"));
+            let at_max = x.eq(m);
+            let (d, cc) = two_diff(x, m);
+            let (e0, e1) = if <V::F32s as F16>::any(fast_underflows(d)) {
+                exp_wide(d, cc)
+            } else {
+                exp_fast(d, cc).widen()
+            };
+            let (k0, k1) = V::F32s::widen_mask(at_max);
+            s0 = s0.add(V::select(k0, zero, e0));
+            s1 = s1.add(V::select(k1, zero, e1));
+            // Counts stay exact in f32 (short rows, far below 2^24).
+            cnt = cnt.add(V::F32s::select(
+                V::F32s::and(at_max, x.gt(ninf)),
+                one32,
+                zero32,
+            ));
+        }
+        let (c0, c1) = cnt.widen();
+        let (mx0, mx1) = m.widen();
+        store_halves(mx0, mx1, &mut max[g..g + GROUP]);
+        store_halves(rest_of(s0, c0), rest_of(s1, c1), &mut rest[g..g + GROUP]);
     }
-    let (c0, c1) = cnt.widen();
-    let (mx0, mx1) = m.widen();
-    let mut out = GroupStats {
-        max: [0.0; GROUP],
-        rest: [0.0; GROUP],
-    };
-    store_halves(mx0, mx1, &mut out.max);
-    store_halves(rest_of(s0, c0), rest_of(s1, c1), &mut out.rest);
-    out
 }
 
 crate::simd::multiversion! {
-    /// The maxima and rests of up to [`GROUP`] f32 rows given as a tile `cols[c][j]`
-    /// (native f32 exponentials, f64 sums).
-    pub fn group_stats_f32<>(cols: &[[f32; GROUP]]) -> GroupStats = stats_f32_body;
+    /// [`tile_stats_f64`] for an f32 tile (native f32 exponentials, f64 sums).
+    pub fn tile_stats_f32<>(tile: &[f32], r: usize, max: &mut [f64], rest: &mut [f64]) -> () = stats_f32_body;
 }
 
 #[inline(always)]
-fn finish_body<V: F8>(s: &GroupStats, sub: Option<&[f64; GROUP]>, out: &mut [f64; GROUP]) {
-    for h in 0..2 {
-        let r = h * 8..h * 8 + 8;
-        let m = V::load_f64(s.max[r.clone()].try_into().expect("8"));
-        let l = log1p_nonneg(V::load_f64(s.rest[r.clone()].try_into().expect("8")));
+fn finish_body<V: F8>(max: &[f64], rest: &[f64], sub: Option<&[f64]>, out: &mut [f64]) {
+    for h in (0..out.len()).step_by(8) {
+        let r = h..h + 8;
+        let m = V::load_f64(max[r.clone()].try_into().expect("8"));
+        let l = log1p_nonneg(V::load_f64(rest[r.clone()].try_into().expect("8")));
         let v = match sub {
             // (m − z_y) + log1p(rest): both ≥ 0, nothing cancels (a confident row's loss
             // keeps its relative precision).
@@ -176,12 +169,12 @@ fn finish_body<V: F8>(s: &GroupStats, sub: Option<&[f64; GROUP]>, out: &mut [f64
 }
 
 crate::simd::multiversion! {
-    /// Per row of a group: `max + log1p(rest)` (the logsumexp), or with `sub` the loss
-    /// `(max − sub) + log1p(rest)` = −log softmax(z)[y] for `sub` = z_y.
-    pub fn group_finish<>(s: &GroupStats, sub: Option<&[f64; GROUP]>, out: &mut [f64; GROUP]) -> () = finish_body;
+    /// Per row (`out.len()` a multiple of 8): `max + log1p(rest)` (the logsumexp), or with
+    /// `sub` the loss `(max − sub) + log1p(rest)` = −log softmax(z)[y] for `sub` = z_y.
+    pub fn tile_finish<>(max: &[f64], rest: &[f64], sub: Option<&[f64]>, out: &mut [f64]) -> () = finish_body;
 }
 
-/// What to write over a tile (per-row constants in lanes, from the group's statistics).
+/// What to write over a tile (per-row constants, one per row of the tile).
 #[derive(Clone, Copy, Debug)]
 pub enum TileWrite<'a> {
     /// z − max − log1p(rest).
@@ -193,37 +186,46 @@ pub enum TileWrite<'a> {
     /// `b_j = scale_j·ε/C` (`w` the class weights, or 1).
     Grad {
         /// k_j per row.
-        k: &'a [f64; GROUP],
+        k: &'a [f64],
         /// b_j per row.
-        b: &'a [f64; GROUP],
+        b: &'a [f64],
         /// The class weights, or None.
         w: Option<&'a [f64]>,
     },
 }
 
 #[inline(always)]
-fn write_f64_body<V: F8>(cols: &mut [[f64; GROUP]], s: &GroupStats, what: TileWrite<'_>) {
-    for h in 0..2 {
-        let r = h * 8..h * 8 + 8;
-        let m = V::load_f64(s.max[r.clone()].try_into().expect("8"));
-        let rest = V::load_f64(s.rest[r.clone()].try_into().expect("8"));
-        let one = V::splat(1.0);
-        let (l1p, denom) = (log1p_nonneg(rest), one.add(rest));
+fn write_f64_body<V: F8>(
+    tile: &mut [f64],
+    r: usize,
+    max: &[f64],
+    rest: &[f64],
+    what: TileWrite<'_>,
+) {
+    let c = tile.len() / r;
+    let one = V::splat(1.0);
+    for h in (0..r).step_by(8) {
+        let lanes = h..h + 8;
+        let m = V::load_f64(max[lanes.clone()].try_into().expect("8"));
+        let rs = V::load_f64(rest[lanes.clone()].try_into().expect("8"));
+        let (l1p, denom) = (log1p_nonneg(rs), one.add(rs));
         let (kv, bv) = match what {
             TileWrite::Grad { k, b, .. } => (
-                V::load_f64(k[r.clone()].try_into().expect("8")),
-                V::load_f64(b[r.clone()].try_into().expect("8")),
+                V::load_f64(k[lanes.clone()].try_into().expect("8")),
+                V::load_f64(b[lanes.clone()].try_into().expect("8")),
             ),
             _ => (one, one),
         };
-        for (c, col) in cols.iter_mut().enumerate() {
-            let slot: &mut [f64; 8] = (&mut col[r.clone()]).try_into().expect("8");
+        for col in 0..c {
+            let slot: &mut [f64; 8] = (&mut tile[col * r + h..col * r + h + 8])
+                .try_into()
+                .expect("8");
             let x = V::load_f64(slot);
             let v = match what {
                 TileWrite::LogSoftmax => x.sub(m).sub(l1p),
                 TileWrite::Softmax => exp_f64(x.sub(m)).div(denom),
                 TileWrite::Grad { w, .. } => {
-                    let wc = V::splat(w.map_or(1.0, |w| w[c]));
+                    let wc = V::splat(w.map_or(1.0, |w| w[col]));
                     exp_f64(x.sub(m)).mul(kv).sub(bv.mul(wc))
                 }
             };
@@ -234,84 +236,93 @@ fn write_f64_body<V: F8>(cols: &mut [[f64; GROUP]], s: &GroupStats, what: TileWr
 
 crate::simd::multiversion! {
     /// Overwrites an f64 tile with its rows' log-softmax, softmax or gradient.
-    pub fn group_write_f64<>(cols: &mut [[f64; GROUP]], s: &GroupStats, what: TileWrite<'_>) -> () = write_f64_body;
+    pub fn tile_write_f64<>(tile: &mut [f64], r: usize, max: &[f64], rest: &[f64], what: TileWrite<'_>) -> () = write_f64_body;
 }
 
 #[inline(always)]
-fn write_f32_body<V: F8>(cols: &mut [[f32; GROUP]], s: &GroupStats, what: TileWrite<'_>) {
-    let (m0, m1) = halves::<V>(&s.max);
-    let (r0, r1) = halves::<V>(&s.rest);
+fn write_f32_body<V: F8>(
+    tile: &mut [f32],
+    r: usize,
+    max: &[f64],
+    rest: &[f64],
+    what: TileWrite<'_>,
+) {
+    let c = tile.len() / r;
     let one = V::splat(1.0);
-    let m = V::F32s::from_wide(m0, m1); // exact: the maxima are f32 values
-                                        // Per-row constants: log-softmax subtrahend, softmax 1/denominator, gradient factors.
-    let (l0, l1) = (log1p_nonneg(r0), log1p_nonneg(r1));
-    let (inv0, inv1) = (one.div(one.add(r0)), one.div(one.add(r1)));
-    let (k0, k1, b0, b1) = match what {
-        TileWrite::Grad { k, b, .. } => {
-            let (k0, k1) = halves::<V>(k);
-            let (b0, b1) = halves::<V>(b);
-            (k0, k1, b0, b1)
-        }
-        _ => (inv0, inv1, V::splat(0.0), V::splat(0.0)),
-    };
-    let k32 = V::F32s::from_wide(k0, k1);
     // The gradient without weights and smoothing is a plain scaled exponential.
     let plain = match what {
         TileWrite::Softmax => true,
         TileWrite::Grad { w: None, b, .. } => b.iter().all(|&v| v == 0.0),
         _ => false,
     };
-    for (c, col) in cols.iter_mut().enumerate() {
-        let x = V::F32s::load(col);
-        let v = match what {
-            TileWrite::LogSoftmax => {
-                // (z − m) − log1p(rest) in f64 (both terms ≤ 0), one rounding to f32.
-                let (x0, x1) = x.widen();
-                V::F32s::from_wide(x0.sub(m0).sub(l0), x1.sub(m1).sub(l1))
+    for g in (0..r).step_by(GROUP) {
+        let (m0, m1) = halves::<V>(&max[g..g + GROUP]);
+        let (r0, r1) = halves::<V>(&rest[g..g + GROUP]);
+        let m = V::F32s::from_wide(m0, m1); // exact: the maxima are f32 values
+        let (l0, l1) = (log1p_nonneg(r0), log1p_nonneg(r1));
+        let (k0, k1, b0, b1) = match what {
+            TileWrite::Grad { k, b, .. } => {
+                let (k0, k1) = halves::<V>(&k[g..g + GROUP]);
+                let (b0, b1) = halves::<V>(&b[g..g + GROUP]);
+                (k0, k1, b0, b1)
             }
-            _ if plain => {
-                let (d, cc) = two_diff(x, m);
-                if <V::F32s as F16>::any(fast_underflows(d)) {
-                    let (e0, e1) = exp_wide(d, cc);
-                    V::F32s::from_wide(e0.mul(k0), e1.mul(k1))
-                } else {
-                    exp_fast(d, cc).mul(k32)
-                }
-            }
-            TileWrite::Softmax => unreachable!("plain"),
-            TileWrite::Grad { w, .. } => {
-                let (d, cc) = two_diff(x, m);
-                let (e0, e1) = if <V::F32s as F16>::any(fast_underflows(d)) {
-                    exp_wide(d, cc)
-                } else {
-                    exp_fast(d, cc).widen()
-                };
-                let wc = V::splat(w.map_or(1.0, |w| w[c]));
-                V::F32s::from_wide(e0.mul(k0).sub(b0.mul(wc)), e1.mul(k1).sub(b1.mul(wc)))
-            }
+            _ => (
+                one.div(one.add(r0)),
+                one.div(one.add(r1)),
+                V::splat(0.0),
+                V::splat(0.0),
+            ),
         };
-        v.store(col);
+        let k32 = V::F32s::from_wide(k0, k1);
+        for col in 0..c {
+            let slot: &mut [f32; GROUP] = (&mut tile[at(col, r, g)]).try_into().expect("16");
+            let x = V::F32s::load(slot);
+            let v = match what {
+                TileWrite::LogSoftmax => {
+                    // (z − m) − log1p(rest) in f64 (both terms ≤ 0), one rounding to f32.
+                    let (x0, x1) = x.widen();
+                    V::F32s::from_wide(x0.sub(m0).sub(l0), x1.sub(m1).sub(l1))
+                }
+                _ if plain => {
+                    let (d, cc) = two_diff(x, m);
+                    if <V::F32s as F16>::any(fast_underflows(d)) {
+                        let (e0, e1) = exp_wide(d, cc);
+                        V::F32s::from_wide(e0.mul(k0), e1.mul(k1))
+                    } else {
+                        exp_fast(d, cc).mul(k32)
+                    }
+                }
+                TileWrite::Softmax => unreachable!("plain"),
+                TileWrite::Grad { w, .. } => {
+                    let (d, cc) = two_diff(x, m);
+                    let (e0, e1) = if <V::F32s as F16>::any(fast_underflows(d)) {
+                        exp_wide(d, cc)
+                    } else {
+                        exp_fast(d, cc).widen()
+                    };
+                    let wc = V::splat(w.map_or(1.0, |w| w[col]));
+                    V::F32s::from_wide(e0.mul(k0).sub(b0.mul(wc)), e1.mul(k1).sub(b1.mul(wc)))
+                }
+            };
+            v.store(slot);
+        }
     }
 }
 
 crate::simd::multiversion! {
     /// Overwrites an f32 tile with its rows' log-softmax, softmax or gradient (native f32
     /// exponentials; every value rounded once to f32).
-    pub fn group_write_f32<>(cols: &mut [[f32; GROUP]], s: &GroupStats, what: TileWrite<'_>) -> () = write_f32_body;
+    pub fn tile_write_f32<>(tile: &mut [f32], r: usize, max: &[f64], rest: &[f64], what: TileWrite<'_>) -> () = write_f32_body;
 }
 
-/// Scalar reference of the group statistics: per row, max and rest with `f64::exp`.
-pub fn reference_stats(rows: &[Vec<f64>]) -> GroupStats {
-    let mut out = GroupStats {
-        max: [0.0; GROUP],
-        rest: [0.0; GROUP],
-    };
-    for (j, row) in rows.iter().enumerate() {
-        let s = super::softmax::reference_stats::<f64, f64>(row, None);
-        out.max[j] = s.max;
-        out.rest[j] = s.rest;
-    }
-    out
+/// Scalar reference of the tile statistics: per row, (max, rest) with `f64::exp`.
+pub fn reference_stats(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+    rows.iter()
+        .map(|row| {
+            let s = super::softmax::reference_stats::<f64, f64>(row, None);
+            (s.max, s.rest)
+        })
+        .unzip()
 }
 
 #[cfg(test)]
@@ -396,49 +407,51 @@ mod tests {
         out
     }
 
-    fn tile<T: Copy + Default>(rows: &[Vec<f64>], conv: impl Fn(f64) -> T) -> Vec<[T; GROUP]> {
+    /// The rows as a tile of `r` rows (r ≥ rows, a multiple of GROUP), zero padded.
+    fn tile<T: Copy + Default>(rows: &[Vec<f64>], r: usize, conv: impl Fn(f64) -> T) -> Vec<T> {
         let len = rows[0].len();
-        let mut t = vec![[T::default(); GROUP]; len];
+        let mut t = vec![T::default(); len * r];
         for (j, row) in rows.iter().enumerate() {
             for (c, &v) in row.iter().enumerate() {
-                t[c][j] = conv(v);
+                t[c * r + j] = conv(v);
             }
         }
         t
     }
 
     #[test]
-    fn group_statistics_match_the_row_reference() {
+    fn tile_statistics_match_the_row_reference() {
         for rows in groups() {
-            let want = reference_stats(&rows);
+            let r = 32; // two groups: the rows in the first, padding in the second
+            let (want_max, want_rest) = reference_stats(&rows);
             let rows32: Vec<Vec<f64>> = rows
                 .iter()
-                .map(|r| r.iter().map(|&v| v as f32 as f64).collect())
+                .map(|row| row.iter().map(|&v| v as f32 as f64).collect())
                 .collect();
-            let want32 = reference_stats(&rows32);
-            let g64 = group_stats_f64(&tile(&rows, |v| v));
-            let g32 = group_stats_f32(&tile(&rows, |v| v as f32));
+            let (want32_max, want32_rest) = reference_stats(&rows32);
+            let (mut m64, mut r64) = (vec![0.0; r], vec![0.0; r]);
+            tile_stats_f64(&tile(&rows, r, |v| v), r, &mut m64, &mut r64);
+            let (mut m32, mut r32) = (vec![0.0; r], vec![0.0; r]);
+            tile_stats_f32(&tile(&rows, r, |v| v as f32), r, &mut m32, &mut r32);
             for j in 0..rows.len() {
-                for (name, g, want, tol) in
-                    [("f64", &g64, &want, 1e-14), ("f32", &g32, &want32, 4e-7)]
-                {
-                    assert_eq!(
-                        g.max[j].to_bits(),
-                        want.max[j].to_bits(),
-                        "{name} max row {j}"
-                    );
+                for (name, (m, rr), (wm, wr), tol) in [
+                    ("f64", (&m64, &r64), (&want_max, &want_rest), 1e-14),
+                    ("f32", (&m32, &r32), (&want32_max, &want32_rest), 4e-7),
+                ] {
+                    assert_eq!(m[j].to_bits(), wm[j].to_bits(), "{name} max row {j}");
                     assert!(
-                        close(g.rest[j], want.rest[j], tol)
-                            || (g.rest[j] - want.rest[j]).abs() < 1e-300,
+                        close(rr[j], wr[j], tol) || (rr[j] - wr[j]).abs() < 1e-300,
                         "{name} rest {} vs {} in {:?}",
-                        g.rest[j],
-                        want.rest[j],
+                        rr[j],
+                        wr[j],
                         rows[j]
                     );
                 }
-                let mut lse = [0.0; GROUP];
-                group_finish(&g64, None, &mut lse);
-                let w = want.max[j] + want.rest[j].ln_1p();
+            }
+            let mut lse = vec![0.0; r];
+            tile_finish(&m64, &r64, None, &mut lse);
+            for j in 0..rows.len() {
+                let w = want_max[j] + want_rest[j].ln_1p();
                 assert!(close(lse[j], w, 1e-15) || lse[j] == w, "{} vs {w}", lse[j]);
             }
         }
@@ -449,10 +462,13 @@ mod tests {
         for rows in groups() {
             let n = rows.len();
             let len = rows[0].len();
-            let s64 = group_stats_f64(&tile(&rows, |v| v));
-            let s32 = group_stats_f32(&tile(&rows, |v| v as f32));
-            let k: [f64; GROUP] = std::array::from_fn(|j| 0.7 / (1.0 + s64.rest[j]));
-            let b: [f64; GROUP] = std::array::from_fn(|j| 0.01 * (j % 3) as f64);
+            let r = GROUP;
+            let (mut m64, mut r64) = (vec![0.0; r], vec![0.0; r]);
+            tile_stats_f64(&tile(&rows, r, |v| v), r, &mut m64, &mut r64);
+            let (mut m32, mut r32) = (vec![0.0; r], vec![0.0; r]);
+            tile_stats_f32(&tile(&rows, r, |v| v as f32), r, &mut m32, &mut r32);
+            let k: Vec<f64> = (0..r).map(|j| 0.7 / (1.0 + r64[j])).collect();
+            let b: Vec<f64> = (0..r).map(|j| 0.01 * (j % 3) as f64).collect();
             let w: Vec<f64> = (0..len).map(|c| 0.5 + c as f64 * 0.1).collect();
             for what in [
                 TileWrite::LogSoftmax,
@@ -468,12 +484,12 @@ mod tests {
                     w: Some(&w),
                 },
             ] {
-                let mut t64 = tile(&rows, |v| v);
-                group_write_f64(&mut t64, &s64, what);
-                let mut t32 = tile(&rows, |v| v as f32);
-                group_write_f32(&mut t32, &s32, what);
+                let mut t64 = tile(&rows, r, |v| v);
+                tile_write_f64(&mut t64, r, &m64, &r64, what);
+                let mut t32 = tile(&rows, r, |v| v as f32);
+                tile_write_f32(&mut t32, r, &m32, &r32, what);
                 for j in 0..n {
-                    let (m, rest) = (s64.max[j], s64.rest[j]);
+                    let (m, rest) = (m64[j], r64[j]);
                     for c in 0..len {
                         let z = rows[j][c];
                         let want = match what {
@@ -483,14 +499,14 @@ mod tests {
                                 (z - m).exp() * k[j] - b[j] * ww.map_or(1.0, |w| w[c])
                             }
                         };
-                        let got = t64[c][j];
+                        let got = t64[c * r + j];
                         assert!(
                             close(got, want, 1e-13)
                                 || (got - want).abs() < 1e-15
                                 || (got.is_nan() && want.is_nan()),
                             "f64 {what:?} row {j} col {c}: {got} vs {want}"
                         );
-                        let got = t32[c][j] as f64;
+                        let got = t32[c * r + j] as f64;
                         let size = match what {
                             TileWrite::Grad { w: ww, .. } => ((z - m).exp() * k[j])
                                 .abs()

@@ -10,14 +10,13 @@ use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, IxDy
 use super::batch_shape;
 use crate::error::Error;
 use crate::kernels::softmax::{
-    log_softmax_write, lse_feed, lse_weighted_feed, softmax_write, LseLanes, RowStats,
+    log_softmax_write, lse_feed_f64, lse_weighted_feed, softmax_write, LseLanes, LseRow64, RowStats,
 };
 use crate::kernels::softmax_f32::{lse_feed_f32, softmax_write_f32, LseLanes32};
-use crate::kernels::softmax_rows::{group_finish, TileWrite};
+use crate::kernels::softmax_rows::{tile_finish, TileWrite};
 use crate::kernels::Real;
-use crate::kernels::GROUP;
 use crate::measures::loss_rows::{
-    load_tile, run_tasks, store_tile, tasks, tile_stats, tile_write, RowRef, Source, Task, SHORT,
+    run_tasks, store_tile, tasks, tile_write, RowRef, Source, Task, Tiles, SHORT,
 };
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
@@ -37,13 +36,14 @@ pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>) -> RowStats {
         }
         return st.finish();
     }
-    let mut st = LseLanes::EMPTY;
+    let mut st = LseRow64::EMPTY;
+    let mut feed = |x: &[T]| lse_feed_f64(&mut st, T::as_f64(x).expect("f64"));
     if let Some(s) = z.as_slice() {
-        lse_feed(&mut st, s);
+        feed(s);
     } else {
         let mut buf = [T::default(); CHUNK];
         for r in chunks_of(z.len()) {
-            lse_feed(&mut st, lane_chunk(z, r, &mut buf));
+            feed(lane_chunk(z, r, &mut buf));
         }
     }
     st.finish()
@@ -106,23 +106,22 @@ pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     run(elements.max(rows), |ctx| {
         run_tasks(tasks(Source::Read(x), None), Some(&mut out), ctx, |t, o| {
             lse_task(t, o.expect("per-row output"))
-        })
+        });
     })?;
     Ok(ArrayD::from_shape_vec(IxDyn(&batch), out).expect("one value per row"))
 }
 
-/// The logsumexp of every row of a task: tiles of sixteen short rows, else row by row.
+/// The logsumexp of every row of a task: tiles of short rows, else row by row.
 fn lse_task<T: Real>(t: &mut Task<'_, T>, out: &mut [f64]) {
     let x = t.block.input();
     let (n, c) = x.dim();
     if c <= SHORT {
-        let mut tile = Vec::new();
-        let mut lse = [0.0; GROUP];
-        for start in (0..n).step_by(GROUP) {
-            let k = GROUP.min(n - start);
-            load_tile(&x, start, k, &mut tile);
-            group_finish(&tile_stats(&tile), None, &mut lse);
-            out[start..start + k].copy_from_slice(&lse[..k]);
+        let mut tl = Tiles::<T>::new(c);
+        for start in (0..n).step_by(tl.r) {
+            let k = tl.r.min(n - start);
+            tl.load(&x, start, k);
+            tile_finish(&tl.max, &tl.rest, None, &mut tl.out);
+            out[start..start + k].copy_from_slice(&tl.out[..k]);
         }
     } else {
         for (i, o) in out.iter_mut().enumerate() {
@@ -177,7 +176,7 @@ pub fn normalize_into<T: Real>(
     run(n, |ctx| {
         run_tasks(tasks(Source::Write(x, out), None), None, ctx, |t, _| {
             normalize_task(t, kind)
-        })
+        });
     })
 }
 
@@ -188,7 +187,7 @@ pub fn normalize_in_place<T: Real>(x: ArrayViewMutD<'_, T>, kind: Normalizer) ->
     run(n, |ctx| {
         run_tasks(tasks(Source::InPlace(x), None), None, ctx, |t, _| {
             normalize_task(t, kind)
-        })
+        });
     })
 }
 
@@ -200,14 +199,13 @@ fn normalize_task<T: Real>(t: &mut Task<'_, T>, kind: Normalizer) {
             Normalizer::LogSoftmax => TileWrite::LogSoftmax,
             Normalizer::Softmax => TileWrite::Softmax,
         };
-        let mut tile = Vec::new();
-        for start in (0..n).step_by(GROUP) {
-            let k = GROUP.min(n - start);
-            load_tile(&t.block.input(), start, k, &mut tile);
-            let stats = tile_stats(&tile);
-            tile_write(&mut tile, &stats, what);
+        let mut tl = Tiles::<T>::new(c);
+        for start in (0..n).step_by(tl.r) {
+            let k = tl.r.min(n - start);
+            tl.load(&t.block.input(), start, k);
+            tile_write(&mut tl.tile, tl.r, &tl.max, &tl.rest, what);
             let mut o = t.block.output().expect("an output");
-            store_tile(&mut o, start, k, &tile);
+            store_tile(&mut o, start, k, tl.r, &tl.tile);
         }
         return;
     }

@@ -27,10 +27,10 @@ use ndarray::{
 use rayon::prelude::*;
 
 use crate::kernels::softmax_rows::{
-    group_stats_f32, group_stats_f64, group_write_f32, group_write_f64, GroupStats, TileWrite,
+    tile_stats_f32, tile_stats_f64, tile_write_f32, tile_write_f64, TileWrite,
 };
 use crate::kernels::{Real, GROUP};
-use crate::parallel::Ctx;
+use crate::parallel::{tree_combine, Ctx, Sum, ROW_BLOCK};
 
 /// Rows up to this long are processed as tiles.
 pub(crate) const SHORT: usize = crate::parallel::rows::SHORT;
@@ -121,12 +121,14 @@ pub(crate) enum RowRef<'r, T> {
     InPlace(ArrayViewMut1<'r, T>),
 }
 
-/// One task: a block of consecutive rows and their labels.
+/// One task: a block of consecutive rows, their labels, the index of the first row.
 pub(crate) struct Task<'a, T> {
     /// The rows.
     pub block: Block<'a, T>,
     /// One label per row, for class-index losses.
     pub labels: Option<ArrayView1<'a, i64>>,
+    /// The logical index of the first row.
+    pub first: usize,
 }
 
 /// The inputs of a call, n-d, rows along the last axis.
@@ -258,6 +260,7 @@ pub(crate) fn tasks<'a, T: Copy>(
             .collect(),
     };
     let mut out = Vec::new();
+    let mut first = 0;
     for (block, labels) in blocks.into_iter().zip(label_groups) {
         let (mut block, mut labels) = (block, labels);
         while block.nrows() > 0 {
@@ -273,7 +276,9 @@ pub(crate) fn tasks<'a, T: Copy>(
             out.push(Task {
                 block: head,
                 labels: lh,
+                first,
             });
+            first += take;
             block = tail;
             labels = lt;
         }
@@ -282,14 +287,14 @@ pub(crate) fn tasks<'a, T: Copy>(
 }
 
 /// Runs `f(task, results)` on every task (in parallel when `ctx.fork`), `results` the
-/// task's slice of `per_row` (one value per row, logical order) when given. Stops between
-/// tasks when the call is interrupted.
-pub(crate) fn run_tasks<T: Real>(
+/// task's slice of `per_row` (one value per row, logical order) when given; returns what
+/// `f` returns, in task order. Tasks after an interruption are skipped (`R::default()`).
+pub(crate) fn run_tasks<T: Real, R: Send + Default>(
     tasks: Vec<Task<'_, T>>,
     per_row: Option<&mut [f64]>,
     ctx: Ctx<'_>,
-    f: impl Fn(&mut Task<'_, T>, Option<&mut [f64]>) + Sync,
-) {
+    f: impl Fn(&mut Task<'_, T>, Option<&mut [f64]>) -> R + Sync,
+) -> Vec<R> {
     let mut outs: Vec<Option<&mut [f64]>> = Vec::with_capacity(tasks.len());
     match per_row {
         Some(mut rest) => {
@@ -302,14 +307,16 @@ pub(crate) fn run_tasks<T: Real>(
         None => outs.resize_with(tasks.len(), || None),
     }
     let one = |(mut t, o): (Task<'_, T>, Option<&mut [f64]>)| {
-        if !ctx.stopped() {
-            f(&mut t, o);
+        if ctx.stopped() {
+            R::default()
+        } else {
+            f(&mut t, o)
         }
     };
     if ctx.fork && tasks.len() > 1 {
-        tasks.into_par_iter().zip(outs).for_each(one);
+        tasks.into_par_iter().zip(outs).map(one).collect()
     } else {
-        tasks.into_iter().zip(outs).for_each(one);
+        tasks.into_iter().zip(outs).map(one).collect()
     }
 }
 
@@ -324,100 +331,205 @@ fn flat<'a, T>(x: &ArrayView2<'a, T>) -> Option<(&'a [T], usize, usize)> {
     Some((xs, st[0] as usize, st[1] as usize))
 }
 
-/// Transposes rows `start..start + n` (n ≤ GROUP) of `x` into `tile[c][j]`; lanes past n
-/// keep what they hold (their results are not used).
+/// Rows per tile for rows of `c` classes: about [`TILE_ELEMENTS`] values (L1-resident),
+/// a multiple of [`GROUP`], at most 1024.
+pub(crate) fn tile_rows(c: usize) -> usize {
+    (TILE_ELEMENTS / c.max(1) / GROUP * GROUP).clamp(GROUP, 1024)
+}
+
+/// Values per tile.
+const TILE_ELEMENTS: usize = 4096;
+
+/// Transposes rows `start..start + n` (n ≤ r) of `x` into the tile `tile[k·r + j]` (class
+/// k of row j); rows n..r keep what they hold (their results are not used).
 pub(crate) fn load_tile<T: Copy + Default>(
     x: &ArrayView2<'_, T>,
     start: usize,
     n: usize,
-    tile: &mut Vec<[T; GROUP]>,
+    r: usize,
+    tile: &mut Vec<T>,
 ) {
     let c = x.ncols();
-    if tile.len() != c {
+    if tile.len() != c * r {
         tile.clear();
-        tile.resize(c, [T::default(); GROUP]);
+        tile.resize(c * r, T::default());
     }
     match flat(x) {
+        Some((xs, s0, 1)) if c == 1 => tile[..n].copy_from_slice(&xs[start * s0..][..n]),
         Some((xs, s0, 1)) => {
-            // classes adjacent: row by row
-            for j in 0..n {
-                let row = &xs[(start + j) * s0..(start + j) * s0 + c];
-                for (col, &v) in tile.iter_mut().zip(row) {
-                    col[j] = v;
+            // classes adjacent: each row's values go to a column position of the tile
+            let rows = &xs[start * s0..(start + n - 1) * s0 + c];
+            for k in 0..c {
+                let col = &mut tile[k * r..k * r + n];
+                for (j, slot) in col.iter_mut().enumerate() {
+                    *slot = rows[j * s0 + k];
                 }
             }
         }
         Some((xs, 1, s1)) => {
-            // rows adjacent (the vertical layout): sixteen values of a class at once
-            for (k, col) in tile.iter_mut().enumerate() {
-                col[..n].copy_from_slice(&xs[k * s1 + start..k * s1 + start + n]);
+            // rows adjacent (the vertical layout): a class's values are one run
+            for k in 0..c {
+                tile[k * r..k * r + n].copy_from_slice(&xs[k * s1 + start..k * s1 + start + n]);
             }
         }
         _ => {
             for j in 0..n {
-                for (col, &v) in tile.iter_mut().zip(x.row(start + j).iter()) {
-                    col[j] = v;
+                for (k, &v) in x.row(start + j).iter().enumerate() {
+                    tile[k * r + j] = v;
                 }
             }
         }
     }
 }
 
-/// Writes `tile[c][j]` back to rows `start..start + n` of `o`.
+/// Writes the tile back to rows `start..start + n` of `o`.
 pub(crate) fn store_tile<T: Copy>(
     o: &mut ArrayViewMut2<'_, T>,
     start: usize,
     n: usize,
-    tile: &[[T; GROUP]],
+    r: usize,
+    tile: &[T],
 ) {
     let c = o.ncols();
     let st = o.strides().to_vec();
     if st[0] >= 0 && st[1] >= 0 {
+        let (s0, s1) = (st[0] as usize, st[1] as usize);
         if let Some(os) = o.as_slice_memory_order_mut() {
-            let (s0, s1) = (st[0] as usize, st[1] as usize);
             if s1 == 1 {
-                for j in 0..n {
-                    let row = &mut os[(start + j) * s0..(start + j) * s0 + c];
-                    for (slot, col) in row.iter_mut().zip(tile) {
-                        *slot = col[j];
+                let rows = &mut os[start * s0..(start + n - 1) * s0 + c];
+                for k in 0..c {
+                    let col = &tile[k * r..k * r + n];
+                    for (j, &v) in col.iter().enumerate() {
+                        rows[j * s0 + k] = v;
                     }
                 }
                 return;
             }
             if s0 == 1 {
-                for (k, col) in tile.iter().enumerate() {
-                    os[k * s1 + start..k * s1 + start + n].copy_from_slice(&col[..n]);
+                for k in 0..c {
+                    os[k * s1 + start..k * s1 + start + n].copy_from_slice(&tile[k * r..k * r + n]);
                 }
                 return;
             }
         }
     }
     for j in 0..n {
-        for (slot, col) in o.row_mut(start + j).iter_mut().zip(tile) {
-            *slot = col[j];
+        for (k, slot) in o.row_mut(start + j).iter_mut().enumerate() {
+            *slot = tile[k * r + j];
         }
     }
 }
 
-/// The group statistics of a tile of either element type.
-pub(crate) fn tile_stats<T: Real>(tile: &[[T; GROUP]]) -> GroupStats {
-    let flat = tile.as_flattened();
-    match (T::as_f32(flat), T::as_f64(flat)) {
-        (Some(f), _) => group_stats_f32(f.as_chunks::<GROUP>().0),
-        (_, Some(d)) => group_stats_f64(d.as_chunks::<GROUP>().0),
-        _ => unreachable!("f32 or f64"),
+/// The row maxima and rests of a tile of either element type.
+pub(crate) fn tile_stats<T: Real>(tile: &[T], r: usize, max: &mut [f64], rest: &mut [f64]) {
+    if let Some(f) = T::as_f32(tile) {
+        tile_stats_f32(f, r, max, rest);
+    } else if let Some(d) = T::as_f64(tile) {
+        tile_stats_f64(d, r, max, rest);
     }
 }
 
 /// Overwrites a tile of either element type (see [`TileWrite`]).
-pub(crate) fn tile_write<T: Real>(tile: &mut [[T; GROUP]], s: &GroupStats, what: TileWrite<'_>) {
-    let flat = tile.as_flattened_mut();
-    if let Some(f) = T::as_f32_mut(flat) {
-        return group_write_f32(f.as_chunks_mut::<GROUP>().0, s, what);
+pub(crate) fn tile_write<T: Real>(
+    tile: &mut [T],
+    r: usize,
+    max: &[f64],
+    rest: &[f64],
+    what: TileWrite<'_>,
+) {
+    if let Some(f) = T::as_f32_mut(tile) {
+        return tile_write_f32(f, r, max, rest, what);
     }
-    if let Some(d) = T::as_f64_mut(tile.as_flattened_mut()) {
-        group_write_f64(d.as_chunks_mut::<GROUP>().0, s, what);
+    if let Some(d) = T::as_f64_mut(tile) {
+        tile_write_f64(d, r, max, rest, what);
     }
+}
+
+/// Reusable per-task buffers of the tile path: the tile and its per-row statistics.
+pub(crate) struct Tiles<T> {
+    /// Rows per tile.
+    pub r: usize,
+    /// The tile (class-major).
+    pub tile: Vec<T>,
+    /// Row maxima.
+    pub max: Vec<f64>,
+    /// Row rests.
+    pub rest: Vec<f64>,
+    /// A per-row output (logsumexp, losses).
+    pub out: Vec<f64>,
+}
+
+impl<T: Real> Tiles<T> {
+    /// Buffers for rows of `c` classes.
+    pub fn new(c: usize) -> Self {
+        let r = tile_rows(c);
+        Tiles {
+            r,
+            tile: Vec::new(),
+            max: vec![0.0; r],
+            rest: vec![0.0; r],
+            out: vec![0.0; r],
+        }
+    }
+
+    /// Loads rows `start..start + n` of `x` and computes their statistics.
+    pub fn load(&mut self, x: &ArrayView2<'_, T>, start: usize, n: usize) {
+        load_tile(x, start, n, self.r, &mut self.tile);
+        tile_stats(&self.tile, self.r, &mut self.max, &mut self.rest);
+    }
+}
+
+/// Running sums of per-row values over the global fixed blocks of [`ROW_BLOCK`] rows:
+/// each block's values added in row order (continuing across the pieces a task feeds),
+/// one (block, sum) piece per block touched.
+#[derive(Debug, Default)]
+pub(crate) struct BlockAcc {
+    pieces: Vec<(usize, f64)>,
+}
+
+impl BlockAcc {
+    /// Adds `values`, the rows `row..row + values.len()` (logical indices), in order.
+    pub fn push(&mut self, row: usize, values: &[f64]) {
+        let mut i = 0;
+        while i < values.len() {
+            let b = (row + i) / ROW_BLOCK;
+            let end = ((b + 1) * ROW_BLOCK - row).min(values.len());
+            let (mut acc, fresh) = match self.pieces.last() {
+                Some(&(last, acc)) if last == b => (acc, false),
+                _ => (0.0, true),
+            };
+            for &v in &values[i..end] {
+                acc += v;
+            }
+            if fresh {
+                self.pieces.push((b, acc));
+            } else if let Some(last) = self.pieces.last_mut() {
+                last.1 = acc;
+            }
+            i = end;
+        }
+    }
+
+    /// The pieces, in row order.
+    pub fn into_pieces(self) -> Vec<(usize, f64)> {
+        self.pieces
+    }
+}
+
+/// The total of per-row values from the block sums of every task (in task order): the
+/// pieces of one block added in row order, the blocks combined by [`tree_combine`] — the
+/// order of [`crate::parallel::fixed_sum`] exactly when no block is split between tasks
+/// (every C- or F-ordered input), and a fixed order otherwise: never thread-dependent.
+pub(crate) fn total(pieces: impl IntoIterator<Item = (usize, f64)>) -> f64 {
+    let mut blocks: Vec<(usize, Sum)> = Vec::new();
+    for (b, v) in pieces {
+        match blocks.last_mut() {
+            Some((last, acc)) if *last == b => acc.0 += v,
+            _ => blocks.push((b, Sum(v))),
+        }
+    }
+    let sums: Vec<Sum> = blocks.into_iter().map(|(_, s)| s).collect();
+    tree_combine(&sums).0
 }
 
 #[cfg(test)]

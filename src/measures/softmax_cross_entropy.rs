@@ -25,11 +25,10 @@ use super::logsumexp::{row_stats, row_stats_weighted, write_row};
 use crate::error::Error;
 use crate::kernels::softmax::{ce_grad_write, grad_at, GradRow};
 use crate::kernels::softmax_f32::ce_grad_write_f32;
-use crate::kernels::softmax_rows::{group_finish, TileWrite};
+use crate::kernels::softmax_rows::{tile_finish, TileWrite};
 use crate::kernels::Real;
-use crate::kernels::GROUP;
 use crate::measures::loss_rows::{
-    load_tile, run_tasks, store_tile, tasks, tile_stats, tile_write, RowRef, Source, Task, SHORT,
+    run_tasks, store_tile, tasks, tile_write, total, BlockAcc, RowRef, Source, Task, Tiles, SHORT,
 };
 use crate::parallel::{chunks_of, fixed_sum, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
@@ -88,7 +87,9 @@ pub enum Target<'a, U> {
     Probs(ArrayViewD<'a, U>),
 }
 
-/// Checks the labels and returns Σ w_y over the non-ignored ones, in logical order.
+/// Checks the labels and returns Σ w_y over the non-ignored ones: summed over fixed blocks
+/// of rows in logical order ([`BlockAcc`], [`total`]), the order the fused pass of the
+/// loss uses, so a "mean" has the same denominator with and without a gradient.
 pub(crate) fn check_labels(
     labels: &ArrayViewD<'_, i64>,
     classes: usize,
@@ -96,27 +97,45 @@ pub(crate) fn check_labels(
     weight: Option<&[f64]>,
 ) -> Result<f64, Error> {
     let out_of_range = |y: i64| y != ignore_index && (y < 0 || y as u64 >= classes as u64);
-    let mut total = 0.0;
-    // PERF: a plain iteration; `indexed_iter` builds a dynamic index per element (~25 ns,
-    // most of nll_loss's time), so the position is looked up only for the error.
-    for &y in labels.iter() {
-        if y == ignore_index {
-            continue;
-        }
+    let mut acc = BlockAcc::default();
+    let mut buf = [0.0; 256];
+    let (mut n, mut row) = (0, 0);
+    // PERF: a plain iteration (a slice when contiguous); `indexed_iter` builds a dynamic
+    // index per element (~25 ns), so the position is looked up only for the error.
+    let mut visit = |y: i64| -> Result<(), i64> {
         if out_of_range(y) {
-            let (ix, _) = labels
-                .indexed_iter()
-                .find(|(_, &v)| out_of_range(v))
-                .expect("the label just seen");
-            return Err(Error::LabelOutOfRange {
-                label: y,
-                position: ix.slice().to_vec(),
-                classes,
-            });
+            return Err(y);
         }
-        total += weight.map_or(1.0, |w| w[y as usize]);
+        buf[n] = if y == ignore_index {
+            0.0
+        } else {
+            weight.map_or(1.0, |w| w[y as usize])
+        };
+        n += 1;
+        if n == buf.len() {
+            acc.push(row, &buf);
+            row += n;
+            n = 0;
+        }
+        Ok(())
+    };
+    let result = match labels.as_slice() {
+        Some(s) => s.iter().try_for_each(|&y| visit(y)),
+        None => labels.iter().try_for_each(|&y| visit(y)),
+    };
+    if let Err(y) = result {
+        let (ix, _) = labels
+            .indexed_iter()
+            .find(|(_, &v)| out_of_range(v))
+            .expect("the label just seen");
+        return Err(Error::LabelOutOfRange {
+            label: y,
+            position: ix.slice().to_vec(),
+            classes,
+        });
     }
-    Ok(total)
+    acc.push(row, &buf[..n]);
+    Ok(total(acc.into_pieces()))
 }
 
 /// Validates the class count, weight length and label smoothing shared by the losses.
@@ -253,83 +272,115 @@ fn write_label_grad<T: Real>(
     }
 }
 
+/// Where a task's per-row losses go: one value per row, or block sums of the losses and
+/// of the target weights (the "mean" denominator).
+enum Sink<'s> {
+    PerRow(&'s mut [f64]),
+    Sums { loss: BlockAcc, weight: BlockAcc },
+}
+
+impl Sink<'_> {
+    /// Rows `local..local + losses.len()` of the task whose first row is `first`.
+    fn put(&mut self, first: usize, local: usize, losses: &[f64], weights: &[f64]) {
+        match self {
+            Sink::PerRow(out) => out[local..local + losses.len()].copy_from_slice(losses),
+            Sink::Sums { loss, weight } => {
+                loss.push(first + local, losses);
+                weight.push(first + local, weights);
+            }
+        }
+    }
+}
+
+/// What a task reports: its block sums (for "sum"/"mean") and its first bad label.
+#[derive(Default)]
+struct TaskOut {
+    loss: Vec<(usize, f64)>,
+    weight: Vec<(usize, f64)>,
+    bad: Option<(usize, i64)>,
+}
+
 /// The losses (and, with `grad`, gradients) of the rows of a task with class-index
-/// targets: tiles of sixteen short rows when there is no label smoothing, else row by row.
-fn label_task<T: Real>(t: &mut Task<'_, T>, losses: &mut [f64], ctx: &Ctx<'_>, grad: bool) {
+/// targets, into `sink`: tiles of short rows when there is no label smoothing, else row by
+/// row. Each label is read once. With `check`, a label out of range ends the task and is
+/// returned (row, label); without (the labels were checked before: a gradient needs the
+/// "mean" denominator first), one that changed since gives NaN, never a panic.
+fn label_task<T: Real>(
+    t: &mut Task<'_, T>,
+    sink: &mut Sink<'_>,
+    ctx: &Ctx<'_>,
+    grad: bool,
+    check: bool,
+) -> Option<(usize, i64)> {
     let labels = t.labels.expect("class-index targets");
     let (n, c) = (t.block.nrows(), t.block.ncols());
+    let first = t.first;
     if c <= SHORT && ctx.eps == 0.0 {
-        let mut tile = Vec::new();
-        for start in (0..n).step_by(GROUP) {
-            let k = GROUP.min(n - start);
-            load_tile(&t.block.input(), start, k, &mut tile);
-            let stats = tile_stats(&tile);
+        let mut tl = Tiles::<T>::new(c);
+        let r = tl.r;
+        let (mut zy, mut wy, mut kj) = (vec![0.0; r], vec![0.0; r], vec![0.0; r]);
+        let zero = vec![0.0; r];
+        let mut target: Vec<Option<usize>> = vec![None; r];
+        let mut bad = vec![false; r];
+        let mut losses = vec![0.0; r];
+        for start in (0..n).step_by(r) {
+            let k = r.min(n - start);
+            tl.load(&t.block.input(), start, k);
             // Per row: the label (read once), its logit and weight.
-            let mut zy = [0.0; GROUP];
-            let mut wy = [0.0; GROUP];
-            let mut target = [None; GROUP];
-            let mut bad = [false; GROUP];
             for j in 0..k {
                 let y = labels[start + j];
+                (target[j], bad[j], zy[j], wy[j]) = (None, false, 0.0, 0.0);
                 if y == ctx.ignore_index {
                     continue;
                 }
                 match usize::try_from(y).ok().filter(|&i| i < c) {
                     Some(i) => {
                         target[j] = Some(i);
-                        zy[j] = tile[i][j].to_f64();
+                        zy[j] = tl.tile[i * r + j].to_f64();
                         wy[j] = ctx.w(i);
                     }
+                    None if check => return Some((first + start + j, y)),
                     // changed since it was checked (a racing writer): NaN, no panic
                     None => bad[j] = true,
                 }
             }
-            let mut l = [0.0; GROUP];
-            group_finish(&stats, Some(&zy), &mut l);
+            tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
             for j in 0..k {
-                losses[start + j] = if bad[j] {
+                losses[j] = if bad[j] {
                     f64::NAN
                 } else if target[j].is_some() {
-                    wy[j] * l[j]
+                    wy[j] * tl.out[j]
                 } else {
                     0.0
                 };
             }
+            sink.put(first, start, &losses[..k], &wy[..k]);
             if !grad {
                 continue;
             }
             // g = scale·w_y·(softmax − one-hot): every entry e^(z − max)·k_j, then the
-            // target's own entry, as the row path computes it.
-            let kj: [f64; GROUP] =
-                std::array::from_fn(|j| ctx.scale * wy[j] / (1.0 + stats.rest[j]));
-            let zero = [0.0; GROUP];
-            tile_write(
-                &mut tile,
-                &stats,
-                TileWrite::Grad {
-                    k: &kj,
-                    b: &zero,
-                    w: None,
-                },
-            );
+            // target's own entry: −scale·w_y·rest/(1 + rest) where it holds the maximum
+            // (no cancellation), else p_y·scale·w_y − scale·w_y from the value just written
+            // (p_y ≤ ½ there, so the difference loses nothing).
+            for j in 0..r {
+                kj[j] = ctx.scale * wy[j] / (1.0 + tl.rest[j]);
+            }
+            let what = TileWrite::Grad {
+                k: &kj,
+                b: &zero,
+                w: None,
+            };
+            tile_write(&mut tl.tile, r, &tl.max, &tl.rest, what);
             for j in 0..k {
                 match target[j] {
                     Some(i) => {
-                        let (max, rest) = (stats.max[j], stats.rest[j]);
-                        let g_y = if zy[j] == max {
+                        let rest = tl.rest[j];
+                        let g_y = if zy[j] == tl.max[j] {
                             -ctx.scale * (wy[j] * rest / (1.0 + rest))
                         } else {
-                            let g = GradRow {
-                                max,
-                                denom: 1.0 + rest,
-                                total: wy[j],
-                                a: 0.0,
-                                b: 0.0,
-                                scale: ctx.scale,
-                            };
-                            grad_at(zy[j], wy[j], &g)
+                            tl.tile[i * r + j].to_f64() - ctx.scale * wy[j]
                         };
-                        tile[i][j] = T::from_f64(g_y);
+                        tl.tile[i * r + j] = T::from_f64(g_y);
                     }
                     None => {
                         let fill = if bad[j] {
@@ -337,18 +388,27 @@ fn label_task<T: Real>(t: &mut Task<'_, T>, losses: &mut [f64], ctx: &Ctx<'_>, g
                         } else {
                             T::default()
                         };
-                        tile.iter_mut().for_each(|col| col[j] = fill);
+                        for col in 0..c {
+                            tl.tile[col * r + j] = fill;
+                        }
                     }
                 }
             }
             let mut o = t.block.output().expect("a gradient output");
-            store_tile(&mut o, start, k, &tile);
+            store_tile(&mut o, start, k, r, &tl.tile);
         }
-        return;
+        return None;
     }
-    for (i, loss) in losses.iter_mut().enumerate() {
+    for i in 0..n {
         let y = labels[i];
-        *loss = match t.block.row(i) {
+        if check && y != ctx.ignore_index && !(0..c as i64).contains(&y) {
+            return Some((first + i, y));
+        }
+        let w = match usize::try_from(y) {
+            Ok(i) if y != ctx.ignore_index && i < c => ctx.w(i),
+            _ => 0.0,
+        };
+        let loss = match t.block.row(i) {
             RowRef::Read(z) => label_row(&z, y, ctx).0,
             RowRef::Write(z, mut g) => {
                 let (loss, row) = label_row(&z, y, ctx);
@@ -361,7 +421,9 @@ fn label_task<T: Real>(t: &mut Task<'_, T>, losses: &mut [f64], ctx: &Ctx<'_>, g
                 loss
             }
         };
+        sink.put(first, i, &[loss], &[w]);
     }
+    None
 }
 
 /// The loss of a probability-target row and its gradient constants.
@@ -430,10 +492,18 @@ fn compute<T: Real, U: Real>(
         }
     }
     let rows = logits.len() / classes;
+    let grad = !matches!(mode, GradMode::None(_));
+    // Class-index targets without a gradient are checked in the same pass as the loss
+    // (their "mean" denominator comes from it); with a gradient the denominator scales
+    // what is written, so the labels are checked and weighed first.
     let denominator = match &target {
         Target::Labels(y) => {
             check_label_shape(&logits, y)?;
-            check_labels(y, classes, opts.ignore_index, weight)?
+            if grad {
+                check_labels(y, classes, opts.ignore_index, weight)?
+            } else {
+                f64::NAN
+            }
         }
         Target::Probs(t) => {
             if t.shape() != logits.shape() {
@@ -464,20 +534,60 @@ fn compute<T: Real, U: Real>(
     let last = |ndim: usize| Axis(ndim - 1);
     if let Target::Labels(y) = target {
         let batch = y.shape().to_vec();
-        let mut losses = vec![0.0; rows];
-        let grad = !matches!(mode, GradMode::None(_));
-        run(elements, |call| {
+        // "none" returns a loss per row; "sum"/"mean" keep only each task's block sums
+        // (no N-sized buffer: at (10^7, 1) it cost more than the losses themselves).
+        let per_row = opts.reduction == Reduction::None;
+        let mut losses = vec![0.0; if per_row { rows } else { 0 }];
+        let outs = run(elements, |call| {
             let src = match mode {
                 GradMode::None(z) => Source::Read(z),
                 GradMode::Into(z, g) => Source::Write(z, g.view_mut()),
                 GradMode::InPlace(z) => Source::InPlace(z.view_mut()),
             };
-            run_tasks(tasks(src, Some(y)), Some(&mut losses), call, |t, o| {
-                label_task(t, o.expect("per-row losses"), ctx, grad)
+            let out = per_row.then_some(&mut losses[..]);
+            run_tasks(tasks(src, Some(y)), out, call, |t, o| match o {
+                Some(o) => {
+                    let bad = label_task(t, &mut Sink::PerRow(o), ctx, grad, !grad);
+                    TaskOut {
+                        bad,
+                        ..TaskOut::default()
+                    }
+                }
+                None => {
+                    let mut sink = Sink::Sums {
+                        loss: BlockAcc::default(),
+                        weight: BlockAcc::default(),
+                    };
+                    let bad = label_task(t, &mut sink, ctx, grad, !grad);
+                    let Sink::Sums { loss, weight } = sink else {
+                        unreachable!("sums")
+                    };
+                    TaskOut {
+                        loss: loss.into_pieces(),
+                        weight: weight.into_pieces(),
+                        bad,
+                    }
+                }
             })
         })?;
-        let losses = ArrayD::from_shape_vec(ndarray::IxDyn(&batch), losses).expect("rows");
-        return Ok(reduce(losses, opts.reduction, denominator));
+        // The first bad label in logical order: tasks are in order, each stops at its first.
+        if let Some((row, label)) = outs.iter().find_map(|o| o.bad) {
+            return Err(Error::LabelOutOfRange {
+                label,
+                position: super::labels::unravel(row, &batch),
+                classes,
+            });
+        }
+        let weights = || total(outs.iter().flat_map(|o| o.weight.iter().copied()));
+        let denominator = if grad { denominator } else { weights() };
+        let sum = || total(outs.iter().flat_map(|o| o.loss.iter().copied()));
+        return Ok(match opts.reduction {
+            Reduction::None => {
+                ArrayD::from_shape_vec(ndarray::IxDyn(&batch), losses).expect("rows")
+            }
+            Reduction::Sum => ArrayD::from_elem(ndarray::IxDyn(&[]), sum()),
+            Reduction::Mean => ArrayD::from_elem(ndarray::IxDyn(&[]), sum() / denominator),
+        });
     }
     let losses: ArrayD<f64> = run(elements, |call| {
         let fork = call.fork;
