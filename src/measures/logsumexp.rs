@@ -16,7 +16,7 @@ use crate::kernels::softmax_f32::{lse_feed_f32, softmax_write_f32, LseLanes32};
 use crate::kernels::softmax_rows::{tile_finish, TileWrite};
 use crate::kernels::Real;
 use crate::measures::loss_rows::{
-    run_tasks, store_tile, tasks, tile_write, RowRef, Source, Task, Tiles, SHORT,
+    run_tasks, store_tile, tasks, tile_write, RowRef, Source, Task, Tiles,
 };
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
@@ -115,8 +115,13 @@ pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
 fn lse_task<T: Real>(t: &mut Task<'_, T>, out: &mut [f64]) {
     let x = t.block.input();
     let (n, c) = x.dim();
-    if c <= SHORT {
-        let mut tl = Tiles::<T>::new(c);
+    if c == 1 {
+        // one class: log e^z = z (+ 0.0, as m + log1p(0) gives for −0.0)
+        for (o, &v) in out.iter_mut().zip(x.iter()) {
+            *o = v.to_f64() + 0.0;
+        }
+    } else if let Some(r) = t.block.tile_rows() {
+        let mut tl = Tiles::<T>::new(r);
         for start in (0..n).step_by(tl.r) {
             let k = tl.r.min(n - start);
             tl.load(&x, start, k);
@@ -193,13 +198,13 @@ pub fn normalize_in_place<T: Real>(x: ArrayViewMutD<'_, T>, kind: Normalizer) ->
 
 /// Writes the rows of a task: tiles of sixteen short rows, else row by row.
 fn normalize_task<T: Real>(t: &mut Task<'_, T>, kind: Normalizer) {
-    let (n, c) = (t.block.nrows(), t.block.ncols());
-    if c <= SHORT {
+    let n = t.block.nrows();
+    if let Some(r) = t.block.tile_rows() {
         let what = match kind {
             Normalizer::LogSoftmax => TileWrite::LogSoftmax,
             Normalizer::Softmax => TileWrite::Softmax,
         };
-        let mut tl = Tiles::<T>::new(c);
+        let mut tl = Tiles::<T>::new(r);
         for start in (0..n).step_by(tl.r) {
             let k = tl.r.min(n - start);
             tl.load(&t.block.input(), start, k);

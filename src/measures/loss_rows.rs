@@ -22,7 +22,8 @@
 //! any cut into tasks and any thread count give the same bits.
 
 use ndarray::{
-    ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, ArrayViewMutD, Axis, Ix1, Ix2,
+    s, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMut2, ArrayViewMutD, Axis, Ix1,
+    Ix2,
 };
 use rayon::prelude::*;
 
@@ -32,8 +33,11 @@ use crate::kernels::softmax_rows::{
 use crate::kernels::{Real, GROUP};
 use crate::parallel::{tree_combine, Ctx, Sum, ROW_BLOCK};
 
-/// Rows up to this long are processed as tiles.
-pub(crate) const SHORT: usize = crate::parallel::rows::SHORT;
+/// Rows with adjacent classes up to this long are processed as tiles; longer ones row by
+/// row (the streaming passes), whose per-row cost (~100 ns) is then below the tile
+/// transposition's (~0.5 ns a value). Twice the engine's [`crate::parallel::rows::SHORT`]:
+/// measured at 100 classes, tiles took half the time of the row pass.
+pub(crate) const SHORT: usize = 2 * crate::parallel::rows::SHORT;
 
 /// Elements per task (a multiple of [`GROUP`] rows, at least one tile).
 const TASK_ELEMENTS: usize = 1 << 15;
@@ -80,6 +84,23 @@ impl<'a, T: Copy> Block<'a, T> {
             Block::Read(x) => RowRef::Read(x.row(i)),
             Block::Write(x, o) => RowRef::Write(x.row(i), o.row_mut(i)),
             Block::InPlace(x) => RowRef::InPlace(x.row_mut(i)),
+        }
+    }
+
+    /// Rows per tile when this block is processed as tiles, None for row by row: rows of
+    /// at most [`SHORT`] classes, and any rows of the vertical layout (the rows adjacent,
+    /// each class strided: row by row would read one cache line per value; tiles read a
+    /// run of rows per class, with a larger tile).
+    pub fn tile_rows(&self) -> Option<usize> {
+        let x = self.input();
+        let c = x.ncols();
+        let vertical = x.nrows() > 1 && c > 1 && x.strides()[0] == 1;
+        if vertical {
+            Some(rows_for(VERTICAL_TILE_ELEMENTS, c))
+        } else if c <= SHORT {
+            Some(rows_for(TILE_ELEMENTS, c))
+        } else {
+            None
         }
     }
 
@@ -320,25 +341,16 @@ pub(crate) fn run_tasks<T: Real, R: Send + Default>(
     }
 }
 
-/// The memory of a 2-D view with non-negative strides as one slice, element (i, c) at
-/// `i·s0 + c·s1`, when it is contiguous in some order.
-fn flat<'a, T>(x: &ArrayView2<'a, T>) -> Option<(&'a [T], usize, usize)> {
-    let st = x.strides();
-    if st[0] < 0 || st[1] < 0 {
-        return None;
-    }
-    let xs = x.to_slice_memory_order()?;
-    Some((xs, st[0] as usize, st[1] as usize))
+/// Rows per tile of `c` classes for a budget of `elements` values: a multiple of
+/// [`GROUP`], at least one group, at most 1024 rows.
+fn rows_for(elements: usize, c: usize) -> usize {
+    (elements / c.max(1) / GROUP * GROUP).clamp(GROUP, 1024)
 }
 
-/// Rows per tile for rows of `c` classes: about [`TILE_ELEMENTS`] values (L1-resident),
-/// a multiple of [`GROUP`], at most 1024.
-pub(crate) fn tile_rows(c: usize) -> usize {
-    (TILE_ELEMENTS / c.max(1) / GROUP * GROUP).clamp(GROUP, 1024)
-}
-
-/// Values per tile.
+/// Values per tile (16 KiB of f32: L1-resident between the passes over it).
 const TILE_ELEMENTS: usize = 4096;
+/// Values per tile of the vertical layout (L2-resident; more rows per class run).
+const VERTICAL_TILE_ELEMENTS: usize = 16384;
 
 /// Transposes rows `start..start + n` (n ≤ r) of `x` into the tile `tile[k·r + j]` (class
 /// k of row j); rows n..r keep what they hold (their results are not used).
@@ -354,30 +366,36 @@ pub(crate) fn load_tile<T: Copy + Default>(
         tile.clear();
         tile.resize(c * r, T::default());
     }
-    match flat(x) {
-        Some((xs, s0, 1)) if c == 1 => tile[..n].copy_from_slice(&xs[start * s0..][..n]),
-        Some((xs, s0, 1)) => {
-            // classes adjacent: each row's values go to a column position of the tile
-            let rows = &xs[start * s0..(start + n - 1) * s0 + c];
+    let rows = x.slice(s![start..start + n, ..]);
+    if let Some(xs) = rows.to_slice() {
+        // the rows are one run (classes adjacent, rows back to back)
+        if c == 1 {
+            tile[..n].copy_from_slice(xs);
+        } else {
             for k in 0..c {
-                let col = &mut tile[k * r..k * r + n];
-                for (j, slot) in col.iter_mut().enumerate() {
-                    *slot = rows[j * s0 + k];
+                for (j, slot) in tile[k * r..k * r + n].iter_mut().enumerate() {
+                    *slot = xs[j * c + k];
                 }
             }
         }
-        Some((xs, 1, s1)) => {
-            // rows adjacent (the vertical layout): a class's values are one run
-            for k in 0..c {
-                tile[k * r..k * r + n].copy_from_slice(&xs[k * s1 + start..k * s1 + start + n]);
-            }
-        }
-        _ => {
-            for j in 0..n {
-                for (k, &v) in x.row(start + j).iter().enumerate() {
+        return;
+    }
+    if x.strides()[0] == 1 {
+        // the vertical layout (a transposed (C, N) array): each class is a run of rows
+        for (k, col) in x.columns().into_iter().enumerate() {
+            if let Some(cs) = col.to_slice() {
+                tile[k * r..k * r + n].copy_from_slice(&cs[start..start + n]);
+            } else {
+                for (j, &v) in col.slice(s![start..start + n]).iter().enumerate() {
                     tile[k * r + j] = v;
                 }
             }
+        }
+        return;
+    }
+    for j in 0..n {
+        for (k, &v) in x.row(start + j).iter().enumerate() {
+            tile[k * r + j] = v;
         }
     }
 }
@@ -391,30 +409,31 @@ pub(crate) fn store_tile<T: Copy>(
     tile: &[T],
 ) {
     let c = o.ncols();
-    let st = o.strides().to_vec();
-    if st[0] >= 0 && st[1] >= 0 {
-        let (s0, s1) = (st[0] as usize, st[1] as usize);
-        if let Some(os) = o.as_slice_memory_order_mut() {
-            if s1 == 1 {
-                let rows = &mut os[start * s0..(start + n - 1) * s0 + c];
-                for k in 0..c {
-                    let col = &tile[k * r..k * r + n];
-                    for (j, &v) in col.iter().enumerate() {
-                        rows[j * s0 + k] = v;
-                    }
-                }
-                return;
-            }
-            if s0 == 1 {
-                for k in 0..c {
-                    os[k * s1 + start..k * s1 + start + n].copy_from_slice(&tile[k * r..k * r + n]);
-                }
-                return;
+    let vertical = o.strides()[0] == 1;
+    let mut rows = o.slice_mut(s![start..start + n, ..]);
+    if let Some(os) = rows.as_slice_mut() {
+        for k in 0..c {
+            for (j, &v) in tile[k * r..k * r + n].iter().enumerate() {
+                os[j * c + k] = v;
             }
         }
+        return;
+    }
+    if vertical {
+        for (k, mut col) in rows.columns_mut().into_iter().enumerate() {
+            match col.as_slice_mut() {
+                Some(cs) => cs.copy_from_slice(&tile[k * r..k * r + n]),
+                None => {
+                    for (j, v) in col.iter_mut().enumerate() {
+                        *v = tile[k * r + j];
+                    }
+                }
+            }
+        }
+        return;
     }
     for j in 0..n {
-        for (k, slot) in o.row_mut(start + j).iter_mut().enumerate() {
+        for (k, slot) in rows.row_mut(j).iter_mut().enumerate() {
             *slot = tile[k * r + j];
         }
     }
@@ -460,9 +479,8 @@ pub(crate) struct Tiles<T> {
 }
 
 impl<T: Real> Tiles<T> {
-    /// Buffers for rows of `c` classes.
-    pub fn new(c: usize) -> Self {
-        let r = tile_rows(c);
+    /// Buffers for tiles of `r` rows (a multiple of [`GROUP`]).
+    pub fn new(r: usize) -> Self {
         Tiles {
             r,
             tile: Vec::new(),
