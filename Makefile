@@ -21,4 +21,5 @@ lint:
 
 bench:  ## ratio tables vs numpy / scipy / torch (benches/bench.py) and criterion kernel benches
 	python benches/bench.py
+	python benches/scorers.py
 	cargo bench --bench kernels

@@ -1,7 +1,8 @@
 """fastentropy: fast, exact information-theory measures for NumPy arrays.
 
 Self-information, Shannon entropy, KL divergence, cross-entropy, Jensen–Shannon divergence,
-perplexity, the entropies and mutual information of integer labels, and the softmax loss
+perplexity, the entropies and mutual information of integer labels, ensemble uncertainty
+(total / aleatoric / epistemic), the expected calibration error, and the softmax loss
 family (logsumexp, log_softmax, softmax, softmax_cross_entropy with a fused gradient,
 nll_loss, binary_cross_entropy_with_logits), computed by a Rust
 core (SIMD with runtime dispatch, rayon threads, f64 accumulation, results bitwise
@@ -16,7 +17,9 @@ from ._api import (
     self_information,
     set_num_threads,
 )
+from ._calibration import expected_calibration_error
 from ._core import simd_isa
+from ._ensemble import EnsembleUncertainty, ensemble_uncertainty
 from ._loss import (
     binary_cross_entropy_with_logits,
     log_softmax,
@@ -38,9 +41,12 @@ from ._more import (
 
 __all__ = [
     "binary_cross_entropy_with_logits",
+    "EnsembleUncertainty",
     "conditional_entropy",
     "cross_entropy",
+    "ensemble_uncertainty",
     "entropy",
+    "expected_calibration_error",
     "get_num_threads",
     "joint_entropy",
     "js_distance",

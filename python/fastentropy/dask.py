@@ -47,7 +47,7 @@ from ._targets import check_range, decode_labels
 # dask.array's functions carry no annotations: typed as Any here, results cast to Array.
 da: Any = dask.array
 
-__all__ = ["entropy", "kl_divergence", "cross_entropy", "softmax_cross_entropy"]
+__all__ = ["entropy", "kl_divergence", "cross_entropy", "softmax_cross_entropy", "ensemble_uncertainty"]
 
 Axis = Optional[int]
 
@@ -480,3 +480,55 @@ def softmax_cross_entropy(
     else:
         denominator = float(np.prod(z.shape[:-1]))
     return cast(Array, total / denominator)
+
+
+def ensemble_uncertainty(
+    p: Any,
+    *,
+    sample_axis: int = 0,
+    axis: int = -1,
+    from_logits: bool = False,
+    base: Optional[float] = None,
+) -> Any:
+    """:func:`fastentropy.ensemble_uncertainty` of a dask array: an ``EnsembleUncertainty``
+    of three lazy arrays. Each prediction needs all its members and classes, so
+    ``sample_axis`` and ``axis`` are rechunked to one chunk each (no-op when they already
+    are); the other axes (the predictions) keep their chunks, and each block is computed by
+    the Rust core on a worker — bitwise the local result.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> import fastentropy as fe, fastentropy.dask as fed
+    >>> p = np.random.default_rng(0).dirichlet(np.ones(4), size=(5, 100))
+    >>> u = fed.ensemble_uncertainty(da.from_array(p, chunks=(5, 30, 4)))
+    >>> bool(np.array_equal(u.epistemic.compute(), fe.ensemble_uncertainty(p).epistemic))
+    True
+    """
+    from ._ensemble import EnsembleUncertainty, _axis
+
+    arr = _as_float_dask(p, "p")
+    ndim = arr.ndim
+    if ndim < 2:
+        raise ValueError(
+            f"`p` must have a sample axis and a class axis (at least 2 dimensions), got {ndim}-D"
+        )
+    sa, ax = _axis(sample_axis, "sample_axis", ndim), _axis(axis, "axis", ndim)
+    if sa == ax:
+        raise ValueError(f"`sample_axis` and `axis` must be different axes, got {sample_axis} and {axis}")
+    b = _api._check_base(base)
+    logits = _api._check_flag(from_logits, "from_logits")
+    arr = arr.rechunk({sa: -1, ax: -1})
+    rows = [i for i in range(ndim) if i not in (sa, ax)]
+
+    def block(x: NDArray[Any]) -> NDArray[np.float64]:
+        u = _core.ensemble_uncertainty(x, sa, ax, b, logits)
+        stacked: NDArray[np.float64] = np.stack([np.asarray(v, dtype=np.float64) for v in u])
+        return stacked
+
+    chunks = ((3,),) + tuple(arr.chunks[i] for i in rows)
+    out = arr.map_blocks(
+        block, drop_axis=[sa, ax], new_axis=0, chunks=chunks, dtype=np.float64,
+        meta=np.empty((0,) * (len(rows) + 1), dtype=np.float64),
+    )
+    return EnsembleUncertainty(out[0], out[1], out[2])

@@ -7,10 +7,11 @@ mod loss;
 mod measures;
 mod more;
 mod partials;
+mod scorers;
 
 use std::cell::RefCell;
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -23,8 +24,24 @@ impl From<Error> for PyErr {
             Error::Interrupted => PENDING_SIGNAL_ERROR
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")),
+            e @ Error::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
+            e @ Error::Internal { .. } => PyRuntimeError::new_err(e.to_string()),
             e => PyValueError::new_err(e.to_string()),
         }
+    }
+}
+
+/// How every binding runs the core: with the GIL released, and with any panic caught
+/// ([`crate::error::catch_panic`]) so it reaches Python as a RuntimeError, never as a
+/// PanicException.
+pub(crate) trait Compute {
+    /// `f` without the GIL, its panics caught.
+    fn compute<R: Send>(self, f: impl FnOnce() -> Result<R, Error> + Send) -> Result<R, Error>;
+}
+
+impl Compute for Python<'_> {
+    fn compute<R: Send>(self, f: impl FnOnce() -> Result<R, Error> + Send) -> Result<R, Error> {
+        self.detach(|| crate::error::catch_panic(f))
     }
 }
 
@@ -54,6 +71,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     partials::register(m)?;
     loss::register(m)?;
     more::register(m)?;
+    scorers::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;

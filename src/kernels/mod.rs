@@ -6,16 +6,21 @@
 //! compare the two on adversarial values and on every tail length 0..=67.
 
 pub mod bce;
+pub mod calibration;
 pub mod counts;
 pub mod cross;
-pub mod fuzz_check;
+pub mod double_double;
+pub mod ensemble;
+pub mod ensemble_reference;
 pub mod js;
+pub mod kl;
 pub mod neg_log;
 pub mod plogq;
 pub mod rel_entr;
 pub mod softmax;
 pub mod softmax_f32;
 pub mod softmax_rows;
+pub mod two_pass;
 pub mod xlogx;
 
 use crate::simd::vector::F8;
@@ -90,6 +95,25 @@ pub fn pairwise<P: Partial>(len: usize, mut leaf: impl FnMut(usize, usize) -> P)
     }
     stack.total()
 }
+
+/// [`pairwise`] as a macro: `$leaf` is a block over `$start..$end`, expanded in place. Kernel
+/// bodies must use this form: a closure is compiled as a function of its own, outside the
+/// caller's `#[target_feature]` context, so the intrinsics in it would not be inlined
+/// (measured: 20x slower).
+macro_rules! pairwise_leaves {
+    ($len:expr, |$start:ident, $end:ident| $leaf:block) => {{
+        let mut stack = $crate::kernels::PairwiseStack::new();
+        let len: usize = $len;
+        let mut $start = 0usize;
+        while $start < len {
+            let $end = ($start + $crate::kernels::LEAF).min(len);
+            stack.push($leaf);
+            $start = $end;
+        }
+        stack.total()
+    }};
+}
+pub(crate) use pairwise_leaves;
 
 /// Partial statistics of a block: an identity and an exact, fixed-order combination.
 pub trait Partial: Copy + Send + Sync {

@@ -33,7 +33,10 @@
 //! "regular": [`careful_row`] handles them (NaN propagates; a total out of range is
 //! rescaled by an exact power of two, which leaves H unchanged).
 
-use super::{min_ignoring_nan, pairwise, Partial, Real, GROUP};
+use super::two_pass::{
+    flag, half, load16, log1p, scaled, sums, Lowest, Sums, F32_MIN_NORMAL, REGULAR_MAX, REGULAR_MIN,
+};
+use super::{Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
@@ -42,71 +45,7 @@ use crate::simd::vector_f32::F16;
 pub const ONE_PASS_MAX_COND_F64: f64 = 16.0;
 /// Largest condition accepted from the one-pass form with native f32 logarithms.
 pub const ONE_PASS_MAX_COND_F32: f64 = 16.0;
-/// Totals in this range are "regular" (see the module docs).
-const REGULAR_MIN: f64 = 9.332_636_185_032_189e-302; // 2^-1000
-const REGULAR_MAX: f64 = 1.071_508_607_186_267_3e301; // 2^1000
-/// The smallest normal f32, below which the native f32 logarithm is not used.
-const F32_MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
-
 // ------------------------------------------------------------------------ statistics
-
-/// Pass-1 statistics of a (p, q) row or block.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Sums {
-    /// Σ p.
-    pub sp: f64,
-    /// Σ q.
-    pub sq: f64,
-    /// The largest q (NaN ignored; 0 for an empty row).
-    pub max_q: f64,
-    /// min(0, smallest p and smallest q), NaN ignored: below 0 means an input error.
-    pub min: Lowest,
-}
-
-/// The smallest values seen of p and of q, or 0 if none is smaller (NaN ignored): a
-/// negative one is an input error, reported by the caller naming its argument.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Lowest {
-    /// min(0, smallest p).
-    pub p: f64,
-    /// min(0, smallest q).
-    pub q: f64,
-}
-
-impl Lowest {
-    /// Nothing below 0 seen.
-    pub const NONE: Lowest = Lowest { p: 0.0, q: 0.0 };
-    /// The smaller of both, per side.
-    #[inline]
-    pub fn min(self, o: Lowest) -> Lowest {
-        Lowest {
-            p: min_ignoring_nan(self.p, o.p),
-            q: min_ignoring_nan(self.q, o.q),
-        }
-    }
-}
-
-impl Partial for Sums {
-    const EMPTY: Self = Sums {
-        sp: 0.0,
-        sq: 0.0,
-        max_q: 0.0,
-        min: Lowest::NONE,
-    };
-    #[inline]
-    fn combine(self, o: Self) -> Self {
-        Sums {
-            sp: self.sp + o.sp,
-            sq: self.sq + o.sq,
-            max_q: if o.max_q > self.max_q {
-                o.max_q
-            } else {
-                self.max_q
-            },
-            min: self.min.min(o.min),
-        }
-    }
-}
 
 /// One-pass partials of a (p, q) block: [`Sums`] plus Σ p·ln q and Σ|p·ln q|.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -194,36 +133,19 @@ pub struct Consts {
     pub dominant: bool,
 }
 
-impl Sums {
-    /// Whether the row can take the regular two-pass path (finite, positive totals in
-    /// [2^−1000, 2^1000]; NaN fails every comparison).
-    #[inline]
-    pub fn regular(&self) -> bool {
-        (REGULAR_MIN..=REGULAR_MAX).contains(&self.sp)
-            && (REGULAR_MIN..=REGULAR_MAX).contains(&self.sq)
+/// The constants of pass 2 from a row's pass-1 statistics (meaningful for a
+/// [regular](Sums::regular) row).
+#[inline]
+pub fn consts(s: &Sums) -> Consts {
+    let e = 1023 - ((s.sq.to_bits() >> 52) & 0x7ff) as i32;
+    let scale = f64::from_bits(((e + 1023) as u64) << 52);
+    Consts {
+        inv_sp: 1.0 / s.sp,
+        e: e as f64,
+        c: crate::simd::log::ln_lane(s.sq * scale),
+        max_q: s.max_q,
+        dominant: s.max_q > 0.5 * s.sq,
     }
-
-    /// The constants of pass 2 (meaningful for a [regular](Sums::regular) row).
-    #[inline]
-    pub fn consts(&self) -> Consts {
-        let e = 1023 - ((self.sq.to_bits() >> 52) & 0x7ff) as i32;
-        let scale = f64::from_bits(((e + 1023) as u64) << 52);
-        Consts {
-            inv_sp: 1.0 / self.sp,
-            e: e as f64,
-            c: crate::simd::log::ln_lane(self.sq * scale),
-            max_q: self.max_q,
-            dominant: self.max_q > 0.5 * self.sq,
-        }
-    }
-}
-
-/// log1p(z) for z ≥ 0 from the vector log: ln(1+z) plus the rounding of 1+z, corrected.
-#[inline(always)]
-fn log1p<V: F8>(z: V) -> V {
-    let u = V::splat(1.0).add(z);
-    let correction = z.sub(u.sub(V::splat(1.0))).div(u);
-    ln_finite(u).add(correction)
 }
 
 /// The cross-entropy (nats) from a row's statistics.
@@ -292,33 +214,15 @@ fn ln16_shifted<V: F8, const F32: bool>(lo: V, hi: V, e_lo: V, e_hi: V) -> (V, V
             crate::simd::log::ln_from_parts(k1.add(e_hi), f1, r1),
         )
     } else {
-        let shift = |x: V, e: V| {
-            let (k, f, rest) = crate::simd::log::ln_finite_parts(x);
-            crate::simd::log::ln_from_parts(k.add(e), f, rest)
-        };
-        (shift(lo, e_lo), shift(hi, e_hi))
+        (ln_shifted(lo, e_lo), ln_shifted(hi, e_hi))
     }
 }
 
-/// Sixteen elements of `x` from `i` (zero-padded past the end) as two f64 halves.
+/// ln(x·2^e) for eight lanes (f64).
 #[inline(always)]
-fn load16<V: F8, T: Real>(x: &[T], i: usize) -> (V, V) {
-    if i + 16 <= x.len() {
-        (
-            V::load(x[i..i + 8].try_into().expect("8")),
-            V::load(x[i + 8..i + 16].try_into().expect("8")),
-        )
-    } else {
-        let end = x.len();
-        let mid = (i + 8).min(end);
-        (V::load_padded(&x[i..mid]), V::load_padded(&x[mid..end]))
-    }
-}
-
-/// 1.0 where `m`, else 0.0.
-#[inline(always)]
-fn flag<V: F8>(m: V::Mask) -> V {
-    V::select(m, V::splat(1.0), V::splat(0.0))
+fn ln_shifted<V: F8>(x: V, e: V) -> V {
+    let (k, f, rest) = crate::simd::log::ln_finite_parts(x);
+    crate::simd::log::ln_from_parts(k.add(e), f, rest)
 }
 
 /// Pass-2 lane accumulators for eight lanes.
@@ -348,15 +252,37 @@ impl<V: F8> Acc2<V> {
 
 /// Per-lane pass-2 constants for eight lanes.
 #[derive(Clone, Copy)]
-struct Lanes<V> {
+struct Lanes<V: F8> {
     inv_sp: V,
     e: V,
     c: V,
     max_q: V,
-    dominant: V,
+    dominant: V::Mask,
 }
 
 impl<V: F8> Lanes<V> {
+    /// The constants of eight rows from their sums, lane-wise (see [`Sums::consts`]; lanes
+    /// that are not regular get meaningless values, which the caller discards).
+    #[inline(always)]
+    fn from_sums(sp: V, sq: V, max_q: V) -> Self {
+        // Σq = 2^(b−1023)·m with m ∈ [1, 2): e = 1023 − b, c = ln m.
+        let biased = sq
+            .bits_shr52()
+            .bits_and(0x7ff)
+            .bits_or(0x4330_0000_0000_0000)
+            .sub(V::splat(4_503_599_627_370_496.0));
+        let m = sq
+            .bits_and(0x000f_ffff_ffff_ffff)
+            .bits_or(0x3ff0_0000_0000_0000);
+        Lanes {
+            inv_sp: V::splat(1.0).div(sp),
+            e: V::splat(1023.0).sub(biased),
+            c: ln_finite(m),
+            max_q,
+            dominant: max_q.gt(V::splat(0.5).mul(sq)),
+        }
+    }
+
     #[inline(always)]
     fn splat(k: &Consts) -> Self {
         Lanes {
@@ -364,7 +290,7 @@ impl<V: F8> Lanes<V> {
             e: V::splat(k.e),
             c: V::splat(k.c),
             max_q: V::splat(k.max_q),
-            dominant: V::splat(if k.dominant { 1.0 } else { 0.0 }),
+            dominant: V::splat(0.0).lt(V::splat(if k.dominant { 1.0 } else { 0.0 })),
         }
     }
 }
@@ -378,67 +304,32 @@ fn pass2_step<V: F8, const F32: bool>(
     k: &[Lanes<V>; 2],
 ) {
     let l = ln16_shifted::<V, F32>(q.0, q.1, k[0].e, k[1].e);
-    for (h, ((a, (p, q)), (l, s))) in acc
-        .iter_mut()
-        .zip([p.0, p.1].into_iter().zip([q.0, q.1]))
-        .zip([l.0, l.1].into_iter().zip([q.0, q.1]))
-        .enumerate()
-    {
-        let k = &k[h];
-        let zero = V::splat(0.0);
-        let is_dom = V::and(k.dominant.eq(V::splat(1.0)), q.eq(k.max_q));
-        let term = p.mul(k.inv_sp).mul(k.c.sub(l));
-        let skip = V::or(is_dom, p.eq(zero));
-        a.t = a.t.add(V::select(skip, zero, term));
-        a.p_dom = a.p_dom.add(V::select(is_dom, p, zero));
-        a.rest_q = a.rest_q.add(V::select(is_dom, zero, q));
-        a.zero_q = a
-            .zero_q
-            .max_ignoring_nan(flag(V::and(q.eq(zero), p.gt(zero))));
+    let [a0, a1] = acc;
+    pass2_half::<V, F32>(a0, p.0, q.0, l.0, &k[0]);
+    pass2_half::<V, F32>(a1, p.1, q.1, l.1, &k[1]);
+}
+
+/// The pass-2 work on eight lanes, given l = ln(q·2^e).
+#[inline(always)]
+fn pass2_half<V: F8, const F32: bool>(a: &mut Acc2<V>, p: V, q: V, l: V, k: &Lanes<V>) {
+    let zero = V::splat(0.0);
+    let is_dom = V::and(k.dominant, q.eq(k.max_q));
+    let term = p.mul(k.inv_sp).mul(k.c.sub(l));
+    let skip = V::or(is_dom, p.eq(zero));
+    a.t = a.t.add(V::select(skip, zero, term));
+    a.p_dom = a.p_dom.add(V::select(is_dom, p, zero));
+    a.rest_q = a.rest_q.add(V::select(is_dom, zero, q));
+    a.zero_q = a
+        .zero_q
+        .max_ignoring_nan(flag(V::and(q.eq(zero), p.gt(zero))));
+    if F32 {
         a.min_q = a
             .min_q
-            .min_ignoring_nan(V::select(s.gt(zero), s, V::splat(f64::INFINITY)));
+            .min_ignoring_nan(V::select(q.gt(zero), q, V::splat(f64::INFINITY)));
     }
 }
 
 // ------------------------------------------------------------ horizontal (one row)
-
-#[inline(always)]
-fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
-    let n = p.len().min(q.len());
-    pairwise(n, |start, end| {
-        let zero = V::splat(0.0);
-        let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
-        let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
-        let mut i = start;
-        while i < end {
-            let (a0, a1) = load16::<V, T>(&p[..end], i);
-            let (b0, b1) = load16::<V, U>(&q[..end], i);
-            for (h, (a, b)) in [(a0, b0), (a1, b1)].into_iter().enumerate() {
-                sp[h] = sp[h].add(a);
-                sq[h] = sq[h].add(b);
-                mq[h] = mq[h].max_ignoring_nan(b);
-                mp[h] = mp[h].min_ignoring_nan(a);
-                mnq[h] = mnq[h].min_ignoring_nan(b);
-            }
-            i += 16;
-        }
-        Sums {
-            sp: sp[0].add(sp[1]).sum_lanes(),
-            sq: sq[0].add(sq[1]).sum_lanes(),
-            max_q: mq[0].max_ignoring_nan(mq[1]).max_lane(),
-            min: Lowest {
-                p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
-                q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
-            },
-        }
-    })
-}
-
-crate::simd::multiversion! {
-    /// Pass 1 over a row (or block): Σp, Σq, max q, min.
-    pub fn sums<T: Real, U: Real>(p: &[T], q: &[U]) -> Sums = sums_body;
-}
 
 #[inline(always)]
 fn terms_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts) -> Terms {
@@ -454,7 +345,7 @@ fn terms_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts) -> Terms {
 fn terms_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts, f32_logs: bool) -> Terms {
     let n = p.len().min(q.len());
     let lanes = [Lanes::<V>::splat(k), Lanes::<V>::splat(k)];
-    pairwise(n, |start, end| {
+    super::pairwise_leaves!(n, |start, end| {
         let mut acc = [Acc2::<V>::new(); 2];
         let mut i = start;
         while i < end {
@@ -498,7 +389,7 @@ fn one_pass_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass {
 #[inline(always)]
 fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass {
     let n = p.len().min(q.len());
-    pairwise(n, |start, end| {
+    super::pairwise_leaves!(n, |start, end| {
         let zero = V::splat(0.0);
         let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
         let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
@@ -536,6 +427,8 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
             sums: Sums {
                 sp: sp[0].add(sp[1]).sum_lanes(),
                 sq: sq[0].add(sq[1]).sum_lanes(),
+                sp_lo: 0.0,
+                sq_lo: 0.0,
                 max_q: mq[0].max_ignoring_nan(mq[1]).max_lane(),
                 min: Lowest {
                     p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
@@ -582,7 +475,7 @@ pub fn row<T: Real, U: Real>(p: &[T], q: &[U]) -> (f64, Lowest) {
     if !s.regular() {
         return (careful_row(p, q), s.min);
     }
-    let k = s.consts();
+    let k = consts(&s);
     (finish(&k, &terms(p, q, &k)), s.min)
 }
 
@@ -608,21 +501,12 @@ pub fn careful_row<T: Real, U: Real>(p: &[T], q: &[U]) -> f64 {
         // NaN propagates; an infinite mass or a zero total has no normalised form.
         return f64::NAN;
     }
-    // Scale each side by the power of two that brings its largest value near 1: the
-    // totals are then in [1/2, n], regular, and P, Q are unchanged.
-    let factor = |m: f64| {
-        let k = -(m.log2().floor() as i32);
-        // two factors: 2^k itself may not be representable
-        (2f64.powi(k / 2), 2f64.powi(k - k / 2))
-    };
-    let (fp, fq) = (factor(max_p), factor(max_q));
-    let ps: Vec<f64> = p.iter().map(|&v| v.to_f64() * fp.0 * fp.1).collect();
-    let qs: Vec<f64> = q.iter().map(|&v| v.to_f64() * fq.0 * fq.1).collect();
+    let (ps, qs) = (scaled(p, max_p), scaled(q, max_q));
     let s = sums(&ps, &qs);
     if !s.regular() {
         return f64::NAN;
     }
-    let k = s.consts();
+    let k = consts(&s);
     finish(&k, &terms(&ps, &qs, &k))
 }
 
@@ -677,15 +561,14 @@ fn group_body<V: F8, U: Real>(
     regular: &mut [bool],
 ) -> Lowest {
     let zero = V::splat(0.0);
-    let half = |row: &[f64; GROUP], h: usize| -> V {
-        V::load_f64(row[h * 8..h * 8 + 8].try_into().expect("8"))
-    };
     // pass 1, lane = row
     let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
     let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
-    for (pr, qr) in p.iter().zip(q) {
+    let steps = p.len().min(q.len());
+    for c in 0..steps {
+        let (pr, qr) = (&p[c], &q[c]);
         for h in 0..2 {
-            let (a, b) = (half(pr, h), half(qr, h));
+            let (a, b) = (half::<V>(pr, h), half::<V>(qr, h));
             sp[h] = sp[h].add(a);
             sq[h] = sq[h].add(b);
             mq[h] = mq[h].max_ignoring_nan(b);
@@ -693,63 +576,39 @@ fn group_body<V: F8, U: Real>(
             mnq[h] = mnq[h].min_ignoring_nan(b);
         }
     }
-    // per-lane constants (scalar: sixteen rows' worth)
-    let mut consts = [Consts {
-        inv_sp: 1.0,
-        e: 0.0,
-        c: 0.0,
-        max_q: 1.0,
-        dominant: false,
-    }; GROUP];
-    let (spa, sqa, mqa) = (
-        [sp[0].to_array(), sp[1].to_array()].concat(),
-        [sq[0].to_array(), sq[1].to_array()].concat(),
-        [mq[0].to_array(), mq[1].to_array()].concat(),
-    );
-    for j in 0..out.len() {
-        let s = Sums {
-            sp: spa[j],
-            sq: sqa[j],
-            max_q: mqa[j],
-            min: Lowest::NONE,
-        };
-        regular[j] = s.regular();
-        if regular[j] {
-            consts[j] = s.consts();
+    let lanes = [
+        Lanes::from_sums(sp[0], sq[0], mq[0]),
+        Lanes::from_sums(sp[1], sq[1], mq[1]),
+    ];
+    let lo = V::splat(REGULAR_MIN);
+    let hi = V::splat(REGULAR_MAX);
+    for h in 0..2 {
+        let ok = V::and(
+            V::and(sp[h].ge(lo), sp[h].le(hi)),
+            V::and(sq[h].ge(lo), sq[h].le(hi)),
+        );
+        if V::all(ok) {
+            continue; // `regular` is all true on entry
         }
-    }
-    let lanes: [Lanes<V>; 2] = std::array::from_fn(|h| {
-        let pick =
-            |f: fn(&Consts) -> f64| V::from_array(std::array::from_fn(|i| f(&consts[h * 8 + i])));
-        Lanes {
-            inv_sp: pick(|k| k.inv_sp),
-            e: pick(|k| k.e),
-            c: pick(|k| k.c),
-            max_q: pick(|k| k.max_q),
-            dominant: pick(|k| if k.dominant { 1.0 } else { 0.0 }),
-        }
-    });
-    // pass 2
-    let run = |f32_logs: bool| {
-        let mut acc = [Acc2::<V>::new(); 2];
-        for (pr, qr) in p.iter().zip(q) {
-            let a = (half(pr, 0), half(pr, 1));
-            let b = (half(qr, 0), half(qr, 1));
-            if f32_logs {
-                pass2_step::<V, true>(&mut acc, a, b, &lanes);
-            } else {
-                pass2_step::<V, false>(&mut acc, a, b, &lanes);
+        let ok = flag::<V>(ok).to_array();
+        for (i, &v) in ok.iter().enumerate() {
+            if let Some(r) = regular.get_mut(h * 8 + i) {
+                *r = v == 1.0;
             }
         }
-        acc
+    }
+    // pass 2
+    let mut acc = if U::IS_F32 {
+        group_terms::<V, true>(p, q, &lanes)
+    } else {
+        group_terms::<V, false>(p, q, &lanes)
     };
-    let mut acc = run(U::IS_F32);
     if U::IS_F32 {
-        // Lanes (rows) holding a subnormal f32 value take f64 logs; the
-        // others keep theirs, so a row's value never depends on its neighbours.
+        // Lanes (rows) holding a subnormal f32 value take f64 logs; the others keep
+        // theirs, so a row's value never depends on its neighbours.
         let limit = V::splat(F32_MIN_NORMAL);
         if V::any(V::or(acc[0].min_q.lt(limit), acc[1].min_q.lt(limit))) {
-            let redo = run(false);
+            let redo = group_terms::<V, false>(p, q, &lanes);
             for (a, r) in acc.iter_mut().zip(redo) {
                 let bad = a.min_q.lt(limit);
                 a.t = V::select(bad, r.t, a.t);
@@ -761,17 +620,20 @@ fn group_body<V: F8, U: Real>(
     }
     // finish, lane-wise: t + (p_dom/Σp)·log1p(rest/max q) where dominant
     for h in 0..2 {
-        let a = &acc[h];
-        let k = &lanes[h];
+        let (a, k) = (&acc[h], &lanes[h]);
         let dom = a.p_dom.mul(k.inv_sp).mul(log1p(a.rest_q.div(k.max_q)));
-        let dom = V::select(k.dominant.eq(V::splat(1.0)), dom, zero);
-        let h_val = a.t.add(dom);
-        let h_val = V::select(a.zero_q.gt(zero), V::splat(f64::INFINITY), h_val);
-        let vals = h_val.to_array();
-        for (i, &v) in vals.iter().enumerate() {
-            let j = h * 8 + i;
-            if j < out.len() {
-                out[j] = v;
+        let dom = V::select(k.dominant, dom, zero);
+        let value = a.t.add(dom);
+        let value = V::select(a.zero_q.gt(zero), V::splat(f64::INFINITY), value);
+        match out.get_mut(h * 8..h * 8 + 8) {
+            Some(full) => value.store_f64(full.try_into().expect("8")),
+            None => {
+                let vals = value.to_array();
+                for (i, &v) in vals.iter().enumerate() {
+                    if let Some(slot) = out.get_mut(h * 8 + i) {
+                        *slot = v;
+                    }
+                }
             }
         }
     }
@@ -779,6 +641,24 @@ fn group_body<V: F8, U: Real>(
         p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
         q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
     }
+}
+
+/// Pass 2 of a vertical group.
+#[inline(always)]
+fn group_terms<V: F8, const F32: bool>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    lanes: &[Lanes<V>; 2],
+) -> [Acc2<V>; 2] {
+    let mut acc = [Acc2::<V>::new(); 2];
+    let steps = p.len().min(q.len());
+    for c in 0..steps {
+        let (pr, qr) = (&p[c], &q[c]);
+        let a = (half::<V>(pr, 0), half::<V>(pr, 1));
+        let b = (half::<V>(qr, 0), half::<V>(qr, 1));
+        pass2_step::<V, F32>(&mut acc, a, b, lanes);
+    }
+    acc
 }
 
 crate::simd::multiversion! {

@@ -3,11 +3,13 @@
 //!
 //! Rows run in parallel (each row's result depends on that row only, so any thread count
 //! gives the same bits); a strided row is read in pieces of [`CHUNK`] gathered on the
-//! stack, so nothing the size of the input is ever allocated.
+//! stack, so nothing the size of the input is ever allocated. Ctrl-C is checked between
+//! rows and between pieces of `CHECK_ELEMENTS` of a long row (`RowStop`; the pieces
+//! are multiples of the kernels' eight lanes, so the sums are bitwise those of one call).
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, IxDyn};
 
-use super::batch_shape;
+use super::{batch_shape, RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::softmax::{
     log_softmax_write, lse_feed_f64, lse_weighted_feed, softmax_write, LseLanes, LseRow64, RowStats,
@@ -20,33 +22,48 @@ use crate::measures::loss_rows::{
 };
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
+/// Whether a long row's loop should stop before the piece starting at `start`.
+#[inline]
+pub(crate) fn piece_stop(start: usize, stop: &RowStop<'_>) -> bool {
+    start > 0 && start.is_multiple_of(CHECK_ELEMENTS) && stop.piece()
+}
+
 /// The streaming statistics of one row (contiguous or strided); float32 rows take the
-/// native f32 pass ([`crate::kernels::softmax_f32`]).
-pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>) -> RowStats {
+/// native f32 pass ([`crate::kernels::softmax_f32`]). A long row is fed in pieces of
+/// [`CHECK_ELEMENTS`] (multiples of the kernels' blocks: bitwise one call) and stops early
+/// (its value then discarded) once the call is stopped.
+pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> RowStats {
     if T::IS_F32 {
         let mut st = LseLanes32::EMPTY;
         let mut feed = |x: &[T]| lse_feed_f32(&mut st, T::as_f32(x).expect("f32"));
-        if let Some(s) = z.as_slice() {
-            feed(s);
-        } else {
-            let mut buf = [T::default(); CHUNK];
-            for r in chunks_of(z.len()) {
-                feed(lane_chunk(z, r, &mut buf));
-            }
-        }
+        feed_row(z, stop, &mut feed);
         return st.finish();
     }
     let mut st = LseRow64::EMPTY;
     let mut feed = |x: &[T]| lse_feed_f64(&mut st, T::as_f64(x).expect("f64"));
+    feed_row(z, stop, &mut feed);
+    st.finish()
+}
+
+/// Feeds a row to `feed` in pieces: slices of [`CHECK_ELEMENTS`] when contiguous, else
+/// gathered pieces of [`CHUNK`]; stops between pieces when the call is stopped.
+fn feed_row<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>, feed: &mut impl FnMut(&[T])) {
     if let Some(s) = z.as_slice() {
-        feed(s);
+        for (i, piece) in s.chunks(CHECK_ELEMENTS).enumerate() {
+            if i > 0 && stop.piece() {
+                break;
+            }
+            feed(piece);
+        }
     } else {
         let mut buf = [T::default(); CHUNK];
         for r in chunks_of(z.len()) {
+            if piece_stop(r.start, stop) {
+                break;
+            }
             feed(lane_chunk(z, r, &mut buf));
         }
     }
-    st.finish()
 }
 
 /// [`row_stats`] plus Σ u(m − z) and Σ u for u = ((t or 1)·a + b)·(w or 1).
@@ -56,10 +73,14 @@ pub(crate) fn row_stats_weighted<T: Real, U: Real>(
     w: Option<&[f64]>,
     a: f64,
     b: f64,
+    stop: &RowStop<'_>,
 ) -> RowStats {
     let mut st = LseLanes::EMPTY;
     let (mut zb, mut tb) = ([T::default(); CHUNK], [U::default(); CHUNK]);
     for r in chunks_of(z.len()) {
+        if piece_stop(r.start, stop) {
+            break;
+        }
         let zs = lane_chunk(z, r.clone(), &mut zb);
         let ts = t.map(|t| lane_chunk(t, r.clone(), &mut tb));
         lse_weighted_feed(&mut st, zs, ts, w.map(|w| &w[r]), a, b);
@@ -68,25 +89,37 @@ pub(crate) fn row_stats_weighted<T: Real, U: Real>(
 }
 
 /// Applies a row writer `f(src, dst, start)` (`dst` the elements `start..` of the output
-/// lane, `src` the same elements of the input or None to read `dst` itself): once, on
-/// whole slices, when the lanes are contiguous; else the input is copied into the output
-/// and the output is written in place, piece by piece through a stack buffer.
+/// lane, `src` the same elements of the input or None to read `dst` itself): on whole
+/// slices of [`CHECK_ELEMENTS`] when the lanes are contiguous; else the input is copied
+/// into the output and the output is written in place, piece by piece through a stack
+/// buffer. Stops between pieces once the call is stopped.
 pub(crate) fn write_row<T: Real>(
     src: Option<&ArrayView1<'_, T>>,
     lane: &mut ArrayViewMut1<'_, T>,
     f: impl Fn(Option<&[T]>, &mut [T], usize),
+    stop: &RowStop<'_>,
 ) {
     let src_slice = match src {
         None => Some(None),
         Some(z) => z.as_slice().map(Some),
     };
     if let (Some(from), Some(dst)) = (src_slice, lane.as_slice_mut()) {
-        return f(from, dst, 0);
+        for (i, x) in dst.chunks_mut(CHECK_ELEMENTS).enumerate() {
+            let start = i * CHECK_ELEMENTS;
+            if i > 0 && stop.piece() {
+                return;
+            }
+            f(from.map(|z| &z[start..start + x.len()]), x, start);
+        }
+        return;
     }
     if let Some(z) = src {
         lane.assign(z);
     }
     for r in chunks_of(lane.len()) {
+        if piece_stop(r.start, stop) {
+            return;
+        }
         let start = r.start;
         with_lane_chunk_mut(lane, r, |x| f(None, x, start));
     }
@@ -103,16 +136,18 @@ pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     // Empty rows (no classes) give −inf, the log of an empty sum; `tasks` has none for them.
     let mut out = vec![f64::NEG_INFINITY; rows];
     let elements = x.len();
+    let classes = x.shape()[x.ndim() - 1];
     run(elements.max(rows), |ctx| {
+        let stop = RowStop::new(ctx, classes);
         run_tasks(tasks(Source::Read(x), None), Some(&mut out), ctx, |t, o| {
-            lse_task(t, o.expect("per-row output"))
+            lse_task(t, o.expect("per-row output"), &stop)
         });
     })?;
     Ok(ArrayD::from_shape_vec(IxDyn(&batch), out).expect("one value per row"))
 }
 
 /// The logsumexp of every row of a task: tiles of short rows, else row by row.
-fn lse_task<T: Real>(t: &mut Task<'_, T>, out: &mut [f64]) {
+fn lse_task<T: Real>(t: &mut Task<'_, T>, out: &mut [f64], stop: &RowStop<'_>) {
     let x = t.block.input();
     let (n, c) = x.dim();
     if c == 1 {
@@ -130,7 +165,10 @@ fn lse_task<T: Real>(t: &mut Task<'_, T>, out: &mut [f64]) {
         }
     } else {
         for (i, o) in out.iter_mut().enumerate() {
-            *o = row_stats(&x.row(i)).logsumexp();
+            if stop.skip() {
+                return;
+            }
+            *o = row_stats(&x.row(i), stop).logsumexp();
         }
     }
 }
@@ -149,16 +187,22 @@ fn transform<T: Real>(
     lane: &mut ArrayViewMut1<'_, T>,
     s: RowStats,
     kind: Normalizer,
+    stop: &RowStop<'_>,
 ) {
     match kind {
         Normalizer::LogSoftmax => {
             let c = s.rest.ln_1p();
-            write_row(src, lane, |z, x, _| log_softmax_write(z, x, s.max, c));
+            write_row(src, lane, |z, x, _| log_softmax_write(z, x, s.max, c), stop);
         }
-        Normalizer::Softmax => write_row(src, lane, |z, x, _| match T::as_f32_mut(x) {
-            Some(x) => softmax_write_f32(z.and_then(T::as_f32), x, s.max, 1.0 + s.rest),
-            None => softmax_write(z, x, s.max, 1.0 + s.rest),
-        }),
+        Normalizer::Softmax => write_row(
+            src,
+            lane,
+            |z, x, _| match T::as_f32_mut(x) {
+                Some(x) => softmax_write_f32(z.and_then(T::as_f32), x, s.max, 1.0 + s.rest),
+                None => softmax_write(z, x, s.max, 1.0 + s.rest),
+            },
+            stop,
+        ),
     }
 }
 
@@ -178,9 +222,11 @@ pub fn normalize_into<T: Real>(
         });
     }
     let n = x.len();
+    let classes = x.shape()[x.ndim() - 1];
     run(n, |ctx| {
+        let stop = RowStop::new(ctx, classes);
         run_tasks(tasks(Source::Write(x, out), None), None, ctx, |t, _| {
-            normalize_task(t, kind)
+            normalize_task(t, kind, &stop)
         });
     })
 }
@@ -189,15 +235,17 @@ pub fn normalize_into<T: Real>(
 pub fn normalize_in_place<T: Real>(x: ArrayViewMutD<'_, T>, kind: Normalizer) -> Result<(), Error> {
     check(&x.view())?;
     let n = x.len();
+    let len = x.shape()[x.ndim() - 1];
     run(n, |ctx| {
+        let stop = RowStop::new(ctx, len);
         run_tasks(tasks(Source::InPlace(x), None), None, ctx, |t, _| {
-            normalize_task(t, kind)
+            normalize_task(t, kind, &stop)
         });
     })
 }
 
 /// Writes the rows of a task: tiles of sixteen short rows, else row by row.
-fn normalize_task<T: Real>(t: &mut Task<'_, T>, kind: Normalizer) {
+fn normalize_task<T: Real>(t: &mut Task<'_, T>, kind: Normalizer, stop: &RowStop<'_>) {
     let n = t.block.nrows();
     if let Some(r) = t.block.tile_rows() {
         let what = match kind {
@@ -215,14 +263,17 @@ fn normalize_task<T: Real>(t: &mut Task<'_, T>, kind: Normalizer) {
         return;
     }
     for i in 0..n {
+        if stop.skip() {
+            return;
+        }
         match t.block.row(i) {
             RowRef::Write(z, mut o) => {
-                let s = row_stats(&z);
-                transform(Some(&z), &mut o, s, kind);
+                let s = row_stats(&z, stop);
+                transform(Some(&z), &mut o, s, kind, stop);
             }
             RowRef::InPlace(mut z) => {
-                let s = row_stats(&z.view());
-                transform(None, &mut z, s, kind);
+                let s = row_stats(&z.view(), stop);
+                transform(None, &mut z, s, kind, stop);
             }
             RowRef::Read(_) => unreachable!("a normalization writes"),
         }

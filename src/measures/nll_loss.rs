@@ -20,11 +20,14 @@
 
 use std::ops::Range;
 
-use ndarray::{ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMutD, Axis, IxDyn};
+use ndarray::{
+    ArrayD, ArrayView1, ArrayView2, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, IxDyn, Zip,
+};
 use rayon::prelude::*;
 
 use super::labels::{row_groups, unravel, Label, RowGroup};
 use super::softmax_cross_entropy::{check_common, check_label_shape, Reduction};
+use super::RowStop;
 use crate::error::Error;
 use crate::kernels::{Partial, Real};
 use crate::parallel::{run, tree_combine, Ctx, ROW_BLOCK};
@@ -293,25 +296,36 @@ fn gather<T: Real, L: Label>(
 /// Writes the gradient d(loss)/d(log_probs) into `g` (the shape of `log_probs`): zero
 /// everywhere but `−w_y·scale` at each non-ignored target. The labels are read again; a
 /// label changed since the loss pass is skipped where it is out of range (never a panic).
+/// Rows in the pool when there are many elements, with Ctrl-C checks between them.
 fn write_grad<T: Real, L: Label>(
     g: &mut ArrayViewMutD<'_, T>,
     target: &ArrayViewD<'_, L>,
     weight: Option<&[f64]>,
     ignore_index: i64,
     scale: f64,
-) {
-    g.fill(T::default());
-    let classes = g.shape()[g.ndim() - 1];
+) -> Result<(), Error> {
     let axis = Axis(g.ndim() - 1);
-    ndarray::Zip::from(g.lanes_mut(axis))
-        .and(target)
-        .for_each(|mut row, &y| {
+    let classes = g.len_of(axis);
+    run(g.len(), |call| {
+        let stop = RowStop::new(call, classes);
+        let zip = Zip::from(g.lanes_mut(axis)).and(target);
+        let f = |mut row: ArrayViewMut1<'_, T>, y: &L| {
+            if stop.skip() {
+                return;
+            }
+            row.fill(T::default());
             let y = y.value();
             if y != ignore_index && y >= 0 && (y as u64) < classes as u64 {
                 let c = y as usize;
                 row[c] = T::from_f64(-(weight.map_or(1.0, |w| w[c]) * scale));
             }
-        });
+        };
+        if call.fork {
+            zip.par_for_each(f)
+        } else {
+            zip.for_each(f)
+        }
+    })
 }
 
 /// The loss of every row along the last axis of `log_probs`, reduced; with `grad`, its
@@ -344,7 +358,7 @@ pub fn nll_loss<T: Real, L: Label>(
             weight,
             ignore_index,
             scale(reduction, denominator),
-        );
+        )?;
     }
     Ok(losses)
 }
@@ -414,7 +428,7 @@ pub fn nll_loss_in_place<T: Real, L: Label>(
         weight,
         ignore_index,
         scale(reduction, denominator),
-    );
+    )?;
     Ok(result)
 }
 

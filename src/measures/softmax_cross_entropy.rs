@@ -19,9 +19,11 @@
 //! only, so it is computed first (an O(N) pass over the labels that also validates them)
 //! and the gradient is scaled as it is written. Extra memory: the N per-row losses.
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Dimension, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
-use super::logsumexp::{row_stats, row_stats_weighted, write_row};
+use super::labels::unravel;
+use super::logsumexp::{piece_stop, row_stats, row_stats_weighted, write_row};
+use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::softmax::{ce_grad_write, GradRow};
 use crate::kernels::softmax_f32::ce_grad_write_f32;
@@ -90,52 +92,66 @@ pub enum Target<'a, U> {
 /// Checks the labels and returns Σ w_y over the non-ignored ones: summed over fixed blocks
 /// of rows in logical order ([`BlockAcc`], [`total`]), the order the fused pass of the
 /// loss uses, so a "mean" has the same denominator with and without a gradient.
+///
+/// Each label is read once here; the loss loops read it again and look it up with a
+/// bounds check, so labels rewritten by another thread during the call give a NaN loss
+/// for that row (or this ValueError), never an out-of-bounds panic.
 pub(crate) fn check_labels(
     labels: &ArrayViewD<'_, i64>,
     classes: usize,
     ignore_index: i64,
     weight: Option<&[f64]>,
 ) -> Result<f64, Error> {
-    let out_of_range = |y: i64| y != ignore_index && (y < 0 || y as u64 >= classes as u64);
-    let mut acc = BlockAcc::default();
-    let mut buf = [0.0; 256];
-    let (mut n, mut row) = (0, 0);
-    // PERF: a plain iteration (a slice when contiguous); `indexed_iter` builds a dynamic
-    // index per element (~25 ns), so the position is looked up only for the error.
-    let mut visit = |y: i64| -> Result<(), i64> {
-        if out_of_range(y) {
-            return Err(y);
-        }
-        buf[n] = if y == ignore_index {
-            0.0
-        } else {
-            weight.map_or(1.0, |w| w[y as usize])
+    // One pass in logical order (the sum's order), on one thread; Ctrl-C between pieces.
+    run(labels.len(), |call| {
+        let mut acc = BlockAcc::default();
+        let mut buf = [0.0; 256];
+        let (mut n, mut row) = (0, 0);
+        // PERF: a plain iteration (a slice when contiguous); `indexed_iter` builds a dynamic
+        // index per element (~25 ns), so the position is computed from the count only for
+        // the error (not found again by a second search: the label may have changed).
+        let mut visit = |flat: usize, y: i64| -> Result<(), Error> {
+            if flat % CHECK_ELEMENTS == 0 && flat > 0 && call.stopped() {
+                return Err(Error::Interrupted);
+            }
+            buf[n] = if y == ignore_index {
+                0.0
+            } else {
+                match class_of(y, classes) {
+                    Some(c) => weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN)),
+                    None => {
+                        return Err(Error::LabelOutOfRange {
+                            label: y,
+                            position: unravel(flat, labels.shape()),
+                            classes,
+                        })
+                    }
+                }
+            };
+            n += 1;
+            if n == buf.len() {
+                acc.push(row, &buf);
+                row += n;
+                n = 0;
+            }
+            Ok(())
         };
-        n += 1;
-        if n == buf.len() {
-            acc.push(row, &buf);
-            row += n;
-            n = 0;
-        }
-        Ok(())
-    };
-    let result = match labels.as_slice() {
-        Some(s) => s.iter().try_for_each(|&y| visit(y)),
-        None => labels.iter().try_for_each(|&y| visit(y)),
-    };
-    if let Err(y) = result {
-        let (ix, _) = labels
-            .indexed_iter()
-            .find(|(_, &v)| out_of_range(v))
-            .expect("the label just seen");
-        return Err(Error::LabelOutOfRange {
-            label: y,
-            position: ix.slice().to_vec(),
-            classes,
-        });
-    }
-    acc.push(row, &buf[..n]);
-    Ok(total(acc.into_pieces()))
+        match labels.as_slice() {
+            Some(s) => s.iter().enumerate().try_for_each(|(i, &y)| visit(i, y)),
+            None => labels
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, &y)| visit(i, y)),
+        }?;
+        acc.push(row, &buf[..n]);
+        Ok(total(acc.into_pieces()))
+    })?
+}
+
+/// The class index of label `y` when it lies in `[0, classes)`.
+#[inline]
+pub(crate) fn class_of(y: i64, classes: usize) -> Option<usize> {
+    usize::try_from(y).ok().filter(|&c| c < classes)
 }
 
 /// Validates the class count, weight length and label smoothing shared by the losses.
@@ -196,7 +212,8 @@ struct Ctx<'w> {
 
 impl Ctx<'_> {
     fn w(&self, c: usize) -> f64 {
-        self.weight.map_or(1.0, |w| w[c])
+        self.weight
+            .map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN))
     }
     fn eps_c(&self) -> f64 {
         self.eps / self.classes as f64
@@ -208,22 +225,22 @@ fn label_row<T: Real>(
     z: &ArrayView1<'_, T>,
     y: i64,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) -> (f64, Option<(GradRow, f64)>) {
     if y == ctx.ignore_index {
         return (0.0, None);
     }
-    // Checked before the rows run; a label changed since (another thread writing the
-    // array during the call) gives NaN, never an index out of bounds.
-    let Some(z_y) = usize::try_from(y).ok().and_then(|i| z.get(i)) else {
+    // Checked by `check_labels`, but another thread may have rewritten it since.
+    let Some((y, z_y)) = class_of(y, ctx.classes).and_then(|c| Some((c, z.get(c)?.to_f64())))
+    else {
         return (f64::NAN, None);
     };
-    let (y, z_y) = (y as usize, z_y.to_f64());
     let w_y = ctx.w(y);
     let (loss, stats) = if ctx.eps == 0.0 {
-        let s = row_stats(z);
+        let s = row_stats(z, stop);
         (w_y * s.neg_log_softmax_at(z_y), s)
     } else {
-        let s = row_stats_weighted::<T, f64>(z, None, ctx.weight, 1.0, 0.0);
+        let s = row_stats_weighted::<T, f64>(z, None, ctx.weight, 1.0, 0.0, stop);
         (
             (1.0 - ctx.eps) * w_y * s.neg_log_softmax_at(z_y) + ctx.eps_c() * s.weighted_loss(),
             s,
@@ -257,18 +274,25 @@ fn write_label_grad<T: Real>(
     y: i64,
     row: Option<(GradRow, f64)>,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) {
     match row {
         None => g.fill(T::default()),
         Some((gr, g_y)) => {
-            write_row(src, g, |z, x, start| {
-                let w = ctx.weight.map(|w| &w[start..start + x.len()]);
-                match T::as_f32_mut(x) {
-                    Some(x) => ce_grad_write_f32(z.and_then(T::as_f32), x, w, gr),
-                    None => ce_grad_write::<T, f64>(z, x, None, w, gr),
-                }
-            });
-            if let Some(slot) = usize::try_from(y).ok().and_then(|i| g.get_mut(i)) {
+            write_row(
+                src,
+                g,
+                |z, x, start| {
+                    let w = ctx.weight.map(|w| &w[start..start + x.len()]);
+                    match T::as_f32_mut(x) {
+                        Some(x) => ce_grad_write_f32(z.and_then(T::as_f32), x, w, gr),
+                        None => ce_grad_write::<T, f64>(z, x, None, w, gr),
+                    }
+                },
+                stop,
+            );
+            // `row` is Some only for a label that was in range when read (`label_row`).
+            if let Some(slot) = class_of(y, ctx.classes).and_then(|c| g.get_mut(c)) {
                 *slot = T::from_f64(g_y);
             }
         }
@@ -314,6 +338,7 @@ fn label_task<T: Real>(
     ctx: &Ctx<'_>,
     grad: bool,
     check: bool,
+    stop: &RowStop<'_>,
 ) -> Option<(usize, i64)> {
     let labels = t.labels.expect("class-index targets");
     let (n, c) = (t.block.nrows(), t.block.ncols());
@@ -403,6 +428,9 @@ fn label_task<T: Real>(
         return None;
     }
     for i in 0..n {
+        if stop.skip() {
+            return None;
+        }
         let y = labels[i];
         if check && y != ctx.ignore_index && !(0..c as i64).contains(&y) {
             return Some((first + i, y));
@@ -412,15 +440,15 @@ fn label_task<T: Real>(
             _ => 0.0,
         };
         let loss = match t.block.row(i) {
-            RowRef::Read(z) => label_row(&z, y, ctx).0,
+            RowRef::Read(z) => label_row(&z, y, ctx, stop).0,
             RowRef::Write(z, mut g) => {
-                let (loss, row) = label_row(&z, y, ctx);
-                write_label_grad(Some(&z), &mut g, y, row, ctx);
+                let (loss, row) = label_row(&z, y, ctx, stop);
+                write_label_grad(Some(&z), &mut g, y, row, ctx, stop);
                 loss
             }
             RowRef::InPlace(mut z) => {
-                let (loss, row) = label_row(&z.view(), y, ctx);
-                write_label_grad(None, &mut z, y, row, ctx);
+                let (loss, row) = label_row(&z.view(), y, ctx, stop);
+                write_label_grad(None, &mut z, y, row, ctx, stop);
                 loss
             }
         };
@@ -434,9 +462,10 @@ fn prob_row<T: Real, U: Real>(
     z: &ArrayView1<'_, T>,
     t: &ArrayView1<'_, U>,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) -> (f64, GradRow) {
     let (a, b) = (1.0 - ctx.eps, ctx.eps_c());
-    let s = row_stats_weighted(z, Some(t), ctx.weight, a, b);
+    let s = row_stats_weighted(z, Some(t), ctx.weight, a, b, stop);
     let g = GradRow {
         max: s.max,
         denom: 1.0 + s.rest,
@@ -454,9 +483,13 @@ fn write_prob_grad<T: Real, U: Real>(
     t: &ArrayView1<'_, U>,
     gr: GradRow,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) {
     let mut tb = [U::default(); CHUNK];
     for r in chunks_of(g.len()) {
+        if piece_stop(r.start, stop) {
+            return;
+        }
         let ts = lane_chunk(t, r.clone(), &mut tb);
         let w = ctx.weight.map(|w| &w[r.clone()]);
         with_lane_chunk_mut(g, r, |x| ce_grad_write(None, x, Some(ts), w, gr));
@@ -548,9 +581,11 @@ fn compute<T: Real, U: Real>(
                 GradMode::InPlace(z) => Source::InPlace(z.view_mut()),
             };
             let out = per_row.then_some(&mut losses[..]);
+            // Ctrl-C between tasks, between long rows and inside them.
+            let stop = RowStop::new(call, classes);
             run_tasks(tasks(src, Some(y)), out, call, |t, o| match o {
                 Some(o) => {
-                    let bad = label_task(t, &mut Sink::PerRow(o), ctx, grad, !grad);
+                    let bad = label_task(t, &mut Sink::PerRow(o), ctx, grad, !grad, &stop);
                     TaskOut {
                         bad,
                         ..TaskOut::default()
@@ -561,7 +596,7 @@ fn compute<T: Real, U: Real>(
                         loss: BlockAcc::default(),
                         weight: BlockAcc::default(),
                     };
-                    let bad = label_task(t, &mut sink, ctx, grad, !grad);
+                    let bad = label_task(t, &mut sink, ctx, grad, !grad, &stop);
                     let Sink::Sums { loss, weight } = sink else {
                         unreachable!("sums")
                     };
@@ -577,7 +612,7 @@ fn compute<T: Real, U: Real>(
         if let Some((row, label)) = outs.iter().find_map(|o| o.bad) {
             return Err(Error::LabelOutOfRange {
                 label,
-                position: super::labels::unravel(row, &batch),
+                position: unravel(row, &batch),
                 classes,
             });
         }
@@ -594,13 +629,18 @@ fn compute<T: Real, U: Real>(
     }
     let losses: ArrayD<f64> = run(elements, |call| {
         let fork = call.fork;
+        // Ctrl-C between rows and inside long ones; a stopped call's losses are discarded.
+        let stop = &RowStop::new(call, classes);
         match (mode, target) {
             (_, Target::Labels(_)) => unreachable!("class-index targets are handled above"),
             (GradMode::None(z), Target::Probs(t)) => {
                 let axis = last(z.ndim());
                 let zip = Zip::from(z.lanes(axis)).and(t.lanes(axis));
                 crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, t: ArrayView1<'_, U>| {
-                    prob_row(&z, &t, ctx).0
+                    if stop.skip() {
+                        return f64::NAN;
+                    }
+                    prob_row(&z, &t, ctx, stop).0
                 })
             }
             (GradMode::Into(z, g), Target::Probs(t)) => {
@@ -612,9 +652,12 @@ fn compute<T: Real, U: Real>(
                     fork,
                     zip,
                     |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
-                        let (loss, gr) = prob_row(&z, &t, ctx);
+                        if stop.skip() {
+                            return f64::NAN;
+                        }
+                        let (loss, gr) = prob_row(&z, &t, ctx, stop);
                         g.assign(&z);
-                        write_prob_grad(&mut g, &t, gr, ctx);
+                        write_prob_grad(&mut g, &t, gr, ctx, stop);
                         loss
                     }
                 )
@@ -626,8 +669,11 @@ fn compute<T: Real, U: Real>(
                     fork,
                     zip,
                     |mut z: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
-                        let (loss, gr) = prob_row(&z.view(), &t, ctx);
-                        write_prob_grad(&mut z, &t, gr, ctx);
+                        if stop.skip() {
+                            return f64::NAN;
+                        }
+                        let (loss, gr) = prob_row(&z.view(), &t, ctx, stop);
+                        write_prob_grad(&mut z, &t, gr, ctx, stop);
                         loss
                     }
                 )

@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use super::{reduce_blocks, Ctx};
 use crate::error::Error;
-use crate::kernels::plogq::Lowest;
+use crate::kernels::two_pass::Lowest;
 use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
 
 /// One row: where it starts (in elements from the base pointer) and how long it is.
@@ -223,6 +223,18 @@ impl<'a, T: Copy> Rows<'a, T> {
         }
     }
 
+    /// `(row stride, element stride)` when every row has the same length and row `r`
+    /// starts at `r·row_stride` (at most one batch axis after coalescing).
+    fn regular(&self) -> Option<(isize, isize)> {
+        match &self.shape {
+            Shape::Strided { batch_strides, .. } if batch_strides.len() <= 1 => Some((
+                batch_strides.first().copied().unwrap_or(0),
+                self.elem_stride,
+            )),
+            _ => None,
+        }
+    }
+
     /// Calls `f(r, row)` for the rows `range`, in order.
     pub fn for_rows(&self, range: Range<usize>, mut f: impl FnMut(usize, Row)) {
         match &self.shape {
@@ -358,6 +370,39 @@ impl<'a, T: Copy> Rows<'a, T> {
                 buf.resize(range.len().max(buf.len()), T::default());
                 self.gather(row, range.clone(), buf);
                 f(&buf[..range.len()])
+            }
+        }
+    }
+}
+
+impl<T: Real> Rows<'_, T> {
+    /// Writes rows `first..first + n` (each `len` ≤ [`SHORT`] long, on a
+    /// [regular](Rows::regular) layout) transposed into `buf[c][j]`, widened; lanes
+    /// `n..GROUP` are zeroed.
+    #[inline]
+    fn fill_group(&self, first: usize, n: usize, len: usize, buf: &mut [[f64; GROUP]; SHORT]) {
+        let (rs, es) = self.regular().expect("a regular layout");
+        assert!(first + n <= self.n_rows && n <= GROUP && len <= SHORT);
+        assert_eq!(self.uniform_len(), Some(len));
+        let first_base = first as isize * rs;
+        for (c, slot) in buf[..len].iter_mut().enumerate() {
+            let at = first_base + c as isize * es;
+            if n == GROUP {
+                for (j, lane) in slot.iter_mut().enumerate() {
+                    // SAFETY: element c < len of row first + j (< n_rows) is at
+                    // (first + j)·rs + c·es: an element of the borrowed view (asserted above).
+                    *lane = unsafe { *self.ptr.offset(at + j as isize * rs) }.to_f64();
+                }
+            } else {
+                for (j, lane) in slot[..n].iter_mut().enumerate() {
+                    // SAFETY: as above, for the n rows that exist.
+                    *lane = unsafe { *self.ptr.offset(at + j as isize * rs) }.to_f64();
+                }
+            }
+        }
+        if n < GROUP {
+            for slot in &mut buf[..len] {
+                slot[n..].fill(0.0);
             }
         }
     }
@@ -739,6 +784,11 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         Some(n) => (CHUNK_ELEMENTS / n.max(1)).div_ceil(GROUP).max(1) * GROUP,
         None => 1024,
     };
+    if let (Some(len), Some(_), Some(_)) = (p.uniform_len(), p.regular(), q.regular()) {
+        if len <= SHORT {
+            return map_short_regular(p, q, m, ctx, out, len, same, rows_per_chunk);
+        }
+    }
     let chunk = |first: usize, out: &mut [f64]| -> Lowest {
         let mut rows: Vec<(Row, Row)> = Vec::with_capacity(out.len());
         q.for_rows(first..first + out.len(), |_, qr| {
@@ -789,6 +839,62 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
             );
             min = min.min(lo);
             start = end;
+        }
+        min
+    };
+    if ctx.fork && out.len() > rows_per_chunk {
+        out.par_chunks_mut(rows_per_chunk)
+            .enumerate()
+            .map(|(i, o)| chunk(i * rows_per_chunk, o))
+            .reduce(|| Lowest::NONE, Lowest::min)
+    } else {
+        out.chunks_mut(rows_per_chunk)
+            .enumerate()
+            .map(|(i, o)| chunk(i * rows_per_chunk, o))
+            .fold(Lowest::NONE, Lowest::min)
+    }
+}
+
+/// [`map_rows`] for short rows of one length on regular layouts (the common (N, C) and
+/// (C, N) arrays): groups are filled straight from the arrays, no row list is built.
+#[allow(clippy::too_many_arguments)]
+fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    m: &M,
+    ctx: Ctx<'_>,
+    out: &mut [f64],
+    len: usize,
+    same: bool,
+    rows_per_chunk: usize,
+) -> Lowest {
+    let chunk = |first: usize, out: &mut [f64]| -> Lowest {
+        let mut pt = [[0.0; GROUP]; SHORT];
+        let mut qt = [[0.0; GROUP]; SHORT];
+        let mut min = Lowest::NONE;
+        let mut pbuf: Vec<T> = Vec::new();
+        let mut qbuf: Vec<U> = Vec::new();
+        for (g, out) in out.chunks_mut(GROUP).enumerate() {
+            if ctx.stopped() {
+                break;
+            }
+            let start = first + g * GROUP;
+            let n = out.len();
+            p.fill_group(start, n, len, &mut pt);
+            if !same {
+                q.fill_group(start, n, len, &mut qt);
+            }
+            let qref = if same { &pt } else { &qt };
+            let mut regular = [true; GROUP];
+            min = min.min(m.group(&pt[..len], &qref[..len], out, &mut regular[..n]));
+            for j in (0..n).filter(|&j| !regular[j]) {
+                let (pr, qr) = (p.row(start + j), q.row(start + j));
+                let (v, lo) = p.with_slice(pr, 0..len, &mut pbuf, |ps| {
+                    q.with_slice(qr, 0..len, &mut qbuf, |qs| m.row(ps, qs))
+                });
+                out[j] = v;
+                min = min.min(lo);
+            }
         }
         min
     };

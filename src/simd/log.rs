@@ -79,7 +79,7 @@ pub fn ln_lane(x: f64) -> f64 {
 /// The exponent split of eight lanes: (k, f) with x = 2^k·(1 + f), 1 + f ∈ [√2/2, √2),
 /// k exact; subnormals are scaled by 2^54 first. Meaningless for x ≤ 0, inf, NaN.
 #[inline(always)]
-fn split<V: F8>(x: V) -> (V, V) {
+pub fn split<V: F8>(x: V) -> (V, V) {
     let tiny = x.lt(V::splat(f64::MIN_POSITIVE));
     let scaled = V::select(tiny, x.mul(V::splat(TWO54)), x);
     let k_adjust = V::select(tiny, V::splat(54.0), V::splat(0.0));

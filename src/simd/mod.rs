@@ -18,6 +18,7 @@ pub mod element;
 pub mod exp;
 pub mod exp_f32;
 pub mod log;
+pub mod log1p;
 pub mod log_f32;
 pub mod vector;
 pub mod vector_f32;

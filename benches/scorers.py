@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Scorer benchmarks: ensemble_uncertainty and expected_calibration_error against the NumPy
+expressions people write and torch / torchmetrics, side by side in one run.
+
+    python benches/scorers.py            # all shapes (~1-2 min on 2 cores)
+    python benches/scorers.py --quick    # the headline shapes only
+
+Prints Markdown tables (ratio = peer time / fastentropy time, > 1 means fastentropy is
+faster). Each case times every implementation in the same process on the same array,
+interleaved round by round (so a noisy, shared machine slows all alike); the number is the
+median of the rounds. The first call of each implementation is a warm-up whose result is
+checked against fastentropy's. torch columns read "n/a" without torch (pip install torch
+torchmetrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Any, Callable, Dict, List, Tuple
+
+import numpy as np
+
+import fastentropy as fe
+
+try:  # optional peers
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+try:
+    from torchmetrics.functional.classification import multiclass_calibration_error
+except ImportError:  # pragma: no cover
+    multiclass_calibration_error = None
+
+ENSEMBLE_SHAPES = [(30, 100_000, 10), (100, 10_000, 10), (10, 10_000, 1000), (8, 1_000_000, 2)]
+ECE_SHAPES = [(1_000_000, 10), (100_000, 1000)]
+
+
+def np_ensemble(p: np.ndarray) -> Tuple[Any, Any, Any]:
+    pbar = p.mean(0)
+    total = -(pbar * np.log(pbar)).sum(-1)
+    alea = -(p * np.log(p)).sum(-1).mean(0)
+    return total, alea, total - alea
+
+
+def torch_ensemble(p: Any) -> Tuple[Any, Any, Any]:
+    pbar = p.mean(0)
+    total = -(pbar * torch.log(pbar)).sum(-1)
+    alea = -(p * torch.log(p)).sum(-1).mean(0)
+    return total, alea, total - alea
+
+
+def np_ece(p: np.ndarray, y: np.ndarray, n_bins: int = 15) -> float:
+    conf = p.max(1)
+    pred = p.argmax(1)
+    bounds = np.linspace(0, 1, n_bins + 1, dtype=p.dtype)
+    b = np.clip(np.searchsorted(bounds, conf, side="right") - 1, 0, n_bins - 1)
+    count = np.bincount(b, minlength=n_bins)
+    gap = np.bincount(b, weights=(pred == y) - conf.astype(np.float64), minlength=n_bins)
+    return float(np.abs(gap).sum() / len(y)) if count.sum() else float("nan")
+
+
+def time_side_by_side(impls: Dict[str, Callable[[], Any]], rounds: int) -> Dict[str, float]:
+    samples: Dict[str, List[float]] = {k: [] for k in impls}
+    for f in impls.values():
+        f()  # warm-up
+    for _ in range(rounds):
+        for name, f in impls.items():
+            t = time.perf_counter()
+            f()
+            samples[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def ensemble_table(shapes: List[Tuple[int, int, int]], rounds: int) -> None:
+    print("### ensemble_uncertainty (total, aleatoric, epistemic)\n")
+    print(f"{fe.simd_isa()}, {fe.get_num_threads()} threads; numpy: `pbar = p.mean(0); total = -(pbar*np.log(pbar)).sum(-1);"
+          " alea = -(p*np.log(p)).sum(-1).mean(0)`; torch: the same expression on a CPU tensor.\n")
+    print("| shape (S, N, C) | dtype | fastentropy | 1 thread | numpy | torch | ×numpy | ×torch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for shape in shapes:
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(0)
+            p = rng.dirichlet(np.ones(shape[2]), size=shape[:2]).astype(dtype)
+            want = fe.ensemble_uncertainty(p)
+            got = np_ensemble(p)
+            assert np.allclose(got[0], want.total, rtol=1e-4), "numpy expression disagrees"
+            threads = fe.get_num_threads()
+
+            def one_thread() -> Any:
+                fe.set_num_threads(1)
+                try:
+                    return fe.ensemble_uncertainty(p)
+                finally:
+                    fe.set_num_threads(threads)
+
+            impls: Dict[str, Callable[[], Any]] = {
+                "fe": lambda: fe.ensemble_uncertainty(p),
+                "fe1": one_thread,
+                "numpy": lambda: np_ensemble(p),
+            }
+            if torch is not None:
+                pt = torch.from_numpy(p)
+                impls["torch"] = lambda: torch_ensemble(pt)
+            t = time_side_by_side(impls, rounds)
+            tt = t.get("torch")
+            print(
+                f"| {shape} | {np.dtype(dtype).name} | {t['fe']*1e3:.1f} ms | {t['fe1']*1e3:.1f} ms | {t['numpy']*1e3:.1f} ms | "
+                + (f"{tt*1e3:.1f} ms" if tt else "n/a")
+                + f" | {t['numpy']/t['fe']:.1f} | "
+                + (f"{tt/t['fe']:.1f}" if tt else "n/a")
+                + " |",
+                flush=True,
+            )
+    print()
+
+
+def ece_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
+    print("### expected_calibration_error (l1, 15 bins)\n")
+    print("numpy: max/argmax/searchsorted/bincount (`np_ece` in this script); torchmetrics: "
+          "`multiclass_calibration_error(preds, target, num_classes=C)`.\n")
+    print("| shape (N, C) | dtype | fastentropy | numpy | torchmetrics | ×numpy | ×torchmetrics |")
+    print("|---|---|---|---|---|---|---|")
+    for n, c in shapes:
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(1)
+            z = rng.normal(size=(n, c)) * 3
+            p = np.exp(z - z.max(1, keepdims=True))
+            p = (p / p.sum(1, keepdims=True)).astype(dtype)
+            y = rng.integers(0, c, size=n)
+            assert abs(np_ece(p, y) - fe.expected_calibration_error(p, y)) < 1e-6
+            impls: Dict[str, Callable[[], Any]] = {
+                "fe": lambda: fe.expected_calibration_error(p, y),
+                "numpy": lambda: np_ece(p, y),
+            }
+            if multiclass_calibration_error is not None:
+                pt, yt = torch.from_numpy(p), torch.from_numpy(y)
+                impls["tm"] = lambda: multiclass_calibration_error(pt, yt, num_classes=c)
+            t = time_side_by_side(impls, rounds)
+            tm = t.get("tm")
+            print(
+                f"| ({n}, {c}) | {np.dtype(dtype).name} | {t['fe']*1e3:.1f} ms | {t['numpy']*1e3:.1f} ms | "
+                + (f"{tm*1e3:.1f} ms" if tm else "n/a")
+                + f" | {t['numpy']/t['fe']:.1f} | "
+                + (f"{tm/t['fe']:.1f}" if tm else "n/a")
+                + " |",
+                flush=True,
+            )
+    print()
+
+
+def main(argv: List[str]) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="the headline shapes only")
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args(argv)
+    ensemble_table(ENSEMBLE_SHAPES[:1] if args.quick else ENSEMBLE_SHAPES, args.rounds)
+    ece_table(ECE_SHAPES[:1] if args.quick else ECE_SHAPES, args.rounds)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,170 @@
+//! The top-1 prediction of a row for calibration: its confidence (the largest probability,
+//! or softmax's largest value for logits), its index (the first on ties), and the row's
+//! smallest and largest values (to reject probabilities outside [0, 1]).
+
+use super::softmax::{lse_feed, LseLanes};
+use super::{Real, LANES};
+use crate::simd::vector::F8;
+
+/// The top-1 prediction of one row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowTop {
+    /// The largest probability (NaN if the row holds NaN); for logits 1/(1 + Σ_{i≠argmax}
+    /// exp(z_i − max)), the softmax of the argmax.
+    pub confidence: f64,
+    /// The first index holding the row's maximum.
+    pub argmax: usize,
+    /// The smallest value (NaN ignored; +inf for an all-NaN row).
+    pub min: f64,
+    /// The largest value (NaN ignored; −inf for an all-NaN row).
+    pub max: f64,
+}
+
+/// The first index of `x` whose value equals `max` (0 if none: an all-NaN row).
+fn first_index_of<T: Real>(x: &[T], max: f64) -> usize {
+    x.iter().position(|v| v.to_f64() == max).unwrap_or(0)
+}
+
+#[inline(always)]
+fn row_top_body<V: F8, T: Real>(x: &[T]) -> RowTop {
+    let mut hi = V::splat(f64::NEG_INFINITY);
+    let mut lo = V::splat(f64::INFINITY);
+    let mut all_numbers = true;
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        let v = V::load(c.try_into().expect("chunks_exact gives 8"));
+        hi = hi.max_ignoring_nan(v);
+        lo = lo.min_ignoring_nan(v);
+        all_numbers &= V::all(v.eq(v));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // Pad with the tail's own first value: it changes neither extreme nor NaN-ness.
+        let mut padded = [rest[0]; LANES];
+        padded[..rest.len()].copy_from_slice(rest);
+        let v = V::load(&padded);
+        hi = hi.max_ignoring_nan(v);
+        lo = lo.min_ignoring_nan(v);
+        all_numbers &= V::all(v.eq(v));
+    }
+    let (max, min) = (hi.max_lane(), lo.min_lane());
+    RowTop {
+        confidence: if all_numbers { max } else { f64::NAN },
+        argmax: first_index_of(x, max),
+        min,
+        max,
+    }
+}
+
+crate::simd::multiversion! {
+    /// The top-1 prediction of a row of probabilities (non-empty).
+    pub fn row_top<T: Real>(x: &[T]) -> RowTop = row_top_body;
+}
+
+/// The top-1 prediction of a row of logits (non-empty): the streaming max / sum of
+/// exponentials of `softmax.rs`, confidence 1/(1 + rest) (NaN propagates; an all −inf
+/// row gives NaN, as softmax does). `min`/`max` are not checked for logits (0 and 0).
+pub fn row_top_logits<T: Real>(x: &[T]) -> RowTop {
+    let mut st = LseLanes::EMPTY;
+    lse_feed(&mut st, x);
+    let stats = st.finish();
+    let confidence = if stats.max == f64::NEG_INFINITY || stats.max.is_nan() {
+        f64::NAN
+    } else {
+        1.0 / (1.0 + stats.rest)
+    };
+    RowTop {
+        confidence,
+        argmax: first_index_of(x, stats.max),
+        min: 0.0,
+        max: 0.0,
+    }
+}
+
+/// Scalar reference for [`row_top`].
+pub fn reference<T: Real>(x: &[T]) -> RowTop {
+    let (mut max, mut min, mut argmax, mut nan) = (f64::NEG_INFINITY, f64::INFINITY, 0, false);
+    for (i, v) in x.iter().enumerate() {
+        let v = v.to_f64();
+        nan |= v.is_nan();
+        if v > max {
+            max = v;
+            argmax = i;
+        }
+        if v < min {
+            min = v;
+        }
+    }
+    RowTop {
+        confidence: if nan { f64::NAN } else { max },
+        argmax,
+        min,
+        max,
+    }
+}
+
+/// Scalar reference for [`row_top_logits`]: two passes with `f64::exp`.
+pub fn reference_logits<T: Real>(x: &[T]) -> RowTop {
+    let z: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
+    let max = z
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let argmax = z.iter().position(|&v| v == max).unwrap_or(0);
+    let nan = z.iter().any(|v| v.is_nan()) || max == f64::NEG_INFINITY;
+    let rest: f64 = z
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != argmax)
+        .map(|(_, &v)| (v - max).exp())
+        .sum();
+    RowTop {
+        confidence: if nan { f64::NAN } else { 1.0 / (1.0 + rest) },
+        argmax,
+        min: 0.0,
+        max: 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::adversarial::{close, positive};
+
+    #[test]
+    fn matches_reference_on_every_tail_and_tie() {
+        for len in 1..=67 {
+            let mut x = positive(len, len as u64);
+            for v in &mut x {
+                *v = v.min(1.0);
+            }
+            let check = |x: &[f64]| {
+                let (g, w) = (row_top(x), reference(x));
+                assert_eq!(g.argmax, w.argmax, "{x:?}");
+                assert!(close(g.confidence, w.confidence, 0.0) && g.min == w.min && g.max == w.max);
+                let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                let (g, w) = (row_top(&x32), reference(&x32));
+                assert_eq!((g.argmax, g.max), (w.argmax, w.max));
+                let (g, w) = (row_top_logits(x), reference_logits(x));
+                assert_eq!(g.argmax, w.argmax);
+                assert!(close(g.confidence, w.confidence, 1e-14), "{g:?} {w:?}");
+            };
+            check(&x);
+            // A tie for the maximum: the first index wins.
+            let mut tied = x.clone();
+            let m = tied.iter().cloned().fold(0.0, f64::max);
+            tied[len - 1] = m;
+            check(&tied);
+            // NaN anywhere gives a NaN confidence.
+            let mut with_nan = x.clone();
+            with_nan[len / 2] = f64::NAN;
+            assert!(row_top(&with_nan).confidence.is_nan());
+            assert!(row_top_logits(&with_nan).confidence.is_nan());
+        }
+        let r = row_top_logits(&[f64::NEG_INFINITY, f64::NEG_INFINITY]);
+        assert!(r.confidence.is_nan());
+        let r = row_top_logits(&[0.0, f64::NEG_INFINITY, -5.0]);
+        assert_eq!(r.argmax, 0);
+        assert!(close(r.confidence, 1.0 / (1.0 + (-5f64).exp()), 1e-15));
+        assert_eq!(row_top_logits(&[-40.0, 0.0]).confidence, 1.0);
+    }
+}

@@ -1,0 +1,820 @@
+//! Ensemble / MC-dropout uncertainty of one prediction: S member distributions over C
+//! classes → total = H(P̄), aleatoric = mean_s H(P_s), epistemic = mean_s KL(P_s ‖ P̄)
+//! (= total − aleatoric mathematically; BALD's mutual information), P_s = x_s / Σx_s.
+//!
+//! **Layout.** Eight predictions (rows) are processed together, one per lane, so every
+//! per-row quantity (a member's total, P̄, the dominant-mass bookkeeping) is a lane-wise
+//! vector with no horizontal operation, and nothing is wasted when C is small (C = 10
+//! would fill 10 of 16 lanes if a row were vectorised along its classes). The group's S×8
+//! rows are read twice: pass 1 sums each member row (the first read, from memory), pass 2
+//! (classes outer, members inner) computes everything else from the same bytes, now in
+//! L1/L2. No per-member temporary of the row's size is made.
+//!
+//! **Exactness.** Three pieces, each cancellation-free (measured against mpmath in
+//! `tests/test_ensemble_uncertainty.py`; see the README's table):
+//! - *Entropies* are Σ p·ln(1/p), a sum of non-negative terms. The one mass above 1/2
+//!   (there is at most one) is taken as p_m·(−log1p(−r)), r = Σ_{c≠m} p_c summed from the
+//!   other masses, so a confident row's tiny entropy (1e-20) keeps its relative precision;
+//!   ln p_m of a rounded p_m ≈ 1 would lose it.
+//! - *Epistemic* is mean_s Σ_c P̄_c·φ(f_sc) with f = P_s/P̄ − 1 and
+//!   φ(f) = (1+f)·ln(1+f) − f ≥ 0. That is KL(P_s‖P̄) with Σ_c (P̄_c − P_sc) = 0 added, and
+//!   makes every term non-negative: the plain Σ p·ln(p/P̄) has terms of first order in the
+//!   members' disagreement summing to a second-order result, and total − aleatoric
+//!   subtracts two nearly equal entropies; both lose all digits for members differing by
+//!   1e-8. φ is its Taylor polynomial f²·Σ_{j<15} (−f)^j/((j+1)(j+2)) for |f| ≤ 0.1 (no
+//!   cancellation, no division), t·ln t − (t − 1) + ln t·(f − (t − 1)) above (t = fl(1 + f);
+//!   the last term corrects the rounding of 1 + f; ≤ 3e-15 relative at the switch).
+//! - *The differences* P_s − P̄ are where near-agreement bites: normalisation rounds each
+//!   P_s to 1e-16, which is 1e-8 of a 1e-8 disagreement. So P_s = x_s/Z_s is computed in
+//!   double-double (Z_s by a compensated sum, the quotient with one Newton correction;
+//!   [`super::double_double`]), the members are anchored on member 0 (δ_s = P_s − P_0, so
+//!   identical members give exactly 0), P̄ = P_0 + mean δ, and P_s − P̄ = δ_s − mean δ is
+//!   rounded to f64 only then. Relative error of the epistemic part: ~1e-32/(members'
+//!   relative disagreement), below 1e-15 for disagreements down to 1e-17.
+//!
+//! With `from_logits`, x_sc = exp(z_sc − max_c z_sc) (so Z_s ∈ [1, C] and the member's
+//! argmax has x = 1 exactly); the probabilities are never stored. In the double-double
+//! pass, x_sc is anchored on member 0 as x_0c·(1 + expm1(Δ)) (see [`logit_value`]), so
+//! logits differing by 1e-8 keep the epistemic part exact too.
+//!
+//! **Special rows.** The vector path requires every member total Z_s in [2^−500, 2^500]
+//! (the range where the double-double products cannot overflow or underflow). Other rows
+//! — a zero, NaN or infinite total, subnormal or huge counts — are recomputed by the scalar
+//! [`reference`] (`ensemble_reference.rs`), which scales each member by a power of two
+//! first (exact) and propagates NaN. A member summing to 0 gives NaN (as `entropy`); NaN
+//! gives NaN for its row.
+//!
+//! **Two passes 2.** The fast pass (f64 probabilities x·(1/Z), ~45 vector operations per
+//! eight elements, one of them the division inside `ln`) gives the entropies and
+//! epistemic = total − aleatoric; a rounding bound, γ·(total + aleatoric) with
+//! γ = (4C + 40)ε, decides per row whether that difference is exact to 1e-12
+//! (float64 input; 1e-7 for float32). Only groups with a rejected row run the
+//! double-double pass (~4× the cost), and use it for those rows only.
+//!
+//! PERF ((30, 10^5, 10) f32, one thread, CPU time on this project's 2-core AVX-512 Xeon
+//! under load; `benches/scorers.py` for the side-by-side ratios): 62–71 ms against
+//! 136–140 ms for numpy's expression. Measured on the way: the double-double pass for
+//! every row ran at 0.5× numpy; the classes-outer order for the fast pass (three
+//! accumulators per member in memory) ~25% slower; zeroing the scratch per group ~10%;
+//! locating each of a group's S×8 rows separately instead of cutting one chunk per member
+//! ~25% (83 ms); gathering each vector from eight rows instead of the lane-major copy
+//! slower again; compensating the sums over members costs ~10% and keeps rows with many
+//! members in the fast pass.
+//! Rejected: vectorising along the classes (horizontal sums per row, 6 of 16 lanes idle
+//! for C = 10). Not reached: the issue's ≥ 5× numpy. What remains is the f64 `ln` (a
+//! division and ~25 operations per eight lanes); a float32 path with sixteen lanes and a
+//! division-free log (DESIGN §2b allows 1e-6 for float32 input) is the next step, in
+//! `simd/`.
+
+use super::double_double::{self as dd, Dd};
+pub use super::ensemble_reference::reference;
+use super::Real;
+use crate::simd::exp::exp;
+use crate::simd::log::ln_finite;
+use crate::simd::vector::F8;
+
+/// Rows processed together: one per lane.
+pub const GROUP: usize = 8;
+
+/// Member totals in this range take the vector path (see the module docs).
+const Z_MIN: f64 = 3.054_936_363_499_605e-151; // 2^-500
+const Z_MAX: f64 = 3.273_390_607_896_142e150; // 2^500
+
+/// Up to this |f| = |P_s/P̄ − 1|, φ(f) is evaluated by its series; above, directly (where
+/// t·ln t − f cancels at most 21×, ~5e-15 relative).
+pub(crate) const SERIES_MAX: f64 = 0.1;
+
+/// (−1)^j / ((j+1)(j+2)), j = 0..15: φ(f) = f²·Σ_j c_j f^j (truncation < 1e-17 relative
+/// at |f| ≤ 0.1). A polynomial in f has no division; the atanh form 2s²(A + sB)/(1 − s),
+/// s = f/(2+f), has two, each costing as much as ten fused multiply-adds on AVX-512.
+pub(crate) const PHI_COEF: [f64; 15] = {
+    let mut c = [0.0; 15];
+    let mut j = 0;
+    while j < 15 {
+        let v = 1.0 / ((j + 1) * (j + 2)) as f64;
+        c[j] = if j % 2 == 0 { v } else { -v };
+        j += 1;
+    }
+    c
+};
+
+/// Above this many elements per member row group (S·C), pass 2 gathers from the input
+/// again instead of keeping the group's values in a lane-major buffer (8·S·C f64 =
+/// 1 MiB at the limit, L2-sized).
+const TRANSPOSE_MAX: usize = 16_384;
+
+/// The three results of one prediction, in nats, and the smallest input value (probability
+/// input: below 0 means an input error; 0 for logits).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RowUncertainty {
+    /// H(P̄).
+    pub total: f64,
+    /// mean_s H(P_s).
+    pub aleatoric: f64,
+    /// mean_s KL(P_s ‖ P̄), ≥ 0.
+    pub epistemic: f64,
+    /// min(0, smallest x), NaN ignored.
+    pub min: f64,
+}
+
+/// Per-member lane state of a group, reused between groups (no allocation per group).
+#[derive(Default)]
+pub struct Scratch {
+    x: Vec<[f64; GROUP]>,
+    pbar: Vec<[f64; GROUP]>,
+    pbar_comp: Vec<[f64; GROUP]>,
+    shift: Vec<[f64; GROUP]>,
+    z_hi: Vec<[f64; GROUP]>,
+    z_lo: Vec<[f64; GROUP]>,
+    z_inv: Vec<[f64; GROUP]>,
+    ent: Vec<[f64; GROUP]>,
+    others: Vec<[f64; GROUP]>,
+    dominant: Vec<[f64; GROUP]>,
+    d_hi: Vec<[f64; GROUP]>,
+    d_lo: Vec<[f64; GROUP]>,
+}
+
+impl Scratch {
+    /// Sizes the buffers for `members` members. Nothing is zeroed on reuse: every entry
+    /// is written before it is read, and the entropy accumulators are reset by
+    /// [`mean_member_entropy`] (zeroing ~40 KiB per group of 8 rows cost 10% of a call).
+    fn resize(&mut self, members: usize) {
+        if self.shift.len() == members {
+            return;
+        }
+        for v in [
+            &mut self.shift,
+            &mut self.z_hi,
+            &mut self.z_lo,
+            &mut self.z_inv,
+            &mut self.ent,
+            &mut self.others,
+            &mut self.dominant,
+            &mut self.d_hi,
+            &mut self.d_lo,
+        ] {
+            v.clear();
+            v.resize(members, [0.0; GROUP]);
+        }
+    }
+}
+
+/// |v|.
+#[inline(always)]
+fn abs<V: F8>(v: V) -> V {
+    v.bits_and(0x7fff_ffff_ffff_ffff)
+}
+
+/// ln(1 + y) for y ∈ (−1/2, 0]: ln u + (y − (u − 1))/u with u = fl(1 + y); u − 1 is exact,
+/// and the quotient restores what rounding 1 + y lost. ≤ 2 ULP.
+#[inline(always)]
+fn log1p_neg<V: F8>(y: V) -> V {
+    let u = V::splat(1.0).add(y);
+    ln_finite(u).add(y.sub(u.sub(V::splat(1.0))).div(u))
+}
+
+/// φ(f) = (1+f)·ln(1+f) − f ≥ 0 for f ≥ −1 (see the module docs).
+#[inline(always)]
+fn phi<V: F8>(f: V) -> V {
+    let small = abs(f).le(V::splat(SERIES_MAX));
+    let mut out = V::splat(0.0);
+    if V::any(small) {
+        let mut poly = V::splat(PHI_COEF[14]);
+        for &k in PHI_COEF[..14].iter().rev() {
+            poly = poly.mul_add(f, V::splat(k));
+        }
+        out = V::select(small, f.mul(f).mul(poly), out);
+    }
+    if !V::all(small) {
+        let t = V::splat(1.0).add(f);
+        let t = V::select(t.lt(V::splat(0.0)), V::splat(0.0), t);
+        // φ at the rounded point t = fl(1 + f), t·ln t − (t − 1), plus the first-order
+        // correction ln t·(f − (t − 1)) for the rounding of 1 + f (~2e-15 relative, against
+        // 2e-14 for t·ln t − f). ln_finite(0) is finite, so t = 0 (P_sc = 0) gives 0·ln 0.
+        let lt = ln_finite(t);
+        let fp = t.sub(V::splat(1.0));
+        let direct = t.mul(lt).sub(fp).add(lt.mul(f.sub(fp)));
+        out = V::select(small, out, direct);
+    }
+    out
+}
+
+/// Lane l of the vector: member row `rows[l]`, class `c`, as f64.
+#[inline(always)]
+fn gather<V: F8, T: Real>(rows: &[&[T]; GROUP], c: usize) -> V {
+    V::from_array(std::array::from_fn(|l| rows[l][c].to_f64()))
+}
+
+#[inline(always)]
+fn group_body<V: F8, T: Real>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    scratch: &mut Scratch,
+    out: &mut [RowUncertainty; GROUP],
+) {
+    if dd::fused::<V>() {
+        group_impl::<V, T, true>(rows, classes, from_logits, scratch, out)
+    } else {
+        group_impl::<V, T, false>(rows, classes, from_logits, scratch, out)
+    }
+}
+
+#[inline(always)]
+fn group_impl<V: F8, T: Real, const FMA: bool>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    scratch: &mut Scratch,
+    out: &mut [RowUncertainty; GROUP],
+) {
+    let members = rows.len();
+    scratch.resize(members);
+    let buffered = members * classes <= TRANSPOSE_MAX;
+    if buffered && scratch.x.len() < members * classes {
+        scratch.x.resize(members * classes, [0.0; GROUP]);
+    }
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let mut min = zero;
+    let mut bad = zero;
+
+    // Pass 1 (the one read from memory): each member's total Z_s, compensated; its max
+    // logit first with `from_logits`. The values (exponentials for logits) are kept
+    // lane-major for pass 2: each lane's row is copied in order (contiguous reads), which
+    // costs less than gathering eight rows per vector.
+    for (s, r) in rows.iter().enumerate() {
+        let base = s * classes;
+        if buffered {
+            let block = &mut scratch.x[base..base + classes];
+            for (l, row) in r.iter().enumerate() {
+                let row = &row[..classes];
+                // PERF: an index loop; `iter_mut().zip(..)` was not inlined into the
+                // target-feature function (15% of a call at C = 2).
+                for c in 0..classes {
+                    block[c][l] = row[c].to_f64();
+                }
+            }
+        }
+        let shift = if from_logits {
+            let mut m = V::splat(f64::NEG_INFINITY);
+            for c in 0..classes {
+                let x = if buffered {
+                    V::from_array(scratch.x[base + c])
+                } else {
+                    gather::<V, T>(r, c)
+                };
+                m = m.max_ignoring_nan(x);
+            }
+            m
+        } else {
+            zero
+        };
+        let mut sum = zero;
+        for c in 0..classes {
+            let x = if buffered {
+                V::from_array(scratch.x[base + c])
+            } else {
+                gather::<V, T>(r, c)
+            };
+            let x = if from_logits {
+                let e = exp(x.sub(shift));
+                if buffered {
+                    scratch.x[base + c] = e.to_array();
+                }
+                e
+            } else {
+                min = min.min_ignoring_nan(x);
+                x
+            };
+            sum = sum.add(x);
+        }
+        // A plain sum (relative error ≤ (C − 1)ε, in the fast pass's bound); the exact pass
+        // recomputes it compensated.
+        let ok = V::and(sum.ge(V::splat(Z_MIN)), sum.le(V::splat(Z_MAX)));
+        bad = V::select(ok, bad, one);
+        scratch.shift[s] = shift.to_array();
+        scratch.z_hi[s] = sum.to_array();
+        scratch.z_inv[s] = one.div(sum).to_array();
+    }
+
+    // Pass 2, fast: f64 probabilities, entropies, epistemic = total − aleatoric. Exact
+    // wherever that difference does not cancel; the bound below decides.
+    let (total, aleatoric) = fast_pass::<V, T>(rows, classes, from_logits, buffered, scratch);
+    let epi = total.sub(aleatoric);
+    // A bound on the relative rounding error of total and aleatoric: each entropy is a
+    // sum of C non-negative terms, each accurate to (C + 4)ε or so (the member total's
+    // rounding included), and the sums over members (P̄, the mean entropy) are compensated,
+    // so S does not enter. The difference is accepted where it exceeds the bound by
+    // 1/tolerance. (With plain sums over members the bound grew by 3Sε, and at S = 100
+    // 7% of random rows were sent to the double-double pass.)
+    let gamma = (4 * classes + 40) as f64 * f64::EPSILON;
+    let tolerance = if std::mem::size_of::<T>() < 8 {
+        1e-7
+    } else {
+        1e-12
+    };
+    let bound = V::splat(gamma).mul(total.add(aleatoric));
+    let accept = V::or(
+        bound.le(V::splat(tolerance).mul(epi)),
+        total.add(aleatoric).eq(zero),
+    );
+    let (mut total, mut aleatoric, mut epi) = (total, aleatoric, epi);
+    if !V::all(V::or(accept, bad.eq(one))) {
+        let (t, a, e) = exact_pass::<V, T, FMA>(rows, classes, from_logits, buffered, scratch);
+        total = V::select(accept, total, t);
+        aleatoric = V::select(accept, aleatoric, a);
+        epi = V::select(accept, epi, e);
+    }
+    let epi = V::select(epi.lt(zero), zero, epi);
+    let (total, aleatoric, epi) = (total.to_array(), aleatoric.to_array(), epi.to_array());
+    let (bad, min) = (bad.to_array(), min.to_array());
+    for l in 0..GROUP {
+        out[l] = if bad[l] != 0.0 {
+            let member_rows: Vec<&[T]> = rows.iter().map(|r| r[l]).collect();
+            reference(&member_rows, classes, from_logits)
+        } else {
+            RowUncertainty {
+                total: total[l],
+                aleatoric: aleatoric[l],
+                epistemic: epi[l],
+                min: min[l],
+            }
+        };
+    }
+}
+
+/// Member s's value for class c: from the lane-major buffer, or gathered again.
+#[inline(always)]
+fn value<V: F8, T: Real>(
+    rows: &[[&[T]; GROUP]],
+    s: usize,
+    c: usize,
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    scratch: &Scratch,
+) -> V {
+    if buffered {
+        V::from_array(scratch.x[s * classes + c])
+    } else if from_logits {
+        exp(gather::<V, T>(&rows[s], c).sub(V::from_array(scratch.shift[s])))
+    } else {
+        gather::<V, T>(&rows[s], c)
+    }
+}
+
+/// Adds p's entropy term to member s's accumulators (the mass above 1/2 kept aside).
+#[inline(always)]
+fn add_entropy_term<V: F8>(scratch: &mut Scratch, s: usize, p: V) {
+    let (zero, half) = (V::splat(0.0), V::splat(0.5));
+    let big = p.gt(half);
+    let term = p.mul(zero.sub(ln_finite(p)));
+    let ent = V::from_array(scratch.ent[s]).add(V::select(big, zero, term));
+    scratch.ent[s] = ent.to_array();
+    let oth = V::from_array(scratch.others[s]).add(V::select(big, zero, p));
+    scratch.others[s] = oth.to_array();
+    let dom = V::select(big, p, V::from_array(scratch.dominant[s]));
+    scratch.dominant[s] = dom.to_array();
+}
+
+/// Σ p·ln(1/p) from the accumulators: the non-dominant terms plus p_m·(−log1p(−r)).
+#[inline(always)]
+fn finish_entropy<V: F8>(ent: V, others: V, dominant: V) -> V {
+    let zero = V::splat(0.0);
+    let dom_term = V::select(
+        dominant.gt(zero),
+        dominant.mul(zero.sub(log1p_neg(zero.sub(others)))),
+        zero,
+    );
+    ent.add(dom_term)
+}
+
+/// Mean of the members' entropies from their accumulators (which it resets).
+#[inline(always)]
+fn mean_member_entropy<V: F8>(scratch: &mut Scratch, members: usize) -> V {
+    let mut sum = V::splat(0.0);
+    for s in 0..members {
+        sum = sum.add(finish_entropy(
+            V::from_array(scratch.ent[s]),
+            V::from_array(scratch.others[s]),
+            V::from_array(scratch.dominant[s]),
+        ));
+        scratch.ent[s] = [0.0; GROUP];
+        scratch.others[s] = [0.0; GROUP];
+        scratch.dominant[s] = [0.0; GROUP];
+    }
+    sum.div(V::splat(members as f64))
+}
+
+/// exp(z_sc − max_c z_sc) in double-double, for the exact pass with `from_logits`: as
+/// x_0c·(1 + expm1(Δ)), Δ = (z_sc − z_0c) − (max z_s − max z_0) (exact differences where
+/// the members are close), so the members' differences keep their digits where the exp
+/// of each member's logits would round them away (1 ULP = 1e-16, against differences of
+/// 1e-8). expm1 is libm's, lane by lane (this pass is rare). Where member 0 has −inf, or
+/// Δ is not finite, the plain exp.
+#[inline(always)]
+fn logit_value<V: F8, T: Real, const FMA: bool>(
+    rows: &[[&[T]; GROUP]],
+    s: usize,
+    c: usize,
+    scratch: &Scratch,
+) -> Dd<V> {
+    let zs = gather::<V, T>(&rows[s], c);
+    let shift_s = V::from_array(scratch.shift[s]);
+    let direct = exp(zs.sub(shift_s));
+    if s == 0 {
+        return Dd {
+            hi: direct,
+            lo: V::splat(0.0),
+        };
+    }
+    let z0 = gather::<V, T>(&rows[0], c);
+    let shift_0 = V::from_array(scratch.shift[0]);
+    let x0 = exp(z0.sub(shift_0));
+    let delta = zs.sub(z0).sub(shift_s.sub(shift_0));
+    let g = V::from_array(delta.to_array().map(f64::exp_m1));
+    // x0 + x0·g, the product exact.
+    let (p, e) = dd::two_prod::<V, FMA>(x0, g);
+    let (hi, lo) = dd::two_sum(x0, p);
+    let (hi, lo) = dd::fast_two_sum(hi, lo.add(e));
+    let finite = abs(delta).lt(V::splat(f64::INFINITY));
+    let ok = V::and(finite, z0.gt(V::splat(f64::NEG_INFINITY)));
+    Dd {
+        hi: V::select(ok, hi, direct),
+        lo: V::select(ok, lo, V::splat(0.0)),
+    }
+}
+
+/// Pass 2 in f64: (total, aleatoric). Each entropy is accurate to ~(3.5C + 8)ε relative.
+#[inline(always)]
+fn fast_pass<V: F8, T: Real>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    scratch: &mut Scratch,
+) -> (V, V) {
+    let members = rows.len();
+    let (zero, half) = (V::splat(0.0), V::splat(0.5));
+    let inv_count = V::splat(1.0 / members as f64);
+    // Members outer, classes inner: a member's entropy accumulators stay in registers,
+    // P̄'s sums are the only per-class state (one load and store per element).
+    // PERF: the class-outer order kept three accumulators per member in memory (six
+    // memory operations per element) and ran ~25% slower.
+    scratch.pbar.clear();
+    scratch.pbar.resize(classes, [0.0; GROUP]);
+    scratch.pbar_comp.clear();
+    scratch.pbar_comp.resize(classes, [0.0; GROUP]);
+    let (mut ent_sum, mut ent_comp) = (zero, zero);
+    for s in 0..members {
+        let inv = V::from_array(scratch.z_inv[s]);
+        let (mut ent, mut others, mut dominant) = (zero, zero, zero);
+        for c in 0..classes {
+            let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
+            let p = x.mul(inv);
+            let (t, e) = dd::two_sum(V::from_array(scratch.pbar[c]), p);
+            scratch.pbar[c] = t.to_array();
+            scratch.pbar_comp[c] = V::from_array(scratch.pbar_comp[c]).add(e).to_array();
+            let big = p.gt(half);
+            let term = p.mul(zero.sub(ln_finite(p)));
+            ent = ent.add(V::select(big, zero, term));
+            others = others.add(V::select(big, zero, p));
+            dominant = V::select(big, p, dominant);
+        }
+        let (t, e) = dd::two_sum(ent_sum, finish_entropy(ent, others, dominant));
+        ent_sum = t;
+        ent_comp = ent_comp.add(e);
+    }
+    let ent_sum = ent_sum.add(ent_comp);
+    let (mut ent_bar, mut others_bar, mut dominant_bar) = (zero, zero, zero);
+    for c in 0..classes {
+        let pbar = V::from_array(scratch.pbar[c])
+            .add(V::from_array(scratch.pbar_comp[c]))
+            .mul(inv_count);
+        let big = pbar.gt(half);
+        let term = pbar.mul(zero.sub(ln_finite(pbar)));
+        ent_bar = ent_bar.add(V::select(big, zero, term));
+        others_bar = others_bar.add(V::select(big, zero, pbar));
+        dominant_bar = V::select(big, pbar, dominant_bar);
+    }
+    (
+        finish_entropy(ent_bar, others_bar, dominant_bar),
+        ent_sum.div(V::splat(members as f64)),
+    )
+}
+
+/// Pass 2 with double-double differences: (total, aleatoric, epistemic) for rows whose
+/// members nearly agree (see the module docs).
+#[inline(always)]
+fn exact_pass<V: F8, T: Real, const FMA: bool>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    scratch: &mut Scratch,
+) -> (V, V, V) {
+    let members = rows.len();
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let x_of = |s: usize, c: usize, scratch: &Scratch| -> Dd<V> {
+        if from_logits {
+            logit_value::<V, T, FMA>(rows, s, c, scratch)
+        } else {
+            Dd {
+                hi: value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch),
+                lo: zero,
+            }
+        }
+    };
+    // The member totals, compensated (Z_s to ~2^−104).
+    for s in 0..members {
+        let mut sum = Dd::zero();
+        for c in 0..classes {
+            sum = dd::add(sum, x_of(s, c, scratch));
+        }
+        scratch.z_hi[s] = sum.hi.to_array();
+        scratch.z_lo[s] = sum.lo.to_array();
+        scratch.z_inv[s] = one.div(sum.hi).to_array();
+    }
+    let count = V::splat(members as f64);
+    let (mut ent_bar, mut others_bar, mut dominant_bar, mut epistemic) = (zero, zero, zero, zero);
+    for c in 0..classes {
+        let mut p0 = Dd::zero();
+        let mut dsum = Dd::zero();
+        for s in 0..members {
+            let x = x_of(s, c, scratch);
+            let z = Dd {
+                hi: V::from_array(scratch.z_hi[s]),
+                lo: V::from_array(scratch.z_lo[s]),
+            };
+            let inv = V::from_array(scratch.z_inv[s]);
+            let p = dd::div_by::<V, FMA>(x.hi, z, inv);
+            let p = if from_logits {
+                dd::add_f64(p, x.lo.mul(inv))
+            } else {
+                p
+            };
+            add_entropy_term(scratch, s, p.hi);
+            // Differences from member 0.
+            let delta = if s == 0 {
+                p0 = p;
+                Dd::zero()
+            } else {
+                dd::sub(p, p0)
+            };
+            dsum = dd::add(dsum, delta);
+            scratch.d_hi[s] = delta.hi.to_array();
+            scratch.d_lo[s] = delta.lo.to_array();
+        }
+        let mean_delta = dd::div_f64::<V, FMA>(dsum, count);
+        let pbar = dd::add(p0, mean_delta).hi;
+        let big = pbar.gt(V::splat(0.5));
+        let term = pbar.mul(zero.sub(ln_finite(pbar)));
+        ent_bar = ent_bar.add(V::select(big, zero, term));
+        others_bar = others_bar.add(V::select(big, zero, pbar));
+        dominant_bar = V::select(big, pbar, dominant_bar);
+
+        // Σ_s φ(f_sc), f = (δ_s − mean δ)/P̄. A subnormal P̄ has no finite reciprocal.
+        let tiny = pbar.lt(V::splat(f64::MIN_POSITIVE));
+        let inv = one.div(pbar);
+        let mut phis = zero;
+        for s in 0..members {
+            let delta = Dd {
+                hi: V::from_array(scratch.d_hi[s]),
+                lo: V::from_array(scratch.d_lo[s]),
+            };
+            let d = dd::sub(delta, mean_delta).to_f64();
+            let f = if V::any(tiny) {
+                V::select(tiny, d.div(pbar), d.mul(inv))
+            } else {
+                d.mul(inv)
+            };
+            phis = phis.add(phi(f));
+        }
+        let contrib = V::select(pbar.eq(zero), zero, pbar.mul(phis));
+        epistemic = epistemic.add(contrib);
+    }
+    let aleatoric = mean_member_entropy(scratch, members);
+    (
+        finish_entropy(ent_bar, others_bar, dominant_bar),
+        aleatoric,
+        epistemic.div(count),
+    )
+}
+
+crate::simd::multiversion! {
+    /// The uncertainty of eight predictions: `rows[s][l]` is member s's distribution (or
+    /// logits) for prediction l, each of length at least `classes`; results into `out`.
+    /// Pad a short group by repeating a row.
+    pub fn uncertainty_group<T: Real>(rows: &[[&[T]; GROUP]], classes: usize, from_logits: bool, scratch: &mut Scratch, out: &mut [RowUncertainty; GROUP]) -> () = group_body;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::adversarial::{close, positive};
+    use crate::kernels::ensemble_reference::phi_scalar;
+
+    /// Runs the dispatched kernel on `preds` (each a list of S member rows), in groups.
+    fn run<T: Real>(preds: &[Vec<Vec<T>>], classes: usize, logits: bool) -> Vec<RowUncertainty> {
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        for group in preds.chunks(GROUP) {
+            let members = group[0].len();
+            let rows: Vec<[&[T]; GROUP]> = (0..members)
+                .map(|s| std::array::from_fn(|l| &group[l.min(group.len() - 1)][s][..]))
+                .collect();
+            let mut res = [RowUncertainty::default(); GROUP];
+            uncertainty_group(&rows, classes, logits, &mut scratch, &mut res);
+            out.extend_from_slice(&res[..group.len()]);
+        }
+        out
+    }
+
+    fn reference_of<T: Real>(pred: &[Vec<T>], classes: usize, logits: bool) -> RowUncertainty {
+        let rows: Vec<&[T]> = pred.iter().map(|r| &r[..]).collect();
+        reference(&rows, classes, logits)
+    }
+
+    fn same(got: &RowUncertainty, want: &RowUncertainty, rtol: f64) -> bool {
+        same_within(got, want, rtol, 1e-11)
+    }
+
+    fn same_within(got: &RowUncertainty, want: &RowUncertainty, rtol: f64, etol: f64) -> bool {
+        // The epistemic part is a difference-based quantity: compare it relatively, with
+        // an absolute floor at the rounding level of the entropies.
+        close(got.total, want.total, rtol)
+            && close(got.aleatoric, want.aleatoric, rtol)
+            && (close(got.epistemic, want.epistemic, etol)
+                || (got.epistemic - want.epistemic).abs() <= 1e-15 * want.total.abs())
+            && got.min == want.min
+    }
+
+    /// Predictions of `members` members over `classes` classes from a seed, with zeros,
+    /// near-agreement and dominant masses mixed in.
+    fn predictions(n: usize, members: usize, classes: usize, seed: u64) -> Vec<Vec<Vec<f64>>> {
+        (0..n)
+            .map(|i| {
+                let base = positive(classes, seed + i as u64);
+                (0..members)
+                    .map(|s| {
+                        let noise = positive(classes, seed * 31 + (i * members + s) as u64);
+                        base.iter()
+                            .zip(&noise)
+                            .map(|(&b, &e)| match i % 4 {
+                                0 => b + e,
+                                1 => b * (1.0 + 1e-8 * e),
+                                2 => {
+                                    if b > 0.05 {
+                                        1e6 * b
+                                    } else {
+                                        b * e
+                                    }
+                                }
+                                _ => b,
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_reference_on_every_class_count_and_member_count() {
+        for classes in 0..=67 {
+            for members in [1, 2, 3, 9] {
+                let preds = predictions(11, members, classes, classes as u64 * 7 + members as u64);
+                let got = run(&preds, classes, false);
+                for (g, p) in got.iter().zip(&preds) {
+                    let want = reference_of(p, classes, false);
+                    assert!(
+                        same(g, &want, 1e-13),
+                        "C={classes} S={members}: {g:?} vs {want:?}"
+                    );
+                }
+                let p32: Vec<Vec<Vec<f32>>> = preds
+                    .iter()
+                    .map(|m| {
+                        m.iter()
+                            .map(|r| r.iter().map(|&v| v as f32).collect())
+                            .collect()
+                    })
+                    .collect();
+                for (g, p) in run(&p32, classes, false).iter().zip(&p32) {
+                    let want = reference_of(p, classes, false);
+                    // float32 input: the fast path is accepted to 1e-7 relative.
+                    assert!(
+                        same_within(g, &want, 1e-13, 2e-7),
+                        "f32 C={classes} S={members}: {g:?} vs {want:?}"
+                    );
+                }
+                // The same values as logits.
+                let logits: Vec<Vec<Vec<f64>>> = preds
+                    .iter()
+                    .map(|m| {
+                        m.iter()
+                            .map(|r| r.iter().map(|&v| (v + 1e-3).ln()).collect())
+                            .collect()
+                    })
+                    .collect();
+                for (g, p) in run(&logits, classes, true).iter().zip(&logits) {
+                    let want = reference_of(p, classes, true);
+                    assert!(
+                        same(g, &want, 1e-12),
+                        "logits C={classes} S={members}: {g:?} vs {want:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn identical_members_have_exactly_zero_epistemic_uncertainty() {
+        for classes in [1, 2, 7, 8, 9, 33] {
+            let row = positive(classes, 5);
+            let pred = vec![row.clone(); 5];
+            let r = run(std::slice::from_ref(&pred), classes, false)[0];
+            assert_eq!(r.epistemic, 0.0);
+            assert!(close(r.total, r.aleatoric, 1e-15));
+            let r = run(&[pred], classes, true)[0];
+            assert_eq!(r.epistemic, 0.0);
+            let single = vec![row];
+            assert_eq!(run(&[single], classes, false)[0].epistemic, 0.0);
+        }
+    }
+
+    #[test]
+    fn special_rows_take_the_reference() {
+        let preds = vec![
+            vec![vec![0.0, 0.0], vec![1.0, 1.0]], // a member summing to 0 → NaN
+            vec![vec![f64::NAN, 1.0], vec![1.0, 1.0]], // NaN → NaN
+            vec![vec![f64::INFINITY, 1.0], vec![1.0, 1.0]], // inf → NaN
+            vec![vec![5e-324, 5e-324], vec![1e-310, 3e-310]], // subnormal totals
+            vec![vec![1e308, 1e308], vec![1e300, 3e300]], // totals that overflow
+            vec![vec![1.0, -0.5], vec![1.0, 1.0]], // negative: min reported
+        ];
+        let got = run(&preds, 2, false);
+        for r in &got[..3] {
+            assert!(
+                r.total.is_nan() && r.aleatoric.is_nan() && r.epistemic.is_nan(),
+                "{r:?}"
+            );
+        }
+        let h = |p: f64| -(p * p.ln() + (1.0 - p) * (1.0 - p).ln());
+        let want_alea = (std::f64::consts::LN_2 + h(0.25)) / 2.0;
+        assert!(close(got[3].aleatoric, want_alea, 1e-14), "{:?}", got[3]);
+        assert!(close(got[3].total, h(0.375), 1e-14), "{:?}", got[3]);
+        assert!(close(got[4].aleatoric, want_alea, 1e-14), "{:?}", got[4]);
+        assert_eq!(got[5].min, -0.5);
+        let logits = vec![vec![vec![f64::NEG_INFINITY; 3], vec![0.0; 3]]];
+        assert!(run(&logits, 3, true)[0].total.is_nan());
+    }
+
+    #[test]
+    fn confident_rows_keep_their_relative_precision() {
+        // Members [1, 1e-20·k]: entropy ≈ 1e-20·k·(ln(1/(1e-20 k)) + 1).
+        let preds: Vec<Vec<Vec<f64>>> = (1..=9)
+            .map(|k| vec![vec![1.0, 1e-20 * k as f64], vec![1.0, 2e-20 * k as f64]])
+            .collect();
+        for (r, k) in run(&preds, 2, false).iter().zip(1..) {
+            let h = |e: f64| e * (1.0 / e).ln() + e;
+            let (e1, e2) = (1e-20 * k as f64, 2e-20 * k as f64);
+            assert!(close(r.aleatoric, (h(e1) + h(e2)) / 2.0, 1e-14), "{r:?}");
+            assert!(close(r.total, h(1.5e-20 * k as f64), 1e-14), "{r:?}");
+            // KL(P_1‖P̄) + KL(P_2‖P̄) ≈ Σ (e_s ln(e_s/ē) − e_s + ē) to first order.
+            let ebar = 1.5e-20 * k as f64;
+            let kl = |e: f64| e * (e / ebar).ln() - e + ebar;
+            assert!(close(r.epistemic, (kl(e1) + kl(e2)) / 2.0, 1e-10), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn phi_is_accurate_on_both_sides_of_the_switch() {
+        for &f in &[
+            -1.0f64, -0.9, -0.2, -0.1000001, -0.1, -1e-5, -1e-12, 0.0, 1e-12, 1e-5, 0.1, 0.1000001,
+            0.2, 1.0, 29.0,
+        ] {
+            let want = if f == -1.0 {
+                1.0
+            } else {
+                // (1+f)·ln(1+f) − f by the plain series to high order where small.
+                let mut s = 0.0;
+                if f.abs() < 0.25 {
+                    for k in 2..200 {
+                        s += (-1f64).powi(k) * f.powi(k) / (k * (k - 1)) as f64;
+                    }
+                    s
+                } else {
+                    (1.0 + f) * (1.0 + f).ln() - f
+                }
+            };
+            assert!(
+                close(phi_scalar(f), want, 3e-15),
+                "phi({f}) = {} vs {want}",
+                phi_scalar(f)
+            );
+            let v = phi(crate::simd::vector::Scalar8::splat(f)).0[0];
+            assert!(close(v, want, 3e-15), "vector phi({f}) = {v} vs {want}");
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Top-label expected calibration error (Guo et al. 2017; torchmetrics'
+//! `multiclass_calibration_error`): each row's confidence c (its largest probability) and
+//! prediction (the index of it, first on ties) are binned by c into `n_bins` equal-width
+//! bins [i/n, (i+1)/n), confidence 1 in the last bin; with per-bin count n_b, accuracy a_b
+//! (fraction of correct predictions) and mean confidence c_b over N rows:
+//! l1 = Σ_b (n_b/N)·|a_b − c_b|, l2 = sqrt(Σ_b (n_b/N)·(a_b − c_b)²), max = max_b |a_b − c_b|.
+//!
+//! Computed as l1 = Σ_b |k_b − s_b| / N from exact integer counts k_b (correct
+//! predictions) and compensated confidence sums s_b — the same value without the
+//! roundings of the per-bin means.
+//!
+//! Bin boundaries: i/n rounded to the input's float type (f32 probabilities compare with
+//! f32 boundaries, as torchmetrics' `linspace` in the input dtype; logits' confidences are
+//! f64). torchmetrics (since 1.1, its PR 1919) gives a confidence of exactly 1 a bin of its own,
+//! (n+1)-th; here it is in the last bin, as in Guo et al.'s definition — the two agree
+//! unless some confidence is exactly 1 (see the Python docstring).
+//!
+//! One pass: rows are reduced in parallel to (confidence, prediction) in chunks of
+//! [`CHUNK_ROWS`]; the bins are then filled in row order, so the result does not depend
+//! on the thread count.
+
+use ndarray::{ArrayView2, ArrayViewD, Axis, Dimension, Ix2, IxDyn};
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::kernels::calibration::{self, row_top, row_top_logits, RowTop};
+use crate::kernels::Real;
+use crate::parallel::{run, Ctx};
+
+/// The norm of the calibration error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    /// Expected calibration error (ECE).
+    L1,
+    /// Root-mean-square calibration error.
+    L2,
+    /// Maximum calibration error (MCE).
+    Max,
+}
+
+impl Norm {
+    /// `"l1"`, `"l2"` or `"max"`.
+    pub fn parse(s: &str) -> Result<Norm, Error> {
+        match s {
+            "l1" => Ok(Norm::L1),
+            "l2" => Ok(Norm::L2),
+            "max" => Ok(Norm::Max),
+            _ => Err(Error::InvalidOption {
+                arg: "norm",
+                value: s.to_string(),
+                expected: "'l1', 'l2' or 'max'",
+            }),
+        }
+    }
+}
+
+/// Rows reduced in parallel before their bins are filled in order (bounds the buffer).
+const CHUNK_ROWS: usize = 1 << 16;
+/// Rows shorter than this take the scalar loop (see `tops_of`).
+const SCALAR_BELOW: usize = 32;
+/// Rows per parallel task.
+const TASK_ROWS: usize = 1024;
+
+/// Per-bin statistics: counts, correct counts, compensated confidence sums (Neumaier).
+struct Bins {
+    count: Vec<u64>,
+    correct: Vec<u64>,
+    sum: Vec<f64>,
+    comp: Vec<f64>,
+}
+
+impl Bins {
+    fn new(n: usize) -> Result<Bins, Error> {
+        let vec_u = || {
+            let mut v: Vec<u64> = Vec::new();
+            v.try_reserve_exact(n)
+                .map_err(|_| Error::TooManyBins { value: n })?;
+            v.resize(n, 0);
+            Ok::<_, Error>(v)
+        };
+        let vec_f = || {
+            let mut v: Vec<f64> = Vec::new();
+            v.try_reserve_exact(n)
+                .map_err(|_| Error::TooManyBins { value: n })?;
+            v.resize(n, 0.0);
+            Ok::<_, Error>(v)
+        };
+        Ok(Bins {
+            count: vec_u()?,
+            correct: vec_u()?,
+            sum: vec_f()?,
+            comp: vec_f()?,
+        })
+    }
+
+    fn add(&mut self, b: usize, confidence: f64, correct: bool) {
+        self.count[b] += 1;
+        self.correct[b] += correct as u64;
+        let (s, c) = (self.sum[b], confidence);
+        let t = s + c;
+        self.comp[b] += if s.abs() >= c.abs() {
+            (s - t) + c
+        } else {
+            (c - t) + s
+        };
+        self.sum[b] = t;
+    }
+
+    /// k_b − s_b for bin b (correct count minus confidence sum).
+    fn gap(&self, b: usize) -> f64 {
+        (self.correct[b] as f64 - self.sum[b]) - self.comp[b]
+    }
+
+    fn finish(&self, norm: Norm, rows: usize) -> f64 {
+        let n = rows as f64;
+        let nonempty = (0..self.count.len()).filter(|&b| self.count[b] > 0);
+        match norm {
+            Norm::L1 => nonempty.map(|b| self.gap(b).abs()).sum::<f64>() / n,
+            Norm::L2 => {
+                let ms: f64 = nonempty
+                    .map(|b| self.gap(b) * self.gap(b) / (self.count[b] as f64 * n))
+                    .sum();
+                ms.sqrt()
+            }
+            Norm::Max => nonempty
+                .map(|b| self.gap(b).abs() / self.count[b] as f64)
+                .fold(0.0, f64::max),
+        }
+    }
+}
+
+/// The bin of `confidence` in [0, 1]: the largest i with bound(i) ≤ confidence, at most
+/// n − 1, where bound(i) is i/n rounded to the input's float type.
+fn bin_of(confidence: f64, n: usize, bound: impl Fn(usize) -> f64) -> usize {
+    let guess = (confidence * n as f64).floor();
+    let mut b = if guess >= n as f64 {
+        n - 1
+    } else if guess > 0.0 {
+        guess as usize
+    } else {
+        0
+    };
+    while b > 0 && confidence < bound(b) {
+        b -= 1;
+    }
+    while b + 1 < n && confidence >= bound(b + 1) {
+        b += 1;
+    }
+    b
+}
+
+/// The calibration error of the rows along the last axis of `probs` against `labels`
+/// (the shape of `probs` without its last axis). NaN for no rows, or where a confidence
+/// is NaN.
+pub fn expected_calibration_error<T: Real>(
+    probs: ArrayViewD<'_, T>,
+    labels: ArrayViewD<'_, i64>,
+    n_bins: usize,
+    norm: Norm,
+    from_logits: bool,
+) -> Result<f64, Error> {
+    let Some((&classes, batch)) = probs.shape().split_last() else {
+        return Err(Error::NoAxis { arg: "probs" });
+    };
+    if labels.shape() != batch {
+        return Err(Error::ShapeMismatch {
+            first: "labels",
+            second: "probs without its class axis",
+            first_shape: labels.shape().to_vec(),
+            second_shape: batch.to_vec(),
+        });
+    }
+    if n_bins == 0 {
+        return Err(Error::InvalidOption {
+            arg: "n_bins",
+            value: "0".to_string(),
+            expected: "a positive integer",
+        });
+    }
+    let rows = labels.len();
+    if rows == 0 {
+        return Ok(f64::NAN);
+    }
+    if classes == 0 {
+        return Err(Error::NoClasses { arg: "probs" });
+    }
+    let y: Vec<i64> = labels.iter().copied().collect();
+    if let Some(i) = y.iter().position(|&v| v < 0 || v as u64 >= classes as u64) {
+        let position = ndarray::indices(IxDyn(labels.shape()))
+            .into_iter()
+            .nth(i)
+            .map(|ix| ix.slice().to_vec())
+            .unwrap_or_default();
+        return Err(Error::LabelOutOfRangeIn {
+            arg: "labels",
+            label: y[i],
+            position,
+            classes,
+        });
+    }
+    let mut bins = Bins::new(n_bins)?;
+    let bounds: Vec<f64> = (0..=n_bins)
+        .map(|i| T::from_f64(i as f64 / n_bins as f64).to_f64())
+        .collect();
+    let bound = |i: usize| bounds[i];
+    let pieces = pieces_2d(probs)?;
+    let (mut lowest, mut highest, mut nan) = (0.0f64, 0.0f64, false);
+    run(rows * classes, |ctx| {
+        let mut offset = 0;
+        for piece in &pieces {
+            let n = piece.len_of(Axis(0));
+            for start in (0..n).step_by(CHUNK_ROWS) {
+                let end = (start + CHUNK_ROWS).min(n);
+                let tops = tops_of(piece, start..end, from_logits, ctx);
+                for (i, top) in tops.iter().enumerate() {
+                    lowest = lowest.min(top.min);
+                    if top.max > highest {
+                        highest = top.max;
+                    }
+                    if top.confidence.is_nan() {
+                        nan = true;
+                        continue;
+                    }
+                    let label = y[offset + start + i];
+                    let c = top.confidence.clamp(0.0, 1.0);
+                    bins.add(bin_of(c, n_bins, bound), c, label as usize == top.argmax);
+                }
+            }
+            offset += n;
+        }
+    })?;
+    if lowest < 0.0 {
+        return Err(Error::Negative {
+            arg: "probs",
+            value: lowest,
+        });
+    }
+    if !from_logits && highest > 1.0 {
+        return Err(Error::AboveOne {
+            arg: "probs",
+            value: highest,
+        });
+    }
+    Ok(if nan {
+        f64::NAN
+    } else {
+        bins.finish(norm, rows)
+    })
+}
+
+/// The top-1 predictions of rows `range` of a piece, in parallel when the context forks.
+fn tops_of<T: Real>(
+    piece: &ArrayView2<'_, T>,
+    range: std::ops::Range<usize>,
+    from_logits: bool,
+    ctx: Ctx<'_>,
+) -> Vec<RowTop> {
+    let flat = piece.as_slice();
+    let classes = piece.len_of(Axis(1));
+    let top = |i: usize| {
+        // PERF: below 32 classes the vector kernel's horizontal max/min per row cost more
+        // than a scalar loop (measured on (10^6, 10) f32: 38% of the call in `row_top`).
+        let f = |x: &[T]| {
+            if from_logits {
+                row_top_logits(x)
+            } else if x.len() < SCALAR_BELOW {
+                calibration::reference(x)
+            } else {
+                row_top(x)
+            }
+        };
+        if let Some(all) = flat {
+            return f(&all[i * classes..(i + 1) * classes]);
+        }
+        let row = piece.row(i);
+        match row.as_slice() {
+            Some(x) => f(x),
+            None => f(&row.iter().copied().collect::<Vec<T>>()),
+        }
+    };
+    let task = |r: std::ops::Range<usize>| -> Vec<RowTop> {
+        if ctx.stopped() {
+            return Vec::new();
+        }
+        r.map(top).collect()
+    };
+    let starts: Vec<usize> = range.clone().step_by(TASK_ROWS).collect();
+    let parts: Vec<Vec<RowTop>> = if ctx.fork {
+        starts
+            .par_iter()
+            .map(|&s| task(s..(s + TASK_ROWS).min(range.end)))
+            .collect()
+    } else {
+        starts
+            .iter()
+            .map(|&s| task(s..(s + TASK_ROWS).min(range.end)))
+            .collect()
+    };
+    parts.into_iter().flatten().collect()
+}
+
+/// `probs` (b1…bk, C) as 2-D pieces (n, C) in row-major order of the batch.
+fn pieces_2d<'a, T>(p: ArrayViewD<'a, T>) -> Result<Vec<ArrayView2<'a, T>>, Error> {
+    let mut v = if p.ndim() == 1 {
+        p.insert_axis(Axis(0))
+    } else {
+        p
+    };
+    let last_batch = v.ndim() - 2;
+    for take in (0..last_batch).rev() {
+        if !v.merge_axes(Axis(take), Axis(last_batch)) {
+            break;
+        }
+    }
+    let outer = v.shape()[..last_batch].to_vec();
+    let mut pieces = Vec::new();
+    for index in ndarray::indices(IxDyn(&outer)) {
+        let mut w = v.clone();
+        for &i in index.slice() {
+            w = w.index_axis_move(Axis(0), i);
+        }
+        pieces.push(
+            w.into_dimensionality::<Ix2>()
+                .map_err(|_| Error::NoAxis { arg: "probs" })?,
+        );
+    }
+    Ok(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{arr1, arr2};
+
+    fn ece(p: &ndarray::Array2<f64>, y: &[i64], n: usize, norm: Norm) -> f64 {
+        let y = arr1(y).into_dyn();
+        expected_calibration_error(p.view().into_dyn(), y.view(), n, norm, false).unwrap()
+    }
+
+    #[test]
+    fn torchmetrics_docstring_example() {
+        let p = arr2(&[
+            [0.25, 0.20, 0.55],
+            [0.55, 0.05, 0.40],
+            [0.10, 0.30, 0.60],
+            [0.90, 0.05, 0.05],
+        ]);
+        let y = [0, 1, 2, 0];
+        assert!((ece(&p, &y, 3, Norm::L1) - 0.2).abs() < 1e-15);
+        assert!((ece(&p, &y, 3, Norm::L2) - 0.208_166_599_946_613).abs() < 1e-12);
+        assert!((ece(&p, &y, 3, Norm::Max) - 0.233_333_333_333_333).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bins_follow_the_rounded_boundaries() {
+        let b = |c: f64, n: usize| bin_of(c, n, |i| i as f64 / n as f64);
+        assert_eq!(b(0.0, 15), 0);
+        assert_eq!(b(1.0, 15), 14);
+        assert_eq!(b(0.4, 15), 6);
+        assert_eq!(b(0.39999999999999997, 15), 5);
+        for n in 1..50 {
+            for i in 0..n {
+                let edge = i as f64 / n as f64;
+                assert_eq!(b(edge, n), i, "{i}/{n}");
+                if i > 0 {
+                    assert_eq!(b(edge - edge * f64::EPSILON, n), i - 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_and_empty_input() {
+        let p = arr2(&[[0.5, 0.5], [0.2, 0.8]]).into_dyn();
+        let y = arr1(&[0i64, 2]).into_dyn();
+        let err = expected_calibration_error(p.view(), y.view(), 15, Norm::L1, false);
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "`labels` has label 2 at position (1,), outside [0, 2)"
+        );
+        let bad = arr2(&[[1.5, 0.5]]).into_dyn();
+        let y1 = arr1(&[0i64]).into_dyn();
+        assert!(matches!(
+            expected_calibration_error(bad.view(), y1.view(), 15, Norm::L1, false),
+            Err(Error::AboveOne { .. })
+        ));
+        let empty = ndarray::Array2::<f64>::zeros((0, 3)).into_dyn();
+        let y0 = ndarray::Array1::<i64>::zeros(0).into_dyn();
+        assert!(
+            expected_calibration_error(empty.view(), y0.view(), 15, Norm::L1, false)
+                .unwrap()
+                .is_nan()
+        );
+    }
+}
