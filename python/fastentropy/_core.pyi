@@ -31,7 +31,7 @@ def softmax_cross_entropy(
 ) -> Union[float, NDArray[np.float64]]: ...
 def nll_loss(
     log_probs: _Floats,
-    target: NDArray[np.int64],
+    target: NDArray[np.integer[Any]],
     *,
     weight: Optional[NDArray[np.float64]] = None,
     ignore_index: int = ...,

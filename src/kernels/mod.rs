@@ -16,6 +16,8 @@ pub mod kl;
 pub mod neg_log;
 pub mod plogq;
 pub mod softmax;
+pub mod softmax_f32;
+pub mod softmax_rows;
 pub mod two_pass;
 pub mod xlogx;
 
