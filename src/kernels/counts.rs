@@ -187,6 +187,26 @@ pub fn xlog_ratio_reference(x: &[f64], d: &[f64], c: f64) -> LogRatioSums {
     acc
 }
 
+#[inline(always)]
+fn class_labels_body<V: F8>(y: &[i64], classes: u64, ignore: i64) -> (u64, u64) {
+    let (mut kept, mut bad) = (0u64, 0u64);
+    for &v in y {
+        // negative labels wrap to huge values: out of range
+        let inside = (v as u64) < classes;
+        let used = v != ignore;
+        kept += (inside & used) as u64;
+        bad += (!inside & used) as u64;
+    }
+    (kept, bad)
+}
+
+crate::simd::multiversion! {
+    /// (labels in `0..classes` other than `ignore`, labels outside it other than `ignore`)
+    /// of `y`: integer work, in a plain branch-free loop that each instruction set's
+    /// compilation vectorises (the baseline's SSE2 has no 64-bit compare).
+    pub fn class_labels<>(y: &[i64], classes: u64, ignore: i64) -> (u64, u64) = class_labels_body;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +279,29 @@ mod tests {
             xlog_ratio_sums(&[3.0, 0.0], &[3.0, 0.0], 1.0).sum_terms,
             0.0
         );
+    }
+
+    #[test]
+    fn class_labels_counts_like_a_plain_filter() {
+        let y: Vec<i64> = (0..200)
+            .map(|i: i64| match i % 9 {
+                0 => -1,
+                1 => i64::MIN,
+                2 => i64::MAX,
+                3 => 10,
+                4 => -100,
+                _ => i % 10,
+            })
+            .collect();
+        for len in (0..=67).chain([199, 200]) {
+            let y = &y[..len];
+            for ignore in [-100i64, -1, 0, 3, i64::MIN] {
+                let kept = y.iter().filter(|&&v| v != ignore && (0..10).contains(&v)).count();
+                let bad = y.iter().filter(|&&v| v != ignore && !(0..10).contains(&v)).count();
+                let want = (kept as u64, bad as u64);
+                assert_eq!(class_labels(y, 10, ignore), want);
+                assert_eq!(class_labels_body::<crate::simd::vector::Scalar8>(y, 10, ignore), want);
+            }
+        }
     }
 }
