@@ -247,12 +247,13 @@ impl Exact {
             Measure::Conditional => {
                 let columns = entropy(table.t().into_dyn(), &nats)?;
                 let n: f64 = b.iter().sum();
-                // a zero column weighs 0 (its entropy is NaN: 0/0)
-                out.conditional = b
+                // a zero column weighs 0 (its entropy is NaN: 0/0); a zero table is NaN
+                let weighted: f64 = b
                     .iter()
                     .zip(columns.iter())
                     .map(|(&w, &h)| if w == 0.0 { 0.0 } else { (w / n) * h })
                     .sum();
+                out.conditional = if n == 0.0 { f64::NAN } else { weighted };
             }
             Measure::Mutual => {}
             Measure::Normalized(_) => {
