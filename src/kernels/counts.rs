@@ -296,11 +296,20 @@ mod tests {
         for len in (0..=67).chain([199, 200]) {
             let y = &y[..len];
             for ignore in [-100i64, -1, 0, 3, i64::MIN] {
-                let kept = y.iter().filter(|&&v| v != ignore && (0..10).contains(&v)).count();
-                let bad = y.iter().filter(|&&v| v != ignore && !(0..10).contains(&v)).count();
+                let kept = y
+                    .iter()
+                    .filter(|&&v| v != ignore && (0..10).contains(&v))
+                    .count();
+                let bad = y
+                    .iter()
+                    .filter(|&&v| v != ignore && !(0..10).contains(&v))
+                    .count();
                 let want = (kept as u64, bad as u64);
                 assert_eq!(class_labels(y, 10, ignore), want);
-                assert_eq!(class_labels_body::<crate::simd::vector::Scalar8>(y, 10, ignore), want);
+                assert_eq!(
+                    class_labels_body::<crate::simd::vector::Scalar8>(y, 10, ignore),
+                    want
+                );
             }
         }
     }

@@ -25,10 +25,10 @@ use super::labels::unravel;
 use super::logsumexp::{piece_stop, row_stats, row_stats_weighted, write_row};
 use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
+use crate::kernels::counts::class_labels;
 use crate::kernels::softmax::{ce_grad_write, GradRow};
 use crate::kernels::softmax_f32::ce_grad_write_f32;
 use crate::kernels::softmax_rows::{tile_finish, TileWrite};
-use crate::kernels::counts::class_labels;
 use crate::kernels::Real;
 use crate::measures::loss_rows::{
     run_tasks, store_tile, tasks, tile_write, total, BlockAcc, RowRef, Source, Task, Tiles,
@@ -398,7 +398,11 @@ fn label_task<T: Real>(
             let k = r.min(n - start);
             tl.load(&t.block.input(), start, k);
             // Per row: the label (read once), its logit and weight.
-            for (j, &y) in labels.slice(ndarray::s![start..start + k]).iter().enumerate() {
+            for (j, &y) in labels
+                .slice(ndarray::s![start..start + k])
+                .iter()
+                .enumerate()
+            {
                 (target[j], bad[j], zy[j], wy[j]) = (None, false, 0.0, 0.0);
                 if y == ctx.ignore_index {
                     continue;
