@@ -187,6 +187,9 @@ pub fn xlog_ratio_reference(x: &[f64], d: &[f64], c: f64) -> LogRatioSums {
     acc
 }
 
+// `V` is unused on purpose: `multiversion!` instantiates the body once per instruction
+// set inside a `#[target_feature]` function, which is what lets the loop vectorise.
+#[allow(clippy::extra_unused_type_parameters)]
 #[inline(always)]
 fn class_labels_body<V: F8>(y: &[i64], classes: u64, ignore: i64) -> (u64, u64) {
     let (mut kept, mut bad) = (0u64, 0u64);
