@@ -7,6 +7,7 @@ pub mod calibration_error;
 pub mod cross_entropy;
 pub mod ensemble_uncertainty;
 pub mod entropy;
+pub mod from_logits;
 pub mod js;
 pub mod kl;
 pub mod label_counting;
