@@ -20,6 +20,7 @@ pub mod nll_loss;
 pub mod perplexity;
 pub mod radix_sort;
 pub mod self_information;
+pub mod smoothing;
 pub mod softmax_cross_entropy;
 
 use std::cell::Cell;
