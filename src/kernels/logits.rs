@@ -518,7 +518,8 @@ pub fn js_term(p: f64, q: f64) -> f64 {
         acc
     } else {
         // |δ| ≥ 1/2: the two halves cancel by at most a factor 4.
-        let hi = (1.0 + d) * d.ln_1p();
+        // p = 0 (δ = −1) or q = 0 (δ = 1): that half is 0·log 0 = 0
+        let hi = if d == -1.0 { 0.0 } else { (1.0 + d) * d.ln_1p() };
         let lo = if d == 1.0 { 0.0 } else { (1.0 - d) * (-d).ln_1p() };
         0.5 * (hi + lo)
     };
@@ -752,5 +753,7 @@ mod tests {
         assert!(close(js_term(1.0 + d, 1.0 - d), d * d / 2.0, 1e-15));
         assert_eq!(js_term(0.3, 0.3), 0.0);
         assert!(close(js_term(1.0, 0.0), 0.5 * std::f64::consts::LN_2, 1e-15));
+        assert!(close(js_term(0.0, 1.0), 0.5 * std::f64::consts::LN_2, 1e-15));
+        assert_eq!(js_term(0.0, 0.0), 0.0);
     }
 }
