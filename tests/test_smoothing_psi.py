@@ -40,8 +40,9 @@ def test_smoothing_is_the_measure_of_the_smoothed_counts(alpha: float) -> None:
     )
     np.testing.assert_allclose(fe.js_distance(P, Q, smoothing=alpha, base=2), jensenshannon(ps, qs, axis=-1, base=2), rtol=1e-12)
     np.testing.assert_allclose(fe.js_divergence(P, Q, smoothing=alpha), jensenshannon(ps, qs, axis=-1) ** 2, rtol=1e-12)
-    # bitwise the same as adding the pseudocount yourself (the same exact per-row form)
-    np.testing.assert_array_equal(fe.entropy(P, smoothing=alpha), fe.entropy(P + float(alpha)))
+    # the same as adding the pseudocount yourself (both exact; the plain call may take the
+    # vertical short-row kernel, so the last bit may differ)
+    np.testing.assert_allclose(fe.entropy(P, smoothing=alpha), fe.entropy(P + float(alpha)), rtol=1e-14)
 
 
 def test_smoothing_makes_empty_bins_finite() -> None:
@@ -140,7 +141,7 @@ def test_property_psi_is_symmetric_and_the_sum_of_both_divergences(p: np.ndarray
     b = fe.population_stability_index(q, p, smoothing=alpha)
     np.testing.assert_array_equal(a, b)  # bit for bit
     kl = fe.kl_divergence(p, q, smoothing=alpha) + fe.kl_divergence(q, p, smoothing=alpha)
-    np.testing.assert_array_equal(a, kl)
+    np.testing.assert_allclose(a, kl, rtol=1e-14, atol=0)
     with np.errstate(all="ignore"):
         want = psi_reference(p, q, alpha)
     np.testing.assert_allclose(a, want, rtol=1e-12, atol=1e-15)
