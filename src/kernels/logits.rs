@@ -31,7 +31,7 @@
 //! a `+inf` logit gives NaN (∞ − ∞, as torch and scipy's softmax); a finite `a_i` against
 //! `b_i = −inf` gives `+inf` cross-entropy and KL.
 
-use super::{Real, LANES};
+use super::{Real, GROUP, LANES};
 use crate::simd::exp::exp;
 use crate::simd::vector::{Scalar8, F8};
 
@@ -478,6 +478,230 @@ crate::simd::multiversion! {
     pub fn pair_feed<T: Real, U: Real>(st: &mut PairLanes, a: &[T], b: &[U]) -> () = pair_feed_body;
 }
 
+// ------------------------------------------------------------------ vertical groups
+
+/// Short rows read as vertical groups (lane = row, [`GROUP`] rows, `z[c][j]`: element `c`
+/// of row `j`): the maximum first (the group sits in L1), then one pass of sums — no
+/// online rescaling and no per-row lane combination, which dominate rows of a few dozen
+/// logits. The same non-negative terms as the streaming form.
+#[inline(always)]
+fn one_group_body<V: F8>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    for h in 0..GROUP / LANES {
+        let lanes = h * LANES..(h + 1) * LANES;
+        let mut m = ninf;
+        for c in z {
+            let v = V::load_f64(c[lanes.clone()].try_into().expect("8"));
+            m = V::select(v.gt(m), v, m);
+        }
+        let (mut s, mut cnt, mut w) = (zero, zero, zero);
+        for c in z {
+            let v = V::load_f64(c[lanes.clone()].try_into().expect("8"));
+            let at = v.eq(m);
+            let absent = v.eq(ninf);
+            let gap = m.sub(v);
+            let e = exp(zero.sub(gap));
+            let skip = V::or(at, absent);
+            s = s.add(V::select(skip, zero, e));
+            w = w.add(V::select(skip, zero, e.mul(gap)));
+            cnt = cnt.add(V::select(absent, zero, V::select(at, one, zero)));
+        }
+        let (m, s, cnt, w) = (m.to_array(), s.to_array(), cnt.to_array(), w.to_array());
+        for l in 0..LANES {
+            let stats = OneStats {
+                max: m[l],
+                rest: rest(s[l], cnt[l]),
+                w: w[l],
+            };
+            out[h * LANES + l] = stats.entropy();
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// Entropy (nats) of softmax of each of the [`GROUP`] rows of `z[c][j]` (zero-padded
+    /// lanes give values the caller ignores; every row has `z.len()` elements).
+    pub fn one_group<>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = one_group_body;
+}
+
+/// Which value [`pair_group`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairValue {
+    /// H(P, Q).
+    CrossEntropy,
+    /// D(P‖Q).
+    Kl,
+}
+
+#[inline(always)]
+fn pair_group_body<V: F8>(
+    a: &[[f64; GROUP]],
+    b: &[[f64; GROUP]],
+    value: PairValue,
+    out: &mut [f64; GROUP],
+) {
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    for h in 0..GROUP / LANES {
+        let lanes = h * LANES..(h + 1) * LANES;
+        let load = |c: &[f64; GROUP]| V::load_f64(c[lanes.clone()].try_into().expect("8"));
+        let (mut ma, mut mb) = (ninf, ninf);
+        for (x, y) in a.iter().zip(b) {
+            let (x, y) = (load(x), load(y));
+            ma = V::select(x.gt(ma), x, ma);
+            mb = V::select(y.gt(mb), y, mb);
+        }
+        let shift = ma.sub(mb);
+        let (mut sa, mut ca, mut sb, mut cb) = (zero, zero, zero, zero);
+        let (mut c_sum, mut g_sum, mut zq) = (zero, zero, zero);
+        for (x, y) in a.iter().zip(b) {
+            let (x, y) = (load(x), load(y));
+            let (at_a, absent_a) = (x.eq(ma), x.eq(ninf));
+            let gap_a = ma.sub(x);
+            let ea = exp(zero.sub(gap_a));
+            sa = sa.add(V::select(V::or(at_a, absent_a), zero, ea));
+            ca = ca.add(V::select(absent_a, zero, V::select(at_a, one, zero)));
+            let wa = V::select(at_a, one, ea);
+            let (at_b, absent_b) = (y.eq(mb), y.eq(ninf));
+            let gap_b = mb.sub(y);
+            let eb = exp(zero.sub(gap_b));
+            sb = sb.add(V::select(V::or(at_b, absent_b), zero, eb));
+            cb = cb.add(V::select(absent_b, zero, V::select(at_b, one, zero)));
+            let off = V::or(absent_a, absent_b);
+            c_sum = c_sum.add(V::select(off, zero, wa.mul(gap_b)));
+            g_sum = g_sum.add(V::select(off, zero, wa.mul(x.sub(y).sub(shift))));
+            let counted = V::select(absent_a, zero, one).eq(one);
+            zq = zq.add(V::select(V::and(absent_b, counted), one, zero));
+        }
+        let arr = |v: V| v.to_array();
+        let (ma, mb, sa, ca, sb, cb) = (arr(ma), arr(mb), arr(sa), arr(ca), arr(sb), arr(cb));
+        let (c_sum, g_sum, zq) = (arr(c_sum), arr(g_sum), arr(zq));
+        for l in 0..LANES {
+            let stats = PairStats {
+                a: OneStats {
+                    max: ma[l],
+                    rest: rest(sa[l], ca[l]),
+                    w: 0.0,
+                },
+                b: OneStats {
+                    max: mb[l],
+                    rest: rest(sb[l], cb[l]),
+                    w: 0.0,
+                },
+                c: c_sum[l],
+                g: g_sum[l],
+                zero_q: zq[l] > 0.0,
+            };
+            out[h * LANES + l] = match value {
+                PairValue::CrossEntropy => stats.cross_entropy(),
+                PairValue::Kl => stats.kl(),
+            };
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// Cross-entropy or KL (nats) of softmax of each of the [`GROUP`] pairs of rows of
+    /// `a[c][j]`, `b[c][j]` (as [`one_group`]).
+    pub fn pair_group<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], value: PairValue, out: &mut [f64; GROUP]) -> () = pair_group_body;
+}
+
+// ------------------------------------------------------------ combining lane states
+
+/// One lane of a row's state moved to the maximum `to` (≥ its own): (s + cnt)·e^{m−to}
+/// and the sums' shift, `None` when the lane holds no mass (nothing to move).
+#[inline]
+fn moved(m: f64, s: f64, cnt: f64, to: f64) -> Option<(f64, f64)> {
+    let total = s + cnt;
+    if !(total > 0.0 || total.is_nan()) {
+        return None;
+    }
+    if m == to {
+        return Some((1.0, 0.0));
+    }
+    Some(((m - to).exp(), to - m))
+}
+
+impl crate::kernels::Partial for OneLanes {
+    const EMPTY: Self = OneLanes::EMPTY;
+    /// Lane by lane: both moved to the larger maximum (the streaming raise, in one step).
+    fn combine(self, o: Self) -> Self {
+        let mut r = OneLanes::EMPTY;
+        for l in 0..LANES {
+            let to = if o.m[l] > self.m[l] { o.m[l] } else { self.m[l] };
+            r.m[l] = to;
+            for x in [&self, &o] {
+                match moved(x.m[l], x.s[l], x.cnt[l], to) {
+                    None => r.w[l] += x.w[l],
+                    Some(_) if x.m[l] == to => {
+                        r.s[l] += x.s[l];
+                        r.cnt[l] += x.cnt[l];
+                        r.w[l] += x.w[l];
+                    }
+                    Some((f, d)) => {
+                        let total = x.s[l] + x.cnt[l];
+                        r.s[l] += total * f;
+                        r.w[l] += f * (x.w[l] + total * d);
+                    }
+                }
+            }
+        }
+        r
+    }
+}
+
+impl crate::kernels::Partial for PairLanes {
+    const EMPTY: Self = PairLanes::EMPTY;
+    /// Lane by lane: both moved to the larger maxima of `a` and of `b`.
+    fn combine(self, o: Self) -> Self {
+        let mut r = PairLanes::EMPTY;
+        for l in 0..LANES {
+            let ta = if o.ma[l] > self.ma[l] { o.ma[l] } else { self.ma[l] };
+            let tb = if o.mb[l] > self.mb[l] { o.mb[l] } else { self.mb[l] };
+            r.ma[l] = ta;
+            r.mb[l] = tb;
+            for x in [&self, &o] {
+                r.zq[l] += x.zq[l];
+                // b's own sums
+                match moved(x.mb[l], x.sb[l], x.cb[l], tb) {
+                    None => {}
+                    Some(_) if x.mb[l] == tb => {
+                        r.sb[l] += x.sb[l];
+                        r.cb[l] += x.cb[l];
+                    }
+                    Some((f, _)) => r.sb[l] += (x.sb[l] + x.cb[l]) * f,
+                }
+                // a's sums and the pair sums, weighted by e^{a − m_a}
+                let total_a = x.sa[l] + x.ca[l];
+                let db = if x.mb[l] == tb || x.mb[l] == f64::NEG_INFINITY {
+                    0.0
+                } else {
+                    tb - x.mb[l]
+                };
+                match moved(x.ma[l], x.sa[l], x.ca[l], ta) {
+                    None => {
+                        r.c[l] += x.c[l];
+                        r.g[l] += x.g[l];
+                    }
+                    Some(_) if x.ma[l] == ta => {
+                        r.sa[l] += x.sa[l];
+                        r.ca[l] += x.ca[l];
+                        r.c[l] += if db == 0.0 { x.c[l] } else { x.c[l] + total_a * db };
+                        r.g[l] += if db == 0.0 { x.g[l] } else { x.g[l] + total_a * db };
+                    }
+                    Some((f, da)) => {
+                        r.sa[l] += total_a * f;
+                        r.c[l] += f * (if db == 0.0 { x.c[l] } else { x.c[l] + total_a * db });
+                        r.g[l] += f * (if db == da { x.g[l] } else { x.g[l] + total_a * (db - da) });
+                    }
+                }
+            }
+        }
+        r
+    }
+}
+
 /// Jensen–Shannon divergence (nats) of softmax(a) and softmax(b) given both rows'
 /// maxima and log1p(rest) `(m_a, l_a, m_b, l_b)` (p_i = exp((a_i − m_a) − l_a)): Σ m_i·f(δ_i), m = (p + q)/2, δ = (p − q)/(p + q),
 /// f(δ) = ½[(1+δ)ln(1+δ) + (1−δ)ln(1−δ)] = Σ_k δ^{2k}/(2k(2k−1)) ≥ 0 — non-negative terms,
@@ -738,6 +962,52 @@ mod tests {
         assert!(ce.is_finite() && kl.is_finite());
         assert_eq!(sp.finish().cross_entropy(), ce);
         assert_eq!(sp.finish().kl(), kl);
+    }
+
+    #[test]
+    fn groups_and_combined_pieces_match_the_streaming_form() {
+        use crate::kernels::Partial;
+        for n in 1..=40 {
+            let rows: Vec<Vec<f64>> = (0..GROUP as u64).map(|j| adversarial(n, j * 7 + n as u64)).collect();
+            let other: Vec<Vec<f64>> = (0..GROUP as u64).map(|j| adversarial(n, j * 11 + 500)).collect();
+            let t = |r: &Vec<Vec<f64>>| -> Vec<[f64; GROUP]> {
+                (0..n).map(|c| std::array::from_fn(|j| r[j][c])).collect()
+            };
+            let (za, zb) = (t(&rows), t(&other));
+            let mut h = [0.0; GROUP];
+            one_group(&za, &mut h);
+            let (mut ce, mut kl) = ([0.0; GROUP], [0.0; GROUP]);
+            pair_group(&za, &zb, PairValue::CrossEntropy, &mut ce);
+            pair_group(&za, &zb, PairValue::Kl, &mut kl);
+            for j in 0..GROUP {
+                let want = entropy_reference(&rows[j]);
+                assert!(close(h[j], want, 1e-13), "n={n} j={j}: {} vs {want}", h[j]);
+                let (c, k) = pair_reference(&rows[j], &other[j]);
+                assert!(close(ce[j], c, 1e-12), "ce n={n} j={j}: {} vs {c}", ce[j]);
+                assert!(
+                    (kl[j].is_nan() && k.is_nan()) || kl[j] == k || (kl[j] - k).abs() <= 1e-12 * c.abs().max(1.0),
+                    "kl n={n} j={j}: {} vs {k}",
+                    kl[j]
+                );
+                // pieces of 8 fed separately and combined as partials
+                let (mut one, mut pair) = (OneLanes::EMPTY, PairLanes::EMPTY);
+                for (x, y) in rows[j].chunks(8).zip(other[j].chunks(8)) {
+                    let (mut o, mut p) = (OneLanes::EMPTY, PairLanes::EMPTY);
+                    one_feed(&mut o, x);
+                    pair_feed(&mut p, x, y);
+                    one = one.combine(o);
+                    pair = pair.combine(p);
+                }
+                assert!(close(one.finish().entropy(), want, 1e-13), "combined n={n}");
+                let s = pair.finish();
+                assert!(close(s.cross_entropy(), c, 1e-12), "combined ce n={n}: {} vs {c}", s.cross_entropy());
+                assert!(
+                    (s.kl().is_nan() && k.is_nan()) || s.kl() == k || (s.kl() - k).abs() <= 1e-12 * c.abs().max(1.0),
+                    "combined kl n={n}: {} vs {k}",
+                    s.kl()
+                );
+            }
+        }
     }
 
     #[test]

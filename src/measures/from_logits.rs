@@ -4,22 +4,30 @@
 //! so nothing but the (N,) result is allocated (a strided row is read in gathered pieces
 //! of [`CHUNK`] on the stack).
 //!
-//! Rows run in parallel like `logsumexp` (each row's value depends on that row only, so
-//! any thread count gives the same bits); Ctrl-C is checked between rows and between
-//! pieces of long rows. `axis=None` reads the whole array in place (its runs in memory
-//! order, one streaming state) on the calling thread.
+//! Entropy, perplexity, cross-entropy and KL run on the row engine
+//! ([`crate::parallel::rows`]): short rows in vertical groups of sixteen
+//! ([`one_group`] / [`pair_group`]: the row's maximum first, then one pass of sums), other
+//! rows through the streaming kernels, rows longer than the engine's `MEDIUM` (and
+//! `axis=None`) as fixed blocks in parallel whose lane states combine exactly
+//! ([`crate::kernels::Partial`] for [`OneLanes`] / [`PairLanes`]). Each row's value depends
+//! on that row only, so any thread count gives the same bits; Ctrl-C is the engine's.
 //!
 //! Jensen–Shannon needs both log-normalisers before its terms, so it reads a row twice
-//! (the second pass is scalar: see [`crate::kernels::logits::js_terms`]).
+//! (the second pass is scalar: see [`crate::kernels::logits::js_terms`]); its rows run in
+//! parallel like `logsumexp`'s, `axis=None` on the calling thread.
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
 
 use super::logsumexp::piece_stop;
 use super::{batch_shape, same_shape, RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
-use crate::kernels::logits::{js_terms, one_feed, pair_feed, OneLanes, PairLanes, PairStats};
-use crate::kernels::Real;
-use crate::parallel::rows::Whole;
+use crate::kernels::logits::{
+    js_terms, one_feed, one_group, pair_feed, pair_group, OneLanes, PairLanes, PairStats,
+    PairValue,
+};
+use crate::kernels::two_pass::Lowest;
+use crate::kernels::{Real, GROUP};
+use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows, Whole};
 use crate::parallel::{chunks_of, lane_chunk, run, CHUNK};
 
 /// A measure of one row of logits.
@@ -68,8 +76,82 @@ impl Two {
     }
 }
 
-/// Feeds a lane (contiguous, or gathered in pieces) into `feed`; stops early (the value
+/// Entropy (nats) of softmax of each row, on the row engine.
+struct Entropy;
+
+impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
+    fn group(&self, p: &[[f64; GROUP]], _: &[[f64; GROUP]], out: &mut [f64], _: &mut [bool]) -> Lowest {
+        let mut all = [0.0; GROUP];
+        if !p.is_empty() {
+            one_group(p, &mut all);
+        }
+        out.copy_from_slice(&all[..out.len()]);
+        Lowest::NONE
+    }
+
+    fn row(&self, p: &[T], _: &[U]) -> (f64, Lowest) {
+        if p.is_empty() {
+            return (0.0, Lowest::NONE);
+        }
+        let mut st = OneLanes::EMPTY;
+        one_feed(&mut st, p);
+        (st.finish().entropy(), Lowest::NONE)
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let st = x.reduce(|p, _| {
+            let mut st = OneLanes::EMPTY;
+            one_feed(&mut st, p);
+            st
+        });
+        (st.finish().entropy(), Lowest::NONE)
+    }
+}
+
+/// Cross-entropy or KL (nats) of the softmaxes of each pair of rows, on the row engine.
+struct Pairwise(PairValue);
+
+impl Pairwise {
+    fn value(&self, s: &PairStats) -> f64 {
+        match self.0 {
+            PairValue::CrossEntropy => s.cross_entropy(),
+            PairValue::Kl => s.kl(),
+        }
+    }
+}
+
+impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
+    fn group(&self, p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], _: &mut [bool]) -> Lowest {
+        let mut all = [0.0; GROUP];
+        if !p.is_empty() {
+            pair_group(p, q, self.0, &mut all);
+        }
+        out.copy_from_slice(&all[..out.len()]);
+        Lowest::NONE
+    }
+
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
+        if p.is_empty() {
+            return (0.0, Lowest::NONE);
+        }
+        let mut st = PairLanes::EMPTY;
+        pair_feed(&mut st, p, q);
+        (self.value(&st.finish()), Lowest::NONE)
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let st = x.reduce(|p, q| {
+            let mut st = PairLanes::EMPTY;
+            pair_feed(&mut st, p, q);
+            st
+        });
+        (self.value(&st.finish()), Lowest::NONE)
+    }
+}
+
+/// Feeds a lane (contiguous, or gathered in pieces) into `feed` (tests); stops early (the value
 /// then discarded) once the call is stopped.
+#[cfg(test)]
 fn for_pieces<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>, mut feed: impl FnMut(&[T])) {
     if let Some(s) = z.as_slice() {
         for (i, piece) in s.chunks(CHECK_ELEMENTS).enumerate() {
@@ -121,7 +203,8 @@ fn for_pair_pieces<T: Real, U: Real>(
     }
 }
 
-/// Entropy (nats) of one row of logits.
+/// Entropy (nats) of one row of logits, streaming (tests).
+#[cfg(test)]
 fn entropy_row<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> f64 {
     let mut st = OneLanes::EMPTY;
     for_pieces(z, stop, |piece| one_feed(&mut st, piece));
@@ -172,22 +255,23 @@ fn pair_row<T: Real, U: Real>(
 
 /// A measure of every row of logits along the last axis of `z`.
 pub fn one<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Result<ArrayD<f64>, Error> {
-    batch_shape("p", &z)?;
-    let axis = Axis(z.ndim() - 1);
-    let len = z.len_of(axis);
-    run(z.len(), |ctx| {
-        let fork = ctx.fork;
-        let stop = RowStop::new(ctx, len);
-        crate::zip_map_collect!(fork, Zip::from(z.lanes(axis)), |l: ArrayView1<'_, T>| {
-            if len == 0 {
-                return kind.empty();
-            }
-            if stop.skip() {
-                return f64::NAN;
-            }
-            kind.value(entropy_row(&l, &stop), ln_base)
-        })
-    })
+    let batch = batch_shape("p", &z)?;
+    let rows = Rows::from_view(&z);
+    let mut out = vec![0.0; rows.n_rows()];
+    run(z.len(), |ctx| map_rows(&rows, &rows, &Entropy, ctx, &mut out))?;
+    let empty = z.len_of(Axis(z.ndim() - 1)) == 0;
+    let values = out
+        .into_iter()
+        .map(|h| if empty { kind.empty() } else { kind.value(h, ln_base) })
+        .collect();
+    Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"))
+}
+
+/// Entropy (nats) of one row of logits (streaming, read in pieces): tests compare it with
+/// the engine's forms.
+#[cfg(test)]
+fn entropy_of_lane<T: Real>(z: &ArrayView1<'_, T>) -> f64 {
+    crate::parallel::Ctx::sequential(|ctx| entropy_row(z, &RowStop::new(ctx, z.len())))
 }
 
 /// A pair measure of every pair of rows of logits along the last axis of `a` and `b`.
@@ -198,9 +282,17 @@ pub fn two<T: Real, U: Real>(
     ln_base: f64,
 ) -> Result<ArrayD<f64>, Error> {
     same_shape(&a, &b)?;
-    batch_shape("p", &a)?;
+    let batch = batch_shape("p", &a)?;
     let axis = Axis(a.ndim() - 1);
     let len = a.len_of(axis);
+    if let Two::CrossEntropy | Two::Kl = kind {
+        let (pr, qr) = (Rows::from_view(&a), Rows::from_view(&b));
+        let m = Pairwise(if kind == Two::Kl { PairValue::Kl } else { PairValue::CrossEntropy });
+        let mut out = vec![0.0; pr.n_rows()];
+        run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
+        let values = out.into_iter().map(|v| kind.value(v, ln_base)).collect();
+        return Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"));
+    }
     run(a.len(), |ctx| {
         let fork = ctx.fork;
         let stop = RowStop::new(ctx, len);
@@ -253,11 +345,8 @@ pub fn one_whole<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Resu
     if z.is_empty() {
         return Ok(kind.empty());
     }
-    run(z.len(), |ctx| {
-        let mut st = OneLanes::EMPTY;
-        whole_pieces(&z, &z, ctx, |x, _| one_feed(&mut st, x));
-        kind.value(st.finish().entropy(), ln_base)
-    })
+    let (h, _) = run(z.len(), |ctx| map_whole(&z, &z, &Entropy, ctx))?;
+    Ok(kind.value(h, ln_base))
 }
 
 /// A pair measure of the whole of `a` and `b` (equal shapes) as one pair of rows.
@@ -270,6 +359,11 @@ pub fn two_whole<T: Real, U: Real>(
     same_shape(&a, &b)?;
     if a.is_empty() {
         return Ok(0.0);
+    }
+    if let Two::CrossEntropy | Two::Kl = kind {
+        let m = Pairwise(if kind == Two::Kl { PairValue::Kl } else { PairValue::CrossEntropy });
+        let (v, _) = run(a.len(), |ctx| map_whole(&a, &b, &m, ctx))?;
+        return Ok(kind.value(v, ln_base));
     }
     run(a.len(), |ctx| {
         let mut st = PairLanes::EMPTY;
@@ -312,6 +406,25 @@ mod tests {
         let a = Array2::from_shape_vec((13, 300), data(3900, 1)).unwrap();
         let b = Array2::from_shape_vec((13, 300), data(3900, 2)).unwrap();
         let h = one(a.view().into_dyn(), One::Entropy, 1.0).unwrap();
+        for r in 0..13 {
+            let lane = entropy_of_lane(&a.row(r));
+            assert!((h[[r]] - lane).abs() <= 1e-14 * lane);
+        }
+        // short rows (vertical groups) and a long row (parallel blocks) against the reference
+        let short = Array2::from_shape_vec((37, 9), data(333, 3)).unwrap();
+        let hs = one(short.view().into_dyn(), One::Entropy, 1.0).unwrap();
+        for r in 0..37 {
+            let want = entropy_reference(&short.row(r).to_vec());
+            assert!((hs[[r]] - want).abs() <= 1e-13 * want);
+        }
+        let long = arr1(&data(100_000, 4));
+        let want = entropy_reference(long.as_slice().unwrap());
+        let got = one(long.view().into_dyn(), One::Entropy, 1.0).unwrap()[[]];
+        assert!((got - want).abs() <= 1e-13 * want, "{got} vs {want}");
+        let long_b = arr1(&data(100_000, 5));
+        let (c, _) = pair_reference(long.as_slice().unwrap(), long_b.as_slice().unwrap());
+        let got = two(long.view().into_dyn(), long_b.view().into_dyn(), Two::CrossEntropy, 1.0).unwrap()[[]];
+        assert!((got - c).abs() <= 1e-13 * c, "{got} vs {c}");
         let at = a.t().to_owned();
         let h2 = one(at.t().into_dyn(), One::Entropy, 1.0).unwrap();
         assert_eq!(h, h2);
