@@ -106,12 +106,10 @@ fn py_smoothed_measure<'py>(
         "js_divergence" => Smoothed::Js,
         "js_distance" => Smoothed::JsDistance,
         "psi" => Smoothed::Psi,
-        other => {
-            return Err(bad(
-                other,
-                "'entropy', 'cross_entropy', 'kl_divergence', 'js_divergence', 'js_distance', 'psi'",
-            ))
-        }
+        other => return Err(bad(
+            other,
+            "'entropy', 'cross_entropy', 'kl_divergence', 'js_divergence', 'js_distance', 'psi'",
+        )),
     };
     let lb = ln_base(base)?;
     match axis {

@@ -7,7 +7,6 @@ mod drift;
 mod loss;
 mod measures;
 mod more;
-mod partials;
 mod scorers;
 
 use std::cell::RefCell;
@@ -69,7 +68,6 @@ fn check_signals_hook() -> bool {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::parallel::set_interrupt_hook(check_signals_hook);
     measures::register(m)?;
-    partials::register(m)?;
     loss::register(m)?;
     more::register(m)?;
     drift::register(m)?;

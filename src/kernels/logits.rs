@@ -178,7 +178,11 @@ impl PairLanes {
             }
             // shift the lane's sums to the row's maxima (d ≥ 0; no term when the lane
             // holds no mass of P)
-            let da = if self.ma[l] == max_a { 0.0 } else { max_a - self.ma[l] };
+            let da = if self.ma[l] == max_a {
+                0.0
+            } else {
+                max_a - self.ma[l]
+            };
             // (a lane whose b are all −inf has its mass of P counted in `zq`)
             let db = if self.mb[l] == max_b || self.mb[l] == f64::NEG_INFINITY {
                 0.0
@@ -187,8 +191,18 @@ impl PairLanes {
             };
             if total_a > 0.0 || total_a.is_nan() {
                 let r = if da == 0.0 { 1.0 } else { fa[l] };
-                c += r * (if db == 0.0 { self.c[l] } else { self.c[l] + total_a * db });
-                g += r * (if db == da { self.g[l] } else { self.g[l] + total_a * (db - da) });
+                c += r
+                    * (if db == 0.0 {
+                        self.c[l]
+                    } else {
+                        self.c[l] + total_a * db
+                    });
+                g += r
+                    * (if db == da {
+                        self.g[l]
+                    } else {
+                        self.g[l] + total_a * (db - da)
+                    });
             } else {
                 c += self.c[l];
                 g += self.g[l];
@@ -327,9 +341,11 @@ impl<V: F8> One<V> {
         let skip = V::or(at_max, absent);
         self.s = self.s.add(V::select(skip, zero, e));
         self.w = self.w.add(V::select(skip, zero, e.mul(gap)));
-        self.cnt = self
-            .cnt
-            .add(V::select(absent, zero, V::select(at_max, V::splat(1.0), zero)));
+        self.cnt = self.cnt.add(V::select(
+            absent,
+            zero,
+            V::select(at_max, V::splat(1.0), zero),
+        ));
     }
 }
 
@@ -416,7 +432,9 @@ impl<V: F8> Pair<V> {
         let gap_a = self.ma.sub(a);
         let ea = exp(zero.sub(gap_a));
         self.sa = self.sa.add(V::select(V::or(at_a, absent_a), zero, ea));
-        self.ca = self.ca.add(V::select(absent_a, zero, V::select(at_a, one, zero)));
+        self.ca = self
+            .ca
+            .add(V::select(absent_a, zero, V::select(at_a, one, zero)));
         let wa = V::select(at_a, one, ea);
         // b
         let at_b = b.eq(self.mb);
@@ -424,15 +442,19 @@ impl<V: F8> Pair<V> {
         let gap_b = self.mb.sub(b);
         let eb = exp(zero.sub(gap_b));
         self.sb = self.sb.add(V::select(V::or(at_b, absent_b), zero, eb));
-        self.cb = self.cb.add(V::select(absent_b, zero, V::select(at_b, one, zero)));
+        self.cb = self
+            .cb
+            .add(V::select(absent_b, zero, V::select(at_b, one, zero)));
         // the pair terms, 0 where a = −inf (probability 0 of P)
         let t = a.sub(b).sub(self.ma.sub(self.mb));
         let off = V::or(absent_a, absent_b);
         self.c = self.c.add(V::select(off, zero, wa.mul(gap_b)));
         self.g = self.g.add(V::select(off, zero, wa.mul(t)));
-        self.zq = self
-            .zq
-            .add(V::select(V::and(absent_b, V::select(absent_a, zero, one).eq(one)), one, zero));
+        self.zq = self.zq.add(V::select(
+            V::and(absent_b, V::select(absent_a, zero, one).eq(one)),
+            one,
+            zero,
+        ));
     }
 }
 
@@ -629,7 +651,11 @@ impl crate::kernels::Partial for OneLanes {
     fn combine(self, o: Self) -> Self {
         let mut r = OneLanes::EMPTY;
         for l in 0..LANES {
-            let to = if o.m[l] > self.m[l] { o.m[l] } else { self.m[l] };
+            let to = if o.m[l] > self.m[l] {
+                o.m[l]
+            } else {
+                self.m[l]
+            };
             r.m[l] = to;
             for x in [&self, &o] {
                 match moved(x.m[l], x.s[l], x.cnt[l], to) {
@@ -657,8 +683,16 @@ impl crate::kernels::Partial for PairLanes {
     fn combine(self, o: Self) -> Self {
         let mut r = PairLanes::EMPTY;
         for l in 0..LANES {
-            let ta = if o.ma[l] > self.ma[l] { o.ma[l] } else { self.ma[l] };
-            let tb = if o.mb[l] > self.mb[l] { o.mb[l] } else { self.mb[l] };
+            let ta = if o.ma[l] > self.ma[l] {
+                o.ma[l]
+            } else {
+                self.ma[l]
+            };
+            let tb = if o.mb[l] > self.mb[l] {
+                o.mb[l]
+            } else {
+                self.mb[l]
+            };
             r.ma[l] = ta;
             r.mb[l] = tb;
             for x in [&self, &o] {
@@ -687,13 +721,31 @@ impl crate::kernels::Partial for PairLanes {
                     Some(_) if x.ma[l] == ta => {
                         r.sa[l] += x.sa[l];
                         r.ca[l] += x.ca[l];
-                        r.c[l] += if db == 0.0 { x.c[l] } else { x.c[l] + total_a * db };
-                        r.g[l] += if db == 0.0 { x.g[l] } else { x.g[l] + total_a * db };
+                        r.c[l] += if db == 0.0 {
+                            x.c[l]
+                        } else {
+                            x.c[l] + total_a * db
+                        };
+                        r.g[l] += if db == 0.0 {
+                            x.g[l]
+                        } else {
+                            x.g[l] + total_a * db
+                        };
                     }
                     Some((f, da)) => {
                         r.sa[l] += total_a * f;
-                        r.c[l] += f * (if db == 0.0 { x.c[l] } else { x.c[l] + total_a * db });
-                        r.g[l] += f * (if db == da { x.g[l] } else { x.g[l] + total_a * (db - da) });
+                        r.c[l] += f
+                            * (if db == 0.0 {
+                                x.c[l]
+                            } else {
+                                x.c[l] + total_a * db
+                            });
+                        r.g[l] += f
+                            * (if db == da {
+                                x.g[l]
+                            } else {
+                                x.g[l] + total_a * (db - da)
+                            });
                     }
                 }
             }
@@ -714,8 +766,16 @@ pub fn js_terms<T: Real, U: Real>(a: &[T], b: &[U], norm: (f64, f64, f64, f64)) 
         if x.is_nan() || y.is_nan() {
             return f64::NAN;
         }
-        let p = if x == f64::NEG_INFINITY { 0.0 } else { ((x - ma) - la).exp() };
-        let q = if y == f64::NEG_INFINITY { 0.0 } else { ((y - mb) - lb).exp() };
+        let p = if x == f64::NEG_INFINITY {
+            0.0
+        } else {
+            ((x - ma) - la).exp()
+        };
+        let q = if y == f64::NEG_INFINITY {
+            0.0
+        } else {
+            ((y - mb) - lb).exp()
+        };
         sum += js_term(p, q);
     }
     sum
@@ -743,8 +803,16 @@ pub fn js_term(p: f64, q: f64) -> f64 {
     } else {
         // |δ| ≥ 1/2: the two halves cancel by at most a factor 4.
         // p = 0 (δ = −1) or q = 0 (δ = 1): that half is 0·log 0 = 0
-        let hi = if d == -1.0 { 0.0 } else { (1.0 + d) * d.ln_1p() };
-        let lo = if d == 1.0 { 0.0 } else { (1.0 - d) * (-d).ln_1p() };
+        let hi = if d == -1.0 {
+            0.0
+        } else {
+            (1.0 + d) * d.ln_1p()
+        };
+        let lo = if d == 1.0 {
+            0.0
+        } else {
+            (1.0 - d) * (-d).ln_1p()
+        };
         0.5 * (hi + lo)
     };
     m * f
@@ -870,7 +938,10 @@ mod tests {
             for seed in 0..20 {
                 let z = adversarial(n, seed);
                 let (got, want) = (entropy_of(&z), entropy_reference(&z));
-                assert!(close(got, want, 1e-13), "n={n} seed={seed}: {got} vs {want} {z:?}");
+                assert!(
+                    close(got, want, 1e-13),
+                    "n={n} seed={seed}: {got} vs {want} {z:?}"
+                );
                 let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
                 let (got, want) = (entropy_of(&z32), entropy_reference(&z32));
                 assert!(close(got, want, 1e-13), "f32 n={n}: {got} vs {want}");
@@ -889,7 +960,10 @@ mod tests {
                 }
                 let (ce, kl) = pair_of(&a, &b);
                 let (ce_r, kl_r) = pair_reference(&a, &b);
-                assert!(close(ce, ce_r, 1e-12), "ce n={n} seed={seed}: {ce} vs {ce_r}");
+                assert!(
+                    close(ce, ce_r, 1e-12),
+                    "ce n={n} seed={seed}: {ce} vs {ce_r}"
+                );
                 // KL: absolute error relative to the size of the terms
                 let scale = ce_r.abs().max(1.0);
                 assert!(
@@ -953,7 +1027,10 @@ mod tests {
         assert_eq!(s.cross_entropy().to_bits(), ce.to_bits());
         assert_eq!(s.kl().to_bits(), kl.to_bits());
         // and with b finite everywhere (finite values)
-        let y2: Vec<f64> = y.iter().map(|&v| if v.is_finite() { v } else { -3.0 }).collect();
+        let y2: Vec<f64> = y
+            .iter()
+            .map(|&v| if v.is_finite() { v } else { -3.0 })
+            .collect();
         let mut sp = PairLanes::EMPTY;
         for (a, b) in z.chunks(256).zip(y2.chunks(256)) {
             pair_feed(&mut sp, a, b);
@@ -968,8 +1045,12 @@ mod tests {
     fn groups_and_combined_pieces_match_the_streaming_form() {
         use crate::kernels::Partial;
         for n in 1..=40 {
-            let rows: Vec<Vec<f64>> = (0..GROUP as u64).map(|j| adversarial(n, j * 7 + n as u64)).collect();
-            let other: Vec<Vec<f64>> = (0..GROUP as u64).map(|j| adversarial(n, j * 11 + 500)).collect();
+            let rows: Vec<Vec<f64>> = (0..GROUP as u64)
+                .map(|j| adversarial(n, j * 7 + n as u64))
+                .collect();
+            let other: Vec<Vec<f64>> = (0..GROUP as u64)
+                .map(|j| adversarial(n, j * 11 + 500))
+                .collect();
             let t = |r: &Vec<Vec<f64>>| -> Vec<[f64; GROUP]> {
                 (0..n).map(|c| std::array::from_fn(|j| r[j][c])).collect()
             };
@@ -985,7 +1066,9 @@ mod tests {
                 let (c, k) = pair_reference(&rows[j], &other[j]);
                 assert!(close(ce[j], c, 1e-12), "ce n={n} j={j}: {} vs {c}", ce[j]);
                 assert!(
-                    (kl[j].is_nan() && k.is_nan()) || kl[j] == k || (kl[j] - k).abs() <= 1e-12 * c.abs().max(1.0),
+                    (kl[j].is_nan() && k.is_nan())
+                        || kl[j] == k
+                        || (kl[j] - k).abs() <= 1e-12 * c.abs().max(1.0),
                     "kl n={n} j={j}: {} vs {k}",
                     kl[j]
                 );
@@ -1000,9 +1083,15 @@ mod tests {
                 }
                 assert!(close(one.finish().entropy(), want, 1e-13), "combined n={n}");
                 let s = pair.finish();
-                assert!(close(s.cross_entropy(), c, 1e-12), "combined ce n={n}: {} vs {c}", s.cross_entropy());
                 assert!(
-                    (s.kl().is_nan() && k.is_nan()) || s.kl() == k || (s.kl() - k).abs() <= 1e-12 * c.abs().max(1.0),
+                    close(s.cross_entropy(), c, 1e-12),
+                    "combined ce n={n}: {} vs {c}",
+                    s.cross_entropy()
+                );
+                assert!(
+                    (s.kl().is_nan() && k.is_nan())
+                        || s.kl() == k
+                        || (s.kl() - k).abs() <= 1e-12 * c.abs().max(1.0),
                     "combined kl n={n}: {} vs {k}",
                     s.kl()
                 );
@@ -1022,8 +1111,16 @@ mod tests {
         let d = 1.0 / (1u64 << 30) as f64;
         assert!(close(js_term(1.0 + d, 1.0 - d), d * d / 2.0, 1e-15));
         assert_eq!(js_term(0.3, 0.3), 0.0);
-        assert!(close(js_term(1.0, 0.0), 0.5 * std::f64::consts::LN_2, 1e-15));
-        assert!(close(js_term(0.0, 1.0), 0.5 * std::f64::consts::LN_2, 1e-15));
+        assert!(close(
+            js_term(1.0, 0.0),
+            0.5 * std::f64::consts::LN_2,
+            1e-15
+        ));
+        assert!(close(
+            js_term(0.0, 1.0),
+            0.5 * std::f64::consts::LN_2,
+            1e-15
+        ));
         assert_eq!(js_term(0.0, 0.0), 0.0);
     }
 }

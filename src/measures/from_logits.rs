@@ -22,8 +22,7 @@ use super::logsumexp::piece_stop;
 use super::{batch_shape, same_shape, RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::logits::{
-    js_terms, one_feed, one_group, pair_feed, pair_group, OneLanes, PairLanes, PairStats,
-    PairValue,
+    js_terms, one_feed, one_group, pair_feed, pair_group, OneLanes, PairLanes, PairStats, PairValue,
 };
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
@@ -80,7 +79,13 @@ impl Two {
 struct Entropy;
 
 impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
-    fn group(&self, p: &[[f64; GROUP]], _: &[[f64; GROUP]], out: &mut [f64], _: &mut [bool]) -> Lowest {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        _: &[[f64; GROUP]],
+        out: &mut [f64],
+        _: &mut [bool],
+    ) -> Lowest {
         let mut all = [0.0; GROUP];
         if !p.is_empty() {
             one_group(p, &mut all);
@@ -121,7 +126,13 @@ impl Pairwise {
 }
 
 impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
-    fn group(&self, p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], _: &mut [bool]) -> Lowest {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        _: &mut [bool],
+    ) -> Lowest {
         let mut all = [0.0; GROUP];
         if !p.is_empty() {
             pair_group(p, q, self.0, &mut all);
@@ -195,10 +206,7 @@ fn for_pair_pieces<T: Real, U: Real>(
             if piece_stop(r.start, stop) {
                 break;
             }
-            feed(
-                lane_chunk(a, r.clone(), &mut ba),
-                lane_chunk(b, r, &mut bb),
-            );
+            feed(lane_chunk(a, r.clone(), &mut ba), lane_chunk(b, r, &mut bb));
         }
     }
 }
@@ -258,11 +266,19 @@ pub fn one<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Result<Arr
     let batch = batch_shape("p", &z)?;
     let rows = Rows::from_view(&z);
     let mut out = vec![0.0; rows.n_rows()];
-    run(z.len(), |ctx| map_rows(&rows, &rows, &Entropy, ctx, &mut out))?;
+    run(z.len(), |ctx| {
+        map_rows(&rows, &rows, &Entropy, ctx, &mut out)
+    })?;
     let empty = z.len_of(Axis(z.ndim() - 1)) == 0;
     let values = out
         .into_iter()
-        .map(|h| if empty { kind.empty() } else { kind.value(h, ln_base) })
+        .map(|h| {
+            if empty {
+                kind.empty()
+            } else {
+                kind.value(h, ln_base)
+            }
+        })
         .collect();
     Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"))
 }
@@ -287,11 +303,17 @@ pub fn two<T: Real, U: Real>(
     let len = a.len_of(axis);
     if let Two::CrossEntropy | Two::Kl = kind {
         let (pr, qr) = (Rows::from_view(&a), Rows::from_view(&b));
-        let m = Pairwise(if kind == Two::Kl { PairValue::Kl } else { PairValue::CrossEntropy });
+        let m = Pairwise(if kind == Two::Kl {
+            PairValue::Kl
+        } else {
+            PairValue::CrossEntropy
+        });
         let mut out = vec![0.0; pr.n_rows()];
         run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
         let values = out.into_iter().map(|v| kind.value(v, ln_base)).collect();
-        return Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"));
+        return Ok(
+            ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row")
+        );
     }
     run(a.len(), |ctx| {
         let fork = ctx.fork;
@@ -361,7 +383,11 @@ pub fn two_whole<T: Real, U: Real>(
         return Ok(0.0);
     }
     if let Two::CrossEntropy | Two::Kl = kind {
-        let m = Pairwise(if kind == Two::Kl { PairValue::Kl } else { PairValue::CrossEntropy });
+        let m = Pairwise(if kind == Two::Kl {
+            PairValue::Kl
+        } else {
+            PairValue::CrossEntropy
+        });
         let (v, _) = run(a.len(), |ctx| map_whole(&a, &b, &m, ctx))?;
         return Ok(kind.value(v, ln_base));
     }
@@ -395,7 +421,9 @@ mod tests {
         let mut s = seed | 1;
         (0..n)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 33) % 2000) as f64 / 97.0 - 10.0
             })
             .collect()
@@ -423,12 +451,24 @@ mod tests {
         assert!((got - want).abs() <= 1e-13 * want, "{got} vs {want}");
         let long_b = arr1(&data(100_000, 5));
         let (c, _) = pair_reference(long.as_slice().unwrap(), long_b.as_slice().unwrap());
-        let got = two(long.view().into_dyn(), long_b.view().into_dyn(), Two::CrossEntropy, 1.0).unwrap()[[]];
+        let got = two(
+            long.view().into_dyn(),
+            long_b.view().into_dyn(),
+            Two::CrossEntropy,
+            1.0,
+        )
+        .unwrap()[[]];
         assert!((got - c).abs() <= 1e-13 * c, "{got} vs {c}");
         let at = a.t().to_owned();
         let h2 = one(at.t().into_dyn(), One::Entropy, 1.0).unwrap();
         assert_eq!(h, h2);
-        let ce = two(a.view().into_dyn(), b.view().into_dyn(), Two::CrossEntropy, 1.0).unwrap();
+        let ce = two(
+            a.view().into_dyn(),
+            b.view().into_dyn(),
+            Two::CrossEntropy,
+            1.0,
+        )
+        .unwrap();
         let kl = two(a.view().into_dyn(), b.view().into_dyn(), Two::Kl, 1.0).unwrap();
         for r in 0..13 {
             let (x, y) = (a.row(r).to_vec(), b.row(r).to_vec());

@@ -157,7 +157,13 @@ pub fn rows<T: Real, U: Real>(
                 if stop.skip() {
                     return [f64::NAN, 0.0, 0.0];
                 }
-                one_pair(x.iter(), None::<std::slice::Iter<'_, U>>, alpha, kind, ln_base)
+                one_pair(
+                    x.iter(),
+                    None::<std::slice::Iter<'_, U>>,
+                    alpha,
+                    kind,
+                    ln_base,
+                )
             })
         } else {
             let zip = Zip::from(p.lanes(axis)).and(q.lanes(axis));
@@ -170,7 +176,10 @@ pub fn rows<T: Real, U: Real>(
         }
     })?;
     let (lp, lq) = results.iter().fold((0.0f64, 0.0f64), |(a, b), r| {
-        (if r[1] < a { r[1] } else { a }, if r[2] < b { r[2] } else { b })
+        (
+            if r[1] < a { r[1] } else { a },
+            if r[2] < b { r[2] } else { b },
+        )
     });
     check(lp, lq, "q")?;
     Ok(results.mapv(|r| r[0]))
@@ -191,7 +200,13 @@ pub fn whole<T: Real, U: Real>(
     }
     let r = run(p.len(), |_| {
         if one {
-            one_pair(p.iter(), None::<std::slice::Iter<'_, U>>, alpha, kind, ln_base)
+            one_pair(
+                p.iter(),
+                None::<std::slice::Iter<'_, U>>,
+                alpha,
+                kind,
+                ln_base,
+            )
         } else {
             one_pair(p.iter(), Some(q.iter()), alpha, kind, ln_base)
         }
@@ -218,8 +233,22 @@ mod tests {
     fn psi_is_the_sum_of_both_divergences_and_symmetric() {
         let p = arr2(&[[10.0, 20.0, 30.0, 0.0], [1.0, 1.0, 1.0, 1.0]]);
         let q = arr2(&[[12.0, 18.0, 25.0, 5.0], [1.0, 2.0, 3.0, 4.0]]);
-        let a = rows(p.view().into_dyn(), q.view().into_dyn(), Smoothed::Psi, 0.5, 1.0).unwrap();
-        let b = rows(q.view().into_dyn(), p.view().into_dyn(), Smoothed::Psi, 0.5, 1.0).unwrap();
+        let a = rows(
+            p.view().into_dyn(),
+            q.view().into_dyn(),
+            Smoothed::Psi,
+            0.5,
+            1.0,
+        )
+        .unwrap();
+        let b = rows(
+            q.view().into_dyn(),
+            p.view().into_dyn(),
+            Smoothed::Psi,
+            0.5,
+            1.0,
+        )
+        .unwrap();
         assert_eq!(a, b);
         for r in 0..2 {
             let ps: Vec<f64> = p.row(r).iter().map(|v| v + 0.5).collect();
@@ -228,7 +257,14 @@ mod tests {
             assert!((a[[r]] - want).abs() <= 1e-14 * want);
         }
         // without smoothing, an empty bin on one side only: +inf
-        let z = rows(p.view().into_dyn(), q.view().into_dyn(), Smoothed::Psi, 0.0, 1.0).unwrap();
+        let z = rows(
+            p.view().into_dyn(),
+            q.view().into_dyn(),
+            Smoothed::Psi,
+            0.0,
+            1.0,
+        )
+        .unwrap();
         assert_eq!(z[[0]], f64::INFINITY);
         assert!(z[[1]].is_finite());
     }
@@ -236,20 +272,58 @@ mod tests {
     #[test]
     fn smoothing_entropy_and_errors() {
         let p = arr1(&[3.0f32, 0.0, 1.0]);
-        let h = rows(p.view().into_dyn(), p.view().into_dyn(), Smoothed::Entropy, 1.0, 1.0).unwrap();
+        let h = rows(
+            p.view().into_dyn(),
+            p.view().into_dyn(),
+            Smoothed::Entropy,
+            1.0,
+            1.0,
+        )
+        .unwrap();
         let want = -[4.0f64, 1.0, 2.0]
             .iter()
             .map(|v| v / 7.0 * (v / 7.0f64).ln())
             .sum::<f64>();
         assert!((h[[]] - want).abs() <= 1e-15 * want);
-        let w = whole(p.view().into_dyn(), p.view().into_dyn(), Smoothed::Entropy, 1.0, 1.0).unwrap();
+        let w = whole(
+            p.view().into_dyn(),
+            p.view().into_dyn(),
+            Smoothed::Entropy,
+            1.0,
+            1.0,
+        )
+        .unwrap();
         assert_eq!(w, h[[]]);
         let bad = arr1(&[0.5, -0.25]);
-        let e = rows(bad.view().into_dyn(), p.view().into_dyn().mapv(f64::from).view(), Smoothed::Entropy, 1.0, 1.0);
-        assert_eq!(e.unwrap_err(), Error::Negative { arg: "p", value: -0.25 });
-        let e = rows(p.view().into_dyn(), p.view().into_dyn(), Smoothed::Kl, f64::NAN, 1.0);
+        let e = rows(
+            bad.view().into_dyn(),
+            p.view().into_dyn().mapv(f64::from).view(),
+            Smoothed::Entropy,
+            1.0,
+            1.0,
+        );
+        assert_eq!(
+            e.unwrap_err(),
+            Error::Negative {
+                arg: "p",
+                value: -0.25
+            }
+        );
+        let e = rows(
+            p.view().into_dyn(),
+            p.view().into_dyn(),
+            Smoothed::Kl,
+            f64::NAN,
+            1.0,
+        );
         assert!(matches!(e, Err(Error::InvalidSmoothing { .. })));
-        let e = rows(p.view().into_dyn(), p.view().into_dyn(), Smoothed::Kl, -1.0, 1.0);
+        let e = rows(
+            p.view().into_dyn(),
+            p.view().into_dyn(),
+            Smoothed::Kl,
+            -1.0,
+            1.0,
+        );
         assert!(matches!(e, Err(Error::InvalidSmoothing { .. })));
     }
 }
