@@ -530,6 +530,7 @@ fn one_group_body<V: F8>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
             cnt = cnt.add(V::select(absent, zero, V::select(at, one, zero)));
         }
         let (m, s, cnt, w) = (m.to_array(), s.to_array(), cnt.to_array(), w.to_array());
+        #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
         for l in 0..LANES {
             let stats = OneStats {
                 max: m[l],
@@ -599,6 +600,7 @@ fn pair_group_body<V: F8>(
         let arr = |v: V| v.to_array();
         let (ma, mb, sa, ca, sb, cb) = (arr(ma), arr(mb), arr(sa), arr(ca), arr(sb), arr(cb));
         let (c_sum, g_sum, zq) = (arr(c_sum), arr(g_sum), arr(zq));
+        #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
         for l in 0..LANES {
             let stats = PairStats {
                 a: OneStats {
@@ -650,6 +652,7 @@ impl crate::kernels::Partial for OneLanes {
     /// Lane by lane: both moved to the larger maximum (the streaming raise, in one step).
     fn combine(self, o: Self) -> Self {
         let mut r = OneLanes::EMPTY;
+        #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
         for l in 0..LANES {
             let to = if o.m[l] > self.m[l] {
                 o.m[l]
@@ -682,6 +685,7 @@ impl crate::kernels::Partial for PairLanes {
     /// Lane by lane: both moved to the larger maxima of `a` and of `b`.
     fn combine(self, o: Self) -> Self {
         let mut r = PairLanes::EMPTY;
+        #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
         for l in 0..LANES {
             let ta = if o.ma[l] > self.ma[l] {
                 o.ma[l]
