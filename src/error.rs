@@ -23,6 +23,8 @@ pub enum Error {
     InvalidBase { value: f64 },
     /// A thread count of zero.
     InvalidThreadCount { value: usize },
+    /// An additive smoothing (pseudocount) that is negative, NaN or infinite.
+    InvalidSmoothing { value: f64 },
     /// A class label outside `[0, classes)` that is not `ignore_index`; `position` indexes `target`.
     LabelOutOfRange {
         label: i64,
@@ -139,6 +141,10 @@ impl fmt::Display for Error {
             Error::InvalidBase { value } => {
                 write!(f, "`base` must be positive and different from 1, got {value:?}")
             }
+            Error::InvalidSmoothing { value } => write!(
+                f,
+                "`smoothing` must be a finite number >= 0 (a pseudocount added to every element), got {value:?}"
+            ),
             Error::InvalidThreadCount { value } => {
                 write!(f, "the number of threads must be at least 1, got {value}")
             }

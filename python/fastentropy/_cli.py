@@ -37,7 +37,9 @@ from ._cli_files import (
     _ragged_error,
 )
 
-MEASURES = ("entropy", "kl", "cross-entropy", "softmax-ce")
+MEASURES = ("entropy", "kl", "cross-entropy", "js", "psi", "softmax-ce")
+#: The measures of two distributions (INPUT and --q).
+PAIR_MEASURES = ("kl", "cross-entropy", "js", "psi")
 #: Elements per chunk when reading a file: 2^22 values (32 MiB of float64) keep the
 #: working set small while each call is long enough (milliseconds) to use every thread.
 CHUNK_ELEMENTS = 1 << 22
@@ -96,7 +98,23 @@ def _parser() -> argparse.ArgumentParser:
         "--measure",
         default="entropy",
         help="entropy (default) | kl | cross-entropy (INPUT is P, --q is Q; or INPUT is Q and "
-        "--labels the true classes) | softmax-ce (INPUT holds logits, --labels the classes)",
+        "--labels the true classes) | js (Jensen-Shannon divergence) | psi (population stability "
+        "index; INPUT is the reference histogram, --q the current one) | softmax-ce (INPUT holds "
+        "logits, --labels the classes)",
+    )
+    score.add_argument(
+        "--from-logits",
+        action="store_true",
+        help="INPUT (and --q) hold logits: the measure of their softmax, taken in the same pass "
+        "(entropy, kl, cross-entropy, js)",
+    )
+    score.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="a pseudocount added to every element of INPUT and --q before normalising "
+        "(entropy, kl, cross-entropy, js, psi; default 0)",
     )
     score.add_argument("--q", metavar="FILE", help="the second distribution for kl / cross-entropy: same shape as INPUT, or one distribution")
     score.add_argument("--labels", metavar="FILE", help="integer class labels, one per distribution")
@@ -287,6 +305,20 @@ def score(args: argparse.Namespace) -> None:
         raise UsageError("--measure softmax-ce needs fastentropy.softmax_cross_entropy, which this build lacks")
     if args.base is not None:
         fe._api._check_base(args.base)
+    logits = bool(getattr(args, "from_logits", False))
+    smoothing = float(getattr(args, "smoothing", 0.0))
+    if logits and measure in ("psi", "softmax-ce"):
+        raise UsageError(f"--from-logits is for --measure entropy, kl, cross-entropy or js, not {measure}")
+    if smoothing != 0.0 and measure == "softmax-ce":
+        raise UsageError("--smoothing is for --measure entropy, kl, cross-entropy, js or psi, not softmax-ce")
+    try:
+        fe._api._check_smoothing(smoothing, True, logits)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("`smoothing`", "--smoothing").replace("from_logits=True", "--from-logits")) from None
+    if logits and args.labels is not None:
+        raise UsageError("--from-logits with --labels: use --measure softmax-ce for logits against class labels")
+    if smoothing != 0.0 and args.labels is not None:
+        raise UsageError("--smoothing is for INPUT and --q, not with --labels")
     src = Source(args.input, "INPUT", args.key)
     shape = src_shape = src.shape
     if len(shape) == 0:
@@ -311,8 +343,8 @@ def score(args: argparse.Namespace) -> None:
     q: Optional[Source] = None
     labels: Optional[Source] = None
     if args.q is not None:
-        if measure not in ("kl", "cross-entropy"):
-            raise UsageError(f"--q is for --measure kl or cross-entropy, not {measure}")
+        if measure not in PAIR_MEASURES:
+            raise UsageError(f"--q is for --measure kl, cross-entropy, js or psi, not {measure}")
         q = Source(args.q, "--q", None)
         if q.array is not None and q.array.ndim == len(src_shape) and len(src_shape) > 1:
             q.array = np.moveaxis(q.array, axis, -1)
@@ -335,6 +367,8 @@ def score(args: argparse.Namespace) -> None:
         labels.array = y_all.reshape(out_shape)
     if measure in ("kl", "cross-entropy") and q is None and labels is None:
         raise UsageError(f"--measure {measure} needs --q FILE or --labels FILE")
+    if measure in ("js", "psi") and q is None:
+        raise UsageError(f"--measure {measure} needs --q FILE")
     if measure == "softmax-ce" and labels is None:
         raise UsageError("--measure softmax-ce needs --labels FILE")
 
@@ -353,7 +387,7 @@ def score(args: argparse.Namespace) -> None:
     def compute(block: NDArray[Any], start: int) -> NDArray[np.float64]:
         n = len(block)
         if measure == "entropy":
-            res = fe.entropy(block, axis=-1, base=args.base)
+            res = fe.entropy(block, axis=-1, base=args.base, from_logits=logits, smoothing=smoothing)
         elif labels is not None:
             y = np.asarray(labels.whole()[start : start + n])
             c = block.shape[-1]
@@ -375,8 +409,11 @@ def score(args: argparse.Namespace) -> None:
         else:
             assert q is not None
             qb = q.whole() if q.shape == (shape[-1],) else q.whole()[start : start + n]
-            fn = fe.kl_divergence if measure == "kl" else fe.cross_entropy
-            res = fn(block, qb, axis=-1, base=args.base)
+            if measure == "psi":
+                res = fe.population_stability_index(block, qb, axis=-1, base=args.base, smoothing=smoothing)
+            else:
+                fn = {"kl": fe.kl_divergence, "cross-entropy": fe.cross_entropy, "js": fe.js_divergence}[measure]
+                res = fn(block, qb, axis=-1, base=args.base, from_logits=logits, smoothing=smoothing)
         return np.asarray(res, dtype=np.float64)
 
     def compute_block(block: Block, start: int) -> NDArray[np.float64]:

@@ -13,7 +13,19 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _core_axis, _core_pair, _lane_axis, _unmask
+from ._api import (
+    _NO_SMOOTHING,
+    Axis,
+    Result,
+    _as_float_array,
+    _check_base,
+    _check_flag,
+    _core_axis,
+    _core_pair,
+    _lane_axis,
+    _pair_measure,
+    _unmask,
+)
 
 __all__ = [
     "js_divergence",
@@ -46,6 +58,8 @@ def js_divergence(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = _NO_SMOOTHING,
 ) -> Result:
     """Jensen–Shannon divergence ``JS(P, Q) = (D(P||M) + D(Q||M)) / 2``, ``M = (P + Q) / 2``.
 
@@ -70,6 +84,15 @@ def js_divergence(
     normalize : bool, default True
         Divide ``p`` and ``q`` by their sums first. ``False`` sums
         ``(rel_entr(p, m) + rel_entr(q, m)) / 2`` with ``m = (p + q) / 2`` as given.
+        Ignored with ``from_logits``.
+    from_logits : bool, default False
+        ``p`` and ``q`` hold logits (or log-probabilities): the divergence of
+        ``softmax(p, axis)`` and ``softmax(q, axis)``, without a probability array (one
+        pass for both log-normalisers, a second for the terms). A ``-inf`` logit is
+        probability 0; a row without a finite logit, a NaN or a ``+inf`` logit gives NaN.
+    smoothing : float, default 0.0
+        Additive smoothing: a pseudocount added to every element of ``p`` and ``q``
+        before normalising. Needs ``normalize=True`` and probabilities or counts.
 
     Returns
     -------
@@ -93,8 +116,10 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
-    pa, qa, ax = _core_pair(p, q, axis)
-    return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    if from_logits is False and smoothing is _NO_SMOOTHING:
+        pa, qa, ax = _core_pair(p, q, axis)
+        return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    return _pair_measure("js_divergence", p, q, axis, base, normalize, from_logits, smoothing)
 
 
 def js_distance(
@@ -104,6 +129,8 @@ def js_distance(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = _NO_SMOOTHING,
 ) -> Result:
     """Jensen–Shannon distance, the square root of :func:`js_divergence`.
 
@@ -115,7 +142,7 @@ def js_distance(
 
     Parameters
     ----------
-    p, q, axis, base, normalize
+    p, q, axis, base, normalize, from_logits, smoothing
         As for :func:`js_divergence`.
 
     Returns
@@ -136,12 +163,19 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
-    pa, qa, ax = _core_pair(p, q, axis)
-    return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    if from_logits is False and smoothing is _NO_SMOOTHING:
+        pa, qa, ax = _core_pair(p, q, axis)
+        return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    return _pair_measure("js_distance", p, q, axis, base, normalize, from_logits, smoothing)
 
 
 def perplexity(
-    p: ArrayLike, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
+    p: ArrayLike,
+    *,
+    axis: Axis = -1,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    from_logits: bool = False,
 ) -> Result:
     """Perplexity ``exp(H(P))`` of each distribution along ``axis``.
 
@@ -160,7 +194,11 @@ def perplexity(
     base : float, optional
         Accepted for symmetry with :func:`fastentropy.entropy`; see above.
     normalize : bool, default True
-        Divide each distribution by its sum first.
+        Divide each distribution by its sum first. Ignored with ``from_logits``.
+    from_logits : bool, default False
+        ``p`` holds logits: ``exp`` of the entropy of ``softmax(p, axis)``, computed in one
+        streaming pass as for ``entropy(p, from_logits=True)`` (the perplexity of a
+        language model's next-token distribution, without a probability array).
 
     Returns
     -------
@@ -182,7 +220,12 @@ def perplexity(
     4.0
     >>> fe.perplexity([[0.5, 0.5], [1.0, 0.0]], base=2)
     array([2., 1.])
+    >>> round(fe.perplexity([2.0, 2.0, 2.0], from_logits=True), 12)
+    3.0
     """
+    if from_logits is not False and _check_flag(from_logits, "from_logits"):
+        arr = _as_float_array(p, "p", -np.inf)
+        return _core.logits_measure(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), "perplexity")
     arr = _as_float_array(p, "p", 0.0)
     ax = _core_axis(arr.ndim, axis, "p")
     return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))

@@ -3,6 +3,7 @@
 //! conversion, broadcasting, moving `axis` last) happens in `python/fastentropy/_api.py`.
 
 mod arrays;
+mod drift;
 mod loss;
 mod measures;
 mod more;
@@ -69,6 +70,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     measures::register(m)?;
     loss::register(m)?;
     more::register(m)?;
+    drift::register(m)?;
     scorers::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;

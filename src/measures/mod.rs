@@ -7,6 +7,7 @@ pub mod calibration_error;
 pub mod cross_entropy;
 pub mod ensemble_uncertainty;
 pub mod entropy;
+pub mod from_logits;
 pub mod js;
 pub mod kl;
 pub mod label_counting;
@@ -21,6 +22,7 @@ pub mod nll_loss;
 pub mod perplexity;
 pub mod radix_sort;
 pub mod self_information;
+pub mod smoothing;
 pub mod softmax_cross_entropy;
 
 use std::cell::Cell;
