@@ -132,6 +132,30 @@ def _native_float(arr: Any, name: str) -> Any:
     )
 
 
+# The native float dtypes: arrays of these go to the core as they are. NumPy hands out one
+# dtype object per native builtin type, so the fast paths below test identity (an equal
+# dtype object that is not this one simply takes the general path).
+_F64: Any = np.dtype(np.float64)
+_F32: Any = np.dtype(np.float32)
+
+
+def _fast_one(p: Any, axis: Any) -> bool:
+    """Whether ``p`` and ``axis`` need no conversion or check beyond this one: a plain
+    native float32/float64 ndarray and an int axis in range (the 10-element call spends
+    most of its time in argument handling, issue #13)."""
+    return (
+        type(p) is np.ndarray
+        and (p.dtype is _F64 or p.dtype is _F32)
+        and type(axis) is int
+        and -p.ndim <= axis < p.ndim
+    )
+
+
+def _fast_pair(p: Any, q: Any, axis: Any) -> bool:
+    """:func:`_fast_one` for both inputs, of equal shapes (no broadcasting to do)."""
+    return _fast_one(p, axis) and type(q) is np.ndarray and (q.dtype is _F64 or q.dtype is _F32) and p.shape == q.shape
+
+
 def _check_base(base: Optional[float]) -> Optional[float]:
     if base is None:
         return None
@@ -324,6 +348,8 @@ def entropy(
     >>> fe.entropy([[1, 1, 2], [4, 0, 0]])
     array([1.03972077, 0.        ])
     """
+    if base is None and normalize is True and _fast_one(p, axis):
+        return _core.entropy(p, axis)
     arr = _as_float_array(p, "p", 0.0)
     return _core.entropy(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -402,6 +428,8 @@ def kl_divergence(
     >>> fe.kl_divergence([1, 0], [0, 1])
     inf
     """
+    if base is None and normalize is True and _fast_pair(p, q, axis):
+        return _core.kl_divergence(p, q, axis)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -447,6 +475,8 @@ def cross_entropy(
     >>> fe.cross_entropy([0, 0, 1], [0.3, 0.3, 0.4])
     0.916290731874155
     """
+    if base is None and normalize is True and _fast_pair(p, q, axis):
+        return _core.cross_entropy(p, q, axis)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 

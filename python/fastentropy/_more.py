@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _core_axis, _core_pair, _lane_axis, _unmask
+from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _core_axis, _core_pair, _fast_pair, _lane_axis, _unmask
 
 __all__ = [
     "js_divergence",
@@ -93,6 +93,8 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
+    if base is None and normalize is True and _fast_pair(p, q, axis):
+        return _core.js_divergence(p, q, axis)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -136,6 +138,8 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
+    if base is None and normalize is True and _fast_pair(p, q, axis):
+        return _core.js_distance(p, q, axis)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 

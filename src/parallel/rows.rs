@@ -376,34 +376,51 @@ impl<'a, T: Copy> Rows<'a, T> {
 }
 
 impl<T: Real> Rows<'_, T> {
-    /// Writes rows `first..first + n` (each `len` ≤ [`SHORT`] long, on a
-    /// [regular](Rows::regular) layout) transposed into `buf[c][j]`, widened; lanes
-    /// `n..GROUP` are zeroed.
+    /// Writes rows `first..first + n` (each `len` long, on a [regular](Rows::regular)
+    /// layout) transposed into `buf[c][j]`, widened; lanes `n..GROUP` are zeroed.
+    /// Two layouts are read without per-element index arithmetic: lanes adjacent in
+    /// memory (the (C, N) array read along axis 0: each `buf[c]` is one contiguous run)
+    /// and rows adjacent in memory (the C-ordered (N, C) array: one contiguous block).
     #[inline]
-    fn fill_group(&self, first: usize, n: usize, len: usize, buf: &mut [[f64; GROUP]; SHORT]) {
+    fn fill_group(&self, first: usize, n: usize, len: usize, buf: &mut [[f64; GROUP]]) {
         let (rs, es) = self.regular().expect("a regular layout");
-        assert!(first + n <= self.n_rows && n <= GROUP && len <= SHORT);
+        assert!(first + n <= self.n_rows && n <= GROUP && len <= buf.len());
         assert_eq!(self.uniform_len(), Some(len));
         let first_base = first as isize * rs;
+        if n == GROUP && rs == 1 {
+            for (c, slot) in buf[..len].iter_mut().enumerate() {
+                // SAFETY: element c < len of rows first..first + GROUP (< n_rows, asserted)
+                // is at (first + j)·1 + c·es for j < GROUP: GROUP adjacent elements of
+                // the borrowed view, live for its lifetime.
+                let src = unsafe {
+                    std::slice::from_raw_parts(self.ptr.offset(first_base + c as isize * es), GROUP)
+                };
+                for (lane, &v) in slot.iter_mut().zip(src) {
+                    *lane = v.to_f64();
+                }
+            }
+            return;
+        }
+        if n == GROUP && es == 1 && rs == len as isize && len > 0 {
+            // SAFETY: rows first..first + GROUP are adjacent runs of `len` elements
+            // (row stride len, element stride 1): GROUP·len adjacent elements of the
+            // borrowed view from row `first`'s first element.
+            let src = unsafe { std::slice::from_raw_parts(self.ptr.offset(first_base), GROUP * len) };
+            for (j, row) in src.chunks_exact(len).enumerate() {
+                for (slot, &v) in buf[..len].iter_mut().zip(row) {
+                    slot[j] = v.to_f64();
+                }
+            }
+            return;
+        }
         for (c, slot) in buf[..len].iter_mut().enumerate() {
             let at = first_base + c as isize * es;
-            if n == GROUP {
-                for (j, lane) in slot.iter_mut().enumerate() {
-                    // SAFETY: element c < len of row first + j (< n_rows) is at
-                    // (first + j)·rs + c·es: an element of the borrowed view (asserted above).
-                    *lane = unsafe { *self.ptr.offset(at + j as isize * rs) }.to_f64();
-                }
-            } else {
-                for (j, lane) in slot[..n].iter_mut().enumerate() {
-                    // SAFETY: as above, for the n rows that exist.
-                    *lane = unsafe { *self.ptr.offset(at + j as isize * rs) }.to_f64();
-                }
+            for (j, lane) in slot[..n].iter_mut().enumerate() {
+                // SAFETY: element c < len of row first + j (< n_rows) is at
+                // (first + j)·rs + c·es: an element of the borrowed view (asserted above).
+                *lane = unsafe { *self.ptr.offset(at + j as isize * rs) }.to_f64();
             }
-        }
-        if n < GROUP {
-            for slot in &mut buf[..len] {
-                slot[n..].fill(0.0);
-            }
+            slot[n..].fill(0.0);
         }
     }
 }
@@ -592,6 +609,12 @@ mod tests {
 
 /// Rows up to this long are read as vertical groups of [`GROUP`] rows (lane = row).
 pub const SHORT: usize = 64;
+/// Rows whose elements are not adjacent in memory (the (C, N) array read along axis 0,
+/// scipy's layout) are read as vertical groups up to this length: sixteen rows then share
+/// each cache line, where one row at a time would read a whole line per element. The
+/// lane sums of such a group run over up to 256 elements in order (≤ 255u relative for
+/// the sums of non-negative terms the measures take).
+pub const VERTICAL_STRIDED: usize = 256;
 /// Rows up to this long take a measure's two-pass per-row form (a row stays in L2
 /// between its passes); longer ones are "long": partials over fixed blocks, in parallel.
 pub const MEDIUM: usize = 1 << 15;
@@ -784,8 +807,8 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         Some(n) => (CHUNK_ELEMENTS / n.max(1)).div_ceil(GROUP).max(1) * GROUP,
         None => 1024,
     };
-    if let (Some(len), Some(_), Some(_)) = (p.uniform_len(), p.regular(), q.regular()) {
-        if len <= SHORT {
+    if let (Some(len), Some((_, pe)), Some((_, qe))) = (p.uniform_len(), p.regular(), q.regular()) {
+        if len <= SHORT || (len <= VERTICAL_STRIDED && (pe != 1 || qe != 1)) {
             return map_short_regular(p, q, m, ctx, out, len, same, rows_per_chunk);
         }
     }
@@ -869,8 +892,8 @@ fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
     rows_per_chunk: usize,
 ) -> Lowest {
     let chunk = |first: usize, out: &mut [f64]| -> Lowest {
-        let mut pt = [[0.0; GROUP]; SHORT];
-        let mut qt = [[0.0; GROUP]; SHORT];
+        let mut pt = vec![[0.0; GROUP]; len];
+        let mut qt = vec![[0.0; GROUP]; if same { 0 } else { len }];
         let mut min = Lowest::NONE;
         let mut pbuf: Vec<T> = Vec::new();
         let mut qbuf: Vec<U> = Vec::new();
