@@ -389,34 +389,39 @@ crate::simd::multiversion! {
 
 #[inline(always)]
 fn one_pass_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass {
-    let o = one_pass_with::<V, T, U>(p, q, U::IS_F32);
-    if o.f32_unsafe {
-        let mut o = one_pass_with::<V, T, U>(p, q, false);
-        o.f32_unsafe = false;
-        o
-    } else {
-        o
-    }
+    one_pass_logs_body::<V, T, U>(p, q, true)
+}
+
+/// Whether `q` is `p` itself (entropy): then q's statistics are p's.
+#[inline(always)]
+fn same_data<T, U>(p: &[T], q: &[U]) -> bool {
+    std::mem::size_of::<T>() == std::mem::size_of::<U>()
+        && p.as_ptr() as usize == q.as_ptr() as usize
+        && p.len() == q.len()
 }
 
 #[inline(always)]
-fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass {
+fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
+    p: &[T],
+    q: &[U],
+) -> OnePass {
     let n = p.len().min(q.len());
     super::pairwise_leaves!(n, |start, end| {
         let zero = V::splat(0.0);
+        let inf = V::splat(f64::INFINITY);
         let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
         let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
         let (mut w, mut a, mut zq) = ([zero; 2], [zero; 2], [zero; 2]);
-        let mut min_q = [V::splat(f64::INFINITY); 2];
+        let mut min_q = [inf; 2];
         let mut i = start;
         while i < end {
             let (p0, p1) = load16::<V, T>(&p[..end], i);
-            let (q0, q1) = load16::<V, U>(&q[..end], i);
-            let (l0, l1) = if f32_logs {
-                ln16::<V, true>(q0, q1)
+            let (q0, q1) = if SAME {
+                (p0, p1)
             } else {
-                ln16::<V, false>(q0, q1)
+                load16::<V, U>(&q[..end], i)
             };
+            let (l0, l1) = ln16::<V, F32>(q0, q1);
             for (h, (pv, (qv, lv))) in [p0, p1]
                 .into_iter()
                 .zip([q0, q1].into_iter().zip([l0, l1]))
@@ -424,17 +429,23 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
             {
                 let term = V::select(pv.eq(zero), zero, pv.mul(lv));
                 sp[h] = sp[h].add(pv);
-                sq[h] = sq[h].add(qv);
                 w[h] = w[h].add(term);
                 a[h] = a[h].add(term.max_ignoring_nan(zero.sub(term)));
                 mq[h] = mq[h].max_ignoring_nan(qv);
                 mp[h] = mp[h].min_ignoring_nan(pv);
-                mnq[h] = mnq[h].min_ignoring_nan(qv);
-                zq[h] = zq[h].max_ignoring_nan(flag(V::and(qv.eq(zero), pv.gt(zero))));
-                min_q[h] =
-                    min_q[h].min_ignoring_nan(V::select(qv.gt(zero), qv, V::splat(f64::INFINITY)));
+                if !SAME {
+                    sq[h] = sq[h].add(qv);
+                    mnq[h] = mnq[h].min_ignoring_nan(qv);
+                    zq[h] = zq[h].max_ignoring_nan(flag(V::and(qv.eq(zero), pv.gt(zero))));
+                }
+                if F32 {
+                    min_q[h] = min_q[h].min_ignoring_nan(V::select(qv.gt(zero), qv, inf));
+                }
             }
             i += 16;
+        }
+        if SAME {
+            (sq, mnq) = (sp, mp);
         }
         OnePass {
             sums: Sums {
@@ -451,7 +462,7 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
             w: w[0].add(w[1]).sum_lanes(),
             a: a[0].add(a[1]).sum_lanes(),
             zero_q: zq[0].max_ignoring_nan(zq[1]).max_lane() > 0.0,
-            f32_unsafe: f32_logs && min_q[0].min_ignoring_nan(min_q[1]).min_lane() < F32_MIN_NORMAL,
+            f32_unsafe: F32 && min_q[0].min_ignoring_nan(min_q[1]).min_lane() < F32_MIN_NORMAL,
         }
     })
 }
@@ -461,16 +472,25 @@ crate::simd::multiversion! {
     pub fn one_pass<T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass = one_pass_body;
 }
 
+/// The one-pass partials with f64 logs, or f32 ones where `f32_logs` and q is f32
+/// (redone with f64 logs where a subnormal f32 value is met).
 #[inline(always)]
 fn one_pass_logs_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass {
-    let f32_logs = f32_logs && U::IS_F32;
-    let o = one_pass_with::<V, T, U>(p, q, f32_logs);
-    if o.f32_unsafe {
-        let mut o = one_pass_with::<V, T, U>(p, q, false);
-        o.f32_unsafe = false;
-        o
+    let same = same_data(p, q);
+    if f32_logs && U::IS_F32 {
+        let o = if same {
+            one_pass_with::<V, T, U, true, true>(p, q)
+        } else {
+            one_pass_with::<V, T, U, true, false>(p, q)
+        };
+        if !o.f32_unsafe {
+            return o;
+        }
+    }
+    if same {
+        one_pass_with::<V, T, U, false, true>(p, q)
     } else {
-        o
+        one_pass_with::<V, T, U, false, false>(p, q)
     }
 }
 
