@@ -889,7 +889,12 @@ mod tests {
                     let x: Vec<f64> = (0..len).map(|c| pt[c][j]).collect();
                     let want = reference(&x, &x);
                     let tol = if f32_data { 1e-6 } else { 1e-13 };
-                    assert!(close(out[j], want, tol), "{:?}: {:e} vs {want:e}", r, out[j]);
+                    assert!(
+                        close(out[j], want, tol),
+                        "{:?}: {:e} vs {want:e}",
+                        r,
+                        out[j]
+                    );
                     // alone in its group: the same bits
                     let mut alone = vec![[0.0; GROUP]; len];
                     for c in 0..len {

@@ -426,7 +426,8 @@ impl<T: Real> Rows<'_, T> {
             // SAFETY: rows first..first + GROUP are adjacent runs of `len` elements
             // (row stride len, element stride 1): GROUP·len adjacent elements of the
             // borrowed view from row `first`'s first element.
-            let src = unsafe { std::slice::from_raw_parts(self.ptr.offset(first_base), GROUP * len) };
+            let src =
+                unsafe { std::slice::from_raw_parts(self.ptr.offset(first_base), GROUP * len) };
             // A fixed length unrolls into loads and shuffles (measured: the generic loop
             // took a third of the time of entropy over (5·10^6, 2) rows).
             match len {
