@@ -657,6 +657,9 @@ mod tests {
 
 // ------------------------------------------------------------------------ the engine
 
+/// A short row: the loss engine ([`crate::measures::loss_rows`]) sizes its transposed
+/// tiles from it.
+pub const SHORT: usize = 64;
 /// Rows up to this long are read as vertical groups of [`GROUP`] rows (lane = row), on
 /// any layout (ragged rows included, so a row's value does not depend on it). Measured
 /// (entropy, 10^7 elements, f32): C = 100 took 39× `np.sum` one row at a time and 13×
