@@ -349,7 +349,7 @@ def entropy(
     array([1.03972077, 0.        ])
     """
     if base is None and normalize is True and _fast_one(p, axis):
-        return _core.entropy(p, axis)
+        return _core.entropy(cast(Any, p), axis)
     arr = _as_float_array(p, "p", 0.0)
     return _core.entropy(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -429,7 +429,7 @@ def kl_divergence(
     inf
     """
     if base is None and normalize is True and _fast_pair(p, q, axis):
-        return _core.kl_divergence(p, q, axis)
+        return _core.kl_divergence(cast(Any, p), cast(Any, q), axis)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -476,7 +476,7 @@ def cross_entropy(
     0.916290731874155
     """
     if base is None and normalize is True and _fast_pair(p, q, axis):
-        return _core.cross_entropy(p, q, axis)
+        return _core.cross_entropy(cast(Any, p), cast(Any, q), axis)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 

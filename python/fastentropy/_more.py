@@ -7,7 +7,7 @@ Argument checking only, as in :mod:`fastentropy._api`; the numerics are in Rust.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -94,7 +94,7 @@ def js_divergence(
     0.0
     """
     if base is None and normalize is True and _fast_pair(p, q, axis):
-        return _core.js_divergence(p, q, axis)
+        return _core.js_divergence(cast(Any, p), cast(Any, q), axis)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -139,7 +139,7 @@ def js_distance(
     0.464501404022
     """
     if base is None and normalize is True and _fast_pair(p, q, axis):
-        return _core.js_distance(p, q, axis)
+        return _core.js_distance(cast(Any, p), cast(Any, q), axis)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
