@@ -135,6 +135,30 @@ def _native_float(arr: Any, name: str) -> Any:
     )
 
 
+# The native float dtypes: arrays of these go to the core as they are. NumPy hands out one
+# dtype object per native builtin type, so the fast paths below test identity (an equal
+# dtype object that is not this one simply takes the general path).
+_F64: Any = np.dtype(np.float64)
+_F32: Any = np.dtype(np.float32)
+
+
+def _fast_one(p: Any, axis: Any) -> bool:
+    """Whether ``p`` and ``axis`` need no conversion or check beyond this one: a plain
+    native float32/float64 ndarray and an int axis in range (the 10-element call spends
+    most of its time in argument handling, issue #13)."""
+    return (
+        type(p) is np.ndarray
+        and (p.dtype is _F64 or p.dtype is _F32)
+        and type(axis) is int
+        and -p.ndim <= axis < p.ndim
+    )
+
+
+def _fast_pair(p: Any, q: Any, axis: Any) -> bool:
+    """:func:`_fast_one` for both inputs, of equal shapes (no broadcasting to do)."""
+    return _fast_one(p, axis) and type(q) is np.ndarray and (q.dtype is _F64 or q.dtype is _F32) and p.shape == q.shape
+
+
 def _check_base(base: Optional[float]) -> Optional[float]:
     if base is None:
         return None
@@ -382,6 +406,8 @@ def entropy(
     >>> round(fe.entropy([4, 0, 0], smoothing=1.0), 12)
     0.796311640174
     """
+    if from_logits is False and smoothing is _NO_SMOOTHING and base is None and normalize is True and _fast_one(p, axis):
+        return _core.entropy(cast(Any, p), axis)
     if from_logits is not False or smoothing is not _NO_SMOOTHING:
         logits = _check_flag(from_logits, "from_logits")
         norm = _check_flag(normalize, "normalize")
@@ -516,6 +542,8 @@ def kl_divergence(
     0.0
     """
     if from_logits is False and smoothing is _NO_SMOOTHING:
+        if base is None and normalize is True and _fast_pair(p, q, axis):
+            return _core.kl_divergence(cast(Any, p), cast(Any, q), axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
     return _pair_measure("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing)
@@ -577,6 +605,8 @@ def cross_entropy(
     0.916290731874155
     """
     if from_logits is False and smoothing is _NO_SMOOTHING:
+        if base is None and normalize is True and _fast_pair(p, q, axis):
+            return _core.cross_entropy(cast(Any, p), cast(Any, q), axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
     return _pair_measure("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing)

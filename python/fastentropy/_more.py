@@ -7,7 +7,7 @@ Argument checking only, as in :mod:`fastentropy._api`; the numerics are in Rust.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -22,6 +22,7 @@ from ._api import (
     _check_flag,
     _core_axis,
     _core_pair,
+    _fast_pair,
     _lane_axis,
     _pair_measure,
     _unmask,
@@ -117,6 +118,8 @@ def js_divergence(
     0.0
     """
     if from_logits is False and smoothing is _NO_SMOOTHING:
+        if base is None and normalize is True and _fast_pair(p, q, axis):
+            return _core.js_divergence(cast(Any, p), cast(Any, q), axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
     return _pair_measure("js_divergence", p, q, axis, base, normalize, from_logits, smoothing)
@@ -164,6 +167,8 @@ def js_distance(
     0.464501404022
     """
     if from_logits is False and smoothing is _NO_SMOOTHING:
+        if base is None and normalize is True and _fast_pair(p, q, axis):
+            return _core.js_distance(cast(Any, p), cast(Any, q), axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
     return _pair_measure("js_distance", p, q, axis, base, normalize, from_logits, smoothing)

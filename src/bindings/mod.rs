@@ -37,11 +37,33 @@ impl From<Error> for PyErr {
 pub(crate) trait Compute {
     /// `f` without the GIL, its panics caught.
     fn compute<R: Send>(self, f: impl FnOnce() -> Result<R, Error> + Send) -> Result<R, Error>;
+    /// [`Compute::compute`] for work on `elements` input elements: up to
+    /// [`HOLD_GIL_BELOW`] the GIL is kept (releasing and retaking it costs more than such
+    /// a call computes, and nothing that short needs to be interruptible).
+    fn compute_sized<R: Send>(
+        self,
+        elements: usize,
+        f: impl FnOnce() -> Result<R, Error> + Send,
+    ) -> Result<R, Error>;
 }
+
+/// Calls on fewer input elements than this keep the GIL (see [`Compute::compute_sized`]).
+pub(crate) const HOLD_GIL_BELOW: usize = 1024;
 
 impl Compute for Python<'_> {
     fn compute<R: Send>(self, f: impl FnOnce() -> Result<R, Error> + Send) -> Result<R, Error> {
         self.detach(|| crate::error::catch_panic(f))
+    }
+    fn compute_sized<R: Send>(
+        self,
+        elements: usize,
+        f: impl FnOnce() -> Result<R, Error> + Send,
+    ) -> Result<R, Error> {
+        if elements < HOLD_GIL_BELOW {
+            crate::error::catch_panic(f)
+        } else {
+            self.compute(f)
+        }
     }
 }
 
