@@ -7,11 +7,12 @@ mod loss;
 mod measures;
 mod more;
 mod partials;
+mod ragged;
 mod scorers;
 
 use std::cell::RefCell;
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -24,6 +25,8 @@ impl From<Error> for PyErr {
             Error::Interrupted => PENDING_SIGNAL_ERROR
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")),
+            // An Arrow type that is not read is a dtype problem.
+            e @ Error::ArrowType { .. } => PyTypeError::new_err(e.to_string()),
             e => PyValueError::new_err(e.to_string()),
         }
     }
@@ -56,6 +59,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     loss::register(m)?;
     more::register(m)?;
     scorers::register(m)?;
+    ragged::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;

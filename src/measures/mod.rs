@@ -14,6 +14,8 @@ pub mod logsumexp;
 pub mod mutual_information;
 pub mod nll_loss;
 pub mod perplexity;
+pub mod ragged_divergences;
+pub mod ragged_loss;
 pub mod self_information;
 pub mod softmax_cross_entropy;
 
