@@ -277,15 +277,25 @@ def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype[Any], name: str
 
 
 def entropy(
-    p: ArrayLike, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
+    p: ArrayLike,
+    *,
+    axis: Axis = -1,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Shannon entropy ``H(P) = -sum(p * log(p))`` of each distribution along ``axis``.
 
     Parameters
     ----------
-    p : array_like
+    p : array_like, scipy.sparse matrix or Arrow list column
         Probabilities or counts (non-negative). float32/float64 are read without copying.
-        Masked elements of a masked array are left out (as 0).
+        Masked elements of a masked array are left out (as 0). Ragged rows, read in
+        place: a 1-D array of values with ``offsets``; a ``scipy.sparse`` matrix or array
+        (each row a distribution over its stored values — equal to the dense result); an
+        Arrow list, large list or fixed-size list column of floats (pyarrow array or
+        chunked array, polars Series, any ``__arrow_c_stream__`` / ``__arrow_c_array__``
+        producer), where a null row gives NaN and a null value is left out.
     axis : int or None, default -1
         The axis that holds one distribution (rows of an ``(N, C)`` array by default;
         ``scipy.stats.entropy`` uses ``axis=0``). ``None``: the whole array is one distribution.
@@ -294,11 +304,15 @@ def entropy(
     normalize : bool, default True
         Divide each distribution by its sum first (scipy.stats.entropy semantics), in the
         same pass. ``False`` sums ``-p * log(p)`` as given.
+    offsets : array_like of int, optional
+        Row boundaries of a 1-D ``p`` (CSR style, rows + 1 entries): row ``r`` is
+        ``p[offsets[r]:offsets[r + 1]]``. The result has one value per row.
 
     Returns
     -------
     float or ndarray of float64
-        One value per distribution (``axis`` removed); a float for a single distribution.
+        One value per distribution (``axis`` removed); a float for a single distribution
+        (ragged inputs always give an array, one value per row).
         An empty distribution gives 0.0; one summing to 0 gives NaN (with ``normalize``);
         NaN in a distribution gives NaN for it.
 
@@ -318,7 +332,15 @@ def entropy(
     1.0
     >>> fe.entropy([[1, 1, 2], [4, 0, 0]])
     array([1.03972077, 0.        ])
+    >>> fe.entropy([1, 1, 2, 4], offsets=[0, 3, 3, 4])   # rows [1, 1, 2], [], [4]
+    array([1.03972077, 0.        , 0.        ])
     """
+    if offsets is not None or type(p) is not np.ndarray:
+        from . import _ragged
+
+        src = _ragged.one(p, "p", offsets, axis, 0.0)
+        if src is not None:
+            return _ragged.reduce("entropy", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
     arr = _as_float_array(p, "p", 0.0)
     return _core.entropy(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -358,6 +380,7 @@ def kl_divergence(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Kullback–Leibler divergence ``D(P||Q) = sum(p * log(p / q))`` along ``axis``.
 
@@ -370,12 +393,18 @@ def kl_divergence(
         Non-negative probabilities or counts; they broadcast against each other (zero
         strides, no copy). float32 and float64 may be mixed. An element masked in
         either (``numpy.ma``) is left out of both, as ``scipy.stats.entropy`` does.
+        Ragged rows (see :func:`entropy`): 1-D values with ``offsets``, two
+        ``scipy.sparse`` matrices (the same pattern is read in place; different patterns
+        are aligned by column, an O(nnz) copy), or two Arrow list columns with rows of
+        equal lengths (chunked differently or not).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
         Logarithm base; default natural log.
     normalize : bool, default True
         Divide ``p`` and ``q`` by their sums first, in the same pass.
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`entropy`).
 
     Returns
     -------
@@ -397,6 +426,14 @@ def kl_divergence(
     >>> fe.kl_divergence([1, 0], [0, 1])
     inf
     """
+    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
+        from . import _ragged
+
+        srcs = _ragged.pair(p, q, offsets, axis)
+        if srcs is not None:
+            return _ragged.reduce(
+                "kl_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
+            )
     pa, qa, ax = _pair(p, q, axis)
     return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -408,6 +445,7 @@ def cross_entropy(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Cross-entropy ``H(P, Q) = -sum(p * log(q)) = H(P) + D(P||Q)`` along ``axis``.
 
@@ -416,13 +454,15 @@ def cross_entropy(
     p, q : array_like
         Non-negative probabilities or counts (``p`` the reference distribution, ``q`` the
         model's); they broadcast against each other. An element masked in either
-        (``numpy.ma``) is left out of both.
+        (``numpy.ma``) is left out of both. Ragged rows as for :func:`kl_divergence`.
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
         Logarithm base; default natural log.
     normalize : bool, default True
         Divide ``p`` and ``q`` by their sums first, in the same pass.
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`entropy`).
 
     Returns
     -------
@@ -441,7 +481,17 @@ def cross_entropy(
     >>> import fastentropy as fe
     >>> fe.cross_entropy([0, 0, 1], [0.3, 0.3, 0.4])
     0.916290731874155
+    >>> fe.cross_entropy([0, 1, 1, 0, 0], [0.5, 0.5, 0.3, 0.3, 0.4], offsets=[0, 2, 5])
+    array([0.69314718, 1.2039728 ])
     """
+    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
+        from . import _ragged
+
+        srcs = _ragged.pair(p, q, offsets, axis)
+        if srcs is not None:
+            return _ragged.reduce(
+                "cross_entropy", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
+            )
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 

@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension. Arrays reaching these functions are already
 native-endian float32/float64 (see _api.py); `axis` is the distribution axis."""
 
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,3 +72,25 @@ def cross_entropy_partials(p: _Floats, q: _Floats) -> NDArray[np.float64]: ...
 def entropy_finish(partials: NDArray[np.float64], *, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def kl_divergence_finish(partials: NDArray[np.float64], *, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
 def cross_entropy_finish(partials: NDArray[np.float64], *, base: Optional[float] = None, normalize: bool = True) -> Union[float, NDArray[np.float64]]: ...
+
+# Ragged rows (src/bindings/ragged.rs): a source is a (values, offsets) pair of NumPy arrays,
+# an Arrow stream capsule, or an Arrow (schema, array) capsule pair.
+def arrow_format(source: Any) -> str: ...
+def ragged_reduce(
+    measure: str,
+    p: Any,
+    q: Any = None,
+    labels: Optional[NDArray[np.int64]] = None,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    ignore_index: int = -100,
+    reduction: str = "none",
+) -> Union[float, NDArray[np.float64]]: ...
+def csr_align(
+    p_data: _Floats,
+    p_indices: NDArray[np.int64],
+    p_indptr: NDArray[np.int64],
+    q_data: _Floats,
+    q_indices: NDArray[np.int64],
+    q_indptr: NDArray[np.int64],
+) -> Tuple[_Floats, _Floats, NDArray[np.int64]]: ...

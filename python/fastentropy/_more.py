@@ -12,7 +12,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _core
+from . import _core, _ragged
 from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _lane_axis, _pair, _unmask
 
 __all__ = [
@@ -46,6 +46,7 @@ def js_divergence(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Jensen–Shannon divergence ``JS(P, Q) = (D(P||M) + D(Q||M)) / 2``, ``M = (P + Q) / 2``.
 
@@ -61,6 +62,8 @@ def js_divergence(
     p, q : array_like
         Non-negative probabilities or counts; they broadcast against each other (zero
         strides, no copy). float32 and float64 are read without copying and may be mixed.
+        Ragged rows as for :func:`fastentropy.kl_divergence` (``offsets``, scipy.sparse,
+        Arrow list columns).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -70,6 +73,8 @@ def js_divergence(
     normalize : bool, default True
         Divide ``p`` and ``q`` by their sums first. ``False`` sums
         ``(rel_entr(p, m) + rel_entr(q, m)) / 2`` with ``m = (p + q) / 2`` as given.
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`fastentropy.entropy`).
 
     Returns
     -------
@@ -93,6 +98,9 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
+    srcs = _ragged_pair(p, q, offsets, axis)
+    if srcs is not None:
+        return _ragged.reduce("js_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
     pa, qa, ax = _pair(p, q, axis)
     return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
@@ -104,6 +112,7 @@ def js_distance(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Jensen–Shannon distance, the square root of :func:`js_divergence`.
 
@@ -115,7 +124,7 @@ def js_distance(
 
     Parameters
     ----------
-    p, q, axis, base, normalize
+    p, q, axis, base, normalize, offsets
         As for :func:`js_divergence`.
 
     Returns
@@ -136,12 +145,20 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
+    srcs = _ragged_pair(p, q, offsets, axis)
+    if srcs is not None:
+        return _ragged.reduce("js_distance", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
     pa, qa, ax = _pair(p, q, axis)
     return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
 def perplexity(
-    p: ArrayLike, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
+    p: ArrayLike,
+    *,
+    axis: Axis = -1,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Perplexity ``exp(H(P))`` of each distribution along ``axis``.
 
@@ -154,13 +171,16 @@ def perplexity(
     Parameters
     ----------
     p : array_like
-        Probabilities or counts (non-negative).
+        Probabilities or counts (non-negative). Ragged rows as for
+        :func:`fastentropy.entropy` (``offsets``, scipy.sparse, Arrow list columns).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
         Accepted for symmetry with :func:`fastentropy.entropy`; see above.
     normalize : bool, default True
         Divide each distribution by its sum first.
+    offsets : array_like of int, optional
+        Row boundaries of a 1-D ``p`` (see :func:`fastentropy.entropy`).
 
     Returns
     -------
@@ -182,9 +202,23 @@ def perplexity(
     4.0
     >>> fe.perplexity([[0.5, 0.5], [1.0, 0.0]], base=2)
     array([2., 1.])
+    >>> fe.perplexity([1, 1, 1, 1, 5], offsets=[0, 4, 5])
+    array([4., 1.])
     """
+    if offsets is not None or type(p) is not np.ndarray:
+        src = _ragged.one(p, "p", offsets, axis, 0.0)
+        if src is not None:
+            return _ragged.reduce("perplexity", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
     (arr,), ax = _lane_axis([_as_float_array(p, "p", 0.0)], axis, "p")
     return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
+
+
+def _ragged_pair(p: Any, q: Any, offsets: Any, axis: Any) -> Any:
+    """The ragged sources of ``p`` and ``q``, or None for the dense path (NumPy arrays
+    without ``offsets`` skip the check)."""
+    if offsets is None and type(p) is np.ndarray and type(q) is np.ndarray:
+        return None
+    return _ragged.pair(p, q, offsets, axis)
 
 
 def _as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:

@@ -18,6 +18,7 @@ use crate::columns::apply::{apply, Measure, Spec};
 use crate::columns::arrow_c::{
     self, FfiArray, FfiSchema, FfiStream, ListType, OwnedArray, OwnedSchema, OwnedStream,
 };
+use crate::columns::csr::{align, Csr};
 use crate::columns::{ListView, Values};
 use crate::error::Error;
 use crate::measures::ragged_loss::reduce_losses;
@@ -29,6 +30,7 @@ use crate::parallel::rows::Offsets;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_arrow_format, m)?)?;
     m.add_function(wrap_pyfunction!(py_ragged_reduce, m)?)?;
+    m.add_function(wrap_pyfunction!(py_csr_align, m)?)?;
     Ok(())
 }
 
@@ -468,4 +470,69 @@ fn run(
         }
     }
     Ok((out, nulls))
+}
+
+/// Two canonical CSR matrices `(data, indices, indptr)` aligned on the union of their
+/// patterns: `(p values, q values, indptr)` (see [`crate::columns::csr`]).
+#[pyfunction(name = "csr_align")]
+fn py_csr_align<'py>(
+    py: Python<'py>,
+    p_data: &Bound<'py, PyAny>,
+    p_indices: PyReadonlyArray1<'py, i64>,
+    p_indptr: PyReadonlyArray1<'py, i64>,
+    q_data: &Bound<'py, PyAny>,
+    q_indices: PyReadonlyArray1<'py, i64>,
+    q_indptr: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let (pi, pp, qi, qp) = (
+        p_indices.as_slice()?,
+        p_indptr.as_slice()?,
+        q_indices.as_slice()?,
+        q_indptr.as_slice()?,
+    );
+    let values = |obj: &Bound<'py, PyAny>, arg: &str| -> PyResult<FloatValues<'py>> {
+        if let Some(v) = contiguous::<f64>(obj) {
+            Ok(FloatValues::F64(v))
+        } else if let Some(v) = contiguous::<f32>(obj) {
+            Ok(FloatValues::F32(v))
+        } else {
+            Err(PyTypeError::new_err(format!(
+                "`{arg}` data must be a contiguous 1-D float32 or float64 numpy.ndarray"
+            )))
+        }
+    };
+    let (pd, qd) = (values(p_data, "p")?, values(q_data, "q")?);
+    macro_rules! aligned {
+        ($a:expr, $b:expr) => {{
+            let (a, b) = ($a.as_slice()?, $b.as_slice()?);
+            let (pv, qv, indptr) = py.detach(|| {
+                align(
+                    Csr {
+                        data: a,
+                        indices: pi,
+                        indptr: pp,
+                    },
+                    Csr {
+                        data: b,
+                        indices: qi,
+                        indptr: qp,
+                    },
+                )
+            })?;
+            PyTuple::new(
+                py,
+                [
+                    pv.into_pyarray(py).into_any(),
+                    qv.into_pyarray(py).into_any(),
+                    indptr.into_pyarray(py).into_any(),
+                ],
+            )
+        }};
+    }
+    match (&pd, &qd) {
+        (FloatValues::F64(a), FloatValues::F64(b)) => aligned!(a, b),
+        (FloatValues::F64(a), FloatValues::F32(b)) => aligned!(a, b),
+        (FloatValues::F32(a), FloatValues::F64(b)) => aligned!(a, b),
+        (FloatValues::F32(a), FloatValues::F32(b)) => aligned!(a, b),
+    }
 }

@@ -6,6 +6,7 @@
 //!   into rows ([`Layout`]), and optional validity of the rows and of the values.
 //! - [`arrow_c`] reads the Arrow C data interface (`ArrowSchema` / `ArrowArray` /
 //!   `ArrowArrayStream`) into [`ListView`]s without copying, and releases what it takes.
+//! - [`csr`] aligns two sparse matrices with different patterns (the one copy).
 //! - [`apply`] computes a measure per row of a chunk (or of two chunks read in step): rows
 //!   without nulls go straight to the ragged / dense measures, null rows give NaN, rows
 //!   holding null values are computed from a small copy with those values left out.
@@ -15,6 +16,7 @@
 
 pub mod apply;
 pub mod arrow_c;
+pub mod csr;
 
 use std::ops::Range;
 
