@@ -738,6 +738,67 @@ pub(crate) mod testing {
             private_data: Box::into_raw(holder) as *mut c_void,
         }
     }
+    /// A stream over `arrays` (then the end, or error 5 when `fail`), with a list<double>
+    /// schema; the counter counts the stream's release calls.
+    pub fn stream(arrays: Vec<FfiArray>, fail: bool) -> (FfiStream, Arc<AtomicUsize>) {
+        struct State {
+            arrays: std::collections::VecDeque<FfiArray>,
+            fail: bool,
+            released: Arc<AtomicUsize>,
+            error: CString,
+        }
+        unsafe extern "C" fn get_schema(_: *mut FfiStream, out: *mut FfiSchema) -> c_int {
+            // SAFETY: test producer: `out` is the consumer's released structure.
+            unsafe { std::ptr::write(out, schema("+l", "g")) };
+            0
+        }
+        unsafe extern "C" fn get_next(s: *mut FfiStream, out: *mut FfiArray) -> c_int {
+            // SAFETY: test producer: private_data is the Box<State> made below.
+            let state = unsafe { &mut *((*s).private_data as *mut State) };
+            match state.arrays.pop_front() {
+                // SAFETY: `out` is the consumer's released structure.
+                Some(a) => unsafe { std::ptr::write(out, a) },
+                None if state.fail => return 5,
+                None => unsafe { std::ptr::write(out, FfiArray::released()) },
+            }
+            0
+        }
+        unsafe extern "C" fn last_error(s: *mut FfiStream) -> *const c_char {
+            // SAFETY: as above.
+            unsafe { &*((*s).private_data as *const State) }
+                .error
+                .as_ptr()
+        }
+        unsafe extern "C" fn release(s: *mut FfiStream) {
+            // SAFETY: as above; the arrays never handed out are released with the state.
+            let s = unsafe { &mut *s };
+            let mut state = unsafe { Box::from_raw(s.private_data as *mut State) };
+            for a in state.arrays.iter_mut() {
+                if let Some(r) = a.release {
+                    unsafe { r(a) };
+                }
+            }
+            state.released.fetch_add(1, Ordering::SeqCst);
+            s.release = None;
+        }
+        let released = Arc::new(AtomicUsize::new(0));
+        let state = Box::new(State {
+            arrays: arrays.into(),
+            fail,
+            released: released.clone(),
+            error: CString::new("boom").unwrap(),
+        });
+        (
+            FfiStream {
+                get_schema: Some(get_schema),
+                get_next: Some(get_next),
+                get_last_error: Some(last_error),
+                release: Some(release),
+                private_data: Box::into_raw(state) as *mut c_void,
+            },
+            released,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -792,6 +853,57 @@ mod tests {
         assert!(matches!(again, Err(Error::ArrowReleased { .. })));
         assert_eq!(released.load(Ordering::SeqCst), 0);
         drop(owned);
+        assert_eq!(released.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn streams_yield_their_arrays_then_end_and_release_once() {
+        let arrays = vec![
+            list(Some(&[0, 1]), 1, 0, None, primitive(&[1.0], 0, None)),
+            list(
+                Some(&[0, 2, 3]),
+                2,
+                0,
+                None,
+                primitive(&[1.0, 2.0, 3.0], 0, None),
+            ),
+        ];
+        let counters: Vec<_> = arrays.iter().map(release_counter).collect();
+        let (mut slot, released) = stream(arrays, false);
+        // SAFETY: a local structure.
+        let mut s = unsafe { OwnedStream::take(&mut slot, "p") }.unwrap();
+        let ty = list_type(&s.schema("p").unwrap(), "p").unwrap();
+        assert_eq!(ty.kind, ListKind::List);
+        let first = s.next_array("p").unwrap().unwrap();
+        assert_eq!(list_view(&first, &ty, "p").unwrap().rows, 1);
+        drop(first);
+        assert_eq!(counters[0].load(Ordering::SeqCst), 1);
+        let second = s.next_array("p").unwrap().unwrap();
+        assert_eq!(list_view(&second, &ty, "p").unwrap().rows, 2);
+        assert!(s.next_array("p").unwrap().is_none());
+        drop(s);
+        assert_eq!(released.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            counters[1].load(Ordering::SeqCst),
+            0,
+            "still owned by `second`"
+        );
+        drop(second);
+        assert_eq!(counters[1].load(Ordering::SeqCst), 1);
+        // a failing stream reports the producer's message
+        let (mut slot, released) = stream(Vec::new(), true);
+        // SAFETY: a local structure.
+        let mut s = unsafe { OwnedStream::take(&mut slot, "q") }.unwrap();
+        let err = s.next_array("q").unwrap_err();
+        assert_eq!(
+            err,
+            Error::ArrowStream {
+                arg: "q",
+                code: 5,
+                message: "boom".into()
+            }
+        );
+        drop(s);
         assert_eq!(released.load(Ordering::SeqCst), 1);
     }
 

@@ -45,12 +45,15 @@ impl<T> Csr<'_, T> {
     }
 }
 
+/// `(p values, q values, row boundaries)` of two aligned matrices.
+pub type Aligned<T, U> = (Vec<T>, Vec<U>, Vec<i64>);
+
 /// `p` and `q` on the union of their patterns: `(p values, q values, row boundaries)`.
 /// Within a row the columns are merged in increasing order (both inputs sorted).
 pub fn align<T: Copy + Default, U: Copy + Default>(
     p: Csr<'_, T>,
     q: Csr<'_, U>,
-) -> Result<(Vec<T>, Vec<U>, Vec<i64>), Error> {
+) -> Result<Aligned<T, U>, Error> {
     p.check()?;
     q.check()?;
     if p.indptr.len() != q.indptr.len() {
