@@ -206,5 +206,5 @@ def test_raw_divergence_agrees_with_rel_entr(case: Any, axis: Any) -> None:
     scale = _quiet(lambda: np.where(np.isinf(terms), 0.0, np.abs(terms)).sum(axis=axis))
     mass = pe.sum(axis=axis)
     err = np.abs(got[~inf] - np.asarray(expected)[~inf])
-    bound = 1e-12 * np.asarray(scale)[~inf] + 8 * EPS * np.asarray(mass)[~inf] + 1e-300
+    bound = _tol(1e-12, p, q) * np.asarray(scale)[~inf] + 8 * EPS * np.asarray(mass)[~inf] + 1e-300
     assert np.all(err <= bound), (got, expected)

@@ -434,7 +434,7 @@ def kl_divergence(
             return _ragged.reduce(
                 "kl_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
             )
-    pa, qa, ax = _pair(p, q, axis)
+    pa, qa, ax = _core_pair(p, q, axis)
     return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 

@@ -37,19 +37,22 @@ fn py_entropy<'py>(
     }
 }
 
-/// KL divergence along `axis` of equally shaped `p` and `q`.
+/// KL divergence along `axis` of equally shaped `p` and `q`; `axis=None`: each whole.
 #[pyfunction(name = "kl_divergence")]
-#[pyo3(signature = (p, q, axis=-1, base=None, normalize=true))]
+#[pyo3(signature = (p, q, axis=Some(-1), base=None, normalize=true))]
 fn py_kl_divergence<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    axis: isize,
+    axis: Option<isize>,
     base: Option<f64>,
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let opts = Options { normalize, base };
-    reduce_pair!(py, p, q, axis, |pv, qv| kl::kl_divergence(pv, qv, &opts))
+    match axis {
+        Some(axis) => reduce_pair!(py, p, q, axis, |pv, qv| kl::kl_divergence(pv, qv, &opts)),
+        None => whole_pair!(py, p, q, |pv, qv| kl::kl_divergence_whole(pv, qv, &opts)),
+    }
 }
 
 /// Cross-entropy along `axis` of equally shaped `p` and `q`; `axis=None`: each whole.

@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::kernels::cross::{cross_sums, CrossSums};
 use crate::kernels::rel_entr::{rel_entr_sums, RelEntrSums};
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
-use crate::measures::{batch_shape, check_non_negative, kl, same_shape, Options};
+use crate::measures::{batch_shape, check_non_negative, same_shape, Options};
 use crate::parallel::{reduce_lane_pairs, reduce_lanes};
 
 /// Registers the partial-statistics and finish functions.
@@ -150,6 +150,18 @@ fn entropy_finish_all(partials: &ArrayD<XLogXSums>, opts: &Options, ln_base: f64
     })
 }
 
+/// The one-pass KL U/Sp + ln(Sq/Sp) from Dask partials (see `entropy_finish_all`).
+fn kl_finish_all(partials: &ArrayD<RelEntrSums>, opts: &Options, ln_base: f64) -> ArrayD<f64> {
+    partials.mapv(|s| {
+        let nats = if opts.normalize {
+            s.sum_rel_entr / s.sum_p + crate::simd::log::ln_lane(s.sum_q / s.sum_p)
+        } else {
+            s.sum_rel_entr
+        };
+        nats / ln_base
+    })
+}
+
 /// The one-pass cross-entropy ln Sq − V/Sp from Dask partials (see `entropy_finish_all`).
 fn cross_entropy_finish_all(
     partials: &ArrayD<CrossSums>,
@@ -262,7 +274,7 @@ fn py_kl_divergence_finish<'py>(
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [MinCheck<RelEntrSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
     let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, kl::finish_all))?;
+    let result = py.detach(|| finish_columns(view, &opts, &mins, kl_finish_all))?;
     into_python(py, result)
 }
 

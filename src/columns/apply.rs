@@ -520,7 +520,7 @@ fn pair_ragged<T: ColumnReal, U: ColumnReal>(
     let opts = &spec.opts;
     match spec.measure {
         Measure::CrossEntropy => cross_entropy::cross_entropy_ragged(p, q, o, opts),
-        Measure::KlDivergence => ragged_divergences::kl_divergence_ragged(p, q, o, opts),
+        Measure::KlDivergence => kl::kl_divergence_ragged(p, q, o, opts),
         Measure::JsDivergence => ragged_divergences::js_divergence_ragged(p, q, o, opts),
         Measure::JsDistance => ragged_divergences::js_distance_ragged(p, q, o, opts),
         m => unreachable!("{m:?} takes one input"),
@@ -654,9 +654,7 @@ mod tests {
         let row_ok: Vec<bool> = (0..rows)
             .map(|r| r % 37 != 3 || (4000..6000).contains(&r))
             .collect();
-        let value_ok: Vec<bool> = (0..n)
-            .map(|i| i % 53 != 7 || clean.contains(&i))
-            .collect();
+        let value_ok: Vec<bool> = (0..n).map(|i| i % 53 != 7 || clean.contains(&i)).collect();
         assert!(clean.len() >= IN_PLACE_MIN && n - clean.len() > 2 * COPY_BATCH);
         for r in (0..rows).filter(|&r| !row_ok[r]) {
             for v in &mut p[o[r] as usize..o[r + 1] as usize] {

@@ -14,10 +14,12 @@ pub mod ensemble;
 pub mod ensemble_reference;
 pub mod fuzz_check;
 pub mod js;
+pub mod kl;
 pub mod neg_log;
 pub mod plogq;
 pub mod rel_entr;
 pub mod softmax;
+pub mod two_pass;
 pub mod xlogx;
 
 use crate::simd::vector::F8;

@@ -33,7 +33,10 @@
 //! "regular": [`careful_row`] handles them (NaN propagates; a total out of range is
 //! rescaled by an exact power of two, which leaves H unchanged).
 
-use super::{min_ignoring_nan, Partial, Real, GROUP};
+use super::two_pass::{
+    flag, half, load16, log1p, scaled, sums, Lowest, Sums, F32_MIN_NORMAL, REGULAR_MAX, REGULAR_MIN,
+};
+use super::{Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
@@ -42,71 +45,7 @@ use crate::simd::vector_f32::F16;
 pub const ONE_PASS_MAX_COND_F64: f64 = 16.0;
 /// Largest condition accepted from the one-pass form with native f32 logarithms.
 pub const ONE_PASS_MAX_COND_F32: f64 = 16.0;
-/// Totals in this range are "regular" (see the module docs).
-const REGULAR_MIN: f64 = 9.332_636_185_032_189e-302; // 2^-1000
-const REGULAR_MAX: f64 = 1.071_508_607_186_267_3e301; // 2^1000
-/// The smallest normal f32, below which the native f32 logarithm is not used.
-const F32_MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
-
 // ------------------------------------------------------------------------ statistics
-
-/// Pass-1 statistics of a (p, q) row or block.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Sums {
-    /// Σ p.
-    pub sp: f64,
-    /// Σ q.
-    pub sq: f64,
-    /// The largest q (NaN ignored; 0 for an empty row).
-    pub max_q: f64,
-    /// min(0, smallest p and smallest q), NaN ignored: below 0 means an input error.
-    pub min: Lowest,
-}
-
-/// The smallest values seen of p and of q, or 0 if none is smaller (NaN ignored): a
-/// negative one is an input error, reported by the caller naming its argument.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Lowest {
-    /// min(0, smallest p).
-    pub p: f64,
-    /// min(0, smallest q).
-    pub q: f64,
-}
-
-impl Lowest {
-    /// Nothing below 0 seen.
-    pub const NONE: Lowest = Lowest { p: 0.0, q: 0.0 };
-    /// The smaller of both, per side.
-    #[inline]
-    pub fn min(self, o: Lowest) -> Lowest {
-        Lowest {
-            p: min_ignoring_nan(self.p, o.p),
-            q: min_ignoring_nan(self.q, o.q),
-        }
-    }
-}
-
-impl Partial for Sums {
-    const EMPTY: Self = Sums {
-        sp: 0.0,
-        sq: 0.0,
-        max_q: 0.0,
-        min: Lowest::NONE,
-    };
-    #[inline]
-    fn combine(self, o: Self) -> Self {
-        Sums {
-            sp: self.sp + o.sp,
-            sq: self.sq + o.sq,
-            max_q: if o.max_q > self.max_q {
-                o.max_q
-            } else {
-                self.max_q
-            },
-            min: self.min.min(o.min),
-        }
-    }
-}
 
 /// One-pass partials of a (p, q) block: [`Sums`] plus Σ p·ln q and Σ|p·ln q|.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -194,36 +133,19 @@ pub struct Consts {
     pub dominant: bool,
 }
 
-impl Sums {
-    /// Whether the row can take the regular two-pass path (finite, positive totals in
-    /// [2^−1000, 2^1000]; NaN fails every comparison).
-    #[inline]
-    pub fn regular(&self) -> bool {
-        (REGULAR_MIN..=REGULAR_MAX).contains(&self.sp)
-            && (REGULAR_MIN..=REGULAR_MAX).contains(&self.sq)
+/// The constants of pass 2 from a row's pass-1 statistics (meaningful for a
+/// [regular](Sums::regular) row).
+#[inline]
+pub fn consts(s: &Sums) -> Consts {
+    let e = 1023 - ((s.sq.to_bits() >> 52) & 0x7ff) as i32;
+    let scale = f64::from_bits(((e + 1023) as u64) << 52);
+    Consts {
+        inv_sp: 1.0 / s.sp,
+        e: e as f64,
+        c: crate::simd::log::ln_lane(s.sq * scale),
+        max_q: s.max_q,
+        dominant: s.max_q > 0.5 * s.sq,
     }
-
-    /// The constants of pass 2 (meaningful for a [regular](Sums::regular) row).
-    #[inline]
-    pub fn consts(&self) -> Consts {
-        let e = 1023 - ((self.sq.to_bits() >> 52) & 0x7ff) as i32;
-        let scale = f64::from_bits(((e + 1023) as u64) << 52);
-        Consts {
-            inv_sp: 1.0 / self.sp,
-            e: e as f64,
-            c: crate::simd::log::ln_lane(self.sq * scale),
-            max_q: self.max_q,
-            dominant: self.max_q > 0.5 * self.sq,
-        }
-    }
-}
-
-/// log1p(z) for z ≥ 0 from the vector log: ln(1+z) plus the rounding of 1+z, corrected.
-#[inline(always)]
-fn log1p<V: F8>(z: V) -> V {
-    let u = V::splat(1.0).add(z);
-    let correction = z.sub(u.sub(V::splat(1.0))).div(u);
-    ln_finite(u).add(correction)
 }
 
 /// The cross-entropy (nats) from a row's statistics.
@@ -301,27 +223,6 @@ fn ln16_shifted<V: F8, const F32: bool>(lo: V, hi: V, e_lo: V, e_hi: V) -> (V, V
 fn ln_shifted<V: F8>(x: V, e: V) -> V {
     let (k, f, rest) = crate::simd::log::ln_finite_parts(x);
     crate::simd::log::ln_from_parts(k.add(e), f, rest)
-}
-
-/// Sixteen elements of `x` from `i` (zero-padded past the end) as two f64 halves.
-#[inline(always)]
-fn load16<V: F8, T: Real>(x: &[T], i: usize) -> (V, V) {
-    if i + 16 <= x.len() {
-        (
-            V::load(x[i..i + 8].try_into().expect("8")),
-            V::load(x[i + 8..i + 16].try_into().expect("8")),
-        )
-    } else {
-        let end = x.len();
-        let mid = (i + 8).min(end);
-        (V::load_padded(&x[i..mid]), V::load_padded(&x[mid..end]))
-    }
-}
-
-/// 1.0 where `m`, else 0.0.
-#[inline(always)]
-fn flag<V: F8>(m: V::Mask) -> V {
-    V::select(m, V::splat(1.0), V::splat(0.0))
 }
 
 /// Pass-2 lane accumulators for eight lanes.
@@ -429,43 +330,6 @@ fn pass2_half<V: F8, const F32: bool>(a: &mut Acc2<V>, p: V, q: V, l: V, k: &Lan
 }
 
 // ------------------------------------------------------------ horizontal (one row)
-
-#[inline(always)]
-fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
-    let n = p.len().min(q.len());
-    super::pairwise_leaves!(n, |start, end| {
-        let zero = V::splat(0.0);
-        let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
-        let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
-        let mut i = start;
-        while i < end {
-            let (a0, a1) = load16::<V, T>(&p[..end], i);
-            let (b0, b1) = load16::<V, U>(&q[..end], i);
-            for (h, (a, b)) in [(a0, b0), (a1, b1)].into_iter().enumerate() {
-                sp[h] = sp[h].add(a);
-                sq[h] = sq[h].add(b);
-                mq[h] = mq[h].max_ignoring_nan(b);
-                mp[h] = mp[h].min_ignoring_nan(a);
-                mnq[h] = mnq[h].min_ignoring_nan(b);
-            }
-            i += 16;
-        }
-        Sums {
-            sp: sp[0].add(sp[1]).sum_lanes(),
-            sq: sq[0].add(sq[1]).sum_lanes(),
-            max_q: mq[0].max_ignoring_nan(mq[1]).max_lane(),
-            min: Lowest {
-                p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
-                q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
-            },
-        }
-    })
-}
-
-crate::simd::multiversion! {
-    /// Pass 1 over a row (or block): Σp, Σq, max q, min.
-    pub fn sums<T: Real, U: Real>(p: &[T], q: &[U]) -> Sums = sums_body;
-}
 
 #[inline(always)]
 fn terms_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts) -> Terms {
@@ -609,7 +473,7 @@ pub fn row<T: Real, U: Real>(p: &[T], q: &[U]) -> (f64, Lowest) {
     if !s.regular() {
         return (careful_row(p, q), s.min);
     }
-    let k = s.consts();
+    let k = consts(&s);
     (finish(&k, &terms(p, q, &k)), s.min)
 }
 
@@ -635,21 +499,12 @@ pub fn careful_row<T: Real, U: Real>(p: &[T], q: &[U]) -> f64 {
         // NaN propagates; an infinite mass or a zero total has no normalised form.
         return f64::NAN;
     }
-    // Scale each side by the power of two that brings its largest value near 1: the
-    // totals are then in [1/2, n], regular, and P, Q are unchanged.
-    let factor = |m: f64| {
-        let k = -(m.log2().floor() as i32);
-        // two factors: 2^k itself may not be representable
-        (2f64.powi(k / 2), 2f64.powi(k - k / 2))
-    };
-    let (fp, fq) = (factor(max_p), factor(max_q));
-    let ps: Vec<f64> = p.iter().map(|&v| v.to_f64() * fp.0 * fp.1).collect();
-    let qs: Vec<f64> = q.iter().map(|&v| v.to_f64() * fq.0 * fq.1).collect();
+    let (ps, qs) = (scaled(p, max_p), scaled(q, max_q));
     let s = sums(&ps, &qs);
     if !s.regular() {
         return f64::NAN;
     }
-    let k = s.consts();
+    let k = consts(&s);
     finish(&k, &terms(&ps, &qs, &k))
 }
 
@@ -784,12 +639,6 @@ fn group_body<V: F8, U: Real>(
         p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
         q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
     }
-}
-
-/// Lanes `8h..8h+8` of a transposed row.
-#[inline(always)]
-fn half<V: F8>(row: &[f64; GROUP], h: usize) -> V {
-    V::load_f64(row[h * 8..h * 8 + 8].try_into().expect("8"))
 }
 
 /// Pass 2 of a vertical group.

@@ -11,7 +11,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::{batch_shape, same_shape, Options};
 use crate::error::Error;
-use crate::kernels::plogq::{self, Lowest};
+use crate::kernels::plogq;
+use crate::kernels::two_pass::{self, Lowest, Sums};
 use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{map_rows, map_whole, Long, Offsets, RowMeasure, Rows};
 use crate::parallel::run;
@@ -76,7 +77,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
             return (v, min);
         }
         if o.sums.regular() {
-            let k = o.sums.consts();
+            let k = plogq::consts(&o.sums);
             let t = x.reduce(|p, q| plogq::terms(p, q, &k));
             return (plogq::finish(&k, &t), min);
         }
@@ -151,7 +152,7 @@ impl crate::kernels::Partial for Maxima {
 /// total; otherwise both sides are rescaled by the powers of two that bring their
 /// largest values near 1 (block by block — no copy of the input) and the two-pass form
 /// runs on them. Rare: infinite or subnormal totals.
-fn careful_long<T: Real, U: Real>(x: &Long<'_, '_, T, U>, sums: &plogq::Sums) -> f64 {
+fn careful_long<T: Real, U: Real>(x: &Long<'_, '_, T, U>, sums: &Sums) -> f64 {
     if sums.sp.is_nan() || sums.sq.is_nan() {
         return f64::NAN;
     }
@@ -182,12 +183,12 @@ fn careful_long<T: Real, U: Real>(x: &Long<'_, '_, T, U>, sums: &plogq::Sums) ->
     };
     let s = x.reduce(|p, q| {
         let (ps, qs) = scaled(p, q);
-        plogq::sums(&ps, &qs)
+        two_pass::sums(&ps, &qs)
     });
     if !s.regular() {
         return f64::NAN;
     }
-    let k = s.consts();
+    let k = plogq::consts(&s);
     let t = x.reduce(|p, q| {
         let (ps, qs) = scaled(p, q);
         plogq::terms(&ps, &qs, &k)

@@ -1,22 +1,21 @@
-//! KL divergence and Jensen–Shannon divergence / distance of ragged rows
-//! (`p[offsets[r]..offsets[r+1]]` against the same rows of `q`).
+//! Jensen–Shannon divergence / distance of ragged rows (`p[offsets[r]..offsets[r+1]]`
+//! against the same rows of `q`).
 //!
-//! Each row is reduced exactly as a lane of the dense [`super::kl`] / [`super::js`] paths
-//! is — the same kernels over the same fixed blocks of [`crate::parallel::BLOCK`]
+//! Each row is reduced exactly as a lane of the dense [`super::js`] path is — the same kernels over the same fixed blocks of [`crate::parallel::BLOCK`]
 //! combined by the same tree — so a ragged row gives bitwise the value of that row in a
 //! dense array. An empty row gives 0.0 (an empty sum), as a dense length-0 axis does.
 //! Rows run in fixed tasks (in parallel when the call is large enough); a row's value
 //! depends on that row only.
 //!
-//! These sit beside the measures they mirror until the row engine carries the
-//! divergences (the lead's `kl_divergence_ragged` / `js_divergence_ragged`).
+//! This sits beside the measure it mirrors until the row engine carries the
+//! Jensen–Shannon divergence (then `js::js_divergence_ragged` replaces it, as
+//! `kl::kl_divergence_ragged` replaced the KL divergence that was here).
 
 use rayon::prelude::*;
 
-use super::{js, kl, Options};
+use super::{js, Options};
 use crate::error::Error;
 use crate::kernels::js::{js_sums, pair_sums};
-use crate::kernels::rel_entr::rel_entr_sums;
 use crate::kernels::Real;
 use crate::parallel::rows::{Offsets, Rows};
 use crate::parallel::{reduce_blocks, run, Ctx};
@@ -80,20 +79,6 @@ fn map_pairs<T: Real, U: Real>(
     Ok(out)
 }
 
-/// KL divergence D(P‖Q) of every pair of ragged rows (see [`super::kl`]).
-pub fn kl_divergence_ragged<T: Real, U: Real>(
-    p: &[T],
-    q: &[U],
-    offsets: Offsets<'_>,
-    opts: &Options,
-) -> Result<Vec<f64>, Error> {
-    let ln_base = opts.ln_base()?;
-    map_pairs(p, q, offsets, |ctx, ps, qs| {
-        let s = reduce_blocks(ps.len(), ctx, |r| rel_entr_sums(&ps[r.clone()], &qs[r]));
-        (kl::finish(&s, opts, ln_base), Mins(s.min_p, s.min_q))
-    })
-}
-
 /// Jensen–Shannon divergence of every pair of ragged rows (see [`super::js`]).
 pub fn js_divergence_ragged<T: Real, U: Real>(
     p: &[T],
@@ -148,17 +133,13 @@ mod tests {
                 base: Some(2.0),
             },
         ] {
-            let kl_r = kl_divergence_ragged(p, q, Offsets::I32(&offsets), &opts).unwrap();
             let js_r = js_divergence_ragged(p, q, Offsets::I32(&offsets), &opts).unwrap();
             for (r, w) in offsets.windows(2).enumerate() {
                 let (a, b) = (w[0] as usize, w[1] as usize);
                 let pv = Array2::from_shape_vec((1, b - a), p[a..b].to_vec()).unwrap();
                 let qv = Array2::from_shape_vec((1, b - a), q[a..b].to_vec()).unwrap();
-                let want_kl = kl::kl_divergence(pv.view().into_dyn(), qv.view().into_dyn(), &opts)
-                    .unwrap()[[0]];
                 let want_js = js::js_divergence(pv.view().into_dyn(), qv.view().into_dyn(), &opts)
                     .unwrap()[[0]];
-                assert_eq!(kl_r[r].to_bits(), want_kl.to_bits(), "kl row {r}");
                 assert_eq!(js_r[r].to_bits(), want_js.to_bits(), "js row {r}");
             }
         }
@@ -168,7 +149,7 @@ mod tests {
     fn negative_values_are_named() {
         let p = [0.5, 0.5, 0.2];
         let q = [0.5, 0.5, -0.2];
-        let err = kl_divergence_ragged(&p, &q, Offsets::I64(&[0, 2, 3]), &Options::default())
+        let err = js_divergence_ragged(&p, &q, Offsets::I64(&[0, 2, 3]), &Options::default())
             .unwrap_err();
         assert_eq!(
             err,

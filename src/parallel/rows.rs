@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use super::{reduce_blocks, Ctx};
 use crate::error::Error;
-use crate::kernels::plogq::Lowest;
+use crate::kernels::two_pass::Lowest;
 use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
 
 /// One row: where it starts (in elements from the base pointer) and how long it is.

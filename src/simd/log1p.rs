@@ -19,11 +19,13 @@ use super::log::{ln_from_parts, rest_of, split};
 use super::vector::F8;
 use super::vector_f32::F16;
 
-/// (ln(1 + f), g(f)) for sixteen lanes (two halves); f = −1 gives (−inf, 1).
+/// (ln r, g(f)) for sixteen lanes (two halves) given f and r = 1 + f, each to full
+/// relative precision (1 + f computed from f would lose r's digits where f ≈ −1, e.g.
+/// p ≪ q: callers pass r as its own quotient). r = 0 gives (−inf, 1), r = +inf
+/// (+inf, +inf), NaN (NaN, NaN).
 #[inline(always)]
-pub fn log1p_g16<V: F8, const F32: bool>(f: (V, V)) -> ((V, V), (V, V)) {
-    let one = V::splat(1.0);
-    let (r0, r1) = (one.add(f.0), one.add(f.1));
+pub fn log1p_g16<V: F8, const F32: bool>(f: (V, V), r: (V, V)) -> ((V, V), (V, V)) {
+    let (r0, r1) = r;
     let ((k0, s0), (k1, s1)) = (split(r0), split(r1));
     let zero = V::splat(0.0);
     let (small0, small1) = (k0.eq(zero), k1.eq(zero));
@@ -61,12 +63,18 @@ fn assemble<V: F8>(r: V, f: V, k: V, u: V, rest: V, small: V::Mask) -> (V, V) {
     let g_small = f.mul_add(f, one.add(f).mul(rest));
     let g_large = r.mul_add(ln, zero.sub(f));
     let g = V::select(small, g_small, g_large);
-    // r = 0 (f = −1): 0·ln 0 = 0, so g = 1 and ln = −inf
+    // r = 0 (f = −1): 0·ln 0 = 0, so g = 1 and ln = −inf; r = +inf: both +inf; NaN stays
     let at_zero = r.eq(zero);
-    (
-        V::select(at_zero, V::splat(f64::NEG_INFINITY), ln),
-        V::select(at_zero, one, g),
-    )
+    let inf = V::splat(f64::INFINITY);
+    let at_inf = r.eq(inf);
+    let ln = V::select(
+        at_zero,
+        V::splat(f64::NEG_INFINITY),
+        V::select(at_inf, inf, ln),
+    );
+    let g = V::select(at_zero, one, V::select(at_inf, inf, g));
+    let nan = f.eq(f);
+    (V::select(nan, ln, f), V::select(nan, g, f))
 }
 
 #[cfg(test)]
@@ -97,13 +105,15 @@ mod tests {
     struct G<const F32: bool>;
     impl<const F32: bool> LaneOp for G<F32> {
         fn apply<V: F8>(&self, v: V) -> V {
-            log1p_g16::<V, F32>((v, v)).1 .0
+            let r = V::splat(1.0).add(v);
+            log1p_g16::<V, F32>((v, v), (r, r)).1 .0
         }
     }
     struct L<const F32: bool>;
     impl<const F32: bool> LaneOp for L<F32> {
         fn apply<V: F8>(&self, v: V) -> V {
-            log1p_g16::<V, F32>((v, v)).0 .0
+            let r = V::splat(1.0).add(v);
+            log1p_g16::<V, F32>((v, v), (r, r)).0 .0
         }
     }
 

@@ -1,0 +1,168 @@
+//! What the two-pass row measures share: pass 1 (the totals Σp, Σq, the largest q and
+//! the smallest inputs, [`Sums`]), when a row is "regular" enough for the fast forms,
+//! loading sixteen elements as two f64 halves, and the rescaling of rows that are not.
+//!
+//! A two-pass measure (cross-entropy/entropy in [`super::plogq`], KL in [`super::kl`],
+//! JS in [`super::js`]) reads a row twice: pass 1 here, then its own pass 2 with the
+//! row's constants — each term then needs the totals, which is what keeps the terms
+//! non-negative and the sums free of cancellation.
+
+use super::{min_ignoring_nan, Partial, Real, GROUP};
+use crate::simd::log::ln_finite;
+use crate::simd::vector::F8;
+
+/// Totals in this range are "regular": pass-2 forms may divide by them and scale by their exponent.
+pub const REGULAR_MIN: f64 = 9.332_636_185_032_189e-302; // 2^-1000
+pub const REGULAR_MAX: f64 = 1.071_508_607_186_267_3e301; // 2^1000
+/// The smallest normal f32, below which the native f32 logarithm is not used.
+pub const F32_MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
+
+/// Pass-1 statistics of a (p, q) row or block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sums {
+    /// Σ p.
+    pub sp: f64,
+    /// Σ q.
+    pub sq: f64,
+    /// The largest q (NaN ignored; 0 for an empty row).
+    pub max_q: f64,
+    /// min(0, smallest p and smallest q), NaN ignored: below 0 means an input error.
+    pub min: Lowest,
+}
+
+/// The smallest values seen of p and of q, or 0 if none is smaller (NaN ignored): a
+/// negative one is an input error, reported by the caller naming its argument.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lowest {
+    /// min(0, smallest p).
+    pub p: f64,
+    /// min(0, smallest q).
+    pub q: f64,
+}
+
+impl Lowest {
+    /// Nothing below 0 seen.
+    pub const NONE: Lowest = Lowest { p: 0.0, q: 0.0 };
+    /// The smaller of both, per side.
+    #[inline]
+    pub fn min(self, o: Lowest) -> Lowest {
+        Lowest {
+            p: min_ignoring_nan(self.p, o.p),
+            q: min_ignoring_nan(self.q, o.q),
+        }
+    }
+}
+
+impl Partial for Sums {
+    const EMPTY: Self = Sums {
+        sp: 0.0,
+        sq: 0.0,
+        max_q: 0.0,
+        min: Lowest::NONE,
+    };
+    #[inline]
+    fn combine(self, o: Self) -> Self {
+        Sums {
+            sp: self.sp + o.sp,
+            sq: self.sq + o.sq,
+            max_q: if o.max_q > self.max_q {
+                o.max_q
+            } else {
+                self.max_q
+            },
+            min: self.min.min(o.min),
+        }
+    }
+}
+
+impl Sums {
+    /// Whether the row can take the regular two-pass path (finite, positive totals in
+    /// [2^−1000, 2^1000]; NaN fails every comparison).
+    #[inline]
+    pub fn regular(&self) -> bool {
+        (REGULAR_MIN..=REGULAR_MAX).contains(&self.sp)
+            && (REGULAR_MIN..=REGULAR_MAX).contains(&self.sq)
+    }
+}
+
+/// log1p(z) for z ≥ 0 from the vector log: ln(1+z) plus the rounding of 1+z, corrected.
+#[inline(always)]
+pub(crate) fn log1p<V: F8>(z: V) -> V {
+    let u = V::splat(1.0).add(z);
+    let correction = z.sub(u.sub(V::splat(1.0))).div(u);
+    ln_finite(u).add(correction)
+}
+
+/// Sixteen elements of `x` from `i` (zero-padded past the end) as two f64 halves.
+#[inline(always)]
+pub(crate) fn load16<V: F8, T: Real>(x: &[T], i: usize) -> (V, V) {
+    if i + 16 <= x.len() {
+        (
+            V::load(x[i..i + 8].try_into().expect("8")),
+            V::load(x[i + 8..i + 16].try_into().expect("8")),
+        )
+    } else {
+        let end = x.len();
+        let mid = (i + 8).min(end);
+        (V::load_padded(&x[i..mid]), V::load_padded(&x[mid..end]))
+    }
+}
+
+/// 1.0 where `m`, else 0.0.
+#[inline(always)]
+pub(crate) fn flag<V: F8>(m: V::Mask) -> V {
+    V::select(m, V::splat(1.0), V::splat(0.0))
+}
+
+/// Lanes `8h..8h+8` of a transposed row.
+#[inline(always)]
+pub(crate) fn half<V: F8>(row: &[f64; GROUP], h: usize) -> V {
+    V::load_f64(row[h * 8..h * 8 + 8].try_into().expect("8"))
+}
+
+#[inline(always)]
+fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
+    let n = p.len().min(q.len());
+    super::pairwise_leaves!(n, |start, end| {
+        let zero = V::splat(0.0);
+        let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
+        let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
+        let mut i = start;
+        while i < end {
+            let (a0, a1) = load16::<V, T>(&p[..end], i);
+            let (b0, b1) = load16::<V, U>(&q[..end], i);
+            for (h, (a, b)) in [(a0, b0), (a1, b1)].into_iter().enumerate() {
+                sp[h] = sp[h].add(a);
+                sq[h] = sq[h].add(b);
+                mq[h] = mq[h].max_ignoring_nan(b);
+                mp[h] = mp[h].min_ignoring_nan(a);
+                mnq[h] = mnq[h].min_ignoring_nan(b);
+            }
+            i += 16;
+        }
+        Sums {
+            sp: sp[0].add(sp[1]).sum_lanes(),
+            sq: sq[0].add(sq[1]).sum_lanes(),
+            max_q: mq[0].max_ignoring_nan(mq[1]).max_lane(),
+            min: Lowest {
+                p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
+                q: mnq[0].min_ignoring_nan(mnq[1]).min_lane(),
+            },
+        }
+    })
+}
+
+crate::simd::multiversion! {
+    /// Pass 1 over a row (or block): Σp, Σq, max q, min.
+    pub fn sums<T: Real, U: Real>(p: &[T], q: &[U]) -> Sums = sums_body;
+}
+
+/// The values of a row scaled by the power of two that brings its largest value `max`
+/// (finite, > 0) near 1: the total is then in [1/2, n], regular, and the normalised
+/// distribution is unchanged (a power of two only moves exponents). Rare rows: a copy.
+pub fn scaled<T: Real>(x: &[T], max: f64) -> Vec<f64> {
+    let k = -(max.log2().floor() as i32);
+    // two factors: 2^k itself may not be representable
+    let (a, b) = (2f64.powi(k / 2), 2f64.powi(k - k / 2));
+    x.iter().map(|&v| v.to_f64() * a * b).collect()
+}
