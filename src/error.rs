@@ -1,5 +1,7 @@
 //! The one error type of the core. The binding layer maps every variant to a Python
-//! exception (all are `ValueError`s: dtype problems are caught before the core is called).
+//! exception: `Interrupted` to the signal handler's exception (KeyboardInterrupt),
+//! `OutOfMemory` to MemoryError, `Internal` (a caught panic) to RuntimeError, all others to
+//! ValueError (dtype problems are caught before the core is called).
 
 use std::fmt;
 
@@ -52,7 +54,7 @@ pub enum Error {
         expected: usize,
         got: usize,
     },
-    /// More distinct labels than the counting supports (2^32 per variable).
+    /// More distinct labels than the counting supports (fewer than 2^32 per variable).
     TooManyClasses { count: usize },
     /// An `offsets` array without entries (it needs rows + 1 of them).
     EmptyOffsets,
@@ -115,6 +117,32 @@ pub enum Error {
     },
     /// A class label outside `[0, len)` of its ragged row `row` (and not `ignore_index`).
     RaggedLabel { label: i64, row: usize, len: usize },
+    /// An input changed while it was being read (another thread wrote to it): a label read
+    /// twice gave two different values.
+    ModifiedDuringCall { arg: &'static str },
+    /// A working buffer of `bytes` bytes could not be allocated.
+    OutOfMemory { bytes: usize },
+    /// A panic inside the core — a bug — caught by [`catch_panic`]; its message.
+    Internal { message: String },
+}
+
+/// Runs `f`, turning a panic into [`Error::Internal`]: the bindings run every core call
+/// through it, so a bug reaches Python as a RuntimeError (an `Exception`) instead of
+/// pyo3's PanicException, a BaseException that escapes `except Exception` (issue #12). The
+/// inputs of a call that panicked are not used again, and the shared state (the thread
+/// pool's configuration) recovers from a poisoned lock.
+pub fn catch_panic<R>(f: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            Err(Error::Internal { message })
+        }
+    }
 }
 
 /// `(3,)` / `(1, 2)`: an index as Python prints a tuple.
@@ -176,7 +204,7 @@ impl fmt::Display for Error {
                 write!(f, "`{arg}` must be a {expected}-D array, got {got}-D")
             }
             Error::TooManyClasses { count } => {
-                write!(f, "at most 2^32 distinct labels per variable are supported, got {count}")
+                write!(f, "fewer than 2^32 distinct labels per variable are supported, got {count}")
             }
             Error::EmptyOffsets => {
                 write!(f, "`offsets` must hold rows + 1 entries, got an empty array")
@@ -226,9 +254,52 @@ impl fmt::Display for Error {
             Error::RaggedLabel { label, row, len } => write!(
                 f,
                 "`target` has label {label} at row {row}, outside [0, {len}) (the row's length; and not `ignore_index`)"
+
+            ),
+            Error::ModifiedDuringCall { arg } => write!(
+                f,
+                "`{arg}` was modified by another thread during the call; pass an array no other thread writes to"
+            ),
+            Error::OutOfMemory { bytes } => {
+                write!(f, "unable to allocate a working buffer of {bytes} bytes")
+            }
+            Error::Internal { message } => write!(
+                f,
+                "internal error (a bug in fastentropy, please report it with the input's shape, dtype and strides): {message}"
             ),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_internal_errors() {
+        let r: Result<(), Error> = catch_panic(|| panic!("boom {}", 7));
+        assert_eq!(
+            r,
+            Err(Error::Internal {
+                message: "boom 7".into()
+            })
+        );
+        let r: Result<(), Error> = catch_panic(|| {
+            let v: Vec<u8> = Vec::new();
+            let i = v.len() + 3;
+            Err(Error::NoAxis {
+                arg: ["p"][v[i] as usize],
+            })
+        });
+        assert!(
+            matches!(r, Err(Error::Internal { ref message }) if message.contains("index out of bounds"))
+        );
+        assert_eq!(catch_panic(|| Ok(5)), Ok(5));
+        assert_eq!(
+            catch_panic::<()>(|| Err(Error::Interrupted)),
+            Err(Error::Interrupted)
+        );
+    }
+}

@@ -59,10 +59,43 @@ def test_axis_and_batches() -> None:
     assert fe.label_entropy(np.zeros((0, 3), dtype=int)).shape == (0,)
 
 
-@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint32, np.int64, np.uint64, ">i8"])
+@pytest.mark.parametrize(
+    "dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64, ">i2", ">i8", ">u4", ">u8"]
+)
 def test_integer_dtypes(dtype: Any) -> None:
     x = np.array([1, 2, 2, 3, 3, 3, 100], dtype=dtype)
     assert fe.label_entropy(x) == pytest.approx(reference(x.astype(np.int64)), rel=1e-14)
+    # read in place: the same counts in the same order, bitwise the int64 result
+    assert fe.label_entropy(x) == fe.label_entropy(x.astype(np.int64))
+    assert fe.label_entropy(x[::-2]) == fe.label_entropy(x.astype(np.int64)[::-2])
+
+
+def test_bool_labels_and_uint64_values() -> None:
+    b = np.array([True, False, True, True])
+    assert fe.label_entropy(b) == fe.label_entropy(b.astype(np.int64))
+    # a bool array whose bytes are not 0/1 is still two classes (NumPy's truth value)
+    odd = np.array([0, 1, 2, 255], dtype=np.uint8).view(np.bool_)
+    assert fe.label_entropy(odd) == fe.label_entropy(np.array([0, 1, 1, 1]))
+    u = np.array([2**64 - 1, 2**63, 2**63, 0], dtype=np.uint64)
+    assert fe.label_entropy(u) == fe.label_entropy(np.array([3, 2, 2, 1]))
+
+
+def test_layouts_are_read_in_place() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.integers(-5, 50, (60, 70)).astype(np.int32)
+    want_rows = fe.label_entropy(x.astype(np.int64))
+    np.testing.assert_array_equal(fe.label_entropy(np.asfortranarray(x)), want_rows)
+    np.testing.assert_array_equal(fe.label_entropy(x[::-1, ::-1])[::-1], fe.label_entropy(x.astype(np.int64)[:, ::-1]))
+    np.testing.assert_array_equal(fe.label_entropy(x.T, axis=0), want_rows)
+    # axis=None over a view that is no single strided axis: the same multiset of labels
+    view = x[::2, 1::3]
+    assert fe.label_entropy(view, axis=None) == pytest.approx(reference(view.ravel()), rel=1e-14)
+    wide = np.broadcast_to(x[0], (1000, 70))
+    assert fe.label_entropy(wide, axis=None) == pytest.approx(reference(x[0]), rel=1e-13)
+    np.testing.assert_allclose(fe.label_entropy(wide), reference(x[0]), rtol=1e-14)
+    rec = np.zeros(70, dtype=[("pad", "i1"), ("v", "<i8")])
+    rec["v"] = x[0]
+    assert fe.label_entropy(rec["v"]) == fe.label_entropy(x[0].astype(np.int64))
 
 
 def test_large_and_sparse_agree() -> None:

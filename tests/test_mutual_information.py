@@ -85,7 +85,7 @@ def test_tables_match_the_textbook_and_the_label_form() -> None:
 
 
 def test_sparse_and_extreme_labels() -> None:
-    """Labels far apart (hashes, 64-bit ids) are counted without a dense table."""
+    """Labels far apart (hashes, 64-bit ids) are counted without a table of their range."""
     rng = np.random.default_rng(1)
     x = rng.integers(0, 50, 20_000)
     y = (x + rng.integers(0, 3, 20_000)) % 50
@@ -167,7 +167,7 @@ def test_agrees_with_sklearn(data: Any, method: str, spread: int) -> None:
     if x.size == 0:  # sklearn's mutual_info_score fails on no samples (log of 0)
         assert fe.mutual_information(x, y) == 0.0 and fe.normalized_mutual_information(x, y) == 1.0
         return
-    x_spread = x * spread  # large spread: the sparse (hash + sort) counting path
+    x_spread = x * spread  # large spread: coded by rank (radix sort of the distinct labels)
     mi = fe.mutual_information(x_spread, y)
     assert mi >= 0.0
     # sklearn zeroes each term below machine epsilon: allow that much per cell
@@ -178,3 +178,109 @@ def test_agrees_with_sklearn(data: Any, method: str, spread: int) -> None:
     assert nmi == pytest.approx(want, rel=1e-9, abs=1e-12)
     table = contingency_matrix(x, y)
     assert fe.mutual_information(contingency=table) == pytest.approx(mi, rel=1e-12, abs=1e-15)
+
+
+MEASURES = [fe.joint_entropy, fe.conditional_entropy, fe.mutual_information, fe.normalized_mutual_information]
+DTYPES = ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", ">i2", ">i4", ">i8", ">u2", ">u8", "<i8"]
+
+
+def _layouts(a: np.ndarray) -> Any:
+    """``a`` (1-D) in layouts a converting reader would copy, all with the same values in order."""
+    yield "contiguous", a
+    twice = np.repeat(a, 2)
+    yield "every other", twice[::2]
+    yield "reversed", a[::-1].copy()[::-1]
+    rec = np.zeros(a.shape, dtype=[("pad", "i1"), ("v", a.dtype)])
+    rec["v"] = a
+    yield "unaligned field", rec["v"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_integer_dtype_byte_order_and_layout(dtype: str) -> None:
+    """Labels of any integer dtype, either byte order and any strides are read in place and
+    compared by value: the same table as int64 labels, so bitwise the same results."""
+    rng = np.random.default_rng(7)
+    info = np.iinfo(np.dtype(dtype))
+    lo, hi = max(int(info.min), -60), min(int(info.max), 60)
+    x64 = rng.integers(lo, hi + 1, 5_000)
+    y64 = (x64 * 3 + rng.integers(0, 4, 5_000)) % 17 + lo
+    want = [f(x64, y64) for f in MEASURES]
+    for name, x in _layouts(x64.astype(dtype)):
+        for _, y in _layouts(y64.astype(dtype)):
+            got = [f(x, y) for f in MEASURES]
+            assert got == want, (dtype, name)
+    assert fe.mutual_information(x64.astype(dtype), x64 > 0) == fe.mutual_information(x64, (x64 > 0).astype(np.int64))
+
+
+def test_broadcast_labels() -> None:
+    x = np.lib.stride_tricks.as_strided(np.array([4], np.int16), (1000,), (0,))
+    y = np.arange(1000) % 3
+    assert fe.mutual_information(x, y) == 0.0
+    assert fe.conditional_entropy(y, x) == pytest.approx(fe.label_entropy(y), rel=1e-14)
+    assert fe.normalized_mutual_information(x, x) == 1.0
+
+
+def test_uint64_labels_above_2_63_are_compared_by_value() -> None:
+    """uint64 labels keep their value: 2^64 − 1 is neither −1 nor near 0, and the classes are
+    ordered by value (here reversed from the int64 bit patterns' order)."""
+    big = np.array([2**64 - 1, 2**63, 2**63 + 5, 0, 1, 2**63 - 1], dtype=np.uint64)
+    rng = np.random.default_rng(3)
+    x = big[rng.integers(0, 6, 20_000)]
+    y = (rng.integers(0, 2, 20_000) + (x > 2**63)).astype(np.int8)
+    codes = np.unique(x, return_inverse=True)[1]
+    assert np.unique(codes).size == 6
+    for f in MEASURES:
+        assert f(x, y) == pytest.approx(f(codes, y), rel=1e-13)
+    assert fe.mutual_information(x, y) == pytest.approx(mutual_info_score(codes, y), rel=1e-12)
+    # the same bits as int64 (−1, −2^63, …): a bijection, so the same measures
+    assert fe.mutual_information(x.view(np.int64), y) == pytest.approx(fe.mutual_information(x, y), rel=1e-13)
+
+
+@pytest.mark.parametrize("n", [1_000, 300_000])
+def test_all_distinct_labels(n: int) -> None:
+    """The issue's case: every label distinct (the counting-sort path)."""
+    rng = np.random.default_rng(n)
+    x, y = rng.permutation(n), rng.permutation(n)
+    ln_n = math.log(n)
+    assert fe.mutual_information(x, y) == pytest.approx(ln_n, rel=1e-13)
+    assert fe.joint_entropy(x, y) == pytest.approx(ln_n, rel=1e-13)
+    assert fe.conditional_entropy(x, y) == 0.0
+    assert fe.normalized_mutual_information(x, y) == pytest.approx(1.0, rel=1e-13)
+    ids_x = rng.integers(-(2**63), 2**63 - 1, n)  # 64-bit ids: coded by rank
+    assert fe.mutual_information(ids_x, y) == pytest.approx(ln_n, rel=1e-13)
+    # half the classes: rows of two samples with two cells each (rows = x, more classes)
+    half = y // 2
+    assert fe.mutual_information(x, half) == pytest.approx(mutual_info_score(x, half), rel=1e-12)
+    assert fe.conditional_entropy(half, x) == 0.0
+    assert fe.conditional_entropy(x, half) == pytest.approx(
+        fe.joint_entropy(x, half) - fe.label_entropy(half), rel=1e-12, abs=1e-12
+    )
+
+
+def test_sparse_path_agrees_with_sklearn_and_the_table() -> None:
+    """More cells than samples (k_x·k_y > n): the counting sort; against sklearn and the
+    table form, in both orientations (rows are the variable with more classes)."""
+    rng = np.random.default_rng(11)
+    n = 200_000
+    x = rng.integers(0, 3_000, n)
+    y = (x * 7 + rng.integers(0, 30, n)) % 900
+    table = contingency_matrix(x, y)
+    for a, b, t in ((x, y, table), (y, x, table.T)):
+        for f in MEASURES:
+            assert f(a, b) == pytest.approx(f(contingency=t), rel=1e-12, abs=1e-13), f
+    assert fe.mutual_information(x, y) == pytest.approx(mutual_info_score(x, y), rel=1e-12)
+    for method in METHODS:
+        assert fe.normalized_mutual_information(x, y, average_method=method) == pytest.approx(
+            normalized_mutual_info_score(x, y, average_method=method), rel=1e-11
+        )
+
+
+@pytest.mark.parametrize("scale", [2.0**1020, 1e307, 1e-310, 2.0**-700, 2.0**700])
+def test_tables_with_extreme_totals_are_finite(scale: float) -> None:
+    """Measures depend on the proportions only: a table scaled by 1e307 (total overflowing)
+    or 1e-310 (subnormal cells) gives the unscaled result, never inf or NaN."""
+    t = np.array([[1.0, 3.0, 0.0], [2.0, 5.0, 7.0]])
+    for f in MEASURES:
+        want = f(contingency=t)
+        got = f(contingency=t * scale)
+        assert math.isfinite(got) and got == pytest.approx(want, rel=1e-13, abs=1e-15), (f, got, want)

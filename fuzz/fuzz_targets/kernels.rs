@@ -1,8 +1,10 @@
-//! libFuzzer target: every property of `fastentropy::kernels::fuzz_check` on the input.
+//! libFuzzer target: every property of `fuzz/checks.rs` on the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
+include!("../checks.rs");
+
 fuzz_target!(|data: &[u8]| {
-    fastentropy::kernels::fuzz_check::check_bytes(data);
+    check_bytes(data);
 });

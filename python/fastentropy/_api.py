@@ -189,13 +189,18 @@ def _check_axis(ndim: int, axis: Any, name: str) -> int:
 def _broadcast(p: NDArray[Any], q: NDArray[Any]) -> Tuple[NDArray[Any], NDArray[Any]]:
     if p.shape == q.shape:
         return p, q
-    try:
-        bp, bq = np.broadcast_arrays(p, q)
-    except ValueError:
-        raise ValueError(
-            f"`p` and `q` must have broadcastable shapes, got {p.shape} and {q.shape}"
-        ) from None
-    return bp, bq
+    # NumPy's rules by hand: np.broadcast_arrays / np.broadcast_shapes refuse more than 32
+    # dimensions (RuntimeError), while NumPy 2 arrays have up to 64; np.broadcast_to has
+    # no such limit.
+    shape = []
+    for i in range(1, max(p.ndim, q.ndim) + 1):
+        a = p.shape[-i] if i <= p.ndim else 1
+        b = q.shape[-i] if i <= q.ndim else 1
+        if a != b and a != 1 and b != 1:
+            raise ValueError(f"`p` and `q` must have broadcastable shapes, got {p.shape} and {q.shape}")
+        shape.append(b if a == 1 else a)
+    target = tuple(reversed(shape))
+    return np.broadcast_to(p, target), np.broadcast_to(q, target)
 
 
 def self_information(

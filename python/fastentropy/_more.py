@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core, _ragged
-from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _lane_axis, _pair, _unmask
+from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _core_axis, _core_pair, _lane_axis, _unmask
 
 __all__ = [
     "js_divergence",
@@ -101,7 +101,7 @@ def js_divergence(
     srcs = _ragged_pair(p, q, offsets, axis)
     if srcs is not None:
         return _ragged.reduce("js_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
-    pa, qa, ax = _pair(p, q, axis)
+    pa, qa, ax = _core_pair(p, q, axis)
     return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
@@ -148,7 +148,7 @@ def js_distance(
     srcs = _ragged_pair(p, q, offsets, axis)
     if srcs is not None:
         return _ragged.reduce("js_distance", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
-    pa, qa, ax = _pair(p, q, axis)
+    pa, qa, ax = _core_pair(p, q, axis)
     return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
@@ -209,7 +209,8 @@ def perplexity(
         src = _ragged.one(p, "p", offsets, axis, 0.0)
         if src is not None:
             return _ragged.reduce("perplexity", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
-    (arr,), ax = _lane_axis([_as_float_array(p, "p", 0.0)], axis, "p")
+    arr = _as_float_array(p, "p", 0.0)
+    ax = _core_axis(arr.ndim, axis, "p")
     return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
 
 
@@ -221,9 +222,11 @@ def _ragged_pair(p: Any, q: Any, offsets: Any, axis: Any) -> Any:
     return _ragged.pair(p, q, offsets, axis)
 
 
-def _as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:
-    """``x`` as an int64 array of labels (integer and bool dtypes; uint64 is reinterpreted,
-    which keeps distinct labels distinct)."""
+def _as_labels(x: ArrayLike, name: str) -> Tuple[NDArray[Any], str]:
+    """``x`` as an integer array the core reads in place, and how to decode it: integer
+    dtypes as they are (``"native"``), byte-swapped ones as a native-order view of the same
+    bytes (``"swapped"``), bools as a uint8 view (``"bool"``). Views only: labels are never
+    converted or copied (they are compared by their true value in Rust)."""
     _unmask(x, name, None, _MASKED_LABELS[name])
     try:
         arr = np.asarray(x)
@@ -236,9 +239,11 @@ def _as_labels(x: ArrayLike, name: str) -> NDArray[np.int64]:
             f"`{name}` must hold integer (or bool) labels, got dtype {arr.dtype}; "
             "map other labels to integers first, e.g. with np.unique(x, return_inverse=True)[1]"
         )
-    if arr.dtype == np.int64 and arr.dtype.isnative:
-        return arr
-    return arr.astype(np.int64)
+    if arr.dtype.kind == "b":
+        return arr.view(np.uint8), "bool"
+    if not arr.dtype.isnative:
+        return arr.view(arr.dtype.newbyteorder("=")), "swapped"
+    return arr, "native"
 
 
 def label_entropy(
@@ -254,8 +259,9 @@ def label_entropy(
     ``label_entropy(x)`` equals ``scipy.stats.entropy(np.unique(x, return_counts=True)[1])``
     and ``sklearn.metrics.cluster.entropy(x)`` (except for no samples, where sklearn
     returns 1.0 and this returns 0.0, an empty sum). Labels may be any integers (negative,
-    sparse, up to 64 bits): they are counted in Rust without a table of the label range
-    when the range is large.
+    sparse, up to 64 bits; any integer dtype, byte order and strides, read in place and
+    compared by value): they are counted in Rust in O(n), without a table of the label
+    range when the range is large.
 
     Parameters
     ----------
@@ -290,17 +296,15 @@ def label_entropy(
     >>> round(fe.label_entropy([3, 3, 7, 7], base=2, miller_madow=True), 12)
     1.180336880111
     """
-    arr = _as_labels(labels, "labels")
+    arr, decode = _as_labels(labels, "labels")
     b = _check_base(base)
     mm = _check_flag(miller_madow, "miller_madow")
+    if axis is None:
+        return float(_core.label_entropy(arr, None, b, mm, decode))
     (arr,), ax = _lane_axis([arr], axis, "labels")
-    moved = np.moveaxis(arr, ax, -1)
-    batch = moved.shape[:-1]
-    rows = np.ascontiguousarray(moved).reshape(int(np.prod(batch, dtype=np.int64)), moved.shape[-1])
-    out = _core.label_entropy(rows, b, mm)
-    if not batch:
-        return float(out[0])
-    return out.reshape(batch)
+    # The core moves `axis` last itself (a permuted view) and reads every lane in place.
+    result: Result = _core.label_entropy(arr, ax, b, mm, decode)
+    return result
 
 
 def _two_variables(
@@ -319,13 +323,13 @@ def _two_variables(
         return "table", (table.astype(np.float64, copy=False),)
     if x is None or y is None:
         raise TypeError("pass the label arrays `x` and `y`, or `contingency=` a 2-D table of counts")
-    xa, ya = _as_labels(x, "x"), _as_labels(y, "y")
+    (xa, xd), (ya, yd) = _as_labels(x, "x"), _as_labels(y, "y")
     for name, a in (("x", xa), ("y", ya)):
         if a.ndim != 1:
             raise ValueError(f"`{name}` must be a 1-D array of labels, got shape {a.shape}")
     if xa.shape != ya.shape:
         raise ValueError(f"`x` and `y` must have the same length, got {xa.shape[0]} and {ya.shape[0]}")
-    return "labels", (xa, ya)
+    return "labels", (xa, ya, xd, yd)
 
 
 def _measure(
@@ -340,14 +344,16 @@ def _measure(
     b = _check_base(base)
     if kind == "table":
         return float(_core.contingency_measure(arrays[0], measure, b, average_method))
-    return float(_core.label_pair_measure(arrays[0], arrays[1], measure, b, average_method))
+    xa, ya, xd, yd = arrays
+    return float(_core.label_pair_measure(xa, ya, measure, b, average_method, xd, yd))
 
 
 _TWO_VARIABLES = """
     The two variables are given either as two equally long 1-D arrays of integer labels
     ``x`` and ``y`` (samples of the pairs, like ``sklearn.metrics.mutual_info_score(x, y)``),
-    counted in Rust (a dense table when the label ranges are small, else a hash map per
-    block of samples — no table of the label range), or as ``contingency=``, a 2-D table
+    read in place whatever their integer dtype, byte order or strides and counted in Rust
+    in O(n) (a dense table when it is small, else a counting sort of the pairs — no table
+    of the label range, no converted copy), or as ``contingency=``, a 2-D table
     of non-negative counts with ``N[i, j]`` = number of samples with x = i and y = j.
 """
 

@@ -3,11 +3,16 @@
 //! every argument checked (python/fastentropy/_loss.py); here they are borrowed, the GIL
 //! is released, and core errors become ValueErrors.
 
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArrayDyn};
+use numpy::{PyArrayDyn, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use super::arrays::{into_python, not_a_float_array, with_view, Floats};
+use super::Compute;
+
+use super::arrays::{check_result_size, lanes, BYTES_PER_LANE};
+use super::arrays::{
+    into_numpy, into_python, not_a_float_array, view, view_mut, with_view, Floats,
+};
 use crate::kernels::Real;
 use crate::measures::bce::{binary_cross_entropy_with_logits, BceInputs, BceLoss};
 use crate::measures::logsumexp::{logsumexp, normalize_in_place, normalize_into, Normalizer};
@@ -28,27 +33,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-fn writable<'py, T: numpy::Element>(
-    arg: &str,
-    a: &Bound<'py, PyArrayDyn<T>>,
-) -> PyResult<numpy::PyReadwriteArrayDyn<'py, T>> {
-    a.try_readwrite().map_err(|e| {
-        PyValueError::new_err(format!(
-            "`{arg}` must be a writable array that is not in use: {e}"
-        ))
-    })
-}
-
-fn readonly<'py, T: numpy::Element>(
-    arg: &str,
-    a: &Bound<'py, PyArrayDyn<T>>,
-) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
-    a.try_readonly().map_err(|e| {
-        PyValueError::new_err(format!(
-            "`{arg}` cannot be read while it is being written: {e}"
-        ))
-    })
-}
+use super::arrays::{borrow_array as readonly, borrow_array_mut as writable};
 
 /// `out` as an array of `x`'s dtype.
 fn same_dtype<'py, T: numpy::Element>(
@@ -66,7 +51,10 @@ fn same_dtype<'py, T: numpy::Element>(
 #[pyfunction(name = "logsumexp")]
 fn py_logsumexp<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let x = Floats::borrow("x", x)?;
-    let result = with_view!(x, |v| py.detach(|| logsumexp(v)))?;
+    let result = with_view!(x, |v| {
+        check_result_size(lanes(v.shape()), BYTES_PER_LANE)?;
+        py.compute(|| logsumexp(v))
+    })?;
     into_python(py, result)
 }
 
@@ -79,13 +67,13 @@ fn normalize_typed<T: Real + numpy::Element>(
     let out = same_dtype::<T>("out", out)?;
     if out.is(x) {
         let mut rw = writable("out", &out)?;
-        let view = rw.as_array_mut();
-        py.detach(|| normalize_in_place(view, kind))?;
+        let view = view_mut("out", &mut rw)?;
+        py.compute(|| normalize_in_place(view, kind))?;
     } else {
         let src = readonly("x", x)?;
         let mut rw = writable("out", &out)?;
-        let (xv, ov) = (src.as_array(), rw.as_array_mut());
-        py.detach(|| normalize_into(xv, ov, kind))?;
+        let (xv, ov) = (view(&src), view_mut("out", &mut rw)?);
+        py.compute(|| normalize_into(xv, ov, kind))?;
     }
     Ok(())
 }
@@ -131,6 +119,14 @@ fn borrow_target<'py>(target: &Bound<'py, PyAny>) -> PyResult<Targets<'py>> {
     Ok(Targets::Probs(Floats::borrow("target", target)?))
 }
 
+/// A float64 array argument, borrowed (an aligned copy when unaligned).
+fn borrow_f64<'py>(arg: &str, obj: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, f64>> {
+    let a = obj
+        .cast::<PyArrayDyn<f64>>()
+        .map_err(|_| PyTypeError::new_err(format!("`{arg}` must be a float64 numpy.ndarray")))?;
+    readonly(arg, a)
+}
+
 /// The loss call for one logits dtype, over the target kinds and gradient modes.
 #[allow(clippy::too_many_arguments)]
 fn ce_typed<'py, T: Real + numpy::Element>(
@@ -142,12 +138,13 @@ fn ce_typed<'py, T: Real + numpy::Element>(
     grad_out: Option<&Bound<'py, PyAny>>,
     in_place: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    check_result_size(lanes(logits.shape()), BYTES_PER_LANE)?;
     let target = borrow_target(target)?;
     macro_rules! run_with {
         (|$t:ident| $call:expr) => {
             match &target {
                 Targets::Labels(y) => {
-                    let $t = Target::<f64>::Labels(y.as_array());
+                    let $t = Target::<f64>::Labels(view(y));
                     $call
                 }
                 Targets::Probs(p) => with_view!(p, |pv| {
@@ -160,22 +157,22 @@ fn ce_typed<'py, T: Real + numpy::Element>(
     let result = if in_place {
         let mut rw = writable("grad_out", logits)?;
         run_with!(|t| {
-            let z = rw.as_array_mut();
-            py.detach(|| softmax_cross_entropy_in_place(z, t, weight, opts))
+            let z = view_mut("logits", &mut rw)?;
+            py.compute(|| softmax_cross_entropy_in_place(z, t, weight, opts))
         })
     } else if let Some(g) = grad_out {
         let g = same_dtype::<T>("grad_out", g)?;
         let src = readonly("logits", logits)?;
         let mut rw = writable("grad_out", &g)?;
         run_with!(|t| {
-            let (z, gv) = (src.as_array(), rw.as_array_mut());
-            py.detach(|| softmax_cross_entropy_grad_into(z, t, weight, opts, gv))
+            let (z, gv) = (view(&src), view_mut("grad_out", &mut rw)?);
+            py.compute(|| softmax_cross_entropy_grad_into(z, t, weight, opts, gv))
         })
     } else {
         let src = readonly("logits", logits)?;
         run_with!(|t| {
-            let z = src.as_array();
-            py.detach(|| softmax_cross_entropy(z, t, weight, opts))
+            let z = view(&src);
+            py.compute(|| softmax_cross_entropy(z, t, weight, opts))
         })
     }?;
     into_python(py, result)
@@ -229,21 +226,22 @@ fn nll_typed<'py, T: Real + numpy::Element>(
     grad_out: Option<&Bound<'py, PyAny>>,
     in_place: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let y = target.as_array();
+    check_result_size(lanes(log_probs.shape()), BYTES_PER_LANE)?;
+    let y = view(&target);
     let result = if in_place {
         let mut rw = writable("grad_out", log_probs)?;
-        let lp = rw.as_array_mut();
-        py.detach(|| nll_loss_in_place(lp, y, weight, ignore_index, reduction))
+        let lp = view_mut("log_probs", &mut rw)?;
+        py.compute(|| nll_loss_in_place(lp, y, weight, ignore_index, reduction))
     } else if let Some(g) = grad_out {
         let g = same_dtype::<T>("grad_out", g)?;
         let src = readonly("log_probs", log_probs)?;
         let mut rw = writable("grad_out", &g)?;
-        let (lp, gv) = (src.as_array(), rw.as_array_mut());
-        py.detach(|| nll_loss(lp, y, weight, ignore_index, reduction, Some(gv)))
+        let (lp, gv) = (view(&src), view_mut("grad_out", &mut rw)?);
+        py.compute(|| nll_loss(lp, y, weight, ignore_index, reduction, Some(gv)))
     } else {
         let src = readonly("log_probs", log_probs)?;
-        let lp = src.as_array();
-        py.detach(|| nll_loss(lp, y, weight, ignore_index, reduction, None))
+        let lp = view(&src);
+        py.compute(|| nll_loss(lp, y, weight, ignore_index, reduction, None))
     }?;
     into_python(py, result)
 }
@@ -305,35 +303,48 @@ fn bce_typed<'py, T: Real + numpy::Element>(
     py: Python<'py>,
     logits: &Bound<'py, PyArrayDyn<T>>,
     target: &Bound<'py, PyAny>,
-    weight: Option<PyReadonlyArrayDyn<'py, f64>>,
-    pos_weight: Option<PyReadonlyArrayDyn<'py, f64>>,
+    weight: Option<&Bound<'py, PyAny>>,
+    pos_weight: Option<&Bound<'py, PyAny>>,
     reduction: Reduction,
     grad_out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    // Per-row sums, and for reduction="none" one loss per element.
+    check_result_size(lanes(logits.shape()), BYTES_PER_LANE)?;
+    if reduction == Reduction::None {
+        check_result_size(logits.len(), std::mem::size_of::<T>())?;
+    }
     let target = Floats::borrow("target", target)?;
+    let (weight, pos_weight) = (
+        weight.map(|w| borrow_f64("weight", w)).transpose()?,
+        pos_weight
+            .map(|w| borrow_f64("pos_weight", w))
+            .transpose()?,
+    );
     let src = readonly("logits", logits)?;
     let mut grad = match grad_out {
         Some(g) => Some(writable("grad_out", &same_dtype::<T>("grad_out", g)?)?),
         None => None,
     };
-    let (w, pw) = (
-        weight.as_ref().map(|w| w.as_array()),
-        pos_weight.as_ref().map(|p| p.as_array()),
-    );
-    let z = src.as_array();
-    let gv = grad.as_mut().map(|g| g.as_array_mut());
-    let result = with_view!(target, |tv| py.detach(|| binary_cross_entropy_with_logits(
-        BceInputs {
-            logits: z,
-            target: tv,
-            weight: w,
-            pos_weight: pw
-        },
-        reduction,
-        gv
-    )))?;
+    let (w, pw) = (weight.as_ref().map(view), pos_weight.as_ref().map(view));
+    let z = view(&src);
+    let gv = match grad.as_mut() {
+        Some(g) => Some(view_mut("grad_out", g)?),
+        None => None,
+    };
+    let result = with_view!(target, |tv| py.compute(
+        || binary_cross_entropy_with_logits(
+            BceInputs {
+                logits: z,
+                target: tv,
+                weight: w,
+                pos_weight: pw
+            },
+            reduction,
+            gv
+        )
+    ))?;
     match result {
-        BceLoss::Elementwise(a) => Ok(a.into_pyarray(py).into_any()),
+        BceLoss::Elementwise(a) => into_numpy(py, a),
         BceLoss::Reduced(v) => Ok(v.into_pyobject(py)?.into_any()),
     }
 }
@@ -347,8 +358,8 @@ fn py_binary_cross_entropy_with_logits<'py>(
     py: Python<'py>,
     logits: &Bound<'py, PyAny>,
     target: &Bound<'py, PyAny>,
-    weight: Option<PyReadonlyArrayDyn<'py, f64>>,
-    pos_weight: Option<PyReadonlyArrayDyn<'py, f64>>,
+    weight: Option<&Bound<'py, PyAny>>,
+    pos_weight: Option<&Bound<'py, PyAny>>,
     reduction: &str,
     grad_out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {

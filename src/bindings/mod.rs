@@ -12,7 +12,9 @@ mod scorers;
 
 use std::cell::RefCell;
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -27,8 +29,24 @@ impl From<Error> for PyErr {
                 .unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")),
             // An Arrow type that is not read is a dtype problem.
             e @ Error::ArrowType { .. } => PyTypeError::new_err(e.to_string()),
+            e @ Error::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
+            e @ Error::Internal { .. } => PyRuntimeError::new_err(e.to_string()),
             e => PyValueError::new_err(e.to_string()),
         }
+    }
+}
+
+/// How every binding runs the core: with the GIL released, and with any panic caught
+/// ([`crate::error::catch_panic`]) so it reaches Python as a RuntimeError, never as a
+/// PanicException.
+pub(crate) trait Compute {
+    /// `f` without the GIL, its panics caught.
+    fn compute<R: Send>(self, f: impl FnOnce() -> Result<R, Error> + Send) -> Result<R, Error>;
+}
+
+impl Compute for Python<'_> {
+    fn compute<R: Send>(self, f: impl FnOnce() -> Result<R, Error> + Send) -> Result<R, Error> {
+        self.detach(|| crate::error::catch_panic(f))
     }
 }
 

@@ -18,11 +18,16 @@
 //! from it only by the rounding of the additions.
 
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn};
+use numpy::{PyArrayDyn, PyReadonlyArrayDyn};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use super::arrays::{into_python, with_view, with_view_pair, Floats};
+use super::Compute;
+
+use super::arrays::{
+    borrow_array, into_numpy, into_python, view, with_view, with_view_pair, Floats,
+};
+use super::arrays::{check_result_size, lanes, BYTES_PER_LANE};
 use crate::error::Error;
 use crate::kernels::cross::{cross_sums, CrossSums};
 use crate::kernels::rel_entr::{rel_entr_sums, RelEntrSums};
@@ -120,12 +125,8 @@ fn borrow_columns<'py, const K: usize>(
             "`{arg}` must be a float64 numpy.ndarray of partial statistics"
         ))
     })?;
-    let ro = arr.try_readonly().map_err(|e| {
-        PyValueError::new_err(format!(
-            "`{arg}` cannot be read while it is being written: {e}"
-        ))
-    })?;
-    let shape = ro.as_array().shape().to_vec();
+    let ro = borrow_array(arg, arr)?;
+    let shape = view(&ro).shape().to_vec();
     if shape.last() != Some(&K) {
         return Err(PyValueError::new_err(format!(
             "`{arg}` must have shape (..., {K}) (one row of partial statistics per distribution), got {shape:?}"
@@ -201,11 +202,14 @@ fn finish_columns<P: Columns<K> + Send + Sync, const K: usize>(
 #[pyfunction(name = "entropy_partials")]
 fn py_entropy_partials<'py>(py: Python<'py>, p: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let p = Floats::borrow("p", p)?;
-    let cols = with_view!(p, |pv| py.detach(|| -> Result<ArrayD<f64>, Error> {
-        batch_shape("p", &pv)?;
-        Ok(to_columns(reduce_lanes(pv, xlogx_sums)?))
-    }))?;
-    Ok(cols.into_pyarray(py).into_any())
+    let cols = with_view!(p, |pv| {
+        check_result_size(lanes(pv.shape()), BYTES_PER_LANE)?;
+        py.compute(|| -> Result<ArrayD<f64>, Error> {
+            batch_shape("p", &pv)?;
+            Ok(to_columns(reduce_lanes(pv, xlogx_sums)?))
+        })
+    })?;
+    into_numpy(py, cols)
 }
 
 /// Partial statistics of KL divergence along the last axis of equally shaped `p` and `q`.
@@ -216,14 +220,15 @@ fn py_kl_divergence_partials<'py>(
     q: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let cols = with_view_pair!(p, q, |pv, qv| py.detach(
-        || -> Result<ArrayD<f64>, Error> {
+    let cols = with_view_pair!(p, q, |pv, qv| {
+        check_result_size(lanes(pv.shape()), BYTES_PER_LANE)?;
+        py.compute(|| -> Result<ArrayD<f64>, Error> {
             same_shape(&pv, &qv)?;
             batch_shape("p", &pv)?;
             Ok(to_columns(reduce_lane_pairs(pv, qv, rel_entr_sums)?))
-        }
-    ))?;
-    Ok(cols.into_pyarray(py).into_any())
+        })
+    })?;
+    into_numpy(py, cols)
 }
 
 /// Partial statistics of cross-entropy along the last axis of equally shaped `p` and `q`.
@@ -234,14 +239,15 @@ fn py_cross_entropy_partials<'py>(
     q: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-    let cols = with_view_pair!(p, q, |pv, qv| py.detach(
-        || -> Result<ArrayD<f64>, Error> {
+    let cols = with_view_pair!(p, q, |pv, qv| {
+        check_result_size(lanes(pv.shape()), BYTES_PER_LANE)?;
+        py.compute(|| -> Result<ArrayD<f64>, Error> {
             same_shape(&pv, &qv)?;
             batch_shape("p", &pv)?;
             Ok(to_columns(reduce_lane_pairs(pv, qv, cross_sums)?))
-        }
-    ))?;
-    Ok(cols.into_pyarray(py).into_any())
+        })
+    })?;
+    into_numpy(py, cols)
 }
 
 /// Entropy from rows of `entropy_partials` (combined over the pieces of each distribution).
@@ -256,8 +262,8 @@ fn py_entropy_finish<'py>(
     let opts = Options { normalize, base };
     let cols = borrow_columns::<3>("partials", partials)?;
     let mins: [MinCheck<XLogXSums>; 1] = [("p", |s| s.min)];
-    let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, entropy_finish_all))?;
+    let v = view(&cols);
+    let result = py.compute(|| finish_columns(v, &opts, &mins, entropy_finish_all))?;
     into_python(py, result)
 }
 
@@ -273,8 +279,8 @@ fn py_kl_divergence_finish<'py>(
     let opts = Options { normalize, base };
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [MinCheck<RelEntrSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
-    let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, kl_finish_all))?;
+    let v = view(&cols);
+    let result = py.compute(|| finish_columns(v, &opts, &mins, kl_finish_all))?;
     into_python(py, result)
 }
 
@@ -290,7 +296,7 @@ fn py_cross_entropy_finish<'py>(
     let opts = Options { normalize, base };
     let cols = borrow_columns::<5>("partials", partials)?;
     let mins: [MinCheck<CrossSums>; 2] = [("p", |s| s.min_p), ("q", |s| s.min_q)];
-    let view = cols.as_array();
-    let result = py.detach(|| finish_columns(view, &opts, &mins, cross_entropy_finish_all))?;
+    let v = view(&cols);
+    let result = py.compute(|| finish_columns(v, &opts, &mins, cross_entropy_finish_all))?;
     into_python(py, result)
 }

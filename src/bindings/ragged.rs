@@ -14,6 +14,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyCapsuleMethods, PyTuple};
 
+use super::Compute;
 use crate::columns::apply::{apply, Measure, Spec};
 use crate::columns::arrow_c::{
     self, FfiArray, FfiSchema, FfiStream, ListType, OwnedArray, OwnedSchema, OwnedStream,
@@ -440,7 +441,7 @@ fn run(
                 None => None,
             };
             let slot = &mut out[start..];
-            py.detach(|| {
+            py.compute(|| {
                 apply(
                     spec,
                     &pv,
@@ -505,7 +506,7 @@ fn py_csr_align<'py>(
     macro_rules! aligned {
         ($a:expr, $b:expr) => {{
             let (a, b) = ($a.as_slice()?, $b.as_slice()?);
-            let (pv, qv, indptr) = py.detach(|| {
+            let (pv, qv, indptr) = py.compute(|| {
                 align(
                     Csr {
                         data: a,

@@ -8,6 +8,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::arrays::{into_python, with_view, Floats};
+use super::Compute;
 use crate::measures::calibration_error::{expected_calibration_error, Norm};
 use crate::measures::ensemble_uncertainty::ensemble_uncertainty;
 
@@ -58,7 +59,7 @@ fn py_ensemble_uncertainty<'py>(
     let result = with_view!(arr, |v| {
         let order = permutation(v.ndim(), sample_axis, axis)?;
         let v = v.permuted_axes(order);
-        py.detach(|| ensemble_uncertainty(v, from_logits, base))
+        py.compute(|| ensemble_uncertainty(v, from_logits, base))
     })?;
     Ok((
         into_python(py, result.total)?,
@@ -90,7 +91,7 @@ fn py_expected_calibration_error<'py>(
         ))
     })?;
     let y = labels.as_array();
-    let value = with_view!(arr, |v| py.detach(|| expected_calibration_error(
+    let value = with_view!(arr, |v| py.compute(|| expected_calibration_error(
         v,
         y,
         n_bins,

@@ -26,9 +26,7 @@ use ndarray::ArrayView2;
 use super::{offset_at, Layout, ListView, Values};
 use crate::error::Error;
 use crate::kernels::Real;
-use crate::measures::{
-    cross_entropy, entropy, js, kl, perplexity, ragged_divergences, ragged_loss, Options,
-};
+use crate::measures::{cross_entropy, entropy, js, kl, perplexity, ragged_loss, Options};
 use crate::parallel::rows::{Offsets, Rows};
 
 /// Clean runs at least this long (in values) are read in place; shorter ones are copied
@@ -521,8 +519,11 @@ fn pair_ragged<T: ColumnReal, U: ColumnReal>(
     match spec.measure {
         Measure::CrossEntropy => cross_entropy::cross_entropy_ragged(p, q, o, opts),
         Measure::KlDivergence => kl::kl_divergence_ragged(p, q, o, opts),
-        Measure::JsDivergence => ragged_divergences::js_divergence_ragged(p, q, o, opts),
-        Measure::JsDistance => ragged_divergences::js_distance_ragged(p, q, o, opts),
+        Measure::JsDivergence => js::js_divergence_ragged(p, q, o, opts),
+        Measure::JsDistance => Ok(js::js_divergence_ragged(p, q, o, opts)?
+            .into_iter()
+            .map(js::distance)
+            .collect()),
         m => unreachable!("{m:?} takes one input"),
     }
 }

@@ -1,13 +1,8 @@
-//! Kernels of the count-based measures (contingency tables, integer labels).
-//!
-//! Float kernels, vectorised like the others: [`sum_min`] (marginal sums of a table) and
+//! Float kernels of the count-based measures (contingency tables, label counts),
+//! vectorised like the others: [`sum_min`] (marginal sums of a table) and
 //! [`xlog_ratio_sums`] (Σ x·ln(x·c/d), the direct form of mutual information and
-//! conditional entropy). Integer kernels, sequential on one block (the measures run them
-//! on fixed blocks in parallel; integer counts add exactly, so the merge order cannot
-//! change a result): [`min_max`], [`bincount_offset`], [`pair_bincount`],
-//! [`pair_hashcount`].
-
-use std::collections::HashMap;
+//! conditional entropy). Counting the labels themselves is integer work in
+//! [`crate::measures::label_counting`] and [`crate::measures::label_pairs`].
 
 use super::{
     for_each_block, for_each_block_pair, min_ignoring_nan, Accumulate, AccumulatePair, Partial,
@@ -192,36 +187,6 @@ pub fn xlog_ratio_reference(x: &[f64], d: &[f64], c: f64) -> LogRatioSums {
     acc
 }
 
-/// The smallest and largest label (None when empty).
-pub fn min_max(x: &[i64]) -> Option<(i64, i64)> {
-    let first = *x.first()?;
-    Some(
-        x.iter()
-            .fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v))),
-    )
-}
-
-/// `counts[x − min] += 1` for every label; every label must lie in min..min+counts.len().
-pub fn bincount_offset(x: &[i64], min: i64, counts: &mut [u64]) {
-    for &v in x {
-        counts[v.wrapping_sub(min) as u64 as usize] += 1;
-    }
-}
-
-/// `counts[cx·ky + cy] += 1` for every pair of class codes.
-pub fn pair_bincount(cx: &[u32], cy: &[u32], ky: usize, counts: &mut [u64]) {
-    for (&a, &b) in cx.iter().zip(cy) {
-        counts[a as usize * ky + b as usize] += 1;
-    }
-}
-
-/// `map[cx·ky + cy] += 1` for every pair of class codes (sparse tables).
-pub fn pair_hashcount(cx: &[u32], cy: &[u32], ky: u64, map: &mut HashMap<u64, u64>) {
-    for (&a, &b) in cx.iter().zip(cy) {
-        *map.entry(a as u64 * ky + b as u64).or_insert(0) += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,20 +259,5 @@ mod tests {
             xlog_ratio_sums(&[3.0, 0.0], &[3.0, 0.0], 1.0).sum_terms,
             0.0
         );
-    }
-
-    #[test]
-    fn integer_kernels() {
-        assert_eq!(min_max(&[]), None);
-        assert_eq!(min_max(&[3, -7, i64::MAX, 0]), Some((-7, i64::MAX)));
-        let mut counts = vec![0u64; 4];
-        bincount_offset(&[-1, 2, 2, 0], -1, &mut counts);
-        assert_eq!(counts, vec![1, 1, 0, 2]);
-        let mut table = vec![0u64; 6];
-        pair_bincount(&[0, 1, 1, 1], &[2, 0, 0, 1], 3, &mut table);
-        assert_eq!(table, vec![0, 0, 1, 2, 1, 0]);
-        let mut map = HashMap::new();
-        pair_hashcount(&[0, 1, 1, 1], &[2, 0, 0, 1], 3, &mut map);
-        assert_eq!((map[&2], map[&3], map[&4], map.len()), (1, 2, 1, 3));
     }
 }

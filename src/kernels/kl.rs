@@ -23,7 +23,9 @@
 //! `normalize=False` is the raw Σ p ln(p/q) (scipy.special.rel_entr summed), from the same
 //! pass with ρ = 1.
 
-use super::two_pass::{half, load16, scaled, sums, Lowest, Sums, F32_MIN_NORMAL};
+use super::two_pass::{
+    fold_lanes, half, load16, scaled, sums, two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
+};
 use super::{pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
 use crate::simd::vector::F8;
@@ -42,6 +44,10 @@ pub struct Consts {
     pub sp: f64,
     /// s_q (1 for the raw sum).
     pub sq: f64,
+    /// The rounding error of s_p (scaled Σp − `sp`, from the compensated total).
+    pub sp_lo: f64,
+    /// The rounding error of s_q.
+    pub sq_lo: f64,
 }
 
 impl Consts {
@@ -51,6 +57,8 @@ impl Consts {
         scale_q: 1.0,
         sp: 1.0,
         sq: 1.0,
+        sp_lo: 0.0,
+        sq_lo: 0.0,
     };
 }
 
@@ -70,6 +78,8 @@ pub fn consts(s: &Sums) -> Consts {
         scale_q,
         sp: s.sp * scale_p,
         sq: s.sq * scale_q,
+        sp_lo: s.sp_lo * scale_p,
+        sq_lo: s.sq_lo * scale_q,
     }
 }
 
@@ -158,7 +168,7 @@ pub fn finish_one_pass(s: &Sums, t: &Terms) -> Option<f64> {
     if !s.regular() || t.f32_unsafe || t.out_of_range {
         return None;
     }
-    let y = (s.sq - s.sp) / s.sp;
+    let y = ((s.sq - s.sp) + (s.sq_lo - s.sp_lo)) / s.sp;
     let (head, tail) = (t.v / s.sp, ln1p_minus(y));
     let d = head + tail;
     let cond = (head + tail.abs()) / d;
@@ -200,6 +210,8 @@ struct Lanes<V> {
     scale_q: V,
     sp: V,
     sq: V,
+    sp_lo: V,
+    sq_lo: V,
     inv_sq: V,
 }
 
@@ -211,6 +223,8 @@ impl<V: F8> Lanes<V> {
             scale_q: V::splat(k.scale_q),
             sp: V::splat(k.sp),
             sq: V::splat(k.sq),
+            sp_lo: V::splat(k.sp_lo),
+            sq_lo: V::splat(k.sq_lo),
             inv_sq: V::splat(1.0 / k.sq),
         }
     }
@@ -224,11 +238,13 @@ fn deviation<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V) {
     let zero = V::splat(0.0);
     let (p, q) = (p.mul(k.scale_p), q.mul(k.scale_q));
     let w = q.mul(k.sp);
-    let e = zero.sub(q).mul_add(k.sp, w);
+    let e = zero.sub(q).fused_mul_add(k.sp, w);
     let num = p.mul(k.sq);
-    let d = p.mul_add(k.sq, zero.sub(w));
+    let d = p.fused_mul_add(k.sq, zero.sub(w));
+    // the totals' own rounding errors, so a rounded total shifts nothing
+    let lo = p.mul(k.sq_lo).sub(q.mul(k.sp_lo));
     let inv_w = V::splat(1.0).div(w);
-    (d.add(e).mul(inv_w), num.mul(inv_w), w)
+    (d.add(e).add(lo).mul(inv_w), num.mul(inv_w), w)
 }
 
 /// The pass-2 work on sixteen lanes (two halves with their own constants).
@@ -371,13 +387,14 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U]) -> 
         let zero = V::splat(0.0);
         let mut acc = [Acc::<V>::new(); 2];
         let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+        let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
         let mut i = start;
         while i < end {
             let a = load16::<V, T>(&p[..end], i);
             let b = load16::<V, U>(&q[..end], i);
             for (h, (x, y)) in [(a.0, b.0), (a.1, b.1)].into_iter().enumerate() {
-                sp[h] = sp[h].add(x);
-                sq[h] = sq[h].add(y);
+                (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], x);
+                (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], y);
                 mp[h] = mp[h].min_ignoring_nan(x);
                 mq[h] = mq[h].min_ignoring_nan(y);
             }
@@ -385,10 +402,13 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U]) -> 
             i += 16;
         }
         let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
+        let ((sp_hi, sp_lo), (sq_hi, sq_lo)) = (fold_lanes(sp, cp), fold_lanes(sq, cq));
         OnePass {
             sums: Sums {
-                sp: sp[0].add(sp[1]).sum_lanes(),
-                sq: sq[0].add(sq[1]).sum_lanes(),
+                sp: sp_hi,
+                sq: sq_hi,
+                sp_lo,
+                sq_lo,
                 max_q: 0.0,
                 min: Lowest {
                     p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
@@ -651,18 +671,22 @@ fn group_body<V: F8, U: Real>(
 ) -> Lowest {
     let zero = V::splat(0.0);
     let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+    let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
     let steps = p.len().min(q.len());
     for c in 0..steps {
         for h in 0..2 {
             let (a, b) = (half::<V>(&p[c], h), half::<V>(&q[c], h));
-            sp[h] = sp[h].add(a);
-            sq[h] = sq[h].add(b);
+            (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
+            (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
             mp[h] = mp[h].min_ignoring_nan(a);
             mq[h] = mq[h].min_ignoring_nan(b);
         }
     }
     let lanes: [Lanes<V>; 2] = if normalize {
-        [lanes_from_sums(sp[0], sq[0]), lanes_from_sums(sp[1], sq[1])]
+        [
+            lanes_from_sums(sp[0], sq[0], cp[0], cq[0]),
+            lanes_from_sums(sp[1], sq[1], cp[1], cq[1]),
+        ]
     } else {
         [Lanes::splat(&Consts::RAW); 2]
     };
@@ -760,7 +784,7 @@ fn group_body<V: F8, U: Real>(
 
 /// [`consts`] of eight rows, lane-wise (meaningless for rows that are not regular).
 #[inline(always)]
-fn lanes_from_sums<V: F8>(sp: V, sq: V) -> Lanes<V> {
+fn lanes_from_sums<V: F8>(sp: V, sq: V, sp_lo: V, sq_lo: V) -> Lanes<V> {
     // x = m·2^e with m ∈ [1, 2) from the bits; then 2^−e = m/x exactly
     let mp = sp
         .bits_and(0x000f_ffff_ffff_ffff)
@@ -768,11 +792,14 @@ fn lanes_from_sums<V: F8>(sp: V, sq: V) -> Lanes<V> {
     let mq = sq
         .bits_and(0x000f_ffff_ffff_ffff)
         .bits_or(0x3ff0_0000_0000_0000);
+    let (scale_p, scale_q) = (mp.div(sp), mq.div(sq));
     Lanes {
-        scale_p: mp.div(sp),
-        scale_q: mq.div(sq),
+        scale_p,
+        scale_q,
         sp: mp,
         sq: mq,
+        sp_lo: sp_lo.mul(scale_p),
+        sq_lo: sq_lo.mul(scale_q),
         inv_sq: V::splat(1.0).div(mq),
     }
 }

@@ -12,7 +12,6 @@ pub mod cross;
 pub mod double_double;
 pub mod ensemble;
 pub mod ensemble_reference;
-pub mod fuzz_check;
 pub mod js;
 pub mod kl;
 pub mod neg_log;

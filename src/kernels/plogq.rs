@@ -427,6 +427,8 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
             sums: Sums {
                 sp: sp[0].add(sp[1]).sum_lanes(),
                 sq: sq[0].add(sq[1]).sum_lanes(),
+                sp_lo: 0.0,
+                sq_lo: 0.0,
                 max_q: mq[0].max_ignoring_nan(mq[1]).max_lane(),
                 min: Lowest {
                     p: mp[0].min_ignoring_nan(mp[1]).min_lane(),

@@ -2,6 +2,11 @@
 //! the smallest inputs, [`Sums`]), when a row is "regular" enough for the fast forms,
 //! loading sixteen elements as two f64 halves, and the rescaling of rows that are not.
 //!
+//! The totals are compensated (TwoSum per lane: a double-double Σp + its error): KL and
+//! JS take their terms relative to both totals, and a rounded total shifts every term's
+//! ratio alike — harmless to first order, but its square (~1e-33) would dominate the
+//! divergence of two distributions that agree to rounding.
+//!
 //! A two-pass measure (cross-entropy/entropy in [`super::plogq`], KL in [`super::kl`],
 //! JS in [`super::js`]) reads a row twice: pass 1 here, then its own pass 2 with the
 //! row's constants — each term then needs the totals, which is what keeps the terms
@@ -20,10 +25,14 @@ pub const F32_MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
 /// Pass-1 statistics of a (p, q) row or block.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sums {
-    /// Σ p.
+    /// Σ p (rounded).
     pub sp: f64,
-    /// Σ q.
+    /// Σ q (rounded).
     pub sq: f64,
+    /// Σ p − `sp`: the rounding error, from compensated sums (a double-double total).
+    pub sp_lo: f64,
+    /// Σ q − `sq`.
+    pub sq_lo: f64,
     /// The largest q (NaN ignored; 0 for an empty row).
     pub max_q: f64,
     /// min(0, smallest p and smallest q), NaN ignored: below 0 means an input error.
@@ -57,14 +66,20 @@ impl Partial for Sums {
     const EMPTY: Self = Sums {
         sp: 0.0,
         sq: 0.0,
+        sp_lo: 0.0,
+        sq_lo: 0.0,
         max_q: 0.0,
         min: Lowest::NONE,
     };
     #[inline]
     fn combine(self, o: Self) -> Self {
+        let (sp, ep) = two_sum(self.sp, o.sp);
+        let (sq, eq) = two_sum(self.sq, o.sq);
         Sums {
-            sp: self.sp + o.sp,
-            sq: self.sq + o.sq,
+            sp,
+            sq,
+            sp_lo: self.sp_lo + o.sp_lo + ep,
+            sq_lo: self.sq_lo + o.sq_lo + eq,
             max_q: if o.max_q > self.max_q {
                 o.max_q
             } else {
@@ -83,6 +98,37 @@ impl Sums {
         (REGULAR_MIN..=REGULAR_MAX).contains(&self.sp)
             && (REGULAR_MIN..=REGULAR_MAX).contains(&self.sq)
     }
+}
+
+/// (s, e) with s = fl(a + b) and s + e = a + b exactly (Knuth's TwoSum).
+#[inline(always)]
+pub fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bp = s - a;
+    (s, (a - (s - bp)) + (b - bp))
+}
+
+/// TwoSum lane by lane: `(s, c)` accumulates x with c collecting the rounding errors.
+#[inline(always)]
+pub(crate) fn two_sum_lanes<V: F8>(s: V, c: V, x: V) -> (V, V) {
+    let t = s.add(x);
+    let bp = t.sub(s);
+    let err = s.sub(t.sub(bp)).add(x.sub(bp));
+    (t, c.add(err))
+}
+
+/// A compensated lane sum (two vectors of sums and their error terms) as a double-double.
+#[inline(always)]
+pub(crate) fn fold_lanes<V: F8>(hi: [V; 2], lo: [V; 2]) -> (f64, f64) {
+    let (a, b) = (hi[0].to_array(), hi[1].to_array());
+    let (mut s, mut e) = (0.0f64, lo[0].add(lo[1]).sum_lanes());
+    for &v in a.iter().chain(&b) {
+        let (t, err) = two_sum(s, v);
+        s = t;
+        e += err;
+    }
+    let (t, err) = two_sum(s, e);
+    (t, err)
 }
 
 /// log1p(z) for z ≥ 0 from the vector log: ln(1+z) plus the rounding of 1+z, corrected.
@@ -126,23 +172,28 @@ fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
     super::pairwise_leaves!(n, |start, end| {
         let zero = V::splat(0.0);
         let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
+        let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
         let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
         let mut i = start;
         while i < end {
             let (a0, a1) = load16::<V, T>(&p[..end], i);
             let (b0, b1) = load16::<V, U>(&q[..end], i);
             for (h, (a, b)) in [(a0, b0), (a1, b1)].into_iter().enumerate() {
-                sp[h] = sp[h].add(a);
-                sq[h] = sq[h].add(b);
+                (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
+                (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
                 mq[h] = mq[h].max_ignoring_nan(b);
                 mp[h] = mp[h].min_ignoring_nan(a);
                 mnq[h] = mnq[h].min_ignoring_nan(b);
             }
             i += 16;
         }
+        let (sp_hi, sp_lo) = fold_lanes(sp, cp);
+        let (sq_hi, sq_lo) = fold_lanes(sq, cq);
         Sums {
-            sp: sp[0].add(sp[1]).sum_lanes(),
-            sq: sq[0].add(sq[1]).sum_lanes(),
+            sp: sp_hi,
+            sq: sq_hi,
+            sp_lo,
+            sq_lo,
             max_q: mq[0].max_ignoring_nan(mq[1]).max_lane(),
             min: Lowest {
                 p: mp[0].min_ignoring_nan(mp[1]).min_lane(),

@@ -9,7 +9,9 @@
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, IxDyn, Zip};
 
+use super::logsumexp::piece_stop;
 use super::softmax_cross_entropy::{reduce, Reduction};
+use super::RowStop;
 use crate::error::Error;
 use crate::kernels::bce::{bce_feed, BcePiece};
 use crate::kernels::{Real, LANES};
@@ -36,8 +38,12 @@ fn row<T: Real, U: Real>(
     mut lo: ArrayViewMut1<'_, T>,
     mut go: ArrayViewMut1<'_, T>,
     scale: f64,
+    stop: &RowStop<'_>,
 ) -> f64 {
     let mut acc = [0.0; LANES];
+    if stop.skip() {
+        return f64::NAN;
+    }
     let (mut zb, mut tb, mut wb, mut pb) = (
         [T::default(); CHUNK],
         [U::default(); CHUNK],
@@ -46,6 +52,9 @@ fn row<T: Real, U: Real>(
     );
     let (want_loss, want_grad) = (!lo.is_empty(), !go.is_empty());
     for r in chunks_of(z.len()) {
+        if piece_stop(r.start, stop) {
+            break;
+        }
         let zs = lane_chunk(&z, r.clone(), &mut zb);
         let ts = lane_chunk(&t, r.clone(), &mut tb);
         let ws = lane_chunk(&w, r.clone(), &mut wb);
@@ -151,6 +160,7 @@ pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
     };
     let sums = run(n, |ctx| {
         let fork = ctx.fork;
+        let stop = &RowStop::new(ctx, shape[shape.len() - 1]);
         let inputs = Zip::from(logits.lanes(axis))
             .and(target.lanes(axis))
             .and(w.lanes(axis))
@@ -161,7 +171,7 @@ pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
                 .and(loss_out.lanes_mut(axis))
                 .and(grad_view.lanes_mut(axis));
             let f = |z, t, w, pw, lo, go| {
-                row(z, t, w, pw, lo, go, scale);
+                row(z, t, w, pw, lo, go, scale, stop);
             };
             if fork {
                 zip.par_for_each(f)
@@ -171,7 +181,18 @@ pub fn binary_cross_entropy_with_logits<T: Real, U: Real>(
             None
         } else {
             let zip = inputs.and(grad_view.lanes_mut(axis));
-            let f = |z, t, w, pw, go| row(z, t, w, pw, ArrayViewMut1::from(&mut [][..]), go, scale);
+            let f = |z, t, w, pw, go| {
+                row(
+                    z,
+                    t,
+                    w,
+                    pw,
+                    ArrayViewMut1::from(&mut [][..]),
+                    go,
+                    scale,
+                    stop,
+                )
+            };
             Some(crate::zip_map_collect!(fork, zip, f))
         }
     })?;

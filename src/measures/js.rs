@@ -1,64 +1,123 @@
-//! Jensen–Shannon divergence JS(P, Q) = ½ D(P‖M) + ½ D(Q‖M), M = (P+Q)/2, and the
-//! Jensen–Shannon distance √JS (scipy.spatial.distance.jensenshannon, which normalises
-//! P and Q first).
-//!
-//! Each lane is read twice, in the fixed blocks of [`crate::parallel`]: phase 1 gives
-//! Σp and Σq, phase 2 the terms of the normalised distributions (see
-//! [`crate::kernels::js`]). Without `normalize` only phase 2 runs.
-//!
-//! JS ≥ 0 in exact arithmetic, but the terms have both signs and a sum of them can round
-//! to a tiny negative number. The divergence is clamped to 0 there, so the distance never
-//! takes the square root of a negative number (scipy's jensenshannon returns NaN in that
-//! case for float32 input, scipy#20083). NaN is not clamped: it propagates.
+//! Jensen–Shannon divergence JS(P, Q) = ½KL(P‖M) + ½KL(Q‖M), M = (P + Q)/2, and the
+//! distance √JS (scipy.spatial.distance.jensenshannon), on the row engine with the exact
+//! form of [`crate::kernels::js`]: every term ≥ 0, identical rows exactly 0, any totals.
+//! Rows are always read twice (sums, then terms); long rows in parallel blocks.
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use super::{
-    batch_shape, check_non_negative, lane_len, same_shape, zeros_for_empty_lanes, Options,
-};
+use super::cross_entropy::checked;
+use super::{batch_shape, same_shape, Options};
 use crate::error::Error;
-use crate::kernels::js::{js_sums, pair_sums, JsSums};
-use crate::kernels::Real;
-use crate::parallel::{reduce_blocks, run, with_slice};
+use crate::kernels::js;
+use crate::kernels::two_pass::{self, Lowest};
+use crate::kernels::{Partial, Real, GROUP};
+use crate::parallel::rows::{map_rows, map_whole, Long, Offsets, RowMeasure, Rows};
+use crate::parallel::run;
 
-/// The divergence from one pair of distributions' phase-2 partials: clamped at 0 in
-/// nats, then converted to the unit of the base (negative for a base below 1, where the
-/// distance is NaN, as scipy's).
-pub fn finish(s: &JsSums, ln_base: f64) -> f64 {
-    let nats = 0.5 * s.sum_terms;
-    let nats = if nats < 0.0 { 0.0 } else { nats };
-    nats / ln_base
+/// The JS row measure (nats), normalised or raw.
+pub(crate) struct JensenShannon {
+    pub normalize: bool,
 }
 
-/// Phase-2 partials of every pair of lanes along the last axis of `p` and `q`.
-fn partials<T: Real, U: Real>(
-    p: ArrayViewD<'_, T>,
-    q: ArrayViewD<'_, U>,
-    normalize: bool,
-) -> Result<ArrayD<JsSums>, Error> {
-    let axis = Axis(p.ndim() - 1);
-    let len = p.len_of(axis);
-    run(p.len(), |ctx| {
-        let fork = ctx.fork;
-        let lane = |a: ArrayView1<'_, T>, b: ArrayView1<'_, U>| {
-            let block = |r: std::ops::Range<usize>, f: &(dyn Fn(&[T], &[U]) -> JsSums + Sync)| {
-                with_slice(&a, r.clone(), |sa| with_slice(&b, r, |sb| f(sa, sb)))
-            };
-            let (sp, sq) = if normalize {
-                let s = reduce_blocks(len, ctx, |r| block(r, &|x, y| pair_sums(x, y)));
-                (s.sum_p, s.sum_q)
+impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        regular: &mut [bool],
+    ) -> Lowest {
+        js::group::<T, U>(p, q, self.normalize, out, regular)
+    }
+
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
+        js::row(p, q, self.normalize)
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let s = x.reduce(|p, q| two_pass::sums(p, q));
+        let regular = !self.normalize || s.regular();
+        if regular {
+            let k = if self.normalize {
+                js::consts(&s)
             } else {
-                (1.0, 1.0)
+                js::Consts::RAW
             };
-            reduce_blocks(len, ctx, |r| block(r, &|x, y| js_sums(x, y, sp, sq)))
-        };
-        let lanes = Zip::from(p.lanes(axis)).and(q.lanes(axis));
-        if fork {
-            lanes.par_map_collect(lane)
-        } else {
-            lanes.map_collect(lane)
+            let t = x.reduce(|p, q| js::terms(p, q, &k, true));
+            if !t.overflow {
+                return (js::finish(&k, &t), s.min);
+            }
         }
-    })
+        (careful_long(x, &s, self.normalize), s.min)
+    }
+}
+
+/// The maxima of p and q.
+#[derive(Clone, Copy)]
+struct Maxima(f64, f64);
+
+impl Partial for Maxima {
+    const EMPTY: Self = Maxima(0.0, 0.0);
+    fn combine(self, o: Self) -> Self {
+        let max = |a: f64, b: f64| if b > a || b.is_nan() { b } else { a };
+        Maxima(max(self.0, o.0), max(self.1, o.1))
+    }
+}
+
+/// A long distribution that is not regular (see [`js::careful_row`]), rescaled block by
+/// block: NaN for NaN or an infinite mass, and for a zero total when normalising.
+fn careful_long<T: Real, U: Real>(
+    x: &Long<'_, '_, T, U>,
+    s: &two_pass::Sums,
+    normalize: bool,
+) -> f64 {
+    if s.sp.is_nan() || s.sq.is_nan() {
+        return f64::NAN;
+    }
+    let m = x.reduce(|p, q| {
+        let mut m = Maxima::EMPTY;
+        for (&a, &b) in p.iter().zip(q) {
+            m = m.combine(Maxima(a.to_f64(), b.to_f64()));
+        }
+        m
+    });
+    if !(m.0.is_finite() && m.1.is_finite()) {
+        return f64::NAN;
+    }
+    let (mp, mq) = if normalize {
+        if !(m.0 > 0.0 && m.1 > 0.0) {
+            return f64::NAN;
+        }
+        (m.0, m.1)
+    } else {
+        let c = m.0.max(m.1);
+        if c == 0.0 {
+            return 0.0;
+        }
+        (c, c)
+    };
+    let scaled = |p: &[T], q: &[U]| (two_pass::scaled(p, mp), two_pass::scaled(q, mq));
+    let k = if normalize {
+        let s = x.reduce(|p, q| {
+            let (ps, qs) = scaled(p, q);
+            two_pass::sums(&ps, &qs)
+        });
+        js::consts(&s)
+    } else {
+        js::Consts::RAW
+    };
+    let t = x.reduce(|p, q| {
+        let (ps, qs) = scaled(p, q);
+        js::terms(&ps, &qs, &k, false)
+    });
+    let value = js::finish(&k, &t);
+    if normalize {
+        value
+    } else {
+        // JS(c·p, c·q) = c·JS(p, q): undo the common scaling
+        let scaled_max = two_pass::scaled(&[mp], mp)[0];
+        value * (mp / scaled_max)
+    }
 }
 
 /// Jensen–Shannon divergence of every pair of distributions along the last axis.
@@ -70,13 +129,56 @@ pub fn js_divergence<T: Real, U: Real>(
     same_shape(&p, &q)?;
     let batch = batch_shape("p", &p)?;
     let ln_base = opts.ln_base()?;
-    if lane_len(&p) == 0 {
-        return Ok(zeros_for_empty_lanes(&batch));
+    let (pr, qr) = (Rows::from_view(&p), Rows::from_view(&q));
+    let m = JensenShannon {
+        normalize: opts.normalize,
+    };
+    let mut out = vec![0.0; pr.n_rows()];
+    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
+    let values = checked(out, min, ln_base, "q")?;
+    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+}
+
+/// Jensen–Shannon divergence of `p` and `q` each read whole (`axis=None`), in place.
+pub fn js_divergence_whole<T: Real, U: Real>(
+    p: ArrayViewD<'_, T>,
+    q: ArrayViewD<'_, U>,
+    opts: &Options,
+) -> Result<f64, Error> {
+    same_shape(&p, &q)?;
+    let ln_base = opts.ln_base()?;
+    let m = JensenShannon {
+        normalize: opts.normalize,
+    };
+    let (v, min) = run(p.len(), |ctx| map_whole(&p, &q, &m, ctx))?;
+    Ok(checked(vec![v], min, ln_base, "q")?[0])
+}
+
+/// Jensen–Shannon divergence of ragged rows (same offsets for `p` and `q`).
+pub fn js_divergence_ragged<T: Real, U: Real>(
+    p: &[T],
+    q: &[U],
+    offsets: Offsets<'_>,
+    opts: &Options,
+) -> Result<Vec<f64>, Error> {
+    let ln_base = opts.ln_base()?;
+    let (pr, qr) = (Rows::ragged(p, offsets)?, Rows::ragged(q, offsets)?);
+    let m = JensenShannon {
+        normalize: opts.normalize,
+    };
+    let mut out = vec![0.0; pr.n_rows()];
+    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
+    checked(out, min, ln_base, "q")
+}
+
+/// √JS: the Jensen–Shannon distance; tiny negative rounding clamps to 0 (never NaN,
+/// scipy#20083). Applies to every value of a JS result.
+pub fn distance(js: f64) -> f64 {
+    if js < 0.0 {
+        0.0
+    } else {
+        js.sqrt()
     }
-    let partials = partials(p, q, opts.normalize)?;
-    check_non_negative("p", &partials, |s| s.min_p)?;
-    check_non_negative("q", &partials, |s| s.min_q)?;
-    Ok(partials.mapv(|s| finish(&s, ln_base)))
 }
 
 /// Jensen–Shannon distance √JS of every pair of distributions along the last axis.
@@ -85,7 +187,7 @@ pub fn js_distance<T: Real, U: Real>(
     q: ArrayViewD<'_, U>,
     opts: &Options,
 ) -> Result<ArrayD<f64>, Error> {
-    Ok(js_divergence(p, q, opts)?.mapv(f64::sqrt))
+    Ok(js_divergence(p, q, opts)?.mapv(distance))
 }
 
 #[cfg(test)]
@@ -207,5 +309,51 @@ mod tests {
             seen.push(r);
         }
         assert!(seen.iter().all(|r| r == &seen[0]));
+    }
+
+    #[test]
+    fn ragged_rows_equal_dense_rows_bitwise_across_lengths() {
+        let x = crate::kernels::adversarial::positive(2 * 20_000, 5);
+        let (p, q) = (&x[..20_000], &x[20_000..]);
+        let lengths = [0usize, 1, 2, 15, 16, 17, 64, 1000, 9000];
+        let mut offsets = vec![0i32];
+        for l in lengths {
+            offsets.push(offsets.last().unwrap() + l as i32);
+        }
+        for opts in [
+            Options::default(),
+            Options {
+                normalize: false,
+                base: Some(2.0),
+            },
+        ] {
+            let js_r = js_divergence_ragged(p, q, Offsets::I32(&offsets), &opts).unwrap();
+            for (r, w) in offsets.windows(2).enumerate() {
+                let (a, b) = (w[0] as usize, w[1] as usize);
+                let pv = Array2::from_shape_vec((1, b - a), p[a..b].to_vec()).unwrap();
+                let qv = Array2::from_shape_vec((1, b - a), q[a..b].to_vec()).unwrap();
+                let want_js =
+                    js_divergence(pv.view().into_dyn(), qv.view().into_dyn(), &opts).unwrap()[[0]];
+                assert_eq!(js_r[r].to_bits(), want_js.to_bits(), "js row {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn ragged_negative_values_are_named() {
+        let p = [0.5, 0.5, 0.2];
+        let q = [0.5, 0.5, -0.2];
+        let err = js_divergence_ragged(&p, &q, Offsets::I64(&[0, 2, 3]), &Options::default())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Negative {
+                arg: "q",
+                value: -0.2
+            }
+        );
+        assert!(
+            js_divergence_ragged(&q, &p, Offsets::I64(&[0, 2, 3]), &Options::default()).is_err()
+        );
     }
 }

@@ -1,226 +1,229 @@
-//! Plug-in entropy of integer samples (labels), with the optional Miller–Madow correction,
-//! and the label counting shared with [`super::mutual_information`].
+//! Plug-in entropy of integer samples (labels), with the optional Miller–Madow correction.
 //!
 //! H = ln n − (Σ c ln c)/n over the counts c of the K distinct labels of n samples, written
 //! (n ln n − Σ c ln c)/n as in [`super::entropy`] so one distinct label gives exactly 0.
 //! Miller–Madow adds the first-order bias correction (K − 1)/(2n) nats.
 //!
+//! The labels are read in place through [`KeySource`]s (any integer dtype, byte order and
+//! strides; see [`super::label_keys`]). Two counting strategies, chosen from the label
+//! range max − min + 1:
+//! - range ≤ max(2n, 2^16): a count per value of the range (offset `key − min`), one pass;
+//! - wider (hashes, ids up to 2^64): a sorted copy of the keys (LSD radix sort, O(n)) and
+//!   its run lengths — no table of the range.
+//!
 //! Counting is exact integer arithmetic, so the counts do not depend on how the samples
-//! were split among threads; the float sums then run over the counts in ascending label
-//! order, in the fixed blocks of [`crate::parallel`]: the result is bitwise identical for
-//! any thread count.
-//!
-//! Two counting strategies, chosen from the label range (max − min + 1):
-//! - dense (range ≤ [`DENSE_MAX`] and ≤ max(n, 2^16)): a bincount at offset `min`, in
-//!   parallel blocks of [`COUNT_BLOCK`] samples each with its own count vector, summed;
-//! - sparse (anything else, e.g. hashes or ids up to 2^63): a sorted copy (rayon's
-//!   parallel sort) and run lengths — O(n log n), no table of the label range.
-//!
-//! Sorting rather than one hash map per block merged at the end: sorting yields the
-//! ascending label order the float sums need with no merge step and no hash seed to keep
-//! out of the result. (The two were not benchmarked against each other.)
+//! were split among threads; the float sums then run over the non-zero counts in ascending
+//! label order, in fixed blocks (`label_counting::sum_clogc`): both strategies, and any thread count, give
+//! bitwise the same result.
 
-use ndarray::{Array1, ArrayView2, Axis};
-use rayon::prelude::*;
+use std::sync::Mutex;
 
-use super::Options;
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
+
+use super::label_counting::{
+    even_ranges, for_parts, key_range, offset_range, part_count, scan_keys, sorted_keys, sum_clogc,
+    try_zeroed_touched, Count, Work, COUNT_BLOCK,
+};
+use super::label_keys::{Decode, KeySource, Label, LaneKeys};
+use super::{Options, RowStop};
 use crate::error::Error;
-use crate::kernels::counts::{bincount_offset, min_max};
-use crate::kernels::xlogx::xlogx_sums;
-use crate::parallel::{reduce_blocks, run};
+use crate::parallel::run;
 use crate::simd::log::ln_lane;
 
-/// Samples per counting block (each parallel task counts this many, or more).
-pub const COUNT_BLOCK: usize = 1 << 16;
-
-/// Largest label range counted densely: 2^22 counters = 32 MiB per counting task.
-pub const DENSE_MAX: u64 = 1 << 22;
-
-/// Whether labels spanning `range` values among `n` samples are counted densely.
-pub(crate) fn dense(range: u64, n: usize) -> bool {
-    range <= DENSE_MAX && range <= (n as u64).max(1 << 16)
-}
-
-/// Counts of `x − min` over 0..range (dense strategy), in parallel when `fork`.
-fn dense_counts(x: &[i64], min: i64, range: usize, fork: bool) -> Vec<u64> {
-    let count = |chunk: &[i64]| {
-        let mut c = vec![0u64; range];
-        bincount_offset(chunk, min, &mut c);
-        c
+/// Σ c ln c over the counts of the distinct labels of `src`, and their number K.
+fn label_counts_sums(
+    src: &dyn KeySource,
+    arg: &'static str,
+    w: Work<'_>,
+) -> Result<(f64, usize), Error> {
+    let n = src.len();
+    let Some((min, max)) = key_range(src, w)? else {
+        return sum_clogc(std::iter::empty(), w);
     };
-    if fork && x.len() > COUNT_BLOCK {
-        x.par_chunks(COUNT_BLOCK)
-            .fold(
-                || vec![0u64; range],
-                |mut acc, chunk| {
-                    bincount_offset(chunk, min, &mut acc);
-                    acc
-                },
-            )
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(s, t)| *s += t);
-                a
-            })
-            .unwrap_or_else(|| vec![0u64; range])
-    } else {
-        count(x)
-    }
-}
-
-/// A sorted copy of `x` (parallel sort when `fork`).
-fn sorted(x: &[i64], fork: bool) -> Vec<i64> {
-    let mut v = x.to_vec();
-    if fork {
-        v.par_sort_unstable();
-    } else {
-        v.sort_unstable();
-    }
-    v
-}
-
-/// The label range max − min + 1 of non-empty `x` (saturating at u64::MAX).
-fn range_of(min: i64, max: i64) -> u64 {
-    ((max as i128 - min as i128) as u64).saturating_add(1)
-}
-
-/// The counts of the distinct labels of `x`, in ascending label order (no zeros).
-pub fn label_counts(x: &[i64], fork: bool) -> Vec<u64> {
-    let Some((min, max)) = min_max(x) else {
-        return Vec::new();
-    };
-    let range = range_of(min, max);
-    if dense(range, x.len()) {
-        let mut c = dense_counts(x, min, range as usize, fork);
-        c.retain(|&v| v > 0);
-        c
-    } else {
-        let v = sorted(x, fork);
-        let mut counts = Vec::new();
-        let mut start = 0;
-        for i in 1..=v.len() {
-            if i == v.len() || v[i] != v[i - 1] {
-                counts.push((i - start) as u64);
-                start = i;
-            }
-        }
-        counts
-    }
-}
-
-/// Class codes of `x`: `codes[i]` in 0..k, in ascending label order, and k. Dense label
-/// ranges map by offset (k = range, some classes may be empty); sparse ones by the rank
-/// among the distinct labels (k = number of distinct labels).
-pub(crate) fn class_codes(x: &[i64], fork: bool) -> Result<(Vec<u32>, usize), Error> {
-    let Some((min, max)) = min_max(x) else {
-        return Ok((Vec::new(), 0));
-    };
-    let range = range_of(min, max);
-    if dense(range, x.len()) {
-        let code = |&v: &i64| v.wrapping_sub(min) as u32;
-        let codes = if fork {
-            x.par_iter().map(code).collect()
+    if let Some(range) = offset_range(min, max, n) {
+        return if n < u32::MAX as usize {
+            offset_counts::<u32>(src, arg, min, range, w)
         } else {
-            x.iter().map(code).collect()
+            offset_counts::<u64>(src, arg, min, range, w)
         };
-        return Ok((codes, range as usize));
     }
-    let mut distinct = sorted(x, fork);
-    distinct.dedup();
-    if distinct.len() > u32::MAX as usize {
-        return Err(Error::TooManyClasses {
-            count: distinct.len(),
-        });
-    }
-    let code = |v: &i64| distinct.binary_search(v).unwrap_or(0) as u32;
-    let codes = if fork {
-        x.par_iter().map(code).collect()
-    } else {
-        x.iter().map(code).collect()
-    };
-    Ok((codes, distinct.len()))
+    let sorted = sorted_keys(src, (min, max), w)?;
+    sum_clogc(RunLengths::new(&sorted, w), w)
 }
 
-/// Σ c ln c over `counts` (as f64), in the fixed blocks of [`crate::parallel`].
-pub(crate) fn sum_clogc(counts: &[f64]) -> f64 {
-    crate::parallel::Ctx::sequential(|ctx| {
-        reduce_blocks(counts.len(), ctx, |r| xlogx_sums(&counts[r]))
-    })
-    .sum_xlogx
+/// [`label_counts_sums`] by a count per value of the range `min..min + range`; each part
+/// of the pass owns a range of the counters ([`part_count`]).
+fn offset_counts<C: Count>(
+    src: &dyn KeySource,
+    arg: &'static str,
+    min: u64,
+    range: usize,
+    w: Work<'_>,
+) -> Result<(f64, usize), Error> {
+    let mut counts = try_zeroed_touched::<C>(range, w)?;
+    let ranges = even_ranges(range, part_count(w));
+    for_parts(&mut counts, &ranges, |mine, counts| {
+        let mut outside = false;
+        scan_keys(src, w, |keys| {
+            for &k in keys {
+                let off = k.wrapping_sub(min);
+                outside |= off >= range as u64;
+                // Another part's value, or (if `outside`) not one the range pass saw.
+                if let Some(c) = counts.get_mut((off as usize).wrapping_sub(mine.start)) {
+                    c.bump();
+                }
+            }
+        })?;
+        if outside {
+            return Err(Error::ModifiedDuringCall { arg });
+        }
+        Ok(())
+    })?;
+    sum_clogc(counts.iter().map(|&c| c.into()), w)
 }
 
-/// Entropy in nats of `n` samples from their label counts, plus the Miller–Madow term.
-pub(crate) fn entropy_from_counts(counts: &[u64], miller_madow: bool) -> f64 {
-    let n: u64 = counts.iter().sum();
-    if n == 0 {
-        return 0.0;
+/// The lengths of the runs of equal values of a sorted slice; ends early (the call's
+/// result is then discarded) once the call is stopped.
+struct RunLengths<'a, 'w> {
+    sorted: &'a [u64],
+    at: usize,
+    w: Work<'w>,
+    next_check: usize,
+}
+
+impl<'a, 'w> RunLengths<'a, 'w> {
+    fn new(sorted: &'a [u64], w: Work<'w>) -> Self {
+        RunLengths {
+            sorted,
+            at: 0,
+            w,
+            next_check: COUNT_BLOCK,
+        }
     }
-    let c: Vec<f64> = counts.iter().map(|&v| v as f64).collect();
-    let n = n as f64;
-    let plug_in = (n * ln_lane(n) - sum_clogc(&c)) / n;
+}
+
+impl Iterator for RunLengths<'_, '_> {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        let first = *self.sorted.get(self.at)?;
+        if self.at >= self.next_check {
+            if self.w.stopped() {
+                return None;
+            }
+            self.next_check = self.at + COUNT_BLOCK;
+        }
+        let len = self.sorted[self.at..]
+            .iter()
+            .position(|&k| k != first)
+            .unwrap_or(self.sorted.len() - self.at);
+        self.at += len;
+        Some(len as u64)
+    }
+}
+
+/// Entropy in nats of the samples of `src`, plus the Miller–Madow term.
+fn entropy_of(
+    src: &dyn KeySource,
+    arg: &'static str,
+    miller_madow: bool,
+    w: Work<'_>,
+) -> Result<f64, Error> {
+    if src.is_empty() {
+        return Ok(0.0);
+    }
+    let (sum_clogc, k) = label_counts_sums(src, arg, w)?;
+    let n = src.len() as f64;
+    let plug_in = (n * ln_lane(n) - sum_clogc) / n;
     // Exact-arithmetic entropy is ≥ 0; rounding can give −1e-17 for near-certain samples.
     let plug_in = if plug_in < 0.0 { 0.0 } else { plug_in };
-    if miller_madow {
-        plug_in + (counts.iter().filter(|&&v| v > 0).count() as f64 - 1.0) / (2.0 * n)
+    Ok(if miller_madow {
+        plug_in + (k as f64 - 1.0) / (2.0 * n)
     } else {
         plug_in
+    })
+}
+
+/// Entropy of the labels of every lane along the last axis of `labels` (the result has
+/// the other axes' shape), in the unit of `base`; an empty lane gives 0.0.
+pub fn label_entropy<T: Label>(
+    labels: ArrayViewD<'_, T>,
+    decode: Decode,
+    base: Option<f64>,
+    miller_madow: bool,
+) -> Result<ArrayD<f64>, Error> {
+    let ln_base = ln_base(base)?;
+    let Some(last) = labels.ndim().checked_sub(1) else {
+        return Err(Error::NoAxis { arg: "labels" });
+    };
+    let lanes = labels.len() / labels.len_of(Axis(last)).max(1);
+    let lane_len = labels.len_of(Axis(last));
+    // A lane's error (a label rewritten during the call) is kept aside, so the result is
+    // an array of f64: skipping millions of lanes after Ctrl-C writes 8 bytes each.
+    let error: Mutex<Option<Error>> = Mutex::new(None);
+    let out = run(labels.len(), |ctx| {
+        let w = Work::whole(ctx);
+        // Once stopped, the remaining lanes (maybe millions) are skipped at once.
+        let stop = RowStop::new(ctx, lane_len);
+        let one = |lane: ArrayView1<'_, T>, w: Work<'_>| {
+            if stop.skip() {
+                return f64::NAN;
+            }
+            match entropy_of(&LaneKeys::new(lane, decode), "labels", miller_madow, w) {
+                Ok(h) => h / ln_base,
+                Err(e) => {
+                    error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(e);
+                    f64::NAN
+                }
+            }
+        };
+        let zip = Zip::from(labels.lanes(Axis(last)));
+        if w.parallel && lanes > 1 {
+            // Lanes in parallel, each on one thread.
+            zip.par_map_collect(|lane| one(lane, w.serial()))
+        } else {
+            zip.map_collect(|lane| one(lane, w))
+        }
+    })?;
+    match error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
 }
 
-/// Entropy of the labels in each row of `labels` (one result per row), in the unit of
-/// `base`; an empty row gives 0.0.
-pub fn label_entropy(
-    labels: ArrayView2<'_, i64>,
+/// Entropy of all elements of `labels` as one set of samples (`axis=None`).
+pub fn label_entropy_pooled<T: Label>(
+    labels: ArrayViewD<'_, T>,
+    decode: Decode,
     base: Option<f64>,
     miller_madow: bool,
-) -> Result<Array1<f64>, Error> {
-    let ln_base = Options {
+) -> Result<f64, Error> {
+    let ln_base = ln_base(base)?;
+    let n = labels.len();
+    let src = super::label_keys::pooled(labels, decode);
+    Ok(run(n, |ctx| {
+        entropy_of(src.as_ref(), "labels", miller_madow, Work::whole(ctx))
+    })?? / ln_base)
+}
+
+fn ln_base(base: Option<f64>) -> Result<f64, Error> {
+    Options {
         normalize: true,
         base,
     }
-    .ln_base()?;
-    let rows = labels.len_of(Axis(0));
-    let per_row = |row: ndarray::ArrayView1<'_, i64>, fork: bool| -> f64 {
-        let counts = match row.as_slice() {
-            Some(s) => label_counts(s, fork),
-            None => label_counts(&row.to_vec(), fork),
-        };
-        entropy_from_counts(&counts, miller_madow) / ln_base
-    };
-    let out: Vec<f64> = run(labels.len(), |ctx| {
-        let fork = ctx.fork;
-        if fork && rows > 1 {
-            (0..rows)
-                .into_par_iter()
-                .map(|i| per_row(labels.row(i), false))
-                .collect()
-        } else {
-            (0..rows).map(|i| per_row(labels.row(i), fork)).collect()
-        }
-    })?;
-    Ok(Array1::from(out))
+    .ln_base()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parallel::set_num_threads;
-    use ndarray::Array2;
+    use ndarray::{arr1, Array2};
 
     fn h(x: &[i64], mm: bool) -> f64 {
-        let a = Array2::from_shape_vec((1, x.len()), x.to_vec()).unwrap();
-        label_entropy(a.view(), None, mm).unwrap()[0]
-    }
-
-    #[test]
-    fn counts_dense_and_sparse() {
-        assert_eq!(label_counts(&[], false), Vec::<u64>::new());
-        assert_eq!(label_counts(&[3, 1, 3, 3, -2], false), vec![1, 1, 3]);
-        let sparse = [i64::MAX, i64::MIN, 0, i64::MAX, 7 << 40];
-        assert_eq!(label_counts(&sparse, false), vec![1, 1, 1, 2]);
-        let (codes, k) = class_codes(&sparse, false).unwrap();
-        assert_eq!((codes, k), (vec![3, 0, 1, 3, 2], 4));
-        let (codes, k) = class_codes(&[5, 7, 5], true).unwrap();
-        assert_eq!((codes, k), (vec![0, 2, 0], 3));
+        label_entropy_pooled(arr1(x).into_dyn().view(), Decode::Native, None, mm).unwrap()
     }
 
     #[test]
@@ -231,14 +234,55 @@ mod tests {
         assert_eq!(h(&[0, 1], false), std::f64::consts::LN_2);
         // Miller–Madow: + (K − 1)/(2n) = 1/4 for two labels in two samples
         assert_eq!(h(&[0, 1], true), std::f64::consts::LN_2 + 0.25);
-        let bits = Array2::from_shape_vec((2, 4), vec![0, 1, 2, 3, 9, 9, 8, 8]).unwrap();
+        let bits = Array2::from_shape_vec((2, 4), vec![0i64, 1, 2, 3, 9, 9, 8, 8]).unwrap();
         assert_eq!(
-            label_entropy(bits.view(), Some(2.0), false)
+            label_entropy(bits.view().into_dyn(), Decode::Native, Some(2.0), false)
                 .unwrap()
-                .to_vec(),
+                .into_raw_vec_and_offset()
+                .0,
             vec![2.0, 1.0]
         );
-        assert!(label_entropy(bits.view(), Some(1.0), false).is_err());
+        assert!(label_entropy(bits.view().into_dyn(), Decode::Native, Some(1.0), false).is_err());
+        // sparse labels: counted by sorting
+        let sparse = [i64::MAX, i64::MIN, 0, i64::MAX, 7 << 40];
+        let want = {
+            let p = [0.2f64, 0.2, 0.2, 0.4];
+            -p.iter().map(|p| p * p.ln()).sum::<f64>()
+        };
+        assert!((h(&sparse, false) - want).abs() < 1e-15);
+    }
+
+    #[test]
+    fn dtypes_and_layouts_agree() {
+        let x: Vec<i64> = (0..5000).map(|i| (i * 7919) % 97 - 40).collect();
+        let want = h(&x, true);
+        let as_i8: Vec<i8> = x.iter().map(|&v| v as i8).collect();
+        let got = label_entropy_pooled(arr1(&as_i8).into_dyn().view(), Decode::Native, None, true)
+            .unwrap();
+        assert_eq!(got.to_bits(), want.to_bits());
+        let swapped: Vec<i16> = x.iter().map(|&v| (v as i16).swap_bytes()).collect();
+        let got = label_entropy_pooled(
+            arr1(&swapped).into_dyn().view(),
+            Decode::Swapped,
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(got.to_bits(), want.to_bits());
+        let rev = arr1(&x);
+        let got = label_entropy_pooled(
+            rev.slice(ndarray::s![..;-1]).into_dyn(),
+            Decode::Native,
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(got.to_bits(), want.to_bits());
+        // uint64 above 2^63: distinct from each other, counted by value
+        let big = [u64::MAX, u64::MAX, 1 << 63, 1];
+        let got = label_entropy_pooled(arr1(&big).into_dyn().view(), Decode::Native, None, false)
+            .unwrap();
+        assert_eq!(got.to_bits(), h(&[5, 5, 6, 7], false).to_bits());
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //!
 //! Rows run in parallel (each row's result depends on that row only, so any thread count
 //! gives the same bits); a strided row is read in pieces of [`CHUNK`] gathered on the
-//! stack, so nothing the size of the input is ever allocated.
+//! stack, so nothing the size of the input is ever allocated. Ctrl-C is checked between
+//! rows and between pieces of `CHECK_ELEMENTS` of a long row (`RowStop`; the pieces
+//! are multiples of the kernels' eight lanes, so the sums are bitwise those of one call).
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
-use super::batch_shape;
+use super::{batch_shape, RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::softmax::{
     log_softmax_in_place, lse_feed, lse_weighted_feed, softmax_in_place, LseLanes, RowStats,
@@ -15,14 +17,29 @@ use crate::kernels::softmax::{
 use crate::kernels::Real;
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
-/// The streaming statistics of one row (contiguous or strided).
-pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>) -> RowStats {
+/// Whether a long row's loop should stop before the piece starting at `start`.
+#[inline]
+pub(crate) fn piece_stop(start: usize, stop: &RowStop<'_>) -> bool {
+    start > 0 && start.is_multiple_of(CHECK_ELEMENTS) && stop.piece()
+}
+
+/// The streaming statistics of one row (contiguous or strided); a long row stops early
+/// (its value then discarded) once the call is stopped.
+pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> RowStats {
     let mut st = LseLanes::EMPTY;
     if let Some(s) = z.as_slice() {
-        lse_feed(&mut st, s);
+        for (i, piece) in s.chunks(CHECK_ELEMENTS).enumerate() {
+            if i > 0 && stop.piece() {
+                break;
+            }
+            lse_feed(&mut st, piece);
+        }
     } else {
         let mut buf = [T::default(); CHUNK];
         for r in chunks_of(z.len()) {
+            if piece_stop(r.start, stop) {
+                break;
+            }
             lse_feed(&mut st, lane_chunk(z, r, &mut buf));
         }
     }
@@ -36,10 +53,14 @@ pub(crate) fn row_stats_weighted<T: Real, U: Real>(
     w: Option<&[f64]>,
     a: f64,
     b: f64,
+    stop: &RowStop<'_>,
 ) -> RowStats {
     let mut st = LseLanes::EMPTY;
     let (mut zb, mut tb) = ([T::default(); CHUNK], [U::default(); CHUNK]);
     for r in chunks_of(z.len()) {
+        if piece_stop(r.start, stop) {
+            break;
+        }
         let zs = lane_chunk(z, r.clone(), &mut zb);
         let ts = t.map(|t| lane_chunk(t, r.clone(), &mut tb));
         lse_weighted_feed(&mut st, zs, ts, w.map(|w| &w[r]), a, b);
@@ -48,8 +69,11 @@ pub(crate) fn row_stats_weighted<T: Real, U: Real>(
 }
 
 /// Applies an in-place row writer to a mutable lane, piece by piece.
-fn write_lane<T: Real>(lane: &mut ArrayViewMut1<'_, T>, f: impl Fn(&mut [T])) {
+fn write_lane<T: Real>(lane: &mut ArrayViewMut1<'_, T>, f: impl Fn(&mut [T]), stop: &RowStop<'_>) {
     for r in chunks_of(lane.len()) {
+        if piece_stop(r.start, stop) {
+            break;
+        }
         with_lane_chunk_mut(lane, r, &f);
     }
 }
@@ -64,8 +88,12 @@ pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     let axis = Axis(x.ndim() - 1);
     run(x.len(), |ctx| {
         let fork = ctx.fork;
+        let stop = RowStop::new(ctx, x.len_of(axis));
         crate::zip_map_collect!(fork, Zip::from(x.lanes(axis)), |z: ArrayView1<'_, T>| {
-            row_stats(&z).logsumexp()
+            if stop.skip() {
+                return f64::NAN;
+            }
+            row_stats(&z, &stop).logsumexp()
         })
     })
 }
@@ -79,13 +107,18 @@ pub enum Normalizer {
     Softmax,
 }
 
-fn transform<T: Real>(lane: &mut ArrayViewMut1<'_, T>, s: RowStats, kind: Normalizer) {
+fn transform<T: Real>(
+    lane: &mut ArrayViewMut1<'_, T>,
+    s: RowStats,
+    kind: Normalizer,
+    stop: &RowStop<'_>,
+) {
     match kind {
         Normalizer::LogSoftmax => {
             let c = s.rest.ln_1p();
-            write_lane(lane, |x| log_softmax_in_place(x, s.max, c));
+            write_lane(lane, |x| log_softmax_in_place(x, s.max, c), stop);
         }
-        Normalizer::Softmax => write_lane(lane, |x| softmax_in_place(x, s.max, 1.0 + s.rest)),
+        Normalizer::Softmax => write_lane(lane, |x| softmax_in_place(x, s.max, 1.0 + s.rest), stop),
     }
 }
 
@@ -107,11 +140,15 @@ pub fn normalize_into<T: Real>(
     let axis = Axis(x.ndim() - 1);
     run(x.len(), |ctx| {
         let fork = ctx.fork;
+        let stop = RowStop::new(ctx, x.len_of(axis));
         let zip = Zip::from(x.lanes(axis)).and(out.lanes_mut(axis));
         let f = |z: ArrayView1<'_, T>, mut o: ArrayViewMut1<'_, T>| {
-            let s = row_stats(&z);
+            if stop.skip() {
+                return;
+            }
+            let s = row_stats(&z, &stop);
             o.assign(&z);
-            transform(&mut o, s, kind);
+            transform(&mut o, s, kind, &stop);
         };
         if fork {
             zip.par_for_each(f)
@@ -129,12 +166,17 @@ pub fn normalize_in_place<T: Real>(
     check(&x.view())?;
     let axis = Axis(x.ndim() - 1);
     let n = x.len();
+    let len = x.len_of(axis);
     run(n, |ctx| {
         let fork = ctx.fork;
+        let stop = RowStop::new(ctx, len);
         let zip = Zip::from(x.lanes_mut(axis));
         let f = |mut z: ArrayViewMut1<'_, T>| {
-            let s = row_stats(&z.view());
-            transform(&mut z, s, kind);
+            if stop.skip() {
+                return;
+            }
+            let s = row_stats(&z.view(), &stop);
+            transform(&mut z, s, kind, &stop);
         };
         if fork {
             zip.par_for_each(f)

@@ -9,19 +9,26 @@ pub mod ensemble_uncertainty;
 pub mod entropy;
 pub mod js;
 pub mod kl;
+pub mod label_counting;
 pub mod label_entropy;
+pub mod label_keys;
+pub mod label_pairs;
 pub mod logsumexp;
 pub mod mutual_information;
 pub mod nll_loss;
 pub mod perplexity;
-pub mod ragged_divergences;
+pub mod radix_sort;
 pub mod ragged_loss;
 pub mod self_information;
 pub mod softmax_cross_entropy;
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
 
 use crate::error::Error;
+use crate::parallel::Ctx;
 
 /// Options shared by the distribution measures.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,4 +109,89 @@ pub(crate) fn check_non_negative<P>(
 /// Length of the distribution axis (the last).
 pub(crate) fn lane_len<T>(x: &ArrayViewD<'_, T>) -> usize {
     x.len_of(Axis(x.ndim() - 1))
+}
+
+/// Elements between two Ctrl-C checks of the row loops: ~0.1 ms of work or less.
+pub(crate) const CHECK_ELEMENTS: usize = 1 << 16;
+
+thread_local! {
+    /// Rows this thread starts before its next check (see [`RowStop::skip`]).
+    static ROW_TICKS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Ctrl-C for loops over the rows of a call (sequential or in the pool): [`Ctx::stopped`]
+/// is asked about every [`CHECK_ELEMENTS`] elements — once per row for long rows, once
+/// every `CHECK_ELEMENTS / len` rows for short ones (asking per row would cost more than
+/// a short row's own work) — and, once it said yes, every later row is skipped.
+pub(crate) struct RowStop<'a> {
+    call: Ctx<'a>,
+    period: usize,
+    stopped: AtomicBool,
+}
+
+impl<'a> RowStop<'a> {
+    /// The checks of a call whose rows hold `row_len` elements each.
+    pub(crate) fn new(call: Ctx<'a>, row_len: usize) -> Self {
+        RowStop {
+            call,
+            period: (CHECK_ELEMENTS / row_len.max(1)).max(1),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether to skip the next row (the call was stopped). Its result is then
+    /// discarded by [`crate::parallel::run`].
+    #[inline]
+    pub(crate) fn skip(&self) -> bool {
+        if self.stopped.load(Ordering::Relaxed) {
+            return true;
+        }
+        // A countdown (no division per row); shared by this thread's loops, which only
+        // shifts when the next check falls.
+        let due = ROW_TICKS.with(|t| match t.get() {
+            0 => {
+                t.set(self.period - 1);
+                true
+            }
+            left => {
+                t.set(left.min(self.period) - 1);
+                false
+            }
+        });
+        due && self.piece()
+    }
+
+    /// Whether to stop now, between pieces of a long row (asks every time: call it once
+    /// per [`CHECK_ELEMENTS`] elements).
+    #[inline]
+    pub(crate) fn piece(&self) -> bool {
+        if self.stopped.load(Ordering::Relaxed) {
+            return true;
+        }
+        if self.call.stopped() {
+            self.stopped.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_stop_periods_and_no_stop_without_a_request() {
+        Ctx::sequential(|ctx| {
+            assert_eq!(RowStop::new(ctx, 1).period, CHECK_ELEMENTS);
+            assert_eq!(RowStop::new(ctx, 1000).period, CHECK_ELEMENTS / 1000);
+            assert_eq!(RowStop::new(ctx, 0).period, CHECK_ELEMENTS);
+            let long = RowStop::new(ctx, 10 * CHECK_ELEMENTS);
+            assert_eq!(long.period, 1);
+            // never asked to stop: no row is skipped, however many
+            let short = RowStop::new(ctx, 3);
+            assert!((0..1_000_000).all(|_| !short.skip() && !long.skip()));
+            assert!(!long.piece());
+        });
+    }
 }

@@ -16,28 +16,28 @@
 //!   a single class, 0.0 when I = 0 (and 1.0 for no samples: empty labels or table).
 //!
 //! Negative rounding results of these non-negative quantities are clamped to 0; NaN
-//! propagates. A table summing to 0 gives NaN, an empty one 0.0 (NMI 1.0).
+//! propagates. A table summing to 0 gives NaN, an empty one 0.0 (NMI 1.0). A table whose
+//! total overflows or lies outside [2^-600, 2^600] (finite cells such as 1e308 or 1e-310)
+//! is first scaled by an exact power of two (a scaled copy of the table: every measure
+//! here depends only on the proportions N/n), so extreme totals give finite results.
 //!
 //! Parallel and deterministic: the table's row and column sums are lane reductions of
 //! [`crate::parallel`]; the Σ over cells is a per-row kernel call whose results are
-//! combined by the fixed tree [`tree_combine`] in row order. Label pairs are first turned
-//! into integer counts (exact, so split-independent): a dense k_x × k_y table when it is
-//! small (see [`super::label_entropy::dense`]), else a hash map per block of samples,
-//! merged, then sorted by (row, column) — the float sums run over that sorted order.
+//! combined by the fixed tree [`tree_combine`] in row order. Label pairs are counted by
+//! [`super::label_pairs`] (exact integer counts, then fixed-order sums).
 
-use std::collections::HashMap;
-
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2, Zip};
 use rayon::prelude::*;
 
-use super::label_entropy::{class_codes, dense, sum_clogc, COUNT_BLOCK};
-use super::Options;
+use super::label_counting::Work;
+use super::label_keys::KeySource;
+use super::label_pairs::{count_pairs, CellSum, Counted};
+use super::{Options, RowStop};
 use crate::error::Error;
-use crate::kernels::counts::{
-    pair_bincount, pair_hashcount, sum_min, xlog_ratio_sums, LogRatioSums, SumMin,
-};
+use crate::kernels::counts::{sum_min, xlog_ratio_sums, LogRatioSums, SumMin};
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
-use crate::parallel::{reduce_lanes, run, tree_combine};
+use crate::kernels::Partial;
+use crate::parallel::{reduce_blocks, run, tree_combine, with_slice, Ctx};
 use crate::simd::log::ln_lane;
 
 /// sklearn's `average_method` of normalized_mutual_info_score.
@@ -128,20 +128,13 @@ fn clamp0(v: f64) -> f64 {
     }
 }
 
-/// The cells of a joint count, row by row: each row's counts with the column sums b_j
-/// of the same cells.
-trait CellRows: Sync {
-    fn rows(&self) -> usize;
-    fn with_row<R>(&self, i: usize, f: impl FnOnce(&[f64], &[f64]) -> R) -> R;
-}
-
 /// A dense table and its column sums.
 struct TableRows<'a> {
     table: ArrayView2<'a, f64>,
     b: Vec<f64>,
 }
 
-impl CellRows for TableRows<'_> {
+impl TableRows<'_> {
     fn rows(&self) -> usize {
         self.table.nrows()
     }
@@ -154,28 +147,16 @@ impl CellRows for TableRows<'_> {
     }
 }
 
-/// Non-zero cells sorted by (row, column): counts, the column sum of each cell, and
-/// where each row starts (`starts[i]..starts[i + 1]`).
-struct SparseRows {
-    counts: Vec<f64>,
-    col_sums: Vec<f64>,
-    starts: Vec<usize>,
-}
-
-impl CellRows for SparseRows {
-    fn rows(&self) -> usize {
-        self.starts.len() - 1
-    }
-    fn with_row<R>(&self, i: usize, f: impl FnOnce(&[f64], &[f64]) -> R) -> R {
-        let r = self.starts[i]..self.starts[i + 1];
-        f(&self.counts[r.clone()], &self.col_sums[r])
-    }
-}
-
-/// Σ over all cells of N·ln(N·c_i/b_j), row partials combined by the fixed tree.
-fn cell_sum(cells: &impl CellRows, c: impl Fn(usize) -> f64 + Sync, fork: bool) -> f64 {
-    let part = |i: usize| cells.with_row(i, |x, d| xlog_ratio_sums(x, d, c(i)));
-    let parts: Vec<LogRatioSums> = if fork {
+/// Σ over all cells of N·ln(N·c_i/b_j), row partials combined by the fixed tree; rows
+/// stop being summed (the result is then discarded) once `ctx` is stopped.
+fn cell_sum(cells: &TableRows<'_>, c: impl Fn(usize) -> f64 + Sync, ctx: Ctx<'_>) -> f64 {
+    let part = |i: usize| {
+        if ctx.stopped() {
+            return LogRatioSums::EMPTY;
+        }
+        cells.with_row(i, |x, d| xlog_ratio_sums(x, d, c(i)))
+    };
+    let parts: Vec<LogRatioSums> = if ctx.fork {
         (0..cells.rows()).into_par_iter().map(part).collect()
     } else {
         (0..cells.rows()).map(part).collect()
@@ -189,9 +170,15 @@ fn classes(marginal: &[f64]) -> usize {
     marginal.iter().filter(|&&s| s != 0.0).count()
 }
 
+/// Σ x ln x over a marginal, in the fixed blocks of [`crate::parallel`].
+fn sum_xlogx(v: &[f64]) -> f64 {
+    Ctx::sequential(|ctx| crate::parallel::reduce_blocks(v.len(), ctx, |r| xlogx_sums(&v[r])))
+        .sum_xlogx
+}
+
 /// Everything a measure is computed from, in nats.
-struct Joint<'c, C: CellRows> {
-    cells: &'c C,
+struct Joint<'c> {
+    cells: &'c TableRows<'c>,
     n: f64,
     a: Vec<f64>,
     b: Vec<f64>,
@@ -199,26 +186,27 @@ struct Joint<'c, C: CellRows> {
     sum_nlogn: Option<f64>,
 }
 
-impl<C: CellRows> Joint<'_, C> {
-    fn entropy_of(&self, sum_xlogx: f64) -> f64 {
-        clamp0((self.n * ln_lane(self.n) - sum_xlogx) / self.n)
-    }
+/// (n ln n − Σ x ln x)/n, clamped at 0.
+fn entropy_of(n: f64, sum_xlogx: f64) -> f64 {
+    clamp0((n * ln_lane(n) - sum_xlogx) / n)
+}
 
-    fn mutual_information(&self, fork: bool) -> f64 {
+impl Joint<'_> {
+    fn mutual_information(&self, ctx: Ctx<'_>) -> f64 {
         let n = self.n;
         // One class on either side: I = 0 exactly (sklearn too); the ratios
         // N·(n/a)/b would round to 1 ± ULP, leaving a residue that NMI divides by 0.
         if n > 0.0 && n.is_finite() && (classes(&self.a) <= 1 || classes(&self.b) <= 1) {
             return 0.0;
         }
-        clamp0(cell_sum(self.cells, |i| n / self.a[i], fork) / n)
+        clamp0(cell_sum(self.cells, |i| n / self.a[i], ctx) / n)
     }
 
-    fn compute(&self, measure: Measure, ln_base: f64, fork: bool) -> f64 {
+    fn compute(&self, measure: Measure, ln_base: f64, ctx: Ctx<'_>) -> f64 {
         match measure {
-            Measure::Joint => self.entropy_of(self.sum_nlogn.unwrap_or(f64::NAN)) / ln_base,
-            Measure::Conditional => clamp0(-cell_sum(self.cells, |_| 1.0, fork) / self.n) / ln_base,
-            Measure::Mutual => self.mutual_information(fork) / ln_base,
+            Measure::Joint => entropy_of(self.n, self.sum_nlogn.unwrap_or(f64::NAN)) / ln_base,
+            Measure::Conditional => clamp0(-cell_sum(self.cells, |_| 1.0, ctx) / self.n) / ln_base,
+            Measure::Mutual => self.mutual_information(ctx) / ln_base,
             Measure::Normalized(avg) => {
                 let (kx, ky) = (classes(&self.a), classes(&self.b));
                 if self.n.is_nan() {
@@ -227,19 +215,43 @@ impl<C: CellRows> Joint<'_, C> {
                 if kx == 1 && ky == 1 {
                     return 1.0;
                 }
-                let mi = self.mutual_information(fork);
+                let mi = self.mutual_information(ctx);
                 if mi == 0.0 {
                     return 0.0;
                 }
                 let (hx, hy) = (
-                    self.entropy_of(sum_clogc(&self.a)),
-                    self.entropy_of(sum_clogc(&self.b)),
+                    entropy_of(self.n, sum_xlogx(&self.a)),
+                    entropy_of(self.n, sum_xlogx(&self.b)),
                 );
                 mi / avg.of(hx, hy)
             }
         }
     }
 }
+
+/// The partials of every row of `t`: [`crate::parallel::reduce_lanes`]'s blocks and
+/// combine tree (so the same values), plus Ctrl-C checks between rows ([`RowStop`]) — a
+/// table of many short rows (a broadcast one) is interruptible too.
+fn reduce_rows<P: Partial>(
+    t: ArrayView2<'_, f64>,
+    kernel: impl Fn(&[f64]) -> P + Sync,
+) -> Result<Vec<P>, Error> {
+    let len = t.ncols();
+    let out = run(t.len(), |ctx| {
+        let stop = RowStop::new(ctx, len);
+        let one = |lane: ArrayView1<'_, f64>| {
+            if stop.skip() {
+                return P::EMPTY;
+            }
+            reduce_blocks(len, ctx, |r| with_slice(&lane, r, &kernel))
+        };
+        crate::zip_map_collect!(ctx.fork, Zip::from(t.rows()), one)
+    })?;
+    Ok(out.into_raw_vec_and_offset().0)
+}
+
+/// Totals outside [2^-600, 2^600] are rescaled first (see the module docs).
+const SCALE_LIMIT: f64 = 4.149515568880993e180; // 2^600
 
 /// The measure of a contingency table (rows: X, columns: Y), in the unit of `base`
 /// (ignored by [`Measure::Normalized`]).
@@ -256,11 +268,9 @@ pub fn from_table(
     if table.is_empty() {
         return Ok(measure.empty());
     }
-    let rows = table.view().into_dyn();
     // Row sums (and Σ N ln N for the joint entropy), column sums: lane reductions.
     let (row_sums, sum_nlogn, row_min) = if measure == Measure::Joint {
-        let parts = reduce_lanes(rows, xlogx_sums)?;
-        let parts: Vec<XLogXSums> = parts.iter().copied().collect();
+        let parts: Vec<XLogXSums> = reduce_rows(table, xlogx_sums)?;
         let all = tree_combine(&parts);
         (
             parts.iter().map(|p| p.sum).collect::<Vec<_>>(),
@@ -268,7 +278,7 @@ pub fn from_table(
             all.min,
         )
     } else {
-        let parts: Vec<SumMin> = reduce_lanes(rows, sum_min)?.iter().copied().collect();
+        let parts: Vec<SumMin> = reduce_rows(table, sum_min)?;
         (
             parts.iter().map(|p| p.sum).collect(),
             None,
@@ -288,7 +298,12 @@ pub fn from_table(
             .collect::<Vec<_>>(),
     )
     .sum;
-    let col_sums: Vec<f64> = reduce_lanes(table.t().into_dyn(), sum_min)?
+    if !(n.is_nan() || n == 0.0 || (1.0 / SCALE_LIMIT..=SCALE_LIMIT).contains(&n)) {
+        if let Some(scaled) = rescaled(table)? {
+            return from_table(scaled.view(), measure, base);
+        }
+    }
+    let col_sums: Vec<f64> = reduce_rows(table.t(), sum_min)?
         .iter()
         .map(|p| p.sum)
         .collect();
@@ -303,123 +318,46 @@ pub fn from_table(
         b: col_sums,
         sum_nlogn,
     };
-    run(table.len(), |ctx| {
-        let fork = ctx.fork;
-        joint.compute(measure, ln_base, fork)
-    })
+    run(table.len(), |ctx| joint.compute(measure, ln_base, ctx))
 }
 
-/// Joint counts of two label arrays: a dense table when small, else sparse rows.
-enum Counted {
-    Dense(Array2<f64>),
-    Sparse {
-        cells: SparseRows,
-        a: Vec<f64>,
-        b: Vec<f64>,
-    },
-}
-
-fn count_pairs(x: &[i64], y: &[i64], fork: bool) -> Result<Counted, Error> {
-    let (cx, kx) = class_codes(x, fork)?;
-    let (cy, ky) = class_codes(y, fork)?;
-    let cells = (kx as u128 * ky as u128).min(u64::MAX as u128) as u64;
-    let n = x.len();
-    if dense(cells, n) {
-        let cells = cells as usize;
-        let count = |a: &[u32], b: &[u32]| {
-            let mut c = vec![0u64; cells];
-            pair_bincount(a, b, ky, &mut c);
-            c
-        };
-        let counts = if fork && n > COUNT_BLOCK {
-            cx.par_chunks(COUNT_BLOCK)
-                .zip(cy.par_chunks(COUNT_BLOCK))
-                .fold(
-                    || vec![0u64; cells],
-                    |mut acc, (a, b)| {
-                        pair_bincount(a, b, ky, &mut acc);
-                        acc
-                    },
-                )
-                .reduce_with(|mut s, t| {
-                    s.iter_mut().zip(&t).for_each(|(u, v)| *u += v);
-                    s
-                })
-                .unwrap_or_else(|| vec![0u64; cells])
-        } else {
-            count(&cx, &cy)
-        };
-        let table =
-            Array2::from_shape_vec((kx, ky), counts.into_iter().map(|v| v as f64).collect())
-                .expect("kx·ky counts");
-        return Ok(Counted::Dense(table));
-    }
-    let merge = |mut s: HashMap<u64, u64>, t: HashMap<u64, u64>| {
-        let (mut big, small) = if s.len() >= t.len() {
-            (std::mem::take(&mut s), t)
-        } else {
-            (t, s)
-        };
-        for (k, v) in small {
-            *big.entry(k).or_insert(0) += v;
+/// `table` times the power of two that brings its largest cell to [1, 2), when every cell
+/// is finite (an infinite count stays NaN, as before); None otherwise. The products are
+/// exact except for cells below 2^-1022 of the largest, whose terms are negligible.
+fn rescaled(table: ArrayView2<'_, f64>) -> Result<Option<Array2<f64>>, Error> {
+    let max = run(table.len(), |ctx| {
+        let mut max = 0.0f64;
+        for row in table.rows() {
+            if ctx.stopped() {
+                break;
+            }
+            max = row
+                .iter()
+                .fold(max, |m, &v| if v > m || v.is_nan() { v } else { m });
         }
-        big
-    };
-    let ky64 = ky as u64;
-    let map = if fork && n > COUNT_BLOCK {
-        cx.par_chunks(COUNT_BLOCK)
-            .zip(cy.par_chunks(COUNT_BLOCK))
-            .fold(HashMap::new, |mut m, (a, b)| {
-                pair_hashcount(a, b, ky64, &mut m);
-                m
-            })
-            .reduce_with(merge)
-            .unwrap_or_default()
+        max
+    })?;
+    if !max.is_finite() || max <= 0.0 {
+        return Ok(None);
+    }
+    // 2^-e with e the exponent of max: one multiplication, exact (no rounding) per cell.
+    let e = max.log2().floor() as i32;
+    let scale = 2f64.powi(-e.clamp(-1022, 1023));
+    let scale = if scale.is_finite() && scale > 0.0 {
+        scale
     } else {
-        let mut m = HashMap::new();
-        pair_hashcount(&cx, &cy, ky64, &mut m);
-        m
+        return Ok(None);
     };
-    // Integer counts do not depend on the merge order; sorting fixes the float order.
-    let mut sorted: Vec<(u64, u64)> = map.into_iter().collect();
-    if fork {
-        sorted.par_sort_unstable_by_key(|c| c.0);
-    } else {
-        sorted.sort_unstable_by_key(|c| c.0);
-    }
-    let (mut a, mut b) = (vec![0u64; kx], vec![0u64; ky]);
-    let mut starts = vec![0usize; kx + 1];
-    for &(key, count) in &sorted {
-        let (i, j) = ((key / ky64) as usize, (key % ky64) as usize);
-        a[i] += count;
-        b[j] += count;
-        starts[i + 1] += 1;
-    }
-    for i in 0..kx {
-        starts[i + 1] += starts[i];
-    }
-    let counts = sorted.iter().map(|&(_, c)| c as f64).collect();
-    let col_sums = sorted
-        .iter()
-        .map(|&(key, _)| b[(key % ky64) as usize] as f64)
-        .collect();
-    let to_f64 = |v: Vec<u64>| v.into_iter().map(|c| c as f64).collect::<Vec<f64>>();
-    Ok(Counted::Sparse {
-        cells: SparseRows {
-            counts,
-            col_sums,
-            starts,
-        },
-        a: to_f64(a),
-        b: to_f64(b),
-    })
+    let mut scaled = Array2::zeros(table.raw_dim());
+    scaled.zip_mut_with(&table, |s, &v| *s = v * scale);
+    Ok(Some(scaled))
 }
 
 /// The measure of two equally long label arrays (X = `x`, Y = `y`), in the unit of
 /// `base` (ignored by [`Measure::Normalized`]).
 pub fn from_labels(
-    x: &[i64],
-    y: &[i64],
+    x: &dyn KeySource,
+    y: &dyn KeySource,
     measure: Measure,
     base: Option<f64>,
 ) -> Result<f64, Error> {
@@ -439,28 +377,48 @@ pub fn from_labels(
     if x.is_empty() {
         return Ok(measure.empty());
     }
-    match run(x.len(), |ctx| count_pairs(x, y, ctx.fork))?? {
-        Counted::Dense(table) => from_table(table.view(), measure, base),
-        Counted::Sparse { cells, a, b } => {
-            let n = x.len() as f64;
-            let sum_nlogn = (measure == Measure::Joint).then(|| sum_clogc(&cells.counts));
-            let joint = Joint {
-                cells: &cells,
-                n,
-                a,
-                b,
-                sum_nlogn,
-            };
-            Ok(run(x.len(), |ctx| {
-                joint.compute(measure, ln_base, ctx.fork)
-            })?)
+    let sum = match measure {
+        Measure::Joint => CellSum::NLogN,
+        Measure::Conditional => CellSum::Conditional,
+        Measure::Mutual | Measure::Normalized(_) => CellSum::Mutual,
+    };
+    let cells = match run(x.len(), |ctx| count_pairs(x, y, sum, Work::whole(ctx)))?? {
+        Counted::Table(table) => return from_table(table.view(), measure, base),
+        Counted::Cells(cells) => cells,
+    };
+    let n = x.len() as f64;
+    let ((sx, kx), (sy, ky)) = (cells.x_clogc, cells.y_clogc);
+    // The same special cases as the table path (`Joint::compute`); counts are finite.
+    let mutual = || {
+        if kx <= 1 || ky <= 1 {
+            0.0
+        } else {
+            clamp0(cells.sum / n)
         }
-    }
+    };
+    Ok(match measure {
+        Measure::Joint => entropy_of(n, cells.sum) / ln_base,
+        Measure::Conditional => clamp0(-cells.sum / n) / ln_base,
+        Measure::Mutual => mutual() / ln_base,
+        Measure::Normalized(avg) => {
+            if kx == 1 && ky == 1 {
+                1.0
+            } else {
+                let mi = mutual();
+                if mi == 0.0 {
+                    0.0
+                } else {
+                    mi / avg.of(entropy_of(n, sx), entropy_of(n, sy))
+                }
+            }
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measures::label_keys::{Decode, LaneKeys};
     use crate::parallel::set_num_threads;
     use ndarray::{arr2, Axis};
 
@@ -570,53 +528,159 @@ mod tests {
             })
         );
         assert!(matches!(
-            from_labels(&[1], &[1, 2], Measure::Mutual, None),
+            labels(&[1], &[1, 2], Measure::Mutual),
             Err(Error::ShapeMismatch { .. })
         ));
         assert!(Average::parse("mean").is_err());
         assert!(Measure::parse("entropy", "min").is_err());
     }
 
-    #[test]
-    fn labels_dense_and_sparse_agree_with_the_table() {
-        let mut s = 99u64;
-        let mut next = |m: u64| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % m) as i64
-        };
-        let x: Vec<i64> = (0..300_001).map(|_| next(40)).collect();
-        let y: Vec<i64> = x.iter().map(|&v| (v * 7 + next(5)) % 60).collect();
-        let mut table = Array2::<f64>::zeros((40, 60));
-        for (&a, &b) in x.iter().zip(&y) {
+    /// The measure of two i64 label slices.
+    fn labels(x: &[i64], y: &[i64], m: Measure) -> Result<f64, Error> {
+        let (xa, ya) = (ndarray::arr1(x), ndarray::arr1(y));
+        from_labels(
+            &LaneKeys::new(xa.view(), Decode::Native),
+            &LaneKeys::new(ya.view(), Decode::Native),
+            m,
+            None,
+        )
+    }
+
+    /// Pseudo-random labels 0..m.
+    fn draws(n: usize, m: u64, seed: u64) -> Vec<i64> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % m) as i64
+            })
+            .collect()
+    }
+
+    fn table_of(x: &[i64], y: &[i64]) -> Array2<f64> {
+        let kx = *x.iter().max().unwrap() as usize + 1;
+        let ky = *y.iter().max().unwrap() as usize + 1;
+        let mut table = Array2::<f64>::zeros((kx, ky));
+        for (&a, &b) in x.iter().zip(y) {
             table[[a as usize, b as usize]] += 1.0;
         }
-        // spread labels: counted by the sparse path (hash map + sort)
+        table
+    }
+
+    const MEASURES: [Measure; 4] = [
+        Measure::Joint,
+        Measure::Conditional,
+        Measure::Mutual,
+        Measure::Normalized(Average::Geometric),
+    ];
+
+    #[test]
+    fn labels_dense_agree_with_the_table_bitwise() {
+        let x = draws(300_001, 40, 99);
+        let y: Vec<i64> = x
+            .iter()
+            .zip(draws(300_001, 5, 7))
+            .map(|(&v, e)| (v * 7 + e) % 60)
+            .collect();
+        let table = table_of(&x, &y);
+        // spread labels in the same order: coded by rank, the same 40 × 60 table
         let xs: Vec<i64> = x.iter().map(|&v| v * (1 << 45) + 3).collect();
-        let ys: Vec<i64> = y.iter().map(|&v| -v * (1 << 44)).collect();
-        let ms = [
-            Measure::Joint,
-            Measure::Conditional,
-            Measure::Mutual,
-            Measure::Normalized(Average::Geometric),
-        ];
+        let ys: Vec<i64> = y.iter().map(|&v| v * (1 << 44) - (1 << 60)).collect();
         let mut seen = Vec::new();
         for threads in [1, 2, 3] {
             set_num_threads(threads).unwrap();
-            for m in ms {
+            for m in MEASURES {
                 let t = from_table(table.view(), m, None).unwrap();
-                let d = from_labels(&x, &y, m, None).unwrap();
-                let sp = from_labels(&xs, &ys, m, None).unwrap();
+                let d = labels(&x, &y, m).unwrap();
+                let sp = labels(&xs, &ys, m).unwrap();
                 assert_eq!(t.to_bits(), d.to_bits(), "{m:?}");
-                // the sparse path sums the same cells in another lane order: equal to rounding
-                assert!(
-                    (sp - t).abs() <= 1e-14 * t.abs().max(1.0),
-                    "{m:?}: {sp} vs {t}"
-                );
-                seen.push((t.to_bits(), d.to_bits(), sp.to_bits()));
+                assert_eq!(t.to_bits(), sp.to_bits(), "{m:?}");
+                seen.push(t.to_bits());
             }
         }
         assert!(seen.chunks(4).all(|c| c == &seen[..4]));
+    }
+
+    #[test]
+    fn labels_sparse_agree_with_the_table_and_threads_do_not_matter() {
+        // 900 × 700 classes over 300 001 samples: more cells than samples, the CSR path,
+        // with X as the rows (more classes) and, swapped, Y as the rows.
+        let x = draws(300_001, 900, 5);
+        let y: Vec<i64> = x
+            .iter()
+            .zip(draws(300_001, 50, 11))
+            .map(|(&v, e)| (v * 3 + e) % 700)
+            .collect();
+        let spread_y: Vec<i64> = y.iter().map(|&v| (v << 40) ^ (1 << 62)).collect();
+        let mut seen = Vec::new();
+        for threads in [1, 2, 3] {
+            set_num_threads(threads).unwrap();
+            let mut bits = Vec::new();
+            for (a, b, table) in [
+                (&x, &y, table_of(&x, &y)),
+                (&y, &x, table_of(&y, &x)),
+                (&x, &spread_y, table_of(&x, &y)),
+            ] {
+                for m in MEASURES {
+                    let t = from_table(table.view(), m, None).unwrap();
+                    let got = labels(a, b, m).unwrap();
+                    assert!(
+                        (got - t).abs() <= 1e-13 * t.abs().max(1e-300),
+                        "{m:?}: {got} vs {t}"
+                    );
+                    bits.push(got.to_bits());
+                }
+            }
+            seen.push(bits);
+        }
+        assert!(seen.iter().all(|b| b == &seen[0]));
+    }
+
+    #[test]
+    fn all_distinct_labels() {
+        let n = 200_000;
+        let x: Vec<i64> = (0..n as i64).collect();
+        let y: Vec<i64> = (0..n as i64).map(|i| (i * 7919) % n as i64).collect();
+        let ln_n = (n as f64).ln();
+        assert!((labels(&x, &y, Measure::Mutual).unwrap() - ln_n).abs() < 1e-12);
+        assert!((labels(&x, &y, Measure::Joint).unwrap() - ln_n).abs() < 1e-12);
+        assert_eq!(labels(&x, &y, Measure::Conditional).unwrap(), 0.0);
+        assert!(
+            (labels(&x, &y, Measure::Normalized(Average::Arithmetic)).unwrap() - 1.0).abs() < 1e-14
+        );
+        // one side constant: I = 0, H(X|Y) = H(X)
+        let c = vec![3i64; n];
+        assert_eq!(labels(&x, &c, Measure::Mutual).unwrap(), 0.0);
+        assert!((labels(&x, &c, Measure::Conditional).unwrap() - ln_n).abs() < 1e-12);
+    }
+
+    #[test]
+    fn extreme_totals_are_rescaled() {
+        let base = arr2(&[[1.0, 3.0], [2.0, 5.0]]);
+        // cells finite, totals overflowing (2^1020·11), huge, tiny or subnormal
+        for scale in [
+            2f64.powi(1020),
+            1e307,
+            1e-310,
+            2f64.powi(700),
+            2f64.powi(-700),
+        ] {
+            let t = base.mapv(|v| v * scale);
+            for m in MEASURES {
+                let want = from_table(base.view(), m, None).unwrap();
+                let got = from_table(t.view(), m, None).unwrap();
+                assert!(
+                    got.is_finite() && (got - want).abs() <= 1e-13 * want.abs(),
+                    "{m:?} {scale}: {got} vs {want}"
+                );
+            }
+        }
+        // an infinite count stays NaN
+        let inf = arr2(&[[1.0, f64::INFINITY], [1.0, 1.0]]);
+        assert!(from_table(inf.view(), Measure::Mutual, None)
+            .unwrap()
+            .is_nan());
     }
 }

@@ -9,10 +9,12 @@
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
 use super::softmax_cross_entropy::{
-    check_common, check_label_shape, check_labels, reduce, Reduction,
+    check_common, check_label_shape, check_labels, class_of, reduce, Reduction,
 };
+use super::RowStop;
 use crate::error::Error;
 use crate::kernels::Real;
+use crate::parallel::run;
 
 fn row_loss<T: Real>(
     lp: &ArrayView1<'_, T>,
@@ -23,8 +25,17 @@ fn row_loss<T: Real>(
     if y == ignore_index {
         return 0.0;
     }
-    let w = weight.map_or(1.0, |w| w[y as usize]);
-    -(w * lp[y as usize].to_f64())
+    // Validated by `check_labels`, but looked up with a bounds check: another thread may
+    // have rewritten the label since (a NaN loss then, never a panic).
+    match class_of(y, lp.len()).and_then(|c| Some((c, lp.get(c)?.to_f64()))) {
+        Some((c, v)) => -(weight_of(weight, c) * v),
+        None => f64::NAN,
+    }
+}
+
+/// `weight[c]` (1 without weights; NaN if `c` is out of range, which validation excludes).
+fn weight_of(weight: Option<&[f64]>, c: usize) -> f64 {
+    weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN))
 }
 
 fn write_grad<T: Real>(
@@ -36,7 +47,9 @@ fn write_grad<T: Real>(
 ) {
     g.fill(T::default());
     if y != ignore_index {
-        g[y as usize] = T::from_f64(-(weight.map_or(1.0, |w| w[y as usize]) * scale));
+        if let Some(c) = class_of(y, g.len()) {
+            g[c] = T::from_f64(-(weight_of(weight, c) * scale));
+        }
     }
 }
 
@@ -54,10 +67,18 @@ pub fn nll_loss<T: Real>(
     check_label_shape(&log_probs, &target)?;
     let denominator = check_labels(&target, classes, ignore_index, weight)?;
     let axis = Axis(log_probs.ndim() - 1);
-    let losses = Zip::from(log_probs.lanes(axis))
-        .and(&target)
-        .map_collect(|lp, &y| row_loss(&lp, y, ignore_index, weight));
-    if let Some(mut g) = grad {
+    // One element read per row: rows in the pool when there are many; Ctrl-C every 2^16.
+    let losses = run(target.len(), |call| {
+        let stop = RowStop::new(call, 1);
+        let zip = Zip::from(log_probs.lanes(axis)).and(&target);
+        crate::zip_map_collect!(call.fork, zip, |lp: ArrayView1<'_, T>, &y: &i64| {
+            if stop.skip() {
+                return f64::NAN;
+            }
+            row_loss(&lp, y, ignore_index, weight)
+        })
+    })?;
+    if let Some(g) = grad {
         if g.shape() != log_probs.shape() {
             return Err(Error::ShapeMismatch {
                 first: "log_probs",
@@ -71,16 +92,14 @@ pub fn nll_loss<T: Real>(
         } else {
             1.0
         };
-        Zip::from(g.lanes_mut(axis))
-            .and(&target)
-            .for_each(|mut g, &y| write_grad(&mut g, y, ignore_index, weight, scale));
+        write_grads(g, &target, weight, ignore_index, scale)?;
     }
     Ok(reduce(losses, reduction, denominator))
 }
 
 /// [`nll_loss`] with the gradient written over `log_probs` itself.
 pub fn nll_loss_in_place<T: Real>(
-    mut log_probs: ArrayViewMutD<'_, T>,
+    log_probs: ArrayViewMutD<'_, T>,
     target: ArrayViewD<'_, i64>,
     weight: Option<&[f64]>,
     ignore_index: i64,
@@ -101,11 +120,35 @@ pub fn nll_loss_in_place<T: Real>(
     } else {
         1.0
     };
-    let axis = Axis(log_probs.ndim() - 1);
-    Zip::from(log_probs.lanes_mut(axis))
-        .and(&target)
-        .for_each(|mut g, &y| write_grad(&mut g, y, ignore_index, weight, scale));
+    write_grads(log_probs, &target, weight, ignore_index, scale)?;
     Ok(result)
+}
+
+/// Writes the gradient of every row of `g` (the last axis), rows in the pool when there
+/// are many elements, with Ctrl-C checks between them.
+fn write_grads<T: Real>(
+    mut g: ArrayViewMutD<'_, T>,
+    target: &ArrayViewD<'_, i64>,
+    weight: Option<&[f64]>,
+    ignore_index: i64,
+    scale: f64,
+) -> Result<(), Error> {
+    let axis = Axis(g.ndim() - 1);
+    let len = g.len_of(axis);
+    run(g.len(), |call| {
+        let stop = RowStop::new(call, len);
+        let zip = Zip::from(g.lanes_mut(axis)).and(target);
+        let f = |mut g: ArrayViewMut1<'_, T>, &y: &i64| {
+            if !stop.skip() {
+                write_grad(&mut g, y, ignore_index, weight, scale);
+            }
+        };
+        if call.fork {
+            zip.par_for_each(f)
+        } else {
+            zip.for_each(f)
+        }
+    })
 }
 
 #[cfg(test)]

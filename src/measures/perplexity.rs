@@ -23,6 +23,37 @@ pub fn perplexity<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<Array
     Ok(nats.mapv(f64::exp))
 }
 
+/// Perplexity of the whole of `p` as one distribution (`axis=None`), in place.
+pub fn perplexity_whole<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<f64, Error> {
+    opts.ln_base()?;
+    let nats = super::entropy::entropy_whole(
+        p,
+        &Options {
+            normalize: opts.normalize,
+            base: None,
+        },
+    )?;
+    Ok(nats.exp())
+}
+
+/// Perplexity of ragged rows `p[offsets[r]..offsets[r+1]]`.
+pub fn perplexity_ragged<T: Real>(
+    p: &[T],
+    offsets: crate::parallel::rows::Offsets<'_>,
+    opts: &Options,
+) -> Result<Vec<f64>, Error> {
+    opts.ln_base()?;
+    let nats = super::entropy::entropy_ragged(
+        p,
+        offsets,
+        &Options {
+            normalize: opts.normalize,
+            base: None,
+        },
+    )?;
+    Ok(nats.into_iter().map(f64::exp).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,9 +19,10 @@
 //! only, so it is computed first (an O(N) pass over the labels that also validates them)
 //! and the gradient is scaled as it is written. Extra memory: the N per-row losses.
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Dimension, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
-use super::logsumexp::{row_stats, row_stats_weighted};
+use super::logsumexp::{piece_stop, row_stats, row_stats_weighted};
+use super::RowStop;
 use crate::error::Error;
 use crate::kernels::softmax::{ce_grad_in_place, grad_at, GradRow};
 use crate::kernels::Real;
@@ -83,34 +84,60 @@ pub enum Target<'a, U> {
 }
 
 /// Checks the labels and returns Σ w_y over the non-ignored ones, in logical order.
+///
+/// Each label is read once here; the loss loops read it again and look it up with a
+/// bounds check (`class_of`), so labels rewritten by another thread during the call give
+/// a NaN loss for that row (or this ValueError), never an out-of-bounds panic.
 pub(crate) fn check_labels(
     labels: &ArrayViewD<'_, i64>,
     classes: usize,
     ignore_index: i64,
     weight: Option<&[f64]>,
 ) -> Result<f64, Error> {
-    let out_of_range = |y: i64| y != ignore_index && (y < 0 || y as u64 >= classes as u64);
-    let mut total = 0.0;
-    // PERF: a plain iteration; `indexed_iter` builds a dynamic index per element (~25 ns,
-    // most of nll_loss's time), so the position is looked up only for the error.
-    for &y in labels.iter() {
-        if y == ignore_index {
-            continue;
+    // One pass in logical order (the sum's order), on one thread; Ctrl-C between pieces.
+    run(labels.len(), |call| {
+        let mut total = 0.0;
+        // PERF: a plain iteration; `indexed_iter` builds a dynamic index per element (~25
+        // ns, most of nll_loss's time), so the position is computed from the count only
+        // for the error (not found again by a second search: the label may have changed).
+        for (flat, &y) in labels.iter().enumerate() {
+            if flat % super::CHECK_ELEMENTS == 0 && flat > 0 && call.stopped() {
+                return Err(Error::Interrupted);
+            }
+            if y == ignore_index {
+                continue;
+            }
+            match class_of(y, classes) {
+                Some(c) => total += weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN)),
+                None => {
+                    return Err(Error::LabelOutOfRange {
+                        label: y,
+                        position: unravel(flat, labels.shape()),
+                        classes,
+                    })
+                }
+            }
         }
-        if out_of_range(y) {
-            let (ix, _) = labels
-                .indexed_iter()
-                .find(|(_, &v)| out_of_range(v))
-                .expect("the label just seen");
-            return Err(Error::LabelOutOfRange {
-                label: y,
-                position: ix.slice().to_vec(),
-                classes,
-            });
+        Ok(total)
+    })?
+}
+
+/// The class index of label `y` when it lies in `[0, classes)`.
+#[inline]
+pub(crate) fn class_of(y: i64, classes: usize) -> Option<usize> {
+    usize::try_from(y).ok().filter(|&c| c < classes)
+}
+
+/// The multi-index of the `flat`-th element in logical (row-major) order of `shape`.
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut ix = vec![0; shape.len()];
+    for (slot, &len) in ix.iter_mut().zip(shape).rev() {
+        if len > 0 {
+            *slot = flat % len;
+            flat /= len;
         }
-        total += weight.map_or(1.0, |w| w[y as usize]);
     }
-    Ok(total)
+    ix
 }
 
 /// Validates the class count, weight length and label smoothing shared by the losses.
@@ -171,7 +198,8 @@ struct Ctx<'w> {
 
 impl Ctx<'_> {
     fn w(&self, c: usize) -> f64 {
-        self.weight.map_or(1.0, |w| w[c])
+        self.weight
+            .map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN))
     }
     fn eps_c(&self) -> f64 {
         self.eps / self.classes as f64
@@ -183,18 +211,22 @@ fn label_row<T: Real>(
     z: &ArrayView1<'_, T>,
     y: i64,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) -> (f64, Option<(GradRow, f64)>) {
     if y == ctx.ignore_index {
         return (0.0, None);
     }
-    let y = y as usize;
-    let z_y = z[y].to_f64();
+    // Checked by `check_labels`, but another thread may have rewritten it since.
+    let Some((y, z_y)) = class_of(y, ctx.classes).and_then(|c| Some((c, z.get(c)?.to_f64())))
+    else {
+        return (f64::NAN, None);
+    };
     let w_y = ctx.w(y);
     let (loss, stats) = if ctx.eps == 0.0 {
-        let s = row_stats(z);
+        let s = row_stats(z, stop);
         (w_y * s.neg_log_softmax_at(z_y), s)
     } else {
-        let s = row_stats_weighted::<T, f64>(z, None, ctx.weight, 1.0, 0.0);
+        let s = row_stats_weighted::<T, f64>(z, None, ctx.weight, 1.0, 0.0, stop);
         (
             (1.0 - ctx.eps) * w_y * s.neg_log_softmax_at(z_y) + ctx.eps_c() * s.weighted_loss(),
             s,
@@ -223,15 +255,22 @@ fn write_label_grad<T: Real>(
     y: i64,
     row: Option<(GradRow, f64)>,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) {
     match row {
         None => g.fill(T::default()),
         Some((gr, g_y)) => {
             for r in chunks_of(g.len()) {
+                if piece_stop(r.start, stop) {
+                    return;
+                }
                 let w = ctx.weight.map(|w| &w[r.clone()]);
                 with_lane_chunk_mut(g, r, |x| ce_grad_in_place::<T, f64>(x, None, w, gr));
             }
-            g[y as usize] = T::from_f64(g_y);
+            // `row` is Some only for a label that was in range when read (`label_row`).
+            if let Some(slot) = class_of(y, ctx.classes).and_then(|c| g.get_mut(c)) {
+                *slot = T::from_f64(g_y);
+            }
         }
     }
 }
@@ -241,9 +280,10 @@ fn prob_row<T: Real, U: Real>(
     z: &ArrayView1<'_, T>,
     t: &ArrayView1<'_, U>,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) -> (f64, GradRow) {
     let (a, b) = (1.0 - ctx.eps, ctx.eps_c());
-    let s = row_stats_weighted(z, Some(t), ctx.weight, a, b);
+    let s = row_stats_weighted(z, Some(t), ctx.weight, a, b, stop);
     let g = GradRow {
         max: s.max,
         denom: 1.0 + s.rest,
@@ -261,9 +301,13 @@ fn write_prob_grad<T: Real, U: Real>(
     t: &ArrayView1<'_, U>,
     gr: GradRow,
     ctx: &Ctx<'_>,
+    stop: &RowStop<'_>,
 ) {
     let mut tb = [U::default(); CHUNK];
     for r in chunks_of(g.len()) {
+        if piece_stop(r.start, stop) {
+            return;
+        }
         let ts = lane_chunk(t, r.clone(), &mut tb);
         let w = ctx.weight.map(|w| &w[r.clone()]);
         with_lane_chunk_mut(g, r, |x| ce_grad_in_place(x, Some(ts), w, gr));
@@ -336,13 +380,17 @@ fn compute<T: Real, U: Real>(
     let last = |ndim: usize| Axis(ndim - 1);
     let losses: ArrayD<f64> = run(elements, |call| {
         let fork = call.fork;
+        // Ctrl-C between rows and inside long ones; a stopped call's losses are discarded.
+        let stop = &RowStop::new(call, classes);
         match (mode, target) {
             (GradMode::None(z), Target::Labels(y)) => {
                 let zip = Zip::from(z.lanes(last(z.ndim()))).and(&y);
-                crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| label_row(
-                    &z, y, ctx
-                )
-                .0)
+                crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| {
+                    if stop.skip() {
+                        return f64::NAN;
+                    }
+                    label_row(&z, y, ctx, stop).0
+                })
             }
             (GradMode::Into(z, g), Target::Labels(y)) => {
                 let axis = last(z.ndim());
@@ -351,9 +399,12 @@ fn compute<T: Real, U: Real>(
                     fork,
                     zip,
                     |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, &y: &i64| {
-                        let (loss, row) = label_row(&z, y, ctx);
+                        if stop.skip() {
+                            return f64::NAN;
+                        }
+                        let (loss, row) = label_row(&z, y, ctx, stop);
                         g.assign(&z);
-                        write_label_grad(&mut g, y, row, ctx);
+                        write_label_grad(&mut g, y, row, ctx, stop);
                         loss
                     }
                 )
@@ -362,8 +413,11 @@ fn compute<T: Real, U: Real>(
                 let axis = last(z.ndim());
                 let zip = Zip::from(z.lanes_mut(axis)).and(&y);
                 crate::zip_map_collect!(fork, zip, |mut z: ArrayViewMut1<'_, T>, &y: &i64| {
-                    let (loss, row) = label_row(&z.view(), y, ctx);
-                    write_label_grad(&mut z, y, row, ctx);
+                    if stop.skip() {
+                        return f64::NAN;
+                    }
+                    let (loss, row) = label_row(&z.view(), y, ctx, stop);
+                    write_label_grad(&mut z, y, row, ctx, stop);
                     loss
                 })
             }
@@ -371,7 +425,10 @@ fn compute<T: Real, U: Real>(
                 let axis = last(z.ndim());
                 let zip = Zip::from(z.lanes(axis)).and(t.lanes(axis));
                 crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, t: ArrayView1<'_, U>| {
-                    prob_row(&z, &t, ctx).0
+                    if stop.skip() {
+                        return f64::NAN;
+                    }
+                    prob_row(&z, &t, ctx, stop).0
                 })
             }
             (GradMode::Into(z, g), Target::Probs(t)) => {
@@ -383,9 +440,12 @@ fn compute<T: Real, U: Real>(
                     fork,
                     zip,
                     |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
-                        let (loss, gr) = prob_row(&z, &t, ctx);
+                        if stop.skip() {
+                            return f64::NAN;
+                        }
+                        let (loss, gr) = prob_row(&z, &t, ctx, stop);
                         g.assign(&z);
-                        write_prob_grad(&mut g, &t, gr, ctx);
+                        write_prob_grad(&mut g, &t, gr, ctx, stop);
                         loss
                     }
                 )
@@ -397,8 +457,11 @@ fn compute<T: Real, U: Real>(
                     fork,
                     zip,
                     |mut z: ArrayViewMut1<'_, T>, t: ArrayView1<'_, U>| {
-                        let (loss, gr) = prob_row(&z.view(), &t, ctx);
-                        write_prob_grad(&mut z, &t, gr, ctx);
+                        if stop.skip() {
+                            return f64::NAN;
+                        }
+                        let (loss, gr) = prob_row(&z.view(), &t, ctx, stop);
+                        write_prob_grad(&mut z, &t, gr, ctx, stop);
                         loss
                     }
                 )

@@ -41,6 +41,13 @@ pub trait F8: Copy {
     /// type unless the target has FMA (x86-64 baseline has none, and a software fma would
     /// be ~20× slower), so the portable path may differ from the AVX paths by rounding.
     fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `self * b + c` with one rounding on every path (the portable type without FMA calls
+    /// libm's correctly rounded `fma`): for error-free products such as Kahan's difference
+    /// of products, where two roundings would lose the very digits they exist to keep.
+    #[inline(always)]
+    fn fused_mul_add(self, b: Self, c: Self) -> Self {
+        self.mul_add(b, c)
+    }
     /// `if o < self { o } else { self }` per lane: the smaller, ignoring NaN in `o`
     /// (the semantics of x86 `minpd(o, self)`).
     fn min_ignoring_nan(self, o: Self) -> Self;
@@ -201,6 +208,10 @@ impl F8 for Scalar8 {
         return Scalar8(std::array::from_fn(|i| self.0[i].mul_add(b.0[i], c.0[i])));
         #[cfg(not(any(target_feature = "fma", target_arch = "aarch64")))]
         return Scalar8(std::array::from_fn(|i| self.0[i] * b.0[i] + c.0[i]));
+    }
+    #[inline(always)]
+    fn fused_mul_add(self, b: Self, c: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| self.0[i].mul_add(b.0[i], c.0[i])))
     }
     #[inline(always)]
     fn min_ignoring_nan(self, o: Self) -> Self {
