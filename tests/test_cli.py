@@ -595,3 +595,21 @@ def test_a_terminating_signal_removes_the_temporary_file(tmp_path: Path, signame
     proc.stderr.close()
     assert proc.wait(timeout=60) == status, err
     assert leftovers(tmp_path) == [] and not out.exists()
+
+
+def test_parquet_key_picks_the_list_column(tmp_path: Path, capsys: Any) -> None:
+    """A table of ids beside the list column: --key names the column scored."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastentropy[parquet]')")
+    import pyarrow.parquet as pq
+
+    rows = [r for r in RAGGED]
+    table = pa.table({"id": pa.array(range(len(rows))), "probs": pa.array(rows, type=pa.list_(pa.float64())), "tag": ["x"] * len(rows)})
+    path = tmp_path / "preds.parquet"
+    pq.write_table(table, path, row_group_size=4)
+    code, stdout, err = run(["score", str(path), "--key", "probs", "--base", "2", "--chunk-rows", "5"], capsys)
+    assert code == 0, err
+    np.testing.assert_allclose(np.array(stdout.split(), dtype=float), _row_scores(rows, fe.entropy, base=2), rtol=1e-14)
+    code, _, err = run(["score", str(path), "--key", "nope"], capsys)
+    assert code == 2 and "has no column 'nope'" in err and "'probs'" in err, err
+    code, _, err = run(["score", str(path)], capsys)
+    assert code == 2 and "choose the list column to score with --key (probs)" in err, err

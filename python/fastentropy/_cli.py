@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--axis", type=int, default=-1, help="the axis holding one distribution (default -1)")
     score.add_argument("--base", type=float, default=None, help="logarithm base (default e: nats; 2: bits)")
     score.add_argument("--out", metavar="FILE", help="output file (.npy, .csv, .parquet); default: print to stdout")
-    score.add_argument("--key", help="the array to read from an .npz holding several")
+    score.add_argument("--key", help="the array of an .npz holding several, or the column of a .parquet INPUT to score (e.g. a list column beside ids)")
     score.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per chunk, at least 1 (default: about 32 MiB of input)")
     bar = score.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar (needs tqdm)")

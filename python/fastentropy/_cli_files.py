@@ -43,6 +43,8 @@ class Source:
         self.path, self.what = path, what
         self.array: Optional[NDArray[Any]] = None
         self._parquet: Any = None
+        #: The Parquet columns read (None: all of them).
+        self._columns: Optional[List[str]] = None
         #: Whether the rows are a Parquet list column (scored as ragged rows).
         self.lists = False
         suffix = os.path.splitext(path)[1].lower()
@@ -56,8 +58,9 @@ class Source:
         elif suffix == ".npz":
             self.array = _read_npz(path, what, key)
         elif suffix == ".parquet":
-            self._parquet, self.shape_, self.lists = _open_parquet(path, what)
-            self.list_type = self._parquet.schema_arrow.field(0).type if self.lists else None
+            self._parquet, self.shape_, self.lists, field = _open_parquet(path, what, key)
+            self._columns = None if key is None else [key]
+            self.list_type = field.type if self.lists else None
         else:
             raise UsageError(f"{what} {path!r}: unknown format {suffix!r}; expected one of {', '.join(INPUT_SUFFIXES)}")
         if self.array is not None:
@@ -90,7 +93,7 @@ class Source:
                 yield start, self.array[start : start + rows]
             return
         start = 0
-        for batch in self._parquet.iter_batches(batch_size=rows):
+        for batch in self._parquet.iter_batches(batch_size=rows, columns=self._columns):
             block = _batch_to_numpy(batch, self.what, self.path, start, self.shape[-1])
             yield start, block
             start += batch.num_rows
@@ -154,7 +157,9 @@ def _read_npz(path: str, what: str, key: Optional[str]) -> NDArray[Any]:
         raise UsageError(f"{what} {path!r} is not a readable .npz file: {exc}") from None
 
 
-def _open_parquet(path: str, what: str) -> Tuple[Any, Tuple[int, ...], bool]:
+def _open_parquet(path: str, what: str, key: Optional[str] = None) -> Tuple[Any, Tuple[int, ...], bool, Any]:
+    """(file, shape, whether the rows are one list column, that column's field). ``key``
+    names the one column to read (a list column, or a numeric column as one value per row)."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -165,16 +170,33 @@ def _open_parquet(path: str, what: str) -> Tuple[Any, Tuple[int, ...], bool]:
         raise UsageError(f"{what} {path!r} is not a readable .parquet file: {exc}") from None
     schema = f.schema_arrow
     n = f.metadata.num_rows
-    if len(schema) == 1 and hasattr(schema.field(0).type, "value_type"):
+    if key is not None:
+        if key not in schema.names:
+            raise UsageError(f"{what} {path!r} has no column {key!r}; it holds {schema.names}")
+        fields = [schema.field(key)]
+    else:
+        fields = list(schema)
+        lists = [fl.name for fl in fields if hasattr(fl.type, "value_type")]
+        if lists and len(fields) > 1:
+            raise UsageError(
+                f"{what} {path!r} holds {len(fields)} columns {schema.names}; choose the list column to score with --key ({', '.join(lists)})"
+            )
+    if len(fields) == 1 and hasattr(fields[0].type, "value_type"):
         # A list column: rows of any lengths. The shape's width (used to size the chunks)
         # is the mean row length of the file, from the metadata (values / rows).
-        t = schema.field(0).type
+        t = fields[0].type
         width = getattr(t, "list_size", None)
         if width is None:
-            values = sum(f.metadata.row_group(i).column(0).num_values for i in range(f.metadata.num_row_groups))
+            md = f.metadata
+            values = sum(
+                md.row_group(i).column(j).num_values
+                for i in range(md.num_row_groups)
+                for j in range(md.num_columns)
+                if md.row_group(i).column(j).path_in_schema.split(".")[0] == fields[0].name
+            )
             width = max(1, values // max(n, 1))
-        return f, (n, int(width)), True
-    return f, (n, len(schema)), False
+        return f, (n, int(width)), True, fields[0]
+    return f, (n, len(fields)), False, None
 
 
 def _batch_to_numpy(batch: Any, what: str, path: str, start: int, width: int) -> Block:
