@@ -191,6 +191,26 @@ def test_chunk_boundaries_anywhere() -> None:
     assert fe.entropy(pa.chunked_array([], type=arr.type)).shape == (0,)
 
 
+def test_large_and_fixed_size_lists_chunked_anywhere() -> None:
+    """Chunk boundaries of LargeList and FixedSizeList columns, chunks sliced inside,
+    empty chunks, a p and q cut at different rows."""
+    arr = ragged_list(240, large=True, f32=True, nulls=True, seed=9)
+    rows = buffer_rows(arr)
+    cuts = [0, 0, 1, 2, 99, 100, 239, 240]
+    chunked = pa.chunked_array([arr.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])], type=arr.type)
+    for name, fn in ONE.items():
+        same(fn(chunked), expect(fn, rows, fill=-np.inf if name == "logsumexp" else 0.0))
+    dense = rng.random((150, 4)) + 0.01
+    mask = rng.random(150) < 0.1
+    fixed = pa.FixedSizeListArray.from_arrays(pa.array(dense.reshape(-1)), 4, mask=pa.array(mask))
+    want = np.where(mask, np.nan, fe.entropy(dense))
+    for cuts in ([0, 150], [0, 1, 75, 75, 149, 150], [0, 64, 128, 150]):
+        parts = pa.chunked_array([fixed.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])], type=fixed.type)
+        same(fe.entropy(parts), want)
+        q = pa.chunked_array([fixed.slice(0, 33), fixed.slice(33)])
+        same(fe.js_divergence(parts, q), np.where(mask, np.nan, 0.0))
+
+
 def test_loss_on_list_columns() -> None:
     z = pa.array([[1.0, 2.0, 3.0], [0.5], [], [-1e30, 1e30]])
     labels = pa.array([2, 0, -100, 1])

@@ -125,6 +125,21 @@ def test_array_columns_and_integer_counts() -> None:
     )
 
 
+def test_array_columns_with_nulls_lazy_and_streaming() -> None:
+    """A pl.Array column with null rows and null values through every engine."""
+    dense = rng.random((300, 5)) + 0.01
+    rows: List[Optional[List[Optional[float]]]] = [list(map(float, r)) for r in dense]
+    rows[4] = None
+    rows[7][2] = None  # type: ignore[index]
+    df = pl.DataFrame({"a": rows, "b": [list(map(float, r)) for r in dense[::-1]]}, schema={"a": pl.Array(pl.Float64, 5), "b": pl.Array(pl.Float64, 5)})
+    exprs = [pl.col("a").fe.entropy(base=2).alias("h"), pl.col("a").fe.cross_entropy("b").alias("ce")]
+    eager = df.select(exprs)
+    assert eager.equals(df.lazy().select(exprs).collect()) and eager.equals(df.lazy().select(exprs).collect(engine="streaming"))
+    h = eager["h"].to_list()
+    assert h[4] is None and h[7] == fe.entropy(np.where(np.arange(5) == 2, 0.0, dense[7]), base=2)
+    np.testing.assert_array_equal(np.delete(np.array(h, dtype=float), [4, 7]), np.delete(fe.entropy(dense, base=2), [4, 7]))
+
+
 def test_errors() -> None:
     df = pl.DataFrame({"x": [0.5, 0.5], "p": [[0.5, 0.5], [1.0]], "q": [[0.5, 0.5], [0.5, 0.5]], "s": ["a", "b"]})
     with pytest.raises(Exception, match=r"`\.fe\.entropy` needs a List or Array column of numbers for `p`.*got Float64"):
