@@ -217,7 +217,12 @@ impl<'a, T: Copy> Rows<'a, T> {
         match (&self.shape, &other.shape) {
             (Shape::Strided { len: a, .. }, Shape::Strided { len: b, .. }) => a == b,
             (Shape::Ragged { offsets: a }, Shape::Ragged { offsets: b }) => {
-                (0..self.n_rows).all(|r| a.at(r + 1) - a.at(r) == b.at(r + 1) - b.at(r))
+                let shared = match (a, b) {
+                    (Offsets::I32(x), Offsets::I32(y)) => std::ptr::eq(*x, *y),
+                    (Offsets::I64(x), Offsets::I64(y)) => std::ptr::eq(*x, *y),
+                    _ => false,
+                };
+                shared || (0..self.n_rows).all(|r| a.at(r + 1) - a.at(r) == b.at(r + 1) - b.at(r))
             }
             _ => false,
         }
@@ -334,6 +339,26 @@ impl<'a, T: Copy> Rows<'a, T> {
             })
         } else {
             None
+        }
+    }
+
+    /// Reads one element per cache line of the ragged rows `first` … `last` (adjacent in
+    /// `values`), in order, so that the hardware prefetcher brings them in as one stream
+    /// before they are read grouped by length, out of order. Nothing for other layouts.
+    fn touch(&self, first: Row, last: Row) {
+        if !matches!(self.shape, Shape::Ragged { .. }) || last.base < first.base {
+            return;
+        }
+        let span = Row {
+            base: first.base,
+            len: (last.base - first.base) as usize + last.len,
+        };
+        if let Some(values) = self.slice(span) {
+            let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+            for v in values.iter().step_by(step) {
+                // black_box: the load happens (its value is not otherwise used)
+                std::hint::black_box(*v);
+            }
         }
     }
 
@@ -699,22 +724,39 @@ pub trait RowMeasure<T, U>: Sync {
 }
 
 /// Transposes up to [`GROUP`] rows into `buf[c][j]`, widened to f64, zero-padded to the
-/// longest; returns that length.
+/// longest (lanes without a row are all zeros); returns that length. Every slot is
+/// written once: a row's values, then zeros below the longest row (rows grouped by
+/// length pad little), so no pass zeroes the whole buffer first.
 fn transpose<T: Real>(rows: &Rows<'_, T>, group: &[Row], buf: &mut Vec<[f64; GROUP]>) -> usize {
     let steps = group.iter().map(|r| r.len()).max().unwrap_or(0);
-    buf.clear();
+    // the length `steps`; every slot kept is overwritten below
     buf.resize(steps, [0.0; GROUP]);
-    let mut tmp = [T::default(); SHORT];
+    let buf = &mut buf[..steps];
     for (j, &row) in group.iter().enumerate() {
-        let values: &[T] = match rows.slice(row) {
-            Some(s) => s,
-            None => {
-                rows.gather(row, 0..row.len(), &mut tmp);
-                &tmp[..row.len()]
+        let len = row.len();
+        let (filled, tail) = buf.split_at_mut(len);
+        match rows.slice(row) {
+            Some(values) => {
+                for (slot, &v) in filled.iter_mut().zip(values) {
+                    slot[j] = v.to_f64();
+                }
             }
-        };
-        for (slot, &v) in buf.iter_mut().zip(values) {
-            slot[j] = v.to_f64();
+            None => {
+                let mut tmp = [T::default(); SHORT];
+                rows.gather(row, 0..len, &mut tmp);
+                for (slot, &v) in filled.iter_mut().zip(&tmp[..len]) {
+                    slot[j] = v.to_f64();
+                }
+            }
+        }
+        for slot in tail {
+            slot[j] = 0.0;
+        }
+    }
+    let n = group.len();
+    if n < GROUP {
+        for slot in buf.iter_mut() {
+            slot[n..].fill(0.0);
         }
     }
     steps
@@ -915,6 +957,12 @@ fn by_length<T: Real, U: Real, M: RowMeasure<T, U>>(
         if n <= SHORT {
             order[starts[n]] = i;
             starts[n] += 1;
+        }
+    }
+    if let (Some(a), Some(b)) = (rows.first(), rows.last()) {
+        p.touch(a.0, b.0);
+        if !same {
+            q.touch(a.1, b.1);
         }
     }
     let mut group: Vec<(Row, Row)> = Vec::with_capacity(GROUP);
