@@ -2,7 +2,7 @@
 //! (the read-once baseline). Run: `cargo bench --bench kernels`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use fastentropy::kernels::{cross, rel_entr, xlogx};
+use fastentropy::kernels::{js, kl, plogq, xlogx};
 
 fn data(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed | 1;
@@ -35,11 +35,20 @@ fn kernels(c: &mut Criterion) {
     g.bench_function("xlogx scalar reference", |b| {
         b.iter(|| xlogx::reference(black_box(&p[..])))
     });
-    g.bench_function("rel_entr f64", |b| {
-        b.iter(|| rel_entr::rel_entr_sums(black_box(&p[..]), black_box(&q[..])))
+    g.bench_function("cross-entropy row f64 (two-pass exact)", |b| {
+        b.iter(|| plogq::row(black_box(&p[..]), black_box(&q[..])))
     });
-    g.bench_function("cross f64", |b| {
-        b.iter(|| cross::cross_sums(black_box(&p[..]), black_box(&q[..])))
+    g.bench_function("cross-entropy scalar reference", |b| {
+        b.iter(|| plogq::reference(black_box(&p[..]), black_box(&q[..])))
+    });
+    g.bench_function("kl row f64", |b| {
+        b.iter(|| kl::row(black_box(&p[..]), black_box(&q[..]), true))
+    });
+    g.bench_function("kl scalar reference", |b| {
+        b.iter(|| kl::reference(black_box(&p[..]), black_box(&q[..])))
+    });
+    g.bench_function("js row f64", |b| {
+        b.iter(|| js::row(black_box(&p[..]), black_box(&q[..]), true))
     });
     g.finish();
 }

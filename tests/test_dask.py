@@ -30,8 +30,8 @@ def client() -> Iterator[Client]:
         yield c
 
 
-def close(got: Any, want: Any) -> None:
-    np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
+def close(got: Any, want: Any, rtol: float = RTOL) -> None:
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
 
 
 rng = np.random.default_rng(5)
@@ -81,9 +81,12 @@ def test_three_dimensions_float32_and_broadcasting(client: Client) -> None:
     x = rng.random((4, 5, 300)).astype(np.float32)
     q = rng.random(300)
     d = da.from_array(x, chunks=(2, 3, 70))
-    close(fed.entropy(d, axis=1).compute(), fe.entropy(x, axis=1))
-    close(fed.kl_divergence(d, q).compute(), fe.kl_divergence(x, q))
-    close(fed.cross_entropy(d, da.from_array(q, chunks=100)).compute(), fe.cross_entropy(x, q))
+    # float32 pieces: each within the float32 contract (1e-6, DESIGN §2b) of its exact value
+    close(fed.entropy(d, axis=1).compute(), fe.entropy(x, axis=1), 1e-6)
+    close(fed.kl_divergence(d, q).compute(), fe.kl_divergence(x, q), 1e-6)
+    close(fed.cross_entropy(d, da.from_array(q, chunks=100)).compute(), fe.cross_entropy(x, q), 1e-6)
+    x64 = x.astype(np.float64)
+    close(fed.entropy(d, axis=1).compute(), fe.entropy(x64, axis=1), 1e-6)
     counts = rng.integers(0, 9, size=(20, 30))
     close(fed.entropy(da.from_array(counts, chunks=(7, 7))).compute(), fe.entropy(counts))
 
@@ -348,3 +351,33 @@ def test_masked_dask_arrays_are_honoured(client: Client) -> None:
         close(fed.softmax_cross_entropy(da.from_array(z.data, chunks=chunks), da.from_array(p, chunks=chunks),
                                         reduction="none").compute(),
               fe.softmax_cross_entropy(z.data, p, reduction="none"))
+
+
+# ---- exactness of split distributions (issue #14 item 4) ---------------------------------
+
+EXTREME = [
+    np.array([5e-324, 5e-324]),
+    np.array([1.7e308, 1.7e308]),
+    np.array([1e16, 1.0, 1.0]),
+    np.array([1e15, 1.0]),
+    np.array([1.0, 1e-12] * 8) * 2.0**599,
+    np.r_[2.0**30, np.zeros(7), np.tile(np.r_[2.0**-23, np.zeros(7)], 1023)],
+]
+
+
+@pytest.mark.parametrize("x", EXTREME, ids=range(len(EXTREME)))
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4096])
+def test_split_distributions_keep_the_local_exactness(client: Client, x: Any, chunk: int) -> None:
+    """Dominant masses, subnormal and overflowing totals: every chunking is within 1e-13 of
+    the local value (itself exact, tests/test_accuracy.py); one chunk is bitwise local."""
+    chunk = max(chunk, -(-x.size // 16))  # at most 16 pieces
+    got = fed.entropy(da.from_array(x, chunks=chunk)).compute()
+    want = fe.entropy(x)
+    if chunk >= x.size:
+        assert got == want
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+    q = x[::-1].copy()
+    for f in ("kl_divergence", "cross_entropy"):
+        g = getattr(fed, f)(da.from_array(x, chunks=chunk), da.from_array(q, chunks=chunk)).compute()
+        np.testing.assert_allclose(g, getattr(fe, f)(x, q), rtol=1e-13, atol=1e-300)
+    assert fed.kl_divergence(da.from_array(x, chunks=chunk), x).compute() == 0.0

@@ -149,6 +149,10 @@ REFUSED: Dict[str, Any] = {
     "sce-grad_out": (lambda: fe.softmax_cross_entropy(Z.data, LABELS, grad_out=np.ma.array(np.empty((3, 5)))), "grad_out", r"plain"),
     "sce-grad_out-masked-logits": (lambda: fe.softmax_cross_entropy(Z, LABELS, grad_out=Z), "grad_out", r"plain"),
     "nll-grad_out": (lambda: fe.nll_loss(Z.data, LABELS, grad_out=np.ma.array(np.empty((3, 5)))), "grad_out", r"plain"),
+    "ensemble_uncertainty-p": (lambda: fe.ensemble_uncertainty(np.ma.array(np.ones((2, 3, 5)) / 5, mask=np.eye(5, dtype=bool)[:1].repeat(6, 0).reshape(2, 3, 5))), "p", r"p\.filled"),
+    "ece-probs": (lambda: fe.expected_calibration_error(P / P.sum(-1, keepdims=True), LABELS), "probs", r"probs\.filled"),
+    "ece-labels": (lambda: fe.expected_calibration_error(P.data / P.data.sum(-1, keepdims=True), np.ma.array(LABELS, mask=[0, 1, 0])),
+                   "labels", r"labels\.compressed\(\)"),
     "bce-grad_out": (lambda: fe.binary_cross_entropy_with_logits(Z.data, P.data / 2, grad_out=np.ma.array(np.empty((3, 5)))),
                      "grad_out", r"plain"),
 }
@@ -166,6 +170,6 @@ def test_every_public_function_is_covered() -> None:
     source = Path(__file__).read_text(encoding="utf-8")
     missing = [
         name for name in fe.__all__
-        if name not in ("set_num_threads", "get_num_threads", "simd_isa") and not re.search(rf"fe\.{name}\b", source)
+        if name not in ("set_num_threads", "get_num_threads", "simd_isa", "EnsembleUncertainty") and not re.search(rf"fe\.{name}\b", source)
     ]
     assert not missing, missing

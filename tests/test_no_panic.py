@@ -130,22 +130,6 @@ def _cases(ndim: int) -> Dict[str, Tuple[Callable[[], Any], Callable[[], Any]]]:
             lambda: fe.label_entropy(hl, axis=b),
             lambda: fe.label_entropy(LABELS, axis=0).reshape(shape[:b] + shape[b + 1 :]),
         ),
-        "entropy_partials": (
-            lambda: _core.entropy_partials(h),
-            lambda: _core.entropy_partials(P).reshape(batch + (3,)),
-        ),
-        "entropy_finish": (
-            lambda: _core.entropy_finish(_core.entropy_partials(h)),
-            lambda: _core.entropy_finish(_core.entropy_partials(P)).reshape(batch),
-        ),
-        "kl_divergence_partials": (
-            lambda: _core.kl_divergence_partials(h, hq),
-            lambda: _core.kl_divergence_partials(P, Q).reshape(batch + (5,)),
-        ),
-        "cross_entropy_partials": (
-            lambda: _core.cross_entropy_partials(h, hq),
-            lambda: _core.cross_entropy_partials(P, Q).reshape(batch + (5,)),
-        ),
     }
 
 
@@ -335,8 +319,6 @@ def test_unaligned_inputs_give_the_aligned_result() -> None:
     assert fe.binary_cross_entropy_with_logits(P[0], T01[0], pos_weight=pw) == fe.binary_cross_entropy_with_logits(
         P[0], T01[0], pos_weight=Q[0]
     )
-    partials = _core.entropy_partials(P)
-    assert _core.entropy_finish(_packed(partials.ravel()).reshape(3, 3)).tolist() == _core.entropy_finish(partials).tolist()
 
 
 def test_outputs_that_cannot_be_written_in_place_are_refused() -> None:
@@ -363,7 +345,6 @@ def test_outputs_that_cannot_be_written_in_place_are_refused() -> None:
         lambda b, l: fe.softmax_cross_entropy(b, l),
         lambda b, l: fe.nll_loss(b, l),
         lambda b, l: fe.binary_cross_entropy_with_logits(b, b),
-        lambda b, l: _core.entropy_partials(b),
     ],
 )
 def test_results_too_large_to_allocate_raise_memory_error(call: Callable[[Any, Any], Any]) -> None:

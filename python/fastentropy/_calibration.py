@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core
-from ._api import _AxisError, _as_float_array, _check_flag
+from ._api import _AxisError, _as_array, _as_float_array, _check_flag
 
 __all__ = ["expected_calibration_error"]
 
@@ -23,7 +23,7 @@ MAX_BINS = 2**24
 def _class_labels(labels: Any, shape: tuple[int, ...], classes: int) -> NDArray[np.int64]:
     """``labels`` as int64 of ``shape``: any integer dtype and byte order, decoded to its
     value (uint64 above the int64 range is reported, not wrapped)."""
-    y = np.asarray(labels)
+    y = _as_array(labels, "labels", hint="pass `labels.compressed()` with the matching rows of `probs`")
     if y.dtype.kind not in "iu":
         if y.size == 0 and y.dtype.kind in "fb":
             y = y.astype(np.int64)  # `[]` arrives as float64

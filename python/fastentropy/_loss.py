@@ -260,6 +260,14 @@ def softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray[Any
     return _normalize(x, axis, out, log=False)  # type: ignore[no-any-return]
 
 
+# Integer dtypes the core reads in place for nll_loss (native byte order; not uint64, whose
+# values above 2**63 - 1 have no int64): no converted copy of the labels.
+_NATIVE_LABELS = frozenset(
+    np.dtype(t).newbyteorder("=") for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32)
+)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def softmax_cross_entropy(
     logits: ArrayLike,
     target: ArrayLike,
@@ -455,7 +463,12 @@ def nll_loss(
     )
     want_grad = _check_flag(return_grad, "return_grad") or grad_out is not None
     ax = args.axis
-    labels, core_ignore = decode_labels(tgt, args.classes, args.ignore_index)
+    if tgt.dtype in _NATIVE_LABELS and _INT64_MIN <= args.ignore_index <= _INT64_MAX:
+        # The core reads these integer dtypes in place (true values, compared with an
+        # int64 ignore_index): no converted copy of the labels.
+        labels, core_ignore = tgt, args.ignore_index
+    else:
+        labels, core_ignore = decode_labels(tgt, args.classes, args.ignore_index)
     kwargs: Dict[str, Any] = dict(weight=args.weight, ignore_index=core_ignore, reduction=args.reduction)
     if not want_grad:
         return _core.nll_loss(np.moveaxis(arr, ax, -1), labels, **kwargs)

@@ -1,13 +1,13 @@
-"""The measures on dask arrays: per-chunk partial statistics on the workers, combined exactly.
+"""The measures on dask arrays, computed on the workers by the local functions.
 
-Each chunk of the input is reduced on a worker by the Rust core to the partial statistics
-of every distribution it holds a piece of (DESIGN.md §3: for entropy S = Σx and
-T = Σ x ln x; for KL and cross-entropy Σp, Σq and the term sum). Pieces of one
-distribution that lie in different chunks along the class axis are combined by adding
-their sums (and taking the smallest of the minima that detect negative inputs), in a dask
-tree reduction; the measure's own Rust ``finish`` then turns each distribution's partials
-into its value. So chunking along rows gives bitwise the local result, and chunking along
-the class axis differs from it only by the rounding of the extra additions.
+A distribution whole in one chunk (chunking along rows) is reduced on a worker by the local
+function itself: bitwise the local result. A distribution split into pieces along the
+class axis is combined by the chain rule of its measure: for entropy
+H(P) = Σ_j P(j)·H(P_j) + H(P(1), …, P(k)), where P(j) is the share of piece j in the total
+and P_j the piece normalised — the same for KL and cross-entropy with the shares of both
+distributions. Every term is non-negative and each is a local (exact) computation, so
+splitting costs no digits, even with a dominant mass or totals beyond the float range
+(issue #14); the totals travel as (mantissa, power of two) so they never overflow.
 
 Every function returns a lazy :class:`dask.array.Array` with the shape of the local
 result (a 0-d array where the local function returns a float); call ``.compute()``.
@@ -51,13 +51,6 @@ __all__ = ["entropy", "kl_divergence", "cross_entropy", "softmax_cross_entropy",
 
 Axis = Optional[int]
 
-# Columns of the partial statistics (src/bindings/partials.rs): which combine by addition
-# and which by minimum.
-_ENTROPY_COLUMNS = (("sum", "sum", "min"), _core.entropy_partials, _core.entropy_finish)
-_KL_COLUMNS = (("sum", "sum", "sum", "min", "min"), _core.kl_divergence_partials, _core.kl_divergence_finish)
-_CROSS_COLUMNS = (("sum", "sum", "sum", "min", "min"), _core.cross_entropy_partials, _core.cross_entropy_finish)
-
-
 def _is_masked(x: Any) -> bool:
     """Whether ``x`` is a NumPy masked array or a Dask array of masked chunks."""
     if isinstance(x, da.Array):
@@ -87,79 +80,102 @@ def _move_axis_last(arrays: Sequence[Any], axis: Axis, name: str) -> Tuple[Any, 
     return checked if axis is None else tuple(da.moveaxis(a, ax, -1) for a in checked)
 
 
-def _combine_columns(kinds: Tuple[str, ...]) -> Callable[..., NDArray[np.float64]]:
-    """The exact combination of partials stacked along ``axis``: sums add, minima take the least."""
-    sums = [i for i, k in enumerate(kinds) if k == "sum"]
-    mins = [i for i, k in enumerate(kinds) if k == "min"]
-
-    def combine(x: NDArray[np.float64], axis: Any = None, keepdims: bool = False, **_: Any) -> NDArray[np.float64]:
-        out_sums = x[..., sums].sum(axis=axis, keepdims=keepdims)
-        out_mins = x[..., mins].min(axis=axis, keepdims=keepdims)
-        out = np.empty(out_sums.shape[:-1] + (len(kinds),), dtype=np.float64)
-        out[..., sums] = out_sums
-        out[..., mins] = out_mins
-        return out
-
-    return combine
+def _scaled_totals(block: NDArray[Any]) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each row's total as ``(s, e)`` with total = s·2^e and s ≤ the row length: the sum
+    of the row scaled by a power of two of its largest value, so no total overflows (or
+    loses its digits as a subnormal) however extreme the values."""
+    x = block.astype(np.float64, copy=False)
+    with np.errstate(all="ignore"):
+        top = np.max(x, axis=-1, initial=0.0) if x.shape[-1] else np.zeros(x.shape[:-1])
+        ok = np.isfinite(top) & (top > 0)
+        e = np.where(ok, np.frexp(np.where(ok, top, 1.0))[1], 0).astype(np.float64)
+        s = np.sum(np.ldexp(x, -e[..., None].astype(np.int64)), axis=-1)
+    return s, e
 
 
-def _reduce(
-    columns: Tuple[Tuple[str, ...], Callable[..., Any], Callable[..., Any]],
+def _weights(s: NDArray[np.float64], e: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The pieces' totals ``s·2^e`` (pieces on the last axis) on one common power-of-two
+    scale: the largest finite exponent is 0 (a piece too small to show there becomes 0, it
+    weighs < 2^-1000 of the whole)."""
+    with np.errstate(all="ignore"):
+        top = np.max(e, axis=-1, keepdims=True)
+        return np.ldexp(s, np.maximum(e - top, -2000).astype(np.int64))
+
+
+def _measure(
+    local: Callable[..., Any],
     arrays: Sequence[Any],
     base: Optional[float],
     normalize: bool,
 ) -> Array:
-    kinds, partials_fn, finish_fn = columns
-    k = len(kinds)
+    """``local`` along the last axis of dask arrays, exactly.
+
+    Distributions whole in one chunk (row chunking) are the local function on each chunk,
+    so bitwise the local result. A distribution split into pieces along the class axis is
+    combined by the chain rule of its measure — entropy: H(P) = Σ_j P(j)·H(P_j) + H(P(·))
+    with P(j) the piece's share of the total and P_j the piece normalised; KL and
+    cross-entropy likewise with both shares — a sum of non-negative terms, each the local
+    (exact) function of a piece or of the shares, so splitting loses no digits even where
+    one mass dominates or the totals overflow. Without normalisation every measure is a
+    plain sum over elements: the pieces' local values add.
+    """
     first = arrays[0]
     if first.ndim == 0:
         raise ValueError("`p` must have at least one dimension")
-    batch_ndim = first.ndim - 1
-    letters = string.ascii_letters
-    ind = letters[: first.ndim]
-    cls = ind[-1]
+    pieces = len(first.chunks[-1])
+    last = first.ndim - 1
 
-    def block_partials(*blocks: NDArray[Any]) -> NDArray[np.float64]:
-        # Runs on a worker: the Rust partials of every distribution piece in this chunk.
-        cols: NDArray[np.float64] = partials_fn(*blocks)
-        return cols[..., None, :]
-
+    ind = string.ascii_letters[: first.ndim]
     args: list[Any] = []
     for a in arrays:
         args.extend((a, ind))
+
+    if pieces <= 1:
+        def whole(*blocks: NDArray[Any]) -> NDArray[np.float64]:
+            return np.asarray(local(*blocks, axis=-1, base=base, normalize=normalize), dtype=np.float64)
+
+        return cast(Array, da.blockwise(
+            whole, ind[:-1], *args, concatenate=True, dtype=np.float64,
+            meta=np.empty((0,) * last, dtype=np.float64),
+        ))
+
+    sides = len(arrays)
+    width = 1 + 2 * sides  # the piece's value, then (s, e) of each side's total
+
+    def piece(*blocks: NDArray[Any]) -> NDArray[np.float64]:
+        # Runs on a worker: one piece of every distribution in this chunk.
+        out = np.empty(blocks[0].shape[:-1] + (1, width))
+        if normalize:
+            with np.errstate(all="ignore"):
+                out[..., 0, 0] = local(*blocks, axis=-1, base=base)
+            for i, b in enumerate(blocks):
+                out[..., 0, 1 + 2 * i], out[..., 0, 2 + 2 * i] = _scaled_totals(b)
+        else:
+            out[..., 0, 0] = local(*blocks, axis=-1, base=base, normalize=False)
+            out[..., 0, 1:] = 0.0
+        return out
+
     parts = da.blockwise(
-        block_partials,
-        ind + "Z",
-        *args,
-        new_axes={"Z": k},
-        adjust_chunks={cls: 1},
-        dtype=np.float64,
+        piece, ind + "Z", *args,
+        new_axes={"Z": width}, adjust_chunks={ind[-1]: 1}, dtype=np.float64,
         meta=np.empty((0,) * (first.ndim + 1), dtype=np.float64),
-    )
-    combine = _combine_columns(kinds)
-    combined = da.reduction(
-        parts,
-        chunk=combine,
-        combine=combine,
-        aggregate=combine,
-        axis=batch_ndim,
-        keepdims=False,
-        dtype=np.float64,
-        concatenate=True,
-        meta=np.empty((0,) * (batch_ndim + 1), dtype=np.float64),
-    )
-    empty = first.shape[-1] == 0
+    ).rechunk({last: -1, last + 1: -1})
 
-    def finish(block: NDArray[np.float64]) -> NDArray[np.float64]:
-        if empty:  # an empty distribution: 0.0, as the local functions (an empty sum)
-            return np.zeros(block.shape[:-1])
-        return np.asarray(finish_fn(block, base=base, normalize=normalize), dtype=np.float64)
+    def combine(block: NDArray[np.float64]) -> NDArray[np.float64]:
+        values = block[..., 0]
+        if not normalize:
+            return cast(NDArray[np.float64], values.sum(axis=-1))
+        shares = [_weights(block[..., 1 + 2 * i], block[..., 2 + 2 * i]) for i in range(sides)]
+        with np.errstate(all="ignore"):
+            weight = shares[0] / shares[0].sum(axis=-1, keepdims=True)
+            within = np.where(weight == 0, 0.0, weight * values).sum(axis=-1)
+        between = np.asarray(local(*shares, axis=-1, base=base), dtype=np.float64)
+        # +inf between the shares (q = 0 under p > 0) stands, whatever the pieces say
+        return cast(NDArray[np.float64], np.where(between == np.inf, np.inf, between + within))
 
-    return cast(Array, combined.map_blocks(
-        finish,
-        drop_axis=batch_ndim,
-        dtype=np.float64,
-        meta=np.empty((0,) * batch_ndim, dtype=np.float64),
+    return cast(Array, parts.map_blocks(
+        combine, drop_axis=[last, last + 1], dtype=np.float64,
+        meta=np.empty((0,) * last, dtype=np.float64),
     ))
 
 
@@ -207,7 +223,7 @@ def entropy(p: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize:
     """
     arr = _as_float_dask(p, "p", 0.0)
     (arr,) = _move_axis_last([arr], axis, "p")
-    return _reduce(_ENTROPY_COLUMNS, [arr], _api._check_base(base), _api._check_flag(normalize, "normalize"))
+    return _measure(_api.entropy, [arr], _api._check_base(base), _api._check_flag(normalize, "normalize"))
 
 
 def kl_divergence(
@@ -223,7 +239,7 @@ def kl_divergence(
     array([0.51082562, 0.        ])
     """
     pa, qa = _pair(p, q, axis)
-    return _reduce(_KL_COLUMNS, [pa, qa], _api._check_base(base), _api._check_flag(normalize, "normalize"))
+    return _measure(_api.kl_divergence, [pa, qa], _api._check_base(base), _api._check_flag(normalize, "normalize"))
 
 
 def cross_entropy(
@@ -238,7 +254,7 @@ def cross_entropy(
     0.916290731874155
     """
     pa, qa = _pair(p, q, axis)
-    return _reduce(_CROSS_COLUMNS, [pa, qa], _api._check_base(base), _api._check_flag(normalize, "normalize"))
+    return _measure(_api.cross_entropy, [pa, qa], _api._check_base(base), _api._check_flag(normalize, "normalize"))
 
 
 # ---------------------------------------------------------------------------------------

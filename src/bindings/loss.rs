@@ -3,6 +3,7 @@
 //! every argument checked (python/fastentropy/_loss.py); here they are borrowed, the GIL
 //! is released, and core errors become ValueErrors.
 
+use ndarray::ArrayViewD;
 use numpy::{PyArrayDyn, PyReadonlyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -15,6 +16,7 @@ use super::arrays::{
 };
 use crate::kernels::Real;
 use crate::measures::bce::{binary_cross_entropy_with_logits, BceInputs, BceLoss};
+use crate::measures::labels::Label;
 use crate::measures::logsumexp::{logsumexp, normalize_in_place, normalize_into, Normalizer};
 use crate::measures::nll_loss::{nll_loss, nll_loss_in_place};
 use crate::measures::softmax_cross_entropy::{
@@ -215,11 +217,35 @@ fn py_softmax_cross_entropy<'py>(
     Err(not_a_float_array("logits", logits))
 }
 
+/// Runs `$body` with `$y` bound to the borrowed view of the class-index target `$obj`,
+/// for every integer dtype the core reads in place ([`Label`]); else `$otherwise`.
+macro_rules! with_labels {
+    ($obj:expr, |$y:ident| $body:expr, $otherwise:expr) => {{
+        macro_rules! try_type {
+            ($t:ty) => {
+                if let Ok(a) = $obj.cast::<PyArrayDyn<$t>>() {
+                    let ro = readonly("target", a)?;
+                    let $y = view(&ro);
+                    return $body;
+                }
+            };
+        }
+        try_type!(i64);
+        try_type!(i32);
+        try_type!(i16);
+        try_type!(i8);
+        try_type!(u8);
+        try_type!(u16);
+        try_type!(u32);
+        $otherwise
+    }};
+}
+
 #[allow(clippy::too_many_arguments)]
-fn nll_typed<'py, T: Real + numpy::Element>(
+fn nll_typed<'py, T: Real + numpy::Element, L: Label + numpy::Element>(
     py: Python<'py>,
     log_probs: &Bound<'py, PyArrayDyn<T>>,
-    target: PyReadonlyArrayDyn<'py, i64>,
+    y: ArrayViewD<'_, L>,
     weight: Option<&[f64]>,
     ignore_index: i64,
     reduction: Reduction,
@@ -227,7 +253,6 @@ fn nll_typed<'py, T: Real + numpy::Element>(
     in_place: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     check_result_size(lanes(log_probs.shape()), BYTES_PER_LANE)?;
-    let y = view(&target);
     let result = if in_place {
         let mut rw = writable("grad_out", log_probs)?;
         let lp = view_mut("log_probs", &mut rw)?;
@@ -261,10 +286,6 @@ fn py_nll_loss<'py>(
     in_place: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let reduction = Reduction::parse(reduction)?;
-    let target = target.cast::<PyArrayDyn<i64>>().map_err(|_| {
-        PyTypeError::new_err("`target` must be an int64 numpy.ndarray of class indices")
-    })?;
-    let target = readonly("target", target)?;
     let weight = match &weight {
         Some(w) => Some(
             w.as_slice()
@@ -272,30 +293,31 @@ fn py_nll_loss<'py>(
         ),
         None => None,
     };
-    if let Ok(a) = log_probs.cast::<PyArrayDyn<f64>>() {
-        return nll_typed(
-            py,
-            a,
-            target,
-            weight,
-            ignore_index,
-            reduction,
-            grad_out,
-            in_place,
-        );
+    macro_rules! by_dtype {
+        ($t:ty) => {
+            if let Ok(a) = log_probs.cast::<PyArrayDyn<$t>>() {
+                with_labels!(
+                    target,
+                    |y| nll_typed(
+                        py,
+                        a,
+                        y,
+                        weight,
+                        ignore_index,
+                        reduction,
+                        grad_out,
+                        in_place
+                    ),
+                    return Err(PyTypeError::new_err(
+                        "`target` must be a native-endian integer numpy.ndarray of class indices \
+                         (int8/16/32/64, uint8/16/32)"
+                    ))
+                )
+            }
+        };
     }
-    if let Ok(a) = log_probs.cast::<PyArrayDyn<f32>>() {
-        return nll_typed(
-            py,
-            a,
-            target,
-            weight,
-            ignore_index,
-            reduction,
-            grad_out,
-            in_place,
-        );
-    }
+    by_dtype!(f64);
+    by_dtype!(f32);
     Err(not_a_float_array("log_probs", log_probs))
 }
 

@@ -6,7 +6,6 @@ mod arrays;
 mod loss;
 mod measures;
 mod more;
-mod partials;
 mod ragged;
 mod scorers;
 
@@ -73,7 +72,6 @@ fn check_signals_hook() -> bool {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::parallel::set_interrupt_hook(check_signals_hook);
     measures::register(m)?;
-    partials::register(m)?;
     loss::register(m)?;
     more::register(m)?;
     scorers::register(m)?;

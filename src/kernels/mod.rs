@@ -8,7 +8,6 @@
 pub mod bce;
 pub mod calibration;
 pub mod counts;
-pub mod cross;
 pub mod double_double;
 pub mod ensemble;
 pub mod ensemble_reference;
@@ -16,8 +15,9 @@ pub mod js;
 pub mod kl;
 pub mod neg_log;
 pub mod plogq;
-pub mod rel_entr;
 pub mod softmax;
+pub mod softmax_f32;
+pub mod softmax_rows;
 pub mod two_pass;
 pub mod xlogx;
 
@@ -129,13 +129,6 @@ pub(crate) fn min_ignoring_nan(m: f64, v: f64) -> f64 {
     } else {
         m
     }
-}
-
-/// The term of a lane whose p is 0: 0, or NaN where q is NaN (NaN propagates, as in
-/// scipy.special.rel_entr(0, nan)); q = +inf still gives 0.
-#[inline(always)]
-pub(crate) fn zero_p_term<V: F8>(q: V) -> V {
-    V::select(q.eq(q), V::splat(0.0), q)
 }
 
 /// Lane accumulators of a one-input kernel. `add` must be `#[inline(always)]`: it is the

@@ -31,7 +31,7 @@
 //! eight give bitwise the same result as one call on the whole row.
 
 use super::{Real, LANES};
-use crate::simd::exp::exp;
+use crate::simd::exp::{exp, exp_in_domain};
 use crate::simd::vector::{Scalar8, F8};
 
 /// Per-lane state of the streaming pass (see the module docs), carried between calls.
@@ -73,7 +73,9 @@ impl LseLanes {
                 self.m[l] - max
             }
         });
-        let factor = exp(Scalar8(gaps)).0;
+        // libm's exp (≤ 1 ULP, the same code on every instruction set); the portable
+        // vector exp cost ~1 µs a row where it was not inlined.
+        let factor = gaps.map(f64::exp);
         let (mut below, mut at_max, mut a, mut t) = (0.0, 0.0, 0.0, 0.0);
         #[allow(clippy::needless_range_loop)] // five parallel arrays: an index reads clearest
         for l in 0..LANES {
@@ -257,6 +259,121 @@ crate::simd::multiversion! {
     pub fn lse_feed<T: Real>(st: &mut LseLanes, x: &[T]) -> () = lse_feed_body;
 }
 
+/// Elements per block of the blocked f64 pass ([`lse_feed_f64`]), = [`crate::parallel::CHUNK`].
+pub const BLOCK64: usize = 256;
+
+/// The state of the blocked f64 pass over a row: one maximum for the row so far, the sums
+/// of e^(z − m) in eight lanes (see [`lse_feed_f64`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LseRow64 {
+    /// The row's maximum so far (−inf before any value other than −inf/NaN).
+    pub m: f64,
+    /// Σ e^(z − m) per lane over the values below `m`.
+    pub s: [f64; LANES],
+    /// Earlier counts of values equal to an earlier maximum, rescaled: part of the sum.
+    pub extra: f64,
+    /// How many values equal `m` (−inf never counted).
+    pub cnt: f64,
+}
+
+impl LseRow64 {
+    /// The state before any value.
+    pub const EMPTY: Self = LseRow64 {
+        m: f64::NEG_INFINITY,
+        s: [0.0; LANES],
+        extra: 0.0,
+        cnt: 0.0,
+    };
+
+    /// The row's statistics (a fixed lane tree, no exponential).
+    pub fn finish(&self) -> RowStats {
+        let below = Scalar8(self.s).sum_lanes() + self.extra;
+        let rest = if self.cnt > 0.0 {
+            below + (self.cnt - 1.0)
+        } else {
+            below
+        };
+        RowStats {
+            max: self.m,
+            rest,
+            weighted_gap: 0.0,
+            weight_sum: 0.0,
+        }
+    }
+}
+
+#[inline(always)]
+fn block_max_min64<V: F8>(block: &[f64]) -> (f64, f64) {
+    let (mut hi, mut lo) = (V::splat(f64::NEG_INFINITY), V::splat(f64::INFINITY));
+    let mut chunks = block.chunks_exact(LANES);
+    for c in &mut chunks {
+        let v = V::load_f64(c.try_into().expect("8"));
+        hi = hi.max_ignoring_nan(v);
+        lo = lo.min_ignoring_nan(v);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        hi = hi.max_ignoring_nan(load_tail::<V, f64>(rest, f64::NEG_INFINITY));
+        lo = lo.min_ignoring_nan(load_tail::<V, f64>(rest, f64::INFINITY));
+    }
+    (hi.max_lane(), lo.min_lane())
+}
+
+#[inline(always)]
+fn lse_feed_f64_body<V: F8>(st: &mut LseRow64, x: &[f64]) {
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let mut s = V::from_array(st.s);
+    let (mut m, mut extra, mut cnt) = (st.m, st.extra, st.cnt);
+    for block in x.chunks(BLOCK64) {
+        let (bmax, bmin) = block_max_min64::<V>(block);
+        if bmax > m {
+            let f = (m - bmax).exp();
+            s = s.mul(V::splat(f));
+            extra = (extra + cnt) * f;
+            cnt = 0.0;
+            m = bmax;
+        }
+        let mv = V::splat(m);
+        let clean = bmax < m && bmin - m >= crate::simd::exp::DOMAIN_MIN;
+        let mut chunks = block.chunks_exact(LANES);
+        if clean {
+            for c in &mut chunks {
+                let v = V::load_f64(c.try_into().expect("8"));
+                s = s.add(exp_in_domain(v.sub(mv)));
+            }
+        } else {
+            let mut counted = zero;
+            for c in &mut chunks {
+                let v = V::load_f64(c.try_into().expect("8"));
+                let at_max = v.eq(mv);
+                s = s.add(V::select(at_max, zero, exp(v.sub(mv))));
+                counted = counted.add(V::select(V::and(at_max, v.gt(ninf)), one, zero));
+            }
+            cnt += counted.sum_lanes();
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let v = load_tail::<V, f64>(rest, f64::NEG_INFINITY);
+            let at_max = v.eq(mv);
+            s = s.add(V::select(at_max, zero, exp(v.sub(mv))));
+            cnt += V::select(V::and(at_max, v.gt(ninf)), one, zero).sum_lanes();
+        }
+    }
+    st.s = s.to_array();
+    (st.m, st.extra, st.cnt) = (m, extra, cnt);
+}
+
+crate::simd::multiversion! {
+    /// The f64 rows' pass: as [`crate::kernels::softmax_f32::lse_feed_f32`] — two passes
+    /// per block of [`BLOCK64`] values (its maximum and minimum, then its terms relative to
+    /// one row maximum), the sums rescaled once when a block raises the maximum, a lean loop
+    /// (the in-domain exp, no counting) for blocks whose maximum is below m and whose gaps
+    /// stay in the exp's normal range. Pieces must be multiples of [`BLOCK64`] except the
+    /// last; they give bitwise the result of one call. ≤ 1 ULP exponentials.
+    pub fn lse_feed_f64<>(st: &mut LseRow64, x: &[f64]) -> () = lse_feed_f64_body;
+}
+
 /// Effective target weights u = ((t or 1)·a + b)·(w or 1) of eight lanes starting at `i`.
 #[inline(always)]
 fn target_weights<V: F8, U: Real>(
@@ -323,44 +440,54 @@ crate::simd::multiversion! {
     pub fn lse_weighted_feed<T: Real, U: Real>(st: &mut LseLanes, x: &[T], t: Option<&[U]>, w: Option<&[f64]>, a: f64, b: f64) -> () = lse_weighted_feed_body;
 }
 
+/// Eight values at `i` of `src`, or of `x` itself when there is no source (in place);
+/// a short block (`n < 8`) is padded with `pad`.
 #[inline(always)]
-fn log_softmax_body<V: F8, T: Real>(x: &mut [T], max: f64, log1p_rest: f64) {
+fn load_from<V: F8, T: Real>(src: Option<&[T]>, x: &[T], i: usize, n: usize, pad: f64) -> V {
+    let from = src.unwrap_or(x);
+    if n == LANES {
+        V::load(from[i..i + LANES].try_into().expect("8"))
+    } else {
+        load_tail::<V, T>(&from[i..i + n], pad)
+    }
+}
+
+#[inline(always)]
+fn log_softmax_body<V: F8, T: Real>(src: Option<&[T]>, x: &mut [T], max: f64, log1p_rest: f64) {
     let (m, c) = (V::splat(max), V::splat(log1p_rest));
-    let mut chunks = x.chunks_exact_mut(LANES);
-    for ch in &mut chunks {
-        let v = V::load((&*ch).try_into().expect("8"));
-        v.sub(m).sub(c).store(ch);
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let v = load_tail::<V, T>(rest, 0.0);
-        v.sub(m).sub(c).store(rest);
+    let n = x.len();
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(LANES);
+        let v: V = load_from(src, x, i, k, 0.0);
+        v.sub(m).sub(c).store(&mut x[i..i + k]);
+        i += LANES;
     }
 }
 
 crate::simd::multiversion! {
-    /// In place: `x[j] ← (x[j] − max) − log1p_rest`, the log-softmax of a row given its stats.
-    pub fn log_softmax_in_place<T: Real>(x: &mut [T], max: f64, log1p_rest: f64) -> () = log_softmax_body;
+    /// `x[j] ← (z[j] − max) − log1p_rest`, the log-softmax of a row given its stats, with
+    /// `z` = `src` (as long as `x`), or `x` itself when `src` is None (in place).
+    pub fn log_softmax_write<T: Real>(src: Option<&[T]>, x: &mut [T], max: f64, log1p_rest: f64) -> () = log_softmax_body;
 }
 
 #[inline(always)]
-fn softmax_body<V: F8, T: Real>(x: &mut [T], max: f64, denom: f64) {
+fn softmax_body<V: F8, T: Real>(src: Option<&[T]>, x: &mut [T], max: f64, denom: f64) {
     let (m, d) = (V::splat(max), V::splat(denom));
-    let mut chunks = x.chunks_exact_mut(LANES);
-    for ch in &mut chunks {
-        let v = V::load((&*ch).try_into().expect("8"));
-        exp(v.sub(m)).div(d).store(ch);
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let v = load_tail::<V, T>(rest, 0.0);
-        exp(v.sub(m)).div(d).store(rest);
+    let n = x.len();
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(LANES);
+        let v: V = load_from(src, x, i, k, 0.0);
+        exp(v.sub(m)).div(d).store(&mut x[i..i + k]);
+        i += LANES;
     }
 }
 
 crate::simd::multiversion! {
-    /// In place: `x[j] ← exp(x[j] − max) / denom` with `denom = 1 + rest`: the softmax of a row.
-    pub fn softmax_in_place<T: Real>(x: &mut [T], max: f64, denom: f64) -> () = softmax_body;
+    /// `x[j] ← exp(z[j] − max) / denom` with `denom = 1 + rest`: the softmax of a row, `z`
+    /// = `src` or `x` itself (in place).
+    pub fn softmax_write<T: Real>(src: Option<&[T]>, x: &mut [T], max: f64, denom: f64) -> () = softmax_body;
 }
 
 /// The per-row constants of the cross-entropy gradient `g_j = scale·(p_j·U − u_j)`.
@@ -382,6 +509,7 @@ pub struct GradRow {
 
 #[inline(always)]
 fn ce_grad_body<V: F8, T: Real, U: Real>(
+    src: Option<&[T]>,
     x: &mut [T],
     t: Option<&[U]>,
     w: Option<&[f64]>,
@@ -395,25 +523,21 @@ fn ce_grad_body<V: F8, T: Real, U: Real>(
         V::splat(g.scale),
     );
     let mut i = 0;
-    while i + LANES <= n {
-        let v = V::load(x[i..i + LANES].try_into().expect("8"));
-        let u = target_weights::<V, U>(t, w, i, LANES, g.a, g.b);
+    while i < n {
+        let k = (n - i).min(LANES);
+        let v: V = load_from(src, x, i, k, f64::NEG_INFINITY);
+        let u = target_weights::<V, U>(t, w, i, k, g.a, g.b);
         let p = exp(v.sub(m)).div(d);
-        p.mul(total).sub(u).mul(scale).store(&mut x[i..i + LANES]);
+        p.mul(total).sub(u).mul(scale).store(&mut x[i..i + k]);
         i += LANES;
-    }
-    if i < n {
-        let v = load_tail::<V, T>(&x[i..], f64::NEG_INFINITY);
-        let u = target_weights::<V, U>(t, w, i, n - i, g.a, g.b);
-        let p = exp(v.sub(m)).div(d);
-        p.mul(total).sub(u).mul(scale).store(&mut x[i..]);
     }
 }
 
 crate::simd::multiversion! {
-    /// In place: `x[j] ← scale·(softmax(x)_j·U − u_j)`, the cross-entropy gradient of a row
-    /// (class-index targets: `t = None, a = 0`, the target's own entry fixed by the caller).
-    pub fn ce_grad_in_place<T: Real, U: Real>(x: &mut [T], t: Option<&[U]>, w: Option<&[f64]>, g: GradRow) -> () = ce_grad_body;
+    /// `x[j] ← scale·(softmax(z)_j·U − u_j)`, the cross-entropy gradient of a row, `z` =
+    /// `src` or `x` itself (in place) (class-index targets: `t = None, a = 0`, the target's
+    /// own entry fixed by the caller).
+    pub fn ce_grad_write<T: Real, U: Real>(src: Option<&[T]>, x: &mut [T], t: Option<&[U]>, w: Option<&[f64]>, g: GradRow) -> () = ce_grad_body;
 }
 
 /// p_j·U − u_j at one index, computed as the vector writer does it (tests; the target fix-up).
@@ -556,6 +680,53 @@ mod tests {
         }
     }
 
+    fn blocked(x: &[f64]) -> RowStats {
+        let mut st = LseRow64::EMPTY;
+        lse_feed_f64(&mut st, x);
+        st.finish()
+    }
+
+    #[test]
+    fn blocked_f64_pass_matches_reference_and_pieces() {
+        let mut rows = special_rows();
+        // several blocks: the maximum rising late, a block of −inf, deep gaps, duplicates
+        for len in [255usize, 256, 257, 600, 3001] {
+            let up: Vec<f64> = (0..len)
+                .map(|i| (i as f64 * 0.37).sin() * 5.0 + i as f64 * 0.01)
+                .collect();
+            rows.push(up.clone());
+            let mut r = up.clone();
+            r[len.min(256)..len.min(512)].fill(NINF);
+            rows.push(r);
+            let mut r = up.clone();
+            r[..len / 3].iter_mut().for_each(|v| *v -= 800.0);
+            rows.push(r);
+            let mut r = up;
+            r[3] = 99.5;
+            r[len - 1] = 99.5;
+            rows.push(r);
+        }
+        for row in rows {
+            let got = blocked(&row);
+            let want = reference_stats::<f64, f64>(&row, None);
+            assert!(same_stats(&got, &want), "{got:?} vs {want:?} for {row:?}");
+            let mut st = LseRow64::EMPTY;
+            for piece in row.chunks(BLOCK64) {
+                lse_feed_f64(&mut st, piece);
+            }
+            let p = st.finish();
+            assert!(p == got || (p.rest.is_nan() && got.rest.is_nan()));
+        }
+        assert!(close(
+            blocked(&[0.0, -40.0]).logsumexp(),
+            (-40f64).exp(),
+            1e-15
+        ));
+        assert!(blocked(&[1.0, f64::NAN, 2.0]).logsumexp().is_nan());
+        assert_eq!(blocked(&[]).logsumexp(), NINF);
+        assert_eq!(blocked(&[f64::INFINITY, 1.0]).logsumexp(), f64::INFINITY);
+    }
+
     #[test]
     fn nan_propagates_and_precision_near_zero_is_kept() {
         let s = stats_of(&[1.0, f64::NAN, 2.0]);
@@ -661,9 +832,9 @@ mod tests {
             for log in [true, false] {
                 let mut out = row.clone();
                 if log {
-                    log_softmax_in_place(&mut out, s.max, s.rest.ln_1p());
+                    log_softmax_write(None, &mut out, s.max, s.rest.ln_1p());
                 } else {
-                    softmax_in_place(&mut out, s.max, 1.0 + s.rest);
+                    softmax_write(None, &mut out, s.max, 1.0 + s.rest);
                 }
                 let want = reference_softmax(&row, log);
                 for (a, b) in out.iter().zip(&want) {
@@ -684,7 +855,7 @@ mod tests {
                 scale: 0.5,
             };
             let mut out = row.clone();
-            ce_grad_in_place(&mut out, Some(&t[..]), None, g);
+            ce_grad_write(None, &mut out, Some(&t[..]), None, g);
             for j in 0..n {
                 let want = grad_at(row[j], t[j] * 0.9 + 0.01, &g);
                 let refv =

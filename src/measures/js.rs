@@ -171,10 +171,11 @@ pub fn js_divergence_ragged<T: Real, U: Real>(
     checked(out, min, ln_base, "q")
 }
 
-/// √JS: the Jensen–Shannon distance; tiny negative rounding clamps to 0 (never NaN,
-/// scipy#20083). Applies to every value of a JS result.
+/// √JS: the Jensen–Shannon distance. The divergence is a sum of non-negative terms, so it
+/// is never negative in nats (never the NaN of scipy#20083); it is negative only in a base
+/// below 1, where the distance is NaN as in scipy. −0 (a zero in such a base) gives +0.
 pub fn distance(js: f64) -> f64 {
-    if js < 0.0 {
+    if js == 0.0 {
         0.0
     } else {
         js.sqrt()

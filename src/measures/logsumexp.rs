@@ -7,14 +7,19 @@
 //! rows and between pieces of `CHECK_ELEMENTS` of a long row (`RowStop`; the pieces
 //! are multiples of the kernels' eight lanes, so the sums are bitwise those of one call).
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, IxDyn};
 
 use super::{batch_shape, RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::softmax::{
-    log_softmax_in_place, lse_feed, lse_weighted_feed, softmax_in_place, LseLanes, RowStats,
+    log_softmax_write, lse_feed_f64, lse_weighted_feed, softmax_write, LseLanes, LseRow64, RowStats,
 };
+use crate::kernels::softmax_f32::{lse_feed_f32, softmax_write_f32, LseLanes32};
+use crate::kernels::softmax_rows::{tile_finish, TileWrite};
 use crate::kernels::Real;
+use crate::measures::loss_rows::{
+    run_tasks, store_tile, tasks, tile_write, RowRef, Source, Task, Tiles,
+};
 use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
 /// Whether a long row's loop should stop before the piece starting at `start`.
@@ -23,16 +28,32 @@ pub(crate) fn piece_stop(start: usize, stop: &RowStop<'_>) -> bool {
     start > 0 && start.is_multiple_of(CHECK_ELEMENTS) && stop.piece()
 }
 
-/// The streaming statistics of one row (contiguous or strided); a long row stops early
+/// The streaming statistics of one row (contiguous or strided); float32 rows take the
+/// native f32 pass ([`crate::kernels::softmax_f32`]). A long row is fed in pieces of
+/// [`CHECK_ELEMENTS`] (multiples of the kernels' blocks: bitwise one call) and stops early
 /// (its value then discarded) once the call is stopped.
 pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> RowStats {
-    let mut st = LseLanes::EMPTY;
+    if T::IS_F32 {
+        let mut st = LseLanes32::EMPTY;
+        let mut feed = |x: &[T]| lse_feed_f32(&mut st, T::as_f32(x).expect("f32"));
+        feed_row(z, stop, &mut feed);
+        return st.finish();
+    }
+    let mut st = LseRow64::EMPTY;
+    let mut feed = |x: &[T]| lse_feed_f64(&mut st, T::as_f64(x).expect("f64"));
+    feed_row(z, stop, &mut feed);
+    st.finish()
+}
+
+/// Feeds a row to `feed` in pieces: slices of [`CHECK_ELEMENTS`] when contiguous, else
+/// gathered pieces of [`CHUNK`]; stops between pieces when the call is stopped.
+fn feed_row<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>, feed: &mut impl FnMut(&[T])) {
     if let Some(s) = z.as_slice() {
         for (i, piece) in s.chunks(CHECK_ELEMENTS).enumerate() {
             if i > 0 && stop.piece() {
                 break;
             }
-            lse_feed(&mut st, piece);
+            feed(piece);
         }
     } else {
         let mut buf = [T::default(); CHUNK];
@@ -40,10 +61,9 @@ pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> R
             if piece_stop(r.start, stop) {
                 break;
             }
-            lse_feed(&mut st, lane_chunk(z, r, &mut buf));
+            feed(lane_chunk(z, r, &mut buf));
         }
     }
-    st.finish()
 }
 
 /// [`row_stats`] plus Σ u(m − z) and Σ u for u = ((t or 1)·a + b)·(w or 1).
@@ -68,13 +88,40 @@ pub(crate) fn row_stats_weighted<T: Real, U: Real>(
     st.finish()
 }
 
-/// Applies an in-place row writer to a mutable lane, piece by piece.
-fn write_lane<T: Real>(lane: &mut ArrayViewMut1<'_, T>, f: impl Fn(&mut [T]), stop: &RowStop<'_>) {
+/// Applies a row writer `f(src, dst, start)` (`dst` the elements `start..` of the output
+/// lane, `src` the same elements of the input or None to read `dst` itself): on whole
+/// slices of [`CHECK_ELEMENTS`] when the lanes are contiguous; else the input is copied
+/// into the output and the output is written in place, piece by piece through a stack
+/// buffer. Stops between pieces once the call is stopped.
+pub(crate) fn write_row<T: Real>(
+    src: Option<&ArrayView1<'_, T>>,
+    lane: &mut ArrayViewMut1<'_, T>,
+    f: impl Fn(Option<&[T]>, &mut [T], usize),
+    stop: &RowStop<'_>,
+) {
+    let src_slice = match src {
+        None => Some(None),
+        Some(z) => z.as_slice().map(Some),
+    };
+    if let (Some(from), Some(dst)) = (src_slice, lane.as_slice_mut()) {
+        for (i, x) in dst.chunks_mut(CHECK_ELEMENTS).enumerate() {
+            let start = i * CHECK_ELEMENTS;
+            if i > 0 && stop.piece() {
+                return;
+            }
+            f(from.map(|z| &z[start..start + x.len()]), x, start);
+        }
+        return;
+    }
+    if let Some(z) = src {
+        lane.assign(z);
+    }
     for r in chunks_of(lane.len()) {
         if piece_stop(r.start, stop) {
-            break;
+            return;
         }
-        with_lane_chunk_mut(lane, r, &f);
+        let start = r.start;
+        with_lane_chunk_mut(lane, r, |x| f(None, x, start));
     }
 }
 
@@ -84,18 +131,46 @@ fn check<T>(x: &ArrayViewD<'_, T>) -> Result<Vec<usize>, Error> {
 
 /// log Σ exp(x) of every row along the last axis (−inf for empty or all −inf rows).
 pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
-    check(&x)?;
-    let axis = Axis(x.ndim() - 1);
-    run(x.len(), |ctx| {
-        let fork = ctx.fork;
-        let stop = RowStop::new(ctx, x.len_of(axis));
-        crate::zip_map_collect!(fork, Zip::from(x.lanes(axis)), |z: ArrayView1<'_, T>| {
+    let batch = check(&x)?;
+    let rows: usize = batch.iter().product();
+    // Empty rows (no classes) give −inf, the log of an empty sum; `tasks` has none for them.
+    let mut out = vec![f64::NEG_INFINITY; rows];
+    let elements = x.len();
+    let classes = x.shape()[x.ndim() - 1];
+    run(elements.max(rows), |ctx| {
+        let stop = RowStop::new(ctx, classes);
+        run_tasks(tasks(Source::Read(x), None), Some(&mut out), ctx, |t, o| {
+            lse_task(t, o.expect("per-row output"), &stop)
+        });
+    })?;
+    Ok(ArrayD::from_shape_vec(IxDyn(&batch), out).expect("one value per row"))
+}
+
+/// The logsumexp of every row of a task: tiles of short rows, else row by row.
+fn lse_task<T: Real>(t: &mut Task<'_, T>, out: &mut [f64], stop: &RowStop<'_>) {
+    let x = t.block.input();
+    let (n, c) = x.dim();
+    if c == 1 {
+        // one class: log e^z = z (+ 0.0, as m + log1p(0) gives for −0.0)
+        for (o, &v) in out.iter_mut().zip(x.iter()) {
+            *o = v.to_f64() + 0.0;
+        }
+    } else if let Some(r) = t.block.tile_rows() {
+        let mut tl = Tiles::<T>::new(r);
+        for start in (0..n).step_by(tl.r) {
+            let k = tl.r.min(n - start);
+            tl.load(&x, start, k);
+            tile_finish(&tl.max, &tl.rest, None, &mut tl.out);
+            out[start..start + k].copy_from_slice(&tl.out[..k]);
+        }
+    } else {
+        for (i, o) in out.iter_mut().enumerate() {
             if stop.skip() {
-                return f64::NAN;
+                return;
             }
-            row_stats(&z, &stop).logsumexp()
-        })
-    })
+            *o = row_stats(&x.row(i), stop).logsumexp();
+        }
+    }
 }
 
 /// Which row transform to write.
@@ -108,6 +183,7 @@ pub enum Normalizer {
 }
 
 fn transform<T: Real>(
+    src: Option<&ArrayView1<'_, T>>,
     lane: &mut ArrayViewMut1<'_, T>,
     s: RowStats,
     kind: Normalizer,
@@ -116,16 +192,24 @@ fn transform<T: Real>(
     match kind {
         Normalizer::LogSoftmax => {
             let c = s.rest.ln_1p();
-            write_lane(lane, |x| log_softmax_in_place(x, s.max, c), stop);
+            write_row(src, lane, |z, x, _| log_softmax_write(z, x, s.max, c), stop);
         }
-        Normalizer::Softmax => write_lane(lane, |x| softmax_in_place(x, s.max, 1.0 + s.rest), stop),
+        Normalizer::Softmax => write_row(
+            src,
+            lane,
+            |z, x, _| match T::as_f32_mut(x) {
+                Some(x) => softmax_write_f32(z.and_then(T::as_f32), x, s.max, 1.0 + s.rest),
+                None => softmax_write(z, x, s.max, 1.0 + s.rest),
+            },
+            stop,
+        ),
     }
 }
 
 /// Writes the log-softmax or softmax of every row of `x` into `out` (same shape).
 pub fn normalize_into<T: Real>(
     x: ArrayViewD<'_, T>,
-    mut out: ArrayViewMutD<'_, T>,
+    out: ArrayViewMutD<'_, T>,
     kind: Normalizer,
 ) -> Result<(), Error> {
     check(&x)?;
@@ -137,53 +221,63 @@ pub fn normalize_into<T: Real>(
             second_shape: out.shape().to_vec(),
         });
     }
-    let axis = Axis(x.ndim() - 1);
-    run(x.len(), |ctx| {
-        let fork = ctx.fork;
-        let stop = RowStop::new(ctx, x.len_of(axis));
-        let zip = Zip::from(x.lanes(axis)).and(out.lanes_mut(axis));
-        let f = |z: ArrayView1<'_, T>, mut o: ArrayViewMut1<'_, T>| {
-            if stop.skip() {
-                return;
-            }
-            let s = row_stats(&z, &stop);
-            o.assign(&z);
-            transform(&mut o, s, kind, &stop);
-        };
-        if fork {
-            zip.par_for_each(f)
-        } else {
-            zip.for_each(f)
-        }
+    let n = x.len();
+    let classes = x.shape()[x.ndim() - 1];
+    run(n, |ctx| {
+        let stop = RowStop::new(ctx, classes);
+        run_tasks(tasks(Source::Write(x, out), None), None, ctx, |t, _| {
+            normalize_task(t, kind, &stop)
+        });
     })
 }
 
 /// The same in place: every row of `x` is overwritten with its log-softmax or softmax.
-pub fn normalize_in_place<T: Real>(
-    mut x: ArrayViewMutD<'_, T>,
-    kind: Normalizer,
-) -> Result<(), Error> {
+pub fn normalize_in_place<T: Real>(x: ArrayViewMutD<'_, T>, kind: Normalizer) -> Result<(), Error> {
     check(&x.view())?;
-    let axis = Axis(x.ndim() - 1);
     let n = x.len();
-    let len = x.len_of(axis);
+    let len = x.shape()[x.ndim() - 1];
     run(n, |ctx| {
-        let fork = ctx.fork;
         let stop = RowStop::new(ctx, len);
-        let zip = Zip::from(x.lanes_mut(axis));
-        let f = |mut z: ArrayViewMut1<'_, T>| {
-            if stop.skip() {
-                return;
-            }
-            let s = row_stats(&z.view(), &stop);
-            transform(&mut z, s, kind, &stop);
-        };
-        if fork {
-            zip.par_for_each(f)
-        } else {
-            zip.for_each(f)
-        }
+        run_tasks(tasks(Source::InPlace(x), None), None, ctx, |t, _| {
+            normalize_task(t, kind, &stop)
+        });
     })
+}
+
+/// Writes the rows of a task: tiles of sixteen short rows, else row by row.
+fn normalize_task<T: Real>(t: &mut Task<'_, T>, kind: Normalizer, stop: &RowStop<'_>) {
+    let n = t.block.nrows();
+    if let Some(r) = t.block.tile_rows() {
+        let what = match kind {
+            Normalizer::LogSoftmax => TileWrite::LogSoftmax,
+            Normalizer::Softmax => TileWrite::Softmax,
+        };
+        let mut tl = Tiles::<T>::new(r);
+        for start in (0..n).step_by(tl.r) {
+            let k = tl.r.min(n - start);
+            tl.load(&t.block.input(), start, k);
+            tile_write(&mut tl.tile, tl.r, &tl.max, &tl.rest, what);
+            let mut o = t.block.output().expect("an output");
+            store_tile(&mut o, start, k, tl.r, &tl.tile);
+        }
+        return;
+    }
+    for i in 0..n {
+        if stop.skip() {
+            return;
+        }
+        match t.block.row(i) {
+            RowRef::Write(z, mut o) => {
+                let s = row_stats(&z, stop);
+                transform(Some(&z), &mut o, s, kind, stop);
+            }
+            RowRef::InPlace(mut z) => {
+                let s = row_stats(&z.view(), stop);
+                transform(None, &mut z, s, kind, stop);
+            }
+            RowRef::Read(_) => unreachable!("a normalization writes"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -213,7 +307,7 @@ mod tests {
         assert!(out[[1, 0]].is_nan() && out[[1, 1]].is_nan());
         assert_eq!(out[[2, 0]], 0.0);
         assert_eq!(out[[2, 1]], -2e30);
-        assert!(logsumexp(arr1(&[1.0]).into_dyn().index_axis(Axis(0), 0)).is_err());
+        assert!(logsumexp(arr1(&[1.0]).into_dyn().index_axis(ndarray::Axis(0), 0)).is_err());
     }
 
     #[test]

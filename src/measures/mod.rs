@@ -13,7 +13,9 @@ pub mod label_counting;
 pub mod label_entropy;
 pub mod label_keys;
 pub mod label_pairs;
+pub mod labels;
 pub mod logsumexp;
+pub mod loss_rows;
 pub mod mutual_information;
 pub mod nll_loss;
 pub mod perplexity;
@@ -25,7 +27,7 @@ pub mod softmax_cross_entropy;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray::ArrayViewD;
 
 use crate::error::Error;
 use crate::parallel::Ctx;
@@ -82,33 +84,6 @@ pub(crate) fn same_shape<T, U>(p: &ArrayViewD<'_, T>, q: &ArrayViewD<'_, U>) -> 
             second_shape: q.shape().to_vec(),
         })
     }
-}
-
-/// The result for empty distributions: 0.0 everywhere (an empty sum, as scipy.stats.entropy).
-pub(crate) fn zeros_for_empty_lanes(batch: &[usize]) -> ArrayD<f64> {
-    ArrayD::zeros(IxDyn(batch))
-}
-
-/// Rejects the most negative value found in `mins`, naming `arg`.
-pub(crate) fn check_non_negative<P>(
-    arg: &'static str,
-    partials: &ArrayD<P>,
-    min: impl Fn(&P) -> f64,
-) -> Result<(), Error> {
-    let lowest = partials
-        .iter()
-        .map(min)
-        .fold(f64::INFINITY, |m, v| if v < m { v } else { m });
-    if lowest < 0.0 {
-        Err(Error::Negative { arg, value: lowest })
-    } else {
-        Ok(())
-    }
-}
-
-/// Length of the distribution axis (the last).
-pub(crate) fn lane_len<T>(x: &ArrayViewD<'_, T>) -> usize {
-    x.len_of(Axis(x.ndim() - 1))
 }
 
 /// Elements between two Ctrl-C checks of the row loops: ~0.1 ms of work or less.

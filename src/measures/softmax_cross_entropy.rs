@@ -21,11 +21,17 @@
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, Zip};
 
-use super::logsumexp::{piece_stop, row_stats, row_stats_weighted};
-use super::RowStop;
+use super::labels::unravel;
+use super::logsumexp::{piece_stop, row_stats, row_stats_weighted, write_row};
+use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
-use crate::kernels::softmax::{ce_grad_in_place, grad_at, GradRow};
+use crate::kernels::softmax::{ce_grad_write, GradRow};
+use crate::kernels::softmax_f32::ce_grad_write_f32;
+use crate::kernels::softmax_rows::{tile_finish, TileWrite};
 use crate::kernels::Real;
+use crate::measures::loss_rows::{
+    run_tasks, store_tile, tasks, tile_write, total, BlockAcc, RowRef, Source, Task, Tiles,
+};
 use crate::parallel::{chunks_of, fixed_sum, lane_chunk, run, with_lane_chunk_mut, CHUNK};
 
 /// How per-row losses are reduced (torch's `reduction`).
@@ -83,11 +89,13 @@ pub enum Target<'a, U> {
     Probs(ArrayViewD<'a, U>),
 }
 
-/// Checks the labels and returns Σ w_y over the non-ignored ones, in logical order.
+/// Checks the labels and returns Σ w_y over the non-ignored ones: summed over fixed blocks
+/// of rows in logical order ([`BlockAcc`], [`total`]), the order the fused pass of the
+/// loss uses, so a "mean" has the same denominator with and without a gradient.
 ///
 /// Each label is read once here; the loss loops read it again and look it up with a
-/// bounds check (`class_of`), so labels rewritten by another thread during the call give
-/// a NaN loss for that row (or this ValueError), never an out-of-bounds panic.
+/// bounds check, so labels rewritten by another thread during the call give a NaN loss
+/// for that row (or this ValueError), never an out-of-bounds panic.
 pub(crate) fn check_labels(
     labels: &ArrayViewD<'_, i64>,
     classes: usize,
@@ -96,29 +104,47 @@ pub(crate) fn check_labels(
 ) -> Result<f64, Error> {
     // One pass in logical order (the sum's order), on one thread; Ctrl-C between pieces.
     run(labels.len(), |call| {
-        let mut total = 0.0;
-        // PERF: a plain iteration; `indexed_iter` builds a dynamic index per element (~25
-        // ns, most of nll_loss's time), so the position is computed from the count only
-        // for the error (not found again by a second search: the label may have changed).
-        for (flat, &y) in labels.iter().enumerate() {
-            if flat % super::CHECK_ELEMENTS == 0 && flat > 0 && call.stopped() {
+        let mut acc = BlockAcc::default();
+        let mut buf = [0.0; 256];
+        let (mut n, mut row) = (0, 0);
+        // PERF: a plain iteration (a slice when contiguous); `indexed_iter` builds a dynamic
+        // index per element (~25 ns), so the position is computed from the count only for
+        // the error (not found again by a second search: the label may have changed).
+        let mut visit = |flat: usize, y: i64| -> Result<(), Error> {
+            if flat % CHECK_ELEMENTS == 0 && flat > 0 && call.stopped() {
                 return Err(Error::Interrupted);
             }
-            if y == ignore_index {
-                continue;
-            }
-            match class_of(y, classes) {
-                Some(c) => total += weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN)),
-                None => {
-                    return Err(Error::LabelOutOfRange {
-                        label: y,
-                        position: unravel(flat, labels.shape()),
-                        classes,
-                    })
+            buf[n] = if y == ignore_index {
+                0.0
+            } else {
+                match class_of(y, classes) {
+                    Some(c) => weight.map_or(1.0, |w| w.get(c).copied().unwrap_or(f64::NAN)),
+                    None => {
+                        return Err(Error::LabelOutOfRange {
+                            label: y,
+                            position: unravel(flat, labels.shape()),
+                            classes,
+                        })
+                    }
                 }
+            };
+            n += 1;
+            if n == buf.len() {
+                acc.push(row, &buf);
+                row += n;
+                n = 0;
             }
-        }
-        Ok(total)
+            Ok(())
+        };
+        match labels.as_slice() {
+            Some(s) => s.iter().enumerate().try_for_each(|(i, &y)| visit(i, y)),
+            None => labels
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, &y)| visit(i, y)),
+        }?;
+        acc.push(row, &buf[..n]);
+        Ok(total(acc.into_pieces()))
     })?
 }
 
@@ -126,18 +152,6 @@ pub(crate) fn check_labels(
 #[inline]
 pub(crate) fn class_of(y: i64, classes: usize) -> Option<usize> {
     usize::try_from(y).ok().filter(|&c| c < classes)
-}
-
-/// The multi-index of the `flat`-th element in logical (row-major) order of `shape`.
-fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut ix = vec![0; shape.len()];
-    for (slot, &len) in ix.iter_mut().zip(shape).rev() {
-        if len > 0 {
-            *slot = flat % len;
-            flat /= len;
-        }
-    }
-    ix
 }
 
 /// Validates the class count, weight length and label smoothing shared by the losses.
@@ -171,9 +185,9 @@ pub(crate) fn check_common<T>(
 }
 
 /// Checks that class-index targets have the logits' shape without the class axis.
-pub(crate) fn check_label_shape<T>(
+pub(crate) fn check_label_shape<T, L>(
     logits: &ArrayViewD<'_, T>,
-    labels: &ArrayViewD<'_, i64>,
+    labels: &ArrayViewD<'_, L>,
 ) -> Result<(), Error> {
     let batch = &logits.shape()[..logits.ndim() - 1];
     if labels.shape() != batch {
@@ -244,13 +258,18 @@ fn label_row<T: Real>(
     let g_y = if ctx.eps == 0.0 && z_y == stats.max {
         -ctx.scale * (w_y * stats.rest / (1.0 + stats.rest))
     } else {
-        grad_at(z_y, ctx.eps_c() * w_y + (1.0 - ctx.eps) * w_y, &g)
+        // libm's exp for this one entry (the portable vector exp of `grad_at` cost ~1 µs a
+        // row where it was not inlined)
+        let u_y = ctx.eps_c() * w_y + (1.0 - ctx.eps) * w_y;
+        ((z_y - g.max).exp() / g.denom * g.total - u_y) * g.scale
     };
     (loss, Some((g, g_y)))
 }
 
-/// Writes the gradient of a class-index row into `g`, which holds the row's logits.
+/// Writes the gradient of a class-index row into `g` from the logits `src` (None: `g`
+/// holds them, in place).
 fn write_label_grad<T: Real>(
+    src: Option<&ArrayView1<'_, T>>,
     g: &mut ArrayViewMut1<'_, T>,
     y: i64,
     row: Option<(GradRow, f64)>,
@@ -260,19 +279,182 @@ fn write_label_grad<T: Real>(
     match row {
         None => g.fill(T::default()),
         Some((gr, g_y)) => {
-            for r in chunks_of(g.len()) {
-                if piece_stop(r.start, stop) {
-                    return;
-                }
-                let w = ctx.weight.map(|w| &w[r.clone()]);
-                with_lane_chunk_mut(g, r, |x| ce_grad_in_place::<T, f64>(x, None, w, gr));
-            }
+            write_row(
+                src,
+                g,
+                |z, x, start| {
+                    let w = ctx.weight.map(|w| &w[start..start + x.len()]);
+                    match T::as_f32_mut(x) {
+                        Some(x) => ce_grad_write_f32(z.and_then(T::as_f32), x, w, gr),
+                        None => ce_grad_write::<T, f64>(z, x, None, w, gr),
+                    }
+                },
+                stop,
+            );
             // `row` is Some only for a label that was in range when read (`label_row`).
             if let Some(slot) = class_of(y, ctx.classes).and_then(|c| g.get_mut(c)) {
                 *slot = T::from_f64(g_y);
             }
         }
     }
+}
+
+/// Where a task's per-row losses go: one value per row, or block sums of the losses and
+/// of the target weights (the "mean" denominator).
+enum Sink<'s> {
+    PerRow(&'s mut [f64]),
+    Sums { loss: BlockAcc, weight: BlockAcc },
+}
+
+impl Sink<'_> {
+    /// Rows `local..local + losses.len()` of the task whose first row is `first`.
+    fn put(&mut self, first: usize, local: usize, losses: &[f64], weights: &[f64]) {
+        match self {
+            Sink::PerRow(out) => out[local..local + losses.len()].copy_from_slice(losses),
+            Sink::Sums { loss, weight } => {
+                loss.push(first + local, losses);
+                weight.push(first + local, weights);
+            }
+        }
+    }
+}
+
+/// What a task reports: its block sums (for "sum"/"mean") and its first bad label.
+#[derive(Default)]
+struct TaskOut {
+    loss: Vec<(usize, f64)>,
+    weight: Vec<(usize, f64)>,
+    bad: Option<(usize, i64)>,
+}
+
+/// The losses (and, with `grad`, gradients) of the rows of a task with class-index
+/// targets, into `sink`: tiles of short rows when there is no label smoothing, else row by
+/// row. Each label is read once. With `check`, a label out of range ends the task and is
+/// returned (row, label); without (the labels were checked before: a gradient needs the
+/// "mean" denominator first), one that changed since gives NaN, never a panic.
+fn label_task<T: Real>(
+    t: &mut Task<'_, T>,
+    sink: &mut Sink<'_>,
+    ctx: &Ctx<'_>,
+    grad: bool,
+    check: bool,
+    stop: &RowStop<'_>,
+) -> Option<(usize, i64)> {
+    let labels = t.labels.expect("class-index targets");
+    let (n, c) = (t.block.nrows(), t.block.ncols());
+    let first = t.first;
+    if let Some(r) = t.block.tile_rows().filter(|_| ctx.eps == 0.0) {
+        let mut tl = Tiles::<T>::new(r);
+        let r = tl.r;
+        let (mut zy, mut wy, mut kj) = (vec![0.0; r], vec![0.0; r], vec![0.0; r]);
+        let zero = vec![0.0; r];
+        let mut target: Vec<Option<usize>> = vec![None; r];
+        let mut bad = vec![false; r];
+        let mut losses = vec![0.0; r];
+        for start in (0..n).step_by(r) {
+            let k = r.min(n - start);
+            tl.load(&t.block.input(), start, k);
+            // Per row: the label (read once), its logit and weight.
+            for j in 0..k {
+                let y = labels[start + j];
+                (target[j], bad[j], zy[j], wy[j]) = (None, false, 0.0, 0.0);
+                if y == ctx.ignore_index {
+                    continue;
+                }
+                match usize::try_from(y).ok().filter(|&i| i < c) {
+                    Some(i) => {
+                        target[j] = Some(i);
+                        zy[j] = tl.tile[i * r + j].to_f64();
+                        wy[j] = ctx.w(i);
+                    }
+                    None if check => return Some((first + start + j, y)),
+                    // changed since it was checked (a racing writer): NaN, no panic
+                    None => bad[j] = true,
+                }
+            }
+            tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
+            for j in 0..k {
+                losses[j] = if bad[j] {
+                    f64::NAN
+                } else if target[j].is_some() {
+                    wy[j] * tl.out[j]
+                } else {
+                    0.0
+                };
+            }
+            sink.put(first, start, &losses[..k], &wy[..k]);
+            if !grad {
+                continue;
+            }
+            // g = scale·w_y·(softmax − one-hot): every entry e^(z − max)·k_j, then the
+            // target's own entry: −scale·w_y·rest/(1 + rest) where it holds the maximum
+            // (no cancellation), else p_y·scale·w_y − scale·w_y from the value just written
+            // (p_y ≤ ½ there, so the difference loses nothing).
+            for j in 0..r {
+                kj[j] = ctx.scale * wy[j] / (1.0 + tl.rest[j]);
+            }
+            let what = TileWrite::Grad {
+                k: &kj,
+                b: &zero,
+                w: None,
+            };
+            tile_write(&mut tl.tile, r, &tl.max, &tl.rest, what);
+            for j in 0..k {
+                match target[j] {
+                    Some(i) => {
+                        let rest = tl.rest[j];
+                        let g_y = if zy[j] == tl.max[j] {
+                            -ctx.scale * (wy[j] * rest / (1.0 + rest))
+                        } else {
+                            tl.tile[i * r + j].to_f64() - ctx.scale * wy[j]
+                        };
+                        tl.tile[i * r + j] = T::from_f64(g_y);
+                    }
+                    None => {
+                        let fill = if bad[j] {
+                            T::from_f64(f64::NAN)
+                        } else {
+                            T::default()
+                        };
+                        for col in 0..c {
+                            tl.tile[col * r + j] = fill;
+                        }
+                    }
+                }
+            }
+            let mut o = t.block.output().expect("a gradient output");
+            store_tile(&mut o, start, k, r, &tl.tile);
+        }
+        return None;
+    }
+    for i in 0..n {
+        if stop.skip() {
+            return None;
+        }
+        let y = labels[i];
+        if check && y != ctx.ignore_index && !(0..c as i64).contains(&y) {
+            return Some((first + i, y));
+        }
+        let w = match usize::try_from(y) {
+            Ok(i) if y != ctx.ignore_index && i < c => ctx.w(i),
+            _ => 0.0,
+        };
+        let loss = match t.block.row(i) {
+            RowRef::Read(z) => label_row(&z, y, ctx, stop).0,
+            RowRef::Write(z, mut g) => {
+                let (loss, row) = label_row(&z, y, ctx, stop);
+                write_label_grad(Some(&z), &mut g, y, row, ctx, stop);
+                loss
+            }
+            RowRef::InPlace(mut z) => {
+                let (loss, row) = label_row(&z.view(), y, ctx, stop);
+                write_label_grad(None, &mut z, y, row, ctx, stop);
+                loss
+            }
+        };
+        sink.put(first, i, &[loss], &[w]);
+    }
+    None
 }
 
 /// The loss of a probability-target row and its gradient constants.
@@ -310,7 +492,7 @@ fn write_prob_grad<T: Real, U: Real>(
         }
         let ts = lane_chunk(t, r.clone(), &mut tb);
         let w = ctx.weight.map(|w| &w[r.clone()]);
-        with_lane_chunk_mut(g, r, |x| ce_grad_in_place(x, Some(ts), w, gr));
+        with_lane_chunk_mut(g, r, |x| ce_grad_write(None, x, Some(ts), w, gr));
     }
 }
 
@@ -346,10 +528,18 @@ fn compute<T: Real, U: Real>(
         }
     }
     let rows = logits.len() / classes;
+    let grad = !matches!(mode, GradMode::None(_));
+    // Class-index targets without a gradient are checked in the same pass as the loss
+    // (their "mean" denominator comes from it); with a gradient the denominator scales
+    // what is written, so the labels are checked and weighed first.
     let denominator = match &target {
         Target::Labels(y) => {
             check_label_shape(&logits, y)?;
-            check_labels(y, classes, opts.ignore_index, weight)?
+            if grad {
+                check_labels(y, classes, opts.ignore_index, weight)?
+            } else {
+                f64::NAN
+            }
         }
         Target::Probs(t) => {
             if t.shape() != logits.shape() {
@@ -378,49 +568,71 @@ fn compute<T: Real, U: Real>(
     };
     let ctx = &ctx;
     let last = |ndim: usize| Axis(ndim - 1);
+    if let Target::Labels(y) = target {
+        let batch = y.shape().to_vec();
+        // "none" returns a loss per row; "sum"/"mean" keep only each task's block sums
+        // (no N-sized buffer: at (10^7, 1) it cost more than the losses themselves).
+        let per_row = opts.reduction == Reduction::None;
+        let mut losses = vec![0.0; if per_row { rows } else { 0 }];
+        let outs = run(elements, |call| {
+            let src = match mode {
+                GradMode::None(z) => Source::Read(z),
+                GradMode::Into(z, g) => Source::Write(z, g.view_mut()),
+                GradMode::InPlace(z) => Source::InPlace(z.view_mut()),
+            };
+            let out = per_row.then_some(&mut losses[..]);
+            // Ctrl-C between tasks, between long rows and inside them.
+            let stop = RowStop::new(call, classes);
+            run_tasks(tasks(src, Some(y)), out, call, |t, o| match o {
+                Some(o) => {
+                    let bad = label_task(t, &mut Sink::PerRow(o), ctx, grad, !grad, &stop);
+                    TaskOut {
+                        bad,
+                        ..TaskOut::default()
+                    }
+                }
+                None => {
+                    let mut sink = Sink::Sums {
+                        loss: BlockAcc::default(),
+                        weight: BlockAcc::default(),
+                    };
+                    let bad = label_task(t, &mut sink, ctx, grad, !grad, &stop);
+                    let Sink::Sums { loss, weight } = sink else {
+                        unreachable!("sums")
+                    };
+                    TaskOut {
+                        loss: loss.into_pieces(),
+                        weight: weight.into_pieces(),
+                        bad,
+                    }
+                }
+            })
+        })?;
+        // The first bad label in logical order: tasks are in order, each stops at its first.
+        if let Some((row, label)) = outs.iter().find_map(|o| o.bad) {
+            return Err(Error::LabelOutOfRange {
+                label,
+                position: unravel(row, &batch),
+                classes,
+            });
+        }
+        let weights = || total(outs.iter().flat_map(|o| o.weight.iter().copied()));
+        let denominator = if grad { denominator } else { weights() };
+        let sum = || total(outs.iter().flat_map(|o| o.loss.iter().copied()));
+        return Ok(match opts.reduction {
+            Reduction::None => {
+                ArrayD::from_shape_vec(ndarray::IxDyn(&batch), losses).expect("rows")
+            }
+            Reduction::Sum => ArrayD::from_elem(ndarray::IxDyn(&[]), sum()),
+            Reduction::Mean => ArrayD::from_elem(ndarray::IxDyn(&[]), sum() / denominator),
+        });
+    }
     let losses: ArrayD<f64> = run(elements, |call| {
         let fork = call.fork;
         // Ctrl-C between rows and inside long ones; a stopped call's losses are discarded.
         let stop = &RowStop::new(call, classes);
         match (mode, target) {
-            (GradMode::None(z), Target::Labels(y)) => {
-                let zip = Zip::from(z.lanes(last(z.ndim()))).and(&y);
-                crate::zip_map_collect!(fork, zip, |z: ArrayView1<'_, T>, &y: &i64| {
-                    if stop.skip() {
-                        return f64::NAN;
-                    }
-                    label_row(&z, y, ctx, stop).0
-                })
-            }
-            (GradMode::Into(z, g), Target::Labels(y)) => {
-                let axis = last(z.ndim());
-                let zip = Zip::from(z.lanes(axis)).and(g.lanes_mut(axis)).and(&y);
-                crate::zip_map_collect!(
-                    fork,
-                    zip,
-                    |z: ArrayView1<'_, T>, mut g: ArrayViewMut1<'_, T>, &y: &i64| {
-                        if stop.skip() {
-                            return f64::NAN;
-                        }
-                        let (loss, row) = label_row(&z, y, ctx, stop);
-                        g.assign(&z);
-                        write_label_grad(&mut g, y, row, ctx, stop);
-                        loss
-                    }
-                )
-            }
-            (GradMode::InPlace(z), Target::Labels(y)) => {
-                let axis = last(z.ndim());
-                let zip = Zip::from(z.lanes_mut(axis)).and(&y);
-                crate::zip_map_collect!(fork, zip, |mut z: ArrayViewMut1<'_, T>, &y: &i64| {
-                    if stop.skip() {
-                        return f64::NAN;
-                    }
-                    let (loss, row) = label_row(&z.view(), y, ctx, stop);
-                    write_label_grad(&mut z, y, row, ctx, stop);
-                    loss
-                })
-            }
+            (_, Target::Labels(_)) => unreachable!("class-index targets are handled above"),
             (GradMode::None(z), Target::Probs(t)) => {
                 let axis = last(z.ndim());
                 let zip = Zip::from(z.lanes(axis)).and(t.lanes(axis));

@@ -19,6 +19,12 @@ pub trait Real: Copy + Default + PartialOrd + std::fmt::Debug + Send + Sync + 's
     fn store_lanes<V: F8>(v: V, out: &mut [Self; 8]);
     /// The slice as f32, when `Self` is f32.
     fn as_f32(x: &[Self]) -> Option<&[f32]>;
+    /// The mutable slice as f32, when `Self` is f32.
+    fn as_f32_mut(x: &mut [Self]) -> Option<&mut [f32]>;
+    /// The slice as f64, when `Self` is f64.
+    fn as_f64(x: &[Self]) -> Option<&[f64]>;
+    /// The mutable slice as f64, when `Self` is f64.
+    fn as_f64_mut(x: &mut [Self]) -> Option<&mut [f64]>;
 }
 
 impl Real for f64 {
@@ -43,6 +49,18 @@ impl Real for f64 {
     fn as_f32(_: &[Self]) -> Option<&[f32]> {
         None
     }
+    #[inline(always)]
+    fn as_f32_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
+    #[inline(always)]
+    fn as_f64(x: &[Self]) -> Option<&[f64]> {
+        Some(x)
+    }
+    #[inline(always)]
+    fn as_f64_mut(x: &mut [Self]) -> Option<&mut [f64]> {
+        Some(x)
+    }
 }
 
 impl Real for f32 {
@@ -66,5 +84,17 @@ impl Real for f32 {
     #[inline(always)]
     fn as_f32(x: &[Self]) -> Option<&[f32]> {
         Some(x)
+    }
+    #[inline(always)]
+    fn as_f32_mut(x: &mut [Self]) -> Option<&mut [f32]> {
+        Some(x)
+    }
+    #[inline(always)]
+    fn as_f64(_: &[Self]) -> Option<&[f64]> {
+        None
+    }
+    #[inline(always)]
+    fn as_f64_mut(_: &mut [Self]) -> Option<&mut [f64]> {
+        None
     }
 }

@@ -45,12 +45,10 @@ fn pow2i<V: F8>(k: V) -> V {
     k.add(V::splat(POW2_MAGIC)).bits_shl52()
 }
 
-/// e^x for eight lanes.
+/// (k, e^r) for x = k·ln2 + r: the range reduction and the polynomial, shared by [`exp`]
+/// and [`exp_in_domain`].
 #[inline(always)]
-pub fn exp<V: F8>(x: V) -> V {
-    // Clamp so k stays in range; out-of-range lanes are replaced at the end.
-    let xc = V::select(x.lt(V::splat(-746.0)), V::splat(-746.0), x);
-    let xc = V::select(xc.gt(V::splat(710.0)), V::splat(710.0), xc);
+fn reduced<V: F8>(xc: V) -> (V, V) {
     let k = xc
         .mul(V::splat(LOG2_E))
         .add(V::splat(ROUND_MAGIC))
@@ -74,7 +72,31 @@ pub fn exp<V: F8>(x: V) -> V {
     let s2 = r2.mul_add(q5, q4);
     let p = r8.mul_add(s2, r4.mul_add(s1, s0));
     // 1 + r + r²·p: adding the large terms last keeps the rounding error near 0.5 ULP.
-    let poly = V::splat(1.0).add(r2.mul_add(p, r));
+    (k, V::splat(1.0).add(r2.mul_add(p, r)))
+}
+
+/// e^x for x ∈ [[`DOMAIN_MIN`], [`DOMAIN_MAX`]] (or NaN, which gives NaN): no clamp, no
+/// special values, one scaling — bitwise what [`exp`] returns there. The loss kernels use
+/// it for blocks whose every gap is known to lie in the domain.
+#[inline(always)]
+pub fn exp_in_domain<V: F8>(x: V) -> V {
+    let (k, poly) = reduced(x);
+    poly.mul(pow2i(k))
+}
+
+/// Lower end of [`exp_in_domain`]'s domain: k = round(x·log2 e) ≥ −1020 there, so 2^k is
+/// a normal number.
+pub const DOMAIN_MIN: f64 = -707.0;
+/// Upper end of [`exp_in_domain`]'s domain: k ≤ 1023 there.
+pub const DOMAIN_MAX: f64 = 709.0;
+
+/// e^x for eight lanes.
+#[inline(always)]
+pub fn exp<V: F8>(x: V) -> V {
+    // Clamp so k stays in range; out-of-range lanes are replaced at the end.
+    let xc = V::select(x.lt(V::splat(-746.0)), V::splat(-746.0), x);
+    let xc = V::select(xc.gt(V::splat(710.0)), V::splat(710.0), xc);
+    let (k, poly) = reduced(xc);
 
     // 2^k = 2^k1 · 2^k2 with k1 in the normal range: k < −1020 borrows 2^−1000, k = 1024 borrows 2.
     let low = k.lt(V::splat(-1020.0));
@@ -190,5 +212,27 @@ mod tests {
             }
         }
         assert!(worst <= 1);
+        // the lean form gives the same bits on its domain
+        struct Lean;
+        impl LaneOp for Lean {
+            fn apply<V: F8>(&self, v: V) -> V {
+                exp_in_domain(v)
+            }
+        }
+        let dom: Vec<f64> = x
+            .iter()
+            .copied()
+            .filter(|v| (DOMAIN_MIN..=DOMAIN_MAX).contains(v))
+            .collect();
+        let full = on_every_vector_type(&ExpOp, &dom);
+        for ((name, a), (_, b)) in full.iter().zip(on_every_vector_type(&Lean, &dom).iter()) {
+            for ((a, b), v) in a.iter().zip(b).zip(&dom) {
+                assert_eq!(
+                    a.to_bits(),
+                    b.to_bits(),
+                    "{name}: exp({v:e}) = {a:e}, lean {b:e}"
+                );
+            }
+        }
     }
 }

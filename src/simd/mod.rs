@@ -16,6 +16,7 @@
 
 pub mod element;
 pub mod exp;
+pub mod exp_f32;
 pub mod log;
 pub mod log1p;
 pub mod log_f32;

@@ -46,6 +46,29 @@ pub trait F16: Copy {
     /// Bits >> 23 (logical).
     fn bits_shr23(self) -> Self;
 
+    // Operations of the native f32 exp and the f32 loss kernels (`exp_f32`, `kernels::softmax`).
+    /// Bits << 23.
+    fn bits_shl23(self) -> Self;
+    /// Stores the sixteen lanes.
+    fn store(self, out: &mut [f32; 16]);
+    /// `if o > self { o } else { self }` per lane: the larger, ignoring NaN in `o`
+    /// (the semantics of x86 `maxps(o, self)`).
+    fn max_ignoring_nan(self, o: Self) -> Self;
+    /// `if o < self { o } else { self }` per lane: the smaller, ignoring NaN in `o`
+    /// (the semantics of x86 `minps(o, self)`).
+    fn min_ignoring_nan(self, o: Self) -> Self;
+    /// `self <= o` (false for NaN).
+    fn le(self, o: Self) -> Self::Mask;
+    /// Both masks.
+    fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// Either mask.
+    fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// Whether any lane of the mask is set.
+    fn any(m: Self::Mask) -> bool;
+    /// Lanes 0–7 and 8–15 of a mask as masks of the wide type (for selects on the
+    /// widened halves).
+    fn widen_mask(m: Self::Mask) -> (<Self::Wide as F8>::Mask, <Self::Wide as F8>::Mask);
+
     /// `self > o`.
     #[inline(always)]
     fn gt(self, o: Self) -> Self::Mask {
@@ -157,6 +180,45 @@ impl F16 for Scalar16 {
     #[inline(always)]
     fn bits_shr23(self) -> Self {
         lanewise16!(self, |a| f32::from_bits(a.to_bits() >> 23))
+    }
+    #[inline(always)]
+    fn bits_shl23(self) -> Self {
+        lanewise16!(self, |a| f32::from_bits(a.to_bits() << 23))
+    }
+    #[inline(always)]
+    fn store(self, out: &mut [f32; 16]) {
+        *out = self.0;
+    }
+    #[inline(always)]
+    fn max_ignoring_nan(self, o: Self) -> Self {
+        lanewise16!(self, o, |m, v| if v > m { v } else { m })
+    }
+    #[inline(always)]
+    fn min_ignoring_nan(self, o: Self) -> Self {
+        lanewise16!(self, o, |m, v| if v < m { v } else { m })
+    }
+    #[inline(always)]
+    fn le(self, o: Self) -> [bool; 16] {
+        std::array::from_fn(|i| self.0[i] <= o.0[i])
+    }
+    #[inline(always)]
+    fn and(a: [bool; 16], b: [bool; 16]) -> [bool; 16] {
+        std::array::from_fn(|i| a[i] & b[i])
+    }
+    #[inline(always)]
+    fn or(a: [bool; 16], b: [bool; 16]) -> [bool; 16] {
+        std::array::from_fn(|i| a[i] | b[i])
+    }
+    #[inline(always)]
+    fn any(m: [bool; 16]) -> bool {
+        m.iter().fold(false, |acc, &b| acc | b)
+    }
+    #[inline(always)]
+    fn widen_mask(m: [bool; 16]) -> ([bool; 8], [bool; 8]) {
+        (
+            std::array::from_fn(|i| m[i]),
+            std::array::from_fn(|i| m[i + 8]),
+        )
     }
 }
 
@@ -326,6 +388,76 @@ pub mod x86 {
                 Avx2x16(f(self.0), f(self.1))
             }
         }
+        #[inline(always)]
+        fn bits_shl23(self) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                let f = |v: __m256| {
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_castps_si256(v)))
+                };
+                Avx2x16(f(self.0), f(self.1))
+            }
+        }
+        #[inline(always)]
+        fn store(self, out: &mut [f32; 16]) {
+            // SAFETY: see module docs; writes out[0..16].
+            unsafe {
+                _mm256_storeu_ps(out.as_mut_ptr(), self.0);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8), self.1);
+            }
+        }
+        #[inline(always)]
+        fn max_ignoring_nan(self, o: Self) -> Self {
+            // maxps(a, b) = a > b ? a : b, so NaN in `o` keeps `self`.
+            both!(_mm256_max_ps(o, self))
+        }
+        #[inline(always)]
+        fn min_ignoring_nan(self, o: Self) -> Self {
+            // minps(a, b) = a < b ? a : b, so NaN in `o` keeps `self`.
+            both!(_mm256_min_ps(o, self))
+        }
+        #[inline(always)]
+        fn le(self, o: Self) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe {
+                (
+                    _mm256_cmp_ps::<_CMP_LE_OQ>(self.0, o.0),
+                    _mm256_cmp_ps::<_CMP_LE_OQ>(self.1, o.1),
+                )
+            }
+        }
+        #[inline(always)]
+        fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe { (_mm256_and_ps(a.0, b.0), _mm256_and_ps(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask {
+            // SAFETY: see module docs.
+            unsafe { (_mm256_or_ps(a.0, b.0), _mm256_or_ps(a.1, b.1)) }
+        }
+        #[inline(always)]
+        fn any(m: Self::Mask) -> bool {
+            // SAFETY: see module docs.
+            unsafe { _mm256_movemask_ps(_mm256_or_ps(m.0, m.1)) != 0 }
+        }
+        #[inline(always)]
+        fn widen_mask(m: Self::Mask) -> ((__m256d, __m256d), (__m256d, __m256d)) {
+            // Each 32-bit mask lane (all ones or zero) sign-extended to 64 bits.
+            // SAFETY: see module docs.
+            unsafe {
+                let w = |v: __m256| {
+                    let i = _mm256_castps_si256(v);
+                    (
+                        _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(i))),
+                        _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(
+                            i,
+                        ))),
+                    )
+                };
+                (w(m.0), w(m.1))
+            }
+        }
     }
 
     /// Sixteen lanes in one AVX-512 register.
@@ -443,6 +575,51 @@ pub mod x86 {
                     _mm512_castps_si512(self.0),
                 )))
             }
+        }
+        #[inline(always)]
+        fn bits_shl23(self) -> Self {
+            // SAFETY: see module docs.
+            unsafe {
+                Avx512x16(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(
+                    _mm512_castps_si512(self.0),
+                )))
+            }
+        }
+        #[inline(always)]
+        fn store(self, out: &mut [f32; 16]) {
+            // SAFETY: see module docs; writes out[0..16].
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) }
+        }
+        #[inline(always)]
+        fn max_ignoring_nan(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_max_ps(o.0, self.0)) }
+        }
+        #[inline(always)]
+        fn min_ignoring_nan(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_min_ps(o.0, self.0)) }
+        }
+        #[inline(always)]
+        fn le(self, o: Self) -> __mmask16 {
+            // SAFETY: see module docs.
+            unsafe { _mm512_cmp_ps_mask::<_CMP_LE_OQ>(self.0, o.0) }
+        }
+        #[inline(always)]
+        fn and(a: __mmask16, b: __mmask16) -> __mmask16 {
+            a & b
+        }
+        #[inline(always)]
+        fn or(a: __mmask16, b: __mmask16) -> __mmask16 {
+            a | b
+        }
+        #[inline(always)]
+        fn any(m: __mmask16) -> bool {
+            m != 0
+        }
+        #[inline(always)]
+        fn widen_mask(m: __mmask16) -> (__mmask8, __mmask8) {
+            (m as __mmask8, (m >> 8) as __mmask8)
         }
     }
 }
