@@ -63,7 +63,10 @@ def test_one_input_rows_equal_the_dense_rows(name: str, dtype: Any) -> None:
     got = fn(values, offsets=offsets)
     want = per_row(fn, rows(values, offsets))
     assert got.dtype == np.float64 and got.shape == (len(LENGTHS),)
-    np.testing.assert_array_equal(got, want)
+    if name == "logsumexp":  # the dense loss path is tiled (issue 13): within 2 ULP, see test_arrow.same
+        np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-15, atol=0)
+    else:
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("dtypes", [(np.float64, np.float64), (np.float32, np.float64), (np.float32, np.float32)])
@@ -103,7 +106,8 @@ def test_uniform_rows_equal_the_dense_array_bitwise() -> None:
     dense = rng.random((1000, 10))
     offsets = np.arange(0, 10_001, 10)
     for name, fn in ONE.items():
-        np.testing.assert_array_equal(fn(dense.reshape(-1), offsets=offsets), fn(dense), err_msg=name)
+        tol = 1e-15 if name == "logsumexp" else 0.0  # the dense loss path is tiled (issue 13)
+        np.testing.assert_allclose(fn(dense.reshape(-1), offsets=offsets), fn(dense), rtol=tol, atol=0, err_msg=name)
     q = rng.random((1000, 10))
     for name, fn in PAIR.items():
         np.testing.assert_array_equal(fn(dense.reshape(-1), q.reshape(-1), offsets=offsets), fn(dense, q), err_msg=name)
@@ -124,7 +128,7 @@ def test_softmax_cross_entropy_one_label_per_row() -> None:
         fe.softmax_cross_entropy(r[None, :], [y], reduction="none")[0] if y != -100 else 0.0
         for r, y in zip(rows(z, offsets), labels)
     ]
-    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)  # the dense loss path is tiled (issue 13)
     kept = np.array(want)[labels != -100]
     assert fe.softmax_cross_entropy(z, labels, offsets=offsets) == pytest.approx(kept.mean(), rel=1e-15)
     assert fe.softmax_cross_entropy(z, labels, offsets=offsets, reduction="sum") == pytest.approx(kept.sum(), rel=1e-15)

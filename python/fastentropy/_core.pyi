@@ -84,7 +84,7 @@ def ragged_reduce(
     labels: Optional[NDArray[np.int64]] = None,
     base: Optional[float] = None,
     normalize: bool = True,
-    ignore_index: int = -100,
+    ignore_index: int = ...,
     reduction: str = "none",
 ) -> Union[float, NDArray[np.float64]]: ...
 def csr_align(

@@ -164,7 +164,7 @@ class FastEntropyNamespace:
             if reduction != "none":
                 counted = (~logits.is_null() & ~labels.is_null() & (labels != ignore_index)).sum()
                 # a mean over no row is null, as polars' own mean (fastentropy and torch: NaN)
-                value = None if reduction == "mean" and counted == 0 else float(loss)
+                value = None if reduction == "mean" and counted == 0 else float(np.asarray(loss))
                 return pl.Series([value], dtype=pl.Float64)
             return _nulls_to_null(loss, logits, labels)
 
