@@ -99,7 +99,8 @@ def _weights(s: NDArray[np.float64], e: NDArray[np.float64]) -> NDArray[np.float
     weighs < 2^-1000 of the whole)."""
     with np.errstate(all="ignore"):
         top = np.max(e, axis=-1, keepdims=True)
-        return np.ldexp(s, np.maximum(e - top, -2000).astype(np.int64))
+        shifted: NDArray[np.float64] = np.ldexp(s, np.maximum(e - top, -2000).astype(np.int64))
+    return shifted
 
 
 def _measure(

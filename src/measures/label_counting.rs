@@ -32,7 +32,9 @@ use rayon::prelude::*;
 use super::label_keys::KeySource;
 use super::radix_sort::radix_sort;
 use crate::error::Error;
+use crate::kernels::softmax_rows::log1p_lane;
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
+use crate::simd::log::ln_lane;
 use crate::parallel::{tree_combine, Ctx, BLOCK};
 
 /// Samples per block of every pass over the labels: 64 Ki keys (512 KiB of `u64`), the
@@ -491,18 +493,57 @@ pub(crate) fn sorted_keys(
 
 // ------------------------------------------------------------------------ float sums
 
-/// Σ c ln c over the non-zero `counts` in their order, and how many there are: blocks of
+/// The counts of the distinct values of `n` samples, reduced for an exact entropy:
+/// Σ c ln c over every count but a dominant one (a count above n/2 — there is at most
+/// one), that dominant count, and how many counts are non-zero.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct CountSums {
+    /// Σ c ln c over the non-zero counts, the dominant one excluded.
+    pub rest_clogc: f64,
+    /// The count above n/2, or 0.
+    pub dominant: u64,
+    /// The number of non-zero counts (classes).
+    pub classes: usize,
+}
+
+impl CountSums {
+    /// The plug-in entropy (nats) of the `n` samples: Σ (c/n)·ln(n/c), summed as
+    /// non-negative parts so one dominant count loses no digits — (r ln n − Σ c ln c)/n over
+    /// the other counts (their total r ≤ n/2, so each ln(n/c) ≥ ln 2: at most ~50 ULP of
+    /// cancellation), plus (d/n)·log1p(r/d) for the dominant count d = n − r. A single
+    /// class gives exactly 0.
+    pub fn entropy(&self, n: u64) -> f64 {
+        if n == 0 {
+            return 0.0;
+        }
+        let nf = n as f64;
+        let rest = n - self.dominant; // exact: integer counts
+        let rest_part = rest as f64 * ln_lane(nf) - self.rest_clogc;
+        let rest_part = if rest_part > 0.0 { rest_part } else { 0.0 };
+        let dominant_part = if self.dominant > 0 {
+            let d = self.dominant as f64;
+            d * log1p_lane(rest as f64 / d)
+        } else {
+            0.0
+        };
+        (rest_part + dominant_part) / nf
+    }
+}
+
+/// [`CountSums`] of the non-zero `counts` of `n` samples, in their order: blocks of
 /// [`BLOCK`] consecutive non-zero counts reduced by `xlogx_sums`, combined by the fixed
 /// tree — the same sums whichever way the counts were obtained. `Err(Interrupted)` once
 /// the call is stopped (checked every [`COUNT_BLOCK`] counts: a count per class can mean
 /// one per sample).
 pub(crate) fn sum_clogc(
     counts: impl IntoIterator<Item = u64>,
+    n: u64,
     w: Work<'_>,
-) -> Result<(f64, usize), Error> {
+) -> Result<CountSums, Error> {
     let mut buf = Vec::with_capacity(BLOCK);
     let mut parts: Vec<XLogXSums> = Vec::new();
-    let mut k = 0;
+    let mut classes = 0;
+    let mut dominant = 0;
     for (i, c) in counts.into_iter().enumerate() {
         if i % COUNT_BLOCK == COUNT_BLOCK - 1 && w.stopped() {
             return Err(Error::Interrupted);
@@ -510,7 +551,11 @@ pub(crate) fn sum_clogc(
         if c == 0 {
             continue;
         }
-        k += 1;
+        classes += 1;
+        if 2 * (c as u128) > n as u128 {
+            dominant = c;
+            continue;
+        }
         buf.push(c as f64);
         if buf.len() == BLOCK {
             parts.push(xlogx_sums(&buf));
@@ -520,7 +565,11 @@ pub(crate) fn sum_clogc(
     if !buf.is_empty() || parts.is_empty() {
         parts.push(xlogx_sums(&buf));
     }
-    Ok((tree_combine(&parts).sum_xlogx, k))
+    Ok(CountSums {
+        rest_clogc: tree_combine(&parts).sum_xlogx,
+        dominant,
+        classes,
+    })
 }
 
 #[cfg(test)]
@@ -543,10 +592,18 @@ mod tests {
     fn clogc_skips_zeros() {
         Ctx::sequential(|ctx| {
             let w = Work::whole(ctx);
-            let (s, k) = sum_clogc([0, 2, 0, 3], w).unwrap();
-            assert_eq!(k, 2);
-            assert!((s - (2f64 * 2f64.ln() + 3f64 * 3f64.ln())).abs() < 1e-15);
-            assert_eq!(sum_clogc(std::iter::empty(), w).unwrap(), (0.0, 0));
+            let s = sum_clogc([0, 2, 0, 3], 5, w).unwrap();
+            assert_eq!((s.classes, s.dominant), (2, 3));
+            assert!((s.rest_clogc - 2f64 * 2f64.ln()).abs() < 1e-15);
+            let h = -(0.4f64 * 0.4f64.ln() + 0.6 * 0.6f64.ln());
+            assert!((s.entropy(5) - h).abs() < 1e-15);
+            let e = sum_clogc(std::iter::empty(), 0, w).unwrap();
+            assert_eq!((e.rest_clogc, e.dominant, e.classes), (0.0, 0, 0));
+            // one dominant count: full relative precision of the tiny entropy
+            let d = sum_clogc([1u64 << 52, 1, 1], (1u64 << 52) + 2, w).unwrap();
+            let n = (1u64 << 52) as f64 + 2.0;
+            let want = 2.0 * n.ln() / n + ((1u64 << 52) as f64 / n) * (2.0 / (1u64 << 52) as f64).ln_1p();
+            assert!(((d.entropy((1u64 << 52) + 2) - want) / want).abs() < 1e-14);
         });
     }
 }

@@ -21,24 +21,23 @@ use std::sync::Mutex;
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
 
 use super::label_counting::{
-    even_ranges, for_parts, key_range, offset_range, part_count, scan_keys, sorted_keys, sum_clogc,
+    even_ranges, for_parts, key_range, offset_range, part_count, scan_keys, sorted_keys, sum_clogc, CountSums,
     try_zeroed_touched, Count, Work, COUNT_BLOCK,
 };
 use super::label_keys::{Decode, KeySource, Label, LaneKeys};
 use super::{Options, RowStop};
 use crate::error::Error;
 use crate::parallel::run;
-use crate::simd::log::ln_lane;
 
-/// Σ c ln c over the counts of the distinct labels of `src`, and their number K.
+/// The counts of the distinct labels of `src`, reduced ([`CountSums`]).
 fn label_counts_sums(
     src: &dyn KeySource,
     arg: &'static str,
     w: Work<'_>,
-) -> Result<(f64, usize), Error> {
+) -> Result<CountSums, Error> {
     let n = src.len();
     let Some((min, max)) = key_range(src, w)? else {
-        return sum_clogc(std::iter::empty(), w);
+        return sum_clogc(std::iter::empty(), n as u64, w);
     };
     if let Some(range) = offset_range(min, max, n) {
         return if n < u32::MAX as usize {
@@ -48,7 +47,7 @@ fn label_counts_sums(
         };
     }
     let sorted = sorted_keys(src, (min, max), w)?;
-    sum_clogc(RunLengths::new(&sorted, w), w)
+    sum_clogc(RunLengths::new(&sorted, w), n as u64, w)
 }
 
 /// [`label_counts_sums`] by a count per value of the range `min..min + range`; each part
@@ -59,7 +58,7 @@ fn offset_counts<C: Count>(
     min: u64,
     range: usize,
     w: Work<'_>,
-) -> Result<(f64, usize), Error> {
+) -> Result<CountSums, Error> {
     let mut counts = try_zeroed_touched::<C>(range, w)?;
     let ranges = even_ranges(range, part_count(w));
     for_parts(&mut counts, &ranges, |mine, counts| {
@@ -79,7 +78,7 @@ fn offset_counts<C: Count>(
         }
         Ok(())
     })?;
-    sum_clogc(counts.iter().map(|&c| c.into()), w)
+    sum_clogc(counts.iter().map(|&c| c.into()), src.len() as u64, w)
 }
 
 /// The lengths of the runs of equal values of a sorted slice; ends early (the call's
@@ -131,11 +130,9 @@ fn entropy_of(
     if src.is_empty() {
         return Ok(0.0);
     }
-    let (sum_clogc, k) = label_counts_sums(src, arg, w)?;
-    let n = src.len() as f64;
-    let plug_in = (n * ln_lane(n) - sum_clogc) / n;
-    // Exact-arithmetic entropy is ≥ 0; rounding can give −1e-17 for near-certain samples.
-    let plug_in = if plug_in < 0.0 { 0.0 } else { plug_in };
+    let sums = label_counts_sums(src, arg, w)?;
+    let (k, n) = (sums.classes, src.len() as f64);
+    let plug_in = sums.entropy(src.len() as u64);
     Ok(if miller_madow {
         plug_in + (k as f64 - 1.0) / (2.0 * n)
     } else {

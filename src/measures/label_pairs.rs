@@ -41,7 +41,7 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::label_counting::{
-    coding, even_ranges, fill_codes, for_parts, part_count, split_by, sum_clogc, try_zeroed,
+    coding, even_ranges, fill_codes, for_parts, part_count, split_by, sum_clogc, try_zeroed, CountSums,
     try_zeroed_touched, Coding, Count, Work, COUNT_BLOCK, KEY_BUF,
 };
 use super::label_keys::KeySource;
@@ -77,10 +77,10 @@ pub(crate) enum CellSum {
 pub(crate) struct CellSums {
     /// The requested sum over the non-zero cells.
     pub sum: f64,
-    /// Σ a ln a over the non-zero counts of X's classes, and their number.
-    pub x_clogc: (f64, usize),
+    /// The counts of X's classes, reduced for its entropy.
+    pub x_clogc: CountSums,
     /// The same for Y.
-    pub y_clogc: (f64, usize),
+    pub y_clogc: CountSums,
 }
 
 /// The joint counts of two label arrays.
@@ -229,7 +229,7 @@ fn sparse_sums<C: Count>(
     sum: CellSum,
     y_is_rows: bool,
     w: Work<'_>,
-) -> Result<(f64, (f64, usize), (f64, usize)), Error> {
+) -> Result<(f64, CountSums, CountSums), Error> {
     let n = rows.src.len();
     let (kr, kc) = (rows.coding.classes(), cols.coding.classes());
     let parts = part_count(w);
@@ -260,8 +260,8 @@ fn sparse_sums<C: Count>(
         }
     }
     let count = |c: &C| -> u64 { (*c).into() };
-    let row_clogc = sum_clogc(cursor[..kr].iter().map(count), w)?;
-    let col_clogc = sum_clogc(col_counts.iter().map(count), w)?;
+    let row_clogc = sum_clogc(cursor[..kr].iter().map(count), n as u64, w)?;
+    let col_clogc = sum_clogc(col_counts.iter().map(count), n as u64, w)?;
     // 2. cursor[i] = the end of row i's slots.
     let mut end = 0u64;
     for (i, c) in cursor[..kr].iter_mut().enumerate() {

@@ -6,9 +6,12 @@
 //! `mutual_info_score(labels_true, labels_pred)`: X = the first array).
 //!
 //! With n = Σ N, row sums a_i and column sums b_j:
-//! - H(X,Y) = (n ln n − Σ N ln N)/n (as [`super::entropy`]: a single cell gives exactly 0);
-//! - H(X|Y) = −Σ (N_ij/n) ln(N_ij/b_j), computed directly (not H(X,Y) − H(Y)), so a
-//!   function X = f(Y) gives exactly 0;
+//! - H(X,Y): the exact entropy of the cells ([`super::entropy`]: any dominant cell, any
+//!   total; a single cell gives exactly 0); from labels with a sparse table of pairs,
+//!   (n ln n − Σ N ln N)/n over the integer counts;
+//! - H(X|Y) = Σ_j (b_j/n)·H(X | Y = j), the exact entropies of the columns weighed by
+//!   their shares (not H(X,Y) − H(Y), which cancels), so a function X = f(Y) gives
+//!   exactly 0; from labels, −Σ (N_ij/n) ln(N_ij/b_j) over the counted pairs;
 //! - I(X;Y) = Σ (N_ij/n) ln(N_ij·(n/a_i)/b_j), the direct form sklearn also uses, rather
 //!   than H(X) + H(Y) − H(X,Y), which cancels catastrophically for nearly independent
 //!   variables; an exactly independent table gives exactly 0 where the ratios round to 1;
@@ -32,10 +35,10 @@ use rayon::prelude::*;
 use super::label_counting::Work;
 use super::label_keys::KeySource;
 use super::label_pairs::{count_pairs, CellSum, Counted};
+use super::entropy::{entropy, entropy_whole};
 use super::{Options, RowStop};
 use crate::error::Error;
 use crate::kernels::counts::{sum_min, xlog_ratio_sums, LogRatioSums, SumMin};
-use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
 use crate::kernels::Partial;
 use crate::parallel::{reduce_blocks, run, tree_combine, with_slice, Ctx};
 use crate::simd::log::ln_lane;
@@ -170,20 +173,12 @@ fn classes(marginal: &[f64]) -> usize {
     marginal.iter().filter(|&&s| s != 0.0).count()
 }
 
-/// Σ x ln x over a marginal, in the fixed blocks of [`crate::parallel`].
-fn sum_xlogx(v: &[f64]) -> f64 {
-    Ctx::sequential(|ctx| crate::parallel::reduce_blocks(v.len(), ctx, |r| xlogx_sums(&v[r])))
-        .sum_xlogx
-}
-
 /// Everything a measure is computed from, in nats.
 struct Joint<'c> {
     cells: &'c TableRows<'c>,
     n: f64,
     a: Vec<f64>,
     b: Vec<f64>,
-    /// Σ N ln N over the cells, when the measure needs it.
-    sum_nlogn: Option<f64>,
 }
 
 /// (n ln n − Σ x ln x)/n, clamped at 0.
@@ -202,10 +197,10 @@ impl Joint<'_> {
         clamp0(cell_sum(self.cells, |i| n / self.a[i], ctx) / n)
     }
 
-    fn compute(&self, measure: Measure, ln_base: f64, ctx: Ctx<'_>) -> f64 {
+    fn compute(&self, measure: Measure, ln_base: f64, exact: &Exact, ctx: Ctx<'_>) -> f64 {
         match measure {
-            Measure::Joint => entropy_of(self.n, self.sum_nlogn.unwrap_or(f64::NAN)) / ln_base,
-            Measure::Conditional => clamp0(-cell_sum(self.cells, |_| 1.0, ctx) / self.n) / ln_base,
+            Measure::Joint => exact.joint / ln_base,
+            Measure::Conditional => exact.conditional / ln_base,
             Measure::Mutual => self.mutual_information(ctx) / ln_base,
             Measure::Normalized(avg) => {
                 let (kx, ky) = (classes(&self.a), classes(&self.b));
@@ -219,13 +214,54 @@ impl Joint<'_> {
                 if mi == 0.0 {
                     return 0.0;
                 }
-                let (hx, hy) = (
-                    entropy_of(self.n, sum_xlogx(&self.a)),
-                    entropy_of(self.n, sum_xlogx(&self.b)),
-                );
-                mi / avg.of(hx, hy)
+                mi / avg.of(exact.x, exact.y)
             }
         }
+    }
+}
+
+/// The entropies of a table that the exact entropy kernels give ([`super::entropy`]): no
+/// cancellation with a dominant cell, any total.
+struct Exact {
+    /// H(X, Y): the entropy of all cells.
+    joint: f64,
+    /// H(X | Y) = Σ_j (b_j/n)·H(column j): non-negative parts, exactly 0 for X = f(Y).
+    conditional: f64,
+    /// H(X), H(Y): the entropies of the marginals.
+    x: f64,
+    y: f64,
+}
+
+impl Exact {
+    fn of(table: ArrayView2<'_, f64>, measure: Measure, a: &[f64], b: &[f64]) -> Result<Exact, Error> {
+        let nats = Options::default();
+        let vector = |v: &[f64]| entropy_whole(ndarray::aview1(v).into_dyn(), &nats);
+        let mut out = Exact {
+            joint: f64::NAN,
+            conditional: f64::NAN,
+            x: f64::NAN,
+            y: f64::NAN,
+        };
+        match measure {
+            Measure::Joint => out.joint = entropy_whole(table.into_dyn(), &nats)?,
+            Measure::Conditional => {
+                let columns = entropy(table.t().into_dyn(), &nats)?;
+                let n: f64 = b.iter().sum();
+                // a zero column weighs 0 (its entropy is NaN: 0/0); a zero table is NaN
+                let weighted: f64 = b
+                    .iter()
+                    .zip(columns.iter())
+                    .map(|(&w, &h)| if w == 0.0 { 0.0 } else { (w / n) * h })
+                    .sum();
+                out.conditional = if n == 0.0 { f64::NAN } else { weighted };
+            }
+            Measure::Mutual => {}
+            Measure::Normalized(_) => {
+                out.x = vector(a)?;
+                out.y = vector(b)?;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -268,23 +304,10 @@ pub fn from_table(
     if table.is_empty() {
         return Ok(measure.empty());
     }
-    // Row sums (and Σ N ln N for the joint entropy), column sums: lane reductions.
-    let (row_sums, sum_nlogn, row_min) = if measure == Measure::Joint {
-        let parts: Vec<XLogXSums> = reduce_rows(table, xlogx_sums)?;
-        let all = tree_combine(&parts);
-        (
-            parts.iter().map(|p| p.sum).collect::<Vec<_>>(),
-            Some(all.sum_xlogx),
-            all.min,
-        )
-    } else {
-        let parts: Vec<SumMin> = reduce_rows(table, sum_min)?;
-        (
-            parts.iter().map(|p| p.sum).collect(),
-            None,
-            tree_combine(&parts).min,
-        )
-    };
+    // Row sums and column sums: lane reductions.
+    let parts: Vec<SumMin> = reduce_rows(table, sum_min)?;
+    let row_sums: Vec<f64> = parts.iter().map(|p| p.sum).collect();
+    let row_min = tree_combine(&parts).min;
     if row_min < 0.0 {
         return Err(Error::Negative {
             arg: "contingency",
@@ -316,9 +339,9 @@ pub fn from_table(
         n,
         a: row_sums,
         b: col_sums,
-        sum_nlogn,
     };
-    run(table.len(), |ctx| joint.compute(measure, ln_base, ctx))
+    let exact = Exact::of(table, measure, &joint.a, &joint.b)?;
+    run(table.len(), |ctx| joint.compute(measure, ln_base, &exact, ctx))
 }
 
 /// `table` times the power of two that brings its largest cell to [1, 2), when every cell
@@ -387,7 +410,7 @@ pub fn from_labels(
         Counted::Cells(cells) => cells,
     };
     let n = x.len() as f64;
-    let ((sx, kx), (sy, ky)) = (cells.x_clogc, cells.y_clogc);
+    let (kx, ky) = (cells.x_clogc.classes, cells.y_clogc.classes);
     // The same special cases as the table path (`Joint::compute`); counts are finite.
     let mutual = || {
         if kx <= 1 || ky <= 1 {
@@ -408,7 +431,11 @@ pub fn from_labels(
                 if mi == 0.0 {
                     0.0
                 } else {
-                    mi / avg.of(entropy_of(n, sx), entropy_of(n, sy))
+                    let samples = x.len() as u64;
+                    mi / avg.of(
+                        cells.x_clogc.entropy(samples),
+                        cells.y_clogc.entropy(samples),
+                    )
                 }
             }
         }
