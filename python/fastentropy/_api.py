@@ -154,6 +154,14 @@ def _fast_one(p: Any, axis: Any) -> bool:
     )
 
 
+def _special_options(from_logits: Any, smoothing: Any) -> bool:
+    """Whether ``from_logits`` or ``smoothing`` asks for something (not the paths of
+    ragged and Arrow rows yet); their values are checked where they are used."""
+    return (from_logits is not False and bool(from_logits)) or (
+        smoothing is not _NO_SMOOTHING and not (isinstance(smoothing, (int, float)) and smoothing == 0)
+    )
+
+
 def _fast_pair(p: Any, q: Any, axis: Any) -> bool:
     """:func:`_fast_one` for both inputs, of equal shapes (no broadcasting to do)."""
     return _fast_one(p, axis) and type(q) is np.ndarray and (q.dtype is _F64 or q.dtype is _F32) and p.shape == q.shape
@@ -346,14 +354,20 @@ def entropy(
     normalize: bool = True,
     from_logits: bool = False,
     smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Shannon entropy ``H(P) = -sum(p * log(p))`` of each distribution along ``axis``.
 
     Parameters
     ----------
-    p : array_like
+    p : array_like, scipy.sparse matrix or Arrow list column
         Probabilities or counts (non-negative). float32/float64 are read without copying.
-        Masked elements of a masked array are left out (as 0).
+        Masked elements of a masked array are left out (as 0). Ragged rows, read in
+        place: a 1-D array of values with ``offsets``; a ``scipy.sparse`` matrix or array
+        (each row a distribution over its stored values — equal to the dense result); an
+        Arrow list, large list or fixed-size list column of floats (pyarrow array or
+        chunked array, polars Series, any ``__arrow_c_stream__`` / ``__arrow_c_array__``
+        producer), where a null row gives NaN and a null value is left out.
     axis : int or None, default -1
         The axis that holds one distribution (rows of an ``(N, C)`` array by default;
         ``scipy.stats.entropy`` uses ``axis=0``). ``None``: the whole array is one distribution.
@@ -375,11 +389,15 @@ def entropy(
         Additive smoothing (Laplace / Lidstone): a pseudocount added to every element of
         ``p`` before normalising. Needs ``normalize=True`` and probabilities or counts
         (not logits).
+    offsets : array_like of int, optional
+        Row boundaries of a 1-D ``p`` (CSR style, rows + 1 entries): row ``r`` is
+        ``p[offsets[r]:offsets[r + 1]]``. The result has one value per row.
 
     Returns
     -------
     float or ndarray of float64
-        One value per distribution (``axis`` removed); a float for a single distribution.
+        One value per distribution (``axis`` removed); a float for a single distribution
+        (ragged inputs always give an array, one value per row).
         An empty distribution gives 0.0; one summing to 0 gives NaN (with ``normalize``);
         NaN in a distribution gives NaN for it.
 
@@ -405,8 +423,19 @@ def entropy(
     1.0
     >>> round(fe.entropy([4, 0, 0], smoothing=1.0), 12)
     0.796311640174
+    >>> fe.entropy([1, 1, 2, 4], offsets=[0, 3, 3, 4])   # rows [1, 1, 2], [], [4]
+    array([1.03972077, 0.        , 0.        ])
     """
-    if from_logits is False and smoothing is _NO_SMOOTHING and base is None and normalize is True and _fast_one(p, axis):
+    if offsets is not None or type(p) is not np.ndarray:
+        from . import _ragged
+
+        src = _ragged.one(p, "p", offsets, axis, 0.0)
+        if src is not None:
+            if _special_options(from_logits, smoothing):
+                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce("entropy", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+    if offsets is None and from_logits is False and smoothing is _NO_SMOOTHING and base is None and normalize is True and _fast_one(p, axis):
         return _core.entropy(cast(Any, p), axis)
     if from_logits is not False or smoothing is not _NO_SMOOTHING:
         logits = _check_flag(from_logits, "from_logits")
@@ -486,6 +515,7 @@ def kl_divergence(
     normalize: bool = True,
     from_logits: bool = False,
     smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Kullback–Leibler divergence ``D(P||Q) = sum(p * log(p / q))`` along ``axis``.
 
@@ -498,6 +528,10 @@ def kl_divergence(
         Non-negative probabilities or counts; they broadcast against each other (zero
         strides, no copy). float32 and float64 may be mixed. An element masked in
         either (``numpy.ma``) is left out of both, as ``scipy.stats.entropy`` does.
+        Ragged rows (see :func:`entropy`): 1-D values with ``offsets``, two
+        ``scipy.sparse`` matrices (the same pattern is read in place; different patterns
+        are aligned by column, an O(nnz) copy), or two Arrow list columns with rows of
+        equal lengths (chunked differently or not).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -516,6 +550,8 @@ def kl_divergence(
         Additive smoothing (Laplace / Lidstone): a pseudocount added to every element of
         ``p`` and of ``q`` before normalising, so an empty bin no longer gives ``inf``.
         Needs ``normalize=True`` and probabilities or counts (not logits).
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`entropy`).
 
     Returns
     -------
@@ -541,8 +577,19 @@ def kl_divergence(
     >>> fe.kl_divergence([0.0, 0.0], [0.0, 0.0], from_logits=True)
     0.0
     """
+    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
+        from . import _ragged
+
+        srcs = _ragged.pair(p, q, offsets, axis)
+        if srcs is not None:
+            if _special_options(from_logits, smoothing):
+                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce(
+                "kl_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
+            )
     if from_logits is False and smoothing is _NO_SMOOTHING:
-        if base is None and normalize is True and _fast_pair(p, q, axis):
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
             return _core.kl_divergence(cast(Any, p), cast(Any, q), axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
@@ -558,6 +605,7 @@ def cross_entropy(
     normalize: bool = True,
     from_logits: bool = False,
     smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Cross-entropy ``H(P, Q) = -sum(p * log(q)) = H(P) + D(P||Q)`` along ``axis``.
 
@@ -566,7 +614,7 @@ def cross_entropy(
     p, q : array_like
         Non-negative probabilities or counts (``p`` the reference distribution, ``q`` the
         model's); they broadcast against each other. An element masked in either
-        (``numpy.ma``) is left out of both.
+        (``numpy.ma``) is left out of both. Ragged rows as for :func:`kl_divergence`.
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -585,6 +633,8 @@ def cross_entropy(
         Additive smoothing (Laplace / Lidstone): a pseudocount added to every element of
         ``p`` and of ``q`` before normalising, so an empty bin no longer gives ``inf``.
         Needs ``normalize=True`` and probabilities or counts (not logits).
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`entropy`).
 
     Returns
     -------
@@ -603,9 +653,22 @@ def cross_entropy(
     >>> import fastentropy as fe
     >>> fe.cross_entropy([0, 0, 1], [0.3, 0.3, 0.4])
     0.916290731874155
+    >>> fe.cross_entropy([0, 1, 1, 0, 0], [0.5, 0.5, 0.3, 0.3, 0.4], offsets=[0, 2, 5])
+    array([0.69314718, 1.2039728 ])
     """
+    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
+        from . import _ragged
+
+        srcs = _ragged.pair(p, q, offsets, axis)
+        if srcs is not None:
+            if _special_options(from_logits, smoothing):
+                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce(
+                "cross_entropy", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
+            )
     if from_logits is False and smoothing is _NO_SMOOTHING:
-        if base is None and normalize is True and _fast_pair(p, q, axis):
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
             return _core.cross_entropy(cast(Any, p), cast(Any, q), axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))

@@ -80,3 +80,24 @@ def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def simd_isa() -> str: ...
 
+# Ragged rows (src/bindings/ragged.rs): a source is a (values, offsets) pair of NumPy arrays,
+# an Arrow stream capsule, or an Arrow (schema, array) capsule pair.
+def arrow_format(source: Any) -> str: ...
+def ragged_reduce(
+    measure: str,
+    p: Any,
+    q: Any = None,
+    labels: Optional[NDArray[np.int64]] = None,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    ignore_index: int = ...,
+    reduction: str = "none",
+) -> Union[float, NDArray[np.float64]]: ...
+def csr_align(
+    p_data: _Floats,
+    p_indices: NDArray[np.int64],
+    p_indptr: NDArray[np.int64],
+    q_data: _Floats,
+    q_indices: NDArray[np.int64],
+    q_indptr: NDArray[np.int64],
+) -> Tuple[_Floats, _Floats, NDArray[np.int64]]: ...

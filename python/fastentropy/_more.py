@@ -12,7 +12,7 @@ from typing import Any, Optional, Tuple, cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _core
+from . import _core, _ragged
 from ._api import (
     _NO_SMOOTHING,
     Axis,
@@ -23,6 +23,7 @@ from ._api import (
     _core_axis,
     _core_pair,
     _fast_pair,
+    _special_options,
     _lane_axis,
     _pair_measure,
     _unmask,
@@ -61,6 +62,7 @@ def js_divergence(
     normalize: bool = True,
     from_logits: bool = False,
     smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Jensen–Shannon divergence ``JS(P, Q) = (D(P||M) + D(Q||M)) / 2``, ``M = (P + Q) / 2``.
 
@@ -76,6 +78,8 @@ def js_divergence(
     p, q : array_like
         Non-negative probabilities or counts; they broadcast against each other (zero
         strides, no copy). float32 and float64 are read without copying and may be mixed.
+        Ragged rows as for :func:`fastentropy.kl_divergence` (``offsets``, scipy.sparse,
+        Arrow list columns).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -94,6 +98,8 @@ def js_divergence(
     smoothing : float, default 0.0
         Additive smoothing: a pseudocount added to every element of ``p`` and ``q``
         before normalising. Needs ``normalize=True`` and probabilities or counts.
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`fastentropy.entropy`).
 
     Returns
     -------
@@ -117,8 +123,14 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
+    srcs = _ragged_pair(p, q, offsets, axis)
+    if srcs is not None:
+        if _special_options(from_logits, smoothing):
+            raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                             "sparse or Arrow inputs yet: pass dense NumPy rows")
+        return _ragged.reduce("js_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
     if from_logits is False and smoothing is _NO_SMOOTHING:
-        if base is None and normalize is True and _fast_pair(p, q, axis):
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
             return _core.js_divergence(cast(Any, p), cast(Any, q), axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
@@ -134,6 +146,7 @@ def js_distance(
     normalize: bool = True,
     from_logits: bool = False,
     smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Jensen–Shannon distance, the square root of :func:`js_divergence`.
 
@@ -145,7 +158,7 @@ def js_distance(
 
     Parameters
     ----------
-    p, q, axis, base, normalize, from_logits, smoothing
+    p, q, axis, base, normalize, from_logits, smoothing, offsets
         As for :func:`js_divergence`.
 
     Returns
@@ -166,8 +179,14 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
+    srcs = _ragged_pair(p, q, offsets, axis)
+    if srcs is not None:
+        if _special_options(from_logits, smoothing):
+            raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                             "sparse or Arrow inputs yet: pass dense NumPy rows")
+        return _ragged.reduce("js_distance", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
     if from_logits is False and smoothing is _NO_SMOOTHING:
-        if base is None and normalize is True and _fast_pair(p, q, axis):
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
             return _core.js_distance(cast(Any, p), cast(Any, q), axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
@@ -181,6 +200,7 @@ def perplexity(
     base: Optional[float] = None,
     normalize: bool = True,
     from_logits: bool = False,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Perplexity ``exp(H(P))`` of each distribution along ``axis``.
 
@@ -193,7 +213,8 @@ def perplexity(
     Parameters
     ----------
     p : array_like
-        Probabilities or counts (non-negative).
+        Probabilities or counts (non-negative). Ragged rows as for
+        :func:`fastentropy.entropy` (``offsets``, scipy.sparse, Arrow list columns).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -204,6 +225,8 @@ def perplexity(
         ``p`` holds logits: ``exp`` of the entropy of ``softmax(p, axis)``, computed in one
         streaming pass as for ``entropy(p, from_logits=True)`` (the perplexity of a
         language model's next-token distribution, without a probability array).
+    offsets : array_like of int, optional
+        Row boundaries of a 1-D ``p`` (see :func:`fastentropy.entropy`).
 
     Returns
     -------
@@ -227,13 +250,29 @@ def perplexity(
     array([2., 1.])
     >>> round(fe.perplexity([2.0, 2.0, 2.0], from_logits=True), 12)
     3.0
+    >>> fe.perplexity([1, 1, 1, 1, 5], offsets=[0, 4, 5])
+    array([4., 1.])
     """
+    if offsets is not None or type(p) is not np.ndarray:
+        src = _ragged.one(p, "p", offsets, axis, 0.0)
+        if src is not None:
+            if _special_options(from_logits, 0.0):
+                raise ValueError("`from_logits` is not supported with `offsets=`, sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce("perplexity", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
     if from_logits is not False and _check_flag(from_logits, "from_logits"):
         arr = _as_float_array(p, "p", -np.inf)
         return _core.logits_measure(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), "perplexity")
     arr = _as_float_array(p, "p", 0.0)
     ax = _core_axis(arr.ndim, axis, "p")
     return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
+
+
+def _ragged_pair(p: Any, q: Any, offsets: Any, axis: Any) -> Any:
+    """The ragged sources of ``p`` and ``q``, or None for the dense path (NumPy arrays
+    without ``offsets`` skip the check)."""
+    if offsets is None and type(p) is np.ndarray and type(q) is np.ndarray:
+        return None
+    return _ragged.pair(p, q, offsets, axis)
 
 
 def _as_labels(x: ArrayLike, name: str) -> Tuple[NDArray[Any], str]:

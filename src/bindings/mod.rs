@@ -7,11 +7,14 @@ mod drift;
 mod loss;
 mod measures;
 mod more;
+mod ragged;
 mod scorers;
 
 use std::cell::RefCell;
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -24,6 +27,8 @@ impl From<Error> for PyErr {
             Error::Interrupted => PENDING_SIGNAL_ERROR
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")),
+            // An Arrow type that is not read is a dtype problem.
+            e @ Error::ArrowType { .. } => PyTypeError::new_err(e.to_string()),
             e @ Error::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
             e @ Error::Internal { .. } => PyRuntimeError::new_err(e.to_string()),
             e => PyValueError::new_err(e.to_string()),
@@ -94,6 +99,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     more::register(m)?;
     drift::register(m)?;
     scorers::register(m)?;
+    ragged::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;

@@ -21,6 +21,7 @@ pub mod mutual_information;
 pub mod nll_loss;
 pub mod perplexity;
 pub mod radix_sort;
+pub mod ragged_loss;
 pub mod self_information;
 pub mod smoothing;
 pub mod softmax_cross_entropy;
