@@ -396,7 +396,7 @@ fn one_pass_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass {
 #[inline(always)]
 fn same_data<T, U>(p: &[T], q: &[U]) -> bool {
     std::mem::size_of::<T>() == std::mem::size_of::<U>()
-        && p.as_ptr() as usize == q.as_ptr() as usize
+        && std::ptr::eq(p.as_ptr().cast::<u8>(), q.as_ptr().cast::<u8>())
         && p.len() == q.len()
 }
 

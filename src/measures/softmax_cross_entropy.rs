@@ -111,7 +111,7 @@ pub(crate) fn check_labels(
         // index per element (~25 ns), so the position is computed from the count only for
         // the error (not found again by a second search: the label may have changed).
         let mut visit = |flat: usize, y: i64| -> Result<(), Error> {
-            if flat % CHECK_ELEMENTS == 0 && flat > 0 && call.stopped() {
+            if flat.is_multiple_of(CHECK_ELEMENTS) && flat > 0 && call.stopped() {
                 return Err(Error::Interrupted);
             }
             buf[n] = if y == ignore_index {

@@ -508,6 +508,7 @@ pub struct Whole;
 
 impl Whole {
     /// The runs of `x` (any shape, any strides).
+    #[allow(clippy::new_ret_no_self)] // a constructor of rows over the whole array
     pub fn new<'a, T: Copy>(x: &ArrayViewD<'a, T>) -> Rows<'a, T> {
         Self::pair(x, x).0
     }
@@ -620,6 +621,7 @@ mod tests {
             assert_eq!(collect(&Rows::from_view(&v)), want);
             // any starting row: the odometer resumes correctly
             let rows = Rows::from_view(&v);
+            #[allow(clippy::needless_range_loop)] // `start` is a row index of `rows` too
             for start in 0..rows.n_rows() {
                 let mut buf = Vec::new();
                 let row = rows.row(start);
@@ -895,7 +897,7 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
     out: &mut [f64],
 ) -> Lowest {
     assert!(p.same_rows(q) && out.len() == p.n_rows());
-    let same = p.ptr as usize == q.ptr as usize
+    let same = std::ptr::eq(p.ptr.cast::<u8>(), q.ptr.cast::<u8>())
         && p.elem_stride == q.elem_stride
         && std::mem::size_of::<T>() == std::mem::size_of::<U>();
     let rows_per_chunk = match p.uniform_len() {
@@ -1179,7 +1181,7 @@ fn one_in_group<T: Real, U: Real, M: RowMeasure<T, U>>(m: &M, p: &[T], q: &[U]) 
         pt[c][0] = p[c].to_f64();
         qt[c][0] = q[c].to_f64();
     }
-    let same = p.as_ptr() as usize == q.as_ptr() as usize
+    let same = std::ptr::eq(p.as_ptr().cast::<u8>(), q.as_ptr().cast::<u8>())
         && std::mem::size_of::<T>() == std::mem::size_of::<U>();
     let mut out = [0.0];
     let mut regular = [true];
