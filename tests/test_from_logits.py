@@ -16,6 +16,8 @@ from typing import Any, List
 import mpmath
 import numpy as np
 import pytest
+
+from _fresh import run_fresh
 import scipy.special
 import scipy.stats
 from hypothesis import example, given
@@ -363,7 +365,7 @@ def test_peak_memory_grows_by_the_results_only() -> None:
     """On a 256 MB float32 array of logits the peak RSS grows by the (N,) results (8 MB
     each, one alive at a time plus the last) — never by an N×C probability array (256 MB
     as float32, 512 MB as float64)."""
-    proc = subprocess.run([sys.executable, "-c", _MEMORY], capture_output=True, text=True, timeout=600)
+    proc = run_fresh([sys.executable, "-c", _MEMORY], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     m = json.loads(proc.stdout.strip().splitlines()[-1])
     assert m["ok"]

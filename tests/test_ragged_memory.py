@@ -16,6 +16,8 @@ from typing import Any, Dict
 
 import pytest
 
+from _fresh import run_fresh
+
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units are kB on Linux only")]
 
 ALLOWED_GROWTH_MIB = 16
@@ -46,7 +48,7 @@ PRELUDE = textwrap.dedent(
 def _measure(setup: str, calls: str) -> Dict[str, Any]:
     body = setup + "\nbefore = peak_mib()\n" + calls + "\nafter = peak_mib()\n"
     body += "print(json.dumps({'before': before, 'after': after, 'mib': values.nbytes / 2**20}))\n"
-    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True, text=True, timeout=600)
+    proc = run_fresh([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
