@@ -23,6 +23,8 @@ pub enum Error {
     InvalidBase { value: f64 },
     /// A thread count of zero.
     InvalidThreadCount { value: usize },
+    /// An additive smoothing (pseudocount) that is negative, NaN or infinite.
+    InvalidSmoothing { value: f64 },
     /// A class label outside `[0, classes)` that is not `ignore_index`; `position` indexes `target`.
     LabelOutOfRange {
         label: i64,
@@ -83,6 +85,40 @@ pub enum Error {
     TooManyBins { value: usize },
     /// The call was stopped by the interrupt hook (Ctrl-C); its partial result is discarded.
     Interrupted,
+    /// An Arrow C structure that was already released (consumed): `what` names its type.
+    ArrowReleased {
+        arg: &'static str,
+        what: &'static str,
+    },
+    /// An Arrow C stream whose callback failed with `code` (an errno) and `message`.
+    ArrowStream {
+        arg: &'static str,
+        code: i32,
+        message: String,
+    },
+    /// An Arrow type (`format`, the C data interface's type string) that is not read.
+    ArrowType {
+        arg: &'static str,
+        format: String,
+        reason: String,
+    },
+    /// An Arrow array that breaks the C data interface's rules (or is unaligned).
+    ArrowLayout { arg: &'static str, reason: String },
+    /// Two ragged inputs read in step whose row `row` differs in length.
+    RowLengths {
+        row: usize,
+        p_len: usize,
+        q_len: usize,
+    },
+    /// Two inputs read in step with different numbers of rows.
+    RowCount {
+        first: &'static str,
+        second: &'static str,
+        first_rows: usize,
+        second_rows: usize,
+    },
+    /// A class label outside `[0, len)` of its ragged row `row` (and not `ignore_index`).
+    RaggedLabel { label: i64, row: usize, len: usize },
     /// An input changed while it was being read (another thread wrote to it): a label read
     /// twice gave two different values.
     ModifiedDuringCall { arg: &'static str },
@@ -139,6 +175,10 @@ impl fmt::Display for Error {
             Error::InvalidBase { value } => {
                 write!(f, "`base` must be positive and different from 1, got {value:?}")
             }
+            Error::InvalidSmoothing { value } => write!(
+                f,
+                "`smoothing` must be a finite number >= 0 (a pseudocount added to every element), got {value:?}"
+            ),
             Error::InvalidThreadCount { value } => {
                 write!(f, "the number of threads must be at least 1, got {value}")
             }
@@ -195,6 +235,33 @@ impl fmt::Display for Error {
                 write!(f, "`n_bins` is too large to allocate, got {value}")
             }
             Error::Interrupted => write!(f, "interrupted"),
+            Error::ArrowReleased { arg, what } => write!(
+                f,
+                "`{arg}`: its {what} was already consumed (released); export the data again"
+            ),
+            Error::ArrowStream { arg, code, message } => {
+                write!(f, "`{arg}`: reading its Arrow stream failed (error {code}): {message}")
+            }
+            Error::ArrowType { arg, format, reason } => write!(
+                f,
+                "`{arg}` must be a list, large list or fixed-size list of float32 or float64, got Arrow type {format:?}: {reason}"
+            ),
+            Error::ArrowLayout { arg, reason } => {
+                write!(f, "`{arg}` is not a valid Arrow array: {reason}")
+            }
+            Error::RowLengths { row, p_len, q_len } => write!(
+                f,
+                "`p` and `q` must have rows of equal lengths, got {p_len} and {q_len} at row {row}"
+            ),
+            Error::RowCount { first, second, first_rows, second_rows } => write!(
+                f,
+                "`{first}` and `{second}` must have the same number of rows, got {first_rows} and {second_rows}"
+            ),
+            Error::RaggedLabel { label, row, len } => write!(
+                f,
+                "`target` has label {label} at row {row}, outside [0, {len}) (the row's length; and not `ignore_index`)"
+
+            ),
             Error::ModifiedDuringCall { arg } => write!(
                 f,
                 "`{arg}` was modified by another thread during the call; pass an array no other thread writes to"

@@ -4,9 +4,11 @@
 //!
 //! Layers, bottom up: [`simd`] (dispatch and the vector `ln`), [`kernels`] (slice
 //! kernels → partial statistics), [`parallel`] (deterministic blocks over lanes),
-//! [`measures`] (the quantities). `bindings` (feature `python`) is the only layer that
+//! [`measures`] (the quantities), [`columns`] (ragged and Arrow list columns read in
+//! place, a measure per row). `bindings` (feature `python`) is the only layer that
 //! knows Python.
 
+pub mod columns;
 pub mod error;
 pub mod kernels;
 pub mod measures;

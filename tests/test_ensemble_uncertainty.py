@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from _fresh import run_fresh
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -280,7 +282,7 @@ def test_no_per_member_temporary_peak_rss() -> None:
         "u = fe.ensemble_uncertainty(p); v = fe.ensemble_uncertainty(p, from_logits=True)\n"
         "print(json.dumps({'before': before, 'after': peak()}))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    proc = run_fresh([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     m = __import__("json").loads(proc.stdout.strip().splitlines()[-1])
     growth = m["after"] - m["before"]

@@ -18,6 +18,8 @@ from typing import Any, Dict
 
 import pytest
 
+from _fresh import run_fresh
+
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units are kB on Linux only")]
 
 PRELUDE = textwrap.dedent(
@@ -38,7 +40,7 @@ PRELUDE = textwrap.dedent(
 
 def _measure(body: str) -> Dict[str, Any]:
     code = PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps(out))\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    proc = run_fresh([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     result: Dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result

@@ -14,6 +14,8 @@ import textwrap
 
 import pytest
 
+from _fresh import run_fresh
+
 N, C = 2048, 32768
 INPUT_MB = N * C * 4 / 2**20  # 256
 
@@ -58,7 +60,7 @@ SCRIPT = textwrap.dedent(
 
 
 def growth_mb(mode: str) -> float:
-    out = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=600)
+    out = run_fresh([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     return float(out.stdout.strip().splitlines()[-1])
 

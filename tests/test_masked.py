@@ -62,6 +62,27 @@ def test_two_distributions_leave_an_element_masked_in_either_out_of_both() -> No
     np.testing.assert_allclose(fe.kl_divergence(P.data, q1), scipy.stats.entropy(P.data, np.ma.vstack([q1] * 3), axis=-1), rtol=1e-13)
 
 
+def test_measures_of_logits_leave_masked_classes_out() -> None:
+    filled, zq = Z.filled(-np.inf), np.ma.array(Z.data[::-1], mask=MASK_Q)
+    np.testing.assert_array_equal(fe.entropy(Z, from_logits=True), fe.entropy(filled, from_logits=True))
+    np.testing.assert_array_equal(fe.perplexity(Z, from_logits=True), fe.perplexity(filled, from_logits=True))
+    both = MASK | MASK_Q
+    for f in (fe.kl_divergence, fe.cross_entropy, fe.js_divergence, fe.js_distance):
+        want = f(np.where(both, -np.inf, Z.data), np.where(both, -np.inf, zq.data), from_logits=True)
+        np.testing.assert_array_equal(f(Z, zq, from_logits=True), want)
+    np.testing.assert_allclose(
+        fe.entropy(Z, from_logits=True), [scipy.stats.entropy(scipy.special.softmax(r)) for r in rows(Z)], rtol=1e-13
+    )
+
+
+def test_population_stability_index_leaves_an_element_masked_in_either_out_of_both() -> None:
+    both = np.ma.getmaskarray(P) | np.ma.getmaskarray(Q)
+    kept = [(p[~m], q[~m]) for p, q, m in zip(P.data, Q.data, both)]
+    np.testing.assert_allclose(
+        fe.population_stability_index(P, Q), [fe.population_stability_index(p, q) for p, q in kept], rtol=1e-13
+    )
+
+
 def test_logits_leave_masked_classes_out() -> None:
     np.testing.assert_allclose(fe.logsumexp(Z), [scipy.special.logsumexp(r) for r in rows(Z)], rtol=1e-14)
     for name in ("softmax", "log_softmax"):

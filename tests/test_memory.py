@@ -15,6 +15,8 @@ from typing import Any, Dict
 
 import pytest
 
+from _fresh import run_fresh
+
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units are kB on Linux only")]
 
 INPUT_MB = 200
@@ -46,7 +48,7 @@ PRELUDE = textwrap.dedent(
 
 def _measure(body: str) -> Dict[str, Any]:
     code = PRELUDE + textwrap.dedent(body) + "\nprint(json.dumps(out))\n"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    proc = run_fresh([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

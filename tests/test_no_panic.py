@@ -130,6 +130,23 @@ def _cases(ndim: int) -> Dict[str, Tuple[Callable[[], Any], Callable[[], Any]]]:
             lambda: fe.label_entropy(hl, axis=b),
             lambda: fe.label_entropy(LABELS, axis=0).reshape(shape[:b] + shape[b + 1 :]),
         ),
+        "entropy-from_logits": (lambda: fe.entropy(h, from_logits=True), same(fe.entropy, P, from_logits=True)),
+        "perplexity-from_logits": (lambda: fe.perplexity(h, from_logits=True), same(fe.perplexity, P, from_logits=True)),
+        "kl-from_logits": (lambda: fe.kl_divergence(h, hq, from_logits=True), same(fe.kl_divergence, P, Q, from_logits=True)),
+        "cross_entropy-from_logits": (
+            lambda: fe.cross_entropy(h, hq, from_logits=True),
+            same(fe.cross_entropy, P, Q, from_logits=True),
+        ),
+        "js_distance-from_logits": (
+            lambda: fe.js_distance(h, hq, from_logits=True),
+            same(fe.js_distance, P, Q, from_logits=True),
+        ),
+        "entropy-smoothing": (lambda: fe.entropy(h, smoothing=0.5), same(fe.entropy, P, smoothing=0.5)),
+        "js-smoothing": (lambda: fe.js_divergence(h, hq, smoothing=0.5), same(fe.js_divergence, P, Q, smoothing=0.5)),
+        "population_stability_index": (
+            lambda: fe.population_stability_index(h, hq, smoothing=0.5),
+            same(fe.population_stability_index, P, Q, smoothing=0.5),
+        ),
     }
 
 

@@ -1,7 +1,7 @@
 """fastentropy: fast, exact information-theory measures for NumPy arrays.
 
 Self-information, Shannon entropy, KL divergence, cross-entropy, Jensen–Shannon divergence,
-perplexity, the entropies and mutual information of integer labels, ensemble uncertainty
+perplexity, the population stability index, the entropies and mutual information of integer labels, ensemble uncertainty
 (total / aleatoric / epistemic), the expected calibration error, and the softmax loss
 family (logsumexp, log_softmax, softmax, softmax_cross_entropy with a fused gradient,
 nll_loss, binary_cross_entropy_with_logits), computed by a Rust
@@ -19,6 +19,7 @@ from ._api import (
 )
 from ._calibration import expected_calibration_error
 from ._core import simd_isa
+from ._drift import population_stability_index
 from ._ensemble import EnsembleUncertainty, ensemble_uncertainty
 from ._loss import (
     binary_cross_entropy_with_logits,
@@ -59,6 +60,7 @@ __all__ = [
     "nll_loss",
     "normalized_mutual_information",
     "perplexity",
+    "population_stability_index",
     "self_information",
     "set_num_threads",
     "simd_isa",

@@ -32,6 +32,9 @@ _AxisError: type = getattr(getattr(np, "exceptions", np), "AxisError")
 Axis = Optional[int]
 Result = Union[float, NDArray[np.float64]]
 
+# The default of `smoothing`: the common call (no option given) is recognised by identity.
+_NO_SMOOTHING = 0.0
+
 
 def _show(value: Any) -> str:
     """``repr(value)`` for an error message, with integers too large for a float shortened
@@ -132,6 +135,38 @@ def _native_float(arr: Any, name: str) -> Any:
     )
 
 
+# The native float dtypes: arrays of these go to the core as they are. NumPy hands out one
+# dtype object per native builtin type, so the fast paths below test identity (an equal
+# dtype object that is not this one simply takes the general path).
+_F64: Any = np.dtype(np.float64)
+_F32: Any = np.dtype(np.float32)
+
+
+def _fast_one(p: Any, axis: Any) -> bool:
+    """Whether ``p`` and ``axis`` need no conversion or check beyond this one: a plain
+    native float32/float64 ndarray and an int axis in range (the 10-element call spends
+    most of its time in argument handling, issue #13)."""
+    return (
+        type(p) is np.ndarray
+        and (p.dtype is _F64 or p.dtype is _F32)
+        and type(axis) is int
+        and -p.ndim <= axis < p.ndim
+    )
+
+
+def _special_options(from_logits: Any, smoothing: Any) -> bool:
+    """Whether ``from_logits`` or ``smoothing`` asks for something (not the paths of
+    ragged and Arrow rows yet); their values are checked where they are used."""
+    return (from_logits is not False and bool(from_logits)) or (
+        smoothing is not _NO_SMOOTHING and not (isinstance(smoothing, (int, float)) and smoothing == 0)
+    )
+
+
+def _fast_pair(p: Any, q: Any, axis: Any) -> bool:
+    """:func:`_fast_one` for both inputs, of equal shapes (no broadcasting to do)."""
+    return _fast_one(p, axis) and type(q) is np.ndarray and (q.dtype is _F64 or q.dtype is _F32) and p.shape == q.shape
+
+
 def _check_base(base: Optional[float]) -> Optional[float]:
     if base is None:
         return None
@@ -144,6 +179,36 @@ def _check_base(base: Optional[float]) -> Optional[float]:
     if not (b > 0.0 and b != 1.0 and math.isfinite(b)):
         raise ValueError(f"`base` must be positive, finite and different from 1, got {_show(base)}")
     return b
+
+
+def _check_smoothing(smoothing: Any, normalize: bool, from_logits: bool) -> float:
+    """``smoothing`` as a float >= 0, checked against the other options: a pseudocount is
+    added to probabilities or counts before normalising, so it needs ``normalize=True``
+    and has no meaning for logits."""
+    if type(smoothing) is float and smoothing == 0.0:
+        return 0.0
+    if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real):
+        raise TypeError(f"`smoothing` must be a real number, got {smoothing!r}")
+    try:
+        s = float(smoothing)
+    except OverflowError:
+        s = math.inf
+    if not (s >= 0.0 and math.isfinite(s)):
+        raise ValueError(
+            "`smoothing` must be a finite number >= 0 (a pseudocount added to every element), "
+            f"got {_show(smoothing)}"
+        )
+    if s > 0.0 and not normalize:
+        raise ValueError(
+            f"`smoothing` needs normalize=True (the pseudocount is added before normalising), "
+            f"got smoothing={_show(smoothing)} with normalize=False"
+        )
+    if s > 0.0 and from_logits:
+        raise ValueError(
+            f"`smoothing` applies to probabilities or counts, not to logits: got smoothing={_show(smoothing)} "
+            "with from_logits=True (use smoothing=0.0, or soften the logits yourself)"
+        )
+    return s
 
 
 def _check_flag(value: bool, name: str) -> bool:
@@ -282,15 +347,27 @@ def _check_out(out: Any, shape: Tuple[int, ...], dtype: np.dtype[Any], name: str
 
 
 def entropy(
-    p: ArrayLike, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
+    p: ArrayLike,
+    *,
+    axis: Axis = -1,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Shannon entropy ``H(P) = -sum(p * log(p))`` of each distribution along ``axis``.
 
     Parameters
     ----------
-    p : array_like
+    p : array_like, scipy.sparse matrix or Arrow list column
         Probabilities or counts (non-negative). float32/float64 are read without copying.
-        Masked elements of a masked array are left out (as 0).
+        Masked elements of a masked array are left out (as 0). Ragged rows, read in
+        place: a 1-D array of values with ``offsets``; a ``scipy.sparse`` matrix or array
+        (each row a distribution over its stored values — equal to the dense result); an
+        Arrow list, large list or fixed-size list column of floats (pyarrow array or
+        chunked array, polars Series, any ``__arrow_c_stream__`` / ``__arrow_c_array__``
+        producer), where a null row gives NaN and a null value is left out.
     axis : int or None, default -1
         The axis that holds one distribution (rows of an ``(N, C)`` array by default;
         ``scipy.stats.entropy`` uses ``axis=0``). ``None``: the whole array is one distribution.
@@ -298,19 +375,38 @@ def entropy(
         Logarithm base; default natural log (nats).
     normalize : bool, default True
         Divide each distribution by its sum first (scipy.stats.entropy semantics), in the
-        same pass. ``False`` sums ``-p * log(p)`` as given.
+        same pass. ``False`` sums ``-p * log(p)`` as given. Ignored with ``from_logits``.
+    from_logits : bool, default False
+        ``p`` holds logits (or log-probabilities): the entropy of ``softmax(p, axis)``,
+        with the softmax taken inside the same streaming pass (online maximum, as
+        :func:`fastentropy.logsumexp`) — no probability array is formed. Computed as
+        ``log1p(rest) + sum(e_i * (max - z_i)) / (1 + rest)``, ``e_i = exp(z_i - max)``,
+        ``rest`` the sum of ``e_i`` without the argmax: non-negative terms only, so a
+        confident row keeps its tiny entropy with full relative precision (``[0, -80]``
+        gives ``81 * exp(-80)``). A ``-inf`` logit is probability 0 (masked elements count
+        as ``-inf``); a row without a finite logit, a NaN or a ``+inf`` logit gives NaN.
+    smoothing : float, default 0.0
+        Additive smoothing (Laplace / Lidstone): a pseudocount added to every element of
+        ``p`` before normalising. Needs ``normalize=True`` and probabilities or counts
+        (not logits).
+    offsets : array_like of int, optional
+        Row boundaries of a 1-D ``p`` (CSR style, rows + 1 entries): row ``r`` is
+        ``p[offsets[r]:offsets[r + 1]]``. The result has one value per row.
 
     Returns
     -------
     float or ndarray of float64
-        One value per distribution (``axis`` removed); a float for a single distribution.
+        One value per distribution (``axis`` removed); a float for a single distribution
+        (ragged inputs always give an array, one value per row).
         An empty distribution gives 0.0; one summing to 0 gives NaN (with ``normalize``);
         NaN in a distribution gives NaN for it.
 
     Raises
     ------
     ValueError
-        If some ``p`` is negative, or ``base`` is not positive or equals 1.
+        If some ``p`` is negative (not checked for logits), ``base`` is not positive or
+        equals 1, or ``smoothing`` is negative, NaN, infinite or combined with
+        ``normalize=False`` / ``from_logits=True``.
     numpy.exceptions.AxisError
         If ``axis`` is out of range (a ``ValueError``).
     TypeError
@@ -323,14 +419,66 @@ def entropy(
     1.0
     >>> fe.entropy([[1, 1, 2], [4, 0, 0]])
     array([1.03972077, 0.        ])
+    >>> fe.entropy([0.0, 0.0], from_logits=True, base=2)
+    1.0
+    >>> round(fe.entropy([4, 0, 0], smoothing=1.0), 12)
+    0.796311640174
+    >>> fe.entropy([1, 1, 2, 4], offsets=[0, 3, 3, 4])   # rows [1, 1, 2], [], [4]
+    array([1.03972077, 0.        , 0.        ])
     """
+    if offsets is not None or type(p) is not np.ndarray:
+        from . import _ragged
+
+        src = _ragged.one(p, "p", offsets, axis, 0.0)
+        if src is not None:
+            if _special_options(from_logits, smoothing):
+                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce("entropy", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+    if offsets is None and from_logits is False and smoothing is _NO_SMOOTHING and base is None and normalize is True and _fast_one(p, axis):
+        return _core.entropy(cast(Any, p), axis)
+    if from_logits is not False or smoothing is not _NO_SMOOTHING:
+        logits = _check_flag(from_logits, "from_logits")
+        norm = _check_flag(normalize, "normalize")
+        s = _check_smoothing(smoothing, norm, logits)
+        if logits or s:
+            arr = _as_float_array(p, "p", -math.inf if logits else 0.0)
+            ax = _core_axis(arr.ndim, axis, "p")
+            if logits:
+                return _core.logits_measure(arr, ax, _check_base(base), "entropy")
+            return _core.smoothed_measure(arr, arr, ax, _check_base(base), "entropy", s)
     arr = _as_float_array(p, "p", 0.0)
     return _core.entropy(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), _check_flag(normalize, "normalize"))
 
 
-def _unmask_pair(p: Any, q: Any) -> Tuple[Any, Any]:
+
+def _options(from_logits: Any, smoothing: Any, normalize: Any) -> Tuple[bool, float, bool]:
+    """(from_logits, smoothing, normalize) checked."""
+    logits = _check_flag(from_logits, "from_logits")
+    norm = _check_flag(normalize, "normalize")
+    return logits, _check_smoothing(smoothing, norm, logits), norm
+
+
+def _pair_measure(
+    measure: str, p: ArrayLike, q: ArrayLike, axis: Axis, base: Optional[float],
+    normalize: Any, from_logits: Any, smoothing: Any,
+) -> Result:
+    """A two-distribution measure with the ``from_logits`` / ``smoothing`` options: the
+    logits kernels, the smoothed rows, or the plain core function ``measure``."""
+    logits, s, norm = _options(from_logits, smoothing, normalize)
+    pa, qa, ax = _core_pair(p, q, axis, -math.inf if logits else 0.0)
+    b = _check_base(base)
+    if logits:
+        return _core.logits_pair_measure(pa, qa, ax, b, measure)
+    if s:
+        return _core.smoothed_measure(pa, qa, ax, b, measure, s)
+    return getattr(_core, measure)(pa, qa, ax, b, norm)  # type: ignore[no-any-return]
+
+
+def _unmask_pair(p: Any, q: Any, fill: float = 0.0) -> Tuple[Any, Any]:
     """``p`` and ``q`` without masks: an element masked in either is left out of both (set
-    to 0 in both, after broadcasting), as scipy.stats.entropy(p, q) removes it from both."""
+    to ``fill`` in both, after broadcasting: 0 for probabilities, ``-inf`` for logits), as
+    scipy.stats.entropy(p, q) removes it from both."""
     if not (isinstance(p, np.ma.MaskedArray) or isinstance(q, np.ma.MaskedArray)):
         return p, q
     if not (np.ma.is_masked(p) or np.ma.is_masked(q)):
@@ -338,7 +486,7 @@ def _unmask_pair(p: Any, q: Any) -> Tuple[Any, Any]:
     pa, qa = _as_array(np.ma.getdata(p), "p"), _as_array(np.ma.getdata(q), "q")
     pa, qa = _broadcast(pa, qa)
     mask = np.ma.getmaskarray(p) | np.ma.getmaskarray(q)
-    return np.where(mask, 0, pa), np.where(mask, 0, qa)
+    return np.where(mask, fill, pa), np.where(mask, fill, qa)
 
 
 def _pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray[Any], int]:
@@ -348,10 +496,12 @@ def _pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray
     return pa, qa, ax
 
 
-def _core_pair(p: ArrayLike, q: ArrayLike, axis: Axis) -> Tuple[NDArray[Any], NDArray[Any], Optional[int]]:
+def _core_pair(
+    p: ArrayLike, q: ArrayLike, axis: Axis, fill: float = 0.0
+) -> Tuple[NDArray[Any], NDArray[Any], Optional[int]]:
     """``p`` and ``q`` broadcast (zero strides, no copy) and the axis for a core function
-    that reads ``axis=None`` itself (see ``_core_axis``)."""
-    p, q = _unmask_pair(p, q)
+    that reads ``axis=None`` itself (see ``_core_axis``); masked elements become ``fill``."""
+    p, q = _unmask_pair(p, q, fill)
     pa, qa = _broadcast(_as_float_array(p, "p"), _as_float_array(q, "q"))
     return pa, qa, _core_axis(pa.ndim, axis, "p")
 
@@ -363,6 +513,9 @@ def kl_divergence(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Kullback–Leibler divergence ``D(P||Q) = sum(p * log(p / q))`` along ``axis``.
 
@@ -375,12 +528,30 @@ def kl_divergence(
         Non-negative probabilities or counts; they broadcast against each other (zero
         strides, no copy). float32 and float64 may be mixed. An element masked in
         either (``numpy.ma``) is left out of both, as ``scipy.stats.entropy`` does.
+        Ragged rows (see :func:`entropy`): 1-D values with ``offsets``, two
+        ``scipy.sparse`` matrices (the same pattern is read in place; different patterns
+        are aligned by column, an O(nnz) copy), or two Arrow list columns with rows of
+        equal lengths (chunked differently or not).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
         Logarithm base; default natural log.
     normalize : bool, default True
         Divide ``p`` and ``q`` by their sums first, in the same pass.
+        Ignored with ``from_logits``.
+    from_logits : bool, default False
+        ``p`` and ``q`` hold logits (or log-probabilities): the measure of
+        ``softmax(p, axis)`` and ``softmax(q, axis)``, both softmaxes taken inside one
+        streaming pass (no probability array is formed). A ``-inf`` logit is probability 0
+        (an element masked in either counts as ``-inf`` in both); a row without a finite
+        logit, a NaN or a ``+inf`` logit gives NaN. For the torch convention — logits
+        against probability targets — use :func:`fastentropy.softmax_cross_entropy`.
+    smoothing : float, default 0.0
+        Additive smoothing (Laplace / Lidstone): a pseudocount added to every element of
+        ``p`` and of ``q`` before normalising, so an empty bin no longer gives ``inf``.
+        Needs ``normalize=True`` and probabilities or counts (not logits).
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`entropy`).
 
     Returns
     -------
@@ -401,9 +572,28 @@ def kl_divergence(
     0.510825623766
     >>> fe.kl_divergence([1, 0], [0, 1])
     inf
+    >>> round(fe.kl_divergence([1, 0], [0, 1], smoothing=1.0), 12)
+    0.231049060187
+    >>> fe.kl_divergence([0.0, 0.0], [0.0, 0.0], from_logits=True)
+    0.0
     """
-    pa, qa, ax = _core_pair(p, q, axis)
-    return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
+        from . import _ragged
+
+        srcs = _ragged.pair(p, q, offsets, axis)
+        if srcs is not None:
+            if _special_options(from_logits, smoothing):
+                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce(
+                "kl_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
+            )
+    if from_logits is False and smoothing is _NO_SMOOTHING:
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
+            return _core.kl_divergence(cast(Any, p), cast(Any, q), axis)
+        pa, qa, ax = _core_pair(p, q, axis)
+        return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    return _pair_measure("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing)
 
 
 def cross_entropy(
@@ -413,6 +603,9 @@ def cross_entropy(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Cross-entropy ``H(P, Q) = -sum(p * log(q)) = H(P) + D(P||Q)`` along ``axis``.
 
@@ -421,13 +614,27 @@ def cross_entropy(
     p, q : array_like
         Non-negative probabilities or counts (``p`` the reference distribution, ``q`` the
         model's); they broadcast against each other. An element masked in either
-        (``numpy.ma``) is left out of both.
+        (``numpy.ma``) is left out of both. Ragged rows as for :func:`kl_divergence`.
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
         Logarithm base; default natural log.
     normalize : bool, default True
         Divide ``p`` and ``q`` by their sums first, in the same pass.
+        Ignored with ``from_logits``.
+    from_logits : bool, default False
+        ``p`` and ``q`` hold logits (or log-probabilities): the measure of
+        ``softmax(p, axis)`` and ``softmax(q, axis)``, both softmaxes taken inside one
+        streaming pass (no probability array is formed). A ``-inf`` logit is probability 0
+        (an element masked in either counts as ``-inf`` in both); a row without a finite
+        logit, a NaN or a ``+inf`` logit gives NaN. For the torch convention — logits
+        against probability targets — use :func:`fastentropy.softmax_cross_entropy`.
+    smoothing : float, default 0.0
+        Additive smoothing (Laplace / Lidstone): a pseudocount added to every element of
+        ``p`` and of ``q`` before normalising, so an empty bin no longer gives ``inf``.
+        Needs ``normalize=True`` and probabilities or counts (not logits).
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`entropy`).
 
     Returns
     -------
@@ -446,9 +653,26 @@ def cross_entropy(
     >>> import fastentropy as fe
     >>> fe.cross_entropy([0, 0, 1], [0.3, 0.3, 0.4])
     0.916290731874155
+    >>> fe.cross_entropy([0, 1, 1, 0, 0], [0.5, 0.5, 0.3, 0.3, 0.4], offsets=[0, 2, 5])
+    array([0.69314718, 1.2039728 ])
     """
-    pa, qa, ax = _core_pair(p, q, axis)
-    return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
+        from . import _ragged
+
+        srcs = _ragged.pair(p, q, offsets, axis)
+        if srcs is not None:
+            if _special_options(from_logits, smoothing):
+                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce(
+                "cross_entropy", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
+            )
+    if from_logits is False and smoothing is _NO_SMOOTHING:
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
+            return _core.cross_entropy(cast(Any, p), cast(Any, q), axis)
+        pa, qa, ax = _core_pair(p, q, axis)
+        return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    return _pair_measure("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing)
 
 
 def set_num_threads(n: int) -> None:

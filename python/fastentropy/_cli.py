@@ -29,15 +29,16 @@ import fastentropy as fe
 
 from ._cli_files import (
     Block,
-    RaggedBlock,
     Sink,
     Source,
     UsageError,
     _check_not_an_input,
-    _ragged_error,
+    is_list_block,
 )
 
-MEASURES = ("entropy", "kl", "cross-entropy", "softmax-ce")
+MEASURES = ("entropy", "kl", "cross-entropy", "js", "psi", "softmax-ce")
+#: The measures of two distributions (INPUT and --q).
+PAIR_MEASURES = ("kl", "cross-entropy", "js", "psi")
 #: Elements per chunk when reading a file: 2^22 values (32 MiB of float64) keep the
 #: working set small while each call is long enough (milliseconds) to use every thread.
 CHUNK_ELEMENTS = 1 << 22
@@ -96,14 +97,30 @@ def _parser() -> argparse.ArgumentParser:
         "--measure",
         default="entropy",
         help="entropy (default) | kl | cross-entropy (INPUT is P, --q is Q; or INPUT is Q and "
-        "--labels the true classes) | softmax-ce (INPUT holds logits, --labels the classes)",
+        "--labels the true classes) | js (Jensen-Shannon divergence) | psi (population stability "
+        "index; INPUT is the reference histogram, --q the current one) | softmax-ce (INPUT holds "
+        "logits, --labels the classes)",
+    )
+    score.add_argument(
+        "--from-logits",
+        action="store_true",
+        help="INPUT (and --q) hold logits: the measure of their softmax, taken in the same pass "
+        "(entropy, kl, cross-entropy, js)",
+    )
+    score.add_argument(
+        "--smoothing",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="a pseudocount added to every element of INPUT and --q before normalising "
+        "(entropy, kl, cross-entropy, js, psi; default 0)",
     )
     score.add_argument("--q", metavar="FILE", help="the second distribution for kl / cross-entropy: same shape as INPUT, or one distribution")
     score.add_argument("--labels", metavar="FILE", help="integer class labels, one per distribution")
     score.add_argument("--axis", type=int, default=-1, help="the axis holding one distribution (default -1)")
     score.add_argument("--base", type=float, default=None, help="logarithm base (default e: nats; 2: bits)")
     score.add_argument("--out", metavar="FILE", help="output file (.npy, .csv, .parquet); default: print to stdout")
-    score.add_argument("--key", help="the array to read from an .npz holding several")
+    score.add_argument("--key", help="the array of an .npz holding several, or the column of a .parquet INPUT to score (e.g. a list column beside ids)")
     score.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per chunk, at least 1 (default: about 32 MiB of input)")
     bar = score.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar (needs tqdm)")
@@ -192,6 +209,54 @@ def _best_of(fn: Callable[[], Any], repeat: int = 5) -> float:
     return best
 
 
+def _as_lists(block: Block, rows: int) -> Any:
+    """A 2-D block (or one distribution, repeated for ``rows`` rows) as an Arrow
+    fixed-size list column — a view of the NumPy buffer — to pair with a list column."""
+    if is_list_block(block):
+        return block
+    import pyarrow as pa
+
+    arr = np.asarray(block, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = np.broadcast_to(arr, (rows, arr.shape[0]))
+    arr = np.ascontiguousarray(arr)
+    return pa.FixedSizeListArray.from_arrays(pa.array(arr.reshape(-1)), arr.shape[1])
+
+
+def _list_loss(block: Any, y: NDArray[Any], start: int, measure: str, base: Optional[float], loss: Any) -> NDArray[np.float64]:
+    """Scores of a list column against one class label per row: the softmax
+    cross-entropy of logits, or the cross-entropy / KL divergence of the one-hot label
+    against the row's probabilities, -log(q[y] / sum(q)). A label must index its own row
+    (null rows take any label and score NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if y.dtype.kind not in "iu":
+        raise UsageError(f"--labels must hold integer class indices, got dtype {y.dtype}")
+    col = block.combine_chunks() if isinstance(block, pa.ChunkedArray) else block
+    lengths = np.asarray(pc.list_value_length(col).fill_null(0), dtype=np.int64)
+    valid = np.asarray(col.is_valid(), dtype=bool)
+    bad = valid & ((y < 0) | (y >= lengths))
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise UsageError(f"--labels must index their row: label {int(y[r])} at row {start + r} is outside [0, {int(lengths[r])})")
+    labels = np.where(valid, y, 0).astype(np.int64)
+    if measure == "softmax-ce":
+        assert loss is not None
+        res = np.asarray(loss(col, labels, reduction="none"), dtype=np.float64)
+        return res / math.log(base) if base is not None else res
+    # the one-hot rows, with the offsets of the column's valid values
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    q = np.asarray(pc.fill_null(pc.list_flatten(col), 0.0).to_numpy(zero_copy_only=False), dtype=np.float64)
+    onehot = np.zeros(q.size)
+    onehot[offsets[:-1][valid] + labels[valid]] = 1.0
+    fn = fe.kl_divergence if measure == "kl" else fe.cross_entropy
+    res = np.asarray(fn(onehot, q, offsets=offsets, base=base), dtype=np.float64)
+    res[~valid] = np.nan
+    return res
+
+
 def demo(out: Any = None) -> None:
     """Print the seed's worked example and a short speed comparison (a few seconds)."""
     w = out or sys.stdout
@@ -244,12 +309,6 @@ def demo(out: Any = None) -> None:
 # ---- score -------------------------------------------------------------------------------
 
 
-#: Per-row scorers of ragged blocks, by measure: ``(block, base) -> one score per row``.
-#: None yet — a later issue adds them (the ``offsets=`` reductions of DESIGN.md §2b); until
-#: then ragged rows are an error, never re-cut into equal rows.
-RAGGED_SCORERS: Dict[str, Callable[[RaggedBlock, Optional[float]], NDArray[np.float64]]] = {}
-
-
 def _has_tqdm() -> bool:
     import importlib.util
 
@@ -287,6 +346,20 @@ def score(args: argparse.Namespace) -> None:
         raise UsageError("--measure softmax-ce needs fastentropy.softmax_cross_entropy, which this build lacks")
     if args.base is not None:
         fe._api._check_base(args.base)
+    logits = bool(getattr(args, "from_logits", False))
+    smoothing = float(getattr(args, "smoothing", 0.0))
+    if logits and measure in ("psi", "softmax-ce"):
+        raise UsageError(f"--from-logits is for --measure entropy, kl, cross-entropy or js, not {measure}")
+    if smoothing != 0.0 and measure == "softmax-ce":
+        raise UsageError("--smoothing is for --measure entropy, kl, cross-entropy, js or psi, not softmax-ce")
+    try:
+        fe._api._check_smoothing(smoothing, True, logits)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("`smoothing`", "--smoothing").replace("from_logits=True", "--from-logits")) from None
+    if logits and args.labels is not None:
+        raise UsageError("--from-logits with --labels: use --measure softmax-ce for logits against class labels")
+    if smoothing != 0.0 and args.labels is not None:
+        raise UsageError("--smoothing is for INPUT and --q, not with --labels")
     src = Source(args.input, "INPUT", args.key)
     shape = src_shape = src.shape
     if len(shape) == 0:
@@ -311,13 +384,18 @@ def score(args: argparse.Namespace) -> None:
     q: Optional[Source] = None
     labels: Optional[Source] = None
     if args.q is not None:
-        if measure not in ("kl", "cross-entropy"):
-            raise UsageError(f"--q is for --measure kl or cross-entropy, not {measure}")
+        if measure not in PAIR_MEASURES:
+            raise UsageError(f"--q is for --measure kl, cross-entropy, js or psi, not {measure}")
         q = Source(args.q, "--q", None)
         if q.array is not None and q.array.ndim == len(src_shape) and len(src_shape) > 1:
             q.array = np.moveaxis(q.array, axis, -1)
             q.shape_ = q.array.shape
-        if q.shape[-1:] != shape[-1:] or (q.shape != shape and len(q.shape) != 1):
+        if src.lists or q.lists:
+            # rows of any lengths: the row counts must agree (and each row's length, checked
+            # as the rows are scored); one distribution serves rows of its length
+            if q.shape[0] != shape[0] and not (q.array is not None and q.array.ndim == 1):
+                raise UsageError(f"--q must have one distribution per row of INPUT ({shape[0]} rows), got {q.shape[0]}")
+        elif q.shape[-1:] != shape[-1:] or (q.shape != shape and len(q.shape) != 1):
             raise UsageError(
                 f"--q must have the shape of INPUT {src_shape} or be one distribution ({shape[-1]},), got {q.shape}"
             )
@@ -335,6 +413,8 @@ def score(args: argparse.Namespace) -> None:
         labels.array = y_all.reshape(out_shape)
     if measure in ("kl", "cross-entropy") and q is None and labels is None:
         raise UsageError(f"--measure {measure} needs --q FILE or --labels FILE")
+    if measure in ("js", "psi") and q is None:
+        raise UsageError(f"--measure {measure} needs --q FILE")
     if measure == "softmax-ce" and labels is None:
         raise UsageError("--measure softmax-ce needs --labels FILE")
 
@@ -350,10 +430,15 @@ def score(args: argparse.Namespace) -> None:
             raise UsageError("--progress needs tqdm: pip install 'fastentropy[cli]' (or pip install tqdm)")
         show = False
 
-    def compute(block: NDArray[Any], start: int) -> NDArray[np.float64]:
+    q_rows = q.reader() if q is not None else None
+
+    def compute(block: Block, start: int) -> NDArray[np.float64]:
         n = len(block)
         if measure == "entropy":
-            res = fe.entropy(block, axis=-1, base=args.base)
+            res = fe.entropy(block, axis=-1, base=args.base, from_logits=logits, smoothing=smoothing)
+        elif labels is not None and is_list_block(block):
+            y = np.asarray(labels.whole()[start : start + n])
+            res = _list_loss(block, y, start, measure, args.base, loss)
         elif labels is not None:
             y = np.asarray(labels.whole()[start : start + n])
             c = block.shape[-1]
@@ -373,26 +458,25 @@ def score(args: argparse.Namespace) -> None:
                 fn = fe.kl_divergence if measure == "kl" else fe.cross_entropy
                 res = fn(onehot, block, axis=-1, base=args.base)
         else:
-            assert q is not None
-            qb = q.whole() if q.shape == (shape[-1],) else q.whole()[start : start + n]
-            fn = fe.kl_divergence if measure == "kl" else fe.cross_entropy
-            res = fn(block, qb, axis=-1, base=args.base)
+            assert q is not None and q_rows is not None
+            single = q.array is not None and q.array.ndim == 1
+            qb = q.whole() if single else q_rows.take(n)
+            if is_list_block(block) or is_list_block(qb):
+                # rows of any lengths on one side: both sides as Arrow list columns
+                block, qb = _as_lists(block, n), _as_lists(qb, n)
+            if measure == "psi":
+                res = fe.population_stability_index(block, qb, axis=-1, base=args.base, smoothing=smoothing)
+            else:
+                fn = {"kl": fe.kl_divergence, "cross-entropy": fe.cross_entropy, "js": fe.js_divergence}[measure]
+                res = fn(block, qb, axis=-1, base=args.base, from_logits=logits, smoothing=smoothing)
         return np.asarray(res, dtype=np.float64)
-
-    def compute_block(block: Block, start: int) -> NDArray[np.float64]:
-        if not isinstance(block, RaggedBlock):
-            return compute(block, start)
-        scorer = RAGGED_SCORERS.get(measure)
-        if scorer is None or q is not None or labels is not None:
-            raise _ragged_error("INPUT", args.input, block)
-        return scorer(block, args.base)
 
     _check_not_an_input(args.out, [(args.input, "INPUT"), (args.q, "--q"), (args.labels, "--labels")])
     sink = Sink(args.out, out_shape)
     try:
         with _progress_bar(n_rows, show) as bar:
             for start, block in src.chunks(rows):
-                scores = compute_block(block, start)
+                scores = compute(block, start)
                 sink.write(start, scores)
                 bar.update(len(scores))
         sink.close()

@@ -1,7 +1,8 @@
 """The files of ``python -m fastentropy score``: reading inputs in chunks of rows (``.npy``
-memory-mapped, ``.npz``, ``.parquet`` batch by batch — ragged list rows as
-:class:`RaggedBlock`) and writing outputs through a temporary file renamed at the end,
-with the permissions ``open()`` would give and never over one of the inputs."""
+memory-mapped, ``.npz``, ``.parquet`` batch by batch — a list column as the Arrow arrays
+of its record batches, scored through the ragged path) and writing outputs through a
+temporary file renamed at the end, with the permissions ``open()`` would give and never
+over one of the inputs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import stat
 import sys
 import tempfile
-from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,30 +26,14 @@ class UsageError(Exception):
 # ---- reading -----------------------------------------------------------------------------
 
 
-class RaggedBlock(NamedTuple):
-    """Rows of different lengths read from a Parquet list column: row ``i`` of the block is
-    ``values[offsets[i]:offsets[i + 1]]`` (Arrow's layout, read without re-cutting)."""
-
-    values: NDArray[Any]
-    offsets: NDArray[np.int64]
-    #: Index of the block's first row in the file (for messages).
-    first_row: int
-    #: The length every row should have (the first row's), and the first row without it.
-    width: int
-    odd_row: int
+#: A chunk of rows: a 2-D array (rows first), or the pyarrow array of a Parquet list,
+#: large list or fixed-size list column (rows of any lengths, nulls allowed).
+Block = Union[NDArray[Any], Any]
 
 
-Block = Union[NDArray[Any], RaggedBlock]
-
-
-def _ragged_error(what: str, path: str, block: RaggedBlock) -> UsageError:
-    row = block.first_row + block.odd_row
-    length = int(block.offsets[block.odd_row + 1] - block.offsets[block.odd_row])
-    return UsageError(
-        f"{what} {path!r}: the rows of its list column have different lengths (the first row "
-        f"has {block.width} values, row {row} has {length}); ragged rows are not supported yet: "
-        "pad them to one length"
-    )
+def is_list_block(block: Block) -> bool:
+    """Whether ``block`` is a column of lists (an Arrow array) rather than a 2-D array."""
+    return not isinstance(block, np.ndarray)
 
 
 class Source:
@@ -58,6 +43,10 @@ class Source:
         self.path, self.what = path, what
         self.array: Optional[NDArray[Any]] = None
         self._parquet: Any = None
+        #: The Parquet columns read (None: all of them).
+        self._columns: Optional[List[str]] = None
+        #: Whether the rows are a Parquet list column (scored as ragged rows).
+        self.lists = False
         suffix = os.path.splitext(path)[1].lower()
         if not os.path.exists(path):
             raise UsageError(f"{what} {path!r}: no such file")
@@ -69,7 +58,9 @@ class Source:
         elif suffix == ".npz":
             self.array = _read_npz(path, what, key)
         elif suffix == ".parquet":
-            self._parquet, self.shape_ = _open_parquet(path, what)
+            self._parquet, self.shape_, self.lists, field = _open_parquet(path, what, key)
+            self._columns = None if key is None else [key]
+            self.list_type = field.type if self.lists else None
         else:
             raise UsageError(f"{what} {path!r}: unknown format {suffix!r}; expected one of {', '.join(INPUT_SUFFIXES)}")
         if self.array is not None:
@@ -82,28 +73,71 @@ class Source:
         return tuple(self.shape_)
 
     def whole(self) -> NDArray[Any]:
-        """The whole array (memory-mapped for .npy)."""
+        """The whole array (memory-mapped for .npy); not for list columns (see :meth:`reader`)."""
         if self.array is None:
-            blocks: List[NDArray[Any]] = []
-            for _, b in self.chunks(1 << 16):
-                if isinstance(b, RaggedBlock):
-                    raise _ragged_error(self.what, self.path, b)
-                blocks.append(b)
+            assert not self.lists, "list columns are read with reader()"
+            blocks: List[NDArray[Any]] = [b for _, b in self.chunks(1 << 16)]
             self.array = np.concatenate(blocks) if self.shape[0] else np.zeros(self.shape)
         return self.array
 
+    def reader(self) -> "RowReader":
+        """Reads the rows in order, any number at a time (to keep a second input in step
+        with INPUT's chunks)."""
+        return RowReader(self)
+
     def chunks(self, rows: int) -> Iterator[Tuple[int, Block]]:
         """(first row, block of rows) covering the array in order; a Parquet list column
-        whose rows differ in length gives :class:`RaggedBlock` blocks."""
+        gives the Arrow arrays of its record batches."""
         if self.array is not None:
             for start in range(0, self.shape[0], rows):
                 yield start, self.array[start : start + rows]
             return
         start = 0
-        for batch in self._parquet.iter_batches(batch_size=rows):
+        for batch in self._parquet.iter_batches(batch_size=rows, columns=self._columns):
             block = _batch_to_numpy(batch, self.what, self.path, start, self.shape[-1])
             yield start, block
             start += batch.num_rows
+
+
+class RowReader:
+    """The rows of a :class:`Source` in order, ``take(n)`` at a time: slices of a NumPy
+    array, or of the Parquet file's record batches (a list column as a pyarrow chunked
+    array of zero-copy slices, a wide table as a 2-D array)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.at = 0
+        self._batches: Optional[Iterator[Tuple[int, Block]]] = None
+        self._pending: List[Any] = []
+
+    def take(self, n: int) -> Block:
+        src = self.source
+        if src.array is not None:
+            block = src.array[self.at : self.at + n]
+            self.at += n
+            return block
+        if self._batches is None:
+            self._batches = src.chunks(max(n, 1 << 12))
+        parts: List[Any] = []
+        need = n
+        while need > 0:
+            if not self._pending:
+                nxt = next(self._batches, None)
+                if nxt is None:
+                    break
+                self._pending = [nxt[1]]
+            head = self._pending.pop()
+            if len(head) > need:
+                self._pending = [head[need:]]
+                head = head[:need]
+            parts.append(head)
+            need -= len(head)
+        self.at += n - need
+        if src.lists:
+            import pyarrow as pa
+
+            return pa.chunked_array(parts, type=src.list_type) if parts else pa.chunked_array([], type=src.list_type)
+        return np.concatenate(parts) if parts else np.zeros((0,) + src.shape[1:])
 
 
 def _read_npz(path: str, what: str, key: Optional[str]) -> NDArray[Any]:
@@ -123,7 +157,9 @@ def _read_npz(path: str, what: str, key: Optional[str]) -> NDArray[Any]:
         raise UsageError(f"{what} {path!r} is not a readable .npz file: {exc}") from None
 
 
-def _open_parquet(path: str, what: str) -> Tuple[Any, Tuple[int, ...]]:
+def _open_parquet(path: str, what: str, key: Optional[str] = None) -> Tuple[Any, Tuple[int, ...], bool, Any]:
+    """(file, shape, whether the rows are one list column, that column's field). ``key``
+    names the one column to read (a list column, or a numeric column as one value per row)."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -134,27 +170,45 @@ def _open_parquet(path: str, what: str) -> Tuple[Any, Tuple[int, ...]]:
         raise UsageError(f"{what} {path!r} is not a readable .parquet file: {exc}") from None
     schema = f.schema_arrow
     n = f.metadata.num_rows
-    if len(schema) == 1 and hasattr(schema.field(0).type, "value_type"):
-        t = schema.field(0).type
+    if key is not None:
+        if key not in schema.names:
+            raise UsageError(f"{what} {path!r} has no column {key!r}; it holds {schema.names}")
+        fields = [schema.field(key)]
+    else:
+        fields = list(schema)
+        lists = [fl.name for fl in fields if hasattr(fl.type, "value_type")]
+        if lists and len(fields) > 1:
+            raise UsageError(
+                f"{what} {path!r} holds {len(fields)} columns {schema.names}; choose the list column to score with --key ({', '.join(lists)})"
+            )
+    if len(fields) == 1 and hasattr(fields[0].type, "value_type"):
+        # A list column: rows of any lengths. The shape's width (used to size the chunks)
+        # is the mean row length of the file, from the metadata (values / rows).
+        t = fields[0].type
         width = getattr(t, "list_size", None)
-        if width is None:  # variable-size lists: read the first row for the width
-            first = next(f.iter_batches(batch_size=1), None)
-            cell = first.column(0)[0] if first is not None and n else None
-            width = len(cell) if cell is not None and cell.is_valid else 0  # a null row: reported when read
-        return f, ((n, int(width)) if n else (0, int(width)))
-    return f, (n, len(schema))
+        if width is None:
+            md = f.metadata
+            values = sum(
+                md.row_group(i).column(j).num_values
+                for i in range(md.num_row_groups)
+                for j in range(md.num_columns)
+                if md.row_group(i).column(j).path_in_schema.split(".")[0] == fields[0].name
+            )
+            width = max(1, values // max(n, 1))
+        return f, (n, int(width)), True, fields[0]
+    return f, (n, len(fields)), False, None
 
 
 def _batch_to_numpy(batch: Any, what: str, path: str, start: int, width: int) -> Block:
-    """A record batch as a 2-D block (one row per record), or a :class:`RaggedBlock` when
-    the rows of a list column differ in length from ``width``. Nulls — a null row, a null
-    value in a list, a null in a column — have no probability: they are an error."""
+    """A record batch as a 2-D block (one row per record), or, for a list column, its
+    Arrow array as it is — rows of any lengths, read in place by the ragged path (a null
+    row scores NaN, a null value is left out). In a wide table (one column per class) a
+    null has no probability: it is an error."""
     import pyarrow as pa
 
     t = batch.column(0).type if batch.num_columns else None
-    is_list = batch.num_columns == 1 and (
-        pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)
-    )
+    if batch.num_columns == 1 and (pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t)):
+        return batch.column(0)
     for name, col in zip(batch.schema.names, batch.columns):
         if col.null_count:
             row = start + int(np.argmax(np.asarray(col.is_null())))
@@ -163,26 +217,7 @@ def _batch_to_numpy(batch: Any, what: str, path: str, start: int, width: int) ->
                 "numbers (drop or fill the null rows first)"
             )
     try:
-        if is_list:
-            col = batch.column(0)
-            flat = col.flatten()
-            if flat.null_count:
-                lengths = np.asarray(col.value_lengths(), dtype=np.int64)
-                row = int(np.searchsorted(np.cumsum(lengths), int(np.argmax(np.asarray(flat.is_null()))), side="right"))
-                raise UsageError(
-                    f"{what} {path!r}: row {start + row} of column {batch.schema.names[0]!r} holds a null "
-                    "value; every value must be a number (fill the nulls first)"
-                )
-            values: NDArray[Any] = np.asarray(flat.to_numpy(zero_copy_only=False))
-            lengths = np.asarray(col.value_lengths(), dtype=np.int64)
-            odd = np.flatnonzero(lengths != width)
-            if odd.size:
-                offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-                return RaggedBlock(values, offsets, start, width, int(odd[0]))
-            return values.reshape(len(col), width)
         return np.column_stack([c.to_numpy(zero_copy_only=False) for c in batch.columns])
-    except UsageError:
-        raise
     except Exception as exc:
         raise UsageError(f"{what} {path!r}: columns must be numeric (one column per class, or one list column): {exc}") from None
 

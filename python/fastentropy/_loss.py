@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _core
+from . import _core, _ragged
 from ._api import _as_float_array, _check_flag, _check_out, _float_input
 from ._loss_arguments import (
     _MASKED_BCE,
@@ -32,7 +32,7 @@ from ._loss_arguments import (
     _same_view,
     _target_array,
 )
-from ._targets import decode_labels
+from ._targets import INT64_MAX, check_ignore_index, decode_labels
 
 __all__ = [
     "logsumexp",
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 Loss = Union[float, NDArray[Any]]
-def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1) -> Loss:
+def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1, offsets: Optional[ArrayLike] = None) -> Loss:
     """``log(sum(exp(x)))`` of each row along ``axis``, without overflow or loss of precision.
 
     Computed as ``m + log1p(sum_{i != argmax} exp(x_i - m))`` with ``m`` the row's maximum,
@@ -53,10 +53,17 @@ def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1) -> Loss:
 
     Parameters
     ----------
-    x : array_like
+    x : array_like or Arrow list column
         Real values (float32/float64 read without copying; others converted to float64).
+        Ragged rows, read in place: 1-D values with ``offsets``, or an Arrow list, large
+        list or fixed-size list column (a null row gives NaN, a null value is left out,
+        as ``-inf``). A ``scipy.sparse`` input is refused: its implicit zeros are logits
+        of 0, not absent ones — pass ``x.toarray()``, or ``x.data`` with
+        ``offsets=x.indptr`` for the stored values only.
     axis : int or None, default -1
         The axis to reduce; ``None`` reduces the whole array.
+    offsets : array_like of int, optional
+        Row boundaries of a 1-D ``x`` (CSR style, rows + 1 entries).
 
     Returns
     -------
@@ -78,10 +85,62 @@ def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1) -> Loss:
     4.248354255291589e-18
     >>> fe.logsumexp([[1e30, 1e30], [0.0, float("-inf")]])
     array([1.e+30, 0.e+00])
+    >>> fe.logsumexp([0.0, 0.0, 5.0], offsets=[0, 2, 3])
+    array([0.69314718, 5.        ])
     """
+    if offsets is not None or type(x) is not np.ndarray:
+        src = _ragged_logits(x, "x", offsets, axis)
+        if src is not None:
+            return _ragged.reduce("logsumexp", src)
     arr = _as_float_array(x, "x", NEG_INF)
     moved, _ = _row_axis(arr, axis, "x")
     return _core.logsumexp(moved)
+
+
+def _ragged_logits(x: Any, name: str, offsets: Any, axis: Any) -> Any:
+    """The ragged source of logits, or None for the dense path. scipy.sparse is refused:
+    its implicit zeros are logits of 0, which a reduction over the stored values would
+    leave out — so no answer would equal the dense one and also be what a sparse user
+    means."""
+    if offsets is None and _ragged._is_sparse(x):
+        raise TypeError(
+            f"`{name}` must not be a scipy.sparse matrix: its implicit zeros are logits of 0, not absent ones; "
+            f"pass `{name}.toarray()` for the dense result, or `{name}.data` with `offsets={name}.indptr` "
+            "to reduce over the stored values only"
+        )
+    return _ragged.one(x, name, offsets, axis, NEG_INF)
+
+
+def _ragged_loss(
+    src: Any,
+    target: Any,
+    weight: Any,
+    ignore_index: Any,
+    reduction: Any,
+    label_smoothing: Any,
+    return_grad: Any,
+    grad_out: Any,
+) -> Loss:
+    """softmax_cross_entropy of ragged logits: one class index per row (into that row)."""
+    red = _check_reduction(reduction)
+    ignore = check_ignore_index(ignore_index)
+    if weight is not None or label_smoothing != 0.0 or _check_flag(return_grad, "return_grad") or grad_out is not None:
+        raise ValueError(
+            "ragged `logits` take only class indices, `ignore_index` and `reduction`: "
+            "`weight`, `label_smoothing` and gradients (`return_grad`, `grad_out`) need dense logits"
+        )
+    tgt = _target_array(target)
+    if tgt.dtype.kind not in "biu" or tgt.ndim != 1:
+        if not (tgt.size == 0 and tgt.dtype.kind == "f"):
+            raise TypeError(
+                "with ragged `logits`, `target` must be 1-D integer class indices (one per row, an index into "
+                f"that row), got dtype {tgt.dtype} and shape {tgt.shape}"
+            )
+        tgt = tgt.astype(np.int64)
+    labels, core_ignore = decode_labels(tgt, INT64_MAX, ignore)
+    return _ragged.reduce(
+        "softmax_cross_entropy", src, labels=np.ascontiguousarray(labels), ignore_index=core_ignore, reduction=red
+    )
 
 
 def _normalize(x: ArrayLike, axis: Optional[int], out: Optional[NDArray[Any]], log: bool) -> Any:
@@ -220,6 +279,7 @@ def softmax_cross_entropy(
     label_smoothing: float = 0.0,
     return_grad: bool = False,
     grad_out: Optional[NDArray[Any]] = None,
+    offsets: Optional[ArrayLike] = None,
 ) -> Union[Loss, Tuple[Loss, NDArray[Any]]]:
     """Softmax cross-entropy, ``-log softmax(logits)[target]``: torch.nn.functional.cross_entropy.
 
@@ -260,6 +320,12 @@ def softmax_cross_entropy(
         ``return_grad``. ``grad_out=logits`` overwrites the logits: no N x C buffer at all.
         A ``grad_out`` that partly overlaps an input gives the gradient of the call
         without the overlap (the input is copied first).
+    offsets : array_like of int, optional
+        Row boundaries of a 1-D ``logits`` (CSR style). Ragged rows — with ``offsets``,
+        or an Arrow list column as ``logits`` (a null row gives NaN and is left out of
+        "mean" and "sum") — take one integer class index per row in ``target``, an index
+        into that row, checked against the row's length; ``weight``,
+        ``label_smoothing``, probability targets and gradients apply to dense logits only.
 
     Returns
     -------
@@ -296,7 +362,13 @@ def softmax_cross_entropy(
     >>> loss, grad = fe.softmax_cross_entropy(np.log([[0.3, 0.3, 0.4]]), [2], return_grad=True)
     >>> np.round(grad, 12)
     array([[ 0.3,  0.3, -0.6]])
+    >>> fe.softmax_cross_entropy(np.log([0.3, 0.3, 0.4, 0.5, 0.5]), [2, 0], offsets=[0, 3, 5], reduction="none")
+    array([0.91629073, 0.69314718])
     """
+    if offsets is not None or type(logits) is not np.ndarray:
+        src = _ragged_logits(logits, "logits", offsets, axis)
+        if src is not None:
+            return _ragged_loss(src, target, weight, ignore_index, reduction, label_smoothing, return_grad, grad_out)
     arr, kept = _float_input(logits, "logits", NEG_INF)
     tgt = _target_array(target)
     args = _check_loss_args(

@@ -7,13 +7,27 @@ Argument checking only, as in :mod:`fastentropy._api`; the numerics are in Rust.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _core
-from ._api import Axis, Result, _as_float_array, _check_base, _check_flag, _core_axis, _core_pair, _lane_axis, _unmask
+from . import _core, _ragged
+from ._api import (
+    _NO_SMOOTHING,
+    Axis,
+    Result,
+    _as_float_array,
+    _check_base,
+    _check_flag,
+    _core_axis,
+    _core_pair,
+    _fast_pair,
+    _special_options,
+    _lane_axis,
+    _pair_measure,
+    _unmask,
+)
 
 __all__ = [
     "js_divergence",
@@ -46,6 +60,9 @@ def js_divergence(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Jensen–Shannon divergence ``JS(P, Q) = (D(P||M) + D(Q||M)) / 2``, ``M = (P + Q) / 2``.
 
@@ -61,6 +78,8 @@ def js_divergence(
     p, q : array_like
         Non-negative probabilities or counts; they broadcast against each other (zero
         strides, no copy). float32 and float64 are read without copying and may be mixed.
+        Ragged rows as for :func:`fastentropy.kl_divergence` (``offsets``, scipy.sparse,
+        Arrow list columns).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
@@ -70,6 +89,17 @@ def js_divergence(
     normalize : bool, default True
         Divide ``p`` and ``q`` by their sums first. ``False`` sums
         ``(rel_entr(p, m) + rel_entr(q, m)) / 2`` with ``m = (p + q) / 2`` as given.
+        Ignored with ``from_logits``.
+    from_logits : bool, default False
+        ``p`` and ``q`` hold logits (or log-probabilities): the divergence of
+        ``softmax(p, axis)`` and ``softmax(q, axis)``, without a probability array (one
+        pass for both log-normalisers, a second for the terms). A ``-inf`` logit is
+        probability 0; a row without a finite logit, a NaN or a ``+inf`` logit gives NaN.
+    smoothing : float, default 0.0
+        Additive smoothing: a pseudocount added to every element of ``p`` and ``q``
+        before normalising. Needs ``normalize=True`` and probabilities or counts.
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`fastentropy.entropy`).
 
     Returns
     -------
@@ -93,8 +123,18 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
-    pa, qa, ax = _core_pair(p, q, axis)
-    return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    srcs = _ragged_pair(p, q, offsets, axis)
+    if srcs is not None:
+        if _special_options(from_logits, smoothing):
+            raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                             "sparse or Arrow inputs yet: pass dense NumPy rows")
+        return _ragged.reduce("js_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+    if from_logits is False and smoothing is _NO_SMOOTHING:
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
+            return _core.js_divergence(cast(Any, p), cast(Any, q), axis)
+        pa, qa, ax = _core_pair(p, q, axis)
+        return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    return _pair_measure("js_divergence", p, q, axis, base, normalize, from_logits, smoothing)
 
 
 def js_distance(
@@ -104,6 +144,9 @@ def js_distance(
     axis: Axis = -1,
     base: Optional[float] = None,
     normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = _NO_SMOOTHING,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Jensen–Shannon distance, the square root of :func:`js_divergence`.
 
@@ -115,7 +158,7 @@ def js_distance(
 
     Parameters
     ----------
-    p, q, axis, base, normalize
+    p, q, axis, base, normalize, from_logits, smoothing, offsets
         As for :func:`js_divergence`.
 
     Returns
@@ -136,12 +179,28 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
-    pa, qa, ax = _core_pair(p, q, axis)
-    return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    srcs = _ragged_pair(p, q, offsets, axis)
+    if srcs is not None:
+        if _special_options(from_logits, smoothing):
+            raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                             "sparse or Arrow inputs yet: pass dense NumPy rows")
+        return _ragged.reduce("js_distance", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+    if from_logits is False and smoothing is _NO_SMOOTHING:
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
+            return _core.js_distance(cast(Any, p), cast(Any, q), axis)
+        pa, qa, ax = _core_pair(p, q, axis)
+        return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    return _pair_measure("js_distance", p, q, axis, base, normalize, from_logits, smoothing)
 
 
 def perplexity(
-    p: ArrayLike, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
+    p: ArrayLike,
+    *,
+    axis: Axis = -1,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    from_logits: bool = False,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Perplexity ``exp(H(P))`` of each distribution along ``axis``.
 
@@ -154,13 +213,20 @@ def perplexity(
     Parameters
     ----------
     p : array_like
-        Probabilities or counts (non-negative).
+        Probabilities or counts (non-negative). Ragged rows as for
+        :func:`fastentropy.entropy` (``offsets``, scipy.sparse, Arrow list columns).
     axis : int or None, default -1
         The axis holding one distribution; ``None`` for the whole array.
     base : float, optional
         Accepted for symmetry with :func:`fastentropy.entropy`; see above.
     normalize : bool, default True
-        Divide each distribution by its sum first.
+        Divide each distribution by its sum first. Ignored with ``from_logits``.
+    from_logits : bool, default False
+        ``p`` holds logits: ``exp`` of the entropy of ``softmax(p, axis)``, computed in one
+        streaming pass as for ``entropy(p, from_logits=True)`` (the perplexity of a
+        language model's next-token distribution, without a probability array).
+    offsets : array_like of int, optional
+        Row boundaries of a 1-D ``p`` (see :func:`fastentropy.entropy`).
 
     Returns
     -------
@@ -182,10 +248,31 @@ def perplexity(
     4.0
     >>> fe.perplexity([[0.5, 0.5], [1.0, 0.0]], base=2)
     array([2., 1.])
+    >>> round(fe.perplexity([2.0, 2.0, 2.0], from_logits=True), 12)
+    3.0
+    >>> fe.perplexity([1, 1, 1, 1, 5], offsets=[0, 4, 5])
+    array([4., 1.])
     """
+    if offsets is not None or type(p) is not np.ndarray:
+        src = _ragged.one(p, "p", offsets, axis, 0.0)
+        if src is not None:
+            if _special_options(from_logits, 0.0):
+                raise ValueError("`from_logits` is not supported with `offsets=`, sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce("perplexity", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+    if from_logits is not False and _check_flag(from_logits, "from_logits"):
+        arr = _as_float_array(p, "p", -np.inf)
+        return _core.logits_measure(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), "perplexity")
     arr = _as_float_array(p, "p", 0.0)
     ax = _core_axis(arr.ndim, axis, "p")
     return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
+
+
+def _ragged_pair(p: Any, q: Any, offsets: Any, axis: Any) -> Any:
+    """The ragged sources of ``p`` and ``q``, or None for the dense path (NumPy arrays
+    without ``offsets`` skip the check)."""
+    if offsets is None and type(p) is np.ndarray and type(q) is np.ndarray:
+        return None
+    return _ragged.pair(p, q, offsets, axis)
 
 
 def _as_labels(x: ArrayLike, name: str) -> Tuple[NDArray[Any], str]:

@@ -188,9 +188,9 @@ def _data_of(x: Any) -> Any:
     return da.ma.getdata(x) if isinstance(x, da.Array) else np.ma.getdata(x)
 
 
-def _pair(p: Any, q: Any, axis: Axis) -> Tuple[Any, Any]:
+def _pair(p: Any, q: Any, axis: Axis, fill: float = 0.0) -> Tuple[Any, Any]:
     # As the local functions (and scipy.stats.entropy): an element masked in p or q is left
-    # out of both (0 in both).
+    # out of both (`fill` in both: 0, or -inf for logits).
     masks = (_mask_of(p), _mask_of(q)) if _is_masked(p) or _is_masked(q) else None
     if masks is not None:
         p, q = _data_of(p), _data_of(q)
@@ -204,16 +204,63 @@ def _pair(p: Any, q: Any, axis: Axis) -> Tuple[Any, Any]:
             ) from None
     if masks is not None:
         either = masks[0] | masks[1]
-        pa, qa = da.where(either, 0, pa), da.where(either, 0, qa)
+        pa, qa = da.where(either, fill, pa), da.where(either, fill, qa)
     pa, qa = _move_axis_last([pa, qa], axis, "p")
     return pa, qa
 
 
-def entropy(p: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True) -> Array:
+def _rows(arrays: Sequence[Any], block_fn: Callable[..., Any]) -> Array:
+    """``block_fn`` (a local function of equally shaped row blocks, distribution axis
+    last) on row chunks: the distribution axis is rechunked to one chunk (a no-op when it
+    is), the other axes keep their chunks, and each block is computed by the Rust core on
+    a worker — bitwise the local result."""
+    first = arrays[0]
+    if first.ndim == 0:
+        raise ValueError("`p` must have at least one dimension")
+    last = first.ndim - 1
+    lead = first.rechunk({last: -1})
+    arrs = [lead] + [a.rechunk(lead.chunks) for a in arrays[1:]]
+
+    def block(*blocks: NDArray[Any]) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = np.asarray(block_fn(*blocks), dtype=np.float64).reshape(blocks[0].shape[:-1])
+        return out
+
+    return cast(Array, da.map_blocks(
+        block, *arrs, drop_axis=last, dtype=np.float64, meta=np.empty((0,) * last, dtype=np.float64),
+    ))
+
+
+def _pair_rows(
+    measure: str, p: Any, q: Any, axis: Axis, base: Optional[float], normalize: bool, from_logits: bool,
+    smoothing: float,
+) -> Optional[Array]:
+    """The ``from_logits`` / ``smoothing`` variants of a two-distribution measure on row
+    chunks, or None when neither option is set (the partials path)."""
+    logits, s, _ = _api._options(from_logits, smoothing, normalize)
+    if not (logits or s):
+        return None
+    pa, qa = _pair(p, q, axis, -np.inf if logits else 0.0)
+    b = _api._check_base(base)
+    if logits:
+        return _rows([pa, qa], lambda x, y: _core.logits_pair_measure(x, y, -1, b, measure))
+    return _rows([pa, qa], lambda x, y: _core.smoothed_measure(x, y, -1, b, measure, s))
+
+
+def entropy(
+    p: Any,
+    *,
+    axis: Axis = -1,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = 0.0,
+) -> Array:
     """Shannon entropy of each distribution along ``axis`` of a dask array.
 
     The same parameters and results as :func:`fastentropy.entropy`, lazily: ``p`` may be
-    chunked along any axis, the class axis included.
+    chunked along any axis, the class axis included. With ``from_logits`` or
+    ``smoothing`` each distribution is computed whole on a worker: the class axis is
+    rechunked to one chunk and the rows keep their chunks (bitwise the local result).
 
     Examples
     --------
@@ -222,13 +269,28 @@ def entropy(p: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize:
     >>> fed.entropy(p, base=2).compute()
     array([2.5849625, 2.5849625, 2.5849625, 2.5849625])
     """
+    logits, s, _ = _api._options(from_logits, smoothing, normalize)
+    if logits or s:
+        arr = _as_float_dask(p, "p", -np.inf if logits else 0.0)
+        (arr,) = _move_axis_last([arr], axis, "p")
+        b = _api._check_base(base)
+        if logits:
+            return _rows([arr], lambda x: _core.logits_measure(x, -1, b, "entropy"))
+        return _rows([arr], lambda x: _core.smoothed_measure(x, x, -1, b, "entropy", s))
     arr = _as_float_dask(p, "p", 0.0)
     (arr,) = _move_axis_last([arr], axis, "p")
     return _measure(_api.entropy, [arr], _api._check_base(base), _api._check_flag(normalize, "normalize"))
 
 
 def kl_divergence(
-    p: Any, q: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
+    p: Any,
+    q: Any,
+    *,
+    axis: Axis = -1,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = 0.0,
 ) -> Array:
     """KL divergence ``D(P||Q)`` along ``axis`` of dask arrays (see :func:`fastentropy.kl_divergence`).
 
@@ -239,12 +301,22 @@ def kl_divergence(
     >>> fed.kl_divergence(p, [0.9, 0.1]).compute().round(12)
     array([0.51082562, 0.        ])
     """
+    rows = _pair_rows("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing)
+    if rows is not None:
+        return rows
     pa, qa = _pair(p, q, axis)
     return _measure(_api.kl_divergence, [pa, qa], _api._check_base(base), _api._check_flag(normalize, "normalize"))
 
 
 def cross_entropy(
-    p: Any, q: Any, *, axis: Axis = -1, base: Optional[float] = None, normalize: bool = True
+    p: Any,
+    q: Any,
+    *,
+    axis: Axis = -1,
+    base: Optional[float] = None,
+    normalize: bool = True,
+    from_logits: bool = False,
+    smoothing: float = 0.0,
 ) -> Array:
     """Cross-entropy ``H(P, Q)`` along ``axis`` of dask arrays (see :func:`fastentropy.cross_entropy`).
 
@@ -254,6 +326,9 @@ def cross_entropy(
     >>> float(fed.cross_entropy(da.from_array([0.0, 0.0, 1.0], chunks=2), [0.3, 0.3, 0.4]).compute())
     0.916290731874155
     """
+    rows = _pair_rows("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing)
+    if rows is not None:
+        return rows
     pa, qa = _pair(p, q, axis)
     return _measure(_api.cross_entropy, [pa, qa], _api._check_base(base), _api._check_flag(normalize, "normalize"))
 

@@ -318,7 +318,8 @@ macro_rules! reduce_one {
                 $crate::bindings::arrays::lanes($pv.shape()),
                 $crate::bindings::arrays::BYTES_PER_LANE,
             )?;
-            $crate::bindings::Compute::compute($py, || $body)
+            let elements = $pv.len();
+            $crate::bindings::Compute::compute_sized($py, elements, || $body)
         })?;
         $crate::bindings::arrays::into_python($py, result)
     }};
@@ -337,7 +338,8 @@ macro_rules! reduce_pair {
                 $crate::bindings::arrays::lanes($pv.shape()),
                 $crate::bindings::arrays::BYTES_PER_LANE,
             )?;
-            $crate::bindings::Compute::compute($py, || $body)
+            let elements = $pv.len();
+            $crate::bindings::Compute::compute_sized($py, elements, || $body)
         })?;
         $crate::bindings::arrays::into_python($py, result)
     }};
@@ -349,7 +351,8 @@ macro_rules! whole_one {
     ($py:expr, $p:expr, |$pv:ident| $body:expr) => {{
         let p = $crate::bindings::arrays::Floats::borrow("p", $p)?;
         let value: f64 = $crate::bindings::arrays::with_view!(p, |$pv| {
-            $crate::bindings::Compute::compute($py, || $body)
+            let elements = $pv.len();
+            $crate::bindings::Compute::compute_sized($py, elements, || $body)
         })?;
         Ok(value.into_pyobject($py)?.into_any())
     }};
@@ -362,7 +365,8 @@ macro_rules! whole_pair {
         let p = $crate::bindings::arrays::Floats::borrow("p", $p)?;
         let q = $crate::bindings::arrays::Floats::borrow("q", $q)?;
         let value: f64 = $crate::bindings::arrays::with_view_pair!(p, q, |$pv, $qv| {
-            $crate::bindings::Compute::compute($py, || $body)
+            let elements = $pv.len();
+            $crate::bindings::Compute::compute_sized($py, elements, || $body)
         })?;
         Ok(value.into_pyobject($py)?.into_any())
     }};

@@ -3,14 +3,18 @@
 //! conversion, broadcasting, moving `axis` last) happens in `python/fastentropy/_api.py`.
 
 mod arrays;
+mod drift;
 mod loss;
 mod measures;
 mod more;
+mod ragged;
 mod scorers;
 
 use std::cell::RefCell;
 
-use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -23,6 +27,8 @@ impl From<Error> for PyErr {
             Error::Interrupted => PENDING_SIGNAL_ERROR
                 .with(|p| p.borrow_mut().take())
                 .unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted")),
+            // An Arrow type that is not read is a dtype problem.
+            e @ Error::ArrowType { .. } => PyTypeError::new_err(e.to_string()),
             e @ Error::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
             e @ Error::Internal { .. } => PyRuntimeError::new_err(e.to_string()),
             e => PyValueError::new_err(e.to_string()),
@@ -36,11 +42,33 @@ impl From<Error> for PyErr {
 pub(crate) trait Compute {
     /// `f` without the GIL, its panics caught.
     fn compute<R: Send>(self, f: impl FnOnce() -> Result<R, Error> + Send) -> Result<R, Error>;
+    /// [`Compute::compute`] for work on `elements` input elements: up to
+    /// [`HOLD_GIL_BELOW`] the GIL is kept (releasing and retaking it costs more than such
+    /// a call computes, and nothing that short needs to be interruptible).
+    fn compute_sized<R: Send>(
+        self,
+        elements: usize,
+        f: impl FnOnce() -> Result<R, Error> + Send,
+    ) -> Result<R, Error>;
 }
+
+/// Calls on fewer input elements than this keep the GIL (see [`Compute::compute_sized`]).
+pub(crate) const HOLD_GIL_BELOW: usize = 1024;
 
 impl Compute for Python<'_> {
     fn compute<R: Send>(self, f: impl FnOnce() -> Result<R, Error> + Send) -> Result<R, Error> {
         self.detach(|| crate::error::catch_panic(f))
+    }
+    fn compute_sized<R: Send>(
+        self,
+        elements: usize,
+        f: impl FnOnce() -> Result<R, Error> + Send,
+    ) -> Result<R, Error> {
+        if elements < HOLD_GIL_BELOW {
+            crate::error::catch_panic(f)
+        } else {
+            self.compute(f)
+        }
     }
 }
 
@@ -69,7 +97,9 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     measures::register(m)?;
     loss::register(m)?;
     more::register(m)?;
+    drift::register(m)?;
     scorers::register(m)?;
+    ragged::register(m)?;
     m.add_function(wrap_pyfunction!(py_set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(py_simd_isa, m)?)?;

@@ -249,13 +249,18 @@ fn deviation<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V) {
 
 /// The pass-2 work on sixteen lanes (two halves with their own constants).
 #[inline(always)]
-fn step<V: F8, const F32: bool>(acc: &mut [Acc<V>; 2], p: (V, V), q: (V, V), k: &[Lanes<V>; 2]) {
+fn step<V: F8, const F32: bool, const RAW: bool>(
+    acc: &mut [Acc<V>; 2],
+    p: (V, V),
+    q: (V, V),
+    k: &[Lanes<V>; 2],
+) {
     let (f0, r0, w0) = deviation(p.0, q.0, &k[0]);
     let (f1, r1, w1) = deviation(p.1, q.1, &k[1]);
     let ((l0, l1), (g0, g1)) = log1p_g16::<V, F32>((f0, f1), (r0, r1));
     let [a0, a1] = acc;
-    half_step::<V, F32>(a0, p.0, q.0, l0, g0, r0, w0, &k[0]);
-    half_step::<V, F32>(a1, p.1, q.1, l1, g1, r1, w1, &k[1]);
+    half_step::<V, F32, RAW>(a0, p.0, q.0, l0, g0, r0, w0, &k[0]);
+    half_step::<V, F32, RAW>(a1, p.1, q.1, l1, g1, r1, w1, &k[1]);
 }
 
 /// NaN where `x` is NaN, else 0.
@@ -266,7 +271,7 @@ fn zero_or_nan<V: F8>(x: V) -> V {
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn half_step<V: F8, const F32: bool>(
+fn half_step<V: F8, const F32: bool, const RAW: bool>(
     a: &mut Acc<V>,
     p: V,
     q: V,
@@ -286,13 +291,16 @@ fn half_step<V: F8, const F32: bool>(
         q.mul(k.scale_q).mul(k.inv_sq).mul(g),
     );
     a.v = a.v.add(term);
-    let raw = V::select(
-        p_zero,
-        zero_or_nan(q),
-        V::select(q_zero, zero_or_nan(p), p.mul(l)),
-    );
-    a.raw = a.raw.add(raw);
-    a.raw_abs = a.raw_abs.add(raw.max_ignoring_nan(zero.sub(raw)));
+    if RAW {
+        // the raw sum Σ p ln(p/q) and its condition (not needed by a normalised group)
+        let raw = V::select(
+            p_zero,
+            zero_or_nan(q),
+            V::select(q_zero, zero_or_nan(p), p.mul(l)),
+        );
+        a.raw = a.raw.add(raw);
+        a.raw_abs = a.raw_abs.add(raw.max_ignoring_nan(zero.sub(raw)));
+    }
     a.zero_q =
         a.zero_q
             .max_ignoring_nan(V::select(V::and(q_zero, p.gt(zero)), V::splat(1.0), zero));
@@ -321,7 +329,7 @@ fn terms_with<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U], k: &Co
         while i < end {
             let a = load16::<V, T>(&p[..end], i);
             let b = load16::<V, U>(&q[..end], i);
-            step::<V, F32>(&mut acc, a, b, &lanes);
+            step::<V, F32, true>(&mut acc, a, b, &lanes);
             i += 16;
         }
         let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
@@ -398,7 +406,7 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U]) -> 
                 mp[h] = mp[h].min_ignoring_nan(x);
                 mq[h] = mq[h].min_ignoring_nan(y);
             }
-            step::<V, F32>(&mut acc, a, b, &lanes);
+            step::<V, F32, true>(&mut acc, a, b, &lanes);
             i += 16;
         }
         let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
@@ -710,15 +718,20 @@ fn group_body<V: F8, U: Real>(
             }
         }
     }
-    let mut acc = if U::IS_F32 {
-        group_terms::<V, true>(p, q, &lanes)
-    } else {
-        group_terms::<V, false>(p, q, &lanes)
+    let mut acc = match (U::IS_F32, normalize) {
+        (true, true) => group_terms::<V, true, false>(p, q, &lanes),
+        (true, false) => group_terms::<V, true, true>(p, q, &lanes),
+        (false, true) => group_terms::<V, false, false>(p, q, &lanes),
+        (false, false) => group_terms::<V, false, true>(p, q, &lanes),
     };
     if U::IS_F32 {
         let limit = V::splat(F32_MIN_NORMAL);
         if V::any(V::or(acc[0].min_q.lt(limit), acc[1].min_q.lt(limit))) {
-            let redo = group_terms::<V, false>(p, q, &lanes);
+            let redo = if normalize {
+                group_terms::<V, false, false>(p, q, &lanes)
+            } else {
+                group_terms::<V, false, true>(p, q, &lanes)
+            };
             for (a, r) in acc.iter_mut().zip(redo) {
                 let bad = a.min_q.lt(limit);
                 a.v = V::select(bad, r.v, a.v);
@@ -806,7 +819,7 @@ fn lanes_from_sums<V: F8>(sp: V, sq: V, sp_lo: V, sq_lo: V) -> Lanes<V> {
 
 /// Pass 2 of a vertical group.
 #[inline(always)]
-fn group_terms<V: F8, const F32: bool>(
+fn group_terms<V: F8, const F32: bool, const RAW: bool>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     lanes: &[Lanes<V>; 2],
@@ -816,7 +829,7 @@ fn group_terms<V: F8, const F32: bool>(
     for c in 0..steps {
         let a = (half::<V>(&p[c], 0), half::<V>(&p[c], 1));
         let b = (half::<V>(&q[c], 0), half::<V>(&q[c], 1));
-        step::<V, F32>(&mut acc, a, b, lanes);
+        step::<V, F32, RAW>(&mut acc, a, b, lanes);
     }
     acc
 }

@@ -13,6 +13,7 @@ pub mod ensemble;
 pub mod ensemble_reference;
 pub mod js;
 pub mod kl;
+pub mod logits;
 pub mod neg_log;
 pub mod plogq;
 pub mod softmax;

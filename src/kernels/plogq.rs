@@ -45,6 +45,13 @@ use crate::simd::vector_f32::F16;
 pub const ONE_PASS_MAX_COND_F64: f64 = 16.0;
 /// Largest condition accepted from the one-pass form with native f32 logarithms.
 pub const ONE_PASS_MAX_COND_F32: f64 = 16.0;
+/// Rows longer than this try the one-pass form first (one read instead of two: the
+/// per-element cost of pass 1 is saved where the condition allows).
+pub const ONE_PASS_ROWS_ABOVE: usize = 256;
+/// Largest condition accepted from the one-pass form for a row of f64 data: the row's
+/// sums have pairwise error ≲ (LEAF/16 + log₂ n)·u ≤ 40u, the logs 1 ULP, so the value
+/// keeps ≲ 2·45u·cond ≈ 2e-14 relative — the two-pass form's accuracy class.
+pub const ONE_PASS_ROW_MAX_COND_F64: f64 = 2.0;
 // ------------------------------------------------------------------------ statistics
 
 /// One-pass partials of a (p, q) block: [`Sums`] plus Σ p·ln q and Σ|p·ln q|.
@@ -167,6 +174,17 @@ pub fn finish(k: &Consts, t: &Terms) -> f64 {
 /// pass 2. `f32_logs`: whether the logs were native f32.
 #[inline]
 pub fn finish_one_pass(o: &OnePass, f32_logs: bool) -> Option<f64> {
+    let limit = if f32_logs {
+        ONE_PASS_MAX_COND_F32
+    } else {
+        ONE_PASS_MAX_COND_F64
+    };
+    finish_one_pass_within(o, limit)
+}
+
+/// [`finish_one_pass`] with the largest accepted condition given.
+#[inline]
+pub fn finish_one_pass_within(o: &OnePass, limit: f64) -> Option<f64> {
     if o.zero_q {
         return Some(f64::INFINITY);
     }
@@ -177,11 +195,6 @@ pub fn finish_one_pass(o: &OnePass, f32_logs: bool) -> Option<f64> {
     let s_ln_s = s.sp * crate::simd::log::ln_lane(s.sq);
     let h = (s_ln_s - o.w) / s.sp;
     let cond = (s_ln_s.abs() + o.a) / (s.sp * h);
-    let limit = if f32_logs {
-        ONE_PASS_MAX_COND_F32
-    } else {
-        ONE_PASS_MAX_COND_F64
-    };
     (h > 0.0 && cond <= limit).then_some(h)
 }
 
@@ -376,34 +389,39 @@ crate::simd::multiversion! {
 
 #[inline(always)]
 fn one_pass_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass {
-    let o = one_pass_with::<V, T, U>(p, q, U::IS_F32);
-    if o.f32_unsafe {
-        let mut o = one_pass_with::<V, T, U>(p, q, false);
-        o.f32_unsafe = false;
-        o
-    } else {
-        o
-    }
+    one_pass_logs_body::<V, T, U>(p, q, true)
+}
+
+/// Whether `q` is `p` itself (entropy): then q's statistics are p's.
+#[inline(always)]
+fn same_data<T, U>(p: &[T], q: &[U]) -> bool {
+    std::mem::size_of::<T>() == std::mem::size_of::<U>()
+        && std::ptr::eq(p.as_ptr().cast::<u8>(), q.as_ptr().cast::<u8>())
+        && p.len() == q.len()
 }
 
 #[inline(always)]
-fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass {
+fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
+    p: &[T],
+    q: &[U],
+) -> OnePass {
     let n = p.len().min(q.len());
     super::pairwise_leaves!(n, |start, end| {
         let zero = V::splat(0.0);
+        let inf = V::splat(f64::INFINITY);
         let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
         let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
         let (mut w, mut a, mut zq) = ([zero; 2], [zero; 2], [zero; 2]);
-        let mut min_q = [V::splat(f64::INFINITY); 2];
+        let mut min_q = [inf; 2];
         let mut i = start;
         while i < end {
             let (p0, p1) = load16::<V, T>(&p[..end], i);
-            let (q0, q1) = load16::<V, U>(&q[..end], i);
-            let (l0, l1) = if f32_logs {
-                ln16::<V, true>(q0, q1)
+            let (q0, q1) = if SAME {
+                (p0, p1)
             } else {
-                ln16::<V, false>(q0, q1)
+                load16::<V, U>(&q[..end], i)
             };
+            let (l0, l1) = ln16::<V, F32>(q0, q1);
             for (h, (pv, (qv, lv))) in [p0, p1]
                 .into_iter()
                 .zip([q0, q1].into_iter().zip([l0, l1]))
@@ -411,17 +429,23 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
             {
                 let term = V::select(pv.eq(zero), zero, pv.mul(lv));
                 sp[h] = sp[h].add(pv);
-                sq[h] = sq[h].add(qv);
                 w[h] = w[h].add(term);
                 a[h] = a[h].add(term.max_ignoring_nan(zero.sub(term)));
                 mq[h] = mq[h].max_ignoring_nan(qv);
                 mp[h] = mp[h].min_ignoring_nan(pv);
-                mnq[h] = mnq[h].min_ignoring_nan(qv);
-                zq[h] = zq[h].max_ignoring_nan(flag(V::and(qv.eq(zero), pv.gt(zero))));
-                min_q[h] =
-                    min_q[h].min_ignoring_nan(V::select(qv.gt(zero), qv, V::splat(f64::INFINITY)));
+                if !SAME {
+                    sq[h] = sq[h].add(qv);
+                    mnq[h] = mnq[h].min_ignoring_nan(qv);
+                    zq[h] = zq[h].max_ignoring_nan(flag(V::and(qv.eq(zero), pv.gt(zero))));
+                }
+                if F32 {
+                    min_q[h] = min_q[h].min_ignoring_nan(V::select(qv.gt(zero), qv, inf));
+                }
             }
             i += 16;
+        }
+        if SAME {
+            (sq, mnq) = (sp, mp);
         }
         OnePass {
             sums: Sums {
@@ -438,7 +462,7 @@ fn one_pass_with<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> O
             w: w[0].add(w[1]).sum_lanes(),
             a: a[0].add(a[1]).sum_lanes(),
             zero_q: zq[0].max_ignoring_nan(zq[1]).max_lane() > 0.0,
-            f32_unsafe: f32_logs && min_q[0].min_ignoring_nan(min_q[1]).min_lane() < F32_MIN_NORMAL,
+            f32_unsafe: F32 && min_q[0].min_ignoring_nan(min_q[1]).min_lane() < F32_MIN_NORMAL,
         }
     })
 }
@@ -448,16 +472,25 @@ crate::simd::multiversion! {
     pub fn one_pass<T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass = one_pass_body;
 }
 
+/// The one-pass partials with f64 logs, or f32 ones where `f32_logs` and q is f32
+/// (redone with f64 logs where a subnormal f32 value is met).
 #[inline(always)]
 fn one_pass_logs_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass {
-    let f32_logs = f32_logs && U::IS_F32;
-    let o = one_pass_with::<V, T, U>(p, q, f32_logs);
-    if o.f32_unsafe {
-        let mut o = one_pass_with::<V, T, U>(p, q, false);
-        o.f32_unsafe = false;
-        o
+    let same = same_data(p, q);
+    if f32_logs && U::IS_F32 {
+        let o = if same {
+            one_pass_with::<V, T, U, true, true>(p, q)
+        } else {
+            one_pass_with::<V, T, U, true, false>(p, q)
+        };
+        if !o.f32_unsafe {
+            return o;
+        }
+    }
+    if same {
+        one_pass_with::<V, T, U, false, true>(p, q)
     } else {
-        o
+        one_pass_with::<V, T, U, false, false>(p, q)
     }
 }
 
@@ -471,6 +504,17 @@ crate::simd::multiversion! {
 /// are not regular go to [`careful_row`]. Returns the value and the [`Lowest`] inputs
 /// (negative: an error the caller reports).
 pub fn row<T: Real, U: Real>(p: &[T], q: &[U]) -> (f64, Lowest) {
+    if p.len().min(q.len()) > ONE_PASS_ROWS_ABOVE {
+        let o = one_pass(p, q);
+        let limit = if U::IS_F32 {
+            ONE_PASS_MAX_COND_F32
+        } else {
+            ONE_PASS_ROW_MAX_COND_F64
+        };
+        if let Some(v) = finish_one_pass_within(&o, limit) {
+            return (v, o.sums.min);
+        }
+    }
     let s = sums(p, q);
     if !s.regular() {
         return (careful_row(p, q), s.min);
@@ -548,11 +592,24 @@ pub fn reference<T: Real, U: Real>(p: &[T], q: &[U]) -> f64 {
 
 // -------------------------------------------------------- vertical (16 short rows)
 
+/// Below this R/q (the other elements' mass over the dominant one's), the dominant term
+/// P·ln(1 + R/q) takes the exact log1p form; above it `c − ln(q·2^e)` is accurate enough:
+/// its absolute error is ≲ 2u·(|c| + |ln(q·2^e)|) ≤ 3u while ln(1 + R/q) ≥ ln(17/16) =
+/// 0.06, so the term keeps ≤ 50u relative — and every term is ≥ 0, so the sum does too.
+const DOMINANT_EXACT_BELOW: f64 = 1.0 / 16.0;
+
 /// Cross-entropies of up to [`GROUP`] short rows at once, lane = row: `p[c][j]` is
 /// element `c` of row `j`, rows shorter than `p.len()` zero-padded (zeros change no
 /// statistic). Writes `out[j]` for the first `out.len()` rows and returns the smallest
 /// value seen (negative: an input error). Rows that are not regular are left to the
 /// caller (`regular[j] == false`): it runs [`careful_row`] on them.
+///
+/// `q` may be `p` itself (the same slice: entropy), which skips q's own statistics.
+/// Per element the work is one logarithm and a few lane operations: the 1/Σp factor is
+/// applied once per row, and the dominant element's exact log1p form (and the sum R of
+/// the other elements it needs) is computed only for groups holding a row with
+/// R/q < [`DOMINANT_EXACT_BELOW`], lane by lane — a row's value never depends on its
+/// neighbours.
 #[inline(always)]
 fn group_body<V: F8, U: Real>(
     p: &[[f64; GROUP]],
@@ -560,21 +617,56 @@ fn group_body<V: F8, U: Real>(
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
+    if std::ptr::eq(p.as_ptr(), q.as_ptr()) && p.len() == q.len() {
+        group_impl::<V, U, true>(p, q, out, regular)
+    } else {
+        group_impl::<V, U, false>(p, q, out, regular)
+    }
+}
+
+/// Pass-2 lane accumulators of a vertical group (eight lanes).
+#[derive(Clone, Copy)]
+struct GroupAcc<V> {
+    /// Σ p·(c − ln(q·2^e)) over the non-dominant elements.
+    t: V,
+    /// The dominant element's p·(c − ln(q·2^e)) (0 where there is none).
+    d: V,
+    /// 1 where some q = 0 lies under a p > 0.
+    zero_q: V,
+}
+
+#[inline(always)]
+fn group_impl<V: F8, U: Real, const SAME: bool>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
     let zero = V::splat(0.0);
+    let inf = V::splat(f64::INFINITY);
     // pass 1, lane = row
     let (mut sp, mut sq, mut mq) = ([zero; 2], [zero; 2], [zero; 2]);
     let (mut mp, mut mnq) = ([zero; 2], [zero; 2]);
+    let mut min_pos = [inf; 2];
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        let (pr, qr) = (&p[c], &q[c]);
         for h in 0..2 {
-            let (a, b) = (half::<V>(pr, h), half::<V>(qr, h));
+            let a = half::<V>(&p[c], h);
             sp[h] = sp[h].add(a);
-            sq[h] = sq[h].add(b);
-            mq[h] = mq[h].max_ignoring_nan(b);
             mp[h] = mp[h].min_ignoring_nan(a);
-            mnq[h] = mnq[h].min_ignoring_nan(b);
+            let b = if SAME { a } else { half::<V>(&q[c], h) };
+            if !SAME {
+                sq[h] = sq[h].add(b);
+                mnq[h] = mnq[h].min_ignoring_nan(b);
+            }
+            mq[h] = mq[h].max_ignoring_nan(b);
+            if U::IS_F32 {
+                min_pos[h] = min_pos[h].min_ignoring_nan(V::select(b.gt(zero), b, inf));
+            }
         }
+    }
+    if SAME {
+        (sq, mnq) = (sp, mp);
     }
     let lanes = [
         Lanes::from_sums(sp[0], sq[0], mq[0]),
@@ -599,32 +691,56 @@ fn group_body<V: F8, U: Real>(
     }
     // pass 2
     let mut acc = if U::IS_F32 {
-        group_terms::<V, true>(p, q, &lanes)
+        group_terms::<V, true, SAME>(p, q, &lanes)
     } else {
-        group_terms::<V, false>(p, q, &lanes)
+        group_terms::<V, false, SAME>(p, q, &lanes)
     };
     if U::IS_F32 {
         // Lanes (rows) holding a subnormal f32 value take f64 logs; the others keep
         // theirs, so a row's value never depends on its neighbours.
         let limit = V::splat(F32_MIN_NORMAL);
-        if V::any(V::or(acc[0].min_q.lt(limit), acc[1].min_q.lt(limit))) {
-            let redo = group_terms::<V, false>(p, q, &lanes);
-            for (a, r) in acc.iter_mut().zip(redo) {
-                let bad = a.min_q.lt(limit);
+        if V::any(V::or(min_pos[0].lt(limit), min_pos[1].lt(limit))) {
+            let redo = group_terms::<V, false, SAME>(p, q, &lanes);
+            for h in 0..2 {
+                let bad = min_pos[h].lt(limit);
+                let (a, r) = (&mut acc[h], &redo[h]);
                 a.t = V::select(bad, r.t, a.t);
-                a.p_dom = V::select(bad, r.p_dom, a.p_dom);
-                a.rest_q = V::select(bad, r.rest_q, a.rest_q);
+                a.d = V::select(bad, r.d, a.d);
                 a.zero_q = V::select(bad, r.zero_q, a.zero_q);
             }
         }
     }
-    // finish, lane-wise: t + (p_dom/Σp)·log1p(rest/max q) where dominant
+    // finish, lane-wise
+    let near = V::splat(1.0 + DOMINANT_EXACT_BELOW);
     for h in 0..2 {
         let (a, k) = (&acc[h], &lanes[h]);
-        let dom = a.p_dom.mul(k.inv_sp).mul(log1p(a.rest_q.div(k.max_q)));
-        let dom = V::select(k.dominant, dom, zero);
-        let value = a.t.add(dom);
-        let value = V::select(a.zero_q.gt(zero), V::splat(f64::INFINITY), value);
+        let cheap = a.t.add(a.d).mul(k.inv_sp);
+        // rows whose dominant element holds more than 16/17 of the mass
+        let exact = V::and(k.dominant, k.max_q.mul(near).gt(sq[h]));
+        let value = if V::any(exact) {
+            // R = Σ q over the other elements, and the dominant element's p
+            let (mut rest, mut p_dom) = (zero, zero);
+            for c in 0..steps {
+                let b = half::<V>(&q[c], h);
+                let is_dom = V::and(k.dominant, b.eq(k.max_q));
+                rest = rest.add(V::select(is_dom, zero, b));
+                if !SAME {
+                    p_dom = p_dom.add(V::select(is_dom, half::<V>(&p[c], h), zero));
+                }
+            }
+            if SAME {
+                p_dom = k.max_q;
+            }
+            let dom = p_dom.mul(log1p(rest.div(k.max_q)));
+            V::select(exact, a.t.add(dom).mul(k.inv_sp), cheap)
+        } else {
+            cheap
+        };
+        let value = if SAME {
+            value
+        } else {
+            V::select(a.zero_q.gt(zero), inf, value)
+        };
         match out.get_mut(h * 8..h * 8 + 8) {
             Some(full) => value.store_f64(full.try_into().expect("8")),
             None => {
@@ -643,20 +759,42 @@ fn group_body<V: F8, U: Real>(
     }
 }
 
-/// Pass 2 of a vertical group.
+/// Pass 2 of a vertical group: per element l = ln(q·2^e) and the term p·(c − l),
+/// split into the dominant element's and the others'.
 #[inline(always)]
-fn group_terms<V: F8, const F32: bool>(
+fn group_terms<V: F8, const F32: bool, const SAME: bool>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
-    lanes: &[Lanes<V>; 2],
-) -> [Acc2<V>; 2] {
-    let mut acc = [Acc2::<V>::new(); 2];
+    k: &[Lanes<V>; 2],
+) -> [GroupAcc<V>; 2] {
+    let zero = V::splat(0.0);
+    let mut acc = [GroupAcc {
+        t: zero,
+        d: zero,
+        zero_q: zero,
+    }; 2];
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        let (pr, qr) = (&p[c], &q[c]);
-        let a = (half::<V>(pr, 0), half::<V>(pr, 1));
-        let b = (half::<V>(qr, 0), half::<V>(qr, 1));
-        pass2_step::<V, F32>(&mut acc, a, b, lanes);
+        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], 1));
+        let b = if SAME {
+            a
+        } else {
+            (half::<V>(&q[c], 0), half::<V>(&q[c], 1))
+        };
+        let l = ln16_shifted::<V, F32>(b.0, b.1, k[0].e, k[1].e);
+        for (h, (pv, qv, lv)) in [(a.0, b.0, l.0), (a.1, b.1, l.1)].into_iter().enumerate() {
+            let g = &mut acc[h];
+            let is_dom = V::and(k[h].dominant, qv.eq(k[h].max_q));
+            // p = 0: no term (q may be 0 too, where l means nothing)
+            let term = V::select(pv.eq(zero), zero, pv.mul(k[h].c.sub(lv)));
+            g.t = g.t.add(V::select(is_dom, zero, term));
+            g.d = g.d.add(V::select(is_dom, term, zero));
+            if !SAME {
+                g.zero_q = g
+                    .zero_q
+                    .max_ignoring_nan(flag(V::and(qv.eq(zero), pv.gt(zero))));
+            }
+        }
     }
     acc
 }
@@ -716,6 +854,72 @@ mod tests {
         }
         let p = positive(100_003, 7);
         check(&p, &p, 1e-13);
+    }
+
+    #[test]
+    fn group_dominant_rows_on_both_sides_of_the_exact_form() {
+        // two- and three-element rows whose dominant share sweeps across 16/17, in one
+        // group with ordinary rows: every lane to 1e-13 of the reference, and each lane's
+        // value independent of its neighbours (bitwise).
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        for i in 0..40 {
+            let z = 2f64.powf(-(i as f64) * 1.3) * 0.9; // R/q from 0.9 down to 1e-16
+            rows.push(vec![1.0, z]);
+            rows.push(vec![z * 0.25, 3.0, z * 0.75]);
+            rows.push(vec![0.3, 0.3 + z]);
+        }
+        for f32_data in [false, true] {
+            for chunk in rows.chunks(GROUP) {
+                let len = chunk.iter().map(|r| r.len()).max().unwrap();
+                let mut pt = vec![[0.0; GROUP]; len];
+                for (j, r) in chunk.iter().enumerate() {
+                    for (c, &v) in r.iter().enumerate() {
+                        pt[c][j] = if f32_data { v as f32 as f64 } else { v };
+                    }
+                }
+                let mut out = vec![0.0; chunk.len()];
+                let mut regular = vec![true; chunk.len()];
+                if f32_data {
+                    group::<f32>(&pt, &pt, &mut out, &mut regular);
+                } else {
+                    group::<f64>(&pt, &pt, &mut out, &mut regular);
+                }
+                for (j, r) in chunk.iter().enumerate() {
+                    assert!(regular[j]);
+                    let x: Vec<f64> = (0..len).map(|c| pt[c][j]).collect();
+                    let want = reference(&x, &x);
+                    let tol = if f32_data { 1e-6 } else { 1e-13 };
+                    assert!(
+                        close(out[j], want, tol),
+                        "{:?}: {:e} vs {want:e}",
+                        r,
+                        out[j]
+                    );
+                    // alone in its group: the same bits
+                    let mut alone = vec![[0.0; GROUP]; len];
+                    for c in 0..len {
+                        alone[c][0] = pt[c][j];
+                    }
+                    let (mut o1, mut r1) = ([0.0], [true]);
+                    if f32_data {
+                        group::<f32>(&alone, &alone, &mut o1, &mut r1);
+                    } else {
+                        group::<f64>(&alone, &alone, &mut o1, &mut r1);
+                    }
+                    assert_eq!(o1[0].to_bits(), out[j].to_bits(), "{r:?}");
+                    // cross-entropy with q = p (a separate buffer): the same value
+                    let qt = pt.clone();
+                    let mut o2 = vec![0.0; chunk.len()];
+                    let mut r2 = vec![true; chunk.len()];
+                    if f32_data {
+                        group::<f32>(&pt, &qt, &mut o2, &mut r2);
+                    } else {
+                        group::<f64>(&pt, &qt, &mut o2, &mut r2);
+                    }
+                    assert_eq!(o2[j].to_bits(), out[j].to_bits(), "{r:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -311,4 +311,50 @@ mod tests {
         }
         assert!(seen.iter().all(|r| r == &seen[0]));
     }
+
+    #[test]
+    fn ragged_rows_equal_dense_rows_bitwise_across_lengths() {
+        let x = crate::kernels::adversarial::positive(2 * 20_000, 5);
+        let (p, q) = (&x[..20_000], &x[20_000..]);
+        let lengths = [0usize, 1, 2, 15, 16, 17, 64, 1000, 9000];
+        let mut offsets = vec![0i32];
+        for l in lengths {
+            offsets.push(offsets.last().unwrap() + l as i32);
+        }
+        for opts in [
+            Options::default(),
+            Options {
+                normalize: false,
+                base: Some(2.0),
+            },
+        ] {
+            let js_r = js_divergence_ragged(p, q, Offsets::I32(&offsets), &opts).unwrap();
+            for (r, w) in offsets.windows(2).enumerate() {
+                let (a, b) = (w[0] as usize, w[1] as usize);
+                let pv = Array2::from_shape_vec((1, b - a), p[a..b].to_vec()).unwrap();
+                let qv = Array2::from_shape_vec((1, b - a), q[a..b].to_vec()).unwrap();
+                let want_js =
+                    js_divergence(pv.view().into_dyn(), qv.view().into_dyn(), &opts).unwrap()[[0]];
+                assert_eq!(js_r[r].to_bits(), want_js.to_bits(), "js row {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn ragged_negative_values_are_named() {
+        let p = [0.5, 0.5, 0.2];
+        let q = [0.5, 0.5, -0.2];
+        let err = js_divergence_ragged(&p, &q, Offsets::I64(&[0, 2, 3]), &Options::default())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Negative {
+                arg: "q",
+                value: -0.2
+            }
+        );
+        assert!(
+            js_divergence_ragged(&q, &p, Offsets::I64(&[0, 2, 3]), &Options::default()).is_err()
+        );
+    }
 }

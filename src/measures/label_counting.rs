@@ -34,8 +34,8 @@ use super::radix_sort::radix_sort;
 use crate::error::Error;
 use crate::kernels::softmax_rows::log1p_lane;
 use crate::kernels::xlogx::{xlogx_sums, XLogXSums};
-use crate::simd::log::ln_lane;
 use crate::parallel::{tree_combine, Ctx, BLOCK};
+use crate::simd::log::ln_lane;
 
 /// Samples per block of every pass over the labels: 64 Ki keys (512 KiB of `u64`), the
 /// granularity of the Ctrl-C checks (~0.1 ms of work) and of the parallel tasks.
@@ -602,7 +602,8 @@ mod tests {
             // one dominant count: full relative precision of the tiny entropy
             let d = sum_clogc([1u64 << 52, 1, 1], (1u64 << 52) + 2, w).unwrap();
             let n = (1u64 << 52) as f64 + 2.0;
-            let want = 2.0 * n.ln() / n + ((1u64 << 52) as f64 / n) * (2.0 / (1u64 << 52) as f64).ln_1p();
+            let want =
+                2.0 * n.ln() / n + ((1u64 << 52) as f64 / n) * (2.0 / (1u64 << 52) as f64).ln_1p();
             assert!(((d.entropy((1u64 << 52) + 2) - want) / want).abs() < 1e-14);
         });
     }

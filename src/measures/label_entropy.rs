@@ -21,8 +21,8 @@ use std::sync::Mutex;
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
 
 use super::label_counting::{
-    even_ranges, for_parts, key_range, offset_range, part_count, scan_keys, sorted_keys, sum_clogc, CountSums,
-    try_zeroed_touched, Count, Work, COUNT_BLOCK,
+    even_ranges, for_parts, key_range, offset_range, part_count, scan_keys, sorted_keys, sum_clogc,
+    try_zeroed_touched, Count, CountSums, Work, COUNT_BLOCK,
 };
 use super::label_keys::{Decode, KeySource, Label, LaneKeys};
 use super::{Options, RowStop};

@@ -41,8 +41,8 @@ use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::label_counting::{
-    coding, even_ranges, fill_codes, for_parts, part_count, split_by, sum_clogc, try_zeroed, CountSums,
-    try_zeroed_touched, Coding, Count, Work, COUNT_BLOCK, KEY_BUF,
+    coding, even_ranges, fill_codes, for_parts, part_count, split_by, sum_clogc, try_zeroed,
+    try_zeroed_touched, Coding, Count, CountSums, Work, COUNT_BLOCK, KEY_BUF,
 };
 use super::label_keys::KeySource;
 use super::radix_sort::radix_sort;

@@ -7,6 +7,7 @@ pub mod calibration_error;
 pub mod cross_entropy;
 pub mod ensemble_uncertainty;
 pub mod entropy;
+pub mod from_logits;
 pub mod js;
 pub mod kl;
 pub mod label_counting;
@@ -20,7 +21,9 @@ pub mod mutual_information;
 pub mod nll_loss;
 pub mod perplexity;
 pub mod radix_sort;
+pub mod ragged_loss;
 pub mod self_information;
+pub mod smoothing;
 pub mod softmax_cross_entropy;
 
 use std::cell::Cell;

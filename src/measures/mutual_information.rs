@@ -32,10 +32,10 @@
 use ndarray::{Array2, ArrayView1, ArrayView2, Zip};
 use rayon::prelude::*;
 
+use super::entropy::{entropy, entropy_whole};
 use super::label_counting::Work;
 use super::label_keys::KeySource;
 use super::label_pairs::{count_pairs, CellSum, Counted};
-use super::entropy::{entropy, entropy_whole};
 use super::{Options, RowStop};
 use crate::error::Error;
 use crate::kernels::counts::{sum_min, xlog_ratio_sums, LogRatioSums, SumMin};
@@ -233,7 +233,12 @@ struct Exact {
 }
 
 impl Exact {
-    fn of(table: ArrayView2<'_, f64>, measure: Measure, a: &[f64], b: &[f64]) -> Result<Exact, Error> {
+    fn of(
+        table: ArrayView2<'_, f64>,
+        measure: Measure,
+        a: &[f64],
+        b: &[f64],
+    ) -> Result<Exact, Error> {
         let nats = Options::default();
         let vector = |v: &[f64]| entropy_whole(ndarray::aview1(v).into_dyn(), &nats);
         let mut out = Exact {
@@ -341,7 +346,9 @@ pub fn from_table(
         b: col_sums,
     };
     let exact = Exact::of(table, measure, &joint.a, &joint.b)?;
-    run(table.len(), |ctx| joint.compute(measure, ln_base, &exact, ctx))
+    run(table.len(), |ctx| {
+        joint.compute(measure, ln_base, &exact, ctx)
+    })
 }
 
 /// `table` times the power of two that brings its largest cell to [1, 2), when every cell

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Measures from logits: ``entropy`` / ``kl_divergence`` / ``cross_entropy`` /
+``js_divergence`` with ``from_logits=True`` against ``fastentropy.logsumexp`` on the same
+array (the target: within 1.3× of it), the NumPy expression people write
+(``scipy.special.log_softmax`` then the sums) and torch's
+``Categorical(logits=...).entropy()`` / ``F.kl_div(log_softmax, log_softmax, log_target=True)``.
+
+    python benches/logits.py             # all shapes (~1 min on 2 cores)
+    python benches/logits.py --quick     # the headline shape only
+
+Prints a Markdown table: ratio = time ÷ fastentropy's time on the same array (for the
+logsumexp column: fastentropy-from-logits time ÷ logsumexp time, so ≤ 1.3 meets the target;
+for the two-array measures the reference is logsumexp of both arrays). Each case times every
+implementation in the same process, interleaved round by round, median of the rounds; the
+first call is a warm-up whose result is checked against fastentropy's. torch columns read
+"n/a" without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Any, Callable, Dict, List, Tuple
+
+import numpy as np
+import scipy.special
+
+import fastentropy as fe
+
+try:  # optional peer
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+SHAPES = [(1_000_000, 10), (100_000, 1000), (2_000, 32_000), (64, 256_000)]
+
+
+def np_entropy(z: np.ndarray) -> Any:
+    lp = scipy.special.log_softmax(z, axis=-1)
+    return -(np.exp(lp) * lp).sum(-1)
+
+
+def np_kl(a: np.ndarray, b: np.ndarray) -> Any:
+    la, lb = scipy.special.log_softmax(a, axis=-1), scipy.special.log_softmax(b, axis=-1)
+    return (np.exp(la) * (la - lb)).sum(-1)
+
+
+def np_cross(a: np.ndarray, b: np.ndarray) -> Any:
+    la, lb = scipy.special.log_softmax(a, axis=-1), scipy.special.log_softmax(b, axis=-1)
+    return -(np.exp(la) * lb).sum(-1)
+
+
+def _time(fns: Dict[str, Callable[[], Any]], rounds: int) -> Dict[str, float]:
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _check(name: str, got: Any, want: Any) -> None:
+    g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if not np.allclose(g, w, rtol=1e-4, atol=1e-6):
+        print(f"warning: {name} disagrees with fastentropy (max |diff| {np.max(np.abs(g - w)):.3g})", file=sys.stderr)
+
+
+def bench(shape: Tuple[int, int], dtype: Any, rounds: int) -> List[str]:
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(shape) * 3).astype(dtype)
+    b = (rng.standard_normal(shape) * 3).astype(dtype)
+    rows = []
+    cases: List[Tuple[str, Callable[[], Any], Callable[[], Any], Dict[str, Callable[[], Any]]]] = []
+    ta = tb = None
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    peers_h: Dict[str, Callable[[], Any]] = {"numpy": lambda: np_entropy(a)}
+    peers_kl: Dict[str, Callable[[], Any]] = {"numpy": lambda: np_kl(a, b)}
+    peers_ce: Dict[str, Callable[[], Any]] = {"numpy": lambda: np_cross(a, b)}
+    if torch is not None:
+        import torch.nn.functional as F
+
+        peers_h["torch"] = lambda: torch.distributions.Categorical(logits=ta).entropy()
+        peers_kl["torch"] = lambda: F.kl_div(
+            F.log_softmax(tb, -1), F.log_softmax(ta, -1), log_target=True, reduction="none"
+        ).sum(-1)
+        peers_ce["torch"] = lambda: -(F.softmax(ta, -1) * F.log_softmax(tb, -1)).sum(-1)
+    lse_one = lambda: fe.logsumexp(a)  # noqa: E731
+    lse_two = lambda: (fe.logsumexp(a), fe.logsumexp(b))  # noqa: E731
+    cases.append(("entropy", lambda: fe.entropy(a, from_logits=True), lse_one, peers_h))
+    cases.append(("kl_divergence", lambda: fe.kl_divergence(a, b, from_logits=True), lse_two, peers_kl))
+    cases.append(("cross_entropy", lambda: fe.cross_entropy(a, b, from_logits=True), lse_two, peers_ce))
+    cases.append(("js_divergence", lambda: fe.js_divergence(a, b, from_logits=True), lse_two, {}))
+    for name, ours, lse, peers in cases:
+        want = ours()
+        for k, f in peers.items():
+            r = f()
+            _check(f"{k} {name}", r.numpy() if hasattr(r, "numpy") else r, want)
+        lse()
+        fns: Dict[str, Callable[[], Any]] = {"fastentropy": ours, "logsumexp": lse, **peers}
+        t = _time(fns, rounds)
+        cells = [f"{t['fastentropy'] * 1e3:.2f} ms", f"{t['fastentropy'] / t['logsumexp']:.2f}"]
+        for k in ("numpy", "torch"):
+            cells.append(f"{t[k] / t['fastentropy']:.1f}×" if k in t else "n/a")
+        rows.append(f"| {name} | {shape[0]}×{shape[1]} {np.dtype(dtype).name} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        fe.set_num_threads(args.threads)
+        if torch is not None:
+            torch.set_num_threads(args.threads)
+    shapes = SHAPES[:1] if args.quick else SHAPES
+    print(f"fastentropy {fe.__version__}, SIMD {fe.simd_isa()}, {fe.get_num_threads()} threads, "
+          f"torch {torch.__version__ if torch is not None else 'n/a'}\n")
+    print("| measure (from logits) | shape | fastentropy | ÷ logsumexp (same array[s]) | numpy ÷ fe | torch ÷ fe |")
+    print("|---|---|---|---|---|---|")
+    for shape in shapes:
+        for dtype in (np.float32, np.float64):
+            for row in bench(shape, dtype, args.rounds):
+                print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Pipeline benchmarks (issue #16): ragged rows against the dense case, and the Polars
+``fe`` namespace against the per-row baselines people write, side by side in one run.
+
+    python benches/pipelines.py              # 10^6 ragged rows, 10^5 Polars rows (~1-2 min on 2 cores)
+    python benches/pipelines.py --quick      # 2*10^5 / 2*10^4 rows
+
+Two Markdown tables on stdout:
+
+1. **Ragged vs dense.** Rows of lengths 1 … 19 (mean 10) as ``values`` with ``offsets=``
+   and as a pyarrow ``ListArray`` (and a ``LargeListArray`` chunked in 8), against the
+   dense ``(N, 10)`` array of the same number of rows. Times are per value (the ragged rows
+   hold about as many values as the dense array; the exact counts are divided out), and the
+   ratio is dense time per value ÷ ragged time per value: 1.0 means the ragged layout runs
+   at the dense throughput, > 1 faster.
+2. **Polars.** ``pl.col("p").fe.<measure>()`` on a ``List(Float64)`` column (eager, and
+   lazy on the streaming engine) against ``map_elements`` with the NumPy expression for one
+   row, and against Polars' own ``list.eval(pl.element().entropy())`` where it exists.
+   Ratio = baseline time ÷ ``fe`` time (> 1: the namespace is faster).
+
+Each case times every implementation in the same process on the same data, interleaved
+round by round (a noisy, shared machine slows all alike); the table shows the median of
+the rounds (``--stat min`` for the minimum). Every implementation's first call is a warm-up
+whose result is checked against fastentropy's dense result. Needs pyarrow and polars
+(``pip install 'fastentropy[polars]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from typing import Any, Callable, Dict, List, Tuple
+
+import numpy as np
+
+import fastentropy as fe
+
+try:
+    import pyarrow as pa
+except ImportError:  # pragma: no cover
+    sys.exit("benches/pipelines.py needs pyarrow: pip install 'fastentropy[arrow]'")
+try:
+    import polars as pl
+
+    import fastentropy.polars  # noqa: F401  (registers .fe)
+except ImportError:  # pragma: no cover
+    pl = None
+
+
+def time_side_by_side(impls: Dict[str, Callable[[], Any]], rounds: int) -> Dict[str, Dict[str, float]]:
+    samples: Dict[str, List[float]] = {k: [] for k in impls}
+    for _ in range(rounds):
+        for name, f in impls.items():
+            t = time.perf_counter()
+            f()
+            samples[name].append(time.perf_counter() - t)
+    return {k: {"median": statistics.median(v), "min": min(v), "samples": len(v)} for k, v in samples.items()}
+
+
+def ragged_data(rows: int, seed: int = 0) -> Dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 20, rows)  # 1 … 19: mean 10
+    offsets = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    n = int(offsets[-1])
+    p, q, z = rng.random(n) + 0.01, rng.random(n) + 0.01, rng.standard_normal(n)
+    dense = {"p": rng.random((rows, 10)) + 0.01, "q": rng.random((rows, 10)) + 0.01, "z": rng.standard_normal((rows, 10))}
+    return {
+        "lengths": lengths,
+        "offsets": offsets,
+        "p": p,
+        "q": q,
+        "z": z,
+        "labels": (lengths // 2).astype(np.int64),
+        "dense": dense,
+        "dense_labels": np.full(rows, 5, dtype=np.int64),
+    }
+
+
+def lists(values: np.ndarray, offsets: np.ndarray, large: bool = False, chunks: int = 1) -> Any:
+    cls = pa.LargeListArray if large else pa.ListArray
+    arr = cls.from_arrays(pa.array(offsets.astype(np.int64 if large else np.int32)), pa.array(values))
+    if chunks == 1:
+        return arr
+    cuts = np.linspace(0, len(arr), chunks + 1).astype(int)
+    return pa.chunked_array([arr.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])])
+
+
+RAGGED_FUNCTIONS = ["entropy", "perplexity", "kl_divergence", "cross_entropy", "js_divergence", "logsumexp", "softmax_cross_entropy"]
+
+
+def ragged_case(name: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], Any]], Dict[str, int]]:
+    """(implementations, values each one reads)."""
+    o, D = d["offsets"], d["dense"]
+    first = "z" if name in ("logsumexp", "softmax_cross_entropy") else "p"
+    fn = getattr(fe, name)
+    P, Q = lists(d[first], o), lists(d["q"], o)
+    PL, QL = lists(d[first], o, large=True, chunks=8), lists(d["q"], o, large=True, chunks=8)
+    if name == "softmax_cross_entropy":
+        y, yd = d["labels"], d["dense_labels"]
+        impls = {
+            "dense": lambda: fn(D["z"], yd, reduction="none"),
+            "offsets": lambda: fn(d["z"], y, offsets=o, reduction="none"),
+            "list": lambda: fn(P, y, reduction="none"),
+            "large_list x8": lambda: fn(PL, y, reduction="none"),
+        }
+    elif name in ("kl_divergence", "cross_entropy", "js_divergence"):
+        impls = {
+            "dense": lambda: fn(D["p"], D["q"]),
+            "offsets": lambda: fn(d["p"], d["q"], offsets=o),
+            "list": lambda: fn(P, Q),
+            "large_list x8": lambda: fn(PL, QL),
+        }
+    else:
+        impls = {
+            "dense": lambda: fn(D[first]),
+            "offsets": lambda: fn(d[first], offsets=o),
+            "list": lambda: fn(P),
+            "large_list x8": lambda: fn(PL),
+        }
+    n_ragged = int(o[-1])
+    sizes = {"dense": D["p"].size, "offsets": n_ragged, "list": n_ragged, "large_list x8": n_ragged}
+    return impls, sizes
+
+
+def check_ragged(name: str, d: Dict[str, Any], impls: Dict[str, Callable[[], Any]]) -> None:
+    """Warm-up: every ragged implementation agrees with the dense function row by row
+    (checked on the first 2000 rows)."""
+    o = d["offsets"]
+    k = 2000
+    first = "z" if name in ("logsumexp", "softmax_cross_entropy") else "p"
+    fn = getattr(fe, name)
+    want = []
+    for r in range(k):
+        a, b = int(o[r]), int(o[r + 1])
+        if name == "softmax_cross_entropy":
+            want.append(float(fn(d["z"][None, a:b], d["labels"][r : r + 1], reduction="none")[0]))
+        elif name in ("kl_divergence", "cross_entropy", "js_divergence"):
+            want.append(float(fn(d["p"][a:b], d["q"][a:b])))
+        else:
+            want.append(float(fn(d[first][a:b])))
+    for label, f in impls.items():
+        got = f()
+        if label != "dense":
+            np.testing.assert_allclose(got[:k], want, rtol=1e-12, err_msg=f"{name} {label}")
+
+
+def polars_cases(rows: int, seed: int = 1) -> List[Tuple[str, Any, Dict[str, Callable[[], Any]]]]:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 20, rows)
+    offsets = np.zeros(rows + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    n = int(offsets[-1])
+    df = pl.DataFrame(
+        {
+            "p": pl.Series(pa.ListArray.from_arrays(pa.array(offsets), pa.array(rng.random(n) + 0.01))),
+            "q": pl.Series(pa.ListArray.from_arrays(pa.array(offsets), pa.array(rng.random(n) + 0.01))),
+        }
+    )
+    lazy = df.lazy()
+
+    def np_entropy(s: Any) -> float:
+        a = s.to_numpy()
+        a = a / a.sum()
+        return float(-(a * np.log(a)).sum())
+
+    def np_kl(row: Dict[str, Any]) -> float:
+        p, q = np.asarray(row["p"]), np.asarray(row["q"])
+        p, q = p / p.sum(), q / q.sum()
+        return float((p * np.log(p / q)).sum())
+
+    fe_h = pl.col("p").fe.entropy()
+    fe_kl = pl.col("p").fe.kl_divergence(pl.col("q"))
+    cases = [
+        (
+            "entropy",
+            df,
+            {
+                "fe (eager)": lambda: df.select(fe_h),
+                "fe (lazy, streaming)": lambda: lazy.select(fe_h).collect(engine="streaming"),
+                "map_elements (NumPy per row)": lambda: df.select(pl.col("p").map_elements(np_entropy, return_dtype=pl.Float64)),
+                "list.eval(element().entropy())": lambda: df.select(pl.col("p").list.eval(pl.element().entropy()).list.first()),
+            },
+        ),
+        (
+            "kl_divergence",
+            df,
+            {
+                "fe (eager)": lambda: df.select(fe_kl),
+                "fe (lazy, streaming)": lambda: lazy.select(fe_kl).collect(engine="streaming"),
+                "map_elements (NumPy per row)": lambda: df.select(pl.struct("p", "q").map_elements(np_kl, return_dtype=pl.Float64)),
+            },
+        ),
+    ]
+    return cases
+
+
+def header(args: argparse.Namespace) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = f"numpy {np.__version__}, pyarrow {pa.__version__}" + (f", polars {pl.__version__}" if pl is not None else "")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{cpu}; {os.cpu_count()} cores; fastentropy {fe.simd_isa()}, {fe.get_num_threads()} threads; "
+        f"{versions}; load average {load:.2f}; statistic: {args.stat} of {args.rounds} interleaved rounds."
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2*10^5 ragged rows, 2*10^4 Polars rows")
+    ap.add_argument("--rows", type=float, default=None, help="ragged/dense rows (default 10^6)")
+    ap.add_argument("--polars-rows", type=float, default=None, help="Polars rows (default 10^5)")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--stat", choices=["median", "min"], default="median")
+    ap.add_argument("--functions", default=",".join(RAGGED_FUNCTIONS))
+    ap.add_argument("--json", default=None, help="also write every number to this JSON file")
+    args = ap.parse_args()
+    rows = int(args.rows or (2e5 if args.quick else 1e6))
+    prows = int(args.polars_rows or (2e4 if args.quick else 1e5))
+    if args.threads:
+        fe.set_num_threads(args.threads)
+    results: Dict[str, Any] = {"ragged": {}, "polars": {}}
+
+    print(f"## Pipelines\n\n{header(args)}\n")
+    print(f"### Ragged rows (lengths 1 … 19, mean 10) vs dense (N, 10), N = {rows:,}\n")
+    print("ns per value; ratio = dense ÷ ragged time per value (1.0: the dense throughput; > 1 faster)\n")
+    print("| function | dense (N, 10) | `offsets=` | ratio | `ListArray` | ratio | `LargeListArray`, 8 chunks | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    d = ragged_data(rows)
+    for name in args.functions.split(","):
+        impls, sizes = ragged_case(name, d)
+        check_ragged(name, d, impls)
+        t = time_side_by_side(impls, args.rounds)
+        per = {k: t[k][args.stat] / sizes[k] * 1e9 for k in impls}
+        results["ragged"][name] = {"times": t, "values": sizes}
+        cells = [f"{per['dense']:.2f}"]
+        for k in ("offsets", "list", "large_list x8"):
+            cells += [f"{per[k]:.2f}", f"{per['dense'] / per[k]:.2f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+        print(f"  {name}: done", file=sys.stderr)
+
+    if pl is None:
+        print("\n(polars is not installed: pip install 'fastentropy[polars]')")
+    else:
+        print(f"\n### Polars `fe` namespace vs per-row baselines, {prows:,} rows of `List(Float64)` (mean length 10)\n")
+        print("ms per call; ratio = baseline ÷ `fe` (eager) time (> 1: the namespace is faster)\n")
+        print("| measure | implementation | ms | ratio |")
+        print("|---|---|---:|---:|")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # polars' PolarsInefficientMapWarning on the baselines
+            for name, df, impls in polars_cases(prows):
+                want = getattr(fe, name)(*([df["p"]] if name == "entropy" else [df["p"], df["q"]]))
+                for label, f in impls.items():
+                    got = f().to_series().to_numpy()
+                    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{name} {label}")
+                t = time_side_by_side(impls, max(3, args.rounds // 2))
+                results["polars"][name] = t
+                base = t["fe (eager)"][args.stat]
+                for label in impls:
+                    v = t[label][args.stat]
+                    print(f"| {name} | {label} | {v * 1e3:.2f} | {v / base:.2f} |", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

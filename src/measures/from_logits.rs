@@ -1,0 +1,537 @@
+//! The distribution measures of logits (`from_logits=True`): entropy, perplexity,
+//! cross-entropy, KL and Jensen–Shannon of softmax(z) along the last axis, from the
+//! streaming kernels of [`crate::kernels::logits`] — the softmax is taken inside the pass,
+//! so nothing but the (N,) result is allocated (a strided row is read in gathered pieces
+//! of [`CHUNK`] on the stack).
+//!
+//! Entropy, perplexity, cross-entropy and KL run on the row engine
+//! ([`crate::parallel::rows`]): short rows in vertical groups of sixteen
+//! ([`one_group`] / [`pair_group`]: the row's maximum first, then one pass of sums), other
+//! rows through the streaming kernels, rows longer than the engine's `MEDIUM` (and
+//! `axis=None`) as fixed blocks in parallel whose lane states combine exactly
+//! ([`crate::kernels::Partial`] for [`OneLanes`] / [`PairLanes`]). Each row's value depends
+//! on that row only, so any thread count gives the same bits; Ctrl-C is the engine's.
+//!
+//! Jensen–Shannon needs both log-normalisers before its terms, so it reads a row twice
+//! (the second pass is scalar: see [`crate::kernels::logits::js_terms`]); its rows run in
+//! parallel like `logsumexp`'s, `axis=None` on the calling thread.
+
+use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
+
+use super::logsumexp::piece_stop;
+use super::{batch_shape, same_shape, RowStop, CHECK_ELEMENTS};
+use crate::error::Error;
+use crate::kernels::logits::{
+    js_terms, one_feed, one_group, pair_feed, pair_group, OneLanes, PairLanes, PairStats, PairValue,
+};
+use crate::kernels::two_pass::Lowest;
+use crate::kernels::{Real, GROUP};
+use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows, Whole};
+use crate::parallel::{chunks_of, lane_chunk, run, CHUNK};
+
+/// A measure of one row of logits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum One {
+    /// Shannon entropy of softmax(z).
+    Entropy,
+    /// e^{entropy}: does not depend on the base.
+    Perplexity,
+}
+
+/// A measure of two rows of logits (P = softmax(a), Q = softmax(b)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Two {
+    /// H(P, Q) = −Σ P ln Q.
+    CrossEntropy,
+    /// D(P‖Q).
+    Kl,
+    /// Jensen–Shannon divergence.
+    Js,
+    /// √ of the Jensen–Shannon divergence.
+    JsDistance,
+}
+
+impl One {
+    fn value(self, nats: f64, ln_base: f64) -> f64 {
+        match self {
+            One::Entropy => nats / ln_base,
+            One::Perplexity => nats.exp(),
+        }
+    }
+    fn empty(self) -> f64 {
+        match self {
+            One::Entropy => 0.0,
+            One::Perplexity => 1.0,
+        }
+    }
+}
+
+impl Two {
+    fn value(self, nats: f64, ln_base: f64) -> f64 {
+        match self {
+            Two::JsDistance => super::js::distance(nats / ln_base),
+            _ => nats / ln_base,
+        }
+    }
+}
+
+/// Entropy (nats) of softmax of each row, on the row engine.
+struct Entropy;
+
+impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        _: &[[f64; GROUP]],
+        out: &mut [f64],
+        _: &mut [bool],
+    ) -> Lowest {
+        let mut all = [0.0; GROUP];
+        if !p.is_empty() {
+            one_group(p, &mut all);
+        }
+        out.copy_from_slice(&all[..out.len()]);
+        Lowest::NONE
+    }
+
+    fn row(&self, p: &[T], _: &[U]) -> (f64, Lowest) {
+        if p.is_empty() {
+            return (0.0, Lowest::NONE);
+        }
+        let mut st = OneLanes::EMPTY;
+        one_feed(&mut st, p);
+        (st.finish().entropy(), Lowest::NONE)
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let st = x.reduce(|p, _| {
+            let mut st = OneLanes::EMPTY;
+            one_feed(&mut st, p);
+            st
+        });
+        (st.finish().entropy(), Lowest::NONE)
+    }
+}
+
+/// Cross-entropy or KL (nats) of the softmaxes of each pair of rows, on the row engine.
+struct Pairwise(PairValue);
+
+impl Pairwise {
+    fn value(&self, s: &PairStats) -> f64 {
+        match self.0 {
+            PairValue::CrossEntropy => s.cross_entropy(),
+            PairValue::Kl => s.kl(),
+        }
+    }
+}
+
+impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        _: &mut [bool],
+    ) -> Lowest {
+        let mut all = [0.0; GROUP];
+        if !p.is_empty() {
+            pair_group(p, q, self.0, &mut all);
+        }
+        out.copy_from_slice(&all[..out.len()]);
+        Lowest::NONE
+    }
+
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
+        if p.is_empty() {
+            return (0.0, Lowest::NONE);
+        }
+        let mut st = PairLanes::EMPTY;
+        pair_feed(&mut st, p, q);
+        (self.value(&st.finish()), Lowest::NONE)
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let st = x.reduce(|p, q| {
+            let mut st = PairLanes::EMPTY;
+            pair_feed(&mut st, p, q);
+            st
+        });
+        (self.value(&st.finish()), Lowest::NONE)
+    }
+}
+
+/// Feeds a lane (contiguous, or gathered in pieces) into `feed` (tests); stops early (the value
+/// then discarded) once the call is stopped.
+#[cfg(test)]
+fn for_pieces<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>, mut feed: impl FnMut(&[T])) {
+    if let Some(s) = z.as_slice() {
+        for (i, piece) in s.chunks(CHECK_ELEMENTS).enumerate() {
+            if i > 0 && stop.piece() {
+                break;
+            }
+            feed(piece);
+        }
+    } else {
+        let mut buf = [T::default(); CHUNK];
+        for r in chunks_of(z.len()) {
+            if piece_stop(r.start, stop) {
+                break;
+            }
+            feed(lane_chunk(z, r, &mut buf));
+        }
+    }
+}
+
+/// The same for two lanes read in step.
+fn for_pair_pieces<T: Real, U: Real>(
+    a: &ArrayView1<'_, T>,
+    b: &ArrayView1<'_, U>,
+    stop: &RowStop<'_>,
+    mut feed: impl FnMut(&[T], &[U]),
+) {
+    if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
+        for (i, (px, py)) in x
+            .chunks(CHECK_ELEMENTS)
+            .zip(y.chunks(CHECK_ELEMENTS))
+            .enumerate()
+        {
+            if i > 0 && stop.piece() {
+                break;
+            }
+            feed(px, py);
+        }
+    } else {
+        let (mut ba, mut bb) = ([T::default(); CHUNK], [U::default(); CHUNK]);
+        for r in chunks_of(a.len()) {
+            if piece_stop(r.start, stop) {
+                break;
+            }
+            feed(lane_chunk(a, r.clone(), &mut ba), lane_chunk(b, r, &mut bb));
+        }
+    }
+}
+
+/// Entropy (nats) of one row of logits, streaming (tests).
+#[cfg(test)]
+fn entropy_row<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> f64 {
+    let mut st = OneLanes::EMPTY;
+    for_pieces(z, stop, |piece| one_feed(&mut st, piece));
+    st.finish().entropy()
+}
+
+/// The pair statistics of two rows of logits.
+fn pair_stats<T: Real, U: Real>(
+    a: &ArrayView1<'_, T>,
+    b: &ArrayView1<'_, U>,
+    stop: &RowStop<'_>,
+) -> PairStats {
+    let mut st = PairLanes::EMPTY;
+    for_pair_pieces(a, b, stop, |x, y| pair_feed(&mut st, x, y));
+    st.finish()
+}
+
+/// (m, log1p(rest)) of both rows: p_i = exp((a_i − m_a) − l_a).
+fn normalisers(s: &PairStats) -> Option<(f64, f64, f64, f64)> {
+    if s.a.max.is_finite() && s.b.max.is_finite() {
+        Some((s.a.max, s.a.rest.ln_1p(), s.b.max, s.b.rest.ln_1p()))
+    } else {
+        None
+    }
+}
+
+/// One pair measure (nats) of two rows of logits.
+fn pair_row<T: Real, U: Real>(
+    a: &ArrayView1<'_, T>,
+    b: &ArrayView1<'_, U>,
+    kind: Two,
+    stop: &RowStop<'_>,
+) -> f64 {
+    let s = pair_stats(a, b, stop);
+    match kind {
+        Two::CrossEntropy => s.cross_entropy(),
+        Two::Kl => s.kl(),
+        Two::Js | Two::JsDistance => match normalisers(&s) {
+            None => f64::NAN,
+            Some(n) => {
+                let mut sum = 0.0;
+                for_pair_pieces(a, b, stop, |x, y| sum += js_terms(x, y, n));
+                sum
+            }
+        },
+    }
+}
+
+/// A measure of every row of logits along the last axis of `z`.
+pub fn one<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Result<ArrayD<f64>, Error> {
+    let batch = batch_shape("p", &z)?;
+    let rows = Rows::from_view(&z);
+    let mut out = vec![0.0; rows.n_rows()];
+    run(z.len(), |ctx| {
+        map_rows(&rows, &rows, &Entropy, ctx, &mut out)
+    })?;
+    let empty = z.len_of(Axis(z.ndim() - 1)) == 0;
+    let values = out
+        .into_iter()
+        .map(|h| {
+            if empty {
+                kind.empty()
+            } else {
+                kind.value(h, ln_base)
+            }
+        })
+        .collect();
+    Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"))
+}
+
+/// Entropy (nats) of one row of logits (streaming, read in pieces): tests compare it with
+/// the engine's forms.
+#[cfg(test)]
+fn entropy_of_lane<T: Real>(z: &ArrayView1<'_, T>) -> f64 {
+    crate::parallel::Ctx::sequential(|ctx| entropy_row(z, &RowStop::new(ctx, z.len())))
+}
+
+/// A pair measure of every pair of rows of logits along the last axis of `a` and `b`.
+pub fn two<T: Real, U: Real>(
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, U>,
+    kind: Two,
+    ln_base: f64,
+) -> Result<ArrayD<f64>, Error> {
+    same_shape(&a, &b)?;
+    let batch = batch_shape("p", &a)?;
+    let axis = Axis(a.ndim() - 1);
+    let len = a.len_of(axis);
+    if let Two::CrossEntropy | Two::Kl = kind {
+        let (pr, qr) = (Rows::from_view(&a), Rows::from_view(&b));
+        let m = Pairwise(if kind == Two::Kl {
+            PairValue::Kl
+        } else {
+            PairValue::CrossEntropy
+        });
+        let mut out = vec![0.0; pr.n_rows()];
+        run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
+        let values = out.into_iter().map(|v| kind.value(v, ln_base)).collect();
+        return Ok(
+            ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row")
+        );
+    }
+    run(a.len(), |ctx| {
+        let fork = ctx.fork;
+        let stop = RowStop::new(ctx, len);
+        let zip = Zip::from(a.lanes(axis)).and(b.lanes(axis));
+        crate::zip_map_collect!(fork, zip, |x: ArrayView1<'_, T>, y: ArrayView1<'_, U>| {
+            if len == 0 {
+                return 0.0;
+            }
+            if stop.skip() {
+                return f64::NAN;
+            }
+            kind.value(pair_row(&x, &y, kind, &stop), ln_base)
+        })
+    })
+}
+
+/// Calls `feed` with the whole of `p` and `q` (equal shapes, any strides) in pieces, in
+/// memory order, checking Ctrl-C between pieces; returns whether it was stopped.
+fn whole_pieces<T: Real, U: Real>(
+    p: &ArrayViewD<'_, T>,
+    q: &ArrayViewD<'_, U>,
+    ctx: crate::parallel::Ctx<'_>,
+    mut feed: impl FnMut(&[T], &[U]),
+) {
+    let (pr, qr) = Whole::pair(p, q);
+    let (mut pb, mut qb) = (Vec::new(), Vec::new());
+    let mut since = 0usize;
+    for r in 0..pr.n_rows() {
+        let (a, b) = (pr.row(r), qr.row(r));
+        let mut start = 0;
+        while start < a.len() {
+            let end = (start + CHECK_ELEMENTS).min(a.len());
+            pr.with_slice(a, start..end, &mut pb, |x| {
+                qr.with_slice(b, start..end, &mut qb, |y| feed(x, y))
+            });
+            since += end - start;
+            if since >= CHECK_ELEMENTS {
+                since = 0;
+                if ctx.stopped() {
+                    return;
+                }
+            }
+            start = end;
+        }
+    }
+}
+
+/// A measure of the whole of `z` (any shape, any strides) as one row of logits.
+pub fn one_whole<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Result<f64, Error> {
+    if z.is_empty() {
+        return Ok(kind.empty());
+    }
+    let (h, _) = run(z.len(), |ctx| map_whole(&z, &z, &Entropy, ctx))?;
+    Ok(kind.value(h, ln_base))
+}
+
+/// A pair measure of the whole of `a` and `b` (equal shapes) as one pair of rows.
+pub fn two_whole<T: Real, U: Real>(
+    a: ArrayViewD<'_, T>,
+    b: ArrayViewD<'_, U>,
+    kind: Two,
+    ln_base: f64,
+) -> Result<f64, Error> {
+    same_shape(&a, &b)?;
+    if a.is_empty() {
+        return Ok(0.0);
+    }
+    if let Two::CrossEntropy | Two::Kl = kind {
+        let m = Pairwise(if kind == Two::Kl {
+            PairValue::Kl
+        } else {
+            PairValue::CrossEntropy
+        });
+        let (v, _) = run(a.len(), |ctx| map_whole(&a, &b, &m, ctx))?;
+        return Ok(kind.value(v, ln_base));
+    }
+    run(a.len(), |ctx| {
+        let mut st = PairLanes::EMPTY;
+        whole_pieces(&a, &b, ctx, |x, y| pair_feed(&mut st, x, y));
+        let s = st.finish();
+        let nats = match kind {
+            Two::CrossEntropy => s.cross_entropy(),
+            Two::Kl => s.kl(),
+            Two::Js | Two::JsDistance => match normalisers(&s) {
+                None => f64::NAN,
+                Some(n) => {
+                    let mut sum = 0.0;
+                    whole_pieces(&a, &b, ctx, |x, y| sum += js_terms(x, y, n));
+                    sum
+                }
+            },
+        };
+        kind.value(nats, ln_base)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::logits::{entropy_reference, pair_reference};
+    use ndarray::{arr1, Array2, Array3};
+
+    fn data(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 33) % 2000) as f64 / 97.0 - 10.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_strided_whole_and_references_agree() {
+        let a = Array2::from_shape_vec((13, 300), data(3900, 1)).unwrap();
+        let b = Array2::from_shape_vec((13, 300), data(3900, 2)).unwrap();
+        let h = one(a.view().into_dyn(), One::Entropy, 1.0).unwrap();
+        for r in 0..13 {
+            let lane = entropy_of_lane(&a.row(r));
+            assert!((h[[r]] - lane).abs() <= 1e-14 * lane);
+        }
+        // short rows (vertical groups) and a long row (parallel blocks) against the reference
+        let short = Array2::from_shape_vec((37, 9), data(333, 3)).unwrap();
+        let hs = one(short.view().into_dyn(), One::Entropy, 1.0).unwrap();
+        for r in 0..37 {
+            let want = entropy_reference(&short.row(r).to_vec());
+            assert!((hs[[r]] - want).abs() <= 1e-13 * want);
+        }
+        let long = arr1(&data(100_000, 4));
+        let want = entropy_reference(long.as_slice().unwrap());
+        let got = one(long.view().into_dyn(), One::Entropy, 1.0).unwrap()[[]];
+        assert!((got - want).abs() <= 1e-13 * want, "{got} vs {want}");
+        let long_b = arr1(&data(100_000, 5));
+        let (c, _) = pair_reference(long.as_slice().unwrap(), long_b.as_slice().unwrap());
+        let got = two(
+            long.view().into_dyn(),
+            long_b.view().into_dyn(),
+            Two::CrossEntropy,
+            1.0,
+        )
+        .unwrap()[[]];
+        assert!((got - c).abs() <= 1e-13 * c, "{got} vs {c}");
+        let at = a.t().to_owned();
+        let h2 = one(at.t().into_dyn(), One::Entropy, 1.0).unwrap();
+        assert_eq!(h, h2);
+        let ce = two(
+            a.view().into_dyn(),
+            b.view().into_dyn(),
+            Two::CrossEntropy,
+            1.0,
+        )
+        .unwrap();
+        let kl = two(a.view().into_dyn(), b.view().into_dyn(), Two::Kl, 1.0).unwrap();
+        for r in 0..13 {
+            let (x, y) = (a.row(r).to_vec(), b.row(r).to_vec());
+            let want = entropy_reference(&x);
+            assert!((h[[r]] - want).abs() <= 1e-13 * want);
+            let (c, k) = pair_reference(&x, &y);
+            assert!((ce[[r]] - c).abs() <= 1e-13 * c);
+            assert!((kl[[r]] - k).abs() <= 1e-13 * c);
+        }
+        // axis=None equals the flattened row
+        let flat = arr1(&a.iter().copied().collect::<Vec<_>>());
+        let want = one(flat.view().into_dyn(), One::Entropy, 1.0).unwrap()[[]];
+        let got = one_whole(at.t().into_dyn(), One::Entropy, 1.0).unwrap();
+        assert!((got - want).abs() <= 1e-13 * want);
+    }
+
+    #[test]
+    fn js_of_logits_matches_the_probability_path() {
+        let a = Array3::from_shape_vec((2, 3, 50), data(300, 5)).unwrap();
+        let b = Array3::from_shape_vec((2, 3, 50), data(300, 6)).unwrap();
+        let js = two(a.view().into_dyn(), b.view().into_dyn(), Two::Js, 1.0).unwrap();
+        let soft = |x: &Array3<f64>| {
+            let mut y = x.clone();
+            for mut row in y.lanes_mut(Axis(2)) {
+                let m = row.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
+                row.mapv_inplace(|v| (v - m).exp());
+                let s = row.sum();
+                row.mapv_inplace(|v| v / s);
+            }
+            y
+        };
+        let want = super::super::js::js_divergence(
+            soft(&a).view().into_dyn(),
+            soft(&b).view().into_dyn(),
+            &super::super::Options::default(),
+        )
+        .unwrap();
+        for (g, w) in js.iter().zip(want.iter()) {
+            assert!((g - w).abs() <= 1e-13 * w, "{g} vs {w}");
+        }
+        let same = two(a.view().into_dyn(), a.view().into_dyn(), Two::Js, 1.0).unwrap();
+        assert!(same.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn edge_rows() {
+        let e = Array2::<f64>::zeros((2, 0));
+        assert!(one(e.view().into_dyn(), One::Perplexity, 1.0)
+            .unwrap()
+            .iter()
+            .all(|&v| v == 1.0));
+        assert!(two(e.view().into_dyn(), e.view().into_dyn(), Two::Kl, 1.0)
+            .unwrap()
+            .iter()
+            .all(|&v| v == 0.0));
+        let ninf = f64::NEG_INFINITY;
+        let z = arr1(&[ninf, ninf]);
+        assert!(one(z.view().into_dyn(), One::Entropy, 1.0).unwrap()[[]].is_nan());
+        assert!(two(z.view().into_dyn(), z.view().into_dyn(), Two::Js, 1.0).unwrap()[[]].is_nan());
+        let z = arr1(&[0.0, 0.0]);
+        let h = one(z.view().into_dyn(), One::Entropy, 2.0f64.ln()).unwrap()[[]];
+        assert_eq!(h, 1.0);
+        let p = one(z.view().into_dyn(), One::Perplexity, 2.0f64.ln()).unwrap()[[]];
+        assert!((p - 2.0).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,208 @@
+"""Drift (issue 15 item 3): ``smoothing=α`` (an additive pseudocount before normalising) on
+entropy, kl_divergence, cross_entropy, js_divergence and js_distance, and
+``population_stability_index`` = KL(P‖Q) + KL(Q‖P) — against scipy on the smoothed
+histograms, the argument checks, the properties (symmetric, = the two divergences, 0 for
+equal histograms, +inf for a one-sided empty bin), dask and the CLI measures ``psi``/``js``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import example, given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.spatial.distance import jensenshannon
+
+import fastentropy as fe
+
+RNG = np.random.default_rng(15)
+P = RNG.integers(0, 6, size=(40, 7)).astype(np.float64)
+Q = RNG.integers(0, 6, size=(40, 7)).astype(np.float64)
+
+
+def _norm(x: np.ndarray) -> np.ndarray:
+    return x / x.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1, 1e-3, 10.0])
+def test_smoothing_is_the_measure_of_the_smoothed_counts(alpha: float) -> None:
+    ps, qs = P + alpha, Q + alpha
+    np.testing.assert_allclose(fe.entropy(P, smoothing=alpha), scipy.stats.entropy(ps, axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(fe.kl_divergence(P, Q, smoothing=alpha), scipy.stats.entropy(ps, qs, axis=-1), rtol=1e-12)
+    np.testing.assert_allclose(
+        fe.cross_entropy(P, Q, smoothing=alpha), -(_norm(ps) * np.log(_norm(qs))).sum(-1), rtol=1e-13
+    )
+    np.testing.assert_allclose(fe.js_distance(P, Q, smoothing=alpha, base=2), jensenshannon(ps, qs, axis=-1, base=2), rtol=1e-12)
+    np.testing.assert_allclose(fe.js_divergence(P, Q, smoothing=alpha), jensenshannon(ps, qs, axis=-1) ** 2, rtol=1e-12)
+    # the same as adding the pseudocount yourself (both exact; the plain call may take the
+    # vertical short-row kernel, so the last bit may differ)
+    np.testing.assert_allclose(fe.entropy(P, smoothing=alpha), fe.entropy(P + float(alpha)), rtol=1e-14)
+
+
+def test_smoothing_makes_empty_bins_finite() -> None:
+    p, q = np.array([5.0, 5.0, 0.0]), np.array([4.0, 4.0, 2.0])
+    assert fe.kl_divergence(q, p) == np.inf
+    assert np.isfinite(fe.kl_divergence(q, p, smoothing=0.5))
+    assert fe.kl_divergence(q, p, smoothing=0.0) == np.inf
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, None])
+def test_smoothing_on_any_axis_and_layout(axis: Any) -> None:
+    a = RNG.random((5, 30, 4))
+    b = RNG.random((5, 30, 4))
+    ref_a = np.moveaxis(a, axis, -1) if axis is not None else a.reshape(-1)
+    ref_b = np.moveaxis(b, axis, -1) if axis is not None else b.reshape(-1)
+    want = scipy.stats.entropy(ref_a + 0.25, ref_b + 0.25, axis=-1)
+    for x in (a, np.asfortranarray(a), a[::-1][::-1]):
+        np.testing.assert_allclose(fe.kl_divergence(x, b, axis=axis, smoothing=0.25), want, rtol=1e-12)
+    np.testing.assert_allclose(
+        fe.entropy(a.astype(np.float32), axis=axis, smoothing=0.25),
+        scipy.stats.entropy(ref_a.astype(np.float32).astype(np.float64) + 0.25, axis=-1),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: fe.entropy(P, smoothing=-1.0), ValueError, r"`smoothing` must be a finite number >= 0"),
+        (lambda: fe.kl_divergence(P, Q, smoothing=float("nan")), ValueError, r"`smoothing` must be a finite number >= 0"),
+        (lambda: fe.js_divergence(P, Q, smoothing=float("inf")), ValueError, r"`smoothing`"),
+        (lambda: fe.cross_entropy(P, Q, smoothing=10**400), ValueError, r"`smoothing`"),
+        (lambda: fe.js_distance(P, Q, smoothing=1.0, normalize=False), ValueError, r"`smoothing` needs normalize=True"),
+        (lambda: fe.entropy(P, smoothing=0.5, normalize=False), ValueError, r"`smoothing` needs normalize=True"),
+        (lambda: fe.kl_divergence(P, Q, smoothing=0.5, from_logits=True), ValueError, r"`smoothing` applies to probabilities"),
+        (lambda: fe.entropy(P, smoothing=True), TypeError, r"`smoothing` must be a real number"),
+        (lambda: fe.entropy(P, smoothing="1"), TypeError, r"`smoothing` must be a real number"),
+        (lambda: fe.population_stability_index(P, Q, smoothing=-0.5), ValueError, r"`smoothing`"),
+        (lambda: fe.entropy([0.5, -0.25], smoothing=1.0), ValueError, r"`p`.*-0\.25"),
+        (lambda: fe.kl_divergence([0.5, 0.5], [1.0, -0.5], smoothing=1.0), ValueError, r"`q`.*-0\.5"),
+        (lambda: fe.population_stability_index([1.0, -2.0], [1.0, 1.0]), ValueError, r"`p`"),
+        (lambda: fe.population_stability_index(np.zeros((2, 3)), np.zeros((4, 3))), ValueError, r"broadcastable"),
+    ],
+)
+def test_bad_options_are_named(call: Any, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_smoothing_zero_is_the_plain_measure_whatever_its_type() -> None:
+    for zero in (0, 0.0, np.float64(0.0), np.int64(0)):
+        np.testing.assert_array_equal(fe.kl_divergence(P, Q, smoothing=zero), fe.kl_divergence(P, Q))
+        np.testing.assert_array_equal(fe.entropy(P, smoothing=zero, normalize=False), fe.entropy(P, normalize=False))
+
+
+# ------------------------------------------------------------------------------- PSI
+
+
+def psi_reference(p: np.ndarray, q: np.ndarray, alpha: float = 0.0) -> np.ndarray:
+    P, Q = _norm(p + alpha), _norm(q + alpha)
+    with np.errstate(all="ignore"):
+        terms = np.where((P == 0) & (Q == 0), 0.0, (P - Q) * (np.log(P) - np.log(Q)))
+    return terms.sum(-1)
+
+
+def test_psi_known_values_and_conventions() -> None:
+    assert fe.population_stability_index([50, 30, 20], [40, 35, 25]) == pytest.approx(
+        float(psi_reference(np.array([50.0, 30, 20]), np.array([40.0, 35, 25]))), rel=1e-14
+    )
+    # an empty bin on one side only: +inf without smoothing (documented), finite with it
+    assert fe.population_stability_index([5, 5, 0], [4, 4, 2]) == np.inf
+    assert fe.population_stability_index([4, 4, 2], [5, 5, 0]) == np.inf
+    got = fe.population_stability_index([5, 5, 0], [4, 4, 2], smoothing=0.5)
+    assert got == pytest.approx(float(psi_reference(np.array([5.0, 5, 0]), np.array([4.0, 4, 2]), 0.5)), rel=1e-14)
+    # bins empty on both sides contribute nothing
+    assert fe.population_stability_index([5, 0, 5], [4, 0, 6]) == pytest.approx(
+        fe.population_stability_index([5, 5], [4, 6]), rel=1e-15
+    )
+    assert fe.population_stability_index([3, 1, 2], [3, 1, 2]) == 0.0
+    assert fe.population_stability_index([3, 1, 2], [6, 2, 4]) == 0.0  # the same distribution
+    assert np.isnan(fe.population_stability_index([0, 0], [1, 1]))
+    assert np.isnan(fe.population_stability_index([np.nan, 1], [1, 1]))
+    assert fe.population_stability_index(np.zeros((3, 0)), np.zeros((3, 0))).tolist() == [0.0, 0.0, 0.0]
+    assert fe.population_stability_index([1, 3], [3, 1], base=2) == pytest.approx(
+        fe.population_stability_index([1, 3], [3, 1]) / np.log(2), rel=1e-15
+    )
+
+
+counts = arrays(np.float64, (4, 6), elements=st.integers(0, 50).map(float))
+
+
+@given(counts, counts, st.sampled_from([0.0, 0.5, 1.0]))
+@example(np.zeros((4, 6)) + 1, np.zeros((4, 6)) + 1, 0.0)
+def test_property_psi_is_symmetric_and_the_sum_of_both_divergences(p: np.ndarray, q: np.ndarray, alpha: float) -> None:
+    a = fe.population_stability_index(p, q, smoothing=alpha)
+    b = fe.population_stability_index(q, p, smoothing=alpha)
+    np.testing.assert_array_equal(a, b)  # bit for bit
+    kl = fe.kl_divergence(p, q, smoothing=alpha) + fe.kl_divergence(q, p, smoothing=alpha)
+    np.testing.assert_allclose(a, kl, rtol=1e-14, atol=0)
+    with np.errstate(all="ignore"):
+        want = psi_reference(p, q, alpha)
+    np.testing.assert_allclose(a, want, rtol=1e-12, atol=1e-15)
+    assert np.all((a >= 0) | np.isnan(a))
+
+
+def test_psi_axis_broadcast_and_masked() -> None:
+    ref = RNG.integers(1, 20, size=10).astype(float)
+    cur = RNG.integers(0, 20, size=(6, 10)).astype(float)
+    np.testing.assert_array_equal(
+        fe.population_stability_index(cur, ref, smoothing=0.5),
+        fe.population_stability_index(cur, np.tile(ref, (6, 1)), smoothing=0.5),
+    )
+    np.testing.assert_allclose(
+        fe.population_stability_index(cur.T, ref[:, None], axis=0, smoothing=0.5),
+        fe.population_stability_index(cur, ref, smoothing=0.5),
+        rtol=1e-15,
+    )
+    whole = fe.population_stability_index(cur, cur[::-1], axis=None, smoothing=1)
+    assert whole == pytest.approx(float(psi_reference(cur.ravel(), cur[::-1].ravel(), 1.0)), rel=1e-13)
+
+
+def test_dask_smoothing_is_bitwise_local() -> None:
+    da = pytest.importorskip("dask.array")
+    import fastentropy.dask as fed
+
+    pd, qd = da.from_array(P, chunks=(9, 3)), da.from_array(Q, chunks=(13, 7))
+    np.testing.assert_array_equal(fed.entropy(pd, smoothing=0.5).compute(), fe.entropy(P, smoothing=0.5))
+    np.testing.assert_array_equal(fed.kl_divergence(pd, qd, smoothing=1).compute(), fe.kl_divergence(P, Q, smoothing=1))
+    np.testing.assert_array_equal(fed.cross_entropy(pd, qd, smoothing=1).compute(), fe.cross_entropy(P, Q, smoothing=1))
+    with pytest.raises(ValueError, match="`smoothing` needs normalize=True"):
+        fed.entropy(pd, smoothing=0.5, normalize=False)
+
+
+def _cli(*args: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([sys.executable, "-m", "fastentropy", "score", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_psi_js_and_smoothing(tmp_path: Any) -> None:
+    np.save(tmp_path / "p.npy", P)
+    np.save(tmp_path / "q.npy", Q)
+    np.save(tmp_path / "ref.npy", Q[0])
+    p, q = str(tmp_path / "p.npy"), str(tmp_path / "q.npy")
+    out = str(tmp_path / "out.npy")
+    r = _cli(p, "--measure", "psi", "--q", q, "--smoothing", "0.5", "--out", out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(out), fe.population_stability_index(P, Q, smoothing=0.5))
+    r = _cli(p, "--measure", "psi", "--q", str(tmp_path / "ref.npy"), "--out", out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(out), fe.population_stability_index(P, Q[0]))
+    r = _cli(p, "--measure", "js", "--q", q, "--base", "2", "--out", out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(out), fe.js_divergence(P, Q, base=2))
+    r = _cli(p, "--smoothing", "1", "--out", out)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(out), fe.entropy(P, smoothing=1))
+    for bad, message in (
+        (["--measure", "psi"], "needs --q"),
+        (["--measure", "psi", "--q", q, "--smoothing", "-1"], "--smoothing must be a finite number"),
+        (["--measure", "psi", "--q", q, "--from-logits"], "--from-logits is for"),
+        (["--measure", "js", "--q", q, "--from-logits", "--smoothing", "1"], "not to logits"),
+    ):
+        r = _cli(p, *bad)
+        assert r.returncode == 2 and message in r.stderr, (bad, r.stderr)
