@@ -11,7 +11,7 @@ from __future__ import annotations
 import decimal
 import math
 import numbers
-from typing import Any, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Callable, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -160,6 +160,32 @@ def _special_options(from_logits: Any, smoothing: Any) -> bool:
     return (from_logits is not False and bool(from_logits)) or (
         smoothing is not _NO_SMOOTHING and not (isinstance(smoothing, (int, float)) and smoothing == 0)
     )
+
+
+def _two_distributions(
+    name: str, p: Any, q: Any, axis: Any, base: Any, normalize: Any, from_logits: Any, smoothing: Any, offsets: Any
+) -> Result:
+    """The measure ``name`` of two distributions (KL, cross-entropy, JS, JS distance): ragged
+    and Arrow rows, the small-call fast path, the general dense path, or the logits /
+    smoothing variants — one dispatch for all four."""
+    core: Callable[..., Result] = getattr(_core, name)
+    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
+        from . import _ragged
+
+        srcs = _ragged.pair(p, q, offsets, axis)
+        if srcs is not None:
+            if _special_options(from_logits, smoothing):
+                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
+                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
+            return _ragged.reduce(
+                name, srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
+            )
+    if from_logits is False and smoothing is _NO_SMOOTHING:
+        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
+            return core(cast(Any, p), cast(Any, q), axis)
+        pa, qa, ax = _core_pair(p, q, axis)
+        return core(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
+    return _pair_measure(name, p, q, axis, base, normalize, from_logits, smoothing)
 
 
 def _fast_pair(p: Any, q: Any, axis: Any) -> bool:
@@ -577,23 +603,7 @@ def kl_divergence(
     >>> fe.kl_divergence([0.0, 0.0], [0.0, 0.0], from_logits=True)
     0.0
     """
-    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
-        from . import _ragged
-
-        srcs = _ragged.pair(p, q, offsets, axis)
-        if srcs is not None:
-            if _special_options(from_logits, smoothing):
-                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
-                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
-            return _ragged.reduce(
-                "kl_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
-            )
-    if from_logits is False and smoothing is _NO_SMOOTHING:
-        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
-            return _core.kl_divergence(cast(Any, p), cast(Any, q), axis)
-        pa, qa, ax = _core_pair(p, q, axis)
-        return _core.kl_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
-    return _pair_measure("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing)
+    return _two_distributions("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
 
 
 def cross_entropy(
@@ -656,23 +666,7 @@ def cross_entropy(
     >>> fe.cross_entropy([0, 1, 1, 0, 0], [0.5, 0.5, 0.3, 0.3, 0.4], offsets=[0, 2, 5])
     array([0.69314718, 1.2039728 ])
     """
-    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
-        from . import _ragged
-
-        srcs = _ragged.pair(p, q, offsets, axis)
-        if srcs is not None:
-            if _special_options(from_logits, smoothing):
-                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
-                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
-            return _ragged.reduce(
-                "cross_entropy", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
-            )
-    if from_logits is False and smoothing is _NO_SMOOTHING:
-        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
-            return _core.cross_entropy(cast(Any, p), cast(Any, q), axis)
-        pa, qa, ax = _core_pair(p, q, axis)
-        return _core.cross_entropy(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
-    return _pair_measure("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing)
+    return _two_distributions("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing, offsets)
 
 
 def set_num_threads(n: int) -> None:

@@ -7,7 +7,7 @@ Argument checking only, as in :mod:`fastentropy._api`; the numerics are in Rust.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, cast
+from typing import Any, Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -21,11 +21,9 @@ from ._api import (
     _check_base,
     _check_flag,
     _core_axis,
-    _core_pair,
-    _fast_pair,
+    _two_distributions,
     _special_options,
     _lane_axis,
-    _pair_measure,
     _unmask,
 )
 
@@ -123,18 +121,7 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
-    srcs = _ragged_pair(p, q, offsets, axis)
-    if srcs is not None:
-        if _special_options(from_logits, smoothing):
-            raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
-                             "sparse or Arrow inputs yet: pass dense NumPy rows")
-        return _ragged.reduce("js_divergence", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
-    if from_logits is False and smoothing is _NO_SMOOTHING:
-        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
-            return _core.js_divergence(cast(Any, p), cast(Any, q), axis)
-        pa, qa, ax = _core_pair(p, q, axis)
-        return _core.js_divergence(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
-    return _pair_measure("js_divergence", p, q, axis, base, normalize, from_logits, smoothing)
+    return _two_distributions("js_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
 
 
 def js_distance(
@@ -179,18 +166,7 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
-    srcs = _ragged_pair(p, q, offsets, axis)
-    if srcs is not None:
-        if _special_options(from_logits, smoothing):
-            raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
-                             "sparse or Arrow inputs yet: pass dense NumPy rows")
-        return _ragged.reduce("js_distance", srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
-    if from_logits is False and smoothing is _NO_SMOOTHING:
-        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
-            return _core.js_distance(cast(Any, p), cast(Any, q), axis)
-        pa, qa, ax = _core_pair(p, q, axis)
-        return _core.js_distance(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
-    return _pair_measure("js_distance", p, q, axis, base, normalize, from_logits, smoothing)
+    return _two_distributions("js_distance", p, q, axis, base, normalize, from_logits, smoothing, offsets)
 
 
 def perplexity(
@@ -265,14 +241,6 @@ def perplexity(
     arr = _as_float_array(p, "p", 0.0)
     ax = _core_axis(arr.ndim, axis, "p")
     return _core.perplexity(arr, ax, _check_base(base), _check_flag(normalize, "normalize"))
-
-
-def _ragged_pair(p: Any, q: Any, offsets: Any, axis: Any) -> Any:
-    """The ragged sources of ``p`` and ``q``, or None for the dense path (NumPy arrays
-    without ``offsets`` skip the check)."""
-    if offsets is None and type(p) is np.ndarray and type(q) is np.ndarray:
-        return None
-    return _ragged.pair(p, q, offsets, axis)
 
 
 def _as_labels(x: ArrayLike, name: str) -> Tuple[NDArray[Any], str]:

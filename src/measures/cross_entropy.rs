@@ -7,15 +7,14 @@
 //!
 //! Entropy is this code with q = p: `cross_entropy(p, p)` is `entropy(p)` bit for bit.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD};
 
-use super::{batch_shape, same_shape, Options};
+use super::{per_row, per_row_of_views, whole, Options};
 use crate::error::Error;
 use crate::kernels::plogq;
 use crate::kernels::two_pass::{self, Lowest, Sums};
 use crate::kernels::{Real, GROUP};
-use crate::parallel::rows::{map_rows, map_whole, Long, Offsets, RowMeasure, Rows};
-use crate::parallel::run;
+use crate::parallel::rows::{Long, Offsets, RowMeasure, Rows};
 
 /// The cross-entropy row measure (nats), normalised or raw.
 pub(crate) struct CrossEntropy {
@@ -196,50 +195,16 @@ fn careful_long<T: Real, U: Real>(x: &Long<'_, '_, T, U>, sums: &Sums) -> f64 {
     plogq::finish(&k, &t)
 }
 
-/// Rejects negative input (naming `p`, or `q` unless it is `p` itself) and converts the
-/// values from nats to `base`.
-pub(crate) fn checked(
-    values: Vec<f64>,
-    min: Lowest,
-    ln_base: f64,
-    q_name: &'static str,
-) -> Result<Vec<f64>, Error> {
-    if min.p < 0.0 {
-        return Err(Error::Negative {
-            arg: "p",
-            value: min.p,
-        });
-    }
-    if min.q < 0.0 {
-        return Err(Error::Negative {
-            arg: q_name,
-            value: min.q,
-        });
-    }
-    Ok(if ln_base == 1.0 {
-        values
-    } else {
-        values.into_iter().map(|v| v / ln_base).collect()
-    })
-}
-
 /// Cross-entropy of every pair of distributions along the last axis of `p` and `q`.
 pub fn cross_entropy<T: Real, U: Real>(
     p: ArrayViewD<'_, T>,
     q: ArrayViewD<'_, U>,
     opts: &Options,
 ) -> Result<ArrayD<f64>, Error> {
-    same_shape(&p, &q)?;
-    let batch = batch_shape("p", &p)?;
-    let ln_base = opts.ln_base()?;
-    let (pr, qr) = (Rows::from_view(&p), Rows::from_view(&q));
     let m = CrossEntropy {
         normalize: opts.normalize,
     };
-    let mut out = vec![0.0; pr.n_rows()];
-    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-    let values = checked(out, min, ln_base, "q")?;
-    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+    per_row_of_views(&p, &q, &m, opts, "q")
 }
 
 /// Cross-entropy of `p` and `q` (equal shapes, any strides) each read whole as one
@@ -249,13 +214,10 @@ pub fn cross_entropy_whole<T: Real, U: Real>(
     q: ArrayViewD<'_, U>,
     opts: &Options,
 ) -> Result<f64, Error> {
-    same_shape(&p, &q)?;
-    let ln_base = opts.ln_base()?;
     let m = CrossEntropy {
         normalize: opts.normalize,
     };
-    let (v, min) = run(p.len(), |ctx| map_whole(&p, &q, &m, ctx))?;
-    Ok(checked(vec![v], min, ln_base, "q")?[0])
+    whole(&p, &q, &m, opts, "q")
 }
 
 /// Cross-entropy of ragged rows `p[offsets[r]..offsets[r+1]]` against the same rows of `q`.
@@ -265,14 +227,11 @@ pub fn cross_entropy_ragged<T: Real, U: Real>(
     offsets: Offsets<'_>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
-    let ln_base = opts.ln_base()?;
     let (pr, qr) = (Rows::ragged(p, offsets)?, Rows::ragged(q, offsets)?);
     let m = CrossEntropy {
         normalize: opts.normalize,
     };
-    let mut out = vec![0.0; pr.n_rows()];
-    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-    checked(out, min, ln_base, "q")
+    per_row(&pr, &qr, &m, p.len(), opts, "q")
 }
 
 #[cfg(test)]

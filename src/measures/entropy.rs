@@ -4,38 +4,30 @@
 //! subnormal to overflowing are rescaled by exact powers of two — and
 //! `cross_entropy(p, p)` equals `entropy(p)` bit for bit.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD};
 
-use super::cross_entropy::{checked, CrossEntropy};
-use super::{batch_shape, Options};
+use super::cross_entropy::CrossEntropy;
+use super::Options;
+use super::{per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::Real;
-use crate::parallel::rows::{map_rows, map_whole, Offsets, Rows};
-use crate::parallel::run;
+use crate::parallel::rows::{Offsets, Rows};
 
 /// Entropy of every distribution along the last axis of `p`.
 pub fn entropy<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<ArrayD<f64>, Error> {
-    let batch = batch_shape("p", &p)?;
-    let ln_base = opts.ln_base()?;
-    let rows = Rows::from_view(&p);
     let m = CrossEntropy {
         normalize: opts.normalize,
     };
-    let mut out = vec![0.0; rows.n_rows()];
-    let min = run(p.len(), |ctx| map_rows(&rows, &rows, &m, ctx, &mut out))?;
-    let values = checked(out, min, ln_base, "p")?;
-    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+    per_row_of_views(&p, &p, &m, opts, "p")
 }
 
 /// Entropy of the whole of `p` (any shape, any strides) as one distribution, without
 /// copying it (`axis=None`).
 pub fn entropy_whole<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<f64, Error> {
-    let ln_base = opts.ln_base()?;
     let m = CrossEntropy {
         normalize: opts.normalize,
     };
-    let (v, min) = run(p.len(), |ctx| map_whole(&p, &p, &m, ctx))?;
-    Ok(checked(vec![v], min, ln_base, "p")?[0])
+    whole(&p, &p, &m, opts, "p")
 }
 
 /// Entropy of ragged rows `p[offsets[r]..offsets[r+1]]`.
@@ -44,14 +36,11 @@ pub fn entropy_ragged<T: Real>(
     offsets: Offsets<'_>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
-    let ln_base = opts.ln_base()?;
     let rows = Rows::ragged(p, offsets)?;
     let m = CrossEntropy {
         normalize: opts.normalize,
     };
-    let mut out = vec![0.0; rows.n_rows()];
-    let min = run(p.len(), |ctx| map_rows(&rows, &rows, &m, ctx, &mut out))?;
-    checked(out, min, ln_base, "p")
+    per_row(&rows, &rows, &m, p.len(), opts, "p")
 }
 
 #[cfg(test)]

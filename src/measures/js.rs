@@ -3,16 +3,15 @@
 //! form of [`crate::kernels::js`]: every term ≥ 0, identical rows exactly 0, any totals.
 //! Rows are always read twice (sums, then terms); long rows in parallel blocks.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD};
 
-use super::cross_entropy::checked;
-use super::{batch_shape, same_shape, Options};
+use super::Options;
+use super::{per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::js;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP};
-use crate::parallel::rows::{map_rows, map_whole, Long, Offsets, RowMeasure, Rows};
-use crate::parallel::run;
+use crate::parallel::rows::{Long, Offsets, RowMeasure, Rows};
 
 /// The JS row measure (nats), normalised or raw.
 pub(crate) struct JensenShannon {
@@ -126,17 +125,10 @@ pub fn js_divergence<T: Real, U: Real>(
     q: ArrayViewD<'_, U>,
     opts: &Options,
 ) -> Result<ArrayD<f64>, Error> {
-    same_shape(&p, &q)?;
-    let batch = batch_shape("p", &p)?;
-    let ln_base = opts.ln_base()?;
-    let (pr, qr) = (Rows::from_view(&p), Rows::from_view(&q));
     let m = JensenShannon {
         normalize: opts.normalize,
     };
-    let mut out = vec![0.0; pr.n_rows()];
-    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-    let values = checked(out, min, ln_base, "q")?;
-    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+    per_row_of_views(&p, &q, &m, opts, "q")
 }
 
 /// Jensen–Shannon divergence of `p` and `q` each read whole (`axis=None`), in place.
@@ -145,13 +137,10 @@ pub fn js_divergence_whole<T: Real, U: Real>(
     q: ArrayViewD<'_, U>,
     opts: &Options,
 ) -> Result<f64, Error> {
-    same_shape(&p, &q)?;
-    let ln_base = opts.ln_base()?;
     let m = JensenShannon {
         normalize: opts.normalize,
     };
-    let (v, min) = run(p.len(), |ctx| map_whole(&p, &q, &m, ctx))?;
-    Ok(checked(vec![v], min, ln_base, "q")?[0])
+    whole(&p, &q, &m, opts, "q")
 }
 
 /// Jensen–Shannon divergence of ragged rows (same offsets for `p` and `q`).
@@ -161,14 +150,11 @@ pub fn js_divergence_ragged<T: Real, U: Real>(
     offsets: Offsets<'_>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
-    let ln_base = opts.ln_base()?;
     let (pr, qr) = (Rows::ragged(p, offsets)?, Rows::ragged(q, offsets)?);
     let m = JensenShannon {
         normalize: opts.normalize,
     };
-    let mut out = vec![0.0; pr.n_rows()];
-    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-    checked(out, min, ln_base, "q")
+    per_row(&pr, &qr, &m, p.len(), opts, "q")
 }
 
 /// √JS: the Jensen–Shannon distance. The divergence is a sum of non-negative terms, so it

@@ -4,16 +4,15 @@
 //! checked pass for long rows (a second only where the totals of p and q disagree enough
 //! to cancel). `kl_divergence(p, p)` is exactly 0 at any scale.
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD};
 
-use super::cross_entropy::checked;
-use super::{batch_shape, same_shape, Options};
+use super::Options;
+use super::{per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::kl;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP};
-use crate::parallel::rows::{map_rows, map_whole, Long, Offsets, RowMeasure, Rows};
-use crate::parallel::run;
+use crate::parallel::rows::{Long, Offsets, RowMeasure, Rows};
 
 /// The KL row measure (nats), normalised or raw.
 pub(crate) struct Divergence {
@@ -115,17 +114,10 @@ pub fn kl_divergence<T: Real, U: Real>(
     q: ArrayViewD<'_, U>,
     opts: &Options,
 ) -> Result<ArrayD<f64>, Error> {
-    same_shape(&p, &q)?;
-    let batch = batch_shape("p", &p)?;
-    let ln_base = opts.ln_base()?;
-    let (pr, qr) = (Rows::from_view(&p), Rows::from_view(&q));
     let m = Divergence {
         normalize: opts.normalize,
     };
-    let mut out = vec![0.0; pr.n_rows()];
-    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-    let values = checked(out, min, ln_base, "q")?;
-    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+    per_row_of_views(&p, &q, &m, opts, "q")
 }
 
 /// KL divergence of `p` and `q` (equal shapes, any strides) each read whole (`axis=None`).
@@ -134,13 +126,10 @@ pub fn kl_divergence_whole<T: Real, U: Real>(
     q: ArrayViewD<'_, U>,
     opts: &Options,
 ) -> Result<f64, Error> {
-    same_shape(&p, &q)?;
-    let ln_base = opts.ln_base()?;
     let m = Divergence {
         normalize: opts.normalize,
     };
-    let (v, min) = run(p.len(), |ctx| map_whole(&p, &q, &m, ctx))?;
-    Ok(checked(vec![v], min, ln_base, "q")?[0])
+    whole(&p, &q, &m, opts, "q")
 }
 
 /// KL divergence of ragged rows `p[offsets[r]..offsets[r+1]]` against the same rows of `q`.
@@ -150,14 +139,11 @@ pub fn kl_divergence_ragged<T: Real, U: Real>(
     offsets: Offsets<'_>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
-    let ln_base = opts.ln_base()?;
     let (pr, qr) = (Rows::ragged(p, offsets)?, Rows::ragged(q, offsets)?);
     let m = Divergence {
         normalize: opts.normalize,
     };
-    let mut out = vec![0.0; pr.n_rows()];
-    let min = run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-    checked(out, min, ln_base, "q")
+    per_row(&pr, &qr, &m, p.len(), opts, "q")
 }
 
 #[cfg(test)]

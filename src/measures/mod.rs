@@ -29,7 +29,12 @@ pub mod softmax_cross_entropy;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ndarray::ArrayViewD;
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use crate::kernels::two_pass::Lowest;
+use crate::kernels::Real;
+use crate::parallel::rows::{map_rows, map_whole, RowMeasure, Rows};
+use crate::parallel::run;
 
 use crate::error::Error;
 use crate::parallel::Ctx;
@@ -86,6 +91,80 @@ pub(crate) fn same_shape<T, U>(p: &ArrayViewD<'_, T>, q: &ArrayViewD<'_, U>) -> 
             second_shape: q.shape().to_vec(),
         })
     }
+}
+
+/// Rejects negative input (naming `p`, or `q` unless it is `p` itself) and converts the
+/// values from nats to `base`.
+pub(crate) fn checked(
+    values: Vec<f64>,
+    min: Lowest,
+    ln_base: f64,
+    q_name: &'static str,
+) -> Result<Vec<f64>, Error> {
+    if min.p < 0.0 {
+        return Err(Error::Negative {
+            arg: "p",
+            value: min.p,
+        });
+    }
+    if min.q < 0.0 {
+        return Err(Error::Negative {
+            arg: q_name,
+            value: min.q,
+        });
+    }
+    Ok(if ln_base == 1.0 {
+        values
+    } else {
+        values.into_iter().map(|v| v / ln_base).collect()
+    })
+}
+
+/// A row measure over every row of `p` and `q` (the engine's [`map_rows`]), negative
+/// input rejected and the values in the unit of `opts.base`: the one body of the per-row
+/// entry points of every measure (strided rows and ragged rows alike).
+pub(crate) fn per_row<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    m: &M,
+    elements: usize,
+    opts: &Options,
+    q_name: &'static str,
+) -> Result<Vec<f64>, Error> {
+    let ln_base = opts.ln_base()?;
+    let mut out = vec![0.0; p.n_rows()];
+    let min = run(elements, |ctx| map_rows(p, q, m, ctx, &mut out))?;
+    checked(out, min, ln_base, q_name)
+}
+
+/// [`per_row`] of the rows along the last axis, shaped as the batch axes of `p`.
+pub(crate) fn per_row_of_views<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &ArrayViewD<'_, T>,
+    q: &ArrayViewD<'_, U>,
+    m: &M,
+    opts: &Options,
+    q_name: &'static str,
+) -> Result<ArrayD<f64>, Error> {
+    same_shape(p, q)?;
+    let batch = batch_shape("p", p)?;
+    let (pr, qr) = (Rows::from_view(p), Rows::from_view(q));
+    let values = per_row(&pr, &qr, m, p.len(), opts, q_name)?;
+    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+}
+
+/// A row measure of `p` and `q` (equal shapes, any strides) each read whole as one
+/// distribution (`axis=None`, [`map_whole`]), checked and in the unit of `opts.base`.
+pub(crate) fn whole<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &ArrayViewD<'_, T>,
+    q: &ArrayViewD<'_, U>,
+    m: &M,
+    opts: &Options,
+    q_name: &'static str,
+) -> Result<f64, Error> {
+    same_shape(p, q)?;
+    let ln_base = opts.ln_base()?;
+    let (v, min) = run(p.len(), |ctx| map_whole(p, q, m, ctx))?;
+    Ok(checked(vec![v], min, ln_base, q_name)?[0])
 }
 
 /// Elements between two Ctrl-C checks of the row loops: ~0.1 ms of work or less.
