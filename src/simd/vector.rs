@@ -10,6 +10,7 @@
 //! Bit operations act on the IEEE bit pattern of each lane as a u64; they are all the
 //! integer arithmetic the vector `ln` and `exp` need (exponent split and 2^k).
 
+use super::{prefetch, PREFETCH_BYTES};
 use super::element::Real;
 use super::vector_f32::{Scalar16, F16};
 
@@ -110,9 +111,11 @@ pub trait F8: Copy {
             .iter()
             .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
     }
-    /// Loads eight values of `T` as f64.
+    /// Loads eight values of `T` as f64, and asks for the data [`PREFETCH_BYTES`] ahead
+    /// (every kernel streams its input forward through this load; see [`prefetch`]).
     #[inline(always)]
     fn load<T: Real>(x: &[T; 8]) -> Self {
+        prefetch(x.as_ptr().wrapping_add(PREFETCH_BYTES / std::mem::size_of::<T>()));
         T::load_lanes(x)
     }
     /// Stores the first `out.len()` (at most eight) lanes as `T`.
