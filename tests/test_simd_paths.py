@@ -180,9 +180,11 @@ def test_baseline_agrees_with_default_to_rounding(
         finite = np.isfinite(a)
         assert np.array_equal(finite, np.isfinite(b)), key
         assert np.array_equal(a[~finite & ~np.isnan(a)], b[~finite & ~np.isnan(b)]), key
-        # float32 data may take native f32 logarithms, whose fused and unfused roundings
-        # differ by an f32 ULP (DESIGN §2b); float64 agrees to a few f64 ULPs per term.
-        rtol = 1e-12 if a.dtype == np.float64 and "float32" not in key else 2.4e-7
+        # float32 data may take native f32 logarithms (DESIGN §2b: within 1e-6 of exact),
+        # each within 8e-8 relative, ln(1/Q) = c - ln q within 1.6e-7, and the fused and
+        # unfused paths round differently: they agree within 2 x 1.6e-7. float64 agrees
+        # to a few f64 ULPs per term.
+        rtol = 1e-12 if a.dtype == np.float64 and "float32" not in key else 3.2e-7
         np.testing.assert_allclose(b[finite], a[finite], rtol=rtol, atol=1e-13, err_msg=key)
 
 

@@ -18,8 +18,8 @@
 //! as the Dask adapter needs). It cancels when the result is small against |ln Σq| or
 //! Σ|p ln q|/Σp, so the finish measures the condition (|Σp·ln Σq| + Σ|p ln q|)/(Σp·H) and
 //! accepts the result only below [`ONE_PASS_MAX_COND_F64`] (f64 logs: error ≲ 50 ULP ×
-//! cond) or [`ONE_PASS_MAX_COND_F32`] (native f32 logs, ≤ 7e-8 relative each: error ≲
-//! 7e-8 × cond ≤ 6e-7). Otherwise the caller runs pass 2 over the row — paying a second read
+//! cond) or [`ONE_PASS_MAX_COND_F32`] (native f32 logs, ≤ 8e-8 relative each: error ≲
+//! 8e-8 × cond ≤ 6.4e-7). Otherwise the caller runs pass 2 over the row — paying a second read
 //! only where the data need it.
 //!
 //! **float32 input** (DESIGN §2b) takes its logarithms in f32, sixteen lanes at once
@@ -212,20 +212,18 @@ fn ln16<V: F8, const F32: bool>(lo: V, hi: V) -> (V, V) {
 /// and cannot underflow or overflow.
 ///
 /// With `F32` (f32 data: the values must be normal f32 numbers) the reduction and the
-/// polynomial run on sixteen f32 lanes, but the pieces are assembled in f64: x = 2^k(1+f)
-/// with k and f exact, and ln x = k·ln 2 + f + rest where only rest = ln(1+f) − f
-/// (|rest| ≤ f²/2) carries f32 rounding. So ln x is within ~3e-8 relative (against 7.9e-8
-/// for an all-f32 log) and exact powers of two give k·ln 2 to f64 precision — the entropy
-/// of a uniform f32 distribution is log₂ n, not its f32 rounding.
+/// polynomial run on sixteen f32 lanes: x = 2^k(1+f) with k exact, y = ln(1+f) = f + rest
+/// rounded once in f32 (|y| < 0.35), and ln x = k·ln 2 + y in f64. So ln x is within
+/// 8e-8 relative (y's rounding and rest's, against 1.2e-7 for an all-f32 log) and exact powers of two
+/// (y = 0) give k·ln 2 to f64 precision — the entropy of a uniform f32 distribution is
+/// log₂ n, not its f32 rounding.
 #[inline(always)]
 fn ln16_shifted<V: F8, const F32: bool>(lo: V, hi: V, e_lo: V, e_hi: V) -> (V, V) {
     if F32 {
         let (k, f, rest) = crate::simd::log_f32::ln_parts(V::F32s::from_wide(lo, hi));
-        let ((k0, k1), (f0, f1), (r0, r1)) = (k.widen(), f.widen(), rest.widen());
-        (
-            crate::simd::log::ln_from_parts(k0.add(e_lo), f0, r0),
-            crate::simd::log::ln_from_parts(k1.add(e_hi), f1, r1),
-        )
+        let ((k0, k1), (y0, y1)) = (k.widen(), f.add(rest).widen());
+        let ln2 = V::splat(std::f64::consts::LN_2);
+        (k0.add(e_lo).mul_add(ln2, y0), k1.add(e_hi).mul_add(ln2, y1))
     } else {
         (ln_shifted(lo, e_lo), ln_shifted(hi, e_hi))
     }
@@ -522,7 +520,7 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
 }
 
 /// [`one_pass_with`] for f32 p and q, sixteen lanes read and logged in f32: ln q =
-/// k·ln 2 + y with y = f + rest = ln(1+f) rounded once in f32 (|y| < 0.35: ≤ 6e-8
+/// k·ln 2 + y with y = f + rest = ln(1+f) rounded once in f32 (|y| < 0.35: ≤ 8e-8
 /// relative, and exact 0 at powers of two, whose logs stay k·ln 2 to f64 precision),
 /// then widened; the products and sums run in f64. No f64 → f32 round trip of the data.
 #[inline(always)]
@@ -1160,7 +1158,7 @@ mod tests {
     }
 
     #[test]
-    fn f32_logs_assembled_in_f64_are_within_3e_minus_8() {
+    fn f32_logs_assembled_in_f64_are_within_8e_minus_8() {
         let mut x: Vec<f64> = (0..2_000_000u32)
             .map(|i| {
                 let b = 0x0080_0000 + (i.wrapping_mul(2_654_435_761) % (0x7f80_0000 - 0x0080_0000));
@@ -1182,7 +1180,7 @@ mod tests {
                     );
                 }
             }
-            assert!(worst < 3e-8, "{name}: {worst:e}");
+            assert!(worst < 8e-8, "{name}: {worst:e}");
         }
     }
 
@@ -1199,7 +1197,7 @@ mod tests {
     }
 
     /// The native f32 one-pass (sixteen f32 lanes) against the same partials with f64
-    /// logs: equal sums, extrema and flags; Σ p ln q within 7e-8 of Σ|p ln q|; subnormal
+    /// logs: equal sums, extrema and flags; Σ p ln q within 8e-8 of Σ|p ln q|; subnormal
     /// f32 values fall back to the f64 logs exactly.
     #[test]
     fn native_f32_one_pass_matches_f64_logs_on_every_tail_and_special() {
@@ -1236,7 +1234,7 @@ mod tests {
                 assert_eq!(fast, slow, "subnormal f32 must redo with f64 logs: {what}");
             } else if slow.w.is_finite() && !slow.zero_q {
                 assert!(
-                    (fast.w - slow.w).abs() <= 7e-8 * slow.a + 1e-300,
+                    (fast.w - slow.w).abs() <= 8e-8 * slow.a + 1e-300,
                     "w {} vs {} (a {}) for {what}",
                     fast.w,
                     slow.w,
