@@ -27,7 +27,7 @@ use super::{offset_at, Layout, ListView, Values};
 use crate::error::Error;
 use crate::kernels::Real;
 use crate::measures::{cross_entropy, entropy, js, kl, perplexity, ragged_loss, Options};
-use crate::parallel::rows::{Offsets, Rows};
+use crate::parallel::rows::{Checked, IntoChecked, Offsets, Rows};
 
 /// Clean runs at least this long (in values) are read in place; shorter ones are copied
 /// along with the rows with nulls around them (a call per short run would cost more).
@@ -162,9 +162,10 @@ pub fn apply(
     nulls: &mut Vec<usize>,
 ) -> Result<(), Error> {
     assert_eq!(out.len(), p.rows, "one output slot per row");
-    p.validate()?;
+    let pc = p.validate()?;
+    let mut qc = None;
     if let Some(q) = q {
-        q.validate()?;
+        qc = q.validate()?;
         if q.rows != p.rows {
             return Err(Error::RowCount {
                 first: "p",
@@ -173,7 +174,12 @@ pub fn apply(
                 second_rows: q.rows,
             });
         }
-        for r in 0..p.rows {
+        let shared = match (&p.layout, &q.layout) {
+            (Layout::Offsets(a), Layout::Offsets(b)) => same_offsets(a, b),
+            (Layout::Fixed(a), Layout::Fixed(b)) => a == b,
+            _ => false,
+        };
+        for r in (0..p.rows).filter(|_| !shared) {
             let (a, b) = (p.row_len(r), q.row_len(r));
             if a != b && !p.is_null(r) && !q.is_null(r) {
                 return Err(Error::RowLengths {
@@ -198,6 +204,7 @@ pub fn apply(
         spec,
         labels,
         first_row,
+        checked: (pc, qc),
     };
     match (p.values, q.map(|q| q.values)) {
         (Values::F32(_), None | Some(Values::F32(_))) => job.typed::<f32, f32>(p, q, out, nulls),
@@ -212,6 +219,17 @@ struct Job<'j> {
     spec: &'j Spec,
     labels: Option<&'j [i64]>,
     first_row: usize,
+    /// The whole chunk's offsets of `p` and `q`, validated (None: fixed-size rows).
+    checked: (Option<Checked<'j>>, Option<Checked<'j>>),
+}
+
+/// Whether two offsets arrays are the same memory (one array passed for both inputs).
+fn same_offsets(a: &Offsets<'_>, b: &Offsets<'_>) -> bool {
+    match (a, b) {
+        (Offsets::I32(x), Offsets::I32(y)) => std::ptr::eq(*x, *y),
+        (Offsets::I64(x), Offsets::I64(y)) => std::ptr::eq(*x, *y),
+        _ => false,
+    }
 }
 
 /// Rows with nulls, copied (see the module docs).
@@ -250,7 +268,7 @@ impl Job<'_> {
         nulls: &mut Vec<usize>,
     ) -> Result<(), Error> {
         if p.has_no_nulls() && q.is_none_or(|q| q.has_no_nulls()) {
-            return self.clean::<T, U>(p, q, self.labels, 0, out);
+            return self.clean::<T, U>(p, q, self.checked, self.labels, 0, out);
         }
         let clean = |r: usize| p.is_clean(r) && q.is_none_or(|q| q.is_clean(r));
         let mut batch = Batch::<T, U>::new(0);
@@ -266,7 +284,12 @@ impl Job<'_> {
                     self.flush(&mut batch, out, nulls)?;
                     let (ps, qs) = (p.slice_rows(a..r), q.map(|q| q.slice_rows(a..r)));
                     let labels = self.labels.map(|l| &l[a..r]);
-                    self.clean::<T, U>(&ps, qs.as_ref(), labels, a, &mut out[a..r])?;
+                    let (pc, qc) = self.checked;
+                    let checked = (
+                        pc.map(|c| c.slice_rows(a..r)),
+                        qc.map(|c| c.slice_rows(a..r)),
+                    );
+                    self.clean::<T, U>(&ps, qs.as_ref(), checked, labels, a, &mut out[a..r])?;
                     batch = Batch::new(r);
                     continue;
                 }
@@ -343,7 +366,14 @@ impl Job<'_> {
             None
         };
         let labels = self.labels.map(|_| &batch.labels[..]);
-        self.clean::<T, U>(&p, q.as_ref(), labels, start, &mut out[start..start + n])?;
+        self.clean::<T, U>(
+            &p,
+            q.as_ref(),
+            (None, None),
+            labels,
+            start,
+            &mut out[start..start + n],
+        )?;
         for &r in &batch.nulls {
             out[r] = f64::NAN;
             nulls.push(self.first_row + r);
@@ -353,10 +383,12 @@ impl Job<'_> {
 
     /// Computes rows without nulls: chunk rows `at..` (`at` names rows in errors), with
     /// their `labels`.
+    #[allow(clippy::too_many_arguments)]
     fn clean<T: ColumnReal, U: ColumnReal>(
         &self,
         p: &ListView<'_>,
         q: Option<&ListView<'_>>,
+        (pc, qc): (Option<Checked<'_>>, Option<Checked<'_>>),
         labels: Option<&[i64]>,
         at: usize,
         out: &mut [f64],
@@ -367,7 +399,7 @@ impl Job<'_> {
             None => match regular(&p.layout, rows) {
                 (start, Some(w)) => one_fixed(spec, &pv[start..start + rows * w], rows, w, labels),
                 (_, None) => match p.layout {
-                    Layout::Offsets(o) => one_ragged(spec, pv, o, labels),
+                    Layout::Offsets(o) => one_ragged(spec, pv, or_check(pc, o, pv.len())?, labels),
                     Layout::Fixed(_) => unreachable!("fixed-size rows are regular"),
                 },
             },
@@ -384,27 +416,28 @@ impl Job<'_> {
                     _ => {
                         // Rows of equal lengths (checked): one offsets array serves both,
                         // the other side's values re-based by the difference of starts.
-                        let pf: Vec<i64>;
-                        let qf: Vec<i64>;
+                        let (mut pf, mut qf): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
+                        if let Layout::Fixed(w) = p.layout {
+                            pf = fixed_offsets(rows, w);
+                        }
+                        if let Layout::Fixed(w) = q.layout {
+                            qf = fixed_offsets(rows, w);
+                        }
                         let po = match p.layout {
                             Layout::Offsets(o) => o,
-                            Layout::Fixed(w) => {
-                                pf = fixed_offsets(rows, w);
-                                Offsets::I64(&pf)
-                            }
+                            Layout::Fixed(_) => Offsets::I64(&pf),
                         };
                         let qo = match q.layout {
                             Layout::Offsets(o) => o,
-                            Layout::Fixed(w) => {
-                                qf = fixed_offsets(rows, w);
-                                Offsets::I64(&qf)
-                            }
+                            Layout::Fixed(_) => Offsets::I64(&qf),
                         };
                         let d = offset_at(&qo, 0) - offset_at(&po, 0);
                         if d >= 0 {
-                            pair_ragged(spec, pv, &qv[d as usize..], po)
+                            let pc = or_check(pc.filter(|_| pf.is_empty()), po, pv.len())?;
+                            pair_ragged(spec, pv, &qv[d as usize..], pc)
                         } else {
-                            pair_ragged(spec, &pv[(-d) as usize..], qv, qo)
+                            let qc = or_check(qc.filter(|_| qf.is_empty()), qo, qv.len())?;
+                            pair_ragged(spec, &pv[(-d) as usize..], qv, qc)
                         }
                     }
                 }
@@ -447,16 +480,28 @@ fn regular(layout: &Layout<'_>, rows: usize) -> (usize, Option<usize>) {
     }
 }
 
+/// `checked` when given (offsets validated for the whole chunk), else `o` checked now.
+fn or_check<'a>(
+    checked: Option<Checked<'a>>,
+    o: Offsets<'a>,
+    values: usize,
+) -> Result<Checked<'a>, Error> {
+    match checked {
+        Some(c) => Ok(c),
+        None => o.check(values),
+    }
+}
+
 /// Offsets `0, w, 2w, …` of `rows` fixed-size rows.
 fn fixed_offsets(rows: usize, w: usize) -> Vec<i64> {
     (0..=rows).map(|r| (r * w) as i64).collect()
 }
 
 /// A one-input measure of ragged rows.
-fn one_ragged<T: ColumnReal>(
+fn one_ragged<'a, T: ColumnReal>(
     spec: &Spec,
-    p: &[T],
-    o: Offsets<'_>,
+    p: &'a [T],
+    o: impl IntoChecked<'a>,
     labels: Option<&[i64]>,
 ) -> Result<Vec<f64>, Error> {
     let opts = &spec.opts;
@@ -509,11 +554,11 @@ fn one_fixed<T: ColumnReal>(
 }
 
 /// A two-input measure of ragged rows sharing `o`.
-fn pair_ragged<T: ColumnReal, U: ColumnReal>(
+fn pair_ragged<'a, T: ColumnReal, U: ColumnReal>(
     spec: &Spec,
-    p: &[T],
-    q: &[U],
-    o: Offsets<'_>,
+    p: &'a [T],
+    q: &'a [U],
+    o: impl IntoChecked<'a>,
 ) -> Result<Vec<f64>, Error> {
     let opts = &spec.opts;
     match spec.measure {
