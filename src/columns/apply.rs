@@ -26,7 +26,11 @@ use ndarray::ArrayView2;
 use super::{offset_at, Layout, ListView, Values};
 use crate::error::Error;
 use crate::kernels::Real;
-use crate::measures::{cross_entropy, entropy, js, kl, perplexity, ragged_loss, Options};
+use crate::measures::from_logits::{self, One, Two};
+use crate::measures::smoothing::{self, Smoothed};
+use crate::measures::{
+    cross_entropy, entropy, js, kl, perplexity, ragged_loss, ragged_options, Options,
+};
 use crate::parallel::rows::{Checked, IntoChecked, Offsets, Rows};
 
 /// Clean runs at least this long (in values) are read in place; shorter ones are copied
@@ -114,6 +118,65 @@ pub struct Spec {
     pub opts: Options,
     /// The label that marks a row to ignore (loss 0).
     pub ignore_index: i64,
+    /// The rows are logits (`from_logits=True`): the measure of their softmaxes.
+    pub from_logits: bool,
+    /// A pseudocount added to every value before normalising (`smoothing=`; 0: none).
+    pub smoothing: f64,
+}
+
+impl Spec {
+    /// A spec of `measure` with `opts` and none of the other options.
+    pub fn plain(measure: Measure, opts: Options) -> Self {
+        Spec {
+            measure,
+            opts,
+            ignore_index: -100,
+            from_logits: false,
+            smoothing: 0.0,
+        }
+    }
+
+    /// Checks that the options apply to the measure.
+    pub fn check(&self) -> Result<(), Error> {
+        self.opts.ln_base()?;
+        use Measure::*;
+        let probabilities = matches!(
+            self.measure,
+            Entropy | CrossEntropy | KlDivergence | JsDivergence | JsDistance
+        );
+        if self.from_logits && !(probabilities || self.measure == Perplexity) {
+            return Err(Error::InvalidOption {
+                arg: "from_logits",
+                value: "True".to_string(),
+                expected: "False for this measure (its input is logits already)",
+            });
+        }
+        if self.smoothing != 0.0 {
+            if !(self.smoothing >= 0.0 && self.smoothing.is_finite()) {
+                return Err(Error::InvalidSmoothing {
+                    value: self.smoothing,
+                });
+            }
+            if !probabilities || self.from_logits {
+                return Err(Error::InvalidOption {
+                    arg: "smoothing",
+                    value: self.smoothing.to_string(),
+                    expected: "0 for this measure (or with from_logits)",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The value a null element takes: left out of a sum of probabilities (0) or of
+    /// exponentials (−inf).
+    fn fill(&self) -> f64 {
+        if self.from_logits {
+            f64::NEG_INFINITY
+        } else {
+            self.measure.fill()
+        }
+    }
 }
 
 /// The float types a column holds, read out of [`Values`].
@@ -325,7 +388,7 @@ impl Job<'_> {
             batch.labels.push(self.spec.ignore_index);
             return;
         }
-        let fill = self.spec.measure.fill();
+        let fill = self.spec.fill();
         let pv = T::of(&p.values).expect("dispatched on p's type");
         let pr = p.row_range(r);
         let valid_p = |i: usize| p.value_valid.is_none_or(|b| b.get(i));
@@ -505,7 +568,17 @@ fn one_ragged<'a, T: ColumnReal>(
     labels: Option<&[i64]>,
 ) -> Result<Vec<f64>, Error> {
     let opts = &spec.opts;
+    let ln_base = opts.ln_base()?;
     match spec.measure {
+        Measure::Entropy if spec.from_logits => {
+            ragged_options::logits_one(p, o, One::Entropy, ln_base)
+        }
+        Measure::Perplexity if spec.from_logits => {
+            ragged_options::logits_one(p, o, One::Perplexity, 1.0)
+        }
+        Measure::Entropy if spec.smoothing > 0.0 => {
+            ragged_options::smoothed(p, p, o, Smoothed::Entropy, spec.smoothing, ln_base)
+        }
         Measure::Entropy => entropy::entropy_ragged(p, o, opts),
         Measure::Perplexity => {
             opts.ln_base()?;
@@ -540,7 +613,19 @@ fn one_fixed<T: ColumnReal>(
         .expect("rows·w values")
         .into_dyn();
     let opts = &spec.opts;
+    let ln_base = opts.ln_base()?;
     Ok(match spec.measure {
+        Measure::Entropy if spec.from_logits => from_logits::one(view, One::Entropy, ln_base)?
+            .into_iter()
+            .collect(),
+        Measure::Perplexity if spec.from_logits => from_logits::one(view, One::Perplexity, 1.0)?
+            .into_iter()
+            .collect(),
+        Measure::Entropy if spec.smoothing > 0.0 => {
+            smoothing::rows(view.clone(), view, Smoothed::Entropy, spec.smoothing, ln_base)?
+                .into_iter()
+                .collect()
+        }
         Measure::Entropy => entropy::entropy(view, opts)?.into_iter().collect(),
         Measure::Perplexity => perplexity::perplexity(view, opts)?.into_iter().collect(),
         Measure::LogSumExp => ragged_loss::logsumexp_rows(&Rows::from_view(&view))?,
@@ -561,6 +646,13 @@ fn pair_ragged<'a, T: ColumnReal, U: ColumnReal>(
     o: impl IntoChecked<'a>,
 ) -> Result<Vec<f64>, Error> {
     let opts = &spec.opts;
+    let ln_base = opts.ln_base()?;
+    if spec.from_logits {
+        return ragged_options::logits_two(p, q, o, two_of(spec.measure), ln_base);
+    }
+    if spec.smoothing > 0.0 {
+        return ragged_options::smoothed(p, q, o, smoothed_of(spec.measure), spec.smoothing, ln_base);
+    }
     match spec.measure {
         Measure::CrossEntropy => cross_entropy::cross_entropy_ragged(p, q, o, opts),
         Measure::KlDivergence => kl::kl_divergence_ragged(p, q, o, opts),
@@ -569,6 +661,28 @@ fn pair_ragged<'a, T: ColumnReal, U: ColumnReal>(
             .into_iter()
             .map(js::distance)
             .collect()),
+        m => unreachable!("{m:?} takes one input"),
+    }
+}
+
+/// The logits form of a two-input measure.
+fn two_of(m: Measure) -> Two {
+    match m {
+        Measure::CrossEntropy => Two::CrossEntropy,
+        Measure::KlDivergence => Two::Kl,
+        Measure::JsDivergence => Two::Js,
+        Measure::JsDistance => Two::JsDistance,
+        m => unreachable!("{m:?} takes one input"),
+    }
+}
+
+/// The smoothed form of a two-input measure.
+fn smoothed_of(m: Measure) -> Smoothed {
+    match m {
+        Measure::CrossEntropy => Smoothed::CrossEntropy,
+        Measure::KlDivergence => Smoothed::Kl,
+        Measure::JsDivergence => Smoothed::Js,
+        Measure::JsDistance => Smoothed::JsDistance,
         m => unreachable!("{m:?} takes one input"),
     }
 }
@@ -588,7 +702,10 @@ fn pair_fixed<T: ColumnReal, U: ColumnReal>(
         .expect("rows·w values")
         .into_dyn();
     let opts = &spec.opts;
+    let ln_base = opts.ln_base()?;
     let out = match spec.measure {
+        m if spec.from_logits => from_logits::two(pv, qv, two_of(m), ln_base)?,
+        m if spec.smoothing > 0.0 => smoothing::rows(pv, qv, smoothed_of(m), spec.smoothing, ln_base)?,
         Measure::CrossEntropy => cross_entropy::cross_entropy(pv, qv, opts)?,
         Measure::KlDivergence => kl::kl_divergence(pv, qv, opts)?,
         Measure::JsDivergence => js::js_divergence(pv, qv, opts)?,
@@ -605,11 +722,7 @@ mod tests {
     use crate::columns::Bitmap;
 
     fn spec(measure: Measure) -> Spec {
-        Spec {
-            measure,
-            opts: Options::default(),
-            ignore_index: -100,
-        }
+        Spec::plain(measure, Options::default())
     }
 
     /// Values 0.25 + (i·7919 mod 101) — positive, varied — with some negatives where
@@ -659,7 +772,7 @@ mod tests {
                 let pick = |v: &[f64]| -> Vec<f64> {
                     range
                         .clone()
-                        .map(|i| if value_ok[i] { v[i] } else { s.measure.fill() })
+                        .map(|i| if value_ok[i] { v[i] } else { s.fill() })
                         .collect()
                 };
                 let pr = pick(p);
