@@ -621,11 +621,15 @@ fn one_fixed<T: ColumnReal>(
         Measure::Perplexity if spec.from_logits => from_logits::one(view, One::Perplexity, 1.0)?
             .into_iter()
             .collect(),
-        Measure::Entropy if spec.smoothing > 0.0 => {
-            smoothing::rows(view.clone(), view, Smoothed::Entropy, spec.smoothing, ln_base)?
-                .into_iter()
-                .collect()
-        }
+        Measure::Entropy if spec.smoothing > 0.0 => smoothing::rows(
+            view.clone(),
+            view,
+            Smoothed::Entropy,
+            spec.smoothing,
+            ln_base,
+        )?
+        .into_iter()
+        .collect(),
         Measure::Entropy => entropy::entropy(view, opts)?.into_iter().collect(),
         Measure::Perplexity => perplexity::perplexity(view, opts)?.into_iter().collect(),
         Measure::LogSumExp => ragged_loss::logsumexp_rows(&Rows::from_view(&view))?,
@@ -651,7 +655,14 @@ fn pair_ragged<'a, T: ColumnReal, U: ColumnReal>(
         return ragged_options::logits_two(p, q, o, two_of(spec.measure), ln_base);
     }
     if spec.smoothing > 0.0 {
-        return ragged_options::smoothed(p, q, o, smoothed_of(spec.measure), spec.smoothing, ln_base);
+        return ragged_options::smoothed(
+            p,
+            q,
+            o,
+            smoothed_of(spec.measure),
+            spec.smoothing,
+            ln_base,
+        );
     }
     match spec.measure {
         Measure::CrossEntropy => cross_entropy::cross_entropy_ragged(p, q, o, opts),
@@ -705,7 +716,9 @@ fn pair_fixed<T: ColumnReal, U: ColumnReal>(
     let ln_base = opts.ln_base()?;
     let out = match spec.measure {
         m if spec.from_logits => from_logits::two(pv, qv, two_of(m), ln_base)?,
-        m if spec.smoothing > 0.0 => smoothing::rows(pv, qv, smoothed_of(m), spec.smoothing, ln_base)?,
+        m if spec.smoothing > 0.0 => {
+            smoothing::rows(pv, qv, smoothed_of(m), spec.smoothing, ln_base)?
+        }
         Measure::CrossEntropy => cross_entropy::cross_entropy(pv, qv, opts)?,
         Measure::KlDivergence => kl::kl_divergence(pv, qv, opts)?,
         Measure::JsDivergence => js::js_divergence(pv, qv, opts)?,

@@ -181,8 +181,8 @@ pub fn js_distance<T: Real, U: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parallel::set_num_threads;
     use crate::parallel::rows::Offsets;
+    use crate::parallel::set_num_threads;
     use ndarray::{arr1, Array2};
 
     fn js(p: &[f64], q: &[f64], opts: &Options) -> f64 {

@@ -15,10 +15,10 @@
 
 use rayon::prelude::*;
 
+use super::loss_rows::{tile_stats, SHORT};
 use super::softmax_cross_entropy::Reduction;
 use crate::error::Error;
 use crate::kernels::softmax::{lse_feed, LseLanes, RowStats};
-use super::loss_rows::{tile_stats, SHORT};
 use crate::kernels::softmax_rows::tile_finish;
 use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{Row, Rows};

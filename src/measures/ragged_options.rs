@@ -225,7 +225,13 @@ pub fn smoothed<'a, T: Real, U: Real>(
     let lowest = std::sync::Mutex::new((0.0f64, 0.0f64));
     let out = if one {
         row_by_row(&pr, &pr, p.len(), |x, _| {
-            let [v, lp, _] = one_pair(x.iter(), None::<std::slice::Iter<'_, U>>, alpha, kind, ln_base);
+            let [v, lp, _] = one_pair(
+                x.iter(),
+                None::<std::slice::Iter<'_, U>>,
+                alpha,
+                kind,
+                ln_base,
+            );
             note(&lowest, lp, 0.0);
             Ok(v)
         })?
@@ -356,7 +362,12 @@ mod tests {
             .into_iter()
             .map(|k| (k, logits_two(&a, &b, o, k, 1.0).unwrap()))
             .collect();
-        let kinds = [Smoothed::Entropy, Smoothed::Kl, Smoothed::Js, Smoothed::CrossEntropy];
+        let kinds = [
+            Smoothed::Entropy,
+            Smoothed::Kl,
+            Smoothed::Js,
+            Smoothed::CrossEntropy,
+        ];
         let sm: Vec<(Smoothed, Vec<f64>)> = kinds
             .into_iter()
             .map(|k| (k, smoothed(&pa, &pb, o, k, 0.5, ln2).unwrap()))
@@ -381,14 +392,14 @@ mod tests {
                 &what("perplexity"),
             );
             for (k, v) in &two {
-                let want = crate::measures::from_logits::two(ra.view(), rb.view(), *k, 1.0)
-                    .unwrap()[[0]];
+                let want =
+                    crate::measures::from_logits::two(ra.view(), rb.view(), *k, 1.0).unwrap()[[0]];
                 same(v[r], want, &what(&format!("{k:?}")));
             }
             let (sa, sb) = (row(&pa), row(&pb));
             for (k, v) in &sm {
-                let want =
-                    crate::measures::smoothing::rows(sa.view(), sb.view(), *k, 0.5, ln2).unwrap()[[0]];
+                let want = crate::measures::smoothing::rows(sa.view(), sb.view(), *k, 0.5, ln2)
+                    .unwrap()[[0]];
                 same(v[r], want, &what(&format!("smoothed {k:?}")));
             }
         }
@@ -408,9 +419,18 @@ mod tests {
         );
         assert!(logits_one(&z, Offsets::I32(&[0, 6]), One::Entropy, 1.0).is_err());
         let neg = [0.5f64, -0.1, 0.2];
-        let err = smoothed(&neg, &neg, Offsets::I32(&[0, 3]), Smoothed::Entropy, 1.0, 1.0).unwrap_err();
+        let err = smoothed(
+            &neg,
+            &neg,
+            Offsets::I32(&[0, 3]),
+            Smoothed::Entropy,
+            1.0,
+            1.0,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Negative { arg: "p", .. }));
-        let err = smoothed(&z[..3], &neg, Offsets::I32(&[0, 3]), Smoothed::Kl, 1.0, 1.0).unwrap_err();
+        let err =
+            smoothed(&z[..3], &neg, Offsets::I32(&[0, 3]), Smoothed::Kl, 1.0, 1.0).unwrap_err();
         assert!(matches!(err, Error::Negative { arg: "q", .. }));
         assert!(smoothed(&z, &z, Offsets::I32(&offsets), Smoothed::Kl, -1.0, 1.0).is_err());
     }

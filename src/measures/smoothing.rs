@@ -108,7 +108,11 @@ pub(crate) fn one_pair<'a, T: Real + 'a, U: Real + 'a>(
     })
 }
 
-pub(crate) fn check_negative(lowest_p: f64, lowest_q: f64, q_name: &'static str) -> Result<(), Error> {
+pub(crate) fn check_negative(
+    lowest_p: f64,
+    lowest_q: f64,
+    q_name: &'static str,
+) -> Result<(), Error> {
     if lowest_p < 0.0 {
         return Err(Error::Negative {
             arg: "p",

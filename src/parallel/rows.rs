@@ -1188,7 +1188,7 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
         // where they begin in `order`
         let mut counts = [0u32; VERTICAL + 2];
         let mut longest = 0;
-        for i in 0..n {
+        for (i, slot) in out.iter_mut().enumerate() {
             let r = first + i;
             let len = po[r + 1].at() - po[r].at();
             if len <= VERTICAL {
@@ -1199,7 +1199,7 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
                     return min;
                 }
                 let (v, lo) = one_row(p, q, m, ctx, r, (prow(r), qrow(r)), &mut s);
-                out[i] = v;
+                *slot = v;
                 min = min.min(lo);
             }
         }
@@ -1262,7 +1262,11 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
             let mut end = (start + GROUP).min(order.len());
             if !pads {
                 let l0 = len_of(order[start]);
-                end = start + order[start..end].iter().take_while(|&&i| len_of(i) == l0).count();
+                end = start
+                    + order[start..end]
+                        .iter()
+                        .take_while(|&&i| len_of(i) == l0)
+                        .count();
             }
             let members = &order[start..end];
             let steps = len_of(members[members.len() - 1]);
