@@ -430,6 +430,9 @@ def entropy(
     offsets : array_like of int, optional
         Row boundaries of a 1-D ``p`` (CSR style, rows + 1 entries): row ``r`` is
         ``p[offsets[r]:offsets[r + 1]]``. The result has one value per row.
+        ``from_logits`` and ``smoothing`` apply to each row as to a dense row (also for
+        Arrow list columns); scipy.sparse inputs refuse them (their implicit zeros are
+        values of the dense rows: a 0 logit, a count that gets the pseudocount).
 
     Returns
     -------
