@@ -7,12 +7,14 @@
 
 Two Markdown tables on stdout:
 
-1. **Ragged vs dense.** Rows of lengths 1 … 19 (mean 10) as ``values`` with ``offsets=``
+1. **Ragged vs dense.** Rows of lengths 5 … 15 (mean 10; ``--lengths lo:hi``), float64
+   and float32 (``--dtypes``), as ``values`` with ``offsets=``
    and as a pyarrow ``ListArray`` (and a ``LargeListArray`` chunked in 8), against the
    dense ``(N, 10)`` array of the same number of rows. Times are per value (the ragged rows
    hold about as many values as the dense array; the exact counts are divided out), and the
    ratio is dense time per value ÷ ragged time per value: 1.0 means the ragged layout runs
-   at the dense throughput, > 1 faster.
+   at the dense throughput, > 1 faster. Cases ``name+from_logits`` / ``name+smoothing``
+   time those options (``smoothing=1.0``) on both layouts.
 2. **Polars.** ``pl.col("p").fe.<measure>()`` on a ``List(Float64)`` column (eager, and
    lazy on the streaming engine) against ``map_elements`` with the NumPy expression for one
    row, and against Polars' own ``list.eval(pl.element().entropy())`` where it exists.
@@ -63,20 +65,29 @@ def time_side_by_side(impls: Dict[str, Callable[[], Any]], rounds: int) -> Dict[
     return {k: {"median": statistics.median(v), "min": min(v), "samples": len(v)} for k, v in samples.items()}
 
 
-def ragged_data(rows: int, seed: int = 0) -> Dict[str, Any]:
+def ragged_data(rows: int, seed: int = 0, dtype: Any = np.float64, lengths_range: Tuple[int, int] = (1, 19)) -> Dict[str, Any]:
     rng = np.random.default_rng(seed)
-    lengths = rng.integers(1, 20, rows)  # 1 … 19: mean 10
+    lo, hi = lengths_range
+    lengths = rng.integers(lo, hi + 1, rows)  # default 1 … 19: mean 10
     offsets = np.zeros(rows + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     n = int(offsets[-1])
-    p, q, z = rng.random(n) + 0.01, rng.random(n) + 0.01, rng.standard_normal(n)
-    dense = {"p": rng.random((rows, 10)) + 0.01, "q": rng.random((rows, 10)) + 0.01, "z": rng.standard_normal((rows, 10))}
+    f = lambda a: a.astype(dtype)  # noqa: E731
+    p, q, z = f(rng.random(n) + 0.01), f(rng.random(n) + 0.01), f(rng.standard_normal(n))
+    dense = {
+        "p": f(rng.random((rows, 10)) + 0.01),
+        "q": f(rng.random((rows, 10)) + 0.01),
+        "z": f(rng.standard_normal((rows, 10))),
+        "y": f(rng.standard_normal((rows, 10))),
+    }
+    d_y = f(rng.standard_normal(n))
     return {
         "lengths": lengths,
         "offsets": offsets,
         "p": p,
         "q": q,
         "z": z,
+        "y": d_y,
         "labels": (lengths // 2).astype(np.int64),
         "dense": dense,
         "dense_labels": np.full(rows, 5, dtype=np.int64),
@@ -92,16 +103,32 @@ def lists(values: np.ndarray, offsets: np.ndarray, large: bool = False, chunks: 
     return pa.chunked_array([arr.slice(a, b - a) for a, b in zip(cuts[:-1], cuts[1:])])
 
 
-RAGGED_FUNCTIONS = ["entropy", "perplexity", "kl_divergence", "cross_entropy", "js_divergence", "logsumexp", "softmax_cross_entropy"]
+RAGGED_FUNCTIONS = [
+    "entropy", "perplexity", "kl_divergence", "cross_entropy", "js_divergence", "logsumexp", "softmax_cross_entropy",
+    "entropy+from_logits", "kl_divergence+from_logits", "js_divergence+from_logits", "entropy+smoothing",
+    "kl_divergence+smoothing",
+]
+
+#: The options of a case "name+option".
+OPTIONS = {"": {}, "from_logits": {"from_logits": True}, "smoothing": {"smoothing": 1.0}}
 
 
-def ragged_case(name: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], Any]], Dict[str, int]]:
+def split_case(case: str) -> Tuple[str, Dict[str, Any], bool]:
+    """(function name, keyword options, whether the inputs are logits)."""
+    name, _, option = case.partition("+")
+    logits = name in ("logsumexp", "softmax_cross_entropy") or option == "from_logits"
+    return name, OPTIONS[option], logits
+
+
+def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], Any]], Dict[str, int]]:
     """(implementations, values each one reads)."""
+    name, kw, logits = split_case(case)
     o, D = d["offsets"], d["dense"]
-    first = "z" if name in ("logsumexp", "softmax_cross_entropy") else "p"
-    fn = getattr(fe, name)
-    P, Q = lists(d[first], o), lists(d["q"], o)
-    PL, QL = lists(d[first], o, large=True, chunks=8), lists(d["q"], o, large=True, chunks=8)
+    first, second = ("z", "y") if logits else ("p", "q")
+    fn0 = getattr(fe, name)
+    fn = (lambda *a, **k: fn0(*a, **k, **kw)) if kw else fn0
+    P, Q = lists(d[first], o), lists(d[second], o)
+    PL, QL = lists(d[first], o, large=True, chunks=8), lists(d[second], o, large=True, chunks=8)
     if name == "softmax_cross_entropy":
         y, yd = d["labels"], d["dense_labels"]
         impls = {
@@ -112,8 +139,8 @@ def ragged_case(name: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
         }
     elif name in ("kl_divergence", "cross_entropy", "js_divergence"):
         impls = {
-            "dense": lambda: fn(D["p"], D["q"]),
-            "offsets": lambda: fn(d["p"], d["q"], offsets=o),
+            "dense": lambda: fn(D[first], D[second]),
+            "offsets": lambda: fn(d[first], d[second], offsets=o),
             "list": lambda: fn(P, Q),
             "large_list x8": lambda: fn(PL, QL),
         }
@@ -129,26 +156,29 @@ def ragged_case(name: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
     return impls, sizes
 
 
-def check_ragged(name: str, d: Dict[str, Any], impls: Dict[str, Callable[[], Any]]) -> None:
+def check_ragged(case: str, d: Dict[str, Any], impls: Dict[str, Callable[[], Any]]) -> None:
     """Warm-up: every ragged implementation agrees with the dense function row by row
     (checked on the first 2000 rows)."""
     o = d["offsets"]
     k = 2000
-    first = "z" if name in ("logsumexp", "softmax_cross_entropy") else "p"
-    fn = getattr(fe, name)
+    name, kw, logits = split_case(case)
+    first, second = ("z", "y") if logits else ("p", "q")
+    fn0 = getattr(fe, name)
+    fn = (lambda *a, **k: fn0(*a, **k, **kw)) if kw else fn0
     want = []
     for r in range(k):
         a, b = int(o[r]), int(o[r + 1])
         if name == "softmax_cross_entropy":
             want.append(float(fn(d["z"][None, a:b], d["labels"][r : r + 1], reduction="none")[0]))
         elif name in ("kl_divergence", "cross_entropy", "js_divergence"):
-            want.append(float(fn(d["p"][a:b], d["q"][a:b])))
+            want.append(float(fn(d[first][a:b], d[second][a:b])))
         else:
             want.append(float(fn(d[first][a:b])))
+    tol = 1e-12 if d["p"].dtype == np.float64 else 1e-6
     for label, f in impls.items():
         got = f()
         if label != "dense":
-            np.testing.assert_allclose(got[:k], want, rtol=1e-12, err_msg=f"{name} {label}")
+            np.testing.assert_allclose(got[:k], want, rtol=tol, atol=1e-300, err_msg=f"{case} {label}")
 
 
 def polars_cases(rows: int, seed: int = 1) -> List[Tuple[str, Any, Dict[str, Callable[[], Any]]]]:
@@ -224,7 +254,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--stat", choices=["median", "min"], default="median")
-    ap.add_argument("--functions", default=",".join(RAGGED_FUNCTIONS))
+    ap.add_argument("--functions", default=",".join(RAGGED_FUNCTIONS), help="comma-separated; 'name+from_logits' / 'name+smoothing' for the options")
+    ap.add_argument("--dtypes", default="float64,float32", help="value types of the ragged table")
+    ap.add_argument("--lengths", default="5:15", help="ragged row lengths lo:hi, uniform (mean (lo+hi)/2)")
     ap.add_argument("--json", default=None, help="also write every number to this JSON file")
     args = ap.parse_args()
     rows = int(args.rows or (2e5 if args.quick else 1e6))
@@ -234,22 +266,25 @@ def main() -> None:
     results: Dict[str, Any] = {"ragged": {}, "polars": {}}
 
     print(f"## Pipelines\n\n{header(args)}\n")
-    print(f"### Ragged rows (lengths 1 … 19, mean 10) vs dense (N, 10), N = {rows:,}\n")
+    lo, hi = (int(v) for v in args.lengths.split(":"))
+    print(f"### Ragged rows (lengths {lo} … {hi}, mean {(lo + hi) / 2:g}) vs dense (N, 10), N = {rows:,}\n")
     print("ns per value; ratio = dense ÷ ragged time per value (1.0: the dense throughput; > 1 faster)\n")
-    print("| function | dense (N, 10) | `offsets=` | ratio | `ListArray` | ratio | `LargeListArray`, 8 chunks | ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    d = ragged_data(rows)
-    for name in args.functions.split(","):
-        impls, sizes = ragged_case(name, d)
-        check_ragged(name, d, impls)
-        t = time_side_by_side(impls, args.rounds)
-        per = {k: t[k][args.stat] / sizes[k] * 1e9 for k in impls}
-        results["ragged"][name] = {"times": t, "values": sizes}
-        cells = [f"{per['dense']:.2f}"]
-        for k in ("offsets", "list", "large_list x8"):
-            cells += [f"{per[k]:.2f}", f"{per['dense'] / per[k]:.2f}"]
-        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
-        print(f"  {name}: done", file=sys.stderr)
+    print("| function | dtype | dense (N, 10) | `offsets=` | ratio | `ListArray` | ratio | `LargeListArray`, 8 chunks | ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for dtype in args.dtypes.split(","):
+        d = ragged_data(rows, dtype=np.dtype(dtype), lengths_range=(lo, hi))
+        for name in args.functions.split(","):
+            impls, sizes = ragged_case(name, d)
+            check_ragged(name, d, impls)
+            t = time_side_by_side(impls, args.rounds)
+            per = {k: t[k][args.stat] / sizes[k] * 1e9 for k in impls}
+            results["ragged"][f"{name} {dtype}"] = {"times": t, "values": sizes}
+            cells = [dtype, f"{per['dense']:.2f}"]
+            for k in ("offsets", "list", "large_list x8"):
+                cells += [f"{per[k]:.2f}", f"{per['dense'] / per[k]:.2f}"]
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+            print(f"  {name} {dtype}: done", file=sys.stderr)
+        del d
 
     if pl is None:
         print("\n(polars is not installed: pip install 'fastentropy[polars]')")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import decimal
 import math
 import numbers
-from typing import Any, Callable, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -154,12 +154,28 @@ def _fast_one(p: Any, axis: Any) -> bool:
     )
 
 
-def _special_options(from_logits: Any, smoothing: Any) -> bool:
-    """Whether ``from_logits`` or ``smoothing`` asks for something (not the paths of
-    ragged and Arrow rows yet); their values are checked where they are used."""
-    return (from_logits is not False and bool(from_logits)) or (
-        smoothing is not _NO_SMOOTHING and not (isinstance(smoothing, (int, float)) and smoothing == 0)
-    )
+def _ragged_fill(from_logits: Any) -> float:
+    """The value a masked element of ragged rows takes: -inf for logits, else 0."""
+    return -math.inf if from_logits is not False and _check_flag(from_logits, "from_logits") else 0.0
+
+
+def _ragged_options(from_logits: Any, smoothing: Any, normalize: Any, sparse: bool) -> Dict[str, Any]:
+    """``from_logits`` / ``smoothing`` / ``normalize`` of ragged rows, checked as the dense
+    path checks them, as keyword arguments of ``_ragged.reduce``."""
+    logits, s, norm = _options(from_logits, smoothing, normalize)
+    if sparse and (logits or s):
+        what = "`from_logits=True`" if logits else "`smoothing`"
+        raise ValueError(
+            f"{what} is not supported for scipy.sparse inputs: the rows of the dense matrix they stand for "
+            "hold implicit zeros (a logit of 0, or a count that gets the pseudocount), which the stored "
+            "values leave out; pass the dense rows (x.toarray()), or the stored values with `offsets=x.indptr`"
+        )
+    options: Dict[str, Any] = {"normalize": norm}
+    if logits:
+        options["from_logits"] = True
+    if s:
+        options["smoothing"] = s
+    return options
 
 
 def _two_distributions(
@@ -172,14 +188,10 @@ def _two_distributions(
     if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
         from . import _ragged
 
-        srcs = _ragged.pair(p, q, offsets, axis)
+        srcs = _ragged.pair(p, q, offsets, axis, _ragged_fill(from_logits))
         if srcs is not None:
-            if _special_options(from_logits, smoothing):
-                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
-                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
-            return _ragged.reduce(
-                name, srcs, base=_check_base(base), normalize=_check_flag(normalize, "normalize")
-            )
+            options = _ragged_options(from_logits, smoothing, normalize, offsets is None and _ragged._is_sparse(p))
+            return _ragged.reduce(name, srcs, base=_check_base(base), **options)
     if from_logits is False and smoothing is _NO_SMOOTHING:
         if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
             return core(cast(Any, p), cast(Any, q), axis)
@@ -418,6 +430,9 @@ def entropy(
     offsets : array_like of int, optional
         Row boundaries of a 1-D ``p`` (CSR style, rows + 1 entries): row ``r`` is
         ``p[offsets[r]:offsets[r + 1]]``. The result has one value per row.
+        ``from_logits`` and ``smoothing`` apply to each row as to a dense row (also for
+        Arrow list columns); scipy.sparse inputs refuse them (their implicit zeros are
+        values of the dense rows: a 0 logit, a count that gets the pseudocount).
 
     Returns
     -------
@@ -455,12 +470,10 @@ def entropy(
     if offsets is not None or type(p) is not np.ndarray:
         from . import _ragged
 
-        src = _ragged.one(p, "p", offsets, axis, 0.0)
+        src = _ragged.one(p, "p", offsets, axis, _ragged_fill(from_logits))
         if src is not None:
-            if _special_options(from_logits, smoothing):
-                raise ValueError("`from_logits` and `smoothing` are not supported with `offsets=`, "
-                                 "sparse or Arrow inputs yet: pass dense NumPy rows")
-            return _ragged.reduce("entropy", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+            options = _ragged_options(from_logits, smoothing, normalize, offsets is None and _ragged._is_sparse(p))
+            return _ragged.reduce("entropy", src, base=_check_base(base), **options)
     if offsets is None and from_logits is False and smoothing is _NO_SMOOTHING and base is None and normalize is True and _fast_one(p, axis):
         return _core.entropy(cast(Any, p), axis)
     if from_logits is not False or smoothing is not _NO_SMOOTHING:

@@ -92,6 +92,8 @@ def ragged_reduce(
     normalize: bool = True,
     ignore_index: int = ...,
     reduction: str = "none",
+    from_logits: bool = False,
+    smoothing: float = 0.0,
 ) -> Union[float, NDArray[np.float64]]: ...
 def csr_align(
     p_data: _Floats,

@@ -22,7 +22,8 @@ from ._api import (
     _check_flag,
     _core_axis,
     _two_distributions,
-    _special_options,
+    _ragged_fill,
+    _ragged_options,
     _lane_axis,
     _unmask,
 )
@@ -230,11 +231,10 @@ def perplexity(
     array([4., 1.])
     """
     if offsets is not None or type(p) is not np.ndarray:
-        src = _ragged.one(p, "p", offsets, axis, 0.0)
+        src = _ragged.one(p, "p", offsets, axis, _ragged_fill(from_logits))
         if src is not None:
-            if _special_options(from_logits, 0.0):
-                raise ValueError("`from_logits` is not supported with `offsets=`, sparse or Arrow inputs yet: pass dense NumPy rows")
-            return _ragged.reduce("perplexity", src, base=_check_base(base), normalize=_check_flag(normalize, "normalize"))
+            options = _ragged_options(from_logits, 0.0, normalize, offsets is None and _ragged._is_sparse(p))
+            return _ragged.reduce("perplexity", src, base=_check_base(base), **options)
     if from_logits is not False and _check_flag(from_logits, "from_logits"):
         arr = _as_float_array(p, "p", -np.inf)
         return _core.logits_measure(arr, _core_axis(arr.ndim, axis, "p"), _check_base(base), "perplexity")

@@ -187,7 +187,7 @@ def one(x: Any, name: str, offsets: Any, axis: Any, fill: float) -> Optional[Pre
     return Prepared(caps)
 
 
-def pair(p: Any, q: Any, offsets: Any, axis: Any) -> Optional[Prepared]:
+def pair(p: Any, q: Any, offsets: Any, axis: Any, fill: float = 0.0) -> Optional[Prepared]:
     """The ragged sources of a two-input measure, or None when both are dense.
 
     Sparse ``p`` and ``q`` with the same sparsity pattern are read in place; with
@@ -198,7 +198,7 @@ def pair(p: Any, q: Any, offsets: Any, axis: Any) -> Optional[Prepared]:
         if axis != -1:
             raise ValueError(f"`offsets=` cuts `p` and `q` into rows: leave `axis` at -1, got {axis!r}")
         o = _offsets(offsets)
-        pv, qv = _values(p, "p", 0.0), _values(q, "q", 0.0)
+        pv, qv = _values(p, "p", fill), _values(q, "q", fill)
         if pv.shape != qv.shape:
             raise ValueError(f"`p` and `q` must have the same number of values with `offsets=`, got {pv.size} and {qv.size}")
         return Prepared((pv, o), (qv, o))

@@ -72,6 +72,17 @@ def _nulls_to_null(scores: Any, *masks: pl.Series) -> pl.Series:
     return out
 
 
+def _options(base: Optional[float], normalize: bool, from_logits: bool, smoothing: float) -> Dict[str, Any]:
+    """The keyword arguments of a measure: ``from_logits`` and ``smoothing`` only when set
+    (the measures' defaults are then their own)."""
+    options: Dict[str, Any] = {"base": base, "normalize": normalize}
+    if from_logits is not False:
+        options["from_logits"] = from_logits
+    if not (type(smoothing) in (int, float) and smoothing == 0):
+        options["smoothing"] = smoothing
+    return options
+
+
 def _one(expr: pl.Expr, method: str, fn: Callable[..., Any], options: Dict[str, Any]) -> pl.Expr:
     def batch(s: pl.Series) -> pl.Series:
         p = _distributions(s, "p", method)
@@ -102,8 +113,14 @@ class FastEntropyNamespace:
     def __init__(self, expr: pl.Expr) -> None:
         self._expr = expr
 
-    def entropy(self, *, base: Optional[float] = None, normalize: bool = True) -> pl.Expr:
+    def entropy(
+        self, *, base: Optional[float] = None, normalize: bool = True, from_logits: bool = False, smoothing: float = 0.0
+    ) -> pl.Expr:
         """Shannon entropy of each row (see :func:`fastentropy.entropy`).
+
+        ``from_logits=True`` reads each row as logits (the entropy of its softmax; a null
+        value is a ``-inf`` logit); ``smoothing`` adds a pseudocount to every value of a
+        row before normalising it.
 
         Examples
         --------
@@ -113,32 +130,69 @@ class FastEntropyNamespace:
         >>> df.select(pl.col("counts").fe.entropy()).to_series().round(6).to_list()
         [1.039721, 0.0]
         """
-        return _one(self._expr, "entropy", fe.entropy, {"base": base, "normalize": normalize})
+        return _one(self._expr, "entropy", fe.entropy, _options(base, normalize, from_logits, smoothing))
 
-    def perplexity(self, *, base: Optional[float] = None, normalize: bool = True) -> pl.Expr:
-        """Perplexity ``exp(H)`` of each row (see :func:`fastentropy.perplexity`)."""
-        return _one(self._expr, "perplexity", fe.perplexity, {"base": base, "normalize": normalize})
+    def perplexity(self, *, base: Optional[float] = None, normalize: bool = True, from_logits: bool = False) -> pl.Expr:
+        """Perplexity ``exp(H)`` of each row (see :func:`fastentropy.perplexity`);
+        ``from_logits=True``: of the softmax of each row of logits."""
+        return _one(self._expr, "perplexity", fe.perplexity, _options(base, normalize, from_logits, 0.0))
 
     def logsumexp(self) -> pl.Expr:
         """``log(sum(exp(z)))`` of each row of logits (see :func:`fastentropy.logsumexp`)."""
         return _one(self._expr, "logsumexp", fe.logsumexp, {})
 
-    def kl_divergence(self, q: IntoExpr, *, base: Optional[float] = None, normalize: bool = True) -> pl.Expr:
+    def kl_divergence(
+        self,
+        q: IntoExpr,
+        *,
+        base: Optional[float] = None,
+        normalize: bool = True,
+        from_logits: bool = False,
+        smoothing: float = 0.0,
+    ) -> pl.Expr:
         """KL divergence ``D(P||Q)`` of each row against the same row of ``q`` (a column
-        with rows of the same lengths; see :func:`fastentropy.kl_divergence`)."""
-        return _pair(self._expr, q, "kl_divergence", fe.kl_divergence, {"base": base, "normalize": normalize})
+        with rows of the same lengths; see :func:`fastentropy.kl_divergence`).
 
-    def cross_entropy(self, q: IntoExpr, *, base: Optional[float] = None, normalize: bool = True) -> pl.Expr:
+        ``from_logits=True`` reads both columns as logits (the measure of their softmaxes);
+        ``smoothing`` adds a pseudocount to every value of both rows before normalising.
+        The other two-column methods take the same options."""
+        return _pair(self._expr, q, "kl_divergence", fe.kl_divergence, _options(base, normalize, from_logits, smoothing))
+
+    def cross_entropy(
+        self,
+        q: IntoExpr,
+        *,
+        base: Optional[float] = None,
+        normalize: bool = True,
+        from_logits: bool = False,
+        smoothing: float = 0.0,
+    ) -> pl.Expr:
         """Cross-entropy ``H(P, Q)`` of each row (see :func:`fastentropy.cross_entropy`)."""
-        return _pair(self._expr, q, "cross_entropy", fe.cross_entropy, {"base": base, "normalize": normalize})
+        return _pair(self._expr, q, "cross_entropy", fe.cross_entropy, _options(base, normalize, from_logits, smoothing))
 
-    def js_divergence(self, q: IntoExpr, *, base: Optional[float] = None, normalize: bool = True) -> pl.Expr:
+    def js_divergence(
+        self,
+        q: IntoExpr,
+        *,
+        base: Optional[float] = None,
+        normalize: bool = True,
+        from_logits: bool = False,
+        smoothing: float = 0.0,
+    ) -> pl.Expr:
         """Jensen–Shannon divergence of each row (see :func:`fastentropy.js_divergence`)."""
-        return _pair(self._expr, q, "js_divergence", fe.js_divergence, {"base": base, "normalize": normalize})
+        return _pair(self._expr, q, "js_divergence", fe.js_divergence, _options(base, normalize, from_logits, smoothing))
 
-    def js_distance(self, q: IntoExpr, *, base: Optional[float] = None, normalize: bool = True) -> pl.Expr:
+    def js_distance(
+        self,
+        q: IntoExpr,
+        *,
+        base: Optional[float] = None,
+        normalize: bool = True,
+        from_logits: bool = False,
+        smoothing: float = 0.0,
+    ) -> pl.Expr:
         """Jensen–Shannon distance of each row (see :func:`fastentropy.js_distance`)."""
-        return _pair(self._expr, q, "js_distance", fe.js_distance, {"base": base, "normalize": normalize})
+        return _pair(self._expr, q, "js_distance", fe.js_distance, _options(base, normalize, from_logits, smoothing))
 
     def softmax_cross_entropy(
         self, target: IntoExpr, *, ignore_index: int = -100, reduction: str = "none"

@@ -311,7 +311,7 @@ fn py_arrow_format(source: &Bound<'_, PyAny>) -> PyResult<String> {
 /// Returns one float64 per row, or, for the loss with `reduction` "mean" / "sum", a float
 /// (null rows and rows labelled `ignore_index` are left out of both).
 #[pyfunction(name = "ragged_reduce")]
-#[pyo3(signature = (measure, p, q=None, labels=None, base=None, normalize=true, ignore_index=-100, reduction="none"))]
+#[pyo3(signature = (measure, p, q=None, labels=None, base=None, normalize=true, ignore_index=-100, reduction="none", from_logits=false, smoothing=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn py_ragged_reduce<'py>(
     py: Python<'py>,
@@ -323,6 +323,8 @@ fn py_ragged_reduce<'py>(
     normalize: bool,
     ignore_index: i64,
     reduction: &str,
+    from_logits: bool,
+    smoothing: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let measure = Measure::parse(measure)?;
     let reduction = Reduction::parse(reduction)?;
@@ -340,8 +342,10 @@ fn py_ragged_reduce<'py>(
         measure,
         opts: Options { normalize, base },
         ignore_index,
+        from_logits,
+        smoothing,
     };
-    spec.opts.ln_base()?;
+    spec.check()?;
     let (p_arg, q_arg) = if measure.takes_labels() || matches!(measure, Measure::LogSumExp) {
         ("logits", "q")
     } else {

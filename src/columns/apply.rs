@@ -26,8 +26,12 @@ use ndarray::ArrayView2;
 use super::{offset_at, Layout, ListView, Values};
 use crate::error::Error;
 use crate::kernels::Real;
-use crate::measures::{cross_entropy, entropy, js, kl, perplexity, ragged_loss, Options};
-use crate::parallel::rows::{Offsets, Rows};
+use crate::measures::from_logits::{self, One, Two};
+use crate::measures::smoothing::{self, Smoothed};
+use crate::measures::{
+    cross_entropy, entropy, js, kl, perplexity, ragged_loss, ragged_options, Options,
+};
+use crate::parallel::rows::{Checked, IntoChecked, Offsets, Rows};
 
 /// Clean runs at least this long (in values) are read in place; shorter ones are copied
 /// along with the rows with nulls around them (a call per short run would cost more).
@@ -114,6 +118,65 @@ pub struct Spec {
     pub opts: Options,
     /// The label that marks a row to ignore (loss 0).
     pub ignore_index: i64,
+    /// The rows are logits (`from_logits=True`): the measure of their softmaxes.
+    pub from_logits: bool,
+    /// A pseudocount added to every value before normalising (`smoothing=`; 0: none).
+    pub smoothing: f64,
+}
+
+impl Spec {
+    /// A spec of `measure` with `opts` and none of the other options.
+    pub fn plain(measure: Measure, opts: Options) -> Self {
+        Spec {
+            measure,
+            opts,
+            ignore_index: -100,
+            from_logits: false,
+            smoothing: 0.0,
+        }
+    }
+
+    /// Checks that the options apply to the measure.
+    pub fn check(&self) -> Result<(), Error> {
+        self.opts.ln_base()?;
+        use Measure::*;
+        let probabilities = matches!(
+            self.measure,
+            Entropy | CrossEntropy | KlDivergence | JsDivergence | JsDistance
+        );
+        if self.from_logits && !(probabilities || self.measure == Perplexity) {
+            return Err(Error::InvalidOption {
+                arg: "from_logits",
+                value: "True".to_string(),
+                expected: "False for this measure (its input is logits already)",
+            });
+        }
+        if self.smoothing != 0.0 {
+            if !(self.smoothing >= 0.0 && self.smoothing.is_finite()) {
+                return Err(Error::InvalidSmoothing {
+                    value: self.smoothing,
+                });
+            }
+            if !probabilities || self.from_logits {
+                return Err(Error::InvalidOption {
+                    arg: "smoothing",
+                    value: self.smoothing.to_string(),
+                    expected: "0 for this measure (or with from_logits)",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The value a null element takes: left out of a sum of probabilities (0) or of
+    /// exponentials (−inf).
+    fn fill(&self) -> f64 {
+        if self.from_logits {
+            f64::NEG_INFINITY
+        } else {
+            self.measure.fill()
+        }
+    }
 }
 
 /// The float types a column holds, read out of [`Values`].
@@ -162,9 +225,10 @@ pub fn apply(
     nulls: &mut Vec<usize>,
 ) -> Result<(), Error> {
     assert_eq!(out.len(), p.rows, "one output slot per row");
-    p.validate()?;
+    let pc = p.validate()?;
+    let mut qc = None;
     if let Some(q) = q {
-        q.validate()?;
+        qc = q.validate()?;
         if q.rows != p.rows {
             return Err(Error::RowCount {
                 first: "p",
@@ -173,7 +237,12 @@ pub fn apply(
                 second_rows: q.rows,
             });
         }
-        for r in 0..p.rows {
+        let shared = match (&p.layout, &q.layout) {
+            (Layout::Offsets(a), Layout::Offsets(b)) => same_offsets(a, b),
+            (Layout::Fixed(a), Layout::Fixed(b)) => a == b,
+            _ => false,
+        };
+        for r in (0..p.rows).filter(|_| !shared) {
             let (a, b) = (p.row_len(r), q.row_len(r));
             if a != b && !p.is_null(r) && !q.is_null(r) {
                 return Err(Error::RowLengths {
@@ -198,6 +267,7 @@ pub fn apply(
         spec,
         labels,
         first_row,
+        checked: (pc, qc),
     };
     match (p.values, q.map(|q| q.values)) {
         (Values::F32(_), None | Some(Values::F32(_))) => job.typed::<f32, f32>(p, q, out, nulls),
@@ -212,6 +282,17 @@ struct Job<'j> {
     spec: &'j Spec,
     labels: Option<&'j [i64]>,
     first_row: usize,
+    /// The whole chunk's offsets of `p` and `q`, validated (None: fixed-size rows).
+    checked: (Option<Checked<'j>>, Option<Checked<'j>>),
+}
+
+/// Whether two offsets arrays are the same memory (one array passed for both inputs).
+fn same_offsets(a: &Offsets<'_>, b: &Offsets<'_>) -> bool {
+    match (a, b) {
+        (Offsets::I32(x), Offsets::I32(y)) => std::ptr::eq(*x, *y),
+        (Offsets::I64(x), Offsets::I64(y)) => std::ptr::eq(*x, *y),
+        _ => false,
+    }
 }
 
 /// Rows with nulls, copied (see the module docs).
@@ -250,7 +331,7 @@ impl Job<'_> {
         nulls: &mut Vec<usize>,
     ) -> Result<(), Error> {
         if p.has_no_nulls() && q.is_none_or(|q| q.has_no_nulls()) {
-            return self.clean::<T, U>(p, q, self.labels, 0, out);
+            return self.clean::<T, U>(p, q, self.checked, self.labels, 0, out);
         }
         let clean = |r: usize| p.is_clean(r) && q.is_none_or(|q| q.is_clean(r));
         let mut batch = Batch::<T, U>::new(0);
@@ -266,7 +347,12 @@ impl Job<'_> {
                     self.flush(&mut batch, out, nulls)?;
                     let (ps, qs) = (p.slice_rows(a..r), q.map(|q| q.slice_rows(a..r)));
                     let labels = self.labels.map(|l| &l[a..r]);
-                    self.clean::<T, U>(&ps, qs.as_ref(), labels, a, &mut out[a..r])?;
+                    let (pc, qc) = self.checked;
+                    let checked = (
+                        pc.map(|c| c.slice_rows(a..r)),
+                        qc.map(|c| c.slice_rows(a..r)),
+                    );
+                    self.clean::<T, U>(&ps, qs.as_ref(), checked, labels, a, &mut out[a..r])?;
                     batch = Batch::new(r);
                     continue;
                 }
@@ -302,7 +388,7 @@ impl Job<'_> {
             batch.labels.push(self.spec.ignore_index);
             return;
         }
-        let fill = self.spec.measure.fill();
+        let fill = self.spec.fill();
         let pv = T::of(&p.values).expect("dispatched on p's type");
         let pr = p.row_range(r);
         let valid_p = |i: usize| p.value_valid.is_none_or(|b| b.get(i));
@@ -343,7 +429,14 @@ impl Job<'_> {
             None
         };
         let labels = self.labels.map(|_| &batch.labels[..]);
-        self.clean::<T, U>(&p, q.as_ref(), labels, start, &mut out[start..start + n])?;
+        self.clean::<T, U>(
+            &p,
+            q.as_ref(),
+            (None, None),
+            labels,
+            start,
+            &mut out[start..start + n],
+        )?;
         for &r in &batch.nulls {
             out[r] = f64::NAN;
             nulls.push(self.first_row + r);
@@ -353,10 +446,12 @@ impl Job<'_> {
 
     /// Computes rows without nulls: chunk rows `at..` (`at` names rows in errors), with
     /// their `labels`.
+    #[allow(clippy::too_many_arguments)]
     fn clean<T: ColumnReal, U: ColumnReal>(
         &self,
         p: &ListView<'_>,
         q: Option<&ListView<'_>>,
+        (pc, qc): (Option<Checked<'_>>, Option<Checked<'_>>),
         labels: Option<&[i64]>,
         at: usize,
         out: &mut [f64],
@@ -367,7 +462,7 @@ impl Job<'_> {
             None => match regular(&p.layout, rows) {
                 (start, Some(w)) => one_fixed(spec, &pv[start..start + rows * w], rows, w, labels),
                 (_, None) => match p.layout {
-                    Layout::Offsets(o) => one_ragged(spec, pv, o, labels),
+                    Layout::Offsets(o) => one_ragged(spec, pv, or_check(pc, o, pv.len())?, labels),
                     Layout::Fixed(_) => unreachable!("fixed-size rows are regular"),
                 },
             },
@@ -384,27 +479,28 @@ impl Job<'_> {
                     _ => {
                         // Rows of equal lengths (checked): one offsets array serves both,
                         // the other side's values re-based by the difference of starts.
-                        let pf: Vec<i64>;
-                        let qf: Vec<i64>;
+                        let (mut pf, mut qf): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
+                        if let Layout::Fixed(w) = p.layout {
+                            pf = fixed_offsets(rows, w);
+                        }
+                        if let Layout::Fixed(w) = q.layout {
+                            qf = fixed_offsets(rows, w);
+                        }
                         let po = match p.layout {
                             Layout::Offsets(o) => o,
-                            Layout::Fixed(w) => {
-                                pf = fixed_offsets(rows, w);
-                                Offsets::I64(&pf)
-                            }
+                            Layout::Fixed(_) => Offsets::I64(&pf),
                         };
                         let qo = match q.layout {
                             Layout::Offsets(o) => o,
-                            Layout::Fixed(w) => {
-                                qf = fixed_offsets(rows, w);
-                                Offsets::I64(&qf)
-                            }
+                            Layout::Fixed(_) => Offsets::I64(&qf),
                         };
                         let d = offset_at(&qo, 0) - offset_at(&po, 0);
                         if d >= 0 {
-                            pair_ragged(spec, pv, &qv[d as usize..], po)
+                            let pc = or_check(pc.filter(|_| pf.is_empty()), po, pv.len())?;
+                            pair_ragged(spec, pv, &qv[d as usize..], pc)
                         } else {
-                            pair_ragged(spec, &pv[(-d) as usize..], qv, qo)
+                            let qc = or_check(qc.filter(|_| qf.is_empty()), qo, qv.len())?;
+                            pair_ragged(spec, &pv[(-d) as usize..], qv, qc)
                         }
                     }
                 }
@@ -447,20 +543,42 @@ fn regular(layout: &Layout<'_>, rows: usize) -> (usize, Option<usize>) {
     }
 }
 
+/// `checked` when given (offsets validated for the whole chunk), else `o` checked now.
+fn or_check<'a>(
+    checked: Option<Checked<'a>>,
+    o: Offsets<'a>,
+    values: usize,
+) -> Result<Checked<'a>, Error> {
+    match checked {
+        Some(c) => Ok(c),
+        None => o.check(values),
+    }
+}
+
 /// Offsets `0, w, 2w, …` of `rows` fixed-size rows.
 fn fixed_offsets(rows: usize, w: usize) -> Vec<i64> {
     (0..=rows).map(|r| (r * w) as i64).collect()
 }
 
 /// A one-input measure of ragged rows.
-fn one_ragged<T: ColumnReal>(
+fn one_ragged<'a, T: ColumnReal>(
     spec: &Spec,
-    p: &[T],
-    o: Offsets<'_>,
+    p: &'a [T],
+    o: impl IntoChecked<'a>,
     labels: Option<&[i64]>,
 ) -> Result<Vec<f64>, Error> {
     let opts = &spec.opts;
+    let ln_base = opts.ln_base()?;
     match spec.measure {
+        Measure::Entropy if spec.from_logits => {
+            ragged_options::logits_one(p, o, One::Entropy, ln_base)
+        }
+        Measure::Perplexity if spec.from_logits => {
+            ragged_options::logits_one(p, o, One::Perplexity, 1.0)
+        }
+        Measure::Entropy if spec.smoothing > 0.0 => {
+            ragged_options::smoothed(p, p, o, Smoothed::Entropy, spec.smoothing, ln_base)
+        }
         Measure::Entropy => entropy::entropy_ragged(p, o, opts),
         Measure::Perplexity => {
             opts.ln_base()?;
@@ -495,7 +613,23 @@ fn one_fixed<T: ColumnReal>(
         .expect("rows·w values")
         .into_dyn();
     let opts = &spec.opts;
+    let ln_base = opts.ln_base()?;
     Ok(match spec.measure {
+        Measure::Entropy if spec.from_logits => from_logits::one(view, One::Entropy, ln_base)?
+            .into_iter()
+            .collect(),
+        Measure::Perplexity if spec.from_logits => from_logits::one(view, One::Perplexity, 1.0)?
+            .into_iter()
+            .collect(),
+        Measure::Entropy if spec.smoothing > 0.0 => smoothing::rows(
+            view.clone(),
+            view,
+            Smoothed::Entropy,
+            spec.smoothing,
+            ln_base,
+        )?
+        .into_iter()
+        .collect(),
         Measure::Entropy => entropy::entropy(view, opts)?.into_iter().collect(),
         Measure::Perplexity => perplexity::perplexity(view, opts)?.into_iter().collect(),
         Measure::LogSumExp => ragged_loss::logsumexp_rows(&Rows::from_view(&view))?,
@@ -509,13 +643,27 @@ fn one_fixed<T: ColumnReal>(
 }
 
 /// A two-input measure of ragged rows sharing `o`.
-fn pair_ragged<T: ColumnReal, U: ColumnReal>(
+fn pair_ragged<'a, T: ColumnReal, U: ColumnReal>(
     spec: &Spec,
-    p: &[T],
-    q: &[U],
-    o: Offsets<'_>,
+    p: &'a [T],
+    q: &'a [U],
+    o: impl IntoChecked<'a>,
 ) -> Result<Vec<f64>, Error> {
     let opts = &spec.opts;
+    let ln_base = opts.ln_base()?;
+    if spec.from_logits {
+        return ragged_options::logits_two(p, q, o, two_of(spec.measure), ln_base);
+    }
+    if spec.smoothing > 0.0 {
+        return ragged_options::smoothed(
+            p,
+            q,
+            o,
+            smoothed_of(spec.measure),
+            spec.smoothing,
+            ln_base,
+        );
+    }
     match spec.measure {
         Measure::CrossEntropy => cross_entropy::cross_entropy_ragged(p, q, o, opts),
         Measure::KlDivergence => kl::kl_divergence_ragged(p, q, o, opts),
@@ -524,6 +672,28 @@ fn pair_ragged<T: ColumnReal, U: ColumnReal>(
             .into_iter()
             .map(js::distance)
             .collect()),
+        m => unreachable!("{m:?} takes one input"),
+    }
+}
+
+/// The logits form of a two-input measure.
+fn two_of(m: Measure) -> Two {
+    match m {
+        Measure::CrossEntropy => Two::CrossEntropy,
+        Measure::KlDivergence => Two::Kl,
+        Measure::JsDivergence => Two::Js,
+        Measure::JsDistance => Two::JsDistance,
+        m => unreachable!("{m:?} takes one input"),
+    }
+}
+
+/// The smoothed form of a two-input measure.
+fn smoothed_of(m: Measure) -> Smoothed {
+    match m {
+        Measure::CrossEntropy => Smoothed::CrossEntropy,
+        Measure::KlDivergence => Smoothed::Kl,
+        Measure::JsDivergence => Smoothed::Js,
+        Measure::JsDistance => Smoothed::JsDistance,
         m => unreachable!("{m:?} takes one input"),
     }
 }
@@ -543,7 +713,12 @@ fn pair_fixed<T: ColumnReal, U: ColumnReal>(
         .expect("rows·w values")
         .into_dyn();
     let opts = &spec.opts;
+    let ln_base = opts.ln_base()?;
     let out = match spec.measure {
+        m if spec.from_logits => from_logits::two(pv, qv, two_of(m), ln_base)?,
+        m if spec.smoothing > 0.0 => {
+            smoothing::rows(pv, qv, smoothed_of(m), spec.smoothing, ln_base)?
+        }
         Measure::CrossEntropy => cross_entropy::cross_entropy(pv, qv, opts)?,
         Measure::KlDivergence => kl::kl_divergence(pv, qv, opts)?,
         Measure::JsDivergence => js::js_divergence(pv, qv, opts)?,
@@ -560,11 +735,7 @@ mod tests {
     use crate::columns::Bitmap;
 
     fn spec(measure: Measure) -> Spec {
-        Spec {
-            measure,
-            opts: Options::default(),
-            ignore_index: -100,
-        }
+        Spec::plain(measure, Options::default())
     }
 
     /// Values 0.25 + (i·7919 mod 101) — positive, varied — with some negatives where
@@ -614,7 +785,7 @@ mod tests {
                 let pick = |v: &[f64]| -> Vec<f64> {
                     range
                         .clone()
-                        .map(|i| if value_ok[i] { v[i] } else { s.measure.fill() })
+                        .map(|i| if value_ok[i] { v[i] } else { s.fill() })
                         .collect()
                 };
                 let pr = pick(p);

@@ -21,7 +21,7 @@ pub mod csr;
 use std::ops::Range;
 
 use crate::error::Error;
-use crate::parallel::rows::Offsets;
+use crate::parallel::rows::{Checked, Offsets};
 
 /// The floating-point values of a column, borrowed.
 #[derive(Clone, Copy, Debug)]
@@ -181,29 +181,19 @@ impl<'a> ListView<'a> {
 
     /// Checks that the offsets are non-negative, non-decreasing, at most the number of
     /// values, and one more than the rows (fixed-size rows: that they fit in the values).
-    pub fn validate(&self) -> Result<(), Error> {
+    /// Returns the checked offsets (None for fixed-size rows), which the ragged measures
+    /// then take without reading every offset again.
+    pub fn validate(&self) -> Result<Option<Checked<'a>>, Error> {
         let values = self.values.len();
         match &self.layout {
             Layout::Offsets(o) => {
                 if offsets_len(o) != self.rows + 1 {
                     return Err(Error::EmptyOffsets);
                 }
-                let mut previous = 0i64;
-                for i in 0..=self.rows {
-                    let v = offset_at(o, i);
-                    if v < previous || v as u64 > values as u64 {
-                        return Err(Error::InvalidOffsets {
-                            position: i,
-                            value: v,
-                            values,
-                        });
-                    }
-                    previous = v;
-                }
-                Ok(())
+                o.check(values).map(Some)
             }
             Layout::Fixed(w) => match self.rows.checked_mul(*w) {
-                Some(n) if n <= values => Ok(()),
+                Some(n) if n <= values => Ok(None),
                 _ => Err(Error::InvalidOffsets {
                     position: self.rows,
                     value: (self.rows as i64).saturating_mul(*w as i64),

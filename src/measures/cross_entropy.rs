@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::kernels::plogq;
 use crate::kernels::two_pass::{self, Lowest, Sums};
 use crate::kernels::{Real, GROUP};
-use crate::parallel::rows::{Long, Offsets, RowMeasure, Rows};
+use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
 
 /// The cross-entropy row measure (nats), normalised or raw.
 pub(crate) struct CrossEntropy {
@@ -221,13 +221,14 @@ pub fn cross_entropy_whole<T: Real, U: Real>(
 }
 
 /// Cross-entropy of ragged rows `p[offsets[r]..offsets[r+1]]` against the same rows of `q`.
-pub fn cross_entropy_ragged<T: Real, U: Real>(
-    p: &[T],
-    q: &[U],
-    offsets: Offsets<'_>,
+pub fn cross_entropy_ragged<'a, T: Real, U: Real>(
+    p: &'a [T],
+    q: &'a [U],
+    offsets: impl IntoChecked<'a>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
-    let (pr, qr) = (Rows::ragged(p, offsets)?, Rows::ragged(q, offsets)?);
+    let o = offsets.into_checked(p.len())?;
+    let (pr, qr) = (Rows::ragged(p, o)?, Rows::ragged(q, o)?);
     let m = CrossEntropy {
         normalize: opts.normalize,
     };

@@ -11,7 +11,7 @@ use super::Options;
 use super::{per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::Real;
-use crate::parallel::rows::{Offsets, Rows};
+use crate::parallel::rows::{IntoChecked, Rows};
 
 /// Entropy of every distribution along the last axis of `p`.
 pub fn entropy<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<ArrayD<f64>, Error> {
@@ -31,9 +31,9 @@ pub fn entropy_whole<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<f6
 }
 
 /// Entropy of ragged rows `p[offsets[r]..offsets[r+1]]`.
-pub fn entropy_ragged<T: Real>(
-    p: &[T],
-    offsets: Offsets<'_>,
+pub fn entropy_ragged<'a, T: Real>(
+    p: &'a [T],
+    offsets: impl IntoChecked<'a>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
     let rows = Rows::ragged(p, offsets)?;

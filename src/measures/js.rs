@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::kernels::js;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP};
-use crate::parallel::rows::{Long, Offsets, RowMeasure, Rows};
+use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
 
 /// The JS row measure (nats), normalised or raw.
 pub(crate) struct JensenShannon {
@@ -144,13 +144,14 @@ pub fn js_divergence_whole<T: Real, U: Real>(
 }
 
 /// Jensen–Shannon divergence of ragged rows (same offsets for `p` and `q`).
-pub fn js_divergence_ragged<T: Real, U: Real>(
-    p: &[T],
-    q: &[U],
-    offsets: Offsets<'_>,
+pub fn js_divergence_ragged<'a, T: Real, U: Real>(
+    p: &'a [T],
+    q: &'a [U],
+    offsets: impl IntoChecked<'a>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
-    let (pr, qr) = (Rows::ragged(p, offsets)?, Rows::ragged(q, offsets)?);
+    let o = offsets.into_checked(p.len())?;
+    let (pr, qr) = (Rows::ragged(p, o)?, Rows::ragged(q, o)?);
     let m = JensenShannon {
         normalize: opts.normalize,
     };
@@ -180,6 +181,7 @@ pub fn js_distance<T: Real, U: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parallel::rows::Offsets;
     use crate::parallel::set_num_threads;
     use ndarray::{arr1, Array2};
 

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::kernels::kl;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP};
-use crate::parallel::rows::{Long, Offsets, RowMeasure, Rows};
+use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
 
 /// The KL row measure (nats), normalised or raw.
 pub(crate) struct Divergence {
@@ -133,13 +133,14 @@ pub fn kl_divergence_whole<T: Real, U: Real>(
 }
 
 /// KL divergence of ragged rows `p[offsets[r]..offsets[r+1]]` against the same rows of `q`.
-pub fn kl_divergence_ragged<T: Real, U: Real>(
-    p: &[T],
-    q: &[U],
-    offsets: Offsets<'_>,
+pub fn kl_divergence_ragged<'a, T: Real, U: Real>(
+    p: &'a [T],
+    q: &'a [U],
+    offsets: impl IntoChecked<'a>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
-    let (pr, qr) = (Rows::ragged(p, offsets)?, Rows::ragged(q, offsets)?);
+    let o = offsets.into_checked(p.len())?;
+    let (pr, qr) = (Rows::ragged(p, o)?, Rows::ragged(q, o)?);
     let m = Divergence {
         normalize: opts.normalize,
     };

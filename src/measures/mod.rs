@@ -22,6 +22,7 @@ pub mod nll_loss;
 pub mod perplexity;
 pub mod radix_sort;
 pub mod ragged_loss;
+pub mod ragged_options;
 pub mod self_information;
 pub mod smoothing;
 pub mod softmax_cross_entropy;

@@ -37,9 +37,9 @@ pub fn perplexity_whole<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result
 }
 
 /// Perplexity of ragged rows `p[offsets[r]..offsets[r+1]]`.
-pub fn perplexity_ragged<T: Real>(
-    p: &[T],
-    offsets: crate::parallel::rows::Offsets<'_>,
+pub fn perplexity_ragged<'a, T: Real>(
+    p: &'a [T],
+    offsets: impl crate::parallel::rows::IntoChecked<'a>,
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
     opts.ln_base()?;

@@ -2,41 +2,131 @@
 //! lanes of an array): `logsumexp` of every row, and the softmax cross-entropy with one
 //! class label per row, `ℓ = logsumexp(z) − z_y`, the label indexing its own row.
 //!
-//! Each row is read once by the streaming pass of [`crate::kernels::softmax`] (`lse_feed`
-//! on the row's slice, as the dense `logsumexp` and loss do on a contiguous row), so a
-//! ragged row gives bitwise the value of the same row in a dense array, and keeps
-//! `m + log1p(Σ_{i≠argmax} e^(z_i − m))`'s precision. Rows are independent: they run in
-//! fixed tasks of [`ROWS_PER_TASK`] rows, in parallel when the call is large enough, with
-//! results independent of the thread count.
+//! Short rows (at most the dense loss family's `SHORT` values) go sixteen at a time
+//! through the tile kernels of [`crate::kernels::softmax_rows`], as dense short rows do:
+//! each task's rows sorted by length, a tile padded with −inf (nothing to a sum of
+//! exponentials, never a counted maximum). Longer rows take the streaming pass of
+//! [`crate::kernels::softmax`] (`lse_feed` on the row's slice), as dense long rows do. So
+//! a float64 ragged row gives bitwise the value of the same row in a dense array (float32:
+//! the same up to the rounding of the f32 exponentials, whose wide fallback is chosen per
+//! tile), keeping `m + log1p(Σ_{i≠argmax} e^(z_i − m))`'s precision. Rows are independent:
+//! they run in fixed tasks of [`ROWS_PER_TASK`] rows, in parallel when the call is large
+//! enough, with results independent of the thread count.
 
 use rayon::prelude::*;
 
+use super::loss_rows::{tile_stats, SHORT};
 use super::softmax_cross_entropy::Reduction;
 use crate::error::Error;
 use crate::kernels::softmax::{lse_feed, LseLanes, RowStats};
-use crate::kernels::Real;
+use crate::kernels::softmax_rows::tile_finish;
+use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{Row, Rows};
 use crate::parallel::{fixed_sum, run};
 
 /// Rows per task: ragged rows have unknown lengths, so tasks are cut by row count (as the
-/// row engine does for ragged rows); the stop flag is checked before every row.
+/// row engine does for ragged rows); the stop flag is checked before every group of rows.
 pub const ROWS_PER_TASK: usize = 1024;
 
-/// `f(r, row, buffer)` for every row, in fixed tasks, in parallel when `run` forks.
-fn map_each<T: Real>(
-    rows: &Rows<'_, T>,
-    f: impl Fn(usize, Row, &mut Vec<T>) -> f64 + Sync,
-) -> Result<Vec<f64>, Error> {
+/// The streaming statistics of a row's values.
+#[inline]
+fn stats<T: Real>(z: &[T]) -> RowStats {
+    let mut st = LseLanes::EMPTY;
+    lse_feed(&mut st, z);
+    st.finish()
+}
+
+/// Per row, `logsumexp(z)`, or with `labels` (and the `ignore_index` that marks a row to
+/// leave out, 0) `logsumexp(z) − z_y`, the labels already checked.
+///
+/// Rows of at most [`SHORT`] values (the dense loss family's threshold) are read sixteen
+/// at a time into a tile, sorted by length within each task (a counting sort) so that a
+/// tile is padded little, with −inf (which adds nothing to a sum of exponentials and is
+/// never the counted maximum: a row's statistics are those of the row alone), and go
+/// through the tile kernels of the dense short rows ([`tile_stats`], [`tile_finish`]);
+/// longer rows take the streaming pass, as dense rows that long do.
+fn per_row<T: Real>(rows: &Rows<'_, T>, labels: Option<(&[i64], i64)>) -> Result<Vec<f64>, Error> {
     let mut out = vec![0.0; rows.n_rows()];
-    run(rows.elements(), |ctx| {
+    run(rows.elements().max(rows.n_rows()), |ctx| {
         let task = |i: usize, o: &mut [f64]| {
             let first = i * ROWS_PER_TASK;
-            let mut buf = Vec::new();
-            rows.for_rows(first..first + o.len(), |r, row| {
-                if !ctx.stopped() {
-                    o[r - first] = f(r, row, &mut buf);
+            if ctx.stopped() {
+                return;
+            }
+            let mut list: Vec<Row> = Vec::with_capacity(o.len());
+            rows.for_rows(first..first + o.len(), |_, row| list.push(row));
+            let mut buf: Vec<T> = Vec::new();
+            // counts[len + 1]: short rows of length len; then where they begin in `order`
+            let mut counts = [0u32; SHORT + 2];
+            for (j, &row) in list.iter().enumerate() {
+                let n = row.len();
+                if n <= SHORT {
+                    counts[n + 1] += 1;
+                    continue;
                 }
-            });
+                if ctx.stopped() {
+                    return;
+                }
+                let label = labels.map(|(l, ignore)| (l[first + j], ignore));
+                o[j] = match label {
+                    Some((y, ignore)) if y == ignore => 0.0,
+                    Some((y, _)) => rows.with_slice(row, 0..n, &mut buf, |z| {
+                        stats(z).neg_log_softmax_at(z[y as usize].to_f64())
+                    }),
+                    None => rows.with_slice(row, 0..n, &mut buf, |z| stats(z).logsumexp()),
+                };
+            }
+            for n in 1..counts.len() {
+                counts[n] += counts[n - 1];
+            }
+            let mut order = vec![0u32; counts[SHORT + 1] as usize];
+            for (j, row) in list.iter().enumerate() {
+                let n = row.len();
+                if n <= SHORT {
+                    order[counts[n] as usize] = j as u32;
+                    counts[n] += 1;
+                }
+            }
+            let mut tile: Vec<T> = Vec::new();
+            let (mut max, mut rest) = ([0.0f64; GROUP], [0.0f64; GROUP]);
+            let (mut zy, mut res) = ([0.0f64; GROUP], [0.0f64; GROUP]);
+            let ninf = T::from_f64(f64::NEG_INFINITY);
+            for (g, members) in order.chunks(GROUP).enumerate() {
+                if g % 16 == 15 && ctx.stopped() {
+                    return;
+                }
+                // sorted: the last row is the longest
+                let c = list[members[members.len() - 1] as usize].len();
+                tile.clear();
+                tile.resize(c * GROUP, ninf);
+                for (j, &m) in members.iter().enumerate() {
+                    let row = list[m as usize];
+                    rows.with_slice(row, 0..row.len(), &mut buf, |z| {
+                        for (k, &v) in z.iter().enumerate() {
+                            tile[k * GROUP + j] = v;
+                        }
+                    });
+                }
+                tile_stats(&tile, GROUP, &mut max, &mut rest);
+                match labels {
+                    None => tile_finish(&max, &rest, None, &mut res),
+                    Some((l, ignore)) => {
+                        for (j, &m) in members.iter().enumerate() {
+                            let y = l[first + m as usize];
+                            zy[j] = if y == ignore {
+                                0.0
+                            } else {
+                                tile[y as usize * GROUP + j].to_f64()
+                            };
+                        }
+                        tile_finish(&max, &rest, Some(&zy), &mut res);
+                    }
+                }
+                for (j, &m) in members.iter().enumerate() {
+                    let ignored = labels.is_some_and(|(l, ignore)| l[first + m as usize] == ignore);
+                    o[m as usize] = if ignored { 0.0 } else { res[j] };
+                }
+            }
         };
         if ctx.fork {
             out.par_chunks_mut(ROWS_PER_TASK)
@@ -51,19 +141,9 @@ fn map_each<T: Real>(
     Ok(out)
 }
 
-/// The streaming statistics of a row's values.
-#[inline]
-fn stats<T: Real>(z: &[T]) -> RowStats {
-    let mut st = LseLanes::EMPTY;
-    lse_feed(&mut st, z);
-    st.finish()
-}
-
 /// log Σ exp(z) of every row (−inf for an empty or all −inf row).
 pub fn logsumexp_rows<T: Real>(rows: &Rows<'_, T>) -> Result<Vec<f64>, Error> {
-    map_each(rows, |_, row, buf| {
-        rows.with_slice(row, 0..row.len(), buf, |z| stats(z).logsumexp())
-    })
+    per_row(rows, None)
 }
 
 /// Checks the labels: one per row, each in `[0, row length)` or `ignore_index`.
@@ -103,15 +183,7 @@ pub fn softmax_cross_entropy_rows<T: Real>(
     ignore_index: i64,
 ) -> Result<Vec<f64>, Error> {
     check_labels(rows, labels, ignore_index)?;
-    map_each(rows, |r, row, buf| {
-        let y = labels[r];
-        if y == ignore_index {
-            return 0.0;
-        }
-        rows.with_slice(row, 0..row.len(), buf, |z| {
-            stats(z).neg_log_softmax_at(z[y as usize].to_f64())
-        })
-    })
+    per_row(rows, Some((labels, ignore_index)))
 }
 
 /// Reduces per-row losses as torch does without class weights: "none" is not a

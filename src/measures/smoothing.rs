@@ -89,7 +89,7 @@ fn fill<'a, T: Real + 'a>(x: impl Iterator<Item = &'a T>, alpha: f64, buf: &mut 
 }
 
 /// (value, lowest p, lowest q) of one pair of rows.
-fn one_pair<'a, T: Real + 'a, U: Real + 'a>(
+pub(crate) fn one_pair<'a, T: Real + 'a, U: Real + 'a>(
     p: impl Iterator<Item = &'a T>,
     q: Option<impl Iterator<Item = &'a U>>,
     alpha: f64,
@@ -108,7 +108,11 @@ fn one_pair<'a, T: Real + 'a, U: Real + 'a>(
     })
 }
 
-fn check(lowest_p: f64, lowest_q: f64, q_name: &'static str) -> Result<(), Error> {
+pub(crate) fn check_negative(
+    lowest_p: f64,
+    lowest_q: f64,
+    q_name: &'static str,
+) -> Result<(), Error> {
     if lowest_p < 0.0 {
         return Err(Error::Negative {
             arg: "p",
@@ -124,7 +128,7 @@ fn check(lowest_p: f64, lowest_q: f64, q_name: &'static str) -> Result<(), Error
     Ok(())
 }
 
-fn check_alpha(alpha: f64) -> Result<(), Error> {
+pub(crate) fn check_alpha(alpha: f64) -> Result<(), Error> {
     if alpha >= 0.0 && alpha.is_finite() {
         Ok(())
     } else {
@@ -181,7 +185,7 @@ pub fn rows<T: Real, U: Real>(
             if r[2] < b { r[2] } else { b },
         )
     });
-    check(lp, lq, "q")?;
+    check_negative(lp, lq, "q")?;
     Ok(results.mapv(|r| r[0]))
 }
 
@@ -211,7 +215,7 @@ pub fn whole<T: Real, U: Real>(
             one_pair(p.iter(), Some(q.iter()), alpha, kind, ln_base)
         }
     })?;
-    check(r[1], r[2], "q")?;
+    check_negative(r[1], r[2], "q")?;
     Ok(r[0])
 }
 

@@ -56,7 +56,7 @@ pub enum Offsets<'a> {
     I64(&'a [i64]),
 }
 
-impl Offsets<'_> {
+impl<'a> Offsets<'a> {
     fn len(&self) -> usize {
         match self {
             Offsets::I32(o) => o.len(),
@@ -71,6 +71,18 @@ impl Offsets<'_> {
             Offsets::I64(o) => o[i] as usize,
         }
     }
+    /// The offsets checked against `values` values (see [`Checked`]).
+    pub fn check(self, values: usize) -> Result<Checked<'a>, Error> {
+        if self.len() == 0 {
+            return Err(Error::EmptyOffsets);
+        }
+        self.validate(values)?;
+        Ok(Checked {
+            end: self.at(self.len() - 1),
+            offsets: self,
+        })
+    }
+
     /// Checks that the offsets are ≥ 0, non-decreasing and at most `values` (which they index).
     fn validate(&self, values: usize) -> Result<(), Error> {
         let bad = |position: usize, value: i64| {
@@ -92,6 +104,68 @@ impl Offsets<'_> {
             previous = v;
         }
         Ok(())
+    }
+}
+
+/// CSR offsets known to be valid: at least one entry, ≥ 0, non-decreasing, the last
+/// one `end`. Only [`Offsets::check`] (which reads every entry) makes one, so rows over
+/// any `values` of at least `end` elements stay in bounds: [`Rows::ragged`] then checks
+/// that one length instead of every offset again.
+#[derive(Clone, Copy, Debug)]
+pub struct Checked<'a> {
+    offsets: Offsets<'a>,
+    end: usize,
+}
+
+impl<'a> Checked<'a> {
+    /// The offsets.
+    pub fn offsets(&self) -> Offsets<'a> {
+        self.offsets
+    }
+
+    /// The number of rows.
+    pub fn rows(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// The entries of rows `range` (a sub-range of valid offsets is valid, with an end
+    /// no larger).
+    pub fn slice_rows(&self, range: Range<usize>) -> Checked<'a> {
+        assert!(range.start <= range.end && range.end <= self.rows());
+        let offsets = match self.offsets {
+            Offsets::I32(o) => Offsets::I32(&o[range.start..range.end + 1]),
+            Offsets::I64(o) => Offsets::I64(&o[range.start..range.end + 1]),
+        };
+        Checked {
+            end: offsets.at(range.end - range.start),
+            offsets,
+        }
+    }
+}
+
+/// Offsets as the ragged entry points take them: unchecked [`Offsets`] (validated on
+/// the way in) or [`Checked`] ones (only their end compared with the values).
+pub trait IntoChecked<'a> {
+    /// The offsets checked against `values` values.
+    fn into_checked(self, values: usize) -> Result<Checked<'a>, Error>;
+}
+
+impl<'a> IntoChecked<'a> for Offsets<'a> {
+    fn into_checked(self, values: usize) -> Result<Checked<'a>, Error> {
+        self.check(values)
+    }
+}
+
+impl<'a> IntoChecked<'a> for Checked<'a> {
+    fn into_checked(self, values: usize) -> Result<Checked<'a>, Error> {
+        if self.end > values {
+            return Err(Error::InvalidOffsets {
+                position: self.rows(),
+                value: self.end as i64,
+                values,
+            });
+        }
+        Ok(self)
     }
 }
 
@@ -171,12 +245,10 @@ impl<'a, T: Copy> Rows<'a, T> {
         }
     }
 
-    /// Ragged rows `values[offsets[r]..offsets[r+1]]`; the offsets are validated.
-    pub fn ragged(values: &'a [T], offsets: Offsets<'a>) -> Result<Self, Error> {
-        if offsets.len() == 0 {
-            return Err(Error::EmptyOffsets);
-        }
-        offsets.validate(values.len())?;
+    /// Ragged rows `values[offsets[r]..offsets[r+1]]`; the offsets are validated (once:
+    /// [`Checked`] offsets only have their end compared with `values`).
+    pub fn ragged(values: &'a [T], offsets: impl IntoChecked<'a>) -> Result<Self, Error> {
+        let offsets = offsets.into_checked(values.len())?.offsets;
         Ok(Rows {
             ptr: values.as_ptr(),
             elem_stride: 1,
@@ -339,26 +411,6 @@ impl<'a, T: Copy> Rows<'a, T> {
             })
         } else {
             None
-        }
-    }
-
-    /// Reads one element per cache line of the ragged rows `first` … `last` (adjacent in
-    /// `values`), in order, so that the hardware prefetcher brings them in as one stream
-    /// before they are read grouped by length, out of order. Nothing for other layouts.
-    fn touch(&self, first: Row, last: Row) {
-        if !matches!(self.shape, Shape::Ragged { .. }) || last.base < first.base {
-            return;
-        }
-        let span = Row {
-            base: first.base,
-            len: (last.base - first.base) as usize + last.len,
-        };
-        if let Some(values) = self.slice(span) {
-            let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
-            for v in values.iter().step_by(step) {
-                // black_box: the load happens (its value is not otherwise used)
-                std::hint::black_box(*v);
-            }
         }
     }
 
@@ -800,6 +852,11 @@ pub trait RowMeasure<T, U>: Sync {
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest);
     /// One long distribution: (value, smallest inputs).
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest);
+    /// Whether a row's group value is unchanged by zeros after its end (probabilities:
+    /// yes; logits: no — such a measure's groups hold rows of one length only).
+    fn pads(&self) -> bool {
+        true
+    }
 }
 
 /// Transposes up to [`GROUP`] rows into `buf[c][j]`, widened to f64, zero-padded to the
@@ -905,6 +962,9 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         Some(n) => (CHUNK_ELEMENTS / n.max(1)).div_ceil(GROUP).max(1) * GROUP,
         None => 1024,
     };
+    if let (Shape::Ragged { .. }, Shape::Ragged { .. }) = (&p.shape, &q.shape) {
+        return map_ragged(p, q, m, ctx, out, same);
+    }
     if let (Some(len), Some((_, pe)), Some((_, qe))) = (p.uniform_len(), p.regular(), q.regular()) {
         if len <= VERTICAL {
             return map_short_regular(p, q, m, ctx, out, len, same, rows_per_chunk);
@@ -920,9 +980,6 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         });
         p.for_rows(first..first + out.len(), |r, pr| rows[r - first].0 = pr);
         let mut s = Scratch::default();
-        if p.uniform_len().is_none() {
-            return by_length(p, q, m, ctx, first, &rows, same, &mut s, out);
-        }
         let mut min = Lowest::NONE;
         let mut start = 0;
         while start < rows.len() {
@@ -995,73 +1052,292 @@ fn one_row<T: Real, U: Real, M: RowMeasure<T, U>>(
     }
 }
 
-/// [`map_rows`]' chunk of rows of different lengths (ragged rows): long rows one at a
-/// time, short ones grouped in order of length (a counting sort), so that a group of
+/// A ragged row's offsets of either integer type, widened.
+trait OffsetInt: Copy + Sync {
+    fn at(self) -> usize;
+}
+
+impl OffsetInt for i32 {
+    #[inline(always)]
+    fn at(self) -> usize {
+        // validated non-negative (a `Rows` is made from checked offsets)
+        self as usize
+    }
+}
+
+impl OffsetInt for i64 {
+    #[inline(always)]
+    fn at(self) -> usize {
+        self as usize
+    }
+}
+
+/// [`map_rows`] for ragged rows (CSR offsets). Each chunk of rows is walked twice: once
+/// to compute the long rows one at a time and count the short ones by length, once to
+/// list the short ones in order of length (a counting sort), so that a group of
 /// [`GROUP`] rows is padded to little more than its rows' lengths — taken in row order, a
 /// group of rows of lengths 1 … 19 would be padded to about 18, nearly twice the work.
-/// The lanes of a group never interact (a row's value is the same in any group, with any
-/// padding), so the order changes no value; the smallest inputs are a min, in any order.
-#[allow(clippy::too_many_arguments)]
-fn by_length<T: Real, U: Real, M: RowMeasure<T, U>>(
+/// Groups are then filled straight from the values and the offsets (no row list, no
+/// per-row bookkeeping). The lanes of a group never interact (a row's value is the same
+/// in any group, with any zero padding), so the order changes no value; the smallest
+/// inputs are a min, in any order. A measure whose rows cannot be padded
+/// ([`RowMeasure::pads`] false: logits) gets groups of one length only.
+fn map_ragged<T: Real, U: Real, M: RowMeasure<T, U>>(
     p: &Rows<'_, T>,
     q: &Rows<'_, U>,
     m: &M,
     ctx: Ctx<'_>,
-    first: usize,
-    rows: &[(Row, Row)],
-    same: bool,
-    s: &mut Scratch<T, U>,
     out: &mut [f64],
+    same: bool,
 ) -> Lowest {
-    let mut min = Lowest::NONE;
-    // starts[n + 1] counts the short rows of length n, then (prefix sums) starts[n] is
-    // where they begin in `order`
-    let mut starts = [0usize; VERTICAL + 2];
-    for (i, &(pr, qr)) in rows.iter().enumerate() {
-        let n = pr.len();
-        if n <= VERTICAL {
-            starts[n + 1] += 1;
-        } else {
-            if ctx.stopped() {
-                return min;
+    let (Shape::Ragged { offsets: po }, Shape::Ragged { offsets: qo }) = (&p.shape, &q.shape)
+    else {
+        unreachable!("ragged rows")
+    };
+    match (*po, *qo) {
+        (Offsets::I32(a), Offsets::I32(b)) => ragged_typed(p, q, a, b, m, ctx, out, same),
+        (Offsets::I64(a), Offsets::I64(b)) => ragged_typed(p, q, a, b, m, ctx, out, same),
+        (Offsets::I32(a), Offsets::I64(b)) => ragged_typed(p, q, a, b, m, ctx, out, same),
+        (Offsets::I64(a), Offsets::I32(b)) => ragged_typed(p, q, a, b, m, ctx, out, same),
+    }
+}
+
+/// Writes `src` (widened) into lane `j` of `buf[..src.len()]` and zeros into lane `j` of
+/// the rest of `buf`.
+#[inline(always)]
+fn fill_lane<T: Real>(src: &[T], buf: &mut [[f64; GROUP]], j: usize) {
+    assert!(j < GROUP && src.len() <= buf.len());
+    let (filled, tail) = buf.split_at_mut(src.len());
+    for (slot, &v) in filled.iter_mut().zip(src) {
+        slot[j] = v.to_f64();
+    }
+    for slot in tail {
+        slot[j] = 0.0;
+    }
+}
+
+/// The longest rows [`fill_uniform`] fills with a fixed length.
+const UNIFORM_MAX: usize = 24;
+
+/// `buf[c][j] = rows[j][c]` for sixteen rows of one length `buf.len()` (≤
+/// [`UNIFORM_MAX`]), widened: a fixed length unrolls into loads and shuffles, as
+/// [`transpose_block`] does for dense rows.
+#[inline]
+fn fill_uniform<T: Real>(rows: &[&[T]; GROUP], buf: &mut [[f64; GROUP]]) {
+    macro_rules! lengths {
+        ($($l:literal)*) => {
+            match buf.len() {
+                $($l => fill_fixed::<T, $l>(rows, buf),)*
+                _ => {
+                    for (j, row) in rows.iter().enumerate() {
+                        fill_lane(row, buf, j);
+                    }
+                }
             }
-            let (v, lo) = one_row(p, q, m, ctx, first + i, (pr, qr), s);
-            out[i] = v;
-            min = min.min(lo);
+        };
+    }
+    lengths!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24)
+}
+
+#[inline(always)]
+fn fill_fixed<T: Real, const L: usize>(rows: &[&[T]; GROUP], buf: &mut [[f64; GROUP]]) {
+    let buf = &mut buf[..L];
+    for (j, row) in rows.iter().enumerate() {
+        let row: &[T; L] = row[..L].try_into().expect("L elements");
+        for c in 0..L {
+            buf[c][j] = row[c].to_f64();
         }
     }
-    for n in 1..starts.len() {
-        starts[n] += starts[n - 1];
-    }
-    let mut order = vec![0usize; starts[VERTICAL + 1]];
-    for (i, &(pr, _)) in rows.iter().enumerate() {
-        let n = pr.len();
-        if n <= VERTICAL {
-            order[starts[n]] = i;
-            starts[n] += 1;
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetInt>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    po: &[A],
+    qo: &[B],
+    m: &M,
+    ctx: Ctx<'_>,
+    out: &mut [f64],
+    same: bool,
+) -> Lowest {
+    assert!(po.len() == out.len() + 1 && qo.len() == po.len());
+    let prow = |r: usize| -> Row {
+        let (a, b) = (po[r].at(), po[r + 1].at());
+        Row {
+            base: a as isize,
+            len: b - a,
         }
-    }
-    if let (Some(a), Some(b)) = (rows.first(), rows.last()) {
-        p.touch(a.0, b.0);
-        if !same {
-            q.touch(a.1, b.1);
+    };
+    let qrow = |r: usize| -> Row {
+        let (a, b) = (qo[r].at(), qo[r + 1].at());
+        Row {
+            base: a as isize,
+            len: b - a,
         }
-    }
-    let mut group: Vec<(Row, Row)> = Vec::with_capacity(GROUP);
-    let mut values = [0.0f64; GROUP];
-    for members in order.chunks(GROUP) {
-        if ctx.stopped() {
-            break;
+    };
+    let slice_p = |row: Row| p.slice(row).expect("ragged rows are adjacent");
+    let slice_q = |row: Row| q.slice(row).expect("ragged rows are adjacent");
+    let pads = m.pads();
+    let rows = out.len();
+    let chunk = |first: usize, out: &mut [f64]| -> Lowest {
+        let n = out.len();
+        let mut min = Lowest::NONE;
+        let mut s = Scratch::<T, U>::default();
+        // counts[len + 1]: short rows of length len; then (prefix sums) counts[len] is
+        // where they begin in `order`
+        let mut counts = [0u32; VERTICAL + 2];
+        let mut longest = 0;
+        for (i, slot) in out.iter_mut().enumerate() {
+            let r = first + i;
+            let len = po[r + 1].at() - po[r].at();
+            if len <= VERTICAL {
+                counts[len + 1] += 1;
+                longest = longest.max(len);
+            } else {
+                if ctx.stopped() {
+                    return min;
+                }
+                let (v, lo) = one_row(p, q, m, ctx, r, (prow(r), qrow(r)), &mut s);
+                *slot = v;
+                min = min.min(lo);
+            }
         }
-        group.clear();
-        group.extend(members.iter().map(|&i| rows[i]));
-        let lo = group_rows(p, q, m, &group, same, s, &mut values[..members.len()]);
-        for (&i, &v) in members.iter().zip(&values) {
-            out[i] = v;
+        for len in 1..=longest + 1 {
+            counts[len] += counts[len - 1];
         }
-        min = min.min(lo);
+        let mut order = vec![0u32; counts[longest + 1] as usize];
+        for i in 0..n {
+            let r = first + i;
+            let len = po[r + 1].at() - po[r].at();
+            if len <= VERTICAL {
+                order[counts[len] as usize] = i as u32;
+                counts[len] += 1;
+            }
+        }
+        let mut pt = vec![[0.0; GROUP]; longest];
+        let mut qt = vec![[0.0; GROUP]; if same { 0 } else { longest }];
+        let mut values = [0.0f64; GROUP];
+        // The groups read this chunk's rows out of order, where the hardware prefetcher
+        // cannot follow: the values of the next chunk (usually this thread's next) are
+        // requested a few cache lines per group, sequentially, so they arrive while this
+        // chunk computes.
+        let (next, next_end) = (first + n, (first + 2 * n).min(rows));
+        let mut ahead =
+            (next < next_end).then(|| (po[next].at(), po[next_end].at(), qo[next].at()));
+        let lines = ahead.map_or(0, |(a, b, _)| (b - a) * std::mem::size_of::<T>() / 64 + 1);
+        let per_group = lines / (order.len() / GROUP + 1) + 1;
+        // offsets per cache line (a group reads sixteen rows: sixteen offsets ahead)
+        let o_per_line = (64 / std::mem::size_of::<A>()).max(1);
+        let step_p = (64 / std::mem::size_of::<T>()).max(1);
+        let step_q = (64 / std::mem::size_of::<U>()).max(1);
+        // ask about interrupts every ~4096 elements
+        let mut since = 0usize;
+        let mut start = 0;
+        while start < order.len() {
+            if ahead.is_some() {
+                // and the next chunk's offsets
+                for o in (next + start..next + start + GROUP).step_by(o_per_line) {
+                    let o = o.min(next_end);
+                    crate::simd::prefetch(po.as_ptr().wrapping_add(o));
+                    if !same {
+                        crate::simd::prefetch(qo.as_ptr().wrapping_add(o));
+                    }
+                }
+            }
+            if let Some((a, b, c)) = ahead.as_mut() {
+                for _ in 0..per_group {
+                    if *a >= *b {
+                        break;
+                    }
+                    crate::simd::prefetch(p.ptr.wrapping_add(*a));
+                    *a += step_p;
+                    if !same {
+                        crate::simd::prefetch(q.ptr.wrapping_add(*c));
+                        *c += step_q;
+                    }
+                }
+            }
+            let len_of = |i: u32| prow(first + i as usize).len();
+            let mut end = (start + GROUP).min(order.len());
+            if !pads {
+                let l0 = len_of(order[start]);
+                end = start
+                    + order[start..end]
+                        .iter()
+                        .take_while(|&&i| len_of(i) == l0)
+                        .count();
+            }
+            let members = &order[start..end];
+            let steps = len_of(members[members.len() - 1]);
+            since += GROUP * steps.max(1);
+            if since >= 4096 {
+                since = 0;
+                if ctx.stopped() {
+                    break;
+                }
+            }
+            let k = members.len();
+            if k == GROUP && len_of(members[0]) == steps && steps <= UNIFORM_MAX {
+                // sixteen rows of one length (the common case once sorted)
+                let pr: [&[T]; GROUP] =
+                    std::array::from_fn(|j| slice_p(prow(first + members[j] as usize)));
+                fill_uniform(&pr, &mut pt[..steps]);
+                if !same {
+                    let qr: [&[U]; GROUP] =
+                        std::array::from_fn(|j| slice_q(qrow(first + members[j] as usize)));
+                    fill_uniform(&qr, &mut qt[..steps]);
+                }
+            } else {
+                for (j, &i) in members.iter().enumerate() {
+                    let r = first + i as usize;
+                    fill_lane(slice_p(prow(r)), &mut pt[..steps], j);
+                    if !same {
+                        fill_lane(slice_q(qrow(r)), &mut qt[..steps], j);
+                    }
+                }
+            }
+            if k < GROUP {
+                for slot in &mut pt[..steps] {
+                    slot[k..].fill(0.0);
+                }
+                for slot in qt.iter_mut().take(steps) {
+                    slot[k..].fill(0.0);
+                }
+            }
+            let qref = if same { &pt[..steps] } else { &qt[..steps] };
+            let mut regular = [true; GROUP];
+            min = min.min(m.group(&pt[..steps], qref, &mut values[..k], &mut regular[..k]));
+            for (j, &i) in members.iter().enumerate() {
+                let i = i as usize;
+                if regular[j] {
+                    out[i] = values[j];
+                } else {
+                    let r = first + i;
+                    let (v, lo) = m.row(slice_p(prow(r)), slice_q(qrow(r)));
+                    out[i] = v;
+                    min = min.min(lo);
+                }
+            }
+            start = end;
+        }
+        min
+    };
+    // rows per task: about CHUNK_ELEMENTS values at the mean row length
+    let elements = po.last().map_or(0, |e| e.at()) - po.first().map_or(0, |e| e.at());
+    let mean = elements.div_ceil(rows.max(1)).max(1);
+    let rows_per_chunk = (CHUNK_ELEMENTS / mean).div_ceil(GROUP).clamp(1, 1 << 12) * GROUP;
+    if ctx.fork && out.len() > rows_per_chunk {
+        out.par_chunks_mut(rows_per_chunk)
+            .enumerate()
+            .map(|(i, o)| chunk(i * rows_per_chunk, o))
+            .reduce(|| Lowest::NONE, Lowest::min)
+    } else {
+        out.chunks_mut(rows_per_chunk)
+            .enumerate()
+            .map(|(i, o)| chunk(i * rows_per_chunk, o))
+            .fold(Lowest::NONE, Lowest::min)
     }
-    min
 }
 
 /// [`map_rows`] for rows of one length up to [`VERTICAL`] on regular layouts (the common

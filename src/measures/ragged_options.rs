@@ -1,0 +1,437 @@
+//! `from_logits=` and `smoothing=` on ragged rows ([`Rows`] over CSR / Arrow list rows):
+//! the same computations, row for row, as the dense paths of [`super::from_logits`] and
+//! [`super::smoothing`], so a ragged row gives the value of the same row in a dense
+//! array (float64: bitwise).
+//!
+//! - **Logits, entropy / perplexity / cross-entropy / KL**: the row engine
+//!   ([`map_rows`]) with the logits kernels of [`crate::kernels::logits`] — short rows in
+//!   groups of sixteen (`one_group` / `pair_group`), rows up to the engine's `MEDIUM`
+//!   streamed (`one_feed` / `pair_feed`), longer ones as fixed blocks. A zero after a
+//!   row's end is a logit of its own, not nothing, so these measures ask the engine for
+//!   groups of rows of one length ([`RowMeasure::pads`] false).
+//! - **Logits, Jensen–Shannon**: both log-normalisers first, then the terms
+//!   ([`js_terms`]), row by row in pieces of [`CHECK_ELEMENTS`], as the dense rows.
+//! - **Smoothing**: each row read once into a buffer as `x + α` and handed to the
+//!   measure's exact per-row form ([`super::smoothing::one_pair`]).
+//!
+//! Rows run in fixed tasks, in parallel when the call is large enough; a row's value
+//! depends on that row only (any thread count gives the same bits); Ctrl-C is checked
+//! between groups or rows.
+
+use rayon::prelude::*;
+
+use super::from_logits::{One, Two};
+use super::smoothing::{check_alpha, check_negative, one_pair, Smoothed};
+use super::CHECK_ELEMENTS;
+use crate::error::Error;
+use crate::kernels::logits::{
+    js_terms, one_feed, one_group, pair_feed, pair_group, OneLanes, PairLanes, PairStats, PairValue,
+};
+use crate::kernels::two_pass::Lowest;
+use crate::kernels::{Real, GROUP};
+use crate::parallel::rows::{map_rows, IntoChecked, Long, RowMeasure, Rows};
+use crate::parallel::run;
+
+/// Rows per task of the row-by-row measures (JS of logits, smoothing).
+const ROWS_PER_TASK: usize = 1024;
+
+/// Entropy (nats) of softmax of each row (the dense `from_logits` entropy's forms).
+struct LogitsEntropy;
+
+impl<T: Real, U: Real> RowMeasure<T, U> for LogitsEntropy {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        _: &[[f64; GROUP]],
+        out: &mut [f64],
+        _: &mut [bool],
+    ) -> Lowest {
+        let mut all = [0.0; GROUP];
+        if !p.is_empty() {
+            one_group(p, &mut all);
+        }
+        out.copy_from_slice(&all[..out.len()]);
+        Lowest::NONE
+    }
+
+    fn row(&self, p: &[T], _: &[U]) -> (f64, Lowest) {
+        if p.is_empty() {
+            return (0.0, Lowest::NONE);
+        }
+        let mut st = OneLanes::EMPTY;
+        one_feed(&mut st, p);
+        (st.finish().entropy(), Lowest::NONE)
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let st = x.reduce(|p, _| {
+            let mut st = OneLanes::EMPTY;
+            one_feed(&mut st, p);
+            st
+        });
+        (st.finish().entropy(), Lowest::NONE)
+    }
+
+    fn pads(&self) -> bool {
+        false
+    }
+}
+
+/// Cross-entropy or KL (nats) of the softmaxes of each pair of rows.
+struct LogitsPair(PairValue);
+
+impl LogitsPair {
+    fn value(&self, s: &PairStats) -> f64 {
+        match self.0 {
+            PairValue::CrossEntropy => s.cross_entropy(),
+            PairValue::Kl => s.kl(),
+        }
+    }
+}
+
+impl<T: Real, U: Real> RowMeasure<T, U> for LogitsPair {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        _: &mut [bool],
+    ) -> Lowest {
+        let mut all = [0.0; GROUP];
+        if !p.is_empty() {
+            pair_group(p, q, self.0, &mut all);
+        }
+        out.copy_from_slice(&all[..out.len()]);
+        Lowest::NONE
+    }
+
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
+        if p.is_empty() {
+            return (0.0, Lowest::NONE);
+        }
+        let mut st = PairLanes::EMPTY;
+        pair_feed(&mut st, p, q);
+        (self.value(&st.finish()), Lowest::NONE)
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let st = x.reduce(|p, q| {
+            let mut st = PairLanes::EMPTY;
+            pair_feed(&mut st, p, q);
+            st
+        });
+        (self.value(&st.finish()), Lowest::NONE)
+    }
+
+    fn pads(&self) -> bool {
+        false
+    }
+}
+
+/// `kind` of every ragged row of logits `z[offsets[r]..offsets[r+1]]`, in the unit of
+/// `ln_base` (an empty row: entropy 0, perplexity 1).
+pub fn logits_one<'a, T: Real>(
+    z: &'a [T],
+    offsets: impl IntoChecked<'a>,
+    kind: One,
+    ln_base: f64,
+) -> Result<Vec<f64>, Error> {
+    let rows = Rows::ragged(z, offsets)?;
+    let mut out = vec![0.0; rows.n_rows()];
+    run(z.len(), |ctx| {
+        map_rows(&rows, &rows, &LogitsEntropy, ctx, &mut out)
+    })?;
+    let mut r = 0;
+    rows.for_rows(0..rows.n_rows(), |_, row| {
+        let h = out[r];
+        out[r] = match (row.is_empty(), kind) {
+            (true, One::Entropy) => 0.0,
+            (true, One::Perplexity) => 1.0,
+            (false, One::Entropy) => h / ln_base,
+            (false, One::Perplexity) => h.exp(),
+        };
+        r += 1;
+    });
+    Ok(out)
+}
+
+/// The pair measure `kind` of every pair of ragged rows of logits `a` and `b` (the same
+/// offsets), in the unit of `ln_base` (an empty row: 0).
+pub fn logits_two<'a, T: Real, U: Real>(
+    a: &'a [T],
+    b: &'a [U],
+    offsets: impl IntoChecked<'a>,
+    kind: Two,
+    ln_base: f64,
+) -> Result<Vec<f64>, Error> {
+    let o = offsets.into_checked(a.len())?;
+    let (pr, qr) = (Rows::ragged(a, o)?, Rows::ragged(b, o)?);
+    let value = |nats: f64| match kind {
+        Two::JsDistance => super::js::distance(nats / ln_base),
+        _ => nats / ln_base,
+    };
+    if let Two::CrossEntropy | Two::Kl = kind {
+        let m = LogitsPair(if kind == Two::Kl {
+            PairValue::Kl
+        } else {
+            PairValue::CrossEntropy
+        });
+        let mut out = vec![0.0; pr.n_rows()];
+        run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
+        return Ok(out.into_iter().map(value).collect());
+    }
+    row_by_row(&pr, &qr, a.len(), |x, y| {
+        if x.is_empty() {
+            return Ok(0.0);
+        }
+        Ok(value(js_nats(x, y)))
+    })
+}
+
+/// Jensen–Shannon divergence (nats) of the softmaxes of two rows of logits, read in
+/// pieces of [`CHECK_ELEMENTS`] as the dense rows are.
+fn js_nats<T: Real, U: Real>(x: &[T], y: &[U]) -> f64 {
+    let mut st = PairLanes::EMPTY;
+    for (px, py) in x.chunks(CHECK_ELEMENTS).zip(y.chunks(CHECK_ELEMENTS)) {
+        pair_feed(&mut st, px, py);
+    }
+    let s = st.finish();
+    if !(s.a.max.is_finite() && s.b.max.is_finite()) {
+        return f64::NAN;
+    }
+    let norm = (s.a.max, s.a.rest.ln_1p(), s.b.max, s.b.rest.ln_1p());
+    let mut sum = 0.0;
+    for (px, py) in x.chunks(CHECK_ELEMENTS).zip(y.chunks(CHECK_ELEMENTS)) {
+        sum += js_terms(px, py, norm);
+    }
+    sum
+}
+
+/// `kind` of every ragged row of `p` (and the same row of `q`; `q` is ignored for
+/// [`Smoothed::Entropy`]), each element read as `x + alpha`, normalised; in the unit of
+/// `ln_base`. Negative values are an error (checked before the pseudocount).
+pub fn smoothed<'a, T: Real, U: Real>(
+    p: &'a [T],
+    q: &'a [U],
+    offsets: impl IntoChecked<'a>,
+    kind: Smoothed,
+    alpha: f64,
+    ln_base: f64,
+) -> Result<Vec<f64>, Error> {
+    check_alpha(alpha)?;
+    let one = kind == Smoothed::Entropy;
+    let o = offsets.into_checked(p.len())?;
+    let pr = Rows::ragged(p, o)?;
+    let lowest = std::sync::Mutex::new((0.0f64, 0.0f64));
+    let out = if one {
+        row_by_row(&pr, &pr, p.len(), |x, _| {
+            let [v, lp, _] = one_pair(
+                x.iter(),
+                None::<std::slice::Iter<'_, U>>,
+                alpha,
+                kind,
+                ln_base,
+            );
+            note(&lowest, lp, 0.0);
+            Ok(v)
+        })?
+    } else {
+        let qr = Rows::ragged(q, o)?;
+        row_by_row(&pr, &qr, p.len(), |x, y| {
+            let [v, lp, lq] = one_pair(x.iter(), Some(y.iter()), alpha, kind, ln_base);
+            note(&lowest, lp, lq);
+            Ok(v)
+        })?
+    };
+    let (lp, lq) = *lowest.lock().unwrap_or_else(|e| e.into_inner());
+    check_negative(lp, lq, "q")?;
+    Ok(out)
+}
+
+/// Keeps the smallest inputs seen (only negative ones are ever noted).
+fn note(lowest: &std::sync::Mutex<(f64, f64)>, lp: f64, lq: f64) {
+    if lp < 0.0 || lq < 0.0 {
+        let mut l = lowest.lock().unwrap_or_else(|e| e.into_inner());
+        l.0 = l.0.min(lp);
+        l.1 = l.1.min(lq);
+    }
+}
+
+/// `f(p_row, q_row)` for every row, in fixed tasks, in parallel when `run` forks; Ctrl-C
+/// checked every [`CHECK_ELEMENTS`] elements or so.
+fn row_by_row<T: Real, U: Real>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    elements: usize,
+    f: impl Fn(&[T], &[U]) -> Result<f64, Error> + Sync,
+) -> Result<Vec<f64>, Error> {
+    let mut out = vec![0.0; p.n_rows()];
+    let failed = std::sync::Mutex::new(None);
+    run(elements.max(p.n_rows()), |ctx| {
+        let task = |i: usize, o: &mut [f64]| {
+            let first = i * ROWS_PER_TASK;
+            let (mut pb, mut qb) = (Vec::new(), Vec::new());
+            let mut since = CHECK_ELEMENTS;
+            p.for_rows(first..first + o.len(), |r, row| {
+                since += row.len() + 1;
+                if since >= CHECK_ELEMENTS {
+                    since = 0;
+                    if ctx.stopped() {
+                        return;
+                    }
+                }
+                let qrow = q.row(r);
+                let v = p.with_slice(row, 0..row.len(), &mut pb, |x| {
+                    q.with_slice(qrow, 0..qrow.len(), &mut qb, |y| f(x, y))
+                });
+                match v {
+                    Ok(v) => o[r - first] = v,
+                    Err(e) => {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                    }
+                }
+            });
+        };
+        if ctx.fork {
+            out.par_chunks_mut(ROWS_PER_TASK)
+                .enumerate()
+                .for_each(|(i, o)| task(i, o));
+        } else {
+            out.chunks_mut(ROWS_PER_TASK)
+                .enumerate()
+                .for_each(|(i, o)| task(i, o));
+        }
+    })?;
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::rows::Offsets;
+    use ndarray::{Array2, ArrayD};
+
+    fn data(n: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 11) as f64 / (1u64 << 53) as f64) * 12.0 - 6.0
+            })
+            .collect()
+    }
+
+    fn same(got: f64, want: f64, what: &str) {
+        assert!(
+            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+            "{what}: {got} != {want}"
+        );
+    }
+
+    /// Rows of lengths 0 … 300 (short ones of many lengths mixed, so groups are cut by
+    /// length; long ones alone) give bitwise the value of each row as a dense (1, len)
+    /// array through the dense `from_logits` and smoothing paths.
+    #[test]
+    fn ragged_rows_equal_dense_rows_bitwise() {
+        let mut lengths: Vec<usize> = (0..600).map(|i| (i * 37) % 23).collect();
+        lengths.extend([1, 0, 257, 300, 70, 1]);
+        let mut offsets = vec![0i64];
+        for &l in &lengths {
+            offsets.push(offsets.last().unwrap() + l as i64);
+        }
+        let n = *offsets.last().unwrap() as usize;
+        let mut a = data(n, 1);
+        let b = data(n, 2);
+        a[n / 3] = f64::NEG_INFINITY;
+        a[n / 2] = 700.0;
+        let pa: Vec<f64> = a.iter().map(|v| v.abs()).collect();
+        let pb: Vec<f64> = b.iter().map(|v| v.abs()).collect();
+        let o = Offsets::I64(&offsets);
+        let ln2 = std::f64::consts::LN_2;
+        let h = logits_one(&a, o, One::Entropy, ln2).unwrap();
+        let pp = logits_one(&a, o, One::Perplexity, 1.0).unwrap();
+        let two: Vec<(Two, Vec<f64>)> = [Two::CrossEntropy, Two::Kl, Two::Js, Two::JsDistance]
+            .into_iter()
+            .map(|k| (k, logits_two(&a, &b, o, k, 1.0).unwrap()))
+            .collect();
+        let kinds = [
+            Smoothed::Entropy,
+            Smoothed::Kl,
+            Smoothed::Js,
+            Smoothed::CrossEntropy,
+        ];
+        let sm: Vec<(Smoothed, Vec<f64>)> = kinds
+            .into_iter()
+            .map(|k| (k, smoothed(&pa, &pb, o, k, 0.5, ln2).unwrap()))
+            .collect();
+        for (r, w) in offsets.windows(2).enumerate() {
+            let (s, e) = (w[0] as usize, w[1] as usize);
+            let row = |x: &[f64]| -> ArrayD<f64> {
+                Array2::from_shape_vec((1, e - s), x[s..e].to_vec())
+                    .unwrap()
+                    .into_dyn()
+            };
+            let (ra, rb) = (row(&a), row(&b));
+            let what = |m: &str| format!("{m} row {r} (length {})", e - s);
+            same(
+                h[r],
+                crate::measures::from_logits::one(ra.view(), One::Entropy, ln2).unwrap()[[0]],
+                &what("entropy"),
+            );
+            same(
+                pp[r],
+                crate::measures::from_logits::one(ra.view(), One::Perplexity, 1.0).unwrap()[[0]],
+                &what("perplexity"),
+            );
+            for (k, v) in &two {
+                let want =
+                    crate::measures::from_logits::two(ra.view(), rb.view(), *k, 1.0).unwrap()[[0]];
+                same(v[r], want, &what(&format!("{k:?}")));
+            }
+            let (sa, sb) = (row(&pa), row(&pb));
+            for (k, v) in &sm {
+                let want = crate::measures::smoothing::rows(sa.view(), sb.view(), *k, 0.5, ln2)
+                    .unwrap()[[0]];
+                same(v[r], want, &what(&format!("smoothed {k:?}")));
+            }
+        }
+    }
+
+    #[test]
+    fn float32_logits_and_bad_input() {
+        let offsets = [0i32, 3, 3, 5];
+        let z = [1.0f32, 2.0, 3.0, -1.0, 0.5];
+        let h = logits_one(&z, Offsets::I32(&offsets), One::Entropy, 1.0).unwrap();
+        assert_eq!(h[1], 0.0);
+        let dense = ndarray::arr2(&[[1.0f32, 2.0, 3.0]]).into_dyn();
+        same(
+            h[0],
+            crate::measures::from_logits::one(dense.view(), One::Entropy, 1.0).unwrap()[[0]],
+            "f32",
+        );
+        assert!(logits_one(&z, Offsets::I32(&[0, 6]), One::Entropy, 1.0).is_err());
+        let neg = [0.5f64, -0.1, 0.2];
+        let err = smoothed(
+            &neg,
+            &neg,
+            Offsets::I32(&[0, 3]),
+            Smoothed::Entropy,
+            1.0,
+            1.0,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Negative { arg: "p", .. }));
+        let err =
+            smoothed(&z[..3], &neg, Offsets::I32(&[0, 3]), Smoothed::Kl, 1.0, 1.0).unwrap_err();
+        assert!(matches!(err, Error::Negative { arg: "q", .. }));
+        assert!(smoothed(&z, &z, Offsets::I32(&offsets), Smoothed::Kl, -1.0, 1.0).is_err());
+    }
+}
