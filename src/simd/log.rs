@@ -77,9 +77,16 @@ pub fn ln_lane(x: f64) -> f64 {
 }
 
 /// The exponent split of eight lanes: (k, f) with x = 2^k·(1 + f), 1 + f ∈ [√2/2, √2),
-/// k exact; subnormals are scaled by 2^54 first. Meaningless for x ≤ 0, inf, NaN.
+/// k exact. Meaningless for x ≤ 0, inf, NaN (finite for 0). See [`F8::log_split`].
 #[inline(always)]
 pub fn split<V: F8>(x: V) -> (V, V) {
+    x.log_split()
+}
+
+/// [`split`] by integer operations on the bits (every instruction set); subnormals are
+/// scaled by 2^54 first.
+#[inline(always)]
+pub fn split_by_bits<V: F8>(x: V) -> (V, V) {
     let tiny = x.lt(V::splat(f64::MIN_POSITIVE));
     let scaled = V::select(tiny, x.mul(V::splat(TWO54)), x);
     let k_adjust = V::select(tiny, V::splat(54.0), V::splat(0.0));
