@@ -9,11 +9,11 @@
 //! ([`one_group`] / [`pair_group`]: the row's maximum first, then one pass of sums), other
 //! rows through the streaming kernels, rows longer than the engine's `MEDIUM` (and
 //! `axis=None`) as fixed blocks in parallel whose lane states combine exactly
-//! ([`crate::kernels::Partial`] for [`OneLanes`] / [`PairLanes`]). Each row's value depends
+//! ([`crate::kernels::Partial`] for [`OneRow`] / [`PairRow`]). Each row's value depends
 //! on that row only, so any thread count gives the same bits; Ctrl-C is the engine's.
 //!
 //! Jensen–Shannon needs both log-normalisers before its terms, so it reads a row twice
-//! (the second pass is scalar: see [`crate::kernels::logits::js_terms`]); its rows run in
+//! (the second pass: [`crate::kernels::logits::js_sum`]); its rows run in
 //! parallel like `logsumexp`'s, `axis=None` on the calling thread.
 
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
@@ -22,7 +22,7 @@ use super::logsumexp::piece_stop;
 use super::{batch_shape, same_shape, RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::logits::{
-    js_terms, one_feed, one_group, pair_feed, pair_group, OneLanes, PairLanes, PairStats, PairValue,
+    js_sum, one_group, one_row, pair_group, pair_row as feed_pair, OneRow, PairRow, PairStats, PairValue,
 };
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
@@ -98,15 +98,15 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
         if p.is_empty() {
             return (0.0, Lowest::NONE);
         }
-        let mut st = OneLanes::EMPTY;
-        one_feed(&mut st, p);
+        let mut st = OneRow::EMPTY;
+        one_row(&mut st, p);
         (st.finish().entropy(), Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
         let st = x.reduce(|p, _| {
-            let mut st = OneLanes::EMPTY;
-            one_feed(&mut st, p);
+            let mut st = OneRow::EMPTY;
+            one_row(&mut st, p);
             st
         });
         (st.finish().entropy(), Lowest::NONE)
@@ -145,15 +145,15 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         if p.is_empty() {
             return (0.0, Lowest::NONE);
         }
-        let mut st = PairLanes::EMPTY;
-        pair_feed(&mut st, p, q);
+        let mut st = PairRow::EMPTY;
+        feed_pair(&mut st, p, q);
         (self.value(&st.finish()), Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
         let st = x.reduce(|p, q| {
-            let mut st = PairLanes::EMPTY;
-            pair_feed(&mut st, p, q);
+            let mut st = PairRow::EMPTY;
+            feed_pair(&mut st, p, q);
             st
         });
         (self.value(&st.finish()), Lowest::NONE)
@@ -214,8 +214,8 @@ fn for_pair_pieces<T: Real, U: Real>(
 /// Entropy (nats) of one row of logits, streaming (tests).
 #[cfg(test)]
 fn entropy_row<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> f64 {
-    let mut st = OneLanes::EMPTY;
-    for_pieces(z, stop, |piece| one_feed(&mut st, piece));
+    let mut st = OneRow::EMPTY;
+    for_pieces(z, stop, |piece| one_row(&mut st, piece));
     st.finish().entropy()
 }
 
@@ -225,8 +225,8 @@ fn pair_stats<T: Real, U: Real>(
     b: &ArrayView1<'_, U>,
     stop: &RowStop<'_>,
 ) -> PairStats {
-    let mut st = PairLanes::EMPTY;
-    for_pair_pieces(a, b, stop, |x, y| pair_feed(&mut st, x, y));
+    let mut st = PairRow::EMPTY;
+    for_pair_pieces(a, b, stop, |x, y| feed_pair(&mut st, x, y));
     st.finish()
 }
 
@@ -254,7 +254,7 @@ fn pair_row<T: Real, U: Real>(
             None => f64::NAN,
             Some(n) => {
                 let mut sum = 0.0;
-                for_pair_pieces(a, b, stop, |x, y| sum += js_terms(x, y, n));
+                for_pair_pieces(a, b, stop, |x, y| sum += js_sum(x, y, n));
                 sum
             }
         },
@@ -392,8 +392,8 @@ pub fn two_whole<T: Real, U: Real>(
         return Ok(kind.value(v, ln_base));
     }
     run(a.len(), |ctx| {
-        let mut st = PairLanes::EMPTY;
-        whole_pieces(&a, &b, ctx, |x, y| pair_feed(&mut st, x, y));
+        let mut st = PairRow::EMPTY;
+        whole_pieces(&a, &b, ctx, |x, y| feed_pair(&mut st, x, y));
         let s = st.finish();
         let nats = match kind {
             Two::CrossEntropy => s.cross_entropy(),
@@ -402,7 +402,7 @@ pub fn two_whole<T: Real, U: Real>(
                 None => f64::NAN,
                 Some(n) => {
                     let mut sum = 0.0;
-                    whole_pieces(&a, &b, ctx, |x, y| sum += js_terms(x, y, n));
+                    whole_pieces(&a, &b, ctx, |x, y| sum += js_sum(x, y, n));
                     sum
                 }
             },
