@@ -33,10 +33,12 @@
 
 use super::{Real, GROUP, LANES};
 use crate::simd::exp::{exp, exp_in_domain, DOMAIN_MIN};
-use crate::simd::exp_f32::{exp_fast, exp_fast_in_domain, exp_wide, fast_underflows, two_diff, FAST_MIN};
+use crate::simd::exp_f32::{
+    exp_fast, exp_fast_in_domain, exp_wide, fast_underflows, two_diff, FAST_MIN,
+};
 use crate::simd::log1p::log1p_g16;
-use crate::simd::vector_f32::F16;
 use crate::simd::vector::{Scalar8, F8};
+use crate::simd::vector_f32::F16;
 
 /// Per-lane streaming state of one row of logits (entropy).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -542,7 +544,8 @@ pub struct OneRow {
 #[inline]
 fn tree16(s: &[f64; ROW_LANES]) -> f64 {
     let tree8 = |o: usize| {
-        ((s[o] + s[o + 4]) + (s[o + 2] + s[o + 6])) + ((s[o + 1] + s[o + 5]) + (s[o + 3] + s[o + 7]))
+        ((s[o] + s[o + 4]) + (s[o + 2] + s[o + 6]))
+            + ((s[o + 1] + s[o + 5]) + (s[o + 3] + s[o + 7]))
     };
     tree8(0) + tree8(8)
 }
@@ -639,7 +642,14 @@ fn store_row_vectors<V: F8>(v: [V; 4], st: &mut OneRow) {
 
 /// Moves the vector sums and the scalars of a row state up to the block maximum `to`.
 #[inline(always)]
-fn raise_row<V: F8>(v: &mut [V; 4], m: &mut f64, extra: &mut f64, extra_w: &mut f64, cnt: &mut f64, to: f64) {
+fn raise_row<V: F8>(
+    v: &mut [V; 4],
+    m: &mut f64,
+    extra: &mut f64,
+    extra_w: &mut f64,
+    cnt: &mut f64,
+    to: f64,
+) {
     if *m > f64::NEG_INFINITY {
         let d = to - *m;
         let f = (*m - to).exp();
@@ -684,7 +694,10 @@ fn block_max_min64<V: F8>(block: &[f64]) -> (f64, f64) {
         hi0 = hi0.max_ignoring_nan(V::load_f64(&hp));
         lo0 = lo0.min_ignoring_nan(V::load_f64(&lp));
     }
-    (hi0.max_ignoring_nan(hi1).max_lane(), lo0.min_ignoring_nan(lo1).min_lane())
+    (
+        hi0.max_ignoring_nan(hi1).max_lane(),
+        lo0.min_ignoring_nan(lo1).min_lane(),
+    )
 }
 
 /// Adds the terms of eight values that may hold anything (the maximum, −inf, gaps beyond
@@ -746,7 +759,8 @@ fn one_row_f64_body<V: F8>(st: &mut OneRow, x: &[f64]) {
             padded[..tail.len()].copy_from_slice(tail);
             let a = V::load_f64(padded[..8].try_into().expect("8"));
             let b = V::load_f64(padded[8..].try_into().expect("8"));
-            let counted = add_checked64(a, mv, &mut s0, &mut w0).add(add_checked64(b, mv, &mut s1, &mut w1));
+            let counted =
+                add_checked64(a, mv, &mut s0, &mut w0).add(add_checked64(b, mv, &mut s1, &mut w1));
             cnt += counted.sum_lanes();
             v = [s0, s1, w0, w1];
         }
@@ -792,7 +806,10 @@ fn block_max_min32<H: F16>(block: &[f32]) -> (f32, f32) {
         hi0 = hi0.max_ignoring_nan(load16_padded(c, f32::NEG_INFINITY));
         lo0 = lo0.min_ignoring_nan(load16_padded(c, f32::INFINITY));
     }
-    let (hi, lo) = (hi0.max_ignoring_nan(hi1).to_array(), lo0.min_ignoring_nan(lo1).to_array());
+    let (hi, lo) = (
+        hi0.max_ignoring_nan(hi1).to_array(),
+        lo0.min_ignoring_nan(lo1).to_array(),
+    );
     let mut mx = f32::NEG_INFINITY;
     let mut mn = f32::INFINITY;
     for l in 0..16 {
@@ -1092,9 +1109,20 @@ struct PairVec<V> {
 impl<V: F8> PairVec<V> {
     #[inline(always)]
     fn load(st: &PairRow) -> Self {
-        let h = |x: &[f64; ROW_LANES], k: usize| V::load_f64(x[8 * k..8 * k + 8].try_into().expect("8"));
+        let h = |x: &[f64; ROW_LANES], k: usize| {
+            V::load_f64(x[8 * k..8 * k + 8].try_into().expect("8"))
+        };
         PairVec {
-            v: [h(&st.sa, 0), h(&st.sa, 1), h(&st.sb, 0), h(&st.sb, 1), h(&st.c, 0), h(&st.c, 1), h(&st.g, 0), h(&st.g, 1)],
+            v: [
+                h(&st.sa, 0),
+                h(&st.sa, 1),
+                h(&st.sb, 0),
+                h(&st.sb, 1),
+                h(&st.c, 0),
+                h(&st.c, 1),
+                h(&st.g, 0),
+                h(&st.g, 1),
+            ],
             ma: st.ma,
             mb: st.mb,
             extra_a: st.extra_a,
@@ -1115,7 +1143,8 @@ impl<V: F8> PairVec<V> {
             self.v[2 * k + 1].store_f64((&mut arr[8..]).try_into().expect("8"));
         }
         (st.ma, st.mb) = (self.ma, self.mb);
-        (st.extra_a, st.cnt_a, st.extra_b, st.cnt_b) = (self.extra_a, self.cnt_a, self.extra_b, self.cnt_b);
+        (st.extra_a, st.cnt_a, st.extra_b, st.cnt_b) =
+            (self.extra_a, self.cnt_a, self.extra_b, self.cnt_b);
         (st.xc, st.xg, st.zq) = (self.xc, self.xg, self.zq);
     }
 
@@ -1191,7 +1220,18 @@ fn pair_checked64<V: F8>(pv: &mut PairVec<V>, a: [V; 2], b: [V; 2], counts: &mut
         let (x, y) = (a[h], b[h]);
         let (ga, gb) = (x.sub(mav), y.sub(mbv));
         let (ea, eb) = (exp(ga), exp(gb));
-        let (ca, cb, z) = pair_checked_half(&mut pv.v, h, ea, ga, eb, gb, x.eq(mav), x.eq(ninf), y.eq(mbv), y.eq(ninf));
+        let (ca, cb, z) = pair_checked_half(
+            &mut pv.v,
+            h,
+            ea,
+            ga,
+            eb,
+            gb,
+            x.eq(mav),
+            x.eq(ninf),
+            y.eq(mbv),
+            y.eq(ninf),
+        );
         counts[0] = counts[0].add(ca);
         counts[1] = counts[1].add(cb);
         counts[2] = counts[2].add(z);
@@ -1233,8 +1273,14 @@ fn pair_row_f64_body<V: F8>(st: &mut PairRow, a: &[f64], b: &[f64]) {
             let zero = V::splat(0.0);
             let mut counts = [zero; 3];
             for (x, y) in (&mut pa).zip(&mut pb) {
-                let xa = [V::load_f64(x[..8].try_into().expect("8")), V::load_f64(x[8..].try_into().expect("8"))];
-                let yb = [V::load_f64(y[..8].try_into().expect("8")), V::load_f64(y[8..].try_into().expect("8"))];
+                let xa = [
+                    V::load_f64(x[..8].try_into().expect("8")),
+                    V::load_f64(x[8..].try_into().expect("8")),
+                ];
+                let yb = [
+                    V::load_f64(y[..8].try_into().expect("8")),
+                    V::load_f64(y[8..].try_into().expect("8")),
+                ];
                 pair_checked64(&mut pv, xa, yb, &mut counts);
             }
             pv.cnt_a += counts[0].sum_lanes();
@@ -1247,8 +1293,14 @@ fn pair_row_f64_body<V: F8>(st: &mut PairRow, a: &[f64], b: &[f64]) {
             let mut y = [f64::NEG_INFINITY; 2 * LANES];
             x[..ta.len()].copy_from_slice(ta);
             y[..tb.len()].copy_from_slice(tb);
-            let xa = [V::load_f64(x[..8].try_into().expect("8")), V::load_f64(x[8..].try_into().expect("8"))];
-            let yb = [V::load_f64(y[..8].try_into().expect("8")), V::load_f64(y[8..].try_into().expect("8"))];
+            let xa = [
+                V::load_f64(x[..8].try_into().expect("8")),
+                V::load_f64(x[8..].try_into().expect("8")),
+            ];
+            let yb = [
+                V::load_f64(y[..8].try_into().expect("8")),
+                V::load_f64(y[8..].try_into().expect("8")),
+            ];
             let mut counts = [V::splat(0.0); 3];
             pair_checked64(&mut pv, xa, yb, &mut counts);
             pv.cnt_a += counts[0].sum_lanes();
@@ -1289,9 +1341,18 @@ fn pair_checked32<V: F8>(pv: &mut PairVec<V>, x: V::F32s, y: V::F32s, counts: &m
     let (ma, mb) = (V::F32s::splat(pv.ma as f32), V::F32s::splat(pv.mb as f32));
     let (ea, ga) = side32::<V>(x, ma);
     let (eb, gb) = side32::<V>(y, mb);
-    let (at_a, absent_a) = (V::F32s::widen_mask(x.eq(ma)), V::F32s::widen_mask(x.eq(ninf)));
-    let (at_b, absent_b) = (V::F32s::widen_mask(y.eq(mb)), V::F32s::widen_mask(y.eq(ninf)));
-    let halves = [(at_a.0, absent_a.0, at_b.0, absent_b.0), (at_a.1, absent_a.1, at_b.1, absent_b.1)];
+    let (at_a, absent_a) = (
+        V::F32s::widen_mask(x.eq(ma)),
+        V::F32s::widen_mask(x.eq(ninf)),
+    );
+    let (at_b, absent_b) = (
+        V::F32s::widen_mask(y.eq(mb)),
+        V::F32s::widen_mask(y.eq(ninf)),
+    );
+    let halves = [
+        (at_a.0, absent_a.0, at_b.0, absent_b.0),
+        (at_a.1, absent_a.1, at_b.1, absent_b.1),
+    ];
     for (h, &(p, q, r, s)) in halves.iter().enumerate() {
         let (ca, cb, z) = pair_checked_half(&mut pv.v, h, ea[h], ga[h], eb[h], gb[h], p, q, r, s);
         counts[0] = counts[0].add(ca);
@@ -1313,7 +1374,8 @@ fn pair_row_f32_body<V: F8>(st: &mut PairRow, a: &[f32], b: &[f32]) {
             pv.raise(amax, bmax);
         }
         let fast_min = FAST_MIN as f64;
-        let clean = amax < pv.ma && amin - pv.ma >= fast_min && bmax < pv.mb && bmin - pv.mb >= fast_min;
+        let clean =
+            amax < pv.ma && amin - pv.ma >= fast_min && bmax < pv.mb && bmin - pv.mb >= fast_min;
         let whole = ba.len() / 16 * 16;
         let mut done = 0;
         if clean {
@@ -1353,12 +1415,22 @@ fn pair_row_f32_body<V: F8>(st: &mut PairRow, a: &[f32], b: &[f32]) {
         let zero = V::splat(0.0);
         let mut counts = [zero; 3];
         while done < whole {
-            pair_checked32(&mut pv, load16(&ba[done..]), load16(&bb[done..]), &mut counts);
+            pair_checked32(
+                &mut pv,
+                load16(&ba[done..]),
+                load16(&bb[done..]),
+                &mut counts,
+            );
             done += 16;
         }
         if done < ba.len() {
             let ninf = f32::NEG_INFINITY;
-            pair_checked32(&mut pv, load16_padded(&ba[done..], ninf), load16_padded(&bb[done..], ninf), &mut counts);
+            pair_checked32(
+                &mut pv,
+                load16_padded(&ba[done..], ninf),
+                load16_padded(&bb[done..], ninf),
+                &mut counts,
+            );
         }
         pv.cnt_a += counts[0].sum_lanes();
         pv.cnt_b += counts[1].sum_lanes();
@@ -1701,7 +1773,11 @@ fn js_step<V: F8>(acc: &mut [V; 2], x: [V; 2], y: [V; 2], k: [[V; 4]; 2]) {
         let q = exp(y[h].sub(mb).sub(lb));
         w[h] = p.add(q);
         // tiny pairs (far tails) scaled up so 1/(p + q) stays finite
-        let up = V::select(w[h].lt(V::splat(f64::MIN_POSITIVE * 1e16)), V::splat(TWO_600), V::splat(1.0));
+        let up = V::select(
+            w[h].lt(V::splat(f64::MIN_POSITIVE * 1e16)),
+            V::splat(TWO_600),
+            V::splat(1.0),
+        );
         let (p, q) = (p.mul(up), q.mul(up));
         let inv = V::splat(1.0).div(p.add(q));
         d[h] = p.sub(q).mul(inv);
@@ -1719,14 +1795,25 @@ fn js_step<V: F8>(acc: &mut [V; 2], x: [V; 2], y: [V; 2], k: [[V; 4]; 2]) {
 
 #[inline(always)]
 fn js_sum_body<V: F8, T: Real, U: Real>(a: &[T], b: &[U], norm: (f64, f64, f64, f64)) -> f64 {
-    let k1 = [V::splat(norm.0), V::splat(norm.1), V::splat(norm.2), V::splat(norm.3)];
+    let k1 = [
+        V::splat(norm.0),
+        V::splat(norm.1),
+        V::splat(norm.2),
+        V::splat(norm.3),
+    ];
     let k = [k1, k1];
     let n = a.len().min(b.len());
     let mut acc = [V::splat(0.0); 2];
     let mut i = 0;
     while i + 2 * LANES <= n {
-        let x = [V::load(a[i..i + 8].try_into().expect("8")), V::load(a[i + 8..i + 16].try_into().expect("8"))];
-        let y = [V::load(b[i..i + 8].try_into().expect("8")), V::load(b[i + 8..i + 16].try_into().expect("8"))];
+        let x = [
+            V::load(a[i..i + 8].try_into().expect("8")),
+            V::load(a[i + 8..i + 16].try_into().expect("8")),
+        ];
+        let y = [
+            V::load(b[i..i + 8].try_into().expect("8")),
+            V::load(b[i + 8..i + 16].try_into().expect("8")),
+        ];
         js_step(&mut acc, x, y, k);
         i += 2 * LANES;
     }
@@ -1737,8 +1824,14 @@ fn js_sum_body<V: F8, T: Real, U: Real>(a: &[T], b: &[U], norm: (f64, f64, f64, 
             xs[j] = u.to_f64();
             ys[j] = v.to_f64();
         }
-        let x = [V::load_f64(xs[..8].try_into().expect("8")), V::load_f64(xs[8..].try_into().expect("8"))];
-        let y = [V::load_f64(ys[..8].try_into().expect("8")), V::load_f64(ys[8..].try_into().expect("8"))];
+        let x = [
+            V::load_f64(xs[..8].try_into().expect("8")),
+            V::load_f64(xs[8..].try_into().expect("8")),
+        ];
+        let y = [
+            V::load_f64(ys[..8].try_into().expect("8")),
+            V::load_f64(ys[8..].try_into().expect("8")),
+        ];
         js_step(&mut acc, x, y, k);
     }
     0.25 * acc[0].add(acc[1]).sum_lanes()
@@ -1783,8 +1876,14 @@ fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
         k[h] = [ma, V::from_array(la), mb, V::from_array(lb)];
     }
     for (x, y) in a.iter().zip(b) {
-        let xs = [V::load_f64(x[..8].try_into().expect("8")), V::load_f64(x[8..16].try_into().expect("8"))];
-        let ys = [V::load_f64(y[..8].try_into().expect("8")), V::load_f64(y[8..16].try_into().expect("8"))];
+        let xs = [
+            V::load_f64(x[..8].try_into().expect("8")),
+            V::load_f64(x[8..16].try_into().expect("8")),
+        ];
+        let ys = [
+            V::load_f64(y[..8].try_into().expect("8")),
+            V::load_f64(y[8..16].try_into().expect("8")),
+        ];
         js_step(&mut acc, xs, ys, k);
     }
     for h in 0..2 {
@@ -2146,7 +2245,11 @@ mod tests {
         for (k, n) in [300usize, 700, 1000, 2049].into_iter().enumerate() {
             rows.push(adversarial(n, 40 + k as u64));
             // ordinary logits with a slowly rising maximum (every block raises it)
-            rows.push((0..n).map(|i| (i as f64) * 0.01 + ((i * 7919) % 13) as f64 * 0.3).collect());
+            rows.push(
+                (0..n)
+                    .map(|i| (i as f64) * 0.01 + ((i * 7919) % 13) as f64 * 0.3)
+                    .collect(),
+            );
             // a confident row: one dominant value late, far tails
             let mut r: Vec<f64> = (0..n).map(|i| -60.0 - (i % 5) as f64).collect();
             r[n - 3] = 30.0;
@@ -2173,11 +2276,19 @@ mod tests {
         all.push(vec![-1e308, 1e308, 0.0]);
         for z in &all {
             let (got, want) = (blocked_entropy(z), entropy_reference(z));
-            assert!(close(got, want, 1e-13), "f64 n={}: {got} vs {want} {z:?}", z.len());
+            assert!(
+                close(got, want, 1e-13),
+                "f64 n={}: {got} vs {want} {z:?}",
+                z.len()
+            );
             // float32: within 1e−6 of the exact value of the f32 data (DESIGN §2b)
             let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
             let (got, want) = (blocked_entropy(&z32), entropy_reference(&z32));
-            assert!(close(got, want, 1e-6), "f32 n={}: {got} vs {want} {z32:?}", z.len());
+            assert!(
+                close(got, want, 1e-6),
+                "f32 n={}: {got} vs {want} {z32:?}",
+                z.len()
+            );
         }
         let special = |z: &[f64]| {
             let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
@@ -2193,7 +2304,10 @@ mod tests {
         for t in [40.0f64, 80.0] {
             let want = entropy_reference(&[0.0, -t]);
             let (a, b) = special(&[0.0, -t]);
-            assert!(close(a, want, 1e-14) && close(b, want, 1e-6), "t={t}: {a} {b} vs {want}");
+            assert!(
+                close(a, want, 1e-14) && close(b, want, 1e-6),
+                "t={t}: {a} {b} vs {want}"
+            );
         }
     }
 
@@ -2208,8 +2322,14 @@ mod tests {
                 one_row(&mut a, p);
                 one_row(&mut b, q);
             }
-            assert_eq!(a.finish().entropy().to_bits(), blocked_entropy(&z).to_bits());
-            assert_eq!(b.finish().entropy().to_bits(), blocked_entropy(&z32).to_bits());
+            assert_eq!(
+                a.finish().entropy().to_bits(),
+                blocked_entropy(&z).to_bits()
+            );
+            assert_eq!(
+                b.finish().entropy().to_bits(),
+                blocked_entropy(&z32).to_bits()
+            );
             // any pieces combined as partials: the reference to rounding
             for piece in [1usize, 7, 100, 333] {
                 let (mut a, mut b) = (OneRow::EMPTY, OneRow::EMPTY);
@@ -2222,7 +2342,10 @@ mod tests {
                 }
                 let want = entropy_reference(&z);
                 assert!(close(a.finish().entropy(), want, 1e-13), "piece {piece}");
-                assert!(close(b.finish().entropy(), entropy_reference(&z32), 1e-6), "f32 piece {piece}");
+                assert!(
+                    close(b.finish().entropy(), entropy_reference(&z32), 1e-6),
+                    "f32 piece {piece}"
+                );
             }
         }
     }
@@ -2267,13 +2390,21 @@ mod tests {
         all.push((vec![0.0, 1.0], vec![f64::INFINITY, 1.0]));
         for (a, b) in &all {
             let (got, want) = (blocked_pair(a, b), pair_reference(a, b));
-            assert!(pair_close(got, want, 1e-12), "f64 n={}: {got:?} vs {want:?}", a.len());
+            assert!(
+                pair_close(got, want, 1e-12),
+                "f64 n={}: {got:?} vs {want:?}",
+                a.len()
+            );
             let (a32, b32): (Vec<f32>, Vec<f32>) = (
                 a.iter().map(|&v| v as f32).collect(),
                 b.iter().map(|&v| v as f32).collect(),
             );
             let (got, want) = (blocked_pair(&a32, &b32), pair_reference(&a32, &b32));
-            assert!(pair_close(got, want, 1e-6), "f32 n={}: {got:?} vs {want:?}", a.len());
+            assert!(
+                pair_close(got, want, 1e-6),
+                "f32 n={}: {got:?} vs {want:?}",
+                a.len()
+            );
         }
         // equal logits: KL exactly 0, in both types
         for z in long.iter().chain([adversarial(67, 3)].iter()) {
@@ -2295,7 +2426,11 @@ mod tests {
             );
             let mut st = PairRow::EMPTY;
             let mut st32 = PairRow::EMPTY;
-            for ((p, q), (p32, q32)) in z.chunks(BLOCK).zip(y.chunks(BLOCK)).zip(z32.chunks(BLOCK).zip(y32.chunks(BLOCK))) {
+            for ((p, q), (p32, q32)) in z
+                .chunks(BLOCK)
+                .zip(y.chunks(BLOCK))
+                .zip(z32.chunks(BLOCK).zip(y32.chunks(BLOCK)))
+            {
                 pair_row(&mut st, p, q);
                 pair_row(&mut st32, p32, q32);
             }
@@ -2306,7 +2441,11 @@ mod tests {
             assert_eq!(st32.finish().cross_entropy().to_bits(), one32.0.to_bits());
             for piece in [1usize, 9, 100, 333] {
                 let (mut a, mut b) = (PairRow::EMPTY, PairRow::EMPTY);
-                for ((p, q), (p32, q32)) in z.chunks(piece).zip(y.chunks(piece)).zip(z32.chunks(piece).zip(y32.chunks(piece))) {
+                for ((p, q), (p32, q32)) in z
+                    .chunks(piece)
+                    .zip(y.chunks(piece))
+                    .zip(z32.chunks(piece).zip(y32.chunks(piece)))
+                {
                     let (mut x, mut w) = (PairRow::EMPTY, PairRow::EMPTY);
                     pair_row(&mut x, p, q);
                     pair_row(&mut w, p32, q32);
@@ -2315,9 +2454,15 @@ mod tests {
                 }
                 let (sa, sb) = (a.finish(), b.finish());
                 let want = pair_reference(z, &y);
-                assert!(pair_close((sa.cross_entropy(), sa.kl()), want, 1e-12), "piece {piece}");
+                assert!(
+                    pair_close((sa.cross_entropy(), sa.kl()), want, 1e-12),
+                    "piece {piece}"
+                );
                 let want32 = pair_reference(&z32, &y32);
-                assert!(pair_close((sb.cross_entropy(), sb.kl()), want32, 1e-6), "f32 piece {piece}");
+                assert!(
+                    pair_close((sb.cross_entropy(), sb.kl()), want32, 1e-6),
+                    "f32 piece {piece}"
+                );
             }
         }
     }
@@ -2337,7 +2482,10 @@ mod tests {
             for seed in 0..20 {
                 cases.push((adversarial(n, seed), adversarial(n, seed + 1000)));
                 let z = adversarial(n, seed + 7);
-                let near: Vec<f64> = z.iter().map(|&v| if v.is_finite() { v + 1e-9 } else { v }).collect();
+                let near: Vec<f64> = z
+                    .iter()
+                    .map(|&v| if v.is_finite() { v + 1e-9 } else { v })
+                    .collect();
                 cases.push((z, near));
             }
         }
@@ -2356,14 +2504,22 @@ mod tests {
             let tol = |want: f64| 1e-13 * want + 1e-15 * (want * a.len() as f64).sqrt() + 1e-300;
             let want = js_terms(a, b, k);
             let got = js_sum(a, b, k);
-            assert!((got - want).abs() <= tol(want), "n={}: {got} vs {want}", a.len());
+            assert!(
+                (got - want).abs() <= tol(want),
+                "n={}: {got} vs {want}",
+                a.len()
+            );
             let (a32, b32): (Vec<f32>, Vec<f32>) = (
                 a.iter().map(|&v| v as f32).collect(),
                 b.iter().map(|&v| v as f32).collect(),
             );
             let got = js_sum(&a32, &b32, k);
             let want = js_terms(&a32, &b32, k);
-            assert!((got - want).abs() <= tol(want), "f32 n={}: {got} vs {want}", a.len());
+            assert!(
+                (got - want).abs() <= tol(want),
+                "f32 n={}: {got} vs {want}",
+                a.len()
+            );
         }
         // NaN propagates; equal rows give exactly 0
         let k = (0.0, 0.0, 0.0, 0.0);
@@ -2376,8 +2532,12 @@ mod tests {
     #[test]
     fn js_groups_match_the_scalar_terms() {
         for n in 1..=40 {
-            let rows: Vec<Vec<f64>> = (0..GROUP as u64).map(|j| adversarial(n, j * 5 + n as u64)).collect();
-            let other: Vec<Vec<f64>> = (0..GROUP as u64).map(|j| adversarial(n, j * 13 + 900)).collect();
+            let rows: Vec<Vec<f64>> = (0..GROUP as u64)
+                .map(|j| adversarial(n, j * 5 + n as u64))
+                .collect();
+            let other: Vec<Vec<f64>> = (0..GROUP as u64)
+                .map(|j| adversarial(n, j * 13 + 900))
+                .collect();
             let t = |r: &Vec<Vec<f64>>| -> Vec<[f64; GROUP]> {
                 (0..n).map(|c| std::array::from_fn(|j| r[j][c])).collect()
             };

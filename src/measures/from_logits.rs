@@ -28,7 +28,8 @@ use super::{batch_shape, same_shape};
 use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::logits::{
-    js_group, js_sum, one_group, one_row, pair_group, pair_row as feed_pair, JsSum, OneRow, PairRow, PairStats, PairValue,
+    js_group, js_sum, one_group, one_row, pair_group, pair_row as feed_pair, JsSum, OneRow,
+    PairRow, PairStats, PairValue,
 };
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
@@ -313,7 +314,13 @@ pub fn two<T: Real, U: Real>(
     }
     let values = out
         .into_iter()
-        .map(|v| if len == 0 { 0.0 } else { kind.value(v, ln_base) })
+        .map(|v| {
+            if len == 0 {
+                0.0
+            } else {
+                kind.value(v, ln_base)
+            }
+        })
         .collect();
     Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"))
 }
