@@ -32,7 +32,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 try:
-    import dask
     import dask.array
     from dask.array import Array
 except ImportError as exc:  # pragma: no cover - exercised without the extra
@@ -804,10 +803,12 @@ def expected_calibration_error(
     # each block's first row index along every batch axis (for error positions)
     offsets = [np.concatenate([[0], np.cumsum(c)[:-1]]).astype(int) for c in row_chunks]
     starts = [tuple(int(offsets[d][i]) for d, i in enumerate(ix)) for ix in np.ndindex(*arr.numblocks[:-1])]
-    partial = dask.delayed(_ece_partials, pure=True)
+    from dask.delayed import delayed
+
+    partial = delayed(_ece_partials, pure=True)
     parts = [
         partial(pb, yb, nb, logits, classes, st)
         for pb, yb, st in zip(pblocks.tolist(), yblocks.tolist(), starts or [()])
     ]
-    total = dask.delayed(_ece_finish, pure=True)(parts, nb, norm, logits, rows)
+    total = delayed(_ece_finish, pure=True)(parts, nb, norm, logits, rows)
     return cast(Array, da.from_delayed(total, shape=(), dtype=np.float64))
