@@ -1845,24 +1845,28 @@ crate::simd::multiversion! {
     pub fn js_sum<T: Real, U: Real>(a: &[T], b: &[U], norm: (f64, f64, f64, f64)) -> f64 = js_sum_body;
 }
 
+/// Lanes `8h..8h + 8` of a group's column.
+#[inline(always)]
+fn half_of<V: F8>(c: &[f64; GROUP], h: usize) -> V {
+    V::load_f64(c[h * LANES..(h + 1) * LANES].try_into().expect("8"))
+}
+
 #[inline(always)]
 fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
     let ninf = V::splat(f64::NEG_INFINITY);
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
     let mut acc = [zero; 2];
     let mut k = [[zero; 4]; 2];
-    for h in 0..2 {
-        let lanes = h * LANES..(h + 1) * LANES;
-        let load = |c: &[f64; GROUP]| V::load_f64(c[lanes.clone()].try_into().expect("8"));
+    for (h, kh) in k.iter_mut().enumerate() {
         let (mut ma, mut mb) = (ninf, ninf);
         for (x, y) in a.iter().zip(b) {
-            let (x, y) = (load(x), load(y));
+            let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
             ma = V::select(x.gt(ma), x, ma);
             mb = V::select(y.gt(mb), y, mb);
         }
         let (mut sa, mut ca, mut sb, mut cb) = (zero, zero, zero, zero);
         for (x, y) in a.iter().zip(b) {
-            let (x, y) = (load(x), load(y));
+            let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
             let (at_a, absent_a) = (x.eq(ma), x.eq(ninf));
             sa = sa.add(V::select(V::or(at_a, absent_a), zero, exp(x.sub(ma))));
             ca = ca.add(V::select(absent_a, zero, V::select(at_a, one, zero)));
@@ -1873,7 +1877,7 @@ fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
         let (sa, ca, sb, cb) = (sa.to_array(), ca.to_array(), sb.to_array(), cb.to_array());
         let la: [f64; LANES] = std::array::from_fn(|l| rest(sa[l], ca[l]).ln_1p());
         let lb: [f64; LANES] = std::array::from_fn(|l| rest(sb[l], cb[l]).ln_1p());
-        k[h] = [ma, V::from_array(la), mb, V::from_array(lb)];
+        *kh = [ma, V::from_array(la), mb, V::from_array(lb)];
     }
     for (x, y) in a.iter().zip(b) {
         let xs = [
