@@ -10,9 +10,9 @@
 //! Bit operations act on the IEEE bit pattern of each lane as a u64; they are all the
 //! integer arithmetic the vector `ln` and `exp` need (exponent split and 2^k).
 
-use super::{prefetch, PREFETCH_BYTES};
 use super::element::Real;
 use super::vector_f32::{Scalar16, F16};
+use super::{prefetch, PREFETCH_BYTES};
 
 /// Eight f64 lanes. See the module docs.
 pub trait F8: Copy {
@@ -115,7 +115,10 @@ pub trait F8: Copy {
     /// (every kernel streams its input forward through this load; see [`prefetch`]).
     #[inline(always)]
     fn load<T: Real>(x: &[T; 8]) -> Self {
-        prefetch(x.as_ptr().wrapping_add(PREFETCH_BYTES / std::mem::size_of::<T>()));
+        prefetch(
+            x.as_ptr()
+                .wrapping_add(PREFETCH_BYTES / std::mem::size_of::<T>()),
+        );
         T::load_lanes(x)
     }
     /// Stores the first `out.len()` (at most eight) lanes as `T`.
