@@ -34,7 +34,7 @@ try:  # optional peer
 except ImportError:  # pragma: no cover
     torch = None
 
-SHAPES = [(1_000_000, 10), (100_000, 1000), (2_000, 32_000), (64, 256_000)]
+SHAPES: List[Tuple[int, ...]] = [(1_000_000, 10), (100_000, 1000), (2_000, 32_000), (64, 256_000), (10_000_000,)]
 
 
 def np_entropy(z: np.ndarray) -> Any:
@@ -68,7 +68,7 @@ def _check(name: str, got: Any, want: Any) -> None:
         print(f"warning: {name} disagrees with fastentropy (max |diff| {np.max(np.abs(g - w)):.3g})", file=sys.stderr)
 
 
-def bench(shape: Tuple[int, int], dtype: Any, rounds: int) -> List[str]:
+def bench(shape: Tuple[int, ...], dtype: Any, rounds: int, only: Any = None) -> List[str]:
     rng = np.random.default_rng(0)
     a = (rng.standard_normal(shape) * 3).astype(dtype)
     b = (rng.standard_normal(shape) * 3).astype(dtype)
@@ -95,6 +95,8 @@ def bench(shape: Tuple[int, int], dtype: Any, rounds: int) -> List[str]:
     cases.append(("cross_entropy", lambda: fe.cross_entropy(a, b, from_logits=True), lse_two, peers_ce))
     cases.append(("js_divergence", lambda: fe.js_divergence(a, b, from_logits=True), lse_two, {}))
     for name, ours, lse, peers in cases:
+        if only and name not in only:
+            continue
         want = ours()
         for k, f in peers.items():
             r = f()
@@ -105,13 +107,17 @@ def bench(shape: Tuple[int, int], dtype: Any, rounds: int) -> List[str]:
         cells = [f"{t['fastentropy'] * 1e3:.2f} ms", f"{t['fastentropy'] / t['logsumexp']:.2f}"]
         for k in ("numpy", "torch"):
             cells.append(f"{t[k] / t['fastentropy']:.1f}×" if k in t else "n/a")
-        rows.append(f"| {name} | {shape[0]}×{shape[1]} {np.dtype(dtype).name} | " + " | ".join(cells) + " |")
+        dims = "×".join(str(d) for d in shape)
+        rows.append(f"| {name} | {dims} {np.dtype(dtype).name} | " + " | ".join(cells) + " |")
     return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--measures", default=None, help="comma-separated subset, e.g. entropy,js_divergence")
+    ap.add_argument("--dtype", default=None, choices=["float32", "float64"])
+    ap.add_argument("--shape", default=None, help="one shape, e.g. 2000x32000 or 10000000")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
@@ -120,13 +126,18 @@ def main() -> None:
         if torch is not None:
             torch.set_num_threads(args.threads)
     shapes = SHAPES[:1] if args.quick else SHAPES
+    if args.shape:
+        shapes = [tuple(int(d) for d in args.shape.split("x"))]
     print(f"fastentropy {fe.__version__}, SIMD {fe.simd_isa()}, {fe.get_num_threads()} threads, "
           f"torch {torch.__version__ if torch is not None else 'n/a'}\n")
     print("| measure (from logits) | shape | fastentropy | ÷ logsumexp (same array[s]) | numpy ÷ fe | torch ÷ fe |")
     print("|---|---|---|---|---|---|")
     for shape in shapes:
+        only = set(args.measures.split(",")) if args.measures else None
         for dtype in (np.float32, np.float64):
-            for row in bench(shape, dtype, args.rounds):
+            if args.dtype and np.dtype(dtype).name != args.dtype:
+                continue
+            for row in bench(shape, dtype, args.rounds, only):
                 print(row, flush=True)
 
 

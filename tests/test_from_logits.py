@@ -371,3 +371,30 @@ def test_peak_memory_grows_by_the_results_only() -> None:
     assert m["ok"]
     growth = m["after"] - m["before"]
     assert growth < 48, f"peak RSS grew by {growth:.1f} MB on a 256 MB input"
+
+
+def _f32_long_rows() -> List[List[float]]:
+    rng = np.random.default_rng(21)
+    n = 1500  # several blocks of 256: the blocked f32 pass, clean and checked blocks
+    rows = [
+        (rng.normal(size=n) * 3),
+        np.linspace(-100, 20, n),  # the maximum rises block after block; gaps beyond −87
+        np.r_[np.full(n - 1, -60.0), 25.0],  # a confident row: tiny entropy
+        np.where(rng.random(n) < 0.2, -np.inf, rng.normal(size=n) * 10),
+    ]
+    return [list(r.astype(np.float32).astype(np.float64)) for r in rows]
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_float32_long_rows_keep_the_float32_contract(i: int) -> None:
+    """float32 rows take the native f32 exp (DESIGN §2b): within 1e-6 of the exact value
+    of the float32 data (mpmath), on long rows read in blocks."""
+    rows = _f32_long_rows()
+    z = rows[i]
+    y = rows[(i + 1) % len(rows)]
+    z32, y32 = np.array(z, dtype=np.float32), np.array(y, dtype=np.float32)
+    assert fe.entropy(z32, from_logits=True) == pytest.approx(mp_entropy(z), rel=1e-6, abs=0)
+    ce = mp_cross(z, y)
+    assert fe.cross_entropy(z32, y32, from_logits=True) == pytest.approx(ce, rel=1e-6)
+    assert fe.kl_divergence(z32, y32, from_logits=True) == pytest.approx(mp_kl(z, y), rel=1e-6, abs=1e-7 * abs(ce) if np.isfinite(ce) else 0.0)
+    assert fe.js_divergence(z32, y32, from_logits=True) == pytest.approx(mp_js(z, y), rel=1e-6)

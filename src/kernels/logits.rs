@@ -32,8 +32,13 @@
 //! `b_i = −inf` gives `+inf` cross-entropy and KL.
 
 use super::{Real, GROUP, LANES};
-use crate::simd::exp::exp;
+use crate::simd::exp::{exp, exp_in_domain, DOMAIN_MIN};
+use crate::simd::exp_f32::{
+    exp_fast, exp_fast_in_domain, exp_wide, fast_underflows, two_diff, FAST_MIN,
+};
+use crate::simd::log1p::log1p_g16;
 use crate::simd::vector::{Scalar8, F8};
+use crate::simd::vector_f32::F16;
 
 /// Per-lane streaming state of one row of logits (entropy).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -500,6 +505,969 @@ crate::simd::multiversion! {
     pub fn pair_feed<T: Real, U: Real>(st: &mut PairLanes, a: &[T], b: &[U]) -> () = pair_feed_body;
 }
 
+// ------------------------------------------------------------ blocked entropy rows
+
+/// Elements per block of the blocked entropy pass ([`one_row_f64`] / [`one_row_f32`]), =
+/// [`crate::parallel::CHUNK`]: pieces that are multiples of it give bitwise one call.
+pub const BLOCK: usize = 256;
+
+/// Lanes of the blocked entropy pass (sixteen f64 sums: two vectors of eight for f64 rows,
+/// one f32 vector widened for f32 rows).
+pub const ROW_LANES: usize = 16;
+
+/// The state of the blocked entropy pass over a row (as
+/// [`crate::kernels::softmax::lse_feed_f64`]): **one maximum for the row so far**, the sums
+/// `s = Σ e^{z−m}` over the values below `m` and `W = Σ e^{z−m}·(m − z)` in sixteen f64
+/// lanes. A block of [`BLOCK`] values is read twice — its maximum and minimum (pure loads),
+/// then its terms from L1 — and when a block raises `m` by `d` the sums are moved once:
+/// `W ← e^{−d}·(W + S·d)`, `s ← e^{−d}·s` (non-negative terms only, as the per-lane form).
+/// A block whose maximum is below `m` and whose gaps stay in the exp's normal range (every
+/// block of ordinary logits but the one holding the maximum) runs a lean loop: no clamp,
+/// no count of values equal to `m`, no test for −inf.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OneRow {
+    /// The row's maximum so far (−inf before any value other than −inf/NaN).
+    pub m: f64,
+    /// Σ e^{z−m} per lane over the values below `m`.
+    pub s: [f64; ROW_LANES],
+    /// Σ e^{z−m}·(m − z) per lane.
+    pub w: [f64; ROW_LANES],
+    /// Earlier counts of values equal to an earlier maximum, moved to `m`: part of `s`.
+    pub extra: f64,
+    /// Their part of `W`.
+    pub extra_w: f64,
+    /// How many values equal `m` (−inf never counted).
+    pub cnt: f64,
+}
+
+/// Sixteen lanes summed in a fixed tree.
+#[inline]
+fn tree16(s: &[f64; ROW_LANES]) -> f64 {
+    let tree8 = |o: usize| {
+        ((s[o] + s[o + 4]) + (s[o + 2] + s[o + 6]))
+            + ((s[o + 1] + s[o + 5]) + (s[o + 3] + s[o + 7]))
+    };
+    tree8(0) + tree8(8)
+}
+
+impl OneRow {
+    /// The state before any value.
+    pub const EMPTY: Self = OneRow {
+        m: f64::NEG_INFINITY,
+        s: [0.0; ROW_LANES],
+        w: [0.0; ROW_LANES],
+        extra: 0.0,
+        extra_w: 0.0,
+        cnt: 0.0,
+    };
+
+    /// The row's statistics (a fixed lane tree, no exponential).
+    pub fn finish(&self) -> OneStats {
+        OneStats {
+            max: self.m,
+            rest: rest(tree16(&self.s) + self.extra, self.cnt),
+            w: tree16(&self.w) + self.extra_w,
+        }
+    }
+
+    /// The state moved to the maximum `to` ≥ `self.m` (scalar form of the blocks' raise).
+    fn moved_to(&self, to: f64) -> Self {
+        if self.m == to || self.m == f64::NEG_INFINITY {
+            // nothing to move (an empty state's sums are 0, or NaN that must stay NaN)
+            return *self;
+        }
+        let d = to - self.m;
+        let f = (self.m - to).exp();
+        let mut r = *self;
+        r.m = to;
+        for l in 0..ROW_LANES {
+            (r.s[l], r.w[l]) = raise_sums(self.s[l], self.w[l], d, f);
+        }
+        let total = self.extra + self.cnt;
+        (r.extra, r.extra_w) = raise_sums(total, self.extra_w, d, f);
+        r.cnt = 0.0;
+        r
+    }
+}
+
+/// (s, W) moved up by `d` with `f = e^{−d}`: (s·f, (W + s·d)·f); where f underflows to 0
+/// both are 0 (NaN stays NaN), never ∞·0.
+#[inline]
+fn raise_sums(s: f64, w: f64, d: f64, f: f64) -> (f64, f64) {
+    if f == 0.0 {
+        (s * 0.0, (w + s) * 0.0)
+    } else {
+        (s * f, (w + s * d) * f)
+    }
+}
+
+impl crate::kernels::Partial for OneRow {
+    const EMPTY: Self = OneRow::EMPTY;
+    /// Both moved to the larger maximum, then added lane by lane.
+    fn combine(self, o: Self) -> Self {
+        let to = if o.m > self.m { o.m } else { self.m };
+        let (a, b) = (self.moved_to(to), o.moved_to(to));
+        let mut r = OneRow::EMPTY;
+        r.m = to;
+        for l in 0..ROW_LANES {
+            r.s[l] = a.s[l] + b.s[l];
+            r.w[l] = a.w[l] + b.w[l];
+        }
+        r.extra = a.extra + b.extra;
+        r.extra_w = a.extra_w + b.extra_w;
+        // a state whose maximum is below `to` has moved its count into `extra`
+        r.cnt = a.cnt + b.cnt;
+        r
+    }
+}
+
+/// The sixteen lane sums of an [`OneRow`] as four vectors (s lo/hi, w lo/hi).
+#[inline(always)]
+fn row_vectors<V: F8>(st: &OneRow) -> [V; 4] {
+    [
+        V::load_f64(st.s[..8].try_into().expect("8")),
+        V::load_f64(st.s[8..].try_into().expect("8")),
+        V::load_f64(st.w[..8].try_into().expect("8")),
+        V::load_f64(st.w[8..].try_into().expect("8")),
+    ]
+}
+
+#[inline(always)]
+fn store_row_vectors<V: F8>(v: [V; 4], st: &mut OneRow) {
+    v[0].store_f64((&mut st.s[..8]).try_into().expect("8"));
+    v[1].store_f64((&mut st.s[8..]).try_into().expect("8"));
+    v[2].store_f64((&mut st.w[..8]).try_into().expect("8"));
+    v[3].store_f64((&mut st.w[8..]).try_into().expect("8"));
+}
+
+/// Moves the vector sums and the scalars of a row state up to the block maximum `to`.
+#[inline(always)]
+fn raise_row<V: F8>(
+    v: &mut [V; 4],
+    m: &mut f64,
+    extra: &mut f64,
+    extra_w: &mut f64,
+    cnt: &mut f64,
+    to: f64,
+) {
+    if *m > f64::NEG_INFINITY {
+        let d = to - *m;
+        let f = (*m - to).exp();
+        let zero = V::splat(0.0);
+        if f == 0.0 {
+            v[2] = v[2].add(v[0]).mul(zero);
+            v[3] = v[3].add(v[1]).mul(zero);
+            v[0] = v[0].mul(zero);
+            v[1] = v[1].mul(zero);
+        } else {
+            let (fv, dv) = (V::splat(f), V::splat(d));
+            v[2] = v[2].add(v[0].mul(dv)).mul(fv);
+            v[3] = v[3].add(v[1].mul(dv)).mul(fv);
+            v[0] = v[0].mul(fv);
+            v[1] = v[1].mul(fv);
+        }
+        (*extra, *extra_w) = raise_sums(*extra + *cnt, *extra_w, d, f);
+    }
+    *cnt = 0.0;
+    *m = to;
+}
+
+/// Largest and smallest of a block of f64, NaN ignored (−inf, +inf when there is none).
+#[inline(always)]
+fn block_max_min64<V: F8>(block: &[f64]) -> (f64, f64) {
+    let (ninf, inf) = (V::splat(f64::NEG_INFINITY), V::splat(f64::INFINITY));
+    let (mut hi0, mut hi1, mut lo0, mut lo1) = (ninf, ninf, inf, inf);
+    let mut pairs = block.chunks_exact(2 * LANES);
+    for c in &mut pairs {
+        let a = V::load_f64(c[..8].try_into().expect("8"));
+        let b = V::load_f64(c[8..].try_into().expect("8"));
+        hi0 = hi0.max_ignoring_nan(a);
+        lo0 = lo0.min_ignoring_nan(a);
+        hi1 = hi1.max_ignoring_nan(b);
+        lo1 = lo1.min_ignoring_nan(b);
+    }
+    for c in pairs.remainder().chunks(LANES) {
+        let mut hp = [f64::NEG_INFINITY; LANES];
+        let mut lp = [f64::INFINITY; LANES];
+        hp[..c.len()].copy_from_slice(c);
+        lp[..c.len()].copy_from_slice(c);
+        hi0 = hi0.max_ignoring_nan(V::load_f64(&hp));
+        lo0 = lo0.min_ignoring_nan(V::load_f64(&lp));
+    }
+    (
+        hi0.max_ignoring_nan(hi1).max_lane(),
+        lo0.min_ignoring_nan(lo1).min_lane(),
+    )
+}
+
+/// Adds the terms of eight values that may hold anything (the maximum, −inf, gaps beyond
+/// the exp's normal range, NaN) to (s, W); returns the count of values equal to `m`.
+#[inline(always)]
+fn add_checked64<V: F8>(v: V, mv: V, s: &mut V, w: &mut V) -> V {
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let at = v.eq(mv);
+    let absent = v.eq(ninf);
+    let g = v.sub(mv);
+    let e = exp(g);
+    let skip = V::or(at, absent);
+    *s = s.add(V::select(skip, zero, e));
+    *w = w.sub(V::select(skip, zero, e.mul(g)));
+    V::select(V::and(at, v.gt(ninf)), one, zero)
+}
+
+#[inline(always)]
+fn one_row_f64_body<V: F8>(st: &mut OneRow, x: &[f64]) {
+    let mut v = row_vectors::<V>(st);
+    let (mut m, mut extra, mut extra_w, mut cnt) = (st.m, st.extra, st.extra_w, st.cnt);
+    for block in x.chunks(BLOCK) {
+        let (bmax, bmin) = block_max_min64::<V>(block);
+        if bmax > m {
+            raise_row(&mut v, &mut m, &mut extra, &mut extra_w, &mut cnt, bmax);
+        }
+        let mv = V::splat(m);
+        let clean = bmax < m && bmin - m >= DOMAIN_MIN;
+        let mut pairs = block.chunks_exact(2 * LANES);
+        if clean {
+            let [mut s0, mut s1, mut w0, mut w1] = v;
+            for c in &mut pairs {
+                let g0 = V::load_f64(c[..8].try_into().expect("8")).sub(mv);
+                let g1 = V::load_f64(c[8..].try_into().expect("8")).sub(mv);
+                let (e0, e1) = (exp_in_domain(g0), exp_in_domain(g1));
+                s0 = s0.add(e0);
+                s1 = s1.add(e1);
+                w0 = w0.sub(e0.mul(g0));
+                w1 = w1.sub(e1.mul(g1));
+            }
+            v = [s0, s1, w0, w1];
+        } else {
+            let [mut s0, mut s1, mut w0, mut w1] = v;
+            let mut counted = V::splat(0.0);
+            for c in &mut pairs {
+                let a = V::load_f64(c[..8].try_into().expect("8"));
+                let b = V::load_f64(c[8..].try_into().expect("8"));
+                counted = counted.add(add_checked64(a, mv, &mut s0, &mut w0));
+                counted = counted.add(add_checked64(b, mv, &mut s1, &mut w1));
+            }
+            cnt += counted.sum_lanes();
+            v = [s0, s1, w0, w1];
+        }
+        let tail = pairs.remainder();
+        if !tail.is_empty() {
+            let [mut s0, mut s1, mut w0, mut w1] = v;
+            let mut padded = [f64::NEG_INFINITY; 2 * LANES];
+            padded[..tail.len()].copy_from_slice(tail);
+            let a = V::load_f64(padded[..8].try_into().expect("8"));
+            let b = V::load_f64(padded[8..].try_into().expect("8"));
+            let counted =
+                add_checked64(a, mv, &mut s0, &mut w0).add(add_checked64(b, mv, &mut s1, &mut w1));
+            cnt += counted.sum_lanes();
+            v = [s0, s1, w0, w1];
+        }
+    }
+    store_row_vectors(v, st);
+    (st.m, st.extra, st.extra_w, st.cnt) = (m, extra, extra_w, cnt);
+}
+
+crate::simd::multiversion! {
+    /// Feeds f64 logits `x` (a row, or a piece of one whose length is a multiple of
+    /// [`BLOCK`] except the last) into the blocked entropy state (see [`OneRow`]).
+    /// Exponentials ≤ 1 ULP; pieces give bitwise the result of one call.
+    pub fn one_row_f64<>(st: &mut OneRow, x: &[f64]) -> () = one_row_f64_body;
+}
+
+/// Sixteen f32 values of `x` padded with `pad`.
+#[inline(always)]
+fn load16_padded<H: F16>(x: &[f32], pad: f32) -> H {
+    let mut padded = [pad; 16];
+    padded[..x.len()].copy_from_slice(x);
+    H::load(&padded)
+}
+
+#[inline(always)]
+fn load16<H: F16>(x: &[f32]) -> H {
+    H::load(x[..16].try_into().expect("16"))
+}
+
+/// Largest and smallest of a block of f32, NaN ignored.
+#[inline(always)]
+fn block_max_min32<H: F16>(block: &[f32]) -> (f32, f32) {
+    let (ninf, inf) = (H::splat(f32::NEG_INFINITY), H::splat(f32::INFINITY));
+    let (mut hi0, mut hi1, mut lo0, mut lo1) = (ninf, ninf, inf, inf);
+    let mut pairs = block.chunks_exact(32);
+    for c in &mut pairs {
+        let (a, b): (H, H) = (load16(&c[..16]), load16(&c[16..]));
+        hi0 = hi0.max_ignoring_nan(a);
+        lo0 = lo0.min_ignoring_nan(a);
+        hi1 = hi1.max_ignoring_nan(b);
+        lo1 = lo1.min_ignoring_nan(b);
+    }
+    for c in pairs.remainder().chunks(16) {
+        hi0 = hi0.max_ignoring_nan(load16_padded(c, f32::NEG_INFINITY));
+        lo0 = lo0.min_ignoring_nan(load16_padded(c, f32::INFINITY));
+    }
+    let (hi, lo) = (
+        hi0.max_ignoring_nan(hi1).to_array(),
+        lo0.min_ignoring_nan(lo1).to_array(),
+    );
+    let mut mx = f32::NEG_INFINITY;
+    let mut mn = f32::INFINITY;
+    for l in 0..16 {
+        if hi[l] > mx {
+            mx = hi[l];
+        }
+        if lo[l] < mn {
+            mn = lo[l];
+        }
+    }
+    (mx, mn)
+}
+
+/// Sixteen f32 values that may hold anything, added to (s, W) in f64: e^{x−m} by the fast
+/// f32 exp of the exact gap d + c ([`two_diff`]), the f64 exp for vectors with a lane
+/// below the f32 normal range; the gap itself in f64 (exact). Returns the count of values
+/// equal to `m` (as eight f64 lanes).
+#[inline(always)]
+fn add_checked32<V: F8>(x: V::F32s, m: V::F32s, v: &mut [V; 4]) -> V {
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let (d, c) = two_diff(x, m);
+    let (e0, e1) = if <V::F32s as F16>::any(fast_underflows(d)) {
+        exp_wide(d, c)
+    } else {
+        exp_fast(d, c).widen()
+    };
+    let (d0, d1) = d.widen();
+    let (c0, c1) = c.widen();
+    // c is NaN where d is infinite: the gap is d there
+    let g0 = V::select(c0.eq(c0), d0.add(c0), d0);
+    let g1 = V::select(c1.eq(c1), d1.add(c1), d1);
+    let ninf = V::F32s::splat(f32::NEG_INFINITY);
+    let at = x.eq(m);
+    let skip = V::F32s::or(at, x.eq(ninf));
+    let (k0, k1) = V::F32s::widen_mask(skip);
+    v[0] = v[0].add(V::select(k0, zero, e0));
+    v[1] = v[1].add(V::select(k1, zero, e1));
+    v[2] = v[2].sub(V::select(k0, zero, e0.mul(g0)));
+    v[3] = v[3].sub(V::select(k1, zero, e1.mul(g1)));
+    let (a0, a1) = V::F32s::widen_mask(V::F32s::and(at, x.gt(ninf)));
+    V::select(a0, one, zero).add(V::select(a1, one, zero))
+}
+
+#[inline(always)]
+fn one_row_f32_body<V: F8>(st: &mut OneRow, x: &[f32]) {
+    let mut v = row_vectors::<V>(st);
+    let (mut m, mut extra, mut extra_w, mut cnt) = (st.m, st.extra, st.extra_w, st.cnt);
+    for block in x.chunks(BLOCK) {
+        let (bmax, bmin) = block_max_min32::<V::F32s>(block);
+        let (bmax, bmin) = (bmax as f64, bmin as f64);
+        if bmax > m {
+            raise_row(&mut v, &mut m, &mut extra, &mut extra_w, &mut cnt, bmax);
+        }
+        // m is an f32 value (a block's maximum) or −inf: the cast is exact
+        let mv = V::F32s::splat(m as f32);
+        let clean = bmax < m && bmin - m >= FAST_MIN as f64;
+        let mut singles = block.chunks_exact(16);
+        if clean {
+            // PERF: four vectors' terms summed in f32 (two roundings, ≤ 1.2e−7 of the sum,
+            // all terms ≥ 0) before one widening. W's terms e·(x − m) take the f32 gap
+            // (relative error ≤ 2^−24; its correction c only matters inside the exp).
+            let mut quads = block.chunks_exact(64);
+            let [mut s0, mut s1, mut w0, mut w1] = v;
+            for q in &mut quads {
+                let (d0, c0) = two_diff(load16::<V::F32s>(&q[..16]), mv);
+                let (d1, c1) = two_diff(load16::<V::F32s>(&q[16..32]), mv);
+                let (d2, c2) = two_diff(load16::<V::F32s>(&q[32..48]), mv);
+                let (d3, c3) = two_diff(load16::<V::F32s>(&q[48..]), mv);
+                let e0 = exp_fast_in_domain(d0, c0);
+                let e1 = exp_fast_in_domain(d1, c1);
+                let e2 = exp_fast_in_domain(d2, c2);
+                let e3 = exp_fast_in_domain(d3, c3);
+                let (sa, sb) = e0.add(e1).add(e2.add(e3)).widen();
+                let t = e0.mul(d0).add(e1.mul(d1)).add(e2.mul(d2).add(e3.mul(d3)));
+                let (ta, tb) = t.widen();
+                s0 = s0.add(sa);
+                s1 = s1.add(sb);
+                w0 = w0.sub(ta);
+                w1 = w1.sub(tb);
+            }
+            for c in quads.remainder().chunks_exact(16) {
+                let (d, cc) = two_diff(load16::<V::F32s>(c), mv);
+                let e = exp_fast_in_domain(d, cc);
+                let (sa, sb) = e.widen();
+                let (ta, tb) = e.mul(d).widen();
+                s0 = s0.add(sa);
+                s1 = s1.add(sb);
+                w0 = w0.sub(ta);
+                w1 = w1.sub(tb);
+            }
+            v = [s0, s1, w0, w1];
+            singles = block[block.len() / 16 * 16..].chunks_exact(16);
+        } else {
+            let mut counted = V::splat(0.0);
+            for c in &mut singles {
+                counted = counted.add(add_checked32::<V>(load16(c), mv, &mut v));
+            }
+            cnt += counted.sum_lanes();
+        }
+        let tail = singles.remainder();
+        if !tail.is_empty() {
+            let counted = add_checked32::<V>(load16_padded(tail, f32::NEG_INFINITY), mv, &mut v);
+            cnt += counted.sum_lanes();
+        }
+    }
+    store_row_vectors(v, st);
+    (st.m, st.extra, st.extra_w, st.cnt) = (m, extra, extra_w, cnt);
+}
+
+crate::simd::multiversion! {
+    /// Feeds f32 logits into the blocked entropy state (as [`one_row_f64`]) with the native
+    /// f32 exp (DESIGN §2b: float32 results within 1e−6 relative of the exact value): the
+    /// terms e^{x−m} ≤ 8.2e−8 relative, W's terms ≤ 2e−7, sums in f64.
+    pub fn one_row_f32<>(st: &mut OneRow, x: &[f32]) -> () = one_row_f32_body;
+}
+
+/// Feeds a row (or a piece, as [`one_row_f64`]) of either float type.
+#[inline]
+pub fn one_row<T: Real>(st: &mut OneRow, x: &[T]) {
+    if let Some(x) = T::as_f32(x) {
+        one_row_f32(st, x);
+    } else if let Some(x) = T::as_f64(x) {
+        one_row_f64(st, x);
+    } else {
+        let x: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
+        one_row_f64(st, &x);
+    }
+}
+
+// ------------------------------------------------------------- blocked pair rows
+
+/// The state of the blocked pass over two rows of logits read in step (cross-entropy, KL;
+/// the log-normalisers of Jensen–Shannon): as [`OneRow`], one maximum per row so far
+/// (`m_a`, `m_b`), sixteen f64 lanes of `s_a`, `s_b`, `C = Σ w_a·(m_b − b)` and
+/// `G = Σ w_a·((a − m_a) − (b − m_b))` with `w_a = e^{a−m_a}` (1 at the maximum, whose
+/// count lives in `cnt_a`). When blocks raise the maxima by `d_a`, `d_b`:
+/// `C ← e^{−d_a}·(C + S_a·d_b)`, `G ← e^{−d_a}·(G + S_a·(d_b − d_a))` (the scalar parts
+/// `xc`, `xg` carry the share of the counted mass). A pair of blocks both clean (see
+/// [`OneRow`]) runs the lean loop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PairRow {
+    /// Maximum of `a` so far.
+    pub ma: f64,
+    /// Maximum of `b` so far.
+    pub mb: f64,
+    /// Σ e^{a−m_a} below `m_a`, per lane.
+    pub sa: [f64; ROW_LANES],
+    /// Σ e^{b−m_b} below `m_b`, per lane.
+    pub sb: [f64; ROW_LANES],
+    /// Σ w_a·(m_b − b), per lane.
+    pub c: [f64; ROW_LANES],
+    /// Σ w_a·((a − m_a) − (b − m_b)), per lane.
+    pub g: [f64; ROW_LANES],
+    /// Earlier counts of `a` at an earlier maximum, moved: part of `s_a`.
+    pub extra_a: f64,
+    /// How many `a` equal `m_a`.
+    pub cnt_a: f64,
+    /// Earlier counts of `b` at an earlier maximum, moved: part of `s_b`.
+    pub extra_b: f64,
+    /// How many `b` equal `m_b`.
+    pub cnt_b: f64,
+    /// The counted mass's share of the shifts of `C`.
+    pub xc: f64,
+    /// The counted mass's share of the shifts of `G`.
+    pub xg: f64,
+    /// How many finite `a` meet `b = −inf` (+inf cross-entropy and KL).
+    pub zq: f64,
+}
+
+/// The scalings of a raise: (d_a, f_a, d_b, f_b) — 0 and 1 where a maximum does not
+/// rise or rises from −inf (nothing was summed relative to it).
+#[inline]
+fn pair_raise(ma: f64, mb: f64, to_a: f64, to_b: f64) -> (f64, f64, f64, f64) {
+    let (da, fa) = if to_a > ma && ma > f64::NEG_INFINITY {
+        (to_a - ma, (ma - to_a).exp())
+    } else {
+        (0.0, 1.0)
+    };
+    let (db, fb) = if to_b > mb && mb > f64::NEG_INFINITY {
+        (to_b - mb, (mb - to_b).exp())
+    } else {
+        (0.0, 1.0)
+    };
+    (da, fa, db, fb)
+}
+
+/// (s_a, C, G) moved by a raise: scaled by f_a after the shifts (all 0 where f_a
+/// underflows; NaN stays NaN).
+#[inline]
+fn pair_moved(sa: f64, c: f64, g: f64, da: f64, fa: f64, db: f64) -> (f64, f64, f64) {
+    if fa == 0.0 {
+        (sa * 0.0, (c + sa) * 0.0, (g + sa) * 0.0)
+    } else {
+        (sa * fa, (c + sa * db) * fa, (g + sa * (db - da)) * fa)
+    }
+}
+
+impl PairRow {
+    /// The state before any value.
+    pub const EMPTY: Self = PairRow {
+        ma: f64::NEG_INFINITY,
+        mb: f64::NEG_INFINITY,
+        sa: [0.0; ROW_LANES],
+        sb: [0.0; ROW_LANES],
+        c: [0.0; ROW_LANES],
+        g: [0.0; ROW_LANES],
+        extra_a: 0.0,
+        cnt_a: 0.0,
+        extra_b: 0.0,
+        cnt_b: 0.0,
+        xc: 0.0,
+        xg: 0.0,
+        zq: 0.0,
+    };
+
+    /// The rows' statistics (fixed lane trees, no exponential).
+    pub fn finish(&self) -> PairStats {
+        PairStats {
+            a: OneStats {
+                max: self.ma,
+                rest: rest(tree16(&self.sa) + self.extra_a, self.cnt_a),
+                w: 0.0,
+            },
+            b: OneStats {
+                max: self.mb,
+                rest: rest(tree16(&self.sb) + self.extra_b, self.cnt_b),
+                w: 0.0,
+            },
+            c: tree16(&self.c) + self.xc,
+            g: tree16(&self.g) + self.xg,
+            zero_q: self.zq > 0.0,
+        }
+    }
+
+    /// The state moved to the maxima `to_a` ≥ `ma`, `to_b` ≥ `mb` (scalar form of the
+    /// blocks' raise).
+    fn moved_to(&self, to_a: f64, to_b: f64) -> Self {
+        let (da, fa, db, fb) = pair_raise(self.ma, self.mb, to_a, to_b);
+        let mut r = *self;
+        for l in 0..ROW_LANES {
+            (r.sa[l], r.c[l], r.g[l]) = pair_moved(self.sa[l], self.c[l], self.g[l], da, fa, db);
+            r.sb[l] = self.sb[l] * fb;
+        }
+        let ta = self.extra_a + self.cnt_a;
+        let (ta, xc, xg) = pair_moved(ta, self.xc, self.xg, da, fa, db);
+        (r.xc, r.xg) = (xc, xg);
+        if to_a > self.ma {
+            (r.extra_a, r.cnt_a, r.ma) = (ta, 0.0, to_a);
+        }
+        if to_b > self.mb {
+            (r.extra_b, r.cnt_b, r.mb) = ((self.extra_b + self.cnt_b) * fb, 0.0, to_b);
+        }
+        r
+    }
+}
+
+impl crate::kernels::Partial for PairRow {
+    const EMPTY: Self = PairRow::EMPTY;
+    /// Both moved to the larger maxima, then added lane by lane.
+    fn combine(self, o: Self) -> Self {
+        let ta = if o.ma > self.ma { o.ma } else { self.ma };
+        let tb = if o.mb > self.mb { o.mb } else { self.mb };
+        let (x, y) = (self.moved_to(ta, tb), o.moved_to(ta, tb));
+        let mut r = PairRow::EMPTY;
+        (r.ma, r.mb) = (ta, tb);
+        for l in 0..ROW_LANES {
+            r.sa[l] = x.sa[l] + y.sa[l];
+            r.sb[l] = x.sb[l] + y.sb[l];
+            r.c[l] = x.c[l] + y.c[l];
+            r.g[l] = x.g[l] + y.g[l];
+        }
+        r.extra_a = x.extra_a + y.extra_a;
+        r.cnt_a = x.cnt_a + y.cnt_a;
+        r.extra_b = x.extra_b + y.extra_b;
+        r.cnt_b = x.cnt_b + y.cnt_b;
+        r.xc = x.xc + y.xc;
+        r.xg = x.xg + y.xg;
+        r.zq = x.zq + y.zq;
+        r
+    }
+}
+
+/// The vector part of a [`PairRow`]: sa, sb, c, g as lo/hi halves (index 2k, 2k + 1).
+struct PairVec<V> {
+    v: [V; 8],
+    ma: f64,
+    mb: f64,
+    extra_a: f64,
+    cnt_a: f64,
+    extra_b: f64,
+    cnt_b: f64,
+    xc: f64,
+    xg: f64,
+    zq: f64,
+}
+
+impl<V: F8> PairVec<V> {
+    #[inline(always)]
+    fn load(st: &PairRow) -> Self {
+        let h = |x: &[f64; ROW_LANES], k: usize| {
+            V::load_f64(x[8 * k..8 * k + 8].try_into().expect("8"))
+        };
+        PairVec {
+            v: [
+                h(&st.sa, 0),
+                h(&st.sa, 1),
+                h(&st.sb, 0),
+                h(&st.sb, 1),
+                h(&st.c, 0),
+                h(&st.c, 1),
+                h(&st.g, 0),
+                h(&st.g, 1),
+            ],
+            ma: st.ma,
+            mb: st.mb,
+            extra_a: st.extra_a,
+            cnt_a: st.cnt_a,
+            extra_b: st.extra_b,
+            cnt_b: st.cnt_b,
+            xc: st.xc,
+            xg: st.xg,
+            zq: st.zq,
+        }
+    }
+
+    #[inline(always)]
+    fn store(&self, st: &mut PairRow) {
+        let arrays: [&mut [f64; ROW_LANES]; 4] = [&mut st.sa, &mut st.sb, &mut st.c, &mut st.g];
+        for (k, arr) in arrays.into_iter().enumerate() {
+            self.v[2 * k].store_f64((&mut arr[..8]).try_into().expect("8"));
+            self.v[2 * k + 1].store_f64((&mut arr[8..]).try_into().expect("8"));
+        }
+        (st.ma, st.mb) = (self.ma, self.mb);
+        (st.extra_a, st.cnt_a, st.extra_b, st.cnt_b) =
+            (self.extra_a, self.cnt_a, self.extra_b, self.cnt_b);
+        (st.xc, st.xg, st.zq) = (self.xc, self.xg, self.zq);
+    }
+
+    /// Raises the maxima to the blocks' (rare: a few times per row).
+    #[inline(always)]
+    fn raise(&mut self, to_a: f64, to_b: f64) {
+        let to_a = if to_a > self.ma { to_a } else { self.ma };
+        let to_b = if to_b > self.mb { to_b } else { self.mb };
+        let (da, fa, db, fb) = pair_raise(self.ma, self.mb, to_a, to_b);
+        let zero = V::splat(0.0);
+        for h in 0..2 {
+            let (sa, c, g) = (self.v[h], self.v[4 + h], self.v[6 + h]);
+            if fa == 0.0 {
+                self.v[h] = sa.mul(zero);
+                self.v[4 + h] = c.add(sa).mul(zero);
+                self.v[6 + h] = g.add(sa).mul(zero);
+            } else {
+                let f = V::splat(fa);
+                self.v[h] = sa.mul(f);
+                self.v[4 + h] = c.add(sa.mul(V::splat(db))).mul(f);
+                self.v[6 + h] = g.add(sa.mul(V::splat(db - da))).mul(f);
+            }
+            self.v[2 + h] = self.v[2 + h].mul(V::splat(fb));
+        }
+        let ta = self.extra_a + self.cnt_a;
+        let (ta, xc, xg) = pair_moved(ta, self.xc, self.xg, da, fa, db);
+        (self.xc, self.xg) = (xc, xg);
+        if to_a > self.ma {
+            (self.extra_a, self.cnt_a, self.ma) = (ta, 0.0, to_a);
+        }
+        if to_b > self.mb {
+            (self.extra_b, self.cnt_b, self.mb) = ((self.extra_b + self.cnt_b) * fb, 0.0, to_b);
+        }
+    }
+}
+
+/// The terms of one half (eight lanes, `h` = 0 or 1) of values that may hold anything,
+/// given e^{a−m_a}, e^{b−m_b} and the gaps a − m_a, b − m_b in f64; returns the counts
+/// (a at its maximum, b at its maximum, finite a against b = −inf).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pair_checked_half<V: F8>(
+    v: &mut [V; 8],
+    h: usize,
+    ea: V,
+    ga: V,
+    eb: V,
+    gb: V,
+    at_a: V::Mask,
+    absent_a: V::Mask,
+    at_b: V::Mask,
+    absent_b: V::Mask,
+) -> (V, V, V) {
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    v[h] = v[h].add(V::select(V::or(at_a, absent_a), zero, ea));
+    v[2 + h] = v[2 + h].add(V::select(V::or(at_b, absent_b), zero, eb));
+    let wa = V::select(at_a, one, ea);
+    let off = V::or(absent_a, absent_b);
+    v[4 + h] = v[4 + h].sub(V::select(off, zero, wa.mul(gb)));
+    let t = V::select(at_a, zero.sub(gb), ga.sub(gb));
+    v[6 + h] = v[6 + h].add(V::select(off, zero, wa.mul(t)));
+    let ca = V::select(absent_a, zero, V::select(at_a, one, zero));
+    let cb = V::select(absent_b, zero, V::select(at_b, one, zero));
+    let z = V::select(absent_b, V::select(absent_a, zero, one), zero);
+    (ca, cb, z)
+}
+
+#[inline(always)]
+fn pair_checked64<V: F8>(pv: &mut PairVec<V>, a: [V; 2], b: [V; 2], counts: &mut [V; 3]) {
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let (mav, mbv) = (V::splat(pv.ma), V::splat(pv.mb));
+    for h in 0..2 {
+        let (x, y) = (a[h], b[h]);
+        let (ga, gb) = (x.sub(mav), y.sub(mbv));
+        let (ea, eb) = (exp(ga), exp(gb));
+        let (ca, cb, z) = pair_checked_half(
+            &mut pv.v,
+            h,
+            ea,
+            ga,
+            eb,
+            gb,
+            x.eq(mav),
+            x.eq(ninf),
+            y.eq(mbv),
+            y.eq(ninf),
+        );
+        counts[0] = counts[0].add(ca);
+        counts[1] = counts[1].add(cb);
+        counts[2] = counts[2].add(z);
+    }
+}
+
+#[inline(always)]
+fn pair_row_f64_body<V: F8>(st: &mut PairRow, a: &[f64], b: &[f64]) {
+    let mut pv = PairVec::<V>::load(st);
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    for (ba, bb) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let ((amax, amin), (bmax, bmin)) = (block_max_min64::<V>(ba), block_max_min64::<V>(bb));
+        if amax > pv.ma || bmax > pv.mb {
+            pv.raise(amax, bmax);
+        }
+        let clean = amax < pv.ma
+            && amin - pv.ma >= DOMAIN_MIN
+            && bmax < pv.mb
+            && bmin - pv.mb >= DOMAIN_MIN;
+        let (mav, mbv) = (V::splat(pv.ma), V::splat(pv.mb));
+        let mut pa = ba.chunks_exact(2 * LANES);
+        let mut pb = bb.chunks_exact(2 * LANES);
+        if clean {
+            let mut v = pv.v;
+            for (x, y) in (&mut pa).zip(&mut pb) {
+                for h in 0..2 {
+                    let ga = V::load_f64(x[8 * h..8 * h + 8].try_into().expect("8")).sub(mav);
+                    let gb = V::load_f64(y[8 * h..8 * h + 8].try_into().expect("8")).sub(mbv);
+                    let (ea, eb) = (exp_in_domain(ga), exp_in_domain(gb));
+                    v[h] = v[h].add(ea);
+                    v[2 + h] = v[2 + h].add(eb);
+                    v[4 + h] = v[4 + h].sub(ea.mul(gb));
+                    v[6 + h] = v[6 + h].add(ea.mul(ga.sub(gb)));
+                }
+            }
+            pv.v = v;
+        } else {
+            let zero = V::splat(0.0);
+            let mut counts = [zero; 3];
+            for (x, y) in (&mut pa).zip(&mut pb) {
+                let xa = [
+                    V::load_f64(x[..8].try_into().expect("8")),
+                    V::load_f64(x[8..].try_into().expect("8")),
+                ];
+                let yb = [
+                    V::load_f64(y[..8].try_into().expect("8")),
+                    V::load_f64(y[8..].try_into().expect("8")),
+                ];
+                pair_checked64(&mut pv, xa, yb, &mut counts);
+            }
+            pv.cnt_a += counts[0].sum_lanes();
+            pv.cnt_b += counts[1].sum_lanes();
+            pv.zq += counts[2].sum_lanes();
+        }
+        let (ta, tb) = (pa.remainder(), pb.remainder());
+        if !ta.is_empty() {
+            let mut x = [f64::NEG_INFINITY; 2 * LANES];
+            let mut y = [f64::NEG_INFINITY; 2 * LANES];
+            x[..ta.len()].copy_from_slice(ta);
+            y[..tb.len()].copy_from_slice(tb);
+            let xa = [
+                V::load_f64(x[..8].try_into().expect("8")),
+                V::load_f64(x[8..].try_into().expect("8")),
+            ];
+            let yb = [
+                V::load_f64(y[..8].try_into().expect("8")),
+                V::load_f64(y[8..].try_into().expect("8")),
+            ];
+            let mut counts = [V::splat(0.0); 3];
+            pair_checked64(&mut pv, xa, yb, &mut counts);
+            pv.cnt_a += counts[0].sum_lanes();
+            pv.cnt_b += counts[1].sum_lanes();
+            pv.zq += counts[2].sum_lanes();
+        }
+    }
+    pv.store(st);
+}
+
+crate::simd::multiversion! {
+    /// Feeds two f64 rows of logits read in step (equal lengths; pieces multiples of
+    /// [`BLOCK`] except the last give bitwise one call) into the blocked pair state.
+    pub fn pair_row_f64<>(st: &mut PairRow, a: &[f64], b: &[f64]) -> () = pair_row_f64_body;
+}
+
+/// e^{x−m} (fast f32 exp of the exact gap, f64 where it underflows) and the exact gap, as
+/// f64 halves.
+#[inline(always)]
+fn side32<V: F8>(x: V::F32s, m: V::F32s) -> ([V; 2], [V; 2]) {
+    let (d, c) = two_diff(x, m);
+    let (e0, e1) = if <V::F32s as F16>::any(fast_underflows(d)) {
+        exp_wide(d, c)
+    } else {
+        exp_fast(d, c).widen()
+    };
+    let (d0, d1) = d.widen();
+    let (c0, c1) = c.widen();
+    let g0 = V::select(c0.eq(c0), d0.add(c0), d0);
+    let g1 = V::select(c1.eq(c1), d1.add(c1), d1);
+    ([e0, e1], [g0, g1])
+}
+
+#[inline(always)]
+fn pair_checked32<V: F8>(pv: &mut PairVec<V>, x: V::F32s, y: V::F32s, counts: &mut [V; 3]) {
+    let ninf = V::F32s::splat(f32::NEG_INFINITY);
+    // the maxima are f32 values (or −inf): exact
+    let (ma, mb) = (V::F32s::splat(pv.ma as f32), V::F32s::splat(pv.mb as f32));
+    let (ea, ga) = side32::<V>(x, ma);
+    let (eb, gb) = side32::<V>(y, mb);
+    let (at_a, absent_a) = (
+        V::F32s::widen_mask(x.eq(ma)),
+        V::F32s::widen_mask(x.eq(ninf)),
+    );
+    let (at_b, absent_b) = (
+        V::F32s::widen_mask(y.eq(mb)),
+        V::F32s::widen_mask(y.eq(ninf)),
+    );
+    let halves = [
+        (at_a.0, absent_a.0, at_b.0, absent_b.0),
+        (at_a.1, absent_a.1, at_b.1, absent_b.1),
+    ];
+    for (h, &(p, q, r, s)) in halves.iter().enumerate() {
+        let (ca, cb, z) = pair_checked_half(&mut pv.v, h, ea[h], ga[h], eb[h], gb[h], p, q, r, s);
+        counts[0] = counts[0].add(ca);
+        counts[1] = counts[1].add(cb);
+        counts[2] = counts[2].add(z);
+    }
+}
+
+#[inline(always)]
+fn pair_row_f32_body<V: F8>(st: &mut PairRow, a: &[f32], b: &[f32]) {
+    let mut pv = PairVec::<V>::load(st);
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    for (ba, bb) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let (amax, amin) = block_max_min32::<V::F32s>(ba);
+        let (bmax, bmin) = block_max_min32::<V::F32s>(bb);
+        let (amax, amin, bmax, bmin) = (amax as f64, amin as f64, bmax as f64, bmin as f64);
+        if amax > pv.ma || bmax > pv.mb {
+            pv.raise(amax, bmax);
+        }
+        let fast_min = FAST_MIN as f64;
+        let clean =
+            amax < pv.ma && amin - pv.ma >= fast_min && bmax < pv.mb && bmin - pv.mb >= fast_min;
+        let whole = ba.len() / 16 * 16;
+        let mut done = 0;
+        if clean {
+            // PERF: the terms of four vectors summed in f32 before one widening (as
+            // [`one_row_f32`]); s and C terms are ≥ 0, G's terms are those of the KL sum.
+            let (ma, mb) = (V::F32s::splat(pv.ma as f32), V::F32s::splat(pv.mb as f32));
+            let mut v = pv.v;
+            let quads = whole / 64 * 64;
+            while done < quads {
+                let mut es = [V::F32s::splat(0.0); 4];
+                for k in 0..4 {
+                    let i = done + 16 * k;
+                    let (da, ca) = two_diff(load16::<V::F32s>(&ba[i..]), ma);
+                    let (db, cb) = two_diff(load16::<V::F32s>(&bb[i..]), mb);
+                    let ea = exp_fast_in_domain(da, ca);
+                    let eb = exp_fast_in_domain(db, cb);
+                    es[0] = es[0].add(ea);
+                    es[1] = es[1].add(eb);
+                    es[2] = es[2].add(ea.mul(db));
+                    es[3] = es[3].add(ea.mul(da.sub(db)));
+                }
+                for (k, e) in es.into_iter().enumerate() {
+                    let (lo, hi) = e.widen();
+                    if k == 2 {
+                        v[4] = v[4].sub(lo);
+                        v[5] = v[5].sub(hi);
+                    } else {
+                        let j = [0, 2, 0, 6][k];
+                        v[j] = v[j].add(lo);
+                        v[j + 1] = v[j + 1].add(hi);
+                    }
+                }
+                done += 64;
+            }
+            pv.v = v;
+        }
+        let zero = V::splat(0.0);
+        let mut counts = [zero; 3];
+        while done < whole {
+            pair_checked32(
+                &mut pv,
+                load16(&ba[done..]),
+                load16(&bb[done..]),
+                &mut counts,
+            );
+            done += 16;
+        }
+        if done < ba.len() {
+            let ninf = f32::NEG_INFINITY;
+            pair_checked32(
+                &mut pv,
+                load16_padded(&ba[done..], ninf),
+                load16_padded(&bb[done..], ninf),
+                &mut counts,
+            );
+        }
+        pv.cnt_a += counts[0].sum_lanes();
+        pv.cnt_b += counts[1].sum_lanes();
+        pv.zq += counts[2].sum_lanes();
+    }
+    pv.store(st);
+}
+
+crate::simd::multiversion! {
+    /// Feeds two f32 rows of logits into the blocked pair state with the native f32 exp
+    /// (DESIGN §2b): as [`pair_row_f64`].
+    pub fn pair_row_f32<>(st: &mut PairRow, a: &[f32], b: &[f32]) -> () = pair_row_f32_body;
+}
+
+/// Feeds two rows (or pieces) of either float types: both f32 take the f32 pass, both f64
+/// the f64 pass, mixed types are widened to f64 in pieces.
+#[inline]
+pub fn pair_row<T: Real, U: Real>(st: &mut PairRow, a: &[T], b: &[U]) {
+    if let (Some(x), Some(y)) = (T::as_f32(a), U::as_f32(b)) {
+        pair_row_f32(st, x, y);
+    } else if let (Some(x), Some(y)) = (T::as_f64(a), U::as_f64(b)) {
+        pair_row_f64(st, x, y);
+    } else {
+        let mut xa = [0.0f64; BLOCK];
+        let mut yb = [0.0f64; BLOCK];
+        for (x, y) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+            for (d, v) in xa.iter_mut().zip(x) {
+                *d = v.to_f64();
+            }
+            for (d, v) in yb.iter_mut().zip(y) {
+                *d = v.to_f64();
+            }
+            pair_row_f64(st, &xa[..x.len()], &yb[..y.len()]);
+        }
+    }
+}
+
 // ------------------------------------------------------------------ vertical groups
 
 /// Short rows read as vertical groups (lane = row, [`GROUP`] rows, `z[c][j]`: element `c`
@@ -783,6 +1751,169 @@ pub fn js_terms<T: Real, U: Real>(a: &[T], b: &[U], norm: (f64, f64, f64, f64)) 
         sum += js_term(p, q);
     }
     sum
+}
+
+/// 2^600: scales tiny probability pairs before the division (as [`super::js`]).
+const TWO_600: f64 = 4.149_515_568_880_993e180;
+
+/// ¼·Σ (p + q)·[g(δ) + g(−δ)] of sixteen lanes (two halves) added to `acc`, with
+/// p = e^{(a − m_a) − l_a}, q = e^{(b − m_b) − l_b} and g(f) = (1 + f)·ln(1 + f) − f from
+/// [`crate::simd::log1p::log1p_g16`] (1 ± δ passed as their own quotients 2p/(p+q),
+/// 2q/(p+q), so neither side loses digits where p ≪ q).
+#[inline(always)]
+fn js_step<V: F8>(acc: &mut [V; 2], x: [V; 2], y: [V; 2], k: [[V; 4]; 2]) {
+    let (zero, two) = (V::splat(0.0), V::splat(2.0));
+    let mut d = [zero; 2];
+    let mut ra = [zero; 2];
+    let mut rb = [zero; 2];
+    let mut w = [zero; 2];
+    for h in 0..2 {
+        let [ma, la, mb, lb] = k[h];
+        let p = exp(x[h].sub(ma).sub(la));
+        let q = exp(y[h].sub(mb).sub(lb));
+        w[h] = p.add(q);
+        // tiny pairs (far tails) scaled up so 1/(p + q) stays finite
+        let up = V::select(
+            w[h].lt(V::splat(f64::MIN_POSITIVE * 1e16)),
+            V::splat(TWO_600),
+            V::splat(1.0),
+        );
+        let (p, q) = (p.mul(up), q.mul(up));
+        let inv = V::splat(1.0).div(p.add(q));
+        d[h] = p.sub(q).mul(inv);
+        ra[h] = two.mul(p).mul(inv);
+        rb[h] = two.mul(q).mul(inv);
+    }
+    let (_, (ga0, ga1)) = log1p_g16::<V, false>((d[0], d[1]), (ra[0], ra[1]));
+    let (_, (gb0, gb1)) = log1p_g16::<V, false>((zero.sub(d[0]), zero.sub(d[1])), (rb[0], rb[1]));
+    let g = [ga0.add(gb0), ga1.add(gb1)];
+    for h in 0..2 {
+        // p = q = 0 contributes 0 (δ is 0/0 there); NaN propagates through w
+        acc[h] = acc[h].add(V::select(w[h].eq(zero), zero, w[h].mul(g[h])));
+    }
+}
+
+#[inline(always)]
+fn js_sum_body<V: F8, T: Real, U: Real>(a: &[T], b: &[U], norm: (f64, f64, f64, f64)) -> f64 {
+    let k1 = [
+        V::splat(norm.0),
+        V::splat(norm.1),
+        V::splat(norm.2),
+        V::splat(norm.3),
+    ];
+    let k = [k1, k1];
+    let n = a.len().min(b.len());
+    let mut acc = [V::splat(0.0); 2];
+    let mut i = 0;
+    while i + 2 * LANES <= n {
+        let x = [
+            V::load(a[i..i + 8].try_into().expect("8")),
+            V::load(a[i + 8..i + 16].try_into().expect("8")),
+        ];
+        let y = [
+            V::load(b[i..i + 8].try_into().expect("8")),
+            V::load(b[i + 8..i + 16].try_into().expect("8")),
+        ];
+        js_step(&mut acc, x, y, k);
+        i += 2 * LANES;
+    }
+    if i < n {
+        let mut xs = [f64::NEG_INFINITY; 2 * LANES];
+        let mut ys = [f64::NEG_INFINITY; 2 * LANES];
+        for (j, (u, v)) in a[i..n].iter().zip(&b[i..n]).enumerate() {
+            xs[j] = u.to_f64();
+            ys[j] = v.to_f64();
+        }
+        let x = [
+            V::load_f64(xs[..8].try_into().expect("8")),
+            V::load_f64(xs[8..].try_into().expect("8")),
+        ];
+        let y = [
+            V::load_f64(ys[..8].try_into().expect("8")),
+            V::load_f64(ys[8..].try_into().expect("8")),
+        ];
+        js_step(&mut acc, x, y, k);
+    }
+    0.25 * acc[0].add(acc[1]).sum_lanes()
+}
+
+crate::simd::multiversion! {
+    /// The Jensen–Shannon terms (nats) of two rows (or pieces) of logits given both rows'
+    /// `(m_a, log1p(rest_a), m_b, log1p(rest_b))`: the vector form of [`js_terms`] (its
+    /// scalar reference), the same non-negative terms, g from the cancellation-free
+    /// [`crate::simd::log1p::log1p_g16`].
+    pub fn js_sum<T: Real, U: Real>(a: &[T], b: &[U], norm: (f64, f64, f64, f64)) -> f64 = js_sum_body;
+}
+
+/// Lanes `8h..8h + 8` of a group's column.
+#[inline(always)]
+fn half_of<V: F8>(c: &[f64; GROUP], h: usize) -> V {
+    V::load_f64(c[h * LANES..(h + 1) * LANES].try_into().expect("8"))
+}
+
+#[inline(always)]
+fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let mut acc = [zero; 2];
+    let mut k = [[zero; 4]; 2];
+    for (h, kh) in k.iter_mut().enumerate() {
+        let (mut ma, mut mb) = (ninf, ninf);
+        for (x, y) in a.iter().zip(b) {
+            let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
+            ma = V::select(x.gt(ma), x, ma);
+            mb = V::select(y.gt(mb), y, mb);
+        }
+        let (mut sa, mut ca, mut sb, mut cb) = (zero, zero, zero, zero);
+        for (x, y) in a.iter().zip(b) {
+            let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
+            let (at_a, absent_a) = (x.eq(ma), x.eq(ninf));
+            sa = sa.add(V::select(V::or(at_a, absent_a), zero, exp(x.sub(ma))));
+            ca = ca.add(V::select(absent_a, zero, V::select(at_a, one, zero)));
+            let (at_b, absent_b) = (y.eq(mb), y.eq(ninf));
+            sb = sb.add(V::select(V::or(at_b, absent_b), zero, exp(y.sub(mb))));
+            cb = cb.add(V::select(absent_b, zero, V::select(at_b, one, zero)));
+        }
+        let (sa, ca, sb, cb) = (sa.to_array(), ca.to_array(), sb.to_array(), cb.to_array());
+        let la: [f64; LANES] = std::array::from_fn(|l| rest(sa[l], ca[l]).ln_1p());
+        let lb: [f64; LANES] = std::array::from_fn(|l| rest(sb[l], cb[l]).ln_1p());
+        *kh = [ma, V::from_array(la), mb, V::from_array(lb)];
+    }
+    for (x, y) in a.iter().zip(b) {
+        let xs = [
+            V::load_f64(x[..8].try_into().expect("8")),
+            V::load_f64(x[8..16].try_into().expect("8")),
+        ];
+        let ys = [
+            V::load_f64(y[..8].try_into().expect("8")),
+            V::load_f64(y[8..16].try_into().expect("8")),
+        ];
+        js_step(&mut acc, xs, ys, k);
+    }
+    for h in 0..2 {
+        let v = acc[h].to_array();
+        for l in 0..LANES {
+            out[h * LANES + l] = 0.25 * v[l];
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// Jensen–Shannon divergence (nats) of the softmaxes of each of the [`GROUP`] pairs of
+    /// rows of `a[c][j]`, `b[c][j]` (as [`pair_group`]): the maxima, then the sums (L1),
+    /// then the terms of [`js_sum`]. A row without a finite logit gives NaN.
+    pub fn js_group<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = js_group_body;
+}
+
+/// A partial sum of Jensen–Shannon terms (blocks of a long row, combined in order).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JsSum(pub f64);
+
+impl crate::kernels::Partial for JsSum {
+    const EMPTY: Self = JsSum(0.0);
+    fn combine(self, o: Self) -> Self {
+        JsSum(self.0 + o.0)
+    }
 }
 
 /// m·f(δ) for one pair of probabilities (see [`js_terms`]).
@@ -1098,6 +2229,340 @@ mod tests {
                         || (s.kl() - k).abs() <= 1e-12 * c.abs().max(1.0),
                     "combined kl n={n}: {} vs {k}",
                     s.kl()
+                );
+            }
+        }
+    }
+
+    fn blocked_entropy<T: Real>(z: &[T]) -> f64 {
+        if z.is_empty() {
+            return 0.0;
+        }
+        let mut st = OneRow::EMPTY;
+        one_row(&mut st, z);
+        st.finish().entropy()
+    }
+
+    /// Long adversarial rows: maxima rising block after block, clean and checked blocks.
+    fn long_rows() -> Vec<Vec<f64>> {
+        let mut rows = Vec::new();
+        for (k, n) in [300usize, 700, 1000, 2049].into_iter().enumerate() {
+            rows.push(adversarial(n, 40 + k as u64));
+            // ordinary logits with a slowly rising maximum (every block raises it)
+            rows.push(
+                (0..n)
+                    .map(|i| (i as f64) * 0.01 + ((i * 7919) % 13) as f64 * 0.3)
+                    .collect(),
+            );
+            // a confident row: one dominant value late, far tails
+            let mut r: Vec<f64> = (0..n).map(|i| -60.0 - (i % 5) as f64).collect();
+            r[n - 3] = 30.0;
+            rows.push(r);
+            // gaps straddling the f32 and f64 normal ranges
+            rows.push((0..n).map(|i| -((i % 200) as f64) * 4.0).collect());
+        }
+        rows
+    }
+
+    #[test]
+    fn blocked_entropy_matches_the_reference() {
+        let mut all: Vec<Vec<f64>> = Vec::new();
+        for n in 0..=67 {
+            for seed in 0..20 {
+                all.push(adversarial(n, seed));
+            }
+        }
+        all.extend(long_rows());
+        let ninf = f64::NEG_INFINITY;
+        all.push(vec![ninf; 40]);
+        all.push(vec![ninf, ninf, 1.0, f64::NAN]);
+        all.push(vec![0.0, f64::INFINITY]);
+        all.push(vec![-1e308, 1e308, 0.0]);
+        for z in &all {
+            let (got, want) = (blocked_entropy(z), entropy_reference(z));
+            assert!(
+                close(got, want, 1e-13),
+                "f64 n={}: {got} vs {want} {z:?}",
+                z.len()
+            );
+            // float32: within 1e−6 of the exact value of the f32 data (DESIGN §2b)
+            let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+            let (got, want) = (blocked_entropy(&z32), entropy_reference(&z32));
+            assert!(
+                close(got, want, 1e-6),
+                "f32 n={}: {got} vs {want} {z32:?}",
+                z.len()
+            );
+        }
+        let special = |z: &[f64]| {
+            let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+            (blocked_entropy(z), blocked_entropy(&z32))
+        };
+        let (a, b) = special(&[ninf; 70]);
+        assert!(a.is_nan() && b.is_nan());
+        let (a, b) = special(&[0.0, f64::INFINITY, 1.0]);
+        assert!(a.is_nan() && b.is_nan());
+        let (a, b) = special(&[1.0, 1.0]);
+        assert_eq!((a, b), (std::f64::consts::LN_2, std::f64::consts::LN_2));
+        // a confident row keeps its tiny entropy in both types
+        for t in [40.0f64, 80.0] {
+            let want = entropy_reference(&[0.0, -t]);
+            let (a, b) = special(&[0.0, -t]);
+            assert!(
+                close(a, want, 1e-14) && close(b, want, 1e-6),
+                "t={t}: {a} {b} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn blocked_entropy_pieces_and_partials() {
+        use crate::kernels::Partial;
+        for z in long_rows() {
+            let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+            // pieces that are multiples of BLOCK: bitwise one call
+            let (mut a, mut b) = (OneRow::EMPTY, OneRow::EMPTY);
+            for (p, q) in z.chunks(BLOCK).zip(z32.chunks(BLOCK)) {
+                one_row(&mut a, p);
+                one_row(&mut b, q);
+            }
+            assert_eq!(
+                a.finish().entropy().to_bits(),
+                blocked_entropy(&z).to_bits()
+            );
+            assert_eq!(
+                b.finish().entropy().to_bits(),
+                blocked_entropy(&z32).to_bits()
+            );
+            // any pieces combined as partials: the reference to rounding
+            for piece in [1usize, 7, 100, 333] {
+                let (mut a, mut b) = (OneRow::EMPTY, OneRow::EMPTY);
+                for (p, q) in z.chunks(piece).zip(z32.chunks(piece)) {
+                    let (mut x, mut y) = (OneRow::EMPTY, OneRow::EMPTY);
+                    one_row(&mut x, p);
+                    one_row(&mut y, q);
+                    a = a.combine(x);
+                    b = b.combine(y);
+                }
+                let want = entropy_reference(&z);
+                assert!(close(a.finish().entropy(), want, 1e-13), "piece {piece}");
+                assert!(
+                    close(b.finish().entropy(), entropy_reference(&z32), 1e-6),
+                    "f32 piece {piece}"
+                );
+            }
+        }
+    }
+
+    fn blocked_pair<T: Real>(a: &[T], b: &[T]) -> (f64, f64) {
+        let mut st = PairRow::EMPTY;
+        pair_row(&mut st, a, b);
+        let s = st.finish();
+        (s.cross_entropy(), s.kl())
+    }
+
+    fn pair_close(got: (f64, f64), want: (f64, f64), tol: f64) -> bool {
+        let scale = want.0.abs().max(1.0);
+        close(got.0, want.0, tol)
+            && ((got.1.is_nan() && want.1.is_nan())
+                || got.1 == want.1
+                || (got.1 - want.1).abs() <= tol * scale)
+    }
+
+    #[test]
+    fn blocked_pairs_match_the_reference() {
+        let mut all: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+        for n in 1..=67 {
+            for seed in 0..20 {
+                all.push((adversarial(n, seed), adversarial(n, seed + 1000)));
+            }
+        }
+        let long = long_rows();
+        for (i, z) in long.iter().enumerate() {
+            let other = &long[(i + 1) % long.len()];
+            if other.len() == z.len() {
+                all.push((z.clone(), other.clone()));
+            }
+            let shifted: Vec<f64> = z.iter().map(|&v| v * 0.9 - 1.0).collect();
+            all.push((z.clone(), shifted));
+        }
+        let ninf = f64::NEG_INFINITY;
+        all.push((vec![0.0, 0.0], vec![0.0, ninf]));
+        all.push((vec![0.0, ninf], vec![0.0, 0.0]));
+        all.push((vec![ninf; 40], vec![0.0; 40]));
+        all.push((vec![0.0, f64::NAN], vec![0.0, 1.0]));
+        all.push((vec![0.0, 1.0], vec![f64::INFINITY, 1.0]));
+        for (a, b) in &all {
+            let (got, want) = (blocked_pair(a, b), pair_reference(a, b));
+            assert!(
+                pair_close(got, want, 1e-12),
+                "f64 n={}: {got:?} vs {want:?}",
+                a.len()
+            );
+            let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                a.iter().map(|&v| v as f32).collect(),
+                b.iter().map(|&v| v as f32).collect(),
+            );
+            let (got, want) = (blocked_pair(&a32, &b32), pair_reference(&a32, &b32));
+            assert!(
+                pair_close(got, want, 1e-6),
+                "f32 n={}: {got:?} vs {want:?}",
+                a.len()
+            );
+        }
+        // equal logits: KL exactly 0, in both types
+        for z in long.iter().chain([adversarial(67, 3)].iter()) {
+            assert_eq!(blocked_pair(z, z).1, 0.0);
+            let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+            assert_eq!(blocked_pair(&z32, &z32).1, 0.0);
+        }
+    }
+
+    #[test]
+    fn blocked_pair_pieces_and_partials() {
+        use crate::kernels::Partial;
+        let long = long_rows();
+        for z in &long {
+            let y: Vec<f64> = z.iter().rev().map(|&v| v * 0.5 + 0.25).collect();
+            let (z32, y32): (Vec<f32>, Vec<f32>) = (
+                z.iter().map(|&v| v as f32).collect(),
+                y.iter().map(|&v| v as f32).collect(),
+            );
+            let mut st = PairRow::EMPTY;
+            let mut st32 = PairRow::EMPTY;
+            for ((p, q), (p32, q32)) in z
+                .chunks(BLOCK)
+                .zip(y.chunks(BLOCK))
+                .zip(z32.chunks(BLOCK).zip(y32.chunks(BLOCK)))
+            {
+                pair_row(&mut st, p, q);
+                pair_row(&mut st32, p32, q32);
+            }
+            let one = blocked_pair(z, &y);
+            assert_eq!(st.finish().cross_entropy().to_bits(), one.0.to_bits());
+            assert_eq!(st.finish().kl().to_bits(), one.1.to_bits());
+            let one32 = blocked_pair(&z32, &y32);
+            assert_eq!(st32.finish().cross_entropy().to_bits(), one32.0.to_bits());
+            for piece in [1usize, 9, 100, 333] {
+                let (mut a, mut b) = (PairRow::EMPTY, PairRow::EMPTY);
+                for ((p, q), (p32, q32)) in z
+                    .chunks(piece)
+                    .zip(y.chunks(piece))
+                    .zip(z32.chunks(piece).zip(y32.chunks(piece)))
+                {
+                    let (mut x, mut w) = (PairRow::EMPTY, PairRow::EMPTY);
+                    pair_row(&mut x, p, q);
+                    pair_row(&mut w, p32, q32);
+                    a = a.combine(x);
+                    b = b.combine(w);
+                }
+                let (sa, sb) = (a.finish(), b.finish());
+                let want = pair_reference(z, &y);
+                assert!(
+                    pair_close((sa.cross_entropy(), sa.kl()), want, 1e-12),
+                    "piece {piece}"
+                );
+                let want32 = pair_reference(&z32, &y32);
+                assert!(
+                    pair_close((sb.cross_entropy(), sb.kl()), want32, 1e-6),
+                    "f32 piece {piece}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn js_sum_matches_the_scalar_terms() {
+        let norm = |a: &[f64], b: &[f64]| {
+            let s = blocked_pair(a, b);
+            let _ = s;
+            let mut st = PairRow::EMPTY;
+            pair_row(&mut st, a, b);
+            let f = st.finish();
+            (f.a.max, f.a.rest.ln_1p(), f.b.max, f.b.rest.ln_1p())
+        };
+        let mut cases: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+        for n in 1..=67 {
+            for seed in 0..20 {
+                cases.push((adversarial(n, seed), adversarial(n, seed + 1000)));
+                let z = adversarial(n, seed + 7);
+                let near: Vec<f64> = z
+                    .iter()
+                    .map(|&v| if v.is_finite() { v + 1e-9 } else { v })
+                    .collect();
+                cases.push((z, near));
+            }
+        }
+        for z in long_rows() {
+            let y: Vec<f64> = z.iter().rev().copied().collect();
+            cases.push((z, y));
+        }
+        for (a, b) in &cases {
+            let k = norm(a, b);
+            if !(k.0.is_finite() && k.2.is_finite()) {
+                continue;
+            }
+            // p and q carry their exponentials' roundings (1 ULP, different in the two
+            // implementations); for p ≈ q that is an absolute error ε in δ, so JS ≈ Σ s·δ²/4
+            // moves by ~ √(JS·Σs)·ε: allowed on top of the relative bound.
+            let tol = |want: f64| 1e-13 * want + 1e-15 * (want * a.len() as f64).sqrt() + 1e-300;
+            let want = js_terms(a, b, k);
+            let got = js_sum(a, b, k);
+            assert!(
+                (got - want).abs() <= tol(want),
+                "n={}: {got} vs {want}",
+                a.len()
+            );
+            let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                a.iter().map(|&v| v as f32).collect(),
+                b.iter().map(|&v| v as f32).collect(),
+            );
+            let got = js_sum(&a32, &b32, k);
+            let want = js_terms(&a32, &b32, k);
+            assert!(
+                (got - want).abs() <= tol(want),
+                "f32 n={}: {got} vs {want}",
+                a.len()
+            );
+        }
+        // NaN propagates; equal rows give exactly 0
+        let k = (0.0, 0.0, 0.0, 0.0);
+        assert!(js_sum(&[0.0, f64::NAN], &[0.0, 0.0], k).is_nan());
+        let z = adversarial(67, 5);
+        let kz = norm(&z, &z);
+        assert_eq!(js_sum(&z, &z, kz), 0.0);
+    }
+
+    #[test]
+    fn js_groups_match_the_scalar_terms() {
+        for n in 1..=40 {
+            let rows: Vec<Vec<f64>> = (0..GROUP as u64)
+                .map(|j| adversarial(n, j * 5 + n as u64))
+                .collect();
+            let other: Vec<Vec<f64>> = (0..GROUP as u64)
+                .map(|j| adversarial(n, j * 13 + 900))
+                .collect();
+            let t = |r: &Vec<Vec<f64>>| -> Vec<[f64; GROUP]> {
+                (0..n).map(|c| std::array::from_fn(|j| r[j][c])).collect()
+            };
+            let mut out = [0.0; GROUP];
+            js_group(&t(&rows), &t(&other), &mut out);
+            for j in 0..GROUP {
+                let (a, b) = (&rows[j], &other[j]);
+                let (ce, _) = pair_reference(a, b);
+                let mut st = PairRow::EMPTY;
+                pair_row(&mut st, a, b);
+                let f = st.finish();
+                let want = if f.a.max.is_finite() && f.b.max.is_finite() && !ce.is_nan() {
+                    js_terms(a, b, (f.a.max, f.a.rest.ln_1p(), f.b.max, f.b.rest.ln_1p()))
+                } else {
+                    f64::NAN
+                };
+                let tol = 1e-12 * want + 1e-15 * (want * n as f64).sqrt() + 1e-300;
+                assert!(
+                    (out[j].is_nan() && want.is_nan()) || (out[j] - want).abs() <= tol,
+                    "n={n} j={j}: {} vs {want} {a:?} {b:?}",
+                    out[j]
                 );
             }
         }

@@ -2,32 +2,41 @@
 //! cross-entropy, KL and Jensen–Shannon of softmax(z) along the last axis, from the
 //! streaming kernels of [`crate::kernels::logits`] — the softmax is taken inside the pass,
 //! so nothing but the (N,) result is allocated (a strided row is read in gathered pieces
-//! of [`CHUNK`] on the stack).
+//! on the stack).
 //!
-//! Entropy, perplexity, cross-entropy and KL run on the row engine
+//! Every measure runs on the row engine
 //! ([`crate::parallel::rows`]): short rows in vertical groups of sixteen
-//! ([`one_group`] / [`pair_group`]: the row's maximum first, then one pass of sums), other
-//! rows through the streaming kernels, rows longer than the engine's `MEDIUM` (and
+//! ([`one_group`] / [`pair_group`] / [`js_group`]: the row's maximum first, then one pass
+//! of sums), other rows through the blocked kernels ([`OneRow`], [`PairRow`]: one maximum
+//! per row, float32 with the native f32 exp), rows longer than the engine's `MEDIUM` (and
 //! `axis=None`) as fixed blocks in parallel whose lane states combine exactly
-//! ([`crate::kernels::Partial`] for [`OneLanes`] / [`PairLanes`]). Each row's value depends
+//! ([`crate::kernels::Partial`] for [`OneRow`] / [`PairRow`]). Each row's value depends
 //! on that row only, so any thread count gives the same bits; Ctrl-C is the engine's.
 //!
-//! Jensen–Shannon needs both log-normalisers before its terms, so it reads a row twice
-//! (the second pass is scalar: see [`crate::kernels::logits::js_terms`]); its rows run in
-//! parallel like `logsumexp`'s, `axis=None` on the calling thread.
+//! Jensen–Shannon needs both log-normalisers before its terms, so it reads a row twice:
+//! the pair pass, then the vector terms of [`js_sum`] (a long row: both passes as
+//! parallel blocks, the sums combined in a fixed order).
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
+#[cfg(test)]
+use ndarray::ArrayView1;
+use ndarray::{ArrayD, ArrayViewD, Axis};
 
+#[cfg(test)]
 use super::logsumexp::piece_stop;
-use super::{batch_shape, same_shape, RowStop, CHECK_ELEMENTS};
+use super::{batch_shape, same_shape};
+#[cfg(test)]
+use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::logits::{
-    js_terms, one_feed, one_group, pair_feed, pair_group, OneLanes, PairLanes, PairStats, PairValue,
+    js_group, js_sum, one_group, one_row, pair_group, pair_row as feed_pair, JsSum, OneRow,
+    PairRow, PairStats, PairValue,
 };
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
-use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows, Whole};
-use crate::parallel::{chunks_of, lane_chunk, run, CHUNK};
+use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows};
+use crate::parallel::run;
+#[cfg(test)]
+use crate::parallel::{chunks_of, lane_chunk, CHUNK};
 
 /// A measure of one row of logits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,15 +107,15 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
         if p.is_empty() {
             return (0.0, Lowest::NONE);
         }
-        let mut st = OneLanes::EMPTY;
-        one_feed(&mut st, p);
+        let mut st = OneRow::EMPTY;
+        one_row(&mut st, p);
         (st.finish().entropy(), Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
         let st = x.reduce(|p, _| {
-            let mut st = OneLanes::EMPTY;
-            one_feed(&mut st, p);
+            let mut st = OneRow::EMPTY;
+            one_row(&mut st, p);
             st
         });
         (st.finish().entropy(), Lowest::NONE)
@@ -145,18 +154,67 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         if p.is_empty() {
             return (0.0, Lowest::NONE);
         }
-        let mut st = PairLanes::EMPTY;
-        pair_feed(&mut st, p, q);
+        let mut st = PairRow::EMPTY;
+        feed_pair(&mut st, p, q);
         (self.value(&st.finish()), Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
         let st = x.reduce(|p, q| {
-            let mut st = PairLanes::EMPTY;
-            pair_feed(&mut st, p, q);
+            let mut st = PairRow::EMPTY;
+            feed_pair(&mut st, p, q);
             st
         });
         (self.value(&st.finish()), Lowest::NONE)
+    }
+}
+
+/// Jensen–Shannon divergence (nats) of the softmaxes of each pair of rows, on the row
+/// engine: short rows in vertical groups ([`js_group`]), others by the pair pass for the
+/// log-normalisers and then the vector terms ([`js_sum`]); long rows as blocks in parallel,
+/// both passes.
+struct Js;
+
+impl<T: Real, U: Real> RowMeasure<T, U> for Js {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        _: &mut [bool],
+    ) -> Lowest {
+        let mut all = [0.0; GROUP];
+        if !p.is_empty() {
+            js_group(p, q, &mut all);
+        }
+        out.copy_from_slice(&all[..out.len()]);
+        Lowest::NONE
+    }
+
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
+        if p.is_empty() {
+            return (0.0, Lowest::NONE);
+        }
+        let mut st = PairRow::EMPTY;
+        feed_pair(&mut st, p, q);
+        let v = match normalisers(&st.finish()) {
+            None => f64::NAN,
+            Some(n) => js_sum(p, q, n),
+        };
+        (v, Lowest::NONE)
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let st = x.reduce(|p, q| {
+            let mut st = PairRow::EMPTY;
+            feed_pair(&mut st, p, q);
+            st
+        });
+        let v = match normalisers(&st.finish()) {
+            None => f64::NAN,
+            Some(n) => x.reduce(|p, q| JsSum(js_sum(p, q, n))).0,
+        };
+        (v, Lowest::NONE)
     }
 }
 
@@ -182,52 +240,12 @@ fn for_pieces<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>, mut feed: impl
     }
 }
 
-/// The same for two lanes read in step.
-fn for_pair_pieces<T: Real, U: Real>(
-    a: &ArrayView1<'_, T>,
-    b: &ArrayView1<'_, U>,
-    stop: &RowStop<'_>,
-    mut feed: impl FnMut(&[T], &[U]),
-) {
-    if let (Some(x), Some(y)) = (a.as_slice(), b.as_slice()) {
-        for (i, (px, py)) in x
-            .chunks(CHECK_ELEMENTS)
-            .zip(y.chunks(CHECK_ELEMENTS))
-            .enumerate()
-        {
-            if i > 0 && stop.piece() {
-                break;
-            }
-            feed(px, py);
-        }
-    } else {
-        let (mut ba, mut bb) = ([T::default(); CHUNK], [U::default(); CHUNK]);
-        for r in chunks_of(a.len()) {
-            if piece_stop(r.start, stop) {
-                break;
-            }
-            feed(lane_chunk(a, r.clone(), &mut ba), lane_chunk(b, r, &mut bb));
-        }
-    }
-}
-
 /// Entropy (nats) of one row of logits, streaming (tests).
 #[cfg(test)]
 fn entropy_row<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> f64 {
-    let mut st = OneLanes::EMPTY;
-    for_pieces(z, stop, |piece| one_feed(&mut st, piece));
+    let mut st = OneRow::EMPTY;
+    for_pieces(z, stop, |piece| one_row(&mut st, piece));
     st.finish().entropy()
-}
-
-/// The pair statistics of two rows of logits.
-fn pair_stats<T: Real, U: Real>(
-    a: &ArrayView1<'_, T>,
-    b: &ArrayView1<'_, U>,
-    stop: &RowStop<'_>,
-) -> PairStats {
-    let mut st = PairLanes::EMPTY;
-    for_pair_pieces(a, b, stop, |x, y| pair_feed(&mut st, x, y));
-    st.finish()
 }
 
 /// (m, log1p(rest)) of both rows: p_i = exp((a_i − m_a) − l_a).
@@ -236,28 +254,6 @@ fn normalisers(s: &PairStats) -> Option<(f64, f64, f64, f64)> {
         Some((s.a.max, s.a.rest.ln_1p(), s.b.max, s.b.rest.ln_1p()))
     } else {
         None
-    }
-}
-
-/// One pair measure (nats) of two rows of logits.
-fn pair_row<T: Real, U: Real>(
-    a: &ArrayView1<'_, T>,
-    b: &ArrayView1<'_, U>,
-    kind: Two,
-    stop: &RowStop<'_>,
-) -> f64 {
-    let s = pair_stats(a, b, stop);
-    match kind {
-        Two::CrossEntropy => s.cross_entropy(),
-        Two::Kl => s.kl(),
-        Two::Js | Two::JsDistance => match normalisers(&s) {
-            None => f64::NAN,
-            Some(n) => {
-                let mut sum = 0.0;
-                for_pair_pieces(a, b, stop, |x, y| sum += js_terms(x, y, n));
-                sum
-            }
-        },
     }
 }
 
@@ -301,65 +297,32 @@ pub fn two<T: Real, U: Real>(
     let batch = batch_shape("p", &a)?;
     let axis = Axis(a.ndim() - 1);
     let len = a.len_of(axis);
-    if let Two::CrossEntropy | Two::Kl = kind {
-        let (pr, qr) = (Rows::from_view(&a), Rows::from_view(&b));
-        let m = Pairwise(if kind == Two::Kl {
-            PairValue::Kl
-        } else {
-            PairValue::CrossEntropy
-        });
-        let mut out = vec![0.0; pr.n_rows()];
-        run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-        let values = out.into_iter().map(|v| kind.value(v, ln_base)).collect();
-        return Ok(
-            ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row")
-        );
-    }
-    run(a.len(), |ctx| {
-        let fork = ctx.fork;
-        let stop = RowStop::new(ctx, len);
-        let zip = Zip::from(a.lanes(axis)).and(b.lanes(axis));
-        crate::zip_map_collect!(fork, zip, |x: ArrayView1<'_, T>, y: ArrayView1<'_, U>| {
-            if len == 0 {
-                return 0.0;
-            }
-            if stop.skip() {
-                return f64::NAN;
-            }
-            kind.value(pair_row(&x, &y, kind, &stop), ln_base)
-        })
-    })
-}
-
-/// Calls `feed` with the whole of `p` and `q` (equal shapes, any strides) in pieces, in
-/// memory order, checking Ctrl-C between pieces; returns whether it was stopped.
-fn whole_pieces<T: Real, U: Real>(
-    p: &ArrayViewD<'_, T>,
-    q: &ArrayViewD<'_, U>,
-    ctx: crate::parallel::Ctx<'_>,
-    mut feed: impl FnMut(&[T], &[U]),
-) {
-    let (pr, qr) = Whole::pair(p, q);
-    let (mut pb, mut qb) = (Vec::new(), Vec::new());
-    let mut since = 0usize;
-    for r in 0..pr.n_rows() {
-        let (a, b) = (pr.row(r), qr.row(r));
-        let mut start = 0;
-        while start < a.len() {
-            let end = (start + CHECK_ELEMENTS).min(a.len());
-            pr.with_slice(a, start..end, &mut pb, |x| {
-                qr.with_slice(b, start..end, &mut qb, |y| feed(x, y))
+    let (pr, qr) = (Rows::from_view(&a), Rows::from_view(&b));
+    let mut out = vec![0.0; pr.n_rows()];
+    match kind {
+        Two::CrossEntropy | Two::Kl => {
+            let m = Pairwise(if kind == Two::Kl {
+                PairValue::Kl
+            } else {
+                PairValue::CrossEntropy
             });
-            since += end - start;
-            if since >= CHECK_ELEMENTS {
-                since = 0;
-                if ctx.stopped() {
-                    return;
-                }
-            }
-            start = end;
+            run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
+        }
+        Two::Js | Two::JsDistance => {
+            run(a.len(), |ctx| map_rows(&pr, &qr, &Js, ctx, &mut out))?;
         }
     }
+    let values = out
+        .into_iter()
+        .map(|v| {
+            if len == 0 {
+                0.0
+            } else {
+                kind.value(v, ln_base)
+            }
+        })
+        .collect();
+    Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"))
 }
 
 /// A measure of the whole of `z` (any shape, any strides) as one row of logits.
@@ -382,33 +345,18 @@ pub fn two_whole<T: Real, U: Real>(
     if a.is_empty() {
         return Ok(0.0);
     }
-    if let Two::CrossEntropy | Two::Kl = kind {
-        let m = Pairwise(if kind == Two::Kl {
-            PairValue::Kl
-        } else {
-            PairValue::CrossEntropy
-        });
-        let (v, _) = run(a.len(), |ctx| map_whole(&a, &b, &m, ctx))?;
-        return Ok(kind.value(v, ln_base));
-    }
-    run(a.len(), |ctx| {
-        let mut st = PairLanes::EMPTY;
-        whole_pieces(&a, &b, ctx, |x, y| pair_feed(&mut st, x, y));
-        let s = st.finish();
-        let nats = match kind {
-            Two::CrossEntropy => s.cross_entropy(),
-            Two::Kl => s.kl(),
-            Two::Js | Two::JsDistance => match normalisers(&s) {
-                None => f64::NAN,
-                Some(n) => {
-                    let mut sum = 0.0;
-                    whole_pieces(&a, &b, ctx, |x, y| sum += js_terms(x, y, n));
-                    sum
-                }
-            },
-        };
-        kind.value(nats, ln_base)
-    })
+    let (v, _) = match kind {
+        Two::CrossEntropy | Two::Kl => {
+            let m = Pairwise(if kind == Two::Kl {
+                PairValue::Kl
+            } else {
+                PairValue::CrossEntropy
+            });
+            run(a.len(), |ctx| map_whole(&a, &b, &m, ctx))?
+        }
+        Two::Js | Two::JsDistance => run(a.len(), |ctx| map_whole(&a, &b, &Js, ctx))?,
+    };
+    Ok(kind.value(v, ln_base))
 }
 
 #[cfg(test)]
