@@ -84,8 +84,8 @@ impl Two {
     }
 }
 
-/// Entropy (nats) of softmax of each row, on the row engine.
-struct Entropy;
+/// Entropy (nats) of softmax of each row, on the row engine (dense and ragged rows).
+pub(crate) struct Entropy;
 
 impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
     fn group(
@@ -120,10 +120,16 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
         });
         (st.finish().entropy(), Lowest::NONE)
     }
+
+    /// A zero after a row's end would be a logit of its own: groups hold rows of one
+    /// length (ragged rows).
+    fn pads(&self) -> bool {
+        false
+    }
 }
 
 /// Cross-entropy or KL (nats) of the softmaxes of each pair of rows, on the row engine.
-struct Pairwise(PairValue);
+pub(crate) struct Pairwise(pub(crate) PairValue);
 
 impl Pairwise {
     fn value(&self, s: &PairStats) -> f64 {
@@ -167,13 +173,19 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         });
         (self.value(&st.finish()), Lowest::NONE)
     }
+
+    /// A zero after a row's end would be a logit of its own: groups hold rows of one
+    /// length (ragged rows).
+    fn pads(&self) -> bool {
+        false
+    }
 }
 
 /// Jensen–Shannon divergence (nats) of the softmaxes of each pair of rows, on the row
 /// engine: short rows in vertical groups ([`js_group`]), others by the pair pass for the
 /// log-normalisers and then the vector terms ([`js_sum`]); long rows as blocks in parallel,
 /// both passes.
-struct Js;
+pub(crate) struct Js;
 
 impl<T: Real, U: Real> RowMeasure<T, U> for Js {
     fn group(
@@ -215,6 +227,12 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Js {
             Some(n) => x.reduce(|p, q| JsSum(js_sum(p, q, n))).0,
         };
         (v, Lowest::NONE)
+    }
+
+    /// A zero after a row's end would be a logit of its own: groups hold rows of one
+    /// length (ragged rows).
+    fn pads(&self) -> bool {
+        false
     }
 }
 

@@ -3,14 +3,12 @@
 //! [`super::smoothing`], so a ragged row gives the value of the same row in a dense
 //! array (float64: bitwise).
 //!
-//! - **Logits, entropy / perplexity / cross-entropy / KL**: the row engine
-//!   ([`map_rows`]) with the logits kernels of [`crate::kernels::logits`] — short rows in
-//!   groups of sixteen (`one_group` / `pair_group`), rows up to the engine's `MEDIUM`
-//!   streamed (`one_feed` / `pair_feed`), longer ones as fixed blocks. A zero after a
-//!   row's end is a logit of its own, not nothing, so these measures ask the engine for
-//!   groups of rows of one length ([`RowMeasure::pads`] false).
-//! - **Logits, Jensen–Shannon**: both log-normalisers first, then the terms
-//!   ([`js_terms`]), row by row in pieces of [`CHECK_ELEMENTS`], as the dense rows.
+//! - **Logits** (entropy / perplexity / cross-entropy / KL / JS): the row engine
+//!   ([`map_rows`]) with the dense path's own row measures ([`super::from_logits`]'s
+//!   `Entropy`, `Pairwise`, `Js`) — short rows in groups of sixteen, medium rows
+//!   streamed, longer ones as fixed blocks. A zero after a row's end is a logit of its
+//!   own, not nothing, so these measures ask the engine for groups of rows of one length
+//!   ([`crate::parallel::rows::RowMeasure::pads`] false).
 //! - **Smoothing**: each row read once into a buffer as `x + α` and handed to the
 //!   measure's exact per-row form ([`super::smoothing::one_pair`]).
 //!
@@ -20,113 +18,17 @@
 
 use rayon::prelude::*;
 
-use super::from_logits::{One, Two};
+use super::from_logits::{Entropy, Js, One, Pairwise, Two};
 use super::smoothing::{check_alpha, check_negative, one_pair, Smoothed};
 use super::CHECK_ELEMENTS;
 use crate::error::Error;
-use crate::kernels::logits::{
-    js_terms, one_feed, one_group, pair_feed, pair_group, OneLanes, PairLanes, PairStats, PairValue,
-};
-use crate::kernels::two_pass::Lowest;
-use crate::kernels::{Real, GROUP};
-use crate::parallel::rows::{map_rows, IntoChecked, Long, RowMeasure, Rows};
+use crate::kernels::logits::PairValue;
+use crate::kernels::Real;
+use crate::parallel::rows::{map_rows, IntoChecked, Rows};
 use crate::parallel::run;
 
 /// Rows per task of the row-by-row measures (JS of logits, smoothing).
 const ROWS_PER_TASK: usize = 1024;
-
-/// Entropy (nats) of softmax of each row (the dense `from_logits` entropy's forms).
-struct LogitsEntropy;
-
-impl<T: Real, U: Real> RowMeasure<T, U> for LogitsEntropy {
-    fn group(
-        &self,
-        p: &[[f64; GROUP]],
-        _: &[[f64; GROUP]],
-        out: &mut [f64],
-        _: &mut [bool],
-    ) -> Lowest {
-        let mut all = [0.0; GROUP];
-        if !p.is_empty() {
-            one_group(p, &mut all);
-        }
-        out.copy_from_slice(&all[..out.len()]);
-        Lowest::NONE
-    }
-
-    fn row(&self, p: &[T], _: &[U]) -> (f64, Lowest) {
-        if p.is_empty() {
-            return (0.0, Lowest::NONE);
-        }
-        let mut st = OneLanes::EMPTY;
-        one_feed(&mut st, p);
-        (st.finish().entropy(), Lowest::NONE)
-    }
-
-    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
-        let st = x.reduce(|p, _| {
-            let mut st = OneLanes::EMPTY;
-            one_feed(&mut st, p);
-            st
-        });
-        (st.finish().entropy(), Lowest::NONE)
-    }
-
-    fn pads(&self) -> bool {
-        false
-    }
-}
-
-/// Cross-entropy or KL (nats) of the softmaxes of each pair of rows.
-struct LogitsPair(PairValue);
-
-impl LogitsPair {
-    fn value(&self, s: &PairStats) -> f64 {
-        match self.0 {
-            PairValue::CrossEntropy => s.cross_entropy(),
-            PairValue::Kl => s.kl(),
-        }
-    }
-}
-
-impl<T: Real, U: Real> RowMeasure<T, U> for LogitsPair {
-    fn group(
-        &self,
-        p: &[[f64; GROUP]],
-        q: &[[f64; GROUP]],
-        out: &mut [f64],
-        _: &mut [bool],
-    ) -> Lowest {
-        let mut all = [0.0; GROUP];
-        if !p.is_empty() {
-            pair_group(p, q, self.0, &mut all);
-        }
-        out.copy_from_slice(&all[..out.len()]);
-        Lowest::NONE
-    }
-
-    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
-        if p.is_empty() {
-            return (0.0, Lowest::NONE);
-        }
-        let mut st = PairLanes::EMPTY;
-        pair_feed(&mut st, p, q);
-        (self.value(&st.finish()), Lowest::NONE)
-    }
-
-    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
-        let st = x.reduce(|p, q| {
-            let mut st = PairLanes::EMPTY;
-            pair_feed(&mut st, p, q);
-            st
-        });
-        (self.value(&st.finish()), Lowest::NONE)
-    }
-
-    fn pads(&self) -> bool {
-        false
-    }
-}
 
 /// `kind` of every ragged row of logits `z[offsets[r]..offsets[r+1]]`, in the unit of
 /// `ln_base` (an empty row: entropy 0, perplexity 1).
@@ -139,7 +41,7 @@ pub fn logits_one<'a, T: Real>(
     let rows = Rows::ragged(z, offsets)?;
     let mut out = vec![0.0; rows.n_rows()];
     run(z.len(), |ctx| {
-        map_rows(&rows, &rows, &LogitsEntropy, ctx, &mut out)
+        map_rows(&rows, &rows, &Entropy, ctx, &mut out)
     })?;
     let mut r = 0;
     rows.for_rows(0..rows.n_rows(), |_, row| {
@@ -170,41 +72,21 @@ pub fn logits_two<'a, T: Real, U: Real>(
         Two::JsDistance => super::js::distance(nats / ln_base),
         _ => nats / ln_base,
     };
-    if let Two::CrossEntropy | Two::Kl = kind {
-        let m = LogitsPair(if kind == Two::Kl {
-            PairValue::Kl
-        } else {
-            PairValue::CrossEntropy
-        });
-        let mut out = vec![0.0; pr.n_rows()];
-        run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-        return Ok(out.into_iter().map(value).collect());
-    }
-    row_by_row(&pr, &qr, a.len(), |x, y| {
-        if x.is_empty() {
-            return Ok(0.0);
+    let mut out = vec![0.0; pr.n_rows()];
+    match kind {
+        Two::CrossEntropy | Two::Kl => {
+            let m = Pairwise(if kind == Two::Kl {
+                PairValue::Kl
+            } else {
+                PairValue::CrossEntropy
+            });
+            run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
         }
-        Ok(value(js_nats(x, y)))
-    })
-}
-
-/// Jensen–Shannon divergence (nats) of the softmaxes of two rows of logits, read in
-/// pieces of [`CHECK_ELEMENTS`] as the dense rows are.
-fn js_nats<T: Real, U: Real>(x: &[T], y: &[U]) -> f64 {
-    let mut st = PairLanes::EMPTY;
-    for (px, py) in x.chunks(CHECK_ELEMENTS).zip(y.chunks(CHECK_ELEMENTS)) {
-        pair_feed(&mut st, px, py);
+        Two::Js | Two::JsDistance => {
+            run(a.len(), |ctx| map_rows(&pr, &qr, &Js, ctx, &mut out))?;
+        }
     }
-    let s = st.finish();
-    if !(s.a.max.is_finite() && s.b.max.is_finite()) {
-        return f64::NAN;
-    }
-    let norm = (s.a.max, s.a.rest.ln_1p(), s.b.max, s.b.rest.ln_1p());
-    let mut sum = 0.0;
-    for (px, py) in x.chunks(CHECK_ELEMENTS).zip(y.chunks(CHECK_ELEMENTS)) {
-        sum += js_terms(px, py, norm);
-    }
-    sum
+    Ok(out.into_iter().map(value).collect())
 }
 
 /// `kind` of every ragged row of `p` (and the same row of `q`; `q` is ignored for
