@@ -136,22 +136,10 @@ def _native_float(arr: Any, name: str) -> Any:
 
 
 # The native float dtypes: arrays of these go to the core as they are. NumPy hands out one
-# dtype object per native builtin type, so the fast paths below test identity (an equal
+# dtype object per native builtin type, so the small-call fast paths (`entropy`, `_two_distributions`) test identity (an equal
 # dtype object that is not this one simply takes the general path).
 _F64: Any = np.dtype(np.float64)
 _F32: Any = np.dtype(np.float32)
-
-
-def _fast_one(p: Any, axis: Any) -> bool:
-    """Whether ``p`` and ``axis`` need no conversion or check beyond this one: a plain
-    native float32/float64 ndarray and an int axis in range (the 10-element call spends
-    most of its time in argument handling, issue #13)."""
-    return (
-        type(p) is np.ndarray
-        and (p.dtype is _F64 or p.dtype is _F32)
-        and type(axis) is int
-        and -p.ndim <= axis < p.ndim
-    )
 
 
 def _ragged_fill(from_logits: Any) -> float:
@@ -193,16 +181,23 @@ def _two_distributions(
             options = _ragged_options(from_logits, smoothing, normalize, offsets is None and _ragged._is_sparse(p))
             return _ragged.reduce(name, srcs, base=_check_base(base), **options)
     if from_logits is False and smoothing is _NO_SMOOTHING:
-        if offsets is None and base is None and normalize is True and _fast_pair(p, q, axis):
-            return core(cast(Any, p), cast(Any, q), axis)
+        if (
+            offsets is None
+            and base is None
+            and normalize is True
+            and type(p) is np.ndarray
+            and type(q) is np.ndarray
+            and (p.dtype is _F64 or p.dtype is _F32)
+            and (q.dtype is _F64 or q.dtype is _F32)
+            and type(axis) is int
+            and -p.ndim <= axis < p.ndim
+            and p.shape == q.shape
+        ):
+            # the small-call fast path, inline (see `entropy`): no conversion, no broadcasting
+            return core(p, q, axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return core(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
     return _pair_measure(name, p, q, axis, base, normalize, from_logits, smoothing)
-
-
-def _fast_pair(p: Any, q: Any, axis: Any) -> bool:
-    """:func:`_fast_one` for both inputs, of equal shapes (no broadcasting to do)."""
-    return _fast_one(p, axis) and type(q) is np.ndarray and (q.dtype is _F64 or q.dtype is _F32) and p.shape == q.shape
 
 
 def _check_base(base: Optional[float]) -> Optional[float]:
@@ -467,6 +462,20 @@ def entropy(
     >>> fe.entropy([1, 1, 2, 4], offsets=[0, 3, 3, 4])   # rows [1, 1, 2], [], [4]
     array([1.03972077, 0.        , 0.        ])
     """
+    if (
+        type(p) is np.ndarray
+        and offsets is None
+        and from_logits is False
+        and smoothing is _NO_SMOOTHING
+        and base is None
+        and normalize is True
+        and (p.dtype is _F64 or p.dtype is _F32)
+        and type(axis) is int
+        and -p.ndim <= axis < p.ndim
+    ):
+        # the small-call fast path, inline (a helper call and typing.cast cost ~10% of a
+        # 10-element call, issue #13): a native float ndarray needs no conversion
+        return _core.entropy(p, axis)
     if offsets is not None or type(p) is not np.ndarray:
         from . import _ragged
 
@@ -474,8 +483,6 @@ def entropy(
         if src is not None:
             options = _ragged_options(from_logits, smoothing, normalize, offsets is None and _ragged._is_sparse(p))
             return _ragged.reduce("entropy", src, base=_check_base(base), **options)
-    if offsets is None and from_logits is False and smoothing is _NO_SMOOTHING and base is None and normalize is True and _fast_one(p, axis):
-        return _core.entropy(cast(Any, p), axis)
     if from_logits is not False or smoothing is not _NO_SMOOTHING:
         logits = _check_flag(from_logits, "from_logits")
         norm = _check_flag(normalize, "normalize")
