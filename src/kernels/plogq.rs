@@ -458,6 +458,34 @@ impl<V: F8> Acc1<V> {
         }
     }
 
+    /// The partials of a leaf from its merged lanes (`SAME`: q is p, so q's totals and
+    /// minimum are p's).
+    #[inline(always)]
+    fn into_one_pass<const SAME: bool>(self, f32_unsafe: bool) -> OnePass {
+        let (sq, min_q) = if SAME {
+            (self.sp, self.min_p)
+        } else {
+            (self.sq, self.min_q)
+        };
+        OnePass {
+            sums: Sums {
+                sp: self.sp.sum_lanes(),
+                sq: sq.sum_lanes(),
+                sp_lo: 0.0,
+                sq_lo: 0.0,
+                max_q: self.max_q.max_lane(),
+                min: Lowest {
+                    p: self.min_p.min_lane(),
+                    q: min_q.min_lane(),
+                },
+            },
+            w: self.w.sum_lanes(),
+            a: self.a.sum_lanes(),
+            zero_q: self.zero_q.max_lane() > 0.0,
+            f32_unsafe,
+        }
+    }
+
     #[inline(always)]
     fn merge(self, o: Self) -> Self {
         Acc1 {
@@ -495,27 +523,9 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
             hi.add::<F32, SAME>(p1, q1, l1);
             i += 16;
         }
-        let mut acc = lo.merge(hi);
-        if SAME {
-            (acc.sq, acc.min_q) = (acc.sp, acc.min_p);
-        }
-        OnePass {
-            sums: Sums {
-                sp: acc.sp.sum_lanes(),
-                sq: acc.sq.sum_lanes(),
-                sp_lo: 0.0,
-                sq_lo: 0.0,
-                max_q: acc.max_q.max_lane(),
-                min: Lowest {
-                    p: acc.min_p.min_lane(),
-                    q: acc.min_q.min_lane(),
-                },
-            },
-            w: acc.w.sum_lanes(),
-            a: acc.a.sum_lanes(),
-            zero_q: acc.zero_q.max_lane() > 0.0,
-            f32_unsafe: F32 && acc.min_pos_q.min_lane() < F32_MIN_NORMAL_LESS_ONE_ULP,
-        }
+        let acc = lo.merge(hi);
+        let f32_unsafe = F32 && acc.min_pos_q.min_lane() < F32_MIN_NORMAL_LESS_ONE_ULP;
+        acc.into_one_pass::<SAME>(f32_unsafe)
     })
 }
 
@@ -549,31 +559,12 @@ fn one_pass_native_f32<V: F8, const SAME: bool>(p: &[f32], q: &[f32]) -> OnePass
             min_pos_q = min_pos_q.min_ignoring_nan(qv.bits_add(u32::MAX));
             i += 16;
         }
-        let mut acc = lo.merge(hi);
-        if SAME {
-            (acc.sq, acc.min_q) = (acc.sp, acc.min_p);
-        }
         let min_pos_q = min_pos_q
             .to_array()
             .iter()
             .fold(f32::INFINITY, |m, &v| if v < m { v } else { m });
-        OnePass {
-            sums: Sums {
-                sp: acc.sp.sum_lanes(),
-                sq: acc.sq.sum_lanes(),
-                sp_lo: 0.0,
-                sq_lo: 0.0,
-                max_q: acc.max_q.max_lane(),
-                min: Lowest {
-                    p: acc.min_p.min_lane(),
-                    q: acc.min_q.min_lane(),
-                },
-            },
-            w: acc.w.sum_lanes(),
-            a: acc.a.sum_lanes(),
-            zero_q: acc.zero_q.max_lane() > 0.0,
-            f32_unsafe: (min_pos_q as f64) < F32_MIN_NORMAL_LESS_ONE_ULP,
-        }
+        lo.merge(hi)
+            .into_one_pass::<SAME>((min_pos_q as f64) < F32_MIN_NORMAL_LESS_ONE_ULP)
     })
 }
 

@@ -84,6 +84,17 @@ impl Two {
     }
 }
 
+/// The group form shared by the logits measures: `kernel` writes all sixteen lanes, the
+/// first `out.len()` are the rows' values (rows of length 0: 0, the kernel not called).
+fn group_values(empty: bool, out: &mut [f64], kernel: impl FnOnce(&mut [f64; GROUP])) -> Lowest {
+    let mut all = [0.0; GROUP];
+    if !empty {
+        kernel(&mut all);
+    }
+    out.copy_from_slice(&all[..out.len()]);
+    Lowest::NONE
+}
+
 /// Entropy (nats) of softmax of each row, on the row engine (dense and ragged rows).
 pub(crate) struct Entropy;
 
@@ -95,12 +106,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
         out: &mut [f64],
         _: &mut [bool],
     ) -> Lowest {
-        let mut all = [0.0; GROUP];
-        if !p.is_empty() {
-            one_group(p, &mut all);
-        }
-        out.copy_from_slice(&all[..out.len()]);
-        Lowest::NONE
+        group_values(p.is_empty(), out, |all| one_group(p, all))
     }
 
     fn row(&self, p: &[T], _: &[U]) -> (f64, Lowest) {
@@ -148,12 +154,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         out: &mut [f64],
         _: &mut [bool],
     ) -> Lowest {
-        let mut all = [0.0; GROUP];
-        if !p.is_empty() {
-            pair_group(p, q, self.0, &mut all);
-        }
-        out.copy_from_slice(&all[..out.len()]);
-        Lowest::NONE
+        group_values(p.is_empty(), out, |all| pair_group(p, q, self.0, all))
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
@@ -195,12 +196,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Js {
         out: &mut [f64],
         _: &mut [bool],
     ) -> Lowest {
-        let mut all = [0.0; GROUP];
-        if !p.is_empty() {
-            js_group(p, q, &mut all);
-        }
-        out.copy_from_slice(&all[..out.len()]);
-        Lowest::NONE
+        group_values(p.is_empty(), out, |all| js_group(p, q, all))
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
