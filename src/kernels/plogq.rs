@@ -746,10 +746,108 @@ fn group_body<V: F8, U: Real>(
     regular: &mut [bool],
 ) -> Lowest {
     if std::ptr::eq(p.as_ptr(), q.as_ptr()) && p.len() == q.len() {
-        group_impl::<V, U, true>(p, q, out, regular)
+        match p.len() {
+            1 => entropy_of_one::<V>(&p[0], out, regular),
+            2 => entropy_of_two::<V>(&p[0], &p[1], out, regular),
+            _ => group_impl::<V, U, true>(p, q, out, regular),
+        }
     } else {
         group_impl::<V, U, false>(p, q, out, regular)
     }
+}
+
+/// Whether lanes with largest element `max` and smallest `min` are regular for the
+/// closed forms of one- and two-element rows: 2^−1000 ≤ max ≤ 2^1000 and min ≥ 0 (false
+/// for NaN). Other rows (zero, subnormal or huge totals, ±inf, NaN, negatives) take
+/// [`row`], as they would in [`group_impl`].
+#[inline(always)]
+fn tiny_regular<V: F8>(min: V, max: V) -> V::Mask {
+    V::and(
+        V::and(max.ge(V::splat(REGULAR_MIN)), max.le(V::splat(REGULAR_MAX))),
+        min.ge(V::splat(0.0)),
+    )
+}
+
+/// Marks the lanes of half `h` that `ok` leaves out as irregular.
+#[inline(always)]
+fn mark_irregular<V: F8>(ok: V::Mask, h: usize, regular: &mut [bool]) {
+    if V::all(ok) {
+        return;
+    }
+    for (i, &v) in flag::<V>(ok).to_array().iter().enumerate() {
+        if let Some(r) = regular.get_mut(h * 8 + i) {
+            *r = v == 1.0;
+        }
+    }
+}
+
+/// Stores the eight values of half `h` into `out` (which may end inside the half).
+#[inline(always)]
+fn store_half<V: F8>(value: V, h: usize, out: &mut [f64]) {
+    match out.get_mut(h * 8..h * 8 + 8) {
+        Some(full) => value.store_f64(full.try_into().expect("8")),
+        None => {
+            for (i, &v) in value.to_array().iter().enumerate() {
+                if let Some(slot) = out.get_mut(h * 8 + i) {
+                    *slot = v;
+                }
+            }
+        }
+    }
+}
+
+/// Entropies of sixteen one-element rows: a single positive mass is certain, H = 0
+/// exactly (what [`group_impl`] computes for them, without its two passes).
+#[inline(always)]
+fn entropy_of_one<V: F8>(x: &[f64; GROUP], out: &mut [f64], regular: &mut [bool]) -> Lowest {
+    let mut min = V::splat(f64::INFINITY);
+    for h in 0..2 {
+        let a = half::<V>(x, h);
+        mark_irregular::<V>(tiny_regular(a, a), h, regular);
+        store_half(V::splat(0.0), h, out);
+        min = min.min_ignoring_nan(a);
+    }
+    let min = min.min_lane();
+    Lowest { p: min, q: min }
+}
+
+/// Entropies of sixteen two-element rows [a, b] in closed form. With M = max, m = min and
+/// t = m/M ∈ [0, 1]: P = (1, t)/(1 + t), so
+/// H = ln(1+t)/(1+t) + t·ln((1+t)/t)/(1+t) = log1p(t) + (t/(1+t))·ln(1/t),
+/// a sum of two non-negative terms — no cancellation at any t, and t does not depend on
+/// the scale of the row, so no rescaling either. Each term is within a few ULP (t, 1+t
+/// and the logs are each correctly rounded or ≤ 1 ULP; ln t's relative error only grows
+/// where t → 1, where its term is below half of log1p(t)). Two logarithms and two
+/// divisions per eight rows, against one logarithm per element plus the log of the
+/// total, the two passes and the dominant-element form of [`group_impl`].
+#[inline(always)]
+fn entropy_of_two<V: F8>(
+    a: &[f64; GROUP],
+    b: &[f64; GROUP],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    let one = V::splat(1.0);
+    let mut min = V::splat(f64::INFINITY);
+    for h in 0..2 {
+        let (x, y) = (half::<V>(a, h), half::<V>(b, h));
+        let (small, large) = (x.min_ignoring_nan(y), x.max_ignoring_nan(y));
+        // min/max ignore NaN, the regular test must not
+        let ok = V::and(tiny_regular(small, large), V::and(x.eq(x), y.eq(y)));
+        mark_irregular::<V>(ok, h, regular);
+        let t = small.div(large);
+        let u = one.add(t);
+        let inv_u = one.div(u);
+        // log1p(t) = ln(1+t) plus the rounding of 1 + t
+        let log1p_t = ln_finite(u).add(t.sub(u.sub(one)).mul(inv_u));
+        // t = 0: no second term (ln 0 is finite garbage from ln_finite, times 0)
+        let value = log1p_t.sub(t.mul(inv_u).mul(ln_finite(t)));
+        store_half(value, h, out);
+        // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
+        min = min.min_ignoring_nan(x).min_ignoring_nan(y);
+    }
+    let min = min.min_lane();
+    Lowest { p: min, q: min }
 }
 
 /// Pass-2 lane accumulators of a vertical group (eight lanes).
@@ -1046,6 +1144,94 @@ mod tests {
                     }
                     assert_eq!(o2[j].to_bits(), out[j].to_bits(), "{r:?}");
                 }
+            }
+        }
+    }
+
+    /// Scalar reference of [`entropy_of_two`] (libm logs): the entropy of [a, b] for a
+    /// regular row, None for the rows it leaves to [`row`].
+    fn entropy_of_two_lane(a: f64, b: f64) -> Option<f64> {
+        let (m, big) = (a.min(b), a.max(b));
+        if a.is_nan() || b.is_nan() || !(REGULAR_MIN..=REGULAR_MAX).contains(&big) || m < 0.0 {
+            return None;
+        }
+        let t = m / big;
+        Some(if t == 0.0 { 0.0 } else { t.ln_1p() + t / (1.0 + t) * -t.ln() })
+    }
+
+    /// `group` of sixteen rows of one length `len` (values by row), SAME or a copy of q.
+    fn tiny_group(rows: &[Vec<f64>], same: bool) -> (Vec<f64>, Vec<bool>, Lowest) {
+        let len = rows[0].len();
+        let mut pt = vec![[0.0; GROUP]; len];
+        for (j, r) in rows.iter().enumerate() {
+            for c in 0..len {
+                pt[c][j] = r[c];
+            }
+        }
+        let qt = pt.clone();
+        let (mut out, mut regular) = (vec![0.0; rows.len()], vec![true; rows.len()]);
+        let lo = group::<f64>(&pt, if same { &pt } else { &qt }, &mut out, &mut regular);
+        (out, regular, lo)
+    }
+
+    #[test]
+    fn one_and_two_element_entropy_rows_match_their_references() {
+        // every pair of adversarial values (and some ordinary ones), sixteen rows a group
+        let mut values: Vec<f64> = SPECIALS.to_vec();
+        values.extend([f64::NAN, -1.0, -5e-324, 0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300]);
+        values.extend(positive(12, 5).into_iter().filter(|&v| v > 0.0));
+        let pairs: Vec<Vec<f64>> = values
+            .iter()
+            .flat_map(|&a| values.iter().map(move |&b| vec![a, b]))
+            .collect();
+        let singles: Vec<Vec<f64>> = values.iter().map(|&a| vec![a]).collect();
+        for rows in [&pairs, &singles] {
+            for chunk in rows.chunks(GROUP) {
+                let (out, regular, lo) = tiny_group(chunk, true);
+                let want_min = chunk.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+                assert!(lo.p <= want_min && lo.q <= want_min, "{chunk:?}: {lo:?}");
+                for (j, r) in chunk.iter().enumerate() {
+                    let lane = if r.len() == 1 {
+                        entropy_of_two_lane(r[0], 0.0)
+                    } else {
+                        entropy_of_two_lane(r[0], r[1])
+                    };
+                    assert_eq!(regular[j], lane.is_some(), "{r:?}");
+                    let Some(want) = lane else { continue };
+                    // the scalar reference to a few ULP, the exact row form to 1e-14
+                    assert!(close(out[j], want, 4e-16), "{r:?}: {:e} vs {want:e}", out[j]);
+                    let (exact, _) = row(r, r);
+                    assert!(close(out[j], exact, 1e-14), "{r:?}: {:e} vs row {exact:e}", out[j]);
+                    // a neighbour-free value, and ≥ 0
+                    assert!(out[j] >= 0.0);
+                    let (alone, _, _) = tiny_group(std::slice::from_ref(r), true);
+                    assert_eq!(alone[0].to_bits(), out[j].to_bits(), "{r:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn two_element_rows_at_every_share_and_scale() {
+        // shares m/M from 1 down to 1e-300 and scales from 2^-999 to 2^999: the closed
+        // form against the exact row form (which rescales and takes the dominant term's
+        // log1p), and the same distribution at every scale agrees to rounding
+        let mut rows = Vec::new();
+        for i in 0..400 {
+            let t = 10f64.powf(-(i as f64) * 0.75);
+            for scale in [2f64.powi(-999), 1e-150, 1.0, 3.0, 1e150, 2f64.powi(998)] {
+                rows.push(vec![scale, t * scale]);
+                rows.push(vec![t * scale, scale]);
+            }
+        }
+        for chunk in rows.chunks(GROUP) {
+            let (out, regular, _) = tiny_group(chunk, true);
+            for (j, r) in chunk.iter().enumerate() {
+                let (exact, _) = row(r, r);
+                if exact < 1e-300 || !regular[j] {
+                    continue;
+                }
+                assert!(close(out[j], exact, 1e-14), "{r:?}: {:e} vs {exact:e}", out[j]);
             }
         }
     }

@@ -275,7 +275,7 @@ fn normalisers(s: &PairStats) -> Option<(f64, f64, f64, f64)> {
 pub fn one<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Result<ArrayD<f64>, Error> {
     let batch = batch_shape("p", &z)?;
     let rows = Rows::from_view(&z);
-    let mut out = vec![0.0; rows.n_rows()];
+    let mut out = crate::parallel::output::zeroed(rows.n_rows());
     run(z.len(), |ctx| {
         map_rows(&rows, &rows, &Entropy, ctx, &mut out)
     })?;
@@ -312,7 +312,7 @@ pub fn two<T: Real, U: Real>(
     let axis = Axis(a.ndim() - 1);
     let len = a.len_of(axis);
     let (pr, qr) = (Rows::from_view(&a), Rows::from_view(&b));
-    let mut out = vec![0.0; pr.n_rows()];
+    let mut out = crate::parallel::output::zeroed(pr.n_rows());
     match kind {
         Two::CrossEntropy | Two::Kl => {
             let m = Pairwise(if kind == Two::Kl {

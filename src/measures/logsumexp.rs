@@ -133,10 +133,15 @@ fn check<T>(x: &ArrayViewD<'_, T>) -> Result<Vec<usize>, Error> {
 pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     let batch = check(&x)?;
     let rows: usize = batch.iter().product();
-    // Empty rows (no classes) give −inf, the log of an empty sum; `tasks` has none for them.
-    let mut out = vec![f64::NEG_INFINITY; rows];
     let elements = x.len();
     let classes = x.shape()[x.ndim() - 1];
+    // Empty rows (no classes) give −inf, the log of an empty sum; `tasks` has none for
+    // them. Other rows are all written by the tasks, on the pages their threads fault in.
+    let mut out = if classes == 0 {
+        vec![f64::NEG_INFINITY; rows]
+    } else {
+        crate::parallel::output::zeroed(rows)
+    };
     run(elements.max(rows), |ctx| {
         let stop = RowStop::new(ctx, classes);
         run_tasks(tasks(Source::Read(x), None), Some(&mut out), ctx, |t, o| {

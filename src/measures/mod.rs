@@ -133,7 +133,7 @@ pub(crate) fn per_row<T: Real, U: Real, M: RowMeasure<T, U>>(
     q_name: &'static str,
 ) -> Result<Vec<f64>, Error> {
     let ln_base = opts.ln_base()?;
-    let mut out = vec![0.0; p.n_rows()];
+    let mut out = crate::parallel::output::zeroed(p.n_rows());
     let min = run(elements, |ctx| map_rows(p, q, m, ctx, &mut out))?;
     checked(out, min, ln_base, q_name)
 }

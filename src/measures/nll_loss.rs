@@ -389,7 +389,7 @@ fn losses<T: Real, L: Label>(
         classes: log_probs.shape()[log_probs.ndim() - 1],
     };
     let mut per_row = if reduction == Reduction::None {
-        vec![0.0; rows]
+        crate::parallel::output::zeroed(rows)
     } else {
         Vec::new()
     };

@@ -46,7 +46,7 @@ fn stats<T: Real>(z: &[T]) -> RowStats {
 /// through the tile kernels of the dense short rows ([`tile_stats`], [`tile_finish`]);
 /// longer rows take the streaming pass, as dense rows that long do.
 fn per_row<T: Real>(rows: &Rows<'_, T>, labels: Option<(&[i64], i64)>) -> Result<Vec<f64>, Error> {
-    let mut out = vec![0.0; rows.n_rows()];
+    let mut out = crate::parallel::output::zeroed(rows.n_rows());
     run(rows.elements().max(rows.n_rows()), |ctx| {
         let task = |i: usize, o: &mut [f64]| {
             let first = i * ROWS_PER_TASK;

@@ -39,7 +39,7 @@ pub fn logits_one<'a, T: Real>(
     ln_base: f64,
 ) -> Result<Vec<f64>, Error> {
     let rows = Rows::ragged(z, offsets)?;
-    let mut out = vec![0.0; rows.n_rows()];
+    let mut out = crate::parallel::output::zeroed(rows.n_rows());
     run(z.len(), |ctx| {
         map_rows(&rows, &rows, &Entropy, ctx, &mut out)
     })?;
@@ -72,7 +72,7 @@ pub fn logits_two<'a, T: Real, U: Real>(
         Two::JsDistance => super::js::distance(nats / ln_base),
         _ => nats / ln_base,
     };
-    let mut out = vec![0.0; pr.n_rows()];
+    let mut out = crate::parallel::output::zeroed(pr.n_rows());
     match kind {
         Two::CrossEntropy | Two::Kl => {
             let m = Pairwise(if kind == Two::Kl {
@@ -147,7 +147,7 @@ fn row_by_row<T: Real, U: Real>(
     elements: usize,
     f: impl Fn(&[T], &[U]) -> Result<f64, Error> + Sync,
 ) -> Result<Vec<f64>, Error> {
-    let mut out = vec![0.0; p.n_rows()];
+    let mut out = crate::parallel::output::zeroed(p.n_rows());
     let failed = std::sync::Mutex::new(None);
     run(elements.max(p.n_rows()), |ctx| {
         let task = |i: usize, o: &mut [f64]| {

@@ -619,7 +619,7 @@ fn compute<T: Real, U: Real>(
         // "none" returns a loss per row; "sum"/"mean" keep only each task's block sums
         // (no N-sized buffer: at (10^7, 1) it cost more than the losses themselves).
         let per_row = opts.reduction == Reduction::None;
-        let mut losses = vec![0.0; if per_row { rows } else { 0 }];
+        let mut losses = crate::parallel::output::zeroed(if per_row { rows } else { 0 });
         let outs = run(elements, |call| {
             let src = match mode {
                 GradMode::None(z) => Source::Read(z),

@@ -12,6 +12,7 @@
 //! time into a small buffer, so no copy of the input is ever made.
 
 mod blocks;
+pub mod output;
 pub mod rows;
 
 pub use blocks::*;

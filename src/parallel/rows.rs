@@ -739,6 +739,12 @@ mod tests {
 /// A short row: the loss engine ([`crate::measures::loss_rows`]) sizes its transposed
 /// tiles from it.
 pub const SHORT: usize = 64;
+
+/// Rows of at most this many elements share a vertical group only with rows of their own
+/// length (ragged rows are the only layout that mixes lengths), so a measure's group
+/// form may take a closed form for them: a ragged row then equals the dense row bit for
+/// bit (see `plogq::group` for one- and two-element entropy rows).
+pub const TINY: usize = 2;
 /// Rows up to this long are read as vertical groups of [`GROUP`] rows (lane = row), on
 /// any layout (ragged rows included, so a row's value does not depend on it). Measured
 /// (entropy, 10^7 elements, f32): C = 100 took 39× `np.sum` one row at a time and 13×
@@ -1260,8 +1266,8 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
             }
             let len_of = |i: u32| prow(first + i as usize).len();
             let mut end = (start + GROUP).min(order.len());
-            if !pads {
-                let l0 = len_of(order[start]);
+            let l0 = len_of(order[start]);
+            if !pads || l0 <= TINY {
                 end = start
                     + order[start..end]
                         .iter()
