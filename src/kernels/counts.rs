@@ -1,14 +1,15 @@
 //! Float kernels of the count-based measures (contingency tables, label counts),
 //! vectorised like the others: [`sum_min`] (marginal sums of a table) and
 //! [`xlog_ratio_sums`] (Σ x·ln(x·c/d), the direct form of mutual information and
-//! conditional entropy). Counting the labels themselves is integer work in
+//! conditional entropy) and [`mi_cell_sums`] (mutual information as a sum of non-negative
+//! terms, exact near independence). Counting the labels themselves is integer work in
 //! [`crate::measures::label_counting`] and [`crate::measures::label_pairs`].
 
 use super::{
     for_each_block, for_each_block_pair, min_ignoring_nan, Accumulate, AccumulatePair, Partial,
     Real,
 };
-use crate::simd::log::ln;
+use crate::simd::log::{ln, ln_finite, rest_of};
 use crate::simd::vector::F8;
 
 /// Σx and min(0, min x) of a block.
@@ -187,6 +188,141 @@ pub fn xlog_ratio_reference(x: &[f64], d: &[f64], c: f64) -> LogRatioSums {
     acc
 }
 
+/// Σ over cells of q·φ(x/q), q = a·b/n (the expected count), φ(r) = r ln r − r + 1 ≥ 0:
+/// n·I(X;Y) of a table's row written as a sum of non-negative terms (Σ x = Σ q = n), so
+/// nearly independent variables keep full relative precision where the direct form
+/// Σ x ln(x n/(a b)) has terms of both signs and an absolute error of ~1e-16·n.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MiCellSums {
+    /// Σ q·φ(x/q).
+    pub sum: f64,
+    /// Some cell's products left the range where they are exact (x·n or a·b below
+    /// [`EXACT_PRODUCT_MIN`] after scaling): the caller takes the direct form instead.
+    pub inexact: bool,
+}
+
+impl Partial for MiCellSums {
+    const EMPTY: Self = MiCellSums {
+        sum: 0.0,
+        inexact: false,
+    };
+    #[inline]
+    fn combine(self, o: Self) -> Self {
+        MiCellSums {
+            sum: self.sum + o.sum,
+            inexact: self.inexact || o.inexact,
+        }
+    }
+}
+
+/// Below this a product's rounding error (the FMA residual) may itself round: 2^-968.
+pub const EXACT_PRODUCT_MIN: f64 = 4.008_336_720_017_946e-292;
+
+/// |f| below which φ takes the form q·(f² + rest(f)·(1 + f)) with f = x/q − 1 from exact
+/// products (inside rest's domain [√2/2 − 1, √2 − 1)); above it x·ln r − x + q loses at
+/// most ~10 ULP to cancellation (φ(1 ± 1/4) ≥ 0.028 against terms ≤ 0.3).
+const MI_NEAR: f64 = 0.25;
+
+/// One lane group of [`mi_cell_sums`]: x counts, b column sums, `a_s` = a·s, `n_s` = n·s
+/// for an exact power of two s (so the products stay in range; q and r do not change).
+#[inline(always)]
+fn mi_cells_lanes<V: F8>(x: V, b: V, a_s: V, n_s: V) -> (V, V::Mask) {
+    let zero = V::splat(0.0);
+    let one = V::splat(1.0);
+    // x·n − a·b as a double-double: both products exact (FMA residuals), the difference
+    // of the high parts exact where they are close (Sterbenz)
+    let hi1 = x.mul(n_s);
+    let lo1 = x.fused_mul_add(n_s, zero.sub(hi1));
+    let hi2 = a_s.mul(b);
+    let lo2 = a_s.fused_mul_add(b, zero.sub(hi2));
+    let q = hi2.div(n_s);
+    let f = hi1.sub(hi2).add(lo1.sub(lo2)).div(hi2);
+    let near = V::and(f.lt(V::splat(MI_NEAR)), f.gt(V::splat(-MI_NEAR)));
+    let fr = V::select(near, f, zero);
+    // φ(1 + f) = (1+f)(f + rest) − f = f² + rest·(1 + f)
+    let rest = rest_of(fr);
+    let g_near = q.mul(fr.mul_add(fr, rest.mul(one.add(fr))));
+    let r = hi1.div(hi2);
+    let g_far = V::select(x.eq(zero), q, x.mul(ln_finite(r)).sub(x).add(q));
+    let g = V::select(hi2.eq(zero), zero, V::select(near, g_near, g_far));
+    let tiny = V::splat(EXACT_PRODUCT_MIN);
+    let inexact = V::or(
+        V::and(x.gt(zero), hi1.lt(tiny)),
+        V::and(hi2.gt(zero), hi2.lt(tiny)),
+    );
+    (g, inexact)
+}
+
+struct MiCells<V> {
+    sum: V,
+    a_s: V,
+    n_s: V,
+    inexact: V,
+}
+
+impl<V: F8> AccumulatePair<V> for MiCells<V> {
+    #[inline(always)]
+    fn add(&mut self, x: V, b: V) {
+        let (g, inexact) = mi_cells_lanes(x, b, self.a_s, self.n_s);
+        self.sum = self.sum.add(g);
+        self.inexact = V::select(inexact, V::splat(1.0), self.inexact);
+    }
+}
+
+#[inline(always)]
+fn mi_cell_sums_body<V: F8>(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums {
+    let zero = V::splat(0.0);
+    let mut acc = MiCells {
+        sum: zero,
+        a_s: V::splat(a * scale),
+        n_s: V::splat(n * scale),
+        inexact: zero,
+    };
+    for_each_block_pair(x, b, &mut acc);
+    MiCellSums {
+        sum: acc.sum.sum_lanes(),
+        inexact: acc.inexact.max_lane() > 0.0,
+    }
+}
+
+crate::simd::multiversion! {
+    /// Σ_j q_j·φ(x_j/q_j) with q_j = a·b_j/n over a table row `x` (row sum `a`) and the
+    /// column sums `b`, table total `n`; `scale` is an exact power of two applied to `a`
+    /// and `n` so that x·n and a·b stay finite (see [`MiCellSums`]).
+    pub fn mi_cell_sums<>(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums = mi_cell_sums_body;
+}
+
+/// Scalar reference for [`mi_cell_sums`]: the same formulas with `f64::ln`, `f64::ln_1p`
+/// and `f64::mul_add`, cell by cell.
+pub fn mi_cell_reference(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums {
+    let (a_s, n_s) = (a * scale, n * scale);
+    let mut acc = MiCellSums::EMPTY;
+    for (&x, &b) in x.iter().zip(b) {
+        let (hi1, hi2) = (x * n_s, a_s * b);
+        let (lo1, lo2) = (x.mul_add(n_s, -hi1), a_s.mul_add(b, -hi2));
+        let q = hi2 / n_s;
+        let f = ((hi1 - hi2) + (lo1 - lo2)) / hi2;
+        let g = if hi2 == 0.0 {
+            0.0
+        } else if f.abs() < MI_NEAR {
+            // ln(1+f) − f by its series (|f| < 1/4: 60 terms reach far below an ULP)
+            let rest: f64 = (2..60)
+                .rev()
+                .fold(0.0, |acc, k| acc * f + if k % 2 == 0 { -1.0 } else { 1.0 } / k as f64)
+                * f
+                * f;
+            q * (f * f + rest * (1.0 + f))
+        } else if x == 0.0 {
+            q
+        } else {
+            x * (hi1 / hi2).ln() - x + q
+        };
+        let inexact = (x > 0.0 && hi1 < EXACT_PRODUCT_MIN) || (hi2 > 0.0 && hi2 < EXACT_PRODUCT_MIN);
+        acc = acc.combine(MiCellSums { sum: g, inexact });
+    }
+    acc
+}
+
 // `V` is unused on purpose: `multiversion!` instantiates the body once per instruction
 // set inside a `#[target_feature]` function, which is what lets the loop vectorise.
 #[allow(clippy::extra_unused_type_parameters)]
@@ -214,6 +350,52 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{close, positive, SPECIALS};
+
+    #[test]
+    fn mi_cells_match_the_reference_on_every_tail_and_adversarial_cell() {
+        // tails 0..=67 of an ordinary row, and cells of every special size against
+        // column sums near them (near independence, far, zero, subnormal, huge)
+        for len in 0..=67 {
+            let x = positive(len, len as u64 + 3);
+            let b: Vec<f64> = x.iter().map(|&v| v * 1.5 + 0.25).collect();
+            let a: f64 = x.iter().sum::<f64>() + 1.0;
+            let n = a * 3.0;
+            let scale = 2f64.powi(-(n.log2().floor() as i32));
+            let (got, want) = (mi_cell_sums(&x, &b, a, n, scale), mi_cell_reference(&x, &b, a, n, scale));
+            assert_eq!(got.inexact, want.inexact);
+            assert!(close(got.sum, want.sum, 1e-14), "{len}: {} vs {}", got.sum, want.sum);
+        }
+        let mut x = Vec::new();
+        let mut b = Vec::new();
+        for &v in SPECIALS.iter().filter(|v| v.is_finite() && **v >= 0.0) {
+            for ratio in [0.0, 0.5, 1.0 - 1e-9, 1.0, 1.0 + 1e-15, 1.3, 7.0] {
+                x.push(v);
+                b.push(if ratio == 0.0 { 0.0 } else { v * ratio * 2.0 });
+            }
+        }
+        let (a, n) = (2.0, 4.0);
+        let (got, want) = (mi_cell_sums(&x, &b, a, n, 0.25), mi_cell_reference(&x, &b, a, n, 0.25));
+        assert_eq!(got.inexact, want.inexact);
+        assert!(close(got.sum, want.sum, 1e-14) || (got.sum.is_infinite() && want.sum.is_infinite()),
+            "{} vs {}", got.sum, want.sum);
+    }
+
+    #[test]
+    fn mi_cells_keep_relative_precision_near_independence() {
+        // a 2×2 table of counts 10^6·(outer product) perturbed by ±1: n·I ≈ Σ (x − q)²/(2q)
+        let (a0, a1, b0, b1) = (3.0e6f64, 5.0e6, 2.0e6, 6.0e6);
+        let n = a0 + a1;
+        let q = [[a0 * b0 / n, a0 * b1 / n], [a1 * b0 / n, a1 * b1 / n]];
+        let x = [[q[0][0] + 1.0, q[0][1] - 1.0], [q[1][0] - 1.0, q[1][1] + 1.0]];
+        let scale = 2f64.powi(-(n.log2().floor() as i32));
+        let s0 = mi_cell_sums(&x[0], &[b0, b1], a0, n, scale);
+        let s1 = mi_cell_sums(&x[1], &[b0, b1], a1, n, scale);
+        // the exact value (mpmath, 40 digits) of Σ q φ(x/q) for this table
+        let exact = 1.422_222_053_662_800_5e-6;
+        let got = s0.sum + s1.sum;
+        assert!(!s0.inexact && !s1.inexact);
+        assert!(((got - exact) / exact).abs() < 1e-13, "{got:e} vs {exact:e}");
+    }
 
     #[test]
     fn sum_min_matches_reference_on_every_tail_length() {

@@ -38,7 +38,7 @@ use super::label_keys::KeySource;
 use super::label_pairs::{count_pairs, CellSum, Counted};
 use super::{Options, RowStop};
 use crate::error::Error;
-use crate::kernels::counts::{sum_min, xlog_ratio_sums, LogRatioSums, SumMin};
+use crate::kernels::counts::{mi_cell_sums, sum_min, xlog_ratio_sums, MiCellSums, SumMin};
 use crate::kernels::Partial;
 use crate::parallel::{reduce_blocks, run, tree_combine, with_slice, Ctx};
 use crate::simd::log::ln_lane;
@@ -150,21 +150,25 @@ impl TableRows<'_> {
     }
 }
 
-/// Σ over all cells of N·ln(N·c_i/b_j), row partials combined by the fixed tree; rows
-/// stop being summed (the result is then discarded) once `ctx` is stopped.
-fn cell_sum(cells: &TableRows<'_>, c: impl Fn(usize) -> f64 + Sync, ctx: Ctx<'_>) -> f64 {
+/// `kernel(i, row i, column sums)` over every row, the partials combined by the fixed
+/// tree; rows stop being summed (the result is then discarded) once `ctx` is stopped.
+fn cell_sum<P: Partial + Send>(
+    cells: &TableRows<'_>,
+    kernel: impl Fn(usize, &[f64], &[f64]) -> P + Sync,
+    ctx: Ctx<'_>,
+) -> P {
     let part = |i: usize| {
         if ctx.stopped() {
-            return LogRatioSums::EMPTY;
+            return P::EMPTY;
         }
-        cells.with_row(i, |x, d| xlog_ratio_sums(x, d, c(i)))
+        cells.with_row(i, |x, d| kernel(i, x, d))
     };
-    let parts: Vec<LogRatioSums> = if ctx.fork {
+    let parts: Vec<P> = if ctx.fork {
         (0..cells.rows()).into_par_iter().map(part).collect()
     } else {
         (0..cells.rows()).map(part).collect()
     };
-    tree_combine(&parts).sum_terms
+    tree_combine(&parts)
 }
 
 /// The number of classes of a marginal: its non-zero sums (a NaN sum counts, so NaN
@@ -194,7 +198,37 @@ impl Joint<'_> {
         if n > 0.0 && n.is_finite() && (classes(&self.a) <= 1 || classes(&self.b) <= 1) {
             return 0.0;
         }
-        clamp0(cell_sum(self.cells, |i| n / self.a[i], ctx) / n)
+        if n.is_finite() && n > 0.0 {
+            // Σ q·φ(N/q): non-negative terms, full relative precision near independence;
+            // n is brought to [1, 2) by an exact power of two so that N·n and a·b are
+            // finite (the table's total is within 2^±600 here, see `rescaled`)
+            let scale = 2f64.powi(-(n.log2().floor() as i32));
+            let phi = cell_sum(
+                self.cells,
+                |i, x, b| {
+                    let a = self.a[i];
+                    if a > 0.0 && a * scale < f64::MIN_POSITIVE {
+                        // a·scale would round: not an exact product any more
+                        return MiCellSums {
+                            sum: 0.0,
+                            inexact: true,
+                        };
+                    }
+                    mi_cell_sums(x, b, a, n, scale)
+                },
+                ctx,
+            );
+            if !phi.inexact {
+                return clamp0(phi.sum / n);
+            }
+        }
+        // the direct form Σ N ln(N·(n/a)/b): cells too small for exact products, NaN
+        let direct = cell_sum(
+            self.cells,
+            |i, x, b| xlog_ratio_sums(x, b, n / self.a[i]),
+            ctx,
+        );
+        clamp0(direct.sum_terms / n)
     }
 
     fn compute(&self, measure: Measure, ln_base: f64, exact: &Exact, ctx: Ctx<'_>) -> f64 {
