@@ -677,6 +677,9 @@ fn group_body<V: F8, U: Real>(
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
+    if normalize && p.len() == 1 && q.len() == 1 {
+        return super::plogq::one_element_rows::<V>(&p[0], &q[0], out, regular);
+    }
     let zero = V::splat(0.0);
     let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
     let (mut cp, mut cq) = ([zero; 2], [zero; 2]);

@@ -747,10 +747,12 @@ fn group_body<V: F8, U: Real>(
 ) -> Lowest {
     if std::ptr::eq(p.as_ptr(), q.as_ptr()) && p.len() == q.len() {
         match p.len() {
-            1 => entropy_of_one::<V>(&p[0], out, regular),
+            1 => one_element_rows::<V>(&p[0], &q[0], out, regular),
             2 => entropy_of_two::<V>(&p[0], &p[1], out, regular),
             _ => group_impl::<V, U, true>(p, q, out, regular),
         }
+    } else if p.len() == 1 && q.len() == 1 {
+        one_element_rows::<V>(&p[0], &q[0], out, regular)
     } else {
         group_impl::<V, U, false>(p, q, out, regular)
     }
@@ -796,19 +798,29 @@ fn store_half<V: F8>(value: V, h: usize, out: &mut [f64]) {
     }
 }
 
-/// Entropies of sixteen one-element rows: a single positive mass is certain, H = 0
-/// exactly (what [`group_impl`] computes for them, without its two passes).
+/// Sixteen one-element rows of a normalised measure (entropy, cross-entropy, KL, JS):
+/// P = Q = 1, so the value is 0 exactly — what the full group forms compute for them,
+/// without their passes. Rows with an element outside [2^−1000, 2^1000] (zero, subnormal,
+/// huge, ±inf, NaN, negative) are left to the measure's row form, as in the group forms.
 #[inline(always)]
-fn entropy_of_one<V: F8>(x: &[f64; GROUP], out: &mut [f64], regular: &mut [bool]) -> Lowest {
-    let mut min = V::splat(f64::INFINITY);
+pub(crate) fn one_element_rows<V: F8>(
+    p: &[f64; GROUP],
+    q: &[f64; GROUP],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    let (mut min_p, mut min_q) = (V::splat(f64::INFINITY), V::splat(f64::INFINITY));
     for h in 0..2 {
-        let a = half::<V>(x, h);
-        mark_irregular::<V>(tiny_regular(a, a), h, regular);
+        let (a, b) = (half::<V>(p, h), half::<V>(q, h));
+        mark_irregular::<V>(V::and(tiny_regular(a, a), tiny_regular(b, b)), h, regular);
         store_half(V::splat(0.0), h, out);
-        min = min.min_ignoring_nan(a);
+        min_p = min_p.min_ignoring_nan(a);
+        min_q = min_q.min_ignoring_nan(b);
     }
-    let min = min.min_lane();
-    Lowest { p: min, q: min }
+    Lowest {
+        p: min_p.min_lane(),
+        q: min_q.min_lane(),
+    }
 }
 
 /// Entropies of sixteen two-element rows [a, b] in closed form. With M = max, m = min and
@@ -1206,6 +1218,57 @@ mod tests {
                     assert!(out[j] >= 0.0);
                     let (alone, _, _) = tiny_group(std::slice::from_ref(r), true);
                     assert_eq!(alone[0].to_bits(), out[j].to_bits(), "{r:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_element_rows_of_every_pair_measure_are_zero_or_left_to_the_row_form() {
+        // one-element p and q of every adversarial pair: cross-entropy, KL and JS (all
+        // normalised) give exactly 0 where both are regular, and leave the rest (zero,
+        // subnormal, huge, inf, NaN, negative) to their row forms
+        let mut values: Vec<f64> = SPECIALS.to_vec();
+        values.extend([f64::NAN, -1.0, 0.3, 7.0]);
+        let pairs: Vec<(f64, f64)> =
+            values.iter().flat_map(|&a| values.iter().map(move |&b| (a, b))).collect();
+        for chunk in pairs.chunks(GROUP) {
+            let mut pt = vec![[0.0; GROUP]; 1];
+            let mut qt = vec![[0.0; GROUP]; 1];
+            for (j, &(a, b)) in chunk.iter().enumerate() {
+                pt[0][j] = a;
+                qt[0][j] = b;
+            }
+            let n = chunk.len();
+            let run = |which: usize| {
+                let (mut out, mut regular) = (vec![f64::NAN; n], vec![true; n]);
+                let lo = match which {
+                    0 => group::<f64>(&pt, &qt, &mut out, &mut regular),
+                    1 => crate::kernels::kl::group::<f64>(&pt, &qt, true, &mut out, &mut regular),
+                    _ => crate::kernels::js::group::<f64, f64>(&pt, &qt, true, &mut out, &mut regular),
+                };
+                (out, regular, lo)
+            };
+            for which in 0..3 {
+                let (out, regular, lo) = run(which);
+                let (min_p, min_q) = chunk
+                    .iter()
+                    .fold((f64::INFINITY, f64::INFINITY), |(x, y), &(a, b)| (x.min(a), y.min(b)));
+                assert!(lo.p <= min_p && lo.q <= min_q, "{which}: {lo:?}");
+                for (j, &(a, b)) in chunk.iter().enumerate() {
+                    let ok = (REGULAR_MIN..=REGULAR_MAX).contains(&a)
+                        && (REGULAR_MIN..=REGULAR_MAX).contains(&b);
+                    assert_eq!(regular[j], ok, "{which}: [{a:e}] vs [{b:e}]");
+                    if ok {
+                        assert_eq!(out[j].to_bits(), 0f64.to_bits(), "{which}: {a:e} {b:e}");
+                        // and the row forms agree: P = Q = 1
+                        let want = match which {
+                            0 => row(&[a], &[b]).0,
+                            1 => crate::kernels::kl::row(&[a], &[b], true).0,
+                            _ => crate::kernels::js::row(&[a], &[b], true).0,
+                        };
+                        assert!(want.abs() < 1e-300, "{which}: row form {want:e} for {a:e} {b:e}");
+                    }
                 }
             }
         }
