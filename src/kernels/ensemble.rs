@@ -238,14 +238,13 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     let mut min = zero;
     let mut bad = zero;
 
-    // Pass 1 (the one read from memory): each member's total Z_s, compensated; its max
-    // logit first with `from_logits`. The values (exponentials for logits) are kept
-    // lane-major for pass 2: each lane's row is copied in order (contiguous reads), which
-    // costs less than gathering eight rows per vector.
+    // Pass 1 (the one read from memory): each member's total Z_s; its max logit first
+    // with `from_logits`. The values (exponentials for logits) are kept lane-major for
+    // pass 2: each lane's row is copied in order (contiguous reads), which costs less than
+    // gathering eight rows per vector.
     for (s, r) in rows.iter().enumerate() {
-        let base = s * classes;
-        if buffered {
-            let block = &mut scratch.x[base..base + classes];
+        let (shift, sum) = if buffered {
+            let block = &mut scratch.x[s * classes..(s + 1) * classes];
             for (l, row) in r.iter().enumerate() {
                 let row = &row[..classes];
                 // PERF: an index loop; `iter_mut().zip(..)` was not inlined into the
@@ -254,40 +253,39 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
                     block[c][l] = row[c].to_f64();
                 }
             }
-        }
-        let shift = if from_logits {
-            let mut m = V::splat(f64::NEG_INFINITY);
-            for c in 0..classes {
-                let x = if buffered {
-                    V::from_array(scratch.x[base + c])
-                } else {
-                    gather::<V, T>(r, c)
-                };
-                m = m.max_ignoring_nan(x);
+            if from_logits {
+                member_total_logits::<V>(block)
+            } else {
+                // PERF: the smallest value in a local register per member (as one
+                // accumulator across members LLVM kept it on the stack: a store-to-load
+                // round trip per vector, 20% of a call).
+                let (sum, low) = member_total(block);
+                min = min.min_ignoring_nan(low);
+                (zero, sum)
             }
-            m
         } else {
-            zero
-        };
-        let mut sum = zero;
-        for c in 0..classes {
-            let x = if buffered {
-                V::from_array(scratch.x[base + c])
-            } else {
-                gather::<V, T>(r, c)
-            };
-            let x = if from_logits {
-                let e = exp(x.sub(shift));
-                if buffered {
-                    scratch.x[base + c] = e.to_array();
+            let shift = if from_logits {
+                let mut m = V::splat(f64::NEG_INFINITY);
+                for c in 0..classes {
+                    m = m.max_ignoring_nan(gather::<V, T>(r, c));
                 }
-                e
+                m
             } else {
-                min = min.min_ignoring_nan(x);
-                x
+                zero
             };
-            sum = sum.add(x);
-        }
+            let mut sum = zero;
+            for c in 0..classes {
+                let x = gather::<V, T>(r, c);
+                let x = if from_logits {
+                    exp(x.sub(shift))
+                } else {
+                    min = min.min_ignoring_nan(x);
+                    x
+                };
+                sum = sum.add(x);
+            }
+            (shift, sum)
+        };
         // A plain sum (relative error ≤ (C − 1)ε, in the fast pass's bound); the exact pass
         // recomputes it compensated.
         let ok = V::and(sum.ge(V::splat(Z_MIN)), sum.le(V::splat(Z_MAX)));
@@ -341,6 +339,35 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
             }
         };
     }
+}
+
+/// (Σ x, min(0, x)) of one member's lane-major values.
+#[inline(always)]
+fn member_total<V: F8>(block: &[[f64; GROUP]]) -> (V, V) {
+    let (mut sum, mut low) = (V::splat(0.0), V::splat(0.0));
+    for v in block {
+        let x = V::from_array(*v);
+        low = low.min_ignoring_nan(x);
+        sum = sum.add(x);
+    }
+    (sum, low)
+}
+
+/// (max z, Σ exp(z − max z)) of one member's lane-major logits, which it replaces by
+/// their exponentials.
+#[inline(always)]
+fn member_total_logits<V: F8>(block: &mut [[f64; GROUP]]) -> (V, V) {
+    let mut m = V::splat(f64::NEG_INFINITY);
+    for v in block.iter() {
+        m = m.max_ignoring_nan(V::from_array(*v));
+    }
+    let mut sum = V::splat(0.0);
+    for v in block.iter_mut() {
+        let e = exp(V::from_array(*v).sub(m));
+        *v = e.to_array();
+        sum = sum.add(e);
+    }
+    (m, sum)
 }
 
 /// Member s's value for class c: from the lane-major buffer, or gathered again.
@@ -445,6 +472,17 @@ fn logit_value<V: F8, T: Real, const FMA: bool>(
     }
 }
 
+/// One probability's share of a member's entropy: `neg += q·ln p` and `others += q` with
+/// q = p for p ≤ 1/2, 0 for the (at most one) mass above 1/2, which is kept in `dominant`.
+#[inline(always)]
+fn entropy_step<V: F8>(p: V, neg: &mut V, others: &mut V, dominant: &mut V) {
+    let big = p.gt(V::splat(0.5));
+    let q = V::select(big, V::splat(0.0), p);
+    *neg = q.mul_add(ln_finite(p), *neg);
+    *others = others.add(q);
+    *dominant = V::select(big, p, *dominant);
+}
+
 /// Pass 2 in f64: (total, aleatoric). Each entropy is accurate to ~(3.5C + 8)ε relative.
 #[inline(always)]
 fn fast_pass<V: F8, T: Real>(
@@ -461,36 +499,68 @@ fn fast_pass<V: F8, T: Real>(
     // P̄'s sums are the only per-class state (one load and store per element).
     // PERF: the class-outer order kept three accumulators per member in memory (six
     // memory operations per element) and ran ~25% slower.
+    // PERF: float32 input sums P̄ plainly: its acceptance tolerance (1e-7) leaves room
+    // for the Sε of a plain sum over members, and the compensation (two_sum, a second
+    // accumulator in memory) was 8 of the loop's ~45 vector operations per element.
+    // float64 input keeps it (with plain sums the bound grew by 3Sε, and at S = 100 7% of
+    // random rows were sent to the double-double pass).
+    let compensate = !T::IS_F32;
     scratch.pbar.clear();
     scratch.pbar.resize(classes, [0.0; GROUP]);
-    scratch.pbar_comp.clear();
-    scratch.pbar_comp.resize(classes, [0.0; GROUP]);
+    if compensate {
+        scratch.pbar_comp.clear();
+        scratch.pbar_comp.resize(classes, [0.0; GROUP]);
+    }
     let (mut ent_sum, mut ent_comp) = (zero, zero);
     for s in 0..members {
         let inv = V::from_array(scratch.z_inv[s]);
-        let (mut ent, mut others, mut dominant) = (zero, zero, zero);
-        for c in 0..classes {
-            let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
-            let p = x.mul(inv);
-            let (t, e) = dd::two_sum(V::from_array(scratch.pbar[c]), p);
-            scratch.pbar[c] = t.to_array();
-            scratch.pbar_comp[c] = V::from_array(scratch.pbar_comp[c]).add(e).to_array();
-            let big = p.gt(half);
-            let term = p.mul(zero.sub(ln_finite(p)));
-            ent = ent.add(V::select(big, zero, term));
-            others = others.add(V::select(big, zero, p));
-            dominant = V::select(big, p, dominant);
+        // `neg` accumulates Σ q·ln p ≤ 0 (one fused operation per element).
+        let (mut neg, mut others, mut dominant) = (zero, zero, zero);
+        if buffered {
+            let Scratch {
+                x, pbar, pbar_comp, ..
+            } = &mut *scratch;
+            let xs = &x[s * classes..(s + 1) * classes];
+            let pbar = &mut pbar[..classes];
+            for c in 0..classes {
+                let p = V::from_array(xs[c]).mul(inv);
+                if compensate {
+                    let (t, e) = dd::two_sum(V::from_array(pbar[c]), p);
+                    pbar[c] = t.to_array();
+                    pbar_comp[c] = V::from_array(pbar_comp[c]).add(e).to_array();
+                } else {
+                    pbar[c] = V::from_array(pbar[c]).add(p).to_array();
+                }
+                entropy_step(p, &mut neg, &mut others, &mut dominant);
+            }
+        } else {
+            for c in 0..classes {
+                let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
+                let p = x.mul(inv);
+                if compensate {
+                    let (t, e) = dd::two_sum(V::from_array(scratch.pbar[c]), p);
+                    scratch.pbar[c] = t.to_array();
+                    scratch.pbar_comp[c] = V::from_array(scratch.pbar_comp[c]).add(e).to_array();
+                } else {
+                    scratch.pbar[c] = V::from_array(scratch.pbar[c]).add(p).to_array();
+                }
+                entropy_step(p, &mut neg, &mut others, &mut dominant);
+            }
         }
-        let (t, e) = dd::two_sum(ent_sum, finish_entropy(ent, others, dominant));
+        let (t, e) = dd::two_sum(ent_sum, finish_entropy(zero.sub(neg), others, dominant));
         ent_sum = t;
         ent_comp = ent_comp.add(e);
     }
     let ent_sum = ent_sum.add(ent_comp);
     let (mut ent_bar, mut others_bar, mut dominant_bar) = (zero, zero, zero);
     for c in 0..classes {
-        let pbar = V::from_array(scratch.pbar[c])
-            .add(V::from_array(scratch.pbar_comp[c]))
-            .mul(inv_count);
+        let sum = V::from_array(scratch.pbar[c]);
+        let sum = if compensate {
+            sum.add(V::from_array(scratch.pbar_comp[c]))
+        } else {
+            sum
+        };
+        let pbar = sum.mul(inv_count);
         let big = pbar.gt(half);
         let term = pbar.mul(zero.sub(ln_finite(pbar)));
         ent_bar = ent_bar.add(V::select(big, zero, term));
