@@ -748,7 +748,8 @@ fn group_body<V: F8, U: Real>(
     if std::ptr::eq(p.as_ptr(), q.as_ptr()) && p.len() == q.len() {
         match p.len() {
             1 => one_element_rows::<V>(&p[0], &q[0], out, regular),
-            2 => entropy_of_two::<V>(&p[0], &p[1], out, regular),
+            2 if U::IS_F32 => entropy_of_two::<V, true>(&p[0], &p[1], out, regular),
+            2 => entropy_of_two::<V, false>(&p[0], &p[1], out, regular),
             _ => group_impl::<V, U, true>(p, q, out, regular),
         }
     } else if p.len() == 1 && q.len() == 1 {
@@ -833,7 +834,7 @@ pub(crate) fn one_element_rows<V: F8>(
 /// divisions per eight rows, against one logarithm per element plus the log of the
 /// total, the two passes and the dominant-element form of [`group_impl`].
 #[inline(always)]
-fn entropy_of_two<V: F8>(
+fn entropy_of_two<V: F8, const F32: bool>(
     a: &[f64; GROUP],
     b: &[f64; GROUP],
     out: &mut [f64],
@@ -841,22 +842,51 @@ fn entropy_of_two<V: F8>(
 ) -> Lowest {
     let one = V::splat(1.0);
     let mut min = V::splat(f64::INFINITY);
+    let (mut t, mut u) = ([one; 2], [one; 2]);
     for h in 0..2 {
         let (x, y) = (half::<V>(a, h), half::<V>(b, h));
         let (small, large) = (x.min_ignoring_nan(y), x.max_ignoring_nan(y));
         // min/max ignore NaN, the regular test must not
         let ok = V::and(tiny_regular(small, large), V::and(x.eq(x), y.eq(y)));
         mark_irregular::<V>(ok, h, regular);
-        let t = small.div(large);
-        let u = one.add(t);
-        let inv_u = one.div(u);
-        // log1p(t) = ln(1+t) plus the rounding of 1 + t
-        let log1p_t = ln_finite(u).add(t.sub(u.sub(one)).mul(inv_u));
-        // t = 0: no second term (ln 0 is finite garbage from ln_finite, times 0)
-        let value = log1p_t.sub(t.mul(inv_u).mul(ln_finite(t)));
-        store_half(value, h, out);
+        t[h] = small.div(large);
+        u[h] = one.add(t[h]);
         // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
         min = min.min_ignoring_nan(x).min_ignoring_nan(y);
+    }
+    // ln u and ln t: f64 logs, or for float32 data one sixteen-lane f32 log each (≤ 8e-8
+    // relative; f32 t below the normal range takes the f64 logs: the f32 log's domain).
+    // (No closure here: the intrinsics would not inline into it.)
+    let mut u_logged = u; // the value ln u is the log of (f32 logs: fl32(u))
+    let limit = V::splat(F32_MIN_NORMAL);
+    let zero = V::splat(0.0);
+    let f32_logs = F32
+        && !V::any(V::or(
+            V::and(t[0].lt(limit), t[0].gt(zero)),
+            V::and(t[1].lt(limit), t[1].gt(zero)),
+        ));
+    let logs: [(V, V); 2] = if f32_logs {
+        let u32 = V::F32s::from_wide(u[0], u[1]);
+        u_logged = u32.widen().into();
+        let (lu0, lu1) = crate::simd::log_f32::ln_fast(u32).widen();
+        let (lt0, lt1) = crate::simd::log_f32::ln_fast(V::F32s::from_wide(t[0], t[1])).widen();
+        [(lu0, lt0), (lu1, lt1)]
+    } else {
+        [
+            (ln_finite(u[0]), ln_finite(t[0])),
+            (ln_finite(u[1]), ln_finite(t[1])),
+        ]
+    };
+    for h in 0..2 {
+        let (ln_u, ln_t) = logs[h];
+        let (t, u) = (t[h], u[h]);
+        let inv_u = one.div(u);
+        // log1p(t) = ln(u) + (1 + t − u)/u to first order, u the value logged: the
+        // rounding of 1 + t (and for f32 logs that of fl32(1 + t)) corrected
+        let log1p_t = ln_u.add(t.sub(u_logged[h].sub(one)).mul(inv_u));
+        // t = 0: no second term (ln 0 is finite garbage from the fast logs, times 0)
+        let value = log1p_t.sub(t.mul(inv_u).mul(ln_t));
+        store_half(value, h, out);
     }
     let min = min.min_lane();
     Lowest { p: min, q: min }
@@ -1270,6 +1300,43 @@ mod tests {
                         assert!(want.abs() < 1e-300, "{which}: row form {want:e} for {a:e} {b:e}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn two_element_float32_rows_take_f32_logs_within_the_contract() {
+        // float32 data (every value an f32): shares from 1 to below f32's normal range,
+        // scales over f32's range; the f32-log form within 3e-7 of the scalar (libm f64)
+        // reference, and rows whose share t is an f32 subnormal take the f64 logs
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        for i in 0..300 {
+            let t = 10f64.powf(-(i as f64) * 0.16);
+            for scale in [1e-30f64, 1e-3, 1.0, 7.0, 1e30] {
+                let (x, y) = ((scale as f32) as f64, ((t * scale) as f32) as f64);
+                rows.push(vec![x, y]);
+                rows.push(vec![y, x]);
+            }
+        }
+        rows.push(vec![1.0, (1e-40f32) as f64]); // t an f32 subnormal
+        rows.push(vec![3.0, 0.0]);
+        for chunk in rows.chunks(GROUP) {
+            let mut pt = vec![[0.0; GROUP]; 2];
+            for (j, r) in chunk.iter().enumerate() {
+                pt[0][j] = r[0];
+                pt[1][j] = r[1];
+            }
+            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+            group::<f32>(&pt, &pt, &mut out, &mut regular);
+            for (j, r) in chunk.iter().enumerate() {
+                let Some(want) = entropy_of_two_lane(r[0], r[1]) else {
+                    assert!(!regular[j], "{r:?}");
+                    continue;
+                };
+                assert!(regular[j], "{r:?}");
+                assert!(close(out[j], want, 3e-7) || (want < 1e-300 && out[j] < 1e-300),
+                    "{r:?}: {:e} vs {want:e}", out[j]);
+                assert!(out[j] >= 0.0);
             }
         }
     }
