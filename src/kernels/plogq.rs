@@ -754,6 +754,8 @@ fn group_body<V: F8, U: Real>(
         }
     } else if p.len() == 1 && q.len() == 1 {
         one_element_rows::<V>(&p[0], &q[0], out, regular)
+    } else if p.len() == 2 && q.len() == 2 {
+        cross_entropy_of_two::<V>(p, q, out, regular)
     } else {
         group_impl::<V, U, false>(p, q, out, regular)
     }
@@ -890,6 +892,58 @@ fn entropy_of_two<V: F8, const F32: bool>(
     }
     let min = min.min_lane();
     Lowest { p: min, q: min }
+}
+
+/// Cross-entropies of sixteen two-element rows P = (a, b)/(a + b), Q = (c, d)/(c + d) in
+/// closed form. Oriented so that c ≥ d (the pair swapped with p's), s = d/c ∈ [0, 1] and
+/// w = b/(a + b):
+/// H(P, Q) = −P₁ ln Q₁ − P₂ ln Q₂ = log1p(s) + w·ln(1/s),
+/// two non-negative terms (ln(1/Q₁) = log1p(s), ln(1/Q₂) = log1p(s) − ln s), scale-free:
+/// no cancellation, no rescaling; +inf where d = 0 < b, as the group form. The same
+/// accuracy argument as [`entropy_of_two`] (which is this with q = p).
+#[inline(always)]
+fn cross_entropy_of_two<V: F8>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    let (one, zero) = (V::splat(1.0), V::splat(0.0));
+    let (mut min_p, mut min_q) = (V::splat(f64::INFINITY), V::splat(f64::INFINITY));
+    for h in 0..2 {
+        let (a, b) = (half::<V>(&p[0], h), half::<V>(&p[1], h));
+        let (c, d) = (half::<V>(&q[0], h), half::<V>(&q[1], h));
+        let no_nan = V::and(V::and(a.eq(a), b.eq(b)), V::and(c.eq(c), d.eq(d)));
+        let ok = V::and(
+            no_nan,
+            V::and(
+                tiny_regular(a.min_ignoring_nan(b), a.max_ignoring_nan(b)),
+                tiny_regular(c.min_ignoring_nan(d), c.max_ignoring_nan(d)),
+            ),
+        );
+        let swap = d.gt(c);
+        let (c1, d1) = (V::select(swap, d, c), V::select(swap, c, d));
+        let (a1, b1) = (V::select(swap, b, a), V::select(swap, a, b));
+        let s = d1.div(c1);
+        // a share s that underflowed (subnormal or 0 with d > 0) has lost digits that
+        // ln(1/s) would need (its weight w need not be small): the row form
+        let s_normal = V::or(d1.eq(zero), s.ge(V::splat(f64::MIN_POSITIVE)));
+        mark_irregular::<V>(V::and(ok, s_normal), h, regular);
+        let u = one.add(s);
+        let log1p_s = ln_finite(u).add(s.sub(u.sub(one)).div(u));
+        let w = b1.div(a1.add(b1));
+        // b = 0: no second term (s may be 0 there, whose fast log is finite garbage)
+        let second = V::select(b1.eq(zero), zero, w.mul(zero.sub(ln_finite(s))));
+        let value = log1p_s.add(second);
+        let value = V::select(V::and(d1.eq(zero), b1.gt(zero)), V::splat(f64::INFINITY), value);
+        store_half(value, h, out);
+        min_p = min_p.min_ignoring_nan(a).min_ignoring_nan(b);
+        min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
+    }
+    Lowest {
+        p: min_p.min_lane(),
+        q: min_q.min_lane(),
+    }
 }
 
 /// Pass-2 lane accumulators of a vertical group (eight lanes).
@@ -1337,6 +1391,85 @@ mod tests {
                 assert!(close(out[j], want, 3e-7) || (want < 1e-300 && out[j] < 1e-300),
                     "{r:?}: {:e} vs {want:e}", out[j]);
                 assert!(out[j] >= 0.0);
+            }
+        }
+    }
+
+    /// Scalar reference of [`cross_entropy_of_two`] (libm logs): None for the rows it
+    /// leaves to [`row`].
+    fn cross_entropy_of_two_lane(p: [f64; 2], q: [f64; 2]) -> Option<f64> {
+        let in_range = |x: [f64; 2]| {
+            !x[0].is_nan()
+                && !x[1].is_nan()
+                && x[0].min(x[1]) >= 0.0
+                && (REGULAR_MIN..=REGULAR_MAX).contains(&x[0].max(x[1]))
+        };
+        if !in_range(p) || !in_range(q) {
+            return None;
+        }
+        let ([a, b], [c, d]) = if q[1] > q[0] { ([p[1], p[0]], [q[1], q[0]]) } else { (p, q) };
+        let (s, w) = (d / c, b / (a + b));
+        if d != 0.0 && s < f64::MIN_POSITIVE {
+            return None;
+        }
+        Some(if d == 0.0 && b > 0.0 {
+            f64::INFINITY
+        } else if b == 0.0 {
+            s.ln_1p()
+        } else {
+            s.ln_1p() - w * s.ln()
+        })
+    }
+
+    #[test]
+    fn two_element_cross_entropy_rows_match_their_references() {
+        let mut values: Vec<f64> = SPECIALS.to_vec();
+        values.extend([f64::NAN, -1.0, 0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300]);
+        let mut rows: Vec<([f64; 2], [f64; 2])> = Vec::new();
+        for (i, &a) in values.iter().enumerate() {
+            for &b in &values {
+                // q pairs from the same list, rotated, so every pair of pairs is not
+                // needed to meet every orientation and special value
+                for k in 0..4 {
+                    let c = values[(i + 3 * k) % values.len()];
+                    let d = values[(i + 5 * k + 1) % values.len()];
+                    rows.push(([a, b], [c, d]));
+                }
+            }
+        }
+        // and dominant shares on both sides, at several scales
+        for i in 0..60 {
+            let t = 10f64.powf(-(i as f64) * 0.3);
+            for scale in [2f64.powi(-990), 1.0, 1e200] {
+                rows.push(([scale, t * scale], [t * scale, scale]));
+                rows.push(([t * scale, scale], [scale * 0.5, scale]));
+            }
+        }
+        for chunk in rows.chunks(GROUP) {
+            let mut pt = vec![[0.0; GROUP]; 2];
+            let mut qt = vec![[0.0; GROUP]; 2];
+            for (j, (pr, qr)) in chunk.iter().enumerate() {
+                for c in 0..2 {
+                    pt[c][j] = pr[c];
+                    qt[c][j] = qr[c];
+                }
+            }
+            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+            let lo = group::<f64>(&pt, &qt, &mut out, &mut regular);
+            let min_p = chunk.iter().flat_map(|r| r.0).fold(f64::INFINITY, f64::min);
+            let min_q = chunk.iter().flat_map(|r| r.1).fold(f64::INFINITY, f64::min);
+            assert!(lo.p <= min_p && lo.q <= min_q);
+            for (j, &(pr, qr)) in chunk.iter().enumerate() {
+                let lane = cross_entropy_of_two_lane(pr, qr);
+                assert_eq!(regular[j], lane.is_some(), "{pr:?} {qr:?}");
+                let Some(want) = lane else { continue };
+                assert!(close(out[j], want, 4e-16), "{pr:?} {qr:?}: {:e} vs {want:e}", out[j]);
+                // the exact row form, where the value is in the contract's range (≥ 1e-300;
+                // below it a subnormal share w has lost digits in either form)
+                let (exact, _) = row(&pr, &qr);
+                if exact.abs() >= 1e-300 || exact.is_nan() {
+                    assert!(close(out[j], exact, 1e-14), "{pr:?} {qr:?}: {:e} vs row {exact:e}", out[j]);
+                }
             }
         }
     }
