@@ -828,13 +828,15 @@ pub(crate) fn one_element_rows<V: F8>(
 
 /// Entropies of sixteen two-element rows [a, b] in closed form. With M = max, m = min and
 /// t = m/M ∈ [0, 1]: P = (1, t)/(1 + t), so
-/// H = ln(1+t)/(1+t) + t·ln((1+t)/t)/(1+t) = log1p(t) + (t/(1+t))·ln(1/t),
+/// H = ln(1+t)/(1+t) + t·ln((1+t)/t)/(1+t) = log1p(t) + (m/(M + m))·ln(1/t),
 /// a sum of two non-negative terms — no cancellation at any t, and t does not depend on
 /// the scale of the row, so no rescaling either. Each term is within a few ULP (t, 1+t
 /// and the logs are each correctly rounded or ≤ 1 ULP; ln t's relative error only grows
-/// where t → 1, where its term is below half of log1p(t)). Two logarithms and two
+/// where t → 1, where its term is below half of log1p(t)). Two logarithms and three
 /// divisions per eight rows, against one logarithm per element plus the log of the
-/// total, the two passes and the dominant-element form of [`group_impl`].
+/// total, the two passes and the dominant-element form of [`group_impl`]. For float64
+/// data these are the operations of [`cross_entropy_of_two`] with q = p, so
+/// `cross_entropy(p, p.copy())` equals `entropy(p)` bit for bit here too.
 #[inline(always)]
 fn entropy_of_two<V: F8, const F32: bool>(
     a: &[f64; GROUP],
@@ -842,16 +844,19 @@ fn entropy_of_two<V: F8, const F32: bool>(
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
-    let one = V::splat(1.0);
+    let (one, zero) = (V::splat(1.0), V::splat(0.0));
     let mut min = V::splat(f64::INFINITY);
+    let (mut small, mut large) = ([zero; 2], [one; 2]);
     let (mut t, mut u) = ([one; 2], [one; 2]);
     for h in 0..2 {
         let (x, y) = (half::<V>(a, h), half::<V>(b, h));
-        let (small, large) = (x.min_ignoring_nan(y), x.max_ignoring_nan(y));
+        (small[h], large[h]) = (x.min_ignoring_nan(y), x.max_ignoring_nan(y));
         // min/max ignore NaN, the regular test must not
-        let ok = V::and(tiny_regular(small, large), V::and(x.eq(x), y.eq(y)));
-        mark_irregular::<V>(ok, h, regular);
-        t[h] = small.div(large);
+        let ok = V::and(tiny_regular(small[h], large[h]), V::and(x.eq(x), y.eq(y)));
+        t[h] = small[h].div(large[h]);
+        // an underflowed share (as in `cross_entropy_of_two`): the row form
+        let t_normal = V::or(small[h].eq(zero), t[h].ge(V::splat(f64::MIN_POSITIVE)));
+        mark_irregular::<V>(V::and(ok, t_normal), h, regular);
         u[h] = one.add(t[h]);
         // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
         min = min.min_ignoring_nan(x).min_ignoring_nan(y);
@@ -861,7 +866,6 @@ fn entropy_of_two<V: F8, const F32: bool>(
     // (No closure here: the intrinsics would not inline into it.)
     let mut u_logged = u; // the value ln u is the log of (f32 logs: fl32(u))
     let limit = V::splat(F32_MIN_NORMAL);
-    let zero = V::splat(0.0);
     let f32_logs = F32
         && !V::any(V::or(
             V::and(t[0].lt(limit), t[0].gt(zero)),
@@ -882,13 +886,13 @@ fn entropy_of_two<V: F8, const F32: bool>(
     for h in 0..2 {
         let (ln_u, ln_t) = logs[h];
         let (t, u) = (t[h], u[h]);
-        let inv_u = one.div(u);
         // log1p(t) = ln(u) + (1 + t − u)/u to first order, u the value logged: the
         // rounding of 1 + t (and for f32 logs that of fl32(1 + t)) corrected
-        let log1p_t = ln_u.add(t.sub(u_logged[h].sub(one)).mul(inv_u));
-        // t = 0: no second term (ln 0 is finite garbage from the fast logs, times 0)
-        let value = log1p_t.sub(t.mul(inv_u).mul(ln_t));
-        store_half(value, h, out);
+        let log1p_t = ln_u.add(t.sub(u_logged[h].sub(one)).div(u));
+        let w = small[h].div(large[h].add(small[h]));
+        // m = 0: no second term (ln 0 is finite garbage from the fast logs)
+        let second = V::select(small[h].eq(zero), zero, w.mul(zero.sub(ln_t)));
+        store_half(log1p_t.add(second), h, out);
     }
     let min = min.min_lane();
     Lowest { p: min, q: min }
@@ -1252,7 +1256,10 @@ mod tests {
             return None;
         }
         let t = m / big;
-        Some(if t == 0.0 { 0.0 } else { t.ln_1p() + t / (1.0 + t) * -t.ln() })
+        if m != 0.0 && t < f64::MIN_POSITIVE {
+            return None;
+        }
+        Some(if t == 0.0 { 0.0 } else { t.ln_1p() + m / (big + m) * -t.ln() })
     }
 
     /// `group` of sixteen rows of one length `len` (values by row), SAME or a copy of q.
@@ -1419,6 +1426,24 @@ mod tests {
         } else {
             s.ln_1p() - w * s.ln()
         })
+    }
+
+    #[test]
+    fn two_element_cross_entropy_of_a_copy_equals_the_entropy_bit_for_bit() {
+        let mut values: Vec<f64> = SPECIALS.to_vec();
+        values.extend([0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300, 3.0, 3.0]);
+        let rows: Vec<Vec<f64>> =
+            values.iter().flat_map(|&a| values.iter().map(move |&b| vec![a, b])).collect();
+        for chunk in rows.chunks(GROUP) {
+            let (h, hr, _) = tiny_group(chunk, true);
+            let (ce, cr, _) = tiny_group(chunk, false);
+            for j in 0..chunk.len() {
+                assert_eq!(hr[j], cr[j], "{:?}", chunk[j]);
+                if hr[j] {
+                    assert_eq!(h[j].to_bits(), ce[j].to_bits(), "{:?}", chunk[j]);
+                }
+            }
+        }
     }
 
     #[test]
