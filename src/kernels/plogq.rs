@@ -34,7 +34,8 @@
 //! rescaled by an exact power of two, which leaves H unchanged).
 
 use super::two_pass::{
-    flag, half, load16, log1p, scaled, sums, Lowest, Sums, F32_MIN_NORMAL, REGULAR_MAX, REGULAR_MIN,
+    flag, half, load16, log1p, mark_irregular, scaled, store_half, sums, Lowest, Sums,
+    F32_MIN_NORMAL, REGULAR_MAX, REGULAR_MIN,
 };
 use super::{Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
@@ -773,34 +774,6 @@ fn tiny_regular<V: F8>(min: V, max: V) -> V::Mask {
     )
 }
 
-/// Marks the lanes of half `h` that `ok` leaves out as irregular.
-#[inline(always)]
-fn mark_irregular<V: F8>(ok: V::Mask, h: usize, regular: &mut [bool]) {
-    if V::all(ok) {
-        return;
-    }
-    for (i, &v) in flag::<V>(ok).to_array().iter().enumerate() {
-        if let Some(r) = regular.get_mut(h * 8 + i) {
-            *r = v == 1.0;
-        }
-    }
-}
-
-/// Stores the eight values of half `h` into `out` (which may end inside the half).
-#[inline(always)]
-fn store_half<V: F8>(value: V, h: usize, out: &mut [f64]) {
-    match out.get_mut(h * 8..h * 8 + 8) {
-        Some(full) => value.store_f64(full.try_into().expect("8")),
-        None => {
-            for (i, &v) in value.to_array().iter().enumerate() {
-                if let Some(slot) = out.get_mut(h * 8 + i) {
-                    *slot = v;
-                }
-            }
-        }
-    }
-}
-
 /// Sixteen one-element rows of a normalised measure (entropy, cross-entropy, KL, JS):
 /// P = Q = 1, so the value is 0 exactly — what the full group forms compute for them,
 /// without their passes. Rows with an element outside [2^−1000, 2^1000] (zero, subnormal,
@@ -939,7 +912,11 @@ fn cross_entropy_of_two<V: F8>(
         // b = 0: no second term (s may be 0 there, whose fast log is finite garbage)
         let second = V::select(b1.eq(zero), zero, w.mul(zero.sub(ln_finite(s))));
         let value = log1p_s.add(second);
-        let value = V::select(V::and(d1.eq(zero), b1.gt(zero)), V::splat(f64::INFINITY), value);
+        let value = V::select(
+            V::and(d1.eq(zero), b1.gt(zero)),
+            V::splat(f64::INFINITY),
+            value,
+        );
         store_half(value, h, out);
         min_p = min_p.min_ignoring_nan(a).min_ignoring_nan(b);
         min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
@@ -1005,15 +982,7 @@ fn group_impl<V: F8, U: Real, const SAME: bool>(
             V::and(sp[h].ge(lo), sp[h].le(hi)),
             V::and(sq[h].ge(lo), sq[h].le(hi)),
         );
-        if V::all(ok) {
-            continue; // `regular` is all true on entry
-        }
-        let ok = flag::<V>(ok).to_array();
-        for (i, &v) in ok.iter().enumerate() {
-            if let Some(r) = regular.get_mut(h * 8 + i) {
-                *r = v == 1.0;
-            }
-        }
+        mark_irregular::<V>(ok, h, regular);
     }
     // pass 2
     let mut acc = if U::IS_F32 {
@@ -1067,17 +1036,7 @@ fn group_impl<V: F8, U: Real, const SAME: bool>(
         } else {
             V::select(a.zero_q.gt(zero), inf, value)
         };
-        match out.get_mut(h * 8..h * 8 + 8) {
-            Some(full) => value.store_f64(full.try_into().expect("8")),
-            None => {
-                let vals = value.to_array();
-                for (i, &v) in vals.iter().enumerate() {
-                    if let Some(slot) = out.get_mut(h * 8 + i) {
-                        *slot = v;
-                    }
-                }
-            }
-        }
+        store_half(value, h, out);
     }
     Lowest {
         p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
@@ -1259,7 +1218,11 @@ mod tests {
         if m != 0.0 && t < f64::MIN_POSITIVE {
             return None;
         }
-        Some(if t == 0.0 { 0.0 } else { t.ln_1p() + m / (big + m) * -t.ln() })
+        Some(if t == 0.0 {
+            0.0
+        } else {
+            t.ln_1p() + m / (big + m) * -t.ln()
+        })
     }
 
     /// `group` of sixteen rows of one length `len` (values by row), SAME or a copy of q.
@@ -1281,7 +1244,16 @@ mod tests {
     fn one_and_two_element_entropy_rows_match_their_references() {
         // every pair of adversarial values (and some ordinary ones), sixteen rows a group
         let mut values: Vec<f64> = SPECIALS.to_vec();
-        values.extend([f64::NAN, -1.0, -5e-324, 0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300]);
+        values.extend([
+            f64::NAN,
+            -1.0,
+            -5e-324,
+            0.3,
+            0.7,
+            1.0 + 1e-15,
+            1e-16,
+            2e-300,
+        ]);
         values.extend(positive(12, 5).into_iter().filter(|&v| v > 0.0));
         let pairs: Vec<Vec<f64>> = values
             .iter()
@@ -1291,7 +1263,11 @@ mod tests {
         for rows in [&pairs, &singles] {
             for chunk in rows.chunks(GROUP) {
                 let (out, regular, lo) = tiny_group(chunk, true);
-                let want_min = chunk.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+                let want_min = chunk
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .fold(f64::INFINITY, f64::min);
                 assert!(lo.p <= want_min && lo.q <= want_min, "{chunk:?}: {lo:?}");
                 for (j, r) in chunk.iter().enumerate() {
                     let lane = if r.len() == 1 {
@@ -1302,9 +1278,17 @@ mod tests {
                     assert_eq!(regular[j], lane.is_some(), "{r:?}");
                     let Some(want) = lane else { continue };
                     // the scalar reference to a few ULP, the exact row form to 1e-14
-                    assert!(close(out[j], want, 4e-16), "{r:?}: {:e} vs {want:e}", out[j]);
+                    assert!(
+                        close(out[j], want, 4e-16),
+                        "{r:?}: {:e} vs {want:e}",
+                        out[j]
+                    );
                     let (exact, _) = row(r, r);
-                    assert!(close(out[j], exact, 1e-14), "{r:?}: {:e} vs row {exact:e}", out[j]);
+                    assert!(
+                        close(out[j], exact, 1e-14),
+                        "{r:?}: {:e} vs row {exact:e}",
+                        out[j]
+                    );
                     // a neighbour-free value, and ≥ 0
                     assert!(out[j] >= 0.0);
                     let (alone, _, _) = tiny_group(std::slice::from_ref(r), true);
@@ -1321,8 +1305,10 @@ mod tests {
         // subnormal, huge, inf, NaN, negative) to their row forms
         let mut values: Vec<f64> = SPECIALS.to_vec();
         values.extend([f64::NAN, -1.0, 0.3, 7.0]);
-        let pairs: Vec<(f64, f64)> =
-            values.iter().flat_map(|&a| values.iter().map(move |&b| (a, b))).collect();
+        let pairs: Vec<(f64, f64)> = values
+            .iter()
+            .flat_map(|&a| values.iter().map(move |&b| (a, b)))
+            .collect();
         for chunk in pairs.chunks(GROUP) {
             let mut pt = vec![[0.0; GROUP]; 1];
             let mut qt = vec![[0.0; GROUP]; 1];
@@ -1336,7 +1322,13 @@ mod tests {
                 let lo = match which {
                     0 => group::<f64>(&pt, &qt, &mut out, &mut regular),
                     1 => crate::kernels::kl::group::<f64>(&pt, &qt, true, &mut out, &mut regular),
-                    _ => crate::kernels::js::group::<f64, f64>(&pt, &qt, true, &mut out, &mut regular),
+                    _ => crate::kernels::js::group::<f64, f64>(
+                        &pt,
+                        &qt,
+                        true,
+                        &mut out,
+                        &mut regular,
+                    ),
                 };
                 (out, regular, lo)
             };
@@ -1344,7 +1336,9 @@ mod tests {
                 let (out, regular, lo) = run(which);
                 let (min_p, min_q) = chunk
                     .iter()
-                    .fold((f64::INFINITY, f64::INFINITY), |(x, y), &(a, b)| (x.min(a), y.min(b)));
+                    .fold((f64::INFINITY, f64::INFINITY), |(x, y), &(a, b)| {
+                        (x.min(a), y.min(b))
+                    });
                 assert!(lo.p <= min_p && lo.q <= min_q, "{which}: {lo:?}");
                 for (j, &(a, b)) in chunk.iter().enumerate() {
                     let ok = (REGULAR_MIN..=REGULAR_MAX).contains(&a)
@@ -1358,7 +1352,10 @@ mod tests {
                             1 => crate::kernels::kl::row(&[a], &[b], true).0,
                             _ => crate::kernels::js::row(&[a], &[b], true).0,
                         };
-                        assert!(want.abs() < 1e-300, "{which}: row form {want:e} for {a:e} {b:e}");
+                        assert!(
+                            want.abs() < 1e-300,
+                            "{which}: row form {want:e} for {a:e} {b:e}"
+                        );
                     }
                 }
             }
@@ -1395,8 +1392,11 @@ mod tests {
                     continue;
                 };
                 assert!(regular[j], "{r:?}");
-                assert!(close(out[j], want, 3e-7) || (want < 1e-300 && out[j] < 1e-300),
-                    "{r:?}: {:e} vs {want:e}", out[j]);
+                assert!(
+                    close(out[j], want, 3e-7) || (want < 1e-300 && out[j] < 1e-300),
+                    "{r:?}: {:e} vs {want:e}",
+                    out[j]
+                );
                 assert!(out[j] >= 0.0);
             }
         }
@@ -1414,7 +1414,11 @@ mod tests {
         if !in_range(p) || !in_range(q) {
             return None;
         }
-        let ([a, b], [c, d]) = if q[1] > q[0] { ([p[1], p[0]], [q[1], q[0]]) } else { (p, q) };
+        let ([a, b], [c, d]) = if q[1] > q[0] {
+            ([p[1], p[0]], [q[1], q[0]])
+        } else {
+            (p, q)
+        };
         let (s, w) = (d / c, b / (a + b));
         if d != 0.0 && s < f64::MIN_POSITIVE {
             return None;
@@ -1432,8 +1436,10 @@ mod tests {
     fn two_element_cross_entropy_of_a_copy_equals_the_entropy_bit_for_bit() {
         let mut values: Vec<f64> = SPECIALS.to_vec();
         values.extend([0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300, 3.0, 3.0]);
-        let rows: Vec<Vec<f64>> =
-            values.iter().flat_map(|&a| values.iter().map(move |&b| vec![a, b])).collect();
+        let rows: Vec<Vec<f64>> = values
+            .iter()
+            .flat_map(|&a| values.iter().map(move |&b| vec![a, b]))
+            .collect();
         for chunk in rows.chunks(GROUP) {
             let (h, hr, _) = tiny_group(chunk, true);
             let (ce, cr, _) = tiny_group(chunk, false);
@@ -1488,12 +1494,20 @@ mod tests {
                 let lane = cross_entropy_of_two_lane(pr, qr);
                 assert_eq!(regular[j], lane.is_some(), "{pr:?} {qr:?}");
                 let Some(want) = lane else { continue };
-                assert!(close(out[j], want, 4e-16), "{pr:?} {qr:?}: {:e} vs {want:e}", out[j]);
+                assert!(
+                    close(out[j], want, 4e-16),
+                    "{pr:?} {qr:?}: {:e} vs {want:e}",
+                    out[j]
+                );
                 // the exact row form, where the value is in the contract's range (≥ 1e-300;
                 // below it a subnormal share w has lost digits in either form)
                 let (exact, _) = row(&pr, &qr);
                 if exact.abs() >= 1e-300 || exact.is_nan() {
-                    assert!(close(out[j], exact, 1e-14), "{pr:?} {qr:?}: {:e} vs row {exact:e}", out[j]);
+                    assert!(
+                        close(out[j], exact, 1e-14),
+                        "{pr:?} {qr:?}: {:e} vs row {exact:e}",
+                        out[j]
+                    );
                 }
             }
         }
@@ -1519,7 +1533,11 @@ mod tests {
                 if exact < 1e-300 || !regular[j] {
                     continue;
                 }
-                assert!(close(out[j], exact, 1e-14), "{r:?}: {:e} vs {exact:e}", out[j]);
+                assert!(
+                    close(out[j], exact, 1e-14),
+                    "{r:?}: {:e} vs {exact:e}",
+                    out[j]
+                );
             }
         }
     }

@@ -48,8 +48,8 @@ use super::label_keys::KeySource;
 use super::radix_sort::radix_sort;
 use crate::error::Error;
 use crate::kernels::counts::{mi_cell_sums_each, xlog_ratio_sums};
-use crate::kernels::Partial;
 use crate::kernels::xlogx::xlogx_sums;
+use crate::kernels::Partial;
 use crate::parallel::{tree_combine, Sum};
 
 /// Largest table counted densely: 2^22 cells (32 MiB of `u64` counts).
