@@ -292,6 +292,43 @@ crate::simd::multiversion! {
     pub fn mi_cell_sums<>(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums = mi_cell_sums_body;
 }
 
+#[inline(always)]
+fn mi_cell_sums_each_body<V: F8>(
+    x: &[f64],
+    a: &[f64],
+    b: &[f64],
+    n: f64,
+    scale: f64,
+) -> MiCellSums {
+    let zero = V::splat(0.0);
+    let (n_s, s) = (V::splat(n * scale), V::splat(scale));
+    let (mut sum, mut inexact) = (zero, zero);
+    let len = x.len().min(a.len()).min(b.len());
+    let mut i = 0;
+    while i < len {
+        let end = (i + 8).min(len);
+        let (xv, av, bv) = (
+            V::load_padded(&x[i..end]),
+            V::load_padded(&a[i..end]),
+            V::load_padded(&b[i..end]),
+        );
+        let (g, bad) = mi_cells_lanes(xv, bv, av.mul(s), n_s);
+        sum = sum.add(g);
+        inexact = V::select(bad, V::splat(1.0), inexact);
+        i = end;
+    }
+    MiCellSums {
+        sum: sum.sum_lanes(),
+        inexact: inexact.max_lane() > 0.0,
+    }
+}
+
+crate::simd::multiversion! {
+    /// [`mi_cell_sums`] with a row sum per cell (`a[i]` for cell `i`): the non-zero cells
+    /// of a sparse table, in any order.
+    pub fn mi_cell_sums_each<>(x: &[f64], a: &[f64], b: &[f64], n: f64, scale: f64) -> MiCellSums = mi_cell_sums_each_body;
+}
+
 /// Scalar reference for [`mi_cell_sums`]: the same formulas with `f64::ln`, `f64::ln_1p`
 /// and `f64::mul_add`, cell by cell.
 pub fn mi_cell_reference(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums {
@@ -306,10 +343,9 @@ pub fn mi_cell_reference(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> Mi
             0.0
         } else if f.abs() < MI_NEAR {
             // ln(1+f) − f by its series (|f| < 1/4: 60 terms reach far below an ULP)
-            let rest: f64 = (2..60)
-                .rev()
-                .fold(0.0, |acc, k| acc * f + if k % 2 == 0 { -1.0 } else { 1.0 } / k as f64)
-                * f
+            let rest: f64 = (2..60).rev().fold(0.0, |acc, k| {
+                acc * f + if k % 2 == 0 { -1.0 } else { 1.0 } / k as f64
+            }) * f
                 * f;
             q * (f * f + rest * (1.0 + f))
         } else if x == 0.0 {
@@ -317,7 +353,8 @@ pub fn mi_cell_reference(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> Mi
         } else {
             x * (hi1 / hi2).ln() - x + q
         };
-        let inexact = (x > 0.0 && hi1 < EXACT_PRODUCT_MIN) || (hi2 > 0.0 && hi2 < EXACT_PRODUCT_MIN);
+        let inexact =
+            (x > 0.0 && hi1 < EXACT_PRODUCT_MIN) || (hi2 > 0.0 && hi2 < EXACT_PRODUCT_MIN);
         acc = acc.combine(MiCellSums { sum: g, inexact });
     }
     acc
@@ -361,9 +398,17 @@ mod tests {
             let a: f64 = x.iter().sum::<f64>() + 1.0;
             let n = a * 3.0;
             let scale = 2f64.powi(-(n.log2().floor() as i32));
-            let (got, want) = (mi_cell_sums(&x, &b, a, n, scale), mi_cell_reference(&x, &b, a, n, scale));
+            let (got, want) = (
+                mi_cell_sums(&x, &b, a, n, scale),
+                mi_cell_reference(&x, &b, a, n, scale),
+            );
             assert_eq!(got.inexact, want.inexact);
-            assert!(close(got.sum, want.sum, 1e-14), "{len}: {} vs {}", got.sum, want.sum);
+            assert!(
+                close(got.sum, want.sum, 1e-14),
+                "{len}: {} vs {}",
+                got.sum,
+                want.sum
+            );
         }
         let mut x = Vec::new();
         let mut b = Vec::new();
@@ -374,10 +419,40 @@ mod tests {
             }
         }
         let (a, n) = (2.0, 4.0);
-        let (got, want) = (mi_cell_sums(&x, &b, a, n, 0.25), mi_cell_reference(&x, &b, a, n, 0.25));
+        let (got, want) = (
+            mi_cell_sums(&x, &b, a, n, 0.25),
+            mi_cell_reference(&x, &b, a, n, 0.25),
+        );
         assert_eq!(got.inexact, want.inexact);
-        assert!(close(got.sum, want.sum, 1e-14) || (got.sum.is_infinite() && want.sum.is_infinite()),
-            "{} vs {}", got.sum, want.sum);
+        assert!(
+            close(got.sum, want.sum, 1e-14) || (got.sum.is_infinite() && want.sum.is_infinite()),
+            "{} vs {}",
+            got.sum,
+            want.sum
+        );
+    }
+
+    #[test]
+    fn mi_cells_with_a_row_sum_per_cell_equal_the_row_form() {
+        // the same cells through both entry points, every tail length: equal to rounding
+        // (the lane sums group cells differently), and to the reference
+        for len in 0..=67 {
+            let x: Vec<f64> = (0..len).map(|i| ((i * 37) % 11) as f64 + 1.0).collect();
+            let b: Vec<f64> = (0..len)
+                .map(|i| ((i * 13) % 7) as f64 * 3.0 + 20.0)
+                .collect();
+            let (a, n) = (x.iter().sum::<f64>() + 5.0, 4096.0);
+            let scale = 1.0 / 4096.0;
+            let each = mi_cell_sums_each(&x, &vec![a; len], &b, n, scale);
+            let row = mi_cell_reference(&x, &b, a, n, scale);
+            assert_eq!(each.inexact, row.inexact);
+            assert!(
+                close(each.sum, row.sum, 1e-14),
+                "{len}: {} vs {}",
+                each.sum,
+                row.sum
+            );
+        }
     }
 
     #[test]
@@ -386,7 +461,10 @@ mod tests {
         let (a0, a1, b0, b1) = (3.0e6f64, 5.0e6, 2.0e6, 6.0e6);
         let n = a0 + a1;
         let q = [[a0 * b0 / n, a0 * b1 / n], [a1 * b0 / n, a1 * b1 / n]];
-        let x = [[q[0][0] + 1.0, q[0][1] - 1.0], [q[1][0] - 1.0, q[1][1] + 1.0]];
+        let x = [
+            [q[0][0] + 1.0, q[0][1] - 1.0],
+            [q[1][0] - 1.0, q[1][1] + 1.0],
+        ];
         let scale = 2f64.powi(-(n.log2().floor() as i32));
         let s0 = mi_cell_sums(&x[0], &[b0, b1], a0, n, scale);
         let s1 = mi_cell_sums(&x[1], &[b0, b1], a1, n, scale);
@@ -394,7 +472,10 @@ mod tests {
         let exact = 1.422_222_053_662_800_5e-6;
         let got = s0.sum + s1.sum;
         assert!(!s0.inexact && !s1.inexact);
-        assert!(((got - exact) / exact).abs() < 1e-13, "{got:e} vs {exact:e}");
+        assert!(
+            ((got - exact) / exact).abs() < 1e-13,
+            "{got:e} vs {exact:e}"
+        );
     }
 
     #[test]

@@ -401,16 +401,7 @@ fn group_body<V: F8, T: Real, U: Real>(
             }
         }
         let value = a.t.div(V::splat(4.0).mul(k.sp).mul(k.sq));
-        match out.get_mut(h * 8..h * 8 + 8) {
-            Some(full) => value.store_f64(full.try_into().expect("8")),
-            None => {
-                for (i, &v) in value.to_array().iter().enumerate() {
-                    if let Some(slot) = out.get_mut(h * 8 + i) {
-                        *slot = v;
-                    }
-                }
-            }
-        }
+        super::two_pass::store_half(value, h, out);
     }
     Lowest {
         p: mp[0].min_ignoring_nan(mp[1]).min_lane(),

@@ -154,6 +154,35 @@ pub(crate) fn load16<V: F8, T: Real>(x: &[T], i: usize) -> (V, V) {
     }
 }
 
+/// Marks the lanes of half `h` of a group that `ok` leaves out as irregular (lanes
+/// already irregular stay so).
+#[inline(always)]
+pub(crate) fn mark_irregular<V: F8>(ok: V::Mask, h: usize, regular: &mut [bool]) {
+    if V::all(ok) {
+        return;
+    }
+    for (i, &v) in flag::<V>(ok).to_array().iter().enumerate() {
+        if let Some(r) = regular.get_mut(h * 8 + i) {
+            *r &= v == 1.0;
+        }
+    }
+}
+
+/// Stores the eight values of half `h` into `out` (which may end inside the half).
+#[inline(always)]
+pub(crate) fn store_half<V: F8>(value: V, h: usize, out: &mut [f64]) {
+    match out.get_mut(h * 8..h * 8 + 8) {
+        Some(full) => value.store_f64(full.try_into().expect("8")),
+        None => {
+            for (i, &v) in value.to_array().iter().enumerate() {
+                if let Some(slot) = out.get_mut(h * 8 + i) {
+                    *slot = v;
+                }
+            }
+        }
+    }
+}
+
 /// 1.0 where `m`, else 0.0.
 #[inline(always)]
 pub(crate) fn flag<V: F8>(m: V::Mask) -> V {

@@ -47,8 +47,9 @@ use super::label_counting::{
 use super::label_keys::KeySource;
 use super::radix_sort::radix_sort;
 use crate::error::Error;
-use crate::kernels::counts::xlog_ratio_sums;
+use crate::kernels::counts::{mi_cell_sums_each, xlog_ratio_sums};
 use crate::kernels::xlogx::xlogx_sums;
+use crate::kernels::Partial;
 use crate::parallel::{tree_combine, Sum};
 
 /// Largest table counted densely: 2^22 cells (32 MiB of `u64` counts).
@@ -338,6 +339,7 @@ fn sparse_sums<C: Count>(
     let ctx = CellCtx {
         sum,
         n: n as f64,
+        scale: 2f64.powi(-((n.max(1) as f64).log2().floor() as i32)),
         col_sums: &col_counts,
         rows_are_y: y_is_rows,
         classes: kc,
@@ -354,13 +356,13 @@ fn sparse_sums<C: Count>(
         .into_iter()
         .zip(split_by(&mut slots, &bounds))
         .collect();
-    let block_sum = |(rb, piece): (Range<usize>, &mut [u32])| -> Result<Sum, Error> {
+    let block_sum = |(rb, piece): (Range<usize>, &mut [u32])| -> Result<BlockSum, Error> {
         if w.stopped() {
             return Err(Error::Interrupted);
         }
         ctx.block(&starts, rb, piece, w)
     };
-    let parts: Vec<Sum> = if w.parallel {
+    let parts: Vec<BlockSum> = if w.parallel {
         pieces
             .into_par_iter()
             .map(block_sum)
@@ -371,7 +373,17 @@ fn sparse_sums<C: Count>(
             .map(block_sum)
             .collect::<Result<_, _>>()?
     };
-    Ok((tree_combine(&parts).0, row_clogc, col_clogc))
+    let total = tree_combine(&parts);
+    let sum = if sum == CellSum::Mutual {
+        // n·I = Σ over every cell of q·φ(N/q): the zero cells (never visited) add their
+        // expected counts q = a·b/n, n² − Σ_(non-zero cells) a·b in all — exact integers
+        let n = n as u128;
+        let zero_cells = (n * n).saturating_sub(total.expected) as f64 / n as f64;
+        total.sum + zero_cells
+    } else {
+        total.sum
+    };
+    Ok((sum, row_clogc, col_clogc))
 }
 
 /// Where row `i`'s slots start, from the row ends `cursor` (before the scatter).
@@ -418,6 +430,8 @@ fn row_blocks<C: Count>(starts: &[C]) -> Vec<Range<usize>> {
 struct CellCtx<'a, C> {
     sum: CellSum,
     n: f64,
+    /// The power of two that brings n to [1, 2) (for [`mi_cell_sums_each`]).
+    scale: f64,
     col_sums: &'a [C],
     rows_are_y: bool,
     classes: usize,
@@ -428,7 +442,32 @@ struct CellCtx<'a, C> {
 struct Pending {
     x: Vec<f64>,
     d: Vec<f64>,
+    /// The cells' row sums (mutual information only).
+    a: Vec<f64>,
     sums: Vec<Sum>,
+    /// Σ a·b over the pushed cells, exact (mutual information only).
+    expected: u128,
+}
+
+/// A block's sum of cell terms and, for mutual information, Σ a·b over its non-zero cells
+/// (the zero cells' expected counts are n² minus all of these, see [`sparse_sums`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct BlockSum {
+    sum: f64,
+    expected: u128,
+}
+
+impl Partial for BlockSum {
+    const EMPTY: Self = BlockSum {
+        sum: 0.0,
+        expected: 0,
+    };
+    fn combine(self, o: Self) -> Self {
+        BlockSum {
+            sum: self.sum + o.sum,
+            expected: self.expected + o.expected,
+        }
+    }
 }
 
 impl<C: Count> CellCtx<'_, C> {
@@ -439,12 +478,14 @@ impl<C: Count> CellCtx<'_, C> {
         rb: Range<usize>,
         slots: &mut [u32],
         w: Work<'_>,
-    ) -> Result<Sum, Error> {
+    ) -> Result<BlockSum, Error> {
         let at = |i: usize| -> u64 { starts[i].into() };
         let mut pending = Pending {
             x: Vec::with_capacity(CELL_BUF),
             d: Vec::with_capacity(CELL_BUF),
+            a: Vec::new(),
             sums: Vec::new(),
+            expected: 0,
         };
         let mut scratch: Vec<u32> = Vec::new();
         let base = at(rb.start);
@@ -459,7 +500,10 @@ impl<C: Count> CellCtx<'_, C> {
             })?;
         }
         self.flush(&mut pending);
-        Ok(tree_combine(&pending.sums))
+        Ok(BlockSum {
+            sum: tree_combine(&pending.sums).0,
+            expected: pending.expected,
+        })
     }
 
     /// Calls `cell(column, count)` for the non-zero cells of a row, in column order.
@@ -522,8 +566,13 @@ impl<C: Count> CellCtx<'_, C> {
             CellSum::NLogN => 0.0,
             CellSum::Conditional if self.rows_are_y => a,
             CellSum::Conditional => b,
-            CellSum::Mutual => a * b,
+            CellSum::Mutual => b,
         });
+        if self.sum == CellSum::Mutual {
+            p.a.push(a);
+            // counts are integers below 2^64: the product and the sum are exact
+            p.expected += a as u128 * b as u128;
+        }
         if p.x.len() == CELL_BUF {
             self.flush(p);
         }
@@ -537,10 +586,17 @@ impl<C: Count> CellCtx<'_, C> {
         p.sums.push(Sum(match self.sum {
             CellSum::NLogN => xlogx_sums(&p.x).sum_xlogx,
             CellSum::Conditional => xlog_ratio_sums(&p.x, &p.d, 1.0).sum_terms,
-            CellSum::Mutual => xlog_ratio_sums(&p.x, &p.d, self.n).sum_terms,
+            CellSum::Mutual => {
+                // Σ q·φ(N/q) over these cells (non-negative terms, see `mi_cell_sums`);
+                // integer counts keep every product in the exact range
+                let terms = mi_cell_sums_each(&p.x, &p.a, &p.d, self.n, self.scale);
+                debug_assert!(!terms.inexact);
+                terms.sum
+            }
         }));
         p.x.clear();
         p.d.clear();
+        p.a.clear();
     }
 }
 
