@@ -253,65 +253,31 @@ fn mi_cells_lanes<V: F8>(x: V, b: V, a_s: V, n_s: V) -> (V, V::Mask) {
     (g, inexact)
 }
 
-struct MiCells<V> {
-    sum: V,
-    a_s: V,
-    n_s: V,
-    inexact: V,
+/// The row sums `a` of the cells: one for a whole table row, or one per cell.
+#[derive(Clone, Copy)]
+enum RowSums<'a> {
+    Row(f64),
+    Each(&'a [f64]),
 }
 
-impl<V: F8> AccumulatePair<V> for MiCells<V> {
-    #[inline(always)]
-    fn add(&mut self, x: V, b: V) {
-        let (g, inexact) = mi_cells_lanes(x, b, self.a_s, self.n_s);
-        self.sum = self.sum.add(g);
-        self.inexact = V::select(inexact, V::splat(1.0), self.inexact);
-    }
-}
-
+/// Σ q·φ(x/q) over cells `x` with column sums `b` and row sums `a` (see [`MiCellSums`]).
 #[inline(always)]
-fn mi_cell_sums_body<V: F8>(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums {
-    let zero = V::splat(0.0);
-    let mut acc = MiCells {
-        sum: zero,
-        a_s: V::splat(a * scale),
-        n_s: V::splat(n * scale),
-        inexact: zero,
-    };
-    for_each_block_pair(x, b, &mut acc);
-    MiCellSums {
-        sum: acc.sum.sum_lanes(),
-        inexact: acc.inexact.max_lane() > 0.0,
-    }
-}
-
-crate::simd::multiversion! {
-    /// Σ_j q_j·φ(x_j/q_j) with q_j = a·b_j/n over a table row `x` (row sum `a`) and the
-    /// column sums `b`, table total `n`; `scale` is an exact power of two applied to `a`
-    /// and `n` so that x·n and a·b stay finite (see [`MiCellSums`]).
-    pub fn mi_cell_sums<>(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums = mi_cell_sums_body;
-}
-
-#[inline(always)]
-fn mi_cell_sums_each_body<V: F8>(
-    x: &[f64],
-    a: &[f64],
-    b: &[f64],
-    n: f64,
-    scale: f64,
-) -> MiCellSums {
+fn mi_cells_body<V: F8>(x: &[f64], b: &[f64], a: RowSums<'_>, n: f64, scale: f64) -> MiCellSums {
     let zero = V::splat(0.0);
     let (n_s, s) = (V::splat(n * scale), V::splat(scale));
     let (mut sum, mut inexact) = (zero, zero);
-    let len = x.len().min(a.len()).min(b.len());
+    let len = match a {
+        RowSums::Row(_) => x.len().min(b.len()),
+        RowSums::Each(a) => x.len().min(b.len()).min(a.len()),
+    };
     let mut i = 0;
     while i < len {
         let end = (i + 8).min(len);
-        let (xv, av, bv) = (
-            V::load_padded(&x[i..end]),
-            V::load_padded(&a[i..end]),
-            V::load_padded(&b[i..end]),
-        );
+        let (xv, bv) = (V::load_padded(&x[i..end]), V::load_padded(&b[i..end]));
+        let av = match a {
+            RowSums::Row(a) => V::splat(a),
+            RowSums::Each(a) => V::load_padded(&a[i..end]),
+        };
         let (g, bad) = mi_cells_lanes(xv, bv, av.mul(s), n_s);
         sum = sum.add(g);
         inexact = V::select(bad, V::splat(1.0), inexact);
@@ -323,10 +289,39 @@ fn mi_cell_sums_each_body<V: F8>(
     }
 }
 
+#[inline(always)]
+fn mi_cell_sums_body<V: F8>(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums {
+    mi_cells_body::<V>(x, b, RowSums::Row(a), n, scale)
+}
+
+crate::simd::multiversion! {
+    /// Σ_j q_j·φ(x_j/q_j) with q_j = a·b_j/n over a table row `x` (row sum `a`) and the
+    /// column sums `b`, table total `n`; `scale` is [`unit_scale`]`(n)`, an exact power of
+    /// two applied to `a` and `n` so that x·n and a·b stay finite (see [`MiCellSums`]).
+    pub fn mi_cell_sums<>(x: &[f64], b: &[f64], a: f64, n: f64, scale: f64) -> MiCellSums = mi_cell_sums_body;
+}
+
+#[inline(always)]
+fn mi_cell_sums_each_body<V: F8>(
+    x: &[f64],
+    a: &[f64],
+    b: &[f64],
+    n: f64,
+    scale: f64,
+) -> MiCellSums {
+    mi_cells_body::<V>(x, b, RowSums::Each(a), n, scale)
+}
+
 crate::simd::multiversion! {
     /// [`mi_cell_sums`] with a row sum per cell (`a[i]` for cell `i`): the non-zero cells
     /// of a sparse table, in any order.
     pub fn mi_cell_sums_each<>(x: &[f64], a: &[f64], b: &[f64], n: f64, scale: f64) -> MiCellSums = mi_cell_sums_each_body;
+}
+
+/// The power of two that brings a positive finite `n` to [1, 2) (up to the rounding of
+/// log₂): the `scale` of [`mi_cell_sums`].
+pub fn unit_scale(n: f64) -> f64 {
+    2f64.powi(-(n.log2().floor() as i32))
 }
 
 /// Scalar reference for [`mi_cell_sums`]: the same formulas with `f64::ln`, `f64::ln_1p`
@@ -397,7 +392,7 @@ mod tests {
             let b: Vec<f64> = x.iter().map(|&v| v * 1.5 + 0.25).collect();
             let a: f64 = x.iter().sum::<f64>() + 1.0;
             let n = a * 3.0;
-            let scale = 2f64.powi(-(n.log2().floor() as i32));
+            let scale = unit_scale(n);
             let (got, want) = (
                 mi_cell_sums(&x, &b, a, n, scale),
                 mi_cell_reference(&x, &b, a, n, scale),
@@ -465,7 +460,7 @@ mod tests {
             [q[0][0] + 1.0, q[0][1] - 1.0],
             [q[1][0] - 1.0, q[1][1] + 1.0],
         ];
-        let scale = 2f64.powi(-(n.log2().floor() as i32));
+        let scale = unit_scale(n);
         let s0 = mi_cell_sums(&x[0], &[b0, b1], a0, n, scale);
         let s1 = mi_cell_sums(&x[1], &[b0, b1], a1, n, scale);
         // the exact value (mpmath, 40 digits) of Σ q φ(x/q) for this table

@@ -858,17 +858,25 @@ fn entropy_of_two<V: F8, const F32: bool>(
     };
     for h in 0..2 {
         let (ln_u, ln_t) = logs[h];
-        let (t, u) = (t[h], u[h]);
-        // log1p(t) = ln(u) + (1 + t − u)/u to first order, u the value logged: the
-        // rounding of 1 + t (and for f32 logs that of fl32(1 + t)) corrected
-        let log1p_t = ln_u.add(t.sub(u_logged[h].sub(one)).div(u));
-        let w = small[h].div(large[h].add(small[h]));
-        // m = 0: no second term (ln 0 is finite garbage from the fast logs)
-        let second = V::select(small[h].eq(zero), zero, w.mul(zero.sub(ln_t)));
-        store_half(log1p_t.add(second), h, out);
+        let value = two_element_value(t[h], u[h], u_logged[h], ln_u, ln_t, large[h], small[h]);
+        store_half(value, h, out);
     }
     let min = min.min_lane();
     Lowest { p: min, q: min }
+}
+
+/// The two-element closed form log1p(s) + w·ln(1/s), w = b/(a + b), from ln u and ln s:
+/// log1p(s) = ln u + (1 + s − u)/u to first order, u the value logged (1 + s rounded, and
+/// for f32 logs rounded again to f32), so its rounding is corrected. No second term where
+/// b = 0 (s may be 0 there, whose fast log is finite garbage). One function for
+/// [`entropy_of_two`] and [`cross_entropy_of_two`], so the two agree bit for bit.
+#[inline(always)]
+fn two_element_value<V: F8>(s: V, u: V, u_logged: V, ln_u: V, ln_s: V, a: V, b: V) -> V {
+    let (one, zero) = (V::splat(1.0), V::splat(0.0));
+    let log1p_s = ln_u.add(s.sub(u_logged.sub(one)).div(u));
+    let w = b.div(a.add(b));
+    let second = V::select(b.eq(zero), zero, w.mul(zero.sub(ln_s)));
+    log1p_s.add(second)
 }
 
 /// Cross-entropies of sixteen two-element rows P = (a, b)/(a + b), Q = (c, d)/(c + d) in
@@ -907,11 +915,7 @@ fn cross_entropy_of_two<V: F8>(
         let s_normal = V::or(d1.eq(zero), s.ge(V::splat(f64::MIN_POSITIVE)));
         mark_irregular::<V>(V::and(ok, s_normal), h, regular);
         let u = one.add(s);
-        let log1p_s = ln_finite(u).add(s.sub(u.sub(one)).div(u));
-        let w = b1.div(a1.add(b1));
-        // b = 0: no second term (s may be 0 there, whose fast log is finite garbage)
-        let second = V::select(b1.eq(zero), zero, w.mul(zero.sub(ln_finite(s))));
-        let value = log1p_s.add(second);
+        let value = two_element_value(s, u, u, ln_finite(u), ln_finite(s), a1, b1);
         let value = V::select(
             V::and(d1.eq(zero), b1.gt(zero)),
             V::splat(f64::INFINITY),

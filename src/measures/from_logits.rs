@@ -300,6 +300,31 @@ fn entropy_of_lane<T: Real>(z: &ArrayView1<'_, T>) -> f64 {
     crate::parallel::Ctx::sequential(|ctx| entropy_row(z, &RowStop::new(ctx, z.len())))
 }
 
+/// The pair measure `kind` (nats, before any unit or distance) of every pair of rows of
+/// logits: the dense and the ragged entry points' one body.
+pub(crate) fn pair_rows<T: Real, U: Real>(
+    pr: &Rows<'_, T>,
+    qr: &Rows<'_, U>,
+    kind: Two,
+    elements: usize,
+) -> Result<Vec<f64>, Error> {
+    let mut out = crate::parallel::output::zeroed(pr.n_rows());
+    match kind {
+        Two::CrossEntropy | Two::Kl => {
+            let m = Pairwise(if kind == Two::Kl {
+                PairValue::Kl
+            } else {
+                PairValue::CrossEntropy
+            });
+            run(elements, |ctx| map_rows(pr, qr, &m, ctx, &mut out))?;
+        }
+        Two::Js | Two::JsDistance => {
+            run(elements, |ctx| map_rows(pr, qr, &Js, ctx, &mut out))?;
+        }
+    }
+    Ok(out)
+}
+
 /// A pair measure of every pair of rows of logits along the last axis of `a` and `b`.
 pub fn two<T: Real, U: Real>(
     a: ArrayViewD<'_, T>,
@@ -312,20 +337,7 @@ pub fn two<T: Real, U: Real>(
     let axis = Axis(a.ndim() - 1);
     let len = a.len_of(axis);
     let (pr, qr) = (Rows::from_view(&a), Rows::from_view(&b));
-    let mut out = crate::parallel::output::zeroed(pr.n_rows());
-    match kind {
-        Two::CrossEntropy | Two::Kl => {
-            let m = Pairwise(if kind == Two::Kl {
-                PairValue::Kl
-            } else {
-                PairValue::CrossEntropy
-            });
-            run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-        }
-        Two::Js | Two::JsDistance => {
-            run(a.len(), |ctx| map_rows(&pr, &qr, &Js, ctx, &mut out))?;
-        }
-    }
+    let out = pair_rows(&pr, &qr, kind, a.len())?;
     let values = out
         .into_iter()
         .map(|v| {

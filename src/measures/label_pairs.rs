@@ -47,7 +47,7 @@ use super::label_counting::{
 use super::label_keys::KeySource;
 use super::radix_sort::radix_sort;
 use crate::error::Error;
-use crate::kernels::counts::{mi_cell_sums_each, xlog_ratio_sums};
+use crate::kernels::counts::{mi_cell_sums_each, unit_scale, xlog_ratio_sums};
 use crate::kernels::xlogx::xlogx_sums;
 use crate::kernels::Partial;
 use crate::parallel::{tree_combine, Sum};
@@ -339,7 +339,7 @@ fn sparse_sums<C: Count>(
     let ctx = CellCtx {
         sum,
         n: n as f64,
-        scale: 2f64.powi(-((n.max(1) as f64).log2().floor() as i32)),
+        scale: unit_scale(n.max(1) as f64),
         col_sums: &col_counts,
         rows_are_y: y_is_rows,
         classes: kc,

@@ -38,7 +38,9 @@ use super::label_keys::KeySource;
 use super::label_pairs::{count_pairs, CellSum, Counted};
 use super::{Options, RowStop};
 use crate::error::Error;
-use crate::kernels::counts::{mi_cell_sums, sum_min, xlog_ratio_sums, MiCellSums, SumMin};
+use crate::kernels::counts::{
+    mi_cell_sums, sum_min, unit_scale, xlog_ratio_sums, MiCellSums, SumMin,
+};
 use crate::kernels::Partial;
 use crate::parallel::{reduce_blocks, run, tree_combine, with_slice, Ctx};
 use crate::simd::log::ln_lane;
@@ -202,7 +204,7 @@ impl Joint<'_> {
             // Σ q·φ(N/q): non-negative terms, full relative precision near independence;
             // n is brought to [1, 2) by an exact power of two so that N·n and a·b are
             // finite (the table's total is within 2^±600 here, see `rescaled`)
-            let scale = 2f64.powi(-(n.log2().floor() as i32));
+            let scale = unit_scale(n);
             let phi = cell_sum(
                 self.cells,
                 |i, x, b| {

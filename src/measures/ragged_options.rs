@@ -18,11 +18,10 @@
 
 use rayon::prelude::*;
 
-use super::from_logits::{Entropy, Js, One, Pairwise, Two};
+use super::from_logits::{Entropy, One, Two};
 use super::smoothing::{check_alpha, check_negative, one_pair, Smoothed};
 use super::CHECK_ELEMENTS;
 use crate::error::Error;
-use crate::kernels::logits::PairValue;
 use crate::kernels::Real;
 use crate::parallel::rows::{map_rows, IntoChecked, Rows};
 use crate::parallel::run;
@@ -72,20 +71,7 @@ pub fn logits_two<'a, T: Real, U: Real>(
         Two::JsDistance => super::js::distance(nats / ln_base),
         _ => nats / ln_base,
     };
-    let mut out = crate::parallel::output::zeroed(pr.n_rows());
-    match kind {
-        Two::CrossEntropy | Two::Kl => {
-            let m = Pairwise(if kind == Two::Kl {
-                PairValue::Kl
-            } else {
-                PairValue::CrossEntropy
-            });
-            run(a.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?;
-        }
-        Two::Js | Two::JsDistance => {
-            run(a.len(), |ctx| map_rows(&pr, &qr, &Js, ctx, &mut out))?;
-        }
-    }
+    let out = super::from_logits::pair_rows(&pr, &qr, kind, a.len())?;
     Ok(out.into_iter().map(value).collect())
 }
 
