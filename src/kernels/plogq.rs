@@ -459,19 +459,32 @@ impl<V: F8> Acc1<V> {
         }
     }
 
-    /// The partials of a leaf from its merged lanes (`SAME`: q is p, so q's totals and
-    /// minimum are p's).
+    /// The value's sums of a leaf from the two halves' lanes (`SAME`: q is p), which
+    /// start again from zero; the decisions (extremes, Σ|p·ln q|, flags) carry on.
     #[inline(always)]
-    fn into_one_pass<const SAME: bool>(self, f32_unsafe: bool) -> OnePass {
-        let (sq, min_q) = if SAME {
-            (self.sp, self.min_p)
-        } else {
-            (self.sq, self.min_q)
+    fn take_value_sums<const SAME: bool>(lo: &mut Self, hi: &mut Self) -> ValueSums {
+        let zero = V::splat(0.0);
+        let sp = lo.sp.add(hi.sp).sum_lanes();
+        let sums = ValueSums {
+            sp,
+            sq: if SAME { sp } else { lo.sq.add(hi.sq).sum_lanes() },
+            w: lo.w.add(hi.w).sum_lanes(),
         };
+        for half in [lo, hi] {
+            (half.sp, half.sq, half.w) = (zero, zero, zero);
+        }
+        sums
+    }
+
+    /// The partials of a block from its value sums and merged lanes (`SAME`: q is p, so
+    /// q's minimum is p's).
+    #[inline(always)]
+    fn into_one_pass<const SAME: bool>(self, v: ValueSums, f32_unsafe: bool) -> OnePass {
+        let min_q = if SAME { self.min_p } else { self.min_q };
         OnePass {
             sums: Sums {
-                sp: self.sp.sum_lanes(),
-                sq: sq.sum_lanes(),
+                sp: v.sp,
+                sq: v.sq,
                 sp_lo: 0.0,
                 sq_lo: 0.0,
                 max_q: self.max_q.max_lane(),
@@ -480,7 +493,7 @@ impl<V: F8> Acc1<V> {
                     q: min_q.min_lane(),
                 },
             },
-            w: self.w.sum_lanes(),
+            w: v.w,
             a: self.a.sum_lanes(),
             zero_q: self.zero_q.max_lane() > 0.0,
             f32_unsafe,
@@ -509,8 +522,10 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
     q: &[U],
 ) -> OnePass {
     let n = p.len().min(q.len());
-    super::pairwise_leaves!(n, |start, end| {
-        let (mut lo, mut hi) = (Acc1::<V>::new(), Acc1::<V>::new());
+    // Only the value's sums are combined leaf by leaf (pairwise); the decisions are
+    // carried across leaves in the lanes.
+    let (mut lo, mut hi) = (Acc1::<V>::new(), Acc1::<V>::new());
+    let value_sums = super::pairwise_leaves!(n, |start, end| {
         let mut i = start;
         while i < end {
             let (p0, p1) = load16::<V, T>(&p[..end], i);
@@ -524,24 +539,41 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
             hi.add::<F32, SAME>(p1, q1, l1);
             i += 16;
         }
-        let acc = lo.merge(hi);
-        let f32_unsafe = F32 && acc.min_pos_q.min_lane() < F32_MIN_NORMAL_LESS_ONE_ULP;
-        acc.into_one_pass::<SAME>(f32_unsafe)
-    })
+        Acc1::take_value_sums::<SAME>(&mut lo, &mut hi)
+    });
+    let acc = lo.merge(hi);
+    let f32_unsafe = F32 && acc.min_pos_q.min_lane() < F32_MIN_NORMAL_LESS_ONE_ULP;
+    acc.into_one_pass::<SAME>(value_sums, f32_unsafe)
 }
 
-/// [`one_pass_with`] for f32 p and q, sixteen lanes read and logged in f32: ln q =
-/// k·ln 2 + y with y = f + rest = ln(1+f) rounded once in f32 (|y| < 0.35: ≤ 8e-8
-/// relative, and exact 0 at powers of two, whose logs stay k·ln 2 to f64 precision),
-/// then widened; the products and sums run in f64. No f64 → f32 round trip of the data.
+/// [`one_pass_with`] for f32 p and q, sixteen lanes read and logged in f32: ln q from
+/// [`crate::simd::log_f32::ln_fast`] (≤ 7.9e-8 relative), widened once; the products
+/// p·ln q, Σp, Σq and Σ p·ln q run in f64. What only decides (the largest q, the
+/// condition estimate Σ|p·ln q|, the domain and sign checks) runs in f32, sixteen lanes
+/// per instruction, and is carried across leaves instead of being reduced per leaf.
+/// Σ|p·ln q| to ~1e-6 is plenty for a condition bound (an f32 overflow there makes it
+/// +inf, which only sends the block to pass 2).
+///
+/// Domain and sign are one minimum: over the bits of every q (and p) less one, +0 and −0
+/// become NaN (ignored) and anything negative or subnormal falls below the smallest
+/// normal f32; such a block is redone with f64 logs, which also reports the exact lowest
+/// values. A block that passes has min(0, lowest) = 0.
 #[inline(always)]
 fn one_pass_native_f32<V: F8, const SAME: bool>(p: &[f32], q: &[f32]) -> OnePass {
     type S<V> = <V as F8>::F32s;
     let n = p.len().min(q.len());
-    let ln2 = V::splat(std::f64::consts::LN_2);
-    super::pairwise_leaves!(n, |start, end| {
-        let (mut lo, mut hi) = (Acc1::<V>::new(), Acc1::<V>::new());
-        let mut min_pos_q = S::<V>::splat(f32::INFINITY);
+    let zero = V::splat(0.0);
+    let zero32 = S::<V>::splat(0.0);
+    // The decisions are carried across leaves in vectors; only Σp, Σq and Σ p·ln q, the
+    // value's sums, are combined leaf by leaf (pairwise).
+    let (mut abs_terms0, mut abs_terms1) = (zero, zero);
+    let mut max_q = zero32;
+    let mut lowest_bits = S::<V>::splat(f32::INFINITY);
+    let mut zero_q = zero32.lt(zero32);
+    let value_sums = super::pairwise_leaves!(n, |start, end| {
+        let (mut sp0, mut sp1, mut sq0, mut sq1) = (zero, zero, zero, zero);
+        let (mut w0, mut w1) = (zero, zero);
+        let mut abs_terms = zero32;
         let mut i = start;
         while i < end {
             let pv = load16_f32::<S<V>>(&p[..end], i);
@@ -550,23 +582,81 @@ fn one_pass_native_f32<V: F8, const SAME: bool>(p: &[f32], q: &[f32]) -> OnePass
             } else {
                 load16_f32::<S<V>>(&q[..end], i)
             };
-            let (k, f, rest) = crate::simd::log_f32::ln_parts(qv);
-            let ((k0, k1), (y0, y1)) = (k.widen(), f.add(rest).widen());
-            let (p0, p1) = pv.widen();
-            let (q0, q1) = if SAME { (p0, p1) } else { qv.widen() };
-            lo.add::<false, SAME>(p0, q0, k0.mul_add(ln2, y0));
-            hi.add::<false, SAME>(p1, q1, k1.mul_add(ln2, y1));
-            // q − 1 ULP in the bits: +0 becomes NaN (ignored by the min)
-            min_pos_q = min_pos_q.min_ignoring_nan(qv.bits_add(u32::MAX));
+            let l = crate::simd::log_f32::ln_fast(qv);
+            let ((l0, l1), (p0, p1)) = (l.widen(), pv.widen());
+            w0 = p0.mul_add(l0, w0);
+            w1 = p1.mul_add(l1, w1);
+            sp0 = sp0.add(p0);
+            sp1 = sp1.add(p1);
+            abs_terms = abs_terms.add(pv.mul(l).bits_and(0x7fff_ffff));
+            max_q = max_q.max_ignoring_nan(qv);
+            lowest_bits = lowest_bits.min_ignoring_nan(qv.bits_add(u32::MAX));
+            if !SAME {
+                let (q0, q1) = qv.widen();
+                sq0 = sq0.add(q0);
+                sq1 = sq1.add(q1);
+                lowest_bits = lowest_bits.min_ignoring_nan(pv.bits_add(u32::MAX));
+                zero_q = S::<V>::or(zero_q, S::<V>::and(qv.eq(zero32), pv.gt(zero32)));
+            }
             i += 16;
         }
-        let min_pos_q = min_pos_q
-            .to_array()
-            .iter()
-            .fold(f32::INFINITY, |m, &v| if v < m { v } else { m });
-        lo.merge(hi)
-            .into_one_pass::<SAME>((min_pos_q as f64) < F32_MIN_NORMAL_LESS_ONE_ULP)
-    })
+        // sixteen f32 steps per lane at most: Σ|p·ln q| to ~1e-6
+        let (a0, a1) = abs_terms.widen();
+        abs_terms0 = abs_terms0.add(a0);
+        abs_terms1 = abs_terms1.add(a1);
+        let sp = sp0.add(sp1).sum_lanes();
+        ValueSums {
+            sp,
+            sq: if SAME { sp } else { sq0.add(sq1).sum_lanes() },
+            w: w0.add(w1).sum_lanes(),
+        }
+    });
+    let max_q = max_q
+        .to_array()
+        .iter()
+        .fold(0.0f32, |m, &x| if x > m { x } else { m });
+    let lowest = lowest_bits
+        .to_array()
+        .iter()
+        .fold(f32::INFINITY, |m, &x| if x < m { x } else { m });
+    OnePass {
+        sums: Sums {
+            sp: value_sums.sp,
+            sq: value_sums.sq,
+            sp_lo: 0.0,
+            sq_lo: 0.0,
+            max_q: max_q as f64,
+            min: Lowest { p: 0.0, q: 0.0 },
+        },
+        w: value_sums.w,
+        a: abs_terms0.add(abs_terms1).sum_lanes(),
+        zero_q: S::<V>::any(zero_q),
+        f32_unsafe: (lowest as f64) < F32_MIN_NORMAL_LESS_ONE_ULP,
+    }
+}
+
+/// Σp, Σq and Σ p·ln q of a leaf: the sums [`one_pass_native_f32`] combines pairwise.
+#[derive(Clone, Copy)]
+struct ValueSums {
+    sp: f64,
+    sq: f64,
+    w: f64,
+}
+
+impl Partial for ValueSums {
+    const EMPTY: Self = ValueSums {
+        sp: 0.0,
+        sq: 0.0,
+        w: 0.0,
+    };
+    #[inline]
+    fn combine(self, o: Self) -> Self {
+        ValueSums {
+            sp: self.sp + o.sp,
+            sq: self.sq + o.sq,
+            w: self.w + o.w,
+        }
+    }
 }
 
 /// Sixteen f32 at `i` (zero-padded past the end), prefetching ahead like [`F8::load`].
@@ -1635,6 +1725,27 @@ mod tests {
         let (got, _) = row(&x, &x);
         let want = reference(&x, &x);
         assert!(close(got, want, 1e-6), "{got:e} vs {want:e}");
+        // long rows (the one-pass form) whose f32 terms p·ln q overflow f32: the condition
+        // estimate becomes +inf and the row takes pass 2; negative and subnormal p
+        // elsewhere in a row send it to the f64 logs
+        for (len, huge) in [(300usize, 3e38f32), (1000, 1e37), (5000, 4e36)] {
+            let mut p: Vec<f32> = positive(len, 3).iter().map(|&v| v as f32 + 0.5).collect();
+            let q: Vec<f32> = positive(len, 4).iter().map(|&v| v as f32 + 0.5).collect();
+            p[len / 3] = huge;
+            for (a, b) in [(&p, &p), (&p, &q), (&q, &p)] {
+                let (got, _) = row(a, b);
+                let want = reference(a, b);
+                assert!(close(got, want, 1e-6), "{len} {huge:e}: {got:e} vs {want:e}");
+            }
+            let mut sub = q.clone();
+            sub[len / 2] = 1e-44;
+            let (got, _) = row(&sub, &q);
+            let want = reference(&sub, &q);
+            assert!(close(got, want, 1e-6), "{got:e} vs {want:e}");
+            sub[len / 2] = -1.0;
+            let (_, lowest) = row(&sub, &q);
+            assert_eq!(lowest.p, -1.0);
+        }
     }
 
     struct Ln16F32;
