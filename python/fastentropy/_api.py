@@ -135,11 +135,6 @@ def _native_float(arr: Any, name: str) -> Any:
     )
 
 
-# The native float dtypes: arrays of these go to the core as they are. NumPy hands out one
-# dtype object per native builtin type, so the small-call fast paths (`entropy`, `_two_distributions`) test identity (an equal
-# dtype object that is not this one simply takes the general path).
-_F64: Any = np.dtype(np.float64)
-_F32: Any = np.dtype(np.float32)
 
 
 def _ragged_fill(from_logits: Any) -> float:
@@ -181,20 +176,6 @@ def _two_distributions(
             options = _ragged_options(from_logits, smoothing, normalize, offsets is None and _ragged._is_sparse(p))
             return _ragged.reduce(name, srcs, base=_check_base(base), **options)
     if from_logits is False and smoothing is _NO_SMOOTHING:
-        if (
-            offsets is None
-            and base is None
-            and normalize is True
-            and type(p) is np.ndarray
-            and type(q) is np.ndarray
-            and (p.dtype is _F64 or p.dtype is _F32)
-            and (q.dtype is _F64 or q.dtype is _F32)
-            and type(axis) is int
-            and -p.ndim <= axis < p.ndim
-            and p.shape == q.shape
-        ):
-            # the small-call fast path, inline (see `entropy`): no conversion, no broadcasting
-            return core(p, q, axis)
         pa, qa, ax = _core_pair(p, q, axis)
         return core(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))
     return _pair_measure(name, p, q, axis, base, normalize, from_logits, smoothing)
@@ -469,13 +450,13 @@ def entropy(
         and smoothing is _NO_SMOOTHING
         and base is None
         and normalize is True
-        and (p.dtype is _F64 or p.dtype is _F32)
-        and type(axis) is int
-        and -p.ndim <= axis < p.ndim
     ):
-        # the small-call fast path, inline (a helper call and typing.cast cost ~10% of a
-        # 10-element call, issue #13): a native float ndarray needs no conversion
-        return _core.entropy(p, axis)
+        # the small-call fast path, inline (a helper call costs ~10% of a 10-element call,
+        # issue #13); the core takes a native float array and an int axis as they are, and
+        # returns None for anything else
+        value = _core.entropy_fast(p, axis)
+        if value is not None:
+            return value
     if offsets is not None or type(p) is not np.ndarray:
         from . import _ragged
 
@@ -623,6 +604,19 @@ def kl_divergence(
     >>> fe.kl_divergence([0.0, 0.0], [0.0, 0.0], from_logits=True)
     0.0
     """
+    if (
+        type(p) is np.ndarray
+        and type(q) is np.ndarray
+        and offsets is None
+        and from_logits is False
+        and smoothing is _NO_SMOOTHING
+        and base is None
+        and normalize is True
+    ):
+        # the small-call fast path, inline (see `entropy`)
+        value = _core.kl_divergence_fast(p, q, axis)
+        if value is not None:
+            return value
     return _two_distributions("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
 
 
@@ -686,6 +680,19 @@ def cross_entropy(
     >>> fe.cross_entropy([0, 1, 1, 0, 0], [0.5, 0.5, 0.3, 0.3, 0.4], offsets=[0, 2, 5])
     array([0.69314718, 1.2039728 ])
     """
+    if (
+        type(p) is np.ndarray
+        and type(q) is np.ndarray
+        and offsets is None
+        and from_logits is False
+        and smoothing is _NO_SMOOTHING
+        and base is None
+        and normalize is True
+    ):
+        # the small-call fast path, inline (see `entropy`)
+        value = _core.cross_entropy_fast(p, q, axis)
+        if value is not None:
+            return value
     return _two_distributions("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing, offsets)
 
 

@@ -122,6 +122,19 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
+    if (
+        type(p) is np.ndarray
+        and type(q) is np.ndarray
+        and offsets is None
+        and from_logits is False
+        and smoothing is _NO_SMOOTHING
+        and base is None
+        and normalize is True
+    ):
+        # the small-call fast path, inline (see `entropy`)
+        value = _core.js_divergence_fast(p, q, axis)
+        if value is not None:
+            return value
     return _two_distributions("js_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
 
 
@@ -167,6 +180,19 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
+    if (
+        type(p) is np.ndarray
+        and type(q) is np.ndarray
+        and offsets is None
+        and from_logits is False
+        and smoothing is _NO_SMOOTHING
+        and base is None
+        and normalize is True
+    ):
+        # the small-call fast path, inline (see `entropy`)
+        value = _core.js_distance_fast(p, q, axis)
+        if value is not None:
+            return value
     return _two_distributions("js_distance", p, q, axis, base, normalize, from_logits, smoothing, offsets)
 
 

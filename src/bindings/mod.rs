@@ -4,6 +4,7 @@
 
 mod arrays;
 mod drift;
+mod fast;
 mod loss;
 mod measures;
 mod more;
@@ -95,6 +96,7 @@ fn check_signals_hook() -> bool {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::parallel::set_interrupt_hook(check_signals_hook);
     measures::register(m)?;
+    fast::register(m)?;
     loss::register(m)?;
     more::register(m)?;
     drift::register(m)?;

@@ -467,7 +467,11 @@ impl<V: F8> Acc1<V> {
         let sp = lo.sp.add(hi.sp).sum_lanes();
         let sums = ValueSums {
             sp,
-            sq: if SAME { sp } else { lo.sq.add(hi.sq).sum_lanes() },
+            sq: if SAME {
+                sp
+            } else {
+                lo.sq.add(hi.sq).sum_lanes()
+            },
             w: lo.w.add(hi.w).sum_lanes(),
         };
         for half in [lo, hi] {
@@ -1735,7 +1739,10 @@ mod tests {
             for (a, b) in [(&p, &p), (&p, &q), (&q, &p)] {
                 let (got, _) = row(a, b);
                 let want = reference(a, b);
-                assert!(close(got, want, 1e-6), "{len} {huge:e}: {got:e} vs {want:e}");
+                assert!(
+                    close(got, want, 1e-6),
+                    "{len} {huge:e}: {got:e} vs {want:e}"
+                );
             }
             let mut sub = q.clone();
             sub[len / 2] = 1e-44;

@@ -1361,36 +1361,9 @@ fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
     rows_per_chunk: usize,
 ) -> Lowest {
     let chunk = |first: usize, out: &mut [f64]| -> Lowest {
-        let mut pt = vec![[0.0; GROUP]; len];
-        let mut qt = vec![[0.0; GROUP]; if same { 0 } else { len }];
-        let mut min = Lowest::NONE;
-        let mut pbuf: Vec<T> = Vec::new();
-        let mut qbuf: Vec<U> = Vec::new();
-        // ask about interrupts every ~4096 elements, not every group of tiny rows
-        let every = (4096 / (GROUP * len.max(1))).max(1);
-        for (g, out) in out.chunks_mut(GROUP).enumerate() {
-            if g % every == 0 && ctx.stopped() {
-                break;
-            }
-            let start = first + g * GROUP;
-            let n = out.len();
-            p.fill_group(start, n, len, &mut pt);
-            if !same {
-                q.fill_group(start, n, len, &mut qt);
-            }
-            let qref = if same { &pt } else { &qt };
-            let mut regular = [true; GROUP];
-            min = min.min(m.group(&pt[..len], &qref[..len], out, &mut regular[..n]));
-            for j in (0..n).filter(|&j| !regular[j]) {
-                let (pr, qr) = (p.row(start + j), q.row(start + j));
-                let (v, lo) = p.with_slice(pr, 0..len, &mut pbuf, |ps| {
-                    q.with_slice(qr, 0..len, &mut qbuf, |qs| m.row(ps, qs))
-                });
-                out[j] = v;
-                min = min.min(lo);
-            }
-        }
-        min
+        with_group_buffers(len, |pt, qt| {
+            short_regular_chunk(p, q, m, ctx, first, out, len, same, pt, qt)
+        })
     };
     if ctx.fork && out.len() > rows_per_chunk {
         out.par_chunks_mut(rows_per_chunk)
@@ -1403,6 +1376,76 @@ fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
             .map(|(i, o)| chunk(i * rows_per_chunk, o))
             .fold(Lowest::NONE, Lowest::min)
     }
+}
+
+/// One chunk of [`map_short_regular`]: rows `first..first + out.len()`, sixteen at a time
+/// through the transposition buffers `pt` and `qt` (`len` rows each).
+#[allow(clippy::too_many_arguments)]
+fn short_regular_chunk<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    m: &M,
+    ctx: Ctx<'_>,
+    first: usize,
+    out: &mut [f64],
+    len: usize,
+    same: bool,
+    pt: &mut [[f64; GROUP]],
+    qt: &mut [[f64; GROUP]],
+) -> Lowest {
+    let mut min = Lowest::NONE;
+    let mut pbuf: Vec<T> = Vec::new();
+    let mut qbuf: Vec<U> = Vec::new();
+    // ask about interrupts every ~4096 elements, not every group of tiny rows
+    let every = (4096 / (GROUP * len.max(1))).max(1);
+    for (g, out) in out.chunks_mut(GROUP).enumerate() {
+        if g % every == 0 && ctx.stopped() {
+            break;
+        }
+        let start = first + g * GROUP;
+        let n = out.len();
+        p.fill_group(start, n, len, pt);
+        if !same {
+            q.fill_group(start, n, len, qt);
+        }
+        let qref: &[[f64; GROUP]] = if same { pt } else { qt };
+        let mut regular = [true; GROUP];
+        min = min.min(m.group(&pt[..len], &qref[..len], out, &mut regular[..n]));
+        for j in (0..n).filter(|&j| !regular[j]) {
+            let (pr, qr) = (p.row(start + j), q.row(start + j));
+            let (v, lo) = p.with_slice(pr, 0..len, &mut pbuf, |ps| {
+                q.with_slice(qr, 0..len, &mut qbuf, |qs| m.row(ps, qs))
+            });
+            out[j] = v;
+            min = min.min(lo);
+        }
+    }
+    min
+}
+
+thread_local! {
+    /// This thread's transposition buffers for groups of short rows, kept between calls:
+    /// allocating them per call took a tenth of a 10-element call (the allocator
+    /// consolidates its free lists for every request of a kilobyte or more).
+    static GROUP_BUFFERS: std::cell::Cell<(Vec<[f64; GROUP]>, Vec<[f64; GROUP]>)> =
+        const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` with two transposition buffers of `len` rows from this thread's pool. Their
+/// contents are stale: [`Rows::fill_group`] writes every lane a kernel reads.
+fn with_group_buffers<R>(
+    len: usize,
+    f: impl FnOnce(&mut [[f64; GROUP]], &mut [[f64; GROUP]]) -> R,
+) -> R {
+    let (mut pt, mut qt) = GROUP_BUFFERS.take();
+    for buf in [&mut pt, &mut qt] {
+        if buf.len() < len {
+            buf.resize(len, [0.0; GROUP]);
+        }
+    }
+    let result = f(&mut pt[..len], &mut qt[..len]);
+    GROUP_BUFFERS.set((pt, qt));
+    result
 }
 
 /// [`map_rows`] for rows of one medium length whose elements are not adjacent (the

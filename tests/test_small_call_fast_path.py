@@ -1,0 +1,83 @@
+"""The small-call fast paths (issue #13): the core takes native float arrays of one shape
+and a plain int axis as they are and returns None for anything else, so the public
+functions fall back to their general path with the same results and the same errors."""
+
+import numpy as np
+import pytest
+
+import fastentropy as fe
+from fastentropy import _core
+
+P = np.array([[0.1, 0.2, 0.7], [1.0, 2.0, 3.0]])
+Q = np.array([[0.3, 0.3, 0.4], [2.0, 2.0, 1.0]])
+
+PAIRS = ["kl_divergence", "cross_entropy", "js_divergence", "js_distance"]
+
+
+def test_eligible_inputs_are_computed_by_the_core_as_they_are():
+    for dtype in (np.float64, np.float32):
+        p = P.astype(dtype)
+        for axis in (-1, 0, 1, -2):
+            want = _core.entropy(p, axis)
+            got = _core.entropy_fast(p, axis)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(fe.entropy(p, axis=axis), want)
+    for name in PAIRS:
+        fast, core, public = getattr(_core, name + "_fast"), getattr(_core, name), getattr(fe, name)
+        for pd, qd in [(np.float64, np.float64), (np.float32, np.float64), (np.float32, np.float32)]:
+            p, q = P.astype(pd), Q.astype(qd)
+            want = core(p, q, 0)
+            np.testing.assert_array_equal(fast(p, q, 0), want)
+            np.testing.assert_array_equal(public(p, q, axis=0), want)
+    # one distribution gives a float, as the general path does
+    assert isinstance(_core.entropy_fast(P[0], -1), float)
+    assert _core.entropy_fast(P[0], 0) == fe.entropy(P[0].tolist())
+
+
+@pytest.mark.parametrize(
+    "p, axis",
+    [
+        (P.astype(">f8"), -1),  # byte-swapped
+        (P.astype(np.int64), -1),  # integers are converted by the general path
+        (P.astype(np.float16), -1),
+        (P, np.int64(-1)),  # a NumPy integer axis
+        (P, True),  # bool is an int subclass, not an axis
+        (P, 2),  # out of range: the general path raises AxisError
+        (P, -3),
+        (P, None),
+        (P, 1.0),
+        (P.tolist(), -1),
+    ],
+)
+def test_anything_else_returns_none_and_the_public_function_matches_the_general_path(p, axis):
+    assert _core.entropy_fast(p, axis) is None
+    try:
+        want = fe.entropy(np.asarray(p, dtype=np.float64), axis=axis, base=np.e)
+    except (ValueError, TypeError) as e:  # AxisError is a ValueError
+        with pytest.raises(type(e)):
+            fe.entropy(p, axis=axis)
+        return
+    np.testing.assert_allclose(fe.entropy(p, axis=axis), want, rtol=1e-6)
+
+
+def test_pairs_of_other_shapes_or_dtypes_take_the_general_path():
+    for name in PAIRS:
+        fast, public = getattr(_core, name + "_fast"), getattr(fe, name)
+        # broadcasting
+        assert fast(P, Q[0], -1) is None
+        np.testing.assert_allclose(public(P, Q[0]), public(P, np.broadcast_to(Q[0], P.shape).copy()), rtol=1e-15)
+        # integer q, byte-swapped p
+        assert fast(P, Q.astype(np.int64), -1) is None
+        assert fast(P.astype(">f8"), Q, -1) is None
+        np.testing.assert_allclose(public(P.astype(">f8"), Q), public(P, Q), rtol=1e-15)
+        # shapes that do not broadcast: the general path's error
+        assert fast(P, Q[:, :2], -1) is None
+        with pytest.raises(ValueError):
+            public(P, Q[:, :2])
+
+
+def test_masked_arrays_never_take_the_fast_path():
+    m = np.ma.masked_array(P, mask=[[False, False, True], [False, False, False]])
+    got = fe.entropy(m)
+    np.testing.assert_allclose(got[0], fe.entropy(P[0, :2]), rtol=1e-15)
+    np.testing.assert_allclose(got[1], fe.entropy(P[1]), rtol=1e-15)
