@@ -13,8 +13,6 @@
 //! they run in fixed tasks of [`ROWS_PER_TASK`] rows, in parallel when the call is large
 //! enough, with results independent of the thread count.
 
-use rayon::prelude::*;
-
 use super::loss_rows::{tile_stats, SHORT};
 use super::softmax_cross_entropy::Reduction;
 use crate::error::Error;
@@ -22,7 +20,7 @@ use crate::kernels::softmax::{lse_feed, LseLanes, RowStats};
 use crate::kernels::softmax_rows::tile_finish;
 use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{Row, Rows};
-use crate::parallel::{fixed_sum, run};
+use crate::parallel::{fixed_sum, map_chunks, run};
 
 /// Rows per task: ragged rows have unknown lengths, so tasks are cut by row count (as the
 /// row engine does for ragged rows); the stop flag is checked before every group of rows.
@@ -128,15 +126,7 @@ fn per_row<T: Real>(rows: &Rows<'_, T>, labels: Option<(&[i64], i64)>) -> Result
                 }
             }
         };
-        if ctx.fork {
-            out.par_chunks_mut(ROWS_PER_TASK)
-                .enumerate()
-                .for_each(|(i, o)| task(i, o));
-        } else {
-            out.chunks_mut(ROWS_PER_TASK)
-                .enumerate()
-                .for_each(|(i, o)| task(i, o));
-        }
+        map_chunks(ctx.fork, &mut out, ROWS_PER_TASK, (), |(), ()| (), task);
     })?;
     Ok(out)
 }

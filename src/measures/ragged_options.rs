@@ -16,15 +16,13 @@
 //! depends on that row only (any thread count gives the same bits); Ctrl-C is checked
 //! between groups or rows.
 
-use rayon::prelude::*;
-
 use super::from_logits::{Entropy, One, Two};
 use super::smoothing::{check_alpha, check_negative, one_pair, Smoothed};
 use super::CHECK_ELEMENTS;
 use crate::error::Error;
 use crate::kernels::Real;
 use crate::parallel::rows::{map_rows, IntoChecked, Rows};
-use crate::parallel::run;
+use crate::parallel::{map_chunks, run};
 
 /// Rows per task of the row-by-row measures (JS of logits, smoothing).
 const ROWS_PER_TASK: usize = 1024;
@@ -163,15 +161,7 @@ fn row_by_row<T: Real, U: Real>(
                 }
             });
         };
-        if ctx.fork {
-            out.par_chunks_mut(ROWS_PER_TASK)
-                .enumerate()
-                .for_each(|(i, o)| task(i, o));
-        } else {
-            out.chunks_mut(ROWS_PER_TASK)
-                .enumerate()
-                .for_each(|(i, o)| task(i, o));
-        }
+        map_chunks(ctx.fork, &mut out, ROWS_PER_TASK, (), |(), ()| (), task);
     })?;
     if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
         return Err(e);

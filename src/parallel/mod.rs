@@ -22,6 +22,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
 use rayon::ThreadPool;
 
 use crate::error::Error;
@@ -219,6 +220,31 @@ impl Ctx<'_> {
 /// configured; otherwise on the calling thread. While the pool computes, the calling
 /// thread asks the interrupt hook every [`POLL_INTERVAL`] and raises the stop flag that
 /// the workers check between blocks. Returns [`Error::Interrupted`] when stopped.
+/// `f(i, chunk)` over the chunks of `out` of `size` elements (the last may be shorter), on
+/// the pool when `fork` and there is more than one chunk, the results combined by
+/// `combine` (associative) from `identity` in chunk order. A chunk's work depends only on
+/// its index, so which thread computes it changes nothing.
+pub fn map_chunks<T: Send, R: Copy + Send + Sync>(
+    fork: bool,
+    out: &mut [T],
+    size: usize,
+    identity: R,
+    combine: impl Fn(R, R) -> R + Sync + Send,
+    f: impl Fn(usize, &mut [T]) -> R + Sync + Send,
+) -> R {
+    if fork && out.len() > size {
+        out.par_chunks_mut(size)
+            .enumerate()
+            .map(|(i, c)| f(i, c))
+            .reduce(|| identity, &combine)
+    } else {
+        out.chunks_mut(size)
+            .enumerate()
+            .map(|(i, c)| f(i, c))
+            .fold(identity, &combine)
+    }
+}
+
 pub fn run<R: Send>(elements: usize, work: impl FnOnce(Ctx<'_>) -> R + Send) -> Result<R, Error> {
     let stop = Stop::new();
     let pool = if elements >= PARALLEL_MIN_ELEMENTS {

@@ -21,7 +21,6 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use ndarray::ArrayViewD;
-use rayon::prelude::*;
 
 use super::{reduce_blocks, Ctx};
 use crate::error::Error;
@@ -1019,17 +1018,14 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         }
         min
     };
-    if ctx.fork && out.len() > rows_per_chunk {
-        out.par_chunks_mut(rows_per_chunk)
-            .enumerate()
-            .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .reduce(|| Lowest::NONE, Lowest::min)
-    } else {
-        out.chunks_mut(rows_per_chunk)
-            .enumerate()
-            .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .fold(Lowest::NONE, Lowest::min)
-    }
+    super::map_chunks(
+        ctx.fork,
+        out,
+        rows_per_chunk,
+        Lowest::NONE,
+        Lowest::min,
+        |i, o| chunk(i * rows_per_chunk, o),
+    )
 }
 
 /// Row `r` (longer than [`VERTICAL`]) on its own: the per-row form, or the long form.
@@ -1333,17 +1329,14 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
     let elements = po.last().map_or(0, |e| e.at()) - po.first().map_or(0, |e| e.at());
     let mean = elements.div_ceil(rows.max(1)).max(1);
     let rows_per_chunk = (CHUNK_ELEMENTS / mean).div_ceil(GROUP).clamp(1, 1 << 12) * GROUP;
-    if ctx.fork && out.len() > rows_per_chunk {
-        out.par_chunks_mut(rows_per_chunk)
-            .enumerate()
-            .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .reduce(|| Lowest::NONE, Lowest::min)
-    } else {
-        out.chunks_mut(rows_per_chunk)
-            .enumerate()
-            .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .fold(Lowest::NONE, Lowest::min)
-    }
+    super::map_chunks(
+        ctx.fork,
+        out,
+        rows_per_chunk,
+        Lowest::NONE,
+        Lowest::min,
+        |i, o| chunk(i * rows_per_chunk, o),
+    )
 }
 
 /// [`map_rows`] for rows of one length up to [`VERTICAL`] on regular layouts (the common
@@ -1365,17 +1358,14 @@ fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
             short_regular_chunk(p, q, m, ctx, first, out, len, same, pt, qt)
         })
     };
-    if ctx.fork && out.len() > rows_per_chunk {
-        out.par_chunks_mut(rows_per_chunk)
-            .enumerate()
-            .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .reduce(|| Lowest::NONE, Lowest::min)
-    } else {
-        out.chunks_mut(rows_per_chunk)
-            .enumerate()
-            .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .fold(Lowest::NONE, Lowest::min)
-    }
+    super::map_chunks(
+        ctx.fork,
+        out,
+        rows_per_chunk,
+        Lowest::NONE,
+        Lowest::min,
+        |i, o| chunk(i * rows_per_chunk, o),
+    )
 }
 
 /// One chunk of [`map_short_regular`]: rows `first..first + out.len()`, sixteen at a time
@@ -1423,11 +1413,14 @@ fn short_regular_chunk<T: Real, U: Real, M: RowMeasure<T, U>>(
     min
 }
 
+/// A transposition buffer: `buf[element][lane]` for a group of short rows.
+type GroupBuffer = Vec<[f64; GROUP]>;
+
 thread_local! {
     /// This thread's transposition buffers for groups of short rows, kept between calls:
     /// allocating them per call took a tenth of a 10-element call (the allocator
     /// consolidates its free lists for every request of a kilobyte or more).
-    static GROUP_BUFFERS: std::cell::Cell<(Vec<[f64; GROUP]>, Vec<[f64; GROUP]>)> =
+    static GROUP_BUFFERS: std::cell::Cell<(GroupBuffer, GroupBuffer)> =
         const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
@@ -1483,17 +1476,14 @@ fn map_strided_medium<T: Real, U: Real, M: RowMeasure<T, U>>(
         }
         min
     };
-    if ctx.fork && out.len() > rows_per_chunk {
-        out.par_chunks_mut(rows_per_chunk)
-            .enumerate()
-            .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .reduce(|| Lowest::NONE, Lowest::min)
-    } else {
-        out.chunks_mut(rows_per_chunk)
-            .enumerate()
-            .map(|(i, o)| chunk(i * rows_per_chunk, o))
-            .fold(Lowest::NONE, Lowest::min)
-    }
+    super::map_chunks(
+        ctx.fork,
+        out,
+        rows_per_chunk,
+        Lowest::NONE,
+        Lowest::min,
+        |i, o| chunk(i * rows_per_chunk, o),
+    )
 }
 
 /// One row of at most [`VERTICAL`] elements by the measure's group form (lane 0), as
