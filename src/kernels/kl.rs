@@ -24,7 +24,8 @@
 //! pass with ρ = 1.
 
 use super::two_pass::{
-    fold_lanes, half, load16, scaled, sums, two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
+    fold_lanes, half, load16, mark_irregular, scaled, sums, two_sum_lanes, Lowest, Sums,
+    F32_MIN_NORMAL,
 };
 use super::{pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
@@ -680,6 +681,13 @@ fn group_body<V: F8, U: Real>(
     if normalize && p.len() == 1 && q.len() == 1 {
         return super::plogq::one_element_rows::<V>(&p[0], &q[0], out, regular);
     }
+    if normalize && p.len() == 2 && q.len() == 2 {
+        return if U::IS_F32 {
+            kl_of_two::<V, true>(p, q, out, regular)
+        } else {
+            kl_of_two::<V, false>(p, q, out, regular)
+        };
+    }
     let zero = V::splat(0.0);
     let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
     let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
@@ -789,6 +797,77 @@ fn group_body<V: F8, U: Real>(
     }
 }
 
+/// Two-element rows (a binary classifier's outputs) in closed form, lane = row. With
+/// P = (a, b)/s, Q = (c, d)/t, s = a + b, t = c + d, both deviations come from one
+/// determinant D = a·d − b·c (Kahan's algorithm: within an ULP, exactly 0 for identical
+/// rows and rows at another power-of-two scale): P₁/Q₁ − 1 = D/(c·s) and
+/// P₂/Q₂ − 1 = −D/(d·s), so D(P‖Q) = (c/t)·g(D/(c·s)) + (d/t)·g(−D/(d·s)), two
+/// non-negative terms from one [`log1p_g16`] — no sums, no second pass. Rounding s or t
+/// scales both deviations (or both weights) alike: a few ULP of the value. Lanes with
+/// NaN, negative values, or a non-zero value outside [2^−480, 2^480] ([2^−120, 2^120] for
+/// f32 data, whose g runs partly in f32), where a product or the error term of D could
+/// leave the normal range, are left to the row form.
+#[inline(always)]
+fn kl_of_two<V: F8, const F32: bool>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    let zero = V::splat(0.0);
+    let (lo, hi) = if F32 {
+        (V::splat(2f64.powi(-120)), V::splat(2f64.powi(120)))
+    } else {
+        (V::splat(2f64.powi(-480)), V::splat(2f64.powi(480)))
+    };
+    let (mut min_p, mut min_q) = (V::splat(f64::INFINITY), V::splat(f64::INFINITY));
+    for h in 0..2 {
+        let (a, b) = (half::<V>(&p[0], h), half::<V>(&p[1], h));
+        let (c, d) = (half::<V>(&q[0], h), half::<V>(&q[1], h));
+        let (s, t) = (a.add(b), c.add(d));
+        let ok = V::and(
+            V::and(
+                V::and(moderate(a, lo, hi), moderate(b, lo, hi)),
+                V::and(moderate(c, lo, hi), moderate(d, lo, hi)),
+            ),
+            V::and(s.gt(zero), t.gt(zero)),
+        );
+        mark_irregular::<V>(ok, h, regular);
+        let bc = b.mul(c);
+        let det = a
+            .fused_mul_add(d, zero.sub(bc))
+            .add(zero.sub(b).fused_mul_add(c, bc));
+        let (cs, ds) = (c.mul(s), d.mul(s));
+        let f = (det.div(cs), zero.sub(det).div(ds));
+        let r = (a.mul(t).div(cs), b.mul(t).div(ds));
+        let (_, (g1, g2)) = log1p_g16::<V, F32>(f, r);
+        let inv_t = V::splat(1.0).div(t);
+        let value = weighted_g(c, a, g1, inv_t).add(weighted_g(d, b, g2, inv_t));
+        super::two_pass::store_half(value, h, out);
+        min_p = min_p.min_ignoring_nan(a).min_ignoring_nan(b);
+        min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
+    }
+    Lowest {
+        p: min_p.min_lane(),
+        q: min_q.min_lane(),
+    }
+}
+
+/// Whether `v` is 0 or within [lo, hi].
+#[inline(always)]
+fn moderate<V: F8>(v: V, lo: V, hi: V) -> V::Mask {
+    V::or(v.eq(V::splat(0.0)), V::and(v.ge(lo), v.le(hi)))
+}
+
+/// One KL term (q_i/t)·g of a two-element row; q_i = 0 gives +inf under p_i > 0 and
+/// nothing under p_i = 0.
+#[inline(always)]
+fn weighted_g<V: F8>(q_i: V, p_i: V, g: V, inv_t: V) -> V {
+    let zero = V::splat(0.0);
+    let empty = V::select(p_i.gt(zero), V::splat(f64::INFINITY), zero);
+    V::select(q_i.eq(zero), empty, q_i.mul(inv_t).mul(g))
+}
+
 /// [`consts`] of eight rows, lane-wise (meaningless for rows that are not regular).
 #[inline(always)]
 fn lanes_from_sums<V: F8>(sp: V, sq: V, sp_lo: V, sq_lo: V) -> Lanes<V> {
@@ -837,7 +916,127 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::{close, positive};
+    use crate::kernels::adversarial::{close, positive, SPECIALS};
+
+    /// Two-element rows through the group kernel (`U`: the data's type), sixteen at a time:
+    /// (value, regular) per row, and the group's lowest inputs.
+    fn two_element_group<U: Real>(rows: &[([f64; 2], [f64; 2])]) -> Vec<(f64, bool)> {
+        let mut got = Vec::new();
+        for chunk in rows.chunks(GROUP) {
+            let (mut pt, mut qt) = (vec![[0.0; GROUP]; 2], vec![[0.0; GROUP]; 2]);
+            for (j, (pr, qr)) in chunk.iter().enumerate() {
+                for c in 0..2 {
+                    (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
+                }
+            }
+            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+            let lo = group::<U>(&pt, &qt, true, &mut out, &mut regular);
+            let min_p = chunk.iter().flat_map(|r| r.0).fold(f64::INFINITY, f64::min);
+            let min_q = chunk.iter().flat_map(|r| r.1).fold(f64::INFINITY, f64::min);
+            assert!(lo.p <= min_p && lo.q <= min_q, "{chunk:?}");
+            got.extend(out.into_iter().zip(regular));
+        }
+        got
+    }
+
+    #[test]
+    fn two_element_rows_match_the_row_form() {
+        let mut values: Vec<f64> = SPECIALS.to_vec();
+        values.extend([f64::NAN, -1.0, 0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300, 1e150]);
+        let mut rows: Vec<([f64; 2], [f64; 2])> = Vec::new();
+        for (i, &a) in values.iter().enumerate() {
+            for &b in &values {
+                for k in 0..4 {
+                    let c = values[(i + 3 * k) % values.len()];
+                    let d = values[(i + 5 * k + 1) % values.len()];
+                    rows.push(([a, b], [c, d]));
+                }
+            }
+        }
+        // dominant shares on either side, near-equal rows, at several scales
+        for i in 0..60 {
+            let t = 10f64.powf(-(i as f64) * 0.3);
+            for (sp, sq) in [
+                (1.0, 1.0),
+                (2f64.powi(-470), 2f64.powi(400)),
+                (1e140, 1e-140),
+            ] {
+                rows.push(([sp, t * sp], [t * sq, sq]));
+                rows.push(([t * sp, sp], [0.5 * sq, sq]));
+                rows.push((
+                    [0.3 * sp, 0.7 * sp],
+                    [(0.3 + t * 0.1) * sq, (0.7 - t * 0.1) * sq],
+                ));
+            }
+        }
+        let got = two_element_group::<f64>(&rows);
+        let mut closed = 0;
+        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
+            let (exact, _) = row(&pr, &qr, true);
+            let finite_inputs = pr.iter().chain(&qr).all(|v| v.is_finite() && *v >= 0.0);
+            let in_range = pr
+                .iter()
+                .chain(&qr)
+                .all(|&v| v == 0.0 || (1e-144..=1e144).contains(&v));
+            if finite_inputs && in_range && pr[0] + pr[1] > 0.0 && qr[0] + qr[1] > 0.0 {
+                assert!(regular, "{pr:?} {qr:?} should take the closed form");
+            }
+            if !regular {
+                continue;
+            }
+            closed += 1;
+            if exact.is_infinite() || exact == 0.0 {
+                assert_eq!(value, exact, "{pr:?} {qr:?}");
+            } else if exact >= 1e-300 {
+                assert!(
+                    close(value, exact, 1e-14),
+                    "{pr:?} {qr:?}: {value:e} vs row {exact:e}"
+                );
+            }
+        }
+        assert!(closed > rows.len() / 6, "{closed} of {}", rows.len());
+    }
+
+    #[test]
+    fn two_element_rows_are_zero_for_equal_distributions_and_scale_free() {
+        let mut rows = Vec::new();
+        for &(x, y) in &[(0.3, 0.7), (1.0, 1e-40), (5.0, 3.0), (1e-30, 1.0)] {
+            for k in [-300, -50, 0, 3, 300] {
+                let s = 2f64.powi(k);
+                rows.push(([x, y], [x * s, y * s]));
+                rows.push(([x * s, y * s], [y, x]));
+                rows.push(([x, y], [y, x]));
+            }
+        }
+        let got = two_element_group::<f64>(&rows);
+        for (chunk, vals) in rows.chunks(3).zip(got.chunks(3)) {
+            assert_eq!(vals[0], (0.0, true), "{:?}", chunk[0]);
+            assert!(vals[1].1 && vals[2].1);
+            // the same distributions at other scales: the same bits
+            assert_eq!(vals[1].0.to_bits(), vals[2].0.to_bits(), "{chunk:?}");
+        }
+    }
+
+    #[test]
+    fn two_element_float32_rows_are_within_the_f32_contract() {
+        let mut rows = Vec::new();
+        for i in 0..200 {
+            let t = 10f64.powf(-(i as f64) * 0.05);
+            let (a, b) = ((t as f32) as f64, ((1.0 - 0.4 * t) as f32) as f64);
+            let eps = ((1e-3 * t) as f32) as f64;
+            rows.push(([a, b], [((0.5 * t + 0.1) as f32) as f64, 0.5]));
+            rows.push(([a, b], [((a + eps) as f32) as f64, b]));
+        }
+        let got = two_element_group::<f32>(&rows);
+        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
+            assert!(regular, "{pr:?} {qr:?}");
+            let (exact, _) = row(&pr, &qr, true);
+            assert!(
+                close(value, exact, 1e-6),
+                "{pr:?} {qr:?}: {value:e} vs {exact:e}"
+            );
+        }
+    }
 
     fn check(p: &[f64], q: &[f64], rtol: f64) {
         let (got, _) = row(p, q, true);
