@@ -15,7 +15,10 @@
 //!
 //! Without `normalize` P = p and Q = q as given.
 
-use super::two_pass::{half, load16, scaled, sums, two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL};
+use super::two_pass::{
+    determinant, half, load16, mark_irregular, scaled, sums, two_element_ok, two_sum_lanes, Lowest,
+    Sums, F32_MIN_NORMAL,
+};
 use super::{pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
 use crate::simd::vector::F8;
@@ -324,6 +327,54 @@ pub fn reference<T: Real, U: Real>(p: &[T], q: &[U], normalize: bool) -> f64 {
 
 // -------------------------------------------------------- vertical (16 short rows)
 
+/// Two-element rows in closed form, lane = row (see [`super::kl`]'s `kl_of_two`). With
+/// s = a + b, t = c + d, the weights are w₁ = a·t + c·s, w₂ = b·t + d·s and both
+/// deviations come from one determinant D = a·d − b·c: d₁ = D/w₁, d₂ = −D/w₂, so
+/// JS = [w₁·(g(d₁) + g(−d₁)) + w₂·(g(d₂) + g(−d₂))]/(4·s·t), non-negative terms from two
+/// [`log1p_g16`] calls (1 ± dᵢ passed as their own quotients 2a·t/w₁, 2c·s/w₁, …). Lanes
+/// that [`two_element_ok`] refuses are left to the row form.
+#[inline(always)]
+fn js_of_two<V: F8, const F32: bool>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    let (zero, two) = (V::splat(0.0), V::splat(2.0));
+    let (mut min_p, mut min_q) = (V::splat(f64::INFINITY), V::splat(f64::INFINITY));
+    for h in 0..2 {
+        let (a, b) = (half::<V>(&p[0], h), half::<V>(&p[1], h));
+        let (c, d) = (half::<V>(&q[0], h), half::<V>(&q[1], h));
+        let (s, t) = (a.add(b), c.add(d));
+        mark_irregular::<V>(two_element_ok::<V, F32>(a, b, c, d), h, regular);
+        let det = determinant(a, b, c, d);
+        let (at, cs, bt, ds) = (a.mul(t), c.mul(s), b.mul(t), d.mul(s));
+        let (w1, w2) = (at.add(cs), bt.add(ds));
+        let (inv1, inv2) = (V::splat(1.0).div(w1), V::splat(1.0).div(w2));
+        let d1 = det.mul(inv1);
+        let d2 = zero.sub(det).mul(inv2);
+        let (_, (g1, g1m)) = log1p_g16::<V, F32>(
+            (d1, zero.sub(d1)),
+            (two.mul(at).mul(inv1), two.mul(cs).mul(inv1)),
+        );
+        let (_, (g2, g2m)) = log1p_g16::<V, F32>(
+            (d2, zero.sub(d2)),
+            (two.mul(bt).mul(inv2), two.mul(ds).mul(inv2)),
+        );
+        // a zero weight (both elements 0) contributes nothing (its d is 0/0)
+        let term1 = V::select(w1.eq(zero), zero, w1.mul(g1.add(g1m)));
+        let term2 = V::select(w2.eq(zero), zero, w2.mul(g2.add(g2m)));
+        let value = term1.add(term2).div(V::splat(4.0).mul(s).mul(t));
+        super::two_pass::store_half(value, h, out);
+        min_p = min_p.min_ignoring_nan(a).min_ignoring_nan(b);
+        min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
+    }
+    Lowest {
+        p: min_p.min_lane(),
+        q: min_q.min_lane(),
+    }
+}
+
 #[inline(always)]
 fn group_body<V: F8, T: Real, U: Real>(
     p: &[[f64; GROUP]],
@@ -334,6 +385,13 @@ fn group_body<V: F8, T: Real, U: Real>(
 ) -> Lowest {
     if normalize && p.len() == 1 && q.len() == 1 {
         return super::plogq::one_element_rows::<V>(&p[0], &q[0], out, regular);
+    }
+    if normalize && p.len() == 2 && q.len() == 2 {
+        return if T::IS_F32 && U::IS_F32 {
+            js_of_two::<V, true>(p, q, out, regular)
+        } else {
+            js_of_two::<V, false>(p, q, out, regular)
+        };
     }
     let zero = V::splat(0.0);
     let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
@@ -456,7 +514,68 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::{close, positive};
+    use crate::kernels::adversarial::{
+        close, positive, through_groups, two_element_f32_rows, two_element_in_range,
+        two_element_rows, two_element_scaled_triples,
+    };
+
+    /// The closed form of two-element rows (`T`: the data's type): (value, regular).
+    fn two_element_group<T: Real>(rows: &[([f64; 2], [f64; 2])]) -> Vec<(f64, bool)> {
+        through_groups(rows, |pt, qt, out, regular| {
+            group::<T, T>(pt, qt, true, out, regular)
+        })
+    }
+
+    #[test]
+    fn two_element_rows_match_the_row_form() {
+        let rows = two_element_rows();
+        let got = two_element_group::<f64>(&rows);
+        let mut closed = 0;
+        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
+            if two_element_in_range(pr, qr) {
+                assert!(regular, "{pr:?} {qr:?} should take the closed form");
+            }
+            if !regular {
+                continue;
+            }
+            closed += 1;
+            let (exact, _) = row(&pr, &qr, true);
+            if exact == 0.0 {
+                assert_eq!(value, exact, "{pr:?} {qr:?}");
+            } else if exact >= 1e-300 {
+                assert!(
+                    close(value, exact, 1e-14),
+                    "{pr:?} {qr:?}: {value:e} vs row {exact:e}"
+                );
+            }
+        }
+        assert!(closed > rows.len() / 6, "{closed} of {}", rows.len());
+    }
+
+    #[test]
+    fn two_element_rows_are_zero_for_equal_distributions_and_scale_free() {
+        let rows = two_element_scaled_triples();
+        let got = two_element_group::<f64>(&rows);
+        for (chunk, vals) in rows.chunks(3).zip(got.chunks(3)) {
+            assert_eq!(vals[0], (0.0, true), "{:?}", chunk[0]);
+            assert!(vals[1].1 && vals[2].1);
+            assert_eq!(vals[1].0.to_bits(), vals[2].0.to_bits(), "{chunk:?}");
+        }
+    }
+
+    #[test]
+    fn two_element_float32_rows_are_within_the_f32_contract() {
+        let rows = two_element_f32_rows();
+        let got = two_element_group::<f32>(&rows);
+        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
+            assert!(regular, "{pr:?} {qr:?}");
+            let (exact, _) = row(&pr, &qr, true);
+            assert!(
+                close(value, exact, 1e-6),
+                "{pr:?} {qr:?}: {value:e} vs {exact:e}"
+            );
+        }
+    }
 
     fn check(p: &[f64], q: &[f64], normalize: bool) {
         let (got, _) = row(p, q, normalize);

@@ -24,8 +24,8 @@
 //! pass with ρ = 1.
 
 use super::two_pass::{
-    fold_lanes, half, load16, mark_irregular, scaled, sums, two_sum_lanes, Lowest, Sums,
-    F32_MIN_NORMAL,
+    determinant, fold_lanes, half, load16, mark_irregular, scaled, sums, two_element_ok,
+    two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
 };
 use super::{pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
@@ -803,10 +803,8 @@ fn group_body<V: F8, U: Real>(
 /// rows and rows at another power-of-two scale): P₁/Q₁ − 1 = D/(c·s) and
 /// P₂/Q₂ − 1 = −D/(d·s), so D(P‖Q) = (c/t)·g(D/(c·s)) + (d/t)·g(−D/(d·s)), two
 /// non-negative terms from one [`log1p_g16`] — no sums, no second pass. Rounding s or t
-/// scales both deviations (or both weights) alike: a few ULP of the value. Lanes with
-/// NaN, negative values, or a non-zero value outside [2^−480, 2^480] ([2^−120, 2^120] for
-/// f32 data, whose g runs partly in f32), where a product or the error term of D could
-/// leave the normal range, are left to the row form.
+/// scales both deviations (or both weights) alike: a few ULP of the value. Lanes that
+/// [`two_element_ok`] refuses are left to the row form.
 #[inline(always)]
 fn kl_of_two<V: F8, const F32: bool>(
     p: &[[f64; GROUP]],
@@ -815,28 +813,13 @@ fn kl_of_two<V: F8, const F32: bool>(
     regular: &mut [bool],
 ) -> Lowest {
     let zero = V::splat(0.0);
-    let (lo, hi) = if F32 {
-        (V::splat(2f64.powi(-120)), V::splat(2f64.powi(120)))
-    } else {
-        (V::splat(2f64.powi(-480)), V::splat(2f64.powi(480)))
-    };
     let (mut min_p, mut min_q) = (V::splat(f64::INFINITY), V::splat(f64::INFINITY));
     for h in 0..2 {
         let (a, b) = (half::<V>(&p[0], h), half::<V>(&p[1], h));
         let (c, d) = (half::<V>(&q[0], h), half::<V>(&q[1], h));
         let (s, t) = (a.add(b), c.add(d));
-        let ok = V::and(
-            V::and(
-                V::and(moderate(a, lo, hi), moderate(b, lo, hi)),
-                V::and(moderate(c, lo, hi), moderate(d, lo, hi)),
-            ),
-            V::and(s.gt(zero), t.gt(zero)),
-        );
-        mark_irregular::<V>(ok, h, regular);
-        let bc = b.mul(c);
-        let det = a
-            .fused_mul_add(d, zero.sub(bc))
-            .add(zero.sub(b).fused_mul_add(c, bc));
+        mark_irregular::<V>(two_element_ok::<V, F32>(a, b, c, d), h, regular);
+        let det = determinant(a, b, c, d);
         let (cs, ds) = (c.mul(s), d.mul(s));
         let f = (det.div(cs), zero.sub(det).div(ds));
         let r = (a.mul(t).div(cs), b.mul(t).div(ds));
@@ -851,12 +834,6 @@ fn kl_of_two<V: F8, const F32: bool>(
         p: min_p.min_lane(),
         q: min_q.min_lane(),
     }
-}
-
-/// Whether `v` is 0 or within [lo, hi].
-#[inline(always)]
-fn moderate<V: F8>(v: V, lo: V, hi: V) -> V::Mask {
-    V::or(v.eq(V::splat(0.0)), V::and(v.ge(lo), v.le(hi)))
 }
 
 /// One KL term (q_i/t)·g of a two-element row; q_i = 0 gives +inf under p_i > 0 and
@@ -916,75 +893,32 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::{close, positive, SPECIALS};
+    use crate::kernels::adversarial::{
+        close, positive, through_groups, two_element_f32_rows, two_element_in_range,
+        two_element_rows, two_element_scaled_triples,
+    };
 
-    /// Two-element rows through the group kernel (`U`: the data's type), sixteen at a time:
-    /// (value, regular) per row, and the group's lowest inputs.
+    /// The closed form of two-element rows (`U`: the data's type): (value, regular).
     fn two_element_group<U: Real>(rows: &[([f64; 2], [f64; 2])]) -> Vec<(f64, bool)> {
-        let mut got = Vec::new();
-        for chunk in rows.chunks(GROUP) {
-            let (mut pt, mut qt) = (vec![[0.0; GROUP]; 2], vec![[0.0; GROUP]; 2]);
-            for (j, (pr, qr)) in chunk.iter().enumerate() {
-                for c in 0..2 {
-                    (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
-                }
-            }
-            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
-            let lo = group::<U>(&pt, &qt, true, &mut out, &mut regular);
-            let min_p = chunk.iter().flat_map(|r| r.0).fold(f64::INFINITY, f64::min);
-            let min_q = chunk.iter().flat_map(|r| r.1).fold(f64::INFINITY, f64::min);
-            assert!(lo.p <= min_p && lo.q <= min_q, "{chunk:?}");
-            got.extend(out.into_iter().zip(regular));
-        }
-        got
+        through_groups(rows, |pt, qt, out, regular| {
+            group::<U>(pt, qt, true, out, regular)
+        })
     }
 
     #[test]
     fn two_element_rows_match_the_row_form() {
-        let mut values: Vec<f64> = SPECIALS.to_vec();
-        values.extend([f64::NAN, -1.0, 0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300, 1e150]);
-        let mut rows: Vec<([f64; 2], [f64; 2])> = Vec::new();
-        for (i, &a) in values.iter().enumerate() {
-            for &b in &values {
-                for k in 0..4 {
-                    let c = values[(i + 3 * k) % values.len()];
-                    let d = values[(i + 5 * k + 1) % values.len()];
-                    rows.push(([a, b], [c, d]));
-                }
-            }
-        }
-        // dominant shares on either side, near-equal rows, at several scales
-        for i in 0..60 {
-            let t = 10f64.powf(-(i as f64) * 0.3);
-            for (sp, sq) in [
-                (1.0, 1.0),
-                (2f64.powi(-470), 2f64.powi(400)),
-                (1e140, 1e-140),
-            ] {
-                rows.push(([sp, t * sp], [t * sq, sq]));
-                rows.push(([t * sp, sp], [0.5 * sq, sq]));
-                rows.push((
-                    [0.3 * sp, 0.7 * sp],
-                    [(0.3 + t * 0.1) * sq, (0.7 - t * 0.1) * sq],
-                ));
-            }
-        }
+        let rows = two_element_rows();
         let got = two_element_group::<f64>(&rows);
         let mut closed = 0;
         for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
-            let (exact, _) = row(&pr, &qr, true);
-            let finite_inputs = pr.iter().chain(&qr).all(|v| v.is_finite() && *v >= 0.0);
-            let in_range = pr
-                .iter()
-                .chain(&qr)
-                .all(|&v| v == 0.0 || (1e-144..=1e144).contains(&v));
-            if finite_inputs && in_range && pr[0] + pr[1] > 0.0 && qr[0] + qr[1] > 0.0 {
+            if two_element_in_range(pr, qr) {
                 assert!(regular, "{pr:?} {qr:?} should take the closed form");
             }
             if !regular {
                 continue;
             }
             closed += 1;
+            let (exact, _) = row(&pr, &qr, true);
             if exact.is_infinite() || exact == 0.0 {
                 assert_eq!(value, exact, "{pr:?} {qr:?}");
             } else if exact >= 1e-300 {
@@ -999,34 +933,18 @@ mod tests {
 
     #[test]
     fn two_element_rows_are_zero_for_equal_distributions_and_scale_free() {
-        let mut rows = Vec::new();
-        for &(x, y) in &[(0.3, 0.7), (1.0, 1e-40), (5.0, 3.0), (1e-30, 1.0)] {
-            for k in [-300, -50, 0, 3, 300] {
-                let s = 2f64.powi(k);
-                rows.push(([x, y], [x * s, y * s]));
-                rows.push(([x * s, y * s], [y, x]));
-                rows.push(([x, y], [y, x]));
-            }
-        }
+        let rows = two_element_scaled_triples();
         let got = two_element_group::<f64>(&rows);
         for (chunk, vals) in rows.chunks(3).zip(got.chunks(3)) {
             assert_eq!(vals[0], (0.0, true), "{:?}", chunk[0]);
             assert!(vals[1].1 && vals[2].1);
-            // the same distributions at other scales: the same bits
             assert_eq!(vals[1].0.to_bits(), vals[2].0.to_bits(), "{chunk:?}");
         }
     }
 
     #[test]
     fn two_element_float32_rows_are_within_the_f32_contract() {
-        let mut rows = Vec::new();
-        for i in 0..200 {
-            let t = 10f64.powf(-(i as f64) * 0.05);
-            let (a, b) = ((t as f32) as f64, ((1.0 - 0.4 * t) as f32) as f64);
-            let eps = ((1e-3 * t) as f32) as f64;
-            rows.push(([a, b], [((0.5 * t + 0.1) as f32) as f64, 0.5]));
-            rows.push(([a, b], [((a + eps) as f32) as f64, b]));
-        }
+        let rows = two_element_f32_rows();
         let got = two_element_group::<f32>(&rows);
         for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
             assert!(regular, "{pr:?} {qr:?}");

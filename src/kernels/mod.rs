@@ -224,6 +224,109 @@ pub(crate) mod adversarial {
             .collect()
     }
 
+    /// Two-element (p, q) rows for the closed forms: every special value (and NaN, a
+    /// negative) in every place, dominant shares on either side, near-equal rows, at
+    /// several scales.
+    pub fn two_element_rows() -> Vec<([f64; 2], [f64; 2])> {
+        let mut values: Vec<f64> = SPECIALS.to_vec();
+        values.extend([f64::NAN, -1.0, 0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300, 1e150]);
+        let mut rows = Vec::new();
+        for (i, &a) in values.iter().enumerate() {
+            for &b in &values {
+                for k in 0..4 {
+                    let c = values[(i + 3 * k) % values.len()];
+                    let d = values[(i + 5 * k + 1) % values.len()];
+                    rows.push(([a, b], [c, d]));
+                }
+            }
+        }
+        for i in 0..60 {
+            let t = 10f64.powf(-(i as f64) * 0.3);
+            for (sp, sq) in [
+                (1.0, 1.0),
+                (2f64.powi(-470), 2f64.powi(400)),
+                (1e140, 1e-140),
+            ] {
+                rows.push(([sp, t * sp], [t * sq, sq]));
+                rows.push(([t * sp, sp], [0.5 * sq, sq]));
+                rows.push((
+                    [0.3 * sp, 0.7 * sp],
+                    [(0.3 + t * 0.1) * sq, (0.7 - t * 0.1) * sq],
+                ));
+            }
+        }
+        rows
+    }
+
+    /// Equal two-element distributions (the first of each triple), and one pair of
+    /// distributions at two power-of-two scales (the second and third), all inside the
+    /// closed forms' range.
+    pub fn two_element_scaled_triples() -> Vec<([f64; 2], [f64; 2])> {
+        let mut rows = Vec::new();
+        for &(x, y) in &[(0.3, 0.7), (1.0, 1e-40), (5.0, 3.0), (1e-30, 1.0)] {
+            for k in [-300, -50, 0, 3, 300] {
+                let s = 2f64.powi(k);
+                rows.push(([x, y], [x * s, y * s]));
+                rows.push(([x * s, y * s], [y, x]));
+                rows.push(([x, y], [y, x]));
+            }
+        }
+        rows
+    }
+
+    /// Whether a two-element row lies in the closed forms' range (finite, non-negative,
+    /// non-zero totals, every non-zero value in [1e-144, 1e144]).
+    pub fn two_element_in_range(p: [f64; 2], q: [f64; 2]) -> bool {
+        p.iter()
+            .chain(&q)
+            .all(|&v| v == 0.0 || (1e-144..=1e144).contains(&v))
+            && p[0] + p[1] > 0.0
+            && q[0] + q[1] > 0.0
+    }
+
+    /// float32-representable two-element rows: shares 1 → 1e-10 against a fixed q, and
+    /// near-equal rows.
+    pub fn two_element_f32_rows() -> Vec<([f64; 2], [f64; 2])> {
+        let f32_of = |v: f64| (v as f32) as f64;
+        let mut rows = Vec::new();
+        for i in 0..200 {
+            let t = 10f64.powf(-(i as f64) * 0.05);
+            let (a, b) = (f32_of(t), f32_of(1.0 - 0.4 * t));
+            rows.push(([a, b], [f32_of(0.5 * t + 0.1), 0.5]));
+            rows.push(([a, b], [f32_of(a + f32_of(1e-3 * t)), b]));
+        }
+        rows
+    }
+
+    /// Runs a group kernel (`group(pt, qt, out, regular)`) over two-element rows, sixteen
+    /// at a time: (value, regular) per row. Checks the lowest inputs it reports.
+    pub fn through_groups(
+        rows: &[([f64; 2], [f64; 2])],
+        group: impl Fn(
+            &[[f64; super::GROUP]],
+            &[[f64; super::GROUP]],
+            &mut [f64],
+            &mut [bool],
+        ) -> super::two_pass::Lowest,
+    ) -> Vec<(f64, bool)> {
+        let mut got = Vec::new();
+        for chunk in rows.chunks(super::GROUP) {
+            let (mut pt, mut qt) = (vec![[0.0; super::GROUP]; 2], vec![[0.0; super::GROUP]; 2]);
+            for (j, (pr, qr)) in chunk.iter().enumerate() {
+                for c in 0..2 {
+                    (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
+                }
+            }
+            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+            let lo = group(&pt, &qt, &mut out, &mut regular);
+            let min_p = chunk.iter().flat_map(|r| r.0).fold(f64::INFINITY, f64::min);
+            let min_q = chunk.iter().flat_map(|r| r.1).fold(f64::INFINITY, f64::min);
+            assert!(lo.p <= min_p && lo.q <= min_q, "{chunk:?}");
+            got.extend(out.into_iter().zip(regular));
+        }
+        got
+    }
+
     /// Relative closeness with an absolute floor, treating equal infinities and NaNs as equal.
     pub fn close(a: f64, b: f64, rtol: f64) -> bool {
         if a.is_nan() || b.is_nan() {

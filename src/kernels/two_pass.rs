@@ -154,6 +154,44 @@ pub(crate) fn load16<V: F8, T: Real>(x: &[T], i: usize) -> (V, V) {
     }
 }
 
+/// The lanes of two-element rows (a, b), (c, d) that the closed forms take: no NaN, no
+/// negative, totals > 0, and every non-zero value within [2^−480, 2^480] ([2^−120, 2^120]
+/// for f32 data, whose g runs partly in f32), so no product of two values — nor the error
+/// term of [`determinant`] — leaves the normal range.
+#[inline(always)]
+pub(crate) fn two_element_ok<V: F8, const F32: bool>(a: V, b: V, c: V, d: V) -> V::Mask {
+    let (lo, hi) = if F32 {
+        (V::splat(2f64.powi(-120)), V::splat(2f64.powi(120)))
+    } else {
+        (V::splat(2f64.powi(-480)), V::splat(2f64.powi(480)))
+    };
+    let zero = V::splat(0.0);
+    V::and(
+        V::and(
+            V::and(within(a, lo, hi), within(b, lo, hi)),
+            V::and(within(c, lo, hi), within(d, lo, hi)),
+        ),
+        V::and(a.add(b).gt(zero), c.add(d).gt(zero)),
+    )
+}
+
+/// Whether `v` is 0 or within [lo, hi].
+#[inline(always)]
+fn within<V: F8>(v: V, lo: V, hi: V) -> V::Mask {
+    V::or(v.eq(V::splat(0.0)), V::and(v.ge(lo), v.le(hi)))
+}
+
+/// a·d − b·c by Kahan's algorithm (two fused multiply-adds): within an ULP of the exact
+/// value, and exactly 0 where a/b = c/d exactly (identical rows, rows at another
+/// power-of-two scale).
+#[inline(always)]
+pub(crate) fn determinant<V: F8>(a: V, b: V, c: V, d: V) -> V {
+    let zero = V::splat(0.0);
+    let bc = b.mul(c);
+    a.fused_mul_add(d, zero.sub(bc))
+        .add(zero.sub(b).fused_mul_add(c, bc))
+}
+
 /// Marks the lanes of half `h` of a group that `ok` leaves out as irregular (lanes
 /// already irregular stay so).
 #[inline(always)]
