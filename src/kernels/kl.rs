@@ -801,7 +801,7 @@ fn group_body<V: F8, U: Real>(
 /// P = (a, b)/s, Q = (c, d)/t, s = a + b, t = c + d, both deviations come from one
 /// determinant D = a·d − b·c (Kahan's algorithm: within an ULP, exactly 0 for identical
 /// rows and rows at another power-of-two scale): P₁/Q₁ − 1 = D/(c·s) and
-/// P₂/Q₂ − 1 = −D/(d·s), so D(P‖Q) = (c/t)·g(D/(c·s)) + (d/t)·g(−D/(d·s)), two
+/// P₂/Q₂ − 1 = −D/(d·s), so D(P‖Q) = [c·g(D/(c·s)) + d·g(−D/(d·s))]/t, two
 /// non-negative terms from one [`log1p_g16`] — no sums, no second pass. Rounding s or t
 /// scales both deviations (or both weights) alike: a few ULP of the value. Lanes that
 /// [`two_element_ok`] refuses are left to the row form.
@@ -820,12 +820,13 @@ fn kl_of_two<V: F8, const F32: bool>(
         let (s, t) = (a.add(b), c.add(d));
         mark_irregular::<V>(two_element_ok::<V, F32>(a, b, c, d), h, regular);
         let det = determinant(a, b, c, d);
-        let (cs, ds) = (c.mul(s), d.mul(s));
-        let f = (det.div(cs), zero.sub(det).div(ds));
-        let r = (a.mul(t).div(cs), b.mul(t).div(ds));
+        // three divisions per eight rows (the divider, not the arithmetic, bounded five)
+        let one = V::splat(1.0);
+        let (inv_cs, inv_ds) = (one.div(c.mul(s)), one.div(d.mul(s)));
+        let f = (det.mul(inv_cs), zero.sub(det).mul(inv_ds));
+        let r = (a.mul(t).mul(inv_cs), b.mul(t).mul(inv_ds));
         let (_, (g1, g2)) = log1p_g16::<V, F32>(f, r);
-        let inv_t = V::splat(1.0).div(t);
-        let value = weighted_g(c, a, g1, inv_t).add(weighted_g(d, b, g2, inv_t));
+        let value = weighted_g(c, a, g1).add(weighted_g(d, b, g2)).div(t);
         super::two_pass::store_half(value, h, out);
         min_p = min_p.min_ignoring_nan(a).min_ignoring_nan(b);
         min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
@@ -836,13 +837,13 @@ fn kl_of_two<V: F8, const F32: bool>(
     }
 }
 
-/// One KL term (q_i/t)·g of a two-element row; q_i = 0 gives +inf under p_i > 0 and
-/// nothing under p_i = 0.
+/// One KL term q_i·g of a two-element row (before the division by t); q_i = 0 gives +inf
+/// under p_i > 0 and nothing under p_i = 0.
 #[inline(always)]
-fn weighted_g<V: F8>(q_i: V, p_i: V, g: V, inv_t: V) -> V {
+fn weighted_g<V: F8>(q_i: V, p_i: V, g: V) -> V {
     let zero = V::splat(0.0);
     let empty = V::select(p_i.gt(zero), V::splat(f64::INFINITY), zero);
-    V::select(q_i.eq(zero), empty, q_i.mul(inv_t).mul(g))
+    V::select(q_i.eq(zero), empty, q_i.mul(g))
 }
 
 /// [`consts`] of eight rows, lane-wise (meaningless for rows that are not regular).
