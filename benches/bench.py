@@ -283,7 +283,7 @@ def row_impls(func: str, p: np.ndarray, q: np.ndarray, axis: int, use_torch: boo
 
             out["torch"] = (t_kl, "F.kl_div(log Q, P, reduction='none').sum(-1)")
         if nk is not None and dim == 1 and p.flags.c_contiguous:
-            out["numkong"] = (lambda: nk.kullbackleibler(p, q), "numkong.kullbackleibler(p, q) (unnormalised)")
+            out["numkong"] = (lambda: np.asarray(nk.kullbackleibler(p, q)), "numkong.kullbackleibler(p, q) (unnormalised)")
     elif func == "cross_entropy":
         out[FE] = (lambda: fe.cross_entropy(p, q, axis=axis), f"fe.cross_entropy(p, q, axis={axis})")
         out["scipy"] = (lambda: -scipy.special.xlogy(norm(p), norm(q)).sum(axis=axis), "-xlogy(P, Q).sum(axis)")
