@@ -1,0 +1,88 @@
+"""Two-element rows (a binary classifier's outputs) take closed forms in the core: entropy,
+cross-entropy, KL and JS from one ratio or one determinant ad - bc. The same distributions
+with a third element 0 take the general exact row form, so the two must agree to float64
+rounding (a zero element contributes nothing to any of the four), at any scale, for rows,
+columns and ragged rows alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import fastentropy as fe
+
+MEASURES = ["entropy", "cross_entropy", "kl_divergence", "js_divergence"]
+
+# a value of either side: 0, or a positive float spanning the closed forms' range and beyond
+values = st.one_of(
+    st.just(0.0),
+    st.floats(2.0**-600, 2.0**600),
+    st.sampled_from([1.0, 0.5, 1e-16, 1.0 + 2**-52, 3.0]),
+)
+
+
+def _measure(name: str, p: Any, q: Any, **kw: Any) -> Any:
+    f = getattr(fe, name)
+    return f(p, **kw) if name == "entropy" else f(p, q, **kw)
+
+
+def _with_zero(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([x, np.zeros((x.shape[0], 1))], axis=1)
+
+
+@given(st.lists(st.tuples(values, values, values, values), min_size=1, max_size=40))
+@example([(0.3, 0.7, 0.3 * 2.0**-300, 0.7 * 2.0**-300)])  # equal distributions, other scale
+@example([(1.0, 1e-300, 0.5, 0.5)])  # a dominant share
+@example([(2.0**-480, 1.0, 1.0, 2.0**480)])  # the edges of the closed forms' range
+@example([(1.0, 0.0, 0.0, 1.0)])  # disjoint support: KL = inf, JS = ln 2
+@example([(0.5, 0.5 + 1e-12, 0.5 + 1e-12, 0.5)])  # near-equal
+def test_two_element_rows_equal_the_general_form(rows: list) -> None:
+    a = np.array(rows, dtype=np.float64)
+    p, q = a[:, :2].copy(), a[:, 2:].copy()
+    p3, q3 = _with_zero(p), _with_zero(q)
+    for name in MEASURES:
+        with np.errstate(all="ignore"):
+            got = _measure(name, p, q)
+            want = _measure(name, p3, q3)
+            cols = _measure(name, p.T.copy(), q.T.copy(), axis=0)
+            ragged = _measure(name, p.ravel(), q.ravel(), offsets=np.arange(0, 2 * len(p) + 1, 2))
+        np.testing.assert_array_equal(cols, got, err_msg=name)
+        np.testing.assert_array_equal(ragged, got, err_msg=name)
+        # where the value is within the contract's range (>= 1e-300)
+        both_inf = np.isinf(got) & np.isinf(want)
+        big = np.abs(want) >= 1e-300
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+        with np.errstate(invalid="ignore"):  # inf - inf where both are inf
+            close = np.abs(got - want) <= 1e-13 * np.abs(want)
+        ok = both_inf | ~big | np.isnan(want) | close
+        assert ok.all(), (name, p[~ok], q[~ok], got[~ok], want[~ok])
+
+
+@pytest.mark.parametrize("name", ["kl_divergence", "js_divergence"])
+def test_equal_two_element_rows_are_exactly_zero_at_any_scale(name: str) -> None:
+    p = np.array([[0.3, 0.7], [1.0, 1e-40], [5.0, 3.0], [2.0**-470, 2.0**-400]])
+    for k in (-400, -3, 0, 7, 400):
+        q = p * 2.0**k
+        assert (getattr(fe, name)(p, q) == 0.0).all()
+
+
+values32 = st.one_of(st.just(0.0), st.floats(2.0**-100, 2.0**100, width=32), st.sampled_from([1.0, 0.5, 3.0]))
+
+
+@given(st.lists(st.tuples(values32, values32, values32, values32), min_size=1, max_size=40))
+@example([(0.3, 0.7, 0.3, 0.7)])
+@example([(1.0, 1e-30, 0.5, 0.5)])
+def test_float32_two_element_rows_are_within_the_f32_contract(rows: list) -> None:
+    a = np.array(rows, dtype=np.float32)
+    p, q = a[:, :2].copy(), a[:, 2:].copy()
+    for name in MEASURES:
+        with np.errstate(all="ignore"):
+            got = _measure(name, p, q)
+            exact = _measure(name, p.astype(np.float64), q.astype(np.float64))
+            close = np.abs(got - exact) <= 1e-6 * np.abs(exact)
+        same = (got == exact) | (np.isnan(got) & np.isnan(exact)) | (np.abs(exact) < 1e-300)
+        assert (close | same).all(), (name, p[~(close | same)], q[~(close | same)])
