@@ -556,7 +556,8 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
 /// condition estimate Σ|p·ln q|, the domain and sign checks) runs in f32, sixteen lanes
 /// per instruction, and is carried across leaves instead of being reduced per leaf.
 /// Σ|p·ln q| to ~1e-6 is plenty for a condition bound (an f32 overflow there makes it
-/// +inf, which only sends the block to pass 2).
+/// +inf, which only sends the block to pass 2); for entropy (q = p) it is not summed at
+/// all but bounded from Σ p·ln p and the largest p ([`abs_entropy_terms_bound`]).
 ///
 /// Domain and sign are one minimum: over the bits of every q (and p) less one, +0 and −0
 /// become NaN (ignored) and anything negative or subnormal falls below the smallest
@@ -592,7 +593,9 @@ fn one_pass_native_f32<V: F8, const SAME: bool>(p: &[f32], q: &[f32]) -> OnePass
             w1 = p1.mul_add(l1, w1);
             sp0 = sp0.add(p0);
             sp1 = sp1.add(p1);
-            abs_terms = abs_terms.add(pv.mul(l).bits_and(0x7fff_ffff));
+            if !SAME {
+                abs_terms = abs_terms.add(pv.mul(l).bits_and(0x7fff_ffff));
+            }
             max_q = max_q.max_ignoring_nan(qv);
             lowest_bits = lowest_bits.min_ignoring_nan(qv.bits_add(u32::MAX));
             if !SAME {
@@ -633,9 +636,26 @@ fn one_pass_native_f32<V: F8, const SAME: bool>(p: &[f32], q: &[f32]) -> OnePass
             min: Lowest { p: 0.0, q: 0.0 },
         },
         w: value_sums.w,
-        a: abs_terms0.add(abs_terms1).sum_lanes(),
+        a: if SAME {
+            abs_entropy_terms_bound(value_sums.w, value_sums.sp, max_q as f64)
+        } else {
+            abs_terms0.add(abs_terms1).sum_lanes()
+        },
         zero_q: S::<V>::any(zero_q),
         f32_unsafe: (lowest as f64) < F32_MIN_NORMAL_LESS_ONE_ULP,
+    }
+}
+
+/// Σ|x·ln x| of a block of entropy terms from w = Σ x·ln x, Σx and the largest x, as
+/// the condition estimate needs it: exactly −w when no x exceeds 1 (every term ≤ 0), else
+/// the upper bound −w + 2·ln(max)·Σx (the positive terms, x > 1, are at most
+/// x·ln(max) each). An upper bound only makes the one-pass form more cautious.
+#[inline]
+fn abs_entropy_terms_bound(w: f64, sum: f64, max: f64) -> f64 {
+    if max <= 1.0 {
+        -w
+    } else {
+        -w + 2.0 * max.ln() * sum
     }
 }
 
@@ -1752,6 +1772,32 @@ mod tests {
             sub[len / 2] = -1.0;
             let (_, lowest) = row(&sub, &q);
             assert_eq!(lowest.p, -1.0);
+        }
+    }
+
+    #[test]
+    fn the_entropy_condition_bound_is_exact_below_one_and_an_upper_bound_above() {
+        for (len, seed) in [(1usize, 1u64), (7, 2), (300, 3), (5000, 4)] {
+            for scale in [1e-3, 1.0, 7.0, 1e6] {
+                let x: Vec<f64> = positive(len, seed).iter().map(|&v| v * scale).collect();
+                let max = x.iter().cloned().fold(0.0, f64::max);
+                let (w, sum) = (
+                    x.iter()
+                        .map(|&v| if v > 0.0 { v * v.ln() } else { 0.0 })
+                        .sum::<f64>(),
+                    x.iter().sum::<f64>(),
+                );
+                let abs: f64 = x
+                    .iter()
+                    .map(|&v| if v > 0.0 { (v * v.ln()).abs() } else { 0.0 })
+                    .sum();
+                let bound = abs_entropy_terms_bound(w, sum, max);
+                if max <= 1.0 {
+                    assert!(close(bound, abs, 1e-12), "{bound} vs {abs}");
+                } else {
+                    assert!(bound >= abs * (1.0 - 1e-12), "{bound} < {abs}");
+                }
+            }
         }
     }
 
