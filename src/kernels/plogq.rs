@@ -459,36 +459,19 @@ impl<V: F8> Acc1<V> {
         }
     }
 
-    /// The value's sums of a leaf from the two halves' lanes (`SAME`: q is p), which
-    /// start again from zero; the decisions (extremes, Σ|p·ln q|, flags) carry on.
+    /// The partials of a leaf from its merged lanes (`SAME`: q is p, so q's totals and
+    /// minimum are p's).
     #[inline(always)]
-    fn take_value_sums<const SAME: bool>(lo: &mut Self, hi: &mut Self) -> ValueSums {
-        let zero = V::splat(0.0);
-        let sp = lo.sp.add(hi.sp).sum_lanes();
-        let sums = ValueSums {
-            sp,
-            sq: if SAME {
-                sp
-            } else {
-                lo.sq.add(hi.sq).sum_lanes()
-            },
-            w: lo.w.add(hi.w).sum_lanes(),
+    fn into_one_pass<const SAME: bool>(self, f32_unsafe: bool) -> OnePass {
+        let (sq, min_q) = if SAME {
+            (self.sp, self.min_p)
+        } else {
+            (self.sq, self.min_q)
         };
-        for half in [lo, hi] {
-            (half.sp, half.sq, half.w) = (zero, zero, zero);
-        }
-        sums
-    }
-
-    /// The partials of a block from its value sums and merged lanes (`SAME`: q is p, so
-    /// q's minimum is p's).
-    #[inline(always)]
-    fn into_one_pass<const SAME: bool>(self, v: ValueSums, f32_unsafe: bool) -> OnePass {
-        let min_q = if SAME { self.min_p } else { self.min_q };
         OnePass {
             sums: Sums {
-                sp: v.sp,
-                sq: v.sq,
+                sp: self.sp.sum_lanes(),
+                sq: sq.sum_lanes(),
                 sp_lo: 0.0,
                 sq_lo: 0.0,
                 max_q: self.max_q.max_lane(),
@@ -497,7 +480,7 @@ impl<V: F8> Acc1<V> {
                     q: min_q.min_lane(),
                 },
             },
-            w: v.w,
+            w: self.w.sum_lanes(),
             a: self.a.sum_lanes(),
             zero_q: self.zero_q.max_lane() > 0.0,
             f32_unsafe,
@@ -526,10 +509,8 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
     q: &[U],
 ) -> OnePass {
     let n = p.len().min(q.len());
-    // Only the value's sums are combined leaf by leaf (pairwise); the decisions are
-    // carried across leaves in the lanes.
-    let (mut lo, mut hi) = (Acc1::<V>::new(), Acc1::<V>::new());
-    let value_sums = super::pairwise_leaves!(n, |start, end| {
+    super::pairwise_leaves!(n, |start, end| {
+        let (mut lo, mut hi) = (Acc1::<V>::new(), Acc1::<V>::new());
         let mut i = start;
         while i < end {
             let (p0, p1) = load16::<V, T>(&p[..end], i);
@@ -543,11 +524,10 @@ fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool, const SAME: bool>(
             hi.add::<F32, SAME>(p1, q1, l1);
             i += 16;
         }
-        Acc1::take_value_sums::<SAME>(&mut lo, &mut hi)
-    });
-    let acc = lo.merge(hi);
-    let f32_unsafe = F32 && acc.min_pos_q.min_lane() < F32_MIN_NORMAL_LESS_ONE_ULP;
-    acc.into_one_pass::<SAME>(value_sums, f32_unsafe)
+        let acc = lo.merge(hi);
+        let f32_unsafe = F32 && acc.min_pos_q.min_lane() < F32_MIN_NORMAL_LESS_ONE_ULP;
+        acc.into_one_pass::<SAME>(f32_unsafe)
+    })
 }
 
 /// [`one_pass_with`] for f32 p and q, sixteen lanes read and logged in f32: ln q from
