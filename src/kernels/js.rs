@@ -515,66 +515,24 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        close, positive, through_groups, two_element_f32_rows, two_element_in_range,
-        two_element_rows, two_element_scaled_triples,
+        check_two_element_closed_form, close, positive, through_groups,
     };
 
-    /// The closed form of two-element rows (`T`: the data's type): (value, regular).
-    fn two_element_group<T: Real>(rows: &[([f64; 2], [f64; 2])]) -> Vec<(f64, bool)> {
-        through_groups(rows, |pt, qt, out, regular| {
-            group::<T, T>(pt, qt, true, out, regular)
-        })
-    }
-
     #[test]
-    fn two_element_rows_match_the_row_form() {
-        let rows = two_element_rows();
-        let got = two_element_group::<f64>(&rows);
-        let mut closed = 0;
-        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
-            if two_element_in_range(pr, qr) {
-                assert!(regular, "{pr:?} {qr:?} should take the closed form");
-            }
-            if !regular {
-                continue;
-            }
-            closed += 1;
-            let (exact, _) = row(&pr, &qr, true);
-            if exact == 0.0 {
-                assert_eq!(value, exact, "{pr:?} {qr:?}");
-            } else if exact >= 1e-300 {
-                assert!(
-                    close(value, exact, 1e-14),
-                    "{pr:?} {qr:?}: {value:e} vs row {exact:e}"
-                );
-            }
-        }
-        assert!(closed > rows.len() / 6, "{closed} of {}", rows.len());
-    }
-
-    #[test]
-    fn two_element_rows_are_zero_for_equal_distributions_and_scale_free() {
-        let rows = two_element_scaled_triples();
-        let got = two_element_group::<f64>(&rows);
-        for (chunk, vals) in rows.chunks(3).zip(got.chunks(3)) {
-            assert_eq!(vals[0], (0.0, true), "{:?}", chunk[0]);
-            assert!(vals[1].1 && vals[2].1);
-            assert_eq!(vals[1].0.to_bits(), vals[2].0.to_bits(), "{chunk:?}");
-        }
-    }
-
-    #[test]
-    fn two_element_float32_rows_are_within_the_f32_contract() {
-        let rows = two_element_f32_rows();
-        let got = two_element_group::<f32>(&rows);
-        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
-            assert!(regular, "{pr:?} {qr:?}");
-            let (exact, _) = row(&pr, &qr, true);
-            assert!(
-                close(value, exact, 1e-6),
-                "{pr:?} {qr:?}: {value:e} vs {exact:e}"
-            );
-        }
+    fn two_element_rows_take_the_closed_form() {
+        check_two_element_closed_form(
+            |rows| {
+                through_groups(rows, |pt, qt, out, regular| {
+                    group::<f64, f64>(pt, qt, true, out, regular)
+                })
+            },
+            |rows| {
+                through_groups(rows, |pt, qt, out, regular| {
+                    group::<f32, f32>(pt, qt, true, out, regular)
+                })
+            },
+            |p, q| row(&p, &q, true).0,
+        );
     }
 
     fn check(p: &[f64], q: &[f64], normalize: bool) {

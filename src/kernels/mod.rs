@@ -327,6 +327,57 @@ pub(crate) mod adversarial {
         got
     }
 
+    /// The checks every two-element closed form of a pair measure must pass, given its
+    /// group form for f64 and f32 data (`group64`, `group32`: `through_groups` runners) and
+    /// its general row form (`row`): in range it is taken, matches the row form to 1e-14
+    /// (exactly where the value is 0 or ±inf), gives exactly 0 for equal distributions
+    /// and the same bits at another power-of-two scale; f32 rows within 1e-6.
+    pub fn check_two_element_closed_form(
+        group64: impl Fn(&[([f64; 2], [f64; 2])]) -> Vec<(f64, bool)>,
+        group32: impl Fn(&[([f64; 2], [f64; 2])]) -> Vec<(f64, bool)>,
+        row: impl Fn([f64; 2], [f64; 2]) -> f64,
+    ) {
+        let rows = two_element_rows();
+        let mut closed = 0;
+        for (&(pr, qr), (value, regular)) in rows.iter().zip(group64(&rows)) {
+            if two_element_in_range(pr, qr) {
+                assert!(regular, "{pr:?} {qr:?} should take the closed form");
+            }
+            if !regular {
+                continue;
+            }
+            closed += 1;
+            let exact = row(pr, qr);
+            if exact.is_infinite() || exact == 0.0 {
+                assert_eq!(value, exact, "{pr:?} {qr:?}");
+            } else if exact >= 1e-300 {
+                assert!(
+                    close(value, exact, 1e-14),
+                    "{pr:?} {qr:?}: {value:e} vs row {exact:e}"
+                );
+            }
+        }
+        assert!(closed > rows.len() / 6, "{closed} of {}", rows.len());
+
+        let rows = two_element_scaled_triples();
+        let got = group64(&rows);
+        for (chunk, vals) in rows.chunks(3).zip(got.chunks(3)) {
+            assert_eq!(vals[0], (0.0, true), "{:?}", chunk[0]);
+            assert!(vals[1].1 && vals[2].1);
+            assert_eq!(vals[1].0.to_bits(), vals[2].0.to_bits(), "{chunk:?}");
+        }
+
+        let rows = two_element_f32_rows();
+        for (&(pr, qr), (value, regular)) in rows.iter().zip(group32(&rows)) {
+            assert!(regular, "{pr:?} {qr:?}");
+            let exact = row(pr, qr);
+            assert!(
+                close(value, exact, 1e-6),
+                "{pr:?} {qr:?}: {value:e} vs {exact:e}"
+            );
+        }
+    }
+
     /// Relative closeness with an absolute floor, treating equal infinities and NaNs as equal.
     pub fn close(a: f64, b: f64, rtol: f64) -> bool {
         if a.is_nan() || b.is_nan() {

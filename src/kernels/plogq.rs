@@ -1190,7 +1190,7 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::{close, positive, SPECIALS};
+    use crate::kernels::adversarial::{close, positive, through_groups, SPECIALS};
 
     fn check(p: &[f64], q: &[f64], rtol: f64) {
         let (got, _) = row(p, q);
@@ -1574,39 +1574,25 @@ mod tests {
                 rows.push(([t * scale, scale], [scale * 0.5, scale]));
             }
         }
-        for chunk in rows.chunks(GROUP) {
-            let mut pt = vec![[0.0; GROUP]; 2];
-            let mut qt = vec![[0.0; GROUP]; 2];
-            for (j, (pr, qr)) in chunk.iter().enumerate() {
-                for c in 0..2 {
-                    pt[c][j] = pr[c];
-                    qt[c][j] = qr[c];
-                }
-            }
-            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
-            let lo = group::<f64>(&pt, &qt, &mut out, &mut regular);
-            let min_p = chunk.iter().flat_map(|r| r.0).fold(f64::INFINITY, f64::min);
-            let min_q = chunk.iter().flat_map(|r| r.1).fold(f64::INFINITY, f64::min);
-            assert!(lo.p <= min_p && lo.q <= min_q);
-            for (j, &(pr, qr)) in chunk.iter().enumerate() {
-                let lane = cross_entropy_of_two_lane(pr, qr);
-                assert_eq!(regular[j], lane.is_some(), "{pr:?} {qr:?}");
-                let Some(want) = lane else { continue };
+        let got = through_groups(&rows, |pt, qt, out, regular| {
+            group::<f64>(pt, qt, out, regular)
+        });
+        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
+            let lane = cross_entropy_of_two_lane(pr, qr);
+            assert_eq!(regular, lane.is_some(), "{pr:?} {qr:?}");
+            let Some(want) = lane else { continue };
+            assert!(
+                close(value, want, 4e-16),
+                "{pr:?} {qr:?}: {value:e} vs {want:e}"
+            );
+            // the exact row form, where the value is in the contract's range (≥ 1e-300;
+            // below it a subnormal share w has lost digits in either form)
+            let (exact, _) = row(&pr, &qr);
+            if exact.abs() >= 1e-300 || exact.is_nan() {
                 assert!(
-                    close(out[j], want, 4e-16),
-                    "{pr:?} {qr:?}: {:e} vs {want:e}",
-                    out[j]
+                    close(value, exact, 1e-14),
+                    "{pr:?} {qr:?}: {value:e} vs row {exact:e}"
                 );
-                // the exact row form, where the value is in the contract's range (≥ 1e-300;
-                // below it a subnormal share w has lost digits in either form)
-                let (exact, _) = row(&pr, &qr);
-                if exact.abs() >= 1e-300 || exact.is_nan() {
-                    assert!(
-                        close(out[j], exact, 1e-14),
-                        "{pr:?} {qr:?}: {:e} vs row {exact:e}",
-                        out[j]
-                    );
-                }
             }
         }
     }
