@@ -40,6 +40,10 @@ use crate::simd::log1p::log1p_g16;
 use crate::simd::vector::{Scalar8, F8};
 use crate::simd::vector_f32::F16;
 
+/// `2^−48 / 1e-13`: the smallest D/S for which [`PairStats::kl_one_pass`] keeps the one
+/// pass.
+const KL_ONE_PASS_MIN_RATIO: f64 = 3.552713678800501e-15 / 1e-13;
+
 /// Per-lane streaming state of one row of logits (entropy).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OneLanes {
@@ -261,6 +265,36 @@ impl PairStats {
             f64::INFINITY
         } else {
             v
+        }
+    }
+
+    /// KL from this one pass where it can vouch for it (rows of length `n`), else `None`:
+    /// the row needs the non-negative terms of [`super::logits_kl`]. The one pass adds
+    /// terms of both signs whose rounding stays within a few ULP of their size
+    /// `S = 1 + l_a + l_b + (C + |G|)/S_a + |m_a − m_b| + ln n` (ln n bounds Σ P·(m_a − a),
+    /// the other gap inside G's terms); the value is kept where `2^−48·S ≤ 1e-13·D`.
+    /// NaN, ±inf and rows without a finite logit are final.
+    pub fn kl_one_pass(&self, n: usize) -> Option<f64> {
+        let v = self.kl();
+        if !v.is_finite() || !self.defined() {
+            return Some(v);
+        }
+        let size = 1.0
+            + self.a.rest.ln_1p()
+            + self.b.rest.ln_1p()
+            + (self.c + self.g.abs()) / (1.0 + self.a.rest)
+            + (self.a.max - self.b.max).abs()
+            + (n.max(1) as f64).ln();
+        (!size.is_finite() || v >= size * KL_ONE_PASS_MIN_RATIO).then_some(v)
+    }
+
+    /// The constants of the second pass ([`super::logits_kl`]).
+    pub fn kl_norm(&self) -> super::logits_kl::KlNorm {
+        super::logits_kl::KlNorm {
+            ma: self.a.max,
+            la: self.a.rest.ln_1p(),
+            mb: self.b.max,
+            lb: self.b.rest.ln_1p(),
         }
     }
 
@@ -1568,6 +1602,7 @@ fn pair_group_body<V: F8>(
         let arr = |v: V| v.to_array();
         let (ma, mb, sa, ca, sb, cb) = (arr(ma), arr(mb), arr(sa), arr(ca), arr(sb), arr(cb));
         let (c_sum, g_sum, zq) = (arr(c_sum), arr(g_sum), arr(zq));
+        let mut redo = [None; LANES];
         #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
         for l in 0..LANES {
             let stats = PairStats {
@@ -1587,11 +1622,33 @@ fn pair_group_body<V: F8>(
             };
             out[h * LANES + l] = match value {
                 PairValue::CrossEntropy => stats.cross_entropy(),
-                PairValue::Kl => stats.kl(),
+                PairValue::Kl => stats.kl_one_pass(a.len()).unwrap_or_else(|| {
+                    redo[l] = Some(stats.kl_norm());
+                    f64::NAN
+                }),
             };
+        }
+        if redo.iter().any(Option::is_some) {
+            // nearly equal rows: their divergence again from non-negative terms (the
+            // other lanes' constants are placeholders, their sums discarded)
+            let norms = redo.map(|k| k.unwrap_or(KL_PLACEHOLDER));
+            let sums = super::logits_kl::group_half::<V>(a, b, h, &norms);
+            for l in 0..LANES {
+                if redo[l].is_some() {
+                    out[h * LANES + l] = sums[l];
+                }
+            }
         }
     }
 }
+
+/// Constants for a group lane whose second-pass sum is not used.
+const KL_PLACEHOLDER: super::logits_kl::KlNorm = super::logits_kl::KlNorm {
+    ma: 0.0,
+    la: 0.0,
+    mb: 0.0,
+    lb: 0.0,
+};
 
 crate::simd::multiversion! {
     /// Cross-entropy or KL (nats) of softmax of each of the [`GROUP`] pairs of rows of
@@ -1905,14 +1962,15 @@ crate::simd::multiversion! {
     pub fn js_group<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = js_group_body;
 }
 
-/// A partial sum of Jensen–Shannon terms (blocks of a long row, combined in order).
+/// A partial sum of second-pass terms (Jensen–Shannon, or KL of nearly equal rows) over
+/// the blocks of a long row, combined in order.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct JsSum(pub f64);
+pub struct TermSum(pub f64);
 
-impl crate::kernels::Partial for JsSum {
-    const EMPTY: Self = JsSum(0.0);
+impl crate::kernels::Partial for TermSum {
+    const EMPTY: Self = TermSum(0.0);
     fn combine(self, o: Self) -> Self {
-        JsSum(self.0 + o.0)
+        TermSum(self.0 + o.0)
     }
 }
 
@@ -2022,6 +2080,7 @@ pub fn pair_reference<T: Real, U: Real>(a: &[T], b: &[U]) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::adversarial::logits as adversarial;
 
     fn entropy_of<T: Real>(z: &[T]) -> f64 {
         if z.is_empty() {
@@ -2043,28 +2102,6 @@ mod tests {
         (got.is_nan() && want.is_nan())
             || got == want
             || ((got - want).abs() <= tol * want.abs().max(1e-300))
-    }
-
-    /// Adversarial logits: ties, −inf, huge, tiny gaps, one dominant value.
-    fn adversarial(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                match (s >> 60) % 8 {
-                    0 => f64::NEG_INFINITY,
-                    1 => 3.0,
-                    2 => -700.0 - (s % 50) as f64,
-                    3 => 1e-300 * (i as f64),
-                    4 => ((s >> 20) % 1000) as f64 / 37.0 - 10.0,
-                    5 => -40.0,
-                    6 => 1e4 + (s % 7) as f64,
-                    _ => -(((s >> 11) % 90) as f64),
-                }
-            })
-            .collect()
     }
 
     #[test]

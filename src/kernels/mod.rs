@@ -14,6 +14,7 @@ pub mod ensemble_reference;
 pub mod js;
 pub mod kl;
 pub mod logits;
+pub mod logits_kl;
 pub mod neg_log;
 pub mod plogq;
 pub mod softmax;
@@ -205,6 +206,28 @@ pub(crate) mod adversarial {
         1.7976931348623157e308,
         f64::INFINITY,
     ];
+
+    /// Adversarial logits: ties, −inf, huge, tiny gaps, one dominant value.
+    pub fn logits(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                match (s >> 60) % 8 {
+                    0 => f64::NEG_INFINITY,
+                    1 => 3.0,
+                    2 => -700.0 - (s % 50) as f64,
+                    3 => 1e-300 * (i as f64),
+                    4 => ((s >> 20) % 1000) as f64 / 37.0 - 10.0,
+                    5 => -40.0,
+                    6 => 1e4 + (s % 7) as f64,
+                    _ => -(((s >> 11) % 90) as f64),
+                }
+            })
+            .collect()
+    }
 
     /// A deterministic pseudo-random positive sequence of length `n` with a mix of scales.
     pub fn positive(n: usize, seed: u64) -> Vec<f64> {

@@ -28,9 +28,10 @@ use super::{batch_shape, same_shape};
 use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::logits::{
-    js_group, js_sum, one_group, one_row, pair_group, pair_row as feed_pair, JsSum, OneRow,
-    PairRow, PairStats, PairValue,
+    js_group, js_sum, one_group, one_row, pair_group, pair_row as feed_pair, OneRow, PairRow,
+    PairStats, PairValue, TermSum,
 };
+use crate::kernels::logits_kl::{kl_sum, KlNorm};
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows};
@@ -138,10 +139,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
 pub(crate) struct Pairwise(pub(crate) PairValue);
 
 impl Pairwise {
-    fn value(&self, s: &PairStats) -> f64 {
+    /// The value of rows of length `n` from their statistics; KL of nearly equal rows from
+    /// `second_pass` (the non-negative terms of [`crate::kernels::logits_kl`]).
+    fn value(&self, s: &PairStats, n: usize, second_pass: impl FnOnce(&KlNorm) -> f64) -> f64 {
         match self.0 {
             PairValue::CrossEntropy => s.cross_entropy(),
-            PairValue::Kl => s.kl(),
+            PairValue::Kl => s
+                .kl_one_pass(n)
+                .unwrap_or_else(|| second_pass(&s.kl_norm())),
         }
     }
 }
@@ -163,7 +168,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         }
         let mut st = PairRow::EMPTY;
         feed_pair(&mut st, p, q);
-        (self.value(&st.finish()), Lowest::NONE)
+        let v = self.value(&st.finish(), p.len(), |k| kl_sum(p, q, k));
+        (v, Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
@@ -172,7 +178,10 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
             feed_pair(&mut st, p, q);
             st
         });
-        (self.value(&st.finish()), Lowest::NONE)
+        let v = self.value(&st.finish(), x.len(), |k| {
+            x.reduce(|p, q| TermSum(kl_sum(p, q, k))).0
+        });
+        (v, Lowest::NONE)
     }
 
     /// A zero after a row's end would be a logit of its own: groups hold rows of one
@@ -220,7 +229,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Js {
         });
         let v = match normalisers(&st.finish()) {
             None => f64::NAN,
-            Some(n) => x.reduce(|p, q| JsSum(js_sum(p, q, n))).0,
+            Some(n) => x.reduce(|p, q| TermSum(js_sum(p, q, n))).0,
         };
         (v, Lowest::NONE)
     }

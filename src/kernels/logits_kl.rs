@@ -1,0 +1,477 @@
+//! The exact second pass of KL(softmax a ‖ softmax b), for nearly equal logits.
+//!
+//! The one-pass form of [`super::logits`] (`log1p(rest_b) − log1p(rest_a) + G/S_a`) adds
+//! terms of both signs, so its error is a few ULP of the terms' size: about 1e-16
+//! absolute, which is everything when the divergence itself is 1e-14 (two models that
+//! differ by 1e-6 in their logits; a policy against its reference). Where the one pass
+//! cannot vouch for its value ([`super::logits::PairStats::kl_one_pass`]), the row's
+//! divergence is summed again from **non-negative** terms:
+//!
+//! `D = Σ Q_i·h(t_i)`, `t_i = ln(P_i/Q_i) = (a_i − b_i) − δ`, `h(t) = t·e^t − e^t + 1 ≥ 0`,
+//!
+//! with `δ = (m_a − m_b) + (l_a − l_b)` the difference of the log-normalisers
+//! (`l = log1p(rest)`). Each term carries only its own relative rounding, so the sum does
+//! too, once `t` is exact to its own precision:
+//! - `a_i − b_i` is taken exactly as a two-term sum (`s + e`) and `m_a − m_b` likewise, so
+//!   `t = ((s − δ_hi) − (l_a − l_b)) + (e − δ_lo)`: the first subtraction is exact where it
+//!   matters (`s ≈ δ_hi`), and a large common shift between the logits (`a = b + 100 + …`)
+//!   costs nothing;
+//! - the error Δ of `l_a − l_b` shifts every `t` alike: it changes the sum by `D·Δ + Δ²/2`
+//!   (as `Σ Q·h'(t) = Σ P·t = D`), far below `D` for any `D` above 1e-28;
+//! - `h(t)` is its series `t²·Σ_k (k+1)/(k+2)!·t^k` where `|t| ≤ 1` (20 terms reach 2^-60
+//!   of h there), and `P·(t − 1) + Q` beyond, which cancels by at most a factor 4
+//!   (at `t = −1`).
+//!
+//! Special values match the one pass: an `a_i = −inf` term is `Q_i` (P = 0), both −inf
+//! contribute 0, a finite `a_i` against `b_i = −inf` is +inf (the one pass already
+//! reported it), NaN propagates.
+
+use super::{Real, GROUP, LANES};
+use crate::simd::exp::exp;
+use crate::simd::vector::F8;
+
+/// The coefficients of h(t)/t² = Σ_k (k+1)/(k+2)!·t^k, k = 0..20.
+const H_SERIES: [f64; 20] = {
+    let mut c = [0.0; 20];
+    let mut factorial = 2.0; // (k + 2)!
+    let mut k = 0;
+    while k < 20 {
+        c[k] = (k as f64 + 1.0) / factorial;
+        factorial *= k as f64 + 3.0;
+        k += 1;
+    }
+    c
+};
+
+/// A row's constants for the terms: both maxima and `l = log1p(rest)`, and `m_a − m_b`
+/// as an exact two-term sum.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KlNorm {
+    /// The maximum of `a`.
+    pub ma: f64,
+    /// log1p(rest_a): `P_i = exp((a_i − m_a) − l_a)`.
+    pub la: f64,
+    /// The maximum of `b`.
+    pub mb: f64,
+    /// log1p(rest_b).
+    pub lb: f64,
+}
+
+impl KlNorm {
+    /// `(δ_hi, δ_lo, l_a − l_b)`: `m_a − m_b = δ_hi + δ_lo` exactly.
+    #[inline]
+    fn shift(&self) -> (f64, f64, f64) {
+        let (hi, lo) = two_diff_scalar(self.ma, self.mb);
+        (hi, lo, self.la - self.lb)
+    }
+}
+
+/// `a − b = s + e` exactly (Knuth's two-sum of `a` and `−b`).
+#[inline]
+fn two_diff_scalar(a: f64, b: f64) -> (f64, f64) {
+    let s = a - b;
+    let bb = s - a;
+    (s, (a - (s - bb)) - (b + bb))
+}
+
+/// The vector form of [`two_diff_scalar`].
+#[inline(always)]
+fn two_diff<V: F8>(a: V, b: V) -> (V, V) {
+    let s = a.sub(b);
+    let bb = s.sub(a);
+    (s, a.sub(s.sub(bb)).sub(b.add(bb)))
+}
+
+/// Up to eight values padded with −inf (a pair of −inf contributes exactly 0).
+#[inline(always)]
+fn load_tail<V: F8, T: Real>(x: &[T]) -> V {
+    let mut padded = [T::from_f64(f64::NEG_INFINITY); LANES];
+    padded[..x.len()].copy_from_slice(x);
+    V::load(&padded)
+}
+
+/// h(t)/t² by Horner's rule (scalar).
+#[inline]
+fn h_over_t2_scalar(t: f64) -> f64 {
+    H_SERIES.iter().rev().fold(0.0, |acc, &c| acc.mul_add(t, c))
+}
+
+/// One term Q·h(t) of a pair of logits (the scalar reference of [`kl_sum`]).
+pub fn kl_term(x: f64, y: f64, k: &KlNorm) -> f64 {
+    if x.is_nan() || y.is_nan() {
+        return f64::NAN;
+    }
+    let q = if y == f64::NEG_INFINITY {
+        0.0
+    } else {
+        ((y - k.mb) - k.lb).exp()
+    };
+    if x == f64::NEG_INFINITY {
+        return q;
+    }
+    if y == f64::NEG_INFINITY {
+        return f64::INFINITY;
+    }
+    let (hi, lo, dl) = k.shift();
+    let (s, e) = two_diff_scalar(x, y);
+    let t = ((s - hi) - dl) + (e - lo);
+    if t.abs() <= 1.0 {
+        q * (t * t) * h_over_t2_scalar(t)
+    } else {
+        let p = ((x - k.ma) - k.la).exp();
+        if p == 0.0 {
+            q
+        } else {
+            p * (t - 1.0) + q
+        }
+    }
+}
+
+/// Σ Q·h(t) over two rows (or pieces) of logits, scalar (tests).
+pub fn kl_terms<T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| kl_term(x.to_f64(), y.to_f64(), k))
+        .sum()
+}
+
+/// Per-lane constants: `m_a, l_a, m_b, l_b, δ_hi, δ_lo, l_a − l_b`.
+#[derive(Clone, Copy)]
+struct Lanes<V> {
+    ma: V,
+    la: V,
+    mb: V,
+    lb: V,
+    hi: V,
+    lo: V,
+    dl: V,
+}
+
+impl<V: F8> Lanes<V> {
+    #[inline(always)]
+    fn splat(k: &KlNorm) -> Self {
+        let (hi, lo, dl) = k.shift();
+        Lanes {
+            ma: V::splat(k.ma),
+            la: V::splat(k.la),
+            mb: V::splat(k.mb),
+            lb: V::splat(k.lb),
+            hi: V::splat(hi),
+            lo: V::splat(lo),
+            dl: V::splat(dl),
+        }
+    }
+
+    /// Lane `l` holds row `l`'s constants.
+    #[inline(always)]
+    fn per_lane(k: &[KlNorm; LANES]) -> Self {
+        let field = |f: &dyn Fn(&KlNorm) -> f64| V::from_array(std::array::from_fn(|l| f(&k[l])));
+        Lanes {
+            ma: field(&|k| k.ma),
+            la: field(&|k| k.la),
+            mb: field(&|k| k.mb),
+            lb: field(&|k| k.lb),
+            hi: field(&|k| k.shift().0),
+            lo: field(&|k| k.shift().1),
+            dl: field(&|k| k.shift().2),
+        }
+    }
+}
+
+/// Q·h(t) of eight lanes (the operations of [`kl_term`]).
+#[inline(always)]
+fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> V {
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let (s, e) = two_diff(x, y);
+    let t = s.sub(k.hi).sub(k.dl).add(e.sub(k.lo));
+    // (b = −inf is Q = 0 also where m_b = −inf makes the exponent NaN)
+    let q = V::select(y.eq(ninf), zero, exp(y.sub(k.mb).sub(k.lb)));
+    let p = exp(x.sub(k.ma).sub(k.la));
+    let mut poly = V::splat(H_SERIES[19]);
+    for &c in H_SERIES[..19].iter().rev() {
+        poly = poly.mul_add(t, V::splat(c));
+    }
+    let series = q.mul(t.mul(t)).mul(poly);
+    let closed = V::select(p.eq(zero), q, p.mul(t.sub(one)).add(q));
+    // |t| ≤ 1 (false for NaN, which then propagates through `closed`)
+    let small = V::and(t.le(one), zero.sub(one).le(t));
+    let h = V::select(small, series, closed);
+    V::select(
+        x.eq(ninf),
+        q,
+        V::select(y.eq(ninf), V::splat(f64::INFINITY), h),
+    )
+}
+
+#[inline(always)]
+fn kl_sum_body<V: F8, T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> f64 {
+    let lanes = Lanes::<V>::splat(k);
+    let n = a.len().min(b.len());
+    let mut acc = [V::splat(0.0); 2];
+    let mut i = 0;
+    while i + 2 * LANES <= n {
+        for (h, acc) in acc.iter_mut().enumerate() {
+            let at = i + h * LANES;
+            let x = V::load(a[at..at + LANES].try_into().expect("8"));
+            let y = V::load(b[at..at + LANES].try_into().expect("8"));
+            *acc = acc.add(terms8(x, y, &lanes));
+        }
+        i += 2 * LANES;
+    }
+    // the tail padded with −inf on both sides: such pairs contribute exactly 0
+    for (h, acc) in acc.iter_mut().enumerate() {
+        let at = (i + h * LANES).min(n);
+        let end = (at + LANES).min(n);
+        if at < end {
+            let (x, y) = (
+                load_tail::<V, T>(&a[at..end]),
+                load_tail::<V, U>(&b[at..end]),
+            );
+            *acc = acc.add(terms8(x, y, &lanes));
+        }
+    }
+    acc[0].add(acc[1]).sum_lanes()
+}
+
+crate::simd::multiversion! {
+    /// Σ Q·h(t) (nats) over two rows (or pieces) of logits given the rows' [`KlNorm`]: the
+    /// vector form of [`kl_terms`], the same non-negative terms.
+    pub fn kl_sum<T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> f64 = kl_sum_body;
+}
+
+/// Σ Q·h(t) of the eight rows `8·half..8·half + 8` of a transposed group `a[c][j]`,
+/// `b[c][j]`, row `l` with the constants `k[l]` (called from a group kernel compiled for
+/// the same vector type).
+#[inline(always)]
+pub(super) fn group_half<V: F8>(
+    a: &[[f64; GROUP]],
+    b: &[[f64; GROUP]],
+    half: usize,
+    k: &[KlNorm; LANES],
+) -> [f64; LANES] {
+    let lanes = Lanes::<V>::per_lane(k);
+    let at = half * LANES;
+    let mut acc = V::splat(0.0);
+    for (x, y) in a.iter().zip(b) {
+        let x = V::load_f64(x[at..at + LANES].try_into().expect("8"));
+        let y = V::load_f64(y[at..at + LANES].try_into().expect("8"));
+        acc = acc.add(terms8(x, y, &lanes));
+    }
+    acc.to_array()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::adversarial::logits;
+    use crate::kernels::logits::{pair_group, pair_row, PairRow, PairStats, PairValue};
+
+    fn stats(a: &[f64], b: &[f64]) -> PairStats {
+        let mut st = PairRow::EMPTY;
+        pair_row(&mut st, a, b);
+        st.finish()
+    }
+
+    fn close(got: f64, want: f64, rtol: f64) -> bool {
+        (got.is_nan() && want.is_nan()) || got == want || (got - want).abs() <= rtol * want.abs()
+    }
+
+    /// Pairs whose divergence is tiny: `b + shift + ε·u` against `b`, ε down to 1e-9.
+    fn near_pairs() -> Vec<(Vec<f64>, Vec<f64>)> {
+        let mut pairs = Vec::new();
+        for n in 1..=67 {
+            for (k, eps) in [1e-2, 1e-5, 1e-9].into_iter().enumerate() {
+                for shift in [0.0, 100.0, -3.25] {
+                    let b: Vec<f64> = logits(n, 100 + n as u64 + k as u64)
+                        .into_iter()
+                        .map(|v| {
+                            if v.is_finite() {
+                                v.clamp(-50.0, 50.0)
+                            } else {
+                                v
+                            }
+                        })
+                        .collect();
+                    let u = logits(n, 900 + n as u64);
+                    let a = b
+                        .iter()
+                        .zip(&u)
+                        .map(|(&v, &w)| {
+                            let w = if w.is_finite() {
+                                (w / 700.0).clamp(-1.0, 1.0)
+                            } else {
+                                0.5
+                            };
+                            v + shift + eps * w
+                        })
+                        .collect();
+                    pairs.push((a, b));
+                }
+            }
+        }
+        pairs
+    }
+
+    fn all_pairs() -> Vec<(Vec<f64>, Vec<f64>)> {
+        let mut pairs = near_pairs();
+        for n in 0..=67 {
+            for seed in 0..10 {
+                pairs.push((logits(n, seed), logits(n, seed + 1000)));
+                let z = logits(n, seed + 7);
+                pairs.push((z.clone(), z));
+                // ordinary logits in [−5, 5]
+                let ordinary = |s: u64| -> Vec<f64> {
+                    logits(n, s)
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let v = if v.is_finite() { *v } else { i as f64 };
+                            (v * 0.37 + i as f64 * 0.11).sin() * 5.0
+                        })
+                        .collect()
+                };
+                pairs.push((ordinary(seed + 50), ordinary(seed + 60)));
+            }
+        }
+        pairs
+    }
+
+    #[test]
+    fn h_series_matches_the_closed_form_where_it_does_not_cancel() {
+        for t in [1.0f64, -1.0, 0.75, -0.75, 0.5] {
+            let closed = t * t.exp() - t.exp_m1();
+            let series = t * t * h_over_t2_scalar(t);
+            assert!(close(series, closed, 4e-16), "t={t}: {series} vs {closed}");
+        }
+        // h(t) = t²/2 + t³/3 + t⁴/8 + t⁵/30 + … for small t
+        let t = 1e-6f64;
+        let law = t * t / 2.0 + t * t * t / 3.0 + t.powi(4) / 8.0;
+        assert!(close(t * t * h_over_t2_scalar(t), law, 1e-15));
+    }
+
+    #[test]
+    fn vector_terms_match_the_scalar_terms_on_every_tail_length() {
+        for (a, b) in all_pairs() {
+            let k = stats(&a, &b).kl_norm();
+            let (want, got) = (kl_terms(&a, &b, &k), kl_sum(&a, &b, &k));
+            // the vector and the scalar exp differ by an ULP per term
+            assert!(close(got, want, 1e-14), "n={}: {got} vs {want}", a.len());
+            let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                a.iter().map(|&v| v as f32).collect(),
+                b.iter().map(|&v| v as f32).collect(),
+            );
+            let k32 = {
+                let mut st = PairRow::EMPTY;
+                pair_row(&mut st, &a32, &b32);
+                st.finish().kl_norm()
+            };
+            let (want, got) = (kl_terms(&a32, &b32, &k32), kl_sum(&a32, &b32, &k32));
+            assert!(
+                close(got, want, 1e-14),
+                "f32 n={}: {got} vs {want}",
+                a.len()
+            );
+        }
+    }
+
+    #[test]
+    fn the_second_pass_agrees_with_the_one_pass_where_that_vouches() {
+        let mut checked = 0;
+        for (a, b) in all_pairs() {
+            let s = stats(&a, &b);
+            if let Some(v) = s.kl_one_pass(a.len()) {
+                if v.is_finite() && v > 0.0 {
+                    let second = kl_sum(&a, &b, &s.kl_norm());
+                    assert!(close(second, v, 1e-13), "n={}: {second} vs {v}", a.len());
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 300, "{checked}");
+    }
+
+    #[test]
+    fn equal_and_exactly_shifted_rows_give_zero() {
+        for n in 1..=67 {
+            let b = logits(n, 5 + n as u64);
+            for shift in [0.0, 64.0, -0.5] {
+                // integer and half-integer logits shift exactly
+                let b: Vec<f64> = b
+                    .iter()
+                    .map(|&v| if v.is_finite() { v.round() } else { v })
+                    .collect();
+                let a: Vec<f64> = b.iter().map(|&v| v + shift).collect();
+                let s = stats(&a, &b);
+                if !(s.a.max.is_finite()) {
+                    continue;
+                }
+                let v = s
+                    .kl_one_pass(n)
+                    .unwrap_or_else(|| kl_sum(&a, &b, &s.kl_norm()));
+                assert_eq!(v, 0.0, "n={n} shift={shift}");
+            }
+        }
+    }
+
+    #[test]
+    fn nearly_equal_rows_follow_the_second_order_law() {
+        // KL(softmax(b + ε·u) ‖ softmax(b)) = ε²/2·Var_P(u) + O(ε³): the one pass alone is
+        // off by 1e-16 absolute, i.e. everything at ε = 1e-9
+        let n = 40;
+        let b: Vec<f64> = (0..n).map(|i| ((i * 37) % 11) as f64 * 0.3 - 1.0).collect();
+        let u: Vec<f64> = (0..n).map(|i| ((i * 13) % 7) as f64 - 3.0).collect();
+        let weights: Vec<f64> = b.iter().map(|v| v.exp()).collect();
+        let total: f64 = weights.iter().sum();
+        let mean: f64 = weights.iter().zip(&u).map(|(w, u)| w * u).sum::<f64>() / total;
+        let var: f64 = weights
+            .iter()
+            .zip(&u)
+            .map(|(w, u)| w * (u - mean) * (u - mean))
+            .sum::<f64>()
+            / total;
+        for eps in [1e-4, 1e-6, 1e-9] {
+            let a: Vec<f64> = b.iter().zip(&u).map(|(v, u)| v + eps * u).collect();
+            let s = stats(&a, &b);
+            assert!(s.kl_one_pass(n).is_none(), "ε={eps} takes the second pass");
+            let got = kl_sum(&a, &b, &s.kl_norm());
+            let law = eps * eps / 2.0 * var;
+            assert!(close(got, law, 20.0 * eps), "ε={eps}: {got} vs {law}");
+        }
+    }
+
+    #[test]
+    fn groups_redo_nearly_equal_rows_as_the_row_form_does() {
+        for n in 1..=20 {
+            let pairs: Vec<(Vec<f64>, Vec<f64>)> = all_pairs()
+                .into_iter()
+                .filter(|(a, _)| a.len() == n)
+                .collect();
+            for chunk in pairs.chunks(GROUP) {
+                let mut a = vec![[f64::NEG_INFINITY; GROUP]; n];
+                let mut b = vec![[f64::NEG_INFINITY; GROUP]; n];
+                for (j, (x, y)) in chunk.iter().enumerate() {
+                    for c in 0..n {
+                        a[c][j] = x[c];
+                        b[c][j] = y[c];
+                    }
+                }
+                let mut out = [0.0; GROUP];
+                pair_group(&a, &b, PairValue::Kl, &mut out);
+                for (j, (x, y)) in chunk.iter().enumerate() {
+                    let s = stats(x, y);
+                    let want = s
+                        .kl_one_pass(n)
+                        .unwrap_or_else(|| kl_sum(x, y, &s.kl_norm()));
+                    // the group's exponentials and sums run in another order
+                    let tol = if want < 1e-3 { 1e-13 } else { 1e-12 };
+                    assert!(
+                        close(out[j], want, tol) || (out[j] - want).abs() <= 1e-15,
+                        "n={n} row {j}: {} vs {want}",
+                        out[j]
+                    );
+                }
+            }
+        }
+    }
+}
