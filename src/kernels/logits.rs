@@ -1962,15 +1962,14 @@ crate::simd::multiversion! {
     pub fn js_group<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = js_group_body;
 }
 
-/// A partial sum of second-pass terms (Jensen–Shannon, or KL of nearly equal rows) over
-/// the blocks of a long row, combined in order.
+/// A partial sum of Jensen–Shannon terms (blocks of a long row, combined in order).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TermSum(pub f64);
+pub struct JsSum(pub f64);
 
-impl crate::kernels::Partial for TermSum {
-    const EMPTY: Self = TermSum(0.0);
+impl crate::kernels::Partial for JsSum {
+    const EMPTY: Self = JsSum(0.0);
     fn combine(self, o: Self) -> Self {
-        TermSum(self.0 + o.0)
+        JsSum(self.0 + o.0)
     }
 }
 

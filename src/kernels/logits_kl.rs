@@ -16,8 +16,12 @@
 //!   `t = ((s − δ_hi) − (l_a − l_b)) + (e − δ_lo)`: the first subtraction is exact where it
 //!   matters (`s ≈ δ_hi`), and a large common shift between the logits (`a = b + 100 + …`)
 //!   costs nothing;
-//! - the error Δ of `l_a − l_b` shifts every `t` alike: it changes the sum by `D·Δ + Δ²/2`
-//!   (as `Σ Q·h'(t) = Σ P·t = D`), far below `D` for any `D` above 1e-28;
+//! - the error Δ of `l_a − l_b` (an ULP of the log-normalisers, up to 1e-15) shifts every
+//!   `t` alike, which moves the sum `F = Σ Q·h(t)` to `D + Δ·D + Δ²/2` (as
+//!   `Σ Q·h'(t) = Σ P·t = D`) — a floor of 1e-31 that is 1e-13 of a divergence of 1e-18.
+//!   The pass therefore also sums `E = Σ Q·(e^t − 1)`, which is `e^Δ − 1` up to
+//!   `ε·Σ Q·|e^t − 1|`, and returns `F/(1 + E) − E²/2` (the divergence of the
+//!   renormalised `P`: exactly `D` to second order in Δ);
 //! - `h(t)` is its series `t²·Σ_k (k+1)/(k+2)!·t^k` where `|t| ≤ 1` (20 terms reach 2^-60
 //!   of h there), and `P·(t − 1) + Q` beyond, which cancels by at most a factor 4
 //!   (at `t = −1`).
@@ -96,10 +100,48 @@ fn h_over_t2_scalar(t: f64) -> f64 {
     H_SERIES.iter().rev().fold(0.0, |acc, &c| acc.mul_add(t, c))
 }
 
-/// One term Q·h(t) of a pair of logits (the scalar reference of [`kl_sum`]).
-pub fn kl_term(x: f64, y: f64, k: &KlNorm) -> f64 {
+/// The second pass's sums over a row or block: `F = Σ Q·h(t)` and `E = Σ Q·(e^t − 1)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KlTerms {
+    /// Σ Q·h(t) (≥ 0).
+    pub h: f64,
+    /// Σ Q·(e^t − 1): the normalisation defect of the implied P (≈ Δ).
+    pub f: f64,
+}
+
+impl super::Partial for KlTerms {
+    const EMPTY: Self = KlTerms { h: 0.0, f: 0.0 };
+    #[inline]
+    fn combine(self, o: Self) -> Self {
+        KlTerms {
+            h: self.h + o.h,
+            f: self.f + o.f,
+        }
+    }
+}
+
+impl KlTerms {
+    /// The divergence (nats): `F/(1 + E) − E²/2`, the first-order shift of the
+    /// log-normalisers' rounding taken out.
+    #[inline]
+    pub fn value(self) -> f64 {
+        if !self.h.is_finite() {
+            return self.h;
+        }
+        (self.h / (1.0 + self.f) - 0.5 * self.f * self.f).max(0.0)
+    }
+}
+
+/// e^t − 1 from h(t) where |t| ≤ 1/2: h = t + (t − 1)(e^t − 1), no cancellation there.
+#[inline]
+fn expm1_from_h(h: f64, t: f64) -> f64 {
+    (h - t) / (t - 1.0)
+}
+
+/// One pair's (Q·h(t), Q·(e^t − 1)) (the scalar reference of [`kl_sum`]).
+pub fn kl_term(x: f64, y: f64, k: &KlNorm) -> (f64, f64) {
     if x.is_nan() || y.is_nan() {
-        return f64::NAN;
+        return (f64::NAN, f64::NAN);
     }
     let q = if y == f64::NEG_INFINITY {
         0.0
@@ -107,32 +149,39 @@ pub fn kl_term(x: f64, y: f64, k: &KlNorm) -> f64 {
         ((y - k.mb) - k.lb).exp()
     };
     if x == f64::NEG_INFINITY {
-        return q;
+        return (q, -q);
     }
+    let p = ((x - k.ma) - k.la).exp();
     if y == f64::NEG_INFINITY {
-        return f64::INFINITY;
+        return (f64::INFINITY, p);
     }
     let (hi, lo, dl) = k.shift();
     let (s, e) = two_diff_scalar(x, y);
     let t = ((s - hi) - dl) + (e - lo);
-    if t.abs() <= 1.0 {
+    let h = if t.abs() <= 1.0 {
         q * (t * t) * h_over_t2_scalar(t)
+    } else if p == 0.0 {
+        q
     } else {
-        let p = ((x - k.ma) - k.la).exp();
-        if p == 0.0 {
-            q
-        } else {
-            p * (t - 1.0) + q
-        }
-    }
+        p * (t - 1.0) + q
+    };
+    let f = if t.abs() <= 0.5 {
+        q * expm1_from_h(t * t * h_over_t2_scalar(t), t)
+    } else {
+        p - q
+    };
+    (h, f)
 }
 
-/// Σ Q·h(t) over two rows (or pieces) of logits, scalar (tests).
-pub fn kl_terms<T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> f64 {
+/// The second pass over two rows (or pieces) of logits, scalar (tests).
+pub fn kl_terms<T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> KlTerms {
     a.iter()
         .zip(b)
         .map(|(&x, &y)| kl_term(x.to_f64(), y.to_f64(), k))
-        .sum()
+        .fold(KlTerms { h: 0.0, f: 0.0 }, |acc, (h, f)| KlTerms {
+            h: acc.h + h,
+            f: acc.f + f,
+        })
 }
 
 /// Per-lane constants: `m_a, l_a, m_b, l_b, δ_hi, δ_lo, l_a − l_b`.
@@ -178,10 +227,10 @@ impl<V: F8> Lanes<V> {
     }
 }
 
-/// Q·h(t) of eight lanes (the operations of [`kl_term`]).
+/// (Q·h(t), Q·(e^t − 1)) of eight lanes (the operations of [`kl_term`]).
 #[inline(always)]
-fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> V {
-    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> (V, V) {
+    let (zero, one, half) = (V::splat(0.0), V::splat(1.0), V::splat(0.5));
     let ninf = V::splat(f64::NEG_INFINITY);
     let (s, e) = two_diff(x, y);
     let t = s.sub(k.hi).sub(k.dl).add(e.sub(k.lo));
@@ -192,35 +241,39 @@ fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> V {
     for &c in H_SERIES[..19].iter().rev() {
         poly = poly.mul_add(t, V::splat(c));
     }
-    let series = q.mul(t.mul(t)).mul(poly);
+    let h_t = t.mul(t).mul(poly);
     let closed = V::select(p.eq(zero), q, p.mul(t.sub(one)).add(q));
     // |t| ≤ 1 (false for NaN, which then propagates through `closed`)
-    let small = V::and(t.le(one), zero.sub(one).le(t));
-    let h = V::select(small, series, closed);
-    V::select(
-        x.eq(ninf),
-        q,
-        V::select(y.eq(ninf), V::splat(f64::INFINITY), h),
+    let within = |r: V| V::and(t.le(r), zero.sub(r).le(t));
+    let h = V::select(within(one), q.mul(h_t), closed);
+    let f = V::select(within(half), q.mul(h_t.sub(t).div(t.sub(one))), p.sub(q));
+    let inf = V::splat(f64::INFINITY);
+    (
+        V::select(x.eq(ninf), q, V::select(y.eq(ninf), inf, h)),
+        V::select(x.eq(ninf), zero.sub(q), V::select(y.eq(ninf), p, f)),
     )
 }
 
 #[inline(always)]
-fn kl_sum_body<V: F8, T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> f64 {
+fn kl_sum_body<V: F8, T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> KlTerms {
     let lanes = Lanes::<V>::splat(k);
     let n = a.len().min(b.len());
-    let mut acc = [V::splat(0.0); 2];
+    let zero = V::splat(0.0);
+    let (mut acc_h, mut acc_f) = ([zero; 2], [zero; 2]);
     let mut i = 0;
     while i + 2 * LANES <= n {
-        for (h, acc) in acc.iter_mut().enumerate() {
+        for h in 0..2 {
             let at = i + h * LANES;
             let x = V::load(a[at..at + LANES].try_into().expect("8"));
             let y = V::load(b[at..at + LANES].try_into().expect("8"));
-            *acc = acc.add(terms8(x, y, &lanes));
+            let (th, tf) = terms8(x, y, &lanes);
+            acc_h[h] = acc_h[h].add(th);
+            acc_f[h] = acc_f[h].add(tf);
         }
         i += 2 * LANES;
     }
     // the tail padded with −inf on both sides: such pairs contribute exactly 0
-    for (h, acc) in acc.iter_mut().enumerate() {
+    for h in 0..2 {
         let at = (i + h * LANES).min(n);
         let end = (at + LANES).min(n);
         if at < end {
@@ -228,19 +281,24 @@ fn kl_sum_body<V: F8, T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> f64 {
                 load_tail::<V, T>(&a[at..end]),
                 load_tail::<V, U>(&b[at..end]),
             );
-            *acc = acc.add(terms8(x, y, &lanes));
+            let (th, tf) = terms8(x, y, &lanes);
+            acc_h[h] = acc_h[h].add(th);
+            acc_f[h] = acc_f[h].add(tf);
         }
     }
-    acc[0].add(acc[1]).sum_lanes()
+    KlTerms {
+        h: acc_h[0].add(acc_h[1]).sum_lanes(),
+        f: acc_f[0].add(acc_f[1]).sum_lanes(),
+    }
 }
 
 crate::simd::multiversion! {
-    /// Σ Q·h(t) (nats) over two rows (or pieces) of logits given the rows' [`KlNorm`]: the
-    /// vector form of [`kl_terms`], the same non-negative terms.
-    pub fn kl_sum<T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> f64 = kl_sum_body;
+    /// The second pass over two rows (or pieces) of logits given the rows' [`KlNorm`]: the
+    /// vector form of [`kl_terms`], the same terms.
+    pub fn kl_sum<T: Real, U: Real>(a: &[T], b: &[U], k: &KlNorm) -> KlTerms = kl_sum_body;
 }
 
-/// Σ Q·h(t) of the eight rows `8·half..8·half + 8` of a transposed group `a[c][j]`,
+/// The divergences of the eight rows `8·half..8·half + 8` of a transposed group `a[c][j]`,
 /// `b[c][j]`, row `l` with the constants `k[l]` (called from a group kernel compiled for
 /// the same vector type).
 #[inline(always)]
@@ -252,13 +310,16 @@ pub(super) fn group_half<V: F8>(
 ) -> [f64; LANES] {
     let lanes = Lanes::<V>::per_lane(k);
     let at = half * LANES;
-    let mut acc = V::splat(0.0);
+    let (mut acc_h, mut acc_f) = (V::splat(0.0), V::splat(0.0));
     for (x, y) in a.iter().zip(b) {
         let x = V::load_f64(x[at..at + LANES].try_into().expect("8"));
         let y = V::load_f64(y[at..at + LANES].try_into().expect("8"));
-        acc = acc.add(terms8(x, y, &lanes));
+        let (th, tf) = terms8(x, y, &lanes);
+        acc_h = acc_h.add(th);
+        acc_f = acc_f.add(tf);
     }
-    acc.to_array()
+    let (h, f) = (acc_h.to_array(), acc_f.to_array());
+    std::array::from_fn(|l| KlTerms { h: h[l], f: f[l] }.value())
 }
 
 #[cfg(test)]
@@ -354,7 +415,7 @@ mod tests {
     fn vector_terms_match_the_scalar_terms_on_every_tail_length() {
         for (a, b) in all_pairs() {
             let k = stats(&a, &b).kl_norm();
-            let (want, got) = (kl_terms(&a, &b, &k), kl_sum(&a, &b, &k));
+            let (want, got) = (kl_terms(&a, &b, &k).value(), kl_sum(&a, &b, &k).value());
             // the vector and the scalar exp differ by an ULP per term
             assert!(close(got, want, 1e-14), "n={}: {got} vs {want}", a.len());
             let (a32, b32): (Vec<f32>, Vec<f32>) = (
@@ -366,7 +427,10 @@ mod tests {
                 pair_row(&mut st, &a32, &b32);
                 st.finish().kl_norm()
             };
-            let (want, got) = (kl_terms(&a32, &b32, &k32), kl_sum(&a32, &b32, &k32));
+            let (want, got) = (
+                kl_terms(&a32, &b32, &k32).value(),
+                kl_sum(&a32, &b32, &k32).value(),
+            );
             assert!(
                 close(got, want, 1e-14),
                 "f32 n={}: {got} vs {want}",
@@ -382,7 +446,7 @@ mod tests {
             let s = stats(&a, &b);
             if let Some(v) = s.kl_one_pass(a.len()) {
                 if v.is_finite() && v > 0.0 {
-                    let second = kl_sum(&a, &b, &s.kl_norm());
+                    let second = kl_sum(&a, &b, &s.kl_norm()).value();
                     assert!(close(second, v, 1e-13), "n={}: {second} vs {v}", a.len());
                     checked += 1;
                 }
@@ -408,7 +472,7 @@ mod tests {
                 }
                 let v = s
                     .kl_one_pass(n)
-                    .unwrap_or_else(|| kl_sum(&a, &b, &s.kl_norm()));
+                    .unwrap_or_else(|| kl_sum(&a, &b, &s.kl_norm()).value());
                 assert_eq!(v, 0.0, "n={n} shift={shift}");
             }
         }
@@ -434,9 +498,30 @@ mod tests {
             let a: Vec<f64> = b.iter().zip(&u).map(|(v, u)| v + eps * u).collect();
             let s = stats(&a, &b);
             assert!(s.kl_one_pass(n).is_none(), "ε={eps} takes the second pass");
-            let got = kl_sum(&a, &b, &s.kl_norm());
+            let got = kl_sum(&a, &b, &s.kl_norm()).value();
             let law = eps * eps / 2.0 * var;
             assert!(close(got, law, 20.0 * eps), "ε={eps}: {got} vs {law}");
+        }
+    }
+
+    #[test]
+    fn a_rounded_log_normaliser_is_taken_out() {
+        // ε = 1e-10: D ≈ 1e-20, while a shift Δ of l_a − l_b by 1e-15 would leave
+        // Δ²/2 = 5e-31 (5e-11 of D) in F alone
+        let n = 300;
+        let b: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 * 0.07 - 3.0).collect();
+        let a: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 1e-10 * (((i * 13) % 7) as f64 - 3.0))
+            .collect();
+        let k = stats(&a, &b).kl_norm();
+        let exact = kl_sum(&a, &b, &k).value();
+        for delta in [1e-15, -3e-15, 1e-13] {
+            let moved = KlNorm { la: k.la + delta, ..k };
+            let t = kl_sum(&a, &b, &moved);
+            assert!(close(t.value(), exact, 1e-13), "Δ={delta}: {} vs {exact}", t.value());
+            assert!((t.h - exact).abs() > 1e-12 * exact, "F alone is off at Δ={delta}");
         }
     }
 
@@ -462,7 +547,7 @@ mod tests {
                     let s = stats(x, y);
                     let want = s
                         .kl_one_pass(n)
-                        .unwrap_or_else(|| kl_sum(x, y, &s.kl_norm()));
+                        .unwrap_or_else(|| kl_sum(x, y, &s.kl_norm()).value());
                     // the group's exponentials and sums run in another order
                     let tol = if want < 1e-3 { 1e-13 } else { 1e-12 };
                     assert!(

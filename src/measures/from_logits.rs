@@ -28,8 +28,8 @@ use super::{batch_shape, same_shape};
 use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::logits::{
-    js_group, js_sum, one_group, one_row, pair_group, pair_row as feed_pair, OneRow, PairRow,
-    PairStats, PairValue, TermSum,
+    js_group, js_sum, one_group, one_row, pair_group, pair_row as feed_pair, JsSum, OneRow,
+    PairRow, PairStats, PairValue,
 };
 use crate::kernels::logits_kl::{kl_sum, KlNorm};
 use crate::kernels::two_pass::Lowest;
@@ -168,7 +168,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         }
         let mut st = PairRow::EMPTY;
         feed_pair(&mut st, p, q);
-        let v = self.value(&st.finish(), p.len(), |k| kl_sum(p, q, k));
+        let v = self.value(&st.finish(), p.len(), |k| kl_sum(p, q, k).value());
         (v, Lowest::NONE)
     }
 
@@ -179,7 +179,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
             st
         });
         let v = self.value(&st.finish(), x.len(), |k| {
-            x.reduce(|p, q| TermSum(kl_sum(p, q, k))).0
+            x.reduce(|p, q| kl_sum(p, q, k)).value()
         });
         (v, Lowest::NONE)
     }
@@ -229,7 +229,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Js {
         });
         let v = match normalisers(&st.finish()) {
             None => f64::NAN,
-            Some(n) => x.reduce(|p, q| TermSum(js_sum(p, q, n))).0,
+            Some(n) => x.reduce(|p, q| JsSum(js_sum(p, q, n))).0,
         };
         (v, Lowest::NONE)
     }
