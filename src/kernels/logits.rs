@@ -31,6 +31,7 @@
 //! a `+inf` logit gives NaN (∞ − ∞, as torch and scipy's softmax); a finite `a_i` against
 //! `b_i = −inf` gives `+inf` cross-entropy and KL.
 
+use super::logits_kl::KlNorm;
 use super::{Real, GROUP, LANES};
 use crate::simd::exp::{exp, exp_in_domain, DOMAIN_MIN};
 use crate::simd::exp_f32::{
@@ -289,8 +290,8 @@ impl PairStats {
     }
 
     /// The constants of the second pass ([`super::logits_kl`]).
-    pub fn kl_norm(&self) -> super::logits_kl::KlNorm {
-        super::logits_kl::KlNorm {
+    pub fn kl_norm(&self) -> KlNorm {
+        KlNorm {
             ma: self.a.max,
             la: self.a.rest.ln_1p(),
             mb: self.b.max,
@@ -1602,7 +1603,7 @@ fn pair_group_body<V: F8>(
         let arr = |v: V| v.to_array();
         let (ma, mb, sa, ca, sb, cb) = (arr(ma), arr(mb), arr(sa), arr(ca), arr(sb), arr(cb));
         let (c_sum, g_sum, zq) = (arr(c_sum), arr(g_sum), arr(zq));
-        let mut redo = [None; LANES];
+        let (mut redo, mut norms) = ([false; LANES], [KlNorm::default(); LANES]);
         #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
         for l in 0..LANES {
             let stats = PairStats {
@@ -1622,33 +1623,27 @@ fn pair_group_body<V: F8>(
             };
             out[h * LANES + l] = match value {
                 PairValue::CrossEntropy => stats.cross_entropy(),
-                PairValue::Kl => stats.kl_one_pass(a.len()).unwrap_or_else(|| {
-                    redo[l] = Some(stats.kl_norm());
-                    f64::NAN
-                }),
+                PairValue::Kl => {
+                    norms[l] = stats.kl_norm();
+                    stats.kl_one_pass(a.len()).unwrap_or_else(|| {
+                        redo[l] = true;
+                        f64::NAN
+                    })
+                }
             };
         }
-        if redo.iter().any(Option::is_some) {
-            // nearly equal rows: their divergence again from non-negative terms (the
-            // other lanes' constants are placeholders, their sums discarded)
-            let norms = redo.map(|k| k.unwrap_or(KL_PLACEHOLDER));
+        if redo.iter().any(|&r| r) {
+            // nearly equal rows: their divergence again from non-negative terms (the other
+            // lanes' sums are computed alongside and discarded)
             let sums = super::logits_kl::group_half::<V>(a, b, h, &norms);
             for l in 0..LANES {
-                if redo[l].is_some() {
+                if redo[l] {
                     out[h * LANES + l] = sums[l];
                 }
             }
         }
     }
 }
-
-/// Constants for a group lane whose second-pass sum is not used.
-const KL_PLACEHOLDER: super::logits_kl::KlNorm = super::logits_kl::KlNorm {
-    ma: 0.0,
-    la: 0.0,
-    mb: 0.0,
-    lb: 0.0,
-};
 
 crate::simd::multiversion! {
     /// Cross-entropy or KL (nats) of softmax of each of the [`GROUP`] pairs of rows of

@@ -49,7 +49,7 @@ const H_SERIES: [f64; 20] = {
 
 /// A row's constants for the terms: both maxima and `l = log1p(rest)`, and `m_a − m_b`
 /// as an exact two-term sum.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct KlNorm {
     /// The maximum of `a`.
     pub ma: f64,
@@ -94,10 +94,16 @@ fn load_tail<V: F8, T: Real>(x: &[T]) -> V {
     V::load(&padded)
 }
 
+/// Horner's rule over `coeffs` (lowest first), scalar.
+#[inline]
+fn horner_scalar(t: f64, coeffs: &[f64]) -> f64 {
+    coeffs.iter().rev().fold(0.0, |acc, &c| acc.mul_add(t, c))
+}
+
 /// h(t)/t² by Horner's rule (scalar).
 #[inline]
 fn h_over_t2_scalar(t: f64) -> f64 {
-    H_SERIES.iter().rev().fold(0.0, |acc, &c| acc.mul_add(t, c))
+    horner_scalar(t, &H_SERIES)
 }
 
 /// The second pass's sums over a row or block: `F = Σ Q·h(t)` and `E = Σ Q·(e^t − 1)`.
@@ -158,14 +164,18 @@ pub fn kl_term(x: f64, y: f64, k: &KlNorm) -> (f64, f64) {
     let (hi, lo, dl) = k.shift();
     let (s, e) = two_diff_scalar(x, y);
     let t = ((s - hi) - dl) + (e - lo);
-    let h = if t.abs() <= 1.0 {
-        q * (t * t) * h_over_t2_scalar(t)
+    let h = if t.abs() <= 0.0625 {
+        q * (t * t * horner_scalar(t, &H_SERIES[..SHORT_H]))
+    } else if t.abs() <= 1.0 {
+        q * (t * t * h_over_t2_scalar(t))
     } else if p == 0.0 {
         q
     } else {
         p * (t - 1.0) + q
     };
-    let f = if t.abs() <= 0.5 {
+    let f = if t.abs() <= 0.0625 {
+        q * (t * t).mul_add(horner_scalar(t, &SHORT_EXPM1), t)
+    } else if t.abs() <= 0.5 {
         q * expm1_from_h(t * t * h_over_t2_scalar(t), t)
     } else {
         p - q
@@ -227,7 +237,37 @@ impl<V: F8> Lanes<V> {
     }
 }
 
-/// (Q·h(t), Q·(e^t − 1)) of eight lanes (the operations of [`kl_term`]).
+/// Where every |t| ≤ 1/16 (nearly equal rows), h(t)/t² to 2^−56 from the first
+/// [`SHORT_H`] terms of its series.
+const SHORT_H: usize = 9;
+
+/// The coefficients of (e^t − 1 − t)/t² = Σ_k t^k/(k+2)!, k = 0..8: e^t − 1 to 2^−60 where
+/// |t| ≤ 1/16.
+const SHORT_EXPM1: [f64; 8] = {
+    let mut c = [0.0; 8];
+    let mut factorial = 2.0;
+    let mut k = 0;
+    while k < 8 {
+        c[k] = 1.0 / factorial;
+        factorial *= k as f64 + 3.0;
+        k += 1;
+    }
+    c
+};
+
+/// Horner's rule over `coeffs` (lowest first).
+#[inline(always)]
+fn horner<V: F8>(t: V, coeffs: &[f64]) -> V {
+    let (last, rest) = coeffs.split_last().expect("coefficients");
+    rest.iter()
+        .rev()
+        .fold(V::splat(*last), |acc, &c| acc.mul_add(t, V::splat(c)))
+}
+
+/// (Q·h(t), Q·(e^t − 1)) of eight lanes (the operations of [`kl_term`]). Lanes with
+/// |t| ≤ 1/16 take short series (the same bits whatever the other lanes hold); only
+/// vectors with a larger |t|, a −inf or a NaN pay for the full series, P's exponential
+/// and the division.
 #[inline(always)]
 fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> (V, V) {
     let (zero, one, half) = (V::splat(0.0), V::splat(1.0), V::splat(0.5));
@@ -236,17 +276,21 @@ fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> (V, V) {
     let t = s.sub(k.hi).sub(k.dl).add(e.sub(k.lo));
     // (b = −inf is Q = 0 also where m_b = −inf makes the exponent NaN)
     let q = V::select(y.eq(ninf), zero, exp(y.sub(k.mb).sub(k.lb)));
-    let p = exp(x.sub(k.ma).sub(k.la));
-    let mut poly = V::splat(H_SERIES[19]);
-    for &c in H_SERIES[..19].iter().rev() {
-        poly = poly.mul_add(t, V::splat(c));
-    }
-    let h_t = t.mul(t).mul(poly);
-    let closed = V::select(p.eq(zero), q, p.mul(t.sub(one)).add(q));
-    // |t| ≤ 1 (false for NaN, which then propagates through `closed`)
+    // |t| ≤ r (false for NaN and ±inf)
     let within = |r: V| V::and(t.le(r), zero.sub(r).le(t));
+    let t2 = t.mul(t);
+    let short = within(V::splat(0.0625));
+    let h_short = q.mul(t2.mul(horner(t, &H_SERIES[..SHORT_H])));
+    let f_short = q.mul(t2.mul_add(horner(t, &SHORT_EXPM1), t));
+    if V::all(short) {
+        return (h_short, f_short);
+    }
+    let p = exp(x.sub(k.ma).sub(k.la));
+    let h_t = t2.mul(horner(t, &H_SERIES));
+    let closed = V::select(p.eq(zero), q, p.mul(t.sub(one)).add(q));
     let h = V::select(within(one), q.mul(h_t), closed);
     let f = V::select(within(half), q.mul(h_t.sub(t).div(t.sub(one))), p.sub(q));
+    let (h, f) = (V::select(short, h_short, h), V::select(short, f_short, f));
     let inf = V::splat(f64::INFINITY);
     (
         V::select(x.eq(ninf), q, V::select(y.eq(ninf), inf, h)),
@@ -412,6 +456,60 @@ mod tests {
     }
 
     #[test]
+    fn short_series_match_the_full_ones_within_an_ulp_or_two() {
+        for i in -1000..=1000 {
+            let t = i as f64 / 16000.0 + 1e-9;
+            let (short_h, full_h) = (
+                t * t * horner_scalar(t, &H_SERIES[..SHORT_H]),
+                t * t * h_over_t2_scalar(t),
+            );
+            assert!(
+                close(short_h, full_h, 4e-16),
+                "h t={t}: {short_h} vs {full_h}"
+            );
+            let short_f = (t * t).mul_add(horner_scalar(t, &SHORT_EXPM1), t);
+            assert!(
+                close(short_f, t.exp_m1(), 4e-16),
+                "f t={t}: {short_f} vs {}",
+                t.exp_m1()
+            );
+        }
+    }
+
+    #[test]
+    fn a_group_lane_does_not_depend_on_its_neighbours() {
+        // a nearly equal row (every |t| ≤ 1/16, the short series) beside rows whose t are
+        // large (the full path for their vectors): the same bits as beside its own kind
+        let n = 12;
+        let b: Vec<f64> = (0..n).map(|i| ((i * 5) % 9) as f64 * 0.4).collect();
+        let near: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v + 1e-4 * (i % 3) as f64)
+            .collect();
+        let far: Vec<f64> = b.iter().rev().map(|v| v * 3.0).collect();
+        let run = |rows: &[&Vec<f64>]| {
+            let mut ga = vec![[0.0; GROUP]; n];
+            let mut gb = vec![[0.0; GROUP]; n];
+            for c in 0..n {
+                for j in 0..GROUP {
+                    ga[c][j] = rows[j % rows.len()][c];
+                    gb[c][j] = b[c];
+                }
+            }
+            let mut out = [0.0; GROUP];
+            pair_group(&ga, &gb, PairValue::Kl, &mut out);
+            out
+        };
+        let alone = run(&[&near]);
+        let mixed = run(&[&near, &far]);
+        assert!(alone[0] > 0.0 && mixed[1] > alone[0]);
+        for j in (0..GROUP).step_by(2) {
+            assert_eq!(mixed[j].to_bits(), alone[0].to_bits(), "lane {j}");
+        }
+    }
+
+    #[test]
     fn vector_terms_match_the_scalar_terms_on_every_tail_length() {
         for (a, b) in all_pairs() {
             let k = stats(&a, &b).kl_norm();
@@ -509,7 +607,9 @@ mod tests {
         // ε = 1e-10: D ≈ 1e-20, while a shift Δ of l_a − l_b by 1e-15 would leave
         // Δ²/2 = 5e-31 (5e-11 of D) in F alone
         let n = 300;
-        let b: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 * 0.07 - 3.0).collect();
+        let b: Vec<f64> = (0..n)
+            .map(|i| ((i * 37) % 101) as f64 * 0.07 - 3.0)
+            .collect();
         let a: Vec<f64> = b
             .iter()
             .enumerate()
@@ -518,10 +618,20 @@ mod tests {
         let k = stats(&a, &b).kl_norm();
         let exact = kl_sum(&a, &b, &k).value();
         for delta in [1e-15, -3e-15, 1e-13] {
-            let moved = KlNorm { la: k.la + delta, ..k };
+            let moved = KlNorm {
+                la: k.la + delta,
+                ..k
+            };
             let t = kl_sum(&a, &b, &moved);
-            assert!(close(t.value(), exact, 1e-13), "Δ={delta}: {} vs {exact}", t.value());
-            assert!((t.h - exact).abs() > 1e-12 * exact, "F alone is off at Δ={delta}");
+            assert!(
+                close(t.value(), exact, 1e-13),
+                "Δ={delta}: {} vs {exact}",
+                t.value()
+            );
+            assert!(
+                (t.h - exact).abs() > 1e-12 * exact,
+                "F alone is off at Δ={delta}"
+            );
         }
     }
 
