@@ -437,7 +437,13 @@ fn run(
                 .into());
             }
         };
-        out.resize(start + n, 0.0);
+        if start == 0 {
+            // the first (often only) chunk: fresh pages, faulted in by the threads that
+            // write them (as the dense results), not zeroed here first
+            out = crate::parallel::output::zeroed(n);
+        } else {
+            out.resize(start + n, 0.0);
+        }
         {
             let pv = pc.take(n)?;
             let qv = match qc.as_ref() {
