@@ -171,6 +171,17 @@ def test_kl_of_nearly_equal_logits_matches_mpmath(c: int, eps: float, shift: flo
     assert fe.kl_divergence(a, b, from_logits=True, base=2) == pytest.approx(want / np.log(2), rel=1e-13)
 
 
+@pytest.mark.parametrize("c", [300, 2000, 40_000])
+@pytest.mark.parametrize("eps", [1e-3, 1e-5])
+@pytest.mark.parametrize("shift", [0.0, 100.0])
+def test_kl_of_nearly_equal_float32_logit_rows_is_within_the_contract(c: int, eps: float, shift: float) -> None:
+    # float32 rows longer than a group take f32 terms where |t| ≤ 1/16 (DESIGN §2b)
+    a, b = _near_pair(c, eps, shift, seed=3 * c)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    want = mp_kl_near([float(v) for v in a32], [float(v) for v in b32])
+    assert fe.kl_divergence(a32, b32, from_logits=True) == pytest.approx(want, rel=1e-6, abs=0)
+
+
 @pytest.mark.parametrize("c", [2, 3, 10, 40])
 def test_kl_of_nearly_equal_logit_rows_in_every_layout(c: int) -> None:
     # 19 rows (a group of sixteen and a rest), some near, some far: each row exact, and
