@@ -270,41 +270,45 @@ impl PairStats {
     }
 
     /// KL from this one pass where it can vouch for it (rows of length `n`), else `None`:
-    /// the row needs the non-negative terms of [`super::logits_kl`]. The one pass adds
-    /// terms of both signs whose rounding stays within a few ULP of their size
+    /// the row needs the non-negative terms of [`super::logits_kl`]; with the constants of
+    /// those terms. The one pass adds terms of both signs whose rounding stays within a
+    /// few ULP of their size
     /// `S = 1 + l_a + l_b + (C + |G|)/S_a + |m_a − m_b| + ln n` (ln n bounds Σ P·(m_a − a),
-    /// the other gap inside G's terms); the value is kept where `2^−48·S ≤ 1e-13·D`.
+    /// the other gap inside G's terms; taken from n's bit length); the value is kept where
+    /// `2^−48·S ≤ 1e-13·D`.
     /// NaN, ±inf and rows without a finite logit are final.
-    pub fn kl_one_pass(&self, n: usize) -> Option<f64> {
-        let v = self.kl();
-        if !v.is_finite() || !self.defined() {
-            return Some(v);
-        }
-        let size = 1.0
-            + self.a.rest.ln_1p()
-            + self.b.rest.ln_1p()
-            + (self.c + self.g.abs()) / (1.0 + self.a.rest)
-            + (self.a.max - self.b.max).abs()
-            + (n.max(1) as f64).ln();
-        (!size.is_finite() || v >= size * KL_ONE_PASS_MIN_RATIO).then_some(v)
-    }
-
-    /// The constants of the second pass ([`super::logits_kl`]).
-    pub fn kl_norm(&self) -> KlNorm {
-        KlNorm {
+    pub fn kl_one_pass(&self, n: usize) -> (Option<f64>, KlNorm) {
+        let norm = KlNorm {
             ma: self.a.max,
             la: self.a.rest.ln_1p(),
             mb: self.b.max,
             lb: self.b.rest.ln_1p(),
+        };
+        let v = self.kl_with(norm.la, norm.lb);
+        if !v.is_finite() || !self.defined() {
+            return (Some(v), norm);
         }
+        let size = 1.0
+            + norm.la
+            + norm.lb
+            + (self.c + self.g.abs()) / (1.0 + self.a.rest)
+            + (self.a.max - self.b.max).abs()
+            + ln_bound(n);
+        let vouched = !size.is_finite() || v >= size * KL_ONE_PASS_MIN_RATIO;
+        (vouched.then_some(v), norm)
     }
 
     /// KL(softmax a ‖ softmax b) = log1p(rest_b) − log1p(rest_a) + G/(1 + rest_a), ≥ 0.
     pub fn kl(&self) -> f64 {
+        self.kl_with(self.a.rest.ln_1p(), self.b.rest.ln_1p())
+    }
+
+    /// [`Self::kl`] given `l_a = log1p(rest_a)`, `l_b = log1p(rest_b)`.
+    fn kl_with(&self, la: f64, lb: f64) -> f64 {
         if !self.defined() {
             return f64::NAN;
         }
-        let v = (self.b.rest.ln_1p() - self.a.rest.ln_1p()) + self.g / (1.0 + self.a.rest);
+        let v = (lb - la) + self.g / (1.0 + self.a.rest);
         if self.zero_q && !v.is_nan() {
             f64::INFINITY
         } else if v < 0.0 {
@@ -313,6 +317,12 @@ impl PairStats {
             v
         }
     }
+}
+
+/// An upper bound of ln n, within ln 2 of it (from the bit length: no logarithm).
+#[inline]
+fn ln_bound(n: usize) -> f64 {
+    (usize::BITS - n.leading_zeros()) as f64 * std::f64::consts::LN_2
 }
 
 fn lane_max(m: &[f64; LANES]) -> f64 {
@@ -1624,8 +1634,9 @@ fn pair_group_body<V: F8>(
             out[h * LANES + l] = match value {
                 PairValue::CrossEntropy => stats.cross_entropy(),
                 PairValue::Kl => {
-                    norms[l] = stats.kl_norm();
-                    stats.kl_one_pass(a.len()).unwrap_or_else(|| {
+                    let (v, norm) = stats.kl_one_pass(a.len());
+                    norms[l] = norm;
+                    v.unwrap_or_else(|| {
                         redo[l] = true;
                         f64::NAN
                     })

@@ -144,9 +144,10 @@ impl Pairwise {
     fn value(&self, s: &PairStats, n: usize, second_pass: impl FnOnce(&KlNorm) -> f64) -> f64 {
         match self.0 {
             PairValue::CrossEntropy => s.cross_entropy(),
-            PairValue::Kl => s
-                .kl_one_pass(n)
-                .unwrap_or_else(|| second_pass(&s.kl_norm())),
+            PairValue::Kl => {
+                let (v, norm) = s.kl_one_pass(n);
+                v.unwrap_or_else(|| second_pass(&norm))
+            }
         }
     }
 }
