@@ -304,7 +304,7 @@ fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> (V, V) {
 /// where every |t| ≤ 1/16 (2^−26 of the value there).
 const SHORT_H_F32: usize = 5;
 /// 2^−100: f32 terms below it (where t² or Q·t² nears the subnormals) are taken in f64.
-const TERM_MIN_F32: f32 = 7.888_609_052_210_118e-31;
+const TERM_MIN_F32: f32 = f32::from_bits(0x0d80_0000);
 const SHORT_EXPM1_F32: usize = 4;
 
 /// Horner's rule on sixteen f32 lanes (`coeffs` lowest first, rounded to f32).
