@@ -24,7 +24,10 @@
 //!   renormalised `P`: exactly `D` to second order in Δ);
 //! - `h(t)` is its series `t²·Σ_k (k+1)/(k+2)!·t^k` where `|t| ≤ 1` (20 terms reach 2^-60
 //!   of h there), and `P·(t − 1) + Q` beyond, which cancels by at most a factor 4
-//!   (at `t = −1`).
+//!   (at `t = −1`). Lanes with `|t| ≤ 1/16` — all of them, for nearly equal rows — take
+//!   shorter series (no division, no exponential of P);
+//! - float32 rows (DESIGN §2b) take those short series and Q in f32 lanes, t and Q's
+//!   exponent still from exact f64 differences: within 4e-7 per term.
 //!
 //! Special values match the one pass: an `a_i = −inf` term is `Q_i` (P = 0), both −inf
 //! contribute 0, a finite `a_i` against `b_i = −inf` is +inf (the one pass already
@@ -36,7 +39,7 @@ use crate::simd::exp_f32::{exp_fast, FAST_MIN};
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
 
-/// The coefficients of h(t)/t² = Σ_k (k+1)/(k+2)!·t^k, k = 0..20.
+/// The coefficients of h(t)/t² = Σ_k (k+1)/(k+2)!·t^k, k = 0..19.
 const H_SERIES: [f64; 20] = {
     let mut c = [0.0; 20];
     let mut factorial = 2.0; // (k + 2)!
