@@ -15,7 +15,9 @@
 //!
 //! Jensen–Shannon needs both log-normalisers before its terms, so it reads a row twice:
 //! the pair pass, then the vector terms of [`js_sum`] (a long row: both passes as
-//! parallel blocks, the sums combined in a fixed order).
+//! parallel blocks, the sums combined in a fixed order). KL reads a row twice only where
+//! the pair pass cannot vouch for its value (nearly equal rows): then the non-negative
+//! terms of [`kl_sum`] the same way (groups redo such lanes inside [`pair_group`]).
 
 #[cfg(test)]
 use ndarray::ArrayView1;
