@@ -207,14 +207,23 @@ pub(crate) mod adversarial {
         f64::INFINITY,
     ];
 
+    /// The xorshift64 stream the generators below draw from (any seed, 0 included).
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        }
+    }
+
     /// Adversarial logits: ties, −inf, huge, tiny gaps, one dominant value.
     pub fn logits(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = xorshift(seed);
         (0..n)
             .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
+                let s = next();
                 match (s >> 60) % 8 {
                     0 => f64::NEG_INFINITY,
                     1 => 3.0,
@@ -231,12 +240,10 @@ pub(crate) mod adversarial {
 
     /// A deterministic pseudo-random positive sequence of length `n` with a mix of scales.
     pub fn positive(n: usize, seed: u64) -> Vec<f64> {
-        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = xorshift(seed);
         (0..n)
             .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
+                let s = next();
                 let u = (s >> 11) as f64 / (1u64 << 53) as f64;
                 if s.is_multiple_of(5) {
                     0.0
