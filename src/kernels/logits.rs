@@ -353,7 +353,7 @@ fn rest(below: f64, at_max: f64) -> f64 {
 
 /// Eight values of `x` padded with −inf (a row's tail).
 #[inline(always)]
-fn load_tail<V: F8, T: Real>(x: &[T]) -> V {
+pub(super) fn load_tail<V: F8, T: Real>(x: &[T]) -> V {
     let mut padded = [T::from_f64(f64::NEG_INFINITY); LANES];
     padded[..x.len()].copy_from_slice(x);
     V::load(&padded)

@@ -33,6 +33,9 @@
 //! contribute 0, a finite `a_i` against `b_i = −inf` is +inf (the one pass already
 //! reported it), NaN propagates.
 
+use super::double_double;
+use super::logits::load_tail;
+use super::two_pass::two_sum;
 use super::{Real, GROUP, LANES};
 use crate::simd::exp::exp;
 use crate::simd::exp_f32::{exp_fast, FAST_MIN};
@@ -70,33 +73,9 @@ impl KlNorm {
     /// `(δ_hi, δ_lo, l_a − l_b)`: `m_a − m_b = δ_hi + δ_lo` exactly.
     #[inline]
     fn shift(&self) -> (f64, f64, f64) {
-        let (hi, lo) = two_diff_scalar(self.ma, self.mb);
+        let (hi, lo) = two_sum(self.ma, -self.mb);
         (hi, lo, self.la - self.lb)
     }
-}
-
-/// `a − b = s + e` exactly (Knuth's two-sum of `a` and `−b`).
-#[inline]
-fn two_diff_scalar(a: f64, b: f64) -> (f64, f64) {
-    let s = a - b;
-    let bb = s - a;
-    (s, (a - (s - bb)) - (b + bb))
-}
-
-/// The vector form of [`two_diff_scalar`].
-#[inline(always)]
-fn two_diff<V: F8>(a: V, b: V) -> (V, V) {
-    let s = a.sub(b);
-    let bb = s.sub(a);
-    (s, a.sub(s.sub(bb)).sub(b.add(bb)))
-}
-
-/// Up to eight values padded with −inf (a pair of −inf contributes exactly 0).
-#[inline(always)]
-fn load_tail<V: F8, T: Real>(x: &[T]) -> V {
-    let mut padded = [T::from_f64(f64::NEG_INFINITY); LANES];
-    padded[..x.len()].copy_from_slice(x);
-    V::load(&padded)
 }
 
 /// Horner's rule over `coeffs` (lowest first), scalar.
@@ -167,7 +146,7 @@ pub fn kl_term(x: f64, y: f64, k: &KlNorm) -> (f64, f64) {
         return (f64::INFINITY, p);
     }
     let (hi, lo, dl) = k.shift();
-    let (s, e) = two_diff_scalar(x, y);
+    let (s, e) = two_sum(x, -y);
     let t = ((s - hi) - dl) + (e - lo);
     let h = if t.abs() <= 0.0625 {
         q * (t * t * horner_scalar(t, &H_SERIES[..SHORT_H]))
@@ -277,7 +256,7 @@ fn horner<V: F8>(t: V, coeffs: &[f64]) -> V {
 fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> (V, V) {
     let (zero, one, half) = (V::splat(0.0), V::splat(1.0), V::splat(0.5));
     let ninf = V::splat(f64::NEG_INFINITY);
-    let (s, e) = two_diff(x, y);
+    let (s, e) = double_double::two_sum(x, zero.sub(y));
     let t = s.sub(k.hi).sub(k.dl).add(e.sub(k.lo));
     // (b = −inf is Q = 0 also where m_b = −inf makes the exponent NaN)
     let q = V::select(y.eq(ninf), zero, exp(y.sub(k.mb).sub(k.lb)));
