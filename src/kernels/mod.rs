@@ -13,6 +13,7 @@ pub mod ensemble;
 pub mod ensemble_reference;
 pub mod js;
 pub mod kl;
+pub mod kl_f32;
 pub mod logits;
 pub mod logits_kl;
 pub mod neg_log;

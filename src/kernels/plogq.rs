@@ -665,7 +665,7 @@ impl Partial for ValueSums {
 
 /// Sixteen f32 at `i` (zero-padded past the end), prefetching ahead like [`F8::load`].
 #[inline(always)]
-fn load16_f32<S: crate::simd::vector_f32::F16>(x: &[f32], i: usize) -> S {
+pub(crate) fn load16_f32<S: crate::simd::vector_f32::F16>(x: &[f32], i: usize) -> S {
     match x.get(i..i + 16) {
         Some(block) => {
             crate::simd::prefetch(block.as_ptr().wrapping_add(crate::simd::PREFETCH_BYTES / 4));

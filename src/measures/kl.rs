@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::kernels::kl;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP};
-use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
+use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows, VERTICAL};
 
 /// The KL row measure (nats), normalised or raw.
 pub(crate) struct Divergence {
@@ -34,8 +34,20 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         kl::row(p, q, self.normalize)
     }
 
+    fn vertical(&self) -> usize {
+        if T::IS_F32 && U::IS_F32 && self.normalize {
+            kl::F32_ROWS_ABOVE
+        } else {
+            VERTICAL
+        }
+    }
+
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
-        let o = x.reduce(|p, q| kl::one_pass(p, q, true));
+        let o = if self.normalize {
+            x.reduce(|p, q| kl::one_pass_normalized(p, q))
+        } else {
+            x.reduce(|p, q| kl::one_pass(p, q, true))
+        };
         let min = o.sums.min;
         if !self.normalize {
             let t = &o.terms;

@@ -862,6 +862,11 @@ pub trait RowMeasure<T, U>: Sync {
     fn pads(&self) -> bool {
         true
     }
+    /// Rows up to this long (at most [`VERTICAL`]) take the group form, longer ones the row
+    /// form — in every layout, so a row's value does not depend on it.
+    fn vertical(&self) -> usize {
+        VERTICAL
+    }
 }
 
 /// Transposes up to [`GROUP`] rows into `buf[c][j]`, widened to f64, zero-padded to the
@@ -971,7 +976,7 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         return map_ragged(p, q, m, ctx, out, same);
     }
     if let (Some(len), Some((_, pe)), Some((_, qe))) = (p.uniform_len(), p.regular(), q.regular()) {
-        if len <= VERTICAL {
+        if len <= m.vertical() {
             return map_short_regular(p, q, m, ctx, out, len, same, rows_per_chunk);
         }
         if len <= MEDIUM && (pe != 1 || qe != 1) {
@@ -992,7 +997,7 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
                 break;
             }
             let n = rows[start].0.len();
-            if n > VERTICAL {
+            if n > m.vertical() {
                 let (v, lo) = one_row(p, q, m, ctx, first + start, rows[start], &mut s);
                 out[start] = v;
                 min = min.min(lo);
@@ -1001,7 +1006,7 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
             }
             // the next run of at most GROUP short rows
             let mut end = start;
-            while end < rows.len() && end - start < GROUP && rows[end].0.len() <= VERTICAL {
+            while end < rows.len() && end - start < GROUP && rows[end].0.len() <= m.vertical() {
                 end += 1;
             }
             let lo = group_rows(
@@ -1193,7 +1198,7 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
         for (i, slot) in out.iter_mut().enumerate() {
             let r = first + i;
             let len = po[r + 1].at() - po[r].at();
-            if len <= VERTICAL {
+            if len <= m.vertical() {
                 counts[len + 1] += 1;
                 longest = longest.max(len);
             } else {
@@ -1212,7 +1217,7 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
         for i in 0..n {
             let r = first + i;
             let len = po[r + 1].at() - po[r].at();
-            if len <= VERTICAL {
+            if len <= m.vertical() {
                 order[counts[len] as usize] = i as u32;
                 counts[len] += 1;
             }
@@ -1523,7 +1528,7 @@ pub fn map_whole<T: Real, U: Real, M: RowMeasure<T, U>>(
     if len <= MEDIUM {
         let ps: Vec<T> = p.iter().copied().collect();
         let qs: Vec<U> = q.iter().copied().collect();
-        if len <= VERTICAL {
+        if len <= m.vertical() {
             // as every row of this length is computed (a vertical group), so the whole
             // array gives the bits of its flattened copy
             return one_in_group(m, &ps, &qs);

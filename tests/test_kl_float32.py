@@ -1,0 +1,138 @@
+"""kl_divergence of float32 data: the fast form (differences of native f32 logarithms, kept
+leaf by leaf only where their error bound allows, src/kernels/kl_f32.rs) and the exact form
+it falls back to. Every result must stay within DESIGN §2b's 1e-6 of the exact divergence of
+the float32 data (the float64 path on the same values, itself checked against mpmath in
+test_accuracy.py), bitwise the same for any thread count and any layout of the rows."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+import pytest
+
+import fastentropy as fe
+
+F32_CONTRACT = 1e-6
+
+
+def _exact(p: np.ndarray, q: np.ndarray, **kw: object) -> np.ndarray:
+    return np.asarray(fe.kl_divergence(p.astype(np.float64), q.astype(np.float64), **kw))
+
+
+def _uniform(rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    return rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
+
+
+def _nearly_equal(eps: float) -> Callable[[np.random.Generator, int], Tuple[np.ndarray, np.ndarray]]:
+    def make(rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
+        p = rng.random(n, dtype=np.float32) + np.float32(1e-3)
+        return p, (p * np.exp(eps * rng.standard_normal(n))).astype(np.float32)
+
+    return make
+
+
+def _mixed_leaves(rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Runs of 200 elements alternately far apart and nearly equal: some leaves keep the
+    fast form, their neighbours take the exact one."""
+    p, far = _uniform(rng, n)
+    near = (p * (1 + 1e-4 * rng.standard_normal(n))).astype(np.float32)
+    q = np.where((np.arange(n) // 200) % 2 == 0, far, near).astype(np.float32)
+    return p, q
+
+
+def _zeros_and_binades(rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Values over 2^-100 … 2^100, exact powers of two, and p = q = 0 pairs."""
+    e = rng.integers(-100, 100, n)
+    p = (rng.random(n) * 2.0 ** e).astype(np.float32)
+    q = (rng.random(n) * 2.0 ** rng.integers(-100, 100, n)).astype(np.float32)
+    p[::7] = 2.0 ** e[::7]
+    both = rng.random(n) < 0.1
+    p[both] = 0.0
+    q[both] = 0.0
+    return p, q
+
+
+def _counts_against_probabilities(rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Totals 10^6 apart: the one-pass finish cancels and the exact second pass runs."""
+    p, q = _uniform(rng, n)
+    return (p * np.float32(1e6)).astype(np.float32), (q / q.sum(dtype=np.float64)).astype(np.float32)
+
+
+CASES: Dict[str, Callable[[np.random.Generator, int], Tuple[np.ndarray, np.ndarray]]] = {
+    "uniform": _uniform,
+    "spread 0.3": _nearly_equal(0.3),
+    "spread 1e-1": _nearly_equal(1e-1),
+    "nearly equal 1e-3": _nearly_equal(1e-3),
+    "nearly equal 1e-6": _nearly_equal(1e-6),
+    "mixed leaves": _mixed_leaves,
+    "zeros and binades": _zeros_and_binades,
+    "counts against probabilities": _counts_against_probabilities,
+}
+
+
+@pytest.mark.parametrize("n", [1000, 40_000, 300_000])
+@pytest.mark.parametrize("case", list(CASES))
+def test_one_distribution_is_within_the_float32_contract(case: str, n: int) -> None:
+    # 1000: the row form; 40 000 and 300 000: the long form's fixed blocks
+    p, q = CASES[case](np.random.default_rng(n), n)
+    want = float(_exact(p, q))
+    got = fe.kl_divergence(p, q)
+    assert abs(got - want) <= F32_CONTRACT * want, (got, want)
+
+
+@pytest.mark.parametrize("classes", [100, 128, 129, 200, 256, 300, 1000])
+@pytest.mark.parametrize("case", ["uniform", "spread 0.3", "nearly equal 1e-3", "zeros and binades"])
+def test_rows_are_within_the_float32_contract(case: str, classes: int) -> None:
+    # rows up to 128 take the vertical groups, longer ones the row form's fast leaves
+    n_rows = 64
+    p, q = CASES[case](np.random.default_rng(classes), n_rows * classes)
+    p, q = p.reshape(n_rows, classes), q.reshape(n_rows, classes)
+    want = _exact(p, q, axis=-1)
+    got = fe.kl_divergence(p, q, axis=-1)
+    np.testing.assert_allclose(got, want, rtol=F32_CONTRACT, atol=0)
+
+
+@pytest.mark.parametrize("classes", [128, 129, 256, 1000])
+def test_rows_give_the_same_bits_in_every_layout(classes: int) -> None:
+    rng = np.random.default_rng(5)
+    p, q = _mixed_leaves(rng, 40 * classes)
+    p, q = p.reshape(40, classes), q.reshape(40, classes)
+    rows = fe.kl_divergence(p, q, axis=-1)
+    columns = fe.kl_divergence(np.ascontiguousarray(p.T), np.ascontiguousarray(q.T), axis=0)
+    offsets = np.arange(0, p.size + 1, classes, dtype=np.int64)
+    ragged = fe.kl_divergence(p.reshape(-1), q.reshape(-1), offsets=offsets)
+    one_by_one = np.array([fe.kl_divergence(a, b) for a, b in zip(p, q)])
+    assert rows.tobytes() == columns.tobytes() == ragged.tobytes() == one_by_one.tobytes()
+
+
+@pytest.mark.parametrize("case", ["uniform", "mixed leaves", "spread 0.3"])
+def test_any_thread_count_gives_the_same_bits(case: str, restore_threads: int) -> None:
+    p, q = CASES[case](np.random.default_rng(11), 2_000_003)
+    rows_p, rows_q = p[: 1000 * 300].reshape(1000, 300), q[: 1000 * 300].reshape(1000, 300)
+    seen = []
+    for threads in (1, 2, 3):
+        fe.set_num_threads(threads)
+        seen.append((fe.kl_divergence(p, q), fe.kl_divergence(rows_p, rows_q).tobytes()))
+    assert seen[0] == seen[1] == seen[2]
+
+
+def test_special_values_keep_their_results() -> None:
+    """The fast form refuses leaves with zero q under p > 0, inf, NaN, negatives and
+    subnormals; the exact form then gives what it always gave."""
+    rng = np.random.default_rng(3)
+    p, q = _uniform(rng, 100_000)
+    cases = []
+    for where, value in [(q, 0.0), (q, np.inf), (p, np.nan), (q, 1e-40)]:
+        a, b = p.copy(), q.copy()
+        (a if where is p else b)[77_777] = value
+        cases.append((a, b))
+    zero_q, inf_q, nan_p, subnormal_q = (fe.kl_divergence(a, b) for a, b in cases)
+    assert zero_q == np.inf
+    assert np.isnan(inf_q) and np.isnan(nan_p)
+    want = float(_exact(*cases[3]))
+    assert abs(subnormal_q - want) <= F32_CONTRACT * want
+    with pytest.raises(ValueError):
+        bad = q.copy()
+        bad[5] = -0.5
+        fe.kl_divergence(p, bad)
