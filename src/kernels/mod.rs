@@ -12,6 +12,7 @@ pub mod double_double;
 pub mod ensemble;
 pub mod ensemble_reference;
 pub mod js;
+pub mod js_f32;
 pub mod kl;
 pub mod kl_f32;
 pub mod logits;

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::kernels::js;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP};
-use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
+use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows, VERTICAL};
 
 /// The JS row measure (nats), normalised or raw.
 pub(crate) struct JensenShannon {
@@ -31,6 +31,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
         js::row(p, q, self.normalize)
+    }
+
+    fn vertical(&self) -> usize {
+        if T::IS_F32 && U::IS_F32 {
+            js::F32_ROWS_ABOVE
+        } else {
+            VERTICAL
+        }
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {

@@ -1,8 +1,9 @@
-"""kl_divergence of float32 data: the fast form (differences of native f32 logarithms, kept
-leaf by leaf only where their error bound allows, src/kernels/kl_f32.rs) and the exact form
-it falls back to. Every result must stay within DESIGN §2b's 1e-6 of the exact divergence of
-the float32 data (the float64 path on the same values, itself checked against mpmath in
-test_accuracy.py), bitwise the same for any thread count and any layout of the rows."""
+"""kl_divergence and js_divergence of float32 data: the fast forms (differences of native
+f32 logarithms, kept leaf by leaf only where their error bound allows,
+src/kernels/{kl,js}_f32.rs) and the exact forms they fall back to. Every result must stay
+within DESIGN §2b's 1e-6 of the exact divergence of the float32 data (the float64 path on
+the same values, itself checked against mpmath in test_accuracy.py), bitwise the same for
+any thread count and any layout of the rows."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import pytest
 import fastentropy as fe
 
 F32_CONTRACT = 1e-6
+MEASURES = {"kl": fe.kl_divergence, "js": fe.js_divergence}
 
 
-def _exact(p: np.ndarray, q: np.ndarray, **kw: object) -> np.ndarray:
-    return np.asarray(fe.kl_divergence(p.astype(np.float64), q.astype(np.float64), **kw))
+def _exact(measure: str, p: np.ndarray, q: np.ndarray, **kw: object) -> np.ndarray:
+    return np.asarray(MEASURES[measure](p.astype(np.float64), q.astype(np.float64), **kw))
 
 
 def _uniform(rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -71,53 +73,64 @@ CASES: Dict[str, Callable[[np.random.Generator, int], Tuple[np.ndarray, np.ndarr
 }
 
 
+@pytest.mark.parametrize("measure", list(MEASURES))
 @pytest.mark.parametrize("n", [1000, 40_000, 300_000])
 @pytest.mark.parametrize("case", list(CASES))
-def test_one_distribution_is_within_the_float32_contract(case: str, n: int) -> None:
+def test_one_distribution_is_within_the_float32_contract(measure: str, case: str, n: int) -> None:
     # 1000: the row form; 40 000 and 300 000: the long form's fixed blocks
     p, q = CASES[case](np.random.default_rng(n), n)
-    want = float(_exact(p, q))
-    got = fe.kl_divergence(p, q)
+    want = float(_exact(measure, p, q))
+    got = MEASURES[measure](p, q)
     assert abs(got - want) <= F32_CONTRACT * want, (got, want)
+    if measure == "js":
+        raw = fe.js_divergence(p, q, normalize=False)
+        want = float(_exact(measure, p, q, normalize=False))
+        assert abs(raw - want) <= F32_CONTRACT * want, (raw, want)
 
 
-@pytest.mark.parametrize("classes", [100, 128, 129, 200, 256, 300, 1000])
+@pytest.mark.parametrize("measure", list(MEASURES))
+@pytest.mark.parametrize("classes", [100, 101, 128, 129, 200, 256, 300, 1000])
 @pytest.mark.parametrize("case", ["uniform", "spread 0.3", "nearly equal 1e-3", "zeros and binades"])
-def test_rows_are_within_the_float32_contract(case: str, classes: int) -> None:
-    # rows up to 128 take the vertical groups, longer ones the row form's fast leaves
+def test_rows_are_within_the_float32_contract(measure: str, case: str, classes: int) -> None:
+    # short rows take the vertical groups, longer ones (KL: > 128, JS: > 100) the row
+    # form's fast leaves
     n_rows = 64
     p, q = CASES[case](np.random.default_rng(classes), n_rows * classes)
     p, q = p.reshape(n_rows, classes), q.reshape(n_rows, classes)
-    want = _exact(p, q, axis=-1)
-    got = fe.kl_divergence(p, q, axis=-1)
+    want = _exact(measure, p, q, axis=-1)
+    got = MEASURES[measure](p, q, axis=-1)
     np.testing.assert_allclose(got, want, rtol=F32_CONTRACT, atol=0)
 
 
-@pytest.mark.parametrize("classes", [128, 129, 256, 1000])
-def test_rows_give_the_same_bits_in_every_layout(classes: int) -> None:
+@pytest.mark.parametrize("measure", list(MEASURES))
+@pytest.mark.parametrize("classes", [100, 101, 128, 129, 256, 1000])
+def test_rows_give_the_same_bits_in_every_layout(measure: str, classes: int) -> None:
+    f = MEASURES[measure]
     rng = np.random.default_rng(5)
     p, q = _mixed_leaves(rng, 40 * classes)
     p, q = p.reshape(40, classes), q.reshape(40, classes)
-    rows = fe.kl_divergence(p, q, axis=-1)
-    columns = fe.kl_divergence(np.ascontiguousarray(p.T), np.ascontiguousarray(q.T), axis=0)
+    rows = f(p, q, axis=-1)
+    columns = f(np.ascontiguousarray(p.T), np.ascontiguousarray(q.T), axis=0)
     offsets = np.arange(0, p.size + 1, classes, dtype=np.int64)
-    ragged = fe.kl_divergence(p.reshape(-1), q.reshape(-1), offsets=offsets)
-    one_by_one = np.array([fe.kl_divergence(a, b) for a, b in zip(p, q)])
+    ragged = f(p.reshape(-1), q.reshape(-1), offsets=offsets)
+    one_by_one = np.array([f(a, b) for a, b in zip(p, q)])
     assert rows.tobytes() == columns.tobytes() == ragged.tobytes() == one_by_one.tobytes()
 
 
+@pytest.mark.parametrize("measure", list(MEASURES))
 @pytest.mark.parametrize("case", ["uniform", "mixed leaves", "spread 0.3"])
-def test_any_thread_count_gives_the_same_bits(case: str, restore_threads: int) -> None:
+def test_any_thread_count_gives_the_same_bits(measure: str, case: str, restore_threads: int) -> None:
+    f = MEASURES[measure]
     p, q = CASES[case](np.random.default_rng(11), 2_000_003)
     rows_p, rows_q = p[: 1000 * 300].reshape(1000, 300), q[: 1000 * 300].reshape(1000, 300)
     seen = []
     for threads in (1, 2, 3):
         fe.set_num_threads(threads)
-        seen.append((fe.kl_divergence(p, q), fe.kl_divergence(rows_p, rows_q).tobytes()))
+        seen.append((f(p, q), f(rows_p, rows_q).tobytes()))
     assert seen[0] == seen[1] == seen[2]
 
 
-def test_special_values_keep_their_results() -> None:
+def test_special_values_keep_their_kl_results() -> None:
     """The fast form refuses leaves with zero q under p > 0, inf, NaN, negatives and
     subnormals; the exact form then gives what it always gave."""
     rng = np.random.default_rng(3)
@@ -130,9 +143,32 @@ def test_special_values_keep_their_results() -> None:
     zero_q, inf_q, nan_p, subnormal_q = (fe.kl_divergence(a, b) for a, b in cases)
     assert zero_q == np.inf
     assert np.isnan(inf_q) and np.isnan(nan_p)
-    want = float(_exact(*cases[3]))
+    want = float(_exact("kl", *cases[3]))
     assert abs(subnormal_q - want) <= F32_CONTRACT * want
     with pytest.raises(ValueError):
         bad = q.copy()
         bad[5] = -0.5
         fe.kl_divergence(p, bad)
+
+
+def test_special_values_keep_their_js_results() -> None:
+    rng = np.random.default_rng(4)
+    p, q = _uniform(rng, 100_000)
+    for where, value, check in [
+        ("q", 0.0, "finite"),
+        ("p", np.inf, "nan"),
+        ("q", np.nan, "nan"),
+        ("q", 1e-40, "finite"),
+    ]:
+        a, b = p.copy(), q.copy()
+        (a if where == "p" else b)[55_555] = value
+        got = fe.js_divergence(a, b)
+        if check == "nan":
+            assert np.isnan(got)
+        else:
+            want = float(_exact("js", a, b))
+            assert abs(got - want) <= F32_CONTRACT * want
+    with pytest.raises(ValueError):
+        bad = q.copy()
+        bad[5] = -0.5
+        fe.js_divergence(p, bad)

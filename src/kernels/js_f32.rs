@@ -1,0 +1,297 @@
+//! The float32 fast form of JS's second pass (DESIGN §2b): per leaf, differences of native
+//! f32 logarithms, kept only where their error bound is 2^−21 of the leaf's value.
+//!
+//! [`super::js`]'s pass 2 sums w·[g(d) + g(−d)] with a = p'·s_q, b = q'·s_p (p', q' the
+//! exactly scaled values, s_p, s_q the scaled totals), w = a + b and d = (a − b)/w: a
+//! division and two log1p per element. That is 2·F with
+//!
+//! F = a·ln(2a/w) + b·ln(2b/w) = a·Δa + b·Δb ≥ 0,
+//! Δa = ln p − ln(w/2) + ln A,  A = scale_p·s_q (a = p·A), and likewise Δb with B,
+//!
+//! and this module takes ln p and ln q from [`crate::simd::log_f32::ln_parts`] (f32 lanes:
+//! x = 2^k·(1+f), rest = ln(1+f) − f) and ln(w/2) from the f64 exponent split of w/2 (k_m,
+//! s_m exact) with rest_m from the f32 polynomial at s_m rounded, corrected to first order
+//! (as [`crate::simd::log1p`]'s float32 path; no division anywhere). Then
+//! Δa = (k_p − k_m)·ln 2 + (f_p − s_m) + (rest_p − rest_m) + ln A where only the rests carry
+//! rounding (rest_of ≤ 2.9·2^−24 of |rest| measured, rest_m ≤ ~3.1·2^−24 with its
+//! correction): an element's error is at most 2^−21·[a·(|rest_p| + |rest_m|) +
+//! b·(|rest_q| + |rest_m|)], a factor 2.5 to spare. f64 rounding is below 2^−48·(F + Σw)
+//! (a·|Δa| ≤ F + w, the terms' sizes).
+//!
+//! A leaf is kept when 2^−21·1.01·Σ[…] + 2^−48·(F + Σw) ≤ 2^−21·F, else `None` and the
+//! exact leaf runs; the choice depends on the leaf's own data (results are bitwise the same
+//! for any thread count), kept leaves are within 2^−21 of their F ≥ 0, and so is the sum:
+//! ≤ 4.8e-7 relative, inside §2b's 1e-6. Divergences above about 0.04 of the mass are
+//! kept (uniform random rows, JS ≈ 0.1: all leaves); closer distributions take the exact
+//! form, a leaf far short of the bound after its first [`PROBE`] elements without finishing.
+//!
+//! Domain: p, q normal positive finite or zero; anything else makes the leaf `None` (the
+//! exact leaf handles it).
+
+use crate::simd::log::split;
+use crate::simd::log1p::first_order;
+use crate::simd::log_f32::{ln_parts, rest_of};
+use crate::simd::vector::F8;
+use crate::simd::vector_f32::F16;
+
+const ABS: u32 = 0x7fff_ffff;
+
+/// Elements after which a leaf of at least twice as many is given up when its partial F is
+/// below 1.5·Σ[…] so far (three quarters of what the bound asks).
+const PROBE: usize = 32;
+
+/// The pass-2 constants the fast form needs: A = scale_p·s_q, B = scale_q·s_p and their
+/// logarithms.
+#[derive(Clone, Copy, Debug)]
+pub struct Scales {
+    pub a: f64,
+    pub b: f64,
+    pub ln_a: f64,
+    pub ln_b: f64,
+}
+
+impl Scales {
+    /// From [`super::js::Consts`]' parts.
+    pub fn new(scale_p: f64, scale_q: f64, sp: f64, sq: f64) -> Self {
+        let (a, b) = (scale_p * sq, scale_q * sp);
+        Scales {
+            a,
+            b,
+            ln_a: a.ln(),
+            ln_b: b.ln(),
+        }
+    }
+}
+
+/// Σ w·[g(d) + g(−d)] (= 2·ΣF) of one leaf (at most [`super::LEAF`] elements), or `None`
+/// where the bound does not hold or a value is outside the domain (module docs).
+#[inline(always)]
+pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
+    type S<V> = <V as F8>::F32s;
+    let n = p.len().min(q.len());
+    let zero = V::splat(0.0);
+    let (a_scale, b_scale) = (V::splat(k.a), V::splat(k.b));
+    let (ln_a, ln_b) = (V::splat(k.ln_a), V::splat(k.ln_b));
+    let (ln2, half, one) = (
+        V::splat(std::f64::consts::LN_2),
+        V::splat(0.5),
+        V::splat(1.0),
+    );
+    let (mut f_sum, mut w_sum) = ([zero; 2], [zero; 2]);
+    let (mut rest_p, mut rest_q) = (S::<V>::splat(0.0), S::<V>::splat(0.0));
+    // min over the bits less one of p and q: ±0 become NaN (ignored), anything
+    // negative or subnormal falls below the smallest normal f32
+    let mut lowest = S::<V>::splat(f32::INFINITY);
+    let mut i = 0;
+    while i < n {
+        if i == PROBE && n >= 2 * PROBE {
+            let f = f_sum[0].add(f_sum[1]).sum_lanes();
+            let (p0, p1) = rest_p.widen();
+            let (q0, q1) = rest_q.widen();
+            let bound = k.a * p0.add(p1).sum_lanes() + k.b * q0.add(q1).sum_lanes();
+            if 1.5 * bound > f || f.is_nan() {
+                return None;
+            }
+        }
+        let pv = super::plogq::load16_f32::<S<V>>(&p[..n], i);
+        let qv = super::plogq::load16_f32::<S<V>>(&q[..n], i);
+        let ((p0, p1), (q0, q1)) = (pv.widen(), qv.widen());
+        let (a0, a1) = (p0.mul(a_scale), p1.mul(a_scale));
+        let (b0, b1) = (q0.mul(b_scale), q1.mul(b_scale));
+        let (w0, w1) = (a0.add(b0), a1.add(b1));
+        // m = w/2 split in f64 (p = q = 0: any finite split, its terms are 0·Δ)
+        let m0 = V::select(w0.eq(zero), one, w0.mul(half));
+        let m1 = V::select(w1.eq(zero), one, w1.mul(half));
+        let ((km0, sm0), (km1, sm1)) = (split(m0), split(m1));
+        // rest_m from sixteen f32 lanes at s_m rounded, corrected to first order
+        let s32 = S::<V>::from_wide(sm0, sm1);
+        let rm32 = rest_of(s32);
+        let ((rm0, rm1), (u0, u1)) = (rm32.widen(), s32.widen());
+        let rm0 = rm0.add(first_order(sm0, sm0.sub(u0)));
+        let rm1 = rm1.add(first_order(sm1, sm1.sub(u1)));
+        let (kp, fp, rp) = ln_parts(pv);
+        let (kq, fq, rq) = ln_parts(qv);
+        let rm_abs = rm32.bits_and(ABS);
+        rest_p = pv.mul_add(rp.bits_and(ABS).add(rm_abs), rest_p);
+        rest_q = qv.mul_add(rq.bits_and(ABS).add(rm_abs), rest_q);
+        lowest = lowest
+            .min_ignoring_nan(pv.bits_add(u32::MAX))
+            .min_ignoring_nan(qv.bits_add(u32::MAX));
+        let ((kp0, kp1), (fp0, fp1), (rp0, rp1)) = (kp.widen(), fp.widen(), rp.widen());
+        let ((kq0, kq1), (fq0, fq1), (rq0, rq1)) = (kq.widen(), fq.widen(), rq.widen());
+        let da0 = kp0
+            .sub(km0)
+            .mul_add(ln2, fp0.sub(sm0).add(rp0.sub(rm0)).add(ln_a));
+        let da1 = kp1
+            .sub(km1)
+            .mul_add(ln2, fp1.sub(sm1).add(rp1.sub(rm1)).add(ln_a));
+        let db0 = kq0
+            .sub(km0)
+            .mul_add(ln2, fq0.sub(sm0).add(rq0.sub(rm0)).add(ln_b));
+        let db1 = kq1
+            .sub(km1)
+            .mul_add(ln2, fq1.sub(sm1).add(rq1.sub(rm1)).add(ln_b));
+        f_sum[0] = a0.mul_add(da0, b0.mul_add(db0, f_sum[0]));
+        f_sum[1] = a1.mul_add(da1, b1.mul_add(db1, f_sum[1]));
+        w_sum[0] = w_sum[0].add(w0);
+        w_sum[1] = w_sum[1].add(w1);
+        i += 16;
+    }
+    let lowest = lowest
+        .to_array()
+        .iter()
+        .fold(f32::INFINITY, |m, &x| if x < m { x } else { m });
+    if lowest < f32::MIN_POSITIVE {
+        return None;
+    }
+    let f = f_sum[0].add(f_sum[1]).sum_lanes();
+    let w = w_sum[0].add(w_sum[1]).sum_lanes();
+    let ((p0, p1), (q0, q1)) = (rest_p.widen(), rest_q.widen());
+    let rest = k.a * p0.add(p1).sum_lanes() + k.b * q0.add(q1).sum_lanes();
+    let bound = 2f64.powi(-21) * 1.01 * rest + 2f64.powi(-48) * (f.abs() + w);
+    // also false for NaN or ±inf anywhere (f or w is then not finite)
+    let kept = f.is_finite() && w.is_finite() && bound <= 2f64.powi(-21) * f;
+    kept.then_some(2.0 * f)
+}
+
+crate::simd::multiversion! {
+    /// [`fast_leaf`] on the running CPU's vector type (one leaf on its own).
+    pub fn leaf<>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> = fast_leaf;
+}
+
+/// Scalar reference of [`fast_leaf`]'s value: 2·Σ [a ln(2a/w) + b ln(2b/w)] in f64 with
+/// `f64::ln`, and whether every value is in the fast form's domain.
+pub fn reference(p: &[f32], q: &[f32], k: &Scales) -> (f64, bool) {
+    let mut f = 0.0;
+    let mut in_domain = true;
+    for (&x, &y) in p.iter().zip(q) {
+        let (a, b) = (x as f64 * k.a, y as f64 * k.b);
+        let normal = |v: f64| v >= f32::MIN_POSITIVE as f64 && v.is_finite();
+        in_domain &= (x == 0.0 || normal(x as f64)) && (y == 0.0 || normal(y as f64));
+        let w = a + b;
+        if a > 0.0 {
+            f += a * (2.0 * a / w).ln();
+        }
+        if b > 0.0 {
+            f += b * (2.0 * b / w).ln();
+        }
+    }
+    (2.0 * f, in_domain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::adversarial::positive;
+
+    /// The fast leaf (CI runs the tests once per instruction set, `FASTENTROPY_SIMD`), and
+    /// the portable vector type's.
+    fn leaves(p: &[f32], q: &[f32], k: &Scales) -> Vec<Option<f64>> {
+        vec![
+            leaf(p, q, k),
+            fast_leaf::<crate::simd::vector::Scalar8>(p, q, k),
+        ]
+    }
+
+    fn to_f32(x: &[f64]) -> Vec<f32> {
+        x.iter().map(|&v| v as f32).collect()
+    }
+
+    /// The scales of normalising `p` and `q` (as [`super::super::js::consts`] gives them).
+    fn scales(p: &[f32], q: &[f32]) -> Scales {
+        let s = super::super::two_pass::sums(p, q);
+        let c = super::super::js::consts(&s);
+        Scales::new(c.scale_p, c.scale_q, c.sp, c.sq)
+    }
+
+    #[test]
+    fn kept_leaves_are_within_the_bound_on_every_tail_length() {
+        let mut kept = 0;
+        for len in 1..=67 {
+            for (p, q) in [
+                (
+                    to_f32(&positive(len, len as u64 + 1)),
+                    to_f32(&positive(len, 99)),
+                ),
+                (
+                    to_f32(&positive(len, 5)),
+                    to_f32(&positive(len, len as u64 + 7)),
+                ),
+            ] {
+                for k in [scales(&p, &q), Scales::new(1.0, 1.0, 1.0, 1.0)] {
+                    let (want, in_domain) = reference(&p, &q, &k);
+                    for got in leaves(&p, &q, &k).into_iter().flatten() {
+                        kept += 1;
+                        assert!(in_domain);
+                        assert!(
+                            (got - want).abs() <= 2f64.powi(-21) * want,
+                            "{len}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(kept >= 300, "only {kept} leaves kept");
+    }
+
+    #[test]
+    fn far_leaves_are_kept_and_nearly_equal_ones_are_not() {
+        let p = to_f32(&positive(256, 3));
+        let q = to_f32(&positive(256, 4));
+        let k = scales(&p, &q);
+        assert!(leaves(&p, &q, &k).iter().all(Option::is_some));
+        let near: Vec<f32> = p.iter().map(|&x| x * (1.0 + 1e-3)).collect();
+        let k = scales(&p, &near);
+        assert!(leaves(&p, &near, &k).iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn values_outside_the_domain_refuse_the_leaf() {
+        let p = to_f32(&positive(40, 5));
+        let q = to_f32(&positive(40, 6));
+        let k = scales(&p, &q);
+        assert!(leaves(&p, &q, &k)[0].is_some());
+        for &x in &[1e-40, -0.5, f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            for pos in [0, 17, 39] {
+                let mut bad = q.clone();
+                bad[pos] = x;
+                assert!(leaves(&p, &bad, &k).iter().all(Option::is_none), "q = {x}");
+                let mut bad = p.clone();
+                bad[pos] = x;
+                assert!(leaves(&bad, &q, &k).iter().all(Option::is_none), "p = {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_error_bound_holds_on_adversarial_magnitudes() {
+        let span = |seed: u64, lo: i32, hi: i32| -> Vec<f32> {
+            positive(256, seed)
+                .iter()
+                .enumerate()
+                .map(|(i, &u)| ((u + 1e-3) as f32) * 2f32.powi(lo + (i as i32 * 7919) % (hi - lo)))
+                .collect()
+        };
+        let pow2: Vec<f32> = (0..256).map(|i| 2f32.powi(i % 40 - 20)).collect();
+        let cases = [
+            (span(1, -60, 60), span(2, -60, 60)),
+            (span(3, -10, 10), span(4, -10, 10)),
+            (span(5, 0, 1), span(6, 0, 1)),
+            (pow2.clone(), pow2.iter().rev().copied().collect()),
+        ];
+        for (p, q) in &cases {
+            let k = scales(p, q);
+            let (want, _) = reference(p, q, &k);
+            assert!(
+                leaves(p, q, &k).iter().all(Option::is_some),
+                "a far pair is kept"
+            );
+            for got in leaves(p, q, &k).into_iter().flatten() {
+                assert!(
+                    (got - want).abs() <= 2f64.powi(-21) * want,
+                    "{got} vs {want}"
+                );
+            }
+        }
+    }
+}
