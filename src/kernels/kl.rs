@@ -403,17 +403,25 @@ impl Partial for OnePass {
     }
 }
 
-/// The one-pass partials of one leaf (at most [`super::LEAF`] elements) by the exact terms.
+/// The one-pass partials of the leaf `start..end` (at most [`super::LEAF`] elements) by the
+/// exact terms. It reads the whole slices from `start` rather than a sub-slice: with
+/// sub-slices the fat-LTO wheel ran the float64 one pass at 1.33× instead of 2.1× on two
+/// threads (19 ms against 12.8 ms for 10^7 elements; one thread unchanged) — measured,
+/// not understood.
 #[inline(always)]
-fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U]) -> OnePass {
-    let end = p.len().min(q.len());
-    let lanes = [Lanes::splat(&Consts::RAW), Lanes::splat(&Consts::RAW)];
+fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool>(
+    p: &[T],
+    q: &[U],
+    start: usize,
+    end: usize,
+    lanes: &[Lanes<V>; 2],
+) -> OnePass {
     {
         let zero = V::splat(0.0);
         let mut acc = [Acc::<V>::new(); 2];
         let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
         let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
-        let mut i = 0;
+        let mut i = start;
         while i < end {
             let a = load16::<V, T>(&p[..end], i);
             let b = load16::<V, U>(&q[..end], i);
@@ -423,7 +431,7 @@ fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U]) -> One
                 mp[h] = mp[h].min_ignoring_nan(x);
                 mq[h] = mq[h].min_ignoring_nan(y);
             }
-            step::<V, F32, true>(&mut acc, a, b, &lanes);
+            step::<V, F32, true>(&mut acc, a, b, lanes);
             i += 16;
         }
         let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
@@ -460,8 +468,9 @@ fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U]) -> One
 #[inline(always)]
 fn one_pass_with<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U]) -> OnePass {
     let n = p.len().min(q.len());
+    let lanes = [Lanes::splat(&Consts::RAW), Lanes::splat(&Consts::RAW)];
     pairwise_leaves!(n, |start, end| {
-        exact_leaf::<V, T, U, F32>(&p[start..end], &q[start..end])
+        exact_leaf::<V, T, U, F32>(p, q, start, end, &lanes)
     })
 }
 
@@ -507,11 +516,11 @@ fn one_pass_normalized_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePas
         return one_pass_body::<V, T, U>(p, q, true);
     };
     let n = p32.len().min(q32.len());
+    let lanes = [Lanes::splat(&Consts::RAW), Lanes::splat(&Consts::RAW)];
     let o = pairwise_leaves!(n, |start, end| {
-        let (p, q) = (&p32[start..end], &q32[start..end]);
-        match kl_f32::fast_leaf::<V>(p, q) {
+        match kl_f32::fast_leaf::<V>(&p32[start..end], &q32[start..end]) {
             Some(l) => OnePass::from_fast(l),
-            None => exact_leaf::<V, f32, f32, true>(p, q),
+            None => exact_leaf::<V, f32, f32, true>(p32, q32, start, end, &lanes),
         }
     });
     if !o.terms.f32_unsafe {
