@@ -211,16 +211,19 @@ fn half_step<V: F8, const F32: bool>(a: &mut Acc<V>, p: V, q: V, g: V, w: V) {
     }
 }
 
-/// The pass-2 terms of one leaf (at most [`super::LEAF`] elements) by the exact form.
+/// The pass-2 terms of the leaf `start..end` (at most [`super::LEAF`] elements) by the
+/// exact form, reading the whole slices from `start` (see [`super::kl`]'s `exact_leaf`:
+/// sub-slices cost the fat-LTO build its two-thread scaling there).
 #[inline(always)]
 fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool>(
     p: &[T],
     q: &[U],
+    start: usize,
+    end: usize,
     lanes: &[Lanes<V>; 2],
 ) -> Terms {
-    let end = p.len().min(q.len());
     let mut acc = [Acc::<V>::new(); 2];
-    let mut i = 0;
+    let mut i = start;
     while i < end {
         let a = load16::<V, T>(&p[..end], i);
         let b = load16::<V, U>(&q[..end], i);
@@ -240,7 +243,7 @@ fn terms_with<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U], k: &Co
     let n = p.len().min(q.len());
     let lanes = [Lanes::splat(k), Lanes::splat(k)];
     pairwise_leaves!(n, |start, end| {
-        exact_leaf::<V, T, U, F32>(&p[start..end], &q[start..end], &lanes)
+        exact_leaf::<V, T, U, F32>(p, q, start, end, &lanes)
     })
 }
 
@@ -252,10 +255,9 @@ fn terms_fast<V: F8>(p: &[f32], q: &[f32], k: &Consts) -> Terms {
     let lanes = [Lanes::splat(k), Lanes::splat(k)];
     let scales = js_f32::Scales::new(k.scale_p, k.scale_q, k.sp, k.sq);
     pairwise_leaves!(n, |start, end| {
-        let (p, q) = (&p[start..end], &q[start..end]);
-        match js_f32::fast_leaf::<V>(p, q, &scales) {
+        match js_f32::fast_leaf::<V>(&p[start..end], &q[start..end], &scales) {
             Some(t) => Terms { t, ..Terms::EMPTY },
-            None => exact_leaf::<V, f32, f32, true>(p, q, &lanes),
+            None => exact_leaf::<V, f32, f32, true>(p, q, start, end, &lanes),
         }
     })
 }
