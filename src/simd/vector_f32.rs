@@ -29,6 +29,8 @@ pub trait F16: Copy {
     fn add(self, o: Self) -> Self;
     fn sub(self, o: Self) -> Self;
     fn mul(self, o: Self) -> Self;
+    /// `self / o`, correctly rounded.
+    fn div(self, o: Self) -> Self;
     /// `self * b + c`, fused except on the x86-64 baseline (see [`F8::mul_add`]).
     fn mul_add(self, b: Self, c: Self) -> Self;
     /// `self < o` (false for NaN).
@@ -145,6 +147,10 @@ impl F16 for Scalar16 {
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
         lanewise16!(self, o, |a, b| a * b)
+    }
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        lanewise16!(self, o, |a, b| a / b)
     }
     #[inline(always)]
     fn mul_add(self, b: Self, c: Self) -> Self {
@@ -311,6 +317,10 @@ pub mod x86 {
         #[inline(always)]
         fn mul(self, o: Self) -> Self {
             both!(_mm256_mul_ps(self, o))
+        }
+        #[inline(always)]
+        fn div(self, o: Self) -> Self {
+            both!(_mm256_div_ps(self, o))
         }
         #[inline(always)]
         fn mul_add(self, b: Self, c: Self) -> Self {
@@ -516,6 +526,11 @@ pub mod x86 {
         fn mul(self, o: Self) -> Self {
             // SAFETY: see module docs.
             unsafe { Avx512x16(_mm512_mul_ps(self.0, o.0)) }
+        }
+        #[inline(always)]
+        fn div(self, o: Self) -> Self {
+            // SAFETY: see module docs.
+            unsafe { Avx512x16(_mm512_div_ps(self.0, o.0)) }
         }
         #[inline(always)]
         fn mul_add(self, b: Self, c: Self) -> Self {
