@@ -50,7 +50,7 @@ pub fn log1p_g16<V: F8, const F32: bool>(f: (V, V), r: (V, V)) -> ((V, V), (V, V
 
 /// rest'(u)·δ with rest'(u) = −u/(1+u) approximated by u·(u − 1 − u²).
 #[inline(always)]
-pub(crate) fn first_order<V: F8>(u: V, delta: V) -> V {
+fn first_order<V: F8>(u: V, delta: V) -> V {
     let slope = u.mul(u.sub(V::splat(1.0)).sub(u.mul(u)));
     slope.mul(delta)
 }
