@@ -14,6 +14,10 @@
 //! H(M) − ½H(P) − ½H(Q) would give one pass but cancels where P ≈ Q).
 //!
 //! Without `normalize` P = p and Q = q as given.
+//!
+//! **float32** p and q take the second pass through [`super::js_f32`]'s fast form leaf by
+//! leaf (differences of f32 logarithms, kept where their bound is 2^−21 of the leaf, the
+//! exact leaf elsewhere); f32 rows longer than [`F32_ROWS_ABOVE`] take the row form for it.
 
 use super::two_pass::{
     determinant, half, load16, mark_irregular, scaled, sums, two_element_ok, two_sum_lanes, Lowest,

@@ -22,6 +22,11 @@
 //!
 //! `normalize=False` is the raw Σ p ln(p/q) (scipy.special.rel_entr summed), from the same
 //! pass with ρ = 1.
+//!
+//! **float32** p and q (normalised) first try [`super::kl_f32`]'s fast form leaf by leaf in
+//! the one pass ([`one_pass_normalized`], [`fast_row`]): differences of f32 logarithms,
+//! kept where their bound is 2^−22 of the leaf, the exact leaf elsewhere; f32 rows longer
+//! than [`F32_ROWS_ABOVE`] take the row form for it.
 
 use super::two_pass::{
     determinant, fold_lanes, half, load16, mark_irregular, scaled, sums, two_element_ok,
