@@ -23,7 +23,7 @@
 //! for any thread count), kept leaves are within 2^−21 of their F ≥ 0, and so is the sum:
 //! ≤ 4.8e-7 relative, inside §2b's 1e-6. Divergences above about 0.04 of the mass are
 //! kept (uniform random rows, JS ≈ 0.1: all leaves); closer distributions take the exact
-//! form, a leaf far short of the bound after its first [`PROBE`] elements without finishing.
+//! form, a leaf far short of the bound after its first `PROBE` elements without finishing.
 //!
 //! Domain: p, q normal positive finite or zero, m₃₂ normal where w > 0; anything else
 //! makes the leaf `None` (the exact leaf handles it).

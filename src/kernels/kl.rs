@@ -104,7 +104,7 @@ pub struct Terms {
     pub out_of_range: bool,
     /// Whether a subnormal f32 value was met (redo with f64 logs).
     pub f32_unsafe: bool,
-    /// Whether some leaf took the float32 difference of logarithms ([`fast_leaf`]): `v`
+    /// Whether some leaf took the float32 difference of logarithms ([`kl_f32::fast_leaf`]): `v`
     /// is then within 2^−22 relative, `raw` and `raw_abs` are not for use.
     pub fast: bool,
 }
@@ -565,7 +565,7 @@ fn fast_row_body<V: F8>(p: &[f32], q: &[f32]) -> Option<OnePass> {
 }
 
 crate::simd::multiversion! {
-    /// See [`fast_row_body`].
+    /// The one-pass partials of f32 rows when every leaf keeps the fast form, else `None`.
     pub fn fast_row<>(p: &[f32], q: &[f32]) -> Option<OnePass> = fast_row_body;
 }
 

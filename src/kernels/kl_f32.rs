@@ -27,7 +27,7 @@
 //! That keeps leaves whose divergence is more than about twice Σp(|rest_p| + |rest_q|)/Σp
 //! — ≈ 0.08 for values spread over their binades — and sends nearly equal distributions,
 //! whose terms cancel, to the exact form; a leaf far from its bound after its first
-//! [`PROBE`] elements is sent there without finishing the fast form.
+//! `PROBE` elements is sent there without finishing the fast form.
 //!
 //! Domain: every q normal positive finite where p > 0, p normal or zero; q = p = 0 is a
 //! zero term. Anything else (a zero q under p > 0, subnormal, negative, ±inf, NaN) makes
