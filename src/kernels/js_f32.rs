@@ -81,9 +81,7 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
     while i < n {
         if i == PROBE && n >= 2 * PROBE {
             let f = f_sum[0].add(f_sum[1]).sum_lanes();
-            let (p0, p1) = rest_p.widen();
-            let (q0, q1) = rest_q.widen();
-            let bound = k.a * p0.add(p1).sum_lanes() + k.b * q0.add(q1).sum_lanes();
+            let bound = k.a * rest_p.sum_lanes() + k.b * rest_q.sum_lanes();
             if 1.5 * bound > f || f.is_nan() {
                 return None;
             }
@@ -128,17 +126,13 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
         w_sum[1] = w_sum[1].add(w1);
         i += 16;
     }
-    let lowest = lowest
-        .to_array()
-        .iter()
-        .fold(f32::INFINITY, |m, &x| if x < m { x } else { m });
+    let lowest = lowest.min_lane();
     if lowest < f32::MIN_POSITIVE {
         return None;
     }
     let f = f_sum[0].add(f_sum[1]).sum_lanes();
     let w = w_sum[0].add(w_sum[1]).sum_lanes();
-    let ((p0, p1), (q0, q1)) = (rest_p.widen(), rest_q.widen());
-    let rest = k.a * p0.add(p1).sum_lanes() + k.b * q0.add(q1).sum_lanes();
+    let rest = k.a * rest_p.sum_lanes() + k.b * rest_q.sum_lanes();
     let bound = 2f64.powi(-21) * 1.01 * rest + 2f64.powi(-46) * (f.abs() + w);
     // also false for NaN or ±inf anywhere (f or w is then not finite)
     let kept = f.is_finite() && w.is_finite() && bound <= 2f64.powi(-21) * f;

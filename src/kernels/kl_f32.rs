@@ -79,8 +79,7 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32]) -> Option<FastLeaf> {
             // distributions) goes to the exact form without reading the rest twice
             let v = w[0].add(w[1]).sum_lanes()
                 + (sq[0].add(sq[1]).sum_lanes() - sp[0].add(sp[1]).sum_lanes());
-            let (r0, r1) = rest_weight.widen();
-            let short_of_bound = 1.5 * r0.add(r1).sum_lanes() > v;
+            let short_of_bound = 1.5 * rest_weight.sum_lanes() > v;
             if short_of_bound || v.is_nan() {
                 return None;
             }
@@ -105,10 +104,7 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32]) -> Option<FastLeaf> {
         sq[1] = sq[1].add(q1);
         i += 16;
     }
-    let lowest = lowest
-        .to_array()
-        .iter()
-        .fold(f32::INFINITY, |m, &x| if x < m { x } else { m });
+    let lowest = lowest.min_lane();
     if S::<V>::any(zero_q) || lowest < f32::MIN_POSITIVE {
         return None;
     }
@@ -117,8 +113,7 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32]) -> Option<FastLeaf> {
     let (sp_hi, sq_hi) = (sp[0].add(sp[1]).sum_lanes(), sq[0].add(sq[1]).sum_lanes());
     let w = w[0].add(w[1]).sum_lanes();
     let v = w + (sq_hi - sp_hi);
-    let (r0, r1) = rest_weight.widen();
-    let rest_weight = r0.add(r1).sum_lanes();
+    let rest_weight = rest_weight.sum_lanes();
     let bound = 2f64.powi(-21) * 1.01 * rest_weight + 2f64.powi(-48) * (v.abs() + sp_hi + sq_hi);
     // also false for NaN or ±inf anywhere (the sums are then not finite)
     let kept = v.is_finite() && (sp_hi + sq_hi).is_finite() && bound <= 2f64.powi(-22) * v;

@@ -602,10 +602,7 @@ fn one_pass_native_f32<V: F8, const SAME: bool>(p: &[f32], q: &[f32]) -> OnePass
         .to_array()
         .iter()
         .fold(0.0f32, |m, &x| if x > m { x } else { m });
-    let lowest = lowest_bits
-        .to_array()
-        .iter()
-        .fold(f32::INFINITY, |m, &x| if x < m { x } else { m });
+    let lowest = lowest_bits.min_lane();
     OnePass {
         sums: Sums {
             sp: value_sums.sp,

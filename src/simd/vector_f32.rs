@@ -83,6 +83,21 @@ pub trait F16: Copy {
         padded[..x.len()].copy_from_slice(x);
         Self::load(&padded)
     }
+    /// The smallest lane, NaN lanes ignored (+inf if every lane is NaN): a block's
+    /// once-per-block domain checks.
+    #[inline(always)]
+    fn min_lane(self) -> f32 {
+        self.to_array()
+            .iter()
+            .fold(f32::INFINITY, |m, &x| if x < m { x } else { m })
+    }
+    /// The sum of the sixteen lanes in f64: the two widened halves added lane by lane,
+    /// then [`F8::sum_lanes`].
+    #[inline(always)]
+    fn sum_lanes(self) -> f64 {
+        let (lo, hi) = self.widen();
+        lo.add(hi).sum_lanes()
+    }
 }
 
 /// Sixteen lanes as a plain array: the portable implementation.
