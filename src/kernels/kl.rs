@@ -209,6 +209,25 @@ struct Acc<V> {
 }
 
 impl<V: F8> Acc<V> {
+    /// The partials of a leaf's two halves (`F32`: whether f32 polynomials were used).
+    #[inline(always)]
+    fn terms<const F32: bool>(acc: &[Self; 2]) -> Terms {
+        let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
+        Terms {
+            v: acc[0].v.add(acc[1].v).sum_lanes(),
+            raw: acc[0].raw.add(acc[1].raw).sum_lanes(),
+            raw_abs: acc[0].raw_abs.add(acc[1].raw_abs).sum_lanes(),
+            zero_q: acc[0].zero_q.max_ignoring_nan(acc[1].zero_q).max_lane() > 0.0,
+            out_of_range: acc[0]
+                .out_of_range
+                .max_ignoring_nan(acc[1].out_of_range)
+                .max_lane()
+                > 0.0,
+            f32_unsafe: F32 && min_q < F32_MIN_NORMAL,
+            fast: false,
+        }
+    }
+
     #[inline(always)]
     fn new() -> Self {
         let zero = V::splat(0.0);
@@ -352,20 +371,7 @@ fn terms_with<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U], k: &Co
             step::<V, F32, true>(&mut acc, a, b, &lanes);
             i += 16;
         }
-        let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
-        Terms {
-            v: acc[0].v.add(acc[1].v).sum_lanes(),
-            raw: acc[0].raw.add(acc[1].raw).sum_lanes(),
-            raw_abs: acc[0].raw_abs.add(acc[1].raw_abs).sum_lanes(),
-            zero_q: acc[0].zero_q.max_ignoring_nan(acc[1].zero_q).max_lane() > 0.0,
-            out_of_range: acc[0]
-                .out_of_range
-                .max_ignoring_nan(acc[1].out_of_range)
-                .max_lane()
-                > 0.0,
-            f32_unsafe: F32 && min_q < F32_MIN_NORMAL,
-            fast: false,
-        }
+        Acc::terms::<F32>(&acc)
     })
 }
 
@@ -421,52 +427,37 @@ fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool>(
     end: usize,
     lanes: &[Lanes<V>; 2],
 ) -> OnePass {
-    {
-        let zero = V::splat(0.0);
-        let mut acc = [Acc::<V>::new(); 2];
-        let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
-        let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
-        let mut i = start;
-        while i < end {
-            let a = load16::<V, T>(&p[..end], i);
-            let b = load16::<V, U>(&q[..end], i);
-            for (h, (x, y)) in [(a.0, b.0), (a.1, b.1)].into_iter().enumerate() {
-                (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], x);
-                (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], y);
-                mp[h] = mp[h].min_ignoring_nan(x);
-                mq[h] = mq[h].min_ignoring_nan(y);
-            }
-            step::<V, F32, true>(&mut acc, a, b, lanes);
-            i += 16;
+    let zero = V::splat(0.0);
+    let mut acc = [Acc::<V>::new(); 2];
+    let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+    let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
+    let mut i = start;
+    while i < end {
+        let a = load16::<V, T>(&p[..end], i);
+        let b = load16::<V, U>(&q[..end], i);
+        for (h, (x, y)) in [(a.0, b.0), (a.1, b.1)].into_iter().enumerate() {
+            (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], x);
+            (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], y);
+            mp[h] = mp[h].min_ignoring_nan(x);
+            mq[h] = mq[h].min_ignoring_nan(y);
         }
-        let min_q = acc[0].min_q.min_ignoring_nan(acc[1].min_q).min_lane();
-        let ((sp_hi, sp_lo), (sq_hi, sq_lo)) = (fold_lanes(sp, cp), fold_lanes(sq, cq));
-        OnePass {
-            sums: Sums {
-                sp: sp_hi,
-                sq: sq_hi,
-                sp_lo,
-                sq_lo,
-                max_q: 0.0,
-                min: Lowest {
-                    p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
-                    q: mq[0].min_ignoring_nan(mq[1]).min_lane(),
-                },
+        step::<V, F32, true>(&mut acc, a, b, lanes);
+        i += 16;
+    }
+    let ((sp_hi, sp_lo), (sq_hi, sq_lo)) = (fold_lanes(sp, cp), fold_lanes(sq, cq));
+    OnePass {
+        sums: Sums {
+            sp: sp_hi,
+            sq: sq_hi,
+            sp_lo,
+            sq_lo,
+            max_q: 0.0,
+            min: Lowest {
+                p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
+                q: mq[0].min_ignoring_nan(mq[1]).min_lane(),
             },
-            terms: Terms {
-                v: acc[0].v.add(acc[1].v).sum_lanes(),
-                raw: acc[0].raw.add(acc[1].raw).sum_lanes(),
-                raw_abs: acc[0].raw_abs.add(acc[1].raw_abs).sum_lanes(),
-                zero_q: acc[0].zero_q.max_ignoring_nan(acc[1].zero_q).max_lane() > 0.0,
-                out_of_range: acc[0]
-                    .out_of_range
-                    .max_ignoring_nan(acc[1].out_of_range)
-                    .max_lane()
-                    > 0.0,
-                f32_unsafe: F32 && min_q < F32_MIN_NORMAL,
-                fast: false,
-            },
-        }
+        },
+        terms: Acc::terms::<F32>(&acc),
     }
 }
 
