@@ -10,7 +10,7 @@ use numpy::{PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
-use super::arrays::{reduce_one, reduce_pair};
+use super::arrays::{is_float32, reduce_one, reduce_pair};
 use crate::measures::{cross_entropy, entropy, js, kl, Options};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -31,7 +31,11 @@ const DEFAULTS: Options = Options {
 /// The shape of `obj` if it is a native-endian float32/float64 ndarray (a subclass
 /// qualifies only by its dtype: the Python callers pass exact ndarrays).
 fn native_float_shape<'a>(obj: &'a Bound<'_, PyAny>) -> Option<&'a [usize]> {
-    let native = obj.cast::<PyArrayDyn<f64>>().is_ok() || obj.cast::<PyArrayDyn<f32>>().is_ok();
+    let native = if is_float32(obj) {
+        obj.cast::<PyArrayDyn<f32>>().is_ok()
+    } else {
+        obj.cast::<PyArrayDyn<f64>>().is_ok()
+    };
     native.then(|| obj.cast::<PyUntypedArray>().ok().map(|a| a.shape()))?
 }
 

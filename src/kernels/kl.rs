@@ -302,6 +302,15 @@ fn step<V: F8, const F32: bool, const RAW: bool>(
     half_step::<V, F32, RAW>(a1, p.1, q.1, l1, g1, r1, w1, &k[1]);
 }
 
+/// [`step`] on eight lanes only (the second half of the logarithm's sixteen lanes is a copy
+/// of the first: LLVM computes it once for f64; f32 logs take sixteen lanes anyway).
+#[inline(always)]
+fn step_half<V: F8, const F32: bool, const RAW: bool>(a: &mut Acc<V>, p: V, q: V, k: &Lanes<V>) {
+    let (f, r, w) = deviation(p, q, k);
+    let ((l, _), (g, _)) = log1p_g16::<V, F32>((f, f), (r, r));
+    half_step::<V, F32, RAW>(a, p, q, l, g, r, w, k);
+}
+
 /// NaN where `x` is NaN, else 0.
 #[inline(always)]
 fn zero_or_nan<V: F8>(x: V) -> V {
@@ -799,12 +808,30 @@ fn group_body<V: F8, U: Real>(
             kl_of_two::<V, false>(p, q, out, regular)
         };
     }
+    if out.len() <= GROUP / 2 {
+        group_halves::<V, U, 1>(p, q, normalize, out, regular)
+    } else {
+        group_halves::<V, U, 2>(p, q, normalize, out, regular)
+    }
+}
+
+/// The general group form over the first `H` halves of eight lanes: `H = 1` where at most
+/// eight rows are present (a single row — the small call — pays for eight lanes, not
+/// sixteen). Lanes never interact, so a row's value does not depend on `H`.
+#[inline(always)]
+fn group_halves<V: F8, U: Real, const H: usize>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    normalize: bool,
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
     let zero = V::splat(0.0);
     let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
     let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        for h in 0..2 {
+        for h in 0..H {
             let (a, b) = (half::<V>(&p[c], h), half::<V>(&q[c], h));
             (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
             (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
@@ -813,10 +840,10 @@ fn group_body<V: F8, U: Real>(
         }
     }
     let lanes: [Lanes<V>; 2] = if normalize {
-        [
-            lanes_from_sums(sp[0], sq[0], cp[0], cq[0]),
-            lanes_from_sums(sp[1], sq[1], cp[1], cq[1]),
-        ]
+        std::array::from_fn(|h| {
+            let h = h.min(H - 1);
+            lanes_from_sums(sp[h], sq[h], cp[h], cq[h])
+        })
     } else {
         [Lanes::splat(&Consts::RAW); 2]
     };
@@ -825,7 +852,7 @@ fn group_body<V: F8, U: Real>(
             V::splat(super::two_pass::REGULAR_MIN),
             V::splat(super::two_pass::REGULAR_MAX),
         );
-        for h in 0..2 {
+        for h in 0..H {
             let ok = V::and(
                 V::and(sp[h].ge(lo), sp[h].le(hi)),
                 V::and(sq[h].ge(lo), sq[h].le(hi)),
@@ -841,20 +868,20 @@ fn group_body<V: F8, U: Real>(
         }
     }
     let mut acc = match (U::IS_F32, normalize) {
-        (true, true) => group_terms::<V, true, false>(p, q, &lanes),
-        (true, false) => group_terms::<V, true, true>(p, q, &lanes),
-        (false, true) => group_terms::<V, false, false>(p, q, &lanes),
-        (false, false) => group_terms::<V, false, true>(p, q, &lanes),
+        (true, true) => group_terms::<V, true, false, H>(p, q, &lanes),
+        (true, false) => group_terms::<V, true, true, H>(p, q, &lanes),
+        (false, true) => group_terms::<V, false, false, H>(p, q, &lanes),
+        (false, false) => group_terms::<V, false, true, H>(p, q, &lanes),
     };
     if U::IS_F32 {
         let limit = V::splat(F32_MIN_NORMAL);
-        if V::any(V::or(acc[0].min_q.lt(limit), acc[1].min_q.lt(limit))) {
+        if V::any(V::or(acc[0].min_q.lt(limit), acc[H - 1].min_q.lt(limit))) {
             let redo = if normalize {
-                group_terms::<V, false, false>(p, q, &lanes)
+                group_terms::<V, false, false, H>(p, q, &lanes)
             } else {
-                group_terms::<V, false, true>(p, q, &lanes)
+                group_terms::<V, false, true, H>(p, q, &lanes)
             };
-            for (a, r) in acc.iter_mut().zip(redo) {
+            for (a, r) in acc.iter_mut().zip(redo).take(H) {
                 let bad = a.min_q.lt(limit);
                 a.v = V::select(bad, r.v, a.v);
                 a.raw = V::select(bad, r.raw, a.raw);
@@ -864,7 +891,7 @@ fn group_body<V: F8, U: Real>(
             }
         }
     }
-    for h in 0..2 {
+    for h in 0..H {
         let a = &acc[h];
         if V::any(a.out_of_range.gt(zero)) {
             for (i, &v) in a.out_of_range.to_array().iter().enumerate() {
@@ -981,7 +1008,7 @@ fn lanes_from_sums<V: F8>(sp: V, sq: V, sp_lo: V, sq_lo: V) -> Lanes<V> {
 
 /// Pass 2 of a vertical group.
 #[inline(always)]
-fn group_terms<V: F8, const F32: bool, const RAW: bool>(
+fn group_terms<V: F8, const F32: bool, const RAW: bool, const H: usize>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     lanes: &[Lanes<V>; 2],
@@ -989,9 +1016,13 @@ fn group_terms<V: F8, const F32: bool, const RAW: bool>(
     let mut acc = [Acc::<V>::new(); 2];
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], 1));
-        let b = (half::<V>(&q[c], 0), half::<V>(&q[c], 1));
-        step::<V, F32, RAW>(&mut acc, a, b, lanes);
+        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], H - 1));
+        let b = (half::<V>(&q[c], 0), half::<V>(&q[c], H - 1));
+        if H == 1 {
+            step_half::<V, F32, RAW>(&mut acc[0], a.0, b.0, &lanes[0]);
+        } else {
+            step::<V, F32, RAW>(&mut acc, a, b, lanes);
+        }
     }
     acc
 }
@@ -1006,7 +1037,7 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        check_two_element_closed_form, close, positive, through_groups,
+        check_two_element_closed_form, close, positive, through_groups, SPECIALS,
     };
 
     #[test]
@@ -1024,6 +1055,64 @@ mod tests {
             },
             |p, q| row(&p, &q, true).0,
         );
+    }
+
+    #[test]
+    fn a_row_alone_equals_the_row_in_a_full_group() {
+        // ≤ 8 rows take eight lanes (`group_halves::<1>`), sixteen rows both halves: the
+        // same row gives the same bits either way, in either lane half, for f64 and f32
+        // data, normalised and raw, special values included.
+        for len in [3usize, 5, 10, 17] {
+            let rows: Vec<(Vec<f64>, Vec<f64>)> = (0..GROUP)
+                .map(|j| {
+                    let mut p = positive(len, 7 * j as u64 + len as u64);
+                    let q = positive(len, 1000 + j as u64);
+                    if j % 5 == 4 {
+                        p[j % len] = SPECIALS[j % SPECIALS.len()];
+                    }
+                    (p, q.iter().map(|&v| v + 1e-3).collect())
+                })
+                .collect();
+            for f32_data in [false, true] {
+                let cast = |v: f64| if f32_data { v as f32 as f64 } else { v };
+                let tile = |pick: &dyn Fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>, js: &[usize]| {
+                    let mut t = vec![[0.0; GROUP]; len];
+                    for (lane, &j) in js.iter().enumerate() {
+                        for c in 0..len {
+                            t[c][lane] = cast(pick(&rows[j])[c]);
+                        }
+                    }
+                    t
+                };
+                let all: Vec<usize> = (0..GROUP).collect();
+                let (pt, qt) = (tile(&|r| &r.0, &all), tile(&|r| &r.1, &all));
+                for normalize in [true, false] {
+                    let run = |pt: &[[f64; GROUP]], qt: &[[f64; GROUP]], n: usize| {
+                        let (mut out, mut regular) = (vec![0.0; n], vec![true; n]);
+                        let lo = if f32_data {
+                            group::<f32>(pt, qt, normalize, &mut out, &mut regular)
+                        } else {
+                            group::<f64>(pt, qt, normalize, &mut out, &mut regular)
+                        };
+                        (out, regular, lo)
+                    };
+                    let (full, full_regular, _) = run(&pt, &qt, GROUP);
+                    for j in 0..GROUP {
+                        let one = [j];
+                        let (pa, qa) = (tile(&|r| &r.0, &one), tile(&|r| &r.1, &one));
+                        let (alone, alone_regular, _) = run(&pa, &qa, 1);
+                        assert_eq!(alone_regular[0], full_regular[j], "row {j} len {len}");
+                        if full_regular[j] {
+                            assert_eq!(
+                                alone[0].to_bits(),
+                                full[j].to_bits(),
+                                "row {j} len {len} f32 {f32_data} normalize {normalize}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn check(p: &[f64], q: &[f64], rtol: f64) {
