@@ -197,6 +197,17 @@ fn step<V: F8, const F32: bool>(acc: &mut [Acc<V>; 2], p: (V, V), q: (V, V), k: 
     half_step::<V, F32>(a1, p.1, q.1, ga1.add(gb1), w1);
 }
 
+/// [`step`] on eight lanes only (the logarithm's second half is a copy of the first: LLVM
+/// computes it once for f64; f32 logs take sixteen lanes anyway).
+#[inline(always)]
+fn step_half<V: F8, const F32: bool>(acc: &mut Acc<V>, p: V, q: V, k: &Lanes<V>) {
+    let zero = V::splat(0.0);
+    let (d, ra, rb, w) = split_ratio(p, q, k);
+    let (_, (ga, _)) = log1p_g16::<V, F32>((d, d), (ra, ra));
+    let (_, (gb, _)) = log1p_g16::<V, F32>((zero.sub(d), zero.sub(d)), (rb, rb));
+    half_step::<V, F32>(acc, p, q, ga.add(gb), w);
+}
+
 #[inline(always)]
 fn half_step<V: F8, const F32: bool>(a: &mut Acc<V>, p: V, q: V, g: V, w: V) {
     let zero = V::splat(0.0);
@@ -433,12 +444,30 @@ fn group_body<V: F8, T: Real, U: Real>(
             js_of_two::<V, false>(p, q, out, regular)
         };
     }
+    if out.len() <= GROUP / 2 {
+        group_halves::<V, T, U, 1>(p, q, normalize, out, regular)
+    } else {
+        group_halves::<V, T, U, 2>(p, q, normalize, out, regular)
+    }
+}
+
+/// The general group form over the first `H` halves of eight lanes (`H = 1`: at most
+/// eight rows, as `kl::group_halves`). Lanes never interact: a row's value does not
+/// depend on `H`.
+#[inline(always)]
+fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    normalize: bool,
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
     let zero = V::splat(0.0);
     let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
     let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        for h in 0..2 {
+        for h in 0..H {
             let (a, b) = (half::<V>(&p[c], h), half::<V>(&q[c], h));
             (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
             (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
@@ -447,17 +476,17 @@ fn group_body<V: F8, T: Real, U: Real>(
         }
     }
     let lanes: [Lanes<V>; 2] = if normalize {
-        [
-            lanes_from_sums(sp[0], sq[0], cp[0], cq[0]),
-            lanes_from_sums(sp[1], sq[1], cp[1], cq[1]),
-        ]
+        std::array::from_fn(|h| {
+            let h = h.min(H - 1);
+            lanes_from_sums(sp[h], sq[h], cp[h], cq[h])
+        })
     } else {
         [Lanes::splat(&Consts::RAW); 2]
     };
     if normalize {
         let lo = V::splat(super::two_pass::REGULAR_MIN);
         let hi = V::splat(super::two_pass::REGULAR_MAX);
-        for h in 0..2 {
+        for h in 0..H {
             let ok = V::and(
                 V::and(sp[h].ge(lo), sp[h].le(hi)),
                 V::and(sq[h].ge(lo), sq[h].le(hi)),
@@ -474,22 +503,22 @@ fn group_body<V: F8, T: Real, U: Real>(
     }
     let f32_data = T::IS_F32 && U::IS_F32;
     let mut acc = if f32_data {
-        group_terms::<V, true>(p, q, &lanes)
+        group_terms::<V, true, H>(p, q, &lanes)
     } else {
-        group_terms::<V, false>(p, q, &lanes)
+        group_terms::<V, false, H>(p, q, &lanes)
     };
     if f32_data {
         let limit = V::splat(F32_MIN_NORMAL);
-        if V::any(V::or(acc[0].min_pos.lt(limit), acc[1].min_pos.lt(limit))) {
-            let redo = group_terms::<V, false>(p, q, &lanes);
-            for (a, r) in acc.iter_mut().zip(redo) {
+        if V::any(V::or(acc[0].min_pos.lt(limit), acc[H - 1].min_pos.lt(limit))) {
+            let redo = group_terms::<V, false, H>(p, q, &lanes);
+            for (a, r) in acc.iter_mut().zip(redo).take(H) {
                 let bad = a.min_pos.lt(limit);
                 a.t = V::select(bad, r.t, a.t);
                 a.overflow = V::select(bad, r.overflow, a.overflow);
             }
         }
     }
-    for h in 0..2 {
+    for h in 0..H {
         let (a, k) = (&acc[h], &lanes[h]);
         if V::any(a.overflow.gt(zero)) {
             for (i, &v) in a.overflow.to_array().iter().enumerate() {
@@ -530,7 +559,7 @@ fn lanes_from_sums<V: F8>(sp: V, sq: V, sp_lo: V, sq_lo: V) -> Lanes<V> {
 
 /// Pass 2 of a vertical group.
 #[inline(always)]
-fn group_terms<V: F8, const F32: bool>(
+fn group_terms<V: F8, const F32: bool, const H: usize>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     lanes: &[Lanes<V>; 2],
@@ -538,9 +567,13 @@ fn group_terms<V: F8, const F32: bool>(
     let mut acc = [Acc::<V>::new(); 2];
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], 1));
-        let b = (half::<V>(&q[c], 0), half::<V>(&q[c], 1));
-        step::<V, F32>(&mut acc, a, b, lanes);
+        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], H - 1));
+        let b = (half::<V>(&q[c], 0), half::<V>(&q[c], H - 1));
+        if H == 1 {
+            step_half::<V, F32>(&mut acc[0], a.0, b.0, &lanes[0]);
+        } else {
+            step::<V, F32>(&mut acc, a, b, lanes);
+        }
     }
     acc
 }
@@ -555,8 +588,20 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        check_two_element_closed_form, close, positive, through_groups,
+        check_rows_alone_match_full_groups, check_two_element_closed_form, close, positive,
+        through_groups,
     };
+
+    #[test]
+    fn a_row_alone_equals_the_row_in_a_full_group() {
+        check_rows_alone_match_full_groups(|f32_data, normalize, pt, qt, out, regular| {
+            if f32_data {
+                group::<f32, f32>(pt, qt, normalize, out, regular);
+            } else {
+                group::<f64, f64>(pt, qt, normalize, out, regular);
+            }
+        });
+    }
 
     #[test]
     fn two_element_rows_take_the_closed_form() {

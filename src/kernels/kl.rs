@@ -1037,7 +1037,8 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        check_two_element_closed_form, close, positive, through_groups, SPECIALS,
+        check_rows_alone_match_full_groups, check_two_element_closed_form, close, positive,
+        through_groups,
     };
 
     #[test]
@@ -1059,60 +1060,13 @@ mod tests {
 
     #[test]
     fn a_row_alone_equals_the_row_in_a_full_group() {
-        // ≤ 8 rows take eight lanes (`group_halves::<1>`), sixteen rows both halves: the
-        // same row gives the same bits either way, in either lane half, for f64 and f32
-        // data, normalised and raw, special values included.
-        for len in [3usize, 5, 10, 17] {
-            let rows: Vec<(Vec<f64>, Vec<f64>)> = (0..GROUP)
-                .map(|j| {
-                    let mut p = positive(len, 7 * j as u64 + len as u64);
-                    let q = positive(len, 1000 + j as u64);
-                    if j % 5 == 4 {
-                        p[j % len] = SPECIALS[j % SPECIALS.len()];
-                    }
-                    (p, q.iter().map(|&v| v + 1e-3).collect())
-                })
-                .collect();
-            for f32_data in [false, true] {
-                let cast = |v: f64| if f32_data { v as f32 as f64 } else { v };
-                let tile = |pick: &dyn Fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>, js: &[usize]| {
-                    let mut t = vec![[0.0; GROUP]; len];
-                    for (lane, &j) in js.iter().enumerate() {
-                        for c in 0..len {
-                            t[c][lane] = cast(pick(&rows[j])[c]);
-                        }
-                    }
-                    t
-                };
-                let all: Vec<usize> = (0..GROUP).collect();
-                let (pt, qt) = (tile(&|r| &r.0, &all), tile(&|r| &r.1, &all));
-                for normalize in [true, false] {
-                    let run = |pt: &[[f64; GROUP]], qt: &[[f64; GROUP]], n: usize| {
-                        let (mut out, mut regular) = (vec![0.0; n], vec![true; n]);
-                        let lo = if f32_data {
-                            group::<f32>(pt, qt, normalize, &mut out, &mut regular)
-                        } else {
-                            group::<f64>(pt, qt, normalize, &mut out, &mut regular)
-                        };
-                        (out, regular, lo)
-                    };
-                    let (full, full_regular, _) = run(&pt, &qt, GROUP);
-                    for j in 0..GROUP {
-                        let one = [j];
-                        let (pa, qa) = (tile(&|r| &r.0, &one), tile(&|r| &r.1, &one));
-                        let (alone, alone_regular, _) = run(&pa, &qa, 1);
-                        assert_eq!(alone_regular[0], full_regular[j], "row {j} len {len}");
-                        if full_regular[j] {
-                            assert_eq!(
-                                alone[0].to_bits(),
-                                full[j].to_bits(),
-                                "row {j} len {len} f32 {f32_data} normalize {normalize}"
-                            );
-                        }
-                    }
-                }
+        check_rows_alone_match_full_groups(|f32_data, normalize, pt, qt, out, regular| {
+            if f32_data {
+                group::<f32>(pt, qt, normalize, out, regular);
+            } else {
+                group::<f64>(pt, qt, normalize, out, regular);
             }
-        }
+        });
     }
 
     fn check(p: &[f64], q: &[f64], rtol: f64) {

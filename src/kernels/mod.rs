@@ -256,6 +256,60 @@ pub(crate) mod adversarial {
             .collect()
     }
 
+    /// Group kernels take eight lanes for at most eight rows and sixteen otherwise: the
+    /// same row gives the same bits either way (each row alone against all sixteen in one
+    /// group), for f64 and f32 data, normalised and raw, rows of 3 to 17 elements with
+    /// zeros and special values.
+    pub fn check_rows_alone_match_full_groups(
+        run: impl Fn(bool, bool, &[[f64; super::GROUP]], &[[f64; super::GROUP]], &mut [f64], &mut [bool]),
+    ) {
+        const G: usize = super::GROUP;
+        for len in [3usize, 5, 10, 17] {
+            let rows: Vec<(Vec<f64>, Vec<f64>)> = (0..G)
+                .map(|j| {
+                    let mut p = positive(len, 7 * j as u64 + len as u64);
+                    let q = positive(len, 1000 + j as u64);
+                    if j % 5 == 4 {
+                        p[j % len] = SPECIALS[j % SPECIALS.len()];
+                    }
+                    (p, q.iter().map(|&v| v + 1e-3).collect())
+                })
+                .collect();
+            for f32_data in [false, true] {
+                let cast = |v: f64| if f32_data { v as f32 as f64 } else { v };
+                let tile = |side: usize, js: &[usize]| {
+                    let mut t = vec![[0.0; G]; len];
+                    for (lane, &j) in js.iter().enumerate() {
+                        let row = if side == 0 { &rows[j].0 } else { &rows[j].1 };
+                        for c in 0..len {
+                            t[c][lane] = cast(row[c]);
+                        }
+                    }
+                    t
+                };
+                let all: Vec<usize> = (0..G).collect();
+                let (pt, qt) = (tile(0, &all), tile(1, &all));
+                for normalize in [true, false] {
+                    let (mut full, mut full_regular) = (vec![0.0; G], vec![true; G]);
+                    run(f32_data, normalize, &pt, &qt, &mut full, &mut full_regular);
+                    for j in 0..G {
+                        let (pa, qa) = (tile(0, &[j]), tile(1, &[j]));
+                        let (mut alone, mut alone_regular) = ([0.0], [true]);
+                        run(f32_data, normalize, &pa, &qa, &mut alone, &mut alone_regular);
+                        assert_eq!(alone_regular[0], full_regular[j], "row {j} of {len}");
+                        if full_regular[j] {
+                            assert_eq!(
+                                alone[0].to_bits(),
+                                full[j].to_bits(),
+                                "row {j} of {len}, f32 {f32_data}, normalize {normalize}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Two-element (p, q) rows for the closed forms: every special value (and NaN, a
     /// negative) in every place, dominant shares on either side, near-equal rows, at
     /// several scales.
