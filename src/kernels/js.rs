@@ -509,7 +509,10 @@ fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
     };
     if f32_data {
         let limit = V::splat(F32_MIN_NORMAL);
-        if V::any(V::or(acc[0].min_pos.lt(limit), acc[H - 1].min_pos.lt(limit))) {
+        if V::any(V::or(
+            acc[0].min_pos.lt(limit),
+            acc[H - 1].min_pos.lt(limit),
+        )) {
             let redo = group_terms::<V, false, H>(p, q, &lanes);
             for (a, r) in acc.iter_mut().zip(redo).take(H) {
                 let bad = a.min_pos.lt(limit);

@@ -261,7 +261,14 @@ pub(crate) mod adversarial {
     /// group), for f64 and f32 data, normalised and raw, rows of 3 to 17 elements with
     /// zeros and special values.
     pub fn check_rows_alone_match_full_groups(
-        run: impl Fn(bool, bool, &[[f64; super::GROUP]], &[[f64; super::GROUP]], &mut [f64], &mut [bool]),
+        run: impl Fn(
+            bool,
+            bool,
+            &[[f64; super::GROUP]],
+            &[[f64; super::GROUP]],
+            &mut [f64],
+            &mut [bool],
+        ),
     ) {
         const G: usize = super::GROUP;
         for len in [3usize, 5, 10, 17] {
@@ -295,7 +302,14 @@ pub(crate) mod adversarial {
                     for j in 0..G {
                         let (pa, qa) = (tile(0, &[j]), tile(1, &[j]));
                         let (mut alone, mut alone_regular) = ([0.0], [true]);
-                        run(f32_data, normalize, &pa, &qa, &mut alone, &mut alone_regular);
+                        run(
+                            f32_data,
+                            normalize,
+                            &pa,
+                            &qa,
+                            &mut alone,
+                            &mut alone_regular,
+                        );
                         assert_eq!(alone_regular[0], full_regular[j], "row {j} of {len}");
                         if full_regular[j] {
                             assert_eq!(
