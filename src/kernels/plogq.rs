@@ -842,14 +842,14 @@ fn group_body<V: F8, U: Real>(
             1 => one_element_rows::<V>(&p[0], &q[0], out, regular),
             2 if U::IS_F32 => entropy_of_two::<V, true>(&p[0], &p[1], out, regular),
             2 => entropy_of_two::<V, false>(&p[0], &p[1], out, regular),
-            _ => group_impl::<V, U, true>(p, q, out, regular),
+            _ => group_halves::<V, U, true>(p, q, out, regular),
         }
     } else if p.len() == 1 && q.len() == 1 {
         one_element_rows::<V>(&p[0], &q[0], out, regular)
     } else if p.len() == 2 && q.len() == 2 {
         cross_entropy_of_two::<V>(p, q, out, regular)
     } else {
-        group_impl::<V, U, false>(p, q, out, regular)
+        group_halves::<V, U, false>(p, q, out, regular)
     }
 }
 
@@ -1033,8 +1033,25 @@ struct GroupAcc<V> {
     zero_q: V,
 }
 
+/// [`group_impl`] over eight lanes where at most eight rows are present (a single row —
+/// the small call — pays for eight lanes, not sixteen), else sixteen. Lanes never
+/// interact: a row's value does not depend on the choice.
 #[inline(always)]
-fn group_impl<V: F8, U: Real, const SAME: bool>(
+fn group_halves<V: F8, U: Real, const SAME: bool>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    if out.len() <= GROUP / 2 {
+        group_impl::<V, U, SAME, 1>(p, q, out, regular)
+    } else {
+        group_impl::<V, U, SAME, 2>(p, q, out, regular)
+    }
+}
+
+#[inline(always)]
+fn group_impl<V: F8, U: Real, const SAME: bool, const H: usize>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     out: &mut [f64],
@@ -1048,7 +1065,7 @@ fn group_impl<V: F8, U: Real, const SAME: bool>(
     let mut min_pos = [inf; 2];
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        for h in 0..2 {
+        for h in 0..H {
             let a = half::<V>(&p[c], h);
             sp[h] = sp[h].add(a);
             mp[h] = mp[h].min_ignoring_nan(a);
@@ -1066,13 +1083,13 @@ fn group_impl<V: F8, U: Real, const SAME: bool>(
     if SAME {
         (sq, mnq) = (sp, mp);
     }
-    let lanes = [
-        Lanes::from_sums(sp[0], sq[0], mq[0]),
-        Lanes::from_sums(sp[1], sq[1], mq[1]),
-    ];
+    let lanes: [Lanes<V>; 2] = std::array::from_fn(|h| {
+        let h = h.min(H - 1);
+        Lanes::from_sums(sp[h], sq[h], mq[h])
+    });
     let lo = V::splat(REGULAR_MIN);
     let hi = V::splat(REGULAR_MAX);
-    for h in 0..2 {
+    for h in 0..H {
         let ok = V::and(
             V::and(sp[h].ge(lo), sp[h].le(hi)),
             V::and(sq[h].ge(lo), sq[h].le(hi)),
@@ -1081,17 +1098,17 @@ fn group_impl<V: F8, U: Real, const SAME: bool>(
     }
     // pass 2
     let mut acc = if U::IS_F32 {
-        group_terms::<V, true, SAME>(p, q, &lanes)
+        group_terms::<V, true, SAME, H>(p, q, &lanes)
     } else {
-        group_terms::<V, false, SAME>(p, q, &lanes)
+        group_terms::<V, false, SAME, H>(p, q, &lanes)
     };
     if U::IS_F32 {
         // Lanes (rows) holding a subnormal f32 value take f64 logs; the others keep
         // theirs, so a row's value never depends on its neighbours.
         let limit = V::splat(F32_MIN_NORMAL);
-        if V::any(V::or(min_pos[0].lt(limit), min_pos[1].lt(limit))) {
-            let redo = group_terms::<V, false, SAME>(p, q, &lanes);
-            for h in 0..2 {
+        if V::any(V::or(min_pos[0].lt(limit), min_pos[H - 1].lt(limit))) {
+            let redo = group_terms::<V, false, SAME, H>(p, q, &lanes);
+            for h in 0..H {
                 let bad = min_pos[h].lt(limit);
                 let (a, r) = (&mut acc[h], &redo[h]);
                 a.t = V::select(bad, r.t, a.t);
@@ -1102,7 +1119,7 @@ fn group_impl<V: F8, U: Real, const SAME: bool>(
     }
     // finish, lane-wise
     let near = V::splat(1.0 + DOMINANT_EXACT_BELOW);
-    for h in 0..2 {
+    for h in 0..H {
         let (a, k) = (&acc[h], &lanes[h]);
         let cheap = a.t.add(a.d).mul(k.inv_sp);
         // rows whose dominant element holds more than 16/17 of the mass
@@ -1142,7 +1159,7 @@ fn group_impl<V: F8, U: Real, const SAME: bool>(
 /// Pass 2 of a vertical group: per element l = ln(q·2^e) and the term p·(c − l),
 /// split into the dominant element's and the others'.
 #[inline(always)]
-fn group_terms<V: F8, const F32: bool, const SAME: bool>(
+fn group_terms<V: F8, const F32: bool, const SAME: bool, const H: usize>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     k: &[Lanes<V>; 2],
@@ -1155,14 +1172,16 @@ fn group_terms<V: F8, const F32: bool, const SAME: bool>(
     }; 2];
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], 1));
+        // H = 1: the second half repeats the first (LLVM computes an f64 log once)
+        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], H - 1));
         let b = if SAME {
             a
         } else {
-            (half::<V>(&q[c], 0), half::<V>(&q[c], 1))
+            (half::<V>(&q[c], 0), half::<V>(&q[c], H - 1))
         };
-        let l = ln16_shifted::<V, F32>(b.0, b.1, k[0].e, k[1].e);
-        for (h, (pv, qv, lv)) in [(a.0, b.0, l.0), (a.1, b.1, l.1)].into_iter().enumerate() {
+        let l = ln16_shifted::<V, F32>(b.0, b.1, k[0].e, k[H - 1].e);
+        let halves = [(a.0, b.0, l.0), (a.1, b.1, l.1)];
+        for (h, (pv, qv, lv)) in halves.into_iter().enumerate().take(H) {
             let g = &mut acc[h];
             let is_dom = V::and(k[h].dominant, qv.eq(k[h].max_q));
             // p = 0: no term (q may be 0 too, where l means nothing)
@@ -1187,7 +1206,24 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::{close, positive, through_groups, SPECIALS};
+    use crate::kernels::adversarial::{
+        check_rows_alone_match_full_groups, close, positive, through_groups, SPECIALS,
+    };
+
+    #[test]
+    fn a_row_alone_equals_the_row_in_a_full_group() {
+        // cross-entropy (q its own tile) and entropy (q the same tile as p)
+        for entropy in [false, true] {
+            check_rows_alone_match_full_groups(|f32_data, _, pt, qt, out, regular| {
+                let qt = if entropy { pt } else { qt };
+                if f32_data {
+                    group::<f32>(pt, qt, out, regular);
+                } else {
+                    group::<f64>(pt, qt, out, regular);
+                }
+            });
+        }
+    }
 
     fn check(p: &[f64], q: &[f64], rtol: f64) {
         let (got, _) = row(p, q);
