@@ -21,7 +21,7 @@
 //! value does not depend on which of the two paths read it (both call the same measure
 //! on the same values in the same type).
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayD, ArrayView2};
 
 use super::{offset_at, Layout, ListView, Values};
 use crate::error::Error;
@@ -615,23 +615,21 @@ fn one_fixed<T: ColumnReal>(
     let opts = &spec.opts;
     let ln_base = opts.ln_base()?;
     Ok(match spec.measure {
-        Measure::Entropy if spec.from_logits => from_logits::one(view, One::Entropy, ln_base)?
-            .into_iter()
-            .collect(),
-        Measure::Perplexity if spec.from_logits => from_logits::one(view, One::Perplexity, 1.0)?
-            .into_iter()
-            .collect(),
-        Measure::Entropy if spec.smoothing > 0.0 => smoothing::rows(
+        Measure::Entropy if spec.from_logits => {
+            into_values(from_logits::one(view, One::Entropy, ln_base)?)
+        }
+        Measure::Perplexity if spec.from_logits => {
+            into_values(from_logits::one(view, One::Perplexity, 1.0)?)
+        }
+        Measure::Entropy if spec.smoothing > 0.0 => into_values(smoothing::rows(
             view.clone(),
             view,
             Smoothed::Entropy,
             spec.smoothing,
             ln_base,
-        )?
-        .into_iter()
-        .collect(),
-        Measure::Entropy => entropy::entropy(view, opts)?.into_iter().collect(),
-        Measure::Perplexity => perplexity::perplexity(view, opts)?.into_iter().collect(),
+        )?),
+        Measure::Entropy => into_values(entropy::entropy(view, opts)?),
+        Measure::Perplexity => into_values(perplexity::perplexity(view, opts)?),
         Measure::LogSumExp => ragged_loss::logsumexp_rows(&Rows::from_view(&view))?,
         Measure::SoftmaxCrossEntropy => ragged_loss::softmax_cross_entropy_rows(
             &Rows::from_view(&view),
@@ -725,7 +723,24 @@ fn pair_fixed<T: ColumnReal, U: ColumnReal>(
         Measure::JsDistance => js::js_distance(pv, qv, opts)?,
         m => unreachable!("{m:?} takes one input"),
     };
-    Ok(out.into_iter().collect())
+    Ok(into_values(out))
+}
+
+/// A per-row result's values in row order: its buffer, moved (the results are built in
+/// standard layout). ndarray's by-value iterator over a dynamic-dimension array cost
+/// ~10 ns per value — a third of the time of equal-length ragged rows of ten values.
+fn into_values(a: ArrayD<f64>) -> Vec<f64> {
+    if !a.is_standard_layout() {
+        return a.iter().copied().collect();
+    }
+    let n = a.len();
+    let (values, offset) = a.into_raw_vec_and_offset();
+    let start = offset.unwrap_or(0);
+    if start == 0 && values.len() == n {
+        values
+    } else {
+        values[start..start + n].to_vec()
+    }
 }
 
 #[cfg(test)]

@@ -1187,6 +1187,9 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
     let slice_q = |row: Row| q.slice(row).expect("ragged rows are adjacent");
     let pads = m.pads();
     let rows = out.len();
+    // p and q share one offsets array (the usual case): q's rows start where p's do
+    let same_offsets = std::mem::size_of::<A>() == std::mem::size_of::<B>()
+        && std::ptr::eq(po.as_ptr().cast::<u8>(), qo.as_ptr().cast::<u8>());
     let chunk = |first: usize, out: &mut [f64]| -> Lowest {
         let n = out.len();
         let mut min = Lowest::NONE;
@@ -1213,15 +1216,37 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
         for len in 1..=longest + 1 {
             counts[len] += counts[len - 1];
         }
-        let mut order = vec![0u32; counts[longest + 1] as usize];
+        // `order[k]`: the chunk's row in slot k, `p_at[k]` / `q_at[k]` where its values
+        // start; afterwards `counts[len]` is the end of the slots of length `len`, so a
+        // slot's length is known from the runs, without its offsets again.
+        let slots = counts[longest + 1] as usize;
+        let mut order = vec![0u32; slots];
+        let mut p_at = vec![0usize; slots];
+        let mut q_at = vec![0usize; if same_offsets { 0 } else { slots }];
         for i in 0..n {
             let r = first + i;
-            let len = po[r + 1].at() - po[r].at();
+            let at = po[r].at();
+            let len = po[r + 1].at() - at;
             if len <= m.vertical() {
-                order[counts[len] as usize] = i as u32;
+                let k = counts[len] as usize;
+                order[k] = i as u32;
+                p_at[k] = at;
+                if !same_offsets {
+                    q_at[k] = qo[r].at();
+                }
                 counts[len] += 1;
             }
         }
+        let q_at = if same_offsets { &p_at } else { &q_at };
+        // the length of the rows in slot `k` (≥ `from`, the length of an earlier slot)
+        let len_at = |k: usize, from: usize| -> usize {
+            let mut len = from;
+            while counts[len] as usize <= k {
+                len += 1;
+            }
+            len
+        };
+        let mut run_len = 0;
         let mut pt = vec![[0.0; GROUP]; longest];
         let mut qt = vec![[0.0; GROUP]; if same { 0 } else { longest }];
         let mut values = [0.0f64; GROUP];
@@ -1265,18 +1290,14 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
                     }
                 }
             }
-            let len_of = |i: u32| prow(first + i as usize).len();
+            run_len = len_at(start, run_len);
+            let l0 = run_len;
             let mut end = (start + GROUP).min(order.len());
-            let l0 = len_of(order[start]);
             if !pads || l0 <= TINY {
-                end = start
-                    + order[start..end]
-                        .iter()
-                        .take_while(|&&i| len_of(i) == l0)
-                        .count();
+                end = end.min(counts[l0] as usize);
             }
             let members = &order[start..end];
-            let steps = len_of(members[members.len() - 1]);
+            let steps = len_at(end - 1, l0);
             since += GROUP * steps.max(1);
             if since >= 4096 {
                 since = 0;
@@ -1285,14 +1306,17 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
                 }
             }
             let k = members.len();
-            if k == GROUP && len_of(members[0]) == steps && steps <= UNIFORM_MAX {
+            if k == GROUP && l0 == steps && steps <= UNIFORM_MAX {
                 // sixteen rows of one length (the common case once sorted)
-                let pr: [&[T]; GROUP] =
-                    std::array::from_fn(|j| slice_p(prow(first + members[j] as usize)));
+                let row_at = |base: usize| Row {
+                    base: base as isize,
+                    len: steps,
+                };
+                let pr: [&[T]; GROUP] = std::array::from_fn(|j| slice_p(row_at(p_at[start + j])));
                 fill_uniform(&pr, &mut pt[..steps]);
                 if !same {
                     let qr: [&[U]; GROUP] =
-                        std::array::from_fn(|j| slice_q(qrow(first + members[j] as usize)));
+                        std::array::from_fn(|j| slice_q(row_at(q_at[start + j])));
                     fill_uniform(&qr, &mut qt[..steps]);
                 }
             } else {
