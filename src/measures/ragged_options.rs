@@ -9,23 +9,20 @@
 //!   streamed, longer ones as fixed blocks. A zero after a row's end is a logit of its
 //!   own, not nothing, so these measures ask the engine for groups of rows of one length
 //!   ([`crate::parallel::rows::RowMeasure::pads`] false).
-//! - **Smoothing**: each row read once into a buffer as `x + α` and handed to the
-//!   measure's exact per-row form ([`super::smoothing::one_pair`]).
+//! - **Smoothing**: the row engine with the dense path's measure (`smoothing::Plus`:
+//!   groups of one length whose tiles get `+ α`, longer rows read into a buffer as `x + α`
+//!   for the exact per-row form).
 //!
 //! Rows run in fixed tasks, in parallel when the call is large enough; a row's value
 //! depends on that row only (any thread count gives the same bits); Ctrl-C is checked
 //! between groups or rows.
 
 use super::from_logits::{Entropy, One, Two};
-use super::smoothing::{check_alpha, check_negative, one_pair, Smoothed};
-use super::CHECK_ELEMENTS;
+use super::smoothing::{self, Smoothed};
 use crate::error::Error;
 use crate::kernels::Real;
 use crate::parallel::rows::{map_rows, IntoChecked, Rows};
-use crate::parallel::{map_chunks, run};
-
-/// Rows per task of the row-by-row measures (JS of logits, smoothing).
-const ROWS_PER_TASK: usize = 1024;
+use crate::parallel::run;
 
 /// `kind` of every ragged row of logits `z[offsets[r]..offsets[r+1]]`, in the unit of
 /// `ln_base` (an empty row: entropy 0, perplexity 1).
@@ -84,89 +81,14 @@ pub fn smoothed<'a, T: Real, U: Real>(
     alpha: f64,
     ln_base: f64,
 ) -> Result<Vec<f64>, Error> {
-    check_alpha(alpha)?;
-    let one = kind == Smoothed::Entropy;
     let o = offsets.into_checked(p.len())?;
     let pr = Rows::ragged(p, o)?;
-    let lowest = std::sync::Mutex::new((0.0f64, 0.0f64));
-    let out = if one {
-        row_by_row(&pr, &pr, p.len(), |x, _| {
-            let [v, lp, _] = one_pair(
-                x.iter(),
-                None::<std::slice::Iter<'_, U>>,
-                alpha,
-                kind,
-                ln_base,
-            );
-            note(&lowest, lp, 0.0);
-            Ok(v)
-        })?
-    } else {
-        let qr = Rows::ragged(q, o)?;
-        row_by_row(&pr, &qr, p.len(), |x, y| {
-            let [v, lp, lq] = one_pair(x.iter(), Some(y.iter()), alpha, kind, ln_base);
-            note(&lowest, lp, lq);
-            Ok(v)
-        })?
+    let qr = match kind {
+        Smoothed::Entropy => None, // q is p
+        _ => Some(Rows::ragged(q, o)?),
     };
-    let (lp, lq) = *lowest.lock().unwrap_or_else(|e| e.into_inner());
-    check_negative(lp, lq, "q")?;
-    Ok(out)
-}
-
-/// Keeps the smallest inputs seen (only negative ones are ever noted).
-fn note(lowest: &std::sync::Mutex<(f64, f64)>, lp: f64, lq: f64) {
-    if lp < 0.0 || lq < 0.0 {
-        let mut l = lowest.lock().unwrap_or_else(|e| e.into_inner());
-        l.0 = l.0.min(lp);
-        l.1 = l.1.min(lq);
-    }
-}
-
-/// `f(p_row, q_row)` for every row, in fixed tasks, in parallel when `run` forks; Ctrl-C
-/// checked every [`CHECK_ELEMENTS`] elements or so.
-fn row_by_row<T: Real, U: Real>(
-    p: &Rows<'_, T>,
-    q: &Rows<'_, U>,
-    elements: usize,
-    f: impl Fn(&[T], &[U]) -> Result<f64, Error> + Sync,
-) -> Result<Vec<f64>, Error> {
-    let mut out = crate::parallel::output::zeroed(p.n_rows());
-    let failed = std::sync::Mutex::new(None);
-    run(elements.max(p.n_rows()), |ctx| {
-        let task = |i: usize, o: &mut [f64]| {
-            let first = i * ROWS_PER_TASK;
-            let (mut pb, mut qb) = (Vec::new(), Vec::new());
-            let mut since = CHECK_ELEMENTS;
-            p.for_rows(first..first + o.len(), |r, row| {
-                since += row.len() + 1;
-                if since >= CHECK_ELEMENTS {
-                    since = 0;
-                    if ctx.stopped() {
-                        return;
-                    }
-                }
-                let qrow = q.row(r);
-                let v = p.with_slice(row, 0..row.len(), &mut pb, |x| {
-                    q.with_slice(qrow, 0..qrow.len(), &mut qb, |y| f(x, y))
-                });
-                match v {
-                    Ok(v) => o[r - first] = v,
-                    Err(e) => {
-                        failed
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert(e);
-                    }
-                }
-            });
-        };
-        map_chunks(ctx.fork, &mut out, ROWS_PER_TASK, (), |(), ()| (), task);
-    })?;
-    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
-    Ok(out)
+    let nats = smoothing::ragged_nats(&pr, qr.as_ref(), kind, alpha, p.len())?;
+    Ok(smoothing::in_unit(nats, kind, ln_base))
 }
 
 #[cfg(test)]

@@ -2,27 +2,34 @@
 //! the population stability index PSI = Σ (P − Q)·ln(P/Q) = KL(P‖Q) + KL(Q‖P).
 //!
 //! With α > 0 every element of p (and q) is read as `x + α` before normalisation — a
-//! histogram's empty bin gets a pseudocount, so KL / PSI stay finite. Each row is read
-//! once into a per-thread buffer of one row (`x + α`, widened to f64) and handed to the
-//! exact per-row form of the measure ([`RowMeasure::row`]): memory is one row per thread,
-//! never an N×C temporary. `axis=None` reads the whole array as that one row (so it
-//! holds a widened copy of the array: the one case that needs memory of the input's
-//! size). Negative inputs are rejected on the values before the pseudocount.
+//! histogram's empty bin gets a pseudocount, so KL / PSI stay finite. The rows go through
+//! the row engine ([`map_rows`], [`map_whole`]) as the measure [`Plus`]: short rows as
+//! vertical groups whose transposed tiles get `+ α` (widened to f64) before the measure's
+//! float64 group form — sixteen rows at a time, as unsmoothed rows — and longer rows
+//! read once into a per-thread buffer of one row (`x + α`) for the exact per-row form:
+//! memory is one row per thread, never an N×C temporary. (Every row used to take the
+//! per-row form: ~150 ns a row, 20× the unsmoothed time of (N, 10) rows.) Groups hold
+//! rows of one length only (zero padding would get the pseudocount), so dense rows,
+//! ragged rows and `axis=None` give a row the same bits. `axis=None` beyond the group
+//! length reads the whole array as that one row (a widened copy of the array: the one
+//! case that needs memory of the input's size). Negative inputs are rejected on the
+//! values before the pseudocount.
 //!
 //! Rows run in parallel (a row's value depends on the row only: any thread count gives the
 //! same bits); Ctrl-C is checked between rows.
 
 use std::cell::RefCell;
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, Axis, Zip};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use super::cross_entropy::CrossEntropy;
 use super::js::{distance, JensenShannon};
 use super::kl::Divergence;
-use super::{batch_shape, same_shape, RowStop};
+use super::{batch_shape, checked, same_shape};
 use crate::error::Error;
-use crate::kernels::Real;
-use crate::parallel::rows::RowMeasure;
+use crate::kernels::two_pass::Lowest;
+use crate::kernels::{Real, GROUP};
+use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows};
 use crate::parallel::run;
 
 /// The measures that take `smoothing`.
@@ -61,11 +68,134 @@ impl Smoothed {
         }
     }
 
+    /// The values (nats) of up to sixteen pairs of smoothed rows, transposed: the
+    /// measure's float64 group form (see [`RowMeasure::group`]).
+    fn group(self, p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) {
+        let kl = Divergence { normalize: true };
+        match self {
+            Smoothed::Entropy | Smoothed::CrossEntropy => {
+                RowMeasure::<f64, f64>::group(
+                    &CrossEntropy { normalize: true },
+                    p,
+                    q,
+                    out,
+                    regular,
+                );
+            }
+            Smoothed::Kl => {
+                RowMeasure::<f64, f64>::group(&kl, p, q, out, regular);
+            }
+            Smoothed::Js | Smoothed::JsDistance => {
+                let js = JensenShannon { normalize: true };
+                RowMeasure::<f64, f64>::group(&js, p, q, out, regular);
+            }
+            Smoothed::Psi => {
+                let n = out.len();
+                let (mut back, mut back_regular) = ([0.0; GROUP], [true; GROUP]);
+                RowMeasure::<f64, f64>::group(&kl, p, q, out, regular);
+                RowMeasure::<f64, f64>::group(&kl, q, p, &mut back[..n], &mut back_regular[..n]);
+                for j in 0..n {
+                    out[j] += back[j];
+                    regular[j] &= back_regular[j];
+                }
+            }
+        }
+    }
+
+    /// A value in nats in the unit of `ln_base` (and √ for the distance).
     fn value(self, nats: f64, ln_base: f64) -> f64 {
         match self {
             Smoothed::JsDistance => distance(nats / ln_base),
             _ => nats / ln_base,
         }
+    }
+}
+
+/// `kind` of rows read as `x + alpha` (see the module docs), in nats.
+struct Plus {
+    kind: Smoothed,
+    alpha: f64,
+}
+
+/// A transposed tile of a group of rows (`tile[element][lane]`).
+type Tile = Vec<[f64; GROUP]>;
+
+thread_local! {
+    /// The smoothed tiles of one group of p and of q.
+    static TILES: RefCell<(Tile, Tile)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `out[c][j] = x[c][j] + alpha`; returns min(0, smallest x) (NaN ignored).
+fn shift_tile(x: &[[f64; GROUP]], alpha: f64, out: &mut Tile) -> f64 {
+    out.clear();
+    let mut lowest = 0.0f64;
+    for slot in x {
+        let mut shifted = [0.0; GROUP];
+        for (s, &v) in shifted.iter_mut().zip(slot) {
+            if v < lowest {
+                lowest = v;
+            }
+            *s = v + alpha;
+        }
+        out.push(shifted);
+    }
+    lowest
+}
+
+/// Whether two slices are the same memory (entropy: q is p).
+fn same_slice<T, U>(p: &[T], q: &[U]) -> bool {
+    std::ptr::eq(p.as_ptr().cast::<u8>(), q.as_ptr().cast::<u8>())
+        && std::mem::size_of_val(p) == std::mem::size_of_val(q)
+}
+
+impl<T: Real, U: Real> RowMeasure<T, U> for Plus {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        regular: &mut [bool],
+    ) -> Lowest {
+        TILES.with(|tiles| {
+            let mut tiles = tiles.borrow_mut();
+            let (pt, qt) = &mut *tiles;
+            let lp = shift_tile(p, self.alpha, pt);
+            if same_slice(p, q) {
+                self.kind.group(pt, pt, out, regular);
+                return Lowest { p: lp, q: lp };
+            }
+            let lq = shift_tile(q, self.alpha, qt);
+            self.kind.group(pt, qt, out, regular);
+            Lowest { p: lp, q: lq }
+        })
+    }
+
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
+        let [v, lp, lq] = if same_slice(p, q) {
+            one_pair(
+                p.iter(),
+                None::<std::slice::Iter<'_, U>>,
+                self.alpha,
+                self.kind,
+            )
+        } else {
+            one_pair(p.iter(), Some(q.iter()), self.alpha, self.kind)
+        };
+        (v, Lowest { p: lp, q: lq })
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let (mut pv, mut qv): (Vec<T>, Vec<U>) = (Vec::new(), Vec::new());
+        x.for_each_run(|ps, qs| {
+            pv.extend_from_slice(ps);
+            qv.extend_from_slice(qs);
+        });
+        self.row(&pv, &qv)
+    }
+
+    // zero padding would get the pseudocount
+    fn pads(&self) -> bool {
+        false
     }
 }
 
@@ -88,13 +218,12 @@ fn fill<'a, T: Real + 'a>(x: impl Iterator<Item = &'a T>, alpha: f64, buf: &mut 
     lowest
 }
 
-/// (value, lowest p, lowest q) of one pair of rows.
-pub(crate) fn one_pair<'a, T: Real + 'a, U: Real + 'a>(
+/// (value in nats, lowest p, lowest q) of one pair of rows.
+fn one_pair<'a, T: Real + 'a, U: Real + 'a>(
     p: impl Iterator<Item = &'a T>,
     q: Option<impl Iterator<Item = &'a U>>,
     alpha: f64,
     kind: Smoothed,
-    ln_base: f64,
 ) -> [f64; 3] {
     BUFFERS.with(|b| {
         let mut b = b.borrow_mut();
@@ -104,28 +233,8 @@ pub(crate) fn one_pair<'a, T: Real + 'a, U: Real + 'a>(
             Some(q) => (fill(q, alpha, qb), qb),
             None => (lp, pb),
         };
-        [kind.value(kind.nats(pb, qs), ln_base), lp, lq]
+        [kind.nats(pb, qs), lp, lq]
     })
-}
-
-pub(crate) fn check_negative(
-    lowest_p: f64,
-    lowest_q: f64,
-    q_name: &'static str,
-) -> Result<(), Error> {
-    if lowest_p < 0.0 {
-        return Err(Error::Negative {
-            arg: "p",
-            value: lowest_p,
-        });
-    }
-    if lowest_q < 0.0 {
-        return Err(Error::Negative {
-            arg: q_name,
-            value: lowest_q,
-        });
-    }
-    Ok(())
 }
 
 pub(crate) fn check_alpha(alpha: f64) -> Result<(), Error> {
@@ -150,43 +259,45 @@ pub fn rows<T: Real, U: Real>(
     if !one {
         same_shape(&p, &q)?;
     }
-    batch_shape("p", &p)?;
-    let axis = Axis(p.ndim() - 1);
-    let len = p.len_of(axis);
-    let results = run(p.len(), |ctx| {
-        let fork = ctx.fork;
-        let stop = RowStop::new(ctx, len);
-        if one {
-            crate::zip_map_collect!(fork, Zip::from(p.lanes(axis)), |x: ArrayView1<'_, T>| {
-                if stop.skip() {
-                    return [f64::NAN, 0.0, 0.0];
-                }
-                one_pair(
-                    x.iter(),
-                    None::<std::slice::Iter<'_, U>>,
-                    alpha,
-                    kind,
-                    ln_base,
-                )
-            })
-        } else {
-            let zip = Zip::from(p.lanes(axis)).and(q.lanes(axis));
-            crate::zip_map_collect!(fork, zip, |x: ArrayView1<'_, T>, y: ArrayView1<'_, U>| {
-                if stop.skip() {
-                    return [f64::NAN, 0.0, 0.0];
-                }
-                one_pair(x.iter(), Some(y.iter()), alpha, kind, ln_base)
-            })
-        }
-    })?;
-    let (lp, lq) = results.iter().fold((0.0f64, 0.0f64), |(a, b), r| {
-        (
-            if r[1] < a { r[1] } else { a },
-            if r[2] < b { r[2] } else { b },
-        )
-    });
-    check_negative(lp, lq, "q")?;
-    Ok(results.mapv(|r| r[0]))
+    let batch = batch_shape("p", &p)?;
+    let m = Plus { kind, alpha };
+    let pr = Rows::from_view(&p);
+    let mut out = crate::parallel::output::zeroed(pr.n_rows());
+    let min = if one {
+        run(p.len(), |ctx| map_rows(&pr, &pr, &m, ctx, &mut out))?
+    } else {
+        let qr = Rows::from_view(&q);
+        run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?
+    };
+    let values = in_unit(checked(out, min, 1.0, "q")?, kind, ln_base);
+    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+}
+
+/// Values in nats in the unit of `ln_base` (and √ for the distance).
+pub(crate) fn in_unit(mut nats: Vec<f64>, kind: Smoothed, ln_base: f64) -> Vec<f64> {
+    for v in &mut nats {
+        *v = kind.value(*v, ln_base);
+    }
+    nats
+}
+
+/// `kind` of every ragged row of `p` and `q` (None: q is p, for [`Smoothed::Entropy`]), in
+/// nats: [`map_rows`] with [`Plus`], so a ragged row gets the bits of the dense row.
+pub(crate) fn ragged_nats<T: Real, U: Real>(
+    p: &Rows<'_, T>,
+    q: Option<&Rows<'_, U>>,
+    kind: Smoothed,
+    alpha: f64,
+    elements: usize,
+) -> Result<Vec<f64>, Error> {
+    check_alpha(alpha)?;
+    let m = Plus { kind, alpha };
+    let mut out = crate::parallel::output::zeroed(p.n_rows());
+    let min = match q {
+        None => run(elements, |ctx| map_rows(p, p, &m, ctx, &mut out))?,
+        Some(q) => run(elements, |ctx| map_rows(p, q, &m, ctx, &mut out))?,
+    };
+    checked(out, min, 1.0, "q")
 }
 
 /// The same for the whole of `p` (and `q`) as one distribution (`axis=None`).
@@ -202,21 +313,13 @@ pub fn whole<T: Real, U: Real>(
     if !one {
         same_shape(&p, &q)?;
     }
-    let r = run(p.len(), |_| {
-        if one {
-            one_pair(
-                p.iter(),
-                None::<std::slice::Iter<'_, U>>,
-                alpha,
-                kind,
-                ln_base,
-            )
-        } else {
-            one_pair(p.iter(), Some(q.iter()), alpha, kind, ln_base)
-        }
-    })?;
-    check_negative(r[1], r[2], "q")?;
-    Ok(r[0])
+    let m = Plus { kind, alpha };
+    let (v, min) = if one {
+        run(p.len(), |ctx| map_whole(&p, &p, &m, ctx))?
+    } else {
+        run(p.len(), |ctx| map_whole(&p, &q, &m, ctx))?
+    };
+    Ok(in_unit(checked(vec![v], min, 1.0, "q")?, kind, ln_base)[0])
 }
 
 #[cfg(test)]

@@ -780,6 +780,23 @@ impl<T: Real, U: Real> Long<'_, '_, T, U> {
         self.len == 0
     }
 
+    /// `f` on every run of the distribution in order, as contiguous slices of `p` and `q`
+    /// (a strided run is copied into a buffer first).
+    pub fn for_each_run(&self, mut f: impl FnMut(&[T], &[U]))
+    where
+        T: Default,
+        U: Default,
+    {
+        let (mut pbuf, mut qbuf) = (Vec::new(), Vec::new());
+        for r in self.runs.clone() {
+            let (pr, qr) = (self.p.row(r), self.q.row(r));
+            self.p.with_slice(pr, 0..pr.len(), &mut pbuf, |ps| {
+                self.q
+                    .with_slice(qr, 0..qr.len(), &mut qbuf, |qs| f(ps, qs))
+            });
+        }
+    }
+
     /// `f` over blocks of [`BLOCK`] elements, combined by the fixed tree of
     /// [`reduce_blocks`], blocks in parallel when the call may fork. A block that is not
     /// one contiguous piece of both inputs is fed to `f` in gathered leaves of
