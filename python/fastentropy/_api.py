@@ -444,8 +444,7 @@ def entropy(
     array([1.03972077, 0.        , 0.        ])
     """
     if (
-        type(p) is np.ndarray
-        and offsets is None
+        offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
         and base is None
@@ -605,9 +604,7 @@ def kl_divergence(
     0.0
     """
     if (
-        type(p) is np.ndarray
-        and type(q) is np.ndarray
-        and offsets is None
+        offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
         and base is None
@@ -681,9 +678,7 @@ def cross_entropy(
     array([0.69314718, 1.2039728 ])
     """
     if (
-        type(p) is np.ndarray
-        and type(q) is np.ndarray
-        and offsets is None
+        offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
         and base is None

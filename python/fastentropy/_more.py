@@ -123,9 +123,7 @@ def js_divergence(
     0.0
     """
     if (
-        type(p) is np.ndarray
-        and type(q) is np.ndarray
-        and offsets is None
+        offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
         and base is None
@@ -181,9 +179,7 @@ def js_distance(
     0.464501404022
     """
     if (
-        type(p) is np.ndarray
-        and type(q) is np.ndarray
-        and offsets is None
+        offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
         and base is None
