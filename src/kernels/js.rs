@@ -197,14 +197,14 @@ fn step<V: F8, const F32: bool>(acc: &mut [Acc<V>; 2], p: (V, V), q: (V, V), k: 
     half_step::<V, F32>(a1, p.1, q.1, ga1.add(gb1), w1);
 }
 
-/// [`step`] on eight lanes only (the logarithm's second half is a copy of the first: LLVM
-/// computes it once for f64; f32 logs take sixteen lanes anyway).
+/// [`step`] on eight lanes only: the two logarithms (p's side and q's) share one
+/// sixteen-lane call, each in one half — lane-wise the operations [`step`] does, so the
+/// same bits, for one f32 polynomial instead of two.
 #[inline(always)]
 fn step_half<V: F8, const F32: bool>(acc: &mut Acc<V>, p: V, q: V, k: &Lanes<V>) {
     let zero = V::splat(0.0);
     let (d, ra, rb, w) = split_ratio(p, q, k);
-    let (_, (ga, _)) = log1p_g16::<V, F32>((d, d), (ra, ra));
-    let (_, (gb, _)) = log1p_g16::<V, F32>((zero.sub(d), zero.sub(d)), (rb, rb));
+    let (_, (ga, gb)) = log1p_g16::<V, F32>((d, zero.sub(d)), (ra, rb));
     half_step::<V, F32>(acc, p, q, ga.add(gb), w);
 }
 
