@@ -491,14 +491,7 @@ fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
                 V::and(sp[h].ge(lo), sp[h].le(hi)),
                 V::and(sq[h].ge(lo), sq[h].le(hi)),
             );
-            if !V::all(ok) {
-                let ok = V::select(ok, V::splat(1.0), zero).to_array();
-                for (i, &v) in ok.iter().enumerate() {
-                    if let Some(r) = regular.get_mut(h * 8 + i) {
-                        *r = v == 1.0;
-                    }
-                }
-            }
+            mark_irregular::<V>(ok, h, regular);
         }
     }
     let f32_data = T::IS_F32 && U::IS_F32;
@@ -523,13 +516,7 @@ fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
     }
     for h in 0..H {
         let (a, k) = (&acc[h], &lanes[h]);
-        if V::any(a.overflow.gt(zero)) {
-            for (i, &v) in a.overflow.to_array().iter().enumerate() {
-                if let Some(r) = regular.get_mut(h * 8 + i) {
-                    *r &= v == 0.0;
-                }
-            }
-        }
+        mark_irregular::<V>(a.overflow.eq(zero), h, regular);
         let value = a.t.div(V::splat(4.0).mul(k.sp).mul(k.sq));
         super::two_pass::store_half(value, h, out);
     }

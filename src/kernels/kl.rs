@@ -857,14 +857,7 @@ fn group_halves<V: F8, U: Real, const H: usize>(
                 V::and(sp[h].ge(lo), sp[h].le(hi)),
                 V::and(sq[h].ge(lo), sq[h].le(hi)),
             );
-            if !V::all(ok) {
-                let ok = V::select(ok, V::splat(1.0), zero).to_array();
-                for (i, &v) in ok.iter().enumerate() {
-                    if let Some(r) = regular.get_mut(h * 8 + i) {
-                        *r = v == 1.0;
-                    }
-                }
-            }
+            mark_irregular::<V>(ok, h, regular);
         }
     }
     let mut acc = match (U::IS_F32, normalize) {
@@ -893,13 +886,7 @@ fn group_halves<V: F8, U: Real, const H: usize>(
     }
     for h in 0..H {
         let a = &acc[h];
-        if V::any(a.out_of_range.gt(zero)) {
-            for (i, &v) in a.out_of_range.to_array().iter().enumerate() {
-                if let Some(r) = regular.get_mut(h * 8 + i) {
-                    *r &= v == 0.0;
-                }
-            }
-        }
+        mark_irregular::<V>(a.out_of_range.eq(zero), h, regular);
         let value = if normalize { a.v } else { a.raw };
         let value = V::select(a.zero_q.gt(zero), V::splat(f64::INFINITY), value);
         if !normalize {
@@ -919,13 +906,7 @@ fn group_halves<V: F8, U: Real, const H: usize>(
                 V::select(cancels, V::splat(1.0), zero),
                 V::splat(1.0),
             );
-            if V::any(bad.gt(zero)) {
-                for (i, &v) in bad.to_array().iter().enumerate() {
-                    if let Some(r) = regular.get_mut(h * 8 + i) {
-                        *r &= v == 0.0;
-                    }
-                }
-            }
+            mark_irregular::<V>(bad.eq(zero), h, regular);
         }
         super::two_pass::store_half(value, h, out);
     }

@@ -393,7 +393,7 @@ fn one_pass_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass {
 
 /// Whether `q` is `p` itself (entropy): then q's statistics are p's.
 #[inline(always)]
-fn same_data<T, U>(p: &[T], q: &[U]) -> bool {
+pub(crate) fn same_data<T, U>(p: &[T], q: &[U]) -> bool {
     std::mem::size_of::<T>() == std::mem::size_of::<U>()
         && std::ptr::eq(p.as_ptr().cast::<u8>(), q.as_ptr().cast::<u8>())
         && p.len() == q.len()

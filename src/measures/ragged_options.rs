@@ -87,8 +87,7 @@ pub fn smoothed<'a, T: Real, U: Real>(
         Smoothed::Entropy => None, // q is p
         _ => Some(Rows::ragged(q, o)?),
     };
-    let nats = smoothing::ragged_nats(&pr, qr.as_ref(), kind, alpha, p.len())?;
-    Ok(smoothing::in_unit(nats, kind, ln_base))
+    smoothing::ragged(&pr, qr.as_ref(), kind, alpha, p.len(), ln_base)
 }
 
 #[cfg(test)]

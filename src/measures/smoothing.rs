@@ -3,10 +3,11 @@
 //!
 //! With α > 0 every element of p (and q) is read as `x + α` before normalisation — a
 //! histogram's empty bin gets a pseudocount, so KL / PSI stay finite. The rows go through
-//! the row engine ([`map_rows`], [`map_whole`]) as the measure [`Plus`]: short rows as
-//! vertical groups whose transposed tiles get `+ α` (widened to f64) before the measure's
-//! float64 group form — sixteen rows at a time, as unsmoothed rows — and longer rows
-//! read once into a per-thread buffer of one row (`x + α`) for the exact per-row form:
+//! the row engine (`map_rows`, `map_whole`, by the measures' `per_row` and `whole`) as the
+//! measure [`Plus`]: short rows as vertical groups whose transposed tiles get `+ α`
+//! (widened to f64) before the measure's float64 group form — sixteen rows at a time, as
+//! unsmoothed rows — and longer rows read once into a per-thread buffer of one row
+//! (`x + α`) for the exact per-row form:
 //! memory is one row per thread, never an N×C temporary. (Every row used to take the
 //! per-row form: ~150 ns a row, 20× the unsmoothed time of (N, 10) rows.) Groups hold
 //! rows of one length only (zero padding would get the pseudocount), so dense rows,
@@ -20,17 +21,17 @@
 
 use std::cell::RefCell;
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD};
 
 use super::cross_entropy::CrossEntropy;
 use super::js::{distance, JensenShannon};
 use super::kl::Divergence;
-use super::{batch_shape, checked, same_shape};
+use super::{per_row, per_row_of_views, Options};
 use crate::error::Error;
+use crate::kernels::plogq::same_data;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
-use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows};
-use crate::parallel::run;
+use crate::parallel::rows::{Long, RowMeasure, Rows};
 
 /// The measures that take `smoothing`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +112,13 @@ impl Smoothed {
     }
 }
 
+/// The measures' options for [`Plus`]: natural logs (the unit is applied afterwards, with
+/// the distance's square root).
+const NATS: Options = Options {
+    normalize: true,
+    base: None,
+};
+
 /// `kind` of rows read as `x + alpha` (see the module docs), in nats.
 struct Plus {
     kind: Smoothed,
@@ -142,12 +150,6 @@ fn shift_tile(x: &[[f64; GROUP]], alpha: f64, out: &mut Tile) -> f64 {
     lowest
 }
 
-/// Whether two slices are the same memory (entropy: q is p).
-fn same_slice<T, U>(p: &[T], q: &[U]) -> bool {
-    std::ptr::eq(p.as_ptr().cast::<u8>(), q.as_ptr().cast::<u8>())
-        && std::mem::size_of_val(p) == std::mem::size_of_val(q)
-}
-
 impl<T: Real, U: Real> RowMeasure<T, U> for Plus {
     fn group(
         &self,
@@ -160,7 +162,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Plus {
             let mut tiles = tiles.borrow_mut();
             let (pt, qt) = &mut *tiles;
             let lp = shift_tile(p, self.alpha, pt);
-            if same_slice(p, q) {
+            if same_data(p, q) {
                 self.kind.group(pt, pt, out, regular);
                 return Lowest { p: lp, q: lp };
             }
@@ -171,7 +173,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Plus {
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
-        let [v, lp, lq] = if same_slice(p, q) {
+        let [v, lp, lq] = if same_data(p, q) {
             one_pair(
                 p.iter(),
                 None::<std::slice::Iter<'_, U>>,
@@ -255,49 +257,35 @@ pub fn rows<T: Real, U: Real>(
     ln_base: f64,
 ) -> Result<ArrayD<f64>, Error> {
     check_alpha(alpha)?;
-    let one = kind == Smoothed::Entropy;
-    if !one {
-        same_shape(&p, &q)?;
-    }
-    let batch = batch_shape("p", &p)?;
     let m = Plus { kind, alpha };
-    let pr = Rows::from_view(&p);
-    let mut out = crate::parallel::output::zeroed(pr.n_rows());
-    let min = if one {
-        run(p.len(), |ctx| map_rows(&pr, &pr, &m, ctx, &mut out))?
-    } else {
-        let qr = Rows::from_view(&q);
-        run(p.len(), |ctx| map_rows(&pr, &qr, &m, ctx, &mut out))?
+    let mut values = match kind {
+        Smoothed::Entropy => per_row_of_views(&p, &p, &m, &NATS, "q")?,
+        _ => per_row_of_views(&p, &q, &m, &NATS, "q")?,
     };
-    let values = in_unit(checked(out, min, 1.0, "q")?, kind, ln_base);
-    Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
+    values.mapv_inplace(|v| kind.value(v, ln_base));
+    Ok(values)
 }
 
-/// Values in nats in the unit of `ln_base` (and √ for the distance).
-pub(crate) fn in_unit(mut nats: Vec<f64>, kind: Smoothed, ln_base: f64) -> Vec<f64> {
-    for v in &mut nats {
-        *v = kind.value(*v, ln_base);
-    }
-    nats
-}
-
-/// `kind` of every ragged row of `p` and `q` (None: q is p, for [`Smoothed::Entropy`]), in
-/// nats: [`map_rows`] with [`Plus`], so a ragged row gets the bits of the dense row.
-pub(crate) fn ragged_nats<T: Real, U: Real>(
+/// [`rows`] of ragged rows `p` and `q` (None: q is p, for [`Smoothed::Entropy`]), so a
+/// ragged row gets the bits of the dense row.
+pub(crate) fn ragged<T: Real, U: Real>(
     p: &Rows<'_, T>,
     q: Option<&Rows<'_, U>>,
     kind: Smoothed,
     alpha: f64,
     elements: usize,
+    ln_base: f64,
 ) -> Result<Vec<f64>, Error> {
     check_alpha(alpha)?;
     let m = Plus { kind, alpha };
-    let mut out = crate::parallel::output::zeroed(p.n_rows());
-    let min = match q {
-        None => run(elements, |ctx| map_rows(p, p, &m, ctx, &mut out))?,
-        Some(q) => run(elements, |ctx| map_rows(p, q, &m, ctx, &mut out))?,
+    let mut values = match q {
+        None => per_row(p, p, &m, elements, &NATS, "q")?,
+        Some(q) => per_row(p, q, &m, elements, &NATS, "q")?,
     };
-    checked(out, min, 1.0, "q")
+    for v in &mut values {
+        *v = kind.value(*v, ln_base);
+    }
+    Ok(values)
 }
 
 /// The same for the whole of `p` (and `q`) as one distribution (`axis=None`).
@@ -309,17 +297,12 @@ pub fn whole<T: Real, U: Real>(
     ln_base: f64,
 ) -> Result<f64, Error> {
     check_alpha(alpha)?;
-    let one = kind == Smoothed::Entropy;
-    if !one {
-        same_shape(&p, &q)?;
-    }
     let m = Plus { kind, alpha };
-    let (v, min) = if one {
-        run(p.len(), |ctx| map_whole(&p, &p, &m, ctx))?
-    } else {
-        run(p.len(), |ctx| map_whole(&p, &q, &m, ctx))?
+    let nats = match kind {
+        Smoothed::Entropy => super::whole(&p, &p, &m, &NATS, "q")?,
+        _ => super::whole(&p, &q, &m, &NATS, "q")?,
     };
-    Ok(in_unit(checked(vec![v], min, 1.0, "q")?, kind, ln_base)[0])
+    Ok(kind.value(nats, ln_base))
 }
 
 #[cfg(test)]
