@@ -88,6 +88,12 @@ def logsumexp(x: ArrayLike, *, axis: Optional[int] = -1, offsets: Optional[Array
     >>> fe.logsumexp([0.0, 0.0, 5.0], offsets=[0, 2, 3])
     array([0.69314718, 5.        ])
     """
+    if offsets is None:
+        # the small-call fast path: the core takes a native float ndarray and an int axis
+        # as they are and returns None for anything else (issue #13)
+        value = _core.logsumexp_fast(x, axis)
+        if value is not None:
+            return value
     if offsets is not None or type(x) is not np.ndarray:
         src = _ragged_logits(x, "x", offsets, axis)
         if src is not None:
@@ -365,6 +371,12 @@ def softmax_cross_entropy(
     >>> fe.softmax_cross_entropy(np.log([0.3, 0.3, 0.4, 0.5, 0.5]), [2, 0], offsets=[0, 3, 5], reduction="none")
     array([0.91629073, 0.69314718])
     """
+    if offsets is None and weight is None and return_grad is False and grad_out is None:
+        # the small-call fast path (native float logits, native int64 labels of the batch
+        # shape, plain int/str options); None for anything else
+        value = _core.softmax_cross_entropy_fast(logits, target, axis, ignore_index, reduction, label_smoothing)
+        if value is not None:
+            return value
     if offsets is not None or type(logits) is not np.ndarray:
         src = _ragged_logits(logits, "logits", offsets, axis)
         if src is not None:
@@ -455,6 +467,11 @@ def nll_loss(
     >>> fe.nll_loss(np.log([[0.3, 0.3, 0.4]]), [2])
     0.916290731874155
     """
+    if weight is None and return_grad is False and grad_out is None:
+        # the small-call fast path (see `softmax_cross_entropy`)
+        value = _core.nll_loss_fast(log_probs, target, axis, ignore_index, reduction)
+        if value is not None:
+            return value
     arr, kept = _float_input(log_probs, "log_probs", NEG_INF)
     tgt = _target_array(target)
     args = _check_loss_args(

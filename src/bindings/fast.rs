@@ -31,7 +31,7 @@ const DEFAULTS: Options = Options {
 /// The shape of `obj` if it is an exact ndarray (not a subclass: `numpy.ma` arrays carry a
 /// mask the buffer does not show) of native-endian float32/float64. Checked here, not in
 /// the Python callers: two `type(x) is np.ndarray` tests cost ~35 ns of a ~1 µs call.
-fn native_float_shape<'a>(obj: &'a Bound<'_, PyAny>) -> Option<&'a [usize]> {
+pub(super) fn native_float_shape<'a>(obj: &'a Bound<'_, PyAny>) -> Option<&'a [usize]> {
     if !obj.is_exact_instance_of::<PyUntypedArray>() {
         return None;
     }
@@ -44,7 +44,7 @@ fn native_float_shape<'a>(obj: &'a Bound<'_, PyAny>) -> Option<&'a [usize]> {
 }
 
 /// `axis` if it is a plain int (not a bool, not a NumPy integer) in range for `ndim`.
-fn plain_axis(axis: &Bound<'_, PyAny>, ndim: usize) -> Option<isize> {
+pub(super) fn plain_axis(axis: &Bound<'_, PyAny>, ndim: usize) -> Option<isize> {
     if !axis.is_exact_instance_of::<PyInt>() {
         return None;
     }

@@ -6,6 +6,7 @@ mod arrays;
 mod drift;
 mod fast;
 mod loss;
+mod loss_fast;
 mod measures;
 mod more;
 mod ragged;
@@ -98,6 +99,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     measures::register(m)?;
     fast::register(m)?;
     loss::register(m)?;
+    loss_fast::register(m)?;
     more::register(m)?;
     drift::register(m)?;
     scorers::register(m)?;

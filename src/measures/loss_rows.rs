@@ -101,9 +101,9 @@ impl<'a, T: Copy> Block<'a, T> {
             // (1000, 10^4) axis=0 took twice the per-value time of (10, 10^6) axis=0.
             let budget =
                 VERTICAL_TILE_ELEMENTS.max((VERTICAL_MIN_ROWS * c).min(VERTICAL_MAX_ELEMENTS));
-            Some(rows_for(budget, c))
+            Some(rows_for(budget, c).min(whole_groups(x.nrows())))
         } else if c <= SHORT {
-            Some(rows_for(TILE_ELEMENTS, c))
+            Some(rows_for(TILE_ELEMENTS, c).min(whole_groups(x.nrows())))
         } else {
             None
         }
@@ -354,6 +354,13 @@ pub(crate) fn run_tasks<T: Real, R: Send + Default>(
     } else {
         tasks.into_iter().zip(outs).map(one).collect()
     }
+}
+
+/// `rows` rounded up to whole groups (at least one): a tile never holds more rows than its
+/// block. PERF: every tile step (statistics, finish, writers) runs over the whole tile, so
+/// a (10, 10) call with the budget's 408-row tile spent 60% of its 5.6 µs on padding.
+fn whole_groups(rows: usize) -> usize {
+    rows.max(1).next_multiple_of(GROUP)
 }
 
 /// Rows per tile of `c` classes for a budget of `elements` values: a multiple of

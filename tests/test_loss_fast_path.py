@@ -1,0 +1,131 @@
+"""The loss family's small-call fast paths (issue #13): `logsumexp`, `softmax_cross_entropy`
+and `nll_loss` hand their arguments to the core, which takes native float logits, native
+integer labels of the batch shape and plain int/str options as they are and returns None
+for anything else — the public functions then take their general path, with the same
+results and the same errors."""
+
+import numpy as np
+import pytest
+
+import fastentropy as fe
+from fastentropy import _core
+
+Z = np.array([[0.5, -1.0, 2.0, 0.0], [3.0, 3.0, -np.inf, 1.0], [-2.0, 7.5, 0.25, 1e-3]])
+Y = np.array([2, 0, 1])
+ZI = np.array([[1, 0, 2, 0], [3, 3, 0, 1], [0, 7, 0, 0]])  # integer logits
+
+
+def _same(a, b):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert type(a) is type(b)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_eligible_calls_give_the_general_paths_bits(dtype):
+    z = Z.astype(dtype)
+    for axis in (-1, 1, 0, -2):
+        _same(_core.logsumexp_fast(z, axis), _core.logsumexp(np.moveaxis(z, axis, -1)))
+        _same(fe.logsumexp(z, axis=axis), _core.logsumexp(np.moveaxis(z, axis, -1)))
+    for reduction in ("mean", "sum", "none"):
+        for ignore in (-100, 0, 2):
+            for eps in (0.0, 0.1, 1):
+                want = _core.softmax_cross_entropy(
+                    z, Y, weight=None, ignore_index=ignore, reduction=reduction, label_smoothing=float(eps)
+                )
+                _same(_core.softmax_cross_entropy_fast(z, Y, -1, ignore, reduction, eps), want)
+                _same(
+                    fe.softmax_cross_entropy(z, Y, ignore_index=ignore, reduction=reduction, label_smoothing=eps),
+                    want,
+                )
+            for labels in (Y, Y.astype(np.int32), Y.astype(np.uint8), Y.astype(np.int16)):
+                want = _core.nll_loss(z, Y, ignore_index=ignore, reduction=reduction)
+                _same(_core.nll_loss_fast(z, labels, -1, ignore, reduction), want)
+                _same(fe.nll_loss(z, labels, ignore_index=ignore, reduction=reduction), want)
+    # the class axis first: (C, N) with axis=0
+    zt = np.ascontiguousarray(z.T)
+    _same(_core.softmax_cross_entropy_fast(zt, Y, 0, -100, "none", 0.0), _core.softmax_cross_entropy(z, Y, reduction="none"))
+    _same(_core.nll_loss_fast(zt, Y, 0, -100, "sum"), _core.nll_loss(z, Y, reduction="sum"))
+    # one row: a 1-D logits array and a 0-d label
+    _same(_core.softmax_cross_entropy_fast(z[0], np.array(2), -1, -100, "mean", 0.0), fe.softmax_cross_entropy(z[:1], Y[:1]))
+    assert isinstance(fe.logsumexp(z[0]), float)
+
+
+@pytest.mark.parametrize(
+    "z, y, axis, ignore, reduction, eps",
+    [
+        (Z.astype(">f8"), Y, -1, -100, "mean", 0.0),  # byte-swapped logits
+        (Z.astype(np.float16), Y, -1, -100, "mean", 0.0),  # converted by the general path
+        (ZI, Y, -1, -100, "mean", 0.0),
+        (Z.tolist(), Y, -1, -100, "mean", 0.0),
+        (Z, Y.tolist(), -1, -100, "mean", 0.0),
+        (Z, Y.astype(">i8"), -1, -100, "mean", 0.0),  # byte-swapped labels
+        (Z, Y.astype(np.uint64), -1, -100, "mean", 0.0),  # uint64 labels are decoded in Python
+        (Z, Y.astype(np.float64), -1, -100, "mean", 0.0),  # class probabilities? wrong shape: error
+        (Z, Y[:2], -1, -100, "mean", 0.0),  # shape mismatch: the general path's error
+        (Z, Y[None], -1, -100, "mean", 0.0),
+        (Z, Y, np.int64(-1), -100, "mean", 0.0),  # a NumPy integer axis
+        (Z, Y, True, -100, "mean", 0.0),
+        (Z, Y, 2, -100, "mean", 0.0),  # out of range
+        (Z, Y, None, -100, "mean", 0.0),
+        (Z, Y, -1, np.int64(-100), "mean", 0.0),  # a NumPy integer ignore_index
+        (Z, Y, -1, 2**63, "mean", 0.0),  # beyond int64: decoded in Python
+        (Z, Y, -1, True, "mean", 0.0),
+        (Z, Y, -1, -100, "average", 0.0),  # unknown reduction: the general path's error
+        (Z, Y, -1, -100, b"mean", 0.0),
+        (Z, Y, -1, -100, "mean", 1.5),  # label_smoothing out of range: the general path's error
+        (Z, Y, -1, -100, "mean", float("nan")),
+        (Z, Y, -1, -100, "mean", np.float64(0.1)),
+        (Z, Y, -1, -100, "mean", True),
+        (np.zeros((3, 0)), np.zeros(3, dtype=np.int64), -1, -100, "mean", 0.0),  # no classes
+        (np.float64(1.0), np.array(0), -1, -100, "mean", 0.0),  # 0-d logits
+    ],
+)
+def test_anything_else_returns_none_and_the_public_function_matches_the_general_path(z, y, axis, ignore, reduction, eps):
+    assert _core.softmax_cross_entropy_fast(z, y, axis, ignore, reduction, eps) is None
+    if eps in (0.0,) and type(eps) is float:
+        assert _core.nll_loss_fast(z, y, axis, ignore, reduction) is None
+    kwargs = dict(axis=axis, ignore_index=ignore, reduction=reduction, label_smoothing=eps)
+    try:
+        want = fe.softmax_cross_entropy(np.asarray(z, dtype=np.float64), np.asarray(y), **kwargs)
+    except (ValueError, TypeError) as e:
+        with pytest.raises(type(e), match=None):
+            fe.softmax_cross_entropy(z, y, **kwargs)
+        return
+    np.testing.assert_allclose(fe.softmax_cross_entropy(z, y, **kwargs), want, rtol=1e-6)
+
+
+def test_logsumexp_other_inputs_return_none():
+    for x, axis in [(Z.astype(">f8"), -1), (Z.tolist(), -1), (Z, None), (Z, np.int64(0)), (Z, 2), (np.float64(1.0), -1)]:
+        assert _core.logsumexp_fast(x, axis) is None
+    # and the public function still gives the general path's result or error
+    np.testing.assert_array_equal(fe.logsumexp(Z, axis=None), fe.logsumexp(Z.reshape(-1)))
+    with pytest.raises(ValueError):
+        fe.logsumexp(Z, axis=2)
+    # empty rows are the log of an empty sum, on both paths
+    np.testing.assert_array_equal(_core.logsumexp_fast(np.zeros((2, 0)), -1), [-np.inf, -np.inf])
+
+
+def test_errors_are_the_general_paths():
+    bad = np.array([2, 4, 1])
+    for call in (
+        lambda: fe.softmax_cross_entropy(Z, bad),
+        lambda: fe.nll_loss(Z, bad),
+        lambda: fe.softmax_cross_entropy(Z.astype(">f8"), bad),  # general path
+        lambda: fe.nll_loss(Z.tolist(), bad.tolist()),
+    ):
+        with pytest.raises(ValueError, match=r"`target` has label 4 at position \(1,\), outside \[0, 4\)"):
+            call()
+
+
+def test_masked_and_weighted_calls_never_take_the_fast_path():
+    m = np.ma.masked_array(Z, mask=np.zeros_like(Z, dtype=bool))
+    m[0, 1] = np.ma.masked
+    # a masked logit is -inf (absent) on the general path
+    want = fe.logsumexp(np.where(np.ma.getmaskarray(m), -np.inf, Z))
+    np.testing.assert_array_equal(fe.logsumexp(m), want)
+    w = np.array([1.0, 2.0, 0.5, 1.0])
+    np.testing.assert_array_equal(
+        fe.softmax_cross_entropy(Z, Y, weight=w), _core.softmax_cross_entropy(Z, Y, weight=w)
+    )
+    loss, grad = fe.nll_loss(Z, Y, return_grad=True)
+    assert loss == fe.nll_loss(Z, Y) and grad.shape == Z.shape
