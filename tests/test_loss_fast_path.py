@@ -129,3 +129,23 @@ def test_masked_and_weighted_calls_never_take_the_fast_path():
     )
     loss, grad = fe.nll_loss(Z, Y, return_grad=True)
     assert loss == fe.nll_loss(Z, Y) and grad.shape == Z.shape
+
+
+@pytest.mark.parametrize("name", ["log_softmax", "softmax"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_normalizers_into_a_new_array_give_the_general_paths_bits(name, dtype):
+    fast, public = getattr(_core, name + "_fast"), getattr(fe, name)
+    z = np.stack([Z, Z[::-1] * 3]).astype(dtype)  # (2, 3, 4)
+    for axis in (-1, 2, 1, 0, -3):
+        # the general path: the same kernel writing into a caller's array
+        want = np.empty_like(z)
+        getattr(_core, name)(np.moveaxis(z, axis, -1), out=np.moveaxis(want, axis, -1))
+        got = fast(z, axis)
+        assert got.dtype == z.dtype and got.shape == z.shape and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(public(z, axis=axis), want)
+        np.testing.assert_array_equal(public(z, axis=axis, out=np.empty_like(z)), want)
+    for x, axis in [(z.astype(">f8"), -1), (z.tolist(), -1), (z, None), (z, np.int64(0)), (z, 3), (np.zeros((2, 0)), -1)]:
+        assert fast(x, axis) is None
+    with pytest.raises(ValueError):
+        public(z, axis=3)

@@ -233,6 +233,11 @@ def log_softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray
     >>> fe.log_softmax([0.0, 0.0])
     array([-0.69314718, -0.69314718])
     """
+    if out is None:
+        # the small-call fast path: a native float ndarray and an int axis, into a new array
+        value = _core.log_softmax_fast(x, axis)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
     return _normalize(x, axis, out, log=True)  # type: ignore[no-any-return]
 
 
@@ -263,6 +268,10 @@ def softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray[Any
     array([[0.5, 0.5],
            [1. , 0. ]])
     """
+    if out is None:
+        value = _core.softmax_fast(x, axis)  # the fast path (see `log_softmax`)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
     return _normalize(x, axis, out, log=False)  # type: ignore[no-any-return]
 
 

@@ -402,11 +402,12 @@ pub fn into_python<'py>(py: Python<'py>, result: ArrayD<f64>) -> PyResult<Bound<
 
 /// `view` with `axis` (negative counts from the end) moved last, like `np.moveaxis(x, axis,
 /// -1)`: a permuted view, no copy. The measures read distributions along the last axis.
-pub fn axis_last<'a, T>(
+/// (Any view: read-only or writable.)
+pub fn axis_last<S: ndarray::RawData>(
     arg: &str,
-    view: ArrayViewD<'a, T>,
+    view: ndarray::ArrayBase<S, ndarray::IxDyn>,
     axis: isize,
-) -> PyResult<ArrayViewD<'a, T>> {
+) -> PyResult<ndarray::ArrayBase<S, ndarray::IxDyn>> {
     let ndim = view.ndim();
     let index = if axis < 0 { axis + ndim as isize } else { axis };
     if index < 0 || index >= ndim as isize {

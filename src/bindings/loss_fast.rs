@@ -1,6 +1,6 @@
 //! The small-call fast paths of the loss family (as [`super::fast`] for the measures):
-//! `logsumexp`, `softmax_cross_entropy` and `nll_loss` with class-index targets and no
-//! class weights, no gradient. The Python functions test the options that select another
+//! `logsumexp`, `log_softmax` and `softmax` into a new array, `softmax_cross_entropy` and
+//! `nll_loss` with class-index targets and no class weights, no gradient. The Python functions test the options that select another
 //! path (`weight is None`, `return_grad is False`, ...) and hand everything else here;
 //! whether the arguments can be taken as they are — exact native float ndarrays, exact
 //! native integer labels of the batch shape, a plain int `axis` in range, an int
@@ -12,17 +12,18 @@
 //! PERF: a (10, 10) `softmax_cross_entropy` spent ~6 µs in Python (argument checks,
 //! `np.moveaxis` alone ~2.5 µs) around a core call of ~1 µs.
 
-use numpy::{PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{Element, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyString};
 
 use super::arrays::{
-    axis_last, borrow_array as readonly, check_result_size, into_python, lanes, view, with_view,
-    Floats, BYTES_PER_LANE,
+    axis_last, borrow_array as readonly, borrow_array_mut as writable, check_result_size,
+    into_python, is_float32, lanes, view, view_mut, with_view, Floats, BYTES_PER_LANE,
 };
 use super::fast::{native_float_shape, plain_axis};
 use super::Compute;
-use crate::measures::logsumexp::logsumexp;
+use crate::kernels::Real;
+use crate::measures::logsumexp::{logsumexp, normalize_into, Normalizer};
 use crate::measures::nll_loss::nll_loss;
 use crate::measures::softmax_cross_entropy::{
     softmax_cross_entropy, LossOptions, Reduction, Target,
@@ -30,6 +31,8 @@ use crate::measures::softmax_cross_entropy::{
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_logsumexp_fast, m)?)?;
+    m.add_function(wrap_pyfunction!(py_log_softmax_fast, m)?)?;
+    m.add_function(wrap_pyfunction!(py_softmax_fast, m)?)?;
     m.add_function(wrap_pyfunction!(py_softmax_cross_entropy_fast, m)?)?;
     m.add_function(wrap_pyfunction!(py_nll_loss_fast, m)?)?;
     Ok(())
@@ -101,6 +104,66 @@ fn py_logsumexp_fast<'py>(
         py.compute_sized(elements, || logsumexp(v))
     })?;
     into_python(py, result).map(Some)
+}
+
+/// A new C-ordered array of `x`'s dtype and shape holding the log-softmax / softmax of
+/// `x` along `axis` (`x` an exact native float ndarray, `axis` checked by [`class_axis`]).
+fn normalized<'py, T: Real + Element>(
+    py: Python<'py>,
+    x: &Bound<'py, PyArrayDyn<T>>,
+    axis: isize,
+    kind: Normalizer,
+) -> PyResult<Bound<'py, PyAny>> {
+    // Zeroed (calloc: fresh pages cost nothing extra) rather than uninitialised, so no
+    // `unsafe` is needed; every element is then written by `normalize_into`.
+    let out = PyArrayDyn::<T>::zeros(py, x.shape(), false);
+    {
+        let src = readonly("x", x)?;
+        let mut rw = writable("out", &out)?;
+        let xv = axis_last("x", view(&src), axis)?;
+        let ov = axis_last("out", view_mut("out", &mut rw)?, axis)?;
+        let elements = xv.len();
+        py.compute_sized(elements, || normalize_into(xv, ov, kind))?;
+    }
+    Ok(out.into_any())
+}
+
+/// `log_softmax(x, axis=axis)` / `softmax(x, axis=axis)` into a new array, or None.
+fn normalize_fast<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: &Bound<'py, PyAny>,
+    kind: Normalizer,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some((axis, _)) = class_axis(x, axis) else {
+        return Ok(None);
+    };
+    if is_float32(x) {
+        let x = x.cast::<PyArrayDyn<f32>>()?;
+        return normalized(py, x, axis, kind).map(Some);
+    }
+    let x = x.cast::<PyArrayDyn<f64>>()?;
+    normalized(py, x, axis, kind).map(Some)
+}
+
+/// `log_softmax(x, axis=axis)` into a new array, or None (see the module docs).
+#[pyfunction(name = "log_softmax_fast")]
+fn py_log_softmax_fast<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    normalize_fast(py, x, axis, Normalizer::LogSoftmax)
+}
+
+/// `softmax(x, axis=axis)` into a new array, or None (see the module docs).
+#[pyfunction(name = "softmax_fast")]
+fn py_softmax_fast<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    normalize_fast(py, x, axis, Normalizer::Softmax)
 }
 
 /// `softmax_cross_entropy(logits, target, axis=axis, ignore_index=..., reduction=...,
