@@ -28,7 +28,7 @@ use ndarray::{
 use rayon::prelude::*;
 
 use crate::kernels::softmax_rows::{
-    tile_stats_f32, tile_stats_f64, tile_write_f32, tile_write_f64, TileWrite,
+    tile_stats_f32, tile_stats_f64, tile_write_f32, tile_write_f64, transpose, TileWrite,
 };
 use crate::kernels::{Real, GROUP};
 use crate::parallel::{tree_combine, Ctx, Sum, ROW_BLOCK};
@@ -381,7 +381,7 @@ const VERTICAL_MAX_ELEMENTS: usize = 1 << 17;
 
 /// Transposes rows `start..start + n` (n ≤ r) of `x` into the tile `tile[k·r + j]` (class
 /// k of row j); rows n..r keep what they hold (their results are not used).
-pub(crate) fn load_tile<T: Copy + Default>(
+pub(crate) fn load_tile<T: Real>(
     x: &ArrayView2<'_, T>,
     start: usize,
     n: usize,
@@ -399,11 +399,7 @@ pub(crate) fn load_tile<T: Copy + Default>(
         if c == 1 {
             tile[..n].copy_from_slice(xs);
         } else {
-            for k in 0..c {
-                for (j, slot) in tile[k * r..k * r + n].iter_mut().enumerate() {
-                    *slot = xs[j * c + k];
-                }
-            }
+            transpose(xs, c, n, c, tile, r);
         }
         return;
     }
@@ -428,7 +424,7 @@ pub(crate) fn load_tile<T: Copy + Default>(
 }
 
 /// Writes the tile back to rows `start..start + n` of `o`.
-pub(crate) fn store_tile<T: Copy>(
+pub(crate) fn store_tile<T: Real>(
     o: &mut ArrayViewMut2<'_, T>,
     start: usize,
     n: usize,
@@ -439,11 +435,7 @@ pub(crate) fn store_tile<T: Copy>(
     let vertical = o.strides()[0] == 1;
     let mut rows = o.slice_mut(s![start..start + n, ..]);
     if let Some(os) = rows.as_slice_mut() {
-        for k in 0..c {
-            for (j, &v) in tile[k * r..k * r + n].iter().enumerate() {
-                os[j * c + k] = v;
-            }
-        }
+        transpose(tile, r, c, n, os, c);
         return;
     }
     if vertical {
