@@ -358,6 +358,7 @@ def test_outputs_that_cannot_be_written_in_place_are_refused() -> None:
         lambda b, l: fe.perplexity(b),
         lambda b, l: fe.logsumexp(b),
         lambda b, l: fe.softmax(b),
+        lambda b, l: fe.log_softmax(b),
         lambda b, l: fe.self_information(b),
         lambda b, l: fe.softmax_cross_entropy(b, l),
         lambda b, l: fe.nll_loss(b, l),

@@ -237,7 +237,7 @@ def log_softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray
         # the small-call fast path: a native float ndarray and an int axis, into a new array
         value = _core.log_softmax_fast(x, axis)
         if value is not None:
-            return value  # type: ignore[no-any-return]
+            return value
     return _normalize(x, axis, out, log=True)  # type: ignore[no-any-return]
 
 
@@ -271,7 +271,7 @@ def softmax(x: ArrayLike, *, axis: Optional[int] = -1, out: Optional[NDArray[Any
     if out is None:
         value = _core.softmax_fast(x, axis)  # the fast path (see `log_softmax`)
         if value is not None:
-            return value  # type: ignore[no-any-return]
+            return value
     return _normalize(x, axis, out, log=False)  # type: ignore[no-any-return]
 
 

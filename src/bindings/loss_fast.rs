@@ -114,9 +114,17 @@ fn normalized<'py, T: Real + Element>(
     axis: isize,
     kind: Normalizer,
 ) -> PyResult<Bound<'py, PyAny>> {
+    // A result too large to allocate is a MemoryError (as NumPy's `np.empty` on the general
+    // path), never a panic: rust-numpy's `zeros` panics on a failed allocation, so the
+    // size is probed first (a zero-stride broadcast input of 10^12 rows costs nothing).
+    let shape = x.shape();
+    let row_bytes = shape
+        .last()
+        .map_or(0, |&c| c.saturating_mul(std::mem::size_of::<T>()));
+    check_result_size(lanes(shape), row_bytes)?;
     // Zeroed (calloc: fresh pages cost nothing extra) rather than uninitialised, so no
     // `unsafe` is needed; every element is then written by `normalize_into`.
-    let out = PyArrayDyn::<T>::zeros(py, x.shape(), false);
+    let out = PyArrayDyn::<T>::zeros(py, shape, false);
     {
         let src = readonly("x", x)?;
         let mut rw = writable("out", &out)?;
