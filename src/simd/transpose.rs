@@ -56,11 +56,21 @@ pub fn transpose_f32(
     dst_stride: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if isa() != Isa::Baseline && rows >= 8 && cols >= 8 {
-        // SAFETY: `isa()` is Avx2 or Avx512 only when the CPU has AVX2 (every AVX-512
-        // machine it accepts has it too).
-        unsafe { x86::transpose_f32(src, src_stride, rows, cols, dst, dst_stride) };
-        return;
+    if isa() != Isa::Baseline {
+        // SAFETY (all three): `isa()` is Avx2 or Avx512 only when the CPU has AVX2 (every
+        // AVX-512 machine it accepts has it too).
+        if cols == 2 && src_stride == 2 && rows >= 8 {
+            unsafe { x86::split_pairs_f32(src, rows, dst, dst_stride) };
+            return;
+        }
+        if rows == 2 && dst_stride == 2 && cols >= 8 {
+            unsafe { x86::join_pairs_f32(src, src_stride, cols, dst) };
+            return;
+        }
+        if rows >= 8 && cols >= 8 {
+            unsafe { x86::transpose_f32(src, src_stride, rows, cols, dst, dst_stride) };
+            return;
+        }
     }
     transpose_scalar(src, src_stride, rows, cols, dst, dst_stride)
 }
@@ -75,10 +85,20 @@ pub fn transpose_f64(
     dst_stride: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if isa() != Isa::Baseline && rows >= 4 && cols >= 4 {
-        // SAFETY: as in `transpose_f32`.
-        unsafe { x86::transpose_f64(src, src_stride, rows, cols, dst, dst_stride) };
-        return;
+    if isa() != Isa::Baseline {
+        // SAFETY (all three): as in `transpose_f32`.
+        if cols == 2 && src_stride == 2 && rows >= 4 {
+            unsafe { x86::split_pairs_f64(src, rows, dst, dst_stride) };
+            return;
+        }
+        if rows == 2 && dst_stride == 2 && cols >= 4 {
+            unsafe { x86::join_pairs_f64(src, src_stride, cols, dst) };
+            return;
+        }
+        if rows >= 4 && cols >= 4 {
+            unsafe { x86::transpose_f64(src, src_stride, rows, cols, dst, dst_stride) };
+            return;
+        }
     }
     transpose_scalar(src, src_stride, rows, cols, dst, dst_stride)
 }
@@ -170,6 +190,80 @@ mod x86 {
         super::edges(src, ss, (rows, whole_rows), (cols, whole_cols), dst, ds);
     }
 
+    /// Two-class rows back to back (`src[2j + k]`) into two runs `dst[k·ds + j]`, eight
+    /// rows at a time (the evens and the odds of two vectors); the caller guarantees AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn split_pairs_f32(src: &[f32], rows: usize, dst: &mut [f32], ds: usize) {
+        let whole = rows / 8 * 8;
+        for j0 in (0..whole).step_by(8) {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
+            unsafe {
+                let (a, b) = (load8(src, 2 * j0), load8(src, 2 * j0 + 8));
+                // [a0 a2 b0 b2 | a4 a6 b4 b6] → 64-bit pairs in the order 0, 2, 1, 3
+                let even = _mm256_shuffle_ps::<0x88>(a, b);
+                let odd = _mm256_shuffle_ps::<0xDD>(a, b);
+                let order = |v: __m256| {
+                    _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+                };
+                store8(dst, j0, order(even));
+                store8(dst, ds + j0, order(odd));
+            }
+        }
+        super::edges(src, 2, (rows, whole), (2, 2), dst, ds);
+    }
+
+    /// The inverse of [`split_pairs_f32`]: two runs `src[k·ss + j]` into pairs `dst[2j + k]`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn join_pairs_f32(src: &[f32], ss: usize, cols: usize, dst: &mut [f32]) {
+        let whole = cols / 8 * 8;
+        for k0 in (0..whole).step_by(8) {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
+            unsafe {
+                let (e, o) = (load8(src, k0), load8(src, ss + k0));
+                let lo = _mm256_unpacklo_ps(e, o); // [e0 o0 e1 o1 | e4 o4 e5 o5]
+                let hi = _mm256_unpackhi_ps(e, o); // [e2 o2 e3 o3 | e6 o6 e7 o7]
+                store8(dst, 2 * k0, _mm256_permute2f128_ps::<0x20>(lo, hi));
+                store8(dst, 2 * k0 + 8, _mm256_permute2f128_ps::<0x31>(lo, hi));
+            }
+        }
+        super::edges(src, ss, (2, 2), (cols, whole), dst, 2);
+    }
+
+    /// [`split_pairs_f32`] for f64, four rows at a time.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn split_pairs_f64(src: &[f64], rows: usize, dst: &mut [f64], ds: usize) {
+        let whole = rows / 4 * 4;
+        for j0 in (0..whole).step_by(4) {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
+            unsafe {
+                let (a, b) = (load4(src, 2 * j0), load4(src, 2 * j0 + 4));
+                // [a0 b0 a2 b2] → the order 0, 2, 1, 3
+                let even = _mm256_unpacklo_pd(a, b);
+                let odd = _mm256_unpackhi_pd(a, b);
+                store4(dst, j0, _mm256_permute4x64_pd::<0b11_01_10_00>(even));
+                store4(dst, ds + j0, _mm256_permute4x64_pd::<0b11_01_10_00>(odd));
+            }
+        }
+        super::edges(src, 2, (rows, whole), (2, 2), dst, ds);
+    }
+
+    /// [`join_pairs_f32`] for f64, four rows at a time.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn join_pairs_f64(src: &[f64], ss: usize, cols: usize, dst: &mut [f64]) {
+        let whole = cols / 4 * 4;
+        for k0 in (0..whole).step_by(4) {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
+            unsafe {
+                let (e, o) = (load4(src, k0), load4(src, ss + k0));
+                let lo = _mm256_unpacklo_pd(e, o); // [e0 o0 e2 o2]
+                let hi = _mm256_unpackhi_pd(e, o); // [e1 o1 e3 o3]
+                store4(dst, 2 * k0, _mm256_permute2f128_pd::<0x20>(lo, hi));
+                store4(dst, 2 * k0 + 4, _mm256_permute2f128_pd::<0x31>(lo, hi));
+            }
+        }
+        super::edges(src, ss, (2, 2), (cols, whole), dst, 2);
+    }
+
     /// See [`super::transpose_f64`]; the caller guarantees AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn transpose_f64(
@@ -214,9 +308,13 @@ mod tests {
     /// with (`FASTENTROPY_SIMD`).
     #[test]
     fn blocked_transpose_matches_the_reference() {
-        for rows in [0, 1, 3, 4, 7, 8, 9, 16, 17, 33] {
-            for cols in [0, 1, 3, 4, 5, 8, 10, 16, 17, 100] {
-                let (ss, ds) = (cols + 3, rows + 5);
+        let shapes = [0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 100];
+        for (rows, cols, pad) in shapes.iter().flat_map(|&r| {
+            shapes.iter().flat_map(move |&c| [(r, c, 0), (r, c, 3)])
+        }) {
+            {
+                // pad 0: rows back to back (the two-class paths need exactly that)
+                let (ss, ds) = (cols + pad, rows + pad);
                 let src: Vec<f32> = (0..rows * ss).map(|i| i as f32 * 0.5 - 7.0).collect();
                 let mut want = vec![f32::NAN; cols * ds];
                 transpose_scalar(&src, ss, rows, cols, &mut want, ds);
