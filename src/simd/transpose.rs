@@ -12,6 +12,11 @@
 #[cfg(target_arch = "x86_64")]
 use super::{isa, Isa};
 
+/// How far ahead (in elements) the blocked loops ask for the source: the tiles are the
+/// first read of the logits, from memory ([`super::PREFETCH_BYTES`] explains why).
+const AHEAD_F32: usize = super::PREFETCH_BYTES / 4;
+const AHEAD_F64: usize = super::PREFETCH_BYTES / 8;
+
 /// The reference: element by element.
 pub fn transpose_scalar<T: Copy>(
     src: &[T],
@@ -155,7 +160,9 @@ mod x86 {
                     // (a loop, not `array::from_fn`: a closure would not carry AVX2)
                     let mut r = [_mm256_setzero_ps(); 8];
                     for (i, v) in r.iter_mut().enumerate() {
-                        *v = load8(src, (j0 + i) * ss + k0);
+                        let at = (j0 + i) * ss + k0;
+                        super::super::prefetch(src.as_ptr().wrapping_add(at + super::AHEAD_F32));
+                        *v = load8(src, at);
                     }
                     // rows (0,1) (2,3) ... interleaved: [a0 b0 a1 b1 | a4 b4 a5 b5] and the highs
                     let t0 = _mm256_unpacklo_ps(r[0], r[1]);
@@ -198,6 +205,7 @@ mod x86 {
         for j0 in (0..whole).step_by(8) {
             // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
             unsafe {
+                super::super::prefetch(src.as_ptr().wrapping_add(2 * j0 + super::AHEAD_F32));
                 let (a, b) = (load8(src, 2 * j0), load8(src, 2 * j0 + 8));
                 // [a0 a2 b0 b2 | a4 a6 b4 b6] → 64-bit pairs in the order 0, 2, 1, 3
                 let even = _mm256_shuffle_ps::<0x88>(a, b);
@@ -236,6 +244,7 @@ mod x86 {
         for j0 in (0..whole).step_by(4) {
             // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
             unsafe {
+                super::super::prefetch(src.as_ptr().wrapping_add(2 * j0 + super::AHEAD_F64));
                 let (a, b) = (load4(src, 2 * j0), load4(src, 2 * j0 + 4));
                 // [a0 b0 a2 b2] → the order 0, 2, 1, 3
                 let even = _mm256_unpacklo_pd(a, b);
@@ -281,7 +290,9 @@ mod x86 {
                 unsafe {
                     let mut r = [_mm256_setzero_pd(); 4];
                     for (i, v) in r.iter_mut().enumerate() {
-                        *v = load4(src, (j0 + i) * ss + k0);
+                        let at = (j0 + i) * ss + k0;
+                        super::super::prefetch(src.as_ptr().wrapping_add(at + super::AHEAD_F64));
+                        *v = load4(src, at);
                     }
                     let t0 = _mm256_unpacklo_pd(r[0], r[1]); // [a0 b0 | a2 b2]
                     let t1 = _mm256_unpackhi_pd(r[0], r[1]); // [a1 b1 | a3 b3]
@@ -309,9 +320,10 @@ mod tests {
     #[test]
     fn blocked_transpose_matches_the_reference() {
         let shapes = [0, 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 100];
-        for (rows, cols, pad) in shapes.iter().flat_map(|&r| {
-            shapes.iter().flat_map(move |&c| [(r, c, 0), (r, c, 3)])
-        }) {
+        for (rows, cols, pad) in shapes
+            .iter()
+            .flat_map(|&r| shapes.iter().flat_map(move |&c| [(r, c, 0), (r, c, 3)]))
+        {
             {
                 // pad 0: rows back to back (the two-class paths need exactly that)
                 let (ss, ds) = (cols + pad, rows + pad);
