@@ -240,6 +240,7 @@ macro_rules! with_labels {
         $otherwise
     }};
 }
+pub(super) use with_labels;
 
 #[allow(clippy::too_many_arguments)]
 fn nll_typed<'py, T: Real + numpy::Element, L: Label + numpy::Element>(

@@ -21,6 +21,7 @@ use super::arrays::{
     into_python, is_float32, lanes, view, view_mut, with_view, Floats, BYTES_PER_LANE,
 };
 use super::fast::{native_float_shape, plain_axis};
+use super::loss::with_labels;
 use super::Compute;
 use crate::kernels::Real;
 use crate::measures::logsumexp::{logsumexp, normalize_into, Normalizer};
@@ -241,22 +242,19 @@ fn py_nll_loss_fast<'py>(
         return Ok(None);
     }
     let lp = Floats::borrow("log_probs", log_probs)?;
-    macro_rules! with_label_type {
-        ($($t:ty),*) => {$(
-            if let Ok(y) = target.cast::<PyArrayDyn<$t>>() {
-                let y = readonly("target", y)?;
-                let result = with_view!(lp, |v| {
-                    let v = axis_last("log_probs", v, axis)?;
-                    check_result_size(lanes(v.shape()), BYTES_PER_LANE)?;
-                    let (yv, elements) = (view(&y), y.len());
-                    py.compute_sized(elements, || {
-                        nll_loss(v, yv, None, ignore_index, reduction, None)
-                    })
-                })?;
-                return into_python(py, result).map(Some);
-            }
-        )*};
-    }
-    with_label_type!(i64, i32, i16, i8, u8, u16, u32);
-    Ok(None)
+    with_labels!(
+        target,
+        |y| {
+            let result = with_view!(lp, |v| {
+                let v = axis_last("log_probs", v, axis)?;
+                check_result_size(lanes(v.shape()), BYTES_PER_LANE)?;
+                let elements = y.len();
+                py.compute_sized(elements, || {
+                    nll_loss(v, y, None, ignore_index, reduction, None)
+                })
+            })?;
+            into_python(py, result).map(Some)
+        },
+        Ok(None)
+    )
 }

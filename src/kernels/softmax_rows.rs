@@ -21,11 +21,10 @@
 //! same), with the ≤ 1 ULP vector ln; r where u rounds to 1. Measured ≤ 1 ULP against
 //! `f64::ln_1p` for r ≥ 0 (tests below).
 
-use super::{Real, GROUP};
+use super::GROUP;
 use crate::simd::exp::exp as exp_f64;
 use crate::simd::exp_f32::{exp_fast, exp_wide, fast_underflows, two_diff};
 use crate::simd::log::ln_finite;
-use crate::simd::transpose::{transpose_f32, transpose_f64, transpose_scalar};
 use crate::simd::vector::{Scalar8, F8};
 use crate::simd::vector_f32::F16;
 
@@ -67,26 +66,6 @@ pub fn log1p_nonneg<V: F8>(r: V) -> V {
 /// Scalar reference of [`log1p_nonneg`] (the same operations on one lane).
 pub fn log1p_lane(r: f64) -> f64 {
     log1p_nonneg(Scalar8::splat(r)).0[0]
-}
-
-/// The transpose of a `rows` × `cols` block of either element type: `dst[k·dst_stride + j]
-/// = src[j·src_stride + k]` (tiles from rows back to back, and back;
-/// [`crate::simd::transpose`]).
-pub fn transpose<T: Real>(
-    src: &[T],
-    src_stride: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [T],
-    dst_stride: usize,
-) {
-    if let (Some(s), Some(d)) = (T::as_f32(src), T::as_f32_mut(dst)) {
-        return transpose_f32(s, src_stride, rows, cols, d, dst_stride);
-    }
-    if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
-        return transpose_f64(s, src_stride, rows, cols, d, dst_stride);
-    }
-    transpose_scalar(src, src_stride, rows, cols, dst, dst_stride)
 }
 
 /// The group of sixteen rows starting at row `g` of column `k` of a tile of `r` rows.

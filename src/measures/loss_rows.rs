@@ -28,10 +28,11 @@ use ndarray::{
 use rayon::prelude::*;
 
 use crate::kernels::softmax_rows::{
-    tile_stats_f32, tile_stats_f64, tile_write_f32, tile_write_f64, transpose, TileWrite,
+    tile_stats_f32, tile_stats_f64, tile_write_f32, tile_write_f64, TileWrite,
 };
 use crate::kernels::{Real, GROUP};
 use crate::parallel::{tree_combine, Ctx, Sum, ROW_BLOCK};
+use crate::simd::transpose::transpose;
 
 /// Rows with adjacent classes up to this long are processed as tiles; longer ones row by
 /// row (the streaming passes), whose per-row cost (~100 ns) is then below the tile

@@ -9,6 +9,7 @@
 //! shuffles, B stores; the edges past the last whole block (and the baseline instruction
 //! set) take the element loop [`transpose_scalar`], the reference.
 
+use super::Real;
 #[cfg(target_arch = "x86_64")]
 use super::{isa, Isa};
 
@@ -17,8 +18,27 @@ use super::{isa, Isa};
 const AHEAD_F32: usize = super::PREFETCH_BYTES / 4;
 const AHEAD_F64: usize = super::PREFETCH_BYTES / 8;
 
+/// `dst[k·dst_stride + j] = src[j·src_stride + k]` for `j < rows`, `k < cols`, for either
+/// element type: the blocked forms below for f32 and f64, else [`transpose_scalar`].
+pub fn transpose<T: Real>(
+    src: &[T],
+    src_stride: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [T],
+    dst_stride: usize,
+) {
+    if let (Some(s), Some(d)) = (T::as_f32(src), T::as_f32_mut(dst)) {
+        return transpose_f32(s, src_stride, rows, cols, d, dst_stride);
+    }
+    if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
+        return transpose_f64(s, src_stride, rows, cols, d, dst_stride);
+    }
+    transpose_scalar(src, src_stride, rows, cols, dst, dst_stride)
+}
+
 /// The reference: element by element.
-pub fn transpose_scalar<T: Copy>(
+fn transpose_scalar<T: Copy>(
     src: &[T],
     src_stride: usize,
     rows: usize,
@@ -51,8 +71,8 @@ fn edges<T: Copy>(
     }
 }
 
-/// `dst[k·dst_stride + j] = src[j·src_stride + k]` for `j < rows`, `k < cols` (f32).
-pub fn transpose_f32(
+/// [`transpose`] of f32 values.
+fn transpose_f32(
     src: &[f32],
     src_stride: usize,
     rows: usize,
@@ -80,8 +100,8 @@ pub fn transpose_f32(
     transpose_scalar(src, src_stride, rows, cols, dst, dst_stride)
 }
 
-/// [`transpose_f32`] for f64.
-pub fn transpose_f64(
+/// [`transpose`] of f64 values.
+fn transpose_f64(
     src: &[f64],
     src_stride: usize,
     rows: usize,
@@ -331,14 +351,14 @@ mod tests {
                 let mut want = vec![f32::NAN; cols * ds];
                 transpose_scalar(&src, ss, rows, cols, &mut want, ds);
                 let mut got = vec![f32::NAN; cols * ds];
-                transpose_f32(&src, ss, rows, cols, &mut got, ds);
+                transpose(&src, ss, rows, cols, &mut got, ds);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "f32 {rows} x {cols}");
                 let src: Vec<f64> = src.iter().map(|&x| x as f64 + 1e-12).collect();
                 let mut want = vec![f64::NAN; cols * ds];
                 transpose_scalar(&src, ss, rows, cols, &mut want, ds);
                 let mut got = vec![f64::NAN; cols * ds];
-                transpose_f64(&src, ss, rows, cols, &mut got, ds);
+                transpose(&src, ss, rows, cols, &mut got, ds);
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "f64 {rows} x {cols}");
             }
