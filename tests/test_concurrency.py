@@ -3,11 +3,11 @@ all get the single-threaded results bit for bit, small calls and calls large eno
 use the rayon pool alike; and the GIL is really released while the core computes.
 
 The GIL check is a fact about the interpreter, not a timing: with the switch interval set
-to 1000 s, a thread that holds the GIL is never preempted, so a second thread can run
-Python only if the first one gives the GIL up. The worker signals "about to call" and then
-goes straight into the library; the main thread, woken by that signal, can take the GIL
-only when the call releases it — it then sees the call still running. A call that held the
-GIL would be seen finished. No clock is read, so a slow or busy machine cannot fail it.
+to 1000 s, a thread that holds the GIL is never preempted, so the main thread can run
+Python while a worker is inside a call only if the call gave the GIL up. The main thread
+polls (releasing the GIL between looks) until it sees the worker inside a call; the worker
+repeats the call, so however late the OS wakes the main thread a call is still running.
+A call that held the GIL is never seen from inside. No clock is read.
 (How much two threads overlap in wall time is measured in benches/bench.py.)
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
@@ -113,51 +114,63 @@ def _long_call(measure: str) -> Callable[[], Any]:
     return lambda: fe.mutual_information(x, y)
 
 
+class _Worker:
+    """Runs `call` up to `rounds` times in a thread, flagging when it is inside a call, and
+    stops early once the main thread has seen it there."""
+
+    def __init__(self, call: Callable[[], Any], rounds: int) -> None:
+        self.call, self.rounds = call, rounds
+        self.in_call = False
+        self.done = False
+        self.seen = False
+
+    def run(self) -> None:
+        for _ in range(self.rounds):
+            if self.seen:
+                break
+            self.in_call = True
+            self.call()
+            self.in_call = False
+        self.done = True
+
+
+def _main_thread_runs_inside_the_call(call: Callable[[], Any], rounds: int) -> bool:
+    """True when the main thread, holding the GIL, sees the worker inside `call`.
+
+    With the switch interval at 1000 s the worker is never preempted while it runs Python,
+    so the main thread holds the GIL while `in_call` is true only if the call gave the GIL
+    up. That is a proof, not a timing: no clock is read. The main thread polls with
+    `time.sleep(0)` (which releases the GIL) until it sees the worker inside a call or the
+    worker is done; a call that holds the GIL is only ever seen outside. The worker repeats
+    the call up to `rounds` times, so a main thread that the OS wakes late still finds a call
+    running (the run that failed in CI waited on one ~3 ms call)."""
+    worker = _Worker(call, rounds)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        t = threading.Thread(target=worker.run)
+        t.start()
+        while not worker.done:
+            if worker.in_call:
+                worker.seen = True
+                break
+            time.sleep(0)
+        t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    return worker.seen
+
+
 @pytest.mark.parametrize("measure", ["entropy", "js_divergence", "mutual_information"])
 @pytest.mark.parametrize("pool_threads", [1, 2])
 def test_the_gil_is_released_during_the_call(measure: str, pool_threads: int, keep_threads: Any) -> None:
     fe.set_num_threads(pool_threads)
     call = _long_call(measure)
     call()  # warm up: thread pool, first-use dispatch
-    entering, finished = threading.Event(), threading.Event()
-
-    def worker() -> None:
-        entering.set()
-        call()
-        finished.set()
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1000.0)
-    try:
-        t = threading.Thread(target=worker)
-        t.start()
-        entering.wait()
-        # The main thread runs again here only once the worker gave up the GIL.
-        seen_running = not finished.is_set()
-        t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert seen_running, f"{measure} held the GIL for the whole call"
+    assert _main_thread_runs_inside_the_call(call, rounds=1000), f"{measure} held the GIL for the whole call"
 
 
 def test_the_check_detects_a_call_that_holds_the_gil() -> None:
     """The control: a pure-Python busy call holds the GIL (no preemption with the long
-    switch interval), and the same check sees it finished."""
-    entering, finished = threading.Event(), threading.Event()
-
-    def worker() -> None:
-        entering.set()
-        sum(range(3_000_000))
-        finished.set()
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1000.0)
-    try:
-        t = threading.Thread(target=worker)
-        t.start()
-        entering.wait()
-        seen_running = not finished.is_set()
-        t.join()
-    finally:
-        sys.setswitchinterval(interval)
-    assert not seen_running
+    switch interval), and the same check never sees the worker inside it."""
+    assert not _main_thread_runs_inside_the_call(lambda: sum(range(20_000)), rounds=200)
