@@ -89,21 +89,35 @@ fn per_row<T: Real>(rows: &Rows<'_, T>, labels: Option<(&[i64], i64)>) -> Result
             let (mut max, mut rest) = ([0.0f64; GROUP], [0.0f64; GROUP]);
             let (mut zy, mut res) = ([0.0f64; GROUP], [0.0f64; GROUP]);
             let ninf = T::from_f64(f64::NEG_INFINITY);
+            let next = (first + o.len()).min(rows.n_rows())..(first + 2 * o.len()).min(rows.n_rows());
+            let mut ahead = rows.look_ahead(next, order.len().div_ceil(GROUP));
             for (g, members) in order.chunks(GROUP).enumerate() {
                 if g % 16 == 15 && ctx.stopped() {
                     return;
                 }
-                // sorted: the last row is the longest
-                let c = list[members[members.len() - 1] as usize].len();
-                tile.clear();
+                rows.prefetch_step(&mut ahead);
+                // sorted: the first row is the shortest, the last the longest
+                let group: [Row; GROUP] =
+                    std::array::from_fn(|j| members.get(j).map_or(Row::EMPTY, |&m| list[m as usize]));
+                let group = &group[..members.len()];
+                let (shortest, c) = (group[0].len(), group[group.len() - 1].len());
                 tile.resize(c * GROUP, ninf);
-                for (j, &m) in members.iter().enumerate() {
-                    let row = list[m as usize];
-                    rows.with_slice(row, 0..row.len(), &mut buf, |z| {
+                // the columns every row has, in AVX blocks; then each row's rest and pads
+                rows.transpose_rows_into(group, shortest, &mut tile, GROUP);
+                for (j, &row) in group.iter().enumerate() {
+                    rows.with_slice(row, shortest..row.len(), &mut buf, |z| {
                         for (k, &v) in z.iter().enumerate() {
-                            tile[k * GROUP + j] = v;
+                            tile[(shortest + k) * GROUP + j] = v;
                         }
                     });
+                    for k in row.len()..c {
+                        tile[k * GROUP + j] = ninf;
+                    }
+                }
+                if group.len() < GROUP {
+                    for k in 0..c {
+                        tile[k * GROUP + group.len()..(k + 1) * GROUP].fill(ninf);
+                    }
                 }
                 tile_stats(&tile, GROUP, &mut max, &mut rest);
                 match labels {

@@ -1,13 +1,17 @@
-//! The transpose of a block of f32 or f64 values, `dst[k·dst_stride + j] =
-//! src[j·src_stride + k]`: the loss engine's tiles (one row per lane) from rows back to
-//! back, and back. Pure data movement, so every instruction set gives the same bits.
+//! The transpose of a block of f32 or f64 values, `dst[k·dst_stride + j] = src[start_j + k]`
+//! with row `j` starting at `start_j`: the tiles of short rows (one row per lane) from rows
+//! back to back (`start_j = j·src_stride`) or from ragged rows anywhere in their values
+//! ([`transpose_rows`]), and back; also widened to f64 ([`transpose_widened`],
+//! [`transpose_rows_widened`]) for the measures' f64 tiles. Pure data movement (and the
+//! exact f32 → f64 conversion), so every instruction set gives the same bits.
 //!
 //! **Why.** Element by element, every value is a strided load or store; over (10^5, 100)
 //! float32 rows that took twice the time of the statistics computed on the tile. A fixed
 //! 16 × 16 block through an array was compiled into the same scalar moves. Here 8 × 8
 //! (f32) / 4 × 4 (f64) blocks go through AVX registers: B loads, 3·B (f32) or 2·B (f64)
-//! shuffles, B stores; the edges past the last whole block (and the baseline instruction
-//! set) take the element loop [`transpose_scalar`], the reference.
+//! shuffles, B stores (widened: two conversions and two stores per f32 column); the edges
+//! past the last whole block (and the baseline instruction set) take the element loop
+//! [`transpose_scalar`], the reference.
 
 use super::Real;
 #[cfg(target_arch = "x86_64")]
@@ -34,13 +38,87 @@ pub fn transpose<T: Real>(
     if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
         return transpose_f64(s, src_stride, rows, cols, d, dst_stride);
     }
-    transpose_scalar(src, src_stride, rows, cols, dst, dst_stride)
+    transpose_scalar(src, |j| j * src_stride, rows, cols, dst, dst_stride)
+}
+
+/// `dst[k·dst_stride + j] = src[starts[j] + k]` for `j < starts.len()`, `k < cols`: rows
+/// anywhere in `src` (ragged rows, each at least `cols` long from its start).
+pub fn transpose_rows<T: Real>(
+    src: &[T],
+    starts: &[usize],
+    cols: usize,
+    dst: &mut [T],
+    dst_stride: usize,
+) {
+    let start = |j: usize| starts[j];
+    let rows = starts.len();
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Baseline {
+        // SAFETY (both): `isa()` is Avx2 or Avx512 only when the CPU has AVX2 (every
+        // AVX-512 machine it accepts has it too).
+        if let (Some(s), Some(d)) = (T::as_f32(src), T::as_f32_mut(dst)) {
+            return unsafe { x86::transpose_f32(s, start, rows, cols, d, dst_stride) };
+        }
+        if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
+            return unsafe { x86::transpose_f64(s, start, rows, cols, d, dst_stride) };
+        }
+    }
+    transpose_scalar(src, start, rows, cols, dst, dst_stride)
+}
+
+/// [`transpose`] into f64: `dst[k·dst_stride + j] = src[j·src_stride + k] as f64`.
+pub fn transpose_widened<T: Real>(
+    src: &[T],
+    src_stride: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f64],
+    dst_stride: usize,
+) {
+    widened(src, |j| j * src_stride, rows, cols, dst, dst_stride)
+}
+
+/// [`transpose_rows`] into f64: `dst[k·dst_stride + j] = src[starts[j] + k] as f64`.
+pub fn transpose_rows_widened<T: Real>(
+    src: &[T],
+    starts: &[usize],
+    cols: usize,
+    dst: &mut [f64],
+    dst_stride: usize,
+) {
+    widened(src, |j| starts[j], starts.len(), cols, dst, dst_stride)
+}
+
+#[inline(always)]
+fn widened<T: Real>(
+    src: &[T],
+    start: impl Fn(usize) -> usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [f64],
+    dst_stride: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Baseline {
+        // SAFETY (both): as in `transpose_rows`.
+        if let Some(s) = T::as_f32(src) {
+            return unsafe { x86::widen_f32(s, start, rows, cols, dst, dst_stride) };
+        }
+        if let Some(s) = T::as_f64(src) {
+            return unsafe { x86::transpose_f64(s, start, rows, cols, dst, dst_stride) };
+        }
+    }
+    for k in 0..cols {
+        for j in 0..rows {
+            dst[k * dst_stride + j] = src[start(j) + k].to_f64();
+        }
+    }
 }
 
 /// The reference: element by element.
 fn transpose_scalar<T: Copy>(
     src: &[T],
-    src_stride: usize,
+    start: impl Fn(usize) -> usize,
     rows: usize,
     cols: usize,
     dst: &mut [T],
@@ -48,25 +126,27 @@ fn transpose_scalar<T: Copy>(
 ) {
     for k in 0..cols {
         for j in 0..rows {
-            dst[k * dst_stride + j] = src[j * src_stride + k];
+            dst[k * dst_stride + j] = src[start(j) + k];
         }
     }
 }
 
 /// The edges of a blocked transpose: columns `whole_cols..cols` of every row, and rows
-/// `whole_rows..rows` of the other columns.
-fn edges<T: Copy>(
+/// `whole_rows..rows` of the other columns; `cast` is the identity or the widening.
+#[inline(always)]
+fn edges<T: Copy, D>(
     src: &[T],
-    src_stride: usize,
+    start: impl Fn(usize) -> usize,
     (rows, whole_rows): (usize, usize),
     (cols, whole_cols): (usize, usize),
-    dst: &mut [T],
+    dst: &mut [D],
     dst_stride: usize,
+    cast: impl Fn(T) -> D,
 ) {
     for k in 0..cols {
         let first = if k < whole_cols { whole_rows } else { 0 };
         for j in first..rows {
-            dst[k * dst_stride + j] = src[j * src_stride + k];
+            dst[k * dst_stride + j] = cast(src[start(j) + k]);
         }
     }
 }
@@ -92,12 +172,13 @@ fn transpose_f32(
             unsafe { x86::join_pairs_f32(src, src_stride, cols, dst) };
             return;
         }
-        if rows >= 8 && cols >= 8 {
-            unsafe { x86::transpose_f32(src, src_stride, rows, cols, dst, dst_stride) };
+        if rows >= 8 {
+            let start = |j: usize| j * src_stride;
+            unsafe { x86::transpose_f32(src, start, rows, cols, dst, dst_stride) };
             return;
         }
     }
-    transpose_scalar(src, src_stride, rows, cols, dst, dst_stride)
+    transpose_scalar(src, |j| j * src_stride, rows, cols, dst, dst_stride)
 }
 
 /// [`transpose`] of f64 values.
@@ -120,12 +201,13 @@ fn transpose_f64(
             unsafe { x86::join_pairs_f64(src, src_stride, cols, dst) };
             return;
         }
-        if rows >= 4 && cols >= 4 {
-            unsafe { x86::transpose_f64(src, src_stride, rows, cols, dst, dst_stride) };
+        if rows >= 4 {
+            let start = |j: usize| j * src_stride;
+            unsafe { x86::transpose_f64(src, start, rows, cols, dst, dst_stride) };
             return;
         }
     }
-    transpose_scalar(src, src_stride, rows, cols, dst, dst_stride)
+    transpose_scalar(src, |j| j * src_stride, rows, cols, dst, dst_stride)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -161,60 +243,139 @@ mod x86 {
         unsafe { _mm256_storeu_pd(d.as_mut_ptr(), v) }
     }
 
+    /// The 8 × 8 block of f32 rows `j0..j0 + 8`, columns `k0..k0 + 8`, as its eight
+    /// columns (column `k`: element `k0 + k` of the eight rows); the caller guarantees AVX2.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn block8(src: &[f32], start: &impl Fn(usize) -> usize, j0: usize, k0: usize) -> [__m256; 8] {
+        // SAFETY: the caller guarantees AVX2; the loads are bounds-checked slices.
+        unsafe {
+            // (a loop, not `array::from_fn`: a closure would not carry AVX2)
+            let mut r = [_mm256_setzero_ps(); 8];
+            for (i, v) in r.iter_mut().enumerate() {
+                let at = start(j0 + i) + k0;
+                super::super::prefetch(src.as_ptr().wrapping_add(at + super::AHEAD_F32));
+                *v = load8(src, at);
+            }
+            // rows (0,1) (2,3) ... interleaved: [a0 b0 a1 b1 | a4 b4 a5 b5] and the highs
+            let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+            let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+            let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+            let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+            let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+            let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+            let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+            let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+            // columns c and c + 4 of four rows: [c of rows 0-3 | c+4 of rows 0-3]
+            let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+            let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+            let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+            let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+            let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+            let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+            let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+            let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+            [
+                _mm256_permute2f128_ps::<0x20>(u0, u4),
+                _mm256_permute2f128_ps::<0x20>(u1, u5),
+                _mm256_permute2f128_ps::<0x20>(u2, u6),
+                _mm256_permute2f128_ps::<0x20>(u3, u7),
+                _mm256_permute2f128_ps::<0x31>(u0, u4),
+                _mm256_permute2f128_ps::<0x31>(u1, u5),
+                _mm256_permute2f128_ps::<0x31>(u2, u6),
+                _mm256_permute2f128_ps::<0x31>(u3, u7),
+            ]
+        }
+    }
+
+    /// The block loop of the three blocked transposes: rows in blocks of `$b`; in each,
+    /// whole `$b`-column blocks, then the last columns as one more block — overlapping the
+    /// previous one when there are at least `$b` columns (its values are written twice,
+    /// the same), else reading past the rows' ends when every row of the block has `$b`
+    /// values left in `src` (the columns past `cols` are not stored) — or element by
+    /// element where neither holds (the last rows of `src`). The rows past the last whole
+    /// row block, and the baseline, take the element loop. `$block(j0, k0, keep)` moves the
+    /// block at row `j0`, column `k0`, storing its first `keep` columns.
+    macro_rules! blocked {
+        ($b:expr, $src:expr, $start:expr, $rows:expr, $cols:expr, $dst:expr, $ds:expr, $cast:expr,
+         |$j0:ident, $k0:ident, $keep:ident| $block:block) => {{
+            let (rows, cols, b) = ($rows, $cols, $b);
+            let whole_rows = rows / b * b;
+            for $j0 in (0..whole_rows).step_by(b) {
+                let mut next = 0;
+                while next + b <= cols {
+                    let ($k0, $keep) = (next, b);
+                    $block
+                    next += b;
+                }
+                if next == cols {
+                    continue;
+                }
+                if cols >= b {
+                    let ($k0, $keep) = (cols - b, b);
+                    $block
+                } else if (0..b).all(|i| $start($j0 + i) + b <= $src.len()) {
+                    let ($k0, $keep) = (0, cols);
+                    $block
+                } else {
+                    for k in 0..cols {
+                        for j in $j0..$j0 + b {
+                            $dst[k * $ds + j] = $cast($src[$start(j) + k]);
+                        }
+                    }
+                }
+            }
+            for k in 0..cols {
+                for j in whole_rows..rows {
+                    $dst[k * $ds + j] = $cast($src[$start(j) + k]);
+                }
+            }
+        }};
+    }
+
     /// See [`super::transpose_f32`]; the caller guarantees AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn transpose_f32(
         src: &[f32],
-        ss: usize,
+        start: impl Fn(usize) -> usize,
         rows: usize,
         cols: usize,
         dst: &mut [f32],
         ds: usize,
     ) {
-        let (whole_rows, whole_cols) = (rows / 8 * 8, cols / 8 * 8);
-        for j0 in (0..whole_rows).step_by(8) {
-            for k0 in (0..whole_cols).step_by(8) {
-                // SAFETY (every block): AVX2 is enabled on this function; the loads and
-                // stores are bounds-checked slices.
-                unsafe {
-                    // (a loop, not `array::from_fn`: a closure would not carry AVX2)
-                    let mut r = [_mm256_setzero_ps(); 8];
-                    for (i, v) in r.iter_mut().enumerate() {
-                        let at = (j0 + i) * ss + k0;
-                        super::super::prefetch(src.as_ptr().wrapping_add(at + super::AHEAD_F32));
-                        *v = load8(src, at);
-                    }
-                    // rows (0,1) (2,3) ... interleaved: [a0 b0 a1 b1 | a4 b4 a5 b5] and the highs
-                    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-                    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-                    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-                    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-                    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-                    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-                    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-                    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-                    // columns c and c + 4 of four rows: [c of rows 0-3 | c+4 of rows 0-3]
-                    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-                    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-                    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-                    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-                    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-                    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-                    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-                    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
-                    let col = |k: usize| (k0 + k) * ds + j0;
-                    store8(dst, col(0), _mm256_permute2f128_ps::<0x20>(u0, u4));
-                    store8(dst, col(1), _mm256_permute2f128_ps::<0x20>(u1, u5));
-                    store8(dst, col(2), _mm256_permute2f128_ps::<0x20>(u2, u6));
-                    store8(dst, col(3), _mm256_permute2f128_ps::<0x20>(u3, u7));
-                    store8(dst, col(4), _mm256_permute2f128_ps::<0x31>(u0, u4));
-                    store8(dst, col(5), _mm256_permute2f128_ps::<0x31>(u1, u5));
-                    store8(dst, col(6), _mm256_permute2f128_ps::<0x31>(u2, u6));
-                    store8(dst, col(7), _mm256_permute2f128_ps::<0x31>(u3, u7));
+        blocked!(8, src, start, rows, cols, dst, ds, |v| v, |j0, k0, keep| {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked loads and stores.
+            unsafe {
+                let columns = block8(src, &start, j0, k0);
+                for (k, &v) in columns[..keep].iter().enumerate() {
+                    store8(dst, (k0 + k) * ds + j0, v);
                 }
             }
-        }
-        super::edges(src, ss, (rows, whole_rows), (cols, whole_cols), dst, ds);
+        });
+    }
+
+    /// [`transpose_f32`] widened to f64 (`vcvtps2pd`, exact, as `as f64`); the caller
+    /// guarantees AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn widen_f32(
+        src: &[f32],
+        start: impl Fn(usize) -> usize,
+        rows: usize,
+        cols: usize,
+        dst: &mut [f64],
+        ds: usize,
+    ) {
+        blocked!(8, src, start, rows, cols, dst, ds, |v: f32| v as f64, |j0, k0, keep| {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked loads and stores.
+            unsafe {
+                let columns = block8(src, &start, j0, k0);
+                for (k, &v) in columns[..keep].iter().enumerate() {
+                    let at = (k0 + k) * ds + j0;
+                    store4(dst, at, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+                    store4(dst, at + 4, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)));
+                }
+            }
+        });
     }
 
     /// Two-class rows back to back (`src[2j + k]`) into two runs `dst[k·ds + j]`, eight
@@ -237,7 +398,7 @@ mod x86 {
                 store8(dst, ds + j0, order(odd));
             }
         }
-        super::edges(src, 2, (rows, whole), (2, 2), dst, ds);
+        super::edges(src, |j| 2 * j, (rows, whole), (2, 2), dst, ds, |v| v);
     }
 
     /// The inverse of [`split_pairs_f32`]: two runs `src[k·ss + j]` into pairs `dst[2j + k]`.
@@ -254,7 +415,7 @@ mod x86 {
                 store8(dst, 2 * k0 + 8, _mm256_permute2f128_ps::<0x31>(lo, hi));
             }
         }
-        super::edges(src, ss, (2, 2), (cols, whole), dst, 2);
+        super::edges(src, |j| j * ss, (2, 2), (cols, whole), dst, 2, |v| v);
     }
 
     /// [`split_pairs_f32`] for f64, four rows at a time.
@@ -273,7 +434,7 @@ mod x86 {
                 store4(dst, ds + j0, _mm256_permute4x64_pd::<0b11_01_10_00>(odd));
             }
         }
-        super::edges(src, 2, (rows, whole), (2, 2), dst, ds);
+        super::edges(src, |j| 2 * j, (rows, whole), (2, 2), dst, ds, |v| v);
     }
 
     /// [`join_pairs_f32`] for f64, four rows at a time.
@@ -290,43 +451,43 @@ mod x86 {
                 store4(dst, 2 * k0 + 4, _mm256_permute2f128_pd::<0x31>(lo, hi));
             }
         }
-        super::edges(src, ss, (2, 2), (cols, whole), dst, 2);
+        super::edges(src, |j| j * ss, (2, 2), (cols, whole), dst, 2, |v| v);
     }
 
     /// See [`super::transpose_f64`]; the caller guarantees AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn transpose_f64(
         src: &[f64],
-        ss: usize,
+        start: impl Fn(usize) -> usize,
         rows: usize,
         cols: usize,
         dst: &mut [f64],
         ds: usize,
     ) {
-        let (whole_rows, whole_cols) = (rows / 4 * 4, cols / 4 * 4);
-        for j0 in (0..whole_rows).step_by(4) {
-            for k0 in (0..whole_cols).step_by(4) {
-                // SAFETY: as in `transpose_f32`.
-                unsafe {
-                    let mut r = [_mm256_setzero_pd(); 4];
-                    for (i, v) in r.iter_mut().enumerate() {
-                        let at = (j0 + i) * ss + k0;
-                        super::super::prefetch(src.as_ptr().wrapping_add(at + super::AHEAD_F64));
-                        *v = load4(src, at);
-                    }
-                    let t0 = _mm256_unpacklo_pd(r[0], r[1]); // [a0 b0 | a2 b2]
-                    let t1 = _mm256_unpackhi_pd(r[0], r[1]); // [a1 b1 | a3 b3]
-                    let t2 = _mm256_unpacklo_pd(r[2], r[3]);
-                    let t3 = _mm256_unpackhi_pd(r[2], r[3]);
-                    let col = |k: usize| (k0 + k) * ds + j0;
-                    store4(dst, col(0), _mm256_permute2f128_pd::<0x20>(t0, t2));
-                    store4(dst, col(1), _mm256_permute2f128_pd::<0x20>(t1, t3));
-                    store4(dst, col(2), _mm256_permute2f128_pd::<0x31>(t0, t2));
-                    store4(dst, col(3), _mm256_permute2f128_pd::<0x31>(t1, t3));
+        blocked!(4, src, start, rows, cols, dst, ds, |v| v, |j0, k0, keep| {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked loads and stores.
+            unsafe {
+                let mut r = [_mm256_setzero_pd(); 4];
+                for (i, v) in r.iter_mut().enumerate() {
+                    let at = start(j0 + i) + k0;
+                    super::super::prefetch(src.as_ptr().wrapping_add(at + super::AHEAD_F64));
+                    *v = load4(src, at);
+                }
+                let t0 = _mm256_unpacklo_pd(r[0], r[1]); // [a0 b0 | a2 b2]
+                let t1 = _mm256_unpackhi_pd(r[0], r[1]); // [a1 b1 | a3 b3]
+                let t2 = _mm256_unpacklo_pd(r[2], r[3]);
+                let t3 = _mm256_unpackhi_pd(r[2], r[3]);
+                let columns = [
+                    _mm256_permute2f128_pd::<0x20>(t0, t2),
+                    _mm256_permute2f128_pd::<0x20>(t1, t3),
+                    _mm256_permute2f128_pd::<0x31>(t0, t2),
+                    _mm256_permute2f128_pd::<0x31>(t1, t3),
+                ];
+                for (k, &v) in columns[..keep].iter().enumerate() {
+                    store4(dst, (k0 + k) * ds + j0, v);
                 }
             }
-        }
-        super::edges(src, ss, (rows, whole_rows), (cols, whole_cols), dst, ds);
+        });
     }
 }
 
@@ -349,18 +510,92 @@ mod tests {
                 let (ss, ds) = (cols + pad, rows + pad);
                 let src: Vec<f32> = (0..rows * ss).map(|i| i as f32 * 0.5 - 7.0).collect();
                 let mut want = vec![f32::NAN; cols * ds];
-                transpose_scalar(&src, ss, rows, cols, &mut want, ds);
+                transpose_scalar(&src, |j| j * ss, rows, cols, &mut want, ds);
                 let mut got = vec![f32::NAN; cols * ds];
                 transpose(&src, ss, rows, cols, &mut got, ds);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "f32 {rows} x {cols}");
                 let src: Vec<f64> = src.iter().map(|&x| x as f64 + 1e-12).collect();
                 let mut want = vec![f64::NAN; cols * ds];
-                transpose_scalar(&src, ss, rows, cols, &mut want, ds);
+                transpose_scalar(&src, |j| j * ss, rows, cols, &mut want, ds);
                 let mut got = vec![f64::NAN; cols * ds];
                 transpose(&src, ss, rows, cols, &mut got, ds);
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got), bits(&want), "f64 {rows} x {cols}");
+            }
+        }
+    }
+
+    /// Values of every kind (the widening must keep NaN payloads, infinities, subnormals
+    /// and signed zeros as `as f64` does).
+    fn odd_values(n: usize) -> Vec<f32> {
+        let special = [
+            f32::NAN,
+            f32::from_bits(0x7f80_0001), // a signalling NaN
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.0,
+            f32::from_bits(1),
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            -1e-30,
+        ];
+        (0..n)
+            .map(|i| if i % 7 == 3 { special[i / 7 % special.len()] } else { i as f32 * 0.25 - 9.0 })
+            .collect()
+    }
+
+    /// Rows anywhere in the values (ragged rows: unordered, overlapping, at the very end)
+    /// and the widened forms, strided and ragged: bitwise the element loop, every edge.
+    #[test]
+    fn ragged_and_widened_transposes_match_the_reference() {
+        let sizes = [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33];
+        let src32 = odd_values(1200);
+        let src64: Vec<f64> = src32.iter().map(|&x| x as f64 * (1.0 + 1e-12)).collect();
+        let bits32 = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let bits64 = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for &rows in &sizes {
+            for &cols in &sizes {
+                let ds = rows + 2;
+                // row j starts anywhere, the last one ending at the last value
+                let starts: Vec<usize> = (0..rows)
+                    .map(|j| if j + 1 == rows { 1200 - cols } else { (j * 389 + 17) % (1200 - cols) })
+                    .collect();
+                let start = |j: usize| starts[j];
+
+                let mut want = vec![f32::NAN; cols * ds];
+                transpose_scalar(&src32, start, rows, cols, &mut want, ds);
+                let mut got = vec![f32::NAN; cols * ds];
+                transpose_rows(&src32, &starts, cols, &mut got, ds);
+                assert_eq!(bits32(&got), bits32(&want), "rows f32 {rows} x {cols}");
+
+                let mut want = vec![f64::NAN; cols * ds];
+                transpose_scalar(&src64, start, rows, cols, &mut want, ds);
+                let mut got = vec![f64::NAN; cols * ds];
+                transpose_rows(&src64, &starts, cols, &mut got, ds);
+                assert_eq!(bits64(&got), bits64(&want), "rows f64 {rows} x {cols}");
+                let mut got = vec![f64::NAN; cols * ds];
+                transpose_rows_widened(&src64, &starts, cols, &mut got, ds);
+                assert_eq!(bits64(&got), bits64(&want), "rows widened f64 {rows} x {cols}");
+
+                let wide: Vec<f64> = src32.iter().map(|&x| x as f64).collect();
+                let mut want = vec![f64::NAN; cols * ds];
+                transpose_scalar(&wide, start, rows, cols, &mut want, ds);
+                let mut got = vec![f64::NAN; cols * ds];
+                transpose_rows_widened(&src32, &starts, cols, &mut got, ds);
+                assert_eq!(bits64(&got), bits64(&want), "rows widened f32 {rows} x {cols}");
+
+                for ss in [cols, cols + 3] {
+                    if rows * ss > src32.len() {
+                        continue;
+                    }
+                    let mut want = vec![f64::NAN; cols * ds];
+                    transpose_scalar(&wide, |j| j * ss, rows, cols, &mut want, ds);
+                    let mut got = vec![f64::NAN; cols * ds];
+                    transpose_widened(&src32, ss, rows, cols, &mut got, ds);
+                    assert_eq!(bits64(&got), bits64(&want), "widened f32 {rows} x {cols} / {ss}");
+                }
             }
         }
     }
