@@ -1,17 +1,16 @@
 //! The transpose of a block of f32 or f64 values, `dst[k·dst_stride + j] = src[start_j + k]`
 //! with row `j` starting at `start_j`: the tiles of short rows (one row per lane) from rows
 //! back to back (`start_j = j·src_stride`) or from ragged rows anywhere in their values
-//! ([`transpose_rows`]), and back; also widened to f64 ([`transpose_widened`],
-//! [`transpose_rows_widened`]) for the measures' f64 tiles. Pure data movement (and the
-//! exact f32 → f64 conversion), so every instruction set gives the same bits.
+//! ([`transpose_rows`]), and back. Pure data movement, so every instruction set gives the
+//! same bits.
 //!
 //! **Why.** Element by element, every value is a strided load or store; over (10^5, 100)
 //! float32 rows that took twice the time of the statistics computed on the tile. A fixed
 //! 16 × 16 block through an array was compiled into the same scalar moves. Here 8 × 8
 //! (f32) / 4 × 4 (f64) blocks go through AVX registers: B loads, 3·B (f32) or 2·B (f64)
-//! shuffles, B stores (widened: two conversions and two stores per f32 column); the edges
-//! past the last whole block (and the baseline instruction set) take the element loop
-//! [`transpose_scalar`], the reference.
+//! shuffles, B stores; a column tail is one more block (overlapping the previous one, or
+//! reading past short rows into the values after them); the rest (and the baseline
+//! instruction set) takes the element loop [`transpose_scalar`], the reference.
 
 use super::Real;
 #[cfg(target_arch = "x86_64")]
@@ -66,55 +65,6 @@ pub fn transpose_rows<T: Real>(
     transpose_scalar(src, start, rows, cols, dst, dst_stride)
 }
 
-/// [`transpose`] into f64: `dst[k·dst_stride + j] = src[j·src_stride + k] as f64`.
-pub fn transpose_widened<T: Real>(
-    src: &[T],
-    src_stride: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [f64],
-    dst_stride: usize,
-) {
-    widened(src, |j| j * src_stride, rows, cols, dst, dst_stride)
-}
-
-/// [`transpose_rows`] into f64: `dst[k·dst_stride + j] = src[starts[j] + k] as f64`.
-pub fn transpose_rows_widened<T: Real>(
-    src: &[T],
-    starts: &[usize],
-    cols: usize,
-    dst: &mut [f64],
-    dst_stride: usize,
-) {
-    widened(src, |j| starts[j], starts.len(), cols, dst, dst_stride)
-}
-
-#[inline(always)]
-fn widened<T: Real>(
-    src: &[T],
-    start: impl Fn(usize) -> usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [f64],
-    dst_stride: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if isa() != Isa::Baseline {
-        // SAFETY (both): as in `transpose_rows`.
-        if let Some(s) = T::as_f32(src) {
-            return unsafe { x86::widen_f32(s, start, rows, cols, dst, dst_stride) };
-        }
-        if let Some(s) = T::as_f64(src) {
-            return unsafe { x86::transpose_f64(s, start, rows, cols, dst, dst_stride) };
-        }
-    }
-    for k in 0..cols {
-        for j in 0..rows {
-            dst[k * dst_stride + j] = src[start(j) + k].to_f64();
-        }
-    }
-}
-
 /// The reference: element by element.
 fn transpose_scalar<T: Copy>(
     src: &[T],
@@ -132,21 +82,20 @@ fn transpose_scalar<T: Copy>(
 }
 
 /// The edges of a blocked transpose: columns `whole_cols..cols` of every row, and rows
-/// `whole_rows..rows` of the other columns; `cast` is the identity or the widening.
+/// `whole_rows..rows` of the other columns.
 #[inline(always)]
-fn edges<T: Copy, D>(
+fn edges<T: Copy>(
     src: &[T],
     start: impl Fn(usize) -> usize,
     (rows, whole_rows): (usize, usize),
     (cols, whole_cols): (usize, usize),
-    dst: &mut [D],
+    dst: &mut [T],
     dst_stride: usize,
-    cast: impl Fn(T) -> D,
 ) {
     for k in 0..cols {
         let first = if k < whole_cols { whole_rows } else { 0 };
         for j in first..rows {
-            dst[k * dst_stride + j] = cast(src[start(j) + k]);
+            dst[k * dst_stride + j] = src[start(j) + k];
         }
     }
 }
@@ -247,7 +196,12 @@ mod x86 {
     /// columns (column `k`: element `k0 + k` of the eight rows); the caller guarantees AVX2.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn block8(src: &[f32], start: &impl Fn(usize) -> usize, j0: usize, k0: usize) -> [__m256; 8] {
+    unsafe fn block8(
+        src: &[f32],
+        start: &impl Fn(usize) -> usize,
+        j0: usize,
+        k0: usize,
+    ) -> [__m256; 8] {
         // SAFETY: the caller guarantees AVX2; the loads are bounds-checked slices.
         unsafe {
             // (a loop, not `array::from_fn`: a closure would not carry AVX2)
@@ -297,7 +251,7 @@ mod x86 {
     /// row block, and the baseline, take the element loop. `$block(j0, k0, keep)` moves the
     /// block at row `j0`, column `k0`, storing its first `keep` columns.
     macro_rules! blocked {
-        ($b:expr, $src:expr, $start:expr, $rows:expr, $cols:expr, $dst:expr, $ds:expr, $cast:expr,
+        ($b:expr, $src:expr, $start:expr, $rows:expr, $cols:expr, $dst:expr, $ds:expr,
          |$j0:ident, $k0:ident, $keep:ident| $block:block) => {{
             let (rows, cols, b) = ($rows, $cols, $b);
             let whole_rows = rows / b * b;
@@ -320,14 +274,14 @@ mod x86 {
                 } else {
                     for k in 0..cols {
                         for j in $j0..$j0 + b {
-                            $dst[k * $ds + j] = $cast($src[$start(j) + k]);
+                            $dst[k * $ds + j] = $src[$start(j) + k];
                         }
                     }
                 }
             }
             for k in 0..cols {
                 for j in whole_rows..rows {
-                    $dst[k * $ds + j] = $cast($src[$start(j) + k]);
+                    $dst[k * $ds + j] = $src[$start(j) + k];
                 }
             }
         }};
@@ -343,36 +297,12 @@ mod x86 {
         dst: &mut [f32],
         ds: usize,
     ) {
-        blocked!(8, src, start, rows, cols, dst, ds, |v| v, |j0, k0, keep| {
+        blocked!(8, src, start, rows, cols, dst, ds, |j0, k0, keep| {
             // SAFETY: AVX2 is enabled on this function; bounds-checked loads and stores.
             unsafe {
                 let columns = block8(src, &start, j0, k0);
                 for (k, &v) in columns[..keep].iter().enumerate() {
                     store8(dst, (k0 + k) * ds + j0, v);
-                }
-            }
-        });
-    }
-
-    /// [`transpose_f32`] widened to f64 (`vcvtps2pd`, exact, as `as f64`); the caller
-    /// guarantees AVX2.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn widen_f32(
-        src: &[f32],
-        start: impl Fn(usize) -> usize,
-        rows: usize,
-        cols: usize,
-        dst: &mut [f64],
-        ds: usize,
-    ) {
-        blocked!(8, src, start, rows, cols, dst, ds, |v: f32| v as f64, |j0, k0, keep| {
-            // SAFETY: AVX2 is enabled on this function; bounds-checked loads and stores.
-            unsafe {
-                let columns = block8(src, &start, j0, k0);
-                for (k, &v) in columns[..keep].iter().enumerate() {
-                    let at = (k0 + k) * ds + j0;
-                    store4(dst, at, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-                    store4(dst, at + 4, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)));
                 }
             }
         });
@@ -398,7 +328,7 @@ mod x86 {
                 store8(dst, ds + j0, order(odd));
             }
         }
-        super::edges(src, |j| 2 * j, (rows, whole), (2, 2), dst, ds, |v| v);
+        super::edges(src, |j| 2 * j, (rows, whole), (2, 2), dst, ds);
     }
 
     /// The inverse of [`split_pairs_f32`]: two runs `src[k·ss + j]` into pairs `dst[2j + k]`.
@@ -415,7 +345,7 @@ mod x86 {
                 store8(dst, 2 * k0 + 8, _mm256_permute2f128_ps::<0x31>(lo, hi));
             }
         }
-        super::edges(src, |j| j * ss, (2, 2), (cols, whole), dst, 2, |v| v);
+        super::edges(src, |j| j * ss, (2, 2), (cols, whole), dst, 2);
     }
 
     /// [`split_pairs_f32`] for f64, four rows at a time.
@@ -434,7 +364,7 @@ mod x86 {
                 store4(dst, ds + j0, _mm256_permute4x64_pd::<0b11_01_10_00>(odd));
             }
         }
-        super::edges(src, |j| 2 * j, (rows, whole), (2, 2), dst, ds, |v| v);
+        super::edges(src, |j| 2 * j, (rows, whole), (2, 2), dst, ds);
     }
 
     /// [`join_pairs_f32`] for f64, four rows at a time.
@@ -451,7 +381,7 @@ mod x86 {
                 store4(dst, 2 * k0 + 4, _mm256_permute2f128_pd::<0x31>(lo, hi));
             }
         }
-        super::edges(src, |j| j * ss, (2, 2), (cols, whole), dst, 2, |v| v);
+        super::edges(src, |j| j * ss, (2, 2), (cols, whole), dst, 2);
     }
 
     /// See [`super::transpose_f64`]; the caller guarantees AVX2.
@@ -464,7 +394,7 @@ mod x86 {
         dst: &mut [f64],
         ds: usize,
     ) {
-        blocked!(4, src, start, rows, cols, dst, ds, |v| v, |j0, k0, keep| {
+        blocked!(4, src, start, rows, cols, dst, ds, |j0, k0, keep| {
             // SAFETY: AVX2 is enabled on this function; bounds-checked loads and stores.
             unsafe {
                 let mut r = [_mm256_setzero_pd(); 4];
@@ -526,8 +456,7 @@ mod tests {
         }
     }
 
-    /// Values of every kind (the widening must keep NaN payloads, infinities, subnormals
-    /// and signed zeros as `as f64` does).
+    /// Values of every kind (NaN payloads, infinities, subnormals, signed zeros).
     fn odd_values(n: usize) -> Vec<f32> {
         let special = [
             f32::NAN,
@@ -542,14 +471,20 @@ mod tests {
             -1e-30,
         ];
         (0..n)
-            .map(|i| if i % 7 == 3 { special[i / 7 % special.len()] } else { i as f32 * 0.25 - 9.0 })
+            .map(|i| {
+                if i % 7 == 3 {
+                    special[i / 7 % special.len()]
+                } else {
+                    i as f32 * 0.25 - 9.0
+                }
+            })
             .collect()
     }
 
-    /// Rows anywhere in the values (ragged rows: unordered, overlapping, at the very end)
-    /// and the widened forms, strided and ragged: bitwise the element loop, every edge.
+    /// Rows anywhere in the values (ragged rows: unordered, overlapping, at the very end):
+    /// bitwise the element loop, every edge, special values included.
     #[test]
-    fn ragged_and_widened_transposes_match_the_reference() {
+    fn ragged_transposes_match_the_reference() {
         let sizes = [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33];
         let src32 = odd_values(1200);
         let src64: Vec<f64> = src32.iter().map(|&x| x as f64 * (1.0 + 1e-12)).collect();
@@ -560,7 +495,13 @@ mod tests {
                 let ds = rows + 2;
                 // row j starts anywhere, the last one ending at the last value
                 let starts: Vec<usize> = (0..rows)
-                    .map(|j| if j + 1 == rows { 1200 - cols } else { (j * 389 + 17) % (1200 - cols) })
+                    .map(|j| {
+                        if j + 1 == rows {
+                            1200 - cols
+                        } else {
+                            (j * 389 + 17) % (1200 - cols)
+                        }
+                    })
                     .collect();
                 let start = |j: usize| starts[j];
 
@@ -575,27 +516,6 @@ mod tests {
                 let mut got = vec![f64::NAN; cols * ds];
                 transpose_rows(&src64, &starts, cols, &mut got, ds);
                 assert_eq!(bits64(&got), bits64(&want), "rows f64 {rows} x {cols}");
-                let mut got = vec![f64::NAN; cols * ds];
-                transpose_rows_widened(&src64, &starts, cols, &mut got, ds);
-                assert_eq!(bits64(&got), bits64(&want), "rows widened f64 {rows} x {cols}");
-
-                let wide: Vec<f64> = src32.iter().map(|&x| x as f64).collect();
-                let mut want = vec![f64::NAN; cols * ds];
-                transpose_scalar(&wide, start, rows, cols, &mut want, ds);
-                let mut got = vec![f64::NAN; cols * ds];
-                transpose_rows_widened(&src32, &starts, cols, &mut got, ds);
-                assert_eq!(bits64(&got), bits64(&want), "rows widened f32 {rows} x {cols}");
-
-                for ss in [cols, cols + 3] {
-                    if rows * ss > src32.len() {
-                        continue;
-                    }
-                    let mut want = vec![f64::NAN; cols * ds];
-                    transpose_scalar(&wide, |j| j * ss, rows, cols, &mut want, ds);
-                    let mut got = vec![f64::NAN; cols * ds];
-                    transpose_widened(&src32, ss, rows, cols, &mut got, ds);
-                    assert_eq!(bits64(&got), bits64(&want), "widened f32 {rows} x {cols} / {ss}");
-                }
             }
         }
     }
