@@ -324,18 +324,13 @@ impl<'a, T: Copy> Rows<'a, T> {
     /// Calls `f(r, row)` for the rows `range`, in order.
     pub fn for_rows(&self, range: Range<usize>, mut f: impl FnMut(usize, Row)) {
         match &self.shape {
-            Shape::Ragged { offsets } => {
-                for r in range {
-                    let (a, b) = (offsets.at(r), offsets.at(r + 1));
-                    f(
-                        r,
-                        Row {
-                            base: a as isize,
-                            len: b - a,
-                        },
-                    );
-                }
-            }
+            // the offsets' type matched once, not per row
+            Shape::Ragged {
+                offsets: Offsets::I32(o),
+            } => ragged_walk(o, range, f),
+            Shape::Ragged {
+                offsets: Offsets::I64(o),
+            } => ragged_walk(o, range, f),
             Shape::Strided {
                 len,
                 batch_shape,
@@ -1145,6 +1140,24 @@ fn one_row<T: Real, U: Real, M: RowMeasure<T, U>>(
             len: n,
             ctx,
         })
+    }
+}
+
+/// Calls `f(r, row)` for the ragged rows `range` of `offsets`, in order.
+#[inline(always)]
+fn ragged_walk<O: OffsetInt>(offsets: &[O], range: Range<usize>, mut f: impl FnMut(usize, Row)) {
+    if range.is_empty() {
+        return;
+    }
+    for (i, w) in offsets[range.start..range.end + 1].windows(2).enumerate() {
+        let (a, b) = (w[0].at(), w[1].at());
+        f(
+            range.start + i,
+            Row {
+                base: a as isize,
+                len: b - a,
+            },
+        );
     }
 }
 

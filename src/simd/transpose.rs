@@ -256,27 +256,25 @@ mod x86 {
             let (rows, cols, b) = ($rows, $cols, $b);
             let whole_rows = rows / b * b;
             for $j0 in (0..whole_rows).step_by(b) {
+                // one expansion of the block (so that it inlines): whole blocks, then the tail
                 let mut next = 0;
-                while next + b <= cols {
-                    let ($k0, $keep) = (next, b);
-                    $block
-                    next += b;
-                }
-                if next == cols {
-                    continue;
-                }
-                if cols >= b {
-                    let ($k0, $keep) = (cols - b, b);
-                    $block
-                } else if (0..b).all(|i| $start($j0 + i) + b <= $src.len()) {
-                    let ($k0, $keep) = (0, cols);
-                    $block
-                } else {
-                    for k in 0..cols {
-                        for j in $j0..$j0 + b {
-                            $dst[k * $ds + j] = $src[$start(j) + k];
+                while next < cols {
+                    let ($k0, $keep) = if next + b <= cols {
+                        (next, b)
+                    } else if cols >= b {
+                        (cols - b, b)
+                    } else if (0..b).all(|i| $start($j0 + i) + b <= $src.len()) {
+                        (0, cols)
+                    } else {
+                        for k in 0..cols {
+                            for j in $j0..$j0 + b {
+                                $dst[k * $ds + j] = $src[$start(j) + k];
+                            }
                         }
-                    }
+                        break;
+                    };
+                    $block
+                    next = $k0 + $keep;
                 }
             }
             for k in 0..cols {
