@@ -400,11 +400,13 @@ fn label_task<T: Real>(
             // Per row: the label (read once), its logit and weight.
             let these = labels.slice(ndarray::s![start..start + k]);
             // The labels are a first read from memory too (8 bytes a row: as much as two
-            // float32 logits): ask for them 8 KiB ahead, one cache line per eight rows.
+            // float32 logits): ask for them PREFETCH_BYTES ahead, one cache line per eight
+            // rows.
             let (base, stride) = (these.as_ptr(), these.strides()[0]);
+            let ahead = (crate::simd::PREFETCH_BYTES / std::mem::size_of::<i64>()) as isize;
             for (j, &y) in these.iter().enumerate() {
                 if j % 8 == 0 {
-                    crate::simd::prefetch(base.wrapping_offset((j as isize + 1024) * stride));
+                    crate::simd::prefetch(base.wrapping_offset((j as isize + ahead) * stride));
                 }
                 (target[j], bad[j], zy[j], wy[j]) = (None, false, 0.0, 0.0);
                 if y == ctx.ignore_index {

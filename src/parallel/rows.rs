@@ -1357,19 +1357,16 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
         // requested a few cache lines per group, sequentially, so they arrive while this
         // chunk computes.
         let (next, next_end) = (first + n, (first + 2 * n).min(rows));
-        let mut ahead =
-            (next < next_end).then(|| (po[next].at(), po[next_end].at(), qo[next].at()));
-        let lines = ahead.map_or(0, |(a, b, _)| (b - a) * std::mem::size_of::<T>() / 64 + 1);
-        let per_group = lines / (order.len() / GROUP + 1) + 1;
+        let groups = order.len() / GROUP + 1;
+        let mut p_ahead = p.look_ahead(next..next_end, groups);
+        let mut q_ahead = q.look_ahead(if same { 0..0 } else { next..next_end }, groups);
         // offsets per cache line (a group reads sixteen rows: sixteen offsets ahead)
         let o_per_line = (64 / std::mem::size_of::<A>()).max(1);
-        let step_p = (64 / std::mem::size_of::<T>()).max(1);
-        let step_q = (64 / std::mem::size_of::<U>()).max(1);
         // ask about interrupts every ~4096 elements
         let mut since = 0usize;
         let mut start = 0;
         while start < order.len() {
-            if ahead.is_some() {
+            if next < next_end {
                 // and the next chunk's offsets
                 for o in (next + start..next + start + GROUP).step_by(o_per_line) {
                     let o = o.min(next_end);
@@ -1379,19 +1376,8 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
                     }
                 }
             }
-            if let Some((a, b, c)) = ahead.as_mut() {
-                for _ in 0..per_group {
-                    if *a >= *b {
-                        break;
-                    }
-                    crate::simd::prefetch(p.ptr.wrapping_add(*a));
-                    *a += step_p;
-                    if !same {
-                        crate::simd::prefetch(q.ptr.wrapping_add(*c));
-                        *c += step_q;
-                    }
-                }
-            }
+            p.prefetch_step(&mut p_ahead);
+            q.prefetch_step(&mut q_ahead);
             run_len = len_at(start, run_len);
             let l0 = run_len;
             let mut end = (start + GROUP).min(order.len());

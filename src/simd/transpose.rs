@@ -22,7 +22,7 @@ const AHEAD_F32: usize = super::PREFETCH_BYTES / 4;
 const AHEAD_F64: usize = super::PREFETCH_BYTES / 8;
 
 /// `dst[k·dst_stride + j] = src[j·src_stride + k]` for `j < rows`, `k < cols`, for either
-/// element type: the blocked forms below for f32 and f64, else [`transpose_scalar`].
+/// element type: two-class rows split or joined by [`two_class`], else [`blocked`].
 pub fn transpose<T: Real>(
     src: &[T],
     src_stride: usize,
@@ -31,13 +31,9 @@ pub fn transpose<T: Real>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
-    if let (Some(s), Some(d)) = (T::as_f32(src), T::as_f32_mut(dst)) {
-        return transpose_f32(s, src_stride, rows, cols, d, dst_stride);
+    if !two_class(src, src_stride, rows, cols, dst, dst_stride) {
+        blocked(src, |j| j * src_stride, rows, cols, dst, dst_stride)
     }
-    if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
-        return transpose_f64(s, src_stride, rows, cols, d, dst_stride);
-    }
-    transpose_scalar(src, |j| j * src_stride, rows, cols, dst, dst_stride)
 }
 
 /// `dst[k·dst_stride + j] = src[starts[j] + k]` for `j < starts.len()`, `k < cols`: rows
@@ -49,8 +45,20 @@ pub fn transpose_rows<T: Real>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
-    let start = |j: usize| starts[j];
-    let rows = starts.len();
+    blocked(src, |j| starts[j], starts.len(), cols, dst, dst_stride)
+}
+
+/// Row `j` starting at `start(j)`: the blocked AVX2 forms for f32 and f64, else (and on
+/// the baseline instruction set) [`transpose_scalar`].
+#[inline(always)]
+fn blocked<T: Real>(
+    src: &[T],
+    start: impl Fn(usize) -> usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [T],
+    dst_stride: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     if isa() != Isa::Baseline {
         // SAFETY (both): `isa()` is Avx2 or Avx512 only when the CPU has AVX2 (every
@@ -63,6 +71,45 @@ pub fn transpose_rows<T: Real>(
         }
     }
     transpose_scalar(src, start, rows, cols, dst, dst_stride)
+}
+
+/// Two-class rows back to back (`src_stride` 2) split into their two runs, or two runs
+/// joined back into pairs (`dst_stride` 2), with AVX2 shuffles (the blocks of [`blocked`]
+/// need eight or four rows and columns); false where neither applies.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+fn two_class<T: Real>(
+    src: &[T],
+    ss: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [T],
+    ds: usize,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Baseline {
+        // SAFETY (all four): as in `blocked`.
+        if let (Some(s), Some(d)) = (T::as_f32(src), T::as_f32_mut(dst)) {
+            if cols == 2 && ss == 2 && rows >= 8 {
+                unsafe { x86::split_pairs_f32(s, rows, d, ds) };
+                return true;
+            }
+            if rows == 2 && ds == 2 && cols >= 8 {
+                unsafe { x86::join_pairs_f32(s, ss, cols, d) };
+                return true;
+            }
+        }
+        if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
+            if cols == 2 && ss == 2 && rows >= 4 {
+                unsafe { x86::split_pairs_f64(s, rows, d, ds) };
+                return true;
+            }
+            if rows == 2 && ds == 2 && cols >= 4 {
+                unsafe { x86::join_pairs_f64(s, ss, cols, d) };
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// The reference: element by element.
@@ -81,8 +128,8 @@ fn transpose_scalar<T: Copy>(
     }
 }
 
-/// The edges of a blocked transpose: columns `whole_cols..cols` of every row, and rows
-/// `whole_rows..rows` of the other columns.
+/// The edges of a two-class split or join: columns `whole_cols..cols` of every row, and
+/// rows `whole_rows..rows` of the other columns.
 #[inline(always)]
 fn edges<T: Copy>(
     src: &[T],
@@ -98,65 +145,6 @@ fn edges<T: Copy>(
             dst[k * dst_stride + j] = src[start(j) + k];
         }
     }
-}
-
-/// [`transpose`] of f32 values.
-fn transpose_f32(
-    src: &[f32],
-    src_stride: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [f32],
-    dst_stride: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if isa() != Isa::Baseline {
-        // SAFETY (all three): `isa()` is Avx2 or Avx512 only when the CPU has AVX2 (every
-        // AVX-512 machine it accepts has it too).
-        if cols == 2 && src_stride == 2 && rows >= 8 {
-            unsafe { x86::split_pairs_f32(src, rows, dst, dst_stride) };
-            return;
-        }
-        if rows == 2 && dst_stride == 2 && cols >= 8 {
-            unsafe { x86::join_pairs_f32(src, src_stride, cols, dst) };
-            return;
-        }
-        if rows >= 8 {
-            let start = |j: usize| j * src_stride;
-            unsafe { x86::transpose_f32(src, start, rows, cols, dst, dst_stride) };
-            return;
-        }
-    }
-    transpose_scalar(src, |j| j * src_stride, rows, cols, dst, dst_stride)
-}
-
-/// [`transpose`] of f64 values.
-fn transpose_f64(
-    src: &[f64],
-    src_stride: usize,
-    rows: usize,
-    cols: usize,
-    dst: &mut [f64],
-    dst_stride: usize,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if isa() != Isa::Baseline {
-        // SAFETY (all three): as in `transpose_f32`.
-        if cols == 2 && src_stride == 2 && rows >= 4 {
-            unsafe { x86::split_pairs_f64(src, rows, dst, dst_stride) };
-            return;
-        }
-        if rows == 2 && dst_stride == 2 && cols >= 4 {
-            unsafe { x86::join_pairs_f64(src, src_stride, cols, dst) };
-            return;
-        }
-        if rows >= 4 {
-            let start = |j: usize| j * src_stride;
-            unsafe { x86::transpose_f64(src, start, rows, cols, dst, dst_stride) };
-            return;
-        }
-    }
-    transpose_scalar(src, |j| j * src_stride, rows, cols, dst, dst_stride)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -242,7 +230,7 @@ mod x86 {
         }
     }
 
-    /// The block loop of the three blocked transposes: rows in blocks of `$b`; in each,
+    /// The block loop of the two blocked transposes: rows in blocks of `$b`; in each,
     /// whole `$b`-column blocks, then the last columns as one more block — overlapping the
     /// previous one when there are at least `$b` columns (its values are written twice,
     /// the same), else reading past the rows' ends when every row of the block has `$b`
@@ -285,7 +273,7 @@ mod x86 {
         }};
     }
 
-    /// See [`super::transpose_f32`]; the caller guarantees AVX2.
+    /// [`super::blocked`] for f32; the caller guarantees AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn transpose_f32(
         src: &[f32],
@@ -382,7 +370,7 @@ mod x86 {
         super::edges(src, |j| j * ss, (2, 2), (cols, whole), dst, 2);
     }
 
-    /// See [`super::transpose_f64`]; the caller guarantees AVX2.
+    /// [`super::blocked`] for f64; the caller guarantees AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn transpose_f64(
         src: &[f64],
