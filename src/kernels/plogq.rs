@@ -1430,6 +1430,54 @@ mod tests {
     }
 
     #[test]
+    fn float32_two_element_entropy_rows_are_within_the_f32_contract() {
+        // f32 values of every scale (ratios from 1 down past f32's normal range, where a
+        // group falls back to f64 logarithms), whole groups and groups mixing both kinds
+        let mut values: Vec<f64> = vec![0.0, 1e-45, 1e-40, 1.1754944e-38, 1e-30, 1e-7, 0.3];
+        values.extend([0.5, 0.7, 1.0, 1.0 + 2f64.powi(-23), 3.0, 1e7, 1e30, 3.4e38]);
+        values.extend(positive(24, 9).into_iter().filter(|&v| v > 0.0));
+        let values: Vec<f64> = values.iter().map(|&v| v as f32 as f64).collect();
+        let pairs: Vec<[f64; 2]> = values
+            .iter()
+            .flat_map(|&a| values.iter().map(move |&b| [a, b]))
+            .collect();
+        let (mut f32_groups, mut worst) = (0, 0.0f64);
+        for chunk in pairs.chunks(GROUP) {
+            let mut pt = vec![[0.0; GROUP]; 2];
+            for (j, r) in chunk.iter().enumerate() {
+                (pt[0][j], pt[1][j]) = (r[0], r[1]);
+            }
+            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+            group::<f32>(&pt, &pt, &mut out, &mut regular);
+            let (mut out64, mut regular64) = (out.clone(), regular.clone());
+            group::<f64>(&pt, &pt, &mut out64, &mut regular64);
+            f32_groups += usize::from(out != out64);
+            for (j, r) in chunk.iter().enumerate() {
+                assert_eq!(
+                    regular[j],
+                    entropy_of_two_lane(r[0], r[1]).is_some(),
+                    "{r:?}"
+                );
+                if !regular[j] {
+                    continue;
+                }
+                let (exact, _) = row(r, r);
+                let err = (out[j] - exact).abs() / exact.max(f64::MIN_POSITIVE);
+                worst = worst.max(if out[j] == exact { 0.0 } else { err });
+                assert!(
+                    err <= 5e-7 || out[j] == exact,
+                    "{r:?}: {:e} vs {exact:e}",
+                    out[j]
+                );
+            }
+        }
+        // the f32 logarithms ran (they differ from the f64 ones in the last bits; most groups
+        // hold a share below f32's normal range and take f64 logarithms) and were checked
+        assert!(f32_groups >= 10, "{f32_groups} of {}", pairs.len() / GROUP);
+        assert!(worst > 0.0 && worst <= 5e-7, "{worst:e}");
+    }
+
+    #[test]
     fn one_element_rows_of_every_pair_measure_are_zero_or_left_to_the_row_form() {
         // one-element p and q of every adversarial pair: cross-entropy, KL and JS (all
         // normalised) give exactly 0 where both are regular, and leave the rest (zero,
