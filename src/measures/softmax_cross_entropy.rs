@@ -426,9 +426,8 @@ fn label_task<T: Real>(
                 });
             if plain {
                 for (j, &y) in ys.iter().enumerate() {
-                    let i = y as usize; // < c: checked just above
-                    (target[j], bad[j]) = (Some(i), false);
-                    zy[j] = tl.tile[i * r + j].to_f64();
+                    // < c: checked just above (the targets are `ys` themselves here)
+                    zy[j] = tl.tile[y as usize * r + j].to_f64();
                 }
                 wy[..k].fill(1.0);
                 tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
@@ -480,7 +479,12 @@ fn label_task<T: Real>(
             };
             tile_write(&mut tl.tile, r, &tl.max, &tl.rest, what);
             for j in 0..k {
-                match target[j] {
+                let class = if plain {
+                    Some(ys[j] as usize)
+                } else {
+                    target[j]
+                };
+                match class {
                     Some(i) => {
                         let rest = tl.rest[j];
                         let slot = &mut tl.tile[i * r + j];
