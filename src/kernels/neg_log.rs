@@ -1,7 +1,8 @@
 //! Elementwise self-information −ln(x)/ln(base), written into an output slice. float32
-//! data take the native sixteen-lane f32 logarithm (DESIGN §2b): widening every value to
-//! f64 for a logarithm with a division made float32 `self_information` slower than
-//! NumPy's `-np.log(p)` (0.4–0.8× its time at 10^5–10^7 in `bench.py`).
+//! data take the parts of the native sixteen-lane f32 logarithm (DESIGN §2b): widening
+//! every value to f64 for a logarithm with a division made float32 `self_information`
+//! slower than NumPy's `-np.log(p)` (NumPy took 0.4–0.8× our time at 10^5–10^7 in
+//! `bench.py`).
 
 use super::{min_ignoring_nan, Real, LANES};
 use crate::simd::log::{ln, ln_finite};
@@ -36,8 +37,7 @@ fn neg_log<V: F8>(v: V, ln_base: f64) -> V {
 /// [`neg_log`] of the widened values (computed only for blocks holding such a lane). The
 /// f32 `rest` is the only f32 rounding (|rest| ≤ 0.21·|f|), so the value is within ~0.6
 /// ULP (f32) before its one rounding to f32: 1 ULP at most, for any base (an all-f32 log
-/// divided by ln 2 was 2).
-/// Returns the lanes (for the smallest input).
+/// divided by ln 2 was 2). Returns the lanes (for the smallest input).
 #[inline(always)]
 fn neg_log_f32<V: F8>(x: &[f32; 16], out: &mut [f32; 16], ln_base: f64) -> V::F32s {
     type W<V> = <V as F8>::F32s;
@@ -129,8 +129,8 @@ fn neg_log_into_body<V: F8, T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f6
 
 crate::simd::multiversion! {
     /// `out[i] = −ln(x[i]) / ln_base` (float64: computed in f64; float32: from the parts of
-    /// the native f32 logarithm, ≤ 1 ULP); returns the smallest x (NaN ignored) so the caller can
-    /// reject negative probabilities.
+    /// the native f32 logarithm, ≤ 1 ULP); returns the smallest x (NaN ignored) so the
+    /// caller can reject negative probabilities.
     pub fn neg_log_into<T: Real>(x: &[T], out: &mut [T], ln_base: f64) -> f64 = neg_log_into_body;
 }
 
