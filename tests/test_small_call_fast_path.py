@@ -81,3 +81,44 @@ def test_masked_arrays_never_take_the_fast_path():
     got = fe.entropy(m)
     np.testing.assert_allclose(got[0], fe.entropy(P[0, :2]), rtol=1e-15)
     np.testing.assert_allclose(got[1], fe.entropy(P[1]), rtol=1e-15)
+
+
+def test_self_information_fast_path_gives_the_general_result():
+    for dtype in (np.float64, np.float32):
+        p = P.astype(dtype) / 7.0
+        for x in (p, p[0], p[:, ::2], p.T, np.zeros((0, 3), dtype)):
+            got = _core.self_information_fast(x)
+            want = _core.self_information(np.ascontiguousarray(x))
+            assert got.dtype == dtype and got.shape == x.shape
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(fe.self_information(x), want)
+    # a negative value: the general path's error, from the fast path too
+    with pytest.raises(ValueError) as fast_error:
+        _core.self_information_fast(np.array([0.5, -0.25]))
+    with pytest.raises(ValueError) as general_error:
+        _core.self_information(np.array([0.5, -0.25]))
+    assert str(fast_error.value) == str(general_error.value)
+
+
+@pytest.mark.parametrize(
+    "p",
+    [
+        np.float64(0.5) * np.ones(()),  # 0-d: the caller returns a NumPy scalar
+        P.astype(">f8"),
+        (P * 10).astype(np.int64),
+        P.astype(np.float16),
+        np.ma.masked_array(P, mask=[[False, True, False], [False, False, False]]),
+        P.tolist(),
+        0.5,
+    ],
+)
+def test_self_information_of_anything_else_takes_the_general_path(p):
+    assert _core.self_information_fast(p) is None
+    got = fe.self_information(p)
+    values = np.ma.filled(p, 1.0) if isinstance(p, np.ma.MaskedArray) else p  # masked: -log 1 = 0
+    want = -np.log(np.asarray(values, dtype=np.float64))
+    np.testing.assert_allclose(np.ma.filled(got, 0.0).astype(np.float64), want, rtol=1e-3)
+    if isinstance(p, np.ma.MaskedArray):
+        assert isinstance(got, np.ma.MaskedArray) and got.mask[0, 1]
+    if np.ndim(p) == 0:
+        assert np.isscalar(got)

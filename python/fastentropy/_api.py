@@ -320,6 +320,12 @@ def self_information(
     >>> fe.self_information([0.5, 0.25, 1.0], base=2)
     array([1., 2., 0.])
     """
+    if base is None and out is None:
+        # the small-call fast path (see `entropy`): an exact native float ndarray of
+        # dimension ≥ 1 in, its result out; None for anything else
+        value = _core.self_information_fast(p)
+        if value is not None:
+            return value
     if isinstance(p, np.ma.MaskedArray):
         # Elementwise: the mask carries over to the result (as np.ma.log does).
         if out is not None:

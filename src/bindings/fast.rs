@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
 use super::arrays::{is_float32, reduce_one, reduce_pair};
+use super::measures::typed_self_information;
 use crate::measures::{cross_entropy, entropy, js, kl, Options};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -19,6 +20,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_cross_entropy_fast, m)?)?;
     m.add_function(wrap_pyfunction!(py_js_divergence_fast, m)?)?;
     m.add_function(wrap_pyfunction!(py_js_distance_fast, m)?)?;
+    m.add_function(wrap_pyfunction!(py_self_information_fast, m)?)?;
     Ok(())
 }
 
@@ -116,3 +118,20 @@ pair_fast!(
     js::js_divergence
 );
 pair_fast!(py_js_distance_fast, "js_distance_fast", js::js_distance);
+
+/// Self-information in nats into a new array, or None (see the module docs; also for a
+/// 0-d `p`, whose result the caller turns into a NumPy scalar).
+#[pyfunction(name = "self_information_fast")]
+fn py_self_information_fast<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if native_float_shape(p).is_none_or(|shape| shape.is_empty()) {
+        return Ok(None);
+    }
+    if let Ok(a) = p.cast::<PyArrayDyn<f64>>() {
+        return typed_self_information(py, a, None, None).map(Some);
+    }
+    let a = p.cast::<PyArrayDyn<f32>>()?;
+    typed_self_information(py, a, None, None).map(Some)
+}

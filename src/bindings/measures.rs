@@ -101,7 +101,7 @@ fn py_self_information<'py>(
     Err(not_a_float_array("p", p))
 }
 
-fn typed_self_information<'py, T: Real + numpy::Element>(
+pub(super) fn typed_self_information<'py, T: Real + numpy::Element>(
     py: Python<'py>,
     p: &Bound<'py, PyArrayDyn<T>>,
     base: Option<f64>,
@@ -119,12 +119,16 @@ fn typed_self_information<'py, T: Real + numpy::Element>(
     if out.is(p) {
         let mut rw = borrow_array_mut("out", &out)?;
         let v = view_mut("out", &mut rw)?;
-        py.compute(|| self_information::self_information_in_place(v, base))?;
+        py.compute_sized(v.len(), || {
+            self_information::self_information_in_place(v, base)
+        })?;
     } else {
         let src = borrow_array("p", p)?;
         let mut rw = borrow_array_mut("out", &out)?;
         let (pv, ov) = (view(&src), view_mut("out", &mut rw)?);
-        py.compute(|| self_information::self_information_into(pv, ov, base))?;
+        py.compute_sized(pv.len(), || {
+            self_information::self_information_into(pv, ov, base)
+        })?;
     }
     Ok(out.into_any())
 }
