@@ -31,7 +31,7 @@ use crate::kernels::softmax_rows::{
     tile_stats_f32, tile_stats_f64, tile_write_f32, tile_write_f64, TileWrite,
 };
 use crate::kernels::{Real, GROUP};
-use crate::parallel::{tree_combine, Ctx, Sum, ROW_BLOCK};
+use crate::parallel::{tree_combine, BlockSum, Ctx, Sum, ROW_BLOCK};
 use crate::simd::transpose::transpose;
 
 /// Rows with adjacent classes up to this long are processed as tiles; longer ones row by
@@ -518,11 +518,11 @@ impl<T: Real> Tiles<T> {
 }
 
 /// Running sums of per-row values over the global fixed blocks of [`ROW_BLOCK`] rows:
-/// each block's values added in row order (continuing across the pieces a task feeds),
-/// one (block, sum) piece per block touched.
+/// each block's values added in row order as a [`BlockSum`] (continuing across the pieces
+/// a task feeds), one (block, sum) piece per block touched.
 #[derive(Debug, Default)]
 pub(crate) struct BlockAcc {
-    pieces: Vec<(usize, f64)>,
+    pieces: Vec<(usize, BlockSum)>,
 }
 
 impl BlockAcc {
@@ -532,18 +532,11 @@ impl BlockAcc {
         while i < values.len() {
             let b = (row + i) / ROW_BLOCK;
             let end = ((b + 1) * ROW_BLOCK - row).min(values.len());
-            let (mut acc, fresh) = match self.pieces.last() {
-                Some(&(last, acc)) if last == b => (acc, false),
-                _ => (0.0, true),
-            };
-            for &v in &values[i..end] {
-                acc += v;
+            if !matches!(self.pieces.last(), Some(&(last, _)) if last == b) {
+                self.pieces.push((b, BlockSum::default()));
             }
-            if fresh {
-                self.pieces.push((b, acc));
-            } else if let Some(last) = self.pieces.last_mut() {
-                last.1 = acc;
-            }
+            let (_, sum) = self.pieces.last_mut().expect("pushed above");
+            sum.add_all(&values[i..end]);
             i = end;
         }
     }
@@ -551,6 +544,9 @@ impl BlockAcc {
     /// The pieces, in row order.
     pub fn into_pieces(self) -> Vec<(usize, f64)> {
         self.pieces
+            .into_iter()
+            .map(|(b, s)| (b, s.total()))
+            .collect()
     }
 }
 

@@ -8,7 +8,8 @@
 //! (ignored, or in range — the first bad one in logical order is reported), and uses that
 //! same value as the index, so labels changed by another thread while the call runs can
 //! never make it index out of bounds. Each block sums its losses and weights in four
-//! accumulators (row k of the block in accumulator k mod 4) and the block sums are
+//! accumulators (row k of the block in accumulator k mod 4, the order of
+//! [`crate::parallel::BlockSum`]) and the block sums are
 //! combined by [`tree_combine`]: a fixed order, so "sum"/"mean" are bitwise independent of
 //! the thread count. Labels of any integer type
 //! ([`Label`]) are read in place. The batch is walked as groups of rows
@@ -30,7 +31,7 @@ use super::softmax_cross_entropy::{check_common, check_label_shape, Reduction};
 use super::RowStop;
 use crate::error::Error;
 use crate::kernels::{Partial, Real};
-use crate::parallel::{run, tree_combine, Ctx, ROW_BLOCK};
+use crate::parallel::{run, sum4, tree_combine, Ctx, ROW_BLOCK};
 
 /// What a block of rows gives: its loss and weight sums, or its first bad label.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -126,8 +127,8 @@ impl<T: Real, L: Label> Job<'_, '_, T, L> {
         });
         match acc {
             Ok(s) => BlockSums {
-                loss: (s.loss[0] + s.loss[1]) + (s.loss[2] + s.loss[3]),
-                weight: (s.weight[0] + s.weight[1]) + (s.weight[2] + s.weight[3]),
+                loss: sum4(s.loss),
+                weight: sum4(s.weight),
                 bad: None,
             },
             Err(bad) => BlockSums {

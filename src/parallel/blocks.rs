@@ -141,22 +141,84 @@ impl Partial for Sum {
     }
 }
 
-/// The sum of `values` (in their order) over fixed blocks of [`ROW_BLOCK`] combined by
-/// [`tree_combine`]: deterministic, and accurate to O(log n) roundings across blocks.
-pub fn fixed_sum<'a>(values: impl IntoIterator<Item = &'a f64>) -> f64 {
-    let mut blocks = Vec::new();
-    let (mut acc, mut n) = (0.0, 0);
-    for &v in values {
-        acc += v;
-        n += 1;
-        if n == ROW_BLOCK {
-            blocks.push(Sum(acc));
-            acc = 0.0;
-            n = 0;
+/// The running sum of one block's values in four accumulators: the block's value k goes
+/// to accumulator k mod 4, and the block's sum is `(a0 + a1) + (a2 + a3)`. A fixed order
+/// (the values may arrive in any split into consecutive slices), and four independent
+/// chains: one running sum made a loop over per-row values wait on the add's latency
+/// (4 cycles a row; float32 softmax cross-entropy, one thread, LTO wheels in turn:
+/// (5·10^6, 2) 20.2 → 19.1 ms, (10^6, 10) 10.0 → 9.6 ms).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlockSum {
+    acc: [f64; 4],
+    /// Values added so far.
+    count: usize,
+}
+
+impl BlockSum {
+    /// Adds the next value.
+    #[inline]
+    pub fn add(&mut self, v: f64) {
+        self.acc[self.count & 3] += v;
+        self.count += 1;
+    }
+
+    /// Adds the next values, in order.
+    #[inline]
+    pub fn add_all(&mut self, values: &[f64]) {
+        let head = ((4 - (self.count & 3)) & 3).min(values.len());
+        for &v in &values[..head] {
+            self.add(v);
+        }
+        let mut quads = values[head..].chunks_exact(4);
+        let [mut a0, mut a1, mut a2, mut a3] = self.acc;
+        for q in &mut quads {
+            a0 += q[0];
+            a1 += q[1];
+            a2 += q[2];
+            a3 += q[3];
+        }
+        self.acc = [a0, a1, a2, a3];
+        let tail = quads.remainder();
+        self.count += values.len() - head - tail.len();
+        for &v in tail {
+            self.add(v);
         }
     }
-    if n > 0 {
-        blocks.push(Sum(acc));
+
+    /// Values added so far.
+    #[inline]
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The block's sum.
+    #[inline]
+    pub fn total(&self) -> f64 {
+        sum4(self.acc)
+    }
+}
+
+/// Four accumulators combined in [`BlockSum`]'s order.
+#[inline]
+pub fn sum4(a: [f64; 4]) -> f64 {
+    (a[0] + a[1]) + (a[2] + a[3])
+}
+
+/// The sum of `values` (in their order) over fixed blocks of [`ROW_BLOCK`], each a
+/// [`BlockSum`], combined by [`tree_combine`]: deterministic, and accurate to O(log n)
+/// roundings across blocks.
+pub fn fixed_sum<'a>(values: impl IntoIterator<Item = &'a f64>) -> f64 {
+    let mut blocks = Vec::new();
+    let mut acc = BlockSum::default();
+    for &v in values {
+        acc.add(v);
+        if acc.count() == ROW_BLOCK {
+            blocks.push(Sum(acc.total()));
+            acc = BlockSum::default();
+        }
+    }
+    if acc.count() > 0 {
+        blocks.push(Sum(acc.total()));
     }
     tree_combine(&blocks).0
 }
@@ -245,6 +307,53 @@ mod tests {
         let parts: Vec<Concat> = (0..13).map(|i| Concat(i, 0)).collect();
         assert_eq!(tree_combine(&parts), tree_combine(&parts.clone()));
         assert_eq!(tree_combine::<Concat>(&[]), Concat::EMPTY);
+    }
+
+    #[test]
+    fn a_block_sum_is_value_k_in_accumulator_k_mod_4_however_the_values_arrive() {
+        let x = crate::kernels::adversarial::positive(67, 5);
+        let signed: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| if i % 3 == 0 { -v * 1e9 } else { v })
+            .collect();
+        for n in 0..=signed.len() {
+            let values = &signed[..n];
+            let mut a = [0.0; 4];
+            for (k, v) in values.iter().enumerate() {
+                a[k % 4] += v;
+            }
+            let want = sum4(a);
+            // one value at a time, all at once, and every split into two and three slices
+            let mut one = BlockSum::default();
+            values.iter().for_each(|&v| one.add(v));
+            assert_eq!(one.total().to_bits(), want.to_bits(), "n = {n}");
+            assert_eq!(one.count(), n);
+            for i in 0..=n {
+                for j in i..=n {
+                    let mut s = BlockSum::default();
+                    s.add_all(&values[..i]);
+                    s.add_all(&values[i..j]);
+                    s.add_all(&values[j..]);
+                    assert_eq!(s.total().to_bits(), want.to_bits(), "n = {n}, {i}, {j}");
+                    assert_eq!(s.count(), n);
+                }
+            }
+        }
+        // fixed_sum: whole blocks of ROW_BLOCK in this order, then the tree
+        let long = crate::kernels::adversarial::positive(3 * ROW_BLOCK + 5, 9);
+        let blocks: Vec<Sum> = long
+            .chunks(ROW_BLOCK)
+            .map(|b| {
+                let mut a = [0.0; 4];
+                b.iter().enumerate().for_each(|(k, v)| a[k % 4] += v);
+                Sum(sum4(a))
+            })
+            .collect();
+        assert_eq!(
+            fixed_sum(&long).to_bits(),
+            tree_combine(&blocks).0.to_bits()
+        );
     }
 
     #[test]
