@@ -10,7 +10,9 @@
 //! (f32) / 4 × 4 (f64) blocks go through AVX registers: B loads, 3·B (f32) or 2·B (f64)
 //! shuffles, B stores; a column tail is one more block (overlapping the previous one, or
 //! reading past short rows into the values after them); the rest (and the baseline
-//! instruction set) takes the element loop [`transpose_scalar`], the reference.
+//! instruction set) takes the element loop [`transpose_scalar`], the reference. Rows of
+//! two or three classes back to back (too narrow for a block) are split into their runs,
+//! and joined back, by shuffles of whole vectors ([`narrow_rows`]).
 
 use super::Real;
 #[cfg(target_arch = "x86_64")]
@@ -22,7 +24,8 @@ const AHEAD_F32: usize = super::PREFETCH_BYTES / 4;
 const AHEAD_F64: usize = super::PREFETCH_BYTES / 8;
 
 /// `dst[k·dst_stride + j] = src[j·src_stride + k]` for `j < rows`, `k < cols`, for either
-/// element type: two-class rows split or joined by [`two_class`], else [`blocked`].
+/// element type: two- and three-class rows split or joined by [`narrow_rows`], else
+/// [`blocked`].
 pub fn transpose<T: Real>(
     src: &[T],
     src_stride: usize,
@@ -31,7 +34,7 @@ pub fn transpose<T: Real>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
-    if !two_class(src, src_stride, rows, cols, dst, dst_stride) {
+    if !narrow_rows(src, src_stride, rows, cols, dst, dst_stride) {
         blocked(src, |j| j * src_stride, rows, cols, dst, dst_stride)
     }
 }
@@ -73,11 +76,11 @@ fn blocked<T: Real>(
     transpose_scalar(src, start, rows, cols, dst, dst_stride)
 }
 
-/// Two-class rows back to back (`src_stride` 2) split into their two runs, or two runs
-/// joined back into pairs (`dst_stride` 2), with AVX2 shuffles (the blocks of [`blocked`]
-/// need eight or four rows and columns); false where neither applies.
+/// Two- or three-class rows back to back (`src_stride` 2 or 3) split into their runs, or
+/// the runs joined back into rows (`dst_stride` 2 or 3), with AVX2 shuffles (the blocks of
+/// [`blocked`] need eight or four rows and columns); false where none applies.
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-fn two_class<T: Real>(
+fn narrow_rows<T: Real>(
     src: &[T],
     ss: usize,
     rows: usize,
@@ -89,24 +92,24 @@ fn two_class<T: Real>(
     if isa() != Isa::Baseline {
         // SAFETY (all four): as in `blocked`.
         if let (Some(s), Some(d)) = (T::as_f32(src), T::as_f32_mut(dst)) {
-            if cols == 2 && ss == 2 && rows >= 8 {
-                unsafe { x86::split_pairs_f32(s, rows, d, ds) };
-                return true;
+            match (cols, ss, rows, ds) {
+                (2, 2, 8.., _) => unsafe { x86::split_pairs_f32(s, rows, d, ds) },
+                (3, 3, 8.., _) => unsafe { x86::split_triples_f32(s, rows, d, ds) },
+                (8.., _, 2, 2) => unsafe { x86::join_pairs_f32(s, ss, cols, d) },
+                (8.., _, 3, 3) => unsafe { x86::join_triples_f32(s, ss, cols, d) },
+                _ => return false,
             }
-            if rows == 2 && ds == 2 && cols >= 8 {
-                unsafe { x86::join_pairs_f32(s, ss, cols, d) };
-                return true;
-            }
+            return true;
         }
         if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
-            if cols == 2 && ss == 2 && rows >= 4 {
-                unsafe { x86::split_pairs_f64(s, rows, d, ds) };
-                return true;
+            match (cols, ss, rows, ds) {
+                (2, 2, 4.., _) => unsafe { x86::split_pairs_f64(s, rows, d, ds) },
+                (3, 3, 4.., _) => unsafe { x86::split_triples_f64(s, rows, d, ds) },
+                (4.., _, 2, 2) => unsafe { x86::join_pairs_f64(s, ss, cols, d) },
+                (4.., _, 3, 3) => unsafe { x86::join_triples_f64(s, ss, cols, d) },
+                _ => return false,
             }
-            if rows == 2 && ds == 2 && cols >= 4 {
-                unsafe { x86::join_pairs_f64(s, ss, cols, d) };
-                return true;
-            }
+            return true;
         }
     }
     false
@@ -368,6 +371,122 @@ mod x86 {
             }
         }
         super::edges(src, |j| j * ss, (2, 2), (cols, whole), dst, 2);
+    }
+
+    // Three-class rows: eight rows of three f32 (four of f64) are three vectors, and each
+    // run's values already sit at distinct lanes of them (run k at the lanes ≡ k, k + 1,
+    // k + 2 mod 3 of the first, second and third vector): two blends gather a run into
+    // one vector, one permutation puts it in row order. Joining is the inverse: each run
+    // permuted once into the lanes it takes in all three outputs, then two blends per
+    // output. (Lane masks below: bit i set takes lane i from the second operand.)
+
+    /// Lanes ≡ 0, 1, 2 (mod 3) of eight.
+    const LANES_0: i32 = 0b0100_1001;
+    const LANES_1: i32 = 0b1001_0010;
+    const LANES_2: i32 = 0b0010_0100;
+
+    #[inline(always)]
+    unsafe fn order8(v: __m256, idx: [i32; 8]) -> __m256 {
+        // SAFETY: AVX2 (the callers' target feature); the index array is read in place.
+        unsafe { _mm256_permutevar8x32_ps(v, _mm256_loadu_si256(idx.as_ptr().cast())) }
+    }
+
+    /// Three-class rows back to back (`src[3j + k]`) into three runs `dst[k·ds + j]`,
+    /// eight rows at a time; the caller guarantees AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn split_triples_f32(src: &[f32], rows: usize, dst: &mut [f32], ds: usize) {
+        let whole = rows / 8 * 8;
+        for j0 in (0..whole).step_by(8) {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
+            unsafe {
+                super::super::prefetch(src.as_ptr().wrapping_add(3 * j0 + super::AHEAD_F32));
+                let (a, b, c) = (
+                    load8(src, 3 * j0),
+                    load8(src, 3 * j0 + 8),
+                    load8(src, 3 * j0 + 16),
+                );
+                // run 0: a at lanes ≡ 0, b at ≡ 1, c at ≡ 2 — values 0 9 18 3 12 21 6 15
+                let r0 = _mm256_blend_ps::<LANES_2>(_mm256_blend_ps::<LANES_1>(a, b), c);
+                // run 1: values 16 1 10 19 4 13 22 7
+                let r1 = _mm256_blend_ps::<LANES_0>(_mm256_blend_ps::<LANES_2>(a, b), c);
+                // run 2: values 8 17 2 11 20 5 14 23
+                let r2 = _mm256_blend_ps::<LANES_1>(_mm256_blend_ps::<LANES_0>(a, b), c);
+                store8(dst, j0, order8(r0, [0, 3, 6, 1, 4, 7, 2, 5]));
+                store8(dst, ds + j0, order8(r1, [1, 4, 7, 2, 5, 0, 3, 6]));
+                store8(dst, 2 * ds + j0, order8(r2, [2, 5, 0, 3, 6, 1, 4, 7]));
+            }
+        }
+        super::edges(src, |j| 3 * j, (rows, whole), (3, 3), dst, ds);
+    }
+
+    /// The inverse of [`split_triples_f32`]: three runs `src[k·ss + j]` into rows
+    /// `dst[3j + k]`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn join_triples_f32(src: &[f32], ss: usize, cols: usize, dst: &mut [f32]) {
+        let whole = cols / 8 * 8;
+        for k0 in (0..whole).step_by(8) {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
+            unsafe {
+                // each run in the lanes it takes in the three outputs (disjoint sets)
+                let e = order8(load8(src, k0), [0, 3, 6, 1, 4, 7, 2, 5]);
+                let f = order8(load8(src, ss + k0), [5, 0, 3, 6, 1, 4, 7, 2]);
+                let g = order8(load8(src, 2 * ss + k0), [2, 5, 0, 3, 6, 1, 4, 7]);
+                let a = _mm256_blend_ps::<LANES_2>(_mm256_blend_ps::<LANES_1>(e, f), g);
+                let b = _mm256_blend_ps::<LANES_0>(_mm256_blend_ps::<LANES_2>(e, f), g);
+                let c = _mm256_blend_ps::<LANES_1>(_mm256_blend_ps::<LANES_0>(e, f), g);
+                store8(dst, 3 * k0, a);
+                store8(dst, 3 * k0 + 8, b);
+                store8(dst, 3 * k0 + 16, c);
+            }
+        }
+        super::edges(src, |j| j * ss, (3, 3), (cols, whole), dst, 3);
+    }
+
+    /// [`split_triples_f32`] for f64, four rows at a time (four lanes: the lane masks and
+    /// orders of four).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn split_triples_f64(src: &[f64], rows: usize, dst: &mut [f64], ds: usize) {
+        let whole = rows / 4 * 4;
+        for j0 in (0..whole).step_by(4) {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
+            unsafe {
+                super::super::prefetch(src.as_ptr().wrapping_add(3 * j0 + super::AHEAD_F64));
+                let (a, b, c) = (
+                    load4(src, 3 * j0),
+                    load4(src, 3 * j0 + 4),
+                    load4(src, 3 * j0 + 8),
+                );
+                // run 0: values 0 9 6 3; run 1: 4 1 10 7; run 2: 8 5 2 11
+                let r0 = _mm256_blend_pd::<0b0010>(_mm256_blend_pd::<0b0100>(a, b), c);
+                let r1 = _mm256_blend_pd::<0b0100>(_mm256_blend_pd::<0b1001>(a, b), c);
+                let r2 = _mm256_blend_pd::<0b1001>(_mm256_blend_pd::<0b0010>(a, b), c);
+                store4(dst, j0, _mm256_permute4x64_pd::<0b01_10_11_00>(r0));
+                store4(dst, ds + j0, _mm256_permute4x64_pd::<0b10_11_00_01>(r1));
+                store4(dst, 2 * ds + j0, _mm256_permute4x64_pd::<0b11_00_01_10>(r2));
+            }
+        }
+        super::edges(src, |j| 3 * j, (rows, whole), (3, 3), dst, ds);
+    }
+
+    /// [`join_triples_f32`] for f64, four rows at a time.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn join_triples_f64(src: &[f64], ss: usize, cols: usize, dst: &mut [f64]) {
+        let whole = cols / 4 * 4;
+        for k0 in (0..whole).step_by(4) {
+            // SAFETY: AVX2 is enabled on this function; bounds-checked slices.
+            unsafe {
+                let e = _mm256_permute4x64_pd::<0b01_10_11_00>(load4(src, k0));
+                let f = _mm256_permute4x64_pd::<0b10_11_00_01>(load4(src, ss + k0));
+                let g = _mm256_permute4x64_pd::<0b11_00_01_10>(load4(src, 2 * ss + k0));
+                let a = _mm256_blend_pd::<0b0100>(_mm256_blend_pd::<0b0010>(e, f), g);
+                let b = _mm256_blend_pd::<0b0010>(_mm256_blend_pd::<0b1001>(e, f), g);
+                let c = _mm256_blend_pd::<0b1001>(_mm256_blend_pd::<0b0100>(e, f), g);
+                store4(dst, 3 * k0, a);
+                store4(dst, 3 * k0 + 4, b);
+                store4(dst, 3 * k0 + 8, c);
+            }
+        }
+        super::edges(src, |j| j * ss, (3, 3), (cols, whole), dst, 3);
     }
 
     /// [`super::blocked`] for f64; the caller guarantees AVX2.
