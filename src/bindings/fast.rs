@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyInt;
 
 use super::arrays::{is_float32, reduce_one, reduce_pair};
-use super::measures::typed_self_information;
+use super::measures::py_self_information;
 use crate::measures::{cross_entropy, entropy, js, kl, Options};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -129,9 +129,5 @@ fn py_self_information_fast<'py>(
     if native_float_shape(p).is_none_or(|shape| shape.is_empty()) {
         return Ok(None);
     }
-    if let Ok(a) = p.cast::<PyArrayDyn<f64>>() {
-        return typed_self_information(py, a, None, None).map(Some);
-    }
-    let a = p.cast::<PyArrayDyn<f32>>()?;
-    typed_self_information(py, a, None, None).map(Some)
+    py_self_information(py, p, None, None).map(Some)
 }

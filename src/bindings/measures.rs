@@ -86,7 +86,7 @@ fn py_cross_entropy<'py>(
 /// may be `p` itself. Returns `out`.
 #[pyfunction(name = "self_information")]
 #[pyo3(signature = (p, *, base=None, out=None))]
-fn py_self_information<'py>(
+pub(super) fn py_self_information<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     base: Option<f64>,
@@ -101,7 +101,7 @@ fn py_self_information<'py>(
     Err(not_a_float_array("p", p))
 }
 
-pub(super) fn typed_self_information<'py, T: Real + numpy::Element>(
+fn typed_self_information<'py, T: Real + numpy::Element>(
     py: Python<'py>,
     p: &Bound<'py, PyArrayDyn<T>>,
     base: Option<f64>,
