@@ -20,6 +20,7 @@ pub mod exp_f32;
 pub mod log;
 pub mod log1p;
 pub mod log_f32;
+pub mod log_table;
 pub mod transpose;
 pub mod vector;
 pub mod vector_f32;

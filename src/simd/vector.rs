@@ -88,6 +88,15 @@ pub trait F8: Copy {
     fn log_split(self) -> (Self, Self) {
         crate::simd::log::split_by_bits(self)
     }
+    /// (k, m) with x = 2^k·m, m ∈ [1, 2), k exact, for finite x > 0 (subnormals
+    /// included); finite values for x = 0. AVX-512 overrides it with `vgetexp`/`vgetmant`.
+    #[inline(always)]
+    fn exponent_mantissa(self) -> (Self, Self) {
+        crate::simd::log_table::exponent_mantissa_by_bits(self)
+    }
+    /// Per lane, `table[(bits >> 48) & 15]`: for m ∈ [1, 2), the entry of m's sixteenth
+    /// of the interval (its top four mantissa bits).
+    fn lookup16(self, table: &[f64; 16]) -> Self;
 
     /// `self > o`.
     #[inline(always)]
@@ -286,6 +295,10 @@ impl F8 for Scalar8 {
     #[inline(always)]
     fn bits_shl52(self) -> Self {
         lanewise!(self, |a| f64::from_bits(a.to_bits() << 52))
+    }
+    #[inline(always)]
+    fn lookup16(self, table: &[f64; 16]) -> Self {
+        lanewise!(self, |a| table[((a.to_bits() >> 48) & 15) as usize])
     }
 }
 
@@ -529,6 +542,20 @@ pub mod x86 {
                 Avx2x8(f(self.0), f(self.1))
             }
         }
+        #[inline(always)]
+        fn lookup16(self, table: &[f64; 16]) -> Self {
+            // SAFETY: see module docs; every index is masked to 0..=15, within `table`.
+            unsafe {
+                let f = |v: __m256d| {
+                    let idx = _mm256_and_si256(
+                        _mm256_srli_epi64::<48>(_mm256_castpd_si256(v)),
+                        _mm256_set1_epi64x(15),
+                    );
+                    _mm256_i64gather_pd::<8>(table.as_ptr(), idx)
+                };
+                Avx2x8(f(self.0), f(self.1))
+            }
+        }
     }
 
     /// Eight lanes in one AVX-512 register.
@@ -705,6 +732,30 @@ pub mod x86 {
                 Avx512x8(_mm512_castsi512_pd(_mm512_slli_epi64::<52>(
                     _mm512_castpd_si512(self.0),
                 )))
+            }
+        }
+        #[inline(always)]
+        fn lookup16(self, table: &[f64; 16]) -> Self {
+            // vpermt2pd reads bits 3..0 of each index: entries 0–7 from the first register,
+            // 8–15 from the second.
+            // SAFETY: see module docs; the loads read the 16 elements of `table`.
+            unsafe {
+                let idx = _mm512_srli_epi64::<48>(_mm512_castpd_si512(self.0));
+                let lo = _mm512_loadu_pd(table.as_ptr());
+                let hi = _mm512_loadu_pd(table.as_ptr().add(8));
+                Avx512x8(_mm512_permutex2var_pd(lo, idx, hi))
+            }
+        }
+        #[inline(always)]
+        fn exponent_mantissa(self) -> (Self, Self) {
+            // exact for normal and subnormal x; x = 0 has e = −inf, clamped so the
+            // logarithm stays finite (as `log_split`)
+            // SAFETY: see module docs.
+            unsafe {
+                let e = _mm512_getexp_pd(self.0);
+                let m = _mm512_getmant_pd::<_MM_MANT_NORM_1_2, _MM_MANT_SIGN_ZERO>(self.0);
+                let k = _mm512_max_pd(e, _mm512_set1_pd(-1077.0));
+                (Avx512x8(k), Avx512x8(m))
             }
         }
         #[inline(always)]
