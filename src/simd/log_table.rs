@@ -5,8 +5,9 @@
 //! x = 2^k·m with m ∈ [1, 2); c is the midpoint of m's sixteenth of [1, 2) (its top four
 //! mantissa bits), u = m − c exactly (|u| ≤ 1/32), r = u·(1/c) ∈ [−1/33, 1/31), and
 //! ln x = k·ln 2 + ln c + log1p(r), log1p by its Taylor polynomial to r^10 (truncation
-//! < 2e-18). 1/c and ln c come from two 16-entry tables (`vpermt2pd` on AVX-512, gathers on
-//! AVX2). Error: ≤ 2.3e-16 absolute + 2.3e-16 relative, and ≤ 1 ULP for x ≤ ½ and
+//! < 2e-18). 1/c and ln c (as hi + lo, hi a multiple of 2^−32 so that k·ln2_hi + hi is
+//! exact) come from 16-entry tables (`vpermt2pd` on AVX-512, gathers on AVX2), so the
+//! result is rounded once where the terms do not cancel. Error: ≤ 2.3e-16 absolute + 2.3e-16 relative, and ≤ 1 ULP for x ≤ ½ and
 //! x ≥ 2 (tested on 4·10^5 values over every binade, on every instruction set), where [`super::log::ln_finite`] is ≤ 1 ULP
 //! relative everywhere but divides once per lane (`s = f/(2+f)`), and the divider
 //! (one eight-lane division per 16 cycles) bounds the kernels that take a log per element.
@@ -36,24 +37,43 @@ const INV_C: [u64; 16] = [
     0x3fe0c9714fbcda3b,
     0x3fe0410410410410,
 ];
-/// ln c for the same c, correctly rounded.
-const LN_C: [u64; 16] = [
-    0x3f9f829b0e783300,
-    0x3fb6f0d28ae56b4c,
-    0x3fc29552f81ff523,
-    0x3fc9525a9cf456b4,
-    0x3fcfb9186d5e3e2b,
-    0x3fd2e8e2bae11d31,
-    0x3fd5d1bdbf5809ca,
-    0x3fd89a3386c1425b,
-    0x3fdb44f77bcc8f63,
-    0x3fddd46a04c1c4a1,
-    0x3fe02552a5a5d0ff,
-    0x3fe154c3d2f4d5ea,
-    0x3fe2795e1289b11b,
-    0x3fe393e0d3562a1a,
-    0x3fe4a4f85db03ebb,
-    0x3fe5ad404c359f2d,
+/// ln c for the same c, split as hi + lo: hi is ln c rounded to a multiple of 2^−32 (so
+/// k·LN2_HI + hi is exact), lo the rest, correctly rounded.
+const LN_C_HI: [u64; 16] = [
+    0x3f9f829b10000000,
+    0x3fb6f0d28b000000,
+    0x3fc29552f8000000,
+    0x3fc9525a9d000000,
+    0x3fcfb9186d800000,
+    0x3fd2e8e2bb000000,
+    0x3fd5d1bdbf400000,
+    0x3fd89a3386c00000,
+    0x3fdb44f77bc00000,
+    0x3fddd46a04c00000,
+    0x3fe02552a5a00000,
+    0x3fe154c3d3000000,
+    0x3fe2795e12800000,
+    0x3fe393e0d3600000,
+    0x3fe4a4f85dc00000,
+    0x3fe5ad404c400000,
+];
+const LN_C_LO: [u64; 16] = [
+    0xbdd87ccffb30703f,
+    0xbdba94b4641b6646,
+    0x3dcff5234c05dc71,
+    0xbdb75297137d9f16,
+    0xbdd0e0eab9555cca,
+    0xbddee2cf63d336e5,
+    0x3dd809ca508d8e0f,
+    0x3d9425ab5a718811,
+    0x3dc91ec5197ddb56,
+    0x3d9c4a0bee626a4a,
+    0x3dc743fb1a71a576,
+    0xbdd6542cace198b9,
+    0x3dd36235d6f07e7b,
+    0xbdd3abccac777b40,
+    0xbddf8289fbb08171,
+    0xbdd4c1a609acaab4,
 ];
 
 const fn table(bits: [u64; 16]) -> [f64; 16] {
@@ -67,7 +87,8 @@ const fn table(bits: [u64; 16]) -> [f64; 16] {
 }
 
 static INV_C_TABLE: [f64; 16] = table(INV_C);
-static LN_C_TABLE: [f64; 16] = table(LN_C);
+static LN_C_HI_TABLE: [f64; 16] = table(LN_C_HI);
+static LN_C_LO_TABLE: [f64; 16] = table(LN_C_LO);
 
 #[allow(clippy::excessive_precision)]
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01; // 0x3fe62e42_fee00000
@@ -101,6 +122,21 @@ pub fn exponent_mantissa_by_bits<V: F8>(x: V) -> (V, V) {
 /// 2.3e-16 relative, no division.
 #[inline(always)]
 pub fn ln_by_table<V: F8>(x: V) -> V {
+    let (k, m, log1p_r) = parts(x);
+    assemble(k, m, log1p_r)
+}
+
+/// ln(x·2^e) for eight lanes of finite x ≥ 0 and integers e: [`ln_by_table`] with e added
+/// to x's exponent, so x·2^e is never formed (it cannot underflow or overflow).
+#[inline(always)]
+pub fn ln_by_table_shifted<V: F8>(x: V, e: V) -> V {
+    let (k, m, log1p_r) = parts(x);
+    assemble(k.add(e), m, log1p_r)
+}
+
+/// (k, m, log1p r) of x = 2^k·m, m = c·(1 + r) (see the module docs).
+#[inline(always)]
+fn parts<V: F8>(x: V) -> (V, V, V) {
     let (k, m) = x.exponent_mantissa();
     let c = m
         .bits_and(!(HALF_SIXTEENTH * 2 - 1))
@@ -112,10 +148,17 @@ pub fn ln_by_table<V: F8>(x: V) -> V {
         let coef = if n % 2 == 0 { -1.0 } else { 1.0 } / n as f64;
         q = q.mul_add(r, V::splat(coef));
     }
-    let log1p_r = r.mul(r).mul_add(q, r);
-    // k·LN2_HI is exact (its 21 trailing zero bits hold any |k| ≤ 1077), fused or not
-    let hi = k.mul_add(V::splat(LN2_HI), m.lookup16(&LN_C_TABLE));
-    hi.add(k.mul_add(V::splat(LN2_LO), log1p_r))
+    (k, m, r.mul(r).mul_add(q, r))
+}
+
+/// (k·LN2_HI + ln c_hi) + (k·LN2_LO + ln c_lo + log1p r): the first sum is exact (both
+/// are multiples of 2^−32 below 2^11, fused or not), so the result is rounded once,
+/// up to the small second sum's error (~0.51 ULP where it does not cancel).
+#[inline(always)]
+fn assemble<V: F8>(k: V, m: V, log1p_r: V) -> V {
+    let hi = k.mul_add(V::splat(LN2_HI), m.lookup16(&LN_C_HI_TABLE));
+    let lo = k.mul_add(V::splat(LN2_LO), m.lookup16(&LN_C_LO_TABLE));
+    hi.add(lo.add(log1p_r))
 }
 
 #[cfg(test)]
