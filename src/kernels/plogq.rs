@@ -201,17 +201,11 @@ pub fn finish_one_pass_within(o: &OnePass, limit: f64) -> Option<f64> {
 
 // --------------------------------------------------------------------- lane helpers
 
-/// ln of sixteen positive values given as two f64 halves (see [`ln16_shifted`]), for the
-/// one-pass form: ≤ 1 ULP relative in f64 ([`ln_finite`]; its condition test assumes
-/// relative errors, which the table logarithm's absolute ones near ln q = 0 are not).
+/// ln of sixteen positive values given as two f64 halves (see [`ln16_shifted`]).
 #[inline(always)]
 fn ln16<V: F8, const F32: bool>(lo: V, hi: V) -> (V, V) {
-    if F32 {
-        let zero = V::splat(0.0);
-        ln16_shifted::<V, F32>(lo, hi, zero, zero)
-    } else {
-        (ln_finite(lo), ln_finite(hi))
-    }
+    let zero = V::splat(0.0);
+    ln16_shifted::<V, F32>(lo, hi, zero, zero)
 }
 
 /// ln(x·2^e) of sixteen positive values (two f64 halves, with their exponent shifts):
@@ -236,14 +230,11 @@ fn ln16_shifted<V: F8, const F32: bool>(lo: V, hi: V, e_lo: V, e_hi: V) -> (V, V
     }
 }
 
-/// ln(x·2^e) for eight lanes (f64), by the division-free table logarithm: its error is
-/// absolute (≤ 2.3e-16 + 2.3e-16·|l|), and every term it enters is p·(c − l) with
-/// c − l = ln(1/Q) ≥ ln 2 (a non-dominant element) or, for a dominant element outside the
-/// exact form (½ < Q ≤ 16/17), ≥ 0.06: ≤ 6e-15 of the term, far inside the f64
-/// contract (1e-13).
+/// ln(x·2^e) for eight lanes (f64).
 #[inline(always)]
 fn ln_shifted<V: F8>(x: V, e: V) -> V {
-    crate::simd::log_table::ln_by_table_shifted(x, e)
+    let (k, f, rest) = crate::simd::log::ln_finite_parts(x);
+    crate::simd::log::ln_from_parts(k.add(e), f, rest)
 }
 
 /// Pass-2 lane accumulators for eight lanes.

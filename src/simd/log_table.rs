@@ -12,6 +12,13 @@
 //! relative everywhere but divides once per lane (`s = f/(2+f)`), and the divider
 //! (one eight-lane division per 16 cycles) bounds the kernels that take a log per element.
 //!
+//! DESIGN §2b asks float64 results for ≤ 1 ULP logarithms: use it only where every
+//! argument that matters is ≤ ½ (or ≥ 2). Its error near x = 1 is absolute (the bucket
+//! of 1 is centred on 1.03125, not on 1), so a float64 term whose log argument may lie in
+//! (½, 2) keeps [`super::log::ln_finite`] — tried for the entropy terms P·ln(1/Q) of the
+//! float64 short-row forms (benches/README.md), where the result stayed as exact but the
+//! logarithm itself was not ≤ 1 ULP for q·2^e ∈ (½, 1).
+//!
 //! Domain: finite x ≥ 0. x = 0 gives a finite value (so 0·ln 0 evaluates to 0); inf,
 //! NaN and negatives give garbage (the callers only use it where the values are known
 //! finite and ≥ 0).
@@ -124,14 +131,6 @@ pub fn exponent_mantissa_by_bits<V: F8>(x: V) -> (V, V) {
 pub fn ln_by_table<V: F8>(x: V) -> V {
     let (k, m, log1p_r) = parts(x);
     assemble(k, m, log1p_r)
-}
-
-/// ln(x·2^e) for eight lanes of finite x ≥ 0 and integers e: [`ln_by_table`] with e added
-/// to x's exponent, so x·2^e is never formed (it cannot underflow or overflow).
-#[inline(always)]
-pub fn ln_by_table_shifted<V: F8>(x: V, e: V) -> V {
-    let (k, m, log1p_r) = parts(x);
-    assemble(k.add(e), m, log1p_r)
 }
 
 /// (k, m, log1p r) of x = 2^k·m, m = c·(1 + r) (see the module docs).
