@@ -209,8 +209,13 @@ pub(crate) mod adversarial {
         f64::INFINITY,
     ];
 
+    /// Distance in units in the last place between two finite doubles of the same sign.
+    pub fn ulps(a: f64, b: f64) -> u64 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+    }
+
     /// The xorshift64 stream the generators below draw from (any seed, 0 included).
-    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
         let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
         move || {
             s ^= s << 13;

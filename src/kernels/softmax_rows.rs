@@ -328,13 +328,9 @@ pub fn reference_stats(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::{close, positive};
+    use crate::kernels::adversarial::{close, positive, ulps};
 
     const NINF: f64 = f64::NEG_INFINITY;
-
-    fn ulps(a: f64, b: f64) -> u64 {
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
-    }
 
     #[test]
     fn log1p_is_within_one_ulp_of_libm() {

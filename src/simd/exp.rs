@@ -121,6 +121,7 @@ pub fn exp<V: F8>(x: V) -> V {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::adversarial::ulps;
     use crate::simd::vector::{on_every_vector_type, LaneOp};
 
     struct ExpOp;
@@ -128,10 +129,6 @@ mod tests {
         fn apply<V: F8>(&self, v: V) -> V {
             exp(v)
         }
-    }
-
-    fn ulps(a: f64, b: f64) -> u64 {
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
     }
 
     #[test]

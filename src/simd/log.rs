@@ -20,9 +20,9 @@
 use crate::simd::vector::F8;
 
 #[allow(clippy::excessive_precision)]
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01; // 0x3fe62e42_fee00000
+pub(crate) const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01; // 0x3fe62e42_fee00000
 #[allow(clippy::excessive_precision)]
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3dea39ef_35793c76
+pub(crate) const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3dea39ef_35793c76
 #[allow(clippy::excessive_precision)]
 const LG1: f64 = 6.666_666_666_666_735_13e-01;
 #[allow(clippy::excessive_precision)]
@@ -37,12 +37,12 @@ const LG5: f64 = 1.818_357_216_161_805_012e-01;
 const LG6: f64 = 1.531_383_769_920_937_332e-01;
 #[allow(clippy::excessive_precision)]
 const LG7: f64 = 1.479_819_860_511_658_591e-01;
-const TWO54: f64 = 18_014_398_509_481_984.0;
+pub(crate) const TWO54: f64 = 18_014_398_509_481_984.0;
 /// 2^52 + 1023: subtracting it from the magic-number double recovers the unbiased exponent.
-const EXP_MAGIC_OFFSET: f64 = 4_503_599_627_370_496.0 + 1023.0;
+pub(crate) const EXP_MAGIC_OFFSET: f64 = 4_503_599_627_370_496.0 + 1023.0;
 /// musl's split point: mantissas at or above √2/2 (high word 0x3fe6a09e) keep exponent k.
 const SQRT_HALF_HIGH_BITS: u64 = 0x3fe6_a09e_0000_0000;
-const ONE_BITS: u64 = 0x3ff0_0000_0000_0000;
+pub(crate) const ONE_BITS: u64 = 0x3ff0_0000_0000_0000;
 
 /// ln(x) for one lane: musl's `log`, branch-free. Inline into a lane loop.
 #[inline(always)]
@@ -248,11 +248,7 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Distance in units in the last place between two finite doubles of the same sign.
-    fn ulps(a: f64, b: f64) -> u64 {
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
-    }
+    use crate::kernels::adversarial::ulps;
 
     #[test]
     fn special_values() {

@@ -23,6 +23,7 @@
 //! NaN and negatives give garbage (the callers only use it where the values are known
 //! finite and ≥ 0).
 
+use super::log::{EXP_MAGIC_OFFSET, LN2_HI, LN2_LO, ONE_BITS, TWO54};
 use super::vector::F8;
 
 /// 1/c for c = 1 + (2j + 1)/32, j = 0..16, correctly rounded.
@@ -97,14 +98,6 @@ static INV_C_TABLE: [f64; 16] = table(INV_C);
 static LN_C_HI_TABLE: [f64; 16] = table(LN_C_HI);
 static LN_C_LO_TABLE: [f64; 16] = table(LN_C_LO);
 
-#[allow(clippy::excessive_precision)]
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01; // 0x3fe62e42_fee00000
-#[allow(clippy::excessive_precision)]
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10; // 0x3dea39ef_35793c76
-const TWO54: f64 = 18_014_398_509_481_984.0;
-/// 2^52 + 1023: subtracting it from the magic-number double recovers the unbiased exponent.
-const EXP_MAGIC_OFFSET: f64 = 4_503_599_627_370_496.0 + 1023.0;
-const ONE_BITS: u64 = 0x3ff0_0000_0000_0000;
 const MANTISSA: u64 = 0x000f_ffff_ffff_ffff;
 /// Bit 47 of the mantissa: with bits 51..48 kept, the midpoint of m's sixteenth.
 const HALF_SIXTEENTH: u64 = 1 << 47;
@@ -163,6 +156,7 @@ fn assemble<V: F8>(k: V, m: V, log1p_r: V) -> V {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::adversarial::{ulps, xorshift};
     use crate::simd::vector::{on_every_vector_type, LaneOp};
 
     struct ByTable;
@@ -170,10 +164,6 @@ mod tests {
         fn apply<V: F8>(&self, v: V) -> V {
             ln_by_table(v)
         }
-    }
-
-    fn ulps(a: f64, b: f64) -> u64 {
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
     }
 
     /// Values over every binade (subnormals included), each sixteenth of [1, 2) at its
@@ -187,11 +177,9 @@ mod tests {
                 x.extend([v, v * 0.25, v * 0.5, v * 1e-300, v * 1e300]);
             }
         }
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = xorshift(5);
         for i in 0..400_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = next();
             let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
             x.push(match i % 3 {
                 0 => unit,
