@@ -35,8 +35,27 @@ pub fn transpose<T: Real>(
     dst_stride: usize,
 ) {
     if !narrow_rows(src, src_stride, rows, cols, dst, dst_stride) {
-        blocked(src, |j| j * src_stride, rows, cols, dst, dst_stride)
+        let ahead = super::PREFETCH_BYTES / std::mem::size_of::<T>();
+        blocked(src, |j| j * src_stride, rows, cols, dst, dst_stride, ahead)
     }
+}
+
+/// [`transpose`] of rows far apart that are read a few columns at a time, block after
+/// block (the (C, N) layout read along axis 0: `rows` = the C class rows, `cols` = a few
+/// of the N distributions): each row is asked for `ahead` elements past the columns read
+/// — the next block's — because the hardware follows few such streams at once (C of them
+/// here), and a look-ahead of [`transpose`]'s 8 KiB on each would pull C·8 KiB into the
+/// cache before it is read.
+pub fn transpose_far_rows<T: Real>(
+    src: &[T],
+    src_stride: usize,
+    rows: usize,
+    cols: usize,
+    dst: &mut [T],
+    dst_stride: usize,
+    ahead: usize,
+) {
+    blocked(src, |j| j * src_stride, rows, cols, dst, dst_stride, ahead)
 }
 
 /// `dst[k·dst_stride + j] = src[starts[j] + k]` for `j < starts.len()`, `k < cols`: rows
@@ -48,12 +67,23 @@ pub fn transpose_rows<T: Real>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
-    blocked(src, |j| starts[j], starts.len(), cols, dst, dst_stride)
+    let ahead = super::PREFETCH_BYTES / std::mem::size_of::<T>();
+    blocked(
+        src,
+        |j| starts[j],
+        starts.len(),
+        cols,
+        dst,
+        dst_stride,
+        ahead,
+    )
 }
 
-/// Row `j` starting at `start(j)`: the blocked AVX2 forms for f32 and f64, else (and on
-/// the baseline instruction set) [`transpose_scalar`].
+/// Row `j` starting at `start(j)`: the blocked AVX2 forms for f32 and f64 (each row load
+/// asks for the values `ahead` elements further), else (and on the baseline instruction
+/// set) [`transpose_scalar`].
 #[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn blocked<T: Real>(
     src: &[T],
     start: impl Fn(usize) -> usize,
@@ -61,16 +91,17 @@ fn blocked<T: Real>(
     cols: usize,
     dst: &mut [T],
     dst_stride: usize,
+    ahead: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
     if isa() != Isa::Baseline {
         // SAFETY (both): `isa()` is Avx2 or Avx512 only when the CPU has AVX2 (every
         // AVX-512 machine it accepts has it too).
         if let (Some(s), Some(d)) = (T::as_f32(src), T::as_f32_mut(dst)) {
-            return unsafe { x86::transpose_f32(s, start, rows, cols, d, dst_stride) };
+            return unsafe { x86::transpose_f32(s, start, rows, cols, d, dst_stride, ahead) };
         }
         if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
-            return unsafe { x86::transpose_f64(s, start, rows, cols, d, dst_stride) };
+            return unsafe { x86::transpose_f64(s, start, rows, cols, d, dst_stride, ahead) };
         }
     }
     transpose_scalar(src, start, rows, cols, dst, dst_stride)
@@ -192,6 +223,7 @@ mod x86 {
         start: &impl Fn(usize) -> usize,
         j0: usize,
         k0: usize,
+        ahead: usize,
     ) -> [__m256; 8] {
         // SAFETY: the caller guarantees AVX2; the loads are bounds-checked slices.
         unsafe {
@@ -199,7 +231,7 @@ mod x86 {
             let mut r = [_mm256_setzero_ps(); 8];
             for (i, v) in r.iter_mut().enumerate() {
                 let at = start(j0 + i) + k0;
-                super::super::prefetch(src.as_ptr().wrapping_add(at + super::AHEAD_F32));
+                super::super::prefetch(src.as_ptr().wrapping_add(at + ahead));
                 *v = load8(src, at);
             }
             // rows (0,1) (2,3) ... interleaved: [a0 b0 a1 b1 | a4 b4 a5 b5] and the highs
@@ -285,11 +317,12 @@ mod x86 {
         cols: usize,
         dst: &mut [f32],
         ds: usize,
+        ahead: usize,
     ) {
         blocked!(8, src, start, rows, cols, dst, ds, |j0, k0, keep| {
             // SAFETY: AVX2 is enabled on this function; bounds-checked loads and stores.
             unsafe {
-                let columns = block8(src, &start, j0, k0);
+                let columns = block8(src, &start, j0, k0, ahead);
                 for (k, &v) in columns[..keep].iter().enumerate() {
                     store8(dst, (k0 + k) * ds + j0, v);
                 }
@@ -498,6 +531,7 @@ mod x86 {
         cols: usize,
         dst: &mut [f64],
         ds: usize,
+        ahead: usize,
     ) {
         blocked!(4, src, start, rows, cols, dst, ds, |j0, k0, keep| {
             // SAFETY: AVX2 is enabled on this function; bounds-checked loads and stores.
@@ -505,7 +539,7 @@ mod x86 {
                 let mut r = [_mm256_setzero_pd(); 4];
                 for (i, v) in r.iter_mut().enumerate() {
                     let at = start(j0 + i) + k0;
-                    super::super::prefetch(src.as_ptr().wrapping_add(at + super::AHEAD_F64));
+                    super::super::prefetch(src.as_ptr().wrapping_add(at + ahead));
                     *v = load4(src, at);
                 }
                 let t0 = _mm256_unpacklo_pd(r[0], r[1]); // [a0 b0 | a2 b2]
