@@ -926,16 +926,11 @@ fn entropy_of_two<V: F8, const F32: bool>(
         min = min.min_ignoring_nan(x).min_ignoring_nan(y);
     }
     // ln u and ln t: f64 logs, or for float32 data one sixteen-lane f32 log each (≤ 8e-8
-    // relative; f32 t below the normal range takes the f64 logs: the f32 log's domain).
+    // relative). Rows whose t lies below f32's normal range (the f32 log's domain) take
+    // f64 logs — chosen per row, so a row's value never depends on its neighbours.
     // (No closure here: the intrinsics would not inline into it.)
     let mut u_logged = u; // the value ln u is the log of (f32 logs: fl32(u))
-    let limit = V::splat(F32_MIN_NORMAL);
-    let f32_logs = F32
-        && !V::any(V::or(
-            V::and(t[0].lt(limit), t[0].gt(zero)),
-            V::and(t[1].lt(limit), t[1].gt(zero)),
-        ));
-    let logs: [(V, V); 2] = if f32_logs {
+    let mut logs: [(V, V); 2] = if F32 {
         let u32 = V::F32s::from_wide(u[0], u[1]);
         u_logged = u32.widen().into();
         let (lu0, lu1) = crate::simd::log_f32::ln_fast(u32).widen();
@@ -947,6 +942,19 @@ fn entropy_of_two<V: F8, const F32: bool>(
             (ln_finite(u[1]), ln_finite(t[1])),
         ]
     };
+    let limit = V::splat(F32_MIN_NORMAL);
+    let subnormal_t = [0, 1].map(|h| V::and(t[h].lt(limit), t[h].gt(zero)));
+    if F32 && V::any(V::or(subnormal_t[0], subnormal_t[1])) {
+        for h in 0..2 {
+            let f64_logs = subnormal_t[h];
+            let (ln_u, ln_t) = logs[h];
+            logs[h] = (
+                V::select(f64_logs, ln_finite(u[h]), ln_u),
+                V::select(f64_logs, ln_finite(t[h]), ln_t),
+            );
+            u_logged[h] = V::select(f64_logs, u[h], u_logged[h]);
+        }
+    }
     for h in 0..2 {
         let (ln_u, ln_t) = logs[h];
         let value = two_element_value(t[h], u[h], u_logged[h], ln_u, ln_t, large[h], small[h]);
@@ -1578,6 +1586,43 @@ mod tests {
                 );
                 assert!(out[j] >= 0.0);
             }
+        }
+    }
+
+    /// A float32 two-element row whose share is an f32 subnormal takes f64 logs; its
+    /// neighbours in the group keep their f32 logs: every row of a group mixing both
+    /// gives the bits it gives alone.
+    #[test]
+    fn two_element_float32_rows_do_not_depend_on_their_neighbours() {
+        let row = |j: usize| -> [f64; 2] {
+            match j % 4 {
+                1 => [1.0, (1e-40f32) as f64], // t an f32 subnormal
+                2 => [(3e-39f32) as f64, 0.5], // t an f32 subnormal, swapped
+                _ => [
+                    (0.1 + j as f32 * 0.37) as f64,
+                    (0.9f32 / (j + 1) as f32) as f64,
+                ],
+            }
+        };
+        let mut pt = vec![[0.0; GROUP]; 2];
+        for j in 0..GROUP {
+            (pt[0][j], pt[1][j]) = (row(j)[0], row(j)[1]);
+        }
+        let (mut full, mut full_regular) = ([0.0; GROUP], [true; GROUP]);
+        group::<f32>(&pt, &pt, &mut full, &mut full_regular);
+        for j in 0..GROUP {
+            // the row alone in lane 0 (p and q the same tile: entropy)
+            let alone: Vec<[f64; GROUP]> = (0..2)
+                .map(|c| {
+                    let mut lane = [0.0; GROUP];
+                    lane[0] = row(j)[c];
+                    lane
+                })
+                .collect();
+            let (mut out, mut regular) = ([0.0], [true]);
+            group::<f32>(&alone, &alone, &mut out, &mut regular);
+            assert!(regular[0] && full_regular[j], "row {j}");
+            assert_eq!(out[0].to_bits(), full[j].to_bits(), "row {j}: {:?}", row(j));
         }
     }
 
