@@ -1604,10 +1604,7 @@ mod tests {
                 ],
             }
         };
-        let mut pt = vec![[0.0; GROUP]; 2];
-        for j in 0..GROUP {
-            (pt[0][j], pt[1][j]) = (row(j)[0], row(j)[1]);
-        }
+        let pt: Vec<[f64; GROUP]> = (0..2).map(|c| std::array::from_fn(|j| row(j)[c])).collect();
         let (mut full, mut full_regular) = ([0.0; GROUP], [true; GROUP]);
         group::<f32>(&pt, &pt, &mut full, &mut full_regular);
         for j in 0..GROUP {
