@@ -26,7 +26,7 @@ use super::{reduce_blocks, Ctx};
 use crate::error::Error;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
-use crate::simd::transpose::{transpose_far_rows, transpose_rows};
+use crate::simd::transpose::{transpose_far_rows, transpose_rows, widen_runs};
 
 /// One row: where it starts (in elements from the base pointer) and how long it is.
 /// Only a [`Rows`] makes them, so its reads stay in bounds.
@@ -564,6 +564,16 @@ impl<T: Real> Rows<'_, T> {
         assert!(first + n <= self.n_rows && n <= GROUP && len <= buf.len());
         assert_eq!(self.uniform_len(), Some(len));
         let first_base = first as isize * rs;
+        // float32 only: float64 runs through whole vectors were 5–15% faster at C = 3 … 50
+        // but 11% slower at C = 100 (benches/README.md), so they keep the element loop
+        if T::IS_F32 && n == GROUP && rs == 1 && es == self.n_rows as isize && len > 0 {
+            // SAFETY: with row stride 1 and element stride n_rows, the view is one
+            // contiguous block of n_rows·len elements from `ptr` (as in `gather_rows`),
+            // borrowed for 'a and read only.
+            let all = unsafe { std::slice::from_raw_parts(self.ptr, self.n_rows * len) };
+            // element c of rows first..first + GROUP: all[first + c·n_rows ..][..GROUP]
+            return widen_runs(&all[first..], self.n_rows, FAR_ROWS_AHEAD, &mut buf[..len]);
+        }
         if n == GROUP && rs == 1 {
             for (c, slot) in buf[..len].iter_mut().enumerate() {
                 let at = first_base + c as isize * es;
