@@ -85,6 +85,24 @@ def test_every_layout_gives_the_same_bits(name: str, dtype: type, c: int) -> Non
         np.testing.assert_array_equal(np.asarray(alone), want[r : r + 1])
 
 
+@pytest.mark.parametrize("name", [f for f in FUNCS if f != "entropy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [2, 3, 10, 300])
+def test_views_sharing_a_start_are_not_one_input(name: str, dtype: type, c: int) -> None:
+    """``x[::2]`` and ``x[:n]`` start at the same element with the same element stride but
+    hold different rows; they were once read as one input (every KL row 0)."""
+    rng = np.random.default_rng(c)
+    n = 37
+    x = rng.random((2 * n, c)).astype(dtype)
+    p, q = x[::2], x[:n]
+    want = np.asarray(_call(name, p.copy(), q.copy(), -1))
+    assert np.all(want[1:] > 0)  # rows 1.. differ between p and q
+    np.testing.assert_array_equal(np.asarray(_call(name, p, q, -1)), want)
+    # and the (C, N) layout read along axis 0: columns x[:, ::2] and x[:, :n]
+    xt = np.ascontiguousarray(x.T)
+    np.testing.assert_array_equal(np.asarray(_call(name, xt[:, ::2], xt[:, :n], 0)), want)
+
+
 def _entropy_exact(x: list[float]) -> float:
     """Entropy of the normalised x, to ~30 digits (Fractions and a log series)."""
     import decimal

@@ -26,7 +26,7 @@ use super::{reduce_blocks, Ctx};
 use crate::error::Error;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
-use crate::simd::transpose::{transpose_far_rows, transpose_rows, widen_runs};
+use crate::simd::transpose::{transpose_ahead, transpose_rows, widen_runs};
 
 /// One row: where it starts (in elements from the base pointer) and how long it is.
 /// Only a [`Rows`] makes them, so its reads stay in bounds.
@@ -66,6 +66,15 @@ pub enum Offsets<'a> {
 }
 
 impl<'a> Offsets<'a> {
+    /// Whether `other` is this very array (same type, start and length).
+    fn is(&self, other: &Offsets<'_>) -> bool {
+        match (self, other) {
+            (Offsets::I32(x), Offsets::I32(y)) => std::ptr::eq(*x, *y),
+            (Offsets::I64(x), Offsets::I64(y)) => std::ptr::eq(*x, *y),
+            _ => false,
+        }
+    }
+
     fn len(&self) -> usize {
         match self {
             Offsets::I32(o) => o.len(),
@@ -298,15 +307,37 @@ impl<'a, T: Copy> Rows<'a, T> {
         match (&self.shape, &other.shape) {
             (Shape::Strided { len: a, .. }, Shape::Strided { len: b, .. }) => a == b,
             (Shape::Ragged { offsets: a }, Shape::Ragged { offsets: b }) => {
-                let shared = match (a, b) {
-                    (Offsets::I32(x), Offsets::I32(y)) => std::ptr::eq(*x, *y),
-                    (Offsets::I64(x), Offsets::I64(y)) => std::ptr::eq(*x, *y),
-                    _ => false,
-                };
-                shared || (0..self.n_rows).all(|r| a.at(r + 1) - a.at(r) == b.at(r + 1) - b.at(r))
+                a.is(b) || (0..self.n_rows).all(|r| a.at(r + 1) - a.at(r) == b.at(r + 1) - b.at(r))
             }
             _ => false,
         }
+    }
+
+    /// Whether `other` reads exactly the values this does, row for row (one input passed
+    /// as both p and q, as entropy does): the same element type, start, strides and row
+    /// layout. Equal starts alone are not enough: `x[::2]` and `x[:n]` share a start.
+    pub fn reads_same_values<U: Copy>(&self, other: &Rows<'_, U>) -> bool {
+        let layout = match (&self.shape, &other.shape) {
+            (
+                Shape::Strided {
+                    len: a,
+                    batch_shape: sa,
+                    batch_strides: ta,
+                },
+                Shape::Strided {
+                    len: b,
+                    batch_shape: sb,
+                    batch_strides: tb,
+                },
+            ) => a == b && sa == sb && ta == tb,
+            (Shape::Ragged { offsets: a }, Shape::Ragged { offsets: b }) => a.is(b),
+            _ => false,
+        };
+        layout
+            && std::ptr::eq(self.ptr.cast::<u8>(), other.ptr.cast::<u8>())
+            && self.elem_stride == other.elem_stride
+            && self.n_rows == other.n_rows
+            && std::mem::size_of::<T>() == std::mem::size_of::<U>()
     }
 
     /// `(row stride, element stride)` when every row has the same length and row `r`
@@ -519,6 +550,21 @@ impl<T: Real> Rows<'_, T> {
         }
     }
 
+    /// All values as one slice when the rows are adjacent and their elements `n_rows`
+    /// apart — the C-ordered (C, N) array read along axis 0 — so that the view is one
+    /// contiguous block (element c of row r at r + c·n_rows); else None.
+    fn column_block(&self) -> Option<&[T]> {
+        let len = self.uniform_len()?;
+        let (rs, es) = self.regular()?;
+        if rs != 1 || es != self.n_rows as isize || len == 0 {
+            return None;
+        }
+        // SAFETY: with row stride 1 and element stride n_rows, the view's n_rows·len
+        // elements are exactly the positions 0 .. n_rows·len from `ptr`: one borrowed,
+        // live, read-only block.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr, self.n_rows * len) })
+    }
+
     /// Copies rows `first..first + n` (each `len` long, on a [regular](Rows::regular)
     /// layout) into `buf[j·len..(j + 1)·len]`, reading element `c` of all `n` rows before
     /// element `c + 1`: in the (C, N) layout read along axis 0 the `n` rows share each
@@ -532,17 +578,14 @@ impl<T: Real> Rows<'_, T> {
         assert_eq!(self.uniform_len(), Some(len));
         // every slot is overwritten below: no zeroing
         buf.resize(n * len, T::default());
-        let first_base = first as isize * rs;
-        if rs == 1 && es == self.n_rows as isize && n > 0 && len > 0 {
-            let span = (len - 1) * self.n_rows + n;
-            // SAFETY: with row stride 1 and element stride n_rows, the view is one
-            // contiguous block of n_rows·len elements (element c of row r at r + c·n_rows),
-            // and positions first .. first + span lie in it: the last one is element
-            // len − 1 of row first + n − 1 < n_rows (asserted). Borrowed for 'a, read only.
-            let src = unsafe { std::slice::from_raw_parts(self.ptr.offset(first_base), span) };
-            transpose_far_rows(src, self.n_rows, len, n, buf, len, FAR_ROWS_AHEAD);
+        if let (Some(all), true) = (self.column_block(), n > 0) {
+            // element c of row first + j at first + j + c·n_rows; the last one read is
+            // element len − 1 of row first + n − 1
+            let src = &all[first..first + (len - 1) * self.n_rows + n];
+            transpose_ahead(src, self.n_rows, len, n, buf, len, FAR_ROWS_AHEAD);
             return;
         }
+        let first_base = first as isize * rs;
         for c in 0..len {
             let at = first_base + c as isize * es;
             for j in 0..n {
@@ -566,11 +609,7 @@ impl<T: Real> Rows<'_, T> {
         let first_base = first as isize * rs;
         // float32 only: float64 runs through whole vectors were 5–15% faster at C = 3 … 50
         // but 11% slower at C = 100 (benches/README.md), so they keep the element loop
-        if T::IS_F32 && n == GROUP && rs == 1 && es == self.n_rows as isize && len > 0 {
-            // SAFETY: with row stride 1 and element stride n_rows, the view is one
-            // contiguous block of n_rows·len elements from `ptr` (as in `gather_rows`),
-            // borrowed for 'a and read only.
-            let all = unsafe { std::slice::from_raw_parts(self.ptr, self.n_rows * len) };
+        if let (Some(all), true) = (self.column_block(), T::IS_F32 && n == GROUP) {
             // element c of rows first..first + GROUP: all[first + c·n_rows ..][..GROUP]
             return widen_runs(&all[first..], self.n_rows, FAR_ROWS_AHEAD, &mut buf[..len]);
         }
@@ -819,6 +858,32 @@ mod tests {
         }
         check::<f32>();
         check::<f64>();
+    }
+
+    /// One input read as both p and q only when the views are the same rows: a shared
+    /// start and element stride are not enough.
+    #[test]
+    fn views_read_the_same_values_only_when_their_rows_are_the_same() {
+        let a = Array2::from_shape_fn((10, 3), |(i, j)| (i * 3 + j) as f64);
+        let all = a.view().into_dyn();
+        let (even, head) = (
+            a.slice(s![..;2, ..]).into_dyn(),
+            a.slice(s![..5, ..]).into_dyn(),
+        );
+        fn rows<'a>(v: &ndarray::ArrayViewD<'a, f64>) -> Rows<'a, f64> {
+            Rows::from_view(v)
+        }
+        assert!(rows(&all).reads_same_values(&rows(&all)));
+        assert!(rows(&even).reads_same_values(&rows(&a.slice(s![..;2, ..]).into_dyn())));
+        assert!(!rows(&even).reads_same_values(&rows(&head)));
+        let values = [1.0, 2.0, 3.0, 4.0];
+        let (o1, o2): ([i64; 3], [i64; 3]) = ([0, 1, 2], [1, 2, 3]);
+        let (r1, r2) = (
+            Rows::ragged(&values[..], Offsets::I64(&o1)).unwrap(),
+            Rows::ragged(&values[..], Offsets::I64(&o2)).unwrap(),
+        );
+        assert!(r1.same_rows(&r2) && !r1.reads_same_values(&r2));
+        assert!(r1.reads_same_values(&r1.clone()));
     }
 
     #[test]
@@ -1116,9 +1181,7 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
     out: &mut [f64],
 ) -> Lowest {
     assert!(p.same_rows(q) && out.len() == p.n_rows());
-    let same = std::ptr::eq(p.ptr.cast::<u8>(), q.ptr.cast::<u8>())
-        && p.elem_stride == q.elem_stride
-        && std::mem::size_of::<T>() == std::mem::size_of::<U>();
+    let same = p.reads_same_values(q);
     let rows_per_chunk = match p.uniform_len() {
         Some(n) if n > MEDIUM => 1,
         Some(n) => (CHUNK_ELEMENTS / n.max(1)).div_ceil(GROUP).max(1) * GROUP,
@@ -1132,7 +1195,6 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
             return map_short_regular(p, q, m, ctx, out, len, same, rows_per_chunk);
         }
         if len <= MEDIUM && (pe != 1 || qe != 1) {
-            let same = same && p.regular() == q.regular();
             return map_strided_medium(p, q, m, ctx, out, len, same, rows_per_chunk);
         }
     }

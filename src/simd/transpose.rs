@@ -35,18 +35,30 @@ pub fn transpose<T: Real>(
     dst_stride: usize,
 ) {
     if !narrow_rows(src, src_stride, rows, cols, dst, dst_stride) {
-        let ahead = super::PREFETCH_BYTES / std::mem::size_of::<T>();
-        blocked(src, |j| j * src_stride, rows, cols, dst, dst_stride, ahead)
+        transpose_ahead(
+            src,
+            src_stride,
+            rows,
+            cols,
+            dst,
+            dst_stride,
+            default_ahead::<T>(),
+        )
     }
 }
 
-/// [`transpose`] of rows far apart that are read a few columns at a time, block after
-/// block (the (C, N) layout read along axis 0: `rows` = the C class rows, `cols` = a few
-/// of the N distributions): each row is asked for `ahead` elements past the columns read
-/// — the next block's — because the hardware follows few such streams at once (C of them
-/// here), and a look-ahead of [`transpose`]'s 8 KiB on each would pull C·8 KiB into the
-/// cache before it is read.
-pub fn transpose_far_rows<T: Real>(
+/// The look-ahead of the blocked loops (elements): [`super::PREFETCH_BYTES`].
+fn default_ahead<T>() -> usize {
+    super::PREFETCH_BYTES / std::mem::size_of::<T>()
+}
+
+/// [`transpose`] by blocks (no narrow-row forms) with each row asked for the values
+/// `ahead` elements past those read. For rows far apart read a few columns at a time,
+/// block after block (the (C, N) layout read along axis 0: `rows` = the C class rows,
+/// `cols` = a few of the N distributions), `ahead` is the next block's: the hardware
+/// follows few such streams at once (C of them here), and the default 8 KiB on each would
+/// pull C·8 KiB into the cache before it is read.
+pub fn transpose_ahead<T: Real>(
     src: &[T],
     src_stride: usize,
     rows: usize,
@@ -67,7 +79,7 @@ pub fn transpose_rows<T: Real>(
     dst: &mut [T],
     dst_stride: usize,
 ) {
-    let ahead = super::PREFETCH_BYTES / std::mem::size_of::<T>();
+    let ahead = default_ahead::<T>();
     blocked(
         src,
         |j| starts[j],
@@ -111,7 +123,7 @@ crate::simd::multiversion! {
 /// `dst[c][j] = src[c·stride + j]` for `c < dst.len()`, `j < 16`, widened to f64: sixteen
 /// adjacent values of each of `dst.len()` runs `stride` apart (the group of sixteen
 /// `(C, N)` columns read along axis 0: one run per class row), each run asked for the values
-/// `ahead` elements further (see [`transpose_far_rows`]). Whole vectors on AVX-512/AVX2
+/// `ahead` elements further (see [`transpose_ahead`]). Whole vectors on AVX-512/AVX2
 /// (the element loop of the baseline build was a quarter of float32 entropy over
 /// (100, 10^5) along axis 0; this is 16–20% faster); pure data movement, so every
 /// instruction set gives the same bits.
