@@ -76,11 +76,14 @@
 //! total − aleatoric as ~5e-8·(total + aleatoric), so the 1e-6 contract on the epistemic
 //! part would hold only where it exceeds ~0.1·(total + aleatoric) (random Dirichlet
 //! members: 0.09), sending nearly every row to the double-double pass.
-//! (5) The member entropies' logarithm is [`ln_by_table`] (a 16-entry table and a
-//! degree-10 polynomial, no division; gathers on AVX2, so the instruction sets stay
-//! bitwise identical): only terms with p ≤ ½ use it, where it is ≤ 1 ULP as `ln_finite`
-//! (so the rounding bound below is unchanged). (30, 10^5, 10) f32, one thread, the two
-//! LTO wheels in turn, four rounds: 49–56 → 42–50 ms (12–14%).
+//! (5) On AVX-512 the member entropies' logarithm is [`ln_by_table`] (a 16-entry table
+//! looked up by `vpermt2pd` and a degree-10 polynomial, no division): only terms with
+//! p ≤ ½ use it, where it is ≤ 1 ULP as `ln_finite` (so the rounding bound below is
+//! unchanged). (30, 10^5, 10) f32, one thread, the two LTO wheels in turn, four rounds:
+//! 49–56 → 42–50 ms (12–14%). AVX2 looks the table up by gathers, and there it was the
+//! slower one: `ln_finite` instead, 161–166 → 133–135 ms (Zen 4 VM without AVX-512, three
+//! rounds). So this kernel's AVX-512 and AVX2 results agree to the logarithms' rounding,
+//! not bit for bit ([`F8::PERMUTE_LOOKUP`]).
 
 use super::double_double::{self as dd, Dd};
 pub use super::ensemble_reference::reference;
@@ -518,8 +521,14 @@ fn entropy_step<V: F8>(p: V, neg: &mut V, others: &mut V, dominant: &mut V) {
     let big = p.gt(V::splat(0.5));
     let q = V::select(big, V::splat(0.0), p);
     // q > 0 only where p ≤ ½: there the table logarithm is ≤ 1 ULP, as `ln_finite`,
-    // without its division (the divider bounded this loop)
-    *neg = q.mul_add(ln_by_table(p), *neg);
+    // without its division (the divider bounded this loop on AVX-512); where the table
+    // is looked up by gathers (AVX2) the division is the cheaper of the two
+    let ln_p = if V::PERMUTE_LOOKUP {
+        ln_by_table(p)
+    } else {
+        ln_finite(p)
+    };
+    *neg = q.mul_add(ln_p, *neg);
     *others = others.add(q);
     *dominant = V::select(big, p, *dominant);
 }

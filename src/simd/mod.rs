@@ -8,7 +8,9 @@
 //!
 //! The AVX-512 and AVX2 builds perform the same IEEE operations, fused multiply-adds
 //! included, in the same order on the same eight logical lanes, so they return **bitwise
-//! identical** results (up to the sign of a NaN). The x86-64 baseline has no FMA
+//! identical** results (up to the sign of a NaN) — except `ensemble_uncertainty`, whose
+//! member entropies take a table logarithm on AVX-512 only (`F8::PERMUTE_LOOKUP`; both
+//! logarithms are ≤ 1 ULP there, so the two agree to rounding). The x86-64 baseline has no FMA
 //! instruction and rounds `F8::mul_add` twice (a software fma would be ~20× slower), so it
 //! agrees to rounding; on aarch64 the portable build fuses too. Rust never contracts
 //! `a * b + c` on its own. `FASTENTROPY_SIMD=baseline|avx2|avx512` forces a path; the

@@ -97,6 +97,11 @@ pub trait F8: Copy {
     /// Per lane, `table[(bits >> 48) & 15]`: for m ∈ [1, 2), the entry of m's sixteenth
     /// of the interval (its top four mantissa bits).
     fn lookup16(self, table: &[f64; 16]) -> Self;
+    /// Whether [`F8::lookup16`] is a register permutation (AVX-512's `vpermt2pd`), cheap
+    /// enough for a table logarithm to beat the division-based one. AVX2's gathers are
+    /// not: there [`crate::simd::log_table::ln_by_table`] is ~1.5× slower than
+    /// [`crate::simd::log::ln_finite`] (benches/README.md, "An AVX2-only machine").
+    const PERMUTE_LOOKUP: bool = false;
 
     /// `self > o`.
     #[inline(always)]
@@ -734,6 +739,7 @@ pub mod x86 {
                 )))
             }
         }
+        const PERMUTE_LOOKUP: bool = true;
         #[inline(always)]
         fn lookup16(self, table: &[f64; 16]) -> Self {
             // vpermt2pd reads bits 3..0 of each index: entries 0–7 from the first register,
