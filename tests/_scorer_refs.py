@@ -80,6 +80,12 @@ def adversarial_families(seed: int = 0) -> Dict[str, np.ndarray]:
     fam["counts 1e300"] = 1e300 * rng.dirichlet(np.ones(6), size=3)
     fam["counts 1e-300"] = 1e-300 * rng.dirichlet(np.ones(6), size=3)
     fam["sparse (zeros), differing by 1e-8"] = np.where(base > 0.1, base, 0.0) * (1 + 1e-8 * rng.standard_normal((5, 10)))
+    # Many classes: the fast pass's class sums are blocked there (its rounding bound would
+    # otherwise grow with C). A generator of their own keeps the draws above unchanged.
+    wide = np.random.default_rng(seed + 1)
+    fam["many classes (1000), random"] = wide.dirichlet(np.ones(1000), size=10)
+    fam["many classes (257), differing by 1e-3"] = wide.dirichlet(np.ones(257)) * (1 + 1e-3 * wide.standard_normal((6, 257)))
+    fam["many classes (100), mixed magnitudes"] = wide.dirichlet(np.full(100, 0.05), size=8)
     return fam
 
 

@@ -44,12 +44,15 @@
 //! first (exact) and propagates NaN. A member summing to 0 gives NaN (as `entropy`); NaN
 //! gives NaN for its row.
 //!
-//! **Two passes 2.** The fast pass (f64 probabilities x·(1/Z), ~37 vector operations per
-//! eight elements for float32 input, ~45 with float64's compensated sums, one of them the division inside `ln`) gives the entropies and
-//! epistemic = total − aleatoric; a rounding bound, γ·(total + aleatoric) with
-//! γ = (4C + 40)ε, decides per row whether that difference is exact to 1e-12
-//! (float64 input; 1e-7 for float32). Only groups with a rejected row run the
-//! double-double pass (~4× the cost), and use it for those rows only.
+//! **Two passes.** The fast pass (f64 probabilities x·(1/Z), ~37 vector operations per
+//! eight elements for float32 input, ~45 with float64's compensated sums, one of them the
+//! division inside `ln`) gives the entropies and epistemic = total − aleatoric; a rounding
+//! bound, γ·(total + aleatoric) with γ = (4B + 40)ε, decides per row whether that
+//! difference is exact to 1e-12 (float64 input; 1e-7 for float32; [`accept_fast`]). B is
+//! C up to 32 classes; above, the sums over classes are taken in blocks of 8 with the
+//! block sums compensated ([`BlockSums`]), so B = 8 whatever C (with B = C every random row
+//! at C = 1000 was rejected). Only groups with a rejected row run the double-double pass
+//! (~4× the cost), and use it for those rows only.
 //!
 //! PERF ((30, 10^5, 10) f32, one thread, wall time on this project's 2-core AVX-512 Xeon
 //! (Sapphire Rapids) under load; `benches/scorers.py` for the side-by-side ratios):
@@ -122,6 +125,68 @@ pub(crate) const PHI_COEF: [f64; 15] = {
 /// again instead of keeping the group's values in a lane-major buffer (8·S·C f64 =
 /// 1 MiB at the limit, L2-sized).
 const TRANSPOSE_MAX: usize = 16_384;
+
+/// Above this many classes, the fast pass's sums over classes are taken in blocks of
+/// [`CLASS_BLOCK`] (see [`BlockSums`]); up to it, in one plain sum, as before the blocks
+/// existed (the results there are unchanged, bit for bit).
+const PLAIN_CLASSES_MAX: usize = 32;
+
+/// Classes per plainly summed block where `classes > PLAIN_CLASSES_MAX`.
+const CLASS_BLOCK: usize = 8;
+
+/// The block length of the sums over `classes` classes: all of them, or [`CLASS_BLOCK`].
+/// The fast pass's rounding bound grows with it, not with C ([`accept_fast`]).
+#[inline(always)]
+fn class_block(classes: usize) -> usize {
+    if classes <= PLAIN_CLASSES_MAX {
+        classes.max(1)
+    } else {
+        CLASS_BLOCK
+    }
+}
+
+/// A sum over classes of non-negative terms, taken block by block: each block of
+/// [`class_block`] terms is summed plainly (relative error ≤ (B − 1)ε), the block sums are
+/// added by `two_sum` with their rounding errors collected (≤ 2ε + O(Cε²) more). So the
+/// relative error is ≤ (B + 1)ε whatever C; a plain sum's (C − 1)ε made the acceptance
+/// bound reject every random row at C = 1000 (all went to the double-double pass, 4× the
+/// cost). One block: `two_sum(0, b)` = (b, 0), so `value` is the plain sum exactly.
+#[derive(Clone, Copy)]
+struct BlockSums<V> {
+    sum: V,
+    comp: V,
+}
+
+impl<V: F8> BlockSums<V> {
+    #[inline(always)]
+    fn zero() -> Self {
+        BlockSums {
+            sum: V::splat(0.0),
+            comp: V::splat(0.0),
+        }
+    }
+
+    #[inline(always)]
+    fn add_block(&mut self, block: V) {
+        let (t, e) = dd::two_sum(self.sum, block);
+        self.sum = t;
+        self.comp = self.comp.add(e);
+    }
+
+    #[inline(always)]
+    fn value(self) -> V {
+        self.sum.add(self.comp)
+    }
+}
+
+/// The class ranges of the blocks of a sum over `classes` classes.
+#[inline(always)]
+fn class_blocks(classes: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let block = class_block(classes);
+    (0..classes)
+        .step_by(block)
+        .map(move |start| start..(start + block).min(classes))
+}
 
 /// The three results of one prediction, in nats, and the smallest input value (probability
 /// input: below 0 means an input error; 0 for logits).
@@ -302,21 +367,25 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
             } else {
                 zero
             };
-            let mut sum = zero;
-            for c in 0..classes {
-                let x = gather::<V, T>(r, c);
-                let x = if from_logits {
-                    exp(x.sub(shift))
-                } else {
-                    min = min.min_ignoring_nan(x);
-                    x
-                };
-                sum = sum.add(x);
+            let mut sum = BlockSums::zero();
+            for range in class_blocks(classes) {
+                let mut part = zero;
+                for c in range {
+                    let x = gather::<V, T>(r, c);
+                    let x = if from_logits {
+                        exp(x.sub(shift))
+                    } else {
+                        min = min.min_ignoring_nan(x);
+                        x
+                    };
+                    part = part.add(x);
+                }
+                sum.add_block(part);
             }
-            (shift, sum)
+            (shift, sum.value())
         };
-        // A plain sum (relative error ≤ (C − 1)ε, in the fast pass's bound); the exact pass
-        // recomputes it compensated.
+        // Blocked sums (relative error ≤ (B + 1)ε, in the fast pass's bound); the exact
+        // pass recomputes them compensated.
         let ok = V::and(sum.ge(V::splat(Z_MIN)), sum.le(V::splat(Z_MAX)));
         bad = V::select(ok, bad, one);
         scratch.shift[s] = shift.to_array();
@@ -328,32 +397,11 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     // wherever that difference does not cancel; the bound below decides.
     let (total, aleatoric) = fast_pass::<V, T>(rows, classes, from_logits, buffered, scratch);
     let epi = total.sub(aleatoric);
-    // A bound on the relative rounding error of total and aleatoric: each entropy is a
-    // sum of C non-negative terms, each accurate to (C + 4)ε or so (the member total's
-    // rounding included), and the sums over members (P̄, the mean entropy) are compensated,
-    // so S does not enter. The difference is accepted where it exceeds the bound by
-    // 1/tolerance. (With plain sums over members the bound grew by 3Sε, and at S = 100
-    // 7% of random rows were sent to the double-double pass.)
-    let gamma = (4 * classes + 40) as f64 * f64::EPSILON;
-    let tolerance = if std::mem::size_of::<T>() < 8 {
-        1e-7
-    } else {
-        1e-12
-    };
-    let bound = V::splat(gamma).mul(total.add(aleatoric));
-    // float32 input sums P̄ plainly (see `fast_pass`): each P̄_c is then off by up to
-    // Sε relative, which moves H(P̄) by at most Σ_c |δP̄_c|·|ln P̄_c + 1| ≤ Sε·(total + 1).
-    let bound = if T::IS_F32 {
-        bound.add(V::splat(members as f64 * f64::EPSILON).mul(total.add(one)))
-    } else {
-        bound
-    };
-    let accept = V::or(
-        bound.le(V::splat(tolerance).mul(epi)),
-        total.add(aleatoric).eq(zero),
-    );
+    let accept = accept_fast::<V, T>(total, aleatoric, classes, members);
     let (mut total, mut aleatoric, mut epi) = (total, aleatoric, epi);
     if !V::all(V::or(accept, bad.eq(one))) {
+        #[cfg(test)]
+        tests::EXACT_PASSES.with(|n| n.set(n.get() + 1));
         let (t, a, e) = exact_pass::<V, T, FMA>(rows, classes, from_logits, buffered, scratch);
         total = V::select(accept, total, t);
         aleatoric = V::select(accept, aleatoric, a);
@@ -377,16 +425,58 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     }
 }
 
+/// The lanes whose fast-pass epistemic part, total − aleatoric, is exact to the tolerance
+/// (1e-12 relative for float64 input, 1e-7 for float32): where a bound on the rounding
+/// error of the two entropies, γ·(total + aleatoric), is at most tolerance × the difference.
+///
+/// γ = (4B + 40)ε, B = [`class_block`]`(C)` ≤ 32, ε = 2^−53, from:
+/// - a member total Z_s is a blocked sum, relative error ≤ (B + 1)ε ([`BlockSums`]); the
+///   reciprocal and x·(1/Z_s) add 2ε, so each p has relative error ρ ≤ (B + 3)ε;
+/// - a term p·ln(1/p) with p ≤ ½ (|ln p| ≥ ln 2): ρ moves ln p by ρ, ≤ 1.45ρ relative, and
+///   the logarithm rounds by ≤ 1 ULP (2ε): the term is within (2.45ρ + 2ε); the dominant
+///   mass's p_m·(−log1p(−r)) is within 2ρ + (B + 6)ε; the blocked sum of the terms adds
+///   (B + 1)ε. So a member's entropy is within (3.5B + 11)ε, their compensated mean 2ε
+///   more; S does not enter (with plain sums over members the bound grew by 3Sε, and at
+///   S = 100 7% of random rows went to the double-double pass);
+/// - P̄ (a compensated sum over members, times 1/S) has ρ + 3ε, so H(P̄) is within
+///   (3.5B + 18)ε.
+///
+/// Before the blocked sums B was C: at C = 1000 the bound rejected every random row (a
+/// Dirichlet(1) ensemble's epistemic part is ~3% of total + aleatoric, the bound 4040ε ≈
+/// 9e-13 of it).
+#[inline(always)]
+fn accept_fast<V: F8, T: Real>(total: V, aleatoric: V, classes: usize, members: usize) -> V::Mask {
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let gamma = (4 * class_block(classes) + 40) as f64 * f64::EPSILON;
+    let tolerance = if T::IS_F32 { 1e-7 } else { 1e-12 };
+    let bound = V::splat(gamma).mul(total.add(aleatoric));
+    // float32 input sums P̄ plainly (see `fast_pass`): each P̄_c is then off by up to
+    // Sε relative, which moves H(P̄) by at most Σ_c |δP̄_c|·|ln P̄_c + 1| ≤ Sε·(total + 1).
+    let bound = if T::IS_F32 {
+        bound.add(V::splat(members as f64 * f64::EPSILON).mul(total.add(one)))
+    } else {
+        bound
+    };
+    V::or(
+        bound.le(V::splat(tolerance).mul(total.sub(aleatoric))),
+        total.add(aleatoric).eq(zero),
+    )
+}
+
 /// (Σ x, min(0, x)) of one member's lane-major values.
 #[inline(always)]
 fn member_total<V: F8>(block: &[[f64; GROUP]]) -> (V, V) {
-    let (mut sum, mut low) = (V::splat(0.0), V::splat(0.0));
-    for v in block {
-        let x = V::from_array(*v);
-        low = low.min_ignoring_nan(x);
-        sum = sum.add(x);
+    let (mut sum, mut low) = (BlockSums::zero(), V::splat(0.0));
+    for range in class_blocks(block.len()) {
+        let mut part = V::splat(0.0);
+        for v in &block[range] {
+            let x = V::from_array(*v);
+            low = low.min_ignoring_nan(x);
+            part = part.add(x);
+        }
+        sum.add_block(part);
     }
-    (sum, low)
+    (sum.value(), low)
 }
 
 /// (max z, Σ exp(z − max z)) of one member's lane-major logits, which it replaces by
@@ -397,13 +487,17 @@ fn member_total_logits<V: F8>(block: &mut [[f64; GROUP]]) -> (V, V) {
     for v in block.iter() {
         m = m.max_ignoring_nan(V::from_array(*v));
     }
-    let mut sum = V::splat(0.0);
-    for v in block.iter_mut() {
-        let e = exp(V::from_array(*v).sub(m));
-        *v = e.to_array();
-        sum = sum.add(e);
+    let mut sum = BlockSums::zero();
+    for range in class_blocks(block.len()) {
+        let mut part = V::splat(0.0);
+        for v in &mut block[range] {
+            let e = exp(V::from_array(*v).sub(m));
+            *v = e.to_array();
+            part = part.add(e);
+        }
+        sum.add_block(part);
     }
-    (m, sum)
+    (m, sum.value())
 }
 
 /// Member s's value for class c: from the lane-major buffer, or gathered again.
@@ -533,7 +627,8 @@ fn entropy_step<V: F8>(p: V, neg: &mut V, others: &mut V, dominant: &mut V) {
     *dominant = V::select(big, p, *dominant);
 }
 
-/// Pass 2 in f64: (total, aleatoric). Each entropy is accurate to ~(3.5C + 8)ε relative.
+/// Pass 2 in f64: (total, aleatoric). Each entropy is accurate to ~(3.5B + 11)ε relative,
+/// B = [`class_block`] (see [`accept_fast`]).
 #[inline(always)]
 fn fast_pass<V: F8, T: Real>(
     rows: &[[&[T]; GROUP]],
@@ -564,61 +659,74 @@ fn fast_pass<V: F8, T: Real>(
     let (mut ent_sum, mut ent_comp) = (zero, zero);
     for s in 0..members {
         let inv = V::from_array(scratch.z_inv[s]);
-        // `neg` accumulates Σ q·ln p ≤ 0 (one fused operation per element).
-        let (mut neg, mut others, mut dominant) = (zero, zero, zero);
-        if buffered {
-            let Scratch {
-                x, pbar, pbar_comp, ..
-            } = &mut *scratch;
-            let xs = &x[s * classes..(s + 1) * classes];
-            let pbar = &mut pbar[..classes];
-            for c in 0..classes {
-                let p = V::from_array(xs[c]).mul(inv);
-                if compensate {
-                    let (t, e) = dd::two_sum(V::from_array(pbar[c]), p);
-                    pbar[c] = t.to_array();
-                    pbar_comp[c] = V::from_array(pbar_comp[c]).add(e).to_array();
-                } else {
-                    pbar[c] = V::from_array(pbar[c]).add(p).to_array();
+        // `neg` accumulates Σ q·ln p ≤ 0 (one fused operation per element), block by block.
+        let (mut neg, mut others, mut dominant) = (BlockSums::zero(), BlockSums::zero(), zero);
+        for range in class_blocks(classes) {
+            let (mut neg_part, mut others_part) = (zero, zero);
+            if buffered {
+                let Scratch {
+                    x, pbar, pbar_comp, ..
+                } = &mut *scratch;
+                let xs = &x[s * classes..(s + 1) * classes];
+                let pbar = &mut pbar[..classes];
+                for c in range {
+                    let p = V::from_array(xs[c]).mul(inv);
+                    if compensate {
+                        let (t, e) = dd::two_sum(V::from_array(pbar[c]), p);
+                        pbar[c] = t.to_array();
+                        pbar_comp[c] = V::from_array(pbar_comp[c]).add(e).to_array();
+                    } else {
+                        pbar[c] = V::from_array(pbar[c]).add(p).to_array();
+                    }
+                    entropy_step(p, &mut neg_part, &mut others_part, &mut dominant);
                 }
-                entropy_step(p, &mut neg, &mut others, &mut dominant);
-            }
-        } else {
-            for c in 0..classes {
-                let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
-                let p = x.mul(inv);
-                if compensate {
-                    let (t, e) = dd::two_sum(V::from_array(scratch.pbar[c]), p);
-                    scratch.pbar[c] = t.to_array();
-                    scratch.pbar_comp[c] = V::from_array(scratch.pbar_comp[c]).add(e).to_array();
-                } else {
-                    scratch.pbar[c] = V::from_array(scratch.pbar[c]).add(p).to_array();
+            } else {
+                for c in range {
+                    let x = value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch);
+                    let p = x.mul(inv);
+                    if compensate {
+                        let (t, e) = dd::two_sum(V::from_array(scratch.pbar[c]), p);
+                        scratch.pbar[c] = t.to_array();
+                        scratch.pbar_comp[c] =
+                            V::from_array(scratch.pbar_comp[c]).add(e).to_array();
+                    } else {
+                        scratch.pbar[c] = V::from_array(scratch.pbar[c]).add(p).to_array();
+                    }
+                    entropy_step(p, &mut neg_part, &mut others_part, &mut dominant);
                 }
-                entropy_step(p, &mut neg, &mut others, &mut dominant);
             }
+            neg.add_block(neg_part);
+            others.add_block(others_part);
         }
-        let (t, e) = dd::two_sum(ent_sum, finish_entropy(zero.sub(neg), others, dominant));
+        let entropy = finish_entropy(zero.sub(neg.value()), others.value(), dominant);
+        let (t, e) = dd::two_sum(ent_sum, entropy);
         ent_sum = t;
         ent_comp = ent_comp.add(e);
     }
     let ent_sum = ent_sum.add(ent_comp);
-    let (mut ent_bar, mut others_bar, mut dominant_bar) = (zero, zero, zero);
-    for c in 0..classes {
-        let sum = V::from_array(scratch.pbar[c]);
-        let sum = if compensate {
-            sum.add(V::from_array(scratch.pbar_comp[c]))
-        } else {
-            sum
-        };
-        let pbar = sum.mul(inv_count);
-        let big = pbar.gt(half);
-        let term = pbar.mul(zero.sub(ln_finite(pbar)));
-        ent_bar = ent_bar.add(V::select(big, zero, term));
-        others_bar = others_bar.add(V::select(big, zero, pbar));
-        dominant_bar = V::select(big, pbar, dominant_bar);
+    let (mut ent_bar, mut others_bar, mut dominant_bar) =
+        (BlockSums::zero(), BlockSums::zero(), zero);
+    for range in class_blocks(classes) {
+        let (mut ent_part, mut others_part) = (zero, zero);
+        for c in range {
+            let sum = V::from_array(scratch.pbar[c]);
+            let sum = if compensate {
+                sum.add(V::from_array(scratch.pbar_comp[c]))
+            } else {
+                sum
+            };
+            let pbar = sum.mul(inv_count);
+            let big = pbar.gt(half);
+            let term = pbar.mul(zero.sub(ln_finite(pbar)));
+            ent_part = ent_part.add(V::select(big, zero, term));
+            others_part = others_part.add(V::select(big, zero, pbar));
+            dominant_bar = V::select(big, pbar, dominant_bar);
+        }
+        ent_bar.add_block(ent_part);
+        others_bar.add_block(others_part);
     }
     (
-        finish_entropy(ent_bar, others_bar, dominant_bar),
+        finish_entropy(ent_bar.value(), others_bar.value(), dominant_bar),
         ent_sum.div(V::splat(members as f64)),
     )
 }
@@ -731,8 +839,14 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::adversarial::xorshift;
     use crate::kernels::adversarial::{close, positive};
     use crate::kernels::ensemble_reference::phi_scalar;
+
+    thread_local! {
+        /// Groups this thread sent to the double-double pass.
+        pub(super) static EXACT_PASSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
 
     /// Runs the dispatched kernel on `preds` (each a list of S member rows), in groups.
     fn run<T: Real>(preds: &[Vec<Vec<T>>], classes: usize, logits: bool) -> Vec<RowUncertainty> {
@@ -880,6 +994,75 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Members drawn independently from Dirichlet(1) over `classes` classes (each value
+    /// −ln u, a row normalised), as `benches/scorers.py` draws them.
+    fn dirichlet_members(
+        n: usize,
+        members: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Vec<Vec<Vec<f64>>> {
+        let mut next = xorshift(seed);
+        (0..n)
+            .map(|_| {
+                (0..members)
+                    .map(|_| {
+                        let row: Vec<f64> = (0..classes)
+                            .map(|_| -(((next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64).ln())
+                            .collect();
+                        let total: f64 = row.iter().sum();
+                        row.iter().map(|v| v / total).collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn many_classes_take_the_fast_pass_and_stay_exact() {
+        // The blocked class sums keep the acceptance bound at (4·8 + 40)ε for C > 32: random
+        // members at C = 1000 no longer need the double-double pass (with a bound growing
+        // as 4C they all did), and the fast results still meet the reference.
+        for (classes, members) in [(33, 3), (67, 5), (257, 10), (1000, 10), (1000, 40)] {
+            let preds = dirichlet_members(16, members, classes, classes as u64 + members as u64);
+            EXACT_PASSES.with(|n| n.set(0));
+            let got = run(&preds, classes, false);
+            assert_eq!(EXACT_PASSES.with(|n| n.get()), 0, "C={classes} S={members}");
+            for (g, p) in got.iter().zip(&preds) {
+                let want = reference_of(p, classes, false);
+                assert!(
+                    same(g, &want, 1e-13),
+                    "C={classes} S={members}: {g:?} vs {want:?}"
+                );
+                assert!(
+                    close(g.epistemic, want.epistemic, 1e-12),
+                    "{g:?} vs {want:?}"
+                );
+            }
+        }
+        // Members that nearly agree still go to the double-double pass, and are exact there.
+        let near: Vec<Vec<Vec<f64>>> = dirichlet_members(8, 1, 1000, 9)
+            .into_iter()
+            .map(|m| {
+                (0..4)
+                    .map(|s| {
+                        m[0].iter()
+                            .enumerate()
+                            .map(|(c, &v)| v * (1.0 + 1e-9 * ((c * s) % 7) as f64))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        EXACT_PASSES.with(|n| n.set(0));
+        let got = run(&near, 1000, false);
+        assert_eq!(EXACT_PASSES.with(|n| n.get()), 1);
+        for (g, p) in got.iter().zip(&near) {
+            let want = reference_of(p, 1000, false);
+            assert!(same(g, &want, 1e-13), "near: {g:?} vs {want:?}");
         }
     }
 
