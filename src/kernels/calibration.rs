@@ -2,7 +2,7 @@
 //! or softmax's largest value for logits), its index (the first on ties), and the row's
 //! smallest and largest values (to reject probabilities outside [0, 1]).
 
-use super::softmax::{lse_feed, LseLanes};
+use super::softmax::{lse_feed_f64, LseRow64, BLOCK64};
 use super::{Real, LANES};
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
@@ -150,28 +150,62 @@ fn row_top_body<V: F8, T: Real>(x: &[T]) -> RowTop {
     }
 }
 
+#[inline(always)]
+fn index_of_body<V: F8, T: Real>(x: &[T], value: f64) -> usize {
+    match T::as_f32(x) {
+        Some(x) => first_index_of_f32::<V>(x, value),
+        None => first_index_of_wide::<V, T>(x, value),
+    }
+}
+
 crate::simd::multiversion! {
     /// The top-1 prediction of a row of probabilities (non-empty).
     pub fn row_top<T: Real>(x: &[T]) -> RowTop = row_top_body;
 }
 
-/// The top-1 prediction of a row of logits (non-empty): the streaming max / sum of
-/// exponentials of `softmax.rs`, confidence 1/(1 + rest) (NaN propagates; an all −inf
+crate::simd::multiversion! {
+    /// The first index of `x` holding `value` (one of its values, or ±inf), 0 if none.
+    pub fn index_of<T: Real>(x: &[T], value: f64) -> usize = index_of_body;
+}
+
+/// The top-1 prediction of a row of logits (non-empty): the blocked max / sum of
+/// exponentials of `logsumexp` (`softmax.rs`, in f64), confidence 1/(1 + rest) (NaN propagates; an all −inf
 /// row gives NaN, as softmax does). `min`/`max` are not checked for logits (0 and 0).
 pub fn row_top_logits<T: Real>(x: &[T]) -> RowTop {
-    let mut st = LseLanes::EMPTY;
-    lse_feed(&mut st, x);
-    let stats = st.finish();
-    let confidence = if stats.max == f64::NEG_INFINITY || stats.max.is_nan() {
-        f64::NAN
+    // PERF: the blocked f64 pass of `logsumexp` (one maximum per row), not the per-lane
+    // online maximum of `lse_feed`: (10^5, 1000) float32 from logits, one thread, was 3.2x
+    // `logsumexp` of the same rows. float32 logits are widened BLOCK64 values at a time
+    // (f64 exponentials, not the native f32 ones DESIGN §2b would allow): the dask
+    // adapter's per-block confidences are float64 NumPy, and the distributed result must
+    // equal the local one (DESIGN §3).
+    let mut st = LseRow64::EMPTY;
+    if let Some(x64) = T::as_f64(x) {
+        lse_feed_f64(&mut st, x64);
     } else {
-        1.0 / (1.0 + stats.rest)
-    };
+        let mut wide = [0.0f64; BLOCK64];
+        for piece in x.chunks(BLOCK64) {
+            for (w, v) in wide.iter_mut().zip(piece) {
+                *w = v.to_f64();
+            }
+            lse_feed_f64(&mut st, &wide[..piece.len()]);
+        }
+    }
+    let stats = st.finish();
     RowTop {
-        confidence,
-        argmax: first_index_of(x, stats.max),
+        confidence: logit_confidence(stats.max, stats.rest),
+        argmax: index_of(x, stats.max),
         min: 0.0,
         max: 0.0,
+    }
+}
+
+/// softmax's largest value from a row's max logit and rest = Σ_{i≠argmax} exp(z_i − max):
+/// 1/(1 + rest); NaN for an all −inf or NaN maximum.
+pub fn logit_confidence(max: f64, rest: f64) -> f64 {
+    if max == f64::NEG_INFINITY || max.is_nan() {
+        f64::NAN
+    } else {
+        1.0 / (1.0 + rest)
     }
 }
 
@@ -237,9 +271,22 @@ mod tests {
                 assert!(close(g.confidence, w.confidence, 0.0) && g.min == w.min && g.max == w.max);
                 let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 let (g, w) = (row_top(&x32), reference(&x32));
-                assert_eq!((g.argmax, g.max, g.min), (w.argmax, w.max, w.min), "{x32:?}");
+                assert_eq!(
+                    (g.argmax, g.max, g.min),
+                    (w.argmax, w.max, w.min),
+                    "{x32:?}"
+                );
                 assert_eq!(g.confidence, w.confidence);
                 let (g, w) = (row_top_logits(x), reference_logits(x));
+                assert_eq!(g.argmax, w.argmax);
+                assert!(close(g.confidence, w.confidence, 1e-14), "{g:?} {w:?}");
+                // float32 logits: widened, f64 exponentials (as the dask adapter's NumPy).
+                let (g, w) = (row_top_logits(&x32), reference_logits(&x32));
+                assert_eq!(g.argmax, w.argmax);
+                assert!(close(g.confidence, w.confidence, 1e-14), "{g:?} {w:?}");
+                // Logits far apart (confident rows, terms far below the maximum).
+                let wide: Vec<f32> = x32.iter().map(|&v| 60.0 * v).collect();
+                let (g, w) = (row_top_logits(&wide), reference_logits(&wide));
                 assert_eq!(g.argmax, w.argmax);
                 assert!(close(g.confidence, w.confidence, 1e-14), "{g:?} {w:?}");
             };
@@ -257,12 +304,19 @@ mod tests {
             let nan32: Vec<f32> = with_nan.iter().map(|&v| v as f32).collect();
             let (g, w) = (row_top(&nan32), reference(&nan32));
             assert!(g.confidence.is_nan());
-            assert_eq!((g.argmax, g.max, g.min), (w.argmax, w.max, w.min), "{nan32:?}");
+            assert_eq!(
+                (g.argmax, g.max, g.min),
+                (w.argmax, w.max, w.min),
+                "{nan32:?}"
+            );
             // Every value NaN: argmax 0, extremes ∓inf.
             let all_nan = vec![f32::NAN; len];
             let g = row_top(&all_nan);
             assert!(g.confidence.is_nan());
-            assert_eq!((g.argmax, g.max, g.min), (0, f64::NEG_INFINITY, f64::INFINITY));
+            assert_eq!(
+                (g.argmax, g.max, g.min),
+                (0, f64::NEG_INFINITY, f64::INFINITY)
+            );
             // The maximum in the tail, after a full block holding a smaller value.
             let mut late = vec![0.25f32; len];
             late[len - 1] = 0.5;

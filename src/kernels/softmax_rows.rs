@@ -123,10 +123,17 @@ fn stats_f32_body<V: F8>(tile: &[f32], r: usize, max: &mut [f64], rest: &mut [f6
             let x = V::F32s::load(tile[at(k, r, g)].try_into().expect("16"));
             let at_max = x.eq(m);
             let (d, cc) = two_diff(x, m);
-            let (e0, e1) = if <V::F32s as F16>::any(fast_underflows(d)) {
-                exp_wide(d, cc)
+            // The wide exponential only in the lanes the fast one underflows: each lane is
+            // a row, and a row's statistics must not depend on the rows beside it (which
+            // a tile boundary, a task or a dask chunk decides).
+            let under = fast_underflows(d);
+            let (f0, f1) = exp_fast(d, cc).widen();
+            let (e0, e1) = if <V::F32s as F16>::any(under) {
+                let (w0, w1) = exp_wide(d, cc);
+                let (u0, u1) = V::F32s::widen_mask(under);
+                (V::select(u0, w0, f0), V::select(u1, w1, f1))
             } else {
-                exp_fast(d, cc).widen()
+                (f0, f1)
             };
             let (k0, k1) = V::F32s::widen_mask(at_max);
             s0 = s0.add(V::select(k0, zero, e0));
@@ -451,6 +458,29 @@ mod tests {
                 assert!(close(lse[j], w, 1e-15) || lse[j] == w, "{} vs {w}", lse[j]);
             }
         }
+    }
+
+    #[test]
+    fn a_rows_f32_statistics_do_not_depend_on_its_neighbours() {
+        // Row 0's gap of 100 underflows the fast f32 exponential (its lane takes the wide
+        // one); the other rows' lanes keep the fast one, so their statistics are bitwise
+        // those of a tile without row 0.
+        let ordinary: Vec<f64> = (0..10).map(|k| 0.37 * k as f64 - 1.1).collect();
+        let mut rows = vec![ordinary.clone(); GROUP];
+        let alone = {
+            let (mut m, mut rest) = (vec![0.0; GROUP], vec![0.0; GROUP]);
+            tile_stats_f32(&tile(&rows, GROUP, |v| v as f32), GROUP, &mut m, &mut rest);
+            (m, rest)
+        };
+        rows[0] = (0..10).map(|k| if k == 3 { 0.0 } else { -100.0 }).collect();
+        let (mut m, mut rest) = (vec![0.0; GROUP], vec![0.0; GROUP]);
+        tile_stats_f32(&tile(&rows, GROUP, |v| v as f32), GROUP, &mut m, &mut rest);
+        for j in 1..GROUP {
+            assert_eq!(m[j].to_bits(), alone.0[j].to_bits());
+            assert_eq!(rest[j].to_bits(), alone.1[j].to_bits(), "row {j}");
+        }
+        // and row 0's tiny rest (9·e^−100) keeps its relative precision
+        assert!(close(rest[0], 9.0 * (-100f64).exp(), 1e-6), "{}", rest[0]);
     }
 
     #[test]

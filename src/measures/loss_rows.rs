@@ -104,7 +104,7 @@ impl<'a, T: Copy> Block<'a, T> {
                 VERTICAL_TILE_ELEMENTS.max((VERTICAL_MIN_ROWS * c).min(VERTICAL_MAX_ELEMENTS));
             Some(rows_for(budget, c).min(whole_groups(x.nrows())))
         } else if c <= SHORT {
-            Some(rows_for(TILE_ELEMENTS, c).min(whole_groups(x.nrows())))
+            Some(short_tile_rows(c, x.nrows()))
         } else {
             None
         }
@@ -368,6 +368,12 @@ fn whole_groups(rows: usize) -> usize {
 /// [`GROUP`], at least one group, at most 1024 rows.
 fn rows_for(elements: usize, c: usize) -> usize {
     (elements / c.max(1) / GROUP * GROUP).clamp(GROUP, 1024)
+}
+
+/// Rows per tile of short rows (`c` ≤ [`SHORT`] classes) for a block of `rows` rows, as
+/// the loss family's tasks take them.
+pub(crate) fn short_tile_rows(c: usize, rows: usize) -> usize {
+    rows_for(TILE_ELEMENTS, c).min(whole_groups(rows))
 }
 
 /// Values per tile (16 KiB of f32: L1-resident between the passes over it).
