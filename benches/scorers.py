@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Scorer benchmarks: ensemble_uncertainty and expected_calibration_error against the NumPy
-expressions people write and torch / torchmetrics, side by side in one run.
+"""Scorer benchmarks: ensemble_uncertainty and expected_calibration_error (of probabilities
+and from logits) against the NumPy expressions people write and torch / torchmetrics, side
+by side in one run.
 
     python benches/scorers.py            # all shapes (~1-2 min on 2 cores)
     python benches/scorers.py --quick    # the headline shapes only
@@ -151,6 +152,46 @@ def ece_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
     print()
 
 
+def np_ece_logits(z: np.ndarray, y: np.ndarray) -> float:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return np_ece(e / e.sum(1, keepdims=True), y)
+
+
+def ece_logits_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
+    print("### expected_calibration_error from logits (l1, 15 bins)\n")
+    print("numpy: softmax (`exp(z - max)`, divided by its row sums) then `np_ece`; torch: "
+          "`torch.softmax(z, 1).max(1)` (the confidences and predictions only, no binning); "
+          "÷ logsumexp: fastentropy's time ÷ `fe.logsumexp(z, axis=1)` on the same array.\n")
+    print("| shape (N, C) | dtype | fastentropy | numpy | torch (softmax.max) | ×numpy | ×torch | ÷ logsumexp |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, c in shapes:
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(1)
+            z = (rng.normal(size=(n, c)) * 3).astype(dtype)
+            y = rng.integers(0, c, size=n)
+            want = np_ece_logits(z.astype(np.float64), y)
+            assert abs(want - fe.expected_calibration_error(z, y, from_logits=True)) < 1e-5
+            impls: Dict[str, Callable[[], Any]] = {
+                "fe": lambda: fe.expected_calibration_error(z, y, from_logits=True),
+                "numpy": lambda: np_ece_logits(z, y),
+                "lse": lambda: fe.logsumexp(z, axis=1),
+            }
+            if torch is not None:
+                zt = torch.from_numpy(z)
+                impls["torch"] = lambda: torch.softmax(zt, 1).max(1)
+            t = time_side_by_side(impls, rounds)
+            tt = t.get("torch")
+            print(
+                f"| ({n}, {c}) | {np.dtype(dtype).name} | {t['fe']*1e3:.1f} ms | {t['numpy']*1e3:.1f} ms | "
+                + (f"{tt*1e3:.1f} ms" if tt else "n/a")
+                + f" | {t['numpy']/t['fe']:.1f} | "
+                + (f"{tt/t['fe']:.1f}" if tt else "n/a")
+                + f" | {t['fe']/t['lse']:.2f} |",
+                flush=True,
+            )
+    print()
+
+
 def main(argv: List[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the headline shapes only")
@@ -158,6 +199,7 @@ def main(argv: List[str]) -> None:
     args = ap.parse_args(argv)
     ensemble_table(ENSEMBLE_SHAPES[:1] if args.quick else ENSEMBLE_SHAPES, args.rounds)
     ece_table(ECE_SHAPES[:1] if args.quick else ECE_SHAPES, args.rounds)
+    ece_logits_table(ECE_SHAPES[:1] if args.quick else ECE_SHAPES, args.rounds)
 
 
 if __name__ == "__main__":

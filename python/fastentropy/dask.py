@@ -650,21 +650,9 @@ def _ece_partials(
     if x.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return ("ok", empty, empty, empty, np.zeros(0), np.zeros(0), 0.0, 0.0, False)
-    with np.errstate(invalid="ignore", over="ignore"):
-        nan_rows = np.isnan(x).any(axis=1)
-        if logits:
-            m = x.max(axis=1).astype(np.float64)
-            conf = 1.0 / np.exp(x.astype(np.float64) - m[:, None]).sum(axis=1)
-            conf[~np.isfinite(m)] = np.nan
-            conf[nan_rows] = np.nan
-            lowest, highest = 0.0, 0.0
-        else:
-            conf = np.where(nan_rows, np.nan, np.nanmax(np.where(np.isnan(x), -np.inf, x), axis=1)).astype(np.float64)
-            finite = np.where(np.isnan(x), 0.0, x)
-            lowest, highest = float(min(finite.min(), 0.0)), float(max(finite.max(), 0.0))
+    # the local function's own row kernel: the same confidences, bit for bit
+    conf, pred, lowest, highest = _core.calibration_row_tops(x, logits)
     nan = bool(np.isnan(conf).any())
-    # the first index of the maximum (NaN ignored), as the local kernel
-    pred = np.argmax(np.where(np.isnan(x), -np.inf, x), axis=1)
     keep = ~np.isnan(conf)
     conf, pred, y = np.clip(conf[keep], 0.0, 1.0), pred[keep], y[keep]
     # bin bounds i/n rounded to the input's float type, as the local function
@@ -744,12 +732,11 @@ def expected_calibration_error(
     is); the rows keep their chunks. Every block reduces to per-bin partials — the bins it
     fills, their row and correct counts, and each bin's confidence sum exactly (as a pair
     of floats from ``math.fsum``) — combined on one worker, where each bin's gap
-    ``k_b − Σ conf_b`` is rounded once. The result therefore does not depend on the
-    chunking, and agrees with the local function (which sums each bin's confidences with
-    Neumaier compensation, in row order) to the last bit or within a few ulps. With
-    ``from_logits`` a row's confidence is ``1/Σ exp(z − max)`` computed by NumPy on the
-    worker (within an ulp or two of the local kernel's). Invalid labels or probabilities
-    raise ``ValueError`` at ``compute()``.
+    ``k_b − Σ conf_b`` is rounded once. The rows' confidences and predictions come from
+    the local function's Rust kernel (also with ``from_logits``), so the result does not
+    depend on the chunking and agrees with the local function (which sums each bin's
+    confidences with Neumaier compensation, in row order) to the last bit or within a few
+    ulps. Invalid labels or probabilities raise ``ValueError`` at ``compute()``.
 
     Examples
     --------

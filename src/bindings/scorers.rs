@@ -3,19 +3,21 @@
 //! arrays are borrowed, their axes permuted into place (a view, no copy), and the core
 //! runs with the GIL released.
 
-use numpy::{PyArrayDyn, PyArrayMethods};
+use ndarray::Ix2;
+use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::arrays::{into_python, with_view, Floats};
 use super::Compute;
-use crate::measures::calibration_error::{expected_calibration_error, Norm};
+use crate::measures::calibration_error::{expected_calibration_error, row_tops, Norm};
 use crate::measures::ensemble_uncertainty::ensemble_uncertainty;
 
 /// Registers the scorers on `fastentropy._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_ensemble_uncertainty, m)?)?;
     m.add_function(wrap_pyfunction!(py_expected_calibration_error, m)?)?;
+    m.add_function(wrap_pyfunction!(py_calibration_row_tops, m)?)?;
     Ok(())
 }
 
@@ -99,4 +101,29 @@ fn py_expected_calibration_error<'py>(
         from_logits
     )))?;
     Ok(value)
+}
+
+/// The per-block partials of `fastentropy.dask.expected_calibration_error`: each row's
+/// confidence and prediction of the 2-D `probs` (rows, C) as the local function computes
+/// them, and min(0, smallest) / max(0, largest) value (NaN ignored; 0, 0 for logits).
+#[pyfunction(name = "calibration_row_tops")]
+#[pyo3(signature = (probs, from_logits=false))]
+fn py_calibration_row_tops<'py>(
+    py: Python<'py>,
+    probs: &Bound<'py, PyAny>,
+    from_logits: bool,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, f64, f64)> {
+    let arr = Floats::borrow("probs", probs)?;
+    let tops = with_view!(arr, |v| {
+        let v = v
+            .into_dimensionality::<Ix2>()
+            .map_err(|_| PyValueError::new_err("`probs` must be 2-D (rows, classes) here"))?;
+        py.compute(|| row_tops(v, from_logits))
+    })?;
+    Ok((
+        tops.confidence.into_pyarray(py).into_any(),
+        tops.argmax.into_pyarray(py).into_any(),
+        tops.lowest,
+        tops.highest,
+    ))
 }

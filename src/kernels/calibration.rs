@@ -2,13 +2,14 @@
 //! or softmax's largest value for logits), its index (the first on ties), and the row's
 //! smallest and largest values (to reject probabilities outside [0, 1]).
 
-use super::softmax::{lse_feed_f64, LseRow64, BLOCK64};
+use super::softmax::{lse_feed_f64, LseRow64};
+use super::softmax_f32::{lse_feed_f32, LseLanes32};
 use super::{Real, LANES};
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
 
 /// The top-1 prediction of one row.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct RowTop {
     /// The largest probability (NaN if the row holds NaN); for logits 1/(1 + Σ_{i≠argmax}
     /// exp(z_i − max)), the softmax of the argmax.
@@ -168,29 +169,24 @@ crate::simd::multiversion! {
     pub fn index_of<T: Real>(x: &[T], value: f64) -> usize = index_of_body;
 }
 
-/// The top-1 prediction of a row of logits (non-empty): the blocked max / sum of
-/// exponentials of `logsumexp` (`softmax.rs`, in f64), confidence 1/(1 + rest) (NaN propagates; an all −inf
-/// row gives NaN, as softmax does). `min`/`max` are not checked for logits (0 and 0).
+/// The top-1 prediction of a row of logits (non-empty): `logsumexp`'s row statistics —
+/// float64 rows the blocked f64 pass (`softmax.rs`), float32 rows the native f32 pass
+/// (`softmax_f32.rs`: f32 exponentials summed in f64 lanes, DESIGN §2b) — confidence
+/// 1/(1 + rest) (NaN propagates; an all −inf row gives NaN, as softmax does). `min`/`max`
+/// are not checked for logits (0 and 0).
 pub fn row_top_logits<T: Real>(x: &[T]) -> RowTop {
-    // PERF: the blocked f64 pass of `logsumexp` (one maximum per row), not the per-lane
-    // online maximum of `lse_feed`: (10^5, 1000) float32 from logits, one thread, was 3.2x
-    // `logsumexp` of the same rows. float32 logits are widened BLOCK64 values at a time
-    // (f64 exponentials, not the native f32 ones DESIGN §2b would allow): the dask
-    // adapter's per-block confidences are float64 NumPy, and the distributed result must
-    // equal the local one (DESIGN §3).
-    let mut st = LseRow64::EMPTY;
-    if let Some(x64) = T::as_f64(x) {
-        lse_feed_f64(&mut st, x64);
+    // PERF: `logsumexp`'s passes (one maximum per row, then the exponentials), not the
+    // per-lane online maximum of `lse_feed`: (10^5, 1000) float32 from logits, one thread,
+    // was 3.2x `logsumexp` of the same rows; float32 widened to f64 still 3x.
+    let stats = if let Some(x32) = T::as_f32(x) {
+        let mut st = LseLanes32::EMPTY;
+        lse_feed_f32(&mut st, x32);
+        st.finish()
     } else {
-        let mut wide = [0.0f64; BLOCK64];
-        for piece in x.chunks(BLOCK64) {
-            for (w, v) in wide.iter_mut().zip(piece) {
-                *w = v.to_f64();
-            }
-            lse_feed_f64(&mut st, &wide[..piece.len()]);
-        }
-    }
-    let stats = st.finish();
+        let mut st = LseRow64::EMPTY;
+        lse_feed_f64(&mut st, T::as_f64(x).expect("a Real is f32 or f64"));
+        st.finish()
+    };
     RowTop {
         confidence: logit_confidence(stats.max, stats.rest),
         argmax: index_of(x, stats.max),
@@ -258,6 +254,9 @@ mod tests {
     use super::*;
     use crate::kernels::adversarial::{close, positive};
 
+    /// float32 logits' confidences against the f64 reference: the f32 `logsumexp` bound.
+    const F32_LOGITS: f64 = 4e-7;
+
     #[test]
     fn matches_reference_on_every_tail_and_tie() {
         for len in 1..=67 {
@@ -280,15 +279,19 @@ mod tests {
                 let (g, w) = (row_top_logits(x), reference_logits(x));
                 assert_eq!(g.argmax, w.argmax);
                 assert!(close(g.confidence, w.confidence, 1e-14), "{g:?} {w:?}");
-                // float32 logits: widened, f64 exponentials (as the dask adapter's NumPy).
+                // float32 logits: f32 exponentials (within `logsumexp`'s f32 bound of the
+                // f64 reference of the same values).
                 let (g, w) = (row_top_logits(&x32), reference_logits(&x32));
                 assert_eq!(g.argmax, w.argmax);
-                assert!(close(g.confidence, w.confidence, 1e-14), "{g:?} {w:?}");
-                // Logits far apart (confident rows, terms far below the maximum).
-                let wide: Vec<f32> = x32.iter().map(|&v| 60.0 * v).collect();
-                let (g, w) = (row_top_logits(&wide), reference_logits(&wide));
-                assert_eq!(g.argmax, w.argmax);
-                assert!(close(g.confidence, w.confidence, 1e-14), "{g:?} {w:?}");
+                assert!(close(g.confidence, w.confidence, F32_LOGITS), "{g:?} {w:?}");
+                // Logits far apart (confident rows, terms far below the maximum, some
+                // beyond the f32 exponential's range).
+                for scale in [60.0f32, 200.0] {
+                    let wide: Vec<f32> = x32.iter().map(|&v| scale * v).collect();
+                    let (g, w) = (row_top_logits(&wide), reference_logits(&wide));
+                    assert_eq!(g.argmax, w.argmax);
+                    assert!(close(g.confidence, w.confidence, F32_LOGITS), "{g:?} {w:?}");
+                }
             };
             check(&x);
             // A tie for the maximum: the first index wins.

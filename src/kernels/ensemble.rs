@@ -188,6 +188,21 @@ fn class_blocks(classes: usize) -> impl Iterator<Item = std::ops::Range<usize>> 
         .map(move |start| start..(start + block).min(classes))
 }
 
+/// Σ_c term(c) over `classes` classes in the blocks of [`class_blocks`] (each block plainly,
+/// the block sums by [`BlockSums`]); `term` is called once per class, in class order.
+#[inline(always)]
+fn blocked_sum<V: F8>(classes: usize, mut term: impl FnMut(usize) -> V) -> V {
+    let mut sum = BlockSums::zero();
+    for range in class_blocks(classes) {
+        let mut part = V::splat(0.0);
+        for c in range {
+            part = part.add(term(c));
+        }
+        sum.add_block(part);
+    }
+    sum.value()
+}
+
 /// The three results of one prediction, in nats, and the smallest input value (probability
 /// input: below 0 means an input error; 0 for logits).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -367,22 +382,16 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
             } else {
                 zero
             };
-            let mut sum = BlockSums::zero();
-            for range in class_blocks(classes) {
-                let mut part = zero;
-                for c in range {
-                    let x = gather::<V, T>(r, c);
-                    let x = if from_logits {
-                        exp(x.sub(shift))
-                    } else {
-                        min = min.min_ignoring_nan(x);
-                        x
-                    };
-                    part = part.add(x);
+            let sum = blocked_sum(classes, |c| {
+                let x = gather::<V, T>(r, c);
+                if from_logits {
+                    exp(x.sub(shift))
+                } else {
+                    min = min.min_ignoring_nan(x);
+                    x
                 }
-                sum.add_block(part);
-            }
-            (shift, sum.value())
+            });
+            (shift, sum)
         };
         // Blocked sums (relative error ≤ (B + 1)ε, in the fast pass's bound); the exact
         // pass recomputes them compensated.
@@ -466,17 +475,13 @@ fn accept_fast<V: F8, T: Real>(total: V, aleatoric: V, classes: usize, members: 
 /// (Σ x, min(0, x)) of one member's lane-major values.
 #[inline(always)]
 fn member_total<V: F8>(block: &[[f64; GROUP]]) -> (V, V) {
-    let (mut sum, mut low) = (BlockSums::zero(), V::splat(0.0));
-    for range in class_blocks(block.len()) {
-        let mut part = V::splat(0.0);
-        for v in &block[range] {
-            let x = V::from_array(*v);
-            low = low.min_ignoring_nan(x);
-            part = part.add(x);
-        }
-        sum.add_block(part);
-    }
-    (sum.value(), low)
+    let mut low = V::splat(0.0);
+    let sum = blocked_sum(block.len(), |c| {
+        let x = V::from_array(block[c]);
+        low = low.min_ignoring_nan(x);
+        x
+    });
+    (sum, low)
 }
 
 /// (max z, Σ exp(z − max z)) of one member's lane-major logits, which it replaces by
@@ -487,17 +492,12 @@ fn member_total_logits<V: F8>(block: &mut [[f64; GROUP]]) -> (V, V) {
     for v in block.iter() {
         m = m.max_ignoring_nan(V::from_array(*v));
     }
-    let mut sum = BlockSums::zero();
-    for range in class_blocks(block.len()) {
-        let mut part = V::splat(0.0);
-        for v in &mut block[range] {
-            let e = exp(V::from_array(*v).sub(m));
-            *v = e.to_array();
-            part = part.add(e);
-        }
-        sum.add_block(part);
-    }
-    (m, sum.value())
+    let sum = blocked_sum(block.len(), |c| {
+        let e = exp(V::from_array(block[c]).sub(m));
+        block[c] = e.to_array();
+        e
+    });
+    (m, sum)
 }
 
 /// Member s's value for class c: from the lane-major buffer, or gathered again.

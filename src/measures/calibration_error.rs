@@ -57,7 +57,7 @@ impl Norm {
 
 /// Rows reduced in parallel before their bins are filled in order (bounds the buffer).
 const CHUNK_ROWS: usize = 1 << 16;
-/// Rows shorter than this take the scalar loop (see `tops_of`).
+/// Rows shorter than this take the scalar loop (see `tops_into`).
 const SCALAR_BELOW: usize = 32;
 /// Rows per parallel task.
 const TASK_ROWS: usize = 1024;
@@ -185,7 +185,11 @@ pub fn expected_calibration_error<T: Real>(
     if classes == 0 {
         return Err(Error::NoClasses { arg: "probs" });
     }
-    let y: Vec<i64> = labels.iter().copied().collect();
+    // (borrowed when contiguous, copied only otherwise)
+    let y: std::borrow::Cow<'_, [i64]> = match labels.as_slice() {
+        Some(y) => y.into(),
+        None => labels.iter().copied().collect::<Vec<i64>>().into(),
+    };
     if let Some(i) = y.iter().position(|&v| v < 0 || v as u64 >= classes as u64) {
         let position = ndarray::indices(IxDyn(labels.shape()))
             .into_iter()
@@ -207,28 +211,18 @@ pub fn expected_calibration_error<T: Real>(
     let pieces = pieces_2d(probs)?;
     let (mut lowest, mut highest, mut nan) = (0.0f64, 0.0f64, false);
     run(rows * classes, |ctx| {
-        let mut offset = 0;
-        for piece in &pieces {
-            let n = piece.len_of(Axis(0));
-            for start in (0..n).step_by(CHUNK_ROWS) {
-                let end = (start + CHUNK_ROWS).min(n);
-                let tops = tops_of(piece, start..end, from_logits, ctx);
-                for (i, top) in tops.iter().enumerate() {
-                    lowest = lowest.min(top.min);
-                    if top.max > highest {
-                        highest = top.max;
-                    }
-                    if top.confidence.is_nan() {
-                        nan = true;
-                        continue;
-                    }
-                    let label = y[offset + start + i];
-                    let c = top.confidence.clamp(0.0, 1.0);
-                    bins.add(bin_of(c, n_bins, bound), c, label as usize == top.argmax);
-                }
+        for_each_top(&pieces, from_logits, ctx, |row, top| {
+            lowest = lowest.min(top.min);
+            if top.max > highest {
+                highest = top.max;
             }
-            offset += n;
-        }
+            if top.confidence.is_nan() {
+                nan = true;
+                return;
+            }
+            let c = top.confidence.clamp(0.0, 1.0);
+            bins.add(bin_of(c, n_bins, bound), c, y[row] as usize == top.argmax);
+        })
     })?;
     if lowest < 0.0 {
         return Err(Error::Negative {
@@ -249,44 +243,111 @@ pub fn expected_calibration_error<T: Real>(
     })
 }
 
-/// The top-1 predictions from logits of short rows: their maxima and rests from the tiles
-/// of sixteen rows `logsumexp` uses (vector exponentials across rows), the argmax by a
-/// scalar search of the row. The rows are widened to f64 first (f64 exponentials for
-/// float32 logits too: the dask adapter's per-block confidences are float64 NumPy, and the
-/// distributed result must equal the local one). PERF: row by row, (10^6, 10) float32
-/// from logits took 13x `logsumexp` of the same array (one thread).
-fn short_logit_tops<T: Real>(
-    piece: &ArrayView2<'_, T>,
-    rows: std::ops::Range<usize>,
-) -> Vec<RowTop> {
-    let classes = piece.len_of(Axis(1));
-    let mut tiles = Tiles::<f64>::new(short_tile_rows(classes, rows.len()));
-    let mut out = Vec::with_capacity(rows.len());
-    for start in rows.clone().step_by(tiles.r) {
-        let k = tiles.r.min(rows.end - start);
-        let wide = piece
-            .slice(ndarray::s![start..start + k, ..])
-            .mapv(|v| v.to_f64());
-        tiles.load(&wide.view(), 0, k);
-        for (j, (&max, &rest)) in tiles.max[..k].iter().zip(&tiles.rest[..k]).enumerate() {
-            out.push(RowTop {
-                confidence: calibration::logit_confidence(max, rest),
-                argmax: wide.row(j).iter().position(|&v| v == max).unwrap_or(0),
-                min: 0.0,
-                max: 0.0,
-            });
-        }
-    }
-    out
+/// Every row's top-1 prediction as the local function computes it, with the rows'
+/// smallest and largest value: the per-block partials of `fastentropy.dask`, which bins
+/// them itself (its blocks' bin sums combine exactly), so a distributed result rests on the
+/// same confidences as the local one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowTops {
+    /// Each row's confidence (NaN for a row holding NaN, or an all −inf row of logits).
+    pub confidence: Vec<f64>,
+    /// Each row's prediction: the first index of its maximum.
+    pub argmax: Vec<i64>,
+    /// min(0, the smallest value), NaN ignored (0 for logits).
+    pub lowest: f64,
+    /// max(0, the largest value), NaN ignored (0 for logits).
+    pub highest: f64,
 }
 
-/// The top-1 predictions of rows `range` of a piece, in parallel when the context forks.
-fn tops_of<T: Real>(
-    piece: &ArrayView2<'_, T>,
-    range: std::ops::Range<usize>,
+/// [`RowTops`] of the rows of `probs` (n, C); errors: no classes, an interrupt.
+pub fn row_tops<T: Real>(probs: ArrayView2<'_, T>, from_logits: bool) -> Result<RowTops, Error> {
+    let (rows, classes) = probs.dim();
+    if rows > 0 && classes == 0 {
+        return Err(Error::NoClasses { arg: "probs" });
+    }
+    let mut out = RowTops {
+        confidence: Vec::with_capacity(rows),
+        argmax: Vec::with_capacity(rows),
+        lowest: 0.0,
+        highest: 0.0,
+    };
+    if rows == 0 {
+        return Ok(out);
+    }
+    run(rows * classes, |ctx| {
+        for_each_top(&[probs.view()], from_logits, ctx, |_, top| {
+            out.lowest = out.lowest.min(top.min);
+            if top.max > out.highest {
+                out.highest = top.max;
+            }
+            out.confidence.push(top.confidence);
+            out.argmax.push(top.argmax as i64);
+        })
+    })?;
+    Ok(out)
+}
+
+/// Calls `f(row, top)` for every row of the pieces, in row order (rows numbered across
+/// the pieces), computing the tops [`CHUNK_ROWS`] at a time in parallel.
+fn for_each_top<T: Real>(
+    pieces: &[ArrayView2<'_, T>],
     from_logits: bool,
     ctx: Ctx<'_>,
-) -> Vec<RowTop> {
+    mut f: impl FnMut(usize, &RowTop),
+) {
+    // One buffer for every chunk, written in place by the tasks (no vector per task, no
+    // copy to flatten them).
+    let longest = pieces.iter().map(|p| p.len_of(Axis(0))).max().unwrap_or(0);
+    let mut buffer = vec![RowTop::default(); longest.min(CHUNK_ROWS)];
+    let mut offset = 0;
+    for piece in pieces {
+        let n = piece.len_of(Axis(0));
+        for start in (0..n).step_by(CHUNK_ROWS) {
+            let tops = &mut buffer[..(n - start).min(CHUNK_ROWS)];
+            tops_into(piece, start, from_logits, ctx, tops);
+            for (i, top) in tops.iter().enumerate() {
+                f(offset + start + i, top);
+            }
+        }
+        offset += n;
+    }
+}
+
+/// The top-1 predictions from logits of the short rows `first..first + out.len()`: their
+/// maxima and rests from the tiles of sixteen rows `logsumexp` uses (vector exponentials
+/// across rows; float32 in f32 lanes), the argmax by a scalar search of the row in the
+/// tile. PERF: row by row, (10^6, 10) float32 from logits took 13x `logsumexp` of the same
+/// array (one thread).
+fn short_logit_tops<T: Real>(piece: &ArrayView2<'_, T>, first: usize, out: &mut [RowTop]) {
+    let classes = piece.len_of(Axis(1));
+    let mut tiles = Tiles::<T>::new(short_tile_rows(classes, out.len()));
+    let r = tiles.r;
+    for (t, part) in out.chunks_mut(r).enumerate() {
+        tiles.load(piece, first + t * r, part.len());
+        for (j, top) in part.iter_mut().enumerate() {
+            let max = tiles.max[j];
+            *top = RowTop {
+                confidence: calibration::logit_confidence(max, tiles.rest[j]),
+                // the tile is class-major: class c of row j at c·r + j
+                argmax: (0..classes)
+                    .position(|c| tiles.tile[c * r + j].to_f64() == max)
+                    .unwrap_or(0),
+                min: 0.0,
+                max: 0.0,
+            };
+        }
+    }
+}
+
+/// The top-1 predictions of the rows `first..first + out.len()` of a piece, in parallel
+/// when the context forks.
+fn tops_into<T: Real>(
+    piece: &ArrayView2<'_, T>,
+    first: usize,
+    from_logits: bool,
+    ctx: Ctx<'_>,
+    out: &mut [RowTop],
+) {
     let flat = piece.as_slice();
     let classes = piece.len_of(Axis(1));
     let top = |i: usize| {
@@ -310,28 +371,24 @@ fn tops_of<T: Real>(
             None => f(&row.iter().copied().collect::<Vec<T>>()),
         }
     };
-    let task = |r: std::ops::Range<usize>| -> Vec<RowTop> {
+    let task = |(k, part): (usize, &mut [RowTop])| {
         if ctx.stopped() {
-            return Vec::new();
+            return;
         }
+        let start = first + k * TASK_ROWS;
         if from_logits && (2..=SHORT).contains(&classes) {
-            return short_logit_tops(piece, r);
+            short_logit_tops(piece, start, part);
+        } else {
+            for (i, slot) in part.iter_mut().enumerate() {
+                *slot = top(start + i);
+            }
         }
-        r.map(top).collect()
     };
-    let starts: Vec<usize> = range.clone().step_by(TASK_ROWS).collect();
-    let parts: Vec<Vec<RowTop>> = if ctx.fork {
-        starts
-            .par_iter()
-            .map(|&s| task(s..(s + TASK_ROWS).min(range.end)))
-            .collect()
+    if ctx.fork {
+        out.par_chunks_mut(TASK_ROWS).enumerate().for_each(task);
     } else {
-        starts
-            .iter()
-            .map(|&s| task(s..(s + TASK_ROWS).min(range.end)))
-            .collect()
-    };
-    parts.into_iter().flatten().collect()
+        out.chunks_mut(TASK_ROWS).enumerate().for_each(task);
+    }
 }
 
 /// `probs` (b1…bk, C) as 2-D pieces (n, C) in row-major order of the batch.
@@ -372,6 +429,12 @@ mod tests {
         expected_calibration_error(p.view().into_dyn(), y.view(), n, norm, false).unwrap()
     }
 
+    fn short_tops<T: Real>(x: &ndarray::ArrayView2<'_, T>) -> Vec<RowTop> {
+        let mut out = vec![RowTop::default(); x.nrows()];
+        short_logit_tops(x, 0, &mut out);
+        out
+    }
+
     #[test]
     fn short_logit_rows_match_the_row_kernel() {
         use crate::kernels::adversarial::{close, logits};
@@ -385,9 +448,9 @@ mod tests {
                     z[classes + 1] = f64::NAN;
                 }
                 let x = ndarray::Array2::from_shape_vec((rows, classes), z).unwrap();
-                let got = short_logit_tops(&x.view(), 0..rows);
+                let got = short_tops(&x.view());
                 let x32 = x.mapv(|v| v as f32);
-                let got32 = short_logit_tops(&x32.view(), 0..rows);
+                let got32 = short_tops(&x32.view());
                 for i in 0..rows {
                     let row = x.row(i).to_vec();
                     let want = row_top_logits(&row);
@@ -397,17 +460,52 @@ mod tests {
                         "C={classes} row {i}: {:?} vs {want:?}",
                         got[i]
                     );
+                    // float32: f32 exponentials, within logsumexp's f32 bound.
                     let row32 = x32.row(i).to_vec();
                     let want = calibration::reference_logits(&row32);
                     assert_eq!(got32[i].argmax, want.argmax, "f32 C={classes} row {i}");
                     assert!(
-                        close(got32[i].confidence, want.confidence, 1e-14),
+                        close(got32[i].confidence, want.confidence, 4e-7),
                         "f32 C={classes} row {i}: {:?} vs {want:?}",
                         got32[i]
                     );
                 }
             }
         }
+    }
+
+    #[test]
+    fn row_tops_are_the_local_tops() {
+        // Probabilities: a tie (first index), a NaN row, a value below 0 and one above 1.
+        let p = arr2(&[
+            [0.25, 0.5, 0.5],
+            [0.1, f64::NAN, 0.3],
+            [-0.25, 0.75, 0.5],
+            [0.0, 1.5, 0.0],
+        ]);
+        let t = row_tops(p.view(), false).unwrap();
+        assert_eq!(t.argmax, vec![1, 2, 1, 1]);
+        assert_eq!(t.confidence[0], 0.5);
+        assert!(t.confidence[1].is_nan());
+        assert_eq!((t.lowest, t.highest), (-0.25, 1.5));
+        // Logits, long and short rows, float32: the row kernels' values bit for bit.
+        for classes in [3, 10, 40, 300] {
+            let z = crate::kernels::adversarial::logits(70 * classes, classes as u64);
+            let x = ndarray::Array2::from_shape_vec((70, classes), z).unwrap();
+            let x32 = x.mapv(|v| v as f32);
+            let t = row_tops(x32.view(), true).unwrap();
+            let mut want = vec![RowTop::default(); 70];
+            Ctx::sequential(|ctx| tops_into(&x32.view(), 0, true, ctx, &mut want));
+            assert_eq!((t.lowest, t.highest), (0.0, 0.0));
+            for (i, w) in want.iter().enumerate() {
+                assert_eq!(t.argmax[i], w.argmax as i64);
+                assert!(t.confidence[i] == w.confidence || w.confidence.is_nan());
+            }
+        }
+        let none = row_tops(ndarray::Array2::<f64>::zeros((0, 3)).view(), false).unwrap();
+        assert!(none.confidence.is_empty() && none.argmax.is_empty());
+        let no_classes = row_tops(ndarray::Array2::<f64>::zeros((2, 0)).view(), false);
+        assert!(matches!(no_classes, Err(Error::NoClasses { .. })));
     }
 
     #[test]
