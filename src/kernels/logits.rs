@@ -32,6 +32,7 @@
 //! `b_i = −inf` gives `+inf` cross-entropy and KL.
 
 use super::logits_kl::KlNorm;
+use super::softmax_rows::{log1p_nonneg, rest_of};
 use super::{Real, GROUP, LANES};
 use crate::simd::exp::{exp, exp_in_domain, DOMAIN_MIN};
 use crate::simd::exp_f32::{
@@ -258,10 +259,15 @@ impl PairStats {
 
     /// Cross-entropy H(softmax a, softmax b) = log1p(rest_b) + C/(1 + rest_a).
     pub fn cross_entropy(&self) -> f64 {
+        self.cross_entropy_with(self.b.rest.ln_1p())
+    }
+
+    /// [`Self::cross_entropy`] given `l_b = log1p(rest_b)` (a group's vector logarithm).
+    fn cross_entropy_with(&self, lb: f64) -> f64 {
         if !self.defined() {
             return f64::NAN;
         }
-        let v = self.b.rest.ln_1p() + self.c / (1.0 + self.a.rest);
+        let v = lb + self.c / (1.0 + self.a.rest);
         if self.zero_q && !v.is_nan() {
             f64::INFINITY
         } else {
@@ -278,11 +284,18 @@ impl PairStats {
     /// `2^−48·S ≤ 1e-13·D`.
     /// NaN, ±inf and rows without a finite logit are final.
     pub fn kl_one_pass(&self, n: usize) -> (Option<f64>, KlNorm) {
+        self.kl_one_pass_with(n, self.a.rest.ln_1p(), self.b.rest.ln_1p())
+    }
+
+    /// [`Self::kl_one_pass`] given `l_a = log1p(rest_a)`, `l_b = log1p(rest_b)` (a group's
+    /// vector logarithms, ≤ 1 ULP from libm's (`softmax_rows`): far inside the vouching
+    /// margin).
+    fn kl_one_pass_with(&self, n: usize, la: f64, lb: f64) -> (Option<f64>, KlNorm) {
         let norm = KlNorm {
             ma: self.a.max,
-            la: self.a.rest.ln_1p(),
+            la,
             mb: self.b.max,
-            lb: self.b.rest.ln_1p(),
+            lb,
         };
         let v = self.kl_with(norm.la, norm.lb);
         if !v.is_finite() || !self.defined() {
@@ -1542,16 +1555,7 @@ fn one_group_body<V: F8>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
             w = w.add(V::select(skip, zero, e.mul(gap)));
             cnt = cnt.add(V::select(absent, zero, V::select(at, one, zero)));
         }
-        let (m, s, cnt, w) = (m.to_array(), s.to_array(), cnt.to_array(), w.to_array());
-        #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
-        for l in 0..LANES {
-            let stats = OneStats {
-                max: m[l],
-                rest: rest(s[l], cnt[l]),
-                w: w[l],
-            };
-            out[h * LANES + l] = stats.entropy();
-        }
+        entropy_finish(m, s, cnt, w, &mut out[lanes]);
     }
 }
 
@@ -1559,6 +1563,76 @@ crate::simd::multiversion! {
     /// Entropy (nats) of softmax of each of the [`GROUP`] rows of `z[c][j]` (zero-padded
     /// lanes give values the caller ignores; every row has `z.len()` elements).
     pub fn one_group<>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = one_group_body;
+}
+
+/// [`one_group_body`] for rows of float32 values (held as f64 in the group, exactly): the
+/// maximum and the exponentials in sixteen f32 lanes (the fast f32 exp from the exact
+/// two-term gap, the f64 one in the lanes where it underflows, as `logsumexp`'s f32
+/// tiles), the sums and the gaps' weights m − z in f64 (exact: two f32 values). Every term
+/// is non-negative, so the f32 exponential's ≤ 1 ULP (6e-8) stays the result's relative
+/// error bound — within DESIGN §2b's 1e-6 for float32 input. PERF: the eight-lane f64
+/// exponentials were most of a (10^6, 10) float32 call.
+#[inline(always)]
+fn one_group_f32_body<V: F8>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
+    type S<V> = <V as F8>::F32s;
+    let load = |c: &[f64; GROUP]| {
+        let lo = V::load_f64(c[..8].try_into().expect("8"));
+        let hi = V::load_f64(c[8..].try_into().expect("8"));
+        (lo, hi, S::<V>::from_wide(lo, hi))
+    };
+    let ninf = S::<V>::splat(f32::NEG_INFINITY);
+    let (zero, zero32, one32) = (V::splat(0.0), S::<V>::splat(0.0), S::<V>::splat(1.0));
+    let mut m = ninf;
+    for c in z {
+        m = m.max_ignoring_nan(load(c).2);
+    }
+    let (m0, m1) = m.widen();
+    let (mut s0, mut s1, mut w0, mut w1) = (zero, zero, zero, zero);
+    let mut cnt = zero32;
+    for c in z {
+        let (lo, hi, x) = load(c);
+        let (at, absent) = (x.eq(m), x.eq(ninf));
+        let (d, cc) = two_diff(x, m);
+        let under = fast_underflows(d);
+        let (f0, f1) = exp_fast(d, cc).widen();
+        // The wide exponential only in the lanes the fast one underflows (a row's value
+        // must not depend on the rows beside it).
+        let (e0, e1) = if S::<V>::any(under) {
+            let (x0, x1) = exp_wide(d, cc);
+            let (u0, u1) = S::<V>::widen_mask(under);
+            (V::select(u0, x0, f0), V::select(u1, x1, f1))
+        } else {
+            (f0, f1)
+        };
+        let (k0, k1) = S::<V>::widen_mask(S::<V>::or(at, absent));
+        s0 = s0.add(V::select(k0, zero, e0));
+        s1 = s1.add(V::select(k1, zero, e1));
+        w0 = w0.add(V::select(k0, zero, e0.mul(m0.sub(lo))));
+        w1 = w1.add(V::select(k1, zero, e1.mul(m1.sub(hi))));
+        // Counts stay exact in f32 (short rows, far below 2^24).
+        cnt = cnt.add(S::<V>::select(S::<V>::and(at, x.gt(ninf)), one32, zero32));
+    }
+    let (c0, c1) = cnt.widen();
+    entropy_finish(m0, s0, c0, w0, &mut out[..8]);
+    entropy_finish(m1, s1, c1, w1, &mut out[8..]);
+}
+
+crate::simd::multiversion! {
+    /// [`one_group`] for groups holding float32 values (f32 exponentials, f64 sums).
+    pub fn one_group_f32<>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = one_group_f32_body;
+}
+
+/// `OneStats::entropy` of eight lanes: log1p(rest) + W/(1 + rest), NaN where the maximum
+/// is not finite. PERF: libm's scalar log1p per row was 22% of a (10^6, 10) float32 call.
+#[inline(always)]
+fn entropy_finish<V: F8>(m: V, s: V, cnt: V, w: V, out: &mut [f64]) {
+    let r = rest_of(s, cnt);
+    let h = log1p_nonneg(r).add(w.div(V::splat(1.0).add(r)));
+    let finite = V::and(
+        m.gt(V::splat(f64::NEG_INFINITY)),
+        m.lt(V::splat(f64::INFINITY)),
+    );
+    V::select(finite, h, V::splat(f64::NAN)).store_f64(out.try_into().expect("8"));
 }
 
 /// Which value [`pair_group`] writes.
@@ -1610,8 +1684,12 @@ fn pair_group_body<V: F8>(
             let counted = V::select(absent_a, zero, one).eq(one);
             zq = zq.add(V::select(V::and(absent_b, counted), one, zero));
         }
+        // The normalisers' logarithms of the eight lanes at once (PERF: libm's log1p per
+        // row and side was the largest part of a short-row call after the exponentials).
+        let (rest_a, rest_b) = (rest_of(sa, ca), rest_of(sb, cb));
         let arr = |v: V| v.to_array();
-        let (ma, mb, sa, ca, sb, cb) = (arr(ma), arr(mb), arr(sa), arr(ca), arr(sb), arr(cb));
+        let (la, lb) = (arr(log1p_nonneg(rest_a)), arr(log1p_nonneg(rest_b)));
+        let (ma, mb, rest_a, rest_b) = (arr(ma), arr(mb), arr(rest_a), arr(rest_b));
         let (c_sum, g_sum, zq) = (arr(c_sum), arr(g_sum), arr(zq));
         let (mut redo, mut norms) = ([false; LANES], [KlNorm::default(); LANES]);
         #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
@@ -1619,12 +1697,12 @@ fn pair_group_body<V: F8>(
             let stats = PairStats {
                 a: OneStats {
                     max: ma[l],
-                    rest: rest(sa[l], ca[l]),
+                    rest: rest_a[l],
                     w: 0.0,
                 },
                 b: OneStats {
                     max: mb[l],
-                    rest: rest(sb[l], cb[l]),
+                    rest: rest_b[l],
                     w: 0.0,
                 },
                 c: c_sum[l],
@@ -1632,9 +1710,9 @@ fn pair_group_body<V: F8>(
                 zero_q: zq[l] > 0.0,
             };
             out[h * LANES + l] = match value {
-                PairValue::CrossEntropy => stats.cross_entropy(),
+                PairValue::CrossEntropy => stats.cross_entropy_with(lb[l]),
                 PairValue::Kl => {
-                    let (v, norm) = stats.kl_one_pass(a.len());
+                    let (v, norm) = stats.kl_one_pass_with(a.len(), la[l], lb[l]);
                     norms[l] = norm;
                     v.unwrap_or_else(|| {
                         redo[l] = true;
@@ -1937,10 +2015,9 @@ fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
             sb = sb.add(V::select(V::or(at_b, absent_b), zero, exp(y.sub(mb))));
             cb = cb.add(V::select(absent_b, zero, V::select(at_b, one, zero)));
         }
-        let (sa, ca, sb, cb) = (sa.to_array(), ca.to_array(), sb.to_array(), cb.to_array());
-        let la: [f64; LANES] = std::array::from_fn(|l| rest(sa[l], ca[l]).ln_1p());
-        let lb: [f64; LANES] = std::array::from_fn(|l| rest(sb[l], cb[l]).ln_1p());
-        *kh = [ma, V::from_array(la), mb, V::from_array(lb)];
+        // (vector log1p, ≤ 1 ULP from libm's: not one scalar call per row and side)
+        let (la, lb) = (log1p_nonneg(rest_of(sa, ca)), log1p_nonneg(rest_of(sb, cb)));
+        *kh = [ma, la, mb, lb];
     }
     for (x, y) in a.iter().zip(b) {
         let xs = [
@@ -2216,6 +2293,38 @@ mod tests {
         assert!(ce.is_finite() && kl.is_finite());
         assert_eq!(sp.finish().cross_entropy(), ce);
         assert_eq!(sp.finish().kl(), kl);
+    }
+
+    #[test]
+    fn float32_groups_are_within_the_f32_contract() {
+        // float32 rows (ties, −inf, gaps beyond either exponential's range, tiny and huge
+        // logits) plus a NaN row, an all −inf row and confident rows (entropy ~1e-12
+        // and ~1e-30, where only the relative precision of the terms counts).
+        for n in 1..=40 {
+            let mut rows: Vec<Vec<f32>> = (0..GROUP as u64)
+                .map(|j| {
+                    adversarial(n, j * 13 + n as u64)
+                        .iter()
+                        .map(|&v| v as f32)
+                        .collect()
+                })
+                .collect();
+            rows[3][n / 2] = f32::NAN;
+            rows[4].fill(f32::NEG_INFINITY);
+            rows[5].fill(-30.0);
+            rows[5][0] = 0.0;
+            rows[6].fill(-70.0);
+            rows[6][n - 1] = 0.0;
+            let z: Vec<[f64; GROUP]> = (0..n)
+                .map(|c| std::array::from_fn(|j| rows[j][c] as f64))
+                .collect();
+            let mut h = [0.0; GROUP];
+            one_group_f32(&z, &mut h);
+            for (j, row) in rows.iter().enumerate() {
+                let want = entropy_reference(row);
+                assert!(close(h[j], want, 4e-7), "n={n} j={j}: {} vs {want}", h[j]);
+            }
+        }
     }
 
     #[test]

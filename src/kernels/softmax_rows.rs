@@ -45,7 +45,7 @@ fn store_halves<V: F8>(a: V, b: V, out: &mut [f64]) {
 
 /// rest = s + (cnt − 1) where the maximum was counted (one of its copies is the argmax).
 #[inline(always)]
-fn rest_of<V: F8>(s: V, cnt: V) -> V {
+pub(crate) fn rest_of<V: F8>(s: V, cnt: V) -> V {
     let zero = V::splat(0.0);
     V::select(cnt.gt(zero), s.add(cnt.sub(V::splat(1.0))), s)
 }

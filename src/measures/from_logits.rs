@@ -7,7 +7,7 @@
 //! Every measure runs on the row engine
 //! ([`crate::parallel::rows`]): short rows in vertical groups of sixteen
 //! ([`one_group`] / [`pair_group`] / [`js_group`]: the row's maximum first, then one pass
-//! of sums), other rows through the blocked kernels ([`OneRow`], [`PairRow`]: one maximum
+//! of sums; float32 entropy rows [`one_group_f32`], with f32 exponentials), other rows through the blocked kernels ([`OneRow`], [`PairRow`]: one maximum
 //! per row, float32 with the native f32 exp), rows longer than the engine's `MEDIUM` (and
 //! `axis=None`) as fixed blocks in parallel whose lane states combine exactly
 //! ([`crate::kernels::Partial`] for [`OneRow`] / [`PairRow`]). Each row's value depends
@@ -30,8 +30,8 @@ use super::{batch_shape, same_shape};
 use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::logits::{
-    js_group, js_sum, one_group, one_row, pair_group, pair_row as feed_pair, JsSum, OneRow,
-    PairRow, PairStats, PairValue,
+    js_group, js_sum, one_group, one_group_f32, one_row, pair_group, pair_row as feed_pair, JsSum,
+    OneRow, PairRow, PairStats, PairValue,
 };
 use crate::kernels::logits_kl::{kl_sum, KlNorm};
 use crate::kernels::two_pass::Lowest;
@@ -109,7 +109,12 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
         out: &mut [f64],
         _: &mut [bool],
     ) -> Lowest {
-        group_values(p.is_empty(), out, |all| one_group(p, all))
+        // float32 rows (exact in the f64 group) take the f32 exponentials (DESIGN §2b)
+        if T::IS_F32 {
+            group_values(p.is_empty(), out, |all| one_group_f32(p, all))
+        } else {
+            group_values(p.is_empty(), out, |all| one_group(p, all))
+        }
     }
 
     fn row(&self, p: &[T], _: &[U]) -> (f64, Lowest) {
