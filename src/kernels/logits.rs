@@ -36,7 +36,7 @@ use super::softmax_rows::{log1p_nonneg, rest_of};
 use super::{Real, GROUP, LANES};
 use crate::simd::exp::{exp, exp_in_domain, DOMAIN_MIN};
 use crate::simd::exp_f32::{
-    exp_fast, exp_fast_in_domain, exp_wide, fast_underflows, two_diff, FAST_MIN,
+    exp_fast, exp_fast_in_domain, exp_per_lane, exp_wide, fast_underflows, two_diff, FAST_MIN,
 };
 use crate::simd::log1p::log1p_g16;
 use crate::simd::vector::{Scalar8, F8};
@@ -1593,17 +1593,7 @@ fn one_group_f32_body<V: F8>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
         let (lo, hi, x) = load(c);
         let (at, absent) = (x.eq(m), x.eq(ninf));
         let (d, cc) = two_diff(x, m);
-        let under = fast_underflows(d);
-        let (f0, f1) = exp_fast(d, cc).widen();
-        // The wide exponential only in the lanes the fast one underflows (a row's value
-        // must not depend on the rows beside it).
-        let (e0, e1) = if S::<V>::any(under) {
-            let (x0, x1) = exp_wide(d, cc);
-            let (u0, u1) = S::<V>::widen_mask(under);
-            (V::select(u0, x0, f0), V::select(u1, x1, f1))
-        } else {
-            (f0, f1)
-        };
+        let (e0, e1) = exp_per_lane(d, cc); // lanes are rows: per-lane choice
         let (k0, k1) = S::<V>::widen_mask(S::<V>::or(at, absent));
         s0 = s0.add(V::select(k0, zero, e0));
         s1 = s1.add(V::select(k1, zero, e1));

@@ -23,7 +23,7 @@
 
 use super::GROUP;
 use crate::simd::exp::exp as exp_f64;
-use crate::simd::exp_f32::{exp_fast, exp_wide, fast_underflows, two_diff};
+use crate::simd::exp_f32::{exp_fast, exp_per_lane, exp_wide, fast_underflows, two_diff};
 use crate::simd::log::ln_finite;
 use crate::simd::vector::{Scalar8, F8};
 use crate::simd::vector_f32::F16;
@@ -123,18 +123,8 @@ fn stats_f32_body<V: F8>(tile: &[f32], r: usize, max: &mut [f64], rest: &mut [f6
             let x = V::F32s::load(tile[at(k, r, g)].try_into().expect("16"));
             let at_max = x.eq(m);
             let (d, cc) = two_diff(x, m);
-            // The wide exponential only in the lanes the fast one underflows: each lane is
-            // a row, and a row's statistics must not depend on the rows beside it (which
-            // a tile boundary, a task or a dask chunk decides).
-            let under = fast_underflows(d);
-            let (f0, f1) = exp_fast(d, cc).widen();
-            let (e0, e1) = if <V::F32s as F16>::any(under) {
-                let (w0, w1) = exp_wide(d, cc);
-                let (u0, u1) = V::F32s::widen_mask(under);
-                (V::select(u0, w0, f0), V::select(u1, w1, f1))
-            } else {
-                (f0, f1)
-            };
+            // each lane is a row: the wide exponential per lane, where the fast one underflows
+            let (e0, e1) = exp_per_lane(d, cc);
             let (k0, k1) = V::F32s::widen_mask(at_max);
             s0 = s0.add(V::select(k0, zero, e0));
             s1 = s1.add(V::select(k1, zero, e1));

@@ -209,13 +209,9 @@ pub fn expected_calibration_error<T: Real>(
         .collect();
     let bound = |i: usize| bounds[i];
     let pieces = pieces_2d(probs)?;
-    let (mut lowest, mut highest, mut nan) = (0.0f64, 0.0f64, false);
-    run(rows * classes, |ctx| {
+    let mut nan = false;
+    let (lowest, highest) = run(rows * classes, |ctx| {
         for_each_top(&pieces, from_logits, ctx, |row, top| {
-            lowest = lowest.min(top.min);
-            if top.max > highest {
-                highest = top.max;
-            }
             if top.confidence.is_nan() {
                 nan = true;
                 return;
@@ -274,12 +270,8 @@ pub fn row_tops<T: Real>(probs: ArrayView2<'_, T>, from_logits: bool) -> Result<
     if rows == 0 {
         return Ok(out);
     }
-    run(rows * classes, |ctx| {
+    (out.lowest, out.highest) = run(rows * classes, |ctx| {
         for_each_top(&[probs.view()], from_logits, ctx, |_, top| {
-            out.lowest = out.lowest.min(top.min);
-            if top.max > out.highest {
-                out.highest = top.max;
-            }
             out.confidence.push(top.confidence);
             out.argmax.push(top.argmax as i64);
         })
@@ -288,13 +280,15 @@ pub fn row_tops<T: Real>(probs: ArrayView2<'_, T>, from_logits: bool) -> Result<
 }
 
 /// Calls `f(row, top)` for every row of the pieces, in row order (rows numbered across
-/// the pieces), computing the tops [`CHUNK_ROWS`] at a time in parallel.
+/// the pieces), computing the tops [`CHUNK_ROWS`] at a time in parallel. Returns
+/// (min(0, smallest value), max(0, largest value)) of the rows, NaN ignored.
 fn for_each_top<T: Real>(
     pieces: &[ArrayView2<'_, T>],
     from_logits: bool,
     ctx: Ctx<'_>,
     mut f: impl FnMut(usize, &RowTop),
-) {
+) -> (f64, f64) {
+    let (mut lowest, mut highest) = (0.0f64, 0.0f64);
     // One buffer for every chunk, written in place by the tasks (no vector per task, no
     // copy to flatten them).
     let longest = pieces.iter().map(|p| p.len_of(Axis(0))).max().unwrap_or(0);
@@ -306,11 +300,16 @@ fn for_each_top<T: Real>(
             let tops = &mut buffer[..(n - start).min(CHUNK_ROWS)];
             tops_into(piece, start, from_logits, ctx, tops);
             for (i, top) in tops.iter().enumerate() {
+                lowest = lowest.min(top.min);
+                if top.max > highest {
+                    highest = top.max;
+                }
                 f(offset + start + i, top);
             }
         }
         offset += n;
     }
+    (lowest, highest)
 }
 
 /// The top-1 predictions from logits of the short rows `first..first + out.len()`: their

@@ -153,6 +153,26 @@ pub fn exp_wide<V: F16>(d: V, c: V) -> (V::Wide, V::Wide) {
     (super::exp::exp(s0), super::exp::exp(s1))
 }
 
+/// e^(d + c) of sixteen independent lanes (each lane its own row) as two f64 halves: the
+/// fast exp, and [`exp_wide`] only in the lanes where the fast one underflows — so a lane's
+/// value never depends on its neighbours (a tile boundary, a task or a dask chunk decides
+/// which rows sit side by side).
+#[inline(always)]
+pub fn exp_per_lane<V: F16>(d: V, c: V) -> (V::Wide, V::Wide) {
+    let under = fast_underflows(d);
+    let (f0, f1) = exp_fast(d, c).widen();
+    if V::any(under) {
+        let (w0, w1) = exp_wide(d, c);
+        let (u0, u1) = V::widen_mask(under);
+        (
+            <V::Wide as F8>::select(u0, w0, f0),
+            <V::Wide as F8>::select(u1, w1, f1),
+        )
+    } else {
+        (f0, f1)
+    }
+}
+
 /// Knuth's TwoSum for a − b: (s, e) with s = fl(a − b) and s + e = a − b exactly (for
 /// finite a, b whose difference does not overflow). Six additions, no branch, any order of
 /// magnitude. Where a or b is infinite, e is NaN and s the IEEE difference.
