@@ -20,7 +20,7 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -75,6 +75,20 @@ def time_side_by_side(impls: Dict[str, Callable[[], Any]], rounds: int) -> Dict[
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+def ms(seconds: Optional[float]) -> str:
+    """A time cell: milliseconds, or "n/a" for a peer that is not installed."""
+    return f"{seconds * 1e3:.1f} ms" if seconds else "n/a"
+
+
+def ratio(peer: Optional[float], ours: float) -> str:
+    """A ratio cell (peer time ÷ ours), or "n/a" for a peer that is not installed."""
+    return f"{peer / ours:.1f}" if peer else "n/a"
+
+
+def row(shape: str, dtype: Any, times: List[str], ratios: List[str]) -> None:
+    print(f"| {shape} | {np.dtype(dtype).name} | " + " | ".join(times + ratios) + " |", flush=True)
+
+
 def ensemble_table(shapes: List[Tuple[int, int, int]], rounds: int) -> None:
     print("### ensemble_uncertainty (total, aleatoric, epistemic)\n")
     print(f"{fe.simd_isa()}, {fe.get_num_threads()} threads; numpy: `pbar = p.mean(0); total = -(pbar*np.log(pbar)).sum(-1);"
@@ -106,15 +120,8 @@ def ensemble_table(shapes: List[Tuple[int, int, int]], rounds: int) -> None:
                 pt = torch.from_numpy(p)
                 impls["torch"] = lambda: torch_ensemble(pt)
             t = time_side_by_side(impls, rounds)
-            tt = t.get("torch")
-            print(
-                f"| {shape} | {np.dtype(dtype).name} | {t['fe']*1e3:.1f} ms | {t['fe1']*1e3:.1f} ms | {t['numpy']*1e3:.1f} ms | "
-                + (f"{tt*1e3:.1f} ms" if tt else "n/a")
-                + f" | {t['numpy']/t['fe']:.1f} | "
-                + (f"{tt/t['fe']:.1f}" if tt else "n/a")
-                + " |",
-                flush=True,
-            )
+            row(f"{shape}", dtype, [ms(t["fe"]), ms(t["fe1"]), ms(t["numpy"]), ms(t.get("torch"))],
+                [ratio(t["numpy"], t["fe"]), ratio(t.get("torch"), t["fe"])])
     print()
 
 
@@ -140,15 +147,8 @@ def ece_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
                 pt, yt = torch.from_numpy(p), torch.from_numpy(y)
                 impls["tm"] = lambda: multiclass_calibration_error(pt, yt, num_classes=c)
             t = time_side_by_side(impls, rounds)
-            tm = t.get("tm")
-            print(
-                f"| ({n}, {c}) | {np.dtype(dtype).name} | {t['fe']*1e3:.1f} ms | {t['numpy']*1e3:.1f} ms | "
-                + (f"{tm*1e3:.1f} ms" if tm else "n/a")
-                + f" | {t['numpy']/t['fe']:.1f} | "
-                + (f"{tm/t['fe']:.1f}" if tm else "n/a")
-                + " |",
-                flush=True,
-            )
+            row(f"({n}, {c})", dtype, [ms(t["fe"]), ms(t["numpy"]), ms(t.get("tm"))],
+                [ratio(t["numpy"], t["fe"]), ratio(t.get("tm"), t["fe"])])
     print()
 
 
@@ -180,15 +180,8 @@ def ece_logits_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
                 zt = torch.from_numpy(z)
                 impls["torch"] = lambda: torch.softmax(zt, 1).max(1)
             t = time_side_by_side(impls, rounds)
-            tt = t.get("torch")
-            print(
-                f"| ({n}, {c}) | {np.dtype(dtype).name} | {t['fe']*1e3:.1f} ms | {t['numpy']*1e3:.1f} ms | "
-                + (f"{tt*1e3:.1f} ms" if tt else "n/a")
-                + f" | {t['numpy']/t['fe']:.1f} | "
-                + (f"{tt/t['fe']:.1f}" if tt else "n/a")
-                + f" | {t['fe']/t['lse']:.2f} |",
-                flush=True,
-            )
+            row(f"({n}, {c})", dtype, [ms(t["fe"]), ms(t["numpy"]), ms(t.get("torch"))],
+                [ratio(t["numpy"], t["fe"]), ratio(t.get("torch"), t["fe"]), f"{t['fe'] / t['lse']:.2f}"])
     print()
 
 
