@@ -1674,9 +1674,13 @@ fn pair_group_body<V: F8>(
             let counted = V::select(absent_a, zero, one).eq(one);
             zq = zq.add(V::select(V::and(absent_b, counted), one, zero));
         }
+        let (rest_a, rest_b) = (rest_of(sa, ca), rest_of(sb, cb));
+        if value == PairValue::CrossEntropy {
+            cross_entropy_finish(ma, mb, rest_a, rest_b, c_sum, zq, &mut out[lanes]);
+            continue;
+        }
         // The normalisers' logarithms of the eight lanes at once (libm's log1p per row
         // was 22% of a short-row entropy call; here it is two per row).
-        let (rest_a, rest_b) = (rest_of(sa, ca), rest_of(sb, cb));
         let arr = |v: V| v.to_array();
         let (la, lb) = (arr(log1p_nonneg(rest_a)), arr(log1p_nonneg(rest_b)));
         let (ma, mb, rest_a, rest_b) = (arr(ma), arr(mb), arr(rest_a), arr(rest_b));
@@ -1699,17 +1703,12 @@ fn pair_group_body<V: F8>(
                 g: g_sum[l],
                 zero_q: zq[l] > 0.0,
             };
-            out[h * LANES + l] = match value {
-                PairValue::CrossEntropy => stats.cross_entropy_with(lb[l]),
-                PairValue::Kl => {
-                    let (v, norm) = stats.kl_one_pass_with(a.len(), la[l], lb[l]);
-                    norms[l] = norm;
-                    v.unwrap_or_else(|| {
-                        redo[l] = true;
-                        f64::NAN
-                    })
-                }
-            };
+            let (v, norm) = stats.kl_one_pass_with(a.len(), la[l], lb[l]);
+            norms[l] = norm;
+            out[h * LANES + l] = v.unwrap_or_else(|| {
+                redo[l] = true;
+                f64::NAN
+            });
         }
         if redo.iter().any(|&r| r) {
             // nearly equal rows: their divergence again from non-negative terms (the other
@@ -1728,6 +1727,95 @@ crate::simd::multiversion! {
     /// Cross-entropy or KL (nats) of softmax of each of the [`GROUP`] pairs of rows of
     /// `a[c][j]`, `b[c][j]` (as [`one_group`]).
     pub fn pair_group<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], value: PairValue, out: &mut [f64; GROUP]) -> () = pair_group_body;
+}
+
+/// `PairStats::cross_entropy` of eight lanes: log1p(rest_b) + C/(1 + rest_a); NaN where
+/// either maximum is not finite, +inf where a finite `a` meets `b = −inf` (`zq` > 0)
+/// unless the value is NaN.
+#[inline(always)]
+fn cross_entropy_finish<V: F8>(ma: V, mb: V, rest_a: V, rest_b: V, c: V, zq: V, out: &mut [f64]) {
+    let (ninf, inf) = (V::splat(f64::NEG_INFINITY), V::splat(f64::INFINITY));
+    let v = log1p_nonneg(rest_b).add(c.div(V::splat(1.0).add(rest_a)));
+    let v = V::select(V::and(zq.gt(V::splat(0.0)), v.eq(v)), inf, v);
+    let finite = |m: V| V::and(m.gt(ninf), m.lt(inf));
+    let v = V::select(V::and(finite(ma), finite(mb)), v, V::splat(f64::NAN));
+    v.store_f64(out.try_into().expect("8"));
+}
+
+/// Cross-entropy of groups of float32 rows (held as f64 in the group, exactly), as
+/// [`one_group_f32_body`]: the maxima and both sides' exponentials in sixteen f32 lanes,
+/// the sums, the gaps m_b − b and the finish in f64. Every term is non-negative (C's
+/// weights e^{a−m_a}, its gaps, both rests), so the f32 exponential's relative error
+/// (≤ 8.2e-8, `exp_f32`) bounds the result's to about twice that — DESIGN §2b's 1e-6 for
+/// float32 input. KL keeps f64 exponentials: its one pass adds terms of both signs, and an
+/// f32 bound on them would send most realistic rows to the second pass (benches/README).
+#[inline(always)]
+fn cross_entropy_group_f32_body<V: F8>(
+    a: &[[f64; GROUP]],
+    b: &[[f64; GROUP]],
+    out: &mut [f64; GROUP],
+) {
+    type S<V> = <V as F8>::F32s;
+    let load = |c: &[f64; GROUP]| {
+        let lo = V::load_f64(c[..8].try_into().expect("8"));
+        let hi = V::load_f64(c[8..].try_into().expect("8"));
+        ([lo, hi], S::<V>::from_wide(lo, hi))
+    };
+    let ninf = S::<V>::splat(f32::NEG_INFINITY);
+    let (zero, zero32, one32) = (V::splat(0.0), S::<V>::splat(0.0), S::<V>::splat(1.0));
+    let (mut ma, mut mb) = (ninf, ninf);
+    for (x, y) in a.iter().zip(b) {
+        ma = ma.max_ignoring_nan(load(x).1);
+        mb = mb.max_ignoring_nan(load(y).1);
+    }
+    let mbw = mb.widen();
+    let mbw = [mbw.0, mbw.1];
+    let (mut sa, mut sb, mut c_sum) = ([zero; 2], [zero; 2], [zero; 2]);
+    let (mut ca, mut cb, mut zq) = (zero32, zero32, zero32);
+    for (x, y) in a.iter().zip(b) {
+        let ((_, x), (yw, y)) = (load(x), load(y));
+        let (at_a, absent_a) = (x.eq(ma), x.eq(ninf));
+        let (at_b, absent_b) = (y.eq(mb), y.eq(ninf));
+        let (da, ea_c) = two_diff(x, ma);
+        let (db, eb_c) = two_diff(y, mb);
+        // lanes are rows: per-lane choice of the exponential
+        let (ea, eb) = (exp_per_lane(da, ea_c), exp_per_lane(db, eb_c));
+        let (ea, eb) = ([ea.0, ea.1], [eb.0, eb.1]);
+        let skip_a = S::<V>::widen_mask(S::<V>::or(at_a, absent_a));
+        let skip_b = S::<V>::widen_mask(S::<V>::or(at_b, absent_b));
+        let weight_one = S::<V>::widen_mask(at_a);
+        let off = S::<V>::widen_mask(S::<V>::or(absent_a, absent_b));
+        for h in 0..2 {
+            let pick = |m: (_, _)| if h == 0 { m.0 } else { m.1 };
+            sa[h] = sa[h].add(V::select(pick(skip_a), zero, ea[h]));
+            sb[h] = sb[h].add(V::select(pick(skip_b), zero, eb[h]));
+            let wa = V::select(pick(weight_one), V::splat(1.0), ea[h]);
+            c_sum[h] = c_sum[h].add(V::select(pick(off), zero, wa.mul(mbw[h].sub(yw[h]))));
+        }
+        // Counts stay exact in f32 (short rows, far below 2^24).
+        ca = ca.add(S::<V>::select(S::<V>::and(at_a, x.gt(ninf)), one32, zero32));
+        cb = cb.add(S::<V>::select(S::<V>::and(at_b, y.gt(ninf)), one32, zero32));
+        // a finite (or NaN) `a` against b = −inf
+        let counted = S::<V>::select(absent_a, zero32, one32).eq(one32);
+        zq = zq.add(S::<V>::select(
+            S::<V>::and(absent_b, counted),
+            one32,
+            zero32,
+        ));
+    }
+    let (maw, (ca, cb, zq)) = (ma.widen(), (ca.widen(), cb.widen(), zq.widen()));
+    let halves = [(maw.0, ca.0, cb.0, zq.0), (maw.1, ca.1, cb.1, zq.1)];
+    for (h, (ma, ca, cb, zq)) in halves.into_iter().enumerate() {
+        let (rest_a, rest_b) = (rest_of(sa[h], ca), rest_of(sb[h], cb));
+        let lanes = h * LANES..(h + 1) * LANES;
+        cross_entropy_finish(ma, mbw[h], rest_a, rest_b, c_sum[h], zq, &mut out[lanes]);
+    }
+}
+
+crate::simd::multiversion! {
+    /// [`pair_group`]'s cross-entropy for groups holding float32 values (f32 exponentials,
+    /// f64 sums).
+    pub fn cross_entropy_group_f32<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = cross_entropy_group_f32_body;
 }
 
 // ------------------------------------------------------------ combining lane states
@@ -2287,7 +2375,7 @@ mod tests {
 
     #[test]
     fn float32_groups_are_within_the_f32_contract() {
-        // float32 rows (ties, −inf, gaps beyond either exponential's range, tiny and huge
+        // (entropy and cross-entropy) float32 rows (ties, −inf, gaps beyond either exponential's range, tiny and huge
         // logits) plus a NaN row, an all −inf row and confident rows (entropy ~1e-12
         // and ~1e-30, where only the relative precision of the terms counts).
         for n in 1..=40 {
@@ -2313,6 +2401,20 @@ mod tests {
             for (j, row) in rows.iter().enumerate() {
                 let want = entropy_reference(row);
                 assert!(close(h[j], want, 4e-7), "n={n} j={j}: {} vs {want}", h[j]);
+            }
+            // cross-entropy against the rows seven places on (every special row meets
+            // ordinary ones on both sides), and a −inf in `b` under a finite `a`
+            let mut other: Vec<Vec<f32>> =
+                (0..GROUP).map(|j| rows[(j + 7) % GROUP].clone()).collect();
+            other[9][0] = f32::NEG_INFINITY;
+            let y: Vec<[f64; GROUP]> = (0..n)
+                .map(|c| std::array::from_fn(|j| other[j][c] as f64))
+                .collect();
+            let mut ce = [0.0; GROUP];
+            cross_entropy_group_f32(&z, &y, &mut ce);
+            for (j, (a, b)) in rows.iter().zip(&other).enumerate() {
+                let want = pair_reference(a, b).0;
+                assert!(close(ce[j], want, 4e-7), "n={n} j={j}: {} vs {want}", ce[j]);
             }
         }
     }

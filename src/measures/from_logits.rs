@@ -7,7 +7,8 @@
 //! Every measure runs on the row engine
 //! ([`crate::parallel::rows`]): short rows in vertical groups of sixteen
 //! ([`one_group`] / [`pair_group`] / [`js_group`]: the row's maximum first, then one pass
-//! of sums; float32 entropy rows [`one_group_f32`], with f32 exponentials), other rows through the blocked kernels ([`OneRow`], [`PairRow`]: one maximum
+//! of sums; float32 entropy and cross-entropy rows [`one_group_f32`],
+//! [`cross_entropy_group_f32`], with f32 exponentials), other rows through the blocked kernels ([`OneRow`], [`PairRow`]: one maximum
 //! per row, float32 with the native f32 exp), rows longer than the engine's `MEDIUM` (and
 //! `axis=None`) as fixed blocks in parallel whose lane states combine exactly
 //! ([`crate::kernels::Partial`] for [`OneRow`] / [`PairRow`]). Each row's value depends
@@ -30,8 +31,8 @@ use super::{batch_shape, same_shape};
 use super::{RowStop, CHECK_ELEMENTS};
 use crate::error::Error;
 use crate::kernels::logits::{
-    js_group, js_sum, one_group, one_group_f32, one_row, pair_group, pair_row as feed_pair, JsSum,
-    OneRow, PairRow, PairStats, PairValue,
+    cross_entropy_group_f32, js_group, js_sum, one_group, one_group_f32, one_row, pair_group,
+    pair_row as feed_pair, JsSum, OneRow, PairRow, PairStats, PairValue,
 };
 use crate::kernels::logits_kl::{kl_sum, KlNorm};
 use crate::kernels::two_pass::Lowest;
@@ -167,7 +168,13 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         out: &mut [f64],
         _: &mut [bool],
     ) -> Lowest {
-        group_values(p.is_empty(), out, |all| pair_group(p, q, self.0, all))
+        // both sides float32 (exact in the f64 group): cross-entropy takes the f32
+        // exponentials (DESIGN §2b); KL keeps f64 ones (see `cross_entropy_group_f32`)
+        if T::IS_F32 && U::IS_F32 && self.0 == PairValue::CrossEntropy {
+            group_values(p.is_empty(), out, |all| cross_entropy_group_f32(p, q, all))
+        } else {
+            group_values(p.is_empty(), out, |all| pair_group(p, q, self.0, all))
+        }
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
