@@ -107,8 +107,13 @@ def test_large_input_is_deterministic_and_matches_reference(restore_threads: int
     seen = []
     for n in (1, 2, 3):
         fe.set_num_threads(n)
-        seen.append(fe.expected_calibration_error(p, y))
+        # rows are binned in fixed runs (of 1024 rows, or n_bins rows when more) whose
+        # bins merge in row order: the same bits for any thread count, logits included
+        seen.append([fe.expected_calibration_error(p, y), fe.expected_calibration_error(z, y, from_logits=True),
+                     fe.expected_calibration_error(p, y, n_bins=5000, norm="l2")])
     assert seen[0] == seen[1] == seen[2]
+    assert math.isclose(seen[0][2], np_calibration_error(p, y, 5000, "l2", np.float32), rel_tol=1e-10)
+    seen = [s[0] for s in seen]
     assert math.isclose(seen[0], np_calibration_error(p, y, 15, "l1", np.float32), rel_tol=1e-10)
     lg = fe.expected_calibration_error(z, y, from_logits=True)
     assert math.isclose(lg, np_calibration_error(fe.softmax(z.astype(np.float64)), y, 15, "l1", np.float64), rel_tol=1e-6)

@@ -205,7 +205,8 @@ pub fn logit_confidence(max: f64, rest: f64) -> f64 {
     }
 }
 
-/// Scalar reference for [`row_top`].
+/// Scalar reference for [`row_top`] (and the kernel of rows shorter than 32 values).
+#[inline(always)]
 pub fn reference<T: Real>(x: &[T]) -> RowTop {
     let (mut max, mut min, mut argmax, mut nan) = (f64::NEG_INFINITY, f64::INFINITY, 0, false);
     for (i, v) in x.iter().enumerate() {
