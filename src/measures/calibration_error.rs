@@ -570,8 +570,8 @@ mod tests {
     fn merged_bins_are_the_bins_of_all_rows() {
         // confidences of every magnitude in one bin, split into runs at uneven places:
         // the merged compensated sums keep the exact sum (checked in integer units)
-        let conf: Vec<f64> = (0..5000)
-            .map(|i| ((i * 7919 % 5000) as f64 + 1.0) * 2f64.powi(-(i % 40) as i32) / 8192.0)
+        let conf: Vec<f64> = (0..5000usize)
+            .map(|i| ((i * 7919 % 5000) as f64 + 1.0) * 2f64.powi(-((i % 40) as i32)) / 8192.0)
             .collect();
         let exact: f64 = {
             // every value is k·2^−(13+j): summed exactly in units of 2^−52
