@@ -89,36 +89,20 @@ fn extremes_f32<V: F8>(x: &[f32]) -> (f64, f64, bool) {
     )
 }
 
-/// The first index of `x` holding `max` (0 if none), sixteen float32 values compared per
-/// step; the row is still in L1 from [`extremes_f32`].
+/// The first index of `x` holding `max` (0 if none), `W` values a step: the first block
+/// where `holds(block)` (a vector compare) is searched value by value. The row is still in
+/// L1 from the extremes' pass.
 #[inline(always)]
-fn first_index_of_f32<V: F8>(x: &[f32], max: f64) -> usize {
-    type S<V> = <V as F8>::F32s;
-    let target = max as f32; // exact: `max` is one of the row's values (or ±inf)
-    let wanted = S::<V>::splat(target);
-    let mut chunks = x.chunks_exact(16);
+fn first_index_in_blocks<T: Real, const W: usize>(
+    x: &[T],
+    max: f64,
+    holds: impl Fn(&[T; W]) -> bool,
+) -> usize {
+    let mut chunks = x.chunks_exact(W);
     for (k, c) in (&mut chunks).enumerate() {
-        let block: &[f32; 16] = c.try_into().expect("chunks_exact gives 16");
-        if S::<V>::any(S::<V>::load(block).eq(wanted)) {
-            return 16 * k + first_index_of(block, max);
-        }
-    }
-    let rest = chunks.remainder();
-    match rest.iter().position(|&v| v == target) {
-        Some(i) => x.len() - rest.len() + i,
-        None => 0,
-    }
-}
-
-/// [`first_index_of_f32`] for float64 rows: eight values compared per step.
-#[inline(always)]
-fn first_index_of_wide<V: F8, T: Real>(x: &[T], max: f64) -> usize {
-    let wanted = V::splat(max);
-    let mut chunks = x.chunks_exact(LANES);
-    for (k, c) in (&mut chunks).enumerate() {
-        let block: &[T; LANES] = c.try_into().expect("chunks_exact gives 8");
-        if V::any(V::load(block).eq(wanted)) {
-            return LANES * k + first_index_of(block, max);
+        let block: &[T; W] = c.try_into().expect("chunks_exact gives W");
+        if holds(block) {
+            return W * k + first_index_of(block, max);
         }
     }
     let rest = chunks.remainder();
@@ -126,6 +110,21 @@ fn first_index_of_wide<V: F8, T: Real>(x: &[T], max: f64) -> usize {
         Some(i) => x.len() - rest.len() + i,
         None => 0,
     }
+}
+
+/// [`first_index_in_blocks`] of float32 rows: sixteen values compared in f32 lanes.
+#[inline(always)]
+fn first_index_of_f32<V: F8>(x: &[f32], max: f64) -> usize {
+    type S<V> = <V as F8>::F32s;
+    let wanted = S::<V>::splat(max as f32); // exact: `max` is one of the row's values (or ±inf)
+    first_index_in_blocks::<f32, 16>(x, max, |b| S::<V>::any(S::<V>::load(b).eq(wanted)))
+}
+
+/// [`first_index_in_blocks`] of float64 rows: eight values compared per step.
+#[inline(always)]
+fn first_index_of_wide<V: F8, T: Real>(x: &[T], max: f64) -> usize {
+    let wanted = V::splat(max);
+    first_index_in_blocks::<T, LANES>(x, max, |b| V::any(V::load(b).eq(wanted)))
 }
 
 #[inline(always)]
@@ -205,6 +204,77 @@ pub fn logit_confidence(max: f64, rest: f64) -> f64 {
     }
 }
 
+/// A tile's rows from logits (class-major: class c of row j at `tile[c·r + j]`), given
+/// each row's maximum and rest: `confidence[j]` ([`logit_confidence`]) and `argmax[j]`,
+/// the first class holding the maximum (0 if none: a NaN row). Eight rows a step: the
+/// classes from the last to the first, each selected where it holds the maximum.
+#[inline(always)]
+fn tile_tops_body<V: F8, T: Real>(
+    tile: &[T],
+    r: usize,
+    classes: usize,
+    stats: (&[f64], &[f64]),
+    confidence: &mut [f64],
+    argmax: &mut [usize],
+) {
+    let (max, rest) = stats;
+    let n = max.len();
+    let (one, ninf) = (V::splat(1.0), V::splat(f64::NEG_INFINITY));
+    let mut j = 0;
+    while j + LANES <= n {
+        let lanes = j..j + LANES;
+        let m = V::load_f64(max[lanes.clone()].try_into().expect("8"));
+        let mut a = V::splat(0.0);
+        for c in (0..classes).rev() {
+            let v = V::load(tile[c * r + j..c * r + j + LANES].try_into().expect("8"));
+            a = V::select(v.eq(m), V::splat(c as f64), a);
+        }
+        let s = V::load_f64(rest[lanes.clone()].try_into().expect("8"));
+        let conf = one.div(one.add(s));
+        let defined = V::and(m.eq(m), m.gt(ninf));
+        let conf = V::select(defined, conf, V::splat(f64::NAN));
+        conf.store_f64((&mut confidence[lanes.clone()]).try_into().expect("8"));
+        for (slot, c) in argmax[lanes].iter_mut().zip(a.to_array()) {
+            *slot = c as usize;
+        }
+        j += LANES;
+    }
+    tile_tops_reference(
+        tile,
+        r,
+        classes,
+        (&max[j..], &rest[j..]),
+        j,
+        &mut confidence[j..],
+        &mut argmax[j..],
+    );
+}
+
+crate::simd::multiversion! {
+    /// The top-1 predictions of the first `stats.0.len()` rows of a class-major tile of
+    /// `r` rows (see [`tile_tops_body`]; [`tile_tops_reference`] is its scalar reference).
+    pub fn tile_tops<T: Real>(tile: &[T], r: usize, classes: usize, stats: (&[f64], &[f64]), confidence: &mut [f64], argmax: &mut [usize]) -> () = tile_tops_body;
+}
+
+/// Scalar reference for [`tile_tops`]: rows `first..` of the tile (their stats given).
+pub fn tile_tops_reference<T: Real>(
+    tile: &[T],
+    r: usize,
+    classes: usize,
+    stats: (&[f64], &[f64]),
+    first: usize,
+    confidence: &mut [f64],
+    argmax: &mut [usize],
+) {
+    for (i, (&m, &s)) in stats.0.iter().zip(stats.1).enumerate() {
+        let j = first + i;
+        confidence[i] = logit_confidence(m, s);
+        argmax[i] = (0..classes)
+            .position(|c| tile[c * r + j].to_f64() == m)
+            .unwrap_or(0);
+    }
+}
+
 /// Scalar reference for [`row_top`] (and the kernel of rows shorter than 32 values).
 #[inline(always)]
 pub fn reference<T: Real>(x: &[T]) -> RowTop {
@@ -257,6 +327,62 @@ mod tests {
 
     /// float32 logits' confidences against the f64 reference: the f32 `logsumexp` bound.
     const F32_LOGITS: f64 = 4e-7;
+
+    #[test]
+    fn tile_tops_match_the_scalar_reference() {
+        // Class-major tiles of r = 48 rows: adversarial logits (ties, −inf, huge and tiny
+        // gaps), an all −inf row and a NaN row, every row count up to the tile (every tail
+        // of the eight-row steps), as f64 and f32.
+        let r = 48;
+        for classes in 1..=12 {
+            let mut z = crate::kernels::adversarial::logits(classes * r, classes as u64);
+            for c in 0..classes {
+                z[c * r + 5] = f64::NEG_INFINITY;
+                z[c * r + 9] = if c == classes / 2 {
+                    f64::NAN
+                } else {
+                    z[c * r + 9]
+                };
+                z[c * r + 13] = 2.0; // a tie in every class
+            }
+            let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+            for n in 0..=r {
+                check_tile(&z, r, classes, n);
+                check_tile(&z32, r, classes, n);
+            }
+        }
+    }
+
+    fn check_tile<T: Real>(tile: &[T], r: usize, classes: usize, n: usize) {
+        // the rows' maxima as the tiles give them (NaN ignored), rests arbitrary
+        let max: Vec<f64> = (0..n)
+            .map(|j| {
+                (0..classes)
+                    .map(|c| tile[c * r + j].to_f64())
+                    .fold(f64::NEG_INFINITY, |m, v| if v > m { v } else { m })
+            })
+            .collect();
+        let rest: Vec<f64> = (0..n).map(|j| j as f64 * 0.37).collect();
+        let (mut conf, mut arg) = (vec![0.0; n], vec![0; n]);
+        tile_tops(tile, r, classes, (&max, &rest), &mut conf, &mut arg);
+        let (mut want_conf, mut want_arg) = (vec![0.0; n], vec![0; n]);
+        tile_tops_reference(
+            tile,
+            r,
+            classes,
+            (&max, &rest),
+            0,
+            &mut want_conf,
+            &mut want_arg,
+        );
+        assert_eq!(arg, want_arg, "classes={classes} n={n}");
+        for (g, w) in conf.iter().zip(&want_conf) {
+            assert!(
+                g == w || (g.is_nan() && w.is_nan()),
+                "classes={classes} n={n}"
+            );
+        }
+    }
 
     #[test]
     fn matches_reference_on_every_tail_and_tie() {
