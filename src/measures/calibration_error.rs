@@ -61,7 +61,7 @@ impl Norm {
 /// Rows whose runs' results are held at once before they are folded in order (bounds
 /// the memory: a run's bins are no larger than its rows' tops).
 const CHUNK_ROWS: usize = 1 << 16;
-/// Rows shorter than this take the scalar loop (see `tops_into`).
+/// Rows shorter than this take the scalar loop (see `tops_of`).
 const SCALAR_BELOW: usize = 32;
 /// Rows per parallel task (at least).
 const TASK_ROWS: usize = 1024;
