@@ -9,11 +9,7 @@ use super::Real;
 
 /// Scalar double-double helpers of the reference (exact products by `f64::mul_add`).
 mod scalar_dd {
-    pub fn two_sum(a: f64, b: f64) -> (f64, f64) {
-        let s = a + b;
-        let bb = s - a;
-        (s, (a - (s - bb)) + (b - bb))
-    }
+    pub use crate::kernels::two_pass::two_sum;
     pub fn fast_two_sum(a: f64, b: f64) -> (f64, f64) {
         let s = a + b;
         (s, b - (s - a))

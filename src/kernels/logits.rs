@@ -259,15 +259,10 @@ impl PairStats {
 
     /// Cross-entropy H(softmax a, softmax b) = log1p(rest_b) + C/(1 + rest_a).
     pub fn cross_entropy(&self) -> f64 {
-        self.cross_entropy_with(self.b.rest.ln_1p())
-    }
-
-    /// [`Self::cross_entropy`] given `l_b = log1p(rest_b)` (a group's vector logarithm).
-    fn cross_entropy_with(&self, lb: f64) -> f64 {
         if !self.defined() {
             return f64::NAN;
         }
-        let v = lb + self.c / (1.0 + self.a.rest);
+        let v = self.b.rest.ln_1p() + self.c / (1.0 + self.a.rest);
         if self.zero_q && !v.is_nan() {
             f64::INFINITY
         } else {
@@ -1576,9 +1571,8 @@ crate::simd::multiversion! {
 fn one_group_f32_body<V: F8>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
     type S<V> = <V as F8>::F32s;
     let load = |c: &[f64; GROUP]| {
-        let lo = V::load_f64(c[..8].try_into().expect("8"));
-        let hi = V::load_f64(c[8..].try_into().expect("8"));
-        (lo, hi, S::<V>::from_wide(lo, hi))
+        let ([lo, hi], x) = load_f32_column::<V>(c);
+        (lo, hi, x)
     };
     let ninf = S::<V>::splat(f32::NEG_INFINITY);
     let (zero, zero32, one32) = (V::splat(0.0), S::<V>::splat(0.0), S::<V>::splat(1.0));
@@ -1612,17 +1606,32 @@ crate::simd::multiversion! {
     pub fn one_group_f32<>(z: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = one_group_f32_body;
 }
 
+/// A group column holding float32 values: its two f64 halves and the same sixteen values
+/// narrowed to f32 lanes (exactly).
+#[inline(always)]
+fn load_f32_column<V: F8>(c: &[f64; GROUP]) -> ([V; 2], V::F32s) {
+    let lo = V::load_f64(c[..8].try_into().expect("8"));
+    let hi = V::load_f64(c[8..].try_into().expect("8"));
+    ([lo, hi], V::F32s::from_wide(lo, hi))
+}
+
 /// `OneStats::entropy` of eight lanes: log1p(rest) + W/(1 + rest), NaN where the maximum
 /// is not finite. PERF: libm's scalar log1p per row was 22% of a (10^6, 10) float32 call.
 #[inline(always)]
 fn entropy_finish<V: F8>(m: V, s: V, cnt: V, w: V, out: &mut [f64]) {
     let r = rest_of(s, cnt);
     let h = log1p_nonneg(r).add(w.div(V::splat(1.0).add(r)));
-    let finite = V::and(
+    V::select(finite(m), h, V::splat(f64::NAN)).store_f64(out.try_into().expect("8"));
+}
+
+/// The lanes whose row maximum is finite (a row without a finite logit, a NaN or a +inf
+/// logit gives NaN).
+#[inline(always)]
+fn finite<V: F8>(m: V) -> V::Mask {
+    V::and(
         m.gt(V::splat(f64::NEG_INFINITY)),
         m.lt(V::splat(f64::INFINITY)),
-    );
-    V::select(finite, h, V::splat(f64::NAN)).store_f64(out.try_into().expect("8"));
+    )
 }
 
 /// Which value [`pair_group`] writes.
@@ -1734,10 +1743,12 @@ crate::simd::multiversion! {
 /// unless the value is NaN.
 #[inline(always)]
 fn cross_entropy_finish<V: F8>(ma: V, mb: V, rest_a: V, rest_b: V, c: V, zq: V, out: &mut [f64]) {
-    let (ninf, inf) = (V::splat(f64::NEG_INFINITY), V::splat(f64::INFINITY));
     let v = log1p_nonneg(rest_b).add(c.div(V::splat(1.0).add(rest_a)));
-    let v = V::select(V::and(zq.gt(V::splat(0.0)), v.eq(v)), inf, v);
-    let finite = |m: V| V::and(m.gt(ninf), m.lt(inf));
+    let v = V::select(
+        V::and(zq.gt(V::splat(0.0)), v.eq(v)),
+        V::splat(f64::INFINITY),
+        v,
+    );
     let v = V::select(V::and(finite(ma), finite(mb)), v, V::splat(f64::NAN));
     v.store_f64(out.try_into().expect("8"));
 }
@@ -1756,11 +1767,7 @@ fn cross_entropy_group_f32_body<V: F8>(
     out: &mut [f64; GROUP],
 ) {
     type S<V> = <V as F8>::F32s;
-    let load = |c: &[f64; GROUP]| {
-        let lo = V::load_f64(c[..8].try_into().expect("8"));
-        let hi = V::load_f64(c[8..].try_into().expect("8"));
-        ([lo, hi], S::<V>::from_wide(lo, hi))
-    };
+    let load = load_f32_column::<V>;
     let ninf = S::<V>::splat(f32::NEG_INFINITY);
     let (zero, zero32, one32) = (V::splat(0.0), S::<V>::splat(0.0), S::<V>::splat(1.0));
     let (mut ma, mut mb) = (ninf, ninf);
@@ -2375,9 +2382,10 @@ mod tests {
 
     #[test]
     fn float32_groups_are_within_the_f32_contract() {
-        // (entropy and cross-entropy) float32 rows (ties, −inf, gaps beyond either exponential's range, tiny and huge
-        // logits) plus a NaN row, an all −inf row and confident rows (entropy ~1e-12
-        // and ~1e-30, where only the relative precision of the terms counts).
+        // Entropy and cross-entropy of float32 rows (ties, −inf, gaps beyond either
+        // exponential's range, tiny and huge logits) plus a NaN row, an all −inf row and
+        // confident rows (entropy ~1e-12 and ~1e-30, where only the relative precision of
+        // the terms counts).
         for n in 1..=40 {
             let mut rows: Vec<Vec<f32>> = (0..GROUP as u64)
                 .map(|j| {

@@ -27,6 +27,7 @@ use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::kernels::calibration::{self, row_top, row_top_logits, RowTop};
+use crate::kernels::two_pass::two_sum;
 use crate::kernels::Real;
 use crate::measures::loss_rows::{short_tile_rows, Tiles, SHORT};
 use crate::parallel::{run, Ctx};
@@ -113,10 +114,7 @@ impl Bins {
         for b in 0..self.count.len() {
             self.count[b] += o.count[b];
             self.correct[b] += o.correct[b];
-            let (s, c) = (self.sum[b], o.sum[b]);
-            let t = s + c;
-            let v = t - s;
-            let err = (s - (t - v)) + (c - v);
+            let (t, err) = two_sum(self.sum[b], o.sum[b]);
             self.sum[b] = t;
             self.comp[b] += err + o.comp[b];
         }
@@ -377,9 +375,10 @@ fn fold_tops<T: Real, R: Send>(
 /// The top-1 predictions from logits of the short rows `first..first + out.len()`: their
 /// maxima and rests from the tiles of sixteen rows `logsumexp` uses (vector exponentials
 /// across rows; float32 in f32 lanes), then the argmax and the confidence of eight of a
-/// tile's rows at a time ([`calibration::tile_tops`]). PERF: row by row, (10^6, 10) float32 from logits took 13x
-/// `logsumexp` of the same array (one thread); with the tiles, a scalar search per row and
-/// a division per row still took a third of the call (2026-12-04).
+/// tile's rows at a time ([`calibration::tile_tops`]). PERF: row by row, (10^6, 10)
+/// float32 from logits took 13x `logsumexp` of the same array (one thread); with the
+/// tiles, a scalar search per row and a division per row still took a third of the call
+/// (2026-12-04).
 fn short_logit_tops<T: Real>(piece: &ArrayView2<'_, T>, first: usize, out: &mut [RowTop]) {
     let classes = piece.len_of(Axis(1));
     let mut tiles = Tiles::<T>::new(short_tile_rows(classes, out.len()));

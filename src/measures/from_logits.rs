@@ -8,8 +8,9 @@
 //! ([`crate::parallel::rows`]): short rows in vertical groups of sixteen
 //! ([`one_group`] / [`pair_group`] / [`js_group`]: the row's maximum first, then one pass
 //! of sums; float32 entropy and cross-entropy rows [`one_group_f32`],
-//! [`cross_entropy_group_f32`], with f32 exponentials), other rows through the blocked kernels ([`OneRow`], [`PairRow`]: one maximum
-//! per row, float32 with the native f32 exp), rows longer than the engine's `MEDIUM` (and
+//! [`cross_entropy_group_f32`], with f32 exponentials), other rows through the blocked
+//! kernels ([`OneRow`], [`PairRow`]: one maximum per row, float32 with the native f32
+//! exp), rows longer than the engine's `MEDIUM` (and
 //! `axis=None`) as fixed blocks in parallel whose lane states combine exactly
 //! ([`crate::kernels::Partial`] for [`OneRow`] / [`PairRow`]). Each row's value depends
 //! on that row only, so any thread count gives the same bits; Ctrl-C is the engine's.
