@@ -27,8 +27,11 @@ How it measures:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import gc
+import importlib
+import io
 import json
 import math
 import os
@@ -75,6 +78,34 @@ FE = "fastentropy"
 STAT = "median"  # set by --stat
 FE1 = "fastentropy[1 thread]"
 BASE = "np.sum"
+
+
+# Companion scripts run as sections of this one: (section, script, argv with --quick, argv
+# without). Each has its own `main(argv)` and prints its own Markdown tables.
+COMPANIONS: List[Tuple[str, str, List[str], List[str]]] = [
+    ("loss_family", "loss_family.py", [], []),
+    ("logits", "logits.py", ["--quick", "--rounds", "5"], ["--rounds", "5"]),
+    ("scorers", "scorers.py", ["--quick", "--rounds", "5"], ["--rounds", "5"]),
+    ("pipelines", "pipelines.py", ["--quick"], []),
+    ("mutual_information", "mutual_information.py", ["--sizes", "1e5", "1e6"], []),
+]
+SECTIONS = ["measures", "loss", "small", "rows", "flat", "batched"] + [c[0] for c in COMPANIONS]
+
+
+class _Tee(io.TextIOBase):
+    """A text stream writing to two others (a companion's tables go to the terminal and into the report)."""
+
+    def __init__(self, *streams: Any) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
 
 
 def log(msg: str) -> None:
@@ -1359,10 +1390,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--no-mem", action="store_true", help="skip the peak-memory subprocesses")
     ap.add_argument("--no-loss", action="store_true", help="skip the loss-family section")
     ap.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
-    ap.add_argument("--sections", default="measures,loss,small,rows,flat,batched,loss_family",
+    ap.add_argument("--sections", default=",".join(SECTIONS),
                     help="comma-separated sections to run (default: all): measures, loss, small (10-element calls), "
                     "rows (issue #13 target 1: (N, C) rows and their (C, N) transposes), flat (1-D 10^7, target 2), "
-                    "batched ((10^5, 256) rows against numkong), loss_family (benches/loss_family.py, if present)")
+                    "batched ((10^5, 256) rows against numkong), and the companion scripts' tables: "
+                    + ", ".join(f"{section} (benches/{script})" for section, script, _, _ in COMPANIONS))
     ap.add_argument("--row-cs", type=parse_size, nargs="+", default=None, help=f"row lengths C of the rows section (default {ROW_CS})")
     ap.add_argument("--row-functions", default=",".join(ROW_FUNCS), help=f"functions of the rows/flat sections (default {','.join(ROW_FUNCS)})")
     ap.add_argument("--layouts", default="rows,columns", help="layouts of the rows section: rows ((N, C), axis=-1), columns ((C, N), axis=0)")
@@ -1382,7 +1414,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.no_numkong:
         _load_numkong()
     sections = {x.strip() for x in args.sections.split(",") if x.strip()}
-    unknown = sections - {"measures", "loss", "small", "rows", "flat", "batched", "loss_family"}
+    unknown = sections - set(SECTIONS)
     if unknown:
         ap.error(f"unknown section(s) {sorted(unknown)}")
     row_funcs = [f.strip() for f in args.row_functions.split(",") if f.strip()]
@@ -1518,21 +1550,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "(Python overhead, argument checks, dispatch), in parentheses ÷ fastentropy's.\n\n",
         )
 
-    if "loss_family" in sections and (HERE / "loss_family.py").exists():
-        # The loss functions' own tables (another bench file); guarded: a failure there is
-        # reported, not fatal to this run.
+    # The companion scripts' own tables (issue #15's from-logits measures, scorers and drift,
+    # issue #16's pipelines, ...), run in this process after the sections above with the same
+    # thread count; a failure there is reported in the notes, not fatal to this run.
+    for section, script, quick_argv, full_argv in COMPANIONS:
+        if section not in sections or not (HERE / script).exists():
+            continue
         sys.path.insert(0, str(HERE))
+        argv = list(quick_argv if args.quick else full_argv)
+        if section != "loss_family":
+            argv += ["--threads", str(args.threads)]
         try:
-            import loss_family  # type: ignore[import-not-found]
-
-            hook = getattr(loss_family, "main", None)
-            if callable(hook):
-                log("[loss_family] running benches/loss_family.py")
-                hook([]) if hook.__code__.co_argcount else hook()
-        except SystemExit:
-            pass
+            module = importlib.import_module(script[: -len(".py")])
+            log(f"[{section}] running benches/{script} {' '.join(argv)}")
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(_Tee(sys.stdout, printed)):
+                print(f"## {section} (benches/{script} {' '.join(argv)})\n", flush=True)
+                module.main(argv)
+            report.append(printed.getvalue())
+        except SystemExit as exc:  # argparse errors, a missing optional dependency
+            if exc.code not in (0, None):
+                runner.notes.append(f"{script} stopped: {exc.code}")
         except Exception as exc:  # noqa: BLE001 - reported in the notes
-            runner.notes.append(f"loss_family.py failed: {type(exc).__name__}: {exc}")
+            runner.notes.append(f"{script} failed: {type(exc).__name__}: {exc}")
 
     elapsed = time.perf_counter() - started
     notes = list(runner.notes)

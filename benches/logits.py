@@ -22,7 +22,7 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.special
@@ -123,7 +123,7 @@ def bench(shape: Tuple[int, ...], dtype: Any, rounds: int, only: Any = None) -> 
     return rows
 
 
-def main() -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--measures", default=None, help="comma-separated subset, e.g. entropy,js_divergence")
@@ -131,7 +131,7 @@ def main() -> None:
     ap.add_argument("--shape", default=None, help="one shape, e.g. 2000x32000 or 10000000")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.threads:
         fe.set_num_threads(args.threads)
         if torch is not None:

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -89,7 +89,7 @@ def peak_growth(func: str, family: str, n: int) -> Dict[str, int]:
     return data
 
 
-def main() -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", type=float, default=[1e4, 1e5, 1e6, 4e6, 1e7])
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="fastentropy threads (default: all cores)")
     ap.add_argument("--memory", action="store_true", help="also measure peak RSS growth per call")
     ap.add_argument("--json", default=None, help="write every measurement here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     try:
         from sklearn.metrics import mutual_info_score
         import sklearn

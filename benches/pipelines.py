@@ -37,7 +37,7 @@ import statistics
 import sys
 import time
 import warnings
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -246,7 +246,7 @@ def header(args: argparse.Namespace) -> str:
     )
 
 
-def main() -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2*10^5 ragged rows, 2*10^4 Polars rows")
     ap.add_argument("--rows", type=float, default=None, help="ragged/dense rows (default 10^6)")
@@ -258,7 +258,7 @@ def main() -> None:
     ap.add_argument("--dtypes", default="float64,float32", help="value types of the ragged table")
     ap.add_argument("--lengths", default="5:15", help="ragged row lengths lo:hi, uniform (mean (lo+hi)/2)")
     ap.add_argument("--json", default=None, help="also write every number to this JSON file")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rows = int(args.rows or (2e5 if args.quick else 1e6))
     prows = int(args.polars_rows or (2e4 if args.quick else 1e5))
     if args.threads:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Scorer benchmarks: ensemble_uncertainty and expected_calibration_error (of probabilities
-and from logits) against the NumPy expressions people write and torch / torchmetrics, side
-by side in one run.
+"""Scorer benchmarks: ensemble_uncertainty, expected_calibration_error (of probabilities
+and from logits) and the drift measures (population_stability_index, smoothed
+kl_divergence) against the NumPy / scipy expressions people write and torch /
+torchmetrics, side by side in one run.
 
     python benches/scorers.py            # all shapes (~1-2 min on 2 cores)
     python benches/scorers.py --quick    # the headline shapes only
@@ -20,7 +21,7 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +38,7 @@ except ImportError:  # pragma: no cover
 
 ENSEMBLE_SHAPES = [(30, 100_000, 10), (100, 10_000, 10), (10, 10_000, 1000), (8, 1_000_000, 2)]
 ECE_SHAPES = [(1_000_000, 10), (100_000, 1000)]
+DRIFT_SHAPES = [(1_000_000, 10), (10_000, 1000)]
 
 
 def np_ensemble(p: np.ndarray) -> Tuple[Any, Any, Any]:
@@ -185,14 +187,63 @@ def ece_logits_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
     print()
 
 
-def main(argv: List[str]) -> None:
+def np_psi(p: np.ndarray, q: np.ndarray, smoothing: float) -> Any:
+    P, Q = p + smoothing, q + smoothing
+    P, Q = P / P.sum(-1, keepdims=True), Q / Q.sum(-1, keepdims=True)
+    return ((P - Q) * np.log(P / Q)).sum(-1)
+
+
+def drift_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
+    print("### drift: population_stability_index and smoothed kl_divergence (smoothing=0.5)\n")
+    print("Histogram counts (Poisson, mean 3: many empty bins) of a reference and a current population, "
+          "one histogram per row. numpy: `P = (p + s) / sum; Q = ...; ((P - Q) * log(P / Q)).sum(-1)`; "
+          "scipy: `scipy.stats.entropy(p + s, q + s, axis=-1)` (it normalises) for the KL row.\n")
+    print("| measure | shape (N, C) | dtype | fastentropy | peer | ×peer |")
+    print("|---|---|---|---|---|---|")
+    import scipy.stats
+
+    for n, c in shapes:
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(2)
+            p = rng.poisson(3.0, size=(n, c)).astype(dtype)
+            q = rng.poisson(3.0, size=(n, c)).astype(dtype)
+            cases = [
+                ("population_stability_index", "numpy",
+                 lambda: fe.population_stability_index(p, q, smoothing=0.5), lambda: np_psi(p, q, 0.5)),
+                ("kl_divergence", "scipy",
+                 lambda: fe.kl_divergence(p, q, smoothing=0.5), lambda: scipy.stats.entropy(p + 0.5, q + 0.5, axis=-1)),
+            ]
+            for name, peer_name, ours, peer in cases:
+                got = np.asarray(peer(), dtype=np.float64)
+                assert np.allclose(got, ours(), rtol=1e-4, atol=1e-6), f"{peer_name} {name} disagrees"
+                t = time_side_by_side({"fe": ours, "peer": peer}, rounds)
+                print(f"| {name} | ({n}, {c}) | {np.dtype(dtype).name} | {ms(t['fe'])} | {peer_name} {ms(t['peer'])} "
+                      f"| {ratio(t['peer'], t['fe'])} |", flush=True)
+    print()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the headline shapes only")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--tables", default="ensemble,ece,ece_logits,drift", help="comma-separated subset of ensemble, ece, ece_logits, drift")
     args = ap.parse_args(argv)
-    ensemble_table(ENSEMBLE_SHAPES[:1] if args.quick else ENSEMBLE_SHAPES, args.rounds)
-    ece_table(ECE_SHAPES[:1] if args.quick else ECE_SHAPES, args.rounds)
-    ece_logits_table(ECE_SHAPES[:1] if args.quick else ECE_SHAPES, args.rounds)
+    if args.threads:
+        fe.set_num_threads(args.threads)
+        if torch is not None:
+            torch.set_num_threads(args.threads)
+    tables: Dict[str, Tuple[Callable[[Any, int], None], List[Any]]] = {
+        "ensemble": (ensemble_table, ENSEMBLE_SHAPES),
+        "ece": (ece_table, ECE_SHAPES),
+        "ece_logits": (ece_logits_table, ECE_SHAPES),
+        "drift": (drift_table, DRIFT_SHAPES),
+    }
+    for name in args.tables.split(","):
+        if name not in tables:
+            ap.error(f"--tables: unknown table {name!r}; choose from {', '.join(tables)}")
+        table, shapes = tables[name]
+        table(shapes[:1] if args.quick else shapes, args.rounds)
 
 
 if __name__ == "__main__":
