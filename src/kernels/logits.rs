@@ -1988,15 +1988,21 @@ const TWO_600: f64 = 4.149_515_568_880_993e180;
 /// 2q/(p+q), so neither side loses digits where p ≪ q).
 #[inline(always)]
 fn js_step<V: F8>(acc: &mut [V; 2], x: [V; 2], y: [V; 2], k: [[V; 4]; 2]) {
+    let p: [V; 2] = std::array::from_fn(|h| exp(x[h].sub(k[h][0]).sub(k[h][1])));
+    let q: [V; 2] = std::array::from_fn(|h| exp(y[h].sub(k[h][2]).sub(k[h][3])));
+    js_pair_terms(acc, p, q);
+}
+
+/// The terms of [`js_step`] from sixteen lanes' probabilities p, q.
+#[inline(always)]
+fn js_pair_terms<V: F8>(acc: &mut [V; 2], p: [V; 2], q: [V; 2]) {
     let (zero, two) = (V::splat(0.0), V::splat(2.0));
     let mut d = [zero; 2];
     let mut ra = [zero; 2];
     let mut rb = [zero; 2];
     let mut w = [zero; 2];
     for h in 0..2 {
-        let [ma, la, mb, lb] = k[h];
-        let p = exp(x[h].sub(ma).sub(la));
-        let q = exp(y[h].sub(mb).sub(lb));
+        let (p, q) = (p[h], q[h]);
         w[h] = p.add(q);
         // tiny pairs (far tails) scaled up so 1/(p + q) stays finite
         let up = V::select(
@@ -2077,8 +2083,16 @@ fn half_of<V: F8>(c: &[f64; GROUP], h: usize) -> V {
     V::load_f64(c[h * LANES..(h + 1) * LANES].try_into().expect("8"))
 }
 
+/// Rows up to this long keep their exponentials e^{x − m} from the sums pass for the terms
+/// pass ([`js_group_kept`]: two exponentials per pair instead of four); longer rows
+/// recompute them (their tiles would not fit a stack buffer).
+const JS_KEPT_MAX: usize = 16;
+
 #[inline(always)]
 fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
+    if a.len() <= JS_KEPT_MAX && b.len() == a.len() {
+        return js_group_kept::<V>(a, b, out);
+    }
     let ninf = V::splat(f64::NEG_INFINITY);
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
     let mut acc = [zero; 2];
@@ -2123,10 +2137,69 @@ fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
     }
 }
 
+/// [`js_group_body`] for rows of at most [`JS_KEPT_MAX`] logits: the sums pass stores each
+/// e^{x − m_a}, e^{y − m_b} (as the sums take them), and the terms pass reads
+/// p = e^{x − m_a} / Z_a, Z_a = 1 + rest_a, instead of exp((x − m_a) − log1p(rest_a)) —
+/// the same argument's rounding, ≤ 1.5 ULP more from the quotient, and half the
+/// exponentials. A row without a finite logit still gives NaN (e^{−inf − (−inf)}), −inf
+/// gives p = 0.
+#[inline(always)]
+fn js_group_kept<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let n = a.len();
+    let mut ea = [[0.0; GROUP]; JS_KEPT_MAX];
+    let mut eb = [[0.0; GROUP]; JS_KEPT_MAX];
+    let mut inv = [[zero; 2]; 2];
+    for h in 0..2 {
+        let (mut ma, mut mb) = (ninf, ninf);
+        for (x, y) in a.iter().zip(b) {
+            let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
+            ma = V::select(x.gt(ma), x, ma);
+            mb = V::select(y.gt(mb), y, mb);
+        }
+        let (mut sa, mut ca, mut sb, mut cb) = (zero, zero, zero, zero);
+        for c in 0..n {
+            let (x, y) = (half_of::<V>(&a[c], h), half_of::<V>(&b[c], h));
+            let (xa, yb) = (exp(x.sub(ma)), exp(y.sub(mb)));
+            let lanes = h * LANES..(h + 1) * LANES;
+            xa.store_f64((&mut ea[c][lanes.clone()]).try_into().expect("8"));
+            yb.store_f64((&mut eb[c][lanes]).try_into().expect("8"));
+            let (at_a, absent_a) = (x.eq(ma), x.eq(ninf));
+            sa = sa.add(V::select(V::or(at_a, absent_a), zero, xa));
+            ca = ca.add(V::select(absent_a, zero, V::select(at_a, one, zero)));
+            let (at_b, absent_b) = (y.eq(mb), y.eq(ninf));
+            sb = sb.add(V::select(V::or(at_b, absent_b), zero, yb));
+            cb = cb.add(V::select(absent_b, zero, V::select(at_b, one, zero)));
+        }
+        inv[0][h] = one.div(one.add(rest_of(sa, ca)));
+        inv[1][h] = one.div(one.add(rest_of(sb, cb)));
+    }
+    let mut acc = [zero; 2];
+    for (x, y) in ea[..n].iter().zip(&eb[..n]) {
+        let p = [
+            half_of::<V>(x, 0).mul(inv[0][0]),
+            half_of::<V>(x, 1).mul(inv[0][1]),
+        ];
+        let q = [
+            half_of::<V>(y, 0).mul(inv[1][0]),
+            half_of::<V>(y, 1).mul(inv[1][1]),
+        ];
+        js_pair_terms(&mut acc, p, q);
+    }
+    for h in 0..2 {
+        let v = acc[h].to_array();
+        for l in 0..LANES {
+            out[h * LANES + l] = 0.25 * v[l];
+        }
+    }
+}
+
 crate::simd::multiversion! {
     /// Jensen–Shannon divergence (nats) of the softmaxes of each of the [`GROUP`] pairs of
     /// rows of `a[c][j]`, `b[c][j]` (as [`pair_group`]): the maxima, then the sums (L1),
-    /// then the terms of [`js_sum`]. A row without a finite logit gives NaN.
+    /// then the terms of [`js_sum`] (rows of at most [`JS_KEPT_MAX`] logits reuse the
+    /// sums' exponentials: [`js_group_kept`]). A row without a finite logit gives NaN.
     pub fn js_group<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) -> () = js_group_body;
 }
 
