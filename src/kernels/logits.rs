@@ -2150,8 +2150,9 @@ fn js_group_kept<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
     let n = a.len();
     let mut ea = [[0.0; GROUP]; JS_KEPT_MAX];
     let mut eb = [[0.0; GROUP]; JS_KEPT_MAX];
-    let mut inv = [[zero; 2]; 2];
-    for h in 0..2 {
+    // 1/Z of each half, a's and b's
+    let (mut inv_a, mut inv_b) = ([zero; 2], [zero; 2]);
+    for (h, (inv_a, inv_b)) in inv_a.iter_mut().zip(&mut inv_b).enumerate() {
         let (mut ma, mut mb) = (ninf, ninf);
         for (x, y) in a.iter().zip(b) {
             let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
@@ -2159,12 +2160,13 @@ fn js_group_kept<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
             mb = V::select(y.gt(mb), y, mb);
         }
         let (mut sa, mut ca, mut sb, mut cb) = (zero, zero, zero, zero);
-        for c in 0..n {
-            let (x, y) = (half_of::<V>(&a[c], h), half_of::<V>(&b[c], h));
+        let kept = ea[..n].iter_mut().zip(&mut eb[..n]);
+        for ((x, y), (ea, eb)) in a.iter().zip(b).zip(kept) {
+            let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
             let (xa, yb) = (exp(x.sub(ma)), exp(y.sub(mb)));
             let lanes = h * LANES..(h + 1) * LANES;
-            xa.store_f64((&mut ea[c][lanes.clone()]).try_into().expect("8"));
-            yb.store_f64((&mut eb[c][lanes]).try_into().expect("8"));
+            xa.store_f64((&mut ea[lanes.clone()]).try_into().expect("8"));
+            yb.store_f64((&mut eb[lanes]).try_into().expect("8"));
             let (at_a, absent_a) = (x.eq(ma), x.eq(ninf));
             sa = sa.add(V::select(V::or(at_a, absent_a), zero, xa));
             ca = ca.add(V::select(absent_a, zero, V::select(at_a, one, zero)));
@@ -2172,18 +2174,18 @@ fn js_group_kept<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
             sb = sb.add(V::select(V::or(at_b, absent_b), zero, yb));
             cb = cb.add(V::select(absent_b, zero, V::select(at_b, one, zero)));
         }
-        inv[0][h] = one.div(one.add(rest_of(sa, ca)));
-        inv[1][h] = one.div(one.add(rest_of(sb, cb)));
+        *inv_a = one.div(one.add(rest_of(sa, ca)));
+        *inv_b = one.div(one.add(rest_of(sb, cb)));
     }
     let mut acc = [zero; 2];
     for (x, y) in ea[..n].iter().zip(&eb[..n]) {
         let p = [
-            half_of::<V>(x, 0).mul(inv[0][0]),
-            half_of::<V>(x, 1).mul(inv[0][1]),
+            half_of::<V>(x, 0).mul(inv_a[0]),
+            half_of::<V>(x, 1).mul(inv_a[1]),
         ];
         let q = [
-            half_of::<V>(y, 0).mul(inv[1][0]),
-            half_of::<V>(y, 1).mul(inv[1][1]),
+            half_of::<V>(y, 0).mul(inv_b[0]),
+            half_of::<V>(y, 1).mul(inv_b[1]),
         ];
         js_pair_terms(&mut acc, p, q);
     }
