@@ -2088,6 +2088,19 @@ fn half_of<V: F8>(c: &[f64; GROUP], h: usize) -> V {
 /// recompute them (their tiles would not fit a stack buffer).
 const JS_KEPT_MAX: usize = 16;
 
+/// The maxima of half `h` (lanes `8h..8h + 8`) of a group's rows of `a` and of `b`.
+#[inline(always)]
+fn half_maxima<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], h: usize) -> (V, V) {
+    let ninf = V::splat(f64::NEG_INFINITY);
+    let (mut ma, mut mb) = (ninf, ninf);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
+        ma = V::select(x.gt(ma), x, ma);
+        mb = V::select(y.gt(mb), y, mb);
+    }
+    (ma, mb)
+}
+
 #[inline(always)]
 fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; GROUP]) {
     if a.len() <= JS_KEPT_MAX && b.len() == a.len() {
@@ -2098,12 +2111,7 @@ fn js_group_body<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
     let mut acc = [zero; 2];
     let mut k = [[zero; 4]; 2];
     for (h, kh) in k.iter_mut().enumerate() {
-        let (mut ma, mut mb) = (ninf, ninf);
-        for (x, y) in a.iter().zip(b) {
-            let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
-            ma = V::select(x.gt(ma), x, ma);
-            mb = V::select(y.gt(mb), y, mb);
-        }
+        let (ma, mb) = half_maxima::<V>(a, b, h);
         let (mut sa, mut ca, mut sb, mut cb) = (zero, zero, zero, zero);
         for (x, y) in a.iter().zip(b) {
             let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
@@ -2153,12 +2161,7 @@ fn js_group_kept<V: F8>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], out: &mut [f64; 
     // 1/Z of each half, a's and b's
     let (mut inv_a, mut inv_b) = ([zero; 2], [zero; 2]);
     for (h, (inv_a, inv_b)) in inv_a.iter_mut().zip(&mut inv_b).enumerate() {
-        let (mut ma, mut mb) = (ninf, ninf);
-        for (x, y) in a.iter().zip(b) {
-            let (x, y) = (half_of::<V>(x, h), half_of::<V>(y, h));
-            ma = V::select(x.gt(ma), x, ma);
-            mb = V::select(y.gt(mb), y, mb);
-        }
+        let (ma, mb) = half_maxima::<V>(a, b, h);
         let (mut sa, mut ca, mut sb, mut cb) = (zero, zero, zero, zero);
         let kept = ea[..n].iter_mut().zip(&mut eb[..n]);
         for ((x, y), (ea, eb)) in a.iter().zip(b).zip(kept) {
