@@ -202,6 +202,30 @@ def test_kl_of_nearly_equal_logit_rows_in_every_layout(c: int) -> None:
     np.testing.assert_allclose(fe.kl_divergence(a32, b32, from_logits=True), want32, rtol=1e-6, atol=1e-300)
 
 
+def mp_js_near(a: List[float], b: List[float]) -> float:
+    """JS of the softmaxes at 60 digits (JS of nearly equal rows is ~eps² of its terms)."""
+    with mpmath.workdps(60):
+        return mp_js(a, b)
+
+
+@pytest.mark.parametrize("c", [2, 3, 10, 16, 17, 40])
+def test_js_of_float32_logit_rows_is_within_the_contract_in_every_layout(c: int) -> None:
+    # float32 rows: the JS terms' g(±δ) in its f32 form (DESIGN §2b: within 1e-6 of the
+    # exact value of the float32 data); rows of ≤ 16 logits reuse the sums' exponentials,
+    # longer ones recompute them; near, far and confident rows; every layout the same bits
+    pairs = [_near_pair(c, eps, shift, seed=11 * c + k) for k, (eps, shift) in enumerate(
+        [(1e-6, 0.0), (1e-4, 100.0), (1e-2, -2.5), (1.0, 0.0), (30.0, 0.0)] * 3 + [(1e-3, 1.0)] * 4
+    )]
+    a32 = np.array([p[0] for p in pairs]).astype(np.float32)
+    b32 = np.array([p[1] for p in pairs]).astype(np.float32)
+    got = fe.js_divergence(a32, b32, from_logits=True)
+    want = [mp_js_near([float(v) for v in x], [float(v) for v in y]) for x, y in zip(a32, b32)]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-300)
+    np.testing.assert_array_equal(fe.js_divergence(a32.T, b32.T, axis=0, from_logits=True), got)
+    offsets = np.arange(0, a32.size + 1, c)
+    np.testing.assert_array_equal(fe.js_divergence(a32.ravel(), b32.ravel(), offsets=offsets, from_logits=True), got)
+
+
 def test_kl_and_js_of_equal_logits_are_exactly_zero() -> None:
     z = np.random.default_rng(3).normal(size=(50, 33)) * 20
     assert np.all(fe.kl_divergence(z, z, from_logits=True) == 0.0)
@@ -317,12 +341,14 @@ def test_float32_is_exact_for_the_float32_data() -> None:
     # Short float32 rows' entropy and cross-entropy take f32 exponentials (DESIGN §2b
     # allows 1e-6; every term is non-negative, so the f32 exp's rounding is the bound:
     # 5.9e-8 and 7.4e-9 measured here, 4e-7 the Rust kernel test's bound); KL keeps f64
-    # ones.
+    # ones; JS takes f64 exponentials and its g(±δ) in f32 form.
     np.testing.assert_allclose(fe.entropy(z, from_logits=True), fe.entropy(z.astype(np.float64), from_logits=True), rtol=4e-7)
     y = (rng.normal(size=(200, 50)) * 10).astype(np.float32)
     z64, y64 = z.astype(np.float64), y.astype(np.float64)
     np.testing.assert_allclose(fe.cross_entropy(z, y, from_logits=True), fe.cross_entropy(z64, y64, from_logits=True), rtol=4e-7)
     np.testing.assert_allclose(fe.kl_divergence(z, y, from_logits=True), fe.kl_divergence(z64, y64, from_logits=True), rtol=1e-13)
+    # JS: f64 probabilities, g(±δ) in its f32 form (non-negative terms, each within 2e-7)
+    np.testing.assert_allclose(fe.js_divergence(z, y, from_logits=True), fe.js_divergence(z64, y64, from_logits=True), rtol=4e-7)
 
 
 def test_any_thread_count_gives_the_same_bits() -> None:

@@ -138,15 +138,19 @@ pub fn add_f64<V: F8>(x: Dd<V>, a: V) -> Dd<V> {
 /// that has it. Relative error ~2^−104.
 #[inline(always)]
 pub fn div_by<V: F8, const FMA: bool>(a: V, z: Dd<V>, inv: V) -> Dd<V> {
-    // a − p is exact below (p is within a few ulps of a); the rest is a small correction.
-    let remainder = |q: V| {
-        let (p, e) = two_prod::<V, FMA>(q, z.hi);
-        a.sub(p).sub(e).sub(q.mul(z.lo))
-    };
     let q = a.mul(inv);
-    let hi = q.add(remainder(q).mul(inv));
-    let lo = remainder(hi).mul(inv);
+    let hi = q.add(remainder::<V, FMA>(a, q, z).mul(inv));
+    let lo = remainder::<V, FMA>(a, hi, z).mul(inv);
     Dd { hi, lo }
+}
+
+/// a − q·z for a quotient q ≈ a/z: a − p is exact (p is within a few ulps of a); the rest
+/// is a small correction. A function, not a closure inside [`div_by`]: a closure is compiled
+/// without the SIMD caller's target features (see `tests/test_simd_inlining.py`).
+#[inline(always)]
+fn remainder<V: F8, const FMA: bool>(a: V, q: V, z: Dd<V>) -> V {
+    let (p, e) = two_prod::<V, FMA>(q, z.hi);
+    a.sub(p).sub(e).sub(q.mul(z.lo))
 }
 
 /// x / d for a plain f64 `d` (the member count), relative error ~2^−104.

@@ -492,12 +492,20 @@ fn member_total_logits<V: F8>(block: &mut [[f64; GROUP]]) -> (V, V) {
     for v in block.iter() {
         m = m.max_ignoring_nan(V::from_array(*v));
     }
-    let sum = blocked_sum(block.len(), |c| {
-        let e = exp(V::from_array(block[c]).sub(m));
-        block[c] = e.to_array();
-        e
-    });
-    (m, sum)
+    // blocked_sum's loop written out: its closure, holding `exp`, was not inlined and so
+    // ran without the caller's target features (a call per vector operation; see
+    // `tests/test_simd_inlining.py`). The same sums in the same order.
+    let mut sum = BlockSums::zero();
+    for range in class_blocks(block.len()) {
+        let mut part = V::splat(0.0);
+        for slot in &mut block[range] {
+            let e = exp(V::from_array(*slot).sub(m));
+            *slot = e.to_array();
+            part = part.add(e);
+        }
+        sum.add_block(part);
+    }
+    (m, sum.value())
 }
 
 /// Member s's value for class c: from the lane-major buffer, or gathered again.
@@ -731,6 +739,31 @@ fn fast_pass<V: F8, T: Real>(
     )
 }
 
+/// Member s's value for class c in the exact pass, as a double-double (logits: anchored on
+/// member 0, [`logit_value`]). A function, not a closure inside [`exact_pass`]: a closure is
+/// compiled without the SIMD caller's target features, and every vector operation in it
+/// was a call (see `tests/test_simd_inlining.py`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn exact_value<V: F8, T: Real, const FMA: bool>(
+    rows: &[[&[T]; GROUP]],
+    s: usize,
+    c: usize,
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    scratch: &Scratch,
+) -> Dd<V> {
+    if from_logits {
+        logit_value::<V, T, FMA>(rows, s, c, scratch)
+    } else {
+        Dd {
+            hi: value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch),
+            lo: V::splat(0.0),
+        }
+    }
+}
+
 /// Pass 2 with double-double differences: (total, aleatoric, epistemic) for rows whose
 /// members nearly agree (see the module docs).
 #[inline(always)]
@@ -743,21 +776,14 @@ fn exact_pass<V: F8, T: Real, const FMA: bool>(
 ) -> (V, V, V) {
     let members = rows.len();
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
-    let x_of = |s: usize, c: usize, scratch: &Scratch| -> Dd<V> {
-        if from_logits {
-            logit_value::<V, T, FMA>(rows, s, c, scratch)
-        } else {
-            Dd {
-                hi: value::<V, T>(rows, s, c, classes, from_logits, buffered, scratch),
-                lo: zero,
-            }
-        }
-    };
     // The member totals, compensated (Z_s to ~2^−104).
     for s in 0..members {
         let mut sum = Dd::zero();
         for c in 0..classes {
-            sum = dd::add(sum, x_of(s, c, scratch));
+            sum = dd::add(
+                sum,
+                exact_value::<V, T, FMA>(rows, s, c, classes, from_logits, buffered, scratch),
+            );
         }
         scratch.z_hi[s] = sum.hi.to_array();
         scratch.z_lo[s] = sum.lo.to_array();
@@ -769,7 +795,7 @@ fn exact_pass<V: F8, T: Real, const FMA: bool>(
         let mut p0 = Dd::zero();
         let mut dsum = Dd::zero();
         for s in 0..members {
-            let x = x_of(s, c, scratch);
+            let x = exact_value::<V, T, FMA>(rows, s, c, classes, from_logits, buffered, scratch);
             let z = Dd {
                 hi: V::from_array(scratch.z_hi[s]),
                 lo: V::from_array(scratch.z_lo[s]),

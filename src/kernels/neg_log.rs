@@ -50,17 +50,10 @@ fn neg_log_f32<V: F8>(x: &[f32; 16], out: &mut [f32; 16], ln_base: f64) -> V::F3
     );
     let (k, f, rest) = ln_parts(v);
     let ((k0, k1), (f0, f1), (r0, r1)) = (k.widen(), f.widen(), rest.widen());
-    let (zero, ln2) = (V::splat(0.0), V::splat(std::f64::consts::LN_2));
-    let neg = |k: V, f: V, rest: V| {
-        let ln_x = k.mul_add(ln2, f.add(rest));
-        // 0 − y rather than −y: −ln 1 is +0
-        zero.sub(if ln_base == 1.0 {
-            ln_x
-        } else {
-            ln_x.div(V::splat(ln_base))
-        })
-    };
-    let fast = W::<V>::from_wide(neg(k0, f0, r0), neg(k1, f1, r1));
+    let fast = W::<V>::from_wide(
+        neg_from_parts(k0, f0, r0, ln_base),
+        neg_from_parts(k1, f1, r1, ln_base),
+    );
     // lane by lane, so a value's result never depends on its neighbours (layouts agree)
     let y = if W::<V>::any(outside) {
         let (lo, hi) = v.widen();
@@ -71,6 +64,20 @@ fn neg_log_f32<V: F8>(x: &[f32; 16], out: &mut [f32; 16], ln_base: f64) -> V::F3
     };
     y.store(out);
     v
+}
+
+/// −ln x / ln_base from ln x's parts (k·ln 2 + (f + rest)), eight f64 lanes. A function,
+/// not a closure: a closure is compiled without the SIMD caller's target features, and every
+/// vector operation in it was a call (see `tests/test_simd_inlining.py`).
+#[inline(always)]
+fn neg_from_parts<V: F8>(k: V, f: V, rest: V, ln_base: f64) -> V {
+    let ln_x = k.mul_add(V::splat(std::f64::consts::LN_2), f.add(rest));
+    // 0 − y rather than −y: −ln 1 is +0
+    V::splat(0.0).sub(if ln_base == 1.0 {
+        ln_x
+    } else {
+        ln_x.div(V::splat(ln_base))
+    })
 }
 
 /// [`neg_log_into_body`] for float32 data, sixteen lanes at a time.

@@ -221,7 +221,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Js {
         out: &mut [f64],
         _: &mut [bool],
     ) -> Lowest {
-        group_values(p.is_empty(), out, |all| js_group(p, q, all))
+        group_values(p.is_empty(), out, |all| js_group::<T, U>(p, q, all))
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
