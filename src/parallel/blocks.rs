@@ -223,15 +223,15 @@ pub fn fixed_sum<'a>(values: impl IntoIterator<Item = &'a f64>) -> f64 {
     tree_combine(&blocks).0
 }
 
-/// The elements `range` (at most [`CHUNK`]) of `lane`: borrowed when contiguous, else
-/// gathered into `buf`.
+/// The elements `range` (at most [`CHUNK`], and at most `buf.len()`) of `lane`: borrowed
+/// when contiguous, else gathered into `buf`.
 #[inline]
 pub fn lane_chunk<'b, T: Copy>(
     lane: &'b ArrayView1<'_, T>,
     range: Range<usize>,
-    buf: &'b mut [T; CHUNK],
+    buf: &'b mut [T],
 ) -> &'b [T] {
-    debug_assert!(range.len() <= CHUNK);
+    debug_assert!(range.len() <= CHUNK.min(buf.len()));
     match lane.as_slice() {
         Some(s) => &s[range],
         None => {
