@@ -48,6 +48,11 @@ def np_ensemble(p: np.ndarray) -> Tuple[Any, Any, Any]:
     return total, alea, total - alea
 
 
+def np_softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
 def torch_ensemble(p: Any) -> Tuple[Any, Any, Any]:
     pbar = p.mean(0)
     total = -(pbar * torch.log(pbar)).sum(-1)
@@ -127,11 +132,6 @@ def ensemble_table(shapes: List[Tuple[int, int, int]], rounds: int) -> None:
     print()
 
 
-def np_softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True)
-
-
 def ensemble_logits_table(shapes: List[Tuple[int, int, int]], rounds: int) -> None:
     print("### ensemble_uncertainty from logits\n")
     print("Members' logits: independent (normal × 3), and near-agreeing (one member's logits plus 1e-9 × normal "
@@ -191,8 +191,7 @@ def ece_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
 
 
 def np_ece_logits(z: np.ndarray, y: np.ndarray) -> float:
-    e = np.exp(z - z.max(1, keepdims=True))
-    return np_ece(e / e.sum(1, keepdims=True), y)
+    return np_ece(np_softmax(z), y)
 
 
 def ece_logits_table(shapes: List[Tuple[int, int]], rounds: int) -> None:
