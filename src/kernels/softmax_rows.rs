@@ -21,7 +21,7 @@
 //! same), with the ≤ 1 ULP vector ln; r where u rounds to 1. Measured ≤ 1 ULP against
 //! `f64::ln_1p` for r ≥ 0 (tests below).
 
-use super::GROUP;
+use super::{Real, GROUP};
 use crate::simd::exp::exp as exp_f64;
 use crate::simd::exp_f32::{exp_fast, exp_per_lane, exp_wide, fast_underflows, two_diff};
 use crate::simd::log::ln_finite;
@@ -171,6 +171,69 @@ crate::simd::multiversion! {
     pub fn tile_finish<>(max: &[f64], rest: &[f64], sub: Option<&[f64]>, out: &mut [f64]) -> () = finish_body;
 }
 
+/// The effective target weights u = (t·a + b)·(w_k or 1) of a target tile (`t[k·r + j]`:
+/// class k of row j) into `u` (the same operations as the row pass's, so the same values).
+pub fn target_weight_tile<U: Real>(
+    t: &[U],
+    r: usize,
+    a: f64,
+    b: f64,
+    w: Option<&[f64]>,
+    u: &mut Vec<f64>,
+) {
+    u.clear();
+    for (k, col) in t.chunks_exact(r).enumerate() {
+        let wk = w.map_or(1.0, |w| w[k]);
+        u.extend(col.iter().map(|&v| (v.to_f64() * a + b) * wk));
+    }
+}
+
+#[inline(always)]
+fn weighted_loss_body<V: F8, T: Real>(
+    tile: &[T],
+    u: &[f64],
+    r: usize,
+    max: &[f64],
+    rest: &[f64],
+    loss: &mut [f64],
+    weight_sum: &mut [f64],
+) {
+    let c = tile.len() / r;
+    let (zero, ninf, inf) = (
+        V::splat(0.0),
+        V::splat(f64::NEG_INFINITY),
+        V::splat(f64::INFINITY),
+    );
+    for h in (0..r).step_by(8) {
+        let lanes = h..h + 8;
+        let m = V::load_f64(max[lanes.clone()].try_into().expect("8"));
+        let (mut a, mut t) = (zero, zero);
+        for k in 0..c {
+            let z = V::load::<T>(tile[k * r + h..k * r + h + 8].try_into().expect("8"));
+            let uv = V::load_f64(u[k * r + h..k * r + h + 8].try_into().expect("8"));
+            // u·(m − z): 0 where u = 0 (even for z = −inf), +inf where z = −inf < u
+            let gap = V::select(z.eq(ninf), inf, m.sub(z));
+            a = a.add(V::select(uv.eq(zero), zero, uv.mul(gap)));
+            t = t.add(uv);
+        }
+        let l = log1p_nonneg(V::load_f64(rest[lanes.clone()].try_into().expect("8")));
+        let v = V::select(t.eq(zero), a, a.add(t.mul(l)));
+        // a row without a finite maximum (empty, all −inf, NaN max): NaN
+        let finite_max = V::and(m.eq(m), m.gt(ninf));
+        V::select(finite_max, v, V::splat(f64::NAN))
+            .store_f64((&mut loss[lanes.clone()]).try_into().expect("8"));
+        t.store_f64((&mut weight_sum[lanes]).try_into().expect("8"));
+    }
+}
+
+crate::simd::multiversion! {
+    /// Per row of a tile (r a multiple of [`GROUP`]) with effective target weights `u`
+    /// (a tile of the same shape): the loss Σ u_k (logsumexp − z_k) = A + U·log1p(rest)
+    /// with A = Σ u_k (max − z_k) (every term ≥ 0 for u ≥ 0: nothing cancels), as
+    /// [`super::softmax::RowStats::weighted_loss`], into `loss`; U = Σ u_k into `weight_sum`.
+    pub fn tile_weighted_loss<T: Real>(tile: &[T], u: &[f64], r: usize, max: &[f64], rest: &[f64], loss: &mut [f64], weight_sum: &mut [f64]) -> () = weighted_loss_body;
+}
+
 /// What to write over a tile (per-row constants, one per row of the tile).
 #[derive(Clone, Copy, Debug)]
 pub enum TileWrite<'a> {
@@ -188,6 +251,17 @@ pub enum TileWrite<'a> {
         b: &'a [f64],
         /// The class weights, or None.
         w: Option<&'a [f64]>,
+    },
+    /// The cross-entropy gradient with class-probability targets:
+    /// `e^(z − max)·k_j − scale·u` with `k_j = scale·U_j / (1 + rest_j)`, `u` the
+    /// effective target weights (a tile).
+    Targets {
+        /// k_j per row.
+        k: &'a [f64],
+        /// The effective target weights, a tile of the logits' shape.
+        u: &'a [f64],
+        /// The reduction's factor.
+        scale: f64,
     },
 }
 
@@ -211,6 +285,10 @@ fn write_f64_body<V: F8>(
                 V::load_f64(k[lanes.clone()].try_into().expect("8")),
                 V::load_f64(b[lanes.clone()].try_into().expect("8")),
             ),
+            TileWrite::Targets { k, scale, .. } => (
+                V::load_f64(k[lanes.clone()].try_into().expect("8")),
+                V::splat(scale),
+            ),
             _ => (one, one),
         };
         for col in 0..c {
@@ -224,6 +302,10 @@ fn write_f64_body<V: F8>(
                 TileWrite::Grad { w, .. } => {
                     let wc = V::splat(w.map_or(1.0, |w| w[col]));
                     exp_f64(x.sub(m)).mul(kv).sub(bv.mul(wc))
+                }
+                TileWrite::Targets { u, .. } => {
+                    let uc = V::load_f64(u[col * r + h..col * r + h + 8].try_into().expect("8"));
+                    exp_f64(x.sub(m)).mul(kv).sub(bv.mul(uc))
                 }
             };
             v.store_f64(slot);
@@ -263,6 +345,10 @@ fn write_f32_body<V: F8>(
                 let (b0, b1) = halves::<V>(&b[g..g + GROUP]);
                 (k0, k1, b0, b1)
             }
+            TileWrite::Targets { k, scale, .. } => {
+                let (k0, k1) = halves::<V>(&k[g..g + GROUP]);
+                (k0, k1, V::splat(scale), V::splat(scale))
+            }
             _ => (
                 one.div(one.add(r0)),
                 one.div(one.add(r1)),
@@ -299,6 +385,16 @@ fn write_f32_body<V: F8>(
                     };
                     let wc = V::splat(w.map_or(1.0, |w| w[col]));
                     V::F32s::from_wide(e0.mul(k0).sub(b0.mul(wc)), e1.mul(k1).sub(b1.mul(wc)))
+                }
+                TileWrite::Targets { u, .. } => {
+                    let (d, cc) = two_diff(x, m);
+                    let (e0, e1) = if <V::F32s as F16>::any(fast_underflows(d)) {
+                        exp_wide(d, cc)
+                    } else {
+                        exp_fast(d, cc).widen()
+                    };
+                    let (u0, u1) = halves::<V>(&u[at(col, r, g)]);
+                    V::F32s::from_wide(e0.mul(k0).sub(b0.mul(u0)), e1.mul(k1).sub(b1.mul(u1)))
                 }
             };
             v.store(slot);
@@ -486,7 +582,13 @@ mod tests {
             let k: Vec<f64> = (0..r).map(|j| 0.7 / (1.0 + r64[j])).collect();
             let b: Vec<f64> = (0..r).map(|j| 0.01 * (j % 3) as f64).collect();
             let w: Vec<f64> = (0..len).map(|c| 0.5 + c as f64 * 0.1).collect();
+            let u: Vec<f64> = (0..len * r).map(|i| ((i * 7) % 5) as f64 * 0.2).collect();
             for what in [
+                TileWrite::Targets {
+                    k: &k,
+                    u: &u,
+                    scale: 0.3,
+                },
                 TileWrite::LogSoftmax,
                 TileWrite::Softmax,
                 TileWrite::Grad {
@@ -514,6 +616,9 @@ mod tests {
                             TileWrite::Grad { w: ww, .. } => {
                                 (z - m).exp() * k[j] - b[j] * ww.map_or(1.0, |w| w[c])
                             }
+                            TileWrite::Targets { scale, .. } => {
+                                (z - m).exp() * k[j] - scale * u[c * r + j]
+                            }
                         };
                         let got = t64[c * r + j];
                         assert!(
@@ -527,6 +632,9 @@ mod tests {
                             TileWrite::Grad { w: ww, .. } => ((z - m).exp() * k[j])
                                 .abs()
                                 .max(b[j] * ww.map_or(1.0, |w| w[c])),
+                            TileWrite::Targets { scale, .. } => {
+                                ((z - m).exp() * k[j]).abs().max(scale * u[c * r + j])
+                            }
                             _ => want.abs(),
                         };
                         assert!(
@@ -535,6 +643,68 @@ mod tests {
                                 || got == want,
                             "f32 {what:?} row {j} col {c}: {got} vs {want}"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tile_weighted_losses_match_the_row_reference() {
+        // probability targets with zeros (also under −inf logits), class weights, label
+        // smoothing (a, b); f64 to 1e-13, f32 (against the rows rounded to f32) to 1e-6
+        for rows in groups() {
+            let (n, len, r) = (rows.len(), rows[0].len(), 32);
+            let targets: Vec<Vec<f64>> = (0..n)
+                .map(|j| {
+                    let mut t = positive(len, (j * 7 + len) as u64);
+                    if j % 3 == 0 {
+                        t[j % len] = 0.0;
+                    }
+                    if j == 1 && len > 1 {
+                        t[0] = 0.0; // a zero target under a −inf logit: no term
+                    }
+                    t
+                })
+                .collect();
+            let w: Vec<f64> = (0..len).map(|c| 0.5 + (c % 4) as f64 * 0.25).collect();
+            let t_tile = tile(&targets, r, |v| v);
+            for (a, b, weights) in [(1.0, 0.0, None), (0.9, 0.1 / len as f64, Some(&w[..]))] {
+                let mut u = Vec::new();
+                target_weight_tile(&t_tile, r, a, b, weights, &mut u);
+                for f32_data in [false, true] {
+                    let rows_t: Vec<Vec<f64>> = if f32_data {
+                        rows.iter()
+                            .map(|row| row.iter().map(|&v| v as f32 as f64).collect())
+                            .collect()
+                    } else {
+                        rows.clone()
+                    };
+                    let (mut m, mut rest) = (vec![0.0; r], vec![0.0; r]);
+                    let (mut loss, mut total) = (vec![0.0; r], vec![0.0; r]);
+                    if f32_data {
+                        let z = tile(&rows, r, |v| v as f32);
+                        tile_stats_f32(&z, r, &mut m, &mut rest);
+                        tile_weighted_loss(&z, &u, r, &m, &rest, &mut loss, &mut total);
+                    } else {
+                        let z = tile(&rows, r, |v| v);
+                        tile_stats_f64(&z, r, &mut m, &mut rest);
+                        tile_weighted_loss(&z, &u, r, &m, &rest, &mut loss, &mut total);
+                    }
+                    let tol = if f32_data { 1e-6 } else { 1e-13 };
+                    for j in 0..n {
+                        let want = super::super::softmax::reference_stats::<f64, f64>(
+                            &rows_t[j],
+                            Some((Some(&targets[j]), weights, a, b)),
+                        );
+                        let (got, wl) = (loss[j], want.weighted_loss());
+                        assert!(
+                            got == wl || close(got, wl, tol) || (got.is_nan() && wl.is_nan()),
+                            "f32 {f32_data} a {a}: {got:e} vs {wl:e} for {:?} / {:?}",
+                            rows_t[j],
+                            targets[j]
+                        );
+                        assert!(close(total[j], want.weight_sum, 1e-15), "{j}");
                     }
                 }
             }

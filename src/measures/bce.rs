@@ -15,7 +15,7 @@ use super::RowStop;
 use crate::error::Error;
 use crate::kernels::bce::{bce_feed, BcePiece};
 use crate::kernels::{Real, LANES};
-use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
+use crate::parallel::{chunks_of, run, with_lane_chunk_mut, LanePieces, CHUNK};
 
 /// The inputs, all of one shape.
 pub struct BceInputs<'a, T, U> {
@@ -30,8 +30,8 @@ pub struct BceInputs<'a, T, U> {
 }
 
 /// Rows up to this long gather their strided pieces (and the broadcast `weight` /
-/// `pos_weight`) into buffers of this size instead of [`CHUNK`]: zeroing four 256-element
-/// buffers per row took 28% of a (10^6, 2) call.
+/// `pos_weight`, strided always) into buffers of this size instead of [`CHUNK`]: zeroing
+/// four 256-element buffers per row took 28% of a (10^6, 2) call.
 const SHORT_ROW: usize = 16;
 
 /// [`row`] with gather buffers sized for the row's length (the same pieces either way).
@@ -71,17 +71,19 @@ fn row<T: Real, U: Real, const N: usize>(
     if stop.skip() {
         return f64::NAN;
     }
-    let (mut zb, mut tb, mut wb, mut pb) =
-        ([T::default(); N], [U::default(); N], [0.0; N], [0.0; N]);
+    let mut zp = LanePieces::<T, N>::new(z);
+    let mut tp = LanePieces::<U, N>::new(t);
+    let mut wp = LanePieces::<f64, N>::new(w);
+    let mut pp = LanePieces::<f64, N>::new(pw);
     let (want_loss, want_grad) = (!lo.is_empty(), !go.is_empty());
     for r in chunks_of(z.len()) {
         if piece_stop(r.start, stop) {
             break;
         }
-        let zs = lane_chunk(&z, r.clone(), &mut zb);
-        let ts = lane_chunk(&t, r.clone(), &mut tb);
-        let ws = lane_chunk(&w, r.clone(), &mut wb);
-        let ps = lane_chunk(&pw, r.clone(), &mut pb);
+        let zs = zp.piece(r.clone());
+        let ts = tp.piece(r.clone());
+        let ws = wp.piece(r.clone());
+        let ps = pp.piece(r.clone());
         let piece =
             |loss_out: Option<&mut [T]>, grad_out: Option<&mut [T]>, acc: &mut [f64; LANES]| {
                 bce_feed(

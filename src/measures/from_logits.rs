@@ -41,7 +41,7 @@ use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows};
 use crate::parallel::run;
 #[cfg(test)]
-use crate::parallel::{chunks_of, lane_chunk, CHUNK};
+use crate::parallel::{chunks_of, LanePieces};
 
 /// A measure of one row of logits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,12 +269,12 @@ fn for_pieces<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>, mut feed: impl
             feed(piece);
         }
     } else {
-        let mut buf = [T::default(); CHUNK];
+        let mut pieces = LanePieces::<T>::new(z.view());
         for r in chunks_of(z.len()) {
             if piece_stop(r.start, stop) {
                 break;
             }
-            feed(lane_chunk(z, r, &mut buf));
+            feed(pieces.piece(r));
         }
     }
 }

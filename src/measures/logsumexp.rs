@@ -2,7 +2,7 @@
 //! ([`crate::kernels::softmax`]): `logsumexp = m + log1p(Σ_{i≠argmax} exp(z_i − m))`.
 //!
 //! Rows run in parallel (each row's result depends on that row only, so any thread count
-//! gives the same bits); a strided row is read in pieces of [`CHUNK`] gathered on the
+//! gives the same bits); a strided row is read in pieces of [`CHUNK`](crate::parallel::CHUNK) gathered on the
 //! stack, so nothing the size of the input is ever allocated. Ctrl-C is checked between
 //! rows and between pieces of `CHECK_ELEMENTS` of a long row (`RowStop`; the pieces
 //! are multiples of the kernels' eight lanes, so the sums are bitwise those of one call).
@@ -20,7 +20,7 @@ use crate::kernels::Real;
 use crate::measures::loss_rows::{
     run_tasks, store_tile, tasks, tile_write, RowRef, Source, Task, Tiles,
 };
-use crate::parallel::{chunks_of, lane_chunk, run, with_lane_chunk_mut, CHUNK};
+use crate::parallel::{chunks_of, run, with_lane_chunk_mut, LanePieces};
 
 /// Whether a long row's loop should stop before the piece starting at `start`.
 #[inline]
@@ -46,7 +46,7 @@ pub(crate) fn row_stats<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>) -> R
 }
 
 /// Feeds a row to `feed` in pieces: slices of [`CHECK_ELEMENTS`] when contiguous, else
-/// gathered pieces of [`CHUNK`]; stops between pieces when the call is stopped.
+/// gathered pieces of [`CHUNK`](crate::parallel::CHUNK); stops between pieces when the call is stopped.
 fn feed_row<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>, feed: &mut impl FnMut(&[T])) {
     if let Some(s) = z.as_slice() {
         for (i, piece) in s.chunks(CHECK_ELEMENTS).enumerate() {
@@ -56,12 +56,12 @@ fn feed_row<T: Real>(z: &ArrayView1<'_, T>, stop: &RowStop<'_>, feed: &mut impl 
             feed(piece);
         }
     } else {
-        let mut buf = [T::default(); CHUNK];
+        let mut pieces = LanePieces::<T>::new(z.view());
         for r in chunks_of(z.len()) {
             if piece_stop(r.start, stop) {
                 break;
             }
-            feed(lane_chunk(z, r, &mut buf));
+            feed(pieces.piece(r));
         }
     }
 }
@@ -76,13 +76,14 @@ pub(crate) fn row_stats_weighted<T: Real, U: Real>(
     stop: &RowStop<'_>,
 ) -> RowStats {
     let mut st = LseLanes::EMPTY;
-    let (mut zb, mut tb) = ([T::default(); CHUNK], [U::default(); CHUNK]);
+    let mut zp = LanePieces::<T>::new(z.view());
+    let mut tp = t.map(|t| LanePieces::<U>::new(t.view()));
     for r in chunks_of(z.len()) {
         if piece_stop(r.start, stop) {
             break;
         }
-        let zs = lane_chunk(z, r.clone(), &mut zb);
-        let ts = t.map(|t| lane_chunk(t, r.clone(), &mut tb));
+        let zs = zp.piece(r.clone());
+        let ts = tp.as_mut().map(|t| t.piece(r.clone()));
         lse_weighted_feed(&mut st, zs, ts, w.map(|w| &w[r]), a, b);
     }
     st.finish()

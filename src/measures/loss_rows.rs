@@ -148,12 +148,15 @@ pub(crate) enum RowRef<'r, T> {
     InPlace(ArrayViewMut1<'r, T>),
 }
 
-/// One task: a block of consecutive rows, their labels, the index of the first row.
-pub(crate) struct Task<'a, T> {
+/// One task: a block of consecutive rows, their labels or target rows, the index of the
+/// first row.
+pub(crate) struct Task<'a, T, U = T> {
     /// The rows.
     pub block: Block<'a, T>,
     /// One label per row, for class-index losses.
     pub labels: Option<ArrayView1<'a, i64>>,
+    /// One target row per row (class probabilities), split as the rows are.
+    pub targets: Option<ArrayView2<'a, U>>,
     /// The logical index of the first row.
     pub first: usize,
 }
@@ -234,6 +237,15 @@ pub(crate) fn tasks<'a, T: Copy>(
     src: Source<'a, T>,
     labels: Option<ArrayViewD<'a, i64>>,
 ) -> Vec<Task<'a, T>> {
+    tasks_with(src, labels, None)
+}
+
+/// [`tasks`] with a target row per row (`targets`: the logits' shape).
+pub(crate) fn tasks_with<'a, T: Copy, U: Copy>(
+    src: Source<'a, T>,
+    labels: Option<ArrayViewD<'a, i64>>,
+    targets: Option<ArrayViewD<'a, U>>,
+) -> Vec<Task<'a, T, U>> {
     let (shape, mut strides): (Vec<usize>, Vec<Vec<isize>>) = match &src {
         Source::Read(x) => (x.shape().to_vec(), vec![x.strides().to_vec()]),
         Source::Write(x, o) => (
@@ -248,6 +260,9 @@ pub(crate) fn tasks<'a, T: Copy>(
     }
     if let Some(y) = &labels {
         strides.push(y.strides().to_vec());
+    }
+    if let Some(t) = &targets {
+        strides.push(t.strides().to_vec());
     }
     let k = (0..=n)
         .find(|&k| strides.iter().all(|s| merges(&shape, s, k, n)))
@@ -268,6 +283,13 @@ pub(crate) fn tasks<'a, T: Copy>(
         Some(y) => split_leading(y, k)
             .into_iter()
             .map(|g| merge_leading(g, n - k).into_dimensionality::<Ix1>().ok())
+            .collect(),
+        None => vec![None; shape[..k].iter().product()],
+    };
+    let target_groups: Vec<Option<ArrayView2<'a, U>>> = match targets {
+        Some(t) => split_leading(t, k)
+            .into_iter()
+            .map(|g| merge_leading(g, n - k).into_dimensionality::<Ix2>().ok())
             .collect(),
         None => vec![None; shape[..k].iter().product()],
     };
@@ -298,39 +320,53 @@ pub(crate) fn tasks<'a, T: Copy>(
     };
     let mut out = Vec::new();
     let mut first = 0;
-    for (block, labels) in blocks.into_iter().zip(label_groups) {
-        let (mut block, mut labels) = (block, labels);
+    for ((block, labels), targets) in blocks.into_iter().zip(label_groups).zip(target_groups) {
+        let (mut block, mut labels, mut targets) = (block, labels, targets);
         while block.nrows() > 0 {
             let take = per_task.min(block.nrows());
             let (head, tail) = block.split_at(take);
-            let (lh, lt) = match labels {
-                Some(l) => {
-                    let (a, b) = l.split_at(Axis(0), take);
-                    (Some(a), Some(b))
-                }
-                None => (None, None),
-            };
+            let (lh, lt) = split_opt(labels, take);
+            let (th, tt) = split_opt(targets, take);
             out.push(Task {
                 block: head,
                 labels: lh,
+                targets: th,
                 first,
             });
             first += take;
             block = tail;
             labels = lt;
+            targets = tt;
         }
     }
     out
 }
 
+/// `x` split after its first `k` rows (both None when there is no `x`).
+fn split_opt<'a, A, D: ndarray::RemoveAxis>(
+    x: Option<ndarray::ArrayView<'a, A, D>>,
+    k: usize,
+) -> (
+    Option<ndarray::ArrayView<'a, A, D>>,
+    Option<ndarray::ArrayView<'a, A, D>>,
+) {
+    match x {
+        Some(x) => {
+            let (a, b) = x.split_at(Axis(0), k);
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    }
+}
+
 /// Runs `f(task, results)` on every task (in parallel when `ctx.fork`), `results` the
 /// task's slice of `per_row` (one value per row, logical order) when given; returns what
 /// `f` returns, in task order. Tasks after an interruption are skipped (`R::default()`).
-pub(crate) fn run_tasks<T: Real, R: Send + Default>(
-    tasks: Vec<Task<'_, T>>,
+pub(crate) fn run_tasks<T: Real, U: Real, R: Send + Default>(
+    tasks: Vec<Task<'_, T, U>>,
     per_row: Option<&mut [f64]>,
     ctx: Ctx<'_>,
-    f: impl Fn(&mut Task<'_, T>, Option<&mut [f64]>) -> R + Sync,
+    f: impl Fn(&mut Task<'_, T, U>, Option<&mut [f64]>) -> R + Sync,
 ) -> Vec<R> {
     let mut outs: Vec<Option<&mut [f64]>> = Vec::with_capacity(tasks.len());
     match per_row {
@@ -343,7 +379,7 @@ pub(crate) fn run_tasks<T: Real, R: Send + Default>(
         }
         None => outs.resize_with(tasks.len(), || None),
     }
-    let one = |(mut t, o): (Task<'_, T>, Option<&mut [f64]>)| {
+    let one = |(mut t, o): (Task<'_, T, U>, Option<&mut [f64]>)| {
         if ctx.stopped() {
             R::default()
         } else {

@@ -223,23 +223,36 @@ pub fn fixed_sum<'a>(values: impl IntoIterator<Item = &'a f64>) -> f64 {
     tree_combine(&blocks).0
 }
 
-/// The elements `range` (at most [`CHUNK`], and at most `buf.len()`) of `lane`: borrowed
-/// when contiguous, else gathered into `buf`.
-#[inline]
-pub fn lane_chunk<'b, T: Copy>(
-    lane: &'b ArrayView1<'_, T>,
-    range: Range<usize>,
-    buf: &'b mut [T],
-) -> &'b [T] {
-    debug_assert!(range.len() <= CHUNK.min(buf.len()));
-    match lane.as_slice() {
-        Some(s) => &s[range],
-        None => {
-            let n = range.len();
-            for (slot, &v) in buf.iter_mut().zip(lane.slice(s![range]).iter()) {
-                *slot = v;
+/// A lane read in pieces of at most `N` elements: borrowed when contiguous, else each piece
+/// gathered into a buffer that only the strided variant holds. (A buffer made for every
+/// row, contiguous or not, was zeroed per row: 10–28% of a short-row call in `perf`.)
+pub enum LanePieces<'a, T, const N: usize = CHUNK> {
+    Contiguous(&'a [T]),
+    Strided(ArrayView1<'a, T>, [T; N]),
+}
+
+impl<'a, T: Copy + Default, const N: usize> LanePieces<'a, T, N> {
+    #[inline]
+    pub fn new(lane: ArrayView1<'a, T>) -> Self {
+        match lane.to_slice() {
+            Some(s) => Self::Contiguous(s),
+            None => Self::Strided(lane, [T::default(); N]),
+        }
+    }
+
+    /// The elements `range` (at most `N`) of the lane.
+    #[inline]
+    pub fn piece(&mut self, range: Range<usize>) -> &[T] {
+        match self {
+            Self::Contiguous(s) => &s[range],
+            Self::Strided(lane, buf) => {
+                debug_assert!(range.len() <= N);
+                let n = range.len();
+                for (slot, &v) in buf.iter_mut().zip(lane.slice(s![range]).iter()) {
+                    *slot = v;
+                }
+                &buf[..n]
             }
-            &buf[..n]
         }
     }
 }
