@@ -44,7 +44,11 @@ F: Any = None
 ELEMENTS = 10**7
 CLASSES = [1, 2, 3, 10, 100, 1000]
 BIG = (2048, 32768)
-FUNCTIONS = ["logsumexp", "log_softmax", "softmax", "softmax_cross_entropy", "softmax_cross_entropy+grad", "nll_loss"]
+FUNCTIONS = ["logsumexp", "log_softmax", "softmax", "softmax_cross_entropy", "softmax_cross_entropy+grad", "nll_loss",
+             "softmax_cross_entropy[probs]", "softmax_cross_entropy[smoothing]"]
+# the two variants: class-probability targets (rows summing to 1), and class indices with
+# label_smoothing=0.1 — both "mean", against the same expressions in numpy / scipy / torch
+SMOOTHING = 0.1
 # Issue 13's targets, as fastentropy ÷ np.sum: short rows (C ≤ 3 / C > 3) and 2048×32768 f32.
 SHORT_TARGET = {"logsumexp": (3.0, 2.0), "softmax_cross_entropy": (3.0, 2.0),
                 "softmax_cross_entropy+grad": (3.0, 2.0), "nll_loss": (3.0, 2.0)}
@@ -100,10 +104,15 @@ def _impls(case: Case, rng: np.random.Generator) -> Tuple[Dict[str, Callable[[],
     ax = -1 if rows else 0
     y = rng.integers(0, c, n).astype(np.int64)
     f = case.function
-    labelled = f in ("softmax_cross_entropy", "softmax_cross_entropy+grad", "nll_loss")
+    labelled = f in ("softmax_cross_entropy", "softmax_cross_entropy+grad", "nll_loss",
+                     "softmax_cross_entropy[smoothing]")
     if f == "nll_loss":  # log-probabilities
         x = (x - scipy.special.logsumexp(x, axis=ax, keepdims=True)).astype(dt)
-    inputs = [x, y] if labelled else [x]
+    probs = f == "softmax_cross_entropy[probs]"
+    if probs:
+        tp = rng.random(x.shape).astype(dt)
+        tp /= tp.sum(axis=ax, keepdims=True)
+    inputs = [x, y] if labelled else [x, tp] if probs else [x]
     ar = np.arange(n)
     impl: Dict[str, Callable[[], Any]] = {}
 
@@ -173,9 +182,33 @@ def _impls(case: Case, rng: np.random.Generator) -> Tuple[Dict[str, Callable[[],
     elif f == "nll_loss":
         impl["fastentropy"] = lambda: fe.nll_loss(x, y, axis=ax)
         impl["numpy"] = lambda: -pick(x).mean()
+    elif probs:
+        impl["fastentropy"] = lambda: fe.softmax_cross_entropy(x, tp, axis=ax)
+        impl["scipy"] = lambda: np.mean(scipy.special.logsumexp(x, axis=ax) - np.sum(tp * x, axis=ax))
+
+        def np_cep() -> Any:
+            m = x.max(axis=ax, keepdims=True)
+            lse = (m + np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True))).squeeze(ax)
+            return np.mean(lse - np.sum(tp * x, axis=ax))
+
+        impl["numpy"] = np_cep
+    elif f == "softmax_cross_entropy[smoothing]":
+        impl["fastentropy"] = lambda: fe.softmax_cross_entropy(x, y, axis=ax, label_smoothing=SMOOTHING)
+
+        def smoothed(lse: np.ndarray) -> Any:  # (1 − ε)(lse − z_y) + ε/C·Σ_c (lse − z_c)
+            return np.mean(lse - (1 - SMOOTHING) * pick(x) - SMOOTHING / c * np.sum(x, axis=ax))
+
+        impl["scipy"] = lambda: smoothed(scipy.special.logsumexp(x, axis=ax))
+
+        def np_ces() -> Any:
+            m = x.max(axis=ax, keepdims=True)
+            return smoothed((m + np.log(np.sum(np.exp(x - m), axis=ax, keepdims=True))).squeeze(ax))
+
+        impl["numpy"] = np_ces
     else:
         raise ValueError(f)
-    impl["np.sum"] = (lambda: (np.sum(x), np.sum(y))) if labelled else (lambda: np.sum(x))
+    impl["np.sum"] = ((lambda: (np.sum(x), np.sum(y))) if labelled else (lambda: (np.sum(x), np.sum(tp))) if probs
+                      else (lambda: np.sum(x)))
     if torch is not None:
         t = torch.from_numpy(x)
         tv = t if rows else t.T  # (N, C) view
@@ -201,6 +234,12 @@ def _impls(case: Case, rng: np.random.Generator) -> Tuple[Dict[str, Callable[[],
             impl["torch"] = torch_ceg
         elif f == "nll_loss":
             impl["torch"] = lambda: F.nll_loss(tv, ty)
+        elif probs:
+            tt = torch.from_numpy(tp)
+            ttv = tt if rows else tt.T
+            impl["torch"] = lambda: F.cross_entropy(tv, ttv)
+        elif f == "softmax_cross_entropy[smoothing]":
+            impl["torch"] = lambda: F.cross_entropy(tv, ty, label_smoothing=SMOOTHING)
     return impl, inputs
 
 

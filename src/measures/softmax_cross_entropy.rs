@@ -13,6 +13,13 @@
 //! (the first term has full relative precision when y is the argmax), `A + U·log1p(rest)`
 //! for probabilities (0 for a zero target on a −inf logit, +inf for a positive one).
 //!
+//! Short rows (up to [`crate::measures::loss_rows`]' SHORT classes, and every row of the
+//! class-axis-first layout) go sixteen at a time through the tiles of
+//! [`crate::kernels::softmax_rows`] instead: class indices from the rows' max and rest and
+//! z_y; label smoothing and probability targets from a tile of the effective weights u,
+//! as `A + U·log1p(rest)` with `A = Σ u_c (max − z_c)` (terms ≥ 0: nothing cancels). The
+//! same values up to the order of additions (float32: native f32 exponentials, DESIGN §2b).
+//!
 //! Reductions: "none" gives one loss per row; "sum" their sum; "mean" divides by
 //! Σ w_y over non-ignored class-index targets (NaN when all are ignored, as torch), or
 //! by the number of rows for probability targets. The denominator depends on the targets
@@ -374,8 +381,7 @@ struct TaskOut {
 }
 
 /// The losses (and, with `grad`, gradients) of the rows of a task with class-index
-/// targets, into `sink`: tiles of short rows when there is no label smoothing, else row by
-/// row. Each label is read once. With `check`, a label out of range ends the task and is
+/// targets, into `sink`: tiles of short rows, else row by row. Each label is read once. With `check`, a label out of range ends the task and is
 /// returned (row, label); without (the labels were checked before: a gradient needs the
 /// "mean" denominator first), one that changed since gives NaN, never a panic.
 fn label_task<T: Real>(
@@ -389,7 +395,13 @@ fn label_task<T: Real>(
     let labels = t.labels.expect("class-index targets");
     let (n, c) = (t.block.nrows(), t.block.ncols());
     let first = t.first;
-    if let Some(r) = t.block.tile_rows().filter(|_| ctx.eps == 0.0) {
+    if let Some(r) = t.block.tile_rows() {
+        // With label smoothing a row's loss is Σ u_c (logsumexp − z_c) for the effective
+        // weights u_c = ε/C·w_c + [c = y]·(1 − ε)·w_y (a tile of them, as for probability
+        // targets; PERF: row by row, ε = 0.1 took 15-20x the unsmoothed tiles).
+        let smoothing = ctx.eps > 0.0;
+        let mut u: Vec<f64> = Vec::new();
+        let mut weight_sum = vec![0.0; r];
         let mut tl = Tiles::<T>::new(r);
         let r = tl.r;
         let (mut zy, mut wy, mut kj) = (vec![0.0; r], vec![0.0; r], vec![0.0; r]);
@@ -423,7 +435,8 @@ fn label_task<T: Real>(
             // Its label logits are read without a branch per row and its losses are the
             // tile's values (weight 1) — ~3% of a float32 (10^6, 10) loss, ~6% with the
             // gradient (one thread).
-            let plain = ctx.weight.is_none()
+            let plain = !smoothing
+                && ctx.weight.is_none()
                 && ys.iter().fold(true, |ok, &y| {
                     ok & ((y as u64) < c as u64) & (y != ctx.ignore_index)
                 });
@@ -452,14 +465,23 @@ fn label_task<T: Real>(
                         None => bad[j] = true,
                     }
                 }
-                tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
+                if smoothing {
+                    smoothed_weights(ctx, &target[..k], r, &mut u);
+                    let z = &tl.tile;
+                    let (m, rest) = (&tl.max, &tl.rest);
+                    tile_weighted_loss(z, &u, r, m, rest, &mut tl.out, &mut weight_sum);
+                } else {
+                    tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
+                }
                 for j in 0..k {
                     losses[j] = if bad[j] {
                         f64::NAN
-                    } else if target[j].is_some() {
-                        wy[j] * tl.out[j]
-                    } else {
+                    } else if target[j].is_none() {
                         0.0
+                    } else if smoothing {
+                        tl.out[j] // the weights are in u
+                    } else {
+                        wy[j] * tl.out[j]
                     };
                 }
                 sink.put(first, start, &losses[..k], &wy[..k]);
@@ -471,13 +493,23 @@ fn label_task<T: Real>(
             // target's own entry: −scale·w_y·rest/(1 + rest) where it holds the maximum
             // (no cancellation), else p_y·scale·w_y − scale·w_y from the value just written
             // (p_y ≤ ½ there, so the difference loses nothing).
-            for ((kv, &w), &rest) in kj.iter_mut().zip(&wy).zip(&tl.rest) {
+            let total = if smoothing { &weight_sum } else { &wy };
+            for ((kv, &w), &rest) in kj.iter_mut().zip(total).zip(&tl.rest) {
                 *kv = ctx.scale * w / (1.0 + rest);
             }
-            let what = TileWrite::Grad {
-                k: &kj,
-                b: &zero,
-                w: None,
+            let what = if smoothing {
+                // scale·(softmax·U − u), the target's entry included
+                TileWrite::Targets {
+                    k: &kj,
+                    u: &u,
+                    scale: ctx.scale,
+                }
+            } else {
+                TileWrite::Grad {
+                    k: &kj,
+                    b: &zero,
+                    w: None,
+                }
             };
             tile_write(&mut tl.tile, r, &tl.max, &tl.rest, what);
             for j in 0..k {
@@ -487,6 +519,7 @@ fn label_task<T: Real>(
                     target[j]
                 };
                 match class {
+                    Some(_) if smoothing => {}
                     Some(i) => {
                         let rest = tl.rest[j];
                         let slot = &mut tl.tile[i * r + j];
@@ -541,6 +574,23 @@ fn label_task<T: Real>(
         sink.put(first, i, &[loss], &[w]);
     }
     None
+}
+
+/// The effective weights of label smoothing as a tile: u[c·r + j] = ε/C·w_c, plus
+/// (1 − ε)·w_y at the target c = y of row j; a row without a target (ignored, bad, or past
+/// the tile's rows) weighs nothing.
+fn smoothed_weights(ctx: &Ctx<'_>, target: &[Option<usize>], r: usize, u: &mut Vec<f64>) {
+    u.clear();
+    u.resize(ctx.classes * r, 0.0);
+    let (a, b) = (1.0 - ctx.eps, ctx.eps_c());
+    for (j, y) in target.iter().enumerate() {
+        let Some(y) = *y else { continue };
+        for c in 0..ctx.classes {
+            u[c * r + j] = b * ctx.w(c);
+        }
+        // the row pass's u_y = (1·a + b)·w_y
+        u[y * r + j] = (a + b) * ctx.w(y);
+    }
 }
 
 /// The loss of a probability-target row and its gradient constants.
