@@ -96,3 +96,53 @@ def test_dtypes_shapes_and_grad_out():
 def test_bad_input(kwargs, error, match):
     with pytest.raises(error, match=match):
         fe.binary_cross_entropy_with_logits(np.zeros((2, 4)), **kwargs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 5), (1000, 2), (300, 37), (20_000, 10)])
+def test_contiguous_and_strided_layouts_agree(dtype, shape):
+    # C-contiguous inputs run as one run of fixed blocks, anything else row by row: the
+    # elementwise losses and the gradient are the same bits, the mean agrees to rounding
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    z = (rng.normal(size=shape) * 20).astype(dtype)
+    t = rng.random(shape).astype(dtype)
+    z.flat[0] = 800.0  # exp underflow in one element, a huge loss in another
+    t.flat[0] = 0.0
+    z.flat[-1] = -800.0
+    w = rng.random(shape) + 0.5
+    pw = rng.random(shape) * 3
+    fortran = lambda a: np.asfortranarray(a)  # noqa: E731
+    for kw in ({}, dict(weight=w), dict(pos_weight=pw), dict(weight=w, pos_weight=pw)):
+        flat_none = fe.binary_cross_entropy_with_logits(z, t, reduction="none", **kw)
+        rows_none = fe.binary_cross_entropy_with_logits(
+            fortran(z), fortran(t), reduction="none", **{k: fortran(v) for k, v in kw.items()}
+        )
+        np.testing.assert_array_equal(flat_none, rows_none)
+        for reduction in ("mean", "sum"):
+            a, ga = fe.binary_cross_entropy_with_logits(z, t, reduction=reduction, return_grad=True, **kw)
+            b, gb = fe.binary_cross_entropy_with_logits(
+                fortran(z), fortran(t), reduction=reduction, return_grad=True, **{k: fortran(v) for k, v in kw.items()}
+            )
+            np.testing.assert_array_equal(ga, gb)
+            assert a == pytest.approx(b, rel=1e-13)
+            # (the elementwise losses are rounded to the logits' dtype, the reductions are not)
+            want = np.sum(flat_none.astype(np.float64))
+            rel = 1e-6 if dtype == np.float32 else 1e-12
+            assert a == pytest.approx(want / (z.size if reduction == "mean" else 1), rel=rel)
+
+
+def test_contiguous_path_is_the_same_for_any_thread_count():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(300_007, 3)).astype(np.float32)
+    t = rng.random((300_007, 3)).astype(np.float32)
+    before = fe.get_num_threads()
+    try:
+        got = []
+        for n in (1, 2, 3):
+            fe.set_num_threads(n)
+            got.append(fe.binary_cross_entropy_with_logits(z, t, return_grad=True))
+    finally:
+        fe.set_num_threads(before)
+    for loss, g in got[1:]:
+        assert loss == got[0][0]
+        np.testing.assert_array_equal(g, got[0][1])

@@ -63,14 +63,24 @@ pub struct BcePiece<'a, T, U> {
     pub z: &'a [T],
     /// Targets in [0, 1].
     pub t: &'a [U],
-    /// Elementwise weights.
-    pub w: &'a [f64],
-    /// Positive-class weights.
-    pub pw: &'a [f64],
+    /// Elementwise weights (None: all 1).
+    pub w: Option<&'a [f64]>,
+    /// Positive-class weights (None: all 1).
+    pub pw: Option<&'a [f64]>,
     /// Elementwise losses are written here when given.
     pub loss_out: Option<&'a mut [T]>,
     /// The gradient times `grad_scale` is written here when given.
     pub grad_out: Option<&'a mut [T]>,
+}
+
+/// Eight weights at `i`, or ones. (A function, not a closure: a closure is compiled without
+/// the kernel's target features.)
+#[inline(always)]
+fn weights_or_one<V: F8>(x: Option<&[f64]>, i: usize) -> V {
+    match x {
+        Some(x) => V::load_f64(x[i..i + LANES].try_into().expect("8")),
+        None => V::splat(1.0),
+    }
 }
 
 #[inline(always)]
@@ -90,6 +100,7 @@ fn bce_feed_body<V: F8, T: Real, U: Real>(
     let n = z.len();
     let scale = V::splat(grad_scale);
     let mut sum = V::from_array(*acc);
+    let ones = [1.0; LANES];
     let mut i = 0;
     while i < n {
         let k = (n - i).min(LANES);
@@ -98,16 +109,16 @@ fn bce_feed_body<V: F8, T: Real, U: Real>(
             (
                 V::load(z[r.clone()].try_into().expect("8")),
                 V::load(t[r.clone()].try_into().expect("8")),
-                V::load(w[r.clone()].try_into().expect("8")),
-                V::load(pw[r.clone()].try_into().expect("8")),
+                weights_or_one::<V>(w, i),
+                weights_or_one::<V>(pw, i),
             )
         } else {
             // Zero padding: z = t = w = 0 gives a zero loss term.
             (
                 V::load_padded(&z[r.clone()]),
                 V::load_padded(&t[r.clone()]),
-                V::load_padded(&w[r.clone()]),
-                V::load_padded(&pw[r.clone()]),
+                V::load_padded(w.map_or(&ones[..k], |w| &w[r.clone()])),
+                V::load_padded(pw.map_or(&ones[..k], |pw| &pw[r.clone()])),
             )
         };
         let (loss, grad) = lanes(zv, tv, wv, pv);
@@ -181,8 +192,8 @@ mod tests {
                 BcePiece {
                     z: &z,
                     t: &t,
-                    w: &w,
-                    pw: &pw,
+                    w: Some(&w),
+                    pw: Some(&pw),
                     loss_out: Some(&mut lo),
                     grad_out: Some(&mut go),
                 },
@@ -219,8 +230,8 @@ mod tests {
             BcePiece {
                 z: &[-100.0, 100.0],
                 t: &[0.0, 1.0],
-                w: &[1.0; 2],
-                pw: &[1.0; 2],
+                w: None,
+                pw: Some(&[1.0; 2]),
                 loss_out: Some(&mut lo),
                 grad_out: Some(&mut go),
             },
@@ -240,8 +251,8 @@ mod tests {
             BcePiece {
                 z: &[40.0],
                 t: &[1.0],
-                w: &[1.0],
-                pw: &[1.0],
+                w: Some(&[1.0]),
+                pw: None,
                 loss_out: Some(&mut lo),
                 grad_out: None,
             },
