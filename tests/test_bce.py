@@ -111,8 +111,11 @@ def test_contiguous_and_strided_layouts_agree(dtype, shape):
     z.flat[-1] = -800.0
     w = rng.random(shape) + 0.5
     pw = rng.random(shape) * 3
+    # per-class weights of shape (C,), broadcast over the rows (torch's usual pos_weight)
+    wc, pwc = rng.random(shape[-1]) + 0.5, rng.random(shape[-1]) * 3
     fortran = lambda a: np.asfortranarray(a)  # noqa: E731
-    for kw in ({}, dict(weight=w), dict(pos_weight=pw), dict(weight=w, pos_weight=pw)):
+    for kw in ({}, dict(weight=w), dict(pos_weight=pw), dict(weight=w, pos_weight=pw), dict(pos_weight=pwc),
+               dict(weight=wc, pos_weight=pwc)):
         flat_none = fe.binary_cross_entropy_with_logits(z, t, reduction="none", **kw)
         rows_none = fe.binary_cross_entropy_with_logits(
             fortran(z), fortran(t), reduction="none", **{k: fortran(v) for k, v in kw.items()}

@@ -22,6 +22,7 @@ use crate::parallel::{
     chunks_of, run, tree_combine, with_lane_chunk_mut, LanePieces, Sum, BLOCK, CHUNK,
 };
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// The inputs, all of one shape.
 pub struct BceInputs<'a, T, U> {
@@ -258,21 +259,11 @@ fn flat<T: Real, U: Real>(
     reduction: Reduction,
     scale: f64,
 ) -> Result<Option<BceLoss<T>>, Error> {
-    fn contiguous<'v>(
-        x: Option<&'v ArrayViewD<'_, f64>>,
-        shape: &[usize],
-    ) -> Option<Option<&'v [f64]>> {
-        match x {
-            None => Some(None),
-            Some(x) if x.shape() == shape => x.as_slice().map(Some),
-            Some(_) => None,
-        }
-    }
     let (Some(z), Some(t), Some(w), Some(pw)) = (
         logits.as_slice(),
         target.as_slice(),
-        contiguous(weight, logits.shape()),
-        contiguous(pos_weight, logits.shape()),
+        FlatWeights::of(weight, logits.shape()),
+        FlatWeights::of(pos_weight, logits.shape()),
     ) else {
         return Ok(None);
     };
@@ -308,8 +299,8 @@ fn flat<T: Real, U: Real>(
             let piece = BcePiece {
                 z: &z[r.clone()],
                 t: &t[r.clone()],
-                w: w.map(|w| &w[r.clone()]),
-                pw: pw.map(|pw| &pw[r.clone()]),
+                w: w.piece(r.clone()),
+                pw: pw.piece(r.clone()),
                 loss_out: lo,
                 grad_out: go,
             };
@@ -328,6 +319,58 @@ fn flat<T: Real, U: Real>(
         Reduction::Sum => BceLoss::Reduced(sums),
         Reduction::Mean => BceLoss::Reduced(sums / n as f64),
     }))
+}
+
+/// Weights of the flat path, in element order.
+enum FlatWeights<'v> {
+    /// None given: ones.
+    Ones,
+    /// Full-shaped and C-contiguous.
+    Full(&'v [f64]),
+    /// One weight per class broadcast over the rows (torch's `pos_weight` of shape (C,)):
+    /// the C weights repeated to [`BLOCK`] + C values, so a block starting at element s
+    /// reads them from s mod C on.
+    PerClass(Vec<f64>),
+}
+
+impl<'v> FlatWeights<'v> {
+    /// None when the layout is neither (the row path then runs).
+    fn of(x: Option<&'v ArrayViewD<'_, f64>>, shape: &[usize]) -> Option<Self> {
+        let Some(x) = x else {
+            return Some(Self::Ones);
+        };
+        if x.shape() != shape {
+            return None;
+        }
+        if let Some(s) = x.as_slice() {
+            return Some(Self::Full(s));
+        }
+        let nd = shape.len();
+        let c = shape[nd - 1];
+        let per_class = x.strides()[..nd - 1].iter().all(|&s| s == 0)
+            && (c == 1 || x.strides()[nd - 1] == 1)
+            && (1..=BLOCK).contains(&c);
+        if !per_class {
+            return None;
+        }
+        let row: Vec<f64> = x.lanes(Axis(nd - 1)).into_iter().next()?.to_vec();
+        Some(Self::PerClass(
+            row.iter().copied().cycle().take(BLOCK + c).collect(),
+        ))
+    }
+
+    /// The weights of elements `r` (r within one block), None for ones.
+    fn piece(&self, r: Range<usize>) -> Option<&[f64]> {
+        match self {
+            Self::Ones => None,
+            Self::Full(w) => Some(&w[r]),
+            Self::PerClass(tiled) => {
+                let c = tiled.len() - BLOCK;
+                let s = r.start % c;
+                Some(&tiled[s..s + r.len()])
+            }
+        }
+    }
 }
 
 /// The fixed lane tree of `F8::sum_lanes`.
