@@ -583,13 +583,17 @@ fn smoothed_weights(ctx: &Ctx<'_>, target: &[Option<usize>], r: usize, u: &mut V
     u.clear();
     u.resize(ctx.classes * r, 0.0);
     let (a, b) = (1.0 - ctx.eps, ctx.eps_c());
+    let k = target.len();
+    // column by column (the tile's order), then the targets and the rows without one
+    for (c, column) in u.chunks_exact_mut(r).enumerate() {
+        column[..k].fill(b * ctx.w(c));
+    }
     for (j, y) in target.iter().enumerate() {
-        let Some(y) = *y else { continue };
-        for c in 0..ctx.classes {
-            u[c * r + j] = b * ctx.w(c);
+        match *y {
+            // the row pass's u_y = (1·a + b)·w_y
+            Some(y) => u[y * r + j] = (a + b) * ctx.w(y),
+            None => (0..ctx.classes).for_each(|c| u[c * r + j] = 0.0),
         }
-        // the row pass's u_y = (1·a + b)·w_y
-        u[y * r + j] = (a + b) * ctx.w(y);
     }
 }
 
