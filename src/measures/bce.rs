@@ -290,7 +290,7 @@ fn flat<T: Real, U: Real>(
         .enumerate()
         .collect();
     let sums = run(n, |ctx| {
-        let one = |(b, (lo, go)): (usize, (Option<&mut [T]>, Option<&mut [T]>))| {
+        let one = |(b, (lo, go)): (usize, OutPieces<'_, T>)| {
             if ctx.stopped() {
                 return Sum(f64::NAN);
             }
@@ -320,6 +320,9 @@ fn flat<T: Real, U: Real>(
         Reduction::Mean => BceLoss::Reduced(sums / n as f64),
     }))
 }
+
+/// A block's pieces of the elementwise-loss and gradient outputs (each may be absent).
+type OutPieces<'o, T> = (Option<&'o mut [T]>, Option<&'o mut [T]>);
 
 /// Weights of the flat path, in element order.
 enum FlatWeights<'v> {

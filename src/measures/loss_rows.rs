@@ -342,14 +342,14 @@ pub(crate) fn tasks_with<'a, T: Copy, U: Copy>(
     out
 }
 
+/// A view that may be absent.
+type MaybeView<'a, A, D> = Option<ndarray::ArrayView<'a, A, D>>;
+
 /// `x` split after its first `k` rows (both None when there is no `x`).
-fn split_opt<'a, A, D: ndarray::RemoveAxis>(
-    x: Option<ndarray::ArrayView<'a, A, D>>,
+fn split_opt<A, D: ndarray::RemoveAxis>(
+    x: MaybeView<'_, A, D>,
     k: usize,
-) -> (
-    Option<ndarray::ArrayView<'a, A, D>>,
-    Option<ndarray::ArrayView<'a, A, D>>,
-) {
+) -> (MaybeView<'_, A, D>, MaybeView<'_, A, D>) {
     match x {
         Some(x) => {
             let (a, b) = x.split_at(Axis(0), k);

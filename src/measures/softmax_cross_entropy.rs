@@ -628,7 +628,7 @@ fn prob_task<T: Real, U: Real>(
     grad: bool,
     stop: &RowStop<'_>,
 ) {
-    let targets = t.targets.clone().expect("probability targets");
+    let targets = t.targets.expect("probability targets");
     let n = t.block.nrows();
     let (a, b) = (1.0 - ctx.eps, ctx.eps_c());
     if let Some(r) = t.block.tile_rows() {
