@@ -2,15 +2,19 @@
 //! `binary_cross_entropy_with_logits`), elementwise kernel in [`crate::kernels::bce`].
 //!
 //! `weight` and `pos_weight` arrive broadcast to the logits' shape (zero strides, no copy)
-//! or None (1). When every array is C-contiguous (weights absent or full-shaped), the
-//! elements are one run cut into fixed blocks ([`flat`]). Otherwise rows along the last
+//! or None (1). When the logits, targets and any gradient output are C-contiguous and the
+//! weights absent, full-shaped and C-contiguous, or one per class broadcast over the rows,
+//! the elements are one run cut into fixed blocks ([`flat`]). Otherwise rows along the last
 //! axis run in parallel; each row is read in pieces (strided parts gathered on the stack)
 //! into eight lane sums carried across the pieces, and the row sums are added over fixed
 //! blocks of rows. Either way deterministic for any thread count (the two layouts may
 //! differ in the last bits of a "sum"/"mean": their additions are grouped differently).
 //! "mean" divides by the number of elements.
 
+use std::ops::Range;
+
 use ndarray::{ArrayD, ArrayView1, ArrayViewD, ArrayViewMut1, ArrayViewMutD, Axis, IxDyn, Zip};
+use rayon::prelude::*;
 
 use super::logsumexp::piece_stop;
 use super::softmax_cross_entropy::{reduce, Reduction};
@@ -21,8 +25,6 @@ use crate::kernels::{Real, LANES};
 use crate::parallel::{
     chunks_of, run, tree_combine, with_lane_chunk_mut, LanePieces, Sum, BLOCK, CHUNK,
 };
-use rayon::prelude::*;
-use std::ops::Range;
 
 /// The inputs, all of one shape.
 pub struct BceInputs<'a, T, U> {

@@ -381,9 +381,10 @@ struct TaskOut {
 }
 
 /// The losses (and, with `grad`, gradients) of the rows of a task with class-index
-/// targets, into `sink`: tiles of short rows, else row by row. Each label is read once. With `check`, a label out of range ends the task and is
-/// returned (row, label); without (the labels were checked before: a gradient needs the
-/// "mean" denominator first), one that changed since gives NaN, never a panic.
+/// targets, into `sink`: tiles of short rows, else row by row. Each label is read once.
+/// With `check`, a label out of range ends the task and is returned (row, label); without
+/// (the labels were checked before: a gradient needs the "mean" denominator first), one
+/// that changed since gives NaN, never a panic.
 fn label_task<T: Real>(
     t: &mut Task<'_, T>,
     sink: &mut Sink<'_>,
