@@ -217,3 +217,16 @@ def test_label_smoothing_with_class_indices_matches_mpmath(c, dtype, weighted):
     finite = np.isfinite(gw).all(axis=1)
     assert (np.abs(g[keep_rows][finite] - gw[finite]) <= tol * size[finite] + 1e-300).all()
     assert (g[y == -100] == 0).all()
+
+
+def test_label_smoothing_keeps_torchs_zero_times_inf():
+    # (1 − ε)·w_y·(−log p_y) is its own product, as in torch: with ε = 1 (or w_y = 0) and a
+    # −inf target logit it is 0·inf = NaN — not 0, as a zero *probability* target gives
+    w = np.array([0.5, 0.0, 2.0])
+    z = np.array([[0.0, -2.0, -np.inf], [0.0, -np.inf, 0.0], [0.0, 1.0, -2.0]])
+    y = np.array([2, 1, 0])
+    for dtype in (np.float64, np.float32):
+        got = fe.softmax_cross_entropy(z.astype(dtype), y, weight=w, label_smoothing=1.0, reduction="none")
+        assert np.isnan(got[0]) and np.isnan(got[1])
+        lp = z[2] - (1.0 + np.log1p(np.exp(-1.0) + np.exp(-3.0)))  # log-softmax of row 2
+        assert got[2] == pytest.approx(-(w * lp).sum() / 3, rel=1e-6 if dtype == np.float32 else 1e-14)

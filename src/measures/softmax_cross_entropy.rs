@@ -402,7 +402,7 @@ fn label_task<T: Real>(
         // targets; PERF: row by row, ε = 0.1 took 15-20x the unsmoothed tiles).
         let smoothing = ctx.eps > 0.0;
         let mut u: Vec<f64> = Vec::new();
-        let mut weight_sum = vec![0.0; r];
+        let (mut smoothed, mut weight_sum) = (vec![0.0; r], vec![0.0; r]);
         let mut tl = Tiles::<T>::new(r);
         let r = tl.r;
         let (mut zy, mut wy, mut kj) = (vec![0.0; r], vec![0.0; r], vec![0.0; r]);
@@ -467,20 +467,23 @@ fn label_task<T: Real>(
                     }
                 }
                 if smoothing {
-                    smoothed_weights(ctx, &target[..k], r, &mut u);
+                    // Σ_c w_c (logsumexp − z_c), the smoothing term of the row pass's form
+                    smoothing_weights(ctx, &target[..k], r, false, &mut u);
                     let z = &tl.tile;
                     let (m, rest) = (&tl.max, &tl.rest);
-                    tile_weighted_loss(z, &u, r, m, rest, &mut tl.out, &mut weight_sum);
-                } else {
-                    tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
+                    tile_weighted_loss(z, &u, r, m, rest, &mut smoothed, &mut weight_sum);
                 }
+                tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
                 for j in 0..k {
                     losses[j] = if bad[j] {
                         f64::NAN
                     } else if target[j].is_none() {
                         0.0
                     } else if smoothing {
-                        tl.out[j] // the weights are in u
+                        // (1 − ε)·w_y·(−log p_y) + ε/C·Σ w_c(−log p_c), each its own product
+                        // as in the row pass and torch: (1 − ε)·w_y = 0 on a −inf target
+                        // logit gives 0·inf = NaN
+                        (1.0 - ctx.eps) * wy[j] * tl.out[j] + ctx.eps_c() * smoothed[j]
                     } else {
                         wy[j] * tl.out[j]
                     };
@@ -494,9 +497,17 @@ fn label_task<T: Real>(
             // target's own entry: −scale·w_y·rest/(1 + rest) where it holds the maximum
             // (no cancellation), else p_y·scale·w_y − scale·w_y from the value just written
             // (p_y ≤ ½ there, so the difference loses nothing).
-            let total = if smoothing { &weight_sum } else { &wy };
-            for ((kv, &w), &rest) in kj.iter_mut().zip(total).zip(&tl.rest) {
-                *kv = ctx.scale * w / (1.0 + rest);
+            for ((kv, &w), &rest) in kj.iter_mut().zip(&wy).zip(&tl.rest) {
+                // U = Σ u: w_y, or with smoothing (1 − ε)·w_y + ε/C·Σ w (the row pass's)
+                let total = if smoothing {
+                    (1.0 - ctx.eps) * w + ctx.eps_c() * ctx.weight_sum
+                } else {
+                    w
+                };
+                *kv = ctx.scale * total / (1.0 + rest);
+            }
+            if smoothing {
+                smoothing_weights(ctx, &target[..k], r, true, &mut u);
             }
             let what = if smoothing {
                 // scale·(softmax·U − u), the target's entry included
@@ -577,13 +588,23 @@ fn label_task<T: Real>(
     None
 }
 
-/// The effective weights of label smoothing as a tile: u[c·r + j] = ε/C·w_c, plus
-/// (1 − ε)·w_y at the target c = y of row j; a row without a target (ignored, bad, or past
-/// the tile's rows) weighs nothing.
-fn smoothed_weights(ctx: &Ctx<'_>, target: &[Option<usize>], r: usize, u: &mut Vec<f64>) {
+/// Label smoothing's weights as a tile: the class weights w_c (the loss's smoothing term),
+/// or with `effective` the gradient's u = ε/C·w_c plus (1 − ε)·w_y at the target c = y of
+/// row j. A row without a target (ignored, bad, or past the tile's rows) weighs nothing.
+fn smoothing_weights(
+    ctx: &Ctx<'_>,
+    target: &[Option<usize>],
+    r: usize,
+    effective: bool,
+    u: &mut Vec<f64>,
+) {
     u.clear();
     u.resize(ctx.classes * r, 0.0);
-    let (a, b) = (1.0 - ctx.eps, ctx.eps_c());
+    let (a, b) = if effective {
+        (1.0 - ctx.eps, ctx.eps_c())
+    } else {
+        (0.0, 1.0)
+    };
     let k = target.len();
     // column by column (the tile's order), then the targets and the rows without one
     for (c, column) in u.chunks_exact_mut(r).enumerate() {
@@ -592,7 +613,8 @@ fn smoothed_weights(ctx: &Ctx<'_>, target: &[Option<usize>], r: usize, u: &mut V
     for (j, y) in target.iter().enumerate() {
         match *y {
             // the row pass's u_y = (1·a + b)·w_y
-            Some(y) => u[y * r + j] = (a + b) * ctx.w(y),
+            Some(y) if effective => u[y * r + j] = (a + b) * ctx.w(y),
+            Some(_) => {}
             None => (0..ctx.classes).for_each(|c| u[c * r + j] = 0.0),
         }
     }
