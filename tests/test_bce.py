@@ -134,18 +134,14 @@ def test_contiguous_and_strided_layouts_agree(dtype, shape):
             assert a == pytest.approx(want / (z.size if reduction == "mean" else 1), rel=rel)
 
 
-def test_contiguous_path_is_the_same_for_any_thread_count():
+def test_contiguous_path_is_the_same_for_any_thread_count(restore_threads: int) -> None:
     rng = np.random.default_rng(3)
     z = rng.normal(size=(300_007, 3)).astype(np.float32)
     t = rng.random((300_007, 3)).astype(np.float32)
-    before = fe.get_num_threads()
-    try:
-        got = []
-        for n in (1, 2, 3):
-            fe.set_num_threads(n)
-            got.append(fe.binary_cross_entropy_with_logits(z, t, return_grad=True))
-    finally:
-        fe.set_num_threads(before)
+    got = []
+    for n in (1, 2, 3):
+        fe.set_num_threads(n)
+        got.append(fe.binary_cross_entropy_with_logits(z, t, return_grad=True))
     for loss, g in got[1:]:
         assert loss == got[0][0]
         np.testing.assert_array_equal(g, got[0][1])

@@ -150,19 +150,15 @@ def test_gradient_is_softmax_times_u_minus_u_in_every_layout(c, dtype, reduction
         assert (np.abs(gt.T - want) <= tol * size + 1e-300).all()
 
 
-def test_any_thread_count_gives_the_same_bits():
+def test_any_thread_count_gives_the_same_bits(restore_threads: int) -> None:
     rng = np.random.default_rng(7)
     z = rng.normal(size=(200_003, 10)).astype(np.float32)
     t = rng.random((200_003, 10)).astype(np.float32)
-    before = fe.get_num_threads()
-    try:
-        results = []
-        for n in (1, 2, 3):
-            fe.set_num_threads(n)
-            loss, g = fe.softmax_cross_entropy(z, t, return_grad=True)
-            results.append((loss, g, fe.softmax_cross_entropy(z, t, reduction="none")))
-    finally:
-        fe.set_num_threads(before)
+    results = []
+    for n in (1, 2, 3):
+        fe.set_num_threads(n)
+        loss, g = fe.softmax_cross_entropy(z, t, return_grad=True)
+        results.append((loss, g, fe.softmax_cross_entropy(z, t, reduction="none")))
     for loss, g, rows in results[1:]:
         assert loss == results[0][0]
         np.testing.assert_array_equal(g, results[0][1])

@@ -279,20 +279,9 @@ pub(crate) fn tasks_with<'a, T: Copy, U: Copy>(
         .max(min_rows)
         .div_ceil(GROUP)
         * GROUP;
-    let label_groups: Vec<Option<ArrayView1<'a, i64>>> = match labels {
-        Some(y) => split_leading(y, k)
-            .into_iter()
-            .map(|g| merge_leading(g, n - k).into_dimensionality::<Ix1>().ok())
-            .collect(),
-        None => vec![None; shape[..k].iter().product()],
-    };
-    let target_groups: Vec<Option<ArrayView2<'a, U>>> = match targets {
-        Some(t) => split_leading(t, k)
-            .into_iter()
-            .map(|g| merge_leading(g, n - k).into_dimensionality::<Ix2>().ok())
-            .collect(),
-        None => vec![None; shape[..k].iter().product()],
-    };
+    let groups = shape[..k].iter().product();
+    let label_groups = companion_groups::<i64, Ix1>(labels, k, n, groups);
+    let target_groups = companion_groups::<U, Ix2>(targets, k, n, groups);
     let to2 = |g: ArrayViewD<'a, T>| {
         merge_leading(g, n - k)
             .into_dimensionality::<Ix2>()
@@ -344,6 +333,23 @@ pub(crate) fn tasks_with<'a, T: Copy, U: Copy>(
 
 /// A view that may be absent.
 type MaybeView<'a, A, D> = Option<ndarray::ArrayView<'a, A, D>>;
+
+/// The labels or target rows beside the logits, split over the first `k` axes and merged
+/// as the logits are (None for each of the `groups` blocks when there are none).
+fn companion_groups<'a, A, D: ndarray::Dimension>(
+    x: Option<ArrayViewD<'a, A>>,
+    k: usize,
+    n: usize,
+    groups: usize,
+) -> Vec<MaybeView<'a, A, D>> {
+    match x {
+        Some(x) => split_leading(x, k)
+            .into_iter()
+            .map(|g| merge_leading(g, n - k).into_dimensionality::<D>().ok())
+            .collect(),
+        None => (0..groups).map(|_| None).collect(),
+    }
+}
 
 /// `x` split after its first `k` rows (both None when there is no `x`).
 fn split_opt<A, D: ndarray::RemoveAxis>(
