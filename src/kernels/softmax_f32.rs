@@ -298,7 +298,7 @@ crate::simd::multiversion! {
 
 /// e^(x − max) of sixteen lanes as two f64 halves (fast f32 exp, f64 where it underflows).
 #[inline(always)]
-fn exp_gap<V: F8>(x: V::F32s, max: V::F32s) -> (V, V) {
+pub(crate) fn exp_gap<V: F8>(x: V::F32s, max: V::F32s) -> (V, V) {
     let (d, c) = two_diff(x, max);
     if <V::F32s as F16>::any(fast_underflows(d)) {
         exp_wide(d, c)

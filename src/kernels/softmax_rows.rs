@@ -21,6 +21,7 @@
 //! same), with the ≤ 1 ULP vector ln; r where u rounds to 1. Measured ≤ 1 ULP against
 //! `f64::ln_1p` for r ≥ 0 (tests below).
 
+use super::softmax_f32::exp_gap;
 use super::{Real, GROUP};
 use crate::simd::exp::exp as exp_f64;
 use crate::simd::exp_f32::{exp_fast, exp_per_lane, exp_wide, fast_underflows, two_diff};
@@ -318,18 +319,6 @@ crate::simd::multiversion! {
     pub fn tile_write_f64<>(tile: &mut [f64], r: usize, max: &[f64], rest: &[f64], what: TileWrite<'_>) -> () = write_f64_body;
 }
 
-/// e^(x − m) of sixteen f32 lanes as two f64 vectors: the fast f32 exponential, or the
-/// wide one where it would underflow.
-#[inline(always)]
-fn exp_widened<V: F8>(x: V::F32s, m: V::F32s) -> (V, V) {
-    let (d, cc) = two_diff(x, m);
-    if <V::F32s as F16>::any(fast_underflows(d)) {
-        exp_wide(d, cc)
-    } else {
-        exp_fast(d, cc).widen()
-    }
-}
-
 #[inline(always)]
 fn write_f32_body<V: F8>(
     tile: &mut [f32],
@@ -389,12 +378,12 @@ fn write_f32_body<V: F8>(
                 }
                 TileWrite::Softmax => unreachable!("plain"),
                 TileWrite::Grad { w, .. } => {
-                    let (e0, e1) = exp_widened::<V>(x, m);
+                    let (e0, e1) = exp_gap::<V>(x, m);
                     let wc = V::splat(w.map_or(1.0, |w| w[col]));
                     V::F32s::from_wide(e0.mul(k0).sub(b0.mul(wc)), e1.mul(k1).sub(b1.mul(wc)))
                 }
                 TileWrite::Targets { u, .. } => {
-                    let (e0, e1) = exp_widened::<V>(x, m);
+                    let (e0, e1) = exp_gap::<V>(x, m);
                     let (u0, u1) = halves::<V>(&u[at(col, r, g)]);
                     V::F32s::from_wide(e0.mul(k0).sub(b0.mul(u0)), e1.mul(k1).sub(b1.mul(u1)))
                 }
