@@ -199,6 +199,14 @@ enum Shape<'a> {
     Ragged { offsets: Offsets<'a> },
 }
 
+/// `a == b` for the short shape and stride lists of a [`Shape`], without calling
+/// `memcmp` on an empty one: an empty `Vec` points at a dangling address, and glibc's
+/// AVX-512 `memcmp` reads it with a masked load whose fault suppression costs ~100 ns
+/// (measured on a Xeon VM: two such compares were a fifth of a 10-element call).
+fn equal_small<E: PartialEq>(a: &[E], b: &[E]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// The rows of one input. See the module docs.
 #[derive(Clone, Debug)]
 pub struct Rows<'a, T> {
@@ -329,7 +337,7 @@ impl<'a, T: Copy> Rows<'a, T> {
                     batch_shape: sb,
                     batch_strides: tb,
                 },
-            ) => a == b && sa == sb && ta == tb,
+            ) => a == b && equal_small(sa, sb) && equal_small(ta, tb),
             (Shape::Ragged { offsets: a }, Shape::Ragged { offsets: b }) => a.is(b),
             _ => false,
         };
