@@ -9,7 +9,7 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{per_row, per_row_of_views, whole, Options};
+use super::{one_contiguous, per_row, per_row_of_views, whole, Options};
 use crate::error::Error;
 use crate::kernels::plogq;
 use crate::kernels::two_pass::{self, Lowest, Sums};
@@ -218,6 +218,18 @@ pub fn cross_entropy_whole<T: Real, U: Real>(
         normalize: opts.normalize,
     };
     whole(&p, &q, &m, opts, "q")
+}
+
+/// Cross-entropy of one contiguous distribution each (see [`super::one_contiguous`]).
+pub fn cross_entropy_contiguous<T: Real, U: Real>(
+    p: &[T],
+    q: &[U],
+    opts: &Options,
+) -> Result<f64, Error> {
+    let m = CrossEntropy {
+        normalize: opts.normalize,
+    };
+    one_contiguous(p, q, &m, opts, "q")
 }
 
 /// Cross-entropy of ragged rows `p[offsets[r]..offsets[r+1]]` against the same rows of `q`.

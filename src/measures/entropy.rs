@@ -8,7 +8,7 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use super::cross_entropy::CrossEntropy;
 use super::Options;
-use super::{per_row, per_row_of_views, whole};
+use super::{one_contiguous, per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::Real;
 use crate::parallel::rows::{IntoChecked, Rows};
@@ -28,6 +28,14 @@ pub fn entropy_whole<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<f6
         normalize: opts.normalize,
     };
     whole(&p, &p, &m, opts, "p")
+}
+
+/// Entropy of one contiguous distribution (a 1-D array as a slice; see [`super::one_contiguous`]).
+pub fn entropy_contiguous<T: Real>(p: &[T], opts: &Options) -> Result<f64, Error> {
+    let m = CrossEntropy {
+        normalize: opts.normalize,
+    };
+    one_contiguous(p, p, &m, opts, "p")
 }
 
 /// Entropy of ragged rows `p[offsets[r]..offsets[r+1]]`.

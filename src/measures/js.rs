@@ -6,7 +6,7 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
-use super::{per_row, per_row_of_views, whole};
+use super::{one_contiguous, per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::js;
 use crate::kernels::two_pass::{self, Lowest};
@@ -149,6 +149,19 @@ pub fn js_divergence_whole<T: Real, U: Real>(
         normalize: opts.normalize,
     };
     whole(&p, &q, &m, opts, "q")
+}
+
+/// Jensen–Shannon divergence of one contiguous distribution each (see
+/// [`super::one_contiguous`]).
+pub fn js_divergence_contiguous<T: Real, U: Real>(
+    p: &[T],
+    q: &[U],
+    opts: &Options,
+) -> Result<f64, Error> {
+    let m = JensenShannon {
+        normalize: opts.normalize,
+    };
+    one_contiguous(p, q, &m, opts, "q")
 }
 
 /// Jensen–Shannon divergence of ragged rows (same offsets for `p` and `q`).

@@ -7,7 +7,7 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
-use super::{per_row, per_row_of_views, whole};
+use super::{one_contiguous, per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::kl;
 use crate::kernels::two_pass::{self, Lowest};
@@ -142,6 +142,18 @@ pub fn kl_divergence_whole<T: Real, U: Real>(
         normalize: opts.normalize,
     };
     whole(&p, &q, &m, opts, "q")
+}
+
+/// KL divergence of one contiguous distribution each (see [`super::one_contiguous`]).
+pub fn kl_divergence_contiguous<T: Real, U: Real>(
+    p: &[T],
+    q: &[U],
+    opts: &Options,
+) -> Result<f64, Error> {
+    let m = Divergence {
+        normalize: opts.normalize,
+    };
+    one_contiguous(p, q, &m, opts, "q")
 }
 
 /// KL divergence of ragged rows `p[offsets[r]..offsets[r+1]]` against the same rows of `q`.

@@ -168,6 +168,28 @@ pub(crate) fn whole<T: Real, U: Real, M: RowMeasure<T, U>>(
     Ok(checked(vec![v], min, ln_base, q_name)?[0])
 }
 
+/// [`per_row`] of one contiguous distribution each of `p` and `q` (1-D arrays read as
+/// slices: the small call): the rows their 1-D views give, hence the same value bit for
+/// bit, without building views or a result array.
+pub(crate) fn one_contiguous<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &[T],
+    q: &[U],
+    m: &M,
+    opts: &Options,
+    q_name: &'static str,
+) -> Result<f64, Error> {
+    if p.len() != q.len() {
+        return Err(Error::ShapeMismatch {
+            first: "p",
+            second: "q",
+            first_shape: vec![p.len()],
+            second_shape: vec![q.len()],
+        });
+    }
+    let (pr, qr) = (Rows::contiguous(p), Rows::contiguous(q));
+    Ok(per_row(&pr, &qr, m, p.len(), opts, q_name)?[0])
+}
+
 /// Elements between two Ctrl-C checks of the row loops: ~0.1 ms of work or less.
 pub(crate) const CHECK_ELEMENTS: usize = 1 << 16;
 

@@ -271,6 +271,22 @@ impl<'a, T: Copy> Rows<'a, T> {
         }
     }
 
+    /// One contiguous distribution (a 1-D array read as a slice): the rows
+    /// [`Rows::from_view`] gives for the 1-D view of `values`, without the view.
+    pub fn contiguous(values: &'a [T]) -> Self {
+        Rows {
+            ptr: values.as_ptr(),
+            elem_stride: 1,
+            n_rows: 1,
+            shape: Shape::Strided {
+                len: values.len(),
+                batch_shape: Vec::new(),
+                batch_strides: Vec::new(),
+            },
+            _data: PhantomData,
+        }
+    }
+
     /// Ragged rows `values[offsets[r]..offsets[r+1]]`; the offsets are validated (once:
     /// [`Checked`] offsets only have their end compared with `values`).
     pub fn ragged(values: &'a [T], offsets: impl IntoChecked<'a>) -> Result<Self, Error> {
@@ -866,6 +882,19 @@ mod tests {
         }
         check::<f32>();
         check::<f64>();
+    }
+
+    /// A slice's rows are those of its 1-D view, field for field (the small-call path
+    /// relies on it for the same bits), and read the same values as that view.
+    #[test]
+    fn a_slice_gives_the_rows_of_its_one_dimensional_view() {
+        for len in [0, 1, 2, 3, 10, 67] {
+            let values: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            let view = ndarray::ArrayView1::from(&values[..]).into_dyn();
+            let (from_slice, from_view) = (Rows::contiguous(&values), Rows::from_view(&view));
+            assert_eq!(format!("{from_slice:?}"), format!("{from_view:?}"));
+            assert!(from_slice.reads_same_values(&from_view));
+        }
     }
 
     /// One input read as both p and q only when the views are the same rows: a shared
