@@ -149,3 +149,47 @@ def test_normalizers_into_a_new_array_give_the_general_paths_bits(name, dtype):
         assert fast(x, axis) is None
     with pytest.raises(ValueError):
         public(z, axis=3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_row_with_a_python_int_label_takes_the_fast_path_with_the_general_bits(dtype):
+    """torch's unbatched form, ``cross_entropy(logits_1d, 3)``: a plain int label of a 1-D
+    logits row is read by the core as a 0-d label array (the general path made the same
+    array in ~10 µs of Python)."""
+    for row in Z.astype(dtype):
+        for label in range(Z.shape[1]):
+            for reduction in ("mean", "sum", "none"):
+                for ignore in (-100, label):
+                    for eps in (0.0, 0.25):
+                        want = _core.softmax_cross_entropy(
+                            row, np.array(label), weight=None, ignore_index=ignore, reduction=reduction,
+                            label_smoothing=eps,
+                        )
+                        got = _core.softmax_cross_entropy_fast(row, label, -1, ignore, reduction, eps)
+                        _same(got, want)
+                        kwargs = dict(ignore_index=ignore, reduction=reduction, label_smoothing=eps)
+                        _same(fe.softmax_cross_entropy(row, label, **kwargs), want)
+                    want = _core.nll_loss(row, np.array(label), ignore_index=ignore, reduction=reduction)
+                    _same(_core.nll_loss_fast(row, label, -1, ignore, reduction), want)
+                    _same(fe.nll_loss(row, label, ignore_index=ignore, reduction=reduction), want)
+
+
+@pytest.mark.parametrize("label", [4, -1, -7, 2**63, True, np.int64(1), 1.0])
+def test_other_scalar_labels_give_the_general_paths_result_or_error(label):
+    """Out-of-range labels reach the core's error (the same message either way); bools,
+    NumPy scalars, floats and ints beyond int64 are not taken by the fast path."""
+    row = Z[0]
+    if type(label) is int and -(2**63) <= label < 2**63:
+        with pytest.raises(ValueError) as fast_error:
+            _core.softmax_cross_entropy_fast(row, label, -1, -100, "mean", 0.0)
+        with pytest.raises(ValueError) as general_error:
+            _core.softmax_cross_entropy(row, np.array(label), weight=None, ignore_index=-100, reduction="mean",
+                                        label_smoothing=0.0)
+        assert str(fast_error.value) == str(general_error.value)
+        with pytest.raises(ValueError, match=str(label)):
+            fe.nll_loss(row, label)
+        return
+    assert _core.softmax_cross_entropy_fast(row, label, -1, -100, "mean", 0.0) is None
+    assert _core.nll_loss_fast(row, label, -1, -100, "mean") is None
+    # a batch of rows with a scalar label is not the unbatched form either
+    assert _core.softmax_cross_entropy_fast(Z, 1, -1, -100, "mean", 0.0) is None

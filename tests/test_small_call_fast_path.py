@@ -176,3 +176,28 @@ def test_one_contiguous_distribution_reports_the_general_paths_errors():
     # a non-contiguous 1-D view takes the view path, with the same value
     x = np.array([0.1, 9.0, 0.2, 9.0, 0.7])
     assert _core.entropy_fast(x[::2], -1) == _core.entropy_fast(x[::2].copy(), -1)
+
+
+@pytest.mark.parametrize("base", [2, 2.0, 10, 0.5, np.e, 1e300])
+def test_a_plain_base_takes_the_fast_path_with_the_general_bits(base):
+    for p, q in [(P[0], Q[0]), (P, Q), (P.astype(np.float32), Q)]:
+        want = _core.entropy(p, -1, base)
+        np.testing.assert_array_equal(_core.entropy_fast(p, -1, base), want)
+        np.testing.assert_array_equal(fe.entropy(p, base=base), want)
+        for name in PAIRS:
+            fast, core, public = getattr(_core, name + "_fast"), getattr(_core, name), getattr(fe, name)
+            want = core(p, q, -1, base)
+            np.testing.assert_array_equal(fast(p, q, -1, base), want)
+            np.testing.assert_array_equal(public(p, q, base=base), want)
+
+
+@pytest.mark.parametrize("base", [1, 1.0, 0, -2.0, float("inf"), float("nan"), 10**400, True, np.float64(2.0), "2"])
+def test_any_other_base_is_left_to_the_general_path(base):
+    assert _core.entropy_fast(P[0], -1, base) is None
+    for name in PAIRS:
+        assert getattr(_core, name + "_fast")(P[0], Q[0], -1, base) is None
+    if isinstance(base, np.floating):  # a float subclass: accepted by the general path
+        np.testing.assert_array_equal(fe.entropy(P[0], base=base), _core.entropy(P[0], -1, 2.0))
+        return
+    with pytest.raises((ValueError, TypeError)):
+        fe.entropy(P[0], base=base)

@@ -453,13 +453,12 @@ def entropy(
         offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
-        and base is None
         and normalize is True
     ):
         # the small-call fast path, inline (a helper call costs ~10% of a 10-element call,
         # issue #13); the core takes a native float array and an int axis as they are, and
         # returns None for anything else
-        value = _core.entropy_fast(p, axis)
+        value = _core.entropy_fast(p, axis, base)
         if value is not None:
             return value
     if offsets is not None or type(p) is not np.ndarray:
@@ -613,11 +612,10 @@ def kl_divergence(
         offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
-        and base is None
         and normalize is True
     ):
         # the small-call fast path, inline (see `entropy`)
-        value = _core.kl_divergence_fast(p, q, axis)
+        value = _core.kl_divergence_fast(p, q, axis, base)
         if value is not None:
             return value
     return _two_distributions("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
@@ -687,11 +685,10 @@ def cross_entropy(
         offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
-        and base is None
         and normalize is True
     ):
         # the small-call fast path, inline (see `entropy`)
-        value = _core.cross_entropy_fast(p, q, axis)
+        value = _core.cross_entropy_fast(p, q, axis, base)
         if value is not None:
             return value
     return _two_distributions("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing, offsets)

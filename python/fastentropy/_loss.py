@@ -382,7 +382,8 @@ def softmax_cross_entropy(
     """
     if offsets is None and weight is None and return_grad is False and grad_out is None:
         # the small-call fast path (native float logits, native int64 labels of the batch
-        # shape, plain int/str options); None for anything else
+        # shape or a plain int label of one 1-D row, plain int/str options); None for
+        # anything else
         value = _core.softmax_cross_entropy_fast(logits, target, axis, ignore_index, reduction, label_smoothing)
         if value is not None:
             return value

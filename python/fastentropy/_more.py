@@ -126,11 +126,10 @@ def js_divergence(
         offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
-        and base is None
         and normalize is True
     ):
         # the small-call fast path, inline (see `entropy`)
-        value = _core.js_divergence_fast(p, q, axis)
+        value = _core.js_divergence_fast(p, q, axis, base)
         if value is not None:
             return value
     return _two_distributions("js_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
@@ -182,11 +181,10 @@ def js_distance(
         offsets is None
         and from_logits is False
         and smoothing is _NO_SMOOTHING
-        and base is None
         and normalize is True
     ):
         # the small-call fast path, inline (see `entropy`)
-        value = _core.js_distance_fast(p, q, axis)
+        value = _core.js_distance_fast(p, q, axis, base)
         if value is not None:
             return value
     return _two_distributions("js_distance", p, q, axis, base, normalize, from_logits, smoothing, offsets)

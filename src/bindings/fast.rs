@@ -1,6 +1,6 @@
 //! The small-call fast paths (issue #13: a 10-element call within 1 µs). The Python
 //! functions check their keyword options (`is None` / `is False`, cheap) and hand the
-//! arrays here; whether the arrays can be taken as they are (exact native float32/float64
+//! arrays (and `base`) here; whether the arrays can be taken as they are (exact native float32/float64
 //! ndarrays, one shape, an int `axis` in range) is decided in Rust, where it costs a few
 //! nanoseconds instead of the ~100 ns of `p.dtype`/`p.ndim` lookups in Python. Anything
 //! else returns None and the caller takes its general path (conversion, broadcasting,
@@ -9,7 +9,7 @@
 use numpy::{PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyInt;
+use pyo3::types::{PyFloat, PyInt};
 
 use super::arrays::{is_float32, reduce_one, reduce_pair, Floats};
 use super::measures::py_self_information;
@@ -26,11 +26,27 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The default options of every fast path (natural log, normalised).
-const DEFAULTS: Options = Options {
-    normalize: true,
-    base: None,
-};
+/// The options of a fast path: normalised, natural log or a `base` that is None or a plain
+/// float / int the general path would accept (positive, finite, not 1); None otherwise,
+/// so the general path raises its error.
+fn fast_options(base: Option<&Bound<'_, PyAny>>) -> Option<Options> {
+    let base = match base {
+        None => None,
+        Some(b) if b.is_none() => None,
+        Some(b) if b.is_exact_instance_of::<PyFloat>() || b.is_exact_instance_of::<PyInt>() => {
+            let b: f64 = b.extract().ok()?;
+            if !(b > 0.0 && b != 1.0 && b.is_finite()) {
+                return None;
+            }
+            Some(b)
+        }
+        Some(_) => return None,
+    };
+    Some(Options {
+        normalize: true,
+        base,
+    })
+}
 
 /// The shape of `obj` if it is an exact ndarray (not a subclass: `numpy.ma` arrays carry a
 /// mask the buffer does not show) of native-endian float32/float64. Checked here, not in
@@ -101,48 +117,51 @@ fn fast_axis(
     plain_axis(axis, shape.len())
 }
 
-/// Entropy with the default options, or None (see the module docs).
-#[pyfunction(name = "entropy_fast")]
+/// Entropy with the default options (or a plain `base`), or None (see the module docs).
+#[pyfunction(name = "entropy_fast", signature = (p, axis, base = None))]
 fn py_entropy_fast<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     axis: &Bound<'py, PyAny>,
+    base: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Some(axis) = fast_axis(p, None, axis) else {
+    let (Some(axis), Some(opts)) = (fast_axis(p, None, axis), fast_options(base)) else {
         return Ok(None);
     };
     if one_slice(p) {
         let p = Floats::borrow("p", p)?;
         let value = with_slice!(p, |ps| py
-            .compute_sized(ps.len(), || { entropy::entropy_contiguous(ps, &DEFAULTS) }))?;
+            .compute_sized(ps.len(), || { entropy::entropy_contiguous(ps, &opts) }))?;
         return Ok(Some(value.into_pyobject(py)?.into_any()));
     }
-    reduce_one!(py, p, axis, |pv| entropy::entropy(pv, &DEFAULTS)).map(Some)
+    reduce_one!(py, p, axis, |pv| entropy::entropy(pv, &opts)).map(Some)
 }
 
 /// One fast path per two-distribution measure: `$name` computed by `$measure(p, q, opts)`,
 /// or for one contiguous distribution each by `$finish($contiguous(p, q, opts))`.
 macro_rules! pair_fast {
     ($fn_name:ident, $name:literal, $measure:path, $contiguous:path, $finish:expr) => {
-        #[doc = concat!("`", $name, "` with the default options, or None (see the module docs).")]
-        #[pyfunction(name = $name)]
+        #[doc = concat!("`", $name, "` with the default options (or a plain `base`), or None (see the module docs).")]
+        #[pyfunction(name = $name, signature = (p, q, axis, base = None))]
         fn $fn_name<'py>(
             py: Python<'py>,
             p: &Bound<'py, PyAny>,
             q: &Bound<'py, PyAny>,
             axis: &Bound<'py, PyAny>,
+            base: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Option<Bound<'py, PyAny>>> {
-            let Some(axis) = fast_axis(p, Some(q), axis) else {
+            let (Some(axis), Some(opts)) = (fast_axis(p, Some(q), axis), fast_options(base))
+            else {
                 return Ok(None);
             };
             if one_slice(p) && one_slice(q) {
                 let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
                 let value = with_slice!(p, |ps| with_slice!(q, |qs| py
-                    .compute_sized(ps.len(), || $contiguous(ps, qs, &DEFAULTS))))?;
+                    .compute_sized(ps.len(), || $contiguous(ps, qs, &opts))))?;
                 let finish: fn(f64) -> f64 = $finish;
                 return Ok(Some(finish(value).into_pyobject(py)?.into_any()));
             }
-            reduce_pair!(py, p, q, axis, |pv, qv| $measure(pv, qv, &DEFAULTS)).map(Some)
+            reduce_pair!(py, p, q, axis, |pv, qv| $measure(pv, qv, &opts)).map(Some)
         }
     };
 }

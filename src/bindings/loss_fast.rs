@@ -3,7 +3,8 @@
 //! `nll_loss` with class-index targets and no class weights, no gradient. The Python functions test the options that select another
 //! path (`weight is None`, `return_grad is False`, ...) and hand everything else here;
 //! whether the arguments can be taken as they are — exact native float ndarrays, exact
-//! native integer labels of the batch shape, a plain int `axis` in range, an int
+//! native integer labels of the batch shape (or a plain int label of one 1-D row), a
+//! plain int `axis` in range, an int
 //! `ignore_index`, a str `reduction` the core knows — is decided in Rust. Anything else
 //! returns None and the caller takes its general path, which raises the errors that name
 //! the argument. The computation is the general path's own core call on the same views,
@@ -12,6 +13,7 @@
 //! PERF: a (10, 10) `softmax_cross_entropy` spent ~6 µs in Python (argument checks,
 //! `np.moveaxis` alone ~2.5 µs) around a core call of ~1 µs.
 
+use ndarray::{ArrayD, ArrayViewD};
 use numpy::{Element, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyString};
@@ -24,6 +26,7 @@ use super::fast::{native_float_shape, plain_axis};
 use super::loss::with_labels;
 use super::Compute;
 use crate::kernels::Real;
+use crate::measures::labels::Label;
 use crate::measures::logsumexp::{logsumexp, normalize_into, Normalizer};
 use crate::measures::nll_loss::nll_loss;
 use crate::measures::softmax_cross_entropy::{
@@ -58,6 +61,17 @@ fn batch_shaped(target: &Bound<'_, PyAny>, batch: &[usize]) -> bool {
         && target
             .cast::<PyUntypedArray>()
             .is_ok_and(|t| t.shape() == batch)
+}
+
+/// A plain Python int class index for one row of logits (batch shape `()`: torch's
+/// unbatched `cross_entropy(logits, 3)`) as a 0-d label array, else None. The general
+/// path spent ~10 µs turning the int into an array and the row into a batch of one.
+fn scalar_label(target: &Bound<'_, PyAny>, batch: &[usize]) -> Option<ArrayD<i64>> {
+    if !batch.is_empty() || !target.is_exact_instance_of::<PyInt>() {
+        return None;
+    }
+    let label: i64 = target.extract().ok()?;
+    Some(ndarray::arr0(label).into_dyn())
 }
 
 /// `ignore_index` and `reduction` when they are a plain int64 and a known reduction name.
@@ -196,24 +210,27 @@ fn py_softmax_cross_entropy_fast<'py>(
     ) else {
         return Ok(None);
     };
-    let Some(labels) = target
-        .cast::<PyArrayDyn<i64>>()
-        .ok()
-        .filter(|_| batch_shaped(target, &batch))
-    else {
-        return Ok(None);
+    let scalar = scalar_label(target, &batch);
+    let borrowed = match (&scalar, target.cast::<PyArrayDyn<i64>>()) {
+        (Some(_), _) => None,
+        (None, Ok(labels)) if batch_shaped(target, &batch) => Some(readonly("target", labels)?),
+        (None, _) => return Ok(None),
     };
     let opts = LossOptions {
         reduction,
         ignore_index,
         label_smoothing,
     };
-    let labels = readonly("target", labels)?;
     let z = Floats::borrow("logits", logits)?;
     let result = with_view!(z, |zv| {
         let zv = axis_last("logits", zv, axis)?;
         check_result_size(lanes(zv.shape()), BYTES_PER_LANE)?;
-        let (y, elements) = (view(&labels), zv.len());
+        let y = match (&scalar, &borrowed) {
+            (Some(label), _) => label.view(),
+            (None, Some(labels)) => view(labels),
+            (None, None) => return Ok(None),
+        };
+        let elements = zv.len();
         py.compute_sized(elements, || {
             softmax_cross_entropy(zv, Target::<f64>::Labels(y), None, &opts)
         })
@@ -238,23 +255,33 @@ fn py_nll_loss_fast<'py>(
     let Some((ignore_index, reduction)) = label_options(ignore_index, reduction) else {
         return Ok(None);
     };
-    if !batch_shaped(target, &batch) {
+    let scalar = scalar_label(target, &batch);
+    if scalar.is_none() && !batch_shaped(target, &batch) {
         return Ok(None);
     }
     let lp = Floats::borrow("log_probs", log_probs)?;
-    with_labels!(
-        target,
-        |y| {
-            let result = with_view!(lp, |v| {
-                let v = axis_last("log_probs", v, axis)?;
-                check_result_size(lanes(v.shape()), BYTES_PER_LANE)?;
-                let elements = y.len();
-                py.compute_sized(elements, || {
-                    nll_loss(v, y, None, ignore_index, reduction, None)
-                })
-            })?;
-            into_python(py, result).map(Some)
-        },
-        Ok(None)
-    )
+    let options = (axis, ignore_index, reduction);
+    if let Some(label) = scalar {
+        return nll_of(py, &lp, label.view(), options).map(Some);
+    }
+    with_labels!(target, |y| nll_of(py, &lp, y, options).map(Some), Ok(None))
+}
+
+/// The fast path's `nll_loss` of borrowed log-probabilities and class indices `y`, with
+/// `(axis, ignore_index, reduction)`.
+fn nll_of<'py, L: Label>(
+    py: Python<'py>,
+    log_probs: &Floats<'py>,
+    y: ArrayViewD<'_, L>,
+    (axis, ignore_index, reduction): (isize, i64, Reduction),
+) -> PyResult<Bound<'py, PyAny>> {
+    let result = with_view!(log_probs, |v| {
+        let v = axis_last("log_probs", v, axis)?;
+        check_result_size(lanes(v.shape()), BYTES_PER_LANE)?;
+        let elements = y.len();
+        py.compute_sized(elements, || {
+            nll_loss(v, y, None, ignore_index, reduction, None)
+        })
+    })?;
+    into_python(py, result)
 }
