@@ -1137,7 +1137,7 @@ class Runner:
     def run_small(self) -> List[Dict[str, Any]]:
         rows = []
         st = Settings(case_budget=max(0.5, self.st.case_budget), min_samples=15, max_samples=400)
-        for func in ("entropy", "kl_divergence"):
+        for func in SMALL_MEASURES:
             for dtype in DTYPES:
                 p = make_probs(10, dtype, 5)
                 q = make_probs(10, dtype, 6)
@@ -1162,7 +1162,27 @@ class Runner:
             row = self._row(timers, impls, ok)
             row.update(function=func, dtype=x.dtype.name, n=100)
             rows.append(row)
+        # one row and a plain int label: torch's unbatched cross_entropy(z, 3)
+        z, label = x[0], int(y[0])
+        impls = {
+            FE: (lambda: fe.softmax_cross_entropy(z, label), "fastentropy.softmax_cross_entropy(z, 3)"),
+            "numpy": (lambda: np.log(np.exp(z - z.max()).sum()) + z.max() - z[label], "log Σ e^(z−m) + m − z[y]"),
+            "scipy": (lambda: scipy.special.logsumexp(z) - z[label], "scipy.special.logsumexp(z) − z[y]"),
+        }
+        if self.use_torch:
+            zt, yt = torch.from_numpy(z), torch.tensor(label)
+            impls["torch"] = (lambda: F.cross_entropy(zt, yt).item(), "F.cross_entropy(z, torch.tensor(3))")
+        timers = [Timer(name, fn) for name, (fn, _) in impls.items()]
+        time_case(timers, st)
+        ok = self.check("small softmax_cross_entropy one row", timers, 2e-4)
+        row = self._row(timers, impls, ok)
+        row.update(function="softmax_cross_entropy[one row]", dtype=z.dtype.name, n=10)
+        rows.append(row)
         return rows
+
+
+# the measures of the small-call section (issue #13 target 4: a 10-element call ≤ 1 µs)
+SMALL_MEASURES = ("entropy", "kl_divergence", "cross_entropy")
 
 
 def _div(a: Optional[float], b: Optional[float]) -> Optional[float]:
@@ -1268,7 +1288,7 @@ def small_table(rows: List[Dict[str, Any]]) -> str:
     out = []
     for r in rows:
         fe_r = r["fastentropy"]
-        measure = r["function"] in ("entropy", "kl_divergence")
+        measure = r["function"] in SMALL_MEASURES
         cells = []
         for peer in peers:
             # scipy.stats for the measures, scipy.special's expressions for the losses
@@ -1281,6 +1301,8 @@ def small_table(rows: List[Dict[str, Any]]) -> str:
         if measure:
             call = "entropy(p)" if r["function"] == "entropy" else f"{r['function']}(p, q)"
             call += f", 10 × {r['dtype']}"
+        elif r["function"] == "softmax_cross_entropy[one row]":
+            call = f"softmax_cross_entropy(z, 3), one row of 10 {r['dtype']}"
         else:
             call = r["function"] + ("(x)" if r["function"] in ("logsumexp", "log_softmax") else "(x, y)")
             call += f", 10 × 10 {r['dtype']}"
