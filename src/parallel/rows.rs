@@ -666,6 +666,9 @@ impl<T: Real> Rows<'_, T> {
             // borrowed view from row `first`'s first element.
             let src =
                 unsafe { std::slice::from_raw_parts(self.ptr.offset(first_base), GROUP * len) };
+            if let (Some(src), true) = (T::as_f32(src), matches!(len, 2 | 3)) {
+                return transpose_widen_f32(src, len, buf);
+            }
             // A fixed length unrolls into loads and shuffles (measured: the generic loop
             // took a third of the time of entropy over (5·10^6, 2) rows).
             match len {
@@ -699,6 +702,18 @@ impl<T: Real> Rows<'_, T> {
             slot[n..].fill(0.0);
         }
     }
+}
+
+/// `buf[c][j] = src[j·len + c]` for the GROUP float32 rows of `len` ∈ {2, 3} elements in
+/// `src`, widened: the narrow-row shuffles of [`crate::simd::transpose`] into a float32
+/// tile, then whole runs widened. (Measured, one thread, 10^7 values: entropy (N, 2) 26 →
+/// 23 ms, (N, 3) 24 → 20 ms; for 5 and 10 classes the blocked transpose was 5–15% slower
+/// than the unrolled element loop, so they keep it.)
+fn transpose_widen_f32(src: &[f32], len: usize, buf: &mut [[f64; GROUP]]) {
+    let mut tile = [0f32; GROUP * 3];
+    let tile = &mut tile[..GROUP * len];
+    crate::simd::transpose::transpose(src, len, GROUP, len, tile, GROUP);
+    widen_runs(tile, GROUP, 0, &mut buf[..len]);
 }
 
 /// `buf[c][j] = src[j·L + c]` for the GROUP rows of `L` elements in `src`, widened.
@@ -882,6 +897,51 @@ mod tests {
         }
         check::<f32>();
         check::<f64>();
+    }
+
+    /// A group of rows back to back is transposed (and widened) element for element, bit
+    /// for bit, whichever way (float32 tiles, fixed-length unrolls, the generic loop), with
+    /// −0.0, ±inf, NaN and subnormals among the values; lanes past `n` rows are zero.
+    #[test]
+    fn fill_group_transposes_rows_exactly() {
+        fn check<T: Real + std::fmt::Debug>(values: &[f64]) {
+            for len in 1..=20usize {
+                let rows = 40;
+                let data: Vec<T> = (0..rows * len)
+                    .map(|i| T::from_f64(values[i % values.len()] * (1.0 + i as f64)))
+                    .collect();
+                let a = Array2::from_shape_vec((rows, len), data.clone()).unwrap();
+                let view = a.view().into_dyn();
+                let r = Rows::from_view(&view);
+                for (first, n) in [(16, GROUP), (0, GROUP), (24, GROUP), (32, 5)] {
+                    let mut buf = vec![[7.0; GROUP]; len];
+                    r.fill_group(first, n, len, &mut buf);
+                    for (c, lanes) in buf.iter().enumerate() {
+                        for (j, &v) in lanes.iter().enumerate() {
+                            let want = if j < n {
+                                data[(first + j) * len + c].to_f64()
+                            } else {
+                                0.0
+                            };
+                            assert_eq!(v.to_bits(), want.to_bits(), "len {len} row {j} col {c}");
+                        }
+                    }
+                }
+            }
+        }
+        let values = [
+            0.25,
+            -0.0,
+            f64::INFINITY,
+            f64::NAN,
+            1e-40,
+            3.5,
+            f64::NEG_INFINITY,
+            7e-310,
+            1e30,
+        ];
+        check::<f32>(&values);
+        check::<f64>(&values);
     }
 
     /// A slice's rows are those of its 1-D view, field for field (the small-call path
