@@ -847,7 +847,11 @@ fn group_body<V: F8, U: Real>(
     } else if p.len() == 1 && q.len() == 1 {
         one_element_rows::<V>(&p[0], &q[0], out, regular)
     } else if p.len() == 2 && q.len() == 2 {
-        cross_entropy_of_two::<V>(p, q, out, regular)
+        if U::IS_F32 {
+            cross_entropy_of_two::<V, true>(p, q, out, regular)
+        } else {
+            cross_entropy_of_two::<V, false>(p, q, out, regular)
+        }
     } else {
         group_halves::<V, U, false>(p, q, out, regular)
     }
@@ -898,8 +902,8 @@ pub(crate) fn one_element_rows<V: F8>(
 /// and the logs are each correctly rounded or ≤ 1 ULP; ln t's relative error only grows
 /// where t → 1, where its term is below half of log1p(t)). Two logarithms and three
 /// divisions per eight rows, against one logarithm per element plus the log of the
-/// total, the two passes and the dominant-element form of [`group_impl`]. For float64
-/// data these are the operations of [`cross_entropy_of_two`] with q = p, so
+/// total, the two passes and the dominant-element form of [`group_impl`]. These are the
+/// operations of [`cross_entropy_of_two`] with q = p (float32 data: f32 logs in both), so
 /// `cross_entropy(p, p.copy())` equals `entropy(p)` bit for bit here too.
 #[inline(always)]
 fn entropy_of_two<V: F8, const F32: bool>(
@@ -925,36 +929,7 @@ fn entropy_of_two<V: F8, const F32: bool>(
         // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
         min = min.min_ignoring_nan(x).min_ignoring_nan(y);
     }
-    // ln u and ln t: f64 logs, or for float32 data one sixteen-lane f32 log each (≤ 8e-8
-    // relative). Rows whose t lies below f32's normal range (the f32 log's domain) take
-    // f64 logs — chosen per row, so a row's value never depends on its neighbours.
-    // (No closure here: the intrinsics would not inline into it.)
-    let mut u_logged = u; // the value ln u is the log of (f32 logs: fl32(u))
-    let mut logs: [(V, V); 2] = if F32 {
-        let u32 = V::F32s::from_wide(u[0], u[1]);
-        u_logged = u32.widen().into();
-        let (lu0, lu1) = crate::simd::log_f32::ln_fast(u32).widen();
-        let (lt0, lt1) = crate::simd::log_f32::ln_fast(V::F32s::from_wide(t[0], t[1])).widen();
-        [(lu0, lt0), (lu1, lt1)]
-    } else {
-        [
-            (ln_finite(u[0]), ln_finite(t[0])),
-            (ln_finite(u[1]), ln_finite(t[1])),
-        ]
-    };
-    let limit = V::splat(F32_MIN_NORMAL);
-    let subnormal_t = [0, 1].map(|h| V::and(t[h].lt(limit), t[h].gt(zero)));
-    if F32 && V::any(V::or(subnormal_t[0], subnormal_t[1])) {
-        for h in 0..2 {
-            let f64_logs = subnormal_t[h];
-            let (ln_u, ln_t) = logs[h];
-            logs[h] = (
-                V::select(f64_logs, ln_finite(u[h]), ln_u),
-                V::select(f64_logs, ln_finite(t[h]), ln_t),
-            );
-            u_logged[h] = V::select(f64_logs, u[h], u_logged[h]);
-        }
-    }
+    let (logs, u_logged) = two_element_logs::<V, F32>(t, u);
     for h in 0..2 {
         let (ln_u, ln_t) = logs[h];
         let value = two_element_value(t[h], u[h], u_logged[h], ln_u, ln_t, large[h], small[h]);
@@ -962,6 +937,47 @@ fn entropy_of_two<V: F8, const F32: bool>(
     }
     let min = min.min_lane();
     Lowest { p: min, q: min }
+}
+
+/// (ln u, ln s) of the two-element closed forms for sixteen lanes (two halves), and the
+/// values u whose logs they are: f64 logs, or for float32 data one sixteen-lane f32 log
+/// each (≤ 8e-8 relative; u logged as fl32(u)). Lanes whose s lies below f32's normal
+/// range (the f32 log's domain) take f64 logs — chosen per lane, so a row's value never
+/// depends on its neighbours. (No closure here: the intrinsics would not inline into it.)
+#[inline(always)]
+fn two_element_logs<V: F8, const F32: bool>(s: [V; 2], u: [V; 2]) -> ([(V, V); 2], [V; 2]) {
+    let mut u_logged = u;
+    let mut logs: [(V, V); 2] = if F32 {
+        let u32 = V::F32s::from_wide(u[0], u[1]);
+        u_logged = u32.widen().into();
+        let (lu0, lu1) = crate::simd::log_f32::ln_fast(u32).widen();
+        let (ls0, ls1) = crate::simd::log_f32::ln_fast(V::F32s::from_wide(s[0], s[1])).widen();
+        [(lu0, ls0), (lu1, ls1)]
+    } else {
+        [
+            (ln_finite(u[0]), ln_finite(s[0])),
+            (ln_finite(u[1]), ln_finite(s[1])),
+        ]
+    };
+    let (limit, zero) = (V::splat(F32_MIN_NORMAL), V::splat(0.0));
+    // (not `[0, 1].map(..)`: its closure was compiled out of line, without the
+    // kernel's target features, and took half of a two-element group's time)
+    let subnormal_s = [
+        V::and(s[0].lt(limit), s[0].gt(zero)),
+        V::and(s[1].lt(limit), s[1].gt(zero)),
+    ];
+    if F32 && V::any(V::or(subnormal_s[0], subnormal_s[1])) {
+        for h in 0..2 {
+            let f64_logs = subnormal_s[h];
+            let (ln_u, ln_s) = logs[h];
+            logs[h] = (
+                V::select(f64_logs, ln_finite(u[h]), ln_u),
+                V::select(f64_logs, ln_finite(s[h]), ln_s),
+            );
+            u_logged[h] = V::select(f64_logs, u[h], u_logged[h]);
+        }
+    }
+    (logs, u_logged)
 }
 
 /// The two-element closed form log1p(s) + w·ln(1/s), w = b/(a + b), from ln u and ln s:
@@ -984,9 +1000,10 @@ fn two_element_value<V: F8>(s: V, u: V, u_logged: V, ln_u: V, ln_s: V, a: V, b: 
 /// H(P, Q) = −P₁ ln Q₁ − P₂ ln Q₂ = log1p(s) + w·ln(1/s),
 /// two non-negative terms (ln(1/Q₁) = log1p(s), ln(1/Q₂) = log1p(s) − ln s), scale-free:
 /// no cancellation, no rescaling; +inf where d = 0 < b, as the group form. The same
-/// accuracy argument as [`entropy_of_two`] (which is this with q = p).
+/// accuracy argument as [`entropy_of_two`] (which is this with q = p, bit for bit, the
+/// logs included: f32 logs where q holds float32 data).
 #[inline(always)]
-fn cross_entropy_of_two<V: F8>(
+fn cross_entropy_of_two<V: F8, const F32: bool>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     out: &mut [f64],
@@ -994,6 +1011,8 @@ fn cross_entropy_of_two<V: F8>(
 ) -> Lowest {
     let (one, zero) = (V::splat(1.0), V::splat(0.0));
     let (mut min_p, mut min_q) = (V::splat(f64::INFINITY), V::splat(f64::INFINITY));
+    let (mut s, mut u) = ([one; 2], [one; 2]);
+    let (mut weights, mut infinite) = ([(one, zero); 2], [zero; 2]);
     for h in 0..2 {
         let (a, b) = (half::<V>(&p[0], h), half::<V>(&p[1], h));
         let (c, d) = (half::<V>(&q[0], h), half::<V>(&q[1], h));
@@ -1008,21 +1027,23 @@ fn cross_entropy_of_two<V: F8>(
         let swap = d.gt(c);
         let (c1, d1) = (V::select(swap, d, c), V::select(swap, c, d));
         let (a1, b1) = (V::select(swap, b, a), V::select(swap, a, b));
-        let s = d1.div(c1);
+        s[h] = d1.div(c1);
         // a share s that underflowed (subnormal or 0 with d > 0) has lost digits that
         // ln(1/s) would need (its weight w need not be small): the row form
-        let s_normal = V::or(d1.eq(zero), s.ge(V::splat(f64::MIN_POSITIVE)));
+        let s_normal = V::or(d1.eq(zero), s[h].ge(V::splat(f64::MIN_POSITIVE)));
         mark_irregular::<V>(V::and(ok, s_normal), h, regular);
-        let u = one.add(s);
-        let value = two_element_value(s, u, u, ln_finite(u), ln_finite(s), a1, b1);
-        let value = V::select(
-            V::and(d1.eq(zero), b1.gt(zero)),
-            V::splat(f64::INFINITY),
-            value,
-        );
-        store_half(value, h, out);
+        u[h] = one.add(s[h]);
+        weights[h] = (a1, b1);
+        infinite[h] = V::select(V::and(d1.eq(zero), b1.gt(zero)), one, zero);
         min_p = min_p.min_ignoring_nan(a).min_ignoring_nan(b);
         min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
+    }
+    let (logs, u_logged) = two_element_logs::<V, F32>(s, u);
+    for h in 0..2 {
+        let ((ln_u, ln_s), (a1, b1)) = (logs[h], weights[h]);
+        let value = two_element_value(s[h], u[h], u_logged[h], ln_u, ln_s, a1, b1);
+        let value = V::select(infinite[h].gt(zero), V::splat(f64::INFINITY), value);
+        store_half(value, h, out);
     }
     Lowest {
         p: min_p.min_lane(),
@@ -1668,6 +1689,56 @@ mod tests {
                 assert_eq!(hr[j], cr[j], "{:?}", chunk[j]);
                 if hr[j] {
                     assert_eq!(h[j].to_bits(), ce[j].to_bits(), "{:?}", chunk[j]);
+                }
+            }
+        }
+    }
+
+    /// float32 data: two-element cross-entropy rows take f32 logs of q's share (f64 logs
+    /// where the share is below f32's normal range), within the contract of the scalar
+    /// reference, and a copy of p gives the entropy's bits.
+    #[test]
+    fn two_element_float32_cross_entropy_rows_take_f32_logs_within_the_contract() {
+        let to32 = |v: f64| (v as f32) as f64;
+        let mut rows: Vec<([f64; 2], [f64; 2])> = Vec::new();
+        for i in 0..120 {
+            let t = 10f64.powf(-(i as f64) * 0.4);
+            for scale in [1e-30f64, 1.0, 7.0, 1e30] {
+                let (x, y) = (to32(scale), to32(t * scale));
+                rows.push(([x, y], [y, x]));
+                rows.push(([y, x], [to32(0.3 * scale), x]));
+                rows.push(([0.0, x], [x, y]));
+            }
+        }
+        rows.push(([1.0, 2.0], [1.0, to32(1e-40)])); // q's share an f32 subnormal
+        rows.push(([1.0, 2.0], [3.0, 0.0])); // +inf
+        let got = through_groups(&rows, |pt, qt, out, regular| {
+            group::<f32>(pt, qt, out, regular)
+        });
+        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
+            let lane = cross_entropy_of_two_lane(pr, qr);
+            assert_eq!(regular, lane.is_some(), "{pr:?} {qr:?}");
+            let Some(want) = lane else { continue };
+            assert!(
+                close(value, want, 3e-7) || (want < 1e-300 && value < 1e-300),
+                "{pr:?} {qr:?}: {value:e} vs {want:e}"
+            );
+        }
+        let copies: Vec<([f64; 2], [f64; 2])> = rows.iter().map(|&(p, _)| (p, p)).collect();
+        let ce = through_groups(&copies, |pt, qt, out, regular| {
+            group::<f32>(pt, qt, out, regular)
+        });
+        for (chunk, ce) in copies.chunks(GROUP).zip(ce.chunks(GROUP)) {
+            let mut pt = vec![[0.0; GROUP]; 2];
+            for (j, (p, _)) in chunk.iter().enumerate() {
+                (pt[0][j], pt[1][j]) = (p[0], p[1]);
+            }
+            let (mut h, mut hr) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+            group::<f32>(&pt, &pt, &mut h, &mut hr);
+            for j in 0..chunk.len() {
+                assert_eq!(hr[j], ce[j].1, "{:?}", chunk[j]);
+                if hr[j] {
+                    assert_eq!(h[j].to_bits(), ce[j].0.to_bits(), "{:?}", chunk[j]);
                 }
             }
         }
