@@ -201,3 +201,26 @@ def test_any_other_base_is_left_to_the_general_path(base):
         return
     with pytest.raises((ValueError, TypeError)):
         fe.entropy(P[0], base=base)
+
+
+def test_perplexity_fast_path_gives_the_general_bits():
+    """perplexity = e^H: the fast path exponentiates the same entropy (a plain base is
+    checked and changes nothing), for one distribution (a float) and for rows."""
+    rows = _adversarial_distributions(10, 3) + [P[0], P[1]]
+    for dtype in (np.float64, np.float32):
+        with np.errstate(over="ignore"):  # 1e300 overflows float32 to inf: a case too
+            inputs = [r.astype(dtype) for r in rows] + [P.astype(dtype), P.T.astype(dtype)]
+        for p in inputs:
+            for base in (None, 2, 10.0):
+                with np.errstate(all="ignore"):
+                    want = _core.perplexity(np.atleast_1d(p), -1, base, True)
+                got = _core.perplexity_fast(p, -1, base)
+                np.testing.assert_array_equal(got, want)
+                np.testing.assert_array_equal(fe.perplexity(p, base=base), want)
+                assert isinstance(got, float) == (p.ndim == 1)
+    for base in (1, 0, -2.0, True, "2"):
+        assert _core.perplexity_fast(P[0], -1, base) is None
+        with pytest.raises((ValueError, TypeError)):
+            fe.perplexity(P[0], base=base)
+    with pytest.raises(ValueError, match="-0.25"):
+        _core.perplexity_fast(np.array([0.5, -0.25]), -1)

@@ -250,6 +250,11 @@ def perplexity(
     >>> fe.perplexity([1, 1, 1, 1, 5], offsets=[0, 4, 5])
     array([4., 1.])
     """
+    if offsets is None and from_logits is False and normalize is True:
+        # the small-call fast path, inline (see `entropy`)
+        value = _core.perplexity_fast(p, axis, base)
+        if value is not None:
+            return value
     if offsets is not None or type(p) is not np.ndarray:
         src = _ragged.one(p, "p", offsets, axis, _ragged_fill(from_logits))
         if src is not None:
