@@ -311,9 +311,10 @@ def softmax_cross_entropy(
         out (as ``-inf``).
     target : array_like
         Either class indices (any integer dtype and byte order, read as its true value;
-        the shape of ``logits`` without ``axis``) or class probabilities (a float array of
-        the shape of ``logits``; masked elements count as 0). Masked class indices are
-        refused: pass ``target.filled(ignore_index)``.
+        the shape of ``logits`` without ``axis``; a plain int for one 1-D row of logits,
+        torch's unbatched form) or class probabilities (a float array of the shape of
+        ``logits``; masked elements count as 0). Masked class indices are refused: pass
+        ``target.filled(ignore_index)``.
     axis : int, default -1
         The class axis. torch's ``(N, C, d1, ...)`` layout is ``axis=1``.
     weight : array_like, optional
@@ -443,7 +444,7 @@ def nll_loss(
         Log-probabilities with the classes along ``axis``.
     target : array_like of int
         Class indices (any integer dtype and byte order, read as its true value), the
-        shape of ``log_probs`` without ``axis``.
+        shape of ``log_probs`` without ``axis`` (a plain int for one 1-D row).
     axis : int, default -1
         The class axis (``axis=1`` for torch's ``(N, C, d1, ...)``).
     weight : array_like, optional
