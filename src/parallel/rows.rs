@@ -666,9 +666,6 @@ impl<T: Real> Rows<'_, T> {
             // borrowed view from row `first`'s first element.
             let src =
                 unsafe { std::slice::from_raw_parts(self.ptr.offset(first_base), GROUP * len) };
-            if let (Some(src), true) = (T::as_f32(src), matches!(len, 2 | 3)) {
-                return transpose_widen_f32(src, len, buf);
-            }
             widen_rows(src, &mut buf[..len]);
             return;
         }
@@ -682,18 +679,6 @@ impl<T: Real> Rows<'_, T> {
             slot[n..].fill(0.0);
         }
     }
-}
-
-/// `buf[c][j] = src[j·len + c]` for the GROUP float32 rows of `len` ∈ {2, 3} elements in
-/// `src`, widened: the narrow-row shuffles of [`crate::simd::transpose`] into a float32
-/// tile, then whole runs widened. (Measured, one thread, 10^7 values: entropy (N, 2) 26 →
-/// 23 ms, (N, 3) 24 → 20 ms; for 5 and 10 classes the blocked transpose was 5–15% slower
-/// than the unrolled element loop, so they keep it.)
-fn transpose_widen_f32(src: &[f32], len: usize, buf: &mut [[f64; GROUP]]) {
-    let mut tile = [0f32; GROUP * 3];
-    let tile = &mut tile[..GROUP * len];
-    crate::simd::transpose::transpose(src, len, GROUP, len, tile, GROUP);
-    widen_runs(tile, GROUP, 0, &mut buf[..len]);
 }
 
 /// An n-d view read as one distribution (`axis=None`): its elements as equally long
