@@ -193,3 +193,76 @@ def test_other_scalar_labels_give_the_general_paths_result_or_error(label):
     assert _core.nll_loss_fast(row, label, -1, -100, "mean") is None
     # a batch of rows with a scalar label is not the unbatched form either
     assert _core.softmax_cross_entropy_fast(Z, 1, -1, -100, "mean", 0.0) is None
+
+
+def _adversarial_logits(n, seed):
+    """Rows of n logits for the 1-D slice paths: random, zeros, huge and tiny magnitudes,
+    subnormals, a dominant logit, -inf entries (and all -inf), +inf and NaN."""
+    rng = np.random.default_rng(seed)
+    rows = [rng.normal(size=n) * 4, np.zeros(n), rng.normal(size=n) * 1e30, rng.normal(size=n) * 1e300,
+            rng.random(n) * 5e-324 * 9, np.full(n, -np.inf)]
+    if n:
+        dominant = rng.normal(size=n) - 60.0
+        dominant[n // 2] = 0.0
+        rows.append(dominant)
+        for special in (-np.inf, np.inf, np.nan):
+            r = rng.normal(size=n)
+            r[rng.integers(n)] = special
+            rows.append(r)
+    return rows
+
+
+# every tail of the tiles (up to 67), the tile/row-pass boundary (128), a long row, and one
+# longer than a Ctrl-C piece (65536)
+SLICE_LENGTHS = [*range(0, 68), 127, 128, 129, 300, 70_000]
+
+
+@pytest.mark.parametrize("n", SLICE_LENGTHS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_contiguous_row_gives_the_bits_of_the_batch_path(n, dtype):
+    """A 1-D C-contiguous row of logits is read as a slice (logsumexp, log_softmax, softmax,
+    and softmax_cross_entropy with a plain int label): the same bits as that row in a batch,
+    NaN for NaN, for every length."""
+    for i, z in enumerate(_adversarial_logits(n, n)):
+        with np.errstate(over="ignore"):  # 1e300 overflows float32 to inf: a case too
+            z = z.astype(dtype)
+        batch = z[None]
+        got = _core.logsumexp_fast(z, -1)
+        assert isinstance(got, float)
+        np.testing.assert_array_equal(got, _core.logsumexp(batch)[0], err_msg=f"logsumexp n={n} row {i}")
+        if n == 0:
+            continue
+        for name in ("log_softmax", "softmax"):
+            want = np.empty_like(batch)
+            getattr(_core, name)(batch, out=want)
+            got = getattr(_core, name + "_fast")(z, -1)
+            assert got.dtype == z.dtype and got.shape == z.shape
+            np.testing.assert_array_equal(got, want[0], err_msg=f"{name} n={n} row {i}")
+        for label in sorted({0, n // 2, n - 1}):
+            for reduction in ("mean", "sum", "none"):
+                want = _core.softmax_cross_entropy(
+                    batch, np.array([label]), weight=None, ignore_index=-100, reduction=reduction,
+                    label_smoothing=0.0,
+                )
+                got = _core.softmax_cross_entropy_fast(z, label, -1, -100, reduction, 0.0)
+                assert isinstance(got, float)
+                np.testing.assert_array_equal(
+                    got, want[0] if reduction == "none" else want, err_msg=f"sce n={n} row {i} y={label} {reduction}"
+                )
+
+
+def test_one_contiguous_row_leaves_other_labels_to_the_general_path():
+    """Ignored, out-of-range and smoothed labels of a 1-D row take the general path: its
+    value (0 or NaN for an ignored label) and its error messages."""
+    row = Z[0]
+    assert _core.softmax_cross_entropy_fast(row, 1, -1, 1, "none", 0.0) == 0.0
+    assert np.isnan(_core.softmax_cross_entropy_fast(row, 1, -1, 1, "mean", 0.0))
+    with pytest.raises(ValueError) as error:
+        fe.softmax_cross_entropy(row, 4)
+    assert str(error.value) == "`target` has label 4 at position (), outside [0, 4) (and not `ignore_index`)"
+    smoothed = _core.softmax_cross_entropy(row[None], np.array([1]), weight=None, ignore_index=-100,
+                                           reduction="none", label_smoothing=0.3)
+    assert _core.softmax_cross_entropy_fast(row, 1, -1, -100, "none", 0.3) == smoothed[0]
+    strided = np.stack([row, row], axis=1)[:, 0]  # 1-D, not contiguous: views as before
+    assert _core.logsumexp_fast(strided, -1) == _core.logsumexp_fast(row, -1)
+    np.testing.assert_array_equal(_core.log_softmax_fast(strided, 0), _core.log_softmax_fast(row, 0))

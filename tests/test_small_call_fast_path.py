@@ -19,7 +19,7 @@ def test_eligible_inputs_are_computed_by_the_core_as_they_are():
         p = P.astype(dtype)
         for axis in (-1, 0, 1, -2):
             want = _core.entropy(p, axis)
-            got = _core.entropy_fast(p, axis)
+            got = _core.entropy_fast(p, axis, None, False)
             np.testing.assert_array_equal(got, want)
             np.testing.assert_array_equal(fe.entropy(p, axis=axis), want)
     for name in PAIRS:
@@ -27,11 +27,11 @@ def test_eligible_inputs_are_computed_by_the_core_as_they_are():
         for pd, qd in [(np.float64, np.float64), (np.float32, np.float64), (np.float32, np.float32)]:
             p, q = P.astype(pd), Q.astype(qd)
             want = core(p, q, 0)
-            np.testing.assert_array_equal(fast(p, q, 0), want)
+            np.testing.assert_array_equal(fast(p, q, 0, None, False), want)
             np.testing.assert_array_equal(public(p, q, axis=0), want)
     # one distribution gives a float, as the general path does
-    assert isinstance(_core.entropy_fast(P[0], -1), float)
-    assert _core.entropy_fast(P[0], 0) == fe.entropy(P[0].tolist())
+    assert isinstance(_core.entropy_fast(P[0], -1, None, False), float)
+    assert _core.entropy_fast(P[0], 0, None, False) == fe.entropy(P[0].tolist())
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_eligible_inputs_are_computed_by_the_core_as_they_are():
     ],
 )
 def test_anything_else_returns_none_and_the_public_function_matches_the_general_path(p, axis):
-    assert _core.entropy_fast(p, axis) is None
+    assert _core.entropy_fast(p, axis, None, False) is None
     try:
         want = fe.entropy(np.asarray(p, dtype=np.float64), axis=axis, base=np.e)
     except (ValueError, TypeError) as e:  # AxisError is a ValueError
@@ -64,14 +64,14 @@ def test_pairs_of_other_shapes_or_dtypes_take_the_general_path():
     for name in PAIRS:
         fast, public = getattr(_core, name + "_fast"), getattr(fe, name)
         # broadcasting
-        assert fast(P, Q[0], -1) is None
+        assert fast(P, Q[0], -1, None, False) is None
         np.testing.assert_allclose(public(P, Q[0]), public(P, np.broadcast_to(Q[0], P.shape).copy()), rtol=1e-15)
         # integer q, byte-swapped p
-        assert fast(P, Q.astype(np.int64), -1) is None
-        assert fast(P.astype(">f8"), Q, -1) is None
+        assert fast(P, Q.astype(np.int64), -1, None, False) is None
+        assert fast(P.astype(">f8"), Q, -1, None, False) is None
         np.testing.assert_allclose(public(P.astype(">f8"), Q), public(P, Q), rtol=1e-15)
         # shapes that do not broadcast: the general path's error
-        assert fast(P, Q[:, :2], -1) is None
+        assert fast(P, Q[:, :2], -1, None, False) is None
         with pytest.raises(ValueError):
             public(P, Q[:, :2])
 
@@ -151,12 +151,12 @@ def test_one_contiguous_distribution_gives_the_bits_of_the_general_path(n):
             with np.errstate(over="ignore"):  # 1e300 overflows float32 to inf: a case too
                 p, q = p.astype(dtypes[0]), q.astype(dtypes[1])
             want = _core.entropy(p[None], -1)[0]
-            got = _core.entropy_fast(p, -1)
+            got = _core.entropy_fast(p, -1, None, False)
             assert isinstance(got, float)
             np.testing.assert_array_equal(got, want)
             for name in PAIRS:
                 fast, core = getattr(_core, name + "_fast"), getattr(_core, name)
-                got, want = fast(p, q, -1), core(p[None], q[None], -1)[0]
+                got, want = fast(p, q, -1, None, False), core(p[None], q[None], -1)[0]
                 assert isinstance(got, float)
                 np.testing.assert_array_equal(got, want, err_msg=f"{name} n={n} row {i} {dtypes}")
 
@@ -167,35 +167,35 @@ def test_one_contiguous_distribution_reports_the_general_paths_errors():
         fast, core = getattr(_core, name + "_fast"), getattr(_core, name)
         for args in [(p, q), (q, p)]:
             with pytest.raises(ValueError) as fast_error:
-                fast(*args, -1)
+                fast(*args, -1, None, False)
             with pytest.raises(ValueError) as general_error:
                 core(args[0][None], args[1][None], -1)
             assert str(fast_error.value) == str(general_error.value)
     with pytest.raises(ValueError, match="-0.25"):
-        _core.entropy_fast(p, -1)
+        _core.entropy_fast(p, -1, None, False)
     # a non-contiguous 1-D view takes the view path, with the same value
     x = np.array([0.1, 9.0, 0.2, 9.0, 0.7])
-    assert _core.entropy_fast(x[::2], -1) == _core.entropy_fast(x[::2].copy(), -1)
+    assert _core.entropy_fast(x[::2], -1, None, False) == _core.entropy_fast(x[::2].copy(), -1, None, False)
 
 
 @pytest.mark.parametrize("base", [2, 2.0, 10, 0.5, np.e, 1e300])
 def test_a_plain_base_takes_the_fast_path_with_the_general_bits(base):
     for p, q in [(P[0], Q[0]), (P, Q), (P.astype(np.float32), Q)]:
         want = _core.entropy(p, -1, base)
-        np.testing.assert_array_equal(_core.entropy_fast(p, -1, base), want)
+        np.testing.assert_array_equal(_core.entropy_fast(p, -1, base, False), want)
         np.testing.assert_array_equal(fe.entropy(p, base=base), want)
         for name in PAIRS:
             fast, core, public = getattr(_core, name + "_fast"), getattr(_core, name), getattr(fe, name)
             want = core(p, q, -1, base)
-            np.testing.assert_array_equal(fast(p, q, -1, base), want)
+            np.testing.assert_array_equal(fast(p, q, -1, base, False), want)
             np.testing.assert_array_equal(public(p, q, base=base), want)
 
 
 @pytest.mark.parametrize("base", [1, 1.0, 0, -2.0, float("inf"), float("nan"), 10**400, True, np.float64(2.0), "2"])
 def test_any_other_base_is_left_to_the_general_path(base):
-    assert _core.entropy_fast(P[0], -1, base) is None
+    assert _core.entropy_fast(P[0], -1, base, False) is None
     for name in PAIRS:
-        assert getattr(_core, name + "_fast")(P[0], Q[0], -1, base) is None
+        assert getattr(_core, name + "_fast")(P[0], Q[0], -1, base, False) is None
     if isinstance(base, np.floating):  # a float subclass: accepted by the general path
         np.testing.assert_array_equal(fe.entropy(P[0], base=base), _core.entropy(P[0], -1, 2.0))
         return
@@ -214,13 +214,102 @@ def test_perplexity_fast_path_gives_the_general_bits():
             for base in (None, 2, 10.0):
                 with np.errstate(all="ignore"):
                     want = _core.perplexity(np.atleast_1d(p), -1, base, True)
-                got = _core.perplexity_fast(p, -1, base)
+                got = _core.perplexity_fast(p, -1, base, False)
                 np.testing.assert_array_equal(got, want)
                 np.testing.assert_array_equal(fe.perplexity(p, base=base), want)
                 assert isinstance(got, float) == (p.ndim == 1)
     for base in (1, 0, -2.0, True, "2"):
-        assert _core.perplexity_fast(P[0], -1, base) is None
+        assert _core.perplexity_fast(P[0], -1, base, False) is None
         with pytest.raises((ValueError, TypeError)):
             fe.perplexity(P[0], base=base)
     with pytest.raises(ValueError, match="-0.25"):
-        _core.perplexity_fast(np.array([0.5, -0.25]), -1)
+        _core.perplexity_fast(np.array([0.5, -0.25]), -1, None, False)
+
+
+def _logits(seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(3, 5)) * 4
+    z[0, 1] = -np.inf  # probability 0
+    z[1, :] = -np.inf  # an all -inf row: NaN
+    return z
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_from_logits_takes_the_fast_path_with_the_general_bits(dtype):
+    """``from_logits=True`` is handed to the core by the fast path as ``False`` is: the same
+    core call as the general path (``logits_measure`` / ``logits_pair_measure``), without
+    its Python argument handling — bit for bit, for rows, one row, every axis and base."""
+    z, w = _logits(0).astype(dtype), _logits(1).astype(dtype)
+    for p, q in [(z, w), (z[0], w[2]), (z.T, w.T), (z[2], z[2])]:
+        for axis in range(-p.ndim, p.ndim):
+            for base in (None, 2, 10.0):
+                want = _core.logits_measure(p, axis, base, "entropy")
+                np.testing.assert_array_equal(_core.entropy_fast(p, axis, base, True), want)
+                np.testing.assert_array_equal(fe.entropy(p, axis=axis, base=base, from_logits=True), want)
+                want = _core.logits_measure(p, axis, base, "perplexity")
+                np.testing.assert_array_equal(_core.perplexity_fast(p, axis, base, True), want)
+                np.testing.assert_array_equal(fe.perplexity(p, axis=axis, base=base, from_logits=True), want)
+                for name in PAIRS:
+                    want = _core.logits_pair_measure(p, q, axis, base, name)
+                    fast, public = getattr(_core, name + "_fast"), getattr(fe, name)
+                    np.testing.assert_array_equal(fast(p, q, axis, base, True), want, err_msg=name)
+                    np.testing.assert_array_equal(public(p, q, axis=axis, base=base, from_logits=True), want)
+
+
+@pytest.mark.parametrize("flag", [1, 0, np.True_, "yes", None])
+def test_a_from_logits_that_is_not_a_bool_is_left_to_the_general_path(flag):
+    z, w = _logits(2), _logits(3)
+    assert _core.entropy_fast(z, -1, None, flag) is None
+    assert _core.perplexity_fast(z, -1, None, flag) is None
+    for name in PAIRS:
+        assert getattr(_core, name + "_fast")(z, w, -1, None, flag) is None
+    if isinstance(flag, np.bool_):  # accepted by the general path as a bool
+        np.testing.assert_array_equal(fe.entropy(z, from_logits=flag), _core.logits_measure(z, -1, None, "entropy"))
+        return
+    with pytest.raises((TypeError, ValueError)):
+        fe.entropy(z, from_logits=flag)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, -0.0, 0, 0.5, 2])
+def test_population_stability_index_fast_path_gives_the_general_bits(smoothing):
+    """Histograms as native float arrays go to the core's PSI directly (the general path's
+    `smoothed_measure` call): bit for bit, with empty bins (+inf unsmoothed), for rows, one
+    row, every axis, a plain base."""
+    p = np.array([[50.0, 30.0, 20.0, 0.0], [5.0, 5.0, 0.0, 1.0], [1e-300, 1.0, 2.0, 3.0]])
+    q = np.array([[40.0, 35.0, 25.0, 0.0], [4.0, 4.0, 2.0, 1.0], [1.0, 1e-300, 2.0, 3.0]])
+    for dtype in (np.float64, np.float32):
+        for a, b in [(p, q), (p[0], q[0]), (p[1], q[1]), (p.T, q.T)]:
+            with np.errstate(under="ignore"):
+                a, b = a.astype(dtype), b.astype(dtype)
+            for axis in range(-a.ndim, a.ndim):
+                for base in (None, 2):
+                    want = _core.smoothed_measure(a, b, axis, base, "psi", float(smoothing) + 0.0)
+                    got = _core.population_stability_index_fast(a, b, axis, base, smoothing)
+                    np.testing.assert_array_equal(got, want)
+                    assert type(got) is type(want)
+                    np.testing.assert_array_equal(
+                        fe.population_stability_index(a, b, axis=axis, base=base, smoothing=smoothing), want
+                    )
+
+
+@pytest.mark.parametrize("smoothing", [-1.0, float("nan"), float("inf"), True, np.float64(0.5), "1", 10**400])
+def test_population_stability_index_other_smoothing_is_left_to_the_general_path(smoothing):
+    p, q = np.array([0.5, 0.5]), np.array([0.25, 0.75])
+    assert _core.population_stability_index_fast(p, q, -1, None, smoothing) is None
+    if isinstance(smoothing, np.floating):
+        np.testing.assert_array_equal(
+            fe.population_stability_index(p, q, smoothing=smoothing), _core.smoothed_measure(p, q, -1, None, "psi", 0.5)
+        )
+        return
+    with pytest.raises((TypeError, ValueError)):
+        fe.population_stability_index(p, q, smoothing=smoothing)
+
+
+def test_population_stability_index_errors_are_the_general_paths():
+    p, q = np.array([0.5, -0.25, 0.75]), np.array([0.2, 0.3, 0.5])
+    with pytest.raises(ValueError) as fast_error:
+        fe.population_stability_index(p, q)
+    with pytest.raises(ValueError) as general_error:
+        fe.population_stability_index(p.tolist(), q.tolist())
+    assert str(fast_error.value) == str(general_error.value) and "-0.25" in str(fast_error.value)
+    assert _core.population_stability_index_fast(p, q[:2], -1, None, 0.0) is None  # shapes differ

@@ -451,14 +451,13 @@ def entropy(
     """
     if (
         offsets is None
-        and from_logits is False
         and smoothing is _NO_SMOOTHING
         and normalize is True
     ):
         # the small-call fast path, inline (a helper call costs ~10% of a 10-element call,
         # issue #13); the core takes a native float array and an int axis as they are, and
         # returns None for anything else
-        value = _core.entropy_fast(p, axis, base)
+        value = _core.entropy_fast(p, axis, base, from_logits)
         if value is not None:
             return value
     if offsets is not None or type(p) is not np.ndarray:
@@ -610,12 +609,11 @@ def kl_divergence(
     """
     if (
         offsets is None
-        and from_logits is False
         and smoothing is _NO_SMOOTHING
         and normalize is True
     ):
         # the small-call fast path, inline (see `entropy`)
-        value = _core.kl_divergence_fast(p, q, axis, base)
+        value = _core.kl_divergence_fast(p, q, axis, base, from_logits)
         if value is not None:
             return value
     return _two_distributions("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
@@ -683,12 +681,11 @@ def cross_entropy(
     """
     if (
         offsets is None
-        and from_logits is False
         and smoothing is _NO_SMOOTHING
         and normalize is True
     ):
         # the small-call fast path, inline (see `entropy`)
-        value = _core.cross_entropy_fast(p, q, axis, base)
+        value = _core.cross_entropy_fast(p, q, axis, base, from_logits)
         if value is not None:
             return value
     return _two_distributions("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing, offsets)

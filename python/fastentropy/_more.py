@@ -124,12 +124,11 @@ def js_divergence(
     """
     if (
         offsets is None
-        and from_logits is False
         and smoothing is _NO_SMOOTHING
         and normalize is True
     ):
         # the small-call fast path, inline (see `entropy`)
-        value = _core.js_divergence_fast(p, q, axis, base)
+        value = _core.js_divergence_fast(p, q, axis, base, from_logits)
         if value is not None:
             return value
     return _two_distributions("js_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
@@ -179,12 +178,11 @@ def js_distance(
     """
     if (
         offsets is None
-        and from_logits is False
         and smoothing is _NO_SMOOTHING
         and normalize is True
     ):
         # the small-call fast path, inline (see `entropy`)
-        value = _core.js_distance_fast(p, q, axis, base)
+        value = _core.js_distance_fast(p, q, axis, base, from_logits)
         if value is not None:
             return value
     return _two_distributions("js_distance", p, q, axis, base, normalize, from_logits, smoothing, offsets)
@@ -250,9 +248,9 @@ def perplexity(
     >>> fe.perplexity([1, 1, 1, 1, 5], offsets=[0, 4, 5])
     array([4., 1.])
     """
-    if offsets is None and from_logits is False and normalize is True:
+    if offsets is None and normalize is True:
         # the small-call fast path, inline (see `entropy`)
-        value = _core.perplexity_fast(p, axis, base)
+        value = _core.perplexity_fast(p, axis, base, from_logits)
         if value is not None:
             return value
     if offsets is not None or type(p) is not np.ndarray:

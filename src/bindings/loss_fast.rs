@@ -15,6 +15,7 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 use numpy::{Element, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyString};
 
@@ -22,15 +23,17 @@ use super::arrays::{
     axis_last, borrow_array as readonly, borrow_array_mut as writable, check_result_size,
     into_python, is_float32, lanes, view, view_mut, with_view, Floats, BYTES_PER_LANE,
 };
-use super::fast::{native_float_shape, plain_axis};
+use super::fast::{native_float_shape, one_slice, plain_axis, with_slice};
 use super::loss::with_labels;
 use super::Compute;
 use crate::kernels::Real;
 use crate::measures::labels::Label;
-use crate::measures::logsumexp::{logsumexp, normalize_into, Normalizer};
+use crate::measures::logsumexp::{
+    logsumexp, logsumexp_contiguous, normalize_contiguous, normalize_into, Normalizer,
+};
 use crate::measures::nll_loss::nll_loss;
 use crate::measures::softmax_cross_entropy::{
-    softmax_cross_entropy, LossOptions, Reduction, Target,
+    softmax_cross_entropy, softmax_cross_entropy_contiguous, LossOptions, Reduction, Target,
 };
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -74,6 +77,12 @@ fn scalar_label(target: &Bound<'_, PyAny>, batch: &[usize]) -> Option<ArrayD<i64
     Some(ndarray::arr0(label).into_dyn())
 }
 
+/// Label `y` as a class index when it is one (non-negative) and not `ignore_index`; the
+/// contiguous path checks it against the row's length.
+fn plain_class(y: i64, ignore_index: i64) -> Option<usize> {
+    (y != ignore_index).then(|| usize::try_from(y).ok())?
+}
+
 /// `ignore_index` and `reduction` when they are a plain int64 and a known reduction name.
 fn label_options(
     ignore_index: &Bound<'_, PyAny>,
@@ -111,7 +120,13 @@ fn py_logsumexp_fast<'py>(
     let Some(axis) = plain_axis(axis, shape.len()) else {
         return Ok(None);
     };
+    let x_is_slice = one_slice(x);
     let x = Floats::borrow("x", x)?;
+    if x_is_slice {
+        // one 1-D row: a float, without views or a result array
+        let value = with_slice!(x, |s| py.compute_sized(s.len(), || logsumexp_contiguous(s)))?;
+        return Ok(Some(value.into_pyobject(py)?.into_any()));
+    }
     let result = with_view!(x, |v| {
         let v = axis_last("x", v, axis)?;
         check_result_size(lanes(v.shape()), BYTES_PER_LANE)?;
@@ -143,6 +158,13 @@ fn normalized<'py, T: Real + Element>(
     {
         let src = readonly("x", x)?;
         let mut rw = writable("out", &out)?;
+        if let (Ok(z), Ok(o)) = (src.as_slice(), rw.as_slice_mut()) {
+            if shape.len() == 1 {
+                // one 1-D row, read and written as slices (no views)
+                py.compute_sized(z.len(), || normalize_contiguous(z, o, kind))?;
+                return Ok(out.into_any());
+            }
+        }
         let xv = axis_last("x", view(&src), axis)?;
         let ov = axis_last("out", view_mut("out", &mut rw)?, axis)?;
         let elements = xv.len();
@@ -211,6 +233,21 @@ fn py_softmax_cross_entropy_fast<'py>(
         return Ok(None);
     };
     let scalar = scalar_label(target, &batch);
+    if let Some(y) = scalar
+        .as_ref()
+        .and_then(|y| plain_class(y[[]], ignore_index))
+    {
+        let classes = logits.cast::<PyUntypedArray>().map_or(0, |a| a.len());
+        // (a label out of range takes the batch path below: its error, with the position)
+        if label_smoothing == 0.0 && y < classes && one_slice(logits) {
+            // one 1-D row with a class in range: a float, without views or the batch machinery
+            let z = Floats::borrow("logits", logits)?;
+            let value = with_slice!(z, |s| py.compute_sized(s.len(), || {
+                softmax_cross_entropy_contiguous(s, y, reduction)
+            }))?;
+            return Ok(Some(value.into_pyobject(py)?.into_any()));
+        }
+    }
     let borrowed = match (&scalar, target.cast::<PyArrayDyn<i64>>()) {
         (Some(_), _) => None,
         (None, Ok(labels)) if batch_shaped(target, &batch) => Some(readonly("target", labels)?),

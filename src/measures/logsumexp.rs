@@ -18,7 +18,7 @@ use crate::kernels::softmax_f32::{lse_feed_f32, softmax_write_f32, LseLanes32};
 use crate::kernels::softmax_rows::{tile_finish, TileWrite};
 use crate::kernels::Real;
 use crate::measures::loss_rows::{
-    run_tasks, store_tile, tasks, tile_write, RowRef, Source, Task, Tiles,
+    run_tasks, store_tile, tasks, tile_write, OneRowTile, RowRef, Source, Task, Tiles, SHORT,
 };
 use crate::parallel::{chunks_of, run, with_lane_chunk_mut, LanePieces};
 
@@ -152,6 +152,20 @@ pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     Ok(ArrayD::from_shape_vec(IxDyn(&batch), out).expect("one value per row"))
 }
 
+/// The logsumexp of one contiguous row: the bits [`logsumexp`] gives for it (as a 1-D
+/// view), without the batch machinery — the 1-D small-call path (issue #13).
+pub fn logsumexp_contiguous<T: Real>(z: &[T]) -> Result<f64, Error> {
+    match z.len() {
+        0 => Ok(f64::NEG_INFINITY),
+        // as `lse_task`: log e^z = z (+ 0.0 for −0.0)
+        1 => Ok(z[0].to_f64() + 0.0),
+        c if c <= SHORT => Ok(OneRowTile::load(z).finish(None)),
+        c => run(c, |ctx| {
+            row_stats(&ArrayView1::from(z), &RowStop::new(ctx, c)).logsumexp()
+        }),
+    }
+}
+
 /// The logsumexp of every row of a task: tiles of short rows, else row by row.
 fn lse_task<T: Real>(t: &mut Task<'_, T>, out: &mut [f64], stop: &RowStop<'_>) {
     let x = t.block.input();
@@ -186,6 +200,16 @@ pub enum Normalizer {
     LogSoftmax,
     /// softmax: exp(z − logsumexp(z)).
     Softmax,
+}
+
+impl Normalizer {
+    /// The tile kernels' name for this transform.
+    fn tile_write(self) -> TileWrite<'static> {
+        match self {
+            Normalizer::LogSoftmax => TileWrite::LogSoftmax,
+            Normalizer::Softmax => TileWrite::Softmax,
+        }
+    }
 }
 
 fn transform<T: Real>(
@@ -237,6 +261,35 @@ pub fn normalize_into<T: Real>(
     })
 }
 
+/// Writes the log-softmax or softmax of one contiguous row `z` into `out` (its length):
+/// the bits [`normalize_into`] writes for it, without the batch machinery (the 1-D
+/// small-call path).
+pub fn normalize_contiguous<T: Real>(
+    z: &[T],
+    out: &mut [T],
+    kind: Normalizer,
+) -> Result<(), Error> {
+    let c = z.len();
+    if out.len() != c {
+        return Err(Error::ShapeMismatch {
+            first: "x",
+            second: "out",
+            first_shape: vec![c],
+            second_shape: vec![out.len()],
+        });
+    }
+    if c <= SHORT {
+        OneRowTile::load(z).write(kind.tile_write(), out);
+        return Ok(());
+    }
+    run(c, |ctx| {
+        let stop = RowStop::new(ctx, c);
+        let z = ArrayView1::from(z);
+        let s = row_stats(&z, &stop);
+        transform(Some(&z), &mut ArrayViewMut1::from(out), s, kind, &stop);
+    })
+}
+
 /// The same in place: every row of `x` is overwritten with its log-softmax or softmax.
 pub fn normalize_in_place<T: Real>(x: ArrayViewMutD<'_, T>, kind: Normalizer) -> Result<(), Error> {
     check(&x.view())?;
@@ -254,10 +307,7 @@ pub fn normalize_in_place<T: Real>(x: ArrayViewMutD<'_, T>, kind: Normalizer) ->
 fn normalize_task<T: Real>(t: &mut Task<'_, T>, kind: Normalizer, stop: &RowStop<'_>) {
     let n = t.block.nrows();
     if let Some(r) = t.block.tile_rows() {
-        let what = match kind {
-            Normalizer::LogSoftmax => TileWrite::LogSoftmax,
-            Normalizer::Softmax => TileWrite::Softmax,
-        };
+        let what = kind.tile_write();
         let mut tl = Tiles::<T>::new(r);
         for start in (0..n).step_by(tl.r) {
             let k = tl.r.min(n - start);
@@ -314,6 +364,44 @@ mod tests {
         assert_eq!(out[[2, 0]], 0.0);
         assert_eq!(out[[2, 1]], -2e30);
         assert!(logsumexp(arr1(&[1.0]).into_dyn().index_axis(ndarray::Axis(0), 0)).is_err());
+    }
+
+    /// `logsumexp_contiguous` / `normalize_contiguous` against the batch path on the same
+    /// row (its 1-D view), bit for bit: every tile tail, the tile/row-pass boundary, NaN
+    /// and +inf rows, float32 and float64.
+    #[test]
+    fn one_contiguous_row_equals_the_batch_path_bitwise() {
+        fn same<T: Real>(z: &[T]) {
+            let view = ndarray::ArrayView1::from(z).into_dyn();
+            let want = logsumexp(view.clone()).unwrap()[[]];
+            let got = logsumexp_contiguous(z).unwrap();
+            assert_eq!(got.to_bits(), want.to_bits(), "logsumexp n={}", z.len());
+            if z.is_empty() {
+                return;
+            }
+            for kind in [Normalizer::LogSoftmax, Normalizer::Softmax] {
+                let mut want = vec![T::default(); z.len()];
+                let mut got = want.clone();
+                let out = ndarray::ArrayViewMut1::from(&mut want[..]).into_dyn();
+                normalize_into(view.clone(), out, kind).unwrap();
+                normalize_contiguous(z, &mut got, kind).unwrap();
+                let bits = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{kind:?} n={}", z.len());
+            }
+        }
+        for n in (0..=140).chain([300, 70_000]) {
+            for seed in 0..3 {
+                let mut z = crate::kernels::adversarial::logits(n, seed);
+                if seed == 1 && n > 0 {
+                    z[n / 2] = f64::NAN;
+                }
+                if seed == 2 && n > 0 {
+                    z[n - 1] = f64::INFINITY;
+                }
+                same(&z);
+                same(&z.iter().map(|&v| v as f32).collect::<Vec<_>>());
+            }
+        }
     }
 
     #[test]

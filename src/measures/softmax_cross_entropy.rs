@@ -40,8 +40,8 @@ use crate::kernels::softmax_rows::{
 };
 use crate::kernels::Real;
 use crate::measures::loss_rows::{
-    load_tile, run_tasks, store_tile, tasks, tasks_with, tile_write, total, BlockAcc, RowRef,
-    Source, Task, Tiles,
+    load_tile, run_tasks, store_tile, tasks, tasks_with, tile_write, total, BlockAcc, OneRowTile,
+    RowRef, Source, Task, Tiles, SHORT,
 };
 use crate::parallel::{chunks_of, fixed_sum, run, with_lane_chunk_mut, LanePieces};
 
@@ -906,6 +906,38 @@ fn compute<T: Real, U: Real>(
     Ok(reduce(losses, opts.reduction, denominator))
 }
 
+/// The loss of one contiguous row of logits `z` with class index `y` (in range and not
+/// ignored; no class weights, no label smoothing) under `reduction`: the bits
+/// [`softmax_cross_entropy`] gives for that row as a 1-D view, without the batch machinery
+/// (the 1-D small-call path, torch's unbatched `cross_entropy(z, 3)`).
+pub fn softmax_cross_entropy_contiguous<T: Real>(
+    z: &[T],
+    y: usize,
+    reduction: Reduction,
+) -> Result<f64, Error> {
+    let c = z.len();
+    let Some(z_y) = z.get(y).map(|v| v.to_f64()) else {
+        return Err(Error::LabelOutOfRange {
+            label: i64::try_from(y).unwrap_or(i64::MAX),
+            position: Vec::new(),
+            classes: c,
+        });
+    };
+    // As `label_task`: the tile's value for short rows, the row pass's (times w_y = 1) else.
+    let loss = if c <= SHORT {
+        OneRowTile::load(z).finish(Some(z_y))
+    } else {
+        run(c, |ctx| {
+            row_stats(&ArrayView1::from(z), &RowStop::new(ctx, c)).neg_log_softmax_at(z_y)
+        })?
+    };
+    // One row's "sum" is its loss added to the block sums' zeros, its "mean" that over 1.
+    Ok(match reduction {
+        Reduction::None => loss,
+        Reduction::Sum | Reduction::Mean => loss + 0.0,
+    })
+}
+
 /// Applies the reduction to per-row losses (a 0-d array for "mean" and "sum").
 pub(crate) fn reduce(losses: ArrayD<f64>, reduction: Reduction, denominator: f64) -> ArrayD<f64> {
     match reduction {
@@ -955,6 +987,49 @@ mod tests {
 
     fn labels(v: &[i64]) -> ArrayD<i64> {
         arr1(v).into_dyn()
+    }
+
+    /// `softmax_cross_entropy_contiguous` against the batch path on the same row (its 1-D
+    /// view and a 0-d label), bit for bit, for every reduction: every tile tail, the
+    /// tile/row-pass boundary, NaN and +inf rows, float32 and float64.
+    #[test]
+    fn one_contiguous_row_equals_the_batch_path_bitwise() {
+        fn same<T: Real>(z: &[T]) {
+            let view = ndarray::ArrayView1::from(z).into_dyn();
+            for y in [0, z.len() / 2, z.len() - 1] {
+                let label = ndarray::arr0(y as i64).into_dyn();
+                for reduction in [Reduction::None, Reduction::Sum, Reduction::Mean] {
+                    let opts = LossOptions {
+                        reduction,
+                        ..LossOptions::default()
+                    };
+                    let target = Target::<f64>::Labels(label.view());
+                    let want =
+                        softmax_cross_entropy(view.clone(), target, None, &opts).unwrap()[[]];
+                    let got = softmax_cross_entropy_contiguous(z, y, reduction).unwrap();
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "n={} y={y} {reduction:?}",
+                        z.len()
+                    );
+                }
+            }
+        }
+        for n in (1..=140).chain([300, 70_000]) {
+            for seed in 0..3 {
+                let mut z = crate::kernels::adversarial::logits(n, seed);
+                if seed == 1 {
+                    z[n / 2] = f64::NAN;
+                }
+                if seed == 2 {
+                    z[n - 1] = f64::INFINITY;
+                }
+                same(&z);
+                same(&z.iter().map(|&v| v as f32).collect::<Vec<_>>());
+            }
+        }
+        assert!(softmax_cross_entropy_contiguous(&[0.0f64, 1.0], 2, Reduction::Mean).is_err());
     }
 
     #[test]
