@@ -266,3 +266,38 @@ def test_one_contiguous_row_leaves_other_labels_to_the_general_path():
     strided = np.stack([row, row], axis=1)[:, 0]  # 1-D, not contiguous: views as before
     assert _core.logsumexp_fast(strided, -1) == _core.logsumexp_fast(row, -1)
     np.testing.assert_array_equal(_core.log_softmax_fast(strided, 0), _core.log_softmax_fast(row, 0))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_binary_cross_entropy_fast_path_gives_the_general_bits(reduction):
+    """Logits and targets as native float arrays of one shape, no weights, no gradient,
+    "mean" or "sum": the core's own call, bit for bit the general path's."""
+    rng = np.random.default_rng(5)
+    z = np.concatenate([rng.normal(size=37) * 30, [0.0, -0.0, 1e300, -1e300, np.inf, -np.inf, 80.0, -745.0]])
+    t = np.concatenate([rng.random(37), [0.0, 1.0, 0.5, 1.0, 0.0, 1.0, 0.25, 0.0]])
+    for zd, td in [(np.float64, np.float64), (np.float32, np.float32), (np.float32, np.float64), (np.float64, np.float32)]:
+        with np.errstate(over="ignore"):
+            zz, tt = z.astype(zd), t.astype(td)
+        for a, b in [(zz, tt), (zz[:10], tt[:10]), (zz[:1], tt[:1]), (zz[:0], tt[:0]), (zz[:40].reshape(8, 5), tt[:40].reshape(8, 5)), (zz[::3], tt[::3])]:
+            want = _core.binary_cross_entropy_with_logits(a, b, weight=None, pos_weight=None, reduction=reduction, grad_out=None)
+            got = _core.binary_cross_entropy_with_logits_fast(a, b, reduction)
+            assert isinstance(got, float)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(fe.binary_cross_entropy_with_logits(a, b, reduction=reduction), want)
+
+
+def test_binary_cross_entropy_other_calls_take_the_general_path():
+    z, t = np.array([0.5, -2.0, 3.0]), np.array([1.0, 0.0, 0.5])
+    for args in [(z, t, "none"), (z, t, "average"), (z, t, b"mean"), (z.tolist(), t, "mean"), (z, t.tolist(), "mean"),
+                 (z, t[:2], "mean"), (z, t[None], "mean"), (np.float64(0.5), np.float64(1.0), "mean"),
+                 (z.astype(">f8"), t, "mean"), (z.astype(np.float16), t, "mean")]:
+        assert _core.binary_cross_entropy_with_logits_fast(*args) is None
+    # the general path's results and errors
+    assert fe.binary_cross_entropy_with_logits(z, t, reduction="none").shape == (3,)
+    assert fe.binary_cross_entropy_with_logits(0.5, 1.0) == fe.binary_cross_entropy_with_logits(np.array([0.5]), np.array([1.0]))
+    with pytest.raises(ValueError, match="reduction"):
+        fe.binary_cross_entropy_with_logits(z, t, reduction="average")
+    with pytest.raises(ValueError):
+        fe.binary_cross_entropy_with_logits(z, t[:2])
+    loss, grad = fe.binary_cross_entropy_with_logits(z, t, return_grad=True)
+    assert loss == fe.binary_cross_entropy_with_logits(z, t) and grad.shape == z.shape

@@ -278,7 +278,7 @@ def test_population_stability_index_fast_path_gives_the_general_bits(smoothing):
     p = np.array([[50.0, 30.0, 20.0, 0.0], [5.0, 5.0, 0.0, 1.0], [1e-300, 1.0, 2.0, 3.0]])
     q = np.array([[40.0, 35.0, 25.0, 0.0], [4.0, 4.0, 2.0, 1.0], [1.0, 1e-300, 2.0, 3.0]])
     for dtype in (np.float64, np.float32):
-        for a, b in [(p, q), (p[0], q[0]), (p[1], q[1]), (p.T, q.T)]:
+        for a, b in [(p, q), (p[0], q[0]), (p[1], q[1]), (p.T, q.T), (p[:, 0], q[:, 0]), (p[0, :0], q[0, :0])]:
             with np.errstate(under="ignore"):
                 a, b = a.astype(dtype), b.astype(dtype)
             for axis in range(-a.ndim, a.ndim):

@@ -572,6 +572,12 @@ def binary_cross_entropy_with_logits(
     >>> fe.binary_cross_entropy_with_logits([100.0, -100.0], [1.0, 0.0], reduction="none")
     array([3.72007598e-44, 3.72007598e-44])
     """
+    if weight is None and pos_weight is None and return_grad is False and grad_out is None:
+        # the small-call fast path: native float arrays of one shape and "mean"/"sum" are
+        # taken by the core as they are; None for anything else
+        value = _core.binary_cross_entropy_with_logits_fast(logits, target, reduction)
+        if value is not None:
+            return value
     arr, kept = _float_input(logits, "logits", None, _MASKED_BCE.format(name="logits"))
     red = _check_reduction(reduction)
     tgt = _as_float_array(target, "target", None, _MASKED_BCE.format(name="target"))

@@ -321,6 +321,14 @@ fn py_population_stability_index_fast<'py>(
         return Ok(None);
     };
     let lb = opts.ln_base()?;
+    if one_slice(p) && one_slice(q) {
+        let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
+        let value = with_slice!(p, |ps| with_slice!(q, |qs| py
+            .compute_sized(ps.len(), || {
+                smoothing::contiguous(ps, qs, Smoothed::Psi, alpha, lb)
+            })))?;
+        return Ok(Some(value.into_pyobject(py)?.into_any()));
+    }
     reduce_pair!(py, p, q, axis, |pv, qv| smoothing::rows(
         pv,
         qv,

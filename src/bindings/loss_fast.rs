@@ -27,6 +27,7 @@ use super::fast::{native_float_shape, one_slice, plain_axis, with_slice};
 use super::loss::with_labels;
 use super::Compute;
 use crate::kernels::Real;
+use crate::measures::bce::{binary_cross_entropy_with_logits, BceInputs, BceLoss};
 use crate::measures::labels::Label;
 use crate::measures::logsumexp::{
     logsumexp, logsumexp_contiguous, normalize_contiguous, normalize_into, Normalizer,
@@ -42,6 +43,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_softmax_fast, m)?)?;
     m.add_function(wrap_pyfunction!(py_softmax_cross_entropy_fast, m)?)?;
     m.add_function(wrap_pyfunction!(py_nll_loss_fast, m)?)?;
+    m.add_function(wrap_pyfunction!(py_bce_with_logits_fast, m)?)?;
     Ok(())
 }
 
@@ -321,4 +323,51 @@ fn nll_of<'py, L: Label>(
         })
     })?;
     into_python(py, result)
+}
+
+/// `binary_cross_entropy_with_logits(logits, target, reduction=...)` with "mean" or "sum",
+/// no weights and no gradient, for native float arrays of one shape (at least 1-D), or
+/// None (see the module docs). PERF: the general path spent ~3 µs of a 10-element call in
+/// Python (conversions, weight broadcasting, reshapes).
+#[pyfunction(name = "binary_cross_entropy_with_logits_fast")]
+fn py_bce_with_logits_fast<'py>(
+    py: Python<'py>,
+    logits: &Bound<'py, PyAny>,
+    target: &Bound<'py, PyAny>,
+    reduction: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some(shape) = native_float_shape(logits) else {
+        return Ok(None);
+    };
+    // (a 0-d input is reshaped by the general path; "none" returns the logits' dtype)
+    let reduced = reduction.is_exact_instance_of::<PyString>()
+        && matches!(
+            reduction.cast::<PyString>()?.to_cow()?.as_ref(),
+            "mean" | "sum"
+        );
+    if shape.is_empty() || !reduced || native_float_shape(target) != Some(shape) {
+        return Ok(None);
+    }
+    let reduction = Reduction::parse(&reduction.cast::<PyString>()?.to_cow()?)?;
+    let (z, t) = (
+        Floats::borrow("logits", logits)?,
+        Floats::borrow("target", target)?,
+    );
+    let loss = with_view!(z, |zv| with_view!(t, |tv| {
+        let elements = zv.len();
+        let inputs = BceInputs {
+            logits: zv,
+            target: tv,
+            weight: None,
+            pos_weight: None,
+        };
+        py.compute_sized(elements, || {
+            binary_cross_entropy_with_logits(inputs, reduction, None).map(|l| match l {
+                BceLoss::Reduced(v) => v,
+                // "mean" and "sum" reduce (see above)
+                BceLoss::Elementwise(_) => f64::NAN,
+            })
+        })
+    }))?;
+    Ok(Some(loss.into_pyobject(py)?.into_any()))
 }
