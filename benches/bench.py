@@ -1200,6 +1200,10 @@ class Runner:
             return -(np.exp(lp) * lp).sum()
 
         ref, cur = make_probs(10, np.float64, 5) * 1000, make_probs(10, np.float64, 6) * 1000
+        t = make_probs(10, z.dtype, 7)  # targets in (0, 1]
+
+        def bce() -> Any:
+            return np.mean(np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z))))
 
         def psi() -> Any:
             pn, qn = ref / ref.sum(), cur / cur.sum()
@@ -1221,6 +1225,10 @@ class Runner:
                 "numpy": (entropy_of_logits, "lp = z − logsumexp(z); −Σ e^lp·lp"),
                 "scipy": (lambda: scipy.stats.entropy(scipy.special.softmax(z)), "scipy.stats.entropy(softmax(z))"),
             },
+            "binary_cross_entropy_with_logits[one row]": {
+                FE: (lambda: fe.binary_cross_entropy_with_logits(z, t), "fastentropy.binary_cross_entropy_with_logits(z, t)"),
+                "numpy": (bce, "mean(max(z, 0) − z·t + log1p(e^−|z|))"),
+            },
             "population_stability_index[histograms]": {
                 FE: (lambda: fe.population_stability_index(ref, cur), "fastentropy.population_stability_index(ref, cur)"),
                 "numpy": (psi, "Σ (P − Q)·ln(P/Q) of the normalised histograms"),
@@ -1230,6 +1238,11 @@ class Runner:
             zt = torch.from_numpy(z)
             out["logsumexp[one row]"]["torch"] = (lambda: torch.logsumexp(zt, 0).item(), "torch.logsumexp(z, 0)")
             out["log_softmax[one row]"]["torch"] = (lambda: F.log_softmax(zt, 0).numpy(), "F.log_softmax(z, 0)")
+            tt = torch.from_numpy(t)
+            out["binary_cross_entropy_with_logits[one row]"]["torch"] = (
+                lambda: F.binary_cross_entropy_with_logits(zt, tt).item(),
+                "F.binary_cross_entropy_with_logits(z, t)",
+            )
             out["entropy[from_logits]"]["torch"] = (
                 lambda: torch.distributions.Categorical(logits=zt).entropy().item(),
                 "Categorical(logits=z).entropy()",
@@ -1244,6 +1257,7 @@ ONE_ROW_CALLS = {
     "logsumexp[one row]": "logsumexp(z)",
     "log_softmax[one row]": "log_softmax(z)",
     "entropy[from_logits]": "entropy(z, from_logits=True)",
+    "binary_cross_entropy_with_logits[one row]": "binary_cross_entropy_with_logits(z, t)",
     "population_stability_index[histograms]": "population_stability_index(ref, cur), 10-bin histograms",
 }
 
