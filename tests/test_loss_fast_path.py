@@ -301,3 +301,60 @@ def test_binary_cross_entropy_other_calls_take_the_general_path():
         fe.binary_cross_entropy_with_logits(z, t[:2])
     loss, grad = fe.binary_cross_entropy_with_logits(z, t, return_grad=True)
     assert loss == fe.binary_cross_entropy_with_logits(z, t) and grad.shape == z.shape
+
+
+@pytest.mark.parametrize("c", [1, 2, 3, 10, 16, 17, 128, 129])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_few_rows_give_the_bits_of_the_batch_path(c, dtype):
+    """A C-contiguous batch of up to sixteen rows of up to 128 logits goes through one tile
+    (logsumexp, log_softmax, softmax along the last axis): the bits of the same rows in a
+    larger batch, NaN for NaN. Other batches keep the batch path."""
+    rng = np.random.default_rng(c)
+    for rows in (0, 1, 2, 5, 10, 16, 17):
+        z = (rng.normal(size=(rows, c)) * 30).astype(dtype)
+        if rows > 2:
+            z[1, -1], z[2, 0], z[0, :] = np.nan, np.inf, -np.inf
+        padded = np.concatenate([z, np.zeros((40, c), dtype)])  # 40 more rows: the batch path
+        for axis in (-1, 1):
+            got = _core.logsumexp_fast(z, axis)
+            assert got.shape == (rows,)
+            np.testing.assert_array_equal(got, _core.logsumexp(padded)[:rows])
+            for name in ("log_softmax", "softmax"):
+                want = np.empty_like(padded)
+                getattr(_core, name)(padded, out=want)
+                got = getattr(_core, name + "_fast")(z, axis)
+                assert got.dtype == z.dtype and got.shape == z.shape
+                np.testing.assert_array_equal(got, want[:rows])
+
+
+@pytest.mark.parametrize("c", [1, 2, 3, 10, 128, 129])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_few_rows_of_softmax_cross_entropy_give_the_bits_of_the_batch_path(c, dtype):
+    """Up to sixteen C-ordered rows whose int64 labels are all classes go through one tile:
+    the losses, their sum and mean equal the batch path's bit for bit; an ignored or
+    out-of-range label, smoothing or more rows keep the batch path (its values, its errors)."""
+    rng = np.random.default_rng(c + 1)
+    for rows in (1, 2, 5, 16, 17):
+        z = (rng.normal(size=(rows, c)) * 30).astype(dtype)
+        if rows > 2:
+            z[1, -1], z[2, 0] = np.nan, np.inf
+        y = rng.integers(0, c, rows)
+        for reduction in ("mean", "sum", "none"):
+            got = _core.softmax_cross_entropy_fast(z, y, -1, -100, reduction, 0.0)
+            # the batch path: the same rows as the first of a batch of 40 more
+            padded = np.concatenate([z, np.zeros((40, c), dtype)])
+            every = _core.softmax_cross_entropy(padded, np.concatenate([y, np.zeros(40, np.int64)]), weight=None,
+                                                ignore_index=-100, reduction="none", label_smoothing=0.0)
+            if reduction == "none":
+                np.testing.assert_array_equal(got, every[:rows])
+            else:
+                want = _core.softmax_cross_entropy(z[None], y[None], weight=None, ignore_index=-100,
+                                                   reduction=reduction, label_smoothing=0.0)  # (1, rows): tasks
+                np.testing.assert_array_equal(got, want)
+        y_ignored = y.copy()
+        y_ignored[0] = -100
+        want = _core.softmax_cross_entropy(z[None], y_ignored[None], weight=None, ignore_index=-100, reduction="sum",
+                                           label_smoothing=0.0)
+        np.testing.assert_array_equal(_core.softmax_cross_entropy_fast(z, y_ignored, -1, -100, "sum", 0.0), want)
+    with pytest.raises(ValueError, match="position"):
+        _core.softmax_cross_entropy_fast(z[:2], np.array([0, c]), -1, -100, "mean", 0.0)

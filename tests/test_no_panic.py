@@ -363,6 +363,10 @@ def test_outputs_that_cannot_be_written_in_place_are_refused() -> None:
         lambda b, l: fe.softmax_cross_entropy(b, l),
         lambda b, l: fe.nll_loss(b, l),
         lambda b, l: fe.binary_cross_entropy_with_logits(b, b),
+        lambda b, l: fe.binary_cross_entropy_with_logits(b, b, reduction="sum"),
+        lambda b, l: fe.entropy(b, from_logits=True),
+        lambda b, l: fe.kl_divergence(b, b, from_logits=True),
+        lambda b, l: fe.population_stability_index(b, b),
     ],
 )
 def test_results_too_large_to_allocate_raise_memory_error(call: Callable[[Any, Any], Any]) -> None:

@@ -14,7 +14,7 @@
 //! `np.moveaxis` alone ~2.5 µs) around a core call of ~1 µs.
 
 use ndarray::{ArrayD, ArrayViewD};
-use numpy::{Element, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{Element, PyArray1, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyFloat, PyInt, PyString};
@@ -30,11 +30,13 @@ use crate::kernels::Real;
 use crate::measures::bce::{binary_cross_entropy_with_logits, BceInputs, BceLoss};
 use crate::measures::labels::Label;
 use crate::measures::logsumexp::{
-    logsumexp, logsumexp_contiguous, normalize_contiguous, normalize_into, Normalizer,
+    fits_one_tile, logsumexp, logsumexp_contiguous, logsumexp_one_tile, normalize_contiguous,
+    normalize_into, normalize_one_tile, Normalizer,
 };
 use crate::measures::nll_loss::nll_loss;
 use crate::measures::softmax_cross_entropy::{
-    softmax_cross_entropy, softmax_cross_entropy_contiguous, LossOptions, Reduction, Target,
+    softmax_cross_entropy, softmax_cross_entropy_contiguous, softmax_cross_entropy_one_tile,
+    LossOptions, Reduction, Target,
 };
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -45,6 +47,19 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_nll_loss_fast, m)?)?;
     m.add_function(wrap_pyfunction!(py_bce_with_logits_fast, m)?)?;
     Ok(())
+}
+
+/// The row length of `x` (an exact native float ndarray of `shape`) when it is a
+/// C-contiguous 2-D batch reduced along its last axis that [`fits_one_tile`].
+fn few_rows_last_axis(x: &Bound<'_, PyAny>, shape: &[usize], axis: isize) -> Option<usize> {
+    let &[rows, c] = shape else {
+        return None;
+    };
+    let last = axis == -1 || axis == 1;
+    let contiguous = x
+        .cast::<PyUntypedArray>()
+        .is_ok_and(|a| a.is_c_contiguous());
+    (last && contiguous && fits_one_tile(rows, c)).then_some(c)
 }
 
 /// `axis` of `x` (an exact native float ndarray of at least one dimension whose class axis
@@ -123,11 +138,17 @@ fn py_logsumexp_fast<'py>(
         return Ok(None);
     };
     let x_is_slice = one_slice(x);
+    let few_rows = few_rows_last_axis(x, shape, axis);
     let x = Floats::borrow("x", x)?;
     if x_is_slice {
         // one 1-D row: a float, without views or a result array
         let value = with_slice!(x, |s| py.compute_sized(s.len(), || logsumexp_contiguous(s)))?;
         return Ok(Some(value.into_pyobject(py)?.into_any()));
+    }
+    if let Some(c) = few_rows {
+        // a few C-ordered rows: one tile, no views or tasks
+        let values = with_slice!(x, |s| logsumexp_one_tile(s, c));
+        return Ok(Some(PyArray1::from_vec(py, values).into_any()));
     }
     let result = with_view!(x, |v| {
         let v = axis_last("x", v, axis)?;
@@ -164,6 +185,11 @@ fn normalized<'py, T: Real + Element>(
             if shape.len() == 1 {
                 // one 1-D row, read and written as slices (no views)
                 py.compute_sized(z.len(), || normalize_contiguous(z, o, kind))?;
+                return Ok(out.into_any());
+            }
+            if let Some(c) = few_rows_last_axis(x.as_any(), shape, axis) {
+                // a few C-ordered rows: one tile, no views or tasks
+                normalize_one_tile(z, c, o, kind);
                 return Ok(out.into_any());
             }
         }
@@ -255,6 +281,19 @@ fn py_softmax_cross_entropy_fast<'py>(
         (None, Ok(labels)) if batch_shaped(target, &batch) => Some(readonly("target", labels)?),
         (None, _) => return Ok(None),
     };
+    let few_rows = native_float_shape(logits).and_then(|s| few_rows_last_axis(logits, s, axis));
+    if let (Some(c), Some(labels), 0.0) = (few_rows, &borrowed, label_smoothing) {
+        let plain = |y: &[i64]| {
+            y.iter()
+                .all(|&l| l != ignore_index && (0..c as i64).contains(&l))
+        };
+        if let Some(y) = labels.as_slice().ok().filter(|y| !y.is_empty() && plain(y)) {
+            // a few C-ordered rows whose labels are all classes: one tile, no views or tasks
+            let z = Floats::borrow("logits", logits)?;
+            let result = with_slice!(z, |s| softmax_cross_entropy_one_tile(s, c, y, reduction))?;
+            return into_python(py, result).map(Some);
+        }
+    }
     let opts = LossOptions {
         reduction,
         ignore_index,
@@ -349,6 +388,8 @@ fn py_bce_with_logits_fast<'py>(
         return Ok(None);
     }
     let reduction = Reduction::parse(&reduction.cast::<PyString>()?.to_cow()?)?;
+    // the core's per-row sums: a MemoryError, not an abort, when they cannot be allocated
+    check_result_size(lanes(shape), BYTES_PER_LANE)?;
     let (z, t) = (
         Floats::borrow("logits", logits)?,
         Floats::borrow("target", target)?,

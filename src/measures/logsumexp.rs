@@ -16,9 +16,9 @@ use crate::kernels::softmax::{
 };
 use crate::kernels::softmax_f32::{lse_feed_f32, softmax_write_f32, LseLanes32};
 use crate::kernels::softmax_rows::{tile_finish, TileWrite};
-use crate::kernels::Real;
+use crate::kernels::{Real, GROUP};
 use crate::measures::loss_rows::{
-    run_tasks, store_tile, tasks, tile_write, OneRowTile, RowRef, Source, Task, Tiles, SHORT,
+    run_tasks, store_tile, tasks, tile_write, OneTile, RowRef, Source, Task, Tiles, SHORT,
 };
 use crate::parallel::{chunks_of, run, with_lane_chunk_mut, LanePieces};
 
@@ -159,11 +159,28 @@ pub fn logsumexp_contiguous<T: Real>(z: &[T]) -> Result<f64, Error> {
         0 => Ok(f64::NEG_INFINITY),
         // as `lse_task`: log e^z = z (+ 0.0 for −0.0)
         1 => Ok(z[0].to_f64() + 0.0),
-        c if c <= SHORT => Ok(OneRowTile::load(z).finish(None)),
+        c if c <= SHORT => Ok(OneTile::load(z, c).finish(None)[0]),
         c => run(c, |ctx| {
             row_stats(&ArrayView1::from(z), &RowStop::new(ctx, c)).logsumexp()
         }),
     }
+}
+
+/// Whether C-ordered rows of `c` values, `rows` of them, fit the one-tile small-call path.
+pub fn fits_one_tile(rows: usize, c: usize) -> bool {
+    rows <= GROUP && (1..=SHORT).contains(&c)
+}
+
+/// The logsumexp of each of the C-ordered rows of `c` values in `z` ([`fits_one_tile`]):
+/// the bits [`logsumexp`] gives them, without the batch machinery (the small-call path
+/// of a batch of a few rows).
+pub fn logsumexp_one_tile<T: Real>(z: &[T], c: usize) -> Vec<f64> {
+    if c == 1 {
+        // as `lse_task`
+        return z.iter().map(|v| v.to_f64() + 0.0).collect();
+    }
+    let rows = z.len() / c;
+    OneTile::load(z, c).finish(None)[..rows].to_vec()
 }
 
 /// The logsumexp of every row of a task: tiles of short rows, else row by row.
@@ -279,7 +296,9 @@ pub fn normalize_contiguous<T: Real>(
         });
     }
     if c <= SHORT {
-        OneRowTile::load(z).write(kind.tile_write(), out);
+        if c > 0 {
+            normalize_one_tile(z, c, out, kind);
+        }
         return Ok(());
     }
     run(c, |ctx| {
@@ -288,6 +307,13 @@ pub fn normalize_contiguous<T: Real>(
         let s = row_stats(&z, &stop);
         transform(Some(&z), &mut ArrayViewMut1::from(out), s, kind, &stop);
     })
+}
+
+/// Writes the log-softmax or softmax of each of the C-ordered rows of `c` values in `z`
+/// ([`fits_one_tile`]) into `out` (the same layout): the bits [`normalize_into`] writes,
+/// without the batch machinery (the small-call path of a batch of a few rows).
+pub fn normalize_one_tile<T: Real>(z: &[T], c: usize, out: &mut [T], kind: Normalizer) {
+    OneTile::load(z, c).write(kind.tile_write(), out);
 }
 
 /// The same in place: every row of `x` is overwritten with its log-softmax or softmax.
@@ -402,6 +428,47 @@ mod tests {
                 same(&z.iter().map(|&v| v as f32).collect::<Vec<_>>());
             }
         }
+    }
+
+    /// A batch of up to sixteen rows through one tile gives the batch path's bits.
+    #[test]
+    fn a_few_rows_in_one_tile_equal_the_batch_path_bitwise() {
+        fn same<T: Real>(z: &[T], rows: usize, c: usize) {
+            let view = ndarray::ArrayView2::from_shape((rows, c), z)
+                .unwrap()
+                .into_dyn();
+            let want = logsumexp(view.clone()).unwrap();
+            let got = logsumexp_one_tile(z, c);
+            let bits = |v: &mut dyn Iterator<Item = f64>| v.map(f64::to_bits).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&mut got.iter().copied()),
+                bits(&mut want.iter().copied())
+            );
+            for kind in [Normalizer::LogSoftmax, Normalizer::Softmax] {
+                let mut want = vec![T::default(); z.len()];
+                let mut got = want.clone();
+                let out = ndarray::ArrayViewMut2::from_shape((rows, c), &mut want[..]).unwrap();
+                normalize_into(view.clone(), out.into_dyn(), kind).unwrap();
+                normalize_one_tile(z, c, &mut got, kind);
+                let wide = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+                assert_eq!(wide(&got), wide(&want), "{kind:?} {rows}x{c}");
+            }
+        }
+        for c in [1, 2, 3, 7, 10, 16, 17, 64, 128] {
+            for rows in 0..=GROUP {
+                assert!(fits_one_tile(rows, c));
+                let mut z = crate::kernels::adversarial::logits(rows * c, (rows * c) as u64);
+                if rows > 2 {
+                    z[c] = f64::NAN;
+                    z[2 * c] = f64::INFINITY;
+                }
+                same(&z, rows, c);
+                same(&z.iter().map(|&v| v as f32).collect::<Vec<_>>(), rows, c);
+            }
+        }
+        assert!(
+            !fits_one_tile(GROUP + 1, 10) && !fits_one_tile(4, 0) && !fits_one_tile(4, SHORT + 1)
+        );
     }
 
     #[test]

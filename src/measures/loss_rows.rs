@@ -565,51 +565,55 @@ impl<T: Real> Tiles<T> {
     }
 }
 
-/// One row as the tile path holds it: lane 0 of a tile of [`GROUP`] rows (the other lanes
-/// zero, as a batch of one row leaves them), with its statistics. Lanes never mix, so
-/// its values are the ones that row gets in any batch — for the 1-D small-call path,
-/// without the tasks, views and per-task buffers of a batch (~0.4 µs of a 10-logit call).
-pub(crate) struct OneRowTile<T> {
+/// Up to [`GROUP`] C-ordered rows as the tile path holds them: lanes 0.. of one tile of
+/// [`GROUP`] rows (the other lanes zero, as a batch of so few rows leaves them), with their
+/// statistics. Lanes never mix, so the values are the ones those rows get in any batch —
+/// for the small-call paths (one 1-D row, a batch of a few rows), without the tasks, views
+/// and per-task buffers of a batch (~0.4 µs of a 10-logit call).
+pub(crate) struct OneTile<T> {
     tile: Vec<T>,
+    rows: usize,
     max: [f64; GROUP],
     rest: [f64; GROUP],
 }
 
-impl<T: Real> OneRowTile<T> {
-    /// The tile of `z` (at most [`SHORT`] values) and its statistics.
-    pub fn load(z: &[T]) -> Self {
-        let mut tile = vec![T::default(); z.len() * GROUP];
-        for (slot, &v) in tile.iter_mut().step_by(GROUP).zip(z) {
-            *slot = v;
+impl<T: Real> OneTile<T> {
+    /// The tile of the rows of `c` values in `z` (at most [`GROUP`] rows of at most
+    /// [`SHORT`] values, `c` ≥ 1) and their statistics.
+    pub fn load(z: &[T], c: usize) -> Self {
+        let rows = z.len() / c;
+        let mut tile = vec![T::default(); c * GROUP];
+        for (j, row) in z.chunks_exact(c).enumerate() {
+            for (k, &v) in row.iter().enumerate() {
+                tile[k * GROUP + j] = v;
+            }
         }
         let (mut max, mut rest) = ([0.0; GROUP], [0.0; GROUP]);
         tile_stats(&tile, GROUP, &mut max, &mut rest);
-        OneRowTile { tile, max, rest }
+        OneTile {
+            tile,
+            rows,
+            max,
+            rest,
+        }
     }
 
-    /// The row's logsumexp, or with `sub` = z_y its loss (max − z_y) + log1p(rest), as
-    /// [`tile_finish`] gives them.
-    pub fn finish(&self, sub: Option<f64>) -> f64 {
+    /// Each row's logsumexp, or with `sub` (z_y of each row) its loss
+    /// (max − z_y) + log1p(rest), as [`tile_finish`] gives them (the first `rows` lanes).
+    pub fn finish(&self, sub: Option<&[f64; GROUP]>) -> [f64; GROUP] {
         let mut out = [0.0; GROUP];
-        let sub = sub.map(|z_y| {
-            let mut lanes = [0.0; GROUP];
-            lanes[0] = z_y;
-            lanes
-        });
-        tile_finish(
-            &self.max,
-            &self.rest,
-            sub.as_ref().map(|s| &s[..]),
-            &mut out,
-        );
-        out[0]
+        tile_finish(&self.max, &self.rest, sub.map(|s| &s[..]), &mut out);
+        out
     }
 
-    /// Writes the row's log-softmax or softmax (`what`) into `out` (the row's length).
+    /// Writes the rows' log-softmax or softmax (`what`) into `out` (C-ordered, as `z`).
     pub fn write(mut self, what: TileWrite<'_>, out: &mut [T]) {
         tile_write(&mut self.tile, GROUP, &self.max, &self.rest, what);
-        for (o, &v) in out.iter_mut().zip(self.tile.iter().step_by(GROUP)) {
-            *o = v;
+        let c = out.len() / self.rows.max(1);
+        for (j, row) in out.chunks_exact_mut(c.max(1)).enumerate() {
+            for (k, o) in row.iter_mut().enumerate() {
+                *o = self.tile[k * GROUP + j];
+            }
         }
     }
 }

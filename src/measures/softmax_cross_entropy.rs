@@ -38,9 +38,9 @@ use crate::kernels::softmax_f32::ce_grad_write_f32;
 use crate::kernels::softmax_rows::{
     target_weight_tile, tile_finish, tile_weighted_loss, TileWrite,
 };
-use crate::kernels::Real;
+use crate::kernels::{Real, GROUP};
 use crate::measures::loss_rows::{
-    load_tile, run_tasks, store_tile, tasks, tasks_with, tile_write, total, BlockAcc, OneRowTile,
+    load_tile, run_tasks, store_tile, tasks, tasks_with, tile_write, total, BlockAcc, OneTile,
     RowRef, Source, Task, Tiles, SHORT,
 };
 use crate::parallel::{chunks_of, fixed_sum, run, with_lane_chunk_mut, LanePieces};
@@ -931,7 +931,9 @@ pub fn softmax_cross_entropy_contiguous<T: Real>(
     };
     // As `label_task`: the tile's value for short rows, the row pass's (times w_y = 1) else.
     let loss = if c <= SHORT {
-        OneRowTile::load(z).finish(Some(z_y))
+        let mut sub = [0.0; GROUP];
+        sub[0] = z_y;
+        OneTile::load(z, c).finish(Some(&sub))[0]
     } else {
         run(c, |ctx| {
             row_stats(&ArrayView1::from(z), &RowStop::new(ctx, c)).neg_log_softmax_at(z_y)
@@ -941,6 +943,46 @@ pub fn softmax_cross_entropy_contiguous<T: Real>(
     Ok(match reduction {
         Reduction::None => loss,
         Reduction::Sum | Reduction::Mean => loss + 0.0,
+    })
+}
+
+/// The losses of the C-ordered rows of `c` logits in `z` (at least one row, and few enough
+/// for one tile: [`crate::measures::logsumexp::fits_one_tile`]) with class indices `y`,
+/// each a class (not ignored; no class weights, no label smoothing), under `reduction`:
+/// the bits [`softmax_cross_entropy`] gives them, without the batch machinery (the
+/// small-call path of a batch of a few rows).
+pub fn softmax_cross_entropy_one_tile<T: Real>(
+    z: &[T],
+    c: usize,
+    y: &[i64],
+    reduction: Reduction,
+) -> Result<ArrayD<f64>, Error> {
+    let rows = y.len();
+    let mut sub = [0.0; GROUP];
+    for (j, &label) in y.iter().enumerate() {
+        let Some(z_y) = class_of(label, c).and_then(|k| z.get(j * c + k)) else {
+            return Err(Error::LabelOutOfRange {
+                label,
+                position: vec![j],
+                classes: c,
+            });
+        };
+        sub[j] = z_y.to_f64();
+    }
+    let losses = &OneTile::load(z, c).finish(Some(&sub))[..rows];
+    // As `compute` with every weight 1: the block sums of the losses in row order, and
+    // "mean" over the number of rows.
+    let sum = || {
+        let mut acc = BlockAcc::default();
+        acc.push(0, losses);
+        total(acc.into_pieces())
+    };
+    Ok(match reduction {
+        Reduction::None => {
+            ArrayD::from_shape_vec(ndarray::IxDyn(&[rows]), losses.to_vec()).expect("rows")
+        }
+        Reduction::Sum => ArrayD::from_elem(ndarray::IxDyn(&[]), sum()),
+        Reduction::Mean => ArrayD::from_elem(ndarray::IxDyn(&[]), sum() / rows as f64),
     })
 }
 
@@ -1036,6 +1078,43 @@ mod tests {
             }
         }
         assert!(softmax_cross_entropy_contiguous(&[0.0f64, 1.0], 2, Reduction::Mean).is_err());
+    }
+
+    /// A batch of up to sixteen rows with plain labels through one tile gives the batch
+    /// path's bits, for every reduction.
+    #[test]
+    fn a_few_rows_in_one_tile_equal_the_batch_path_bitwise() {
+        fn same<T: Real>(z: &[T], rows: usize, c: usize) {
+            let view = ndarray::ArrayView2::from_shape((rows, c), z)
+                .unwrap()
+                .into_dyn();
+            let y: Vec<i64> = (0..rows).map(|j| ((j * 7 + 3) % c) as i64).collect();
+            let labels = ndarray::ArrayView1::from(&y[..]).into_dyn();
+            for reduction in [Reduction::None, Reduction::Sum, Reduction::Mean] {
+                let opts = LossOptions {
+                    reduction,
+                    ..LossOptions::default()
+                };
+                let target = Target::<f64>::Labels(labels.clone());
+                let want = softmax_cross_entropy(view.clone(), target, None, &opts).unwrap();
+                let got = softmax_cross_entropy_one_tile(z, c, &y, reduction).unwrap();
+                assert_eq!(got.shape(), want.shape());
+                let bits = |a: &ArrayD<f64>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{rows}x{c} {reduction:?}");
+            }
+        }
+        for c in [1, 2, 3, 10, 17, 128] {
+            for rows in 1..=GROUP {
+                let mut z = crate::kernels::adversarial::logits(rows * c, (rows + c) as u64);
+                if rows > 2 {
+                    z[c] = f64::NAN;
+                    z[2 * c] = f64::INFINITY;
+                }
+                same(&z, rows, c);
+                same(&z.iter().map(|&v| v as f32).collect::<Vec<_>>(), rows, c);
+            }
+        }
+        assert!(softmax_cross_entropy_one_tile(&[0.0f64, 1.0], 2, &[2], Reduction::Mean).is_err());
     }
 
     #[test]
