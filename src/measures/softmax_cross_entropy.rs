@@ -447,7 +447,7 @@ fn label_task<T: Real>(
                     zy[j] = tl.tile[y as usize * r + j].to_f64();
                 }
                 wy[..k].fill(1.0);
-                tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
+                tile_finish(&tl.max, &tl.rest, Some(zy), &mut tl.out);
                 sink.put(first, start, &tl.out[..k], &wy[..k]);
             } else {
                 for (j, &y) in ys.iter().enumerate() {
@@ -473,7 +473,7 @@ fn label_task<T: Real>(
                     let (m, rest) = (&tl.max, &tl.rest);
                     tile_weighted_loss(z, &u, r, m, rest, smoothed, weight_sum);
                 }
-                tile_finish(&tl.max, &tl.rest, Some(&zy), &mut tl.out);
+                tile_finish(&tl.max, &tl.rest, Some(zy), &mut tl.out);
                 for j in 0..k {
                     losses[j] = if bad[j] {
                         f64::NAN
@@ -512,14 +512,14 @@ fn label_task<T: Real>(
             let what = if smoothing {
                 // scale·(softmax·U − u), the target's entry included
                 TileWrite::Targets {
-                    k: &kj,
+                    k: kj,
                     u: &u,
                     scale: ctx.scale,
                 }
             } else {
                 TileWrite::Grad {
-                    k: &kj,
-                    b: &zero,
+                    k: kj,
+                    b: zero,
                     w: None,
                 }
             };
