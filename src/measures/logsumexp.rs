@@ -157,9 +157,7 @@ pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
 pub fn logsumexp_contiguous<T: Real>(z: &[T]) -> Result<f64, Error> {
     match z.len() {
         0 => Ok(f64::NEG_INFINITY),
-        // as `lse_task`: log e^z = z (+ 0.0 for −0.0)
-        1 => Ok(z[0].to_f64() + 0.0),
-        c if c <= SHORT => Ok(OneTile::load(z, c).finish(None)[0]),
+        c if c <= SHORT => Ok(logsumexp_one_tile(z, c)[0]),
         c => run(c, |ctx| {
             row_stats(&ArrayView1::from(z), &RowStop::new(ctx, c)).logsumexp()
         }),
@@ -176,7 +174,7 @@ pub fn fits_one_tile(rows: usize, c: usize) -> bool {
 /// of a batch of a few rows).
 pub fn logsumexp_one_tile<T: Real>(z: &[T], c: usize) -> Vec<f64> {
     if c == 1 {
-        // as `lse_task`
+        // as `lse_task`: log e^z = z (+ 0.0 for −0.0)
         return z.iter().map(|v| v.to_f64() + 0.0).collect();
     }
     let rows = z.len() / c;
