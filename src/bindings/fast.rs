@@ -115,6 +115,18 @@ macro_rules! with_slice {
 }
 pub(super) use with_slice;
 
+/// Returns from the fast path with `$value` (an f64 result computed by the core from
+/// `$ps` and `$qs`, the elements of `$p` and `$q`: two arrays [`one_slice`] accepted) as a
+/// Python float.
+macro_rules! return_from_slices {
+    ($py:expr, $p:expr, $q:expr, |$ps:ident, $qs:ident| $value:expr) => {{
+        let (p, q) = (Floats::borrow("p", $p)?, Floats::borrow("q", $q)?);
+        let value = with_slice!(p, |$ps| with_slice!(q, |$qs| $py
+            .compute_sized($ps.len(), || $value)))?;
+        return Ok(Some(value.into_pyobject($py)?.into_any()));
+    }};
+}
+
 /// `axis` when `p` (and `q`, of the same shape) can be taken as they are.
 fn fast_axis(
     p: &Bound<'_, PyAny>,
@@ -247,11 +259,8 @@ macro_rules! pair_fast {
                 .map(Some);
             }
             if one_slice(p) && one_slice(q) {
-                let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-                let value = with_slice!(p, |ps| with_slice!(q, |qs| py
-                    .compute_sized(ps.len(), || $contiguous(ps, qs, &opts))))?;
                 let finish: fn(f64) -> f64 = $finish;
-                return Ok(Some(finish(value).into_pyobject(py)?.into_any()));
+                return_from_slices!(py, p, q, |ps, qs| $contiguous(ps, qs, &opts).map(finish));
             }
             reduce_pair!(py, p, q, axis, |pv, qv| $measure(pv, qv, &opts)).map(Some)
         }
@@ -322,12 +331,13 @@ fn py_population_stability_index_fast<'py>(
     };
     let lb = opts.ln_base()?;
     if one_slice(p) && one_slice(q) {
-        let (p, q) = (Floats::borrow("p", p)?, Floats::borrow("q", q)?);
-        let value = with_slice!(p, |ps| with_slice!(q, |qs| py
-            .compute_sized(ps.len(), || {
-                smoothing::contiguous(ps, qs, Smoothed::Psi, alpha, lb)
-            })))?;
-        return Ok(Some(value.into_pyobject(py)?.into_any()));
+        return_from_slices!(py, p, q, |ps, qs| smoothing::contiguous(
+            ps,
+            qs,
+            Smoothed::Psi,
+            alpha,
+            lb
+        ));
     }
     reduce_pair!(py, p, q, axis, |pv, qv| smoothing::rows(
         pv,

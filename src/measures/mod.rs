@@ -178,6 +178,16 @@ pub(crate) fn one_contiguous<T: Real, U: Real, M: RowMeasure<T, U>>(
     opts: &Options,
     q_name: &'static str,
 ) -> Result<f64, Error> {
+    let (pr, qr) = contiguous_pair(p, q)?;
+    Ok(per_row(&pr, &qr, m, p.len(), opts, q_name)?[0])
+}
+
+/// The rows of one contiguous distribution each (as their 1-D views give them), after
+/// checking that `p` and `q` have one length.
+pub(crate) fn contiguous_pair<'a, T: Real, U: Real>(
+    p: &'a [T],
+    q: &'a [U],
+) -> Result<(Rows<'a, T>, Rows<'a, U>), Error> {
     if p.len() != q.len() {
         return Err(Error::ShapeMismatch {
             first: "p",
@@ -186,8 +196,7 @@ pub(crate) fn one_contiguous<T: Real, U: Real, M: RowMeasure<T, U>>(
             second_shape: vec![q.len()],
         });
     }
-    let (pr, qr) = (Rows::contiguous(p), Rows::contiguous(q));
-    Ok(per_row(&pr, &qr, m, p.len(), opts, q_name)?[0])
+    Ok((Rows::contiguous(p), Rows::contiguous(q)))
 }
 
 /// Elements between two Ctrl-C checks of the row loops: ~0.1 ms of work or less.

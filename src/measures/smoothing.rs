@@ -26,7 +26,7 @@ use ndarray::{ArrayD, ArrayViewD};
 use super::cross_entropy::CrossEntropy;
 use super::js::{distance, JensenShannon};
 use super::kl::Divergence;
-use super::{per_row, per_row_of_views, Options};
+use super::{contiguous_pair, per_row, per_row_of_views, Options};
 use crate::error::Error;
 use crate::kernels::plogq::same_data;
 use crate::kernels::two_pass::Lowest;
@@ -307,15 +307,7 @@ pub fn contiguous<T: Real, U: Real>(
     alpha: f64,
     ln_base: f64,
 ) -> Result<f64, Error> {
-    if p.len() != q.len() {
-        return Err(Error::ShapeMismatch {
-            first: "p",
-            second: "q",
-            first_shape: vec![p.len()],
-            second_shape: vec![q.len()],
-        });
-    }
-    let (pr, qr) = (Rows::contiguous(p), Rows::contiguous(q));
+    let (pr, qr) = contiguous_pair(p, q)?;
     let q = (kind != Smoothed::Entropy).then_some(&qr);
     Ok(ragged(&pr, q, kind, alpha, p.len(), ln_base)?[0])
 }

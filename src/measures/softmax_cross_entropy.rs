@@ -922,19 +922,18 @@ pub fn softmax_cross_entropy_contiguous<T: Real>(
     reduction: Reduction,
 ) -> Result<f64, Error> {
     let c = z.len();
-    let Some(z_y) = z.get(y).map(|v| v.to_f64()) else {
-        return Err(Error::LabelOutOfRange {
-            label: i64::try_from(y).unwrap_or(i64::MAX),
-            position: Vec::new(),
-            classes: c,
-        });
-    };
+    let label = i64::try_from(y).unwrap_or(i64::MAX);
     // As `label_task`: the tile's value for short rows, the row pass's (times w_y = 1) else.
     let loss = if c <= SHORT {
-        let mut sub = [0.0; GROUP];
-        sub[0] = z_y;
-        OneTile::load(z, c).finish(Some(&sub))[0]
+        one_tile_losses(z, c, &[label])?[0]
     } else {
+        let Some(z_y) = z.get(y).map(|v| v.to_f64()) else {
+            return Err(Error::LabelOutOfRange {
+                label,
+                position: Vec::new(),
+                classes: c,
+            });
+        };
         run(c, |ctx| {
             row_stats(&ArrayView1::from(z), &RowStop::new(ctx, c)).neg_log_softmax_at(z_y)
         })?
@@ -958,18 +957,7 @@ pub fn softmax_cross_entropy_one_tile<T: Real>(
     reduction: Reduction,
 ) -> Result<ArrayD<f64>, Error> {
     let rows = y.len();
-    let mut sub = [0.0; GROUP];
-    for (j, &label) in y.iter().enumerate() {
-        let Some(z_y) = class_of(label, c).and_then(|k| z.get(j * c + k)) else {
-            return Err(Error::LabelOutOfRange {
-                label,
-                position: vec![j],
-                classes: c,
-            });
-        };
-        sub[j] = z_y.to_f64();
-    }
-    let losses = &OneTile::load(z, c).finish(Some(&sub))[..rows];
+    let losses = &one_tile_losses(z, c, y)?[..rows];
     // As `compute` with every weight 1: the block sums of the losses in row order, and
     // "mean" over the number of rows.
     let sum = || {
@@ -984,6 +972,24 @@ pub fn softmax_cross_entropy_one_tile<T: Real>(
         Reduction::Sum => ArrayD::from_elem(ndarray::IxDyn(&[]), sum()),
         Reduction::Mean => ArrayD::from_elem(ndarray::IxDyn(&[]), sum() / rows as f64),
     })
+}
+
+/// The losses (max − z_y) + log1p(rest) of the C-ordered rows of `c` logits in `z` (few
+/// enough for one tile) with class indices `y`, each a class, in the first `y.len()`
+/// lanes: the tile path's values.
+fn one_tile_losses<T: Real>(z: &[T], c: usize, y: &[i64]) -> Result<[f64; GROUP], Error> {
+    let mut sub = [0.0; GROUP];
+    for (j, &label) in y.iter().enumerate() {
+        let Some(z_y) = class_of(label, c).and_then(|k| z.get(j * c + k)) else {
+            return Err(Error::LabelOutOfRange {
+                label,
+                position: vec![j],
+                classes: c,
+            });
+        };
+        sub[j] = z_y.to_f64();
+    }
+    Ok(OneTile::load(z, c).finish(Some(&sub)))
 }
 
 /// Applies the reduction to per-row losses (a 0-d array for "mean" and "sum").
