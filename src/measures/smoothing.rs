@@ -53,7 +53,7 @@ pub enum Smoothed {
 impl Smoothed {
     /// The value (nats) of one pair of smoothed rows.
     fn nats(self, p: &[f64], q: &[f64]) -> f64 {
-        let kl = Divergence { normalize: true };
+        let kl = PLAIN_KL;
         match self {
             Smoothed::Entropy | Smoothed::CrossEntropy => {
                 RowMeasure::<f64, f64>::row(&CrossEntropy { normalize: true }, p, q).0
@@ -62,17 +62,14 @@ impl Smoothed {
             Smoothed::Js | Smoothed::JsDistance => {
                 RowMeasure::<f64, f64>::row(&JensenShannon { normalize: true }, p, q).0
             }
-            // a + b is commutative in floating point: PSI(p, q) == PSI(q, p) bitwise
-            Smoothed::Psi => {
-                RowMeasure::<f64, f64>::row(&kl, p, q).0 + RowMeasure::<f64, f64>::row(&kl, q, p).0
-            }
+            Smoothed::Psi => RowMeasure::<f64, f64>::row(&BothWays, p, q).0,
         }
     }
 
     /// The values (nats) of up to sixteen pairs of smoothed rows, transposed: the
     /// measure's float64 group form (see [`RowMeasure::group`]).
     fn group(self, p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) {
-        let kl = Divergence { normalize: true };
+        let kl = PLAIN_KL;
         match self {
             Smoothed::Entropy | Smoothed::CrossEntropy => {
                 RowMeasure::<f64, f64>::group(
@@ -91,14 +88,7 @@ impl Smoothed {
                 RowMeasure::<f64, f64>::group(&js, p, q, out, regular);
             }
             Smoothed::Psi => {
-                let n = out.len();
-                let (mut back, mut back_regular) = ([0.0; GROUP], [true; GROUP]);
-                RowMeasure::<f64, f64>::group(&kl, p, q, out, regular);
-                RowMeasure::<f64, f64>::group(&kl, q, p, &mut back[..n], &mut back_regular[..n]);
-                for j in 0..n {
-                    out[j] += back[j];
-                    regular[j] &= back_regular[j];
-                }
+                RowMeasure::<f64, f64>::group(&BothWays, p, q, out, regular);
             }
         }
     }
@@ -115,6 +105,58 @@ impl Smoothed {
 /// PSI without a pseudocount is this measure both ways (its float32 forms included, so
 /// float32 histograms get its speed); a + b == b + a keeps PSI symmetric bit for bit.
 const PLAIN_KL: Divergence = Divergence { normalize: true };
+
+/// PSI as a row measure: D(P‖Q) + D(Q‖P) of each row, both from the same tiles or
+/// slices — one pass over the rows, one result array (a 10-bin call paid for two).
+/// A row either direction's group form refuses takes the row form both ways, so
+/// PSI(p, q) == PSI(q, p) bit for bit (a + b == b + a).
+struct BothWays;
+
+/// The smallest inputs of a forward and a backward (p and q swapped) divergence.
+fn both_lowest(forth: Lowest, back: Lowest) -> Lowest {
+    forth.min(Lowest {
+        p: back.q,
+        q: back.p,
+    })
+}
+
+impl<T: Real, U: Real> RowMeasure<T, U> for BothWays {
+    fn group(
+        &self,
+        p: &[[f64; GROUP]],
+        q: &[[f64; GROUP]],
+        out: &mut [f64],
+        regular: &mut [bool],
+    ) -> Lowest {
+        let n = out.len();
+        let (mut back, mut back_regular) = ([0.0; GROUP], [true; GROUP]);
+        let forth = RowMeasure::<T, U>::group(&PLAIN_KL, p, q, out, regular);
+        let back_lowest =
+            RowMeasure::<U, T>::group(&PLAIN_KL, q, p, &mut back[..n], &mut back_regular[..n]);
+        for j in 0..n {
+            out[j] += back[j];
+            regular[j] &= back_regular[j];
+        }
+        both_lowest(forth, back_lowest)
+    }
+
+    fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
+        let (forth, lf) = RowMeasure::<T, U>::row(&PLAIN_KL, p, q);
+        let (back, lb) = RowMeasure::<U, T>::row(&PLAIN_KL, q, p);
+        (forth + back, both_lowest(lf, lb))
+    }
+
+    fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
+        let (forth, lf) = RowMeasure::<T, U>::long(&PLAIN_KL, x);
+        let (back, lb) = RowMeasure::<U, T>::long(&PLAIN_KL, &x.swapped());
+        (forth + back, both_lowest(lf, lb))
+    }
+
+    fn vertical(&self) -> usize {
+        // the float32 row threshold is the same both ways (both sides float32)
+        RowMeasure::<T, U>::vertical(&PLAIN_KL)
+    }
+}
 
 /// The measures' options for [`Plus`]: natural logs (the unit is applied afterwards, with
 /// the distance's square root).
@@ -256,13 +298,9 @@ pub fn rows<T: Real, U: Real>(
     ln_base: f64,
 ) -> Result<ArrayD<f64>, Error> {
     check_alpha(alpha)?;
-    if kind == Smoothed::Psi && alpha == 0.0 {
-        let forth = per_row_of_views(&p, &q, &PLAIN_KL, &NATS, "q")?;
-        let back = per_row_of_views(&q, &p, &PLAIN_KL, &NATS, "p")?;
-        return Ok((forth + back).mapv(|v| kind.value(v, ln_base)));
-    }
     let m = Plus { kind, alpha };
     let mut values = match kind {
+        Smoothed::Psi if alpha == 0.0 => per_row_of_views(&p, &q, &BothWays, &NATS, "q")?,
         Smoothed::Entropy => per_row_of_views(&p, &p, &m, &NATS, "q")?,
         _ => per_row_of_views(&p, &q, &m, &NATS, "q")?,
     };
@@ -281,15 +319,12 @@ pub(crate) fn ragged<T: Real, U: Real>(
     ln_base: f64,
 ) -> Result<Vec<f64>, Error> {
     check_alpha(alpha)?;
-    if let (Smoothed::Psi, Some(q), true) = (kind, q, alpha == 0.0) {
-        let forth = per_row(p, q, &PLAIN_KL, elements, &NATS, "q")?;
-        let back = per_row(q, p, &PLAIN_KL, elements, &NATS, "p")?;
-        let sum = forth.iter().zip(&back);
-        return Ok(sum.map(|(a, b)| kind.value(a + b, ln_base)).collect());
-    }
     let m = Plus { kind, alpha };
     let mut values = match q {
         None => per_row(p, p, &m, elements, &NATS, "q")?,
+        Some(q) if kind == Smoothed::Psi && alpha == 0.0 => {
+            per_row(p, q, &BothWays, elements, &NATS, "q")?
+        }
         Some(q) => per_row(p, q, &m, elements, &NATS, "q")?,
     };
     for v in &mut values {
@@ -368,6 +403,101 @@ mod tests {
             }
         }
         assert!(contiguous(&[1.0], &[1.0, 2.0], Smoothed::Psi, 0.0, 1.0).is_err());
+    }
+
+    /// PSI without a pseudocount, in one pass (both divergences of a row from the same
+    /// tiles): the bits of the two divergences computed apart and added, for rows both
+    /// directions' group forms take, at every length (group tails, row form, long form),
+    /// float32 and float64; and symmetric bit for bit on rows they refuse (zeros, ±inf,
+    /// NaN, subnormal and huge masses).
+    #[test]
+    fn psi_in_one_pass_is_both_divergences_added() {
+        use crate::kernels::adversarial::{positive, xorshift, SPECIALS};
+        fn two_passes<T: Real, U: Real>(p: &[T], q: &[U], c: usize) -> Vec<f64> {
+            let pv = ndarray::ArrayView2::from_shape((p.len() / c, c), p)
+                .unwrap()
+                .into_dyn();
+            let qv = ndarray::ArrayView2::from_shape((q.len() / c, c), q)
+                .unwrap()
+                .into_dyn();
+            let forth = per_row_of_views(&pv, &qv, &PLAIN_KL, &NATS, "q").unwrap();
+            let back = per_row_of_views(&qv, &pv, &PLAIN_KL, &NATS, "p").unwrap();
+            (forth + back).into_raw_vec_and_offset().0
+        }
+        fn one_pass<T: Real, U: Real>(p: &[T], q: &[U], c: usize) -> Vec<f64> {
+            let pv = ndarray::ArrayView2::from_shape((p.len() / c, c), p).unwrap();
+            let qv = ndarray::ArrayView2::from_shape((q.len() / c, c), q).unwrap();
+            let v = rows(pv.into_dyn(), qv.into_dyn(), Smoothed::Psi, 0.0, 1.0).unwrap();
+            v.into_raw_vec_and_offset().0
+        }
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let lengths = (1..=67).chain([255, 256, 257, 1000, 40_000]);
+        for c in lengths {
+            let n = if c > 1000 { c } else { 3 * c.max(17) };
+            // positive rows only (zero bins, mixed scales): every form is regular
+            let p: Vec<f64> = positive(n, c as u64).iter().map(|v| v + 1e-3).collect();
+            let q: Vec<f64> = positive(n, 7 + c as u64).iter().map(|v| v + 1e-3).collect();
+            let (pf, qf): (Vec<f32>, Vec<f32>) = (
+                p.iter().map(|&v| v as f32).collect(),
+                q.iter().map(|&v| v as f32).collect(),
+            );
+            let n_c = n / c * c;
+            let (p, q, pf, qf) = (&p[..n_c], &q[..n_c], &pf[..n_c], &qf[..n_c]);
+            assert_eq!(
+                bits(&one_pass(p, q, c)),
+                bits(&two_passes(p, q, c)),
+                "f64 c={c}"
+            );
+            assert_eq!(
+                bits(&one_pass(pf, qf, c)),
+                bits(&two_passes(pf, qf, c)),
+                "f32 c={c}"
+            );
+            assert_eq!(
+                bits(&one_pass(pf, q, c)),
+                bits(&two_passes(pf, q, c)),
+                "mixed c={c}"
+            );
+        }
+        // adversarial rows: symmetric bit for bit, and what the divergences give
+        let mut next = xorshift(11);
+        for c in 1..=40 {
+            let pick = |s: u64| SPECIALS[(s % SPECIALS.len() as u64) as usize].abs();
+            let p: Vec<f64> = (0..17 * c).map(|_| pick(next())).collect();
+            let q: Vec<f64> = (0..17 * c).map(|_| pick(next())).collect();
+            let mut p_nan = p.clone();
+            p_nan[c / 2] = f64::NAN;
+            for (p, q) in [(&p, &q), (&p_nan, &q)] {
+                let a = one_pass(p, q, c);
+                let b = one_pass(q, p, c);
+                assert_eq!(bits(&a), bits(&b), "symmetric c={c}");
+                for (got, want) in a.iter().zip(two_passes(p, q, c)) {
+                    let close = got == &want
+                        || (got.is_nan() && want.is_nan())
+                        || (got - want).abs() <= 1e-13 * want.abs();
+                    assert!(close, "c={c}: {got} vs {want}");
+                }
+            }
+        }
+        // a negative value is reported on the argument holding it
+        let err = |p: &[f64], q: &[f64]| {
+            let (pv, qv) = (arr1(p).into_dyn(), arr1(q).into_dyn());
+            rows(pv.view(), qv.view(), Smoothed::Psi, 0.0, 1.0).unwrap_err()
+        };
+        assert_eq!(
+            err(&[1.0, -2.0], &[1.0, 1.0]),
+            Error::Negative {
+                arg: "p",
+                value: -2.0
+            }
+        );
+        assert_eq!(
+            err(&[1.0, 1.0], &[-3.0, 1.0]),
+            Error::Negative {
+                arg: "q",
+                value: -3.0
+            }
+        );
     }
 
     fn kl(p: &[f64], q: &[f64]) -> f64 {

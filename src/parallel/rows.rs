@@ -1019,7 +1019,7 @@ pub struct Long<'r, 'a, T, U> {
     ctx: Ctx<'r>,
 }
 
-impl<T: Real, U: Real> Long<'_, '_, T, U> {
+impl<'r, 'a, T: Real, U: Real> Long<'r, 'a, T, U> {
     /// The number of elements.
     pub fn len(&self) -> usize {
         self.len
@@ -1028,6 +1028,17 @@ impl<T: Real, U: Real> Long<'_, '_, T, U> {
     /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The same distribution with `p` and `q` swapped (a measure of both directions).
+    pub fn swapped(&self) -> Long<'r, 'a, U, T> {
+        Long {
+            p: self.q,
+            q: self.p,
+            runs: self.runs.clone(),
+            len: self.len,
+            ctx: self.ctx,
+        }
     }
 
     /// `f` on every run of the distribution in order, as contiguous slices of `p` and `q`
