@@ -858,7 +858,7 @@ mod tests {
     #[test]
     fn fill_group_transposes_rows_exactly() {
         fn check<T: Real + std::fmt::Debug>(values: &[f64]) {
-            for len in 1..=20usize {
+            for len in (1..=20usize).chain([31, 33, 64, 100, 255, 256, 257]) {
                 let rows = 40;
                 let data: Vec<T> = (0..rows * len)
                     .map(|i| T::from_f64(values[i % values.len()] * (1.0 + i as f64)))

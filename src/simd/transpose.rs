@@ -158,6 +158,9 @@ fn widen_rows_body<V: super::vector::F8, T: Real>(src: &[T], dst: &mut [[f64; 16
         10 => widen_fixed::<T, 10>(src, dst),
         16 => widen_fixed::<T, 16>(src, dst),
         len => {
+            if len > 16 && widen_blocked(src, dst) {
+                return;
+            }
             for (j, row) in src[..16 * len].chunks_exact(len).enumerate() {
                 for (slot, &v) in dst.iter_mut().zip(row) {
                     slot[j] = v.to_f64();
@@ -165,6 +168,34 @@ fn widen_rows_body<V: super::vector::F8, T: Real>(src: &[T], dst: &mut [[f64; 16
             }
         }
     }
+}
+
+/// The longest rows [`widen_rows`] transposes by blocks (through a float32 tile of
+/// 16 KiB on the stack); rows of 17 up to this many elements take them.
+const WIDEN_BLOCKED_MAX: usize = 256;
+
+/// [`widen_rows`] of rows of 17 up to [`WIDEN_BLOCKED_MAX`] elements by blocks (the
+/// element loop was a quarter of float32 entropy over (10^5, 100) rows: one strided
+/// store per value); false (nothing written) for longer rows.
+#[inline(always)]
+fn widen_blocked<T: Real>(src: &[T], dst: &mut [[f64; 16]]) -> bool {
+    let len = dst.len();
+    if len > WIDEN_BLOCKED_MAX {
+        return false;
+    }
+    let src = &src[..16 * len];
+    if let Some(src) = T::as_f64(src) {
+        transpose(src, len, 16, len, dst.as_flattened_mut(), 16);
+        return true;
+    }
+    if let Some(src) = T::as_f32(src) {
+        let mut tile = [0f32; 16 * WIDEN_BLOCKED_MAX];
+        let tile = &mut tile[..16 * len];
+        transpose(src, len, 16, len, tile, 16);
+        widen_runs(tile, 16, 0, dst);
+        return true;
+    }
+    false
 }
 
 /// [`widen_rows`] for rows of `L` elements.
