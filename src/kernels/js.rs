@@ -9,9 +9,12 @@
 //! by Kahan's algorithm: identical rows, and rows at another power-of-two scale, give
 //! exactly 0 (issue #14: `js_divergence([1e308, 1e308], [1, 3])` was 9× off, P + Q overflowed).
 //!
-//! Always two passes ([`super::two_pass`]'s sums, then the terms): a term needs both
-//! totals, which no per-block partial of raw values can supply (expanding into
-//! H(M) − ½H(P) − ½H(Q) would give one pass but cancels where P ≈ Q).
+//! Two passes ([`super::two_pass`]'s sums, then the terms): a term needs both totals,
+//! which no per-block partial of raw values can supply (expanding into
+//! H(M) − ½H(P) − ½H(Q) would give one pass but cancels where P ≈ Q). Long rows whose
+//! totals agree (normalised inputs) are read once: the terms of the values as given,
+//! corrected to first order in the totals' ratio, with the remainder bounded
+//! ([`finish_one_pass`]).
 //!
 //! Without `normalize` P = p and Q = q as given.
 //!
@@ -20,8 +23,8 @@
 //! exact leaf elsewhere); f32 rows longer than [`F32_ROWS_ABOVE`] take the row form for it.
 
 use super::two_pass::{
-    determinant, half, load16, mark_irregular, scaled, sums, two_element_ok, two_sum_lanes, Lowest,
-    Sums, F32_MIN_NORMAL,
+    determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,
+    two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
 };
 use super::{js_f32, pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
@@ -82,6 +85,9 @@ pub fn consts(s: &Sums) -> Consts {
 pub struct Terms {
     /// Σ (p'·s_q + q'·s_p)·[g(d) + g(−d)]: JS = this / (4·s_p·s_q).
     pub t: f64,
+    /// Σ w·g(−d), the q side of `t`: kept by the one-pass form only ([`terms_one_pass`]),
+    /// 0 elsewhere.
+    pub tq: f64,
     /// Whether some P + Q overflowed (raw values near f64::MAX: the row is redone scaled).
     pub overflow: bool,
     /// Whether a subnormal f32 value was met (redo with f64 polynomials).
@@ -91,6 +97,7 @@ pub struct Terms {
 impl Partial for Terms {
     const EMPTY: Self = Terms {
         t: 0.0,
+        tq: 0.0,
         overflow: false,
         f32_unsafe: false,
     };
@@ -98,6 +105,7 @@ impl Partial for Terms {
     fn combine(self, o: Self) -> Self {
         Terms {
             t: self.t + o.t,
+            tq: self.tq + o.tq,
             overflow: self.overflow | o.overflow,
             f32_unsafe: self.f32_unsafe | o.f32_unsafe,
         }
@@ -114,6 +122,7 @@ pub fn finish(k: &Consts, t: &Terms) -> f64 {
 #[derive(Clone, Copy)]
 struct Acc<V> {
     t: V,
+    tq: V,
     overflow: V,
     min_pos: V,
 }
@@ -124,6 +133,7 @@ impl<V: F8> Acc<V> {
         let zero = V::splat(0.0);
         Acc {
             t: zero,
+            tq: zero,
             overflow: zero,
             min_pos: V::splat(f64::INFINITY),
         }
@@ -186,15 +196,20 @@ fn split_ratio<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V, V) {
 const TWO_600: f64 = 4.149_515_568_880_993e180;
 
 #[inline(always)]
-fn step<V: F8, const F32: bool>(acc: &mut [Acc<V>; 2], p: (V, V), q: (V, V), k: &[Lanes<V>; 2]) {
+fn step<V: F8, const F32: bool, const SPLIT: bool>(
+    acc: &mut [Acc<V>; 2],
+    p: (V, V),
+    q: (V, V),
+    k: &[Lanes<V>; 2],
+) {
     let zero = V::splat(0.0);
     let (d0, ra0, rb0, w0) = split_ratio(p.0, q.0, &k[0]);
     let (d1, ra1, rb1, w1) = split_ratio(p.1, q.1, &k[1]);
     let (_, (ga0, ga1)) = log1p_g16::<V, F32>((d0, d1), (ra0, ra1));
     let (_, (gb0, gb1)) = log1p_g16::<V, F32>((zero.sub(d0), zero.sub(d1)), (rb0, rb1));
     let [a0, a1] = acc;
-    half_step::<V, F32>(a0, p.0, q.0, ga0.add(gb0), w0);
-    half_step::<V, F32>(a1, p.1, q.1, ga1.add(gb1), w1);
+    half_step::<V, F32, SPLIT>(a0, p.0, q.0, (ga0, gb0), w0);
+    half_step::<V, F32, SPLIT>(a1, p.1, q.1, (ga1, gb1), w1);
 }
 
 /// [`step`] on eight lanes only: the two logarithms (p's side and q's) share one
@@ -205,15 +220,26 @@ fn step_half<V: F8, const F32: bool>(acc: &mut Acc<V>, p: V, q: V, k: &Lanes<V>)
     let zero = V::splat(0.0);
     let (d, ra, rb, w) = split_ratio(p, q, k);
     let (_, (ga, gb)) = log1p_g16::<V, F32>((d, zero.sub(d)), (ra, rb));
-    half_step::<V, F32>(acc, p, q, ga.add(gb), w);
+    half_step::<V, F32, false>(acc, p, q, (ga, gb), w);
 }
 
+/// `SPLIT`: also Σ w·g(−d) on its own (the one-pass form).
 #[inline(always)]
-fn half_step<V: F8, const F32: bool>(a: &mut Acc<V>, p: V, q: V, g: V, w: V) {
+fn half_step<V: F8, const F32: bool, const SPLIT: bool>(
+    a: &mut Acc<V>,
+    p: V,
+    q: V,
+    (ga, gb): (V, V),
+    w: V,
+) {
     let zero = V::splat(0.0);
     // a zero weight (p = q = 0, or both negligible after scaling) contributes 0 (d is
     // 0/0 there); NaN in either input propagates through w
-    a.t = a.t.add(V::select(w.eq(zero), zero, w.mul(g)));
+    let no_weight = w.eq(zero);
+    a.t = a.t.add(V::select(no_weight, zero, w.mul(ga.add(gb))));
+    if SPLIT {
+        a.tq = a.tq.add(V::select(no_weight, zero, w.mul(gb)));
+    }
     a.overflow = a.overflow.max_ignoring_nan(V::select(
         w.eq(V::splat(f64::INFINITY)),
         V::splat(1.0),
@@ -230,7 +256,7 @@ fn half_step<V: F8, const F32: bool>(a: &mut Acc<V>, p: V, q: V, g: V, w: V) {
 /// exact form, reading the whole slices from `start` (see [`super::kl`]'s `exact_leaf`:
 /// sub-slices cost the fat-LTO build its two-thread scaling there).
 #[inline(always)]
-fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool>(
+fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool, const SPLIT: bool>(
     p: &[T],
     q: &[U],
     start: usize,
@@ -242,55 +268,173 @@ fn exact_leaf<V: F8, T: Real, U: Real, const F32: bool>(
     while i < end {
         let a = load16::<V, T>(&p[..end], i);
         let b = load16::<V, U>(&q[..end], i);
-        step::<V, F32>(&mut acc, a, b, lanes);
+        step::<V, F32, SPLIT>(&mut acc, a, b, lanes);
         i += 16;
     }
     let min_pos = acc[0].min_pos.min_ignoring_nan(acc[1].min_pos).min_lane();
     Terms {
         t: acc[0].t.add(acc[1].t).sum_lanes(),
+        tq: if SPLIT {
+            acc[0].tq.add(acc[1].tq).sum_lanes()
+        } else {
+            0.0
+        },
         overflow: acc[0].overflow.max_ignoring_nan(acc[1].overflow).max_lane() > 0.0,
         f32_unsafe: F32 && min_pos < F32_MIN_NORMAL,
     }
 }
 
 #[inline(always)]
-fn terms_with<V: F8, T: Real, U: Real, const F32: bool>(p: &[T], q: &[U], k: &Consts) -> Terms {
+fn terms_with<V: F8, T: Real, U: Real, const F32: bool, const SPLIT: bool>(
+    p: &[T],
+    q: &[U],
+    k: &Consts,
+) -> Terms {
     let n = p.len().min(q.len());
     let lanes = [Lanes::splat(k), Lanes::splat(k)];
     pairwise_leaves!(n, |start, end| {
-        exact_leaf::<V, T, U, F32>(p, q, start, end, &lanes)
+        exact_leaf::<V, T, U, F32, SPLIT>(p, q, start, end, &lanes)
     })
 }
 
 /// [`terms_with`] for f32 p and q: each leaf takes [`js_f32`]'s fast form where its bound
 /// holds, the exact leaf (f32 polynomials) elsewhere.
 #[inline(always)]
-fn terms_fast<V: F8>(p: &[f32], q: &[f32], k: &Consts) -> Terms {
+fn terms_fast<V: F8, const SPLIT: bool>(p: &[f32], q: &[f32], k: &Consts) -> Terms {
     let n = p.len().min(q.len());
     let lanes = [Lanes::splat(k), Lanes::splat(k)];
     let scales = js_f32::Scales::new(k.scale_p, k.scale_q, k.sp, k.sq);
     pairwise_leaves!(n, |start, end| {
-        match js_f32::fast_leaf::<V>(&p[start..end], &q[start..end], &scales) {
-            Some(t) => Terms { t, ..Terms::EMPTY },
-            None => exact_leaf::<V, f32, f32, true>(p, q, start, end, &lanes),
+        match js_f32::fast_leaf_parts::<V, SPLIT>(&p[start..end], &q[start..end], &scales) {
+            Some((t, tq)) => Terms {
+                t,
+                tq,
+                ..Terms::EMPTY
+            },
+            None => exact_leaf::<V, f32, f32, true, SPLIT>(p, q, start, end, &lanes),
         }
     })
 }
 
+/// Pass 2 of a row or block with the constants `k` (`SPLIT`: the q side kept apart too).
 #[inline(always)]
-fn terms_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts, f32_logs: bool) -> Terms {
+fn terms_split<V: F8, T: Real, U: Real, const SPLIT: bool>(
+    p: &[T],
+    q: &[U],
+    k: &Consts,
+    f32_logs: bool,
+) -> Terms {
     if let (true, Some(p32), Some(q32)) = (f32_logs, T::as_f32(p), U::as_f32(q)) {
-        let t = terms_fast::<V>(p32, q32, k);
+        let t = terms_fast::<V, SPLIT>(p32, q32, k);
         if !t.f32_unsafe {
             return t;
         }
     }
-    terms_with::<V, T, U, false>(p, q, k)
+    terms_with::<V, T, U, false, SPLIT>(p, q, k)
+}
+
+#[inline(always)]
+fn terms_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], k: &Consts, f32_logs: bool) -> Terms {
+    terms_split::<V, T, U, false>(p, q, k, f32_logs)
+}
+
+#[inline(always)]
+fn one_pass_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass {
+    // terms first: their arithmetic hides the block's first read from memory; the sums
+    // then read it from the cache (the other order made the sums the memory-bound pass
+    // they are in the two-pass form, and saved nothing)
+    let terms = terms_split::<V, T, U, true>(p, q, &Consts::RAW, f32_logs);
+    // float32 data: plain sums (their ~1e-15 relative error is far inside the contract
+    // and the bound of `finish_one_pass`); the compensation was a third of this block's
+    // time. `OnePass::compensated` tells the caller to sum again for pass 2.
+    let compensated = !(f32_logs && T::IS_F32 && U::IS_F32);
+    OnePass {
+        sums: if compensated {
+            sums_with::<V, T, U, true>(p, q)
+        } else {
+            sums_with::<V, T, U, false>(p, q)
+        },
+        terms,
+        compensated,
+    }
 }
 
 crate::simd::multiversion! {
     /// Pass 2 over a row or block (`f32_logs`: f32 polynomials where p and q are f32).
     pub fn terms<T: Real, U: Real>(p: &[T], q: &[U], k: &Consts, f32_logs: bool) -> Terms = terms_body;
+}
+
+crate::simd::multiversion! {
+    /// The one-pass form of a block: its sums and the terms of its values as given
+    /// (see [`finish_one_pass`]).
+    pub fn terms_one_pass<T: Real, U: Real>(p: &[T], q: &[U], f32_logs: bool) -> OnePass = one_pass_body;
+}
+
+/// A block's partials for [`finish_one_pass`]: pass 1's sums and the terms of the values
+/// as given ([`Consts::RAW`]), the q side kept apart.
+#[derive(Clone, Copy, Debug)]
+pub struct OnePass {
+    pub sums: Sums,
+    pub terms: Terms,
+    /// Whether `sums` are pass 1's compensated sums (float64 data), which pass 2 can reuse.
+    pub compensated: bool,
+}
+
+impl Partial for OnePass {
+    const EMPTY: Self = OnePass {
+        sums: Sums::EMPTY,
+        terms: Terms::EMPTY,
+        compensated: true,
+    };
+    #[inline]
+    fn combine(self, o: Self) -> Self {
+        OnePass {
+            sums: self.sums.combine(o.sums),
+            terms: self.terms.combine(o.terms),
+            compensated: self.compensated && o.compensated,
+        }
+    }
+}
+
+/// Remainders the one-pass form accepts, relative to the value: negligible against
+/// float64 rounding; well inside float32 data's contract (DESIGN §2b) with f32 logarithms.
+const ONE_PASS_REMAINDER_F64: f64 = 1.0 / (1u64 << 56) as f64;
+const ONE_PASS_REMAINDER_F32: f64 = 1.0 / (1u64 << 30) as f64;
+
+/// JS (nats) of a long row from one read ([`terms_one_pass`] over its blocks), or `None`
+/// where the totals disagree too much for it (the caller then runs pass 2 with the row's
+/// constants, reusing the sums).
+///
+/// The terms of p and q as given are F = ¼ Σ w·[g(d) + g(−d)] = Sp·J(ρ), with
+/// J(b) = ½ Σ [P ln(2P/(P + bQ)) + bQ ln(2bQ/(P + bQ))], ρ = Sq/Sp and JS = J(1) (F is
+/// homogeneous of degree 1 in p and q). Taylor at ρ: JS = J(ρ) + (1 − ρ)·J'(ρ) + R with
+/// J'(ρ) = K/(2·Sq), K = Σ q·ln(2q/w) = ½ Σ w·g(−d) − ½(Sp − Sq), and
+/// |R| ≤ ¼(1 − ρ)²/min(1, ρ)² (J''(b) = ½ Σ Q·P/(b·(P + bQ)) ≤ 1/(2b²)).
+/// Distributions that are already normalised (softmax outputs, p / p.sum() in float64)
+/// have |1 − ρ| ~ 1e-13, so R ~ 1e-26: accepted for any divergence above ~2e-9 (float64);
+/// rows whose totals differ (counts against counts of another size) are refused.
+/// Identical rows give F = 0 and ρ = 1: exactly 0. Each term is exact as in pass 2 (the
+/// same kernel with the raw constants), so the value is as exact as the two-pass one,
+/// though not bitwise the same.
+pub fn finish_one_pass(o: &OnePass, f32_logs: bool) -> Option<f64> {
+    let (s, t) = (&o.sums, &o.terms);
+    if !s.regular() || t.overflow {
+        return None;
+    }
+    let (sp, sq) = (s.sp + s.sp_lo, s.sq + s.sq_lo);
+    // Sp − Sq from the double-double totals (exact where they are close)
+    let difference = (s.sp - s.sq) + (s.sp_lo - s.sq_lo);
+    let one_minus_rho = difference / sp;
+    let k = 0.5 * t.tq - 0.5 * difference;
+    let value = 0.25 * t.t / sp + one_minus_rho * k / (2.0 * sq);
+    let low = (sq / sp).min(1.0);
+    let remainder = 0.25 * one_minus_rho * one_minus_rho / (low * low);
+    let limit = if f32_logs {
+        ONE_PASS_REMAINDER_F32
+    } else {
+        ONE_PASS_REMAINDER_F64
+    };
+    (value.is_finite() && value >= 0.0 && remainder <= limit * value).then_some(value)
 }
 
 /// float32 rows longer than this take [`row`] (fast leaves, [`js_f32`]) rather than the
@@ -562,7 +706,7 @@ fn group_terms<V: F8, const F32: bool, const H: usize>(
         if H == 1 {
             step_half::<V, F32>(&mut acc[0], a.0, b.0, &lanes[0]);
         } else {
-            step::<V, F32>(&mut acc, a, b, lanes);
+            step::<V, F32, false>(&mut acc, a, b, lanes);
         }
     }
     acc
@@ -664,6 +808,70 @@ mod tests {
         assert!(((js - want) / want).abs() < 1e-14, "{js}");
         assert!(row(&[1.0, f64::NAN], &[1.0, 1.0], true).0.is_nan());
         assert!(row(&[0.0, 0.0], &[1.0, 1.0], true).0.is_nan());
+    }
+
+    /// The one-pass form of long rows: taken where the totals agree (normalised rows,
+    /// with empty bins, and identical rows: exactly 0), within rounding of the two-pass
+    /// value for float64 data and the contract for float32 data (f32 logarithms); refused
+    /// where the totals differ (counts of another size, a scaled copy), so pass 2 runs.
+    #[test]
+    fn one_pass_form_agrees_with_two_passes_or_refuses() {
+        fn normalise(x: Vec<f64>) -> Vec<f64> {
+            let s = sums(&x, &x);
+            let total = s.sp + s.sp_lo;
+            x.iter().map(|v| v / total).collect()
+        }
+        let to32 = |x: &[f64]| x.iter().map(|&v| v as f32).collect::<Vec<f32>>();
+        let to64 = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+        for n in [40_000usize, 70_001] {
+            let shifted = |seed: u64| positive(n, seed).iter().map(|v| v + 1e-3).collect();
+            let (p, q) = (
+                normalise(shifted(n as u64)),
+                normalise(shifted(3 + n as u64)),
+            );
+            let mut sparse = q.clone();
+            for v in sparse.iter_mut().step_by(7) {
+                *v = 0.0;
+            }
+            let sparse = normalise(sparse);
+            for (a, b) in [(&p, &q), (&sparse, &p), (&p, &sparse)] {
+                let got = finish_one_pass(&terms_one_pass(a, b, true), false);
+                let want = row(a, b, true).0;
+                let got = got.expect("normalised float64 rows take one pass");
+                assert!(close(got, want, 1e-14), "n={n}: {got:e} vs {want:e}");
+                let (a32, b32) = (to32(a), to32(b));
+                let got = finish_one_pass(&terms_one_pass(&a32, &b32, true), true);
+                let got = got.expect("float32 rows normalised in float64 take one pass");
+                let want = row(&to64(&a32), &to64(&b32), true).0;
+                assert!(close(got, want, 1e-6), "f32 n={n}: {got:e} vs {want:e}");
+            }
+            // totals a little apart: the first-order correction is then 1e-10 (float64)
+            // or 5e-7 (float32) of the value, which the comparisons would see if it were off
+            let q_off: Vec<f64> = q.iter().map(|v| v * (1.0 + 1e-9)).collect();
+            let got = finish_one_pass(&terms_one_pass(&p, &q_off, true), false);
+            let want = row(&p, &q_off, true).0;
+            let got = got.expect("totals 1e-9 apart take one pass");
+            assert!(close(got, want, 1e-14), "n={n}: {got:e} vs {want:e}");
+            let q32_off: Vec<f32> = q.iter().map(|v| (v * (1.0 + 1e-5)) as f32).collect();
+            let got = finish_one_pass(&terms_one_pass(&to32(&p), &q32_off, true), true);
+            let want = row(&to64(&to32(&p)), &to64(&q32_off), true).0;
+            let got = got.expect("float32 totals 1e-5 apart take one pass");
+            assert!(close(got, want, 1e-6), "f32 n={n}: {got:e} vs {want:e}");
+            assert_eq!(
+                finish_one_pass(&terms_one_pass(&p, &p, true), false),
+                Some(0.0)
+            );
+            let p32 = to32(&p);
+            assert_eq!(
+                finish_one_pass(&terms_one_pass(&p32, &p32, true), true),
+                Some(0.0)
+            );
+            for factor in [3.0, 0.5, 1.0 + 1e-6] {
+                let other: Vec<f64> = q.iter().map(|v| v * factor).collect();
+                let refused = finish_one_pass(&terms_one_pass(&p, &other, true), false);
+                assert_eq!(refused, None, "factor {factor}");
+            }
+        }
     }
 
     #[test]

@@ -65,6 +65,18 @@ impl Scales {
 /// where the bound does not hold or a value is outside the domain (module docs).
 #[inline(always)]
 pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
+    fast_leaf_parts::<V, false>(p, q, k).map(|(t, _)| t)
+}
+
+/// [`fast_leaf`], and with `SPLIT` also the leaf's Σ w·g(−d) (the q side, for
+/// [`super::js::finish_one_pass`]): w·g(−d) = 2b·Δb − (b − a), so it is 2·Σ b·Δb + Σa − Σb,
+/// from one more accumulator of each.
+#[inline(always)]
+pub fn fast_leaf_parts<V: F8, const SPLIT: bool>(
+    p: &[f32],
+    q: &[f32],
+    k: &Scales,
+) -> Option<(f64, f64)> {
     type S<V> = <V as F8>::F32s;
     let n = p.len().min(q.len());
     let zero = V::splat(0.0);
@@ -73,6 +85,7 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
     let (ln2, half) = (V::splat(std::f64::consts::LN_2), V::splat(0.5));
     let (zero32, one32) = (S::<V>::splat(0.0), S::<V>::splat(1.0));
     let (mut f_sum, mut w_sum) = ([zero; 2], [zero; 2]);
+    let (mut fb_sum, mut a_sum) = ([zero; 2], [zero; 2]);
     let (mut rest_p, mut rest_q) = (S::<V>::splat(0.0), S::<V>::splat(0.0));
     // min over the bits less one of p and q: ±0 become NaN (ignored), anything
     // negative or subnormal falls below the smallest normal f32
@@ -80,7 +93,10 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
     let mut i = 0;
     while i < n {
         if i == PROBE && n >= 2 * PROBE {
-            let f = f_sum[0].add(f_sum[1]).sum_lanes();
+            let f = f_sum[0]
+                .add(f_sum[1])
+                .add(fb_sum[0].add(fb_sum[1]))
+                .sum_lanes();
             let bound = k.a * rest_p.sum_lanes() + k.b * rest_q.sum_lanes();
             if 1.5 * bound > f || f.is_nan() {
                 return None;
@@ -120,8 +136,17 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
         let da1 = kp1.mul_add(ln2, fp1.add(rp1).add(ln_a.sub(e1)));
         let db0 = kq0.mul_add(ln2, fq0.add(rq0).add(ln_b.sub(e0)));
         let db1 = kq1.mul_add(ln2, fq1.add(rq1).add(ln_b.sub(e1)));
-        f_sum[0] = a0.mul_add(da0, b0.mul_add(db0, f_sum[0]));
-        f_sum[1] = a1.mul_add(da1, b1.mul_add(db1, f_sum[1]));
+        if SPLIT {
+            f_sum[0] = a0.mul_add(da0, f_sum[0]);
+            f_sum[1] = a1.mul_add(da1, f_sum[1]);
+            fb_sum[0] = b0.mul_add(db0, fb_sum[0]);
+            fb_sum[1] = b1.mul_add(db1, fb_sum[1]);
+            a_sum[0] = a_sum[0].add(a0);
+            a_sum[1] = a_sum[1].add(a1);
+        } else {
+            f_sum[0] = a0.mul_add(da0, b0.mul_add(db0, f_sum[0]));
+            f_sum[1] = a1.mul_add(da1, b1.mul_add(db1, f_sum[1]));
+        }
         w_sum[0] = w_sum[0].add(w0);
         w_sum[1] = w_sum[1].add(w1);
         i += 16;
@@ -130,13 +155,19 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
     if lowest < f32::MIN_POSITIVE {
         return None;
     }
-    let f = f_sum[0].add(f_sum[1]).sum_lanes();
+    let fb = fb_sum[0].add(fb_sum[1]).sum_lanes();
+    let f = f_sum[0].add(f_sum[1]).sum_lanes() + fb;
     let w = w_sum[0].add(w_sum[1]).sum_lanes();
     let rest = k.a * rest_p.sum_lanes() + k.b * rest_q.sum_lanes();
     let bound = 2f64.powi(-21) * 1.01 * rest + 2f64.powi(-46) * (f.abs() + w);
     // also false for NaN or ±inf anywhere (f or w is then not finite)
     let kept = f.is_finite() && w.is_finite() && bound <= 2f64.powi(-21) * f;
-    kept.then_some(2.0 * f)
+    let tq = if SPLIT {
+        2.0 * fb + 2.0 * a_sum[0].add(a_sum[1]).sum_lanes() - w
+    } else {
+        0.0
+    };
+    kept.then_some((2.0 * f, tq))
 }
 
 crate::simd::multiversion! {

@@ -235,6 +235,17 @@ pub(crate) fn half<V: F8>(row: &[f64; GROUP], h: usize) -> V {
 
 #[inline(always)]
 fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
+    sums_with::<V, T, U, true>(p, q)
+}
+
+/// Pass 1 (see [`sums`]); `COMPENSATED` false: plain lane sums (`sp_lo`, `sq_lo` then only
+/// the rounding of the final fold), for callers whose tolerance leaves room for their
+/// (LEAF/16 + log₂ n)·u relative error.
+#[inline(always)]
+pub(crate) fn sums_with<V: F8, T: Real, U: Real, const COMPENSATED: bool>(
+    p: &[T],
+    q: &[U],
+) -> Sums {
     let n = p.len().min(q.len());
     super::pairwise_leaves!(n, |start, end| {
         let zero = V::splat(0.0);
@@ -246,8 +257,12 @@ fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
             let (a0, a1) = load16::<V, T>(&p[..end], i);
             let (b0, b1) = load16::<V, U>(&q[..end], i);
             for (h, (a, b)) in [(a0, b0), (a1, b1)].into_iter().enumerate() {
-                (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
-                (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
+                if COMPENSATED {
+                    (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
+                    (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
+                } else {
+                    (sp[h], sq[h]) = (sp[h].add(a), sq[h].add(b));
+                }
                 mq[h] = mq[h].max_ignoring_nan(b);
                 mp[h] = mp[h].min_ignoring_nan(a);
                 mnq[h] = mnq[h].min_ignoring_nan(b);

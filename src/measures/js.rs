@@ -1,7 +1,8 @@
 //! Jensen–Shannon divergence JS(P, Q) = ½KL(P‖M) + ½KL(Q‖M), M = (P + Q)/2, and the
 //! distance √JS (scipy.spatial.distance.jensenshannon), on the row engine with the exact
 //! form of [`crate::kernels::js`]: every term ≥ 0, identical rows exactly 0, any totals.
-//! Rows are always read twice (sums, then terms); long rows in parallel blocks.
+//! Rows are read twice (sums, then terms); long rows in parallel blocks, and once where
+//! their totals agree (normalised inputs: see `js::finish_one_pass`).
 
 use ndarray::{ArrayD, ArrayViewD};
 
@@ -10,7 +11,7 @@ use super::{one_contiguous, per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::js;
 use crate::kernels::two_pass::{self, Lowest};
-use crate::kernels::{Partial, Real, GROUP};
+use crate::kernels::{Partial, Real, GROUP, LEAF};
 use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows, VERTICAL};
 
 /// The JS row measure (nats), normalised or raw.
@@ -42,7 +43,21 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
-        let s = x.reduce(|p, q| two_pass::sums(p, q));
+        let s = if self.normalize && x.head(LEAF, |p, q| looks_normalised(&two_pass::sums(p, q))) {
+            // one read where the totals agree (see `js::finish_one_pass`); else pass 2
+            // as below, with these sums
+            let o = x.reduce(|p, q| js::terms_one_pass(p, q, true));
+            if let Some(v) = js::finish_one_pass(&o, T::IS_F32 && U::IS_F32) {
+                return (v, o.sums.min);
+            }
+            if o.compensated {
+                o.sums
+            } else {
+                x.reduce(|p, q| two_pass::sums(p, q))
+            }
+        } else {
+            x.reduce(|p, q| two_pass::sums(p, q))
+        };
         let regular = !self.normalize || s.regular();
         if regular {
             let k = if self.normalize {
@@ -57,6 +72,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         }
         (careful_long(x, &s, self.normalize), s.min)
     }
+}
+
+/// Whether the first values of a long row look like part of a normalised distribution
+/// (neither side's first [`LEAF`] values sum above 1): then the one-pass form is tried.
+/// Counts usually exceed 1 at once, and would mostly be refused by it (their totals
+/// differ), costing a wasted read of the terms.
+fn looks_normalised(head: &two_pass::Sums) -> bool {
+    head.sp <= 1.0 && head.sq <= 1.0
 }
 
 /// The maxima of p and q.
@@ -319,6 +342,29 @@ mod tests {
             seen.push(r);
         }
         assert!(seen.iter().all(|r| r == &seen[0]));
+    }
+
+    /// Long normalised rows take the one-pass form: the same bits for any thread count,
+    /// within rounding of the two-pass value.
+    #[test]
+    fn one_pass_long_rows_are_bitwise_identical_for_any_thread_count() {
+        let n = 300_007;
+        let normalised = |seed: u64| {
+            let x = crate::kernels::adversarial::positive(n, seed);
+            let total: f64 = x.iter().sum();
+            x.iter().map(|v| v / total).collect::<Vec<f64>>()
+        };
+        let (p, q) = (normalised(5), normalised(6));
+        let want = js::row(&p, &q, true).0;
+        let mut seen = Vec::new();
+        for threads in [1, 2, 5] {
+            set_num_threads(threads).unwrap();
+            let (pv, qv) = (ndarray::ArrayView1::from(&p), ndarray::ArrayView1::from(&q));
+            let v = js_divergence(pv.into_dyn(), qv.into_dyn(), &Options::default()).unwrap()[[]];
+            assert!((v - want).abs() <= 1e-14 * want, "{v:e} vs {want:e}");
+            seen.push(v.to_bits());
+        }
+        assert!(seen.iter().all(|b| *b == seen[0]));
     }
 
     #[test]

@@ -1030,6 +1030,28 @@ impl<'r, 'a, T: Real, U: Real> Long<'r, 'a, T, U> {
         self.len == 0
     }
 
+    /// `f` on the first `n` elements (at most [`LEAF`]) of the distribution, gathered into
+    /// buffers (a cheap look at the data before choosing a form).
+    pub fn head<R>(&self, n: usize, f: impl FnOnce(&[T], &[U]) -> R) -> R {
+        let take = n.min(LEAF).min(self.len);
+        let mut pbuf = [T::default(); LEAF];
+        let mut qbuf = [U::default(); LEAF];
+        let (mut r, mut at, mut filled) = (self.runs.start, 0, 0);
+        while filled < take {
+            let (pr, qr) = (self.p.row(r), self.q.row(r));
+            let k = (pr.len() - at).min(take - filled);
+            self.p.gather(pr, at..at + k, &mut pbuf[filled..]);
+            self.q.gather(qr, at..at + k, &mut qbuf[filled..]);
+            filled += k;
+            at += k;
+            if at == pr.len() {
+                r += 1;
+                at = 0;
+            }
+        }
+        f(&pbuf[..take], &qbuf[..take])
+    }
+
     /// The same distribution with `p` and `q` swapped (a measure of both directions).
     pub fn swapped(&self) -> Long<'r, 'a, U, T> {
         Long {
