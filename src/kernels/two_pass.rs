@@ -290,6 +290,17 @@ crate::simd::multiversion! {
     pub fn sums<T: Real, U: Real>(p: &[T], q: &[U]) -> Sums = sums_body;
 }
 
+#[inline(always)]
+fn sums_plain_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
+    sums_with::<V, T, U, false>(p, q)
+}
+
+crate::simd::multiversion! {
+    /// [`sums`] with plain lane sums (see [`sums_with`]): for float32 data, whose contract
+    /// leaves room for their ~1e-15 relative error.
+    pub fn sums_plain<T: Real, U: Real>(p: &[T], q: &[U]) -> Sums = sums_plain_body;
+}
+
 /// The values of a row scaled by the power of two that brings its largest value `max`
 /// (finite, > 0) near 1: the total is then in [1/2, n], regular, and the normalised
 /// distribution is unchanged (a power of two only moves exponents). Rare rows: a copy.
