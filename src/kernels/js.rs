@@ -23,7 +23,7 @@
 //! exact leaf elsewhere); f32 rows longer than [`F32_ROWS_ABOVE`] take the row form for it.
 
 use super::two_pass::{
-    determinant, half, load16, mark_irregular, scaled, sums, sums_plain, sums_with, two_element_ok,
+    determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,
     two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
 };
 use super::{js_f32, pairwise_leaves, Partial, Real, GROUP};
@@ -448,13 +448,7 @@ pub const F32_ROWS_ABOVE: usize = 100;
 /// whose raw P + Q overflows) go to [`careful_row`]. Returns the value and the smallest
 /// inputs (negative: an error the caller reports).
 pub fn row<T: Real, U: Real>(p: &[T], q: &[U], normalize: bool) -> (f64, Lowest) {
-    // float32 data: plain sums (~1e-15 relative, far inside its contract; identical rows
-    // and rows at another power-of-two scale still give exactly 0)
-    let s = if T::IS_F32 && U::IS_F32 {
-        sums_plain(p, q)
-    } else {
-        sums(p, q)
-    };
+    let s = super::two_pass::sums_for_row(p, q);
     if normalize && !s.regular() {
         return (careful_row(p, q, normalize), s.min);
     }

@@ -584,13 +584,7 @@ pub fn row<T: Real, U: Real>(p: &[T], q: &[U], normalize: bool) -> (f64, Lowest)
             }
         }
     }
-    // float32 data: plain sums (~1e-15 relative, far inside its contract; identical rows
-    // and rows at another power-of-two scale still give exactly 0)
-    let s = if T::IS_F32 && U::IS_F32 {
-        super::two_pass::sums_plain(p, q)
-    } else {
-        sums(p, q)
-    };
+    let s = super::two_pass::sums_for_row(p, q);
     if !normalize {
         return (raw_row(p, q), s.min);
     }

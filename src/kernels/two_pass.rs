@@ -301,6 +301,17 @@ crate::simd::multiversion! {
     pub fn sums_plain<T: Real, U: Real>(p: &[T], q: &[U]) -> Sums = sums_plain_body;
 }
 
+/// Pass 1 of a row form: plain sums for float32 data (~1e-15 relative, far inside its
+/// contract; identical rows and rows at another power-of-two scale still give exactly 0),
+/// compensated ones otherwise.
+pub fn sums_for_row<T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
+    if T::IS_F32 && U::IS_F32 {
+        sums_plain(p, q)
+    } else {
+        sums(p, q)
+    }
+}
+
 /// The values of a row scaled by the power of two that brings its largest value `max`
 /// (finite, > 0) near 1: the total is then in [1/2, n], regular, and the normalised
 /// distribution is unchanged (a power of two only moves exponents). Rare rows: a copy.
