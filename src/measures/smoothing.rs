@@ -53,12 +53,11 @@ pub enum Smoothed {
 impl Smoothed {
     /// The value (nats) of one pair of smoothed rows.
     fn nats(self, p: &[f64], q: &[f64]) -> f64 {
-        let kl = PLAIN_KL;
         match self {
             Smoothed::Entropy | Smoothed::CrossEntropy => {
                 RowMeasure::<f64, f64>::row(&CrossEntropy { normalize: true }, p, q).0
             }
-            Smoothed::Kl => RowMeasure::<f64, f64>::row(&kl, p, q).0,
+            Smoothed::Kl => RowMeasure::<f64, f64>::row(&PLAIN_KL, p, q).0,
             Smoothed::Js | Smoothed::JsDistance => {
                 RowMeasure::<f64, f64>::row(&JensenShannon { normalize: true }, p, q).0
             }
@@ -69,7 +68,6 @@ impl Smoothed {
     /// The values (nats) of up to sixteen pairs of smoothed rows, transposed: the
     /// measure's float64 group form (see [`RowMeasure::group`]).
     fn group(self, p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) {
-        let kl = PLAIN_KL;
         match self {
             Smoothed::Entropy | Smoothed::CrossEntropy => {
                 RowMeasure::<f64, f64>::group(
@@ -81,7 +79,7 @@ impl Smoothed {
                 );
             }
             Smoothed::Kl => {
-                RowMeasure::<f64, f64>::group(&kl, p, q, out, regular);
+                RowMeasure::<f64, f64>::group(&PLAIN_KL, p, q, out, regular);
             }
             Smoothed::Js | Smoothed::JsDistance => {
                 let js = JensenShannon { normalize: true };

@@ -1036,20 +1036,33 @@ impl<'r, 'a, T: Real, U: Real> Long<'r, 'a, T, U> {
         let take = n.min(LEAF).min(self.len);
         let mut pbuf = [T::default(); LEAF];
         let mut qbuf = [U::default(); LEAF];
-        let (mut r, mut at, mut filled) = (self.runs.start, 0, 0);
+        self.gather_leaf((self.runs.start, 0), &mut pbuf[..take], &mut qbuf[..take]);
+        f(&pbuf[..take], &qbuf[..take])
+    }
+
+    /// Fills `pbuf` and `qbuf` (one length) with the elements from position `(run, offset)`
+    /// on, across runs; returns the position after them.
+    fn gather_leaf(
+        &self,
+        (mut r, mut at): (usize, usize),
+        pbuf: &mut [T],
+        qbuf: &mut [U],
+    ) -> (usize, usize) {
+        let take = pbuf.len();
+        let mut filled = 0;
         while filled < take {
             let (pr, qr) = (self.p.row(r), self.q.row(r));
-            let k = (pr.len() - at).min(take - filled);
-            self.p.gather(pr, at..at + k, &mut pbuf[filled..]);
-            self.q.gather(qr, at..at + k, &mut qbuf[filled..]);
-            filled += k;
-            at += k;
+            let n = (pr.len() - at).min(take - filled);
+            self.p.gather(pr, at..at + n, &mut pbuf[filled..]);
+            self.q.gather(qr, at..at + n, &mut qbuf[filled..]);
+            filled += n;
+            at += n;
             if at == pr.len() {
                 r += 1;
                 at = 0;
             }
         }
-        f(&pbuf[..take], &qbuf[..take])
+        (r, at)
     }
 
     /// The same distribution with `p` and `q` swapped (a measure of both directions).
@@ -1116,23 +1129,11 @@ impl<'r, 'a, T: Real, U: Real> Long<'r, 'a, T, U> {
             let mut stack = PairwiseStack::new();
             let mut pbuf = [T::default(); LEAF];
             let mut qbuf = [U::default(); LEAF];
-            let (mut r, mut at) = (r, at);
+            let mut position = (r, at);
             let mut left = range.len();
             while left > 0 {
                 let take = left.min(LEAF);
-                let mut filled = 0;
-                while filled < take {
-                    let (pr, qr) = (self.p.row(r), self.q.row(r));
-                    let n = (pr.len() - at).min(take - filled);
-                    self.p.gather(pr, at..at + n, &mut pbuf[filled..]);
-                    self.q.gather(qr, at..at + n, &mut qbuf[filled..]);
-                    filled += n;
-                    at += n;
-                    if at == pr.len() {
-                        r += 1;
-                        at = 0;
-                    }
-                }
+                position = self.gather_leaf(position, &mut pbuf[..take], &mut qbuf[..take]);
                 stack.push(f(&pbuf[..take], &qbuf[..take]));
                 left -= take;
             }
