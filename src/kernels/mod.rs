@@ -484,6 +484,23 @@ pub(crate) mod adversarial {
     }
 
     /// Relative closeness with an absolute floor, treating equal infinities and NaNs as equal.
+    /// A confident row of `n` values, a mass 1 and n − 1 masses `r`: (the row with the
+    /// small masses scaled by `k`, H(P, Q) with Q the row for k = 2, H(P)) in closed form,
+    /// a few ULP each: with m = n − 1, S = 1 + k·m·r,
+    /// H(P, Q) = ln S_q − (m·r/S_p)·ln(2r), H(P) = log1p(m·r) − (m·r/S_p)·ln r — sums of
+    /// non-negative terms, where the textbook ln S − Σ x ln x / S loses the remainder.
+    pub fn confident(n: usize, r: f64) -> (impl Fn(f64) -> Vec<f64>, f64, f64) {
+        let mr = (n - 1) as f64 * r;
+        let row_of = move |k: f64| {
+            let mut x = vec![k * r; n];
+            x[0] = 1.0;
+            x
+        };
+        let h_pq = (2.0 * mr).ln_1p() - mr / (1.0 + mr) * (2.0 * r).ln();
+        let h_pp = mr.ln_1p() - mr / (1.0 + mr) * r.ln();
+        (row_of, h_pq, h_pp)
+    }
+
     pub fn close(a: f64, b: f64, rtol: f64) -> bool {
         if a.is_nan() || b.is_nan() {
             return a.is_nan() && b.is_nan();

@@ -16,8 +16,10 @@
 //! **One-pass form (rows too long for a cache: > [`crate::parallel::rows`]' medium
 //! length).** H = ln Σq − Σ p ln q / Σp from one read (partials that combine by addition,
 //! as the Dask adapter needs). It cancels when the result is small against |ln Σq| or
-//! Σ|p ln q|/Σp, so the finish measures the condition (|Σp·ln Σq| + Σ|p ln q|)/(Σp·H) and
-//! accepts the result only below [`ONE_PASS_MAX_COND_F64`] (f64 logs: error ≲ 50 ULP ×
+//! Σ|p ln q|/Σp, and it loses the remainder of a dominant mass below the rounding of Σq
+//! (ln Σq ≈ Σ others), so the finish measures the condition (|Σp·ln Σq| + Σ|p ln q| +
+//! Σp·δ/ε)/(Σp·H), δ the sums' rounding and ε the logs' ([`finish_one_pass_within`]), and
+//! accepts the result only below [`ONE_PASS_MAX_COND_F64`] (f64 logs: error ≲ 45u ×
 //! cond) or [`ONE_PASS_MAX_COND_F32`] (native f32 logs, ≤ 8e-8 relative each: error ≲
 //! 8e-8 × cond ≤ 6.4e-7). Otherwise the caller runs pass 2 over the row — paying a second read
 //! only where the data need it.
@@ -49,10 +51,22 @@ pub const ONE_PASS_MAX_COND_F32: f64 = 8.0;
 /// Rows longer than this try the one-pass form first (one read instead of two: the
 /// per-element cost of pass 1 is saved where the condition allows).
 pub const ONE_PASS_ROWS_ABOVE: usize = 256;
-/// Largest condition accepted from the one-pass form for a row of f64 data: the row's
-/// sums have pairwise error ≲ (LEAF/16 + log₂ n)·u ≤ 40u, the logs 1 ULP, so the value
-/// keeps ≲ 2·45u·cond ≈ 2e-14 relative — the two-pass form's accuracy class.
-pub const ONE_PASS_ROW_MAX_COND_F64: f64 = 2.0;
+/// Largest condition accepted from the one-pass form for a row of f64 data: the logs 1
+/// ULP and the sums (pairwise, see [`one_pass_sum_error`]) keep the value within
+/// ≲ 3·45u·cond ≈ 3e-14 relative — the two-pass form's accuracy class.
+pub const ONE_PASS_ROW_MAX_COND_F64: f64 = 3.0;
+/// Error of the one-pass value per unit of condition with f64 logarithms (≲ 45u).
+const ONE_PASS_LOG_ERROR_F64: f64 = 45.0 * (f64::EPSILON / 2.0);
+/// The same with native f32 logarithms (≤ 8e-8 relative each).
+const ONE_PASS_LOG_ERROR_F32: f64 = 8e-8;
+
+/// Relative error bound of the one-pass sums Σp and Σq of `n` values: lane sums over
+/// leaves of [`super::LEAF`] values combined pairwise, (LEAF/16 + log₂ n + 1)·u.
+#[inline]
+fn one_pass_sum_error(n: usize) -> f64 {
+    let levels = usize::BITS - n.max(1).leading_zeros();
+    (super::LEAF as f64 / 16.0 + f64::from(levels) + 1.0) * (f64::EPSILON / 2.0)
+}
 // ------------------------------------------------------------------------ statistics
 
 /// One-pass partials of a (p, q) block: [`Sums`] plus Σ p·ln q and Σ|p·ln q|.
@@ -171,21 +185,29 @@ pub fn finish(k: &Consts, t: &Terms) -> f64 {
     t.t + dom
 }
 
-/// The one-pass value, if its condition allows it (see the module docs); `None` asks for
-/// pass 2. `f32_logs`: whether the logs were native f32.
+/// The one-pass value of `n` values, if its condition allows it (see the module docs);
+/// `None` asks for pass 2. `f32_logs`: whether the logs were native f32.
 #[inline]
-pub fn finish_one_pass(o: &OnePass, f32_logs: bool) -> Option<f64> {
+pub fn finish_one_pass(o: &OnePass, f32_logs: bool, n: usize) -> Option<f64> {
     let limit = if f32_logs {
         ONE_PASS_MAX_COND_F32
     } else {
         ONE_PASS_MAX_COND_F64
     };
-    finish_one_pass_within(o, limit)
+    finish_one_pass_within(o, limit, f32_logs, n)
 }
 
 /// [`finish_one_pass`] with the largest accepted condition given.
+///
+/// The condition (|Σp·ln Σq| + Σ|p ln q| + Σp·δ/ε)/(Σp·H) bounds the value's error in
+/// units of ε, the logs' error: the first two terms are what the logs' rounding scales
+/// with, the third is the sums' rounding δ (relative, [`one_pass_sum_error`]), which moves
+/// ln Σq by up to δ whatever the row. That last one decides for a confident row — a
+/// dominant mass with a small remainder, H tiny — where ln Σq ≈ Σ(others) is all that
+/// separates H from Σ p ln q / Σp: `entropy([1] + [1e-30]·999)` lost 1.4% before it was
+/// counted (measured), and such rows now take pass 2, whose dominant-element form is exact.
 #[inline]
-pub fn finish_one_pass_within(o: &OnePass, limit: f64) -> Option<f64> {
+pub fn finish_one_pass_within(o: &OnePass, limit: f64, f32_logs: bool, n: usize) -> Option<f64> {
     if o.zero_q {
         return Some(f64::INFINITY);
     }
@@ -193,9 +215,15 @@ pub fn finish_one_pass_within(o: &OnePass, limit: f64) -> Option<f64> {
     if !s.regular() || o.f32_unsafe {
         return None;
     }
+    let log_error = if f32_logs {
+        ONE_PASS_LOG_ERROR_F32
+    } else {
+        ONE_PASS_LOG_ERROR_F64
+    };
     let s_ln_s = s.sp * crate::simd::log::ln_lane(s.sq);
     let h = (s_ln_s - o.w) / s.sp;
-    let cond = (s_ln_s.abs() + o.a) / (s.sp * h);
+    let sums_term = s.sp * (one_pass_sum_error(n) / log_error);
+    let cond = (s_ln_s.abs() + o.a + sums_term) / (s.sp * h);
     (h > 0.0 && cond <= limit).then_some(h)
 }
 
@@ -731,7 +759,7 @@ pub fn row<T: Real, U: Real>(p: &[T], q: &[U]) -> (f64, Lowest) {
         } else {
             ONE_PASS_ROW_MAX_COND_F64
         };
-        if let Some(v) = finish_one_pass_within(&o, limit) {
+        if let Some(v) = finish_one_pass_within(&o, limit, U::IS_F32, p.len().min(q.len())) {
             return (v, o.sums.min);
         }
     }
@@ -1236,7 +1264,7 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        check_rows_alone_match_full_groups, close, positive, through_groups, SPECIALS,
+        check_rows_alone_match_full_groups, close, confident, positive, through_groups, SPECIALS,
     };
 
     #[test]
@@ -1995,12 +2023,48 @@ mod tests {
     fn one_pass_accepts_well_conditioned_rows_and_refuses_dominant_ones() {
         let p = positive(50_000, 1);
         let o = one_pass(&p, &p);
-        let h = finish_one_pass(&o, false).expect("well conditioned");
+        let h = finish_one_pass(&o, false, p.len()).expect("well conditioned");
         assert!(close(h, reference(&p, &p), 1e-13));
         let x = [1e15, 1.0];
-        assert_eq!(finish_one_pass(&one_pass(&x, &x), false), None);
+        assert_eq!(finish_one_pass(&one_pass(&x, &x), false, 2), None);
         let o = one_pass(&[1.0, 1.0], &[1.0, 0.0]);
-        assert_eq!(finish_one_pass(&o, false), Some(f64::INFINITY));
+        assert_eq!(finish_one_pass(&o, false, 2), Some(f64::INFINITY));
+    }
+
+    /// A dominant mass 1 and n − 1 masses r: Σq rounds to 1 (or loses r's last digits), so
+    /// ln Σq, all that separates H from Σ p ln q / Σp, is lost in the one-pass form
+    /// (`entropy([1] + [1e-30]·999)` was 1.4% off). Its finish must refuse such rows and
+    /// leave them to pass 2's dominant-element form, for f64 and f32 data.
+    #[test]
+    fn one_pass_refuses_confident_rows_whose_remainder_the_total_rounds_away() {
+        for n in [257usize, 300, 1000, 4097, 40_000] {
+            for r in [1e-30, 1e-20, 1e-12, 1e-8] {
+                for f32_data in [false, true] {
+                    let r = if f32_data { f64::from(r as f32) } else { r };
+                    let (row_of, h_pq, h_pp) = confident(n, r);
+                    let tol = if f32_data { 1e-6 } else { 1e-13 };
+                    let (p, q) = (row_of(1.0), row_of(2.0));
+                    let (got_pp, got_pq) = if f32_data {
+                        let (p, q) = (to_f32(&p), to_f32(&q));
+                        (row(&p, &p).0, row(&p, &q).0)
+                    } else {
+                        (row(&p, &p).0, row(&p, &q).0)
+                    };
+                    assert!(
+                        close(got_pp, h_pp, tol),
+                        "H n={n} r={r:e}: {got_pp:e} vs {h_pp:e}"
+                    );
+                    assert!(
+                        close(got_pq, h_pq, tol),
+                        "CE n={n} r={r:e}: {got_pq:e} vs {h_pq:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn to_f32(x: &[f64]) -> Vec<f32> {
+        x.iter().map(|&v| v as f32).collect()
     }
 
     /// The native f32 one-pass (sixteen f32 lanes) against the same partials with f64

@@ -72,7 +72,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         }
         let o = x.reduce(|p, q| plogq::one_pass(p, q));
         let min = o.sums.min;
-        if let Some(v) = plogq::finish_one_pass(&o, U::IS_F32) {
+        if let Some(v) = plogq::finish_one_pass(&o, U::IS_F32, x.len()) {
             return (v, min);
         }
         if o.sums.regular() {

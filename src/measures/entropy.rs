@@ -106,6 +106,30 @@ mod tests {
     }
 
     #[test]
+    fn long_confident_distributions_keep_their_remainder() {
+        // one read (> medium length) of a dominant mass and a remainder below the rounding
+        // of the total: the one-pass finish must refuse it (see plogq's test of rows)
+        for n in [40_000usize, 100_000] {
+            for r in [1e-30, 1e-20, 1e-12] {
+                let (row_of, _, want) = crate::kernels::adversarial::confident(n, r);
+                let got = h(&row_of(1.0));
+                assert!(
+                    ((got - want) / want).abs() < 1e-13,
+                    "n={n} r={r:e}: {got:e} vs {want:e}"
+                );
+                let r32 = f64::from(r as f32);
+                let (row_of, _, want) = crate::kernels::adversarial::confident(n, r32);
+                let x32: Vec<f32> = row_of(1.0).iter().map(|&v| v as f32).collect();
+                let got = entropy_contiguous(&x32, &Options::default()).unwrap();
+                assert!(
+                    ((got - want) / want).abs() < 1e-6,
+                    "f32 n={n} r={r:e}: {got:e} vs {want:e}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn whole_array_equals_the_flattened_array() {
         let a = ndarray::Array3::from_shape_fn((7, 5, 300), |(i, j, k)| {
             ((i * 31 + j * 7 + k) % 13) as f64
