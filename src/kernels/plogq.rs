@@ -78,6 +78,11 @@ pub struct OnePass {
     pub w: f64,
     /// Σ |p·ln q| over p > 0.
     pub a: f64,
+    /// Σq less the largest q, summed without cancelling (each value that is not a running
+    /// maximum, and each maximum that is overtaken, added once): what a confident row's
+    /// ln Σq = ln max q + log1p(rest/max q) needs. NaN where not kept (native f32 logs,
+    /// whose own rounding dwarfs Σq's).
+    pub rest_q: f64,
     /// Whether some q = 0 lies under a p > 0 (then H = +inf).
     pub zero_q: bool,
     /// Whether the native f32 log met a value it cannot take (the block must be redone).
@@ -89,6 +94,7 @@ impl Partial for OnePass {
         sums: Sums::EMPTY,
         w: 0.0,
         a: 0.0,
+        rest_q: 0.0,
         zero_q: false,
         f32_unsafe: false,
     };
@@ -98,6 +104,8 @@ impl Partial for OnePass {
             sums: self.sums.combine(o.sums),
             w: self.w + o.w,
             a: self.a + o.a,
+            // the smaller maximum joins the rest
+            rest_q: self.rest_q + o.rest_q + self.sums.max_q.min(o.sums.max_q),
             zero_q: self.zero_q | o.zero_q,
             f32_unsafe: self.f32_unsafe | o.f32_unsafe,
         }
@@ -199,13 +207,15 @@ pub fn finish_one_pass(o: &OnePass, f32_logs: bool, n: usize) -> Option<f64> {
 
 /// [`finish_one_pass`] with the largest accepted condition given.
 ///
-/// The condition (|Σp·ln Σq| + Σ|p ln q| + Σp·δ/ε)/(Σp·H) bounds the value's error in
+/// The condition (|Σp·ln Σq| + Σ|p ln q| + Σp·δ')/(Σp·H) bounds the value's error in
 /// units of ε, the logs' error: the first two terms are what the logs' rounding scales
-/// with, the third is the sums' rounding δ (relative, [`one_pass_sum_error`]), which moves
-/// ln Σq by up to δ whatever the row. That last one decides for a confident row — a
-/// dominant mass with a small remainder, H tiny — where ln Σq ≈ Σ(others) is all that
-/// separates H from Σ p ln q / Σp: `entropy([1] + [1e-30]·999)` lost 1.4% before it was
-/// counted (measured), and such rows now take pass 2, whose dominant-element form is exact.
+/// with, the third is the error of ln Σq left by the sums' rounding δ (relative,
+/// [`one_pass_sum_error`]), over ε. That one decides for a confident row — a dominant
+/// mass with a small remainder, H tiny — where ln Σq ≈ Σ(others) is all that separates H
+/// from Σ p ln q / Σp: `entropy([1] + [1e-30]·999)` lost 1.4% before it was counted
+/// (measured). With f64 logs such a row takes ln Σq = ln max q + log1p(rest/max q) from
+/// [`OnePass::rest_q`] (δ' = δ·rest/max q, so it stays in one pass); with native f32 logs
+/// δ' = δ/ε is ~1e-7, and only rows of H below that take pass 2.
 #[inline]
 pub fn finish_one_pass_within(o: &OnePass, limit: f64, f32_logs: bool, n: usize) -> Option<f64> {
     if o.zero_q {
@@ -220,9 +230,22 @@ pub fn finish_one_pass_within(o: &OnePass, limit: f64, f32_logs: bool, n: usize)
     } else {
         ONE_PASS_LOG_ERROR_F64
     };
-    let s_ln_s = s.sp * crate::simd::log::ln_lane(s.sq);
+    // Σq's rounding moves ln Σq by up to δ = one_pass_sum_error(n); where one q holds
+    // more than half (only there can H be small: H ≥ −ln max Q) ln Σq is taken as
+    // ln max q + log1p(rest/max q), whose error is δ·rest/max q ≲ δ·H instead
+    let sum_error = one_pass_sum_error(n) / log_error;
+    let (ln_sq, sums_term) = if s.max_q > 0.5 * s.sq && o.rest_q.is_finite() {
+        let z = o.rest_q / s.max_q;
+        let log1p_z = log1p(crate::simd::vector::Scalar8::splat(z)).0[0];
+        (
+            crate::simd::log::ln_lane(s.max_q) + log1p_z,
+            s.sp * sum_error * z,
+        )
+    } else {
+        (crate::simd::log::ln_lane(s.sq), s.sp * sum_error)
+    };
+    let s_ln_s = s.sp * ln_sq;
     let h = (s_ln_s - o.w) / s.sp;
-    let sums_term = s.sp * (one_pass_sum_error(n) / log_error);
     let cond = (s_ln_s.abs() + o.a + sums_term) / (s.sp * h);
     (h > 0.0 && cond <= limit).then_some(h)
 }
@@ -435,6 +458,8 @@ struct Acc1<V> {
     sp: V,
     sq: V,
     max_q: V,
+    /// Σq less the lane's largest q (see [`OnePass::rest_q`]).
+    rest_q: V,
     min_p: V,
     min_q: V,
     w: V,
@@ -452,6 +477,7 @@ impl<V: F8> Acc1<V> {
             sp: zero,
             sq: zero,
             max_q: zero,
+            rest_q: zero,
             min_p: zero,
             min_q: zero,
             w: zero,
@@ -470,6 +496,8 @@ impl<V: F8> Acc1<V> {
         self.sp = self.sp.add(p);
         self.w = self.w.add(term);
         self.a = self.a.add(term.bits_and(0x7fff_ffff_ffff_ffff));
+        // of the running maximum and q, the smaller joins the rest, the larger stays
+        self.rest_q = self.rest_q.add(self.max_q.min_ignoring_nan(q));
         self.max_q = self.max_q.max_ignoring_nan(q);
         self.min_p = self.min_p.min_ignoring_nan(p);
         if !SAME {
@@ -496,13 +524,24 @@ impl<V: F8> Acc1<V> {
         } else {
             (self.sq, self.min_q)
         };
+        // the rest of the leaf: the lanes' rests and every lane maximum but one largest
+        let max_q = self.max_q.max_lane();
+        let mut rest_q = self.rest_q.sum_lanes();
+        let mut largest_seen = false;
+        for m in self.max_q.to_array() {
+            if m == max_q && !largest_seen {
+                largest_seen = true;
+            } else {
+                rest_q += m;
+            }
+        }
         OnePass {
             sums: Sums {
                 sp: self.sp.sum_lanes(),
                 sq: sq.sum_lanes(),
                 sp_lo: 0.0,
                 sq_lo: 0.0,
-                max_q: self.max_q.max_lane(),
+                max_q,
                 min: Lowest {
                     p: self.min_p.min_lane(),
                     q: min_q.min_lane(),
@@ -510,6 +549,7 @@ impl<V: F8> Acc1<V> {
             },
             w: self.w.sum_lanes(),
             a: self.a.sum_lanes(),
+            rest_q,
             zero_q: self.zero_q.max_lane() > 0.0,
             f32_unsafe,
         }
@@ -521,6 +561,10 @@ impl<V: F8> Acc1<V> {
             sp: self.sp.add(o.sp),
             sq: self.sq.add(o.sq),
             max_q: self.max_q.max_ignoring_nan(o.max_q),
+            rest_q: self
+                .rest_q
+                .add(o.rest_q)
+                .add(self.max_q.min_ignoring_nan(o.max_q)),
             min_p: self.min_p.min_ignoring_nan(o.min_p),
             min_q: self.min_q.min_ignoring_nan(o.min_q),
             w: self.w.add(o.w),
@@ -646,6 +690,7 @@ fn one_pass_native_f32<V: F8, const SAME: bool>(p: &[f32], q: &[f32]) -> OnePass
         } else {
             abs_terms0.add(abs_terms1).sum_lanes()
         },
+        rest_q: f64::NAN,
         zero_q: S::<V>::any(zero_q),
         f32_unsafe: (lowest as f64) < F32_MIN_NORMAL_LESS_ONE_ULP,
     }
@@ -2033,10 +2078,11 @@ mod tests {
 
     /// A dominant mass 1 and n − 1 masses r: Σq rounds to 1 (or loses r's last digits), so
     /// ln Σq, all that separates H from Σ p ln q / Σp, is lost in the one-pass form
-    /// (`entropy([1] + [1e-30]·999)` was 1.4% off). Its finish must refuse such rows and
-    /// leave them to pass 2's dominant-element form, for f64 and f32 data.
+    /// (`entropy([1] + [1e-30]·999)` was 1.4% off). Rows (f64 and f32 data) meet the
+    /// closed form; with f64 logs the one-pass finish keeps them (from the rest of the
+    /// total), with f32 logs it refuses those of H below its resolution (pass 2).
     #[test]
-    fn one_pass_refuses_confident_rows_whose_remainder_the_total_rounds_away() {
+    fn one_pass_counts_the_rounding_of_confident_totals() {
         for n in [257usize, 300, 1000, 4097, 40_000] {
             for r in [1e-30, 1e-20, 1e-12, 1e-8] {
                 for f32_data in [false, true] {
@@ -2058,7 +2104,44 @@ mod tests {
                         close(got_pq, h_pq, tol),
                         "CE n={n} r={r:e}: {got_pq:e} vs {h_pq:e}"
                     );
+                    if !f32_data {
+                        // f64 logs: one pass keeps them, via ln max q + log1p(rest/max q)
+                        for (b, want) in [(&p, h_pp), (&q, h_pq)] {
+                            let o = one_pass(&p, b);
+                            let v = finish_one_pass_within(&o, ONE_PASS_ROW_MAX_COND_F64, false, n)
+                                .unwrap_or_else(|| panic!("n={n} r={r:e}: refused"));
+                            assert!(close(v, want, 1e-13), "n={n} r={r:e}: {v:e} vs {want:e}");
+                        }
+                    }
                 }
+            }
+        }
+    }
+
+    /// [`OnePass::rest_q`] is Σq less the largest q without cancelling: within a few
+    /// ULP of the exact rest over leaves, lanes and pairwise combinations, with the
+    /// largest value anywhere (first, last, a tie) and a rest 1e-30 of it.
+    #[test]
+    fn one_pass_keeps_the_rest_of_the_total_without_cancelling() {
+        for n in [1usize, 3, 16, 17, 255, 256, 257, 1000, 4097, 70_001] {
+            for case in 0..4u64 {
+                let mut q = positive(n, n as u64 + case);
+                let at = [0, n - 1, n / 2, n / 3][case as usize];
+                let big = if case == 3 { 1e30 } else { 1e3 };
+                q[at] = big;
+                if case == 2 && n > 1 {
+                    q[(at + 1) % n] = big; // a tie: one of them is the rest
+                }
+                let o = one_pass(&q, &q);
+                let mut sorted = q.clone();
+                sorted.sort_by(f64::total_cmp);
+                let exact: f64 = sorted[..n - 1].iter().sum();
+                assert_eq!(o.sums.max_q, big);
+                assert!(
+                    close(o.rest_q, exact, 1e-13),
+                    "n={n} case {case}: {} vs {exact}",
+                    o.rest_q
+                );
             }
         }
     }
