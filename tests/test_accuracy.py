@@ -186,6 +186,9 @@ PAIR_CASES = {
     "dominant": ([1e15, 1.0, 1.0], [1e15, 2.0, 0.5]),
     "lane-vs-uniform": (LANE, np.ones(8192)),
     "confident-remainders": ([1.0] + [1e-30] * 999, [1.0] + [2e-30] * 999),
+    # rows of 129-256 values take JS's row form: its groups drifted to 1.4e-13 here
+    "confident-256": ([1.0] + [1e-15] * 255, [1.0] + [2e-15] * 255),
+    "confident-200": ([1.0] + [1e-15] * 199, [1.0] + [2e-15] * 199),
     "near-equal": None,  # filled below
 }
 _rng = np.random.default_rng(7)

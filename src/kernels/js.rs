@@ -444,6 +444,15 @@ pub fn finish_one_pass(o: &OnePass, f32_logs: bool) -> Option<f64> {
 /// (nearly equal 4.6 → 6.3: the row form's exact fallback is slower than a group's).
 pub const F32_ROWS_ABOVE: usize = 100;
 
+/// float64 rows longer than this take [`row`] too: the groups add each lane's terms one
+/// after another, and on confident rows (a mass 1 and n − 1 masses r against 2r) that
+/// drifted to 1.1–1.4e-13 of mpmath at n = 200–256 (scipy: 6e-16 on some), against
+/// 5.7e-14 at n = 100; the row form sums in lanes over leaves, pairwise (≤ 1e-15 there).
+/// Speed, one thread, 10^7 values (probe; groups → rows, two rounds): C = 128 54.2–55.2
+/// → 50.9–52.4 ms, C = 200 50.9–55.2 → 51.6–55.8, C = 256 52.3–55.1 → 51.2–56.4; at C = 101
+/// the row form was slower (50–55 → 65–68), so shorter rows keep the groups.
+pub const F64_ROWS_ABOVE: usize = 128;
+
 /// The divergence (nats) of one row given as slices; rows that are not regular (or
 /// whose raw P + Q overflows) go to [`careful_row`]. Returns the value and the smallest
 /// inputs (negative: an error the caller reports).

@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::kernels::js;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP, LEAF};
-use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows, VERTICAL};
+use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
 
 /// The JS row measure (nats), normalised or raw.
 pub(crate) struct JensenShannon {
@@ -38,7 +38,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         if T::IS_F32 && U::IS_F32 {
             js::F32_ROWS_ABOVE
         } else {
-            VERTICAL
+            js::F64_ROWS_ABOVE
         }
     }
 
