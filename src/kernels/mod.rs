@@ -483,7 +483,6 @@ pub(crate) mod adversarial {
         }
     }
 
-    /// Relative closeness with an absolute floor, treating equal infinities and NaNs as equal.
     /// A confident row of `n` values, a mass 1 and n − 1 masses `r`: (the row with the
     /// small masses scaled by `k`, H(P, Q) with Q the row for k = 2, H(P)) in closed form,
     /// a few ULP each: with m = n − 1, S = 1 + k·m·r,
@@ -501,6 +500,7 @@ pub(crate) mod adversarial {
         (row_of, h_pq, h_pp)
     }
 
+    /// Relative closeness with an absolute floor, treating equal infinities and NaNs as equal.
     pub fn close(a: f64, b: f64, rtol: f64) -> bool {
         if a.is_nan() || b.is_nan() {
             return a.is_nan() && b.is_nan();

@@ -18,7 +18,8 @@
 //! as the Dask adapter needs). It cancels when the result is small against |ln Σq| or
 //! Σ|p ln q|/Σp, and it loses the remainder of a dominant mass below the rounding of Σq
 //! (ln Σq ≈ Σ others), so the finish measures the condition (|Σp·ln Σq| + Σ|p ln q| +
-//! Σp·δ/ε)/(Σp·H), δ the sums' rounding and ε the logs' ([`finish_one_pass_within`]), and
+//! Σp·δ')/(Σp·H), δ' the error the sums' rounding leaves in ln Σq over ε, the logs'
+//! (ln Σq from the rest of the total for a dominant row; [`finish_one_pass_within`]), and
 //! accepts the result only below [`ONE_PASS_MAX_COND_F64`] (f64 logs: error ≲ 45u ×
 //! cond) or [`ONE_PASS_MAX_COND_F32`] (native f32 logs, ≤ 8e-8 relative each: error ≲
 //! 8e-8 × cond ≤ 6.4e-7). Otherwise the caller runs pass 2 over the row — paying a second read

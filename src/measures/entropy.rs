@@ -108,7 +108,8 @@ mod tests {
     #[test]
     fn long_confident_distributions_keep_their_remainder() {
         // one read (> medium length) of a dominant mass and a remainder below the rounding
-        // of the total: the one-pass finish must refuse it (see plogq's test of rows)
+        // of the total: the one-pass finish must not lose it (float64: ln max +
+        // log1p(rest/max); float32: pass 2; see plogq's test of rows)
         for n in [40_000usize, 100_000] {
             for r in [1e-30, 1e-20, 1e-12] {
                 let (row_of, _, want) = crate::kernels::adversarial::confident(n, r);
