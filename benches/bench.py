@@ -271,6 +271,8 @@ def measure_impls(func: str, p: np.ndarray, q: np.ndarray, use_torch: bool) -> D
 
 
 ROW_FUNCS = ["entropy", "kl_divergence", "cross_entropy", "js_divergence"]
+# opt-in (--row-functions, rows section only): the normalize=False sums
+RAW_ROW_FUNCS = ["raw_entropy", "raw_kl_divergence", "raw_cross_entropy"]
 ROW_CS = [1, 2, 3, 10, 100, 1000]
 ROW_ELEMENTS = 10**7
 ROW_PEERS = ["numpy", "scipy", "torch", "numkong"]
@@ -285,6 +287,8 @@ def row_target(c: int) -> float:
 def row_impls(func: str, p: np.ndarray, q: np.ndarray, axis: int, use_torch: bool) -> Dict[str, Tuple[Callable[[], Any], str]]:
     """The per-row measures over 2-D inputs along `axis` (-1: (N, C) rows; 0: the (C, N)
     transpose, scipy's layout). Every peer normalises along the axis as fastentropy does."""
+    if func in RAW_ROW_FUNCS:
+        return raw_row_impls(func, p, q, axis, use_torch)
     out: Dict[str, Tuple[Callable[[], Any], str]] = {}
     two = func != "entropy"
     dim = 1 if axis in (-1, 1) else 0
@@ -360,6 +364,40 @@ def row_impls(func: str, p: np.ndarray, q: np.ndarray, axis: int, use_torch: boo
         out[BASE] = (lambda: (p.sum(), q.sum()), "p.sum(); q.sum()")
     else:
         out[BASE] = (lambda: p.sum(), "p.sum()")
+    return out
+
+
+def raw_row_impls(func: str, p: np.ndarray, q: np.ndarray, axis: int, use_torch: bool) -> Dict[str, Tuple[Callable[[], Any], str]]:
+    """The raw sums along `axis` (``normalize=False``): scipy.special's entr / rel_entr /
+    −xlogy summed, what a user who already holds probabilities calls."""
+    out: Dict[str, Tuple[Callable[[], Any], str]] = {}
+    dim = -1 if axis in (-1, 1) else 0
+    pt = torch.from_numpy(p) if use_torch else None
+    qt = torch.from_numpy(q) if use_torch else None
+    if func == "raw_entropy":
+        out[FE] = (lambda: fe.entropy(p, axis=axis, normalize=False), f"fe.entropy(p, axis={axis}, normalize=False)")
+        out["scipy"] = (lambda: scipy.special.entr(p).sum(axis=axis), "entr(p).sum(axis)")
+        out["numpy"] = (lambda: -(p * np.log(p)).sum(axis=axis), "-(p*log p).sum(axis)")
+        if use_torch:
+            out["torch"] = (lambda: torch.special.entr(pt).sum(dim), "special.entr(p).sum(dim)")
+    elif func == "raw_kl_divergence":
+        out[FE] = (lambda: fe.kl_divergence(p, q, axis=axis, normalize=False), f"fe.kl_divergence(p, q, axis={axis}, normalize=False)")
+        out["scipy"] = (lambda: scipy.special.rel_entr(p, q).sum(axis=axis), "rel_entr(p, q).sum(axis)")
+        out["numpy"] = (lambda: (p * np.log(p / q)).sum(axis=axis), "(p*log(p/q)).sum(axis)")
+        if use_torch:
+            out["torch"] = (lambda: F.kl_div(torch.log(qt), pt, reduction="none").sum(dim), "F.kl_div(log q, p, reduction='none').sum(dim)")
+    elif func == "raw_cross_entropy":
+        out[FE] = (lambda: fe.cross_entropy(p, q, axis=axis, normalize=False), f"fe.cross_entropy(p, q, axis={axis}, normalize=False)")
+        out["scipy"] = (lambda: -scipy.special.xlogy(p, q).sum(axis=axis), "-xlogy(p, q).sum(axis)")
+        out["numpy"] = (lambda: -(p * np.log(q)).sum(axis=axis), "-(p*log q).sum(axis)")
+        if use_torch:
+            out["torch"] = (lambda: -torch.special.xlogy(pt, qt).sum(dim), "-xlogy(p, q).sum(dim)")
+    else:
+        raise ValueError(func)
+    if func == "raw_entropy":
+        out[BASE] = (lambda: p.sum(), "p.sum()")
+    else:
+        out[BASE] = (lambda: (p.sum(), q.sum()), "p.sum(); q.sum()")
     return out
 
 
@@ -1498,7 +1536,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "batched ((10^5, 256) rows against numkong), and the companion scripts' tables: "
                     + ", ".join(f"{section} (benches/{script})" for section, script, _, _ in COMPANIONS))
     ap.add_argument("--row-cs", type=parse_size, nargs="+", default=None, help=f"row lengths C of the rows section (default {ROW_CS})")
-    ap.add_argument("--row-functions", default=",".join(ROW_FUNCS), help=f"functions of the rows/flat sections (default {','.join(ROW_FUNCS)})")
+    ap.add_argument("--row-functions", default=",".join(ROW_FUNCS), help=f"functions of the rows/flat sections (default {','.join(ROW_FUNCS)}; the rows section also takes {','.join(RAW_ROW_FUNCS)}: normalize=False)")
     ap.add_argument("--layouts", default="rows,columns", help="layouts of the rows section: rows ((N, C), axis=-1), columns ((C, N), axis=0)")
     ap.add_argument("--no-numkong", action="store_true", help="do not import numkong even if installed")
     ap.add_argument("--_mem-worker", dest="mem_worker", default=None, help=argparse.SUPPRESS)
@@ -1520,8 +1558,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         ap.error(f"unknown section(s) {sorted(unknown)}")
     row_funcs = [f.strip() for f in args.row_functions.split(",") if f.strip()]
-    if set(row_funcs) - set(ROW_FUNCS):
-        ap.error(f"--row-functions: choose from {ROW_FUNCS}")
+    if set(row_funcs) - set(ROW_FUNCS + RAW_ROW_FUNCS):
+        ap.error(f"--row-functions: choose from {ROW_FUNCS + RAW_ROW_FUNCS}")
     gc.collect()
     gc.freeze()  # see mem_worker
     if args.threads is None:
@@ -1634,7 +1672,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         results["rows"] = rrows
         emit("Short rows: (N, C) with N·C = 10^7 (issue #13 target 1)", rows_table(rrows, args.threads), ratio_note)
     if "flat" in sections:
-        frows = runner.run_flat(row_funcs)
+        frows = runner.run_flat([f for f in row_funcs if f in ROW_FUNCS])
         results["flat"] = frows
         emit("1-D, 10^7 elements (issue #13 target 2)", flat_table(frows, args.threads), ratio_note)
     if "batched" in sections:

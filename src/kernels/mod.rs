@@ -19,6 +19,7 @@ pub mod logits;
 pub mod logits_kl;
 pub mod neg_log;
 pub mod plogq;
+pub mod plogq_raw;
 pub mod softmax;
 pub mod softmax_f32;
 pub mod softmax_rows;

@@ -255,7 +255,7 @@ pub fn finish_one_pass_within(o: &OnePass, limit: f64, f32_logs: bool, n: usize)
 
 /// ln of sixteen positive values given as two f64 halves (see [`ln16_shifted`]).
 #[inline(always)]
-fn ln16<V: F8, const F32: bool>(lo: V, hi: V) -> (V, V) {
+pub(crate) fn ln16<V: F8, const F32: bool>(lo: V, hi: V) -> (V, V) {
     let zero = V::splat(0.0);
     ln16_shifted::<V, F32>(lo, hi, zero, zero)
 }

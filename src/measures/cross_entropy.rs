@@ -12,6 +12,7 @@ use ndarray::{ArrayD, ArrayViewD};
 use super::{one_contiguous, per_row, per_row_of_views, whole, Options};
 use crate::error::Error;
 use crate::kernels::plogq;
+use crate::kernels::plogq_raw::{self, RAW_MAX_COND_F32};
 use crate::kernels::two_pass::{self, Lowest, Sums};
 use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
@@ -20,10 +21,6 @@ use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
 pub(crate) struct CrossEntropy {
     pub normalize: bool,
 }
-
-/// Largest condition Σ|p ln q| / |Σ p ln q| for which the raw sum keeps native f32 logs
-/// within the f32 contract (their 1.2e-7 relative error is amplified by it).
-const RAW_MAX_COND_F32: f64 = 4.0;
 
 impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
     fn group(
@@ -36,16 +33,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         if self.normalize {
             plogq::group::<U>(p, q, out, regular)
         } else {
-            // rare: the raw sums row by row
-            let mut min = Lowest::NONE;
-            for (j, slot) in out.iter_mut().enumerate() {
-                let (ps, qs): (Vec<f64>, Vec<f64>) =
-                    p.iter().zip(q).map(|(a, b)| (a[j], b[j])).unzip();
-                let (v, lo) = raw::<f64, f64>(&ps, &qs, false);
-                *slot = v;
-                min = min.min(lo);
-            }
-            min
+            plogq_raw::group::<U>(p, q, out, regular)
         }
     }
 
