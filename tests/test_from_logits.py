@@ -149,10 +149,11 @@ def _near_pair(c: int, eps: float, shift: float, seed: int) -> "tuple[np.ndarray
     return b + shift + eps * rng.normal(size=c), b
 
 
-def mp_kl_near(a: List[float], b: List[float]) -> float:
+def mp_kl_near(a: List[float], b: List[float], dps: int = 60) -> float:
     """KL of the softmaxes to ~30 digits past the cancellation of the near-equal pairs
-    (60 digits suffice: no confident rows here, and KL ≥ 1e-20 of its terms)."""
-    with mpmath.workdps(60):
+    (60 digits suffice where KL ≥ 1e-20 of its terms and no row is confident; a confident
+    nearly equal row, KL ~ 1e-51, needs `dps` ≈ 150)."""
+    with mpmath.workdps(dps):
         x, y = [mpmath.mpf(v) for v in a], [mpmath.mpf(v) for v in b]
         la = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in x))
         lb = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in y))
@@ -200,6 +201,30 @@ def test_kl_of_nearly_equal_logit_rows_in_every_layout(c: int) -> None:
     a32, b32 = a.astype(np.float32), b.astype(np.float32)
     want32 = [mp_kl_near([float(v) for v in x], [float(v) for v in y]) for x, y in zip(a32, b32)]
     np.testing.assert_allclose(fe.kl_divergence(a32, b32, from_logits=True), want32, rtol=1e-6, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kl_of_two_class_logit_rows_matches_mpmath(dtype: type) -> None:
+    # binary classifiers' (N, 2) logits take a closed form (kernels::logits_kl_two) where
+    # both gaps are at most 350, the general form beyond: random, nearly equal, confident,
+    # shifted and out-of-range rows, every one within 1e-13 (float64) / 1e-6 (float32) of
+    # the exact value of its data, and the same bits in every layout
+    rng = np.random.default_rng(21)
+    a = rng.normal(size=(64, 2)) * np.array([[1.0], [5.0], [30.0], [0.1]]).repeat(16, 0)
+    b = a + rng.normal(size=(64, 2)) * 10.0 ** -rng.integers(0, 10, size=(64, 1))
+    a[::7] += 1e4
+    b[::7] += 1e4
+    a[5], b[5] = [0.0, 349.0], [0.0, 1.0]
+    a[6], b[6] = [0.0, 351.0], [2.0, 1.0]
+    a[9], b[9] = [-500.0, 300.0], [1.0, 1.0]
+    a, b = a.astype(dtype), b.astype(dtype)
+    got = fe.kl_divergence(a, b, from_logits=True)
+    want = [mp_kl_near([float(v) for v in x], [float(v) for v in y], dps=150) for x, y in zip(a, b)]
+    rtol = 1e-13 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-300)
+    np.testing.assert_array_equal(fe.kl_divergence(a.T, b.T, axis=0, from_logits=True), got)
+    offsets = np.arange(0, a.size + 1, 2)
+    np.testing.assert_array_equal(fe.kl_divergence(a.ravel(), b.ravel(), offsets=offsets, from_logits=True), got)
 
 
 def mp_js_near(a: List[float], b: List[float]) -> float:

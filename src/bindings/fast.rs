@@ -158,7 +158,7 @@ fn py_entropy_fast<'py>(
     if logits {
         return of_logits(py, p, axis, One::Entropy, &opts);
     }
-    entropy_then(py, p, axis, &opts, None)
+    entropy_then(py, p, axis, &opts, false)
 }
 
 /// A measure of the softmax of `p`'s rows (`from_logits=True`), or None: the general
@@ -198,17 +198,17 @@ fn py_perplexity_fast<'py>(
         normalize: true,
         base: None,
     };
-    entropy_then(py, p, axis, &nats, Some(f64::exp))
+    entropy_then(py, p, axis, &nats, true)
 }
 
-/// The entropy of `p` along `axis` with `opts`, mapped by `finish` (in place), or None
-/// (see the module docs).
+/// The entropy of `p` along `axis` with `opts` (its exponential where `perplexity`: `opts`
+/// then in nats), or None (see the module docs).
 fn entropy_then<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     axis: &Bound<'py, PyAny>,
     opts: &Options,
-    finish: Option<fn(f64) -> f64>,
+    perplexity: bool,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let Some(axis) = fast_axis(p, None, axis) else {
         return Ok(None);
@@ -217,16 +217,20 @@ fn entropy_then<'py>(
         let p = Floats::borrow("p", p)?;
         let h = with_slice!(p, |ps| py
             .compute_sized(ps.len(), || entropy::entropy_contiguous(ps, opts)))?;
-        let value = finish.map_or(h, |f| f(h));
+        let value = if perplexity {
+            crate::measures::perplexity::exp_one(h)
+        } else {
+            h
+        };
         return Ok(Some(value.into_pyobject(py)?.into_any()));
     }
-    reduce_one!(py, p, axis, |pv| entropy::entropy(pv, opts).map(|mut h| {
-        if let Some(f) = finish {
-            h.mapv_inplace(f);
-        }
-        h
-    }))
-    .map(Some)
+    if perplexity {
+        return reduce_one!(py, p, axis, |pv| crate::measures::perplexity::perplexity(
+            pv, opts
+        ))
+        .map(Some);
+    }
+    reduce_one!(py, p, axis, |pv| entropy::entropy(pv, opts)).map(Some)
 }
 
 /// One fast path per two-distribution measure: `$name` computed by `$measure(p, q, opts)`,

@@ -580,17 +580,7 @@ fn one_ragged<'a, T: ColumnReal>(
             ragged_options::smoothed(p, p, o, Smoothed::Entropy, spec.smoothing, ln_base)
         }
         Measure::Entropy => entropy::entropy_ragged(p, o, opts),
-        Measure::Perplexity => {
-            opts.ln_base()?;
-            let nats = Options {
-                base: None,
-                ..*opts
-            };
-            Ok(entropy::entropy_ragged(p, o, &nats)?
-                .into_iter()
-                .map(f64::exp)
-                .collect())
-        }
+        Measure::Perplexity => perplexity::perplexity_ragged(p, o, opts),
         Measure::LogSumExp => ragged_loss::logsumexp_rows(&Rows::ragged(p, o)?),
         Measure::SoftmaxCrossEntropy => ragged_loss::softmax_cross_entropy_rows(
             &Rows::ragged(p, o)?,

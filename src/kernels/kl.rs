@@ -29,8 +29,8 @@
 //! than [`F32_ROWS_ABOVE`] take the row form for it.
 
 use super::two_pass::{
-    determinant, fold_lanes, half, load16, mark_irregular, scaled, sums, two_element_ok,
-    two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
+    cancels_past, determinant, fold_lanes, half, load16, mark_irregular, scaled, sums,
+    two_element_ok, two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
 };
 use super::{kl_f32, pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
@@ -872,18 +872,13 @@ fn group_halves<V: F8, U: Real, const H: usize>(
         // with f64 logs — in the vectors, lane by lane; a row's value never depends on its
         // neighbours.
         let limit = V::splat(F32_MIN_NORMAL);
-        let needs_f64 = |a: &Acc<V>| {
-            let subnormal = a.min_q.lt(limit);
-            if normalize {
-                subnormal
-            } else {
-                let cancels = V::splat(RAW_MAX_COND_F32)
-                    .mul(a.raw.max_ignoring_nan(zero.sub(a.raw)))
-                    .lt(a.raw_abs);
-                V::or(subnormal, cancels)
+        // (written out: a closure here was compiled out of line, without the vector ISA)
+        let mut bad = [acc[0].min_q.lt(limit), acc[H - 1].min_q.lt(limit)];
+        if !normalize {
+            for (b, a) in bad.iter_mut().zip([&acc[0], &acc[H - 1]]) {
+                *b = V::or(*b, cancels_past::<V>(a.raw, a.raw_abs, RAW_MAX_COND_F32));
             }
-        };
-        let bad = [needs_f64(&acc[0]), needs_f64(&acc[H - 1])];
+        }
         if V::any(V::or(bad[0], bad[H - 1])) {
             let redo = if normalize {
                 group_terms::<V, false, false, H>(p, q, &lanes)

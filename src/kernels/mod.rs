@@ -17,6 +17,7 @@ pub mod kl;
 pub mod kl_f32;
 pub mod logits;
 pub mod logits_kl;
+pub mod logits_kl_two;
 pub mod neg_log;
 pub mod plogq;
 pub mod plogq_raw;
@@ -404,6 +405,20 @@ pub(crate) mod adversarial {
         rows
     }
 
+    /// Up to [`super::GROUP`] two-element (p, q) rows as the group kernels take them:
+    /// `pt[c][j]` is element `c` of row `j` (lanes past the rows zero).
+    pub fn transposed_pairs(
+        rows: &[([f64; 2], [f64; 2])],
+    ) -> (Vec<[f64; super::GROUP]>, Vec<[f64; super::GROUP]>) {
+        let (mut pt, mut qt) = (vec![[0.0; super::GROUP]; 2], vec![[0.0; super::GROUP]; 2]);
+        for (j, (pr, qr)) in rows.iter().enumerate() {
+            for c in 0..2 {
+                (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
+            }
+        }
+        (pt, qt)
+    }
+
     /// Runs a group kernel (`group(pt, qt, out, regular)`) over two-element rows, sixteen
     /// at a time: (value, regular) per row. Checks the lowest inputs it reports.
     pub fn through_groups(
@@ -417,12 +432,7 @@ pub(crate) mod adversarial {
     ) -> Vec<(f64, bool)> {
         let mut got = Vec::new();
         for chunk in rows.chunks(super::GROUP) {
-            let (mut pt, mut qt) = (vec![[0.0; super::GROUP]; 2], vec![[0.0; super::GROUP]; 2]);
-            for (j, (pr, qr)) in chunk.iter().enumerate() {
-                for c in 0..2 {
-                    (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
-                }
-            }
+            let (pt, qt) = transposed_pairs(chunk);
             let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
             let lo = group(&pt, &qt, &mut out, &mut regular);
             let min_p = chunk.iter().flat_map(|r| r.0).fold(f64::INFINITY, f64::min);

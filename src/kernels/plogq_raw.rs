@@ -16,7 +16,9 @@
 //! normalised time at C = 2 (benches/README.md).
 
 use super::plogq::ln16;
-use super::two_pass::{flag, half, mark_irregular, store_half, Lowest, F32_MIN_NORMAL};
+use super::two_pass::{
+    cancels_past, flag, half, mark_irregular, store_half, Lowest, F32_MIN_NORMAL,
+};
 use super::{Real, GROUP};
 use crate::simd::vector::F8;
 
@@ -94,13 +96,18 @@ fn group_halves<V: F8, U: Real, const H: usize, const SAME: bool>(
     };
     if U::IS_F32 {
         let limit = V::splat(F32_MIN_NORMAL);
-        let cond = V::splat(RAW_MAX_COND_F32);
-        let needs_f64 = |h: usize| {
-            let a = &acc[h];
-            let abs_w = a.w.max_ignoring_nan(zero.sub(a.w));
-            V::or(min_pos_q[h].lt(limit), cond.mul(abs_w).lt(a.a))
-        };
-        let redo = [needs_f64(0), needs_f64(H - 1)];
+        // (written out: a closure here was compiled out of line, without the vector ISA)
+        let (a0, a1) = (&acc[0], &acc[H - 1]);
+        let redo = [
+            V::or(
+                min_pos_q[0].lt(limit),
+                cancels_past::<V>(a0.w, a0.a, RAW_MAX_COND_F32),
+            ),
+            V::or(
+                min_pos_q[H - 1].lt(limit),
+                cancels_past::<V>(a1.w, a1.a, RAW_MAX_COND_F32),
+            ),
+        ];
         if V::any(V::or(redo[0], redo[H - 1])) {
             let f64_logs = terms::<V, false, H, SAME>(p, q);
             for h in 0..H {

@@ -227,6 +227,13 @@ pub(crate) fn flag<V: F8>(m: V::Mask) -> V {
     V::select(m, V::splat(1.0), V::splat(0.0))
 }
 
+/// Lanes whose sum of terms cancels past `cond`: Σ|terms| > cond·|Σ terms| (false for NaN).
+#[inline(always)]
+pub(crate) fn cancels_past<V: F8>(sum: V, abs_sum: V, cond: f64) -> V::Mask {
+    let abs = sum.bits_and(0x7fff_ffff_ffff_ffff);
+    V::splat(cond).mul(abs).lt(abs_sum)
+}
+
 /// Lanes `8h..8h+8` of a transposed row.
 #[inline(always)]
 pub(crate) fn half<V: F8>(row: &[f64; GROUP], h: usize) -> V {

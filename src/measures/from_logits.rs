@@ -36,6 +36,7 @@ use crate::kernels::logits::{
     pair_row as feed_pair, JsSum, OneRow, PairRow, PairStats, PairValue,
 };
 use crate::kernels::logits_kl::{kl_sum, KlNorm};
+use crate::kernels::logits_kl_two::kl_two;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows};
@@ -69,7 +70,7 @@ impl One {
     fn value(self, nats: f64, ln_base: f64) -> f64 {
         match self {
             One::Entropy => nats / ln_base,
-            One::Perplexity => nats.exp(),
+            One::Perplexity => super::perplexity::exp_one(nats),
         }
     }
     fn empty(self) -> f64 {
@@ -167,8 +168,13 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         p: &[[f64; GROUP]],
         q: &[[f64; GROUP]],
         out: &mut [f64],
-        _: &mut [bool],
+        regular: &mut [bool],
     ) -> Lowest {
+        if self.0 == PairValue::Kl && p.len() == 2 && q.len() == 2 {
+            // two-class rows in closed form (rows out of its range: the row form)
+            kl_two(p, q, T::IS_F32 && U::IS_F32, out, regular);
+            return Lowest::NONE;
+        }
         // both sides float32 (exact in the f64 group): cross-entropy takes the f32
         // exponentials (DESIGN §2b); KL keeps f64 ones (see `cross_entropy_group_f32`)
         if T::IS_F32 && U::IS_F32 && self.0 == PairValue::CrossEntropy {
@@ -304,17 +310,14 @@ pub fn one<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Result<Arr
     run(z.len(), |ctx| {
         map_rows(&rows, &rows, &Entropy, ctx, &mut out)
     })?;
-    let empty = z.len_of(Axis(z.ndim() - 1)) == 0;
-    let values = out
-        .into_iter()
-        .map(|h| {
-            if empty {
-                kind.empty()
-            } else {
-                kind.value(h, ln_base)
-            }
-        })
-        .collect();
+    let mut values = out;
+    if z.len_of(Axis(z.ndim() - 1)) == 0 {
+        values.fill(kind.empty());
+    } else if kind == One::Perplexity {
+        super::perplexity::exp_in_place(&mut values)?;
+    } else {
+        values.iter_mut().for_each(|h| *h = kind.value(*h, ln_base));
+    }
     Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"))
 }
 
@@ -415,6 +418,46 @@ mod tests {
     use super::*;
     use crate::kernels::logits::{entropy_reference, pair_reference};
     use ndarray::{arr1, Array2, Array3};
+
+    #[test]
+    fn two_class_kl_groups_match_the_general_row_form() {
+        // the closed form (kernels::logits_kl_two) against the one pass + exact second
+        // pass of the row form, on adversarial and nearly equal pairs, f64 and f32 data
+        use crate::kernels::adversarial::close;
+        use crate::kernels::logits_kl_two::tests::{in_range, pairs};
+        for f32_data in [false, true] {
+            let cast = |v: f64| if f32_data { v as f32 as f64 } else { v };
+            let rows: Vec<([f64; 2], [f64; 2])> = pairs()
+                .iter()
+                .map(|(a, b)| ([cast(a[0]), cast(a[1])], [cast(b[0]), cast(b[1])]))
+                .collect();
+            let rtol = if f32_data { 1e-6 } else { 1e-13 };
+            let m = Pairwise(PairValue::Kl);
+            let mut closed = 0;
+            for chunk in rows.chunks(GROUP) {
+                let (at, bt) = crate::kernels::adversarial::transposed_pairs(chunk);
+                let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+                if f32_data {
+                    RowMeasure::<f32, f32>::group(&m, &at, &bt, &mut out, &mut regular);
+                } else {
+                    RowMeasure::<f64, f64>::group(&m, &at, &bt, &mut out, &mut regular);
+                }
+                for (j, &(a, b)) in chunk.iter().enumerate() {
+                    assert_eq!(regular[j], in_range(a, b), "{a:?} {b:?}");
+                    let want = RowMeasure::<f64, f64>::row(&m, &a, &b).0;
+                    if regular[j] {
+                        closed += 1;
+                        let v = out[j];
+                        assert!(
+                            close(v, want, rtol) || (want < 1e-300 && v < 1e-300),
+                            "f32 {f32_data}: {a:?} {b:?}: {v:e} vs {want:e}"
+                        );
+                    }
+                }
+            }
+            assert!(closed > rows.len() / 2, "{closed} of {}", rows.len());
+        }
+    }
 
     fn data(n: usize, seed: u64) -> Vec<f64> {
         let mut s = seed | 1;

@@ -40,14 +40,18 @@ pub fn logits_one<'a, T: Real>(
     let mut r = 0;
     rows.for_rows(0..rows.n_rows(), |_, row| {
         let h = out[r];
+        // an empty row: entropy 0, perplexity e^0 = 1 (below)
         out[r] = match (row.is_empty(), kind) {
-            (true, One::Entropy) => 0.0,
-            (true, One::Perplexity) => 1.0,
+            (true, _) => 0.0,
             (false, One::Entropy) => h / ln_base,
-            (false, One::Perplexity) => h.exp(),
+            (false, One::Perplexity) => h,
         };
         r += 1;
     });
+    if kind == One::Perplexity {
+        // the dense rows' exponential, so ragged and dense rows give the same bits
+        super::perplexity::exp_in_place(&mut out)?;
+    }
     Ok(out)
 }
 
