@@ -1169,12 +1169,7 @@ mod tests {
             })
             .collect();
         for chunk in rows.chunks(GROUP) {
-            let (mut pt, mut qt) = (vec![[0.0; GROUP]; 3], vec![[0.0; GROUP]; 3]);
-            for (j, (pr, qr)) in chunk.iter().enumerate() {
-                for c in 0..3 {
-                    (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
-                }
-            }
+            let (pt, qt) = crate::kernels::adversarial::transposed_pairs(chunk);
             let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
             group::<f32>(&pt, &qt, false, &mut out, &mut regular);
             for ((pr, qr), (&v, &ok)) in chunk.iter().zip(out.iter().zip(&regular)) {

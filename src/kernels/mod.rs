@@ -405,14 +405,14 @@ pub(crate) mod adversarial {
         rows
     }
 
-    /// Up to [`super::GROUP`] two-element (p, q) rows as the group kernels take them:
+    /// Up to [`super::GROUP`] (p, q) rows of `N` elements as the group kernels take them:
     /// `pt[c][j]` is element `c` of row `j` (lanes past the rows zero).
-    pub fn transposed_pairs(
-        rows: &[([f64; 2], [f64; 2])],
+    pub fn transposed_pairs<const N: usize>(
+        rows: &[([f64; N], [f64; N])],
     ) -> (Vec<[f64; super::GROUP]>, Vec<[f64; super::GROUP]>) {
-        let (mut pt, mut qt) = (vec![[0.0; super::GROUP]; 2], vec![[0.0; super::GROUP]; 2]);
+        let (mut pt, mut qt) = (vec![[0.0; super::GROUP]; N], vec![[0.0; super::GROUP]; N]);
         for (j, (pr, qr)) in rows.iter().enumerate() {
-            for c in 0..2 {
+            for c in 0..N {
                 (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
             }
         }
