@@ -1668,6 +1668,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "rows" in sections:
         cs = sorted(set(sum(args.row_cs, []))) if args.row_cs else list(ROW_CS)
         layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
+        unknown = sorted(set(layouts) - {"rows", "columns"})
+        if unknown:
+            ap.error(f"--layouts: unknown layout(s) {', '.join(unknown)} (choose from rows, columns)")
         rrows = runner.run_rows(cs, row_funcs, DTYPES, layouts)
         results["rows"] = rrows
         emit("Short rows: (N, C) with N·C = 10^7 (issue #13 target 1)", rows_table(rrows, args.threads), ratio_note)
