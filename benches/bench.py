@@ -271,8 +271,9 @@ def measure_impls(func: str, p: np.ndarray, q: np.ndarray, use_torch: bool) -> D
 
 
 ROW_FUNCS = ["entropy", "kl_divergence", "cross_entropy", "js_divergence"]
-# opt-in (--row-functions, rows section only): the normalize=False sums
+# opt-in (--row-functions, rows section only): the normalize=False sums, and perplexity
 RAW_ROW_FUNCS = ["raw_entropy", "raw_kl_divergence", "raw_cross_entropy"]
+EXTRA_ROW_FUNCS = ["perplexity"] + RAW_ROW_FUNCS
 ROW_CS = [1, 2, 3, 10, 100, 1000]
 ROW_ELEMENTS = 10**7
 ROW_PEERS = ["numpy", "scipy", "torch", "numkong"]
@@ -290,7 +291,7 @@ def row_impls(func: str, p: np.ndarray, q: np.ndarray, axis: int, use_torch: boo
     if func in RAW_ROW_FUNCS:
         return raw_row_impls(func, p, q, axis, use_torch)
     out: Dict[str, Tuple[Callable[[], Any], str]] = {}
-    two = func != "entropy"
+    two = func not in ("entropy", "perplexity")
     dim = 1 if axis in (-1, 1) else 0
     pt = qt = None
     if use_torch:
@@ -313,6 +314,17 @@ def row_impls(func: str, p: np.ndarray, q: np.ndarray, axis: int, use_torch: boo
         out["numpy"] = (np_h, "log(S) - (p*log p).sum(axis)/S")
         if use_torch:
             out["torch"] = (lambda: torch.distributions.Categorical(probs=pt).entropy(), "Categorical(probs=p).entropy()")
+    elif func == "perplexity":
+        out[FE] = (lambda: fe.perplexity(p, axis=axis), f"fe.perplexity(p, axis={axis})")
+        out["scipy"] = (lambda: np.exp(scipy.stats.entropy(p, axis=axis)), "exp(scipy.stats.entropy(p, axis))")
+
+        def np_pp() -> Any:
+            s = p.sum(axis=axis)
+            return np.exp(np.log(s) - (p * np.log(p)).sum(axis=axis) / s)
+
+        out["numpy"] = (np_pp, "exp(log(S) - (p*log p).sum(axis)/S)")
+        if use_torch:
+            out["torch"] = (lambda: torch.distributions.Categorical(probs=pt).perplexity(), "Categorical(probs=p).perplexity()")
     elif func == "kl_divergence":
         out[FE] = (lambda: fe.kl_divergence(p, q, axis=axis), f"fe.kl_divergence(p, q, axis={axis})")
         out["scipy"] = (lambda: scipy.special.rel_entr(norm(p), norm(q)).sum(axis=axis), "rel_entr(P, Q).sum(axis)")
@@ -1536,7 +1548,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "batched ((10^5, 256) rows against numkong), and the companion scripts' tables: "
                     + ", ".join(f"{section} (benches/{script})" for section, script, _, _ in COMPANIONS))
     ap.add_argument("--row-cs", type=parse_size, nargs="+", default=None, help=f"row lengths C of the rows section (default {ROW_CS})")
-    ap.add_argument("--row-functions", default=",".join(ROW_FUNCS), help=f"functions of the rows/flat sections (default {','.join(ROW_FUNCS)}; the rows section also takes {','.join(RAW_ROW_FUNCS)}: normalize=False)")
+    ap.add_argument("--row-functions", default=",".join(ROW_FUNCS), help=f"functions of the rows/flat sections (default {','.join(ROW_FUNCS)}; the rows section also takes {','.join(EXTRA_ROW_FUNCS)}: perplexity, and the normalize=False sums)")
     ap.add_argument("--layouts", default="rows,columns", help="layouts of the rows section: rows ((N, C), axis=-1), columns ((C, N), axis=0)")
     ap.add_argument("--no-numkong", action="store_true", help="do not import numkong even if installed")
     ap.add_argument("--_mem-worker", dest="mem_worker", default=None, help=argparse.SUPPRESS)
@@ -1558,8 +1570,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         ap.error(f"unknown section(s) {sorted(unknown)}")
     row_funcs = [f.strip() for f in args.row_functions.split(",") if f.strip()]
-    if set(row_funcs) - set(ROW_FUNCS + RAW_ROW_FUNCS):
-        ap.error(f"--row-functions: choose from {ROW_FUNCS + RAW_ROW_FUNCS}")
+    if set(row_funcs) - set(ROW_FUNCS + EXTRA_ROW_FUNCS):
+        ap.error(f"--row-functions: choose from {ROW_FUNCS + EXTRA_ROW_FUNCS}")
     gc.collect()
     gc.freeze()  # see mem_worker
     if args.threads is None:

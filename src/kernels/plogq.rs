@@ -1127,13 +1127,15 @@ fn cross_entropy_of_two<V: F8, const F32: bool>(
 
 /// Pass-2 lane accumulators of a vertical group (eight lanes).
 #[derive(Clone, Copy)]
-struct GroupAcc<V> {
+pub(crate) struct GroupAcc<V> {
     /// Σ p·(c − ln(q·2^e)) over the non-dominant elements.
-    t: V,
+    pub(crate) t: V,
     /// The dominant element's p·(c − ln(q·2^e)) (0 where there is none).
     d: V,
+    /// Σ |p·(c − ln(q·2^e))| (only where asked for: the raw sums' condition).
+    pub(crate) abs: V,
     /// 1 where some q = 0 lies under a p > 0.
-    zero_q: V,
+    pub(crate) zero_q: V,
 }
 
 /// [`group_impl`] over eight lanes where at most eight rows are present (a single row —
@@ -1209,10 +1211,10 @@ fn group_impl<V: F8, U: Real, const SAME: bool, const H: usize>(
     let split = V::any(V::or(exact[0], exact[H - 1]));
     // pass 2
     let mut acc = match (U::IS_F32, split) {
-        (true, false) => group_terms::<V, true, SAME, H, false>(p, q, &lanes, &exact),
-        (true, true) => group_terms::<V, true, SAME, H, true>(p, q, &lanes, &exact),
-        (false, false) => group_terms::<V, false, SAME, H, false>(p, q, &lanes, &exact),
-        (false, true) => group_terms::<V, false, SAME, H, true>(p, q, &lanes, &exact),
+        (true, false) => group_terms::<V, true, SAME, H, false, false>(p, q, &lanes, &exact),
+        (true, true) => group_terms::<V, true, SAME, H, true, false>(p, q, &lanes, &exact),
+        (false, false) => group_terms::<V, false, SAME, H, false, false>(p, q, &lanes, &exact),
+        (false, true) => group_terms::<V, false, SAME, H, true, false>(p, q, &lanes, &exact),
     };
     if U::IS_F32 {
         // Lanes (rows) holding a subnormal f32 value take f64 logs; the others keep
@@ -1220,9 +1222,9 @@ fn group_impl<V: F8, U: Real, const SAME: bool, const H: usize>(
         let limit = V::splat(F32_MIN_NORMAL);
         if V::any(V::or(min_pos[0].lt(limit), min_pos[H - 1].lt(limit))) {
             let redo = if split {
-                group_terms::<V, false, SAME, H, true>(p, q, &lanes, &exact)
+                group_terms::<V, false, SAME, H, true, false>(p, q, &lanes, &exact)
             } else {
-                group_terms::<V, false, SAME, H, false>(p, q, &lanes, &exact)
+                group_terms::<V, false, SAME, H, false, false>(p, q, &lanes, &exact)
             };
             for h in 0..H {
                 let bad = min_pos[h].lt(limit);
@@ -1274,11 +1276,19 @@ fn group_impl<V: F8, U: Real, const SAME: bool, const H: usize>(
 /// replaces it by the log1p form), every other term to `t`; without (no lane of the group
 /// is exact: most groups), every term goes to `t`. A lane that is not exact gets the same
 /// additions either way (d stays 0), so its value does not depend on its neighbours.
+/// `ABS` also sums |term| (for [`raw_terms`]).
 /// PERF: the unsplit loop drops a compare, two selects and an add per half: (10^6, 10)
 /// float32 entropy, one thread, 12.1–12.5 → 10.9–11.2 ms a call (LTO wheels in turn,
 /// three rounds; float64 16.6 → 15.3, C = 3 float32 22.0 → 19.8).
 #[inline(always)]
-fn group_terms<V: F8, const F32: bool, const SAME: bool, const H: usize, const SPLIT: bool>(
+fn group_terms<
+    V: F8,
+    const F32: bool,
+    const SAME: bool,
+    const H: usize,
+    const SPLIT: bool,
+    const ABS: bool,
+>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     k: &[Lanes<V>; 2],
@@ -1288,6 +1298,7 @@ fn group_terms<V: F8, const F32: bool, const SAME: bool, const H: usize, const S
     let mut acc = [GroupAcc {
         t: zero,
         d: zero,
+        abs: zero,
         zero_q: zero,
     }; 2];
     let steps = p.len().min(q.len());
@@ -1312,6 +1323,9 @@ fn group_terms<V: F8, const F32: bool, const SAME: bool, const H: usize, const S
             } else {
                 g.t = g.t.add(term);
             }
+            if ABS {
+                g.abs = g.abs.add(term.bits_and(0x7fff_ffff_ffff_ffff));
+            }
             if !SAME {
                 g.zero_q = g
                     .zero_q
@@ -1320,6 +1334,26 @@ fn group_terms<V: F8, const F32: bool, const SAME: bool, const H: usize, const S
         }
     }
     acc
+}
+
+/// The lane sums of the raw −Σ p·ln q (`kernels::plogq_raw`): pass 2 with c = 0 and no
+/// exponent shift, so `t` = Σ p·(0 − ln q) and `abs` = Σ |p·ln q| — the same operations
+/// as a normalised group's pass 2 (f32 logs with `F32`; q = 0 < p flagged in `zero_q`).
+#[inline(always)]
+pub(crate) fn raw_terms<V: F8, const F32: bool, const SAME: bool, const H: usize>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+) -> [GroupAcc<V>; 2] {
+    let zero = V::splat(0.0);
+    let unshifted = Lanes {
+        inv_sp: zero,
+        e: zero,
+        c: zero,
+        max_q: zero,
+        dominant: zero.lt(zero),
+    };
+    let no_exact = [unshifted.dominant; 2];
+    group_terms::<V, F32, SAME, H, false, true>(p, q, &[unshifted; 2], &no_exact)
 }
 
 crate::simd::multiversion! {

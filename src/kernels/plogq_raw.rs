@@ -15,27 +15,14 @@
 //! Before this kernel the raw form ran row by row through a scalar fallback: 10–28× the
 //! normalised time at C = 2 (benches/README.md).
 
-use super::plogq::ln16;
-use super::two_pass::{
-    cancels_past, flag, half, mark_irregular, store_half, Lowest, F32_MIN_NORMAL,
-};
+use super::plogq::raw_terms;
+use super::two_pass::{cancels_past, half, mark_irregular, store_half, Lowest, F32_MIN_NORMAL};
 use super::{Real, GROUP};
 use crate::simd::vector::F8;
 
 /// Largest condition Σ|p ln q| / |Σ p ln q| for which a raw sum keeps native f32 logs
 /// (their ≤ 8e-8 relative error is amplified by it: ≤ 3.2e-7, inside the f32 contract).
 pub const RAW_MAX_COND_F32: f64 = 4.0;
-
-/// Lane sums of eight rows.
-#[derive(Clone, Copy)]
-struct RawAcc<V> {
-    /// Σ p·ln q.
-    w: V,
-    /// Σ |p·ln q| (the condition's numerator).
-    a: V,
-    /// 1 where some q = 0 < p.
-    zero_q: V,
-}
 
 /// −Σ p·ln q of up to sixteen rows, transposed (`p[c][j]`: element `c` of row `j`, zero
 /// padded; `q` may be `p` itself for entropy). Writes `out[j]`, clears `regular[j]` for
@@ -89,10 +76,11 @@ fn group_halves<V: F8, U: Real, const H: usize, const SAME: bool>(
     if SAME {
         (sq, min_q) = (sp, min_p);
     }
+    // t = −Σ p·ln q, abs = Σ |p·ln q|
     let mut acc = if U::IS_F32 {
-        terms::<V, true, H, SAME>(p, q)
+        raw_terms::<V, true, SAME, H>(p, q)
     } else {
-        terms::<V, false, H, SAME>(p, q)
+        raw_terms::<V, false, SAME, H>(p, q)
     };
     if U::IS_F32 {
         let limit = V::splat(F32_MIN_NORMAL);
@@ -101,25 +89,25 @@ fn group_halves<V: F8, U: Real, const H: usize, const SAME: bool>(
         let redo = [
             V::or(
                 min_pos_q[0].lt(limit),
-                cancels_past::<V>(a0.w, a0.a, RAW_MAX_COND_F32),
+                cancels_past::<V>(a0.t, a0.abs, RAW_MAX_COND_F32),
             ),
             V::or(
                 min_pos_q[H - 1].lt(limit),
-                cancels_past::<V>(a1.w, a1.a, RAW_MAX_COND_F32),
+                cancels_past::<V>(a1.t, a1.abs, RAW_MAX_COND_F32),
             ),
         ];
         if V::any(V::or(redo[0], redo[H - 1])) {
-            let f64_logs = terms::<V, false, H, SAME>(p, q);
+            let f64_logs = raw_terms::<V, false, SAME, H>(p, q);
             for h in 0..H {
                 let (a, r) = (&mut acc[h], &f64_logs[h]);
-                a.w = V::select(redo[h], r.w, a.w);
+                a.t = V::select(redo[h], r.t, a.t);
                 a.zero_q = V::select(redo[h], r.zero_q, a.zero_q);
             }
         }
     }
     for h in 0..H {
         let a = &acc[h];
-        let value = V::select(a.zero_q.gt(zero), inf, zero.sub(a.w));
+        let value = V::select(a.zero_q.gt(zero), inf, a.t);
         // ±inf or NaN anywhere in the row: the row form's term-by-term path
         let total = sp[h].add(sq[h]);
         mark_irregular::<V>(V::and(total.lt(inf), total.ge(zero)), h, regular);
@@ -129,49 +117,6 @@ fn group_halves<V: F8, U: Real, const H: usize, const SAME: bool>(
         p: min_p[0].min_ignoring_nan(min_p[H - 1]).min_lane(),
         q: min_q[0].min_ignoring_nan(min_q[H - 1]).min_lane(),
     }
-}
-
-/// The lane sums over the group with f32 logs (`F32`: every positive q a normal f32) or
-/// f64 ones.
-#[inline(always)]
-fn terms<V: F8, const F32: bool, const H: usize, const SAME: bool>(
-    p: &[[f64; GROUP]],
-    q: &[[f64; GROUP]],
-) -> [RawAcc<V>; 2] {
-    let zero = V::splat(0.0);
-    let mut acc = [RawAcc {
-        w: zero,
-        a: zero,
-        zero_q: zero,
-    }; 2];
-    let steps = p.len().min(q.len());
-    for c in 0..steps {
-        // H = 1: the second half repeats the first (LLVM computes one f64 log)
-        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], H - 1));
-        let b = if SAME {
-            a
-        } else {
-            (half::<V>(&q[c], 0), half::<V>(&q[c], H - 1))
-        };
-        let l = ln16::<V, F32>(b.0, b.1);
-        for (h, (pv, qv, lv)) in [(a.0, b.0, l.0), (a.1, b.1, l.1)]
-            .into_iter()
-            .enumerate()
-            .take(H)
-        {
-            let g = &mut acc[h];
-            // p = 0: no term (whatever ln q means there)
-            let term = V::select(pv.eq(zero), zero, pv.mul(lv));
-            g.w = g.w.add(term);
-            g.a = g.a.add(term.bits_and(0x7fff_ffff_ffff_ffff));
-            if !SAME {
-                g.zero_q = g
-                    .zero_q
-                    .max_ignoring_nan(flag(V::and(qv.eq(zero), pv.gt(zero))));
-            }
-        }
-    }
-    acc
 }
 
 crate::simd::multiversion! {
