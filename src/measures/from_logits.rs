@@ -39,7 +39,8 @@ use crate::kernels::logits_kl::{kl_sum, KlNorm};
 use crate::kernels::logits_kl_two::kl_two;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
-use crate::parallel::rows::{map_rows, map_whole, Long, RowMeasure, Rows};
+use crate::parallel::output::Finish;
+use crate::parallel::rows::{map_rows, map_rows_then, map_whole, Long, RowMeasure, Rows};
 use crate::parallel::run;
 #[cfg(test)]
 use crate::parallel::{chunks_of, LanePieces};
@@ -73,7 +74,15 @@ impl One {
             One::Perplexity => super::perplexity::exp_one(nats),
         }
     }
-    fn empty(self) -> f64 {
+    /// [`One::value`] of a chunk of entropies in nats, on the thread that computed them.
+    pub(crate) fn finish(self, ln_base: f64) -> Finish {
+        match self {
+            One::Perplexity => Finish::Exp,
+            One::Entropy if ln_base == 1.0 => Finish::Keep,
+            One::Entropy => Finish::DivideBy(ln_base),
+        }
+    }
+    pub(crate) fn empty(self) -> f64 {
         match self {
             One::Entropy => 0.0,
             One::Perplexity => 1.0,
@@ -307,18 +316,14 @@ pub fn one<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Result<Arr
     let batch = batch_shape("p", &z)?;
     let rows = Rows::from_view(&z);
     let mut out = crate::parallel::output::zeroed(rows.n_rows());
+    let finish = kind.finish(ln_base);
     run(z.len(), |ctx| {
-        map_rows(&rows, &rows, &Entropy, ctx, &mut out)
+        map_rows_then(&rows, &rows, &Entropy, ctx, &mut out, finish)
     })?;
-    let mut values = out;
     if z.len_of(Axis(z.ndim() - 1)) == 0 {
-        values.fill(kind.empty());
-    } else if kind == One::Perplexity {
-        super::perplexity::exp_in_place(&mut values)?;
-    } else {
-        values.iter_mut().for_each(|h| *h = kind.value(*h, ln_base));
+        out.fill(kind.empty());
     }
-    Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"))
+    Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), out).expect("one value per row"))
 }
 
 /// Entropy (nats) of one row of logits (streaming, read in pieces): tests compare it with

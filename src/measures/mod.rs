@@ -34,7 +34,8 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::Real;
-use crate::parallel::rows::{map_rows, map_whole, RowMeasure, Rows};
+use crate::parallel::output::Finish;
+use crate::parallel::rows::{map_rows_then, map_whole, RowMeasure, Rows};
 use crate::parallel::run;
 
 use crate::error::Error;
@@ -121,7 +122,7 @@ pub(crate) fn checked(
     })
 }
 
-/// A row measure over every row of `p` and `q` (the engine's [`map_rows`]), negative
+/// A row measure over every row of `p` and `q` (the engine's [`crate::parallel::rows::map_rows`]), negative
 /// input rejected and the values in the unit of `opts.base`: the one body of the per-row
 /// entry points of every measure (strided rows and ragged rows alike).
 pub(crate) fn per_row<T: Real, U: Real, M: RowMeasure<T, U>>(
@@ -132,10 +133,34 @@ pub(crate) fn per_row<T: Real, U: Real, M: RowMeasure<T, U>>(
     opts: &Options,
     q_name: &'static str,
 ) -> Result<Vec<f64>, Error> {
+    per_row_then(p, q, m, elements, in_unit(opts)?, q_name)
+}
+
+/// The conversion of values in nats to the unit of `opts.base`, chunk by chunk.
+pub(crate) fn in_unit(opts: &Options) -> Result<Finish, Error> {
     let ln_base = opts.ln_base()?;
+    Ok(if ln_base == 1.0 {
+        Finish::Keep
+    } else {
+        Finish::DivideBy(ln_base)
+    })
+}
+
+/// [`per_row`] with the values in nats mapped by `finish` (a unit, or e^H) on the threads
+/// that computed them.
+pub(crate) fn per_row_then<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    m: &M,
+    elements: usize,
+    finish: Finish,
+    q_name: &'static str,
+) -> Result<Vec<f64>, Error> {
     let mut out = crate::parallel::output::zeroed(p.n_rows());
-    let min = run(elements, |ctx| map_rows(p, q, m, ctx, &mut out))?;
-    checked(out, min, ln_base, q_name)
+    let min = run(elements, |ctx| {
+        map_rows_then(p, q, m, ctx, &mut out, finish)
+    })?;
+    checked(out, min, 1.0, q_name)
 }
 
 /// [`per_row`] of the rows along the last axis, shaped as the batch axes of `p`.
@@ -146,10 +171,21 @@ pub(crate) fn per_row_of_views<T: Real, U: Real, M: RowMeasure<T, U>>(
     opts: &Options,
     q_name: &'static str,
 ) -> Result<ArrayD<f64>, Error> {
+    per_row_of_views_then(p, q, m, in_unit(opts)?, q_name)
+}
+
+/// [`per_row_then`] of the rows along the last axis, shaped as the batch axes of `p`.
+pub(crate) fn per_row_of_views_then<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &ArrayViewD<'_, T>,
+    q: &ArrayViewD<'_, U>,
+    m: &M,
+    finish: Finish,
+    q_name: &'static str,
+) -> Result<ArrayD<f64>, Error> {
     same_shape(p, q)?;
     let batch = batch_shape("p", p)?;
     let (pr, qr) = (Rows::from_view(p), Rows::from_view(q));
-    let values = per_row(&pr, &qr, m, p.len(), opts, q_name)?;
+    let values = per_row_then(&pr, &qr, m, p.len(), finish, q_name)?;
     Ok(ArrayD::from_shape_vec(IxDyn(&batch), values).expect("one value per row"))
 }
 

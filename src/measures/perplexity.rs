@@ -4,53 +4,30 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::entropy::entropy;
-use super::Options;
+use super::cross_entropy::CrossEntropy;
+use super::{per_row_of_views_then, per_row_then, Options};
 use crate::error::Error;
 use crate::kernels::Real;
+use crate::parallel::output::Finish;
+use crate::parallel::rows::Rows;
 
 /// Perplexity of every distribution along the last axis of `p` (`opts.base` is validated
 /// but does not change the result; an empty distribution gives e^0 = 1).
 pub fn perplexity<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<ArrayD<f64>, Error> {
     opts.ln_base()?;
-    let nats = entropy(
-        p,
-        &Options {
-            normalize: opts.normalize,
-            base: None,
-        },
-    )?;
-    let mut values = nats;
-    match values.as_slice_mut() {
-        Some(v) => exp_in_place(v)?,
-        None => values.mapv_inplace(exp_one),
-    }
-    Ok(values)
+    let m = CrossEntropy {
+        normalize: opts.normalize,
+    };
+    per_row_of_views_then(&p, &p, &m, Finish::Exp, "p")
 }
 
-/// e^x of one value by the same vector code as [`exp_in_place`], so a row's perplexity
-/// has the same bits in every layout (libm's `exp` differs from it by up to an ULP).
+/// e^x of one value by the same vector code as [`Finish::Exp`] (the per-row forms map
+/// their chunks of entropies with it), so a row's perplexity has the same bits in every
+/// layout (libm's `exp` differs from it by up to an ULP).
 pub(crate) fn exp_one(x: f64) -> f64 {
     let mut v = [x];
     crate::simd::exp::exp_in_place(&mut v);
     v[0]
-}
-
-/// e^x of every value, in place: eight lanes at a time (≤ 1 ULP from `f64::exp`), on the
-/// pool for long outputs — a (5·10^6, 2) perplexity spent as long in libm's `exp`, one
-/// value at a time, as in the entropies.
-pub(crate) fn exp_in_place(values: &mut [f64]) -> Result<(), Error> {
-    const CHUNK: usize = 1 << 16;
-    crate::parallel::run(values.len(), |ctx| {
-        crate::parallel::map_chunks(
-            ctx.fork,
-            values,
-            CHUNK,
-            (),
-            |(), ()| (),
-            |_, c| crate::simd::exp::exp_in_place(c),
-        )
-    })
 }
 
 /// Perplexity of the whole of `p` as one distribution (`axis=None`), in place.
@@ -73,17 +50,11 @@ pub fn perplexity_ragged<'a, T: Real>(
     opts: &Options,
 ) -> Result<Vec<f64>, Error> {
     opts.ln_base()?;
-    let nats = super::entropy::entropy_ragged(
-        p,
-        offsets,
-        &Options {
-            normalize: opts.normalize,
-            base: None,
-        },
-    )?;
-    let mut values = nats;
-    exp_in_place(&mut values)?;
-    Ok(values)
+    let rows = Rows::ragged(p, offsets)?;
+    let m = CrossEntropy {
+        normalize: opts.normalize,
+    };
+    per_row_then(&rows, &rows, &m, p.len(), Finish::Exp, "p")
 }
 
 #[cfg(test)]

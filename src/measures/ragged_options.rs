@@ -21,7 +21,7 @@ use super::from_logits::{Entropy, One, Two};
 use super::smoothing::{self, Smoothed};
 use crate::error::Error;
 use crate::kernels::Real;
-use crate::parallel::rows::{map_rows, IntoChecked, Rows};
+use crate::parallel::rows::{map_rows_then, IntoChecked, Rows};
 use crate::parallel::run;
 
 /// `kind` of every ragged row of logits `z[offsets[r]..offsets[r+1]]`, in the unit of
@@ -34,24 +34,20 @@ pub fn logits_one<'a, T: Real>(
 ) -> Result<Vec<f64>, Error> {
     let rows = Rows::ragged(z, offsets)?;
     let mut out = crate::parallel::output::zeroed(rows.n_rows());
+    // the dense rows' unit and exponential (`from_logits::one`), so ragged and dense rows
+    // give the same bits
+    let finish = kind.finish(ln_base);
     run(z.len(), |ctx| {
-        map_rows(&rows, &rows, &Entropy, ctx, &mut out)
+        map_rows_then(&rows, &rows, &Entropy, ctx, &mut out, finish)
     })?;
     let mut r = 0;
     rows.for_rows(0..rows.n_rows(), |_, row| {
-        let h = out[r];
-        // an empty row: entropy 0, perplexity e^0 = 1 (below)
-        out[r] = match (row.is_empty(), kind) {
-            (true, _) => 0.0,
-            (false, One::Entropy) => h / ln_base,
-            (false, One::Perplexity) => h,
-        };
+        // an empty row: entropy 0, perplexity e^0 = 1
+        if row.is_empty() {
+            out[r] = kind.empty();
+        }
         r += 1;
     });
-    if kind == One::Perplexity {
-        // the dense rows' exponential, so ragged and dense rows give the same bits
-        super::perplexity::exp_in_place(&mut out)?;
-    }
     Ok(out)
 }
 

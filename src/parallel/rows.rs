@@ -22,6 +22,7 @@ use std::ops::Range;
 
 use ndarray::ArrayViewD;
 
+use super::output::Finish;
 use super::{reduce_blocks, Ctx};
 use crate::error::Error;
 use crate::kernels::two_pass::Lowest;
@@ -1264,6 +1265,18 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
     ctx: Ctx<'_>,
     out: &mut [f64],
 ) -> Lowest {
+    map_rows_then(p, q, m, ctx, out, Finish::Keep)
+}
+
+/// [`map_rows`], each chunk of values then mapped by `finish` on its thread.
+pub fn map_rows_then<T: Real, U: Real, M: RowMeasure<T, U>>(
+    p: &Rows<'_, T>,
+    q: &Rows<'_, U>,
+    m: &M,
+    ctx: Ctx<'_>,
+    out: &mut [f64],
+    finish: Finish,
+) -> Lowest {
     assert!(p.same_rows(q) && out.len() == p.n_rows());
     let same = p.reads_same_values(q);
     let rows_per_chunk = match p.uniform_len() {
@@ -1272,14 +1285,14 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         None => 1024,
     };
     if let (Shape::Ragged { .. }, Shape::Ragged { .. }) = (&p.shape, &q.shape) {
-        return map_ragged(p, q, m, ctx, out, same);
+        return map_ragged(p, q, m, ctx, out, same, finish);
     }
     if let (Some(len), Some((_, pe)), Some((_, qe))) = (p.uniform_len(), p.regular(), q.regular()) {
         if len <= m.vertical() {
-            return map_short_regular(p, q, m, ctx, out, len, same, rows_per_chunk);
+            return map_short_regular(p, q, m, ctx, out, len, same, rows_per_chunk, finish);
         }
         if len <= MEDIUM && (pe != 1 || qe != 1) {
-            return map_strided_medium(p, q, m, ctx, out, len, same, rows_per_chunk);
+            return map_strided_medium(p, q, m, ctx, out, len, same, rows_per_chunk, finish);
         }
     }
     let chunk = |first: usize, out: &mut [f64]| -> Lowest {
@@ -1328,7 +1341,11 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         rows_per_chunk,
         Lowest::NONE,
         Lowest::min,
-        |i, o| chunk(i * rows_per_chunk, o),
+        |i, o| {
+            let lowest = chunk(i * rows_per_chunk, o);
+            finish.apply(o);
+            lowest
+        },
     )
 }
 
@@ -1413,16 +1430,17 @@ fn map_ragged<T: Real, U: Real, M: RowMeasure<T, U>>(
     ctx: Ctx<'_>,
     out: &mut [f64],
     same: bool,
+    finish: Finish,
 ) -> Lowest {
     let (Shape::Ragged { offsets: po }, Shape::Ragged { offsets: qo }) = (&p.shape, &q.shape)
     else {
         unreachable!("ragged rows")
     };
     match (*po, *qo) {
-        (Offsets::I32(a), Offsets::I32(b)) => ragged_typed(p, q, a, b, m, ctx, out, same),
-        (Offsets::I64(a), Offsets::I64(b)) => ragged_typed(p, q, a, b, m, ctx, out, same),
-        (Offsets::I32(a), Offsets::I64(b)) => ragged_typed(p, q, a, b, m, ctx, out, same),
-        (Offsets::I64(a), Offsets::I32(b)) => ragged_typed(p, q, a, b, m, ctx, out, same),
+        (Offsets::I32(a), Offsets::I32(b)) => ragged_typed(p, q, a, b, m, ctx, out, same, finish),
+        (Offsets::I64(a), Offsets::I64(b)) => ragged_typed(p, q, a, b, m, ctx, out, same, finish),
+        (Offsets::I32(a), Offsets::I64(b)) => ragged_typed(p, q, a, b, m, ctx, out, same, finish),
+        (Offsets::I64(a), Offsets::I32(b)) => ragged_typed(p, q, a, b, m, ctx, out, same, finish),
     }
 }
 
@@ -1484,6 +1502,7 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
     ctx: Ctx<'_>,
     out: &mut [f64],
     same: bool,
+    finish: Finish,
 ) -> Lowest {
     assert!(po.len() == out.len() + 1 && qo.len() == po.len());
     let prow = |r: usize| -> Row {
@@ -1667,7 +1686,11 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
         rows_per_chunk,
         Lowest::NONE,
         Lowest::min,
-        |i, o| chunk(i * rows_per_chunk, o),
+        |i, o| {
+            let lowest = chunk(i * rows_per_chunk, o);
+            finish.apply(o);
+            lowest
+        },
     )
 }
 
@@ -1684,6 +1707,7 @@ fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
     len: usize,
     same: bool,
     rows_per_chunk: usize,
+    finish: Finish,
 ) -> Lowest {
     let chunk = |first: usize, out: &mut [f64]| -> Lowest {
         with_group_buffers(len, |pt, qt| {
@@ -1696,7 +1720,11 @@ fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
         rows_per_chunk,
         Lowest::NONE,
         Lowest::min,
-        |i, o| chunk(i * rows_per_chunk, o),
+        |i, o| {
+            let lowest = chunk(i * rows_per_chunk, o);
+            finish.apply(o);
+            lowest
+        },
     )
 }
 
@@ -1787,6 +1815,7 @@ fn map_strided_medium<T: Real, U: Real, M: RowMeasure<T, U>>(
     len: usize,
     same: bool,
     rows_per_chunk: usize,
+    finish: Finish,
 ) -> Lowest {
     let chunk = |first: usize, out: &mut [f64]| -> Lowest {
         let mut min = Lowest::NONE;
@@ -1823,7 +1852,11 @@ fn map_strided_medium<T: Real, U: Real, M: RowMeasure<T, U>>(
         rows_per_chunk,
         Lowest::NONE,
         Lowest::min,
-        |i, o| chunk(i * rows_per_chunk, o),
+        |i, o| {
+            let lowest = chunk(i * rows_per_chunk, o);
+            finish.apply(o);
+            lowest
+        },
     )
 }
 
