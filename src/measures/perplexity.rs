@@ -63,6 +63,34 @@ mod tests {
     use ndarray::arr1;
 
     #[test]
+    fn finished_chunks_equal_the_values_mapped_one_by_one() {
+        // many chunks of short rows (the finish runs per chunk, on the pool): perplexity is
+        // exp_one of the entropy in nats and bits are nats / ln 2, bit for bit
+        let (rows, c) = (200_000usize, 3usize);
+        let values: Vec<f64> = (0..rows * c)
+            .map(|i| ((i * 7919) % 1009) as f64 * 1e-3 + (i % 5) as f64 * 1e-9)
+            .collect();
+        let p = ndarray::Array2::from_shape_vec((rows, c), values)
+            .unwrap()
+            .into_dyn();
+        let nats = crate::measures::entropy::entropy(p.view(), &Options::default()).unwrap();
+        let pp = perplexity(p.view(), &Options::default()).unwrap();
+        let bits = crate::measures::entropy::entropy(
+            p.view(),
+            &Options {
+                normalize: true,
+                base: Some(2.0),
+            },
+        )
+        .unwrap();
+        let ln2 = 2f64.ln();
+        for ((h, v), b) in nats.iter().zip(pp.iter()).zip(bits.iter()) {
+            assert_eq!(v.to_bits(), exp_one(*h).to_bits(), "e^{h}");
+            assert_eq!(b.to_bits(), (h / ln2).to_bits(), "{h} / ln 2");
+        }
+    }
+
+    #[test]
     fn uniform_distributions_have_their_size_as_perplexity() {
         for k in [1usize, 2, 4, 10] {
             let p = ndarray::Array1::from_elem(k, 1.0f64).into_dyn();
