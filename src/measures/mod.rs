@@ -122,9 +122,10 @@ pub(crate) fn checked(
     })
 }
 
-/// A row measure over every row of `p` and `q` (the engine's [`crate::parallel::rows::map_rows`]), negative
-/// input rejected and the values in the unit of `opts.base`: the one body of the per-row
-/// entry points of every measure (strided rows and ragged rows alike).
+/// A row measure over every row of `p` and `q` (the engine's
+/// [`crate::parallel::rows::map_rows`]), negative input rejected and the values in the
+/// unit of `opts.base`: the one body of the per-row entry points of every measure (strided
+/// rows and ragged rows alike).
 pub(crate) fn per_row<T: Real, U: Real, M: RowMeasure<T, U>>(
     p: &Rows<'_, T>,
     q: &Rows<'_, U>,
