@@ -40,7 +40,7 @@ use crate::kernels::logits_kl_two::kl_two;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
 use crate::parallel::output::Finish;
-use crate::parallel::rows::{map_rows, map_rows_then, map_whole, Long, RowMeasure, Rows};
+use crate::parallel::rows::{map_rows_then, map_whole, Long, RowMeasure, Rows};
 use crate::parallel::run;
 #[cfg(test)]
 use crate::parallel::{chunks_of, LanePieces};
@@ -95,6 +95,13 @@ impl Two {
         match self {
             Two::JsDistance => super::js::distance(nats / ln_base),
             _ => nats / ln_base,
+        }
+    }
+    /// [`Two::value`] of a chunk of values in nats, on the thread that computed them.
+    pub(crate) fn finish(self, ln_base: f64) -> Finish {
+        match self {
+            Two::JsDistance => Finish::SqrtOfQuotient(ln_base),
+            _ => Finish::DivideBy(ln_base),
         }
     }
 }
@@ -333,15 +340,18 @@ fn entropy_of_lane<T: Real>(z: &ArrayView1<'_, T>) -> f64 {
     crate::parallel::Ctx::sequential(|ctx| entropy_row(z, &RowStop::new(ctx, z.len())))
 }
 
-/// The pair measure `kind` (nats, before any unit or distance) of every pair of rows of
-/// logits: the dense and the ragged entry points' one body.
+/// The pair measure `kind` of every pair of rows of logits, in the unit of `ln_base` (and
+/// the distance for [`Two::JsDistance`], [`Two::value`]): the dense and the ragged entry
+/// points' one body.
 pub(crate) fn pair_rows<T: Real, U: Real>(
     pr: &Rows<'_, T>,
     qr: &Rows<'_, U>,
     kind: Two,
     elements: usize,
+    ln_base: f64,
 ) -> Result<Vec<f64>, Error> {
     let mut out = crate::parallel::output::zeroed(pr.n_rows());
+    let finish = kind.finish(ln_base);
     match kind {
         Two::CrossEntropy | Two::Kl => {
             let m = Pairwise(if kind == Two::Kl {
@@ -349,10 +359,14 @@ pub(crate) fn pair_rows<T: Real, U: Real>(
             } else {
                 PairValue::CrossEntropy
             });
-            run(elements, |ctx| map_rows(pr, qr, &m, ctx, &mut out))?;
+            run(elements, |ctx| {
+                map_rows_then(pr, qr, &m, ctx, &mut out, finish)
+            })?;
         }
         Two::Js | Two::JsDistance => {
-            run(elements, |ctx| map_rows(pr, qr, &Js, ctx, &mut out))?;
+            run(elements, |ctx| {
+                map_rows_then(pr, qr, &Js, ctx, &mut out, finish)
+            })?;
         }
     }
     Ok(out)
@@ -370,17 +384,10 @@ pub fn two<T: Real, U: Real>(
     let axis = Axis(a.ndim() - 1);
     let len = a.len_of(axis);
     let (pr, qr) = (Rows::from_view(&a), Rows::from_view(&b));
-    let out = pair_rows(&pr, &qr, kind, a.len())?;
-    let values = out
-        .into_iter()
-        .map(|v| {
-            if len == 0 {
-                0.0
-            } else {
-                kind.value(v, ln_base)
-            }
-        })
-        .collect();
+    let mut values = pair_rows(&pr, &qr, kind, a.len(), ln_base)?;
+    if len == 0 {
+        values.fill(0.0);
+    }
     Ok(ArrayD::from_shape_vec(ndarray::IxDyn(&batch), values).expect("one value per row"))
 }
 

@@ -7,11 +7,12 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
-use super::{one_contiguous, per_row, per_row_of_views, whole};
+use super::{one_contiguous, per_row, per_row_of_views, per_row_of_views_then, whole};
 use crate::error::Error;
 use crate::kernels::js;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP, LEAF};
+use crate::parallel::output::Finish;
 use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
 
 /// The JS row measure (nats), normalised or raw.
@@ -214,12 +215,18 @@ pub fn distance(js: f64) -> f64 {
 }
 
 /// Jensen–Shannon distance √JS of every pair of distributions along the last axis.
+/// (`distance` of the divergence in the unit of `opts.base`, taken chunk by chunk on the
+/// threads that computed the rows.)
 pub fn js_distance<T: Real, U: Real>(
     p: ArrayViewD<'_, T>,
     q: ArrayViewD<'_, U>,
     opts: &Options,
 ) -> Result<ArrayD<f64>, Error> {
-    Ok(js_divergence(p, q, opts)?.mapv(distance))
+    let m = JensenShannon {
+        normalize: opts.normalize,
+    };
+    let finish = Finish::SqrtOfQuotient(opts.ln_base()?);
+    per_row_of_views_then(&p, &q, &m, finish, "q")
 }
 
 #[cfg(test)]

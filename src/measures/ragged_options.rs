@@ -62,12 +62,7 @@ pub fn logits_two<'a, T: Real, U: Real>(
 ) -> Result<Vec<f64>, Error> {
     let o = offsets.into_checked(a.len())?;
     let (pr, qr) = (Rows::ragged(a, o)?, Rows::ragged(b, o)?);
-    let value = |nats: f64| match kind {
-        Two::JsDistance => super::js::distance(nats / ln_base),
-        _ => nats / ln_base,
-    };
-    let out = super::from_logits::pair_rows(&pr, &qr, kind, a.len())?;
-    Ok(out.into_iter().map(value).collect())
+    super::from_logits::pair_rows(&pr, &qr, kind, a.len(), ln_base)
 }
 
 /// `kind` of every ragged row of `p` (and the same row of `q`; `q` is ignored for

@@ -21,6 +21,8 @@ pub enum Finish {
     /// e^value (a perplexity from an entropy in nats), by the vector exponential that the
     /// one-value forms use too ([`crate::simd::exp::exp_in_place`]).
     Exp,
+    /// √(value / d), +0 where the quotient is ±0 (the Jensen–Shannon distance in base e^d).
+    SqrtOfQuotient(f64),
 }
 
 impl Finish {
@@ -30,6 +32,10 @@ impl Finish {
             Finish::Keep => {}
             Finish::DivideBy(d) => values.iter_mut().for_each(|v| *v /= d),
             Finish::Exp => crate::simd::exp::exp_in_place(values),
+            Finish::SqrtOfQuotient(d) => values.iter_mut().for_each(|v| {
+                let x = *v / d;
+                *v = if x == 0.0 { 0.0 } else { x.sqrt() };
+            }),
         }
     }
 }
@@ -78,6 +84,7 @@ mod tests {
             super::Finish::Keep,
             super::Finish::DivideBy(2f64.ln()),
             super::Finish::Exp,
+            super::Finish::SqrtOfQuotient(2f64.ln()),
         ] {
             let mut whole = values.clone();
             finish.apply(&mut whole);
