@@ -69,17 +69,13 @@ pub enum Two {
 
 impl One {
     fn value(self, nats: f64, ln_base: f64) -> f64 {
-        match self {
-            One::Entropy => nats / ln_base,
-            One::Perplexity => super::perplexity::exp_one(nats),
-        }
+        self.finish(ln_base).one(nats)
     }
-    /// [`One::value`] of a chunk of entropies in nats, on the thread that computed them.
+    /// The map from an entropy in nats to the measure (per chunk on the pool, or one value).
     pub(crate) fn finish(self, ln_base: f64) -> Finish {
         match self {
             One::Perplexity => Finish::Exp,
-            One::Entropy if ln_base == 1.0 => Finish::Keep,
-            One::Entropy => Finish::DivideBy(ln_base),
+            One::Entropy => Finish::unit(ln_base),
         }
     }
     pub(crate) fn empty(self) -> f64 {
@@ -92,16 +88,14 @@ impl One {
 
 impl Two {
     fn value(self, nats: f64, ln_base: f64) -> f64 {
-        match self {
-            Two::JsDistance => super::js::distance(nats / ln_base),
-            _ => nats / ln_base,
-        }
+        self.finish(ln_base).one(nats)
     }
-    /// [`Two::value`] of a chunk of values in nats, on the thread that computed them.
+    /// The map from the divergence in nats to the measure (per chunk on the pool, or one
+    /// value): the unit, and for [`Two::JsDistance`] the distance (as `js::distance`).
     pub(crate) fn finish(self, ln_base: f64) -> Finish {
         match self {
             Two::JsDistance => Finish::SqrtOfQuotient(ln_base),
-            _ => Finish::DivideBy(ln_base),
+            _ => Finish::unit(ln_base),
         }
     }
 }

@@ -95,12 +95,10 @@ pub(crate) fn same_shape<T, U>(p: &ArrayViewD<'_, T>, q: &ArrayViewD<'_, U>) -> 
     }
 }
 
-/// Rejects negative input (naming `p`, or `q` unless it is `p` itself) and converts the
-/// values from nats to `base`.
+/// Rejects negative input (naming `p`, or `q` unless it is `p` itself).
 pub(crate) fn checked(
     values: Vec<f64>,
     min: Lowest,
-    ln_base: f64,
     q_name: &'static str,
 ) -> Result<Vec<f64>, Error> {
     if min.p < 0.0 {
@@ -115,11 +113,7 @@ pub(crate) fn checked(
             value: min.q,
         });
     }
-    Ok(if ln_base == 1.0 {
-        values
-    } else {
-        values.into_iter().map(|v| v / ln_base).collect()
-    })
+    Ok(values)
 }
 
 /// A row measure over every row of `p` and `q` (the engine's
@@ -137,14 +131,9 @@ pub(crate) fn per_row<T: Real, U: Real, M: RowMeasure<T, U>>(
     per_row_then(p, q, m, elements, in_unit(opts)?, q_name)
 }
 
-/// The conversion of values in nats to the unit of `opts.base`, chunk by chunk.
+/// The conversion of values in nats to the unit of `opts.base`.
 pub(crate) fn in_unit(opts: &Options) -> Result<Finish, Error> {
-    let ln_base = opts.ln_base()?;
-    Ok(if ln_base == 1.0 {
-        Finish::Keep
-    } else {
-        Finish::DivideBy(ln_base)
-    })
+    Ok(Finish::unit(opts.ln_base()?))
 }
 
 /// [`per_row`] with the values in nats mapped by `finish` (a unit, or e^H) on the threads
@@ -161,7 +150,7 @@ pub(crate) fn per_row_then<T: Real, U: Real, M: RowMeasure<T, U>>(
     let min = run(elements, |ctx| {
         map_rows_then(p, q, m, ctx, &mut out, finish)
     })?;
-    checked(out, min, 1.0, q_name)
+    checked(out, min, q_name)
 }
 
 /// [`per_row`] of the rows along the last axis, shaped as the batch axes of `p`.
@@ -200,9 +189,9 @@ pub(crate) fn whole<T: Real, U: Real, M: RowMeasure<T, U>>(
     q_name: &'static str,
 ) -> Result<f64, Error> {
     same_shape(p, q)?;
-    let ln_base = opts.ln_base()?;
+    let unit = in_unit(opts)?;
     let (v, min) = run(p.len(), |ctx| map_whole(p, q, m, ctx))?;
-    Ok(checked(vec![v], min, ln_base, q_name)?[0])
+    Ok(unit.one(checked(vec![v], min, q_name)?[0]))
 }
 
 /// [`per_row`] of one contiguous distribution each of `p` and `q` (1-D arrays read as

@@ -25,9 +25,7 @@ pub fn perplexity<T: Real>(p: ArrayViewD<'_, T>, opts: &Options) -> Result<Array
 /// their chunks of entropies with it), so a row's perplexity has the same bits in every
 /// layout (libm's `exp` differs from it by up to an ULP).
 pub(crate) fn exp_one(x: f64) -> f64 {
-    let mut v = [x];
-    crate::simd::exp::exp_in_place(&mut v);
-    v[0]
+    Finish::Exp.one(x)
 }
 
 /// Perplexity of the whole of `p` as one distribution (`axis=None`), in place.

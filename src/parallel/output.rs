@@ -26,6 +26,22 @@ pub enum Finish {
 }
 
 impl Finish {
+    /// Nats to the unit whose logarithm base has natural logarithm `ln_base` (1: nats).
+    pub fn unit(ln_base: f64) -> Finish {
+        if ln_base == 1.0 {
+            Finish::Keep
+        } else {
+            Finish::DivideBy(ln_base)
+        }
+    }
+
+    /// One value mapped (the same operations as in a chunk: the same bits).
+    pub fn one(self, x: f64) -> f64 {
+        let mut v = [x];
+        self.apply(&mut v);
+        v[0]
+    }
+
     /// Maps `values` in place.
     pub fn apply(self, values: &mut [f64]) {
         match self {
