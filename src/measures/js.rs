@@ -206,12 +206,9 @@ pub fn js_divergence_ragged<'a, T: Real, U: Real>(
 /// √JS: the Jensen–Shannon distance. The divergence is a sum of non-negative terms, so it
 /// is never negative in nats (never the NaN of scipy#20083); it is negative only in a base
 /// below 1, where the distance is NaN as in scipy. −0 (a zero in such a base) gives +0.
+/// (The finish of the distance's rows, [`Finish::SqrtOfQuotient`], in nats: x / 1 = x.)
 pub fn distance(js: f64) -> f64 {
-    if js == 0.0 {
-        0.0
-    } else {
-        js.sqrt()
-    }
+    Finish::SqrtOfQuotient(1.0).one(js)
 }
 
 /// Jensen–Shannon distance √JS of every pair of distributions along the last axis.

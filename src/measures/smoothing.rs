@@ -24,13 +24,14 @@ use std::cell::RefCell;
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::cross_entropy::CrossEntropy;
-use super::js::{distance, JensenShannon};
+use super::js::JensenShannon;
 use super::kl::Divergence;
-use super::{contiguous_pair, per_row, per_row_of_views, Options};
+use super::{contiguous_pair, per_row_of_views_then, per_row_then, Options};
 use crate::error::Error;
 use crate::kernels::plogq::same_data;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
+use crate::parallel::output::Finish;
 use crate::parallel::rows::{Long, RowMeasure, Rows};
 
 /// The measures that take `smoothing`.
@@ -91,11 +92,12 @@ impl Smoothed {
         }
     }
 
-    /// A value in nats in the unit of `ln_base` (and √ for the distance).
-    fn value(self, nats: f64, ln_base: f64) -> f64 {
+    /// Values in nats to the unit of `ln_base` (and √ for the distance), on the threads
+    /// that computed them.
+    fn finish(self, ln_base: f64) -> Finish {
         match self {
-            Smoothed::JsDistance => distance(nats / ln_base),
-            _ => nats / ln_base,
+            Smoothed::JsDistance => Finish::SqrtOfQuotient(ln_base),
+            _ => Finish::unit(ln_base),
         }
     }
 }
@@ -297,13 +299,12 @@ pub fn rows<T: Real, U: Real>(
 ) -> Result<ArrayD<f64>, Error> {
     check_alpha(alpha)?;
     let m = Plus { kind, alpha };
-    let mut values = match kind {
-        Smoothed::Psi if alpha == 0.0 => per_row_of_views(&p, &q, &BothWays, &NATS, "q")?,
-        Smoothed::Entropy => per_row_of_views(&p, &p, &m, &NATS, "q")?,
-        _ => per_row_of_views(&p, &q, &m, &NATS, "q")?,
-    };
-    values.mapv_inplace(|v| kind.value(v, ln_base));
-    Ok(values)
+    let finish = kind.finish(ln_base);
+    match kind {
+        Smoothed::Psi if alpha == 0.0 => per_row_of_views_then(&p, &q, &BothWays, finish, "q"),
+        Smoothed::Entropy => per_row_of_views_then(&p, &p, &m, finish, "q"),
+        _ => per_row_of_views_then(&p, &q, &m, finish, "q"),
+    }
 }
 
 /// [`rows`] of ragged rows `p` and `q` (None: q is p, for [`Smoothed::Entropy`]), so a
@@ -318,17 +319,14 @@ pub(crate) fn ragged<T: Real, U: Real>(
 ) -> Result<Vec<f64>, Error> {
     check_alpha(alpha)?;
     let m = Plus { kind, alpha };
-    let mut values = match q {
-        None => per_row(p, p, &m, elements, &NATS, "q")?,
+    let finish = kind.finish(ln_base);
+    match q {
+        None => per_row_then(p, p, &m, elements, finish, "q"),
         Some(q) if kind == Smoothed::Psi && alpha == 0.0 => {
-            per_row(p, q, &BothWays, elements, &NATS, "q")?
+            per_row_then(p, q, &BothWays, elements, finish, "q")
         }
-        Some(q) => per_row(p, q, &m, elements, &NATS, "q")?,
-    };
-    for v in &mut values {
-        *v = kind.value(*v, ln_base);
+        Some(q) => per_row_then(p, q, &m, elements, finish, "q"),
     }
-    Ok(values)
 }
 
 /// [`rows`] of one contiguous pair of distributions (equal lengths): the bits of their 1-D
@@ -357,19 +355,20 @@ pub fn whole<T: Real, U: Real>(
     if kind == Smoothed::Psi && alpha == 0.0 {
         let forth = super::whole(&p, &q, &PLAIN_KL, &NATS, "q")?;
         let back = super::whole(&q, &p, &PLAIN_KL, &NATS, "p")?;
-        return Ok(kind.value(forth + back, ln_base));
+        return Ok(kind.finish(ln_base).one(forth + back));
     }
     let m = Plus { kind, alpha };
     let nats = match kind {
         Smoothed::Entropy => super::whole(&p, &p, &m, &NATS, "q")?,
         _ => super::whole(&p, &q, &m, &NATS, "q")?,
     };
-    Ok(kind.value(nats, ln_base))
+    Ok(kind.finish(ln_base).one(nats))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measures::per_row_of_views;
     use ndarray::{arr1, arr2};
 
     /// One contiguous pair gives the bits of its 1-D views, for every kind, with and

@@ -21,7 +21,8 @@ pub enum Finish {
     /// e^value (a perplexity from an entropy in nats), by the vector exponential that the
     /// one-value forms use too ([`crate::simd::exp::exp_in_place`]).
     Exp,
-    /// √(value / d), +0 where the quotient is ±0 (the Jensen–Shannon distance in base e^d).
+    /// √(value / d), +0 where the quotient is ±0 (the Jensen–Shannon distance in base e^d;
+    /// `crate::measures::js::distance` is this with d = 1).
     SqrtOfQuotient(f64),
 }
 
