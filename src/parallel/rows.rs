@@ -1242,6 +1242,9 @@ fn group_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
     let qt: &[[f64; GROUP]] = if same { &s.pt } else { &s.qt };
     let mut regular = [true; GROUP];
     let mut min = m.group(&s.pt, qt, out, &mut regular[..n]);
+    if all_regular(&regular) {
+        return min;
+    }
     for (j, &(pr, qr)) in rows.iter().enumerate() {
         if !regular[j] {
             let (v, lo) = p.with_slice(pr, 0..pr.len(), &mut s.pbuf, |ps| {
@@ -1252,6 +1255,15 @@ fn group_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
         }
     }
     min
+}
+
+/// Whether a group's kernel left every lane regular (the usual case; lanes past the
+/// group's rows stay `true`): a branch-free fold the compiler turns into one vector test,
+/// instead of a test and branch per lane (that loop was ~5% of (5·10^6, 2) float32
+/// entropy, `perf`).
+#[inline(always)]
+fn all_regular(regular: &[bool; GROUP]) -> bool {
+    regular.iter().fold(true, |all, &r| all & r)
 }
 
 /// Computes `m` for every row of `p` and `q` (rows of equal lengths), writing `out[r]`;
@@ -1761,6 +1773,9 @@ fn short_regular_chunk<T: Real, U: Real, M: RowMeasure<T, U>>(
         let qref: &[[f64; GROUP]] = if same { pt } else { qt };
         let mut regular = [true; GROUP];
         min = min.min(m.group(&pt[..len], &qref[..len], out, &mut regular[..n]));
+        if all_regular(&regular) {
+            continue;
+        }
         for j in (0..n).filter(|&j| !regular[j]) {
             let (pr, qr) = (p.row(start + j), q.row(start + j));
             let (v, lo) = p.with_slice(pr, 0..len, &mut pbuf, |ps| {

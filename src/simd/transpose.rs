@@ -130,15 +130,30 @@ crate::simd::multiversion! {
     pub fn widen_rows<T: Real>(src: &[T], dst: &mut [[f64; 16]]) -> () = widen_rows_body;
 }
 
-// `V` is unused: the body is plain loops, which the wrapper's target features vectorise
-#[allow(clippy::extra_unused_type_parameters)]
+// Plain loops, which the wrapper's target features vectorise, and `V` for two-element rows
 #[inline(always)]
 fn widen_rows_body<V: super::vector::F8, T: Real>(src: &[T], dst: &mut [[f64; 16]]) {
-    if let (Some(src), 2 | 3) = (T::as_f32(src), dst.len()) {
-        // float32 rows of two or three: the narrow-row shuffles into a float32 tile, then
-        // whole runs widened (one thread, 10^7 values: entropy (N, 2) 26 → 23 ms, (N, 3)
-        // 24 → 20 ms against the unrolled loop; for 5 and 10 classes the blocked transpose
-        // was 5–15% slower, so they keep the loop)
+    if let [first, second] = dst {
+        // two-element rows, eight at a time: sixteen values loaded (widened) as two
+        // vectors and split into the rows' first and second elements in registers
+        // (PERF: through `transpose`'s AVX2 pair split into a float32 tile and
+        // `widen_runs`, three dispatched calls per group, the fill was ~16% of (5·10^6, 2)
+        // float32 entropy in `perf`)
+        let src = &src[..32];
+        for j0 in [0, 8] {
+            let a: V = T::load_lanes(src[2 * j0..2 * j0 + 8].try_into().expect("8"));
+            let b: V = T::load_lanes(src[2 * j0 + 8..2 * j0 + 16].try_into().expect("8"));
+            let (even, odd) = V::deinterleave(a, b);
+            even.store_f64((&mut first[j0..j0 + 8]).try_into().expect("8"));
+            odd.store_f64((&mut second[j0..j0 + 8]).try_into().expect("8"));
+        }
+        return;
+    }
+    if let (Some(src), 3) = (T::as_f32(src), dst.len()) {
+        // float32 rows of three: the narrow-row shuffles into a float32 tile, then whole
+        // runs widened (one thread, 10^7 values: entropy (N, 3) 24 → 20 ms against the
+        // unrolled loop, (N, 2) 26 → 23 ms before the split above; for 5 and 10 classes
+        // the blocked transpose was 5–15% slower, so they keep the loop)
         let len = dst.len();
         let mut tile = [0f32; 16 * 3];
         let tile = &mut tile[..16 * len];
@@ -148,7 +163,6 @@ fn widen_rows_body<V: super::vector::F8, T: Real>(src: &[T], dst: &mut [[f64; 16
     // a fixed length unrolls into loads and shuffles
     match dst.len() {
         1 => widen_fixed::<T, 1>(src, dst),
-        2 => widen_fixed::<T, 2>(src, dst),
         3 => widen_fixed::<T, 3>(src, dst),
         4 => widen_fixed::<T, 4>(src, dst),
         5 => widen_fixed::<T, 5>(src, dst),
@@ -700,6 +714,35 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `F8::deinterleave` on every vector type this CPU has: pairs split into their first
+    /// and second elements, lane for lane.
+    #[test]
+    fn deinterleave_splits_pairs_on_every_vector_type() {
+        use crate::simd::vector::{on_every_vector_type, LaneOp, F8};
+        // a = the eight lanes, b = a + 100; first + 10^6·second, exact for these values
+        struct Split;
+        impl LaneOp for Split {
+            fn apply<V: F8>(&self, v: V) -> V {
+                let (even, odd) = V::deinterleave(v, v.add(V::splat(100.0)));
+                even.add(odd.mul(V::splat(1e6)))
+            }
+        }
+        let x: Vec<f64> = (0..64).map(|i| (i * 7 % 61) as f64).collect();
+        for (name, got) in on_every_vector_type(&Split, &x) {
+            for (block, lanes) in x.chunks(8).zip(got.chunks(8)) {
+                let values: Vec<f64> = block
+                    .iter()
+                    .copied()
+                    .chain(block.iter().map(|v| v + 100.0))
+                    .collect();
+                for (i, &g) in lanes.iter().enumerate() {
+                    let want = values[2 * i] + 1e6 * values[2 * i + 1];
+                    assert_eq!(g, want, "{name}: lane {i} of {block:?}");
+                }
+            }
+        }
+    }
 
     /// Widened runs equal the element-by-element widening bit for bit (NaN payloads,
     /// ±inf, ±0, subnormals of both types), for any run count and stride ≥ 16, on the

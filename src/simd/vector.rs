@@ -80,6 +80,10 @@ pub trait F8: Copy {
     fn bits_shr52(self) -> Self;
     /// Bits << 52.
     fn bits_shl52(self) -> Self;
+    /// The even lanes of `a` then of `b`, and their odd lanes: sixteen values of pairs
+    /// `a0 a1 | a2 a3 | …` split into the pairs' first and second elements (two-class
+    /// rows into their two runs). Data movement only: the same bits on every type.
+    fn deinterleave(a: Self, b: Self) -> (Self, Self);
     /// The logarithm's exponent split (k, f) of [`crate::simd::log::split`]: x = 2^k·(1+f),
     /// 1 + f ∈ [√2/2, √2) split at musl's point, k exact, subnormals included; finite
     /// garbage for x = 0, meaningless for negatives, inf and NaN. AVX-512 overrides it
@@ -300,6 +304,20 @@ impl F8 for Scalar8 {
     #[inline(always)]
     fn bits_shl52(self) -> Self {
         lanewise!(self, |a| f64::from_bits(a.to_bits() << 52))
+    }
+    #[inline(always)]
+    fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+        let pick = |odd: usize| {
+            Scalar8(std::array::from_fn(|i| {
+                let k = 2 * i + odd;
+                if k < 8 {
+                    a.0[k]
+                } else {
+                    b.0[k - 8]
+                }
+            }))
+        };
+        (pick(0), pick(1))
     }
     #[inline(always)]
     fn lookup16(self, table: &[f64; 16]) -> Self {
@@ -548,6 +566,23 @@ pub mod x86 {
             }
         }
         #[inline(always)]
+        fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+            // SAFETY: see module docs.
+            unsafe {
+                // [x0 x1 x2 x3], [x4 x5 x6 x7] → [x0 x2 x4 x6], [x1 x3 x5 x7]
+                let split = |v: Avx2x8| {
+                    let even = _mm256_unpacklo_pd(v.0, v.1); // x0 x4 x2 x6
+                    let odd = _mm256_unpackhi_pd(v.0, v.1); // x1 x5 x3 x7
+                    (
+                        _mm256_permute4x64_pd::<0b11_01_10_00>(even),
+                        _mm256_permute4x64_pd::<0b11_01_10_00>(odd),
+                    )
+                };
+                let ((ea, oa), (eb, ob)) = (split(a), split(b));
+                (Avx2x8(ea, eb), Avx2x8(oa, ob))
+            }
+        }
+        #[inline(always)]
         fn lookup16(self, table: &[f64; 16]) -> Self {
             // SAFETY: see module docs; every index is masked to 0..=15, within `table`.
             unsafe {
@@ -737,6 +772,19 @@ pub mod x86 {
                 Avx512x8(_mm512_castsi512_pd(_mm512_slli_epi64::<52>(
                     _mm512_castpd_si512(self.0),
                 )))
+            }
+        }
+        #[inline(always)]
+        fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+            // SAFETY: see module docs.
+            unsafe {
+                // index i < 8 picks a's lane i, 8 + i b's lane i
+                let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+                let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+                (
+                    Avx512x8(_mm512_permutex2var_pd(a.0, even, b.0)),
+                    Avx512x8(_mm512_permutex2var_pd(a.0, odd, b.0)),
+                )
             }
         }
         const PERMUTE_LOOKUP: bool = true;
