@@ -149,6 +149,22 @@ fn widen_rows_body<V: super::vector::F8, T: Real>(src: &[T], dst: &mut [[f64; 16
         }
         return;
     }
+    if let ([first, second, third], true) = (&mut *dst, V::PERMUTE_LOOKUP) {
+        // three-element rows the same way where the split is register permutations
+        // (AVX-512; elsewhere the shuffles below)
+        let src = &src[..48];
+        for j0 in [0, 8] {
+            let load = |k: usize| -> V {
+                let at = 3 * j0 + 8 * k;
+                T::load_lanes(src[at..at + 8].try_into().expect("8"))
+            };
+            let (x, y, z) = V::deinterleave3(load(0), load(1), load(2));
+            x.store_f64((&mut first[j0..j0 + 8]).try_into().expect("8"));
+            y.store_f64((&mut second[j0..j0 + 8]).try_into().expect("8"));
+            z.store_f64((&mut third[j0..j0 + 8]).try_into().expect("8"));
+        }
+        return;
+    }
     if let (Some(src), 3) = (T::as_f32(src), dst.len()) {
         // float32 rows of three: the narrow-row shuffles into a float32 tile, then whole
         // runs widened (one thread, 10^7 values: entropy (N, 3) 24 → 20 ms against the
@@ -715,8 +731,8 @@ mod x86 {
 mod tests {
     use super::*;
 
-    /// `F8::deinterleave` on every vector type this CPU has: pairs split into their first
-    /// and second elements, lane for lane.
+    /// `F8::deinterleave` and `F8::deinterleave3` on every vector type this CPU has: pairs
+    /// and triples split into their elements, lane for lane.
     #[test]
     fn deinterleave_splits_pairs_on_every_vector_type() {
         use crate::simd::vector::{on_every_vector_type, LaneOp, F8};
@@ -739,6 +755,27 @@ mod tests {
                 for (i, &g) in lanes.iter().enumerate() {
                     let want = values[2 * i] + 1e6 * values[2 * i + 1];
                     assert_eq!(g, want, "{name}: lane {i} of {block:?}");
+                }
+            }
+        }
+        // triples: a, a + 100, a + 200; first + 10^3·second + 10^6·third
+        struct Split3;
+        impl LaneOp for Split3 {
+            fn apply<V: F8>(&self, v: V) -> V {
+                let (b, c) = (v.add(V::splat(100.0)), v.add(V::splat(200.0)));
+                let (x, y, z) = V::deinterleave3(v, b, c);
+                x.add(y.mul(V::splat(1e3))).add(z.mul(V::splat(1e6)))
+            }
+        }
+        for (name, got) in on_every_vector_type(&Split3, &x) {
+            for (block, lanes) in x.chunks(8).zip(got.chunks(8)) {
+                let values: Vec<f64> = [0.0, 100.0, 200.0]
+                    .iter()
+                    .flat_map(|d| block.iter().map(move |v| v + d))
+                    .collect();
+                for (i, &g) in lanes.iter().enumerate() {
+                    let (x, y, z) = (values[3 * i], values[3 * i + 1], values[3 * i + 2]);
+                    assert_eq!(g, x + 1e3 * y + 1e6 * z, "{name}: lane {i} of {block:?}");
                 }
             }
         }

@@ -84,6 +84,21 @@ pub trait F8: Copy {
     /// `a0 a1 | a2 a3 | …` split into the pairs' first and second elements (two-class
     /// rows into their two runs). Data movement only: the same bits on every type.
     fn deinterleave(a: Self, b: Self) -> (Self, Self);
+    /// Twenty-four values of triples `x0 x1 x2 | x3 x4 x5 | …` in `a`, `b`, `c` split into
+    /// the triples' first, second and third elements (three-class rows into their runs).
+    /// Data movement only. Through arrays here; AVX-512 overrides it with six two-source
+    /// permutations ([`F8::PERMUTE_LOOKUP`] tells where that is so).
+    #[inline(always)]
+    fn deinterleave3(a: Self, b: Self, c: Self) -> (Self, Self, Self) {
+        let (a, b, c) = (a.to_array(), b.to_array(), c.to_array());
+        let at = |k: usize| match k / 8 {
+            0 => a[k],
+            1 => b[k - 8],
+            _ => c[k - 16],
+        };
+        let pick = |r: usize| Self::from_array(std::array::from_fn(|i| at(3 * i + r)));
+        (pick(0), pick(1), pick(2))
+    }
     /// The logarithm's exponent split (k, f) of [`crate::simd::log::split`]: x = 2^k·(1+f),
     /// 1 + f ∈ [√2/2, √2) split at musl's point, k exact, subnormals included; finite
     /// garbage for x = 0, meaningless for negatives, inf and NaN. AVX-512 overrides it
@@ -101,8 +116,9 @@ pub trait F8: Copy {
     /// Per lane, `table[(bits >> 48) & 15]`: for m ∈ [1, 2), the entry of m's sixteenth
     /// of the interval (its top four mantissa bits).
     fn lookup16(self, table: &[f64; 16]) -> Self;
-    /// Whether [`F8::lookup16`] is a register permutation (AVX-512's `vpermt2pd`), cheap
-    /// enough for a table logarithm to beat the division-based one. AVX2's gathers are
+    /// Whether [`F8::lookup16`] (and [`F8::deinterleave3`]) are register permutations
+    /// (AVX-512's `vpermt2pd`), cheap enough for a table logarithm to beat the
+    /// division-based one. AVX2's gathers are
     /// not: there [`crate::simd::log_table::ln_by_table`] is ~1.5× slower than
     /// [`crate::simd::log::ln_finite`] (benches/README.md, "An AVX2-only machine").
     const PERMUTE_LOOKUP: bool = false;
@@ -784,6 +800,32 @@ pub mod x86 {
                 (
                     Avx512x8(_mm512_permutex2var_pd(a.0, even, b.0)),
                     Avx512x8(_mm512_permutex2var_pd(a.0, odd, b.0)),
+                )
+            }
+        }
+        #[inline(always)]
+        fn deinterleave3(a: Self, b: Self, c: Self) -> (Self, Self, Self) {
+            // SAFETY: see module docs.
+            unsafe {
+                // element r of triple i is value 3i + r: those below 16 from a‖b into the
+                // first lanes, then the rest from c (index 8 + k: c's lane k)
+                let pick = |from_ab: __m512i, with_c: __m512i| {
+                    let t = _mm512_permutex2var_pd(a.0, from_ab, b.0);
+                    Avx512x8(_mm512_permutex2var_pd(t, with_c, c.0))
+                };
+                (
+                    pick(
+                        _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 0, 0),
+                        _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 10, 13),
+                    ),
+                    pick(
+                        _mm512_setr_epi64(1, 4, 7, 10, 13, 0, 0, 0),
+                        _mm512_setr_epi64(0, 1, 2, 3, 4, 8, 11, 14),
+                    ),
+                    pick(
+                        _mm512_setr_epi64(2, 5, 8, 11, 14, 0, 0, 0),
+                        _mm512_setr_epi64(0, 1, 2, 3, 4, 9, 12, 15),
+                    ),
                 )
             }
         }
