@@ -151,14 +151,15 @@ fn widen_rows_body<V: super::vector::F8, T: Real>(src: &[T], dst: &mut [[f64; 16
     }
     if let ([first, second, third], true) = (&mut *dst, V::PERMUTE_LOOKUP) {
         // three-element rows the same way where the split is register permutations
-        // (AVX-512; elsewhere the shuffles below)
+        // (AVX-512; elsewhere the paths below). No closure for the loads: one left out
+        // of line would turn its intrinsics into calls (tests/test_simd_inlining.py).
         let src = &src[..48];
         for j0 in [0, 8] {
-            let load = |k: usize| -> V {
-                let at = 3 * j0 + 8 * k;
-                T::load_lanes(src[at..at + 8].try_into().expect("8"))
-            };
-            let (x, y, z) = V::deinterleave3(load(0), load(1), load(2));
+            let at = 3 * j0;
+            let a: V = T::load_lanes(src[at..at + 8].try_into().expect("8"));
+            let b: V = T::load_lanes(src[at + 8..at + 16].try_into().expect("8"));
+            let c: V = T::load_lanes(src[at + 16..at + 24].try_into().expect("8"));
+            let (x, y, z) = V::deinterleave3(a, b, c);
             x.store_f64((&mut first[j0..j0 + 8]).try_into().expect("8"));
             y.store_f64((&mut second[j0..j0 + 8]).try_into().expect("8"));
             z.store_f64((&mut third[j0..j0 + 8]).try_into().expect("8"));
@@ -734,7 +735,7 @@ mod tests {
     /// `F8::deinterleave` and `F8::deinterleave3` on every vector type this CPU has: pairs
     /// and triples split into their elements, lane for lane.
     #[test]
-    fn deinterleave_splits_pairs_on_every_vector_type() {
+    fn deinterleave_splits_pairs_and_triples_on_every_vector_type() {
         use crate::simd::vector::{on_every_vector_type, LaneOp, F8};
         // a = the eight lanes, b = a + 100; first + 10^6·second, exact for these values
         struct Split;
