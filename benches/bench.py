@@ -304,37 +304,32 @@ def row_impls(func: str, p: np.ndarray, q: np.ndarray, axis: int, use_torch: boo
     def norm(x: np.ndarray) -> np.ndarray:
         return x / x.sum(axis=axis, keepdims=True)
 
+    # numpy's expressions, shared by the measures and their finished forms (bits, e^H, √)
+    def np_h() -> Any:
+        s = p.sum(axis=axis)
+        return np.log(s) - (p * np.log(p)).sum(axis=axis) / s
+
+    def np_js() -> Any:
+        pn, qn = norm(p), norm(q)
+        m = 0.5 * (pn + qn)
+        return 0.5 * ((pn * np.log(pn / m)).sum(axis=axis) + (qn * np.log(qn / m)).sum(axis=axis))
+
     if func == "entropy":
         out[FE] = (lambda: fe.entropy(p, axis=axis), f"fe.entropy(p, axis={axis})")
         out["scipy"] = (lambda: scipy.stats.entropy(p, axis=axis), "scipy.stats.entropy(p, axis)")
-
-        def np_h() -> Any:
-            s = p.sum(axis=axis)
-            return np.log(s) - (p * np.log(p)).sum(axis=axis) / s
-
         out["numpy"] = (np_h, "log(S) - (p*log p).sum(axis)/S")
         if use_torch:
             out["torch"] = (lambda: torch.distributions.Categorical(probs=pt).entropy(), "Categorical(probs=p).entropy()")
     elif func == "perplexity":
         out[FE] = (lambda: fe.perplexity(p, axis=axis), f"fe.perplexity(p, axis={axis})")
         out["scipy"] = (lambda: np.exp(scipy.stats.entropy(p, axis=axis)), "exp(scipy.stats.entropy(p, axis))")
-
-        def np_pp() -> Any:
-            s = p.sum(axis=axis)
-            return np.exp(np.log(s) - (p * np.log(p)).sum(axis=axis) / s)
-
-        out["numpy"] = (np_pp, "exp(log(S) - (p*log p).sum(axis)/S)")
+        out["numpy"] = (lambda: np.exp(np_h()), "exp(log(S) - (p*log p).sum(axis)/S)")
         if use_torch:
             out["torch"] = (lambda: torch.distributions.Categorical(probs=pt).perplexity(), "Categorical(probs=p).perplexity()")
     elif func == "entropy_bits":
         out[FE] = (lambda: fe.entropy(p, axis=axis, base=2), f"fe.entropy(p, axis={axis}, base=2)")
         out["scipy"] = (lambda: scipy.stats.entropy(p, axis=axis, base=2), "scipy.stats.entropy(p, axis, base=2)")
-
-        def np_bits() -> Any:
-            s = p.sum(axis=axis)
-            return (np.log(s) - (p * np.log(p)).sum(axis=axis) / s) / np.log(2)
-
-        out["numpy"] = (np_bits, "(log(S) - (p*log p).sum(axis)/S) / log 2")
+        out["numpy"] = (lambda: np_h() / np.log(2), "(log(S) - (p*log p).sum(axis)/S) / log 2")
         if use_torch:
             out["torch"] = (lambda: torch.distributions.Categorical(probs=pt).entropy() / math.log(2), "Categorical(probs=p).entropy() / ln 2")
     elif func == "kl_divergence":
@@ -373,25 +368,13 @@ def row_impls(func: str, p: np.ndarray, q: np.ndarray, axis: int, use_torch: boo
     elif func == "js_divergence":
         out[FE] = (lambda: fe.js_divergence(p, q, axis=axis), f"fe.js_divergence(p, q, axis={axis})")
         out["scipy"] = (lambda: scipy.spatial.distance.jensenshannon(p, q, axis=axis) ** 2, "jensenshannon(p, q, axis)**2")
-
-        def np_js() -> Any:
-            pn, qn = norm(p), norm(q)
-            m = 0.5 * (pn + qn)
-            return 0.5 * ((pn * np.log(pn / m)).sum(axis=axis) + (qn * np.log(qn / m)).sum(axis=axis))
-
         out["numpy"] = (np_js, "½Σ P ln(P/M) + ½Σ Q ln(Q/M)")
         if nk is not None and dim == 1 and p.flags.c_contiguous:
             out["numkong"] = (lambda: np.square(np.asarray(nk.jensenshannon(p, q))), "numkong.jensenshannon(p, q)**2 (unnormalised)")
     elif func == "js_distance":
         out[FE] = (lambda: fe.js_distance(p, q, axis=axis), f"fe.js_distance(p, q, axis={axis})")
         out["scipy"] = (lambda: scipy.spatial.distance.jensenshannon(p, q, axis=axis), "jensenshannon(p, q, axis)")
-
-        def np_jsd() -> Any:
-            pn, qn = norm(p), norm(q)
-            m = 0.5 * (pn + qn)
-            return np.sqrt(0.5 * ((pn * np.log(pn / m)).sum(axis=axis) + (qn * np.log(qn / m)).sum(axis=axis)))
-
-        out["numpy"] = (np_jsd, "sqrt(½Σ P ln(P/M) + ½Σ Q ln(Q/M))")
+        out["numpy"] = (lambda: np.sqrt(np_js()), "sqrt(½Σ P ln(P/M) + ½Σ Q ln(Q/M))")
         if nk is not None and dim == 1 and p.flags.c_contiguous:
             out["numkong"] = (lambda: np.asarray(nk.jensenshannon(p, q)), "numkong.jensenshannon(p, q) (unnormalised)")
     else:
