@@ -87,6 +87,12 @@
 //! slower one: `ln_finite` instead, 161–166 → 133–135 ms (Zen 4 VM without AVX-512, three
 //! rounds). So this kernel's AVX-512 and AVX2 results agree to the logarithms' rounding,
 //! not bit for bit ([`F8::PERMUTE_LOOKUP`]).
+//! (6) From eight classes up, pass 1's lane-major copy loads 8×8 blocks as vectors and
+//! transposes them in registers ([`copy_lane_major`]); the element loop had become
+//! 64-byte-strided scatters (~20% of the call in `perf`). One thread, the two wheels in
+//! turn, minimum of three rounds (2026-12-05): (30, 10^5, 10) float32 65.1 → 54.5 ms,
+//! float64 74.1 → 70.8; (10, 10^4, 1000) float32 297 → 189, float64 337 → 233. Data
+//! movement only: the same bits.
 
 use super::double_double::{self as dd, Dd};
 pub use super::ensemble_reference::reference;
@@ -305,6 +311,42 @@ fn gather<V: F8, T: Real>(rows: &[&[T]; GROUP], c: usize) -> V {
     V::from_array(std::array::from_fn(|l| rows[l][c].to_f64()))
 }
 
+/// `block[c][l] = rows[l][c]` (widened) for the `block.len()` classes of eight member
+/// rows: the lane-major copy of pass 1. From eight classes up, 8×8 blocks loaded as vectors
+/// and transposed in registers ([`F8::transpose8`]), the last block overlapping the one
+/// before where 8 does not divide C (it rewrites the same values); fewer classes element
+/// by element. PERF: the element loop (rows outer) became 64-byte-strided scatters
+/// (`vscatterqpd`), ~20% of (30, 10^5, 10) float32 in `perf`.
+#[inline(always)]
+fn copy_lane_major<V: F8, T: Real>(rows: &[&[T]; GROUP], block: &mut [[f64; GROUP]]) {
+    let classes = block.len();
+    if classes < GROUP {
+        for (l, row) in rows.iter().enumerate() {
+            let row = &row[..classes];
+            // PERF: an index loop; `iter_mut().zip(..)` was not inlined into the
+            // target-feature function (15% of a call at C = 2).
+            for c in 0..classes {
+                block[c][l] = row[c].to_f64();
+            }
+        }
+        return;
+    }
+    let mut next = 0;
+    while next < classes {
+        let start = next.min(classes - GROUP);
+        // index loops, as above
+        let mut loaded = [V::splat(0.0); GROUP];
+        for l in 0..GROUP {
+            loaded[l] = T::load_lanes(rows[l][start..start + GROUP].try_into().expect("8 values"));
+        }
+        let columns = V::transpose8(loaded);
+        for k in 0..GROUP {
+            columns[k].store_f64(&mut block[start + k]);
+        }
+        next = start + GROUP;
+    }
+}
+
 #[inline(always)]
 fn group_body<V: F8, T: Real>(
     rows: &[[&[T]; GROUP]],
@@ -348,15 +390,7 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     // to drain): 15% of a call at (30, 10^5, 10).
     if buffered {
         for (s, r) in rows.iter().enumerate() {
-            let block = &mut scratch.x[s * classes..(s + 1) * classes];
-            for (l, row) in r.iter().enumerate() {
-                let row = &row[..classes];
-                // PERF: an index loop; `iter_mut().zip(..)` was not inlined into the
-                // target-feature function (15% of a call at C = 2).
-                for c in 0..classes {
-                    block[c][l] = row[c].to_f64();
-                }
-            }
+            copy_lane_major::<V, T>(r, &mut scratch.x[s * classes..(s + 1) * classes]);
         }
     }
     for (s, r) in rows.iter().enumerate() {

@@ -27,7 +27,9 @@ use super::{reduce_blocks, Ctx};
 use crate::error::Error;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
-use crate::simd::transpose::{transpose_ahead, transpose_rows, widen_rows, widen_runs};
+use crate::simd::transpose::{
+    transpose_ahead, transpose_rows, widen_rows, widen_rows_at, widen_runs,
+};
 
 /// One row: where it starts (in elements from the base pointer) and how long it is.
 /// Only a [`Rows`] makes them, so its reads stay in bounds.
@@ -1470,40 +1472,6 @@ fn fill_lane<T: Real>(src: &[T], buf: &mut [[f64; GROUP]], j: usize) {
     }
 }
 
-/// The longest rows [`fill_uniform`] fills with a fixed length.
-const UNIFORM_MAX: usize = 24;
-
-/// `buf[c][j] = rows[j][c]` for sixteen rows of one length `buf.len()` (≤
-/// [`UNIFORM_MAX`]), widened: a fixed length unrolls into loads and shuffles, as
-/// [`transpose_block`] does for dense rows.
-#[inline]
-fn fill_uniform<T: Real>(rows: &[&[T]; GROUP], buf: &mut [[f64; GROUP]]) {
-    macro_rules! lengths {
-        ($($l:literal)*) => {
-            match buf.len() {
-                $($l => fill_fixed::<T, $l>(rows, buf),)*
-                _ => {
-                    for (j, row) in rows.iter().enumerate() {
-                        fill_lane(row, buf, j);
-                    }
-                }
-            }
-        };
-    }
-    lengths!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24)
-}
-
-#[inline(always)]
-fn fill_fixed<T: Real, const L: usize>(rows: &[&[T]; GROUP], buf: &mut [[f64; GROUP]]) {
-    let buf = &mut buf[..L];
-    for (j, row) in rows.iter().enumerate() {
-        let row: &[T; L] = row[..L].try_into().expect("L elements");
-        for c in 0..L {
-            buf[c][j] = row[c].to_f64();
-        }
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetInt>(
     p: &Rows<'_, T>,
@@ -1531,6 +1499,10 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
             len: b - a,
         }
     };
+    let (p_values, q_values) = (
+        p.ragged_values().expect("ragged rows"),
+        q.ragged_values().expect("ragged rows"),
+    );
     let slice_p = |row: Row| p.slice(row).expect("ragged rows are adjacent");
     let slice_q = |row: Row| q.slice(row).expect("ragged rows are adjacent");
     let pads = m.pads();
@@ -1640,18 +1612,16 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
                 }
             }
             let k = members.len();
-            if k == GROUP && l0 == steps && steps <= UNIFORM_MAX {
+            if k == GROUP && l0 == steps {
                 // sixteen rows of one length (the common case once sorted)
-                let row_at = |base: usize| Row {
-                    base: base as isize,
-                    len: steps,
-                };
-                let pr: [&[T]; GROUP] = std::array::from_fn(|j| slice_p(row_at(p_at[start + j])));
-                fill_uniform(&pr, &mut pt[..steps]);
+                // the slots' starts in place: a copy's sixteen fresh stores would hold up
+                // the fill's vector loads of them (no store forwarding), 16% of the fill
+                let slots = start..start + GROUP;
+                let p_starts: &[usize; GROUP] = p_at[slots.clone()].try_into().expect("16");
+                widen_rows_at(p_values, p_starts, &mut pt[..steps]);
                 if !same {
-                    let qr: [&[U]; GROUP] =
-                        std::array::from_fn(|j| slice_q(row_at(q_at[start + j])));
-                    fill_uniform(&qr, &mut qt[..steps]);
+                    let q_starts: &[usize; GROUP] = q_at[slots].try_into().expect("16");
+                    widen_rows_at(q_values, q_starts, &mut qt[..steps]);
                 }
             } else {
                 for (j, &i) in members.iter().enumerate() {

@@ -99,6 +99,15 @@ pub trait F8: Copy {
         let pick = |r: usize| Self::from_array(std::array::from_fn(|i| at(3 * i + r)));
         (pick(0), pick(1), pick(2))
     }
+    /// The 8×8 transpose: lane c of `rows[j]` becomes lane j of the result's vector c
+    /// (eight rows of eight values into their eight columns). Data movement only: the same
+    /// bits on every type. Through arrays here; AVX2 and AVX-512 override it with
+    /// register shuffles.
+    #[inline(always)]
+    fn transpose8(rows: [Self; 8]) -> [Self; 8] {
+        let rows = rows.map(Self::to_array);
+        std::array::from_fn(|c| Self::from_array(std::array::from_fn(|j| rows[j][c])))
+    }
     /// The logarithm's exponent split (k, f) of [`crate::simd::log::split`]: x = 2^k·(1+f),
     /// 1 + f ∈ [√2/2, √2) split at musl's point, k exact, subnormals included; finite
     /// garbage for x = 0, meaningless for negatives, inf and NaN. AVX-512 overrides it
@@ -599,6 +608,35 @@ pub mod x86 {
             }
         }
         #[inline(always)]
+        fn transpose8(rows: [Self; 8]) -> [Self; 8] {
+            // four 4×4 transposes of the halves: rows 0–3 / 4–7 by columns 0–3 / 4–7
+            // SAFETY: see module docs.
+            unsafe {
+                let mut q = [[_mm256_setzero_pd(); 4]; 4];
+                for (block, quarter) in q.iter_mut().enumerate() {
+                    let r = &rows[4 * (block / 2)..4 * (block / 2) + 4];
+                    let (a, b, c, d) = if block % 2 == 0 {
+                        (r[0].0, r[1].0, r[2].0, r[3].0)
+                    } else {
+                        (r[0].1, r[1].1, r[2].1, r[3].1)
+                    };
+                    let (t0, t1) = (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b));
+                    let (t2, t3) = (_mm256_unpacklo_pd(c, d), _mm256_unpackhi_pd(c, d));
+                    *quarter = [
+                        _mm256_permute2f128_pd::<0x20>(t0, t2),
+                        _mm256_permute2f128_pd::<0x20>(t1, t3),
+                        _mm256_permute2f128_pd::<0x31>(t0, t2),
+                        _mm256_permute2f128_pd::<0x31>(t1, t3),
+                    ];
+                }
+                // q[rows half·2 + column half][column within]: column c = rows 0–3 then 4–7
+                std::array::from_fn(|c| {
+                    let (h, k) = (c / 4, c % 4);
+                    Avx2x8(q[h][k], q[2 + h][k])
+                })
+            }
+        }
+        #[inline(always)]
         fn lookup16(self, table: &[f64; 16]) -> Self {
             // SAFETY: see module docs; every index is masked to 0..=15, within `table`.
             unsafe {
@@ -801,6 +839,41 @@ pub mod x86 {
                     Avx512x8(_mm512_permutex2var_pd(a.0, even, b.0)),
                     Avx512x8(_mm512_permutex2var_pd(a.0, odd, b.0)),
                 )
+            }
+        }
+        #[inline(always)]
+        fn transpose8(rows: [Self; 8]) -> [Self; 8] {
+            // SAFETY: see module docs.
+            unsafe {
+                let r = rows.map(|v| v.0);
+                // pairs: t[2i] = r[2i]0 r[2i+1]0 r[2i]2 r[2i+1]2 …, t[2i+1] the odd lanes
+                let mut t = [_mm512_setzero_pd(); 8];
+                for i in 0..4 {
+                    t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+                    t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+                }
+                // quads: u[k] holds column k (k < 4) of rows 0–3 in lanes 0–3 and column
+                // k + 4 in lanes 4–7 (u[0..4]: rows 0–3, u[4..8]: rows 4–7)
+                let low = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+                let high = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+                let mut u = [_mm512_setzero_pd(); 8];
+                for g in 0..2 {
+                    let (a, b, c, d) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+                    u[4 * g] = _mm512_permutex2var_pd(a, low, c);
+                    u[4 * g + 1] = _mm512_permutex2var_pd(b, low, d);
+                    u[4 * g + 2] = _mm512_permutex2var_pd(a, high, c);
+                    u[4 * g + 3] = _mm512_permutex2var_pd(b, high, d);
+                }
+                // eights: column k from rows 0–3 (u[k]) and rows 4–7 (u[k + 4]), lanes 0–3
+                // for k < 4, lanes 4–7 for k ≥ 4
+                std::array::from_fn(|c| {
+                    let (a, b) = (u[c % 4], u[4 + c % 4]);
+                    Avx512x8(if c < 4 {
+                        _mm512_shuffle_f64x2::<0b01_00_01_00>(a, b)
+                    } else {
+                        _mm512_shuffle_f64x2::<0b11_10_11_10>(a, b)
+                    })
+                })
             }
         }
         #[inline(always)]
