@@ -854,7 +854,11 @@ mod tests {
             for (name, got) in on_every_vector_type(&Column(c), &x) {
                 for (block, lanes) in x.chunks(8).zip(got.chunks(8)) {
                     for (j, &g) in lanes.iter().enumerate() {
-                        assert_eq!(g, block[c] + 100.0 * j as f64, "{name}: column {c}, lane {j}");
+                        assert_eq!(
+                            g,
+                            block[c] + 100.0 * j as f64,
+                            "{name}: column {c}, lane {j}"
+                        );
                     }
                 }
             }
@@ -931,7 +935,11 @@ mod tests {
                     for (c, slot) in got.iter().enumerate() {
                         for (j, v) in slot.iter().enumerate() {
                             let want = values[starts[j] + c].to_f64();
-                            assert_eq!(v.to_bits(), want.to_bits(), "len {len}, row {j}, column {c}");
+                            assert_eq!(
+                                v.to_bits(),
+                                want.to_bits(),
+                                "len {len}, row {j}, column {c}"
+                            );
                         }
                     }
                 }
@@ -954,7 +962,11 @@ mod tests {
         let specials32: Vec<f32> = specials
             .iter()
             .map(|&v| v as f32)
-            .chain([1e-45f32, f32::MIN_POSITIVE / 3.0, f32::from_bits(0x7fc0_0042)])
+            .chain([
+                1e-45f32,
+                f32::MIN_POSITIVE / 3.0,
+                f32::from_bits(0x7fc0_0042),
+            ])
             .collect();
         check::<f32>(&specials32);
     }
