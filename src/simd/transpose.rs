@@ -787,6 +787,35 @@ mod x86 {
 mod tests {
     use super::*;
 
+    /// Values whose widening must keep every bit: ±0, ±inf, a NaN with a payload,
+    /// subnormals, huge and ordinary values.
+    const SPECIALS: [f64; 11] = [
+        0.0,
+        -0.0,
+        1.0,
+        0.1,
+        -3.5,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::from_bits(0x7ff8_0000_0000_1234), // a NaN with a payload
+        5e-324,
+        f64::MIN_POSITIVE / 3.0,
+        1e300,
+    ];
+
+    /// [`SPECIALS`] as f32, with float32's own subnormals and a NaN payload.
+    fn specials_f32() -> Vec<f32> {
+        SPECIALS
+            .iter()
+            .map(|&v| v as f32)
+            .chain([
+                1e-45f32,
+                f32::MIN_POSITIVE / 3.0,
+                f32::from_bits(0x7fc0_0042),
+            ])
+            .collect()
+    }
+
     /// `F8::deinterleave` and `F8::deinterleave3` on every vector type this CPU has: pairs
     /// and triples split into their elements, lane for lane.
     #[test]
@@ -886,30 +915,8 @@ mod tests {
                 }
             }
         }
-        let specials = [
-            0.0,
-            -0.0,
-            1.0,
-            0.1,
-            -3.5,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::from_bits(0x7ff8_0000_0000_1234), // a NaN with a payload
-            5e-324,
-            f64::MIN_POSITIVE / 3.0,
-            1e300,
-        ];
-        check::<f64>(&specials);
-        let specials32: Vec<f32> = specials
-            .iter()
-            .map(|&v| v as f32)
-            .chain([
-                1e-45f32,
-                f32::MIN_POSITIVE / 3.0,
-                f32::from_bits(0x7fc0_0042),
-            ])
-            .collect();
-        check::<f32>(&specials32);
+        check::<f64>(&SPECIALS);
+        check::<f32>(&specials_f32());
     }
 
     /// `widen_rows_at` equals the element-by-element widening bit for bit (NaN payloads,
@@ -945,30 +952,8 @@ mod tests {
                 }
             }
         }
-        let specials = [
-            0.0,
-            -0.0,
-            1.0,
-            0.1,
-            -3.5,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::from_bits(0x7ff8_0000_0000_1234), // a NaN with a payload
-            5e-324,
-            f64::MIN_POSITIVE / 3.0,
-            1e300,
-        ];
-        check::<f64>(&specials);
-        let specials32: Vec<f32> = specials
-            .iter()
-            .map(|&v| v as f32)
-            .chain([
-                1e-45f32,
-                f32::MIN_POSITIVE / 3.0,
-                f32::from_bits(0x7fc0_0042),
-            ])
-            .collect();
-        check::<f32>(&specials32);
+        check::<f64>(&SPECIALS);
+        check::<f32>(&specials_f32());
     }
 
     /// Every edge: no whole block, whole blocks plus edges in either direction, strides
