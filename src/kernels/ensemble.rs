@@ -314,12 +314,40 @@ fn gather<V: F8, T: Real>(rows: &[&[T]; GROUP], c: usize) -> V {
 /// `block[c][l] = rows[l][c]` (widened) for the `block.len()` classes of eight member
 /// rows: the lane-major copy of pass 1. From eight classes up, 8×8 blocks loaded as vectors
 /// and transposed in registers ([`F8::transpose8`]), the last block overlapping the one
-/// before where 8 does not divide C (it rewrites the same values); fewer classes element
-/// by element. PERF: the element loop (rows outer) became 64-byte-strided scatters
+/// before where 8 does not divide C (it rewrites the same values). Two or three classes
+/// whose rows are `adjacent` (the eight rows back to back, row l = `rows[l]`; empty when
+/// they are not) are split in registers ([`F8::deinterleave`], and [`F8::deinterleave3`]
+/// where that is permutations); other short rows element by element. PERF: the element loop (rows outer) became 64-byte-strided scatters
 /// (`vscatterqpd`), ~20% of (30, 10^5, 10) float32 in `perf`.
 #[inline(always)]
-fn copy_lane_major<V: F8, T: Real>(rows: &[&[T]; GROUP], block: &mut [[f64; GROUP]]) {
+fn copy_lane_major<V: F8, T: Real>(
+    rows: &[&[T]; GROUP],
+    adjacent: &[T],
+    block: &mut [[f64; GROUP]],
+) {
     let classes = block.len();
+    if adjacent.len() == GROUP * classes {
+        // the eight rows back to back: two- and three-class rows split in registers
+        // (PERF: the element loop was the copy of (8, 10^6, 2), the weakest shape)
+        if let [first, second] = block {
+            let a: V = T::load_lanes(adjacent[..8].try_into().expect("8 values"));
+            let b: V = T::load_lanes(adjacent[8..16].try_into().expect("8 values"));
+            let (x, y) = V::deinterleave(a, b);
+            x.store_f64(first);
+            y.store_f64(second);
+            return;
+        }
+        if let ([first, second, third], true) = (&mut *block, V::PERMUTE_LOOKUP) {
+            let a: V = T::load_lanes(adjacent[..8].try_into().expect("8 values"));
+            let b: V = T::load_lanes(adjacent[8..16].try_into().expect("8 values"));
+            let c: V = T::load_lanes(adjacent[16..24].try_into().expect("8 values"));
+            let (x, y, z) = V::deinterleave3(a, b, c);
+            x.store_f64(first);
+            y.store_f64(second);
+            z.store_f64(third);
+            return;
+        }
+    }
     if classes < GROUP {
         for (l, row) in rows.iter().enumerate() {
             let row = &row[..classes];
@@ -350,21 +378,23 @@ fn copy_lane_major<V: F8, T: Real>(rows: &[&[T]; GROUP], block: &mut [[f64; GROU
 #[inline(always)]
 fn group_body<V: F8, T: Real>(
     rows: &[[&[T]; GROUP]],
+    blocks: &[&[T]],
     classes: usize,
     from_logits: bool,
     scratch: &mut Scratch,
     out: &mut [RowUncertainty; GROUP],
 ) {
     if dd::fused::<V>() {
-        group_impl::<V, T, true>(rows, classes, from_logits, scratch, out)
+        group_impl::<V, T, true>(rows, blocks, classes, from_logits, scratch, out)
     } else {
-        group_impl::<V, T, false>(rows, classes, from_logits, scratch, out)
+        group_impl::<V, T, false>(rows, blocks, classes, from_logits, scratch, out)
     }
 }
 
 #[inline(always)]
 fn group_impl<V: F8, T: Real, const FMA: bool>(
     rows: &[[&[T]; GROUP]],
+    blocks: &[&[T]],
     classes: usize,
     from_logits: bool,
     scratch: &mut Scratch,
@@ -390,7 +420,8 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     // to drain): 15% of a call at (30, 10^5, 10).
     if buffered {
         for (s, r) in rows.iter().enumerate() {
-            copy_lane_major::<V, T>(r, &mut scratch.x[s * classes..(s + 1) * classes]);
+            let adjacent = blocks.get(s).copied().unwrap_or(&[]);
+            copy_lane_major::<V, T>(r, adjacent, &mut scratch.x[s * classes..(s + 1) * classes]);
         }
     }
     for (s, r) in rows.iter().enumerate() {
@@ -893,7 +924,10 @@ crate::simd::multiversion! {
     /// The uncertainty of eight predictions: `rows[s][l]` is member s's distribution (or
     /// logits) for prediction l, each of length at least `classes`; results into `out`.
     /// Pad a short group by repeating a row.
-    pub fn uncertainty_group<T: Real>(rows: &[[&[T]; GROUP]], classes: usize, from_logits: bool, scratch: &mut Scratch, out: &mut [RowUncertainty; GROUP]) -> () = group_body;
+    /// `blocks[s]`, where given (else empty), is member s's eight rows back to back
+    /// (`8·classes` values, row l equal to `rows[s][l]`): short rows are then copied by
+    /// whole vectors.
+    pub fn uncertainty_group<T: Real>(rows: &[[&[T]; GROUP]], blocks: &[&[T]], classes: usize, from_logits: bool, scratch: &mut Scratch, out: &mut [RowUncertainty; GROUP]) -> () = group_body;
 }
 
 #[cfg(test)]
@@ -918,7 +952,28 @@ mod tests {
                 .map(|s| std::array::from_fn(|l| &group[l.min(group.len() - 1)][s][..]))
                 .collect();
             let mut res = [RowUncertainty::default(); GROUP];
-            uncertainty_group(&rows, classes, logits, &mut scratch, &mut res);
+            uncertainty_group(&rows, &[], classes, logits, &mut scratch, &mut res);
+            // and with each member's rows back to back (the copy by whole vectors where
+            // C is 2 or 3): the same bits
+            let backing: Vec<Vec<T>> = rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .flat_map(|row| row[..classes].iter().copied())
+                        .collect()
+                })
+                .collect();
+            let blocks: Vec<&[T]> = backing.iter().map(|b| &b[..]).collect();
+            let mut again = [RowUncertainty::default(); GROUP];
+            let passes = EXACT_PASSES.with(|n| n.get()); // counted once per group
+            uncertainty_group(&rows, &blocks, classes, logits, &mut scratch, &mut again);
+            EXACT_PASSES.with(|n| n.set(passes));
+            for (a, b) in res.iter().zip(&again) {
+                let bits = |r: &RowUncertainty| {
+                    [r.total, r.aleatoric, r.epistemic, r.min].map(f64::to_bits)
+                };
+                assert_eq!(bits(a), bits(b), "adjacent rows, C = {classes}");
+            }
             out.extend_from_slice(&res[..group.len()]);
         }
         out

@@ -197,6 +197,7 @@ fn process_piece<T: Real>(
         let mut scratch = Scratch::default();
         let mut buffer: Vec<T> = Vec::new();
         let mut member_rows: Vec<[&[T]; GROUP]> = Vec::with_capacity(members);
+        let mut member_blocks: Vec<&[T]> = Vec::with_capacity(members);
         let start = b * rows_per_block;
         let rows_here = chunk.total.len();
         for g in 0..rows_here.div_ceil(GROUP) {
@@ -207,6 +208,7 @@ fn process_piece<T: Real>(
             match layout {
                 Some((slice, ss, sn, origin)) => {
                     member_rows.clear();
+                    member_blocks.clear();
                     if len == GROUP && sn == classes as isize {
                         // PERF: a full group of adjacent rows is one chunk per member; cutting
                         // it costs far less than locating 8 rows (measured: 25% of a call at
@@ -225,9 +227,11 @@ fn process_piece<T: Real>(
                                 }
                             }
                         }
-                        member_rows.extend((0..members).map(|s| {
+                        member_blocks.extend((0..members).map(|s| {
                             let at = (origin + s as isize * ss + first as isize * sn) as usize;
-                            let chunk = &slice[at..at + GROUP * classes];
+                            &slice[at..at + GROUP * classes]
+                        }));
+                        member_rows.extend(member_blocks.iter().map(|chunk| {
                             std::array::from_fn(|l| &chunk[l * classes..(l + 1) * classes])
                         }));
                     } else {
@@ -238,7 +242,14 @@ fn process_piece<T: Real>(
                             })
                         }));
                     }
-                    uncertainty_group(&member_rows, classes, from_logits, &mut scratch, &mut res);
+                    uncertainty_group(
+                        &member_rows,
+                        &member_blocks,
+                        classes,
+                        from_logits,
+                        &mut scratch,
+                        &mut res,
+                    );
                 }
                 None => {
                     buffer.clear();
@@ -255,7 +266,8 @@ fn process_piece<T: Real>(
                             })
                         })
                         .collect();
-                    uncertainty_group(&rows, classes, from_logits, &mut scratch, &mut res);
+                    let blocks: Vec<&[T]> = buffer.chunks_exact(GROUP * classes.max(1)).collect();
+                    uncertainty_group(&rows, &blocks, classes, from_logits, &mut scratch, &mut res);
                 }
             }
             for (l, r) in res[..len].iter().enumerate() {
