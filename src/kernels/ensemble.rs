@@ -317,8 +317,9 @@ fn gather<V: F8, T: Real>(rows: &[&[T]; GROUP], c: usize) -> V {
 /// before where 8 does not divide C (it rewrites the same values). Two or three classes
 /// whose rows are `adjacent` (the eight rows back to back, row l = `rows[l]`; empty when
 /// they are not) are split in registers ([`F8::deinterleave`], and [`F8::deinterleave3`]
-/// where that is permutations); other short rows element by element. PERF: the element loop (rows outer) became 64-byte-strided scatters
-/// (`vscatterqpd`), ~20% of (30, 10^5, 10) float32 in `perf`.
+/// where that is permutations); other short rows element by element. PERF: the element
+/// loop (rows outer) became 64-byte-strided scatters (`vscatterqpd`), ~20% of
+/// (30, 10^5, 10) float32 in `perf`.
 #[inline(always)]
 fn copy_lane_major<V: F8, T: Real>(
     rows: &[&[T]; GROUP],
