@@ -19,6 +19,7 @@ pub mod logits;
 pub mod logits_kl;
 pub mod logits_kl_two;
 pub mod neg_log;
+pub mod pairs_f32;
 pub mod plogq;
 pub mod plogq_raw;
 pub mod softmax;

@@ -914,8 +914,8 @@ fn group_body<V: F8, U: Real>(
     if std::ptr::eq(p.as_ptr(), q.as_ptr()) && p.len() == q.len() {
         match p.len() {
             1 => one_element_rows::<V>(&p[0], &q[0], out, regular),
-            2 if U::IS_F32 => entropy_of_two::<V, true>(&p[0], &p[1], out, regular),
-            2 => entropy_of_two::<V, false>(&p[0], &p[1], out, regular),
+            // (float32 entropy rows took `pairs_f32` above: p is q, so T is U)
+            2 => entropy_of_two::<V>(&p[0], &p[1], out, regular),
             _ => group_halves::<V, U, true>(p, q, out, regular),
         }
     } else if p.len() == 1 && q.len() == 1 {
@@ -977,10 +977,10 @@ pub(crate) fn one_element_rows<V: F8>(
 /// where t → 1, where its term is below half of log1p(t)). Two logarithms and three
 /// divisions per eight rows, against one logarithm per element plus the log of the
 /// total, the two passes and the dominant-element form of [`group_impl`]. These are the
-/// operations of [`cross_entropy_of_two`] with q = p (float32 data: f32 logs in both), so
-/// `cross_entropy(p, p.copy())` equals `entropy(p)` bit for bit here too.
+/// operations of [`cross_entropy_of_two`] with q = p, so `cross_entropy(p, p.copy())`
+/// equals `entropy(p)` bit for bit here too. (float32 rows: [`super::pairs_f32`].)
 #[inline(always)]
-fn entropy_of_two<V: F8, const F32: bool>(
+fn entropy_of_two<V: F8>(
     a: &[f64; GROUP],
     b: &[f64; GROUP],
     out: &mut [f64],
@@ -1003,7 +1003,7 @@ fn entropy_of_two<V: F8, const F32: bool>(
         // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
         min = min.min_ignoring_nan(x).min_ignoring_nan(y);
     }
-    let (logs, u_logged) = two_element_logs::<V, F32>(t, u);
+    let (logs, u_logged) = two_element_logs::<V, false>(t, u);
     for h in 0..2 {
         let (ln_u, ln_t) = logs[h];
         let value = two_element_value(t[h], u[h], u_logged[h], ln_u, ln_t, large[h], small[h]);
@@ -1188,10 +1188,12 @@ fn group_impl<V: F8, U: Real, const SAME: bool, const H: usize>(
     if SAME {
         (sq, mnq) = (sp, mp);
     }
-    let lanes: [Lanes<V>; 2] = std::array::from_fn(|h| {
-        let h = h.min(H - 1);
-        Lanes::from_sums(sp[h], sq[h], mq[h])
-    });
+    // (not `array::from_fn`: its closure may be compiled out of line, without the
+    // kernel's target features)
+    let lanes: [Lanes<V>; 2] = [
+        Lanes::from_sums(sp[0], sq[0], mq[0]),
+        Lanes::from_sums(sp[H - 1], sq[H - 1], mq[H - 1]),
+    ];
     let lo = V::splat(REGULAR_MIN);
     let hi = V::splat(REGULAR_MAX);
     for h in 0..H {
@@ -1357,8 +1359,23 @@ pub(crate) fn raw_terms<V: F8, const F32: bool, const SAME: bool, const H: usize
 }
 
 crate::simd::multiversion! {
-    /// Cross-entropies of up to sixteen short rows, transposed (see `group_body`).
-    pub fn group<U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
+    /// [`group`] for all but float32 two-element rows.
+    pub fn group_of<U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
+}
+
+/// Cross-entropies of up to sixteen short rows of p (element type T) and q (U),
+/// transposed (see `group_body`); two-element rows of float32 data on both sides take
+/// [`super::pairs_f32`] (f32 arithmetic).
+pub fn group<T: Real, U: Real>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    if p.len() == 2 && q.len() == 2 && T::IS_F32 && U::IS_F32 {
+        return super::pairs_f32::group(p, q, out, regular);
+    }
+    group_of::<U>(p, q, out, regular)
 }
 
 #[cfg(test)]
@@ -1375,9 +1392,9 @@ mod tests {
             check_rows_alone_match_full_groups(|f32_data, _, pt, qt, out, regular| {
                 let qt = if entropy { pt } else { qt };
                 if f32_data {
-                    group::<f32>(pt, qt, out, regular);
+                    group::<f32, f32>(pt, qt, out, regular);
                 } else {
-                    group::<f64>(pt, qt, out, regular);
+                    group::<f64, f64>(pt, qt, out, regular);
                 }
             });
         }
@@ -1401,7 +1418,7 @@ mod tests {
             }
             let mut out = [0.0; 4];
             let mut regular = [false; 4];
-            group::<f64>(&pt, &qt, &mut out, &mut regular);
+            group::<f64, f64>(&pt, &qt, &mut out, &mut regular);
             let v = if regular[3] {
                 out[3]
             } else {
@@ -1454,9 +1471,9 @@ mod tests {
                 let mut out = vec![0.0; chunk.len()];
                 let mut regular = vec![true; chunk.len()];
                 if f32_data {
-                    group::<f32>(&pt, &pt, &mut out, &mut regular);
+                    group::<f32, f32>(&pt, &pt, &mut out, &mut regular);
                 } else {
-                    group::<f64>(&pt, &pt, &mut out, &mut regular);
+                    group::<f64, f64>(&pt, &pt, &mut out, &mut regular);
                 }
                 for (j, r) in chunk.iter().enumerate() {
                     assert!(regular[j]);
@@ -1476,9 +1493,9 @@ mod tests {
                     }
                     let (mut o1, mut r1) = ([0.0], [true]);
                     if f32_data {
-                        group::<f32>(&alone, &alone, &mut o1, &mut r1);
+                        group::<f32, f32>(&alone, &alone, &mut o1, &mut r1);
                     } else {
-                        group::<f64>(&alone, &alone, &mut o1, &mut r1);
+                        group::<f64, f64>(&alone, &alone, &mut o1, &mut r1);
                     }
                     assert_eq!(o1[0].to_bits(), out[j].to_bits(), "{r:?}");
                     // cross-entropy with q = p (a separate buffer): the same value
@@ -1486,9 +1503,9 @@ mod tests {
                     let mut o2 = vec![0.0; chunk.len()];
                     let mut r2 = vec![true; chunk.len()];
                     if f32_data {
-                        group::<f32>(&pt, &qt, &mut o2, &mut r2);
+                        group::<f32, f32>(&pt, &qt, &mut o2, &mut r2);
                     } else {
-                        group::<f64>(&pt, &qt, &mut o2, &mut r2);
+                        group::<f64, f64>(&pt, &qt, &mut o2, &mut r2);
                     }
                     assert_eq!(o2[j].to_bits(), out[j].to_bits(), "{r:?}");
                 }
@@ -1525,7 +1542,7 @@ mod tests {
         }
         let qt = pt.clone();
         let (mut out, mut regular) = (vec![0.0; rows.len()], vec![true; rows.len()]);
-        let lo = group::<f64>(&pt, if same { &pt } else { &qt }, &mut out, &mut regular);
+        let lo = group::<f64, f64>(&pt, if same { &pt } else { &qt }, &mut out, &mut regular);
         (out, regular, lo)
     }
 
@@ -1588,54 +1605,6 @@ mod tests {
     }
 
     #[test]
-    fn float32_two_element_entropy_rows_are_within_the_f32_contract() {
-        // f32 values of every scale (ratios from 1 down past f32's normal range, where a
-        // group falls back to f64 logarithms), whole groups and groups mixing both kinds
-        let mut values: Vec<f64> = vec![0.0, 1e-45, 1e-40, 1.1754944e-38, 1e-30, 1e-7, 0.3];
-        values.extend([0.5, 0.7, 1.0, 1.0 + 2f64.powi(-23), 3.0, 1e7, 1e30, 3.4e38]);
-        values.extend(positive(24, 9).into_iter().filter(|&v| v > 0.0));
-        let values: Vec<f64> = values.iter().map(|&v| v as f32 as f64).collect();
-        let pairs: Vec<[f64; 2]> = values
-            .iter()
-            .flat_map(|&a| values.iter().map(move |&b| [a, b]))
-            .collect();
-        let (mut f32_groups, mut worst) = (0, 0.0f64);
-        for chunk in pairs.chunks(GROUP) {
-            let mut pt = vec![[0.0; GROUP]; 2];
-            for (j, r) in chunk.iter().enumerate() {
-                (pt[0][j], pt[1][j]) = (r[0], r[1]);
-            }
-            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
-            group::<f32>(&pt, &pt, &mut out, &mut regular);
-            let (mut out64, mut regular64) = (out.clone(), regular.clone());
-            group::<f64>(&pt, &pt, &mut out64, &mut regular64);
-            f32_groups += usize::from(out != out64);
-            for (j, r) in chunk.iter().enumerate() {
-                assert_eq!(
-                    regular[j],
-                    entropy_of_two_lane(r[0], r[1]).is_some(),
-                    "{r:?}"
-                );
-                if !regular[j] {
-                    continue;
-                }
-                let (exact, _) = row(r, r);
-                let err = (out[j] - exact).abs() / exact.max(f64::MIN_POSITIVE);
-                worst = worst.max(if out[j] == exact { 0.0 } else { err });
-                assert!(
-                    err <= 5e-7 || out[j] == exact,
-                    "{r:?}: {:e} vs {exact:e}",
-                    out[j]
-                );
-            }
-        }
-        // the f32 logarithms ran (they differ from the f64 ones in the last bits; most groups
-        // hold a share below f32's normal range and take f64 logarithms) and were checked
-        assert!(f32_groups >= 10, "{f32_groups} of {}", pairs.len() / GROUP);
-        assert!(worst > 0.0 && worst <= 5e-7, "{worst:e}");
-    }
-
-    #[test]
     fn one_element_rows_of_every_pair_measure_are_zero_or_left_to_the_row_form() {
         // one-element p and q of every adversarial pair: cross-entropy, KL and JS (all
         // normalised) give exactly 0 where both are regular, and leave the rest (zero,
@@ -1657,7 +1626,7 @@ mod tests {
             let run = |which: usize| {
                 let (mut out, mut regular) = (vec![f64::NAN; n], vec![true; n]);
                 let lo = match which {
-                    0 => group::<f64>(&pt, &qt, &mut out, &mut regular),
+                    0 => group::<f64, f64>(&pt, &qt, &mut out, &mut regular),
                     1 => crate::kernels::kl::group::<f64>(&pt, &qt, true, &mut out, &mut regular),
                     _ => crate::kernels::js::group::<f64, f64>(
                         &pt,
@@ -1696,80 +1665,6 @@ mod tests {
                     }
                 }
             }
-        }
-    }
-
-    #[test]
-    fn two_element_float32_rows_take_f32_logs_within_the_contract() {
-        // float32 data (every value an f32): shares from 1 to below f32's normal range,
-        // scales over f32's range; the f32-log form within 3e-7 of the scalar (libm f64)
-        // reference, and rows whose share t is an f32 subnormal take the f64 logs
-        let mut rows: Vec<Vec<f64>> = Vec::new();
-        for i in 0..300 {
-            let t = 10f64.powf(-(i as f64) * 0.16);
-            for scale in [1e-30f64, 1e-3, 1.0, 7.0, 1e30] {
-                let (x, y) = ((scale as f32) as f64, ((t * scale) as f32) as f64);
-                rows.push(vec![x, y]);
-                rows.push(vec![y, x]);
-            }
-        }
-        rows.push(vec![1.0, (1e-40f32) as f64]); // t an f32 subnormal
-        rows.push(vec![3.0, 0.0]);
-        for chunk in rows.chunks(GROUP) {
-            let mut pt = vec![[0.0; GROUP]; 2];
-            for (j, r) in chunk.iter().enumerate() {
-                pt[0][j] = r[0];
-                pt[1][j] = r[1];
-            }
-            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
-            group::<f32>(&pt, &pt, &mut out, &mut regular);
-            for (j, r) in chunk.iter().enumerate() {
-                let Some(want) = entropy_of_two_lane(r[0], r[1]) else {
-                    assert!(!regular[j], "{r:?}");
-                    continue;
-                };
-                assert!(regular[j], "{r:?}");
-                assert!(
-                    close(out[j], want, 3e-7) || (want < 1e-300 && out[j] < 1e-300),
-                    "{r:?}: {:e} vs {want:e}",
-                    out[j]
-                );
-                assert!(out[j] >= 0.0);
-            }
-        }
-    }
-
-    /// A float32 two-element row whose share is an f32 subnormal takes f64 logs; its
-    /// neighbours in the group keep their f32 logs: every row of a group mixing both
-    /// gives the bits it gives alone.
-    #[test]
-    fn two_element_float32_rows_do_not_depend_on_their_neighbours() {
-        let row = |j: usize| -> [f64; 2] {
-            match j % 4 {
-                1 => [1.0, (1e-40f32) as f64], // t an f32 subnormal
-                2 => [(3e-39f32) as f64, 0.5], // t an f32 subnormal, swapped
-                _ => [
-                    (0.1 + j as f32 * 0.37) as f64,
-                    (0.9f32 / (j + 1) as f32) as f64,
-                ],
-            }
-        };
-        let pt: Vec<[f64; GROUP]> = (0..2).map(|c| std::array::from_fn(|j| row(j)[c])).collect();
-        let (mut full, mut full_regular) = ([0.0; GROUP], [true; GROUP]);
-        group::<f32>(&pt, &pt, &mut full, &mut full_regular);
-        for j in 0..GROUP {
-            // the row alone in lane 0 (p and q the same tile: entropy)
-            let alone: Vec<[f64; GROUP]> = (0..2)
-                .map(|c| {
-                    let mut lane = [0.0; GROUP];
-                    lane[0] = row(j)[c];
-                    lane
-                })
-                .collect();
-            let (mut out, mut regular) = ([0.0], [true]);
-            group::<f32>(&alone, &alone, &mut out, &mut regular);
-            assert!(regular[0] && full_regular[j], "row {j}");
-            assert_eq!(out[0].to_bits(), full[j].to_bits(), "row {j}: {:?}", row(j));
         }
     }
 
@@ -1823,9 +1718,9 @@ mod tests {
         }
     }
 
-    /// float32 data: two-element cross-entropy rows take f32 logs of q's share (f64 logs
-    /// where the share is below f32's normal range), within the contract of the scalar
-    /// reference, and a copy of p gives the entropy's bits.
+    /// float64 p against float32 q (float32 on both sides takes `pairs_f32`): two-element
+    /// cross-entropy rows take f32 logs of q's share (f64 logs where the share is below
+    /// f32's normal range), within the contract of the scalar reference.
     #[test]
     fn two_element_float32_cross_entropy_rows_take_f32_logs_within_the_contract() {
         let to32 = |v: f64| (v as f32) as f64;
@@ -1842,7 +1737,7 @@ mod tests {
         rows.push(([1.0, 2.0], [1.0, to32(1e-40)])); // q's share an f32 subnormal
         rows.push(([1.0, 2.0], [3.0, 0.0])); // +inf
         let got = through_groups(&rows, |pt, qt, out, regular| {
-            group::<f32>(pt, qt, out, regular)
+            group::<f64, f32>(pt, qt, out, regular)
         });
         for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
             let lane = cross_entropy_of_two_lane(pr, qr);
@@ -1852,20 +1747,6 @@ mod tests {
                 close(value, want, 3e-7) || (want < 1e-300 && value < 1e-300),
                 "{pr:?} {qr:?}: {value:e} vs {want:e}"
             );
-        }
-        // the copy (q in its own buffer) against the entropy (p passed as both)
-        let copies: Vec<([f64; 2], [f64; 2])> = rows.iter().map(|&(p, _)| (p, p)).collect();
-        let ce = through_groups(&copies, |pt, qt, out, regular| {
-            group::<f32>(pt, qt, out, regular)
-        });
-        let h = through_groups(&copies, |pt, _, out, regular| {
-            group::<f32>(pt, pt, out, regular)
-        });
-        for ((row, &(ce, ce_regular)), &(h, h_regular)) in copies.iter().zip(&ce).zip(&h) {
-            assert_eq!(h_regular, ce_regular, "{row:?}");
-            if h_regular {
-                assert_eq!(h.to_bits(), ce.to_bits(), "{row:?}");
-            }
         }
     }
 
@@ -1894,7 +1775,7 @@ mod tests {
             }
         }
         let got = through_groups(&rows, |pt, qt, out, regular| {
-            group::<f64>(pt, qt, out, regular)
+            group::<f64, f64>(pt, qt, out, regular)
         });
         for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
             let lane = cross_entropy_of_two_lane(pr, qr);

@@ -11,9 +11,9 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use super::{one_contiguous, per_row, per_row_of_views, whole, Options};
 use crate::error::Error;
-use crate::kernels::plogq;
 use crate::kernels::plogq_raw::{self, RAW_MAX_COND_F32};
 use crate::kernels::two_pass::{self, Lowest, Sums};
+use crate::kernels::{pairs_f32, plogq};
 use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
 
@@ -31,9 +31,16 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         regular: &mut [bool],
     ) -> Lowest {
         if self.normalize {
-            plogq::group::<U>(p, q, out, regular)
+            plogq::group::<T, U>(p, q, out, regular)
         } else {
             plogq_raw::group::<U>(p, q, out, regular)
+        }
+    }
+
+    fn adjacent(&self, p: &[T], q: &[U], len: usize, out: &mut [f64]) -> Option<(usize, Lowest)> {
+        match (self.normalize && len == 2, T::as_f32(p), U::as_f32(q)) {
+            (true, Some(p), Some(q)) => Some(pairs_f32::adjacent_rows(p, q, out)),
+            _ => None,
         }
     }
 

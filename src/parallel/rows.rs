@@ -623,6 +623,20 @@ impl<T: Real> Rows<'_, T> {
         }
     }
 
+    /// Rows `first..first + n` as one slice where they lie back to back (a C-ordered
+    /// (N, len) block: element stride 1, row stride len).
+    fn adjacent_block(&self, first: usize, n: usize) -> Option<&[T]> {
+        let (rs, es) = self.regular()?;
+        let len = self.uniform_len()?;
+        if es != 1 || rs != len as isize || len == 0 || first + n > self.n_rows {
+            return None;
+        }
+        // SAFETY: rows first..first + n (≤ n_rows, checked) are adjacent runs of `len`
+        // elements (row stride len, element stride 1): n·len adjacent elements of the
+        // borrowed view from row `first`'s first element, live as long as `self`.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.offset(first as isize * rs), n * len) })
+    }
+
     /// Writes rows `first..first + n` (each `len` long, on a [regular](Rows::regular)
     /// layout) transposed into `buf[c][j]`, widened; lanes `n..GROUP` are zeroed.
     /// Two layouts are read without per-element index arithmetic: lanes adjacent in
@@ -1161,6 +1175,23 @@ pub trait RowMeasure<T, U>: Sync {
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest);
     /// One long distribution: (value, smallest inputs).
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest);
+    /// Rows of `len` elements stored back to back (row r of p at `p[r·len..]`, of q at
+    /// `q[r·len..]`; `q` is `p` itself where they are the same values): the values of
+    /// whole groups of [`GROUP`] rows computed straight from memory into `out`, stopping
+    /// before the first group holding a row the measure leaves to its row form. Returns
+    /// (rows done, a multiple of [`GROUP`]; their smallest inputs), or None where the
+    /// measure has no such form for `len` (the engine then fills groups as usual). The
+    /// values must equal the group form's bit for bit: a row's value may not depend on
+    /// its layout.
+    fn adjacent(
+        &self,
+        _p: &[T],
+        _q: &[U],
+        _len: usize,
+        _out: &mut [f64],
+    ) -> Option<(usize, Lowest)> {
+        None
+    }
     /// Whether a row's group value is unchanged by zeros after its end (probabilities:
     /// yes; logits: no — such a measure's groups hold rows of one length only).
     fn pads(&self) -> bool {
@@ -1730,11 +1761,37 @@ fn short_regular_chunk<T: Real, U: Real, M: RowMeasure<T, U>>(
     let mut qbuf: Vec<U> = Vec::new();
     // ask about interrupts every ~4096 elements, not every group of tiny rows
     let every = (4096 / (GROUP * len.max(1))).max(1);
-    for (g, out) in out.chunks_mut(GROUP).enumerate() {
+    // whole groups of rows stored back to back go straight from memory where the measure
+    // can (`RowMeasure::adjacent`); a group it stops at takes the filled form below
+    let rows = out.len();
+    let whole = rows / GROUP * GROUP;
+    let mut blocks = match (
+        p.adjacent_block(first, whole),
+        q.adjacent_block(first, whole),
+    ) {
+        (Some(pb), Some(qb)) if whole > 0 => Some((pb, qb)),
+        _ => None,
+    };
+    let mut g = 0;
+    while g * GROUP < rows {
         if g % every == 0 && ctx.stopped() {
             break;
         }
+        if let (Some((pb, qb)), true) = (blocks, g * GROUP < whole) {
+            let at = g * GROUP;
+            match m.adjacent(&pb[at * len..], &qb[at * len..], len, &mut out[at..whole]) {
+                None => blocks = None,
+                Some((done, lo)) => {
+                    min = min.min(lo);
+                    g += done / GROUP;
+                    if at + done == whole {
+                        continue;
+                    }
+                }
+            }
+        }
         let start = first + g * GROUP;
+        let out = &mut out[g * GROUP..rows.min(g * GROUP + GROUP)];
         let n = out.len();
         p.fill_group(start, n, len, pt);
         if !same {
@@ -1743,6 +1800,7 @@ fn short_regular_chunk<T: Real, U: Real, M: RowMeasure<T, U>>(
         let qref: &[[f64; GROUP]] = if same { pt } else { qt };
         let mut regular = [true; GROUP];
         min = min.min(m.group(&pt[..len], &qref[..len], out, &mut regular[..n]));
+        g += 1;
         if all_regular(&regular) {
             continue;
         }

@@ -67,6 +67,12 @@ pub trait F16: Copy {
     fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
     /// Whether any lane of the mask is set.
     fn any(m: Self::Mask) -> bool;
+    /// Whether every lane of the mask is set.
+    fn all(m: Self::Mask) -> bool;
+    /// Thirty-two values of pairs `x0 x1 | x2 x3 | …` in `a` (0–15) and `b` (16–31) split
+    /// into the pairs' first and second elements (two-element rows into their columns).
+    /// Data movement only: the same bits on every type.
+    fn deinterleave(a: Self, b: Self) -> (Self, Self);
     /// Lanes 0–7 and 8–15 of a mask as masks of the wide type (for selects on the
     /// widened halves).
     fn widen_mask(m: Self::Mask) -> (<Self::Wide as F8>::Mask, <Self::Wide as F8>::Mask);
@@ -233,6 +239,18 @@ impl F16 for Scalar16 {
     #[inline(always)]
     fn any(m: [bool; 16]) -> bool {
         m.iter().fold(false, |acc, &b| acc | b)
+    }
+    #[inline(always)]
+    fn all(m: [bool; 16]) -> bool {
+        m.iter().fold(true, |acc, &b| acc & b)
+    }
+    #[inline(always)]
+    fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+        let at = |k: usize| if k < 16 { a.0[k] } else { b.0[k - 16] };
+        (
+            Scalar16(std::array::from_fn(|i| at(2 * i))),
+            Scalar16(std::array::from_fn(|i| at(2 * i + 1))),
+        )
     }
     #[inline(always)]
     fn widen_mask(m: [bool; 16]) -> ([bool; 8], [bool; 8]) {
@@ -467,6 +485,32 @@ pub mod x86 {
             unsafe { _mm256_movemask_ps(_mm256_or_ps(m.0, m.1)) != 0 }
         }
         #[inline(always)]
+        fn all(m: Self::Mask) -> bool {
+            // SAFETY: see module docs.
+            unsafe { _mm256_movemask_ps(_mm256_and_ps(m.0, m.1)) == 0xff }
+        }
+        #[inline(always)]
+        fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+            // SAFETY: see module docs.
+            unsafe {
+                // x0…x7, x8…x15 → (x0 x2 … x14, x1 x3 … x15): per 128-bit lane the shuffle
+                // gives x0 x2 x8 x10 | x4 x6 x12 x14, the 64-bit permutation orders it
+                let split = |v: Avx2x16| {
+                    let order = |x: __m256| {
+                        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                            x,
+                        )))
+                    };
+                    (
+                        order(_mm256_shuffle_ps::<0b10_00_10_00>(v.0, v.1)),
+                        order(_mm256_shuffle_ps::<0b11_01_11_01>(v.0, v.1)),
+                    )
+                };
+                let ((ea, oa), (eb, ob)) = (split(a), split(b));
+                (Avx2x16(ea, eb), Avx2x16(oa, ob))
+            }
+        }
+        #[inline(always)]
         fn widen_mask(m: Self::Mask) -> ((__m256d, __m256d), (__m256d, __m256d)) {
             // Each 32-bit mask lane (all ones or zero) sign-extended to 64 bits.
             // SAFETY: see module docs.
@@ -648,8 +692,71 @@ pub mod x86 {
             m != 0
         }
         #[inline(always)]
+        fn all(m: __mmask16) -> bool {
+            m == 0xffff
+        }
+        #[inline(always)]
+        fn deinterleave(a: Self, b: Self) -> (Self, Self) {
+            // SAFETY: see module docs.
+            unsafe {
+                // index i < 16 picks a's lane i, 16 + i b's lane i
+                let even =
+                    _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                let odd =
+                    _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+                (
+                    Avx512x16(_mm512_permutex2var_ps(a.0, even, b.0)),
+                    Avx512x16(_mm512_permutex2var_ps(a.0, odd, b.0)),
+                )
+            }
+        }
+        #[inline(always)]
         fn widen_mask(m: __mmask16) -> (__mmask8, __mmask8) {
             (m as __mmask8, (m >> 8) as __mmask8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::F16;
+    use crate::simd::vector::{on_every_vector_type, LaneOp, F8};
+
+    /// `F16::deinterleave` and `F16::all` on every vector type this CPU has: the 32 values
+    /// x[k mod 8] + 100·⌊k/8⌋ (k < 32) split into evens and odds; `part` picks the lanes
+    /// 0–7 / 8–15 of the evens / odds, each checked on its own.
+    #[test]
+    fn deinterleave_splits_pairs_into_columns_on_every_vector_type() {
+        struct Part(usize);
+        impl LaneOp for Part {
+            fn apply<V: F8>(&self, v: V) -> V {
+                let plus = |c: f64| v.add(V::splat(c));
+                let a = V::F32s::from_wide(v, plus(100.0));
+                let b = V::F32s::from_wide(plus(200.0), plus(300.0));
+                let (even, odd) = V::F32s::deinterleave(a, b);
+                let pick = if self.0 < 2 { even } else { odd };
+                // every lane equals itself, no lane is NaN: `all` must say so
+                assert!(V::F32s::all(pick.eq(pick)));
+                assert!(!V::F32s::all(pick.lt(V::F32s::splat(-1e9))));
+                let (lo, hi) = pick.widen();
+                if self.0 % 2 == 0 {
+                    lo
+                } else {
+                    hi
+                }
+            }
+        }
+        let x: Vec<f64> = (0..64).map(|i| (i * 7 % 61) as f64 - 30.5).collect();
+        for part in 0..4 {
+            for (name, got) in on_every_vector_type(&Part(part), &x) {
+                for (block, lanes) in x.chunks(8).zip(got.chunks(8)) {
+                    for (i, &g) in lanes.iter().enumerate() {
+                        let k = 2 * (i + 8 * (part % 2)) + part / 2;
+                        let want = block[k % 8] + 100.0 * (k / 8) as f64;
+                        assert_eq!(g, want, "{name}: part {part}, lane {i}");
+                    }
+                }
+            }
         }
     }
 }

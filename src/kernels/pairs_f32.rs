@@ -1,0 +1,390 @@
+//! Two-element rows of float32 data — a binary classifier's (N, 2) outputs — in f32
+//! arithmetic, sixteen rows per vector: the normalised cross-entropy and entropy (q = p).
+//!
+//! The closed form is [`super::plogq`]'s (see `cross_entropy_of_two` there): with q's pair
+//! oriented so that c ≥ d, s = d/c ∈ [0, 1] and w = b/(a + b),
+//! H(P, Q) = log1p(s) + w·ln(1/s),
+//! two non-negative terms, scale-free, no cancellation. Here every operation runs in f32
+//! (DESIGN §2b: float32 input may take f32 logarithms and needs results within 1e-6 of
+//! the exact value): s, w, 1 + s and the correction of its rounding are single f32
+//! operations (≤ 2^−24 each), the logarithms [`ln_fast`] (≤ 7.9e-8), so each term is
+//! within ~3e-7 relative and so is their sum (both ≥ 0); the tests check ≤ 5e-7 against
+//! f64 references on adversarial rows. Per sixteen rows that is three f32 divisions and two
+//! f32 logarithms, where the f64 form spends six f64 divisions — and the rows need no
+//! widening into a tile first.
+//!
+//! Two entry points run the same lane function, so they give the same bits:
+//! - [`group`]: sixteen rows transposed into the engine's tile (any layout);
+//! - [`adjacent_rows`]: C-ordered (N, 2) rows read straight from memory, sixteen rows from
+//!   two loads split by [`F16::deinterleave`], whole groups until one holds a row the
+//!   lane form leaves alone (the engine then runs that group through [`group`]).
+//!
+//! A row is left to the exact row form (`regular` false) where either distribution has a
+//! NaN, a negative, no positive element or an infinite one (as in the f64 form), and
+//! where the f32 arithmetic would lose it: a share s below f32's normal range (ln s
+//! needs it normal) or a total a + b that overflows f32.
+
+use super::two_pass::{half, mark_irregular, store_half, Lowest};
+use super::GROUP;
+use crate::simd::log_f32::ln_fast;
+use crate::simd::vector::F8;
+use crate::simd::vector_f32::F16;
+
+/// Whether each lane of the pair (x, y) is a regular two-element distribution: no NaN,
+/// both ≥ 0, the larger positive and finite.
+#[inline(always)]
+fn regular_pair<W: F16>(x: W, y: W) -> W::Mask {
+    let (lo, hi) = (x.min_ignoring_nan(y), x.max_ignoring_nan(y));
+    let no_nan = W::and(x.eq(x), y.eq(y));
+    let zero = W::splat(0.0);
+    W::and(
+        W::and(no_nan, zero.le(lo)),
+        W::and(zero.lt(hi), hi.le(W::splat(f32::MAX))),
+    )
+}
+
+/// H(P, Q) of sixteen two-element rows P = (a, b)/(a + b), Q = (c, d)/(c + d) in f32
+/// (see the module docs), and the lanes it holds (false: leave the row to the row form).
+/// +inf where d = 0 < b after orientation (a mass on an impossible outcome).
+#[inline(always)]
+pub(crate) fn lanes<W: F16>(a: W, b: W, c: W, d: W) -> (W, W::Mask) {
+    let (zero, one) = (W::splat(0.0), W::splat(1.0));
+    let swap = c.lt(d);
+    let (c1, d1) = (W::select(swap, d, c), W::select(swap, c, d));
+    let (a1, b1) = (W::select(swap, b, a), W::select(swap, a, b));
+    let s = d1.div(c1);
+    let u = one.add(s);
+    // 1 ≥ s, so the rounding of 1 + s is exactly s − (u − 1) (Fast2Sum)
+    let log1p_s = ln_fast(u).add(s.sub(u.sub(one)).div(u));
+    let total = a1.add(b1);
+    let w = b1.div(total);
+    // no second term where b = 0 (s may be 0 there, whose fast log is finite garbage)
+    let second = W::select(b1.eq(zero), zero, w.mul(zero.sub(ln_fast(s))));
+    let value = W::select(
+        W::and(d1.eq(zero), zero.lt(b1)),
+        W::splat(f32::INFINITY),
+        log1p_s.add(second),
+    );
+    let f32_holds = W::and(
+        W::or(d1.eq(zero), W::splat(f32::MIN_POSITIVE).le(s)),
+        total.le(W::splat(f32::MAX)),
+    );
+    let held = W::and(W::and(regular_pair(a, b), regular_pair(c, d)), f32_holds);
+    (value, held)
+}
+
+/// The smallest lane of each side's running minimum, as [`Lowest`] (min(0, ·)).
+#[inline(always)]
+fn lowest<W: F16>(min_p: W, min_q: W) -> Lowest {
+    Lowest::NONE.min(Lowest {
+        p: f64::from(min_p.min_lane()),
+        q: f64::from(min_q.min_lane()),
+    })
+}
+
+/// Sixteen lanes of a tile row holding float32 values (exactly, as f64).
+#[inline(always)]
+fn narrow<V: F8>(row: &[f64; GROUP]) -> V::F32s {
+    V::F32s::from_wide(half::<V>(row, 0), half::<V>(row, 1))
+}
+
+/// [`group`]'s body.
+#[inline(always)]
+fn group_body<V: F8>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    let (a, b) = (narrow::<V>(&p[0]), narrow::<V>(&p[1]));
+    let (c, d) = if std::ptr::eq(p.as_ptr(), q.as_ptr()) {
+        (a, b)
+    } else {
+        (narrow::<V>(&q[0]), narrow::<V>(&q[1]))
+    };
+    let (value, held) = lanes(a, b, c, d);
+    let (held_lo, held_hi) = V::F32s::widen_mask(held);
+    mark_irregular::<V>(held_lo, 0, regular);
+    mark_irregular::<V>(held_hi, 1, regular);
+    let (lo, hi) = value.widen();
+    store_half(lo, 0, out);
+    store_half(hi, 1, out);
+    lowest(a.min_ignoring_nan(b), c.min_ignoring_nan(d))
+}
+
+/// Sixteen adjacent two-element rows (32 values) as their first and second elements.
+/// (A function, not a closure: closures in a kernel body may be compiled out of line,
+/// without its target features.)
+#[inline(always)]
+fn split_group<W: F16>(x: &[f32]) -> (W, W) {
+    W::deinterleave(
+        W::load(x[..GROUP].try_into().expect("16")),
+        W::load(x[GROUP..2 * GROUP].try_into().expect("16")),
+    )
+}
+
+/// [`adjacent_rows`]' body: whole groups of sixteen rows, each from two loads of p (and
+/// of q unless it is p).
+#[inline(always)]
+fn adjacent_body<V: F8>(p: &[f32], q: &[f32], out: &mut [f64]) -> (usize, Lowest) {
+    type W<V> = <V as F8>::F32s;
+    let groups = out.len() / GROUP;
+    assert!(p.len() >= 2 * GROUP * groups && q.len() >= 2 * GROUP * groups);
+    let same = std::ptr::eq(p.as_ptr(), q.as_ptr());
+    let inf = W::<V>::splat(f32::INFINITY);
+    let (mut min_p, mut min_q) = (inf, inf);
+    for g in 0..groups {
+        let at = 2 * GROUP * g;
+        let (a, b) = split_group::<W<V>>(&p[at..at + 2 * GROUP]);
+        let (c, d) = if same {
+            (a, b)
+        } else {
+            split_group::<W<V>>(&q[at..at + 2 * GROUP])
+        };
+        let (value, held) = lanes(a, b, c, d);
+        if !W::<V>::all(held) {
+            return (g * GROUP, lowest(min_p, min_q));
+        }
+        min_p = min_p.min_ignoring_nan(a).min_ignoring_nan(b);
+        min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
+        let (lo, hi) = value.widen();
+        let slots = &mut out[g * GROUP..g * GROUP + GROUP];
+        lo.store_f64((&mut slots[..8]).try_into().expect("8"));
+        hi.store_f64((&mut slots[8..]).try_into().expect("8"));
+    }
+    (groups * GROUP, lowest(min_p, min_q))
+}
+
+crate::simd::multiversion! {
+    /// Cross-entropies (entropies where `q` is `p`, the same slice) of C-ordered
+    /// two-element float32 rows: row r is `p[2r..2r + 2]`. Computes whole groups of
+    /// sixteen rows into `out` (one value per row) until a group holds a row the lane form
+    /// does not (module docs) and returns (rows done, a multiple of sixteen; the smallest
+    /// inputs of those rows). Those rows equal [`group`]'s bit for bit.
+    pub fn adjacent_rows<>(p: &[f32], q: &[f32], out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
+}
+
+crate::simd::multiversion! {
+    /// Cross-entropies (entropies where `q` is `p`, the same tile) of up to sixteen
+    /// two-element rows of float32 data in the engine's tile (`p[c][j]`: element c of row
+    /// j, zero padded): the group form of [`crate::parallel::rows::RowMeasure`]. Rows the
+    /// lane form does not hold are marked irregular.
+    pub fn group<>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::adversarial::SPECIALS;
+
+    /// The lane form in f64 with libm logarithms (a scalar reference): None where the f32
+    /// lane form leaves the row to the row form.
+    fn reference(p: [f32; 2], q: [f32; 2]) -> Option<f64> {
+        let regular = |x: [f32; 2]| {
+            !x[0].is_nan()
+                && !x[1].is_nan()
+                && x[0].min(x[1]) >= 0.0
+                && x[0].max(x[1]) > 0.0
+                && x[0].max(x[1]).is_finite()
+        };
+        if !regular(p) || !regular(q) {
+            return None;
+        }
+        let ([a, b], [c, d]) = if q[1] > q[0] {
+            ([p[1], p[0]], [q[1], q[0]])
+        } else {
+            (p, q)
+        };
+        let s32 = d / c;
+        if (d != 0.0 && s32 < f32::MIN_POSITIVE) || !(a + b).is_finite() {
+            return None;
+        }
+        let (a, b, c, d) = (a as f64, b as f64, c as f64, d as f64);
+        let (s, w) = (d / c, b / (a + b));
+        Some(if d == 0.0 && b > 0.0 {
+            f64::INFINITY
+        } else if b == 0.0 {
+            s.ln_1p()
+        } else {
+            s.ln_1p() - w * s.ln()
+        })
+    }
+
+    /// Float32 values for the adversarial pairs: every scale, shares from 1 to past f32's
+    /// normal range, the special values (as f32: ±inf, NaN, ±0, subnormals).
+    fn values() -> Vec<f32> {
+        let mut v: Vec<f32> = SPECIALS.iter().map(|&x| x as f32).collect();
+        v.extend([
+            f32::NAN,
+            -1.0,
+            0.3,
+            0.7,
+            1.0,
+            1.0 + f32::EPSILON,
+            3.0,
+            1e-7,
+            1e-30,
+            1e-38,
+            1.1754944e-38,
+            1e-40,
+            1e-45,
+            1e7,
+            1e30,
+            1.7e38,
+            f32::MAX,
+        ]);
+        v
+    }
+
+    /// Every (p, q) row of the values: pairs of pairs, q rotated through the list.
+    fn rows() -> Vec<([f32; 2], [f32; 2])> {
+        let v = values();
+        let mut rows = Vec::new();
+        for (i, &a) in v.iter().enumerate() {
+            for &b in &v {
+                for k in 0..3 {
+                    let c = v[(i + 3 * k) % v.len()];
+                    let d = v[(i + 5 * k + 1) % v.len()];
+                    rows.push(([a, b], [c, d]));
+                }
+                rows.push(([a, b], [a, b]));
+            }
+        }
+        // shares from 1 down to 1e-45 at several scales, both orientations
+        for i in 0..120 {
+            let t = 10f64.powf(-(i as f64) * 0.4);
+            for scale in [1e-30f64, 1e-3, 1.0, 7.0, 1e30] {
+                let (x, y) = (scale as f32, (t * scale) as f32);
+                rows.push(([x, y], [y, x]));
+                rows.push(([y, x], [(0.3 * scale) as f32, x]));
+                rows.push(([x, y], [x, y]));
+            }
+        }
+        rows
+    }
+
+    /// The group form of `rows` (sixteen at a time, `same`: q is p's tile).
+    fn through_group(rows: &[([f32; 2], [f32; 2])], same: bool) -> Vec<(f64, bool)> {
+        let mut got = Vec::new();
+        for chunk in rows.chunks(GROUP) {
+            let (mut pt, mut qt) = (vec![[0.0; GROUP]; 2], vec![[0.0; GROUP]; 2]);
+            for (j, (pr, qr)) in chunk.iter().enumerate() {
+                for c in 0..2 {
+                    pt[c][j] = f64::from(pr[c]);
+                    qt[c][j] = f64::from(qr[c]);
+                }
+            }
+            let (mut out, mut regular) = (vec![f64::NAN; chunk.len()], vec![true; chunk.len()]);
+            let qt = if same { &pt } else { &qt };
+            group(&pt, qt, &mut out, &mut regular);
+            got.extend(out.into_iter().zip(regular));
+        }
+        got
+    }
+
+    #[test]
+    fn group_rows_are_within_the_f32_contract_of_the_reference() {
+        let rows = rows();
+        let got = through_group(&rows, false);
+        let mut worst = 0.0f64;
+        for (&(pr, qr), &(value, regular)) in rows.iter().zip(&got) {
+            let want = reference(pr, qr);
+            assert_eq!(regular, want.is_some(), "{pr:?} {qr:?}");
+            let Some(want) = want else { continue };
+            assert!(value >= 0.0, "{pr:?} {qr:?}: {value:e}");
+            // and the exact row form (f64, rescaled, dominant terms by log1p)
+            let (exact, _) = crate::kernels::plogq::row(&pr.map(f64::from), &qr.map(f64::from));
+            for want in [want, exact] {
+                if want == value {
+                    continue;
+                }
+                let err = (value - want).abs() / want;
+                worst = worst.max(err);
+                assert!(err <= 5e-7, "{pr:?} {qr:?}: {value:e} vs {want:e}");
+            }
+        }
+        // the f32 arithmetic ran, and its error is of the f32 class
+        assert!(worst > 1e-8 && worst <= 5e-7, "{worst:e}");
+    }
+
+    /// A row's value does not depend on its neighbours: each row alone in lane 0 gives the
+    /// bits (and the regular flag) it gives in a full group of adversarial rows.
+    #[test]
+    fn a_row_alone_equals_the_row_in_a_full_group() {
+        let rows = rows();
+        let full = through_group(&rows, false);
+        for (r, want) in rows.iter().zip(&full) {
+            let alone = through_group(std::slice::from_ref(r), false)[0];
+            assert_eq!(alone.1, want.1, "{r:?}");
+            if want.1 {
+                assert_eq!(alone.0.to_bits(), want.0.to_bits(), "{r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn entropy_rows_are_the_cross_entropy_of_a_copy_bit_for_bit() {
+        let rows: Vec<_> = rows().into_iter().map(|(p, _)| (p, p)).collect();
+        let h = through_group(&rows, true);
+        let ce = through_group(&rows, false);
+        for ((row, h), ce) in rows.iter().zip(&h).zip(&ce) {
+            assert_eq!(h.1, ce.1, "{row:?}");
+            if h.1 {
+                assert_eq!(h.0.to_bits(), ce.0.to_bits(), "{row:?}");
+            }
+        }
+    }
+
+    /// The adjacent form against the group form: for every row count 0..=67 (every tail)
+    /// and the adversarial rows, the rows it computes carry the group form's bits, it
+    /// stops exactly at the first group holding an irregular row, and its smallest inputs
+    /// are those of the rows it did.
+    #[test]
+    fn adjacent_rows_equal_the_group_form_and_stop_at_irregular_groups() {
+        let all = rows();
+        let mut cases: Vec<Vec<([f32; 2], [f32; 2])>> = (0..=67)
+            .map(|n| {
+                all.iter()
+                    .filter(|r| reference(r.0, r.1).is_some())
+                    .take(n)
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        cases.extend(all.chunks(48).map(|c| c.to_vec()));
+        for rows in &cases {
+            for same in [false, true] {
+                let rows: Vec<_> = if same {
+                    rows.iter().map(|&(p, _)| (p, p)).collect()
+                } else {
+                    rows.clone()
+                };
+                let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
+                let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
+                let mut out = vec![f64::NAN; rows.len()];
+                let (done, lo) = if same {
+                    adjacent_rows(&p, &p, &mut out)
+                } else {
+                    adjacent_rows(&p, &q, &mut out)
+                };
+                let want = through_group(&rows, same);
+                let first_irregular = want.iter().position(|w| !w.1).unwrap_or(rows.len());
+                assert_eq!(done, (first_irregular.min(rows.len()) / GROUP) * GROUP);
+                for r in 0..done {
+                    assert_eq!(out[r].to_bits(), want[r].0.to_bits(), "{:?}", rows[r]);
+                }
+                assert!(
+                    out[done..].iter().all(|v| v.is_nan()),
+                    "nothing past the groups done"
+                );
+                let min = |side: usize| {
+                    rows[..done]
+                        .iter()
+                        .flat_map(|r| if side == 0 { r.0 } else { r.1 })
+                        .fold(0.0f64, |m, v| m.min(f64::from(v)))
+                };
+                assert_eq!((lo.p, lo.q), (min(0), min(1)));
+            }
+        }
+    }
+}
