@@ -15,9 +15,10 @@
 //!
 //! Two entry points run the same lane function, so they give the same bits:
 //! - [`group`]: sixteen rows transposed into the engine's tile (any layout);
-//! - [`adjacent_rows`]: C-ordered (N, 2) rows read straight from memory, sixteen rows from
-//!   two loads split by [`F16::deinterleave`], whole groups until one holds a row the
-//!   lane form leaves alone (the engine then runs that group through [`group`]).
+//! - [`adjacent`]: rows read straight from memory — the C-ordered (N, 2) array, sixteen
+//!   rows from two loads split by [`F16::deinterleave`], or the (2, N) array read along
+//!   axis 0, one load of each run — whole groups until one holds a row the lane form
+//!   leaves alone (the engine then runs that group through [`group`]).
 //!
 //! A row is left to the exact row form (`regular` false) where either distribution has a
 //! NaN, a negative, no positive element or an infinite one (as in the f64 form), and
@@ -112,34 +113,72 @@ fn group_body<V: F8>(
     lowest(a.min_ignoring_nan(b), c.min_ignoring_nan(d))
 }
 
-/// Sixteen adjacent two-element rows (32 values) as their first and second elements.
-/// (A function, not a closure: closures in a kernel body may be compiled out of line,
-/// without its target features.)
-#[inline(always)]
-fn split_group<W: F16>(x: &[f32]) -> (W, W) {
-    W::deinterleave(
-        W::load(x[..GROUP].try_into().expect("16")),
-        W::load(x[GROUP..2 * GROUP].try_into().expect("16")),
-    )
+/// Where a run of two-element float32 rows lies in memory.
+#[derive(Clone, Copy, Debug)]
+pub enum Pairs<'a> {
+    /// Row r at `x[2r..2r + 2]` (a C-ordered (N, 2) array).
+    Interleaved(&'a [f32]),
+    /// Row r = (`first[r]`, `second[r]`) (the C-ordered (2, N) array read along axis 0).
+    Columns(&'a [f32], &'a [f32]),
 }
 
-/// [`adjacent_rows`]' body: whole groups of sixteen rows, each from two loads of p (and
-/// of q unless it is p).
+impl Pairs<'_> {
+    /// Whether the rows fill `groups` whole groups.
+    fn holds(&self, groups: usize) -> bool {
+        match self {
+            Pairs::Interleaved(x) => x.len() >= 2 * GROUP * groups,
+            Pairs::Columns(a, b) => a.len().min(b.len()) >= GROUP * groups,
+        }
+    }
+    /// Whether both are the same rows (the same layout over the same memory).
+    fn same_rows(&self, o: &Pairs<'_>) -> bool {
+        use std::ptr::eq;
+        match (self, o) {
+            (Pairs::Interleaved(x), Pairs::Interleaved(y)) => eq(x.as_ptr(), y.as_ptr()),
+            (Pairs::Columns(a, b), Pairs::Columns(c, d)) => {
+                eq(a.as_ptr(), c.as_ptr()) && eq(b.as_ptr(), d.as_ptr())
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Group `g` (rows 16g..16g + 16) as the rows' first and second elements: two loads
+/// split by [`F16::deinterleave`], or one load of each run. (A function, not a closure:
+/// closures in a kernel body may be compiled out of line, without its target features.)
 #[inline(always)]
-fn adjacent_body<V: F8>(p: &[f32], q: &[f32], out: &mut [f64]) -> (usize, Lowest) {
+fn load_group<W: F16>(rows: Pairs<'_>, g: usize) -> (W, W) {
+    match rows {
+        Pairs::Interleaved(x) => {
+            let at = 2 * GROUP * g;
+            W::deinterleave(load16(x, at), load16(x, at + GROUP))
+        }
+        Pairs::Columns(a, b) => (load16(a, GROUP * g), load16(b, GROUP * g)),
+    }
+}
+
+/// `x[at..at + 16]` as a vector.
+#[inline(always)]
+fn load16<W: F16>(x: &[f32], at: usize) -> W {
+    W::load(x[at..at + GROUP].try_into().expect("16"))
+}
+
+/// [`adjacent`]'s body: whole groups of sixteen rows, p's (and q's unless it is p)
+/// loaded straight from memory.
+#[inline(always)]
+fn adjacent_body<V: F8>(p: Pairs<'_>, q: Pairs<'_>, out: &mut [f64]) -> (usize, Lowest) {
     type W<V> = <V as F8>::F32s;
     let groups = out.len() / GROUP;
-    assert!(p.len() >= 2 * GROUP * groups && q.len() >= 2 * GROUP * groups);
-    let same = std::ptr::eq(p.as_ptr(), q.as_ptr());
+    assert!(p.holds(groups) && q.holds(groups));
+    let same = p.same_rows(&q);
     let inf = W::<V>::splat(f32::INFINITY);
     let (mut min_p, mut min_q) = (inf, inf);
     for g in 0..groups {
-        let at = 2 * GROUP * g;
-        let (a, b) = split_group::<W<V>>(&p[at..at + 2 * GROUP]);
+        let (a, b) = load_group::<W<V>>(p, g);
         let (c, d) = if same {
             (a, b)
         } else {
-            split_group::<W<V>>(&q[at..at + 2 * GROUP])
+            load_group::<W<V>>(q, g)
         };
         let (value, held) = lanes(a, b, c, d);
         if !W::<V>::all(held) {
@@ -156,12 +195,12 @@ fn adjacent_body<V: F8>(p: &[f32], q: &[f32], out: &mut [f64]) -> (usize, Lowest
 }
 
 crate::simd::multiversion! {
-    /// Cross-entropies (entropies where `q` is `p`, the same slice) of C-ordered
-    /// two-element float32 rows: row r is `p[2r..2r + 2]`. Computes whole groups of
-    /// sixteen rows into `out` (one value per row) until a group holds a row the lane form
-    /// does not (module docs) and returns (rows done, a multiple of sixteen; the smallest
-    /// inputs of those rows). Those rows equal [`group`]'s bit for bit.
-    pub fn adjacent_rows<>(p: &[f32], q: &[f32], out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
+    /// Cross-entropies (entropies where `q` is `p`, the same memory) of two-element
+    /// float32 rows in one of the [`Pairs`] layouts. Computes whole groups of sixteen rows
+    /// into `out` (one value per row) until a group holds a row the lane form does not
+    /// (module docs) and returns (rows done, a multiple of sixteen; the smallest inputs of
+    /// those rows). Those rows equal [`group`]'s bit for bit.
+    pub fn adjacent<>(p: Pairs<'_>, q: Pairs<'_>, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
 }
 
 crate::simd::multiversion! {
@@ -335,7 +374,8 @@ mod tests {
         }
     }
 
-    /// The adjacent form against the group form: for every row count 0..=67 (every tail)
+    /// The adjacent form (rows interleaved, and as two runs) against the group form: for
+    /// every row count 0..=67 (every tail)
     /// and the adversarial rows, the rows it computes carry the group form's bits, it
     /// stops exactly at the first group holding an irregular row, and its smallest inputs
     /// are those of the rows it did.
@@ -361,29 +401,40 @@ mod tests {
                 };
                 let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
                 let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
-                let mut out = vec![f64::NAN; rows.len()];
-                let (done, lo) = if same {
-                    adjacent_rows(&p, &p, &mut out)
-                } else {
-                    adjacent_rows(&p, &q, &mut out)
+                let columns = |x: &[f32]| -> (Vec<f32>, Vec<f32>) {
+                    (
+                        x.iter().step_by(2).copied().collect(),
+                        x.iter().skip(1).step_by(2).copied().collect(),
+                    )
                 };
+                let (p1, p2) = columns(&p);
+                let (q1, q2) = columns(&q);
                 let want = through_group(&rows, same);
-                let first_irregular = want.iter().position(|w| !w.1).unwrap_or(rows.len());
-                assert_eq!(done, (first_irregular.min(rows.len()) / GROUP) * GROUP);
-                for r in 0..done {
-                    assert_eq!(out[r].to_bits(), want[r].0.to_bits(), "{:?}", rows[r]);
+                for layout in 0..2 {
+                    let mut out = vec![f64::NAN; rows.len()];
+                    let (pp, qq) = if layout == 0 {
+                        (Pairs::Interleaved(&p), Pairs::Interleaved(&q))
+                    } else {
+                        (Pairs::Columns(&p1, &p2), Pairs::Columns(&q1, &q2))
+                    };
+                    let (done, lo) = adjacent(pp, if same { pp } else { qq }, &mut out);
+                    let first_irregular = want.iter().position(|w| !w.1).unwrap_or(rows.len());
+                    assert_eq!(done, (first_irregular.min(rows.len()) / GROUP) * GROUP);
+                    for r in 0..done {
+                        assert_eq!(out[r].to_bits(), want[r].0.to_bits(), "{:?}", rows[r]);
+                    }
+                    assert!(
+                        out[done..].iter().all(|v| v.is_nan()),
+                        "nothing past the groups done"
+                    );
+                    let min = |side: usize| {
+                        rows[..done]
+                            .iter()
+                            .flat_map(|r| if side == 0 { r.0 } else { r.1 })
+                            .fold(0.0f64, |m, v| m.min(f64::from(v)))
+                    };
+                    assert_eq!((lo.p, lo.q), (min(0), min(1)));
                 }
-                assert!(
-                    out[done..].iter().all(|v| v.is_nan()),
-                    "nothing past the groups done"
-                );
-                let min = |side: usize| {
-                    rows[..done]
-                        .iter()
-                        .flat_map(|r| if side == 0 { r.0 } else { r.1 })
-                        .fold(0.0f64, |m, v| m.min(f64::from(v)))
-                };
-                assert_eq!((lo.p, lo.q), (min(0), min(1)));
             }
         }
     }

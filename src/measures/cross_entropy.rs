@@ -11,11 +11,12 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use super::{one_contiguous, per_row, per_row_of_views, whole, Options};
 use crate::error::Error;
+use crate::kernels::pairs_f32::{self, Pairs};
+use crate::kernels::plogq;
 use crate::kernels::plogq_raw::{self, RAW_MAX_COND_F32};
 use crate::kernels::two_pass::{self, Lowest, Sums};
-use crate::kernels::{pairs_f32, plogq};
 use crate::kernels::{Real, GROUP};
-use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
+use crate::parallel::rows::{Block, IntoChecked, Long, RowMeasure, Rows};
 
 /// The cross-entropy row measure (nats), normalised or raw.
 pub(crate) struct CrossEntropy {
@@ -37,11 +38,17 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         }
     }
 
-    fn adjacent(&self, p: &[T], q: &[U], len: usize, out: &mut [f64]) -> Option<(usize, Lowest)> {
-        match (self.normalize && len == 2, T::as_f32(p), U::as_f32(q)) {
-            (true, Some(p), Some(q)) => Some(pairs_f32::adjacent_rows(p, q, out)),
-            _ => None,
+    fn adjacent(
+        &self,
+        p: Block<'_, T>,
+        q: Block<'_, U>,
+        len: usize,
+        out: &mut [f64],
+    ) -> Option<(usize, Lowest)> {
+        if !self.normalize || len != 2 {
+            return None;
         }
+        Some(pairs_f32::adjacent(pairs(p)?, pairs(q)?, out))
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
@@ -77,6 +84,17 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         }
         (careful_long(x, &o.sums), min)
     }
+}
+
+/// Two-element float32 rows of a [`Block`] in the kernel's terms (None for float64).
+fn pairs<T: Real>(rows: Block<'_, T>) -> Option<Pairs<'_>> {
+    Some(match rows {
+        Block::Rows(x) => Pairs::Interleaved(T::as_f32(x)?),
+        Block::Columns { values, stride } => {
+            let x = T::as_f32(values)?;
+            Pairs::Columns(x, &x[stride..])
+        }
+    })
 }
 
 /// −Σ p ln q from one-pass partials (+inf where some q = 0 < p).

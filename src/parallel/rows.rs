@@ -623,18 +623,29 @@ impl<T: Real> Rows<'_, T> {
         }
     }
 
-    /// Rows `first..first + n` as one slice where they lie back to back (a C-ordered
-    /// (N, len) block: element stride 1, row stride len).
-    fn adjacent_block(&self, first: usize, n: usize) -> Option<&[T]> {
+    /// Rows `first..first + n` as a [`Block`] where they lie in one of its layouts.
+    fn block(&self, first: usize, n: usize) -> Option<Block<'_, T>> {
         let (rs, es) = self.regular()?;
         let len = self.uniform_len()?;
-        if es != 1 || rs != len as isize || len == 0 || first + n > self.n_rows {
+        if len == 0 || first + n > self.n_rows {
+            return None;
+        }
+        if let Some(all) = self.column_block() {
+            // element c of row first + j at all[first + j + c·n_rows]
+            return Some(Block::Columns {
+                values: &all[first..],
+                stride: self.n_rows,
+            });
+        }
+        if es != 1 || rs != len as isize {
             return None;
         }
         // SAFETY: rows first..first + n (≤ n_rows, checked) are adjacent runs of `len`
         // elements (row stride len, element stride 1): n·len adjacent elements of the
         // borrowed view from row `first`'s first element, live as long as `self`.
-        Some(unsafe { std::slice::from_raw_parts(self.ptr.offset(first as isize * rs), n * len) })
+        let values =
+            unsafe { std::slice::from_raw_parts(self.ptr.offset(first as isize * rs), n * len) };
+        Some(Block::Rows(values))
     }
 
     /// Writes rows `first..first + n` (each `len` long, on a [regular](Rows::regular)
@@ -1175,18 +1186,17 @@ pub trait RowMeasure<T, U>: Sync {
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest);
     /// One long distribution: (value, smallest inputs).
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest);
-    /// Rows of `len` elements stored back to back (row r of p at `p[r·len..]`, of q at
-    /// `q[r·len..]`; `q` is `p` itself where they are the same values): the values of
-    /// whole groups of [`GROUP`] rows computed straight from memory into `out`, stopping
-    /// before the first group holding a row the measure leaves to its row form. Returns
-    /// (rows done, a multiple of [`GROUP`]; their smallest inputs), or None where the
-    /// measure has no such form for `len` (the engine then fills groups as usual). The
-    /// values must equal the group form's bit for bit: a row's value may not depend on
-    /// its layout.
+    /// Rows whose elements lie in one of the [`Block`] layouts (`q` is `p` itself where
+    /// they are the same values): the values of whole groups of [`GROUP`] rows computed
+    /// straight from memory into `out` (one per row), stopping before the first group
+    /// holding a row the measure leaves to its row form. Returns (rows done, a multiple
+    /// of [`GROUP`]; their smallest inputs), or None where the measure has no such form
+    /// for `len` (the engine then fills groups as usual). The values must equal the group
+    /// form's bit for bit: a row's value may not depend on its layout.
     fn adjacent(
         &self,
-        _p: &[T],
-        _q: &[U],
+        _p: Block<'_, T>,
+        _q: Block<'_, U>,
         _len: usize,
         _out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
@@ -1201,6 +1211,30 @@ pub trait RowMeasure<T, U>: Sync {
     /// form — in every layout, so a row's value does not depend on it.
     fn vertical(&self) -> usize {
         VERTICAL
+    }
+}
+
+/// Where rows of one length lie in memory, for [`RowMeasure::adjacent`]: the two layouts
+/// whose groups need no index arithmetic.
+#[derive(Clone, Copy, Debug)]
+pub enum Block<'a, T> {
+    /// Rows back to back: row r at `[r·len..(r + 1)·len]` (a C-ordered (N, len) array).
+    Rows(&'a [T]),
+    /// Each element of the rows in its own run: element c of row r at
+    /// `values[c·stride + r]` (the C-ordered (len, N) array read along axis 0).
+    Columns { values: &'a [T], stride: usize },
+}
+
+impl<T> Block<'_, T> {
+    /// The block from row `r` on (rows of `len` elements).
+    fn from_row(self, r: usize, len: usize) -> Self {
+        match self {
+            Block::Rows(x) => Block::Rows(&x[r * len..]),
+            Block::Columns { values, stride } => Block::Columns {
+                values: &values[r..],
+                stride,
+            },
+        }
     }
 }
 
@@ -1765,10 +1799,7 @@ fn short_regular_chunk<T: Real, U: Real, M: RowMeasure<T, U>>(
     // can (`RowMeasure::adjacent`); a group it stops at takes the filled form below
     let rows = out.len();
     let whole = rows / GROUP * GROUP;
-    let mut blocks = match (
-        p.adjacent_block(first, whole),
-        q.adjacent_block(first, whole),
-    ) {
+    let mut blocks = match (p.block(first, whole), q.block(first, whole)) {
         (Some(pb), Some(qb)) if whole > 0 => Some((pb, qb)),
         _ => None,
     };
@@ -1779,7 +1810,8 @@ fn short_regular_chunk<T: Real, U: Real, M: RowMeasure<T, U>>(
         }
         if let (Some((pb, qb)), true) = (blocks, g * GROUP < whole) {
             let at = g * GROUP;
-            match m.adjacent(&pb[at * len..], &qb[at * len..], len, &mut out[at..whole]) {
+            let (pb, qb) = (pb.from_row(at, len), qb.from_row(at, len));
+            match m.adjacent(pb, qb, len, &mut out[at..whole]) {
                 None => blocks = None,
                 Some((done, lo)) => {
                     min = min.min(lo);
