@@ -338,16 +338,7 @@ pub(crate) mod adversarial {
     pub fn two_element_rows() -> Vec<([f64; 2], [f64; 2])> {
         let mut values: Vec<f64> = SPECIALS.to_vec();
         values.extend([f64::NAN, -1.0, 0.3, 0.7, 1.0 + 1e-15, 1e-16, 2e-300, 1e150]);
-        let mut rows = Vec::new();
-        for (i, &a) in values.iter().enumerate() {
-            for &b in &values {
-                for k in 0..4 {
-                    let c = values[(i + 3 * k) % values.len()];
-                    let d = values[(i + 5 * k + 1) % values.len()];
-                    rows.push(([a, b], [c, d]));
-                }
-            }
-        }
+        let mut rows = pairs_of_pairs(&values);
         for i in 0..60 {
             let t = 10f64.powf(-(i as f64) * 0.3);
             for (sp, sq) in [
@@ -364,6 +355,43 @@ pub(crate) mod adversarial {
             }
         }
         rows
+    }
+
+    /// Two-element (p, q) rows of `values`: every value in both places of p, with q's
+    /// pair rotated through the list (so every value meets every place and orientation
+    /// without all pairs of pairs).
+    pub fn pairs_of_pairs(values: &[f64]) -> Vec<([f64; 2], [f64; 2])> {
+        let mut rows = Vec::new();
+        for (i, &a) in values.iter().enumerate() {
+            for &b in values {
+                for k in 0..4 {
+                    let c = values[(i + 3 * k) % values.len()];
+                    let d = values[(i + 5 * k + 1) % values.len()];
+                    rows.push(([a, b], [c, d]));
+                }
+            }
+        }
+        rows
+    }
+
+    /// The two-element closed form of the cross-entropy in f64 with libm logarithms
+    /// (a scalar reference): q's pair oriented so that c ≥ d, s = d/c, w = b/(a + b),
+    /// H = log1p(s) + w·ln(1/s); +inf where d = 0 < b. For rows the forms take (no
+    /// NaN, negatives or empty totals).
+    pub fn two_element_cross_entropy(p: [f64; 2], q: [f64; 2]) -> f64 {
+        let ([a, b], [c, d]) = if q[1] > q[0] {
+            ([p[1], p[0]], [q[1], q[0]])
+        } else {
+            (p, q)
+        };
+        let (s, w) = (d / c, b / (a + b));
+        if d == 0.0 && b > 0.0 {
+            f64::INFINITY
+        } else if b == 0.0 {
+            s.ln_1p()
+        } else {
+            s.ln_1p() - w * s.ln()
+        }
     }
 
     /// Equal two-element distributions (the first of each triple), and one pair of

@@ -214,7 +214,7 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::SPECIALS;
+    use crate::kernels::adversarial::{pairs_of_pairs, two_element_cross_entropy, SPECIALS};
 
     /// The lane form in f64 with libm logarithms (a scalar reference): None where the f32
     /// lane form leaves the row to the row form.
@@ -229,24 +229,15 @@ mod tests {
         if !regular(p) || !regular(q) {
             return None;
         }
-        let ([a, b], [c, d]) = if q[1] > q[0] {
-            ([p[1], p[0]], [q[1], q[0]])
-        } else {
-            (p, q)
-        };
-        let s32 = d / c;
-        if (d != 0.0 && s32 < f32::MIN_POSITIVE) || !(a + b).is_finite() {
+        // the f32 form's own limits: its share s = d/c and total a + b in f32
+        let (c, d) = (q[0].max(q[1]), q[0].min(q[1]));
+        if (d != 0.0 && d / c < f32::MIN_POSITIVE) || !(p[0] + p[1]).is_finite() {
             return None;
         }
-        let (a, b, c, d) = (a as f64, b as f64, c as f64, d as f64);
-        let (s, w) = (d / c, b / (a + b));
-        Some(if d == 0.0 && b > 0.0 {
-            f64::INFINITY
-        } else if b == 0.0 {
-            s.ln_1p()
-        } else {
-            s.ln_1p() - w * s.ln()
-        })
+        Some(two_element_cross_entropy(
+            p.map(f64::from),
+            q.map(f64::from),
+        ))
     }
 
     /// Float32 values for the adversarial pairs: every scale, shares from 1 to past f32's
@@ -275,20 +266,14 @@ mod tests {
         v
     }
 
-    /// Every (p, q) row of the values: pairs of pairs, q rotated through the list.
+    /// Every (p, q) row of the values (pairs of pairs, and each p with itself).
     fn rows() -> Vec<([f32; 2], [f32; 2])> {
-        let v = values();
-        let mut rows = Vec::new();
-        for (i, &a) in v.iter().enumerate() {
-            for &b in &v {
-                for k in 0..3 {
-                    let c = v[(i + 3 * k) % v.len()];
-                    let d = v[(i + 5 * k + 1) % v.len()];
-                    rows.push(([a, b], [c, d]));
-                }
-                rows.push(([a, b], [a, b]));
-            }
-        }
+        let v: Vec<f64> = values().into_iter().map(f64::from).collect();
+        let to32 = |x: [f64; 2]| x.map(|v| v as f32);
+        let mut rows: Vec<([f32; 2], [f32; 2])> = pairs_of_pairs(&v)
+            .into_iter()
+            .flat_map(|(p, q)| [(to32(p), to32(q)), (to32(p), to32(p))])
+            .collect();
         // shares from 1 down to 1e-45 at several scales, both orientations
         for i in 0..120 {
             let t = 10f64.powf(-(i as f64) * 0.4);

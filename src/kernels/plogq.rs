@@ -1680,22 +1680,11 @@ mod tests {
         if !in_range(p) || !in_range(q) {
             return None;
         }
-        let ([a, b], [c, d]) = if q[1] > q[0] {
-            ([p[1], p[0]], [q[1], q[0]])
-        } else {
-            (p, q)
-        };
-        let (s, w) = (d / c, b / (a + b));
-        if d != 0.0 && s < f64::MIN_POSITIVE {
+        let (c, d) = (q[0].max(q[1]), q[0].min(q[1]));
+        if d != 0.0 && d / c < f64::MIN_POSITIVE {
             return None;
         }
-        Some(if d == 0.0 && b > 0.0 {
-            f64::INFINITY
-        } else if b == 0.0 {
-            s.ln_1p()
-        } else {
-            s.ln_1p() - w * s.ln()
-        })
+        Some(crate::kernels::adversarial::two_element_cross_entropy(p, q))
     }
 
     #[test]

@@ -1227,7 +1227,7 @@ pub enum Block<'a, T> {
 
 impl<T> Block<'_, T> {
     /// The block from row `r` on (rows of `len` elements).
-    fn from_row(self, r: usize, len: usize) -> Self {
+    fn skip_rows(self, r: usize, len: usize) -> Self {
         match self {
             Block::Rows(x) => Block::Rows(&x[r * len..]),
             Block::Columns { values, stride } => Block::Columns {
@@ -1810,7 +1810,7 @@ fn short_regular_chunk<T: Real, U: Real, M: RowMeasure<T, U>>(
         }
         if let (Some((pb, qb)), true) = (blocks, g * GROUP < whole) {
             let at = g * GROUP;
-            let (pb, qb) = (pb.from_row(at, len), qb.from_row(at, len));
+            let (pb, qb) = (pb.skip_rows(at, len), qb.skip_rows(at, len));
             match m.adjacent(pb, qb, len, &mut out[at..whole]) {
                 None => blocks = None,
                 Some((done, lo)) => {

@@ -739,7 +739,7 @@ mod tests {
                 assert!(V::F32s::all(pick.eq(pick)));
                 assert!(!V::F32s::all(pick.lt(V::F32s::splat(-1e9))));
                 let (lo, hi) = pick.widen();
-                if self.0 % 2 == 0 {
+                if self.0.is_multiple_of(2) {
                     lo
                 } else {
                     hi
