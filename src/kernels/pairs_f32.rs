@@ -48,7 +48,7 @@ fn regular_pair<W: F16>(x: W, y: W) -> W::Mask {
 /// (see the module docs), and the lanes it holds (false: leave the row to the row form).
 /// +inf where d = 0 < b after orientation (a mass on an impossible outcome).
 #[inline(always)]
-pub(crate) fn lanes<W: F16>(a: W, b: W, c: W, d: W) -> (W, W::Mask) {
+fn lanes<W: F16>(a: W, b: W, c: W, d: W) -> (W, W::Mask) {
     let (zero, one) = (W::splat(0.0), W::splat(1.0));
     let swap = c.lt(d);
     let (c1, d1) = (W::select(swap, d, c), W::select(swap, c, d));
