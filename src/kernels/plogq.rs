@@ -914,7 +914,7 @@ fn group_body<V: F8, U: Real>(
     if std::ptr::eq(p.as_ptr(), q.as_ptr()) && p.len() == q.len() {
         match p.len() {
             1 => one_element_rows::<V>(&p[0], &q[0], out, regular),
-            // (float32 entropy rows took `pairs_f32` above: p is q, so T is U)
+            // (float32 entropy rows take `pairs_f32` in [`group`]: p is q, so T is U)
             2 => entropy_of_two::<V>(&p[0], &p[1], out, regular),
             _ => group_halves::<V, U, true>(p, q, out, regular),
         }
