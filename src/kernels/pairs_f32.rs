@@ -110,7 +110,12 @@ fn group_body<V: F8>(
     let (lo, hi) = value.widen();
     store_half(lo, 0, out);
     store_half(hi, 1, out);
-    lowest(a.min_ignoring_nan(b), c.min_ignoring_nan(d))
+    // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
+    let inf = V::F32s::splat(f32::INFINITY);
+    lowest(
+        inf.min_ignoring_nan(a).min_ignoring_nan(b),
+        inf.min_ignoring_nan(c).min_ignoring_nan(d),
+    )
 }
 
 /// Where a run of two-element float32 rows lies in memory.
@@ -188,8 +193,8 @@ fn adjacent_body<V: F8>(p: Pairs<'_>, q: Pairs<'_>, out: &mut [f64]) -> (usize, 
         min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
         let (lo, hi) = value.widen();
         let slots = &mut out[g * GROUP..g * GROUP + GROUP];
-        lo.store_f64((&mut slots[..8]).try_into().expect("8"));
-        hi.store_f64((&mut slots[8..]).try_into().expect("8"));
+        store_half(lo, 0, slots);
+        store_half(hi, 1, slots);
     }
     (groups * GROUP, lowest(min_p, min_q))
 }
@@ -214,7 +219,9 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::{pairs_of_pairs, two_element_cross_entropy, SPECIALS};
+    use crate::kernels::adversarial::{
+        pairs_of_pairs, through_groups, two_element_cross_entropy, SPECIALS,
+    };
 
     /// The lane form in f64 with libm logarithms (a scalar reference): None where the f32
     /// lane form leaves the row to the row form.
@@ -287,23 +294,16 @@ mod tests {
         rows
     }
 
-    /// The group form of `rows` (sixteen at a time, `same`: q is p's tile).
+    /// The group form of `rows` (sixteen at a time, `same`: q is p's tile), through
+    /// [`through_groups`] (which also checks the smallest inputs reported).
     fn through_group(rows: &[([f32; 2], [f32; 2])], same: bool) -> Vec<(f64, bool)> {
-        let mut got = Vec::new();
-        for chunk in rows.chunks(GROUP) {
-            let (mut pt, mut qt) = (vec![[0.0; GROUP]; 2], vec![[0.0; GROUP]; 2]);
-            for (j, (pr, qr)) in chunk.iter().enumerate() {
-                for c in 0..2 {
-                    pt[c][j] = f64::from(pr[c]);
-                    qt[c][j] = f64::from(qr[c]);
-                }
-            }
-            let (mut out, mut regular) = (vec![f64::NAN; chunk.len()], vec![true; chunk.len()]);
-            let qt = if same { &pt } else { &qt };
-            group(&pt, qt, &mut out, &mut regular);
-            got.extend(out.into_iter().zip(regular));
-        }
-        got
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(p, q)| (p.map(f64::from), q.map(f64::from)))
+            .collect();
+        through_groups(&rows, |pt, qt, out, regular| {
+            group(pt, if same { pt } else { qt }, out, regular)
+        })
     }
 
     #[test]
