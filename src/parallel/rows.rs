@@ -625,9 +625,7 @@ impl<T: Real> Rows<'_, T> {
 
     /// Rows `first..first + n` as a [`Block`] where they lie in one of its layouts.
     fn block(&self, first: usize, n: usize) -> Option<Block<'_, T>> {
-        let (rs, es) = self.regular()?;
-        let len = self.uniform_len()?;
-        if len == 0 || first + n > self.n_rows {
+        if self.uniform_len()? == 0 || first + n > self.n_rows {
             return None;
         }
         if let Some(all) = self.column_block() {
@@ -637,15 +635,21 @@ impl<T: Real> Rows<'_, T> {
                 stride: self.n_rows,
             });
         }
-        if es != 1 || rs != len as isize {
+        self.adjacent_rows(first, n).map(Block::Rows)
+    }
+
+    /// Rows `first..first + n` as one slice where they lie back to back (a C-ordered
+    /// (N, len) block: element stride 1, row stride len).
+    fn adjacent_rows(&self, first: usize, n: usize) -> Option<&[T]> {
+        let (rs, es) = self.regular()?;
+        let len = self.uniform_len()?;
+        if es != 1 || rs != len as isize || len == 0 || first + n > self.n_rows {
             return None;
         }
         // SAFETY: rows first..first + n (≤ n_rows, checked) are adjacent runs of `len`
         // elements (row stride len, element stride 1): n·len adjacent elements of the
         // borrowed view from row `first`'s first element, live as long as `self`.
-        let values =
-            unsafe { std::slice::from_raw_parts(self.ptr.offset(first as isize * rs), n * len) };
-        Some(Block::Rows(values))
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.offset(first as isize * rs), n * len) })
     }
 
     /// Writes rows `first..first + n` (each `len` long, on a [regular](Rows::regular)
@@ -688,12 +692,7 @@ impl<T: Real> Rows<'_, T> {
             }
             return;
         }
-        if n == GROUP && es == 1 && rs == len as isize && len > 0 {
-            // SAFETY: rows first..first + GROUP are adjacent runs of `len` elements
-            // (row stride len, element stride 1): GROUP·len adjacent elements of the
-            // borrowed view from row `first`'s first element.
-            let src =
-                unsafe { std::slice::from_raw_parts(self.ptr.offset(first_base), GROUP * len) };
+        if let (true, Some(src)) = (n == GROUP, self.adjacent_rows(first, n)) {
             widen_rows(src, &mut buf[..len]);
             return;
         }
