@@ -172,3 +172,51 @@ def test_special_values_keep_their_js_results() -> None:
         bad = q.copy()
         bad[5] = -0.5
         fe.js_divergence(p, bad)
+
+
+def _normalised_rows(case: str, n_rows: int, classes: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """`case` rows normalised in float32, as a model's outputs are (totals within ~1e-7 of
+    1): the KL group form's fast lanes take them where far enough apart."""
+    p, q = CASES[case](np.random.default_rng(seed), n_rows * classes)
+    p, q = p.reshape(n_rows, classes), q.reshape(n_rows, classes)
+    with np.errstate(invalid="ignore"):
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32), (q / q.sum(axis=1, keepdims=True)).astype(
+            np.float32
+        )
+
+
+SHORT_CLASSES = [3, 5, 8, 10, 16, 17, 33, 64, 100, 128]
+
+
+@pytest.mark.parametrize("classes", SHORT_CLASSES)
+@pytest.mark.parametrize("case", ["uniform", "spread 0.3", "spread 1e-1", "nearly equal 1e-3", "mixed leaves", "zeros and binades"])
+def test_short_normalised_kl_rows_are_within_the_float32_contract(case: str, classes: int) -> None:
+    # float32 rows of up to 128 elements take the vertical groups: sixteen rows in the fast
+    # form (lane = row), the exact group form for the rows it does not keep
+    p, q = _normalised_rows(case, 203, classes, classes)
+    want = _exact("kl", p, q, axis=-1)
+    got = fe.kl_divergence(p, q, axis=-1)
+    np.testing.assert_allclose(got, want, rtol=F32_CONTRACT, atol=0)
+
+
+@pytest.mark.parametrize("classes", SHORT_CLASSES)
+def test_short_normalised_kl_rows_give_the_same_bits_in_every_layout(classes: int, restore_threads: int) -> None:
+    # far and nearly equal rows side by side, so groups mix fast and exact rows
+    p, far = _normalised_rows("uniform", 203, classes, 3)
+    near = _normalised_rows("nearly equal 1e-3", 203, classes, 3)[1]
+    q = np.where((np.arange(203) % 7 == 3)[:, None], near, far).astype(np.float32)
+    q[5, 0] = 0.0  # a zero under mass: +inf
+    p[9, 1] = np.nan
+    rows = fe.kl_divergence(p, q, axis=-1)
+    assert rows[5] == np.inf and np.isnan(rows[9])
+    columns = fe.kl_divergence(np.ascontiguousarray(p.T), np.ascontiguousarray(q.T), axis=0)
+    offsets = np.arange(0, p.size + 1, classes, dtype=np.int64)
+    ragged = fe.kl_divergence(p.reshape(-1), q.reshape(-1), offsets=offsets)
+    one_by_one = np.array([fe.kl_divergence(a, b) for a, b in zip(p, q)])
+    strided = fe.kl_divergence(np.repeat(p, 2, axis=1)[:, ::2], np.repeat(q, 2, axis=1)[:, ::2], axis=-1)
+    assert rows.tobytes() == columns.tobytes() == ragged.tobytes() == one_by_one.tobytes() == strided.tobytes()
+    seen = []
+    for threads in (1, 2, 3):
+        fe.set_num_threads(threads)
+        seen.append(fe.kl_divergence(np.tile(p, (50, 1)), np.tile(q, (50, 1)), axis=-1).tobytes())
+    assert seen[0] == seen[1] == seen[2] == np.tile(rows, 50).tobytes()

@@ -33,7 +33,8 @@
 //! zero term. Anything else (a zero q under p > 0, subnormal, negative, ±inf, NaN) makes
 //! the leaf `None`, and the exact leaf reports it as before.
 
-use super::two_pass::{Lowest, Sums};
+use super::two_pass::{mark_irregular, narrow, store_half, Lowest, Sums};
+use super::GROUP;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
@@ -57,63 +58,108 @@ const ABS: u32 = 0x7fff_ffff;
 /// on the leaf's own data, so results stay the same for any thread count.
 const PROBE: usize = 32;
 
+/// The fast form's running sums, lane by lane: sixteen lanes of Σp, Σq, Σ p·(ln p − ln q)
+/// (f64, two halves), Σ p(|rest_p| + |rest_q|) (the bound's weight, f32), the smallest
+/// bits-less-one of p and q (the domain test) and whether a q = 0 lay under a p > 0. A
+/// leaf folds its lanes at the end; a group's lanes are its sixteen rows.
+#[derive(Clone, Copy)]
+struct FastLanes<V: F8> {
+    sp: [V; 2],
+    sq: [V; 2],
+    w: [V; 2],
+    rest_weight: V::F32s,
+    lowest: V::F32s,
+    zero_q: <V::F32s as F16>::Mask,
+}
+
+impl<V: F8> FastLanes<V> {
+    #[inline(always)]
+    fn new() -> Self {
+        let (zero, zero32) = (V::splat(0.0), V::F32s::splat(0.0));
+        FastLanes {
+            sp: [zero; 2],
+            sq: [zero; 2],
+            w: [zero; 2],
+            rest_weight: zero32,
+            lowest: V::F32s::splat(f32::INFINITY),
+            zero_q: zero32.lt(zero32),
+        }
+    }
+
+    /// Adds sixteen elements (one per lane).
+    #[inline(always)]
+    fn add(&mut self, pv: V::F32s, qv: V::F32s) {
+        let (kp, fp, rp) = ln_parts(pv);
+        let (kq, fq, rq) = ln_parts(qv);
+        let (dk, df, dr) = (kp.sub(kq), fp.sub(fq), rp.sub(rq));
+        self.rest_weight = pv.mul_add(rp.bits_and(ABS).add(rq.bits_and(ABS)), self.rest_weight);
+        // min over the bits less one of p and q: ±0 become NaN (ignored), anything
+        // negative or subnormal falls below the smallest normal f32
+        self.lowest = self
+            .lowest
+            .min_ignoring_nan(pv.bits_add(u32::MAX))
+            .min_ignoring_nan(qv.bits_add(u32::MAX));
+        let zero32 = V::F32s::splat(0.0);
+        self.zero_q = V::F32s::or(self.zero_q, V::F32s::and(qv.eq(zero32), pv.gt(zero32)));
+        let ln2 = V::splat(std::f64::consts::LN_2);
+        let ((p0, p1), (q0, q1)) = (pv.widen(), qv.widen());
+        let ((k0, k1), (f0, f1), (r0, r1)) = (dk.widen(), df.widen(), dr.widen());
+        self.w[0] = p0.mul_add(k0.mul_add(ln2, f0.add(r0)), self.w[0]);
+        self.w[1] = p1.mul_add(k1.mul_add(ln2, f1.add(r1)), self.w[1]);
+        self.sp[0] = self.sp[0].add(p0);
+        self.sp[1] = self.sp[1].add(p1);
+        self.sq[0] = self.sq[0].add(q0);
+        self.sq[1] = self.sq[1].add(q1);
+    }
+
+    /// Whether each lane is in the fast form's domain so far: no zero q under a p > 0, and
+    /// every p and q zero or a normal, finite positive f32.
+    #[inline(always)]
+    fn in_domain(&self) -> <V::F32s as F16>::Mask {
+        let normal = V::F32s::splat(f32::MIN_POSITIVE).le(self.lowest);
+        let no_zero_q = V::F32s::eq(
+            V::F32s::select(self.zero_q, V::F32s::splat(1.0), V::F32s::splat(0.0)),
+            V::F32s::splat(0.0),
+        );
+        V::F32s::and(normal, no_zero_q)
+    }
+}
+
 /// The fast partials of `p`, `q` (one leaf: at most [`super::LEAF`] elements), or `None`
 /// where the bound does not hold or a value is outside the domain (module docs).
 #[inline(always)]
 pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32]) -> Option<FastLeaf> {
     type S<V> = <V as F8>::F32s;
     let n = p.len().min(q.len());
-    let zero = V::splat(0.0);
-    let zero32 = S::<V>::splat(0.0);
-    let ln2 = V::splat(std::f64::consts::LN_2);
-    let (mut sp, mut sq, mut w) = ([zero; 2], [zero; 2], [zero; 2]);
-    let mut rest_weight = zero32;
-    // min over the bits less one of p and q: ±0 become NaN (ignored), anything negative or
-    // subnormal falls below the smallest normal f32
-    let mut lowest = S::<V>::splat(f32::INFINITY);
-    let mut zero_q = zero32.lt(zero32);
+    let mut lanes = FastLanes::<V>::new();
     let mut i = 0;
     while i < n {
         if i == PROBE && n >= 2 * PROBE {
             // a leaf whose first elements fall far short of the bound (nearly equal
             // distributions) goes to the exact form without reading the rest twice
-            let v = w[0].add(w[1]).sum_lanes()
-                + (sq[0].add(sq[1]).sum_lanes() - sp[0].add(sp[1]).sum_lanes());
-            let short_of_bound = 1.5 * rest_weight.sum_lanes() > v;
+            let v = lanes.w[0].add(lanes.w[1]).sum_lanes()
+                + (lanes.sq[0].add(lanes.sq[1]).sum_lanes()
+                    - lanes.sp[0].add(lanes.sp[1]).sum_lanes());
+            let short_of_bound = 1.5 * lanes.rest_weight.sum_lanes() > v;
             if short_of_bound || v.is_nan() {
                 return None;
             }
         }
         let pv = super::plogq::load16_f32::<S<V>>(&p[..n], i);
         let qv = super::plogq::load16_f32::<S<V>>(&q[..n], i);
-        let (kp, fp, rp) = ln_parts(pv);
-        let (kq, fq, rq) = ln_parts(qv);
-        let (dk, df, dr) = (kp.sub(kq), fp.sub(fq), rp.sub(rq));
-        rest_weight = pv.mul_add(rp.bits_and(ABS).add(rq.bits_and(ABS)), rest_weight);
-        lowest = lowest
-            .min_ignoring_nan(pv.bits_add(u32::MAX))
-            .min_ignoring_nan(qv.bits_add(u32::MAX));
-        zero_q = S::<V>::or(zero_q, S::<V>::and(qv.eq(zero32), pv.gt(zero32)));
-        let ((p0, p1), (q0, q1)) = (pv.widen(), qv.widen());
-        let ((k0, k1), (f0, f1), (r0, r1)) = (dk.widen(), df.widen(), dr.widen());
-        w[0] = p0.mul_add(k0.mul_add(ln2, f0.add(r0)), w[0]);
-        w[1] = p1.mul_add(k1.mul_add(ln2, f1.add(r1)), w[1]);
-        sp[0] = sp[0].add(p0);
-        sp[1] = sp[1].add(p1);
-        sq[0] = sq[0].add(q0);
-        sq[1] = sq[1].add(q1);
+        lanes.add(pv, qv);
         i += 16;
     }
-    let lowest = lowest.min_lane();
-    if S::<V>::any(zero_q) || lowest < f32::MIN_POSITIVE {
+    if !S::<V>::all(lanes.in_domain()) {
         return None;
     }
     // plain lane sums: the totals' rounding (≤ 2^−49 relative) enters the one-pass finish
     // and pass 2's constants only to second order
-    let (sp_hi, sq_hi) = (sp[0].add(sp[1]).sum_lanes(), sq[0].add(sq[1]).sum_lanes());
-    let w = w[0].add(w[1]).sum_lanes();
+    let sp_hi = lanes.sp[0].add(lanes.sp[1]).sum_lanes();
+    let sq_hi = lanes.sq[0].add(lanes.sq[1]).sum_lanes();
+    let w = lanes.w[0].add(lanes.w[1]).sum_lanes();
     let v = w + (sq_hi - sp_hi);
-    let rest_weight = rest_weight.sum_lanes();
+    let rest_weight = lanes.rest_weight.sum_lanes();
     let bound = 2f64.powi(-21) * 1.01 * rest_weight + 2f64.powi(-48) * (v.abs() + sp_hi + sq_hi);
     // also false for NaN or ±inf anywhere (the sums are then not finite)
     let kept = v.is_finite() && (sp_hi + sq_hi).is_finite() && bound <= 2f64.powi(-22) * v;
@@ -133,6 +179,108 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32]) -> Option<FastLeaf> {
 crate::simd::multiversion! {
     /// [`fast_leaf`] on the running CPU's vector type (one leaf on its own).
     pub fn leaf<>(p: &[f32], q: &[f32]) -> Option<FastLeaf> = fast_leaf;
+}
+
+/// ln(1 + y) − y for |y| ≤ [`GROUP_MAX_Y`], lane-wise: −y²/2 + y³/3 − … to y⁶ (the rest
+/// is below 2^−48 of the first term there).
+#[inline(always)]
+fn ln1p_minus_small<V: F8>(y: V) -> V {
+    let c = |x: f64| V::splat(x);
+    let poly = y.mul_add(c(-1.0 / 6.0), c(0.2));
+    let poly = y.mul_add(poly, c(-0.25));
+    let poly = y.mul_add(poly, c(1.0 / 3.0));
+    let poly = y.mul_add(poly, c(-0.5));
+    y.mul(y).mul(poly)
+}
+
+/// Largest condition (V/Σp + |ln(1 + y) − y|)/D of a row the fast group form keeps. A
+/// row's condition is known exactly (a leaf's is not: the one-pass finish sees the sum of
+/// the leaves), so a row is kept where its bound is 2^−21 of its V (not 2^−22): within
+/// 1.5·2^−21 ≈ 7.2e-7 of D, inside DESIGN §2b's 1e-6. Normalised rows have a condition of
+/// 1 + O(y²). Measured on uniform random normalised rows (in groups of sixteen, the
+/// share of groups with every row kept): C = 10 0.895 at 2^−22, 0.992 at 2^−21.
+const GROUP_MAX_COND: f64 = 1.5;
+
+/// Largest |Σq/Σp − 1| a row of the fast group form may have: normalised inputs have
+/// ~1e-7; rows with unequal totals (counts against probabilities) take the exact form,
+/// whose one-pass finish would cancel anyway.
+const GROUP_MAX_Y: f64 = 1.0 / 1024.0;
+
+/// [`group`]'s body: the fast form with lane = row, then the exact group form for the rows
+/// it does not keep.
+#[inline(always)]
+fn group_body<V: F8>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    type S<V> = <V as F8>::F32s;
+    let n = out.len();
+    let mut lanes = FastLanes::<V>::new();
+    let inf = S::<V>::splat(f32::INFINITY);
+    let (mut min_p, mut min_q) = (inf, inf);
+    for (pr, qr) in p.iter().zip(q) {
+        let (pv, qv) = (narrow::<V>(pr), narrow::<V>(qr));
+        lanes.add(pv, qv);
+        // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
+        min_p = min_p.min_ignoring_nan(pv);
+        min_q = min_q.min_ignoring_nan(qv);
+    }
+    let in_domain = S::<V>::widen_mask(lanes.in_domain());
+    let rest_weight = lanes.rest_weight.widen();
+    let rest_weight = [rest_weight.0, rest_weight.1];
+    let (zero, inf64) = (V::splat(0.0), V::splat(f64::INFINITY));
+    let mut fast = [true; GROUP];
+    for h in 0..2 {
+        let (sp, sq) = (lanes.sp[h], lanes.sq[h]);
+        let v = lanes.w[h].add(sq.sub(sp));
+        // the leaf's bound (module docs), lane by lane; false for NaN or ±inf anywhere
+        let size = v.bits_and(0x7fff_ffff_ffff_ffff).add(sp).add(sq);
+        let bound = rest_weight[h]
+            .mul(V::splat(2f64.powi(-21) * 1.01))
+            .add(size.mul(V::splat(2f64.powi(-48))));
+        let within = V::and(bound.le(v.mul(V::splat(2f64.powi(-21)))), size.lt(inf64));
+        // the one-pass finish: D = V/Σp + (ln(1 + y) − y), y = (Σq − Σp)/Σp
+        let y = sq.sub(sp).div(sp);
+        let small_y = y.bits_and(0x7fff_ffff_ffff_ffff).le(V::splat(GROUP_MAX_Y));
+        let (head, tail) = (v.div(sp), ln1p_minus_small(y));
+        let d = head.add(tail);
+        let size = head.add(tail.bits_and(0x7fff_ffff_ffff_ffff));
+        let conditioned = V::and(d.gt(zero), size.le(d.mul(V::splat(GROUP_MAX_COND))));
+        let in_domain = if h == 0 { in_domain.0 } else { in_domain.1 };
+        let kept = V::and(V::and(in_domain, within), V::and(small_y, conditioned));
+        mark_irregular::<V>(kept, h, &mut fast[..n]);
+        store_half(d, h, out);
+    }
+    let lowest = Lowest::NONE.min(Lowest {
+        p: f64::from(min_p.min_lane()),
+        q: f64::from(min_q.min_lane()),
+    });
+    if fast[..n].iter().all(|&kept| kept) {
+        return lowest;
+    }
+    // the rows the fast form leaves (nearly equal rows, zeros under mass, specials):
+    // the exact form, whose value for a row does not depend on the others in its group
+    let (mut exact, mut exact_regular) = ([0.0; GROUP], [true; GROUP]);
+    super::kl::group_of::<f32>(p, q, true, &mut exact[..n], &mut exact_regular[..n]);
+    for j in 0..n {
+        if !fast[j] {
+            out[j] = exact[j];
+            regular[j] &= exact_regular[j];
+        }
+    }
+    lowest
+}
+
+crate::simd::multiversion! {
+    /// Normalised KL divergences of up to sixteen rows of float32 data in the engine's tile
+    /// (`p[c][j]`: element c of row j, zero padded): the fast form lane by lane (one read,
+    /// differences of f32 logarithms, kept where its bound is 2^−21 of the row's V and the
+    /// one-pass finish is well conditioned: within 7.2e-7 of D), the exact group form
+    /// ([`super::kl::group_of`]) for the other rows. Rows left `regular[j] == false` must be
+    /// redone with the row form.
+    pub fn group<>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
 }
 
 /// Scalar reference of [`fast_leaf`]'s value: V = Σ [p ln(p/q) − p + q] in f64 with
@@ -156,7 +304,7 @@ pub fn reference(p: &[f32], q: &[f32]) -> (f64, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::positive;
+    use crate::kernels::adversarial::{positive, SPECIALS};
 
     /// The fast leaf (CI runs the tests once per instruction set, `FASTENTROPY_SIMD`), and
     /// the portable vector type's (its multiply-adds round twice: not bitwise the same).
@@ -291,6 +439,147 @@ mod tests {
                     l.v
                 );
             }
+        }
+    }
+
+    /// Rows of `len` float32 values for the group form: far pairs (kept), nearly equal
+    /// and identical pairs (left to the exact form), zeros, special values, mixed
+    /// binades and totals far from 1 — (p, q) as f64 holding f32 values.
+    fn group_rows(len: usize, seed: u64) -> Vec<(Vec<f64>, Vec<f64>)> {
+        let widen = |x: Vec<f32>| -> Vec<f64> { x.into_iter().map(f64::from).collect() };
+        let mut rows = Vec::new();
+        // normalised in f32, as model outputs are (totals within ~1e-7 of 1)
+        let normalised = |x: Vec<f32>| -> Vec<f32> {
+            let total: f32 = x.iter().sum();
+            x.iter().map(|&v| v / total).collect()
+        };
+        for j in 0..40u64 {
+            let p = normalised(nonzero(len, seed + j));
+            let mut q = normalised(nonzero(len, seed + 1000 + j));
+            match j % 10 {
+                // nearly equal, identical, and at another power-of-two scale
+                1 => q = p.iter().map(|&x| x * (1.0 + 1e-3 * (j as f32))).collect(),
+                2 => q = p.clone(),
+                3 => q = p.iter().map(|&x| x * 8.0).collect(),
+                // zeros in p (zero terms), a zero q under mass (+inf)
+                4 => q[j as usize % len] = 0.0,
+                // every special value in turn, in q (and in p below)
+                5 => q[len / 2] = SPECIALS[(j as usize / 10 + len) % SPECIALS.len()] as f32,
+                7 => q[0] = f32::NAN,
+                8 => q[len - 1] = -0.25,
+                _ => {}
+            }
+            let mut p = p;
+            if j % 10 == 6 {
+                p[len / 2] = SPECIALS[(j as usize + len) % SPECIALS.len()] as f32;
+            }
+            if j % 10 == 4 {
+                p[(j as usize + 1) % len] = 0.0;
+            }
+            if j % 10 == 9 {
+                // mixed binades and a total far from 1
+                for (i, (a, b)) in p.iter_mut().zip(q.iter_mut()).enumerate() {
+                    *a *= 2f32.powi((i as i32 * 37) % 60 - 30);
+                    *b *= 2f32.powi((i as i32 * 11) % 40 - 20) * 1e20;
+                }
+            }
+            rows.push((widen(p), widen(q)));
+        }
+        rows
+    }
+
+    fn tiles(rows: &[(Vec<f64>, Vec<f64>)]) -> (Vec<[f64; GROUP]>, Vec<[f64; GROUP]>) {
+        let len = rows[0].0.len();
+        let (mut pt, mut qt) = (vec![[0.0; GROUP]; len], vec![[0.0; GROUP]; len]);
+        for (j, (pr, qr)) in rows.iter().enumerate() {
+            for c in 0..len {
+                (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
+            }
+        }
+        (pt, qt)
+    }
+
+    #[test]
+    fn group_rows_are_within_the_contract_or_take_the_exact_form() {
+        let (mut fast, mut exact_rows) = (0, 0);
+        for len in (3..=67).chain([100, 128]) {
+            let rows = group_rows(len, len as u64);
+            for chunk in rows.chunks(GROUP) {
+                let (pt, qt) = tiles(chunk);
+                let n = chunk.len();
+                let (mut out, mut regular) = (vec![0.0; n], vec![true; n]);
+                let lo = group(&pt, &qt, &mut out, &mut regular);
+                let (mut want, mut want_regular) = (vec![0.0; n], vec![true; n]);
+                let want_lo =
+                    super::super::kl::group_of::<f32>(&pt, &qt, true, &mut want, &mut want_regular);
+                assert_eq!(lo, want_lo, "{len}");
+                for j in 0..n {
+                    let (pr, qr) = &chunk[j];
+                    if out[j].to_bits() == want[j].to_bits() && regular[j] == want_regular[j] {
+                        exact_rows += 1;
+                        continue;
+                    }
+                    // a row the fast form kept: regular, within 2^−21 of the exact form's
+                    // value (itself within ~1e-14 of D), and only for rows in its domain
+                    fast += 1;
+                    assert!(regular[j] && want_regular[j], "{len} {pr:?} {qr:?}");
+                    let err = (out[j] - want[j]).abs() / want[j];
+                    assert!(
+                        err <= GROUP_MAX_COND * 2f64.powi(-21),
+                        "{len} {pr:?} {qr:?}: {} vs {}",
+                        out[j],
+                        want[j]
+                    );
+                    let (_, in_domain) = reference(
+                        &pr.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+                        &qr.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+                    );
+                    assert!(in_domain, "{len} {pr:?} {qr:?}");
+                    let y = qr.iter().sum::<f64>() / pr.iter().sum::<f64>() - 1.0;
+                    assert!(y.abs() <= 2.0 * GROUP_MAX_Y, "{len} {pr:?} {qr:?}");
+                }
+            }
+        }
+        // both forms ran: far rows fast, the others exact
+        assert!(
+            fast > 250 && exact_rows > 1000,
+            "fast {fast}, exact {exact_rows}"
+        );
+    }
+
+    #[test]
+    fn a_group_row_alone_equals_the_row_among_sixteen() {
+        for len in [3usize, 10, 33] {
+            let rows = group_rows(len, 77);
+            for chunk in rows.chunks(GROUP) {
+                let (pt, qt) = tiles(chunk);
+                let (mut all, mut all_regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+                group(&pt, &qt, &mut all, &mut all_regular);
+                for (j, row) in chunk.iter().enumerate() {
+                    let (pa, qa) = tiles(std::slice::from_ref(row));
+                    let (mut one, mut one_regular) = ([0.0], [true]);
+                    group(&pa, &qa, &mut one, &mut one_regular);
+                    assert_eq!(one_regular[0], all_regular[j]);
+                    if one_regular[0] {
+                        assert_eq!(one[0].to_bits(), all[j].to_bits(), "{len} {row:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_total_offsets_take_the_series() {
+        for y in [0.0, 1e-9, -1e-7, 3e-5, -2e-4, GROUP_MAX_Y, -GROUP_MAX_Y] {
+            let want = super::super::kl::ln1p_minus(y);
+            let got = ln1p_minus_small::<crate::simd::vector::Scalar8>(
+                crate::simd::vector::Scalar8::splat(y),
+            )
+            .to_array()[0];
+            assert!(
+                (got - want).abs() <= 1e-15 * want.abs().max(1e-300) + 1e-30,
+                "{y}: {got} vs {want}"
+            );
         }
     }
 }

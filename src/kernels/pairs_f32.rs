@@ -25,7 +25,7 @@
 //! where the f32 arithmetic would lose it: a share s below f32's normal range (ln s
 //! needs it normal) or a total a + b that overflows f32.
 
-use super::two_pass::{half, mark_irregular, store_half, Lowest};
+use super::two_pass::{mark_irregular, narrow, store_half, Lowest};
 use super::GROUP;
 use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;
@@ -81,12 +81,6 @@ fn lowest<W: F16>(min_p: W, min_q: W) -> Lowest {
         p: f64::from(min_p.min_lane()),
         q: f64::from(min_q.min_lane()),
     })
-}
-
-/// Sixteen lanes of a tile row holding float32 values (exactly, as f64).
-#[inline(always)]
-fn narrow<V: F8>(row: &[f64; GROUP]) -> V::F32s {
-    V::F32s::from_wide(half::<V>(row, 0), half::<V>(row, 1))
 }
 
 /// [`group`]'s body.

@@ -1627,7 +1627,13 @@ mod tests {
                 let (mut out, mut regular) = (vec![f64::NAN; n], vec![true; n]);
                 let lo = match which {
                     0 => group::<f64, f64>(&pt, &qt, &mut out, &mut regular),
-                    1 => crate::kernels::kl::group::<f64>(&pt, &qt, true, &mut out, &mut regular),
+                    1 => crate::kernels::kl::group::<f64, f64>(
+                        &pt,
+                        &qt,
+                        true,
+                        &mut out,
+                        &mut regular,
+                    ),
                     _ => crate::kernels::js::group::<f64, f64>(
                         &pt,
                         &qt,

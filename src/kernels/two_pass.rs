@@ -15,6 +15,7 @@
 use super::{min_ignoring_nan, Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
 use crate::simd::vector::F8;
+use crate::simd::vector_f32::F16;
 
 /// Totals in this range are "regular": pass-2 forms may divide by them and scale by their exponent.
 pub const REGULAR_MIN: f64 = 9.332_636_185_032_189e-302; // 2^-1000
@@ -238,6 +239,12 @@ pub(crate) fn cancels_past<V: F8>(sum: V, abs_sum: V, cond: f64) -> V::Mask {
 #[inline(always)]
 pub(crate) fn half<V: F8>(row: &[f64; GROUP], h: usize) -> V {
     V::load_f64(row[h * 8..h * 8 + 8].try_into().expect("8"))
+}
+
+/// Sixteen lanes of a tile row holding float32 values (exactly, as f64), as f32 lanes.
+#[inline(always)]
+pub(crate) fn narrow<V: F8>(row: &[f64; GROUP]) -> V::F32s {
+    V::F32s::from_wide(half::<V>(row, 0), half::<V>(row, 1))
 }
 
 #[inline(always)]

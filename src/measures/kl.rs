@@ -27,7 +27,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         out: &mut [f64],
         regular: &mut [bool],
     ) -> Lowest {
-        kl::group::<U>(p, q, self.normalize, out, regular)
+        kl::group::<T, U>(p, q, self.normalize, out, regular)
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
