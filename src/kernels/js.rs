@@ -722,9 +722,30 @@ fn group_terms<V: F8, const F32: bool, const H: usize>(
 }
 
 crate::simd::multiversion! {
-    /// Divergences of up to sixteen short rows, transposed (`p[c][j]`: element `c` of row
-    /// `j`, zero-padded); rows left `regular[j] == false` must be redone with [`row`].
-    pub fn group<T: Real, U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], normalize: bool, out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
+    /// [`group`]'s exact form (every row but the normalised float32 rows [`group`] sends to
+    /// [`js_f32::group`] first).
+    pub fn group_of<T: Real, U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], normalize: bool, out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
+}
+
+/// Normalised float32 rows at least this long take [`js_f32::group`]; shorter rows keep
+/// the exact group form (see the measurements there).
+pub const F32_FAST_GROUP_FROM: usize = 3;
+
+/// Divergences of up to sixteen short rows, transposed (`p[c][j]`: element `c` of row
+/// `j`, zero-padded); rows left `regular[j] == false` must be redone with [`row`].
+/// Normalised rows of [`F32_FAST_GROUP_FROM`] or more float32 elements on both sides take
+/// [`js_f32::group`] (the fast form, the exact form for the rows it leaves).
+pub fn group<T: Real, U: Real>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    normalize: bool,
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    if normalize && T::IS_F32 && U::IS_F32 && p.len() >= F32_FAST_GROUP_FROM && q.len() == p.len() {
+        return js_f32::group(p, q, out, regular);
+    }
+    group_of::<T, U>(p, q, normalize, out, regular)
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@
 //! Domain: p, q normal positive finite or zero, m₃₂ normal where w > 0; anything else
 //! makes the leaf `None` (the exact leaf handles it).
 
+use super::two_pass::{half, mark_irregular, narrow, store_half, Lowest, REGULAR_MAX, REGULAR_MIN};
+use super::GROUP;
+use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
@@ -68,45 +71,68 @@ pub fn fast_leaf<V: F8>(p: &[f32], q: &[f32], k: &Scales) -> Option<f64> {
     fast_leaf_parts::<V, false>(p, q, k).map(|(t, _)| t)
 }
 
-/// [`fast_leaf`], and with `SPLIT` also the leaf's Σ w·g(−d) (the q side, for
-/// [`super::js::finish_one_pass`]): w·g(−d) = 2b·Δb − (b − a), so it is 2·Σ b·Δb + Σa − Σb,
-/// from one more accumulator of each.
-#[inline(always)]
-pub fn fast_leaf_parts<V: F8, const SPLIT: bool>(
-    p: &[f32],
-    q: &[f32],
-    k: &Scales,
-) -> Option<(f64, f64)> {
-    type S<V> = <V as F8>::F32s;
-    let n = p.len().min(q.len());
-    let zero = V::splat(0.0);
-    let (a_scale, b_scale) = (V::splat(k.a), V::splat(k.b));
-    let (ln_a, ln_b) = (V::splat(k.ln_a), V::splat(k.ln_b));
-    let (ln2, half) = (V::splat(std::f64::consts::LN_2), V::splat(0.5));
-    let (zero32, one32) = (S::<V>::splat(0.0), S::<V>::splat(1.0));
-    let (mut f_sum, mut w_sum) = ([zero; 2], [zero; 2]);
-    let (mut fb_sum, mut a_sum) = ([zero; 2], [zero; 2]);
-    let (mut rest_p, mut rest_q) = (S::<V>::splat(0.0), S::<V>::splat(0.0));
-    // min over the bits less one of p and q: ±0 become NaN (ignored), anything
-    // negative or subnormal falls below the smallest normal f32
-    let mut lowest = S::<V>::splat(f32::INFINITY);
-    let mut i = 0;
-    while i < n {
-        if i == PROBE && n >= 2 * PROBE {
-            let f = f_sum[0]
-                .add(f_sum[1])
-                .add(fb_sum[0].add(fb_sum[1]))
-                .sum_lanes();
-            let bound = k.a * rest_p.sum_lanes() + k.b * rest_q.sum_lanes();
-            if 1.5 * bound > f || f.is_nan() {
-                return None;
-            }
+/// The fast form's scale constants lane by lane, two halves of eight lanes: A, B and their
+/// logarithms (a leaf's are the same in every lane, a group's are its rows').
+#[derive(Clone, Copy)]
+struct LaneScales<V> {
+    a: [V; 2],
+    b: [V; 2],
+    ln_a: [V; 2],
+    ln_b: [V; 2],
+}
+
+impl<V: F8> LaneScales<V> {
+    #[inline(always)]
+    fn splat(k: &Scales) -> Self {
+        LaneScales {
+            a: [V::splat(k.a); 2],
+            b: [V::splat(k.b); 2],
+            ln_a: [V::splat(k.ln_a); 2],
+            ln_b: [V::splat(k.ln_b); 2],
         }
-        let pv = super::plogq::load16_f32::<S<V>>(&p[..n], i);
-        let qv = super::plogq::load16_f32::<S<V>>(&q[..n], i);
+    }
+}
+
+/// The fast form's running sums lane by lane: Σ a·Δa + b·Δb (`f`; with `SPLIT` the b side
+/// apart in `fb`, and Σa), Σw, the bound's weights Σ p(|rest_p| + |rest_m|) and
+/// Σ q(|rest_q| + |rest_m|) (f32), and the smallest bits-less-one of p, q and m (the
+/// domain test). A leaf folds its lanes at the end; a group's lanes are its rows.
+#[derive(Clone, Copy)]
+struct FastLanes<V: F8> {
+    f: [V; 2],
+    fb: [V; 2],
+    a: [V; 2],
+    w: [V; 2],
+    rest_p: V::F32s,
+    rest_q: V::F32s,
+    lowest: V::F32s,
+}
+
+impl<V: F8> FastLanes<V> {
+    #[inline(always)]
+    fn new() -> Self {
+        let zero = V::splat(0.0);
+        FastLanes {
+            f: [zero; 2],
+            fb: [zero; 2],
+            a: [zero; 2],
+            w: [zero; 2],
+            rest_p: V::F32s::splat(0.0),
+            rest_q: V::F32s::splat(0.0),
+            lowest: V::F32s::splat(f32::INFINITY),
+        }
+    }
+
+    /// Adds sixteen elements (one per lane).
+    #[inline(always)]
+    fn add<const SPLIT: bool>(&mut self, pv: V::F32s, qv: V::F32s, k: &LaneScales<V>) {
+        type S<V> = <V as F8>::F32s;
+        let zero = V::splat(0.0);
+        let (ln2, half) = (V::splat(std::f64::consts::LN_2), V::splat(0.5));
+        let (zero32, one32) = (S::<V>::splat(0.0), S::<V>::splat(1.0));
         let ((p0, p1), (q0, q1)) = (pv.widen(), qv.widen());
-        let (a0, a1) = (p0.mul(a_scale), p1.mul(a_scale));
-        let (b0, b1) = (q0.mul(b_scale), q1.mul(b_scale));
+        let (a0, a1) = (p0.mul(k.a[0]), p1.mul(k.a[1]));
+        let (b0, b1) = (q0.mul(k.b[0]), q1.mul(k.b[1]));
         let (w0, w1) = (a0.add(b0), a1.add(b1));
         // m = w/2 rounded to f32 and its parts; ln(w/2) = ln m₃₂ + ε with
         // ε = (w/2 − m₃₂)/m₃₂ to first order (p = q = 0: m₃₂ = 0, taken as 1, ε = 0)
@@ -121,9 +147,12 @@ pub fn fast_leaf_parts<V: F8, const SPLIT: bool>(
         let (kp, fp, rp) = ln_parts(pv);
         let (kq, fq, rq) = ln_parts(qv);
         let rm_abs = rm.bits_and(ABS);
-        rest_p = pv.mul_add(rp.bits_and(ABS).add(rm_abs), rest_p);
-        rest_q = qv.mul_add(rq.bits_and(ABS).add(rm_abs), rest_q);
-        lowest = lowest
+        self.rest_p = pv.mul_add(rp.bits_and(ABS).add(rm_abs), self.rest_p);
+        self.rest_q = qv.mul_add(rq.bits_and(ABS).add(rm_abs), self.rest_q);
+        // min over the bits less one of p, q and m: ±0 become NaN (ignored), anything
+        // negative or subnormal falls below the smallest normal f32
+        self.lowest = self
+            .lowest
             .min_ignoring_nan(pv.bits_add(u32::MAX))
             .min_ignoring_nan(qv.bits_add(u32::MAX))
             .min_ignoring_nan(m.bits_add(u32::MAX));
@@ -132,42 +161,185 @@ pub fn fast_leaf_parts<V: F8, const SPLIT: bool>(
             (kp.sub(km).widen(), fp.sub(fm).widen(), rp.sub(rm).widen());
         let ((kq0, kq1), (fq0, fq1), (rq0, rq1)) =
             (kq.sub(km).widen(), fq.sub(fm).widen(), rq.sub(rm).widen());
-        let da0 = kp0.mul_add(ln2, fp0.add(rp0).add(ln_a.sub(e0)));
-        let da1 = kp1.mul_add(ln2, fp1.add(rp1).add(ln_a.sub(e1)));
-        let db0 = kq0.mul_add(ln2, fq0.add(rq0).add(ln_b.sub(e0)));
-        let db1 = kq1.mul_add(ln2, fq1.add(rq1).add(ln_b.sub(e1)));
+        let da0 = kp0.mul_add(ln2, fp0.add(rp0).add(k.ln_a[0].sub(e0)));
+        let da1 = kp1.mul_add(ln2, fp1.add(rp1).add(k.ln_a[1].sub(e1)));
+        let db0 = kq0.mul_add(ln2, fq0.add(rq0).add(k.ln_b[0].sub(e0)));
+        let db1 = kq1.mul_add(ln2, fq1.add(rq1).add(k.ln_b[1].sub(e1)));
         if SPLIT {
-            f_sum[0] = a0.mul_add(da0, f_sum[0]);
-            f_sum[1] = a1.mul_add(da1, f_sum[1]);
-            fb_sum[0] = b0.mul_add(db0, fb_sum[0]);
-            fb_sum[1] = b1.mul_add(db1, fb_sum[1]);
-            a_sum[0] = a_sum[0].add(a0);
-            a_sum[1] = a_sum[1].add(a1);
+            self.f[0] = a0.mul_add(da0, self.f[0]);
+            self.f[1] = a1.mul_add(da1, self.f[1]);
+            self.fb[0] = b0.mul_add(db0, self.fb[0]);
+            self.fb[1] = b1.mul_add(db1, self.fb[1]);
+            self.a[0] = self.a[0].add(a0);
+            self.a[1] = self.a[1].add(a1);
         } else {
-            f_sum[0] = a0.mul_add(da0, b0.mul_add(db0, f_sum[0]));
-            f_sum[1] = a1.mul_add(da1, b1.mul_add(db1, f_sum[1]));
+            self.f[0] = a0.mul_add(da0, b0.mul_add(db0, self.f[0]));
+            self.f[1] = a1.mul_add(da1, b1.mul_add(db1, self.f[1]));
         }
-        w_sum[0] = w_sum[0].add(w0);
-        w_sum[1] = w_sum[1].add(w1);
+        self.w[0] = self.w[0].add(w0);
+        self.w[1] = self.w[1].add(w1);
+    }
+}
+
+/// [`fast_leaf`], and with `SPLIT` also the leaf's Σ w·g(−d) (the q side, for
+/// [`super::js::finish_one_pass`]): w·g(−d) = 2b·Δb − (b − a), so it is 2·Σ b·Δb + Σa − Σb,
+/// from one more accumulator of each.
+#[inline(always)]
+pub fn fast_leaf_parts<V: F8, const SPLIT: bool>(
+    p: &[f32],
+    q: &[f32],
+    k: &Scales,
+) -> Option<(f64, f64)> {
+    type S<V> = <V as F8>::F32s;
+    let n = p.len().min(q.len());
+    let scales = LaneScales::<V>::splat(k);
+    let mut lanes = FastLanes::<V>::new();
+    let mut i = 0;
+    while i < n {
+        if i == PROBE && n >= 2 * PROBE {
+            let f = lanes.f[0]
+                .add(lanes.f[1])
+                .add(lanes.fb[0].add(lanes.fb[1]))
+                .sum_lanes();
+            let bound = k.a * lanes.rest_p.sum_lanes() + k.b * lanes.rest_q.sum_lanes();
+            if 1.5 * bound > f || f.is_nan() {
+                return None;
+            }
+        }
+        let pv = super::plogq::load16_f32::<S<V>>(&p[..n], i);
+        let qv = super::plogq::load16_f32::<S<V>>(&q[..n], i);
+        lanes.add::<SPLIT>(pv, qv, &scales);
         i += 16;
     }
-    let lowest = lowest.min_lane();
+    let lowest = lanes.lowest.min_lane();
     if lowest < f32::MIN_POSITIVE {
         return None;
     }
-    let fb = fb_sum[0].add(fb_sum[1]).sum_lanes();
-    let f = f_sum[0].add(f_sum[1]).sum_lanes() + fb;
-    let w = w_sum[0].add(w_sum[1]).sum_lanes();
-    let rest = k.a * rest_p.sum_lanes() + k.b * rest_q.sum_lanes();
+    let fb = lanes.fb[0].add(lanes.fb[1]).sum_lanes();
+    let f = lanes.f[0].add(lanes.f[1]).sum_lanes() + fb;
+    let w = lanes.w[0].add(lanes.w[1]).sum_lanes();
+    let rest = k.a * lanes.rest_p.sum_lanes() + k.b * lanes.rest_q.sum_lanes();
     let bound = 2f64.powi(-21) * 1.01 * rest + 2f64.powi(-46) * (f.abs() + w);
     // also false for NaN or ±inf anywhere (f or w is then not finite)
     let kept = f.is_finite() && w.is_finite() && bound <= 2f64.powi(-21) * f;
     let tq = if SPLIT {
-        2.0 * fb + 2.0 * a_sum[0].add(a_sum[1]).sum_lanes() - w
+        2.0 * fb + 2.0 * lanes.a[0].add(lanes.a[1]).sum_lanes() - w
     } else {
         0.0
     };
     kept.then_some((2.0 * f, tq))
+}
+
+/// x·2^−e ∈ [1, 2) for a normal x, from its bits: then 2^−e = that/x exactly (as
+/// `js::lanes_from_sums`). (A function, not a closure: a closure may be compiled out of
+/// line, without the kernel's target features.)
+#[inline(always)]
+fn mantissa<V: F8>(x: V) -> V {
+    x.bits_and(0x000f_ffff_ffff_ffff)
+        .bits_or(0x3ff0_0000_0000_0000)
+}
+
+/// [`group`]'s body: pass 1 the totals lane by lane, pass 2 the fast form with lane = row,
+/// then the exact group form for the rows it does not keep.
+#[inline(always)]
+fn group_body<V: F8>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    type S<V> = <V as F8>::F32s;
+    let n = out.len();
+    let zero = V::splat(0.0);
+    // pass 1: plain lane sums (at most F32_ROWS_ABOVE values a lane: ≲ 100u, entering
+    // the value to first order only through the deviations, which the kept rows' bound
+    // dwarfs)
+    let (mut sp, mut sq) = ([zero; 2], [zero; 2]);
+    for (pr, qr) in p.iter().zip(q) {
+        for h in 0..2 {
+            sp[h] = sp[h].add(half::<V>(pr, h));
+            sq[h] = sq[h].add(half::<V>(qr, h));
+        }
+    }
+    let (s_p, s_q) = (
+        [mantissa(sp[0]), mantissa(sp[1])],
+        [mantissa(sq[0]), mantissa(sq[1])],
+    );
+    let (a, b) = (
+        [s_p[0].div(sp[0]).mul(s_q[0]), s_p[1].div(sp[1]).mul(s_q[1])],
+        [s_q[0].div(sq[0]).mul(s_p[0]), s_q[1].div(sq[1]).mul(s_p[1])],
+    );
+    let scales = LaneScales {
+        a,
+        b,
+        ln_a: [ln_finite(a[0]), ln_finite(a[1])],
+        ln_b: [ln_finite(b[0]), ln_finite(b[1])],
+    };
+    // pass 2
+    let mut lanes = FastLanes::<V>::new();
+    let inf = S::<V>::splat(f32::INFINITY);
+    let (mut min_p, mut min_q) = (inf, inf);
+    for (pr, qr) in p.iter().zip(q) {
+        let (pv, qv) = (narrow::<V>(pr), narrow::<V>(qr));
+        lanes.add::<false>(pv, qv, &scales);
+        // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
+        min_p = min_p.min_ignoring_nan(pv);
+        min_q = min_q.min_ignoring_nan(qv);
+    }
+    let normal = S::<V>::widen_mask(S::<V>::splat(f32::MIN_POSITIVE).le(lanes.lowest));
+    let normal = [normal.0, normal.1];
+    let (rest_p, rest_q) = (lanes.rest_p.widen(), lanes.rest_q.widen());
+    let (rest_p, rest_q) = ([rest_p.0, rest_p.1], [rest_q.0, rest_q.1]);
+    let (lo, hi) = (V::splat(REGULAR_MIN), V::splat(REGULAR_MAX));
+    let mut fast = [true; GROUP];
+    for h in 0..2 {
+        let (f, w) = (lanes.f[h], lanes.w[h]);
+        // the leaf's bound (module docs), lane by lane; false for NaN or ±inf anywhere
+        let rest = a[h].mul(rest_p[h]).add(b[h].mul(rest_q[h]));
+        let size = f.bits_and(0x7fff_ffff_ffff_ffff).add(w);
+        let bound = rest
+            .mul(V::splat(2f64.powi(-21) * 1.01))
+            .add(size.mul(V::splat(2f64.powi(-46))));
+        let within = V::and(
+            bound.le(f.mul(V::splat(2f64.powi(-21)))),
+            size.lt(V::splat(f64::INFINITY)),
+        );
+        let totals = V::and(
+            V::and(sp[h].ge(lo), sp[h].le(hi)),
+            V::and(sq[h].ge(lo), sq[h].le(hi)),
+        );
+        let kept = V::and(V::and(normal[h], within), totals);
+        mark_irregular::<V>(kept, h, &mut fast[..n]);
+        // JS = Σ w·[g(d) + g(−d)]/(4·s_p·s_q) = 2F/(4·s_p·s_q)
+        store_half(f.div(V::splat(2.0).mul(s_p[h]).mul(s_q[h])), h, out);
+    }
+    let lowest = Lowest::NONE.min(Lowest {
+        p: f64::from(min_p.min_lane()),
+        q: f64::from(min_q.min_lane()),
+    });
+    if fast[..n].iter().all(|&kept| kept) {
+        return lowest;
+    }
+    // the rows the fast form leaves (close distributions, specials): the exact form,
+    // whose value for a row does not depend on the others in its group
+    let (mut exact, mut exact_regular) = ([0.0; GROUP], [true; GROUP]);
+    super::js::group_of::<f32, f32>(p, q, true, &mut exact[..n], &mut exact_regular[..n]);
+    for j in 0..n {
+        if !fast[j] {
+            out[j] = exact[j];
+            regular[j] &= exact_regular[j];
+        }
+    }
+    lowest
+}
+
+crate::simd::multiversion! {
+    /// Normalised JS divergences of up to sixteen rows of float32 data in the engine's tile
+    /// (`p[c][j]`: element c of row j, zero padded): the fast form lane by lane (the totals,
+    /// then differences of f32 logarithms, kept where the row's bound is 2^−21 of its
+    /// value), the exact group form ([`super::js::group_of`]) for the other rows. Rows left
+    /// `regular[j] == false` must be redone with the row form.
+    pub fn group<>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
 }
 
 crate::simd::multiversion! {
@@ -198,7 +370,7 @@ pub fn reference(p: &[f32], q: &[f32], k: &Scales) -> (f64, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::positive;
+    use crate::kernels::adversarial::{check_fast_group_form, check_group_rows_alone, positive};
 
     /// The fast leaf (CI runs the tests once per instruction set, `FASTENTROPY_SIMD`), and
     /// the portable vector type's.
@@ -312,5 +484,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn group_rows_are_within_the_contract_or_take_the_exact_form() {
+        let (fast, exact) = check_fast_group_form(
+            |pt, qt, out, regular| group(pt, qt, out, regular),
+            |pt, qt, out, regular| {
+                super::super::js::group_of::<f32, f32>(pt, qt, true, out, regular)
+            },
+            1.01 * 2f64.powi(-21),
+        );
+        // both forms ran: far rows fast, the others exact
+        assert!(fast > 250 && exact > 1000, "fast {fast}, exact {exact}");
+    }
+
+    #[test]
+    fn a_group_row_alone_equals_the_row_among_sixteen() {
+        check_group_rows_alone(|pt, qt, out, regular| group(pt, qt, out, regular));
     }
 }

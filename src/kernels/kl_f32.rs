@@ -304,7 +304,7 @@ pub fn reference(p: &[f32], q: &[f32]) -> (f64, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::adversarial::{positive, SPECIALS};
+    use crate::kernels::adversarial::{check_fast_group_form, check_group_rows_alone, positive};
 
     /// The fast leaf (CI runs the tests once per instruction set, `FASTENTROPY_SIMD`), and
     /// the portable vector type's (its multiply-adds round twice: not bitwise the same).
@@ -442,130 +442,20 @@ mod tests {
         }
     }
 
-    /// Rows of `len` float32 values for the group form: far pairs (kept), nearly equal
-    /// and identical pairs (left to the exact form), zeros, special values, mixed
-    /// binades and totals far from 1 — (p, q) as f64 holding f32 values.
-    fn group_rows(len: usize, seed: u64) -> Vec<(Vec<f64>, Vec<f64>)> {
-        let widen = |x: Vec<f32>| -> Vec<f64> { x.into_iter().map(f64::from).collect() };
-        let mut rows = Vec::new();
-        // normalised in f32, as model outputs are (totals within ~1e-7 of 1)
-        let normalised = |x: Vec<f32>| -> Vec<f32> {
-            let total: f32 = x.iter().sum();
-            x.iter().map(|&v| v / total).collect()
-        };
-        for j in 0..40u64 {
-            let p = normalised(nonzero(len, seed + j));
-            let mut q = normalised(nonzero(len, seed + 1000 + j));
-            match j % 10 {
-                // nearly equal, identical, and at another power-of-two scale
-                1 => q = p.iter().map(|&x| x * (1.0 + 1e-3 * (j as f32))).collect(),
-                2 => q = p.clone(),
-                3 => q = p.iter().map(|&x| x * 8.0).collect(),
-                // zeros in p (zero terms), a zero q under mass (+inf)
-                4 => q[j as usize % len] = 0.0,
-                // every special value in turn, in q (and in p below)
-                5 => q[len / 2] = SPECIALS[(j as usize / 10 + len) % SPECIALS.len()] as f32,
-                7 => q[0] = f32::NAN,
-                8 => q[len - 1] = -0.25,
-                _ => {}
-            }
-            let mut p = p;
-            if j % 10 == 6 {
-                p[len / 2] = SPECIALS[(j as usize + len) % SPECIALS.len()] as f32;
-            }
-            if j % 10 == 4 {
-                p[(j as usize + 1) % len] = 0.0;
-            }
-            if j % 10 == 9 {
-                // mixed binades and a total far from 1
-                for (i, (a, b)) in p.iter_mut().zip(q.iter_mut()).enumerate() {
-                    *a *= 2f32.powi((i as i32 * 37) % 60 - 30);
-                    *b *= 2f32.powi((i as i32 * 11) % 40 - 20) * 1e20;
-                }
-            }
-            rows.push((widen(p), widen(q)));
-        }
-        rows
-    }
-
-    fn tiles(rows: &[(Vec<f64>, Vec<f64>)]) -> (Vec<[f64; GROUP]>, Vec<[f64; GROUP]>) {
-        let len = rows[0].0.len();
-        let (mut pt, mut qt) = (vec![[0.0; GROUP]; len], vec![[0.0; GROUP]; len]);
-        for (j, (pr, qr)) in rows.iter().enumerate() {
-            for c in 0..len {
-                (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
-            }
-        }
-        (pt, qt)
-    }
-
     #[test]
     fn group_rows_are_within_the_contract_or_take_the_exact_form() {
-        let (mut fast, mut exact_rows) = (0, 0);
-        for len in (3..=67).chain([100, 128]) {
-            let rows = group_rows(len, len as u64);
-            for chunk in rows.chunks(GROUP) {
-                let (pt, qt) = tiles(chunk);
-                let n = chunk.len();
-                let (mut out, mut regular) = (vec![0.0; n], vec![true; n]);
-                let lo = group(&pt, &qt, &mut out, &mut regular);
-                let (mut want, mut want_regular) = (vec![0.0; n], vec![true; n]);
-                let want_lo =
-                    super::super::kl::group_of::<f32>(&pt, &qt, true, &mut want, &mut want_regular);
-                assert_eq!(lo, want_lo, "{len}");
-                for j in 0..n {
-                    let (pr, qr) = &chunk[j];
-                    if out[j].to_bits() == want[j].to_bits() && regular[j] == want_regular[j] {
-                        exact_rows += 1;
-                        continue;
-                    }
-                    // a row the fast form kept: regular, within 2^−21 of the exact form's
-                    // value (itself within ~1e-14 of D), and only for rows in its domain
-                    fast += 1;
-                    assert!(regular[j] && want_regular[j], "{len} {pr:?} {qr:?}");
-                    let err = (out[j] - want[j]).abs() / want[j];
-                    assert!(
-                        err <= GROUP_MAX_COND * 2f64.powi(-21),
-                        "{len} {pr:?} {qr:?}: {} vs {}",
-                        out[j],
-                        want[j]
-                    );
-                    let (_, in_domain) = reference(
-                        &pr.iter().map(|&x| x as f32).collect::<Vec<_>>(),
-                        &qr.iter().map(|&x| x as f32).collect::<Vec<_>>(),
-                    );
-                    assert!(in_domain, "{len} {pr:?} {qr:?}");
-                    let y = qr.iter().sum::<f64>() / pr.iter().sum::<f64>() - 1.0;
-                    assert!(y.abs() <= 2.0 * GROUP_MAX_Y, "{len} {pr:?} {qr:?}");
-                }
-            }
-        }
-        // both forms ran: far rows fast, the others exact
-        assert!(
-            fast > 250 && exact_rows > 1000,
-            "fast {fast}, exact {exact_rows}"
+        let (fast, exact) = check_fast_group_form(
+            |pt, qt, out, regular| group(pt, qt, out, regular),
+            |pt, qt, out, regular| super::super::kl::group_of::<f32>(pt, qt, true, out, regular),
+            GROUP_MAX_COND * 2f64.powi(-21),
         );
+        // both forms ran: far rows fast, the others exact
+        assert!(fast > 250 && exact > 1000, "fast {fast}, exact {exact}");
     }
 
     #[test]
     fn a_group_row_alone_equals_the_row_among_sixteen() {
-        for len in [3usize, 10, 33] {
-            let rows = group_rows(len, 77);
-            for chunk in rows.chunks(GROUP) {
-                let (pt, qt) = tiles(chunk);
-                let (mut all, mut all_regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
-                group(&pt, &qt, &mut all, &mut all_regular);
-                for (j, row) in chunk.iter().enumerate() {
-                    let (pa, qa) = tiles(std::slice::from_ref(row));
-                    let (mut one, mut one_regular) = ([0.0], [true]);
-                    group(&pa, &qa, &mut one, &mut one_regular);
-                    assert_eq!(one_regular[0], all_regular[j]);
-                    if one_regular[0] {
-                        assert_eq!(one[0].to_bits(), all[j].to_bits(), "{len} {row:?}");
-                    }
-                }
-            }
-        }
+        check_group_rows_alone(|pt, qt, out, regular| group(pt, qt, out, regular));
     }
 
     #[test]

@@ -523,6 +523,151 @@ pub(crate) mod adversarial {
         }
     }
 
+    /// Rows of `len` float32 values (held as f64) for the fast group forms of float32
+    /// divergences: normalised far pairs (kept), nearly equal and identical pairs and pairs
+    /// at another scale (left to the exact form), zeros, every special value, NaN,
+    /// negatives, mixed binades with totals far from 1.
+    pub fn f32_group_rows(len: usize, seed: u64) -> Vec<(Vec<f64>, Vec<f64>)> {
+        // positive values (a zero q under p > 0 is a case of its own), normalised in f32
+        // as a model's outputs are (totals within ~1e-7 of 1)
+        let normalised = |seed: u64| -> Vec<f32> {
+            let x: Vec<f32> = positive(len, seed)
+                .iter()
+                .map(|&v| (v + 1e-3) as f32)
+                .collect();
+            let total: f32 = x.iter().sum();
+            x.iter().map(|&v| v / total).collect()
+        };
+        let mut rows = Vec::new();
+        for j in 0..40u64 {
+            let mut p = normalised(seed + j);
+            let mut q = normalised(seed + 1000 + j);
+            let special = SPECIALS[(j as usize / 10 + len) % SPECIALS.len()] as f32;
+            match j % 10 {
+                // nearly equal, identical, and at another power-of-two scale
+                1 => q = p.iter().map(|&x| x * (1.0 + 1e-3 * (j as f32))).collect(),
+                2 => q = p.clone(),
+                3 => q = p.iter().map(|&x| x * 8.0).collect(),
+                // a zero p (a zero term) and a zero q under mass (+inf)
+                4 => {
+                    q[j as usize % len] = 0.0;
+                    p[(j as usize + 1) % len] = 0.0;
+                }
+                5 => q[len / 2] = special,
+                6 => p[len / 2] = special,
+                7 => q[0] = f32::NAN,
+                8 => q[len - 1] = -0.25,
+                9 => {
+                    for (i, (a, b)) in p.iter_mut().zip(q.iter_mut()).enumerate() {
+                        *a *= 2f32.powi((i as i32 * 37) % 60 - 30);
+                        *b *= 2f32.powi((i as i32 * 11) % 40 - 20) * 1e20;
+                    }
+                }
+                _ => {}
+            }
+            let widen = |x: Vec<f32>| -> Vec<f64> { x.into_iter().map(f64::from).collect() };
+            rows.push((widen(p), widen(q)));
+        }
+        rows
+    }
+
+    /// Up to [`super::GROUP`] equally long (p, q) rows as the group kernels take them.
+    pub fn tile_rows(
+        rows: &[(Vec<f64>, Vec<f64>)],
+    ) -> (Vec<[f64; super::GROUP]>, Vec<[f64; super::GROUP]>) {
+        let len = rows[0].0.len();
+        let zero = [0.0; super::GROUP];
+        let (mut pt, mut qt) = (vec![zero; len], vec![zero; len]);
+        for (j, (pr, qr)) in rows.iter().enumerate() {
+            for c in 0..len {
+                (pt[c][j], qt[c][j]) = (pr[c], qr[c]);
+            }
+        }
+        (pt, qt)
+    }
+
+    /// A group kernel's signature (`group(pt, qt, out, regular)`).
+    pub trait GroupFn:
+        Fn(
+        &[[f64; super::GROUP]],
+        &[[f64; super::GROUP]],
+        &mut [f64],
+        &mut [bool],
+    ) -> super::two_pass::Lowest
+    {
+    }
+    impl<F> GroupFn for F where
+        F: Fn(
+            &[[f64; super::GROUP]],
+            &[[f64; super::GROUP]],
+            &mut [f64],
+            &mut [bool],
+        ) -> super::two_pass::Lowest
+    {
+    }
+
+    /// Checks a fast group form against the exact group form it falls back to, on
+    /// [`f32_group_rows`] of every length 3..=67 and 100, 128, sixteen rows at a time: the
+    /// same smallest inputs; every row either the exact form's (value bits and regular
+    /// flag) or regular in both and within `rtol` of the exact value. Returns (rows that
+    /// took the fast form, rows that took the exact one).
+    pub fn check_fast_group_form(
+        fast: impl GroupFn,
+        exact: impl GroupFn,
+        rtol: f64,
+    ) -> (usize, usize) {
+        let (mut fast_rows, mut exact_rows) = (0, 0);
+        for len in (3..=67).chain([100, 128]) {
+            let rows = f32_group_rows(len, len as u64);
+            for chunk in rows.chunks(super::GROUP) {
+                let (pt, qt) = tile_rows(chunk);
+                let n = chunk.len();
+                let (mut out, mut regular) = (vec![0.0; n], vec![true; n]);
+                let (mut want, mut want_regular) = (vec![0.0; n], vec![true; n]);
+                let lo = fast(&pt, &qt, &mut out, &mut regular);
+                assert_eq!(lo, exact(&pt, &qt, &mut want, &mut want_regular), "{len}");
+                for (j, (pr, qr)) in chunk.iter().enumerate() {
+                    if out[j].to_bits() == want[j].to_bits() && regular[j] == want_regular[j] {
+                        exact_rows += 1;
+                        continue;
+                    }
+                    fast_rows += 1;
+                    assert!(regular[j] && want_regular[j], "{len} {pr:?} {qr:?}");
+                    let err = (out[j] - want[j]).abs() / want[j];
+                    assert!(
+                        err <= rtol,
+                        "{len} {pr:?} {qr:?}: {} vs {}",
+                        out[j],
+                        want[j]
+                    );
+                }
+            }
+        }
+        (fast_rows, exact_rows)
+    }
+
+    /// A row of [`f32_group_rows`] alone in a group gives the bits (and regular flag) it
+    /// gives among sixteen.
+    pub fn check_group_rows_alone(group: impl GroupFn) {
+        for len in [3usize, 10, 33] {
+            let rows = f32_group_rows(len, 77);
+            for chunk in rows.chunks(super::GROUP) {
+                let (pt, qt) = tile_rows(chunk);
+                let (mut all, mut all_regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+                group(&pt, &qt, &mut all, &mut all_regular);
+                for (j, row) in chunk.iter().enumerate() {
+                    let (pa, qa) = tile_rows(std::slice::from_ref(row));
+                    let (mut one, mut one_regular) = ([0.0], [true]);
+                    group(&pa, &qa, &mut one, &mut one_regular);
+                    assert_eq!(one_regular[0], all_regular[j], "{len} {row:?}");
+                    if one_regular[0] {
+                        assert_eq!(one[0].to_bits(), all[j].to_bits(), "{len} {row:?}");
+                    }
+                }
+            }
+        }
+    }
+
     /// A confident row of `n` values, a mass 1 and n − 1 masses `r`: (the row with the
     /// small masses scaled by `k`, H(P, Q) with Q the row for k = 2, H(P)) in closed form,
     /// a few ULP each: with m = n − 1, S = 1 + k·m·r,
