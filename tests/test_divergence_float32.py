@@ -188,35 +188,60 @@ def _normalised_rows(case: str, n_rows: int, classes: int, seed: int) -> Tuple[n
 SHORT_CLASSES = [3, 5, 8, 10, 16, 17, 33, 64, 100, 128]
 
 
+@pytest.mark.parametrize("measure", list(MEASURES))
 @pytest.mark.parametrize("classes", SHORT_CLASSES)
 @pytest.mark.parametrize("case", ["uniform", "spread 0.3", "spread 1e-1", "nearly equal 1e-3", "mixed leaves", "zeros and binades"])
-def test_short_normalised_kl_rows_are_within_the_float32_contract(case: str, classes: int) -> None:
-    # float32 rows of up to 128 elements take the vertical groups: sixteen rows in the fast
-    # form (lane = row), the exact group form for the rows it does not keep
+def test_short_normalised_rows_are_within_the_float32_contract(measure: str, case: str, classes: int) -> None:
+    # float32 rows up to 128 (KL) / 100 (JS) elements take the vertical groups: sixteen
+    # rows in the fast form (lane = row), the exact group form for the rows it leaves
     p, q = _normalised_rows(case, 203, classes, classes)
-    want = _exact("kl", p, q, axis=-1)
-    got = fe.kl_divergence(p, q, axis=-1)
+    want = _exact(measure, p, q, axis=-1)
+    got = MEASURES[measure](p, q, axis=-1)
     np.testing.assert_allclose(got, want, rtol=F32_CONTRACT, atol=0)
 
 
+@pytest.mark.parametrize("measure", list(MEASURES))
 @pytest.mark.parametrize("classes", SHORT_CLASSES)
-def test_short_normalised_kl_rows_give_the_same_bits_in_every_layout(classes: int, restore_threads: int) -> None:
+def test_short_normalised_rows_give_the_same_bits_in_every_layout(
+    measure: str, classes: int, restore_threads: int
+) -> None:
+    f = MEASURES[measure]
     # far and nearly equal rows side by side, so groups mix fast and exact rows
     p, far = _normalised_rows("uniform", 203, classes, 3)
     near = _normalised_rows("nearly equal 1e-3", 203, classes, 3)[1]
     q = np.where((np.arange(203) % 7 == 3)[:, None], near, far).astype(np.float32)
-    q[5, 0] = 0.0  # a zero under mass: +inf
+    q[5, 0] = 0.0  # a zero under mass: +inf for KL
     p[9, 1] = np.nan
-    rows = fe.kl_divergence(p, q, axis=-1)
-    assert rows[5] == np.inf and np.isnan(rows[9])
-    columns = fe.kl_divergence(np.ascontiguousarray(p.T), np.ascontiguousarray(q.T), axis=0)
+    rows = f(p, q, axis=-1)
+    assert np.isnan(rows[9]) and (measure != "kl" or rows[5] == np.inf)
+    columns = f(np.ascontiguousarray(p.T), np.ascontiguousarray(q.T), axis=0)
     offsets = np.arange(0, p.size + 1, classes, dtype=np.int64)
-    ragged = fe.kl_divergence(p.reshape(-1), q.reshape(-1), offsets=offsets)
-    one_by_one = np.array([fe.kl_divergence(a, b) for a, b in zip(p, q)])
-    strided = fe.kl_divergence(np.repeat(p, 2, axis=1)[:, ::2], np.repeat(q, 2, axis=1)[:, ::2], axis=-1)
+    ragged = f(p.reshape(-1), q.reshape(-1), offsets=offsets)
+    one_by_one = np.array([f(a, b) for a, b in zip(p, q)])
+    strided = f(np.repeat(p, 2, axis=1)[:, ::2], np.repeat(q, 2, axis=1)[:, ::2], axis=-1)
     assert rows.tobytes() == columns.tobytes() == ragged.tobytes() == one_by_one.tobytes() == strided.tobytes()
     seen = []
     for threads in (1, 2, 3):
         fe.set_num_threads(threads)
-        seen.append(fe.kl_divergence(np.tile(p, (50, 1)), np.tile(q, (50, 1)), axis=-1).tobytes())
+        seen.append(f(np.tile(p, (50, 1)), np.tile(q, (50, 1)), axis=-1).tobytes())
     assert seen[0] == seen[1] == seen[2] == np.tile(rows, 50).tobytes()
+
+
+@pytest.mark.parametrize("measure", list(MEASURES))
+def test_ragged_rows_of_mixed_lengths_equal_their_dense_rows(measure: str) -> None:
+    # Ragged rows share groups with rows of other lengths; the fast group forms start at a
+    # row length, so a shorter row must never ride in a longer row's tile: every row's
+    # bits are those of the same row alone, in a dense (1, C) array.
+    f = MEASURES[measure]
+    rng = np.random.default_rng(8)
+    lengths = rng.integers(1, 40, 700)
+    lengths[::3] = rng.integers(3, 6, lengths[::3].size)  # many rows around the thresholds
+    p_rows, q_rows = [], []
+    for i, n in enumerate(lengths):
+        p, q = _normalised_rows("uniform" if i % 4 else "nearly equal 1e-3", 1, int(n), i)
+        p_rows.append(p[0])
+        q_rows.append(q[0])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    got = f(np.concatenate(p_rows), np.concatenate(q_rows), offsets=offsets)
+    want = np.array([f(a[None, :], b[None, :], axis=-1)[0] for a, b in zip(p_rows, q_rows)])
+    assert got.tobytes() == want.tobytes()

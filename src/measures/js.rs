@@ -13,7 +13,7 @@ use crate::kernels::js;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP, LEAF};
 use crate::parallel::output::Finish;
-use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows};
+use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows, TINY};
 
 /// The JS row measure (nats), normalised or raw.
 pub(crate) struct JensenShannon {
@@ -40,6 +40,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
             js::F32_ROWS_ABOVE
         } else {
             js::F64_ROWS_ABOVE
+        }
+    }
+
+    fn own_length_up_to(&self) -> usize {
+        if T::IS_F32 && U::IS_F32 && self.normalize {
+            TINY.max(js::F32_FAST_GROUP_FROM - 1)
+        } else {
+            TINY
         }
     }
 

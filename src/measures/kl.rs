@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::kernels::kl;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{Partial, Real, GROUP};
-use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows, VERTICAL};
+use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows, TINY, VERTICAL};
 
 /// The KL row measure (nats), normalised or raw.
 pub(crate) struct Divergence {
@@ -39,6 +39,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
             kl::F32_ROWS_ABOVE
         } else {
             VERTICAL
+        }
+    }
+
+    fn own_length_up_to(&self) -> usize {
+        if T::IS_F32 && U::IS_F32 && self.normalize {
+            TINY.max(kl::F32_FAST_GROUP_FROM - 1)
+        } else {
+            TINY
         }
     }
 

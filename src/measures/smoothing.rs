@@ -156,6 +156,11 @@ impl<T: Real, U: Real> RowMeasure<T, U> for BothWays {
         // the float32 row threshold is the same both ways (both sides float32)
         RowMeasure::<T, U>::vertical(&PLAIN_KL)
     }
+
+    fn own_length_up_to(&self) -> usize {
+        // (likewise)
+        RowMeasure::<T, U>::own_length_up_to(&PLAIN_KL)
+    }
 }
 
 /// The measures' options for [`Plus`]: natural logs (the unit is applied afterwards, with

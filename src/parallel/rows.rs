@@ -1211,6 +1211,14 @@ pub trait RowMeasure<T, U>: Sync {
     fn vertical(&self) -> usize {
         VERTICAL
     }
+    /// Rows up to this long share a vertical group only with rows of their own length
+    /// (ragged rows are the only layout that mixes lengths): [`TINY`], or more for a
+    /// measure whose group form changes with the tile's length from some length on (a
+    /// fast form for longer rows) — one below that length, so a shorter row never rides
+    /// in a longer row's tile and its value does not depend on its neighbours.
+    fn own_length_up_to(&self) -> usize {
+        TINY
+    }
 }
 
 /// Where rows of one length lie in memory, for [`RowMeasure::adjacent`]: the two layouts
@@ -1663,7 +1671,7 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
             run_len = len_at(start, run_len);
             let l0 = run_len;
             let mut end = (start + GROUP).min(order.len());
-            if !pads || l0 <= TINY {
+            if !pads || l0 <= m.own_length_up_to() {
                 end = end.min(counts[l0] as usize);
             }
             let members = &order[start..end];
