@@ -28,7 +28,10 @@
 //! Domain: p, q normal positive finite or zero, m₃₂ normal where w > 0; anything else
 //! makes the leaf `None` (the exact leaf handles it).
 
-use super::two_pass::{half, mark_irregular, narrow, store_half, Lowest, REGULAR_MAX, REGULAR_MIN};
+use super::two_pass::{
+    exact_where_not_fast, half, lowest_f32, mark_irregular, narrow, store_half, Lowest,
+    REGULAR_MAX, REGULAR_MIN,
+};
 use super::GROUP;
 use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
@@ -313,24 +316,11 @@ fn group_body<V: F8>(
         // JS = Σ w·[g(d) + g(−d)]/(4·s_p·s_q) = 2F/(4·s_p·s_q)
         store_half(f.div(V::splat(2.0).mul(s_p[h]).mul(s_q[h])), h, out);
     }
-    let lowest = Lowest::NONE.min(Lowest {
-        p: f64::from(min_p.min_lane()),
-        q: f64::from(min_q.min_lane()),
+    // the rows the fast form leaves (close distributions, specials): the exact form
+    exact_where_not_fast(&fast[..n], out, regular, |values, flags| {
+        super::js::group_of::<f32, f32>(p, q, true, values, flags);
     });
-    if fast[..n].iter().all(|&kept| kept) {
-        return lowest;
-    }
-    // the rows the fast form leaves (close distributions, specials): the exact form,
-    // whose value for a row does not depend on the others in its group
-    let (mut exact, mut exact_regular) = ([0.0; GROUP], [true; GROUP]);
-    super::js::group_of::<f32, f32>(p, q, true, &mut exact[..n], &mut exact_regular[..n]);
-    for j in 0..n {
-        if !fast[j] {
-            out[j] = exact[j];
-            regular[j] &= exact_regular[j];
-        }
-    }
-    lowest
+    lowest_f32(min_p, min_q)
 }
 
 crate::simd::multiversion! {

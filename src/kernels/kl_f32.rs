@@ -33,7 +33,9 @@
 //! zero term. Anything else (a zero q under p > 0, subnormal, negative, ±inf, NaN) makes
 //! the leaf `None`, and the exact leaf reports it as before.
 
-use super::two_pass::{mark_irregular, narrow, store_half, Lowest, Sums};
+use super::two_pass::{
+    exact_where_not_fast, lowest_f32, mark_irregular, narrow, store_half, Lowest, Sums,
+};
 use super::GROUP;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
@@ -253,24 +255,11 @@ fn group_body<V: F8>(
         mark_irregular::<V>(kept, h, &mut fast[..n]);
         store_half(d, h, out);
     }
-    let lowest = Lowest::NONE.min(Lowest {
-        p: f64::from(min_p.min_lane()),
-        q: f64::from(min_q.min_lane()),
+    // the rows the fast form leaves (nearly equal rows, zeros under mass, specials): the exact form
+    exact_where_not_fast(&fast[..n], out, regular, |values, flags| {
+        super::kl::group_of::<f32>(p, q, true, values, flags);
     });
-    if fast[..n].iter().all(|&kept| kept) {
-        return lowest;
-    }
-    // the rows the fast form leaves (nearly equal rows, zeros under mass, specials):
-    // the exact form, whose value for a row does not depend on the others in its group
-    let (mut exact, mut exact_regular) = ([0.0; GROUP], [true; GROUP]);
-    super::kl::group_of::<f32>(p, q, true, &mut exact[..n], &mut exact_regular[..n]);
-    for j in 0..n {
-        if !fast[j] {
-            out[j] = exact[j];
-            regular[j] &= exact_regular[j];
-        }
-    }
-    lowest
+    lowest_f32(min_p, min_q)
 }
 
 crate::simd::multiversion! {

@@ -25,7 +25,7 @@
 //! where the f32 arithmetic would lose it: a share s below f32's normal range (ln s
 //! needs it normal) or a total a + b that overflows f32.
 
-use super::two_pass::{mark_irregular, narrow, store_half, Lowest};
+use super::two_pass::{lowest_f32 as lowest, mark_irregular, narrow, store_half, Lowest};
 use super::GROUP;
 use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;
@@ -72,15 +72,6 @@ fn lanes<W: F16>(a: W, b: W, c: W, d: W) -> (W, W::Mask) {
     );
     let held = W::and(W::and(regular_pair(a, b), regular_pair(c, d)), f32_holds);
     (value, held)
-}
-
-/// The smallest lane of each side's running minimum, as [`Lowest`] (min(0, ·)).
-#[inline(always)]
-fn lowest<W: F16>(min_p: W, min_q: W) -> Lowest {
-    Lowest::NONE.min(Lowest {
-        p: f64::from(min_p.min_lane()),
-        q: f64::from(min_q.min_lane()),
-    })
 }
 
 /// [`group`]'s body.

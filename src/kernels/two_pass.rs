@@ -247,6 +247,41 @@ pub(crate) fn narrow<V: F8>(row: &[f64; GROUP]) -> V::F32s {
     V::F32s::from_wide(half::<V>(row, 0), half::<V>(row, 1))
 }
 
+/// The smallest lane of running minima of p and q held in f32 lanes, as [`Lowest`]
+/// (min(0, ·)).
+#[inline(always)]
+pub(crate) fn lowest_f32<W: F16>(min_p: W, min_q: W) -> Lowest {
+    Lowest::NONE.min(Lowest {
+        p: f64::from(min_p.min_lane()),
+        q: f64::from(min_q.min_lane()),
+    })
+}
+
+/// The end of a fast group form: rows it did not keep (`fast[j]` false) take the value and
+/// the regular flag of the exact group form, which `exact(out, regular)` computes for the
+/// whole tile — run only when some row needs it (its value for a row does not depend on
+/// the others in the group).
+#[inline(always)]
+pub(crate) fn exact_where_not_fast(
+    fast: &[bool],
+    out: &mut [f64],
+    regular: &mut [bool],
+    exact: impl FnOnce(&mut [f64], &mut [bool]),
+) {
+    if fast.iter().all(|&kept| kept) {
+        return;
+    }
+    let n = out.len();
+    let (mut values, mut flags) = ([0.0; GROUP], [true; GROUP]);
+    exact(&mut values[..n], &mut flags[..n]);
+    for j in 0..n {
+        if !fast[j] {
+            out[j] = values[j];
+            regular[j] &= flags[j];
+        }
+    }
+}
+
 #[inline(always)]
 fn sums_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> Sums {
     sums_with::<V, T, U, true>(p, q)
