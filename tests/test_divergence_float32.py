@@ -89,7 +89,7 @@ def test_one_distribution_is_within_the_float32_contract(measure: str, case: str
 
 
 @pytest.mark.parametrize("measure", list(MEASURES))
-@pytest.mark.parametrize("classes", [100, 101, 128, 129, 200, 256, 300, 1000])
+@pytest.mark.parametrize("classes", [5, 10, 17, 33, 64, 100, 101, 128, 129, 200, 256, 300, 1000])
 @pytest.mark.parametrize("case", ["uniform", "spread 0.3", "nearly equal 1e-3", "zeros and binades"])
 def test_rows_are_within_the_float32_contract(measure: str, case: str, classes: int) -> None:
     # short rows take the vertical groups, longer ones (KL: > 128, JS: > 100) the row

@@ -37,6 +37,7 @@ use super::two_pass::{
     exact_where_not_fast, lowest_f32, mark_irregular, narrow, store_half, Lowest, Sums,
 };
 use super::GROUP;
+use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
@@ -183,17 +184,27 @@ crate::simd::multiversion! {
     pub fn leaf<>(p: &[f32], q: &[f32]) -> Option<FastLeaf> = fast_leaf;
 }
 
-/// ln(1 + y) − y for |y| ≤ [`GROUP_MAX_Y`], lane-wise: −y²/2 + y³/3 − … to y⁶ (the rest
-/// is below 2^−48 of the first term there).
+/// ln(1 + y) − y lane-wise: where |y| ≤ [`SERIES_MAX_Y`] the series −y²/2 + y³/3 − … to
+/// y⁶ (the rest is below 2^−48 of the first term; ln(1 + y) − y would cancel there), else
+/// the f64 logarithm of 1 + y less y (|ln(1 + y) − y| ≳ y²/2 ≥ 2^−21 there; the rounding of
+/// 1 + y and of its logarithm, a few units of 2^−53·(1 + |y|), stay below 2^−29 of it). Totals that agree —
+/// normalised inputs, |y| ~ 1e-7 — take the series only.
 #[inline(always)]
-fn ln1p_minus_small<V: F8>(y: V) -> V {
-    let c = |x: f64| V::splat(x);
-    let poly = y.mul_add(c(-1.0 / 6.0), c(0.2));
-    let poly = y.mul_add(poly, c(-0.25));
-    let poly = y.mul_add(poly, c(1.0 / 3.0));
-    let poly = y.mul_add(poly, c(-0.5));
-    y.mul(y).mul(poly)
+fn ln1p_minus<V: F8>(y: V) -> V {
+    let poly = y.mul_add(V::splat(-1.0 / 6.0), V::splat(0.2));
+    let poly = y.mul_add(poly, V::splat(-0.25));
+    let poly = y.mul_add(poly, V::splat(1.0 / 3.0));
+    let poly = y.mul_add(poly, V::splat(-0.5));
+    let series = y.mul(y).mul(poly);
+    let small = y.bits_and(0x7fff_ffff_ffff_ffff).le(V::splat(SERIES_MAX_Y));
+    if V::all(small) {
+        return series;
+    }
+    V::select(small, series, ln_finite(V::splat(1.0).add(y)).sub(y))
 }
+
+/// Where [`ln1p_minus`] takes its series.
+const SERIES_MAX_Y: f64 = 1.0 / 1024.0;
 
 /// Largest condition (V/Σp + |ln(1 + y) − y|)/D of a row the fast group form keeps. A
 /// row's condition is known exactly (a leaf's is not: the one-pass finish sees the sum of
@@ -202,11 +213,6 @@ fn ln1p_minus_small<V: F8>(y: V) -> V {
 /// 1 + O(y²). Measured on uniform random normalised rows (in groups of sixteen, the
 /// share of groups with every row kept): C = 10 0.895 at 2^−22, 0.992 at 2^−21.
 const GROUP_MAX_COND: f64 = 1.5;
-
-/// Largest |Σq/Σp − 1| a row of the fast group form may have: normalised inputs have
-/// ~1e-7; rows with unequal totals (counts against probabilities) take the exact form,
-/// whose one-pass finish would cancel anyway.
-const GROUP_MAX_Y: f64 = 1.0 / 1024.0;
 
 /// [`group`]'s body: the fast form with lane = row, then the exact group form for the rows
 /// it does not keep.
@@ -245,13 +251,14 @@ fn group_body<V: F8>(
         let within = V::and(bound.le(v.mul(V::splat(2f64.powi(-21)))), size.lt(inf64));
         // the one-pass finish: D = V/Σp + (ln(1 + y) − y), y = (Σq − Σp)/Σp
         let y = sq.sub(sp).div(sp);
-        let small_y = y.bits_and(0x7fff_ffff_ffff_ffff).le(V::splat(GROUP_MAX_Y));
-        let (head, tail) = (v.div(sp), ln1p_minus_small(y));
+        // (y = ±inf or NaN where a total is 0 or not finite: no such row is kept)
+        let finite_y = y.bits_and(0x7fff_ffff_ffff_ffff).lt(inf64);
+        let (head, tail) = (v.div(sp), ln1p_minus(y));
         let d = head.add(tail);
         let size = head.add(tail.bits_and(0x7fff_ffff_ffff_ffff));
         let conditioned = V::and(d.gt(zero), size.le(d.mul(V::splat(GROUP_MAX_COND))));
         let in_domain = if h == 0 { in_domain.0 } else { in_domain.1 };
-        let kept = V::and(V::and(in_domain, within), V::and(small_y, conditioned));
+        let kept = V::and(V::and(in_domain, within), V::and(finite_y, conditioned));
         mark_irregular::<V>(kept, h, &mut fast[..n]);
         store_half(d, h, out);
     }
@@ -270,6 +277,18 @@ crate::simd::multiversion! {
     /// ([`super::kl::group_of`]) for the other rows. Rows left `regular[j] == false` must be
     /// redone with the row form.
     pub fn group<>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
+}
+
+#[cfg(test)]
+#[inline(always)]
+fn ln1p_minus_first<V: F8>(y: f64) -> f64 {
+    ln1p_minus(V::splat(y)).to_array()[0]
+}
+
+#[cfg(test)]
+crate::simd::multiversion! {
+    /// [`ln1p_minus`] on the running CPU's vector type, first lane (tests).
+    pub fn ln1p_minus_on_this_cpu<>(y: f64) -> f64 = ln1p_minus_first;
 }
 
 /// Scalar reference of [`fast_leaf`]'s value: V = Σ [p ln(p/q) − p + q] in f64 with
@@ -448,17 +467,33 @@ mod tests {
     }
 
     #[test]
-    fn small_total_offsets_take_the_series() {
-        for y in [0.0, 1e-9, -1e-7, 3e-5, -2e-4, GROUP_MAX_Y, -GROUP_MAX_Y] {
+    fn total_offsets_take_the_series_or_the_logarithm() {
+        for y in [
+            0.0,
+            1e-9,
+            -1e-7,
+            3e-5,
+            -2e-4,
+            SERIES_MAX_Y,
+            -SERIES_MAX_Y,
+            2e-3,
+            -0.1,
+            0.5,
+            7.0,
+            1e20,
+            -0.999,
+        ] {
             let want = super::super::kl::ln1p_minus(y);
-            let got = ln1p_minus_small::<crate::simd::vector::Scalar8>(
-                crate::simd::vector::Scalar8::splat(y),
-            )
-            .to_array()[0];
-            assert!(
-                (got - want).abs() <= 1e-15 * want.abs().max(1e-300) + 1e-30,
-                "{y}: {got} vs {want}"
-            );
+            for got in [
+                ln1p_minus::<crate::simd::vector::Scalar8>(crate::simd::vector::Scalar8::splat(y))
+                    .to_array()[0],
+                ln1p_minus_on_this_cpu(y),
+            ] {
+                // the series to 1e-14; the logarithm's rounding, absolute (D takes the
+                // tail absolutely: a few units of 2^−53 of 1 + y)
+                let tolerance = 1e-14 * want.abs() + 2f64.powi(-50) * (1.0 + y.abs());
+                assert!((got - want).abs() <= tolerance, "{y}: {got} vs {want}");
+            }
         }
     }
 }
