@@ -479,7 +479,7 @@ mod tests {
     #[test]
     fn group_rows_are_within_the_contract_or_take_the_exact_form() {
         let (fast, exact) = check_fast_group_form(
-            |pt, qt, out, regular| group(pt, qt, out, regular),
+            group,
             |pt, qt, out, regular| {
                 super::super::js::group_of::<f32, f32>(pt, qt, true, out, regular)
             },
@@ -491,6 +491,6 @@ mod tests {
 
     #[test]
     fn a_group_row_alone_equals_the_row_among_sixteen() {
-        check_group_rows_alone(|pt, qt, out, regular| group(pt, qt, out, regular));
+        check_group_rows_alone(group);
     }
 }

@@ -1013,10 +1013,12 @@ crate::simd::multiversion! {
 
 /// Normalised float32 rows at least this long take [`kl_f32::group`]. Shorter rows keep
 /// the exact group form: their divergences are often too small for the fast form's bound
-/// (uniform random rows of three elements: 16% of groups of sixteen keep every row), and
+/// (uniform random rows of three elements: 28% of groups of sixteen keep every row, four 63%), and
 /// a group with one row left pays for both forms. Measured ((N, C) float32, N·C = 10^7, one
-/// thread, ms a call, exact → fast for every row from C = 3): C = 3 35 → 57, C = 4 31 → 42,
-/// C = 5 33 → 27, C = 6 30 → 22, C = 8 31 → 20, C = 10 29 → 17, C = 100 34 → 21.
+/// thread, ms a call, exact → fast for every row from C = 3, with the first form of the
+/// bound — 2^−21 of V and a condition ≤ 1.5; the final bound on D keeps more rows, so C = 4
+/// may gain too: not measured): C = 3 35 → 57, C = 4 31 → 42, C = 5 33 → 27, C = 6 30 → 22,
+/// C = 8 31 → 20, C = 10 29 → 17, C = 100 34 → 21.
 pub const F32_FAST_GROUP_FROM: usize = 5;
 
 /// Divergences of up to sixteen short rows of p (element type T) and q (U), transposed

@@ -241,7 +241,7 @@ fn group_body<V: F8>(
     let rest_weight = [rest_weight.0, rest_weight.1];
     let (zero, inf64) = (V::splat(0.0), V::splat(f64::INFINITY));
     let mut fast = [true; GROUP];
-    for h in 0..2 {
+    for (h, weight) in rest_weight.into_iter().enumerate() {
         let (sp, sq) = (lanes.sp[h], lanes.sq[h]);
         let v = lanes.w[h].add(sq.sub(sp));
         // the one-pass finish: D = V/Σp + (ln(1 + y) − y), y = (Σq − Σp)/Σp
@@ -250,7 +250,7 @@ fn group_body<V: F8>(
         // the leaf's bound on V (module docs), absolute, over Σp; and the tail's rounding
         // (ln1p_minus). False for NaN or ±inf anywhere (a total 0 or not finite included).
         let size = v.bits_and(0x7fff_ffff_ffff_ffff).add(sp).add(sq);
-        let bound = rest_weight[h]
+        let bound = weight
             .mul(V::splat(2f64.powi(-21) * 1.01))
             .add(size.mul(V::splat(2f64.powi(-48))))
             .div(sp)
@@ -459,7 +459,7 @@ mod tests {
     #[test]
     fn group_rows_are_within_the_contract_or_take_the_exact_form() {
         let (fast, exact) = check_fast_group_form(
-            |pt, qt, out, regular| group(pt, qt, out, regular),
+            group,
             |pt, qt, out, regular| super::super::kl::group_of::<f32>(pt, qt, true, out, regular),
             GROUP_MAX_ERROR,
         );
@@ -469,7 +469,7 @@ mod tests {
 
     #[test]
     fn a_group_row_alone_equals_the_row_among_sixteen() {
-        check_group_rows_alone(|pt, qt, out, regular| group(pt, qt, out, regular));
+        check_group_rows_alone(group);
     }
 
     #[test]
