@@ -21,6 +21,9 @@
 //! **float32** p and q take the second pass through [`super::js_f32`]'s fast form leaf by
 //! leaf (differences of f32 logarithms, kept where their bound is 2^−21 of the leaf, the
 //! exact leaf elsewhere); f32 rows longer than [`F32_ROWS_ABOVE`] take the row form for it.
+//! Shorter f32 rows of at least [`F32_FAST_GROUP_FROM`] elements take the same fast form in
+//! the group tile, one row per lane ([`js_f32::group`]), each kept on its own bound, the
+//! exact group form for the rest.
 
 use super::two_pass::{
     determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,

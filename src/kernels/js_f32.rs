@@ -27,6 +27,10 @@
 //!
 //! Domain: p, q normal positive finite or zero, m₃₂ normal where w > 0; anything else
 //! makes the leaf `None` (the exact leaf handles it).
+//!
+//! **Short rows** ([`group`]): the totals lane by lane, then the same terms in the group
+//! tile with one row per lane, each row kept on the leaf's bound (2^−21 of its value), the
+//! rows not kept taking the exact group form.
 
 use super::two_pass::{
     exact_where_not_fast, half, lowest_f32, mark_irregular, narrow, store_half, Lowest,

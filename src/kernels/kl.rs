@@ -26,7 +26,9 @@
 //! **float32** p and q (normalised) first try [`super::kl_f32`]'s fast form leaf by leaf in
 //! the one pass ([`one_pass_normalized`], [`fast_row`]): differences of f32 logarithms,
 //! kept where their bound is 2^−22 of the leaf, the exact leaf elsewhere; f32 rows longer
-//! than [`F32_ROWS_ABOVE`] take the row form for it.
+//! than [`F32_ROWS_ABOVE`] take the row form for it. Shorter f32 rows of at least
+//! [`F32_FAST_GROUP_FROM`] elements take the same fast form in the group tile, one row per
+//! lane ([`kl_f32::group`]), each kept on its own bound, the exact group form for the rest.
 
 use super::two_pass::{
     cancels_past, determinant, fold_lanes, half, load16, mark_irregular, scaled, sums,
@@ -1013,8 +1015,8 @@ crate::simd::multiversion! {
 
 /// Normalised float32 rows at least this long take [`kl_f32::group`]. Shorter rows keep
 /// the exact group form: their divergences are often too small for the fast form's bound
-/// (uniform random rows of three elements: 28% of groups of sixteen keep every row, four 63%), and
-/// a group with one row left pays for both forms. Measured ((N, C) float32, N·C = 10^7, one
+/// (uniform random rows of three elements: 28% of groups of sixteen keep every row, of four
+/// 63%), and a group with one row left pays for both forms. Measured ((N, C) float32, N·C = 10^7, one
 /// thread, ms a call, exact → fast for every row from C = 3, with the first form of the
 /// bound — 2^−21 of V and a condition ≤ 1.5; the final bound on D keeps more rows, so C = 4
 /// may gain too: not measured): C = 3 35 → 57, C = 4 31 → 42, C = 5 33 → 27, C = 6 30 → 22,

@@ -32,6 +32,11 @@
 //! Domain: every q normal positive finite where p > 0, p normal or zero; q = p = 0 is a
 //! zero term. Anything else (a zero q under p > 0, subnormal, negative, ±inf, NaN) makes
 //! the leaf `None`, and the exact leaf reports it as before.
+//!
+//! **Short rows** ([`group`]): the same terms in the group tile with one row per lane, one
+//! read; a row is kept where its bound, taken on D itself (the leaf bound over Σp plus the
+//! rounding of ln(1 + y) − y, y = Σq/Σp − 1), is at most [`GROUP_MAX_ERROR`] ≈ 7.2e-7 of D;
+//! the rows not kept take the exact group form.
 
 use super::two_pass::{
     exact_where_not_fast, lowest_f32, mark_irregular, narrow, store_half, Lowest, Sums,
