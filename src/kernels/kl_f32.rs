@@ -189,13 +189,15 @@ crate::simd::multiversion! {
     pub fn leaf<>(p: &[f32], q: &[f32]) -> Option<FastLeaf> = fast_leaf;
 }
 
-/// ln(1 + y) − y lane-wise: where |y| ≤ [`SERIES_MAX_Y`] the series −y²/2 + y³/3 − … to
-/// y⁶ (the rest is below 2^−48 of the first term; ln(1 + y) − y would cancel there), else
-/// the f64 logarithm of 1 + y less y (|ln(1 + y) − y| ≳ y²/2 ≥ 2^−21 there; the rounding of
-/// 1 + y and of its logarithm, a few units of 2^−53·(1 + |y|), stay below 2^−29 of it). Totals that agree —
+/// ln(1 + y) − y lane-wise, `ratio` = 1 + y = Σq/Σp computed as a quotient: where |y| ≤
+/// [`SERIES_MAX_Y`] the series −y²/2 + y³/3 − … to y⁶ (the rest is below 2^−48 of the first
+/// term; ln(1 + y) − y would cancel there), else ln(ratio) − y (|ln(1 + y) − y| ≳ y²/2 ≥
+/// 2^−21 there; the quotient's and the logarithm's rounding, a few units of 2^−53·(1 + |y|),
+/// stay below 2^−29 of it). Not ln(1 + y): where Σq ≪ Σp, 1 + y would keep none of the
+/// ratio's digits. Totals that agree —
 /// normalised inputs, |y| ~ 1e-7 — take the series only.
 #[inline(always)]
-fn ln1p_minus<V: F8>(y: V) -> V {
+fn ln1p_minus<V: F8>(y: V, ratio: V) -> V {
     let poly = y.mul_add(V::splat(-1.0 / 6.0), V::splat(0.2));
     let poly = y.mul_add(poly, V::splat(-0.25));
     let poly = y.mul_add(poly, V::splat(1.0 / 3.0));
@@ -205,7 +207,7 @@ fn ln1p_minus<V: F8>(y: V) -> V {
     if V::all(small) {
         return series;
     }
-    V::select(small, series, ln_finite(V::splat(1.0).add(y)).sub(y))
+    V::select(small, series, ln_finite(ratio).sub(y))
 }
 
 /// Where [`ln1p_minus`] takes its series.
@@ -251,7 +253,7 @@ fn group_body<V: F8>(
         let v = lanes.w[h].add(sq.sub(sp));
         // the one-pass finish: D = V/Σp + (ln(1 + y) − y), y = (Σq − Σp)/Σp
         let y = sq.sub(sp).div(sp);
-        let d = v.div(sp).add(ln1p_minus(y));
+        let d = v.div(sp).add(ln1p_minus(y, sq.div(sp)));
         // the leaf's bound on V (module docs), absolute, over Σp; and the tail's rounding
         // (ln1p_minus). False for NaN or ±inf anywhere (a total 0 or not finite included).
         let size = v.bits_and(0x7fff_ffff_ffff_ffff).add(sp).add(sq);
@@ -293,7 +295,7 @@ crate::simd::multiversion! {
 #[cfg(test)]
 #[inline(always)]
 fn ln1p_minus_first<V: F8>(y: f64) -> f64 {
-    ln1p_minus(V::splat(y)).to_array()[0]
+    ln1p_minus(V::splat(y), V::splat(1.0 + y)).to_array()[0]
 }
 
 #[cfg(test)]
@@ -496,8 +498,11 @@ mod tests {
         ] {
             let want = super::super::kl::ln1p_minus(y);
             for got in [
-                ln1p_minus::<crate::simd::vector::Scalar8>(crate::simd::vector::Scalar8::splat(y))
-                    .to_array()[0],
+                ln1p_minus::<crate::simd::vector::Scalar8>(
+                    crate::simd::vector::Scalar8::splat(y),
+                    crate::simd::vector::Scalar8::splat(1.0 + y),
+                )
+                .to_array()[0],
                 ln1p_minus_on_this_cpu(y),
             ] {
                 // the series to 1e-14; the logarithm's rounding, absolute (D takes the
