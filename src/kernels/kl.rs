@@ -1023,6 +1023,13 @@ crate::simd::multiversion! {
 /// C = 8 31 → 20, C = 10 29 → 17, C = 100 34 → 21.
 pub const F32_FAST_GROUP_FROM: usize = 5;
 
+/// The row length from which [`group`] takes [`kl_f32::group`] for rows of p (element type
+/// T) and q (U), or None where it never does — one decision for the kernel's routing and
+/// the engine's grouping of ragged rows (`RowMeasure::own_length_up_to`).
+pub fn fast_group_from<T: Real, U: Real>(normalize: bool) -> Option<usize> {
+    (normalize && T::IS_F32 && U::IS_F32).then_some(F32_FAST_GROUP_FROM)
+}
+
 /// Divergences of up to sixteen short rows of p (element type T) and q (U), transposed
 /// (`p[c][j]`: element `c` of row `j`, zero-padded); rows left `regular[j] == false` must
 /// be redone with [`row`]. Normalised rows of [`F32_FAST_GROUP_FROM`] or more float32
@@ -1035,7 +1042,8 @@ pub fn group<T: Real, U: Real>(
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
-    if normalize && T::IS_F32 && U::IS_F32 && p.len() >= F32_FAST_GROUP_FROM && q.len() == p.len() {
+    let fast = fast_group_from::<T, U>(normalize).is_some_and(|from| p.len() >= from);
+    if fast && q.len() == p.len() {
         return kl_f32::group(p, q, out, regular);
     }
     group_of::<U>(p, q, normalize, out, regular)

@@ -44,11 +44,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
     }
 
     fn own_length_up_to(&self) -> usize {
-        if T::IS_F32 && U::IS_F32 && self.normalize {
-            TINY.max(js::F32_FAST_GROUP_FROM - 1)
-        } else {
-            TINY
-        }
+        js::fast_group_from::<T, U>(self.normalize).map_or(TINY, |from| TINY.max(from - 1))
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
