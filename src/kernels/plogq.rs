@@ -1316,8 +1316,15 @@ fn group_terms<
         let halves = [(a.0, b.0, l.0), (a.1, b.1, l.1)];
         for (h, (pv, qv, lv)) in halves.into_iter().enumerate().take(H) {
             let g = &mut acc[h];
-            // p = 0: no term (q may be 0 too, where l means nothing)
-            let term = V::select(pv.eq(zero), zero, pv.mul(k[h].c.sub(lv)));
+            // p = 0: no term (q may be 0 too, where l means nothing). The f32 logarithm
+            // is finite for every finite input, 0 and −0 included (its parts come from
+            // the bits), so p·(c − l) is already ±0 there and adding it changes no sum:
+            // the select is needed only for the f64 logarithm (−inf at 0 on AVX-512).
+            let term = if F32 {
+                pv.mul(k[h].c.sub(lv))
+            } else {
+                V::select(pv.eq(zero), zero, pv.mul(k[h].c.sub(lv)))
+            };
             if SPLIT {
                 let is_dom = V::and(exact[h], qv.eq(k[h].max_q));
                 g.t = g.t.add(V::select(is_dom, zero, term));
