@@ -39,7 +39,7 @@ use crate::kernels::logits_kl::{kl_sum, KlNorm};
 use crate::kernels::logits_kl_two::kl_two;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
-use crate::parallel::output::Finish;
+use crate::parallel::output::{Finish, Fresh};
 use crate::parallel::rows::{map_rows_then, map_whole, Long, RowMeasure, Rows};
 use crate::parallel::run;
 #[cfg(test)]
@@ -316,11 +316,12 @@ fn normalisers(s: &PairStats) -> Option<(f64, f64, f64, f64)> {
 pub fn one<T: Real>(z: ArrayViewD<'_, T>, kind: One, ln_base: f64) -> Result<ArrayD<f64>, Error> {
     let batch = batch_shape("p", &z)?;
     let rows = Rows::from_view(&z);
-    let mut out = crate::parallel::output::zeroed(rows.n_rows());
+    let mut out = Fresh::new(rows.n_rows());
     let finish = kind.finish(ln_base);
     run(z.len(), |ctx| {
         map_rows_then(&rows, &rows, &Entropy, ctx, &mut out, finish)
     })?;
+    let mut out = out.into_values();
     if z.len_of(Axis(z.ndim() - 1)) == 0 {
         out.fill(kind.empty());
     }
@@ -344,7 +345,7 @@ pub(crate) fn pair_rows<T: Real, U: Real>(
     elements: usize,
     ln_base: f64,
 ) -> Result<Vec<f64>, Error> {
-    let mut out = crate::parallel::output::zeroed(pr.n_rows());
+    let mut out = Fresh::new(pr.n_rows());
     let finish = kind.finish(ln_base);
     match kind {
         Two::CrossEntropy | Two::Kl => {
@@ -363,7 +364,7 @@ pub(crate) fn pair_rows<T: Real, U: Real>(
             })?;
         }
     }
-    Ok(out)
+    Ok(out.into_values())
 }
 
 /// A pair measure of every pair of rows of logits along the last axis of `a` and `b`.

@@ -34,7 +34,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::Real;
-use crate::parallel::output::Finish;
+use crate::parallel::output::{Finish, Fresh};
 use crate::parallel::rows::{map_rows_then, map_whole, RowMeasure, Rows};
 use crate::parallel::run;
 
@@ -146,11 +146,11 @@ pub(crate) fn per_row_then<T: Real, U: Real, M: RowMeasure<T, U>>(
     finish: Finish,
     q_name: &'static str,
 ) -> Result<Vec<f64>, Error> {
-    let mut out = crate::parallel::output::zeroed(p.n_rows());
+    let mut out = Fresh::new(p.n_rows());
     let min = run(elements, |ctx| {
         map_rows_then(p, q, m, ctx, &mut out, finish)
     })?;
-    checked(out, min, q_name)
+    checked(out.into_values(), min, q_name)
 }
 
 /// [`per_row`] of the rows along the last axis, shaped as the batch axes of `p`.

@@ -21,6 +21,7 @@ use super::from_logits::{Entropy, One, Two};
 use super::smoothing::{self, Smoothed};
 use crate::error::Error;
 use crate::kernels::Real;
+use crate::parallel::output::Fresh;
 use crate::parallel::rows::{map_rows_then, IntoChecked, Rows};
 use crate::parallel::run;
 
@@ -33,13 +34,14 @@ pub fn logits_one<'a, T: Real>(
     ln_base: f64,
 ) -> Result<Vec<f64>, Error> {
     let rows = Rows::ragged(z, offsets)?;
-    let mut out = crate::parallel::output::zeroed(rows.n_rows());
+    let mut out = Fresh::new(rows.n_rows());
     // the dense rows' unit and exponential (`from_logits::one`), so ragged and dense rows
     // give the same bits
     let finish = kind.finish(ln_base);
     run(z.len(), |ctx| {
         map_rows_then(&rows, &rows, &Entropy, ctx, &mut out, finish)
     })?;
+    let mut out = out.into_values();
     let mut r = 0;
     rows.for_rows(0..rows.n_rows(), |_, row| {
         // an empty row: entropy 0, perplexity e^0 = 1

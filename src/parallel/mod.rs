@@ -228,10 +228,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs `work` in the pool when `elements` is large enough and more than one thread is
-/// configured; otherwise on the calling thread. While the pool computes, the calling
-/// thread asks the interrupt hook every [`POLL_INTERVAL`] and raises the stop flag that
-/// the workers check between blocks. Returns [`Error::Interrupted`] when stopped.
 /// `f(i, chunk)` over the chunks of `out` of `size` elements (the last may be shorter), on
 /// the pool when `fork` and there is more than one chunk, the results combined by
 /// `combine` (associative) from `identity` in chunk order. A chunk's work depends only on
@@ -257,6 +253,10 @@ pub fn map_chunks<T: Send, R: Copy + Send + Sync>(
     }
 }
 
+/// Runs `work` in the pool when `elements` is large enough and more than one thread is
+/// configured; otherwise on the calling thread. While the pool computes, the calling
+/// thread asks the interrupt hook every [`POLL_INTERVAL`] and raises the stop flag that
+/// the workers check between blocks. Returns [`Error::Interrupted`] when stopped.
 pub fn run<R: Send>(elements: usize, work: impl FnOnce(Ctx<'_>) -> R + Send) -> Result<R, Error> {
     let stop = Stop::new();
     let pool = if elements >= PARALLEL_MIN_ELEMENTS {

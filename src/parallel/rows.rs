@@ -22,7 +22,7 @@ use std::ops::Range;
 
 use ndarray::ArrayViewD;
 
-use super::output::Finish;
+use super::output::{Finish, Slots};
 use super::{reduce_blocks, Ctx};
 use crate::error::Error;
 use crate::kernels::two_pass::Lowest;
@@ -1349,7 +1349,7 @@ pub fn map_rows<T: Real, U: Real, M: RowMeasure<T, U>>(
     q: &Rows<'_, U>,
     m: &M,
     ctx: Ctx<'_>,
-    out: &mut [f64],
+    out: impl Slots,
 ) -> Lowest {
     map_rows_then(p, q, m, ctx, out, Finish::Keep)
 }
@@ -1360,7 +1360,7 @@ pub fn map_rows_then<T: Real, U: Real, M: RowMeasure<T, U>>(
     q: &Rows<'_, U>,
     m: &M,
     ctx: Ctx<'_>,
-    out: &mut [f64],
+    out: impl Slots,
     finish: Finish,
 ) -> Lowest {
     assert!(p.same_rows(q) && out.len() == p.n_rows());
@@ -1421,9 +1421,8 @@ pub fn map_rows_then<T: Real, U: Real, M: RowMeasure<T, U>>(
         }
         min
     };
-    super::map_chunks(
+    out.map_chunks(
         ctx.fork,
-        out,
         rows_per_chunk,
         Lowest::NONE,
         Lowest::min,
@@ -1514,7 +1513,7 @@ fn map_ragged<T: Real, U: Real, M: RowMeasure<T, U>>(
     q: &Rows<'_, U>,
     m: &M,
     ctx: Ctx<'_>,
-    out: &mut [f64],
+    out: impl Slots,
     same: bool,
     finish: Finish,
 ) -> Lowest {
@@ -1552,7 +1551,7 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
     qo: &[B],
     m: &M,
     ctx: Ctx<'_>,
-    out: &mut [f64],
+    out: impl Slots,
     same: bool,
     finish: Finish,
 ) -> Lowest {
@@ -1734,9 +1733,8 @@ fn ragged_typed<T: Real, U: Real, M: RowMeasure<T, U>, A: OffsetInt, B: OffsetIn
     let elements = po.last().map_or(0, |e| e.at()) - po.first().map_or(0, |e| e.at());
     let mean = elements.div_ceil(rows.max(1)).max(1);
     let rows_per_chunk = (CHUNK_ELEMENTS / mean).div_ceil(GROUP).clamp(1, 1 << 12) * GROUP;
-    super::map_chunks(
+    out.map_chunks(
         ctx.fork,
-        out,
         rows_per_chunk,
         Lowest::NONE,
         Lowest::min,
@@ -1757,7 +1755,7 @@ fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
     q: &Rows<'_, U>,
     m: &M,
     ctx: Ctx<'_>,
-    out: &mut [f64],
+    out: impl Slots,
     len: usize,
     same: bool,
     rows_per_chunk: usize,
@@ -1768,9 +1766,8 @@ fn map_short_regular<T: Real, U: Real, M: RowMeasure<T, U>>(
             short_regular_chunk(p, q, m, ctx, first, out, len, same, pt, qt)
         })
     };
-    super::map_chunks(
+    out.map_chunks(
         ctx.fork,
-        out,
         rows_per_chunk,
         Lowest::NONE,
         Lowest::min,
@@ -1893,7 +1890,7 @@ fn map_strided_medium<T: Real, U: Real, M: RowMeasure<T, U>>(
     q: &Rows<'_, U>,
     m: &M,
     ctx: Ctx<'_>,
-    out: &mut [f64],
+    out: impl Slots,
     len: usize,
     same: bool,
     rows_per_chunk: usize,
@@ -1928,9 +1925,8 @@ fn map_strided_medium<T: Real, U: Real, M: RowMeasure<T, U>>(
         }
         min
     };
-    super::map_chunks(
+    out.map_chunks(
         ctx.fork,
-        out,
         rows_per_chunk,
         Lowest::NONE,
         Lowest::min,
