@@ -26,7 +26,8 @@
 //! only where the data need it.
 //!
 //! **float32 input** (DESIGN §2b) takes its logarithms in f32, sixteen lanes at once
-//! ([`crate::simd::log_f32`], ≤ 1 ULP), everything else in f64. A block holding a
+//! ([`crate::simd::log_f32`], ≤ 1 ULP), everything else in f64 (a short-row group's
+//! per-row c = ln(Σq·2^e) by the division-free [`ln_by_table`]). A block holding a
 //! subnormal f32 value (outside the f32 log's domain) redoes its logs in f64.
 //!
 //! **Sums** are exact enough that they never limit the result: every sum runs in lanes
@@ -42,6 +43,7 @@ use super::two_pass::{
 };
 use super::{Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
+use crate::simd::log_table::ln_by_table;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
 
@@ -327,8 +329,19 @@ struct Lanes<V: F8> {
 impl<V: F8> Lanes<V> {
     /// The constants of eight rows from their sums, lane-wise (see [`Sums::consts`]; lanes
     /// that are not regular get meaningless values, which the caller discards).
+    /// With `table_log` (float32 data), c = ln m by [`ln_by_table`], without
+    /// `ln_finite`'s division: within 2.3e-16 absolute (+ as much relative), against
+    /// float32 terms within 8e-8 each.
+    /// PERF: the finish of a group (this log and 1/Σp, each with a division, per half)
+    /// was ~37% of the float32 group kernel at C = 3 in `perf` (the divisions' latency
+    /// exposed at their first use). One thread, alternated with the previous wheel:
+    /// (3.3·10^6, 3) float32 entropy 14.6 → 12.7 ms (minimum of five rounds), (10^6, 10)
+    /// 9.9 → 8.9, cross-entropy C = 3 17.1 → 15.6; forced AVX2, where the table is looked
+    /// up by gathers, C = 3 21.2 → 21.8, C = 10 13.2 → 13.5 (four rounds). Taken on every
+    /// instruction set, so AVX2 and AVX-512 still agree bit for bit
+    /// (`tests/test_simd_paths.py`); float64 keeps `ln_finite` (DESIGN §2b's ≤ 1 ULP).
     #[inline(always)]
-    fn from_sums(sp: V, sq: V, max_q: V) -> Self {
+    fn from_sums(sp: V, sq: V, max_q: V, table_log: bool) -> Self {
         // Σq = 2^(b−1023)·m with m ∈ [1, 2): e = 1023 − b, c = ln m.
         let biased = sq
             .bits_shr52()
@@ -341,7 +354,11 @@ impl<V: F8> Lanes<V> {
         Lanes {
             inv_sp: V::splat(1.0).div(sp),
             e: V::splat(1023.0).sub(biased),
-            c: ln_finite(m),
+            c: if table_log {
+                ln_by_table(m)
+            } else {
+                ln_finite(m)
+            },
             max_q,
             dominant: max_q.gt(V::splat(0.5).mul(sq)),
         }
@@ -1190,9 +1207,10 @@ fn group_impl<V: F8, U: Real, const SAME: bool, const H: usize>(
     }
     // (not `array::from_fn`: its closure may be compiled out of line, without the
     // kernel's target features)
+    let table_log = U::IS_F32;
     let lanes: [Lanes<V>; 2] = [
-        Lanes::from_sums(sp[0], sq[0], mq[0]),
-        Lanes::from_sums(sp[H - 1], sq[H - 1], mq[H - 1]),
+        Lanes::from_sums(sp[0], sq[0], mq[0], table_log),
+        Lanes::from_sums(sp[H - 1], sq[H - 1], mq[H - 1], table_log),
     ];
     let lo = V::splat(REGULAR_MIN);
     let hi = V::splat(REGULAR_MAX);

@@ -13,8 +13,11 @@
 //! (one eight-lane division per 16 cycles) bounds the kernels that take a log per element.
 //!
 //! Where the lookups are gathers (AVX2) it is ~1.5× slower than `ln_finite` (on a Zen 4
-//! VM: 2.5 vs 1.7 ns per element), so its one user, `ensemble_uncertainty`, takes it only
-//! where [`F8::PERMUTE_LOOKUP`] holds (AVX-512).
+//! VM: 2.5 vs 1.7 ns per element), so `ensemble_uncertainty` (a log per element) takes it
+//! only where [`F8::PERMUTE_LOOKUP`] holds (AVX-512). The float32 short-row groups of
+//! `kernels::plogq` take it on every instruction set for their one log per row (c = ln m
+//! of the row's total), where the gathers cost AVX2 less than the division saves AVX-512
+//! and the instruction sets keep agreeing bit for bit.
 //!
 //! DESIGN §2b asks float64 results for ≤ 1 ULP logarithms: use it only where every
 //! argument that matters is ≤ ½ (or ≥ 2). Its error near x = 1 is absolute (the bucket
