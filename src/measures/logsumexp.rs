@@ -20,6 +20,7 @@ use crate::kernels::{Real, GROUP};
 use crate::measures::loss_rows::{
     run_tasks, store_tile, tasks, tile_write, OneTile, RowRef, Source, Task, Tiles, SHORT,
 };
+use crate::parallel::output::Fresh;
 use crate::parallel::{chunks_of, run, with_lane_chunk_mut, LanePieces};
 
 /// Whether a long row's loop should stop before the piece starting at `start`.
@@ -138,17 +139,18 @@ pub fn logsumexp<T: Real>(x: ArrayViewD<'_, T>) -> Result<ArrayD<f64>, Error> {
     let classes = x.shape()[x.ndim() - 1];
     // Empty rows (no classes) give −inf, the log of an empty sum; `tasks` has none for
     // them. Other rows are all written by the tasks, on the pages their threads fault in.
-    let mut out = if classes == 0 {
-        vec![f64::NEG_INFINITY; rows]
-    } else {
-        crate::parallel::output::zeroed(rows)
-    };
+    if classes == 0 {
+        let out = vec![f64::NEG_INFINITY; rows];
+        return Ok(ArrayD::from_shape_vec(IxDyn(&batch), out).expect("one value per row"));
+    }
+    let mut out = Fresh::new(rows);
     run(elements.max(rows), |ctx| {
         let stop = RowStop::new(ctx, classes);
         run_tasks(tasks(Source::Read(x), None), Some(&mut out), ctx, |t, o| {
             lse_task(t, o.expect("per-row output"), &stop)
         });
     })?;
+    let out = out.into_values();
     Ok(ArrayD::from_shape_vec(IxDyn(&batch), out).expect("one value per row"))
 }
 

@@ -31,6 +31,7 @@ use crate::kernels::softmax_rows::{
     tile_finish, tile_stats_f32, tile_stats_f64, tile_write_f32, tile_write_f64, TileWrite,
 };
 use crate::kernels::{Real, GROUP};
+use crate::parallel::output::{Fresh, Unwritten};
 use crate::parallel::{tree_combine, BlockSum, Ctx, Sum, ROW_BLOCK};
 use crate::simd::transpose::transpose;
 
@@ -366,26 +367,43 @@ fn split_opt<A, D: ndarray::RemoveAxis>(
 }
 
 /// Runs `f(task, results)` on every task (in parallel when `ctx.fork`), `results` the
-/// task's slice of `per_row` (one value per row, logical order) when given; returns what
-/// `f` returns, in task order. Tasks after an interruption are skipped (`R::default()`).
+/// task's slice of `per_row` (one value per row, logical order, zeroed by the thread that
+/// runs the task) when given; returns what `f` returns, in task order. Tasks after an
+/// interruption are skipped (`R::default()`). The tasks must cover `per_row`'s rows.
 pub(crate) fn run_tasks<T: Real, U: Real, R: Send + Default>(
     tasks: Vec<Task<'_, T, U>>,
-    per_row: Option<&mut [f64]>,
+    per_row: Option<&mut Fresh>,
     ctx: Ctx<'_>,
     f: impl Fn(&mut Task<'_, T, U>, Option<&mut [f64]>) -> R + Sync,
 ) -> Vec<R> {
-    let mut outs: Vec<Option<&mut [f64]>> = Vec::with_capacity(tasks.len());
     match per_row {
-        Some(mut rest) => {
+        Some(fresh) => fresh.write_with(|mut rest| {
+            let mut outs = Vec::with_capacity(tasks.len());
             for t in &tasks {
-                let (head, tail) = rest.split_at_mut(t.block.nrows());
+                let (head, tail) = rest.split_at(t.block.nrows());
                 outs.push(Some(head));
                 rest = tail;
             }
+            assert!(rest.is_empty(), "the tasks cover every row");
+            run_each(tasks, outs, ctx, &f)
+        }),
+        None => {
+            let outs = std::iter::repeat_with(|| None).take(tasks.len()).collect();
+            run_each(tasks, outs, ctx, &f)
         }
-        None => outs.resize_with(tasks.len(), || None),
     }
-    let one = |(mut t, o): (Task<'_, T, U>, Option<&mut [f64]>)| {
+}
+
+/// [`run_tasks`] once each task has its slots.
+fn run_each<T: Real, U: Real, R: Send + Default>(
+    tasks: Vec<Task<'_, T, U>>,
+    outs: Vec<Option<Unwritten<'_>>>,
+    ctx: Ctx<'_>,
+    f: &(impl Fn(&mut Task<'_, T, U>, Option<&mut [f64]>) -> R + Sync),
+) -> Vec<R> {
+    let one = |(mut t, o): (Task<'_, T, U>, Option<Unwritten<'_>>)| {
+        // zeroed even when stopped: the result counts as written only if every slot is
+        let o = o.map(Unwritten::init);
         if ctx.stopped() {
             R::default()
         } else {

@@ -43,6 +43,7 @@ use crate::measures::loss_rows::{
     load_tile, run_tasks, store_tile, tasks, tasks_with, tile_write, total, BlockAcc, OneTile,
     RowRef, Source, Task, Tiles, SHORT,
 };
+use crate::parallel::output::Fresh;
 use crate::parallel::{chunks_of, fixed_sum, run, with_lane_chunk_mut, LanePieces};
 
 /// How per-row losses are reduced (torch's `reduction`).
@@ -815,14 +816,14 @@ fn compute<T: Real, U: Real>(
         // "none" returns a loss per row; "sum"/"mean" keep only each task's block sums
         // (no N-sized buffer: at (10^7, 1) it cost more than the losses themselves).
         let per_row = opts.reduction == Reduction::None;
-        let mut losses = crate::parallel::output::zeroed(if per_row { rows } else { 0 });
+        let mut losses = Fresh::new(if per_row { rows } else { 0 });
         let outs = run(elements, |call| {
             let src = match mode {
                 GradMode::None(z) => Source::Read(z),
                 GradMode::Into(z, g) => Source::Write(z, g.view_mut()),
                 GradMode::InPlace(z) => Source::InPlace(z.view_mut()),
             };
-            let out = per_row.then_some(&mut losses[..]);
+            let out = per_row.then_some(&mut losses);
             // Ctrl-C between tasks, between long rows and inside them.
             let stop = RowStop::new(call, classes);
             run_tasks(tasks(src, Some(y)), out, call, |t, o| match o {
@@ -882,7 +883,7 @@ fn compute<T: Real, U: Real>(
         let sum = || total(outs.iter().flat_map(|o| o.loss.iter().copied()));
         return Ok(match opts.reduction {
             Reduction::None => {
-                ArrayD::from_shape_vec(ndarray::IxDyn(&batch), losses).expect("rows")
+                ArrayD::from_shape_vec(ndarray::IxDyn(&batch), losses.into_values()).expect("rows")
             }
             Reduction::Sum => ArrayD::from_elem(ndarray::IxDyn(&[]), sum()),
             Reduction::Mean => ArrayD::from_elem(ndarray::IxDyn(&[]), sum() / denominator),
@@ -892,7 +893,7 @@ fn compute<T: Real, U: Real>(
         unreachable!("class-index targets are handled above")
     };
     let batch = logits.shape()[..logits.ndim() - 1].to_vec();
-    let mut losses = crate::parallel::output::zeroed(rows);
+    let mut losses = Fresh::new(rows);
     run(elements, |call| {
         let src = match mode {
             GradMode::None(z) => Source::Read(z),
@@ -908,7 +909,8 @@ fn compute<T: Real, U: Real>(
             |t, o| prob_task(t, o.expect("one loss per row"), ctx, grad, &stop),
         );
     })?;
-    let losses = ArrayD::from_shape_vec(ndarray::IxDyn(&batch), losses).expect("rows");
+    let losses =
+        ArrayD::from_shape_vec(ndarray::IxDyn(&batch), losses.into_values()).expect("rows");
     Ok(reduce(losses, opts.reduction, denominator))
 }
 
