@@ -112,9 +112,10 @@ impl Slots for &mut [f64] {
     }
 }
 
-/// A result of `n` values, allocated but not yet written: its [`Slots::map_chunks`]
-/// zeroes each chunk on the thread that then computes it, while the chunk is in that
-/// core's cache, and [`Fresh::into_values`] gives the vector once that has run.
+/// A result of `n` values, allocated but not yet written: [`Fresh::write_with`] (and
+/// [`Slots::map_chunks`] through it) zeroes each piece on the thread that then computes
+/// it, while the piece is in that core's cache, and [`Fresh::into_values`] gives the
+/// vector once every piece has been.
 ///
 /// PERF: a zeroed vector (`calloc`) of recycled heap memory — every call after the
 /// first, once glibc's mmap threshold has grown past the result's size — is a `memset`
@@ -159,24 +160,21 @@ impl Fresh {
         }
     }
 
-    /// The values. Panics if [`Slots::map_chunks`] has not run over them (a bug, never
-    /// undefined behaviour).
+    /// The values. Panics unless every value was initialised through
+    /// [`Fresh::write_with`] (a bug, never undefined behaviour).
     pub fn into_values(mut self) -> Vec<f64> {
         assert!(self.written, "a fresh result is read before it was written");
         if self.zeroed {
             return self.values;
         }
-        // SAFETY: `written` is set only at the end of `map_chunks`, which has stored a
-        // value in each of the first `n` slots of the spare capacity (every chunk of
-        // `spare_capacity_mut()[..n]` is zeroed by `init_zero` before anything else sees
-        // it, and the chunks cover that range); the capacity is at least `n`
-        // (`with_capacity`), and `len` was 0, so the first `n` elements are initialised.
+        // SAFETY: `written` is set (for a result that is not `zeroed`) only by
+        // `write_with`, when its pieces initialised all of the first `n` slots of the
+        // spare capacity; the capacity is at least `n` (`with_capacity`), and `len` was
+        // 0, so the first `n` elements are initialised.
         unsafe { self.values.set_len(self.n) };
         self.values
     }
-}
 
-impl Fresh {
     /// Runs `f` on the unwritten values, which it may split into disjoint pieces and
     /// initialise ([`Unwritten::init`], zeros) on any threads; the result counts as
     /// written when all `n` values were initialised so by the time `f` returns.
@@ -268,15 +266,21 @@ impl Slots for &mut Fresh {
         combine: impl Fn(R, R) -> R + Sync + Send,
         f: impl Fn(usize, &mut [f64]) -> R + Sync + Send,
     ) -> R {
-        if self.zeroed {
-            return super::map_chunks(fork, &mut self.values, size, identity, combine, f);
-        }
-        let slots = &mut self.values.spare_capacity_mut()[..self.n];
-        let r = super::map_chunks(fork, slots, size, identity, combine, |i, chunk| {
-            f(i, init_zero(chunk))
-        });
-        self.written = true;
-        r
+        self.write_with(|all| {
+            let Unwritten {
+                slots,
+                done,
+                zeroed,
+            } = all;
+            super::map_chunks(fork, slots, size, identity, combine, |i, chunk| {
+                let piece = Unwritten {
+                    slots: chunk,
+                    done,
+                    zeroed,
+                };
+                f(i, piece.init())
+            })
+        })
     }
 }
 
