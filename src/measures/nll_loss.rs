@@ -31,6 +31,7 @@ use super::softmax_cross_entropy::{check_common, check_label_shape, Reduction};
 use super::RowStop;
 use crate::error::Error;
 use crate::kernels::{Partial, Real};
+use crate::parallel::output::{Fresh, Unwritten};
 use crate::parallel::{run, sum4, tree_combine, Ctx, ROW_BLOCK};
 
 /// What a block of rows gives: its loss and weight sums, or its first bad label.
@@ -262,10 +263,13 @@ fn blocks(rows: usize) -> impl IndexedParallelIterator<Item = Range<usize>> {
 fn gather<T: Real, L: Label>(
     job: &Job<'_, '_, T, L>,
     rows: usize,
-    out: Option<&mut [f64]>,
+    out: Option<Unwritten<'_>>,
     ctx: Ctx<'_>,
 ) -> BlockSums {
-    let run_block = |r: Range<usize>, o: Option<&mut [f64]>| {
+    let run_block = |r: Range<usize>, o: Option<Unwritten<'_>>| {
+        // zeroed here, by the thread that writes the block (also when stopped: the
+        // result counts as written only once every slot is)
+        let o = o.map(Unwritten::init);
         if ctx.stopped() {
             BlockSums::EMPTY
         } else {
@@ -274,12 +278,12 @@ fn gather<T: Real, L: Label>(
     };
     let parts: Vec<BlockSums> = match (out, ctx.fork) {
         (Some(o), true) => blocks(rows)
-            .zip(o.par_chunks_mut(ROW_BLOCK))
+            .zip(o.chunks(ROW_BLOCK))
             .map(|(r, o)| run_block(r, Some(o)))
             .collect(),
         (None, true) => blocks(rows).map(|r| run_block(r, None)).collect(),
         (Some(o), false) => (0..rows.div_ceil(ROW_BLOCK))
-            .zip(o.chunks_mut(ROW_BLOCK))
+            .zip(o.chunks(ROW_BLOCK))
             .map(|(b, o)| run_block(b * ROW_BLOCK..((b + 1) * ROW_BLOCK).min(rows), Some(o)))
             .collect(),
         (None, false) => (0..rows.div_ceil(ROW_BLOCK))
@@ -389,13 +393,12 @@ fn losses<T: Real, L: Label>(
         ignore_index,
         classes: log_probs.shape()[log_probs.ndim() - 1],
     };
-    let mut per_row = if reduction == Reduction::None {
-        crate::parallel::output::zeroed(rows)
-    } else {
-        Vec::new()
-    };
-    let out = (reduction == Reduction::None).then_some(&mut per_row[..]);
-    let sums = run(rows, |ctx| gather(&job, rows, out, ctx))?;
+    // the per-row losses zeroed block by block on the threads that write them (`Fresh`)
+    let mut per_row = (reduction == Reduction::None).then(|| Fresh::new(rows));
+    let sums = run(rows, |ctx| match per_row.as_mut() {
+        Some(fresh) => fresh.write_with(|slots| gather(&job, rows, Some(slots), ctx)),
+        None => gather(&job, rows, None, ctx),
+    })?;
     if let Some((row, label)) = sums.bad {
         return Err(Error::LabelOutOfRange {
             label,
@@ -404,7 +407,10 @@ fn losses<T: Real, L: Label>(
         });
     }
     let result = match reduction {
-        Reduction::None => ArrayD::from_shape_vec(IxDyn(&batch), per_row).expect("rows"),
+        Reduction::None => {
+            let values = per_row.map(Fresh::into_values).unwrap_or_default();
+            ArrayD::from_shape_vec(IxDyn(&batch), values).expect("rows")
+        }
         Reduction::Sum => ArrayD::from_elem(IxDyn(&[]), sums.loss),
         Reduction::Mean => ArrayD::from_elem(IxDyn(&[]), sums.loss / sums.weight),
     };

@@ -29,8 +29,9 @@ use crate::error::Error;
 use crate::kernels::softmax::{lse_feed, LseLanes, RowStats};
 use crate::kernels::softmax_rows::tile_finish;
 use crate::kernels::{Real, GROUP};
+use crate::parallel::output::{Fresh, Slots};
 use crate::parallel::rows::{Row, Rows};
-use crate::parallel::{fixed_sum, map_chunks, run};
+use crate::parallel::{fixed_sum, run};
 
 /// Rows per task: ragged rows have unknown lengths, so tasks are cut by row count (as the
 /// row engine does for ragged rows); the stop flag is checked before every group of rows.
@@ -54,7 +55,8 @@ fn stats<T: Real>(z: &[T]) -> RowStats {
 /// through the tile kernels of the dense short rows ([`tile_stats`], [`tile_finish`]);
 /// longer rows take the streaming pass, as dense rows that long do.
 fn per_row<T: Real>(rows: &Rows<'_, T>, labels: Option<(&[i64], i64)>) -> Result<Vec<f64>, Error> {
-    let mut out = crate::parallel::output::zeroed(rows.n_rows());
+    // zeroed by task on the thread that computes it (`Fresh`), not by the caller first
+    let mut out = Fresh::new(rows.n_rows());
     run(rows.elements().max(rows.n_rows()), |ctx| {
         let task = |i: usize, o: &mut [f64]| {
             let first = i * ROWS_PER_TASK;
@@ -152,9 +154,9 @@ fn per_row<T: Real>(rows: &Rows<'_, T>, labels: Option<(&[i64], i64)>) -> Result
                 }
             }
         };
-        map_chunks(ctx.fork, &mut out, ROWS_PER_TASK, (), |(), ()| (), task);
+        (&mut out).map_chunks(ctx.fork, ROWS_PER_TASK, (), |(), ()| (), task);
     })?;
-    Ok(out)
+    Ok(out.into_values())
 }
 
 /// log Σ exp(z) of every row (−inf for an empty or all −inf row).

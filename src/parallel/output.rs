@@ -239,6 +239,19 @@ impl<'a> Unwritten<'a> {
         )
     }
 
+    /// The slots in pieces of `size` (the last may be shorter), in order.
+    pub fn chunks(mut self, size: usize) -> Vec<Unwritten<'a>> {
+        let size = size.max(1);
+        let mut pieces = Vec::with_capacity(self.len().div_ceil(size));
+        while !self.is_empty() {
+            let k = size.min(self.len());
+            let (head, tail) = self.split_at(k);
+            pieces.push(head);
+            self = tail;
+        }
+        pieces
+    }
+
     /// The slots as values, zeroed (counted towards [`Fresh::write_with`]'s n).
     pub fn init(self) -> &'a mut [f64] {
         let values = if self.zeroed {
@@ -419,6 +432,38 @@ mod tests {
         });
         let read = std::panic::catch_unwind(move || partly.into_values());
         assert!(read.is_err(), "a partly initialised result is not readable");
+    }
+
+    #[test]
+    fn unwritten_chunks_cover_the_slots_in_order() {
+        use super::Fresh;
+        for (n, size) in [
+            (0usize, 4usize),
+            (1, 4),
+            (10, 4),
+            (12, 4),
+            (10, 0),
+            (1000, 333),
+        ] {
+            let mut fresh = Fresh::new(n);
+            let lengths: Vec<usize> = fresh.write_with(|slots| {
+                let pieces = slots.chunks(size);
+                let lengths = pieces.iter().map(|p| p.len()).collect();
+                let mut next = 0;
+                for piece in pieces {
+                    for x in piece.init() {
+                        *x = next as f64;
+                        next += 1;
+                    }
+                }
+                lengths
+            });
+            let size = size.max(1);
+            assert_eq!(lengths.len(), n.div_ceil(size));
+            assert!(lengths.iter().rev().skip(1).all(|&l| l == size));
+            let values = fresh.into_values();
+            assert!(values.iter().enumerate().all(|(i, &x)| x == i as f64));
+        }
     }
 
     #[test]
