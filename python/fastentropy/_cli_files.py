@@ -165,7 +165,9 @@ def _open_parquet(path: str, what: str, key: Optional[str] = None) -> Tuple[Any,
     except ImportError:
         raise UsageError(f"reading {what} {path!r} needs pyarrow: pip install 'fastentropy[parquet]'") from None
     try:
-        f = pq.ParquetFile(path)
+        # pre_buffer=False: pyarrow's default (True since 13) reads ahead whole column
+        # chunks, so the peak grew with the file (a 509 MB file: 963 MB peak RSS)
+        f = pq.ParquetFile(path, pre_buffer=False)
     except Exception as exc:
         raise UsageError(f"{what} {path!r} is not a readable .parquet file: {exc}") from None
     schema = f.schema_arrow
