@@ -514,6 +514,43 @@ def test_parquet_list_columns_take_from_logits_and_smoothing(tmp_path: Path, cap
         np.testing.assert_array_equal(np.array(stdout.split(), dtype=float), want)
 
 
+def test_q_and_labels_columns_of_a_parquet_table(tmp_path: Path, capsys: Any) -> None:
+    """--q-key / --labels-key pick the column of the --q / --labels file (INPUT's --key
+    does not apply to them); a one-column .parquet of labels is one label per row."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastentropy[parquet]')")
+    import pyarrow.parquet as pq
+
+    p = [[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]]
+    q = [[0.3, 0.7], [0.6, 0.4], [0.5, 0.5]]
+    table = str(tmp_path / "t.parquet")
+    pq.write_table(pa.table({"id": [1, 2, 3], "p": pa.array(p), "q": pa.array(q), "y": [1, 0, 0]}), table)
+    only_y = str(tmp_path / "y.parquet")
+    pq.write_table(pa.table({"y": [1, 0, 0]}), only_y)
+    wide = str(tmp_path / "wide.parquet")
+    pq.write_table(pa.table({"a": [0.2, 0.5, 0.9], "b": [0.8, 0.5, 0.1]}), wide)
+    onehot_ce = fe.cross_entropy(np.eye(2)[[1, 0, 0]], np.array(p))
+
+    def scores(*args: str) -> Any:
+        code, stdout, err = run(["score", *args], capsys)
+        assert code == 0, err
+        return np.array(stdout.split(), dtype=float)
+
+    np.testing.assert_array_equal(
+        scores(table, "--key", "p", "--measure", "kl", "--q", table, "--q-key", "q"), fe.kl_divergence(np.array(p), np.array(q))
+    )
+    np.testing.assert_array_equal(scores(wide, "--measure", "cross-entropy", "--labels", only_y), onehot_ce)
+    np.testing.assert_array_equal(scores(wide, "--measure", "cross-entropy", "--labels", table, "--labels-key", "y"), onehot_ce)
+    np.testing.assert_array_equal(scores(table, "--key", "p", "--measure", "cross-entropy", "--labels", only_y), onehot_ce)
+    np.testing.assert_array_equal(
+        scores(table, "--key", "p", "--measure", "softmax-ce", "--labels", table, "--labels-key", "y"),
+        fe.softmax_cross_entropy(np.array(p), np.array([1, 0, 0]), reduction="none"),
+    )
+    code, _, err = run(["score", table, "--key", "p", "--measure", "kl", "--q", table], capsys)
+    assert code == 2 and "choose the column to read with --q-key" in err, err
+    code, _, err = run(["score", wide, "--measure", "kl", "--labels", table], capsys)
+    assert code == 2 and "choose the column to read with --labels-key" in err, err
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units are kB on Linux only")
 def test_the_peak_of_scoring_parquet_does_not_grow_with_the_file(tmp_path: Path) -> None:
     """Many short rows in many row groups: pyarrow's default read-ahead (``pre_buffer``)
@@ -681,4 +718,4 @@ def test_parquet_key_picks_the_list_column(tmp_path: Path, capsys: Any) -> None:
     code, _, err = run(["score", str(path), "--key", "nope"], capsys)
     assert code == 2 and "has no column 'nope'" in err and "'probs'" in err, err
     code, _, err = run(["score", str(path)], capsys)
-    assert code == 2 and "choose the list column to score with --key (probs)" in err, err
+    assert code == 2 and "choose the column to read with --key (list columns: probs)" in err, err

@@ -121,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--base", type=float, default=None, help="logarithm base (default e: nats; 2: bits)")
     score.add_argument("--out", metavar="FILE", help="output file (.npy, .csv, .parquet); default: print to stdout")
     score.add_argument("--key", help="the array of an .npz holding several, or the column of a .parquet INPUT to score (e.g. a list column beside ids)")
+    score.add_argument("--q-key", metavar="NAME", help="as --key, for the --q file")
+    score.add_argument("--labels-key", metavar="NAME", help="as --key, for the --labels file (e.g. the label column of a .parquet)")
     score.add_argument("--chunk-rows", type=_positive_int, default=None, help="rows per chunk, at least 1 (default: about 32 MiB of input)")
     bar = score.add_mutually_exclusive_group()
     bar.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show the progress bar (needs tqdm)")
@@ -386,7 +388,7 @@ def score(args: argparse.Namespace) -> None:
     if args.q is not None:
         if measure not in PAIR_MEASURES:
             raise UsageError(f"--q is for --measure kl, cross-entropy, js or psi, not {measure}")
-        q = Source(args.q, "--q", None)
+        q = Source(args.q, "--q", args.q_key, "--q-key")
         if q.array is not None and q.array.ndim == len(src_shape) and len(src_shape) > 1:
             q.array = np.moveaxis(q.array, axis, -1)
             q.shape_ = q.array.shape
@@ -404,9 +406,12 @@ def score(args: argparse.Namespace) -> None:
             raise UsageError(f"--labels is for --measure cross-entropy, kl or softmax-ce, not {measure}")
         if q is not None:
             raise UsageError("give either --q or --labels, not both")
-        labels = Source(args.labels, "--labels", None)
-        if labels.shape != out_shape and not (out_shape == (1,) and labels.shape == ()):
-            raise UsageError(f"--labels must have one label per distribution, shape {out_shape}, got {labels.shape}")
+        labels = Source(args.labels, "--labels", args.labels_key, "--labels-key")
+        # a .parquet column of labels reads as (rows, 1)
+        one_column = labels._parquet is not None and labels.shape == (*out_shape, 1)
+        if labels.shape != out_shape and not (out_shape == (1,) and labels.shape == ()) and not one_column:
+            hint = " (choose its label column with --labels-key)" if labels._parquet is not None else ""
+            raise UsageError(f"--labels must have one label per distribution, shape {out_shape}, got {labels.shape}{hint}")
         y_all = labels.whole()
         if y_all.dtype.kind not in "iu":
             raise UsageError(f"--labels must hold integer class indices, got dtype {y_all.dtype}")

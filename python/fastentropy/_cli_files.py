@@ -39,7 +39,9 @@ def is_list_block(block: Block) -> bool:
 class Source:
     """An input array read in chunks of whole rows (along the first axis)."""
 
-    def __init__(self, path: str, what: str, key: Optional[str] = None) -> None:
+    def __init__(self, path: str, what: str, key: Optional[str] = None, key_flag: str = "--key") -> None:
+        """``key`` picks the array of an .npz or the column of a .parquet (given by the
+        option ``key_flag``, named in errors)."""
         self.path, self.what = path, what
         self.array: Optional[NDArray[Any]] = None
         self._parquet: Any = None
@@ -56,9 +58,9 @@ class Source:
             except Exception as exc:
                 raise UsageError(f"{what} {path!r} is not a readable .npy file: {exc}") from None
         elif suffix == ".npz":
-            self.array = _read_npz(path, what, key)
+            self.array = _read_npz(path, what, key, key_flag)
         elif suffix == ".parquet":
-            self._parquet, self.shape_, self.lists, field = _open_parquet(path, what, key)
+            self._parquet, self.shape_, self.lists, field = _open_parquet(path, what, key, key_flag)
             self._columns = None if key is None else [key]
             self.list_type = field.type if self.lists else None
         else:
@@ -140,13 +142,13 @@ class RowReader:
         return np.concatenate(parts) if parts else np.zeros((0,) + src.shape[1:])
 
 
-def _read_npz(path: str, what: str, key: Optional[str]) -> NDArray[Any]:
+def _read_npz(path: str, what: str, key: Optional[str], key_flag: str = "--key") -> NDArray[Any]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files)
             if key is None:
                 if len(names) != 1:
-                    raise UsageError(f"{what} {path!r} holds {len(names)} arrays {names}; choose one with --key")
+                    raise UsageError(f"{what} {path!r} holds {len(names)} arrays {names}; choose one with {key_flag}")
                 key = names[0]
             if key not in names:
                 raise UsageError(f"{what} {path!r} has no array {key!r}; it holds {names}")
@@ -157,7 +159,9 @@ def _read_npz(path: str, what: str, key: Optional[str]) -> NDArray[Any]:
         raise UsageError(f"{what} {path!r} is not a readable .npz file: {exc}") from None
 
 
-def _open_parquet(path: str, what: str, key: Optional[str] = None) -> Tuple[Any, Tuple[int, ...], bool, Any]:
+def _open_parquet(
+    path: str, what: str, key: Optional[str] = None, key_flag: str = "--key"
+) -> Tuple[Any, Tuple[int, ...], bool, Any]:
     """(file, shape, whether the rows are one list column, that column's field). ``key``
     names the one column to read (a list column, or a numeric column as one value per row)."""
     try:
@@ -181,7 +185,7 @@ def _open_parquet(path: str, what: str, key: Optional[str] = None) -> Tuple[Any,
         lists = [fl.name for fl in fields if hasattr(fl.type, "value_type")]
         if lists and len(fields) > 1:
             raise UsageError(
-                f"{what} {path!r} holds {len(fields)} columns {schema.names}; choose the list column to score with --key ({', '.join(lists)})"
+                f"{what} {path!r} holds {len(fields)} columns {schema.names}; choose the column to read with {key_flag} (list columns: {', '.join(lists)})"
             )
     if len(fields) == 1 and hasattr(fields[0].type, "value_type"):
         # A list column: rows of any lengths. The shape's width (used to size the chunks)
