@@ -313,6 +313,54 @@ def test_special_values() -> None:
     assert fe.entropy(z, from_logits=True) == pytest.approx(np.log(np.count_nonzero(np.isfinite(z))), rel=1e-14)
 
 
+@pytest.mark.parametrize("layout", ["1-D", "rows", "columns", "long"])
+def test_finite_logits_whose_gaps_overflow_are_not_nan(layout: str) -> None:
+    """Logits of both signs beyond ±8.9e307: m − z overflows to +inf where e^{z−m} is 0,
+    and 0·inf made the terms NaN (entropy, perplexity, cross-entropy, KL). The values are
+    those of the softmaxes: all the mass on the maxima; a log-probability below −1.8e308
+    gives +inf, as the exact divergence overflows."""
+    big = 1e308
+    cases = [  # (a, b, entropy of a, cross-entropy H(a, b), KL(a‖b))
+        ([big, -big], [-big, big], 0.0, np.inf, np.inf),
+        ([big, -big, 0.0], [0.0, -big, big], 0.0, big, big),
+        ([big, big, -big], [0.0, 0.0, 0.0], np.log(2), np.log(3), np.log(3) - np.log(2)),
+        ([big, -big], [big, -big], 0.0, 0.0, 0.0),
+        ([-big, 5.0, big, 0.0], [0.0, 0.0, 0.0, 0.0], 0.0, np.log(4), np.log(4)),
+    ]
+    for a, b, h, ce, kl in cases:
+        a, b = np.array(a), np.array(b)
+        if layout == "1-D":
+            got = lambda f, *x: f(*x, from_logits=True)  # noqa: E731
+        elif layout == "rows":  # (40, C): groups of sixteen rows and a tail
+            got = lambda f, *x: f(*(np.tile(v, (40, 1)) for v in x), from_logits=True)[7]  # noqa: E731
+        elif layout == "columns":
+            got = lambda f, *x: f(*(np.tile(v, (40, 1)).T.copy() for v in x), axis=0, from_logits=True)[39]  # noqa: E731
+        else:  # one row of 3·10^4 logits: the long-row blocks
+            reps = 30_000 // a.size
+            got = lambda f, *x: f(*(np.repeat(v, reps) for v in x), from_logits=True)  # noqa: E731
+            h, ce, kl = h + np.log(reps), ce + (np.log(reps) if np.isfinite(ce) and ce != big else 0), kl
+        assert got(fe.entropy, a) == pytest.approx(h, rel=1e-14, abs=1e-300), (a, layout)
+        assert got(fe.perplexity, a) == pytest.approx(np.exp(h), rel=1e-14), (a, layout)
+        if layout == "long" and np.isfinite(ce) and ce == big:
+            # the long blocks' sums overflow on the way (each term is 1e308): +inf
+            assert got(fe.cross_entropy, a, b) >= big and got(fe.kl_divergence, a, b) >= big
+            continue
+        assert got(fe.cross_entropy, a, b) == pytest.approx(ce, rel=1e-14), (a, b, layout)
+        # (long rows: the difference of two ~10-nat log-normalisers, 2.6e-14 measured)
+        rtol = 1e-13 if layout == "long" else 1e-14
+        assert got(fe.kl_divergence, a, b) == pytest.approx(kl, rel=rtol, abs=1e-15), (a, b, layout)
+    # float32 extremes do not overflow in the float64 arithmetic, two classes included
+    f = np.array([3e38, -3e38], np.float32)
+    assert fe.kl_divergence(f, f[::-1].copy(), from_logits=True) == pytest.approx(6e38, rel=1e-7)
+    assert fe.kl_divergence(f, f.copy(), from_logits=True) == 0.0
+    rows = np.tile(f, (40, 1))
+    np.testing.assert_allclose(fe.kl_divergence(rows, rows[:, ::-1].copy(), from_logits=True), 6e38, rtol=1e-7)
+    # NaN logits and rows without a finite maximum stay NaN
+    assert np.isnan(fe.entropy([big, -big, np.nan], from_logits=True))
+    assert np.isnan(fe.kl_divergence([big, -big], [np.nan, 0.0], from_logits=True))
+    assert np.isnan(fe.cross_entropy([big, -big], [np.inf, 0.0], from_logits=True))
+
+
 def test_negative_logits_are_fine_and_options_are_checked() -> None:
     assert fe.entropy([-3.0, -3.0], from_logits=True) == pytest.approx(np.log(2))
     with pytest.raises(TypeError, match="`from_logits` must be True or False"):

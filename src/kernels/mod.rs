@@ -18,6 +18,7 @@ pub mod kl_f32;
 pub mod logits;
 pub mod logits_kl;
 pub mod logits_kl_two;
+pub mod logits_wide;
 pub mod neg_log;
 pub mod pairs_f32;
 pub mod plogq;

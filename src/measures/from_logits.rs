@@ -37,6 +37,7 @@ use crate::kernels::logits::{
 };
 use crate::kernels::logits_kl::{kl_sum, KlNorm};
 use crate::kernels::logits_kl_two::kl_two;
+use crate::kernels::logits_wide::{Maxima, Sums};
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{Real, GROUP};
 use crate::parallel::output::{Finish, Fresh};
@@ -102,13 +103,101 @@ impl Two {
 
 /// The group form shared by the logits measures: `kernel` writes all sixteen lanes, the
 /// first `out.len()` are the rows' values (rows of length 0: 0, the kernel not called).
-fn group_values(empty: bool, out: &mut [f64], kernel: impl FnOnce(&mut [f64; GROUP])) -> Lowest {
+/// Rows whose value is NaN are left to the row form (`regular` false), which tells a NaN
+/// input from gaps that overflowed ([`careful_one`], [`careful_pair`]).
+fn group_values(
+    empty: bool,
+    out: &mut [f64],
+    regular: &mut [bool],
+    kernel: impl FnOnce(&mut [f64; GROUP]),
+) -> Lowest {
     let mut all = [0.0; GROUP];
     if !empty {
         kernel(&mut all);
     }
     out.copy_from_slice(&all[..out.len()]);
+    // (the test on the whole fixed-size array first: it compiles to a few vector compares)
+    if any_nan(&all) {
+        mark_nan_irregular(out, regular);
+    }
     Lowest::NONE
+}
+
+/// Whether any value is NaN, without a branch per value.
+fn any_nan(values: &[f64]) -> bool {
+    #[allow(clippy::unnecessary_fold)] // `any` exits early and is not vectorised
+    values.iter().fold(false, |nan, v| nan | v.is_nan())
+}
+
+/// `regular[j] = false` where `values[j]` is NaN. PERF: the branch-free test first (a
+/// lane loop per group of sixteen rows was 8% of a (10^6, 10) float32 entropy call).
+fn mark_nan_irregular(values: &[f64], regular: &mut [bool]) {
+    if any_nan(values) {
+        for (r, v) in regular.iter_mut().zip(values) {
+            *r &= !v.is_nan();
+        }
+    }
+}
+
+/// `value` of a row of logits `z` (its entropy), or where it is NaN although the row has
+/// no NaN and a finite maximum, the entropy of [`crate::kernels::logits_wide`]: the
+/// kernels' gaps m − z overflowed (logits of both signs beyond ±8.9e307).
+fn careful_one<T: Real>(value: f64, z: &[T]) -> f64 {
+    if !value.is_nan() {
+        return value;
+    }
+    let m = Maxima::of::<T, T>(z, &[]);
+    if m.usable(false) {
+        Sums::one(z, m.a).entropy()
+    } else {
+        value
+    }
+}
+
+/// [`careful_one`] of a long row, summed in its pieces.
+fn careful_one_long<T: Real, U: Real>(value: f64, x: &Long<'_, '_, T, U>) -> f64 {
+    if !value.is_nan() {
+        return value;
+    }
+    let m = x.reduce(|p, _| Maxima::of::<T, T>(p, &[]));
+    if m.usable(false) {
+        x.reduce(|p, _| Sums::one(p, m.a)).entropy()
+    } else {
+        value
+    }
+}
+
+/// [`careful_one`] for cross-entropy or KL of rows `a`, `b`.
+fn careful_pair<T: Real, U: Real>(value: f64, kind: PairValue, a: &[T], b: &[U]) -> f64 {
+    if !value.is_nan() {
+        return value;
+    }
+    let m = Maxima::of(a, b);
+    if m.usable(true) {
+        pair_value(kind, &Sums::pair(a, b, &m))
+    } else {
+        value
+    }
+}
+
+/// [`careful_pair`] of long rows, summed in their pieces.
+fn careful_pair_long<T: Real, U: Real>(value: f64, kind: PairValue, x: &Long<'_, '_, T, U>) -> f64 {
+    if !value.is_nan() {
+        return value;
+    }
+    let m = x.reduce(|a, b| Maxima::of(a, b));
+    if m.usable(true) {
+        pair_value(kind, &x.reduce(|a, b| Sums::pair(a, b, &m)))
+    } else {
+        value
+    }
+}
+
+fn pair_value(kind: PairValue, s: &Sums) -> f64 {
+    match kind {
+        PairValue::CrossEntropy => s.cross_entropy(),
+        PairValue::Kl => s.kl(),
+    }
 }
 
 /// Entropy (nats) of softmax of each row, on the row engine (dense and ragged rows).
@@ -120,13 +209,13 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
         p: &[[f64; GROUP]],
         _: &[[f64; GROUP]],
         out: &mut [f64],
-        _: &mut [bool],
+        regular: &mut [bool],
     ) -> Lowest {
         // float32 rows (exact in the f64 group) take the f32 exponentials (DESIGN §2b)
         if T::IS_F32 {
-            group_values(p.is_empty(), out, |all| one_group_f32(p, all))
+            group_values(p.is_empty(), out, regular, |all| one_group_f32(p, all))
         } else {
-            group_values(p.is_empty(), out, |all| one_group(p, all))
+            group_values(p.is_empty(), out, regular, |all| one_group(p, all))
         }
     }
 
@@ -136,7 +225,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
         }
         let mut st = OneRow::EMPTY;
         one_row(&mut st, p);
-        (st.finish().entropy(), Lowest::NONE)
+        (careful_one(st.finish().entropy(), p), Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
@@ -145,7 +234,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
             one_row(&mut st, p);
             st
         });
-        (st.finish().entropy(), Lowest::NONE)
+        (careful_one_long(st.finish().entropy(), x), Lowest::NONE)
     }
 
     /// A zero after a row's end would be a logit of its own: groups hold rows of one
@@ -183,14 +272,19 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         if self.0 == PairValue::Kl && p.len() == 2 && q.len() == 2 {
             // two-class rows in closed form (rows out of its range: the row form)
             kl_two(p, q, T::IS_F32 && U::IS_F32, out, regular);
+            mark_nan_irregular(out, regular);
             return Lowest::NONE;
         }
         // both sides float32 (exact in the f64 group): cross-entropy takes the f32
         // exponentials (DESIGN §2b); KL keeps f64 ones (see `cross_entropy_group_f32`)
         if T::IS_F32 && U::IS_F32 && self.0 == PairValue::CrossEntropy {
-            group_values(p.is_empty(), out, |all| cross_entropy_group_f32(p, q, all))
+            group_values(p.is_empty(), out, regular, |all| {
+                cross_entropy_group_f32(p, q, all)
+            })
         } else {
-            group_values(p.is_empty(), out, |all| pair_group(p, q, self.0, all))
+            group_values(p.is_empty(), out, regular, |all| {
+                pair_group(p, q, self.0, all)
+            })
         }
     }
 
@@ -201,7 +295,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         let mut st = PairRow::EMPTY;
         feed_pair(&mut st, p, q);
         let v = self.value(&st.finish(), p.len(), |k| kl_sum(p, q, k).value());
-        (v, Lowest::NONE)
+        (careful_pair(v, self.0, p, q), Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
@@ -213,7 +307,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         let v = self.value(&st.finish(), x.len(), |k| {
             x.reduce(|p, q| kl_sum(p, q, k)).value()
         });
-        (v, Lowest::NONE)
+        (careful_pair_long(v, self.0, x), Lowest::NONE)
     }
 
     /// A zero after a row's end would be a logit of its own: groups hold rows of one
@@ -235,9 +329,11 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Js {
         p: &[[f64; GROUP]],
         q: &[[f64; GROUP]],
         out: &mut [f64],
-        _: &mut [bool],
+        regular: &mut [bool],
     ) -> Lowest {
-        group_values(p.is_empty(), out, |all| js_group::<T, U>(p, q, all))
+        group_values(p.is_empty(), out, regular, |all| {
+            js_group::<T, U>(p, q, all)
+        })
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
