@@ -320,3 +320,109 @@ def test_a_capsule_is_consumed_once() -> None:
         _core.ragged_reduce("entropy", stream)
     with pytest.raises(TypeError, match=r"must be a \(values, offsets\) pair"):
         _core.ragged_reduce("entropy", 3)
+
+
+# ---- tables, list<null> columns, type names in errors ---------------------------------------
+
+
+def test_a_table_with_a_list_column_names_the_column_to_pass() -> None:
+    col = pa.array([[0.5, 0.5], [1.0]])
+    table = pa.table({"id": [1, 2], "p": col})
+    for obj, kind, how in [
+        (table, "pyarrow Table", "`table['p']`"),
+        (table.to_batches()[0], "pyarrow RecordBatch", "`batch['p']`"),
+        (pa.StructArray.from_arrays([col], ["p"]), "pyarrow StructArray", "`arr.field('p')`"),
+    ]:
+        msg = f"`p` must be one list column (or an array), got a {kind} with the list column 'p' (list<item: double>): pass one column, e.g. {how}"
+        with pytest.raises(TypeError, match=re.escape(msg)):
+            fe.entropy(obj)
+    with pytest.raises(TypeError, match=re.escape("`q` must be one list column (or an array), got a pyarrow Table")):
+        fe.kl_divergence(col, table)
+    with pytest.raises(TypeError, match=re.escape("`logits` must be one list column")):
+        fe.softmax_cross_entropy(table, [0, 0])
+    same(fe.entropy(table["p"]), np.array([np.log(2), 0.0]))
+    # a table of numbers is still one distribution per table row
+    np.testing.assert_array_equal(fe.entropy(pa.table({"a": [0.5, 1.0], "b": [0.5, 0.0]})), [np.log(2), 0.0])
+
+
+def test_a_polars_dataframe_with_a_list_column_names_the_column_to_pass() -> None:
+    pl = pytest.importorskip("polars", reason="polars is not installed (pip install 'fastentropy[polars]')")
+    df = pl.DataFrame({"p": [[0.5, 0.5], [1.0]], "w": [1.0, 2.0]})
+    msg = "`p` must be one list column (or an array), got a polars DataFrame with the list column 'p' (List(Float64)): pass one column, e.g. `df['p']`"
+    with pytest.raises(TypeError, match=re.escape(msg)):
+        fe.entropy(df)
+    same(fe.entropy(df["p"]), np.array([np.log(2), 0.0]))
+    np.testing.assert_array_equal(fe.entropy(pl.DataFrame({"a": [0.5, 1.0], "b": [0.5, 0.0]})), [np.log(2), 0.0])
+
+
+def _empty_rows_via_offsets(n: int) -> dict:
+    """What ``n`` empty rows give through ``offsets=``, per function."""
+    e, o = np.array([], dtype=np.float64), np.zeros(n + 1, dtype=np.int64)
+    out = {name: fn(e, offsets=o) for name, fn in ONE.items()}
+    out.update({name: fn(e, e, offsets=o) for name, fn in PAIR.items()})
+    out["softmax_cross_entropy"] = fe.softmax_cross_entropy(e, [-100] * n, offsets=o, reduction="none")
+    return out
+
+
+def _check_null_value_rows(col: Any, null_rows: List[int]) -> None:
+    n = len(col)
+    want = _empty_rows_via_offsets(n)
+    for name, w in want.items():
+        w = w.copy()
+        w[null_rows] = np.nan
+        if name in ONE:
+            got = ONE[name](col)
+        elif name in PAIR:
+            got = PAIR[name](col, col)
+        else:
+            got = fe.softmax_cross_entropy(col, [-100] * n, reduction="none")
+        same(got, w, name)
+
+
+def test_lists_of_the_null_type_are_empty_rows() -> None:
+    """``list<null>`` (``pa.array([[], []])``): rows without values, as with ``offsets=``;
+    a null row is NaN as in any list column."""
+    arr = pa.array([[], []])
+    assert arr.type == pa.list_(pa.null())
+    _check_null_value_rows(arr, [])
+    with_null = pa.array([[], None, []])
+    _check_null_value_rows(with_null, [1])
+    _check_null_value_rows(pa.array([[], None], type=pa.large_list(pa.null())), [1])
+    _check_null_value_rows(pa.chunked_array([with_null, arr.slice(1)]), [1])
+    _check_null_value_rows(pa.array([[], None], type=pa.list_(pa.null(), 0)), [1])
+    # a row of null values: what that row gives in a float list column
+    nulls = pa.array([[None, None], [], None])
+    floats = pa.array([[None, None], [], None], type=pa.list_(pa.float64()))
+    for name, fn in ONE.items():
+        same(fn(nulls), fn(floats), name)
+    same(fe.js_divergence(nulls, nulls), fe.js_divergence(floats, floats))
+    # a null-type p against a float q with the same (empty) rows
+    same(fe.kl_divergence(with_null, pa.array([[], [0.5], []])), np.array([0.0, np.nan, 0.0]))
+    # an empty row has no class to point at: as with offsets=
+    with pytest.raises(ValueError, match=re.escape("`target` has label 0 at row 0, outside [0, 0)")):
+        fe.softmax_cross_entropy(arr, [0, 0])
+    # the null row of a loss is left out of the mean (here: nothing left)
+    assert fe.softmax_cross_entropy(with_null, [-100, 7, -100], reduction="sum") == 0.0
+
+
+def test_polars_lists_of_the_null_type_are_empty_rows() -> None:
+    pl = pytest.importorskip("polars", reason="polars is not installed (pip install 'fastentropy[polars]')")
+    _check_null_value_rows(pl.Series([[], []], dtype=pl.List(pl.Null)), [])
+    _check_null_value_rows(pl.Series([[], None, []], dtype=pl.List(pl.Null)), [1])
+
+
+def test_unsupported_arrow_types_are_named_in_words() -> None:
+    """The raw C format string stays quoted; the type is named in words as well."""
+    cases = [
+        (pa.array([[1, 2]]), '"+l<l>": the values must be float32 or float64 (the column is list<int64>); cast them first'),
+        (pa.array([["a"]], type=pa.large_list(pa.string())), '"+L<u>": the values must be float32 or float64 (the column is large_list<utf8>)'),
+        (pa.array([[[0.5]]]), '"+l<+l>": the values must be float32 or float64 (the column is list<list>)'),
+        (pa.array([[1]], type=pa.list_(pa.int8(), 1)), '"+w:1<c>": the values must be float32 or float64 (the column is fixed_size_list<int8>[1])'),
+    ]
+    if hasattr(pa, "string_view"):
+        cases.append((pa.array([["a"]], type=pa.large_list(pa.string_view())), "(the column is large_list<utf8_view>)"))
+    if hasattr(pa, "list_view"):
+        cases.append((pa.array([[0.5]], type=pa.list_view(pa.float64())), '"+vl": list views are not supported; cast to a list (the column is list_view)'))
+    for arr, message in cases:
+        with pytest.raises(TypeError, match=re.escape(message)):
+            fe.entropy(arr)

@@ -16,12 +16,20 @@ Three kinds reach the core's ``ragged_reduce`` (``src/bindings/ragged.rs``):
 Nothing of the values' size is copied, except where the documentation of each case says
 so (integer or float16 values, duplicate entries of a sparse matrix, two sparse matrices
 with different sparsity patterns).
+
+A pyarrow, polars or pandas list column whose value type is null (``list<null>``, what
+``pa.array([[], []])`` and an all-empty polars column infer) holds no values: it is read
+as a float64 list column of the same rows (a cast of the offsets and validity, no values
+to copy) — each empty row gives what an empty row gives with ``offsets=``, a null row NaN,
+a row of only null values what such a row of any list column gives. A table (pyarrow
+Table or RecordBatch, polars or pandas DataFrame, Arrow struct array) holding a list
+column is refused with a TypeError that names the column to pass instead.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,9 +61,10 @@ def _is_sparse(x: Any) -> bool:
     return sparse is not None and bool(sparse.issparse(x))
 
 
-def _arrow_export(x: Any) -> Optional[Source]:
+def _arrow_export(x: Any, name: str = "p") -> Optional[Source]:
     """The Arrow PyCapsule export of ``x`` if it is a list / large list / fixed-size list
-    column (a stream when ``x`` offers one), else None (``x`` is read as a NumPy array)."""
+    column (a stream when ``x`` offers one), else None (``x`` is read as a NumPy array).
+    A table holding a list column is a TypeError naming ``name`` (:func:`_refuse_table`)."""
     t = type(x)
     if isinstance(x, np.ndarray):
         return None
@@ -66,10 +75,107 @@ def _arrow_export(x: Any) -> Optional[Source]:
     module = t.__module__.split(".")[0]
     if module in ("pandas", "polars") and not _nested_dtype(x):
         # a numeric Series or a DataFrame: NumPy views it without converting to Arrow
+        if getattr(x, "dtype", None) is None:
+            _refuse_table(x, name, module)
         return None
+    cast = _null_values_as_float(x, module)
+    if cast is not None:
+        x, t = cast, type(cast)
+        stream = getattr(t, "__arrow_c_stream__", None)
     caps = x.__arrow_c_stream__() if stream is not None else x.__arrow_c_array__()
     fmt = _core.arrow_format(caps)
-    return caps if fmt.startswith(_LIST_FORMATS) else None
+    if fmt.startswith(_LIST_FORMATS):
+        return caps
+    if fmt == "+s":
+        _refuse_table(x, name, module)
+    return None
+
+
+def _type_name(dtype: Any) -> str:
+    """A pyarrow / polars / pandas dtype as its name (pandas' ArrowDtype as its pyarrow type)."""
+    pa_type = getattr(dtype, "pyarrow_dtype", None)
+    return str(pa_type if pa_type is not None else dtype)
+
+
+def _is_list_name(name: str) -> bool:
+    return name.startswith(("list", "large_list", "fixed_size_list", "List", "Array"))
+
+
+def _columns(x: Any, module: str) -> Optional[List[Tuple[str, str]]]:
+    """(name, type name) of the columns of a table-like ``x`` — a pyarrow Table,
+    RecordBatch or struct array, a polars or pandas DataFrame — or None for other
+    objects (their columns are not known without importing a library)."""
+    try:
+        if module == "polars":
+            return [(str(k), _type_name(v)) for k, v in x.schema.items()]
+        if module == "pandas":
+            return [(str(k), _type_name(v)) for k, v in x.dtypes.items()]
+        if module == "pyarrow":
+            schema = getattr(x, "schema", None)
+            if schema is not None:  # Table, RecordBatch
+                return [(str(n), str(ty)) for n, ty in zip(schema.names, schema.types)]
+            st = x.type  # StructArray, ChunkedArray of structs
+            return [(str(st.field(i).name), str(st.field(i).type)) for i in range(st.num_fields)]
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return None
+
+
+def _refuse_table(x: Any, name: str, module: str) -> None:
+    """A TypeError for a table holding a list column (one column is a list column): the
+    dense path would read the whole table as an array of objects."""
+    columns = _columns(x, module)
+    lists = [(c, ty) for c, ty in columns or () if _is_list_name(ty)]
+    if not lists:
+        return  # a table of numbers: read as a 2-D array (one row per table row)
+    kind = f"{module} {type(x).__name__}"
+    first = lists[0][0]
+    example = {"Table": "table", "RecordBatch": "batch", "DataFrame": "df"}.get(type(x).__name__)
+    if example is not None:
+        how = f"`{example}[{first!r}]`"
+    elif type(x).__name__ == "ChunkedArray":
+        how = f"`pyarrow.compute.struct_field(arr, {first!r})`"
+    else:
+        how = f"`arr.field({first!r})`"
+    named = ", ".join(f"{c!r} ({ty})" for c, ty in lists)
+    raise TypeError(
+        f"`{name}` must be one list column (or an array), got a {kind} with the list "
+        f"column{'s' if len(lists) > 1 else ''} {named}: pass one column, e.g. {how}"
+    )
+
+
+def _null_values_as_float(x: Any, module: str) -> Any:
+    """``x`` cast to a float64 list column of the same kind when it is a pyarrow, polars or
+    pandas list column whose value type is null (its rows hold no values: only offsets and
+    validity are kept), else None. Other producers' ``list<null>`` columns reach the core,
+    which refuses them naming the type."""
+    try:
+        if module == "polars":
+            name = str(x.dtype)
+            if not name.startswith(("List(Null)", "Array(Null")):
+                return None
+            pl = sys.modules["polars"]
+            inner = pl.Float64
+            return x.cast(pl.Array(inner, x.dtype.size) if name.startswith("Array") else pl.List(inner))
+        if module not in ("pyarrow", "pandas"):
+            return None
+        t = x.dtype.pyarrow_dtype if module == "pandas" else x.type
+        if str(getattr(t, "value_type", "")) != "null":
+            return None
+        pa = sys.modules["pyarrow"]
+        f64 = pa.float64()
+        if pa.types.is_large_list(t):
+            target = pa.large_list(f64)
+        elif pa.types.is_fixed_size_list(t):
+            target = pa.list_(f64, t.list_size)
+        elif pa.types.is_list(t):
+            target = pa.list_(f64)
+        else:
+            return None  # list views: refused by the core as any list view
+        arr = pa.array(x) if module == "pandas" else x  # an ArrowDtype Series: no copy
+        return arr.cast(target)
+    except (AttributeError, KeyError):
+        return None
 
 
 def _nested_dtype(x: Any) -> bool:
@@ -123,7 +229,7 @@ def _offsets(offsets: Any) -> NDArray[Any]:
 
 def _values(x: Any, name: str, fill: float) -> NDArray[Any]:
     """``x`` as contiguous 1-D float32/float64 values (masked elements take ``fill``)."""
-    if _is_sparse(x) or _arrow_export(x) is not None:
+    if _is_sparse(x) or _arrow_export(x, name) is not None:
         raise TypeError(
             f"`offsets=` is for a 1-D array of values; `{name}` ({type(x).__name__}) carries its own "
             "row boundaries: pass it without `offsets`"
@@ -180,7 +286,7 @@ def one(x: Any, name: str, offsets: Any, axis: Any, fill: float) -> Optional[Pre
     if _is_sparse(x):
         m = _compressed(x, name, axis)
         return Prepared((_sparse_float(m.data, name), np.ascontiguousarray(m.indptr)), None, _empty_rows(m))
-    caps = _arrow_export(x)
+    caps = _arrow_export(x, name)
     if caps is None:
         return None
     _check_axis(axis, "a list column")
@@ -226,7 +332,7 @@ def pair(p: Any, q: Any, offsets: Any, axis: Any, fill: float = 0.0) -> Optional
             pd, mp.indices.astype(i64), mp.indptr.astype(i64), qd, mq.indices.astype(i64), mq.indptr.astype(i64)
         )
         return Prepared((pa, indptr), (qa, indptr), both_empty)
-    cp, cq = _arrow_export(p), _arrow_export(q)
+    cp, cq = _arrow_export(p, "p"), _arrow_export(q, "q")
     if cp is None and cq is None:
         return None
     if cp is None or cq is None:

@@ -299,14 +299,72 @@ pub fn format(schema: &OwnedSchema) -> String {
     format_of(schema.get())
 }
 
+/// A readable name for an Arrow C format string as the errors here print it: a type code
+/// (`"l"` → `int64`, `"vu"` → `utf8_view`), a list kind (`"+l"` → `list`), or a list with
+/// its value type (`"+L<vu>"` → `large_list<utf8_view>`, `"+w:4<g>"` →
+/// `fixed_size_list<float64>[4]`). Formats it does not know are named `unknown`.
+pub fn type_name(format: &str) -> String {
+    if let Some((outer, inner)) = format
+        .split_once('<')
+        .and_then(|(o, rest)| Some((o, rest.strip_suffix('>')?)))
+    {
+        let inner = type_name(inner);
+        return match outer.strip_prefix("+w:") {
+            Some(n) => format!("fixed_size_list<{inner}>[{n}]"),
+            None => format!("{}<{inner}>", type_name(outer)),
+        };
+    }
+    let name = match format {
+        "n" => "null",
+        "b" => "bool",
+        "c" => "int8",
+        "C" => "uint8",
+        "s" => "int16",
+        "S" => "uint16",
+        "i" => "int32",
+        "I" => "uint32",
+        "l" => "int64",
+        "L" => "uint64",
+        "e" => "float16",
+        "f" => "float32",
+        "g" => "float64",
+        "u" => "utf8",
+        "U" => "large_utf8",
+        "vu" => "utf8_view",
+        "z" => "binary",
+        "Z" => "large_binary",
+        "vz" => "binary_view",
+        "+l" => "list",
+        "+L" => "large_list",
+        "+vl" => "list_view",
+        "+vL" => "large_list_view",
+        "+s" => "struct",
+        "+m" => "map",
+        "+r" => "run_end_encoded",
+        "tdD" => "date32",
+        "tdm" => "date64",
+        f if f.starts_with("+w:") => return format!("fixed_size_list[{}]", &f[3..]),
+        f if f.starts_with("w:") => return format!("fixed_size_binary[{}]", &f[2..]),
+        f if f.starts_with("d:") => return format!("decimal({})", &f[2..]),
+        f if f.starts_with("+u") => "union",
+        f if f.starts_with("tt") => "time",
+        f if f.starts_with("ts") => "timestamp",
+        f if f.starts_with("tD") => "duration",
+        f if f.starts_with("ti") => "interval",
+        _ => "unknown",
+    };
+    name.to_string()
+}
+
 /// The list type of `schema`, or an error naming what it is instead.
 pub fn list_type(schema: &OwnedSchema, arg: &'static str) -> Result<ListType, Error> {
     let s = schema.get();
     let format = format_of(s);
+    // the reason, then the type in words (the raw format is quoted before it)
     let unsupported = |reason: &str| Error::ArrowType {
         arg,
         format: format.clone(),
-        reason: reason.to_string(),
+        reason: format!("{reason} (the column is {})", type_name(&format)),
     };
     let kind = match format.as_str() {
         "+l" => ListKind::List,
@@ -345,11 +403,15 @@ pub fn list_type(schema: &OwnedSchema, arg: &'static str) -> Result<ListType, Er
         "f" => ValueKind::F32,
         "g" => ValueKind::F64,
         other => {
+            let full = format!("{format}<{other}>");
             return Err(Error::ArrowType {
                 arg,
-                format: format!("{format}<{other}>"),
-                reason: "the values must be float32 or float64; cast them first".to_string(),
-            })
+                reason: format!(
+                    "the values must be float32 or float64 (the column is {}); cast them first",
+                    type_name(&full)
+                ),
+                format: full,
+            });
         }
     };
     Ok(ListType { kind, value })
@@ -930,6 +992,78 @@ mod tests {
         let owned = unsafe { OwnedSchema::take(&mut s, "q") }.unwrap();
         let msg = list_type(&owned, "q").unwrap_err().to_string();
         assert!(msg.contains("`q`") && msg.contains("+l<l>"), "{msg}");
+        assert!(msg.contains("(the column is list<int64>)"), "{msg}");
+        for (f, c, words) in [
+            (
+                "+L",
+                "vu",
+                "(the column is large_list<utf8_view>); cast them first",
+            ),
+            (
+                "+w:3",
+                "n",
+                "(the column is fixed_size_list<null>[3]); cast them first",
+            ),
+            (
+                "+vl",
+                "g",
+                "list views are not supported; cast to a list (the column is list_view)",
+            ),
+            (
+                "+s",
+                "g",
+                "expected a list, large list or fixed-size list (the column is struct)",
+            ),
+        ] {
+            let mut s = schema(f, c);
+            // SAFETY: a local structure.
+            let owned = unsafe { OwnedSchema::take(&mut s, "p") }.unwrap();
+            let msg = list_type(&owned, "p").unwrap_err().to_string();
+            assert!(msg.contains(words), "{f}<{c}>: {msg}");
+        }
+    }
+
+    #[test]
+    fn type_names_in_words() {
+        for (f, want) in [
+            ("n", "null"),
+            ("b", "bool"),
+            ("c", "int8"),
+            ("C", "uint8"),
+            ("s", "int16"),
+            ("S", "uint16"),
+            ("i", "int32"),
+            ("I", "uint32"),
+            ("l", "int64"),
+            ("L", "uint64"),
+            ("e", "float16"),
+            ("f", "float32"),
+            ("g", "float64"),
+            ("u", "utf8"),
+            ("U", "large_utf8"),
+            ("vu", "utf8_view"),
+            ("z", "binary"),
+            ("Z", "large_binary"),
+            ("+l", "list"),
+            ("+L", "large_list"),
+            ("+w:4", "fixed_size_list[4]"),
+            ("+vl", "list_view"),
+            ("+vL", "large_list_view"),
+            ("+s", "struct"),
+            ("+l<l>", "list<int64>"),
+            ("+L<vu>", "large_list<utf8_view>"),
+            ("+w:4<g>", "fixed_size_list<float64>[4]"),
+            ("+vL<f>", "large_list_view<float32>"),
+            ("+l<+l>", "list<list>"),
+            ("+l<n>", "list<null>"),
+            ("d:10,2", "decimal(10,2)"),
+            ("tss:UTC", "timestamp"),
+            ("", "unknown"),
+            ("?", "unknown"),
+            ("+l<", "unknown"),
+        ] {
+            assert_eq!(type_name(f), want, "{f:?}");
+        }
     }
 
     #[test]
