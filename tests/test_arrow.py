@@ -426,3 +426,30 @@ def test_unsupported_arrow_types_are_named_in_words() -> None:
     for arr, message in cases:
         with pytest.raises(TypeError, match=re.escape(message)):
             fe.entropy(arr)
+
+
+def test_null_labels_are_named_with_their_position() -> None:
+    """NumPy reads an Arrow label array with nulls as floats with NaN ("got dtype
+    float64"); the loss functions name the first null instead."""
+    x = np.random.default_rng(3).random((3, 4))
+    message = "`target` has 1 null label, the first at position 1"
+    for target in (pa.array([0, None, 2]), pa.chunked_array([[0], [None, 2]])):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fe.softmax_cross_entropy(x, target)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fe.nll_loss(np.log(x), target)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fe.softmax_cross_entropy(x.ravel()[:4], pa.array([0, None, 0, 1]), offsets=[0, 2, 3, 4, 4])
+    # no nulls: the labels as they are
+    assert fe.softmax_cross_entropy(x, pa.array([0, 1, 2])) == fe.softmax_cross_entropy(x, np.array([0, 1, 2]))
+
+
+def test_dense_only_functions_name_list_columns() -> None:
+    """A list column given to a function that takes dense arrays only (calibration,
+    ensembles) says so, rather than only "got dtype object"."""
+    col = pa.array([[0.5, 0.5], [1.0]])
+    hint = "rows of different lengths: the row measures take them as a list column or with `offsets=`"
+    with pytest.raises(TypeError, match=re.escape(hint)):
+        fe.expected_calibration_error(col, [0, 0])
+    with pytest.raises(TypeError, match=re.escape(hint)):
+        fe.ensemble_uncertainty(col)

@@ -130,8 +130,15 @@ def _native_float(arr: Any, name: str) -> Any:
         return arr
     if dt.kind in "biu":
         return arr.astype(np.float64)
+    hint = ""
+    if dt.kind == "O" and arr.size and isinstance(arr.flat[0], (list, tuple, np.ndarray)):
+        # rows of different lengths, e.g. an Arrow / Polars list column seen by NumPy
+        hint = (
+            " (rows of different lengths: the row measures take them as a list column or with "
+            "`offsets=`; this function needs a dense array)"
+        )
     raise TypeError(
-        f"`{name}` must hold real numbers (float, integer or bool), got dtype {dt}"
+        f"`{name}` must hold real numbers (float, integer or bool), got dtype {dt}{hint}"
     )
 
 

@@ -84,7 +84,31 @@ def _target_array(target: Any) -> NDArray[Any]:
     if isinstance(target, np.ma.MaskedArray):
         fill = 0.0 if target.dtype.kind == "f" else None
         return _as_array(target, "target", fill, _MASKED_LABELS)
+    _check_no_arrow_nulls(target)
     return _as_array(target, "target")
+
+
+def _check_no_arrow_nulls(target: Any) -> None:
+    """A ValueError naming the first null of an Arrow array of labels (NumPy would read the
+    nulls as NaN and the labels as floats). Duck-typed: pyarrow is not imported."""
+    null_count = getattr(target, "null_count", None)
+    if callable(null_count):  # a polars Series: a method
+        try:
+            null_count = null_count()
+        except TypeError:
+            return
+    if not isinstance(null_count, int) or null_count == 0 or not hasattr(target, "is_null"):
+        return
+    try:
+        mask = np.asarray(target.is_null())
+    except (TypeError, ValueError, AttributeError):
+        return
+    first = int(np.flatnonzero(mask)[0]) if mask.ndim == 1 and mask.any() else None
+    if first is not None:
+        raise ValueError(
+            f"`target` has {null_count} null label{'s' if null_count > 1 else ''}, the first at "
+            f"position {first}: fill them (e.g. with `ignore_index`) or drop those rows"
+        )
 
 
 class _LossArgs(NamedTuple):
