@@ -18,6 +18,7 @@ from scipy.special import log_softmax  # noqa: E402
 
 import fastentropy as fe  # noqa: E402
 import fastentropy.dask as fed  # noqa: E402
+from _dask_helpers import outcome  # noqa: E402
 
 RTOL = 1e-12
 
@@ -182,17 +183,6 @@ def test_softmax_cross_entropy_seed_example_and_precision(client: Client) -> Non
 # ---- the same validation as the local functions (issue #12 item 9) -----------------------
 
 
-def _outcome(call: Any) -> Any:
-    """(exception type, message) of ``call()`` (a dask result is computed), or ("ok", value)."""
-    try:
-        result = call()
-        if isinstance(result, da.Array):
-            result = result.compute()
-    except Exception as exc:  # noqa: BLE001 - the point is to compare whatever is raised
-        return type(exc), str(exc)
-    return "ok", result
-
-
 def _daskify(value: Any, chunks: Any) -> Any:
     """A NumPy array argument as a dask array (masked chunks stay masked); others unchanged."""
     if isinstance(value, np.ndarray) and value.ndim > 0 and value.dtype.kind in "biufc":
@@ -255,11 +245,11 @@ def test_bad_arguments_raise_what_the_local_call_raises(client: Client, case: st
     exception type and the same message (a bad label with its position in the whole
     target, found when its chunk is computed on a worker)."""
     name, arrays, kwargs = BAD_CALLS[case]
-    local = _outcome(lambda: getattr(fe, name)(*arrays, **kwargs))
+    local = outcome(lambda: getattr(fe, name)(*arrays, **kwargs))
     assert local[0] in (ValueError, TypeError, getattr(getattr(np, "exceptions", np), "AxisError")), local
     for chunks in (1, 2, -1):
         dask_args = [_daskify(a, chunks) for a in arrays]
-        remote = _outcome(lambda: getattr(fed, name)(*dask_args, **kwargs))
+        remote = outcome(lambda: getattr(fed, name)(*dask_args, **kwargs))
         assert remote == local, (chunks, remote, local)
 
 
@@ -283,9 +273,9 @@ def test_labels_of_every_dtype_and_byte_order(client: Client) -> None:
             yt = y.astype(order + dtype)
             for ignore in (200, -100):
                 kwargs: Any = dict(ignore_index=ignore, reduction="none")
-                local = _outcome(lambda: fe.softmax_cross_entropy(z, yt, **kwargs))
+                local = outcome(lambda: fe.softmax_cross_entropy(z, yt, **kwargs))
                 for chunks in ((3, 4), (3, 2)):
-                    remote = _outcome(lambda: fed.softmax_cross_entropy(da.from_array(z, chunks=chunks), yt, **kwargs))
+                    remote = outcome(lambda: fed.softmax_cross_entropy(da.from_array(z, chunks=chunks), yt, **kwargs))
                     if local[0] == "ok":
                         assert remote[0] == "ok"
                         close(remote[1], local[1])

@@ -18,6 +18,7 @@ from dask.distributed import Client, LocalCluster  # noqa: E402
 
 import fastentropy as fe  # noqa: E402
 import fastentropy.dask as fed  # noqa: E402
+from _dask_helpers import outcome  # noqa: E402
 
 MEASURES = ("perplexity", "js_divergence", "js_distance")
 
@@ -196,17 +197,6 @@ def test_nothing_is_computed_before_compute() -> None:
     np.testing.assert_array_equal(got[6], fe.js_distance(P, Q, normalize=False, axis=0))
 
 
-def _outcome(call: Any) -> Any:
-    """(exception type, message) of ``call()`` (a dask result is computed), or ("ok", value)."""
-    try:
-        result = call()
-        if isinstance(result, da.Array):
-            result = result.compute()
-    except Exception as exc:  # noqa: BLE001 - the point is to compare whatever is raised
-        return type(exc), str(exc)
-    return "ok", np.asarray(result).tolist()
-
-
 ONES = np.ones((2, 3))
 NEG = np.array([[0.5, -0.5, 1.0], [1.0, 1.0, 1.0]])
 BAD_CALLS = {
@@ -258,11 +248,11 @@ def test_bad_arguments_raise_what_the_local_call_raises(client: Client, measure:
     kwargs, kind = BAD_CALLS[case]
     n = 1 if measure == "perplexity" else 2
     arrays = _arrays(kind, n)
-    local = _outcome(lambda: getattr(fe, measure)(*arrays, **kwargs))
+    local = outcome(as_lists=True, call=lambda: getattr(fe, measure)(*arrays, **kwargs))
     if case != "logits-ignore-normalize":
         assert local[0] in (ValueError, TypeError, getattr(getattr(np, "exceptions", np), "AxisError")), local
     for chunks in (1, 2, -1):
         dask_args = [da.from_array(a, chunks=chunks) if np.ndim(a) > 0 and a.dtype.kind in "biufc" else a
                      for a in arrays]
-        remote = _outcome(lambda: getattr(fed, measure)(*dask_args, **kwargs))
+        remote = outcome(as_lists=True, call=lambda: getattr(fed, measure)(*dask_args, **kwargs))
         assert remote == local, (chunks, remote, local)
