@@ -233,3 +233,69 @@ def test_float64_smoothing_is_the_measure_of_x_plus_alpha_bit_for_bit(c: int) ->
     # and each row alone (1-D calls) gives the bits of its row
     for r in (0, 17, 36):
         assert fe.kl_divergence(p[r], q[r], smoothing=a) == fe.kl_divergence(p, q, smoothing=a)[r]
+
+
+def test_psi_of_ragged_rows_equals_each_dense_row() -> None:
+    """PSI takes the ragged layouts of the other measures (issue 16): 1-D values with
+    `offsets=`, Arrow list columns, scipy.sparse, the Polars namespace and the CLI on a
+    Parquet list column — each row bitwise the dense PSI of that row (empty rows 0, as
+    `offsets=` gives every measure; null rows NaN)."""
+    rng = np.random.default_rng(16)
+    lengths = [3, 3, 1, 0, 4, 10, 17, 40, 2]
+    rows_p = [rng.integers(0, 6, n).astype(float) for n in lengths]
+    rows_q = [rng.integers(0, 6, n).astype(float) + (k % 2) for k, n in enumerate(lengths)]
+    rows_p[1][2] = 0.0  # an empty bin on one side: +inf without smoothing
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    v, w = np.concatenate(rows_p), np.concatenate(rows_q)
+    for alpha, base in ((0.0, None), (0.5, 2.0)):
+        want = np.array([
+            fe.population_stability_index(a, b, smoothing=alpha, base=base) if a.size else 0.0
+            for a, b in zip(rows_p, rows_q)
+        ])
+        got = fe.population_stability_index(v, w, offsets=offsets, smoothing=alpha, base=base)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(
+            fe.population_stability_index(w, v, offsets=offsets, smoothing=alpha, base=base), want
+        )  # symmetric bit for bit
+        pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastentropy[arrow]')")
+        P = pa.array([list(r) for r in rows_p] + [None], type=pa.list_(pa.float64()))
+        Q = pa.array([list(r) for r in rows_q] + [[1.0]], type=pa.list_(pa.float64()))
+        np.testing.assert_array_equal(
+            fe.population_stability_index(P, Q, smoothing=alpha, base=base), np.append(want, np.nan)
+        )
+    dense_p = np.zeros((len(lengths), max(lengths)))
+    dense_q = np.ones_like(dense_p)
+    for r, (a, b) in enumerate(zip(rows_p, rows_q)):
+        dense_p[r, : a.size], dense_q[r, : b.size] = a + 1, b + 1
+    sparse = pytest.importorskip("scipy.sparse")
+    np.testing.assert_array_equal(
+        fe.population_stability_index(sparse.csr_array(dense_p), sparse.csr_array(dense_q)),
+        fe.population_stability_index(dense_p, dense_q),
+    )
+    with pytest.raises(ValueError, match="offsets="):
+        fe.population_stability_index(v, w, offsets=offsets, axis=0)
+
+
+def test_polars_namespace_and_cli_take_psi_of_list_columns(tmp_path: Any) -> None:
+    pl = pytest.importorskip("polars", reason="polars is not installed (pip install 'fastentropy[polars]')")
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed (pip install 'fastentropy[arrow]')")
+    import pyarrow.parquet as pq
+
+    import fastentropy.polars  # noqa: F401
+
+    p = [[50.0, 30.0, 20.0], [5.0, 5.0, 0.0], [1.0], None, [3.0, 0.0, 1.0, 4.0]]
+    q = [[40.0, 35.0, 25.0], [4.0, 4.0, 2.0], [2.0], [1.0], [1.0, 1.0, 1.0, 1.0]]
+    want = [fe.population_stability_index(a, b, smoothing=0.5) if a else None for a, b in zip(p, q)]
+    df = pl.DataFrame({"p": p, "q": q})
+    expr = pl.col("p").fe.population_stability_index(pl.col("q"), smoothing=0.5)
+    assert df.select(expr).to_series().to_list() == want
+    assert df.lazy().select(expr).collect(engine="streaming").to_series().to_list() == want
+    pq.write_table(pa.table({"p": pa.array(p)}), tmp_path / "p.parquet")
+    pq.write_table(pa.table({"p": pa.array(q)}), tmp_path / "q.parquet")
+    r = subprocess.run(
+        [sys.executable, "-m", "fastentropy", "score", str(tmp_path / "p.parquet"), "--measure", "psi",
+         "--q", str(tmp_path / "q.parquet"), "--smoothing", "0.5"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.array(r.stdout.split(), dtype=float), [np.nan if v is None else v for v in want])

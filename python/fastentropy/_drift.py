@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _core
-from ._api import _NO_SMOOTHING, Axis, Result, _check_base, _check_smoothing, _core_pair
+from ._api import _NO_SMOOTHING, Axis, Result, _check_base, _check_smoothing, _core_pair, _ragged_fill, _ragged_options
 
 __all__ = ["population_stability_index"]
 
@@ -23,6 +24,7 @@ def population_stability_index(
     axis: Axis = -1,
     smoothing: float = _NO_SMOOTHING,
     base: Optional[float] = None,
+    offsets: Optional[ArrayLike] = None,
 ) -> Result:
     """Population stability index ``PSI = sum((P - Q) * log(P / Q))`` along ``axis``.
 
@@ -37,7 +39,10 @@ def population_stability_index(
     ----------
     p, q : array_like
         Non-negative counts or probabilities (reference and current); they broadcast
-        against each other. An element masked in either is left out of both.
+        against each other. An element masked in either is left out of both. Ragged
+        rows as for :func:`kl_divergence`: 1-D values with ``offsets``, two
+        ``scipy.sparse`` matrices, or two Arrow / Polars list columns (one histogram per
+        row, read in place).
     axis : int or None, default -1
         The axis holding one histogram; ``None`` for the whole array.
     smoothing : float, default 0.0
@@ -47,6 +52,8 @@ def population_stability_index(
         usual fix for sparse histograms. Bins empty on both sides contribute 0.
     base : float, optional
         Logarithm base; default natural log (the convention of the PSI thresholds).
+    offsets : array_like of int, optional
+        Row boundaries shared by 1-D ``p`` and ``q`` (see :func:`entropy`).
 
     Returns
     -------
@@ -73,6 +80,13 @@ def population_stability_index(
     >>> round(fe.population_stability_index([5, 5, 0], [4, 4, 2], smoothing=0.5), 12)
     0.314801497025
     """
+    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
+        from . import _ragged
+
+        srcs = _ragged.pair(p, q, offsets, axis, _ragged_fill(False))
+        if srcs is not None:
+            options = _ragged_options(False, smoothing, True, offsets is None and _ragged._is_sparse(p))
+            return _ragged.reduce("population_stability_index", srcs, base=_check_base(base), **options)
     # the small-call fast path (see `entropy`): native float arrays of one shape, an int
     # axis, a plain base and smoothing are taken as they are; None for anything else
     value = _core.population_stability_index_fast(p, q, axis, base, smoothing)

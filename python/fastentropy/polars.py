@@ -194,6 +194,16 @@ class FastEntropyNamespace:
         """Jensen–Shannon distance of each row (see :func:`fastentropy.js_distance`)."""
         return _pair(self._expr, q, "js_distance", fe.js_distance, _options(base, normalize, from_logits, smoothing))
 
+    def population_stability_index(
+        self, q: IntoExpr, *, base: Optional[float] = None, smoothing: float = 0.0
+    ) -> pl.Expr:
+        """Population stability index of each row (histogram) against the same row of ``q``
+        (see :func:`fastentropy.population_stability_index`)."""
+        options: Dict[str, Any] = {"base": base}
+        if not (type(smoothing) in (int, float) and smoothing == 0):
+            options["smoothing"] = smoothing
+        return _pair(self._expr, q, "population_stability_index", fe.population_stability_index, options)
+
     def softmax_cross_entropy(
         self, target: IntoExpr, *, ignore_index: int = -100, reduction: str = "none"
     ) -> pl.Expr:

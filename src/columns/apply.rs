@@ -55,6 +55,8 @@ pub enum Measure {
     JsDivergence,
     /// √JS(P, Q).
     JsDistance,
+    /// PSI = D(P‖Q) + D(Q‖P).
+    Psi,
     /// log Σ exp of `p` (logits).
     LogSumExp,
     /// logsumexp(z) − z_y with one label per row.
@@ -71,13 +73,14 @@ impl Measure {
             "kl_divergence" => Measure::KlDivergence,
             "js_divergence" => Measure::JsDivergence,
             "js_distance" => Measure::JsDistance,
+            "population_stability_index" => Measure::Psi,
             "logsumexp" => Measure::LogSumExp,
             "softmax_cross_entropy" => Measure::SoftmaxCrossEntropy,
             other => {
                 return Err(Error::InvalidOption {
                     arg: "measure",
                     value: other.to_string(),
-                    expected: "entropy, perplexity, cross_entropy, kl_divergence, js_divergence, js_distance, logsumexp, softmax_cross_entropy",
+                    expected: "entropy, perplexity, cross_entropy, kl_divergence, js_divergence, js_distance, population_stability_index, logsumexp, softmax_cross_entropy",
                 })
             }
         })
@@ -91,6 +94,7 @@ impl Measure {
                 | Measure::KlDivergence
                 | Measure::JsDivergence
                 | Measure::JsDistance
+                | Measure::Psi
         )
     }
 
@@ -142,9 +146,10 @@ impl Spec {
         use Measure::*;
         let probabilities = matches!(
             self.measure,
-            Entropy | CrossEntropy | KlDivergence | JsDivergence | JsDistance
+            Entropy | CrossEntropy | KlDivergence | JsDivergence | JsDistance | Psi
         );
-        if self.from_logits && !(probabilities || self.measure == Perplexity) {
+        let logits = probabilities && self.measure != Psi || self.measure == Perplexity;
+        if self.from_logits && !logits {
             return Err(Error::InvalidOption {
                 arg: "from_logits",
                 value: "True".to_string(),
@@ -642,7 +647,8 @@ fn pair_ragged<'a, T: ColumnReal, U: ColumnReal>(
     if spec.from_logits {
         return ragged_options::logits_two(p, q, o, two_of(spec.measure), ln_base);
     }
-    if spec.smoothing > 0.0 {
+    if spec.smoothing > 0.0 || spec.measure == Measure::Psi {
+        // (PSI without a pseudocount: both divergences of each row, `smoothing::ragged`)
         return ragged_options::smoothed(
             p,
             q,
@@ -682,6 +688,7 @@ fn smoothed_of(m: Measure) -> Smoothed {
         Measure::KlDivergence => Smoothed::Kl,
         Measure::JsDivergence => Smoothed::Js,
         Measure::JsDistance => Smoothed::JsDistance,
+        Measure::Psi => Smoothed::Psi,
         m => unreachable!("{m:?} takes one input"),
     }
 }
@@ -704,7 +711,7 @@ fn pair_fixed<T: ColumnReal, U: ColumnReal>(
     let ln_base = opts.ln_base()?;
     let out = match spec.measure {
         m if spec.from_logits => from_logits::two(pv, qv, two_of(m), ln_base)?,
-        m if spec.smoothing > 0.0 => {
+        m if spec.smoothing > 0.0 || m == Measure::Psi => {
             smoothing::rows(pv, qv, smoothed_of(m), spec.smoothing, ln_base)?
         }
         Measure::CrossEntropy => cross_entropy::cross_entropy(pv, qv, opts)?,
@@ -874,6 +881,7 @@ mod tests {
             Measure::CrossEntropy,
             Measure::KlDivergence,
             Measure::JsDistance,
+            Measure::Psi,
         ] {
             let s = spec(measure);
             let (qv, qs) = if measure.takes_q() {
