@@ -277,8 +277,48 @@ def test_primitive_arrow_arrays_are_one_distribution() -> None:
     ids=["int", "nested", "string", "float16"],
 )
 def test_unsupported_value_types(arr: Any, message: str) -> None:
+    """The core's refusal, through a producer other than pyarrow (pyarrow, polars and
+    pandas integer and float16 lists are cast to float64 first, see
+    `test_integer_and_bool_lists_are_counts`)."""
     with pytest.raises(TypeError, match=r"`p` must be a list, large list or fixed-size list of float32 or float64, got " + message):
-        fe.entropy(arr)
+        fe.entropy(_Capsule(arr))
+
+
+class _Capsule:
+    """An Arrow PyCapsule producer that is not pyarrow (the core reads it as it is)."""
+
+    def __init__(self, arr: Any) -> None:
+        self.arr = arr
+
+    def __arrow_c_array__(self, requested_schema: Any = None) -> Any:
+        return self.arr.__arrow_c_array__(requested_schema)
+
+
+def test_integer_and_bool_lists_are_counts() -> None:
+    """Integer, bool and float16 list columns of pyarrow, polars and pandas are counts, as
+    NumPy integer arrays are: cast to float64 (the values copied), each row the float
+    row's value bit for bit; nulls as for float lists."""
+    rows = [[1, 2], [3], None, [], [0, 0, 5]]
+    floats = pa.array([None if r is None else [float(v) for v in r] for r in rows])
+    want = fe.entropy(floats)
+    for t in (pa.int64(), pa.uint8(), pa.int16()):
+        np.testing.assert_array_equal(fe.entropy(pa.array(rows, type=pa.list_(t))), want)
+        np.testing.assert_array_equal(fe.entropy(pa.array(rows, type=pa.large_list(t))), want)
+    np.testing.assert_array_equal(fe.entropy(pa.chunked_array([pa.array(rows), pa.array(rows)])), np.tile(want, 2))
+    np.testing.assert_array_equal(
+        fe.kl_divergence(pa.array(rows), floats, base=2), fe.kl_divergence(floats, floats, base=2)
+    )
+    fixed = pa.array([[1, 2], [3, 4]], type=pa.list_(pa.int32(), 2))
+    np.testing.assert_array_equal(fe.entropy(fixed), fe.entropy(np.array([[1.0, 2.0], [3.0, 4.0]])))
+    assert fe.entropy(pa.array([[True, False, True]])) == pytest.approx([np.log(2)], rel=1e-15)
+    half = pa.array([[np.float16(0.25), np.float16(0.75)]], type=pa.list_(pa.float16()))
+    np.testing.assert_array_equal(fe.entropy(half), fe.entropy(np.array([[0.25, 0.75]])))
+    pd = pytest.importorskip("pandas")
+    series = pd.Series([[1, 2], [3]], dtype=pd.ArrowDtype(pa.list_(pa.int64())))
+    np.testing.assert_array_equal(fe.entropy(series), want[:2])
+    pl = pytest.importorskip("polars", reason="polars is not installed (pip install 'fastentropy[polars]')")
+    np.testing.assert_array_equal(fe.entropy(pl.Series(rows)), want)
+    np.testing.assert_array_equal(fe.entropy(pl.Series([[1, 2], [3, 4]], dtype=pl.Array(pl.Int32, 2))), fe.entropy(fixed))
 
 
 def test_list_views_and_dictionaries_are_refused() -> None:
@@ -414,10 +454,10 @@ def test_polars_lists_of_the_null_type_are_empty_rows() -> None:
 def test_unsupported_arrow_types_are_named_in_words() -> None:
     """The raw C format string stays quoted; the type is named in words as well."""
     cases = [
-        (pa.array([[1, 2]]), '"+l<l>": the values must be float32 or float64 (the column is list<int64>); cast them first'),
+        (_Capsule(pa.array([[1, 2]])), '"+l<l>": the values must be float32 or float64 (the column is list<int64>); cast them first'),
         (pa.array([["a"]], type=pa.large_list(pa.string())), '"+L<u>": the values must be float32 or float64 (the column is large_list<utf8>)'),
         (pa.array([[[0.5]]]), '"+l<+l>": the values must be float32 or float64 (the column is list<list>)'),
-        (pa.array([[1]], type=pa.list_(pa.int8(), 1)), '"+w:1<c>": the values must be float32 or float64 (the column is fixed_size_list<int8>[1])'),
+        (_Capsule(pa.array([[1]], type=pa.list_(pa.int8(), 1))), '"+w:1<c>": the values must be float32 or float64 (the column is fixed_size_list<int8>[1])'),
     ]
     if hasattr(pa, "string_view"):
         cases.append((pa.array([["a"]], type=pa.large_list(pa.string_view())), "(the column is large_list<utf8_view>)"))

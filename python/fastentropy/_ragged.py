@@ -21,7 +21,9 @@ A pyarrow, polars or pandas list column whose value type is null (``list<null>``
 ``pa.array([[], []])`` and an all-empty polars column infer) holds no values: it is read
 as a float64 list column of the same rows (a cast of the offsets and validity, no values
 to copy) — each empty row gives what an empty row gives with ``offsets=``, a null row NaN,
-a row of only null values what such a row of any list column gives. A table (pyarrow
+a row of only null values what such a row of any list column gives. Integer, bool and
+float16 values (counts) are cast to float64 the same way — the values copied, as NumPy
+integer counts are converted. A table (pyarrow
 Table or RecordBatch, polars or pandas DataFrame, Arrow struct array) holding a list
 column is refused with a TypeError that names the column to pass instead.
 """
@@ -78,7 +80,7 @@ def _arrow_export(x: Any, name: str = "p") -> Optional[Source]:
         if getattr(x, "dtype", None) is None:
             _refuse_table(x, name, module)
         return None
-    cast = _null_values_as_float(x, module)
+    cast = _values_as_float(x, module)
     if cast is not None:
         x, t = cast, type(cast)
         stream = getattr(t, "__arrow_c_stream__", None)
@@ -144,25 +146,29 @@ def _refuse_table(x: Any, name: str, module: str) -> None:
     )
 
 
-def _null_values_as_float(x: Any, module: str) -> Any:
+def _values_as_float(x: Any, module: str) -> Any:
     """``x`` cast to a float64 list column of the same kind when it is a pyarrow, polars or
     pandas list column whose value type is null (its rows hold no values: only offsets and
-    validity are kept), else None. Other producers' ``list<null>`` columns reach the core,
-    which refuses them naming the type."""
+    validity are kept) or integer, bool or float16 (counts: the values are converted, a
+    copy of them, as NumPy integer counts are), else None. Other producers' such columns
+    reach the core, which refuses them naming the type."""
     try:
         if module == "polars":
-            name = str(x.dtype)
-            if not name.startswith(("List(Null)", "Array(Null")):
-                return None
             pl = sys.modules["polars"]
-            inner = pl.Float64
-            return x.cast(pl.Array(inner, x.dtype.size) if name.startswith("Array") else pl.List(inner))
+            dtype = x.dtype
+            inner = getattr(dtype, "inner", None)
+            if inner is None or not (inner == pl.Null or inner == pl.Boolean or inner.is_integer()):
+                return None
+            return x.cast(pl.Array(pl.Float64, dtype.size) if isinstance(dtype, pl.Array) else pl.List(pl.Float64))
         if module not in ("pyarrow", "pandas"):
             return None
-        t = x.dtype.pyarrow_dtype if module == "pandas" else x.type
-        if str(getattr(t, "value_type", "")) != "null":
-            return None
         pa = sys.modules["pyarrow"]
+        t = x.dtype.pyarrow_dtype if module == "pandas" else x.type
+        vt = getattr(t, "value_type", None)
+        if vt is None or not (
+            pa.types.is_null(vt) or pa.types.is_integer(vt) or pa.types.is_boolean(vt) or pa.types.is_float16(vt)
+        ):
+            return None
         f64 = pa.float64()
         if pa.types.is_large_list(t):
             target = pa.large_list(f64)
@@ -174,7 +180,7 @@ def _null_values_as_float(x: Any, module: str) -> Any:
             return None  # list views: refused by the core as any list view
         arr = pa.array(x) if module == "pandas" else x  # an ArrowDtype Series: no copy
         return arr.cast(target)
-    except (AttributeError, KeyError):
+    except (AttributeError, KeyError, TypeError):
         return None
 
 
