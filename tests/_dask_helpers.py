@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
+import pytest
+from dask.distributed import Client, LocalCluster
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    """A LocalCluster of two single-threaded worker processes, one per test module."""
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster, Client(cluster) as c:
+        yield c
 
 
 def outcome(call: Callable[[], Any], as_lists: bool = False) -> Any:

@@ -4,7 +4,7 @@ partials run on the workers, combine exactly, and agree with the local result.""
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,22 +13,14 @@ pytest.importorskip("dask.distributed", reason="dask[distributed] is not install
 
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402
-from dask.distributed import Client, LocalCluster, get_task_stream  # noqa: E402
+from dask.distributed import Client, get_task_stream  # noqa: E402
 from scipy.special import log_softmax  # noqa: E402
 
 import fastentropy as fe  # noqa: E402
 import fastentropy.dask as fed  # noqa: E402
-from _dask_helpers import outcome  # noqa: E402
+from _dask_helpers import client, outcome  # noqa: E402,F401  (client: the module's fixture)
 
 RTOL = 1e-12
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    ) as cluster, Client(cluster) as c:
-        yield c
 
 
 def close(got: Any, want: Any, rtol: float = RTOL) -> None:

@@ -5,7 +5,7 @@ rechunk the class axis), within 1e-13 relative for perplexity across class chunk
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import numpy as np
 import pytest
@@ -14,21 +14,13 @@ pytest.importorskip("dask.distributed", reason="dask[distributed] is not install
 
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402
-from dask.distributed import Client, LocalCluster  # noqa: E402
+from dask.distributed import Client  # noqa: E402
 
 import fastentropy as fe  # noqa: E402
 import fastentropy.dask as fed  # noqa: E402
-from _dask_helpers import outcome  # noqa: E402
+from _dask_helpers import client, outcome  # noqa: E402,F401  (client: the module's fixture)
 
 MEASURES = ("perplexity", "js_divergence", "js_distance")
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    ) as cluster, Client(cluster) as c:
-        yield c
 
 
 rng = np.random.default_rng(15)
