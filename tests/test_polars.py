@@ -152,6 +152,26 @@ def test_errors() -> None:
         pl.col("p").fe.softmax_cross_entropy("y", reduction="avg")
 
 
+def test_option_errors_are_raised_when_the_expression_is_built() -> None:
+    """Bad options fail where the expression is written (not at collect time, inside a
+    lazy query), with the functions' own messages."""
+    cases = [
+        (lambda: pl.col("p").fe.entropy(base=-1), ValueError, r"`base` must be positive"),
+        (lambda: pl.col("p").fe.perplexity(normalize="no"), TypeError, r"`normalize` must be True or False"),
+        (lambda: pl.col("p").fe.kl_divergence("q", smoothing=-1.0), ValueError, r"`smoothing` must be a finite number"),
+        (lambda: pl.col("p").fe.js_distance("q", from_logits=True, smoothing=1.0), ValueError, r"not to logits"),
+        (lambda: pl.col("p").fe.cross_entropy("q", normalize=False, smoothing=1.0), ValueError, r"smoothing"),
+        (lambda: pl.col("p").fe.population_stability_index("q", base=1.0), ValueError, r"`base` must be positive"),
+        (lambda: pl.col("z").fe.softmax_cross_entropy("y", ignore_index="a"), TypeError, r"`ignore_index` must be an integer"),
+    ]
+    for build, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            build()
+    # good options build without touching any data
+    pl.col("p").fe.js_divergence("q", base=2.0, smoothing=0.5)
+    pl.col("z").fe.entropy(from_logits=True)
+
+
 def test_import_without_polars_names_the_package() -> None:
     code = "import sys; sys.modules['polars'] = None\ntry:\n import fastentropy.polars\nexcept ImportError as e:\n print(e)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -83,7 +83,15 @@ def _options(base: Optional[float], normalize: bool, from_logits: bool, smoothin
     return options
 
 
+#: A one-row distribution (also a valid row of logits) to try the options on.
+_PROBE = np.array([[1.0]])
+
+
 def _one(expr: pl.Expr, method: str, fn: Callable[..., Any], options: Dict[str, Any]) -> pl.Expr:
+    # the options' errors now, where the expression is built, not at collect time: the
+    # function itself on one valid row (the same checks, the same messages)
+    fn(_PROBE, **options)
+
     def batch(s: pl.Series) -> pl.Series:
         p = _distributions(s, "p", method)
         return _nulls_to_null(fn(p, **options), p)
@@ -92,6 +100,8 @@ def _one(expr: pl.Expr, method: str, fn: Callable[..., Any], options: Dict[str, 
 
 
 def _pair(expr: pl.Expr, other: IntoExpr, method: str, fn: Callable[..., Any], options: Dict[str, Any]) -> pl.Expr:
+    fn(_PROBE, _PROBE, **options)  # the options' errors now (see `_one`)
+
     def batch(columns: Sequence[pl.Series]) -> pl.Series:
         p = _distributions(columns[0], "p", method)
         q = _distributions(columns[1], "q", method)
@@ -217,6 +227,8 @@ class FastEntropyNamespace:
         """
         if reduction not in ("none", "mean", "sum"):
             raise ValueError(f"`reduction` must be 'none', 'mean' or 'sum', got {reduction!r}")
+        # `ignore_index`'s errors now (see `_one`)
+        fe.softmax_cross_entropy(_PROBE, np.zeros(1, dtype=np.int64), ignore_index=ignore_index, reduction=reduction)
 
         def batch(columns: Sequence[pl.Series]) -> pl.Series:
             logits = _distributions(columns[0], "logits", "softmax_cross_entropy")
