@@ -168,6 +168,22 @@ def _ragged_options(from_logits: Any, smoothing: Any, normalize: Any, sparse: bo
     return options
 
 
+def _ragged_pair(
+    name: str, p: Any, q: Any, axis: Any, base: Any, normalize: Any, from_logits: Any, smoothing: Any, offsets: Any
+) -> Optional[Result]:
+    """The measure ``name`` of two ragged inputs (``offsets=``, scipy.sparse, Arrow or
+    Polars list columns), or None where ``p`` and ``q`` are dense arrays."""
+    if offsets is None and type(p) is np.ndarray and type(q) is np.ndarray:
+        return None
+    from . import _ragged
+
+    srcs = _ragged.pair(p, q, offsets, axis, _ragged_fill(from_logits))
+    if srcs is None:
+        return None
+    options = _ragged_options(from_logits, smoothing, normalize, offsets is None and _ragged._is_sparse(p))
+    return _ragged.reduce(name, srcs, base=_check_base(base), **options)
+
+
 def _two_distributions(
     name: str, p: Any, q: Any, axis: Any, base: Any, normalize: Any, from_logits: Any, smoothing: Any, offsets: Any
 ) -> Result:
@@ -175,13 +191,9 @@ def _two_distributions(
     and Arrow rows, the small-call fast path, the general dense path, or the logits /
     smoothing variants — one dispatch for all four."""
     core: Callable[..., Result] = getattr(_core, name)
-    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
-        from . import _ragged
-
-        srcs = _ragged.pair(p, q, offsets, axis, _ragged_fill(from_logits))
-        if srcs is not None:
-            options = _ragged_options(from_logits, smoothing, normalize, offsets is None and _ragged._is_sparse(p))
-            return _ragged.reduce(name, srcs, base=_check_base(base), **options)
+    ragged = _ragged_pair(name, p, q, axis, base, normalize, from_logits, smoothing, offsets)
+    if ragged is not None:
+        return ragged
     if from_logits is False and smoothing is _NO_SMOOTHING:
         pa, qa, ax = _core_pair(p, q, axis)
         return core(pa, qa, ax, _check_base(base), _check_flag(normalize, "normalize"))

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _core
-from ._api import _NO_SMOOTHING, Axis, Result, _check_base, _check_smoothing, _core_pair, _ragged_fill, _ragged_options
+from ._api import _NO_SMOOTHING, Axis, Result, _check_base, _check_smoothing, _core_pair, _ragged_pair
 
 __all__ = ["population_stability_index"]
 
@@ -80,13 +79,9 @@ def population_stability_index(
     >>> round(fe.population_stability_index([5, 5, 0], [4, 4, 2], smoothing=0.5), 12)
     0.314801497025
     """
-    if offsets is not None or type(p) is not np.ndarray or type(q) is not np.ndarray:
-        from . import _ragged
-
-        srcs = _ragged.pair(p, q, offsets, axis, _ragged_fill(False))
-        if srcs is not None:
-            options = _ragged_options(False, smoothing, True, offsets is None and _ragged._is_sparse(p))
-            return _ragged.reduce("population_stability_index", srcs, base=_check_base(base), **options)
+    ragged = _ragged_pair("population_stability_index", p, q, axis, base, True, False, smoothing, offsets)
+    if ragged is not None:
+        return ragged
     # the small-call fast path (see `entropy`): native float arrays of one shape, an int
     # axis, a plain base and smoothing are taken as they are; None for anything else
     value = _core.population_stability_index_fast(p, q, axis, base, smoothing)

@@ -78,6 +78,11 @@ def _options(base: Optional[float], normalize: bool, from_logits: bool, smoothin
     options: Dict[str, Any] = {"base": base, "normalize": normalize}
     if from_logits is not False:
         options["from_logits"] = from_logits
+    return _with_smoothing(options, smoothing)
+
+
+def _with_smoothing(options: Dict[str, Any], smoothing: float) -> Dict[str, Any]:
+    """``options`` with ``smoothing`` where it is set (not a plain 0)."""
     if not (type(smoothing) in (int, float) and smoothing == 0):
         options["smoothing"] = smoothing
     return options
@@ -209,9 +214,7 @@ class FastEntropyNamespace:
     ) -> pl.Expr:
         """Population stability index of each row (histogram) against the same row of ``q``
         (see :func:`fastentropy.population_stability_index`)."""
-        options: Dict[str, Any] = {"base": base}
-        if not (type(smoothing) in (int, float) and smoothing == 0):
-            options["smoothing"] = smoothing
+        options = _with_smoothing({"base": base}, smoothing)
         return _pair(self._expr, q, "population_stability_index", fe.population_stability_index, options)
 
     def softmax_cross_entropy(
@@ -225,9 +228,7 @@ class FastEntropyNamespace:
         leaving out null rows and rows labelled ``ignore_index`` (a mean over no row is
         null). A null label gives a null loss.
         """
-        if reduction not in ("none", "mean", "sum"):
-            raise ValueError(f"`reduction` must be 'none', 'mean' or 'sum', got {reduction!r}")
-        # `ignore_index`'s errors now (see `_one`)
+        # the options' errors now (see `_one`): `reduction`, `ignore_index`
         fe.softmax_cross_entropy(_PROBE, np.zeros(1, dtype=np.int64), ignore_index=ignore_index, reduction=reduction)
 
         def batch(columns: Sequence[pl.Series]) -> pl.Series:

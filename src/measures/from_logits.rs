@@ -104,7 +104,7 @@ impl Two {
 /// The group form shared by the logits measures: `kernel` writes all sixteen lanes, the
 /// first `out.len()` are the rows' values (rows of length 0: 0, the kernel not called).
 /// Rows whose value is NaN are left to the row form (`regular` false), which tells a NaN
-/// input from gaps that overflowed ([`careful_one`], [`careful_pair`]).
+/// input from gaps that overflowed ([`unless_overflowed`]).
 fn group_values(
     empty: bool,
     out: &mut [f64],
@@ -116,87 +116,42 @@ fn group_values(
         kernel(&mut all);
     }
     out.copy_from_slice(&all[..out.len()]);
-    // (the test on the whole fixed-size array first: it compiles to a few vector compares)
-    if any_nan(&all) {
-        mark_nan_irregular(out, regular);
-    }
+    // (`regular` has one flag per row: the lanes past the rows are not looked at)
+    mark_nan_irregular(&all, regular);
     Lowest::NONE
 }
 
-/// Whether any value is NaN, without a branch per value.
-fn any_nan(values: &[f64]) -> bool {
-    #[allow(clippy::unnecessary_fold)] // `any` exits early and is not vectorised
-    values.iter().fold(false, |nan, v| nan | v.is_nan())
-}
-
-/// `regular[j] = false` where `values[j]` is NaN. PERF: the branch-free test first (a
-/// lane loop per group of sixteen rows was 8% of a (10^6, 10) float32 entropy call).
+/// `regular[j] = false` where `values[j]` is NaN. PERF: a branch-free any-NaN test first
+/// (a lane loop per group of sixteen rows was 8% of a (10^6, 10) float32 entropy call).
 fn mark_nan_irregular(values: &[f64], regular: &mut [bool]) {
-    if any_nan(values) {
+    #[allow(clippy::unnecessary_fold)] // `any` exits early and is not vectorised
+    if values.iter().fold(false, |nan, v| nan | v.is_nan()) {
         for (r, v) in regular.iter_mut().zip(values) {
             *r &= !v.is_nan();
         }
     }
 }
 
-/// `value` of a row of logits `z` (its entropy), or where it is NaN although the row has
-/// no NaN and a finite maximum, the entropy of [`crate::kernels::logits_wide`]: the
-/// kernels' gaps m − z overflowed (logits of both signs beyond ±8.9e307).
-fn careful_one<T: Real>(value: f64, z: &[T]) -> f64 {
+/// `value` of a row (or pair of rows) of logits, or where it is NaN although the rows have
+/// no NaN and finite maxima (`pair`: both), `finish` of the [`Sums`] of
+/// [`crate::kernels::logits_wide`]: the kernels' gaps m − z overflowed (logits of both
+/// signs beyond ±8.9e307). `maxima` and `sums` read the rows (a slice, or a long row's
+/// pieces); they run only for such rows.
+fn unless_overflowed(
+    value: f64,
+    pair: bool,
+    maxima: impl FnOnce() -> Maxima,
+    sums: impl FnOnce(&Maxima) -> Sums,
+    finish: impl FnOnce(&Sums) -> f64,
+) -> f64 {
     if !value.is_nan() {
         return value;
     }
-    let m = Maxima::of::<T, T>(z, &[]);
-    if m.usable(false) {
-        Sums::one(z, m.a).entropy()
+    let m = maxima();
+    if m.usable(pair) {
+        finish(&sums(&m))
     } else {
         value
-    }
-}
-
-/// [`careful_one`] of a long row, summed in its pieces.
-fn careful_one_long<T: Real, U: Real>(value: f64, x: &Long<'_, '_, T, U>) -> f64 {
-    if !value.is_nan() {
-        return value;
-    }
-    let m = x.reduce(|p, _| Maxima::of::<T, T>(p, &[]));
-    if m.usable(false) {
-        x.reduce(|p, _| Sums::one(p, m.a)).entropy()
-    } else {
-        value
-    }
-}
-
-/// [`careful_one`] for cross-entropy or KL of rows `a`, `b`.
-fn careful_pair<T: Real, U: Real>(value: f64, kind: PairValue, a: &[T], b: &[U]) -> f64 {
-    if !value.is_nan() {
-        return value;
-    }
-    let m = Maxima::of(a, b);
-    if m.usable(true) {
-        pair_value(kind, &Sums::pair(a, b, &m))
-    } else {
-        value
-    }
-}
-
-/// [`careful_pair`] of long rows, summed in their pieces.
-fn careful_pair_long<T: Real, U: Real>(value: f64, kind: PairValue, x: &Long<'_, '_, T, U>) -> f64 {
-    if !value.is_nan() {
-        return value;
-    }
-    let m = x.reduce(|a, b| Maxima::of(a, b));
-    if m.usable(true) {
-        pair_value(kind, &x.reduce(|a, b| Sums::pair(a, b, &m)))
-    } else {
-        value
-    }
-}
-
-fn pair_value(kind: PairValue, s: &Sums) -> f64 {
-    match kind {
-        PairValue::CrossEntropy => s.cross_entropy(),
-        PairValue::Kl => s.kl(),
     }
 }
 
@@ -225,7 +180,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
         }
         let mut st = OneRow::EMPTY;
         one_row(&mut st, p);
-        (careful_one(st.finish().entropy(), p), Lowest::NONE)
+        let v = unless_overflowed(
+            st.finish().entropy(),
+            false,
+            || Maxima::of::<T, T>(p, &[]),
+            |m| Sums::one(p, m.a),
+            Sums::entropy,
+        );
+        (v, Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
@@ -234,7 +196,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
             one_row(&mut st, p);
             st
         });
-        (careful_one_long(st.finish().entropy(), x), Lowest::NONE)
+        let v = unless_overflowed(
+            st.finish().entropy(),
+            false,
+            || x.reduce(|p, _| Maxima::of::<T, T>(p, &[])),
+            |m| x.reduce(|p, _| Sums::one(p, m.a)),
+            Sums::entropy,
+        );
+        (v, Lowest::NONE)
     }
 
     /// A zero after a row's end would be a logit of its own: groups hold rows of one
@@ -248,6 +217,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Entropy {
 pub(crate) struct Pairwise(pub(crate) PairValue);
 
 impl Pairwise {
+    /// [`Sums`]' value of this measure (rows whose gaps overflowed).
+    fn of_sums(&self, s: &Sums) -> f64 {
+        match self.0 {
+            PairValue::CrossEntropy => s.cross_entropy(),
+            PairValue::Kl => s.kl(),
+        }
+    }
+
     /// The value of rows of length `n` from their statistics; KL of nearly equal rows from
     /// `second_pass` (the non-negative terms of [`crate::kernels::logits_kl`]).
     fn value(&self, s: &PairStats, n: usize, second_pass: impl FnOnce(&KlNorm) -> f64) -> f64 {
@@ -295,7 +272,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         let mut st = PairRow::EMPTY;
         feed_pair(&mut st, p, q);
         let v = self.value(&st.finish(), p.len(), |k| kl_sum(p, q, k).value());
-        (careful_pair(v, self.0, p, q), Lowest::NONE)
+        let v = unless_overflowed(
+            v,
+            true,
+            || Maxima::of(p, q),
+            |m| Sums::pair(p, q, m),
+            |s| self.of_sums(s),
+        );
+        (v, Lowest::NONE)
     }
 
     fn long(&self, x: &Long<'_, '_, T, U>) -> (f64, Lowest) {
@@ -307,7 +291,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
         let v = self.value(&st.finish(), x.len(), |k| {
             x.reduce(|p, q| kl_sum(p, q, k)).value()
         });
-        (careful_pair_long(v, self.0, x), Lowest::NONE)
+        let v = unless_overflowed(
+            v,
+            true,
+            || x.reduce(|a, b| Maxima::of(a, b)),
+            |m| x.reduce(|a, b| Sums::pair(a, b, m)),
+            |s| self.of_sums(s),
+        );
+        (v, Lowest::NONE)
     }
 
     /// A zero after a row's end would be a logit of its own: groups hold rows of one
