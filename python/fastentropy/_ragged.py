@@ -195,11 +195,6 @@ def _nested_dtype(x: Any) -> bool:
     return name.startswith(("list", "large_list", "fixed_size_list", "List", "Array"))
 
 
-def is_ragged(x: Any) -> bool:
-    """Whether ``x`` is read as ragged rows without ``offsets=`` (sparse or Arrow lists)."""
-    return _is_sparse(x) or _arrow_export(x) is not None
-
-
 def _check_axis(axis: Any, kind: str) -> None:
     """Ragged rows are the distributions: ``axis`` must be the default -1 (or 1)."""
     if axis is None or isinstance(axis, bool) or axis not in (-1, 1):
