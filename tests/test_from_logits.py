@@ -183,6 +183,19 @@ def test_kl_of_nearly_equal_float32_logit_rows_is_within_the_contract(c: int, ep
     assert fe.kl_divergence(a32, b32, from_logits=True) == pytest.approx(want, rel=1e-6, abs=0)
 
 
+@pytest.mark.parametrize("c", [300, 5000])
+@pytest.mark.parametrize("eps", [0.05, 0.5, 2.0])
+@pytest.mark.parametrize("shift", [0.0, 100.0])
+def test_kl_of_float32_logit_rows_at_any_distance_is_within_the_contract(c: int, eps: float, shift: float) -> None:
+    # rows whose t = ln(P/Q) spread past the short series (|t| > 1/16): the float32 second
+    # pass's other forms (series to |t| = 1 and 2, the closed forms beyond) where the one
+    # pass cannot vouch, the one pass where it can
+    a, b = _near_pair(c, eps, shift, seed=5 * c + int(10 * eps))
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    want = mp_kl_near([float(v) for v in a32], [float(v) for v in b32])
+    assert fe.kl_divergence(a32, b32, from_logits=True) == pytest.approx(want, rel=1e-6, abs=0)
+
+
 @pytest.mark.parametrize("c", [2, 3, 10, 40])
 def test_kl_of_nearly_equal_logit_rows_in_every_layout(c: int) -> None:
     # 19 rows (a group of sixteen and a rest), some near, some far: each row exact, and

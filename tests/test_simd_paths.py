@@ -66,6 +66,17 @@ COMPUTE = textwrap.dedent(
                     put(f"{tag}-kl-{normalize}", fe.kl_divergence(p, q, normalize=normalize))
                     put(f"{tag}-ce-{normalize}", fe.cross_entropy(p, q, normalize=normalize))
                     put(f"{tag}-kl-mixed-{normalize}", fe.kl_divergence(p, q.astype(np.float64), normalize=normalize))
+                # the same data as logits (zeros: -inf logits), and rows near q's logits (KL's
+                # exact second pass: its short series, and its other forms)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    z, w = np.log(p), np.log(q)
+                near = (w + 1e-3 * rng.standard_normal(n)).astype(dtype)
+                medium = (w + 0.5 * rng.standard_normal(n)).astype(dtype)
+                put(f"{tag}-entropy-logits", fe.entropy(z, from_logits=True))
+                put(f"{tag}-kl-logits", fe.kl_divergence(z, w, from_logits=True))
+                put(f"{tag}-kl-logits-near", fe.kl_divergence(near, w, from_logits=True))
+                put(f"{tag}-kl-logits-medium", fe.kl_divergence(medium, w, from_logits=True))
+                put(f"{tag}-js-logits", fe.js_divergence(z, w, from_logits=True))
                 put(f"{tag}-entropy-bits", fe.entropy(p, base=2))
                 put(f"{tag}-kl-swapped", fe.kl_divergence(q, p))
                 put(f"{tag}-selfinfo", fe.self_information(p))
@@ -77,6 +88,7 @@ COMPUTE = textwrap.dedent(
                     put(f"{tag}-entropy-columns", fe.entropy(rows, axis=0))
                     put(f"{tag}-kl-columns", fe.kl_divergence(rows, qrows, axis=0))
                     put(f"{tag}-ce-rows", fe.cross_entropy(rows, qrows))
+                    put(f"{tag}-kl-logits-rows", fe.kl_divergence(z[: rows.size].reshape(-1, 8), w[: rows.size].reshape(-1, 8), from_logits=True))
     np.savez(sys.argv[1], isa=np.array(fe.simd_isa()),
              **{k: np.concatenate(v) for k, v in results.items()})
     """

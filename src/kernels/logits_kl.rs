@@ -26,8 +26,10 @@
 //!   of h there), and `P·(t − 1) + Q` beyond, which cancels by at most a factor 4
 //!   (at `t = −1`). Lanes with `|t| ≤ 1/16` — all of them, for nearly equal rows — take
 //!   shorter series (no division, no exponential of P);
-//! - float32 rows (DESIGN §2b) take those short series and Q in f32 lanes, t and Q's
-//!   exponent still from exact f64 differences: within 4e-7 per term.
+//! - float32 rows (DESIGN §2b) take the terms in f32 lanes, t and the exponents of P and Q
+//!   still from exact f64 differences: the short series where |t| ≤ 1/16, elsewhere
+//!   series and closed forms that add only like-signed parts ([`general16`]): within 4e-7
+//!   per term (f64 terms only where an exponential or a term leaves the f32 range).
 //!
 //! Special values match the one pass: an `a_i = −inf` term is `Q_i` (P = 0), both −inf
 //! contribute 0, a finite `a_i` against `b_i = −inf` is +inf (the one pass already
@@ -158,7 +160,7 @@ pub fn kl_term(x: f64, y: f64, k: &KlNorm) -> (f64, f64) {
         p * (t - 1.0) + q
     };
     let f = if t.abs() <= 0.0625 {
-        q * (t * t).mul_add(horner_scalar(t, &SHORT_EXPM1), t)
+        q * (t * t).mul_add(horner_scalar(t, SHORT_EXPM1), t)
     } else if t.abs() <= 0.5 {
         q * expm1_from_h(t * t * h_over_t2_scalar(t), t)
     } else {
@@ -225,19 +227,23 @@ impl<V: F8> Lanes<V> {
 /// [`SHORT_H`] terms of its series.
 const SHORT_H: usize = 9;
 
-/// The coefficients of (e^t − 1 − t)/t² = Σ_k t^k/(k+2)!, k = 0..8: e^t − 1 to 2^−60 where
-/// |t| ≤ 1/16.
-const SHORT_EXPM1: [f64; 8] = {
-    let mut c = [0.0; 8];
+/// The coefficients of X(s) = (e^s − 1 − s)/s² = Σ_k s^k/(k+2)!, k = 0..13: the first
+/// 8 give e^t − 1 to 2^−60 where |t| ≤ 1/16 ([`SHORT_EXPM1`]), all 14 reach 2^−29 of X on
+/// [0, 2] (the float32 lanes of [`general16`]).
+const EXPM1_SERIES: [f64; 14] = {
+    let mut c = [0.0; 14];
     let mut factorial = 2.0;
     let mut k = 0;
-    while k < 8 {
+    while k < 14 {
         c[k] = 1.0 / factorial;
         factorial *= k as f64 + 3.0;
         k += 1;
     }
     c
 };
+
+/// (e^t − 1 − t)/t² where |t| ≤ 1/16 (see [`EXPM1_SERIES`]).
+const SHORT_EXPM1: &[f64] = EXPM1_SERIES.split_at(8).0;
 
 /// Horner's rule over `coeffs` (lowest first).
 #[inline(always)]
@@ -265,7 +271,7 @@ fn terms8<V: F8>(x: V, y: V, k: &Lanes<V>) -> (V, V) {
     let t2 = t.mul(t);
     let short = within(V::splat(0.0625));
     let h_short = q.mul(t2.mul(horner(t, &H_SERIES[..SHORT_H])));
-    let f_short = q.mul(t2.mul_add(horner(t, &SHORT_EXPM1), t));
+    let f_short = q.mul(t2.mul_add(horner(t, SHORT_EXPM1), t));
     if V::all(short) {
         return (h_short, f_short);
     }
@@ -298,47 +304,132 @@ fn horner16<H: F16>(t: H, coeffs: &[f64]) -> H {
     })
 }
 
-/// The second pass over float32 rows: sixteen lanes at a time, t and Q's exponent taken in
-/// f64 (exact differences of f32 values), then, where every |t| ≤ 1/16, the short series
-/// and Q = e^{(b − m_b) − l_b} in f32 (the exponent split into f32 d + c, the fast f32 exp:
-/// ≤ 8.2e−8), each term within 4e−7 of its value; other vectors take [`terms8`] on both
-/// halves, lane by lane where |t| ≤ 1/16 keeps the f32 term (a lane's bits depend on its
-/// own values only). A lane whose Q lies below the f32 normal range, or whose term is
-/// below 2^−100 (not exactly 0), takes the f64 term.
+/// Narrows eight-lane f64 halves to f32 lanes d and their rounding error c (d + c holds the
+/// value to ~2^−48: the form [`exp_fast`] takes).
+#[inline(always)]
+fn split16<V: F8>(lo: V, hi: V) -> (V::F32s, V::F32s) {
+    let d = V::F32s::from_wide(lo, hi);
+    let (d0, d1) = d.widen();
+    (d, V::F32s::from_wide(lo.sub(d0), hi.sub(d1)))
+}
+
+/// The float32 lanes' terms where some |t| exceeds 1/16: (Q·h(t), Q·(e^t − 1), valid).
+/// P and Q by the fast f32 exp of their exponents (exact f64 differences split into d + c:
+/// ≤ 8.2e−8 each), and, with s = |t|, only sums of like-signed terms:
+/// - t ∈ [0, 1]: Q·s²·H(s), H = h/s² = 1 + (s − 1)·X(s) ≥ 1/2 (X below);
+/// - t ∈ [−2, 0): P·s²·X(s), X(s) = (e^s − 1 − s)/s² (positive coefficients), since
+///   Q·h(t) = Q − P·(1 + s) = P·(e^s − 1 − s);
+/// - elsewhere Q + P·(t − 1): both terms positive for t > 1, and for t < −2 the
+///   subtraction loses at most a factor 1.7 (P·(1 + s) ≤ 0.41·Q there);
+/// - e^t − 1 as Q·(s + s²X(s)) (t ≥ 0) or −P·(s + s²X(s)) (t < 0) where s ≤ 2, P − Q
+///   beyond (a factor ≤ 1.16 lost).
+///
+/// Each term within 4e−7 of its value (the exp's 8.2e−8 and a few f32 roundings of sums
+/// without cancellation; 2.1e−7 measured over t ∈ [−87, 87]). Valid lanes: P and Q in the
+/// fast exp's normal range and the term finite and above 2^−100, or exactly 0 (t = 0), or
+/// both logits −inf (a term of 0); the caller takes the f64 terms elsewhere. A lane's value
+/// depends on its own pair only.
+#[inline(always)]
+fn general16<V: F8>(
+    (x, y): (V::F32s, V::F32s),
+    (x0, x1): (V, V),
+    (t0, t1): (V, V),
+    t: V::F32s,
+    (q, dq): (V::F32s, V::F32s),
+    lanes: &Lanes<V>,
+) -> (V::F32s, V::F32s, <V::F32s as F16>::Mask) {
+    type H<V> = <V as F8>::F32s;
+    let (zero, one) = (H::<V>::splat(0.0), V::splat(1.0));
+    let s2 = H::<V>::from_wide(t0.mul(t0), t1.mul(t1));
+    let tm1 = H::<V>::from_wide(t0.sub(one), t1.sub(one));
+    let arg_p = |x: V| x.sub(lanes.ma).sub(lanes.la);
+    let (dp, cp) = split16::<V>(arg_p(x0), arg_p(x1));
+    let p = exp_fast(dp, cp);
+    let s = t.bits_and(0x7fff_ffff);
+    let neg = t.lt(zero);
+    let xs = horner16(s, &EXPM1_SERIES);
+    // H(s) = 1 + (s − 1)·X(s) (from h = (s − 1)(e^s − 1) + s): ≥ 1/2 on [0, 1], so the
+    // subtraction loses at most a factor 2
+    let hs = s.sub(H::<V>::splat(1.0)).mul_add(xs, H::<V>::splat(1.0));
+    let base = H::<V>::select(neg, p, q);
+    let series_h = base.mul(s2.mul(H::<V>::select(neg, xs, hs)));
+    let in_series = H::<V>::and(t.le(H::<V>::splat(1.0)), H::<V>::splat(-2.0).le(t));
+    let h = H::<V>::select(in_series, series_h, p.mul_add(tm1, q));
+    let em1 = base.mul(s2.mul_add(xs, s));
+    let f = H::<V>::select(
+        s.le(H::<V>::splat(2.0)),
+        H::<V>::select(neg, zero.sub(em1), em1),
+        p.sub(q),
+    );
+    let ninf = H::<V>::splat(f32::NEG_INFINITY);
+    let absent = H::<V>::and(x.eq(ninf), y.eq(ninf));
+    let fast_min = H::<V>::splat(FAST_MIN);
+    // (a finite h bounds P and Q, hence f)
+    let in_range = H::<V>::and(
+        H::<V>::splat(TERM_MIN_F32).le(h),
+        h.le(H::<V>::splat(f32::MAX)),
+    );
+    let ok = H::<V>::and(
+        H::<V>::and(fast_min.le(dq), fast_min.le(dp)),
+        H::<V>::or(in_range, t.eq(zero)),
+    );
+    (
+        H::<V>::select(absent, zero, h),
+        H::<V>::select(absent, zero, f),
+        H::<V>::or(ok, absent),
+    )
+}
+
+/// The second pass over float32 rows (DESIGN §2b), sixteen lanes at a time: t and the
+/// exponents of P and Q taken in f64 (exact differences of f32 values), the terms in f32
+/// lanes, summed in f64. Lanes with |t| ≤ 1/16 (nearly equal rows) take the short series
+/// (Q alone; 2^−26 of the value); the others [`general16`]'s forms (≤ 4e−7 a term).
+/// A lane whose exponentials leave the fast exp's normal range, or whose term is below
+/// 2^−100 (not exactly 0), takes the f64 term of [`terms8`]; which form a lane takes
+/// depends on its own pair only.
 #[inline(always)]
 fn kl_sum_f32<V: F8>(a: &[f32], b: &[f32], lanes: &Lanes<V>) -> KlTerms {
+    type H<V> = <V as F8>::F32s;
     let n = a.len().min(b.len());
     let zero = V::splat(0.0);
     let (mut acc_h, mut acc_f) = ([zero; 2], [zero; 2]);
-    let cut = V::F32s::splat(0.0625);
+    let cut = H::<V>::splat(0.0625);
     let mut i = 0;
     while i + 2 * LANES <= n {
-        let x = V::F32s::load(a[i..i + 16].try_into().expect("16"));
-        let y = V::F32s::load(b[i..i + 16].try_into().expect("16"));
+        let x = H::<V>::load(a[i..i + 16].try_into().expect("16"));
+        let y = H::<V>::load(b[i..i + 16].try_into().expect("16"));
         let ((x0, x1), (y0, y1)) = (x.widen(), y.widen());
         let t_of = |x: V, y: V| x.sub(y).sub(lanes.hi).sub(lanes.dl).sub(lanes.lo);
-        let arg_of = |y: V| y.sub(lanes.mb).sub(lanes.lb);
-        let t = V::F32s::from_wide(t_of(x0, y0), t_of(x1, y1));
-        let (arg0, arg1) = (arg_of(y0), arg_of(y1));
-        let d = V::F32s::from_wide(arg0, arg1);
-        let (d0, d1) = d.widen();
-        let c = V::F32s::from_wide(arg0.sub(d0), arg1.sub(d1));
+        let arg_q = |y: V| y.sub(lanes.mb).sub(lanes.lb);
+        let (t0, t1) = (t_of(x0, y0), t_of(x1, y1));
+        let t = H::<V>::from_wide(t0, t1);
+        let (d, c) = split16::<V>(arg_q(y0), arg_q(y1));
         let q = exp_fast(d, c);
         let t2 = t.mul(t);
         let h32 = q.mul(t2.mul(horner16(t, &H_SERIES[..SHORT_H_F32])));
         let f32v = q.mul(t2.mul_add(horner16(t, &SHORT_EXPM1[..SHORT_EXPM1_F32]), t));
         // |t| ≤ 1/16, Q within the fast exp's range, and the term far above the f32
-        // subnormals (or exactly 0); else the lane's term is f64
-        let normal = V::F32s::or(
-            V::F32s::splat(TERM_MIN_F32).le(h32),
-            t.eq(V::F32s::splat(0.0)),
+        // subnormals (or exactly 0): the short series
+        let normal = H::<V>::or(
+            H::<V>::splat(TERM_MIN_F32).le(h32),
+            t.eq(H::<V>::splat(0.0)),
         );
-        let small = V::F32s::and(
-            V::F32s::and(t.le(cut), V::F32s::splat(-0.0625).le(t)),
-            V::F32s::and(V::F32s::splat(FAST_MIN).le(d), normal),
+        let short = H::<V>::and(
+            H::<V>::and(t.le(cut), H::<V>::splat(-0.0625).le(t)),
+            H::<V>::and(H::<V>::splat(FAST_MIN).le(d), normal),
         );
-        let (s0, s1) = V::F32s::widen_mask(small);
-        let ((h0, h1), (f0, f1)) = (h32.widen(), f32v.widen());
+        let (h, f, valid) = if H::<V>::all(short) {
+            (h32, f32v, short)
+        } else {
+            let (gh, gf, ok) = general16::<V>((x, y), (x0, x1), (t0, t1), t, (q, d), lanes);
+            (
+                H::<V>::select(short, h32, gh),
+                H::<V>::select(short, f32v, gf),
+                H::<V>::or(short, ok),
+            )
+        };
+        let (s0, s1) = H::<V>::widen_mask(valid);
+        let ((h0, h1), (f0, f1)) = (h.widen(), f.widen());
         let (h, f) = if V::all(s0) && V::all(s1) {
             ([h0, h1], [f0, f1])
         } else {
@@ -540,7 +631,7 @@ mod tests {
                 close(short_h, full_h, 4e-16),
                 "h t={t}: {short_h} vs {full_h}"
             );
-            let short_f = (t * t).mul_add(horner_scalar(t, &SHORT_EXPM1), t);
+            let short_f = (t * t).mul_add(horner_scalar(t, SHORT_EXPM1), t);
             assert!(
                 close(short_f, t.exp_m1(), 4e-16),
                 "f t={t}: {short_f} vs {}",
@@ -607,6 +698,72 @@ mod tests {
                 "f32 n={}: {got} vs {want}",
                 a.len()
             );
+        }
+    }
+
+    #[test]
+    fn float32_lane_terms_are_within_their_bound() {
+        // one pair among fifteen (−inf, −inf) pairs (terms of 0), with m = l = 0: t = x − y,
+        // P = e^x, Q = e^y; every t from −87 to 87 (the series' ends ±1/16, 1, −2
+        // included) against the f64 terms of the same f32 values
+        let k = KlNorm::default();
+        let (mut worst_h, mut worst_f, mut checked) = (0.0f64, 0.0f64, 0);
+        let mut ts: Vec<f64> = (-1740..=1740).map(|i| i as f64 / 20.0 + 0.013).collect();
+        for edge in [0.0625f64, 1.0, 2.0] {
+            for sign in [-1.0, 1.0] {
+                for d in [-1e-6, 0.0, 1e-6] {
+                    ts.push(sign * edge + d);
+                }
+            }
+        }
+        for (j, &t) in ts.iter().enumerate() {
+            for y in [-0.3f64, -4.0, -30.0, -80.0] {
+                let (x32, y32) = ((y + t) as f32, y as f32);
+                let mut a = [f32::NEG_INFINITY; 16];
+                let mut b = [f32::NEG_INFINITY; 16];
+                (a[j % 16], b[j % 16]) = (x32, y32);
+                let got = kl_sum(&a, &b, &k);
+                let (h, f) = kl_term(x32 as f64, y32 as f64, &k);
+                assert!(close(got.h, h, 4e-7), "t={t} y={y}: h {} vs {h}", got.h);
+                assert!(close(got.f, f, 4e-7), "t={t} y={y}: f {} vs {f}", got.f);
+                if h > 0.0 {
+                    worst_h = worst_h.max((got.h - h).abs() / h);
+                    worst_f = worst_f.max((got.f - f).abs() / f.abs());
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+        eprintln!("float32 lane terms: worst h {worst_h:.2e}, f {worst_f:.2e} over {checked}");
+    }
+
+    #[test]
+    fn the_float32_series_reach_their_stated_precision() {
+        // X(s) on [0, 2] from EXPM1_SERIES, and H(s) = h(s)/s² = 1 + (s − 1)·X(s) on [0, 1]
+        for i in 0..=1000 {
+            let s = i as f64 / 1000.0;
+            let (via_x, full) = (
+                (s - 1.0).mul_add(horner_scalar(s, &EXPM1_SERIES), 1.0),
+                h_over_t2_scalar(s),
+            );
+            assert!(
+                close(via_x, full, 2f64.powi(-28)),
+                "H s={s}: {via_x} vs {full}"
+            );
+            let s = 2.0 * s;
+            let x = horner_scalar(s, &EXPM1_SERIES);
+            let want = if s < 0.5 {
+                // (e^s − 1 − s)/s² by 30 terms of its series where the closed form cancels
+                let (mut term, mut sum) = (0.5, 0.0);
+                for k in 0..30 {
+                    sum += term;
+                    term *= s / (k as f64 + 3.0);
+                }
+                sum
+            } else {
+                (s.exp_m1() - s) / (s * s)
+            };
+            assert!(close(x, want, 2f64.powi(-29)), "X s={s}: {x} vs {want}");
         }
     }
 
