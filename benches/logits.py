@@ -107,6 +107,17 @@ def bench(shape: Tuple[int, ...], dtype: Any, rounds: int, only: Any = None) -> 
         ).sum(-1)
     lse_near = lambda: (fe.logsumexp(near), fe.logsumexp(b))  # noqa: E731
     cases.append(("kl_divergence (a ≈ b)", lambda: fe.kl_divergence(near, b, from_logits=True), lse_near, peers_near))
+    # a fine-tuned model against its base: KL ~ 10^-2 per row, |ln(P/Q)| past the short
+    # series (the second pass's other forms)
+    tuned = (b + 0.3 * rng.standard_normal(shape)).astype(dtype)
+    peers_tuned: Dict[str, Callable[[], Any]] = {"numpy": lambda: np_kl(tuned, b)}
+    if torch is not None:
+        tt = torch.from_numpy(tuned)
+        peers_tuned["torch"] = lambda: F.kl_div(
+            F.log_softmax(tb, -1), F.log_softmax(tt, -1), log_target=True, reduction="none"
+        ).sum(-1)
+    lse_tuned = lambda: (fe.logsumexp(tuned), fe.logsumexp(b))  # noqa: E731
+    cases.append(("kl_divergence (a = b + 0.3·noise)", lambda: fe.kl_divergence(tuned, b, from_logits=True), lse_tuned, peers_tuned))
     cases.append(("cross_entropy", lambda: fe.cross_entropy(a, b, from_logits=True), lse_two, peers_ce))
     cases.append(("js_divergence", lambda: fe.js_divergence(a, b, from_logits=True), lse_two, {}))
     for name, ours, lse, peers in cases:
