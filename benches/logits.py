@@ -97,27 +97,23 @@ def bench(shape: Tuple[int, ...], dtype: Any, rounds: int, only: Any = None) -> 
     lse_two = lambda: (fe.logsumexp(a), fe.logsumexp(b))  # noqa: E731
     cases.append(("entropy", lambda: fe.entropy(a, from_logits=True), lse_one, peers_h))
     cases.append(("kl_divergence", lambda: fe.kl_divergence(a, b, from_logits=True), lse_two, peers_kl))
+
+    def kl_against_b(name: str, x: np.ndarray) -> None:
+        """KL(softmax x ‖ softmax b) against numpy, torch and logsumexp of x and b."""
+        peers: Dict[str, Callable[[], Any]] = {"numpy": lambda: np_kl(x, b)}
+        if torch is not None:
+            tx = torch.from_numpy(x)
+            peers["torch"] = lambda: F.kl_div(
+                F.log_softmax(tb, -1), F.log_softmax(tx, -1), log_target=True, reduction="none"
+            ).sum(-1)
+        lse = lambda: (fe.logsumexp(x), fe.logsumexp(b))  # noqa: E731
+        cases.append((name, lambda: fe.kl_divergence(x, b, from_logits=True), lse, peers))
+
     # a policy against its reference: KL ~ 1e-6, every row takes the exact second pass
-    near = (b + 1e-3 * rng.standard_normal(shape)).astype(dtype)
-    peers_near: Dict[str, Callable[[], Any]] = {"numpy": lambda: np_kl(near, b)}
-    if torch is not None:
-        tn = torch.from_numpy(near)
-        peers_near["torch"] = lambda: F.kl_div(
-            F.log_softmax(tb, -1), F.log_softmax(tn, -1), log_target=True, reduction="none"
-        ).sum(-1)
-    lse_near = lambda: (fe.logsumexp(near), fe.logsumexp(b))  # noqa: E731
-    cases.append(("kl_divergence (a ≈ b)", lambda: fe.kl_divergence(near, b, from_logits=True), lse_near, peers_near))
+    kl_against_b("kl_divergence (a ≈ b)", (b + 1e-3 * rng.standard_normal(shape)).astype(dtype))
     # a fine-tuned model against its base: KL ~ 10^-2 per row, |ln(P/Q)| past the short
     # series (the second pass's other forms)
-    tuned = (b + 0.3 * rng.standard_normal(shape)).astype(dtype)
-    peers_tuned: Dict[str, Callable[[], Any]] = {"numpy": lambda: np_kl(tuned, b)}
-    if torch is not None:
-        tt = torch.from_numpy(tuned)
-        peers_tuned["torch"] = lambda: F.kl_div(
-            F.log_softmax(tb, -1), F.log_softmax(tt, -1), log_target=True, reduction="none"
-        ).sum(-1)
-    lse_tuned = lambda: (fe.logsumexp(tuned), fe.logsumexp(b))  # noqa: E731
-    cases.append(("kl_divergence (a = b + 0.3·noise)", lambda: fe.kl_divergence(tuned, b, from_logits=True), lse_tuned, peers_tuned))
+    kl_against_b("kl_divergence (a = b + 0.3·noise)", (b + 0.3 * rng.standard_normal(shape)).astype(dtype))
     cases.append(("cross_entropy", lambda: fe.cross_entropy(a, b, from_logits=True), lse_two, peers_ce))
     cases.append(("js_divergence", lambda: fe.js_divergence(a, b, from_logits=True), lse_two, {}))
     for name, ours, lse, peers in cases:
