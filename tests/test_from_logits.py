@@ -196,6 +196,21 @@ def test_kl_of_float32_logit_rows_at_any_distance_is_within_the_contract(c: int,
     assert fe.kl_divergence(a32, b32, from_logits=True) == pytest.approx(want, rel=1e-6, abs=0)
 
 
+@pytest.mark.parametrize("c", [3, 10, 16])
+def test_kl_of_short_float32_logit_rows_at_any_distance_in_every_layout(c: int) -> None:
+    # groups of sixteen short rows: the one pass where it vouches, the float32 second
+    # pass's forms elsewhere; within the contract, and the same bits in every layout
+    pairs = [_near_pair(c, eps, 0.0, seed=11 * c + k) for k, eps in enumerate([0.05, 0.5, 2.0, 1e-4] * 5)]
+    a = np.array([p[0] for p in pairs], dtype=np.float32)
+    b = np.array([p[1] for p in pairs], dtype=np.float32)
+    got = fe.kl_divergence(a, b, from_logits=True)
+    want = [mp_kl_near([float(v) for v in x], [float(v) for v in y]) for x, y in zip(a, b)]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(fe.kl_divergence(a.T, b.T, axis=0, from_logits=True), got)
+    offsets = np.arange(0, a.size + 1, c)
+    np.testing.assert_array_equal(fe.kl_divergence(a.ravel(), b.ravel(), offsets=offsets, from_logits=True), got)
+
+
 @pytest.mark.parametrize("c", [2, 3, 10, 40])
 def test_kl_of_nearly_equal_logit_rows_in_every_layout(c: int) -> None:
     # 19 rows (a group of sixteen and a rest), some near, some far: each row exact, and

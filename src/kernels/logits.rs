@@ -1648,10 +1648,14 @@ fn pair_group_body<V: F8>(
     a: &[[f64; GROUP]],
     b: &[[f64; GROUP]],
     value: PairValue,
+    f32_terms: bool,
     out: &mut [f64; GROUP],
 ) {
     let ninf = V::splat(f64::NEG_INFINITY);
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    // KL rows the one pass cannot vouch for, and their constants (float32 groups redo them
+    // all at once, sixteen lanes of f32 terms)
+    let (mut redo_all, mut norms_all) = ([false; GROUP], [KlNorm::default(); GROUP]);
     for h in 0..GROUP / LANES {
         let lanes = h * LANES..(h + 1) * LANES;
         let load = |c: &[f64; GROUP]| V::load_f64(c[lanes.clone()].try_into().expect("8"));
@@ -1719,7 +1723,10 @@ fn pair_group_body<V: F8>(
                 f64::NAN
             });
         }
-        if redo.iter().any(|&r| r) {
+        if f32_terms {
+            redo_all[h * LANES..][..LANES].copy_from_slice(&redo);
+            norms_all[h * LANES..][..LANES].copy_from_slice(&norms);
+        } else if redo.iter().any(|&r| r) {
             // nearly equal rows: their divergence again from non-negative terms (the other
             // lanes' sums are computed alongside and discarded)
             let sums = super::logits_kl::group_half::<V>(a, b, h, &norms);
@@ -1730,12 +1737,21 @@ fn pair_group_body<V: F8>(
             }
         }
     }
+    if redo_all.iter().any(|&r| r) {
+        let sums = super::logits_kl::group_f32::<V>(a, b, &norms_all);
+        for (j, &r) in redo_all.iter().enumerate() {
+            if r {
+                out[j] = sums[j];
+            }
+        }
+    }
 }
 
 crate::simd::multiversion! {
     /// Cross-entropy or KL (nats) of softmax of each of the [`GROUP`] pairs of rows of
-    /// `a[c][j]`, `b[c][j]` (as [`one_group`]).
-    pub fn pair_group<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], value: PairValue, out: &mut [f64; GROUP]) -> () = pair_group_body;
+    /// `a[c][j]`, `b[c][j]` (as [`one_group`]); `f32_terms`: the rows hold float32 values,
+    /// whose KL second pass may take f32 terms (DESIGN §2b).
+    pub fn pair_group<>(a: &[[f64; GROUP]], b: &[[f64; GROUP]], value: PairValue, f32_terms: bool, out: &mut [f64; GROUP]) -> () = pair_group_body;
 }
 
 /// `PairStats::cross_entropy` of eight lanes: log1p(rest_b) + C/(1 + rest_a); NaN where
@@ -2564,8 +2580,8 @@ mod tests {
             let mut h = [0.0; GROUP];
             one_group(&za, &mut h);
             let (mut ce, mut kl) = ([0.0; GROUP], [0.0; GROUP]);
-            pair_group(&za, &zb, PairValue::CrossEntropy, &mut ce);
-            pair_group(&za, &zb, PairValue::Kl, &mut kl);
+            pair_group(&za, &zb, PairValue::CrossEntropy, false, &mut ce);
+            pair_group(&za, &zb, PairValue::Kl, false, &mut kl);
             for j in 0..GROUP {
                 let want = entropy_reference(&rows[j]);
                 assert!(close(h[j], want, 1e-13), "n={n} j={j}: {} vs {want}", h[j]);

@@ -253,14 +253,15 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Pairwise {
             return Lowest::NONE;
         }
         // both sides float32 (exact in the f64 group): cross-entropy takes the f32
-        // exponentials (DESIGN §2b); KL keeps f64 ones (see `cross_entropy_group_f32`)
+        // exponentials (DESIGN §2b); KL's one pass keeps f64 ones (see
+        // `cross_entropy_group_f32`), its second pass takes f32 terms (`group_f32`)
         if T::IS_F32 && U::IS_F32 && self.0 == PairValue::CrossEntropy {
             group_values(p.is_empty(), out, regular, |all| {
                 cross_entropy_group_f32(p, q, all)
             })
         } else {
             group_values(p.is_empty(), out, regular, |all| {
-                pair_group(p, q, self.0, all)
+                pair_group(p, q, self.0, T::IS_F32 && U::IS_F32, all)
             })
         }
     }
