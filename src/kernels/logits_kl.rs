@@ -210,15 +210,23 @@ impl<V: F8> Lanes<V> {
     /// Lane `l` holds row `l`'s constants.
     #[inline(always)]
     fn per_lane(k: &[KlNorm; LANES]) -> Self {
-        let field = |f: &dyn Fn(&KlNorm) -> f64| V::from_array(std::array::from_fn(|l| f(&k[l])));
+        // plain loops, then the vectors (a closure building them would be compiled without
+        // the caller's target features: tests/test_simd_inlining.py)
+        let mut f = [[0.0; LANES]; 7];
+        for (l, k) in k.iter().enumerate() {
+            let (hi, lo, dl) = k.shift();
+            for (field, v) in f.iter_mut().zip([k.ma, k.la, k.mb, k.lb, hi, lo, dl]) {
+                field[l] = v;
+            }
+        }
         Lanes {
-            ma: field(&|k| k.ma),
-            la: field(&|k| k.la),
-            mb: field(&|k| k.mb),
-            lb: field(&|k| k.lb),
-            hi: field(&|k| k.shift().0),
-            lo: field(&|k| k.shift().1),
-            dl: field(&|k| k.shift().2),
+            ma: V::from_array(f[0]),
+            la: V::from_array(f[1]),
+            mb: V::from_array(f[2]),
+            lb: V::from_array(f[3]),
+            hi: V::from_array(f[4]),
+            lo: V::from_array(f[5]),
+            dl: V::from_array(f[6]),
         }
     }
 }
@@ -537,6 +545,15 @@ pub(super) fn group_half<V: F8>(
     std::array::from_fn(|l| KlTerms { h: h[l], f: f[l] }.value())
 }
 
+/// A group's column of float32 values (held widened) as sixteen f32 lanes: exact.
+#[inline(always)]
+fn narrow_column<V: F8>(c: &[f64; GROUP]) -> V::F32s {
+    V::F32s::from_wide(
+        V::load_f64(c[..LANES].try_into().expect("8")),
+        V::load_f64(c[LANES..].try_into().expect("8")),
+    )
+}
+
 /// The divergences of the [`GROUP`] rows of a transposed group of float32 values
 /// (`a[c][j]`, `b[c][j]`), row `j` with the constants `k[j]`: the float32 terms of
 /// [`terms16_f32`] (DESIGN §2b), as [`group_half`] sums the f64 ones (called from a group
@@ -547,19 +564,17 @@ pub(super) fn group_f32<V: F8>(
     b: &[[f64; GROUP]],
     k: &[KlNorm; GROUP],
 ) -> [f64; GROUP] {
-    let half = |h: usize| Lanes::<V>::per_lane(k[h * LANES..][..LANES].try_into().expect("8"));
-    let lanes = [half(0), half(1)];
-    // the group holds float32 values widened: narrowing them is exact
-    let narrow = |c: &[f64; GROUP]| {
-        V::F32s::from_wide(
-            V::load_f64(c[..LANES].try_into().expect("8")),
-            V::load_f64(c[LANES..].try_into().expect("8")),
-        )
-    };
+    // (no closures here: a closure is compiled without the caller's target features, and
+    // its vector operations become calls — tests/test_simd_inlining.py)
+    let lanes = [
+        Lanes::<V>::per_lane(k[..LANES].try_into().expect("8")),
+        Lanes::<V>::per_lane(k[LANES..].try_into().expect("8")),
+    ];
     let zero = V::splat(0.0);
     let (mut acc_h, mut acc_f) = ([zero; 2], [zero; 2]);
     for (x, y) in a.iter().zip(b) {
-        let (h, f) = terms16_f32::<V>(narrow(x), narrow(y), [&lanes[0], &lanes[1]]);
+        let (x, y) = (narrow_column::<V>(x), narrow_column::<V>(y));
+        let (h, f) = terms16_f32::<V>(x, y, [&lanes[0], &lanes[1]]);
         for half in 0..2 {
             acc_h[half] = acc_h[half].add(h[half]);
             acc_f[half] = acc_f[half].add(f[half]);
