@@ -1653,9 +1653,8 @@ fn pair_group_body<V: F8>(
 ) {
     let ninf = V::splat(f64::NEG_INFINITY);
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
-    // KL rows the one pass cannot vouch for, and their constants (float32 groups redo them
-    // all at once, sixteen lanes of f32 terms)
-    let (mut redo_all, mut norms_all) = ([false; GROUP], [KlNorm::default(); GROUP]);
+    // KL rows the one pass cannot vouch for, and their constants (redone after the loop)
+    let (mut redo, mut norms) = ([false; GROUP], [KlNorm::default(); GROUP]);
     for h in 0..GROUP / LANES {
         let lanes = h * LANES..(h + 1) * LANES;
         let load = |c: &[f64; GROUP]| V::load_f64(c[lanes.clone()].try_into().expect("8"));
@@ -1698,9 +1697,9 @@ fn pair_group_body<V: F8>(
         let (la, lb) = (arr(log1p_nonneg(rest_a)), arr(log1p_nonneg(rest_b)));
         let (ma, mb, rest_a, rest_b) = (arr(ma), arr(mb), arr(rest_a), arr(rest_b));
         let (c_sum, g_sum, zq) = (arr(c_sum), arr(g_sum), arr(zq));
-        let (mut redo, mut norms) = ([false; LANES], [KlNorm::default(); LANES]);
         #[allow(clippy::needless_range_loop)] // parallel arrays: an index reads clearest
         for l in 0..LANES {
+            let j = h * LANES + l;
             let stats = PairStats {
                 a: OneStats {
                     max: ma[l],
@@ -1717,32 +1716,33 @@ fn pair_group_body<V: F8>(
                 zero_q: zq[l] > 0.0,
             };
             let (v, norm) = stats.kl_one_pass_with(a.len(), la[l], lb[l]);
-            norms[l] = norm;
-            out[h * LANES + l] = v.unwrap_or_else(|| {
-                redo[l] = true;
+            norms[j] = norm;
+            out[j] = v.unwrap_or_else(|| {
+                redo[j] = true;
                 f64::NAN
             });
         }
-        if f32_terms {
-            redo_all[h * LANES..][..LANES].copy_from_slice(&redo);
-            norms_all[h * LANES..][..LANES].copy_from_slice(&norms);
-        } else if redo.iter().any(|&r| r) {
-            // nearly equal rows: their divergence again from non-negative terms (the other
-            // lanes' sums are computed alongside and discarded)
-            let sums = super::logits_kl::group_half::<V>(a, b, h, &norms);
-            for l in 0..LANES {
-                if redo[l] {
-                    out[h * LANES + l] = sums[l];
-                }
+    }
+    // nearly equal rows: their divergence again from non-negative terms (the other lanes'
+    // sums are computed alongside and discarded) — float32 groups all sixteen rows at once
+    // in f32 terms, others each half of eight with f64 terms where it has such a row
+    let mut sums = [f64::NAN; GROUP];
+    if f32_terms {
+        if redo.iter().any(|&r| r) {
+            sums = super::logits_kl::group_f32::<V>(a, b, &norms);
+        }
+    } else {
+        for h in 0..GROUP / LANES {
+            let half = h * LANES..(h + 1) * LANES;
+            if redo[half.clone()].iter().any(|&r| r) {
+                let k = norms[half.clone()].try_into().expect("8");
+                sums[half].copy_from_slice(&super::logits_kl::group_half::<V>(a, b, h, k));
             }
         }
     }
-    if redo_all.iter().any(|&r| r) {
-        let sums = super::logits_kl::group_f32::<V>(a, b, &norms_all);
-        for (j, &r) in redo_all.iter().enumerate() {
-            if r {
-                out[j] = sums[j];
-            }
+    for ((o, &r), s) in out.iter_mut().zip(&redo).zip(sums) {
+        if r {
+            *o = s;
         }
     }
 }

@@ -932,6 +932,22 @@ mod tests {
         }
     }
 
+    /// KL of up to [`GROUP`] pairs of rows of length `n` through the group kernel (the
+    /// lanes past them −inf).
+    fn group_kl(rows: &[(Vec<f64>, Vec<f64>)], n: usize, f32_terms: bool) -> [f64; GROUP] {
+        let mut a = vec![[f64::NEG_INFINITY; GROUP]; n];
+        let mut b = vec![[f64::NEG_INFINITY; GROUP]; n];
+        for (j, (x, y)) in rows.iter().enumerate() {
+            for c in 0..n {
+                a[c][j] = x[c];
+                b[c][j] = y[c];
+            }
+        }
+        let mut out = [0.0; GROUP];
+        pair_group(&a, &b, PairValue::Kl, f32_terms, &mut out);
+        out
+    }
+
     #[test]
     fn float32_groups_redo_their_rows_with_float32_terms_within_the_contract() {
         // the same row sets in float32: rows the one pass vouches for keep its value, the
@@ -948,21 +964,7 @@ mod tests {
                 })
                 .collect();
             for chunk in pairs.chunks(GROUP) {
-                let fill = |rows: &[&(Vec<f64>, Vec<f64>)]| {
-                    let mut a = vec![[f64::NEG_INFINITY; GROUP]; n];
-                    let mut b = vec![[f64::NEG_INFINITY; GROUP]; n];
-                    for (j, (x, y)) in rows.iter().enumerate() {
-                        for c in 0..n {
-                            a[c][j] = x[c];
-                            b[c][j] = y[c];
-                        }
-                    }
-                    let mut out = [0.0; GROUP];
-                    pair_group(&a, &b, PairValue::Kl, true, &mut out);
-                    out
-                };
-                let rows: Vec<&(Vec<f64>, Vec<f64>)> = chunk.iter().collect();
-                let out = fill(&rows);
+                let out = group_kl(chunk, n, true);
                 for (j, (x, y)) in chunk.iter().enumerate() {
                     let (x32, y32): (Vec<f32>, Vec<f32>) = (
                         x.iter().map(|&v| v as f32).collect(),
@@ -981,7 +983,7 @@ mod tests {
                         "n={n} row {j}: {} vs {want}",
                         out[j]
                     );
-                    let alone = fill(&[&chunk[j]]);
+                    let alone = group_kl(&chunk[j..=j], n, true);
                     assert_eq!(alone[0].to_bits(), out[j].to_bits(), "n={n} row {j}");
                 }
             }
@@ -997,16 +999,7 @@ mod tests {
                 .filter(|(a, _)| a.len() == n)
                 .collect();
             for chunk in pairs.chunks(GROUP) {
-                let mut a = vec![[f64::NEG_INFINITY; GROUP]; n];
-                let mut b = vec![[f64::NEG_INFINITY; GROUP]; n];
-                for (j, (x, y)) in chunk.iter().enumerate() {
-                    for c in 0..n {
-                        a[c][j] = x[c];
-                        b[c][j] = y[c];
-                    }
-                }
-                let mut out = [0.0; GROUP];
-                pair_group(&a, &b, PairValue::Kl, false, &mut out);
+                let out = group_kl(chunk, n, false);
                 for (j, (x, y)) in chunk.iter().enumerate() {
                     let s = stats(x, y);
                     let want = s
