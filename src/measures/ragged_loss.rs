@@ -166,7 +166,11 @@ fn per_row<T: Real>(rows: &Rows<'_, T>, labels: Option<(&[i64], i64)>) -> Result
                     }
                     Some((l, ignore)) => {
                         for (&m, &v) in members.iter().zip(&res) {
-                            o[m as usize] = if l[first + m as usize] == ignore { 0.0 } else { v };
+                            o[m as usize] = if l[first + m as usize] == ignore {
+                                0.0
+                            } else {
+                                v
+                            };
                         }
                     }
                 }
