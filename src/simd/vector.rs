@@ -131,6 +131,12 @@ pub trait F8: Copy {
     /// not: there [`crate::simd::log_table::ln_by_table`] is ~1.5× slower than
     /// [`crate::simd::log::ln_finite`] (benches/README.md, "An AVX2-only machine").
     const PERMUTE_LOOKUP: bool = false;
+    /// Whether LLVM vectorises short fixed-length element loops into gathers on this
+    /// type (AVX-512: the row widening of ten float32 or eight and more float64 values
+    /// becomes `vgatherdps` / `vgatherqpd`), which were slower than the plain element
+    /// loop or the blocked transposes there (benches/README.md, "Gathers in the row
+    /// widening"); callers route such loops elsewhere on it.
+    const LOOPS_BECOME_GATHERS: bool = false;
 
     /// `self > o`.
     #[inline(always)]
@@ -903,6 +909,7 @@ pub mod x86 {
             }
         }
         const PERMUTE_LOOKUP: bool = true;
+        const LOOPS_BECOME_GATHERS: bool = true;
         #[inline(always)]
         fn lookup16(self, table: &[f64; 16]) -> Self {
             // vpermt2pd reads bits 3..0 of each index: entries 0–7 from the first register,
