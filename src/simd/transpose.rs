@@ -276,8 +276,9 @@ fn widen_rows_at_body<V: super::vector::F8, T: Real>(
     }
 }
 
-/// The longest rows [`widen_rows`] transposes by blocks (through a float32 tile of
-/// 16 KiB on the stack); rows of 17 up to this many elements take them.
+/// The longest rows [`widen_rows`] transposes by blocks (float32 through a stack tile of
+/// at most 16 KiB); rows of 17 up to this many elements take them (and rows of 16 on
+/// AVX-512).
 const WIDEN_BLOCKED_MAX: usize = 256;
 
 /// [`widen_rows`] of rows of up to [`WIDEN_BLOCKED_MAX`] elements by blocks (the
