@@ -32,10 +32,8 @@
 //! tile with one row per lane, each row kept on the leaf's bound (2^−21 of its value), the
 //! rows not kept taking the exact group form.
 
-use super::two_pass::{
-    exact_where_not_fast, half, lowest_f32, mark_irregular, narrow, store_half, Lowest,
-    REGULAR_MAX, REGULAR_MIN,
-};
+use super::f32_tiles::{self, on_tile, F32Rows, FastGroupForm, TileRow};
+use super::two_pass::{lowest_f32, mark_irregular, store_half, Lowest, REGULAR_MAX, REGULAR_MIN};
 use super::GROUP;
 use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
@@ -246,85 +244,83 @@ fn mantissa<V: F8>(x: V) -> V {
         .bits_or(0x3ff0_0000_0000_0000)
 }
 
-/// [`group`]'s body: pass 1 the totals lane by lane, pass 2 the fast form with lane = row,
-/// then the exact group form for the rows it does not keep.
-#[inline(always)]
-fn group_body<V: F8>(
-    p: &[[f64; GROUP]],
-    q: &[[f64; GROUP]],
-    out: &mut [f64],
-    regular: &mut [bool],
-) -> Lowest {
-    type S<V> = <V as F8>::F32s;
-    let n = out.len();
-    let zero = V::splat(0.0);
-    // pass 1: plain lane sums (at most F32_ROWS_ABOVE values a lane: ≲ 100u, entering
-    // the value to first order only through the deviations, which the kept rows' bound
-    // dwarfs)
-    let (mut sp, mut sq) = ([zero; 2], [zero; 2]);
-    for (pr, qr) in p.iter().zip(q) {
-        for h in 0..2 {
-            sp[h] = sp[h].add(half::<V>(pr, h));
-            sq[h] = sq[h].add(half::<V>(qr, h));
+/// The fast group form (pass 1 the totals lane by lane, pass 2 the fast form with lane =
+/// row) and its exact fallback, on either tile.
+pub(crate) struct Js;
+
+impl FastGroupForm for Js {
+    #[inline(always)]
+    fn fast<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) -> Lowest {
+        type S<V> = <V as F8>::F32s;
+        let zero = V::splat(0.0);
+        // pass 1: plain lane sums (at most F32_ROWS_ABOVE values a lane: ≲ 100u, entering
+        // the value to first order only through the deviations, which the kept rows' bound
+        // dwarfs)
+        let (mut sp, mut sq) = ([zero; 2], [zero; 2]);
+        for (pr, qr) in p.iter().zip(q) {
+            for h in 0..2 {
+                sp[h] = sp[h].add(pr.half::<V>(h));
+                sq[h] = sq[h].add(qr.half::<V>(h));
+            }
         }
-    }
-    let (s_p, s_q) = (
-        [mantissa(sp[0]), mantissa(sp[1])],
-        [mantissa(sq[0]), mantissa(sq[1])],
-    );
-    let (a, b) = (
-        [s_p[0].div(sp[0]).mul(s_q[0]), s_p[1].div(sp[1]).mul(s_q[1])],
-        [s_q[0].div(sq[0]).mul(s_p[0]), s_q[1].div(sq[1]).mul(s_p[1])],
-    );
-    let scales = LaneScales {
-        a,
-        b,
-        ln_a: [ln_finite(a[0]), ln_finite(a[1])],
-        ln_b: [ln_finite(b[0]), ln_finite(b[1])],
-    };
-    // pass 2
-    let mut lanes = FastLanes::<V>::new();
-    let inf = S::<V>::splat(f32::INFINITY);
-    let (mut min_p, mut min_q) = (inf, inf);
-    for (pr, qr) in p.iter().zip(q) {
-        let (pv, qv) = (narrow::<V>(pr), narrow::<V>(qr));
-        lanes.add::<false>(pv, qv, &scales);
-        // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
-        min_p = min_p.min_ignoring_nan(pv);
-        min_q = min_q.min_ignoring_nan(qv);
-    }
-    let normal = S::<V>::widen_mask(S::<V>::splat(f32::MIN_POSITIVE).le(lanes.lowest));
-    let normal = [normal.0, normal.1];
-    let (rest_p, rest_q) = (lanes.rest_p.widen(), lanes.rest_q.widen());
-    let (rest_p, rest_q) = ([rest_p.0, rest_p.1], [rest_q.0, rest_q.1]);
-    let (lo, hi) = (V::splat(REGULAR_MIN), V::splat(REGULAR_MAX));
-    let mut fast = [true; GROUP];
-    for h in 0..2 {
-        let (f, w) = (lanes.f[h], lanes.w[h]);
-        // the leaf's bound (module docs), lane by lane; false for NaN or ±inf anywhere
-        let rest = a[h].mul(rest_p[h]).add(b[h].mul(rest_q[h]));
-        let size = f.bits_and(0x7fff_ffff_ffff_ffff).add(w);
-        let bound = rest
-            .mul(V::splat(2f64.powi(-21) * 1.01))
-            .add(size.mul(V::splat(2f64.powi(-46))));
-        let within = V::and(
-            bound.le(f.mul(V::splat(2f64.powi(-21)))),
-            size.lt(V::splat(f64::INFINITY)),
+        let (s_p, s_q) = (
+            [mantissa(sp[0]), mantissa(sp[1])],
+            [mantissa(sq[0]), mantissa(sq[1])],
         );
-        let totals = V::and(
-            V::and(sp[h].ge(lo), sp[h].le(hi)),
-            V::and(sq[h].ge(lo), sq[h].le(hi)),
+        let (a, b) = (
+            [s_p[0].div(sp[0]).mul(s_q[0]), s_p[1].div(sp[1]).mul(s_q[1])],
+            [s_q[0].div(sq[0]).mul(s_p[0]), s_q[1].div(sq[1]).mul(s_p[1])],
         );
-        let kept = V::and(V::and(normal[h], within), totals);
-        mark_irregular::<V>(kept, h, &mut fast[..n]);
-        // JS = Σ w·[g(d) + g(−d)]/(4·s_p·s_q) = 2F/(4·s_p·s_q)
-        store_half(f.div(V::splat(2.0).mul(s_p[h]).mul(s_q[h])), h, out);
+        let scales = LaneScales {
+            a,
+            b,
+            ln_a: [ln_finite(a[0]), ln_finite(a[1])],
+            ln_b: [ln_finite(b[0]), ln_finite(b[1])],
+        };
+        // pass 2
+        let mut lanes = FastLanes::<V>::new();
+        let inf = S::<V>::splat(f32::INFINITY);
+        let (mut min_p, mut min_q) = (inf, inf);
+        for (pr, qr) in p.iter().zip(q) {
+            let (pv, qv) = (pr.lanes::<V>(), qr.lanes::<V>());
+            lanes.add::<false>(pv, qv, &scales);
+            // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
+            min_p = min_p.min_ignoring_nan(pv);
+            min_q = min_q.min_ignoring_nan(qv);
+        }
+        let normal = S::<V>::widen_mask(S::<V>::splat(f32::MIN_POSITIVE).le(lanes.lowest));
+        let normal = [normal.0, normal.1];
+        let (rest_p, rest_q) = (lanes.rest_p.widen(), lanes.rest_q.widen());
+        let (rest_p, rest_q) = ([rest_p.0, rest_p.1], [rest_q.0, rest_q.1]);
+        let (lo, hi) = (V::splat(REGULAR_MIN), V::splat(REGULAR_MAX));
+        for h in 0..2 {
+            let (f, w) = (lanes.f[h], lanes.w[h]);
+            // the leaf's bound (module docs), lane by lane; false for NaN or ±inf anywhere
+            let rest = a[h].mul(rest_p[h]).add(b[h].mul(rest_q[h]));
+            let size = f.bits_and(0x7fff_ffff_ffff_ffff).add(w);
+            let bound = rest
+                .mul(V::splat(2f64.powi(-21) * 1.01))
+                .add(size.mul(V::splat(2f64.powi(-46))));
+            let within = V::and(
+                bound.le(f.mul(V::splat(2f64.powi(-21)))),
+                size.lt(V::splat(f64::INFINITY)),
+            );
+            let totals = V::and(
+                V::and(sp[h].ge(lo), sp[h].le(hi)),
+                V::and(sq[h].ge(lo), sq[h].le(hi)),
+            );
+            let kept = V::and(V::and(normal[h], within), totals);
+            mark_irregular::<V>(kept, h, fast);
+            // JS = Σ w·[g(d) + g(−d)]/(4·s_p·s_q) = 2F/(4·s_p·s_q)
+            store_half(f.div(V::splat(2.0).mul(s_p[h]).mul(s_q[h])), h, out);
+        }
+        lowest_f32(min_p, min_q)
     }
-    // the rows the fast form leaves (close distributions, specials): the exact form
-    exact_where_not_fast(&fast[..n], out, regular, |values, flags| {
-        super::js::group_of::<f32, f32>(p, q, true, values, flags);
-    });
-    lowest_f32(min_p, min_q)
+
+    fn exact(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) {
+        // the rows the fast form leaves (close distributions, specials)
+        super::js::group_of::<f32, f32>(p, q, true, out, regular);
+    }
 }
 
 crate::simd::multiversion! {
@@ -334,6 +330,35 @@ crate::simd::multiversion! {
     /// value), the exact group form ([`super::js::group_of`]) for the other rows. Rows left
     /// `regular[j] == false` must be redone with the row form.
     pub fn group<>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
+}
+
+#[inline(always)]
+fn group_body<V: F8>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    on_tile::<V, Js>(p, q, out, regular)
+}
+
+#[inline(always)]
+fn adjacent_body<V: F8>(
+    p: F32Rows<'_>,
+    q: F32Rows<'_>,
+    len: usize,
+    out: &mut [f64],
+) -> (usize, Lowest) {
+    f32_tiles::adjacent::<V, Js>(p, q, len, out)
+}
+
+crate::simd::multiversion! {
+    /// [`group`] on whole groups of sixteen rows of `len` float32 values in one of the
+    /// [`F32Rows`] layouts (`q` may be `p`, the same memory; `out.len() / 16` groups), read through
+    /// float32 tiles ([`f32_tiles::adjacent`]): the values into `out` until a group holds
+    /// a row the engine must redo with the row form. Returns (rows done, their smallest
+    /// inputs); each row equals [`group`]'s bit for bit.
+    pub fn adjacent<>(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
 }
 
 crate::simd::multiversion! {

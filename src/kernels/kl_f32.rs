@@ -38,9 +38,8 @@
 //! rounding of ln(1 + y) − y, y = Σq/Σp − 1), is at most [`GROUP_MAX_ERROR`] ≈ 7.2e-7 of D;
 //! the rows not kept take the exact group form.
 
-use super::two_pass::{
-    exact_where_not_fast, lowest_f32, mark_irregular, narrow, store_half, Lowest, Sums,
-};
+use super::f32_tiles::{self, on_tile, F32Rows, FastGroupForm, TileRow};
+use super::two_pass::{lowest_f32, mark_irregular, store_half, Lowest, Sums};
 use super::GROUP;
 use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
@@ -222,64 +221,62 @@ const SERIES_MAX_Y: f64 = 1.0 / 1024.0;
 /// leaf's 2^−22 of V, 0.992 with 2^−21.
 const GROUP_MAX_ERROR: f64 = 1.5 / 2_097_152.0;
 
-/// [`group`]'s body: the fast form with lane = row, then the exact group form for the rows
-/// it does not keep.
-#[inline(always)]
-fn group_body<V: F8>(
-    p: &[[f64; GROUP]],
-    q: &[[f64; GROUP]],
-    out: &mut [f64],
-    regular: &mut [bool],
-) -> Lowest {
-    type S<V> = <V as F8>::F32s;
-    let n = out.len();
-    let mut lanes = FastLanes::<V>::new();
-    let inf = S::<V>::splat(f32::INFINITY);
-    let (mut min_p, mut min_q) = (inf, inf);
-    for (pr, qr) in p.iter().zip(q) {
-        let (pv, qv) = (narrow::<V>(pr), narrow::<V>(qr));
-        lanes.add(pv, qv);
-        // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
-        min_p = min_p.min_ignoring_nan(pv);
-        min_q = min_q.min_ignoring_nan(qv);
-    }
-    let in_domain = S::<V>::widen_mask(lanes.in_domain());
-    let rest_weight = lanes.rest_weight.widen();
-    let rest_weight = [rest_weight.0, rest_weight.1];
-    let (zero, inf64) = (V::splat(0.0), V::splat(f64::INFINITY));
-    let mut fast = [true; GROUP];
-    for (h, weight) in rest_weight.into_iter().enumerate() {
-        let (sp, sq) = (lanes.sp[h], lanes.sq[h]);
-        let v = lanes.w[h].add(sq.sub(sp));
-        // the one-pass finish: D = V/Σp + (ln(1 + y) − y), y = (Σq − Σp)/Σp
-        let y = sq.sub(sp).div(sp);
-        let d = v.div(sp).add(ln1p_minus(y, sq.div(sp)));
-        // the leaf's bound on V (module docs), absolute, over Σp; and the tail's rounding
-        // (ln1p_minus). False for NaN or ±inf anywhere (a total 0 or not finite included).
-        let size = v.bits_and(0x7fff_ffff_ffff_ffff).add(sp).add(sq);
-        let bound = weight
-            .mul(V::splat(2f64.powi(-21) * 1.01))
-            .add(size.mul(V::splat(2f64.powi(-48))))
-            .div(sp)
-            .add(
-                V::splat(1.0)
-                    .add(y.bits_and(0x7fff_ffff_ffff_ffff))
-                    .mul(V::splat(2f64.powi(-50))),
+/// The fast group form (lane = row) and its exact fallback, on either tile.
+pub(crate) struct Kl;
+
+impl FastGroupForm for Kl {
+    #[inline(always)]
+    fn fast<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) -> Lowest {
+        type S<V> = <V as F8>::F32s;
+        let mut lanes = FastLanes::<V>::new();
+        let inf = S::<V>::splat(f32::INFINITY);
+        let (mut min_p, mut min_q) = (inf, inf);
+        for (pr, qr) in p.iter().zip(q) {
+            let (pv, qv) = (pr.lanes::<V>(), qr.lanes::<V>());
+            lanes.add(pv, qv);
+            // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
+            min_p = min_p.min_ignoring_nan(pv);
+            min_q = min_q.min_ignoring_nan(qv);
+        }
+        let in_domain = S::<V>::widen_mask(lanes.in_domain());
+        let rest_weight = lanes.rest_weight.widen();
+        let rest_weight = [rest_weight.0, rest_weight.1];
+        let (zero, inf64) = (V::splat(0.0), V::splat(f64::INFINITY));
+        for (h, weight) in rest_weight.into_iter().enumerate() {
+            let (sp, sq) = (lanes.sp[h], lanes.sq[h]);
+            let v = lanes.w[h].add(sq.sub(sp));
+            // the one-pass finish: D = V/Σp + (ln(1 + y) − y), y = (Σq − Σp)/Σp
+            let y = sq.sub(sp).div(sp);
+            let d = v.div(sp).add(ln1p_minus(y, sq.div(sp)));
+            // the leaf's bound on V (module docs), absolute, over Σp; and the tail's
+            // rounding (ln1p_minus). False for NaN or ±inf anywhere (a total 0 or not
+            // finite included).
+            let size = v.bits_and(0x7fff_ffff_ffff_ffff).add(sp).add(sq);
+            let bound = weight
+                .mul(V::splat(2f64.powi(-21) * 1.01))
+                .add(size.mul(V::splat(2f64.powi(-48))))
+                .div(sp)
+                .add(
+                    V::splat(1.0)
+                        .add(y.bits_and(0x7fff_ffff_ffff_ffff))
+                        .mul(V::splat(2f64.powi(-50))),
+                );
+            let within = V::and(
+                V::and(d.gt(zero), bound.le(d.mul(V::splat(GROUP_MAX_ERROR)))),
+                bound.lt(inf64),
             );
-        let within = V::and(
-            V::and(d.gt(zero), bound.le(d.mul(V::splat(GROUP_MAX_ERROR)))),
-            bound.lt(inf64),
-        );
-        let in_domain = if h == 0 { in_domain.0 } else { in_domain.1 };
-        let kept = V::and(in_domain, within);
-        mark_irregular::<V>(kept, h, &mut fast[..n]);
-        store_half(d, h, out);
+            let in_domain = if h == 0 { in_domain.0 } else { in_domain.1 };
+            let kept = V::and(in_domain, within);
+            mark_irregular::<V>(kept, h, fast);
+            store_half(d, h, out);
+        }
+        lowest_f32(min_p, min_q)
     }
-    // the rows the fast form leaves (nearly equal rows, zeros under mass, specials): the exact form
-    exact_where_not_fast(&fast[..n], out, regular, |values, flags| {
-        super::kl::group_of::<f32>(p, q, true, values, flags);
-    });
-    lowest_f32(min_p, min_q)
+
+    fn exact(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) {
+        // the rows the fast form leaves (nearly equal rows, zeros under mass, specials)
+        super::kl::group_of::<f32>(p, q, true, out, regular);
+    }
 }
 
 crate::simd::multiversion! {
@@ -290,6 +287,35 @@ crate::simd::multiversion! {
     /// ([`super::kl::group_of`]) for the other rows. Rows left `regular[j] == false` must be
     /// redone with the row form.
     pub fn group<>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
+}
+
+#[inline(always)]
+fn group_body<V: F8>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    on_tile::<V, Kl>(p, q, out, regular)
+}
+
+#[inline(always)]
+fn adjacent_body<V: F8>(
+    p: F32Rows<'_>,
+    q: F32Rows<'_>,
+    len: usize,
+    out: &mut [f64],
+) -> (usize, Lowest) {
+    f32_tiles::adjacent::<V, Kl>(p, q, len, out)
+}
+
+crate::simd::multiversion! {
+    /// [`group`] on whole groups of sixteen rows of `len` float32 values in one of the
+    /// [`F32Rows`] layouts (`q` may be `p`, the same memory; `out.len() / 16` groups), read through
+    /// float32 tiles ([`f32_tiles::adjacent`]): the values into `out` until a group holds
+    /// a row the engine must redo with the row form. Returns (rows done, their smallest
+    /// inputs); each row equals [`group`]'s bit for bit.
+    pub fn adjacent<>(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
 }
 
 #[cfg(test)]

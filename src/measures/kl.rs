@@ -9,10 +9,10 @@ use ndarray::{ArrayD, ArrayViewD};
 use super::Options;
 use super::{one_contiguous, per_row, per_row_of_views, whole};
 use crate::error::Error;
-use crate::kernels::kl;
 use crate::kernels::two_pass::{self, Lowest};
+use crate::kernels::{f32_tiles, kl, kl_f32};
 use crate::kernels::{Partial, Real, GROUP};
-use crate::parallel::rows::{IntoChecked, Long, RowMeasure, Rows, TINY, VERTICAL};
+use crate::parallel::rows::{Block, IntoChecked, Long, RowMeasure, Rows, TINY, VERTICAL};
 
 /// The KL row measure (nats), normalised or raw.
 pub(crate) struct Divergence {
@@ -28,6 +28,23 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         regular: &mut [bool],
     ) -> Lowest {
         kl::group::<T, U>(p, q, self.normalize, out, regular)
+    }
+
+    /// Normalised float32 rows (back to back, or the columns of a (C, N) array) that take
+    /// the fast group form, from [`f32_tiles::FROM`] elements: read through float32 tiles,
+    /// the same bits as the group form.
+    fn adjacent(
+        &self,
+        p: Block<'_, T>,
+        q: Block<'_, U>,
+        len: usize,
+        out: &mut [f64],
+    ) -> Option<(usize, Lowest)> {
+        let from = kl::fast_group_from::<T, U>(self.normalize)?;
+        if len < from.max(f32_tiles::FROM) {
+            return None;
+        }
+        Some(kl_f32::adjacent(p.rows_f32()?, q.rows_f32()?, len, out))
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {

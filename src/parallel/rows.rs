@@ -25,6 +25,7 @@ use ndarray::ArrayViewD;
 use super::output::{Finish, Slots};
 use super::{reduce_blocks, Ctx};
 use crate::error::Error;
+use crate::kernels::f32_tiles::F32Rows;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
 use crate::simd::transpose::{
@@ -1230,6 +1231,19 @@ pub enum Block<'a, T> {
     /// Each element of the rows in its own run: element c of row r at
     /// `values[c·stride + r]` (the C-ordered (len, N) array read along axis 0).
     Columns { values: &'a [T], stride: usize },
+}
+
+impl<'a, T: Real> Block<'a, T> {
+    /// The block as float32 rows, where they are float32.
+    pub fn rows_f32(self) -> Option<F32Rows<'a>> {
+        Some(match self {
+            Block::Rows(x) => F32Rows::BackToBack(T::as_f32(x)?),
+            Block::Columns { values, stride } => F32Rows::Columns {
+                values: T::as_f32(values)?,
+                stride,
+            },
+        })
+    }
 }
 
 impl<T> Block<'_, T> {

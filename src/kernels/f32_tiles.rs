@@ -1,0 +1,315 @@
+//! The float32 fast group forms (KL: [`super::kl_f32`], JS: [`super::js_f32`]) on either
+//! kind of group tile (`tile[c][j]`: element c of row j, one row per lane): the engine's
+//! tile, widened to f64 for every measure's group form, or a float32 tile transposed
+//! straight from rows back to back ([`adjacent`], the engine's `RowMeasure::adjacent`).
+//!
+//! **Why.** The fast forms compute in f32 lanes: on the engine's tile every value was
+//! widened into it and narrowed back out of it. `perf` of float32 KL over (10^5, 100)
+//! rows, one thread: the kernel 45%, the float32 transpose 27%, the widening 13%. On the
+//! float32 tile only groups holding a row the fast form does not keep are widened, for the
+//! exact group form. Both tiles hold the same values, so a row gets the same bits from
+//! either (tested: [`adjacent`] against the group form on every shape it takes).
+
+use super::two_pass::{exact_where_not_fast, half, narrow, Lowest};
+use super::GROUP;
+use crate::simd::transpose::{transpose, widen_runs};
+use crate::simd::vector::F8;
+use crate::simd::vector_f32::F16;
+
+/// Rows at least this long take the float32 tiles ([`adjacent`]); shorter ones have too
+/// few columns for the transpose's 8 × 8 blocks (its element loop moves them), and keep
+/// the engine's tile. Measured (KL, (N, C) float32, N·C = 10^7, one thread, ms a call,
+/// minimum of three alternated rounds, engine tile → float32 tile): C = 5 36.5 → 44.2,
+/// C = 6 39.8 → 36.1, C = 8 31.7 → 25.9, C = 10 30.0 → 27.6, C = 12 32.2 → 24.6, C = 16
+/// 27.3 → 21.6, C = 32 36.0 → 20.2, C = 100 28.8 → 23.4, C = 128 28.0 → 20.6.
+pub(crate) const FROM: usize = 8;
+
+/// A row of a group tile holding float32 values: sixteen lanes, one per row.
+pub(crate) trait TileRow: Copy {
+    /// The sixteen lanes as f32.
+    fn lanes<V: F8>(&self) -> V::F32s;
+    /// Lanes `8h..8h + 8` as f64.
+    fn half<V: F8>(&self, h: usize) -> V;
+}
+
+/// The engine's tile: float32 values widened exactly.
+impl TileRow for [f64; GROUP] {
+    #[inline(always)]
+    fn lanes<V: F8>(&self) -> V::F32s {
+        narrow::<V>(self)
+    }
+    #[inline(always)]
+    fn half<V: F8>(&self, h: usize) -> V {
+        half::<V>(self, h)
+    }
+}
+
+/// A float32 tile.
+impl TileRow for [f32; GROUP] {
+    #[inline(always)]
+    fn lanes<V: F8>(&self) -> V::F32s {
+        V::F32s::load(self)
+    }
+    #[inline(always)]
+    fn half<V: F8>(&self, h: usize) -> V {
+        V::load_f32(self[h * 8..h * 8 + 8].try_into().expect("8"))
+    }
+}
+
+/// A fast float32 group form and the exact group form it falls back on.
+pub(crate) trait FastGroupForm {
+    /// The fast form of up to sixteen rows (`out.len()`; lanes past them are zeros):
+    /// values into `out`, `fast[j] = false` for rows it does not keep; the smallest inputs.
+    fn fast<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) -> Lowest;
+    /// The exact group form on the widened tile (values into `out`, `regular[j] = false`
+    /// for rows the engine must redo with the row form).
+    fn exact(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]);
+}
+
+/// The group form on the engine's tile: the fast form, the exact form for the rows it
+/// does not keep.
+#[inline(always)]
+pub(crate) fn on_tile<V: F8, G: FastGroupForm>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
+    out: &mut [f64],
+    regular: &mut [bool],
+) -> Lowest {
+    let n = out.len();
+    let mut fast = [true; GROUP];
+    let lowest = G::fast::<V, _>(p, q, out, &mut fast[..n]);
+    exact_where_not_fast(&fast[..n], out, regular, |values, flags| {
+        G::exact(p, q, values, flags)
+    });
+    lowest
+}
+
+/// Whole groups of sixteen rows of `len` float32 values in one of the [`F32Rows`] layouts
+/// (`q` may be `p`, the same memory), `out.len() / 16` of them, through float32 tiles: the
+/// values into `out` until a group holds a row the engine must redo with its row form
+/// (that group's slots are left written: the engine's group form overwrites them).
+/// Returns (rows done, a multiple of sixteen; their smallest inputs). Each row equals
+/// [`on_tile`]'s bit for bit.
+#[inline(always)]
+pub(crate) fn adjacent<V: F8, G: FastGroupForm>(
+    p: F32Rows<'_>,
+    q: F32Rows<'_>,
+    len: usize,
+    out: &mut [f64],
+) -> (usize, Lowest) {
+    let groups = out.len() / GROUP;
+    assert!(len > 0 && p.holds(groups, len) && q.holds(groups, len));
+    let same = p.same_values(&q);
+    let mut pt = vec![[0f32; GROUP]; len];
+    let mut qt = vec![[0f32; GROUP]; if same { 0 } else { len }];
+    // the widened tiles, made for the first group the fast form does not keep whole
+    let (mut wide_p, mut wide_q): (Vec<[f64; GROUP]>, Vec<[f64; GROUP]>) = (vec![], vec![]);
+    let mut lowest = Lowest::NONE;
+    for g in 0..groups {
+        p.fill(g, &mut pt);
+        if !same {
+            q.fill(g, &mut qt);
+        }
+        let qt: &[[f32; GROUP]] = if same { &pt } else { &qt };
+        let slots = &mut out[g * GROUP..(g + 1) * GROUP];
+        let mut fast = [true; GROUP];
+        let lo = G::fast::<V, _>(&pt, qt, slots, &mut fast);
+        if !fast.iter().all(|&kept| kept) {
+            wide_p.resize(len, [0.0; GROUP]);
+            widen_runs(pt.as_flattened(), GROUP, 0, &mut wide_p);
+            if !same {
+                wide_q.resize(len, [0.0; GROUP]);
+                widen_runs(qt.as_flattened(), GROUP, 0, &mut wide_q);
+            }
+            let wq: &[[f64; GROUP]] = if same { &wide_p } else { &wide_q };
+            let mut regular = [true; GROUP];
+            exact_where_not_fast(&fast, slots, &mut regular, |values, flags| {
+                G::exact(&wide_p, wq, values, flags)
+            });
+            if !regular.iter().all(|&r| r) {
+                return (g * GROUP, lowest);
+            }
+        }
+        lowest = lowest.min(lo);
+    }
+    (groups * GROUP, lowest)
+}
+
+/// Where float32 rows of one length lie in memory (the engine's `Block`, float32).
+#[derive(Clone, Copy, Debug)]
+pub enum F32Rows<'a> {
+    /// Rows back to back: row r at `[r·len..(r + 1)·len]` (a C-ordered (N, len) array).
+    BackToBack(&'a [f32]),
+    /// Element c of row r at `values[c·stride + r]` (the C-ordered (len, N) array read
+    /// along axis 0).
+    Columns { values: &'a [f32], stride: usize },
+}
+
+impl F32Rows<'_> {
+    /// Whether `groups` groups of sixteen rows of `len` values lie in the slice.
+    fn holds(&self, groups: usize, len: usize) -> bool {
+        match *self {
+            F32Rows::BackToBack(x) => x.len() >= groups * GROUP * len,
+            F32Rows::Columns { values, stride } => {
+                groups == 0 || values.len() >= (len - 1) * stride + groups * GROUP
+            }
+        }
+    }
+
+    /// Whether both read the same memory.
+    fn same_values(&self, other: &Self) -> bool {
+        match (*self, *other) {
+            (F32Rows::BackToBack(a), F32Rows::BackToBack(b)) => std::ptr::eq(a, b),
+            (
+                F32Rows::Columns { values: a, stride },
+                F32Rows::Columns {
+                    values: b,
+                    stride: s,
+                },
+            ) => std::ptr::eq(a, b) && stride == s,
+            _ => false,
+        }
+    }
+
+    /// Group `g`'s rows transposed into `tile` (`tile[c][j]`: element c of row 16g + j).
+    #[inline(always)]
+    fn fill(&self, g: usize, tile: &mut [[f32; GROUP]]) {
+        let len = tile.len();
+        match *self {
+            F32Rows::BackToBack(x) => {
+                let rows = &x[g * GROUP * len..(g + 1) * GROUP * len];
+                transpose(rows, len, GROUP, len, tile.as_flattened_mut(), GROUP);
+            }
+            F32Rows::Columns { values, stride } => {
+                for (c, slot) in tile.iter_mut().enumerate() {
+                    let at = c * stride + g * GROUP;
+                    // the next groups' values of this element: the class rows are `len`
+                    // streams, more than the hardware prefetcher follows
+                    crate::simd::prefetch(values.as_ptr().wrapping_add(at + COLUMNS_AHEAD));
+                    *slot = values[at..at + GROUP].try_into().expect("16");
+                }
+            }
+        }
+    }
+}
+
+/// How far ahead (elements) a [`F32Rows::Columns`] group asks for each class row: two
+/// groups (as the engine's own fill of that layout).
+const COLUMNS_AHEAD: usize = 2 * GROUP;
+
+#[cfg(test)]
+mod tests {
+    use super::super::adversarial::{f32_group_rows, tile_rows, GroupFn};
+    use super::super::{js, js_f32, kl, kl_f32};
+    use super::*;
+
+    /// `adjacent` (rows back to back, float32 tiles) against the group form on the
+    /// engine's tile, for every row length in `lens`: rows the group form keeps regular
+    /// (counts around every group boundary, and up to 67: every tail) followed by all of
+    /// [`f32_group_rows`] (nearly equal, identical and rescaled rows for the exact
+    /// fallback, zeros, specials, NaN, negatives), with q apart and q = p (the same
+    /// memory). The rows done carry the group form's bits; it stops exactly before the
+    /// first group holding an irregular row; its smallest inputs are those rows'.
+    fn check_adjacent_matches_group(
+        adjacent: impl Fn(F32Rows<'_>, F32Rows<'_>, usize, &mut [f64]) -> (usize, Lowest),
+        group: impl GroupFn,
+        lens: impl Iterator<Item = usize>,
+    ) {
+        let mut rows_done = 0;
+        for len in lens {
+            let mut rows = f32_group_rows(len, len as u64);
+            rows.extend(f32_group_rows(len, 500 + len as u64));
+            for same in [false, true] {
+                let rows: Vec<(Vec<f64>, Vec<f64>)> = rows
+                    .iter()
+                    .map(|(p, q)| (p.clone(), if same { p.clone() } else { q.clone() }))
+                    .collect();
+                // each row alone (a row's group value does not depend on its neighbours)
+                let alone = |row: &(Vec<f64>, Vec<f64>)| {
+                    let (pt, qt) = tile_rows(std::slice::from_ref(row));
+                    let (mut v, mut regular) = ([0.0], [true]);
+                    group(&pt, &qt, &mut v, &mut regular);
+                    (v[0], regular[0])
+                };
+                let regular: Vec<_> = rows.iter().filter(|r| alone(r).1).cloned().collect();
+                let mut cases: Vec<Vec<(Vec<f64>, Vec<f64>)>> = [0, 1, 15, 16, 17, 32, 33, 67]
+                    .iter()
+                    .map(|&n| regular.iter().cycle().take(n).cloned().collect())
+                    .collect();
+                cases.push(regular.iter().take(32).chain(&rows).cloned().collect());
+                cases.push(rows.clone());
+                for case in &cases {
+                    let want: Vec<_> = case.iter().map(alone).collect();
+                    let flat = |side: usize| -> Vec<f32> {
+                        let side = |r: &(Vec<f64>, Vec<f64>)| {
+                            if side == 0 {
+                                r.0.clone()
+                            } else {
+                                r.1.clone()
+                            }
+                        };
+                        case.iter().flat_map(side).map(|v| v as f32).collect()
+                    };
+                    let (p, q) = (flat(0), flat(1));
+                    // the (len, n) arrays of the same rows, read along axis 0
+                    let n = case.len();
+                    let columns = |x: &[f32]| -> Vec<f32> {
+                        (0..len * n).map(|i| x[(i % n) * len + i / n]).collect()
+                    };
+                    let (pc, qc) = (columns(&p), columns(&q));
+                    let layouts = [
+                        (F32Rows::BackToBack(&p), F32Rows::BackToBack(&q)),
+                        (
+                            F32Rows::Columns {
+                                values: &pc,
+                                stride: n,
+                            },
+                            F32Rows::Columns {
+                                values: &qc,
+                                stride: n,
+                            },
+                        ),
+                    ];
+                    for (pr, qr) in layouts {
+                        let mut out = vec![f64::NAN; n];
+                        let (done, lo) = adjacent(pr, if same { pr } else { qr }, len, &mut out);
+                        let first_irregular = want.iter().position(|w| !w.1).unwrap_or(n);
+                        assert_eq!(done, first_irregular / GROUP * GROUP, "{len} {same}");
+                        for r in 0..done {
+                            assert_eq!(
+                                out[r].to_bits(),
+                                want[r].0.to_bits(),
+                                "{len} {:?}",
+                                case[r]
+                            );
+                        }
+                        let min = |x: &[f32]| {
+                            x[..done * len].iter().fold(0.0f64, |m, &v| m.min(v.into()))
+                        };
+                        assert_eq!((lo.p, lo.q), (min(&p), min(&q)), "{len} {same}");
+                        rows_done += done;
+                    }
+                }
+            }
+        }
+        assert!(rows_done > 0);
+    }
+
+    #[test]
+    fn kl_rows_through_float32_tiles_equal_the_group_form() {
+        check_adjacent_matches_group(
+            kl_f32::adjacent,
+            |pt, qt, out, regular| kl::group::<f32, f32>(pt, qt, true, out, regular),
+            (kl::F32_FAST_GROUP_FROM..=40).chain([63, 64, 100, kl::F32_ROWS_ABOVE]),
+        );
+    }
+
+    #[test]
+    fn js_rows_through_float32_tiles_equal_the_group_form() {
+        check_adjacent_matches_group(
+            js_f32::adjacent,
+            |pt, qt, out, regular| js::group::<f32, f32>(pt, qt, true, out, regular),
+            (js::F32_FAST_GROUP_FROM..=40).chain([63, 64, js::F32_ROWS_ABOVE]),
+        );
+    }
+}
