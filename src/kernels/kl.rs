@@ -25,7 +25,8 @@
 //!
 //! **float32** p and q (normalised) first try [`super::kl_f32`]'s fast form leaf by leaf in
 //! the one pass ([`one_pass_normalized`], [`fast_row`]): differences of f32 logarithms,
-//! kept where their bound is 2^−22 of the leaf, the exact leaf elsewhere; f32 rows longer
+//! kept where their bound is 2^−22 of the leaf, else (nearly equal values) its near form,
+//! else the exact leaf; f32 rows longer
 //! than [`F32_ROWS_ABOVE`] take the row form for it. Shorter f32 rows of at least
 //! [`F32_FAST_GROUP_FROM`] elements take the same fast form in the group tile, one row per
 //! lane ([`kl_f32::group`]), each kept on its own bound, the exact group form for the rest.
@@ -106,8 +107,9 @@ pub struct Terms {
     pub out_of_range: bool,
     /// Whether a subnormal f32 value was met (redo with f64 logs).
     pub f32_unsafe: bool,
-    /// Whether some leaf took the float32 difference of logarithms ([`kl_f32::fast_leaf`]): `v`
-    /// is then within 2^−22 relative, `raw` and `raw_abs` are not for use.
+    /// Whether some leaf took a float32 form ([`kl_f32::fast_leaf`], the difference of
+    /// logarithms, or [`kl_f32::near_leaf`], nearly equal values): `v` is then within 2^−22
+    /// relative, `raw` and `raw_abs` are not for use.
     pub fast: bool,
 }
 
@@ -516,7 +518,8 @@ impl OnePass {
 }
 
 /// [`one_pass_body`] for the normalised divergence: f32 p and q take [`kl_f32`]'s fast
-/// leaves where their bound holds, the exact leaf elsewhere.
+/// leaves where their bound holds, its near leaves where the values are nearly equal, the
+/// exact leaf elsewhere.
 #[inline(always)]
 fn one_pass_normalized_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePass {
     let (Some(p32), Some(q32)) = (T::as_f32(p), U::as_f32(q)) else {
@@ -525,7 +528,7 @@ fn one_pass_normalized_body<V: F8, T: Real, U: Real>(p: &[T], q: &[U]) -> OnePas
     let n = p32.len().min(q32.len());
     let lanes = [Lanes::splat(&Consts::RAW), Lanes::splat(&Consts::RAW)];
     let o = pairwise_leaves!(n, |start, end| {
-        match kl_f32::fast_leaf::<V>(&p32[start..end], &q32[start..end]) {
+        match kl_f32::fast_or_near_leaf::<V>(&p32[start..end], &q32[start..end]) {
             Some(l) => OnePass::from_fast(l),
             None => exact_leaf::<V, f32, f32, true>(p32, q32, start, end, &lanes),
         }
@@ -557,7 +560,7 @@ fn fast_row_body<V: F8>(p: &[f32], q: &[f32]) -> Option<OnePass> {
     let mut start = 0;
     while start < n {
         let end = (start + super::LEAF).min(n);
-        stack.push(OnePass::from_fast(kl_f32::fast_leaf::<V>(
+        stack.push(OnePass::from_fast(kl_f32::fast_or_near_leaf::<V>(
             &p[start..end],
             &q[start..end],
         )?));
