@@ -61,13 +61,32 @@ pub(crate) trait FastGroupForm {
     /// The fast form of up to sixteen rows (`out.len()`; lanes past them are zeros):
     /// values into `out`, `fast[j] = false` for rows it does not keep; the smallest inputs.
     fn fast<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) -> Lowest;
+    /// A second fast form for the rows the first does not keep (`fast[j] == false`): their
+    /// values into `out` and `fast[j] = true` where it keeps them. None by default.
+    #[inline(always)]
+    fn second<V: F8, R: TileRow>(_p: &[R], _q: &[R], _out: &mut [f64], _fast: &mut [bool]) {}
     /// The exact group form on the widened tile (values into `out`, `regular[j] = false`
     /// for rows the engine must redo with the row form).
     fn exact(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]);
 }
 
-/// The group form on the engine's tile: the fast form, the exact form for the rows it
-/// does not keep.
+/// Both fast forms: the first, then the second for the rows the first leaves.
+#[inline(always)]
+fn fast_forms<V: F8, G: FastGroupForm, R: TileRow>(
+    p: &[R],
+    q: &[R],
+    out: &mut [f64],
+    fast: &mut [bool],
+) -> Lowest {
+    let lowest = G::fast::<V, R>(p, q, out, fast);
+    if !fast.iter().all(|&kept| kept) {
+        G::second::<V, R>(p, q, out, fast);
+    }
+    lowest
+}
+
+/// The group form on the engine's tile: the fast forms, the exact form for the rows they
+/// do not keep.
 #[inline(always)]
 pub(crate) fn on_tile<V: F8, G: FastGroupForm>(
     p: &[[f64; GROUP]],
@@ -77,7 +96,7 @@ pub(crate) fn on_tile<V: F8, G: FastGroupForm>(
 ) -> Lowest {
     let n = out.len();
     let mut fast = [true; GROUP];
-    let lowest = G::fast::<V, _>(p, q, out, &mut fast[..n]);
+    let lowest = fast_forms::<V, G, _>(p, q, out, &mut fast[..n]);
     exact_where_not_fast(&fast[..n], out, regular, |values, flags| {
         G::exact(p, q, values, flags)
     });
@@ -113,7 +132,7 @@ pub(crate) fn adjacent<V: F8, G: FastGroupForm>(
         let qt: &[[f32; GROUP]] = if same { &pt } else { &qt };
         let slots = &mut out[g * GROUP..(g + 1) * GROUP];
         let mut fast = [true; GROUP];
-        let lo = G::fast::<V, _>(&pt, qt, slots, &mut fast);
+        let lo = fast_forms::<V, G, _>(&pt, qt, slots, &mut fast);
         if !fast.iter().all(|&kept| kept) {
             wide_p.resize(len, [0.0; GROUP]);
             widen_runs(pt.as_flattened(), GROUP, 0, &mut wide_p);
