@@ -25,7 +25,7 @@ use crate::simd::vector_f32::F16;
 pub(crate) const FROM: usize = 8;
 
 /// A row of a group tile holding float32 values: sixteen lanes, one per row.
-pub(crate) trait TileRow: Copy {
+pub trait TileRow: Copy {
     /// The sixteen lanes as f32.
     fn lanes<V: F8>(&self) -> V::F32s;
     /// Lanes `8h..8h + 8` as f64.
@@ -57,7 +57,7 @@ impl TileRow for [f32; GROUP] {
 }
 
 /// A fast float32 group form and the exact group form it falls back on.
-pub(crate) trait FastGroupForm {
+pub trait FastGroupForm {
     /// The fast form of up to sixteen rows (`out.len()`; lanes past them are zeros):
     /// values into `out`, `fast[j] = false` for rows it does not keep; the smallest inputs.
     fn fast<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) -> Lowest;
@@ -88,7 +88,7 @@ fn fast_forms<V: F8, G: FastGroupForm, R: TileRow>(
 /// The group form on the engine's tile: the fast forms, the exact form for the rows they
 /// do not keep.
 #[inline(always)]
-pub(crate) fn on_tile<V: F8, G: FastGroupForm>(
+fn on_tile<V: F8, G: FastGroupForm>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     out: &mut [f64],
@@ -110,7 +110,7 @@ pub(crate) fn on_tile<V: F8, G: FastGroupForm>(
 /// Returns (rows done, a multiple of sixteen; their smallest inputs). Each row equals
 /// [`on_tile`]'s bit for bit.
 #[inline(always)]
-pub(crate) fn adjacent<V: F8, G: FastGroupForm>(
+fn adjacent_body<V: F8, G: FastGroupForm>(
     p: F32Rows<'_>,
     q: F32Rows<'_>,
     len: usize,
@@ -152,6 +152,23 @@ pub(crate) fn adjacent<V: F8, G: FastGroupForm>(
         lowest = lowest.min(lo);
     }
     (groups * GROUP, lowest)
+}
+
+crate::simd::multiversion! {
+    /// The group form `G` of up to sixteen rows of float32 data in the engine's tile
+    /// (`p[c][j]`: element c of row j, zero padded): its fast forms lane by lane, its exact
+    /// group form for the rows they leave. Rows left `regular[j] == false` must be redone
+    /// with the row form.
+    pub fn group<G: FastGroupForm>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = on_tile;
+}
+
+crate::simd::multiversion! {
+    /// [`group`] on whole groups of sixteen rows of `len` float32 values in one of the
+    /// [`F32Rows`] layouts (`q` may be `p`, the same memory; `out.len() / 16` groups), read
+    /// through float32 tiles ([`adjacent_body`]): the values into `out` until a group holds
+    /// a row the engine must redo with the row form. Returns (rows done, their smallest
+    /// inputs); each row equals [`group`]'s bit for bit.
+    pub fn adjacent<G: FastGroupForm>(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
 }
 
 /// Where float32 rows of one length lie in memory (the engine's `Block`, float32).

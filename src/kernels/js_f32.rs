@@ -32,7 +32,7 @@
 //! tile with one row per lane, each row kept on the leaf's bound (2^−21 of its value), the
 //! rows not kept taking the exact group form.
 
-use super::f32_tiles::{self, on_tile, F32Rows, FastGroupForm, TileRow};
+use super::f32_tiles::{self, F32Rows, FastGroupForm, TileRow};
 use super::two_pass::{lowest_f32, mark_irregular, store_half, Lowest, REGULAR_MAX, REGULAR_MIN};
 use super::GROUP;
 use crate::simd::log::ln_finite;
@@ -246,7 +246,7 @@ fn mantissa<V: F8>(x: V) -> V {
 
 /// The fast group form (pass 1 the totals lane by lane, pass 2 the fast form with lane =
 /// row) and its exact fallback, on either tile.
-pub(crate) struct Js;
+pub struct Js;
 
 impl FastGroupForm for Js {
     #[inline(always)]
@@ -323,42 +323,24 @@ impl FastGroupForm for Js {
     }
 }
 
-crate::simd::multiversion! {
-    /// Normalised JS divergences of up to sixteen rows of float32 data in the engine's tile
-    /// (`p[c][j]`: element c of row j, zero padded): the fast form lane by lane (the totals,
-    /// then differences of f32 logarithms, kept where the row's bound is 2^−21 of its
-    /// value), the exact group form ([`super::js::group_of`]) for the other rows. Rows left
-    /// `regular[j] == false` must be redone with the row form.
-    pub fn group<>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
-}
-
-#[inline(always)]
-fn group_body<V: F8>(
+/// Normalised JS divergences of up to sixteen rows of float32 data in the engine's tile
+/// (`p[c][j]`: element c of row j, zero padded): the fast form lane by lane (the totals,
+/// then differences of f32 logarithms, kept where the row's bound is 2^−21 of its
+/// value), the exact group form ([`super::js::group_of`]) for the other rows. Rows left
+/// `regular[j] == false` must be redone with the row form.
+pub fn group(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
-    on_tile::<V, Js>(p, q, out, regular)
+    f32_tiles::group::<Js>(p, q, out, regular)
 }
 
-#[inline(always)]
-fn adjacent_body<V: F8>(
-    p: F32Rows<'_>,
-    q: F32Rows<'_>,
-    len: usize,
-    out: &mut [f64],
-) -> (usize, Lowest) {
-    f32_tiles::adjacent::<V, Js>(p, q, len, out)
-}
-
-crate::simd::multiversion! {
-    /// [`group`] on whole groups of sixteen rows of `len` float32 values in one of the
-    /// [`F32Rows`] layouts (`q` may be `p`, the same memory; `out.len() / 16` groups), read through
-    /// float32 tiles ([`f32_tiles::adjacent`]): the values into `out` until a group holds
-    /// a row the engine must redo with the row form. Returns (rows done, their smallest
-    /// inputs); each row equals [`group`]'s bit for bit.
-    pub fn adjacent<>(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
+/// [`group`] on whole groups of sixteen float32 rows in one of the [`F32Rows`] layouts,
+/// through float32 tiles ([`f32_tiles::adjacent`]).
+pub fn adjacent(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) {
+    f32_tiles::adjacent::<Js>(p, q, len, out)
 }
 
 crate::simd::multiversion! {

@@ -46,7 +46,7 @@
 //! the rows not kept take the near form lane by lane (`Kl::second`, on the same bound),
 //! and the rows neither keeps the exact group form.
 
-use super::f32_tiles::{self, on_tile, F32Rows, FastGroupForm, TileRow};
+use super::f32_tiles::{self, F32Rows, FastGroupForm, TileRow};
 use super::two_pass::{lowest_f32, mark_irregular, store_half, Lowest, Sums};
 use super::GROUP;
 use crate::simd::log::ln_finite;
@@ -312,7 +312,7 @@ const SERIES_MAX_Y: f64 = 1.0 / 1024.0;
 const GROUP_MAX_ERROR: f64 = 1.5 / 2_097_152.0;
 
 /// The fast group form (lane = row) and its exact fallback, on either tile.
-pub(crate) struct Kl;
+pub struct Kl;
 
 impl FastGroupForm for Kl {
     #[inline(always)]
@@ -434,43 +434,25 @@ impl FastGroupForm for Kl {
     }
 }
 
-crate::simd::multiversion! {
-    /// Normalised KL divergences of up to sixteen rows of float32 data in the engine's tile
-    /// (`p[c][j]`: element c of row j, zero padded): the fast form lane by lane (one read,
-    /// differences of f32 logarithms, kept where the row's error bound is at most
-    /// [`GROUP_MAX_ERROR`] of its D ≈ 7.2e-7), the exact group form
-    /// ([`super::kl::group_of`]) for the other rows. Rows left `regular[j] == false` must be
-    /// redone with the row form.
-    pub fn group<>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
-}
-
-#[inline(always)]
-fn group_body<V: F8>(
+/// Normalised KL divergences of up to sixteen rows of float32 data in the engine's tile
+/// (`p[c][j]`: element c of row j, zero padded): the fast form lane by lane (one read,
+/// differences of f32 logarithms, kept where the row's error bound is at most
+/// [`GROUP_MAX_ERROR`] of its D ≈ 7.2e-7), the near form for nearly equal rows it leaves
+/// (on the same bound), the exact group form ([`super::kl::group_of`]) for the other rows. Rows left `regular[j] == false` must be
+/// redone with the row form.
+pub fn group(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
-    on_tile::<V, Kl>(p, q, out, regular)
+    f32_tiles::group::<Kl>(p, q, out, regular)
 }
 
-#[inline(always)]
-fn adjacent_body<V: F8>(
-    p: F32Rows<'_>,
-    q: F32Rows<'_>,
-    len: usize,
-    out: &mut [f64],
-) -> (usize, Lowest) {
-    f32_tiles::adjacent::<V, Kl>(p, q, len, out)
-}
-
-crate::simd::multiversion! {
-    /// [`group`] on whole groups of sixteen rows of `len` float32 values in one of the
-    /// [`F32Rows`] layouts (`q` may be `p`, the same memory; `out.len() / 16` groups), read through
-    /// float32 tiles ([`f32_tiles::adjacent`]): the values into `out` until a group holds
-    /// a row the engine must redo with the row form. Returns (rows done, their smallest
-    /// inputs); each row equals [`group`]'s bit for bit.
-    pub fn adjacent<>(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
+/// [`group`] on whole groups of sixteen float32 rows in one of the [`F32Rows`] layouts,
+/// through float32 tiles ([`f32_tiles::adjacent`]).
+pub fn adjacent(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) {
+    f32_tiles::adjacent::<Kl>(p, q, len, out)
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
-use super::{one_contiguous, per_row, per_row_of_views, per_row_of_views_then, whole};
+use super::{
+    one_contiguous, per_row, per_row_of_views, per_row_of_views_then, through_f32_tiles, whole,
+};
 use crate::error::Error;
 use crate::kernels::two_pass::{self, Lowest};
-use crate::kernels::{f32_tiles, js, js_f32};
+use crate::kernels::{js, js_f32};
 use crate::kernels::{Partial, Real, GROUP, LEAF};
 use crate::parallel::output::Finish;
 use crate::parallel::rows::{Block, IntoChecked, Long, RowMeasure, Rows, TINY};
@@ -31,9 +33,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         js::group::<T, U>(p, q, self.normalize, out, regular)
     }
 
-    /// Normalised float32 rows (back to back, or the columns of a (C, N) array) that take
-    /// the fast group form, from [`f32_tiles::FROM`] elements: read through float32 tiles,
-    /// the same bits as the group form.
+    /// Normalised float32 rows of the fast group form through float32 tiles.
     fn adjacent(
         &self,
         p: Block<'_, T>,
@@ -41,11 +41,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         len: usize,
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
-        let from = js::fast_group_from::<T, U>(self.normalize)?;
-        if len < from.max(f32_tiles::FROM) {
-            return None;
-        }
-        Some(js_f32::adjacent(p.rows_f32()?, q.rows_f32()?, len, out))
+        let from = js::fast_group_from::<T, U>(self.normalize);
+        through_f32_tiles(from, (p, q), len, out, js_f32::adjacent)
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {

@@ -7,10 +7,10 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
-use super::{one_contiguous, per_row, per_row_of_views, whole};
+use super::{one_contiguous, per_row, per_row_of_views, through_f32_tiles, whole};
 use crate::error::Error;
 use crate::kernels::two_pass::{self, Lowest};
-use crate::kernels::{f32_tiles, kl, kl_f32};
+use crate::kernels::{kl, kl_f32};
 use crate::kernels::{Partial, Real, GROUP};
 use crate::parallel::rows::{Block, IntoChecked, Long, RowMeasure, Rows, TINY, VERTICAL};
 
@@ -30,9 +30,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         kl::group::<T, U>(p, q, self.normalize, out, regular)
     }
 
-    /// Normalised float32 rows (back to back, or the columns of a (C, N) array) that take
-    /// the fast group form, from [`f32_tiles::FROM`] elements: read through float32 tiles,
-    /// the same bits as the group form.
+    /// Normalised float32 rows of the fast group form through float32 tiles.
     fn adjacent(
         &self,
         p: Block<'_, T>,
@@ -40,11 +38,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         len: usize,
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
-        let from = kl::fast_group_from::<T, U>(self.normalize)?;
-        if len < from.max(f32_tiles::FROM) {
-            return None;
-        }
-        Some(kl_f32::adjacent(p.rows_f32()?, q.rows_f32()?, len, out))
+        let from = kl::fast_group_from::<T, U>(self.normalize);
+        through_f32_tiles(from, (p, q), len, out, kl_f32::adjacent)
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {

@@ -32,10 +32,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
+use crate::kernels::f32_tiles::{self, F32Rows};
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::Real;
 use crate::parallel::output::{Finish, Fresh};
-use crate::parallel::rows::{map_rows_then, map_whole, RowMeasure, Rows};
+use crate::parallel::rows::{map_rows_then, map_whole, Block, RowMeasure, Rows};
 use crate::parallel::run;
 
 use crate::error::Error;
@@ -288,6 +289,22 @@ impl<'a> RowStop<'a> {
         }
         false
     }
+}
+
+/// Normalised float32 rows in a [`Block`] layout through a fast form's float32 tiles
+/// (`kernels::f32_tiles`), for a measure whose fast group form starts at `from` elements
+/// (None: never): the engine's `RowMeasure::adjacent`, the same bits as the group form.
+pub(crate) fn through_f32_tiles<T: Real, U: Real>(
+    from: Option<usize>,
+    (p, q): (Block<'_, T>, Block<'_, U>),
+    len: usize,
+    out: &mut [f64],
+    adjacent: fn(F32Rows<'_>, F32Rows<'_>, usize, &mut [f64]) -> (usize, Lowest),
+) -> Option<(usize, Lowest)> {
+    if len < from?.max(f32_tiles::FROM) {
+        return None;
+    }
+    Some(adjacent(p.rows_f32()?, q.rows_f32()?, len, out))
 }
 
 #[cfg(test)]
