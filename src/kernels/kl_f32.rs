@@ -218,27 +218,17 @@ const NEAR_TERMS: usize = 9;
 pub fn near_leaf<V: F8>(p: &[f32], q: &[f32]) -> Option<FastLeaf> {
     type S<V> = <V as F8>::F32s;
     let n = p.len().min(q.len());
-    let zero = V::splat(0.0);
-    let (mut sp, mut sq, mut v) = ([zero; 2], [zero; 2], [zero; 2]);
-    let (zero32, limit) = (S::<V>::splat(0.0), S::<V>::splat(NEAR_MAX));
+    let mut lanes = NearLanes::<V>::new();
     let mut i = 0;
     while i < n {
         let pv = super::plogq::load16_f32::<S<V>>(&p[..n], i);
         let qv = super::plogq::load16_f32::<S<V>>(&q[..n], i);
-        let both_zero = S::<V>::and(pv.eq(zero32), qv.eq(zero32));
-        let f = S::<V>::select(both_zero, zero32, pv.sub(qv).div(qv));
-        let near = S::<V>::and(f.bits_and(ABS).le(limit), qv.gt(zero32));
-        if !S::<V>::all(S::<V>::or(near, both_zero)) {
+        if !S::<V>::all(lanes.add(pv, qv)) {
             return None;
-        }
-        let ((p0, p1), (q0, q1), (f0, f1)) = (pv.widen(), qv.widen(), f.widen());
-        for (h, (x, y, g)) in [(p0, q0, f0), (p1, q1, f1)].into_iter().enumerate() {
-            sp[h] = sp[h].add(x);
-            sq[h] = sq[h].add(y);
-            v[h] = y.mul(g.mul(g)).mul_add(phi_over_square(g), v[h]);
         }
         i += 16;
     }
+    let (sp, sq, v) = (lanes.sp, lanes.sq, lanes.v);
     Some(FastLeaf {
         sums: Sums {
             sp: sp[0].add(sp[1]).sum_lanes(),
@@ -250,6 +240,44 @@ pub fn near_leaf<V: F8>(p: &[f32], q: &[f32]) -> Option<FastLeaf> {
         },
         v: v[0].add(v[1]).sum_lanes(),
     })
+}
+
+/// The near form's running sums, lane by lane (two f64 halves): Σp, Σq, Σ q·φ(f). A leaf
+/// folds its lanes at the end; a group's lanes are its sixteen rows.
+struct NearLanes<V: F8> {
+    sp: [V; 2],
+    sq: [V; 2],
+    v: [V; 2],
+}
+
+impl<V: F8> NearLanes<V> {
+    #[inline(always)]
+    fn new() -> Self {
+        let zero = V::splat(0.0);
+        NearLanes {
+            sp: [zero; 2],
+            sq: [zero; 2],
+            v: [zero; 2],
+        }
+    }
+
+    /// Adds sixteen elements (one per lane); returns the lanes in the near form's domain
+    /// (q > 0 with |f| ≤ [`NEAR_MAX`], or p = q = 0). Lanes outside it may add NaN or ±inf.
+    #[inline(always)]
+    fn add(&mut self, pv: V::F32s, qv: V::F32s) -> <V::F32s as F16>::Mask {
+        type S<V> = <V as F8>::F32s;
+        let (zero32, limit) = (S::<V>::splat(0.0), S::<V>::splat(NEAR_MAX));
+        let both_zero = S::<V>::and(pv.eq(zero32), qv.eq(zero32));
+        let f = S::<V>::select(both_zero, zero32, pv.sub(qv).div(qv));
+        let near = S::<V>::and(f.bits_and(ABS).le(limit), qv.gt(zero32));
+        let ((p0, p1), (q0, q1), (f0, f1)) = (pv.widen(), qv.widen(), f.widen());
+        for (h, (x, y, g)) in [(p0, q0, f0), (p1, q1, f1)].into_iter().enumerate() {
+            self.sp[h] = self.sp[h].add(x);
+            self.sq[h] = self.sq[h].add(y);
+            self.v[h] = y.mul(g.mul(g)).mul_add(phi_over_square(g), self.v[h]);
+        }
+        S::<V>::or(near, both_zero)
+    }
 }
 
 /// φ(f)/f² = Σ_j (−f)^j/((j + 1)(j + 2)), j < [`NEAR_TERMS`], by Horner's rule.
@@ -370,23 +398,12 @@ impl FastGroupForm for Kl {
     fn second<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) {
         type S<V> = <V as F8>::F32s;
         let zero = V::splat(0.0);
-        let (mut sp, mut sq, mut v) = ([zero; 2], [zero; 2], [zero; 2]);
-        let (zero32, limit) = (S::<V>::splat(0.0), S::<V>::splat(NEAR_MAX));
-        let mut near = zero32.eq(zero32);
+        let mut lanes = NearLanes::<V>::new();
+        let mut near = S::<V>::splat(0.0).eq(S::<V>::splat(0.0));
         for (pr, qr) in p.iter().zip(q) {
-            let (pv, qv) = (pr.lanes::<V>(), qr.lanes::<V>());
-            let both_zero = S::<V>::and(pv.eq(zero32), qv.eq(zero32));
-            let f = S::<V>::select(both_zero, zero32, pv.sub(qv).div(qv));
-            let ok = S::<V>::and(f.bits_and(ABS).le(limit), qv.gt(zero32));
-            near = S::<V>::and(near, S::<V>::or(ok, both_zero));
-            // lanes out of the domain may hold NaN or ±inf here: they are not kept
-            let ((p0, p1), (q0, q1), (f0, f1)) = (pv.widen(), qv.widen(), f.widen());
-            for (h, (x, y, g)) in [(p0, q0, f0), (p1, q1, f1)].into_iter().enumerate() {
-                sp[h] = sp[h].add(x);
-                sq[h] = sq[h].add(y);
-                v[h] = y.mul(g.mul(g)).mul_add(phi_over_square(g), v[h]);
-            }
+            near = S::<V>::and(near, lanes.add(pr.lanes::<V>(), qr.lanes::<V>()));
         }
+        let (sp, sq, v) = (lanes.sp, lanes.sq, lanes.v);
         let near = S::<V>::widen_mask(near);
         for h in 0..2 {
             let (sp, sq, v) = (sp[h], sq[h], v[h]);
