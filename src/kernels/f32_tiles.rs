@@ -236,7 +236,7 @@ const COLUMNS_AHEAD: usize = 2 * GROUP;
 #[cfg(test)]
 mod tests {
     use super::super::adversarial::{f32_group_rows, tile_rows, GroupFn};
-    use super::super::{js, js_f32, kl, kl_f32};
+    use super::super::{js, js_f32, kl, kl_f32, plogq};
     use super::*;
 
     /// `adjacent` (rows back to back, float32 tiles) against the group form on the
@@ -346,6 +346,16 @@ mod tests {
             js_f32::adjacent,
             |pt, qt, out, regular| js::group::<f32, f32>(pt, qt, true, out, regular),
             (js::F32_FAST_GROUP_FROM..=40).chain([63, 64, js::F32_ROWS_ABOVE]),
+        );
+    }
+
+    #[test]
+    fn cross_entropy_rows_through_float32_tiles_equal_the_group_form() {
+        // entropy too: the checker runs every case with q = p (the same memory)
+        check_adjacent_matches_group(
+            plogq::adjacent,
+            plogq::group::<f32, f32>,
+            (3..=40).chain([63, 64, 100, 128, 255, 256]),
         );
     }
 }

@@ -78,9 +78,9 @@ fn group_halves<V: F8, U: Real, const H: usize, const SAME: bool>(
     }
     // t = −Σ p·ln q, abs = Σ |p·ln q|
     let mut acc = if U::IS_F32 {
-        raw_terms::<V, true, SAME, H>(p, q)
+        raw_terms::<V, _, true, SAME, H>(p, q)
     } else {
-        raw_terms::<V, false, SAME, H>(p, q)
+        raw_terms::<V, _, false, SAME, H>(p, q)
     };
     if U::IS_F32 {
         let limit = V::splat(F32_MIN_NORMAL);
@@ -97,7 +97,7 @@ fn group_halves<V: F8, U: Real, const H: usize, const SAME: bool>(
             ),
         ];
         if V::any(V::or(redo[0], redo[H - 1])) {
-            let f64_logs = raw_terms::<V, false, SAME, H>(p, q);
+            let f64_logs = raw_terms::<V, _, false, SAME, H>(p, q);
             for h in 0..H {
                 let (a, r) = (&mut acc[h], &f64_logs[h]);
                 a.t = V::select(redo[h], r.t, a.t);
