@@ -9,7 +9,7 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{one_contiguous, per_row, per_row_of_views, through_f32_tiles, whole, Options};
+use super::{one_contiguous, per_row, per_row_of_views, normalized_adjacent, whole, Options};
 use crate::error::Error;
 use crate::kernels::pairs_f32::{self, Pairs};
 use crate::kernels::plogq;
@@ -45,13 +45,10 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         len: usize,
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
-        if !self.normalize {
-            return None;
-        }
-        if len == 2 {
+        if self.normalize && len == 2 {
             return Some(pairs_f32::adjacent(pairs(p)?, pairs(q)?, out));
         }
-        through_f32_tiles(Some(3), (p, q), len, out, plogq::adjacent)
+        normalized_adjacent(self.normalize, Some(3), (p, q), len, out, plogq::adjacent)
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {

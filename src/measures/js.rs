@@ -8,7 +8,7 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
 use super::{
-    one_contiguous, per_row, per_row_of_views, per_row_of_views_then, through_f32_tiles, whole,
+    one_contiguous, per_row, per_row_of_views, per_row_of_views_then, normalized_adjacent, whole,
 };
 use crate::error::Error;
 use crate::kernels::two_pass::{self, Lowest};
@@ -42,7 +42,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
         let from = js::fast_group_from::<T, U>(self.normalize);
-        through_f32_tiles(from, (p, q), len, out, js_f32::adjacent)
+        normalized_adjacent(self.normalize, from, (p, q), len, out, js_f32::adjacent)
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {

@@ -7,7 +7,7 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
-use super::{one_contiguous, per_row, per_row_of_views, through_f32_tiles, whole};
+use super::{one_contiguous, per_row, per_row_of_views, normalized_adjacent, whole};
 use crate::error::Error;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{kl, kl_f32};
@@ -39,7 +39,7 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
         let from = kl::fast_group_from::<T, U>(self.normalize);
-        through_f32_tiles(from, (p, q), len, out, kl_f32::adjacent)
+        normalized_adjacent(self.normalize, from, (p, q), len, out, kl_f32::adjacent)
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {

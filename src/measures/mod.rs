@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::kernels::f32_tiles::{self, F32Rows};
+use crate::kernels::plogq;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::Real;
 use crate::parallel::output::{Finish, Fresh};
@@ -291,16 +292,26 @@ impl<'a> RowStop<'a> {
     }
 }
 
-/// Normalised float32 rows in a [`Block`] layout through a fast form's float32 tiles
-/// (`kernels::f32_tiles`), for a measure whose fast group form starts at `from` elements
-/// (None: never): the engine's `RowMeasure::adjacent`, the same bits as the group form.
-pub(crate) fn through_f32_tiles<T: Real, U: Real>(
+/// The engine's `RowMeasure::adjacent` for a normalised measure (None for a raw one):
+/// one-element rows (value 0 where regular) straight from memory, and float32 rows of at
+/// least `from` elements (None: never) through the measure's fast form on float32 tiles
+/// (`adjacent`, [`kernels::f32_tiles`](crate::kernels::f32_tiles)) — the same bits as
+/// its group form.
+pub(crate) fn normalized_adjacent<T: Real, U: Real>(
+    normalize: bool,
     from: Option<usize>,
     (p, q): (Block<'_, T>, Block<'_, U>),
     len: usize,
     out: &mut [f64],
     adjacent: fn(F32Rows<'_>, F32Rows<'_>, usize, &mut [f64]) -> (usize, Lowest),
 ) -> Option<(usize, Lowest)> {
+    if !normalize {
+        return None;
+    }
+    if len == 1 {
+        // element 0 of row r lies at [r] in both layouts
+        return Some(plogq::one_element_adjacent(p.values(), q.values(), out));
+    }
     if len < from?.max(f32_tiles::FROM) {
         return None;
     }

@@ -1246,6 +1246,15 @@ impl<'a, T: Real> Block<'a, T> {
     }
 }
 
+impl<'a, T> Block<'a, T> {
+    /// The memory the block reads (rows of one element: row r's at `[r]` in both layouts).
+    pub fn values(self) -> &'a [T] {
+        match self {
+            Block::Rows(x) | Block::Columns { values: x, .. } => x,
+        }
+    }
+}
+
 impl<T> Block<'_, T> {
     /// The block from row `r` on (rows of `len` elements).
     fn skip_rows(self, r: usize, len: usize) -> Self {
