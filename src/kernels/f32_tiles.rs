@@ -22,7 +22,13 @@ use crate::simd::vector_f32::F16;
 /// minimum of three alternated rounds, engine tile → float32 tile): C = 5 36.5 → 44.2,
 /// C = 6 39.8 → 36.1, C = 8 31.7 → 25.9, C = 10 30.0 → 27.6, C = 12 32.2 → 24.6, C = 16
 /// 27.3 → 21.6, C = 32 36.0 → 20.2, C = 100 28.8 → 23.4, C = 128 28.0 → 20.6.
-pub(crate) const FROM: usize = 8;
+const FROM: usize = 8;
+
+/// Whether rows of `len` float32 values take the float32 tiles: from [`FROM`], and rows of
+/// three (the transpose splits triples with shuffles, no element loop).
+pub(crate) fn take(len: usize) -> bool {
+    len == 3 || len >= FROM
+}
 
 /// A row of a group tile holding float32 values: sixteen lanes, one per row.
 pub trait TileRow: Copy {

@@ -312,7 +312,7 @@ pub(crate) fn normalized_adjacent<T: Real, U: Real>(
         // element 0 of row r lies at [r] in both layouts
         return Some(plogq::one_element_adjacent(p.values(), q.values(), out));
     }
-    if len < from?.max(f32_tiles::FROM) {
+    if len < from? || !f32_tiles::take(len) {
         return None;
     }
     Some(adjacent(p.rows_f32()?, q.rows_f32()?, len, out))
