@@ -356,15 +356,6 @@ mod tests {
     }
 
     #[test]
-    fn js_rows_too_short_for_the_fast_form_through_float32_tiles_equal_the_group_form() {
-        check_adjacent_matches_group(
-            js::exact_adjacent,
-            |pt, qt, out, regular| js::group::<f32, f32>(pt, qt, true, out, regular),
-            3..js::F32_FAST_GROUP_FROM,
-        );
-    }
-
-    #[test]
     fn cross_entropy_rows_through_float32_tiles_equal_the_group_form() {
         // entropy too: the checker runs every case with q = p (the same memory)
         check_adjacent_matches_group(

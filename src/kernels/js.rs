@@ -29,7 +29,6 @@ use super::two_pass::{
     determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,
     two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
 };
-use super::f32_tiles::{self, F32Rows, FastGroupForm, TileRow};
 use super::{js_f32, pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
 use crate::simd::vector::F8;
@@ -602,9 +601,9 @@ fn group_body<V: F8, T: Real, U: Real>(
         };
     }
     if out.len() <= GROUP / 2 {
-        group_halves::<V, T, U, _, 1>(p, q, normalize, out, regular)
+        group_halves::<V, T, U, 1>(p, q, normalize, out, regular)
     } else {
-        group_halves::<V, T, U, _, 2>(p, q, normalize, out, regular)
+        group_halves::<V, T, U, 2>(p, q, normalize, out, regular)
     }
 }
 
@@ -612,9 +611,9 @@ fn group_body<V: F8, T: Real, U: Real>(
 /// eight rows, as `kl::group_halves`). Lanes never interact: a row's value does not
 /// depend on `H`.
 #[inline(always)]
-fn group_halves<V: F8, T: Real, U: Real, R: TileRow, const H: usize>(
-    p: &[R],
-    q: &[R],
+fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
     normalize: bool,
     out: &mut [f64],
     regular: &mut [bool],
@@ -625,7 +624,7 @@ fn group_halves<V: F8, T: Real, U: Real, R: TileRow, const H: usize>(
     let steps = p.len().min(q.len());
     for c in 0..steps {
         for h in 0..H {
-            let (a, b) = (p[c].half::<V>(h), q[c].half::<V>(h));
+            let (a, b) = (half::<V>(&p[c], h), half::<V>(&q[c], h));
             (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
             (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
             mp[h] = mp[h].min_ignoring_nan(a);
@@ -653,9 +652,9 @@ fn group_halves<V: F8, T: Real, U: Real, R: TileRow, const H: usize>(
     }
     let f32_data = T::IS_F32 && U::IS_F32;
     let mut acc = if f32_data {
-        group_terms::<V, R, true, H>(p, q, &lanes)
+        group_terms::<V, true, H>(p, q, &lanes)
     } else {
-        group_terms::<V, R, false, H>(p, q, &lanes)
+        group_terms::<V, false, H>(p, q, &lanes)
     };
     if f32_data {
         let limit = V::splat(F32_MIN_NORMAL);
@@ -663,7 +662,7 @@ fn group_halves<V: F8, T: Real, U: Real, R: TileRow, const H: usize>(
             acc[0].min_pos.lt(limit),
             acc[H - 1].min_pos.lt(limit),
         )) {
-            let redo = group_terms::<V, R, false, H>(p, q, &lanes);
+            let redo = group_terms::<V, false, H>(p, q, &lanes);
             for (a, r) in acc.iter_mut().zip(redo).take(H) {
                 let bad = a.min_pos.lt(limit);
                 a.t = V::select(bad, r.t, a.t);
@@ -706,16 +705,16 @@ fn lanes_from_sums<V: F8>(sp: V, sq: V, sp_lo: V, sq_lo: V) -> Lanes<V> {
 
 /// Pass 2 of a vertical group.
 #[inline(always)]
-fn group_terms<V: F8, R: TileRow, const F32: bool, const H: usize>(
-    p: &[R],
-    q: &[R],
+fn group_terms<V: F8, const F32: bool, const H: usize>(
+    p: &[[f64; GROUP]],
+    q: &[[f64; GROUP]],
     lanes: &[Lanes<V>; 2],
 ) -> [Acc<V>; 2] {
     let mut acc = [Acc::<V>::new(); 2];
     let steps = p.len().min(q.len());
     for c in 0..steps {
-        let a = (p[c].half::<V>(0), p[c].half::<V>(H - 1));
-        let b = (q[c].half::<V>(0), q[c].half::<V>(H - 1));
+        let a = (half::<V>(&p[c], 0), half::<V>(&p[c], H - 1));
+        let b = (half::<V>(&q[c], 0), half::<V>(&q[c], H - 1));
         if H == 1 {
             step_half::<V, F32>(&mut acc[0], a.0, b.0, &lanes[0]);
         } else {
@@ -723,41 +722,6 @@ fn group_terms<V: F8, R: TileRow, const F32: bool, const H: usize>(
         }
     }
     acc
-}
-
-/// The exact group form of normalised float32 rows on either tile ([`f32_tiles`]), for
-/// rows too short for the fast form ([`F32_FAST_GROUP_FROM`]): its logarithms are of f64
-/// quantities, so the float32 tile only saves the widening pass into the engine's tile.
-/// The rows it leaves are the irregular ones (the engine's row form).
-struct ExactOnTiles;
-
-impl FastGroupForm for ExactOnTiles {
-    #[inline(always)]
-    fn fast<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) -> Lowest {
-        let mut regular = [true; GROUP];
-        let regular = &mut regular[..out.len()];
-        let lowest = if out.len() <= GROUP / 2 {
-            group_halves::<V, f32, f32, R, 1>(p, q, true, out, regular)
-        } else {
-            group_halves::<V, f32, f32, R, 2>(p, q, true, out, regular)
-        };
-        fast.copy_from_slice(regular);
-        lowest
-    }
-
-    fn exact(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) {
-        group_of::<f32, f32>(p, q, true, out, regular);
-    }
-}
-
-/// Normalised JS divergences of whole groups of sixteen float32 rows of `len` values
-/// (3 ≤ len < [`F32_FAST_GROUP_FROM`]) in one of the [`F32Rows`] layouts by the exact
-/// group form on float32 tiles ([`f32_tiles::adjacent`]): [`group`]'s values bit for bit.
-/// PERF: `perf` of float32 JS over (10^6, 10) rows, one thread, before: the exact group
-/// kernel 55%, the widening transpose into the engine's tile 21%.
-pub fn exact_adjacent(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) {
-    assert!((3..F32_FAST_GROUP_FROM).contains(&len), "the fast form's rows, or a closed form's");
-    f32_tiles::adjacent::<ExactOnTiles>(p, q, len, out)
 }
 
 crate::simd::multiversion! {

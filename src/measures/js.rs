@@ -41,10 +41,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         len: usize,
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
-        // float32 rows too short for the fast form take the exact form on float32 tiles
-        let fast = js::fast_group_from::<T, U>(self.normalize).is_some_and(|from| len >= from);
-        let tiles = if fast { js_f32::adjacent } else { js::exact_adjacent };
-        normalized_adjacent(self.normalize, Some(3), (p, q), len, out, tiles)
+        let from = js::fast_group_from::<T, U>(self.normalize);
+        normalized_adjacent(self.normalize, from, (p, q), len, out, js_f32::adjacent)
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
