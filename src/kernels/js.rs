@@ -737,7 +737,10 @@ crate::simd::multiversion! {
 /// pays for both forms. Measured ((N, C) float32, N·C = 10^7, one thread, ms a call,
 /// exact → fast for every row from C = 3): C = 3 46 → 94, C = 5 41 → 74, C = 10 41 → 59,
 /// C = 16 42 → 47, C = 20 44 → 39–42, C = 24 43–46 → 31–34, C = 30 43–45 → 33,
-/// C = 100 45 → 29–31.
+/// C = 100 45 → 29–31. Tried and rejected (2026-12-06): the exact form on float32 tiles for
+/// the rows below this (no widening pass into the engine's tile; the kernel widens each
+/// value as it loads it, in both passes) was slower — one thread, minima of three
+/// alternated rounds, C = 3 63.1 → 65.1 ms, C = 8 57.9 → 63.1, C = 10 61.5 → 65.1.
 pub const F32_FAST_GROUP_FROM: usize = 20;
 
 /// The row length from which [`group`] takes [`js_f32::group`] for rows of p (element type
