@@ -294,9 +294,8 @@ impl<'a> RowStop<'a> {
 
 /// The engine's `RowMeasure::adjacent` for a normalised measure (None for a raw one):
 /// one-element rows (value 0 where regular) straight from memory, and float32 rows of at
-/// least `from` elements (None: never) through the measure's fast form on float32 tiles
-/// (`adjacent`, [`kernels::f32_tiles`](crate::kernels::f32_tiles)) — the same bits as
-/// its group form.
+/// least `from` elements (None: never) that [`f32_tiles::take`] takes through the
+/// measure's group form on float32 tiles (`adjacent`) — the same bits as its group form.
 pub(crate) fn normalized_adjacent<T: Real, U: Real>(
     normalize: bool,
     from: Option<usize>,
