@@ -62,7 +62,7 @@ def test_fast_path_leaves_errors_to_the_general_path(name: str) -> None:
 
 @pytest.mark.parametrize("name", FUNCS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("c", [1, 2, 3, 10, 17, 64, 65, 100, 256, 257, 300])
+@pytest.mark.parametrize("c", [1, 2, 3, 7, 8, 10, 17, 64, 65, 100, 256, 257, 300])
 def test_every_layout_gives_the_same_bits(name: str, dtype: type, c: int) -> None:
     rng = np.random.default_rng(c)
     n = 37  # two full groups of sixteen and a partial one
@@ -83,6 +83,34 @@ def test_every_layout_gives_the_same_bits(name: str, dtype: type, c: int) -> Non
     for r in (0, 5, 9, 11, 36):
         alone = _call(name, p[r : r + 1], q[r : r + 1], -1)
         np.testing.assert_array_equal(np.asarray(alone), want[r : r + 1])
+
+
+@pytest.mark.parametrize("name", FUNCS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_element_rows_are_zero_nan_or_an_error(name: str, dtype: type) -> None:
+    """(N, 1) rows are read straight from memory in whole groups of sixteen: a NaN or a
+    zero in one group, a tiny or huge value in another, still give the row forms' values,
+    and a negative anywhere is the usual ValueError."""
+    n = 70
+    p = np.linspace(0.5, 2.0, n, dtype=dtype).reshape(n, 1)
+    q = p[::-1].copy()
+    p[3, 0], q[20, 0], p[40, 0] = np.nan, 0.0, np.finfo(dtype).tiny
+    got = np.asarray(_call(name, p, q, -1))
+    want = np.zeros(n)
+    want[3] = np.nan  # NaN propagates
+    if name != "entropy":
+        want[20] = np.nan  # q's row sums to zero: Q is 0/0
+    for r in range(n):
+        alone = np.asarray(_call(name, p[r : r + 1], q[r : r + 1], -1))
+        np.testing.assert_array_equal(alone, got[r : r + 1])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[~np.isnan(got)], 0.0)
+    cols = _call(name, np.ascontiguousarray(p.T), np.ascontiguousarray(q.T), 0)
+    np.testing.assert_array_equal(np.asarray(cols), got)
+    bad = p.copy()
+    bad[50, 0] = -1.0
+    with pytest.raises(ValueError, match="p"):
+        _call(name, bad, q, -1)
 
 
 @pytest.mark.parametrize("name", [f for f in FUNCS if f != "entropy"])
