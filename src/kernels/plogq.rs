@@ -1506,6 +1506,15 @@ impl FastGroupForm for FloatTiles {
     }
 }
 
+/// Float32 rows at least this long (and rows of three) take [`adjacent`]; at 8 and 10
+/// classes the engine's own fill into its tile (an element loop for those lengths) is
+/// faster. One thread, (N, C) float32, N·C = 10^7, minima of three alternated rounds, ms,
+/// engine's tile → float32 tiles: entropy C = 3 21.6 → 20.2, C = 8 14.1 → 16.3, C = 10
+/// 16.5 → 16.8, C = 12 17.4 → 15.2, C = 16 15.2 → 13.6, C = 32 14.3 → 12.4, C = 100 14.4 →
+/// 11.8; cross-entropy C = 3 29.7 → 26.9, C = 8 19.8 → 23.5, C = 10 24.8 → 25.6, C = 16
+/// 24.2 → 20.1, C = 100 22.1 → 18.2.
+pub const F32_TILES_FROM: usize = 12;
+
 /// Normalised cross-entropies (entropies where `q` is `p`) of whole groups of sixteen
 /// float32 rows of `len` ≥ 3 values in one of the [`F32Rows`] layouts, through float32
 /// tiles ([`f32_tiles::adjacent`]): [`group`]'s values bit for bit, without widening

@@ -48,7 +48,9 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         if self.normalize && len == 2 {
             return Some(pairs_f32::adjacent(pairs(p)?, pairs(q)?, out));
         }
-        normalized_adjacent(self.normalize, Some(3), (p, q), len, out, plogq::adjacent)
+        // rows of three, and from plogq::F32_TILES_FROM (measured there)
+        let from = if len == 3 { 3 } else { plogq::F32_TILES_FROM };
+        normalized_adjacent(self.normalize, Some(from), (p, q), len, out, plogq::adjacent)
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {
