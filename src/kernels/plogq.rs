@@ -37,11 +37,11 @@
 //! "regular": [`careful_row`] handles them (NaN propagates; a total out of range is
 //! rescaled by an exact power of two, which leaves H unchanged).
 
+use super::f32_tiles::{self, F32Rows, FastGroupForm, TileRow};
 use super::two_pass::{
     flag, half, load16, log1p, mark_irregular, scaled, store_half, sums, Lowest, Sums,
     F32_MIN_NORMAL, REGULAR_MAX, REGULAR_MIN,
 };
-use super::f32_tiles::{self, F32Rows, FastGroupForm, TileRow};
 use super::{Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
 use crate::simd::log_table::ln_by_table;
@@ -1017,6 +1017,9 @@ fn regular_one(x: f64) -> bool {
     (REGULAR_MIN..=REGULAR_MAX).contains(&x)
 }
 
+// V is the multiversion macro's vector type: this body is plain code that the compiler
+// vectorises under each version's target features.
+#[allow(clippy::extra_unused_type_parameters)]
 #[inline(always)]
 fn one_element_adjacent_body<V: F8, T: Real, U: Real>(
     p: &[T],
@@ -1522,7 +1525,10 @@ pub const F32_TILES_FROM: usize = 12;
 /// PERF: `perf` of float32 entropy over (10^5, 100) rows, one thread, before: the group
 /// kernel 45%, the float32 transpose 27%, the widening 8%.
 pub fn adjacent(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) {
-    assert!(len > 2, "one- and two-element rows have their own closed forms");
+    assert!(
+        len > 2,
+        "one- and two-element rows have their own closed forms"
+    );
     f32_tiles::adjacent::<FloatTiles>(p, q, len, out)
 }
 

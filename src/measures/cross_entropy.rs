@@ -9,7 +9,7 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{one_contiguous, per_row, per_row_of_views, normalized_adjacent, whole, Options};
+use super::{normalized_adjacent, one_contiguous, per_row, per_row_of_views, whole, Options};
 use crate::error::Error;
 use crate::kernels::pairs_f32::{self, Pairs};
 use crate::kernels::plogq;
@@ -50,7 +50,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         }
         // rows of three, and from plogq::F32_TILES_FROM (measured there)
         let from = if len == 3 { 3 } else { plogq::F32_TILES_FROM };
-        normalized_adjacent(self.normalize, Some(from), (p, q), len, out, plogq::adjacent)
+        normalized_adjacent(
+            self.normalize,
+            Some(from),
+            (p, q),
+            len,
+            out,
+            plogq::adjacent,
+        )
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {

@@ -8,7 +8,7 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
 use super::{
-    one_contiguous, per_row, per_row_of_views, per_row_of_views_then, normalized_adjacent, whole,
+    normalized_adjacent, one_contiguous, per_row, per_row_of_views, per_row_of_views_then, whole,
 };
 use crate::error::Error;
 use crate::kernels::two_pass::{self, Lowest};

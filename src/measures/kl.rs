@@ -7,7 +7,7 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
-use super::{one_contiguous, per_row, per_row_of_views, normalized_adjacent, whole};
+use super::{normalized_adjacent, one_contiguous, per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{kl, kl_f32};
