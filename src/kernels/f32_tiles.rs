@@ -20,10 +20,11 @@ use crate::simd::vector_f32::F16;
 
 /// Rows at least this long take the float32 tiles ([`adjacent`]); shorter ones (but rows
 /// of three, see [`take`]) have too few columns for the transpose's 8 × 8 blocks (its
-/// element loop moves them), and keep the engine's tile. Measured (KL, (N, C) float32, N·C = 10^7, one thread, ms a call,
-/// minimum of three alternated rounds, engine tile → float32 tile): C = 5 36.5 → 44.2,
-/// C = 6 39.8 → 36.1, C = 8 31.7 → 25.9, C = 10 30.0 → 27.6, C = 12 32.2 → 24.6, C = 16
-/// 27.3 → 21.6, C = 32 36.0 → 20.2, C = 100 28.8 → 23.4, C = 128 28.0 → 20.6.
+/// element loop moves them), and keep the engine's tile. Measured (KL, (N, C) float32,
+/// N·C = 10^7, one thread, ms a call, minimum of three alternated rounds, engine tile →
+/// float32 tile): C = 5 36.5 → 44.2, C = 6 39.8 → 36.1, C = 8 31.7 → 25.9, C = 10 30.0 →
+/// 27.6, C = 12 32.2 → 24.6, C = 16 27.3 → 21.6, C = 32 36.0 → 20.2, C = 100 28.8 → 23.4,
+/// C = 128 28.0 → 20.6.
 const FROM: usize = 8;
 
 /// Whether rows of `len` float32 values take the float32 tiles: from [`FROM`], and rows of
