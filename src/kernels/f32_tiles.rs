@@ -12,6 +12,7 @@
 //! exact group form. Both tiles hold the same values, so a row gets the same bits from
 //! either (tested: [`adjacent`] against the group form on every shape it takes).
 
+use super::block::Block;
 use super::two_pass::{exact_where_not_fast, half, narrow, Lowest};
 use super::GROUP;
 use crate::simd::transpose::{transpose, widen_runs};
@@ -114,7 +115,7 @@ fn on_tile<V: F8, G: FastGroupForm>(
     lowest
 }
 
-/// Whole groups of sixteen rows of `len` float32 values in one of the [`F32Rows`] layouts
+/// Whole groups of sixteen rows of `len` float32 values in one of the [`Block`] layouts
 /// (`q` may be `p`, the same memory), `out.len() / 16` of them, through float32 tiles: the
 /// values into `out` until a group holds a row the engine must redo with its row form
 /// (that group's slots are left written: the engine's group form overwrites them).
@@ -122,8 +123,8 @@ fn on_tile<V: F8, G: FastGroupForm>(
 /// [`on_tile`]'s bit for bit.
 #[inline(always)]
 fn adjacent_body<V: F8, G: FastGroupForm>(
-    p: F32Rows<'_>,
-    q: F32Rows<'_>,
+    p: Block<'_, f32>,
+    q: Block<'_, f32>,
     len: usize,
     out: &mut [f64],
 ) -> (usize, Lowest) {
@@ -175,29 +176,19 @@ crate::simd::multiversion! {
 
 crate::simd::multiversion! {
     /// [`group`] on whole groups of sixteen rows of `len` float32 values in one of the
-    /// [`F32Rows`] layouts (`q` may be `p`, the same memory; `out.len() / 16` groups), read
+    /// [`Block`] layouts (`q` may be `p`, the same memory; `out.len() / 16` groups), read
     /// through float32 tiles ([`adjacent_body`]): the values into `out` until a group holds
     /// a row the engine must redo with the row form. Returns (rows done, their smallest
     /// inputs); each row equals [`group`]'s bit for bit.
-    pub fn adjacent<G: FastGroupForm>(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
+    pub fn adjacent<G: FastGroupForm>(p: Block<'_, f32>, q: Block<'_, f32>, len: usize, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
 }
 
-/// Where float32 rows of one length lie in memory (the engine's `Block`, float32).
-#[derive(Clone, Copy, Debug)]
-pub enum F32Rows<'a> {
-    /// Rows back to back: row r at `[r·len..(r + 1)·len]` (a C-ordered (N, len) array).
-    BackToBack(&'a [f32]),
-    /// Element c of row r at `values[c·stride + r]` (the C-ordered (len, N) array read
-    /// along axis 0).
-    Columns { values: &'a [f32], stride: usize },
-}
-
-impl F32Rows<'_> {
+impl Block<'_, f32> {
     /// Whether `groups` groups of sixteen rows of `len` values lie in the slice.
     fn holds(&self, groups: usize, len: usize) -> bool {
         match *self {
-            F32Rows::BackToBack(x) => x.len() >= groups * GROUP * len,
-            F32Rows::Columns { values, stride } => {
+            Block::Rows(x) => x.len() >= groups * GROUP * len,
+            Block::Columns { values, stride } => {
                 groups == 0 || values.len() >= (len - 1) * stride + groups * GROUP
             }
         }
@@ -206,10 +197,10 @@ impl F32Rows<'_> {
     /// Whether both read the same memory.
     fn same_values(&self, other: &Self) -> bool {
         match (*self, *other) {
-            (F32Rows::BackToBack(a), F32Rows::BackToBack(b)) => std::ptr::eq(a, b),
+            (Block::Rows(a), Block::Rows(b)) => std::ptr::eq(a, b),
             (
-                F32Rows::Columns { values: a, stride },
-                F32Rows::Columns {
+                Block::Columns { values: a, stride },
+                Block::Columns {
                     values: b,
                     stride: s,
                 },
@@ -223,11 +214,11 @@ impl F32Rows<'_> {
     fn fill(&self, g: usize, tile: &mut [[f32; GROUP]]) {
         let len = tile.len();
         match *self {
-            F32Rows::BackToBack(x) => {
+            Block::Rows(x) => {
                 let rows = &x[g * GROUP * len..(g + 1) * GROUP * len];
                 transpose(rows, len, GROUP, len, tile.as_flattened_mut(), GROUP);
             }
-            F32Rows::Columns { values, stride } => {
+            Block::Columns { values, stride } => {
                 for (c, slot) in tile.iter_mut().enumerate() {
                     let at = c * stride + g * GROUP;
                     // the next groups' values of this element: the class rows are `len`
@@ -240,7 +231,7 @@ impl F32Rows<'_> {
     }
 }
 
-/// How far ahead (elements) a [`F32Rows::Columns`] group asks for each class row: two
+/// How far ahead (elements) a [`Block::Columns`] group asks for each class row: two
 /// groups (as the engine's own fill of that layout).
 const COLUMNS_AHEAD: usize = 2 * GROUP;
 
@@ -258,7 +249,7 @@ mod tests {
     /// memory). The rows done carry the group form's bits; it stops exactly before the
     /// first group holding an irregular row; its smallest inputs are those rows'.
     fn check_adjacent_matches_group(
-        adjacent: impl Fn(F32Rows<'_>, F32Rows<'_>, usize, &mut [f64]) -> (usize, Lowest),
+        adjacent: impl Fn(Block<'_, f32>, Block<'_, f32>, usize, &mut [f64]) -> (usize, Lowest),
         group: impl GroupFn,
         lens: impl Iterator<Item = usize>,
     ) {
@@ -305,13 +296,13 @@ mod tests {
                     };
                     let (pc, qc) = (columns(&p), columns(&q));
                     let layouts = [
-                        (F32Rows::BackToBack(&p), F32Rows::BackToBack(&q)),
+                        (Block::Rows(&p), Block::Rows(&q)),
                         (
-                            F32Rows::Columns {
+                            Block::Columns {
                                 values: &pc,
                                 stride: n,
                             },
-                            F32Rows::Columns {
+                            Block::Columns {
                                 values: &qc,
                                 stride: n,
                             },

@@ -32,7 +32,8 @@
 //! tile with one row per lane, each row kept on the leaf's bound (2^−21 of its value), the
 //! rows not kept taking the exact group form.
 
-use super::f32_tiles::{self, F32Rows, FastGroupForm, TileRow};
+use super::block::Block;
+use super::f32_tiles::{self, FastGroupForm, TileRow};
 use super::two_pass::{lowest_f32, mark_irregular, store_half, Lowest, REGULAR_MAX, REGULAR_MIN};
 use super::GROUP;
 use crate::simd::log::ln_finite;
@@ -337,9 +338,14 @@ pub fn group(
     f32_tiles::group::<Js>(p, q, out, regular)
 }
 
-/// [`group`] on whole groups of sixteen float32 rows in one of the [`F32Rows`] layouts,
+/// [`group`] on whole groups of sixteen float32 rows in one of the [`Block`] layouts,
 /// through float32 tiles ([`f32_tiles::adjacent`]).
-pub fn adjacent(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) {
+pub fn adjacent(
+    p: Block<'_, f32>,
+    q: Block<'_, f32>,
+    len: usize,
+    out: &mut [f64],
+) -> (usize, Lowest) {
     f32_tiles::adjacent::<Js>(p, q, len, out)
 }
 

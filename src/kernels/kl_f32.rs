@@ -46,7 +46,8 @@
 //! the rows not kept take the near form lane by lane (`Kl::second`, on the same bound),
 //! and the rows neither keeps the exact group form.
 
-use super::f32_tiles::{self, F32Rows, FastGroupForm, TileRow};
+use super::block::Block;
+use super::f32_tiles::{self, FastGroupForm, TileRow};
 use super::two_pass::{lowest_f32, mark_irregular, store_half, Lowest, Sums};
 use super::GROUP;
 use crate::simd::log::ln_finite;
@@ -466,9 +467,14 @@ pub fn group(
     f32_tiles::group::<Kl>(p, q, out, regular)
 }
 
-/// [`group`] on whole groups of sixteen float32 rows in one of the [`F32Rows`] layouts,
+/// [`group`] on whole groups of sixteen float32 rows in one of the [`Block`] layouts,
 /// through float32 tiles ([`f32_tiles::adjacent`]).
-pub fn adjacent(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) {
+pub fn adjacent(
+    p: Block<'_, f32>,
+    q: Block<'_, f32>,
+    len: usize,
+    out: &mut [f64],
+) -> (usize, Lowest) {
     f32_tiles::adjacent::<Kl>(p, q, len, out)
 }
 

@@ -6,6 +6,7 @@
 //! compare the two on adversarial values and on every tail length 0..=67.
 
 pub mod bce;
+pub mod block;
 pub mod calibration;
 pub mod counts;
 pub mod double_double;

@@ -37,7 +37,8 @@
 //! "regular": [`careful_row`] handles them (NaN propagates; a total out of range is
 //! rescaled by an exact power of two, which leaves H unchanged).
 
-use super::f32_tiles::{self, F32Rows, FastGroupForm, TileRow};
+use super::block::Block;
+use super::f32_tiles::{self, FastGroupForm, TileRow};
 use super::two_pass::{
     flag, half, load16, log1p, mark_irregular, scaled, store_half, sums, Lowest, Sums,
     F32_MIN_NORMAL, REGULAR_MAX, REGULAR_MIN,
@@ -1519,12 +1520,17 @@ impl FastGroupForm for FloatTiles {
 pub const F32_TILES_FROM: usize = 12;
 
 /// Normalised cross-entropies (entropies where `q` is `p`) of whole groups of sixteen
-/// float32 rows of `len` ≥ 3 values in one of the [`F32Rows`] layouts, through float32
+/// float32 rows of `len` ≥ 3 values in one of the [`Block`] layouts, through float32
 /// tiles ([`f32_tiles::adjacent`]): [`group`]'s values bit for bit, without widening
 /// every value into the engine's f64 tile and narrowing it back for its logarithm.
 /// PERF: `perf` of float32 entropy over (10^5, 100) rows, one thread, before: the group
 /// kernel 45%, the float32 transpose 27%, the widening 8%.
-pub fn adjacent(p: F32Rows<'_>, q: F32Rows<'_>, len: usize, out: &mut [f64]) -> (usize, Lowest) {
+pub fn adjacent(
+    p: Block<'_, f32>,
+    q: Block<'_, f32>,
+    len: usize,
+    out: &mut [f64],
+) -> (usize, Lowest) {
     assert!(
         len > 2,
         "one- and two-element rows have their own closed forms"

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-use crate::kernels::f32_tiles::{self, F32Rows};
+use crate::kernels::f32_tiles;
 use crate::kernels::plogq;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::Real;
@@ -292,6 +292,10 @@ impl<'a> RowStop<'a> {
     }
 }
 
+/// A measure's group form on float32 tiles over whole groups of a [`Block`] (e.g.
+/// `kernels::kl_f32::adjacent`): (rows done, their smallest inputs).
+type TilesForm = fn(Block<'_, f32>, Block<'_, f32>, usize, &mut [f64]) -> (usize, Lowest);
+
 /// The engine's `RowMeasure::adjacent` for a normalised measure (None for a raw one):
 /// one-element rows (value 0 where regular) straight from memory, and float32 rows of at
 /// least `from` elements (None: never) that [`f32_tiles::take`] takes through the
@@ -302,7 +306,7 @@ pub(crate) fn normalized_adjacent<T: Real, U: Real>(
     (p, q): (Block<'_, T>, Block<'_, U>),
     len: usize,
     out: &mut [f64],
-    adjacent: fn(F32Rows<'_>, F32Rows<'_>, usize, &mut [f64]) -> (usize, Lowest),
+    adjacent: TilesForm,
 ) -> Option<(usize, Lowest)> {
     if !normalize {
         return None;
@@ -314,7 +318,7 @@ pub(crate) fn normalized_adjacent<T: Real, U: Real>(
     if len < from? || !f32_tiles::take(len) {
         return None;
     }
-    Some(adjacent(p.rows_f32()?, q.rows_f32()?, len, out))
+    Some(adjacent(p.as_f32()?, q.as_f32()?, len, out))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use ndarray::ArrayViewD;
 use super::output::{Finish, Slots};
 use super::{reduce_blocks, Ctx};
 use crate::error::Error;
-use crate::kernels::f32_tiles::F32Rows;
+pub use crate::kernels::block::Block;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
 use crate::simd::transpose::{
@@ -1219,52 +1219,6 @@ pub trait RowMeasure<T, U>: Sync {
     /// in a longer row's tile and its value does not depend on its neighbours.
     fn own_length_up_to(&self) -> usize {
         TINY
-    }
-}
-
-/// Where rows of one length lie in memory, for [`RowMeasure::adjacent`]: the two layouts
-/// whose groups need no index arithmetic.
-#[derive(Clone, Copy, Debug)]
-pub enum Block<'a, T> {
-    /// Rows back to back: row r at `[r·len..(r + 1)·len]` (a C-ordered (N, len) array).
-    Rows(&'a [T]),
-    /// Each element of the rows in its own run: element c of row r at
-    /// `values[c·stride + r]` (the C-ordered (len, N) array read along axis 0).
-    Columns { values: &'a [T], stride: usize },
-}
-
-impl<'a, T: Real> Block<'a, T> {
-    /// The block as float32 rows, where they are float32.
-    pub fn rows_f32(self) -> Option<F32Rows<'a>> {
-        Some(match self {
-            Block::Rows(x) => F32Rows::BackToBack(T::as_f32(x)?),
-            Block::Columns { values, stride } => F32Rows::Columns {
-                values: T::as_f32(values)?,
-                stride,
-            },
-        })
-    }
-}
-
-impl<'a, T> Block<'a, T> {
-    /// The memory the block reads (rows of one element: row r's at `[r]` in both layouts).
-    pub fn values(self) -> &'a [T] {
-        match self {
-            Block::Rows(x) | Block::Columns { values: x, .. } => x,
-        }
-    }
-}
-
-impl<T> Block<'_, T> {
-    /// The block from row `r` on (rows of `len` elements).
-    fn skip_rows(self, r: usize, len: usize) -> Self {
-        match self {
-            Block::Rows(x) => Block::Rows(&x[r * len..]),
-            Block::Columns { values, stride } => Block::Columns {
-                values: &values[r..],
-                stride,
-            },
-        }
     }
 }
 
