@@ -456,8 +456,8 @@ impl FastGroupForm for Kl {
 /// (`p[c][j]`: element c of row j, zero padded): the fast form lane by lane (one read,
 /// differences of f32 logarithms, kept where the row's error bound is at most
 /// [`GROUP_MAX_ERROR`] of its D ≈ 7.2e-7), the near form for nearly equal rows it leaves
-/// (on the same bound), the exact group form ([`super::kl::group_of`]) for the other rows. Rows left `regular[j] == false` must be
-/// redone with the row form.
+/// (on the same bound), the exact group form ([`super::kl::group_of`]) for the other
+/// rows. Rows left `regular[j] == false` must be redone with the row form.
 pub fn group(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
