@@ -7,7 +7,7 @@ build:  ## build and install the extension (release) into the active Python
 test: test-rust test-python  ## the full test suite: cargo test on every SIMD path, then pytest
 
 test-python:
-	python -m pytest
+	python -m pytest -n 2
 
 test-rust:  ## Rust kernels against their scalar references, once per instruction set (optimised, no LTO: Cargo.toml's ci-test profile)
 	cargo test --profile ci-test

@@ -1,6 +1,7 @@
 // Property checks over arbitrary bytes, shared (by `include!`) by the `cargo fuzz` target
 // `fuzz/fuzz_targets/kernels.rs` (nightly) and the deterministic harness
-// `tests/fuzz_checks.rs`, which runs them on pseudo-random inputs under plain `cargo test`.
+// `pseudo_random.rs`, which plain `cargo test` runs on pseudo-random inputs (a test module
+// of the library).
 // Every check panics on failure, which is what a fuzzer reports.
 //
 // Input layout: byte 0 picks the mode, the rest is data. Raw mode reads f64 bit patterns

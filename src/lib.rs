@@ -18,5 +18,13 @@ pub mod simd;
 #[cfg(feature = "python")]
 mod bindings;
 
+// The fuzz target's checks run inside the library's test binary (see fuzz/pseudo_random.rs);
+// they name the crate `fastentropy::…`, as the fuzz target does.
+#[cfg(test)]
+extern crate self as fastentropy;
+#[cfg(test)]
+#[path = "../fuzz/pseudo_random.rs"]
+mod fuzz_checks;
+
 pub use error::Error;
 pub use measures::Options;

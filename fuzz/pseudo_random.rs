@@ -1,7 +1,9 @@
-//! The `cargo fuzz` target's checks (`fuzz/checks.rs`) on 20 000 pseudo-random inputs
-//! of every length up to 600 bytes, both modes, under plain `cargo test` (no nightly).
+//! The `cargo fuzz` target's checks (`checks.rs`) on 20 000 pseudo-random inputs of every
+//! length up to 600 bytes, both modes, under plain `cargo test` (no nightly). A test module
+//! of the library (`lib.rs` includes it under `cfg(test)`), not an integration test: one of
+//! those makes `cargo test` compile the whole crate a second time, as an rlib.
 
-include!("../fuzz/checks.rs");
+include!("checks.rs");
 
 #[test]
 fn fuzz_checks_on_pseudo_random_inputs() {
