@@ -145,7 +145,7 @@ impl<'a> Bitmap<'a> {
     }
 }
 
-/// One chunk of a column of distributions, borrowed. Built by [`ListView::new`] (NumPy
+/// One chunk of a column of distributions, borrowed. Built by [`ListView::ragged`] (NumPy
 /// offsets, CSR) or [`arrow_c`]; the offsets are checked by [`ListView::validate`] before
 /// any row is read.
 #[derive(Clone, Copy, Debug)]

@@ -40,7 +40,7 @@
 //! **Special rows.** The vector path requires every member total Z_s in [2^−500, 2^500]
 //! (the range where the double-double products cannot overflow or underflow). Other rows
 //! — a zero, NaN or infinite total, subnormal or huge counts — are recomputed by the scalar
-//! [`reference`] (`ensemble_reference.rs`), which scales each member by a power of two
+//! [`reference()`] (`ensemble_reference.rs`), which scales each member by a power of two
 //! first (exact) and propagates NaN. A member summing to 0 gives NaN (as `entropy`); NaN
 //! gives NaN for its row.
 //!

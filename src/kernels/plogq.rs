@@ -354,7 +354,7 @@ struct Lanes<V: F8> {
 }
 
 impl<V: F8> Lanes<V> {
-    /// The constants of eight rows from their sums, lane-wise (see [`Sums::consts`]; lanes
+    /// The constants of eight rows from their sums, lane-wise (see [`consts`]; lanes
     /// that are not regular get meaningless values, which the caller discards).
     /// With `table_log` (float32 data), c = ln m by [`ln_by_table`], without
     /// `ln_finite`'s division: within 2.3e-16 absolute (+ as much relative), against

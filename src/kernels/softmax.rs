@@ -127,7 +127,7 @@ impl RowStats {
         self.max + self.rest.ln_1p()
     }
 
-    /// −log softmax(z)[j] = (max − z_j) + log1p(rest): full relative precision when small.
+    /// −log softmax(z)\[j\] = (max − z_j) + log1p(rest): full relative precision when small.
     pub fn neg_log_softmax_at(&self, z_j: f64) -> f64 {
         (self.max - z_j) + self.rest.ln_1p()
     }

@@ -168,7 +168,7 @@ fn finish_body<V: F8>(max: &[f64], rest: &[f64], sub: Option<&[f64]>, out: &mut 
 
 crate::simd::multiversion! {
     /// Per row (`out.len()` a multiple of 8): `max + log1p(rest)` (the logsumexp), or with
-    /// `sub` the loss `(max − sub) + log1p(rest)` = −log softmax(z)[y] for `sub` = z_y.
+    /// `sub` the loss `(max − sub) + log1p(rest)` = −log softmax(z)\[y\] for `sub` = z_y.
     pub fn tile_finish<>(max: &[f64], rest: &[f64], sub: Option<&[f64]>, out: &mut [f64]) -> () = finish_body;
 }
 

@@ -225,7 +225,7 @@ impl Count for u64 {
     }
 }
 
-/// The most parts a counting pass is split into (see [`owner_parts`]).
+/// The most parts a counting pass is split into (see [`part_count`]).
 const MAX_PARTS: usize = 8;
 
 /// The number of parts of a counting pass: one per pool thread (at most [`MAX_PARTS`])

@@ -4,7 +4,7 @@
 //! array (float64: bitwise).
 //!
 //! - **Logits** (entropy / perplexity / cross-entropy / KL / JS): the row engine
-//!   ([`map_rows`]) with the dense path's own row measures ([`super::from_logits`]'s
+//!   ([`map_rows_then`]) with the dense path's own row measures ([`super::from_logits`]'s
 //!   `Entropy`, `Pairwise`, `Js`) — short rows in groups of sixteen, medium rows
 //!   streamed, longer ones as fixed blocks. A zero after a row's end is a logit of its
 //!   own, not nothing, so these measures ask the engine for groups of rows of one length

@@ -1121,7 +1121,7 @@ impl<'r, 'a, T: Real, U: Real> Long<'r, 'a, T, U> {
         }
     }
 
-    /// `f` over blocks of [`BLOCK`] elements, combined by the fixed tree of
+    /// `f` over blocks of [`super::BLOCK`] elements, combined by the fixed tree of
     /// [`reduce_blocks`], blocks in parallel when the call may fork. A block that is not
     /// one contiguous piece of both inputs is fed to `f` in gathered leaves of
     /// [`LEAF`] elements combined pairwise — for kernels built on

@@ -225,7 +225,7 @@ crate::simd::multiversion! {
     /// `dst[c][j] = values[starts[j] + c]` for sixteen rows of `dst.len()` elements
     /// anywhere in `values` (a group of ragged rows of one length), widened to f64: eight
     /// rows by eight columns at a time, loaded as vectors and transposed in registers
-    /// ([`F8::transpose8`]). Where 8 does not divide the length, the last block overlaps
+    /// ([`super::vector::F8::transpose8`]). Where 8 does not divide the length, the last block overlaps
     /// the one before (rewriting the same values); rows shorter than 8 are read on past
     /// their end (values of later rows, never stored). Where `values` does not hold eight
     /// elements from every start (its last rows), element by element. PERF: the element
