@@ -1021,9 +1021,13 @@ crate::simd::multiversion! {
 /// (uniform random rows of three elements: 28% of groups of sixteen keep every row, of four
 /// 63%), and a group with one row left pays for both forms. Measured ((N, C) float32, N·C = 10^7, one
 /// thread, ms a call, exact → fast for every row from C = 3, with the first form of the
-/// bound — 2^−21 of V and a condition ≤ 1.5; the final bound on D keeps more rows, so C = 4
-/// may gain too: not measured): C = 3 35 → 57, C = 4 31 → 42, C = 5 33 → 27, C = 6 30 → 22,
-/// C = 8 31 → 20, C = 10 29 → 17, C = 100 34 → 21.
+/// bound — 2^−21 of V and a condition ≤ 1.5): C = 3 35 → 57, C = 4 31 → 42, C = 5 33 → 27,
+/// C = 6 30 → 22, C = 8 31 → 20, C = 10 29 → 17, C = 100 34 → 21. Again with the final
+/// bound on D and the near form (2026-12-06; from 5 → from 4 → from 3, each (N, C) and its
+/// (C, N) transpose, minima of seven calls, three alternated rounds; one round's middle run
+/// disturbed by the host is left out): C = 3 rows 50.0 / 51.5 / 54.0 → 52.6 / 52.0 → 81.3 /
+/// 83.6 / 80.8 ms, C = 4 rows 49.8 / 50.2 / 50.5 → 58.4 / 57.0 → 58.1 / 58.5 / 56.9, C = 5 and
+/// 6 unchanged — still slower below 5.
 pub const F32_FAST_GROUP_FROM: usize = 5;
 
 /// The row length from which [`group`] takes [`kl_f32::group`] for rows of p (element type
