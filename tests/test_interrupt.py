@@ -186,8 +186,8 @@ def test_interrupted_calls_leak_nothing() -> None:
     glibc's mmap threshold is pinned for the child (``MALLOC_MMAP_THRESHOLD_``): by default
     it rises after the first large free, so later work buffers come from the heap, and
     where the signals land decides how much of it stays fragmented — with the CPU shared
-    (another pytest worker, two busy loops) the growth ranged from −19 to +38 MB over eight
-    runs, ~0.1 MB idle. Pinned, every buffer above 128 KiB is its own mapping, given back
+    the growth was 16.1 MB beside another pytest worker and ranged from −19 to +38 MB over
+    six runs beside two busy loops, ~0.1 MB idle. Pinned, every buffer above 128 KiB is its own mapping, given back
     on free: 0.06–0.27 MB over eight runs under the same load. So the bound can sit below
     the smallest buffer a call would leak (one 10^6-row result, 8 MB)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
