@@ -187,9 +187,10 @@ def test_interrupted_calls_leak_nothing() -> None:
     it rises after the first large free, so later work buffers come from the heap, and
     where the signals land decides how much of it stays fragmented — with the CPU shared
     the growth was 16.1 MB beside another pytest worker and ranged from −19 to +38 MB over
-    six runs beside two busy loops, ~0.1 MB idle. Pinned, every buffer above 128 KiB is its own mapping, given back
-    on free: 0.06–0.27 MB over eight runs under the same load. So the bound can sit below
-    the smallest buffer a call would leak (one 10^6-row result, 8 MB)."""
+    six runs beside two busy loops, ~0.1 MB idle. Pinned, every buffer above 128 KiB is
+    its own mapping, given back on free: 0.06–0.27 MB over eight runs under the same load.
+    So the bound can sit below the smallest buffer a call would leak (one 10^6-row result,
+    8 MB)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
     proc = subprocess.run([sys.executable, "-c", LEAK_CHILD], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
