@@ -11,9 +11,18 @@ from dask.distributed import Client, LocalCluster
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    """A LocalCluster of two single-threaded worker processes, one per test module."""
+    """A LocalCluster of two single-threaded worker processes, one per test module.
+
+    The scheduler's HTTP server (it runs without a dashboard too) takes a free port: on
+    its default, 8787, a second cluster started by another pytest-xdist worker at the same
+    time warned "Port 8787 is already in use", an error under the suite's warning filter.
+    """
     with LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": ":0"},
     ) as cluster, Client(cluster) as c:
         yield c
 
