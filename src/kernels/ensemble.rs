@@ -93,8 +93,24 @@
 //! turn, minimum of three rounds (2026-12-05): (30, 10^5, 10) float32 65.1 → 54.5 ms,
 //! float64 74.1 → 70.8; (10, 10^4, 1000) float32 297 → 189, float64 337 → 233. Data
 //! movement only: the same bits.
+//! (7) Float32 probabilities of eight classes or more take the member entropies from
+//! float32 logarithm parts first ([`ensemble_f32`]: ln x = k·ln 2 + f + rest, only rest
+//! from the f32 polynomial, sixteen lanes = two classes of the eight rows), kept per row
+//! on a bound that holds aleatoric and epistemic parts to 2.5e-7 (DESIGN §2b allows 1e-6);
+//! the rejected rows above, which compared with the whole ln x in f32, are why only the
+//! rest is. The rows it does not keep (members that nearly agree) take the f64 pass as
+//! before. One thread, the session's first wheel and this one alternated, minima of four
+//! rounds (2026-12-06): (30, 10^5, 10) 62.9 → 60.0 ms, (100, 10^4, 10) 22.3 → 20.9,
+//! (10, 10^4, 1000) 217.5 → 190.0, (20, 5·10^4, 50) 97.7 → 91.1. Pass 2 is now about half
+//! of the kernel at (30, 10^5, 10) in `perf`; the copy and the member totals of pass 1
+//! the other half. Fewer than eight classes keep the f64 pass: a group of eight rows pays
+//! both passes when one row's epistemic part is too small for the bound (below ~0.06
+//! nats for Dirichlet(1) rows), which short random rows often are; with the pass from
+//! two classes up, (8, 10^6, 2) took 110 → 136 and 107 → 102 ms in two rounds (not
+//! shown to gain).
 
 use super::double_double::{self as dd, Dd};
+use super::ensemble_f32;
 pub use super::ensemble_reference::reference;
 use super::Real;
 use crate::simd::exp::exp;
@@ -470,9 +486,10 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
 
     // Pass 2, fast: f64 probabilities, entropies, epistemic = total − aleatoric. Exact
     // wherever that difference does not cancel; the bound below decides.
-    let (total, aleatoric) = fast_pass::<V, T>(rows, classes, from_logits, buffered, scratch);
+    let skip = bad.eq(one);
+    let (total, aleatoric, accept) =
+        fast_results::<V, T>(rows, classes, from_logits, buffered, skip, scratch);
     let epi = total.sub(aleatoric);
-    let accept = accept_fast::<V, T>(total, aleatoric, classes, members);
     let (mut total, mut aleatoric, mut epi) = (total, aleatoric, epi);
     if !V::all(V::or(accept, bad.eq(one))) {
         #[cfg(test)]
@@ -500,6 +517,87 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     }
 }
 
+/// Float32 probabilities take [`ensemble_f32`]'s member entropies from this many classes
+/// up (fewer keep the f64 pass alone; module docs, (7)).
+const F32_LOGS_FROM: usize = 8;
+
+/// The fast pass's (total, aleatoric) and the lanes they are exact enough for (the others,
+/// unless `skip`ped, take the double-double pass). Buffered float32 probabilities of at
+/// least [`F32_LOGS_FROM`] classes first take the member entropies from float32 logarithm
+/// parts ([`ensemble_f32`], kept per row on its bound); the rows it does not keep, and
+/// every other input, take [`fast_pass`] and [`accept_fast`]. The total is the same either
+/// way (the same sums of P̄ in the same order).
+#[inline(always)]
+fn fast_results<V: F8, T: Real>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    skip: V::Mask,
+    scratch: &mut Scratch,
+) -> (V, V, V::Mask) {
+    let members = rows.len();
+    if T::IS_F32 && buffered && !from_logits && classes >= F32_LOGS_FROM {
+        scratch.pbar.clear();
+        scratch.pbar.resize(classes, [0.0; GROUP]);
+        let Scratch {
+            x,
+            z_hi,
+            z_inv,
+            pbar,
+            ..
+        } = &mut *scratch;
+        let m = ensemble_f32::member_entropies::<V>(
+            &x[..members * classes],
+            classes,
+            &z_hi[..members],
+            &z_inv[..members],
+            &mut pbar[..classes],
+        );
+        let total = mean_entropy::<V>(scratch, classes, members, false);
+        let aleatoric = m.aleatoric;
+        let tolerance = V::splat(ensemble_f32::TOLERANCE);
+        let bound = fast_bound::<V, T>(total, aleatoric, classes, members).add(m.error);
+        let kept = V::and(
+            m.in_domain,
+            V::and(
+                bound.le(tolerance.mul(total.sub(aleatoric))),
+                m.error.le(tolerance.mul(aleatoric)),
+            ),
+        );
+        if V::all(V::or(kept, skip)) {
+            #[cfg(test)]
+            tests::F32_LOG_GROUPS.with(|n| n.set(n.get() + 1));
+            return (total, aleatoric, kept);
+        }
+        let (t, a) = fast_pass::<V, T>(rows, classes, from_logits, buffered, scratch);
+        let accept = accept_fast::<V, T>(t, a, classes, members);
+        return (
+            V::select(kept, total, t),
+            V::select(kept, aleatoric, a),
+            V::or(kept, accept),
+        );
+    }
+    let (total, aleatoric) = fast_pass::<V, T>(rows, classes, from_logits, buffered, scratch);
+    let accept = accept_fast::<V, T>(total, aleatoric, classes, members);
+    (total, aleatoric, accept)
+}
+
+/// The fast pass's rounding bound on total and aleatoric, γ·(total + aleatoric) (and the
+/// plain P̄ sums' Sε·(total + 1) for float32 input); see [`accept_fast`].
+#[inline(always)]
+fn fast_bound<V: F8, T: Real>(total: V, aleatoric: V, classes: usize, members: usize) -> V {
+    let gamma = (4 * class_block(classes) + 40) as f64 * f64::EPSILON;
+    let bound = V::splat(gamma).mul(total.add(aleatoric));
+    // float32 input sums P̄ plainly (see `fast_pass`): each P̄_c is then off by up to
+    // Sε relative, which moves H(P̄) by at most Σ_c |δP̄_c|·|ln P̄_c + 1| ≤ Sε·(total + 1).
+    if T::IS_F32 {
+        bound.add(V::splat(members as f64 * f64::EPSILON).mul(total.add(V::splat(1.0))))
+    } else {
+        bound
+    }
+}
+
 /// The lanes whose fast-pass epistemic part, total − aleatoric, is exact to the tolerance
 /// (1e-12 relative for float64 input, 1e-7 for float32): where a bound on the rounding
 /// error of the two entropies, γ·(total + aleatoric), is at most tolerance × the difference.
@@ -521,17 +619,9 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
 /// 9e-13 of it).
 #[inline(always)]
 fn accept_fast<V: F8, T: Real>(total: V, aleatoric: V, classes: usize, members: usize) -> V::Mask {
-    let (zero, one) = (V::splat(0.0), V::splat(1.0));
-    let gamma = (4 * class_block(classes) + 40) as f64 * f64::EPSILON;
+    let zero = V::splat(0.0);
     let tolerance = if T::IS_F32 { 1e-7 } else { 1e-12 };
-    let bound = V::splat(gamma).mul(total.add(aleatoric));
-    // float32 input sums P̄ plainly (see `fast_pass`): each P̄_c is then off by up to
-    // Sε relative, which moves H(P̄) by at most Σ_c |δP̄_c|·|ln P̄_c + 1| ≤ Sε·(total + 1).
-    let bound = if T::IS_F32 {
-        bound.add(V::splat(members as f64 * f64::EPSILON).mul(total.add(one)))
-    } else {
-        bound
-    };
+    let bound = fast_bound::<V, T>(total, aleatoric, classes, members);
     V::or(
         bound.le(V::splat(tolerance).mul(total.sub(aleatoric))),
         total.add(aleatoric).eq(zero),
@@ -712,8 +802,7 @@ fn fast_pass<V: F8, T: Real>(
     scratch: &mut Scratch,
 ) -> (V, V) {
     let members = rows.len();
-    let (zero, half) = (V::splat(0.0), V::splat(0.5));
-    let inv_count = V::splat(1.0 / members as f64);
+    let zero = V::splat(0.0);
     // Members outer, classes inner: a member's entropy accumulators stay in registers,
     // P̄'s sums are the only per-class state (one load and store per element).
     // PERF: the class-outer order kept three accumulators per member in memory (six
@@ -778,6 +867,18 @@ fn fast_pass<V: F8, T: Real>(
         ent_comp = ent_comp.add(e);
     }
     let ent_sum = ent_sum.add(ent_comp);
+    (
+        mean_entropy(scratch, classes, members, compensate),
+        ent_sum.div(V::splat(members as f64)),
+    )
+}
+
+/// H(P̄) from the members' sums Σ_s P_s in `scratch.pbar` (and their compensations with
+/// `compensate`), accurate to ~(3.5B + 18)ε relative ([`accept_fast`]).
+#[inline(always)]
+fn mean_entropy<V: F8>(scratch: &Scratch, classes: usize, members: usize, compensate: bool) -> V {
+    let (zero, half) = (V::splat(0.0), V::splat(0.5));
+    let inv_count = V::splat(1.0 / members as f64);
     let (mut ent_bar, mut others_bar, mut dominant_bar) =
         (BlockSums::zero(), BlockSums::zero(), zero);
     for range in class_blocks(classes) {
@@ -799,10 +900,7 @@ fn fast_pass<V: F8, T: Real>(
         ent_bar.add_block(ent_part);
         others_bar.add_block(others_part);
     }
-    (
-        finish_entropy(ent_bar.value(), others_bar.value(), dominant_bar),
-        ent_sum.div(V::splat(members as f64)),
-    )
+    finish_entropy(ent_bar.value(), others_bar.value(), dominant_bar)
 }
 
 /// Member s's value for class c in the exact pass, as a double-double (logits: anchored on
@@ -941,6 +1039,8 @@ mod tests {
     thread_local! {
         /// Groups this thread sent to the double-double pass.
         pub(super) static EXACT_PASSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Groups this thread finished with float32 member entropies alone.
+        pub(super) static F32_LOG_GROUPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
     /// Runs the dispatched kernel on `preds` (each a list of S member rows), in groups.
@@ -966,9 +1066,14 @@ mod tests {
                 .collect();
             let blocks: Vec<&[T]> = backing.iter().map(|b| &b[..]).collect();
             let mut again = [RowUncertainty::default(); GROUP];
-            let passes = EXACT_PASSES.with(|n| n.get()); // counted once per group
+            // counted once per group
+            let passes = (
+                EXACT_PASSES.with(|n| n.get()),
+                F32_LOG_GROUPS.with(|n| n.get()),
+            );
             uncertainty_group(&rows, &blocks, classes, logits, &mut scratch, &mut again);
-            EXACT_PASSES.with(|n| n.set(passes));
+            EXACT_PASSES.with(|n| n.set(passes.0));
+            F32_LOG_GROUPS.with(|n| n.set(passes.1));
             for (a, b) in res.iter().zip(&again) {
                 let bits = |r: &RowUncertainty| {
                     [r.total, r.aleatoric, r.epistemic, r.min].map(f64::to_bits)
@@ -987,6 +1092,14 @@ mod tests {
 
     fn same(got: &RowUncertainty, want: &RowUncertainty, rtol: f64) -> bool {
         same_within(got, want, rtol, 1e-11)
+    }
+
+    /// float32 input: the total as float64's (the same sums and logarithms); the aleatoric
+    /// and epistemic parts to [`ensemble_f32::TOLERANCE`] (the member entropies may come
+    /// from float32 logarithms; the f64 fast pass keeps 1e-7).
+    fn same_f32(got: &RowUncertainty, want: &RowUncertainty) -> bool {
+        let tolerance = ensemble_f32::TOLERANCE;
+        close(got.total, want.total, 1e-13) && same_within(got, want, tolerance, tolerance)
     }
 
     fn same_within(got: &RowUncertainty, want: &RowUncertainty, rtol: f64, etol: f64) -> bool {
@@ -1052,9 +1165,8 @@ mod tests {
                     .collect();
                 for (g, p) in run(&p32, classes, false).iter().zip(&p32) {
                     let want = reference_of(p, classes, false);
-                    // float32 input: the fast path is accepted to 1e-7 relative.
                     assert!(
-                        same_within(g, &want, 1e-13, 2e-7),
+                        same_f32(g, &want),
                         "f32 C={classes} S={members}: {g:?} vs {want:?}"
                     );
                 }
@@ -1105,7 +1217,7 @@ mod tests {
                 for (g, p) in run(&preds, classes, false).iter().zip(&preds) {
                     let want = reference_of(p, classes, false);
                     assert!(
-                        same_within(g, &want, 1e-13, 2e-7),
+                        same_f32(g, &want),
                         "S={members} C={classes}: {g:?} vs {want:?}"
                     );
                 }
@@ -1179,6 +1291,64 @@ mod tests {
         for (g, p) in got.iter().zip(&near) {
             let want = reference_of(p, 1000, false);
             assert!(same(g, &want, 1e-13), "near: {g:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn float32_members_far_apart_take_float32_logarithms_and_keep_the_contract() {
+        // Dirichlet(1) members (as the benchmark draws them): every group is finished by
+        // the float32 member entropies, within the tolerance of the exact reference;
+        // members that nearly agree are not, and keep the f64 passes' exactness.
+        for (classes, members) in [(2, 8), (3, 5), (10, 30), (33, 4), (100, 10), (1000, 10)] {
+            let to_f32 = |preds: Vec<Vec<Vec<f64>>>| -> Vec<Vec<Vec<f32>>> {
+                preds
+                    .into_iter()
+                    .map(|m| {
+                        m.into_iter()
+                            .map(|r| r.into_iter().map(|v| v as f32).collect())
+                            .collect()
+                    })
+                    .collect()
+            };
+            let preds = to_f32(dirichlet_members(16, members, classes, 3 + classes as u64));
+            F32_LOG_GROUPS.with(|n| n.set(0));
+            let got = run(&preds, classes, false);
+            if classes >= 10 {
+                // (at C = 2 or 3 a random row's epistemic part may be too small for the
+                // bound: those rows take the f64 pass, which the comparison covers too)
+                assert_eq!(
+                    F32_LOG_GROUPS.with(|n| n.get()),
+                    2,
+                    "C={classes} S={members}"
+                );
+            }
+            for (g, p) in got.iter().zip(&preds) {
+                let want = reference_of(p, classes, false);
+                assert!(
+                    same_f32(g, &want),
+                    "C={classes} S={members}: {g:?} vs {want:?}"
+                );
+            }
+            let near: Vec<Vec<Vec<f32>>> = preds
+                .iter()
+                .map(|m| {
+                    (0..members)
+                        .map(|s| {
+                            m[0].iter()
+                                .enumerate()
+                                .map(|(c, &v)| v * (1.0 + 1e-6 * ((c + s) % 3) as f32))
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            F32_LOG_GROUPS.with(|n| n.set(0));
+            let got = run(&near, classes, false);
+            assert_eq!(F32_LOG_GROUPS.with(|n| n.get()), 0, "near C={classes}");
+            for (g, p) in got.iter().zip(&near) {
+                let want = reference_of(p, classes, false);
+                assert!(same_f32(g, &want), "near C={classes}: {g:?} vs {want:?}");
+            }
         }
     }
 

@@ -11,6 +11,7 @@ pub mod calibration;
 pub mod counts;
 pub mod double_double;
 pub mod ensemble;
+pub mod ensemble_f32;
 pub mod ensemble_reference;
 pub mod f32_tiles;
 pub mod js;
