@@ -434,6 +434,19 @@ pub(crate) mod adversarial {
             let (a, b) = (f32_of(t), f32_of(1.0 - 0.4 * t));
             rows.push(([a, b], [f32_of(0.5 * t + 0.1), 0.5]));
             rows.push(([a, b], [f32_of(a + f32_of(1e-3 * t)), b]));
+            // zeros among the other rows of a group (a zero q under mass: +inf; a zero
+            // p: a term of its own), and identical rows
+            let zeros = [
+                ([0.0, 1.0], [f32_of(0.3), f32_of(0.7)]),
+                ([f32_of(0.3), f32_of(0.7)], [0.0, 1.0]),
+                ([0.0, 1.0], [0.0, 1.0]),
+                ([1.0, 0.0], [f32_of(0.2), f32_of(0.8)]),
+                ([f32_of(0.2), f32_of(0.8)], [1.0, 0.0]),
+                ([a, b], [a, b]),
+            ];
+            if i % 7 == 3 {
+                rows.push(zeros[(i / 7) % zeros.len()]);
+            }
         }
         rows
     }
