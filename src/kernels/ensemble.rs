@@ -1102,6 +1102,31 @@ mod tests {
         close(got.total, want.total, 1e-13) && same_within(got, want, tolerance, tolerance)
     }
 
+    /// The predictions as float32.
+    fn to_f32(preds: &[Vec<Vec<f64>>]) -> Vec<Vec<Vec<f32>>> {
+        preds
+            .iter()
+            .map(|m| {
+                m.iter()
+                    .map(|r| r.iter().map(|&v| v as f32).collect())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Each float32 prediction's result against the exact reference ([`same_f32`]).
+    fn assert_f32_results(
+        got: &[RowUncertainty],
+        preds: &[Vec<Vec<f32>>],
+        classes: usize,
+        what: &str,
+    ) {
+        for (g, p) in got.iter().zip(preds) {
+            let want = reference_of(p, classes, false);
+            assert!(same_f32(g, &want), "{what}: {g:?} vs {want:?}");
+        }
+    }
+
     fn same_within(got: &RowUncertainty, want: &RowUncertainty, rtol: f64, etol: f64) -> bool {
         // The epistemic part is a difference-based quantity: compare it relatively, with
         // an absolute floor at the rounding level of the entropies.
@@ -1155,21 +1180,9 @@ mod tests {
                         "C={classes} S={members}: {g:?} vs {want:?}"
                     );
                 }
-                let p32: Vec<Vec<Vec<f32>>> = preds
-                    .iter()
-                    .map(|m| {
-                        m.iter()
-                            .map(|r| r.iter().map(|&v| v as f32).collect())
-                            .collect()
-                    })
-                    .collect();
-                for (g, p) in run(&p32, classes, false).iter().zip(&p32) {
-                    let want = reference_of(p, classes, false);
-                    assert!(
-                        same_f32(g, &want),
-                        "f32 C={classes} S={members}: {g:?} vs {want:?}"
-                    );
-                }
+                let p32 = to_f32(&preds);
+                let what = format!("f32 C={classes} S={members}");
+                assert_f32_results(&run(&p32, classes, false), &p32, classes, &what);
                 // The same values as logits.
                 let logits: Vec<Vec<Vec<f64>>> = preds
                     .iter()
@@ -1214,13 +1227,8 @@ mod tests {
                             .collect()
                     })
                     .collect();
-                for (g, p) in run(&preds, classes, false).iter().zip(&preds) {
-                    let want = reference_of(p, classes, false);
-                    assert!(
-                        same_f32(g, &want),
-                        "S={members} C={classes}: {g:?} vs {want:?}"
-                    );
-                }
+                let what = format!("S={members} C={classes}");
+                assert_f32_results(&run(&preds, classes, false), &preds, classes, &what);
             }
         }
     }
@@ -1300,17 +1308,7 @@ mod tests {
         // the float32 member entropies, within the tolerance of the exact reference;
         // members that nearly agree are not, and keep the f64 passes' exactness.
         for (classes, members) in [(2, 8), (3, 5), (10, 30), (33, 4), (100, 10), (1000, 10)] {
-            let to_f32 = |preds: Vec<Vec<Vec<f64>>>| -> Vec<Vec<Vec<f32>>> {
-                preds
-                    .into_iter()
-                    .map(|m| {
-                        m.into_iter()
-                            .map(|r| r.into_iter().map(|v| v as f32).collect())
-                            .collect()
-                    })
-                    .collect()
-            };
-            let preds = to_f32(dirichlet_members(16, members, classes, 3 + classes as u64));
+            let preds = to_f32(&dirichlet_members(16, members, classes, 3 + classes as u64));
             F32_LOG_GROUPS.with(|n| n.set(0));
             let got = run(&preds, classes, false);
             if classes >= 10 {
@@ -1322,13 +1320,7 @@ mod tests {
                     "C={classes} S={members}"
                 );
             }
-            for (g, p) in got.iter().zip(&preds) {
-                let want = reference_of(p, classes, false);
-                assert!(
-                    same_f32(g, &want),
-                    "C={classes} S={members}: {g:?} vs {want:?}"
-                );
-            }
+            assert_f32_results(&got, &preds, classes, &format!("C={classes} S={members}"));
             let near: Vec<Vec<Vec<f32>>> = preds
                 .iter()
                 .map(|m| {
@@ -1345,10 +1337,7 @@ mod tests {
             F32_LOG_GROUPS.with(|n| n.set(0));
             let got = run(&near, classes, false);
             assert_eq!(F32_LOG_GROUPS.with(|n| n.get()), 0, "near C={classes}");
-            for (g, p) in got.iter().zip(&near) {
-                let want = reference_of(p, classes, false);
-                assert!(same_f32(g, &want), "near C={classes}: {g:?} vs {want:?}");
-            }
+            assert_f32_results(&got, &near, classes, &format!("near C={classes}"));
         }
     }
 
