@@ -96,10 +96,11 @@
 //! (7) Float32 probabilities of eight classes or more take the member entropies from
 //! float32 logarithm parts first ([`ensemble_f32`]: ln x = k·ln 2 + f + rest, only rest
 //! from the f32 polynomial, sixteen lanes = two classes of the eight rows), kept per row
-//! on a bound that holds aleatoric and epistemic parts to 2.5e-7 (DESIGN §2b allows 1e-6);
-//! the rejected rows above, which compared with the whole ln x in f32, are why only the
-//! rest is. The rows it does not keep (members that nearly agree) take the f64 pass as
-//! before. One thread, the session's first wheel and this one alternated, minima of four
+//! on a bound that holds aleatoric and epistemic parts to 2.5e-7 (DESIGN §2b allows 1e-6).
+//! The attempt rejected above took the whole ln x in f32, whose error grows with |ln x|;
+//! here only rest's does (≤ 2^−21·|rest|, |rest| ≤ 0.07), ~10× less on random rows. The
+//! rows it does not keep (members that nearly agree) take the f64 pass as before. One
+//! thread, float32, the session's first wheel and this one alternated, minima of four
 //! rounds (2026-12-06): (30, 10^5, 10) 62.9 → 60.0 ms, (100, 10^4, 10) 22.3 → 20.9,
 //! (10, 10^4, 1000) 217.5 → 190.0, (20, 5·10^4, 50) 97.7 → 91.1. Pass 2 is now about half
 //! of the kernel at (30, 10^5, 10) in `perf`; the copy and the member totals of pass 1
