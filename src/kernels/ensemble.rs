@@ -105,7 +105,7 @@
 //! (10, 10^4, 1000) 217.5 → 190.0, (20, 5·10^4, 50) 97.7 → 91.1. Pass 2 is now about half
 //! of the kernel at (30, 10^5, 10) in `perf`; the copy and the member totals of pass 1
 //! the other half. Fewer than eight classes keep the f64 pass: a group of eight rows pays
-//! both passes when one row's epistemic part is too small for the bound (below ~0.06
+//! both passes when one row's epistemic part is too small for the bound (below ~0.04
 //! nats for Dirichlet(1) rows), which short random rows often are; with the pass from
 //! two classes up, (8, 10^6, 2) took 110 → 136 and 107 → 102 ms in two rounds (not
 //! shown to gain).
