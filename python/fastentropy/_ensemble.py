@@ -80,7 +80,7 @@ def ensemble_uncertainty(
     float32 data), down to members differing by 1e-8 — also with ``from_logits``, where
     the double-double pass takes each member's exponentials relative to member 0's
     (``expm1`` of the exact logit differences) so the ``exp``'s rounding cancels.
-    float32 probabilities of eight or more classes take the member entropies from float32
+    float32 probabilities take the member entropies from float32
     logarithms where a per-row bound keeps the aleatoric and epistemic parts within
     2.5e-7 relative (the other rows as above).
 

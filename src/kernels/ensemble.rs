@@ -93,7 +93,7 @@
 //! turn, minimum of three rounds (2026-12-05): (30, 10^5, 10) float32 65.1 → 54.5 ms,
 //! float64 74.1 → 70.8; (10, 10^4, 1000) float32 297 → 189, float64 337 → 233. Data
 //! movement only: the same bits.
-//! (7) Float32 probabilities of eight classes or more take the member entropies from
+//! (7) Float32 probabilities (two classes or more) take the member entropies from
 //! float32 logarithm parts first ([`ensemble_f32`]: ln x = k·ln 2 + f + rest, only rest
 //! from the f32 polynomial, sixteen lanes = two classes of the eight rows), kept per row
 //! on a bound that holds aleatoric and epistemic parts to 2.5e-7 (DESIGN §2b allows 1e-6).
@@ -104,12 +104,13 @@
 //! rounds (2026-12-06): (30, 10^5, 10) 62.9 → 60.0 ms, (100, 10^4, 10) 22.3 → 20.9,
 //! (10, 10^4, 1000) 217.5 → 190.0, (20, 5·10^4, 50) 97.7 → 91.1. Pass 2 is now about half
 //! of the kernel at (30, 10^5, 10) in `perf`; the copy and the member totals of pass 1
-//! the other half. Fewer than eight classes keep the f64 pass: with the pass from two
-//! classes up, (8, 10^6, 2) took 110 → 136 and 107 → 102 ms in two rounds (not shown
-//! to gain). A group of eight rows pays both passes when one row's epistemic part is
-//! below the bound's reach (~0.04 nats): for Dirichlet(1) members, by the bound computed
-//! in NumPy, 1.1% of (8, ·, 2) rows and 8.6% of their groups, none at (10, ·, 3) or
-//! (30, ·, 10).
+//! the other half. A group of eight rows pays both passes when one row's epistemic part
+//! is below the bound's reach (~0.04 nats): for Dirichlet(1) members, by the bound
+//! computed in NumPy, 1.1% of (8, ·, 2) rows and 8.6% of their groups, none at (10, ·, 3)
+//! or (30, ·, 10). Short members gain too (a first build started at eight classes; the
+//! two builds alternated, one thread, minima of four rounds, faster in every round):
+//! (8, 10^6, 2) 99.9 → 94.7 ms, (10, 3·10^5, 3) 42.0 → 37.2, (30, 6·10^4, 5) 31.7 →
+//! 27.5.
 
 use super::double_double::{self as dd, Dd};
 use super::ensemble_f32;
@@ -520,8 +521,8 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
 }
 
 /// Float32 probabilities take [`ensemble_f32`]'s member entropies from this many classes
-/// up (fewer keep the f64 pass alone; module docs, (7)).
-const F32_LOGS_FROM: usize = 8;
+/// up (one class keeps the f64 pass: every entropy is 0; module docs, (7)).
+const F32_LOGS_FROM: usize = 2;
 
 /// The fast pass's (total, aleatoric) and the lanes they are exact enough for (the others,
 /// unless `skip`ped, take the double-double pass). Buffered float32 probabilities of at
