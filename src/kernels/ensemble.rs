@@ -284,9 +284,10 @@ impl Scratch {
     }
 }
 
-/// |v|.
+/// |v|. (A function, not a closure: a closure may be compiled out of line, without the
+/// kernel's target features.)
 #[inline(always)]
-fn abs<V: F8>(v: V) -> V {
+pub(super) fn abs<V: F8>(v: V) -> V {
     v.bits_and(0x7fff_ffff_ffff_ffff)
 }
 

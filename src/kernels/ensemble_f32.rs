@@ -26,17 +26,15 @@
 //! R_s/Z_s ≈ 0.02 and an epistemic part ≈ 0.36 (S = 30): kept with a margin of ~9 (at least
 //! 6.8 over 2000 rows; the bound reaches down to epistemic parts of ~0.04 nats).
 
-use super::ensemble::GROUP;
+use super::ensemble::{abs, GROUP};
 use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
-use crate::simd::vector_f32::F16;
+use crate::simd::vector_f32::{ABS, F16};
 
 /// The relative error this pass is kept to, on the aleatoric and the epistemic part:
 /// a quarter of DESIGN §2b's 1e-6 for float32 data.
 pub const TOLERANCE: f64 = 2.5e-7;
-
-const ABS: u32 = 0x7fff_ffff;
 
 /// The members' mean entropy A of eight rows, its error bound E_A, and the rows whose
 /// values are all in [`ln_parts`]' domain.
@@ -119,13 +117,6 @@ pub fn member_entropies<V: F8>(
     }
 }
 
-/// |v|. (A function, not a closure: a closure may be compiled out of line, without the
-/// kernel's target features.)
-#[inline(always)]
-fn abs<V: F8>(v: V) -> V {
-    v.bits_and(0x7fff_ffff_ffff_ffff)
-}
-
 /// Scalar reference of [`member_entropies`]' value: the mean over members of
 /// ln Z_s − (1/Z_s)·Σ x·ln x with `f64::ln` (rows of float32 values given as `rows[s]`).
 pub fn reference(rows: &[&[f32]]) -> f64 {
@@ -180,10 +171,11 @@ mod tests {
     fn row(l: usize, s: usize, classes: usize, seed: u64) -> Vec<f32> {
         let mut next = xorshift(seed * 131 + (s * 8 + l) as u64);
         let mut u = move || ((next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let mixed = positive(classes, seed + s as u64);
         (0..classes)
             .map(|c| {
                 let v = match l {
-                    0 => positive(classes, seed + s as u64)[c],
+                    0 => mixed[c],
                     1 => {
                         if c == s % classes {
                             1.0

@@ -39,9 +39,7 @@ use super::GROUP;
 use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
-use crate::simd::vector_f32::F16;
-
-const ABS: u32 = 0x7fff_ffff;
+use crate::simd::vector_f32::{ABS, F16};
 
 /// Elements after which a leaf of at least twice as many is given up when its partial F is
 /// below 1.5·Σ[…] so far (three quarters of what the bound asks).

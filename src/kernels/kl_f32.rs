@@ -53,7 +53,7 @@ use super::GROUP;
 use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
-use crate::simd::vector_f32::F16;
+use crate::simd::vector_f32::{ABS, F16};
 
 /// Largest one-pass condition accepted when some leaf took the fast form (the leaf bound
 /// 2^−22 times this stays under DESIGN §2b's 1e-6).
@@ -66,8 +66,6 @@ pub struct FastLeaf {
     /// Σ [p ln(p/q) − p + q], within 2^−22 relative.
     pub v: f64,
 }
-
-const ABS: u32 = 0x7fff_ffff;
 
 /// Elements after which a leaf of at least twice as many is given up when its partial V is
 /// below 1.5·Σp(|rest_p| + |rest_q|) so far (three quarters of what the bound asks): the choice depends

@@ -10,6 +10,9 @@
 
 use super::vector::{Scalar8, F8};
 
+/// The bits of an f32 less its sign: `x.bits_and(ABS)` is |x| lane by lane.
+pub const ABS: u32 = 0x7fff_ffff;
+
 /// Sixteen f32 lanes. See the module docs.
 pub trait F16: Copy {
     /// Lane-wise comparison result.
