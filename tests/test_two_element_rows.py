@@ -2,7 +2,9 @@
 cross-entropy, KL and JS from one ratio or one determinant ad - bc. The same distributions
 with a third element 0 take the general exact row form, so the two must agree to float64
 rounding (a zero element contributes nothing to any of the four), at any scale, for rows,
-columns and ragged rows alike."""
+columns and ragged rows alike. Float32 rows of two and three elements (a three-class
+model's outputs) take f32 closed forms for entropy and cross-entropy: within the float32
+contract (1e-6) of the exact value, the same bits in every layout."""
 
 from __future__ import annotations
 
@@ -76,10 +78,25 @@ values32 = st.one_of(st.just(0.0), st.floats(2.0**-100, 2.0**100, width=32), st.
 @given(st.lists(st.tuples(values32, values32, values32, values32), min_size=1, max_size=40))
 @example([(0.3, 0.7, 0.3, 0.7)])
 @example([(1.0, 1e-30, 0.5, 0.5)])
+@example([(3.0, 1e-40, 3.0, 3.6e-38)])  # a subnormal weight: 2.7e-6 off in f32 lanes
 def test_float32_two_element_rows_are_within_the_f32_contract(rows: list) -> None:
+    _check_float32_contract(rows, 2, MEASURES)
+
+
+@given(st.lists(st.tuples(*[values32] * 6), min_size=1, max_size=40))
+@example([(0.2, 0.3, 0.5, 0.5, 0.3, 0.2)])
+@example([(1.0, 1e-30, 1e-20, 0.5, 0.25, 0.25)])  # a confident p
+@example([(0.25, 0.25, 0.5, 1.0, 1e-30, 1e-20)])  # a confident q
+@example([(3.0, 1e-40, 0.0, 3.0, 3.6e-38, 1.0)])  # a subnormal weight
+@example([(1.0, 1.0, 1.0, 0.5, 0.5, 0.0)])  # mass on an impossible outcome: inf
+def test_float32_three_element_rows_are_within_the_f32_contract(rows: list) -> None:
+    _check_float32_contract(rows, 3, ["entropy", "cross_entropy"])
+
+
+def _check_float32_contract(rows: list, width: int, names: list) -> None:
     a = np.array(rows, dtype=np.float32)
-    p, q = a[:, :2].copy(), a[:, 2:].copy()
-    for name in MEASURES:
+    p, q = a[:, :width].copy(), a[:, width:].copy()
+    for name in names:
         with np.errstate(all="ignore"):
             got = _measure(name, p, q)
             exact = _measure(name, p.astype(np.float64), q.astype(np.float64))
@@ -88,31 +105,35 @@ def test_float32_two_element_rows_are_within_the_f32_contract(rows: list) -> Non
         assert (close | same).all(), (name, p[~(close | same)], q[~(close | same)])
 
 
-def _float32_rows(n: int, seed: int) -> np.ndarray:
-    """n two-element float32 rows: ordinary shares at every scale, with rows the f32 lane
-    form leaves to the exact row form (NaN, an all-zero row, a share below f32's normal
-    range, a total overflowing f32) and zeros sprinkled in."""
+def _float32_rows(n: int, seed: int, width: int) -> np.ndarray:
+    """n float32 rows of `width` (2 or 3) values: ordinary shares at every scale, with rows
+    the f32 lane forms leave to the exact forms (NaN, an all-zero row, a share below f32's
+    normal range, a total overflowing f32, a subnormal weight) and zeros sprinkled in."""
     rng = np.random.default_rng(seed)
-    p = (rng.random((n, 2)) * 10.0 ** rng.integers(-30, 30, (n, 1))).astype(np.float32)
+    p = (rng.random((n, width)) * 10.0 ** rng.integers(-30, 30, (n, 1))).astype(np.float32)
     odd = [[np.nan, 1.0], [0.0, 0.0], [1.0, 1e-40], [3e38, 3e38], [0.0, 2.5], [1e-45, 1e-45]]
-    for i in range(0, n, 37):
-        p[i] = odd[(i // 37) % len(odd)]
+    odd += [[1.0, 1e-30], [3.0, 1e-40]]
+    third = [0.5, 0.0, 1e-39]
+    for j, i in enumerate(range(0, n, 37)):
+        p[i] = (odd[j % len(odd)] + [third[j % len(third)]])[:width]
     return p
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 31, 32, 33, 67, 100, 40_000])
 @pytest.mark.parametrize("name", ["entropy", "cross_entropy"])
-def test_float32_two_element_rows_agree_bit_for_bit_in_every_layout(name: str, n: int) -> None:
+@pytest.mark.parametrize("width", [2, 3])
+def test_float32_short_rows_agree_bit_for_bit_in_every_layout(name: str, n: int, width: int) -> None:
     # (N, 2) rows and the (2, N) array along axis 0 are read straight from memory, sixteen
-    # rows at a time; strided and ragged rows go through the engine's tile: the same bits
-    p = _float32_rows(n, 1)
-    q = _float32_rows(n, 2) if name == "cross_entropy" else p
+    # rows at a time (rows of three through float32 tiles); strided and ragged rows go
+    # through the engine's tile: the same bits
+    p = _float32_rows(n, 1, width)
+    q = _float32_rows(n, 2, width) if name == "cross_entropy" else p
     with np.errstate(all="ignore"):
         got = _measure(name, p, q)
         layouts = {
             "columns": _measure(name, p.T.copy(), q.T.copy(), axis=0),
             "strided": _measure(name, np.repeat(p, 2, axis=0)[::2], np.repeat(q, 2, axis=0)[::2]),
-            "ragged": _measure(name, p.ravel(), q.ravel(), offsets=np.arange(0, 2 * n + 1, 2)),
+            "ragged": _measure(name, p.ravel(), q.ravel(), offsets=np.arange(0, width * n + 1, width)),
             "from row 1": np.concatenate([got[:1], _measure(name, p[1:], q[1:])]) if n else got,
         }
         exact = _measure(name, p.astype(np.float64), q.astype(np.float64))

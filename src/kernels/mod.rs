@@ -29,6 +29,7 @@ pub mod plogq_raw;
 pub mod softmax;
 pub mod softmax_f32;
 pub mod softmax_rows;
+pub mod triples_f32;
 pub mod two_pass;
 pub mod xlogx;
 

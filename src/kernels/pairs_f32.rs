@@ -66,8 +66,13 @@ fn lanes<W: F16>(a: W, b: W, c: W, d: W) -> (W, W::Mask) {
         W::splat(f32::INFINITY),
         log1p_s.add(second),
     );
+    // a subnormal weight has lost relative digits its term may need (p = (3, 1e-40)
+    // against q = (3, 3.6e-38): 2.7e-6 off)
     let f32_holds = W::and(
-        W::or(d1.eq(zero), W::splat(f32::MIN_POSITIVE).le(s)),
+        W::and(
+            W::or(d1.eq(zero), W::splat(f32::MIN_POSITIVE).le(s)),
+            W::or(b1.eq(zero), W::splat(f32::MIN_POSITIVE).le(w)),
+        ),
         total.le(W::splat(f32::MAX)),
     );
     let held = W::and(W::and(regular_pair(a, b), regular_pair(c, d)), f32_holds);
@@ -221,9 +226,12 @@ mod tests {
         if !regular(p) || !regular(q) {
             return None;
         }
-        // the f32 form's own limits: its share s = d/c and total a + b in f32
+        // the f32 form's own limits: its share s = d/c, weight w = b/(a + b) and total
+        // a + b in f32
         let (c, d) = (q[0].max(q[1]), q[0].min(q[1]));
-        if (d != 0.0 && d / c < f32::MIN_POSITIVE) || !(p[0] + p[1]).is_finite() {
+        let b = if q[1] > q[0] { p[0] } else { p[1] };
+        let subnormal = |x: f32, ratio: f32| x != 0.0 && ratio < f32::MIN_POSITIVE;
+        if subnormal(d, d / c) || subnormal(b, b / (p[0] + p[1])) || !(p[0] + p[1]).is_finite() {
             return None;
         }
         Some(two_element_cross_entropy(
@@ -274,6 +282,8 @@ mod tests {
                 rows.push(([x, y], [y, x]));
                 rows.push(([y, x], [(0.3 * scale) as f32, x]));
                 rows.push(([x, y], [x, y]));
+                // a subnormal weight against a share at the bottom of the normal range
+                rows.push(([3.0, (t * 1e-38) as f32], [3.0, 3.6e-38]));
             }
         }
         rows

@@ -39,6 +39,7 @@
 
 use super::block::Block;
 use super::f32_tiles::{self, FastGroupForm, TileRow};
+use super::triples_f32::Triples;
 use super::two_pass::{
     flag, half, load16, log1p, mark_irregular, scaled, store_half, sums, Lowest, Sums,
     F32_MIN_NORMAL, REGULAR_MAX, REGULAR_MIN,
@@ -1469,17 +1470,33 @@ crate::simd::multiversion! {
     pub fn group_of<U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
 }
 
+/// The longest rows to which [`group`] gives a form of their own length (a closed form
+/// that a zero-padded row in a longer tile would not take): three for float32 data on
+/// both sides ([`Triples`]), two otherwise — for the engine's grouping of ragged rows
+/// (`RowMeasure::own_length_up_to`), so a ragged row equals the dense row bit for bit.
+pub fn closed_forms_up_to<T: Real, U: Real>() -> usize {
+    if T::IS_F32 && U::IS_F32 {
+        3
+    } else {
+        2
+    }
+}
+
 /// Cross-entropies of up to sixteen short rows of p (element type T) and q (U),
-/// transposed (see `group_body`); two-element rows of float32 data on both sides take
-/// [`super::pairs_f32`] (f32 arithmetic).
+/// transposed (see `group_body`); two- and three-element rows of float32 data on both
+/// sides take [`super::pairs_f32`] and [`super::triples_f32`] (f32 arithmetic).
 pub fn group<T: Real, U: Real>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
-    if p.len() == 2 && q.len() == 2 && T::IS_F32 && U::IS_F32 {
-        return super::pairs_f32::group(p, q, out, regular);
+    if T::IS_F32 && U::IS_F32 && p.len() == q.len() {
+        match p.len() {
+            2 => return super::pairs_f32::group(p, q, out, regular),
+            3 => return f32_tiles::group::<Triples>(p, q, out, regular),
+            _ => {}
+        }
     }
     group_of::<U>(p, q, out, regular)
 }
@@ -1521,8 +1538,9 @@ pub const F32_TILES_FROM: usize = 12;
 
 /// Normalised cross-entropies (entropies where `q` is `p`) of whole groups of sixteen
 /// float32 rows of `len` ≥ 3 values in one of the [`Block`] layouts, through float32
-/// tiles ([`f32_tiles::adjacent`]): [`group`]'s values bit for bit, without widening
-/// every value into the engine's f64 tile and narrowing it back for its logarithm.
+/// tiles ([`f32_tiles::adjacent`]; rows of three by [`Triples`]): [`group`]'s values bit
+/// for bit, without widening every value into the engine's f64 tile and narrowing it back
+/// for its logarithm.
 /// PERF: `perf` of float32 entropy over (10^5, 100) rows, one thread, before: the group
 /// kernel 45%, the float32 transpose 27%, the widening 8%.
 pub fn adjacent(
@@ -1535,6 +1553,9 @@ pub fn adjacent(
         len > 2,
         "one- and two-element rows have their own closed forms"
     );
+    if len == 3 {
+        return f32_tiles::adjacent::<Triples>(p, q, len, out);
+    }
     f32_tiles::adjacent::<FloatTiles>(p, q, len, out)
 }
 

@@ -16,7 +16,7 @@ use crate::kernels::plogq;
 use crate::kernels::plogq_raw::{self, RAW_MAX_COND_F32};
 use crate::kernels::two_pass::{self, Lowest, Sums};
 use crate::kernels::{Real, GROUP};
-use crate::parallel::rows::{Block, IntoChecked, Long, RowMeasure, Rows};
+use crate::parallel::rows::{Block, IntoChecked, Long, RowMeasure, Rows, TINY};
 
 /// The cross-entropy row measure (nats), normalised or raw.
 pub(crate) struct CrossEntropy {
@@ -58,6 +58,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
             out,
             plogq::adjacent,
         )
+    }
+
+    fn own_length_up_to(&self) -> usize {
+        if self.normalize {
+            plogq::closed_forms_up_to::<T, U>()
+        } else {
+            TINY
+        }
     }
 
     fn row(&self, p: &[T], q: &[U]) -> (f64, Lowest) {

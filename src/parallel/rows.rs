@@ -1016,7 +1016,8 @@ pub const SHORT: usize = 64;
 /// Rows of at most this many elements share a vertical group only with rows of their own
 /// length (ragged rows are the only layout that mixes lengths), so a measure's group
 /// form may take a closed form for them: a ragged row then equals the dense row bit for
-/// bit (see `plogq::group` for one- and two-element entropy rows).
+/// bit (see `plogq::group` for one- and two-element entropy rows; measures with closed
+/// forms for longer rows say so in `RowMeasure::own_length_up_to`).
 pub const TINY: usize = 2;
 /// Rows up to this long are read as vertical groups of [`GROUP`] rows (lane = row), on
 /// any layout (ragged rows included, so a row's value does not depend on it). Measured
