@@ -2,9 +2,11 @@
 cross-entropy, KL and JS from one ratio or one determinant ad - bc. The same distributions
 with a third element 0 take the general exact row form, so the two must agree to float64
 rounding (a zero element contributes nothing to any of the four), at any scale, for rows,
-columns and ragged rows alike. Float32 rows of two and three elements (a three-class
-model's outputs) take f32 closed forms for entropy and cross-entropy: within the float32
-contract (1e-6) of the exact value, the same bits in every layout."""
+columns and ragged rows alike (float64 rows of three, which keep the general form, are
+checked the same way: zero padding changes nothing). Float32 rows of two and three
+elements (a three-class model's outputs) take f32 closed forms for entropy and
+cross-entropy: within the float32 contract (1e-6) of the exact value, the same bits in
+every layout."""
 
 from __future__ import annotations
 
@@ -43,15 +45,29 @@ def _with_zero(x: np.ndarray) -> np.ndarray:
 @example([(1.0, 0.0, 0.0, 1.0)])  # disjoint support: KL = inf, JS = ln 2
 @example([(0.5, 0.5 + 1e-12, 0.5 + 1e-12, 0.5)])  # near-equal
 def test_two_element_rows_equal_the_general_form(rows: list) -> None:
+    _check_against_the_general_form(rows, 2, MEASURES)
+
+
+@given(st.lists(st.tuples(*[values] * 6), min_size=1, max_size=40))
+@example([(0.2, 0.3, 0.5, 0.2 * 2.0**-300, 0.3 * 2.0**-300, 0.5 * 2.0**-300)])  # other scale
+@example([(1.0, 1e-300, 1e-200, 0.5, 0.25, 0.25)])  # a dominant share
+@example([(0.25, 0.25, 0.5, 1.0, 1e-300, 1e-200)])  # a confident q
+@example([(1.0, 1.0, 1.0, 1.0, 0.0, 1.0)])  # mass on an impossible outcome: inf
+def test_three_element_rows_equal_the_general_form(rows: list) -> None:
+    _check_against_the_general_form(rows, 3, ["entropy", "cross_entropy"])
+
+
+def _check_against_the_general_form(rows: list, width: int, names: list) -> None:
     a = np.array(rows, dtype=np.float64)
-    p, q = a[:, :2].copy(), a[:, 2:].copy()
+    p, q = a[:, :width].copy(), a[:, width:].copy()
     p3, q3 = _with_zero(p), _with_zero(q)
-    for name in MEASURES:
+    n = len(p)
+    for name in names:
         with np.errstate(all="ignore"):
             got = _measure(name, p, q)
             want = _measure(name, p3, q3)
             cols = _measure(name, p.T.copy(), q.T.copy(), axis=0)
-            ragged = _measure(name, p.ravel(), q.ravel(), offsets=np.arange(0, 2 * len(p) + 1, 2))
+            ragged = _measure(name, p.ravel(), q.ravel(), offsets=np.arange(0, width * n + 1, width))
         np.testing.assert_array_equal(cols, got, err_msg=name)
         np.testing.assert_array_equal(ragged, got, err_msg=name)
         # where the value is within the contract's range (>= 1e-300)
