@@ -295,3 +295,22 @@ def test_contingency_measures_with_extreme_totals_and_a_dominant_cell(total: flo
     assert rel(fe.joint_entropy(contingency=scaled), exact_entropy(scaled.ravel())) <= 1e-13
     assert rel(fe.conditional_entropy(contingency=scaled), exact_conditional(scaled)) <= 1e-13
     assert rel(fe.conditional_entropy(contingency=scaled.T), exact_conditional(scaled.T)) <= 1e-13
+
+
+# Rows with a tiny total whose value is small too: the short-row group form summed p·ln(…)
+# before dividing by the total, and those products underflowed (7e-5 off for the first
+# row); p is now scaled first, as the row form's normalisation does.
+TINY_TOTALS = [
+    ([0.0, 5e-324, 1e-300], [1e-310, 5e-324, 0.25]),
+    ([0.0, 5e-324, 1e-300], [1e-310, 5e-324, 1.0]),
+    ([2.0**-990, 1e-20 * 2.0**-990, 2e-20 * 2.0**-990], [2.0**-989, 1e-20 * 2.0**-990, 2e-20 * 2.0**-990]),
+    ([2.0**-700, 1e-100 * 2.0**-700, 0.0, 3e-100 * 2.0**-700], [1.0, 2e-100, 1e-300, 3e-100]),
+]
+
+
+@pytest.mark.parametrize("p, q", TINY_TOTALS)
+def test_rows_with_tiny_totals_are_exact(p: List[float], q: List[float]) -> None:
+    for rows in (False, True):  # one 1-D distribution, and 20 rows of it (the short-row groups)
+        a, b = (np.array([p] * 20), np.array([q] * 20)) if rows else (np.array(p), np.array(q))
+        assert rel(np.ravel(fe.cross_entropy(a, b))[-1], exact_cross_entropy(p, q)) <= 1e-13
+        assert rel(np.ravel(fe.entropy(a))[-1], exact_entropy(p)) <= 1e-13

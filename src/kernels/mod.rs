@@ -541,6 +541,34 @@ pub(crate) mod adversarial {
         }
     }
 
+    /// Two properties of a short-row group form run through `through_group(rows, same)`
+    /// (values and regular flags; `same`: q is p's own tile): each row alone gives the
+    /// bits and flag it has in a full group of `rows` (a row never depends on its
+    /// neighbours), and with q = p the entropy equals the cross-entropy of a copy bit for
+    /// bit.
+    pub fn check_alone_and_copies<R: Copy + std::fmt::Debug>(
+        rows: &[(R, R)],
+        through_group: impl Fn(&[(R, R)], bool) -> Vec<(f64, bool)>,
+    ) {
+        let full = through_group(rows, false);
+        for (r, want) in rows.iter().zip(&full) {
+            let alone = through_group(std::slice::from_ref(r), false)[0];
+            assert_eq!(alone.1, want.1, "{r:?}");
+            if want.1 {
+                assert_eq!(alone.0.to_bits(), want.0.to_bits(), "{r:?}");
+            }
+        }
+        let copies: Vec<(R, R)> = rows.iter().map(|&(p, _)| (p, p)).collect();
+        let h = through_group(&copies, true);
+        let ce = through_group(&copies, false);
+        for ((row, h), ce) in copies.iter().zip(&h).zip(&ce) {
+            assert_eq!(h.1, ce.1, "{row:?}");
+            if h.1 {
+                assert_eq!(h.0.to_bits(), ce.0.to_bits(), "{row:?}");
+            }
+        }
+    }
+
     /// Rows of `len` float32 values (held as f64) for the fast group forms of float32
     /// divergences: normalised far pairs (kept), nearly equal and identical pairs and pairs
     /// at another scale (left to the exact form), zeros, every special value, NaN,

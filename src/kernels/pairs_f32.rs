@@ -210,7 +210,7 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        pairs_of_pairs, through_groups, two_element_cross_entropy, SPECIALS,
+        check_alone_and_copies, pairs_of_pairs, through_groups, two_element_cross_entropy, SPECIALS,
     };
 
     /// The lane form in f64 with libm logarithms (a scalar reference): None where the f32
@@ -326,32 +326,10 @@ mod tests {
         assert!(worst > 1e-8 && worst <= 5e-7, "{worst:e}");
     }
 
-    /// A row's value does not depend on its neighbours: each row alone in lane 0 gives the
-    /// bits (and the regular flag) it gives in a full group of adversarial rows.
+    /// A row never depends on its neighbours; the entropy is the cross-entropy of a copy.
     #[test]
-    fn a_row_alone_equals_the_row_in_a_full_group() {
-        let rows = rows();
-        let full = through_group(&rows, false);
-        for (r, want) in rows.iter().zip(&full) {
-            let alone = through_group(std::slice::from_ref(r), false)[0];
-            assert_eq!(alone.1, want.1, "{r:?}");
-            if want.1 {
-                assert_eq!(alone.0.to_bits(), want.0.to_bits(), "{r:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn entropy_rows_are_the_cross_entropy_of_a_copy_bit_for_bit() {
-        let rows: Vec<_> = rows().into_iter().map(|(p, _)| (p, p)).collect();
-        let h = through_group(&rows, true);
-        let ce = through_group(&rows, false);
-        for ((row, h), ce) in rows.iter().zip(&h).zip(&ce) {
-            assert_eq!(h.1, ce.1, "{row:?}");
-            if h.1 {
-                assert_eq!(h.0.to_bits(), ce.0.to_bits(), "{row:?}");
-            }
-        }
+    fn rows_alone_and_copies_take_their_group_bits() {
+        check_alone_and_copies(&rows(), through_group);
     }
 
     /// The adjacent form (rows interleaved, and as two runs) against the group form: for

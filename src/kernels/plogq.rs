@@ -344,10 +344,25 @@ impl<V: F8> Acc2<V> {
     }
 }
 
+/// Totals of p below this have p scaled up in a group's pass 2 ([`Lanes::scale_p`]).
+/// The group form sums p·(c − ln q') and divides by Σp at the end: for a row of total Σp
+/// and value H those products total H·Σp, and they underflow into f64's subnormal range
+/// where that is small — `cross_entropy([0, 5e-324, 1e-300], [1e-310, 5e-324, 0.25])` came
+/// out 7e-5 off (H = 3.7e-21), its row form exact. Scaled so that Σp·2^a ∈ [1, 2), the
+/// products total ≥ H; above this total they total ≥ H·2^−20, whose rounding in the
+/// subnormal range (≤ 2^−1075 a term, at most 256 terms) stays below 1e-13 of H for every
+/// H ≥ 1e-300 (the contract's range). Rows above it are not scaled: their bits are those
+/// of the form without the scaling (a power-of-two scaling changes no rounding where
+/// nothing underflows).
+const SCALE_P_BELOW: f64 = 1.0 / (1u64 << 20) as f64;
+
 /// Per-lane pass-2 constants for eight lanes.
 #[derive(Clone, Copy)]
 struct Lanes<V: F8> {
+    /// 1/Σp.
     inv_sp: V,
+    /// 2^a with Σp·2^a ∈ [1, 2) where Σp < [`SCALE_P_BELOW`], else 1: p's weight in pass 2.
+    scale_p: V,
     e: V,
     c: V,
     max_q: V,
@@ -379,8 +394,21 @@ impl<V: F8> Lanes<V> {
         let m = sq
             .bits_and(0x000f_ffff_ffff_ffff)
             .bits_or(0x3ff0_0000_0000_0000);
+        // 2^a = m_p/Σp exactly (m_p ∈ [1, 2) Σp's mantissa), only for the rare groups
+        // holding a tiny total (a division per group otherwise)
+        let one = V::splat(1.0);
+        let tiny = sp.lt(V::splat(SCALE_P_BELOW));
+        let scale_p = if V::any(tiny) {
+            let mp = sp
+                .bits_and(0x000f_ffff_ffff_ffff)
+                .bits_or(0x3ff0_0000_0000_0000);
+            V::select(tiny, mp.div(sp), one)
+        } else {
+            one
+        };
         Lanes {
-            inv_sp: V::splat(1.0).div(sp),
+            inv_sp: one.div(sp),
+            scale_p,
             e: V::splat(1023.0).sub(biased),
             c: if table_log {
                 ln_by_table(m)
@@ -396,6 +424,7 @@ impl<V: F8> Lanes<V> {
     fn splat(k: &Consts) -> Self {
         Lanes {
             inv_sp: V::splat(k.inv_sp),
+            scale_p: V::splat(1.0),
             e: V::splat(k.e),
             c: V::splat(k.c),
             max_q: V::splat(k.max_q),
@@ -1310,22 +1339,26 @@ fn group_impl<V: F8, U: Real, R: TileRow, const SAME: bool, const H: usize>(
         exact[h] = V::and(lanes[h].dominant, lanes[h].max_q.mul(near).gt(sq[h]));
     }
     let split = V::any(V::or(exact[0], exact[H - 1]));
+    let one = V::splat(1.0);
+    let scaled = V::any(V::or(
+        lanes[0].scale_p.gt(one),
+        lanes[H - 1].scale_p.gt(one),
+    ));
     // pass 2
-    let mut acc = match (U::IS_F32, split) {
-        (true, false) => group_terms::<V, R, true, SAME, H, false, false>(p, q, &lanes, &exact),
-        (true, true) => group_terms::<V, R, true, SAME, H, true, false>(p, q, &lanes, &exact),
-        (false, false) => group_terms::<V, R, false, SAME, H, false, false>(p, q, &lanes, &exact),
-        (false, true) => group_terms::<V, R, false, SAME, H, true, false>(p, q, &lanes, &exact),
+    let mut acc = if scaled {
+        pass2::<V, R, SAME, H, true>(p, q, &lanes, &exact, U::IS_F32, split)
+    } else {
+        pass2::<V, R, SAME, H, false>(p, q, &lanes, &exact, U::IS_F32, split)
     };
     if U::IS_F32 {
         // Lanes (rows) holding a subnormal f32 value take f64 logs; the others keep
         // theirs, so a row's value never depends on its neighbours.
         let limit = V::splat(F32_MIN_NORMAL);
         if V::any(V::or(min_pos[0].lt(limit), min_pos[H - 1].lt(limit))) {
-            let redo = if split {
-                group_terms::<V, R, false, SAME, H, true, false>(p, q, &lanes, &exact)
+            let redo = if scaled {
+                pass2::<V, R, SAME, H, true>(p, q, &lanes, &exact, false, split)
             } else {
-                group_terms::<V, R, false, SAME, H, false, false>(p, q, &lanes, &exact)
+                pass2::<V, R, SAME, H, false>(p, q, &lanes, &exact, false, split)
             };
             for h in 0..H {
                 let bad = min_pos[h].lt(limit);
@@ -1339,7 +1372,13 @@ fn group_impl<V: F8, U: Real, R: TileRow, const SAME: bool, const H: usize>(
     // finish, lane-wise
     for h in 0..H {
         let (a, k, exact) = (&acc[h], &lanes[h], exact[h]);
-        let cheap = a.t.add(a.d).mul(k.inv_sp);
+        // the sums of scaled p over 2^a·Σp: 1/Σp·2^−a is exact, the bits of 1/(2^a·Σp)
+        let inv_sp = if scaled {
+            k.inv_sp.div(k.scale_p)
+        } else {
+            k.inv_sp
+        };
+        let cheap = a.t.add(a.d).mul(inv_sp);
         let value = if V::any(exact) {
             // R = Σ q over the other elements, and the dominant element's p
             let (mut rest, mut p_dom) = (zero, zero);
@@ -1354,8 +1393,8 @@ fn group_impl<V: F8, U: Real, R: TileRow, const SAME: bool, const H: usize>(
             if SAME {
                 p_dom = k.max_q;
             }
-            let dom = p_dom.mul(log1p(rest.div(k.max_q)));
-            V::select(exact, a.t.add(dom).mul(k.inv_sp), cheap)
+            let dom = p_dom.mul(k.scale_p).mul(log1p(rest.div(k.max_q)));
+            V::select(exact, a.t.add(dom).mul(inv_sp), cheap)
         } else {
             cheap
         };
@@ -1390,6 +1429,7 @@ fn group_terms<
     const H: usize,
     const SPLIT: bool,
     const ABS: bool,
+    const SCALED: bool,
 >(
     p: &[R],
     q: &[R],
@@ -1416,14 +1456,16 @@ fn group_terms<
         let halves = [(a.0, b.0, l.0), (a.1, b.1, l.1)];
         for (h, (pv, qv, lv)) in halves.into_iter().enumerate().take(H) {
             let g = &mut acc[h];
+            // (the zero tests below see p unscaled: scaling keeps zeros and signs)
+            let weight = if SCALED { pv.mul(k[h].scale_p) } else { pv };
             // p = 0: no term (q may be 0 too, where l means nothing). The f32 logarithm
             // is finite for every finite input, 0 and −0 included (its parts come from
             // the bits), so p·(c − l) is already ±0 there and adding it changes no sum:
             // the select is needed only for the f64 logarithm (−inf at 0 on AVX-512).
             let term = if F32 {
-                pv.mul(k[h].c.sub(lv))
+                weight.mul(k[h].c.sub(lv))
             } else {
-                V::select(pv.eq(zero), zero, pv.mul(k[h].c.sub(lv)))
+                V::select(pv.eq(zero), zero, weight.mul(k[h].c.sub(lv)))
             };
             if SPLIT {
                 let is_dom = V::and(exact[h], qv.eq(k[h].max_q));
@@ -1445,6 +1487,31 @@ fn group_terms<
     acc
 }
 
+/// [`group_terms`] with the logarithms (f32 where `f32_logs`) and the dominant split
+/// chosen at run time; `SCALED`: p weighted by [`Lanes::scale_p`].
+#[inline(always)]
+fn pass2<V: F8, R: TileRow, const SAME: bool, const H: usize, const SCALED: bool>(
+    p: &[R],
+    q: &[R],
+    lanes: &[Lanes<V>; 2],
+    exact: &[V::Mask; 2],
+    f32_logs: bool,
+    split: bool,
+) -> [GroupAcc<V>; 2] {
+    match (f32_logs, split) {
+        (true, false) => {
+            group_terms::<V, R, true, SAME, H, false, false, SCALED>(p, q, lanes, exact)
+        }
+        (true, true) => group_terms::<V, R, true, SAME, H, true, false, SCALED>(p, q, lanes, exact),
+        (false, false) => {
+            group_terms::<V, R, false, SAME, H, false, false, SCALED>(p, q, lanes, exact)
+        }
+        (false, true) => {
+            group_terms::<V, R, false, SAME, H, true, false, SCALED>(p, q, lanes, exact)
+        }
+    }
+}
+
 /// The lane sums of the raw −Σ p·ln q (`kernels::plogq_raw`): pass 2 with c = 0 and no
 /// exponent shift, so `t` = Σ p·(0 − ln q) and `abs` = Σ |p·ln q| — the same operations
 /// as a normalised group's pass 2 (f32 logs with `F32`; q = 0 < p flagged in `zero_q`).
@@ -1456,13 +1523,14 @@ pub(crate) fn raw_terms<V: F8, R: TileRow, const F32: bool, const SAME: bool, co
     let zero = V::splat(0.0);
     let unshifted = Lanes {
         inv_sp: zero,
+        scale_p: V::splat(1.0),
         e: zero,
         c: zero,
         max_q: zero,
         dominant: zero.lt(zero),
     };
     let no_exact = [unshifted.dominant; 2];
-    group_terms::<V, R, F32, SAME, H, false, true>(p, q, &[unshifted; 2], &no_exact)
+    group_terms::<V, R, F32, SAME, H, false, true, false>(p, q, &[unshifted; 2], &no_exact)
 }
 
 crate::simd::multiversion! {
@@ -1563,7 +1631,8 @@ pub fn adjacent(
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        check_rows_alone_match_full_groups, close, confident, positive, through_groups, SPECIALS,
+        check_rows_alone_match_full_groups, close, confident, positive, through_groups, tile_rows,
+        SPECIALS,
     };
 
     #[test]
@@ -1725,6 +1794,70 @@ mod tests {
         let (mut out, mut regular) = (vec![0.0; rows.len()], vec![true; rows.len()]);
         let lo = group::<f64, f64>(&pt, if same { &pt } else { &qt }, &mut out, &mut regular);
         (out, regular, lo)
+    }
+
+    /// Rows whose total is tiny (down to 2^−990, subnormal elements) and whose value is
+    /// small, so that H·Σp lies deep in f64's subnormal range: the group form (p scaled,
+    /// [`SCALE_P_BELOW`]) within 1e-13 of the row form, entropy and cross-entropy, float64
+    /// and float32 data (f32-representable values, f32 logs: 1e-6).
+    #[test]
+    fn group_rows_with_tiny_totals_keep_their_digits() {
+        let mut rows: Vec<(Vec<f64>, Vec<f64>)> = vec![
+            (vec![0.0, 5e-324, 1e-300], vec![1e-310, 5e-324, 0.25]),
+            (vec![0.0, 5e-324, 1e-300], vec![1e-310, 5e-324, 1.0]),
+        ];
+        for k in [10, 21, 300, 700, 900, 990] {
+            let scale = 2f64.powi(-k);
+            for tiny in [1e-40, 1e-100, 1e-250] {
+                for len in [3, 4, 7, 16] {
+                    let p: Vec<f64> = (0..len)
+                        .map(|i| {
+                            if i == 0 {
+                                scale
+                            } else {
+                                tiny * scale * (1.0 + i as f64)
+                            }
+                        })
+                        .collect();
+                    let mut q = p.clone();
+                    q[0] = 2.0 * scale;
+                    rows.push((p.clone(), p.clone()));
+                    rows.push((p, q));
+                }
+            }
+        }
+        for f32_data in [false, true] {
+            let rows: Vec<(Vec<f64>, Vec<f64>)> = if f32_data {
+                let narrow = |x: &Vec<f64>| x.iter().map(|&v| f64::from(v as f32)).collect();
+                rows.iter().map(|(p, q)| (narrow(p), narrow(q))).collect()
+            } else {
+                rows.clone()
+            };
+            for r in &rows {
+                let (pt, qt) = tile_rows(std::slice::from_ref(r));
+                for same in [false, true] {
+                    let qt = if same { &pt } else { &qt };
+                    let q = if same { &r.0 } else { &r.1 };
+                    let (mut out, mut regular) = ([0.0], [true]);
+                    if f32_data {
+                        group_of::<f32>(&pt, qt, &mut out, &mut regular);
+                    } else {
+                        group_of::<f64>(&pt, qt, &mut out, &mut regular);
+                    }
+                    let (exact, _) = row(&r.0, q);
+                    if !regular[0] || exact.is_nan() || exact < 1e-300 {
+                        continue;
+                    }
+                    let err = (out[0] - exact).abs() / exact;
+                    let limit = if f32_data { 1e-6 } else { 1e-13 };
+                    assert!(
+                        err <= limit,
+                        "{f32_data} {same} {r:?}: {:e} vs {exact:e}",
+                        out[0]
+                    );
+                }
+            }
+        }
     }
 
     #[test]
