@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Callable, List, Sequence
+from typing import Any, Callable, Iterator, List, Sequence
 
 import numpy as np
 import pytest
@@ -25,6 +25,15 @@ import fastentropy as fe
 mpmath = pytest.importorskip("mpmath")
 mp = mpmath.mp
 mp.dps = 120
+
+
+@pytest.fixture(autouse=True)
+def _digits() -> Iterator[None]:
+    # mpmath's precision is global, and other test modules set their own at import or in
+    # a test: under xdist one may run before these in the same worker (a tiny-totals case
+    # came out 5e-3 "off" at 50 digits). Each test here gets its 120 digits back.
+    with mpmath.workdps(120):
+        yield
 
 
 # ---------------------------------------------------------------------------- references

@@ -14,7 +14,7 @@ Bounds checked (the README states them):
 
 from __future__ import annotations
 
-from typing import List
+from typing import Iterator, List
 
 import mpmath
 import numpy as np
@@ -26,6 +26,14 @@ import fastentropy as fe
 # 1e-42 and lse is 1e30.
 mpmath.mp.dps = 120
 NINF = np.float32(-np.inf)
+
+
+@pytest.fixture(autouse=True)
+def _digits() -> Iterator[None]:
+    # mpmath's precision is global and other test modules set theirs (50, 60): under xdist
+    # one may run first in the same worker. Each test here gets its 120 digits back.
+    with mpmath.workdps(120):
+        yield
 
 
 def _rows() -> List[np.ndarray]:

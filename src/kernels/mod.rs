@@ -541,6 +541,34 @@ pub(crate) mod adversarial {
         }
     }
 
+    /// Float32 values for the adversarial rows of the float32 closed forms: every scale,
+    /// shares from 1 to past f32's normal range, the special values (as f32: ±inf, NaN,
+    /// ±0, subnormals).
+    pub fn f32_values() -> Vec<f32> {
+        let mut v: Vec<f32> = SPECIALS.iter().map(|&x| x as f32).collect();
+        v.extend([
+            f32::NAN,
+            -1.0,
+            0.3,
+            0.7,
+            1.0,
+            1.0 + f32::EPSILON,
+            3.0,
+            1e-7,
+            1e-30,
+            1e-38,
+            1.1754944e-38,
+            1.2e-38,
+            1e-40,
+            1e-45,
+            1e7,
+            1e30,
+            1.7e38,
+            f32::MAX,
+        ]);
+        v
+    }
+
     /// Two properties of a short-row group form run through `through_group(rows, same)`
     /// (values and regular flags; `same`: q is p's own tile): each row alone gives the
     /// bits and flag it has in a full group of `rows` (a row never depends on its

@@ -210,7 +210,8 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        check_alone_and_copies, pairs_of_pairs, through_groups, two_element_cross_entropy, SPECIALS,
+        check_alone_and_copies, f32_values, pairs_of_pairs, through_groups,
+        two_element_cross_entropy,
     };
 
     /// The lane form in f64 with libm logarithms (a scalar reference): None where the f32
@@ -240,35 +241,9 @@ mod tests {
         ))
     }
 
-    /// Float32 values for the adversarial pairs: every scale, shares from 1 to past f32's
-    /// normal range, the special values (as f32: ±inf, NaN, ±0, subnormals).
-    fn values() -> Vec<f32> {
-        let mut v: Vec<f32> = SPECIALS.iter().map(|&x| x as f32).collect();
-        v.extend([
-            f32::NAN,
-            -1.0,
-            0.3,
-            0.7,
-            1.0,
-            1.0 + f32::EPSILON,
-            3.0,
-            1e-7,
-            1e-30,
-            1e-38,
-            1.1754944e-38,
-            1e-40,
-            1e-45,
-            1e7,
-            1e30,
-            1.7e38,
-            f32::MAX,
-        ]);
-        v
-    }
-
     /// Every (p, q) row of the values (pairs of pairs, and each p with itself).
     fn rows() -> Vec<([f32; 2], [f32; 2])> {
-        let v: Vec<f64> = values().into_iter().map(f64::from).collect();
+        let v: Vec<f64> = f32_values().into_iter().map(f64::from).collect();
         let to32 = |x: [f64; 2]| x.map(|v| v as f32);
         let mut rows: Vec<([f32; 2], [f32; 2])> = pairs_of_pairs(&v)
             .into_iter()

@@ -139,7 +139,7 @@ impl FastGroupForm for Triples {
 
 #[cfg(test)]
 mod tests {
-    use super::super::adversarial::{check_alone_and_copies, positive, SPECIALS};
+    use super::super::adversarial::{check_alone_and_copies, f32_values, positive};
     use super::super::f32_tiles;
     use super::*;
 
@@ -212,36 +212,11 @@ mod tests {
         got
     }
 
-    /// Float32 values for the adversarial rows: every scale, shares from 1 to past f32's
-    /// normal range, the special values (as f32: ±inf, NaN, ±0, subnormals).
-    fn values() -> Vec<f32> {
-        let mut v: Vec<f32> = SPECIALS.iter().map(|&x| x as f32).collect();
-        v.extend([
-            f32::NAN,
-            -1.0,
-            0.3,
-            0.7,
-            1.0,
-            1.0 + f32::EPSILON,
-            3.0,
-            1e-7,
-            1e-30,
-            1.2e-38,
-            1e-40,
-            1e-45,
-            1e7,
-            1e30,
-            1.7e38,
-            f32::MAX,
-        ]);
-        v
-    }
-
     /// Every triple of the values against a few others, confident rows (a dominant mass
     /// with shares down past f32's normal range, in every position and at every scale),
     /// ties, zeros under mass, and random rows.
     fn rows() -> Vec<Row> {
-        let v = values();
+        let v = f32_values();
         let n = v.len();
         let mut rows = Vec::new();
         for i in 0..n {
