@@ -25,24 +25,14 @@
 //! where the f32 arithmetic would lose it: a share s below f32's normal range (ln s
 //! needs it normal) or a total a + b that overflows f32.
 
-use super::two_pass::{lowest_f32 as lowest, mark_irregular, narrow, store_half, Lowest};
+use super::two_pass::{
+    lowest_f32 as lowest, lowest_f32_rows, narrow, regular_f32_row, store_f32_lanes, store_half,
+    zero_or_normal_quotient, Lowest,
+};
 use super::GROUP;
 use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
-
-/// Whether each lane of the pair (x, y) is a regular two-element distribution: no NaN,
-/// both ≥ 0, the larger positive and finite.
-#[inline(always)]
-fn regular_pair<W: F16>(x: W, y: W) -> W::Mask {
-    let (lo, hi) = (x.min_ignoring_nan(y), x.max_ignoring_nan(y));
-    let no_nan = W::and(x.eq(x), y.eq(y));
-    let zero = W::splat(0.0);
-    W::and(
-        W::and(no_nan, zero.le(lo)),
-        W::and(zero.lt(hi), hi.le(W::splat(f32::MAX))),
-    )
-}
 
 /// H(P, Q) of sixteen two-element rows P = (a, b)/(a + b), Q = (c, d)/(c + d) in f32
 /// (see the module docs), and the lanes it holds (false: leave the row to the row form).
@@ -70,12 +60,12 @@ fn lanes<W: F16>(a: W, b: W, c: W, d: W) -> (W, W::Mask) {
     // against q = (3, 3.6e-38): 2.7e-6 off)
     let f32_holds = W::and(
         W::and(
-            W::or(d1.eq(zero), W::splat(f32::MIN_POSITIVE).le(s)),
-            W::or(b1.eq(zero), W::splat(f32::MIN_POSITIVE).le(w)),
+            zero_or_normal_quotient(d1, s),
+            zero_or_normal_quotient(b1, w),
         ),
         total.le(W::splat(f32::MAX)),
     );
-    let held = W::and(W::and(regular_pair(a, b), regular_pair(c, d)), f32_holds);
+    let held = W::and(W::and(regular_f32_row([a, b]), regular_f32_row([c, d])), f32_holds);
     (value, held)
 }
 
@@ -94,18 +84,8 @@ fn group_body<V: F8>(
         (narrow::<V>(&q[0]), narrow::<V>(&q[1]))
     };
     let (value, held) = lanes(a, b, c, d);
-    let (held_lo, held_hi) = V::F32s::widen_mask(held);
-    mark_irregular::<V>(held_lo, 0, regular);
-    mark_irregular::<V>(held_hi, 1, regular);
-    let (lo, hi) = value.widen();
-    store_half(lo, 0, out);
-    store_half(hi, 1, out);
-    // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
-    let inf = V::F32s::splat(f32::INFINITY);
-    lowest(
-        inf.min_ignoring_nan(a).min_ignoring_nan(b),
-        inf.min_ignoring_nan(c).min_ignoring_nan(d),
-    )
+    store_f32_lanes::<V>(value, held, out, regular);
+    lowest_f32_rows([a, b], [c, d])
 }
 
 /// Where a run of two-element float32 rows lies in memory.

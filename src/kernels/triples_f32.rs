@@ -31,27 +31,13 @@
 
 use super::f32_tiles::{FastGroupForm, TileRow};
 use super::plogq;
-use super::two_pass::{lowest_f32 as lowest, mark_irregular, store_half, Lowest};
+use super::two_pass::{
+    lowest_f32_rows, regular_f32_row, store_f32_lanes, zero_or_normal_quotient, Lowest,
+};
 use super::GROUP;
 use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
-
-/// Whether each lane of the triple is a regular distribution: no NaN, all ≥ 0, the
-/// largest positive and finite.
-#[inline(always)]
-fn regular_triple<W: F16>([x, y, z]: [W; 3]) -> W::Mask {
-    let (lo, hi) = (
-        x.min_ignoring_nan(y).min_ignoring_nan(z),
-        x.max_ignoring_nan(y).max_ignoring_nan(z),
-    );
-    let no_nan = W::and(W::and(x.eq(x), y.eq(y)), z.eq(z));
-    let zero = W::splat(0.0);
-    W::and(
-        W::and(no_nan, zero.le(lo)),
-        W::and(zero.lt(hi), hi.le(W::splat(f32::MAX))),
-    )
-}
 
 /// p's and q's triples reordered lane by lane so that q's first element is its largest:
 /// two compare-and-swaps (element 1 into place 0 where larger, then element 2).
@@ -64,13 +50,6 @@ fn oriented<W: F16>([a, b1, b2]: [W; 3], [c, d, e]: [W; 3]) -> ([W; 3], [W; 3]) 
     let (a, b2) = (W::select(swap, b2, a), W::select(swap, a, b2));
     let (c, e) = (W::select(swap, e, c), W::select(swap, c, e));
     ([a, b1, b2], [c, d, e])
-}
-
-/// Zero where `x` is 0, else whether the quotient `ratio` of x is normal: a share or a
-/// weight the f32 form can use.
-#[inline(always)]
-fn usable<W: F16>(x: W, ratio: W) -> W::Mask {
-    W::or(x.eq(W::splat(0.0)), W::splat(f32::MIN_POSITIVE).le(ratio))
 }
 
 /// H(P, Q) of sixteen three-element rows in f32 (see the module docs), and the lanes it
@@ -96,12 +75,12 @@ fn lanes<W: F16>(p: [W; 3], q: [W; 3]) -> (W, W::Mask) {
     let value = W::select(impossible, W::splat(f32::INFINITY), log1p_s.add(t1.add(t2)));
     let f32_holds = W::and(
         W::and(
-            W::and(usable(d, s1), usable(e, s2)),
-            W::and(usable(b1, w1), usable(b2, w2)),
+            W::and(zero_or_normal_quotient(d, s1), zero_or_normal_quotient(e, s2)),
+            W::and(zero_or_normal_quotient(b1, w1), zero_or_normal_quotient(b2, w2)),
         ),
         total.le(W::splat(f32::MAX)),
     );
-    let held = W::and(W::and(regular_triple(p), regular_triple(q)), f32_holds);
+    let held = W::and(W::and(regular_f32_row(p), regular_f32_row(q)), f32_holds);
     (value, held)
 }
 
@@ -116,20 +95,8 @@ impl FastGroupForm for Triples {
         let pv = [p[0].lanes::<V>(), p[1].lanes::<V>(), p[2].lanes::<V>()];
         let qv = [q[0].lanes::<V>(), q[1].lanes::<V>(), q[2].lanes::<V>()];
         let (value, held) = lanes(pv, qv);
-        let (held_lo, held_hi) = V::F32s::widen_mask(held);
-        mark_irregular::<V>(held_lo, 0, fast);
-        mark_irregular::<V>(held_hi, 1, fast);
-        let (lo, hi) = value.widen();
-        store_half(lo, 0, out);
-        store_half(hi, 1, out);
-        // min_ignoring_nan ignores a NaN only in its argument: one operand at a time
-        let inf = V::F32s::splat(f32::INFINITY);
-        let min = |[x, y, z]: [V::F32s; 3]| {
-            inf.min_ignoring_nan(x)
-                .min_ignoring_nan(y)
-                .min_ignoring_nan(z)
-        };
-        lowest(min(pv), min(qv))
+        store_f32_lanes::<V>(value, held, out, fast);
+        lowest_f32_rows(pv, qv)
     }
 
     fn exact(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) {

@@ -257,6 +257,62 @@ pub(crate) fn lowest_f32<W: F16>(min_p: W, min_q: W) -> Lowest {
     })
 }
 
+/// Whether each lane of the row `xs` (one f32 vector per element) is a regular
+/// distribution for the f32 closed forms ([`super::pairs_f32`], [`super::triples_f32`]):
+/// no NaN, all ≥ 0, the largest positive and finite.
+#[inline(always)]
+pub(crate) fn regular_f32_row<W: F16, const N: usize>(xs: [W; N]) -> W::Mask {
+    let zero = W::splat(0.0);
+    let (mut lo, mut hi, mut no_nan) = (xs[0], xs[0], xs[0].eq(xs[0]));
+    for &x in &xs[1..] {
+        (lo, hi) = (lo.min_ignoring_nan(x), hi.max_ignoring_nan(x));
+        no_nan = W::and(no_nan, x.eq(x));
+    }
+    W::and(
+        W::and(no_nan, zero.le(lo)),
+        W::and(zero.lt(hi), hi.le(W::splat(f32::MAX))),
+    )
+}
+
+/// Lanes where `x` is 0 or its quotient `ratio` (a share d/c, a weight b/total) is normal
+/// in f32: the quotients an f32 closed form can use (ln of a share needs it normal; a
+/// subnormal weight has lost relative digits its term may need).
+#[inline(always)]
+pub(crate) fn zero_or_normal_quotient<W: F16>(x: W, ratio: W) -> W::Mask {
+    W::or(x.eq(W::splat(0.0)), W::splat(f32::MIN_POSITIVE).le(ratio))
+}
+
+/// The end of an f32 closed form on a group of sixteen rows: the values widened into
+/// `out` and the lanes it does not hold marked in `held_flags` (false: leave the row).
+#[inline(always)]
+pub(crate) fn store_f32_lanes<V: F8>(
+    value: V::F32s,
+    held: <V::F32s as F16>::Mask,
+    out: &mut [f64],
+    held_flags: &mut [bool],
+) {
+    let (held_lo, held_hi) = V::F32s::widen_mask(held);
+    mark_irregular::<V>(held_lo, 0, held_flags);
+    mark_irregular::<V>(held_hi, 1, held_flags);
+    let (lo, hi) = value.widen();
+    store_half(lo, 0, out);
+    store_half(hi, 1, out);
+}
+
+/// The smallest elements of p's and q's rows held in f32 lanes (one vector per element),
+/// as [`Lowest`].
+#[inline(always)]
+pub(crate) fn lowest_f32_rows<W: F16, const N: usize>(p: [W; N], q: [W; N]) -> Lowest {
+    // min_ignoring_nan ignores a NaN only in its argument: one operand at a time (a loop,
+    // not a closure: closures may be compiled out of line, without the kernel's features)
+    let (mut min_p, mut min_q) = (W::splat(f32::INFINITY), W::splat(f32::INFINITY));
+    for i in 0..N {
+        min_p = min_p.min_ignoring_nan(p[i]);
+        min_q = min_q.min_ignoring_nan(q[i]);
+    }
+    lowest_f32(min_p, min_q)
+}
+
 /// The end of a fast group form: rows it did not keep (`fast[j]` false) take the value and
 /// the regular flag of the exact group form, which `exact(out, regular)` computes for the
 /// whole tile — run only when some row needs it (its value for a row does not depend on
