@@ -289,17 +289,19 @@ def test_tables_with_extreme_totals_are_finite(scale: float) -> None:
 def _mi_mpmath(table: Any) -> Any:
     """I(X;Y) of a table of exact float counts, 60 digits."""
     mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 60
-    t = [[mpmath.mpf(float(v)) for v in row] for row in np.asarray(table)]
-    a = [sum(row) for row in t]
-    b = [sum(col) for col in zip(*t)]
-    n = sum(a)
-    return sum(
-        (v / n) * mpmath.log(v * n / (a[i] * b[j]))
-        for i, row in enumerate(t)
-        for j, v in enumerate(row)
-        if v > 0
-    )
+    # (workdps, not mp.dps: mpmath's precision is global, shared by every test module
+    # that an xdist worker runs)
+    with mpmath.workdps(60):
+        t = [[mpmath.mpf(float(v)) for v in row] for row in np.asarray(table)]
+        a = [sum(row) for row in t]
+        b = [sum(col) for col in zip(*t)]
+        n = sum(a)
+        return sum(
+            (v / n) * mpmath.log(v * n / (a[i] * b[j]))
+            for i, row in enumerate(t)
+            for j, v in enumerate(row)
+            if v > 0
+        )
 
 
 @pytest.mark.parametrize("noise", [1e-2, 1e-4, 1e-6, 1e-8])
@@ -340,7 +342,6 @@ def test_sparse_label_pairs_sum_non_negative_terms_to_full_precision() -> None:
     as q·φ(N/q) plus the zero cells' expected counts (n² − Σ a·b over the counted pairs,
     exact integers): against mpmath to 1e-13, and symmetric."""
     mpmath = pytest.importorskip("mpmath")
-    mpmath.mp.dps = 50
     rng = np.random.default_rng(21)
     n = 200_000
     x = rng.integers(0, 3_000, n)
@@ -349,10 +350,11 @@ def test_sparse_label_pairs_sum_non_negative_terms_to_full_precision() -> None:
     a = np.asarray(sparse.sum(axis=1)).ravel()
     b = np.asarray(sparse.sum(axis=0)).ravel()
     table = sparse.tocoo()
-    exact = mpmath.fsum(
-        mpmath.mpf(int(v)) / n * mpmath.log(mpmath.mpf(int(v)) * n / (int(a[i]) * int(b[j])))
-        for i, j, v in zip(table.row, table.col, table.data)
-    )
+    with mpmath.workdps(50):
+        exact = mpmath.fsum(
+            mpmath.mpf(int(v)) / n * mpmath.log(mpmath.mpf(int(v)) * n / (int(a[i]) * int(b[j])))
+            for i, j, v in zip(table.row, table.col, table.data)
+        )
     got = fe.mutual_information(x, y)
     assert abs(got - exact) <= 1e-13 * exact, (got, float(exact))
     assert fe.mutual_information(y, x) == pytest.approx(got, rel=1e-14)

@@ -3,6 +3,7 @@ sixteen rows (a target tile beside the logits' tile), longer ones row by row. Bo
 an mpmath reference on adversarial rows, in every layout, with and without the gradient."""
 
 import math
+from collections.abc import Iterator
 
 import mpmath
 import numpy as np
@@ -10,7 +11,13 @@ import pytest
 
 import fastentropy as fe
 
-mpmath.mp.dps = 50
+
+
+@pytest.fixture(autouse=True)
+def _digits() -> Iterator[None]:
+    # mpmath's precision is global: other modules in the same xdist worker set theirs
+    with mpmath.workdps(50):
+        yield
 
 # the tile limit is 128 classes: both sides of it, and every tail of a 16-row group
 CLASSES = [1, 2, 3, 10, 16, 17, 128, 129, 300]
