@@ -26,6 +26,7 @@ pub mod neg_log;
 pub mod pairs_f32;
 pub mod plogq;
 pub mod plogq_raw;
+pub mod short_rows_f32;
 pub mod softmax;
 pub mod softmax_f32;
 pub mod softmax_rows;

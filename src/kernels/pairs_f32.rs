@@ -65,7 +65,10 @@ fn lanes<W: F16>(a: W, b: W, c: W, d: W) -> (W, W::Mask) {
         ),
         total.le(W::splat(f32::MAX)),
     );
-    let held = W::and(W::and(regular_f32_row([a, b]), regular_f32_row([c, d])), f32_holds);
+    let held = W::and(
+        W::and(regular_f32_row([a, b]), regular_f32_row([c, d])),
+        f32_holds,
+    );
     (value, held)
 }
 

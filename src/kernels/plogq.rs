@@ -39,6 +39,7 @@
 
 use super::block::Block;
 use super::f32_tiles::{self, FastGroupForm, TileRow};
+use super::short_rows_f32::{self, ShortRows};
 use super::triples_f32::Triples;
 use super::two_pass::{
     flag, half, load16, log1p, mark_irregular, scaled, store_half, sums, Lowest, Sums,
@@ -1539,20 +1540,22 @@ crate::simd::multiversion! {
 }
 
 /// The longest rows to which [`group`] gives a form of their own length (a closed form
-/// that a zero-padded row in a longer tile would not take): three for float32 data on
-/// both sides ([`Triples`]), two otherwise — for the engine's grouping of ragged rows
-/// (`RowMeasure::own_length_up_to`), so a ragged row equals the dense row bit for bit.
+/// that a zero-padded row in a longer tile would not take): [`short_rows_f32::LONGEST`]
+/// for float32 data on both sides ([`Triples`], [`ShortRows`]), two otherwise — for the
+/// engine's grouping of ragged rows (`RowMeasure::own_length_up_to`), so a ragged row
+/// equals the dense row bit for bit.
 pub fn closed_forms_up_to<T: Real, U: Real>() -> usize {
     if T::IS_F32 && U::IS_F32 {
-        3
+        short_rows_f32::LONGEST
     } else {
         2
     }
 }
 
 /// Cross-entropies of up to sixteen short rows of p (element type T) and q (U),
-/// transposed (see `group_body`); two- and three-element rows of float32 data on both
-/// sides take [`super::pairs_f32`] and [`super::triples_f32`] (f32 arithmetic).
+/// transposed (see `group_body`); rows of two, three and ten to sixteen elements of
+/// float32 data on both sides take [`super::pairs_f32`], [`super::triples_f32`] and
+/// [`super::short_rows_f32`] (f32 lanes).
 pub fn group<T: Real, U: Real>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
@@ -1563,6 +1566,9 @@ pub fn group<T: Real, U: Real>(
         match p.len() {
             2 => return super::pairs_f32::group(p, q, out, regular),
             3 => return f32_tiles::group::<Triples>(p, q, out, regular),
+            short_rows_f32::SHORTEST..=short_rows_f32::LONGEST => {
+                return f32_tiles::group::<ShortRows>(p, q, out, regular)
+            }
             _ => {}
         }
     }
@@ -1621,10 +1627,13 @@ pub fn adjacent(
         len > 2,
         "one- and two-element rows have their own closed forms"
     );
-    if len == 3 {
-        return f32_tiles::adjacent::<Triples>(p, q, len, out);
+    match len {
+        3 => f32_tiles::adjacent::<Triples>(p, q, len, out),
+        short_rows_f32::SHORTEST..=short_rows_f32::LONGEST => {
+            f32_tiles::adjacent::<ShortRows>(p, q, len, out)
+        }
+        _ => f32_tiles::adjacent::<FloatTiles>(p, q, len, out),
     }
-    f32_tiles::adjacent::<FloatTiles>(p, q, len, out)
 }
 
 #[cfg(test)]

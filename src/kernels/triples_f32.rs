@@ -75,8 +75,14 @@ fn lanes<W: F16>(p: [W; 3], q: [W; 3]) -> (W, W::Mask) {
     let value = W::select(impossible, W::splat(f32::INFINITY), log1p_s.add(t1.add(t2)));
     let f32_holds = W::and(
         W::and(
-            W::and(zero_or_normal_quotient(d, s1), zero_or_normal_quotient(e, s2)),
-            W::and(zero_or_normal_quotient(b1, w1), zero_or_normal_quotient(b2, w2)),
+            W::and(
+                zero_or_normal_quotient(d, s1),
+                zero_or_normal_quotient(e, s2),
+            ),
+            W::and(
+                zero_or_normal_quotient(b1, w1),
+                zero_or_normal_quotient(b2, w2),
+            ),
         ),
         total.le(W::splat(f32::MAX)),
     );
