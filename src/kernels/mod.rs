@@ -570,6 +570,65 @@ pub(crate) mod adversarial {
         v
     }
 
+    /// Rows of N float32 values through the fast group form `G` on the engine's tile
+    /// (`width` ≥ N elements, zero padded; `same`: q is p's own tile), sixteen at a time:
+    /// each row's (value, regular flag). Checks the smallest inputs the form reports.
+    pub fn f32_rows_through_group<G: super::f32_tiles::FastGroupForm, const N: usize>(
+        rows: &[([f32; N], [f32; N])],
+        same: bool,
+        width: usize,
+    ) -> Vec<(f64, bool)> {
+        let mut got = Vec::new();
+        for chunk in rows.chunks(super::GROUP) {
+            let (mut pt, mut qt) = (
+                vec![[0.0; super::GROUP]; width],
+                vec![[0.0; super::GROUP]; width],
+            );
+            for (j, (p, q)) in chunk.iter().enumerate() {
+                for c in 0..N {
+                    (pt[c][j], qt[c][j]) = (p[c].into(), q[c].into());
+                }
+            }
+            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
+            let qt = if same { &pt } else { &qt };
+            let lo = super::f32_tiles::group::<G>(&pt, qt, &mut out, &mut regular);
+            let min = |side: usize| {
+                chunk
+                    .iter()
+                    .flat_map(|r| if side == 0 { r.0 } else { r.1 })
+                    .fold(0.0f64, |m, v| m.min(f64::from(v)))
+            };
+            let (want_p, want_q) = (min(0), if same { min(0) } else { min(1) });
+            // NaN is ignored by the running minima (a NaN row is not regular anyway)
+            assert!(lo.p == want_p || want_p.is_nan(), "{chunk:?}");
+            assert!(lo.q == want_q || want_q.is_nan(), "{chunk:?}");
+            got.extend(out.into_iter().zip(regular));
+        }
+        got
+    }
+
+    /// A float32 row that a fast cross-entropy form left: `got` (value, regular flag) must
+    /// be the general group form's (`plogq::group_of`; irregular: left to the row form).
+    pub fn check_left_to_the_general_form<const N: usize>(
+        p: [f32; N],
+        q: [f32; N],
+        (value, regular): (f64, bool),
+    ) {
+        let tile = |x: [f32; N]| {
+            x.map(|v| {
+                let mut lane = [0.0; super::GROUP];
+                lane[0] = f64::from(v);
+                lane
+            })
+        };
+        let (mut v, mut r) = ([0.0], [true]);
+        super::plogq::group_of::<f32>(&tile(p), &tile(q), &mut v, &mut r);
+        assert_eq!(regular, r[0], "{p:?} {q:?}");
+        if r[0] {
+            assert_eq!(value.to_bits(), v[0].to_bits(), "{p:?} {q:?}");
+        }
+    }
+
     /// Two properties of a short-row group form run through `through_group(rows, same)`
     /// (values and regular flags; `same`: q is p's own tile): each row alone gives the
     /// bits and flag it has in a full group of `rows` (a row never depends on its

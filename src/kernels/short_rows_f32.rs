@@ -172,8 +172,10 @@ impl FastGroupForm for ShortRows {
 
 #[cfg(test)]
 mod tests {
-    use super::super::adversarial::{check_alone_and_copies, f32_values, positive};
-    use super::super::f32_tiles;
+    use super::super::adversarial::{
+        check_alone_and_copies, check_left_to_the_general_form, f32_rows_through_group, f32_values,
+        positive,
+    };
     use super::*;
 
     /// Whether the form holds the row, by the module docs' rules in scalar f32 (the same
@@ -217,30 +219,7 @@ mod tests {
         same: bool,
         width: usize,
     ) -> Vec<(f64, bool)> {
-        let mut got = Vec::new();
-        for chunk in rows.chunks(GROUP) {
-            let (mut pt, mut qt) = (vec![[0.0; GROUP]; width], vec![[0.0; GROUP]; width]);
-            for (j, (p, q)) in chunk.iter().enumerate() {
-                for c in 0..N {
-                    (pt[c][j], qt[c][j]) = (p[c].into(), q[c].into());
-                }
-            }
-            let (mut out, mut regular) = (vec![0.0; chunk.len()], vec![true; chunk.len()]);
-            let qt = if same { &pt } else { &qt };
-            let lo = f32_tiles::group::<ShortRows>(&pt, qt, &mut out, &mut regular);
-            let min = |side: usize| {
-                chunk
-                    .iter()
-                    .flat_map(|r| if side == 0 { r.0 } else { r.1 })
-                    .fold(0.0f64, |m, v| m.min(f64::from(v)))
-            };
-            let (want_p, want_q) = (min(0), if same { min(0) } else { min(1) });
-            // NaN is ignored by the running minima (a NaN row is not regular anyway)
-            assert!(lo.p == want_p || want_p.is_nan(), "{chunk:?}");
-            assert!(lo.q == want_q || want_q.is_nan(), "{chunk:?}");
-            got.extend(out.into_iter().zip(regular));
-        }
-        got
+        f32_rows_through_group::<ShortRows, N>(rows, same, width)
     }
 
     /// Rows of N: the adversarial values in every position against a few others;
@@ -315,19 +294,7 @@ mod tests {
         for (&(p, q), &(value, regular)) in rows.iter().zip(&got) {
             if !held(p, q) {
                 // left to the general form: its value (or the row form's, if irregular)
-                let tile = |x: [f32; N]| {
-                    x.map(|v| {
-                        let mut lane = [0.0; GROUP];
-                        lane[0] = f64::from(v);
-                        lane
-                    })
-                };
-                let (mut v, mut r) = ([0.0], [true]);
-                plogq::group_of::<f32>(&tile(p), &tile(q), &mut v, &mut r);
-                assert_eq!(regular, r[0], "{p:?} {q:?}");
-                if r[0] {
-                    assert_eq!(value.to_bits(), v[0].to_bits(), "{p:?} {q:?}");
-                }
+                check_left_to_the_general_form(p, q, (value, regular));
                 continue;
             }
             assert!(regular, "{p:?} {q:?}");
