@@ -607,6 +607,39 @@ pub(crate) mod adversarial {
         got
     }
 
+    /// The float32 contract of a fast cross-entropy form over `rows` with its results
+    /// `got`: rows it holds (`held`) are regular, non-negative and within 5e-7 of the
+    /// exact row form and of the form's scalar `reference`; the others carry the general
+    /// form's result. Returns (rows held, the worst relative error seen).
+    pub fn check_f32_contract<const N: usize>(
+        rows: &[([f32; N], [f32; N])],
+        got: &[(f64, bool)],
+        held: impl Fn([f32; N], [f32; N]) -> bool,
+        reference: impl Fn([f32; N], [f32; N]) -> f64,
+    ) -> (usize, f64) {
+        let (mut worst, mut held_rows) = (0.0f64, 0);
+        for (&(p, q), &(value, regular)) in rows.iter().zip(got) {
+            if !held(p, q) {
+                // left to the general form: its value (or the row form's, if irregular)
+                check_left_to_the_general_form(p, q, (value, regular));
+                continue;
+            }
+            assert!(regular, "{p:?} {q:?}");
+            held_rows += 1;
+            assert!(value >= 0.0, "{p:?} {q:?}: {value:e}");
+            let (exact, _) = super::plogq::row(&p.map(f64::from), &q.map(f64::from));
+            for want in [exact, reference(p, q)] {
+                if want == value {
+                    continue;
+                }
+                let err = (value - want).abs() / want;
+                worst = worst.max(err);
+                assert!(err <= 5e-7, "{p:?} {q:?}: {value:e} vs {want:e} ({err:e})");
+            }
+        }
+        (held_rows, worst)
+    }
+
     /// A float32 row that a fast cross-entropy form left: `got` (value, regular flag) must
     /// be the general group form's (`plogq::group_of`; irregular: left to the row form).
     pub fn check_left_to_the_general_form<const N: usize>(

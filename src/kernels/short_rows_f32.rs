@@ -173,8 +173,7 @@ impl FastGroupForm for ShortRows {
 #[cfg(test)]
 mod tests {
     use super::super::adversarial::{
-        check_alone_and_copies, check_left_to_the_general_form, f32_rows_through_group, f32_values,
-        positive,
+        check_alone_and_copies, check_f32_contract, f32_rows_through_group, f32_values, positive,
     };
     use super::*;
 
@@ -290,26 +289,7 @@ mod tests {
     fn check_contract<const N: usize>() {
         let rows = rows::<N>();
         let got = through_group(&rows, false, N);
-        let (mut worst, mut held_rows) = (0.0f64, 0);
-        for (&(p, q), &(value, regular)) in rows.iter().zip(&got) {
-            if !held(p, q) {
-                // left to the general form: its value (or the row form's, if irregular)
-                check_left_to_the_general_form(p, q, (value, regular));
-                continue;
-            }
-            assert!(regular, "{p:?} {q:?}");
-            held_rows += 1;
-            assert!(value >= 0.0, "{p:?} {q:?}: {value:e}");
-            let (exact, _) = plogq::row(&p.map(f64::from), &q.map(f64::from));
-            for want in [exact, reference(p, q)] {
-                if want == value {
-                    continue;
-                }
-                let err = (value - want).abs() / want;
-                worst = worst.max(err);
-                assert!(err <= 5e-7, "{p:?} {q:?}: {value:e} vs {want:e} ({err:e})");
-            }
-        }
+        let (held_rows, worst) = check_f32_contract(&rows, &got, held, reference);
         // the form ran on most rows, with an error of the f32 class
         assert!(held_rows > rows.len() / 3, "{held_rows} of {}", rows.len());
         assert!(worst > 1e-9 && worst <= 5e-7, "{N}: {worst:e}");

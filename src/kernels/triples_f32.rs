@@ -113,8 +113,7 @@ impl FastGroupForm for Triples {
 #[cfg(test)]
 mod tests {
     use super::super::adversarial::{
-        check_alone_and_copies, check_left_to_the_general_form, f32_rows_through_group, f32_values,
-        positive,
+        check_alone_and_copies, check_f32_contract, f32_rows_through_group, f32_values, positive,
     };
     use super::*;
 
@@ -230,26 +229,7 @@ mod tests {
     fn rows_are_within_the_f32_contract_of_the_exact_row_form() {
         let rows = rows();
         let got = through_group(&rows, false);
-        let (mut worst, mut held_rows) = (0.0f64, 0);
-        for (&(p, q), &(value, regular)) in rows.iter().zip(&got) {
-            let (exact, _) = plogq::row(&p.map(f64::from), &q.map(f64::from));
-            if !held(p, q) {
-                // left to the general form: its value (or the row form's, if irregular)
-                check_left_to_the_general_form(p, q, (value, regular));
-                continue;
-            }
-            assert!(regular, "{p:?} {q:?}");
-            held_rows += 1;
-            assert!(value >= 0.0, "{p:?} {q:?}: {value:e}");
-            for want in [exact, reference(p, q)] {
-                if want == value {
-                    continue;
-                }
-                let err = (value - want).abs() / want;
-                worst = worst.max(err);
-                assert!(err <= 5e-7, "{p:?} {q:?}: {value:e} vs {want:e} ({err:e})");
-            }
-        }
+        let (held_rows, worst) = check_f32_contract(&rows, &got, held, reference);
         // the closed form ran on most rows, with an error of the f32 class
         assert!(held_rows > rows.len() / 3, "{held_rows} of {}", rows.len());
         assert!(worst > 1e-8 && worst <= 5e-7, "{worst:e}");
