@@ -1553,7 +1553,7 @@ pub fn closed_forms_up_to<T: Real, U: Real>() -> usize {
 }
 
 /// Cross-entropies of up to sixteen short rows of p (element type T) and q (U),
-/// transposed (see `group_body`); rows of two, three and ten to sixteen elements of
+/// transposed (see `group_body`); rows of two, three and ten to thirty-two elements of
 /// float32 data on both sides take [`super::pairs_f32`], [`super::triples_f32`] and
 /// [`super::short_rows_f32`] (f32 lanes).
 pub fn group<T: Real, U: Real>(
