@@ -38,18 +38,19 @@ use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
 
-/// The rows [`ShortRows`] takes: from ten elements (where it is faster than the general
-/// form, on float32 tiles) to thirty-two (the longest `plogq::closed_forms_up_to`
-/// reports, so ragged rows up to it group by length). Measured (float32 (N, C) rows and (C, N)
-/// columns, N·C = 10^7, one thread, ms a call, minima of three alternated rounds, the
-/// general form → this one, AVX-512 Zen 4): entropy C = 10 14.3 / 11.4 → 13.2 / 10.0,
-/// cross-entropy C = 10 20.8 / 15.0 → 16.9 / 12.1, C = 16 15.7 / 15.4 → 13.7 / 14.1; but
-/// C = 5 entropy 14.0 / 13.7 → 16.3 / 15.6 and C = 8 rows 12.8 → 14.2 (columns 12.2 →
-/// 11.3): below ten the general form stays. From 16 to 32 (cross-entropy C = 20 / 24 /
-/// 32, rows: 15.9 → 13.5, 20.2 → 13.5, 16.3 → 14.1; entropy within noise) at a cost for
-/// ragged rows of 10–40 float32 values, which then group by length (entropy 0.89–0.93 →
-/// 0.97–0.98 ns a value, 2 threads; cross-entropy unchanged) (`benches/README.md`).
+/// The shortest rows [`ShortRows`] takes: below ten elements the general form was
+/// faster. Measured (float32 (N, C) rows / (C, N) columns, N·C = 10^7, one thread, ms a
+/// call, minima of three alternated rounds, the general form → this one on float32
+/// tiles, AVX-512 Zen 4): entropy C = 10 14.3 / 11.4 → 13.2 / 10.0, cross-entropy C = 10
+/// 20.8 / 15.0 → 16.9 / 12.1, C = 16 15.7 / 15.4 → 13.7 / 14.1; but C = 5 entropy 14.0 /
+/// 13.7 → 16.3 / 15.6 and C = 8 rows 12.8 → 14.2 (columns 12.2 → 11.3).
 pub const SHORTEST: usize = 10;
+
+/// The longest rows [`ShortRows`] takes (and `plogq::closed_forms_up_to` reports, so
+/// ragged rows up to it group by length). From 16 to 32: cross-entropy C = 20 / 24 / 32
+/// rows 15.9 → 13.5, 20.2 → 13.5, 16.3 → 14.1 ms, entropy within noise, at a cost for
+/// ragged rows of 10–40 float32 values, which then group by length (entropy 0.89–0.93 →
+/// 0.97–0.98 ns a value, 2 threads; cross-entropy unchanged). `benches/README.md`.
 pub const LONGEST: usize = 32;
 
 /// The running state of a tile's pass 2, sixteen lanes (f64 sums in two halves).
