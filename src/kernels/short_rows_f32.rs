@@ -31,7 +31,8 @@
 use super::f32_tiles::{FastGroupForm, TileRow};
 use super::plogq;
 use super::two_pass::{
-    log1p, lowest_f32, mark_irregular, store_half, zero_or_normal_quotient, Lowest,
+    log1p, lowest_f32, mark_irregular, regular_f32_spread, store_half, zero_or_normal_quotient,
+    Lowest,
 };
 use super::GROUP;
 use crate::simd::log_f32::ln_fast;
@@ -126,7 +127,10 @@ fn rows_body<V: F8, R: TileRow, const SAME: bool>(
     let m_normal = W::<V>::splat(f32::MIN_POSITIVE).le(m);
     let held = W::<V>::and(
         W::<V>::and(W::<V>::and(no_nan, usable), m_normal),
-        W::<V>::and(spread(min_p, max_p), spread(min_q, m)),
+        W::<V>::and(
+            regular_f32_spread(min_p, max_p),
+            regular_f32_spread(min_q, m),
+        ),
     );
     let (held_lo, held_hi) = W::<V>::widen_mask(held);
     mark_irregular::<V>(held_lo, 0, fast);
@@ -142,17 +146,6 @@ fn rows_body<V: F8, R: TileRow, const SAME: bool>(
         store_half(value, h, out);
     }
     lowest_f32(min_p, min_q)
-}
-
-/// Lanes whose elements, of smallest `min` and largest `max` (NaN aside), are ≥ 0 with
-/// the largest positive and finite.
-#[inline(always)]
-fn spread<W: F16>(min: W, max: W) -> W::Mask {
-    let zero = W::splat(0.0);
-    W::and(
-        W::and(zero.le(min), zero.lt(max)),
-        max.le(W::splat(f32::MAX)),
-    )
 }
 
 /// The short-row form as a float32 group form (see the module docs); the rows it leaves

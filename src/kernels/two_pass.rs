@@ -262,15 +262,22 @@ pub(crate) fn lowest_f32<W: F16>(min_p: W, min_q: W) -> Lowest {
 /// no NaN, all ≥ 0, the largest positive and finite.
 #[inline(always)]
 pub(crate) fn regular_f32_row<W: F16, const N: usize>(xs: [W; N]) -> W::Mask {
-    let zero = W::splat(0.0);
     let (mut lo, mut hi, mut no_nan) = (xs[0], xs[0], xs[0].eq(xs[0]));
     for &x in &xs[1..] {
         (lo, hi) = (lo.min_ignoring_nan(x), hi.max_ignoring_nan(x));
         no_nan = W::and(no_nan, x.eq(x));
     }
+    W::and(no_nan, regular_f32_spread(lo, hi))
+}
+
+/// Lanes whose elements, of smallest `min` and largest `max` (NaN aside), are all ≥ 0
+/// with the largest positive and finite (the NaN test is the caller's).
+#[inline(always)]
+pub(crate) fn regular_f32_spread<W: F16>(min: W, max: W) -> W::Mask {
+    let zero = W::splat(0.0);
     W::and(
-        W::and(no_nan, zero.le(lo)),
-        W::and(zero.lt(hi), hi.le(W::splat(f32::MAX))),
+        W::and(zero.le(min), zero.lt(max)),
+        max.le(W::splat(f32::MAX)),
     )
 }
 
