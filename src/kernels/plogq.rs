@@ -385,7 +385,7 @@ impl<V: F8> Lanes<V> {
     /// instruction set, so AVX2 and AVX-512 still agree bit for bit
     /// (`tests/test_simd_paths.py`); float64 keeps `ln_finite` (DESIGN §2b's ≤ 1 ULP).
     #[inline(always)]
-    fn from_sums(sp: V, sq: V, max_q: V, table_log: bool) -> Self {
+    fn from_sums(sp: V, sq: V, max_q: V, table_log: bool, scaled: bool) -> Self {
         // Σq = 2^(b−1023)·m with m ∈ [1, 2): e = 1023 − b, c = ln m.
         let biased = sq
             .bits_shr52()
@@ -396,10 +396,10 @@ impl<V: F8> Lanes<V> {
             .bits_and(0x000f_ffff_ffff_ffff)
             .bits_or(0x3ff0_0000_0000_0000);
         // 2^a = m_p/Σp exactly (m_p ∈ [1, 2) Σp's mantissa), only for the rare groups
-        // holding a tiny total (a division per group otherwise)
+        // holding a tiny total (`scaled`: a division per group otherwise)
         let one = V::splat(1.0);
-        let tiny = sp.lt(V::splat(SCALE_P_BELOW));
-        let scale_p = if V::any(tiny) {
+        let scale_p = if scaled {
+            let tiny = sp.lt(V::splat(SCALE_P_BELOW));
             let mp = sp
                 .bits_and(0x000f_ffff_ffff_ffff)
                 .bits_or(0x3ff0_0000_0000_0000);
@@ -1319,9 +1319,13 @@ fn group_impl<V: F8, U: Real, R: TileRow, const SAME: bool, const H: usize>(
     // (not `array::from_fn`: its closure may be compiled out of line, without the
     // kernel's target features)
     let table_log = U::IS_F32;
+    // a lane of tiny total (p weighted by Lanes::scale_p in pass 2; every other lane's
+    // weight is 1 exactly, so its bits do not depend on the choice)
+    let below = V::splat(SCALE_P_BELOW);
+    let scaled = V::any(V::or(sp[0].lt(below), sp[H - 1].lt(below)));
     let lanes: [Lanes<V>; 2] = [
-        Lanes::from_sums(sp[0], sq[0], mq[0], table_log),
-        Lanes::from_sums(sp[H - 1], sq[H - 1], mq[H - 1], table_log),
+        Lanes::from_sums(sp[0], sq[0], mq[0], table_log, scaled),
+        Lanes::from_sums(sp[H - 1], sq[H - 1], mq[H - 1], table_log, scaled),
     ];
     let lo = V::splat(REGULAR_MIN);
     let hi = V::splat(REGULAR_MAX);
@@ -1340,11 +1344,6 @@ fn group_impl<V: F8, U: Real, R: TileRow, const SAME: bool, const H: usize>(
         exact[h] = V::and(lanes[h].dominant, lanes[h].max_q.mul(near).gt(sq[h]));
     }
     let split = V::any(V::or(exact[0], exact[H - 1]));
-    let one = V::splat(1.0);
-    let scaled = V::any(V::or(
-        lanes[0].scale_p.gt(one),
-        lanes[H - 1].scale_p.gt(one),
-    ));
     // pass 2
     let mut acc = if scaled {
         pass2::<V, R, SAME, H, true>(p, q, &lanes, &exact, U::IS_F32, split)
