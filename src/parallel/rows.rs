@@ -1978,7 +1978,8 @@ mod by_length_tests {
 
     /// Ragged rows of lengths 0 … 70 in an irregular order (short rows grouped by length,
     /// long ones alone) give bitwise the value of each row computed on its own as a dense
-    /// (1, len) array — with zeros, a NaN and a huge value among them, f64 and f32.
+    /// (1, len) array — with zeros, a NaN and a huge value among them, f64 and f32 (and
+    /// float32 pairs, whose fast forms decide by row length).
     #[test]
     fn ragged_rows_grouped_by_length_equal_each_row_alone() {
         let mut lengths = Vec::new();
@@ -2002,6 +2003,7 @@ mod by_length_tests {
         p[n / 2] = f64::NAN;
         p[n / 3] = 1e300;
         let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+        let q32: Vec<f32> = q.iter().map(|&v| v as f32).collect();
         let o = Offsets::I64(&offsets);
         for opts in [
             Options::default(),
@@ -2015,12 +2017,19 @@ mod by_length_tests {
             let d = kl::kl_divergence_ragged(&p, &q, o, &opts).unwrap();
             let c = cross_entropy::cross_entropy_ragged(&p32, &q, o, &opts).unwrap();
             let j = js::js_divergence_ragged(&p, &q, o, &opts).unwrap();
+            // float32 pairs (their own fast and closed forms)
+            let d32 = kl::kl_divergence_ragged(&p32, &q32, o, &opts).unwrap();
+            let c32 = cross_entropy::cross_entropy_ragged(&p32, &q32, o, &opts).unwrap();
+            let j32 = js::js_divergence_ragged(&p32, &q32, o, &opts).unwrap();
             for (r, w) in offsets.windows(2).enumerate() {
                 let (a, b) = (w[0] as usize, w[1] as usize);
                 let row = |x: &[f64]| {
                     ArrayD::from_shape_vec(IxDyn(&[1, b - a]), x[a..b].to_vec()).unwrap()
                 };
-                let row32 = ArrayD::from_shape_vec(IxDyn(&[1, b - a]), p32[a..b].to_vec()).unwrap();
+                let row32 = |x: &[f32]| {
+                    ArrayD::from_shape_vec(IxDyn(&[1, b - a]), x[a..b].to_vec()).unwrap()
+                };
+                let (pr32, qr32) = (row32(&p32), row32(&q32));
                 let (pr, qr) = (row(&p), row(&q));
                 let same = |got: f64, want: f64, what: &str| {
                     assert!(
@@ -2036,15 +2045,30 @@ mod by_length_tests {
                 );
                 same(
                     h32[r],
-                    entropy::entropy(row32.view(), &opts).unwrap()[[0]],
+                    entropy::entropy(pr32.view(), &opts).unwrap()[[0]],
                     "entropy f32",
+                );
+                same(
+                    d32[r],
+                    kl::kl_divergence(pr32.view(), qr32.view(), &opts).unwrap()[[0]],
+                    "kl f32",
+                );
+                same(
+                    c32[r],
+                    cross_entropy::cross_entropy(pr32.view(), qr32.view(), &opts).unwrap()[[0]],
+                    "cross-entropy f32",
+                );
+                same(
+                    j32[r],
+                    js::js_divergence(pr32.view(), qr32.view(), &opts).unwrap()[[0]],
+                    "js f32",
                 );
                 same(
                     d[r],
                     kl::kl_divergence(pr.view(), qr.view(), &opts).unwrap()[[0]],
                     "kl",
                 );
-                let ce = cross_entropy::cross_entropy(row32.view(), qr.view(), &opts).unwrap()[[0]];
+                let ce = cross_entropy::cross_entropy(pr32.view(), qr.view(), &opts).unwrap()[[0]];
                 same(c[r], ce, "cross-entropy");
                 same(
                     j[r],
