@@ -1562,16 +1562,50 @@ pub fn group<T: Real, U: Real>(
     regular: &mut [bool],
 ) -> Lowest {
     if T::IS_F32 && U::IS_F32 && p.len() == q.len() {
-        match p.len() {
-            2 => return super::pairs_f32::group(p, q, out, regular),
-            3 => return f32_tiles::group::<Triples>(p, q, out, regular),
-            short_rows_f32::SHORTEST..=short_rows_f32::LONGEST => {
-                return f32_tiles::group::<ShortRows>(p, q, out, regular)
-            }
-            _ => {}
+        match F32Form::of(p.len()) {
+            F32Form::Pairs => return super::pairs_f32::group(p, q, out, regular),
+            F32Form::Triples => return f32_tiles::group::<Triples>(p, q, out, regular),
+            F32Form::ShortRows => return f32_tiles::group::<ShortRows>(p, q, out, regular),
+            F32Form::General => {}
         }
     }
     group_of::<U>(p, q, out, regular)
+}
+
+/// The group form of float32 rows (float32 on both sides) of a given length: one
+/// decision for [`group`], [`adjacent`] and [`f32_tiles_from`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum F32Form {
+    /// two elements: [`super::pairs_f32`]
+    Pairs,
+    /// three: [`Triples`]
+    Triples,
+    /// [`short_rows_f32::SHORTEST`] … [`short_rows_f32::LONGEST`]: [`ShortRows`]
+    ShortRows,
+    /// any other length: [`group_impl`] ([`FloatTiles`] on float32 tiles)
+    General,
+}
+
+impl F32Form {
+    fn of(len: usize) -> Self {
+        match len {
+            2 => F32Form::Pairs,
+            3 => F32Form::Triples,
+            short_rows_f32::SHORTEST..=short_rows_f32::LONGEST => F32Form::ShortRows,
+            _ => F32Form::General,
+        }
+    }
+}
+
+/// The shortest float32 rows of the form rows of `len` take that go through [`adjacent`]
+/// (float32 tiles) in the regular layouts: `len` itself for the closed forms of three and
+/// of [`ShortRows`]' lengths, [`F32_TILES_FROM`] for the general form (each measured
+/// there). Two-element rows have their own reader (`pairs_f32::adjacent`).
+pub fn f32_tiles_from(len: usize) -> usize {
+    match F32Form::of(len) {
+        F32Form::Triples | F32Form::ShortRows => len,
+        F32Form::Pairs | F32Form::General => F32_TILES_FROM,
+    }
 }
 
 /// The group form of float32 rows on either tile ([`f32_tiles`]): [`group_impl`] itself,
@@ -1626,12 +1660,10 @@ pub fn adjacent(
         len > 2,
         "one- and two-element rows have their own closed forms"
     );
-    match len {
-        3 => f32_tiles::adjacent::<Triples>(p, q, len, out),
-        short_rows_f32::SHORTEST..=short_rows_f32::LONGEST => {
-            f32_tiles::adjacent::<ShortRows>(p, q, len, out)
-        }
-        _ => f32_tiles::adjacent::<FloatTiles>(p, q, len, out),
+    match F32Form::of(len) {
+        F32Form::Triples => f32_tiles::adjacent::<Triples>(p, q, len, out),
+        F32Form::ShortRows => f32_tiles::adjacent::<ShortRows>(p, q, len, out),
+        F32Form::Pairs | F32Form::General => f32_tiles::adjacent::<FloatTiles>(p, q, len, out),
     }
 }
 

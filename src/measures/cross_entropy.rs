@@ -14,7 +14,6 @@ use crate::error::Error;
 use crate::kernels::pairs_f32::{self, Pairs};
 use crate::kernels::plogq;
 use crate::kernels::plogq_raw::{self, RAW_MAX_COND_F32};
-use crate::kernels::short_rows_f32;
 use crate::kernels::two_pass::{self, Lowest, Sums};
 use crate::kernels::{Real, GROUP};
 use crate::parallel::rows::{Block, IntoChecked, Long, RowMeasure, Rows, TINY};
@@ -49,17 +48,9 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         if self.normalize && len == 2 {
             return Some(pairs_f32::adjacent(pairs(p)?, pairs(q)?, out));
         }
-        // rows of three and of short_rows_f32's lengths, and from plogq::F32_TILES_FROM
-        // (each measured there)
-        let from =
-            if len == 3 || (short_rows_f32::SHORTEST..=short_rows_f32::LONGEST).contains(&len) {
-                len
-            } else {
-                plogq::F32_TILES_FROM
-            };
         normalized_adjacent(
             self.normalize,
-            Some(from),
+            Some(plogq::f32_tiles_from(len)),
             (p, q),
             len,
             out,
