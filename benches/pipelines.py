@@ -9,8 +9,9 @@ Two Markdown tables on stdout:
 
 1. **Ragged vs dense.** Rows of lengths 5 … 15 (mean 10; ``--lengths lo:hi``), float64
    and float32 (``--dtypes``), as ``values`` with ``offsets=``
-   and as a pyarrow ``ListArray`` (and a ``LargeListArray`` chunked in 8), against the
-   dense ``(N, 10)`` array of the same number of rows. Times are per value (the ragged rows
+   and as a pyarrow ``ListArray`` (and a ``LargeListArray`` chunked in 8, and a
+   ``ListArray`` with every hundredth row null: those rows give NaN), against the dense
+   ``(N, 10)`` array of the same number of rows. Times are per value (the ragged rows
    hold about as many values as the dense array; the exact counts are divided out), and the
    ratio is dense time per value ÷ ragged time per value: 1.0 means the ragged layout runs
    at the dense throughput, > 1 faster. Cases ``name+from_logits`` / ``name+smoothing``
@@ -91,12 +92,18 @@ def ragged_data(rows: int, seed: int = 0, dtype: Any = np.float64, lengths_range
         "labels": (lengths // 2).astype(np.int64),
         "dense": dense,
         "dense_labels": np.full(rows, 5, dtype=np.int64),
+        # every hundredth row null (a list column with missing predictions): those rows
+        # span values, as Arrow allows, and give NaN
+        "null_rows": np.arange(rows) % 100 == 50,
     }
 
 
-def lists(values: np.ndarray, offsets: np.ndarray, large: bool = False, chunks: int = 1) -> Any:
+def lists(
+    values: np.ndarray, offsets: np.ndarray, large: bool = False, chunks: int = 1, nulls: Optional[np.ndarray] = None
+) -> Any:
     cls = pa.LargeListArray if large else pa.ListArray
-    arr = cls.from_arrays(pa.array(offsets.astype(np.int64 if large else np.int32)), pa.array(values))
+    mask = None if nulls is None else pa.array(nulls)
+    arr = cls.from_arrays(pa.array(offsets.astype(np.int64 if large else np.int32)), pa.array(values), mask=mask)
     if chunks == 1:
         return arr
     cuts = np.linspace(0, len(arr), chunks + 1).astype(int)
@@ -129,6 +136,7 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
     fn = (lambda *a, **k: fn0(*a, **k, **kw)) if kw else fn0
     P, Q = lists(d[first], o), lists(d[second], o)
     PL, QL = lists(d[first], o, large=True, chunks=8), lists(d[second], o, large=True, chunks=8)
+    PN, QN = lists(d[first], o, nulls=d["null_rows"]), lists(d[second], o, nulls=d["null_rows"])
     if name == "softmax_cross_entropy":
         y, yd = d["labels"], d["dense_labels"]
         impls = {
@@ -136,6 +144,7 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
             "offsets": lambda: fn(d["z"], y, offsets=o, reduction="none"),
             "list": lambda: fn(P, y, reduction="none"),
             "large_list x8": lambda: fn(PL, y, reduction="none"),
+            NULLS: lambda: fn(PN, y, reduction="none"),
         }
     elif name in ("kl_divergence", "cross_entropy", "js_divergence"):
         impls = {
@@ -143,6 +152,7 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
             "offsets": lambda: fn(d[first], d[second], offsets=o),
             "list": lambda: fn(P, Q),
             "large_list x8": lambda: fn(PL, QL),
+            NULLS: lambda: fn(PN, QN),
         }
     else:
         impls = {
@@ -150,10 +160,15 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
             "offsets": lambda: fn(d[first], offsets=o),
             "list": lambda: fn(P),
             "large_list x8": lambda: fn(PL),
+            NULLS: lambda: fn(PN),
         }
     n_ragged = int(o[-1])
-    sizes = {"dense": D["p"].size, "offsets": n_ragged, "list": n_ragged, "large_list x8": n_ragged}
+    sizes = {"dense": D["p"].size, "offsets": n_ragged, "list": n_ragged, "large_list x8": n_ragged, NULLS: n_ragged}
     return impls, sizes
+
+
+#: The ragged table's column of a `ListArray` with every hundredth row null.
+NULLS = "list, 1% null rows"
 
 
 def check_ragged(case: str, d: Dict[str, Any], impls: Dict[str, Callable[[], Any]]) -> None:
@@ -176,9 +191,13 @@ def check_ragged(case: str, d: Dict[str, Any], impls: Dict[str, Callable[[], Any
             want.append(float(fn(d[first][a:b])))
     tol = 1e-12 if d["p"].dtype == np.float64 else 1e-6
     for label, f in impls.items():
-        got = f()
+        got = f()[:k]
+        if label == NULLS:
+            null = d["null_rows"][:k]
+            assert np.isnan(got[null]).all(), f"{case} {label}: a null row is not NaN"
+            got = np.where(null, want, got)
         if label != "dense":
-            np.testing.assert_allclose(got[:k], want, rtol=tol, atol=1e-300, err_msg=f"{case} {label}")
+            np.testing.assert_allclose(got, want, rtol=tol, atol=1e-300, err_msg=f"{case} {label}")
 
 
 def polars_cases(rows: int, seed: int = 1) -> List[Tuple[str, Any, Dict[str, Callable[[], Any]]]]:
@@ -269,8 +288,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     lo, hi = (int(v) for v in args.lengths.split(":"))
     print(f"### Ragged rows (lengths {lo} … {hi}, mean {(lo + hi) / 2:g}) vs dense (N, 10), N = {rows:,}\n")
     print("ns per value; ratio = dense ÷ ragged time per value (1.0: the dense throughput; > 1 faster)\n")
-    print("| function | dtype | dense (N, 10) | `offsets=` | ratio | `ListArray` | ratio | `LargeListArray`, 8 chunks | ratio |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| function | dtype | dense (N, 10) | `offsets=` | ratio | `ListArray` | ratio | `LargeListArray`, 8 chunks | ratio"
+        " | `ListArray`, 1% null rows | ratio |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for dtype in args.dtypes.split(","):
         d = ragged_data(rows, dtype=np.dtype(dtype), lengths_range=(lo, hi))
         for name in args.functions.split(","):
@@ -280,7 +302,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             per = {k: t[k][args.stat] / sizes[k] * 1e9 for k in impls}
             results["ragged"][f"{name} {dtype}"] = {"times": t, "values": sizes}
             cells = [dtype, f"{per['dense']:.2f}"]
-            for k in ("offsets", "list", "large_list x8"):
+            for k in ("offsets", "list", "large_list x8", NULLS):
                 cells += [f"{per[k]:.2f}", f"{per['dense'] / per[k]:.2f}"]
             print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
             print(f"  {name} {dtype}: done", file=sys.stderr)

@@ -361,9 +361,7 @@ impl Job<'_> {
                     batch = Batch::new(r);
                     continue;
                 }
-                for row in a..r {
-                    self.push(&mut batch, p, q, row);
-                }
+                self.push_clean_run(&mut batch, p, q, a..r);
             } else {
                 self.push(&mut batch, p, q, r);
                 r += 1;
@@ -374,6 +372,44 @@ impl Job<'_> {
             }
         }
         self.flush(&mut batch, out, nulls)
+    }
+
+    /// Appends the clean chunk rows `rows` (valid, without null values) to `batch`: each
+    /// input's values as one slice (a chunk's rows lie back to back), the offsets re-based.
+    /// PERF: row by row and value by value ([`Self::push`]) the copy took a third of
+    /// float32 entropy over a list column of 10^6 rows of 10 with every hundredth row null
+    /// (one thread: 36 ms, against 23 ms for the same rows as `offsets=`).
+    fn push_clean_run<T: ColumnReal, U: ColumnReal>(
+        &self,
+        batch: &mut Batch<T, U>,
+        p: &ListView<'_>,
+        q: Option<&ListView<'_>>,
+        rows: std::ops::Range<usize>,
+    ) {
+        let Some(last) = rows.end.checked_sub(1).filter(|&l| l >= rows.start) else {
+            return;
+        };
+        let span = |x: &ListView<'_>| x.row_range(rows.start).start..x.row_range(last).end;
+        let pv = T::of(&p.values).expect("dispatched on p's type");
+        let p_span = span(p);
+        // row r's end in the batch: its end in the chunk, moved by where the run lands
+        let moved = batch.p.len() as i64 - p_span.start as i64;
+        batch.p.extend_from_slice(&pv[p_span]);
+        batch
+            .offsets
+            .extend(rows.clone().map(|r| p.row_range(r).end as i64 + moved));
+        if let Some(q) = q {
+            // clean rows have p's lengths (checked by `apply`): the same span length
+            let qv = U::of(&q.values).expect("dispatched on q's type");
+            batch.q.extend_from_slice(&qv[span(q)]);
+        }
+        match self.labels {
+            Some(l) => batch.labels.extend_from_slice(&l[rows.clone()]),
+            None => batch
+                .labels
+                .extend(std::iter::repeat_n(self.spec.ignore_index, rows.len())),
+        }
+        batch.rows += rows.len();
     }
 
     /// Appends chunk row `r` to `batch`: empty when null, its values with the null ones
@@ -862,6 +898,14 @@ mod tests {
             value_valid: None,
             ..view
         };
+        // and q with offsets of its own: the same rows five values further in
+        let q_moved: Vec<f64> = [-3.0; 5].iter().chain(&q).copied().collect();
+        let o_moved: Vec<i64> = o.iter().map(|v| v + 5).collect();
+        let qview_moved = ListView {
+            values: Values::F64(&q_moved),
+            layout: Layout::Offsets(Offsets::I64(&o_moved)),
+            ..qview
+        };
         let labels: Vec<i64> = lens
             .iter()
             .enumerate()
@@ -884,19 +928,23 @@ mod tests {
             Measure::Psi,
         ] {
             let s = spec(measure);
-            let (qv, qs) = if measure.takes_q() {
-                (Some(&qview), Some(&q[..]))
-            } else {
-                (None, None)
-            };
+            let qs = measure.takes_q().then_some(&q[..]);
             let lab = measure.takes_labels().then_some(&labels[..]);
-            let mut out = vec![0.0; rows];
-            let mut nulls = Vec::new();
-            apply(&s, &view, qv, lab, 10, &mut out, &mut nulls).unwrap();
             let want = reference(&s, &p, qs, &o, &row_ok, &value_ok, lab);
-            same(&out, &want);
-            let expected: Vec<usize> = (0..rows).filter(|&r| !row_ok[r]).map(|r| r + 10).collect();
-            assert_eq!(nulls, expected, "{measure:?}");
+            let q_views: &[Option<&ListView<'_>>] = if measure.takes_q() {
+                &[Some(&qview), Some(&qview_moved)]
+            } else {
+                &[None]
+            };
+            for &qv in q_views {
+                let mut out = vec![0.0; rows];
+                let mut nulls = Vec::new();
+                apply(&s, &view, qv, lab, 10, &mut out, &mut nulls).unwrap();
+                same(&out, &want);
+                let expected: Vec<usize> =
+                    (0..rows).filter(|&r| !row_ok[r]).map(|r| r + 10).collect();
+                assert_eq!(nulls, expected, "{measure:?}");
+            }
         }
     }
 
