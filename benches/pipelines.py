@@ -10,7 +10,8 @@ Two Markdown tables on stdout:
 1. **Ragged vs dense.** Rows of lengths 5 … 15 (mean 10; ``--lengths lo:hi``), float64
    and float32 (``--dtypes``), as ``values`` with ``offsets=``
    and as a pyarrow ``ListArray`` (and a ``LargeListArray`` chunked in 8, and a
-   ``ListArray`` with every hundredth row null: those rows give NaN), against the dense
+   ``ListArray`` with every hundredth row null and empty, as pyarrow builds null rows:
+   those rows give NaN), against the dense
    ``(N, 10)`` array of the same number of rows. Times are per value (the ragged rows
    hold about as many values as the dense array; the exact counts are divided out), and the
    ratio is dense time per value ÷ ragged time per value: 1.0 means the ragged layout runs
@@ -82,6 +83,9 @@ def ragged_data(rows: int, seed: int = 0, dtype: Any = np.float64, lengths_range
         "y": f(rng.standard_normal((rows, 10))),
     }
     d_y = f(rng.standard_normal(n))
+    null_rows = np.arange(rows) % 100 == 50
+    null_offsets = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.where(null_rows, 0, lengths), out=null_offsets[1:])
     return {
         "lengths": lengths,
         "offsets": offsets,
@@ -92,9 +96,12 @@ def ragged_data(rows: int, seed: int = 0, dtype: Any = np.float64, lengths_range
         "labels": (lengths // 2).astype(np.int64),
         "dense": dense,
         "dense_labels": np.full(rows, 5, dtype=np.int64),
-        # every hundredth row null (a list column with missing predictions): those rows
-        # span values, as Arrow allows, and give NaN
-        "null_rows": np.arange(rows) % 100 == 50,
+        # every hundredth row null (a list column with missing predictions), without
+        # values, as pyarrow and Parquet readers build them: `null_offsets` over the
+        # values at `null_keep`
+        "null_rows": null_rows,
+        "null_offsets": null_offsets,
+        "null_keep": np.repeat(~null_rows, lengths),
     }
 
 
@@ -136,7 +143,8 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
     fn = (lambda *a, **k: fn0(*a, **k, **kw)) if kw else fn0
     P, Q = lists(d[first], o), lists(d[second], o)
     PL, QL = lists(d[first], o, large=True, chunks=8), lists(d[second], o, large=True, chunks=8)
-    PN, QN = lists(d[first], o, nulls=d["null_rows"]), lists(d[second], o, nulls=d["null_rows"])
+    keep, no, nulls = d["null_keep"], d["null_offsets"], d["null_rows"]
+    PN, QN = lists(d[first][keep], no, nulls=nulls), lists(d[second][keep], no, nulls=nulls)
     if name == "softmax_cross_entropy":
         y, yd = d["labels"], d["dense_labels"]
         impls = {
@@ -163,7 +171,7 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
             NULLS: lambda: fn(PN),
         }
     n_ragged = int(o[-1])
-    sizes = {"dense": D["p"].size, "offsets": n_ragged, "list": n_ragged, "large_list x8": n_ragged, NULLS: n_ragged}
+    sizes = {"dense": D["p"].size, "offsets": n_ragged, "list": n_ragged, "large_list x8": n_ragged, NULLS: int(no[-1])}
     return impls, sizes
 
 

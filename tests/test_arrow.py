@@ -179,6 +179,34 @@ def test_null_rows_spanning_garbage_are_never_read() -> None:
     assert fe.softmax_cross_entropy(pa.array([[np.log(0.5)] * 2, None, list(np.log([0.25, 0.75]))]), [0, 0, 1]) == pytest.approx(want)
 
 
+@pytest.mark.parametrize("f32", [False, True], ids=["f64", "f32"])
+def test_null_rows_without_values(f32: bool) -> None:
+    """pyarrow gives a null row no values: such a column (no null value) is read in place,
+    not copied, with the copied path's results — NaN for null rows, every other row its
+    own value, and a null row's label never checked (3: out of range for its empty row)."""
+    dtype = np.float32 if f32 else np.float64
+    lengths = rng.integers(0, 14, 3000)
+    null = np.arange(3000) % 29 == 4
+    p_rows = [None if null[i] else (rng.random(k) + 0.01).astype(dtype) for i, k in enumerate(lengths)]
+    q_rows = [None if r is None else (rng.random(len(r)) + 0.01).astype(dtype) for r in p_rows]
+    typ = pa.list_(pa.float32() if f32 else pa.float64())
+    arr, q = pa.array(p_rows, type=typ), pa.array(q_rows, type=typ)
+    assert (np.diff(np.asarray(arr.offsets))[null] == 0).all()  # the layout under test
+    assert buffer_rows(arr)[4] is None
+    for name, fn in ONE.items():
+        same(fn(arr), expect(fn, p_rows, fill=0.0), name)
+    for name, fn in PAIR.items():
+        same(fn(arr, q), expect(fn, p_rows, q_rows), name)
+    labels = np.array([3 if r is None else (i % len(r) if len(r) else -100) for i, r in enumerate(p_rows)])
+    got = fe.softmax_cross_entropy(arr, labels, reduction="none")
+    want = [np.nan if r is None else (fe.softmax_cross_entropy(r[None, :], [y], reduction="none")[0] if y >= 0 else 0.0)
+            for r, y in zip(p_rows, labels)]
+    same(got, np.array(want), "softmax_cross_entropy")
+    # null rows left out of the mean, as rows labelled ignore_index are
+    kept = [w for w, y in zip(want, labels) if not np.isnan(w) and y >= 0]
+    assert fe.softmax_cross_entropy(arr, labels) == pytest.approx(np.mean(kept), rel=1e-6)
+
+
 def test_null_values_are_left_out() -> None:
     arr = pa.array([[0.5, None, 0.5], [None], [1.0, 2.0]])
     same(fe.entropy(arr), np.array([np.log(2), np.nan, fe.entropy([1.0, 2.0])]))

@@ -291,6 +291,20 @@ struct Job<'j> {
     checked: (Option<Checked<'j>>, Option<Checked<'j>>),
 }
 
+/// Whether the chunk's only nulls are null rows that hold no values, in `p` and in `q`
+/// alike (pyarrow's and Polars' builders give a null row no values): then every row has
+/// the same length in both and nothing needs to be left out or copied.
+fn nulls_are_empty_rows(p: &ListView<'_>, q: Option<&ListView<'_>>) -> bool {
+    if p.value_valid.is_some() || q.is_some_and(|q| q.value_valid.is_some()) {
+        return false;
+    }
+    let empty = |x: &ListView<'_>, r: usize| x.row_len(r) == 0;
+    (0..p.rows).all(|r| {
+        let null = p.is_null(r) || q.is_some_and(|q| q.is_null(r));
+        !null || (empty(p, r) && q.is_none_or(|q| empty(q, r)))
+    })
+}
+
 /// Whether two offsets arrays are the same memory (one array passed for both inputs).
 fn same_offsets(a: &Offsets<'_>, b: &Offsets<'_>) -> bool {
     match (a, b) {
@@ -338,6 +352,9 @@ impl Job<'_> {
         if p.has_no_nulls() && q.is_none_or(|q| q.has_no_nulls()) {
             return self.clean::<T, U>(p, q, self.checked, self.labels, 0, out);
         }
+        if nulls_are_empty_rows(p, q) {
+            return self.in_place_with_empty_nulls::<T, U>(p, q, out, nulls);
+        }
         let clean = |r: usize| p.is_clean(r) && q.is_none_or(|q| q.is_clean(r));
         let mut batch = Batch::<T, U>::new(0);
         let mut r = 0;
@@ -372,6 +389,33 @@ impl Job<'_> {
             }
         }
         self.flush(&mut batch, out, nulls)
+    }
+
+    /// A chunk whose null rows are all empty (see [`nulls_are_empty_rows`]) read in place,
+    /// as a clean one: each null row is an empty row there (its label `ignore_index`), and
+    /// its value is then replaced by NaN. The other rows' values are the copied path's bit
+    /// for bit (a row's value does not depend on its neighbours). PERF: float32 entropy over
+    /// a list column of 10^6 rows of 10 with every hundredth row null (pyarrow's own
+    /// layout for them), 2 threads: the copy made it 2.0× the same rows without nulls.
+    fn in_place_with_empty_nulls<T: ColumnReal, U: ColumnReal>(
+        &self,
+        p: &ListView<'_>,
+        q: Option<&ListView<'_>>,
+        out: &mut [f64],
+        nulls: &mut Vec<usize>,
+    ) -> Result<(), Error> {
+        let is_null = |r: usize| p.is_null(r) || q.is_some_and(|q| q.is_null(r));
+        let labels: Option<Vec<i64>> = self.labels.map(|l| {
+            (0..p.rows)
+                .map(|r| if is_null(r) { self.spec.ignore_index } else { l[r] })
+                .collect()
+        });
+        self.clean::<T, U>(p, q, self.checked, labels.as_deref(), 0, out)?;
+        for r in (0..p.rows).filter(|&r| is_null(r)) {
+            out[r] = f64::NAN;
+            nulls.push(self.first_row + r);
+        }
+        Ok(())
     }
 
     /// Appends the clean chunk rows `rows` (valid, without null values) to `batch`: each
@@ -946,6 +990,110 @@ mod tests {
                 assert_eq!(nulls, expected, "{measure:?}");
             }
         }
+    }
+
+    /// Null rows without values (pyarrow's and Polars' layout) and no null value: the
+    /// chunk is read in place, null rows' labels out of range for an empty row are never
+    /// checked, and every row matches the row-by-row reference — with q on the same
+    /// offsets and on offsets of its own; a null row in q alone counts too. A null row
+    /// that spans values (or a null value) sends the chunk back to the copied path.
+    #[test]
+    fn empty_null_rows_are_read_in_place() {
+        let rows = 20_000;
+        let row_ok: Vec<bool> = (0..rows).map(|r| r % 37 != 3).collect();
+        let lens: Vec<usize> = lengths(rows)
+            .iter()
+            .zip(&row_ok)
+            .map(|(&l, &ok)| if ok { l } else { 0 })
+            .collect();
+        let o = offsets_of(&lens);
+        let n = *o.last().unwrap() as usize;
+        let p = data(n);
+        let q: Vec<f64> = p.iter().rev().copied().collect();
+        let value_ok = vec![true; n];
+        // p's null rows in p's bitmap, but every other one of them in q's instead
+        let p_ok: Vec<bool> = (0..rows).map(|r| row_ok[r] || r % 74 == 40).collect();
+        let q_ok: Vec<bool> = (0..rows).map(|r| row_ok[r] || r % 74 != 40).collect();
+        let (pb, qb) = (bits(&p_ok), bits(&q_ok));
+        let view = ListView {
+            values: Values::F64(&p),
+            layout: Layout::Offsets(Offsets::I64(&o)),
+            rows,
+            row_valid: Some(Bitmap::new(&pb, 0)),
+            value_valid: None,
+        };
+        let q_moved: Vec<f64> = [-3.0; 5].iter().chain(&q).copied().collect();
+        let o_moved: Vec<i64> = o.iter().map(|v| v + 5).collect();
+        let qviews = [
+            ListView {
+                values: Values::F64(&q),
+                row_valid: Some(Bitmap::new(&qb, 0)),
+                ..view
+            },
+            ListView {
+                values: Values::F64(&q_moved),
+                layout: Layout::Offsets(Offsets::I64(&o_moved)),
+                row_valid: Some(Bitmap::new(&qb, 0)),
+                ..view
+            },
+        ];
+        let ob = bits(&row_ok);
+        let p_alone = ListView {
+            row_valid: Some(Bitmap::new(&ob, 0)),
+            ..view
+        };
+        // labels: a null row's is 3, out of range for its empty row
+        let labels: Vec<i64> = (0..rows)
+            .map(|r| match (row_ok[r], lens[r]) {
+                (false, _) => 3,
+                (true, 0) => -100,
+                (true, l) => (r % l) as i64,
+            })
+            .collect();
+        assert!(nulls_are_empty_rows(&p_alone, None));
+        assert!(nulls_are_empty_rows(&view, Some(&qviews[1])));
+        for measure in [
+            Measure::Entropy,
+            Measure::LogSumExp,
+            Measure::SoftmaxCrossEntropy,
+            Measure::CrossEntropy,
+            Measure::KlDivergence,
+            Measure::JsDistance,
+        ] {
+            let s = spec(measure);
+            let qs = measure.takes_q().then_some(&q[..]);
+            let lab = measure.takes_labels().then_some(&labels[..]);
+            let want = reference(&s, &p, qs, &o, &row_ok, &value_ok, lab);
+            let cases: Vec<(&ListView<'_>, Option<&ListView<'_>>)> = if measure.takes_q() {
+                qviews.iter().map(|qv| (&view, Some(qv))).collect()
+            } else {
+                vec![(&p_alone, None)]
+            };
+            for (pv, qv) in cases {
+                let mut out = vec![0.0; rows];
+                let mut nulls = Vec::new();
+                apply(&s, pv, qv, lab, 10, &mut out, &mut nulls).unwrap();
+                same(&out, &want);
+                let expected: Vec<usize> =
+                    (0..rows).filter(|&r| !row_ok[r]).map(|r| r + 10).collect();
+                assert_eq!(nulls, expected, "{measure:?}");
+            }
+        }
+        // a null row holding values, or a null value, is not read in place
+        let spans = ListView {
+            layout: Layout::Offsets(Offsets::I64(&o_moved)),
+            values: Values::F64(&q_moved),
+            row_valid: Some(Bitmap::new(&[0b1111_1101], 0)),
+            rows: 8,
+            ..view
+        };
+        assert!(lens[1] > 0 && !nulls_are_empty_rows(&spans, None));
+        let vb = bits(&vec![true; n]);
+        let with_values = ListView {
+            value_valid: Some(Bitmap::new(&vb, 0)),
+            ..p_alone
+        };
+        assert!(!nulls_are_empty_rows(&with_values, None));
     }
 
     #[test]
