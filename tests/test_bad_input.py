@@ -280,6 +280,34 @@ def test_nan_in_p_over_zero_q_gives_nan(name: str, normalize: bool) -> None:
     assert np.isfinite(result[1])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [300, 5000, 200_000])
+@pytest.mark.parametrize("name", list(PAIRS))
+def test_long_distributions_with_a_zero_q_and_a_nan_infinite_or_zero_total(name: str, n: int, dtype: Any) -> None:
+    """A q of 0 under a positive p is +inf only where both totals are finite and positive:
+    a NaN (either side), an infinite mass or a zero total makes the distribution NaN
+    first, as in short rows (DESIGN.md §2) — long rows, whose one-pass form returned +inf
+    (the explore profile found cross_entropy(ones(270), zeros(270), axis=None) = inf)."""
+    f = PAIRS[name]
+    ones = np.ones(n, dtype=dtype)
+    zero_q = ones.copy()
+    zero_q[1] = 0.0
+    cases = {"nan p": (0, np.nan, zero_q), "inf p": (0, np.inf, zero_q)}
+    for label, (at, value, q) in cases.items():
+        p = ones.copy()
+        p[at] = value
+        assert np.isnan(_quiet(lambda: f(p, q))), label
+    nan_q = zero_q.copy()
+    nan_q[0] = np.nan
+    assert np.isnan(_quiet(lambda: f(ones, nan_q))), "nan q"
+    assert np.isnan(_quiet(lambda: f(ones, np.zeros(n, dtype=dtype)))), "zero total q"
+    for normalize in (True, False):
+        assert f(ones, zero_q, normalize=normalize) == np.inf
+    p = ones.copy()
+    p[0] = np.nan
+    assert np.isnan(_quiet(lambda: f(p, zero_q, normalize=False))), "nan p, raw"
+
+
 @pytest.mark.parametrize("name", list(REDUCTIONS))
 def test_nan_in_a_long_parallel_distribution(name: str) -> None:
     p = np.random.default_rng(4).random(500_000) + 0.01

@@ -305,6 +305,9 @@ def test_property_entropy_of_logits_is_entropy_of_softmax(z: np.ndarray) -> None
     arrays(np.float64, (3, 9), elements=finite),
     arrays(np.float64, (3, 9), elements=finite),
 )
+# found by the explore profile: scipy's jensenshannon of equal rows came out a rounding
+# below 0, and √ of it warned (the oracle, now the divergence's own sum)
+@example(np.zeros((3, 9)), np.pad(np.array([[3.89089172e-09]]), ((0, 2), (0, 8))))
 def test_property_pairs_are_those_of_the_softmaxes(a: np.ndarray, b: np.ndarray) -> None:
     P, Q = scipy.special.softmax(a, axis=-1), scipy.special.softmax(b, axis=-1)
     ce = fe.cross_entropy(a, b, from_logits=True)
@@ -313,8 +316,11 @@ def test_property_pairs_are_those_of_the_softmaxes(a: np.ndarray, b: np.ndarray)
     np.testing.assert_allclose(ce, -(P * scipy.special.log_softmax(b, axis=-1)).sum(-1), rtol=1e-10, atol=1e-15)
     lp, lq = scipy.special.log_softmax(a, axis=-1), scipy.special.log_softmax(b, axis=-1)
     np.testing.assert_allclose(fe.kl_divergence(a, b, from_logits=True), (P * (lp - lq)).sum(-1), rtol=1e-9, atol=1e-14)
-    # (compared as divergences: scipy's √ of its rounding noise is ~1e-9 where JS ~ 1e-28)
-    np.testing.assert_allclose(fe.js_divergence(a, b, from_logits=True), jensenshannon(P, Q, axis=-1) ** 2, rtol=1e-9, atol=1e-15)
+    # (compared as divergences, ½KL(P‖M) + ½KL(Q‖M) summed directly: scipy's jensenshannon
+    # takes √ of its rounding noise, ~1e-9 where JS ~ 1e-28, and of a negative one)
+    M = (P + Q) / 2
+    js = (scipy.special.rel_entr(P, M).sum(-1) + scipy.special.rel_entr(Q, M).sum(-1)) / 2
+    np.testing.assert_allclose(fe.js_divergence(a, b, from_logits=True), js, rtol=1e-9, atol=1e-15)
     # cross-entropy = entropy + KL
     np.testing.assert_allclose(ce, fe.entropy(a, from_logits=True) + fe.kl_divergence(a, b, from_logits=True), rtol=1e-12)
 

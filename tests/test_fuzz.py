@@ -316,6 +316,9 @@ REGRESSIONS: List[Tuple[str, List[Any], Dict[str, Any]]] = [
     ("normalized_mutual_information", [], {"contingency": [[math.inf, 1.0], [1.0, 2.0]]}),
     ("normalized_mutual_information", [], {"contingency": [[math.inf, 0.0], [0.0, 1.0]]}),
     ("mutual_information", [], {"contingency": [[math.inf, 1.0], [1.0, 2.0]]}),
+    # float16 in, float16 out (as np.log): within float16's rounding of the reference
+    # (the explore profile found the comparison holding it to 1e-6)
+    ("self_information", [np.array([3.0, 1.0, 2.0, -0.0], dtype=np.float16)], {}),
 ]
 
 # Functions that change global state: called, but with their state restored afterwards.
@@ -327,8 +330,11 @@ def close(got: Any, want: Any) -> bool:
     if g.shape != w.shape:
         return False
     # NaN where the reference is NaN; equal infinities; else relative 1e-6 (float32
-    # outputs of self_information) with an absolute floor for cancelling sums.
-    return bool(np.allclose(g, w, rtol=1e-6, atol=1e-9, equal_nan=True))
+    # outputs of self_information), or the output's own rounding where it is coarser
+    # (float16 in, float16 out), with an absolute floor for cancelling sums.
+    out_dtype = np.asarray(got).dtype
+    rtol = max(1e-6, float(np.finfo(out_dtype).eps)) if out_dtype.kind == "f" else 1e-6
+    return bool(np.allclose(g, w, rtol=rtol, atol=1e-9, equal_nan=True))
 
 
 # --------------------------------------------------------------------------- the worker

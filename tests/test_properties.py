@@ -17,7 +17,7 @@ from typing import Any, Tuple
 import numpy as np
 import scipy.special
 import scipy.stats
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -82,6 +82,9 @@ def _flat(p: np.ndarray, axis: Any) -> Tuple[np.ndarray, int]:
 # --------------------------------------------------------------------------- identities and bounds
 
 @given(distributions(pair=True))
+# found by the explore profile: a long distribution (axis=None over 270 values) against an
+# all-zero q was +inf in cross_entropy and NaN in kl_divergence (now NaN in both)
+@example((np.ones((5, 6, 9)), np.zeros((5, 6, 9)), None))
 def test_cross_entropy_is_entropy_plus_divergence(case: Any) -> None:
     p, q, axis = case
     for base in (None, 2):

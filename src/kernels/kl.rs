@@ -181,7 +181,7 @@ pub(crate) fn ln1p_minus(y: f64) -> f64 {
 /// it; `None` asks for pass 2.
 #[inline]
 pub fn finish_one_pass(s: &Sums, t: &Terms) -> Option<f64> {
-    if t.zero_q {
+    if t.zero_q && s.positive_finite() {
         return Some(f64::INFINITY);
     }
     if !s.regular() || t.f32_unsafe || t.out_of_range {

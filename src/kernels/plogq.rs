@@ -225,10 +225,10 @@ pub fn finish_one_pass(o: &OnePass, f32_logs: bool, n: usize) -> Option<f64> {
 /// δ' = δ/ε is ~1e-7, and only rows of H below that take pass 2.
 #[inline]
 pub fn finish_one_pass_within(o: &OnePass, limit: f64, f32_logs: bool, n: usize) -> Option<f64> {
-    if o.zero_q {
+    let s = &o.sums;
+    if o.zero_q && s.positive_finite() {
         return Some(f64::INFINITY);
     }
-    let s = &o.sums;
     if !s.regular() || o.f32_unsafe {
         return None;
     }
@@ -2397,6 +2397,16 @@ mod tests {
         assert_eq!(finish_one_pass(&one_pass(&x, &x), false, 2), None);
         let o = one_pass(&[1.0, 1.0], &[1.0, 0.0]);
         assert_eq!(finish_one_pass(&o, false, 2), Some(f64::INFINITY));
+        // a q of 0 under a positive p, but a NaN, an infinite mass or a zero total: not
+        // +inf here (the callers' careful forms give NaN)
+        for (p, q) in [
+            ([f64::NAN, 1.0], [1.0, 0.0]),
+            ([1.0, 1.0], [f64::NAN, 0.0]),
+            ([f64::INFINITY, 1.0], [1.0, 0.0]),
+            ([1.0, 1.0], [0.0, 0.0]),
+        ] {
+            assert_eq!(finish_one_pass(&one_pass(&p, &q), false, 2), None, "{p:?} {q:?}");
+        }
     }
 
     /// A dominant mass 1 and n − 1 masses r: Σq rounds to 1 (or loses r's last digits), so

@@ -99,6 +99,15 @@ impl Sums {
         (REGULAR_MIN..=REGULAR_MAX).contains(&self.sp)
             && (REGULAR_MIN..=REGULAR_MAX).contains(&self.sq)
     }
+
+    /// Whether both totals are finite and positive: only then does a q of 0 under a
+    /// positive p make a divergence or cross-entropy +inf (a NaN, an infinite mass or a
+    /// zero total makes it NaN first, as in the row forms).
+    #[inline]
+    pub fn positive_finite(&self) -> bool {
+        let ok = |t: f64| t > 0.0 && t.is_finite();
+        ok(self.sp) && ok(self.sq)
+    }
 }
 
 /// (s, e) with s = fl(a + b) and s + e = a + b exactly (Knuth's TwoSum).
