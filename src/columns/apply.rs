@@ -407,7 +407,13 @@ impl Job<'_> {
         let is_null = |r: usize| p.is_null(r) || q.is_some_and(|q| q.is_null(r));
         let labels: Option<Vec<i64>> = self.labels.map(|l| {
             (0..p.rows)
-                .map(|r| if is_null(r) { self.spec.ignore_index } else { l[r] })
+                .map(|r| {
+                    if is_null(r) {
+                        self.spec.ignore_index
+                    } else {
+                        l[r]
+                    }
+                })
                 .collect()
         });
         self.clean::<T, U>(p, q, self.checked, labels.as_deref(), 0, out)?;

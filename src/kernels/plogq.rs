@@ -2405,7 +2405,11 @@ mod tests {
             ([f64::INFINITY, 1.0], [1.0, 0.0]),
             ([1.0, 1.0], [0.0, 0.0]),
         ] {
-            assert_eq!(finish_one_pass(&one_pass(&p, &q), false, 2), None, "{p:?} {q:?}");
+            assert_eq!(
+                finish_one_pass(&one_pass(&p, &q), false, 2),
+                None,
+                "{p:?} {q:?}"
+            );
         }
     }
 
