@@ -291,6 +291,12 @@ struct Job<'j> {
     checked: (Option<Checked<'j>>, Option<Checked<'j>>),
 }
 
+/// Whether row `r` is null in `p` or in `q` (its value is then NaN).
+#[inline]
+fn null_in_either(p: &ListView<'_>, q: Option<&ListView<'_>>, r: usize) -> bool {
+    p.is_null(r) || q.is_some_and(|q| q.is_null(r))
+}
+
 /// Whether the chunk's only nulls are null rows that hold no values, in `p` and in `q`
 /// alike (pyarrow's and Polars' builders give a null row no values): then every row has
 /// the same length in both and nothing needs to be left out or copied.
@@ -300,7 +306,7 @@ fn nulls_are_empty_rows(p: &ListView<'_>, q: Option<&ListView<'_>>) -> bool {
     }
     let empty = |x: &ListView<'_>, r: usize| x.row_len(r) == 0;
     (0..p.rows).all(|r| {
-        let null = p.is_null(r) || q.is_some_and(|q| q.is_null(r));
+        let null = null_in_either(p, q, r);
         !null || (empty(p, r) && q.is_none_or(|q| empty(q, r)))
     })
 }
@@ -404,7 +410,7 @@ impl Job<'_> {
         out: &mut [f64],
         nulls: &mut Vec<usize>,
     ) -> Result<(), Error> {
-        let is_null = |r: usize| p.is_null(r) || q.is_some_and(|q| q.is_null(r));
+        let is_null = |r: usize| null_in_either(p, q, r);
         let labels: Option<Vec<i64>> = self.labels.map(|l| {
             (0..p.rows)
                 .map(|r| {
@@ -473,7 +479,7 @@ impl Job<'_> {
     ) {
         batch.rows += 1;
         let label = self.labels.map_or(self.spec.ignore_index, |l| l[r]);
-        if p.is_null(r) || q.is_some_and(|q| q.is_null(r)) {
+        if null_in_either(p, q, r) {
             batch.nulls.push(r);
             batch.offsets.push(batch.p.len() as i64);
             batch.labels.push(self.spec.ignore_index);
