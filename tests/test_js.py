@@ -34,6 +34,18 @@ def scipy_js(p: Any, q: Any, axis: Optional[int] = -1, base: Optional[float] = N
         return jensenshannon(p, q, axis=axis, base=base) ** 2
 
 
+def normalized_js(p: Any, q: Any, axis: Optional[int] = -1, base: Optional[float] = None) -> Any:
+    """½ Σ rel_entr(P, M) + ½ Σ rel_entr(Q, M) of the normalised rows in float64 (NaN where a
+    total is 0), in `base`."""
+    p, q = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64))
+    if axis is None:
+        p, q, axis = p.reshape(-1), q.reshape(-1), -1
+    with np.errstate(all="ignore"):
+        P, Q = p / p.sum(axis, keepdims=True), q / q.sum(axis, keepdims=True)
+        js = raw_js(P, Q, axis)
+        return js / np.log(base) if base is not None else js
+
+
 def raw_js(p: Any, q: Any, axis: int = -1) -> Any:
     """normalize=False: (rel_entr(p, m) + rel_entr(q, m)) / 2 summed, m = (p + q) / 2."""
     p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
@@ -172,6 +184,23 @@ def test_bitwise_identical_for_any_thread_count(keep_threads: Any) -> None:
     assert all(s == seen[0] for s in seen)
 
 
+def test_distributions_scipy_gives_nan_for() -> None:
+    """scipy's jensenshannon of these two valid distributions is NaN (√ of its sum, rounded
+    a hair below 0; found by the explore profile): the distance is small and exact here."""
+    import mpmath
+
+    p = np.array([0.0, 1.0, 395137.0, 1.0, 1.0])
+    q = np.array([0.0, 1.0, 395140.0, 1.0, 1.0])
+    assert np.isnan(np.sqrt(scipy_js(p, q)) if scipy_js(p, q) >= 0 else np.nan)
+    with mpmath.workdps(60):
+        P = [mpmath.mpf(v) / mpmath.fsum(map(mpmath.mpf, p)) for v in p]
+        Q = [mpmath.mpf(v) / mpmath.fsum(map(mpmath.mpf, q)) for v in q]
+        terms = [a * mpmath.log(2 * a / (a + b)) for a, b in zip(P, Q) if a > 0]
+        terms += [b * mpmath.log(2 * b / (a + b)) for a, b in zip(P, Q) if b > 0]
+        want = float(mpmath.sqrt(mpmath.fsum(terms) / 2))
+    assert fe.js_distance(p, q) == pytest.approx(want, rel=1e-9)
+
+
 finite = st.floats(min_value=0.0, max_value=1e6, allow_nan=False, allow_infinity=False, width=64)
 
 
@@ -187,6 +216,13 @@ def test_agrees_with_scipy_jensenshannon(data: Any, shape: Any, base: Optional[f
     axis = data.draw(st.sampled_from([None] + list(range(-len(shape), len(shape)))))
     got = fe.js_distance(p, q, axis=axis, base=base)
     want = np.sqrt(np.maximum(scipy_js(p, q, axis, base), 0.0))  # scipy in float64, clamped
+    # scipy takes √ of its sum: where rounding leaves that a hair below 0 its distance is NaN
+    # for two valid distributions (found by the explore profile: [0, 1, 395137, 1, 1]
+    # against [0, 1, 395140, 1, 1]); there the divergence summed directly stands in
+    # (in a base below 1 the divergence is negative: NaN in both, as meant)
+    if base is None or base > 1:
+        direct = np.sqrt(np.maximum(normalized_js(p, q, axis, base), 0.0))
+        want = np.where(np.isnan(want) & ~np.isnan(direct), direct, want)
     # Distributions summing to 0 are NaN in both.
     np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7)
     assert np.all(np.isnan(np.asarray(got)) | (np.asarray(got) >= 0))
