@@ -401,8 +401,9 @@ impl Job<'_> {
     /// as a clean one: each null row is an empty row there (its label `ignore_index`), and
     /// its value is then replaced by NaN. The other rows' values are the copied path's bit
     /// for bit (a row's value does not depend on its neighbours). PERF: float32 entropy over
-    /// a list column of 10^6 rows of 10 with every hundredth row null (pyarrow's own
-    /// layout for them), 2 threads: the copy made it 2.0× the same rows without nulls.
+    /// a list column of 10^6 rows of 5–15 values with every hundredth row null (pyarrow's
+    /// own layout for them; `benches/pipelines.py`, 2 threads): 4.42 ns a value copied,
+    /// 1.28 in place, 1.14 for the same column without nulls.
     fn in_place_with_empty_nulls<T: ColumnReal, U: ColumnReal>(
         &self,
         p: &ListView<'_>,
