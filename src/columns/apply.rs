@@ -297,18 +297,23 @@ fn null_in_either(p: &ListView<'_>, q: Option<&ListView<'_>>, r: usize) -> bool 
     p.is_null(r) || q.is_some_and(|q| q.is_null(r))
 }
 
-/// Whether the chunk's only nulls are null rows that hold no values, in `p` and in `q`
-/// alike (pyarrow's and Polars' builders give a null row no values): then every row has
-/// the same length in both and nothing needs to be left out or copied.
-fn nulls_are_empty_rows(p: &ListView<'_>, q: Option<&ListView<'_>>) -> bool {
+/// The chunk's null rows (null in `p` or `q`), where they are its only nulls and hold no
+/// values in either input (pyarrow's and Polars' builders give a null row no values):
+/// then every row has the same length in both and nothing needs to be left out or
+/// copied. None otherwise.
+fn empty_null_rows(p: &ListView<'_>, q: Option<&ListView<'_>>) -> Option<Vec<usize>> {
     if p.value_valid.is_some() || q.is_some_and(|q| q.value_valid.is_some()) {
-        return false;
+        return None;
     }
     let empty = |x: &ListView<'_>, r: usize| x.row_len(r) == 0;
-    (0..p.rows).all(|r| {
-        let null = null_in_either(p, q, r);
-        !null || (empty(p, r) && q.is_none_or(|q| empty(q, r)))
-    })
+    let mut nulls = Vec::new();
+    for r in (0..p.rows).filter(|&r| null_in_either(p, q, r)) {
+        if !(empty(p, r) && q.is_none_or(|q| empty(q, r))) {
+            return None;
+        }
+        nulls.push(r);
+    }
+    Some(nulls)
 }
 
 /// Whether two offsets arrays are the same memory (one array passed for both inputs).
@@ -358,8 +363,8 @@ impl Job<'_> {
         if p.has_no_nulls() && q.is_none_or(|q| q.has_no_nulls()) {
             return self.clean::<T, U>(p, q, self.checked, self.labels, 0, out);
         }
-        if nulls_are_empty_rows(p, q) {
-            return self.in_place_with_empty_nulls::<T, U>(p, q, out, nulls);
+        if let Some(null_rows) = empty_null_rows(p, q) {
+            return self.in_place_with_empty_nulls::<T, U>(p, q, &null_rows, out, nulls);
         }
         let clean = |r: usize| p.is_clean(r) && q.is_none_or(|q| q.is_clean(r));
         let mut batch = Batch::<T, U>::new(0);
@@ -397,8 +402,8 @@ impl Job<'_> {
         self.flush(&mut batch, out, nulls)
     }
 
-    /// A chunk whose null rows are all empty (see [`nulls_are_empty_rows`]) read in place,
-    /// as a clean one: each null row is an empty row there (its label `ignore_index`), and
+    /// A chunk whose null rows `null_rows` are all empty (see [`empty_null_rows`]) read in
+    /// place, as a clean one: each null row is an empty row there (its label `ignore_index`), and
     /// its value is then replaced by NaN. The other rows' values are the copied path's bit
     /// for bit (a row's value does not depend on its neighbours). PERF: float32 entropy over
     /// a list column of 10^6 rows of 5–15 values with every hundredth row null (pyarrow's
@@ -408,23 +413,19 @@ impl Job<'_> {
         &self,
         p: &ListView<'_>,
         q: Option<&ListView<'_>>,
+        null_rows: &[usize],
         out: &mut [f64],
         nulls: &mut Vec<usize>,
     ) -> Result<(), Error> {
-        let is_null = |r: usize| null_in_either(p, q, r);
         let labels: Option<Vec<i64>> = self.labels.map(|l| {
-            (0..p.rows)
-                .map(|r| {
-                    if is_null(r) {
-                        self.spec.ignore_index
-                    } else {
-                        l[r]
-                    }
-                })
-                .collect()
+            let mut l = l.to_vec();
+            for &r in null_rows {
+                l[r] = self.spec.ignore_index;
+            }
+            l
         });
         self.clean::<T, U>(p, q, self.checked, labels.as_deref(), 0, out)?;
-        for r in (0..p.rows).filter(|&r| is_null(r)) {
+        for &r in null_rows {
             out[r] = f64::NAN;
             nulls.push(self.first_row + r);
         }
@@ -443,9 +444,10 @@ impl Job<'_> {
         q: Option<&ListView<'_>>,
         rows: std::ops::Range<usize>,
     ) {
-        let Some(last) = rows.end.checked_sub(1).filter(|&l| l >= rows.start) else {
+        if rows.is_empty() {
             return;
-        };
+        }
+        let last = rows.end - 1;
         let span = |x: &ListView<'_>| x.row_range(rows.start).start..x.row_range(last).end;
         let pv = T::of(&p.values).expect("dispatched on p's type");
         let p_span = span(p);
@@ -915,6 +917,13 @@ mod tests {
         }
     }
 
+    /// Values and offsets of the same rows five values further in (negative values before
+    /// them, never read): an input whose offsets differ from the other's.
+    fn moved_five(values: &[f64], offsets: &[i64]) -> (Vec<f64>, Vec<i64>) {
+        let moved = [-3.0; 5].iter().chain(values).copied().collect();
+        (moved, offsets.iter().map(|v| v + 5).collect())
+    }
+
     #[test]
     fn null_rows_and_values_match_the_row_by_row_reference() {
         let rows = 20_000;
@@ -956,8 +965,7 @@ mod tests {
             ..view
         };
         // and q with offsets of its own: the same rows five values further in
-        let q_moved: Vec<f64> = [-3.0; 5].iter().chain(&q).copied().collect();
-        let o_moved: Vec<i64> = o.iter().map(|v| v + 5).collect();
+        let (q_moved, o_moved) = moved_five(&q, &o);
         let qview_moved = ListView {
             values: Values::F64(&q_moved),
             layout: Layout::Offsets(Offsets::I64(&o_moved)),
@@ -1035,8 +1043,7 @@ mod tests {
             row_valid: Some(Bitmap::new(&pb, 0)),
             value_valid: None,
         };
-        let q_moved: Vec<f64> = [-3.0; 5].iter().chain(&q).copied().collect();
-        let o_moved: Vec<i64> = o.iter().map(|v| v + 5).collect();
+        let (q_moved, o_moved) = moved_five(&q, &o);
         let qviews = [
             ListView {
                 values: Values::F64(&q),
@@ -1063,8 +1070,9 @@ mod tests {
                 (true, l) => (r % l) as i64,
             })
             .collect();
-        assert!(nulls_are_empty_rows(&p_alone, None));
-        assert!(nulls_are_empty_rows(&view, Some(&qviews[1])));
+        let null_rows: Vec<usize> = (0..rows).filter(|&r| !row_ok[r]).collect();
+        assert_eq!(empty_null_rows(&p_alone, None), Some(null_rows.clone()));
+        assert_eq!(empty_null_rows(&view, Some(&qviews[1])), Some(null_rows));
         for measure in [
             Measure::Entropy,
             Measure::LogSumExp,
@@ -1100,13 +1108,13 @@ mod tests {
             rows: 8,
             ..view
         };
-        assert!(lens[1] > 0 && !nulls_are_empty_rows(&spans, None));
+        assert!(lens[1] > 0 && empty_null_rows(&spans, None).is_none());
         let vb = bits(&vec![true; n]);
         let with_values = ListView {
             value_valid: Some(Bitmap::new(&vb, 0)),
             ..p_alone
         };
-        assert!(!nulls_are_empty_rows(&with_values, None));
+        assert!(empty_null_rows(&with_values, None).is_none());
     }
 
     #[test]

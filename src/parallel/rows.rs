@@ -2023,14 +2023,12 @@ mod by_length_tests {
             let j32 = js::js_divergence_ragged(&p32, &q32, o, &opts).unwrap();
             for (r, w) in offsets.windows(2).enumerate() {
                 let (a, b) = (w[0] as usize, w[1] as usize);
-                let row = |x: &[f64]| {
+                // row r alone as a dense (1, len) array, of either element type
+                fn dense<T: Clone>(x: &[T], a: usize, b: usize) -> ArrayD<T> {
                     ArrayD::from_shape_vec(IxDyn(&[1, b - a]), x[a..b].to_vec()).unwrap()
-                };
-                let row32 = |x: &[f32]| {
-                    ArrayD::from_shape_vec(IxDyn(&[1, b - a]), x[a..b].to_vec()).unwrap()
-                };
-                let (pr32, qr32) = (row32(&p32), row32(&q32));
-                let (pr, qr) = (row(&p), row(&q));
+                }
+                let (pr32, qr32) = (dense(&p32, a, b), dense(&q32, a, b));
+                let (pr, qr) = (dense(&p, a, b), dense(&q, a, b));
                 let same = |got: f64, want: f64, what: &str| {
                     assert!(
                         got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
