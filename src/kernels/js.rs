@@ -25,6 +25,7 @@
 //! the group tile, one row per lane ([`js_f32::group`]), each kept on its own bound, the
 //! exact group form for the rest.
 
+use super::js_pairs_f32::JsPairs;
 use super::two_pass::{
     determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,
     two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
@@ -752,8 +753,9 @@ pub fn fast_group_from<T: Real, U: Real>(normalize: bool) -> Option<usize> {
 
 /// Divergences of up to sixteen short rows, transposed (`p[c][j]`: element `c` of row
 /// `j`, zero-padded); rows left `regular[j] == false` must be redone with [`row`].
-/// Normalised rows of [`F32_FAST_GROUP_FROM`] or more float32 elements on both sides take
-/// [`js_f32::group`] (the fast form, the exact form for the rows it leaves).
+/// Normalised rows of float32 elements on both sides take [`super::js_pairs_f32`] (two
+/// elements) or, from [`F32_FAST_GROUP_FROM`] elements, [`js_f32::group`] (the fast forms,
+/// the exact form for the rows they leave).
 pub fn group<T: Real, U: Real>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
@@ -761,6 +763,10 @@ pub fn group<T: Real, U: Real>(
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
+    let f32_rows = normalize && T::IS_F32 && U::IS_F32 && q.len() == p.len();
+    if f32_rows && p.len() == 2 {
+        return super::f32_tiles::group::<JsPairs>(p, q, out, regular);
+    }
     let fast = fast_group_from::<T, U>(normalize).is_some_and(|from| p.len() >= from);
     if fast && q.len() == p.len() {
         return js_f32::group(p, q, out, regular);

@@ -31,6 +31,7 @@
 //! [`F32_FAST_GROUP_FROM`] elements take the same fast form in the group tile, one row per
 //! lane ([`kl_f32::group`]), each kept on its own bound, the exact group form for the rest.
 
+use super::kl_pairs_f32::KlPairs;
 use super::two_pass::{
     cancels_past, determinant, fold_lanes, half, load16, mark_irregular, scaled, sums,
     two_element_ok, two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
@@ -1039,9 +1040,9 @@ pub fn fast_group_from<T: Real, U: Real>(normalize: bool) -> Option<usize> {
 
 /// Divergences of up to sixteen short rows of p (element type T) and q (U), transposed
 /// (`p[c][j]`: element `c` of row `j`, zero-padded); rows left `regular[j] == false` must
-/// be redone with [`row`]. Normalised rows of [`F32_FAST_GROUP_FROM`] or more float32
-/// elements on both sides take [`kl_f32::group`] (the fast form, the exact form for the
-/// rows it leaves).
+/// be redone with [`row`]. Normalised rows of float32 elements on both sides take
+/// [`super::kl_pairs_f32`] (two elements) or, from [`F32_FAST_GROUP_FROM`] elements,
+/// [`kl_f32::group`] (the fast forms, the exact form for the rows they leave).
 pub fn group<T: Real, U: Real>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
@@ -1049,6 +1050,10 @@ pub fn group<T: Real, U: Real>(
     out: &mut [f64],
     regular: &mut [bool],
 ) -> Lowest {
+    let f32_rows = normalize && T::IS_F32 && U::IS_F32 && q.len() == p.len();
+    if f32_rows && p.len() == 2 {
+        return super::f32_tiles::group::<KlPairs>(p, q, out, regular);
+    }
     let fast = fast_group_from::<T, U>(normalize).is_some_and(|from| p.len() >= from);
     if fast && q.len() == p.len() {
         return kl_f32::group(p, q, out, regular);

@@ -16,8 +16,10 @@ pub mod ensemble_reference;
 pub mod f32_tiles;
 pub mod js;
 pub mod js_f32;
+pub mod js_pairs_f32;
 pub mod kl;
 pub mod kl_f32;
+pub mod kl_pairs_f32;
 pub mod logits;
 pub mod logits_kl;
 pub mod logits_kl_two;
@@ -539,6 +541,172 @@ pub(crate) mod adversarial {
                 close(value, exact, 1e-6),
                 "{pr:?} {qr:?}: {value:e} vs {exact:e}"
             );
+        }
+    }
+
+    /// Two-element float32 (p, q) rows for the KL and JS pair forms: pairs of pairs of
+    /// [`f32_values`] and each p against itself; random rows against others, nearly equal
+    /// (down to one part in 10^8), rescaled and swapped; ratios around the logarithm's
+    /// threshold (P/Q near 3 and 1/3) and down past f32's range at every scale; zeros
+    /// under mass.
+    pub fn divergence_pair_rows() -> Vec<([f32; 2], [f32; 2])> {
+        let v: Vec<f64> = f32_values().into_iter().map(f64::from).collect();
+        let to32 = |x: [f64; 2]| x.map(|v| v as f32);
+        let mut rows: Vec<([f32; 2], [f32; 2])> = pairs_of_pairs(&v)
+            .into_iter()
+            .flat_map(|(p, q)| [(to32(p), to32(q)), (to32(p), to32(p))])
+            .collect();
+        for seed in 0..400u64 {
+            let (x, y) = (positive(2, seed), positive(2, seed + 1000));
+            let p = [x[0] as f32, x[1] as f32];
+            let q = [y[0] as f32, y[1] as f32];
+            let eps = 10f64.powi(-((seed % 9) as i32));
+            let near = [(x[0] * (1.0 + eps)) as f32, x[1] as f32];
+            let r = 3.0 * (1.0 + 0.01 * (seed as f64 - 200.0) / 200.0);
+            let around = [(x[0] * r) as f32, x[1] as f32];
+            let around5 = [(x[0] * r * 5.0 / 3.0) as f32, x[1] as f32];
+            rows.extend([
+                (p, q),
+                (p, near),
+                (near, p),
+                (p, [p[0] * 8.0, p[1] * 8.0]),
+                (p, [p[1], p[0]]),
+                (p, around),
+                (around, p),
+                (p, around5),
+                (around5, p),
+            ]);
+        }
+        for i in 0..120 {
+            let t = 10f64.powf(-(i as f64) * 0.4);
+            for scale in [1e-30f64, 1e-3, 1.0, 7.0, 1e30] {
+                let (x, y) = (scale as f32, (t * scale) as f32);
+                rows.push(([x, y], [y, x]));
+                rows.push(([y, x], [(0.3 * scale) as f32, x]));
+                rows.push(([x, y], [x, (t * scale * 1.001) as f32]));
+                rows.push(([0.0, x], [y, x]));
+                rows.push(([x, y], [0.0, x]));
+            }
+        }
+        rows
+    }
+
+    /// The float32 contract of a KL / JS pair form over `rows` with its group-form results
+    /// `got`: rows it holds (`held`) are regular, non-negative and within 5e-7 of the exact
+    /// row form (`exact_row`) and of the form's scalar `reference`; the others carry the
+    /// exact group form's value and flag (`exact_group`). Both branches ran on more than
+    /// 1000 rows (`by_log`: the row takes a logarithm), with an error of the f32 class.
+    pub fn check_pair_contract(
+        rows: &[([f32; 2], [f32; 2])],
+        got: &[(f64, bool)],
+        held: impl Fn([f32; 2], [f32; 2]) -> bool,
+        by_log: impl Fn([f32; 2], [f32; 2]) -> bool,
+        reference: impl Fn([f32; 2], [f32; 2]) -> f64,
+        exact_row: impl Fn(&[f64], &[f64]) -> f64,
+        exact_group: impl Fn(&[[f64; super::GROUP]], &[[f64; super::GROUP]], &mut [f64], &mut [bool]),
+    ) {
+        let (mut worst, mut held_rows, mut logs) = (0.0f64, 0, 0);
+        for (&(p, q), &(value, regular)) in rows.iter().zip(got) {
+            let (p64, q64) = (p.map(f64::from), q.map(f64::from));
+            if !held(p, q) {
+                let tile = |x: [f64; 2]| x.map(|v| [v; super::GROUP]);
+                let (mut v, mut r) = ([0.0], [true]);
+                exact_group(&tile(p64), &tile(q64), &mut v, &mut r);
+                assert_eq!(regular, r[0], "{p:?} {q:?}");
+                if r[0] {
+                    assert_eq!(value.to_bits(), v[0].to_bits(), "{p:?} {q:?}");
+                }
+                continue;
+            }
+            assert!(regular, "{p:?} {q:?}");
+            held_rows += 1;
+            logs += usize::from(by_log(p, q));
+            assert!(value >= 0.0, "{p:?} {q:?}: {value:e}");
+            for want in [exact_row(&p64, &q64), reference(p, q)] {
+                if want == value {
+                    continue;
+                }
+                let err = (value - want).abs() / want;
+                worst = worst.max(err);
+                assert!(err <= 5e-7, "{p:?} {q:?}: {value:e} vs {want:e} ({err:e})");
+            }
+        }
+        assert!(held_rows > rows.len() / 2, "{held_rows} of {}", rows.len());
+        assert!(
+            logs > 1000 && held_rows - logs > 1000,
+            "{logs} of {held_rows}"
+        );
+        assert!(worst > 1e-8 && worst <= 5e-7, "{worst:e}");
+    }
+
+    /// A [`super::pairs_f32::PairForm`]'s adjacent entry point (rows interleaved, and as
+    /// two runs) against its group form (`through_group(rows, same)`: values and regular
+    /// flags, sixteen rows at a time): for every row count 0..=67 (every tail) of the rows
+    /// the form holds (`held`) and for chunks of all of `all`, with q apart and q = p (the
+    /// same memory), the rows it computes carry the group form's bits, it stops exactly at
+    /// the first group holding a row the form does not hold, and its smallest inputs are
+    /// those of the rows it did.
+    pub fn check_pair_adjacent_matches_group<F: super::pairs_f32::PairForm>(
+        all: &[([f32; 2], [f32; 2])],
+        held: impl Fn([f32; 2], [f32; 2]) -> bool,
+        through_group: impl Fn(&[([f32; 2], [f32; 2])], bool) -> Vec<(f64, bool)>,
+    ) {
+        use super::pairs_f32::{adjacent, Pairs};
+        let mut cases: Vec<Vec<([f32; 2], [f32; 2])>> = (0..=67)
+            .map(|n| {
+                all.iter()
+                    .filter(|r| held(r.0, r.1))
+                    .take(n)
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        cases.extend(all.chunks(48).map(|c| c.to_vec()));
+        for rows in &cases {
+            for same in [false, true] {
+                let rows: Vec<_> = if same {
+                    rows.iter().map(|&(p, _)| (p, p)).collect()
+                } else {
+                    rows.clone()
+                };
+                let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
+                let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
+                let columns = |x: &[f32]| -> (Vec<f32>, Vec<f32>) {
+                    (
+                        x.iter().step_by(2).copied().collect(),
+                        x.iter().skip(1).step_by(2).copied().collect(),
+                    )
+                };
+                let (p1, p2) = columns(&p);
+                let (q1, q2) = columns(&q);
+                let want = through_group(&rows, same);
+                for layout in 0..2 {
+                    let mut out = vec![f64::NAN; rows.len()];
+                    let (pp, qq) = if layout == 0 {
+                        (Pairs::Interleaved(&p), Pairs::Interleaved(&q))
+                    } else {
+                        (Pairs::Columns(&p1, &p2), Pairs::Columns(&q1, &q2))
+                    };
+                    let (done, lo) = adjacent::<F>(pp, if same { pp } else { qq }, &mut out);
+                    let first_left = rows.iter().position(|r| !held(r.0, r.1));
+                    let first_left = first_left.unwrap_or(rows.len());
+                    assert_eq!(done, (first_left / super::GROUP) * super::GROUP);
+                    for r in 0..done {
+                        assert_eq!(out[r].to_bits(), want[r].0.to_bits(), "{:?}", rows[r]);
+                    }
+                    assert!(
+                        out[done..].iter().all(|v| v.is_nan()),
+                        "nothing past the groups done"
+                    );
+                    let min = |side: usize| {
+                        rows[..done]
+                            .iter()
+                            .flat_map(|r| if side == 0 { r.0 } else { r.1 })
+                            .fold(0.0f64, |m, v| m.min(f64::from(v)))
+                    };
+                    assert_eq!((lo.p, lo.q), (min(0), min(1)));
+                }
+            }
         }
     }
 

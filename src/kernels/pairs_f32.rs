@@ -25,9 +25,10 @@
 //! where the f32 arithmetic would lose it: a share s below f32's normal range (ln s
 //! needs it normal) or a total a + b that overflows f32.
 
+use super::f32_tiles::TileRow;
 use super::two_pass::{
-    lowest_f32 as lowest, lowest_f32_rows, narrow, regular_f32_row, store_f32_lanes, store_half,
-    zero_or_normal_quotient, Lowest,
+    lowest_f32 as lowest, lowest_f32_rows, mark_irregular, narrow, regular_f32_row,
+    store_f32_lanes, store_half, zero_or_normal_quotient, Lowest,
 };
 use super::GROUP;
 use crate::simd::log_f32::ln_fast;
@@ -141,10 +142,57 @@ fn load16<W: F16>(x: &[f32], at: usize) -> W {
     W::load(x[at..at + GROUP].try_into().expect("16"))
 }
 
+/// A closed form of sixteen two-element float32 rows p = (a, b), q = (c, d) for
+/// [`adjacent`]: the rows' values as two halves of eight f64 lanes, and the rows it holds
+/// per half (false: leave the row to the engine's group form).
+pub trait PairForm {
+    fn lanes<V: F8>(a: V::F32s, b: V::F32s, c: V::F32s, d: V::F32s) -> ([V; 2], [V::Mask; 2]);
+}
+
+/// A [`PairForm`] as a fast group form on a group tile (`p[c][j]`: element c of row j;
+/// [`super::f32_tiles::FastGroupForm::fast`]): values into `out`, `fast[j] = false` for
+/// the rows it does not hold; the smallest inputs.
+#[inline(always)]
+pub(crate) fn pair_form_on_tile<V: F8, F: PairForm, R: TileRow>(
+    p: &[R],
+    q: &[R],
+    out: &mut [f64],
+    fast: &mut [bool],
+) -> Lowest {
+    assert!(p.len() == 2 && q.len() == 2, "rows of two");
+    let (pv, qv) = (
+        [p[0].lanes::<V>(), p[1].lanes::<V>()],
+        [q[0].lanes::<V>(), q[1].lanes::<V>()],
+    );
+    let (values, held) = F::lanes::<V>(pv[0], pv[1], qv[0], qv[1]);
+    for h in 0..2 {
+        store_half(values[h], h, out);
+        mark_irregular::<V>(held[h], h, fast);
+    }
+    lowest_f32_rows(pv, qv)
+}
+
+/// The cross-entropy's (entropy's) closed form, this module's [`lanes`].
+pub struct CrossEntropyPairs;
+
+impl PairForm for CrossEntropyPairs {
+    #[inline(always)]
+    fn lanes<V: F8>(a: V::F32s, b: V::F32s, c: V::F32s, d: V::F32s) -> ([V; 2], [V::Mask; 2]) {
+        let (value, held) = lanes(a, b, c, d);
+        let (lo, hi) = value.widen();
+        let (held_lo, held_hi) = V::F32s::widen_mask(held);
+        ([lo, hi], [held_lo, held_hi])
+    }
+}
+
 /// [`adjacent`]'s body: whole groups of sixteen rows, p's (and q's unless it is p)
 /// loaded straight from memory.
 #[inline(always)]
-fn adjacent_body<V: F8>(p: Pairs<'_>, q: Pairs<'_>, out: &mut [f64]) -> (usize, Lowest) {
+fn adjacent_body<V: F8, F: PairForm>(
+    p: Pairs<'_>,
+    q: Pairs<'_>,
+    out: &mut [f64],
+) -> (usize, Lowest) {
     type W<V> = <V as F8>::F32s;
     let groups = out.len() / GROUP;
     assert!(p.holds(groups) && q.holds(groups));
@@ -158,27 +206,27 @@ fn adjacent_body<V: F8>(p: Pairs<'_>, q: Pairs<'_>, out: &mut [f64]) -> (usize, 
         } else {
             load_group::<W<V>>(q, g)
         };
-        let (value, held) = lanes(a, b, c, d);
-        if !W::<V>::all(held) {
+        let (values, held) = F::lanes::<V>(a, b, c, d);
+        if !(V::all(held[0]) && V::all(held[1])) {
             return (g * GROUP, lowest(min_p, min_q));
         }
         min_p = min_p.min_ignoring_nan(a).min_ignoring_nan(b);
         min_q = min_q.min_ignoring_nan(c).min_ignoring_nan(d);
-        let (lo, hi) = value.widen();
         let slots = &mut out[g * GROUP..g * GROUP + GROUP];
-        store_half(lo, 0, slots);
-        store_half(hi, 1, slots);
+        store_half(values[0], 0, slots);
+        store_half(values[1], 1, slots);
     }
     (groups * GROUP, lowest(min_p, min_q))
 }
 
 crate::simd::multiversion! {
-    /// Cross-entropies (entropies where `q` is `p`, the same memory) of two-element
-    /// float32 rows in one of the [`Pairs`] layouts. Computes whole groups of sixteen rows
-    /// into `out` (one value per row) until a group holds a row the lane form does not
-    /// (module docs) and returns (rows done, a multiple of sixteen; the smallest inputs of
-    /// those rows). Those rows equal [`group`]'s bit for bit.
-    pub fn adjacent<>(p: Pairs<'_>, q: Pairs<'_>, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
+    /// The pair form `F` (cross-entropies — entropies where `q` is `p`, the same memory —
+    /// by [`CrossEntropyPairs`], KL by `kl_pairs_f32::KlPairs`) of two-element float32 rows
+    /// in one of the [`Pairs`] layouts. Computes whole groups of sixteen rows into `out`
+    /// (one value per row) until a group holds a row the form does not, and returns (rows
+    /// done, a multiple of sixteen; the smallest inputs of those rows). Those rows equal
+    /// the form's group entry point's bit for bit.
+    pub fn adjacent<F: PairForm>(p: Pairs<'_>, q: Pairs<'_>, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
 }
 
 crate::simd::multiversion! {
@@ -193,8 +241,8 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        check_alone_and_copies, f32_values, pairs_of_pairs, through_groups,
-        two_element_cross_entropy,
+        check_alone_and_copies, check_pair_adjacent_matches_group, f32_values, pairs_of_pairs,
+        through_groups, two_element_cross_entropy,
     };
 
     /// The lane form in f64 with libm logarithms (a scalar reference): None where the f32
@@ -290,68 +338,13 @@ mod tests {
         check_alone_and_copies(&rows(), through_group);
     }
 
-    /// The adjacent form (rows interleaved, and as two runs) against the group form: for
-    /// every row count 0..=67 (every tail)
-    /// and the adversarial rows, the rows it computes carry the group form's bits, it
-    /// stops exactly at the first group holding an irregular row, and its smallest inputs
-    /// are those of the rows it did.
+    /// The adjacent form against the group form (every tail, irregular groups).
     #[test]
     fn adjacent_rows_equal_the_group_form_and_stop_at_irregular_groups() {
-        let all = rows();
-        let mut cases: Vec<Vec<([f32; 2], [f32; 2])>> = (0..=67)
-            .map(|n| {
-                all.iter()
-                    .filter(|r| reference(r.0, r.1).is_some())
-                    .take(n)
-                    .copied()
-                    .collect()
-            })
-            .collect();
-        cases.extend(all.chunks(48).map(|c| c.to_vec()));
-        for rows in &cases {
-            for same in [false, true] {
-                let rows: Vec<_> = if same {
-                    rows.iter().map(|&(p, _)| (p, p)).collect()
-                } else {
-                    rows.clone()
-                };
-                let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
-                let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
-                let columns = |x: &[f32]| -> (Vec<f32>, Vec<f32>) {
-                    (
-                        x.iter().step_by(2).copied().collect(),
-                        x.iter().skip(1).step_by(2).copied().collect(),
-                    )
-                };
-                let (p1, p2) = columns(&p);
-                let (q1, q2) = columns(&q);
-                let want = through_group(&rows, same);
-                for layout in 0..2 {
-                    let mut out = vec![f64::NAN; rows.len()];
-                    let (pp, qq) = if layout == 0 {
-                        (Pairs::Interleaved(&p), Pairs::Interleaved(&q))
-                    } else {
-                        (Pairs::Columns(&p1, &p2), Pairs::Columns(&q1, &q2))
-                    };
-                    let (done, lo) = adjacent(pp, if same { pp } else { qq }, &mut out);
-                    let first_irregular = want.iter().position(|w| !w.1).unwrap_or(rows.len());
-                    assert_eq!(done, (first_irregular.min(rows.len()) / GROUP) * GROUP);
-                    for r in 0..done {
-                        assert_eq!(out[r].to_bits(), want[r].0.to_bits(), "{:?}", rows[r]);
-                    }
-                    assert!(
-                        out[done..].iter().all(|v| v.is_nan()),
-                        "nothing past the groups done"
-                    );
-                    let min = |side: usize| {
-                        rows[..done]
-                            .iter()
-                            .flat_map(|r| if side == 0 { r.0 } else { r.1 })
-                            .fold(0.0f64, |m, v| m.min(f64::from(v)))
-                    };
-                    assert_eq!((lo.p, lo.q), (min(0), min(1)));
-                }
-            }
-        }
+        check_pair_adjacent_matches_group::<CrossEntropyPairs>(
+            &rows(),
+            |p, q| reference(p, q).is_some(),
+            through_group,
+        );
     }
 }

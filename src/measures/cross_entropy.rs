@@ -9,9 +9,11 @@
 
 use ndarray::{ArrayD, ArrayViewD};
 
-use super::{normalized_adjacent, one_contiguous, per_row, per_row_of_views, whole, Options};
+use super::{
+    float32_pairs, normalized_adjacent, one_contiguous, per_row, per_row_of_views, whole, Options,
+};
 use crate::error::Error;
-use crate::kernels::pairs_f32::{self, Pairs};
+use crate::kernels::pairs_f32::{self, CrossEntropyPairs};
 use crate::kernels::plogq;
 use crate::kernels::plogq_raw::{self, RAW_MAX_COND_F32};
 use crate::kernels::two_pass::{self, Lowest, Sums};
@@ -46,7 +48,11 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
         if self.normalize && len == 2 {
-            return Some(pairs_f32::adjacent(pairs(p)?, pairs(q)?, out));
+            return Some(pairs_f32::adjacent::<CrossEntropyPairs>(
+                float32_pairs(p)?,
+                float32_pairs(q)?,
+                out,
+            ));
         }
         normalized_adjacent(
             self.normalize,
@@ -99,17 +105,6 @@ impl<T: Real, U: Real> RowMeasure<T, U> for CrossEntropy {
         }
         (careful_long(x, &o.sums), min)
     }
-}
-
-/// Two-element float32 rows of a [`Block`] in the kernel's terms (None for float64).
-fn pairs<T: Real>(rows: Block<'_, T>) -> Option<Pairs<'_>> {
-    Some(match rows {
-        Block::Rows(x) => Pairs::Interleaved(T::as_f32(x)?),
-        Block::Columns { values, stride } => {
-            let x = T::as_f32(values)?;
-            Pairs::Columns(x, &x[stride..])
-        }
-    })
 }
 
 /// −Σ p ln q from one-pass partials (+inf where some q = 0 < p).

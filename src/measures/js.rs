@@ -8,9 +8,12 @@ use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
 use super::{
-    normalized_adjacent, one_contiguous, per_row, per_row_of_views, per_row_of_views_then, whole,
+    float32_pairs, normalized_adjacent, one_contiguous, per_row, per_row_of_views,
+    per_row_of_views_then, whole,
 };
 use crate::error::Error;
+use crate::kernels::js_pairs_f32::JsPairs;
+use crate::kernels::pairs_f32;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{js, js_f32};
 use crate::kernels::{Partial, Real, GROUP, LEAF};
@@ -33,7 +36,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         js::group::<T, U>(p, q, self.normalize, out, regular)
     }
 
-    /// Normalised float32 rows of the fast group form through float32 tiles.
+    /// Normalised two-element float32 rows read in place ([`JsPairs`]); rows of the fast
+    /// group form through float32 tiles.
     fn adjacent(
         &self,
         p: Block<'_, T>,
@@ -41,6 +45,13 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         len: usize,
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
+        if self.normalize && len == 2 {
+            return Some(pairs_f32::adjacent::<JsPairs>(
+                float32_pairs(p)?,
+                float32_pairs(q)?,
+                out,
+            ));
+        }
         let from = js::fast_group_from::<T, U>(self.normalize);
         normalized_adjacent(self.normalize, from, (p, q), len, out, js_f32::adjacent)
     }

@@ -7,8 +7,10 @@
 use ndarray::{ArrayD, ArrayViewD};
 
 use super::Options;
-use super::{normalized_adjacent, one_contiguous, per_row, per_row_of_views, whole};
+use super::{float32_pairs, normalized_adjacent, one_contiguous, per_row, per_row_of_views, whole};
 use crate::error::Error;
+use crate::kernels::kl_pairs_f32::KlPairs;
+use crate::kernels::pairs_f32;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{kl, kl_f32};
 use crate::kernels::{Partial, Real, GROUP};
@@ -30,7 +32,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         kl::group::<T, U>(p, q, self.normalize, out, regular)
     }
 
-    /// Normalised float32 rows of the fast group form through float32 tiles.
+    /// Normalised two-element float32 rows read in place ([`KlPairs`]); rows of the fast
+    /// group form through float32 tiles.
     fn adjacent(
         &self,
         p: Block<'_, T>,
@@ -38,6 +41,13 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         len: usize,
         out: &mut [f64],
     ) -> Option<(usize, Lowest)> {
+        if self.normalize && len == 2 {
+            return Some(pairs_f32::adjacent::<KlPairs>(
+                float32_pairs(p)?,
+                float32_pairs(q)?,
+                out,
+            ));
+        }
         let from = kl::fast_group_from::<T, U>(self.normalize);
         normalized_adjacent(self.normalize, from, (p, q), len, out, kl_f32::adjacent)
     }

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
 use crate::kernels::f32_tiles;
+use crate::kernels::pairs_f32::Pairs;
 use crate::kernels::plogq;
 use crate::kernels::two_pass::Lowest;
 use crate::kernels::Real;
@@ -295,6 +296,17 @@ impl<'a> RowStop<'a> {
 /// A measure's group form on float32 tiles over whole groups of a [`Block`] (e.g.
 /// `kernels::kl_f32::adjacent`): (rows done, their smallest inputs).
 type TilesForm = fn(Block<'_, f32>, Block<'_, f32>, usize, &mut [f64]) -> (usize, Lowest);
+
+/// Two-element float32 rows of a [`Block`] in the pair kernels' terms (None for float64).
+pub(crate) fn float32_pairs<T: Real>(rows: Block<'_, T>) -> Option<Pairs<'_>> {
+    Some(match rows {
+        Block::Rows(x) => Pairs::Interleaved(T::as_f32(x)?),
+        Block::Columns { values, stride } => {
+            let x = T::as_f32(values)?;
+            Pairs::Columns(x, &x[stride..])
+        }
+    })
+}
 
 /// The engine's `RowMeasure::adjacent` for a normalised measure (None for a raw one):
 /// one-element rows (value 0 where regular) straight from memory, and float32 rows of at
