@@ -185,7 +185,7 @@ def _normalised_rows(case: str, n_rows: int, classes: int, seed: int) -> Tuple[n
         )
 
 
-SHORT_CLASSES = [3, 5, 8, 10, 16, 17, 33, 64, 100, 128]
+SHORT_CLASSES = [2, 3, 5, 8, 10, 16, 17, 33, 64, 100, 128]
 
 
 @pytest.mark.parametrize("measure", list(MEASURES))

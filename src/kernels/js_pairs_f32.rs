@@ -9,9 +9,14 @@
 //! series' reach; where y_S < −1/2 (S/B < 1/5) S's term is S·ln(2S/(S + B)) + h, whose
 //! own cancellation is at most ~1.2× (the logarithm ≤ −ln 3): within ~2e-7 relative of
 //! the exact value (the tests check ≤ 5e-7 against the exact row form on adversarial
-//! rows). The rationals run in f64 (three divisions per eight rows), the series and the
+//! rows). The rationals run in f64 (four divisions per eight rows), the series and the
 //! logarithm in f32 lanes. The f64 form (`js_of_two` in [`super::js`]) takes g(d) + g(−d)
-//! per element through two `log1p_g16` calls: ~330 instructions per eight rows.
+//! per element through two `log1p_g16` calls.
+//!
+//! The code is written element by element, straight-line: a first version holding both
+//! elements' rationals in arrays crashed LLVM 22's InstCombine (a SIGSEGV of rustc in the
+//! fat-LTO release build, rustc 1.95, in the engine's chunk closure where the portable
+//! build of this form is inlined; the ci-test profile, without LTO, compiled it).
 //!
 //! Every row whose distributions are regular (no NaN, negative or infinite element, a
 //! positive total) is held: JS is bounded (≤ ln 2), a zero is an S with term h, and a
@@ -28,65 +33,27 @@ use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;
 use crate::simd::vector_f32::F16;
 
-/// The f64 rationals of eight rows p = (a, b), q = (c, d): h = |P₁ − Q₁|/2, y_B and y_S of
-/// each element, S of each, the ratios 2S/(S + B), and ad − bc (0: equal distributions).
-struct Rationals<V> {
-    det: V,
-    h: V,
-    y_big: [V; 2],
-    y_small: [V; 2],
-    small: [V; 2],
-    ratio: [V; 2],
-}
-
+/// One element (P, Q) of eight rows: (y_B, y_S, S, S + B), given h = |P₁ − Q₁|/2.
 #[inline(always)]
-fn rationals<V: F8>(a: V, b: V, c: V, d: V) -> Rationals<V> {
-    let (one, three) = (V::splat(1.0), V::splat(3.0));
-    let (s, t) = (a.add(b), c.add(d));
-    let det = a.fused_mul_add(d, V::splat(0.0).sub(b.mul(c)));
-    let inv_st = one.div(s.mul(t));
-    let h = abs(det.mul(inv_st)).mul(V::splat(0.5));
-    let (inv_s, inv_t) = (t.mul(inv_st), s.mul(inv_st));
-    let (p1, p2, q1, q2) = (a.mul(inv_s), b.mul(inv_s), c.mul(inv_t), d.mul(inv_t));
-    let (small, big) = (
-        [p1.min_ignoring_nan(q1), p2.min_ignoring_nan(q2)],
-        [p1.max_ignoring_nan(q1), p2.max_ignoring_nan(q2)],
-    );
-    // the four denominators 3B + S, 3S + B, by one division
-    let n_big = [
-        three.mul_add(big[0], small[0]),
-        three.mul_add(big[1], small[1]),
-    ];
-    let n_small = [
-        three.mul_add(small[0], big[0]),
-        three.mul_add(small[1], big[1]),
-    ];
-    let (first, second) = (n_big[0].mul(n_small[0]), n_big[1].mul(n_small[1]));
-    let two_h = h.add(h).mul(one.div(first.mul(second)));
-    let y_big = [
-        two_h.mul(n_small[0]).mul(second),
-        two_h.mul(n_small[1]).mul(first),
-    ];
-    let y_small = [
-        V::splat(0.0).sub(two_h.mul(n_big[0]).mul(second)),
-        V::splat(0.0).sub(two_h.mul(n_big[1]).mul(first)),
-    ];
-    let (m1, m2) = (small[0].add(big[0]), small[1].add(big[1]));
-    let inv_m = V::splat(2.0).div(m1.mul(m2));
-    Rationals {
-        det,
-        h,
-        y_big,
-        y_small,
-        small,
-        ratio: [small[0].mul(m2).mul(inv_m), small[1].mul(m1).mul(inv_m)],
-    }
+fn element<V: F8>(pi: V, qi: V, h: V) -> (V, V, V, V) {
+    let (three, two) = (V::splat(3.0), V::splat(2.0));
+    let p_smaller = pi.lt(qi);
+    let small = V::select(p_smaller, pi, qi);
+    let big = V::select(p_smaller, qi, pi);
+    let n_big = three.mul_add(big, small);
+    let n_small = three.mul_add(small, big);
+    let inv = V::splat(1.0).div(n_big.mul(n_small));
+    let two_h = h.mul(two).mul(inv);
+    let y_big = two_h.mul(n_small);
+    let y_small = V::splat(0.0).sub(two_h.mul(n_big));
+    let m = small.add(big);
+    (y_big, y_small, small, m)
 }
 
 /// The squares of both elements' y in one f32 vector.
 #[inline(always)]
-fn squares<V: F8>(y: [V; 2]) -> V::F32s {
-    V::F32s::from_wide(y[0].mul(y[0]), y[1].mul(y[1]))
+fn squares<V: F8>(y0: V, y1: V) -> V::F32s {
+    V::F32s::from_wide(y0.mul(y0), y1.mul(y1))
 }
 
 /// JS(P, Q) of sixteen two-element rows p = (a, b), q = (c, d) (module docs), as two
@@ -97,36 +64,46 @@ fn lanes<V: F8>(a: V::F32s, b: V::F32s, c: V::F32s, d: V::F32s) -> ([V; 2], [V::
     let regular = W::<V>::and(regular_f32_row([a, b]), regular_f32_row([c, d]));
     let regular = W::<V>::widen_mask(regular);
     let (a, b, c, d) = (a.widen(), b.widen(), c.widen(), d.widen());
-    let halves = [(a.0, b.0, c.0, d.0), (a.1, b.1, c.1, d.1)];
     let zero = V::splat(0.0);
     let far = V::splat(FAR);
     let mut values = [zero; 2];
-    for (h, &(a, b, c, d)) in halves.iter().enumerate() {
-        let r = rationals(a, b, c, d);
-        let (a_big, a_small) = (
-            series(squares::<V>(r.y_big)).widen(),
-            series(squares::<V>(r.y_small)).widen(),
-        );
-        let (a_big, a_small) = ([a_big.0, a_big.1], [a_small.0, a_small.1]);
-        let near = [abs(r.y_small[0]).le(far), abs(r.y_small[1]).le(far)];
-        // the logarithms only where some row needs one
-        let logs = if V::all(V::and(near[0], near[1])) {
-            [zero; 2]
+    for half in 0..2 {
+        let (a, b, c, d) = if half == 0 {
+            (a.0, b.0, c.0, d.0)
         } else {
-            let ratio = W::<V>::from_wide(r.ratio[0], r.ratio[1]);
-            let l = ln_fast(W::<V>::splat(f32::MIN_POSITIVE).max_ignoring_nan(ratio)).widen();
-            [l.0, l.1]
+            (a.1, b.1, c.1, d.1)
         };
-        let mut value = zero;
-        for i in 0..2 {
-            let big = by_series(r.h, r.y_big[i], a_big[i]);
-            let small_near = by_series(zero.sub(r.h), r.y_small[i], a_small[i]);
-            let small_far = r.small[i].mul_add(logs[i], r.h);
-            value = value
-                .add(big)
-                .add(V::select(near[i], small_near, small_far));
-        }
-        values[h] = V::select(r.det.eq(zero), zero, value.mul(V::splat(0.5)));
+        let one = V::splat(1.0);
+        let (s, t) = (a.add(b), c.add(d));
+        let det = a.fused_mul_add(d, zero.sub(b.mul(c)));
+        let inv_st = one.div(s.mul(t));
+        let h = abs(det.mul(inv_st)).mul(V::splat(0.5));
+        let (inv_s, inv_t) = (t.mul(inv_st), s.mul(inv_st));
+        let (yb0, ys0, s0, m0) = element(a.mul(inv_s), c.mul(inv_t), h);
+        let (yb1, ys1, s1, m1) = element(b.mul(inv_s), d.mul(inv_t), h);
+        let ab = series(squares::<V>(yb0, yb1)).widen();
+        let asm = series(squares::<V>(ys0, ys1)).widen();
+        let near0 = abs(ys0).le(far);
+        let near1 = abs(ys1).le(far);
+        let inv_m = V::splat(2.0).div(m0.mul(m1));
+        let (l0, l1) = if V::all(V::and(near0, near1)) {
+            (zero, zero)
+        } else {
+            let ratio = W::<V>::from_wide(s0.mul(m1).mul(inv_m), s1.mul(m0).mul(inv_m));
+            ln_fast(W::<V>::splat(f32::MIN_POSITIVE).max_ignoring_nan(ratio)).widen()
+        };
+        let neg_h = zero.sub(h);
+        let t0 = by_series(h, yb0, ab.0).add(V::select(
+            near0,
+            by_series(neg_h, ys0, asm.0),
+            s0.mul_add(l0, h),
+        ));
+        let t1 = by_series(h, yb1, ab.1).add(V::select(
+            near1,
+            by_series(neg_h, ys1, asm.1),
+            s1.mul_add(l1, h),
+        ));
+        values[half] = V::select(det.eq(zero), zero, t0.add(t1).mul(V::splat(0.5)));
     }
     (values, [regular.0, regular.1])
 }
