@@ -58,6 +58,9 @@ fn squares<V: F8>(y0: V, y1: V) -> V::F32s {
 
 /// JS(P, Q) of sixteen two-element rows p = (a, b), q = (c, d) (module docs), as two
 /// halves of eight rows, and the rows it holds (the regular ones).
+// the loop indexes the halves of a, b, c, d too (and this is the shape that compiled: see
+// the module docs)
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn lanes<V: F8>(a: V::F32s, b: V::F32s, c: V::F32s, d: V::F32s) -> ([V; 2], [V::Mask; 2]) {
     type W<V> = <V as F8>::F32s;
@@ -134,7 +137,7 @@ impl PairForm for JsPairs {
 mod tests {
     use super::super::adversarial::{
         check_alone_and_copies, check_pair_adjacent_matches_group, check_pair_contract,
-        divergence_pair_rows, f32_rows_through_group,
+        divergence_pair_rows, f32_rows_through_group, regular_f32_pair,
     };
     use super::*;
 
@@ -142,10 +145,7 @@ mod tests {
 
     /// Whether the lane form holds the row: both distributions regular.
     fn held(p: [f32; 2], q: [f32; 2]) -> bool {
-        let regular = |x: [f32; 2]| {
-            x.iter().all(|v| !v.is_nan() && *v >= 0.0 && v.is_finite()) && x[0].max(x[1]) > 0.0
-        };
-        regular(p) && regular(q)
+        regular_f32_pair(p) && regular_f32_pair(q)
     }
 
     /// The normalised elements (P₁, P₂), (Q₁, Q₂) in f64.

@@ -203,7 +203,7 @@ impl PairForm for KlPairs {
 mod tests {
     use super::super::adversarial::{
         check_alone_and_copies, check_pair_adjacent_matches_group, check_pair_contract,
-        divergence_pair_rows, f32_rows_through_group,
+        divergence_pair_rows, f32_rows_through_group, regular_f32_pair,
     };
     use super::*;
 
@@ -211,10 +211,7 @@ mod tests {
 
     /// Whether the lane form holds the row, by the module docs' rules in scalar f64.
     fn held(p: [f32; 2], q: [f32; 2]) -> bool {
-        let regular = |x: [f32; 2]| {
-            x.iter().all(|v| !v.is_nan() && *v >= 0.0 && v.is_finite()) && x[0].max(x[1]) > 0.0
-        };
-        if !regular(p) || !regular(q) {
+        if !regular_f32_pair(p) || !regular_f32_pair(q) {
             return false;
         }
         if q[0] == 0.0 || q[1] == 0.0 {

@@ -544,18 +544,29 @@ pub(crate) mod adversarial {
         }
     }
 
+    /// [`pairs_of_pairs`] of [`f32_values`] as float32 rows, each (p, q) followed by (p, p).
+    pub fn f32_pairs_of_pairs() -> Vec<([f32; 2], [f32; 2])> {
+        let v: Vec<f64> = f32_values().into_iter().map(f64::from).collect();
+        let to32 = |x: [f64; 2]| x.map(|v| v as f32);
+        pairs_of_pairs(&v)
+            .into_iter()
+            .flat_map(|(p, q)| [(to32(p), to32(q)), (to32(p), to32(p))])
+            .collect()
+    }
+
+    /// Whether a two-element float32 distribution is regular for the pair forms: no NaN,
+    /// negative or infinite element, a positive element.
+    pub fn regular_f32_pair(x: [f32; 2]) -> bool {
+        x.iter().all(|v| !v.is_nan() && *v >= 0.0 && v.is_finite()) && x[0].max(x[1]) > 0.0
+    }
+
     /// Two-element float32 (p, q) rows for the KL and JS pair forms: pairs of pairs of
     /// [`f32_values`] and each p against itself; random rows against others, nearly equal
     /// (down to one part in 10^8), rescaled and swapped; ratios around the logarithm's
     /// threshold (P/Q near 3 and 1/3) and down past f32's range at every scale; zeros
     /// under mass.
     pub fn divergence_pair_rows() -> Vec<([f32; 2], [f32; 2])> {
-        let v: Vec<f64> = f32_values().into_iter().map(f64::from).collect();
-        let to32 = |x: [f64; 2]| x.map(|v| v as f32);
-        let mut rows: Vec<([f32; 2], [f32; 2])> = pairs_of_pairs(&v)
-            .into_iter()
-            .flat_map(|(p, q)| [(to32(p), to32(q)), (to32(p), to32(p))])
-            .collect();
+        let mut rows = f32_pairs_of_pairs();
         for seed in 0..400u64 {
             let (x, y) = (positive(2, seed), positive(2, seed + 1000));
             let p = [x[0] as f32, x[1] as f32];

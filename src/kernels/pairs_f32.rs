@@ -241,21 +241,14 @@ crate::simd::multiversion! {
 mod tests {
     use super::*;
     use crate::kernels::adversarial::{
-        check_alone_and_copies, check_pair_adjacent_matches_group, f32_values, pairs_of_pairs,
-        through_groups, two_element_cross_entropy,
+        check_alone_and_copies, check_pair_adjacent_matches_group, f32_pairs_of_pairs,
+        regular_f32_pair, through_groups, two_element_cross_entropy,
     };
 
     /// The lane form in f64 with libm logarithms (a scalar reference): None where the f32
     /// lane form leaves the row to the row form.
     fn reference(p: [f32; 2], q: [f32; 2]) -> Option<f64> {
-        let regular = |x: [f32; 2]| {
-            !x[0].is_nan()
-                && !x[1].is_nan()
-                && x[0].min(x[1]) >= 0.0
-                && x[0].max(x[1]) > 0.0
-                && x[0].max(x[1]).is_finite()
-        };
-        if !regular(p) || !regular(q) {
+        if !regular_f32_pair(p) || !regular_f32_pair(q) {
             return None;
         }
         // the f32 form's own limits: its share s = d/c, weight w = b/(a + b) and total
@@ -274,12 +267,7 @@ mod tests {
 
     /// Every (p, q) row of the values (pairs of pairs, and each p with itself).
     fn rows() -> Vec<([f32; 2], [f32; 2])> {
-        let v: Vec<f64> = f32_values().into_iter().map(f64::from).collect();
-        let to32 = |x: [f64; 2]| x.map(|v| v as f32);
-        let mut rows: Vec<([f32; 2], [f32; 2])> = pairs_of_pairs(&v)
-            .into_iter()
-            .flat_map(|(p, q)| [(to32(p), to32(q)), (to32(p), to32(p))])
-            .collect();
+        let mut rows = f32_pairs_of_pairs();
         // shares from 1 down to 1e-45 at several scales, both orientations
         for i in 0..120 {
             let t = 10f64.powf(-(i as f64) * 0.4);
