@@ -24,8 +24,11 @@
 //! is taken at f32::MIN_POSITIVE: its P·ln(P/Q) is then below 2^−119 of the term −δᵢ ≈ Qᵢ.
 //!
 //! The f64 form ([`super::kl`]'s `kl_of_two`) computes g(f) = (1 + f)·ln(1 + f) − f per
-//! element through an f64 exponent split, an f32 rest polynomial and its corrections:
-//! ~250 instructions per eight rows against ~110 here.
+//! element through an f64 exponent split, an f32 rest polynomial and its corrections
+//! (~250 instructions per eight rows); this form's loop is not much shorter (~340 per
+//! eight rows as first built, `perf annotate`), but over half of its time was the f32
+//! polynomial chains, now shortened (benches/README.md: one thread, (5·10^6, 2) rows,
+//! 36 → 26 ms).
 //!
 //! It is a [`FastGroupForm`] ([`KlPairs`], on the engine's tile) and a [`PairForm`] (rows
 //! read straight from memory by [`super::pairs_f32::adjacent`]); both run [`lanes`], so a

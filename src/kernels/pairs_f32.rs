@@ -13,7 +13,9 @@
 //! f32 logarithms, where the f64 form spends six f64 divisions — and the rows need no
 //! widening into a tile first.
 //!
-//! Two entry points run the same lane function, so they give the same bits:
+//! The in-place reader is shared with the KL and JS pair forms ([`PairForm`]:
+//! `kl_pairs_f32`, `js_pairs_f32`). Two entry points run the same lane function, so they
+//! give the same bits:
 //! - [`group`]: sixteen rows transposed into the engine's tile (any layout);
 //! - [`adjacent`]: rows read straight from memory — the C-ordered (N, 2) array, sixteen
 //!   rows from two loads split by [`F16::deinterleave`], or the (2, N) array read along
@@ -221,11 +223,12 @@ fn adjacent_body<V: F8, F: PairForm>(
 
 crate::simd::multiversion! {
     /// The pair form `F` (cross-entropies — entropies where `q` is `p`, the same memory —
-    /// by [`CrossEntropyPairs`], KL by `kl_pairs_f32::KlPairs`) of two-element float32 rows
-    /// in one of the [`Pairs`] layouts. Computes whole groups of sixteen rows into `out`
-    /// (one value per row) until a group holds a row the form does not, and returns (rows
-    /// done, a multiple of sixteen; the smallest inputs of those rows). Those rows equal
-    /// the form's group entry point's bit for bit.
+    /// by [`CrossEntropyPairs`]; KL and JS by `kl_pairs_f32::KlPairs` and
+    /// `js_pairs_f32::JsPairs`) of two-element float32 rows in one of the [`Pairs`]
+    /// layouts. Computes whole groups of sixteen rows into `out` (one value per row) until
+    /// a group holds a row the form does not, and returns (rows done, a multiple of
+    /// sixteen; the smallest inputs of those rows). Those rows equal the form's group
+    /// entry point's bit for bit.
     pub fn adjacent<F: PairForm>(p: Pairs<'_>, q: Pairs<'_>, out: &mut [f64]) -> (usize, Lowest) = adjacent_body;
 }
 
