@@ -69,11 +69,13 @@ const SERIES: [f32; 7] = [
 /// four, not seven).
 #[inline(always)]
 pub(crate) fn series<W: F16>(z: W) -> W {
-    let c = SERIES.map(W::splat);
+    // each coefficient splatted in place: `SERIES.map(W::splat)` left `_mm256_set1_ps` out
+    // of line, outside the target-feature wrapper (tests/test_simd_inlining.py)
     let z2 = z.mul(z);
-    let low = c[1].mul_add(z, c[0]);
-    let mid = c[3].mul_add(z, c[2]);
-    let high = c[6].mul_add(z2, c[5].mul_add(z, c[4]));
+    let low = W::splat(SERIES[1]).mul_add(z, W::splat(SERIES[0]));
+    let mid = W::splat(SERIES[3]).mul_add(z, W::splat(SERIES[2]));
+    let high = W::splat(SERIES[5]).mul_add(z, W::splat(SERIES[4]));
+    let high = W::splat(SERIES[6]).mul_add(z2, high);
     let poly = z2.mul_add(z2.mul_add(high, mid), low);
     z.mul(poly)
 }
