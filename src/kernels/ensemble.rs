@@ -115,6 +115,7 @@
 use super::double_double::{self as dd, Dd};
 use super::ensemble_f32;
 pub use super::ensemble_reference::reference;
+use super::two_pass::abs;
 use super::Real;
 use crate::simd::exp::exp;
 use crate::simd::log::ln_finite;
@@ -282,13 +283,6 @@ impl Scratch {
             v.resize(members, [0.0; GROUP]);
         }
     }
-}
-
-/// |v|. (A function, not a closure: a closure may be compiled out of line, without the
-/// kernel's target features.)
-#[inline(always)]
-pub(super) fn abs<V: F8>(v: V) -> V {
-    v.bits_and(0x7fff_ffff_ffff_ffff)
 }
 
 /// ln(1 + y) for y ∈ (−1/2, 0]: ln u + (y − (u − 1))/u with u = fl(1 + y); u − 1 is exact,

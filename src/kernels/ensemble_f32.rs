@@ -26,7 +26,8 @@
 //! R_s/Z_s ≈ 0.02 and an epistemic part ≈ 0.36 (S = 30): kept with a margin of ~9 (at least
 //! 6.8 over 2000 rows; the bound reaches down to epistemic parts of ~0.04 nats).
 
-use super::ensemble::{abs, GROUP};
+use super::ensemble::GROUP;
+use super::two_pass::abs;
 use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;

@@ -25,9 +25,9 @@
 
 use super::f32_tiles::{FastGroupForm, TileRow};
 use super::js;
-use super::kl_pairs_f32::{abs, by_series, series, FAR};
+use super::kl_pairs_f32::{by_series, series, FAR};
 use super::pairs_f32::{pair_form_on_tile, PairForm};
-use super::two_pass::{regular_f32_row, Lowest};
+use super::two_pass::{abs, regular_f32_row, Lowest};
 use super::GROUP;
 use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;

@@ -40,7 +40,7 @@
 use super::f32_tiles::{FastGroupForm, TileRow};
 use super::kl;
 use super::pairs_f32::{pair_form_on_tile, PairForm};
-use super::two_pass::{regular_f32_row, Lowest};
+use super::two_pass::{abs, regular_f32_row, Lowest};
 use super::GROUP;
 use crate::simd::log_f32::ln_fast;
 use crate::simd::vector::F8;
@@ -121,13 +121,6 @@ fn rationals<V: F8>(a: V, b: V, c: V, d: V) -> Rationals<V> {
     }
 }
 
-/// |y| (a function, not a closure: closures in a kernel body may be compiled out of line,
-/// without its target features).
-#[inline(always)]
-pub(crate) fn abs<V: F8>(y: V) -> V {
-    y.bits_and(0x7fff_ffff_ffff_ffff)
-}
-
 /// A term w·y·F(y) = w·(y + (1 + y)·A) by the series (w·y = P − Q of the term, A = A(y)).
 #[inline(always)]
 pub(crate) fn by_series<V: F8>(w: V, y: V, a: V) -> V {
@@ -150,8 +143,8 @@ fn lanes<V: F8>(a: V::F32s, b: V::F32s, c: V::F32s, d: V::F32s) -> ([V; 2], [V::
     for (h, &(a, b, c, d)) in halves.iter().enumerate() {
         let r = rationals(a, b, c, d);
         let near = [abs(r.y[0]).le(far), abs(r.y[1]).le(far)];
-        let series = series(W::<V>::from_wide(r.y[0].mul(r.y[0]), r.y[1].mul(r.y[1]))).widen();
-        let series = [series.0, series.1];
+        let a_of_y = series(W::<V>::from_wide(r.y[0].mul(r.y[0]), r.y[1].mul(r.y[1]))).widen();
+        let a_of_y = [a_of_y.0, a_of_y.1];
         // the logarithms only where some row needs one
         let logs = if V::all(V::and(near[0], near[1])) {
             [zero; 2]
@@ -164,7 +157,7 @@ fn lanes<V: F8>(a: V::F32s, b: V::F32s, c: V::F32s, d: V::F32s) -> ([V; 2], [V::
         for i in 0..2 {
             let delta = if i == 0 { r.delta } else { zero.sub(r.delta) };
             let y = r.y[i];
-            let by_series = by_series(delta, y, series[i]);
+            let by_series = by_series(delta, y, a_of_y[i]);
             let by_log = r.p[i].mul_add(logs[i], zero.sub(delta));
             value = value.add(V::select(near[i], by_series, by_log));
         }

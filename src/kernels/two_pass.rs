@@ -110,6 +110,13 @@ impl Sums {
     }
 }
 
+/// |v| lane by lane. (A function, not a closure: a closure may be compiled out of line,
+/// without the kernel's target features.)
+#[inline(always)]
+pub(crate) fn abs<V: F8>(v: V) -> V {
+    v.bits_and(0x7fff_ffff_ffff_ffff)
+}
+
 /// (s, e) with s = fl(a + b) and s + e = a + b exactly (Knuth's TwoSum).
 #[inline(always)]
 pub fn two_sum(a: f64, b: f64) -> (f64, f64) {
