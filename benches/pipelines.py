@@ -15,7 +15,9 @@ Two Markdown tables on stdout:
    ``(N, 10)`` array of the same number of rows. Times are per value (the ragged rows
    hold about as many values as the dense array; the exact counts are divided out), and the
    ratio is dense time per value ÷ ragged time per value: 1.0 means the ragged layout runs
-   at the dense throughput, > 1 faster. Cases ``name+from_logits`` / ``name+smoothing``
+   at the dense throughput, > 1 faster. The last column is the dense array itself as a
+   ``FixedSizeListArray`` with every hundredth row null, its values null under them (as
+   pyarrow, Polars' ``pl.Array`` and Parquet readers build a fixed-size list's null rows). Cases ``name+from_logits`` / ``name+smoothing``
    time those options (``smoothing=1.0``) on both layouts.
 2. **Polars.** ``pl.col("p").fe.<measure>()`` on a ``List(Float64)`` column (eager, and
    lazy on the streaming engine) against ``map_elements`` with the NumPy expression for one
@@ -145,6 +147,7 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
     PL, QL = lists(d[first], o, large=True, chunks=8), lists(d[second], o, large=True, chunks=8)
     keep, no, nulls = d["null_keep"], d["null_offsets"], d["null_rows"]
     PN, QN = lists(d[first][keep], no, nulls=nulls), lists(d[second][keep], no, nulls=nulls)
+    PF, QF = fixed_lists(D[first], nulls), fixed_lists(D[second], nulls)
     if name == "softmax_cross_entropy":
         y, yd = d["labels"], d["dense_labels"]
         impls = {
@@ -153,6 +156,7 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
             "list": lambda: fn(P, y, reduction="none"),
             "large_list x8": lambda: fn(PL, y, reduction="none"),
             NULLS: lambda: fn(PN, y, reduction="none"),
+            FIXED_NULLS: lambda: fn(PF, yd, reduction="none"),
         }
     elif name in ("kl_divergence", "cross_entropy", "js_divergence"):
         impls = {
@@ -161,6 +165,7 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
             "list": lambda: fn(P, Q),
             "large_list x8": lambda: fn(PL, QL),
             NULLS: lambda: fn(PN, QN),
+            FIXED_NULLS: lambda: fn(PF, QF),
         }
     else:
         impls = {
@@ -169,14 +174,34 @@ def ragged_case(case: str, d: Dict[str, Any]) -> Tuple[Dict[str, Callable[[], An
             "list": lambda: fn(P),
             "large_list x8": lambda: fn(PL),
             NULLS: lambda: fn(PN),
+            FIXED_NULLS: lambda: fn(PF),
         }
     n_ragged = int(o[-1])
-    sizes = {"dense": D["p"].size, "offsets": n_ragged, "list": n_ragged, "large_list x8": n_ragged, NULLS: int(no[-1])}
+    sizes = {
+        "dense": D["p"].size,
+        "offsets": n_ragged,
+        "list": n_ragged,
+        "large_list x8": n_ragged,
+        NULLS: int(no[-1]),
+        FIXED_NULLS: D["p"].size,
+    }
     return impls, sizes
 
 
 #: The ragged table's column of a `ListArray` with every hundredth row null.
 NULLS = "list, 1% null rows"
+#: The ragged table's column of the dense array as a `FixedSizeListArray`, every hundredth
+#: row null.
+FIXED_NULLS = "fixed-size list, 1% null rows"
+
+
+def fixed_lists(dense: np.ndarray, null_rows: np.ndarray) -> Any:
+    """The (N, C) array as a ``FixedSizeListArray`` whose rows `null_rows` (of the first N)
+    are null, with null values under them."""
+    n, c = dense.shape
+    nulls = null_rows[:n]
+    values = pa.array(dense.ravel(), mask=np.repeat(nulls, c))
+    return pa.FixedSizeListArray.from_arrays(values, c, mask=pa.array(nulls))
 
 
 def check_ragged(case: str, d: Dict[str, Any], impls: Dict[str, Callable[[], Any]]) -> None:
@@ -200,6 +225,12 @@ def check_ragged(case: str, d: Dict[str, Any], impls: Dict[str, Callable[[], Any
     tol = 1e-12 if d["p"].dtype == np.float64 else 1e-6
     for label, f in impls.items():
         got = f()[:k]
+        if label == FIXED_NULLS:
+            null = d["null_rows"][:k]
+            dense = impls["dense"]()[:k]
+            assert np.isnan(got[null]).all(), f"{case} {label}: a null row is not NaN"
+            np.testing.assert_array_equal(got[~null], dense[~null], err_msg=f"{case} {label}")
+            continue
         if label == NULLS:
             null = d["null_rows"][:k]
             assert np.isnan(got[null]).all(), f"{case} {label}: a null row is not NaN"
@@ -298,9 +329,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     print("ns per value; ratio = dense ÷ ragged time per value (1.0: the dense throughput; > 1 faster)\n")
     print(
         "| function | dtype | dense (N, 10) | `offsets=` | ratio | `ListArray` | ratio | `LargeListArray`, 8 chunks | ratio"
-        " | `ListArray`, 1% null rows | ratio |"
+        " | `ListArray`, 1% null rows | ratio | `FixedSizeListArray`, 1% null rows | ratio |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for dtype in args.dtypes.split(","):
         d = ragged_data(rows, dtype=np.dtype(dtype), lengths_range=(lo, hi))
         for name in args.functions.split(","):
@@ -310,7 +341,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             per = {k: t[k][args.stat] / sizes[k] * 1e9 for k in impls}
             results["ragged"][f"{name} {dtype}"] = {"times": t, "values": sizes}
             cells = [dtype, f"{per['dense']:.2f}"]
-            for k in ("offsets", "list", "large_list x8", NULLS):
+            for k in ("offsets", "list", "large_list x8", NULLS, FIXED_NULLS):
                 cells += [f"{per[k]:.2f}", f"{per['dense'] / per[k]:.2f}"]
             print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
             print(f"  {name} {dtype}: done", file=sys.stderr)

@@ -164,7 +164,7 @@ def test_fixed_size_lists() -> None:
     assert fe.entropy(arr.slice(300)).shape == (0,)
 
 
-def test_null_rows_spanning_garbage_are_never_read() -> None:
+def test_null_rows_spanning_garbage_never_count() -> None:
     """A null list entry may span arbitrary values (the format allows it): negative ones
     must not raise, and the row is NaN."""
     values = pa.array([0.5, 0.5, -7.0, -1.0, 0.25, 0.75])
@@ -177,6 +177,43 @@ def test_null_rows_spanning_garbage_are_never_read() -> None:
     # null rows are left out of the mean
     want = np.mean([fe.softmax_cross_entropy(np.log([[0.5, 0.5]]), [0]), fe.softmax_cross_entropy(np.log([[0.25, 0.75]]), [1])])
     assert fe.softmax_cross_entropy(pa.array([[np.log(0.5)] * 2, None, list(np.log([0.25, 0.75]))]), [0, 0, 1]) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("f32", [False, True], ids=["f64", "f32"])
+@pytest.mark.parametrize("under", ["null values", "zeros", "negative garbage"])
+def test_fixed_size_list_null_rows(f32: bool, under: str) -> None:
+    """A fixed-size list's null row spans its width — null values under it as pyarrow,
+    Polars' `pl.Array` and Parquet readers build them, or bare values (zeros, or garbage
+    that would raise if it counted). The column is read in place; every row matches the
+    dense rows bit for bit, null rows are NaN, and a null row's label (7: out of range) is
+    never checked."""
+    dtype = np.float32 if f32 else np.float64
+    n, c = 2000, 5
+    dense = (rng.random((n, c)) + 0.01).astype(dtype)
+    other = (rng.random((n, c)) + 0.01).astype(dtype)
+    null = np.arange(n) % 31 == 6
+    values = dense.copy()
+    values[null] = {"null values": 0.0, "zeros": 0.0, "negative garbage": -3.0}[under]
+    child_mask = np.repeat(null, c) if under == "null values" else None
+    mask = pa.array(null)
+    arr = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), mask=child_mask), c, mask=mask)
+    q = pa.FixedSizeListArray.from_arrays(pa.array(other.reshape(-1)), c)
+    assert arr.values.null_count == (null.sum() * c if under == "null values" else 0)
+    nan_rows = lambda x: np.where(null, np.nan, x)  # noqa: E731
+    for name, fn in ONE.items():
+        same(fn(arr), nan_rows(fn(dense)), name)
+    for name, fn in PAIR.items():
+        same(fn(arr, q), nan_rows(fn(dense, other)), name)
+        same(fn(q, arr), nan_rows(fn(other, dense)), name)
+    labels = np.where(null, 7, np.arange(n) % c)
+    want = fe.softmax_cross_entropy(dense, np.where(null, -100, labels), reduction="none")
+    same(fe.softmax_cross_entropy(arr, labels, reduction="none"), nan_rows(want), "softmax_cross_entropy")
+    # a negative value in a valid row is still an error
+    bad = values.copy()
+    bad[1, 2] = -1.0
+    bad_arr = pa.FixedSizeListArray.from_arrays(pa.array(bad.reshape(-1), mask=child_mask), c, mask=mask)
+    with pytest.raises(ValueError, match="non-negative"):
+        fe.entropy(bad_arr)
 
 
 @pytest.mark.parametrize("f32", [False, True], ids=["f64", "f32"])

@@ -10,7 +10,11 @@
 //!   input's values are re-based by that constant, not copied.
 //! - **Null rows give NaN** (reported to the caller, which may leave them out of a mean).
 //!   An Arrow null row's values are arbitrary (the format allows a null row to span
-//!   garbage), so they are never read.
+//!   garbage, and a fixed-size list's null row always spans its width): where a chunk's
+//!   only null values lie under its null rows, the chunk is read in place and the null
+//!   rows' values are then replaced by NaN (a row's value never depends on another's); if
+//!   that raises an error, which a null row's garbage may, the chunk is read again by the
+//!   copying path below, which never reads a null row.
 //! - **Null values are left out**: they count as 0 (a probability or count) or −inf (a
 //!   logit), as `numpy.ma` masked elements do in the dense functions; for `p` and `q`, a
 //!   value null in either is left out of both.
@@ -297,23 +301,31 @@ fn null_in_either(p: &ListView<'_>, q: Option<&ListView<'_>>, r: usize) -> bool 
     p.is_null(r) || q.is_some_and(|q| q.is_null(r))
 }
 
-/// The chunk's null rows (null in `p` or `q`), where they are its only nulls and hold no
-/// values in either input (pyarrow's and Polars' builders give a null row no values):
-/// then every row has the same length in both and nothing needs to be left out or
-/// copied. None otherwise.
-fn empty_null_rows(p: &ListView<'_>, q: Option<&ListView<'_>>) -> Option<Vec<usize>> {
-    if p.value_valid.is_some() || q.is_some_and(|q| q.value_valid.is_some()) {
-        return None;
-    }
-    let empty = |x: &ListView<'_>, r: usize| x.row_len(r) == 0;
+/// The chunk's null rows (null in `p` or `q`), where every other row is clean in both
+/// inputs — the chunk's null values, if any, all lie under its null rows, as in the
+/// fixed-size lists of pyarrow, Polars and Parquet readers — and each null row has one
+/// length in both: then the chunk can be read in place, null rows included
+/// ([`Job::in_place_over_null_rows`]). None otherwise.
+fn null_rows_in_place(p: &ListView<'_>, q: Option<&ListView<'_>>) -> Option<Vec<usize>> {
     let mut nulls = Vec::new();
-    for r in (0..p.rows).filter(|&r| null_in_either(p, q, r)) {
-        if !(empty(p, r) && q.is_none_or(|q| empty(q, r))) {
-            return None;
+    for r in 0..p.rows {
+        if null_in_either(p, q, r) {
+            if q.is_some_and(|q| q.row_len(r) != p.row_len(r)) {
+                return None;
+            }
+            nulls.push(r);
         }
-        nulls.push(r);
     }
-    Some(nulls)
+    let under_null_rows = |x: &ListView<'_>| x.null_values_only_in(|r| null_in_either(p, q, r));
+    (under_null_rows(p) && q.is_none_or(under_null_rows)).then_some(nulls)
+}
+
+/// Whether some null row holds values (in `p` or `q`): only then may reading the chunk in
+/// place raise an error that the rows themselves would not.
+fn spans_values(p: &ListView<'_>, q: Option<&ListView<'_>>, null_rows: &[usize]) -> bool {
+    null_rows
+        .iter()
+        .any(|&r| p.row_len(r) > 0 || q.is_some_and(|q| q.row_len(r) > 0))
 }
 
 /// Whether two offsets arrays are the same memory (one array passed for both inputs).
@@ -363,8 +375,13 @@ impl Job<'_> {
         if p.has_no_nulls() && q.is_none_or(|q| q.has_no_nulls()) {
             return self.clean::<T, U>(p, q, self.checked, self.labels, 0, out);
         }
-        if let Some(null_rows) = empty_null_rows(p, q) {
-            return self.in_place_with_empty_nulls::<T, U>(p, q, &null_rows, out, nulls);
+        if let Some(null_rows) = null_rows_in_place(p, q) {
+            match self.in_place_over_null_rows::<T, U>(p, q, &null_rows, out, nulls) {
+                // an error may come from a null row's garbage (a negative value, a label
+                // past a row's end): the copying path below never reads those
+                Err(e) if !matches!(e, Error::Interrupted) && spans_values(p, q, &null_rows) => {}
+                done => return done,
+            }
         }
         let clean = |r: usize| p.is_clean(r) && q.is_none_or(|q| q.is_clean(r));
         let mut batch = Batch::<T, U>::new(0);
@@ -402,14 +419,15 @@ impl Job<'_> {
         self.flush(&mut batch, out, nulls)
     }
 
-    /// A chunk whose null rows `null_rows` are all empty (see [`empty_null_rows`]) read in
-    /// place, as a clean one: each null row is an empty row there (its label `ignore_index`), and
-    /// its value is then replaced by NaN. The other rows' values are the copied path's bit
-    /// for bit (a row's value does not depend on its neighbours). PERF: float32 entropy over
-    /// a list column of 10^6 rows of 5–15 values with every hundredth row null (pyarrow's
-    /// own layout for them; `benches/pipelines.py`, 2 threads): 4.42 ns a value copied,
-    /// 1.28 in place, 1.14 for the same column without nulls.
-    fn in_place_with_empty_nulls<T: ColumnReal, U: ColumnReal>(
+    /// A chunk whose null rows are `null_rows` (see [`null_rows_in_place`]) read in place,
+    /// as a clean one: each null row is a row there (its label `ignore_index`), whatever its
+    /// values, and its value is then replaced by NaN. The other rows' values are the copied
+    /// path's bit for bit (a row's value does not depend on its neighbours). PERF: float32
+    /// entropy over a list column of 10^6 rows of 5–15 values with every hundredth row null
+    /// and empty (pyarrow's own layout for them; `benches/pipelines.py`, 2 threads): 4.42 ns
+    /// a value copied, 1.28 in place, 1.14 for the same column without nulls; null rows of
+    /// a fixed-size list span their width (see `benches/README.md` for those).
+    fn in_place_over_null_rows<T: ColumnReal, U: ColumnReal>(
         &self,
         p: &ListView<'_>,
         q: Option<&ListView<'_>>,
@@ -1013,11 +1031,11 @@ mod tests {
         }
     }
 
-    /// Null rows without values (pyarrow's and Polars' layout) and no null value: the
-    /// chunk is read in place, null rows' labels out of range for an empty row are never
-    /// checked, and every row matches the row-by-row reference — with q on the same
-    /// offsets and on offsets of its own; a null row in q alone counts too. A null row
-    /// that spans values (or a null value) sends the chunk back to the copied path.
+    /// Null rows without values (pyarrow's and Polars' layout for list columns) and no null
+    /// value: the chunk is read in place, null rows' labels out of range for an empty row
+    /// are never checked, and every row matches the row-by-row reference — with q on the
+    /// same offsets and on offsets of its own; a null row in q alone counts too. A null
+    /// value outside the null rows sends the chunk to the copied path.
     #[test]
     fn empty_null_rows_are_read_in_place() {
         let rows = 20_000;
@@ -1071,8 +1089,8 @@ mod tests {
             })
             .collect();
         let null_rows: Vec<usize> = (0..rows).filter(|&r| !row_ok[r]).collect();
-        assert_eq!(empty_null_rows(&p_alone, None), Some(null_rows.clone()));
-        assert_eq!(empty_null_rows(&view, Some(&qviews[1])), Some(null_rows));
+        assert_eq!(null_rows_in_place(&p_alone, None), Some(null_rows.clone()));
+        assert_eq!(null_rows_in_place(&view, Some(&qviews[1])), Some(null_rows));
         for measure in [
             Measure::Entropy,
             Measure::LogSumExp,
@@ -1100,21 +1118,188 @@ mod tests {
                 assert_eq!(nulls, expected, "{measure:?}");
             }
         }
-        // a null row holding values, or a null value, is not read in place
-        let spans = ListView {
-            layout: Layout::Offsets(Offsets::I64(&o_moved)),
-            values: Values::F64(&q_moved),
-            row_valid: Some(Bitmap::new(&[0b1111_1101], 0)),
-            rows: 8,
-            ..view
-        };
-        assert!(lens[1] > 0 && empty_null_rows(&spans, None).is_none());
-        let vb = bits(&vec![true; n]);
-        let with_values = ListView {
+        // a null value outside the null rows is not read in place; one under them is
+        let mut under: Vec<bool> = vec![true; n];
+        under[o[1] as usize] = false;
+        assert!(lens[1] > 0 && row_ok[1]);
+        let vb = bits(&under);
+        let with_null_value = ListView {
             value_valid: Some(Bitmap::new(&vb, 0)),
             ..p_alone
         };
-        assert!(empty_null_rows(&with_values, None).is_none());
+        assert!(null_rows_in_place(&with_null_value, None).is_none());
+        let all_rows_null = bits(&vec![false; rows]);
+        let under_null_rows = ListView {
+            row_valid: Some(Bitmap::new(&all_rows_null, 0)),
+            ..with_null_value
+        };
+        assert_eq!(
+            null_rows_in_place(&under_null_rows, None).map(|r| r.len()),
+            Some(rows)
+        );
+    }
+
+    /// Null rows that span values, with null values under them — a fixed-size list's
+    /// layout (pyarrow, Polars `pl.Array`, Parquet readers), and ragged rows so built: read
+    /// in place whatever the values under them, every row as the row-by-row reference.
+    /// Where a null row's values would raise an error (a negative probability, a label out
+    /// of range for its row) the chunk is read again by the copied path, with the same
+    /// results and no error; an error in a valid row is still raised. A null row of
+    /// different lengths in p and q is not read in place.
+    #[test]
+    fn null_rows_spanning_values_are_read_in_place() {
+        let (rows, w) = (5_000, 7);
+        let n = rows * w;
+        let row_ok: Vec<bool> = (0..rows).map(|r| r % 29 != 4).collect();
+        let value_ok: Vec<bool> = (0..n).map(|i| row_ok[i / w]).collect();
+        let (rb, vb) = (bits(&row_ok), bits(&value_ok));
+        let o: Vec<i64> = (0..=rows).map(|r| (r * w) as i64).collect();
+        let clean_p = data(n);
+        let q: Vec<f64> = clean_p.iter().rev().copied().collect();
+        let labels: Vec<i64> = (0..rows)
+            .map(|r| {
+                if row_ok[r] {
+                    (r % w) as i64
+                } else {
+                    2 * w as i64
+                }
+            })
+            .collect();
+        // under the null rows: zeros (pyarrow's builders), positive garbage, and
+        // values that would be errors if they counted
+        let garbage: [(f64, bool); 4] =
+            [(0.0, false), (7.5, false), (-1.0, true), (f64::NAN, false)];
+        for (fill, errs) in garbage {
+            let mut p = clean_p.clone();
+            for r in (0..rows).filter(|&r| !row_ok[r]) {
+                p[r * w..(r + 1) * w].fill(fill);
+            }
+            let fixed = ListView {
+                values: Values::F64(&p),
+                layout: Layout::Fixed(w),
+                rows,
+                row_valid: Some(Bitmap::new(&rb, 0)),
+                value_valid: Some(Bitmap::new(&vb, 0)),
+            };
+            let ragged = ListView {
+                layout: Layout::Offsets(Offsets::I64(&o)),
+                ..fixed
+            };
+            let qview = ListView {
+                values: Values::F64(&q),
+                row_valid: None,
+                value_valid: None,
+                ..fixed
+            };
+            let null_rows: Vec<usize> = (0..rows).filter(|&r| !row_ok[r]).collect();
+            assert_eq!(null_rows_in_place(&fixed, None), Some(null_rows.clone()));
+            assert_eq!(null_rows_in_place(&ragged, Some(&qview)), Some(null_rows));
+            if errs {
+                // the in-place read itself fails on the garbage: the fallback is needed
+                let s = spec(Measure::Entropy);
+                let job = Job {
+                    spec: &s,
+                    labels: None,
+                    first_row: 0,
+                    checked: (None, None),
+                };
+                let mut out = vec![0.0; rows];
+                let nulls_here: Vec<usize> = (0..rows).filter(|&r| !row_ok[r]).collect();
+                assert!(job
+                    .in_place_over_null_rows::<f64, f64>(
+                        &fixed,
+                        None,
+                        &nulls_here,
+                        &mut out,
+                        &mut Vec::new()
+                    )
+                    .is_err());
+            }
+            for measure in [
+                Measure::Entropy,
+                Measure::LogSumExp,
+                Measure::SoftmaxCrossEntropy,
+                Measure::KlDivergence,
+                Measure::JsDivergence,
+            ] {
+                let s = spec(measure);
+                let qs = measure.takes_q().then_some(&q[..]);
+                let lab = measure.takes_labels().then_some(&labels[..]);
+                let want = reference(&s, &p, qs, &o, &row_ok, &value_ok, lab);
+                for pv in [&fixed, &ragged] {
+                    let qv = measure.takes_q().then_some(&qview);
+                    let mut out = vec![0.0; rows];
+                    let mut nulls = Vec::new();
+                    apply(&s, pv, qv, lab, 3, &mut out, &mut nulls).unwrap();
+                    same(&out, &want);
+                    let expected: Vec<usize> =
+                        (0..rows).filter(|&r| !row_ok[r]).map(|r| r + 3).collect();
+                    assert_eq!(nulls, expected, "{measure:?} {fill}");
+                }
+            }
+        }
+        // an error in a valid row is raised, from either path
+        let mut p = clean_p.clone();
+        for r in (0..rows).filter(|&r| !row_ok[r]) {
+            p[r * w..(r + 1) * w].fill(-1.0);
+        }
+        p[w + 2] = -3.0;
+        let fixed = ListView {
+            values: Values::F64(&p),
+            layout: Layout::Fixed(w),
+            rows,
+            row_valid: Some(Bitmap::new(&rb, 0)),
+            value_valid: Some(Bitmap::new(&vb, 0)),
+        };
+        let err = apply(
+            &spec(Measure::Entropy),
+            &fixed,
+            None,
+            None,
+            0,
+            &mut vec![0.0; rows],
+            &mut Vec::new(),
+        );
+        assert!(
+            matches!(err, Err(Error::Negative { value, .. }) if value == -3.0),
+            "{err:?}"
+        );
+        // a null row two values long in p and three in q: the copied path
+        let (po, qo) = ([0i64, 2, 4], [0i64, 3, 5]);
+        let pv = ListView {
+            values: Values::F64(&clean_p[..4]),
+            layout: Layout::Offsets(Offsets::I64(&po)),
+            rows: 2,
+            row_valid: Some(Bitmap::new(&[0b10], 0)),
+            value_valid: None,
+        };
+        let qv = ListView {
+            values: Values::F64(&q[..5]),
+            layout: Layout::Offsets(Offsets::I64(&qo)),
+            row_valid: None,
+            ..pv
+        };
+        assert!(null_rows_in_place(&pv, Some(&qv)).is_none());
+        let mut out = vec![0.0; 2];
+        apply(
+            &spec(Measure::KlDivergence),
+            &pv,
+            Some(&qv),
+            None,
+            0,
+            &mut out,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert!(out[0].is_nan());
+        let want = pair_ragged(
+            &spec(Measure::KlDivergence),
+            &clean_p[2..4],
+            &q[3..5],
+            Offsets::I64(&[0, 2]),
+        )
+        .unwrap();
+        same(&out[1..], &want);
     }
 
     #[test]

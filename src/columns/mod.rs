@@ -136,6 +136,42 @@ impl<'a> Bitmap<'a> {
         true
     }
 
+    /// Whether `keep(i)` holds for every invalid item i of `range` (asked in increasing
+    /// order, stopping at the first false): eight bytes at a time over runs of valid items.
+    /// PERF: a fixed-size list column of 10^6 rows of 10 with every hundredth row null, its
+    /// values null under them: checking each row with [`Self::all_valid`] took 7 ms, about
+    /// as long as the entropy of the whole column.
+    pub fn invalid_all(&self, range: Range<usize>, mut keep: impl FnMut(usize) -> bool) -> bool {
+        let (mut bit, end) = (self.offset + range.start, self.offset + range.end);
+        while bit < end {
+            if bit % 8 == 0 && bit + 64 <= end {
+                let word = u64::from_le_bytes(
+                    self.bytes[bit / 8..bit / 8 + 8]
+                        .try_into()
+                        .expect("eight bytes"),
+                );
+                if word == u64::MAX {
+                    bit += 64;
+                    continue;
+                }
+                let mut holes = !word;
+                while holes != 0 {
+                    if !keep(bit + holes.trailing_zeros() as usize - self.offset) {
+                        return false;
+                    }
+                    holes &= holes - 1;
+                }
+                bit += 64;
+                continue;
+            }
+            if self.bytes[bit / 8] >> (bit % 8) & 1 == 0 && !keep(bit - self.offset) {
+                return false;
+            }
+            bit += 1;
+        }
+        true
+    }
+
     /// The bitmap of the items from `by` on.
     fn shifted(&self, by: usize) -> Bitmap<'a> {
         Bitmap {
@@ -233,6 +269,26 @@ impl<'a> ListView<'a> {
                 .is_none_or(|b| b.all_valid(self.row_range(r)))
     }
 
+    /// Whether every null value lies in a row for which `null_row` holds (rows asked in
+    /// increasing order).
+    pub fn null_values_only_in(&self, mut null_row: impl FnMut(usize) -> bool) -> bool {
+        let Some(valid) = self.value_valid else {
+            return true;
+        };
+        if self.rows == 0 {
+            return true;
+        }
+        let values = self.row_range(0).start..self.row_range(self.rows - 1).end;
+        let mut r = 0;
+        valid.invalid_all(values, |i| {
+            // the row holding value i: rows are in value order (the view is validated)
+            while self.row_range(r).end <= i {
+                r += 1;
+            }
+            null_row(r)
+        })
+    }
+
     /// Whether the view has no validity bitmap at all.
     pub fn has_no_nulls(&self) -> bool {
         self.row_valid.is_none() && self.value_valid.is_none()
@@ -285,6 +341,43 @@ mod tests {
         assert!(!s.get(0) && s.get(1));
         assert!(s.all_valid(1..14));
         assert!(!Bitmap::new(&bytes, 9).all_valid(0..9));
+    }
+
+    /// The invalid items `invalid_all` visits are those of a bit-by-bit scan, in order,
+    /// at every bitmap offset and over every range (words of eight bytes and the ends
+    /// around them), and it stops at the first refusal.
+    #[test]
+    fn invalid_items_are_visited_in_order_at_any_offset() {
+        // mostly valid bytes, a hole here and there, a fully invalid byte
+        let bytes: Vec<u8> = (0..40u32)
+            .map(|k| match k % 13 {
+                3 => 0b1110_1111,
+                7 => 0b0111_1110,
+                11 => 0,
+                _ => 0xff,
+            })
+            .collect();
+        for offset in [0, 1, 5, 8, 13] {
+            let b = Bitmap::new(&bytes, offset);
+            let n = bytes.len() * 8 - offset;
+            for (start, end) in [(0, n), (3, n - 7), (64, 200), (1, 1), (70, 71), (9, 130)] {
+                let want: Vec<usize> = (start..end).filter(|&i| !b.get(i)).collect();
+                let mut got = Vec::new();
+                assert!(b.invalid_all(start..end, |i| {
+                    got.push(i);
+                    true
+                }));
+                assert_eq!(got, want, "offset {offset}, {start}..{end}");
+                if let Some(&first) = want.first() {
+                    let mut asked = 0;
+                    assert!(!b.invalid_all(start..end, |i| {
+                        asked += 1;
+                        i != first
+                    }));
+                    assert_eq!(asked, 1);
+                }
+            }
+        }
     }
 
     #[test]
