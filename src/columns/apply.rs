@@ -19,7 +19,8 @@
 //!   logit), as `numpy.ma` masked elements do in the dense functions; for `p` and `q`, a
 //!   value null in either is left out of both.
 //!
-//! Rows with nulls are copied — only they, and short runs of clean rows between them —
+//! Otherwise (null values in valid rows, a null row of different lengths in `p` and `q`, or
+//! that error) rows with nulls are copied — only they, and short runs of clean rows between them —
 //! into batches of at most [`COPY_BATCH`] values, so the extra memory stays bounded;
 //! runs of clean rows of at least [`IN_PLACE_MIN`] values are read in place. A row's
 //! value does not depend on which of the two paths read it (both call the same measure
