@@ -943,6 +943,51 @@ mod tests {
         (moved, offsets.iter().map(|v| v + 5).collect())
     }
 
+    /// The data a chunk's views were made of, for [`reference`].
+    struct Expected<'a> {
+        p: &'a [f64],
+        q: &'a [f64],
+        offsets: &'a [i64],
+        row_ok: &'a [bool],
+        value_ok: &'a [bool],
+        labels: &'a [i64],
+    }
+
+    /// Each of `measures` through [`apply`] (as chunk `first_row`) on every view of `p`
+    /// alone (`one`) or of `p` with `q` (`pairs`), as the measure takes: every row as the
+    /// row-by-row reference, bit for bit, and the null rows reported.
+    fn check_against_reference(
+        measures: &[Measure],
+        one: &[&ListView<'_>],
+        pairs: &[(&ListView<'_>, &ListView<'_>)],
+        e: &Expected<'_>,
+        first_row: usize,
+    ) {
+        let rows = e.row_ok.len();
+        for &measure in measures {
+            let s = spec(measure);
+            let qs = measure.takes_q().then_some(e.q);
+            let lab = measure.takes_labels().then_some(e.labels);
+            let want = reference(&s, e.p, qs, e.offsets, e.row_ok, e.value_ok, lab);
+            let cases: Vec<(&ListView<'_>, Option<&ListView<'_>>)> = if measure.takes_q() {
+                pairs.iter().map(|&(p, q)| (p, Some(q))).collect()
+            } else {
+                one.iter().map(|&p| (p, None)).collect()
+            };
+            for (pv, qv) in cases {
+                let mut out = vec![0.0; rows];
+                let mut nulls = Vec::new();
+                apply(&s, pv, qv, lab, first_row, &mut out, &mut nulls).unwrap();
+                same(&out, &want);
+                let expected: Vec<usize> = (0..rows)
+                    .filter(|&r| !e.row_ok[r])
+                    .map(|r| r + first_row)
+                    .collect();
+                assert_eq!(nulls, expected, "{measure:?}");
+            }
+        }
+    }
+
     #[test]
     fn null_rows_and_values_match_the_row_by_row_reference() {
         let rows = 20_000;
@@ -1001,35 +1046,30 @@ mod tests {
                 }
             })
             .collect();
-        for measure in [
-            Measure::Entropy,
-            Measure::Perplexity,
-            Measure::LogSumExp,
-            Measure::SoftmaxCrossEntropy,
-            Measure::CrossEntropy,
-            Measure::KlDivergence,
-            Measure::JsDistance,
-            Measure::Psi,
-        ] {
-            let s = spec(measure);
-            let qs = measure.takes_q().then_some(&q[..]);
-            let lab = measure.takes_labels().then_some(&labels[..]);
-            let want = reference(&s, &p, qs, &o, &row_ok, &value_ok, lab);
-            let q_views: &[Option<&ListView<'_>>] = if measure.takes_q() {
-                &[Some(&qview), Some(&qview_moved)]
-            } else {
-                &[None]
-            };
-            for &qv in q_views {
-                let mut out = vec![0.0; rows];
-                let mut nulls = Vec::new();
-                apply(&s, &view, qv, lab, 10, &mut out, &mut nulls).unwrap();
-                same(&out, &want);
-                let expected: Vec<usize> =
-                    (0..rows).filter(|&r| !row_ok[r]).map(|r| r + 10).collect();
-                assert_eq!(nulls, expected, "{measure:?}");
-            }
-        }
+        let e = Expected {
+            p: &p,
+            q: &q,
+            offsets: &o,
+            row_ok: &row_ok,
+            value_ok: &value_ok,
+            labels: &labels,
+        };
+        check_against_reference(
+            &[
+                Measure::Entropy,
+                Measure::Perplexity,
+                Measure::LogSumExp,
+                Measure::SoftmaxCrossEntropy,
+                Measure::CrossEntropy,
+                Measure::KlDivergence,
+                Measure::JsDistance,
+                Measure::Psi,
+            ],
+            &[&view],
+            &[(&view, &qview), (&view, &qview_moved)],
+            &e,
+            10,
+        );
     }
 
     /// Null rows without values (pyarrow's and Polars' layout for list columns) and no null
@@ -1092,33 +1132,28 @@ mod tests {
         let null_rows: Vec<usize> = (0..rows).filter(|&r| !row_ok[r]).collect();
         assert_eq!(null_rows_in_place(&p_alone, None), Some(null_rows.clone()));
         assert_eq!(null_rows_in_place(&view, Some(&qviews[1])), Some(null_rows));
-        for measure in [
-            Measure::Entropy,
-            Measure::LogSumExp,
-            Measure::SoftmaxCrossEntropy,
-            Measure::CrossEntropy,
-            Measure::KlDivergence,
-            Measure::JsDistance,
-        ] {
-            let s = spec(measure);
-            let qs = measure.takes_q().then_some(&q[..]);
-            let lab = measure.takes_labels().then_some(&labels[..]);
-            let want = reference(&s, &p, qs, &o, &row_ok, &value_ok, lab);
-            let cases: Vec<(&ListView<'_>, Option<&ListView<'_>>)> = if measure.takes_q() {
-                qviews.iter().map(|qv| (&view, Some(qv))).collect()
-            } else {
-                vec![(&p_alone, None)]
-            };
-            for (pv, qv) in cases {
-                let mut out = vec![0.0; rows];
-                let mut nulls = Vec::new();
-                apply(&s, pv, qv, lab, 10, &mut out, &mut nulls).unwrap();
-                same(&out, &want);
-                let expected: Vec<usize> =
-                    (0..rows).filter(|&r| !row_ok[r]).map(|r| r + 10).collect();
-                assert_eq!(nulls, expected, "{measure:?}");
-            }
-        }
+        let e = Expected {
+            p: &p,
+            q: &q,
+            offsets: &o,
+            row_ok: &row_ok,
+            value_ok: &value_ok,
+            labels: &labels,
+        };
+        check_against_reference(
+            &[
+                Measure::Entropy,
+                Measure::LogSumExp,
+                Measure::SoftmaxCrossEntropy,
+                Measure::CrossEntropy,
+                Measure::KlDivergence,
+                Measure::JsDistance,
+            ],
+            &[&p_alone],
+            &[(&view, &qviews[0]), (&view, &qviews[1])],
+            &e,
+            10,
+        );
         // a null value outside the null rows is not read in place; one under them is
         let mut under: Vec<bool> = vec![true; n];
         under[o[1] as usize] = false;
@@ -1216,28 +1251,27 @@ mod tests {
                     )
                     .is_err());
             }
-            for measure in [
-                Measure::Entropy,
-                Measure::LogSumExp,
-                Measure::SoftmaxCrossEntropy,
-                Measure::KlDivergence,
-                Measure::JsDivergence,
-            ] {
-                let s = spec(measure);
-                let qs = measure.takes_q().then_some(&q[..]);
-                let lab = measure.takes_labels().then_some(&labels[..]);
-                let want = reference(&s, &p, qs, &o, &row_ok, &value_ok, lab);
-                for pv in [&fixed, &ragged] {
-                    let qv = measure.takes_q().then_some(&qview);
-                    let mut out = vec![0.0; rows];
-                    let mut nulls = Vec::new();
-                    apply(&s, pv, qv, lab, 3, &mut out, &mut nulls).unwrap();
-                    same(&out, &want);
-                    let expected: Vec<usize> =
-                        (0..rows).filter(|&r| !row_ok[r]).map(|r| r + 3).collect();
-                    assert_eq!(nulls, expected, "{measure:?} {fill}");
-                }
-            }
+            let e = Expected {
+                p: &p,
+                q: &q,
+                offsets: &o,
+                row_ok: &row_ok,
+                value_ok: &value_ok,
+                labels: &labels,
+            };
+            check_against_reference(
+                &[
+                    Measure::Entropy,
+                    Measure::LogSumExp,
+                    Measure::SoftmaxCrossEntropy,
+                    Measure::KlDivergence,
+                    Measure::JsDivergence,
+                ],
+                &[&fixed, &ragged],
+                &[(&fixed, &qview), (&ragged, &qview)],
+                &e,
+                3,
+            );
         }
         // an error in a valid row is raised, from either path
         let mut p = clean_p.clone();
