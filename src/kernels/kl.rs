@@ -30,8 +30,12 @@
 //! than [`F32_ROWS_ABOVE`] take the row form for it. Shorter f32 rows of at least
 //! [`F32_FAST_GROUP_FROM`] elements take the same fast form in the group tile, one row per
 //! lane ([`kl_f32::group`]), each kept on its own bound, the exact group form for the rest.
+//! Normalised f32 rows of two and three elements take their own closed forms in the group
+//! tile ([`super::kl_pairs_f32`], [`super::kl_triples_f32`]; the exact group form for the
+//! rows they leave).
 
 use super::kl_pairs_f32::KlPairs;
+use super::kl_triples_f32::KlTriples;
 use super::two_pass::{
     cancels_past, determinant, fold_lanes, half, load16, mark_irregular, scaled, sums,
     two_element_ok, two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
@@ -1017,8 +1021,9 @@ crate::simd::multiversion! {
     pub fn group_of<U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], normalize: bool, out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
 }
 
-/// Normalised float32 rows at least this long take [`kl_f32::group`]. Shorter rows keep
-/// the exact group form: their divergences are often too small for the fast form's bound
+/// Normalised float32 rows at least this long take [`kl_f32::group`]. Shorter rows (but
+/// rows of two and three, which take their closed forms) keep the exact group form: their
+/// divergences are often too small for the fast form's bound
 /// (uniform random rows of three elements: 28% of groups of sixteen keep every row, of four
 /// 63%), and a group with one row left pays for both forms. Measured ((N, C) float32, N·C = 10^7, one
 /// thread, ms a call, exact → fast for every row from C = 3, with the first form of the
@@ -1033,7 +1038,9 @@ pub const F32_FAST_GROUP_FROM: usize = 5;
 
 /// The row length from which [`group`] takes [`kl_f32::group`] for rows of p (element type
 /// T) and q (U), or None where it never does — one decision for the kernel's routing and
-/// the engine's grouping of ragged rows (`RowMeasure::own_length_up_to`).
+/// the engine's grouping of ragged rows (`RowMeasure::own_length_up_to`: rows shorter than
+/// it, those of two and three elements with their closed forms among them, share a group
+/// only with rows of their own length).
 pub fn fast_group_from<T: Real, U: Real>(normalize: bool) -> Option<usize> {
     (normalize && T::IS_F32 && U::IS_F32).then_some(F32_FAST_GROUP_FROM)
 }
@@ -1041,8 +1048,9 @@ pub fn fast_group_from<T: Real, U: Real>(normalize: bool) -> Option<usize> {
 /// Divergences of up to sixteen short rows of p (element type T) and q (U), transposed
 /// (`p[c][j]`: element `c` of row `j`, zero-padded); rows left `regular[j] == false` must
 /// be redone with [`row`]. Normalised rows of float32 elements on both sides take
-/// [`super::kl_pairs_f32`] (two elements) or, from [`F32_FAST_GROUP_FROM`] elements,
-/// [`kl_f32::group`] (the fast forms, the exact form for the rows they leave).
+/// [`super::kl_pairs_f32`] (two elements), [`super::kl_triples_f32`] (three) or, from
+/// [`F32_FAST_GROUP_FROM`] elements, [`kl_f32::group`] (the fast forms, the exact form for
+/// the rows they leave).
 pub fn group<T: Real, U: Real>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
@@ -1053,6 +1061,9 @@ pub fn group<T: Real, U: Real>(
     let f32_rows = normalize && T::IS_F32 && U::IS_F32 && q.len() == p.len();
     if f32_rows && p.len() == 2 {
         return super::f32_tiles::group::<KlPairs>(p, q, out, regular);
+    }
+    if f32_rows && p.len() == 3 {
+        return super::f32_tiles::group::<KlTriples>(p, q, out, regular);
     }
     let fast = fast_group_from::<T, U>(normalize).is_some_and(|from| p.len() >= from);
     if fast && q.len() == p.len() {

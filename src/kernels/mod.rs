@@ -20,6 +20,7 @@ pub mod js_pairs_f32;
 pub mod kl;
 pub mod kl_f32;
 pub mod kl_pairs_f32;
+pub mod kl_triples_f32;
 pub mod logits;
 pub mod logits_kl;
 pub mod logits_kl_two;

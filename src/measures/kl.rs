@@ -10,8 +10,9 @@ use super::Options;
 use super::{float32_pairs, normalized_adjacent, one_contiguous, per_row, per_row_of_views, whole};
 use crate::error::Error;
 use crate::kernels::kl_pairs_f32::KlPairs;
-use crate::kernels::pairs_f32;
+use crate::kernels::kl_triples_f32::KlTriples;
 use crate::kernels::two_pass::{self, Lowest};
+use crate::kernels::{f32_tiles, pairs_f32};
 use crate::kernels::{kl, kl_f32};
 use crate::kernels::{Partial, Real, GROUP};
 use crate::parallel::rows::{Block, IntoChecked, Long, RowMeasure, Rows, TINY, VERTICAL};
@@ -32,8 +33,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
         kl::group::<T, U>(p, q, self.normalize, out, regular)
     }
 
-    /// Normalised two-element float32 rows read in place ([`KlPairs`]); rows of the fast
-    /// group form through float32 tiles.
+    /// Normalised two-element float32 rows read in place ([`KlPairs`]); three-element ones
+    /// ([`KlTriples`]) and rows of the fast group form through float32 tiles.
     fn adjacent(
         &self,
         p: Block<'_, T>,
@@ -45,6 +46,15 @@ impl<T: Real, U: Real> RowMeasure<T, U> for Divergence {
             return Some(pairs_f32::adjacent::<KlPairs>(
                 float32_pairs(p)?,
                 float32_pairs(q)?,
+                out,
+            ));
+        }
+        if self.normalize && len == 3 {
+            // the kernel's group form for these rows (`kl::group`); f32_tiles::take(3)
+            return Some(f32_tiles::adjacent::<KlTriples>(
+                p.as_f32()?,
+                q.as_f32()?,
+                3,
                 out,
             ));
         }
