@@ -23,9 +23,12 @@
 //! exact leaf elsewhere); f32 rows longer than [`F32_ROWS_ABOVE`] take the row form for it.
 //! Shorter f32 rows of at least [`F32_FAST_GROUP_FROM`] elements take the same fast form in
 //! the group tile, one row per lane ([`js_f32::group`]), each kept on its own bound, the
-//! exact group form for the rest.
+//! exact group form for the rest. Normalised f32 rows of two and three elements take their
+//! own closed forms in the group tile ([`super::js_pairs_f32`], [`super::js_triples_f32`];
+//! the exact group form for the rows they leave).
 
 use super::js_pairs_f32::JsPairs;
+use super::js_triples_f32::JsTriples;
 use super::two_pass::{
     determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,
     two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
@@ -731,12 +734,13 @@ crate::simd::multiversion! {
     pub fn group_of<T: Real, U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], normalize: bool, out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
 }
 
-/// Normalised float32 rows at least this long take [`js_f32::group`]; shorter rows keep
-/// the exact group form. The fast form's bound keeps fewer short rows than KL's (uniform
-/// random rows: 33% of groups of sixteen keep every row at C = 10, 92% at C = 30), its
-/// elements cost three f32 logarithm parts and a division, and a group with one row left
-/// pays for both forms. Measured ((N, C) float32, N·C = 10^7, one thread, ms a call,
-/// exact → fast for every row from C = 3): C = 3 46 → 94, C = 5 41 → 74, C = 10 41 → 59,
+/// Normalised float32 rows at least this long take [`js_f32::group`]; shorter rows (but
+/// rows of two and three, which take their closed forms) keep the exact group form. The
+/// fast form's bound keeps fewer short rows than KL's (uniform random rows: 33% of groups
+/// of sixteen keep every row at C = 10, 92% at C = 30), its elements cost three f32
+/// logarithm parts and a division, and a group with one row left pays for both forms.
+/// Measured ((N, C) float32, N·C = 10^7, one thread, ms a call, exact → fast for every row
+/// from C = 3): C = 3 46 → 94, C = 5 41 → 74, C = 10 41 → 59,
 /// C = 16 42 → 47, C = 20 44 → 39–42, C = 24 43–46 → 31–34, C = 30 43–45 → 33,
 /// C = 100 45 → 29–31. Tried and rejected (2026-12-06): the exact form on float32 tiles for
 /// the rows below this (no widening pass into the engine's tile; the kernel widens each
@@ -746,7 +750,9 @@ pub const F32_FAST_GROUP_FROM: usize = 20;
 
 /// The row length from which [`group`] takes [`js_f32::group`] for rows of p (element type
 /// T) and q (U), or None where it never does — one decision for the kernel's routing and
-/// the engine's grouping of ragged rows (`RowMeasure::own_length_up_to`).
+/// the engine's grouping of ragged rows (`RowMeasure::own_length_up_to`: rows shorter than
+/// it, those of two and three elements with their closed forms among them, share a group
+/// only with rows of their own length).
 pub fn fast_group_from<T: Real, U: Real>(normalize: bool) -> Option<usize> {
     (normalize && T::IS_F32 && U::IS_F32).then_some(F32_FAST_GROUP_FROM)
 }
@@ -754,8 +760,8 @@ pub fn fast_group_from<T: Real, U: Real>(normalize: bool) -> Option<usize> {
 /// Divergences of up to sixteen short rows, transposed (`p[c][j]`: element `c` of row
 /// `j`, zero-padded); rows left `regular[j] == false` must be redone with [`row`].
 /// Normalised rows of float32 elements on both sides take [`super::js_pairs_f32`] (two
-/// elements) or, from [`F32_FAST_GROUP_FROM`] elements, [`js_f32::group`] (the fast forms,
-/// the exact form for the rows they leave).
+/// elements), [`super::js_triples_f32`] (three) or, from [`F32_FAST_GROUP_FROM`] elements,
+/// [`js_f32::group`] (the fast forms, the exact form for the rows they leave).
 pub fn group<T: Real, U: Real>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
@@ -766,6 +772,9 @@ pub fn group<T: Real, U: Real>(
     let f32_rows = normalize && T::IS_F32 && U::IS_F32 && q.len() == p.len();
     if f32_rows && p.len() == 2 {
         return super::f32_tiles::group::<JsPairs>(p, q, out, regular);
+    }
+    if f32_rows && p.len() == 3 {
+        return super::f32_tiles::group::<JsTriples>(p, q, out, regular);
     }
     let fast = fast_group_from::<T, U>(normalize).is_some_and(|from| p.len() >= from);
     if fast && q.len() == p.len() {

@@ -182,23 +182,15 @@ impl FastGroupForm for KlTriples {
 #[cfg(test)]
 mod tests {
     use super::super::adversarial::{
-        check_alone_and_copies, f32_rows_through_group, f32_values, positive,
+        check_alone_and_copies, check_triple_contract, check_triple_measure_layouts,
+        check_triple_tiles_match_group, divergence_triple_rows, f32_rows_through_group,
+        regular_f32_triple, TripleRow as Row,
     };
-    use super::super::block::Block;
-    use super::super::f32_tiles;
     use super::*;
-
-    type Row = ([f32; 3], [f32; 3]);
-
-    /// Whether a three-element float32 distribution is regular for the form: no NaN,
-    /// negative or infinite element, a positive element.
-    fn regular(x: [f32; 3]) -> bool {
-        x.iter().all(|v| !v.is_nan() && *v >= 0.0 && v.is_finite()) && x.iter().any(|&v| v > 0.0)
-    }
 
     /// Whether the lane form holds the row, by the module docs' rules in scalar f64.
     fn held(p: [f32; 3], q: [f32; 3]) -> bool {
-        if !regular(p) || !regular(q) {
+        if !regular_f32_triple(p) || !regular_f32_triple(q) {
             return false;
         }
         let (p, q) = (p.map(f64::from), q.map(f64::from));
@@ -255,186 +247,24 @@ mod tests {
         f32_rows_through_group::<KlTriples, 3>(rows, same, 3)
     }
 
-    /// `x` rotated left by `k`.
-    fn rotated(mut x: [f32; 3], k: usize) -> [f32; 3] {
-        x.rotate_left(k % 3);
-        x
-    }
-
-    /// Every triple of [`f32_values`] against a few others, against itself and against
-    /// itself rescaled (×2 exactly, ×3 rounded); nearly equal rows (one or two elements
-    /// moved by 1e-8 .. 1e-2 relative, at scales 1e-30 .. 1e30); ratios P/Q around the
-    /// logarithm's thresholds 1/3 and 3 and around 5; shares down past f32's range;
-    /// zeros under mass in p and in q; subnormal and huge values; ratios past f32's range;
-    /// random rows.
-    fn rows() -> Vec<Row> {
-        let v = f32_values();
-        let n = v.len();
-        let mut rows = Vec::new();
-        for i in 0..n {
-            for j in 0..n {
-                for k in 0..3 {
-                    let p = [v[i], v[j], v[(i + j + k) % n]];
-                    let q = [
-                        v[(i + 3 * k) % n],
-                        v[(j + 5 * k + 1) % n],
-                        v[(i * 7 + k) % n],
-                    ];
-                    rows.push((p, q));
-                    rows.push((p, p));
-                    if k == 0 {
-                        rows.push((p, p.map(|x| 2.0 * x)));
-                        rows.push((p.map(|x| 3.0 * x), p));
-                    }
-                }
-            }
-        }
-        let bases: [[f32; 3]; 4] = [
-            [0.2, 0.3, 0.5],
-            [0.98, 0.015, 0.005],
-            [1.0, 1e-6, 0.3],
-            [0.45, 0.45, 0.1],
-        ];
-        for scale in [1e-30f32, 1e-3, 1.0, 7.0, 1e30] {
-            for (b, base) in bases.iter().enumerate() {
-                let base = base.map(|x| x * scale);
-                for e in 0..=24 {
-                    let eps = 10f64.powf(-8.0 + f64::from(e) * 0.25);
-                    for k in 0..3 {
-                        let up = |x: f32, f: f64| (f64::from(x) * (1.0 + f)) as f32;
-                        let mut one = base;
-                        one[k] = up(one[k], eps);
-                        let mut two = base;
-                        two[k] = up(two[k], eps);
-                        two[(k + 1) % 3] = up(two[(k + 1) % 3], -eps * (1.0 + b as f64));
-                        rows.extend([(base, one), (one, base), (base, two), (two, base)]);
-                    }
-                }
-            }
-        }
-        // P₀/Q₀ through 3 and 5 (and 1/3, 1/5 swapped): p = (0.3f, 0.35, 0.35)·r/3 against
-        // q = (0.1, 0.45, 0.45) has P₀/Q₀ ≈ r near f = 1
-        for scale in [1e-30f64, 1.0, 1e30] {
-            for step in 0..=200 {
-                let f = 1.0 + 0.02 * (f64::from(step) - 100.0) / 100.0;
-                for r in [3.0, 5.0] {
-                    let x = 0.1 * r * f;
-                    let p = [x, (1.0 - x) / 2.0, (1.0 - x) / 2.0].map(|v| (v * scale) as f32);
-                    let q = [0.1, 0.45, 0.45].map(|v| (v * scale) as f32);
-                    for k in 0..3 {
-                        rows.push((rotated(p, k), rotated(q, k)));
-                        rows.push((rotated(q, k), rotated(p, k)));
-                    }
-                }
-            }
-        }
-        // shares down past f32's normal range, at every scale
-        for i in 0..120 {
-            let t = 10f64.powf(-f64::from(i) * 0.4);
-            for scale in [1e-30f64, 1e-3, 1.0, 7.0, 1e30] {
-                let (x, y, z) = (
-                    scale as f32,
-                    (t * scale) as f32,
-                    (0.5 * t * t * scale) as f32,
-                );
-                let a = [x, y, z];
-                let b = [y, x, (0.3 * scale) as f32];
-                for r in 0..3 {
-                    let (a, b) = (rotated(a, r), rotated(b, r));
-                    rows.extend([(a, b), (b, a), (a, rotated(a, 1))]);
-                }
-            }
-        }
-        // zeros under mass: in p (a term Q), in q (+inf), in both (a pair divergence)
-        let zeros: [Row; 8] = [
-            ([0.0, 0.3, 0.7], [0.2, 0.3, 0.5]),
-            ([0.0, 0.0, 1.0], [0.2, 0.3, 0.5]),
-            ([0.2, 0.3, 0.5], [0.0, 0.3, 0.7]),
-            ([0.0, 0.3, 0.7], [0.0, 0.5, 0.5]),
-            ([0.0, 0.3, 0.7], [0.0, 0.3, 0.7]),
-            ([0.0, 0.3, 0.7], [0.0, 0.6, 1.4]),
-            ([0.0, 1e-40, 0.7], [0.0, 0.5, 0.5]),
-            ([0.0, 0.3, 0.7], [1e-3, 0.0, 0.999]),
-        ];
-        for (p, q) in zeros {
-            for k in 0..3 {
-                rows.push((rotated(p, k), rotated(q, k)));
-            }
-        }
-        // subnormal and huge values, ratios past f32's range either way
-        let extremes: [Row; 8] = [
-            ([1e-45, 1.0, 1.0], [1.0, 1e-45, 1.0]),
-            ([1e-40, 1e-45, 3e-45], [2e-40, 1e-45, 1e-45]),
-            ([3e38, 3e38, 3e38], [1e38, 3e38, 1e-45]),
-            ([3e38, 1.0, 1e-45], [1e-45, 1.0, 3e38]),
-            ([1.0, 1.0, 1.0], [1.0, 1e-39, 1.0]),
-            ([1e-40, 1.0, 1.0], [1.0, 1.0, 1.0]),
-            ([1.0, 1e-30, 1e-15], [1e-20, 1.0, 1.0]),
-            ([f32::MAX, f32::MAX, f32::MAX], [f32::MAX, 1.0, f32::MAX]),
-        ];
-        for (p, q) in extremes {
-            for k in 0..3 {
-                rows.push((rotated(p, k), rotated(q, k)));
-                rows.push((rotated(q, k), rotated(p, k)));
-            }
-        }
-        for seed in 0..400u64 {
-            let to32 = |x: Vec<f64>| [x[0] as f32, x[1] as f32, x[2] as f32];
-            let (p, q) = (to32(positive(3, seed)), to32(positive(3, seed + 1000)));
-            rows.extend([(p, q), (p, p), (p, q.map(|x| x * 8.0)), (p, rotated(p, 1))]);
-        }
-        rows
-    }
-
-    /// The float32 contract over `rows` with their group-form results `got`: rows the form
-    /// holds are regular, non-negative, within 5e-7 of the exact row form (0 and +inf
-    /// exactly) and within 2.5e-7 of [`reference`]; the others carry the exact
-    /// group form's value and flag. Returns (rows held, rows that took a logarithm, worst
-    /// relative error against the exact row form, worst against the reference).
-    fn check_contract(rows: &[Row], got: &[(f64, bool)]) -> (usize, usize, f64, f64) {
-        let (mut held_rows, mut logs, mut worst_exact, mut worst_reference) = (0, 0, 0.0, 0.0);
-        for (&(p, q), &(value, regular)) in rows.iter().zip(got) {
-            let (p64, q64) = (p.map(f64::from), q.map(f64::from));
-            if !held(p, q) {
-                let tile = |x: [f64; 3]| x.map(|v| [v; GROUP]);
-                let (mut v, mut r) = ([0.0], [true]);
-                kl::group_of::<f32>(&tile(p64), &tile(q64), true, &mut v, &mut r);
-                assert_eq!(regular, r[0], "{p:?} {q:?}");
-                if r[0] {
-                    assert_eq!(value.to_bits(), v[0].to_bits(), "{p:?} {q:?}");
-                }
-                continue;
-            }
-            assert!(regular, "{p:?} {q:?}");
-            held_rows += 1;
-            logs += usize::from(takes_the_log(p, q));
-            assert!(value >= 0.0, "{p:?} {q:?}: {value:e}");
-            let exact = kl::row(&p64, &q64, true).0;
-            if exact == 0.0 || exact.is_infinite() {
-                assert_eq!(value, exact, "{p:?} {q:?}");
-                continue;
-            }
-            let err = (value - exact).abs() / exact;
-            assert!(err <= 5e-7, "{p:?} {q:?}: {value:e} vs {exact:e} ({err:e})");
-            worst_exact = f64::max(worst_exact, err);
-            // the f32 logarithm's ≤ 7.9e-8 of |ln r| magnified ≤ 2.5 by its term's own
-            // cancellation, the polynomial's ≤ 2.5e-7 weighing ≤ 0.23 of its term
-            let want = reference(p, q);
-            let err = (value - want).abs() / want;
-            assert!(
-                err <= 2.5e-7,
-                "{p:?} {q:?}: {value:e} vs {want:e} ({err:e})"
-            );
-            worst_reference = f64::max(worst_reference, err);
-        }
-        (held_rows, logs, worst_exact, worst_reference)
-    }
-
     #[test]
     fn rows_are_within_the_f32_contract_of_the_exact_row_form() {
-        let rows = rows();
+        let rows = divergence_triple_rows();
         let got = through_group(&rows, false);
-        let (held_rows, logs, worst_exact, worst_reference) = check_contract(&rows, &got);
+        // against the reference: the f32 logarithm's ≤ 7.9e-8 of |ln r| magnified ≤ 2.5 by
+        // its term's own cancellation, the polynomial's ≤ 2.5e-7 weighing ≤ 0.23 of its term
+        let (held_rows, logs, worst_exact, worst_reference) = check_triple_contract(
+            &rows,
+            &got,
+            held,
+            takes_the_log,
+            reference,
+            2.5e-7,
+            |p, q| kl::row(p, q, true).0,
+            |p, q, out, regular| {
+                kl::group_of::<f32>(p, q, true, out, regular);
+            },
+        );
         println!(
             "{} rows, {held_rows} held ({logs} by a logarithm); worst {worst_exact:e} of the \
              exact row form, {worst_reference:e} of the reference",
@@ -452,152 +282,36 @@ mod tests {
     /// A row never depends on its neighbours; KL(p‖p) of the same tile equals that of a copy.
     #[test]
     fn rows_alone_and_copies_take_their_group_bits() {
-        check_alone_and_copies(&rows(), through_group);
+        check_alone_and_copies(&divergence_triple_rows(), through_group);
     }
 
-    /// [`f32_tiles::adjacent`] (float32 tiles, rows back to back and the (3, N) layout)
-    /// against the group form on the engine's tile: for every row count 0..=67 (every
-    /// tail) of the rows it keeps regular and for chunks of all rows, with q apart and q = p
-    /// (the same memory), the rows done carry the group form's bits, it stops exactly
-    /// before the first group holding a row left to the row form, and its smallest inputs
-    /// are those of the rows done.
+    /// `f32_tiles::adjacent` (float32 tiles, rows back to back and the (3, N) layout)
+    /// against the group form on the engine's tile, every tail
+    /// ([`check_triple_tiles_match_group`]).
     #[test]
     fn rows_through_float32_tiles_equal_the_group_form() {
-        let all = rows();
-        let regular: Vec<Row> = all
-            .iter()
-            .zip(through_group(&all, false))
-            .filter(|(_, got)| got.1)
-            .map(|(&r, _)| r)
-            .collect();
-        let mut cases: Vec<Vec<Row>> = (0..=67)
-            .map(|n| regular.iter().step_by(7).take(n).copied().collect())
-            .collect();
-        cases.extend(all.chunks(48).map(|c| c.to_vec()));
-        let mut rows_done = 0;
-        for case in &cases {
-            for same in [false, true] {
-                let rows: Vec<Row> = if same {
-                    case.iter().map(|&(p, _)| (p, p)).collect()
-                } else {
-                    case.clone()
-                };
-                let n = rows.len();
-                let want = through_group(&rows, same);
-                let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
-                let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
-                // the (3, n) arrays of the same rows, read along axis 0
-                let columns = |x: &[f32]| -> Vec<f32> {
-                    (0..3 * n).map(|i| x[(i % n) * 3 + i / n]).collect()
-                };
-                let (pc, qc) = (columns(&p), columns(&q));
-                let layouts = [
-                    (Block::Rows(&p), Block::Rows(&q)),
-                    (
-                        Block::Columns {
-                            values: &pc,
-                            stride: n,
-                        },
-                        Block::Columns {
-                            values: &qc,
-                            stride: n,
-                        },
-                    ),
-                ];
-                for (pb, qb) in layouts {
-                    let mut out = vec![f64::NAN; n];
-                    let qb = if same { pb } else { qb };
-                    let (done, lo) = f32_tiles::adjacent::<KlTriples>(pb, qb, 3, &mut out);
-                    let first_irregular = want.iter().position(|w| !w.1).unwrap_or(n);
-                    assert_eq!(done, first_irregular / GROUP * GROUP, "{n} {same}");
-                    for r in 0..done {
-                        assert_eq!(out[r].to_bits(), want[r].0.to_bits(), "{:?}", rows[r]);
-                    }
-                    let min = |side: usize| {
-                        rows[..done]
-                            .iter()
-                            .flat_map(|r| if side == 0 { r.0 } else { r.1 })
-                            .fold(0.0f64, |m, v| m.min(f64::from(v)))
-                    };
-                    assert_eq!((lo.p, lo.q), (min(0), min(1)), "{n} {same}");
-                    rows_done += done;
-                }
-            }
-        }
-        assert!(rows_done > 10_000, "{rows_done}");
+        check_triple_tiles_match_group::<KlTriples>(&divergence_triple_rows(), through_group);
     }
 
     /// The KL kernel's group form takes this form for normalised float32 rows of three,
     /// and the KL measure gives a row its group value in every layout: the (N, 3) array,
-    /// its (3, N) transpose read along axis 0, and ragged rows.
+    /// its (3, N) transpose read along axis 0, and ragged rows
+    /// ([`check_triple_measure_layouts`]).
     #[test]
     fn kl_takes_the_form_for_rows_of_three() {
         use crate::measures::kl::{kl_divergence, kl_divergence_ragged};
         use crate::measures::Options;
         use crate::parallel::rows::Offsets;
-        use ndarray::Array2;
-        let rows = rows();
-        for chunk in rows.chunks(GROUP) {
-            let tile = |side: usize| {
-                let mut t = vec![[0.0; GROUP]; 3];
-                for (j, r) in chunk.iter().enumerate() {
-                    let x = if side == 0 { r.0 } else { r.1 };
-                    for c in 0..3 {
-                        t[c][j] = f64::from(x[c]);
-                    }
-                }
-                t
-            };
-            let (pt, qt) = (tile(0), tile(1));
-            let k = chunk.len();
-            let (mut a, mut ra) = (vec![0.0; k], vec![true; k]);
-            let (mut b, mut rb) = (vec![0.0; k], vec![true; k]);
-            kl::group::<f32, f32>(&pt, &qt, true, &mut a, &mut ra);
-            f32_tiles::group::<KlTriples>(&pt, &qt, &mut b, &mut rb);
-            assert_eq!(ra, rb);
-            for j in 0..k {
-                assert!(!ra[j] || a[j].to_bits() == b[j].to_bits(), "{:?}", chunk[j]);
-            }
-        }
-        // the measures report a negative input as an error
-        let rows: Vec<Row> = rows
-            .into_iter()
-            .filter(|r| r.0.iter().chain(&r.1).all(|&v| v >= 0.0 || v.is_nan()))
-            .collect();
-        let want = through_group(&rows, false);
-        let n = rows.len();
-        let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
-        let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
-        let (pa, qa) = (
-            Array2::from_shape_vec((n, 3), p.clone()).unwrap(),
-            Array2::from_shape_vec((n, 3), q.clone()).unwrap(),
-        );
-        let (pt, qt) = (
-            pa.t().as_standard_layout().into_owned(),
-            qa.t().as_standard_layout().into_owned(),
-        );
-        assert!(pt.is_standard_layout() && qt.is_standard_layout());
         let opts = Options::default();
-        let dense = kl_divergence(pa.view().into_dyn(), qa.view().into_dyn(), &opts).unwrap();
-        let transposed = kl_divergence(pt.t().into_dyn(), qt.t().into_dyn(), &opts).unwrap();
-        let offsets: Vec<i64> = (0..=n as i64).map(|r| 3 * r).collect();
-        let ragged = kl_divergence_ragged(&p, &q, Offsets::I64(&offsets), &opts).unwrap();
-        let mut regular_rows = 0;
-        for (r, &(value, regular)) in want.iter().enumerate() {
-            for got in [dense[[r]], transposed[[r]], ragged[r]] {
-                if regular {
-                    assert_eq!(got.to_bits(), value.to_bits(), "{:?}", rows[r]);
-                } else {
-                    let row = kl::row(&rows[r].0, &rows[r].1, true).0;
-                    assert!(
-                        got.to_bits() == row.to_bits() || (got.is_nan() && row.is_nan()),
-                        "{:?}: {got} vs {row}",
-                        rows[r]
-                    );
-                }
-            }
-            regular_rows += usize::from(regular);
-        }
-        assert!(regular_rows > n / 2);
+        check_triple_measure_layouts::<KlTriples>(
+            &divergence_triple_rows(),
+            through_group,
+            |pt, qt, out, regular| {
+                kl::group::<f32, f32>(pt, qt, true, out, regular);
+            },
+            |p, q| kl_divergence(p, q, &opts).unwrap(),
+            |p, q, offsets| kl_divergence_ragged(p, q, Offsets::I64(offsets), &opts).unwrap(),
+            |p, q| kl::row(p, q, true).0,
+        );
     }
 }

@@ -17,6 +17,7 @@ pub mod f32_tiles;
 pub mod js;
 pub mod js_f32;
 pub mod js_pairs_f32;
+pub mod js_triples_f32;
 pub mod kl;
 pub mod kl_f32;
 pub mod kl_pairs_f32;
@@ -720,6 +721,363 @@ pub(crate) mod adversarial {
                 }
             }
         }
+    }
+
+    /// A three-element float32 (p, q) row.
+    pub type TripleRow = ([f32; 3], [f32; 3]);
+
+    /// Whether a three-element float32 distribution is regular for the triple forms: no
+    /// NaN, negative or infinite element, a positive element.
+    pub fn regular_f32_triple(x: [f32; 3]) -> bool {
+        x.iter().all(|v| !v.is_nan() && *v >= 0.0 && v.is_finite()) && x.iter().any(|&v| v > 0.0)
+    }
+
+    /// `x` rotated left by `k`.
+    pub fn rotated(mut x: [f32; 3], k: usize) -> [f32; 3] {
+        x.rotate_left(k % 3);
+        x
+    }
+
+    /// Every triple of [`f32_values`] against a few others, against itself and against
+    /// itself rescaled (×2 exactly, ×3 rounded); nearly equal rows (one or two elements
+    /// moved by 1e-8 .. 1e-2 relative, at scales 1e-30 .. 1e30); ratios P/Q around the
+    /// logarithm's thresholds 1/3 and 3 and around 5; shares down past f32's range;
+    /// zeros under mass in p and in q; subnormal and huge values; ratios past f32's range;
+    /// random rows.
+    pub fn divergence_triple_rows() -> Vec<TripleRow> {
+        let v = f32_values();
+        let n = v.len();
+        let mut rows = Vec::new();
+        for i in 0..n {
+            for j in 0..n {
+                for k in 0..3 {
+                    let p = [v[i], v[j], v[(i + j + k) % n]];
+                    let q = [
+                        v[(i + 3 * k) % n],
+                        v[(j + 5 * k + 1) % n],
+                        v[(i * 7 + k) % n],
+                    ];
+                    rows.push((p, q));
+                    rows.push((p, p));
+                    if k == 0 {
+                        rows.push((p, p.map(|x| 2.0 * x)));
+                        rows.push((p.map(|x| 3.0 * x), p));
+                    }
+                }
+            }
+        }
+        let bases: [[f32; 3]; 4] = [
+            [0.2, 0.3, 0.5],
+            [0.98, 0.015, 0.005],
+            [1.0, 1e-6, 0.3],
+            [0.45, 0.45, 0.1],
+        ];
+        for scale in [1e-30f32, 1e-3, 1.0, 7.0, 1e30] {
+            for (b, base) in bases.iter().enumerate() {
+                let base = base.map(|x| x * scale);
+                for e in 0..=24 {
+                    let eps = 10f64.powf(-8.0 + f64::from(e) * 0.25);
+                    for k in 0..3 {
+                        let up = |x: f32, f: f64| (f64::from(x) * (1.0 + f)) as f32;
+                        let mut one = base;
+                        one[k] = up(one[k], eps);
+                        let mut two = base;
+                        two[k] = up(two[k], eps);
+                        two[(k + 1) % 3] = up(two[(k + 1) % 3], -eps * (1.0 + b as f64));
+                        rows.extend([(base, one), (one, base), (base, two), (two, base)]);
+                    }
+                }
+            }
+        }
+        // P₀/Q₀ through 3 and 5 (and 1/3, 1/5 swapped): p = (0.3f, 0.35, 0.35)·r/3 against
+        // q = (0.1, 0.45, 0.45) has P₀/Q₀ ≈ r near f = 1
+        for scale in [1e-30f64, 1.0, 1e30] {
+            for step in 0..=200 {
+                let f = 1.0 + 0.02 * (f64::from(step) - 100.0) / 100.0;
+                for r in [3.0, 5.0] {
+                    let x = 0.1 * r * f;
+                    let p = [x, (1.0 - x) / 2.0, (1.0 - x) / 2.0].map(|v| (v * scale) as f32);
+                    let q = [0.1, 0.45, 0.45].map(|v| (v * scale) as f32);
+                    for k in 0..3 {
+                        rows.push((rotated(p, k), rotated(q, k)));
+                        rows.push((rotated(q, k), rotated(p, k)));
+                    }
+                }
+            }
+        }
+        // shares down past f32's normal range, at every scale
+        for i in 0..120 {
+            let t = 10f64.powf(-f64::from(i) * 0.4);
+            for scale in [1e-30f64, 1e-3, 1.0, 7.0, 1e30] {
+                let (x, y, z) = (
+                    scale as f32,
+                    (t * scale) as f32,
+                    (0.5 * t * t * scale) as f32,
+                );
+                let a = [x, y, z];
+                let b = [y, x, (0.3 * scale) as f32];
+                for r in 0..3 {
+                    let (a, b) = (rotated(a, r), rotated(b, r));
+                    rows.extend([(a, b), (b, a), (a, rotated(a, 1))]);
+                }
+            }
+        }
+        // zeros under mass: in p (a term Q), in q (+inf), in both (a pair divergence)
+        let zeros: [TripleRow; 8] = [
+            ([0.0, 0.3, 0.7], [0.2, 0.3, 0.5]),
+            ([0.0, 0.0, 1.0], [0.2, 0.3, 0.5]),
+            ([0.2, 0.3, 0.5], [0.0, 0.3, 0.7]),
+            ([0.0, 0.3, 0.7], [0.0, 0.5, 0.5]),
+            ([0.0, 0.3, 0.7], [0.0, 0.3, 0.7]),
+            ([0.0, 0.3, 0.7], [0.0, 0.6, 1.4]),
+            ([0.0, 1e-40, 0.7], [0.0, 0.5, 0.5]),
+            ([0.0, 0.3, 0.7], [1e-3, 0.0, 0.999]),
+        ];
+        for (p, q) in zeros {
+            for k in 0..3 {
+                rows.push((rotated(p, k), rotated(q, k)));
+            }
+        }
+        // subnormal and huge values, ratios past f32's range either way
+        let extremes: [TripleRow; 8] = [
+            ([1e-45, 1.0, 1.0], [1.0, 1e-45, 1.0]),
+            ([1e-40, 1e-45, 3e-45], [2e-40, 1e-45, 1e-45]),
+            ([3e38, 3e38, 3e38], [1e38, 3e38, 1e-45]),
+            ([3e38, 1.0, 1e-45], [1e-45, 1.0, 3e38]),
+            ([1.0, 1.0, 1.0], [1.0, 1e-39, 1.0]),
+            ([1e-40, 1.0, 1.0], [1.0, 1.0, 1.0]),
+            ([1.0, 1e-30, 1e-15], [1e-20, 1.0, 1.0]),
+            ([f32::MAX, f32::MAX, f32::MAX], [f32::MAX, 1.0, f32::MAX]),
+        ];
+        for (p, q) in extremes {
+            for k in 0..3 {
+                rows.push((rotated(p, k), rotated(q, k)));
+                rows.push((rotated(q, k), rotated(p, k)));
+            }
+        }
+        for seed in 0..400u64 {
+            let to32 = |x: Vec<f64>| [x[0] as f32, x[1] as f32, x[2] as f32];
+            let (p, q) = (to32(positive(3, seed)), to32(positive(3, seed + 1000)));
+            rows.extend([(p, q), (p, p), (p, q.map(|x| x * 8.0)), (p, rotated(p, 1))]);
+        }
+        rows
+    }
+
+    /// The float32 contract of a three-element divergence form over `rows` with its
+    /// group-form results `got`: rows it holds (`held`) are regular, non-negative, within
+    /// 5e-7 of the exact row form (`exact_row`; 0 and +inf exactly) and within
+    /// `reference_bound` of the form's scalar `reference`; the others carry the exact group
+    /// form's value and flag (`exact_group`). Returns (rows held, rows that took a
+    /// logarithm (`takes_the_log`), worst relative error against the exact row form, worst
+    /// against the reference).
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_triple_contract(
+        rows: &[TripleRow],
+        got: &[(f64, bool)],
+        held: impl Fn([f32; 3], [f32; 3]) -> bool,
+        takes_the_log: impl Fn([f32; 3], [f32; 3]) -> bool,
+        reference: impl Fn([f32; 3], [f32; 3]) -> f64,
+        reference_bound: f64,
+        exact_row: impl Fn(&[f64], &[f64]) -> f64,
+        exact_group: impl Fn(&[[f64; super::GROUP]], &[[f64; super::GROUP]], &mut [f64], &mut [bool]),
+    ) -> (usize, usize, f64, f64) {
+        let (mut held_rows, mut logs, mut worst_exact, mut worst_reference) = (0, 0, 0.0, 0.0);
+        for (&(p, q), &(value, regular)) in rows.iter().zip(got) {
+            let (p64, q64) = (p.map(f64::from), q.map(f64::from));
+            if !held(p, q) {
+                let tile = |x: [f64; 3]| x.map(|v| [v; super::GROUP]);
+                let (mut v, mut r) = ([0.0], [true]);
+                exact_group(&tile(p64), &tile(q64), &mut v, &mut r);
+                assert_eq!(regular, r[0], "{p:?} {q:?}");
+                if r[0] {
+                    assert_eq!(value.to_bits(), v[0].to_bits(), "{p:?} {q:?}");
+                }
+                continue;
+            }
+            assert!(regular, "{p:?} {q:?}");
+            held_rows += 1;
+            logs += usize::from(takes_the_log(p, q));
+            assert!(value >= 0.0, "{p:?} {q:?}: {value:e}");
+            let exact = exact_row(&p64, &q64);
+            if exact == 0.0 || exact.is_infinite() {
+                assert_eq!(value, exact, "{p:?} {q:?}");
+                continue;
+            }
+            let err = (value - exact).abs() / exact;
+            assert!(err <= 5e-7, "{p:?} {q:?}: {value:e} vs {exact:e} ({err:e})");
+            worst_exact = f64::max(worst_exact, err);
+            let want = reference(p, q);
+            let err = (value - want).abs() / want;
+            assert!(
+                err <= reference_bound,
+                "{p:?} {q:?}: {value:e} vs {want:e} ({err:e})"
+            );
+            worst_reference = f64::max(worst_reference, err);
+        }
+        (held_rows, logs, worst_exact, worst_reference)
+    }
+
+    /// [`super::f32_tiles::adjacent`] of a three-element form `G` (float32 tiles, rows back
+    /// to back and the (3, N) layout) against its group form on the engine's tile
+    /// (`through_group(rows, same)`), on the rows of `all`: for every row count 0..=67 (every
+    /// tail) of the rows it keeps regular and for chunks of all rows, with q apart and q = p
+    /// (the same memory), the rows done carry the group form's bits, it stops exactly
+    /// before the first group holding a row left to the row form, and its smallest inputs
+    /// are those of the rows done.
+    pub fn check_triple_tiles_match_group<G: super::f32_tiles::FastGroupForm>(
+        all: &[TripleRow],
+        through_group: impl Fn(&[TripleRow], bool) -> Vec<(f64, bool)>,
+    ) {
+        use super::block::Block;
+        let regular: Vec<TripleRow> = all
+            .iter()
+            .zip(through_group(all, false))
+            .filter(|(_, got)| got.1)
+            .map(|(&r, _)| r)
+            .collect();
+        let mut cases: Vec<Vec<TripleRow>> = (0..=67)
+            .map(|n| regular.iter().step_by(7).take(n).copied().collect())
+            .collect();
+        cases.extend(all.chunks(48).map(|c| c.to_vec()));
+        let mut rows_done = 0;
+        for case in &cases {
+            for same in [false, true] {
+                let rows: Vec<TripleRow> = if same {
+                    case.iter().map(|&(p, _)| (p, p)).collect()
+                } else {
+                    case.clone()
+                };
+                let n = rows.len();
+                let want = through_group(&rows, same);
+                let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
+                let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
+                // the (3, n) arrays of the same rows, read along axis 0
+                let columns = |x: &[f32]| -> Vec<f32> {
+                    (0..3 * n).map(|i| x[(i % n) * 3 + i / n]).collect()
+                };
+                let (pc, qc) = (columns(&p), columns(&q));
+                let layouts = [
+                    (Block::Rows(&p), Block::Rows(&q)),
+                    (
+                        Block::Columns {
+                            values: &pc,
+                            stride: n,
+                        },
+                        Block::Columns {
+                            values: &qc,
+                            stride: n,
+                        },
+                    ),
+                ];
+                for (pb, qb) in layouts {
+                    let mut out = vec![f64::NAN; n];
+                    let qb = if same { pb } else { qb };
+                    let (done, lo) = super::f32_tiles::adjacent::<G>(pb, qb, 3, &mut out);
+                    let first_irregular = want.iter().position(|w| !w.1).unwrap_or(n);
+                    assert_eq!(
+                        done,
+                        first_irregular / super::GROUP * super::GROUP,
+                        "{n} {same}"
+                    );
+                    for r in 0..done {
+                        assert_eq!(out[r].to_bits(), want[r].0.to_bits(), "{:?}", rows[r]);
+                    }
+                    let min = |side: usize| {
+                        rows[..done]
+                            .iter()
+                            .flat_map(|r| if side == 0 { r.0 } else { r.1 })
+                            .fold(0.0f64, |m, v| m.min(f64::from(v)))
+                    };
+                    assert_eq!((lo.p, lo.q), (min(0), min(1)), "{n} {same}");
+                    rows_done += done;
+                }
+            }
+        }
+        assert!(rows_done > 10_000, "{rows_done}");
+    }
+
+    /// A three-element form `G` through its kernel and its measure: the kernel's group
+    /// form (`kernel_group`, normalised float32 rows) gives `G`'s group bits and flags
+    /// ([`super::f32_tiles::group`]) on `rows`, and the measure gives a row its group value
+    /// (`through_group`) in every layout — the (N, 3) array (`measure`), its (3, N)
+    /// transpose read along axis 0, and ragged rows (`ragged`, offsets 0, 3, 6, …) — or,
+    /// for rows the group form leaves to the row form, the exact row form's (`row`). Rows
+    /// holding a negative value (an error of the measures) are left out of the layouts.
+    pub fn check_triple_measure_layouts<G: super::f32_tiles::FastGroupForm>(
+        rows: &[TripleRow],
+        through_group: impl Fn(&[TripleRow], bool) -> Vec<(f64, bool)>,
+        kernel_group: impl Fn(&[[f64; super::GROUP]], &[[f64; super::GROUP]], &mut [f64], &mut [bool]),
+        measure: impl Fn(
+            ndarray::ArrayViewD<'_, f32>,
+            ndarray::ArrayViewD<'_, f32>,
+        ) -> ndarray::ArrayD<f64>,
+        ragged: impl Fn(&[f32], &[f32], &[i64]) -> Vec<f64>,
+        row: impl Fn(&[f32], &[f32]) -> f64,
+    ) {
+        use ndarray::Array2;
+        const G16: usize = super::GROUP;
+        for chunk in rows.chunks(G16) {
+            let tile = |side: usize| {
+                let mut t = vec![[0.0; G16]; 3];
+                for (j, r) in chunk.iter().enumerate() {
+                    let x = if side == 0 { r.0 } else { r.1 };
+                    for c in 0..3 {
+                        t[c][j] = f64::from(x[c]);
+                    }
+                }
+                t
+            };
+            let (pt, qt) = (tile(0), tile(1));
+            let k = chunk.len();
+            let (mut a, mut ra) = (vec![0.0; k], vec![true; k]);
+            let (mut b, mut rb) = (vec![0.0; k], vec![true; k]);
+            kernel_group(&pt, &qt, &mut a, &mut ra);
+            super::f32_tiles::group::<G>(&pt, &qt, &mut b, &mut rb);
+            assert_eq!(ra, rb);
+            for j in 0..k {
+                assert!(!ra[j] || a[j].to_bits() == b[j].to_bits(), "{:?}", chunk[j]);
+            }
+        }
+        // the measures report a negative input as an error
+        let rows: Vec<TripleRow> = rows
+            .iter()
+            .filter(|r| r.0.iter().chain(&r.1).all(|&v| v >= 0.0 || v.is_nan()))
+            .copied()
+            .collect();
+        let want = through_group(&rows, false);
+        let n = rows.len();
+        let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
+        let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
+        let (pa, qa) = (
+            Array2::from_shape_vec((n, 3), p.clone()).unwrap(),
+            Array2::from_shape_vec((n, 3), q.clone()).unwrap(),
+        );
+        let (pt, qt) = (
+            pa.t().as_standard_layout().into_owned(),
+            qa.t().as_standard_layout().into_owned(),
+        );
+        assert!(pt.is_standard_layout() && qt.is_standard_layout());
+        let dense = measure(pa.view().into_dyn(), qa.view().into_dyn());
+        let transposed = measure(pt.t().into_dyn(), qt.t().into_dyn());
+        let offsets: Vec<i64> = (0..=n as i64).map(|r| 3 * r).collect();
+        let by_offsets = ragged(&p, &q, &offsets);
+        let mut regular_rows = 0;
+        for (r, &(value, regular)) in want.iter().enumerate() {
+            for got in [dense[[r]], transposed[[r]], by_offsets[r]] {
+                if regular {
+                    assert_eq!(got.to_bits(), value.to_bits(), "{:?}", rows[r]);
+                } else {
+                    let exact = row(&rows[r].0, &rows[r].1);
+                    assert!(
+                        got.to_bits() == exact.to_bits() || (got.is_nan() && exact.is_nan()),
+                        "{:?}: {got} vs {exact}",
+                        rows[r]
+                    );
+                }
+            }
+            regular_rows += usize::from(regular);
+        }
+        assert!(regular_rows > n / 2);
     }
 
     /// Float32 values for the adversarial rows of the float32 closed forms: every scale,

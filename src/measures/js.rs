@@ -13,8 +13,9 @@ use super::{
 };
 use crate::error::Error;
 use crate::kernels::js_pairs_f32::JsPairs;
-use crate::kernels::pairs_f32;
+use crate::kernels::js_triples_f32::JsTriples;
 use crate::kernels::two_pass::{self, Lowest};
+use crate::kernels::{f32_tiles, pairs_f32};
 use crate::kernels::{js, js_f32};
 use crate::kernels::{Partial, Real, GROUP, LEAF};
 use crate::parallel::output::Finish;
@@ -36,8 +37,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
         js::group::<T, U>(p, q, self.normalize, out, regular)
     }
 
-    /// Normalised two-element float32 rows read in place ([`JsPairs`]); rows of the fast
-    /// group form through float32 tiles.
+    /// Normalised two-element float32 rows read in place ([`JsPairs`]); three-element ones
+    /// ([`JsTriples`]) and rows of the fast group form through float32 tiles.
     fn adjacent(
         &self,
         p: Block<'_, T>,
@@ -49,6 +50,15 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
             return Some(pairs_f32::adjacent::<JsPairs>(
                 float32_pairs(p)?,
                 float32_pairs(q)?,
+                out,
+            ));
+        }
+        if self.normalize && len == 3 {
+            // the kernel's group form for these rows (`js::group`); f32_tiles::take(3)
+            return Some(f32_tiles::adjacent::<JsTriples>(
+                p.as_f32()?,
+                q.as_f32()?,
+                3,
                 out,
             ));
         }
