@@ -216,14 +216,16 @@ fn process_piece<T: Real>(
                         if ask_ahead {
                             // the members' chunks are S streams N·C apart, more than the
                             // hardware prefetcher follows: the next group's are asked for
-                            // now (a group is microseconds of work). PERF: the first loads
-                            // of each chunk were ~20% of (30, 10^5, 10) float32 in `perf`.
+                            // now (a group is microseconds of work), into L2 — the group's
+                            // own buffer fills L1 (see `simd::prefetch_l2`). PERF: the first
+                            // loads of each chunk were ~20% of (30, 10^5, 10) float32 in
+                            // `perf`. Every line of the (unaligned) chunk: one past its bytes.
                             let next = first as isize + GROUP as isize;
                             for s in 0..members as isize {
                                 let at = origin + s * ss + next * sn;
                                 let chunk = slice.as_ptr().wrapping_offset(at).cast::<u8>();
-                                for byte in (0..chunk_bytes).step_by(64) {
-                                    crate::simd::prefetch(chunk.wrapping_add(byte));
+                                for byte in (0..chunk_bytes + 64).step_by(64) {
+                                    crate::simd::prefetch_l2(chunk.wrapping_add(byte));
                                 }
                             }
                         }
