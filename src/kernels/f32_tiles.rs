@@ -237,7 +237,9 @@ const COLUMNS_AHEAD: usize = 2 * GROUP;
 
 #[cfg(test)]
 mod tests {
-    use super::super::adversarial::{f32_group_rows, tile_rows, GroupFn};
+    use super::super::adversarial::{
+        column_major, f32_group_rows, row_and_column_blocks, tile_rows, GroupFn,
+    };
     use super::super::{js, js_f32, kl, kl_f32, plogq};
     use super::*;
 
@@ -289,25 +291,9 @@ mod tests {
                         case.iter().flat_map(side).map(|v| v as f32).collect()
                     };
                     let (p, q) = (flat(0), flat(1));
-                    // the (len, n) arrays of the same rows, read along axis 0
                     let n = case.len();
-                    let columns = |x: &[f32]| -> Vec<f32> {
-                        (0..len * n).map(|i| x[(i % n) * len + i / n]).collect()
-                    };
-                    let (pc, qc) = (columns(&p), columns(&q));
-                    let layouts = [
-                        (Block::Rows(&p), Block::Rows(&q)),
-                        (
-                            Block::Columns {
-                                values: &pc,
-                                stride: n,
-                            },
-                            Block::Columns {
-                                values: &qc,
-                                stride: n,
-                            },
-                        ),
-                    ];
+                    let (pc, qc) = (column_major(&p, len), column_major(&q, len));
+                    let layouts = row_and_column_blocks((&p, &q), (&pc, &qc), n);
                     for (pr, qr) in layouts {
                         let mut out = vec![f64::NAN; n];
                         let (done, lo) = adjacent(pr, if same { pr } else { qr }, len, &mut out);

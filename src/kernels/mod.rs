@@ -222,6 +222,36 @@ pub(crate) mod adversarial {
         f64::INFINITY,
     ];
 
+    /// Rows of `len` float32 values back to back (p and q), read in place and as the
+    /// (len, n) arrays of the same rows along axis 0 (`pc`, `qc`: [`column_major`]): the
+    /// two [`super::block::Block`] layouts a float32 tile form reads.
+    pub fn row_and_column_blocks<'a>(
+        (p, q): (&'a [f32], &'a [f32]),
+        (pc, qc): (&'a [f32], &'a [f32]),
+        n: usize,
+    ) -> [(super::block::Block<'a, f32>, super::block::Block<'a, f32>); 2] {
+        use super::block::Block;
+        [
+            (Block::Rows(p), Block::Rows(q)),
+            (
+                Block::Columns {
+                    values: pc,
+                    stride: n,
+                },
+                Block::Columns {
+                    values: qc,
+                    stride: n,
+                },
+            ),
+        ]
+    }
+
+    /// The (len, n) array of `x`'s n rows of `len` values back to back.
+    pub fn column_major(x: &[f32], len: usize) -> Vec<f32> {
+        let n = x.len() / len;
+        (0..len * n).map(|i| x[(i % n) * len + i / n]).collect()
+    }
+
     /// Distance in units in the last place between two finite doubles of the same sign.
     pub fn ulps(a: f64, b: f64) -> u64 {
         (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
@@ -928,7 +958,6 @@ pub(crate) mod adversarial {
         all: &[TripleRow],
         through_group: impl Fn(&[TripleRow], bool) -> Vec<(f64, bool)>,
     ) {
-        use super::block::Block;
         let regular: Vec<TripleRow> = all
             .iter()
             .zip(through_group(all, false))
@@ -951,24 +980,8 @@ pub(crate) mod adversarial {
                 let want = through_group(&rows, same);
                 let p: Vec<f32> = rows.iter().flat_map(|r| r.0).collect();
                 let q: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
-                // the (3, n) arrays of the same rows, read along axis 0
-                let columns = |x: &[f32]| -> Vec<f32> {
-                    (0..3 * n).map(|i| x[(i % n) * 3 + i / n]).collect()
-                };
-                let (pc, qc) = (columns(&p), columns(&q));
-                let layouts = [
-                    (Block::Rows(&p), Block::Rows(&q)),
-                    (
-                        Block::Columns {
-                            values: &pc,
-                            stride: n,
-                        },
-                        Block::Columns {
-                            values: &qc,
-                            stride: n,
-                        },
-                    ),
-                ];
+                let (pc, qc) = (column_major(&p, 3), column_major(&q, 3));
+                let layouts = row_and_column_blocks((&p, &q), (&pc, &qc), n);
                 for (pb, qb) in layouts {
                     let mut out = vec![f64::NAN; n];
                     let qb = if same { pb } else { qb };
