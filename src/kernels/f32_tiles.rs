@@ -223,7 +223,10 @@ impl Block<'_, f32> {
                     let at = c * stride + g * GROUP;
                     // the next groups' values of this element: the class rows are `len`
                     // streams, more than the hardware prefetcher follows
-                    crate::simd::prefetch(values.as_ptr().wrapping_add(at + COLUMNS_AHEAD));
+                    crate::simd::prefetch_streams(
+                        values.as_ptr().wrapping_add(at + COLUMNS_AHEAD),
+                        len,
+                    );
                     *slot = values[at..at + GROUP].try_into().expect("16");
                 }
             }

@@ -676,11 +676,12 @@ impl<T: Real> Rows<'_, T> {
                 // the next groups' values of this element: the C class rows are C
                 // streams, more than the hardware follows
                 for line in (0..GROUP * std::mem::size_of::<T>()).step_by(64) {
-                    crate::simd::prefetch(
+                    crate::simd::prefetch_streams(
                         self.ptr
                             .wrapping_offset(at + FAR_ROWS_AHEAD as isize)
                             .cast::<u8>()
                             .wrapping_add(line),
+                        len,
                     );
                 }
                 // SAFETY: element c < len of rows first..first + GROUP (< n_rows, asserted)
