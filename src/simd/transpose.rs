@@ -342,7 +342,8 @@ crate::simd::multiversion! {
 /// `dst[c][j] = src[c·stride + j]` for `c < dst.len()`, `j < 16`, widened to f64: sixteen
 /// adjacent values of each of `dst.len()` runs `stride` apart (the group of sixteen
 /// `(C, N)` columns read along axis 0: one run per class row), each run asked for the values
-/// `ahead` elements further (see [`transpose_ahead`]). Whole vectors on AVX-512/AVX2
+/// `ahead` elements further (see [`transpose_ahead`]; into L2 from
+/// [`super::L2_FROM_STREAMS`] runs, [`super::prefetch_streams`]). Whole vectors on AVX-512/AVX2
 /// (the element loop of the baseline build was a quarter of float32 entropy over
 /// (100, 10^5) along axis 0; this is 16–20% faster); pure data movement, so every
 /// instruction set gives the same bits.
@@ -357,10 +358,11 @@ fn widen_runs_body<V: super::vector::F8, T: Real>(
     dst: &mut [[f64; 16]],
 ) {
     let line = 64 / std::mem::size_of::<T>();
+    let streams = dst.len();
     for (c, slot) in dst.iter_mut().enumerate() {
         let at = c * stride;
         for l in (0..16).step_by(line) {
-            super::prefetch(src.as_ptr().wrapping_add(at + ahead + l));
+            super::prefetch_streams(src.as_ptr().wrapping_add(at + ahead + l), streams);
         }
         let run: &[T; 16] = src[at..at + 16].try_into().expect("16 values");
         let (lo, hi) = run.split_at(8);
