@@ -1,0 +1,96 @@
+"""Two builds of fastentropy in one process, called in turn on the same arrays.
+
+This host's timings drift by 20–50% between processes (other tenants' load), so timing
+wheel A in one run and wheel B in the next measures the host as much as the change.
+Here both builds are imported into one interpreter (the second `fastentropy` from
+another path, after the first is removed from `sys.modules`), their results are checked
+equal bit for bit, and each case's calls alternate A, B, A, B…; the table is the minima.
+
+    python benches/ab.py OLD_DIR NEW_DIR [--reps 11] CASE...
+
+OLD_DIR / NEW_DIR hold an unpacked wheel (a `fastentropy/` package). A CASE is
+`function:dtype:C[:layout]` over 10^7 values: (10^7/C, C) rows, layout `c` for the
+C-ordered (C, N) array along axis 0, `r` for 10^6 ragged rows of 5–15 values through
+`offsets=` (C unused). Functions: any measure taking (p) or (p, q), `logsumexp`,
+`log_softmax`, `softmax`, `softmax_cross_entropy` (reduction="none"), `nll_loss`.
+Threads: `FASTENTROPY_NUM_THREADS`. Prints `case old->new (new/old)` per case.
+"""
+
+import argparse
+import importlib
+import sys
+import time
+
+import numpy as np
+
+ONE_INPUT = ("entropy", "perplexity", "logsumexp", "log_softmax", "softmax")
+WITH_LABELS = ("softmax_cross_entropy", "nll_loss")
+
+
+def load(path):
+    for name in [n for n in sys.modules if n == "fastentropy" or n.startswith("fastentropy.")]:
+        del sys.modules[name]
+    sys.path.insert(0, path)
+    try:
+        return importlib.import_module("fastentropy")
+    finally:
+        sys.path.remove(path)
+
+
+def inputs(case, rng):
+    parts = case.split(":")
+    name, dtype, c = parts[0], parts[1], int(parts[2])
+    layout = parts[3] if len(parts) > 3 else ""
+    if layout == "r":
+        lengths = rng.integers(5, 16, 10**6)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        p = (rng.random(offsets[-1]) + 0.01).astype(dtype)
+        q = (rng.random(offsets[-1]) + 0.01).astype(dtype)
+        labels = (rng.random(10**6) * lengths).astype(np.int64)
+        return name, p, q, labels, {"offsets": offsets}
+    n = 10**7 // c
+    p = (rng.random((n, c)) + 0.01).astype(dtype)
+    q = (rng.random((n, c)) + 0.01).astype(dtype)
+    labels = rng.integers(0, c, n)
+    if layout == "c":
+        return name, np.ascontiguousarray(p.T), np.ascontiguousarray(q.T), labels, {"axis": 0}
+    return name, p, q, labels, {"axis": -1}
+
+
+def call(module, name, p, q, labels, kw):
+    f = getattr(module, name)
+    if name in ONE_INPUT:
+        return lambda: f(p, **kw)
+    if name in WITH_LABELS:
+        return lambda: f(p, labels, reduction="none", **kw)
+    return lambda: f(p, q, **kw)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("old")
+    ap.add_argument("new")
+    ap.add_argument("cases", nargs="+")
+    ap.add_argument("--reps", type=int, default=11)
+    args = ap.parse_args()
+    old, new = load(args.old), load(args.new)
+    assert old is not new
+    rng = np.random.default_rng(0)
+    for case in args.cases:
+        name, p, q, labels, kw = inputs(case, rng)
+        a, b = call(old, name, p, q, labels, kw), call(new, name, p, q, labels, kw)
+        want, got = np.asarray(a()), np.asarray(b())
+        assert np.array_equal(want, got, equal_nan=True), f"{case}: results differ"
+        ta, tb = [], []
+        for _ in range(args.reps):
+            t = time.perf_counter()
+            a()
+            ta.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            b()
+            tb.append(time.perf_counter() - t)
+        print(f"{case} {min(ta) * 1e3:.2f}->{min(tb) * 1e3:.2f} ms ({min(tb) / min(ta):.2f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
