@@ -100,7 +100,7 @@ pub fn transpose_rows<T: Real>(
 /// values, L1 → L2 hint: float64 entropy C = 64 18.5 → 15.7 ms, C = 100 18.5 → 14.4,
 /// C = 200 17.6 → 15.7, cross-entropy C = 100 27.8 → 21.1, KL 43.3 → 36.3; float32 KL
 /// C = 100 19.1 → 15.4, logsumexp 10.6 → 8.7, softmax cross-entropy 11.1 → 9.1; rows of
-/// 10–16 within ±5% (as a probe with no change), (1000, 10^4) along axis 0 too.
+/// 10–16 and (1000, 10^4) along axis 0 within ±5% (as a probe with no change).
 #[inline(always)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
 fn blocked<T: Real>(
@@ -343,9 +343,9 @@ crate::simd::multiversion! {
 /// adjacent values of each of `dst.len()` runs `stride` apart (the group of sixteen
 /// `(C, N)` columns read along axis 0: one run per class row), each run asked for the values
 /// `ahead` elements further (see [`transpose_ahead`]; into L2 from
-/// [`super::L2_FROM_STREAMS`] runs, [`super::prefetch_streams`]). Whole vectors on AVX-512/AVX2
-/// (the element loop of the baseline build was a quarter of float32 entropy over
-/// (100, 10^5) along axis 0; this is 16–20% faster); pure data movement, so every
+/// [`super::L2_FROM_STREAMS`] runs, [`super::prefetch_streams`]). Whole vectors on
+/// AVX-512/AVX2 (the element loop of the baseline build was a quarter of float32 entropy
+/// over (100, 10^5) along axis 0; this is 16–20% faster); pure data movement, so every
 /// instruction set gives the same bits.
     pub fn widen_runs<T: Real>(src: &[T], stride: usize, ahead: usize, dst: &mut [[f64; 16]]) -> () = widen_runs_body;
 }
