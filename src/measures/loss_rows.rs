@@ -445,8 +445,13 @@ pub(crate) fn short_tile_rows(c: usize, rows: usize) -> usize {
 /// cross-entropy float64 16.6–17.0 → 16.4–16.5. 512 was no better (C = 10 softmax
 /// cross-entropy 13.4–14.1).
 const TILE_ELEMENTS: usize = 1024;
-/// Values per tile of the vertical layout (L2-resident; more rows per class run).
-const VERTICAL_TILE_ELEMENTS: usize = 16384;
+/// Values per tile of the vertical layout (more rows per class run), unless
+/// [`VERTICAL_MIN_ROWS`] asks for more. 2048 against 16384 (both wheels in one process,
+/// called in turn, minima of nine calls, (C, N) arrays of 10^7 values along axis 0, new ÷
+/// old): two threads, logsumexp float64 C = 10 0.88, float32 C = 100 0.94, softmax CE
+/// float32 C = 10 0.85, with the gradient 0.94, log_softmax float64 C = 10 0.88; one
+/// thread 0.86–0.90 on the first three; 4096 and 8192 in between; C = 3 unchanged.
+const VERTICAL_TILE_ELEMENTS: usize = 2048;
 /// Rows per vertical tile (and per task) at least, for many classes: runs of 128 values per
 /// class (512 bytes of f32) instead of 16.
 const VERTICAL_MIN_ROWS: usize = 128;
