@@ -28,11 +28,13 @@
 //! the exact group form for the rows they leave).
 
 use super::js_pairs_f32::JsPairs;
+use super::js_phi_f32::JsPhi;
 use super::js_triples_f32::JsTriples;
 use super::two_pass::{
     determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,
     two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
 };
+use super::f32_tiles::TileRow;
 use super::{js_f32, pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
 use crate::simd::vector::F8;
@@ -149,11 +151,13 @@ impl<V: F8> Acc<V> {
 
 /// Per-lane constants.
 #[derive(Clone, Copy)]
-struct Lanes<V> {
+pub(super) struct Lanes<V> {
     scale_p: V,
     scale_q: V,
-    sp: V,
-    sq: V,
+    /// s_p.
+    pub sp: V,
+    /// s_q.
+    pub sq: V,
     sp_lo: V,
     sq_lo: V,
 }
@@ -172,9 +176,10 @@ impl<V: F8> Lanes<V> {
     }
 }
 
-/// (d, 1 + d, 1 − d, weight) for eight lanes: weight = p'·s_q + q'·s_p.
+/// (a − b, a, b) for eight lanes, a = p'·s_q and b = q'·s_p rounded, the difference
+/// to a few ULP of itself plus (C + 4)·2^−105 of a + b (the totals' own error).
 #[inline(always)]
-fn split_ratio<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V, V) {
+pub(super) fn difference<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V) {
     let zero = V::splat(0.0);
     let (p, q) = (p.mul(k.scale_p), q.mul(k.scale_q));
     let (a, b) = (p.mul(k.sq), q.mul(k.sp));
@@ -182,7 +187,13 @@ fn split_ratio<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V, V) {
     let eb = zero.sub(q).fused_mul_add(k.sp, b);
     // plus the totals' own rounding errors, so a rounded total shifts nothing
     let lo = p.mul(k.sq_lo).sub(q.mul(k.sp_lo));
-    let diff = p.fused_mul_add(k.sq, zero.sub(b)).add(eb).add(lo);
+    (p.fused_mul_add(k.sq, zero.sub(b)).add(eb).add(lo), a, b)
+}
+
+/// (d, 1 + d, 1 − d, weight) for eight lanes: weight = p'·s_q + q'·s_p.
+#[inline(always)]
+fn split_ratio<V: F8>(p: V, q: V, k: &Lanes<V>) -> (V, V, V, V) {
+    let (diff, a, b) = difference(p, q, k);
     let weight = a.add(b);
     // d and 1 ± d are ratios to the weight: where it is tiny, scale all three by 2^600
     // first, so its reciprocal stays finite (such elements weigh < 1e-290 in the sum)
@@ -623,35 +634,15 @@ fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
     regular: &mut [bool],
 ) -> Lowest {
     let zero = V::splat(0.0);
-    let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
-    let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
-    let steps = p.len().min(q.len());
-    for c in 0..steps {
-        for h in 0..H {
-            let (a, b) = (half::<V>(&p[c], h), half::<V>(&q[c], h));
-            (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
-            (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
-            mp[h] = mp[h].min_ignoring_nan(a);
-            mq[h] = mq[h].min_ignoring_nan(b);
-        }
-    }
+    let totals = Totals::<V>::of::<_, H>(p, q);
     let lanes: [Lanes<V>; 2] = if normalize {
-        std::array::from_fn(|h| {
-            let h = h.min(H - 1);
-            lanes_from_sums(sp[h], sq[h], cp[h], cq[h])
-        })
+        std::array::from_fn(|h| totals.lanes(h.min(H - 1)))
     } else {
         [Lanes::splat(&Consts::RAW); 2]
     };
     if normalize {
-        let lo = V::splat(super::two_pass::REGULAR_MIN);
-        let hi = V::splat(super::two_pass::REGULAR_MAX);
         for h in 0..H {
-            let ok = V::and(
-                V::and(sp[h].ge(lo), sp[h].le(hi)),
-                V::and(sq[h].ge(lo), sq[h].le(hi)),
-            );
-            mark_irregular::<V>(ok, h, regular);
+            mark_irregular::<V>(totals.regular(h), h, regular);
         }
     }
     let f32_data = T::IS_F32 && U::IS_F32;
@@ -680,9 +671,77 @@ fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
         let value = a.t.div(V::splat(4.0).mul(k.sp).mul(k.sq));
         super::two_pass::store_half(value, h, out);
     }
-    Lowest {
-        p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
-        q: mq[0].min_ignoring_nan(mq[1]).min_lane(),
+    totals.lowest()
+}
+
+/// Pass 1 of a group (the first `H` halves of eight lanes): each row's compensated
+/// totals of p and q, and min(0, its smallest value) of each side.
+pub(super) struct Totals<V> {
+    sp: [V; 2],
+    sq: [V; 2],
+    cp: [V; 2],
+    cq: [V; 2],
+    mp: [V; 2],
+    mq: [V; 2],
+}
+
+impl<V: F8> Totals<V> {
+    #[inline(always)]
+    pub(super) fn of<R: TileRow, const H: usize>(p: &[R], q: &[R]) -> Self {
+        let zero = V::splat(0.0);
+        let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+        let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
+        let steps = p.len().min(q.len());
+        for c in 0..steps {
+            for h in 0..H {
+                let (a, b) = (p[c].half::<V>(h), q[c].half::<V>(h));
+                (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
+                (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
+                mp[h] = mp[h].min_ignoring_nan(a);
+                mq[h] = mq[h].min_ignoring_nan(b);
+            }
+        }
+        Totals {
+            sp,
+            sq,
+            cp,
+            cq,
+            mp,
+            mq,
+        }
+    }
+
+    /// The pass-2 constants of half `h`'s rows (normalised).
+    #[inline(always)]
+    pub(super) fn lanes(&self, h: usize) -> Lanes<V> {
+        lanes_from_sums(self.sp[h], self.sq[h], self.cp[h], self.cq[h])
+    }
+
+    /// Half `h`'s rows whose totals are both regular (within 2^±1000).
+    #[inline(always)]
+    pub(super) fn regular(&self, h: usize) -> V::Mask {
+        let lo = V::splat(super::two_pass::REGULAR_MIN);
+        let hi = V::splat(super::two_pass::REGULAR_MAX);
+        V::and(
+            V::and(self.sp[h].ge(lo), self.sp[h].le(hi)),
+            V::and(self.sq[h].ge(lo), self.sq[h].le(hi)),
+        )
+    }
+
+    /// Half `h`'s rows without a negative value (NaN aside).
+    #[inline(always)]
+    pub(super) fn nonnegative(&self, h: usize) -> V::Mask {
+        let zero = V::splat(0.0);
+        V::and(self.mp[h].ge(zero), self.mq[h].ge(zero))
+    }
+
+    /// min(0, smallest value) of each side over the group.
+    #[inline(always)]
+    pub(super) fn lowest(&self) -> Lowest {
+        Lowest {
+            p: self.mp[0].min_ignoring_nan(self.mp[1]).min_lane(),
+            q: self.mq[0].min_ignoring_nan(self.mq[1]).min_lane(),
+        }
     }
 }
 
@@ -748,6 +807,17 @@ crate::simd::multiversion! {
 /// alternated rounds, C = 3 63.1 → 65.1 ms, C = 8 57.9 → 63.1, C = 10 61.5 → 65.1.
 pub const F32_FAST_GROUP_FROM: usize = 20;
 
+/// Normalised float32 rows of this many elements up to [`F32_FAST_GROUP_FROM`] take the φ
+/// form ([`super::js_phi_f32`]: one float32 function of d per element instead of two
+/// f64-assembled logarithms), the exact group form for the rows it leaves.
+pub const F32_PHI_FROM: usize = 4;
+
+/// Whether normalised rows of `len` elements of p (element type T) and q (U) take the φ
+/// form ([`F32_PHI_FROM`]).
+pub fn phi_form<T: Real, U: Real>(normalize: bool, len: usize) -> bool {
+    normalize && T::IS_F32 && U::IS_F32 && (F32_PHI_FROM..F32_FAST_GROUP_FROM).contains(&len)
+}
+
 /// The row length from which [`group`] takes [`js_f32::group`] for rows of p (element type
 /// T) and q (U), or None where it never does — one decision for the kernel's routing and
 /// the engine's grouping of ragged rows (`RowMeasure::own_length_up_to`: rows shorter than
@@ -760,8 +830,9 @@ pub fn fast_group_from<T: Real, U: Real>(normalize: bool) -> Option<usize> {
 /// Divergences of up to sixteen short rows, transposed (`p[c][j]`: element `c` of row
 /// `j`, zero-padded); rows left `regular[j] == false` must be redone with [`row`].
 /// Normalised rows of float32 elements on both sides take [`super::js_pairs_f32`] (two
-/// elements), [`super::js_triples_f32`] (three) or, from [`F32_FAST_GROUP_FROM`] elements,
-/// [`js_f32::group`] (the fast forms, the exact form for the rows they leave).
+/// elements), [`super::js_triples_f32`] (three), [`super::js_phi_f32`] (from
+/// [`F32_PHI_FROM`]) or, from [`F32_FAST_GROUP_FROM`] elements, [`js_f32::group`] (the fast
+/// forms, the exact form for the rows they leave).
 pub fn group<T: Real, U: Real>(
     p: &[[f64; GROUP]],
     q: &[[f64; GROUP]],
@@ -779,6 +850,9 @@ pub fn group<T: Real, U: Real>(
     let fast = fast_group_from::<T, U>(normalize).is_some_and(|from| p.len() >= from);
     if fast && q.len() == p.len() {
         return js_f32::group(p, q, out, regular);
+    }
+    if f32_rows && p.len() >= F32_PHI_FROM {
+        return super::f32_tiles::group::<JsPhi>(p, q, out, regular);
     }
     group_of::<T, U>(p, q, normalize, out, regular)
 }

@@ -17,6 +17,7 @@ pub mod f32_tiles;
 pub mod js;
 pub mod js_f32;
 pub mod js_pairs_f32;
+pub mod js_phi_f32;
 pub mod js_triples_f32;
 pub mod kl;
 pub mod kl_f32;

@@ -13,6 +13,7 @@ use super::{
 };
 use crate::error::Error;
 use crate::kernels::js_pairs_f32::JsPairs;
+use crate::kernels::js_phi_f32::JsPhi;
 use crate::kernels::js_triples_f32::JsTriples;
 use crate::kernels::two_pass::{self, Lowest};
 use crate::kernels::{f32_tiles, pairs_f32};
@@ -38,7 +39,8 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
     }
 
     /// Normalised two-element float32 rows read in place ([`JsPairs`]); three-element ones
-    /// ([`JsTriples`]) and rows of the fast group form through float32 tiles.
+    /// ([`JsTriples`]), rows of the φ form ([`JsPhi`]) and of the fast group form through
+    /// float32 tiles.
     fn adjacent(
         &self,
         p: Block<'_, T>,
@@ -59,6 +61,14 @@ impl<T: Real, U: Real> RowMeasure<T, U> for JensenShannon {
                 p.as_f32()?,
                 q.as_f32()?,
                 3,
+                out,
+            ));
+        }
+        if js::phi_form::<T, U>(self.normalize, len) && f32_tiles::take(len) {
+            return Some(f32_tiles::adjacent::<JsPhi>(
+                p.as_f32()?,
+                q.as_f32()?,
+                len,
                 out,
             ));
         }
