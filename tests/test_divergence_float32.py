@@ -185,15 +185,19 @@ def _normalised_rows(case: str, n_rows: int, classes: int, seed: int) -> Tuple[n
         )
 
 
-SHORT_CLASSES = [2, 3, 5, 8, 10, 16, 17, 33, 64, 100, 128]
+SHORT_CLASSES = [2, 3, 4, 5, 8, 10, 16, 17, 19, 20, 33, 64, 100, 128]
 
 
 @pytest.mark.parametrize("measure", list(MEASURES))
 @pytest.mark.parametrize("classes", SHORT_CLASSES)
-@pytest.mark.parametrize("case", ["uniform", "spread 0.3", "spread 1e-1", "nearly equal 1e-3", "mixed leaves", "zeros and binades"])
+@pytest.mark.parametrize(
+    "case",
+    ["uniform", "spread 0.3", "spread 1e-1", "nearly equal 1e-3", "nearly equal 1e-6", "mixed leaves", "zeros and binades"],
+)
 def test_short_normalised_rows_are_within_the_float32_contract(measure: str, case: str, classes: int) -> None:
     # float32 rows up to 128 (KL) / 100 (JS) elements take the vertical groups: sixteen
-    # rows in the fast form (lane = row), the exact group form for the rows it leaves
+    # rows in the fast form (lane = row), the exact group form for the rows it leaves;
+    # JS rows of 4–19 the φ form (src/kernels/js_phi_f32.rs)
     p, q = _normalised_rows(case, 203, classes, classes)
     want = _exact(measure, p, q, axis=-1)
     got = MEASURES[measure](p, q, axis=-1)

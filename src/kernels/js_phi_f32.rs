@@ -323,6 +323,30 @@ mod tests {
         assert!(kept > 1500, "kept {kept}");
     }
 
+    /// Rows whose every |d| is below 2^−40 are left to the exact form (values no float32
+    /// row holds, but the tile's f64 values can), others kept down to identical rows (0).
+    #[test]
+    fn rows_of_nearly_equal_distributions_are_left_to_the_exact_form() {
+        let tiny = 2f64.powi(-46);
+        let rows = [
+            (vec![1.0, 1.0 + tiny, 2.0], vec![1.0 + tiny, 1.0, 2.0], false),
+            (vec![1.0, 1.0 + 1e-6, 2.0], vec![1.0 + 1e-6, 1.0, 2.0], true),
+            (vec![0.25, 0.5, 0.25], vec![0.25, 0.5, 0.25], true),
+            (vec![0.5, 0.0, 0.5], vec![0.0, 0.5, 0.5], true),
+        ];
+        for (p, q, keep) in rows {
+            let (pt, qt) = tile_rows(&[(p.clone(), q.clone())]);
+            let (mut out, mut fast) = ([0.0], [true]);
+            fast_only(&pt, &qt, &mut out, &mut fast);
+            assert_eq!(fast[0], keep, "{p:?} {q:?}");
+            let (mut want, mut regular) = ([0.0], [true]);
+            super::super::js::group_of::<f64, f64>(&pt, &qt, true, &mut want, &mut regular);
+            if keep {
+                assert!((out[0] - want[0]).abs() <= 1.5e-7 * want[0], "{} vs {}", out[0], want[0]);
+            }
+        }
+    }
+
     #[test]
     fn a_group_row_alone_equals_the_row_among_sixteen() {
         check_group_rows_alone(phi_group);
