@@ -22,11 +22,14 @@
 //! leaf (differences of f32 logarithms, kept where their bound is 2^−21 of the leaf, the
 //! exact leaf elsewhere); f32 rows longer than [`F32_ROWS_ABOVE`] take the row form for it.
 //! Shorter f32 rows of at least [`F32_FAST_GROUP_FROM`] elements take the same fast form in
-//! the group tile, one row per lane ([`js_f32::group`]), each kept on its own bound, the
-//! exact group form for the rest. Normalised f32 rows of two and three elements take their
-//! own closed forms in the group tile ([`super::js_pairs_f32`], [`super::js_triples_f32`];
-//! the exact group form for the rows they leave).
+//! the group tile, one row per lane ([`js_f32::group`]), each kept on its own bound, the φ
+//! form ([`super::js_phi_f32`]) for the rows it leaves and the exact group form for the
+//! rest; rows of [`F32_PHI_FROM`] up to that length take the φ form first. Normalised f32
+//! rows of two and three elements take their own closed forms in the group tile
+//! ([`super::js_pairs_f32`], [`super::js_triples_f32`]; the exact group form for the rows
+//! they leave).
 
+use super::f32_tiles::TileRow;
 use super::js_pairs_f32::JsPairs;
 use super::js_phi_f32::JsPhi;
 use super::js_triples_f32::JsTriples;
@@ -34,7 +37,6 @@ use super::two_pass::{
     determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,
     two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
 };
-use super::f32_tiles::TileRow;
 use super::{js_f32, pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
 use crate::simd::vector::F8;
@@ -793,19 +795,24 @@ crate::simd::multiversion! {
     pub fn group_of<T: Real, U: Real>(p: &[[f64; GROUP]], q: &[[f64; GROUP]], normalize: bool, out: &mut [f64], regular: &mut [bool]) -> Lowest = group_body;
 }
 
-/// Normalised float32 rows at least this long take [`js_f32::group`]; shorter rows (but
-/// rows of two and three, which take their closed forms) keep the exact group form. The
-/// fast form's bound keeps fewer short rows than KL's (uniform random rows: 33% of groups
-/// of sixteen keep every row at C = 10, 92% at C = 30), its elements cost three f32
-/// logarithm parts and a division, and a group with one row left pays for both forms.
-/// Measured ((N, C) float32, N·C = 10^7, one thread, ms a call, exact → fast for every row
-/// from C = 3): C = 3 46 → 94, C = 5 41 → 74, C = 10 41 → 59,
+/// Normalised float32 rows at least this long take [`js_f32::group`] (the logarithms'
+/// form, the φ form second for the rows it leaves); shorter rows take the φ form from
+/// [`F32_PHI_FROM`] (rows of two and three their closed forms). The logarithms' bound
+/// keeps fewer short rows than KL's (uniform random rows: 33% of groups of sixteen keep
+/// every row at C = 10, 92% at C = 30), and a group with one row left pays for two forms.
+/// Measured ((N, C) float32, N·C = 10^7, one thread, ms a call, exact → logarithms for
+/// every row from C = 3): C = 3 46 → 94, C = 5 41 → 74, C = 10 41 → 59,
 /// C = 16 42 → 47, C = 20 44 → 39–42, C = 24 43–46 → 31–34, C = 30 43–45 → 33,
-/// C = 100 45 → 29–31. Tried and rejected (2026-12-06): the exact form on float32 tiles for
-/// the rows below this (no widening pass into the engine's tile; the kernel widens each
-/// value as it loads it, in both passes) was slower — one thread, minima of three
-/// alternated rounds, C = 3 63.1 → 65.1 ms, C = 8 57.9 → 63.1, C = 10 61.5 → 65.1.
-pub const F32_FAST_GROUP_FROM: usize = 20;
+/// C = 100 45 → 29–31. Then (2026-12-07, both builds in one process, uniform rows, φ →
+/// logarithms with φ second): C = 20 36.1 → 40.6, 21 36.2 → 36.5–38.9, 22 36.0–36.2 →
+/// 35.9–36.4, 23 35.8 → 34.3, 24 35.6 → 31.8, 30 35.1 → 33.7, 100 34.7 → 27.9 — but
+/// for distributions within ~1% of each other (which the logarithms' bound leaves) φ
+/// alone takes half the time of both (C = 30 35.0 against 59.9). Tried and rejected
+/// (2026-12-06): the exact form on float32 tiles for the short rows (no widening pass
+/// into the engine's tile; the kernel widens each value as it loads it, in both passes)
+/// was slower — one thread, minima of three alternated rounds, C = 3 63.1 → 65.1 ms, C = 8
+/// 57.9 → 63.1, C = 10 61.5 → 65.1.
+pub const F32_FAST_GROUP_FROM: usize = 22;
 
 /// Normalised float32 rows of this many elements up to [`F32_FAST_GROUP_FROM`] take the φ
 /// form ([`super::js_phi_f32`]: one float32 function of d per element instead of two

@@ -30,10 +30,12 @@
 //!
 //! **Short rows** ([`group`]): the totals lane by lane, then the same terms in the group
 //! tile with one row per lane, each row kept on the leaf's bound (2^−21 of its value), the
-//! rows not kept taking the exact group form.
+//! rows not kept taking the φ form ([`super::js_phi_f32`], `Js::second`), the rows it
+//! leaves the exact group form.
 
 use super::block::Block;
 use super::f32_tiles::{self, FastGroupForm, TileRow};
+use super::js_phi_f32::JsPhi;
 use super::two_pass::{lowest_f32, mark_irregular, store_half, Lowest, REGULAR_MAX, REGULAR_MIN};
 use super::GROUP;
 use crate::simd::log::ln_finite;
@@ -316,8 +318,23 @@ impl FastGroupForm for Js {
         lowest_f32(min_p, min_q)
     }
 
+    /// The rows the logarithms' bound leaves (closer distributions) take the φ form
+    /// ([`super::js_phi_f32`]): its bound does not depend on how far apart they are.
+    #[inline(always)]
+    fn second<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) {
+        let n = out.len();
+        let (mut values, mut kept) = ([0.0; GROUP], [true; GROUP]);
+        JsPhi::fast::<V, R>(p, q, &mut values[..n], &mut kept[..n]);
+        for j in 0..n {
+            if !fast[j] && kept[j] {
+                out[j] = values[j];
+                fast[j] = true;
+            }
+        }
+    }
+
     fn exact(p: &[[f64; GROUP]], q: &[[f64; GROUP]], out: &mut [f64], regular: &mut [bool]) {
-        // the rows the fast form leaves (close distributions, specials)
+        // the rows neither fast form keeps (distributions equal to ~12 digits, specials)
         super::js::group_of::<f32, f32>(p, q, true, out, regular);
     }
 }

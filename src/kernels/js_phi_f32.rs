@@ -150,8 +150,10 @@ impl FastGroupForm for JsPhi {
         let lanes = [totals.lanes(0), totals.lanes(1)];
         let (mut sum, mut spread) = ([zero; 2], [zero; 2]);
         for (pr, qr) in p.iter().zip(q) {
-            let (diff0, a0, b0) = super::js::difference(pr.half::<V>(0), qr.half::<V>(0), &lanes[0]);
-            let (diff1, a1, b1) = super::js::difference(pr.half::<V>(1), qr.half::<V>(1), &lanes[1]);
+            let (diff0, a0, b0) =
+                super::js::difference(pr.half::<V>(0), qr.half::<V>(0), &lanes[0]);
+            let (diff1, a1, b1) =
+                super::js::difference(pr.half::<V>(1), qr.half::<V>(1), &lanes[1]);
             let (w0, w1) = (a0.add(b0), a1.add(b1));
             // p = q = 0 weighs nothing (d would be 0/0)
             let d0 = V::select(w0.eq(zero), zero, diff0.div(w0));
@@ -230,14 +232,17 @@ mod tests {
         for (name, got) in on_every_vector_type(&Phi, &d) {
             let mut worst = 0f64;
             for (&x, &g) in d.iter().zip(&got) {
-                let want = phi_reference(x.min(1.0).max(-1.0));
+                let want = phi_reference(x.clamp(-1.0, 1.0));
                 let err = if want == 0.0 {
                     g.abs()
                 } else {
                     ((g - want) / want).abs()
                 };
                 worst = worst.max(err);
-                assert!(err <= 3.0 * 2f64.powi(-24), "{name}: φ({x:e}) = {g:e}, want {want:e}");
+                assert!(
+                    err <= 3.0 * 2f64.powi(-24),
+                    "{name}: φ({x:e}) = {g:e}, want {want:e}"
+                );
                 assert!(g >= 0.0, "{name}: φ({x:e}) < 0");
             }
             println!("{name}: worst φ {worst:e}");
@@ -329,7 +334,11 @@ mod tests {
     fn rows_of_nearly_equal_distributions_are_left_to_the_exact_form() {
         let tiny = 2f64.powi(-46);
         let rows = [
-            (vec![1.0, 1.0 + tiny, 2.0], vec![1.0 + tiny, 1.0, 2.0], false),
+            (
+                vec![1.0, 1.0 + tiny, 2.0],
+                vec![1.0 + tiny, 1.0, 2.0],
+                false,
+            ),
             (vec![1.0, 1.0 + 1e-6, 2.0], vec![1.0 + 1e-6, 1.0, 2.0], true),
             (vec![0.25, 0.5, 0.25], vec![0.25, 0.5, 0.25], true),
             (vec![0.5, 0.0, 0.5], vec![0.0, 0.5, 0.5], true),
@@ -342,7 +351,12 @@ mod tests {
             let (mut want, mut regular) = ([0.0], [true]);
             super::super::js::group_of::<f64, f64>(&pt, &qt, true, &mut want, &mut regular);
             if keep {
-                assert!((out[0] - want[0]).abs() <= 1.5e-7 * want[0], "{} vs {}", out[0], want[0]);
+                assert!(
+                    (out[0] - want[0]).abs() <= 1.5e-7 * want[0],
+                    "{} vs {}",
+                    out[0],
+                    want[0]
+                );
             }
         }
     }
