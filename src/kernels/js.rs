@@ -318,7 +318,8 @@ fn terms_with<V: F8, T: Real, U: Real, const F32: bool, const SPLIT: bool>(
 }
 
 /// [`terms_with`] for f32 p and q: each leaf takes [`js_f32`]'s fast form where its bound
-/// holds, the exact leaf (f32 polynomials) elsewhere.
+/// holds, else (two-pass rows) [`super::js_phi_f32::leaf`] where its own holds, the exact
+/// leaf (f32 polynomials) elsewhere.
 #[inline(always)]
 fn terms_fast<V: F8, const SPLIT: bool>(p: &[f32], q: &[f32], k: &Consts) -> Terms {
     let n = p.len().min(q.len());
@@ -331,7 +332,19 @@ fn terms_fast<V: F8, const SPLIT: bool>(p: &[f32], q: &[f32], k: &Consts) -> Ter
                 tq,
                 ..Terms::EMPTY
             },
-            None => exact_leaf::<V, f32, f32, true, SPLIT>(p, q, start, end, &lanes),
+            None => {
+                // the φ form next (two-pass rows only: the one-pass form needs the q side
+                // apart, which φ does not give)
+                let phi = if SPLIT {
+                    None
+                } else {
+                    super::js_phi_f32::leaf::<V>(&p[start..end], &q[start..end], &lanes[0])
+                };
+                match phi {
+                    Some(t) => Terms { t, ..Terms::EMPTY },
+                    None => exact_leaf::<V, f32, f32, true, SPLIT>(p, q, start, end, &lanes),
+                }
+            }
         }
     })
 }
@@ -1035,5 +1048,45 @@ mod tests {
         let long_q: Vec<f64> = q.iter().cycle().take(30_000).cloned().collect();
         let (l, _) = row(&long, &long_q, true);
         assert!(((l - got) / got).abs() < 1e-12, "{l} vs {got}");
+    }
+
+    /// float32 leaves of nearly equal distributions (which the logarithms' fast form
+    /// refuses) take the φ leaf: within its bound of the exact terms of the same values,
+    /// on every tail length and over several leaves; leaves with a zero weight, zeros
+    /// under mass and identical leaves too.
+    #[test]
+    fn near_equal_float32_leaves_are_within_the_phi_bound() {
+        let mut differed = 0;
+        for len in (1..=67).chain([255, 4096, 10_000]) {
+            for spread in [1e-2, 1e-4, 1e-6, 0.0] {
+                let p: Vec<f32> = positive(len, len as u64)
+                    .iter()
+                    .map(|v| (v + 0.01) as f32)
+                    .collect();
+                let mut q: Vec<f32> = p
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &a)| a * (1.0 + spread * (((i * 7919) % 1000) as f32 / 500.0 - 1.0)))
+                    .collect();
+                let mut p = p;
+                if len > 5 {
+                    (p[3], q[3]) = (0.0, 0.0);
+                    q[4] = 0.0;
+                }
+                let s = super::super::two_pass::sums(&p, &q);
+                let k = consts(&s);
+                let got = terms(&p, &q, &k, true);
+                let want = terms(&p, &q, &k, false);
+                assert!(!got.f32_unsafe);
+                assert!(
+                    (got.t - want.t).abs() <= 1.5e-7 * want.t,
+                    "{len} {spread}: {} vs {}",
+                    got.t,
+                    want.t
+                );
+                differed += usize::from(got.t != want.t);
+            }
+        }
+        assert!(differed > 100, "{differed}");
     }
 }

@@ -33,8 +33,8 @@
 //! (reported through [`Lowest`]) are left to the exact form too.
 
 use super::f32_tiles::{FastGroupForm, TileRow};
-use super::js::Totals;
-use super::two_pass::{abs, mark_irregular, store_half, Lowest};
+use super::js::{Lanes, Totals};
+use super::two_pass::{abs, load16, mark_irregular, store_half, Lowest};
 use super::GROUP;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
@@ -138,6 +138,59 @@ pub fn phi_reference(d: f64) -> f64 {
     }
 }
 
+/// Σ w·φ(d) and Σ w·|d| of sixteen elements (two halves of eight lanes) with the pass-2
+/// constants `k` of their lanes, added to `sum` and `spread`.
+#[inline(always)]
+fn add16<V: F8>(p: (V, V), q: (V, V), k: &[Lanes<V>; 2], sum: &mut [V; 2], spread: &mut [V; 2]) {
+    let zero = V::splat(0.0);
+    let (diff0, a0, b0) = super::js::difference(p.0, q.0, &k[0]);
+    let (diff1, a1, b1) = super::js::difference(p.1, q.1, &k[1]);
+    let (w0, w1) = (a0.add(b0), a1.add(b1));
+    // p = q = 0 weighs nothing (d would be 0/0)
+    let d0 = V::select(w0.eq(zero), zero, diff0.div(w0));
+    let d1 = V::select(w1.eq(zero), zero, diff1.div(w1));
+    let (phi0, phi1) = phi16((d0, d1));
+    sum[0] = w0.mul_add(phi0, sum[0]);
+    sum[1] = w1.mul_add(phi1, sum[1]);
+    spread[0] = w0.mul_add(abs(d0), spread[0]);
+    spread[1] = w1.mul_add(abs(d1), spread[1]);
+}
+
+/// Whether a sum of terms is kept: Σ w·|d| ≤ 2^40·Σ w·φ(d) (module docs).
+#[inline(always)]
+fn settled<V: F8>(sum: V, spread: V) -> V::Mask {
+    spread.le(sum.mul(V::splat(SPREAD_LIMIT)))
+}
+
+/// Σ w·[g(d) + g(−d)] of one leaf of a long float32 row (the row's constants `k` in every
+/// lane), or `None` where the leaf holds a negative value or its every |d| is below
+/// ~2^−40 (module docs): for the leaves the logarithms' fast form ([`super::js_f32`])
+/// leaves, before the exact leaf. Any finite non-negative values (the row's totals are
+/// regular).
+#[inline(always)]
+pub(super) fn leaf<V: F8>(p: &[f32], q: &[f32], k: &Lanes<V>) -> Option<f64> {
+    let zero = V::splat(0.0);
+    let lanes = [*k, *k];
+    let (mut sum, mut spread, mut low) = ([zero; 2], [zero; 2], zero);
+    let n = p.len().min(q.len());
+    let mut i = 0;
+    while i < n {
+        let a = load16::<V, f32>(&p[..n], i);
+        let b = load16::<V, f32>(&q[..n], i);
+        low = low.min_ignoring_nan(a.0.min_ignoring_nan(a.1));
+        low = low.min_ignoring_nan(b.0.min_ignoring_nan(b.1));
+        add16(a, b, &lanes, &mut sum, &mut spread);
+        i += 16;
+    }
+    let sum_all = sum[0].add(sum[1]).sum_lanes();
+    let spread_all = spread[0].add(spread[1]).sum_lanes();
+    if low.min_lane() >= 0.0 && spread_all <= sum_all * SPREAD_LIMIT {
+        Some(sum_all)
+    } else {
+        None
+    }
+}
+
 /// The φ form lane by lane (one row per lane) and the exact group form for the rows it
 /// does not keep, on either tile.
 pub struct JsPhi;
@@ -150,24 +203,13 @@ impl FastGroupForm for JsPhi {
         let lanes = [totals.lanes(0), totals.lanes(1)];
         let (mut sum, mut spread) = ([zero; 2], [zero; 2]);
         for (pr, qr) in p.iter().zip(q) {
-            let (diff0, a0, b0) =
-                super::js::difference(pr.half::<V>(0), qr.half::<V>(0), &lanes[0]);
-            let (diff1, a1, b1) =
-                super::js::difference(pr.half::<V>(1), qr.half::<V>(1), &lanes[1]);
-            let (w0, w1) = (a0.add(b0), a1.add(b1));
-            // p = q = 0 weighs nothing (d would be 0/0)
-            let d0 = V::select(w0.eq(zero), zero, diff0.div(w0));
-            let d1 = V::select(w1.eq(zero), zero, diff1.div(w1));
-            let (phi0, phi1) = phi16((d0, d1));
-            sum[0] = w0.mul_add(phi0, sum[0]);
-            sum[1] = w1.mul_add(phi1, sum[1]);
-            spread[0] = w0.mul_add(abs(d0), spread[0]);
-            spread[1] = w1.mul_add(abs(d1), spread[1]);
+            let a = (pr.half::<V>(0), pr.half::<V>(1));
+            let b = (qr.half::<V>(0), qr.half::<V>(1));
+            add16(a, b, &lanes, &mut sum, &mut spread);
         }
         for h in 0..2 {
-            let settled = spread[h].le(sum[h].mul(V::splat(SPREAD_LIMIT)));
             let valid = V::and(totals.regular(h), totals.nonnegative(h));
-            mark_irregular::<V>(V::and(valid, settled), h, fast);
+            mark_irregular::<V>(V::and(valid, settled(sum[h], spread[h])), h, fast);
             let k = &lanes[h];
             store_half(sum[h].div(V::splat(4.0).mul(k.sp).mul(k.sq)), h, out);
         }
