@@ -29,13 +29,12 @@
 //! ([`super::js_pairs_f32`], [`super::js_triples_f32`]; the exact group form for the rows
 //! they leave).
 
-use super::f32_tiles::TileRow;
 use super::js_pairs_f32::JsPairs;
 use super::js_phi_f32::JsPhi;
 use super::js_triples_f32::JsTriples;
 use super::two_pass::{
     determinant, half, load16, mark_irregular, scaled, sums, sums_with, two_element_ok,
-    two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
+    GroupTotals, Lowest, Sums, F32_MIN_NORMAL,
 };
 use super::{js_f32, pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
@@ -166,7 +165,7 @@ pub(super) struct Lanes<V> {
 
 impl<V: F8> Lanes<V> {
     #[inline(always)]
-    fn splat(k: &Consts) -> Self {
+    pub(super) fn splat(k: &Consts) -> Self {
         Lanes {
             scale_p: V::splat(k.scale_p),
             scale_q: V::splat(k.scale_q),
@@ -338,7 +337,7 @@ fn terms_fast<V: F8, const SPLIT: bool>(p: &[f32], q: &[f32], k: &Consts) -> Ter
                 let phi = if SPLIT {
                     None
                 } else {
-                    super::js_phi_f32::leaf::<V>(&p[start..end], &q[start..end], &lanes[0])
+                    super::js_phi_f32::leaf_apart(&p[start..end], &q[start..end], k)
                 };
                 match phi {
                     Some(t) => Terms { t, ..Terms::EMPTY },
@@ -649,9 +648,9 @@ fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
     regular: &mut [bool],
 ) -> Lowest {
     let zero = V::splat(0.0);
-    let totals = Totals::<V>::of::<_, H>(p, q);
+    let totals = GroupTotals::<V>::of::<_, H>(p, q);
     let lanes: [Lanes<V>; 2] = if normalize {
-        std::array::from_fn(|h| totals.lanes(h.min(H - 1)))
+        std::array::from_fn(|h| group_lanes(&totals, h.min(H - 1)))
     } else {
         [Lanes::splat(&Consts::RAW); 2]
     };
@@ -689,75 +688,10 @@ fn group_halves<V: F8, T: Real, U: Real, const H: usize>(
     totals.lowest()
 }
 
-/// Pass 1 of a group (the first `H` halves of eight lanes): each row's compensated
-/// totals of p and q, and min(0, its smallest value) of each side.
-pub(super) struct Totals<V> {
-    sp: [V; 2],
-    sq: [V; 2],
-    cp: [V; 2],
-    cq: [V; 2],
-    mp: [V; 2],
-    mq: [V; 2],
-}
-
-impl<V: F8> Totals<V> {
-    #[inline(always)]
-    pub(super) fn of<R: TileRow, const H: usize>(p: &[R], q: &[R]) -> Self {
-        let zero = V::splat(0.0);
-        let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
-        let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
-        let steps = p.len().min(q.len());
-        for c in 0..steps {
-            for h in 0..H {
-                let (a, b) = (p[c].half::<V>(h), q[c].half::<V>(h));
-                (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
-                (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
-                mp[h] = mp[h].min_ignoring_nan(a);
-                mq[h] = mq[h].min_ignoring_nan(b);
-            }
-        }
-        Totals {
-            sp,
-            sq,
-            cp,
-            cq,
-            mp,
-            mq,
-        }
-    }
-
-    /// The pass-2 constants of half `h`'s rows (normalised).
-    #[inline(always)]
-    pub(super) fn lanes(&self, h: usize) -> Lanes<V> {
-        lanes_from_sums(self.sp[h], self.sq[h], self.cp[h], self.cq[h])
-    }
-
-    /// Half `h`'s rows whose totals are both regular (within 2^±1000).
-    #[inline(always)]
-    pub(super) fn regular(&self, h: usize) -> V::Mask {
-        let lo = V::splat(super::two_pass::REGULAR_MIN);
-        let hi = V::splat(super::two_pass::REGULAR_MAX);
-        V::and(
-            V::and(self.sp[h].ge(lo), self.sp[h].le(hi)),
-            V::and(self.sq[h].ge(lo), self.sq[h].le(hi)),
-        )
-    }
-
-    /// Half `h`'s rows without a negative value (NaN aside).
-    #[inline(always)]
-    pub(super) fn nonnegative(&self, h: usize) -> V::Mask {
-        let zero = V::splat(0.0);
-        V::and(self.mp[h].ge(zero), self.mq[h].ge(zero))
-    }
-
-    /// min(0, smallest value) of each side over the group.
-    #[inline(always)]
-    pub(super) fn lowest(&self) -> Lowest {
-        Lowest {
-            p: self.mp[0].min_ignoring_nan(self.mp[1]).min_lane(),
-            q: self.mq[0].min_ignoring_nan(self.mq[1]).min_lane(),
-        }
-    }
+/// JS's pass-2 constants of half `h`'s rows from pass 1 (normalised).
+#[inline(always)]
+pub(super) fn group_lanes<V: F8>(t: &GroupTotals<V>, h: usize) -> Lanes<V> {
+    lanes_from_sums(t.sp[h], t.sq[h], t.cp[h], t.cq[h])
 }
 
 /// [`consts`] of eight rows, lane-wise (meaningless for rows that are not regular).

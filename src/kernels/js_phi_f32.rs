@@ -33,8 +33,8 @@
 //! (reported through [`Lowest`]) are left to the exact form too.
 
 use super::f32_tiles::{FastGroupForm, TileRow};
-use super::js::{Lanes, Totals};
-use super::two_pass::{abs, load16, mark_irregular, store_half, Lowest};
+use super::js::{group_lanes, Consts, Lanes};
+use super::two_pass::{abs, load16, mark_irregular, store_half, GroupTotals, Lowest};
 use super::GROUP;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
@@ -168,7 +168,7 @@ fn settled<V: F8>(sum: V, spread: V) -> V::Mask {
 /// leaves, before the exact leaf. Any finite non-negative values (the row's totals are
 /// regular).
 #[inline(always)]
-pub(super) fn leaf<V: F8>(p: &[f32], q: &[f32], k: &Lanes<V>) -> Option<f64> {
+fn leaf<V: F8>(p: &[f32], q: &[f32], k: &Lanes<V>) -> Option<f64> {
     let zero = V::splat(0.0);
     let lanes = [*k, *k];
     let (mut sum, mut spread, mut low) = ([zero; 2], [zero; 2], zero);
@@ -191,6 +191,19 @@ pub(super) fn leaf<V: F8>(p: &[f32], q: &[f32], k: &Lanes<V>) -> Option<f64> {
     }
 }
 
+#[inline(always)]
+fn leaf_apart_body<V: F8>(p: &[f32], q: &[f32], k: &Consts) -> Option<f64> {
+    leaf::<V>(p, q, &Lanes::splat(k))
+}
+
+crate::simd::multiversion! {
+    /// [`leaf`] with a row's constants, out of line: inlined into the leaf loop of
+    /// `js::terms` it made the leaves the logarithms' form keeps 4% slower (uniform float32
+    /// rows of 256 and 10^7, one thread), though they never call it.
+    #[inline(never)]
+    pub fn leaf_apart<>(p: &[f32], q: &[f32], k: &Consts) -> Option<f64> = leaf_apart_body;
+}
+
 /// The φ form lane by lane (one row per lane) and the exact group form for the rows it
 /// does not keep, on either tile.
 pub struct JsPhi;
@@ -199,8 +212,8 @@ impl FastGroupForm for JsPhi {
     #[inline(always)]
     fn fast<V: F8, R: TileRow>(p: &[R], q: &[R], out: &mut [f64], fast: &mut [bool]) -> Lowest {
         let zero = V::splat(0.0);
-        let totals = Totals::<V>::of::<R, 2>(p, q);
-        let lanes = [totals.lanes(0), totals.lanes(1)];
+        let totals = GroupTotals::<V>::of::<R, 2>(p, q);
+        let lanes = [group_lanes(&totals, 0), group_lanes(&totals, 1)];
         let (mut sum, mut spread) = ([zero; 2], [zero; 2]);
         for (pr, qr) in p.iter().zip(q) {
             let a = (pr.half::<V>(0), pr.half::<V>(1));

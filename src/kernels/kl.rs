@@ -38,7 +38,7 @@ use super::kl_pairs_f32::KlPairs;
 use super::kl_triples_f32::KlTriples;
 use super::two_pass::{
     cancels_past, determinant, fold_lanes, half, load16, mark_irregular, scaled, sums,
-    two_element_ok, two_sum_lanes, Lowest, Sums, F32_MIN_NORMAL,
+    two_element_ok, two_sum_lanes, GroupTotals, Lowest, Sums, F32_MIN_NORMAL,
 };
 use super::{kl_f32, pairwise_leaves, Partial, Real, GROUP};
 use crate::simd::log1p::log1p_g16;
@@ -837,37 +837,19 @@ fn group_halves<V: F8, U: Real, const H: usize>(
     regular: &mut [bool],
 ) -> Lowest {
     let zero = V::splat(0.0);
-    let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
-    let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
-    let steps = p.len().min(q.len());
-    for c in 0..steps {
-        for h in 0..H {
-            let (a, b) = (half::<V>(&p[c], h), half::<V>(&q[c], h));
-            (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
-            (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
-            mp[h] = mp[h].min_ignoring_nan(a);
-            mq[h] = mq[h].min_ignoring_nan(b);
-        }
-    }
+    let totals = GroupTotals::<V>::of::<_, H>(p, q);
+    let (sp, sq) = (totals.sp, totals.sq);
     let lanes: [Lanes<V>; 2] = if normalize {
         std::array::from_fn(|h| {
             let h = h.min(H - 1);
-            lanes_from_sums(sp[h], sq[h], cp[h], cq[h])
+            lanes_from_sums(sp[h], sq[h], totals.cp[h], totals.cq[h])
         })
     } else {
         [Lanes::splat(&Consts::RAW); 2]
     };
     if normalize {
-        let (lo, hi) = (
-            V::splat(super::two_pass::REGULAR_MIN),
-            V::splat(super::two_pass::REGULAR_MAX),
-        );
         for h in 0..H {
-            let ok = V::and(
-                V::and(sp[h].ge(lo), sp[h].le(hi)),
-                V::and(sq[h].ge(lo), sq[h].le(hi)),
-            );
-            mark_irregular::<V>(ok, h, regular);
+            mark_irregular::<V>(totals.regular(h), h, regular);
         }
     }
     let mut acc = match (U::IS_F32, normalize) {
@@ -917,10 +899,7 @@ fn group_halves<V: F8, U: Real, const H: usize>(
         }
         super::two_pass::store_half(value, h, out);
     }
-    Lowest {
-        p: mp[0].min_ignoring_nan(mp[1]).min_lane(),
-        q: mq[0].min_ignoring_nan(mq[1]).min_lane(),
-    }
+    totals.lowest()
 }
 
 /// Two-element rows (a binary classifier's outputs) in closed form, lane = row. With

@@ -12,6 +12,7 @@
 //! row's constants — each term then needs the totals, which is what keeps the terms
 //! non-negative and the sums free of cancellation.
 
+use super::f32_tiles::TileRow;
 use super::{min_ignoring_nan, Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
 use crate::simd::vector::F8;
@@ -448,4 +449,72 @@ pub fn scaled<T: Real>(x: &[T], max: f64) -> Vec<f64> {
     // two factors: 2^k itself may not be representable
     let (a, b) = (2f64.powi(k / 2), 2f64.powi(k - k / 2));
     x.iter().map(|&v| v.to_f64() * a * b).collect()
+}
+
+/// Pass 1 of a group of (p, q) rows (the first `H` halves of eight lanes, one row per
+/// lane): each row's compensated totals of p and q, and min(0, its smallest value) of
+/// each side.
+pub(crate) struct GroupTotals<V> {
+    /// Σp, its rounding errors (`cp`), and likewise for q.
+    pub sp: [V; 2],
+    pub sq: [V; 2],
+    pub cp: [V; 2],
+    pub cq: [V; 2],
+    /// min(0, smallest p) and min(0, smallest q).
+    pub mp: [V; 2],
+    pub mq: [V; 2],
+}
+
+impl<V: F8> GroupTotals<V> {
+    #[inline(always)]
+    pub(crate) fn of<R: TileRow, const H: usize>(p: &[R], q: &[R]) -> Self {
+        let zero = V::splat(0.0);
+        let (mut sp, mut sq, mut mp, mut mq) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+        let (mut cp, mut cq) = ([zero; 2], [zero; 2]);
+        let steps = p.len().min(q.len());
+        for c in 0..steps {
+            for h in 0..H {
+                let (a, b) = (p[c].half::<V>(h), q[c].half::<V>(h));
+                (sp[h], cp[h]) = two_sum_lanes(sp[h], cp[h], a);
+                (sq[h], cq[h]) = two_sum_lanes(sq[h], cq[h], b);
+                mp[h] = mp[h].min_ignoring_nan(a);
+                mq[h] = mq[h].min_ignoring_nan(b);
+            }
+        }
+        GroupTotals {
+            sp,
+            sq,
+            cp,
+            cq,
+            mp,
+            mq,
+        }
+    }
+
+    /// Half `h`'s rows whose totals are both regular (within 2^±1000).
+    #[inline(always)]
+    pub(crate) fn regular(&self, h: usize) -> V::Mask {
+        let lo = V::splat(REGULAR_MIN);
+        let hi = V::splat(REGULAR_MAX);
+        V::and(
+            V::and(self.sp[h].ge(lo), self.sp[h].le(hi)),
+            V::and(self.sq[h].ge(lo), self.sq[h].le(hi)),
+        )
+    }
+
+    /// Half `h`'s rows without a negative value (NaN aside).
+    #[inline(always)]
+    pub(crate) fn nonnegative(&self, h: usize) -> V::Mask {
+        let zero = V::splat(0.0);
+        V::and(self.mp[h].ge(zero), self.mq[h].ge(zero))
+    }
+
+    /// min(0, smallest value) of each side over the group.
+    #[inline(always)]
+    pub(crate) fn lowest(&self) -> Lowest {
+        Lowest {
+            p: self.mp[0].min_ignoring_nan(self.mp[1]).min_lane(),
+            q: self.mq[0].min_ignoring_nan(self.mq[1]).min_lane(),
+        }
+    }
 }
