@@ -317,7 +317,7 @@ fn terms_with<V: F8, T: Real, U: Real, const F32: bool, const SPLIT: bool>(
 }
 
 /// [`terms_with`] for f32 p and q: each leaf takes [`js_f32`]'s fast form where its bound
-/// holds, else (two-pass rows) [`super::js_phi_f32::leaf`] where its own holds, the exact
+/// holds, else (two-pass rows) [`super::js_phi_f32::leaf_apart`] where its own holds, the exact
 /// leaf (f32 polynomials) elsewhere.
 #[inline(always)]
 fn terms_fast<V: F8, const SPLIT: bool>(p: &[f32], q: &[f32], k: &Consts) -> Terms {

@@ -1,5 +1,8 @@
-//! The float32 group form of JS for short rows (DESIGN §2b): per element one function of
-//! one variable, φ(d), in float32 lanes where it cannot cancel.
+//! The φ form of JS for float32 data (DESIGN §2b): per element one function of one
+//! variable, φ(d), in float32 lanes where it cannot cancel. [`JsPhi`] is the group form of
+//! rows of [`super::js::F32_PHI_FROM`] up to `js::F32_FAST_GROUP_FROM` elements, and the
+//! second form of longer short rows ([`super::js_f32`]'s `Js::second`); [`leaf_apart`]
+//! takes the long rows' leaves the logarithms' fast form refuses.
 //!
 //! [`super::js`] sums w·[g(d) + g(−d)] with w = a + b, d = (a − b)/w (a = p'·s_q,
 //! b = q'·s_p: the exactly scaled values times the other side's scaled total). That sum's
