@@ -16,7 +16,7 @@
 //! - |d| ≤ ½: φ = t·P(t), t = d², P(t) = Σ_{k≥1} t^(k−1)/(k(2k − 1)) — ten terms in
 //!   float32 (the rest < 6e-9 of P ≥ 1 at t ≤ ¼), the product with t in f64;
 //! - |d| > ½, v = 1 − |d| ∈ [0, ½): φ = 2·ln 2 − v·(1 + ln 2) + v·ln v + v²·R(v),
-//!   R(v) = Σ_{j≥0} v^j/(2^(j+1)(j + 1)(j + 2)) — nine terms in float32 (the rest < 4e-8
+//!   R(v) = Σ_{j≥0} v^j/(2^(j+1)(j + 1)(j + 2)) — nine terms in float32 (the rest < 5e-8
 //!   of R ≥ ¼), v·ln v from [`ln_parts`] of v rounded to float32 (ln v = k·ln 2 + f + rest,
 //!   only rest carrying the polynomial's error) with the rounding of v corrected to first
 //!   order, everything assembled in f64: φ ≥ φ(½) = 0.2616 there, and the float32 parts
