@@ -805,7 +805,7 @@ pub fn group<T: Real, U: Real>(
     if fast && q.len() == p.len() {
         return js_f32::group(p, q, out, regular);
     }
-    if f32_rows && p.len() >= F32_PHI_FROM {
+    if f32_rows && phi_form::<T, U>(normalize, p.len()) {
         return super::f32_tiles::group::<JsPhi>(p, q, out, regular);
     }
     group_of::<T, U>(p, q, normalize, out, regular)
