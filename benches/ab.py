@@ -14,6 +14,9 @@ C-ordered (C, N) array along axis 0, `r` for 10^6 ragged rows of 5–15 values t
 `offsets=` (C unused). Functions: any measure taking (p) or (p, q), `logsumexp`,
 `log_softmax`, `softmax`, `softmax_cross_entropy` (reduction="none"), `nll_loss`.
 Threads: `FASTENTROPY_NUM_THREADS`. Prints `case old->new (new/old)` per case.
+`ensemble_uncertainty:dtype:SxNxC[:near|logits]` (e.g. `ensemble_uncertainty:float32:30x100000x10`)
+takes S Dirichlet(1) members of N predictions (`near`: members within 1e-6 of member 0,
+the exact pass; `logits`: their logarithms with `from_logits=True`).
 `--rtol R`: a change of results (a new form within DESIGN §2b's contract) is accepted
 within R relative, and the largest relative difference is printed.
 """
@@ -26,7 +29,7 @@ import time
 
 import numpy as np
 
-ONE_INPUT = ("entropy", "perplexity", "logsumexp", "log_softmax", "softmax")
+ONE_INPUT = ("entropy", "perplexity", "logsumexp", "log_softmax", "softmax", "ensemble_uncertainty")
 WITH_LABELS = ("softmax_cross_entropy", "nll_loss")
 
 
@@ -62,10 +65,22 @@ def use(build):
     return build[0]
 
 
+def ensemble_inputs(dtype, shape, kind, rng):
+    s, n, c = (int(v) for v in shape.split("x"))
+    p = rng.dirichlet(np.ones(c), size=(s, n))
+    if kind == "near":
+        p = p[:1] * (1 + 1e-6 * rng.standard_normal((s, n, c)))
+    if kind == "logits":
+        return "ensemble_uncertainty", np.log(p).astype(dtype), None, None, {"from_logits": True}
+    return "ensemble_uncertainty", p.astype(dtype), None, None, {}
+
+
 def inputs(case, rng):
     parts = case.split(":")
-    name, dtype, c = parts[0], parts[1], int(parts[2])
     layout = parts[3] if len(parts) > 3 else ""
+    if parts[0] == "ensemble_uncertainty":
+        return ensemble_inputs(parts[1], parts[2], layout, rng)
+    name, dtype, c = parts[0], parts[1], int(parts[2])
     if layout == "r":
         lengths = rng.integers(5, 16, 10**6)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

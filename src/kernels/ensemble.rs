@@ -111,6 +111,20 @@
 //! two builds alternated, one thread, minima of four rounds, faster in every round):
 //! (8, 10^6, 2) 99.9 → 94.7 ms, (10, 3·10^5, 3) 42.0 → 37.2, (30, 6·10^4, 5) 31.7 →
 //! 27.5.
+//! (8) On AVX-512, float32 probabilities of 2 … 16 classes in full groups of adjacent rows
+//! skip the lane-major buffer: each member's eight rows (one run of 8·C values) are
+//! loaded as ⌈C/2⌉ vectors and permuted in registers into class-pair vectors
+//! ([`crate::simd::column_pairs`], ≤ 7 permutes and blends per vector), and the member's
+//! total, smallest value, entropy and P_s are taken from them at once
+//! ([`ensemble_f32::from_registers`]). The copy (an 8×8 transpose per eight classes,
+//! widened and stored: 16 columns for C = 10), the member sums' reloads and the
+//! logarithms' narrowing of the f64 buffer are gone; the same values in the same order,
+//! so the same bits (every test group runs both ways). The buffer is filled only for a
+//! group a row of which the float32 bound refuses. One thread, `benches/ab.py` (both
+//! builds in one process, minima of nine alternated calls, 2026-12-07): (30, 10^5, 10)
+//! 44.7 → 37.5 ms, (100, 10^4, 10) 17.1 → 12.5, (8, 10^6, 2) 66.7 → 59.4, (10, 3·10^5, 3)
+//! 27.5 → 24.8, (30, 6·10^4, 5) 19.1 → 15.1, (20, 5·10^4, 16) 22.5 → 19.8; members that
+//! nearly agree (the fill, then the f64 passes) 19.1 → 18.4.
 
 use super::double_double::{self as dd, Dd};
 use super::ensemble_f32;
@@ -178,7 +192,7 @@ fn class_block(classes: usize) -> usize {
 /// bound reject every random row at C = 1000 (all went to the double-double pass, 4× the
 /// cost). One block: `two_sum(0, b)` = (b, 0), so `value` is the plain sum exactly.
 #[derive(Clone, Copy)]
-struct BlockSums<V> {
+pub(super) struct BlockSums<V> {
     sum: V,
     comp: V,
 }
@@ -190,6 +204,15 @@ impl<V: F8> BlockSums<V> {
             sum: V::splat(0.0),
             comp: V::splat(0.0),
         }
+    }
+
+    /// The value of a sum of one block, `part` (what [`blocked_sum`] gives for up to
+    /// [`class_block`] classes).
+    #[inline(always)]
+    pub(super) fn of_block(part: V) -> V {
+        let mut sum = Self::zero();
+        sum.add_block(part);
+        sum.value()
     }
 
     #[inline(always)]
@@ -425,6 +448,63 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     let mut min = zero;
     let mut bad = zero;
 
+    // Float32 probabilities of full groups of adjacent rows: pass 1 and the member
+    // entropies from registers (module docs, (8)); the buffer is filled only should a row
+    // need the f64 passes.
+    let registers = T::IS_F32
+        && V::PERMUTE_LOOKUP
+        && buffered
+        && !from_logits
+        && (F32_LOGS_FROM..=REGISTER_CLASSES_MAX).contains(&classes)
+        && blocks.len() == members
+        && blocks.iter().all(|b| b.len() == GROUP * classes);
+    if registers {
+        scratch.pbar.clear();
+        scratch.pbar.resize(classes, [0.0; GROUP]);
+        let Scratch {
+            z_hi,
+            z_inv,
+            shift,
+            pbar,
+            ..
+        } = &mut *scratch;
+        let r = ensemble_f32::from_registers::<V, T>(
+            blocks,
+            classes,
+            (Z_MIN, Z_MAX),
+            &mut z_hi[..members],
+            &mut z_inv[..members],
+            &mut pbar[..classes],
+        );
+        shift[..members].fill([0.0; GROUP]);
+        (min, bad) = (r.min, r.bad);
+        #[cfg(test)]
+        tests::REGISTER_GROUPS.with(|n| n.set(n.get() + 1));
+        let skip = bad.eq(one);
+        let (total, aleatoric, accept) = f32_log_results::<V, T>(
+            rows,
+            blocks,
+            classes,
+            skip,
+            r.entropies,
+            scratch,
+            Buffer::Unfilled,
+        );
+        return finish_group::<V, T, FMA>(
+            rows,
+            classes,
+            from_logits,
+            buffered,
+            scratch,
+            total,
+            aleatoric,
+            accept,
+            bad,
+            min,
+            out,
+        );
+    }
+
     // Pass 1 (the one read from memory): each member's total Z_s; its max logit first
     // with `from_logits`. The values (exponentials for logits) are kept lane-major for
     // pass 2: each lane's row is copied in order (contiguous reads), which costs less than
@@ -487,6 +567,40 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     let skip = bad.eq(one);
     let (total, aleatoric, accept) =
         fast_results::<V, T>(rows, classes, from_logits, buffered, skip, scratch);
+    finish_group::<V, T, FMA>(
+        rows,
+        classes,
+        from_logits,
+        buffered,
+        scratch,
+        total,
+        aleatoric,
+        accept,
+        bad,
+        min,
+        out,
+    )
+}
+
+/// The end of a group: the double-double pass for the lanes the fast results are not
+/// exact enough for (`accept`), the clamp of epistemic at 0, and the results — the scalar
+/// reference for the `bad` lanes.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn finish_group<V: F8, T: Real, const FMA: bool>(
+    rows: &[[&[T]; GROUP]],
+    classes: usize,
+    from_logits: bool,
+    buffered: bool,
+    scratch: &mut Scratch,
+    total: V,
+    aleatoric: V,
+    accept: V::Mask,
+    bad: V,
+    min: V,
+    out: &mut [RowUncertainty; GROUP],
+) {
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
     let epi = total.sub(aleatoric);
     let (mut total, mut aleatoric, mut epi) = (total, aleatoric, epi);
     if !V::all(V::or(accept, bad.eq(one))) {
@@ -518,6 +632,10 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
 /// Float32 probabilities take [`ensemble_f32`]'s member entropies from this many classes
 /// up (one class keeps the f64 pass: every entropy is 0; module docs, (7)).
 const F32_LOGS_FROM: usize = 2;
+
+/// Up to this many classes, full groups of adjacent float32 rows take pass 1 and the member
+/// entropies from registers ([`ensemble_f32::from_registers`]; module docs, (8)).
+const REGISTER_CLASSES_MAX: usize = crate::simd::column_pairs::MAX_COLUMNS;
 
 /// The fast pass's (total, aleatoric) and the lanes they are exact enough for (the others,
 /// unless `skip`ped, take the double-double pass). Buffered float32 probabilities of at
@@ -552,33 +670,65 @@ fn fast_results<V: F8, T: Real>(
             &z_inv[..members],
             &mut pbar[..classes],
         );
-        let total = mean_entropy::<V>(scratch, classes, members, false);
-        let aleatoric = m.aleatoric;
-        let tolerance = V::splat(ensemble_f32::TOLERANCE);
-        let bound = fast_bound::<V, T>(total, aleatoric, classes, members).add(m.error);
-        let kept = V::and(
-            m.in_domain,
-            V::and(
-                bound.le(tolerance.mul(total.sub(aleatoric))),
-                m.error.le(tolerance.mul(aleatoric)),
-            ),
-        );
-        if V::all(V::or(kept, skip)) {
-            #[cfg(test)]
-            tests::F32_LOG_GROUPS.with(|n| n.set(n.get() + 1));
-            return (total, aleatoric, kept);
-        }
-        let (t, a) = fast_pass::<V, T>(rows, classes, from_logits, buffered, scratch);
-        let accept = accept_fast::<V, T>(t, a, classes, members);
-        return (
-            V::select(kept, total, t),
-            V::select(kept, aleatoric, a),
-            V::or(kept, accept),
-        );
+        return f32_log_results::<V, T>(rows, &[], classes, skip, m, scratch, Buffer::Filled);
     }
     let (total, aleatoric) = fast_pass::<V, T>(rows, classes, from_logits, buffered, scratch);
     let accept = accept_fast::<V, T>(total, aleatoric, classes, members);
     (total, aleatoric, accept)
+}
+
+/// Whether pass 1 has filled the lane-major buffer (the register path leaves it unfilled).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Buffer {
+    Filled,
+    Unfilled,
+}
+
+/// (total, aleatoric, exact enough) of a buffered float32 group from its members'
+/// float32-logarithm entropies `m` and the P̄ sums in `scratch.pbar`: a row is kept on
+/// [`ensemble_f32`]'s bound; should a row (not `skip`ped) be refused, the whole group takes
+/// [`fast_pass`] (the buffer filled first where it is `Unfilled`) and the refused rows its
+/// results and [`accept_fast`].
+#[inline(always)]
+fn f32_log_results<V: F8, T: Real>(
+    rows: &[[&[T]; GROUP]],
+    blocks: &[&[T]],
+    classes: usize,
+    skip: V::Mask,
+    m: ensemble_f32::MemberEntropies<V>,
+    scratch: &mut Scratch,
+    buffer: Buffer,
+) -> (V, V, V::Mask) {
+    let members = rows.len();
+    let total = mean_entropy::<V>(scratch, classes, members, false);
+    let aleatoric = m.aleatoric;
+    let tolerance = V::splat(ensemble_f32::TOLERANCE);
+    let bound = fast_bound::<V, T>(total, aleatoric, classes, members).add(m.error);
+    let kept = V::and(
+        m.in_domain,
+        V::and(
+            bound.le(tolerance.mul(total.sub(aleatoric))),
+            m.error.le(tolerance.mul(aleatoric)),
+        ),
+    );
+    if V::all(V::or(kept, skip)) {
+        #[cfg(test)]
+        tests::F32_LOG_GROUPS.with(|n| n.set(n.get() + 1));
+        return (total, aleatoric, kept);
+    }
+    if buffer == Buffer::Unfilled {
+        for (s, r) in rows.iter().enumerate() {
+            let adjacent = blocks.get(s).copied().unwrap_or(&[]);
+            copy_lane_major::<V, T>(r, adjacent, &mut scratch.x[s * classes..(s + 1) * classes]);
+        }
+    }
+    let (t, a) = fast_pass::<V, T>(rows, classes, false, true, scratch);
+    let accept = accept_fast::<V, T>(t, a, classes, members);
+    (
+        V::select(kept, total, t),
+        V::select(kept, aleatoric, a),
+        V::or(kept, accept),
+    )
 }
 
 /// The fast pass's rounding bound on total and aleatoric, γ·(total + aleatoric) (and the
@@ -1039,6 +1189,8 @@ mod tests {
         pub(super) static EXACT_PASSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
         /// Groups this thread finished with float32 member entropies alone.
         pub(super) static F32_LOG_GROUPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        /// Groups this thread took through pass 1 from registers.
+        pub(super) static REGISTER_GROUPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
     /// Runs the dispatched kernel on `preds` (each a list of S member rows), in groups.
@@ -1069,9 +1221,22 @@ mod tests {
                 EXACT_PASSES.with(|n| n.get()),
                 F32_LOG_GROUPS.with(|n| n.get()),
             );
+            let registers = REGISTER_GROUPS.with(|n| n.get());
             uncertainty_group(&rows, &blocks, classes, logits, &mut scratch, &mut again);
             EXACT_PASSES.with(|n| n.set(passes.0));
             F32_LOG_GROUPS.with(|n| n.set(passes.1));
+            // the comparison below covers the register path where it runs: AVX-512,
+            // float32 probabilities of 2 … 16 classes
+            let register_path = crate::simd::isa() == crate::simd::Isa::Avx512
+                && T::IS_F32
+                && !logits
+                && (2..=16).contains(&classes)
+                && rows.len() * classes <= TRANSPOSE_MAX;
+            assert_eq!(
+                REGISTER_GROUPS.with(|n| n.get()) - registers,
+                usize::from(register_path),
+                "C = {classes}"
+            );
             for (a, b) in res.iter().zip(&again) {
                 let bits = |r: &RowUncertainty| {
                     [r.total, r.aleatoric, r.epistemic, r.min].map(f64::to_bits)

@@ -26,8 +26,10 @@
 //! R_s/Z_s ≈ 0.02 and an epistemic part ≈ 0.36 (S = 30): kept with a margin of ~9 (at least
 //! 6.8 over 2000 rows; the bound reaches down to epistemic parts of ~0.04 nats).
 
-use super::ensemble::GROUP;
+use super::ensemble::{BlockSums, GROUP};
 use super::two_pass::abs;
+use super::Real;
+use crate::simd::column_pairs::{column_pairs, MAX_COLUMNS};
 use crate::simd::log::ln_finite;
 use crate::simd::log_f32::ln_parts;
 use crate::simd::vector::F8;
@@ -58,18 +60,13 @@ pub fn member_entropies<V: F8>(
     z_inv: &[[f64; GROUP]],
     pbar: &mut [[f64; GROUP]],
 ) -> MemberEntropies<V> {
-    type S<V> = <V as F8>::F32s;
     let members = z.len();
     let zero = V::splat(0.0);
-    let ln2 = V::splat(std::f64::consts::LN_2);
-    let mut lowest = S::<V>::splat(f32::INFINITY);
-    let (mut ent_sum, mut ent_comp) = (zero, zero);
-    let (mut rest_sum, mut size_sum) = (zero, zero);
+    let mut sums = Sums::<V>::new();
     for s in 0..members {
         let xs = &x[s * classes..(s + 1) * classes];
         let inv = V::from_array(z_inv[s]);
-        let (mut acc0, mut acc1) = (zero, zero);
-        let mut rest = S::<V>::splat(0.0);
+        let mut member = Member::<V>::new();
         let mut c = 0;
         while c < classes {
             // classes c and c + 1 of the eight rows in one sixteen-lane vector (a zero
@@ -81,40 +78,190 @@ pub fn member_entropies<V: F8>(
                 zero
             };
             let xv = S::<V>::from_wide(x0, x1);
-            let (k, f, r) = ln_parts(xv);
-            rest = xv.mul_add(r.bits_and(ABS), rest);
-            // the bits less one: ±0 become NaN (ignored), anything negative or subnormal
-            // falls below the smallest normal f32 (NaN and ±inf make Z_s a bad total)
-            lowest = lowest.min_ignoring_nan(xv.bits_add(u32::MAX));
-            let ((k0, k1), (f0, f1), (r0, r1)) = (k.widen(), f.widen(), r.widen());
-            acc0 = x0.mul_add(k0.mul_add(ln2, f0.add(r0)), acc0);
-            acc1 = x1.mul_add(k1.mul_add(ln2, f1.add(r1)), acc1);
-            pbar[c] = V::from_array(pbar[c]).add(x0.mul(inv)).to_array();
-            if c + 1 < classes {
-                pbar[c + 1] = V::from_array(pbar[c + 1]).add(x1.mul(inv)).to_array();
-            }
+            sums.add_pair(&mut member, xv, x0, x1, inv, pbar, c);
             c += 2;
         }
-        let ln_z = ln_finite(V::from_array(z[s]));
-        let h = ln_z.sub(inv.mul(acc0.add(acc1)));
-        let (t, e) = super::double_double::two_sum(ent_sum, h);
-        ent_sum = t;
-        ent_comp = ent_comp.add(e);
-        let (r0, r1) = rest.widen();
-        rest_sum = r0.add(r1).mul_add(inv, rest_sum);
-        size_sum = size_sum.add(abs(h)).add(abs(ln_z));
+        sums.end_member(member, V::from_array(z[s]), inv);
     }
-    let count = V::splat(members as f64);
-    let gamma = V::splat((3 * classes + 16) as f64 * f64::EPSILON);
-    let error = rest_sum
-        .mul(V::splat(2f64.powi(-21) * 1.01))
-        .add(gamma.mul(size_sum.add(count)))
-        .div(count);
-    let (low0, low1) = lowest.widen();
-    MemberEntropies {
-        aleatoric: ent_sum.add(ent_comp).div(count),
-        error,
-        in_domain: V::splat(f32::MIN_POSITIVE as f64).le(low0.min_ignoring_nan(low1)),
+    sums.finish(classes, members)
+}
+
+/// What [`from_registers`] gives the rest of the kernel.
+pub struct FromRegisters<V: F8> {
+    /// As [`member_entropies`] gives them.
+    pub entropies: MemberEntropies<V>,
+    /// min(0, smallest value) per row, NaN ignored (as the buffered pass 1).
+    pub min: V,
+    /// 1 in the rows with a member total outside `range` (the kernel's bad rows), else 0.
+    pub bad: V,
+}
+
+/// Pass 1 and [`member_entropies`] at once, from registers, for full groups of eight
+/// adjacent float32 rows per member of 2 … [`MAX_COLUMNS`] classes (`blocks[s]`: member
+/// s's eight rows back to back): each member's rows become class-pair vectors in
+/// registers ([`column_pairs`]), its total Z_s, reciprocal and smallest value are taken
+/// from them, then its entropy and P_s — no lane-major buffer is written or read. Every
+/// value is the buffered path's, bit for bit: the same f32 values widened, the same sums in
+/// the same order. Writes the totals and reciprocals into `z`, `z_inv` (as pass 1 does),
+/// Σ_s P_s into `pbar` (zeroed by the caller).
+/// PERF: see the module docs of [`super::ensemble`], (8).
+#[inline(always)]
+pub fn from_registers<V: F8, T: Real>(
+    blocks: &[&[T]],
+    classes: usize,
+    range: (f64, f64),
+    z: &mut [[f64; GROUP]],
+    z_inv: &mut [[f64; GROUP]],
+    pbar: &mut [[f64; GROUP]],
+) -> FromRegisters<V> {
+    let members = blocks.len();
+    let (zero, one) = (V::splat(0.0), V::splat(1.0));
+    let (mut min, mut bad) = (zero, zero);
+    let mut sums = Sums::<V>::new();
+    let pairs = classes.div_ceil(2);
+    for s in 0..members {
+        let mut columns = [S::<V>::splat(0.0); MAX_COLUMNS.div_ceil(2)];
+        column_pairs(
+            T::as_f32(blocks[s]).expect("float32 rows"),
+            classes,
+            &mut columns,
+        );
+        // the member's total, classes in order from 0 (as `ensemble::member_total`: one
+        // block of at most 32 classes, so the block sum is the plain sum)
+        let mut part = zero;
+        let mut low = S::<V>::splat(0.0);
+        for (j, pair) in columns.iter().enumerate().take(pairs) {
+            let (x0, x1) = pair.widen();
+            part = part.add(x0);
+            if 2 * j + 1 < classes {
+                part = part.add(x1);
+            }
+            low = low.min_ignoring_nan(*pair);
+        }
+        let total = BlockSums::of_block(part);
+        let (low0, low1) = low.widen();
+        min = min.min_ignoring_nan(low0.min_ignoring_nan(low1));
+        let ok = V::and(total.ge(V::splat(range.0)), total.le(V::splat(range.1)));
+        bad = V::select(ok, bad, one);
+        let inv = one.div(total);
+        z[s] = total.to_array();
+        z_inv[s] = inv.to_array();
+        let mut member = Member::<V>::new();
+        for (j, pair) in columns.iter().enumerate().take(pairs) {
+            let (x0, x1) = pair.widen();
+            sums.add_pair(&mut member, *pair, x0, x1, inv, pbar, 2 * j);
+        }
+        sums.end_member(member, total, inv);
+    }
+    FromRegisters {
+        entropies: sums.finish(classes, members),
+        min,
+        bad,
+    }
+}
+
+/// The float32 lanes of `V`'s instruction set.
+type S<V> = <V as F8>::F32s;
+
+/// One member's sums: Σ x·ln x in two halves (the pair's two classes) and Σ x·|rest|.
+struct Member<V: F8> {
+    acc0: V,
+    acc1: V,
+    rest: S<V>,
+}
+
+impl<V: F8> Member<V> {
+    #[inline(always)]
+    fn new() -> Self {
+        Member {
+            acc0: V::splat(0.0),
+            acc1: V::splat(0.0),
+            rest: S::<V>::splat(0.0),
+        }
+    }
+}
+
+/// The group's sums over members: the entropies (compensated), the bound's pieces, and the
+/// smallest value's bits less one (the domain test).
+struct Sums<V: F8> {
+    lowest: S<V>,
+    ent_sum: V,
+    ent_comp: V,
+    rest_sum: V,
+    size_sum: V,
+}
+
+impl<V: F8> Sums<V> {
+    #[inline(always)]
+    fn new() -> Self {
+        let zero = V::splat(0.0);
+        Sums {
+            lowest: S::<V>::splat(f32::INFINITY),
+            ent_sum: zero,
+            ent_comp: zero,
+            rest_sum: zero,
+            size_sum: zero,
+        }
+    }
+
+    /// Classes c and c + 1 of a member's eight rows (`xv`, and widened `x0`, `x1`; zero
+    /// past the last class), `inv` = 1/Z_s: their x·ln x into `member`, x·inv into `pbar`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn add_pair(
+        &mut self,
+        member: &mut Member<V>,
+        xv: S<V>,
+        x0: V,
+        x1: V,
+        inv: V,
+        pbar: &mut [[f64; GROUP]],
+        c: usize,
+    ) {
+        let ln2 = V::splat(std::f64::consts::LN_2);
+        let (k, f, r) = ln_parts(xv);
+        member.rest = xv.mul_add(r.bits_and(ABS), member.rest);
+        // the bits less one: ±0 become NaN (ignored), anything negative or subnormal
+        // falls below the smallest normal f32 (NaN and ±inf make Z_s a bad total)
+        self.lowest = self.lowest.min_ignoring_nan(xv.bits_add(u32::MAX));
+        let ((k0, k1), (f0, f1), (r0, r1)) = (k.widen(), f.widen(), r.widen());
+        member.acc0 = x0.mul_add(k0.mul_add(ln2, f0.add(r0)), member.acc0);
+        member.acc1 = x1.mul_add(k1.mul_add(ln2, f1.add(r1)), member.acc1);
+        pbar[c] = V::from_array(pbar[c]).add(x0.mul(inv)).to_array();
+        if c + 1 < pbar.len() {
+            pbar[c + 1] = V::from_array(pbar[c + 1]).add(x1.mul(inv)).to_array();
+        }
+    }
+
+    /// A member's entropy H_s = ln Z_s − (1/Z_s)·Σ x·ln x into the sums.
+    #[inline(always)]
+    fn end_member(&mut self, member: Member<V>, z: V, inv: V) {
+        let ln_z = ln_finite(z);
+        let h = ln_z.sub(inv.mul(member.acc0.add(member.acc1)));
+        let (t, e) = super::double_double::two_sum(self.ent_sum, h);
+        self.ent_sum = t;
+        self.ent_comp = self.ent_comp.add(e);
+        let (r0, r1) = member.rest.widen();
+        self.rest_sum = r0.add(r1).mul_add(inv, self.rest_sum);
+        self.size_sum = self.size_sum.add(abs(h)).add(abs(ln_z));
+    }
+
+    /// The mean entropy and its bound (module docs).
+    #[inline(always)]
+    fn finish(self, classes: usize, members: usize) -> MemberEntropies<V> {
+        let count = V::splat(members as f64);
+        let gamma = V::splat((3 * classes + 16) as f64 * f64::EPSILON);
+        let error = self
+            .rest_sum
+            .mul(V::splat(2f64.powi(-21) * 1.01))
+            .add(gamma.mul(self.size_sum.add(count)))
+            .div(count);
+        let (low0, low1) = self.lowest.widen();
+        MemberEntropies {
+            aleatoric: self.ent_sum.add(self.ent_comp).div(count),
+            error,
+            in_domain: V::splat(f32::MIN_POSITIVE as f64).le(low0.min_ignoring_nan(low1)),
+        }
     }
 }
 

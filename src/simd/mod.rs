@@ -16,6 +16,7 @@
 //! `a * b + c` on its own. `FASTENTROPY_SIMD=baseline|avx2|avx512` forces a path; the
 //! tests compare them.
 
+pub mod column_pairs;
 pub mod element;
 pub mod exp;
 pub mod exp_f32;

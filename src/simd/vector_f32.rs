@@ -79,6 +79,11 @@ pub trait F16: Copy {
     /// Lanes 0–7 and 8–15 of a mask as masks of the wide type (for selects on the
     /// widened halves).
     fn widen_mask(m: Self::Mask) -> (<Self::Wide as F8>::Mask, <Self::Wide as F8>::Mask);
+    /// `self` with lane i replaced, where bit i of `keep` is set, by lane `index[i]` of the
+    /// thirty-two lanes of `a` (0–15) and `b` (16–31): one step of a transposition in
+    /// registers ([`super::column_pairs`]). Data movement only: the same bits on every
+    /// type. An `index` lane whose `keep` bit is clear is not read (any value).
+    fn merge_picked(self, a: Self, b: Self, index: &[u32; 16], keep: u16) -> Self;
 
     /// `self > o`.
     #[inline(always)]
@@ -261,6 +266,20 @@ impl F16 for Scalar16 {
             std::array::from_fn(|i| m[i]),
             std::array::from_fn(|i| m[i + 8]),
         )
+    }
+    #[inline(always)]
+    fn merge_picked(self, a: Self, b: Self, index: &[u32; 16], keep: u16) -> Self {
+        Scalar16(std::array::from_fn(|i| {
+            if keep >> i & 1 == 0 {
+                return self.0[i];
+            }
+            let k = index[i] as usize & 31;
+            if k < 16 {
+                a.0[k]
+            } else {
+                b.0[k - 16]
+            }
+        }))
     }
 }
 
@@ -530,6 +549,20 @@ pub mod x86 {
                 (w(m.0), w(m.1))
             }
         }
+        #[inline(always)]
+        fn merge_picked(self, a: Self, b: Self, index: &[u32; 16], keep: u16) -> Self {
+            // through arrays: no kernel picks lanes on AVX2 (the ensemble's register
+            // transposition is for AVX-512 only), this keeps the trait whole for the tests
+            let (own, a, b) = (self.to_array(), a.to_array(), b.to_array());
+            let mut out = own;
+            for i in 0..16 {
+                if keep >> i & 1 != 0 {
+                    let k = index[i] as usize & 31;
+                    out[i] = if k < 16 { a[k] } else { b[k - 16] };
+                }
+            }
+            Self::load(&out)
+        }
     }
 
     /// Sixteen lanes in one AVX-512 register.
@@ -716,6 +749,24 @@ pub mod x86 {
         #[inline(always)]
         fn widen_mask(m: __mmask16) -> (__mmask8, __mmask8) {
             (m as __mmask8, (m >> 8) as __mmask8)
+        }
+        #[inline(always)]
+        fn merge_picked(self, a: Self, b: Self, index: &[u32; 16], keep: u16) -> Self {
+            // SAFETY: see module docs; reads index[0..16]. `vpermt2ps` uses the low five
+            // bits of each index lane, so every lane picks one of the 32.
+            unsafe {
+                let index = _mm512_loadu_si512(index.as_ptr().cast());
+                let picked = _mm512_permutex2var_ps(a.0, index, b.0);
+                Avx512x16(_mm512_mask_mov_ps(self.0, keep, picked))
+            }
+        }
+        #[inline(always)]
+        fn load_padded(x: &[f32]) -> Self {
+            let n = x.len().min(16);
+            let lanes = ((1u32 << n) - 1) as __mmask16;
+            // SAFETY: see module docs; a masked load reads (and may fault on) only the
+            // lanes whose mask bit is set, the first n ≤ x.len() elements of `x`.
+            unsafe { Avx512x16(_mm512_maskz_loadu_ps(lanes, x.as_ptr())) }
         }
     }
 }
