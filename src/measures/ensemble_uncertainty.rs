@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::Options;
 use crate::error::Error;
-use crate::kernels::ensemble::{uncertainty_group, RowUncertainty, Scratch, GROUP};
+use crate::kernels::ensemble::{cuts_its_rows, uncertainty_group, RowUncertainty, Scratch, GROUP};
 use crate::kernels::Real;
 use crate::parallel::output::zeroed;
 use crate::parallel::{run, Ctx};
@@ -187,6 +187,9 @@ fn process_piece<T: Real>(
     // streams the hardware prefetcher follows, and would only crowd the L1.
     let chunk_bytes = GROUP * classes * std::mem::size_of::<T>();
     let ask_ahead = chunk_bytes <= AHEAD_MAX_BYTES;
+    // the kernel's register path cuts a full group's rows from its blocks only should it
+    // need them
+    let kernel_cuts_rows = cuts_its_rows::<T>(members, classes, from_logits);
     // Each block returns its smallest input value (min(0, x), NaN ignored): a minimum
     // is exact in any order, so the combined value does not depend on the threads.
     let block = |(b, chunk): (usize, OutSlices<'_>)| -> f64 {
@@ -233,9 +236,11 @@ fn process_piece<T: Real>(
                             let at = (origin + s as isize * ss + first as isize * sn) as usize;
                             &slice[at..at + GROUP * classes]
                         }));
-                        member_rows.extend(member_blocks.iter().map(|chunk| {
-                            std::array::from_fn(|l| &chunk[l * classes..(l + 1) * classes])
-                        }));
+                        if !kernel_cuts_rows {
+                            member_rows.extend(member_blocks.iter().map(|chunk| {
+                                std::array::from_fn(|l| &chunk[l * classes..(l + 1) * classes])
+                            }));
+                        }
                     } else {
                         member_rows.extend((0..members).map(|s| {
                             std::array::from_fn(|l| {
