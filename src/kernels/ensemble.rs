@@ -124,7 +124,15 @@
 //! builds in one process, minima of nine alternated calls, 2026-12-07): (30, 10^5, 10)
 //! 44.7 → 37.5 ms, (100, 10^4, 10) 17.1 → 12.5, (8, 10^6, 2) 66.7 → 59.4, (10, 3·10^5, 3)
 //! 27.5 → 24.8, (30, 6·10^4, 5) 19.1 → 15.1, (20, 5·10^4, 16) 22.5 → 19.8; members that
-//! nearly agree (the fill, then the f64 passes) 19.1 → 18.4.
+//! nearly agree (the fill, then the f64 passes) 19.1 → 18.4. Then the caller stopped cutting
+//! 8·S row slices per group for this path (the kernel cuts them where a row needs them;
+//! ~3% in `perf`), and a member total's logarithm near 1 became a series
+//! ([`ensemble_f32`]'s `ln_total`): (30, 10^5, 10) 36.3 → 33.2, (100, 10^4, 10) 12.8 → 11.7
+//! (four alternated `ab.py` runs, seven of eight in favour). Tried and left out: each next
+//! member's rows prefetched into L1 (the first load of a member waited on L2 in `perf`,
+//! ~6%): no change measured. Prefetching the next group into L2 (the caller) stays best
+//! without the buffer too: one thread, (30, 10^5, 10) none 50.1, L2 38.7, L1 42.8 ms, two
+//! groups ahead 38.6 / 44.3.
 
 use super::double_double::{self as dd, Dd};
 use super::ensemble_f32;
