@@ -1619,6 +1619,42 @@ mod tests {
     }
 
     #[test]
+    fn float32_special_rows_among_regular_ones_take_the_reference() {
+        // one special member row in a group of regular rows, at every class count of the
+        // register path (and one beyond): the group's other rows keep the float32 results
+        // (`run` compares the buffered, adjacent and blocks-alone calls bit for bit)
+        for classes in [2, 3, 5, 10, 16, 17] {
+            for (kind, value) in [
+                ("zero total", 0.0f32),
+                ("NaN", f32::NAN),
+                ("inf", f32::INFINITY),
+                ("negative", -0.5),
+                ("subnormal", 1e-40),
+            ] {
+                let mut preds = to_f32(&dirichlet_members(16, 4, classes, 9));
+                if kind == "zero total" {
+                    preds[3][2].fill(0.0);
+                } else {
+                    preds[3][2][classes - 1] = value;
+                }
+                let got = run(&preds, classes, false);
+                let what = format!("{kind} C={classes}");
+                let r = got[3];
+                match kind {
+                    "negative" => assert_eq!(r.min, -0.5, "{what}"),
+                    "subnormal" => assert_f32_results(&got[3..4], &preds[3..4], classes, &what),
+                    _ => assert!(r.total.is_nan() && r.aleatoric.is_nan(), "{what}: {r:?}"),
+                }
+                let mut others = got.clone();
+                others.remove(3);
+                let mut rest = preds.clone();
+                rest.remove(3);
+                assert_f32_results(&others, &rest, classes, &what);
+            }
+        }
+    }
+
+    #[test]
     fn confident_rows_keep_their_relative_precision() {
         // Members [1, 1e-20·k]: entropy ≈ 1e-20·k·(ln(1/(1e-20 k)) + 1).
         let preds: Vec<Vec<Vec<f64>>> = (1..=9)

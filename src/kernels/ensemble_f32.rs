@@ -518,10 +518,10 @@ mod tests {
             return (x.ln(), 0.0);
         }
         let (mut t, mut power) = (0.0, d);
-        for k in 2..40 {
+        for k in 2..40u32 {
             power *= d;
             let term = power / k as f64;
-            t += if k % 2 == 0 { -term } else { term };
+            t += if k.is_multiple_of(2) { -term } else { term };
         }
         let hi = d + t;
         (hi, t - (hi - d))

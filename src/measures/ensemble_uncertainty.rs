@@ -220,7 +220,9 @@ fn process_piece<T: Real>(
                             // the members' chunks are S streams N·C apart, more than the
                             // hardware prefetcher follows: the next group's are asked for
                             // now (a group is microseconds of work), into L2 — the group's
-                            // own buffer fills L1 (see `simd::prefetch_l2`). PERF: the first
+                            // own buffer fills L1 (see `simd::prefetch_l2`; without the
+                            // buffer, the float32 register path, L2 still measured best:
+                            // `kernels::ensemble` docs, (8)). PERF: the first
                             // loads of each chunk were ~20% of (30, 10^5, 10) float32 in
                             // `perf`. Every line of the (unaligned) chunk: one past its bytes.
                             let next = first as isize + GROUP as isize;

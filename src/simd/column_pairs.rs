@@ -112,7 +112,7 @@ mod tests {
             let mut out = [V::F32s::splat(-1.0); OUTPUTS];
             column_pairs(&run, self.columns, &mut out);
             let (lo, hi) = out[self.part / 2].widen();
-            if self.part % 2 == 0 {
+            if self.part.is_multiple_of(2) {
                 lo
             } else {
                 hi
