@@ -1,6 +1,8 @@
 //! The member entropies of a float32 ensemble group from float32 logarithm parts (DESIGN
 //! §2b): the aleatoric part of [`super::ensemble`]'s fast pass at half the f64 pass's
-//! cost, kept per row only where its error bound holds.
+//! cost, kept per row only where its error bound holds — from the lane-major buffer
+//! ([`member_entropies`]) or, for full groups of adjacent rows on AVX-512, straight from
+//! registers together with pass 1 ([`from_registers`]), the same values either way.
 //!
 //! A member's entropy is H_s = ln Z_s − (1/Z_s)·Σ_c x_c·ln x_c (Z_s = Σ_c x_c, from pass 1),
 //! with ln x = k·ln 2 + f + rest from [`ln_parts`] of the float32 value itself: x = 2^k·(1+f)
@@ -166,7 +168,7 @@ const SERIES_NEAR_ONE: f64 = 1.0 / 512.0;
 
 /// ln z ≤ 1 ULP (as [`ln_finite`], which the bound assumes): for |z − 1| ≤
 /// [`SERIES_NEAR_ONE`] by ln(1 + d) = d − d²/2 + … − d⁶/6, d = z − 1 (exact by Sterbenz;
-/// the truncation is < d⁶/7 ≤ 2^−56·|d|, the polynomial's rounding ~2^−9 of an ε), per
+/// the truncation is < |d|⁷/7 ≤ 2^−56·|d|, the polynomial's rounding ~2^−9 of an ε), per
 /// lane; elsewhere [`ln_finite`]. PERF: ln_finite (a division and ~20 operations) once per
 /// member was ~a fifth of the register path's per-member work at C = 10; the series is
 /// six fused operations.
