@@ -494,34 +494,45 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
         let skip = bad.eq(one);
         let (mut total, mut aleatoric, mut accept) =
             f32_log_kept::<V, T>(classes, members, r.entropies, scratch);
-        // the rows are read only by the f64 passes (a refused row) and the reference (a
-        // bad row): cut from the blocks then, where the caller left them out
         let cut: Vec<[&[T]; GROUP]>;
-        let rows = if rows.len() < members && (V::any(skip) || !V::all(accept)) {
-            cut = rows_of(blocks, classes);
-            &cut[..]
-        } else {
-            rows
-        };
-        if V::all(V::or(accept, skip)) {
+        let rows = if V::all(accept) && !V::any(skip) {
             #[cfg(test)]
             tests::F32_LOG_GROUPS.with(|n| n.set(n.get() + 1));
+            // every row kept: no f64 pass and no reference row, nothing reads `rows`
+            rows
         } else {
-            for (s, r) in rows.iter().enumerate() {
-                let block = &mut scratch.x[s * classes..(s + 1) * classes];
-                copy_lane_major::<V, T>(r, blocks[s], block);
+            let rows = if rows.len() < members {
+                cut = rows_of(blocks, classes);
+                &cut[..]
+            } else {
+                rows
+            };
+            if !V::all(V::or(accept, skip)) {
+                for (s, r) in rows.iter().enumerate() {
+                    let block = &mut scratch.x[s * classes..(s + 1) * classes];
+                    copy_lane_major::<V, T>(r, blocks[s], block);
+                }
+                (total, aleatoric, accept) =
+                    f32_log_fallback::<V, T>(rows, classes, (total, aleatoric, accept), scratch);
+            } else {
+                #[cfg(test)]
+                tests::F32_LOG_GROUPS.with(|n| n.set(n.get() + 1));
             }
-            (total, aleatoric, accept) =
-                f32_log_fallback::<V, T>(rows, classes, (total, aleatoric, accept), scratch);
-        }
-        let fast = FastResults {
+            rows
+        };
+        return finish_group::<V, T, FMA>(
+            rows,
+            classes,
+            from_logits,
+            buffered,
+            scratch,
             total,
             aleatoric,
             accept,
             bad,
             min,
-        };
-        return finish_group::<V, T, FMA>(rows, classes, from_logits, buffered, scratch, fast, out);
+            out,
+        );
     }
 
     // Pass 1 (the one read from memory): each member's total Z_s; its max logit first
@@ -586,46 +597,39 @@ fn group_impl<V: F8, T: Real, const FMA: bool>(
     let skip = bad.eq(one);
     let (total, aleatoric, accept) =
         fast_results::<V, T>(rows, classes, from_logits, buffered, skip, scratch);
-    let fast = FastResults {
+    finish_group::<V, T, FMA>(
+        rows,
+        classes,
+        from_logits,
+        buffered,
+        scratch,
         total,
         aleatoric,
         accept,
         bad,
         min,
-    };
-    finish_group::<V, T, FMA>(rows, classes, from_logits, buffered, scratch, fast, out)
-}
-
-/// A group's fast-pass results: total and aleatoric, the lanes they are exact enough for,
-/// the lanes with a bad member total (1, else 0) and min(0, smallest value).
-struct FastResults<V: F8> {
-    total: V,
-    aleatoric: V,
-    accept: V::Mask,
-    bad: V,
-    min: V,
+        out,
+    )
 }
 
 /// The end of a group: the double-double pass for the lanes the fast results are not
 /// exact enough for (`accept`), the clamp of epistemic at 0, and the results — the scalar
 /// reference for the `bad` lanes.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn finish_group<V: F8, T: Real, const FMA: bool>(
     rows: &[[&[T]; GROUP]],
     classes: usize,
     from_logits: bool,
     buffered: bool,
     scratch: &mut Scratch,
-    fast: FastResults<V>,
+    total: V,
+    aleatoric: V,
+    accept: V::Mask,
+    bad: V,
+    min: V,
     out: &mut [RowUncertainty; GROUP],
 ) {
-    let FastResults {
-        total,
-        aleatoric,
-        accept,
-        bad,
-        min,
-    } = fast;
     let (zero, one) = (V::splat(0.0), V::splat(1.0));
     let epi = total.sub(aleatoric);
     let (mut total, mut aleatoric, mut epi) = (total, aleatoric, epi);
