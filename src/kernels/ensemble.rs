@@ -132,7 +132,10 @@
 //! member's rows prefetched into L1 (the first load of a member waited on L2 in `perf`,
 //! ~6%): no change measured. Prefetching the next group into L2 (the caller) stays best
 //! without the buffer too: one thread, (30, 10^5, 10) none 50.1, L2 38.7, L1 42.8 ms, two
-//! groups ahead 38.6 / 44.3.
+//! groups ahead 38.6 / 44.3. Also left out: the register path monomorphised on the number
+//! of class pairs (loops unrolled, the P̄ sums in registers until the last member; same
+//! bits): four alternated `ab.py` runs gave (100, 10^4, 10) 6–8% faster, (8, 10^6, 2) ~2%,
+//! (30, 10^5, 10) unchanged, but (20, 5·10^4, 16) and (30, 6·10^4, 5) ~8% slower.
 
 use super::double_double::{self as dd, Dd};
 use super::ensemble_f32;
