@@ -1502,7 +1502,12 @@ impl OffsetInt for i64 {
 /// over 10^6 rows of 5–15, one thread), and with the values asked for 1–8 KiB ahead of
 /// the walk (L1 or L2 hint) it was still 6–26% slower than this form in `benches/ab.py`
 /// (both orders; entropy, KL, cross-entropy, float64 and float32): the walk's per-row
-/// bookkeeping cost more than the two counting passes it replaced.
+/// bookkeeping cost more than the two counting passes it replaced. Also left out: whole
+/// groups of one float32 length handed to `RowMeasure::adjacent` (float32 tiles, as the
+/// dense rows take them; a `Block` of rows listed by their starts): same bits, but the
+/// general float32 transpose of sixteen scattered rows cost more than the kernel time it
+/// saved (none: `perf`, KL float32, one thread, kernel 2584 → 2583 samples, fill 1426 →
+/// 3472), 1.2–1.5× slower for entropy, KL, cross-entropy and JS float32.
 fn map_ragged<T: Real, U: Real, M: RowMeasure<T, U>>(
     p: &Rows<'_, T>,
     q: &Rows<'_, U>,
@@ -1998,7 +2003,7 @@ mod by_length_tests {
     /// many per chunk, so that most groups hold sixteen rows of one length (filled by the
     /// register transposes) and a few mix lengths: every row equals the row alone as a
     /// dense (1, len) array, bitwise — with p's offsets int32 and q's int64 at other
-    /// positions (q's values after three others), f64 and f32.
+    /// positions (q's values after three others), and sharing p's; f64 and f32.
     #[test]
     fn whole_groups_and_rows_left_equal_each_row_alone() {
         let mut lengths = Vec::new();
@@ -2046,6 +2051,17 @@ mod by_length_tests {
             "q",
         )
         .unwrap();
+        let c32 = per_row(
+            &Rows::ragged(&p32, po).unwrap(),
+            &Rows::ragged(&q32, qo).unwrap(),
+            &cross_entropy::CrossEntropy { normalize: true },
+            n,
+            &opts,
+            "q",
+        )
+        .unwrap();
+        // p and q sharing p's offsets
+        let d32 = kl::kl_divergence_ragged(&p32, &q32[3..], po, &opts).unwrap();
         let h = entropy::entropy_ragged(&p, po, &opts).unwrap();
         let h32 = entropy::entropy_ragged(&p32, po, &opts).unwrap();
         fn dense<T: Clone>(x: &[T], a: usize, b: usize) -> ArrayD<T> {
@@ -2066,6 +2082,10 @@ mod by_length_tests {
             same(d[r], want, "kl");
             let want = js::js_divergence(pr32.view(), qr32.view(), &opts).unwrap()[[0]];
             same(j[r], want, "js f32");
+            let want = cross_entropy::cross_entropy(pr32.view(), qr32.view(), &opts).unwrap()[[0]];
+            same(c32[r], want, "cross-entropy f32");
+            let want = kl::kl_divergence(pr32.view(), qr32.view(), &opts).unwrap()[[0]];
+            same(d32[r], want, "kl f32");
             same(
                 h[r],
                 entropy::entropy(pr.view(), &opts).unwrap()[[0]],
