@@ -142,23 +142,60 @@ fn fast_axis(
     plain_axis(axis, shape.len())
 }
 
-/// Entropy with the default options (or a plain `base`, or `from_logits=True`), or None
-/// (see the module docs).
-#[pyfunction(name = "entropy_fast", signature = (p, axis, base, from_logits))]
+/// Entropy with the default options (or a plain `base`, `from_logits=True`, or a plain
+/// `smoothing` pseudocount), or None (see the module docs).
+#[pyfunction(name = "entropy_fast", signature = (p, axis, base, from_logits, smoothing = None))]
 fn py_entropy_fast<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     axis: &Bound<'py, PyAny>,
     base: Option<&Bound<'py, PyAny>>,
     from_logits: &Bound<'py, PyAny>,
+    smoothing: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let (Some(opts), Some(logits)) = (fast_options(base), logits_flag(from_logits)) else {
+    let (Some(opts), Some(logits), Some(alpha)) = (
+        fast_options(base),
+        logits_flag(from_logits),
+        smoothing.map_or(Some(0.0), plain_smoothing),
+    ) else {
         return Ok(None);
     };
+    if alpha > 0.0 {
+        // (with `from_logits=True` the general path raises)
+        return match (logits, fast_axis(p, None, axis)) {
+            (false, Some(axis)) => smoothed(py, p, p, axis, Smoothed::Entropy, alpha, &opts),
+            _ => Ok(None),
+        };
+    }
     if logits {
         return of_logits(py, p, axis, One::Entropy, &opts);
     }
     entropy_then(py, p, axis, &opts, false)
+}
+
+/// A measure of `p` and `q` (native float arrays of one shape) with the pseudocount
+/// `alpha` > 0 added to every element: the general path's core call
+/// (`smoothed_measure`) without its Python argument handling, one contiguous distribution
+/// each read as a slice.
+fn smoothed<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    axis: isize,
+    kind: Smoothed,
+    alpha: f64,
+    opts: &Options,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let lb = opts.ln_base()?;
+    if one_slice(p) && one_slice(q) {
+        return_from_slices!(py, p, q, |ps, qs| smoothing::contiguous(
+            ps, qs, kind, alpha, lb
+        ));
+    }
+    reduce_pair!(py, p, q, axis, |pv, qv| smoothing::rows(
+        pv, qv, kind, alpha, lb
+    ))
+    .map(Some)
 }
 
 /// A measure of the softmax of `p`'s rows (`from_logits=True`), or None: the general
@@ -236,9 +273,9 @@ fn entropy_then<'py>(
 /// One fast path per two-distribution measure: `$name` computed by `$measure(p, q, opts)`,
 /// or for one contiguous distribution each by `$finish($contiguous(p, q, opts))`.
 macro_rules! pair_fast {
-    ($fn_name:ident, $name:literal, $measure:path, $contiguous:path, $finish:expr, $of_logits:expr) => {
-        #[doc = concat!("`", $name, "` with the default options (or a plain `base`, or `from_logits=True`), or None (see the module docs).")]
-        #[pyfunction(name = $name, signature = (p, q, axis, base, from_logits))]
+    ($fn_name:ident, $name:literal, $measure:path, $contiguous:path, $finish:expr, $of_logits:expr, $smoothed:expr) => {
+        #[doc = concat!("`", $name, "` with the default options (or a plain `base`, `from_logits=True`, or a plain `smoothing` pseudocount), or None (see the module docs).")]
+        #[pyfunction(name = $name, signature = (p, q, axis, base, from_logits, smoothing = None))]
         fn $fn_name<'py>(
             py: Python<'py>,
             p: &Bound<'py, PyAny>,
@@ -246,14 +283,23 @@ macro_rules! pair_fast {
             axis: &Bound<'py, PyAny>,
             base: Option<&Bound<'py, PyAny>>,
             from_logits: &Bound<'py, PyAny>,
+            smoothing: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Option<Bound<'py, PyAny>>> {
-            let (Some(axis), Some(opts), Some(logits)) = (
+            let (Some(axis), Some(opts), Some(logits), Some(alpha)) = (
                 fast_axis(p, Some(q), axis),
                 fast_options(base),
                 logits_flag(from_logits),
+                smoothing.map_or(Some(0.0), plain_smoothing),
             ) else {
                 return Ok(None);
             };
+            if alpha > 0.0 {
+                // (with `from_logits=True` the general path raises)
+                if logits {
+                    return Ok(None);
+                }
+                return smoothed(py, p, q, axis, $smoothed, alpha, &opts);
+            }
             if logits {
                 // the softmax of both (the general path's core call)
                 let lb = opts.ln_base()?;
@@ -277,7 +323,8 @@ pair_fast!(
     kl::kl_divergence,
     kl::kl_divergence_contiguous,
     |v| v,
-    Two::Kl
+    Two::Kl,
+    Smoothed::Kl
 );
 pair_fast!(
     py_cross_entropy_fast,
@@ -285,7 +332,8 @@ pair_fast!(
     cross_entropy::cross_entropy,
     cross_entropy::cross_entropy_contiguous,
     |v| v,
-    Two::CrossEntropy
+    Two::CrossEntropy,
+    Smoothed::CrossEntropy
 );
 pair_fast!(
     py_js_divergence_fast,
@@ -293,7 +341,8 @@ pair_fast!(
     js::js_divergence,
     js::js_divergence_contiguous,
     |v| v,
-    Two::Js
+    Two::Js,
+    Smoothed::Js
 );
 pair_fast!(
     py_js_distance_fast,
@@ -301,10 +350,13 @@ pair_fast!(
     js::js_distance,
     js::js_divergence_contiguous,
     js::distance,
-    Two::JsDistance
+    Two::JsDistance,
+    Smoothed::JsDistance
 );
 
-/// A pseudocount the general path accepts: a plain float or int, finite and ≥ 0.
+/// A pseudocount the general path accepts: a plain float or int, finite and ≥ 0. (The
+/// fast paths' `smoothing` defaults to None, no pseudocount; the Python callers never pass
+/// None there — a `smoothing=None` is the general path's TypeError.)
 fn plain_smoothing(value: &Bound<'_, PyAny>) -> Option<f64> {
     if !(value.is_exact_instance_of::<PyFloat>() || value.is_exact_instance_of::<PyInt>()) {
         return None;
