@@ -2,6 +2,8 @@
 and a plain int axis as they are and returns None for anything else, so the public
 functions fall back to their general path with the same results and the same errors."""
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -313,3 +315,46 @@ def test_population_stability_index_errors_are_the_general_paths():
         fe.population_stability_index(p.tolist(), q.tolist())
     assert str(fast_error.value) == str(general_error.value) and "-0.25" in str(fast_error.value)
     assert _core.population_stability_index_fast(p, q[:2], -1, None, 0.0) is None  # shapes differ
+
+
+def _raw_values(rng: np.random.Generator, shape: Any, dtype: Any) -> np.ndarray:
+    """Mostly ordinary positive values, with zeros, subnormals, huge values, ±inf and NaN."""
+    x = rng.random(shape) * 3
+    specials = np.array([0.0, 0.0, 5e-324, 1e-310, 1e-300, 1e300, np.inf, np.nan, -0.0])
+    pick = rng.random(shape) < 0.15
+    x[pick] = rng.choice(specials, size=int(pick.sum()))
+    with np.errstate(over="ignore"):  # 1e300 is inf in float32
+        return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["entropy", "kl_divergence", "cross_entropy", "js_divergence", "js_distance"])
+def test_raw_sums_take_the_fast_path_with_the_general_paths_bits(name: str, dtype: Any) -> None:
+    """``normalize=False`` (scipy.special's raw sums) on native float arrays takes the
+    small-call fast path; ``np.False_`` keeps the general path: the same bits and result type,
+    1-D of every length 0..=67 (read as slices) and 2-D layouts, on adversarial values.
+    ``from_logits=True`` or a pseudocount with ``normalize=False`` are left to the general
+    path (its errors)."""
+    rng = np.random.default_rng(41)
+    f, fast = getattr(fe, name), getattr(_core, name + "_fast")
+    one = name == "entropy"
+    cases = [(_raw_values(rng, n, dtype), _raw_values(rng, n, dtype), -1) for n in range(68)]
+    a, b = _raw_values(rng, (7, 12), dtype), _raw_values(rng, (7, 12), dtype)
+    cases += [(a, b, -1), (a, b, 0), (a.T, b.T, 1), (a[:, ::3], b[:, ::3], -1)]
+    with np.errstate(all="ignore"):
+        for x, y, axis in cases:
+            args = (x,) if one else (x, y)
+            for base in (None, 2.0):
+                got = f(*args, axis=axis, base=base, normalize=False)
+                want = f(*args, axis=axis, base=base, normalize=np.False_)
+                assert type(got) is type(want), (name, x.shape, axis)
+                assert np.asarray(got).tobytes() == np.asarray(want).tobytes(), (name, x, y, axis, got, want)
+                direct = fast(*args, axis, base, False, 0.0, False)
+                assert direct is not None and np.asarray(direct).tobytes() == np.asarray(got).tobytes()
+    x = np.ones(4)
+    args = (x,) if one else (x, x)
+    assert fast(*args, -1, None, True, 0.0, False) is None
+    assert fast(*args, -1, None, False, 1.0, False) is None
+    assert fast(*args, -1, None, False, 0.0, np.False_) is None
+    with pytest.raises(TypeError, match="`normalize` must be True or False"):
+        f(*args, normalize=None)

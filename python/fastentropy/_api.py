@@ -468,11 +468,11 @@ def entropy(
     >>> fe.entropy([1, 1, 2, 4], offsets=[0, 3, 3, 4])   # rows [1, 1, 2], [], [4]
     array([1.03972077, 0.        , 0.        ])
     """
-    if offsets is None and normalize is True and smoothing is not None:
+    if offsets is None and smoothing is not None and normalize is not None:
         # the small-call fast path, inline (a helper call costs ~10% of a 10-element call,
         # issue #13); the core takes a native float array and an int axis as they are, and
         # returns None for anything else
-        value = _core.entropy_fast(p, axis, base, from_logits, smoothing)
+        value = _core.entropy_fast(p, axis, base, from_logits, smoothing, normalize)
         if value is not None:
             return value
     if offsets is not None or type(p) is not np.ndarray:
@@ -622,9 +622,9 @@ def kl_divergence(
     >>> fe.kl_divergence([0.0, 0.0], [0.0, 0.0], from_logits=True)
     0.0
     """
-    if offsets is None and normalize is True and smoothing is not None:
+    if offsets is None and smoothing is not None and normalize is not None:
         # the small-call fast path, inline (see `entropy`)
-        value = _core.kl_divergence_fast(p, q, axis, base, from_logits, smoothing)
+        value = _core.kl_divergence_fast(p, q, axis, base, from_logits, smoothing, normalize)
         if value is not None:
             return value
     return _two_distributions("kl_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
@@ -690,9 +690,9 @@ def cross_entropy(
     >>> fe.cross_entropy([0, 1, 1, 0, 0], [0.5, 0.5, 0.3, 0.3, 0.4], offsets=[0, 2, 5])
     array([0.69314718, 1.2039728 ])
     """
-    if offsets is None and normalize is True and smoothing is not None:
+    if offsets is None and smoothing is not None and normalize is not None:
         # the small-call fast path, inline (see `entropy`)
-        value = _core.cross_entropy_fast(p, q, axis, base, from_logits, smoothing)
+        value = _core.cross_entropy_fast(p, q, axis, base, from_logits, smoothing, normalize)
         if value is not None:
             return value
     return _two_distributions("cross_entropy", p, q, axis, base, normalize, from_logits, smoothing, offsets)

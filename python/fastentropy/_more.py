@@ -122,9 +122,9 @@ def js_divergence(
     >>> fe.js_divergence([0.2, 0.8], [0.2, 0.8])
     0.0
     """
-    if offsets is None and normalize is True and smoothing is not None:
+    if offsets is None and smoothing is not None and normalize is not None:
         # the small-call fast path, inline (see `entropy`)
-        value = _core.js_divergence_fast(p, q, axis, base, from_logits, smoothing)
+        value = _core.js_divergence_fast(p, q, axis, base, from_logits, smoothing, normalize)
         if value is not None:
             return value
     return _two_distributions("js_divergence", p, q, axis, base, normalize, from_logits, smoothing, offsets)
@@ -172,9 +172,9 @@ def js_distance(
     >>> round(fe.js_distance([1.0, 0.0], [0.5, 0.5]), 12)
     0.464501404022
     """
-    if offsets is None and normalize is True and smoothing is not None:
+    if offsets is None and smoothing is not None and normalize is not None:
         # the small-call fast path, inline (see `entropy`)
-        value = _core.js_distance_fast(p, q, axis, base, from_logits, smoothing)
+        value = _core.js_distance_fast(p, q, axis, base, from_logits, smoothing, normalize)
         if value is not None:
             return value
     return _two_distributions("js_distance", p, q, axis, base, normalize, from_logits, smoothing, offsets)

@@ -1,11 +1,12 @@
 //! The small-call fast paths (issue #13: a 10-element call within 1 µs). The Python
-//! functions check their keyword options (`is None` / `is False`, cheap) and hand the
-//! arrays (and `base`) here; whether they can be taken as they are (exact native
-//! float32/float64 ndarrays, one shape, an int `axis` in range, a plain valid `base`;
-//! one C-contiguous distribution is read as a slice) is decided in Rust, where it costs a few
-//! nanoseconds instead of the ~100 ns of `p.dtype`/`p.ndim` lookups in Python. Anything
-//! else returns None and the caller takes its general path (conversion, broadcasting,
-//! the errors that name the argument).
+//! functions check a few keyword options (`is None`, cheap) and hand the arrays and the
+//! rest of the options here; whether they can be taken as they are (exact native
+//! float32/float64 ndarrays, one shape, an int `axis` in range, a plain valid `base`,
+//! `from_logits` / `normalize` exactly `True` or `False`, a plain `smoothing` pseudocount;
+//! one C-contiguous distribution is read as a slice) is decided in Rust, where it costs a
+//! few nanoseconds instead of the ~100 ns of `p.dtype`/`p.ndim` lookups in Python.
+//! Anything else returns None and the caller takes its general path (conversion,
+//! broadcasting, the errors that name the argument).
 
 use numpy::{PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -31,10 +32,17 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The options of a fast path: normalised, natural log or a `base` that is None or a plain
-/// float / int the general path would accept (positive, finite, not 1); None otherwise,
-/// so the general path raises its error.
-fn fast_options(base: Option<&Bound<'_, PyAny>>) -> Option<Options> {
+/// The options of a fast path: `normalize` exactly `True` or `False` (not given: `True`),
+/// natural log or a `base` that is None or a plain float / int the general path would
+/// accept (positive, finite, not 1); None otherwise, so the general path raises its error.
+fn fast_options(
+    base: Option<&Bound<'_, PyAny>>,
+    normalize: Option<&Bound<'_, PyAny>>,
+) -> Option<Options> {
+    let normalize = match normalize {
+        None => true,
+        Some(flag) => bool_flag(flag)?,
+    };
     let base = match base {
         None => None,
         Some(b) if b.is_none() => None,
@@ -47,15 +55,12 @@ fn fast_options(base: Option<&Bound<'_, PyAny>>) -> Option<Options> {
         }
         Some(_) => return None,
     };
-    Some(Options {
-        normalize: true,
-        base,
-    })
+    Some(Options { normalize, base })
 }
 
-/// `from_logits` when it is exactly `True` or `False`; None for anything else (NumPy
-/// bools, None, numbers), which the general path checks.
-fn logits_flag(flag: &Bound<'_, PyAny>) -> Option<bool> {
+/// A flag (`from_logits`, `normalize`) when it is exactly `True` or `False`; None for
+/// anything else (NumPy bools, None, numbers), which the general path checks.
+fn bool_flag(flag: &Bound<'_, PyAny>) -> Option<bool> {
     flag.is_exact_instance_of::<PyBool>()
         .then(|| flag.cast::<PyBool>().is_ok_and(|b| b.is_true()))
 }
@@ -144,7 +149,7 @@ fn fast_axis(
 
 /// Entropy with the default options (or a plain `base`, `from_logits=True`, or a plain
 /// `smoothing` pseudocount), or None (see the module docs).
-#[pyfunction(name = "entropy_fast", signature = (p, axis, base, from_logits, smoothing = None))]
+#[pyfunction(name = "entropy_fast", signature = (p, axis, base, from_logits, smoothing = None, normalize = None))]
 fn py_entropy_fast<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
@@ -152,14 +157,18 @@ fn py_entropy_fast<'py>(
     base: Option<&Bound<'py, PyAny>>,
     from_logits: &Bound<'py, PyAny>,
     smoothing: Option<&Bound<'py, PyAny>>,
+    normalize: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let (Some(opts), Some(logits), Some(alpha)) = (
-        fast_options(base),
-        logits_flag(from_logits),
+        fast_options(base, normalize),
+        bool_flag(from_logits),
         smoothing.map_or(Some(0.0), plain_smoothing),
     ) else {
         return Ok(None);
     };
+    if !opts.normalize && (logits || alpha > 0.0) {
+        return Ok(None); // the general path's combinations
+    }
     if alpha > 0.0 {
         // (with `from_logits=True` the general path raises)
         return match (logits, fast_axis(p, None, axis)) {
@@ -225,7 +234,7 @@ fn py_perplexity_fast<'py>(
     base: Option<&Bound<'py, PyAny>>,
     from_logits: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let (Some(opts), Some(logits)) = (fast_options(base), logits_flag(from_logits)) else {
+    let (Some(opts), Some(logits)) = (fast_options(base, None), bool_flag(from_logits)) else {
         return Ok(None);
     };
     if logits {
@@ -275,7 +284,8 @@ fn entropy_then<'py>(
 macro_rules! pair_fast {
     ($fn_name:ident, $name:literal, $measure:path, $contiguous:path, $finish:expr, $of_logits:expr, $smoothed:expr) => {
         #[doc = concat!("`", $name, "` with the default options (or a plain `base`, `from_logits=True`, or a plain `smoothing` pseudocount), or None (see the module docs).")]
-        #[pyfunction(name = $name, signature = (p, q, axis, base, from_logits, smoothing = None))]
+        #[pyfunction(name = $name, signature = (p, q, axis, base, from_logits, smoothing = None, normalize = None))]
+        #[allow(clippy::too_many_arguments)]
         fn $fn_name<'py>(
             py: Python<'py>,
             p: &Bound<'py, PyAny>,
@@ -284,15 +294,19 @@ macro_rules! pair_fast {
             base: Option<&Bound<'py, PyAny>>,
             from_logits: &Bound<'py, PyAny>,
             smoothing: Option<&Bound<'py, PyAny>>,
+            normalize: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Option<Bound<'py, PyAny>>> {
             let (Some(axis), Some(opts), Some(logits), Some(alpha)) = (
                 fast_axis(p, Some(q), axis),
-                fast_options(base),
-                logits_flag(from_logits),
+                fast_options(base, normalize),
+                bool_flag(from_logits),
                 smoothing.map_or(Some(0.0), plain_smoothing),
             ) else {
                 return Ok(None);
             };
+            if !opts.normalize && (logits || alpha > 0.0) {
+                return Ok(None); // the general path's combinations
+            }
             if alpha > 0.0 {
                 // (with `from_logits=True` the general path raises)
                 if logits {
@@ -380,7 +394,7 @@ fn py_population_stability_index_fast<'py>(
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let (Some(axis), Some(opts), Some(alpha)) = (
         fast_axis(p, Some(q), axis),
-        fast_options(base),
+        fast_options(base, None),
         plain_smoothing(smoothing),
     ) else {
         return Ok(None);
