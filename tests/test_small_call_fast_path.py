@@ -46,8 +46,7 @@ def test_eligible_inputs_are_computed_by_the_core_as_they_are():
         (P, True),  # bool is an int subclass, not an axis
         (P, 2),  # out of range: the general path raises AxisError
         (P, -3),
-        (P, None),
-        (P, 1.0),
+        (P, 1.0),  # (axis=None on a C-ordered array is taken: see the axis=None test)
         (P.tolist(), -1),
     ],
 )
@@ -358,3 +357,35 @@ def test_raw_sums_take_the_fast_path_with_the_general_paths_bits(name: str, dtyp
     assert fast(*args, -1, None, False, 0.0, np.False_) is None
     with pytest.raises(TypeError, match="`normalize` must be True or False"):
         f(*args, normalize=None)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["entropy", "kl_divergence", "cross_entropy", "js_divergence", "js_distance"])
+def test_axis_none_on_c_ordered_arrays_takes_the_fast_path_with_the_general_paths_bits(name: str, dtype: Any) -> None:
+    """``axis=None`` (the whole array as one distribution) on C-ordered native float arrays
+    is read as one slice in the fast path; a NumPy-bool ``normalize`` keeps the general path
+    (``map_whole``): the same bits and type — 1-D of every length 0..=67, N-D, a long array
+    (past the general path's gathered size), raw sums, a base. A Fortran-ordered or strided
+    array, logits and a pseudocount keep the general path."""
+    rng = np.random.default_rng(43)
+    f, fast = getattr(fe, name), getattr(_core, name + "_fast")
+    one = name == "entropy"
+    shapes = [(n,) for n in range(68)] + [(3, 5), (2, 3, 4), (1, 9), (100_003,)]
+    with np.errstate(all="ignore"):
+        for shape in shapes:
+            x, y = _raw_values(rng, shape, dtype), _raw_values(rng, shape, dtype)
+            args = (x,) if one else (x, y)
+            for normalize, general in ((True, np.True_), (False, np.False_)):
+                for base in (None, 2.0):
+                    got = f(*args, axis=None, base=base, normalize=normalize)
+                    want = f(*args, axis=None, base=base, normalize=general)
+                    assert type(got) is type(want), (name, shape)
+                    assert np.asarray(got).tobytes() == np.asarray(want).tobytes(), (name, shape, normalize, got, want)
+                    assert fast(*args, None, base, False, 0.0, normalize) is not None
+    x = np.asfortranarray(_raw_values(rng, (3, 4), dtype))
+    for z in (x, x[:, ::2]):
+        args = (z,) if one else (z, z)
+        assert fast(*args, None, None, False, 0.0, True) is None
+    args = (np.ones(3),) if one else (np.ones(3), np.ones(3))
+    assert fast(*args, None, None, True, 0.0, True) is None
+    assert fast(*args, None, None, False, 1.0, True) is None

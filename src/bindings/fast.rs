@@ -147,6 +147,27 @@ fn fast_axis(
     plain_axis(axis, shape.len())
 }
 
+/// Whether `axis` is None (the whole array as one distribution) and `p` (and `q`, of the
+/// same shape) are exact native float arrays of at least one dimension, C-contiguous: then
+/// the whole array is its elements in C order read as a slice, which is what the general
+/// path gathers (`map_whole`), so the same bits.
+fn whole_slices(
+    p: &Bound<'_, PyAny>,
+    q: Option<&Bound<'_, PyAny>>,
+    axis: &Bound<'_, PyAny>,
+) -> bool {
+    let c_order = |x: &Bound<'_, PyAny>| {
+        x.cast::<PyUntypedArray>()
+            .is_ok_and(|a| a.ndim() >= 1 && a.is_c_contiguous())
+    };
+    let Some(shape) = native_float_shape(p) else {
+        return false;
+    };
+    axis.is_none()
+        && c_order(p)
+        && q.is_none_or(|q| native_float_shape(q) == Some(shape) && c_order(q))
+}
+
 /// Entropy with the default options (or a plain `base`, `from_logits=True`, or a plain
 /// `smoothing` pseudocount), or None (see the module docs).
 #[pyfunction(name = "entropy_fast", signature = (p, axis, base, from_logits, smoothing = None, normalize = None))]
@@ -168,6 +189,15 @@ fn py_entropy_fast<'py>(
     };
     if !opts.normalize && (logits || alpha > 0.0) {
         return Ok(None); // the general path's combinations
+    }
+    if whole_slices(p, None, axis) {
+        if logits || alpha > 0.0 {
+            return Ok(None); // their whole-array forms: the general path
+        }
+        let p = Floats::borrow("p", p)?;
+        let h = with_slice!(p, |ps| py
+            .compute_sized(ps.len(), || entropy::entropy_contiguous(ps, &opts)))?;
+        return Ok(Some(h.into_pyobject(py)?.into_any()));
     }
     if alpha > 0.0 {
         // (with `from_logits=True` the general path raises)
@@ -296,8 +326,7 @@ macro_rules! pair_fast {
             smoothing: Option<&Bound<'py, PyAny>>,
             normalize: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Option<Bound<'py, PyAny>>> {
-            let (Some(axis), Some(opts), Some(logits), Some(alpha)) = (
-                fast_axis(p, Some(q), axis),
+            let (Some(opts), Some(logits), Some(alpha)) = (
                 fast_options(base, normalize),
                 bool_flag(from_logits),
                 smoothing.map_or(Some(0.0), plain_smoothing),
@@ -307,6 +336,16 @@ macro_rules! pair_fast {
             if !opts.normalize && (logits || alpha > 0.0) {
                 return Ok(None); // the general path's combinations
             }
+            if whole_slices(p, Some(q), axis) {
+                if logits || alpha > 0.0 {
+                    return Ok(None); // their whole-array forms: the general path
+                }
+                let finish: fn(f64) -> f64 = $finish;
+                return_from_slices!(py, p, q, |ps, qs| $contiguous(ps, qs, &opts).map(finish));
+            }
+            let Some(axis) = fast_axis(p, Some(q), axis) else {
+                return Ok(None);
+            };
             if alpha > 0.0 {
                 // (with `from_logits=True` the general path raises)
                 if logits {
