@@ -1994,7 +1994,8 @@ pub fn map_whole<T: Real, U: Real, M: RowMeasure<T, U>>(
 
 #[cfg(test)]
 mod by_length_tests {
-    use super::{Offsets, Rows};
+    use super::{Offsets, RowMeasure, Rows};
+    use crate::kernels::Real;
     use crate::measures::per_row;
     use crate::measures::{cross_entropy, entropy, js, kl, Options};
     use ndarray::{ArrayD, IxDyn};
@@ -2035,31 +2036,26 @@ mod by_length_tests {
         let q32: Vec<f32> = q.iter().map(|&v| v as f32).collect();
         let opts = Options::default();
         let (po, qo) = (Offsets::I32(&p_offsets), Offsets::I64(&q_offsets));
-        let kl_of = |p: &Rows<'_, f64>, q: &Rows<'_, f64>| {
-            per_row(p, q, &kl::Divergence { normalize: true }, n, &opts, "q").unwrap()
-        };
-        let d = kl_of(
-            &Rows::ragged(&p, po).unwrap(),
-            &Rows::ragged(&q, qo).unwrap(),
-        );
-        let j = per_row(
-            &Rows::ragged(&p32, po).unwrap(),
-            &Rows::ragged(&q32, qo).unwrap(),
+        // p's rows with p_offsets against q's with q_offsets, by the measure `m`
+        fn ragged_pair<T: Real, M: RowMeasure<T, T>>(
+            (p, q): (&[T], &[T]),
+            (po, qo): (Offsets<'_>, Offsets<'_>),
+            m: &M,
+        ) -> Vec<f64> {
+            let (pr, qr) = (Rows::ragged(p, po).unwrap(), Rows::ragged(q, qo).unwrap());
+            per_row(&pr, &qr, m, p.len(), &Options::default(), "q").unwrap()
+        }
+        let d = ragged_pair((&p, &q), (po, qo), &kl::Divergence { normalize: true });
+        let j = ragged_pair(
+            (&p32, &q32),
+            (po, qo),
             &js::JensenShannon { normalize: true },
-            n,
-            &opts,
-            "q",
-        )
-        .unwrap();
-        let c32 = per_row(
-            &Rows::ragged(&p32, po).unwrap(),
-            &Rows::ragged(&q32, qo).unwrap(),
+        );
+        let c32 = ragged_pair(
+            (&p32, &q32),
+            (po, qo),
             &cross_entropy::CrossEntropy { normalize: true },
-            n,
-            &opts,
-            "q",
-        )
-        .unwrap();
+        );
         // p and q sharing p's offsets
         let d32 = kl::kl_divergence_ragged(&p32, &q32[3..], po, &opts).unwrap();
         let h = entropy::entropy_ragged(&p, po, &opts).unwrap();
