@@ -168,8 +168,9 @@ fn whole_slices(
         && q.is_none_or(|q| native_float_shape(q) == Some(shape) && c_order(q))
 }
 
-/// Entropy with the default options (or a plain `base`, `from_logits=True`, or a plain
-/// `smoothing` pseudocount), or None (see the module docs).
+/// Entropy with the default options (or a plain `base`, `from_logits=True`, a plain
+/// `smoothing` pseudocount, `normalize=False`, `axis=None` on a C-ordered array), or None
+/// (see the module docs).
 #[pyfunction(name = "entropy_fast", signature = (p, axis, base, from_logits, smoothing = None, normalize = None))]
 fn py_entropy_fast<'py>(
     py: Python<'py>,
@@ -313,7 +314,7 @@ fn entropy_then<'py>(
 /// or for one contiguous distribution each by `$finish($contiguous(p, q, opts))`.
 macro_rules! pair_fast {
     ($fn_name:ident, $name:literal, $measure:path, $contiguous:path, $finish:expr, $of_logits:expr, $smoothed:expr) => {
-        #[doc = concat!("`", $name, "` with the default options (or a plain `base`, `from_logits=True`, or a plain `smoothing` pseudocount), or None (see the module docs).")]
+        #[doc = concat!("`", $name, "` with the default options (or a plain `base`, `from_logits=True`, a plain `smoothing` pseudocount, `normalize=False`, `axis=None` on C-ordered arrays), or None (see the module docs).")]
         #[pyfunction(name = $name, signature = (p, q, axis, base, from_logits, smoothing = None, normalize = None))]
         #[allow(clippy::too_many_arguments)]
         fn $fn_name<'py>(
