@@ -156,6 +156,9 @@ fn whole_slices(
     q: Option<&Bound<'_, PyAny>>,
     axis: &Bound<'_, PyAny>,
 ) -> bool {
+    if !axis.is_none() {
+        return false; // (the common call: nothing else looked at)
+    }
     let c_order = |x: &Bound<'_, PyAny>| {
         x.cast::<PyUntypedArray>()
             .is_ok_and(|a| a.ndim() >= 1 && a.is_c_contiguous())
@@ -163,9 +166,7 @@ fn whole_slices(
     let Some(shape) = native_float_shape(p) else {
         return false;
     };
-    axis.is_none()
-        && c_order(p)
-        && q.is_none_or(|q| native_float_shape(q) == Some(shape) && c_order(q))
+    c_order(p) && q.is_none_or(|q| native_float_shape(q) == Some(shape) && c_order(q))
 }
 
 /// Entropy with the default options (or a plain `base`, `from_logits=True`, a plain
@@ -191,14 +192,9 @@ fn py_entropy_fast<'py>(
     if !opts.normalize && (logits || alpha > 0.0) {
         return Ok(None); // the general path's combinations
     }
-    if whole_slices(p, None, axis) {
-        if logits || alpha > 0.0 {
-            return Ok(None); // their whole-array forms: the general path
-        }
-        let p = Floats::borrow("p", p)?;
-        let h = with_slice!(p, |ps| py
-            .compute_sized(ps.len(), || entropy::entropy_contiguous(ps, &opts)))?;
-        return Ok(Some(h.into_pyobject(py)?.into_any()));
+    let whole = whole_slices(p, None, axis);
+    if whole && (logits || alpha > 0.0) {
+        return Ok(None); // their whole-array forms: the general path
     }
     if alpha > 0.0 {
         // (with `from_logits=True` the general path raises)
@@ -210,13 +206,12 @@ fn py_entropy_fast<'py>(
     if logits {
         return of_logits(py, p, axis, One::Entropy, &opts);
     }
-    entropy_then(py, p, axis, &opts, false)
+    entropy_then(py, p, axis, &opts, false, whole)
 }
 
 /// A measure of `p` and `q` (native float arrays of one shape) with the pseudocount
-/// `alpha` > 0 added to every element: the general path's core call
-/// (`smoothed_measure`) without its Python argument handling, one contiguous distribution
-/// each read as a slice.
+/// `alpha` added to every element: the general path's core call (`smoothed_measure`)
+/// without its Python argument handling, one contiguous distribution each read as a slice.
 fn smoothed<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
@@ -275,22 +270,29 @@ fn py_perplexity_fast<'py>(
         normalize: true,
         base: None,
     };
-    entropy_then(py, p, axis, &nats, true)
+    entropy_then(py, p, axis, &nats, true, false)
 }
 
 /// The entropy of `p` along `axis` with `opts` (its exponential where `perplexity`: `opts`
-/// then in nats), or None (see the module docs).
+/// then in nats), or of the whole of `p` where `whole` ([`whole_slices`]), or None (see the
+/// module docs).
 fn entropy_then<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     axis: &Bound<'py, PyAny>,
     opts: &Options,
     perplexity: bool,
+    whole: bool,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let Some(axis) = fast_axis(p, None, axis) else {
+    // (a whole array is read as one slice below: no axis needed)
+    let Some(axis) = (if whole {
+        Some(-1)
+    } else {
+        fast_axis(p, None, axis)
+    }) else {
         return Ok(None);
     };
-    if one_slice(p) {
+    if whole || one_slice(p) {
         let p = Floats::borrow("p", p)?;
         let h = with_slice!(p, |ps| py
             .compute_sized(ps.len(), || entropy::entropy_contiguous(ps, opts)))?;
@@ -337,14 +339,12 @@ macro_rules! pair_fast {
             if !opts.normalize && (logits || alpha > 0.0) {
                 return Ok(None); // the general path's combinations
             }
-            if whole_slices(p, Some(q), axis) {
-                if logits || alpha > 0.0 {
-                    return Ok(None); // their whole-array forms: the general path
-                }
-                let finish: fn(f64) -> f64 = $finish;
-                return_from_slices!(py, p, q, |ps, qs| $contiguous(ps, qs, &opts).map(finish));
+            let whole = whole_slices(p, Some(q), axis);
+            if whole && (logits || alpha > 0.0) {
+                return Ok(None); // their whole-array forms: the general path
             }
-            let Some(axis) = fast_axis(p, Some(q), axis) else {
+            // (a whole array is read as one slice below: no axis needed)
+            let Some(axis) = (if whole { Some(-1) } else { fast_axis(p, Some(q), axis) }) else {
                 return Ok(None);
             };
             if alpha > 0.0 {
@@ -362,7 +362,7 @@ macro_rules! pair_fast {
                 ))
                 .map(Some);
             }
-            if one_slice(p) && one_slice(q) {
+            if whole || (one_slice(p) && one_slice(q)) {
                 let finish: fn(f64) -> f64 = $finish;
                 return_from_slices!(py, p, q, |ps, qs| $contiguous(ps, qs, &opts).map(finish));
             }
@@ -439,24 +439,7 @@ fn py_population_stability_index_fast<'py>(
     ) else {
         return Ok(None);
     };
-    let lb = opts.ln_base()?;
-    if one_slice(p) && one_slice(q) {
-        return_from_slices!(py, p, q, |ps, qs| smoothing::contiguous(
-            ps,
-            qs,
-            Smoothed::Psi,
-            alpha,
-            lb
-        ));
-    }
-    reduce_pair!(py, p, q, axis, |pv, qv| smoothing::rows(
-        pv,
-        qv,
-        Smoothed::Psi,
-        alpha,
-        lb
-    ))
-    .map(Some)
+    smoothed(py, p, q, axis, Smoothed::Psi, alpha, &opts)
 }
 
 /// Self-information in nats into a new array, or None (see the module docs; also for a
