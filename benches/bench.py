@@ -1274,6 +1274,17 @@ class Runner:
             pn, qn = ref / ref.sum(), cur / cur.sum()
             return np.sum((pn - qn) * np.log(pn / qn))
 
+        def smoothed_kl() -> Any:
+            a, b = ref + 1.0, cur + 1.0
+            pn, qn = a / a.sum(), b / b.sum()
+            return np.sum(pn * np.log(pn / qn))
+
+        joint = ref.reshape(2, 5)
+
+        def joint_entropy() -> Any:
+            pn = joint / joint.sum()
+            return -np.sum(pn * np.log(pn))
+
         out: Dict[str, Dict[str, Tuple[Callable[[], Any], str]]] = {
             "logsumexp[one row]": {
                 FE: (lambda: fe.logsumexp(z), "fastentropy.logsumexp(z)"),
@@ -1297,6 +1308,21 @@ class Runner:
             "population_stability_index[histograms]": {
                 FE: (lambda: fe.population_stability_index(ref, cur), "fastentropy.population_stability_index(ref, cur)"),
                 "numpy": (psi, "Σ (P − Q)·ln(P/Q) of the normalised histograms"),
+            },
+            "kl_divergence[smoothing, histograms]": {
+                FE: (lambda: fe.kl_divergence(ref, cur, smoothing=1.0), "fastentropy.kl_divergence(ref, cur, smoothing=1.0)"),
+                "numpy": (smoothed_kl, "Σ P·ln(P/Q) of the histograms + 1, normalised"),
+                "scipy": (lambda: scipy.stats.entropy(ref + 1.0, cur + 1.0), "scipy.stats.entropy(ref + 1, cur + 1)"),
+            },
+            "kl_divergence[raw sums, histograms]": {
+                FE: (lambda: fe.kl_divergence(ref, cur, normalize=False), "fastentropy.kl_divergence(ref, cur, normalize=False)"),
+                "numpy": (lambda: np.sum(ref * np.log(ref / cur)), "Σ p·ln(p/q)"),
+                "scipy": (lambda: scipy.special.rel_entr(ref, cur).sum(), "scipy.special.rel_entr(ref, cur).sum()"),
+            },
+            "entropy[axis=None, histograms]": {
+                FE: (lambda: fe.entropy(joint, axis=None), "fastentropy.entropy(joint, axis=None)"),
+                "numpy": (joint_entropy, "−Σ P·ln P of the normalised (2, 5) table"),
+                "scipy": (lambda: scipy.stats.entropy(joint.ravel()), "scipy.stats.entropy(joint.ravel())"),
             },
         }
         if self.use_torch:
@@ -1324,6 +1350,9 @@ ONE_ROW_CALLS = {
     "entropy[from_logits]": "entropy(z, from_logits=True)",
     "binary_cross_entropy_with_logits[one row]": "binary_cross_entropy_with_logits(z, t)",
     "population_stability_index[histograms]": "population_stability_index(ref, cur), 10-bin histograms",
+    "kl_divergence[smoothing, histograms]": "kl_divergence(ref, cur, smoothing=1.0), 10-bin histograms",
+    "kl_divergence[raw sums, histograms]": "kl_divergence(ref, cur, normalize=False), 10-bin histograms",
+    "entropy[axis=None, histograms]": "entropy(joint, axis=None), a (2, 5) histogram",
 }
 
 
