@@ -1250,7 +1250,7 @@ class Runner:
             time_case(timers, st)
             ok = self.check(f"small {func}", timers, 2e-4)
             row = self._row(timers, impls, ok)
-            row.update(function=func, dtype=z.dtype.name if "histograms" not in func else "float64", n=10)
+            row.update(function=func, dtype=_one_row_dtype(func, z), n=10)
             rows.append(row)
         return rows
 
@@ -1280,6 +1280,18 @@ class Runner:
             return np.sum(pn * np.log(pn / qn))
 
         joint = ref.reshape(2, 5)
+        # scipy users' inputs as they come: integer counts (np.bincount) and literal lists
+        counts = np.random.default_rng(8).integers(0, 50, 10)
+        ref_list, cur_list = (ref / ref.sum()).tolist(), (cur / cur.sum()).tolist()
+
+        def counts_entropy() -> Any:
+            pn = counts / counts.sum()
+            pn = pn[pn > 0]
+            return -np.sum(pn * np.log(pn))
+
+        def list_kl() -> Any:
+            pn, qn = np.asarray(ref_list), np.asarray(cur_list)
+            return np.sum(pn * np.log(pn / qn))
 
         def joint_entropy() -> Any:
             pn = joint / joint.sum()
@@ -1324,6 +1336,16 @@ class Runner:
                 "numpy": (joint_entropy, "−Σ P·ln P of the normalised (2, 5) table"),
                 "scipy": (lambda: scipy.stats.entropy(joint.ravel()), "scipy.stats.entropy(joint.ravel())"),
             },
+            "entropy[int64 counts]": {
+                FE: (lambda: fe.entropy(counts), "fastentropy.entropy(counts)"),
+                "numpy": (counts_entropy, "−Σ P·ln P of counts / counts.sum()"),
+                "scipy": (lambda: scipy.stats.entropy(counts), "scipy.stats.entropy(counts)"),
+            },
+            "kl_divergence[lists]": {
+                FE: (lambda: fe.kl_divergence(ref_list, cur_list), "fastentropy.kl_divergence(p_list, q_list)"),
+                "numpy": (list_kl, "Σ p·ln(p/q) of np.asarray(p_list), np.asarray(q_list)"),
+                "scipy": (lambda: scipy.stats.entropy(ref_list, cur_list), "scipy.stats.entropy(p_list, q_list)"),
+            },
         }
         if self.use_torch:
             zt = torch.from_numpy(z)
@@ -1341,6 +1363,15 @@ class Runner:
         return out
 
 
+def _one_row_dtype(func: str, z: np.ndarray) -> str:
+    """The dtype a one-row call of the small section is given (its table's dtype column)."""
+    if "counts" in func:
+        return "int64"
+    if "lists" in func:
+        return "list"
+    return z.dtype.name if "histograms" not in func else "float64"
+
+
 # the measures of the small-call section (issue #13 target 4: a 10-element call ≤ 1 µs)
 SMALL_MEASURES = ("entropy", "kl_divergence", "cross_entropy")
 # the other one-row calls of the small-call section, as the table names them
@@ -1353,6 +1384,8 @@ ONE_ROW_CALLS = {
     "kl_divergence[smoothing, histograms]": "kl_divergence(ref, cur, smoothing=1.0), 10-bin histograms",
     "kl_divergence[raw sums, histograms]": "kl_divergence(ref, cur, normalize=False), 10-bin histograms",
     "entropy[axis=None, histograms]": "entropy(joint, axis=None), a (2, 5) histogram",
+    "entropy[int64 counts]": "entropy(counts)",
+    "kl_divergence[lists]": "kl_divergence(p, q), two Python lists of 10 floats",
 }
 
 
@@ -1476,7 +1509,8 @@ def small_table(rows: List[Dict[str, Any]]) -> str:
         elif r["function"] == "softmax_cross_entropy[one row]":
             call = f"softmax_cross_entropy(z, 3), one row of 10 {r['dtype']}"
         elif r["function"] in ONE_ROW_CALLS:
-            call = f"{ONE_ROW_CALLS[r['function']]}, one row of 10 {r['dtype']}"
+            call = ONE_ROW_CALLS[r["function"]]
+            call += "" if r["dtype"] == "list" else f", one row of 10 {r['dtype']}"
         else:
             call = r["function"] + ("(x)" if r["function"] in ("logsumexp", "log_softmax") else "(x, y)")
             call += f", 10 × 10 {r['dtype']}"

@@ -40,14 +40,18 @@ def test_eligible_inputs_are_computed_by_the_core_as_they_are():
     "p, axis",
     [
         (P.astype(">f8"), -1),  # byte-swapped
-        (P.astype(np.int64), -1),  # integers are converted by the general path
+        ((P * 10).astype(">i8"), -1),  # byte-swapped integers are converted by the general path
+        ((P * 10).astype(np.int64)[:, ::2], -1),  # so are strided ones
         (P.astype(np.float16), -1),
         (P, np.int64(-1)),  # a NumPy integer axis
         (P, True),  # bool is an int subclass, not an axis
         (P, 2),  # out of range: the general path raises AxisError
         (P, -3),
         (P, 1.0),  # (axis=None on a C-ordered array is taken: see the axis=None test)
-        (P.tolist(), -1),
+        (P.tolist(), -1),  # nested lists: the general path
+        ([True, 0.5], -1),  # lists of anything but plain floats and ints
+        ([np.float64(0.5), 0.5], -1),
+        ([2**63, 1], -1),  # beyond i64: NumPy makes it float64, the general path
     ],
 )
 def test_anything_else_returns_none_and_the_public_function_matches_the_general_path(p, axis):
@@ -67,8 +71,8 @@ def test_pairs_of_other_shapes_or_dtypes_take_the_general_path():
         # broadcasting
         assert fast(P, Q[0], -1, None, False) is None
         np.testing.assert_allclose(public(P, Q[0]), public(P, np.broadcast_to(Q[0], P.shape).copy()), rtol=1e-15)
-        # integer q, byte-swapped p
-        assert fast(P, Q.astype(np.int64), -1, None, False) is None
+        # strided integer q, byte-swapped p
+        assert fast(P, (Q * 10).astype(np.int64)[:, ::2], -1, None, False) is None
         assert fast(P.astype(">f8"), Q, -1, None, False) is None
         np.testing.assert_allclose(public(P.astype(">f8"), Q), public(P, Q), rtol=1e-15)
         # shapes that do not broadcast: the general path's error
@@ -106,7 +110,7 @@ def test_self_information_fast_path_gives_the_general_result():
     [
         np.float64(0.5) * np.ones(()),  # 0-d: the caller returns a NumPy scalar
         P.astype(">f8"),
-        (P * 10).astype(np.int64),
+        (P * 10).astype(">i8"),
         P.astype(np.float16),
         np.ma.masked_array(P, mask=[[False, True, False], [False, False, False]]),
         P.tolist(),
@@ -389,3 +393,146 @@ def test_axis_none_on_c_ordered_arrays_takes_the_fast_path_with_the_general_path
     args = (np.ones(3),) if one else (np.ones(3), np.ones(3))
     assert fast(*args, None, None, True, 0.0, True) is None
     assert fast(*args, None, None, False, 1.0, True) is None
+
+
+INTEGER_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64, np.bool_]
+
+
+def _counts(dtype: Any, shape: Any, seed: int) -> np.ndarray:
+    """Counts of `dtype` in `shape`: small ones, zeros, and each dtype's extremes (int64 and
+    uint64 beyond 2^53, where the conversion to float64 rounds)."""
+    rng = np.random.default_rng(seed)
+    if dtype is np.bool_:
+        return rng.random(shape) < 0.6
+    info = np.iinfo(dtype)
+    x = rng.integers(0, min(int(info.max), 50), size=shape, endpoint=True).astype(dtype)
+    flat = x.reshape(-1)
+    if flat.size >= 3:
+        flat[0], flat[-1] = info.max, 0
+        flat[1] = info.max - 1 if info.max < 2**53 else 2**53 + 1
+    return x
+
+
+def _general(name: str, *args: Any, **kw: Any) -> Any:
+    """The public function on the inputs as the general path converts them (float64),
+    with an option given as a NumPy value so that it takes its general path."""
+    args = tuple(np.asarray(a, dtype=np.float64) for a in args)
+    if name == "population_stability_index":
+        return fe.population_stability_index(*args, smoothing=np.float64(0.0), **kw)
+    return getattr(fe, name)(*args, normalize=np.True_, **kw)
+
+
+def _fast(name: str, *args: Any, axis: Any = -1) -> Any:
+    """The core fast function of `name`, asserted to have answered."""
+    fast = getattr(_core, name + "_fast")
+    if name == "population_stability_index":
+        value = fast(*args, axis, None, 0.0)
+    elif name == "perplexity":
+        value = fast(*args, axis, None, False)
+    else:
+        value = fast(*args, axis, None, False, 0.0, True)
+    assert value is not None, name
+    return value
+
+
+ONE_ARRAY = ["entropy", "perplexity"]
+TWO_ARRAYS = PAIRS + ["population_stability_index"]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
+def test_integer_counts_take_the_fast_path_with_the_general_paths_bits(dtype: Any) -> None:
+    """scipy users' `entropy(np.bincount(x))`: C-contiguous arrays of native integers or
+    bools are converted to float64 in the core, as `astype(np.float64)` does (nearest,
+    ties to even beyond 2^53) — the same bits and result types as the general path."""
+    for shape, axes in [((0,), [-1]), ((1,), [0]), ((10,), [-1, None]), ((67,), [0]), ((4, 17), [-1, 0, None])]:
+        p, q = _counts(dtype, shape, 1), _counts(dtype, shape, 2)
+        for axis in axes:
+            kw = {"axis": axis}
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for name in ONE_ARRAY:
+                    if axis is None and name == "perplexity":
+                        continue  # (its fast path takes an int axis only)
+                    want = _general(name, p, **kw)
+                    for got in (_fast(name, p, axis=axis), getattr(fe, name)(p, **kw)):
+                        assert type(got) is type(want)
+                        np.testing.assert_array_equal(got, want, err_msg=f"{name} {dtype} {shape} {axis}")
+                for name in TWO_ARRAYS:
+                    if axis is None and name == "population_stability_index":
+                        continue
+                    want = _general(name, p, q, **kw)
+                    # q as integers, and p as integers against a float q
+                    for pp, qq in [(p, q), (p, q.astype(np.float64))]:
+                        for got in (_fast(name, pp, qq, axis=axis), getattr(fe, name)(pp, qq, **kw)):
+                            assert type(got) is type(want)
+                            np.testing.assert_array_equal(got, want, err_msg=f"{name} {dtype} {shape} {axis}")
+    x = _counts(dtype, (3, 5), 3)
+    got = _core.self_information_fast(x)
+    assert got.dtype == np.float64
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(got, _core.self_information(x.astype(np.float64)))
+        np.testing.assert_array_equal(fe.self_information(x), got)
+
+
+def _flat_lists(n: int) -> list:
+    """Flat lists of n plain numbers: floats, ints (beyond 2^53 too), mixed, adversarial."""
+    rng = np.random.default_rng(n)
+    floats = (rng.random(n) * 3).tolist()
+    ints = rng.integers(0, 9, n).tolist()
+    mixed = [v if i % 2 else int(v * 10) for i, v in enumerate(floats)]
+    lists = [floats, ints, mixed]
+    if n >= 3:
+        lists.append([2**62 + 1] + ints[1:-1] + [2**53 + 1])
+        lists.append([1e300, 5e-324, 0.0] + floats[3:])
+        lists.append([float("inf")] + floats[1:])
+        lists.append(floats[:-1] + [float("nan")])
+    return lists
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 10, 17, 67])
+def test_flat_lists_and_tuples_take_the_fast_path_with_the_general_paths_bits(n: int) -> None:
+    """`entropy([0.5, 0.5])`: a flat list (or tuple) of plain floats and ints is made a
+    float64 array in the core, with the values `np.asarray` gives — the same bits."""
+    lists = _flat_lists(n)
+    with np.errstate(all="ignore"):
+        for i, p in enumerate(lists):
+            q = lists[(i + 1) % len(lists)]
+            for make in (list, tuple):
+                pp, qq = make(p), make(q)
+                for name in ONE_ARRAY:
+                    want = _general(name, p)
+                    for got in (_fast(name, pp), getattr(fe, name)(pp)):
+                        assert type(got) is type(want)
+                        np.testing.assert_array_equal(got, want, err_msg=f"{name} n={n} list {i}")
+                for name in TWO_ARRAYS:
+                    want = _general(name, p, q)
+                    for got in (_fast(name, pp, qq), getattr(fe, name)(pp, qq)):
+                        assert type(got) is type(want)
+                        np.testing.assert_array_equal(got, want, err_msg=f"{name} n={n} list {i}")
+                if n:
+                    got = _core.self_information_fast(pp)
+                    np.testing.assert_array_equal(got, _core.self_information(np.asarray(p, dtype=np.float64)))
+                    np.testing.assert_array_equal(fe.self_information(pp), got)
+
+
+def test_converted_inputs_report_the_general_paths_errors() -> None:
+    """A negative count (an integer array or a list) raises the general path's ValueError,
+    naming the argument and the value, from the fast path too."""
+    for bad in (np.array([3, -2, 1]), [3, -2, 1], (3.0, -2, 1)):
+        good = [1, 2, 3]
+        for name in ONE_ARRAY:
+            with pytest.raises(ValueError) as fast_error:
+                _fast(name, bad)
+            with pytest.raises(ValueError) as general_error:
+                _general(name, bad)
+            assert str(fast_error.value) == str(general_error.value)
+            assert "-2" in str(fast_error.value)
+        for name in TWO_ARRAYS:
+            for args in [(bad, good), (good, bad)]:
+                with pytest.raises(ValueError) as fast_error:
+                    _fast(name, *args)
+                with pytest.raises(ValueError) as general_error:
+                    _general(name, *args)
+                assert str(fast_error.value) == str(general_error.value), name
+    # lists of different lengths: the general path's broadcasting error
+    with pytest.raises(ValueError):
+        fe.kl_divergence([1, 2, 3], [1, 2])

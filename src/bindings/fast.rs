@@ -5,8 +5,10 @@
 //! `from_logits` / `normalize` exactly `True` or `False`, a plain `smoothing` pseudocount;
 //! one C-contiguous distribution is read as a slice) is decided in Rust, where it costs a
 //! few nanoseconds instead of the ~100 ns of `p.dtype`/`p.ndim` lookups in Python.
-//! Anything else returns None and the caller takes its general path (conversion,
-//! broadcasting, the errors that name the argument).
+//! Integer counts and flat lists of numbers are first made float64 arrays here
+//! ([`super::convert`]), as the general path would make them. Anything else returns None
+//! and the caller takes its general path (conversion, broadcasting, the errors that name
+//! the argument).
 
 use numpy::{PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -14,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt};
 
 use super::arrays::{is_float32, reduce_one, reduce_pair, Floats};
+use super::convert::as_float64;
 use super::measures::py_self_information;
 use super::Compute;
 use crate::measures::from_logits::{self, One, Two};
@@ -192,6 +195,7 @@ fn py_entropy_fast<'py>(
     if !opts.normalize && (logits || alpha > 0.0) {
         return Ok(None); // the general path's combinations
     }
+    let p = &as_float64(p)?;
     let whole = whole_slices(p, None, axis);
     if whole && (logits || alpha > 0.0) {
         return Ok(None); // their whole-array forms: the general path
@@ -263,6 +267,7 @@ fn py_perplexity_fast<'py>(
     let (Some(opts), Some(logits)) = (fast_options(base, None), bool_flag(from_logits)) else {
         return Ok(None);
     };
+    let p = &as_float64(p)?;
     if logits {
         return of_logits(py, p, axis, One::Perplexity, &opts);
     }
@@ -339,6 +344,7 @@ macro_rules! pair_fast {
             if !opts.normalize && (logits || alpha > 0.0) {
                 return Ok(None); // the general path's combinations
             }
+            let (p, q) = (&as_float64(p)?, &as_float64(q)?);
             let whole = whole_slices(p, Some(q), axis);
             if whole && (logits || alpha > 0.0) {
                 return Ok(None); // their whole-array forms: the general path
@@ -432,6 +438,7 @@ fn py_population_stability_index_fast<'py>(
     base: Option<&Bound<'py, PyAny>>,
     smoothing: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let (p, q) = (&as_float64(p)?, &as_float64(q)?);
     let (Some(axis), Some(opts), Some(alpha)) = (
         fast_axis(p, Some(q), axis),
         fast_options(base, None),
@@ -449,6 +456,7 @@ fn py_self_information_fast<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let p = &as_float64(p)?;
     if native_float_shape(p).is_none_or(|shape| shape.is_empty()) {
         return Ok(None);
     }

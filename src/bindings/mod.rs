@@ -3,6 +3,7 @@
 //! conversion, broadcasting, moving `axis` last) happens in `python/fastentropy/_api.py`.
 
 mod arrays;
+mod convert;
 mod drift;
 mod fast;
 mod loss;
