@@ -536,3 +536,15 @@ def test_converted_inputs_report_the_general_paths_errors() -> None:
     # lists of different lengths: the general path's broadcasting error
     with pytest.raises(ValueError):
         fe.kl_divergence([1, 2, 3], [1, 2])
+
+
+def test_large_integer_arrays_and_lists_keep_the_general_path() -> None:
+    """Only small inputs are converted in the core (it holds the GIL while it converts;
+    NumPy's cast releases it): above 2^16 values the fast path declines."""
+    rng = np.random.default_rng(4)
+    for n in (2**16, 2**16 + 1):
+        counts = rng.integers(0, 9, n)
+        for x in (counts, counts.tolist()):
+            taken = _core.entropy_fast(x, -1, None, False, 0.0, True)
+            assert (taken is None) == (n > 2**16)
+            assert fe.entropy(x) == _general("entropy", counts)

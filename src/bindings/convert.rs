@@ -16,10 +16,15 @@ use pyo3::types::{PyFloat, PyInt, PyList, PyTuple};
 
 use super::arrays::zeros;
 
+/// The most elements converted here: small calls are what this is for, and a larger input
+/// keeps the general path, whose NumPy cast releases the GIL (this conversion holds it).
+const CONVERT_UP_TO: usize = 1 << 16;
+
 /// `obj` ready for a fast path: a new float64 array where it is an exact, C-contiguous
-/// ndarray of native integers or bools (NumPy's `astype(np.float64)` of it), or a flat list
-/// or tuple of plain floats and ints (`np.asarray` of it, as float64); `obj` itself for
-/// anything else — float arrays as they are, and whatever the fast path then declines.
+/// ndarray of at most [`CONVERT_UP_TO`] native integers or bools (NumPy's
+/// `astype(np.float64)` of it), or a flat list or tuple of as many plain floats and ints
+/// (`np.asarray` of it, as float64); `obj` itself for anything else — float arrays as
+/// they are, and whatever the fast path then declines.
 pub fn as_float64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let converted = if obj.is_exact_instance_of::<PyUntypedArray>() {
         integer_array(obj)?
@@ -38,7 +43,10 @@ pub fn as_float64<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 /// float arrays (taken as they are) and anything else.
 fn integer_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
     let array = obj.cast::<PyUntypedArray>()?;
-    if !matches!(array.dtype().kind(), b'i' | b'u' | b'b') || !array.is_c_contiguous() {
+    if !matches!(array.dtype().kind(), b'i' | b'u' | b'b')
+        || !array.is_c_contiguous()
+        || array.len() > CONVERT_UP_TO
+    {
         return Ok(None);
     }
     macro_rules! widen {
@@ -73,6 +81,9 @@ fn numbers<'py>(
     len: usize,
     mut items: impl Iterator<Item = Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if len > CONVERT_UP_TO {
+        return Ok(None);
+    }
     new_float64(py, &[len], |slots| {
         for slot in slots.iter_mut() {
             let item = items.next()?;
