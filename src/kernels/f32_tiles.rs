@@ -13,11 +13,12 @@
 //! either (tested: [`adjacent`] against the group form on every shape it takes).
 
 use super::block::Block;
-use super::two_pass::{exact_where_not_fast, half, narrow, Lowest};
-use super::GROUP;
+// (`TileRow` lives beside the tile helpers its impls use; re-exported for the forms here)
+pub use super::two_pass::TileRow;
+use super::two_pass::{exact_where_not_fast, Lowest};
+use super::{COLUMNS_AHEAD, GROUP};
 use crate::simd::transpose::{transpose, widen_runs};
 use crate::simd::vector::F8;
-use crate::simd::vector_f32::F16;
 
 /// Rows at least this long take the float32 tiles ([`adjacent`]); shorter ones (but rows
 /// of three, see [`take`]) have too few columns for the transpose's 8 × 8 blocks (its
@@ -34,38 +35,6 @@ const FROM: usize = 8;
 /// alternated rounds: 21.6 → 20.2 ms, 29.7 → 26.9 ms.
 pub(crate) fn take(len: usize) -> bool {
     len == 3 || len >= FROM
-}
-
-/// A row of a group tile holding float32 values: sixteen lanes, one per row.
-pub trait TileRow: Copy {
-    /// The sixteen lanes as f32.
-    fn lanes<V: F8>(&self) -> V::F32s;
-    /// Lanes `8h..8h + 8` as f64.
-    fn half<V: F8>(&self, h: usize) -> V;
-}
-
-/// The engine's tile: float32 values widened exactly.
-impl TileRow for [f64; GROUP] {
-    #[inline(always)]
-    fn lanes<V: F8>(&self) -> V::F32s {
-        narrow::<V>(self)
-    }
-    #[inline(always)]
-    fn half<V: F8>(&self, h: usize) -> V {
-        half::<V>(self, h)
-    }
-}
-
-/// A float32 tile.
-impl TileRow for [f32; GROUP] {
-    #[inline(always)]
-    fn lanes<V: F8>(&self) -> V::F32s {
-        V::F32s::load(self)
-    }
-    #[inline(always)]
-    fn half<V: F8>(&self, h: usize) -> V {
-        V::load_f32(self[h * 8..h * 8 + 8].try_into().expect("8"))
-    }
 }
 
 /// A fast float32 group form and the exact group form it falls back on.
@@ -233,10 +202,6 @@ impl Block<'_, f32> {
         }
     }
 }
-
-/// How far ahead (elements) a [`Block::Columns`] group asks for each class row: two
-/// groups (as the engine's own fill of that layout).
-const COLUMNS_AHEAD: usize = 2 * GROUP;
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,12 @@ pub const LANES: usize = 8;
 /// handed to the kernels transposed, `[element][row]`, this many rows at a time.
 pub const GROUP: usize = 16;
 
+/// How far ahead (elements) a read of the (C, N) layout along axis 0 asks for each class
+/// row, group after group (the engine's fill and [`f32_tiles`]' float32 tiles): two groups
+/// — far enough to hide the memory's latency behind a group's arithmetic, near enough that
+/// C rows' worth of lines stay in the cache until read.
+pub const COLUMNS_AHEAD: usize = 2 * GROUP;
+
 pub use crate::simd::element::Real;
 
 /// Elements per leaf of the pairwise sums (sixteen steps of sixteen lanes).

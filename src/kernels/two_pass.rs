@@ -12,7 +12,6 @@
 //! row's constants — each term then needs the totals, which is what keeps the terms
 //! non-negative and the sums free of cancellation.
 
-use super::f32_tiles::TileRow;
 use super::{min_ignoring_nan, Partial, Real, GROUP};
 use crate::simd::log::ln_finite;
 use crate::simd::vector::F8;
@@ -262,6 +261,38 @@ pub(crate) fn half<V: F8>(row: &[f64; GROUP], h: usize) -> V {
 #[inline(always)]
 pub(crate) fn narrow<V: F8>(row: &[f64; GROUP]) -> V::F32s {
     V::F32s::from_wide(half::<V>(row, 0), half::<V>(row, 1))
+}
+
+/// A row of a group tile holding float32 values: sixteen lanes, one per row.
+pub trait TileRow: Copy {
+    /// The sixteen lanes as f32.
+    fn lanes<V: F8>(&self) -> V::F32s;
+    /// Lanes `8h..8h + 8` as f64.
+    fn half<V: F8>(&self, h: usize) -> V;
+}
+
+/// The engine's tile: float32 values widened exactly.
+impl TileRow for [f64; GROUP] {
+    #[inline(always)]
+    fn lanes<V: F8>(&self) -> V::F32s {
+        narrow::<V>(self)
+    }
+    #[inline(always)]
+    fn half<V: F8>(&self, h: usize) -> V {
+        half::<V>(self, h)
+    }
+}
+
+/// A float32 tile.
+impl TileRow for [f32; GROUP] {
+    #[inline(always)]
+    fn lanes<V: F8>(&self) -> V::F32s {
+        V::F32s::load(self)
+    }
+    #[inline(always)]
+    fn half<V: F8>(&self, h: usize) -> V {
+        V::load_f32(self[h * 8..h * 8 + 8].try_into().expect("8"))
+    }
 }
 
 /// The smallest lane of running minima of p and q held in f32 lanes, as [`Lowest`]

@@ -27,7 +27,7 @@ use super::{reduce_blocks, Ctx};
 use crate::error::Error;
 pub use crate::kernels::block::Block;
 use crate::kernels::two_pass::Lowest;
-use crate::kernels::{PairwiseStack, Partial, Real, GROUP, LEAF};
+use crate::kernels::{PairwiseStack, Partial, Real, COLUMNS_AHEAD, GROUP, LEAF};
 use crate::simd::transpose::{
     transpose_ahead, transpose_rows, widen_rows, widen_rows_at, widen_runs,
 };
@@ -610,7 +610,7 @@ impl<T: Real> Rows<'_, T> {
             // element c of row first + j at first + j + c·n_rows; the last one read is
             // element len − 1 of row first + n − 1
             let src = &all[first..first + (len - 1) * self.n_rows + n];
-            transpose_ahead(src, self.n_rows, len, n, buf, len, FAR_ROWS_AHEAD);
+            transpose_ahead(src, self.n_rows, len, n, buf, len, COLUMNS_AHEAD);
             return;
         }
         let first_base = first as isize * rs;
@@ -669,7 +669,7 @@ impl<T: Real> Rows<'_, T> {
         let runs = T::IS_F32 || len < F64_RUNS_BELOW;
         if let (Some(all), true) = (self.column_block(), runs && n == GROUP) {
             // element c of rows first..first + GROUP: all[first + c·n_rows ..][..GROUP]
-            return widen_runs(&all[first..], self.n_rows, FAR_ROWS_AHEAD, &mut buf[..len]);
+            return widen_runs(&all[first..], self.n_rows, COLUMNS_AHEAD, &mut buf[..len]);
         }
         if n == GROUP && rs == 1 {
             for (c, slot) in buf[..len].iter_mut().enumerate() {
@@ -679,7 +679,7 @@ impl<T: Real> Rows<'_, T> {
                 for line in (0..GROUP * std::mem::size_of::<T>()).step_by(64) {
                     crate::simd::prefetch_streams(
                         self.ptr
-                            .wrapping_offset(at + FAR_ROWS_AHEAD as isize)
+                            .wrapping_offset(at + COLUMNS_AHEAD as isize)
                             .cast::<u8>()
                             .wrapping_add(line),
                         len,
@@ -1033,10 +1033,6 @@ pub const VERTICAL: usize = 256;
 /// Rows up to this long take a measure's two-pass per-row form (a row stays in L2
 /// between its passes); longer ones are "long": partials over fixed blocks, in parallel.
 pub const MEDIUM: usize = 1 << 15;
-/// How far ahead (in elements) the (C, N) layout read along axis 0 asks for each class
-/// row: two groups of rows — far enough to hide the memory's latency behind a group's
-/// arithmetic, near enough that C rows' worth of lines stay in the cache until read.
-const FAR_ROWS_AHEAD: usize = 2 * GROUP;
 /// Elements per chunk of rows handed to one task (rows of one chunk run in order).
 const CHUNK_ELEMENTS: usize = 1 << 15;
 /// Float64 (C, N) groups of fewer classes than this are filled by whole vectors
