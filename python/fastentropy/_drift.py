@@ -79,14 +79,16 @@ def population_stability_index(
     >>> round(fe.population_stability_index([5, 5, 0], [4, 4, 2], smoothing=0.5), 12)
     0.314801497025
     """
+    if offsets is None:
+        # the small-call fast path (see `entropy`): native float arrays of one shape (or
+        # integer counts, flat lists), an int axis, a plain base and smoothing are taken
+        # as they are; None for anything else — ragged and Arrow inputs included
+        value = _core.population_stability_index_fast(p, q, axis, base, smoothing)
+        if value is not None:
+            return value
     ragged = _ragged_pair("population_stability_index", p, q, axis, base, True, False, smoothing, offsets)
     if ragged is not None:
         return ragged
-    # the small-call fast path (see `entropy`): native float arrays of one shape, an int
-    # axis, a plain base and smoothing are taken as they are; None for anything else
-    value = _core.population_stability_index_fast(p, q, axis, base, smoothing)
-    if value is not None:
-        return value
     s = _check_smoothing(smoothing, True, False)
     pa, qa, ax = _core_pair(p, q, axis)
     return _core.smoothed_measure(pa, qa, ax, _check_base(base), "psi", s)
