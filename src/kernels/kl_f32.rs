@@ -40,6 +40,18 @@
 //! exact leaf elsewhere. Measured (10^7 float32, one thread, q = p·(1 + 10^−4·noise)):
 //! the exact leaves took 53 ms, 6.3× `np.sum` of both inputs.
 //!
+//! **Not done: one logarithm of p/q** (counted 2026-12-08, not built). The fast form is
+//! ~78 vector operations per sixteen elements (two `ln_parts` of 18, five widenings of 3,
+//! the domain and bound bookkeeping), ~55 cycles on Zen 4: (10^5, 256) float32 rows take
+//! ~25 ms on one thread where numkong's plain f32 sum reads them at the memory's speed
+//! (5.4 ms). r = p/q, its exact remainder e = p − r·q (a fused multiply-add; the term is
+//! p·ln r + e to 2^−48), ln r's exponent and mantissa kept apart (k·ln2_hi + f by
+//! Fast2Sum, exact) and only the small part rounded would keep the error at
+//! 2^−24·p·(7.5|rest| + 6.6e-4·|k|): accepted as often as now. It counts ~61 operations
+//! and a division: at most ~1.3× faster, still ~2.5× numkong's time. A product p·ln r in
+//! f32 (one widening) would be ~47 operations, but its rounding, 2^−24 of |p·ln r|,
+//! fails the 2^−22 leaf bound for divergences below ~1 nat (uniform random rows: ~0.4).
+//!
 //! **Short rows** ([`group`]): the same terms in the group tile with one row per lane, one
 //! read; a row is kept where its bound, taken on D itself (the leaf bound over Σp plus the
 //! rounding of ln(1 + y) − y, y = Σq/Σp − 1), is at most [`GROUP_MAX_ERROR`] ≈ 7.2e-7 of D;
