@@ -630,6 +630,46 @@ mod x86 {
         });
     }
 
+    /// The loop of [`transpose16_f32`] and [`transpose8_f64`]: whole blocks of `$b` rows,
+    /// `$b` columns of a row in one load (masked past the last column), the block
+    /// transposed in registers by `$transpose`, a column a store; the rows taken (a
+    /// multiple of `$b`). Expanded inside their `avx512f` functions.
+    macro_rules! register_blocks {
+        ($b:expr, $mask:ty, $bits:ty, $zero:ident, $load:ident, $transpose:ident, $store:ident,
+         $src:expr, $start:expr, $rows:expr, $cols:expr, $dst:expr, $ds:expr, $ahead:expr) => {{
+            let (src, dst, rows, cols, ds) = ($src, $dst, $rows, $cols, $ds);
+            let whole = rows / $b * $b;
+            for j0 in (0..whole).step_by($b) {
+                for k0 in (0..cols).step_by($b) {
+                    let keep = (cols - k0).min($b);
+                    let mask: $mask = if keep == $b {
+                        <$bits>::MAX
+                    } else {
+                        (1 << keep) - 1
+                    };
+                    let mut r = [$zero(); $b];
+                    for (i, v) in r.iter_mut().enumerate() {
+                        let at = $start(j0 + i) + k0;
+                        let row = &src[at..at + keep];
+                        super::super::prefetch_l2(src.as_ptr().wrapping_add(at + $ahead));
+                        // SAFETY: AVX-512F is enabled on the function this expands in; the
+                        // mask enables the first `keep` lanes only, and `row` holds those
+                        // `keep` values (a masked-off lane is not read).
+                        *v = unsafe { $load(mask, row.as_ptr()) };
+                    }
+                    for (k, v) in $transpose(r).into_iter().take(keep).enumerate() {
+                        let at = (k0 + k) * ds + j0;
+                        let d: &mut [_; $b] = (&mut dst[at..at + $b]).try_into().expect("a block");
+                        // SAFETY: `d` is `$b` writable values; storeu has no alignment
+                        // requirement.
+                        unsafe { $store(d.as_mut_ptr(), v) };
+                    }
+                }
+            }
+            whole
+        }};
+    }
+
     /// The 16 × 16 block `r` (row `j`: columns `k0..k0 + 16`) as its sixteen columns, in
     /// registers: pairs of rows interleaved, then pairs of pairs (64-bit unpacks) — four
     /// rows' columns c, c + 4, c + 8, c + 12 in the four 128-bit lanes — then the lanes
@@ -690,34 +730,22 @@ mod x86 {
         ds: usize,
         ahead: usize,
     ) -> usize {
-        let whole = rows / 16 * 16;
-        for j0 in (0..whole).step_by(16) {
-            for k0 in (0..cols).step_by(16) {
-                let keep = (cols - k0).min(16);
-                let mask: __mmask16 = if keep == 16 {
-                    u16::MAX
-                } else {
-                    (1 << keep) - 1
-                };
-                let mut r = [_mm512_setzero_ps(); 16];
-                for (i, v) in r.iter_mut().enumerate() {
-                    let at = start(j0 + i) + k0;
-                    let row = &src[at..at + keep];
-                    super::super::prefetch_l2(src.as_ptr().wrapping_add(at + ahead));
-                    // SAFETY: AVX-512F is enabled on this function; the mask enables the
-                    // first `keep` lanes only, and `row` holds those `keep` values (a
-                    // masked-off lane is not read).
-                    *v = unsafe { _mm512_maskz_loadu_ps(mask, row.as_ptr()) };
-                }
-                for (k, v) in transpose16(r).into_iter().take(keep).enumerate() {
-                    let at = (k0 + k) * ds + j0;
-                    let d: &mut [f32; 16] = (&mut dst[at..at + 16]).try_into().expect("16");
-                    // SAFETY: `d` is sixteen writable f32; storeu has no alignment requirement.
-                    unsafe { _mm512_storeu_ps(d.as_mut_ptr(), v) };
-                }
-            }
-        }
-        whole
+        register_blocks!(
+            16,
+            __mmask16,
+            u16,
+            _mm512_setzero_ps,
+            _mm512_maskz_loadu_ps,
+            transpose16,
+            _mm512_storeu_ps,
+            src,
+            start,
+            rows,
+            cols,
+            dst,
+            ds,
+            ahead
+        )
     }
 
     /// The 8 × 8 f64 block `r` (row `j`: columns `k0..k0 + 8`) as its eight columns, in
@@ -760,30 +788,22 @@ mod x86 {
         ds: usize,
         ahead: usize,
     ) -> usize {
-        let whole = rows / 8 * 8;
-        for j0 in (0..whole).step_by(8) {
-            for k0 in (0..cols).step_by(8) {
-                let keep = (cols - k0).min(8);
-                let mask: __mmask8 = if keep == 8 { u8::MAX } else { (1 << keep) - 1 };
-                let mut r = [_mm512_setzero_pd(); 8];
-                for (i, v) in r.iter_mut().enumerate() {
-                    let at = start(j0 + i) + k0;
-                    let row = &src[at..at + keep];
-                    super::super::prefetch_l2(src.as_ptr().wrapping_add(at + ahead));
-                    // SAFETY: AVX-512F is enabled on this function; the mask enables the
-                    // first `keep` lanes only, and `row` holds those `keep` values (a
-                    // masked-off lane is not read).
-                    *v = unsafe { _mm512_maskz_loadu_pd(mask, row.as_ptr()) };
-                }
-                for (k, v) in transpose8(r).into_iter().take(keep).enumerate() {
-                    let at = (k0 + k) * ds + j0;
-                    let d: &mut [f64; 8] = (&mut dst[at..at + 8]).try_into().expect("8");
-                    // SAFETY: `d` is eight writable f64; storeu has no alignment requirement.
-                    unsafe { _mm512_storeu_pd(d.as_mut_ptr(), v) };
-                }
-            }
-        }
-        whole
+        register_blocks!(
+            8,
+            __mmask8,
+            u8,
+            _mm512_setzero_pd,
+            _mm512_maskz_loadu_pd,
+            transpose8,
+            _mm512_storeu_pd,
+            src,
+            start,
+            rows,
+            cols,
+            dst,
+            ds,
+            ahead
+        )
     }
 
     /// Two-class rows back to back (`src[2j + k]`) into two runs `dst[k·ds + j]`, eight
