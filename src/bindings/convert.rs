@@ -53,11 +53,14 @@ fn integer_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyA
         ($($t:ty),*) => {$(
             if let Ok(a) = obj.cast::<PyArrayDyn<$t>>() {
                 // SAFETY: `a` is C-contiguous (checked above), so `as_slice` gives its
-                // elements. Nothing writes to them while they are read: the GIL is held
-                // throughout (an abi3 module runs only on GIL builds of Python), and the
-                // only arrays this crate writes outside the GIL are float32/float64 ones
-                // (results, `out=`, `grad_out=`), never an integer array. (Skipping
-                // rust-numpy's borrow registry saves a tenth of a 10-element call.)
+                // elements, read while the GIL is held (an abi3 module runs only on GIL
+                // builds of Python). No Rust code can be writing them: the only arrays
+                // this crate writes outside the GIL are float32/float64 ones (results,
+                // `out=`, `grad_out=`), never an integer array — which is all that
+                // rust-numpy's borrow registry, skipped here, would have checked (it
+                // cannot see other extensions writing without the GIL either; such a
+                // write races with NumPy's own `astype` just the same). Skipping it
+                // saves a tenth of a 10-element call.
                 let values = unsafe { a.as_slice() }
                     .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
                 return new_float64(obj.py(), array.shape(), |slots| {

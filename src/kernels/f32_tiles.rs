@@ -26,7 +26,8 @@ use crate::simd::vector::F8;
 /// N·C = 10^7, one thread, ms a call, minimum of three alternated rounds, engine tile →
 /// float32 tile): C = 5 36.5 → 44.2, C = 6 39.8 → 36.1, C = 8 31.7 → 25.9, C = 10 30.0 →
 /// 27.6, C = 12 32.2 → 24.6, C = 16 27.3 → 21.6, C = 32 36.0 → 20.2, C = 100 28.8 → 23.4,
-/// C = 128 28.0 → 20.6.
+/// C = 128 28.0 → 20.6. (Measured with the AVX2 blocks; on AVX-512 the transpose takes
+/// sixteen rows of any length in registers since 2026-12-08 — not measured again here.)
 const FROM: usize = 8;
 
 /// Whether rows of `len` float32 values take the float32 tiles: from [`FROM`], and rows of
