@@ -222,7 +222,11 @@ fn widen_rows_body<V: super::vector::F8, T: Real>(src: &[T], dst: &mut [[f64; 16
         // 2.50 → 1.73 ns per value), the blocked transposes for 16 (2.38 → 1.62)
         match (dst.len(), T::IS_F32) {
             // (float64 rows of 8 and 10: the 8 × 8 register transposes, 4–7% faster)
-            (16, _) | (8 | 10, false) if widen_blocked(src, dst) => return,
+            // (rows of 4 and 9 too, where the fixed loop / the element loop were slow:
+            // one thread, both orders, entropy (N, 4) float32 0.78–0.92 of the time, float64
+            // 0.59, KL float64 0.79–0.81, entropy (N, 9) 0.91–0.98; rows of 5–8 measured
+            // 1.26–1.56× slower that way, so they keep `widen_fixed`)
+            (16, _) | (8 | 10, false) | (4 | 9, _) if widen_blocked(src, dst) => return,
             (10, _) => return widen_each(src, dst),
             _ => {}
         }
