@@ -123,36 +123,41 @@ fn blocked<T: Real>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if isa() != Isa::Baseline {
-        // SAFETY (both): `isa()` is Avx2 or Avx512 only when the CPU has AVX2 (every
-        // AVX-512 machine it accepts has it too).
+        // On AVX-512 the whole register blocks first, then the rest of the rows (row
+        // `done + j` is row `j` of `d[done..]`) by the AVX2 blocks.
+        macro_rules! avx512_then_avx2 {
+            ($s:expr, $d:expr, $blocks:path, $rest:path) => {{
+                let (s, d) = ($s, $d);
+                let done = if isa() == Isa::Avx512 {
+                    // SAFETY: `isa()` is Avx512 only when the CPU has AVX-512F.
+                    unsafe { $blocks(s, &start, rows, cols, d, dst_stride, ahead) }
+                } else {
+                    0
+                };
+                if done == rows || cols == 0 {
+                    return; // (no columns: nothing to write, and `d` may be empty)
+                }
+                let rest = |j: usize| start(done + j);
+                // SAFETY: `isa()` is Avx2 or Avx512 here, only when the CPU has AVX2
+                // (every AVX-512 machine it accepts has it too).
+                return unsafe {
+                    $rest(
+                        s,
+                        rest,
+                        rows - done,
+                        cols,
+                        &mut d[done..],
+                        dst_stride,
+                        ahead,
+                    )
+                };
+            }};
+        }
         if let (Some(s), Some(d)) = (T::as_f32(src), T::as_f32_mut(dst)) {
-            let done = if isa() == Isa::Avx512 {
-                // SAFETY: `isa()` is Avx512 only when the CPU has AVX-512F.
-                unsafe { x86::transpose16_f32(s, &start, rows, cols, d, dst_stride, ahead) }
-            } else {
-                0
-            };
-            if done == rows || cols == 0 {
-                return; // (no columns: nothing to write, and `d` may be empty)
-            }
-            // the rows after the blocks of sixteen (row `done + j` is row `j` of `d[done..]`)
-            let rest = |j: usize| start(done + j);
-            let d = &mut d[done..];
-            return unsafe { x86::transpose_f32(s, rest, rows - done, cols, d, dst_stride, ahead) };
+            avx512_then_avx2!(s, d, x86::transpose16_f32, x86::transpose_f32);
         }
         if let (Some(s), Some(d)) = (T::as_f64(src), T::as_f64_mut(dst)) {
-            let done = if isa() == Isa::Avx512 {
-                // SAFETY: `isa()` is Avx512 only when the CPU has AVX-512F.
-                unsafe { x86::transpose8_f64(s, &start, rows, cols, d, dst_stride, ahead) }
-            } else {
-                0
-            };
-            if done == rows || cols == 0 {
-                return;
-            }
-            let rest = |j: usize| start(done + j);
-            let d = &mut d[done..];
-            return unsafe { x86::transpose_f64(s, rest, rows - done, cols, d, dst_stride, ahead) };
+            avx512_then_avx2!(s, d, x86::transpose8_f64, x86::transpose_f64);
         }
     }
     transpose_scalar(src, start, rows, cols, dst, dst_stride)
@@ -634,44 +639,56 @@ mod x86 {
         });
     }
 
-    /// The loop of [`transpose16_f32`] and [`transpose8_f64`]: whole blocks of `$b` rows,
-    /// `$b` columns of a row in one load (masked past the last column), the block
-    /// transposed in registers by `$transpose`, a column a store; the rows taken (a
-    /// multiple of `$b`). Expanded inside their `avx512f` functions.
+    /// Defines `$name`, the blocked transpose of whole blocks of `$b` rows on AVX-512: `$b`
+    /// columns of a row in one load (masked past the last column), the block transposed in
+    /// registers by `$transpose`, a column a store. It returns the rows it took (a multiple
+    /// of `$b`); its caller guarantees AVX-512F.
     macro_rules! register_blocks {
-        ($b:expr, $mask:ty, $bits:ty, $zero:ident, $load:ident, $transpose:ident, $store:ident,
-         $src:expr, $start:expr, $rows:expr, $cols:expr, $dst:expr, $ds:expr, $ahead:expr) => {{
-            let (src, dst, rows, cols, ds) = ($src, $dst, $rows, $cols, $ds);
-            let whole = rows / $b * $b;
-            for j0 in (0..whole).step_by($b) {
-                for k0 in (0..cols).step_by($b) {
-                    let keep = (cols - k0).min($b);
-                    let mask: $mask = if keep == $b {
-                        <$bits>::MAX
-                    } else {
-                        (1 << keep) - 1
-                    };
-                    let mut r = [$zero(); $b];
-                    for (i, v) in r.iter_mut().enumerate() {
-                        let at = $start(j0 + i) + k0;
-                        let row = &src[at..at + keep];
-                        super::super::prefetch_l2(src.as_ptr().wrapping_add(at + $ahead));
-                        // SAFETY: AVX-512F is enabled on the function this expands in; the
-                        // mask enables the first `keep` lanes only, and `row` holds those
-                        // `keep` values (a masked-off lane is not read).
-                        *v = unsafe { $load(mask, row.as_ptr()) };
-                    }
-                    for (k, v) in $transpose(r).into_iter().take(keep).enumerate() {
-                        let at = (k0 + k) * ds + j0;
-                        let d: &mut [_; $b] = (&mut dst[at..at + $b]).try_into().expect("a block");
-                        // SAFETY: `d` is `$b` writable values; storeu has no alignment
-                        // requirement.
-                        unsafe { $store(d.as_mut_ptr(), v) };
+        ($(#[$doc:meta])* $name:ident, $t:ty, $b:expr, $mask:ty, $zero:ident, $load:ident,
+         $transpose:ident, $store:ident) => {
+            $(#[$doc])*
+            #[target_feature(enable = "avx512f")]
+            pub(super) unsafe fn $name(
+                src: &[$t],
+                start: &impl Fn(usize) -> usize,
+                rows: usize,
+                cols: usize,
+                dst: &mut [$t],
+                ds: usize,
+                ahead: usize,
+            ) -> usize {
+                let whole = rows / $b * $b;
+                for j0 in (0..whole).step_by($b) {
+                    for k0 in (0..cols).step_by($b) {
+                        let keep = (cols - k0).min($b);
+                        let mask: $mask = if keep == $b {
+                            <$mask>::MAX
+                        } else {
+                            (1 << keep) - 1
+                        };
+                        let mut r = [$zero(); $b];
+                        for (i, v) in r.iter_mut().enumerate() {
+                            let at = start(j0 + i) + k0;
+                            let row = &src[at..at + keep];
+                            super::super::prefetch_l2(src.as_ptr().wrapping_add(at + ahead));
+                            // SAFETY: AVX-512F is enabled on this function; the mask
+                            // enables the first `keep` lanes only, and `row` holds those
+                            // `keep` values (a masked-off lane is not read).
+                            *v = unsafe { $load(mask, row.as_ptr()) };
+                        }
+                        for (k, v) in $transpose(r).into_iter().take(keep).enumerate() {
+                            let at = (k0 + k) * ds + j0;
+                            let d: &mut [$t; $b] =
+                                (&mut dst[at..at + $b]).try_into().expect("a block");
+                            // SAFETY: `d` is `$b` writable values; storeu has no alignment
+                            // requirement.
+                            unsafe { $store(d.as_mut_ptr(), v) };
+                        }
                     }
                 }
+                whole
             }
-            whole
-        }};
+        };
     }
 
     /// The 16 × 16 block `r` (row `j`: columns `k0..k0 + 16`) as its sixteen columns, in
@@ -717,40 +734,21 @@ mod x86 {
         out
     }
 
-    /// [`transpose_f32`] for the whole blocks of sixteen rows, on AVX-512: sixteen columns
-    /// of a row in one load (masked past the last column), the 16 × 16 block transposed in
-    /// registers ([`transpose16`]), a column a store. Returns the rows it took (a multiple
-    /// of sixteen); the caller guarantees AVX-512F.
-    /// PERF: the 8 × 8 AVX2 blocks of a group of sixteen ten-class rows are four blocks
-    /// (the column tail one overlapping the first), each load asking for the values ahead:
-    /// `perf` of float32 KL over (10^6, 10) rows, one thread: the transpose 29% of the call.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn transpose16_f32(
-        src: &[f32],
-        start: &impl Fn(usize) -> usize,
-        rows: usize,
-        cols: usize,
-        dst: &mut [f32],
-        ds: usize,
-        ahead: usize,
-    ) -> usize {
-        register_blocks!(
-            16,
-            __mmask16,
-            u16,
-            _mm512_setzero_ps,
-            _mm512_maskz_loadu_ps,
-            transpose16,
-            _mm512_storeu_ps,
-            src,
-            start,
-            rows,
-            cols,
-            dst,
-            ds,
-            ahead
-        )
-    }
+    register_blocks!(
+        /// [`transpose_f32`] for the whole blocks of sixteen rows ([`transpose16`]).
+        /// PERF: the 8 × 8 AVX2 blocks of a group of sixteen ten-class rows are four blocks
+        /// (the column tail one overlapping the first), each load asking for the values
+        /// ahead: `perf` of float32 KL over (10^6, 10) rows, one thread: the transpose 29%
+        /// of the call.
+        transpose16_f32,
+        f32,
+        16,
+        __mmask16,
+        _mm512_setzero_ps,
+        _mm512_maskz_loadu_ps,
+        transpose16,
+        _mm512_storeu_ps
+    );
 
     /// The 8 × 8 f64 block `r` (row `j`: columns `k0..k0 + 8`) as its eight columns, in
     /// registers: pairs of rows interleaved (columns 2m, 2m + 1 of two rows in 128-bit
@@ -778,37 +776,17 @@ mod x86 {
         out
     }
 
-    /// [`transpose_f64`] for the whole blocks of eight rows, on AVX-512: eight columns of a
-    /// row in one load (masked past the last column), the 8 × 8 block transposed in
-    /// registers ([`transpose8`]), a column a store. Returns the rows it took (a multiple
-    /// of eight); the caller guarantees AVX-512F.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn transpose8_f64(
-        src: &[f64],
-        start: &impl Fn(usize) -> usize,
-        rows: usize,
-        cols: usize,
-        dst: &mut [f64],
-        ds: usize,
-        ahead: usize,
-    ) -> usize {
-        register_blocks!(
-            8,
-            __mmask8,
-            u8,
-            _mm512_setzero_pd,
-            _mm512_maskz_loadu_pd,
-            transpose8,
-            _mm512_storeu_pd,
-            src,
-            start,
-            rows,
-            cols,
-            dst,
-            ds,
-            ahead
-        )
-    }
+    register_blocks!(
+        /// [`transpose_f64`] for the whole blocks of eight rows ([`transpose8`]).
+        transpose8_f64,
+        f64,
+        8,
+        __mmask8,
+        _mm512_setzero_pd,
+        _mm512_maskz_loadu_pd,
+        transpose8,
+        _mm512_storeu_pd
+    );
 
     /// Two-class rows back to back (`src[2j + k]`) into two runs `dst[k·ds + j]`, eight
     /// rows at a time (the evens and the odds of two vectors); the caller guarantees AVX2.
