@@ -61,6 +61,22 @@ fn fast_options(
     Some(Options { normalize, base })
 }
 
+/// The options of an entropy or two-distribution fast call: [`fast_options`], `from_logits`
+/// exactly `True` or `False` and a plain `smoothing` pseudocount (none given: 0); None for
+/// anything else, and for `normalize=False` with logits or a pseudocount (the general
+/// path's combinations).
+fn call_options(
+    base: Option<&Bound<'_, PyAny>>,
+    normalize: Option<&Bound<'_, PyAny>>,
+    from_logits: &Bound<'_, PyAny>,
+    smoothing: Option<&Bound<'_, PyAny>>,
+) -> Option<(Options, bool, f64)> {
+    let opts = fast_options(base, normalize)?;
+    let logits = bool_flag(from_logits)?;
+    let alpha = smoothing.map_or(Some(0.0), plain_smoothing)?;
+    (opts.normalize || !(logits || alpha > 0.0)).then_some((opts, logits, alpha))
+}
+
 /// A flag (`from_logits`, `normalize`) when it is exactly `True` or `False`; None for
 /// anything else (NumPy bools, None, numbers), which the general path checks.
 fn bool_flag(flag: &Bound<'_, PyAny>) -> Option<bool> {
@@ -185,16 +201,9 @@ fn py_entropy_fast<'py>(
     smoothing: Option<&Bound<'py, PyAny>>,
     normalize: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let (Some(opts), Some(logits), Some(alpha)) = (
-        fast_options(base, normalize),
-        bool_flag(from_logits),
-        smoothing.map_or(Some(0.0), plain_smoothing),
-    ) else {
+    let Some((opts, logits, alpha)) = call_options(base, normalize, from_logits, smoothing) else {
         return Ok(None);
     };
-    if !opts.normalize && (logits || alpha > 0.0) {
-        return Ok(None); // the general path's combinations
-    }
     let p = &as_float64(p)?;
     let whole = whole_slices(p, None, axis);
     if whole && (logits || alpha > 0.0) {
@@ -334,16 +343,10 @@ macro_rules! pair_fast {
             smoothing: Option<&Bound<'py, PyAny>>,
             normalize: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Option<Bound<'py, PyAny>>> {
-            let (Some(opts), Some(logits), Some(alpha)) = (
-                fast_options(base, normalize),
-                bool_flag(from_logits),
-                smoothing.map_or(Some(0.0), plain_smoothing),
-            ) else {
+            let Some((opts, logits, alpha)) = call_options(base, normalize, from_logits, smoothing)
+            else {
                 return Ok(None);
             };
-            if !opts.normalize && (logits || alpha > 0.0) {
-                return Ok(None); // the general path's combinations
-            }
             let (p, q) = (&as_float64(p)?, &as_float64(q)?);
             let whole = whole_slices(p, Some(q), axis);
             if whole && (logits || alpha > 0.0) {
@@ -438,12 +441,12 @@ fn py_population_stability_index_fast<'py>(
     base: Option<&Bound<'py, PyAny>>,
     smoothing: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let (Some(opts), Some(alpha)) = (fast_options(base, None), plain_smoothing(smoothing)) else {
+        return Ok(None);
+    };
+    // (converted only once the options are the fast path's)
     let (p, q) = (&as_float64(p)?, &as_float64(q)?);
-    let (Some(axis), Some(opts), Some(alpha)) = (
-        fast_axis(p, Some(q), axis),
-        fast_options(base, None),
-        plain_smoothing(smoothing),
-    ) else {
+    let Some(axis) = fast_axis(p, Some(q), axis) else {
         return Ok(None);
     };
     smoothed(py, p, q, axis, Smoothed::Psi, alpha, &opts)
